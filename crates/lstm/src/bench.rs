@@ -1,0 +1,251 @@
+//! The benchmark configurations of `lstm bench`, as code.
+//!
+//! Each configuration builds its model, warms up, times several steps and reports the median,
+//! in the unit a user cares about (tokens/s, samples/s, µs per generated token) and GFLOP/s.
+//! FLOPs are counted as PyTorch users count them for a dense LSTM: per token and layer
+//! direction `2·G·H·(I + H_out)` forward (one-hot input counted as a dense `I = V` product),
+//! plus the head; training counts three times the forward.
+//!
+//! ```
+//! let cfgs = lstm::bench::configs();
+//! assert!(cfgs.iter().any(|c| c.name == "charlm-2x256"));
+//! ```
+
+use std::time::Instant;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::model::{Batch, Head, InputKind, Inputs, ModelConfig, SequenceModel, Targets};
+use crate::optim::OptimizerConfig;
+
+/// What a configuration measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BenchKind {
+    /// Character-model training step (one-hot input, per-step head, cross-entropy, Adam).
+    CharLm,
+    /// Series training step (dense input of 1, last-step head, MSE, Adam).
+    Series,
+    /// Generation: batch 1, one token at a time with the state carried.
+    Generate,
+}
+
+/// One benchmark configuration.
+#[derive(Clone, Debug)]
+pub struct BenchConfig {
+    /// Name, e.g. `charlm-2x256`.
+    pub name: &'static str,
+    /// Kind.
+    pub kind: BenchKind,
+    /// Layers.
+    pub layers: usize,
+    /// Hidden units.
+    pub hidden: usize,
+    /// Batch size.
+    pub batch: usize,
+    /// Sequence length (window for series).
+    pub seq_len: usize,
+    /// Vocabulary (one-hot input and head) for text.
+    pub vocab: usize,
+}
+
+/// The configurations of `lstm bench`.
+pub fn configs() -> Vec<BenchConfig> {
+    let c = |name, kind, layers, hidden, batch, seq_len| BenchConfig {
+        name,
+        kind,
+        layers,
+        hidden,
+        batch,
+        seq_len,
+        vocab: 65,
+    };
+    vec![
+        c("charlm-2x256", BenchKind::CharLm, 2, 256, 32, 64),
+        c("charlm-1x512", BenchKind::CharLm, 1, 512, 32, 64),
+        c("charlm-1x128", BenchKind::CharLm, 1, 128, 32, 64),
+        c("series-1x64", BenchKind::Series, 1, 64, 64, 30),
+        c("generate-2x256", BenchKind::Generate, 2, 256, 1, 1),
+    ]
+}
+
+/// A measured configuration.
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchResult {
+    /// Configuration name.
+    pub name: String,
+    /// Threads used.
+    pub threads: usize,
+    /// Training tokens per second (text).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens_per_s: Option<f64>,
+    /// Training samples per second (series).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub samples_per_s: Option<f64>,
+    /// Microseconds per generated token (generation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub us_per_token: Option<f64>,
+    /// Achieved GFLOP/s (see the module docs for the convention).
+    pub gflops: f64,
+    /// Median time of one step (training) or one token (generation), milliseconds.
+    pub median_ms: f64,
+    /// Number of timed repetitions.
+    pub reps: usize,
+    /// Batch size.
+    pub batch: usize,
+    /// Sequence length.
+    pub seq_len: usize,
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).expect("finite timings"));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    }
+}
+
+/// Forward FLOPs per token (per sample position) of a stack plus head.
+fn forward_flops(input: usize, hidden: usize, layers: usize, head_out: usize, per_step_head: bool) -> f64 {
+    let mut f = 0.0;
+    for l in 0..layers {
+        let i = if l == 0 { input } else { hidden };
+        f += 2.0 * 4.0 * hidden as f64 * (i + hidden) as f64;
+    }
+    if per_step_head {
+        f += 2.0 * (hidden * head_out) as f64;
+    }
+    f
+}
+
+/// Runs one configuration for about `seconds` of timed work (at least `min_reps` repetitions).
+///
+/// # Errors
+/// Propagates model errors (none are expected for the built-in configurations).
+pub fn run(cfg: &BenchConfig, threads: usize, seconds: f64, min_reps: usize) -> Result<BenchResult> {
+    crate::linalg::set_num_threads(threads);
+    let mut rng = ChaCha8Rng::seed_from_u64(42);
+    let (b, t) = (cfg.batch, cfg.seq_len);
+    let mut times = Vec::new();
+    let budget = |times: &Vec<f64>| times.iter().sum::<f64>() >= seconds && times.len() >= min_reps;
+    let mut result = BenchResult {
+        name: cfg.name.to_string(),
+        threads,
+        tokens_per_s: None,
+        samples_per_s: None,
+        us_per_token: None,
+        gflops: 0.0,
+        median_ms: 0.0,
+        reps: 0,
+        batch: b,
+        seq_len: t,
+    };
+    match cfg.kind {
+        BenchKind::CharLm | BenchKind::Generate => {
+            let mc = ModelConfig {
+                input: InputKind::OneHot { vocab: cfg.vocab },
+                hidden_size: cfg.hidden,
+                num_layers: cfg.layers,
+                head: Head::PerStep { outputs: cfg.vocab },
+                optimizer: OptimizerConfig::adam(2e-3),
+                ..Default::default()
+            };
+            let mut model = SequenceModel::new(&mc, 1)?;
+            let fwd = forward_flops(cfg.vocab, cfg.hidden, cfg.layers, cfg.vocab, true);
+            if cfg.kind == BenchKind::CharLm {
+                let tokens: Vec<u32> = (0..b * t).map(|_| rng.gen_range(0..cfg.vocab as u32)).collect();
+                let targets: Vec<u32> = (0..b * t).map(|_| rng.gen_range(0..cfg.vocab as u32)).collect();
+                let batch = Batch {
+                    inputs: Inputs::Tokens(&tokens),
+                    targets: Targets::Classes(&targets),
+                    batch: b,
+                    seq_len: t,
+                    lengths: None,
+                };
+                for _ in 0..3 {
+                    model.train_step(&batch)?;
+                }
+                while !budget(&times) {
+                    let s = Instant::now();
+                    model.train_step(&batch)?;
+                    times.push(s.elapsed().as_secs_f64());
+                }
+                let med = median(&mut times);
+                let tps = (b * t) as f64 / med;
+                result.tokens_per_s = Some(tps);
+                result.gflops = 3.0 * fwd * tps / 1e9;
+                result.median_ms = med * 1e3;
+            } else {
+                model.carry = Some(Default::default());
+                let mut tok = 0u32;
+                // time tokens in groups of 64 to keep the clock's overhead out
+                let group = 64;
+                for _ in 0..group {
+                    model.predict(Inputs::Tokens(&[tok]), 1, 1, None)?;
+                }
+                while !budget(&times) {
+                    let s = Instant::now();
+                    for _ in 0..group {
+                        let logits = model.predict(Inputs::Tokens(&[tok]), 1, 1, None)?;
+                        tok = argmax(logits) as u32;
+                    }
+                    times.push(s.elapsed().as_secs_f64() / group as f64);
+                }
+                let med = median(&mut times);
+                result.us_per_token = Some(med * 1e6);
+                result.gflops = fwd / med / 1e9;
+                result.median_ms = med * 1e3;
+            }
+        }
+        BenchKind::Series => {
+            let mc = ModelConfig {
+                input: InputKind::Dense { features: 1 },
+                hidden_size: cfg.hidden,
+                num_layers: cfg.layers,
+                head: Head::LastStep { outputs: 1 },
+                optimizer: OptimizerConfig::adam(1e-3),
+                ..Default::default()
+            };
+            let mut model = SequenceModel::new(&mc, 1)?;
+            let x: Vec<f32> = (0..b * t).map(|_| rng.gen_range(-1.0..1.0)).collect();
+            let y: Vec<f32> = (0..b).map(|_| rng.gen_range(-1.0..1.0)).collect();
+            let batch = Batch {
+                inputs: Inputs::Dense(&x),
+                targets: Targets::Values(&y),
+                batch: b,
+                seq_len: t,
+                lengths: None,
+            };
+            for _ in 0..3 {
+                model.train_step(&batch)?;
+            }
+            while !budget(&times) {
+                let s = Instant::now();
+                model.train_step(&batch)?;
+                times.push(s.elapsed().as_secs_f64());
+            }
+            let med = median(&mut times);
+            let sps = b as f64 / med;
+            let fwd = t as f64 * forward_flops(1, cfg.hidden, cfg.layers, 1, false) + 2.0 * cfg.hidden as f64;
+            result.samples_per_s = Some(sps);
+            result.gflops = 3.0 * fwd * sps / 1e9;
+            result.median_ms = med * 1e3;
+        }
+    }
+    result.reps = times.len();
+    Ok(result)
+}
+
+fn argmax(v: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[best] {
+            best = i;
+        }
+    }
+    best
+}

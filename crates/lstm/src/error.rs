@@ -1,0 +1,64 @@
+//! Typed errors of the library.
+//!
+//! Every function that takes something a user can get wrong (a shape, a length, a file)
+//! returns [`Result`]; nothing a user passes in makes the library panic.
+
+use thiserror::Error;
+
+/// Everything that can go wrong in the library.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// A configuration value is out of range or contradicts another one.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// A tensor or buffer has the wrong shape or length.
+    #[error("shape mismatch for {what}: expected {expected}, got {got}")]
+    Shape {
+        /// Which tensor or argument.
+        what: String,
+        /// The shape or length that was expected.
+        expected: String,
+        /// The shape or length that was found.
+        got: String,
+    },
+    /// A token id, length or other index is out of its valid range.
+    #[error("{0}")]
+    Index(String),
+    /// A named tensor is missing from a checkpoint or reference file.
+    #[error("missing tensor `{0}`")]
+    MissingTensor(String),
+    /// A checkpoint or reference file could not be decoded.
+    #[error("cannot read {path}: {reason}")]
+    Format {
+        /// The file (or a description of the source).
+        path: String,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// An I/O error, with the path it happened on.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file that could not be read or written.
+        path: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Training produced a non-finite loss or gradient.
+    #[error("training diverged: {0}")]
+    Diverged(String),
+}
+
+/// Result with the library's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// Builds an [`Error::Shape`].
+    pub fn shape(what: impl Into<String>, expected: impl ToString, got: impl ToString) -> Self {
+        Error::Shape {
+            what: what.into(),
+            expected: expected.to_string(),
+            got: got.to_string(),
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! # lstm
+//!
+//! LSTM networks (standard, peephole, coupled), GRU and plain RNN layers, trained by
+//! hand-written backpropagation through time, exact against PyTorch and fast on CPUs.
+//!
+//! The parts:
+//! - [`cell`]: the per-step element-wise math of each cell, forward and backward side by side;
+//! - [`recurrent`]: stacks of layers (directions, projection, variable lengths, dropout);
+//! - [`model`]: embeddings, one-hot input, dense head, losses, a whole trainable model;
+//! - [`optim`]: SGD, Adam, AdamW and gradient clipping with PyTorch's semantics;
+//! - [`linalg`]: the GEMM entry point and its naive reference;
+//! - [`params`]: flat parameter and gradient buffers with named views;
+//! - [`checkpoint`]: safetensors in and out.
+//!
+//! ```
+//! use lstm::model::{Head, ModelConfig, InputKind, SequenceModel};
+//! let cfg = ModelConfig {
+//!     input: InputKind::OneHot { vocab: 5 },
+//!     hidden_size: 8,
+//!     head: Head::PerStep { outputs: 5 },
+//!     ..Default::default()
+//! };
+//! let mut model = SequenceModel::new(&cfg, 0).unwrap();
+//! let tokens = vec![1u32, 2, 3, 4]; // (B=1, T=4)
+//! let targets = vec![2u32, 3, 4, 0];
+//! let loss = model.train_step_text(&tokens, &targets, 1, 4).unwrap();
+//! assert!(loss > 0.0);
+//! ```
+#![warn(missing_docs)]
+
+pub mod activation;
+pub mod bench;
+pub mod cell;
+pub mod checkpoint;
+pub mod error;
+pub mod init;
+pub mod linalg;
+pub mod loss;
+pub mod model;
+pub mod optim;
+pub mod params;
+pub mod recurrent;
+
+pub use error::{Error, Result};

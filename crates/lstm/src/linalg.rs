@@ -1,0 +1,204 @@
+//! Matrix products: one safe entry point over the `gemm` crate, and the naive reference.
+//!
+//! All matrices are row-major `f32` with an explicit leading dimension (row stride).
+//! [`matmul`] computes `C = op(A) · op(B)` or `C += op(A) · op(B)`, where `op(X)` is `X` or
+//! `Xᵀ`. It is the only fast product in the library; [`matmul_naive`] is the slow, obviously
+//! correct reference the tests hold it to.
+//!
+//! ```
+//! use lstm::linalg::{matmul, Transpose};
+//! // (2x3) · (3x2)ᵀ stored as (2x3): C = A · Bᵀ
+//! let a = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+//! let b = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0];
+//! let mut c = [0.0; 4];
+//! matmul(2, 2, 3, &a, 3, Transpose::No, &b, 3, Transpose::Yes, &mut c, 2, false);
+//! assert_eq!(c, [1.0, 2.0, 4.0, 5.0]);
+//! ```
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static THREADS: AtomicUsize = AtomicUsize::new(0);
+
+/// Sets how many threads the library's products and element-wise passes may use.
+///
+/// `0` means all available cores. The rayon global pool is sized on first use; this setting
+/// limits how many of its threads a product asks for.
+pub fn set_num_threads(n: usize) {
+    THREADS.store(n, Ordering::Relaxed);
+}
+
+/// The number of threads the library uses (see [`set_num_threads`]).
+pub fn num_threads() -> usize {
+    match THREADS.load(Ordering::Relaxed) {
+        0 => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        n => n,
+    }
+}
+
+/// Whether an operand is used as stored or transposed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transpose {
+    /// Use the matrix as stored.
+    No,
+    /// Use its transpose.
+    Yes,
+}
+
+fn strides(ld: usize, t: Transpose) -> (isize, isize) {
+    // (row stride, column stride) of op(X) in the stored buffer.
+    match t {
+        Transpose::No => (ld as isize, 1),
+        Transpose::Yes => (1, ld as isize),
+    }
+}
+
+fn needed(rows: usize, cols: usize, ld: usize, t: Transpose) -> usize {
+    // Minimum buffer length holding op(X) of shape (rows, cols).
+    if rows == 0 || cols == 0 {
+        return 0;
+    }
+    match t {
+        Transpose::No => (rows - 1) * ld + cols,
+        Transpose::Yes => (cols - 1) * ld + rows,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    lda: usize,
+    ta: Transpose,
+    b: &[f32],
+    ldb: usize,
+    tb: Transpose,
+    c: &[f32],
+    ldc: usize,
+) {
+    // Internal invariant: callers validate user shapes before they get here.
+    assert!(a.len() >= needed(m, k, lda, ta), "matmul: A too short");
+    assert!(b.len() >= needed(k, n, ldb, tb), "matmul: B too short");
+    assert!(c.len() >= needed(m, n, ldc, Transpose::No), "matmul: C too short");
+    assert!(ldc >= n || m <= 1, "matmul: ldc < n");
+}
+
+/// `C (m×n) = op(A) (m×k) · op(B) (k×n)`, or `C += ...` when `accumulate`.
+///
+/// `lda`, `ldb`, `ldc` are the row strides of the matrices *as stored*: `A` is stored
+/// `(m, k)` when `ta == No` and `(k, m)` when `ta == Yes`; likewise `B`.
+///
+/// # Panics
+/// If a buffer is too short for the shape given (an internal invariant; the library checks
+/// user-supplied shapes before calling this).
+#[allow(clippy::too_many_arguments)]
+pub fn matmul(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    lda: usize,
+    ta: Transpose,
+    b: &[f32],
+    ldb: usize,
+    tb: Transpose,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+) {
+    check(m, n, k, a, lda, ta, b, ldb, tb, c, ldc);
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            for r in 0..m {
+                c[r * ldc..r * ldc + n].fill(0.0);
+            }
+        }
+        return;
+    }
+    let (a_rs, a_cs) = strides(lda, ta);
+    let (b_rs, b_cs) = strides(ldb, tb);
+    let threads = num_threads();
+    let par = if threads <= 1 || m * n * k < 48 * 48 * 48 {
+        gemm::Parallelism::None
+    } else {
+        gemm::Parallelism::Rayon(threads)
+    };
+    // SAFETY: `check` proved every index the strides reach lies inside the slices, and `c`
+    // is borrowed mutably, so it cannot alias `a` or `b`.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            ldc as isize,
+            accumulate,
+            a.as_ptr(),
+            a_cs,
+            a_rs,
+            b.as_ptr(),
+            b_cs,
+            b_rs,
+            1.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            par,
+        );
+    }
+}
+
+/// The slow, obviously correct reference for [`matmul`] (same arguments, same result up to
+/// rounding). Accumulates in `f64`.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_naive(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    lda: usize,
+    ta: Transpose,
+    b: &[f32],
+    ldb: usize,
+    tb: Transpose,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+) {
+    check(m, n, k, a, lda, ta, b, ldb, tb, c, ldc);
+    let at = |i: usize, p: usize| match ta {
+        Transpose::No => a[i * lda + p],
+        Transpose::Yes => a[p * lda + i],
+    };
+    let bt = |p: usize, j: usize| match tb {
+        Transpose::No => b[p * ldb + j],
+        Transpose::Yes => b[j * ldb + p],
+    };
+    for i in 0..m {
+        for j in 0..n {
+            let mut s = 0.0f64;
+            for p in 0..k {
+                s += at(i, p) as f64 * bt(p, j) as f64;
+            }
+            let dst = &mut c[i * ldc + j];
+            *dst = if accumulate { *dst + s as f32 } else { s as f32 };
+        }
+    }
+}
+
+/// Adds the sums of the rows of `x` (`rows × cols`, contiguous) into `out` (`cols`).
+pub fn add_column_sums(x: &[f32], rows: usize, cols: usize, out: &mut [f32]) {
+    for r in 0..rows {
+        for (o, v) in out[..cols].iter_mut().zip(&x[r * cols..(r + 1) * cols]) {
+            *o += v;
+        }
+    }
+}

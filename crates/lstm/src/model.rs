@@ -1,0 +1,712 @@
+//! A whole trainable model: input (one-hot, embedding or dense features) -> recurrent stack ->
+//! optional dropout -> dense head, with its loss and optimizer.
+//!
+//! This is the Keras example of the tutorials, `LSTM(300, return_sequences) -> Dropout ->
+//! LSTM(300) -> Dropout -> Dense(softmax)`, with two output shapes: a prediction at every step
+//! ([`Head::PerStep`], sequence-to-sequence, e.g. a character model) or one after the last step
+//! ([`Head::LastStep`], sequence-to-one, e.g. a forecaster or classifier).
+//!
+//! Parameter names follow a PyTorch module with children `embedding`, `lstm` (the recurrent
+//! stack, whatever its cell) and `head`: `embedding.weight` `(V, E)`, `lstm.weight_ih_l0`, ...,
+//! `head.weight` `(out, D·H_out)`, `head.bias` `(out)`.
+//!
+//! Inputs are batch-first: tokens `(B, T)`, features `(B, T, I)`.
+//!
+//! ```
+//! use lstm::model::{Head, InputKind, ModelConfig, SequenceModel, Batch, Inputs, Targets};
+//! let cfg = ModelConfig {
+//!     input: InputKind::Dense { features: 1 },
+//!     hidden_size: 4,
+//!     head: Head::LastStep { outputs: 1 },
+//!     ..Default::default()
+//! };
+//! let mut model = SequenceModel::new(&cfg, 7).unwrap();
+//! let x = vec![0.5f32; 2 * 3]; // B=2, T=3, I=1
+//! let y = vec![1.0f32, 0.0];
+//! let batch = Batch { inputs: Inputs::Dense(&x), targets: Targets::Values(&y), batch: 2, seq_len: 3, lengths: None };
+//! let first = model.train_step(&batch).unwrap().loss;
+//! for _ in 0..50 { model.train_step(&batch).unwrap(); }
+//! assert!(model.evaluate(&batch).unwrap().loss < first);
+//! ```
+
+use std::ops::Range;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::cell::Mode;
+use crate::error::{Error, Result};
+use crate::init::{self, InitScheme};
+use crate::linalg::{add_column_sums, matmul, Transpose};
+use crate::loss;
+use crate::optim::{self, Optimizer, OptimizerConfig};
+use crate::params::ParamStore;
+use crate::recurrent::{Input, Recurrent, RecurrentCache, RecurrentConfig, RecurrentState};
+
+/// What the model reads at each time step.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum InputKind {
+    /// Token ids as one-hot vectors of size `vocab` (a row gather, never a GEMM).
+    OneHot {
+        /// `V`.
+        vocab: usize,
+    },
+    /// Token ids through a learned embedding `(V, E)`.
+    Embedding {
+        /// `V`.
+        vocab: usize,
+        /// `E`.
+        dim: usize,
+    },
+    /// Real-valued features.
+    Dense {
+        /// `I`.
+        features: usize,
+    },
+}
+
+/// What the dense head predicts.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Head {
+    /// One output vector per time step (sequence-to-sequence).
+    PerStep {
+        /// Output size (the vocabulary for a character model).
+        outputs: usize,
+    },
+    /// One output vector per sequence, from the final hidden state of the top layer (both
+    /// directions concatenated), taken at each sequence's last real step.
+    LastStep {
+        /// Output size (1 for a univariate forecast, the number of classes for a classifier).
+        outputs: usize,
+    },
+}
+
+impl Head {
+    /// The output size.
+    pub fn outputs(&self) -> usize {
+        match *self {
+            Head::PerStep { outputs } | Head::LastStep { outputs } => outputs,
+        }
+    }
+}
+
+/// Configuration of a [`SequenceModel`]. Every field has a default.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Input kind and size.
+    pub input: InputKind,
+    /// Recurrent cell.
+    pub mode: Mode,
+    /// LSTM peephole variant.
+    pub peephole: bool,
+    /// LSTM coupled-gates variant.
+    pub coupled: bool,
+    /// Units per layer.
+    pub hidden_size: usize,
+    /// Stacked recurrent layers.
+    pub num_layers: usize,
+    /// LSTM projection size (0 = none).
+    pub proj_size: usize,
+    /// Bidirectional layers.
+    pub bidirectional: bool,
+    /// Biases in the recurrent layers.
+    pub bias: bool,
+    /// Dropout between recurrent layers (training only).
+    pub dropout: f32,
+    /// Variational recurrent dropout (training only).
+    pub recurrent_dropout: f32,
+    /// Dropout on the head's input (training only).
+    pub head_dropout: f32,
+    /// The head.
+    pub head: Head,
+    /// Initialisation of the recurrent layers.
+    pub init: InitScheme,
+    /// LSTM forget-gate bias at initialisation.
+    pub forget_bias: f32,
+    /// Optimizer.
+    pub optimizer: OptimizerConfig,
+    /// Clip the global gradient norm to this value before each update (0 = off).
+    pub clip_grad_norm: f32,
+    /// Clamp every gradient to `[-v, v]` before each update (0 = off).
+    pub clip_grad_value: f32,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            input: InputKind::OneHot { vocab: 2 },
+            mode: Mode::Lstm,
+            peephole: false,
+            coupled: false,
+            hidden_size: 128,
+            num_layers: 1,
+            proj_size: 0,
+            bidirectional: false,
+            bias: true,
+            dropout: 0.0,
+            recurrent_dropout: 0.0,
+            head_dropout: 0.0,
+            head: Head::PerStep { outputs: 2 },
+            init: InitScheme::XavierOrthogonal,
+            forget_bias: 1.0,
+            optimizer: OptimizerConfig::adam(2e-3),
+            clip_grad_norm: 0.0,
+            clip_grad_value: 0.0,
+        }
+    }
+}
+
+impl ModelConfig {
+    /// The configuration of the recurrent stack inside the model.
+    pub fn recurrent(&self) -> RecurrentConfig {
+        let (input_size, one_hot) = match self.input {
+            InputKind::OneHot { vocab } => (vocab, true),
+            InputKind::Embedding { dim, .. } => (dim, false),
+            InputKind::Dense { features } => (features, false),
+        };
+        RecurrentConfig {
+            mode: self.mode,
+            peephole: self.peephole,
+            coupled: self.coupled,
+            input_size,
+            hidden_size: self.hidden_size,
+            num_layers: self.num_layers,
+            proj_size: self.proj_size,
+            bias: self.bias,
+            batch_first: true,
+            bidirectional: self.bidirectional,
+            dropout: self.dropout,
+            recurrent_dropout: self.recurrent_dropout,
+            one_hot_input: one_hot,
+            init: self.init,
+            forget_bias: self.forget_bias,
+        }
+    }
+
+    /// Checks every size and rate.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the field.
+    pub fn validate(&self) -> Result<()> {
+        match self.input {
+            InputKind::OneHot { vocab } if vocab == 0 => {
+                return Err(Error::Config("vocabulary size must be at least 1".into()))
+            }
+            InputKind::Embedding { vocab, dim } if vocab == 0 || dim == 0 => {
+                return Err(Error::Config(
+                    "embedding vocabulary and dimension must be at least 1".into(),
+                ))
+            }
+            InputKind::Dense { features } if features == 0 => {
+                return Err(Error::Config("input features must be at least 1".into()))
+            }
+            _ => {}
+        }
+        if self.head.outputs() == 0 {
+            return Err(Error::Config("the head needs at least 1 output".into()));
+        }
+        if !(0.0..1.0).contains(&self.head_dropout) {
+            return Err(Error::Config(format!(
+                "head_dropout must be in [0, 1), got {}",
+                self.head_dropout
+            )));
+        }
+        let lr = self.optimizer.lr();
+        if !(lr.is_finite() && lr > 0.0) {
+            return Err(Error::Config(format!(
+                "learning rate must be positive, got {lr}"
+            )));
+        }
+        if self.clip_grad_norm < 0.0 || self.clip_grad_value < 0.0 {
+            return Err(Error::Config("clipping thresholds must be >= 0".into()));
+        }
+        self.recurrent().validate()
+    }
+}
+
+/// Inputs of a batch, batch-first.
+#[derive(Clone, Copy, Debug)]
+pub enum Inputs<'a> {
+    /// Token ids `(B, T)` (one-hot or embedding input).
+    Tokens(&'a [u32]),
+    /// Features `(B, T, I)`.
+    Dense(&'a [f32]),
+}
+
+/// Targets of a batch.
+#[derive(Clone, Copy, Debug)]
+pub enum Targets<'a> {
+    /// Class ids: `(B, T)` for a per-step head, `(B)` for a last-step head; cross-entropy.
+    /// [`loss::IGNORE`] skips a position.
+    Classes(&'a [u32]),
+    /// Real values: `(B, T, out)` or `(B, out)`; mean squared error.
+    Values(&'a [f32]),
+}
+
+/// One batch: inputs, targets, sizes and optional per-sequence lengths.
+#[derive(Clone, Copy, Debug)]
+pub struct Batch<'a> {
+    /// Inputs.
+    pub inputs: Inputs<'a>,
+    /// Targets.
+    pub targets: Targets<'a>,
+    /// `B`.
+    pub batch: usize,
+    /// `T`.
+    pub seq_len: usize,
+    /// Per-sequence lengths (variable-length batch); `None` = all `T`.
+    pub lengths: Option<&'a [usize]>,
+}
+
+/// The result of a step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepOutput {
+    /// Mean loss over the counted targets.
+    pub loss: f32,
+    /// Number of targets the loss counted (positions for cross-entropy, values for MSE).
+    pub count: usize,
+    /// Global gradient norm before clipping (0 when not training).
+    pub grad_norm: f32,
+}
+
+/// A trainable recurrent model with its parameters, optimizer state and workspaces.
+#[derive(Clone, Debug)]
+pub struct SequenceModel {
+    config: ModelConfig,
+    /// All parameters and gradients.
+    pub store: ParamStore,
+    embedding: Option<Range<usize>>,
+    rnn: Recurrent,
+    head_w: Range<usize>,
+    head_b: Range<usize>,
+    /// The optimizer and its moments.
+    pub optimizer: Optimizer,
+    /// RNG for dropout masks.
+    pub rng: ChaCha8Rng,
+    /// State carried into the next batch (truncated BPTT); `None` = zeros.
+    pub carry: Option<RecurrentState>,
+    cache: RecurrentCache,
+    emb_out: Vec<f32>,
+    head_in: Vec<f32>,
+    head_mask: Vec<f32>,
+    logits: Vec<f32>,
+    d_logits: Vec<f32>,
+    d_head_in: Vec<f32>,
+    d_out: Vec<f32>,
+    d_final: RecurrentState,
+}
+
+impl SequenceModel {
+    /// Builds and initialises a model; `seed` fixes initial weights and dropout masks.
+    ///
+    /// # Errors
+    /// [`Error::Config`] if the configuration is invalid.
+    pub fn new(config: &ModelConfig, seed: u64) -> Result<SequenceModel> {
+        config.validate()?;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut store = ParamStore::default();
+        let embedding = match config.input {
+            InputKind::Embedding { vocab, dim } => {
+                let r = store.add("embedding.weight", &[vocab, dim]);
+                // torch.nn.Embedding: N(0, 1)
+                for v in &mut store.values[r.clone()] {
+                    *v = init::normal(&mut rng) as f32;
+                }
+                Some(r)
+            }
+            _ => None,
+        };
+        let rnn = Recurrent::new(config.recurrent(), &mut store, "lstm.", &mut rng)?;
+        let feat = rnn.config().output_size();
+        let out = config.head.outputs();
+        let head_w = store.add("head.weight", &[out, feat]);
+        let head_b = store.add("head.bias", &[out]);
+        // torch.nn.Linear: U(±1/sqrt(in)) for weight and bias
+        let a = 1.0 / (feat as f32).sqrt();
+        init::uniform(&mut store.values[head_w.clone()], a, &mut rng);
+        init::uniform(&mut store.values[head_b.clone()], a, &mut rng);
+        let optimizer = Optimizer::new(config.optimizer, store.len());
+        let dropout_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15);
+        Ok(SequenceModel {
+            config: config.clone(),
+            store,
+            embedding,
+            rnn,
+            head_w,
+            head_b,
+            optimizer,
+            rng: dropout_rng,
+            carry: None,
+            cache: RecurrentCache::default(),
+            emb_out: Vec::new(),
+            head_in: Vec::new(),
+            head_mask: Vec::new(),
+            logits: Vec::new(),
+            d_logits: Vec::new(),
+            d_head_in: Vec::new(),
+            d_out: Vec::new(),
+            d_final: RecurrentState::default(),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// The recurrent stack.
+    pub fn recurrent(&self) -> &Recurrent {
+        &self.rnn
+    }
+
+    /// Replaces the optimizer (fresh moments).
+    pub fn set_optimizer(&mut self, config: OptimizerConfig) {
+        self.config.optimizer = config;
+        self.optimizer = Optimizer::new(config, self.store.len());
+    }
+
+    /// Outputs of the last forward pass: `(B, T, out)` or `(B, out)` (logits or predictions).
+    pub fn outputs(&self) -> &[f32] {
+        &self.logits
+    }
+
+    /// Final recurrent state of the last forward pass.
+    pub fn final_state(&self) -> &RecurrentState {
+        self.cache.final_state()
+    }
+
+    /// Activation memory held by the workspaces, in bytes.
+    pub fn workspace_bytes(&self) -> usize {
+        let f = |v: &Vec<f32>| v.capacity() * 4;
+        self.cache.bytes()
+            + f(&self.emb_out)
+            + f(&self.head_in)
+            + f(&self.logits)
+            + f(&self.d_logits)
+            + f(&self.d_head_in)
+            + f(&self.d_out)
+    }
+
+    fn check_inputs(&self, inputs: Inputs<'_>, b: usize, t: usize) -> Result<()> {
+        if b == 0 || t == 0 {
+            return Err(Error::Config("batch and sequence length must be at least 1".into()));
+        }
+        match (self.config.input, inputs) {
+            (InputKind::OneHot { vocab } | InputKind::Embedding { vocab, .. }, Inputs::Tokens(ids)) => {
+                if ids.len() != b * t {
+                    return Err(Error::shape("input tokens", b * t, ids.len()));
+                }
+                if let Some(bad) = ids.iter().find(|&&x| x as usize >= vocab) {
+                    return Err(Error::Index(format!(
+                        "token id {bad} is outside the vocabulary of {vocab}"
+                    )));
+                }
+            }
+            (InputKind::Dense { features }, Inputs::Dense(x)) => {
+                if x.len() != b * t * features {
+                    return Err(Error::shape("input features", b * t * features, x.len()));
+                }
+            }
+            _ => return Err(Error::Config("input kind does not match the model".into())),
+        }
+        Ok(())
+    }
+
+    fn check_batch(&self, batch: &Batch<'_>) -> Result<()> {
+        let (b, t) = (batch.batch, batch.seq_len);
+        self.check_inputs(batch.inputs, b, t)?;
+        let out = self.config.head.outputs();
+        let rows = match self.config.head {
+            Head::PerStep { .. } => b * t,
+            Head::LastStep { .. } => b,
+        };
+        match batch.targets {
+            Targets::Classes(c) => {
+                if c.len() != rows {
+                    return Err(Error::shape("targets", rows, c.len()));
+                }
+                if let Some(bad) = c.iter().find(|&&x| x != loss::IGNORE && x as usize >= out) {
+                    return Err(Error::Index(format!(
+                        "target class {bad} is outside the head's {out} outputs"
+                    )));
+                }
+            }
+            Targets::Values(v) => {
+                if v.len() != rows * out {
+                    return Err(Error::shape("targets", rows * out, v.len()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the model on inputs only and returns its outputs: logits (or predictions) of shape
+    /// `(B, T, out)` for a per-step head, `(B, out)` for a last-step head. No dropout. With
+    /// [`Self::carry`] set, the state is carried in and out (step-by-step generation).
+    ///
+    /// # Errors
+    /// Shape or index errors for malformed inputs.
+    pub fn predict(
+        &mut self,
+        inputs: Inputs<'_>,
+        batch: usize,
+        seq_len: usize,
+        lengths: Option<&[usize]>,
+    ) -> Result<&[f32]> {
+        self.check_inputs(inputs, batch, seq_len)?;
+        self.run(inputs, batch, seq_len, lengths, false)?;
+        if self.carry.is_some() {
+            self.carry = Some(self.cache.final_state().clone());
+        }
+        Ok(&self.logits)
+    }
+
+    /// Forward pass (and loss). `train` turns dropout on.
+    fn forward(&mut self, batch: &Batch<'_>, train: bool) -> Result<StepOutput> {
+        self.check_batch(batch)?;
+        self.run(batch.inputs, batch.batch, batch.seq_len, batch.lengths, train)?;
+        self.loss(batch)
+    }
+
+    /// Inputs -> logits in `self.logits` (inputs already checked).
+    fn run(
+        &mut self,
+        inputs: Inputs<'_>,
+        b: usize,
+        t: usize,
+        lengths: Option<&[usize]>,
+        train: bool,
+    ) -> Result<()> {
+        let params = &self.store.values;
+        // ---- input
+        let input = match (self.config.input, inputs) {
+            (InputKind::Embedding { dim, .. }, Inputs::Tokens(ids)) => {
+                let emb = &params[self.embedding.clone().expect("embedding model")];
+                self.emb_out.clear();
+                for &id in ids {
+                    let r = id as usize * dim;
+                    self.emb_out.extend_from_slice(&emb[r..r + dim]);
+                }
+                Input::Dense(&self.emb_out)
+            }
+            (_, Inputs::Tokens(ids)) => Input::Tokens(ids),
+            (_, Inputs::Dense(x)) => Input::Dense(x),
+        };
+        let carry = self.carry.as_ref().filter(|s| s.h.len() == self.rnn.config().num_layers * self.rnn.config().directions() * b * self.rnn.config().hidden_out());
+        let rng = if train { Some(&mut self.rng) } else { None };
+        self.rnn
+            .forward(params, input, t, b, lengths, carry, rng, &mut self.cache)?;
+        // ---- head input
+        let rc = self.rnn.config();
+        let (p, dn, ln) = (rc.hidden_out(), rc.directions(), rc.num_layers);
+        let feat = dn * p;
+        let rows = match self.config.head {
+            Head::PerStep { .. } => {
+                self.head_in.clear();
+                self.head_in.extend_from_slice(self.cache.output());
+                b * t
+            }
+            Head::LastStep { .. } => {
+                let hn = &self.cache.final_state().h;
+                self.head_in.clear();
+                self.head_in.resize(b * feat, 0.0);
+                for d in 0..dn {
+                    let k = (ln - 1) * dn + d;
+                    for j in 0..b {
+                        self.head_in[j * feat + d * p..j * feat + (d + 1) * p]
+                            .copy_from_slice(&hn[(k * b + j) * p..(k * b + j + 1) * p]);
+                    }
+                }
+                b
+            }
+        };
+        self.head_mask.clear();
+        if train && self.config.head_dropout > 0.0 {
+            let keep = 1.0 - self.config.head_dropout;
+            for x in self.head_in.iter_mut() {
+                let m = if self.rng.gen::<f32>() < keep { 1.0 / keep } else { 0.0 };
+                self.head_mask.push(m);
+                *x *= m;
+            }
+        }
+        // ---- head: logits = head_in · Wᵀ + b
+        let out = self.config.head.outputs();
+        self.logits.clear();
+        self.logits.resize(rows * out, 0.0);
+        for r in 0..rows {
+            self.logits[r * out..(r + 1) * out].copy_from_slice(&params[self.head_b.clone()]);
+        }
+        matmul(rows, out, feat, &self.head_in, feat, Transpose::No, &params[self.head_w.clone()], feat, Transpose::Yes, &mut self.logits, out, true);
+        Ok(())
+    }
+
+    /// Loss of the outputs in `self.logits` against the batch's targets, and its gradient.
+    fn loss(&mut self, batch: &Batch<'_>) -> Result<StepOutput> {
+        let t = batch.seq_len;
+        let out = self.config.head.outputs();
+        let rows = self.logits.len() / out;
+        // ---- loss
+        self.d_logits.clear();
+        self.d_logits.resize(rows * out, 0.0);
+        let (loss, count) = match batch.targets {
+            Targets::Classes(c) => {
+                // padded steps of a variable-length batch carry no target
+                let masked: Vec<u32>;
+                let targets = match (self.config.head, batch.lengths) {
+                    (Head::PerStep { .. }, Some(lens)) => {
+                        masked = c
+                            .iter()
+                            .enumerate()
+                            .map(|(i, &x)| if i % t < lens[i / t] { x } else { loss::IGNORE })
+                            .collect();
+                        &masked[..]
+                    }
+                    _ => c,
+                };
+                loss::softmax_cross_entropy(&self.logits, targets, out, &mut self.d_logits)
+            }
+            Targets::Values(v) => (loss::mse(&self.logits, v, &mut self.d_logits), v.len()),
+        };
+        if !loss.is_finite() {
+            return Err(Error::Diverged(format!("loss is {loss}")));
+        }
+        Ok(StepOutput {
+            loss,
+            count,
+            grad_norm: 0.0,
+        })
+    }
+
+    /// Backward pass after [`Self::forward`]: fills `store.grads` (zeroed first).
+    fn backward(&mut self, batch: &Batch<'_>) -> Result<()> {
+        let (b, t) = (batch.batch, batch.seq_len);
+        self.store.zero_grad();
+        let rc = self.rnn.config().clone();
+        let (p, dn, ln, h) = (rc.hidden_out(), rc.directions(), rc.num_layers, rc.hidden_size);
+        let feat = dn * p;
+        let out = self.config.head.outputs();
+        let rows = self.d_logits.len() / out;
+        let params = &self.store.values;
+        let grads = &mut self.store.grads;
+        // logits = head_in · Wᵀ + b
+        matmul(out, feat, rows, &self.d_logits, out, Transpose::Yes, &self.head_in, feat, Transpose::No, &mut grads[self.head_w.clone()], feat, true);
+        add_column_sums(&self.d_logits, rows, out, &mut grads[self.head_b.clone()]);
+        self.d_head_in.clear();
+        self.d_head_in.resize(rows * feat, 0.0);
+        matmul(rows, feat, out, &self.d_logits, out, Transpose::No, &params[self.head_w.clone()], feat, Transpose::No, &mut self.d_head_in, feat, false);
+        for (d, m) in self.d_head_in.iter_mut().zip(&self.head_mask) {
+            *d *= m;
+        }
+        // into the recurrent stack
+        self.d_out.clear();
+        self.d_out.resize(b * t * feat, 0.0);
+        let d_final = match self.config.head {
+            Head::PerStep { .. } => {
+                self.d_out.copy_from_slice(&self.d_head_in);
+                None
+            }
+            Head::LastStep { .. } => {
+                self.d_final.h.clear();
+                self.d_final.h.resize(dn * ln * b * p, 0.0);
+                self.d_final.c.clear();
+                if rc.mode == Mode::Lstm {
+                    self.d_final.c.resize(dn * ln * b * h, 0.0);
+                }
+                for d in 0..dn {
+                    let k = (ln - 1) * dn + d;
+                    for j in 0..b {
+                        self.d_final.h[(k * b + j) * p..(k * b + j + 1) * p]
+                            .copy_from_slice(&self.d_head_in[j * feat + d * p..j * feat + (d + 1) * p]);
+                    }
+                }
+                Some(&self.d_final)
+            }
+        };
+        self.rnn.backward(params, grads, &mut self.cache, &self.d_out, d_final)?;
+        // embedding rows receive the input gradient
+        if let (Some(er), InputKind::Embedding { dim, .. }, Inputs::Tokens(ids)) =
+            (&self.embedding, self.config.input, batch.inputs)
+        {
+            let dx = self.cache.d_input();
+            let ge = &mut grads[er.clone()];
+            for (pos, &id) in ids.iter().enumerate() {
+                let r = id as usize * dim;
+                for (g, d) in ge[r..r + dim].iter_mut().zip(&dx[pos * dim..(pos + 1) * dim]) {
+                    *g += d;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Computes the loss and fills `store.grads` without updating the weights.
+    ///
+    /// # Errors
+    /// Shape, index or divergence errors (see [`Error`]).
+    pub fn loss_and_grad(&mut self, batch: &Batch<'_>, train: bool) -> Result<StepOutput> {
+        let out = self.forward(batch, train)?;
+        self.backward(batch)?;
+        Ok(out)
+    }
+
+    /// One training step: forward with dropout, backward, clipping, optimizer update. The loss
+    /// is the one before the update. With [`Self::carry`] set, the state is carried in (and
+    /// the new final state, detached, is carried out: truncated BPTT).
+    ///
+    /// # Errors
+    /// Shape or index errors for a malformed batch; [`Error::Diverged`] if the loss or gradient
+    /// is not finite (the weights are then left unchanged).
+    pub fn train_step(&mut self, batch: &Batch<'_>) -> Result<StepOutput> {
+        let mut out = self.loss_and_grad(batch, true)?;
+        if self.config.clip_grad_value > 0.0 {
+            optim::clip_grad_value(&mut self.store.grads, self.config.clip_grad_value);
+        }
+        let norm = if self.config.clip_grad_norm > 0.0 {
+            optim::clip_grad_norm(&mut self.store.grads, self.config.clip_grad_norm)
+        } else {
+            self.store.grads.iter().map(|&g| (g as f64) * (g as f64)).sum::<f64>().sqrt() as f32
+        };
+        if !norm.is_finite() {
+            return Err(Error::Diverged(format!("gradient norm is {norm}")));
+        }
+        out.grad_norm = norm;
+        self.optimizer.step(&mut self.store.values, &self.store.grads);
+        if self.carry.is_some() {
+            self.carry = Some(self.cache.final_state().clone());
+        }
+        Ok(out)
+    }
+
+    /// Loss on a batch without dropout or update (the carried state is used and advanced
+    /// like in training when [`Self::carry`] is set).
+    ///
+    /// # Errors
+    /// As [`Self::train_step`].
+    pub fn evaluate(&mut self, batch: &Batch<'_>) -> Result<StepOutput> {
+        let out = self.forward(batch, false)?;
+        if self.carry.is_some() {
+            self.carry = Some(self.cache.final_state().clone());
+        }
+        Ok(out)
+    }
+
+    /// Convenience for a character model: one training step on tokens `(B, T)` with next-token
+    /// targets `(B, T)`; returns the loss.
+    ///
+    /// # Errors
+    /// As [`Self::train_step`].
+    pub fn train_step_text(&mut self, tokens: &[u32], targets: &[u32], batch: usize, seq_len: usize) -> Result<f32> {
+        let b = Batch {
+            inputs: Inputs::Tokens(tokens),
+            targets: Targets::Classes(targets),
+            batch,
+            seq_len,
+            lengths: None,
+        };
+        Ok(self.train_step(&b)?.loss)
+    }
+}

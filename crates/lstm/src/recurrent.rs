@@ -1,0 +1,1237 @@
+//! The recurrent layer stack: LSTM (standard, peephole, coupled), GRU and RNN, any number of
+//! layers, one or two directions, optional projection, variable lengths, dropout between layers
+//! and variational recurrent dropout, with backpropagation through time.
+//!
+//! Parameters use PyTorch's names and layout (see [`RecurrentConfig`]), registered in a
+//! [`ParamStore`]: `weight_ih_l{k}` `(G·H, I_k)`, `weight_hh_l{k}` `(G·H, H_out)`,
+//! `bias_ih_l{k}`, `bias_hh_l{k}` `(G·H)`, `weight_hr_l{k}` `(P, H)` with a projection,
+//! `peephole_{i,f,o}_l{k}` `(H)` for the peephole variant, suffix `_reverse` for the backward
+//! direction. `G` is 4 (LSTM gates i, f, g, o), 3 (GRU r, z, n) or 1 (RNN).
+//!
+//! How a forward pass runs, per layer and direction:
+//! 1. one GEMM for the input projection of all time steps (`x · W_ihᵀ + b`), or a row gather of
+//!    `W_ihᵀ` for one-hot input;
+//! 2. per step, one GEMM `h_prev · W_hhᵀ` accumulated into that step's gate rows, one fused
+//!    element-wise pass (the cell), and for a projection one more GEMM;
+//! 3. the cache keeps gates, cell states and inputs of every step for the backward pass, where
+//!    only the recurrent product stays inside the time loop and the weight and input gradients
+//!    are single large GEMMs after it.
+//!
+//! Variable lengths follow PyTorch's packed sequences: rows are sorted by length once, so the
+//! sequences still running at step `t` are a prefix of the batch and each step's products touch
+//! only those rows (a padded step costs nothing).
+//!
+//! ```
+//! use lstm::params::ParamStore;
+//! use lstm::recurrent::{Input, Recurrent, RecurrentCache, RecurrentConfig};
+//! use rand::SeedableRng;
+//! let cfg = RecurrentConfig { input_size: 3, hidden_size: 4, ..Default::default() };
+//! let mut store = ParamStore::default();
+//! let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+//! let lstm = Recurrent::new(cfg, &mut store, "lstm.", &mut rng).unwrap();
+//! let x = vec![0.1f32; 5 * 2 * 3]; // (T=5, B=2, I=3), time-major
+//! let mut cache = RecurrentCache::default();
+//! lstm.forward(&store.values, Input::Dense(&x), 5, 2, None, None, None, &mut cache).unwrap();
+//! assert_eq!(cache.output().len(), 5 * 2 * 4);
+//! ```
+
+use std::ops::Range;
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::cell::lstm::{LstmStep, Peepholes};
+use crate::cell::{gru, lstm, rnn, Mode};
+use crate::error::{Error, Result};
+use crate::init::{self, InitScheme};
+use crate::linalg::{add_column_sums, matmul, Transpose};
+use crate::params::ParamStore;
+
+/// Configuration of a recurrent stack; the fields mirror `torch.nn.LSTM`'s arguments.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecurrentConfig {
+    /// The cell: LSTM, GRU, RNN (tanh or ReLU).
+    pub mode: Mode,
+    /// LSTM only: peephole connections (Gers & Schmidhuber 2000, ONNX convention).
+    pub peephole: bool,
+    /// LSTM only: coupled input and forget gates, `i = 1 - f`.
+    pub coupled: bool,
+    /// `I`: features per time step (the vocabulary size for one-hot input).
+    pub input_size: usize,
+    /// `H`: units per layer and direction.
+    pub hidden_size: usize,
+    /// `L`: stacked layers.
+    pub num_layers: usize,
+    /// `P`: LSTM projection size (`0` = no projection; then `H_out = H`).
+    pub proj_size: usize,
+    /// Whether the layers have the two bias vectors.
+    pub bias: bool,
+    /// Input and output are `(B, T, ·)` instead of `(T, B, ·)`.
+    pub batch_first: bool,
+    /// Two directions (`D = 2`), outputs concatenated forward then reverse.
+    pub bidirectional: bool,
+    /// Dropout on each layer's output except the last, training only (PyTorch's `dropout`).
+    pub dropout: f32,
+    /// Variational dropout on the hidden-to-hidden path, one mask per sequence and layer
+    /// (Keras' `recurrent_dropout`, Gal & Ghahramani 2016), training only.
+    pub recurrent_dropout: f32,
+    /// Layer 0 takes token ids as one-hot vectors of `input_size` (computed as a row gather).
+    pub one_hot_input: bool,
+    /// Initialisation scheme.
+    pub init: InitScheme,
+    /// Initial forget-gate bias for LSTM (split evenly over `bias_ih` and `bias_hh`) with the
+    /// `XavierOrthogonal` scheme (Jozefowicz et al. 2015).
+    pub forget_bias: f32,
+}
+
+impl Default for RecurrentConfig {
+    fn default() -> Self {
+        RecurrentConfig {
+            mode: Mode::Lstm,
+            peephole: false,
+            coupled: false,
+            input_size: 1,
+            hidden_size: 1,
+            num_layers: 1,
+            proj_size: 0,
+            bias: true,
+            batch_first: false,
+            bidirectional: false,
+            dropout: 0.0,
+            recurrent_dropout: 0.0,
+            one_hot_input: false,
+            init: InitScheme::XavierOrthogonal,
+            forget_bias: 1.0,
+        }
+    }
+}
+
+impl RecurrentConfig {
+    /// `D`: 2 if bidirectional, else 1.
+    pub fn directions(&self) -> usize {
+        if self.bidirectional {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// `H_out`: the size of the hidden state (the projection size if any).
+    pub fn hidden_out(&self) -> usize {
+        if self.proj_size > 0 {
+            self.proj_size
+        } else {
+            self.hidden_size
+        }
+    }
+
+    /// Width of the output per time step: `D · H_out`.
+    pub fn output_size(&self) -> usize {
+        self.directions() * self.hidden_out()
+    }
+
+    /// Checks sizes and combinations.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the offending field.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        if self.input_size == 0 || self.hidden_size == 0 || self.num_layers == 0 {
+            return bad(format!(
+                "input_size, hidden_size and num_layers must be at least 1 (got {}, {}, {})",
+                self.input_size, self.hidden_size, self.num_layers
+            ));
+        }
+        if self.proj_size > 0 && self.mode != Mode::Lstm {
+            return bad("proj_size is only supported for LSTM".into());
+        }
+        if self.proj_size >= self.hidden_size && self.proj_size > 0 {
+            return bad(format!(
+                "proj_size ({}) must be smaller than hidden_size ({})",
+                self.proj_size, self.hidden_size
+            ));
+        }
+        if (self.peephole || self.coupled) && self.mode != Mode::Lstm {
+            return bad("peephole and coupled variants apply to LSTM only".into());
+        }
+        for (name, p) in [
+            ("dropout", self.dropout),
+            ("recurrent_dropout", self.recurrent_dropout),
+        ] {
+            if !(0.0..1.0).contains(&p) {
+                return bad(format!("{name} must be in [0, 1), got {p}"));
+            }
+        }
+        if !self.forget_bias.is_finite() {
+            return bad("forget_bias must be finite".into());
+        }
+        let params = self.num_params();
+        if params > (1usize << 31) {
+            return bad(format!("{params} parameters is more than this library supports"));
+        }
+        Ok(())
+    }
+
+    /// Number of parameters the stack has.
+    pub fn num_params(&self) -> usize {
+        let (g, h, p, d) = (
+            self.mode.gates(),
+            self.hidden_size,
+            self.hidden_out(),
+            self.directions(),
+        );
+        let mut n = 0usize;
+        for l in 0..self.num_layers {
+            let i = if l == 0 { self.input_size } else { d * p };
+            let mut per = g * h * i + g * h * p;
+            if self.bias {
+                per += 2 * g * h;
+            }
+            if self.proj_size > 0 {
+                per += p * h;
+            }
+            if self.peephole {
+                per += 3 * h;
+            }
+            n = n.saturating_add(d.saturating_mul(per));
+        }
+        n
+    }
+}
+
+/// Ranges of one layer direction's tensors in the [`ParamStore`].
+#[derive(Clone, Debug)]
+struct DirParams {
+    input: usize,
+    w_ih: Range<usize>,
+    w_hh: Range<usize>,
+    b_ih: Option<Range<usize>>,
+    b_hh: Option<Range<usize>>,
+    w_hr: Option<Range<usize>>,
+    /// `peephole_i`, `_f`, `_o` registered back to back: `(3H)`.
+    peep: Option<Range<usize>>,
+}
+
+/// The input of a forward pass.
+#[derive(Clone, Copy, Debug)]
+pub enum Input<'a> {
+    /// Dense features, `(T, B, I)` or `(B, T, I)` when `batch_first`.
+    Dense(&'a [f32]),
+    /// Token ids for a one-hot layer 0, `(T, B)` or `(B, T)`; each `< input_size`.
+    Tokens(&'a [u32]),
+}
+
+/// Initial or final states: `h` `(D·L, B, H_out)`, `c` `(D·L, B, H)` (LSTM only, else empty).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RecurrentState {
+    /// Hidden states, index `layer · D + direction`.
+    pub h: Vec<f32>,
+    /// Cell states (LSTM), same indexing.
+    pub c: Vec<f32>,
+}
+
+/// A recurrent stack: the layer descriptions and where their parameters live.
+#[derive(Clone, Debug)]
+pub struct Recurrent {
+    cfg: RecurrentConfig,
+    dirs: Vec<DirParams>,
+    /// One past the last parameter index the stack uses.
+    end: usize,
+}
+
+/// Everything one layer direction keeps from the forward pass for the backward pass.
+#[derive(Clone, Debug, Default)]
+struct DirCache {
+    /// `(T, B, G·H)`: activated gates per step (pre-activations before the step ran).
+    gates: Vec<f32>,
+    /// `(B, G·H)`: GRU recurrent product scratch.
+    gates_h: Vec<f32>,
+    /// `(T, B, H)`: GRU `h_n = W_hn h + b_hn` per step.
+    hn: Vec<f32>,
+    /// `(T, B, H)`: LSTM cell state after / before each step.
+    c: Vec<f32>,
+    c_prev: Vec<f32>,
+    /// `(T, B, H_out)`: hidden state entering each step (unmasked).
+    h_prev: Vec<f32>,
+    /// `(T, B, H)`: LSTM hidden state before projection, with a projection.
+    r: Vec<f32>,
+    /// `(B, H_out)`, `(B, H)`: running states.
+    h_state: Vec<f32>,
+    c_state: Vec<f32>,
+    /// `(B, H_out)`: masked hidden state scratch.
+    h_masked: Vec<f32>,
+    /// `(B, H_out)`: recurrent dropout mask (empty when off).
+    rec_mask: Vec<f32>,
+    /// `(V, G·H)`: `W_ihᵀ` for one-hot input.
+    w_ih_t: Vec<f32>,
+}
+
+/// Scratch of the backward pass of one layer direction (reused across directions).
+#[derive(Clone, Debug, Default)]
+struct DirGrad {
+    /// `(T, B, G·H)`: gradient of the pre-activations (input side).
+    dg: Vec<f32>,
+    /// `(T, B, G·H)`: recurrent side (GRU only; LSTM/RNN use `dg`).
+    dgh: Vec<f32>,
+    /// `(T, B, H_out)`: total gradient of each step's hidden output.
+    dht: Vec<f32>,
+    /// `(B, H)`: gradient w.r.t. `r` (projection).
+    dr: Vec<f32>,
+    dh_state: Vec<f32>,
+    dc_state: Vec<f32>,
+    tmp: Vec<f32>,
+    /// `(T, B, H_out)`: masked hidden states for `dW_hh`.
+    h_masked_all: Vec<f32>,
+    /// `(3H)`.
+    d_peep: Vec<f32>,
+    /// `(V, G·H)`: `dW_ihᵀ` for one-hot input.
+    dw_t: Vec<f32>,
+}
+
+/// Buffers of a forward and backward pass, owned by the caller and reused across batches so
+/// the time loop never allocates.
+#[derive(Clone, Debug, Default)]
+pub struct RecurrentCache {
+    t: usize,
+    b: usize,
+    /// sorted row -> original batch index
+    perm: Vec<usize>,
+    /// per step: number of sequences still running (a prefix of the sorted rows)
+    active: Vec<usize>,
+    /// layer 0 input, time-major, sorted
+    x0: Vec<f32>,
+    tokens: Vec<u32>,
+    /// per layer: `(T, B, D·H_out)` output, sorted
+    layer_out: Vec<Vec<f32>>,
+    /// per layer below the top: dropout mask and the dropped output (the next layer's input)
+    drop_mask: Vec<Vec<f32>>,
+    dropped: Vec<Vec<f32>>,
+    dirs: Vec<DirCache>,
+    grad: DirGrad,
+    d_cur: Vec<f32>,
+    d_x: Vec<f32>,
+    // results in the user's layout
+    output: Vec<f32>,
+    state: RecurrentState,
+    d_input: Vec<f32>,
+    d_state: RecurrentState,
+    has_forward: bool,
+    used_tokens: bool,
+}
+
+impl RecurrentCache {
+    /// Output of the last forward pass, in the layout of the input (`(T, B, D·H_out)` or
+    /// batch-first). Steps past a sequence's length are zero.
+    pub fn output(&self) -> &[f32] {
+        &self.output
+    }
+
+    /// Final states of the last forward pass (at each sequence's last real step).
+    pub fn final_state(&self) -> &RecurrentState {
+        &self.state
+    }
+
+    /// Gradient w.r.t. the dense input after [`Recurrent::backward`] (input layout); empty for
+    /// token input.
+    pub fn d_input(&self) -> &[f32] {
+        &self.d_input
+    }
+
+    /// Gradient w.r.t. the initial states after [`Recurrent::backward`].
+    pub fn d_initial_state(&self) -> &RecurrentState {
+        &self.d_state
+    }
+
+    /// Bytes held by the cache's buffers (activation memory).
+    pub fn bytes(&self) -> usize {
+        let f = |v: &Vec<f32>| v.capacity() * 4;
+        let mut n = f(&self.x0) + f(&self.d_cur) + f(&self.d_x) + f(&self.output);
+        n += self.layer_out.iter().map(f).sum::<usize>();
+        n += self.drop_mask.iter().map(f).sum::<usize>();
+        n += self.dropped.iter().map(f).sum::<usize>();
+        for d in &self.dirs {
+            n += f(&d.gates) + f(&d.hn) + f(&d.c) + f(&d.c_prev) + f(&d.h_prev) + f(&d.r);
+        }
+        let g = &self.grad;
+        n + f(&g.dg) + f(&g.dgh) + f(&g.dht) + f(&g.h_masked_all)
+    }
+}
+
+/// Resizes `v` to `n` zeros, keeping its allocation when it is large enough.
+fn zeroed(v: &mut Vec<f32>, n: usize) {
+    v.clear();
+    v.resize(n, 0.0);
+}
+
+fn dir_suffix(l: usize, d: usize) -> String {
+    if d == 0 {
+        format!("_l{l}")
+    } else {
+        format!("_l{l}_reverse")
+    }
+}
+
+impl Recurrent {
+    /// Validates `cfg`, registers the stack's tensors in `store` under `prefix` (e.g. `"lstm."`)
+    /// and initialises them from `rng`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] if the configuration is invalid.
+    pub fn new(
+        cfg: RecurrentConfig,
+        store: &mut ParamStore,
+        prefix: &str,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Recurrent> {
+        cfg.validate()?;
+        let (g, h, p, dn) = (
+            cfg.mode.gates(),
+            cfg.hidden_size,
+            cfg.hidden_out(),
+            cfg.directions(),
+        );
+        let mut dirs = Vec::new();
+        for l in 0..cfg.num_layers {
+            let input = if l == 0 { cfg.input_size } else { dn * p };
+            for d in 0..dn {
+                let s = dir_suffix(l, d);
+                let name = |n: &str| format!("{prefix}{n}{s}");
+                let w_ih = store.add(&name("weight_ih"), &[g * h, input]);
+                let w_hh = store.add(&name("weight_hh"), &[g * h, p]);
+                let (b_ih, b_hh) = if cfg.bias {
+                    (
+                        Some(store.add(&name("bias_ih"), &[g * h])),
+                        Some(store.add(&name("bias_hh"), &[g * h])),
+                    )
+                } else {
+                    (None, None)
+                };
+                let w_hr = (cfg.proj_size > 0).then(|| store.add(&name("weight_hr"), &[p, h]));
+                let peep = cfg.peephole.then(|| {
+                    let a = store.add(&name("peephole_i"), &[h]);
+                    store.add(&name("peephole_f"), &[h]);
+                    let c = store.add(&name("peephole_o"), &[h]);
+                    a.start..c.end
+                });
+                dirs.push(DirParams {
+                    input,
+                    w_ih,
+                    w_hh,
+                    b_ih,
+                    b_hh,
+                    w_hr,
+                    peep,
+                });
+            }
+        }
+        let end = store.len();
+        let rec = Recurrent { cfg, dirs, end };
+        rec.init_params(&mut store.values, rng);
+        Ok(rec)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RecurrentConfig {
+        &self.cfg
+    }
+
+    /// Re-initialises the parameters in `values` with the configured scheme.
+    pub fn init_params(&self, values: &mut [f32], rng: &mut ChaCha8Rng) {
+        let cfg = &self.cfg;
+        let (g, h, p) = (cfg.mode.gates(), cfg.hidden_size, cfg.hidden_out());
+        for dp in &self.dirs {
+            match cfg.init {
+                InitScheme::PytorchUniform => {
+                    let a = 1.0 / (h as f32).sqrt();
+                    let mut ranges = vec![dp.w_ih.clone(), dp.w_hh.clone()];
+                    ranges.extend(dp.b_ih.clone());
+                    ranges.extend(dp.b_hh.clone());
+                    ranges.extend(dp.w_hr.clone());
+                    ranges.extend(dp.peep.clone());
+                    for r in ranges {
+                        init::uniform(&mut values[r], a, rng);
+                    }
+                }
+                InitScheme::XavierOrthogonal => {
+                    // Per gate block, as Keras does: each (H, I) block Glorot, each (H, P)
+                    // block orthogonal.
+                    for k in 0..g {
+                        let w = &mut values[dp.w_ih.clone()][k * h * dp.input..];
+                        init::xavier_uniform(w, h, dp.input, rng);
+                    }
+                    for k in 0..g {
+                        let w = &mut values[dp.w_hh.clone()][k * h * p..];
+                        init::orthogonal(&mut w[..h * p], h, p, rng);
+                    }
+                    if let Some(r) = &dp.w_hr {
+                        init::xavier_uniform(&mut values[r.clone()], p, h, rng);
+                    }
+                    for r in [&dp.b_ih, &dp.b_hh].into_iter().flatten() {
+                        values[r.clone()].fill(0.0);
+                        if cfg.mode == Mode::Lstm {
+                            values[r.clone()][h..2 * h].fill(cfg.forget_bias / 2.0);
+                        }
+                    }
+                    if let Some(r) = &dp.peep {
+                        values[r.clone()].fill(0.0);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs the stack over a batch.
+    ///
+    /// - `input`: `(T, B, I)` features or `(T, B)` token ids (batch-first if configured).
+    /// - `lengths`: one length per sequence, `1..=T`, any order; `None` = all `T`.
+    /// - `init`: initial states (zeros if `None`), see [`RecurrentState`].
+    /// - `train`: the RNG for dropout masks when training; `None` = evaluation (no dropout).
+    ///
+    /// Results are read from `cache` ([`RecurrentCache::output`], [`RecurrentCache::final_state`]).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] / [`Error::Index`] if a buffer, token or length does not fit.
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward(
+        &self,
+        params: &[f32],
+        input: Input<'_>,
+        seq_len: usize,
+        batch: usize,
+        lengths: Option<&[usize]>,
+        init: Option<&RecurrentState>,
+        train: Option<&mut ChaCha8Rng>,
+        cache: &mut RecurrentCache,
+    ) -> Result<()> {
+        let cfg = &self.cfg;
+        let (tn, b) = (seq_len, batch);
+        let (g, h, p, dn, ln) = (
+            cfg.mode.gates(),
+            cfg.hidden_size,
+            cfg.hidden_out(),
+            cfg.directions(),
+            cfg.num_layers,
+        );
+        let gh = g * h;
+        if tn == 0 || b == 0 {
+            return Err(Error::Config(format!(
+                "sequence length and batch size must be at least 1 (got {tn}, {b})"
+            )));
+        }
+        if params.len() < self.end {
+            return Err(Error::shape("parameters", "the registered size", params.len()));
+        }
+        // ---- validate input, lengths, states
+        match input {
+            Input::Dense(x) => {
+                if cfg.one_hot_input {
+                    return Err(Error::Config("this stack takes token ids (one-hot input)".into()));
+                }
+                if x.len() != tn * b * cfg.input_size {
+                    return Err(Error::shape(
+                        "input",
+                        format!("{} values (T={tn}, B={b}, I={})", tn * b * cfg.input_size, cfg.input_size),
+                        x.len(),
+                    ));
+                }
+            }
+            Input::Tokens(ids) => {
+                if !cfg.one_hot_input {
+                    return Err(Error::Config("this stack takes dense input, not token ids".into()));
+                }
+                if ids.len() != tn * b {
+                    return Err(Error::shape("token input", tn * b, ids.len()));
+                }
+                if let Some(bad) = ids.iter().find(|&&t| t as usize >= cfg.input_size) {
+                    return Err(Error::Index(format!(
+                        "token id {bad} is out of range for a one-hot input of size {}",
+                        cfg.input_size
+                    )));
+                }
+            }
+        }
+        if let Some(lens) = lengths {
+            if lens.len() != b {
+                return Err(Error::shape("lengths", b, lens.len()));
+            }
+            if let Some(bad) = lens.iter().find(|&&l| l == 0 || l > tn) {
+                return Err(Error::Index(format!(
+                    "sequence length {bad} is outside 1..={tn}"
+                )));
+            }
+        }
+        if let Some(s) = init {
+            if s.h.len() != dn * ln * b * p {
+                return Err(Error::shape("h0", dn * ln * b * p, s.h.len()));
+            }
+            if cfg.mode == Mode::Lstm && s.c.len() != dn * ln * b * h {
+                return Err(Error::shape("c0", dn * ln * b * h, s.c.len()));
+            }
+        }
+
+        // ---- sort rows by length (descending, stable) so running sequences are a prefix
+        cache.t = tn;
+        cache.b = b;
+        cache.perm.clear();
+        cache.perm.extend(0..b);
+        if let Some(lens) = lengths {
+            cache.perm.sort_by(|&x, &y| lens[y].cmp(&lens[x]));
+        }
+        cache.active.clear();
+        for t in 0..tn {
+            cache.active.push(match lengths {
+                Some(lens) => lens.iter().filter(|&&l| l > t).count(),
+                None => b,
+            });
+        }
+        let perm = &cache.perm;
+        // index of (t, original row) in the user's layout, in units of rows
+        let user_row = |t: usize, j: usize| {
+            if cfg.batch_first {
+                perm[j] * tn + t
+            } else {
+                t * b + perm[j]
+            }
+        };
+
+        // ---- layer 0 input, time-major and sorted
+        cache.used_tokens = matches!(input, Input::Tokens(_));
+        match input {
+            Input::Dense(x) => {
+                let i = cfg.input_size;
+                cache.x0.clear();
+                cache.x0.reserve(tn * b * i);
+                for t in 0..tn {
+                    for j in 0..b {
+                        let r = user_row(t, j);
+                        cache.x0.extend_from_slice(&x[r * i..(r + 1) * i]);
+                    }
+                }
+            }
+            Input::Tokens(ids) => {
+                cache.tokens.clear();
+                for t in 0..tn {
+                    for j in 0..b {
+                        cache.tokens.push(ids[user_row(t, j)]);
+                    }
+                }
+            }
+        }
+
+        // ---- buffers
+        cache.layer_out.resize_with(ln, Vec::new);
+        cache.drop_mask.resize_with(ln, Vec::new);
+        cache.dropped.resize_with(ln, Vec::new);
+        cache.dirs.resize_with(ln * dn, DirCache::default);
+        let mut rng = train;
+        let input_dropout = rng.is_some() && cfg.dropout > 0.0;
+        let rec_dropout = rng.is_some() && cfg.recurrent_dropout > 0.0;
+
+        for l in 0..ln {
+            let (before, rest) = cache.layer_out.split_at_mut(l);
+            let out = &mut rest[0];
+            zeroed(out, tn * b * dn * p);
+            let x: LayerInput<'_> = if l == 0 {
+                if cache.used_tokens {
+                    LayerInput::Tokens(&cache.tokens)
+                } else {
+                    LayerInput::Dense(&cache.x0, cfg.input_size)
+                }
+            } else if input_dropout {
+                LayerInput::Dense(&cache.dropped[l - 1], dn * p)
+            } else {
+                LayerInput::Dense(&before[l - 1], dn * p)
+            };
+            for d in 0..dn {
+                let k = l * dn + d;
+                let dc = &mut cache.dirs[k];
+                // initial state (sorted rows)
+                zeroed(&mut dc.h_state, b * p);
+                zeroed(&mut dc.c_state, if cfg.mode == Mode::Lstm { b * h } else { 0 });
+                if let Some(s) = init {
+                    for j in 0..b {
+                        let src = (k * b + perm[j]) * p;
+                        dc.h_state[j * p..(j + 1) * p].copy_from_slice(&s.h[src..src + p]);
+                        if cfg.mode == Mode::Lstm {
+                            let src = (k * b + perm[j]) * h;
+                            dc.c_state[j * h..(j + 1) * h].copy_from_slice(&s.c[src..src + h]);
+                        }
+                    }
+                }
+                dc.rec_mask.clear();
+                if rec_dropout {
+                    let rng = rng.as_deref_mut().expect("rec_dropout implies an rng");
+                    let keep = 1.0 - cfg.recurrent_dropout;
+                    let mut user = vec![0.0f32; b * p];
+                    for v in &mut user {
+                        *v = if rng.gen::<f32>() < keep { 1.0 / keep } else { 0.0 };
+                    }
+                    dc.rec_mask.resize(b * p, 0.0);
+                    for j in 0..b {
+                        dc.rec_mask[j * p..(j + 1) * p]
+                            .copy_from_slice(&user[perm[j] * p..(perm[j] + 1) * p]);
+                    }
+                }
+                self.forward_direction(params, &self.dirs[k], x, tn, b, &cache.active, d, dc, out);
+            }
+            // dropout between layers
+            if l + 1 < ln && input_dropout {
+                let rng = rng.as_deref_mut().expect("input_dropout implies an rng");
+                let keep = 1.0 - cfg.dropout;
+                let mask = &mut cache.drop_mask[l];
+                let dropped = &mut cache.dropped[l];
+                zeroed(mask, out.len());
+                zeroed(dropped, out.len());
+                for ((m, y), &o) in mask.iter_mut().zip(dropped.iter_mut()).zip(out.iter()) {
+                    *m = if rng.gen::<f32>() < keep { 1.0 / keep } else { 0.0 };
+                    *y = o * *m;
+                }
+            } else {
+                cache.drop_mask[l].clear();
+            }
+        }
+        let _ = gh;
+
+        // ---- results in the user's layout
+        let top = &cache.layer_out[ln - 1];
+        let w = dn * p;
+        zeroed(&mut cache.output, tn * b * w);
+        for t in 0..tn {
+            for j in 0..b {
+                let r = user_row(t, j);
+                cache.output[r * w..(r + 1) * w].copy_from_slice(&top[(t * b + j) * w..(t * b + j + 1) * w]);
+            }
+        }
+        zeroed(&mut cache.state.h, dn * ln * b * p);
+        zeroed(&mut cache.state.c, if cfg.mode == Mode::Lstm { dn * ln * b * h } else { 0 });
+        for k in 0..dn * ln {
+            let dc = &cache.dirs[k];
+            for j in 0..b {
+                let dst = (k * b + perm[j]) * p;
+                cache.state.h[dst..dst + p].copy_from_slice(&dc.h_state[j * p..(j + 1) * p]);
+                if cfg.mode == Mode::Lstm {
+                    let dst = (k * b + perm[j]) * h;
+                    cache.state.c[dst..dst + h].copy_from_slice(&dc.c_state[j * h..(j + 1) * h]);
+                }
+            }
+        }
+        cache.has_forward = true;
+        Ok(())
+    }
+
+    /// One direction of one layer over all steps.
+    #[allow(clippy::too_many_arguments)]
+    fn forward_direction(
+        &self,
+        params: &[f32],
+        dp: &DirParams,
+        x: LayerInput<'_>,
+        tn: usize,
+        b: usize,
+        active: &[usize],
+        d: usize,
+        dc: &mut DirCache,
+        out: &mut [f32],
+    ) {
+        let cfg = &self.cfg;
+        let (g, h, p, dn) = (
+            cfg.mode.gates(),
+            cfg.hidden_size,
+            cfg.hidden_out(),
+            cfg.directions(),
+        );
+        let gh = g * h;
+        let rows = tn * b;
+        let lstm_mode = cfg.mode == Mode::Lstm;
+        // ---- input projection of all steps: gates = x · W_ihᵀ + bias
+        zeroed(&mut dc.gates, rows * gh);
+        let w_ih = &params[dp.w_ih.clone()];
+        match x {
+            LayerInput::Dense(xs, i) => {
+                matmul(rows, gh, i, xs, i, Transpose::No, w_ih, i, Transpose::Yes, &mut dc.gates, gh, false);
+            }
+            LayerInput::Tokens(ids) => {
+                let v = dp.input;
+                zeroed(&mut dc.w_ih_t, v * gh);
+                for r in 0..gh {
+                    for c in 0..v {
+                        dc.w_ih_t[c * gh + r] = w_ih[r * v + c];
+                    }
+                }
+                for (row, &tok) in ids.iter().enumerate() {
+                    let t = tok as usize;
+                    dc.gates[row * gh..(row + 1) * gh].copy_from_slice(&dc.w_ih_t[t * gh..(t + 1) * gh]);
+                }
+            }
+        }
+        if let (Some(bi), Some(bh)) = (&dp.b_ih, &dp.b_hh) {
+            let (bi, bh) = (&params[bi.clone()], &params[bh.clone()]);
+            // GRU keeps b_hn inside the reset product: only its r and z parts join here.
+            let joint = if cfg.mode == Mode::Gru { 2 * h } else { gh };
+            for row in dc.gates.chunks_exact_mut(gh) {
+                for (k, v) in row.iter_mut().enumerate() {
+                    *v += bi[k] + if k < joint { bh[k] } else { 0.0 };
+                }
+            }
+        }
+        // ---- caches
+        zeroed(&mut dc.h_prev, rows * p);
+        if lstm_mode {
+            zeroed(&mut dc.c, rows * h);
+            zeroed(&mut dc.c_prev, rows * h);
+            zeroed(&mut dc.r, if cfg.proj_size > 0 { rows * h } else { 0 });
+        }
+        if cfg.mode == Mode::Gru {
+            zeroed(&mut dc.hn, rows * h);
+            zeroed(&mut dc.gates_h, b * gh);
+        }
+        zeroed(&mut dc.h_masked, if dc.rec_mask.is_empty() { 0 } else { b * p });
+        let w_hh = &params[dp.w_hh.clone()];
+        let w_hr = dp.w_hr.clone().map(|r| &params[r]);
+        let peep = dp.peep.clone().map(|r| {
+            let s = &params[r];
+            Peepholes {
+                i: &s[..h],
+                f: &s[h..2 * h],
+                o: &s[2 * h..3 * h],
+            }
+        });
+        let step = LstmStep {
+            hidden: h,
+            coupled: cfg.coupled,
+            peepholes: peep,
+        };
+        let b_hn = dp.b_hh.clone().map(|r| &params[r][2 * h..3 * h]);
+
+        // ---- the time loop
+        for s in 0..tn {
+            let t = if d == 0 { s } else { tn - 1 - s };
+            let nb = active[t];
+            if nb == 0 {
+                continue;
+            }
+            let slab = t * b;
+            // h_prev, optionally masked (recurrent dropout)
+            let hp = &mut dc.h_prev[slab * p..(slab + nb) * p];
+            hp.copy_from_slice(&dc.h_state[..nb * p]);
+            let hm: &[f32] = if dc.rec_mask.is_empty() {
+                &dc.h_prev[slab * p..(slab + nb) * p]
+            } else {
+                for ((m, &x), &k) in dc.h_masked[..nb * p]
+                    .iter_mut()
+                    .zip(&dc.h_prev[slab * p..(slab + nb) * p])
+                    .zip(&dc.rec_mask[..nb * p])
+                {
+                    *m = x * k;
+                }
+                &dc.h_masked[..nb * p]
+            };
+            let gates = &mut dc.gates[slab * gh..(slab + nb) * gh];
+            match cfg.mode {
+                Mode::Lstm => {
+                    // gates += h_prev · W_hhᵀ
+                    matmul(nb, gh, p, hm, p, Transpose::No, w_hh, p, Transpose::Yes, gates, gh, true);
+                    let prev_c = &mut dc.c_prev[slab * h..(slab + nb) * h];
+                    prev_c.copy_from_slice(&dc.c_state[..nb * h]);
+                    let next_c = &mut dc.c[slab * h..(slab + nb) * h];
+                    match w_hr {
+                        None => {
+                            lstm::forward_step(&step, nb, gates, prev_c, next_c, &mut dc.h_state[..nb * h]);
+                        }
+                        Some(w_hr) => {
+                            let r = &mut dc.r[slab * h..(slab + nb) * h];
+                            lstm::forward_step(&step, nb, gates, prev_c, next_c, r);
+                            // h = r · W_hrᵀ
+                            matmul(nb, p, h, r, h, Transpose::No, w_hr, h, Transpose::Yes, &mut dc.h_state, p, false);
+                        }
+                    }
+                    dc.c_state[..nb * h].copy_from_slice(next_c);
+                }
+                Mode::Gru => {
+                    let ghs = &mut dc.gates_h[..nb * gh];
+                    matmul(nb, gh, p, hm, p, Transpose::No, w_hh, p, Transpose::Yes, ghs, gh, false);
+                    if let (Some(bh), Some(_)) = (&dp.b_hh, b_hn) {
+                        let bh = &params[bh.clone()];
+                        for row in ghs.chunks_exact_mut(gh) {
+                            for (v, bb) in row.iter_mut().zip(bh) {
+                                *v += bb;
+                            }
+                        }
+                    }
+                    gru::forward_step(
+                        nb,
+                        h,
+                        gates,
+                        ghs,
+                        &mut dc.hn[slab * h..(slab + nb) * h],
+                        &dc.h_prev[slab * p..(slab + nb) * p],
+                        &mut dc.h_state[..nb * h],
+                    );
+                }
+                Mode::RnnTanh | Mode::RnnRelu => {
+                    matmul(nb, gh, p, hm, p, Transpose::No, w_hh, p, Transpose::Yes, gates, gh, true);
+                    rnn::forward_step(cfg.mode == Mode::RnnRelu, nb * h, gates, &mut dc.h_state[..nb * h]);
+                }
+            }
+            // layer output at step t, this direction's columns
+            let w = dn * p;
+            for j in 0..nb {
+                out[(slab + j) * w + d * p..(slab + j) * w + (d + 1) * p]
+                    .copy_from_slice(&dc.h_state[j * p..(j + 1) * p]);
+            }
+        }
+    }
+
+    /// Backpropagation through time for the last [`Recurrent::forward`] in `cache`.
+    ///
+    /// - `d_output`: gradient w.r.t. the output, same layout as the output.
+    /// - `d_final`: gradient w.r.t. the final states (`None` = zero; `c` may be empty).
+    ///
+    /// Parameter gradients are **added** into `grads` (same layout as `params`); the input and
+    /// initial-state gradients are left in `cache` ([`RecurrentCache::d_input`],
+    /// [`RecurrentCache::d_initial_state`]).
+    ///
+    /// # Errors
+    /// [`Error::Config`] without a preceding forward, [`Error::Shape`] on a size mismatch.
+    pub fn backward(
+        &self,
+        params: &[f32],
+        grads: &mut [f32],
+        cache: &mut RecurrentCache,
+        d_output: &[f32],
+        d_final: Option<&RecurrentState>,
+    ) -> Result<()> {
+        let cfg = &self.cfg;
+        if !cache.has_forward {
+            return Err(Error::Config("backward called before forward".into()));
+        }
+        let (tn, b) = (cache.t, cache.b);
+        let (h, p, dn, ln) = (
+            cfg.hidden_size,
+            cfg.hidden_out(),
+            cfg.directions(),
+            cfg.num_layers,
+        );
+        let w = dn * p;
+        if d_output.len() != tn * b * w {
+            return Err(Error::shape("d_output", tn * b * w, d_output.len()));
+        }
+        if grads.len() != params.len() {
+            return Err(Error::shape("grads", params.len(), grads.len()));
+        }
+        if let Some(s) = d_final {
+            if s.h.len() != dn * ln * b * p {
+                return Err(Error::shape("d h_n", dn * ln * b * p, s.h.len()));
+            }
+            if !s.c.is_empty() && (cfg.mode != Mode::Lstm || s.c.len() != dn * ln * b * h) {
+                return Err(Error::shape("d c_n", dn * ln * b * h, s.c.len()));
+            }
+        }
+        let perm = cache.perm.clone();
+        let user_row = |t: usize, j: usize| {
+            if cfg.batch_first {
+                perm[j] * tn + t
+            } else {
+                t * b + perm[j]
+            }
+        };
+        // gradient w.r.t. the top layer's output, time-major and sorted
+        zeroed(&mut cache.d_cur, tn * b * w);
+        for t in 0..tn {
+            for j in 0..b {
+                let r = user_row(t, j);
+                cache.d_cur[(t * b + j) * w..(t * b + j + 1) * w].copy_from_slice(&d_output[r * w..(r + 1) * w]);
+            }
+        }
+        zeroed(&mut cache.d_state.h, dn * ln * b * p);
+        zeroed(&mut cache.d_state.c, if cfg.mode == Mode::Lstm { dn * ln * b * h } else { 0 });
+        for l in (0..ln).rev() {
+            let in_size = if l == 0 { cfg.input_size } else { w };
+            let want_dx = !(l == 0 && cache.used_tokens);
+            zeroed(&mut cache.d_x, if want_dx { tn * b * in_size } else { 0 });
+            let input_dropped = l > 0 && !cache.drop_mask[l - 1].is_empty();
+            let x: LayerInput<'_> = if l == 0 {
+                if cache.used_tokens {
+                    LayerInput::Tokens(&cache.tokens)
+                } else {
+                    LayerInput::Dense(&cache.x0, cfg.input_size)
+                }
+            } else if input_dropped {
+                LayerInput::Dense(&cache.dropped[l - 1], w)
+            } else {
+                LayerInput::Dense(&cache.layer_out[l - 1], w)
+            };
+            for d in 0..dn {
+                let k = l * dn + d;
+                let gr = &mut cache.grad;
+                zeroed(&mut gr.dh_state, b * p);
+                zeroed(&mut gr.dc_state, if cfg.mode == Mode::Lstm { b * h } else { 0 });
+                if let Some(s) = d_final {
+                    for j in 0..b {
+                        let src = (k * b + perm[j]) * p;
+                        gr.dh_state[j * p..(j + 1) * p].copy_from_slice(&s.h[src..src + p]);
+                        if !s.c.is_empty() {
+                            let src = (k * b + perm[j]) * h;
+                            gr.dc_state[j * h..(j + 1) * h].copy_from_slice(&s.c[src..src + h]);
+                        }
+                    }
+                }
+                let dx = if want_dx { Some(&mut cache.d_x[..]) } else { None };
+                self.backward_direction(
+                    params,
+                    grads,
+                    &self.dirs[k],
+                    x,
+                    tn,
+                    b,
+                    &cache.active,
+                    d,
+                    &cache.d_cur,
+                    &cache.dirs[k],
+                    gr,
+                    dx,
+                );
+                for j in 0..b {
+                    let dst = (k * b + perm[j]) * p;
+                    cache.d_state.h[dst..dst + p].copy_from_slice(&gr.dh_state[j * p..(j + 1) * p]);
+                    if cfg.mode == Mode::Lstm {
+                        let dst = (k * b + perm[j]) * h;
+                        cache.d_state.c[dst..dst + h].copy_from_slice(&gr.dc_state[j * h..(j + 1) * h]);
+                    }
+                }
+            }
+            if l > 0 {
+                // gradient w.r.t. the layer below's output, through its dropout
+                std::mem::swap(&mut cache.d_cur, &mut cache.d_x);
+                if input_dropped {
+                    for (g, m) in cache.d_cur.iter_mut().zip(&cache.drop_mask[l - 1]) {
+                        *g *= m;
+                    }
+                }
+            }
+        }
+        // input gradient in the user's layout
+        if cache.used_tokens {
+            cache.d_input.clear();
+        } else {
+            let i = cfg.input_size;
+            zeroed(&mut cache.d_input, tn * b * i);
+            for t in 0..tn {
+                for j in 0..b {
+                    let r = user_row(t, j);
+                    cache.d_input[r * i..(r + 1) * i].copy_from_slice(&cache.d_x[(t * b + j) * i..(t * b + j + 1) * i]);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Backward of one direction of one layer: the time loop holds only the recurrent product;
+    /// the weight and input gradients are single GEMMs after it.
+    #[allow(clippy::too_many_arguments)]
+    fn backward_direction(
+        &self,
+        params: &[f32],
+        grads: &mut [f32],
+        dp: &DirParams,
+        x: LayerInput<'_>,
+        tn: usize,
+        b: usize,
+        active: &[usize],
+        d: usize,
+        d_out: &[f32],
+        dc: &DirCache,
+        gr: &mut DirGrad,
+        dx: Option<&mut [f32]>,
+    ) {
+        let cfg = &self.cfg;
+        let (g, h, p, dn) = (
+            cfg.mode.gates(),
+            cfg.hidden_size,
+            cfg.hidden_out(),
+            cfg.directions(),
+        );
+        let gh = g * h;
+        let rows = tn * b;
+        let w = dn * p;
+        let gru_mode = cfg.mode == Mode::Gru;
+        zeroed(&mut gr.dg, rows * gh);
+        zeroed(&mut gr.dgh, if gru_mode { rows * gh } else { 0 });
+        zeroed(&mut gr.dht, rows * p);
+        zeroed(&mut gr.dr, if cfg.proj_size > 0 { b * h } else { 0 });
+        zeroed(&mut gr.tmp, b * p);
+        zeroed(&mut gr.d_peep, if cfg.peephole { 3 * h } else { 0 });
+        let w_hh = &params[dp.w_hh.clone()];
+        let w_hr = dp.w_hr.clone().map(|r| &params[r]);
+        let peep = dp.peep.clone().map(|r| {
+            let s = &params[r];
+            Peepholes {
+                i: &s[..h],
+                f: &s[h..2 * h],
+                o: &s[2 * h..3 * h],
+            }
+        });
+        let step = LstmStep {
+            hidden: h,
+            coupled: cfg.coupled,
+            peepholes: peep,
+        };
+        let masked = !dc.rec_mask.is_empty();
+
+        for s in 0..tn {
+            // reverse of the forward's processing order
+            let t = if d == 0 { tn - 1 - s } else { s };
+            let nb = active[t];
+            if nb == 0 {
+                continue;
+            }
+            let slab = t * b;
+            // total gradient of this step's hidden output: from later steps and from above
+            let dht = &mut gr.dht[slab * p..(slab + nb) * p];
+            for j in 0..nb {
+                let o = &d_out[(slab + j) * w + d * p..(slab + j) * w + (d + 1) * p];
+                for ((x, &a), &c) in dht[j * p..(j + 1) * p].iter_mut().zip(&gr.dh_state[j * p..(j + 1) * p]).zip(o) {
+                    *x = a + c;
+                }
+            }
+            let dg = &mut gr.dg[slab * gh..(slab + nb) * gh];
+            let gates = &dc.gates[slab * gh..(slab + nb) * gh];
+            match cfg.mode {
+                Mode::Lstm => {
+                    let d_next_h: &[f32] = match w_hr {
+                        None => dht,
+                        Some(w_hr) => {
+                            // h = r · W_hrᵀ  =>  dr = dh · W_hr
+                            matmul(nb, h, p, dht, p, Transpose::No, w_hr, h, Transpose::No, &mut gr.dr, h, false);
+                            &gr.dr[..nb * h]
+                        }
+                    };
+                    lstm::backward_step(
+                        &step,
+                        nb,
+                        gates,
+                        &dc.c_prev[slab * h..(slab + nb) * h],
+                        &dc.c[slab * h..(slab + nb) * h],
+                        d_next_h,
+                        &mut gr.dc_state[..nb * h],
+                        dg,
+                        if cfg.peephole { Some(&mut gr.d_peep[..]) } else { None },
+                    );
+                    // gates += h_prev · W_hhᵀ  =>  dh_prev = dg · W_hh
+                    matmul(nb, p, gh, dg, gh, Transpose::No, w_hh, p, Transpose::No, &mut gr.dh_state, p, false);
+                }
+                Mode::RnnTanh | Mode::RnnRelu => {
+                    rnn::backward_step(cfg.mode == Mode::RnnRelu, nb * h, gates, dht, dg);
+                    matmul(nb, p, gh, dg, gh, Transpose::No, w_hh, p, Transpose::No, &mut gr.dh_state, p, false);
+                }
+                Mode::Gru => {
+                    let dgh = &mut gr.dgh[slab * gh..(slab + nb) * gh];
+                    gru::backward_step(
+                        nb,
+                        h,
+                        gates,
+                        &dc.hn[slab * h..(slab + nb) * h],
+                        &dc.h_prev[slab * p..(slab + nb) * p],
+                        dht,
+                        dg,
+                        dgh,
+                        &mut gr.dh_state[..nb * h],
+                    );
+                    matmul(nb, p, gh, dgh, gh, Transpose::No, w_hh, p, Transpose::No, &mut gr.tmp, p, false);
+                }
+            }
+            // the recurrent product saw h_prev ⊙ mask
+            match (gru_mode, masked) {
+                (false, true) => {
+                    for (x, m) in gr.dh_state[..nb * p].iter_mut().zip(&dc.rec_mask) {
+                        *x *= m;
+                    }
+                }
+                (true, true) => {
+                    for ((x, t), m) in gr.dh_state[..nb * p].iter_mut().zip(&gr.tmp).zip(&dc.rec_mask) {
+                        *x += t * m;
+                    }
+                }
+                (true, false) => {
+                    for (x, t) in gr.dh_state[..nb * p].iter_mut().zip(&gr.tmp) {
+                        *x += t;
+                    }
+                }
+                (false, false) => {}
+            }
+        }
+
+        // ---- weight, bias and input gradients: one GEMM each over all steps
+        let dgh_all: &[f32] = if gru_mode { &gr.dgh } else { &gr.dg };
+        match x {
+            LayerInput::Dense(xs, i) => {
+                // gates = x · W_ihᵀ  =>  dW_ih += dgᵀ · x
+                matmul(gh, i, rows, &gr.dg, gh, Transpose::Yes, xs, i, Transpose::No, &mut grads[dp.w_ih.clone()], i, true);
+                if let Some(dx) = dx {
+                    // dx += dg · W_ih
+                    let w_ih = &params[dp.w_ih.clone()];
+                    matmul(rows, i, gh, &gr.dg, gh, Transpose::No, w_ih, i, Transpose::No, dx, i, true);
+                }
+            }
+            LayerInput::Tokens(ids) => {
+                let v = dp.input;
+                zeroed(&mut gr.dw_t, v * gh);
+                for (row, &tok) in ids.iter().enumerate() {
+                    let t = tok as usize;
+                    for (a, &g) in gr.dw_t[t * gh..(t + 1) * gh].iter_mut().zip(&gr.dg[row * gh..(row + 1) * gh]) {
+                        *a += g;
+                    }
+                }
+                let gw = &mut grads[dp.w_ih.clone()];
+                for r in 0..gh {
+                    for c in 0..v {
+                        gw[r * v + c] += gr.dw_t[c * gh + r];
+                    }
+                }
+            }
+        }
+        // dW_hh += dghᵀ · (h_prev ⊙ mask)
+        let hprev: &[f32] = if masked {
+            zeroed(&mut gr.h_masked_all, rows * p);
+            for r in 0..rows {
+                let j = r % b;
+                for k in 0..p {
+                    gr.h_masked_all[r * p + k] = dc.h_prev[r * p + k] * dc.rec_mask[j * p + k];
+                }
+            }
+            &gr.h_masked_all
+        } else {
+            &dc.h_prev
+        };
+        matmul(gh, p, rows, dgh_all, gh, Transpose::Yes, hprev, p, Transpose::No, &mut grads[dp.w_hh.clone()], p, true);
+        if let (Some(bi), Some(bh)) = (&dp.b_ih, &dp.b_hh) {
+            add_column_sums(&gr.dg, rows, gh, &mut grads[bi.clone()]);
+            add_column_sums(dgh_all, rows, gh, &mut grads[bh.clone()]);
+        }
+        if let Some(r) = &dp.w_hr {
+            // h = r · W_hrᵀ  =>  dW_hr += dhᵀ · r
+            matmul(p, h, rows, &gr.dht, p, Transpose::Yes, &dc.r, h, Transpose::No, &mut grads[r.clone()], h, true);
+        }
+        if let Some(r) = &dp.peep {
+            for (a, g) in grads[r.clone()].iter_mut().zip(&gr.d_peep) {
+                *a += g;
+            }
+        }
+    }
+
+    /// Number of parameters (same as [`RecurrentConfig::num_params`]).
+    pub fn num_params(&self) -> usize {
+        self.cfg.num_params()
+    }
+}
+
+/// The input of one layer inside the stack.
+#[derive(Clone, Copy)]
+enum LayerInput<'a> {
+    /// `(T, B, width)`, time-major, sorted rows.
+    Dense(&'a [f32], usize),
+    /// `(T, B)` token ids.
+    Tokens(&'a [u32]),
+}
