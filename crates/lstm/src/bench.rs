@@ -110,7 +110,13 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 /// Forward FLOPs per token (per sample position) of a stack plus head.
-fn forward_flops(input: usize, hidden: usize, layers: usize, head_out: usize, per_step_head: bool) -> f64 {
+fn forward_flops(
+    input: usize,
+    hidden: usize,
+    layers: usize,
+    head_out: usize,
+    per_step_head: bool,
+) -> f64 {
     let mut f = 0.0;
     for l in 0..layers {
         let i = if l == 0 { input } else { hidden };
@@ -126,7 +132,12 @@ fn forward_flops(input: usize, hidden: usize, layers: usize, head_out: usize, pe
 ///
 /// # Errors
 /// Propagates model errors (none are expected for the built-in configurations).
-pub fn run(cfg: &BenchConfig, threads: usize, seconds: f64, min_reps: usize) -> Result<BenchResult> {
+pub fn run(
+    cfg: &BenchConfig,
+    threads: usize,
+    seconds: f64,
+    min_reps: usize,
+) -> Result<BenchResult> {
     crate::linalg::set_num_threads(threads);
     let mut rng = ChaCha8Rng::seed_from_u64(42);
     let (b, t) = (cfg.batch, cfg.seq_len);
@@ -157,8 +168,12 @@ pub fn run(cfg: &BenchConfig, threads: usize, seconds: f64, min_reps: usize) -> 
             let mut model = SequenceModel::new(&mc, 1)?;
             let fwd = forward_flops(cfg.vocab, cfg.hidden, cfg.layers, cfg.vocab, true);
             if cfg.kind == BenchKind::CharLm {
-                let tokens: Vec<u32> = (0..b * t).map(|_| rng.gen_range(0..cfg.vocab as u32)).collect();
-                let targets: Vec<u32> = (0..b * t).map(|_| rng.gen_range(0..cfg.vocab as u32)).collect();
+                let tokens: Vec<u32> = (0..b * t)
+                    .map(|_| rng.gen_range(0..cfg.vocab as u32))
+                    .collect();
+                let targets: Vec<u32> = (0..b * t)
+                    .map(|_| rng.gen_range(0..cfg.vocab as u32))
+                    .collect();
                 let batch = Batch {
                     inputs: Inputs::Tokens(&tokens),
                     targets: Targets::Classes(&targets),
@@ -230,7 +245,8 @@ pub fn run(cfg: &BenchConfig, threads: usize, seconds: f64, min_reps: usize) -> 
             }
             let med = median(&mut times);
             let sps = b as f64 / med;
-            let fwd = t as f64 * forward_flops(1, cfg.hidden, cfg.layers, 1, false) + 2.0 * cfg.hidden as f64;
+            let fwd = t as f64 * forward_flops(1, cfg.hidden, cfg.layers, 1, false)
+                + 2.0 * cfg.hidden as f64;
             result.samples_per_s = Some(sps);
             result.gflops = 3.0 * fwd * sps / 1e9;
             result.median_ms = med * 1e3;

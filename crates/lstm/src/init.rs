@@ -50,7 +50,11 @@ pub fn normal(rng: &mut ChaCha8Rng) -> f64 {
 /// modified Gram-Schmidt along its longer side (rows orthonormal if `rows <= cols`, else columns).
 pub fn orthogonal(w: &mut [f32], rows: usize, cols: usize, rng: &mut ChaCha8Rng) {
     // Work on the transposed problem when there are more rows than columns.
-    let (n, m) = if rows <= cols { (rows, cols) } else { (cols, rows) };
+    let (n, m) = if rows <= cols {
+        (rows, cols)
+    } else {
+        (cols, rows)
+    };
     // n vectors of length m.
     let mut v: Vec<f64> = (0..n * m).map(|_| normal(rng)).collect();
     for i in 0..n {

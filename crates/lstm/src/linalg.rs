@@ -82,7 +82,10 @@ fn check(
     // Internal invariant: callers validate user shapes before they get here.
     assert!(a.len() >= needed(m, k, lda, ta), "matmul: A too short");
     assert!(b.len() >= needed(k, n, ldb, tb), "matmul: B too short");
-    assert!(c.len() >= needed(m, n, ldc, Transpose::No), "matmul: C too short");
+    assert!(
+        c.len() >= needed(m, n, ldc, Transpose::No),
+        "matmul: C too short"
+    );
     assert!(ldc >= n || m <= 1, "matmul: ldc < n");
 }
 
@@ -189,7 +192,11 @@ pub fn matmul_naive(
                 s += at(i, p) as f64 * bt(p, j) as f64;
             }
             let dst = &mut c[i * ldc + j];
-            *dst = if accumulate { *dst + s as f32 } else { s as f32 };
+            *dst = if accumulate {
+                *dst + s as f32
+            } else {
+                s as f32
+            };
         }
     }
 }

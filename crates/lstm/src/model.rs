@@ -393,10 +393,15 @@ impl SequenceModel {
 
     fn check_inputs(&self, inputs: Inputs<'_>, b: usize, t: usize) -> Result<()> {
         if b == 0 || t == 0 {
-            return Err(Error::Config("batch and sequence length must be at least 1".into()));
+            return Err(Error::Config(
+                "batch and sequence length must be at least 1".into(),
+            ));
         }
         match (self.config.input, inputs) {
-            (InputKind::OneHot { vocab } | InputKind::Embedding { vocab, .. }, Inputs::Tokens(ids)) => {
+            (
+                InputKind::OneHot { vocab } | InputKind::Embedding { vocab, .. },
+                Inputs::Tokens(ids),
+            ) => {
                 if ids.len() != b * t {
                     return Err(Error::shape("input tokens", b * t, ids.len()));
                 }
@@ -468,7 +473,13 @@ impl SequenceModel {
     /// Forward pass (and loss). `train` turns dropout on.
     fn forward(&mut self, batch: &Batch<'_>, train: bool) -> Result<StepOutput> {
         self.check_batch(batch)?;
-        self.run(batch.inputs, batch.batch, batch.seq_len, batch.lengths, train)?;
+        self.run(
+            batch.inputs,
+            batch.batch,
+            batch.seq_len,
+            batch.lengths,
+            train,
+        )?;
         self.loss(batch)
     }
 
@@ -496,7 +507,13 @@ impl SequenceModel {
             (_, Inputs::Tokens(ids)) => Input::Tokens(ids),
             (_, Inputs::Dense(x)) => Input::Dense(x),
         };
-        let carry = self.carry.as_ref().filter(|s| s.h.len() == self.rnn.config().num_layers * self.rnn.config().directions() * b * self.rnn.config().hidden_out());
+        let carry = self.carry.as_ref().filter(|s| {
+            s.h.len()
+                == self.rnn.config().num_layers
+                    * self.rnn.config().directions()
+                    * b
+                    * self.rnn.config().hidden_out()
+        });
         let rng = if train { Some(&mut self.rng) } else { None };
         self.rnn
             .forward(params, input, t, b, lengths, carry, rng, &mut self.cache)?;
@@ -528,7 +545,11 @@ impl SequenceModel {
         if train && self.config.head_dropout > 0.0 {
             let keep = 1.0 - self.config.head_dropout;
             for x in self.head_in.iter_mut() {
-                let m = if self.rng.gen::<f32>() < keep { 1.0 / keep } else { 0.0 };
+                let m = if self.rng.gen::<f32>() < keep {
+                    1.0 / keep
+                } else {
+                    0.0
+                };
                 self.head_mask.push(m);
                 *x *= m;
             }
@@ -540,7 +561,20 @@ impl SequenceModel {
         for r in 0..rows {
             self.logits[r * out..(r + 1) * out].copy_from_slice(&params[self.head_b.clone()]);
         }
-        matmul(rows, out, feat, &self.head_in, feat, Transpose::No, &params[self.head_w.clone()], feat, Transpose::Yes, &mut self.logits, out, true);
+        matmul(
+            rows,
+            out,
+            feat,
+            &self.head_in,
+            feat,
+            Transpose::No,
+            &params[self.head_w.clone()],
+            feat,
+            Transpose::Yes,
+            &mut self.logits,
+            out,
+            true,
+        );
         Ok(())
     }
 
@@ -586,18 +620,49 @@ impl SequenceModel {
         let (b, t) = (batch.batch, batch.seq_len);
         self.store.zero_grad();
         let rc = self.rnn.config().clone();
-        let (p, dn, ln, h) = (rc.hidden_out(), rc.directions(), rc.num_layers, rc.hidden_size);
+        let (p, dn, ln, h) = (
+            rc.hidden_out(),
+            rc.directions(),
+            rc.num_layers,
+            rc.hidden_size,
+        );
         let feat = dn * p;
         let out = self.config.head.outputs();
         let rows = self.d_logits.len() / out;
         let params = &self.store.values;
         let grads = &mut self.store.grads;
         // logits = head_in · Wᵀ + b
-        matmul(out, feat, rows, &self.d_logits, out, Transpose::Yes, &self.head_in, feat, Transpose::No, &mut grads[self.head_w.clone()], feat, true);
+        matmul(
+            out,
+            feat,
+            rows,
+            &self.d_logits,
+            out,
+            Transpose::Yes,
+            &self.head_in,
+            feat,
+            Transpose::No,
+            &mut grads[self.head_w.clone()],
+            feat,
+            true,
+        );
         add_column_sums(&self.d_logits, rows, out, &mut grads[self.head_b.clone()]);
         self.d_head_in.clear();
         self.d_head_in.resize(rows * feat, 0.0);
-        matmul(rows, feat, out, &self.d_logits, out, Transpose::No, &params[self.head_w.clone()], feat, Transpose::No, &mut self.d_head_in, feat, false);
+        matmul(
+            rows,
+            feat,
+            out,
+            &self.d_logits,
+            out,
+            Transpose::No,
+            &params[self.head_w.clone()],
+            feat,
+            Transpose::No,
+            &mut self.d_head_in,
+            feat,
+            false,
+        );
         for (d, m) in self.d_head_in.iter_mut().zip(&self.head_mask) {
             *d *= m;
         }
@@ -619,14 +684,16 @@ impl SequenceModel {
                 for d in 0..dn {
                     let k = (ln - 1) * dn + d;
                     for j in 0..b {
-                        self.d_final.h[(k * b + j) * p..(k * b + j + 1) * p]
-                            .copy_from_slice(&self.d_head_in[j * feat + d * p..j * feat + (d + 1) * p]);
+                        self.d_final.h[(k * b + j) * p..(k * b + j + 1) * p].copy_from_slice(
+                            &self.d_head_in[j * feat + d * p..j * feat + (d + 1) * p],
+                        );
                     }
                 }
                 Some(&self.d_final)
             }
         };
-        self.rnn.backward(params, grads, &mut self.cache, &self.d_out, d_final)?;
+        self.rnn
+            .backward(params, grads, &mut self.cache, &self.d_out, d_final)?;
         // embedding rows receive the input gradient
         if let (Some(er), InputKind::Embedding { dim, .. }, Inputs::Tokens(ids)) =
             (&self.embedding, self.config.input, batch.inputs)
@@ -635,7 +702,10 @@ impl SequenceModel {
             let ge = &mut grads[er.clone()];
             for (pos, &id) in ids.iter().enumerate() {
                 let r = id as usize * dim;
-                for (g, d) in ge[r..r + dim].iter_mut().zip(&dx[pos * dim..(pos + 1) * dim]) {
+                for (g, d) in ge[r..r + dim]
+                    .iter_mut()
+                    .zip(&dx[pos * dim..(pos + 1) * dim])
+                {
                     *g += d;
                 }
             }
@@ -668,13 +738,19 @@ impl SequenceModel {
         let norm = if self.config.clip_grad_norm > 0.0 {
             optim::clip_grad_norm(&mut self.store.grads, self.config.clip_grad_norm)
         } else {
-            self.store.grads.iter().map(|&g| (g as f64) * (g as f64)).sum::<f64>().sqrt() as f32
+            self.store
+                .grads
+                .iter()
+                .map(|&g| (g as f64) * (g as f64))
+                .sum::<f64>()
+                .sqrt() as f32
         };
         if !norm.is_finite() {
             return Err(Error::Diverged(format!("gradient norm is {norm}")));
         }
         out.grad_norm = norm;
-        self.optimizer.step(&mut self.store.values, &self.store.grads);
+        self.optimizer
+            .step(&mut self.store.values, &self.store.grads);
         if self.carry.is_some() {
             self.carry = Some(self.cache.final_state().clone());
         }
@@ -699,7 +775,13 @@ impl SequenceModel {
     ///
     /// # Errors
     /// As [`Self::train_step`].
-    pub fn train_step_text(&mut self, tokens: &[u32], targets: &[u32], batch: usize, seq_len: usize) -> Result<f32> {
+    pub fn train_step_text(
+        &mut self,
+        tokens: &[u32],
+        targets: &[u32],
+        batch: usize,
+        seq_len: usize,
+    ) -> Result<f32> {
         let b = Batch {
             inputs: Inputs::Tokens(tokens),
             targets: Targets::Classes(targets),

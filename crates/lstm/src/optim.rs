@@ -174,7 +174,11 @@ impl Optimizer {
 /// Scales `grads` so their global L2 norm is at most `max_norm`
 /// (`torch.nn.utils.clip_grad_norm_`); returns the norm before clipping.
 pub fn clip_grad_norm(grads: &mut [f32], max_norm: f32) -> f32 {
-    let total = grads.iter().map(|&g| (g as f64) * (g as f64)).sum::<f64>().sqrt() as f32;
+    let total = grads
+        .iter()
+        .map(|&g| (g as f64) * (g as f64))
+        .sum::<f64>()
+        .sqrt() as f32;
     let coef = max_norm / (total + 1e-6);
     if coef < 1.0 {
         for g in grads.iter_mut() {

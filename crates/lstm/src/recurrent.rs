@@ -169,7 +169,9 @@ impl RecurrentConfig {
         }
         let params = self.num_params();
         if params > (1usize << 31) {
-            return bad(format!("{params} parameters is more than this library supports"));
+            return bad(format!(
+                "{params} parameters is more than this library supports"
+            ));
         }
         Ok(())
     }
@@ -521,25 +523,37 @@ impl Recurrent {
             )));
         }
         if params.len() < self.end {
-            return Err(Error::shape("parameters", "the registered size", params.len()));
+            return Err(Error::shape(
+                "parameters",
+                "the registered size",
+                params.len(),
+            ));
         }
         // ---- validate input, lengths, states
         match input {
             Input::Dense(x) => {
                 if cfg.one_hot_input {
-                    return Err(Error::Config("this stack takes token ids (one-hot input)".into()));
+                    return Err(Error::Config(
+                        "this stack takes token ids (one-hot input)".into(),
+                    ));
                 }
                 if x.len() != tn * b * cfg.input_size {
                     return Err(Error::shape(
                         "input",
-                        format!("{} values (T={tn}, B={b}, I={})", tn * b * cfg.input_size, cfg.input_size),
+                        format!(
+                            "{} values (T={tn}, B={b}, I={})",
+                            tn * b * cfg.input_size,
+                            cfg.input_size
+                        ),
                         x.len(),
                     ));
                 }
             }
             Input::Tokens(ids) => {
                 if !cfg.one_hot_input {
-                    return Err(Error::Config("this stack takes dense input, not token ids".into()));
+                    return Err(Error::Config(
+                        "this stack takes dense input, not token ids".into(),
+                    ));
                 }
                 if ids.len() != tn * b {
                     return Err(Error::shape("token input", tn * b, ids.len()));
@@ -649,7 +663,10 @@ impl Recurrent {
                 let dc = &mut cache.dirs[k];
                 // initial state (sorted rows)
                 zeroed(&mut dc.h_state, b * p);
-                zeroed(&mut dc.c_state, if cfg.mode == Mode::Lstm { b * h } else { 0 });
+                zeroed(
+                    &mut dc.c_state,
+                    if cfg.mode == Mode::Lstm { b * h } else { 0 },
+                );
                 if let Some(s) = init {
                     for j in 0..b {
                         let src = (k * b + perm[j]) * p;
@@ -666,7 +683,11 @@ impl Recurrent {
                     let keep = 1.0 - cfg.recurrent_dropout;
                     let mut user = vec![0.0f32; b * p];
                     for v in &mut user {
-                        *v = if rng.gen::<f32>() < keep { 1.0 / keep } else { 0.0 };
+                        *v = if rng.gen::<f32>() < keep {
+                            1.0 / keep
+                        } else {
+                            0.0
+                        };
                     }
                     dc.rec_mask.resize(b * p, 0.0);
                     for j in 0..b {
@@ -685,7 +706,11 @@ impl Recurrent {
                 zeroed(mask, out.len());
                 zeroed(dropped, out.len());
                 for ((m, y), &o) in mask.iter_mut().zip(dropped.iter_mut()).zip(out.iter()) {
-                    *m = if rng.gen::<f32>() < keep { 1.0 / keep } else { 0.0 };
+                    *m = if rng.gen::<f32>() < keep {
+                        1.0 / keep
+                    } else {
+                        0.0
+                    };
                     *y = o * *m;
                 }
             } else {
@@ -701,11 +726,19 @@ impl Recurrent {
         for t in 0..tn {
             for j in 0..b {
                 let r = user_row(t, j);
-                cache.output[r * w..(r + 1) * w].copy_from_slice(&top[(t * b + j) * w..(t * b + j + 1) * w]);
+                cache.output[r * w..(r + 1) * w]
+                    .copy_from_slice(&top[(t * b + j) * w..(t * b + j + 1) * w]);
             }
         }
         zeroed(&mut cache.state.h, dn * ln * b * p);
-        zeroed(&mut cache.state.c, if cfg.mode == Mode::Lstm { dn * ln * b * h } else { 0 });
+        zeroed(
+            &mut cache.state.c,
+            if cfg.mode == Mode::Lstm {
+                dn * ln * b * h
+            } else {
+                0
+            },
+        );
         for k in 0..dn * ln {
             let dc = &cache.dirs[k];
             for j in 0..b {
@@ -750,7 +783,20 @@ impl Recurrent {
         let w_ih = &params[dp.w_ih.clone()];
         match x {
             LayerInput::Dense(xs, i) => {
-                matmul(rows, gh, i, xs, i, Transpose::No, w_ih, i, Transpose::Yes, &mut dc.gates, gh, false);
+                matmul(
+                    rows,
+                    gh,
+                    i,
+                    xs,
+                    i,
+                    Transpose::No,
+                    w_ih,
+                    i,
+                    Transpose::Yes,
+                    &mut dc.gates,
+                    gh,
+                    false,
+                );
             }
             LayerInput::Tokens(ids) => {
                 let v = dp.input;
@@ -762,14 +808,15 @@ impl Recurrent {
                 }
                 for (row, &tok) in ids.iter().enumerate() {
                     let t = tok as usize;
-                    dc.gates[row * gh..(row + 1) * gh].copy_from_slice(&dc.w_ih_t[t * gh..(t + 1) * gh]);
+                    dc.gates[row * gh..(row + 1) * gh]
+                        .copy_from_slice(&dc.w_ih_t[t * gh..(t + 1) * gh]);
                 }
             }
         }
         if let (Some(bi), Some(bh)) = (&dp.b_ih, &dp.b_hh) {
             let (bi, bh) = (&params[bi.clone()], &params[bh.clone()]);
-            // GRU keeps b_hn inside the reset product: only its r and z parts join here.
-            let joint = if cfg.mode == Mode::Gru { 2 * h } else { gh };
+            // GRU keeps b_hh with the recurrent product (b_hn sits inside the reset product).
+            let joint = if cfg.mode == Mode::Gru { 0 } else { gh };
             for row in dc.gates.chunks_exact_mut(gh) {
                 for (k, v) in row.iter_mut().enumerate() {
                     *v += bi[k] + if k < joint { bh[k] } else { 0.0 };
@@ -787,7 +834,10 @@ impl Recurrent {
             zeroed(&mut dc.hn, rows * h);
             zeroed(&mut dc.gates_h, b * gh);
         }
-        zeroed(&mut dc.h_masked, if dc.rec_mask.is_empty() { 0 } else { b * p });
+        zeroed(
+            &mut dc.h_masked,
+            if dc.rec_mask.is_empty() { 0 } else { b * p },
+        );
         let w_hh = &params[dp.w_hh.clone()];
         let w_hr = dp.w_hr.clone().map(|r| &params[r]);
         let peep = dp.peep.clone().map(|r| {
@@ -803,7 +853,6 @@ impl Recurrent {
             coupled: cfg.coupled,
             peepholes: peep,
         };
-        let b_hn = dp.b_hh.clone().map(|r| &params[r][2 * h..3 * h]);
 
         // ---- the time loop
         for s in 0..tn {
@@ -832,27 +881,73 @@ impl Recurrent {
             match cfg.mode {
                 Mode::Lstm => {
                     // gates += h_prev · W_hhᵀ
-                    matmul(nb, gh, p, hm, p, Transpose::No, w_hh, p, Transpose::Yes, gates, gh, true);
+                    matmul(
+                        nb,
+                        gh,
+                        p,
+                        hm,
+                        p,
+                        Transpose::No,
+                        w_hh,
+                        p,
+                        Transpose::Yes,
+                        gates,
+                        gh,
+                        true,
+                    );
                     let prev_c = &mut dc.c_prev[slab * h..(slab + nb) * h];
                     prev_c.copy_from_slice(&dc.c_state[..nb * h]);
                     let next_c = &mut dc.c[slab * h..(slab + nb) * h];
                     match w_hr {
                         None => {
-                            lstm::forward_step(&step, nb, gates, prev_c, next_c, &mut dc.h_state[..nb * h]);
+                            lstm::forward_step(
+                                &step,
+                                nb,
+                                gates,
+                                prev_c,
+                                next_c,
+                                &mut dc.h_state[..nb * h],
+                            );
                         }
                         Some(w_hr) => {
                             let r = &mut dc.r[slab * h..(slab + nb) * h];
                             lstm::forward_step(&step, nb, gates, prev_c, next_c, r);
                             // h = r · W_hrᵀ
-                            matmul(nb, p, h, r, h, Transpose::No, w_hr, h, Transpose::Yes, &mut dc.h_state, p, false);
+                            matmul(
+                                nb,
+                                p,
+                                h,
+                                r,
+                                h,
+                                Transpose::No,
+                                w_hr,
+                                h,
+                                Transpose::Yes,
+                                &mut dc.h_state,
+                                p,
+                                false,
+                            );
                         }
                     }
                     dc.c_state[..nb * h].copy_from_slice(next_c);
                 }
                 Mode::Gru => {
                     let ghs = &mut dc.gates_h[..nb * gh];
-                    matmul(nb, gh, p, hm, p, Transpose::No, w_hh, p, Transpose::Yes, ghs, gh, false);
-                    if let (Some(bh), Some(_)) = (&dp.b_hh, b_hn) {
+                    matmul(
+                        nb,
+                        gh,
+                        p,
+                        hm,
+                        p,
+                        Transpose::No,
+                        w_hh,
+                        p,
+                        Transpose::Yes,
+                        ghs,
+                        gh,
+                        false,
+                    );
+                    if let Some(bh) = &dp.b_hh {
                         let bh = &params[bh.clone()];
                         for row in ghs.chunks_exact_mut(gh) {
                             for (v, bb) in row.iter_mut().zip(bh) {
@@ -871,8 +966,26 @@ impl Recurrent {
                     );
                 }
                 Mode::RnnTanh | Mode::RnnRelu => {
-                    matmul(nb, gh, p, hm, p, Transpose::No, w_hh, p, Transpose::Yes, gates, gh, true);
-                    rnn::forward_step(cfg.mode == Mode::RnnRelu, nb * h, gates, &mut dc.h_state[..nb * h]);
+                    matmul(
+                        nb,
+                        gh,
+                        p,
+                        hm,
+                        p,
+                        Transpose::No,
+                        w_hh,
+                        p,
+                        Transpose::Yes,
+                        gates,
+                        gh,
+                        true,
+                    );
+                    rnn::forward_step(
+                        cfg.mode == Mode::RnnRelu,
+                        nb * h,
+                        gates,
+                        &mut dc.h_state[..nb * h],
+                    );
                 }
             }
             // layer output at step t, this direction's columns
@@ -942,11 +1055,19 @@ impl Recurrent {
         for t in 0..tn {
             for j in 0..b {
                 let r = user_row(t, j);
-                cache.d_cur[(t * b + j) * w..(t * b + j + 1) * w].copy_from_slice(&d_output[r * w..(r + 1) * w]);
+                cache.d_cur[(t * b + j) * w..(t * b + j + 1) * w]
+                    .copy_from_slice(&d_output[r * w..(r + 1) * w]);
             }
         }
         zeroed(&mut cache.d_state.h, dn * ln * b * p);
-        zeroed(&mut cache.d_state.c, if cfg.mode == Mode::Lstm { dn * ln * b * h } else { 0 });
+        zeroed(
+            &mut cache.d_state.c,
+            if cfg.mode == Mode::Lstm {
+                dn * ln * b * h
+            } else {
+                0
+            },
+        );
         for l in (0..ln).rev() {
             let in_size = if l == 0 { cfg.input_size } else { w };
             let want_dx = !(l == 0 && cache.used_tokens);
@@ -967,7 +1088,10 @@ impl Recurrent {
                 let k = l * dn + d;
                 let gr = &mut cache.grad;
                 zeroed(&mut gr.dh_state, b * p);
-                zeroed(&mut gr.dc_state, if cfg.mode == Mode::Lstm { b * h } else { 0 });
+                zeroed(
+                    &mut gr.dc_state,
+                    if cfg.mode == Mode::Lstm { b * h } else { 0 },
+                );
                 if let Some(s) = d_final {
                     for j in 0..b {
                         let src = (k * b + perm[j]) * p;
@@ -978,7 +1102,11 @@ impl Recurrent {
                         }
                     }
                 }
-                let dx = if want_dx { Some(&mut cache.d_x[..]) } else { None };
+                let dx = if want_dx {
+                    Some(&mut cache.d_x[..])
+                } else {
+                    None
+                };
                 self.backward_direction(
                     params,
                     grads,
@@ -998,7 +1126,8 @@ impl Recurrent {
                     cache.d_state.h[dst..dst + p].copy_from_slice(&gr.dh_state[j * p..(j + 1) * p]);
                     if cfg.mode == Mode::Lstm {
                         let dst = (k * b + perm[j]) * h;
-                        cache.d_state.c[dst..dst + h].copy_from_slice(&gr.dc_state[j * h..(j + 1) * h]);
+                        cache.d_state.c[dst..dst + h]
+                            .copy_from_slice(&gr.dc_state[j * h..(j + 1) * h]);
                     }
                 }
             }
@@ -1021,7 +1150,8 @@ impl Recurrent {
             for t in 0..tn {
                 for j in 0..b {
                     let r = user_row(t, j);
-                    cache.d_input[r * i..(r + 1) * i].copy_from_slice(&cache.d_x[(t * b + j) * i..(t * b + j + 1) * i]);
+                    cache.d_input[r * i..(r + 1) * i]
+                        .copy_from_slice(&cache.d_x[(t * b + j) * i..(t * b + j + 1) * i]);
                 }
             }
         }
@@ -1092,7 +1222,11 @@ impl Recurrent {
             let dht = &mut gr.dht[slab * p..(slab + nb) * p];
             for j in 0..nb {
                 let o = &d_out[(slab + j) * w + d * p..(slab + j) * w + (d + 1) * p];
-                for ((x, &a), &c) in dht[j * p..(j + 1) * p].iter_mut().zip(&gr.dh_state[j * p..(j + 1) * p]).zip(o) {
+                for ((x, &a), &c) in dht[j * p..(j + 1) * p]
+                    .iter_mut()
+                    .zip(&gr.dh_state[j * p..(j + 1) * p])
+                    .zip(o)
+                {
                     *x = a + c;
                 }
             }
@@ -1104,7 +1238,20 @@ impl Recurrent {
                         None => dht,
                         Some(w_hr) => {
                             // h = r · W_hrᵀ  =>  dr = dh · W_hr
-                            matmul(nb, h, p, dht, p, Transpose::No, w_hr, h, Transpose::No, &mut gr.dr, h, false);
+                            matmul(
+                                nb,
+                                h,
+                                p,
+                                dht,
+                                p,
+                                Transpose::No,
+                                w_hr,
+                                h,
+                                Transpose::No,
+                                &mut gr.dr,
+                                h,
+                                false,
+                            );
                             &gr.dr[..nb * h]
                         }
                     };
@@ -1117,14 +1264,44 @@ impl Recurrent {
                         d_next_h,
                         &mut gr.dc_state[..nb * h],
                         dg,
-                        if cfg.peephole { Some(&mut gr.d_peep[..]) } else { None },
+                        if cfg.peephole {
+                            Some(&mut gr.d_peep[..])
+                        } else {
+                            None
+                        },
                     );
                     // gates += h_prev · W_hhᵀ  =>  dh_prev = dg · W_hh
-                    matmul(nb, p, gh, dg, gh, Transpose::No, w_hh, p, Transpose::No, &mut gr.dh_state, p, false);
+                    matmul(
+                        nb,
+                        p,
+                        gh,
+                        dg,
+                        gh,
+                        Transpose::No,
+                        w_hh,
+                        p,
+                        Transpose::No,
+                        &mut gr.dh_state,
+                        p,
+                        false,
+                    );
                 }
                 Mode::RnnTanh | Mode::RnnRelu => {
                     rnn::backward_step(cfg.mode == Mode::RnnRelu, nb * h, gates, dht, dg);
-                    matmul(nb, p, gh, dg, gh, Transpose::No, w_hh, p, Transpose::No, &mut gr.dh_state, p, false);
+                    matmul(
+                        nb,
+                        p,
+                        gh,
+                        dg,
+                        gh,
+                        Transpose::No,
+                        w_hh,
+                        p,
+                        Transpose::No,
+                        &mut gr.dh_state,
+                        p,
+                        false,
+                    );
                 }
                 Mode::Gru => {
                     let dgh = &mut gr.dgh[slab * gh..(slab + nb) * gh];
@@ -1139,7 +1316,20 @@ impl Recurrent {
                         dgh,
                         &mut gr.dh_state[..nb * h],
                     );
-                    matmul(nb, p, gh, dgh, gh, Transpose::No, w_hh, p, Transpose::No, &mut gr.tmp, p, false);
+                    matmul(
+                        nb,
+                        p,
+                        gh,
+                        dgh,
+                        gh,
+                        Transpose::No,
+                        w_hh,
+                        p,
+                        Transpose::No,
+                        &mut gr.tmp,
+                        p,
+                        false,
+                    );
                 }
             }
             // the recurrent product saw h_prev ⊙ mask
@@ -1150,7 +1340,11 @@ impl Recurrent {
                     }
                 }
                 (true, true) => {
-                    for ((x, t), m) in gr.dh_state[..nb * p].iter_mut().zip(&gr.tmp).zip(&dc.rec_mask) {
+                    for ((x, t), m) in gr.dh_state[..nb * p]
+                        .iter_mut()
+                        .zip(&gr.tmp)
+                        .zip(&dc.rec_mask)
+                    {
                         *x += t * m;
                     }
                 }
@@ -1168,11 +1362,37 @@ impl Recurrent {
         match x {
             LayerInput::Dense(xs, i) => {
                 // gates = x · W_ihᵀ  =>  dW_ih += dgᵀ · x
-                matmul(gh, i, rows, &gr.dg, gh, Transpose::Yes, xs, i, Transpose::No, &mut grads[dp.w_ih.clone()], i, true);
+                matmul(
+                    gh,
+                    i,
+                    rows,
+                    &gr.dg,
+                    gh,
+                    Transpose::Yes,
+                    xs,
+                    i,
+                    Transpose::No,
+                    &mut grads[dp.w_ih.clone()],
+                    i,
+                    true,
+                );
                 if let Some(dx) = dx {
                     // dx += dg · W_ih
                     let w_ih = &params[dp.w_ih.clone()];
-                    matmul(rows, i, gh, &gr.dg, gh, Transpose::No, w_ih, i, Transpose::No, dx, i, true);
+                    matmul(
+                        rows,
+                        i,
+                        gh,
+                        &gr.dg,
+                        gh,
+                        Transpose::No,
+                        w_ih,
+                        i,
+                        Transpose::No,
+                        dx,
+                        i,
+                        true,
+                    );
                 }
             }
             LayerInput::Tokens(ids) => {
@@ -1180,7 +1400,10 @@ impl Recurrent {
                 zeroed(&mut gr.dw_t, v * gh);
                 for (row, &tok) in ids.iter().enumerate() {
                     let t = tok as usize;
-                    for (a, &g) in gr.dw_t[t * gh..(t + 1) * gh].iter_mut().zip(&gr.dg[row * gh..(row + 1) * gh]) {
+                    for (a, &g) in gr.dw_t[t * gh..(t + 1) * gh]
+                        .iter_mut()
+                        .zip(&gr.dg[row * gh..(row + 1) * gh])
+                    {
                         *a += g;
                     }
                 }
@@ -1205,14 +1428,40 @@ impl Recurrent {
         } else {
             &dc.h_prev
         };
-        matmul(gh, p, rows, dgh_all, gh, Transpose::Yes, hprev, p, Transpose::No, &mut grads[dp.w_hh.clone()], p, true);
+        matmul(
+            gh,
+            p,
+            rows,
+            dgh_all,
+            gh,
+            Transpose::Yes,
+            hprev,
+            p,
+            Transpose::No,
+            &mut grads[dp.w_hh.clone()],
+            p,
+            true,
+        );
         if let (Some(bi), Some(bh)) = (&dp.b_ih, &dp.b_hh) {
             add_column_sums(&gr.dg, rows, gh, &mut grads[bi.clone()]);
             add_column_sums(dgh_all, rows, gh, &mut grads[bh.clone()]);
         }
         if let Some(r) = &dp.w_hr {
             // h = r · W_hrᵀ  =>  dW_hr += dhᵀ · r
-            matmul(p, h, rows, &gr.dht, p, Transpose::Yes, &dc.r, h, Transpose::No, &mut grads[r.clone()], h, true);
+            matmul(
+                p,
+                h,
+                rows,
+                &gr.dht,
+                p,
+                Transpose::Yes,
+                &dc.r,
+                h,
+                Transpose::No,
+                &mut grads[r.clone()],
+                h,
+                true,
+            );
         }
         if let Some(r) = &dp.peep {
             for (a, g) in grads[r.clone()].iter_mut().zip(&gr.d_peep) {

@@ -46,8 +46,7 @@ pub fn forward_step(
             gx[h + j] = update_gate;
             gx[2 * h + j] = new_gate;
             h_n[b * h + j] = hn;
-            next_h[b * h + j] =
-                (1.0 - update_gate) * new_gate + update_gate * prev_h[b * h + j];
+            next_h[b * h + j] = (1.0 - update_gate) * new_gate + update_gate * prev_h[b * h + j];
         }
     }
 }
