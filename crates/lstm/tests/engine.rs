@@ -1,0 +1,443 @@
+//! Engine properties: the fast GEMM equals the naive reference, training is deterministic,
+//! variable-length batches equal sequences run one by one, dropout is training-only and seeded,
+//! initialisation follows its definition, and bad input gives errors, not panics.
+
+use lstm::cell::Mode;
+use lstm::linalg::{matmul, matmul_naive, Transpose};
+use lstm::model::{Batch, Head, InputKind, Inputs, ModelConfig, SequenceModel, Targets};
+use lstm::params::ParamStore;
+use lstm::recurrent::{Input, Recurrent, RecurrentCache, RecurrentConfig, RecurrentState};
+use lstm::Error;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn rand_vec(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
+    (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect()
+}
+
+#[test]
+fn fast_gemm_matches_naive_on_random_shapes() {
+    let mut rng = ChaCha8Rng::seed_from_u64(2024);
+    let mut shapes: Vec<(usize, usize, usize)> = vec![
+        (1, 1, 1),
+        (1, 1024, 256),
+        (32, 1024, 256),
+        (64, 256, 64),
+        (7, 13, 29),
+        (2048, 33, 65),
+    ];
+    for _ in 0..40 {
+        shapes.push((
+            rng.gen_range(1..70),
+            rng.gen_range(1..70),
+            rng.gen_range(1..90),
+        ));
+    }
+    for (m, n, k) in shapes {
+        for ta in [Transpose::No, Transpose::Yes] {
+            for tb in [Transpose::No, Transpose::Yes] {
+                for accumulate in [false, true] {
+                    // odd leading dimensions: padding after each row
+                    let pad = rng.gen_range(0..3);
+                    let (ar, ac) = if ta == Transpose::No { (m, k) } else { (k, m) };
+                    let (br, bc) = if tb == Transpose::No { (k, n) } else { (n, k) };
+                    let (lda, ldb, ldc) = (ac + pad, bc + pad, n + pad);
+                    let a = rand_vec(&mut rng, ar * lda);
+                    let b = rand_vec(&mut rng, br * ldb);
+                    let c0 = rand_vec(&mut rng, m * ldc);
+                    let mut fast = c0.clone();
+                    let mut slow = c0.clone();
+                    matmul(
+                        m, n, k, &a, lda, ta, &b, ldb, tb, &mut fast, ldc, accumulate,
+                    );
+                    matmul_naive(
+                        m, n, k, &a, lda, ta, &b, ldb, tb, &mut slow, ldc, accumulate,
+                    );
+                    for i in 0..m {
+                        for j in 0..n {
+                            let (f, s) = (fast[i * ldc + j], slow[i * ldc + j]);
+                            assert!(
+                                (f - s).abs() <= 1e-4 * (k as f32).sqrt() * (1.0 + s.abs()),
+                                "({m},{n},{k}) {ta:?}{tb:?} acc={accumulate}: [{i},{j}] {f} vs {s}"
+                            );
+                        }
+                        // padding columns untouched
+                        for j in n..ldc {
+                            assert_eq!(fast[i * ldc + j], c0[i * ldc + j]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn text_model(seed: u64, dropout: f32, recurrent_dropout: f32) -> SequenceModel {
+    let cfg = ModelConfig {
+        input: InputKind::OneHot { vocab: 11 },
+        hidden_size: 48,
+        num_layers: 2,
+        dropout,
+        recurrent_dropout,
+        head_dropout: dropout,
+        head: Head::PerStep { outputs: 11 },
+        ..Default::default()
+    };
+    SequenceModel::new(&cfg, seed).unwrap()
+}
+
+fn train_a_little(model: &mut SequenceModel) -> Vec<f32> {
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let (b, t) = (8, 20);
+    let mut losses = Vec::new();
+    for _ in 0..5 {
+        let x: Vec<u32> = (0..b * t).map(|_| rng.gen_range(0..11)).collect();
+        let y: Vec<u32> = (0..b * t).map(|_| rng.gen_range(0..11)).collect();
+        losses.push(model.train_step_text(&x, &y, b, t).unwrap());
+    }
+    losses
+}
+
+#[test]
+fn same_seed_gives_bit_identical_weights() {
+    let mut a = text_model(7, 0.2, 0.25);
+    let mut b = text_model(7, 0.2, 0.25);
+    let la = train_a_little(&mut a);
+    let lb = train_a_little(&mut b);
+    assert_eq!(la, lb);
+    assert!(a
+        .store
+        .values
+        .iter()
+        .zip(&b.store.values)
+        .all(|(x, y)| x.to_bits() == y.to_bits()));
+    // and a different seed gives different weights
+    let mut c = text_model(8, 0.2, 0.25);
+    train_a_little(&mut c);
+    assert!(a.store.values != c.store.values);
+}
+
+fn stack(cfg: RecurrentConfig) -> (Recurrent, ParamStore) {
+    let mut store = ParamStore::default();
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let rnn = Recurrent::new(cfg, &mut store, "", &mut rng).unwrap();
+    let w = rand_vec(&mut rng, store.len());
+    store.values.copy_from_slice(&w);
+    (rnn, store)
+}
+
+/// A padded batch with lengths gives, for each sequence, exactly what running that sequence
+/// alone (truncated to its length) gives: outputs, zero padding, final states.
+#[test]
+fn variable_lengths_equal_sequences_run_alone() {
+    for mode in [Mode::Lstm, Mode::Gru, Mode::RnnTanh] {
+        let cfg = RecurrentConfig {
+            mode,
+            input_size: 3,
+            hidden_size: 5,
+            num_layers: 2,
+            bidirectional: true,
+            ..Default::default()
+        };
+        let (rnn, store) = stack(cfg.clone());
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let (t, b) = (7, 4);
+        let lengths = [3usize, 7, 1, 5];
+        let x = rand_vec(&mut rng, t * b * 3);
+        let mut cache = RecurrentCache::default();
+        rnn.forward(
+            &store.values,
+            Input::Dense(&x),
+            t,
+            b,
+            Some(&lengths),
+            None,
+            None,
+            &mut cache,
+        )
+        .unwrap();
+        let w = cfg.output_size();
+        let hp = cfg.hidden_out();
+        for (j, &len) in lengths.iter().enumerate() {
+            let xs: Vec<f32> = (0..len)
+                .flat_map(|s| x[(s * b + j) * 3..(s * b + j + 1) * 3].to_vec())
+                .collect();
+            let mut single = RecurrentCache::default();
+            rnn.forward(
+                &store.values,
+                Input::Dense(&xs),
+                len,
+                1,
+                None,
+                None,
+                None,
+                &mut single,
+            )
+            .unwrap();
+            for s in 0..t {
+                let got = &cache.output()[(s * b + j) * w..(s * b + j + 1) * w];
+                if s < len {
+                    let want = &single.output()[s * w..(s + 1) * w];
+                    for (g, e) in got.iter().zip(want) {
+                        assert!(
+                            (g - e).abs() < 1e-5,
+                            "{mode:?} seq {j} step {s}: {g} vs {e}"
+                        );
+                    }
+                } else {
+                    assert!(got.iter().all(|&v| v == 0.0), "padding must be zero");
+                }
+            }
+            for k in 0..2 * 2 {
+                let got = &cache.final_state().h[(k * b + j) * hp..(k * b + j + 1) * hp];
+                let want = &single.final_state().h[k * hp..(k + 1) * hp];
+                for (g, e) in got.iter().zip(want) {
+                    assert!((g - e).abs() < 1e-5, "{mode:?} h_n seq {j}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn dropout_is_training_only_and_seeded() {
+    let cfg = RecurrentConfig {
+        input_size: 3,
+        hidden_size: 6,
+        num_layers: 2,
+        dropout: 0.5,
+        recurrent_dropout: 0.5,
+        ..Default::default()
+    };
+    let (rnn, store) = stack(cfg);
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    let x = rand_vec(&mut rng, 5 * 2 * 3);
+    let run = |seed: Option<u64>| {
+        let mut c = RecurrentCache::default();
+        let mut r = seed.map(ChaCha8Rng::seed_from_u64);
+        rnn.forward(
+            &store.values,
+            Input::Dense(&x),
+            5,
+            2,
+            None,
+            None,
+            r.as_mut(),
+            &mut c,
+        )
+        .unwrap();
+        c.output().to_vec()
+    };
+    let eval1 = run(None);
+    let eval2 = run(None);
+    assert_eq!(eval1, eval2);
+    let tr1 = run(Some(1));
+    assert_eq!(tr1, run(Some(1)), "same seed, same masks");
+    assert_ne!(tr1, eval1, "training applies dropout");
+    assert_ne!(tr1, run(Some(2)), "another seed, other masks");
+}
+
+#[test]
+fn initialisation_follows_its_definition() {
+    let cfg = RecurrentConfig {
+        input_size: 10,
+        hidden_size: 8,
+        ..Default::default()
+    };
+    let (h, i) = (8, 10);
+    let mut store = ParamStore::default();
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    Recurrent::new(cfg, &mut store, "lstm.", &mut rng).unwrap();
+    // forget-gate bias sums to 1.0, other biases 0
+    let bi = store.get("lstm.bias_ih_l0").unwrap();
+    let bh = store.get("lstm.bias_hh_l0").unwrap();
+    for k in 0..4 * h {
+        let want = if (h..2 * h).contains(&k) { 1.0 } else { 0.0 };
+        assert!((bi[k] + bh[k] - want).abs() < 1e-6);
+    }
+    // each recurrent gate block is orthogonal: W Wᵀ = I
+    let whh = store.get("lstm.weight_hh_l0").unwrap();
+    for g in 0..4 {
+        let blk = &whh[g * h * h..(g + 1) * h * h];
+        for r in 0..h {
+            for c in 0..h {
+                let dot: f32 = (0..h).map(|k| blk[r * h + k] * blk[c * h + k]).sum();
+                assert!((dot - if r == c { 1.0 } else { 0.0 }).abs() < 1e-4);
+            }
+        }
+    }
+    // Glorot bound for input weights
+    let bound = (6.0f32 / (h + i) as f32).sqrt();
+    let wih = store.get("lstm.weight_ih_l0").unwrap();
+    assert!(wih.iter().all(|w| w.abs() <= bound));
+    assert!(wih.iter().any(|w| w.abs() > bound * 0.5));
+    // PyTorch's uniform option
+    let cfg = RecurrentConfig {
+        input_size: 10,
+        hidden_size: 8,
+        init: lstm::init::InitScheme::PytorchUniform,
+        ..Default::default()
+    };
+    let mut store = ParamStore::default();
+    Recurrent::new(cfg, &mut store, "", &mut rng).unwrap();
+    let a = 1.0 / (8f32).sqrt();
+    assert!(store.values.iter().all(|w| w.abs() <= a));
+}
+
+#[test]
+fn bad_input_is_an_error_not_a_panic() {
+    let cfg = RecurrentConfig {
+        input_size: 3,
+        hidden_size: 4,
+        ..Default::default()
+    };
+    let (rnn, store) = stack(cfg.clone());
+    let mut c = RecurrentCache::default();
+    let x = vec![0.0; 2 * 2 * 3];
+    assert!(matches!(
+        rnn.forward(
+            &store.values,
+            Input::Dense(&x[..5]),
+            2,
+            2,
+            None,
+            None,
+            None,
+            &mut c
+        ),
+        Err(Error::Shape { .. })
+    ));
+    assert!(matches!(
+        rnn.forward(
+            &store.values,
+            Input::Dense(&x),
+            2,
+            2,
+            Some(&[1, 3]),
+            None,
+            None,
+            &mut c
+        ),
+        Err(Error::Index(_))
+    ));
+    assert!(matches!(
+        rnn.forward(
+            &store.values,
+            Input::Dense(&x),
+            2,
+            2,
+            Some(&[0, 2]),
+            None,
+            None,
+            &mut c
+        ),
+        Err(Error::Index(_))
+    ));
+    let bad_state = RecurrentState {
+        h: vec![0.0; 3],
+        c: vec![],
+    };
+    assert!(rnn
+        .forward(
+            &store.values,
+            Input::Dense(&x),
+            2,
+            2,
+            None,
+            Some(&bad_state),
+            None,
+            &mut c
+        )
+        .is_err());
+    assert!(rnn
+        .forward(
+            &store.values,
+            Input::Tokens(&[0, 1, 2, 3]),
+            2,
+            2,
+            None,
+            None,
+            None,
+            &mut c
+        )
+        .is_err());
+    assert!(rnn
+        .backward(
+            &store.values,
+            &mut vec![0.0; store.len()],
+            &mut RecurrentCache::default(),
+            &x,
+            None
+        )
+        .is_err());
+    for bad in [
+        RecurrentConfig {
+            hidden_size: 0,
+            ..cfg.clone()
+        },
+        RecurrentConfig {
+            proj_size: 4,
+            ..cfg.clone()
+        },
+        RecurrentConfig {
+            mode: Mode::Gru,
+            peephole: true,
+            ..cfg.clone()
+        },
+        RecurrentConfig {
+            dropout: 1.0,
+            ..cfg.clone()
+        },
+        RecurrentConfig {
+            recurrent_dropout: -0.1,
+            ..cfg.clone()
+        },
+    ] {
+        let mut s = ParamStore::default();
+        assert!(matches!(
+            Recurrent::new(bad, &mut s, "", &mut ChaCha8Rng::seed_from_u64(0)),
+            Err(Error::Config(_))
+        ));
+    }
+    let mut model = text_model(0, 0.0, 0.0);
+    let x = [0u32, 1, 2, 50];
+    let y = [0u32, 1, 2, 3];
+    assert!(matches!(
+        model.train_step_text(&x, &y, 1, 4),
+        Err(Error::Index(_))
+    ));
+    let batch = Batch {
+        inputs: Inputs::Tokens(&y),
+        targets: Targets::Classes(&[0, 1, 99, 3]),
+        batch: 1,
+        seq_len: 4,
+        lengths: None,
+    };
+    assert!(matches!(model.train_step(&batch), Err(Error::Index(_))));
+}
+
+/// Truncated BPTT: with the state carried, two chunks of 10 give the same forward result as one
+/// sequence of 20.
+#[test]
+fn truncated_bptt_carries_the_state() {
+    let mut model = text_model(1, 0.0, 0.0);
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let x: Vec<u32> = (0..20).map(|_| rng.gen_range(0..11)).collect();
+    let whole = model
+        .predict(Inputs::Tokens(&x), 1, 20, None)
+        .unwrap()
+        .to_vec();
+    model.carry = Some(RecurrentState::default());
+    let a = model
+        .predict(Inputs::Tokens(&x[..10]), 1, 10, None)
+        .unwrap()
+        .to_vec();
+    let b = model
+        .predict(Inputs::Tokens(&x[10..]), 1, 10, None)
+        .unwrap()
+        .to_vec();
+    let chunks: Vec<f32> = a.into_iter().chain(b).collect();
+    for (p, q) in whole.iter().zip(&chunks) {
+        assert!((p - q).abs() < 1e-5);
+    }
+}

@@ -1,0 +1,367 @@
+//! Central-difference gradient checks: every cell and variant, combined with bidirectional
+//! layers, projection, variable lengths, batch-first input and dropout; and the whole model
+//! (embedding, one-hot input, heads, losses).
+//!
+//! The loss is `sum(output ⊙ dout) + sum(h_n ⊙ dh_n) + sum(c_n ⊙ dc_n)` for random fixed `dout`,
+//! `dh_n`, `dc_n`, as in the conformance cases. Every parameter, input and initial-state entry
+//! is perturbed by `±EPS` and the difference quotient compared with the analytic gradient.
+
+use lstm::cell::Mode;
+use lstm::model::{Batch, Head, InputKind, Inputs, ModelConfig, SequenceModel, Targets};
+use lstm::params::ParamStore;
+use lstm::recurrent::{Input, Recurrent, RecurrentCache, RecurrentConfig, RecurrentState};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+const EPS: f32 = 1e-2;
+
+fn close(num: f64, ana: f32) -> bool {
+    (num - ana as f64).abs() <= 4e-3 + 3e-2 * (ana as f64).abs()
+}
+
+fn rand_vec(rng: &mut ChaCha8Rng, n: usize, a: f32) -> Vec<f32> {
+    (0..n).map(|_| rng.gen_range(-a..a)).collect()
+}
+
+struct Case {
+    cfg: RecurrentConfig,
+    t: usize,
+    b: usize,
+    lengths: Option<Vec<usize>>,
+    dropout_seed: Option<u64>,
+}
+
+fn run_case(case: &Case) {
+    let cfg = &case.cfg;
+    // ReLU has a kink at 0: a smaller step keeps the difference quotient on one side of it.
+    let eps = if cfg.mode == Mode::RnnRelu { 1e-3 } else { EPS };
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let mut store = ParamStore::default();
+    let rnn = Recurrent::new(cfg.clone(), &mut store, "", &mut rng).unwrap();
+    // random weights large enough to exercise the nonlinearities, peepholes included
+    let w = rand_vec(&mut rng, store.len(), 0.6);
+    store.values.copy_from_slice(&w);
+    let (t, b) = (case.t, case.b);
+    let (dn, ln, h, p) = (
+        cfg.directions(),
+        cfg.num_layers,
+        cfg.hidden_size,
+        cfg.hidden_out(),
+    );
+    let x = rand_vec(&mut rng, t * b * cfg.input_size, 1.0);
+    let lstm_mode = cfg.mode == Mode::Lstm;
+    let init = RecurrentState {
+        h: rand_vec(&mut rng, dn * ln * b * p, 0.5),
+        c: if lstm_mode {
+            rand_vec(&mut rng, dn * ln * b * h, 0.5)
+        } else {
+            vec![]
+        },
+    };
+    let dout = rand_vec(&mut rng, t * b * dn * p, 1.0);
+    let d_final = RecurrentState {
+        h: rand_vec(&mut rng, init.h.len(), 1.0),
+        c: rand_vec(&mut rng, init.c.len(), 1.0),
+    };
+    let lens = case.lengths.as_deref();
+    let loss =
+        |params: &[f32], x: &[f32], init: &RecurrentState, cache: &mut RecurrentCache| -> f64 {
+            let mut drng = case.dropout_seed.map(ChaCha8Rng::seed_from_u64);
+            rnn.forward(
+                params,
+                Input::Dense(x),
+                t,
+                b,
+                lens,
+                Some(init),
+                drng.as_mut(),
+                cache,
+            )
+            .unwrap();
+            let s = cache.final_state();
+            let dot = |a: &[f32], b: &[f32]| {
+                a.iter()
+                    .zip(b)
+                    .map(|(x, y)| *x as f64 * *y as f64)
+                    .sum::<f64>()
+            };
+            dot(cache.output(), &dout) + dot(&s.h, &d_final.h) + dot(&s.c, &d_final.c)
+        };
+    let mut cache = RecurrentCache::default();
+    loss(&store.values, &x, &init, &mut cache);
+    rnn.backward(
+        &store.values,
+        &mut store.grads,
+        &mut cache,
+        &dout,
+        Some(&d_final),
+    )
+    .unwrap();
+    let grads = store.grads.clone();
+    let d_input = cache.d_input().to_vec();
+    let d_init = cache.d_initial_state().clone();
+
+    let mut failures = Vec::new();
+    // parameters
+    for info in store.tensors().to_vec() {
+        for k in info.range() {
+            let mut pv = store.values.clone();
+            pv[k] += eps;
+            let up = loss(&pv, &x, &init, &mut cache);
+            pv[k] -= 2.0 * eps;
+            let down = loss(&pv, &x, &init, &mut cache);
+            let num = (up - down) / (2.0 * eps as f64);
+            if !close(num, grads[k]) {
+                failures.push(format!(
+                    "{}[{}]: numeric {num:.5} analytic {:.5}",
+                    info.name,
+                    k - info.offset,
+                    grads[k]
+                ));
+            }
+        }
+    }
+    // inputs
+    for k in 0..x.len() {
+        let mut xv = x.clone();
+        xv[k] += eps;
+        let up = loss(&store.values, &xv, &init, &mut cache);
+        xv[k] -= 2.0 * eps;
+        let down = loss(&store.values, &xv, &init, &mut cache);
+        let num = (up - down) / (2.0 * eps as f64);
+        if !close(num, d_input[k]) {
+            failures.push(format!(
+                "input[{k}]: numeric {num:.5} analytic {:.5}",
+                d_input[k]
+            ));
+        }
+    }
+    // initial states
+    for (which, len) in [("h0", init.h.len()), ("c0", init.c.len())] {
+        for k in 0..len {
+            let mut s = init.clone();
+            let v = if which == "h0" { &mut s.h } else { &mut s.c };
+            v[k] += eps;
+            let up = loss(&store.values, &x, &s, &mut cache);
+            let v = if which == "h0" { &mut s.h } else { &mut s.c };
+            v[k] -= 2.0 * eps;
+            let down = loss(&store.values, &x, &s, &mut cache);
+            let num = (up - down) / (2.0 * eps as f64);
+            let ana = if which == "h0" {
+                d_init.h[k]
+            } else {
+                d_init.c[k]
+            };
+            if !close(num, ana) {
+                failures.push(format!("{which}[{k}]: numeric {num:.5} analytic {ana:.5}"));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{:?}: {} mismatches, first: {:#?}",
+        cfg,
+        failures.len(),
+        &failures[..failures.len().min(8)]
+    );
+}
+
+fn base(mode: Mode) -> RecurrentConfig {
+    RecurrentConfig {
+        mode,
+        input_size: 3,
+        hidden_size: 4,
+        ..Default::default()
+    }
+}
+
+fn case(cfg: RecurrentConfig) -> Case {
+    Case {
+        cfg,
+        t: 4,
+        b: 3,
+        lengths: None,
+        dropout_seed: None,
+    }
+}
+
+#[test]
+fn every_cell_plain() {
+    for mode in [Mode::Lstm, Mode::Gru, Mode::RnnTanh, Mode::RnnRelu] {
+        run_case(&case(base(mode)));
+    }
+}
+
+#[test]
+fn lstm_variants() {
+    for (peephole, coupled) in [(true, false), (false, true), (true, true)] {
+        let cfg = RecurrentConfig {
+            peephole,
+            coupled,
+            ..base(Mode::Lstm)
+        };
+        run_case(&case(cfg));
+    }
+}
+
+#[test]
+fn every_cell_bidirectional_two_layers_variable_lengths_batch_first() {
+    for mode in [Mode::Lstm, Mode::Gru, Mode::RnnTanh] {
+        let cfg = RecurrentConfig {
+            num_layers: 2,
+            bidirectional: true,
+            batch_first: true,
+            ..base(mode)
+        };
+        run_case(&Case {
+            lengths: Some(vec![2, 4, 3]),
+            ..case(cfg)
+        });
+    }
+}
+
+#[test]
+fn lstm_variants_bidirectional_projection_variable_lengths() {
+    for (peephole, coupled) in [(false, false), (true, false), (false, true), (true, true)] {
+        let cfg = RecurrentConfig {
+            peephole,
+            coupled,
+            num_layers: 2,
+            bidirectional: true,
+            proj_size: 2,
+            ..base(Mode::Lstm)
+        };
+        run_case(&Case {
+            lengths: Some(vec![3, 1, 4]),
+            ..case(cfg)
+        });
+    }
+}
+
+#[test]
+fn no_bias_and_dropout_masks() {
+    for mode in [Mode::Lstm, Mode::Gru, Mode::RnnTanh] {
+        let cfg = RecurrentConfig {
+            num_layers: 2,
+            bias: false,
+            dropout: 0.3,
+            recurrent_dropout: 0.4,
+            bidirectional: mode == Mode::Lstm,
+            ..base(mode)
+        };
+        run_case(&Case {
+            lengths: Some(vec![4, 2, 3]),
+            dropout_seed: Some(5),
+            ..case(cfg)
+        });
+    }
+}
+
+/// The whole model: one-hot and embedding input, per-step cross-entropy and last-step MSE,
+/// bidirectional last-step head with variable lengths, head dropout.
+#[test]
+fn model_parameters() {
+    let configs = vec![
+        ModelConfig {
+            input: InputKind::OneHot { vocab: 5 },
+            hidden_size: 4,
+            num_layers: 2,
+            head: Head::PerStep { outputs: 5 },
+            ..Default::default()
+        },
+        ModelConfig {
+            input: InputKind::Embedding { vocab: 5, dim: 3 },
+            mode: Mode::Gru,
+            hidden_size: 4,
+            head: Head::PerStep { outputs: 5 },
+            ..Default::default()
+        },
+        ModelConfig {
+            input: InputKind::Dense { features: 2 },
+            hidden_size: 4,
+            bidirectional: true,
+            proj_size: 3,
+            head: Head::LastStep { outputs: 2 },
+            ..Default::default()
+        },
+        ModelConfig {
+            input: InputKind::Embedding { vocab: 6, dim: 3 },
+            hidden_size: 4,
+            bidirectional: true,
+            head_dropout: 0.3,
+            dropout: 0.2,
+            num_layers: 2,
+            head: Head::LastStep { outputs: 3 },
+            ..Default::default()
+        },
+    ];
+    for (ci, cfg) in configs.iter().enumerate() {
+        let mut model = SequenceModel::new(cfg, 3).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(ci as u64);
+        let (b, t) = (3, 4);
+        let tokens: Vec<u32> = (0..b * t).map(|_| rng.gen_range(0..5)).collect();
+        let dense = rand_vec(&mut rng, b * t * 2, 1.0);
+        let lengths = vec![4usize, 2, 3];
+        let (class_targets, value_targets): (Vec<u32>, Vec<f32>) = match cfg.head {
+            Head::PerStep { outputs } => (
+                (0..b * t)
+                    .map(|_| rng.gen_range(0..outputs as u32))
+                    .collect(),
+                vec![],
+            ),
+            Head::LastStep { outputs } => (
+                (0..b).map(|_| rng.gen_range(0..outputs as u32)).collect(),
+                rand_vec(&mut rng, b * outputs, 1.0),
+            ),
+        };
+        let inputs = match cfg.input {
+            InputKind::Dense { .. } => Inputs::Dense(&dense),
+            _ => Inputs::Tokens(&tokens),
+        };
+        let targets = match cfg.input {
+            InputKind::Dense { .. } => Targets::Values(&value_targets),
+            _ => Targets::Classes(&class_targets),
+        };
+        let var_len = matches!(cfg.head, Head::LastStep { .. });
+        let batch = Batch {
+            inputs,
+            targets,
+            batch: b,
+            seq_len: t,
+            lengths: var_len.then_some(&lengths[..]),
+        };
+        let train = cfg.dropout > 0.0 || cfg.head_dropout > 0.0;
+        let mut eval = |model: &mut SequenceModel| -> f64 {
+            model.rng = ChaCha8Rng::seed_from_u64(99);
+            model.loss_and_grad(&batch, train).unwrap().loss as f64
+        };
+        eval(&mut model);
+        let grads = model.store.grads.clone();
+        let mut failures = Vec::new();
+        for info in model.store.tensors().to_vec() {
+            for k in info.range() {
+                let orig = model.store.values[k];
+                model.store.values[k] = orig + EPS;
+                let up = eval(&mut model);
+                model.store.values[k] = orig - EPS;
+                let down = eval(&mut model);
+                model.store.values[k] = orig;
+                let num = (up - down) / (2.0 * EPS as f64);
+                if !close(num, grads[k]) {
+                    failures.push(format!(
+                        "{}[{}]: numeric {num:.5} analytic {:.5}",
+                        info.name,
+                        k - info.offset,
+                        grads[k]
+                    ));
+                }
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "model config {ci}: {} mismatches: {:#?}",
+            failures.len(),
+            &failures[..failures.len().min(8)]
+        );
+    }
+}
