@@ -27,6 +27,8 @@
 //! assert!(loss > 0.0);
 //! ```
 #![warn(missing_docs)]
+// Index loops over (time, row) are the clearest way to write the layout arithmetic here.
+#![allow(clippy::needless_range_loop)]
 
 pub mod activation;
 pub mod bench;

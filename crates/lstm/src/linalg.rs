@@ -27,8 +27,25 @@ pub fn set_num_threads(n: usize) {
     THREADS.store(n, Ordering::Relaxed);
 }
 
-/// The number of threads the library uses (see [`set_num_threads`]).
+thread_local! {
+    static LOCAL_THREADS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Runs `f` with the library limited to `n` threads on this thread (used inside parallel
+/// sections so nested products do not oversubscribe the cores).
+pub fn with_threads<R>(n: usize, f: impl FnOnce() -> R) -> R {
+    let old = LOCAL_THREADS.with(|c| c.replace(n));
+    let r = f();
+    LOCAL_THREADS.with(|c| c.set(old));
+    r
+}
+
+/// The number of threads the library uses (see [`set_num_threads`] and [`with_threads`]).
 pub fn num_threads() -> usize {
+    let local = LOCAL_THREADS.with(|c| c.get());
+    if local > 0 {
+        return local;
+    }
     match THREADS.load(Ordering::Relaxed) {
         0 => std::thread::available_parallelism()
             .map(|n| n.get())

@@ -193,7 +193,7 @@ impl ModelConfig {
     /// [`Error::Config`] naming the field.
     pub fn validate(&self) -> Result<()> {
         match self.input {
-            InputKind::OneHot { vocab } if vocab == 0 => {
+            InputKind::OneHot { vocab: 0 } => {
                 return Err(Error::Config("vocabulary size must be at least 1".into()))
             }
             InputKind::Embedding { vocab, dim } if vocab == 0 || dim == 0 => {
@@ -201,7 +201,7 @@ impl ModelConfig {
                     "embedding vocabulary and dimension must be at least 1".into(),
                 ))
             }
-            InputKind::Dense { features } if features == 0 => {
+            InputKind::Dense { features: 0 } => {
                 return Err(Error::Config("input features must be at least 1".into()))
             }
             _ => {}

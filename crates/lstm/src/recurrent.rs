@@ -37,15 +37,16 @@
 
 use std::ops::Range;
 
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::cell::lstm::{LstmStep, Peepholes};
 use crate::cell::{gru, lstm, rnn, Mode};
 use crate::error::{Error, Result};
 use crate::init::{self, InitScheme};
-use crate::linalg::{add_column_sums, matmul, Transpose};
+use crate::linalg::{add_column_sums, matmul, num_threads, with_threads, Transpose};
 use crate::params::ParamStore;
 
 /// Configuration of a recurrent stack; the fields mirror `torch.nn.LSTM`'s arguments.
@@ -239,7 +240,8 @@ pub struct RecurrentState {
 pub struct Recurrent {
     cfg: RecurrentConfig,
     dirs: Vec<DirParams>,
-    /// One past the last parameter index the stack uses.
+    /// The stack's parameters are `start..end` of the store.
+    start: usize,
     end: usize,
 }
 
@@ -292,20 +294,18 @@ struct DirGrad {
     dw_t: Vec<f32>,
 }
 
-/// Buffers of a forward and backward pass, owned by the caller and reused across batches so
-/// the time loop never allocates.
+/// The buffers of one chunk of the batch: a set of sequences that one thread runs through the
+/// whole stack, forward and backward, without synchronising with the other chunks.
 #[derive(Clone, Debug, Default)]
-pub struct RecurrentCache {
-    t: usize,
-    b: usize,
-    /// sorted row -> original batch index
-    perm: Vec<usize>,
-    /// per step: number of sequences still running (a prefix of the sorted rows)
+struct ChunkCache {
+    /// chunk row -> user batch index, sorted by length (descending)
+    rows: Vec<usize>,
+    /// per step: number of sequences still running (a prefix of the chunk's rows)
     active: Vec<usize>,
-    /// layer 0 input, time-major, sorted
+    /// layer 0 input, time-major, chunk order
     x0: Vec<f32>,
     tokens: Vec<u32>,
-    /// per layer: `(T, B, D·H_out)` output, sorted
+    /// per layer: `(T, b, D·H_out)` output, chunk order
     layer_out: Vec<Vec<f32>>,
     /// per layer below the top: dropout mask and the dropped output (the next layer's input)
     drop_mask: Vec<Vec<f32>>,
@@ -314,6 +314,23 @@ pub struct RecurrentCache {
     grad: DirGrad,
     d_cur: Vec<f32>,
     d_x: Vec<f32>,
+    /// this chunk's parameter gradients (the stack's range of the store)
+    grads: Vec<f32>,
+    /// `(D·L, b, H_out)` / `(D·L, b, H)`: gradient w.r.t. the initial states, chunk order
+    d_state: RecurrentState,
+}
+
+/// Buffers of a forward and backward pass, owned by the caller and reused across batches so
+/// the time loop never allocates.
+///
+/// The batch is split into interleaved chunks of sequences, one per thread; each chunk runs
+/// the whole stack independently (no synchronisation inside the time loop), and the chunks'
+/// parameter gradients are summed in a fixed order (deterministic for a given thread count).
+#[derive(Clone, Debug, Default)]
+pub struct RecurrentCache {
+    t: usize,
+    b: usize,
+    chunks: Vec<ChunkCache>,
     // results in the user's layout
     output: Vec<f32>,
     state: RecurrentState,
@@ -349,15 +366,19 @@ impl RecurrentCache {
     /// Bytes held by the cache's buffers (activation memory).
     pub fn bytes(&self) -> usize {
         let f = |v: &Vec<f32>| v.capacity() * 4;
-        let mut n = f(&self.x0) + f(&self.d_cur) + f(&self.d_x) + f(&self.output);
-        n += self.layer_out.iter().map(f).sum::<usize>();
-        n += self.drop_mask.iter().map(f).sum::<usize>();
-        n += self.dropped.iter().map(f).sum::<usize>();
-        for d in &self.dirs {
-            n += f(&d.gates) + f(&d.hn) + f(&d.c) + f(&d.c_prev) + f(&d.h_prev) + f(&d.r);
+        let mut n = f(&self.output) + f(&self.d_input);
+        for c in &self.chunks {
+            n += f(&c.x0) + f(&c.d_cur) + f(&c.d_x) + f(&c.grads);
+            n += c.layer_out.iter().map(f).sum::<usize>();
+            n += c.drop_mask.iter().map(f).sum::<usize>();
+            n += c.dropped.iter().map(f).sum::<usize>();
+            for d in &c.dirs {
+                n += f(&d.gates) + f(&d.hn) + f(&d.c) + f(&d.c_prev) + f(&d.h_prev) + f(&d.r);
+            }
+            let g = &c.grad;
+            n += f(&g.dg) + f(&g.dgh) + f(&g.dht) + f(&g.h_masked_all);
         }
-        let g = &self.grad;
-        n + f(&g.dg) + f(&g.dgh) + f(&g.dht) + f(&g.h_masked_all)
+        n
     }
 }
 
@@ -365,6 +386,16 @@ impl RecurrentCache {
 fn zeroed(v: &mut Vec<f32>, n: usize) {
     v.clear();
     v.resize(n, 0.0);
+}
+
+/// Row index of `(t, user batch index u)` in the user's layout (`(T, B, ·)` or `(B, T, ·)`).
+#[inline]
+fn user_row(batch_first: bool, tn: usize, bu: usize, t: usize, u: usize) -> usize {
+    if batch_first {
+        u * tn + t
+    } else {
+        t * bu + u
+    }
 }
 
 fn dir_suffix(l: usize, d: usize) -> String {
@@ -388,6 +419,7 @@ impl Recurrent {
         rng: &mut ChaCha8Rng,
     ) -> Result<Recurrent> {
         cfg.validate()?;
+        let start = store.len();
         let (g, h, p, dn) = (
             cfg.mode.gates(),
             cfg.hidden_size,
@@ -429,7 +461,12 @@ impl Recurrent {
             }
         }
         let end = store.len();
-        let rec = Recurrent { cfg, dirs, end };
+        let rec = Recurrent {
+            cfg,
+            dirs,
+            start,
+            end,
+        };
         rec.init_params(&mut store.values, rng);
         Ok(rec)
     }
@@ -509,14 +546,12 @@ impl Recurrent {
     ) -> Result<()> {
         let cfg = &self.cfg;
         let (tn, b) = (seq_len, batch);
-        let (g, h, p, dn, ln) = (
-            cfg.mode.gates(),
+        let (h, p, dn, ln) = (
             cfg.hidden_size,
             cfg.hidden_out(),
             cfg.directions(),
             cfg.num_layers,
         );
-        let gh = g * h;
         if tn == 0 || b == 0 {
             return Err(Error::Config(format!(
                 "sequence length and batch size must be at least 1 (got {tn}, {b})"
@@ -585,41 +620,120 @@ impl Recurrent {
             }
         }
 
-        // ---- sort rows by length (descending, stable) so running sequences are a prefix
+        // ---- sort rows by length (descending, stable) so running sequences are a prefix,
+        // then deal them out to the chunks in turn (each chunk stays sorted)
+        let mut order: Vec<usize> = (0..b).collect();
+        if let Some(lens) = lengths {
+            order.sort_by(|&x, &y| lens[y].cmp(&lens[x]));
+        }
+        let n_chunks = num_threads().min(b).max(1);
+        cache.chunks.resize_with(n_chunks, ChunkCache::default);
+        cache.chunks.truncate(n_chunks);
+        for (c, chunk) in cache.chunks.iter_mut().enumerate() {
+            chunk.rows.clear();
+            chunk.rows.extend(order.iter().skip(c).step_by(n_chunks));
+        }
+        // one dropout RNG per chunk, drawn in a fixed order
+        let seeds: Vec<Option<u64>> = match train {
+            Some(rng) => (0..n_chunks).map(|_| Some(rng.gen::<u64>())).collect(),
+            None => vec![None; n_chunks],
+        };
         cache.t = tn;
         cache.b = b;
-        cache.perm.clear();
-        cache.perm.extend(0..b);
-        if let Some(lens) = lengths {
-            cache.perm.sort_by(|&x, &y| lens[y].cmp(&lens[x]));
+        cache.used_tokens = matches!(input, Input::Tokens(_));
+        let run = |chunk: &mut ChunkCache, seed: Option<u64>| {
+            let mut rng = seed.map(ChaCha8Rng::seed_from_u64);
+            self.forward_chunk(params, input, tn, b, lengths, init, rng.as_mut(), chunk);
+        };
+        if n_chunks == 1 {
+            run(&mut cache.chunks[0], seeds[0]);
+        } else {
+            cache
+                .chunks
+                .par_iter_mut()
+                .zip(seeds.par_iter())
+                .for_each(|(chunk, &seed)| with_threads(1, || run(chunk, seed)));
         }
+
+        // ---- results in the user's layout
+        let w = dn * p;
+        zeroed(&mut cache.output, tn * b * w);
+        zeroed(&mut cache.state.h, dn * ln * b * p);
+        zeroed(
+            &mut cache.state.c,
+            if cfg.mode == Mode::Lstm {
+                dn * ln * b * h
+            } else {
+                0
+            },
+        );
+        for chunk in &cache.chunks {
+            let cb = chunk.rows.len();
+            let top = &chunk.layer_out[ln - 1];
+            for t in 0..tn {
+                for (j, &u) in chunk.rows.iter().enumerate() {
+                    let r = user_row(cfg.batch_first, tn, b, t, u);
+                    cache.output[r * w..(r + 1) * w]
+                        .copy_from_slice(&top[(t * cb + j) * w..(t * cb + j + 1) * w]);
+                }
+            }
+            for k in 0..dn * ln {
+                let dc = &chunk.dirs[k];
+                for (j, &u) in chunk.rows.iter().enumerate() {
+                    let dst = (k * b + u) * p;
+                    cache.state.h[dst..dst + p].copy_from_slice(&dc.h_state[j * p..(j + 1) * p]);
+                    if cfg.mode == Mode::Lstm {
+                        let dst = (k * b + u) * h;
+                        cache.state.c[dst..dst + h]
+                            .copy_from_slice(&dc.c_state[j * h..(j + 1) * h]);
+                    }
+                }
+            }
+        }
+        cache.has_forward = true;
+        Ok(())
+    }
+
+    /// The whole stack over one chunk of sequences (`chunk.rows`, indices into the user's
+    /// batch of `bu`).
+    #[allow(clippy::too_many_arguments)]
+    fn forward_chunk(
+        &self,
+        params: &[f32],
+        input: Input<'_>,
+        tn: usize,
+        bu: usize,
+        lengths: Option<&[usize]>,
+        init: Option<&RecurrentState>,
+        mut rng: Option<&mut ChaCha8Rng>,
+        cache: &mut ChunkCache,
+    ) {
+        let cfg = &self.cfg;
+        let (h, p, dn, ln) = (
+            cfg.hidden_size,
+            cfg.hidden_out(),
+            cfg.directions(),
+            cfg.num_layers,
+        );
+        let b = cache.rows.len();
         cache.active.clear();
         for t in 0..tn {
             cache.active.push(match lengths {
-                Some(lens) => lens.iter().filter(|&&l| l > t).count(),
+                Some(lens) => cache.rows.iter().filter(|&&u| lens[u] > t).count(),
                 None => b,
             });
         }
-        let perm = &cache.perm;
-        // index of (t, original row) in the user's layout, in units of rows
-        let user_row = |t: usize, j: usize| {
-            if cfg.batch_first {
-                perm[j] * tn + t
-            } else {
-                t * b + perm[j]
-            }
-        };
+        let rows = &cache.rows;
 
-        // ---- layer 0 input, time-major and sorted
-        cache.used_tokens = matches!(input, Input::Tokens(_));
+        // ---- layer 0 input, time-major, chunk order
         match input {
             Input::Dense(x) => {
                 let i = cfg.input_size;
                 cache.x0.clear();
                 cache.x0.reserve(tn * b * i);
                 for t in 0..tn {
-                    for j in 0..b {
-                        let r = user_row(t, j);
+                    for &u in rows {
+                        let r = user_row(cfg.batch_first, tn, bu, t, u);
                         cache.x0.extend_from_slice(&x[r * i..(r + 1) * i]);
                     }
                 }
@@ -627,19 +741,21 @@ impl Recurrent {
             Input::Tokens(ids) => {
                 cache.tokens.clear();
                 for t in 0..tn {
-                    for j in 0..b {
-                        cache.tokens.push(ids[user_row(t, j)]);
+                    for &u in rows {
+                        cache
+                            .tokens
+                            .push(ids[user_row(cfg.batch_first, tn, bu, t, u)]);
                     }
                 }
             }
         }
+        let used_tokens = matches!(input, Input::Tokens(_));
 
         // ---- buffers
         cache.layer_out.resize_with(ln, Vec::new);
         cache.drop_mask.resize_with(ln, Vec::new);
         cache.dropped.resize_with(ln, Vec::new);
         cache.dirs.resize_with(ln * dn, DirCache::default);
-        let mut rng = train;
         let input_dropout = rng.is_some() && cfg.dropout > 0.0;
         let rec_dropout = rng.is_some() && cfg.recurrent_dropout > 0.0;
 
@@ -648,7 +764,7 @@ impl Recurrent {
             let out = &mut rest[0];
             zeroed(out, tn * b * dn * p);
             let x: LayerInput<'_> = if l == 0 {
-                if cache.used_tokens {
+                if used_tokens {
                     LayerInput::Tokens(&cache.tokens)
                 } else {
                     LayerInput::Dense(&cache.x0, cfg.input_size)
@@ -661,39 +777,34 @@ impl Recurrent {
             for d in 0..dn {
                 let k = l * dn + d;
                 let dc = &mut cache.dirs[k];
-                // initial state (sorted rows)
+                // initial state, chunk order
                 zeroed(&mut dc.h_state, b * p);
                 zeroed(
                     &mut dc.c_state,
                     if cfg.mode == Mode::Lstm { b * h } else { 0 },
                 );
                 if let Some(s) = init {
-                    for j in 0..b {
-                        let src = (k * b + perm[j]) * p;
+                    for (j, &u) in rows.iter().enumerate() {
+                        let src = (k * bu + u) * p;
                         dc.h_state[j * p..(j + 1) * p].copy_from_slice(&s.h[src..src + p]);
                         if cfg.mode == Mode::Lstm {
-                            let src = (k * b + perm[j]) * h;
+                            let src = (k * bu + u) * h;
                             dc.c_state[j * h..(j + 1) * h].copy_from_slice(&s.c[src..src + h]);
                         }
                     }
                 }
+                // one recurrent dropout mask per sequence, layer and direction
                 dc.rec_mask.clear();
                 if rec_dropout {
                     let rng = rng.as_deref_mut().expect("rec_dropout implies an rng");
                     let keep = 1.0 - cfg.recurrent_dropout;
-                    let mut user = vec![0.0f32; b * p];
-                    for v in &mut user {
-                        *v = if rng.gen::<f32>() < keep {
+                    dc.rec_mask.extend((0..b * p).map(|_| {
+                        if rng.gen::<f32>() < keep {
                             1.0 / keep
                         } else {
                             0.0
-                        };
-                    }
-                    dc.rec_mask.resize(b * p, 0.0);
-                    for j in 0..b {
-                        dc.rec_mask[j * p..(j + 1) * p]
-                            .copy_from_slice(&user[perm[j] * p..(perm[j] + 1) * p]);
-                    }
+                        }
+                    }));
                 }
                 self.forward_direction(params, &self.dirs[k], x, tn, b, &cache.active, d, dc, out);
             }
@@ -717,41 +828,6 @@ impl Recurrent {
                 cache.drop_mask[l].clear();
             }
         }
-        let _ = gh;
-
-        // ---- results in the user's layout
-        let top = &cache.layer_out[ln - 1];
-        let w = dn * p;
-        zeroed(&mut cache.output, tn * b * w);
-        for t in 0..tn {
-            for j in 0..b {
-                let r = user_row(t, j);
-                cache.output[r * w..(r + 1) * w]
-                    .copy_from_slice(&top[(t * b + j) * w..(t * b + j + 1) * w]);
-            }
-        }
-        zeroed(&mut cache.state.h, dn * ln * b * p);
-        zeroed(
-            &mut cache.state.c,
-            if cfg.mode == Mode::Lstm {
-                dn * ln * b * h
-            } else {
-                0
-            },
-        );
-        for k in 0..dn * ln {
-            let dc = &cache.dirs[k];
-            for j in 0..b {
-                let dst = (k * b + perm[j]) * p;
-                cache.state.h[dst..dst + p].copy_from_slice(&dc.h_state[j * p..(j + 1) * p]);
-                if cfg.mode == Mode::Lstm {
-                    let dst = (k * b + perm[j]) * h;
-                    cache.state.c[dst..dst + h].copy_from_slice(&dc.c_state[j * h..(j + 1) * h]);
-                }
-            }
-        }
-        cache.has_forward = true;
-        Ok(())
     }
 
     /// One direction of one layer over all steps.
@@ -1042,19 +1118,108 @@ impl Recurrent {
                 return Err(Error::shape("d c_n", dn * ln * b * h, s.c.len()));
             }
         }
-        let perm = cache.perm.clone();
-        let user_row = |t: usize, j: usize| {
-            if cfg.batch_first {
-                perm[j] * tn + t
-            } else {
-                t * b + perm[j]
-            }
+        let used_tokens = cache.used_tokens;
+        let grad_range = self.start..self.end;
+        let run = |chunk: &mut ChunkCache| {
+            self.backward_chunk(
+                params,
+                grad_range.clone(),
+                tn,
+                b,
+                used_tokens,
+                d_output,
+                d_final,
+                chunk,
+            );
         };
-        // gradient w.r.t. the top layer's output, time-major and sorted
+        if cache.chunks.len() == 1 {
+            run(&mut cache.chunks[0]);
+        } else {
+            cache
+                .chunks
+                .par_iter_mut()
+                .for_each(|chunk| with_threads(1, || run(chunk)));
+        }
+        // sum the chunks' parameter gradients in a fixed order
+        for chunk in &cache.chunks {
+            for (g, c) in grads[grad_range.clone()]
+                .iter_mut()
+                .zip(&chunk.grads[grad_range.clone()])
+            {
+                *g += c;
+            }
+        }
+        // input and initial-state gradients in the user's layout
+        let i = cfg.input_size;
+        zeroed(&mut cache.d_input, if used_tokens { 0 } else { tn * b * i });
+        zeroed(&mut cache.d_state.h, dn * ln * b * p);
+        zeroed(
+            &mut cache.d_state.c,
+            if cfg.mode == Mode::Lstm {
+                dn * ln * b * h
+            } else {
+                0
+            },
+        );
+        for chunk in &cache.chunks {
+            let cb = chunk.rows.len();
+            if !used_tokens {
+                for t in 0..tn {
+                    for (j, &u) in chunk.rows.iter().enumerate() {
+                        let r = user_row(cfg.batch_first, tn, b, t, u);
+                        cache.d_input[r * i..(r + 1) * i]
+                            .copy_from_slice(&chunk.d_x[(t * cb + j) * i..(t * cb + j + 1) * i]);
+                    }
+                }
+            }
+            for k in 0..dn * ln {
+                for (j, &u) in chunk.rows.iter().enumerate() {
+                    let dst = (k * b + u) * p;
+                    let src = (k * cb + j) * p;
+                    cache.d_state.h[dst..dst + p].copy_from_slice(&chunk.d_state.h[src..src + p]);
+                    if cfg.mode == Mode::Lstm {
+                        let (dst, src) = ((k * b + u) * h, (k * cb + j) * h);
+                        cache.d_state.c[dst..dst + h]
+                            .copy_from_slice(&chunk.d_state.c[src..src + h]);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Backpropagation through the whole stack for one chunk of sequences; parameter
+    /// gradients go to `cache.grads` (indexed from `grad_range.start`).
+    #[allow(clippy::too_many_arguments)]
+    fn backward_chunk(
+        &self,
+        params: &[f32],
+        grad_range: Range<usize>,
+        tn: usize,
+        bu: usize,
+        used_tokens: bool,
+        d_output: &[f32],
+        d_final: Option<&RecurrentState>,
+        cache: &mut ChunkCache,
+    ) {
+        let cfg = &self.cfg;
+        let (h, p, dn, ln) = (
+            cfg.hidden_size,
+            cfg.hidden_out(),
+            cfg.directions(),
+            cfg.num_layers,
+        );
+        let w = dn * p;
+        let b = cache.rows.len();
+        // full-size gradient buffer so the parameter ranges index it directly; only the
+        // stack's range is used and summed
+        zeroed(&mut cache.grads, grad_range.end);
+        let rows = cache.rows.clone();
+        // gradient w.r.t. the top layer's output, time-major, chunk order
         zeroed(&mut cache.d_cur, tn * b * w);
         for t in 0..tn {
-            for j in 0..b {
-                let r = user_row(t, j);
+            for (j, &u) in rows.iter().enumerate() {
+                let r = user_row(cfg.batch_first, tn, bu, t, u);
                 cache.d_cur[(t * b + j) * w..(t * b + j + 1) * w]
                     .copy_from_slice(&d_output[r * w..(r + 1) * w]);
             }
@@ -1070,11 +1235,11 @@ impl Recurrent {
         );
         for l in (0..ln).rev() {
             let in_size = if l == 0 { cfg.input_size } else { w };
-            let want_dx = !(l == 0 && cache.used_tokens);
+            let want_dx = !(l == 0 && used_tokens);
             zeroed(&mut cache.d_x, if want_dx { tn * b * in_size } else { 0 });
             let input_dropped = l > 0 && !cache.drop_mask[l - 1].is_empty();
             let x: LayerInput<'_> = if l == 0 {
-                if cache.used_tokens {
+                if used_tokens {
                     LayerInput::Tokens(&cache.tokens)
                 } else {
                     LayerInput::Dense(&cache.x0, cfg.input_size)
@@ -1093,11 +1258,11 @@ impl Recurrent {
                     if cfg.mode == Mode::Lstm { b * h } else { 0 },
                 );
                 if let Some(s) = d_final {
-                    for j in 0..b {
-                        let src = (k * b + perm[j]) * p;
+                    for (j, &u) in rows.iter().enumerate() {
+                        let src = (k * bu + u) * p;
                         gr.dh_state[j * p..(j + 1) * p].copy_from_slice(&s.h[src..src + p]);
                         if !s.c.is_empty() {
-                            let src = (k * b + perm[j]) * h;
+                            let src = (k * bu + u) * h;
                             gr.dc_state[j * h..(j + 1) * h].copy_from_slice(&s.c[src..src + h]);
                         }
                     }
@@ -1109,7 +1274,7 @@ impl Recurrent {
                 };
                 self.backward_direction(
                     params,
-                    grads,
+                    &mut cache.grads,
                     &self.dirs[k],
                     x,
                     tn,
@@ -1121,14 +1286,10 @@ impl Recurrent {
                     gr,
                     dx,
                 );
-                for j in 0..b {
-                    let dst = (k * b + perm[j]) * p;
-                    cache.d_state.h[dst..dst + p].copy_from_slice(&gr.dh_state[j * p..(j + 1) * p]);
-                    if cfg.mode == Mode::Lstm {
-                        let dst = (k * b + perm[j]) * h;
-                        cache.d_state.c[dst..dst + h]
-                            .copy_from_slice(&gr.dc_state[j * h..(j + 1) * h]);
-                    }
+                cache.d_state.h[k * b * p..(k + 1) * b * p].copy_from_slice(&gr.dh_state[..b * p]);
+                if cfg.mode == Mode::Lstm {
+                    cache.d_state.c[k * b * h..(k + 1) * b * h]
+                        .copy_from_slice(&gr.dc_state[..b * h]);
                 }
             }
             if l > 0 {
@@ -1141,21 +1302,6 @@ impl Recurrent {
                 }
             }
         }
-        // input gradient in the user's layout
-        if cache.used_tokens {
-            cache.d_input.clear();
-        } else {
-            let i = cfg.input_size;
-            zeroed(&mut cache.d_input, tn * b * i);
-            for t in 0..tn {
-                for j in 0..b {
-                    let r = user_row(t, j);
-                    cache.d_input[r * i..(r + 1) * i]
-                        .copy_from_slice(&cache.d_x[(t * b + j) * i..(t * b + j + 1) * i]);
-                }
-            }
-        }
-        Ok(())
     }
 
     /// Backward of one direction of one layer: the time loop holds only the recurrent product;

@@ -5,6 +5,8 @@
 //! every loss and the final weights, with each file's tolerances. Fails if any case fails or if
 //! no case is found; prints `conformance: N cases passed`.
 
+#![allow(clippy::needless_range_loop)]
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -35,10 +37,9 @@ fn compare(what: &str, got: &[f32], want: &[f32], tol: &Tol) -> R<()> {
     let mut worst: Option<(usize, f32)> = None;
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         let excess = (g - w).abs() - (tol.atol + tol.rtol * w.abs());
-        if excess > 0.0 || !g.is_finite() {
-            if worst.is_none_or(|(_, e)| excess > e) {
-                worst = Some((i, excess));
-            }
+        let bad = excess > 0.0 || !g.is_finite();
+        if bad && worst.is_none_or(|(_, e)| excess > e) {
+            worst = Some((i, excess));
         }
     }
     match worst {

@@ -2,6 +2,8 @@
 //! variable-length batches equal sequences run one by one, dropout is training-only and seeded,
 //! initialisation follows its definition, and bad input gives errors, not panics.
 
+#![allow(clippy::needless_range_loop)]
+
 use lstm::cell::Mode;
 use lstm::linalg::{matmul, matmul_naive, Transpose};
 use lstm::model::{Batch, Head, InputKind, Inputs, ModelConfig, SequenceModel, Targets};

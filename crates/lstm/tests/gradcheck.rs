@@ -6,6 +6,8 @@
 //! `dh_n`, `dc_n`, as in the conformance cases. Every parameter, input and initial-state entry
 //! is perturbed by `±EPS` and the difference quotient compared with the analytic gradient.
 
+#![allow(clippy::needless_range_loop)]
+
 use lstm::cell::Mode;
 use lstm::model::{Batch, Head, InputKind, Inputs, ModelConfig, SequenceModel, Targets};
 use lstm::params::ParamStore;
@@ -261,7 +263,7 @@ fn no_bias_and_dropout_masks() {
 /// bidirectional last-step head with variable lengths, head dropout.
 #[test]
 fn model_parameters() {
-    let configs = vec![
+    let configs = [
         ModelConfig {
             input: InputKind::OneHot { vocab: 5 },
             hidden_size: 4,
@@ -301,7 +303,7 @@ fn model_parameters() {
         let (b, t) = (3, 4);
         let tokens: Vec<u32> = (0..b * t).map(|_| rng.gen_range(0..5)).collect();
         let dense = rand_vec(&mut rng, b * t * 2, 1.0);
-        let lengths = vec![4usize, 2, 3];
+        let lengths = [4usize, 2, 3];
         let (class_targets, value_targets): (Vec<u32>, Vec<f32>) = match cfg.head {
             Head::PerStep { outputs } => (
                 (0..b * t)
@@ -331,7 +333,7 @@ fn model_parameters() {
             lengths: var_len.then_some(&lengths[..]),
         };
         let train = cfg.dropout > 0.0 || cfg.head_dropout > 0.0;
-        let mut eval = |model: &mut SequenceModel| -> f64 {
+        let eval = |model: &mut SequenceModel| -> f64 {
             model.rng = ChaCha8Rng::seed_from_u64(99);
             model.loss_and_grad(&batch, train).unwrap().loss as f64
         };

@@ -26,6 +26,7 @@
 //! ```
 
 use crate::activation::{sigmoid, tanh};
+use crate::simd_dispatch;
 
 /// Peephole weights of one layer direction, each `(H)`.
 #[derive(Clone, Copy, Debug)]
@@ -49,11 +50,23 @@ pub struct LstmStep<'a> {
     pub peepholes: Option<Peepholes<'a>>,
 }
 
-/// Forward of one step over `nb` rows.
-///
-/// - `gates`: `(nb, 4H)`; in: pre-activations; out: activations `i, f, g, o` (the cache).
-/// - `prev_c`: `(nb, H)`; `next_c`: `(nb, H)` out; `next_h`: `(nb, H)` out, `o ⊙ tanh(next_c)`.
-pub fn forward_step(
+simd_dispatch!(
+    /// Forward of one step over `nb` rows.
+    ///
+    /// - `gates`: `(nb, 4H)`; in: pre-activations; out: activations `i, f, g, o` (the cache).
+    /// - `prev_c`: `(nb, H)`; `next_c`: `(nb, H)` out; `next_h`: `(nb, H)` out, `o ⊙ tanh(next_c)`.
+    pub fn forward_step(
+        step: &LstmStep<'_>,
+        nb: usize,
+        gates: &mut [f32],
+        prev_c: &[f32],
+        next_c: &mut [f32],
+        next_h: &mut [f32],
+    ) => forward_impl
+);
+
+#[inline(always)]
+fn forward_impl(
     step: &LstmStep<'_>,
     nb: usize,
     gates: &mut [f32],
@@ -64,51 +77,78 @@ pub fn forward_step(
     let h = step.hidden;
     for b in 0..nb {
         let g = &mut gates[b * 4 * h..(b + 1) * 4 * h];
-        let (gi, rest) = g.split_at_mut(h);
-        let (gf, rest) = rest.split_at_mut(h);
-        let (gg, go) = rest.split_at_mut(h);
+        let (in_gate, rest) = g.split_at_mut(h);
+        let (forget_gate, rest) = rest.split_at_mut(h);
+        let (cell_candidate, out_gate) = rest.split_at_mut(h);
         let pc = &prev_c[b * h..(b + 1) * h];
         let nc = &mut next_c[b * h..(b + 1) * h];
         let nh = &mut next_h[b * h..(b + 1) * h];
+        if let Some(p) = step.peepholes {
+            // i = σ(a_i + p_i ⊙ prev_c), f = σ(a_f + p_f ⊙ prev_c)
+            for j in 0..h {
+                in_gate[j] += p.i[j] * pc[j];
+                forget_gate[j] += p.f[j] * pc[j];
+            }
+        }
+        for f in forget_gate.iter_mut() {
+            *f = sigmoid(*f);
+        }
+        if step.coupled {
+            // i = 1 - f
+            for (i, f) in in_gate.iter_mut().zip(forget_gate.iter()) {
+                *i = 1.0 - f;
+            }
+        } else {
+            for i in in_gate.iter_mut() {
+                *i = sigmoid(*i);
+            }
+        }
+        for g in cell_candidate.iter_mut() {
+            *g = tanh(*g);
+        }
+        // next_c = f ⊙ prev_c + i ⊙ g
         for j in 0..h {
-            let (mut a_i, mut a_f) = (gi[j], gf[j]);
-            let mut a_o = go[j];
-            if let Some(p) = step.peepholes {
-                a_i += p.i[j] * pc[j];
-                a_f += p.f[j] * pc[j];
+            nc[j] = forget_gate[j] * pc[j] + in_gate[j] * cell_candidate[j];
+        }
+        if let Some(p) = step.peepholes {
+            // o = σ(a_o + p_o ⊙ next_c)
+            for j in 0..h {
+                out_gate[j] += p.o[j] * nc[j];
             }
-            let forget_gate = sigmoid(a_f);
-            let in_gate = if step.coupled {
-                1.0 - forget_gate
-            } else {
-                sigmoid(a_i)
-            };
-            let cell_candidate = tanh(gg[j]);
-            let c = forget_gate * pc[j] + in_gate * cell_candidate;
-            if let Some(p) = step.peepholes {
-                a_o += p.o[j] * c;
-            }
-            let out_gate = sigmoid(a_o);
-            gi[j] = in_gate;
-            gf[j] = forget_gate;
-            gg[j] = cell_candidate;
-            go[j] = out_gate;
-            nc[j] = c;
-            nh[j] = out_gate * tanh(c);
+        }
+        // next_h = o ⊙ tanh(next_c)
+        for j in 0..h {
+            out_gate[j] = sigmoid(out_gate[j]);
+            nh[j] = out_gate[j] * tanh(nc[j]);
         }
     }
 }
 
-/// Backward of one step over `nb` rows: the forward above, differentiated line by line in
-/// reverse.
-///
-/// - `gates`, `prev_c`, `next_c`: the forward's cache for this step.
-/// - `d_next_h`: `(nb, H)`, gradient of the loss w.r.t. `next_h` (before projection).
-/// - `d_c`: `(nb, H)`; in: gradient w.r.t. `next_c` from later steps; out: w.r.t. `prev_c`.
-/// - `d_gates`: `(nb, 4H)` out: gradient w.r.t. the pre-activations `a_i, a_f, a_g, a_o`.
-/// - `d_peep`: `(3H)` accumulated gradient of `p_i, p_f, p_o` (peephole variant).
+simd_dispatch!(
+    /// Backward of one step over `nb` rows: the forward above, differentiated line by line in
+    /// reverse.
+    ///
+    /// - `gates`, `prev_c`, `next_c`: the forward's cache for this step.
+    /// - `d_next_h`: `(nb, H)`, gradient of the loss w.r.t. `next_h` (before projection).
+    /// - `d_c`: `(nb, H)`; in: gradient w.r.t. `next_c` from later steps; out: w.r.t. `prev_c`.
+    /// - `d_gates`: `(nb, 4H)` out: gradient w.r.t. the pre-activations `a_i, a_f, a_g, a_o`.
+    /// - `d_peep`: `(3H)` accumulated gradient of `p_i, p_f, p_o` (peephole variant).
+    pub fn backward_step(
+        step: &LstmStep<'_>,
+        nb: usize,
+        gates: &[f32],
+        prev_c: &[f32],
+        next_c: &[f32],
+        d_next_h: &[f32],
+        d_c: &mut [f32],
+        d_gates: &mut [f32],
+        d_peep: Option<&mut [f32]>,
+    ) => backward_impl
+);
+
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub fn backward_step(
+fn backward_impl(
     step: &LstmStep<'_>,
     nb: usize,
     gates: &[f32],
