@@ -141,6 +141,11 @@ pub fn matmul(
         }
         return;
     }
+    if m <= 2 && ta == Transpose::No && tb == Transpose::Yes {
+        // batch-1 generation: dot products of contiguous rows beat a packed GEMM
+        gemv_nt(m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+        return;
+    }
     let (a_rs, a_cs) = strides(lda, ta);
     let (b_rs, b_cs) = strides(ldb, tb);
     let threads = num_threads();
@@ -224,5 +229,89 @@ pub fn add_column_sums(x: &[f32], rows: usize, cols: usize, out: &mut [f32]) {
         for (o, v) in out[..cols].iter_mut().zip(&x[r * cols..(r + 1) * cols]) {
             *o += v;
         }
+    }
+}
+
+/// `C (m×n) (+)= A (m×k) · Bᵀ` with `B` stored `(n, k)`: one dot product of contiguous rows per
+/// output, for the tiny `m` of batch-1 generation.
+#[allow(clippy::too_many_arguments)]
+fn gemv_nt(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    ldb: usize,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx512f") {
+        for i in 0..m {
+            // SAFETY: the CPU has AVX-512F; `check` in `matmul` proved the slices cover the
+            // rows read and written.
+            unsafe { gemv_row_avx512(n, k, &a[i * lda..], b, ldb, &mut c[i * ldc..], accumulate) };
+        }
+        return;
+    }
+    for i in 0..m {
+        let x = &a[i * lda..i * lda + k];
+        for j in 0..n {
+            let s: f32 = x.iter().zip(&b[j * ldb..j * ldb + k]).map(|(p, q)| p * q).sum();
+            let dst = &mut c[i * ldc + j];
+            *dst = if accumulate { *dst + s } else { s };
+        }
+    }
+}
+
+/// One row of [`gemv_nt`] with AVX-512: four outputs at a time, each a chain of fused
+/// multiply-adds over 16 lanes, masked loads for the tail of `k`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn gemv_row_avx512(
+    n: usize,
+    k: usize,
+    x: &[f32],
+    b: &[f32],
+    ldb: usize,
+    c: &mut [f32],
+    accumulate: bool,
+) {
+    use std::arch::x86_64::*;
+    let full = k / 16;
+    let tail = (k % 16) as u32;
+    let mask: __mmask16 = ((1u32 << tail) - 1) as __mmask16;
+    let xp = x.as_ptr();
+    let bp = b.as_ptr();
+    let mut j = 0;
+    while j < n {
+        let rows = [j, (j + 1).min(n - 1), (j + 2).min(n - 1), (j + 3).min(n - 1)];
+        let mut acc = [_mm512_setzero_ps(); 4];
+        for kk in 0..full {
+            let xv = _mm512_loadu_ps(xp.add(kk * 16));
+            for r in 0..4 {
+                acc[r] = _mm512_fmadd_ps(xv, _mm512_loadu_ps(bp.add(rows[r] * ldb + kk * 16)), acc[r]);
+            }
+        }
+        if tail > 0 {
+            let xv = _mm512_maskz_loadu_ps(mask, xp.add(full * 16));
+            for r in 0..4 {
+                let wv = _mm512_maskz_loadu_ps(mask, bp.add(rows[r] * ldb + full * 16));
+                acc[r] = _mm512_fmadd_ps(xv, wv, acc[r]);
+            }
+        }
+        let s = [
+            _mm512_reduce_add_ps(acc[0]),
+            _mm512_reduce_add_ps(acc[1]),
+            _mm512_reduce_add_ps(acc[2]),
+            _mm512_reduce_add_ps(acc[3]),
+        ];
+        for r in 0..4.min(n - j) {
+            let dst = &mut c[j + r];
+            *dst = if accumulate { *dst + s[r] } else { s[r] };
+        }
+        j += 4;
     }
 }

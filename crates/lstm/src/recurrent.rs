@@ -874,6 +874,16 @@ impl Recurrent {
                     false,
                 );
             }
+            LayerInput::Tokens(ids) if rows * 4 < dp.input => {
+                // few tokens (generation): gather the columns of W_ih directly
+                let v = dp.input;
+                for (row, &tok) in ids.iter().enumerate() {
+                    let g = &mut dc.gates[row * gh..(row + 1) * gh];
+                    for (r, x) in g.iter_mut().enumerate() {
+                        *x = w_ih[r * v + tok as usize];
+                    }
+                }
+            }
             LayerInput::Tokens(ids) => {
                 let v = dp.input;
                 zeroed(&mut dc.w_ih_t, v * gh);
