@@ -259,7 +259,11 @@ fn gemv_nt(
     for i in 0..m {
         let x = &a[i * lda..i * lda + k];
         for j in 0..n {
-            let s: f32 = x.iter().zip(&b[j * ldb..j * ldb + k]).map(|(p, q)| p * q).sum();
+            let s: f32 = x
+                .iter()
+                .zip(&b[j * ldb..j * ldb + k])
+                .map(|(p, q)| p * q)
+                .sum();
             let dst = &mut c[i * ldc + j];
             *dst = if accumulate { *dst + s } else { s };
         }
@@ -287,12 +291,18 @@ unsafe fn gemv_row_avx512(
     let bp = b.as_ptr();
     let mut j = 0;
     while j < n {
-        let rows = [j, (j + 1).min(n - 1), (j + 2).min(n - 1), (j + 3).min(n - 1)];
+        let rows = [
+            j,
+            (j + 1).min(n - 1),
+            (j + 2).min(n - 1),
+            (j + 3).min(n - 1),
+        ];
         let mut acc = [_mm512_setzero_ps(); 4];
         for kk in 0..full {
             let xv = _mm512_loadu_ps(xp.add(kk * 16));
             for r in 0..4 {
-                acc[r] = _mm512_fmadd_ps(xv, _mm512_loadu_ps(bp.add(rows[r] * ldb + kk * 16)), acc[r]);
+                acc[r] =
+                    _mm512_fmadd_ps(xv, _mm512_loadu_ps(bp.add(rows[r] * ldb + kk * 16)), acc[r]);
             }
         }
         if tail > 0 {

@@ -1,0 +1,389 @@
+//! Time series: reading a CSV, transforms, a scaler fitted on the training part only, windows,
+//! and forecasting with inverse transforms; RMSE, MAE and MAPE.
+//!
+//! ```
+//! use lstm::series::{apply_transform, invert_forecast, Transform};
+//! let x = [100.0, 110.0, 121.0];
+//! let t = apply_transform(&x, Transform::LogDiff, "x").unwrap();
+//! assert_eq!(t.len(), 2);
+//! let back = invert_forecast(&t, 100.0, Transform::LogDiff);
+//! assert!((back[1] - 121.0).abs() < 1e-9);
+//! ```
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::{Inputs, SequenceModel};
+
+/// A value transform applied before scaling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Transform {
+    /// Values as they are.
+    #[default]
+    None,
+    /// Natural logarithm (values must be positive).
+    Log,
+    /// First differences.
+    Diff,
+    /// First differences of the logarithm (growth rates).
+    LogDiff,
+}
+
+/// Everything needed to turn raw rows into model inputs and predictions back into values.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeriesSpec {
+    /// Input columns; the first is the forecast target.
+    pub columns: Vec<String>,
+    /// Date column, if any.
+    pub date_column: Option<String>,
+    /// Transform.
+    pub transform: Transform,
+    /// Scaler mean per column (of the transformed values, training part only).
+    pub mean: Vec<f64>,
+    /// Scaler standard deviation per column.
+    pub std: Vec<f64>,
+    /// Input window.
+    pub window: usize,
+    /// Steps predicted at once.
+    pub horizon: usize,
+}
+
+/// Columns read from a CSV.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Table {
+    /// The date column's cells, if one was asked for.
+    pub dates: Option<Vec<String>>,
+    /// One vector per requested column, in request order.
+    pub columns: Vec<Vec<f64>>,
+}
+
+impl Table {
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.columns.first().map_or(0, |c| c.len())
+    }
+
+    /// The first `n` rows.
+    pub fn head(&self, n: usize) -> Table {
+        Table {
+            dates: self.dates.as_ref().map(|d| d[..n].to_vec()),
+            columns: self.columns.iter().map(|c| c[..n].to_vec()).collect(),
+        }
+    }
+}
+
+/// Reads `columns` (and `date_column`) from a CSV or TSV file with a header row.
+///
+/// # Errors
+/// [`Error::Io`] if unreadable; [`Error::Format`] naming the file, line and column for a
+/// missing column, a ragged row, an empty, non-numeric, NaN or infinite cell, or dates that
+/// are duplicated or not increasing.
+pub fn read_table(path: &Path, columns: &[String], date_column: Option<&str>) -> Result<Table> {
+    let name = path.display().to_string();
+    let fmt = |reason: String| Error::Format {
+        path: name.clone(),
+        reason,
+    };
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: name.clone(),
+        source,
+    })?;
+    let tsv = path.extension().is_some_and(|e| e == "tsv" || e == "tab");
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(if tsv { b'\t' } else { b',' })
+        .from_reader(&bytes[..]);
+    let headers = rdr.headers().map_err(|e| fmt(e.to_string()))?.clone();
+    let find = |c: &str| -> Result<usize> {
+        headers.iter().position(|h| h.trim() == c).ok_or_else(|| {
+            fmt(format!(
+                "no column `{c}`; the header has: {}",
+                headers.iter().collect::<Vec<_>>().join(", ")
+            ))
+        })
+    };
+    if columns.is_empty() {
+        return Err(fmt("no column was chosen".into()));
+    }
+    let idx: Vec<usize> = columns.iter().map(|c| find(c)).collect::<Result<_>>()?;
+    let didx = date_column.map(find).transpose()?;
+    let mut out = vec![Vec::new(); columns.len()];
+    let mut dates = didx.map(|_| Vec::new());
+    for (r, rec) in rdr.records().enumerate() {
+        let line = r + 2;
+        let rec = rec.map_err(|e| fmt(format!("line {line}: {e}")))?;
+        for (k, &i) in idx.iter().enumerate() {
+            let cell = rec.get(i).unwrap_or("").trim();
+            if cell.is_empty() {
+                return Err(fmt(format!(
+                    "line {line}, column `{}`: empty cell; fill or remove the row",
+                    columns[k]
+                )));
+            }
+            let v: f64 = cell.parse().map_err(|_| {
+                fmt(format!(
+                    "line {line}, column `{}`: `{cell}` is not a number",
+                    columns[k]
+                ))
+            })?;
+            if !v.is_finite() {
+                return Err(fmt(format!(
+                    "line {line}, column `{}`: `{cell}` is not a finite number",
+                    columns[k]
+                )));
+            }
+            out[k].push(v);
+        }
+        if let (Some(di), Some(d)) = (didx, dates.as_mut()) {
+            let cell = rec.get(di).unwrap_or("").trim().to_string();
+            if let Some(prev) = d.last() {
+                if cell == *prev {
+                    return Err(fmt(format!("line {line}: date `{cell}` appears twice")));
+                }
+                if cell < *prev {
+                    return Err(fmt(format!(
+                        "line {line}: date `{cell}` comes after `{prev}`; sort the file by date"
+                    )));
+                }
+            }
+            d.push(cell);
+        }
+    }
+    if out[0].is_empty() {
+        return Err(fmt("the file has no data rows".into()));
+    }
+    Ok(Table {
+        dates,
+        columns: out,
+    })
+}
+
+/// Applies a transform to one column (`name` for messages).
+///
+/// # Errors
+/// [`Error::Config`] if `Log`/`LogDiff` meet a value `<= 0`, or a difference needs 2 values.
+pub fn apply_transform(x: &[f64], t: Transform, name: &str) -> Result<Vec<f64>> {
+    let logs = |x: &[f64]| -> Result<Vec<f64>> {
+        x.iter()
+            .map(|&v| {
+                if v > 0.0 {
+                    Ok(v.ln())
+                } else {
+                    Err(Error::Config(format!("column `{name}` has the value {v}; a log transform needs positive values (use --transform diff or none)")))
+                }
+            })
+            .collect()
+    };
+    let diff = |x: &[f64]| -> Result<Vec<f64>> {
+        if x.len() < 2 {
+            return Err(Error::Config(format!(
+                "column `{name}` needs at least 2 values to difference"
+            )));
+        }
+        Ok(x.windows(2).map(|w| w[1] - w[0]).collect())
+    };
+    match t {
+        Transform::None => Ok(x.to_vec()),
+        Transform::Log => logs(x),
+        Transform::Diff => diff(x),
+        Transform::LogDiff => diff(&logs(x)?),
+    }
+}
+
+/// Turns forecast transformed values back into values, given the last observed raw value.
+pub fn invert_forecast(pred: &[f64], last_raw: f64, t: Transform) -> Vec<f64> {
+    match t {
+        Transform::None => pred.to_vec(),
+        Transform::Log => pred.iter().map(|v| v.exp()).collect(),
+        Transform::Diff => pred
+            .iter()
+            .scan(last_raw, |acc, d| {
+                *acc += d;
+                Some(*acc)
+            })
+            .collect(),
+        Transform::LogDiff => pred
+            .iter()
+            .scan(last_raw.ln(), |acc, d| {
+                *acc += d;
+                Some(acc.exp())
+            })
+            .collect(),
+    }
+}
+
+/// Rows lost at the start by the transform.
+pub fn transform_lag(t: Transform) -> usize {
+    match t {
+        Transform::Diff | Transform::LogDiff => 1,
+        _ => 0,
+    }
+}
+
+impl SeriesSpec {
+    /// Transformed, unscaled columns of a table.
+    ///
+    /// # Errors
+    /// As [`apply_transform`].
+    pub fn transformed(&self, table: &Table) -> Result<Vec<Vec<f64>>> {
+        table
+            .columns
+            .iter()
+            .zip(&self.columns)
+            .map(|(c, n)| apply_transform(c, self.transform, n))
+            .collect()
+    }
+
+    /// Fits the scaler on the first `train_rows` transformed rows.
+    pub fn fit_scaler(&mut self, transformed: &[Vec<f64>], train_rows: usize) {
+        self.mean.clear();
+        self.std.clear();
+        for c in transformed {
+            let x = &c[..train_rows.min(c.len())];
+            let n = x.len().max(1) as f64;
+            let m = x.iter().sum::<f64>() / n;
+            let var = x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / n;
+            let s = var.sqrt();
+            self.mean.push(m);
+            self.std.push(if s > 1e-12 { s } else { 1.0 });
+        }
+    }
+
+    /// Scaled features, row-major `(rows, features)`.
+    pub fn scaled_rows(&self, transformed: &[Vec<f64>]) -> Vec<f32> {
+        let n = transformed[0].len();
+        let f = transformed.len();
+        let mut out = Vec::with_capacity(n * f);
+        for r in 0..n {
+            for k in 0..f {
+                out.push(((transformed[k][r] - self.mean[k]) / self.std[k]) as f32);
+            }
+        }
+        out
+    }
+
+    /// Forecasts the next `steps` raw target values after the end of `table` (at least
+    /// `window + lag` rows). Longer than the horizon needs a univariate model (the forecast is
+    /// fed back as input).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for too few rows, or a multivariate model asked for more than its
+    /// horizon; transform errors.
+    pub fn forecast(
+        &self,
+        model: &mut SequenceModel,
+        table: &Table,
+        steps: usize,
+    ) -> Result<Vec<f64>> {
+        let lag = transform_lag(self.transform);
+        if table.rows() < self.window + lag {
+            return Err(Error::Config(format!(
+                "forecasting needs at least {} rows (window {} + {lag} for the transform), the data has {}",
+                self.window + lag,
+                self.window,
+                table.rows()
+            )));
+        }
+        let f = self.columns.len();
+        if steps > self.horizon && f > 1 {
+            return Err(Error::Config(format!(
+                "this model reads {f} columns and predicts {} steps at once; it can forecast at most {} steps (train a univariate model, or one with --horizon {steps})",
+                self.horizon, self.horizon
+            )));
+        }
+        let tr = self.transformed(table)?;
+        let mut feats = self.scaled_rows(&tr);
+        let mut pred_t = Vec::new();
+        model.carry = None;
+        while pred_t.len() < steps {
+            let n = feats.len() / f;
+            let x = &feats[(n - self.window) * f..];
+            let y = model
+                .predict(Inputs::Dense(x), 1, self.window, None)?
+                .to_vec();
+            for v in y.iter().take(steps - pred_t.len()) {
+                let tv = *v as f64 * self.std[0] + self.mean[0];
+                pred_t.push(tv);
+                if f == 1 {
+                    feats.push(*v);
+                }
+            }
+        }
+        let last_raw = *table.columns[0].last().expect("non-empty");
+        Ok(invert_forecast(&pred_t, last_raw, self.transform))
+    }
+}
+
+/// Training and validation windows of a series.
+#[derive(Clone, Debug, Default)]
+pub struct Windows {
+    /// Inputs `(n, window, features)`.
+    pub x: Vec<f32>,
+    /// Targets `(n, horizon)`, scaled.
+    pub y: Vec<f32>,
+    /// Number of windows.
+    pub n: usize,
+}
+
+/// Windows over scaled rows whose targets lie in `rows[target_from..target_to]`.
+pub fn make_windows(
+    scaled: &[f32],
+    features: usize,
+    window: usize,
+    horizon: usize,
+    target_from: usize,
+    target_to: usize,
+) -> Windows {
+    let rows = scaled.len() / features;
+    let mut w = Windows::default();
+    let mut start = 0;
+    while start + window + horizon <= rows.min(target_to) {
+        if start + window >= target_from {
+            w.x.extend_from_slice(&scaled[start * features..(start + window) * features]);
+            for h in 0..horizon {
+                w.y.push(scaled[(start + window + h) * features]);
+            }
+            w.n += 1;
+        }
+        start += 1;
+    }
+    w
+}
+
+/// RMSE, MAE and MAPE (percent) of a forecast.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct ForecastMetrics {
+    /// Root mean squared error.
+    pub rmse: f64,
+    /// Mean absolute error.
+    pub mae: f64,
+    /// Mean absolute percentage error (%), over non-zero actual values.
+    pub mape: f64,
+    /// Points compared.
+    pub n: usize,
+}
+
+/// Metrics of `pred` against `actual`.
+pub fn metrics(pred: &[f64], actual: &[f64]) -> ForecastMetrics {
+    let n = pred.len().min(actual.len());
+    let (mut se, mut ae, mut pe, mut np) = (0.0, 0.0, 0.0, 0usize);
+    for i in 0..n {
+        let e = pred[i] - actual[i];
+        se += e * e;
+        ae += e.abs();
+        if actual[i] != 0.0 {
+            pe += (e / actual[i]).abs();
+            np += 1;
+        }
+    }
+    let nf = n.max(1) as f64;
+    ForecastMetrics {
+        rmse: (se / nf).sqrt(),
+        mae: ae / nf,
+        mape: 100.0 * pe / np.max(1) as f64,
+        n,
+    }
+}
