@@ -325,3 +325,166 @@ unsafe fn gemv_row_avx512(
         j += 4;
     }
 }
+
+/// `C (m×n) (+)= A (m×k) · B (k×n)`, all row-major, for the few rows of one recurrent step.
+///
+/// The weights `B` are read in place (no packing per call), 32 columns at a time, against
+/// blocks of up to 8 rows of `A` held in registers: the product of a step is bound by the
+/// fused multiply-adds rather than by repacking the weights as a general GEMM does on every
+/// call. Falls back to [`matmul`] without AVX-512.
+///
+/// # Panics
+/// If a buffer is too short for the shape (an internal invariant, as for [`matmul`]).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_small(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    ldb: usize,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+) {
+    check(
+        m,
+        n,
+        k,
+        a,
+        lda,
+        Transpose::No,
+        b,
+        ldb,
+        Transpose::No,
+        c,
+        ldc,
+    );
+    #[cfg(target_arch = "x86_64")]
+    if k > 0 && std::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512F and `check` proved every row and column read or
+        // written lies inside the slices.
+        unsafe { gemm_small_avx512(m, n, k, a, lda, b, ldb, c, ldc, accumulate) };
+        return;
+    }
+    matmul(
+        m,
+        n,
+        k,
+        a,
+        lda,
+        Transpose::No,
+        b,
+        ldb,
+        Transpose::No,
+        c,
+        ldc,
+        accumulate,
+    );
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_small_avx512(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    ldb: usize,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+) {
+    let mut j = 0;
+    while j < n {
+        let w = (n - j).min(32);
+        let m0: u16 = if w >= 16 {
+            0xffff
+        } else {
+            ((1u32 << w) - 1) as u16
+        };
+        let m1: u16 = if w >= 32 {
+            0xffff
+        } else if w > 16 {
+            ((1u32 << (w - 16)) - 1) as u16
+        } else {
+            0
+        };
+        let mut i = 0;
+        while i < m {
+            let rows = (m - i).min(8);
+            let args = (
+                a.as_ptr().add(i * lda),
+                lda,
+                b.as_ptr().add(j),
+                ldb,
+                c.as_mut_ptr().add(i * ldc + j),
+                ldc,
+                k,
+                m0,
+                m1,
+                accumulate,
+            );
+            match rows {
+                8 => block::<8>(args),
+                7 => block::<7>(args),
+                6 => block::<6>(args),
+                5 => block::<5>(args),
+                4 => block::<4>(args),
+                3 => block::<3>(args),
+                2 => block::<2>(args),
+                _ => block::<1>(args),
+            }
+            i += rows;
+        }
+        j += 32;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+type BlockArgs = (
+    *const f32,
+    usize,
+    *const f32,
+    usize,
+    *mut f32,
+    usize,
+    usize,
+    u16,
+    u16,
+    bool,
+);
+
+/// `R` rows × 32 columns of the product, accumulated in 2·R registers over all of `k`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn block<const R: usize>((a, lda, b, ldb, c, ldc, k, m0, m1, accumulate): BlockArgs) {
+    use std::arch::x86_64::*;
+    let mut acc0 = [_mm512_setzero_ps(); R];
+    let mut acc1 = [_mm512_setzero_ps(); R];
+    for kk in 0..k {
+        let bp = b.add(kk * ldb);
+        let b0 = _mm512_maskz_loadu_ps(m0, bp);
+        let b1 = _mm512_maskz_loadu_ps(m1, bp.add(16));
+        for r in 0..R {
+            let x = _mm512_set1_ps(*a.add(r * lda + kk));
+            acc0[r] = _mm512_fmadd_ps(x, b0, acc0[r]);
+            acc1[r] = _mm512_fmadd_ps(x, b1, acc1[r]);
+        }
+    }
+    for r in 0..R {
+        let cp = c.add(r * ldc);
+        let (mut v0, mut v1) = (acc0[r], acc1[r]);
+        if accumulate {
+            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, cp));
+            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, cp.add(16)));
+        }
+        _mm512_mask_storeu_ps(cp, m0, v0);
+        _mm512_mask_storeu_ps(cp.add(16), m1, v1);
+    }
+}

@@ -46,7 +46,7 @@ use crate::cell::lstm::{LstmStep, Peepholes};
 use crate::cell::{gru, lstm, rnn, Mode};
 use crate::error::{Error, Result};
 use crate::init::{self, InitScheme};
-use crate::linalg::{add_column_sums, matmul, num_threads, with_threads, Transpose};
+use crate::linalg::{add_column_sums, gemm_small, matmul, num_threads, with_threads, Transpose};
 use crate::params::ParamStore;
 
 /// Configuration of a recurrent stack; the fields mirror `torch.nn.LSTM`'s arguments.
@@ -270,6 +270,10 @@ struct DirCache {
     rec_mask: Vec<f32>,
     /// `(V, G·H)`: `W_ihᵀ` for one-hot input.
     w_ih_t: Vec<f32>,
+    /// `(H_out, G·H)`: `W_hhᵀ`.
+    w_hh_t: Vec<f32>,
+    /// `(H, P)`: `W_hrᵀ`.
+    w_hr_t: Vec<f32>,
 }
 
 /// Scratch of the backward pass of one layer direction (reused across directions).
@@ -386,6 +390,51 @@ impl RecurrentCache {
 fn zeroed(v: &mut Vec<f32>, n: usize) {
     v.clear();
     v.resize(n, 0.0);
+}
+
+/// `c (m, n) (+)= a (m, k) · wᵀ` for `w (n, k)`: through the pre-transposed `w_t (k, n)` when
+/// there is one, else the general product (which takes the GEMV path for one row).
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn step_product(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    w: &[f32],
+    w_t: &[f32],
+    c: &mut [f32],
+    accumulate: bool,
+) {
+    if w_t.is_empty() {
+        matmul(
+            m,
+            n,
+            k,
+            a,
+            k,
+            Transpose::No,
+            w,
+            k,
+            Transpose::Yes,
+            c,
+            n,
+            accumulate,
+        );
+    } else {
+        gemm_small(m, n, k, a, k, w_t, n, c, n, accumulate);
+    }
+}
+
+/// `out (cols, rows) = xᵀ` for `x (rows, cols)`.
+fn transpose_into(x: &[f32], rows: usize, cols: usize, out: &mut Vec<f32>) {
+    out.clear();
+    out.resize(rows * cols, 0.0);
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = x[r * cols + c];
+        }
+    }
 }
 
 /// Row index of `(t, user batch index u)` in the user's layout (`(T, B, ·)` or `(B, T, ·)`).
@@ -925,6 +974,17 @@ impl Recurrent {
             if dc.rec_mask.is_empty() { 0 } else { b * p },
         );
         let w_hh = &params[dp.w_hh.clone()];
+        // W_hhᵀ (H_out, G·H) and W_hrᵀ (H, P), laid out once per batch for the step products
+        // (not worth it for a handful of rows, e.g. generation, where the GEMV path is used)
+        let step_weights_t = rows >= 16;
+        dc.w_hh_t.clear();
+        dc.w_hr_t.clear();
+        if step_weights_t {
+            transpose_into(w_hh, gh, p, &mut dc.w_hh_t);
+            if let Some(r) = &dp.w_hr {
+                transpose_into(&params[r.clone()], p, h, &mut dc.w_hr_t);
+            }
+        }
         let w_hr = dp.w_hr.clone().map(|r| &params[r]);
         let peep = dp.peep.clone().map(|r| {
             let s = &params[r];
@@ -967,20 +1027,7 @@ impl Recurrent {
             match cfg.mode {
                 Mode::Lstm => {
                     // gates += h_prev · W_hhᵀ
-                    matmul(
-                        nb,
-                        gh,
-                        p,
-                        hm,
-                        p,
-                        Transpose::No,
-                        w_hh,
-                        p,
-                        Transpose::Yes,
-                        gates,
-                        gh,
-                        true,
-                    );
+                    step_product(nb, gh, p, hm, w_hh, &dc.w_hh_t, gates, true);
                     let prev_c = &mut dc.c_prev[slab * h..(slab + nb) * h];
                     prev_c.copy_from_slice(&dc.c_state[..nb * h]);
                     let next_c = &mut dc.c[slab * h..(slab + nb) * h];
@@ -999,40 +1046,14 @@ impl Recurrent {
                             let r = &mut dc.r[slab * h..(slab + nb) * h];
                             lstm::forward_step(&step, nb, gates, prev_c, next_c, r);
                             // h = r · W_hrᵀ
-                            matmul(
-                                nb,
-                                p,
-                                h,
-                                r,
-                                h,
-                                Transpose::No,
-                                w_hr,
-                                h,
-                                Transpose::Yes,
-                                &mut dc.h_state,
-                                p,
-                                false,
-                            );
+                            step_product(nb, p, h, r, w_hr, &dc.w_hr_t, &mut dc.h_state, false);
                         }
                     }
                     dc.c_state[..nb * h].copy_from_slice(next_c);
                 }
                 Mode::Gru => {
                     let ghs = &mut dc.gates_h[..nb * gh];
-                    matmul(
-                        nb,
-                        gh,
-                        p,
-                        hm,
-                        p,
-                        Transpose::No,
-                        w_hh,
-                        p,
-                        Transpose::Yes,
-                        ghs,
-                        gh,
-                        false,
-                    );
+                    step_product(nb, gh, p, hm, w_hh, &dc.w_hh_t, ghs, false);
                     if let Some(bh) = &dp.b_hh {
                         let bh = &params[bh.clone()];
                         for row in ghs.chunks_exact_mut(gh) {
@@ -1052,20 +1073,7 @@ impl Recurrent {
                     );
                 }
                 Mode::RnnTanh | Mode::RnnRelu => {
-                    matmul(
-                        nb,
-                        gh,
-                        p,
-                        hm,
-                        p,
-                        Transpose::No,
-                        w_hh,
-                        p,
-                        Transpose::Yes,
-                        gates,
-                        gh,
-                        true,
-                    );
+                    step_product(nb, gh, p, hm, w_hh, &dc.w_hh_t, gates, true);
                     rnn::forward_step(
                         cfg.mode == Mode::RnnRelu,
                         nb * h,
@@ -1394,20 +1402,7 @@ impl Recurrent {
                         None => dht,
                         Some(w_hr) => {
                             // h = r · W_hrᵀ  =>  dr = dh · W_hr
-                            matmul(
-                                nb,
-                                h,
-                                p,
-                                dht,
-                                p,
-                                Transpose::No,
-                                w_hr,
-                                h,
-                                Transpose::No,
-                                &mut gr.dr,
-                                h,
-                                false,
-                            );
+                            gemm_small(nb, h, p, dht, p, w_hr, h, &mut gr.dr, h, false);
                             &gr.dr[..nb * h]
                         }
                     };
@@ -1427,37 +1422,11 @@ impl Recurrent {
                         },
                     );
                     // gates += h_prev · W_hhᵀ  =>  dh_prev = dg · W_hh
-                    matmul(
-                        nb,
-                        p,
-                        gh,
-                        dg,
-                        gh,
-                        Transpose::No,
-                        w_hh,
-                        p,
-                        Transpose::No,
-                        &mut gr.dh_state,
-                        p,
-                        false,
-                    );
+                    gemm_small(nb, p, gh, dg, gh, w_hh, p, &mut gr.dh_state, p, false);
                 }
                 Mode::RnnTanh | Mode::RnnRelu => {
                     rnn::backward_step(cfg.mode == Mode::RnnRelu, nb * h, gates, dht, dg);
-                    matmul(
-                        nb,
-                        p,
-                        gh,
-                        dg,
-                        gh,
-                        Transpose::No,
-                        w_hh,
-                        p,
-                        Transpose::No,
-                        &mut gr.dh_state,
-                        p,
-                        false,
-                    );
+                    gemm_small(nb, p, gh, dg, gh, w_hh, p, &mut gr.dh_state, p, false);
                 }
                 Mode::Gru => {
                     let dgh = &mut gr.dgh[slab * gh..(slab + nb) * gh];
@@ -1472,20 +1441,7 @@ impl Recurrent {
                         dgh,
                         &mut gr.dh_state[..nb * h],
                     );
-                    matmul(
-                        nb,
-                        p,
-                        gh,
-                        dgh,
-                        gh,
-                        Transpose::No,
-                        w_hh,
-                        p,
-                        Transpose::No,
-                        &mut gr.tmp,
-                        p,
-                        false,
-                    );
+                    gemm_small(nb, p, gh, dgh, gh, w_hh, p, &mut gr.tmp, p, false);
                 }
             }
             // the recurrent product saw h_prev ⊙ mask
