@@ -5,40 +5,13 @@
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use clap::{Parser, Subcommand};
+use clap::Parser;
 
-/// LSTM, GRU and RNN networks on the CPU.
-#[derive(Parser, Debug)]
-#[command(name = "lstm", version, about, long_about = None)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
+mod args;
+mod train_cmd;
+mod use_cmd;
 
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Measure training and generation speed on the standard configurations.
-    Bench(BenchArgs),
-}
-
-#[derive(clap::Args, Debug)]
-struct BenchArgs {
-    /// Threads to use (0 = all cores).
-    #[arg(long, default_value_t = 0)]
-    threads: usize,
-    /// Run only these configurations (comma-separated), e.g. charlm-2x256,generate-2x256.
-    #[arg(long, value_delimiter = ',')]
-    config: Vec<String>,
-    /// Print one JSON object per configuration instead of a table.
-    #[arg(long)]
-    json: bool,
-    /// Seconds of timed work per configuration (after warm-up).
-    #[arg(long, default_value_t = 3.0)]
-    seconds: f64,
-    /// Minimum timed repetitions per configuration.
-    #[arg(long, default_value_t = 5)]
-    min_reps: usize,
-}
+use args::*;
 
 fn bench(args: &BenchArgs) -> Result<()> {
     let all = lstm::bench::configs();
@@ -97,6 +70,11 @@ fn bench(args: &BenchArgs) -> Result<()> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
+        Command::Train(a) => train_cmd::train(a),
+        Command::Generate(a) => use_cmd::generate(a),
+        Command::Forecast(a) => use_cmd::forecast(a),
+        Command::Classify(a) => use_cmd::classify(a),
+        Command::Eval(a) => use_cmd::eval(a),
         Command::Bench(a) => bench(a),
     };
     match result {

@@ -14,8 +14,12 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
 use crate::error::{Error, Result};
-use crate::model::{Inputs, SequenceModel};
+use crate::model::{Batch, Inputs, SequenceModel, Targets};
+use crate::train::{OwnedBatch, TrainTask};
 
 /// A value transform applied before scaling.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -385,5 +389,134 @@ pub fn metrics(pred: &[f64], actual: &[f64]) -> ForecastMetrics {
         mae: ae / nf,
         mape: 100.0 * pe / np.max(1) as f64,
         n,
+    }
+}
+
+/// Training data of the forecast job: random batches of training windows, MSE on the
+/// validation windows (in scaled units).
+#[derive(Clone, Debug)]
+pub struct SeriesData {
+    /// Training windows.
+    pub train: Windows,
+    /// Validation windows.
+    pub val: Windows,
+    /// Input window.
+    pub window: usize,
+    /// Features per row.
+    pub features: usize,
+    /// Steps predicted.
+    pub horizon: usize,
+    /// Windows per batch.
+    pub batch: usize,
+}
+
+impl TrainTask for SeriesData {
+    fn epoch_items(&self) -> u64 {
+        self.train.n as u64
+    }
+
+    fn batch_items(&self) -> u64 {
+        self.batch.min(self.train.n) as u64
+    }
+
+    fn next_batch(&mut self, rng: &mut ChaCha8Rng, _position: u64) -> OwnedBatch {
+        let b = self.batch.min(self.train.n);
+        let (wf, h) = (self.window * self.features, self.horizon);
+        let mut out = OwnedBatch {
+            batch: b,
+            seq_len: self.window,
+            items: b as u64,
+            ..Default::default()
+        };
+        for _ in 0..b {
+            let i = rng.gen_range(0..self.train.n);
+            out.dense.extend_from_slice(&self.train.x[i * wf..(i + 1) * wf]);
+            out.values.extend_from_slice(&self.train.y[i * h..(i + 1) * h]);
+        }
+        out
+    }
+
+    fn validate(&mut self, model: &mut SequenceModel) -> Result<f32> {
+        let carry = model.carry.take();
+        let out = model.evaluate(&Batch {
+            inputs: Inputs::Dense(&self.val.x),
+            targets: Targets::Values(&self.val.y),
+            batch: self.val.n,
+            seq_len: self.window,
+            lengths: None,
+        });
+        model.carry = carry;
+        Ok(out?.loss)
+    }
+}
+
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// The `n` dates after the last of `dates`, continuing its spacing, for `YYYY`, `YYYY-MM` and
+/// `YYYY-MM-DD` dates; `None` for other formats.
+///
+/// ```
+/// let d = lstm::series::next_dates(&["1960-11".into(), "1960-12".into()], 2).unwrap();
+/// assert_eq!(d, vec!["1961-01", "1961-02"]);
+/// ```
+pub fn next_dates(dates: &[String], n: usize) -> Option<Vec<String>> {
+    let last = dates.last()?;
+    let parts: Vec<i64> = last.split('-').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+    let prev: Option<Vec<i64>> = dates.len().checked_sub(2).and_then(|i| dates[i].split('-').map(|p| p.parse().ok()).collect());
+    match parts.as_slice() {
+        [y] => {
+            let step = prev.and_then(|p| p.first().map(|py| y - py)).filter(|s| *s > 0).unwrap_or(1);
+            Some((1..=n as i64).map(|k| format!("{}", y + k * step)).collect())
+        }
+        [y, m] => {
+            let step = prev
+                .and_then(|p| if p.len() == 2 { Some((y * 12 + m) - (p[0] * 12 + p[1])) } else { None })
+                .filter(|s| *s > 0)
+                .unwrap_or(1);
+            Some(
+                (1..=n as i64)
+                    .map(|k| {
+                        let t = y * 12 + (m - 1) + k * step;
+                        format!("{:04}-{:02}", t.div_euclid(12), t.rem_euclid(12) + 1)
+                    })
+                    .collect(),
+            )
+        }
+        [y, m, d] => {
+            let day = days_from_civil(*y, *m, *d);
+            let step = prev
+                .and_then(|p| if p.len() == 3 { Some(day - days_from_civil(p[0], p[1], p[2])) } else { None })
+                .filter(|s| *s > 0)
+                .unwrap_or(1);
+            Some(
+                (1..=n as i64)
+                    .map(|k| {
+                        let (yy, mm, dd) = civil_from_days(day + k * step);
+                        format!("{yy:04}-{mm:02}-{dd:02}")
+                    })
+                    .collect(),
+            )
+        }
+        _ => None,
     }
 }

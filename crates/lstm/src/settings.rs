@@ -49,6 +49,10 @@ pub enum OptimizerKind {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
+    /// Training data file (`None` for the text job: the bundled Shakespeare).
+    pub data: Option<String>,
+    /// Validation file (`None`: the last `val_fraction` of the data).
+    pub val: Option<String>,
     /// Recurrent cell.
     pub cell: Mode,
     /// LSTM variant.
@@ -99,6 +103,10 @@ pub struct Settings {
     pub sample_every: u64,
     /// Fraction held out for validation when no validation file is given.
     pub val_fraction: f32,
+    /// Forecast: the columns read (the first is the target).
+    pub columns: Vec<String>,
+    /// Forecast: the date column, if any.
+    pub date_column: Option<String>,
     /// Forecast: input window length.
     pub window: usize,
     /// Forecast: steps predicted at once.
@@ -107,6 +115,10 @@ pub struct Settings {
     pub holdout: usize,
     /// Forecast: value transform before scaling.
     pub transform: Transform,
+    /// Classify: the text column.
+    pub text_column: String,
+    /// Classify: the label column.
+    pub label_column: String,
     /// Classify: token kind.
     pub tokens: TokenKind,
     /// Classify: longest sequence kept (tokens); longer texts are cut.
@@ -122,6 +134,8 @@ impl Settings {
     /// word-embedding LSTM for classification.
     pub fn defaults(task: Task) -> Settings {
         let base = Settings {
+            data: None,
+            val: None,
             cell: Mode::Lstm,
             variant: Variant::Standard,
             layers: 2,
@@ -147,10 +161,14 @@ impl Settings {
             eval_every: 250,
             sample_every: 500,
             val_fraction: 0.1,
+            columns: Vec::new(),
+            date_column: None,
             window: 24,
             horizon: 1,
             holdout: 0,
             transform: Transform::None,
+            text_column: "text".into(),
+            label_column: "label".into(),
             tokens: TokenKind::Char,
             max_len: 256,
             min_count: 2,

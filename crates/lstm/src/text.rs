@@ -127,16 +127,16 @@ impl TrainTask for TextData {
 }
 
 /// The text job with sampling during training.
-pub struct TextTask<'a> {
+pub struct TextTask {
     /// The data.
     pub data: TextData,
     /// The vocabulary (for samples).
-    pub vocab: &'a Vocab,
+    pub vocab: Vocab,
     /// Characters per sample.
     pub sample_length: usize,
 }
 
-impl TrainTask for TextTask<'_> {
+impl TrainTask for TextTask {
     fn epoch_items(&self) -> u64 {
         self.data.epoch_items()
     }
@@ -156,7 +156,7 @@ impl TrainTask for TextTask<'_> {
     ) -> Result<Option<String>> {
         let text = generate(
             model,
-            self.vocab,
+            &self.vocab,
             "\n",
             self.sample_length,
             0.8,

@@ -1,0 +1,337 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// LSTM, GRU and RNN networks on the CPU: train a character model, a forecaster or a
+/// classifier, use it, evaluate it, and measure the speed.
+#[derive(Parser, Debug)]
+#[command(name = "lstm", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train a model. With no job named, trains a character model on the bundled Shakespeare.
+    Train(TrainCmd),
+    /// Generate text from a text model, streamed to stdout.
+    Generate(GenerateArgs),
+    /// Forecast the steps after the end of a series with a forecast model.
+    Forecast(ForecastArgs),
+    /// Classify texts with a classification model.
+    Classify(ClassifyArgs),
+    /// Score a model on a data file (the metric of its task).
+    Eval(EvalArgs),
+    /// Measure training and generation speed on the standard configurations.
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct TrainCmd {
+    #[command(subcommand)]
+    pub job: Option<TrainJob>,
+    /// Options of the default job (a character model on the bundled Shakespeare).
+    #[command(flatten)]
+    pub default: TextArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TrainJob {
+    /// A character-level language model on a text file.
+    Text(TextArgs),
+    /// A forecaster on columns of a CSV file.
+    Forecast(ForecastTrainArgs),
+    /// A classifier on a text column and a label column of a TSV file.
+    Classify(ClassifyTrainArgs),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum CellArg {
+    Lstm,
+    Gru,
+    Rnn,
+    RnnRelu,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum VariantArg {
+    Standard,
+    Peephole,
+    Coupled,
+    PeepholeCoupled,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum OptimizerArg {
+    Adam,
+    Adamw,
+    Sgd,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum TransformArg {
+    None,
+    Log,
+    Diff,
+    LogDiff,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum TokensArg {
+    Char,
+    Word,
+}
+
+/// Options shared by every training job. Unset options come from `--config`, then from the
+/// job's defaults (shown by `lstm train <job> --help` in the README).
+#[derive(Args, Debug, Clone, Default)]
+pub struct CommonTrain {
+    /// Directory to write the model into.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// TOML file with any of the settings below (flags given here win).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Continue training the model in DIR from its last checkpoint (same data, same seed).
+    #[arg(long, value_name = "DIR")]
+    pub resume: Option<PathBuf>,
+    /// Recurrent cell [default: lstm].
+    #[arg(long, value_enum)]
+    pub cell: Option<CellArg>,
+    /// LSTM variant [default: standard].
+    #[arg(long, value_enum)]
+    pub variant: Option<VariantArg>,
+    /// Stacked layers.
+    #[arg(long)]
+    pub layers: Option<usize>,
+    /// Units per layer.
+    #[arg(long)]
+    pub hidden: Option<usize>,
+    /// LSTM projection size (0 = none).
+    #[arg(long)]
+    pub proj: Option<usize>,
+    /// Sequences per batch.
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Learning rate.
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// Optimizer [default: adam].
+    #[arg(long, value_enum)]
+    pub optimizer: Option<OptimizerArg>,
+    /// Weight decay.
+    #[arg(long)]
+    pub weight_decay: Option<f32>,
+    /// Dropout between layers and before the output layer.
+    #[arg(long)]
+    pub dropout: Option<f32>,
+    /// Variational dropout on the hidden-to-hidden path (Keras' recurrent_dropout).
+    #[arg(long)]
+    pub recurrent_dropout: Option<f32>,
+    /// Clip the global gradient norm (0 = off).
+    #[arg(long)]
+    pub clip: Option<f32>,
+    /// Seed for weights, batches and dropout.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Threads (0 = all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Budget in minutes.
+    #[arg(long)]
+    pub minutes: Option<f64>,
+    /// Budget in optimizer steps (counted from the start of training, also after --resume).
+    #[arg(long)]
+    pub steps: Option<u64>,
+    /// Budget in passes over the training data.
+    #[arg(long)]
+    pub epochs: Option<f64>,
+    /// Write a checkpoint every N steps (one is always written at the end).
+    #[arg(long, value_name = "STEPS")]
+    pub save_every: Option<u64>,
+    /// Validate every N steps.
+    #[arg(long, value_name = "STEPS")]
+    pub eval_every: Option<u64>,
+    /// Fraction held out for validation when no --val file is given.
+    #[arg(long)]
+    pub val_fraction: Option<f32>,
+    /// No progress bar, no samples: only errors and the final summary.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct TextArgs {
+    /// Text file (UTF-8) to learn from [default job: the bundled tinyshakespeare.txt].
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Validation text (default: the last --val-fraction of --data).
+    #[arg(long)]
+    pub val: Option<PathBuf>,
+    /// Characters per training sequence.
+    #[arg(long)]
+    pub seq_len: Option<usize>,
+    /// Print a sample every N steps (0 = never).
+    #[arg(long, value_name = "STEPS")]
+    pub sample_every: Option<u64>,
+    #[command(flatten)]
+    pub common: CommonTrain,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ForecastTrainArgs {
+    /// CSV file with a header row.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Column(s) to read, comma-separated; the first is the one forecast.
+    #[arg(long, value_delimiter = ',')]
+    pub column: Vec<String>,
+    /// Date column (kept for the forecast's output).
+    #[arg(long)]
+    pub date_column: Option<String>,
+    /// Input window (past steps the model sees).
+    #[arg(long)]
+    pub window: Option<usize>,
+    /// Steps predicted at once.
+    #[arg(long)]
+    pub horizon: Option<usize>,
+    /// Rows at the end never used for training (a test set for `lstm eval`).
+    #[arg(long)]
+    pub holdout: Option<usize>,
+    /// Transform before scaling [default: none].
+    #[arg(long, value_enum)]
+    pub transform: Option<TransformArg>,
+    /// Bidirectional layers.
+    #[arg(long)]
+    pub bidirectional: bool,
+    #[command(flatten)]
+    pub common: CommonTrain,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ClassifyTrainArgs {
+    /// TSV (or CSV) file with a header row.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Validation file (default: the last --val-fraction of the rows).
+    #[arg(long)]
+    pub val: Option<PathBuf>,
+    /// The text column [default: text].
+    #[arg(long)]
+    pub text_column: Option<String>,
+    /// The label column [default: label].
+    #[arg(long)]
+    pub label_column: Option<String>,
+    /// Token kind [default: word].
+    #[arg(long, value_enum)]
+    pub tokens: Option<TokensArg>,
+    /// Embedding size (0 = one-hot tokens).
+    #[arg(long)]
+    pub embedding: Option<usize>,
+    /// Longest text kept, in tokens.
+    #[arg(long)]
+    pub max_len: Option<usize>,
+    /// Bidirectional layers.
+    #[arg(long)]
+    pub bidirectional: bool,
+    #[command(flatten)]
+    pub common: CommonTrain,
+}
+
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    /// Model directory (from `lstm train text`).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Text to start from.
+    #[arg(long, default_value = "\n")]
+    pub prime: String,
+    /// Characters to generate.
+    #[arg(long, default_value_t = 500)]
+    pub length: usize,
+    /// Sampling temperature (> 0; lower is more conservative).
+    #[arg(long, default_value_t = 0.8)]
+    pub temperature: f32,
+    /// Sample only among the K most likely characters (0 = all).
+    #[arg(long, default_value_t = 0)]
+    pub top_k: usize,
+    /// Seed of the sampler.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Threads (0 = all cores).
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct ForecastArgs {
+    /// Model directory (from `lstm train forecast`).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// CSV with at least the model's columns; the forecast starts after its last row.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Steps to forecast [default: the model's horizon].
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Write the forecast as CSV here (default: stdout).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Draw history and forecast into this PNG or SVG file.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct ClassifyArgs {
+    /// Model directory (from `lstm train classify`).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Texts to classify.
+    pub texts: Vec<String>,
+    /// Or a TSV file whose text column (the model's) is classified.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// Model directory.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Data file of the model's kind (text, CSV or TSV).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Score only the last fraction of the file (text: of the characters; classify: of the rows).
+    #[arg(long)]
+    pub tail: Option<f64>,
+    /// Forecast: score the last N rows [default: the model's holdout, else its horizon].
+    #[arg(long)]
+    pub holdout: Option<usize>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Threads to use (0 = all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Run only these configurations (comma-separated), e.g. charlm-2x256,generate-2x256.
+    #[arg(long, value_delimiter = ',')]
+    pub config: Vec<String>,
+    /// Print one JSON object per configuration instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Seconds of timed work per configuration (after warm-up).
+    #[arg(long, default_value_t = 3.0)]
+    pub seconds: f64,
+    /// Minimum timed repetitions per configuration.
+    #[arg(long, default_value_t = 5)]
+    pub min_reps: usize,
+}
