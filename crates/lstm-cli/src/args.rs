@@ -14,6 +14,7 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Train a model. With no job named, trains a character model on the bundled Shakespeare.
     Train(TrainCmd),
@@ -40,6 +41,7 @@ pub struct TrainCmd {
 }
 
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum TrainJob {
     /// A character-level language model on a text file.
     Text(TextArgs),
@@ -70,6 +72,12 @@ pub enum OptimizerArg {
     Adam,
     Adamw,
     Sgd,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ScheduleArg {
+    Constant,
+    Cosine,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -126,6 +134,9 @@ pub struct CommonTrain {
     /// Weight decay.
     #[arg(long)]
     pub weight_decay: Option<f32>,
+    /// Learning-rate schedule over the budget [default: constant].
+    #[arg(long, value_enum)]
+    pub lr_schedule: Option<ScheduleArg>,
     /// Dropout between layers and before the output layer.
     #[arg(long)]
     pub dropout: Option<f32>,
@@ -309,6 +320,10 @@ pub struct EvalArgs {
     /// Score only the last fraction of the file (text: of the characters; classify: of the rows).
     #[arg(long)]
     pub tail: Option<f64>,
+    /// Text: read the text as parallel streams with the state carried between windows
+    /// (default: windows of --seq-len scored from a zero state, the stricter figure).
+    #[arg(long)]
+    pub stream: bool,
     /// Forecast: score the last N rows [default: the model's holdout, else its horizon].
     #[arg(long)]
     pub holdout: Option<usize>,

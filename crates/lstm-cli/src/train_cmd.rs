@@ -14,7 +14,7 @@ use lstm::classify::{self, ClassifyData, Examples};
 use lstm::model::{Head, InputKind, ModelConfig, SequenceModel};
 use lstm::modeldir::{self, Loaded, ModelMeta, Task, TrainingState, FORMAT, FORMAT_VERSION};
 use lstm::series::{self, SeriesData, SeriesSpec, Transform};
-use lstm::settings::{OptimizerKind, Settings, Variant};
+use lstm::settings::{LrSchedule, OptimizerKind, Settings, Variant};
 use lstm::text::{Encoded, TextData, TextTask};
 use lstm::train::{self, Event, StopReason, TrainTask};
 use lstm::vocab::{TokenKind, Vocab};
@@ -31,7 +31,10 @@ pub fn read_text(path: &Path) -> Result<String> {
     }
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     if bytes.is_empty() {
-        bail!("{} is empty; give a text file with some text in it", path.display());
+        bail!(
+            "{} is empty; give a text file with some text in it",
+            path.display()
+        );
     }
     String::from_utf8(bytes).map_err(|e| {
         anyhow::anyhow!(
@@ -43,8 +46,10 @@ pub fn read_text(path: &Path) -> Result<String> {
 }
 
 fn overlay_toml(s: Settings, path: &Path) -> Result<Settings> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the config file {}", path.display()))?;
-    let file: toml::Table = toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the config file {}", path.display()))?;
+    let file: toml::Table =
+        toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
     let mut base = match toml::Value::try_from(&s)? {
         toml::Value::Table(t) => t,
         _ => unreachable!("settings serialise to a table"),
@@ -62,7 +67,19 @@ fn apply_common(s: &mut Settings, c: &CommonTrain) {
     macro_rules! set {
         ($($f:ident),*) => { $( if let Some(v) = c.$f { s.$f = v; } )* };
     }
-    set!(layers, hidden, proj, batch, lr, weight_decay, dropout, recurrent_dropout, clip, seed, threads);
+    set!(
+        layers,
+        hidden,
+        proj,
+        batch,
+        lr,
+        weight_decay,
+        dropout,
+        recurrent_dropout,
+        clip,
+        seed,
+        threads
+    );
     if let Some(v) = c.eval_every {
         s.eval_every = v;
     }
@@ -83,6 +100,12 @@ fn apply_common(s: &mut Settings, c: &CommonTrain) {
             VariantArg::Peephole => Variant::Peephole,
             VariantArg::Coupled => Variant::Coupled,
             VariantArg::PeepholeCoupled => Variant::PeepholeCoupled,
+        };
+    }
+    if let Some(v) = c.lr_schedule {
+        s.lr_schedule = match v {
+            ScheduleArg::Constant => LrSchedule::Constant,
+            ScheduleArg::Cosine => LrSchedule::Cosine,
         };
     }
     if let Some(o) = c.optimizer {
@@ -148,7 +171,10 @@ fn check_out(out: &Path) -> Result<()> {
         );
     }
     if out.exists() && !out.is_dir() {
-        bail!("{} exists and is not a directory; choose another --out", out.display());
+        bail!(
+            "{} exists and is not a directory; choose another --out",
+            out.display()
+        );
     }
     Ok(())
 }
@@ -178,9 +204,11 @@ fn run(mut job: Job<'_>, quiet: bool) -> Result<()> {
     } else {
         let b = ProgressBar::new(1000);
         b.set_style(
-            ProgressStyle::with_template("{spinner} [{elapsed_precise}] [{bar:30}] {percent:>3}% eta {eta:<5} {msg}")
-                .expect("valid template")
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] [{bar:30}] {percent:>3}% eta {eta:<5} {msg}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
         );
         b.enable_steady_tick(Duration::from_millis(200));
         b
@@ -216,7 +244,9 @@ fn run(mut job: Job<'_>, quiet: bool) -> Result<()> {
         } => {
             bar.set_position((fraction * 1000.0) as u64);
             let val = last_val.map_or(String::new(), |v| format!(" val {v:.4}"));
-            bar.set_message(format!("step {step} loss {loss:.4}{val} {items_per_s:.0} {unit}/s"));
+            bar.set_message(format!(
+                "step {step} loss {loss:.4}{val} {items_per_s:.0} {unit}/s"
+            ));
         }
         Event::Eval { step, val_loss } => {
             last_val = Some(val_loss);
@@ -231,8 +261,21 @@ fn run(mut job: Job<'_>, quiet: bool) -> Result<()> {
         }
         Event::Saved { .. } => {}
     };
-    let reason = train::train(&job.meta, &mut job.model, &mut job.state, job.task.as_mut(), &job.out, &stop, &mut on)
-        .with_context(|| format!("training stopped; the last checkpoint in {} is intact", job.out.display()))?;
+    let reason = train::train(
+        &job.meta,
+        &mut job.model,
+        &mut job.state,
+        job.task.as_mut(),
+        &job.out,
+        &stop,
+        &mut on,
+    )
+    .with_context(|| {
+        format!(
+            "training stopped; the last checkpoint in {} is intact",
+            job.out.display()
+        )
+    })?;
     bar.finish_and_clear();
     let val = job.state.val_loss.last().map(|v| v.1);
     let out = job.out.display();
@@ -249,8 +292,12 @@ fn run(mut job: Job<'_>, quiet: bool) -> Result<()> {
         ),
     }
     match job.meta.task {
-        Task::Text => println!("sample from it with: lstm generate --model {out} --prime \"ROMEO:\""),
-        Task::Forecast => println!("forecast with: lstm forecast --model {out} --data FILE.csv --plot forecast.png"),
+        Task::Text => {
+            println!("sample from it with: lstm generate --model {out} --prime \"ROMEO:\"")
+        }
+        Task::Forecast => println!(
+            "forecast with: lstm forecast --model {out} --data FILE.csv --plot forecast.png"
+        ),
         Task::Classify => println!("classify with: lstm classify --model {out} \"some text\""),
     }
     Ok(())
@@ -274,7 +321,14 @@ fn fresh_or_resumed(
     meta: ModelMeta,
 ) -> Result<(ModelMeta, SequenceModel, TrainingState)> {
     match resumed {
-        Some(l) => Ok((ModelMeta { settings: meta.settings, ..l.meta }, l.model, l.state)),
+        Some(l) => Ok((
+            ModelMeta {
+                settings: meta.settings,
+                ..l.meta
+            },
+            l.model,
+            l.state,
+        )),
         None => {
             let model = SequenceModel::new(&meta.model, meta.settings.seed)?;
             Ok((meta, model, TrainingState::default()))
@@ -302,10 +356,24 @@ fn text_job(s: Settings, out: PathBuf, resumed: Option<Loaded>) -> Result<Job<'s
         Some(v) => v,
         None => Vocab::chars_from(&train_text),
     };
-    let data = TextData::new(Encoded::new(&vocab, &train_text), Encoded::new(&vocab, &val_text), s.seq_len, s.batch)
-        .with_context(|| format!("cannot train on {}", s.data.as_deref().unwrap_or("the bundled text")))?;
+    let data = TextData::new(
+        Encoded::new(&vocab, &train_text),
+        Encoded::new(&vocab, &val_text),
+        s.seq_len,
+        s.batch,
+    )
+    .with_context(|| {
+        format!(
+            "cannot train on {}",
+            s.data.as_deref().unwrap_or("the bundled text")
+        )
+    })?;
     let v = vocab.len();
-    let mc = model_config(&s, InputKind::OneHot { vocab: v }, Head::PerStep { outputs: v });
+    let mc = model_config(
+        &s,
+        InputKind::OneHot { vocab: v },
+        Head::PerStep { outputs: v },
+    );
     let mut m = meta(Task::Text, &mc, &s);
     m.vocab = Some(vocab.clone());
     let (meta, model, state) = fresh_or_resumed(resumed, m)?;
@@ -341,7 +409,9 @@ fn forecast_job(s: Settings, out: PathBuf, resumed: Option<Loaded>) -> Result<Jo
         window: s.window,
         horizon: s.horizon,
     };
-    let tr = spec.transformed(&table).with_context(|| format!("cannot transform {path}"))?;
+    let tr = spec
+        .transformed(&table)
+        .with_context(|| format!("cannot transform {path}"))?;
     let n = tr[0].len();
     let need = s.window + s.horizon;
     if n < s.holdout + need * 2 {
@@ -374,7 +444,11 @@ fn forecast_job(s: Settings, out: PathBuf, resumed: Option<Loaded>) -> Result<Jo
             s.horizon
         );
     }
-    let mc = model_config(&s, InputKind::Dense { features: f }, Head::LastStep { outputs: s.horizon });
+    let mc = model_config(
+        &s,
+        InputKind::Dense { features: f },
+        Head::LastStep { outputs: s.horizon },
+    );
     let mut m = meta(Task::Forecast, &mc, &s);
     m.series = Some(spec);
     let (meta, model, state) = fresh_or_resumed(resumed, m)?;
@@ -402,7 +476,10 @@ fn classify_job(s: Settings, out: PathBuf, resumed: Option<Loaded>) -> Result<Jo
     let path = s.data.clone().context("--data TSV is required")?;
     let all = classify::read_labelled(Path::new(&path), &s.text_column, &s.label_column)?;
     let (train, val) = match &s.val {
-        Some(v) => (all, classify::read_labelled(Path::new(v), &s.text_column, &s.label_column)?),
+        Some(v) => (
+            all,
+            classify::read_labelled(Path::new(v), &s.text_column, &s.label_column)?,
+        ),
         None => {
             let n = all.texts.len();
             let cut = n - ((n as f64 * s.val_fraction as f64) as usize).max(1);
@@ -419,8 +496,14 @@ fn classify_job(s: Settings, out: PathBuf, resumed: Option<Loaded>) -> Result<Jo
     };
     let (vocab, labels) = match resumed.as_ref() {
         Some(l) => (
-            l.meta.vocab.clone().context("the resumed model has no vocabulary")?,
-            l.meta.labels.clone().context("the resumed model has no labels")?,
+            l.meta
+                .vocab
+                .clone()
+                .context("the resumed model has no vocabulary")?,
+            l.meta
+                .labels
+                .clone()
+                .context("the resumed model has no labels")?,
         ),
         None => {
             let mut labels: Vec<String> = train.labels.clone();
@@ -435,7 +518,11 @@ fn classify_job(s: Settings, out: PathBuf, resumed: Option<Loaded>) -> Result<Jo
             }
             let vocab = match s.tokens {
                 TokenKind::Char => Vocab::chars_from(&train.texts.concat()),
-                TokenKind::Word => Vocab::words_from(train.texts.iter().map(|t| t.as_str()), s.min_count, s.max_vocab),
+                TokenKind::Word => Vocab::words_from(
+                    train.texts.iter().map(|t| t.as_str()),
+                    s.min_count,
+                    s.max_vocab,
+                ),
             };
             (vocab, labels)
         }
@@ -445,12 +532,19 @@ fn classify_job(s: Settings, out: PathBuf, resumed: Option<Loaded>) -> Result<Jo
             .iter()
             .position(|x| x == l)
             .map(|p| p as u32)
-            .with_context(|| format!("validation row {line}: label `{l}` never appears in the training rows"))
+            .with_context(|| {
+                format!("validation row {line}: label `{l}` never appears in the training rows")
+            })
     };
     let to_examples = |d: &classify::Labelled| -> Result<Examples> {
         Ok(Examples {
             tokens: classify::encode_texts(&vocab, &d.texts, s.max_len),
-            labels: d.labels.iter().enumerate().map(|(i, l)| class_of(l, i + 1)).collect::<Result<_>>()?,
+            labels: d
+                .labels
+                .iter()
+                .enumerate()
+                .map(|(i, l)| class_of(l, i + 1))
+                .collect::<Result<_>>()?,
         })
     };
     let (tr, va) = (to_examples(&train)?, to_examples(&val)?);
@@ -462,7 +556,13 @@ fn classify_job(s: Settings, out: PathBuf, resumed: Option<Loaded>) -> Result<Jo
     } else {
         InputKind::OneHot { vocab: vocab.len() }
     };
-    let mc = model_config(&s, input, Head::LastStep { outputs: labels.len() });
+    let mc = model_config(
+        &s,
+        input,
+        Head::LastStep {
+            outputs: labels.len(),
+        },
+    );
     let mut m = meta(Task::Classify, &mc, &s);
     m.vocab = Some(vocab);
     m.labels = Some(labels.clone());
@@ -481,7 +581,8 @@ fn classify_job(s: Settings, out: PathBuf, resumed: Option<Loaded>) -> Result<Jo
 // ---------------------------------------------------------------- entry points
 
 fn resume(dir: &Path, c: &CommonTrain) -> Result<()> {
-    let loaded = modeldir::load(dir).with_context(|| format!("cannot resume from {}", dir.display()))?;
+    let loaded =
+        modeldir::load(dir).with_context(|| format!("cannot resume from {}", dir.display()))?;
     let mut s = loaded.meta.settings.clone();
     apply_budget(&mut s, c);
     if let Some(t) = c.threads {
@@ -534,7 +635,11 @@ pub fn train(cmd: &TrainCmd) -> Result<()> {
                 }
                 s.bidirectional |= a.bidirectional;
             })?;
-            let out = a.common.out.clone().context("--out DIR is required: where to write the model")?;
+            let out = a
+                .common
+                .out
+                .clone()
+                .context("--out DIR is required: where to write the model")?;
             check_out(&out)?;
             run(forecast_job(s, out, None)?, a.common.quiet)
         }
@@ -565,7 +670,11 @@ pub fn train(cmd: &TrainCmd) -> Result<()> {
                 set!(embedding, max_len);
                 s.bidirectional |= a.bidirectional;
             })?;
-            let out = a.common.out.clone().context("--out DIR is required: where to write the model")?;
+            let out = a
+                .common
+                .out
+                .clone()
+                .context("--out DIR is required: where to write the model")?;
             check_out(&out)?;
             run(classify_job(s, out, None)?, a.common.quiet)
         }

@@ -16,7 +16,8 @@ use crate::args::*;
 use crate::train_cmd::read_text;
 
 fn load(dir: &Path, want: Task, command: &str) -> Result<Loaded> {
-    let l = modeldir::load(dir).with_context(|| format!("cannot load the model in {}", dir.display()))?;
+    let l = modeldir::load(dir)
+        .with_context(|| format!("cannot load the model in {}", dir.display()))?;
     if l.meta.task != want {
         bail!(
             "{} holds a {} model; `lstm {command}` needs a {want} model (use `lstm {}` with it instead)",
@@ -36,13 +37,24 @@ pub fn generate(a: &GenerateArgs) -> Result<()> {
     lstm::linalg::set_num_threads(a.threads);
     let mut l = load(&a.model, Task::Text, "generate")?;
     if !(a.temperature.is_finite() && a.temperature > 0.0) {
-        bail!("--temperature must be greater than 0 (try 0.5 to 1.0), got {}", a.temperature);
+        bail!(
+            "--temperature must be greater than 0 (try 0.5 to 1.0), got {}",
+            a.temperature
+        );
     }
     if a.prime.is_empty() {
         bail!("--prime is empty; give at least one character (the default is a newline)");
     }
-    let vocab = l.meta.vocab.clone().context("the model has no vocabulary")?;
-    let unknown: Vec<String> = vocab.split(&a.prime).into_iter().filter(|t| vocab.id(t).is_none()).collect();
+    let vocab = l
+        .meta
+        .vocab
+        .clone()
+        .context("the model has no vocabulary")?;
+    let unknown: Vec<String> = vocab
+        .split(&a.prime)
+        .into_iter()
+        .filter(|t| vocab.id(t).is_none())
+        .collect();
     if !unknown.is_empty() {
         eprintln!(
             "note: {} character(s) of --prime are not in the model's vocabulary ({:?}); they are read as the unknown token",
@@ -55,13 +67,22 @@ pub fn generate(a: &GenerateArgs) -> Result<()> {
     let mut out = stdout.lock();
     let _ = write!(out, "{}", a.prime);
     let mut err = None;
-    text::generate(&mut l.model, &vocab, &a.prime, a.length, a.temperature, a.top_k, &mut rng, &mut |piece| {
-        if err.is_none() {
-            if let Err(e) = write!(out, "{piece}").and_then(|_| out.flush()) {
-                err = Some(e);
+    text::generate(
+        &mut l.model,
+        &vocab,
+        &a.prime,
+        a.length,
+        a.temperature,
+        a.top_k,
+        &mut rng,
+        &mut |piece| {
+            if err.is_none() {
+                if let Err(e) = write!(out, "{piece}").and_then(|_| out.flush()) {
+                    err = Some(e);
+                }
             }
-        }
-    })?;
+        },
+    )?;
     let _ = writeln!(out);
     match err {
         Some(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
@@ -72,14 +93,21 @@ pub fn generate(a: &GenerateArgs) -> Result<()> {
 
 pub fn forecast(a: &ForecastArgs) -> Result<()> {
     let mut l = load(&a.model, Task::Forecast, "forecast")?;
-    let spec = l.meta.series.clone().context("the model has no series description")?;
+    let spec = l
+        .meta
+        .series
+        .clone()
+        .context("the model has no series description")?;
     let steps = a.steps.unwrap_or(spec.horizon);
     if steps == 0 {
         bail!("--steps must be at least 1");
     }
     let table = series::read_table(&a.data, &spec.columns, spec.date_column.as_deref())?;
     let pred = spec.forecast(&mut l.model, &table, steps)?;
-    let dates = table.dates.as_ref().and_then(|d| series::next_dates(d, steps));
+    let dates = table
+        .dates
+        .as_ref()
+        .and_then(|d| series::next_dates(d, steps));
     let target = &spec.columns[0];
     let mut csv = String::new();
     match (&spec.date_column, &dates) {
@@ -104,7 +132,11 @@ pub fn forecast(a: &ForecastArgs) -> Result<()> {
         let n = hist.len();
         let history = lstm::plot::Line {
             label: "history",
-            points: hist.iter().enumerate().map(|(i, &v)| (i as f64, v)).collect(),
+            points: hist
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| (i as f64, v))
+                .collect(),
             color: plotters::style::RGBColor(31, 119, 180),
         };
         let mut fc_points = vec![((n - 1) as f64, hist[n - 1])];
@@ -117,12 +149,25 @@ pub fn forecast(a: &ForecastArgs) -> Result<()> {
         let x_label = match &spec.date_column {
             Some(d) => format!(
                 "{d} (index; {} .. {})",
-                table.dates.as_ref().and_then(|d| d.first().cloned()).unwrap_or_default(),
-                dates.as_ref().and_then(|d| d.last().cloned()).unwrap_or_default()
+                table
+                    .dates
+                    .as_ref()
+                    .and_then(|d| d.first().cloned())
+                    .unwrap_or_default(),
+                dates
+                    .as_ref()
+                    .and_then(|d| d.last().cloned())
+                    .unwrap_or_default()
             ),
             None => "step".into(),
         };
-        lstm::plot::lines(p, &format!("{target}: history and {steps}-step forecast"), &x_label, target, &[history, fc])?;
+        lstm::plot::lines(
+            p,
+            &format!("{target}: history and {steps}-step forecast"),
+            &x_label,
+            target,
+            &[history, fc],
+        )?;
         eprintln!("wrote the plot to {}", p.display());
     }
     Ok(())
@@ -130,7 +175,11 @@ pub fn forecast(a: &ForecastArgs) -> Result<()> {
 
 pub fn classify(a: &ClassifyArgs) -> Result<()> {
     let mut l = load(&a.model, Task::Classify, "classify")?;
-    let vocab = l.meta.vocab.clone().context("the model has no vocabulary")?;
+    let vocab = l
+        .meta
+        .vocab
+        .clone()
+        .context("the model has no vocabulary")?;
     let labels = l.meta.labels.clone().context("the model has no labels")?;
     let s = &l.meta.settings;
     let texts: Vec<String> = match &a.data {
@@ -153,7 +202,10 @@ pub fn classify(a: &ClassifyArgs) -> Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     for (t, p) in texts.iter().zip(probs) {
-        let best = p.iter().enumerate().fold(0, |b, (i, &v)| if v > p[b] { i } else { b });
+        let best = p
+            .iter()
+            .enumerate()
+            .fold(0, |b, (i, &v)| if v > p[b] { i } else { b });
         writeln!(out, "{}\t{:.4}\t{}", labels[best], p[best], t)?;
     }
     Ok(())
@@ -168,7 +220,8 @@ fn read_texts(path: &Path, text_col: &str, label_col: &str) -> Result<Vec<String
 }
 
 pub fn eval(a: &EvalArgs) -> Result<()> {
-    let mut l = modeldir::load(&a.model).with_context(|| format!("cannot load the model in {}", a.model.display()))?;
+    let mut l = modeldir::load(&a.model)
+        .with_context(|| format!("cannot load the model in {}", a.model.display()))?;
     if let Some(t) = a.tail {
         if !(t > 0.0 && t <= 1.0) {
             bail!("--tail must be in (0, 1], got {t}");
@@ -177,16 +230,28 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
     let s = l.meta.settings.clone();
     match l.meta.task {
         Task::Text => {
-            let vocab = l.meta.vocab.clone().context("the model has no vocabulary")?;
+            let vocab = l
+                .meta
+                .vocab
+                .clone()
+                .context("the model has no vocabulary")?;
             let mut text = read_text(&a.data)?;
             if let Some(t) = a.tail {
                 let chars: Vec<(usize, char)> = text.char_indices().collect();
                 let cut = chars.len() - ((chars.len() as f64 * t) as usize).max(2).min(chars.len());
                 text = text[chars[cut].0..].to_string();
             }
-            let e = text::evaluate(&mut l.model, &Encoded::new(&vocab, &text), s.seq_len, s.batch)?;
+            let enc = Encoded::new(&vocab, &text);
+            let e = if a.stream {
+                text::evaluate_stream(&mut l.model, &enc, s.seq_len, s.batch)?
+            } else {
+                text::evaluate(&mut l.model, &enc, s.seq_len, s.batch)?
+            };
             if a.json {
-                println!("{}", json!({"task": "text", "data": a.data, "nats_per_char": e.nats_per_token, "bits_per_char": e.bits_per_token, "chars": e.tokens, "skipped_unknown": e.skipped}));
+                println!(
+                    "{}",
+                    json!({"task": "text", "data": a.data, "mode": if a.stream { "stream" } else { "windows" }, "nats_per_char": e.nats_per_token, "bits_per_char": e.bits_per_token, "chars": e.tokens, "skipped_unknown": e.skipped})
+                );
             } else {
                 println!(
                     "{}: {:.4} nats/char, {:.4} bits/char over {} characters ({} unknown target characters skipped)",
@@ -199,20 +264,36 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
             }
         }
         Task::Forecast => {
-            let spec = l.meta.series.clone().context("the model has no series description")?;
+            let spec = l
+                .meta
+                .series
+                .clone()
+                .context("the model has no series description")?;
             let table = series::read_table(&a.data, &spec.columns, spec.date_column.as_deref())?;
             let n = table.rows();
-            let hold = a.holdout.unwrap_or(if s.holdout > 0 { s.holdout } else { spec.horizon });
+            let hold = a.holdout.unwrap_or(if s.holdout > 0 {
+                s.holdout
+            } else {
+                spec.horizon
+            });
             let lag = series::transform_lag(spec.transform);
             if hold == 0 || n < hold + spec.window + lag {
-                bail!("{}: {n} rows are too few to score the last {hold} with a window of {}", a.data.display(), spec.window);
+                bail!(
+                    "{}: {n} rows are too few to score the last {hold} with a window of {}",
+                    a.data.display(),
+                    spec.window
+                );
             }
             let actual = &table.columns[0][n - hold..];
             let mut one = Vec::with_capacity(hold);
             for i in 0..hold {
                 one.push(spec.forecast(&mut l.model, &table.head(n - hold + i), 1)?[0]);
             }
-            let h_steps = if spec.columns.len() > 1 { hold.min(spec.horizon) } else { hold };
+            let h_steps = if spec.columns.len() > 1 {
+                hold.min(spec.horizon)
+            } else {
+                hold
+            };
             let multi = spec.forecast(&mut l.model, &table.head(n - hold), h_steps)?;
             let m1 = series::metrics(&one, actual);
             let mh = series::metrics(&multi, &actual[..h_steps]);
@@ -221,16 +302,36 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
             let naive: Vec<f64> = vec![*hist.last().expect("rows"); h_steps];
             let mn = series::metrics(&naive, &actual[..h_steps]);
             if a.json {
-                println!("{}", json!({"task": "forecast", "data": a.data, "holdout": hold, "one_step": m1, "multi_step": mh, "multi_steps": h_steps, "naive_last_value": mn}));
+                println!(
+                    "{}",
+                    json!({"task": "forecast", "data": a.data, "holdout": hold, "one_step": m1, "multi_step": mh, "multi_steps": h_steps, "naive_last_value": mn})
+                );
             } else {
-                println!("{}: last {hold} rows of `{}`", a.data.display(), spec.columns[0]);
-                println!("  one-step forecasts:      RMSE {:.4}  MAE {:.4}  MAPE {:.2}%", m1.rmse, m1.mae, m1.mape);
-                println!("  {h_steps}-step forecast:        RMSE {:.4}  MAE {:.4}  MAPE {:.2}%", mh.rmse, mh.mae, mh.mape);
-                println!("  (last-value baseline:    RMSE {:.4}  MAE {:.4}  MAPE {:.2}%)", mn.rmse, mn.mae, mn.mape);
+                println!(
+                    "{}: last {hold} rows of `{}`",
+                    a.data.display(),
+                    spec.columns[0]
+                );
+                println!(
+                    "  one-step forecasts:      RMSE {:.4}  MAE {:.4}  MAPE {:.2}%",
+                    m1.rmse, m1.mae, m1.mape
+                );
+                println!(
+                    "  {h_steps}-step forecast:        RMSE {:.4}  MAE {:.4}  MAPE {:.2}%",
+                    mh.rmse, mh.mae, mh.mape
+                );
+                println!(
+                    "  (last-value baseline:    RMSE {:.4}  MAE {:.4}  MAPE {:.2}%)",
+                    mn.rmse, mn.mae, mn.mape
+                );
             }
         }
         Task::Classify => {
-            let vocab = l.meta.vocab.clone().context("the model has no vocabulary")?;
+            let vocab = l
+                .meta
+                .vocab
+                .clone()
+                .context("the model has no vocabulary")?;
             let labels = l.meta.labels.clone().context("the model has no labels")?;
             let mut d = classify::read_labelled(&a.data, &s.text_column, &s.label_column)?;
             if let Some(t) = a.tail {
@@ -243,7 +344,12 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
             for (i, lab) in d.labels.iter().enumerate() {
                 match labels.iter().position(|x| x == lab) {
                     Some(p) => ys.push(p as u32),
-                    None => bail!("{} row {}: label `{lab}` is not one the model knows ({:?})", a.data.display(), i + 1, labels),
+                    None => bail!(
+                        "{} row {}: label `{lab}` is not one the model knows ({:?})",
+                        a.data.display(),
+                        i + 1,
+                        labels
+                    ),
                 }
             }
             let ex = Examples {
@@ -252,9 +358,18 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
             };
             let e = classify::evaluate(&mut l.model, &ex, 64, labels.len())?;
             if a.json {
-                println!("{}", json!({"task": "classify", "data": a.data, "accuracy": e.accuracy, "loss": e.loss, "n": e.n, "labels": labels, "confusion": e.confusion}));
+                println!(
+                    "{}",
+                    json!({"task": "classify", "data": a.data, "accuracy": e.accuracy, "loss": e.loss, "n": e.n, "labels": labels, "confusion": e.confusion})
+                );
             } else {
-                println!("{}: accuracy {:.2}% on {} texts (loss {:.4})", a.data.display(), 100.0 * e.accuracy, e.n, e.loss);
+                println!(
+                    "{}: accuracy {:.2}% on {} texts (loss {:.4})",
+                    a.data.display(),
+                    100.0 * e.accuracy,
+                    e.n,
+                    e.loss
+                );
                 println!("confusion (rows: true label, columns: predicted):");
                 print!("{:>12}", "");
                 for lab in &labels {

@@ -49,7 +49,7 @@ pub enum Error {
     Diverged(String),
 }
 
-/// Result with the library's [`Error`].
+/// Result with the library's [`enum@Error`].
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {

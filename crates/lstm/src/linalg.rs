@@ -146,14 +146,72 @@ pub fn matmul(
         gemv_nt(m, n, k, a, lda, b, ldb, c, ldc, accumulate);
         return;
     }
+    let threads = num_threads();
+    let parts = if threads <= 1 || m * n * k < 64 * 64 * 64 {
+        1
+    } else {
+        threads.min(m / 32).max(1)
+    };
+    if parts == 1 {
+        gemm_serial(m, n, k, a, lda, ta, b, ldb, tb, c, ldc, accumulate);
+        return;
+    }
+    // Split the rows of C across threads: each part is an independent product with the whole
+    // of K, so the result does not depend on scheduling (bit-identical for a thread count).
+    let rows_per = m.div_ceil(parts);
+    let mut blocks: Vec<(usize, usize, &mut [f32])> = Vec::with_capacity(parts);
+    let mut rest = c;
+    let mut r0 = 0;
+    while r0 < m {
+        let r1 = (r0 + rows_per).min(m);
+        let len = if r1 == m { rest.len() } else { (r1 - r0) * ldc };
+        let (head, tail) = rest.split_at_mut(len);
+        blocks.push((r0, r1, head));
+        rest = tail;
+        r0 = r1;
+    }
+    use rayon::prelude::*;
+    blocks.into_par_iter().for_each(|(r0, r1, cb)| {
+        let a_part = match ta {
+            Transpose::No => &a[r0 * lda..],
+            Transpose::Yes => &a[r0..],
+        };
+        gemm_serial(
+            r1 - r0,
+            n,
+            k,
+            a_part,
+            lda,
+            ta,
+            b,
+            ldb,
+            tb,
+            cb,
+            ldc,
+            accumulate,
+        );
+    });
+}
+
+/// One thread's product through the `gemm` crate (shapes already checked).
+#[allow(clippy::too_many_arguments)]
+fn gemm_serial(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    lda: usize,
+    ta: Transpose,
+    b: &[f32],
+    ldb: usize,
+    tb: Transpose,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+) {
+    check(m, n, k, a, lda, ta, b, ldb, tb, c, ldc);
     let (a_rs, a_cs) = strides(lda, ta);
     let (b_rs, b_cs) = strides(ldb, tb);
-    let threads = num_threads();
-    let par = if threads <= 1 || m * n * k < 48 * 48 * 48 {
-        gemm::Parallelism::None
-    } else {
-        gemm::Parallelism::Rayon(threads)
-    };
     // SAFETY: `check` proved every index the strides reach lies inside the slices, and `c`
     // is borrowed mutably, so it cannot alias `a` or `b`.
     unsafe {
@@ -176,7 +234,7 @@ pub fn matmul(
             false,
             false,
             false,
-            par,
+            gemm::Parallelism::None,
         );
     }
 }

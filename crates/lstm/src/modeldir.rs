@@ -165,9 +165,13 @@ pub fn save(
         path: dir.display().to_string(),
         source,
     })?;
+    // one metadata entry: the safetensors header is a JSON map written in hash order, so a
+    // single key keeps checkpoint files byte-identical for identical weights
     let mut m = HashMap::new();
-    m.insert("format".to_string(), FORMAT.to_string());
-    m.insert("task".to_string(), meta.task.to_string());
+    m.insert(
+        "format".to_string(),
+        format!("{FORMAT}/{FORMAT_VERSION} {}", meta.task),
+    );
     write_atomic(&dir.join("model.safetensors"), &to_bytes(&model.store, &m)?)?;
     let mut om = HashMap::new();
     om.insert("step".to_string(), model.optimizer.step.to_string());

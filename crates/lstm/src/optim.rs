@@ -87,6 +87,9 @@ pub struct Optimizer {
     pub m: Vec<f32>,
     /// Second moment (Adam).
     pub v: Vec<f32>,
+    /// Multiplier of the learning rate for the next step (a schedule sets it; 1 = as
+    /// configured).
+    pub lr_scale: f32,
 }
 
 impl Optimizer {
@@ -101,12 +104,14 @@ impl Optimizer {
             step: 0,
             m: vec![0.0; n],
             v: vec![0.0; v],
+            lr_scale: 1.0,
         }
     }
 
     /// One update of `params` from `grads` (same length as when created).
     pub fn step(&mut self, params: &mut [f32], grads: &[f32]) {
         self.step += 1;
+        let scale = self.lr_scale;
         match self.config {
             OptimizerConfig::Sgd {
                 lr,
@@ -114,6 +119,7 @@ impl Optimizer {
                 weight_decay,
                 nesterov,
             } => {
+                let lr = lr * scale;
                 let first = self.step == 1;
                 for ((p, &g0), buf) in params.iter_mut().zip(grads).zip(&mut self.m) {
                     let mut g = g0;
@@ -142,6 +148,7 @@ impl Optimizer {
                 eps,
                 weight_decay,
             } => {
+                let lr = lr * scale;
                 let decoupled = matches!(self.config, OptimizerConfig::AdamW { .. });
                 let t = self.step as i32;
                 let bias_correction1 = 1.0 - beta1.powi(t);

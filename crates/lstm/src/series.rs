@@ -430,8 +430,10 @@ impl TrainTask for SeriesData {
         };
         for _ in 0..b {
             let i = rng.gen_range(0..self.train.n);
-            out.dense.extend_from_slice(&self.train.x[i * wf..(i + 1) * wf]);
-            out.values.extend_from_slice(&self.train.y[i * h..(i + 1) * h]);
+            out.dense
+                .extend_from_slice(&self.train.x[i * wf..(i + 1) * wf]);
+            out.values
+                .extend_from_slice(&self.train.y[i * h..(i + 1) * h]);
         }
         out
     }
@@ -481,16 +483,35 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 /// ```
 pub fn next_dates(dates: &[String], n: usize) -> Option<Vec<String>> {
     let last = dates.last()?;
-    let parts: Vec<i64> = last.split('-').map(|p| p.parse().ok()).collect::<Option<_>>()?;
-    let prev: Option<Vec<i64>> = dates.len().checked_sub(2).and_then(|i| dates[i].split('-').map(|p| p.parse().ok()).collect());
+    let parts: Vec<i64> = last
+        .split('-')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    let prev: Option<Vec<i64>> = dates
+        .len()
+        .checked_sub(2)
+        .and_then(|i| dates[i].split('-').map(|p| p.parse().ok()).collect());
     match parts.as_slice() {
         [y] => {
-            let step = prev.and_then(|p| p.first().map(|py| y - py)).filter(|s| *s > 0).unwrap_or(1);
-            Some((1..=n as i64).map(|k| format!("{}", y + k * step)).collect())
+            let step = prev
+                .and_then(|p| p.first().map(|py| y - py))
+                .filter(|s| *s > 0)
+                .unwrap_or(1);
+            Some(
+                (1..=n as i64)
+                    .map(|k| format!("{}", y + k * step))
+                    .collect(),
+            )
         }
         [y, m] => {
             let step = prev
-                .and_then(|p| if p.len() == 2 { Some((y * 12 + m) - (p[0] * 12 + p[1])) } else { None })
+                .and_then(|p| {
+                    if p.len() == 2 {
+                        Some((y * 12 + m) - (p[0] * 12 + p[1]))
+                    } else {
+                        None
+                    }
+                })
                 .filter(|s| *s > 0)
                 .unwrap_or(1);
             Some(
@@ -505,7 +526,13 @@ pub fn next_dates(dates: &[String], n: usize) -> Option<Vec<String>> {
         [y, m, d] => {
             let day = days_from_civil(*y, *m, *d);
             let step = prev
-                .and_then(|p| if p.len() == 3 { Some(day - days_from_civil(p[0], p[1], p[2])) } else { None })
+                .and_then(|p| {
+                    if p.len() == 3 {
+                        Some(day - days_from_civil(p[0], p[1], p[2]))
+                    } else {
+                        None
+                    }
+                })
                 .filter(|s| *s > 0)
                 .unwrap_or(1);
             Some(

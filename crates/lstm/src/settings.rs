@@ -45,6 +45,29 @@ pub enum OptimizerKind {
     Sgd,
 }
 
+/// Learning-rate schedule over the budget.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LrSchedule {
+    /// The same rate throughout.
+    Constant,
+    /// Cosine decay from `lr` to `lr / 10` over the budget.
+    Cosine,
+}
+
+impl LrSchedule {
+    /// Multiplier of the learning rate at `fraction` (0..1) of the budget.
+    pub fn scale(self, fraction: f64) -> f32 {
+        match self {
+            LrSchedule::Constant => 1.0,
+            LrSchedule::Cosine => {
+                let f = fraction.clamp(0.0, 1.0);
+                (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * f).cos())) as f32
+            }
+        }
+    }
+}
+
 /// Every hyperparameter of a training run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -75,6 +98,8 @@ pub struct Settings {
     pub lr: f32,
     /// Optimizer.
     pub optimizer: OptimizerKind,
+    /// Learning-rate schedule over the budget (by steps, or by time with a `minutes` budget).
+    pub lr_schedule: LrSchedule,
     /// Weight decay.
     pub weight_decay: f32,
     /// SGD momentum.
@@ -147,6 +172,7 @@ impl Settings {
             batch: 32,
             lr: 2e-3,
             optimizer: OptimizerKind::Adam,
+            lr_schedule: LrSchedule::Constant,
             weight_decay: 0.0,
             momentum: 0.9,
             dropout: 0.0,
@@ -192,12 +218,12 @@ impl Settings {
             },
             Task::Classify => Settings {
                 layers: 1,
-                hidden: 128,
+                hidden: 64,
                 embedding: 64,
                 batch: 32,
                 lr: 2e-3,
-                dropout: 0.3,
-                epochs: Some(4.0),
+                dropout: 0.5,
+                epochs: Some(3.0),
                 eval_every: 100,
                 sample_every: 0,
                 tokens: TokenKind::Word,

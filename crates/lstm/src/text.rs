@@ -239,6 +239,63 @@ pub fn evaluate(
     })
 }
 
+/// Scores `text` as `batch` parallel streams (the text cut into `batch` equal segments), each
+/// read in windows of `seq_len` with the state carried from one window to the next: every
+/// character is predicted from all the text before it in its segment, as a language model is
+/// used. Returns the same metric as [`evaluate`].
+///
+/// # Errors
+/// [`Error::Config`] if the text is shorter than `batch + 1` tokens; model errors.
+pub fn evaluate_stream(
+    model: &mut SequenceModel,
+    text: &Encoded,
+    seq_len: usize,
+    batch: usize,
+) -> Result<TextEval> {
+    let n = text.len().saturating_sub(1);
+    let b = batch.min(n).max(1);
+    if n < b {
+        return Err(Error::Config(
+            "the text needs at least 2 characters to score".into(),
+        ));
+    }
+    let seg = n / b;
+    let saved = model.carry.replace(RecurrentState::default());
+    let (mut total, mut count) = (0.0f64, 0usize);
+    let mut start = 0;
+    while start < seg {
+        let len = seq_len.min(seg - start);
+        let (mut x, mut y) = (Vec::with_capacity(b * len), Vec::with_capacity(b * len));
+        for k in 0..b {
+            let s = k * seg + start;
+            x.extend_from_slice(&text.input[s..s + len]);
+            y.extend_from_slice(&text.target[s + 1..s + len + 1]);
+        }
+        let out = model.evaluate(&Batch {
+            inputs: Inputs::Tokens(&x),
+            targets: Targets::Classes(&y),
+            batch: b,
+            seq_len: len,
+            lengths: None,
+        })?;
+        total += out.loss as f64 * out.count as f64;
+        count += out.count;
+        start += len;
+    }
+    model.carry = saved;
+    let skipped = text.target[1..=seg * b]
+        .iter()
+        .filter(|&&t| t == IGNORE)
+        .count();
+    let nats = total / count.max(1) as f64;
+    Ok(TextEval {
+        nats_per_token: nats,
+        bits_per_token: nats / std::f64::consts::LN_2,
+        tokens: count,
+        skipped,
+    })
+}
+
 /// Draws a token from logits with a temperature and an optional top-k cut (0 = all).
 pub fn sample_logits(
     logits: &[f32],

@@ -193,6 +193,7 @@ pub fn train(
             break StopReason::Budget;
         }
         let t0 = Instant::now();
+        model.optimizer.lr_scale = s.lr_schedule.scale(fraction(state));
         let batch = task.next_batch(&mut data_rng, state.data_position);
         state.data_position += 1;
         let res = model.train_step(&batch.as_batch())?;
