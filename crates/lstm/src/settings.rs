@@ -219,7 +219,7 @@ impl Settings {
             Task::Classify => Settings {
                 layers: 1,
                 hidden: 64,
-                embedding: 64,
+                embedding: 100,
                 batch: 32,
                 lr: 2e-3,
                 dropout: 0.5,
