@@ -202,7 +202,7 @@ impl Settings {
         };
         match task {
             Task::Text => Settings {
-                minutes: Some(5.0),
+                minutes: Some(4.0),
                 ..base
             },
             Task::Forecast => Settings {
