@@ -291,14 +291,16 @@ fn run(mut job: Job<'_>, quiet: bool) -> Result<()> {
             val.map_or("-".into(), |v| format!("{v:.4}"))
         ),
     }
+    // name the program the way it was started (`target/release/lstm` after `cargo run`)
+    let exe = std::env::args().next().unwrap_or_else(|| "lstm".into());
     match job.meta.task {
         Task::Text => {
-            println!("sample from it with: lstm generate --model {out} --prime \"ROMEO:\"")
+            println!("sample from it with: {exe} generate --model {out} --prime \"ROMEO:\"")
         }
         Task::Forecast => println!(
-            "forecast with: lstm forecast --model {out} --data FILE.csv --plot forecast.png"
+            "forecast with: {exe} forecast --model {out} --data FILE.csv --plot forecast.png"
         ),
-        Task::Classify => println!("classify with: lstm classify --model {out} \"some text\""),
+        Task::Classify => println!("classify with: {exe} classify --model {out} \"some text\""),
     }
     Ok(())
 }

@@ -392,6 +392,24 @@ fn zeroed(v: &mut Vec<f32>, n: usize) {
     v.resize(n, 0.0);
 }
 
+/// Resizes `v` to `n` values without clearing it when it already has that size: for buffers
+/// every element of which is written before it is read.
+fn sized(v: &mut Vec<f32>, n: usize) {
+    if v.len() != n {
+        zeroed(v, n);
+    }
+}
+
+/// Zeroes `v` if some step has padded rows (whose entries must read as zero), else only sizes
+/// it.
+fn cleared_if(padded: bool, v: &mut Vec<f32>, n: usize) {
+    if padded {
+        zeroed(v, n);
+    } else {
+        sized(v, n);
+    }
+}
+
 /// `c (m, n) (+)= a (m, k) · wᵀ` for `w (n, k)`: through the pre-transposed `w_t (k, n)` when
 /// there is one, else the general product (which takes the GEMV path for one row).
 #[allow(clippy::too_many_arguments)]
@@ -773,6 +791,7 @@ impl Recurrent {
             });
         }
         let rows = &cache.rows;
+        let chunk_padded = cache.active.iter().any(|&a| a < b);
 
         // ---- layer 0 input, time-major, chunk order
         match input {
@@ -811,7 +830,7 @@ impl Recurrent {
         for l in 0..ln {
             let (before, rest) = cache.layer_out.split_at_mut(l);
             let out = &mut rest[0];
-            zeroed(out, tn * b * dn * p);
+            cleared_if(chunk_padded, out, tn * b * dn * p);
             let x: LayerInput<'_> = if l == 0 {
                 if used_tokens {
                     LayerInput::Tokens(&cache.tokens)
@@ -904,7 +923,8 @@ impl Recurrent {
         let rows = tn * b;
         let lstm_mode = cfg.mode == Mode::Lstm;
         // ---- input projection of all steps: gates = x · W_ihᵀ + bias
-        zeroed(&mut dc.gates, rows * gh);
+        sized(&mut dc.gates, rows * gh);
+        let padded = active.iter().any(|&a| a < b);
         let w_ih = &params[dp.w_ih.clone()];
         match x {
             LayerInput::Dense(xs, i) => {
@@ -959,14 +979,14 @@ impl Recurrent {
             }
         }
         // ---- caches
-        zeroed(&mut dc.h_prev, rows * p);
+        cleared_if(padded, &mut dc.h_prev, rows * p);
         if lstm_mode {
-            zeroed(&mut dc.c, rows * h);
-            zeroed(&mut dc.c_prev, rows * h);
+            cleared_if(padded, &mut dc.c, rows * h);
+            cleared_if(padded, &mut dc.c_prev, rows * h);
             zeroed(&mut dc.r, if cfg.proj_size > 0 { rows * h } else { 0 });
         }
         if cfg.mode == Mode::Gru {
-            zeroed(&mut dc.hn, rows * h);
+            cleared_if(padded, &mut dc.hn, rows * h);
             zeroed(&mut dc.gates_h, b * gh);
         }
         zeroed(
@@ -1351,9 +1371,10 @@ impl Recurrent {
         let rows = tn * b;
         let w = dn * p;
         let gru_mode = cfg.mode == Mode::Gru;
-        zeroed(&mut gr.dg, rows * gh);
-        zeroed(&mut gr.dgh, if gru_mode { rows * gh } else { 0 });
-        zeroed(&mut gr.dht, rows * p);
+        let padded = active.iter().any(|&a| a < b);
+        cleared_if(padded, &mut gr.dg, rows * gh);
+        cleared_if(padded, &mut gr.dgh, if gru_mode { rows * gh } else { 0 });
+        cleared_if(padded, &mut gr.dht, rows * p);
         zeroed(&mut gr.dr, if cfg.proj_size > 0 { b * h } else { 0 });
         zeroed(&mut gr.tmp, b * p);
         zeroed(&mut gr.d_peep, if cfg.peephole { 3 * h } else { 0 });
