@@ -926,6 +926,15 @@ impl Recurrent {
         sized(&mut dc.gates, rows * gh);
         let padded = active.iter().any(|&a| a < b);
         let w_ih = &params[dp.w_ih.clone()];
+        // the biases that join the input projection: b_ih, plus b_hh except for the GRU,
+        // which keeps b_hh with the recurrent product (b_hn sits inside the reset product)
+        let mut bias = vec![0.0f32; gh];
+        if let (Some(bi), Some(bh)) = (&dp.b_ih, &dp.b_hh) {
+            let (bi, bh) = (&params[bi.clone()], &params[bh.clone()]);
+            for k in 0..gh {
+                bias[k] = bi[k] + if cfg.mode == Mode::Gru { 0.0 } else { bh[k] };
+            }
+        }
         match x {
             LayerInput::Dense(xs, i) => {
                 matmul(
@@ -942,6 +951,11 @@ impl Recurrent {
                     gh,
                     false,
                 );
+                for row in dc.gates.chunks_exact_mut(gh) {
+                    for (v, bb) in row.iter_mut().zip(&bias) {
+                        *v += bb;
+                    }
+                }
             }
             LayerInput::Tokens(ids) if rows * 4 < dp.input => {
                 // few tokens (generation): gather the columns of W_ih directly
@@ -949,32 +963,23 @@ impl Recurrent {
                 for (row, &tok) in ids.iter().enumerate() {
                     let g = &mut dc.gates[row * gh..(row + 1) * gh];
                     for (r, x) in g.iter_mut().enumerate() {
-                        *x = w_ih[r * v + tok as usize];
+                        *x = w_ih[r * v + tok as usize] + bias[r];
                     }
                 }
             }
             LayerInput::Tokens(ids) => {
+                // one-hot input: rows of W_ihᵀ with the bias folded in, gathered per token
                 let v = dp.input;
                 zeroed(&mut dc.w_ih_t, v * gh);
                 for r in 0..gh {
                     for c in 0..v {
-                        dc.w_ih_t[c * gh + r] = w_ih[r * v + c];
+                        dc.w_ih_t[c * gh + r] = w_ih[r * v + c] + bias[r];
                     }
                 }
                 for (row, &tok) in ids.iter().enumerate() {
                     let t = tok as usize;
                     dc.gates[row * gh..(row + 1) * gh]
                         .copy_from_slice(&dc.w_ih_t[t * gh..(t + 1) * gh]);
-                }
-            }
-        }
-        if let (Some(bi), Some(bh)) = (&dp.b_ih, &dp.b_hh) {
-            let (bi, bh) = (&params[bi.clone()], &params[bh.clone()]);
-            // GRU keeps b_hh with the recurrent product (b_hn sits inside the reset product).
-            let joint = if cfg.mode == Mode::Gru { 0 } else { gh };
-            for row in dc.gates.chunks_exact_mut(gh) {
-                for (k, v) in row.iter_mut().enumerate() {
-                    *v += bi[k] + if k < joint { bh[k] } else { 0.0 };
                 }
             }
         }
