@@ -546,3 +546,182 @@ unsafe fn block<const R: usize>((a, lda, b, ldb, c, ldc, k, m0, m1, accumulate):
         _mm512_mask_storeu_ps(cp.add(16), m1, v1);
     }
 }
+
+/// Width of a packed panel (two AVX-512 registers of `f32`).
+pub const PANEL: usize = 32;
+
+/// Packs `B (k×n)` into column panels of [`PANEL`] for [`gemm_packed`]:
+/// `out[(p·k + kk)·PANEL + c] = B[kk, p·PANEL + c]` (zero past `n`). `B` is read as stored
+/// `(k, n)` with row stride `ldb` when `tb == No`, or as the transpose of a stored `(n, k)`.
+pub fn pack_panels(k: usize, n: usize, b: &[f32], ldb: usize, tb: Transpose, out: &mut Vec<f32>) {
+    let panels = n.div_ceil(PANEL);
+    out.clear();
+    out.resize(panels * k * PANEL, 0.0);
+    for p in 0..panels {
+        let w = (n - p * PANEL).min(PANEL);
+        let dst = &mut out[p * k * PANEL..(p + 1) * k * PANEL];
+        match tb {
+            Transpose::No => {
+                for kk in 0..k {
+                    let src = &b[kk * ldb + p * PANEL..kk * ldb + p * PANEL + w];
+                    dst[kk * PANEL..kk * PANEL + w].copy_from_slice(src);
+                }
+            }
+            Transpose::Yes => {
+                for c in 0..w {
+                    let src = &b[(p * PANEL + c) * ldb..(p * PANEL + c) * ldb + k];
+                    for (kk, &v) in src.iter().enumerate() {
+                        dst[kk * PANEL + c] = v;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `C (m×n) (+)= A (m×k) · B` with `B` packed by [`pack_panels`]: each panel is one contiguous
+/// stream, read once per block of up to 8 rows of `A` held in registers.
+///
+/// # Panics
+/// If a buffer is too short for the shape (an internal invariant).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_packed(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    lda: usize,
+    bp: &[f32],
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+) {
+    assert!(
+        a.len() >= needed(m, k, lda, Transpose::No),
+        "gemm_packed: A too short"
+    );
+    assert!(
+        bp.len() >= n.div_ceil(PANEL) * k * PANEL,
+        "gemm_packed: packed B too short"
+    );
+    assert!(
+        c.len() >= needed(m, n, ldc, Transpose::No),
+        "gemm_packed: C too short"
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if k > 0 && std::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512F; the asserts above cover every index read or written.
+        unsafe { gemm_packed_avx512(m, n, k, a, lda, bp, c, ldc, accumulate) };
+        return;
+    }
+    for i in 0..m {
+        for j in 0..n {
+            let (p, cc) = (j / PANEL, j % PANEL);
+            let mut s = 0.0f32;
+            for kk in 0..k {
+                s += a[i * lda + kk] * bp[(p * k + kk) * PANEL + cc];
+            }
+            let dst = &mut c[i * ldc + j];
+            *dst = if accumulate { *dst + s } else { s };
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_packed_avx512(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    lda: usize,
+    bp: &[f32],
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+) {
+    let mut j = 0;
+    while j < n {
+        let w = (n - j).min(PANEL);
+        let m0: u16 = if w >= 16 {
+            0xffff
+        } else {
+            ((1u32 << w) - 1) as u16
+        };
+        let m1: u16 = if w >= 32 {
+            0xffff
+        } else if w > 16 {
+            ((1u32 << (w - 16)) - 1) as u16
+        } else {
+            0
+        };
+        let panel = bp.as_ptr().add((j / PANEL) * k * PANEL);
+        let mut i = 0;
+        while i < m {
+            let rows = (m - i).min(8);
+            let args = (
+                a.as_ptr().add(i * lda),
+                lda,
+                panel,
+                PANEL,
+                c.as_mut_ptr().add(i * ldc + j),
+                ldc,
+                k,
+                0xffff,
+                0xffff,
+                accumulate,
+            );
+            let args = (
+                args.0, args.1, args.2, args.3, args.4, args.5, args.6, m0, m1, args.9,
+            );
+            match rows {
+                8 => block_packed::<8>(args),
+                7 => block_packed::<7>(args),
+                6 => block_packed::<6>(args),
+                5 => block_packed::<5>(args),
+                4 => block_packed::<4>(args),
+                3 => block_packed::<3>(args),
+                2 => block_packed::<2>(args),
+                _ => block_packed::<1>(args),
+            }
+            i += rows;
+        }
+        j += PANEL;
+    }
+}
+
+/// As `block`, but the panel rows are contiguous and zero-padded: plain loads.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn block_packed<const R: usize>(
+    (a, lda, b, _ldb, c, ldc, k, m0, m1, accumulate): BlockArgs,
+) {
+    use std::arch::x86_64::*;
+    let mut acc0 = [_mm512_setzero_ps(); R];
+    let mut acc1 = [_mm512_setzero_ps(); R];
+    for kk in 0..k {
+        let bp = b.add(kk * PANEL);
+        let b0 = _mm512_loadu_ps(bp);
+        let b1 = _mm512_loadu_ps(bp.add(16));
+        for r in 0..R {
+            let x = _mm512_set1_ps(*a.add(r * lda + kk));
+            acc0[r] = _mm512_fmadd_ps(x, b0, acc0[r]);
+            acc1[r] = _mm512_fmadd_ps(x, b1, acc1[r]);
+        }
+    }
+    for r in 0..R {
+        let cp = c.add(r * ldc);
+        let (mut v0, mut v1) = (acc0[r], acc1[r]);
+        if accumulate {
+            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, cp));
+            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, cp.add(16)));
+        }
+        _mm512_mask_storeu_ps(cp, m0, v0);
+        _mm512_mask_storeu_ps(cp.add(16), m1, v1);
+    }
+}

@@ -46,7 +46,9 @@ use crate::cell::lstm::{LstmStep, Peepholes};
 use crate::cell::{gru, lstm, rnn, Mode};
 use crate::error::{Error, Result};
 use crate::init::{self, InitScheme};
-use crate::linalg::{add_column_sums, gemm_small, matmul, num_threads, with_threads, Transpose};
+use crate::linalg::{
+    add_column_sums, gemm_packed, matmul, num_threads, pack_panels, with_threads, Transpose,
+};
 use crate::params::ParamStore;
 
 /// Configuration of a recurrent stack; the fields mirror `torch.nn.LSTM`'s arguments.
@@ -296,6 +298,9 @@ struct DirGrad {
     d_peep: Vec<f32>,
     /// `(V, G·H)`: `dW_ihᵀ` for one-hot input.
     dw_t: Vec<f32>,
+    /// `W_hh` and `W_hr` packed in panels for the step products.
+    w_hh_p: Vec<f32>,
+    w_hr_p: Vec<f32>,
 }
 
 /// The buffers of one chunk of the batch: a set of sequences that one thread runs through the
@@ -440,18 +445,7 @@ fn step_product(
             accumulate,
         );
     } else {
-        gemm_small(m, n, k, a, k, w_t, n, c, n, accumulate);
-    }
-}
-
-/// `out (cols, rows) = xᵀ` for `x (rows, cols)`.
-fn transpose_into(x: &[f32], rows: usize, cols: usize, out: &mut Vec<f32>) {
-    out.clear();
-    out.resize(rows * cols, 0.0);
-    for r in 0..rows {
-        for c in 0..cols {
-            out[c * rows + r] = x[r * cols + c];
-        }
+        gemm_packed(m, n, k, a, k, w_t, c, n, accumulate);
     }
 }
 
@@ -1005,9 +999,9 @@ impl Recurrent {
         dc.w_hh_t.clear();
         dc.w_hr_t.clear();
         if step_weights_t {
-            transpose_into(w_hh, gh, p, &mut dc.w_hh_t);
+            pack_panels(p, gh, w_hh, p, Transpose::Yes, &mut dc.w_hh_t);
             if let Some(r) = &dp.w_hr {
-                transpose_into(&params[r.clone()], p, h, &mut dc.w_hr_t);
+                pack_panels(h, p, &params[r.clone()], h, Transpose::Yes, &mut dc.w_hr_t);
             }
         }
         let w_hr = dp.w_hr.clone().map(|r| &params[r]);
@@ -1399,6 +1393,11 @@ impl Recurrent {
             peepholes: peep,
         };
         let masked = !dc.rec_mask.is_empty();
+        // dh_prev = dg · W_hh and dr = dh · W_hr: the weights packed once for all steps
+        pack_panels(gh, p, w_hh, p, Transpose::No, &mut gr.w_hh_p);
+        if let Some(w_hr) = w_hr {
+            pack_panels(p, h, w_hr, h, Transpose::No, &mut gr.w_hr_p);
+        }
 
         for s in 0..tn {
             // reverse of the forward's processing order
@@ -1426,9 +1425,9 @@ impl Recurrent {
                 Mode::Lstm => {
                     let d_next_h: &[f32] = match w_hr {
                         None => dht,
-                        Some(w_hr) => {
+                        Some(_) => {
                             // h = r · W_hrᵀ  =>  dr = dh · W_hr
-                            gemm_small(nb, h, p, dht, p, w_hr, h, &mut gr.dr, h, false);
+                            gemm_packed(nb, h, p, dht, p, &gr.w_hr_p, &mut gr.dr, h, false);
                             &gr.dr[..nb * h]
                         }
                     };
@@ -1448,11 +1447,11 @@ impl Recurrent {
                         },
                     );
                     // gates += h_prev · W_hhᵀ  =>  dh_prev = dg · W_hh
-                    gemm_small(nb, p, gh, dg, gh, w_hh, p, &mut gr.dh_state, p, false);
+                    gemm_packed(nb, p, gh, dg, gh, &gr.w_hh_p, &mut gr.dh_state, p, false);
                 }
                 Mode::RnnTanh | Mode::RnnRelu => {
                     rnn::backward_step(cfg.mode == Mode::RnnRelu, nb * h, gates, dht, dg);
-                    gemm_small(nb, p, gh, dg, gh, w_hh, p, &mut gr.dh_state, p, false);
+                    gemm_packed(nb, p, gh, dg, gh, &gr.w_hh_p, &mut gr.dh_state, p, false);
                 }
                 Mode::Gru => {
                     let dgh = &mut gr.dgh[slab * gh..(slab + nb) * gh];
@@ -1467,7 +1466,7 @@ impl Recurrent {
                         dgh,
                         &mut gr.dh_state[..nb * h],
                     );
-                    gemm_small(nb, p, gh, dgh, gh, w_hh, p, &mut gr.tmp, p, false);
+                    gemm_packed(nb, p, gh, dgh, gh, &gr.w_hh_p, &mut gr.tmp, p, false);
                 }
             }
             // the recurrent product saw h_prev ⊙ mask
