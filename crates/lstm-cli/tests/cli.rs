@@ -607,4 +607,46 @@ fn help_shows_defaults() {
     assert!(h.contains("[default: 500]") && h.contains("--temperature"));
     let h = ok(&["train", "forecast", "--help"]);
     assert!(h.contains("--window") && h.contains("--horizon") && h.contains("--column"));
+    // the per-job defaults printed by --help are the library's
+    use lstm::modeldir::Task;
+    use lstm::settings::Settings;
+    let flat = ok(&["train", "text", "--help"])
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let (t, f, c) = (
+        Settings::defaults(Task::Text),
+        Settings::defaults(Task::Forecast),
+        Settings::defaults(Task::Classify),
+    );
+    for (name, a, b, d) in [
+        ("layers", t.layers as f64, f.layers as f64, c.layers as f64),
+        ("hidden", t.hidden as f64, f.hidden as f64, c.hidden as f64),
+        ("batch", t.batch as f64, f.batch as f64, c.batch as f64),
+        ("lr", t.lr as f64, f.lr as f64, c.lr as f64),
+        (
+            "dropout",
+            t.dropout as f64,
+            f.dropout as f64,
+            c.dropout as f64,
+        ),
+    ] {
+        let want = format!(
+            "[default: text {}, forecast {}, classify {}",
+            fmt(a),
+            fmt(b),
+            fmt(d)
+        );
+        assert!(flat.contains(&want), "--help of {name} should say {want}");
+    }
+    assert!(flat.contains(&format!("[default: text {}; forecast", t.minutes.unwrap())));
+    assert!(flat.contains(&format!(
+        "[default: forecast {}, classify {}]",
+        f.epochs.unwrap(),
+        c.epochs.unwrap()
+    )));
+}
+
+fn fmt(v: f64) -> String {
+    format!("{}", (v * 1e6).round() / 1e6)
 }
