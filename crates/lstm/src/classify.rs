@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::model::{Batch, Inputs, SequenceModel, Targets};
+use crate::tabular::Delimited;
 use crate::train::{OwnedBatch, TrainTask};
 use crate::vocab::Vocab;
 
@@ -35,36 +36,15 @@ pub struct Labelled {
 /// [`Error::Io`] if unreadable; [`Error::Format`] naming the file and line for a missing
 /// column, a ragged row or an empty label.
 pub fn read_labelled(path: &Path, text_column: &str, label_column: &str) -> Result<Labelled> {
-    let name = path.display().to_string();
+    let tsv = path.extension().is_none_or(|e| e != "csv");
+    let mut file = Delimited::open(path, if tsv { b'\t' } else { b',' }, !tsv, true)?;
+    let (ti, li) = (file.column(text_column)?, file.column(label_column)?);
+    let name = file.name.clone();
     let fmt = |reason: String| Error::Format {
         path: name.clone(),
         reason,
     };
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
-        path: name.clone(),
-        source,
-    })?;
-    let text = std::str::from_utf8(&bytes).map_err(|e| {
-        fmt(format!(
-            "not UTF-8 text (invalid byte at offset {})",
-            e.valid_up_to()
-        ))
-    })?;
-    let tsv = path.extension().is_none_or(|e| e != "csv");
-    let mut rdr = csv::ReaderBuilder::new()
-        .delimiter(if tsv { b'\t' } else { b',' })
-        .quoting(!tsv)
-        .from_reader(text.as_bytes());
-    let headers = rdr.headers().map_err(|e| fmt(e.to_string()))?.clone();
-    let find = |c: &str| -> Result<usize> {
-        headers.iter().position(|h| h.trim() == c).ok_or_else(|| {
-            fmt(format!(
-                "no column `{c}`; the header has: {}",
-                headers.iter().collect::<Vec<_>>().join(", ")
-            ))
-        })
-    };
-    let (ti, li) = (find(text_column)?, find(label_column)?);
+    let rdr = &mut file.reader;
     let mut out = Labelled::default();
     for (r, rec) in rdr.records().enumerate() {
         let line = r + 2;

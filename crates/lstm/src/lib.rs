@@ -47,6 +47,7 @@ pub mod plot;
 pub mod recurrent;
 pub mod series;
 pub mod settings;
+mod tabular;
 pub mod text;
 pub mod train;
 pub mod vocab;

@@ -19,6 +19,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::error::{Error, Result};
 use crate::model::{Batch, Inputs, SequenceModel, Targets};
+use crate::tabular::Delimited;
 use crate::train::{OwnedBatch, TrainTask};
 
 /// A value transform applied before scaling.
@@ -87,33 +88,22 @@ impl Table {
 /// missing column, a ragged row, an empty, non-numeric, NaN or infinite cell, or dates that
 /// are duplicated or not increasing.
 pub fn read_table(path: &Path, columns: &[String], date_column: Option<&str>) -> Result<Table> {
-    let name = path.display().to_string();
+    let tsv = path.extension().is_some_and(|e| e == "tsv" || e == "tab");
+    let mut file = Delimited::open(path, if tsv { b'\t' } else { b',' }, true, false)?;
+    if columns.is_empty() {
+        return Err(file.error("no column was chosen".into()));
+    }
+    let idx: Vec<usize> = columns
+        .iter()
+        .map(|c| file.column(c))
+        .collect::<Result<_>>()?;
+    let didx = date_column.map(|c| file.column(c)).transpose()?;
+    let name = file.name.clone();
     let fmt = |reason: String| Error::Format {
         path: name.clone(),
         reason,
     };
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
-        path: name.clone(),
-        source,
-    })?;
-    let tsv = path.extension().is_some_and(|e| e == "tsv" || e == "tab");
-    let mut rdr = csv::ReaderBuilder::new()
-        .delimiter(if tsv { b'\t' } else { b',' })
-        .from_reader(&bytes[..]);
-    let headers = rdr.headers().map_err(|e| fmt(e.to_string()))?.clone();
-    let find = |c: &str| -> Result<usize> {
-        headers.iter().position(|h| h.trim() == c).ok_or_else(|| {
-            fmt(format!(
-                "no column `{c}`; the header has: {}",
-                headers.iter().collect::<Vec<_>>().join(", ")
-            ))
-        })
-    };
-    if columns.is_empty() {
-        return Err(fmt("no column was chosen".into()));
-    }
-    let idx: Vec<usize> = columns.iter().map(|c| find(c)).collect::<Result<_>>()?;
-    let didx = date_column.map(find).transpose()?;
+    let rdr = &mut file.reader;
     let mut out = vec![Vec::new(); columns.len()];
     let mut dates = didx.map(|_| Vec::new());
     for (r, rec) in rdr.records().enumerate() {
