@@ -222,17 +222,17 @@ pub fn run(
                 result.gflops = 3.0 * fwd * tps / 1e9;
                 result.median_ms = med * 1e3;
             } else {
-                model.carry = Some(Default::default());
+                let mut gen = crate::infer::Generator::new(&model, threads)?;
                 let mut tok = 0u32;
                 // time tokens in groups of 64 to keep the clock's overhead out
                 let group = 64;
                 for _ in 0..group {
-                    model.predict(Inputs::Tokens(&[tok]), 1, 1, None)?;
+                    gen.step(tok)?;
                 }
                 while !budget(&times) {
                     let s = Instant::now();
                     for _ in 0..group {
-                        let logits = model.predict(Inputs::Tokens(&[tok]), 1, 1, None)?;
+                        let logits = gen.step(tok)?;
                         tok = argmax(logits) as u32;
                     }
                     times.push(s.elapsed().as_secs_f64() / group as f64);

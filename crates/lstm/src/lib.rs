@@ -36,6 +36,7 @@ pub mod cell;
 pub mod checkpoint;
 pub mod classify;
 pub mod error;
+pub mod infer;
 pub mod init;
 pub mod linalg;
 pub mod loss;

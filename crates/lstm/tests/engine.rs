@@ -507,3 +507,136 @@ fn truncated_bptt_carries_the_state() {
         assert!((p - q).abs() < 1e-5);
     }
 }
+
+#[test]
+fn kmajor_gemv_matches_naive() {
+    use lstm::linalg::{gemv_kmajor, kmajor_rows, pack_kmajor};
+    let mut rng = ChaCha8Rng::seed_from_u64(77);
+    for (rows, k) in [(1, 1), (16, 3), (130, 17), (512, 256), (65, 256), (300, 5)] {
+        let ld = k + 3;
+        let w = rand_vec(&mut rng, rows * ld);
+        let v = rand_vec(&mut rng, k);
+        let init = rand_vec(&mut rng, kmajor_rows(rows));
+        // rows in a shuffled order, padded with zero rows
+        let mut idx: Vec<usize> = (0..rows).rev().collect();
+        idx.resize(kmajor_rows(rows), usize::MAX);
+        let panel = pack_kmajor(&w, ld, &idx, 2.min(ld - k), k);
+        let col0 = 2.min(ld - k);
+        let mut z = vec![f32::NAN; idx.len()];
+        gemv_kmajor(&panel, &v, Some(&init), &mut z);
+        let mut z2 = z.clone();
+        gemv_kmajor(&panel, &v, None, &mut z2);
+        for (r, &i) in idx.iter().enumerate() {
+            let dot: f64 = if i == usize::MAX {
+                0.0
+            } else {
+                (0..k)
+                    .map(|kk| w[i * ld + col0 + kk] as f64 * v[kk] as f64)
+                    .sum()
+            };
+            let want = init[r] as f64 + dot;
+            assert!(
+                (z[r] as f64 - want).abs() < 1e-4,
+                "rows {rows} k {k} row {r}: {} vs {want}",
+                z[r]
+            );
+            assert!((z2[r] as f64 - (want + dot)).abs() < 1e-4);
+        }
+    }
+}
+
+/// The batch-1 generator (weights split across worker threads) gives the logits and states of
+/// `SequenceModel::predict` with a carried state, token after token.
+#[test]
+fn generator_matches_predict() {
+    use lstm::infer::Generator;
+    let cases: Vec<(&str, ModelConfig)> = vec![
+        (
+            "one-hot 2x256",
+            ModelConfig {
+                input: InputKind::OneHot { vocab: 65 },
+                hidden_size: 256,
+                num_layers: 2,
+                head: Head::PerStep { outputs: 65 },
+                ..Default::default()
+            },
+        ),
+        (
+            "embedding 3x37 no bias",
+            ModelConfig {
+                input: InputKind::Embedding { vocab: 50, dim: 11 },
+                hidden_size: 37,
+                num_layers: 3,
+                bias: false,
+                head: Head::PerStep { outputs: 50 },
+                ..Default::default()
+            },
+        ),
+        (
+            "peephole coupled 1x40",
+            ModelConfig {
+                input: InputKind::OneHot { vocab: 7 },
+                hidden_size: 40,
+                peephole: true,
+                coupled: true,
+                head: Head::PerStep { outputs: 7 },
+                ..Default::default()
+            },
+        ),
+        (
+            "peephole 2x16",
+            ModelConfig {
+                input: InputKind::OneHot { vocab: 300 },
+                hidden_size: 16,
+                num_layers: 2,
+                peephole: true,
+                head: Head::PerStep { outputs: 300 },
+                ..Default::default()
+            },
+        ),
+    ];
+    for (name, cfg) in cases {
+        let vocab = match cfg.input {
+            InputKind::OneHot { vocab } | InputKind::Embedding { vocab, .. } => vocab,
+            _ => unreachable!(),
+        };
+        let mut model = SequenceModel::new(&cfg, 5).unwrap();
+        // give the peepholes and biases non-trivial values
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        for v in model.store.values.iter_mut() {
+            *v += rng.gen_range(-0.05..0.05);
+        }
+        for threads in [1, 2, 3] {
+            let mut g = Generator::new(&model, threads).unwrap();
+            model.carry = Some(RecurrentState::default());
+            let mut worst = 0.0f32;
+            for step in 0..40 {
+                let tok = rng.gen_range(0..vocab as u32);
+                if step == 25 {
+                    g.reset();
+                    model.carry = Some(RecurrentState::default());
+                }
+                let want = model
+                    .predict(Inputs::Tokens(&[tok]), 1, 1, None)
+                    .unwrap()
+                    .to_vec();
+                let got = g.step(tok).unwrap();
+                assert_eq!(got.len(), want.len());
+                for (a, b) in got.iter().zip(&want) {
+                    worst = worst.max((a - b).abs() / (1.0 + b.abs()));
+                }
+            }
+            let (sg, sm) = (g.state(), model.carry.clone().unwrap());
+            for (a, b) in sg.h.iter().zip(&sm.h).chain(sg.c.iter().zip(&sm.c)) {
+                worst = worst.max((a - b).abs());
+            }
+            assert!(worst < 2e-5, "{name}, {threads} threads: error {worst}");
+            assert!(g.step(vocab as u32).is_err(), "{name}: out-of-vocabulary token");
+        }
+    }
+    let dense = ModelConfig {
+        input: InputKind::Dense { features: 1 },
+        ..Default::default()
+    };
+    assert!(Generator::new(&SequenceModel::new(&dense, 0).unwrap(), 2).is_err());
+}
