@@ -803,15 +803,32 @@ unsafe fn kmajor_block_bf16<const R: usize>(p: *const u16, x: &[u32], z: *mut f3
         acc[r] = _mm512_loadu_ps(z.add(16 * r));
     }
     let w = 16 * R;
-    for (pair, &xp) in x.iter().enumerate() {
-        let xv: __m512bh = std::mem::transmute(_mm512_set1_epi32(xp as i32));
+    // two sets of accumulators (even and odd pairs) to hide the dot product's latency
+    let mut acc2 = [_mm512_setzero_ps(); R];
+    let even = x.len() / 2 * 2;
+    let load = |row: *const u16, r: usize| -> __m512bh {
+        std::mem::transmute(_mm512_loadu_si512(row.add(32 * r) as *const _))
+    };
+    let mut pair = 0;
+    while pair < even {
+        let xv: __m512bh = std::mem::transmute(_mm512_set1_epi32(x[pair] as i32));
+        let xw: __m512bh = std::mem::transmute(_mm512_set1_epi32(x[pair + 1] as i32));
+        let row = p.add(pair * w * 2);
+        let row2 = p.add((pair + 1) * w * 2);
+        for r in 0..R {
+            acc[r] = _mm512_dpbf16_ps(acc[r], load(row, r), xv);
+            acc2[r] = _mm512_dpbf16_ps(acc2[r], load(row2, r), xw);
+        }
+        pair += 2;
+    }
+    if pair < x.len() {
+        let xv: __m512bh = std::mem::transmute(_mm512_set1_epi32(x[pair] as i32));
         let row = p.add(pair * w * 2);
         for r in 0..R {
-            let wv: __m512bh = std::mem::transmute(_mm512_loadu_si512(row.add(32 * r) as *const _));
-            acc[r] = _mm512_dpbf16_ps(acc[r], wv, xv);
+            acc[r] = _mm512_dpbf16_ps(acc[r], load(row, r), xv);
         }
     }
     for r in 0..R {
-        _mm512_storeu_ps(z.add(16 * r), acc[r]);
+        _mm512_storeu_ps(z.add(16 * r), _mm512_add_ps(acc[r], acc2[r]));
     }
 }
