@@ -53,6 +53,8 @@ pub struct BenchConfig {
     pub recurrent_dropout: f32,
     /// Variable-length batch: lengths drawn uniformly from `1..=seq_len` (padded to `seq_len`).
     pub variable_lengths: bool,
+    /// Generation with bfloat16 weights ([`crate::infer::Precision::Bf16`]).
+    pub bf16: bool,
 }
 
 /// The configurations of `lstm bench`.
@@ -67,6 +69,7 @@ pub fn configs() -> Vec<BenchConfig> {
         vocab: 65,
         recurrent_dropout: 0.0,
         variable_lengths: false,
+        bf16: false,
     };
     vec![
         c("charlm-2x256", BenchKind::CharLm, 2, 256, 32, 64),
@@ -74,6 +77,10 @@ pub fn configs() -> Vec<BenchConfig> {
         c("charlm-1x128", BenchKind::CharLm, 1, 128, 32, 64),
         c("series-1x64", BenchKind::Series, 1, 64, 64, 30),
         c("generate-2x256", BenchKind::Generate, 2, 256, 1, 1),
+        BenchConfig {
+            bf16: true,
+            ..c("generate-2x256-bf16", BenchKind::Generate, 2, 256, 1, 1)
+        },
         BenchConfig {
             recurrent_dropout: 0.25,
             ..c("charlm-2x256-recdrop", BenchKind::CharLm, 2, 256, 32, 64)
@@ -222,7 +229,12 @@ pub fn run(
                 result.gflops = 3.0 * fwd * tps / 1e9;
                 result.median_ms = med * 1e3;
             } else {
-                let mut gen = crate::infer::Generator::new(&model, threads)?;
+                let precision = if cfg.bf16 {
+                    crate::infer::Precision::Bf16
+                } else {
+                    crate::infer::Precision::F32
+                };
+                let mut gen = crate::infer::Generator::with_precision(&model, threads, precision)?;
                 let mut tok = 0u32;
                 // time tokens in groups of 64 to keep the clock's overhead out
                 let group = 64;

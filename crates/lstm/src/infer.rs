@@ -42,22 +42,25 @@ use std::time::{Duration, Instant};
 use crate::cell::lstm::{forward_step, LstmStep, Peepholes};
 use crate::cell::Mode;
 use crate::error::{Error, Result};
-use crate::linalg::{gemv_kmajor, kmajor_rows, pack_kmajor};
+use crate::linalg::{
+    gemv_kmajor, gemv_kmajor_bf16, kmajor_rows, pack_kmajor, pack_kmajor_bf16,
+};
 use crate::model::{Head, InputKind, SequenceModel};
 use crate::recurrent::RecurrentState;
 
-/// A buffer of `f32` whose data starts on a 64-byte boundary (so the product's loads never
-/// straddle two cache lines).
-struct Aligned {
-    buf: Vec<f32>,
+/// A buffer whose data starts on a 64-byte boundary (so the product's loads never straddle
+/// two cache lines).
+struct Aligned<T> {
+    buf: Vec<T>,
     off: usize,
     len: usize,
 }
 
-impl Aligned {
-    fn from(data: &[f32]) -> Aligned {
-        let mut buf = vec![0.0f32; data.len() + 16];
-        let off = buf.as_ptr().align_offset(64).min(15);
+impl<T: Copy + Default> Aligned<T> {
+    fn from(data: &[T]) -> Aligned<T> {
+        let pad = 64 / std::mem::size_of::<T>();
+        let mut buf = vec![T::default(); data.len() + pad];
+        let off = buf.as_ptr().align_offset(64).min(pad - 1);
         buf[off..off + data.len()].copy_from_slice(data);
         Aligned {
             buf,
@@ -66,8 +69,52 @@ impl Aligned {
         }
     }
 
-    fn get(&self) -> &[f32] {
+    fn get(&self) -> &[T] {
         &self.buf[self.off..self.off + self.len]
+    }
+}
+
+/// Numeric format of the weights a [`Generator`] streams.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Precision {
+    /// `f32` weights: the model's own numbers (differences from [`SequenceModel::predict`]
+    /// come only from the order of the sums).
+    #[default]
+    F32,
+    /// bfloat16 weights and inputs of each product, summed in `f32`: half the bytes, so
+    /// faster; costs accuracy (measured in the README).
+    Bf16,
+}
+
+/// A packed weight panel in either precision.
+enum Panel {
+    F32(Aligned<f32>),
+    Bf16(Aligned<u16>),
+}
+
+impl Panel {
+    fn new(
+        precision: Precision,
+        w: &[f32],
+        ld: usize,
+        rows: &[usize],
+        col0: usize,
+        k: usize,
+    ) -> Panel {
+        match precision {
+            Precision::F32 => Panel::F32(Aligned::from(&pack_kmajor(w, ld, rows, col0, k))),
+            Precision::Bf16 => {
+                Panel::Bf16(Aligned::from(&pack_kmajor_bf16(w, ld, rows, col0, k)))
+            }
+        }
+    }
+
+    /// `z = init + P v`, or `z += P v` without `init`.
+    fn gemv(&self, v: &[f32], init: Option<&[f32]>, z: &mut [f32]) {
+        match self {
+            Panel::F32(p) => gemv_kmajor(p.get(), v, init, z),
+            Panel::Bf16(p) => gemv_kmajor_bf16(p.get(), v, init, z),
+        }
     }
 }
 
@@ -140,8 +187,8 @@ impl Shared {
 /// One layer's part of one worker.
 struct LayerPart {
     /// `[W_ih | W_hh]` rows of the worker's units, packed (`K = I + H`, or `H` with a table).
-    w_x: Option<Aligned>,
-    w_h: Aligned,
+    w_x: Panel,
+    w_h: Panel,
     /// `(rows)`: `b_ih + b_hh` of the worker's rows.
     bias: Vec<f32>,
     /// One-hot layer 0: `(V, rows)`, `W_ih[:, v] + b_ih + b_hh` per token.
@@ -163,7 +210,7 @@ struct Worker {
     /// Head rows `o0..o1` of the logits, packed, and their bias (padded).
     o0: usize,
     o1: usize,
-    head_w: Aligned,
+    head_w: Panel,
     head_b: Vec<f32>,
     /// Scratch: gates `(rows)`, new cell `(units)`, new hidden `(units)`, logits `(rows)`.
     z: Vec<f32>,
@@ -189,16 +236,15 @@ impl Worker {
                 if !part.table.is_empty() {
                     self.z
                         .copy_from_slice(&part.table[token * rows..(token + 1) * rows]);
-                    gemv_kmajor(part.w_h.get(), h_prev, None, &mut self.z);
+                    part.w_h.gemv(h_prev, None, &mut self.z);
                 } else {
                     let x = if l == 0 {
                         shared.x.slice(0..self.x_len)
                     } else {
                         shared.h[l - 1][cur].slice(0..hsz)
                     };
-                    let w_x = part.w_x.as_ref().map(Aligned::get).unwrap_or(&[]);
-                    gemv_kmajor(w_x, x, Some(&part.bias), &mut self.z);
-                    gemv_kmajor(part.w_h.get(), h_prev, None, &mut self.z);
+                    part.w_x.gemv(x, Some(&part.bias), &mut self.z);
+                    part.w_h.gemv(h_prev, None, &mut self.z);
                 }
             }
             if n > 0 {
@@ -232,7 +278,7 @@ impl Worker {
             // SAFETY: h[top][cur] is complete (barrier above); logits ranges are disjoint.
             unsafe {
                 let h = shared.h[top][cur].slice(0..hsz);
-                gemv_kmajor(self.head_w.get(), h, Some(&self.head_b), &mut self.out);
+                self.head_w.gemv(h, Some(&self.head_b), &mut self.out);
                 shared
                     .logits
                     .slice_mut(self.o0..self.o1)
@@ -283,6 +329,18 @@ impl Generator {
     /// # Errors
     /// [`Error::Config`] if the model is not supported (see [`Self::supports`]).
     pub fn new(model: &SequenceModel, threads: usize) -> Result<Generator> {
+        Self::with_precision(model, threads, Precision::F32)
+    }
+
+    /// [`Self::new`] with the weights in `precision`.
+    ///
+    /// # Errors
+    /// As [`Self::new`].
+    pub fn with_precision(
+        model: &SequenceModel,
+        threads: usize,
+        precision: Precision,
+    ) -> Result<Generator> {
         if !Self::supports(model) {
             return Err(Error::Config(
                 "fast generation needs a unidirectional LSTM without projection, token input \
@@ -339,8 +397,9 @@ impl Generator {
                 }
                 let one_hot = l == 0 && embedding.is_none();
                 let mut table = Vec::new();
-                let mut w_x = None;
+                let w_x;
                 if one_hot {
+                    w_x = Panel::new(precision, &[], 0, &idx[..0], 0, 0);
                     table = vec![0.0; vocab * rows];
                     for v in 0..vocab {
                         for (r, &i) in idx.iter().enumerate() {
@@ -350,9 +409,9 @@ impl Generator {
                         }
                     }
                 } else {
-                    w_x = Some(Aligned::from(&pack_kmajor(w_ih, input, &idx, 0, input)));
+                    w_x = Panel::new(precision, w_ih, input, &idx, 0, input);
                 }
-                let w_h = Aligned::from(&pack_kmajor(w_hh, hsz, &idx, 0, hsz));
+                let w_h = Panel::new(precision, w_hh, hsz, &idx, 0, hsz);
                 let peep = if cfg.peephole {
                     let p = |g: &str| -> Result<Vec<f32>> {
                         Ok(get(format!("lstm.peephole_{g}_l{l}"))?[u0..u1].to_vec())
@@ -388,7 +447,7 @@ impl Generator {
                 layers: parts,
                 o0,
                 o1,
-                head_w: Aligned::from(&pack_kmajor(head_w, hsz, &oidx, 0, hsz)),
+                head_w: Panel::new(precision, head_w, hsz, &oidx, 0, hsz),
                 z: vec![0.0; rows],
                 c_new: vec![0.0; n],
                 h_new: vec![0.0; n],
