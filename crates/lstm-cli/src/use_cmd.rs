@@ -74,6 +74,11 @@ pub fn generate(a: &GenerateArgs) -> Result<()> {
         a.length,
         a.temperature,
         a.top_k,
+        if a.bf16 {
+            lstm::infer::Precision::Bf16
+        } else {
+            lstm::infer::Precision::F32
+        },
         &mut rng,
         &mut |piece| {
             if err.is_none() {
@@ -242,7 +247,14 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
                 text = text[chars[cut].0..].to_string();
             }
             let enc = Encoded::new(&vocab, &text);
-            let e = if a.stream {
+            let e = if let Some(p) = &a.generator {
+                let precision = if p == "bf16" {
+                    lstm::infer::Precision::Bf16
+                } else {
+                    lstm::infer::Precision::F32
+                };
+                text::evaluate_generator(&l.model, &enc, precision)?
+            } else if a.stream {
                 text::evaluate_stream(&mut l.model, &enc, s.seq_len, s.batch)?
             } else {
                 text::evaluate(&mut l.model, &enc, s.seq_len, s.batch)?
@@ -250,7 +262,7 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
             if a.json {
                 println!(
                     "{}",
-                    json!({"task": "text", "data": a.data, "mode": if a.stream { "stream" } else { "windows" }, "nats_per_char": e.nats_per_token, "bits_per_char": e.bits_per_token, "chars": e.tokens, "skipped_unknown": e.skipped})
+                    json!({"task": "text", "data": a.data, "mode": match (&a.generator, a.stream) { (Some(p), _) => format!("generator-{p}"), (None, true) => "stream".into(), _ => "windows".into() }, "nats_per_char": e.nats_per_token, "bits_per_char": e.bits_per_token, "chars": e.tokens, "skipped_unknown": e.skipped})
                 );
             } else {
                 println!(

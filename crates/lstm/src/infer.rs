@@ -367,7 +367,13 @@ impl Generator {
         // units per worker: a multiple of 16 so each worker's rows start on a register
         let per = hsz.div_ceil(threads.max(1)).div_ceil(16) * 16;
         let nworkers = hsz.div_ceil(per).max(1);
-        let oper = outputs.div_ceil(nworkers).div_ceil(16) * 16;
+        // a small head (a character vocabulary) is cheaper on the calling thread alone than
+        // behind one more barrier
+        let oper = if outputs * hsz <= 64 * 1024 {
+            outputs
+        } else {
+            outputs.div_ceil(nworkers).div_ceil(16) * 16
+        };
         let get = |name: String| -> Result<&[f32]> {
             model.store.get(&name).ok_or(Error::MissingTensor(name))
         };

@@ -14,6 +14,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
+use crate::infer::{Generator, Precision};
 use crate::error::{Error, Result};
 use crate::loss::IGNORE;
 use crate::model::{Batch, Inputs, SequenceModel, Targets};
@@ -161,6 +162,7 @@ impl TrainTask for TextTask {
             self.sample_length,
             0.8,
             0,
+            Precision::F32,
             rng,
             &mut |_| {},
         )?;
@@ -296,6 +298,45 @@ pub fn evaluate_stream(
     })
 }
 
+/// Scores `text` as one stream, token by token, through the batch-1 [`Generator`] that
+/// [`generate`] uses, with the weights in `precision`: what a generated character costs in
+/// nats, and so what [`Precision::Bf16`] costs in accuracy against [`Precision::F32`].
+///
+/// # Errors
+/// [`Error::Config`] if the model is not supported by the generator (see
+/// [`Generator::supports`]) or the text has fewer than 2 tokens.
+pub fn evaluate_generator(
+    model: &SequenceModel,
+    text: &Encoded,
+    precision: Precision,
+) -> Result<TextEval> {
+    if text.len() < 2 {
+        return Err(Error::Config(
+            "the text needs at least 2 characters to score".into(),
+        ));
+    }
+    let mut g = Generator::with_precision(model, 0, precision)?;
+    let (mut total, mut count, mut skipped) = (0.0f64, 0usize, 0usize);
+    for (&x, &y) in text.input.iter().zip(&text.target[1..]) {
+        let logits = g.step(x)?;
+        if y == IGNORE {
+            skipped += 1;
+            continue;
+        }
+        let m = logits.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
+        let lse = m + logits.iter().map(|&l| (l as f64 - m).exp()).sum::<f64>().ln();
+        total += lse - logits[y as usize] as f64;
+        count += 1;
+    }
+    let nats = total / count.max(1) as f64;
+    Ok(TextEval {
+        nats_per_token: nats,
+        bits_per_token: nats / std::f64::consts::LN_2,
+        tokens: count,
+        skipped,
+    })
+}
+
 /// Draws a token from logits with a temperature and an optional top-k cut (0 = all).
 pub fn sample_logits(
     logits: &[f32],
@@ -333,7 +374,9 @@ pub fn sample_logits(
 
 /// Generates `length` tokens after `prime`, calling `emit` with each new token's text as it
 /// is produced; returns the generated text (without the prime). The unknown token is never
-/// sampled.
+/// sampled. Unidirectional LSTM models run on the batch-1 [`Generator`] (weights in
+/// `precision`, split across the library's threads); other models through
+/// [`SequenceModel::predict`] (`precision` is then ignored).
 ///
 /// # Errors
 /// [`Error::Config`] for an empty prime, `temperature <= 0` (or not finite); model errors.
@@ -345,6 +388,7 @@ pub fn generate(
     length: usize,
     temperature: f32,
     top_k: usize,
+    precision: Precision,
     rng: &mut ChaCha8Rng,
     emit: &mut dyn FnMut(&str),
 ) -> Result<String> {
@@ -359,16 +403,12 @@ pub fn generate(
             "the prime text is empty; give at least one character".into(),
         ));
     }
-    let saved = model.carry.replace(RecurrentState::default());
-    let mut logits = model.predict(Inputs::Tokens(&ids), 1, ids.len(), None)?;
     let v = vocab.len();
     let mut out = String::new();
-    for _ in 0..length {
-        let last = &logits[logits.len() - v..];
+    let mut pick = |last: &[f32], rng: &mut ChaCha8Rng| {
         // never produce the unknown token
-        let allowed = &last[..v - 1];
-        let next = sample_logits(allowed, temperature, top_k, rng) as u32;
-        let piece = vocab.decode(&[next]);
+        let next = sample_logits(&last[last.len() - v..last.len() - 1], temperature, top_k, rng);
+        let piece = vocab.decode(&[next as u32]);
         let piece = if vocab.kind == crate::vocab::TokenKind::Word {
             format!("{piece} ")
         } else {
@@ -376,8 +416,27 @@ pub fn generate(
         };
         emit(&piece);
         out.push_str(&piece);
-        logits = model.predict(Inputs::Tokens(&[next]), 1, 1, None)?;
+        next as u32
+    };
+    if Generator::supports(model) {
+        // batch-1 path: weights split across the cores, no allocation per token
+        let mut g = Generator::with_precision(model, 0, precision)?;
+        let (&last_id, head) = ids.split_last().expect("checked non-empty");
+        for &id in head {
+            g.step(id)?;
+        }
+        let mut next = last_id;
+        for _ in 0..length {
+            next = pick(g.step(next)?, rng);
+        }
+    } else {
+        let saved = model.carry.replace(RecurrentState::default());
+        let mut logits = model.predict(Inputs::Tokens(&ids), 1, ids.len(), None)?;
+        for _ in 0..length {
+            let next = pick(logits, rng);
+            logits = model.predict(Inputs::Tokens(&[next]), 1, 1, None)?;
+        }
+        model.carry = saved;
     }
-    model.carry = saved;
     Ok(out)
 }

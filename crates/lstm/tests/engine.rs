@@ -584,6 +584,15 @@ fn generator_matches_predict() {
             },
         ),
         (
+            "large vocabulary 1x48 (head split across workers)",
+            ModelConfig {
+                input: InputKind::OneHot { vocab: 2000 },
+                hidden_size: 48,
+                head: Head::PerStep { outputs: 2000 },
+                ..Default::default()
+            },
+        ),
+        (
             "peephole 2x16",
             ModelConfig {
                 input: InputKind::OneHot { vocab: 300 },
@@ -639,4 +648,38 @@ fn generator_matches_predict() {
         ..Default::default()
     };
     assert!(Generator::new(&SequenceModel::new(&dense, 0).unwrap(), 2).is_err());
+}
+
+/// bfloat16 weights: the logits stay close to the f32 model's (the bound is the accuracy the
+/// README quotes for `--bf16`).
+#[test]
+fn bf16_generator_stays_close() {
+    use lstm::infer::{Generator, Precision};
+    let cfg = ModelConfig {
+        input: InputKind::OneHot { vocab: 65 },
+        hidden_size: 256,
+        num_layers: 2,
+        head: Head::PerStep { outputs: 65 },
+        ..Default::default()
+    };
+    let mut model = SequenceModel::new(&cfg, 3).unwrap();
+    let mut g = Generator::with_precision(&model, 2, Precision::Bf16).unwrap();
+    model.carry = Some(RecurrentState::default());
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let (mut worst, mut any) = (0.0f32, 0.0f32);
+    for _ in 0..100 {
+        let tok = rng.gen_range(0..65u32);
+        let want = model
+            .predict(Inputs::Tokens(&[tok]), 1, 1, None)
+            .unwrap()
+            .to_vec();
+        let got = g.step(tok).unwrap();
+        for (a, b) in got.iter().zip(&want) {
+            worst = worst.max((a - b).abs());
+            any = any.max(b.abs());
+        }
+    }
+    println!("bf16: worst logit error {worst} (logits up to {any})");
+    assert!(worst > 0.0, "bf16 should not be exact");
+    assert!(worst < 0.005, "bf16 logit error {worst}");
 }
