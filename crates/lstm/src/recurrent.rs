@@ -311,6 +311,10 @@ struct ChunkCache {
     rows: Vec<usize>,
     /// per step: number of sequences still running (a prefix of the chunk's rows)
     active: Vec<usize>,
+    /// per step: the first row of the step in the packed buffers (`T + 1` entries; step `t`
+    /// holds rows `off[t]..off[t + 1]`, its `active[t]` running sequences: padding is never
+    /// stored, so every product below is proportional to the real length)
+    off: Vec<usize>,
     /// layer 0 input, time-major, chunk order
     x0: Vec<f32>,
     tokens: Vec<u32>,
@@ -402,16 +406,6 @@ fn zeroed(v: &mut Vec<f32>, n: usize) {
 fn sized(v: &mut Vec<f32>, n: usize) {
     if v.len() != n {
         zeroed(v, n);
-    }
-}
-
-/// Zeroes `v` if some step has padded rows (whose entries must read as zero), else only sizes
-/// it.
-fn cleared_if(padded: bool, v: &mut Vec<f32>, n: usize) {
-    if padded {
-        zeroed(v, n);
-    } else {
-        sized(v, n);
     }
 }
 
@@ -729,13 +723,13 @@ impl Recurrent {
             },
         );
         for chunk in &cache.chunks {
-            let cb = chunk.rows.len();
             let top = &chunk.layer_out[ln - 1];
             for t in 0..tn {
-                for (j, &u) in chunk.rows.iter().enumerate() {
+                let o = chunk.off[t];
+                for (j, &u) in chunk.rows[..chunk.active[t]].iter().enumerate() {
                     let r = user_row(cfg.batch_first, tn, b, t, u);
                     cache.output[r * w..(r + 1) * w]
-                        .copy_from_slice(&top[(t * cb + j) * w..(t * cb + j + 1) * w]);
+                        .copy_from_slice(&top[(o + j) * w..(o + j + 1) * w]);
                 }
             }
             for k in 0..dn * ln {
@@ -784,17 +778,22 @@ impl Recurrent {
                 None => b,
             });
         }
+        cache.off.clear();
+        cache.off.push(0);
+        for t in 0..tn {
+            cache.off.push(cache.off[t] + cache.active[t]);
+        }
+        let total = cache.off[tn];
         let rows = &cache.rows;
-        let chunk_padded = cache.active.iter().any(|&a| a < b);
 
         // ---- layer 0 input, time-major, chunk order
         match input {
             Input::Dense(x) => {
                 let i = cfg.input_size;
                 cache.x0.clear();
-                cache.x0.reserve(tn * b * i);
+                cache.x0.reserve(total * i);
                 for t in 0..tn {
-                    for &u in rows {
+                    for &u in &rows[..cache.active[t]] {
                         let r = user_row(cfg.batch_first, tn, bu, t, u);
                         cache.x0.extend_from_slice(&x[r * i..(r + 1) * i]);
                     }
@@ -803,7 +802,7 @@ impl Recurrent {
             Input::Tokens(ids) => {
                 cache.tokens.clear();
                 for t in 0..tn {
-                    for &u in rows {
+                    for &u in &rows[..cache.active[t]] {
                         cache
                             .tokens
                             .push(ids[user_row(cfg.batch_first, tn, bu, t, u)]);
@@ -824,7 +823,7 @@ impl Recurrent {
         for l in 0..ln {
             let (before, rest) = cache.layer_out.split_at_mut(l);
             let out = &mut rest[0];
-            cleared_if(chunk_padded, out, tn * b * dn * p);
+            sized(out, total * dn * p);
             let x: LayerInput<'_> = if l == 0 {
                 if used_tokens {
                     LayerInput::Tokens(&cache.tokens)
@@ -868,7 +867,7 @@ impl Recurrent {
                         }
                     }));
                 }
-                self.forward_direction(params, &self.dirs[k], x, tn, b, &cache.active, d, dc, out);
+                self.forward_direction(params, &self.dirs[k], x, tn, b, &cache.off, d, dc, out);
             }
             // dropout between layers
             if l + 1 < ln && input_dropout {
@@ -901,7 +900,7 @@ impl Recurrent {
         x: LayerInput<'_>,
         tn: usize,
         b: usize,
-        active: &[usize],
+        off: &[usize],
         d: usize,
         dc: &mut DirCache,
         out: &mut [f32],
@@ -914,11 +913,10 @@ impl Recurrent {
             cfg.directions(),
         );
         let gh = g * h;
-        let rows = tn * b;
+        let rows = off[tn];
         let lstm_mode = cfg.mode == Mode::Lstm;
         // ---- input projection of all steps: gates = x · W_ihᵀ + bias
         sized(&mut dc.gates, rows * gh);
-        let padded = active.iter().any(|&a| a < b);
         let w_ih = &params[dp.w_ih.clone()];
         // the biases that join the input projection: b_ih, plus b_hh except for the GRU,
         // which keeps b_hh with the recurrent product (b_hn sits inside the reset product)
@@ -978,14 +976,14 @@ impl Recurrent {
             }
         }
         // ---- caches
-        cleared_if(padded, &mut dc.h_prev, rows * p);
+        sized(&mut dc.h_prev, rows * p);
         if lstm_mode {
-            cleared_if(padded, &mut dc.c, rows * h);
-            cleared_if(padded, &mut dc.c_prev, rows * h);
+            sized(&mut dc.c, rows * h);
+            sized(&mut dc.c_prev, rows * h);
             zeroed(&mut dc.r, if cfg.proj_size > 0 { rows * h } else { 0 });
         }
         if cfg.mode == Mode::Gru {
-            cleared_if(padded, &mut dc.hn, rows * h);
+            sized(&mut dc.hn, rows * h);
             zeroed(&mut dc.gates_h, b * gh);
         }
         zeroed(
@@ -1022,11 +1020,10 @@ impl Recurrent {
         // ---- the time loop
         for s in 0..tn {
             let t = if d == 0 { s } else { tn - 1 - s };
-            let nb = active[t];
+            let (slab, nb) = (off[t], off[t + 1] - off[t]);
             if nb == 0 {
                 continue;
             }
-            let slab = t * b;
             // h_prev, optionally masked (recurrent dropout)
             let hp = &mut dc.h_prev[slab * p..(slab + nb) * p];
             hp.copy_from_slice(&dc.h_state[..nb * p]);
@@ -1202,10 +1199,11 @@ impl Recurrent {
             let cb = chunk.rows.len();
             if !used_tokens {
                 for t in 0..tn {
-                    for (j, &u) in chunk.rows.iter().enumerate() {
+                    let o = chunk.off[t];
+                    for (j, &u) in chunk.rows[..chunk.active[t]].iter().enumerate() {
                         let r = user_row(cfg.batch_first, tn, b, t, u);
                         cache.d_input[r * i..(r + 1) * i]
-                            .copy_from_slice(&chunk.d_x[(t * cb + j) * i..(t * cb + j + 1) * i]);
+                            .copy_from_slice(&chunk.d_x[(o + j) * i..(o + j + 1) * i]);
                     }
                 }
             }
@@ -1253,11 +1251,13 @@ impl Recurrent {
         zeroed(&mut cache.grads, grad_range.end);
         let rows = cache.rows.clone();
         // gradient w.r.t. the top layer's output, time-major, chunk order
-        zeroed(&mut cache.d_cur, tn * b * w);
+        let total = cache.off[tn];
+        sized(&mut cache.d_cur, total * w);
         for t in 0..tn {
-            for (j, &u) in rows.iter().enumerate() {
+            let o = cache.off[t];
+            for (j, &u) in rows[..cache.active[t]].iter().enumerate() {
                 let r = user_row(cfg.batch_first, tn, bu, t, u);
-                cache.d_cur[(t * b + j) * w..(t * b + j + 1) * w]
+                cache.d_cur[(o + j) * w..(o + j + 1) * w]
                     .copy_from_slice(&d_output[r * w..(r + 1) * w]);
             }
         }
@@ -1273,7 +1273,7 @@ impl Recurrent {
         for l in (0..ln).rev() {
             let in_size = if l == 0 { cfg.input_size } else { w };
             let want_dx = !(l == 0 && used_tokens);
-            zeroed(&mut cache.d_x, if want_dx { tn * b * in_size } else { 0 });
+            zeroed(&mut cache.d_x, if want_dx { total * in_size } else { 0 });
             let input_dropped = l > 0 && !cache.drop_mask[l - 1].is_empty();
             let x: LayerInput<'_> = if l == 0 {
                 if used_tokens {
@@ -1316,7 +1316,7 @@ impl Recurrent {
                     x,
                     tn,
                     b,
-                    &cache.active,
+                    &cache.off,
                     d,
                     &cache.d_cur,
                     &cache.dirs[k],
@@ -1352,7 +1352,7 @@ impl Recurrent {
         x: LayerInput<'_>,
         tn: usize,
         b: usize,
-        active: &[usize],
+        off: &[usize],
         d: usize,
         d_out: &[f32],
         dc: &DirCache,
@@ -1367,13 +1367,12 @@ impl Recurrent {
             cfg.directions(),
         );
         let gh = g * h;
-        let rows = tn * b;
+        let rows = off[tn];
         let w = dn * p;
         let gru_mode = cfg.mode == Mode::Gru;
-        let padded = active.iter().any(|&a| a < b);
-        cleared_if(padded, &mut gr.dg, rows * gh);
-        cleared_if(padded, &mut gr.dgh, if gru_mode { rows * gh } else { 0 });
-        cleared_if(padded, &mut gr.dht, rows * p);
+        sized(&mut gr.dg, rows * gh);
+        sized(&mut gr.dgh, if gru_mode { rows * gh } else { 0 });
+        sized(&mut gr.dht, rows * p);
         zeroed(&mut gr.dr, if cfg.proj_size > 0 { b * h } else { 0 });
         zeroed(&mut gr.tmp, b * p);
         zeroed(&mut gr.d_peep, if cfg.peephole { 3 * h } else { 0 });
@@ -1402,11 +1401,10 @@ impl Recurrent {
         for s in 0..tn {
             // reverse of the forward's processing order
             let t = if d == 0 { tn - 1 - s } else { s };
-            let nb = active[t];
+            let (slab, nb) = (off[t], off[t + 1] - off[t]);
             if nb == 0 {
                 continue;
             }
-            let slab = t * b;
             // total gradient of this step's hidden output: from later steps and from above
             let dht = &mut gr.dht[slab * p..(slab + nb) * p];
             for j in 0..nb {
@@ -1555,10 +1553,13 @@ impl Recurrent {
         // dW_hh += dghᵀ · (h_prev ⊙ mask)
         let hprev: &[f32] = if masked {
             zeroed(&mut gr.h_masked_all, rows * p);
-            for r in 0..rows {
-                let j = r % b;
-                for k in 0..p {
-                    gr.h_masked_all[r * p + k] = dc.h_prev[r * p + k] * dc.rec_mask[j * p + k];
+            for t in 0..tn {
+                let (o, nb) = (off[t], off[t + 1] - off[t]);
+                for (r, j) in (o..o + nb).zip(0..nb) {
+                    for k in 0..p {
+                        gr.h_masked_all[r * p + k] =
+                            dc.h_prev[r * p + k] * dc.rec_mask[j * p + k];
+                    }
                 }
             }
             &gr.h_masked_all
