@@ -357,4 +357,9 @@ pub struct BenchArgs {
     /// Minimum timed repetitions per configuration.
     #[arg(long, default_value_t = 5)]
     pub min_reps: usize,
+    /// Instead of the configurations: charlm-2x256 training at batch 1, 8, 32, 128 and sequence
+    /// length 16, 64, 256, then its activation memory against the sequence length with full
+    /// and truncated backpropagation through time.
+    #[arg(long, conflicts_with = "config")]
+    pub scaling: bool,
 }

@@ -39,6 +39,9 @@ fn bench(args: &BenchArgs) -> Result<()> {
     } else {
         args.threads
     };
+    if args.scaling {
+        return scaling(args, threads);
+    }
     if !args.json {
         println!(
             "{:<16} {:>7} {:>14} {:>12} {:>9} {:>11} {:>5}",
@@ -61,6 +64,57 @@ fn bench(args: &BenchArgs) -> Result<()> {
             println!(
                 "{:<16} {:>7} {:>14.1} {:>12} {:>9.1} {:>11.3} {:>5}",
                 r.name, r.threads, v, unit, r.gflops, r.median_ms, r.reps
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `lstm bench --scaling`: tokens/s over batch x sequence length, then activation memory.
+fn scaling(args: &BenchArgs, threads: usize) -> Result<()> {
+    let (batches, lens) = ([1usize, 8, 32, 128], [16usize, 64, 256]);
+    if !args.json {
+        println!("charlm-2x256 training, tokens/s ({threads} threads; rows: batch, columns: sequence length)");
+        print!("{:>6}", "batch");
+        for t in lens {
+            print!(" {:>12}", format!("T={t}"));
+        }
+        println!();
+    }
+    for b in batches {
+        if !args.json {
+            print!("{b:>6}");
+        }
+        for t in lens {
+            let c = lstm::bench::charlm_2x256(b, t);
+            let r = lstm::bench::run(&c, threads, args.seconds, args.min_reps)?;
+            if args.json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                print!(" {:>12.0}", r.tokens_per_s.unwrap_or(0.0));
+                use std::io::Write;
+                let _ = std::io::stdout().flush();
+            }
+        }
+        if !args.json {
+            println!();
+        }
+    }
+    let mem = lstm::bench::activation_memory(&[64, 256, 1024, 2048], threads)?;
+    if !args.json {
+        println!("\ncharlm-2x256 activation memory, batch 32 (MiB)");
+        println!("{:>6} {:>12} {:>16}", "T", "full BPTT", "TBPTT (64)");
+    }
+    for m in mem {
+        if args.json {
+            println!("{}", serde_json::to_string(&m)?);
+        } else {
+            let mib = |x: usize| x as f64 / (1 << 20) as f64;
+            println!(
+                "{:>6} {:>12.1} {:>16.1}",
+                m.seq_len,
+                mib(m.full_bptt_bytes),
+                mib(m.tbptt_bytes)
             );
         }
     }

@@ -89,6 +89,8 @@ pub fn configs() -> Vec<BenchConfig> {
             variable_lengths: true,
             ..c("charlm-2x256-varlen", BenchKind::CharLm, 2, 256, 32, 64)
         },
+        // a padded batch with about the real tokens of the variable-length one (996 of 2048)
+        c("charlm-2x256-t31", BenchKind::CharLm, 2, 256, 32, 31),
     ]
 }
 
@@ -303,4 +305,80 @@ fn argmax(v: &[f32]) -> usize {
         }
     }
     best
+}
+
+/// One row of [`activation_memory`].
+#[derive(Clone, Debug, Serialize)]
+pub struct MemoryRow {
+    /// Sequence length `T` trained on.
+    pub seq_len: usize,
+    /// Bytes of activations and their gradients held for one training step over all `T`
+    /// steps (full backpropagation through time).
+    pub full_bptt_bytes: usize,
+    /// The same with truncated BPTT in chunks of `chunk` steps (state carried between them).
+    pub tbptt_bytes: usize,
+    /// The truncation length.
+    pub chunk: usize,
+}
+
+/// Activation memory of `charlm-2x256` (batch 32) against the sequence length, with full and
+/// with truncated backpropagation through time (chunks of 64): one real training step each,
+/// measured from the buffers' capacities, so the figures are what the library allocates.
+///
+/// # Errors
+/// Propagates model errors (none are expected).
+pub fn activation_memory(seq_lens: &[usize], threads: usize) -> Result<Vec<MemoryRow>> {
+    crate::linalg::set_num_threads(threads);
+    let chunk = 64;
+    let (b, vocab) = (32, 65);
+    let mc = ModelConfig {
+        input: InputKind::OneHot { vocab },
+        hidden_size: 256,
+        num_layers: 2,
+        head: Head::PerStep { outputs: vocab },
+        optimizer: OptimizerConfig::adam(2e-3),
+        ..Default::default()
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let mut rows = Vec::new();
+    for &t in seq_lens {
+        let tokens: Vec<u32> = (0..b * t).map(|_| rng.gen_range(0..vocab as u32)).collect();
+        let targets: Vec<u32> = (0..b * t).map(|_| rng.gen_range(0..vocab as u32)).collect();
+        let mut full = SequenceModel::new(&mc, 1)?;
+        full.train_step_text(&tokens, &targets, b, t)?;
+        let mut trunc = SequenceModel::new(&mc, 1)?;
+        trunc.carry = Some(Default::default());
+        let mut start = 0;
+        while start < t {
+            let len = chunk.min(t - start);
+            // (B, T) row-major: each sequence's slice of this chunk
+            let pick = |v: &[u32]| -> Vec<u32> {
+                (0..b)
+                    .flat_map(|j| v[j * t + start..j * t + start + len].iter().copied())
+                    .collect()
+            };
+            trunc.train_step_text(&pick(&tokens), &pick(&targets), b, len)?;
+            start += len;
+        }
+        rows.push(MemoryRow {
+            seq_len: t,
+            full_bptt_bytes: full.workspace_bytes(),
+            tbptt_bytes: trunc.workspace_bytes(),
+            chunk,
+        });
+    }
+    Ok(rows)
+}
+
+/// The `charlm-2x256` training configuration at another batch size and sequence length (for
+/// the scaling table of `lstm bench --scaling`).
+pub fn charlm_2x256(batch: usize, seq_len: usize) -> BenchConfig {
+    BenchConfig {
+        batch,
+        seq_len,
+        ..configs()
+            .into_iter()
+            .find(|c| c.name == "charlm-2x256")
+            .expect("built-in configuration")
+    }
 }
