@@ -511,39 +511,46 @@ unsafe fn gemm_packed_avx512(
             0
         };
         let panel = bp.as_ptr().add((j / PANEL) * k * PANEL);
-        let mut i = 0;
-        while i < m {
-            let rows = (m - i).min(8);
-            let args = (
-                a.as_ptr().add(i * lda),
-                lda,
-                panel,
-                PANEL,
-                c.as_mut_ptr().add(i * ldc + j),
-                ldc,
-                k,
-                0xffff,
-                0xffff,
-                accumulate,
-            );
-            let args = (
-                args.0, args.1, args.2, args.3, args.4, args.5, args.6, m0, m1, args.9,
-            );
-            match rows {
-                8 => block_packed::<8>(args),
-                7 => block_packed::<7>(args),
-                6 => block_packed::<6>(args),
-                5 => block_packed::<5>(args),
-                4 => block_packed::<4>(args),
-                3 => block_packed::<3>(args),
-                2 => block_packed::<2>(args),
-                _ => block_packed::<1>(args),
+        // the panel in slices of KC rows, each used by every block of rows while it sits in
+        // L1 (the whole panel does not fit beside the rows of A)
+        let mut k0 = 0;
+        while k0 < k {
+            let kc = (k - k0).min(KC);
+            let mut i = 0;
+            while i < m {
+                let rows = (m - i).min(8);
+                let args = (
+                    a.as_ptr().add(i * lda + k0),
+                    lda,
+                    panel.add(k0 * PANEL),
+                    PANEL,
+                    c.as_mut_ptr().add(i * ldc + j),
+                    ldc,
+                    kc,
+                    m0,
+                    m1,
+                    accumulate || k0 > 0,
+                );
+                match rows {
+                    8 => block_packed::<8>(args),
+                    7 => block_packed::<7>(args),
+                    6 => block_packed::<6>(args),
+                    5 => block_packed::<5>(args),
+                    4 => block_packed::<4>(args),
+                    3 => block_packed::<3>(args),
+                    2 => block_packed::<2>(args),
+                    _ => block_packed::<1>(args),
+                }
+                i += rows;
             }
-            i += rows;
+            k0 += kc;
         }
         j += PANEL;
     }
 }
+
+/// Rows of a packed panel used per pass over the blocks of `A` (see `gemm_packed_avx512`).
+const KC: usize = 128;
 
 /// As `block`, but the panel rows are contiguous and zero-padded: plain loads.
 #[cfg(target_arch = "x86_64")]
