@@ -146,6 +146,12 @@ pub fn matmul(
         gemv_nt(m, n, k, a, lda, b, ldb, c, ldc, accumulate);
         return;
     }
+    if k <= 2 || n <= 2 {
+        // thin products (a one-feature input, its weight gradient): a packed GEMM's set-up
+        // costs more than the arithmetic
+        thin(m, n, k, a, lda, ta, b, ldb, tb, c, ldc, accumulate);
+        return;
+    }
     let threads = num_threads();
     let parts = if threads <= 1 || m * n * k < 64 * 64 * 64 {
         1
@@ -191,6 +197,101 @@ pub fn matmul(
             accumulate,
         );
     });
+}
+
+/// [`matmul`] for `k <= 2` or `n <= 2`, as rank-1 updates or dot products over contiguous
+/// rows where the layout has them (shapes already checked).
+#[allow(clippy::too_many_arguments)]
+fn thin(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    lda: usize,
+    ta: Transpose,
+    b: &[f32],
+    ldb: usize,
+    tb: Transpose,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+) {
+    let at = |i: usize, kk: usize| match ta {
+        Transpose::No => a[i * lda + kk],
+        Transpose::Yes => a[kk * lda + i],
+    };
+    let bt = |kk: usize, j: usize| match tb {
+        Transpose::No => b[kk * ldb + j],
+        Transpose::Yes => b[j * ldb + kk],
+    };
+    if !accumulate {
+        for i in 0..m {
+            c[i * ldc..i * ldc + n].fill(0.0);
+        }
+    }
+    // row kk of op(B), when contiguous
+    let b_row = |kk: usize| -> Option<&[f32]> {
+        match tb {
+            Transpose::No => Some(&b[kk * ldb..kk * ldb + n]),
+            Transpose::Yes if ldb == 1 => Some(&b[kk..kk + n]),
+            Transpose::Yes => None,
+        }
+    };
+    if k <= 2 {
+        // C[i, :] += A[i, kk] · B[kk, :]
+        for i in 0..m {
+            let crow = &mut c[i * ldc..i * ldc + n];
+            for kk in 0..k {
+                let x = at(i, kk);
+                match b_row(kk) {
+                    Some(br) => {
+                        for (cv, &bv) in crow.iter_mut().zip(br) {
+                            *cv += x * bv;
+                        }
+                    }
+                    None => {
+                        for (j, cv) in crow.iter_mut().enumerate() {
+                            *cv += x * bt(kk, j);
+                        }
+                    }
+                }
+            }
+        }
+        return;
+    }
+    // n <= 2
+    for j in 0..n {
+        match ta {
+            Transpose::Yes if ldc == 1 && n == 1 => {
+                // C[:, 0] += Σ_kk B[kk, 0] · (row kk of A as stored)
+                let cc = &mut c[..m];
+                for kk in 0..k {
+                    let x = bt(kk, 0);
+                    for (cv, &av) in cc.iter_mut().zip(&a[kk * lda..kk * lda + m]) {
+                        *cv += av * x;
+                    }
+                }
+            }
+            Transpose::No if tb == Transpose::Yes => {
+                // dot products of contiguous rows
+                let bcol = &b[j * ldb..j * ldb + k];
+                for i in 0..m {
+                    let arow = &a[i * lda..i * lda + k];
+                    let s: f32 = arow.iter().zip(bcol).map(|(x, y)| x * y).sum();
+                    c[i * ldc + j] += s;
+                }
+            }
+            _ => {
+                for i in 0..m {
+                    let mut s = 0.0f32;
+                    for kk in 0..k {
+                        s += at(i, kk) * bt(kk, j);
+                    }
+                    c[i * ldc + j] += s;
+                }
+            }
+        }
+    }
 }
 
 /// One thread's product through the `gemm` crate (shapes already checked).
