@@ -272,9 +272,12 @@ fn thin(
                     }
                 }
             }
-            Transpose::No if tb == Transpose::Yes => {
-                // dot products of contiguous rows
-                let bcol = &b[j * ldb..j * ldb + k];
+            Transpose::No if tb == Transpose::Yes || ldb == 1 => {
+                // dot products of contiguous rows (column j of op(B) is contiguous)
+                let bcol = match tb {
+                    Transpose::Yes => &b[j * ldb..j * ldb + k],
+                    Transpose::No => &b[j..j + k],
+                };
                 for i in 0..m {
                     let arow = &a[i * lda..i * lda + k];
                     let s: f32 = arow.iter().zip(bcol).map(|(x, y)| x * y).sum();

@@ -330,6 +330,9 @@ impl SequenceModel {
         init::uniform(&mut store.values[head_w.clone()], a, &mut rng);
         init::uniform(&mut store.values[head_b.clone()], a, &mut rng);
         let optimizer = Optimizer::new(config.optimizer, store.len());
+        let mut cache = RecurrentCache::default();
+        // only a learned embedding needs the gradient w.r.t. the recurrent stack's input
+        cache.set_input_grad(matches!(config.input, InputKind::Embedding { .. }));
         let dropout_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15);
         Ok(SequenceModel {
             config: config.clone(),
@@ -341,7 +344,7 @@ impl SequenceModel {
             optimizer,
             rng: dropout_rng,
             carry: None,
-            cache: RecurrentCache::default(),
+            cache,
             emb_out: Vec::new(),
             head_in: Vec::new(),
             head_mask: Vec::new(),

@@ -351,6 +351,8 @@ pub struct RecurrentCache {
     d_state: RecurrentState,
     has_forward: bool,
     used_tokens: bool,
+    /// Skip the gradient w.r.t. dense layer-0 input (nobody reads it when the input is data).
+    skip_input_grad: bool,
 }
 
 impl RecurrentCache {
@@ -374,6 +376,12 @@ impl RecurrentCache {
     /// Gradient w.r.t. the initial states after [`Recurrent::backward`].
     pub fn d_initial_state(&self) -> &RecurrentState {
         &self.d_state
+    }
+
+    /// Whether [`Recurrent::backward`] computes the gradient w.r.t. a dense input (on by
+    /// default; a model whose input is data, not a learned embedding, turns it off).
+    pub fn set_input_grad(&mut self, on: bool) {
+        self.skip_input_grad = !on;
     }
 
     /// Bytes held by the cache's buffers (activation memory).
@@ -1153,6 +1161,7 @@ impl Recurrent {
             }
         }
         let used_tokens = cache.used_tokens;
+        let input_grad = !used_tokens && !cache.skip_input_grad;
         let grad_range = self.start..self.end;
         let run = |chunk: &mut ChunkCache| {
             self.backward_chunk(
@@ -1161,6 +1170,7 @@ impl Recurrent {
                 tn,
                 b,
                 used_tokens,
+                input_grad,
                 d_output,
                 d_final,
                 chunk,
@@ -1185,7 +1195,7 @@ impl Recurrent {
         }
         // input and initial-state gradients in the user's layout
         let i = cfg.input_size;
-        zeroed(&mut cache.d_input, if used_tokens { 0 } else { tn * b * i });
+        zeroed(&mut cache.d_input, if input_grad { tn * b * i } else { 0 });
         zeroed(&mut cache.d_state.h, dn * ln * b * p);
         zeroed(
             &mut cache.d_state.c,
@@ -1197,7 +1207,7 @@ impl Recurrent {
         );
         for chunk in &cache.chunks {
             let cb = chunk.rows.len();
-            if !used_tokens {
+            if input_grad {
                 for t in 0..tn {
                     let o = chunk.off[t];
                     for (j, &u) in chunk.rows[..chunk.active[t]].iter().enumerate() {
@@ -1233,6 +1243,7 @@ impl Recurrent {
         tn: usize,
         bu: usize,
         used_tokens: bool,
+        input_grad: bool,
         d_output: &[f32],
         d_final: Option<&RecurrentState>,
         cache: &mut ChunkCache,
@@ -1272,7 +1283,7 @@ impl Recurrent {
         );
         for l in (0..ln).rev() {
             let in_size = if l == 0 { cfg.input_size } else { w };
-            let want_dx = !(l == 0 && used_tokens);
+            let want_dx = l > 0 || input_grad;
             zeroed(&mut cache.d_x, if want_dx { total * in_size } else { 0 });
             let input_dropped = l > 0 && !cache.drop_mask[l - 1].is_empty();
             let x: LayerInput<'_> = if l == 0 {
