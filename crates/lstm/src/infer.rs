@@ -42,9 +42,7 @@ use std::time::{Duration, Instant};
 use crate::cell::lstm::{forward_step, LstmStep, Peepholes};
 use crate::cell::Mode;
 use crate::error::{Error, Result};
-use crate::linalg::{
-    gemv_kmajor, gemv_kmajor_bf16, kmajor_rows, pack_kmajor, pack_kmajor_bf16,
-};
+use crate::linalg::{gemv_kmajor, gemv_kmajor_bf16, kmajor_rows, pack_kmajor, pack_kmajor_bf16};
 use crate::model::{Head, InputKind, SequenceModel};
 use crate::recurrent::RecurrentState;
 
@@ -103,9 +101,7 @@ impl Panel {
     ) -> Panel {
         match precision {
             Precision::F32 => Panel::F32(Aligned::from(&pack_kmajor(w, ld, rows, col0, k))),
-            Precision::Bf16 => {
-                Panel::Bf16(Aligned::from(&pack_kmajor_bf16(w, ld, rows, col0, k)))
-            }
+            Precision::Bf16 => Panel::Bf16(Aligned::from(&pack_kmajor_bf16(w, ld, rows, col0, k))),
         }
     }
 
@@ -601,9 +597,7 @@ fn worker_loop(worker: &mut Worker, shared: &Shared) {
             }
         };
         seen = e;
-        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            worker.run(shared, e)
-        }));
+        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker.run(shared, e)));
         if !matches!(ok, Ok(true)) {
             shared.failed.store(true, Ordering::Release);
             return;

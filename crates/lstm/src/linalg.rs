@@ -852,7 +852,13 @@ pub fn gemv_kmajor_bf16(panel: &[u16], v: &[f32], init: Option<&[f32]>, z: &mut 
         unsafe { gemv_kmajor_bf16_avx512(panel, v, z) };
         return;
     }
-    let vb = |kk: usize| if kk < k { from_bf16(to_bf16(v[kk])) } else { 0.0 };
+    let vb = |kk: usize| {
+        if kk < k {
+            from_bf16(to_bf16(v[kk]))
+        } else {
+            0.0
+        }
+    };
     for (b, zb) in z.chunks_mut(KMAJOR_BLOCK).enumerate() {
         let bw = zb.len();
         let pb = &panel[b * KMAJOR_BLOCK * k2..b * KMAJOR_BLOCK * k2 + bw * k2];
@@ -880,7 +886,11 @@ unsafe fn gemv_kmajor_bf16_avx512(panel: &[u16], v: &[f32], z: &mut [f32]) {
         let np = (pairs - p0).min(CHUNK);
         for (i, x) in xs[..np].iter_mut().enumerate() {
             let c = 2 * (p0 + i);
-            let hi = if c + 1 < k { to_bf16(v[c + 1]) as u32 } else { 0 };
+            let hi = if c + 1 < k {
+                to_bf16(v[c + 1]) as u32
+            } else {
+                0
+            };
             *x = to_bf16(v[c]) as u32 | (hi << 16);
         }
         for (b, zb) in z.chunks_mut(KMAJOR_BLOCK).enumerate() {

@@ -1568,8 +1568,7 @@ impl Recurrent {
                 let (o, nb) = (off[t], off[t + 1] - off[t]);
                 for (r, j) in (o..o + nb).zip(0..nb) {
                     for k in 0..p {
-                        gr.h_masked_all[r * p + k] =
-                            dc.h_prev[r * p + k] * dc.rec_mask[j * p + k];
+                        gr.h_masked_all[r * p + k] = dc.h_prev[r * p + k] * dc.rec_mask[j * p + k];
                     }
                 }
             }

@@ -14,8 +14,8 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use crate::infer::{Generator, Precision};
 use crate::error::{Error, Result};
+use crate::infer::{Generator, Precision};
 use crate::loss::IGNORE;
 use crate::model::{Batch, Inputs, SequenceModel, Targets};
 use crate::recurrent::RecurrentState;
@@ -324,7 +324,11 @@ pub fn evaluate_generator(
             continue;
         }
         let m = logits.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
-        let lse = m + logits.iter().map(|&l| (l as f64 - m).exp()).sum::<f64>().ln();
+        let lse = m + logits
+            .iter()
+            .map(|&l| (l as f64 - m).exp())
+            .sum::<f64>()
+            .ln();
         total += lse - logits[y as usize] as f64;
         count += 1;
     }
@@ -407,7 +411,12 @@ pub fn generate(
     let mut out = String::new();
     let mut pick = |last: &[f32], rng: &mut ChaCha8Rng| {
         // never produce the unknown token
-        let next = sample_logits(&last[last.len() - v..last.len() - 1], temperature, top_k, rng);
+        let next = sample_logits(
+            &last[last.len() - v..last.len() - 1],
+            temperature,
+            top_k,
+            rng,
+        );
         let piece = vocab.decode(&[next as u32]);
         let piece = if vocab.kind == crate::vocab::TokenKind::Word {
             format!("{piece} ")

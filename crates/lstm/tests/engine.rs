@@ -640,7 +640,10 @@ fn generator_matches_predict() {
                 worst = worst.max((a - b).abs());
             }
             assert!(worst < 2e-5, "{name}, {threads} threads: error {worst}");
-            assert!(g.step(vocab as u32).is_err(), "{name}: out-of-vocabulary token");
+            assert!(
+                g.step(vocab as u32).is_err(),
+                "{name}: out-of-vocabulary token"
+            );
         }
     }
     let dense = ModelConfig {
