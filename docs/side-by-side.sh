@@ -16,4 +16,8 @@ for rep in 1 2 3; do
     echo "{\"rep\":$rep,\"who\":\"lstm\",\"name\":\"$name\",\"r\":$("$L" bench --config "$name" --json --threads 2 --seconds 3)}" >> "$OUT"
   done
   echo "{\"rep\":$rep,\"who\":\"ort\",\"name\":\"generate-2x256\",\"r\":$($V "$A/ort_lstm.py" --threads 2 2>/dev/null | tail -1)}" >> "$OUT"
+  # ours only: bf16 generation, recurrent dropout, a variable-length batch and its padded twin
+  for name in generate-2x256-bf16 charlm-2x256-recdrop charlm-2x256-varlen charlm-2x256-t31; do
+    echo "{\"rep\":$rep,\"who\":\"lstm\",\"name\":\"$name\",\"r\":$("$L" bench --config "$name" --json --threads 2 --seconds 3)}" >> "$OUT"
+  done
 done

@@ -28,6 +28,56 @@ pub enum Command {
     Eval(EvalArgs),
     /// Measure training and generation speed on the standard configurations.
     Bench(BenchArgs),
+    /// Write a model's weights for PyTorch or Keras, or the whole model as an ONNX graph.
+    Export(ExportArgs),
+    /// Make a model directory from PyTorch or Keras weights.
+    Import(ImportArgs),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ExportFormat {
+    /// safetensors in PyTorch's names and layout, with the model's config.json in its metadata.
+    Pytorch,
+    /// safetensors in Keras 3's layout (see the README for loading it into Keras).
+    Keras,
+    /// An ONNX graph of the whole model (opset 14).
+    Onnx,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// pytorch, keras or onnx.
+    pub format: ExportFormat,
+    /// Model directory.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// File to write.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ImportFormat {
+    /// safetensors with PyTorch's names (`lstm.weight_ih_l0`, ... or a bare nn.LSTM's).
+    Pytorch,
+    /// safetensors of a Keras model's weights (see the README for writing it from Keras).
+    Keras,
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// pytorch or keras.
+    pub format: ImportFormat,
+    /// The weights (safetensors).
+    #[arg(long)]
+    pub weights: PathBuf,
+    /// config.json describing the network and its task (default: the one stored in the
+    /// weights' metadata by `lstm export pytorch`).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Model directory to create.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Args, Debug)]

@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 
 mod args;
+mod interop_cmd;
 mod train_cmd;
 mod use_cmd;
 
@@ -130,6 +131,8 @@ fn main() -> ExitCode {
         Command::Classify(a) => use_cmd::classify(a),
         Command::Eval(a) => use_cmd::eval(a),
         Command::Bench(a) => bench(a),
+        Command::Export(a) => interop_cmd::export(a),
+        Command::Import(a) => interop_cmd::import(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

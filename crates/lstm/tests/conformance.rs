@@ -14,9 +14,7 @@ use lstm::cell::Mode;
 use lstm::checkpoint::TensorFile;
 use lstm::model::{Batch, Head, InputKind, Inputs, ModelConfig, SequenceModel, Targets};
 use lstm::optim::OptimizerConfig;
-use lstm::params::ParamStore;
-use lstm::recurrent::{Input, Recurrent, RecurrentCache, RecurrentConfig, RecurrentState};
-use rand::SeedableRng;
+use lstm::recurrent::{Input, RecurrentCache, RecurrentConfig, RecurrentState};
 
 type R<T> = Result<T, String>;
 
@@ -106,16 +104,18 @@ fn check_layer(f: &TensorFile) -> R<usize> {
         bidirectional: meta_bool(f, "bidirectional")?,
         ..Default::default()
     };
-    let mut store = ParamStore::default();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-    let rnn = Recurrent::new(cfg.clone(), &mut store, "", &mut rng).map_err(|e| e.to_string())?;
+    // the parameters go through the PyTorch importer (as a bare nn.LSTM/GRU/RNN state_dict):
+    // the case's other tensors (input, states, outputs, gradients) are set aside first
+    let mut weights = f.clone();
+    weights.tensors.retain(|name, _| {
+        !matches!(
+            name.as_str(),
+            "input" | "h0" | "c0" | "lengths" | "output" | "h_n" | "c_n" | "dout" | "dh_n" | "dc_n"
+        ) && !name.starts_with("grad.")
+    });
+    let (rnn, mut store) = lstm::interop::import_recurrent_pytorch(&weights, cfg.clone())
+        .map_err(|e| e.to_string())?;
     let names: Vec<String> = store.tensors().iter().map(|t| t.name.clone()).collect();
-    for name in &names {
-        let shape = f.shape(name).map_err(|e| e.to_string())?.to_vec();
-        store
-            .set(name, &shape, &get(f, name)?)
-            .map_err(|e| e.to_string())?;
-    }
     let in_shape = f.shape("input").map_err(|e| e.to_string())?.to_vec();
     let (t, b) = if cfg.batch_first {
         (in_shape[1], in_shape[0])
