@@ -1,0 +1,150 @@
+//! `lstm export` and `lstm import` end to end on the real binary: a trained model leaves as
+//! PyTorch, Keras or ONNX files and comes back generating exactly the same text.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn run(args: &[&str]) -> (bool, String, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_lstm"))
+        .args(args)
+        .output()
+        .expect("the binary runs");
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(!err.contains("panicked"), "panic in {args:?}: {err}");
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).to_string(),
+        err,
+    )
+}
+
+fn ok(args: &[&str]) -> String {
+    let (good, out, err) = run(args);
+    assert!(good, "lstm {args:?} failed: {err}");
+    out
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("lstm-interop-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn export_and_import_round_trips() {
+    let dir = tmp("rt");
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/tinyshakespeare.txt"),
+    )
+    .unwrap();
+    let txt = dir.join("small.txt");
+    std::fs::write(&txt, &text[..20_000]).unwrap();
+    let model = dir.join("m");
+    ok(&[
+        "train",
+        "text",
+        "--data",
+        s(&txt),
+        "--out",
+        s(&model),
+        "--steps",
+        "15",
+        "--hidden",
+        "16",
+        "--layers",
+        "2",
+        "--seq-len",
+        "16",
+        "--batch",
+        "4",
+        "--quiet",
+    ]);
+    let gen = |m: &Path| {
+        ok(&[
+            "generate",
+            "--model",
+            s(m),
+            "--length",
+            "80",
+            "--seed",
+            "3",
+            "--threads",
+            "1",
+        ])
+    };
+    let original = gen(&model);
+
+    // PyTorch: the config travels in the file's metadata; the weights come back bit-identical
+    let pt = dir.join("m.safetensors");
+    ok(&["export", "pytorch", "--model", s(&model), "--out", s(&pt)]);
+    let back = dir.join("from_pt");
+    ok(&["import", "pytorch", "--weights", s(&pt), "--out", s(&back)]);
+    assert_eq!(
+        std::fs::read(model.join("model.safetensors")).unwrap(),
+        std::fs::read(back.join("model.safetensors")).unwrap()
+    );
+    assert_eq!(gen(&back), original);
+
+    // Keras: same text (biases merge, so the same function, not the same bytes)
+    let keras = dir.join("m.keras.safetensors");
+    ok(&["export", "keras", "--model", s(&model), "--out", s(&keras)]);
+    let back_k = dir.join("from_keras");
+    let cfg = model.join("config.json");
+    ok(&[
+        "import",
+        "keras",
+        "--weights",
+        s(&keras),
+        "--config",
+        s(&cfg),
+        "--out",
+        s(&back_k),
+    ]);
+    assert_eq!(gen(&back_k), original);
+
+    // ONNX: a protobuf with the graph's named inputs and outputs
+    let onnx = dir.join("m.onnx");
+    ok(&["export", "onnx", "--model", s(&model), "--out", s(&onnx)]);
+    let bytes = std::fs::read(&onnx).unwrap();
+    let has = |needle: &str| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
+    assert!(has("tokens") && has("logits") && has("probabilities") && has("LSTM"));
+
+    // refusals: an existing model is never overwritten; weights without a config; Keras
+    // weights that do not fit the configuration
+    let (good, _, err) = run(&["import", "pytorch", "--weights", s(&pt), "--out", s(&back)]);
+    assert!(!good && err.contains("already holds a model"), "{err}");
+    let (good, _, err) = run(&[
+        "import",
+        "pytorch",
+        "--weights",
+        s(&keras),
+        "--out",
+        s(&dir.join("x")),
+    ]);
+    assert!(!good && err.contains("--config"), "{err}");
+    let other = dir.join("other.json");
+    std::fs::write(
+        &other,
+        std::fs::read_to_string(&cfg)
+            .unwrap()
+            .replace("\"hidden_size\": 16", "\"hidden_size\": 17"),
+    )
+    .unwrap();
+    let (good, _, err) = run(&[
+        "import",
+        "keras",
+        "--weights",
+        s(&keras),
+        "--config",
+        s(&other),
+        "--out",
+        s(&dir.join("y")),
+    ]);
+    assert!(!good && !err.is_empty(), "{err}");
+    assert!(!dir.join("y").join("config.json").exists());
+}
