@@ -526,8 +526,11 @@ impl SequenceModel {
         let feat = dn * p;
         let rows = match self.config.head {
             Head::PerStep { .. } => {
+                // the stack's output is the head's input as it is; a copy only for dropout
                 self.head_in.clear();
-                self.head_in.extend_from_slice(self.cache.output());
+                if train && self.config.head_dropout > 0.0 {
+                    self.head_in.extend_from_slice(self.cache.output());
+                }
                 b * t
             }
             Head::LastStep { .. } => {
@@ -564,11 +567,16 @@ impl SequenceModel {
         for r in 0..rows {
             self.logits[r * out..(r + 1) * out].copy_from_slice(&params[self.head_b.clone()]);
         }
+        let head_in = if self.head_in.is_empty() {
+            self.cache.output()
+        } else {
+            &self.head_in
+        };
         matmul(
             rows,
             out,
             feat,
-            &self.head_in,
+            head_in,
             feat,
             Transpose::No,
             &params[self.head_w.clone()],
@@ -634,6 +642,11 @@ impl SequenceModel {
         let rows = self.d_logits.len() / out;
         let params = &self.store.values;
         let grads = &mut self.store.grads;
+        let head_in = if self.head_in.is_empty() {
+            self.cache.output()
+        } else {
+            &self.head_in
+        };
         // logits = head_in · Wᵀ + b
         matmul(
             out,
@@ -642,7 +655,7 @@ impl SequenceModel {
             &self.d_logits,
             out,
             Transpose::Yes,
-            &self.head_in,
+            head_in,
             feat,
             Transpose::No,
             &mut grads[self.head_w.clone()],
@@ -669,15 +682,12 @@ impl SequenceModel {
         for (d, m) in self.d_head_in.iter_mut().zip(&self.head_mask) {
             *d *= m;
         }
-        // into the recurrent stack
+        // into the recurrent stack: a per-step head hands its input gradient on as it is
         self.d_out.clear();
-        self.d_out.resize(b * t * feat, 0.0);
         let d_final = match self.config.head {
-            Head::PerStep { .. } => {
-                self.d_out.copy_from_slice(&self.d_head_in);
-                None
-            }
+            Head::PerStep { .. } => None,
             Head::LastStep { .. } => {
+                self.d_out.resize(b * t * feat, 0.0);
                 self.d_final.h.clear();
                 self.d_final.h.resize(dn * ln * b * p, 0.0);
                 self.d_final.c.clear();
@@ -695,8 +705,12 @@ impl SequenceModel {
                 Some(&self.d_final)
             }
         };
+        let d_out = match self.config.head {
+            Head::PerStep { .. } => &self.d_head_in,
+            Head::LastStep { .. } => &self.d_out,
+        };
         self.rnn
-            .backward(params, grads, &mut self.cache, &self.d_out, d_final)?;
+            .backward(params, grads, &mut self.cache, d_out, d_final)?;
         // embedding rows receive the input gradient
         if let (Some(er), InputKind::Embedding { dim, .. }, Inputs::Tokens(ids)) =
             (&self.embedding, self.config.input, batch.inputs)
