@@ -562,10 +562,10 @@ fn generator_matches_predict() {
             },
         ),
         (
-            "embedding 3x37 no bias",
+            "embedding 3x150 no bias (3 uneven workers)",
             ModelConfig {
                 input: InputKind::Embedding { vocab: 50, dim: 11 },
-                hidden_size: 37,
+                hidden_size: 150,
                 num_layers: 3,
                 bias: false,
                 head: Head::PerStep { outputs: 50 },
@@ -573,10 +573,10 @@ fn generator_matches_predict() {
             },
         ),
         (
-            "peephole coupled 1x40",
+            "peephole coupled 1x140",
             ModelConfig {
                 input: InputKind::OneHot { vocab: 7 },
-                hidden_size: 40,
+                hidden_size: 140,
                 peephole: true,
                 coupled: true,
                 head: Head::PerStep { outputs: 7 },
@@ -584,10 +584,10 @@ fn generator_matches_predict() {
             },
         ),
         (
-            "large vocabulary 1x48 (head split across workers)",
+            "large vocabulary 1x128 (head split across workers)",
             ModelConfig {
                 input: InputKind::OneHot { vocab: 2000 },
-                hidden_size: 48,
+                hidden_size: 128,
                 head: Head::PerStep { outputs: 2000 },
                 ..Default::default()
             },
