@@ -37,7 +37,33 @@ pub struct Labelled {
 /// column, a ragged row or an empty label.
 pub fn read_labelled(path: &Path, text_column: &str, label_column: &str) -> Result<Labelled> {
     let tsv = path.extension().is_none_or(|e| e != "csv");
-    let mut file = Delimited::open(path, if tsv { b'\t' } else { b',' }, !tsv, true)?;
+    let file = Delimited::open(path, if tsv { b'\t' } else { b',' }, !tsv, true)?;
+    labelled_from(file, text_column, label_column)
+}
+
+/// As [`read_labelled`] on the bytes of a file (`tsv`: tab-separated without quoting, else
+/// comma-separated with quoting); `name` names them in errors.
+///
+/// # Errors
+/// As [`read_labelled`].
+pub fn parse_labelled(
+    bytes: Vec<u8>,
+    name: &str,
+    tsv: bool,
+    text_column: &str,
+    label_column: &str,
+) -> Result<Labelled> {
+    let file = Delimited::from_bytes(
+        name.to_string(),
+        bytes,
+        if tsv { b'\t' } else { b',' },
+        !tsv,
+        true,
+    )?;
+    labelled_from(file, text_column, label_column)
+}
+
+fn labelled_from(mut file: Delimited, text_column: &str, label_column: &str) -> Result<Labelled> {
     let (ti, li) = (file.column(text_column)?, file.column(label_column)?);
     let name = file.name.clone();
     let fmt = |reason: String| Error::Format {

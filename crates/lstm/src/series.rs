@@ -89,7 +89,33 @@ impl Table {
 /// are duplicated or not increasing.
 pub fn read_table(path: &Path, columns: &[String], date_column: Option<&str>) -> Result<Table> {
     let tsv = path.extension().is_some_and(|e| e == "tsv" || e == "tab");
-    let mut file = Delimited::open(path, if tsv { b'\t' } else { b',' }, true, false)?;
+    let file = Delimited::open(path, if tsv { b'\t' } else { b',' }, true, false)?;
+    table_from(file, columns, date_column)
+}
+
+/// As [`read_table`] on the bytes of a file (`tsv`: tab-separated, else comma-separated);
+/// `name` names them in errors.
+///
+/// # Errors
+/// As [`read_table`].
+pub fn parse_table(
+    bytes: Vec<u8>,
+    name: &str,
+    tsv: bool,
+    columns: &[String],
+    date_column: Option<&str>,
+) -> Result<Table> {
+    let file = Delimited::from_bytes(
+        name.to_string(),
+        bytes,
+        if tsv { b'\t' } else { b',' },
+        true,
+        false,
+    )?;
+    table_from(file, columns, date_column)
+}
+
+fn table_from(mut file: Delimited, columns: &[String], date_column: Option<&str>) -> Result<Table> {
     if columns.is_empty() {
         return Err(file.error("no column was chosen".into()));
     }

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs each fuzz target of crates/lstm/tests/fuzz.rs for SECONDS (default 600) of fuzzing on
+# one core, in chunks of CHUNK seconds (default 90), pausing while the file $PAUSE_FILE exists
+# (a speed measurement on the same machine); prints the executions of every chunk and the
+# totals. Usage: bash docs/fuzz-campaign.sh [SECONDS] [CHUNK]
+set -euo pipefail
+SECONDS_WANTED=${1:-600}
+CHUNK=${2:-90}
+PAUSE_FILE=${PAUSE_FILE:-/work/quiet}
+cd "$(dirname "$0")/.."
+nice -n 19 cargo test --release -j 1 --test fuzz --no-run >/dev/null 2>&1
+for target in fuzz_checkpoint_loader fuzz_text_loader fuzz_csv_tsv_loaders; do
+  done_s=0; execs=0
+  while [ "$done_s" -lt "$SECONDS_WANTED" ]; do
+    while [ -e "$PAUSE_FILE" ]; do sleep 15; done
+    left=$((SECONDS_WANTED - done_s)); chunk=$((left < CHUNK ? left : CHUNK))
+    line=$(LSTM_FUZZ_SECONDS=$chunk LSTM_FUZZ_STOP_FILE="$PAUSE_FILE" nice -n 19 taskset -c 1 \
+      cargo test --release -j 1 --test fuzz "$target" -- --exact --nocapture --test-threads 1 2>&1 \
+      | grep '^fuzz ' || { echo "FAILED: $target" >&2; exit 1; })
+    echo "$target chunk: $line"
+    n=$(echo "$line" | sed -E 's/.*: ([0-9]+) executions in ([0-9.]+) s.*/\1/')
+    t=$(echo "$line" | sed -E 's/.*: ([0-9]+) executions in ([0-9.]+) s.*/\2/')
+    execs=$((execs + n)); done_s=$((done_s + ${t%.*}))
+  done
+  echo "TOTAL $target: $execs executions in $done_s s of fuzzing, no panic"
+done
