@@ -13,6 +13,7 @@ exe=$(nice -n 19 cargo test --release -j 1 --test fuzz --no-run --message-format
   | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
 bin=$(mktemp /tmp/lstm-fuzz-XXXXXX)
 cp "$exe" "$bin"
+chmod +x "$bin"
 for target in fuzz_checkpoint_loader fuzz_text_loader fuzz_csv_tsv_loaders; do
   done_s=0; execs=0; accepted=0
   while [ "$done_s" -lt "$SECONDS_WANTED" ]; do
