@@ -414,7 +414,7 @@ fn st_header(bytes: &[u8]) -> (usize, serde_json::Value) {
 fn st_with_header(bytes: &[u8], header: &serde_json::Value) -> Vec<u8> {
     let (n, _) = st_header(bytes);
     let mut h = serde_json::to_vec(header).unwrap();
-    while h.len() % 8 != 0 {
+    while !h.len().is_multiple_of(8) {
         h.push(b' ');
     }
     let mut out = (h.len() as u64).to_le_bytes().to_vec();
