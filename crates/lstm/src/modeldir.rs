@@ -282,7 +282,8 @@ pub fn save(
 ///
 /// 1. every file is written and synced into the staging directory `dir/.saving`, with
 ///    `extra` writing any further files (the loss plot) there too;
-/// 2. the manifest [`MANIFEST`] (sizes and checksums) is written last: from then on the
+/// 2. the manifest [`MANIFEST`] (sizes and checksums) is written last, atomically (temporary
+///    file, sync, rename): from the moment it exists the
 ///    staged set is the checkpoint;
 /// 3. the files are renamed into `dir` one by one (manifest last) and the staging directory
 ///    is removed.
@@ -354,7 +355,8 @@ fn stage(
         });
     }
     extra(staging)?;
-    write_synced(&staging.join(MANIFEST), json(&manifest).as_bytes())
+    // atomically too: its existence is what makes the staged set the checkpoint
+    write_atomic(&staging.join(MANIFEST), json(&manifest).as_bytes())
 }
 
 mod erased {
