@@ -20,11 +20,29 @@ fn data(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn tmp(name: &str) -> PathBuf {
+/// A fresh temporary directory, removed when the test passes (kept for a look when it fails).
+struct Tmp(PathBuf);
+
+impl std::ops::Deref for Tmp {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Tmp {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn tmp(name: &str) -> Tmp {
     let d = std::env::temp_dir().join(format!("lstm-robust-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
-    d
+    Tmp(d)
 }
 
 fn s(p: &Path) -> &str {
@@ -396,6 +414,23 @@ fn generation_and_classification_follow_documented_rules() {
         &["nothing to classify"],
         &dir,
     );
+    // an embedding whose vocabulary was swapped for a smaller one
+    let c2 = dir.join("c2");
+    copy_dir(&c, &c2);
+    let p = c2.join("config.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    v["vocab"]["tokens"].as_array_mut().unwrap().truncate(3);
+    std::fs::write(&p, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    rejects(
+        &["classify", "--model", s(&c2), "good"],
+        &[
+            "c2/config.json",
+            "the vocabulary has 4 tokens",
+            "input takes",
+        ],
+        &dir,
+    );
     rejects(
         &["classify", "--model", s(&c), "text", "--data", s(&tsv)],
         &["not both"],
@@ -482,6 +517,17 @@ fn damaged_model_directories_are_refused_and_left_alone() {
             std::fs::write(&p, b).unwrap();
         },
         &["model.safetensors", "checksum", "corrupted"],
+    );
+    case(
+        "nan-weight",
+        &|d| {
+            let p = d.join("model.safetensors");
+            let mut b = std::fs::read(&p).unwrap();
+            let n = b.len();
+            b[n - 4..].copy_from_slice(&f32::NAN.to_le_bytes());
+            std::fs::write(&p, b).unwrap();
+        },
+        &["model.safetensors", "NaN or infinite"],
     );
     case(
         "truncated",
