@@ -428,20 +428,15 @@ fn forecast_job(s: Settings, out: PathBuf, resumed: Option<Loaded>) -> Result<Jo
         .transformed(&table)
         .with_context(|| format!("cannot transform {path}"))?;
     let n = tr[0].len();
-    let need = s.window + s.horizon;
-    if n < s.holdout + need * 2 {
-        bail!(
-            "{path}: the series has {} rows ({n} after the transform); training and validating with window {} + horizon {} (and holdout {}) needs at least {}. Lower --window or --horizon, or give a longer series",
-            table.rows(),
-            s.window,
-            s.horizon,
-            s.holdout,
-            s.holdout + need * 2 + series::transform_lag(s.transform)
-        );
-    }
-    let usable = n - s.holdout;
-    let train_rows = ((usable as f64) * (1.0 - s.val_fraction as f64)).round() as usize;
-    let train_rows = train_rows.clamp(need, usable - s.horizon);
+    let (train_rows, usable) = series::split_rows(
+        n,
+        &path,
+        s.window,
+        s.horizon,
+        s.holdout,
+        s.val_fraction,
+        s.transform,
+    )?;
     match resumed.as_ref().and_then(|l| l.meta.series.clone()) {
         Some(saved) => spec = saved,
         None => spec.fit_scaler(&tr, train_rows),
@@ -522,16 +517,7 @@ fn classify_job(s: Settings, out: PathBuf, resumed: Option<Loaded>) -> Result<Jo
                 .context("the resumed model has no labels")?,
         ),
         None => {
-            let mut labels: Vec<String> = train.labels.clone();
-            labels.sort();
-            labels.dedup();
-            if labels.len() < 2 {
-                bail!(
-                    "{path}: the label column `{}` has a single class ({:?}) in the training rows; a classifier needs at least two",
-                    s.label_column,
-                    labels.first().map(|s| s.as_str()).unwrap_or("")
-                );
-            }
+            let labels = classify::classes(&train.labels, &path, &s.label_column)?;
             let vocab = match s.tokens {
                 TokenKind::Char => Vocab::chars_from(&train.texts.concat()),
                 TokenKind::Word => Vocab::words_from(

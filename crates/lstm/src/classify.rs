@@ -90,6 +90,26 @@ fn labelled_from(mut file: Delimited, text_column: &str, label_column: &str) -> 
     Ok(out)
 }
 
+/// The classes of a training set: its distinct labels, sorted (a class's id is its index).
+///
+/// # Errors
+/// [`Error::Format`] naming the file (`path`) and the label column if there are fewer than two.
+pub fn classes(labels: &[String], path: &str, label_column: &str) -> Result<Vec<String>> {
+    let mut classes = labels.to_vec();
+    classes.sort();
+    classes.dedup();
+    if classes.len() < 2 {
+        return Err(Error::Format {
+            path: path.to_string(),
+            reason: format!(
+                "the label column `{label_column}` has a single class ({:?}) in the training rows; a classifier needs at least two",
+                classes.first().map(|s| s.as_str()).unwrap_or("")
+            ),
+        });
+    }
+    Ok(classes)
+}
+
 /// Token ids and class ids.
 #[derive(Clone, Debug, Default)]
 pub struct Examples {

@@ -337,6 +337,39 @@ impl SeriesSpec {
     }
 }
 
+/// Splits `n` transformed rows of the series in `path` (for messages) into training rows
+/// (the first ones) and validation rows up to `usable`; the last `holdout` rows are left out.
+/// Returns `(train_rows, usable)`.
+///
+/// # Errors
+/// [`Error::Format`] naming the file, the rows it has and the rows it would need, when the
+/// series is too short for training and validation windows of `window + horizon` rows.
+pub fn split_rows(
+    n: usize,
+    path: &str,
+    window: usize,
+    horizon: usize,
+    holdout: usize,
+    val_fraction: f32,
+    transform: Transform,
+) -> Result<(usize, usize)> {
+    let need = window + horizon;
+    if n < holdout + need * 2 {
+        let lag = transform_lag(transform);
+        return Err(Error::Format {
+            path: path.to_string(),
+            reason: format!(
+                "the series has {} rows ({n} after the transform); training and validating with window {window} + horizon {horizon} (and holdout {holdout}) needs at least {}. Lower --window or --horizon, or give a longer series",
+                n + lag,
+                holdout + need * 2 + lag
+            ),
+        });
+    }
+    let usable = n - holdout;
+    let train_rows = ((usable as f64) * (1.0 - val_fraction as f64)).round() as usize;
+    Ok((train_rows.clamp(need, usable - horizon), usable))
+}
+
 /// Training and validation windows of a series.
 #[derive(Clone, Debug, Default)]
 pub struct Windows {
