@@ -343,6 +343,8 @@ fn fresh_or_resumed(
         Some(l) => Ok((
             ModelMeta {
                 settings: meta.settings,
+                // saved in the current format from now on
+                format_version: FORMAT_VERSION,
                 ..l.meta
             },
             l.model,

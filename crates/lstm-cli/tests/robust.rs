@@ -574,8 +574,8 @@ fn damaged_model_directories_are_refused_and_left_alone() {
     );
     case(
         "newer-version",
-        &|d| edit_json(d, &|v| v["format_version"] = 2.into()),
-        &["config.json", "newer version", "format 2", "upgrade lstm"],
+        &|d| edit_json(d, &|v| v["format_version"] = 99.into()),
+        &["config.json", "newer version", "format 99", "upgrade lstm"],
     );
     case(
         "vocab-mismatch",

@@ -39,8 +39,11 @@ use crate::vocab::Vocab;
 
 /// The `format` field of every `config.json` this library writes.
 pub const FORMAT: &str = "lstm-model";
-/// The current format version; files from a newer version are refused.
-pub const FORMAT_VERSION: u32 = 1;
+/// The current format version; files from a newer version are refused, older ones are read.
+///
+/// 1: the first; 2: adds the manifest [`MANIFEST`] and `settings.on_nonfinite` (a version 1
+/// directory, without them, loads as before).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The job a model was trained for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -154,3 +154,33 @@ fn every_interrupted_save_loads_as_the_old_or_the_new_checkpoint() {
     assert!(states > 20);
     let _ = std::fs::remove_dir_all(&base);
 }
+
+#[test]
+fn a_version_1_directory_without_manifest_still_loads_and_resaves_as_version_2() {
+    let base = std::env::temp_dir().join(format!("lstm-ckpt-v1-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let mut f = fixture();
+    let d = base.join("m");
+    next_checkpoint(&mut f, &d, 1);
+    let want = loads_as(&d);
+    // what version 1 wrote: no manifest, no `on_nonfinite`, format_version 1
+    std::fs::remove_file(d.join(MANIFEST)).unwrap();
+    let p = d.join("config.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    v["format_version"] = 1.into();
+    v["settings"]
+        .as_object_mut()
+        .unwrap()
+        .remove("on_nonfinite");
+    std::fs::write(&p, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    let l = modeldir::load(&d).unwrap();
+    assert_eq!((l.state.step, l.model.store.values.clone()), want);
+    assert_eq!(l.meta.format_version, 1);
+    let mut meta = l.meta.clone();
+    meta.format_version = FORMAT_VERSION;
+    modeldir::save(&d, &meta, &l.model, &l.state).unwrap();
+    assert!(d.join(MANIFEST).exists());
+    assert_eq!(modeldir::load(&d).unwrap().meta.format_version, 2);
+    let _ = std::fs::remove_dir_all(&base);
+}
