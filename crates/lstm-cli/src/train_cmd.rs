@@ -288,6 +288,11 @@ fn run(mut job: Job<'_>, quiet: bool) -> Result<()> {
                 "training stopped; no checkpoint had been written to {out} yet (--save-every N keeps one while training)"
             ),
         };
+        let kept = if matches!(e, lstm::Error::Io { .. }) {
+            format!("{kept}; the checkpoint could not be written: free some disk space (or choose another --out) first")
+        } else {
+            kept
+        };
         anyhow::Error::from(e).context(kept)
     })?;
     bar.finish_and_clear();

@@ -1066,7 +1066,10 @@ fn disk_full_while_saving_keeps_the_previous_checkpoint() {
         err.contains("File too large") && err.contains(".saving"),
         "{err}"
     );
-    assert!(err.contains("(step 4) is intact"), "{err}");
+    assert!(
+        err.contains("(step 4) is intact") && err.contains("free some disk space"),
+        "{err}"
+    );
     assert!(snapshot(&m) == before, "the previous checkpoint changed");
     assert!(
         !m.join(lstm::modeldir::STAGING).exists(),
