@@ -2,7 +2,7 @@
 # Runs each fuzz target of crates/lstm/tests/fuzz.rs for SECONDS (default 600) of fuzzing on
 # one core, in chunks of CHUNK seconds (default 90), pausing while the file $PAUSE_FILE exists
 # (a speed measurement on the same machine); prints the executions of every chunk and the
-# totals. Usage: bash docs/fuzz-campaign.sh [SECONDS] [CHUNK]
+# totals. Usage: [TARGETS="fuzz_text_loader ..."] bash docs/fuzz-campaign.sh [SECONDS] [CHUNK]
 set -euo pipefail
 SECONDS_WANTED=${1:-600}
 CHUNK=${2:-90}
@@ -14,7 +14,7 @@ exe=$(nice -n 19 cargo test --release -j 1 --test fuzz --no-run --message-format
 bin=$(mktemp /tmp/lstm-fuzz-XXXXXX)
 cp "$exe" "$bin"
 chmod +x "$bin"
-for target in fuzz_checkpoint_loader fuzz_text_loader fuzz_csv_tsv_loaders; do
+for target in ${TARGETS:-fuzz_checkpoint_loader fuzz_text_loader fuzz_csv_tsv_loaders}; do
   done_s=0; execs=0; accepted=0
   while [ "$done_s" -lt "$SECONDS_WANTED" ]; do
     while [ -e "$PAUSE_FILE" ]; do sleep 15; done
