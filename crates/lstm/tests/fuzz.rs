@@ -377,9 +377,18 @@ fn fuzz_csv_tsv_loaders() {
         "csv/tsv loaders",
         strategy,
         |(bytes, tsv, cols, window, horizon, transform)| {
-            let mut accepted =
-                lstm::classify::parse_labelled(bytes.clone(), "fuzz.tsv", tsv, "text", "label")
-                    .is_ok();
+            let labelled =
+                lstm::classify::parse_labelled(bytes.clone(), "fuzz.tsv", tsv, "text", "label");
+            let mut accepted = labelled.is_ok();
+            if let Ok(l) = labelled {
+                assert_eq!(l.texts.len(), l.labels.len());
+                if let Ok(classes) = lstm::classify::classes(&l.labels, "fuzz.tsv", "label") {
+                    assert!(classes.len() >= 2);
+                    let vocab = Vocab::words_from(l.texts.iter().map(|t| t.as_str()), 1, 100);
+                    let tokens = lstm::classify::encode_texts(&vocab, &l.texts, 16);
+                    assert!(tokens.iter().all(|t| !t.is_empty() && t.len() <= 16));
+                }
+            }
             let columns: Vec<String> = ["passengers", "other", "month", "label"][..cols.min(4)]
                 .iter()
                 .map(|s| s.to_string())
@@ -410,6 +419,13 @@ fn fuzz_csv_tsv_loaders() {
                     continue;
                 };
                 let n = tr[0].len();
+                // the training/validation split of `lstm train forecast`
+                if let Ok((train_rows, usable)) =
+                    series::split_rows(n, "fuzz.csv", window, horizon, 1, 0.2, spec.transform)
+                {
+                    assert!(window + horizon <= train_rows && train_rows + horizon <= usable);
+                    assert!(usable < n);
+                }
                 spec.fit_scaler(&tr, n);
                 let scaled = spec.scaled_rows(&tr);
                 let _ = series::make_windows(&scaled, columns.len(), window, horizon, 0, n);
