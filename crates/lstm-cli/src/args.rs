@@ -139,6 +139,12 @@ pub enum TransformArg {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum NonFiniteArg {
+    Stop,
+    Skip,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum TokensArg {
     Char,
     Word,
@@ -154,7 +160,8 @@ pub struct CommonTrain {
     /// TOML file with any of the settings below (flags given here win).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Continue training the model in DIR from its last checkpoint (same data, same seed).
+    /// Continue training the model in DIR from its last checkpoint (same data, same seed;
+    /// only the budget, --save-every, --threads, --on-nonfinite, --out and --quiet may be given).
     #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
     /// Recurrent cell [default: lstm].
@@ -176,25 +183,25 @@ pub struct CommonTrain {
     #[arg(long)]
     pub batch: Option<usize>,
     /// Learning rate [default: text 0.002, forecast 0.003, classify 0.002].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub lr: Option<f32>,
     /// Optimizer [default: adam].
     #[arg(long, value_enum)]
     pub optimizer: Option<OptimizerArg>,
     /// Weight decay [default: 0].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub weight_decay: Option<f32>,
     /// Learning-rate schedule over the budget [default: constant].
     #[arg(long, value_enum)]
     pub lr_schedule: Option<ScheduleArg>,
     /// Dropout between layers and before the output layer [default: text 0.1, forecast 0, classify 0.5].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub dropout: Option<f32>,
     /// Variational dropout on the hidden-to-hidden path (Keras' recurrent_dropout) [default: 0].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub recurrent_dropout: Option<f32>,
     /// Clip the global gradient norm (0 = off) [default: 5].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub clip: Option<f32>,
     /// Seed for weights, batches and dropout [default: 1].
     #[arg(long)]
@@ -203,13 +210,13 @@ pub struct CommonTrain {
     #[arg(long)]
     pub threads: Option<usize>,
     /// Budget in minutes [default: text 4; forecast and classify use --epochs].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub minutes: Option<f64>,
     /// Budget in optimizer steps (counted from the start of training, also after --resume).
     #[arg(long)]
     pub steps: Option<u64>,
     /// Budget in passes over the training data [default: forecast 300, classify 3].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub epochs: Option<f64>,
     /// Write a checkpoint every N steps (one is always written at the end).
     #[arg(long, value_name = "STEPS")]
@@ -220,6 +227,10 @@ pub struct CommonTrain {
     /// Fraction held out for validation when no --val file is given [default: text 0.1, forecast 0.15, classify 0.1].
     #[arg(long)]
     pub val_fraction: Option<f32>,
+    /// When a batch gives a NaN or infinite loss or gradient: stop (the last checkpoint is
+    /// kept) or skip the batch [default: stop].
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub on_nonfinite: Option<NonFiniteArg>,
     /// No progress bar, no samples: only errors and the final summary.
     #[arg(long)]
     pub quiet: bool,
@@ -315,7 +326,7 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = 500)]
     pub length: usize,
     /// Sampling temperature (> 0; lower is more conservative).
-    #[arg(long, default_value_t = 0.8)]
+    #[arg(long, default_value_t = 0.8, allow_negative_numbers = true)]
     pub temperature: f32,
     /// Sample only among the K most likely characters (0 = all).
     #[arg(long, default_value_t = 0)]

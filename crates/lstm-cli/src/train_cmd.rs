@@ -14,7 +14,7 @@ use lstm::classify::{self, ClassifyData, Examples};
 use lstm::model::{Head, InputKind, ModelConfig, SequenceModel};
 use lstm::modeldir::{self, Loaded, ModelMeta, Task, TrainingState, FORMAT, FORMAT_VERSION};
 use lstm::series::{self, SeriesData, SeriesSpec, Transform};
-use lstm::settings::{LrSchedule, OptimizerKind, Settings, Variant};
+use lstm::settings::{self, LrSchedule, OnNonFinite, OptimizerKind, Settings, Variant};
 use lstm::text::{Encoded, TextData, TextTask};
 use lstm::train::{self, Event, StopReason, TrainTask};
 use lstm::vocab::{TokenKind, Vocab};
@@ -26,24 +26,20 @@ pub const SHAKESPEARE: &str = include_str!("../../../data/tinyshakespeare.txt");
 
 /// Reads a UTF-8 text file with messages that say what is wrong.
 pub fn read_text(path: &Path) -> Result<String> {
-    if path.is_dir() {
-        bail!("{} is a directory; give a text file", path.display());
-    }
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    if bytes.is_empty() {
-        bail!(
-            "{} is empty; give a text file with some text in it",
-            path.display()
-        );
-    }
-    String::from_utf8(bytes).map_err(|e| {
-        anyhow::anyhow!(
-            "{} is not UTF-8 text: invalid byte at offset {}; convert it to UTF-8 (e.g. iconv -t UTF-8)",
-            path.display(),
-            e.utf8_error().valid_up_to()
-        )
-    })
+    Ok(lstm::text::read_text(path)?)
 }
+
+/// Training ended early on Ctrl-C or SIGTERM, after saving: `main` exits with status 130.
+#[derive(Debug)]
+pub struct Interrupted(pub String);
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Interrupted {}
 
 fn overlay_toml(s: Settings, path: &Path) -> Result<Settings> {
     let text = std::fs::read_to_string(path)
@@ -100,6 +96,12 @@ fn apply_common(s: &mut Settings, c: &CommonTrain) {
             VariantArg::Peephole => Variant::Peephole,
             VariantArg::Coupled => Variant::Coupled,
             VariantArg::PeepholeCoupled => Variant::PeepholeCoupled,
+        };
+    }
+    if let Some(v) = c.on_nonfinite {
+        s.on_nonfinite = match v {
+            NonFiniteArg::Stop => OnNonFinite::Stop,
+            NonFiniteArg::Skip => OnNonFinite::Skip,
         };
     }
     if let Some(v) = c.lr_schedule {
@@ -163,7 +165,7 @@ fn model_config(s: &Settings, input: InputKind, head: Head) -> ModelConfig {
 }
 
 fn check_out(out: &Path) -> Result<()> {
-    if out.join("config.json").exists() {
+    if modeldir::live_path(out, "config.json").exists() {
         bail!(
             "{} already holds a model; continue it with `lstm train --resume {}` or choose another --out",
             out.display(),
@@ -260,6 +262,11 @@ fn run(mut job: Job<'_>, quiet: bool) -> Result<()> {
             }
         }
         Event::Saved { .. } => {}
+        Event::Skipped { step, reason } => {
+            bar.suspend(|| {
+                eprintln!("warning: step {step}: {reason}; batch skipped (--on-nonfinite skip)")
+            });
+        }
     };
     let reason = train::train(
         &job.meta,
@@ -270,20 +277,35 @@ fn run(mut job: Job<'_>, quiet: bool) -> Result<()> {
         &stop,
         &mut on,
     )
-    .with_context(|| {
-        format!(
-            "training stopped; the last checkpoint in {} is intact",
-            job.out.display()
-        )
+    .map_err(|e| {
+        let out = job.out.display();
+        let kept = match modeldir::load(&job.out) {
+            Ok(l) => format!(
+                "training stopped; the last checkpoint in {out} (step {}) is intact: continue it with `lstm train --resume {out}`",
+                l.state.step
+            ),
+            Err(_) => format!(
+                "training stopped; no checkpoint had been written to {out} yet (--save-every N keeps one while training)"
+            ),
+        };
+        let kept = if matches!(e, lstm::Error::Io { .. }) {
+            format!("{kept}; the checkpoint could not be written: free some disk space (or choose another --out) first")
+        } else {
+            kept
+        };
+        anyhow::Error::from(e).context(kept)
     })?;
     bar.finish_and_clear();
     let val = job.state.val_loss.last().map(|v| v.1);
     let out = job.out.display();
     match reason {
-        StopReason::Interrupted => println!(
-            "interrupted at step {}; checkpoint saved in {out}. Continue with: lstm train --resume {out}",
-            job.state.step
-        ),
+        StopReason::Interrupted => {
+            return Err(Interrupted(format!(
+                "interrupted at step {}; checkpoint saved in {out}. Continue with: lstm train --resume {out}",
+                job.state.step
+            ))
+            .into())
+        }
         StopReason::Budget => println!(
             "done: {} steps in {:.0} s, validation loss {}; model saved in {out}",
             job.state.step,
@@ -326,6 +348,8 @@ fn fresh_or_resumed(
         Some(l) => Ok((
             ModelMeta {
                 settings: meta.settings,
+                // saved in the current format from now on
+                format_version: FORMAT_VERSION,
                 ..l.meta
             },
             l.model,
@@ -347,12 +371,7 @@ fn text_job(s: Settings, out: PathBuf, resumed: Option<Loaded>) -> Result<Job<'s
     };
     let (train_text, val_text) = match &s.val {
         Some(p) => (full, read_text(Path::new(p))?),
-        None => {
-            let chars: Vec<(usize, char)> = full.char_indices().collect();
-            let cut = chars.len() - ((chars.len() as f64 * s.val_fraction as f64) as usize).max(1);
-            let at = chars.get(cut).map_or(full.len(), |c| c.0);
-            (full[..at].to_string(), full[at..].to_string())
-        }
+        None => lstm::text::split_validation(&full, s.val_fraction),
     };
     let vocab = match resumed.as_ref().and_then(|l| l.meta.vocab.clone()) {
         Some(v) => v,
@@ -376,6 +395,7 @@ fn text_job(s: Settings, out: PathBuf, resumed: Option<Loaded>) -> Result<Job<'s
         InputKind::OneHot { vocab: v },
         Head::PerStep { outputs: v },
     );
+    settings::check_model_memory(&mc, s.batch, s.seq_len)?;
     let mut m = meta(Task::Text, &mc, &s);
     m.vocab = Some(vocab.clone());
     let (meta, model, state) = fresh_or_resumed(resumed, m)?;
@@ -415,20 +435,15 @@ fn forecast_job(s: Settings, out: PathBuf, resumed: Option<Loaded>) -> Result<Jo
         .transformed(&table)
         .with_context(|| format!("cannot transform {path}"))?;
     let n = tr[0].len();
-    let need = s.window + s.horizon;
-    if n < s.holdout + need * 2 {
-        bail!(
-            "{path}: the series has {} rows ({n} after the transform); training and validating with window {} + horizon {} (and holdout {}) needs at least {}. Lower --window or --horizon, or give a longer series",
-            table.rows(),
-            s.window,
-            s.horizon,
-            s.holdout,
-            s.holdout + need * 2 + series::transform_lag(s.transform)
-        );
-    }
-    let usable = n - s.holdout;
-    let train_rows = ((usable as f64) * (1.0 - s.val_fraction as f64)).round() as usize;
-    let train_rows = train_rows.clamp(need, usable - s.horizon);
+    let (train_rows, usable) = series::split_rows(
+        n,
+        &path,
+        s.window,
+        s.horizon,
+        s.holdout,
+        s.val_fraction,
+        s.transform,
+    )?;
     match resumed.as_ref().and_then(|l| l.meta.series.clone()) {
         Some(saved) => spec = saved,
         None => spec.fit_scaler(&tr, train_rows),
@@ -451,6 +466,7 @@ fn forecast_job(s: Settings, out: PathBuf, resumed: Option<Loaded>) -> Result<Jo
         InputKind::Dense { features: f },
         Head::LastStep { outputs: s.horizon },
     );
+    settings::check_model_memory(&mc, s.batch, s.window)?;
     let mut m = meta(Task::Forecast, &mc, &s);
     m.series = Some(spec);
     let (meta, model, state) = fresh_or_resumed(resumed, m)?;
@@ -508,16 +524,7 @@ fn classify_job(s: Settings, out: PathBuf, resumed: Option<Loaded>) -> Result<Jo
                 .context("the resumed model has no labels")?,
         ),
         None => {
-            let mut labels: Vec<String> = train.labels.clone();
-            labels.sort();
-            labels.dedup();
-            if labels.len() < 2 {
-                bail!(
-                    "{path}: the label column `{}` has a single class ({:?}) in the training rows; a classifier needs at least two",
-                    s.label_column,
-                    labels.first().map(|s| s.as_str()).unwrap_or("")
-                );
-            }
+            let labels = classify::classes(&train.labels, &path, &s.label_column)?;
             let vocab = match s.tokens {
                 TokenKind::Char => Vocab::chars_from(&train.texts.concat()),
                 TokenKind::Word => Vocab::words_from(
@@ -565,6 +572,7 @@ fn classify_job(s: Settings, out: PathBuf, resumed: Option<Loaded>) -> Result<Jo
             outputs: labels.len(),
         },
     );
+    settings::check_model_memory(&mc, s.batch, s.max_len)?;
     let mut m = meta(Task::Classify, &mc, &s);
     m.vocab = Some(vocab);
     m.labels = Some(labels.clone());
@@ -582,16 +590,73 @@ fn classify_job(s: Settings, out: PathBuf, resumed: Option<Loaded>) -> Result<Jo
 
 // ---------------------------------------------------------------- entry points
 
-fn resume(dir: &Path, c: &CommonTrain) -> Result<()> {
+/// Refuses flags that `--resume` would otherwise silently ignore: a resumed run keeps the
+/// settings it was started with.
+fn check_resume_flags(c: &CommonTrain, job: &[(&str, bool)]) -> Result<()> {
+    let common = [
+        ("--config", c.config.is_some()),
+        ("--cell", c.cell.is_some()),
+        ("--variant", c.variant.is_some()),
+        ("--layers", c.layers.is_some()),
+        ("--hidden", c.hidden.is_some()),
+        ("--proj", c.proj.is_some()),
+        ("--batch", c.batch.is_some()),
+        ("--lr", c.lr.is_some()),
+        ("--optimizer", c.optimizer.is_some()),
+        ("--weight-decay", c.weight_decay.is_some()),
+        ("--lr-schedule", c.lr_schedule.is_some()),
+        ("--dropout", c.dropout.is_some()),
+        ("--recurrent-dropout", c.recurrent_dropout.is_some()),
+        ("--clip", c.clip.is_some()),
+        ("--seed", c.seed.is_some()),
+        ("--eval-every", c.eval_every.is_some()),
+        ("--val-fraction", c.val_fraction.is_some()),
+    ];
+    let given: Vec<&str> = common
+        .iter()
+        .chain(job)
+        .filter(|(_, set)| *set)
+        .map(|(name, _)| *name)
+        .collect();
+    if !given.is_empty() {
+        bail!(
+            "--resume continues a run with the settings it was started with, so {} cannot be given with it; only --steps, --minutes, --epochs, --save-every, --threads, --on-nonfinite, --out and --quiet can. To change the others, start a new run with another --out",
+            given.join(", ")
+        );
+    }
+    Ok(())
+}
+
+fn resume(dir: &Path, c: &CommonTrain, want: Option<Task>) -> Result<()> {
     let loaded =
         modeldir::load(dir).with_context(|| format!("cannot resume from {}", dir.display()))?;
+    if let Some(want) = want {
+        if loaded.meta.task != want {
+            bail!(
+                "{} holds a {} model, not a {want} model; resume it with `lstm train {} --resume {}`",
+                dir.display(),
+                loaded.meta.task,
+                loaded.meta.task,
+                dir.display()
+            );
+        }
+    }
     let mut s = loaded.meta.settings.clone();
     apply_budget(&mut s, c);
     if let Some(t) = c.threads {
         s.threads = t;
     }
+    if let Some(v) = c.on_nonfinite {
+        s.on_nonfinite = match v {
+            NonFiniteArg::Stop => OnNonFinite::Stop,
+            NonFiniteArg::Skip => OnNonFinite::Skip,
+        };
+    }
     s.validate()?;
     let out = c.out.clone().unwrap_or_else(|| dir.to_path_buf());
+    if out != dir {
+        check_out(&out)?;
+    }
     if !c.quiet {
         println!("resuming {} from step {}", dir.display(), loaded.state.step);
     }
@@ -613,7 +678,20 @@ pub fn train(cmd: &TrainCmd) -> Result<()> {
         Some(TrainJob::Text(a)) => train_text(a, false),
         Some(TrainJob::Forecast(a)) => {
             if let Some(d) = &a.common.resume {
-                return resume(d, &a.common);
+                check_resume_flags(
+                    &a.common,
+                    &[
+                        ("--data", a.data.is_some()),
+                        ("--column", !a.column.is_empty()),
+                        ("--date-column", a.date_column.is_some()),
+                        ("--window", a.window.is_some()),
+                        ("--horizon", a.horizon.is_some()),
+                        ("--holdout", a.holdout.is_some()),
+                        ("--transform", a.transform.is_some()),
+                        ("--bidirectional", a.bidirectional),
+                    ],
+                )?;
+                return resume(d, &a.common, Some(Task::Forecast));
             }
             let s = resolve(Task::Forecast, &a.common, |s| {
                 if a.data.is_some() {
@@ -647,7 +725,20 @@ pub fn train(cmd: &TrainCmd) -> Result<()> {
         }
         Some(TrainJob::Classify(a)) => {
             if let Some(d) = &a.common.resume {
-                return resume(d, &a.common);
+                check_resume_flags(
+                    &a.common,
+                    &[
+                        ("--data", a.data.is_some()),
+                        ("--val", a.val.is_some()),
+                        ("--text-column", a.text_column.is_some()),
+                        ("--label-column", a.label_column.is_some()),
+                        ("--tokens", a.tokens.is_some()),
+                        ("--embedding", a.embedding.is_some()),
+                        ("--max-len", a.max_len.is_some()),
+                        ("--bidirectional", a.bidirectional),
+                    ],
+                )?;
+                return resume(d, &a.common, Some(Task::Classify));
             }
             let s = resolve(Task::Classify, &a.common, |s| {
                 if a.data.is_some() {
@@ -685,7 +776,16 @@ pub fn train(cmd: &TrainCmd) -> Result<()> {
 
 fn train_text(a: &TextArgs, default_job: bool) -> Result<()> {
     if let Some(d) = &a.common.resume {
-        return resume(d, &a.common);
+        check_resume_flags(
+            &a.common,
+            &[
+                ("--data", a.data.is_some()),
+                ("--val", a.val.is_some()),
+                ("--seq-len", a.seq_len.is_some()),
+                ("--sample-every", a.sample_every.is_some()),
+            ],
+        )?;
+        return resume(d, &a.common, (!default_job).then_some(Task::Text));
     }
     let s = resolve(Task::Text, &a.common, |s| {
         if a.data.is_some() {

@@ -15,6 +15,9 @@ use serde_json::json;
 use crate::args::*;
 use crate::train_cmd::read_text;
 
+/// The longest forecast `lstm forecast` computes at once.
+const MAX_FORECAST_STEPS: usize = 10_000_000;
+
 fn load(dir: &Path, want: Task, command: &str) -> Result<Loaded> {
     let l = modeldir::load(dir)
         .with_context(|| format!("cannot load the model in {}", dir.display()))?;
@@ -107,6 +110,12 @@ pub fn forecast(a: &ForecastArgs) -> Result<()> {
     if steps == 0 {
         bail!("--steps must be at least 1");
     }
+    if steps > MAX_FORECAST_STEPS {
+        bail!(
+            "--steps {steps} would need about {:.0} MB for the forecast and its output; forecast at most {MAX_FORECAST_STEPS} steps at once",
+            steps as f64 * 48.0 / 1e6
+        );
+    }
     let table = series::read_table(&a.data, &spec.columns, spec.date_column.as_deref())?;
     let pred = spec.forecast(&mut l.model, &table, steps)?;
     let dates = table
@@ -166,13 +175,26 @@ pub fn forecast(a: &ForecastArgs) -> Result<()> {
             ),
             None => "step".into(),
         };
-        lstm::plot::lines(
-            p,
+        // drawn into a temporary file renamed into place: a failed plot leaves no half file
+        let ext = p
+            .extension()
+            .map_or("svg".into(), |e| e.to_string_lossy().to_string());
+        let tmp = p.with_extension(format!("tmp{}.{ext}", std::process::id()));
+        let drawn = lstm::plot::lines(
+            &tmp,
             &format!("{target}: history and {steps}-step forecast"),
             &x_label,
             target,
             &[history, fc],
-        )?;
+        )
+        .map_err(anyhow::Error::from)
+        .and_then(|_| {
+            std::fs::rename(&tmp, p).with_context(|| format!("cannot write {}", p.display()))
+        });
+        if drawn.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        drawn?;
         eprintln!("wrote the plot to {}", p.display());
     }
     Ok(())

@@ -37,7 +37,33 @@ pub struct Labelled {
 /// column, a ragged row or an empty label.
 pub fn read_labelled(path: &Path, text_column: &str, label_column: &str) -> Result<Labelled> {
     let tsv = path.extension().is_none_or(|e| e != "csv");
-    let mut file = Delimited::open(path, if tsv { b'\t' } else { b',' }, !tsv, true)?;
+    let file = Delimited::open(path, if tsv { b'\t' } else { b',' }, !tsv, true)?;
+    labelled_from(file, text_column, label_column)
+}
+
+/// As [`read_labelled`] on the bytes of a file (`tsv`: tab-separated without quoting, else
+/// comma-separated with quoting); `name` names them in errors.
+///
+/// # Errors
+/// As [`read_labelled`].
+pub fn parse_labelled(
+    bytes: Vec<u8>,
+    name: &str,
+    tsv: bool,
+    text_column: &str,
+    label_column: &str,
+) -> Result<Labelled> {
+    let file = Delimited::from_bytes(
+        name.to_string(),
+        bytes,
+        if tsv { b'\t' } else { b',' },
+        !tsv,
+        true,
+    )?;
+    labelled_from(file, text_column, label_column)
+}
+
+fn labelled_from(mut file: Delimited, text_column: &str, label_column: &str) -> Result<Labelled> {
     let (ti, li) = (file.column(text_column)?, file.column(label_column)?);
     let name = file.name.clone();
     let fmt = |reason: String| Error::Format {
@@ -62,6 +88,26 @@ pub fn read_labelled(path: &Path, text_column: &str, label_column: &str) -> Resu
         return Err(fmt("the file has no data rows".into()));
     }
     Ok(out)
+}
+
+/// The classes of a training set: its distinct labels, sorted (a class's id is its index).
+///
+/// # Errors
+/// [`Error::Format`] naming the file (`path`) and the label column if there are fewer than two.
+pub fn classes(labels: &[String], path: &str, label_column: &str) -> Result<Vec<String>> {
+    let mut classes = labels.to_vec();
+    classes.sort();
+    classes.dedup();
+    if classes.len() < 2 {
+        return Err(Error::Format {
+            path: path.to_string(),
+            reason: format!(
+                "the label column `{label_column}` has a single class ({:?}) in the training rows; a classifier needs at least two",
+                classes.first().map(|s| s.as_str()).unwrap_or("")
+            ),
+        });
+    }
+    Ok(classes)
 }
 
 /// Token ids and class ids.

@@ -53,6 +53,22 @@ pub enum Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
+    /// The error for a file that could not be read: a missing file says so and asks to check
+    /// the path; other failures keep the system's reason.
+    pub fn read(path: &str, source: std::io::Error) -> Self {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            Error::Format {
+                path: path.to_string(),
+                reason: "no such file; check the path".into(),
+            }
+        } else {
+            Error::Io {
+                path: path.to_string(),
+                source,
+            }
+        }
+    }
+
     /// Builds an [`Error::Shape`].
     pub fn shape(what: impl Into<String>, expected: impl ToString, got: impl ToString) -> Self {
         Error::Shape {

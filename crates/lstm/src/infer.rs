@@ -362,11 +362,7 @@ impl Generator {
         };
         // units per worker: a multiple of 16 so each worker's rows start on a register, and at
         // least 64 (below that a worker's share no longer pays for its barrier)
-        let per = hsz
-            .div_ceil(threads.max(1))
-            .max(64.min(hsz))
-            .div_ceil(16)
-            * 16;
+        let per = hsz.div_ceil(threads.max(1)).max(64.min(hsz)).div_ceil(16) * 16;
         let nworkers = hsz.div_ceil(per).max(1);
         // a small head (a character vocabulary) is cheaper on the calling thread alone than
         // behind one more barrier

@@ -89,7 +89,33 @@ impl Table {
 /// are duplicated or not increasing.
 pub fn read_table(path: &Path, columns: &[String], date_column: Option<&str>) -> Result<Table> {
     let tsv = path.extension().is_some_and(|e| e == "tsv" || e == "tab");
-    let mut file = Delimited::open(path, if tsv { b'\t' } else { b',' }, true, false)?;
+    let file = Delimited::open(path, if tsv { b'\t' } else { b',' }, true, false)?;
+    table_from(file, columns, date_column)
+}
+
+/// As [`read_table`] on the bytes of a file (`tsv`: tab-separated, else comma-separated);
+/// `name` names them in errors.
+///
+/// # Errors
+/// As [`read_table`].
+pub fn parse_table(
+    bytes: Vec<u8>,
+    name: &str,
+    tsv: bool,
+    columns: &[String],
+    date_column: Option<&str>,
+) -> Result<Table> {
+    let file = Delimited::from_bytes(
+        name.to_string(),
+        bytes,
+        if tsv { b'\t' } else { b',' },
+        true,
+        false,
+    )?;
+    table_from(file, columns, date_column)
+}
+
+fn table_from(mut file: Delimited, columns: &[String], date_column: Option<&str>) -> Result<Table> {
     if columns.is_empty() {
         return Err(file.error("no column was chosen".into()));
     }
@@ -309,6 +335,39 @@ impl SeriesSpec {
         let last_raw = *table.columns[0].last().expect("non-empty");
         Ok(invert_forecast(&pred_t, last_raw, self.transform))
     }
+}
+
+/// Splits `n` transformed rows of the series in `path` (for messages) into training rows
+/// (the first ones) and validation rows up to `usable`; the last `holdout` rows are left out.
+/// Returns `(train_rows, usable)`.
+///
+/// # Errors
+/// [`Error::Format`] naming the file, the rows it has and the rows it would need, when the
+/// series is too short for training and validation windows of `window + horizon` rows.
+pub fn split_rows(
+    n: usize,
+    path: &str,
+    window: usize,
+    horizon: usize,
+    holdout: usize,
+    val_fraction: f32,
+    transform: Transform,
+) -> Result<(usize, usize)> {
+    let need = window + horizon;
+    if n < holdout + need * 2 {
+        let lag = transform_lag(transform);
+        return Err(Error::Format {
+            path: path.to_string(),
+            reason: format!(
+                "the series has {} rows ({n} after the transform); training and validating with window {window} + horizon {horizon} (and holdout {holdout}) needs at least {}. Lower --window or --horizon, or give a longer series",
+                n + lag,
+                holdout + need * 2 + lag
+            ),
+        });
+    }
+    let usable = n - holdout;
+    let train_rows = ((usable as f64) * (1.0 - val_fraction as f64)).round() as usize;
+    Ok((train_rows.clamp(need, usable - horizon), usable))
 }
 
 /// Training and validation windows of a series.

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cell::Mode;
 use crate::error::{Error, Result};
+use crate::model::{InputKind, ModelConfig};
 use crate::modeldir::Task;
 use crate::optim::OptimizerConfig;
 use crate::series::Transform;
@@ -67,6 +68,21 @@ impl LrSchedule {
         }
     }
 }
+
+/// What training does when a batch gives a NaN or infinite loss or gradient.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OnNonFinite {
+    /// Stop with an error naming the step; the last checkpoint is kept as it was.
+    #[default]
+    Stop,
+    /// Skip the batch (no update) and go on; stop after [`MAX_CONSECUTIVE_SKIPS`] in a row.
+    Skip,
+}
+
+/// Consecutive non-finite batches after which [`OnNonFinite::Skip`] gives up (the weights
+/// themselves have diverged).
+pub const MAX_CONSECUTIVE_SKIPS: u32 = 10;
 
 /// Every hyperparameter of a training run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -152,6 +168,8 @@ pub struct Settings {
     pub min_count: usize,
     /// Classify: largest word vocabulary.
     pub max_vocab: usize,
+    /// What to do with a batch whose loss or gradient is NaN or infinite.
+    pub on_nonfinite: OnNonFinite,
 }
 
 impl Settings {
@@ -199,6 +217,7 @@ impl Settings {
             max_len: 256,
             min_count: 2,
             max_vocab: 20_000,
+            on_nonfinite: OnNonFinite::Stop,
         };
         match task {
             Task::Text => Settings {
@@ -261,7 +280,7 @@ impl Settings {
             * self.layers as u128;
         if params > 2_000_000_000 {
             return bad(format!(
-                "a model of {} layers of {} units would need about {} GB of parameters; choose a smaller --hidden or --layers",
+                "a model of {} layers of {} units would need about {} GB of parameters; choose a smaller --hidden, --layers or --embedding",
                 self.layers,
                 self.hidden,
                 params * 16 / 1_000_000_000
@@ -365,6 +384,67 @@ impl Settings {
     pub fn coupled(&self) -> bool {
         matches!(self.variant, Variant::Coupled | Variant::PeepholeCoupled)
     }
+}
+
+/// Bytes of physical memory of this machine (`MemTotal` of `/proc/meminfo`), if known.
+pub fn machine_memory() -> Option<u128> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kb: u128 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// An upper bound of the parameters of a network, computed from its configuration without
+/// allocating anything (four gate blocks per layer, whatever the cell).
+pub fn parameter_bound(cfg: &ModelConfig) -> u128 {
+    let h = cfg.hidden_size as u128;
+    let out = if cfg.proj_size > 0 {
+        cfg.proj_size as u128
+    } else {
+        h
+    };
+    let d: u128 = if cfg.bidirectional { 2 } else { 1 };
+    let (input, embedding) = match cfg.input {
+        InputKind::OneHot { vocab } => (vocab as u128, 0),
+        InputKind::Embedding { vocab, dim } => (dim as u128, vocab as u128 * dim as u128),
+        InputKind::Dense { features } => (features as u128, 0),
+    };
+    let mut total = embedding;
+    for layer in 0..cfg.num_layers as u128 {
+        let i = if layer == 0 { input } else { d * out };
+        // input and recurrent weights, two biases, peepholes, projection
+        total += d * (4 * h * (i + out) + 8 * h + 3 * h + out * h);
+    }
+    total + cfg.head.outputs() as u128 * (d * out + 1)
+}
+
+/// Checks, before anything is allocated, that a network with batches of `batch` sequences of
+/// `seq_len` steps fits in memory: its parameters with their gradients and optimizer moments
+/// (16 bytes each), and its activations (about 40 bytes per unit, step and sequence).
+///
+/// # Errors
+/// [`Error::Config`] saying how many GB it would need and how many the machine has (64 GB
+/// assumed when unknown).
+pub fn check_model_memory(cfg: &ModelConfig, batch: usize, seq_len: usize) -> Result<()> {
+    let params = parameter_bound(cfg);
+    let d: u128 = if cfg.bidirectional { 2 } else { 1 };
+    let acts = batch as u128
+        * seq_len as u128
+        * (cfg.hidden_size as u128 * cfg.num_layers as u128 * d * 40
+            + cfg.head.outputs() as u128 * 8);
+    let need = params * 16 + acts;
+    let have = machine_memory().unwrap_or(64 << 30);
+    if need > have {
+        let gb = |b: u128| format!("{:.1}", b as f64 / 1e9);
+        return Err(Error::Config(format!(
+            "this model would need about {} GB of memory ({} million parameters with gradients and optimizer state, {} GB of activations) but the machine has {} GB; choose a smaller --hidden, --layers, --embedding, --batch or --seq-len",
+            gb(need),
+            params / 1_000_000,
+            gb(acts),
+            gb(have)
+        )));
+    }
+    Ok(())
 }
 
 impl Default for Settings {

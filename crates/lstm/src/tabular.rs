@@ -19,10 +19,25 @@ impl Delimited {
     /// is not UTF-8.
     pub fn open(path: &Path, delimiter: u8, quoting: bool, check_utf8: bool) -> Result<Delimited> {
         let name = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            path: name.clone(),
-            source,
-        })?;
+        if path.is_dir() {
+            return Err(Error::Format {
+                path: name,
+                reason: "is a directory; give a CSV or TSV file".into(),
+            });
+        }
+        let bytes =
+            std::fs::read(path).map_err(|source| crate::error::Error::read(&name, source))?;
+        Self::from_bytes(name, bytes, delimiter, quoting, check_utf8)
+    }
+
+    /// As [`Self::open`] on bytes already read; `name` names them in errors.
+    pub fn from_bytes(
+        name: String,
+        bytes: Vec<u8>,
+        delimiter: u8,
+        quoting: bool,
+        check_utf8: bool,
+    ) -> Result<Delimited> {
         let fmt = |reason: String| Error::Format {
             path: name.clone(),
             reason,
@@ -39,6 +54,11 @@ impl Delimited {
             .delimiter(delimiter)
             .quoting(quoting)
             .from_reader(std::io::Cursor::new(bytes));
+        if bytes_empty(&reader) {
+            return Err(fmt(
+                "the file is empty; it needs a header row and data rows".into(),
+            ));
+        }
         let headers = reader.headers().map_err(|e| fmt(e.to_string()))?.clone();
         Ok(Delimited {
             name,
@@ -67,4 +87,11 @@ impl Delimited {
                 ))
             })
     }
+}
+
+fn bytes_empty(r: &csv::Reader<std::io::Cursor<Vec<u8>>>) -> bool {
+    r.get_ref()
+        .get_ref()
+        .iter()
+        .all(|b| b.is_ascii_whitespace())
 }

@@ -9,9 +9,10 @@ use std::time::Instant;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::{Batch, Inputs, SequenceModel, Targets};
 use crate::modeldir::{self, ModelMeta, TrainingState};
+use crate::settings::{OnNonFinite, MAX_CONSECUTIVE_SKIPS};
 
 /// A batch that owns its buffers.
 #[derive(Clone, Debug, Default)]
@@ -117,6 +118,24 @@ pub enum Event<'a> {
         /// Step.
         step: u64,
     },
+    /// A batch gave a non-finite loss or gradient and was skipped
+    /// ([`OnNonFinite::Skip`]).
+    Skipped {
+        /// The step whose batch was skipped.
+        step: u64,
+        /// What was not finite.
+        reason: &'a str,
+    },
+}
+
+/// Environment variable that makes the listed steps (comma-separated) behave as if their loss
+/// were NaN. For tests of the divergence handling only; never set it for real training.
+pub const FAULT_ENV: &str = "LSTM_TEST_NONFINITE_STEPS";
+
+fn injected_faults() -> Vec<u64> {
+    std::env::var(FAULT_ENV)
+        .map(|v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect())
+        .unwrap_or_default()
 }
 
 /// Why the loop ended.
@@ -143,11 +162,19 @@ pub fn total_steps(meta: &ModelMeta, task: &dyn TrainTask) -> Option<u64> {
 }
 
 /// Trains until the budget is used up or `stop` is raised; writes checkpoints to `out`
-/// (every `save_every` steps and at the end) with the loss curve `loss.svg`.
+/// (every `save_every` steps and at the end) with the loss curve `loss.svg`, each one
+/// atomically ([`modeldir::save_with`]).
+///
+/// `stop` is checked at every step boundary: once raised, the loop validates, saves and
+/// returns [`StopReason::Interrupted`]. A batch with a NaN or infinite loss or gradient never
+/// updates the weights: with [`OnNonFinite::Stop`] training ends with
+/// [`crate::Error::Diverged`] naming the step and the likely cause, and nothing is saved (the
+/// last checkpoint stays as it was); with [`OnNonFinite::Skip`] the batch is skipped (and
+/// counted as a step), up to [`MAX_CONSECUTIVE_SKIPS`] in a row.
 ///
 /// # Errors
-/// Model errors ([`crate::Error::Diverged`] included; the last checkpoint is then left as it
-/// was) and I/O errors while saving.
+/// Model errors ([`crate::Error::Diverged`] included) and I/O errors while saving (the
+/// previous checkpoint is then intact).
 pub fn train(
     meta: &ModelMeta,
     model: &mut SequenceModel,
@@ -176,9 +203,13 @@ pub fn train(
         |model: &SequenceModel, state: &mut TrainingState, data_rng: &ChaCha8Rng| -> Result<()> {
             state.model_rng = Some(model.rng.clone());
             state.data_rng = Some(data_rng.clone());
-            modeldir::save(out, meta, model, state)?;
-            crate::plot::loss_curve(&out.join("loss.svg"), &state.train_loss, &state.val_loss)
+            let (train_loss, val_loss) = (state.train_loss.clone(), state.val_loss.clone());
+            modeldir::save_with(out, meta, model, state, &|staging| {
+                crate::plot::loss_curve(&staging.join("loss.svg"), &train_loss, &val_loss)
+            })
         };
+    let faults = injected_faults();
+    let mut consecutive_skips = 0u32;
     let mut window_loss = 0.0f64;
     let mut window_n = 0u32;
     let mut window_items = 0u64;
@@ -196,7 +227,48 @@ pub fn train(
         model.optimizer.lr_scale = s.lr_schedule.scale(fraction(state));
         let batch = task.next_batch(&mut data_rng, state.data_position);
         state.data_position += 1;
-        let res = model.train_step(&batch.as_batch())?;
+        let res = if faults.contains(&(state.step + 1)) {
+            Err(Error::Diverged(format!(
+                "loss is NaN (injected by {FAULT_ENV})"
+            )))
+        } else {
+            model.train_step(&batch.as_batch())
+        };
+        let res = match res {
+            Ok(r) => {
+                consecutive_skips = 0;
+                r
+            }
+            Err(Error::Diverged(why)) => {
+                let step = state.step + 1;
+                let lr = if (1e-4..1e4).contains(&s.lr) {
+                    s.lr.to_string()
+                } else {
+                    format!("{:e}", s.lr)
+                };
+                let hint = format!(
+                    "the learning rate ({lr}) is likely too high or gradient clipping too loose (--clip {}{}); lower --lr or set --clip 1 and train again",
+                    s.clip,
+                    if s.clip == 0.0 { ", i.e. off" } else { "" }
+                );
+                if s.on_nonfinite == OnNonFinite::Stop {
+                    return Err(Error::Diverged(format!(
+                        "step {step}: {why}; {hint}, or pass --on-nonfinite skip to skip such batches"
+                    )));
+                }
+                consecutive_skips += 1;
+                if consecutive_skips >= MAX_CONSECUTIVE_SKIPS {
+                    return Err(Error::Diverged(format!(
+                        "step {step}: {why} for {consecutive_skips} batches in a row, so the weights themselves have diverged; {hint}"
+                    )));
+                }
+                state.step = step;
+                state.skipped.push(step);
+                on(Event::Skipped { step, reason: &why });
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         state.step += 1;
         state.items_seen += batch.items;
         state.seconds += t0.elapsed().as_secs_f64();

@@ -1,0 +1,186 @@
+//! Every state a model directory can be left in by a save killed at any instant, built one by
+//! one: each must load as the previous checkpoint or the new one, whole, and the next save
+//! must clean it up. (The end-to-end kill test in `lstm-cli/tests/robust.rs` hits these states
+//! at random; this test visits all of them.)
+
+use std::path::{Path, PathBuf};
+
+use lstm::model::{Head, InputKind, ModelConfig, SequenceModel};
+use lstm::modeldir::{
+    self, ModelMeta, Task, TrainingState, FORMAT, FORMAT_VERSION, MANIFEST, STAGING,
+};
+use lstm::settings::Settings;
+use lstm::vocab::Vocab;
+
+struct Fixture {
+    meta: ModelMeta,
+    model: SequenceModel,
+}
+
+fn fixture() -> Fixture {
+    let vocab = Vocab::chars_from("abcdef\n");
+    let v = vocab.len();
+    let model_cfg = ModelConfig {
+        input: InputKind::OneHot { vocab: v },
+        hidden_size: 6,
+        head: Head::PerStep { outputs: v },
+        ..Default::default()
+    };
+    let meta = ModelMeta {
+        format: FORMAT.into(),
+        format_version: FORMAT_VERSION,
+        task: Task::Text,
+        model: model_cfg.clone(),
+        vocab: Some(vocab),
+        labels: None,
+        series: None,
+        settings: Settings::defaults(Task::Text),
+    };
+    let model = SequenceModel::new(&model_cfg, 1).unwrap();
+    Fixture { meta, model }
+}
+
+/// Trains one more step and saves the checkpoint of step `step` into `dir`.
+fn next_checkpoint(f: &mut Fixture, dir: &Path, step: u64) {
+    f.model
+        .train_step_text(&[0, 1, 2, 3, 4, 5], &[1, 2, 3, 4, 5, 6], 2, 3)
+        .unwrap();
+    let state = TrainingState {
+        step,
+        ..Default::default()
+    };
+    modeldir::save(dir, &f.meta, &f.model, &state).unwrap();
+}
+
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_file())
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().to_string(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn write_all(dir: &Path, set: &[(String, Vec<u8>)]) {
+    std::fs::create_dir_all(dir).unwrap();
+    for (n, b) in set {
+        std::fs::write(dir.join(n), b).unwrap();
+    }
+}
+
+/// The step and weights a directory loads as.
+fn loads_as(dir: &Path) -> (u64, Vec<f32>) {
+    let l = modeldir::load(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    (l.state.step, l.model.store.values.clone())
+}
+
+fn fresh(base: &Path, name: &str) -> PathBuf {
+    let d = base.join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+#[test]
+fn every_interrupted_save_loads_as_the_old_or_the_new_checkpoint() {
+    let base = std::env::temp_dir().join(format!("lstm-ckpt-states-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let mut f = fixture();
+    let (old_dir, new_dir) = (base.join("old"), base.join("new"));
+    next_checkpoint(&mut f, &old_dir, 1);
+    next_checkpoint(&mut f, &new_dir, 2);
+    let (old, new) = (files(&old_dir), files(&new_dir));
+    let (old_loaded, new_loaded) = (loads_as(&old_dir), loads_as(&new_dir));
+    assert_ne!(old_loaded, new_loaded);
+    let mut states = 0;
+
+    // killed while staging: some new files written (the last one perhaps cut short), maybe a
+    // temporary manifest, never the manifest itself -> the old checkpoint
+    let staged: Vec<&(String, Vec<u8>)> = new.iter().filter(|(n, _)| n != MANIFEST).collect();
+    for k in 0..=staged.len() {
+        for cut in [false, true] {
+            for tmp_manifest in [false, true] {
+                let d = fresh(&base, "dir");
+                write_all(&d, &old);
+                let s = d.join(STAGING);
+                std::fs::create_dir_all(&s).unwrap();
+                for (i, (n, b)) in staged[..k].iter().enumerate() {
+                    let b = if cut && i + 1 == k {
+                        &b[..b.len() / 2]
+                    } else {
+                        &b[..]
+                    };
+                    std::fs::write(s.join(n), b).unwrap();
+                }
+                if tmp_manifest {
+                    let m = &new.iter().find(|(n, _)| n == MANIFEST).unwrap().1;
+                    std::fs::write(s.join(format!("{MANIFEST}.tmp123")), &m[..m.len() / 3])
+                        .unwrap();
+                }
+                assert_eq!(loads_as(&d), old_loaded, "staged {k}, cut {cut}");
+                next_checkpoint(&mut f, &d, 3);
+                assert!(!s.exists());
+                assert_eq!(loads_as(&d).0, 3);
+                states += 1;
+            }
+        }
+    }
+
+    // killed while publishing: the complete staged set, its first j files moved (the
+    // manifest last), or all moved with the empty staging directory left -> the new one
+    let mut order: Vec<&(String, Vec<u8>)> = staged.clone();
+    order.push(new.iter().find(|(n, _)| n == MANIFEST).unwrap());
+    for j in 0..=order.len() {
+        let d = fresh(&base, "dir");
+        write_all(&d, &old);
+        let s = d.join(STAGING);
+        std::fs::create_dir_all(&s).unwrap();
+        for (i, (n, b)) in order.iter().enumerate() {
+            std::fs::write(if i < j { d.join(n) } else { s.join(n) }, b).unwrap();
+        }
+        assert_eq!(loads_as(&d), new_loaded, "published {j} of {}", order.len());
+        // and the next save completes or discards it, leaving one clean checkpoint
+        next_checkpoint(&mut f, &d, 3);
+        assert!(!s.exists());
+        assert_eq!(loads_as(&d).0, 3);
+        states += 1;
+    }
+    assert!(states > 20);
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+#[test]
+fn a_version_1_directory_without_manifest_still_loads_and_resaves_as_version_2() {
+    let base = std::env::temp_dir().join(format!("lstm-ckpt-v1-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let mut f = fixture();
+    let d = base.join("m");
+    next_checkpoint(&mut f, &d, 1);
+    let want = loads_as(&d);
+    // what version 1 wrote: no manifest, no `on_nonfinite`, format_version 1
+    std::fs::remove_file(d.join(MANIFEST)).unwrap();
+    let p = d.join("config.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    v["format_version"] = 1.into();
+    v["settings"]
+        .as_object_mut()
+        .unwrap()
+        .remove("on_nonfinite");
+    std::fs::write(&p, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    let l = modeldir::load(&d).unwrap();
+    assert_eq!((l.state.step, l.model.store.values.clone()), want);
+    assert_eq!(l.meta.format_version, 1);
+    let mut meta = l.meta.clone();
+    meta.format_version = FORMAT_VERSION;
+    modeldir::save(&d, &meta, &l.model, &l.state).unwrap();
+    assert!(d.join(MANIFEST).exists());
+    assert_eq!(modeldir::load(&d).unwrap().meta.format_version, 2);
+    let _ = std::fs::remove_dir_all(&base);
+}
