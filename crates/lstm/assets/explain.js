@@ -40,6 +40,7 @@ function buildText() {
 }
 
 function tip(e, t) {
+  if (t < 0 || t >= N) return;
   const v = value(state.layer, state.unit, state.q, t);
   let html = "after <b>" + esc(shown(T.tokens[t])) + "</b> (position " + t + "): " + state.q + " = " + v.toFixed(4) + "<table>";
   for (const p of T.top[t]) {
@@ -89,6 +90,11 @@ function select(layer, unit, q) {
 function fromHash() {
   const p = new URLSearchParams(location.hash.slice(1));
   select(p.has("layer") ? +p.get("layer") : state.layer, p.has("unit") ? +p.get("unit") : state.unit, p.get("q") || state.q);
+  // #...&tip=T shows the predictions after position T, as hovering it does
+  if (p.has("tip")) {
+    const t = +p.get("tip"), s = $("tok-" + t);
+    if (s) { const r = s.getBoundingClientRect(); tip({ clientX: r.right, clientY: r.bottom }, t); }
+  }
 }
 
 function pickRow(s, extra) {
