@@ -18,7 +18,7 @@ function step(w, b, z, c) {
   return { a, i, f, g, o, c: ct, h: o * Math.tanh(ct) };
 }
 
-const SLIDERS = [["z", "z = h\u209c\u208b\u2081 + x\u209c", 3], ["c", "c\u209c\u208b\u2081 previous cell state", 3]];
+const SLIDERS = [["z", D.unit.source ? "z = the unit's h\u209c\u208b\u2081" : "z = h\u209c\u208b\u2081 + x\u209c", 3], ["c", "c\u209c\u208b\u2081 previous cell state", 3]];
 for (let k = 0; k < 4; k++) SLIDERS.push(["w" + GATES[k], "w_" + GATES[k] + " weight of gate " + GATES[k], 6]);
 for (let k = 0; k < 4; k++) SLIDERS.push(["b" + GATES[k], "b_" + GATES[k] + " bias of gate " + GATES[k], 6]);
 const initial = { z: 0.5, c: 1 };
@@ -55,7 +55,7 @@ function read() {
   return v;
 }
 
-const fmt = (x) => (x >= 0 ? "\u2007" : "") + x.toFixed(3);
+const fmt = (x) => (x < 0 ? "(" + x.toFixed(3) + ")" : x.toFixed(3));
 function out(id, x) { const el = $(id); el.textContent = x.toFixed(4); el.dataset.value = String(x); }
 
 function forgetWord(f) { return f < 0.1 ? "forgets" : f > 0.9 ? "keeps" : "keeps " + Math.round(100 * f) + "%"; }
