@@ -28,7 +28,12 @@ fn tmp(name: &str) -> PathBuf {
 
 fn chromium() -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    for name in ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"] {
+    for name in [
+        "chromium",
+        "chromium-browser",
+        "google-chrome",
+        "google-chrome-stable",
+    ] {
         for dir in std::env::split_paths(&path) {
             let p = dir.join(name);
             if p.is_file() {
@@ -78,7 +83,10 @@ fn run_chromium(exe: &Path, profile: &Path, args: &[String]) -> String {
 }
 
 fn url(page: &Path, fragment: &str) -> String {
-    format!("file://{}#{fragment}", page.canonicalize().unwrap().display())
+    format!(
+        "file://{}#{fragment}",
+        page.canonicalize().unwrap().display()
+    )
 }
 
 /// `data-value` of the element with `id` in a dumped DOM.
@@ -108,7 +116,11 @@ fn screenshot(exe: &Path, profile: &Path, page_url: &str, png: &Path) {
     );
     let bytes = std::fs::read(png).expect("chromium wrote the screenshot");
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
-    assert!(bytes.len() > 20_000, "the screenshot is suspiciously small ({} bytes)", bytes.len());
+    assert!(
+        bytes.len() > 20_000,
+        "the screenshot is suspiciously small ({} bytes)",
+        bytes.len()
+    );
 }
 
 fn tiny_model(dir: &Path) -> PathBuf {
@@ -120,8 +132,27 @@ fn tiny_model(dir: &Path) -> PathBuf {
     std::fs::write(&data, &text[..20_000]).unwrap();
     let out = dir.join("m");
     let o = bin()
-        .args(["train", "text", "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap()])
-        .args(["--hidden", "16", "--layers", "2", "--seq-len", "24", "--batch", "8", "--steps", "30", "--quiet"])
+        .args([
+            "train",
+            "text",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .args([
+            "--hidden",
+            "16",
+            "--layers",
+            "2",
+            "--seq-len",
+            "24",
+            "--batch",
+            "8",
+            "--steps",
+            "30",
+            "--quiet",
+        ])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -143,7 +174,15 @@ fn pages_in_headless_chromium() {
     // explore, a trained unit: move the sliders and pick a token, read what the page computed
     let explore = dir.join("explore.html");
     let o = bin()
-        .args(["explore", "--model", model.to_str().unwrap(), "--layer", "0", "--unit", "3"])
+        .args([
+            "explore",
+            "--model",
+            model.to_str().unwrap(),
+            "--layer",
+            "0",
+            "--unit",
+            "3",
+        ])
         .args(["--out", explore.to_str().unwrap()])
         .output()
         .unwrap();
@@ -154,7 +193,11 @@ fn pages_in_headless_chromium() {
         format!("z=0.7&c=-1.3&wf=2.5&tok={tok}"),
         "z=-2.2&c=2.9&wi=-4&bo=1.5&bg=-0.3".to_string(),
     ] {
-        let dom = run_chromium(&exe, &profile, &["--dump-dom".into(), url(&explore, &fragment)]);
+        let dom = run_chromium(
+            &exe,
+            &profile,
+            &["--dump-dom".into(), url(&explore, &fragment)],
+        );
         let given: HashMap<&str, f64> = fragment
             .split('&')
             .filter_map(|kv| kv.split_once('='))
@@ -163,7 +206,11 @@ fn pages_in_headless_chromium() {
             .collect();
         let read = |k: &str| data_value(&dom, &format!("v-{k}"));
         for (k, v) in &given {
-            assert!((read(k) - v).abs() < 1e-9, "slider {k}: page uses {}, asked {v}", read(k));
+            assert!(
+                (read(k) - v).abs() < 1e-9,
+                "slider {k}: page uses {}, asked {v}",
+                read(k)
+            );
         }
         let (mut w, mut b) = ([0.0f32; 4], [0.0f32; 4]);
         for (k, g) in ["i", "f", "g", "o"].iter().enumerate() {
@@ -174,35 +221,69 @@ fn pages_in_headless_chromium() {
                 assert!((w[k] - unit.w[k]).abs() < 1e-6, "w_{g}");
             }
             if !given.contains_key(format!("b{g}").as_str()) {
-                let extra = if fragment.contains("tok=") { unit.token_input[tok][k] } else { 0.0 };
+                let extra = if fragment.contains("tok=") {
+                    unit.token_input[tok][k]
+                } else {
+                    0.0
+                };
                 assert!((b[k] - (unit.b[k] + extra)).abs() < 1e-5, "b_{g}");
             }
         }
         let lib = single_unit(w, b, false, read("z") as f32, read("c") as f32);
-        for (name, want) in [("i", lib.i), ("f", lib.f), ("g", lib.g), ("o", lib.o), ("c", lib.c), ("h", lib.h)] {
+        for (name, want) in [
+            ("i", lib.i),
+            ("f", lib.f),
+            ("g", lib.g),
+            ("o", lib.o),
+            ("c", lib.c),
+            ("h", lib.h),
+        ] {
             let got = data_value(&dom, &format!("out-{name}"));
             assert!(
                 (got - want as f64).abs() < 1e-5,
                 "{fragment}: page computed {name} = {got}, library {want}"
             );
         }
-        assert!(dom.contains("id=\"row-4\""), "the forget/learn table is filled");
+        assert!(
+            dom.contains("id=\"row-4\""),
+            "the forget/learn table is filled"
+        );
     }
-    screenshot(&exe, &profile, &url(&explore, &format!("z=0.7&c=-1.3&tok={tok}")), &dir.join("explore.png"));
+    screenshot(
+        &exe,
+        &profile,
+        &url(&explore, &format!("z=0.7&c=-1.3&tok={tok}")),
+        &dir.join("explore.png"),
+    );
 
     // the made-up unit of the tutorials
     let plain = dir.join("plain.html");
-    assert!(bin().args(["explore", "--out", plain.to_str().unwrap()]).status().unwrap().success());
-    let dom = run_chromium(&exe, &profile, &["--dump-dom".into(), url(&plain, "z=1.5&c=0.25")]);
+    assert!(bin()
+        .args(["explore", "--out", plain.to_str().unwrap()])
+        .status()
+        .unwrap()
+        .success());
+    let dom = run_chromium(
+        &exe,
+        &profile,
+        &["--dump-dom".into(), url(&plain, "z=1.5&c=0.25")],
+    );
     let lib = single_unit([1.0; 4], [0.0, 1.0, 0.0, 0.0], false, 1.5, 0.25);
     assert!((data_value(&dom, "out-h") - lib.h as f64).abs() < 1e-5);
 
     // explain: pick a layer, unit and gate through the fragment; the coloured spans carry the
     // library's values
-    let text = "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n";
+    let text =
+        "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n";
     let page = dir.join("explain.html");
     let o = bin()
-        .args(["explain", "--model", model.to_str().unwrap(), "--prime", text])
+        .args([
+            "explain",
+            "--model",
+            model.to_str().unwrap(),
+            "--prime",
+            text,
+        ])
         .args(["--out", page.to_str().unwrap()])
         .output()
         .unwrap();
@@ -213,18 +294,32 @@ fn pages_in_headless_chromium() {
         let dom = run_chromium(
             &exe,
             &profile,
-            &["--dump-dom".into(), url(&page, &format!("layer={layer}&unit={unit}&q={q}"))],
+            &[
+                "--dump-dom".into(),
+                url(&page, &format!("layer={layer}&unit={unit}&q={q}")),
+            ],
         );
-        assert!(dom.contains(&format!(">layer {layer}, unit {unit}, ")), "the picker shows the unit");
+        assert!(
+            dom.contains(&format!(">layer {layer}, unit {unit}, ")),
+            "the picker shows the unit"
+        );
         let quantity = lstm::explain::Quantity::parse(q).unwrap();
         let values = tr.layers[layer].get(quantity);
         for t in 0..tr.tokens.len() {
             let shown = data_value(&dom, &format!("tok-{t}"));
             let lib = values[t * h + unit] as f64;
-            assert!((shown - lib).abs() <= 5.1e-5, "position {t}: page {shown}, library {lib}");
+            assert!(
+                (shown - lib).abs() <= 5.1e-5,
+                "position {t}: page {shown}, library {lib}"
+            );
         }
     }
-    screenshot(&exe, &profile, &url(&page, "layer=1&unit=5&q=c&tip=20"), &dir.join("explain.png"));
+    screenshot(
+        &exe,
+        &profile,
+        &url(&page, "layer=1&unit=5&q=c&tip=20"),
+        &dir.join("explain.png"),
+    );
     if let Ok(keep) = std::env::var("LSTM_KEEP_SCREENSHOTS") {
         for f in ["explore.png", "explain.png"] {
             std::fs::copy(dir.join(f), Path::new(&keep).join(f)).unwrap();
