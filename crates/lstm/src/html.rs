@@ -10,7 +10,7 @@
 //!
 //! ```
 //! use lstm::explain::UnitWeights;
-//! let page = lstm::html::explore_page(&UnitWeights::default(), "a made-up unit");
+//! let page = lstm::html::explore_page(&UnitWeights::default(), "a made-up unit").unwrap();
 //! let data = lstm::html::embedded_json(&page, "explore-data").unwrap();
 //! assert_eq!(data["unit"]["b"][1], 1.0); // the forget gate's bias
 //! ```
