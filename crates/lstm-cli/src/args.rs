@@ -36,6 +36,21 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Write an HTML page with one interactive LSTM cell (a made-up one or a trained unit).
     Explore(ExploreArgs),
+    /// Write an HTML page with a model's training plots (loss curve, and any --plot files).
+    Report(ReportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// Model directory.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// More plots to show (PNG or SVG), e.g. from `lstm forecast --plot F.png`; repeatable.
+    #[arg(long)]
+    pub plot: Vec<PathBuf>,
+    /// HTML file to write.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Args, Debug)]

@@ -1,4 +1,5 @@
-//! `lstm explain` and `lstm explore`: HTML pages that show what a model's cells do.
+//! `lstm explain`, `lstm explore` and `lstm report`: HTML pages that show what a model's cells
+//! do and how its training went.
 
 use std::path::Path;
 
@@ -6,7 +7,9 @@ use anyhow::{bail, Context, Result};
 use lstm::explain::{self, UnitWeights};
 use lstm::modeldir::{self, Loaded, Task};
 
-use crate::args::{ExplainArgs, ExploreArgs};
+use lstm::html::Plot;
+
+use crate::args::{ExplainArgs, ExploreArgs, ReportArgs};
 
 fn load(dir: &Path) -> Result<Loaded> {
     modeldir::load(dir).with_context(|| format!("cannot load the model in {}", dir.display()))
@@ -115,5 +118,85 @@ pub fn explore(a: &ExploreArgs) -> Result<()> {
         }
     };
     let page = lstm::html::explore_page(&unit, &title)?;
+    write(&a.out, &page)
+}
+
+pub fn report(a: &ReportArgs) -> Result<()> {
+    let l = load(&a.model)?;
+    let cfg = l.model.config();
+    let cell = match cfg.mode {
+        lstm::cell::Mode::Lstm => match (cfg.peephole, cfg.coupled) {
+            (false, false) => "LSTM".to_string(),
+            (p, c) => format!(
+                "LSTM ({}{})",
+                if p { "peephole" } else { "" },
+                if c {
+                    if p {
+                        "+coupled"
+                    } else {
+                        "coupled"
+                    }
+                } else {
+                    ""
+                }
+            ),
+        },
+        m => m.torch_name().to_string(),
+    };
+    let last = |v: &[(u64, f32)]| {
+        v.last()
+            .map_or("-".to_string(), |(s, x)| format!("{x:.4} (step {s})"))
+    };
+    let facts = vec![
+        ("task".to_string(), l.meta.task.to_string()),
+        ("cell".to_string(), cell),
+        (
+            "layers x units".to_string(),
+            format!(
+                "{} x {}{}",
+                cfg.num_layers,
+                cfg.hidden_size,
+                if cfg.bidirectional {
+                    ", bidirectional"
+                } else {
+                    ""
+                }
+            ),
+        ),
+        ("parameters".to_string(), l.model.store.len().to_string()),
+        ("steps trained".to_string(), l.state.step.to_string()),
+        ("last training loss".to_string(), last(&l.state.train_loss)),
+        ("last validation loss".to_string(), last(&l.state.val_loss)),
+    ];
+    let mut plots = Vec::new();
+    if let Ok(svg) = std::fs::read_to_string(a.model.join("loss.svg")) {
+        plots.push(("Loss".to_string(), Plot::Svg(svg)));
+    }
+    for p in &a.plot {
+        let bytes =
+            std::fs::read(p).with_context(|| format!("cannot read the plot {}", p.display()))?;
+        let name = p
+            .file_name()
+            .map_or(String::new(), |n| n.to_string_lossy().to_string());
+        if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+            plots.push((name, Plot::Png(bytes)));
+        } else if let Ok(text) = String::from_utf8(bytes) {
+            if !text.contains("<svg") {
+                bail!("{} is neither a PNG nor an SVG file", p.display());
+            }
+            plots.push((name, Plot::Svg(text)));
+        } else {
+            bail!("{} is neither a PNG nor an SVG file", p.display());
+        }
+    }
+    if plots.is_empty() {
+        eprintln!("note: {} has no loss.svg and no --plot was given; the page shows only the model's facts", a.model.display());
+    }
+    let page = lstm::html::plots_page(
+        &format!("Training: {}", a.model.display()),
+        "plots written by lstm train and lstm forecast, in one page",
+        &facts,
+        &plots,
+    );
     write(&a.out, &page)
 }

@@ -136,6 +136,7 @@ fn main() -> ExitCode {
         Command::Import(a) => interop_cmd::import(a),
         Command::Explain(a) => explain_cmd::explain(a),
         Command::Explore(a) => explain_cmd::explore(a),
+        Command::Report(a) => explain_cmd::report(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

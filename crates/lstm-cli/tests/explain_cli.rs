@@ -164,3 +164,49 @@ fn explain_and_explore_write_pages_and_refuse_bad_input() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn report_shows_the_loss_curve_and_given_plots() {
+    let dir = tmp("report");
+    let model = train(&dir, "lstm");
+    let png = dir.join("forecast.png");
+    let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
+    bytes.extend_from_slice(b"not really an image, but the page only embeds it");
+    std::fs::write(&png, &bytes).unwrap();
+    let page = dir.join("r.html");
+    let o = run(&[
+        "report",
+        "--model",
+        &model,
+        "--plot",
+        png.to_str().unwrap(),
+        "--out",
+        page.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.contains("<h2>Loss</h2>") && html.contains("<svg"),
+        "loss.svg inline"
+    );
+    assert!(html.contains(&format!(
+        "data:image/png;base64,{}",
+        lstm::html::base64(&bytes)
+    )));
+    assert!(html.contains("steps trained"));
+    let txt = dir.join("x.txt");
+    std::fs::write(&txt, "hello").unwrap();
+    fails(
+        &[
+            "report",
+            "--model",
+            &model,
+            "--plot",
+            txt.to_str().unwrap(),
+            "--out",
+            page.to_str().unwrap(),
+        ],
+        "neither a PNG nor an SVG",
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,5 +1,5 @@
-//! Self-contained HTML pages: the activations of a trained model ([`explain_page`]) and the
-//! interactive one-unit cell ([`explore_page`]).
+//! Self-contained HTML pages: the activations of a trained model ([`explain_page`]), the
+//! interactive one-unit cell ([`explore_page`]) and a model's training plots ([`plots_page`]).
 //!
 //! A page is one file with its style sheet, script and data inline (no network access when it
 //! is viewed). The templates live in `crates/lstm/assets/` and are compiled in with
@@ -180,4 +180,84 @@ pub fn embedded_json(page: &str, id: &str) -> Result<serde_json::Value> {
         .find("</script>")
         .ok_or_else(|| bad(format!("element `{id}` is not closed")))?;
     serde_json::from_str(&page[start..start + len]).map_err(|e| bad(e.to_string()))
+}
+
+const PLOTS_HTML: &str = include_str!("../assets/plots.html");
+
+/// A picture for [`plots_page`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Plot {
+    /// An SVG document (such as a model directory's `loss.svg`), shown inline.
+    Svg(String),
+    /// A PNG file's bytes (such as `lstm forecast --plot`'s), shown as a `data:` image.
+    Png(Vec<u8>),
+}
+
+const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Standard base64 with padding (RFC 4648), for `data:` URLs.
+pub fn base64(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = ((b[0] as u32) << 16) | ((b[1] as u32) << 8) | b[2] as u32;
+        for k in 0..4 {
+            if k <= chunk.len() {
+                out.push(BASE64[((n >> (18 - 6 * k)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// A page of training plots in the style of the other pages: a table of `facts` (name,
+/// value) about the model, then one section per plot with its caption.
+pub fn plots_page(
+    title: &str,
+    subtitle: &str,
+    facts: &[(String, String)],
+    plots: &[(String, Plot)],
+) -> String {
+    let mut body = String::new();
+    if !facts.is_empty() {
+        body.push_str("<section>\n<h2>The model</h2>\n<table>\n");
+        for (k, v) in facts {
+            body.push_str(&format!(
+                "<tr><th class=\"l\">{}</th><td class=\"l mono\">{}</td></tr>\n",
+                escape(k),
+                escape(v)
+            ));
+        }
+        body.push_str("</table>\n</section>\n");
+    }
+    for (caption, plot) in plots {
+        body.push_str(&format!(
+            "<section>\n<h2>{}</h2>\n<div class=\"plot\">",
+            escape(caption)
+        ));
+        match plot {
+            Plot::Svg(svg) => body.push_str(&svg[svg.find("<svg").unwrap_or(0)..]),
+            Plot::Png(png) => body.push_str(&format!(
+                "<img alt=\"{}\" style=\"max-width:100%\" src=\"data:image/png;base64,{}\">",
+                escape(caption),
+                base64(png)
+            )),
+        }
+        body.push_str("</div>\n</section>\n");
+    }
+    fill(
+        PLOTS_HTML,
+        &[
+            ("STYLE", STYLE),
+            ("TITLE", &escape(title)),
+            ("SUBTITLE", &escape(subtitle)),
+            ("BODY", &body),
+        ],
+    )
 }

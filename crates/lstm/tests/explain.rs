@@ -333,3 +333,19 @@ fn other_models_are_refused_with_a_typed_error() {
     // unknown characters are read as the unknown token, not refused
     assert_eq!(trace(&m, &vocab, "a~b").unwrap().tokens.len(), 3);
 }
+
+#[test]
+fn base64_matches_rfc_4648() {
+    use lstm::html::base64;
+    for (raw, enc) in [
+        ("", ""),
+        ("f", "Zg=="),
+        ("fo", "Zm8="),
+        ("foo", "Zm9v"),
+        ("foob", "Zm9vYg=="),
+        ("fooba", "Zm9vYmE="),
+        ("foobar", "Zm9vYmFy"),
+    ] {
+        assert_eq!(base64(raw.as_bytes()), enc);
+    }
+}
