@@ -4,6 +4,8 @@
 //! events, dumps the DOM after the scripts ran and compares the numbers the page computed or
 //! shows with the library's. It also takes a screenshot of each page.
 //!
+//! `lstm report`'s page of training plots is opened and photographed too.
+//!
 //! Needs a `chromium` (or `chromium-browser`, `google-chrome`) binary; `.ci/run` installs
 //! Debian's `chromium` when it is missing. Without one these tests print why and pass.
 
@@ -320,8 +322,24 @@ fn pages_in_headless_chromium() {
         &url(&page, "layer=1&unit=5&q=c&tip=20"),
         &dir.join("explain.png"),
     );
+    // the training plots in the same style
+    let report = dir.join("report.html");
+    let o = bin()
+        .args([
+            "report",
+            "--model",
+            model.to_str().unwrap(),
+            "--out",
+            report.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let dom = run_chromium(&exe, &profile, &["--dump-dom".into(), url(&report, "")]);
+    assert!(dom.contains("<h2>Loss</h2>") && dom.contains("<svg"));
+    screenshot(&exe, &profile, &url(&report, ""), &dir.join("report.png"));
     if let Ok(keep) = std::env::var("LSTM_KEEP_SCREENSHOTS") {
-        for f in ["explore.png", "explain.png"] {
+        for f in ["explore.png", "explain.png", "report.png"] {
             std::fs::copy(dir.join(f), Path::new(&keep).join(f)).unwrap();
         }
     }
