@@ -32,6 +32,61 @@ pub enum Command {
     Export(ExportArgs),
     /// Make a model directory from PyTorch or Keras weights.
     Import(ImportArgs),
+    /// Write an HTML page that shows a text model's cells at work on a text.
+    Explain(ExplainArgs),
+    /// Write an HTML page with one interactive LSTM cell (a made-up one or a trained unit).
+    Explore(ExploreArgs),
+    /// Write an HTML page with a model's training plots (loss curve, and any --plot files).
+    Report(ReportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// Model directory.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// More plots to show (PNG or SVG), e.g. from `lstm forecast --plot F.png`; repeatable.
+    #[arg(long)]
+    pub plot: Vec<PathBuf>,
+    /// HTML file to write.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["text", "prime"])))]
+pub struct ExplainArgs {
+    /// Model directory (from `lstm train text`, an LSTM).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Text file to run the model on.
+    #[arg(long)]
+    pub text: Option<PathBuf>,
+    /// Text to run the model on, given inline.
+    #[arg(long)]
+    pub prime: Option<String>,
+    /// Use at most this many tokens of the text (the page holds 6 numbers per unit and token).
+    #[arg(long, default_value_t = 1500)]
+    pub max_tokens: usize,
+    /// HTML file to write.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct ExploreArgs {
+    /// Model directory: show one of its units with its trained weights.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Layer of the unit (from 0).
+    #[arg(long, default_value_t = 0, requires = "model")]
+    pub layer: usize,
+    /// Unit within the layer (from 0).
+    #[arg(long, default_value_t = 0, requires = "model")]
+    pub unit: usize,
+    /// HTML file to write.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 
 mod args;
+mod explain_cmd;
 mod interop_cmd;
 mod train_cmd;
 mod use_cmd;
@@ -133,6 +134,9 @@ fn main() -> ExitCode {
         Command::Bench(a) => bench(a),
         Command::Export(a) => interop_cmd::export(a),
         Command::Import(a) => interop_cmd::import(a),
+        Command::Explain(a) => explain_cmd::explain(a),
+        Command::Explore(a) => explain_cmd::explore(a),
+        Command::Report(a) => explain_cmd::report(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

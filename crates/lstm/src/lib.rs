@@ -10,7 +10,9 @@
 //! - [`optim`]: SGD, Adam, AdamW and gradient clipping with PyTorch's semantics;
 //! - [`linalg`]: the GEMM entry point and its naive reference;
 //! - [`params`]: flat parameter and gradient buffers with named views;
-//! - [`checkpoint`]: safetensors in and out.
+//! - [`checkpoint`]: safetensors in and out;
+//! - [`explain`] and [`html`]: activations, unit rankings and gate saturation of a trained
+//!   model, and the pages that show them.
 //!
 //! ```
 //! use lstm::model::{Head, ModelConfig, InputKind, SequenceModel};
@@ -36,6 +38,8 @@ pub mod cell;
 pub mod checkpoint;
 pub mod classify;
 pub mod error;
+pub mod explain;
+pub mod html;
 pub mod infer;
 pub mod init;
 pub mod interop;
