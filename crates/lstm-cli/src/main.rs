@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 
 mod args;
+mod experiment_cmd;
 mod interop_cmd;
 mod train_cmd;
 mod use_cmd;
@@ -133,6 +134,7 @@ fn main() -> ExitCode {
         Command::Bench(a) => bench(a),
         Command::Export(a) => interop_cmd::export(a),
         Command::Import(a) => interop_cmd::import(a),
+        Command::Experiment(a) => experiment_cmd::experiment(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

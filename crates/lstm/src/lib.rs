@@ -10,7 +10,8 @@
 //! - [`optim`]: SGD, Adam, AdamW and gradient clipping with PyTorch's semantics;
 //! - [`linalg`]: the GEMM entry point and its naive reference;
 //! - [`params`]: flat parameter and gradient buffers with named views;
-//! - [`checkpoint`]: safetensors in and out.
+//! - [`checkpoint`]: safetensors in and out;
+//! - [`experiment`]: the long-term dependency experiments and the variant comparison.
 //!
 //! ```
 //! use lstm::model::{Head, ModelConfig, InputKind, SequenceModel};
@@ -36,6 +37,7 @@ pub mod cell;
 pub mod checkpoint;
 pub mod classify;
 pub mod error;
+pub mod experiment;
 pub mod infer;
 pub mod init;
 pub mod interop;
