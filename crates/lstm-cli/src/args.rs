@@ -489,6 +489,9 @@ pub struct AddingArgs {
     /// LSTM forget-gate bias at initialisation.
     #[arg(long, default_value_t = 1.0)]
     pub forget_bias: f32,
+    /// Initialisation of the recurrent layer.
+    #[arg(long, value_enum, default_value = "xavier-orthogonal")]
+    pub init: InitArg,
     /// Evaluate the test MSE every N steps.
     #[arg(long, default_value_t = 100)]
     pub eval_every: u64,
@@ -588,8 +591,19 @@ pub struct GradientArgs {
     /// LSTM forget-gate bias at initialisation.
     #[arg(long, default_value_t = 1.0)]
     pub forget_bias: f32,
+    /// Initialisation of the recurrent layer.
+    #[arg(long, value_enum, default_value = "xavier-orthogonal")]
+    pub init: InitArg,
     #[command(flatten)]
     pub common: ExperimentCommon,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum InitArg {
+    /// Xavier/Glorot input weights, orthogonal recurrent weights, forget bias --forget-bias.
+    XavierOrthogonal,
+    /// PyTorch's default: every parameter U(-1/sqrt(H), 1/sqrt(H)).
+    Pytorch,
 }
 
 #[derive(Args, Debug)]

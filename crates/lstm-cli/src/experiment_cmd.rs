@@ -19,6 +19,13 @@ pub fn experiment(cmd: &ExperimentCmd) -> Result<()> {
     }
 }
 
+fn init(i: InitArg) -> lstm::init::InitScheme {
+    match i {
+        InitArg::XavierOrthogonal => lstm::init::InitScheme::XavierOrthogonal,
+        InitArg::Pytorch => lstm::init::InitScheme::PytorchUniform,
+    }
+}
+
 fn arch(cell: CellArg, variant: VariantArg) -> Arch {
     let mode = match cell {
         CellArg::Lstm => Mode::Lstm,
@@ -89,6 +96,7 @@ fn adding(a: &AddingArgs) -> Result<()> {
                 lr: a.lr,
                 clip: a.clip,
                 forget_bias: a.forget_bias,
+                init: init(a.init),
                 steps: a.steps,
                 eval_every: a.eval_every,
                 test_size: a.test_size,
@@ -155,6 +163,7 @@ fn gradients(a: &GradientArgs) -> Result<()> {
             lr: a.lr,
             clip: a.clip,
             forget_bias: a.forget_bias,
+            init: init(a.init),
             seed: a.seed,
         };
         if !a.common.quiet {

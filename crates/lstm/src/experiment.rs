@@ -44,6 +44,7 @@ use serde::Serialize;
 
 use crate::cell::Mode;
 use crate::error::{Error, Result};
+use crate::init::InitScheme;
 use crate::model::{Batch, Head, InputKind, Inputs, ModelConfig, SequenceModel, Targets};
 use crate::optim::OptimizerConfig;
 use crate::plot::{self, Line};
@@ -165,9 +166,11 @@ fn model_config(
     lr: f32,
     clip: f32,
     forget_bias: f32,
+    init: InitScheme,
 ) -> ModelConfig {
     let (mode, peephole, coupled) = arch.parts();
     ModelConfig {
+        init,
         input,
         mode,
         peephole,
@@ -306,8 +309,10 @@ pub struct AddingConfig {
     pub lr: f32,
     /// Clip the global gradient norm to this (0 = off).
     pub clip: f32,
-    /// LSTM forget-gate bias at initialisation.
+    /// LSTM forget-gate bias at initialisation (with [`InitScheme::XavierOrthogonal`]).
     pub forget_bias: f32,
+    /// Initialisation of the recurrent layer.
+    pub init: InitScheme,
     /// Training steps (the budget).
     pub steps: u64,
     /// Evaluate the test MSE every this many steps.
@@ -332,6 +337,7 @@ impl Default for AddingConfig {
             lr: 2e-3,
             clip: 1.0,
             forget_bias: 1.0,
+            init: InitScheme::XavierOrthogonal,
             steps: 3000,
             eval_every: 100,
             test_size: 500,
@@ -377,6 +383,7 @@ impl AddingConfig {
             self.lr,
             self.clip,
             self.forget_bias,
+            self.init,
         )
     }
 }
@@ -772,6 +779,7 @@ pub fn run_order(
         cfg.lr,
         cfg.clip,
         cfg.forget_bias,
+        InitScheme::XavierOrthogonal,
     );
     let mut model = SequenceModel::new(&mcfg, cfg.seed)?;
     let mut test_rng = ChaCha8Rng::seed_from_u64(TEST_SEED ^ cfg.length as u64);
@@ -913,8 +921,10 @@ pub struct GradientConfig {
     pub lr: f32,
     /// Clip the global gradient norm to this (0 = off).
     pub clip: f32,
-    /// LSTM forget-gate bias at initialisation.
+    /// LSTM forget-gate bias at initialisation (with [`InitScheme::XavierOrthogonal`]).
     pub forget_bias: f32,
+    /// Initialisation of the recurrent layer.
+    pub init: InitScheme,
     /// Seed of the weights and the training batches.
     pub seed: u64,
 }
@@ -932,6 +942,7 @@ impl Default for GradientConfig {
             lr: a.lr,
             clip: a.clip,
             forget_bias: a.forget_bias,
+            init: a.init,
             seed: 1,
         }
     }
@@ -1004,6 +1015,7 @@ pub fn run_gradients(cfg: &GradientConfig) -> Result<GradientReport> {
         lr: cfg.lr,
         clip: cfg.clip,
         forget_bias: cfg.forget_bias,
+        init: cfg.init,
         steps: cfg.train_steps.max(1),
         eval_every: cfg.train_steps.max(1),
         seed: cfg.seed,
@@ -1036,10 +1048,14 @@ pub fn run_gradients(cfg: &GradientConfig) -> Result<GradientReport> {
 /// A Markdown table of gradient runs: the norm at a few steps and the ratio first/last.
 pub fn gradient_table(reports: &[GradientReport]) -> String {
     let mut s = String::new();
-    s.push_str("| cell | network | T | seed | ‖dL/dx_0‖ | ‖dL/dx_T/2‖ | ‖dL/dx_T-1‖ | ratio first/last | test MSE |\n");
-    s.push_str("|---|---|---|---|---|---|---|---|---|\n");
+    s.push_str("| cell | init | network | T | seed | ‖dL/dx_0‖ | ‖dL/dx_T/2‖ | ‖dL/dx_T-1‖ | ratio first/last | test MSE |\n");
+    s.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
     for r in reports {
         let c = &r.config;
+        let init = match c.init {
+            InitScheme::XavierOrthogonal => format!("xavier-orthogonal, forget bias {}", c.forget_bias),
+            InitScheme::PytorchUniform => "pytorch-uniform".to_string(),
+        };
         let rows = [
             ("untrained".to_string(), &r.untrained, r.untrained_ratio, f64::NAN),
             (
@@ -1060,8 +1076,9 @@ pub fn gradient_table(reports: &[GradientReport]) -> String {
             };
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {:.3e} | {:.3e} | {:.3e} | {:.3e} | {} |",
+                "| {} | {} | {} | {} | {} | {:.3e} | {:.3e} | {:.3e} | {:.3e} | {} |",
                 c.arch.name(),
+                init,
                 name,
                 c.length,
                 c.seed,
@@ -1290,6 +1307,7 @@ fn run_variant(
         cfg.lr,
         cfg.clip,
         1.0,
+        InitScheme::XavierOrthogonal,
     );
     let mut model = SequenceModel::new(&mcfg, seed)?;
     let mut data = data.clone();
