@@ -460,7 +460,12 @@ pub struct ExperimentCommon {
 #[derive(Args, Debug)]
 pub struct AddingArgs {
     /// Cells to train, comma-separated (one run each).
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "lstm,gru,rnn")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "lstm,gru,rnn"
+    )]
     pub cell: Vec<CellArg>,
     /// LSTM variant.
     #[arg(long, value_enum, default_value = "standard")]
@@ -481,7 +486,7 @@ pub struct AddingArgs {
     #[arg(long, default_value_t = 50)]
     pub batch: usize,
     /// Adam's learning rate.
-    #[arg(long, default_value_t = 2e-3)]
+    #[arg(long, default_value_t = 5e-3)]
     pub lr: f32,
     /// Clip the global gradient norm (0 = off).
     #[arg(long, default_value_t = 1.0)]
@@ -511,7 +516,12 @@ pub struct AddingArgs {
 #[derive(Args, Debug)]
 pub struct OrderArgs {
     /// Cells to train, comma-separated (one run each).
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "lstm,gru,rnn")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "lstm,gru,rnn"
+    )]
     pub cell: Vec<CellArg>,
     /// LSTM variant.
     #[arg(long, value_enum, default_value = "standard")]
@@ -559,7 +569,12 @@ pub struct OrderArgs {
 #[derive(Args, Debug)]
 pub struct GradientArgs {
     /// Cells to measure, comma-separated.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "lstm,gru,rnn")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "lstm,gru,rnn"
+    )]
     pub cell: Vec<CellArg>,
     /// LSTM variant.
     #[arg(long, value_enum, default_value = "standard")]
@@ -583,7 +598,7 @@ pub struct GradientArgs {
     #[arg(long, default_value_t = 50)]
     pub batch: usize,
     /// Adam's learning rate.
-    #[arg(long, default_value_t = 2e-3)]
+    #[arg(long, default_value_t = 5e-3)]
     pub lr: f32,
     /// Clip the global gradient norm (0 = off).
     #[arg(long, default_value_t = 1.0)]
@@ -613,7 +628,11 @@ pub struct VariantsArgs {
     pub data: Option<PathBuf>,
     /// Architectures, comma-separated: standard, peephole, coupled, peephole-coupled, gru,
     /// rnn, rnn-relu.
-    #[arg(long, value_delimiter = ',', default_value = "standard,peephole,coupled,gru,rnn")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "standard,peephole,coupled,gru,rnn"
+    )]
     pub variants: Vec<String>,
     /// Seeds, comma-separated (one run per variant and seed).
     #[arg(long, value_delimiter = ',', default_value = "1,2,3")]

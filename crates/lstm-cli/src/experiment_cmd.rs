@@ -45,8 +45,12 @@ fn arch(cell: CellArg, variant: VariantArg) -> Arch {
 /// Sets the threads, creates `--out` and returns the paths of the table and the plot.
 fn prepare(common: &ExperimentCommon, name: &str) -> Result<(PathBuf, PathBuf)> {
     lstm::linalg::set_num_threads(common.threads);
-    std::fs::create_dir_all(&common.out)
-        .with_context(|| format!("cannot create the output directory {}", common.out.display()))?;
+    std::fs::create_dir_all(&common.out).with_context(|| {
+        format!(
+            "cannot create the output directory {}",
+            common.out.display()
+        )
+    })?;
     let ext = if common.png { "png" } else { "svg" };
     Ok((
         common.out.join(format!("{name}.md")),
@@ -64,7 +68,11 @@ fn finish(common: &ExperimentCommon, table: &str, md: &Path, plot: &Path) -> Res
     Ok(())
 }
 
-fn progress<'a>(common: &'a ExperimentCommon, what: String, unit: &'a str) -> impl FnMut(&CurvePoint) + 'a {
+fn progress<'a>(
+    common: &'a ExperimentCommon,
+    what: String,
+    unit: &'a str,
+) -> impl FnMut(&CurvePoint) + 'a {
     move |p: &CurvePoint| {
         if !common.quiet {
             eprintln!(
@@ -76,7 +84,10 @@ fn progress<'a>(common: &'a ExperimentCommon, what: String, unit: &'a str) -> im
 }
 
 /// Prints one run as a JSON line when `--json` is given (`json` is only built then).
-fn print_json(common: &ExperimentCommon, json: impl FnOnce() -> serde_json::Result<String>) -> Result<()> {
+fn print_json(
+    common: &ExperimentCommon,
+    json: impl FnOnce() -> serde_json::Result<String>,
+) -> Result<()> {
     if common.json {
         println!("{}", json()?);
     }
@@ -139,8 +150,11 @@ fn order(a: &OrderArgs) -> Result<()> {
                 seed,
             };
             let label = format!("order {} T={} seed {seed}", cfg.arch.name(), cfg.length);
-            let r = ex::run_order(&cfg, &mut progress(&a.common, label.clone(), "test accuracy"))
-                .with_context(|| format!("{label} failed"))?;
+            let r = ex::run_order(
+                &cfg,
+                &mut progress(&a.common, label.clone(), "test accuracy"),
+            )
+            .with_context(|| format!("{label} failed"))?;
             print_json(&a.common, || serde_json::to_string(&r))?;
             reports.push(r);
         }

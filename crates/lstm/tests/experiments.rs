@@ -183,7 +183,12 @@ fn variants_tiny_run() {
     assert!(table.contains("| lstm-coupled |"));
     let uniform = (r.vocab as f64).ln();
     for run in &r.runs {
-        assert!(run.val_loss < uniform - 0.8, "{:?} {}", run.arch, run.val_loss);
+        assert!(
+            run.val_loss < uniform - 0.8,
+            "{:?} {}",
+            run.arch,
+            run.val_loss
+        );
     }
     assert_eq!(r.summary[0].relative, 0.0);
 }
