@@ -44,18 +44,18 @@ fn order_data_classes_match_the_relevant_symbols() {
     }
 }
 
-/// The LSTM learns the adding problem at T = 20 well below the baseline; the same seed gives
+/// The LSTM learns the adding problem at T = 30 well below the baseline; the same seed gives
 /// the same numbers.
 #[test]
 fn adding_lstm_beats_the_baseline_reproducibly() {
     lstm::linalg::set_num_threads(1);
     let cfg = AddingConfig {
         arch: Arch::Lstm,
-        length: 20,
+        length: 30,
         hidden: 32,
         batch: 32,
         lr: 1e-2,
-        steps: 400,
+        steps: 500,
         eval_every: 100,
         test_size: 200,
         seed: 5,
@@ -110,7 +110,10 @@ fn adding_stops_at_the_target() {
 
 /// On an untrained network the gradient reaching the first step, relative to the last, is
 /// orders of magnitude smaller for the tanh RNN with PyTorch's initialisation than for the LSTM
-/// with a forget bias of 1 (see docs/experiments.md for how the initialisation matters).
+/// with the library's default (forget bias 1). With the same default initialisation
+/// (orthogonal recurrent weights) the untrained RNN's ratio is about the LSTM's: at
+/// initialisation the initialisation decides (docs/experiments.md); the difference the cells
+/// make shows after training.
 #[test]
 fn gradients_vanish_in_the_rnn_not_in_the_lstm() {
     lstm::linalg::set_num_threads(1);
@@ -128,7 +131,12 @@ fn gradients_vanish_in_the_rnn_not_in_the_lstm() {
     };
     let lstm = run(Arch::Lstm, InitScheme::XavierOrthogonal);
     let rnn = run(Arch::Rnn, InitScheme::PytorchUniform);
-    println!("{}", gradient_table(&[lstm.clone(), rnn.clone()]));
+    let rnn_orth = run(Arch::Rnn, InitScheme::XavierOrthogonal);
+    println!(
+        "{}",
+        gradient_table(&[lstm.clone(), rnn.clone(), rnn_orth.clone()])
+    );
+    assert!(rnn_orth.untrained_ratio > 1e-4 && lstm.untrained_ratio > 1e-4);
     assert_eq!(lstm.untrained.len(), 100);
     assert!(lstm.trained.is_empty() && lstm.trained_ratio.is_nan());
     assert!(
