@@ -32,6 +32,8 @@ pub enum Command {
     Export(ExportArgs),
     /// Make a model directory from PyTorch or Keras weights.
     Import(ImportArgs),
+    /// Reproduce why LSTMs exist: long-term dependency tasks, vanishing gradients, variants.
+    Experiment(ExperimentCmd),
     /// Write an HTML page that shows a text model's cells at work on a text.
     Explain(ExplainArgs),
     /// Write an HTML page with one interactive LSTM cell (a made-up one or a trained unit).
@@ -478,4 +480,253 @@ pub struct BenchArgs {
     /// and truncated backpropagation through time.
     #[arg(long, conflicts_with = "config")]
     pub scaling: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ExperimentCmd {
+    #[command(subcommand)]
+    pub which: ExperimentKind,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ExperimentKind {
+    /// The adding problem: carry two marked numbers across T steps and add them; test MSE
+    /// against the 0.167 of always answering 1.0.
+    Adding(AddingArgs),
+    /// The temporal-order task of Hochreiter & Schmidhuber (1997): which of X/Y came first and
+    /// second among distractors; test accuracy against chance (25%).
+    #[command(alias = "copy")]
+    Order(OrderArgs),
+    /// The norm of dLoss/dx_t for every step t, untrained and trained, on a log scale.
+    Gradients(GradientArgs),
+    /// LSTM variants, GRU and RNN trained with the same budget on a character corpus.
+    Variants(VariantsArgs),
+}
+
+/// Options every experiment shares.
+#[derive(Args, Debug, Clone)]
+pub struct ExperimentCommon {
+    /// Directory for the Markdown table and the plot.
+    #[arg(long, default_value = "experiments")]
+    pub out: PathBuf,
+    /// Draw the plot as PNG instead of SVG.
+    #[arg(long)]
+    pub png: bool,
+    /// Print one JSON object per run instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress lines on stderr.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Threads (0 = all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct AddingArgs {
+    /// Cells to train, comma-separated (one run each).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "lstm,gru,rnn"
+    )]
+    pub cell: Vec<CellArg>,
+    /// LSTM variant.
+    #[arg(long, value_enum, default_value = "standard")]
+    pub variant: VariantArg,
+    /// Sequence length T.
+    #[arg(long, default_value_t = 100)]
+    pub length: usize,
+    /// Training steps (the budget).
+    #[arg(long, default_value_t = 3000)]
+    pub steps: u64,
+    /// Seeds, comma-separated (one run each).
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    pub seed: Vec<u64>,
+    /// Hidden units.
+    #[arg(long, default_value_t = 128)]
+    pub hidden: usize,
+    /// Sequences per batch.
+    #[arg(long, default_value_t = 50)]
+    pub batch: usize,
+    /// Adam's learning rate.
+    #[arg(long, default_value_t = 5e-3)]
+    pub lr: f32,
+    /// Clip the global gradient norm (0 = off).
+    #[arg(long, default_value_t = 1.0)]
+    pub clip: f32,
+    /// LSTM forget-gate bias at initialisation.
+    #[arg(long, default_value_t = 1.0)]
+    pub forget_bias: f32,
+    /// Initialisation of the recurrent layer.
+    #[arg(long, value_enum, default_value = "xavier-orthogonal")]
+    pub init: InitArg,
+    /// Evaluate the test MSE every N steps.
+    #[arg(long, default_value_t = 100)]
+    pub eval_every: u64,
+    /// Held-out test sequences.
+    #[arg(long, default_value_t = 500)]
+    pub test_size: usize,
+    /// Test MSE that counts as solved.
+    #[arg(long, default_value_t = 0.01)]
+    pub target: f32,
+    /// Stop a run as soon as it is solved.
+    #[arg(long)]
+    pub stop_at_target: bool,
+    #[command(flatten)]
+    pub common: ExperimentCommon,
+}
+
+#[derive(Args, Debug)]
+pub struct OrderArgs {
+    /// Cells to train, comma-separated (one run each).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "lstm,gru,rnn"
+    )]
+    pub cell: Vec<CellArg>,
+    /// LSTM variant.
+    #[arg(long, value_enum, default_value = "standard")]
+    pub variant: VariantArg,
+    /// Sequence length T (at least 10).
+    #[arg(long, default_value_t = 100)]
+    pub length: usize,
+    /// Training steps (the budget).
+    #[arg(long, default_value_t = 2000)]
+    pub steps: u64,
+    /// Seeds, comma-separated (one run each).
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    pub seed: Vec<u64>,
+    /// Hidden units.
+    #[arg(long, default_value_t = 64)]
+    pub hidden: usize,
+    /// Sequences per batch.
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    /// Adam's learning rate.
+    #[arg(long, default_value_t = 3e-3)]
+    pub lr: f32,
+    /// Clip the global gradient norm (0 = off).
+    #[arg(long, default_value_t = 1.0)]
+    pub clip: f32,
+    /// LSTM forget-gate bias at initialisation.
+    #[arg(long, default_value_t = 1.0)]
+    pub forget_bias: f32,
+    /// Evaluate the test accuracy every N steps.
+    #[arg(long, default_value_t = 100)]
+    pub eval_every: u64,
+    /// Held-out test sequences.
+    #[arg(long, default_value_t = 500)]
+    pub test_size: usize,
+    /// Test accuracy that counts as solved (0-1).
+    #[arg(long, default_value_t = 0.99)]
+    pub target: f32,
+    /// Stop a run as soon as it is solved.
+    #[arg(long)]
+    pub stop_at_target: bool,
+    #[command(flatten)]
+    pub common: ExperimentCommon,
+}
+
+#[derive(Args, Debug)]
+pub struct GradientArgs {
+    /// Cells to measure, comma-separated.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "lstm,gru,rnn"
+    )]
+    pub cell: Vec<CellArg>,
+    /// LSTM variant.
+    #[arg(long, value_enum, default_value = "standard")]
+    pub variant: VariantArg,
+    /// Sequence length T.
+    #[arg(long, default_value_t = 100)]
+    pub length: usize,
+    /// Steps of adding-problem training before the second measurement (0 = untrained only).
+    #[arg(long, default_value_t = 1000)]
+    pub steps: u64,
+    /// Seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Hidden units.
+    #[arg(long, default_value_t = 128)]
+    pub hidden: usize,
+    /// Sequences the gradient is measured on.
+    #[arg(long, default_value_t = 100)]
+    pub probe_batch: usize,
+    /// Training batch.
+    #[arg(long, default_value_t = 50)]
+    pub batch: usize,
+    /// Adam's learning rate.
+    #[arg(long, default_value_t = 5e-3)]
+    pub lr: f32,
+    /// Clip the global gradient norm (0 = off).
+    #[arg(long, default_value_t = 1.0)]
+    pub clip: f32,
+    /// LSTM forget-gate bias at initialisation.
+    #[arg(long, default_value_t = 1.0)]
+    pub forget_bias: f32,
+    /// Initialisation of the recurrent layer.
+    #[arg(long, value_enum, default_value = "xavier-orthogonal")]
+    pub init: InitArg,
+    #[command(flatten)]
+    pub common: ExperimentCommon,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum InitArg {
+    /// Xavier/Glorot input weights, orthogonal recurrent weights, forget bias --forget-bias.
+    XavierOrthogonal,
+    /// PyTorch's default: every parameter U(-1/sqrt(H), 1/sqrt(H)).
+    Pytorch,
+}
+
+#[derive(Args, Debug)]
+pub struct VariantsArgs {
+    /// Text file (UTF-8) [default: the bundled tinyshakespeare.txt].
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Architectures, comma-separated: standard, peephole, coupled, peephole-coupled, gru,
+    /// rnn, rnn-relu.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "standard,peephole,coupled,gru,rnn"
+    )]
+    pub variants: Vec<String>,
+    /// Seeds, comma-separated (one run per variant and seed).
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+    pub seeds: Vec<u64>,
+    /// Training steps per run.
+    #[arg(long, default_value_t = 1500)]
+    pub steps: u64,
+    /// Hidden units (the same for every variant).
+    #[arg(long, default_value_t = 128)]
+    pub hidden: usize,
+    /// Characters per training sequence.
+    #[arg(long, default_value_t = 64)]
+    pub seq_len: usize,
+    /// Sequences per batch.
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    /// Adam's learning rate.
+    #[arg(long, default_value_t = 3e-3)]
+    pub lr: f32,
+    /// Clip the global gradient norm (0 = off).
+    #[arg(long, default_value_t = 5.0)]
+    pub clip: f32,
+    /// Validate every N steps.
+    #[arg(long, default_value_t = 250)]
+    pub eval_every: u64,
+    /// Fraction of the text at its end held out for validation.
+    #[arg(long, default_value_t = 0.1)]
+    pub val_fraction: f32,
+    #[command(flatten)]
+    pub common: ExperimentCommon,
 }

@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 
 mod args;
+mod experiment_cmd;
 mod explain_cmd;
 mod interop_cmd;
 mod train_cmd;
@@ -137,6 +138,7 @@ fn main() -> ExitCode {
         Command::Explain(a) => explain_cmd::explain(a),
         Command::Explore(a) => explain_cmd::explore(a),
         Command::Report(a) => explain_cmd::report(a),
+        Command::Experiment(a) => experiment_cmd::experiment(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -13,6 +13,7 @@
 //! - [`checkpoint`]: safetensors in and out;
 //! - [`explain`] and [`html`]: activations, unit rankings and gate saturation of a trained
 //!   model, and the pages that show them.
+//! - [`experiment`]: the long-term dependency experiments and the variant comparison.
 //!
 //! ```
 //! use lstm::model::{Head, ModelConfig, InputKind, SequenceModel};
@@ -38,6 +39,7 @@ pub mod cell;
 pub mod checkpoint;
 pub mod classify;
 pub mod error;
+pub mod experiment;
 pub mod explain;
 pub mod html;
 pub mod infer;

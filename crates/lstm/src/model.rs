@@ -740,6 +740,26 @@ impl SequenceModel {
         Ok(out)
     }
 
+    /// The loss of a batch of dense input and its gradient with respect to that input,
+    /// `dLoss/dx`, in the input's layout `(B, T, I)`: how strongly each time step's input
+    /// reaches the loss (the vanishing gradient made measurable). No dropout, no update; the
+    /// parameter gradients in `store.grads` are overwritten.
+    ///
+    /// # Errors
+    /// [`Error::Config`] if the model's input is not [`InputKind::Dense`]; otherwise as
+    /// [`Self::loss_and_grad`].
+    pub fn input_gradient(&mut self, batch: &Batch<'_>) -> Result<(StepOutput, Vec<f32>)> {
+        if !matches!(self.config.input, InputKind::Dense { .. }) {
+            return Err(Error::Config(
+                "the input gradient is defined for dense input only".into(),
+            ));
+        }
+        self.cache.set_input_grad(true);
+        let out = self.loss_and_grad(batch, false);
+        self.cache.set_input_grad(false);
+        Ok((out?, self.cache.d_input().to_vec()))
+    }
+
     /// One training step: forward with dropout, backward, clipping, optimizer update. The loss
     /// is the one before the update. With [`Self::carry`] set, the state is carried in (and
     /// the new final state, detached, is carried out: truncated BPTT).

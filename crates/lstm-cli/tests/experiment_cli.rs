@@ -1,0 +1,224 @@
+//! `lstm experiment ...` end to end on the real binary: tiny runs, the JSON lines, the files
+//! written, and clear messages for bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("lstm-exp-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lstm"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = run(args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "lstm {args:?} failed: {err}");
+    String::from_utf8(o.stdout).unwrap()
+}
+
+fn fails(args: &[&str], needle: &str) {
+    let o = run(args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "lstm {args:?} should fail");
+    assert!(!err.contains("panicked"), "panic: {err}");
+    assert!(err.contains(needle), "stderr lacks {needle:?}: {err}");
+}
+
+fn json_lines(out: &str) -> Vec<serde_json::Value> {
+    out.lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect()
+}
+
+fn exists(dir: &Path, name: &str) {
+    let p = dir.join(name);
+    assert!(
+        std::fs::metadata(&p)
+            .map(|m| m.len() > 100)
+            .unwrap_or(false),
+        "{} missing",
+        p.display()
+    );
+}
+
+#[test]
+fn adding_json_and_files() {
+    let d = tmp("adding");
+    let out = d.to_str().unwrap();
+    let args = [
+        "experiment",
+        "adding",
+        "--cell",
+        "lstm,rnn",
+        "--length",
+        "12",
+        "--steps",
+        "20",
+        "--eval-every",
+        "10",
+        "--hidden",
+        "8",
+        "--test-size",
+        "50",
+        "--threads",
+        "1",
+        "--json",
+        "--quiet",
+        "--out",
+        out,
+    ];
+    let runs = json_lines(&ok(&args));
+    assert_eq!(runs.len(), 2);
+    for r in &runs {
+        for key in ["test_mse", "baseline_mse", "steps", "seconds"] {
+            assert!(r[key].is_number(), "{key} missing in {r}");
+        }
+        assert_eq!(r["steps"], 20);
+    }
+    assert_eq!(runs[0]["config"]["arch"], "lstm");
+    assert_eq!(runs[1]["config"]["arch"], "rnn");
+    exists(&d, "adding.md");
+    exists(&d, "adding.svg");
+    // same seed, same numbers
+    let again = json_lines(&ok(&args));
+    assert_eq!(runs[0]["test_mse"], again[0]["test_mse"]);
+    // the table without --json
+    let table = ok(&args[..args.len() - 4]
+        .iter()
+        .chain(&["--quiet", "--png", "--out", out])
+        .copied()
+        .collect::<Vec<_>>());
+    assert!(table.contains("| lstm | 12 |"), "{table}");
+    exists(&d, "adding.png");
+}
+
+#[test]
+fn gradients_order_variants_run() {
+    let d = tmp("others");
+    let out = d.to_str().unwrap();
+    let g = json_lines(&ok(&[
+        "experiment",
+        "gradients",
+        "--cell",
+        "lstm,rnn",
+        "--length",
+        "30",
+        "--steps",
+        "5",
+        "--hidden",
+        "8",
+        "--probe-batch",
+        "4",
+        "--batch",
+        "4",
+        "--threads",
+        "1",
+        "--json",
+        "--quiet",
+        "--out",
+        out,
+    ]));
+    assert_eq!(g.len(), 2);
+    assert_eq!(g[0]["untrained"].as_array().unwrap().len(), 30);
+    assert_eq!(g[0]["trained"].as_array().unwrap().len(), 30);
+    exists(&d, "gradients.svg");
+    let o = json_lines(&ok(&[
+        "experiment",
+        "order",
+        "--cell",
+        "gru",
+        "--length",
+        "10",
+        "--steps",
+        "10",
+        "--eval-every",
+        "5",
+        "--hidden",
+        "8",
+        "--test-size",
+        "20",
+        "--threads",
+        "1",
+        "--json",
+        "--quiet",
+        "--out",
+        out,
+    ]));
+    assert_eq!(o[0]["chance"], 0.25);
+    exists(&d, "order.md");
+    let text = d.join("t.txt");
+    let s = "The quick brown fox jumps over the lazy dog. ".repeat(60);
+    std::fs::write(&text, s).unwrap();
+    let table = ok(&[
+        "experiment",
+        "variants",
+        "--data",
+        text.to_str().unwrap(),
+        "--variants",
+        "standard,gru",
+        "--seeds",
+        "1",
+        "--steps",
+        "5",
+        "--eval-every",
+        "5",
+        "--hidden",
+        "8",
+        "--seq-len",
+        "16",
+        "--batch",
+        "4",
+        "--threads",
+        "1",
+        "--quiet",
+        "--out",
+        out,
+    ]);
+    assert!(table.contains("| gru |"), "{table}");
+    exists(&d, "variants.svg");
+}
+
+#[test]
+fn bad_experiment_input_gets_a_clear_message() {
+    let d = tmp("bad");
+    let out = d.to_str().unwrap();
+    fails(
+        &["experiment", "adding", "--length", "1", "--out", out],
+        "sequence length must be at least 2",
+    );
+    fails(
+        &[
+            "experiment",
+            "variants",
+            "--variants",
+            "lstm9",
+            "--out",
+            out,
+        ],
+        "unknown variant `lstm9`",
+    );
+    fails(
+        &["experiment", "order", "--length", "5", "--out", out],
+        "at least 10",
+    );
+    fails(
+        &[
+            "experiment",
+            "variants",
+            "--data",
+            "/nonexistent/x.txt",
+            "--out",
+            out,
+        ],
+        "cannot read the text",
+    );
+}
