@@ -16,7 +16,7 @@
 //!
 //! Keras files ([`export_keras`], [`import_keras`]) are safetensors holding a Keras model's
 //! weights under `"{layer index}/{variable path}"`, as written by the one-line conversion in
-//! the README (Keras saves HDF5, and no HDF5 crate builds without the C library).
+//! the README (Keras saves HDF5 `.weights.h5`, which this crate does not read yet).
 //!
 //! ```
 //! use lstm::interop::{export_pytorch, import_pytorch};
