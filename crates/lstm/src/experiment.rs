@@ -193,6 +193,36 @@ fn check(ok: bool, what: &str) -> Result<()> {
     }
 }
 
+/// The training settings the adding and temporal-order experiments share, for one check.
+struct Training {
+    hidden: usize,
+    batch: usize,
+    steps: u64,
+    eval_every: u64,
+    test_size: usize,
+    lr: f32,
+    clip: f32,
+    forget_bias: f32,
+}
+
+/// Checks the shared training settings, naming the first bad one.
+fn check_training(t: &Training) -> Result<()> {
+    check(t.hidden >= 1, "hidden units must be at least 1")?;
+    check(t.batch >= 1, "the batch must hold at least 1 sequence")?;
+    check(t.steps >= 1, "steps must be at least 1")?;
+    check(t.eval_every >= 1, "eval_every must be at least 1")?;
+    check(t.test_size >= 1, "the test set needs at least 1 sequence")?;
+    check(
+        t.lr.is_finite() && t.lr > 0.0,
+        "the learning rate must be positive",
+    )?;
+    check(
+        t.clip.is_finite() && t.clip >= 0.0,
+        "the clipping threshold must be >= 0",
+    )?;
+    check(t.forget_bias.is_finite(), "the forget bias must be finite")
+}
+
 /// One evaluation during training.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct CurvePoint {
@@ -356,26 +386,16 @@ impl AddingConfig {
     /// [`Error::Config`] naming the field.
     pub fn validate(&self) -> Result<()> {
         check(self.length >= 2, "the sequence length must be at least 2")?;
-        check(self.hidden >= 1, "hidden units must be at least 1")?;
-        check(self.batch >= 1, "the batch must hold at least 1 sequence")?;
-        check(self.steps >= 1, "steps must be at least 1")?;
-        check(self.eval_every >= 1, "eval_every must be at least 1")?;
-        check(
-            self.test_size >= 1,
-            "the test set needs at least 1 sequence",
-        )?;
-        check(
-            self.lr.is_finite() && self.lr > 0.0,
-            "the learning rate must be positive",
-        )?;
-        check(
-            self.clip.is_finite() && self.clip >= 0.0,
-            "the clipping threshold must be >= 0",
-        )?;
-        check(
-            self.forget_bias.is_finite(),
-            "the forget bias must be finite",
-        )
+        check_training(&Training {
+            hidden: self.hidden,
+            batch: self.batch,
+            steps: self.steps,
+            eval_every: self.eval_every,
+            test_size: self.test_size,
+            lr: self.lr,
+            clip: self.clip,
+            forget_bias: self.forget_bias,
+        })
     }
 
     fn model_config(&self) -> ModelConfig {
@@ -696,26 +716,16 @@ impl OrderConfig {
     /// [`Error::Config`] naming the field.
     pub fn validate(&self) -> Result<()> {
         check(self.length >= 10, "the sequence length must be at least 10")?;
-        check(self.hidden >= 1, "hidden units must be at least 1")?;
-        check(self.batch >= 1, "the batch must hold at least 1 sequence")?;
-        check(self.steps >= 1, "steps must be at least 1")?;
-        check(self.eval_every >= 1, "eval_every must be at least 1")?;
-        check(
-            self.test_size >= 1,
-            "the test set needs at least 1 sequence",
-        )?;
-        check(
-            self.lr.is_finite() && self.lr > 0.0,
-            "the learning rate must be positive",
-        )?;
-        check(
-            self.clip.is_finite() && self.clip >= 0.0,
-            "the clipping threshold must be >= 0",
-        )?;
-        check(
-            self.forget_bias.is_finite(),
-            "the forget bias must be finite",
-        )
+        check_training(&Training {
+            hidden: self.hidden,
+            batch: self.batch,
+            steps: self.steps,
+            eval_every: self.eval_every,
+            test_size: self.test_size,
+            lr: self.lr,
+            clip: self.clip,
+            forget_bias: self.forget_bias,
+        })
     }
 }
 
