@@ -235,6 +235,19 @@ pub struct TextEval {
     pub skipped: usize,
 }
 
+impl TextEval {
+    /// The metric from a summed loss (nats) over `count` scored tokens.
+    fn from_total(total: f64, count: usize, skipped: usize) -> TextEval {
+        let nats = total / count.max(1) as f64;
+        TextEval {
+            nats_per_token: nats,
+            bits_per_token: nats / std::f64::consts::LN_2,
+            tokens: count,
+            skipped,
+        }
+    }
+}
+
 /// Scores `text` in non-overlapping windows of `seq_len` (state reset at each window), `batch`
 /// windows at a time; the tail shorter than a window is scored as one more window.
 ///
@@ -284,13 +297,7 @@ pub fn evaluate(
     }
     model.carry = carry;
     let skipped = text.target[1..].iter().filter(|&&t| t == IGNORE).count();
-    let nats = total / count.max(1) as f64;
-    Ok(TextEval {
-        nats_per_token: nats,
-        bits_per_token: nats / std::f64::consts::LN_2,
-        tokens: count,
-        skipped,
-    })
+    Ok(TextEval::from_total(total, count, skipped))
 }
 
 /// Scores `text` as `batch` parallel streams (the text cut into `batch` equal segments), each
@@ -341,13 +348,7 @@ pub fn evaluate_stream(
         .iter()
         .filter(|&&t| t == IGNORE)
         .count();
-    let nats = total / count.max(1) as f64;
-    Ok(TextEval {
-        nats_per_token: nats,
-        bits_per_token: nats / std::f64::consts::LN_2,
-        tokens: count,
-        skipped,
-    })
+    Ok(TextEval::from_total(total, count, skipped))
 }
 
 /// Scores `text` as one stream, token by token, through the batch-1 [`Generator`] that
@@ -384,13 +385,7 @@ pub fn evaluate_generator(
         total += lse - logits[y as usize] as f64;
         count += 1;
     }
-    let nats = total / count.max(1) as f64;
-    Ok(TextEval {
-        nats_per_token: nats,
-        bits_per_token: nats / std::f64::consts::LN_2,
-        tokens: count,
-        skipped,
-    })
+    Ok(TextEval::from_total(total, count, skipped))
 }
 
 /// Draws a token from logits with a temperature and an optional top-k cut (0 = all).
