@@ -47,7 +47,7 @@ use crate::cell::{gru, lstm, rnn, Mode};
 use crate::error::{Error, Result};
 use crate::init::{self, InitScheme};
 use crate::linalg::{
-    add_column_sums, gemm_packed, matmul, num_threads, pack_panels, with_threads, Transpose,
+    add_assign, add_into, gemm_packed, matmul, num_threads, pack_panels, with_threads, Transpose,
 };
 use crate::params::ParamStore;
 
@@ -298,6 +298,9 @@ struct DirGrad {
     d_peep: Vec<f32>,
     /// `(V, G·H)`: `dW_ihᵀ` for one-hot input.
     dw_t: Vec<f32>,
+    /// `(G·H)`: column sums of `dg` and (GRU) `dgh`: the bias gradients.
+    db: Vec<f32>,
+    dbh: Vec<f32>,
     /// `W_hh` and `W_hr` packed in panels for the step products.
     w_hh_p: Vec<f32>,
     w_hr_p: Vec<f32>,
@@ -1403,6 +1406,16 @@ impl Recurrent {
             peepholes: peep,
         };
         let masked = !dc.rec_mask.is_empty();
+        // the one-hot input's weight gradient and the bias gradients are summed row by row
+        // inside the time loop, while each step's gradient rows are still in L1
+        let tokens = match x {
+            LayerInput::Tokens(ids) => Some(ids),
+            LayerInput::Dense(..) => None,
+        };
+        zeroed(&mut gr.dw_t, if tokens.is_some() { dp.input * gh } else { 0 });
+        let with_bias = dp.b_ih.is_some() && dp.b_hh.is_some();
+        zeroed(&mut gr.db, if with_bias { gh } else { 0 });
+        zeroed(&mut gr.dbh, if with_bias && gru_mode { gh } else { 0 });
         // dh_prev = dg · W_hh and dr = dh · W_hr: the weights packed once for all steps
         pack_panels(gh, p, w_hh, p, Transpose::No, &mut gr.w_hh_p);
         if let Some(w_hr) = w_hr {
@@ -1420,13 +1433,11 @@ impl Recurrent {
             let dht = &mut gr.dht[slab * p..(slab + nb) * p];
             for j in 0..nb {
                 let o = &d_out[(slab + j) * w + d * p..(slab + j) * w + (d + 1) * p];
-                for ((x, &a), &c) in dht[j * p..(j + 1) * p]
-                    .iter_mut()
-                    .zip(&gr.dh_state[j * p..(j + 1) * p])
-                    .zip(o)
-                {
-                    *x = a + c;
-                }
+                add_into(
+                    &mut dht[j * p..(j + 1) * p],
+                    &gr.dh_state[j * p..(j + 1) * p],
+                    o,
+                );
             }
             let dg = &mut gr.dg[slab * gh..(slab + nb) * gh];
             let gates = &dc.gates[slab * gh..(slab + nb) * gh];
@@ -1476,6 +1487,19 @@ impl Recurrent {
                         &mut gr.dh_state[..nb * h],
                     );
                     gemm_packed(nb, p, gh, dgh, gh, &gr.w_hh_p, &mut gr.tmp, p, false);
+                }
+            }
+            for j in 0..nb {
+                let row = &gr.dg[(slab + j) * gh..(slab + j + 1) * gh];
+                if let Some(ids) = tokens {
+                    let t = ids[slab + j] as usize;
+                    add_assign(&mut gr.dw_t[t * gh..(t + 1) * gh], row);
+                }
+                if with_bias {
+                    add_assign(&mut gr.db, row);
+                    if gru_mode {
+                        add_assign(&mut gr.dbh, &gr.dgh[(slab + j) * gh..(slab + j + 1) * gh]);
+                    }
                 }
             }
             // the recurrent product saw h_prev ⊙ mask
@@ -1541,18 +1565,9 @@ impl Recurrent {
                     );
                 }
             }
-            LayerInput::Tokens(ids) => {
+            LayerInput::Tokens(_) => {
+                // dW_ihᵀ was summed in the time loop
                 let v = dp.input;
-                zeroed(&mut gr.dw_t, v * gh);
-                for (row, &tok) in ids.iter().enumerate() {
-                    let t = tok as usize;
-                    for (a, &g) in gr.dw_t[t * gh..(t + 1) * gh]
-                        .iter_mut()
-                        .zip(&gr.dg[row * gh..(row + 1) * gh])
-                    {
-                        *a += g;
-                    }
-                }
                 let gw = &mut grads[dp.w_ih.clone()];
                 for r in 0..gh {
                     for c in 0..v {
@@ -1591,8 +1606,11 @@ impl Recurrent {
             true,
         );
         if let (Some(bi), Some(bh)) = (&dp.b_ih, &dp.b_hh) {
-            add_column_sums(&gr.dg, rows, gh, &mut grads[bi.clone()]);
-            add_column_sums(dgh_all, rows, gh, &mut grads[bh.clone()]);
+            add_assign(&mut grads[bi.clone()], &gr.db);
+            add_assign(
+                &mut grads[bh.clone()],
+                if gru_mode { &gr.dbh } else { &gr.db },
+            );
         }
         if let Some(r) = &dp.w_hr {
             // h = r · W_hrᵀ  =>  dW_hr += dhᵀ · r
