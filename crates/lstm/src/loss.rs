@@ -34,12 +34,8 @@ pub fn softmax_cross_entropy(
             continue;
         }
         let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let mut sum = 0.0f32;
-        for (d, &v) in dz.iter_mut().zip(z) {
-            let e = (v - max).exp();
-            *d = e;
-            sum += e;
-        }
+        exp_shifted(z, max, dz);
+        let sum: f32 = dz.iter().sum();
         let log_sum = sum.ln() + max;
         total += (log_sum - z[tgt as usize]) as f64;
         let inv = 1.0 / sum;
@@ -50,6 +46,18 @@ pub fn softmax_cross_entropy(
     }
     ((total * scale as f64) as f32, n)
 }
+
+#[inline(always)]
+fn exp_shifted_imp(z: &[f32], max: f32, out: &mut [f32]) {
+    for (o, &v) in out.iter_mut().zip(z) {
+        *o = crate::activation::exp(v - max);
+    }
+}
+
+crate::simd_dispatch!(
+    /// `out = e^(z - max)`, vectorised.
+    fn exp_shifted(z: &[f32], max: f32, out: &mut [f32]) => exp_shifted_imp
+);
 
 /// Mean squared error over all elements; writes `d_pred = 2 (pred - target) / n`.
 pub fn mse(pred: &[f32], target: &[f32], d_pred: &mut [f32]) -> f32 {

@@ -938,6 +938,9 @@ impl Recurrent {
                 bias[k] = bi[k] + if cfg.mode == Mode::Gru { 0.0 } else { bh[k] };
             }
         }
+        // one-hot input with a table: each step's rows are gathered in the time loop, right
+        // before the recurrent product reads them
+        let mut gather: Option<&[u32]> = None;
         match x {
             LayerInput::Dense(xs, i) => {
                 matmul(
@@ -979,11 +982,7 @@ impl Recurrent {
                         dc.w_ih_t[c * gh + r] = w_ih[r * v + c] + bias[r];
                     }
                 }
-                for (row, &tok) in ids.iter().enumerate() {
-                    let t = tok as usize;
-                    dc.gates[row * gh..(row + 1) * gh]
-                        .copy_from_slice(&dc.w_ih_t[t * gh..(t + 1) * gh]);
-                }
+                gather = Some(ids);
             }
         }
         // ---- caches
@@ -1051,6 +1050,12 @@ impl Recurrent {
                 &dc.h_masked[..nb * p]
             };
             let gates = &mut dc.gates[slab * gh..(slab + nb) * gh];
+            if let Some(ids) = gather {
+                for (j, g) in gates.chunks_exact_mut(gh).enumerate() {
+                    let t = ids[slab + j] as usize;
+                    g.copy_from_slice(&dc.w_ih_t[t * gh..(t + 1) * gh]);
+                }
+            }
             match cfg.mode {
                 Mode::Lstm => {
                     // gates += h_prev · W_hhᵀ
