@@ -14,9 +14,16 @@
 //! training cases in the conformance files). A bare `nn.LSTM`/`nn.GRU`/`nn.RNN` state_dict
 //! (`weight_ih_l0`, ...) is read with [`import_recurrent_pytorch`].
 //!
-//! Keras files ([`export_keras`], [`import_keras`]) are safetensors holding a Keras model's
-//! weights under `"{layer index}/{variable path}"`, as written by the one-line conversion in
-//! the README (Keras saves HDF5 `.weights.h5`, which this crate does not read yet).
+//! Keras 3 files are its own `.weights.h5` ([`export_keras_h5`], [`import_keras_h5`]: HDF5,
+//! written and read by the pure-Rust `hdf5-pure` crate), laid out as `model.save_weights`
+//! writes them for a `Sequential([Embedding?, LSTM|GRU|SimpleRNN (or Bidirectional(...))...,
+//! Dense])`: one group per layer named by class and order (`layers/lstm`, `layers/lstm_1`,
+//! `layers/bidirectional/forward_layer`, ...; the names given to the layers play no part, in
+//! Keras' loading either), variables `vars/0, 1, 2` in the order Keras creates them. The file
+//! holds no architecture: the model's configuration says what to expect, and every dataset is
+//! checked against it. The same variables also travel as safetensors under
+//! `"{layer index}/{variable path}"` ([`export_keras`], [`import_keras`]), for the Python lines
+//! in the README.
 //!
 //! ```
 //! use lstm::interop::{export_pytorch, import_pytorch};
