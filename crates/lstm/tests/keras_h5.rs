@@ -285,3 +285,58 @@ fn damaged_bytes_never_panic() {
         assert!(ok > 0 && err > 0, "{name}: {ok} read, {err} refused");
     }
 }
+
+/// For the check by real Keras outside the test suite (`tests/keras/check_keras_load.py`): with
+/// `LSTM_KERAS_DUMP=DIR`, every model directory in `DIR` gets `keras_check.json` with a fixed
+/// input and our outputs for it, for Keras to compare with after `model.load_weights` of the
+/// file `lstm export keras` wrote. Without the variable this test does nothing.
+#[test]
+fn dump_for_keras_check() {
+    let Ok(root) = std::env::var("LSTM_KERAS_DUMP") else {
+        return;
+    };
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let dir = entry.unwrap().path();
+        if !dir.join("config.json").exists() {
+            continue;
+        }
+        let mut l = lstm::modeldir::load(&dir).unwrap();
+        let (b, t) = (3usize, 7usize);
+        let (input, out) = match l.model.config().input {
+            lstm::model::InputKind::OneHot { vocab }
+            | lstm::model::InputKind::Embedding { vocab, .. } => {
+                let tok: Vec<u32> = (0..b * t).map(|_| (next() % vocab as u64) as u32).collect();
+                let y = l
+                    .model
+                    .predict(Inputs::Tokens(&tok), b, t, None)
+                    .unwrap()
+                    .to_vec();
+                (format!("\"tokens\": {tok:?}"), y)
+            }
+            lstm::model::InputKind::Dense { features } => {
+                let x: Vec<f32> = (0..b * t * features)
+                    .map(|_| (next() >> 11) as f32 / (1u64 << 53) as f32 * 2.0 - 1.0)
+                    .collect();
+                let y = l
+                    .model
+                    .predict(Inputs::Dense(&x), b, t, None)
+                    .unwrap()
+                    .to_vec();
+                (format!("\"features\": {x:?}"), y)
+            }
+        };
+        std::fs::write(
+            dir.join("keras_check.json"),
+            format!("{{\"batch\": {b}, \"steps\": {t}, {input}, \"ours\": {out:?}}}"),
+        )
+        .unwrap();
+        println!("{}: {} outputs", dir.display(), out.len());
+    }
+}

@@ -123,6 +123,10 @@ pub(super) fn read(
         path: source.to_string(),
         reason,
     };
+    // an error inside a file that began as HDF5
+    let damaged = |what: String, e: hdf5_pure::Error| {
+        fmt(format!("{what}: {e} (the file is truncated or damaged)"))
+    };
     if !hdf5_pure::is_hdf5_bytes(bytes) {
         return Err(fmt(
             "not an HDF5 file (no HDF5 signature); Keras writes one with \
@@ -131,11 +135,11 @@ pub(super) fn read(
         ));
     }
     let file = File::from_bytes(bytes.to_vec())
-        .map_err(|e| fmt(format!("not a readable HDF5 file: {e}")))?;
+        .map_err(|e| damaged("not a readable HDF5 file".into(), e))?;
     let root = file.root();
     let top = root
         .groups()
-        .map_err(|e| fmt(format!("cannot list the file's groups: {e}")))?;
+        .map_err(|e| damaged("cannot list the file's groups".into(), e))?;
     if !top.iter().any(|g| g == "layers") {
         let legacy = top.iter().any(|g| g == "model_weights")
             || root.attrs().is_ok_and(|a| a.contains_key("layer_names"));
@@ -163,13 +167,13 @@ pub(super) fn read(
         }
         let g = file
             .group(&path)
-            .map_err(|e| fmt(format!("cannot open group `{path}`: {e}")))?;
+            .map_err(|e| damaged(format!("cannot open group `{path}`"), e))?;
         let datasets = g
             .datasets()
-            .map_err(|e| fmt(format!("cannot list group `{path}`: {e}")))?;
+            .map_err(|e| damaged(format!("cannot list group `{path}`"), e))?;
         let groups = g
             .groups()
-            .map_err(|e| fmt(format!("cannot list group `{path}`: {e}")))?;
+            .map_err(|e| damaged(format!("cannot list group `{path}`"), e))?;
         seen += datasets.len() + groups.len();
         if seen > MAX_OBJECTS {
             return Err(fmt(format!(
@@ -211,10 +215,10 @@ pub(super) fn read(
         }
         let ds = file
             .dataset(&v.h5)
-            .map_err(|e| fmt(format!("cannot open `{}`: {e}", v.h5)))?;
+            .map_err(|e| damaged(format!("cannot open `{}`", v.h5), e))?;
         let dims = ds
             .shape()
-            .map_err(|e| fmt(format!("cannot read the shape of `{}`: {e}", v.h5)))?;
+            .map_err(|e| damaged(format!("cannot read the shape of `{}`", v.h5), e))?;
         if dims.len() != shape.len() || dims.iter().zip(&shape).any(|(&a, &b)| a != b as u64) {
             return Err(fmt(format!(
                 "`{}` has shape {dims:?}, the configuration needs {shape:?}",
@@ -229,11 +233,11 @@ pub(super) fn read(
                     v.h5
                 )))
             }
-            Err(e) => return Err(fmt(format!("cannot read the type of `{}`: {e}", v.h5))),
+            Err(e) => return Err(damaged(format!("cannot read the type of `{}`", v.h5), e)),
         }
         let data = ds
             .read_f32()
-            .map_err(|e| fmt(format!("cannot read `{}`: {e}", v.h5)))?;
+            .map_err(|e| damaged(format!("cannot read `{}`", v.h5), e))?;
         if data.len() != shape.iter().product::<usize>() {
             return Err(fmt(format!(
                 "`{}` holds {} values for shape {shape:?}",
