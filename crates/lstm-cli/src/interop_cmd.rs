@@ -54,6 +54,12 @@ pub fn import(a: &ImportArgs) -> Result<()> {
     // Keras' own .weights.h5 (by its name, or by its HDF5 signature), else safetensors
     let h5 = matches!(a.format, ImportFormat::Keras)
         && (is_h5_name(&a.weights) || interop::is_hdf5(&bytes));
+    if matches!(a.format, ImportFormat::Pytorch) && interop::is_hdf5(&bytes) {
+        bail!(
+            "{} is an HDF5 file, not safetensors; for Keras' .weights.h5 use `lstm import keras`",
+            a.weights.display()
+        );
+    }
     let file = if h5 {
         None
     } else {

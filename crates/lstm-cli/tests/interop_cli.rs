@@ -138,6 +138,15 @@ fn export_and_import_round_trips() {
         !good && err.contains("--config") && err.contains("m.weights.h5"),
         "{err}"
     );
+    let (good, _, err) = run(&[
+        "import",
+        "pytorch",
+        "--weights",
+        s(&h5),
+        "--out",
+        s(&dir.join("z")),
+    ]);
+    assert!(!good && err.contains("lstm import keras"), "{err}");
     // a truncated one is refused by name, and nothing is created
     let cut = dir.join("cut.weights.h5");
     std::fs::write(&cut, &std::fs::read(&h5).unwrap()[..3000]).unwrap();

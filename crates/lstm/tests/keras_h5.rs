@@ -218,6 +218,17 @@ fn malformed_files_are_refused_by_name() {
     fb.create_dataset("temperature").with_f32_data(&[1.0, 2.0]);
     let e = import_err(&fb.finish().unwrap(), &cfg);
     assert!(e.contains("no `layers` group"), "{e}");
+    // Keras' legacy HDF5 format (what `model.save("m.h5")` writes)
+    let mut fb = hdf5_pure::FileBuilder::new();
+    let mut g = fb.create_group("model_weights");
+    g.create_dataset("x").with_f32_data(&[1.0]);
+    fb.add_group(g.finish());
+    fb.set_attr(
+        "keras_version",
+        hdf5_pure::AttrValue::VarLenString("3.15.1".into()),
+    );
+    let e = import_err(&fb.finish().unwrap(), &cfg);
+    assert!(e.contains("legacy HDF5 format"), "{e}");
     // the wrong configuration: a GRU, other sizes, one layer fewer, no embedding
     let gru = lstm::model::ModelConfig {
         mode: lstm::cell::Mode::Gru,

@@ -144,9 +144,9 @@ pub(super) fn read(
         let legacy = top.iter().any(|g| g == "model_weights")
             || root.attrs().is_ok_and(|a| a.contains_key("layer_names"));
         return Err(fmt(if legacy {
-            "an HDF5 file of Keras 2 (tf.keras `.h5`, with `layer_names`), not Keras 3's \
-             `.weights.h5`: load the model in Keras 3 and save it with \
-             `model.save_weights(\"NAME.weights.h5\")`"
+            "Keras' legacy HDF5 format (`model_weights`/`layer_names`: tf.keras 2, or Keras 3's \
+             `model.save(\"NAME.h5\")`), not the `.weights.h5` of Keras 3: load the model in \
+             Keras 3 and save it with `model.save_weights(\"NAME.weights.h5\")`"
                 .into()
         } else {
             format!(
