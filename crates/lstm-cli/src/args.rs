@@ -95,7 +95,8 @@ pub struct ExploreArgs {
 pub enum ExportFormat {
     /// safetensors in PyTorch's names and layout, with the model's config.json in its metadata.
     Pytorch,
-    /// safetensors in Keras 3's layout (see the README for loading it into Keras).
+    /// Keras 3: with --out NAME.weights.h5, Keras' own weights file (`model.load_weights`);
+    /// another name writes safetensors in Keras' layout (see the README).
     Keras,
     /// An ONNX graph of the whole model (opset 14).
     Onnx,
@@ -108,7 +109,7 @@ pub struct ExportArgs {
     /// Model directory.
     #[arg(long)]
     pub model: PathBuf,
-    /// File to write.
+    /// File to write (keras: `.weights.h5` for Keras' own file, else safetensors).
     #[arg(long)]
     pub out: PathBuf,
 }
@@ -117,7 +118,8 @@ pub struct ExportArgs {
 pub enum ImportFormat {
     /// safetensors with PyTorch's names (`lstm.weight_ih_l0`, ... or a bare nn.LSTM's).
     Pytorch,
-    /// safetensors of a Keras model's weights (see the README for writing it from Keras).
+    /// Keras 3: a `.weights.h5` from `model.save_weights` (needs --config), or safetensors in
+    /// Keras' layout (see the README).
     Keras,
 }
 
@@ -125,11 +127,11 @@ pub enum ImportFormat {
 pub struct ImportArgs {
     /// pytorch or keras.
     pub format: ImportFormat,
-    /// The weights (safetensors).
+    /// The weights: safetensors, or Keras' `.weights.h5`.
     #[arg(long)]
     pub weights: PathBuf,
     /// config.json describing the network and its task (default: the one stored in the
-    /// weights' metadata by `lstm export pytorch`).
+    /// weights' metadata by `lstm export pytorch`; required for a Keras `.weights.h5`).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Model directory to create.

@@ -1,5 +1,7 @@
 //! `lstm import` and `lstm export`: models in and out of PyTorch, Keras and ONNX.
 
+use std::path::Path;
+
 use anyhow::{bail, Context, Result};
 use lstm::checkpoint::TensorFile;
 use lstm::interop;
@@ -17,6 +19,7 @@ pub fn export(a: &ExportArgs) -> Result<()> {
                 .with_context(|| format!("cannot read {}/config.json", a.model.display()))?;
             interop::export_pytorch(&l.model, Some(&cfg))?
         }
+        ExportFormat::Keras if is_h5_name(&a.out) => interop::export_keras_h5(&l.model)?,
         ExportFormat::Keras => interop::export_keras(&l.model)?,
         ExportFormat::Onnx => {
             let graph = match l.meta.task {
@@ -45,13 +48,41 @@ pub fn import(a: &ImportArgs) -> Result<()> {
             a.out.display()
         );
     }
-    let file = TensorFile::read(&a.weights)
+    let bytes = std::fs::read(&a.weights)
+        .map_err(|e| lstm::Error::read(&a.weights.display().to_string(), e))
         .with_context(|| format!("cannot read the weights in {}", a.weights.display()))?;
+    // Keras' own .weights.h5 (by its name, or by its HDF5 signature), else safetensors
+    let h5 = matches!(a.format, ImportFormat::Keras)
+        && (is_h5_name(&a.weights) || interop::is_hdf5(&bytes));
+    if matches!(a.format, ImportFormat::Pytorch) && interop::is_hdf5(&bytes) {
+        bail!(
+            "{} is an HDF5 file, not safetensors; for Keras' .weights.h5 use `lstm import keras`",
+            a.weights.display()
+        );
+    }
+    let file = if h5 {
+        None
+    } else {
+        Some(
+            TensorFile::from_bytes(&bytes, &a.weights.display().to_string())
+                .with_context(|| format!("cannot read the weights in {}", a.weights.display()))?,
+        )
+    };
     let config_json = match &a.config {
         Some(p) => std::fs::read_to_string(p)
             .with_context(|| format!("cannot read the configuration {}", p.display()))?,
-        None => match file.metadata.get(interop::CONFIG_KEY) {
+        None => match file
+            .as_ref()
+            .and_then(|f| f.metadata.get(interop::CONFIG_KEY))
+        {
             Some(c) => c.clone(),
+            None if h5 => bail!(
+                "{} is a Keras .weights.h5, which holds only the weights, not the network's \
+                 shape; pass --config with a config.json that describes the same network (layer \
+                 kind, sizes, vocabulary or series) (see the README, \"Using models trained \
+                 elsewhere\")",
+                a.weights.display()
+            ),
             None => bail!(
                 "{} carries no configuration; pass --config with a config.json that describes the \
                  network (see the README, \"Using models trained elsewhere\")",
@@ -72,12 +103,22 @@ pub fn import(a: &ImportArgs) -> Result<()> {
     }
     let mut model =
         SequenceModel::new(&meta.model, 0).context("invalid network in the configuration")?;
-    match a.format {
-        ImportFormat::Pytorch => interop::import_pytorch(&file, &mut model)?,
-        ImportFormat::Keras => interop::import_keras(&file, &mut model)?,
+    match (a.format, &file) {
+        (ImportFormat::Pytorch, Some(f)) => interop::import_pytorch(f, &mut model)?,
+        (ImportFormat::Keras, Some(f)) => interop::import_keras(f, &mut model)?,
+        (_, None) => {
+            interop::import_keras_h5(&bytes, &a.weights.display().to_string(), &mut model)?
+        }
     }
     modeldir::save(&a.out, &meta, &model, &TrainingState::default())
         .with_context(|| format!("cannot write the model into {}", a.out.display()))?;
     eprintln!("imported a {} model into {}", meta.task, a.out.display());
     Ok(())
+}
+
+/// Whether a file name asks for HDF5 (`.h5`, `.hdf5`; Keras' `NAME.weights.h5`).
+fn is_h5_name(p: &Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("h5") || e.eq_ignore_ascii_case("hdf5"))
 }

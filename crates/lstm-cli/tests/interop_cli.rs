@@ -107,6 +107,62 @@ fn export_and_import_round_trips() {
     ]);
     assert_eq!(gen(&back_k), original);
 
+    // Keras' own .weights.h5 (chosen by the file name), the same text again
+    let h5 = dir.join("m.weights.h5");
+    ok(&["export", "keras", "--model", s(&model), "--out", s(&h5)]);
+    assert!(std::fs::read(&h5)
+        .unwrap()
+        .starts_with(b"\x89HDF\r\n\x1a\n"));
+    let back_h5 = dir.join("from_keras_h5");
+    ok(&[
+        "import",
+        "keras",
+        "--weights",
+        s(&h5),
+        "--config",
+        s(&cfg),
+        "--out",
+        s(&back_h5),
+    ]);
+    assert_eq!(gen(&back_h5), original);
+    // it holds only weights: without --config, say what is needed
+    let (good, _, err) = run(&[
+        "import",
+        "keras",
+        "--weights",
+        s(&h5),
+        "--out",
+        s(&dir.join("z")),
+    ]);
+    assert!(
+        !good && err.contains("--config") && err.contains("m.weights.h5"),
+        "{err}"
+    );
+    let (good, _, err) = run(&[
+        "import",
+        "pytorch",
+        "--weights",
+        s(&h5),
+        "--out",
+        s(&dir.join("z")),
+    ]);
+    assert!(!good && err.contains("lstm import keras"), "{err}");
+    // a truncated one is refused by name, and nothing is created
+    let cut = dir.join("cut.weights.h5");
+    std::fs::write(&cut, &std::fs::read(&h5).unwrap()[..3000]).unwrap();
+    let (good, _, err) = run(&[
+        "import",
+        "keras",
+        "--weights",
+        s(&cut),
+        "--config",
+        s(&cfg),
+        "--out",
+        s(&dir.join("z")),
+    ]);
+    assert!(!good && err.contains("cut.weights.h5"), "{err}");
+    assert!(!dir.join("z").exists());
+
     // ONNX: a protobuf with the graph's named inputs and outputs
     let onnx = dir.join("m.onnx");
     ok(&["export", "onnx", "--model", s(&model), "--out", s(&onnx)]);
@@ -147,4 +203,33 @@ fn export_and_import_round_trips() {
     ]);
     assert!(!good && !err.is_empty(), "{err}");
     assert!(!dir.join("y").join("config.json").exists());
+}
+
+/// A `.weights.h5` written by real Keras (the fixtures of the library's tests) becomes a model
+/// directory that `lstm` uses, and goes back out as a `.weights.h5`.
+#[test]
+fn keras_weights_file_made_by_keras_imports() {
+    let dir = tmp("keras-fixture");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../lstm/tests/keras/lstm_forecast");
+    let model = dir.join("m");
+    ok(&[
+        "import",
+        "keras",
+        "--weights",
+        s(&fixture.join("model.weights.h5")),
+        "--config",
+        s(&fixture.join("config.json")),
+        "--out",
+        s(&model),
+    ]);
+    let out = dir.join("again.weights.h5");
+    ok(&["export", "keras", "--model", s(&model), "--out", s(&out)]);
+    // the CSV's two columns, as the model's series expects; a forecast comes out
+    let csv = dir.join("s.csv");
+    let rows: String = (0..12)
+        .map(|i| format!("{},{}\n", (i as f32 * 0.3).sin(), (i as f32 * 0.2).cos()))
+        .collect();
+    std::fs::write(&csv, format!("x,y\n{rows}")).unwrap();
+    let fc = ok(&["forecast", "--model", s(&model), "--data", s(&csv)]);
+    assert!(!fc.trim().is_empty());
 }

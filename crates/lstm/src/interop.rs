@@ -14,9 +14,16 @@
 //! training cases in the conformance files). A bare `nn.LSTM`/`nn.GRU`/`nn.RNN` state_dict
 //! (`weight_ih_l0`, ...) is read with [`import_recurrent_pytorch`].
 //!
-//! Keras files ([`export_keras`], [`import_keras`]) are safetensors holding a Keras model's
-//! weights under `"{layer index}/{variable path}"`, as written by the one-line conversion in
-//! the README (Keras saves HDF5 `.weights.h5`, which this crate does not read yet).
+//! Keras 3 files are its own `.weights.h5` ([`export_keras_h5`], [`import_keras_h5`]: HDF5,
+//! written and read by the pure-Rust `hdf5-pure` crate), laid out as `model.save_weights`
+//! writes them for a `Sequential([Embedding?, LSTM|GRU|SimpleRNN (or Bidirectional(...))...,
+//! Dense])`: one group per layer named by class and order (`layers/lstm`, `layers/lstm_1`,
+//! `layers/bidirectional/forward_layer`, ...; the names given to the layers play no part, in
+//! Keras' loading either), variables `vars/0, 1, 2` in the order Keras creates them. The file
+//! holds no architecture: the model's configuration says what to expect, and every dataset is
+//! checked against it. The same variables also travel as safetensors under
+//! `"{layer index}/{variable path}"` ([`export_keras`], [`import_keras`]), for the Python lines
+//! in the README.
 //!
 //! ```
 //! use lstm::interop::{export_pytorch, import_pytorch};
@@ -43,6 +50,8 @@ use crate::error::{Error, Result};
 use crate::model::{InputKind, ModelConfig, SequenceModel};
 use crate::params::ParamStore;
 use crate::recurrent::{Recurrent, RecurrentConfig};
+
+mod keras_h5;
 
 /// The metadata key under which [`export_pytorch`] stores the model's `config.json`.
 pub const CONFIG_KEY: &str = "lstm_config";
@@ -184,16 +193,34 @@ fn keras_supported(cfg: &ModelConfig) -> Result<()> {
 /// `"{layer index}/{variable path}"` for a `Sequential([Embedding?, LSTM..., Dense])` (a
 /// bidirectional layer as `Bidirectional(LSTM)`). The LSTM and RNN biases are summed into
 /// Keras' single bias (`b_ih + b_hh`); the GRU keeps both (`reset_after=True`).
+/// [`export_keras_h5`] writes the same variables as Keras' own `.weights.h5`.
 ///
 /// # Errors
 /// [`Error::Config`] for peephole, coupled or projected LSTMs (Keras has none).
 pub fn export_keras(model: &SequenceModel) -> Result<Vec<u8>> {
+    let (out, _) = keras_store(model)?;
+    let mut meta = HashMap::new();
+    meta.insert("format".to_string(), "keras-weights".to_string());
+    to_bytes(&out, &meta)
+}
+
+/// Where [`keras_store`] puts a variable: its key in the safetensors exchange file
+/// (`"{layer index}/{variable path}"`) and its dataset in Keras' `.weights.h5`.
+struct KerasVar {
+    key: String,
+    h5: String,
+}
+
+/// The variables of `model` in Keras' layout (under their safetensors keys), with the
+/// `.weights.h5` dataset of each.
+fn keras_store(model: &SequenceModel) -> Result<(ParamStore, Vec<KerasVar>)> {
     let cfg = model.config();
     keras_supported(cfg)?;
     let rc = cfg.recurrent();
     let (g, h) = (rc.mode.gates(), rc.hidden_size);
     let blocks = keras_blocks(rc.mode);
     let mut out = ParamStore::default();
+    let mut vars = Vec::new();
     let get = |n: &str| -> Result<Vec<f32>> {
         model
             .store
@@ -201,15 +228,19 @@ pub fn export_keras(model: &SequenceModel) -> Result<Vec<u8>> {
             .map(|v| v.to_vec())
             .ok_or_else(|| Error::MissingTensor(n.to_string()))
     };
-    let put = |out: &mut ParamStore, name: String, shape: &[usize], data: &[f32]| {
+    let mut put = |name: String, h5: String, shape: &[usize], data: &[f32]| {
         out.add(&name, shape);
+        vars.push(KerasVar {
+            key: name.clone(),
+            h5,
+        });
         out.set(&name, shape, data)
     };
     let mut layer = 0;
     if let InputKind::Embedding { vocab, dim } = cfg.input {
         put(
-            &mut out,
             "0/embedding/embeddings".into(),
+            "layers/embedding/vars/0".into(),
             &[vocab, dim],
             &get("embedding.weight")?,
         )?;
@@ -220,16 +251,22 @@ pub fn export_keras(model: &SequenceModel) -> Result<Vec<u8>> {
         for d in 0..rc.directions() {
             let sfx = if d == 0 { "" } else { "_reverse" };
             let path = keras_path(layer, class, rc.bidirectional, d);
+            let h5 = keras_h5_cell(l, class, rc.bidirectional, d);
             let w_ih = get(&format!("lstm.weight_ih_l{l}{sfx}"))?;
             let w_hh = get(&format!("lstm.weight_hh_l{l}{sfx}"))?;
             let input = w_ih.len() / (g * h);
             // kernel (I, G·H): column block k = our block blocks[k], transposed
             let kernel = to_keras_kernel(&w_ih, input, h, blocks);
             let recurrent = to_keras_kernel(&w_hh, h, h, blocks);
-            put(&mut out, format!("{path}/kernel"), &[input, g * h], &kernel)?;
             put(
-                &mut out,
+                format!("{path}/kernel"),
+                format!("{h5}/0"),
+                &[input, g * h],
+                &kernel,
+            )?;
+            put(
                 format!("{path}/recurrent_kernel"),
+                format!("{h5}/1"),
                 &[h, g * h],
                 &recurrent,
             )?;
@@ -238,10 +275,15 @@ pub fn export_keras(model: &SequenceModel) -> Result<Vec<u8>> {
                 let b_hh = reorder(&get(&format!("lstm.bias_hh_l{l}{sfx}"))?, h, blocks);
                 if rc.mode == Mode::Gru {
                     let both: Vec<f32> = b_ih.iter().chain(&b_hh).copied().collect();
-                    put(&mut out, format!("{path}/bias"), &[2, g * h], &both)?;
+                    put(
+                        format!("{path}/bias"),
+                        format!("{h5}/2"),
+                        &[2, g * h],
+                        &both,
+                    )?;
                 } else {
                     let sum: Vec<f32> = b_ih.iter().zip(&b_hh).map(|(a, b)| a + b).collect();
-                    put(&mut out, format!("{path}/bias"), &[g * h], &sum)?;
+                    put(format!("{path}/bias"), format!("{h5}/2"), &[g * h], &sum)?;
                 }
             }
         }
@@ -257,20 +299,70 @@ pub fn export_keras(model: &SequenceModel) -> Result<Vec<u8>> {
         }
     }
     put(
-        &mut out,
         format!("{layer}/dense/kernel"),
+        "layers/dense/vars/0".into(),
         &[feat, outs],
         &kernel,
     )?;
     put(
-        &mut out,
         format!("{layer}/dense/bias"),
+        "layers/dense/vars/1".into(),
         &[outs],
         &get("head.bias")?,
     )?;
-    let mut meta = HashMap::new();
-    meta.insert("format".to_string(), "keras-weights".to_string());
-    to_bytes(&out, &meta)
+    Ok((out, vars))
+}
+
+/// The weights of `model` as Keras 3's own `.weights.h5` file: the variables of
+/// [`export_keras`] at the places `model.save_weights` puts them for the same
+/// `Sequential([Embedding?, LSTM|GRU|SimpleRNN (or Bidirectional(...))..., Dense])`
+/// (`layers/lstm/cell/vars/0`, ...), so that `model.load_weights("m.weights.h5")` loads them.
+///
+/// # Errors
+/// [`Error::Config`] for peephole, coupled or projected LSTMs (Keras has none);
+/// [`Error::Format`] if the HDF5 encoder refuses (it should not).
+pub fn export_keras_h5(model: &SequenceModel) -> Result<Vec<u8>> {
+    let (store, vars) = keras_store(model)?;
+    keras_h5::write(&store, &vars, keras_class(model.config().mode))
+}
+
+/// Copies the weights of a Keras 3 `.weights.h5` file (`bytes`, as written by
+/// `model.save_weights`; `source` names it in errors) into `model`, whose configuration must
+/// describe the same network. The datasets are found where Keras puts them for that network
+/// (layers named by class and order: `layers/lstm`, `layers/lstm_1`, ...), then converted as
+/// [`import_keras`] does. An optimizer state saved with the weights is ignored.
+///
+/// # Errors
+/// [`Error::Config`] if the model has no Keras equivalent; [`Error::Format`] naming `source` if
+/// the bytes are not HDF5, not Keras 3's layout, or a layer or shape differs from the
+/// configuration, for weights the configuration has no place for, and for non-finite or
+/// non-float values.
+pub fn import_keras_h5(bytes: &[u8], source: &str, model: &mut SequenceModel) -> Result<()> {
+    let (want, vars) = keras_store(model)?;
+    let file = keras_h5::read(bytes, source, &want, &vars)?;
+    import_keras(&file, model)
+}
+
+/// Whether `bytes` start like an HDF5 file (the signature at one of the offsets HDF5 allows).
+pub fn is_hdf5(bytes: &[u8]) -> bool {
+    hdf5_pure::is_hdf5_bytes(bytes)
+}
+
+/// The `.weights.h5` group holding the variables of recurrent layer `l` (direction `d`).
+/// Keras names a model's layers by class, numbering repeats (`lstm`, `lstm_1`, ...), whatever
+/// names they were given.
+fn keras_h5_cell(l: usize, class: &str, bidirectional: bool, d: usize) -> String {
+    let n = if l == 0 {
+        String::new()
+    } else {
+        format!("_{l}")
+    };
+    if bidirectional {
+        let side = if d == 0 { "forward" } else { "backward" };
+        format!("layers/bidirectional{n}/{side}_layer/cell/vars")
+    } else {
+        format!("layers/{class}{n}/cell/vars")
+    }
 }
 
 /// The variable path of a recurrent layer's weights as Keras 3 names them.

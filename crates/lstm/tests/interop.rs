@@ -4,7 +4,9 @@
 
 use lstm::cell::Mode;
 use lstm::checkpoint::TensorFile;
-use lstm::interop::{export_keras, export_pytorch, import_keras, import_pytorch};
+use lstm::interop::{
+    export_keras, export_keras_h5, export_pytorch, import_keras, import_keras_h5, import_pytorch,
+};
 use lstm::model::{Head, InputKind, Inputs, ModelConfig, SequenceModel};
 use lstm::onnx::{export, Graph as OnnxGraph};
 use rand::{Rng, SeedableRng};
@@ -207,9 +209,10 @@ fn pytorch_import_refuses_a_different_architecture() {
     assert!(import_pytorch(&file, &mut SequenceModel::new(&wide, 0).unwrap()).is_err());
 }
 
-/// Keras has no peephole, coupled or projected LSTM; every other option round-trips to the same
-/// function (LSTM and RNN biases merge into Keras' single bias), and bit-identically once the
-/// recurrent bias is zero (a model that came from Keras).
+/// Keras has no peephole, coupled or projected LSTM; every other option round-trips (through
+/// the safetensors exchange file and through Keras' `.weights.h5`, which give the same model) to
+/// the same function (LSTM and RNN biases merge into Keras' single bias), and bit-identically
+/// once the recurrent bias is zero (a model that came from Keras).
 #[test]
 fn keras_round_trip() {
     for (name, cfg, _) in configs() {
@@ -227,6 +230,10 @@ fn keras_round_trip() {
         let file = TensorFile::from_bytes(&bytes, name).unwrap();
         let mut b = SequenceModel::new(&cfg, 2).unwrap();
         import_keras(&file, &mut b).unwrap();
+        // Keras' own .weights.h5 holds the same variables
+        let mut h = SequenceModel::new(&cfg, 4).unwrap();
+        import_keras_h5(&export_keras_h5(&a).unwrap(), name, &mut h).unwrap();
+        assert_eq!(b.store.values, h.store.values, "{name}: .weights.h5");
         let (x, bt) = inputs(&cfg, 3, 5, 4);
         let ya = a.predict(x.as_inputs(), bt.0, bt.1, None).unwrap().to_vec();
         let yb = b.predict(x.as_inputs(), bt.0, bt.1, None).unwrap().to_vec();
