@@ -30,6 +30,9 @@ fn main() {
         }
         times.sort_by(|a, b| a.partial_cmp(b).unwrap());
         let gf = 2.0 * (m * n * k) as f64 / times[3] / 1e9;
-        println!("{m}x{n}x{k}: median {:.2} us, {gf:.1} GFLOP/s", times[3] * 1e6);
+        println!(
+            "{m}x{n}x{k}: median {:.2} us, {gf:.1} GFLOP/s",
+            times[3] * 1e6
+        );
     }
 }

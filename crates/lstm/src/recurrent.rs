@@ -1417,7 +1417,10 @@ impl Recurrent {
             LayerInput::Tokens(ids) => Some(ids),
             LayerInput::Dense(..) => None,
         };
-        zeroed(&mut gr.dw_t, if tokens.is_some() { dp.input * gh } else { 0 });
+        zeroed(
+            &mut gr.dw_t,
+            if tokens.is_some() { dp.input * gh } else { 0 },
+        );
         let with_bias = dp.b_ih.is_some() && dp.b_hh.is_some();
         zeroed(&mut gr.db, if with_bias { gh } else { 0 });
         zeroed(&mut gr.dbh, if with_bias && gru_mode { gh } else { 0 });
