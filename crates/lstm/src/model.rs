@@ -775,12 +775,7 @@ impl SequenceModel {
         let norm = if self.config.clip_grad_norm > 0.0 {
             optim::clip_grad_norm(&mut self.store.grads, self.config.clip_grad_norm)
         } else {
-            self.store
-                .grads
-                .iter()
-                .map(|&g| (g as f64) * (g as f64))
-                .sum::<f64>()
-                .sqrt() as f32
+            optim::grad_norm(&self.store.grads)
         };
         if !norm.is_finite() {
             return Err(Error::Diverged(format!("gradient norm is {norm}")));

@@ -109,6 +109,9 @@ impl Optimizer {
     }
 
     /// One update of `params` from `grads` (same length as when created).
+    ///
+    /// Every element is updated by itself, in blocks spread over the library's threads and
+    /// vectorised; the results do not depend on either.
     pub fn step(&mut self, params: &mut [f32], grads: &[f32]) {
         self.step += 1;
         let scale = self.lr_scale;
@@ -119,20 +122,16 @@ impl Optimizer {
                 weight_decay,
                 nesterov,
             } => {
-                let lr = lr * scale;
-                let first = self.step == 1;
-                for ((p, &g0), buf) in params.iter_mut().zip(grads).zip(&mut self.m) {
-                    let mut g = g0;
-                    if weight_decay != 0.0 {
-                        g += weight_decay * *p;
-                    }
-                    if momentum != 0.0 {
-                        // torch: buf = g on the first step, else momentum * buf + g
-                        *buf = if first { g } else { momentum * *buf + g };
-                        g = if nesterov { g + momentum * *buf } else { *buf };
-                    }
-                    *p -= lr * g;
-                }
+                let k = SgdStep {
+                    lr: lr * scale,
+                    momentum,
+                    weight_decay,
+                    nesterov,
+                    first: self.step == 1,
+                };
+                for_blocks(params, grads, &mut self.m, &mut [], &|p, g, m, _| {
+                    sgd_block(p, g, m, &k)
+                });
             }
             OptimizerConfig::Adam {
                 lr,
@@ -149,43 +148,177 @@ impl Optimizer {
                 weight_decay,
             } => {
                 let lr = lr * scale;
-                let decoupled = matches!(self.config, OptimizerConfig::AdamW { .. });
                 let t = self.step as i32;
                 let bias_correction1 = 1.0 - beta1.powi(t);
                 let bias_correction2 = 1.0 - beta2.powi(t);
-                let step_size = lr / bias_correction1;
-                let bc2_sqrt = bias_correction2.sqrt();
-                for (((p, &g0), m), v) in params
-                    .iter_mut()
-                    .zip(grads)
-                    .zip(&mut self.m)
-                    .zip(&mut self.v)
-                {
-                    let mut g = g0;
-                    if decoupled {
-                        *p *= 1.0 - lr * weight_decay;
-                    } else if weight_decay != 0.0 {
-                        g += weight_decay * *p;
-                    }
-                    // torch: exp_avg.lerp_(grad, 1 - beta1); exp_avg_sq.mul_(beta2).addcmul_(grad, grad, 1 - beta2)
-                    *m += (g - *m) * (1.0 - beta1);
-                    *v = *v * beta2 + (1.0 - beta2) * g * g;
-                    let denom = v.sqrt() / bc2_sqrt + eps;
-                    *p -= step_size * (*m / denom);
-                }
+                let k = AdamStep {
+                    lr,
+                    beta1,
+                    beta2,
+                    eps,
+                    weight_decay,
+                    decoupled: matches!(self.config, OptimizerConfig::AdamW { .. }),
+                    step_size: lr / bias_correction1,
+                    bc2_sqrt: bias_correction2.sqrt(),
+                };
+                for_blocks(params, grads, &mut self.m, &mut self.v, &|p, g, m, v| {
+                    adam_block(p, g, m, v, &k)
+                });
             }
         }
     }
 }
 
+/// Elements per block of the parallel passes over all parameters (a fixed size, so that
+/// results never depend on the number of threads).
+const BLOCK: usize = 1 << 15;
+
+/// Runs `f` on matching blocks of the four buffers (`v` empty: empty blocks), in parallel when
+/// there are several blocks and threads.
+fn for_blocks(
+    params: &mut [f32],
+    grads: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    f: &(dyn Fn(&mut [f32], &[f32], &mut [f32], &mut [f32]) + Sync),
+) {
+    use rayon::prelude::*;
+    let n = params.len();
+    let (grads, m) = (&grads[..n], &mut m[..n]);
+    if n <= BLOCK || crate::linalg::num_threads() <= 1 {
+        f(params, grads, m, v);
+        return;
+    }
+    let blocks = params
+        .par_chunks_mut(BLOCK)
+        .zip(grads.par_chunks(BLOCK))
+        .zip(m.par_chunks_mut(BLOCK));
+    if v.is_empty() {
+        blocks.for_each(|((p, g), m)| f(p, g, m, &mut []));
+    } else {
+        blocks
+            .zip(v[..n].par_chunks_mut(BLOCK))
+            .for_each(|(((p, g), m), v)| f(p, g, m, v));
+    }
+}
+
+/// The constants of one SGD update.
+struct SgdStep {
+    lr: f32,
+    momentum: f32,
+    weight_decay: f32,
+    nesterov: bool,
+    first: bool,
+}
+
+#[inline(always)]
+fn sgd_imp(params: &mut [f32], grads: &[f32], m: &mut [f32], k: &SgdStep) {
+    for ((p, &g0), buf) in params.iter_mut().zip(grads).zip(m) {
+        let mut g = g0;
+        if k.weight_decay != 0.0 {
+            g += k.weight_decay * *p;
+        }
+        if k.momentum != 0.0 {
+            // torch: buf = g on the first step, else momentum * buf + g
+            *buf = if k.first { g } else { k.momentum * *buf + g };
+            g = if k.nesterov {
+                g + k.momentum * *buf
+            } else {
+                *buf
+            };
+        }
+        *p -= k.lr * g;
+    }
+}
+
+crate::simd_dispatch!(
+    /// One SGD update of a block.
+    fn sgd_block(params: &mut [f32], grads: &[f32], m: &mut [f32], k: &SgdStep) => sgd_imp
+);
+
+/// The constants of one Adam or AdamW update.
+struct AdamStep {
+    lr: f32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    weight_decay: f32,
+    decoupled: bool,
+    step_size: f32,
+    bc2_sqrt: f32,
+}
+
+#[inline(always)]
+fn adam_imp(params: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f32], k: &AdamStep) {
+    for (((p, &g0), m), v) in params.iter_mut().zip(grads).zip(m).zip(v) {
+        let mut g = g0;
+        if k.decoupled {
+            *p *= 1.0 - k.lr * k.weight_decay;
+        } else if k.weight_decay != 0.0 {
+            g += k.weight_decay * *p;
+        }
+        // torch: exp_avg.lerp_(grad, 1 - beta1); exp_avg_sq.mul_(beta2).addcmul_(grad, grad, 1 - beta2)
+        *m += (g - *m) * (1.0 - k.beta1);
+        *v = *v * k.beta2 + (1.0 - k.beta2) * g * g;
+        let denom = v.sqrt() / k.bc2_sqrt + k.eps;
+        *p -= k.step_size * (*m / denom);
+    }
+}
+
+crate::simd_dispatch!(
+    /// One Adam/AdamW update of a block.
+    fn adam_block(
+        params: &mut [f32],
+        grads: &[f32],
+        m: &mut [f32],
+        v: &mut [f32],
+        k: &AdamStep,
+    ) => adam_imp
+);
+
+#[inline(always)]
+fn sum_squares_imp(x: &[f32], out: &mut f64) {
+    // eight running sums (vectorised) instead of one dependent chain
+    let mut acc = [0.0f64; 8];
+    let chunks = x.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for i in 0..8 {
+            acc[i] += c[i] as f64 * c[i] as f64;
+        }
+    }
+    for (i, &r) in rest.iter().enumerate() {
+        acc[i] += r as f64 * r as f64;
+    }
+    *out = acc.iter().sum();
+}
+
+crate::simd_dispatch!(
+    /// `Σ x²` in `f64`.
+    fn sum_squares(x: &[f32], out: &mut f64) => sum_squares_imp
+);
+
+/// The global L2 norm of `grads` (summed in `f64` in fixed blocks, spread over the library's
+/// threads; the result does not depend on their number).
+pub fn grad_norm(grads: &[f32]) -> f32 {
+    use rayon::prelude::*;
+    let block = |b: &[f32]| {
+        let mut s = 0.0;
+        sum_squares(b, &mut s);
+        s
+    };
+    let sums: Vec<f64> = if grads.len() > BLOCK && crate::linalg::num_threads() > 1 {
+        grads.par_chunks(BLOCK).map(block).collect()
+    } else {
+        grads.chunks(BLOCK).map(block).collect()
+    };
+    sums.iter().sum::<f64>().sqrt() as f32
+}
+
 /// Scales `grads` so their global L2 norm is at most `max_norm`
 /// (`torch.nn.utils.clip_grad_norm_`); returns the norm before clipping.
 pub fn clip_grad_norm(grads: &mut [f32], max_norm: f32) -> f32 {
-    let total = grads
-        .iter()
-        .map(|&g| (g as f64) * (g as f64))
-        .sum::<f64>()
-        .sqrt() as f32;
+    let total = grad_norm(grads);
     let coef = max_norm / (total + 1e-6);
     if coef < 1.0 {
         for g in grads.iter_mut() {

@@ -1192,14 +1192,22 @@ impl Recurrent {
                 .par_iter_mut()
                 .for_each(|chunk| with_threads(1, || run(chunk)));
         }
-        // sum the chunks' parameter gradients in a fixed order
-        for chunk in &cache.chunks {
-            for (g, c) in grads[grad_range.clone()]
-                .iter_mut()
-                .zip(&chunk.grads[grad_range.clone()])
-            {
-                *g += c;
+        // sum the chunks' parameter gradients in a fixed order (every element adds the chunks
+        // in turn; the blocks only spread the work over the threads)
+        const SUM_BLOCK: usize = 1 << 15;
+        let chunks = &cache.chunks;
+        let start = grad_range.start;
+        let add = |(i, d): (usize, &mut [f32])| {
+            let s = start + i * SUM_BLOCK;
+            for c in chunks {
+                add_assign(d, &c.grads[s..s + d.len()]);
             }
+        };
+        let dst = &mut grads[grad_range.clone()];
+        if chunks.len() > 1 {
+            dst.par_chunks_mut(SUM_BLOCK).enumerate().for_each(add);
+        } else {
+            dst.chunks_mut(SUM_BLOCK).enumerate().for_each(add);
         }
         // input and initial-state gradients in the user's layout
         let i = cfg.input_size;
