@@ -173,6 +173,9 @@ impl Optimizer {
 /// results never depend on the number of threads).
 const BLOCK: usize = 1 << 15;
 
+/// An update of one block of (parameters, gradients, first moment, second moment).
+type BlockUpdate<'a> = dyn Fn(&mut [f32], &[f32], &mut [f32], &mut [f32]) + Sync + 'a;
+
 /// Runs `f` on matching blocks of the four buffers (`v` empty: empty blocks), in parallel when
 /// there are several blocks and threads.
 fn for_blocks(
@@ -180,7 +183,7 @@ fn for_blocks(
     grads: &[f32],
     m: &mut [f32],
     v: &mut [f32],
-    f: &(dyn Fn(&mut [f32], &[f32], &mut [f32], &mut [f32]) + Sync),
+    f: &BlockUpdate<'_>,
 ) {
     use rayon::prelude::*;
     let n = params.len();
