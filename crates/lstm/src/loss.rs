@@ -23,40 +23,86 @@ pub fn softmax_cross_entropy(
     classes: usize,
     d_logits: &mut [f32],
 ) -> (f32, usize) {
+    use rayon::prelude::*;
     let n = targets.iter().filter(|&&t| t != IGNORE).count();
     let scale = if n > 0 { 1.0 / n as f32 } else { 0.0 };
-    let mut total = 0.0f64;
-    for (r, &tgt) in targets.iter().enumerate() {
-        let z = &logits[r * classes..(r + 1) * classes];
-        let dz = &mut d_logits[r * classes..(r + 1) * classes];
-        if tgt == IGNORE {
-            dz.fill(0.0);
-            continue;
+    let rows = targets.len();
+    let (logits, d_logits) = (&logits[..rows * classes], &mut d_logits[..rows * classes]);
+    // rows in fixed blocks (so the sum does not depend on the thread count), each block's
+    // losses summed in f64, the blocks' sums in order
+    let block = |((z, dz), t): ((&[f32], &mut [f32]), &[u32])| -> f64 {
+        let mut total = 0.0f64;
+        for (r, &tgt) in t.iter().enumerate() {
+            let z = &z[r * classes..(r + 1) * classes];
+            let dz = &mut dz[r * classes..(r + 1) * classes];
+            if tgt == IGNORE {
+                dz.fill(0.0);
+                continue;
+            }
+            let mut loss = 0.0f32;
+            softmax_row(z, tgt as usize, scale, dz, &mut loss);
+            total += loss as f64;
         }
-        let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        exp_shifted(z, max, dz);
-        let sum: f32 = dz.iter().sum();
-        let log_sum = sum.ln() + max;
-        total += (log_sum - z[tgt as usize]) as f64;
-        let inv = 1.0 / sum;
-        for d in dz.iter_mut() {
-            *d *= inv * scale;
-        }
-        dz[tgt as usize] -= scale;
-    }
+        total
+    };
+    const ROWS: usize = 256;
+    let parts = logits
+        .par_chunks(ROWS * classes)
+        .zip(d_logits.par_chunks_mut(ROWS * classes))
+        .zip(targets.par_chunks(ROWS));
+    let sums: Vec<f64> = if rows > ROWS && crate::linalg::num_threads() > 1 {
+        parts.map(block).collect()
+    } else {
+        logits
+            .chunks(ROWS * classes)
+            .zip(d_logits.chunks_mut(ROWS * classes))
+            .zip(targets.chunks(ROWS))
+            .map(block)
+            .collect()
+    };
+    let total: f64 = sums.iter().sum();
     ((total * scale as f64) as f32, n)
 }
 
 #[inline(always)]
-fn exp_shifted_imp(z: &[f32], max: f32, out: &mut [f32]) {
-    for (o, &v) in out.iter_mut().zip(z) {
+fn softmax_row_imp(z: &[f32], tgt: usize, scale: f32, dz: &mut [f32], loss: &mut f32) {
+    // max and sum in 16 lanes (vectorised), then across the lanes
+    let mut lanes = [f32::NEG_INFINITY; 16];
+    let chunks = z.chunks_exact(16);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for i in 0..16 {
+            lanes[i] = if c[i] > lanes[i] { c[i] } else { lanes[i] };
+        }
+    }
+    let mut max = rest.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    for l in lanes {
+        max = max.max(l);
+    }
+    for (o, &v) in dz.iter_mut().zip(z) {
         *o = crate::activation::exp(v - max);
     }
+    let mut sums = [0.0f32; 16];
+    let chunks = dz.chunks_exact(16);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for i in 0..16 {
+            sums[i] += c[i];
+        }
+    }
+    let sum = sums.iter().sum::<f32>() + rest.iter().sum::<f32>();
+    *loss = sum.ln() + max - z[tgt];
+    let k = scale / sum;
+    for d in dz.iter_mut() {
+        *d *= k;
+    }
+    dz[tgt] -= scale;
 }
 
 crate::simd_dispatch!(
-    /// `out = e^(z - max)`, vectorised.
-    fn exp_shifted(z: &[f32], max: f32, out: &mut [f32]) => exp_shifted_imp
+    /// One row of [`softmax_cross_entropy`]: `dz = softmax(z)·scale - onehot(tgt)·scale`, and
+    /// the row's loss `-log softmax(z)[tgt]`.
+    fn softmax_row(z: &[f32], tgt: usize, scale: f32, dz: &mut [f32], loss: &mut f32) => softmax_row_imp
 );
 
 /// Mean squared error over all elements; writes `d_pred = 2 (pred - target) / n`.
