@@ -562,7 +562,7 @@ impl SequenceModel {
         }
         // ---- head: logits = head_in · Wᵀ + b
         let out = self.config.head.outputs();
-        self.logits.clear();
+        // every element is written below
         self.logits.resize(rows * out, 0.0);
         for r in 0..rows {
             self.logits[r * out..(r + 1) * out].copy_from_slice(&params[self.head_b.clone()]);
@@ -595,7 +595,7 @@ impl SequenceModel {
         let out = self.config.head.outputs();
         let rows = self.logits.len() / out;
         // ---- loss
-        self.d_logits.clear();
+        // every element is written below
         self.d_logits.resize(rows * out, 0.0);
         let (loss, count) = match batch.targets {
             Targets::Classes(c) => {
@@ -663,7 +663,7 @@ impl SequenceModel {
             true,
         );
         add_column_sums(&self.d_logits, rows, out, &mut grads[self.head_b.clone()]);
-        self.d_head_in.clear();
+        // every element is written below
         self.d_head_in.resize(rows * feat, 0.0);
         matmul(
             rows,
