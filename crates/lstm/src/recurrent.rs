@@ -958,9 +958,7 @@ impl Recurrent {
                     false,
                 );
                 for row in dc.gates.chunks_exact_mut(gh) {
-                    for (v, bb) in row.iter_mut().zip(&bias) {
-                        *v += bb;
-                    }
+                    add_assign(row, &bias);
                 }
             }
             LayerInput::Tokens(ids) if rows * 4 < dp.input => {
@@ -1089,9 +1087,7 @@ impl Recurrent {
                     if let Some(bh) = &dp.b_hh {
                         let bh = &params[bh.clone()];
                         for row in ghs.chunks_exact_mut(gh) {
-                            for (v, bb) in row.iter_mut().zip(bh) {
-                                *v += bb;
-                            }
+                            add_assign(row, bh);
                         }
                     }
                     gru::forward_step(
