@@ -532,11 +532,20 @@ pub const PANEL: usize = 32;
 /// `(k, n)` with row stride `ldb` when `tb == No`, or as the transpose of a stored `(n, k)`.
 pub fn pack_panels(k: usize, n: usize, b: &[f32], ldb: usize, tb: Transpose, out: &mut Vec<f32>) {
     let panels = n.div_ceil(PANEL);
-    out.clear();
-    out.resize(panels * k * PANEL, 0.0);
+    // every element is written below (the padding of a narrow last panel with zeros), so a
+    // buffer of the right size is reused without clearing it
+    if out.len() != panels * k * PANEL {
+        out.clear();
+        out.resize(panels * k * PANEL, 0.0);
+    }
     for p in 0..panels {
         let w = (n - p * PANEL).min(PANEL);
         let dst = &mut out[p * k * PANEL..(p + 1) * k * PANEL];
+        if w < PANEL {
+            for kk in 0..k {
+                dst[kk * PANEL + w..(kk + 1) * PANEL].fill(0.0);
+            }
+        }
         match tb {
             Transpose::No => {
                 for kk in 0..k {
