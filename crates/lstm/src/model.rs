@@ -298,6 +298,10 @@ pub struct SequenceModel {
     d_head_in: Vec<f32>,
     d_out: Vec<f32>,
     d_final: RecurrentState,
+    /// Training on a variable-length batch with a per-step head: the `(b·T + t)` rows of the
+    /// real positions, the only ones the head and the loss then see (empty otherwise).
+    real_rows: Vec<usize>,
+    targets: Vec<u32>,
 }
 
 impl SequenceModel {
@@ -353,6 +357,8 @@ impl SequenceModel {
             d_head_in: Vec::new(),
             d_out: Vec::new(),
             d_final: RecurrentState::default(),
+            real_rows: Vec::new(),
+            targets: Vec::new(),
         })
     }
 
@@ -372,7 +378,10 @@ impl SequenceModel {
         self.optimizer = Optimizer::new(config, self.store.len());
     }
 
-    /// Outputs of the last forward pass: `(B, T, out)` or `(B, out)` (logits or predictions).
+    /// Outputs of the last forward pass: `(B, T, out)` or `(B, out)` (logits or predictions),
+    /// after [`Self::predict`] or [`Self::evaluate`]. (After a training step on a
+    /// variable-length batch with a per-step head, only the real positions' rows, in order:
+    /// the head skips the padding there.)
     pub fn outputs(&self) -> &[f32] {
         &self.logits
     }
@@ -466,22 +475,29 @@ impl SequenceModel {
         lengths: Option<&[usize]>,
     ) -> Result<&[f32]> {
         self.check_inputs(inputs, batch, seq_len)?;
-        self.run(inputs, batch, seq_len, lengths, false)?;
+        self.run(inputs, batch, seq_len, lengths, false, false)?;
         if self.carry.is_some() {
             self.carry = Some(self.cache.final_state().clone());
         }
         Ok(&self.logits)
     }
 
-    /// Forward pass (and loss). `train` turns dropout on.
-    fn forward(&mut self, batch: &Batch<'_>, train: bool) -> Result<StepOutput> {
+    /// Forward pass (and loss). `train` turns dropout on. With `compact`, a per-step head on a
+    /// variable-length batch of class targets runs on the real positions only (the outputs are
+    /// then not in the `(B, T, out)` layout; [`Self::backward`] follows).
+    fn forward(&mut self, batch: &Batch<'_>, train: bool, compact: bool) -> Result<StepOutput> {
         self.check_batch(batch)?;
+        let compact = compact
+            && batch.lengths.is_some()
+            && matches!(self.config.head, Head::PerStep { .. })
+            && matches!(batch.targets, Targets::Classes(_));
         self.run(
             batch.inputs,
             batch.batch,
             batch.seq_len,
             batch.lengths,
             train,
+            compact,
         )?;
         self.loss(batch)
     }
@@ -494,6 +510,7 @@ impl SequenceModel {
         t: usize,
         lengths: Option<&[usize]>,
         train: bool,
+        compact: bool,
     ) -> Result<()> {
         let params = &self.store.values;
         // ---- input
@@ -526,15 +543,31 @@ impl SequenceModel {
         let feat = dn * p;
         let rows = match self.config.head {
             Head::PerStep { .. } => {
-                // the stack's output is the head's input as it is; a copy only for dropout
+                // the stack's output is the head's input as it is; a copy only for dropout, or
+                // of the real positions only (padding carries no target)
                 self.head_in.clear();
-                if train && self.config.head_dropout > 0.0 {
-                    self.head_in.extend_from_slice(self.cache.output());
+                self.real_rows.clear();
+                if let (true, Some(lens)) = (compact, lengths) {
+                    for (bi, &len) in lens.iter().enumerate() {
+                        self.real_rows.extend((0..len).map(|ti| bi * t + ti));
+                    }
+                    let output = self.cache.output();
+                    self.head_in.reserve(self.real_rows.len() * feat);
+                    for &r in &self.real_rows {
+                        self.head_in
+                            .extend_from_slice(&output[r * feat..(r + 1) * feat]);
+                    }
+                    self.real_rows.len()
+                } else {
+                    if train && self.config.head_dropout > 0.0 {
+                        self.head_in.extend_from_slice(self.cache.output());
+                    }
+                    b * t
                 }
-                b * t
             }
             Head::LastStep { .. } => {
                 let hn = &self.cache.final_state().h;
+                self.real_rows.clear();
                 self.head_in.clear();
                 self.head_in.resize(b * feat, 0.0);
                 for d in 0..dn {
@@ -602,6 +635,11 @@ impl SequenceModel {
                 // padded steps of a variable-length batch carry no target
                 let masked: Vec<u32>;
                 let targets = match (self.config.head, batch.lengths) {
+                    (Head::PerStep { .. }, Some(_)) if !self.real_rows.is_empty() => {
+                        self.targets.clear();
+                        self.targets.extend(self.real_rows.iter().map(|&r| c[r]));
+                        &self.targets[..]
+                    }
                     (Head::PerStep { .. }, Some(lens)) => {
                         masked = c
                             .iter()
@@ -705,9 +743,18 @@ impl SequenceModel {
                 Some(&self.d_final)
             }
         };
+        if !self.real_rows.is_empty() {
+            // back to the (B, T) layout, zero at the padded positions
+            self.d_out.clear();
+            self.d_out.resize(b * t * feat, 0.0);
+            for (j, &r) in self.real_rows.iter().enumerate() {
+                self.d_out[r * feat..(r + 1) * feat]
+                    .copy_from_slice(&self.d_head_in[j * feat..(j + 1) * feat]);
+            }
+        }
         let d_out = match self.config.head {
-            Head::PerStep { .. } => &self.d_head_in,
-            Head::LastStep { .. } => &self.d_out,
+            Head::PerStep { .. } if self.real_rows.is_empty() => &self.d_head_in,
+            _ => &self.d_out,
         };
         self.rnn
             .backward(params, grads, &mut self.cache, d_out, d_final)?;
@@ -735,7 +782,7 @@ impl SequenceModel {
     /// # Errors
     /// Shape, index or divergence errors (see [`Error`]).
     pub fn loss_and_grad(&mut self, batch: &Batch<'_>, train: bool) -> Result<StepOutput> {
-        let out = self.forward(batch, train)?;
+        let out = self.forward(batch, train, true)?;
         self.backward(batch)?;
         Ok(out)
     }
@@ -795,7 +842,7 @@ impl SequenceModel {
     /// # Errors
     /// As [`Self::train_step`].
     pub fn evaluate(&mut self, batch: &Batch<'_>) -> Result<StepOutput> {
-        let out = self.forward(batch, false)?;
+        let out = self.forward(batch, false, false)?;
         if self.carry.is_some() {
             self.carry = Some(self.cache.final_state().clone());
         }

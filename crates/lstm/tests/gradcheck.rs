@@ -260,7 +260,8 @@ fn no_bias_and_dropout_masks() {
 }
 
 /// The whole model: one-hot and embedding input, per-step cross-entropy and last-step MSE,
-/// bidirectional last-step head with variable lengths, head dropout.
+/// bidirectional last-step head with variable lengths, head dropout, and a per-step head on a
+/// variable-length batch (which then runs on the real positions only).
 #[test]
 fn model_parameters() {
     let configs = [
@@ -296,6 +297,14 @@ fn model_parameters() {
             head: Head::LastStep { outputs: 3 },
             ..Default::default()
         },
+        ModelConfig {
+            input: InputKind::OneHot { vocab: 5 },
+            hidden_size: 4,
+            num_layers: 2,
+            head_dropout: 0.3,
+            head: Head::PerStep { outputs: 5 },
+            ..Default::default()
+        },
     ];
     for (ci, cfg) in configs.iter().enumerate() {
         let mut model = SequenceModel::new(cfg, 3).unwrap();
@@ -324,7 +333,7 @@ fn model_parameters() {
             InputKind::Dense { .. } => Targets::Values(&value_targets),
             _ => Targets::Classes(&class_targets),
         };
-        let var_len = matches!(cfg.head, Head::LastStep { .. });
+        let var_len = matches!(cfg.head, Head::LastStep { .. }) || ci == 4;
         let batch = Batch {
             inputs,
             targets,
