@@ -524,11 +524,20 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 }
 
 /// The `n` dates after the last of `dates`, continuing its spacing, for `YYYY`, `YYYY-MM` and
-/// `YYYY-MM-DD` dates; `None` for other formats.
+/// `YYYY-MM-DD` dates; `None` for other formats. Full dates on the same day of the month a whole
+/// number of months apart (monthly or quarterly data stamped on the 1st, say) continue by
+/// calendar months, the day kept (or the month's last day when it has fewer); other full dates
+/// continue by their spacing in days.
 ///
 /// ```
 /// let d = lstm::series::next_dates(&["1960-11".into(), "1960-12".into()], 2).unwrap();
 /// assert_eq!(d, vec!["1961-01", "1961-02"]);
+/// let d = lstm::series::next_dates(&["2020-03-01".into(), "2020-04-01".into()], 3).unwrap();
+/// assert_eq!(d, vec!["2020-05-01", "2020-06-01", "2020-07-01"]);
+/// let d = lstm::series::next_dates(&["2019-12-31".into(), "2020-01-31".into()], 2).unwrap();
+/// assert_eq!(d, vec!["2020-02-29", "2020-03-31"]);
+/// let d = lstm::series::next_dates(&["2020-01-07".into(), "2020-01-14".into()], 2).unwrap();
+/// assert_eq!(d, vec!["2020-01-21", "2020-01-28"]);
 /// ```
 pub fn next_dates(dates: &[String], n: usize) -> Option<Vec<String>> {
     let last = dates.last()?;
@@ -573,6 +582,28 @@ pub fn next_dates(dates: &[String], n: usize) -> Option<Vec<String>> {
             )
         }
         [y, m, d] => {
+            // calendar months: the same day of the month, a whole number of months apart
+            let months = prev.as_ref().and_then(|p| match p.as_slice() {
+                [py, pm, pd] if pd == d && (y * 12 + m) > (py * 12 + pm) => {
+                    Some((y * 12 + m) - (py * 12 + pm))
+                }
+                _ => None,
+            });
+            if let Some(step) = months {
+                return Some(
+                    (1..=n as i64)
+                        .map(|k| {
+                            let t = y * 12 + (m - 1) + k * step;
+                            let (yy, mm) = (t.div_euclid(12), t.rem_euclid(12) + 1);
+                            let next = t + 1;
+                            let len =
+                                days_from_civil(next.div_euclid(12), next.rem_euclid(12) + 1, 1)
+                                    - days_from_civil(yy, mm, 1);
+                            format!("{yy:04}-{mm:02}-{:02}", (*d).clamp(1, len))
+                        })
+                        .collect(),
+                );
+            }
             let day = days_from_civil(*y, *m, *d);
             let step = prev
                 .and_then(|p| {
