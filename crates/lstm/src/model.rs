@@ -187,10 +187,11 @@ impl ModelConfig {
         }
     }
 
-    /// Checks every size and rate.
+    /// Checks every size and rate, and that the parameters with their gradients and optimizer
+    /// state fit in the machine's memory.
     ///
     /// # Errors
-    /// [`Error::Config`] naming the field.
+    /// [`Error::Config`] naming the field, or saying how much memory the model would need.
     pub fn validate(&self) -> Result<()> {
         match self.input {
             InputKind::OneHot { vocab: 0 } => {
@@ -224,7 +225,10 @@ impl ModelConfig {
         if self.clip_grad_norm < 0.0 || self.clip_grad_value < 0.0 {
             return Err(Error::Config("clipping thresholds must be >= 0".into()));
         }
-        self.recurrent().validate()
+        self.recurrent().validate()?;
+        // the parameters, their gradients and the optimizer's moments must fit before anything
+        // is allocated (a typed error rather than an allocation failure)
+        crate::settings::check_model_memory(self, 1, 1)
     }
 }
 

@@ -686,3 +686,31 @@ fn bf16_generator_stays_close() {
     assert!(worst > 0.0, "bf16 should not be exact");
     assert!(worst < 0.005, "bf16 logit error {worst}");
 }
+
+/// A model whose parameters, gradients and optimizer state do not fit in the machine's memory
+/// is refused by `ModelConfig::validate` (which `SequenceModel::new` runs before allocating),
+/// with a typed error; one that fits passes. Validation allocates nothing, so this is safe on
+/// any machine.
+#[test]
+fn model_too_large_for_memory_is_refused_by_validate() {
+    // 4·H·(H + V) ≈ 1.8e9 parameters: under the 2^31 parameter limit, about 28 GB with
+    // gradients and Adam's moments
+    let cfg = ModelConfig {
+        input: InputKind::OneHot { vocab: 65 },
+        hidden_size: 21_000,
+        head: Head::PerStep { outputs: 65 },
+        ..Default::default()
+    };
+    let need = lstm::settings::parameter_bound(&cfg) * 16;
+    let have = lstm::settings::machine_memory().unwrap_or(64 << 30);
+    match cfg.validate() {
+        Err(Error::Config(msg)) if need > have => assert!(msg.contains("memory"), "{msg}"),
+        Ok(()) if need <= have => {}
+        other => panic!("need {need} B, have {have} B, validate gave {other:?}"),
+    }
+    let small = ModelConfig {
+        hidden_size: 64,
+        ..cfg
+    };
+    small.validate().unwrap();
+}
