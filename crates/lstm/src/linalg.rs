@@ -40,6 +40,17 @@ pub fn with_threads<R>(n: usize, f: impl FnOnce() -> R) -> R {
     r
 }
 
+/// Elements per block of the passes that are spread over the threads in fixed blocks (the
+/// optimizer update, the gradient norm, the sum of the chunks' gradients): fixed, so that their
+/// results never depend on the thread count.
+pub(crate) const PAR_BLOCK: usize = 1 << 15;
+
+/// Whether a pass over `len` items in fixed blocks of `block` uses the thread pool: when it has
+/// more than one block and the library more than one thread.
+pub(crate) fn parallel_blocks(len: usize, block: usize) -> bool {
+    len > block && num_threads() > 1
+}
+
 /// The number of threads the library uses (see [`set_num_threads`] and [`with_threads`]).
 pub fn num_threads() -> usize {
     let local = LOCAL_THREADS.with(|c| c.get());

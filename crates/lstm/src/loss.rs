@@ -30,10 +30,12 @@ pub fn softmax_cross_entropy(
     let (logits, d_logits) = (&logits[..rows * classes], &mut d_logits[..rows * classes]);
     // rows in fixed blocks (so the sum does not depend on the thread count), each block's
     // losses summed in f64, the blocks' sums in order
-    let block = |((z, dz), t): ((&[f32], &mut [f32]), &[u32])| -> f64 {
+    const ROWS: usize = 256;
+    let block = |(i, dz): (usize, &mut [f32])| -> f64 {
+        let r0 = i * ROWS;
         let mut total = 0.0f64;
-        for (r, &tgt) in t.iter().enumerate() {
-            let z = &z[r * classes..(r + 1) * classes];
+        for (r, &tgt) in targets[r0..r0 + dz.len() / classes].iter().enumerate() {
+            let z = &logits[(r0 + r) * classes..(r0 + r + 1) * classes];
             let dz = &mut dz[r * classes..(r + 1) * classes];
             if tgt == IGNORE {
                 dz.fill(0.0);
@@ -45,18 +47,16 @@ pub fn softmax_cross_entropy(
         }
         total
     };
-    const ROWS: usize = 256;
-    let parts = logits
-        .par_chunks(ROWS * classes)
-        .zip(d_logits.par_chunks_mut(ROWS * classes))
-        .zip(targets.par_chunks(ROWS));
-    let sums: Vec<f64> = if rows > ROWS && crate::linalg::num_threads() > 1 {
-        parts.map(block).collect()
+    let sums: Vec<f64> = if crate::linalg::parallel_blocks(rows, ROWS) {
+        d_logits
+            .par_chunks_mut(ROWS * classes)
+            .enumerate()
+            .map(block)
+            .collect()
     } else {
-        logits
-            .chunks(ROWS * classes)
-            .zip(d_logits.chunks_mut(ROWS * classes))
-            .zip(targets.chunks(ROWS))
+        d_logits
+            .chunks_mut(ROWS * classes)
+            .enumerate()
             .map(block)
             .collect()
     };

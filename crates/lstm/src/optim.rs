@@ -169,9 +169,7 @@ impl Optimizer {
     }
 }
 
-/// Elements per block of the parallel passes over all parameters (a fixed size, so that
-/// results never depend on the number of threads).
-const BLOCK: usize = 1 << 15;
+use crate::linalg::{parallel_blocks, PAR_BLOCK as BLOCK};
 
 /// An update of one block of (parameters, gradients, first moment, second moment).
 type BlockUpdate<'a> = dyn Fn(&mut [f32], &[f32], &mut [f32], &mut [f32]) + Sync + 'a;
@@ -188,7 +186,7 @@ fn for_blocks(
     use rayon::prelude::*;
     let n = params.len();
     let (grads, m) = (&grads[..n], &mut m[..n]);
-    if n <= BLOCK || crate::linalg::num_threads() <= 1 {
+    if !parallel_blocks(n, BLOCK) {
         f(params, grads, m, v);
         return;
     }
@@ -310,7 +308,7 @@ pub fn grad_norm(grads: &[f32]) -> f32 {
         sum_squares(b, &mut s);
         s
     };
-    let sums: Vec<f64> = if grads.len() > BLOCK && crate::linalg::num_threads() > 1 {
+    let sums: Vec<f64> = if parallel_blocks(grads.len(), BLOCK) {
         grads.par_chunks(BLOCK).map(block).collect()
     } else {
         grads.chunks(BLOCK).map(block).collect()

@@ -48,6 +48,7 @@ use crate::error::{Error, Result};
 use crate::init::{self, InitScheme};
 use crate::linalg::{
     add_assign, add_into, gemm_packed, matmul, num_threads, pack_panels, with_threads, Transpose,
+    PAR_BLOCK,
 };
 use crate::params::ParamStore;
 
@@ -1190,20 +1191,19 @@ impl Recurrent {
         }
         // sum the chunks' parameter gradients in a fixed order (every element adds the chunks
         // in turn; the blocks only spread the work over the threads)
-        const SUM_BLOCK: usize = 1 << 15;
         let chunks = &cache.chunks;
         let start = grad_range.start;
         let add = |(i, d): (usize, &mut [f32])| {
-            let s = start + i * SUM_BLOCK;
+            let s = start + i * PAR_BLOCK;
             for c in chunks {
                 add_assign(d, &c.grads[s..s + d.len()]);
             }
         };
         let dst = &mut grads[grad_range.clone()];
         if chunks.len() > 1 {
-            dst.par_chunks_mut(SUM_BLOCK).enumerate().for_each(add);
+            dst.par_chunks_mut(PAR_BLOCK).enumerate().for_each(add);
         } else {
-            dst.chunks_mut(SUM_BLOCK).enumerate().for_each(add);
+            dst.chunks_mut(PAR_BLOCK).enumerate().for_each(add);
         }
         // input and initial-state gradients in the user's layout
         let i = cfg.input_size;

@@ -523,6 +523,11 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// `(year, month 1..=12)` of a month count `year·12 + month - 1`.
+fn year_month(t: i64) -> (i64, i64) {
+    (t.div_euclid(12), t.rem_euclid(12) + 1)
+}
+
 /// The `n` dates after the last of `dates`, continuing its spacing, for `YYYY`, `YYYY-MM` and
 /// `YYYY-MM-DD` dates; `None` for other formats. Full dates on the same day of the month a whole
 /// number of months apart (monthly or quarterly data stamped on the 1st, say) continue by
@@ -575,8 +580,8 @@ pub fn next_dates(dates: &[String], n: usize) -> Option<Vec<String>> {
             Some(
                 (1..=n as i64)
                     .map(|k| {
-                        let t = y * 12 + (m - 1) + k * step;
-                        format!("{:04}-{:02}", t.div_euclid(12), t.rem_euclid(12) + 1)
+                        let (yy, mm) = year_month(y * 12 + (m - 1) + k * step);
+                        format!("{yy:04}-{mm:02}")
                     })
                     .collect(),
             )
@@ -594,11 +599,9 @@ pub fn next_dates(dates: &[String], n: usize) -> Option<Vec<String>> {
                     (1..=n as i64)
                         .map(|k| {
                             let t = y * 12 + (m - 1) + k * step;
-                            let (yy, mm) = (t.div_euclid(12), t.rem_euclid(12) + 1);
-                            let next = t + 1;
-                            let len =
-                                days_from_civil(next.div_euclid(12), next.rem_euclid(12) + 1, 1)
-                                    - days_from_civil(yy, mm, 1);
+                            let (yy, mm) = year_month(t);
+                            let (ny, nm) = year_month(t + 1);
+                            let len = days_from_civil(ny, nm, 1) - days_from_civil(yy, mm, 1);
                             format!("{yy:04}-{mm:02}-{:02}", (*d).clamp(1, len))
                         })
                         .collect(),
