@@ -52,6 +52,11 @@ use crate::linalg::{
 };
 use crate::params::ParamStore;
 
+mod team;
+#[doc(hidden)]
+pub use team::with_team_min_weights;
+pub use team::TEAM_MIN_WEIGHTS;
+
 /// Configuration of a recurrent stack; the fields mirror `torch.nn.LSTM`'s arguments.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -277,6 +282,8 @@ struct DirCache {
     w_hh_t: Vec<f32>,
     /// `(H, P)`: `W_hrᵀ`.
     w_hr_t: Vec<f32>,
+    /// The two threads' shares when the direction runs as a team (see `team`); else empty.
+    team: Vec<team::TeamPart>,
 }
 
 /// Scratch of the backward pass of one layer direction (reused across directions).
@@ -305,12 +312,17 @@ struct DirGrad {
     /// `W_hh` and `W_hr` packed in panels for the step products.
     w_hh_p: Vec<f32>,
     w_hr_p: Vec<f32>,
+    /// The two threads' scratch for a team direction.
+    team: Vec<team::TeamGrad>,
 }
 
 /// The buffers of one chunk of the batch: a set of sequences that one thread runs through the
 /// whole stack, forward and backward, without synchronising with the other chunks.
 #[derive(Clone, Debug, Default)]
 struct ChunkCache {
+    /// Whether each layer direction runs as a team of two threads splitting the units (then
+    /// the chunk is the whole batch); see `team`.
+    team: bool,
     /// chunk row -> user batch index, sorted by length (descending)
     rows: Vec<usize>,
     /// per step: number of sequences still running (a prefix of the chunk's rows)
@@ -399,9 +411,11 @@ impl RecurrentCache {
             n += c.dropped.iter().map(f).sum::<usize>();
             for d in &c.dirs {
                 n += f(&d.gates) + f(&d.hn) + f(&d.c) + f(&d.c_prev) + f(&d.h_prev) + f(&d.r);
+                n += d.team.iter().map(|t| t.bytes()).sum::<usize>();
             }
             let g = &c.grad;
             n += f(&g.dg) + f(&g.dgh) + f(&g.dht) + f(&g.h_masked_all);
+            n += g.team.iter().map(|t| t.bytes()).sum::<usize>();
         }
         n
     }
@@ -693,10 +707,12 @@ impl Recurrent {
         if let Some(lens) = lengths {
             order.sort_by(|&x, &y| lens[y].cmp(&lens[x]));
         }
-        let n_chunks = num_threads().min(b).max(1);
+        let team = self.team_eligible(b, train.is_some() && cfg.recurrent_dropout > 0.0);
+        let n_chunks = if team { 1 } else { num_threads().min(b).max(1) };
         cache.chunks.resize_with(n_chunks, ChunkCache::default);
         cache.chunks.truncate(n_chunks);
         for (c, chunk) in cache.chunks.iter_mut().enumerate() {
+            chunk.team = team;
             chunk.rows.clear();
             chunk.rows.extend(order.iter().skip(c).step_by(n_chunks));
         }
@@ -879,7 +895,21 @@ impl Recurrent {
                         }
                     }));
                 }
-                self.forward_direction(params, &self.dirs[k], x, tn, b, &cache.off, d, dc, out);
+                if cache.team {
+                    self.forward_direction_team(
+                        params,
+                        &self.dirs[k],
+                        x,
+                        tn,
+                        b,
+                        &cache.off,
+                        d,
+                        dc,
+                        out,
+                    );
+                } else {
+                    self.forward_direction(params, &self.dirs[k], x, tn, b, &cache.off, d, dc, out);
+                }
             }
             // dropout between layers
             if l + 1 < ln && input_dropout {
@@ -1332,7 +1362,13 @@ impl Recurrent {
                 } else {
                     None
                 };
-                self.backward_direction(
+                let backward = if cache.team {
+                    Self::backward_direction_team
+                } else {
+                    Self::backward_direction
+                };
+                backward(
+                    self,
                     params,
                     &mut cache.grads,
                     &self.dirs[k],

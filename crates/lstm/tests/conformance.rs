@@ -12,9 +12,12 @@ use std::process::ExitCode;
 
 use lstm::cell::Mode;
 use lstm::checkpoint::TensorFile;
+use lstm::linalg::with_threads;
 use lstm::model::{Batch, Head, InputKind, Inputs, ModelConfig, SequenceModel, Targets};
 use lstm::optim::OptimizerConfig;
-use lstm::recurrent::{Input, RecurrentCache, RecurrentConfig, RecurrentState};
+use lstm::recurrent::{
+    with_team_min_weights, Input, RecurrentCache, RecurrentConfig, RecurrentState,
+};
 
 type R<T> = Result<T, String>;
 
@@ -395,16 +398,26 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let (mut passed, mut failed) = (0, 0);
-    for case in &cases {
-        let name = case.file_name().unwrap_or_default().to_string_lossy();
-        match check_case(case) {
-            Ok(n) => {
-                passed += 1;
-                println!("ok   {name} ({n} tensors checked)");
-            }
-            Err(e) => {
-                failed += 1;
-                println!("FAIL {name}: {e}");
+    // every case as the library runs it by default, then with each LSTM layer direction run by
+    // two threads splitting the units (by default only large layers are)
+    for (how, team_min) in [("", usize::MAX), (" [units split]", 0)] {
+        for case in &cases {
+            let name = case.file_name().unwrap_or_default().to_string_lossy();
+            let run = || check_case(case);
+            let result = if team_min == 0 {
+                with_threads(2, || with_team_min_weights(0, run))
+            } else {
+                run()
+            };
+            match result {
+                Ok(n) => {
+                    passed += 1;
+                    println!("ok   {name}{how} ({n} tensors checked)");
+                }
+                Err(e) => {
+                    failed += 1;
+                    println!("FAIL {name}{how}: {e}");
+                }
             }
         }
     }

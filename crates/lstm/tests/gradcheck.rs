@@ -9,9 +9,12 @@
 #![allow(clippy::needless_range_loop)]
 
 use lstm::cell::Mode;
+use lstm::linalg::with_threads;
 use lstm::model::{Batch, Head, InputKind, Inputs, ModelConfig, SequenceModel, Targets};
 use lstm::params::ParamStore;
-use lstm::recurrent::{Input, Recurrent, RecurrentCache, RecurrentConfig, RecurrentState};
+use lstm::recurrent::{
+    with_team_min_weights, Input, Recurrent, RecurrentCache, RecurrentConfig, RecurrentState,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -240,6 +243,39 @@ fn lstm_variants_bidirectional_projection_variable_lengths() {
     }
 }
 
+/// LSTM layer directions run by two threads that split the units (odd `H` too), forced on
+/// for these small layers with `recurrent::with_team_min_weights(0)`.
+#[test]
+fn lstm_units_split_over_two_threads() {
+    let cases = [
+        case(base(Mode::Lstm)),
+        case(RecurrentConfig {
+            hidden_size: 5,
+            peephole: true,
+            ..base(Mode::Lstm)
+        }),
+        case(RecurrentConfig {
+            coupled: true,
+            bias: false,
+            ..base(Mode::Lstm)
+        }),
+        Case {
+            lengths: Some(vec![2, 4, 3]),
+            dropout_seed: Some(3),
+            ..case(RecurrentConfig {
+                num_layers: 2,
+                bidirectional: true,
+                batch_first: true,
+                dropout: 0.3,
+                ..base(Mode::Lstm)
+            })
+        },
+    ];
+    for c in &cases {
+        with_threads(2, || with_team_min_weights(0, || run_case(c)));
+    }
+}
+
 #[test]
 fn no_bias_and_dropout_masks() {
     for mode in [Mode::Lstm, Mode::Gru, Mode::RnnTanh] {
@@ -264,6 +300,17 @@ fn no_bias_and_dropout_masks() {
 /// variable-length batch (which then runs on the real positions only).
 #[test]
 fn model_parameters() {
+    model_parameters_check();
+}
+
+/// The same models with every LSTM layer direction run by two threads splitting the units
+/// (`recurrent::with_team_min_weights(0)`; by default only large layers do).
+#[test]
+fn model_parameters_units_split_over_two_threads() {
+    with_threads(2, || with_team_min_weights(0, model_parameters_check));
+}
+
+fn model_parameters_check() {
     let configs = [
         ModelConfig {
             input: InputKind::OneHot { vocab: 5 },

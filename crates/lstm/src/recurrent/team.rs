@@ -1,0 +1,638 @@
+//! One LSTM layer direction run by a team of two threads that split the cell units, instead of
+//! two threads that split the batch.
+//!
+//! With the batch split, every thread streams all of `W_hh` at every step for its half of the
+//! rows; once `W_hh` (`4H·H` floats) outgrows a core's L2 cache, each step is bound by that
+//! stream. With the units split, thread `q` owns the units `u0..u1` (half of them): the rows of
+//! `W_ih`, `W_hh` and the biases of its four gate blocks, its gates, its cell states and its
+//! share of every gradient, and it runs all the sequences of the batch. Each thread so streams
+//! half of `W_hh`, which stays in its L2, and reuses it for twice the rows.
+//!
+//! The two threads meet once per step at a spin barrier:
+//! - forward: each writes its half of `h_{t-1}` into the shared `h_prev` cache, then both read
+//!   the whole row for `gates_q += h_{t-1} · W_hh[q]ᵀ`;
+//! - backward: each writes its gate gradients for step `t`, then both read both halves for
+//!   `dh_{t-1}[q] = dg · W_hh[·, q]`.
+//!
+//! Everything else (input projection, weight and bias gradients, the input gradient) each thread
+//! does for its own rows of the weights after or before the time loop, so no gradient is summed
+//! across threads. Used for the plain and peephole/coupled LSTM without projection and without
+//! recurrent dropout (see [`Recurrent::team_eligible`]).
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::{sized, zeroed, DirCache, DirGrad, DirParams, LayerInput, Recurrent};
+use crate::cell::lstm::{self, LstmStep, Peepholes};
+use crate::cell::Mode;
+use crate::linalg::{add_assign, add_into, gemm_packed, matmul, num_threads, pack_panels};
+use crate::linalg::{with_threads, Transpose};
+
+/// Smallest `W_hh` (in floats, `4H·H`) for which the units split is used by default: from about
+/// `H = 512` (8 MiB with its transpose), where the batch split's per-step stream of `W_hh`
+/// leaves L2. Measured with `lstm bench` (see the README's speed section).
+pub const TEAM_MIN_WEIGHTS: usize = 4 * 384 * 384;
+
+thread_local! {
+    static TEAM_OVERRIDE: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// Runs `f` with another threshold for the units split on this thread (in floats of `W_hh`;
+/// 0 = whenever eligible, `usize::MAX` = never). For tests and measurements.
+#[doc(hidden)]
+pub fn with_team_min_weights<R>(n: usize, f: impl FnOnce() -> R) -> R {
+    let old = TEAM_OVERRIDE.with(|c| c.replace(Some(n)));
+    let r = f();
+    TEAM_OVERRIDE.with(|c| c.set(old));
+    r
+}
+
+/// A barrier for exactly two threads that spins (then yields) instead of sleeping: the steps it
+/// separates last microseconds.
+#[derive(Default)]
+struct Barrier2 {
+    count: AtomicUsize,
+    generation: AtomicUsize,
+}
+
+impl Barrier2 {
+    fn wait(&self) {
+        let gen = self.generation.load(Ordering::Acquire);
+        if self.count.fetch_add(1, Ordering::AcqRel) == 1 {
+            self.count.store(0, Ordering::Relaxed);
+            self.generation
+                .store(gen.wrapping_add(1), Ordering::Release);
+        } else {
+            let mut spins = 0u32;
+            while self.generation.load(Ordering::Acquire) == gen {
+                if spins < 1 << 16 {
+                    std::hint::spin_loop();
+                    spins += 1;
+                } else {
+                    std::thread::yield_now();
+                }
+            }
+        }
+    }
+}
+
+/// A buffer both threads write, each only its own columns (never the same element), and read
+/// only after a barrier has ordered the writes.
+#[derive(Clone, Copy)]
+struct Shared(*mut f32, usize);
+// SAFETY: the users below write disjoint elements and separate writes from reads by a barrier.
+unsafe impl Send for Shared {}
+unsafe impl Sync for Shared {}
+
+impl Shared {
+    fn new(v: &mut [f32]) -> Self {
+        Shared(v.as_mut_ptr(), v.len())
+    }
+    /// Writes `src` at `off`.
+    ///
+    /// # Safety
+    /// No other thread reads or writes `off..off + src.len()` until the next barrier.
+    unsafe fn write(self, off: usize, src: &[f32]) {
+        assert!(off + src.len() <= self.1);
+        std::ptr::copy_nonoverlapping(src.as_ptr(), self.0.add(off), src.len());
+    }
+    /// `off..off + len` for reading.
+    ///
+    /// # Safety
+    /// Nobody writes that range while the slice lives.
+    unsafe fn slice<'a>(self, off: usize, len: usize) -> &'a [f32] {
+        assert!(off + len <= self.1);
+        std::slice::from_raw_parts(self.0.add(off), len)
+    }
+    /// `off..off + len` for writing.
+    ///
+    /// # Safety
+    /// Nobody else reads or writes that range while the slice lives.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn slice_mut<'a>(self, off: usize, len: usize) -> &'a mut [f32] {
+        assert!(off + len <= self.1);
+        std::slice::from_raw_parts_mut(self.0.add(off), len)
+    }
+}
+
+/// Thread `q`'s share of one layer direction's forward cache.
+#[derive(Clone, Debug, Default)]
+pub(super) struct TeamPart {
+    /// `(rows, 4·hq)`: activated gates of this part's units, gate blocks i, f, g, o.
+    gates: Vec<f32>,
+    /// `(rows, hq)`: cell state after / before each step.
+    c: Vec<f32>,
+    c_prev: Vec<f32>,
+    /// `(b, hq)`: running states.
+    h_state: Vec<f32>,
+    c_state: Vec<f32>,
+    /// `(V, 4·hq)`: this part's rows of `W_ihᵀ` with the bias folded in (one-hot input).
+    w_ih_t: Vec<f32>,
+    /// `W_hh[q]ᵀ` `(H, 4·hq)` packed for the step product.
+    w_hh_t: Vec<f32>,
+}
+
+/// Thread `q`'s backward scratch.
+#[derive(Clone, Debug, Default)]
+pub(super) struct TeamGrad {
+    /// `(rows, 4·hq)`: gradient of this part's pre-activations.
+    dg: Vec<f32>,
+    /// `(b, hq)`: gradient of the hidden output of the step (total) and from the step after.
+    dht: Vec<f32>,
+    dh_state: Vec<f32>,
+    dc_state: Vec<f32>,
+    /// `(3·hq)`: peephole gradients.
+    d_peep: Vec<f32>,
+    /// `(V, 4·hq)`: one-hot `dW_ihᵀ`.
+    dw_t: Vec<f32>,
+    /// `(4·hq)`: bias gradient.
+    db: Vec<f32>,
+    /// `W_hh[q', q]` packed, for each part `q'`: `(4·hq', hq)`.
+    w_hh_p: [Vec<f32>; 2],
+}
+
+impl TeamPart {
+    /// Bytes of the per-step caches (activation memory).
+    pub(super) fn bytes(&self) -> usize {
+        4 * (self.gates.capacity() + self.c.capacity() + self.c_prev.capacity())
+    }
+}
+
+impl TeamGrad {
+    /// Bytes of the per-step gradient buffer (activation memory).
+    pub(super) fn bytes(&self) -> usize {
+        4 * self.dg.capacity()
+    }
+}
+
+/// The units of part `q` of `h`: `u0..u0 + hq`.
+fn units(h: usize, q: usize) -> (usize, usize) {
+    let h0 = h / 2;
+    if q == 0 {
+        (0, h0)
+    } else {
+        (h0, h - h0)
+    }
+}
+
+/// `W (4H, n)`'s rows of part `q`'s gate blocks, as one `(4·hq, n)` matrix.
+fn gather_rows(w: &[f32], n: usize, h: usize, q: usize, out: &mut Vec<f32>) {
+    let (u0, hq) = units(h, q);
+    out.clear();
+    for k in 0..4 {
+        out.extend_from_slice(&w[(k * h + u0) * n..(k * h + u0 + hq) * n]);
+    }
+}
+
+impl Recurrent {
+    /// Whether a layer direction over `b` sequences runs as a team of two threads splitting the
+    /// units (see the module docs of `team`): the LSTM without projection or recurrent dropout,
+    /// exactly two threads (with more, the batch split uses them all), and `W_hh` of at least
+    /// [`TEAM_MIN_WEIGHTS`] floats with at least 8 sequences.
+    pub(super) fn team_eligible(&self, b: usize, recurrent_dropout: bool) -> bool {
+        let cfg = &self.cfg;
+        let weights = 4 * cfg.hidden_size * cfg.hidden_size;
+        let min = TEAM_OVERRIDE.with(|c| c.get()).unwrap_or(if b >= 8 {
+            TEAM_MIN_WEIGHTS
+        } else {
+            usize::MAX
+        });
+        cfg.mode == Mode::Lstm
+            && cfg.proj_size == 0
+            && !recurrent_dropout
+            && cfg.hidden_size >= 2
+            && num_threads() == 2
+            && weights >= min
+    }
+
+    /// [`Recurrent::forward_direction`] for a team of two threads (LSTM without projection or
+    /// recurrent dropout). `dc.h_state` and `dc.c_state` hold the initial states on entry and
+    /// the final ones on return, as in the single-thread version.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn forward_direction_team(
+        &self,
+        params: &[f32],
+        dp: &DirParams,
+        x: LayerInput<'_>,
+        tn: usize,
+        b: usize,
+        off: &[usize],
+        d: usize,
+        dc: &mut DirCache,
+        out: &mut [f32],
+    ) {
+        let cfg = &self.cfg;
+        let (h, dn) = (cfg.hidden_size, cfg.directions());
+        let (p, w) = (h, dn * h);
+        let rows = off[tn];
+        let w_ih = &params[dp.w_ih.clone()];
+        let w_hh = &params[dp.w_hh.clone()];
+        let bias: Vec<f32> = match (&dp.b_ih, &dp.b_hh) {
+            (Some(bi), Some(bh)) => params[bi.clone()]
+                .iter()
+                .zip(&params[bh.clone()])
+                .map(|(a, c)| a + c)
+                .collect(),
+            _ => vec![0.0; 4 * h],
+        };
+        let peep = dp.peep.clone().map(|r| &params[r]);
+        sized(&mut dc.h_prev, rows * p);
+        dc.team.resize_with(2, TeamPart::default);
+        let barrier = Barrier2::default();
+        let h_prev = Shared::new(&mut dc.h_prev);
+        let outs = Shared::new(out);
+        let (init_h, init_c) = (&dc.h_state, &dc.c_state);
+        let (part0, part1) = dc.team.split_at_mut(1);
+
+        let run = |q: usize, part: &mut TeamPart| {
+            with_threads(1, || {
+                let (u0, hq) = units(h, q);
+                let g4 = 4 * hq;
+                // ---- input projection of all steps for this part's gate rows
+                let mut wq = Vec::new();
+                let mut bq = Vec::with_capacity(g4);
+                for k in 0..4 {
+                    bq.extend_from_slice(&bias[k * h + u0..k * h + u0 + hq]);
+                }
+                sized(&mut part.gates, rows * g4);
+                let mut gather: Option<&[u32]> = None;
+                match x {
+                    LayerInput::Dense(xs, i) => {
+                        gather_rows(w_ih, i, h, q, &mut wq);
+                        matmul(
+                            rows,
+                            g4,
+                            i,
+                            xs,
+                            i,
+                            Transpose::No,
+                            &wq,
+                            i,
+                            Transpose::Yes,
+                            &mut part.gates,
+                            g4,
+                            false,
+                        );
+                        for row in part.gates.chunks_exact_mut(g4) {
+                            add_assign(row, &bq);
+                        }
+                    }
+                    LayerInput::Tokens(ids) => {
+                        let v = dp.input;
+                        gather_rows(w_ih, v, h, q, &mut wq);
+                        zeroed(&mut part.w_ih_t, v * g4);
+                        for r in 0..g4 {
+                            for c in 0..v {
+                                part.w_ih_t[c * g4 + r] = wq[r * v + c] + bq[r];
+                            }
+                        }
+                        gather = Some(ids);
+                    }
+                }
+                gather_rows(w_hh, p, h, q, &mut wq);
+                pack_panels(p, g4, &wq, p, Transpose::Yes, &mut part.w_hh_t);
+                sized(&mut part.c, rows * hq);
+                sized(&mut part.c_prev, rows * hq);
+                zeroed(&mut part.h_state, b * hq);
+                zeroed(&mut part.c_state, b * hq);
+                for j in 0..b {
+                    part.h_state[j * hq..(j + 1) * hq]
+                        .copy_from_slice(&init_h[j * p + u0..j * p + u0 + hq]);
+                    part.c_state[j * hq..(j + 1) * hq]
+                        .copy_from_slice(&init_c[j * h + u0..j * h + u0 + hq]);
+                }
+                let step = LstmStep {
+                    hidden: hq,
+                    coupled: cfg.coupled,
+                    peepholes: peep.map(|s| Peepholes {
+                        i: &s[u0..u0 + hq],
+                        f: &s[h + u0..h + u0 + hq],
+                        o: &s[2 * h + u0..2 * h + u0 + hq],
+                    }),
+                };
+
+                // ---- the time loop
+                for s in 0..tn {
+                    let t = if d == 0 { s } else { tn - 1 - s };
+                    let (slab, nb) = (off[t], off[t + 1] - off[t]);
+                    if nb == 0 {
+                        continue;
+                    }
+                    for j in 0..nb {
+                        // SAFETY: this part's columns of a slab nobody reads before the barrier
+                        unsafe {
+                            h_prev.write((slab + j) * p + u0, &part.h_state[j * hq..(j + 1) * hq])
+                        };
+                    }
+                    let gates = &mut part.gates[slab * g4..(slab + nb) * g4];
+                    if let Some(ids) = gather {
+                        for (j, g) in gates.chunks_exact_mut(g4).enumerate() {
+                            let tok = ids[slab + j] as usize;
+                            g.copy_from_slice(&part.w_ih_t[tok * g4..(tok + 1) * g4]);
+                        }
+                    }
+                    barrier.wait();
+                    // SAFETY: both halves of this slab were written before the barrier, and
+                    // nobody writes it again
+                    let hp = unsafe { h_prev.slice(slab * p, nb * p) };
+                    gemm_packed(nb, g4, p, hp, p, &part.w_hh_t, gates, g4, true);
+                    let prev_c = &mut part.c_prev[slab * hq..(slab + nb) * hq];
+                    prev_c.copy_from_slice(&part.c_state[..nb * hq]);
+                    let next_c = &mut part.c[slab * hq..(slab + nb) * hq];
+                    lstm::forward_step(
+                        &step,
+                        nb,
+                        gates,
+                        prev_c,
+                        next_c,
+                        &mut part.h_state[..nb * hq],
+                    );
+                    part.c_state[..nb * hq].copy_from_slice(next_c);
+                    for j in 0..nb {
+                        // SAFETY: this part's columns of the output; read after the team joins
+                        unsafe {
+                            outs.write(
+                                (slab + j) * w + d * p + u0,
+                                &part.h_state[j * hq..(j + 1) * hq],
+                            )
+                        };
+                    }
+                }
+            })
+        };
+        std::thread::scope(|s| {
+            let other = s.spawn(|| run(1, &mut part1[0]));
+            run(0, &mut part0[0]);
+            other.join().expect("team thread panicked");
+        });
+        // final states in the full layout
+        for q in 0..2 {
+            let (u0, hq) = units(h, q);
+            let part = &dc.team[q];
+            for j in 0..b {
+                dc.h_state[j * p + u0..j * p + u0 + hq]
+                    .copy_from_slice(&part.h_state[j * hq..(j + 1) * hq]);
+                dc.c_state[j * h + u0..j * h + u0 + hq]
+                    .copy_from_slice(&part.c_state[j * hq..(j + 1) * hq]);
+            }
+        }
+    }
+
+    /// [`Recurrent::backward_direction`] for a forward run by [`Self::forward_direction_team`].
+    /// `gr.dh_state` and `gr.dc_state` hold the gradients w.r.t. the final states on entry and
+    /// w.r.t. the initial states on return.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn backward_direction_team(
+        &self,
+        params: &[f32],
+        grads: &mut [f32],
+        dp: &DirParams,
+        x: LayerInput<'_>,
+        tn: usize,
+        b: usize,
+        off: &[usize],
+        d: usize,
+        d_out: &[f32],
+        dc: &DirCache,
+        gr: &mut DirGrad,
+        dx: Option<&mut [f32]>,
+    ) {
+        let cfg = &self.cfg;
+        let (h, dn) = (cfg.hidden_size, cfg.directions());
+        let (p, w) = (h, dn * h);
+        let rows = off[tn];
+        let w_ih = &params[dp.w_ih.clone()];
+        let w_hh = &params[dp.w_hh.clone()];
+        let peep = dp.peep.clone().map(|r| &params[r]);
+        let barrier = Barrier2::default();
+        gr.team.resize_with(2, TeamGrad::default);
+        for q in 0..2 {
+            let hq = units(h, q).1;
+            sized(&mut gr.team[q].dg, rows * 4 * hq);
+        }
+        let dgs = [
+            Shared::new(&mut gr.team[0].dg),
+            Shared::new(&mut gr.team[1].dg),
+        ];
+        let grads = Shared::new(grads);
+        let dxs = dx.map(Shared::new);
+        let (init_dh, init_dc) = (&gr.dh_state, &gr.dc_state);
+        let (part0, part1) = gr.team.split_at_mut(1);
+        let (w_ih_r, w_hh_r) = (dp.w_ih.clone(), dp.w_hh.clone());
+
+        let run = |q: usize, tg: &mut TeamGrad| {
+            with_threads(1, || {
+                let (u0, hq) = units(h, q);
+                let g4 = 4 * hq;
+                let part = &dc.team[q];
+                // W_hh[q', q] for both parts q': the rows of q''s gate blocks, this part's columns
+                let mut wq = Vec::new();
+                for (qq, packed) in tg.w_hh_p.iter_mut().enumerate() {
+                    gather_rows(w_hh, p, h, qq, &mut wq);
+                    let g4q = 4 * units(h, qq).1;
+                    pack_panels(g4q, hq, &wq[u0..], p, Transpose::No, packed);
+                }
+                zeroed(&mut tg.dht, b * hq);
+                zeroed(&mut tg.dh_state, b * hq);
+                zeroed(&mut tg.dc_state, b * hq);
+                for j in 0..b {
+                    tg.dh_state[j * hq..(j + 1) * hq]
+                        .copy_from_slice(&init_dh[j * p + u0..j * p + u0 + hq]);
+                    tg.dc_state[j * hq..(j + 1) * hq]
+                        .copy_from_slice(&init_dc[j * h + u0..j * h + u0 + hq]);
+                }
+                zeroed(&mut tg.d_peep, if peep.is_some() { 3 * hq } else { 0 });
+                let tokens = match x {
+                    LayerInput::Tokens(ids) => Some(ids),
+                    LayerInput::Dense(..) => None,
+                };
+                zeroed(
+                    &mut tg.dw_t,
+                    if tokens.is_some() { dp.input * g4 } else { 0 },
+                );
+                zeroed(&mut tg.db, g4);
+                let step = LstmStep {
+                    hidden: hq,
+                    coupled: cfg.coupled,
+                    peepholes: peep.map(|s| Peepholes {
+                        i: &s[u0..u0 + hq],
+                        f: &s[h + u0..h + u0 + hq],
+                        o: &s[2 * h + u0..2 * h + u0 + hq],
+                    }),
+                };
+                let g4s = [4 * units(h, 0).1, 4 * units(h, 1).1];
+
+                for s in 0..tn {
+                    let t = if d == 0 { tn - 1 - s } else { s };
+                    let (slab, nb) = (off[t], off[t + 1] - off[t]);
+                    if nb == 0 {
+                        continue;
+                    }
+                    for j in 0..nb {
+                        let o = (slab + j) * w + d * p + u0;
+                        add_into(
+                            &mut tg.dht[j * hq..(j + 1) * hq],
+                            &tg.dh_state[j * hq..(j + 1) * hq],
+                            &d_out[o..o + hq],
+                        );
+                    }
+                    {
+                        // SAFETY: this part's own gradient rows; the other part reads them only
+                        // after the barrier below
+                        let dg = unsafe { dgs[q].slice_mut(slab * g4, nb * g4) };
+                        lstm::backward_step(
+                            &step,
+                            nb,
+                            &part.gates[slab * g4..(slab + nb) * g4],
+                            &part.c_prev[slab * hq..(slab + nb) * hq],
+                            &part.c[slab * hq..(slab + nb) * hq],
+                            &tg.dht[..nb * hq],
+                            &mut tg.dc_state[..nb * hq],
+                            dg,
+                            if peep.is_some() {
+                                Some(&mut tg.d_peep[..])
+                            } else {
+                                None
+                            },
+                        );
+                        for (j, row) in dg.chunks_exact(g4).enumerate() {
+                            if let Some(ids) = tokens {
+                                let tok = ids[slab + j] as usize;
+                                add_assign(&mut tg.dw_t[tok * g4..(tok + 1) * g4], row);
+                            }
+                            add_assign(&mut tg.db, row);
+                        }
+                    }
+                    barrier.wait();
+                    // dh_prev[q] = Σ_q' dg[q'] · W_hh[q', q]
+                    for (qq, packed) in tg.w_hh_p.iter().enumerate() {
+                        // SAFETY: step t's rows of both parts are complete (barrier) and
+                        // nobody writes them again
+                        let a = unsafe { dgs[qq].slice(slab * g4s[qq], nb * g4s[qq]) };
+                        gemm_packed(
+                            nb,
+                            hq,
+                            g4s[qq],
+                            a,
+                            g4s[qq],
+                            packed,
+                            &mut tg.dh_state,
+                            hq,
+                            qq > 0,
+                        );
+                    }
+                }
+                barrier.wait();
+
+                // ---- this part's rows of the weight and bias gradients
+                // SAFETY: after the barrier both parts' gate gradients are complete and read only
+                let dg = unsafe { dgs[q].slice(0, rows * g4) };
+                for k in 0..4 {
+                    let r0 = k * h + u0;
+                    let dgk = &dg[k * hq..];
+                    match x {
+                        LayerInput::Dense(xs, i) => {
+                            // SAFETY: rows r0..r0 + hq of dW_ih belong to this part only
+                            let gw = unsafe { grads.slice_mut(w_ih_r.start + r0 * i, hq * i) };
+                            matmul(
+                                hq,
+                                i,
+                                rows,
+                                dgk,
+                                g4,
+                                Transpose::Yes,
+                                xs,
+                                i,
+                                Transpose::No,
+                                gw,
+                                i,
+                                true,
+                            );
+                        }
+                        LayerInput::Tokens(_) => {
+                            let v = dp.input;
+                            // SAFETY: as above
+                            let gw = unsafe { grads.slice_mut(w_ih_r.start + r0 * v, hq * v) };
+                            for jj in 0..hq {
+                                for c in 0..v {
+                                    gw[jj * v + c] += tg.dw_t[c * g4 + k * hq + jj];
+                                }
+                            }
+                        }
+                    }
+                    // SAFETY: rows r0..r0 + hq of dW_hh belong to this part only
+                    let gw = unsafe { grads.slice_mut(w_hh_r.start + r0 * p, hq * p) };
+                    matmul(
+                        hq,
+                        p,
+                        rows,
+                        dgk,
+                        g4,
+                        Transpose::Yes,
+                        &dc.h_prev,
+                        p,
+                        Transpose::No,
+                        gw,
+                        p,
+                        true,
+                    );
+                    for r in [&dp.b_ih, &dp.b_hh].into_iter().flatten() {
+                        // SAFETY: this part's entries of the bias
+                        let gb = unsafe { grads.slice_mut(r.start + r0, hq) };
+                        add_assign(gb, &tg.db[k * hq..(k + 1) * hq]);
+                    }
+                    if let (Some(r), true) = (&dp.peep, k < 3) {
+                        // SAFETY: this part's entries of the peepholes
+                        let gp = unsafe { grads.slice_mut(r.start + k * h + u0, hq) };
+                        add_assign(gp, &tg.d_peep[k * hq..(k + 1) * hq]);
+                    }
+                }
+                // ---- the input gradient, split by rows: dx[r] += Σ_q' dg[q'][r] · W_ih[q']
+                if let (Some(dxs), LayerInput::Dense(_, i)) = (dxs, x) {
+                    let (r0, r1) = if q == 0 {
+                        (0, rows / 2)
+                    } else {
+                        (rows / 2, rows)
+                    };
+                    // SAFETY: rows r0..r1 of dx belong to this part only
+                    let dxq = unsafe { dxs.slice_mut(r0 * i, (r1 - r0) * i) };
+                    for (qq, &g4q) in g4s.iter().enumerate() {
+                        gather_rows(w_ih, i, h, qq, &mut wq);
+                        // SAFETY: complete and read only (barrier above)
+                        let a = unsafe { dgs[qq].slice(r0 * g4q, (r1 - r0) * g4q) };
+                        matmul(
+                            r1 - r0,
+                            i,
+                            g4q,
+                            a,
+                            g4q,
+                            Transpose::No,
+                            &wq,
+                            i,
+                            Transpose::No,
+                            dxq,
+                            i,
+                            true,
+                        );
+                    }
+                }
+            })
+        };
+        std::thread::scope(|s| {
+            let other = s.spawn(|| run(1, &mut part1[0]));
+            run(0, &mut part0[0]);
+            other.join().expect("team thread panicked");
+        });
+        // gradients w.r.t. the initial states in the full layout
+        for q in 0..2 {
+            let (u0, hq) = units(h, q);
+            let tg = &gr.team[q];
+            for j in 0..b {
+                gr.dh_state[j * p + u0..j * p + u0 + hq]
+                    .copy_from_slice(&tg.dh_state[j * hq..(j + 1) * hq]);
+                gr.dc_state[j * h + u0..j * h + u0 + hq]
+                    .copy_from_slice(&tg.dc_state[j * hq..(j + 1) * hq]);
+            }
+        }
+    }
+}
