@@ -421,6 +421,45 @@ impl RecurrentCache {
     }
 }
 
+/// A buffer that several threads write, each only its own elements (never the same one), and
+/// that is read only after a barrier or a join has ordered the writes.
+#[derive(Clone, Copy)]
+pub(crate) struct Shared(*mut f32, usize);
+// SAFETY: the users below write disjoint elements and separate writes from reads by a barrier.
+unsafe impl Send for Shared {}
+unsafe impl Sync for Shared {}
+
+impl Shared {
+    pub(crate) fn new(v: &mut [f32]) -> Self {
+        Shared(v.as_mut_ptr(), v.len())
+    }
+    /// Writes `src` at `off`.
+    ///
+    /// # Safety
+    /// No other thread reads or writes `off..off + src.len()` until the next barrier.
+    pub(crate) unsafe fn write(self, off: usize, src: &[f32]) {
+        assert!(off + src.len() <= self.1);
+        std::ptr::copy_nonoverlapping(src.as_ptr(), self.0.add(off), src.len());
+    }
+    /// `off..off + len` for reading.
+    ///
+    /// # Safety
+    /// Nobody writes that range while the slice lives.
+    pub(crate) unsafe fn slice<'a>(self, off: usize, len: usize) -> &'a [f32] {
+        assert!(off + len <= self.1);
+        std::slice::from_raw_parts(self.0.add(off), len)
+    }
+    /// `off..off + len` for writing.
+    ///
+    /// # Safety
+    /// Nobody else reads or writes that range while the slice lives.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn slice_mut<'a>(self, off: usize, len: usize) -> &'a mut [f32] {
+        assert!(off + len <= self.1);
+        std::slice::from_raw_parts_mut(self.0.add(off), len)
+    }
+}
+
 /// Resizes `v` to `n` zeros, keeping its allocation when it is large enough.
 fn zeroed(v: &mut Vec<f32>, n: usize) {
     v.clear();
@@ -724,23 +763,49 @@ impl Recurrent {
         cache.t = tn;
         cache.b = b;
         cache.used_tokens = matches!(input, Input::Tokens(_));
+        // the output in the user's layout: each chunk copies its own rows while it still has
+        // them in cache (padded positions of a variable-length batch stay zero)
+        let w = dn * p;
+        if lengths.is_some() {
+            zeroed(&mut cache.output, tn * b * w);
+        } else {
+            sized(&mut cache.output, tn * b * w);
+        }
+        let output = Shared::new(&mut cache.output);
+        let batch_first = cfg.batch_first;
+        let copy_out = |chunk: &ChunkCache, t: usize| {
+            let top = &chunk.layer_out[ln - 1];
+            let o = chunk.off[t];
+            for (j, &u) in chunk.rows[..chunk.active[t]].iter().enumerate() {
+                let r = user_row(batch_first, tn, b, t, u);
+                // SAFETY: every (t, u) belongs to one chunk and one step: rows written once,
+                // by one thread, read only after the threads have joined
+                unsafe { output.write(r * w, &top[(o + j) * w..(o + j + 1) * w]) };
+            }
+        };
         let run = |chunk: &mut ChunkCache, seed: Option<u64>| {
             let mut rng = seed.map(ChaCha8Rng::seed_from_u64);
             self.forward_chunk(params, input, tn, b, lengths, init, rng.as_mut(), chunk);
         };
         if n_chunks == 1 {
             run(&mut cache.chunks[0], seeds[0]);
+            let chunk = &cache.chunks[0];
+            (0..tn)
+                .into_par_iter()
+                .with_min_len(tn.div_ceil(num_threads()).max(1))
+                .for_each(|t| copy_out(chunk, t));
         } else {
             cache
                 .chunks
                 .par_iter_mut()
                 .zip(seeds.par_iter())
-                .for_each(|(chunk, &seed)| with_threads(1, || run(chunk, seed)));
+                .for_each(|(chunk, &seed)| {
+                    with_threads(1, || run(chunk, seed));
+                    (0..tn).for_each(|t| copy_out(chunk, t));
+                });
         }
 
-        // ---- results in the user's layout
-        let w = dn * p;
-        zeroed(&mut cache.output, tn * b * w);
+        // ---- final states in the user's layout
         zeroed(&mut cache.state.h, dn * ln * b * p);
         zeroed(
             &mut cache.state.c,
@@ -751,15 +816,6 @@ impl Recurrent {
             },
         );
         for chunk in &cache.chunks {
-            let top = &chunk.layer_out[ln - 1];
-            for t in 0..tn {
-                let o = chunk.off[t];
-                for (j, &u) in chunk.rows[..chunk.active[t]].iter().enumerate() {
-                    let r = user_row(cfg.batch_first, tn, b, t, u);
-                    cache.output[r * w..(r + 1) * w]
-                        .copy_from_slice(&top[(o + j) * w..(o + j + 1) * w]);
-                }
-            }
             for k in 0..dn * ln {
                 let dc = &chunk.dirs[k];
                 for (j, &u) in chunk.rows.iter().enumerate() {

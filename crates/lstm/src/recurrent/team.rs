@@ -22,7 +22,7 @@
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::{sized, zeroed, DirCache, DirGrad, DirParams, LayerInput, Recurrent};
+use super::{sized, zeroed, DirCache, DirGrad, DirParams, LayerInput, Recurrent, Shared};
 use crate::cell::lstm::{self, LstmStep, Peepholes};
 use crate::cell::Mode;
 use crate::linalg::{add_assign, add_into, gemm_packed, matmul, num_threads, pack_panels};
@@ -73,45 +73,6 @@ impl Barrier2 {
                 }
             }
         }
-    }
-}
-
-/// A buffer both threads write, each only its own columns (never the same element), and read
-/// only after a barrier has ordered the writes.
-#[derive(Clone, Copy)]
-struct Shared(*mut f32, usize);
-// SAFETY: the users below write disjoint elements and separate writes from reads by a barrier.
-unsafe impl Send for Shared {}
-unsafe impl Sync for Shared {}
-
-impl Shared {
-    fn new(v: &mut [f32]) -> Self {
-        Shared(v.as_mut_ptr(), v.len())
-    }
-    /// Writes `src` at `off`.
-    ///
-    /// # Safety
-    /// No other thread reads or writes `off..off + src.len()` until the next barrier.
-    unsafe fn write(self, off: usize, src: &[f32]) {
-        assert!(off + src.len() <= self.1);
-        std::ptr::copy_nonoverlapping(src.as_ptr(), self.0.add(off), src.len());
-    }
-    /// `off..off + len` for reading.
-    ///
-    /// # Safety
-    /// Nobody writes that range while the slice lives.
-    unsafe fn slice<'a>(self, off: usize, len: usize) -> &'a [f32] {
-        assert!(off + len <= self.1);
-        std::slice::from_raw_parts(self.0.add(off), len)
-    }
-    /// `off..off + len` for writing.
-    ///
-    /// # Safety
-    /// Nobody else reads or writes that range while the slice lives.
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn slice_mut<'a>(self, off: usize, len: usize) -> &'a mut [f32] {
-        assert!(off + len <= self.1);
-        std::slice::from_raw_parts_mut(self.0.add(off), len)
     }
 }
 
