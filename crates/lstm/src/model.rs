@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 use crate::cell::Mode;
 use crate::error::{Error, Result};
 use crate::init::{self, InitScheme};
-use crate::linalg::{add_column_sums, matmul, Transpose};
+use crate::linalg::{add_assign, add_column_sums, matmul, num_threads, with_threads, Transpose};
 use crate::loss;
 use crate::optim::{self, Optimizer, OptimizerConfig};
 use crate::params::ParamStore;
@@ -300,6 +300,8 @@ pub struct SequenceModel {
     logits: Vec<f32>,
     d_logits: Vec<f32>,
     d_head_in: Vec<f32>,
+    /// Per block of rows: the head's partial weight and bias gradients.
+    head_partials: Vec<f32>,
     d_out: Vec<f32>,
     d_final: RecurrentState,
     /// Training on a variable-length batch with a per-step head: the `(b·T + t)` rows of the
@@ -359,6 +361,7 @@ impl SequenceModel {
             logits: Vec::new(),
             d_logits: Vec::new(),
             d_head_in: Vec::new(),
+            head_partials: Vec::new(),
             d_out: Vec::new(),
             d_final: RecurrentState::default(),
             real_rows: Vec::new(),
@@ -601,27 +604,19 @@ impl SequenceModel {
         let out = self.config.head.outputs();
         // every element is written below
         self.logits.resize(rows * out, 0.0);
-        for r in 0..rows {
-            self.logits[r * out..(r + 1) * out].copy_from_slice(&params[self.head_b.clone()]);
-        }
         let head_in = if self.head_in.is_empty() {
             self.cache.output()
         } else {
             &self.head_in
         };
-        matmul(
+        dense_forward(
             rows,
-            out,
             feat,
+            out,
             head_in,
-            feat,
-            Transpose::No,
             &params[self.head_w.clone()],
-            feat,
-            Transpose::Yes,
+            &params[self.head_b.clone()],
             &mut self.logits,
-            out,
-            true,
         );
         Ok(())
     }
@@ -689,37 +684,27 @@ impl SequenceModel {
         } else {
             &self.head_in
         };
-        // logits = head_in · Wᵀ + b
-        matmul(
-            out,
-            feat,
-            rows,
-            &self.d_logits,
-            out,
-            Transpose::Yes,
-            head_in,
-            feat,
-            Transpose::No,
-            &mut grads[self.head_w.clone()],
-            feat,
-            true,
-        );
-        add_column_sums(&self.d_logits, rows, out, &mut grads[self.head_b.clone()]);
         // every element is written below
         self.d_head_in.resize(rows * feat, 0.0);
-        matmul(
+        let (gw, gb) = (self.head_w.clone(), self.head_b.clone());
+        let (gw, gb) = if gw.start < gb.start {
+            let (lo, hi) = grads.split_at_mut(gb.start);
+            (&mut lo[gw], &mut hi[..gb.len()])
+        } else {
+            let (lo, hi) = grads.split_at_mut(gw.start);
+            (&mut hi[..gw.len()], &mut lo[gb])
+        };
+        dense_backward(
             rows,
             feat,
             out,
-            &self.d_logits,
-            out,
-            Transpose::No,
+            head_in,
             &params[self.head_w.clone()],
-            feat,
-            Transpose::No,
+            &self.d_logits,
+            gw,
+            gb,
             &mut self.d_head_in,
-            feat,
-            false,
+            &mut self.head_partials,
         );
         for (d, m) in self.d_head_in.iter_mut().zip(&self.head_mask) {
             *d *= m;
@@ -873,5 +858,137 @@ impl SequenceModel {
             lengths: None,
         };
         Ok(self.train_step(&b)?.loss)
+    }
+}
+
+/// Rows per block of the dense head's passes: fixed, so that the summed gradients never depend
+/// on the thread count.
+const HEAD_ROWS: usize = 512;
+
+/// `logits (rows, out) = x (rows, feat) · Wᵀ + b`, in blocks of [`HEAD_ROWS`] rows spread over
+/// the threads (each block starts from the bias and runs its own product).
+fn dense_forward(
+    rows: usize,
+    feat: usize,
+    out: usize,
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    logits: &mut [f32],
+) {
+    use rayon::prelude::*;
+    let block = |(i, z): (usize, &mut [f32])| {
+        let (r0, n) = (i * HEAD_ROWS, z.len() / out);
+        for row in z.chunks_exact_mut(out) {
+            row.copy_from_slice(b);
+        }
+        let xb = &x[r0 * feat..(r0 + n) * feat];
+        with_threads(1, || {
+            matmul(
+                n,
+                out,
+                feat,
+                xb,
+                feat,
+                Transpose::No,
+                w,
+                feat,
+                Transpose::Yes,
+                z,
+                out,
+                true,
+            )
+        });
+    };
+    let logits = &mut logits[..rows * out];
+    if rows > HEAD_ROWS && num_threads() > 1 {
+        logits
+            .par_chunks_mut(HEAD_ROWS * out)
+            .enumerate()
+            .for_each(block);
+    } else {
+        logits
+            .chunks_mut(HEAD_ROWS * out)
+            .enumerate()
+            .for_each(block);
+    }
+}
+
+/// The backward of [`dense_forward`] in one pass over the same blocks: each block computes its
+/// rows of `dx = dz · W` and its partial `dzᵀ · x` and column sums of `dz`; the partials are
+/// then added to `gw (out, feat)` and `gb (out)` in block order.
+#[allow(clippy::too_many_arguments)]
+fn dense_backward(
+    rows: usize,
+    feat: usize,
+    out: usize,
+    x: &[f32],
+    w: &[f32],
+    dz: &[f32],
+    gw: &mut [f32],
+    gb: &mut [f32],
+    dx: &mut [f32],
+    partials: &mut Vec<f32>,
+) {
+    use rayon::prelude::*;
+    let blocks = rows.div_ceil(HEAD_ROWS).max(1);
+    let part = out * feat + out;
+    partials.clear();
+    partials.resize(blocks * part, 0.0);
+    let block = |(i, (dxb, pb)): (usize, (&mut [f32], &mut [f32]))| {
+        let (r0, n) = (i * HEAD_ROWS, dxb.len() / feat);
+        let (xb, dzb) = (
+            &x[r0 * feat..(r0 + n) * feat],
+            &dz[r0 * out..(r0 + n) * out],
+        );
+        let (pw, pbias) = pb.split_at_mut(out * feat);
+        with_threads(1, || {
+            // logits = x · Wᵀ + b  =>  dx = dz · W, dW = dzᵀ · x, db = column sums of dz
+            matmul(
+                n,
+                feat,
+                out,
+                dzb,
+                out,
+                Transpose::No,
+                w,
+                feat,
+                Transpose::No,
+                dxb,
+                feat,
+                false,
+            );
+            matmul(
+                out,
+                feat,
+                n,
+                dzb,
+                out,
+                Transpose::Yes,
+                xb,
+                feat,
+                Transpose::No,
+                pw,
+                feat,
+                true,
+            );
+        });
+        add_column_sums(dzb, n, out, pbias);
+    };
+    let dx = &mut dx[..rows * feat];
+    if blocks > 1 && num_threads() > 1 {
+        dx.par_chunks_mut(HEAD_ROWS * feat)
+            .zip(partials.par_chunks_mut(part))
+            .enumerate()
+            .for_each(block);
+    } else {
+        dx.chunks_mut(HEAD_ROWS * feat)
+            .zip(partials.chunks_mut(part))
+            .enumerate()
+            .for_each(block);
+    }
+    for p in partials.chunks(part) {
+        add_assign(gw, &p[..out * feat]);
+        add_assign(gb, &p[out * feat..]);
     }
 }
