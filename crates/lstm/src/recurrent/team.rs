@@ -126,6 +126,22 @@ impl TeamGrad {
     }
 }
 
+/// Asks for `data` in L1 (a hint): the other thread's half of a step's rows, which sit in its
+/// cache, are then fetched all at once rather than one miss at a time inside the product.
+fn prefetch_l1(data: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in data.chunks(16) {
+        // SAFETY: a prefetch of an address inside a live slice; it never faults
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                line.as_ptr() as *const i8
+            )
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = data;
+}
+
 /// The units of part `q` of `h`: `u0..u0 + hq`.
 fn units(h: usize, q: usize) -> (usize, usize) {
     let h0 = h / 2;
@@ -296,6 +312,7 @@ impl Recurrent {
                     // SAFETY: both halves of this slab were written before the barrier, and
                     // nobody writes it again
                     let hp = unsafe { h_prev.slice(slab * p, nb * p) };
+                    prefetch_l1(hp);
                     gemm_packed(nb, g4, p, hp, p, &part.w_hh_t, gates, g4, true);
                     let prev_c = &mut part.c_prev[slab * hq..(slab + nb) * hq];
                     prev_c.copy_from_slice(&part.c_state[..nb * hq]);
@@ -470,6 +487,9 @@ impl Recurrent {
                         // SAFETY: step t's rows of both parts are complete (barrier) and
                         // nobody writes them again
                         let a = unsafe { dgs[qq].slice(slab * g4s[qq], nb * g4s[qq]) };
+                        if qq != q {
+                            prefetch_l1(a);
+                        }
                         gemm_packed(
                             nb,
                             hq,
