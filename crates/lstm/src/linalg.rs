@@ -533,6 +533,8 @@ type BlockArgs = (
     u16,
     u16,
     bool,
+    // per row of the block, where its initial values start (null: C itself or zero)
+    *const *const f32,
 );
 
 /// Width of a packed panel (two AVX-512 registers of `f32`).
@@ -611,7 +613,7 @@ pub fn gemm_packed(
     #[cfg(target_arch = "x86_64")]
     if k > 0 && std::is_x86_feature_detected!("avx512f") {
         // SAFETY: the CPU has AVX-512F; the asserts above cover every index read or written.
-        unsafe { gemm_packed_avx512(m, n, k, a, lda, bp, c, ldc, accumulate) };
+        unsafe { gemm_packed_avx512(m, n, k, a, lda, bp, c, ldc, accumulate, None) };
         return;
     }
     for i in 0..m {
@@ -627,6 +629,52 @@ pub fn gemm_packed(
     }
 }
 
+/// `C (m×n) = T[ids[i]] + A (m×k) · B`: [`gemm_packed`] where row `i` of `C` starts from row
+/// `ids[i]` of the table `T (·, n)` instead of its own contents (a one-hot input projection
+/// gathered inside the product, without a separate copy).
+///
+/// # Panics
+/// If a buffer is too short for the shape or an id is past the table (internal invariants).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_packed_gather(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    lda: usize,
+    bp: &[f32],
+    c: &mut [f32],
+    ldc: usize,
+    table: &[f32],
+    ids: &[u32],
+) {
+    assert!(ids.len() >= m, "gemm_packed_gather: too few ids");
+    assert!(
+        ids[..m]
+            .iter()
+            .all(|&t| (t as usize + 1) * n <= table.len()),
+        "gemm_packed_gather: id past the table"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if k > 0 && m > 0 && n > 0 && std::is_x86_feature_detected!("avx512f") {
+        assert!(
+            a.len() >= needed(m, k, lda, Transpose::No)
+                && bp.len() >= n.div_ceil(PANEL) * k * PANEL
+                && c.len() >= needed(m, n, ldc, Transpose::No),
+            "gemm_packed_gather: buffer too short"
+        );
+        // SAFETY: the CPU has AVX-512F; the asserts above cover every index read or written,
+        // the table rows included.
+        unsafe { gemm_packed_avx512(m, n, k, a, lda, bp, c, ldc, false, Some((table, &ids[..m]))) };
+        return;
+    }
+    for (i, &t) in ids[..m].iter().enumerate() {
+        let t = t as usize;
+        c[i * ldc..i * ldc + n].copy_from_slice(&table[t * n..(t + 1) * n]);
+    }
+    gemm_packed(m, n, k, a, lda, bp, c, ldc, true);
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
@@ -640,7 +688,9 @@ unsafe fn gemm_packed_avx512(
     c: &mut [f32],
     ldc: usize,
     accumulate: bool,
+    init: Option<(&[f32], &[u32])>,
 ) {
+    let mut rows_init = [std::ptr::null::<f32>(); 8];
     let mut j = 0;
     while j < n {
         let w = (n - j).min(PANEL);
@@ -665,6 +715,17 @@ unsafe fn gemm_packed_avx512(
             let mut i = 0;
             while i < m {
                 let rows = (m - i).min(8);
+                let init_ptr = match init {
+                    Some((table, ids)) if k0 == 0 => {
+                        for (r, p) in rows_init.iter_mut().enumerate().take(rows) {
+                            *p = table
+                                .as_ptr()
+                                .add(*ids.get_unchecked(i + r) as usize * n + j);
+                        }
+                        rows_init.as_ptr()
+                    }
+                    _ => std::ptr::null(),
+                };
                 let args = (
                     a.as_ptr().add(i * lda + k0),
                     lda,
@@ -676,6 +737,7 @@ unsafe fn gemm_packed_avx512(
                     m0,
                     m1,
                     accumulate || k0 > 0,
+                    init_ptr,
                 );
                 match rows {
                     8 => block_packed::<8>(args),
@@ -703,7 +765,7 @@ const KC: usize = 128;
 #[target_feature(enable = "avx512f")]
 #[inline]
 unsafe fn block_packed<const R: usize>(
-    (a, lda, b, _ldb, c, ldc, k, m0, m1, accumulate): BlockArgs,
+    (a, lda, b, _ldb, c, ldc, k, m0, m1, accumulate, init): BlockArgs,
 ) {
     use std::arch::x86_64::*;
     let mut acc0 = [_mm512_setzero_ps(); R];
@@ -721,7 +783,11 @@ unsafe fn block_packed<const R: usize>(
     for r in 0..R {
         let cp = c.add(r * ldc);
         let (mut v0, mut v1) = (acc0[r], acc1[r]);
-        if accumulate {
+        if !init.is_null() {
+            let ip = *init.add(r);
+            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, ip));
+            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, ip.add(16)));
+        } else if accumulate {
             v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, cp));
             v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, cp.add(16)));
         }

@@ -47,8 +47,8 @@ use crate::cell::{gru, lstm, rnn, Mode};
 use crate::error::{Error, Result};
 use crate::init::{self, InitScheme};
 use crate::linalg::{
-    add_assign, add_into, gemm_packed, matmul, num_threads, pack_panels, with_threads, Transpose,
-    PAR_BLOCK,
+    add_assign, add_into, gemm_packed, gemm_packed_gather, matmul, num_threads, pack_panels,
+    with_threads, Transpose, PAR_BLOCK,
 };
 use crate::params::ParamStore;
 
@@ -1135,16 +1135,37 @@ impl Recurrent {
                 &dc.h_masked[..nb * p]
             };
             let gates = &mut dc.gates[slab * gh..(slab + nb) * gh];
+            // one-hot input with packed step weights: the rows of W_ihᵀ are gathered inside the
+            // recurrent product (LSTM, RNN); otherwise copied first
+            let fused = gather.is_some() && !dc.w_hh_t.is_empty() && cfg.mode != Mode::Gru;
             if let Some(ids) = gather {
-                for (j, g) in gates.chunks_exact_mut(gh).enumerate() {
-                    let t = ids[slab + j] as usize;
-                    g.copy_from_slice(&dc.w_ih_t[t * gh..(t + 1) * gh]);
+                if fused {
+                    // gates = W_ihᵀ[x] + h_prev · W_hhᵀ
+                    gemm_packed_gather(
+                        nb,
+                        gh,
+                        p,
+                        hm,
+                        p,
+                        &dc.w_hh_t,
+                        gates,
+                        gh,
+                        &dc.w_ih_t,
+                        &ids[slab..slab + nb],
+                    );
+                } else {
+                    for (j, g) in gates.chunks_exact_mut(gh).enumerate() {
+                        let t = ids[slab + j] as usize;
+                        g.copy_from_slice(&dc.w_ih_t[t * gh..(t + 1) * gh]);
+                    }
                 }
             }
             match cfg.mode {
                 Mode::Lstm => {
                     // gates += h_prev · W_hhᵀ
-                    step_product(nb, gh, p, hm, w_hh, &dc.w_hh_t, gates, true);
+                    if !fused {
+                        step_product(nb, gh, p, hm, w_hh, &dc.w_hh_t, gates, true);
+                    }
                     let prev_c = &mut dc.c_prev[slab * h..(slab + nb) * h];
                     prev_c.copy_from_slice(&dc.c_state[..nb * h]);
                     let next_c = &mut dc.c[slab * h..(slab + nb) * h];
@@ -1188,7 +1209,9 @@ impl Recurrent {
                     );
                 }
                 Mode::RnnTanh | Mode::RnnRelu => {
-                    step_product(nb, gh, p, hm, w_hh, &dc.w_hh_t, gates, true);
+                    if !fused {
+                        step_product(nb, gh, p, hm, w_hh, &dc.w_hh_t, gates, true);
+                    }
                     rnn::forward_step(
                         cfg.mode == Mode::RnnRelu,
                         nb * h,

@@ -5,7 +5,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use lstm::cell::Mode;
-use lstm::linalg::{gemm_packed, matmul, matmul_naive, pack_panels, Transpose};
+use lstm::linalg::{gemm_packed, gemm_packed_gather, matmul, matmul_naive, pack_panels, Transpose};
 use lstm::model::{Batch, Head, InputKind, Inputs, ModelConfig, SequenceModel, Targets};
 use lstm::params::ParamStore;
 use lstm::recurrent::{Input, Recurrent, RecurrentCache, RecurrentConfig, RecurrentState};
@@ -132,6 +132,66 @@ fn packed_step_kernel_matches_naive() {
                             assert_eq!(f, c0[i * ldc + j], "padding untouched");
                         }
                     }
+                }
+            }
+        }
+    }
+}
+
+/// The product that gathers its initial rows from a table (the one-hot input projection of a
+/// step) against the naive product added to the gathered rows.
+#[test]
+fn gathered_packed_product_matches_naive() {
+    let mut rng = ChaCha8Rng::seed_from_u64(8);
+    let mut shapes: Vec<(usize, usize, usize)> = vec![(16, 1024, 256), (16, 512, 128), (3, 65, 40)];
+    for _ in 0..40 {
+        shapes.push((
+            rng.gen_range(1..40),
+            rng.gen_range(1..100),
+            rng.gen_range(1..300),
+        ));
+    }
+    let mut packed = Vec::new();
+    for (m, n, k) in shapes {
+        let (pad, vocab) = (rng.gen_range(0..3), rng.gen_range(1..20));
+        let (lda, ldc) = (k + pad, n + pad);
+        let a = rand_vec(&mut rng, m * lda);
+        let w = rand_vec(&mut rng, k * n);
+        let table = rand_vec(&mut rng, vocab * n);
+        let ids: Vec<u32> = (0..m).map(|_| rng.gen_range(0..vocab as u32)).collect();
+        let c0 = rand_vec(&mut rng, m * ldc);
+        pack_panels(k, n, &w, n, Transpose::No, &mut packed);
+        let mut fast = c0.clone();
+        gemm_packed_gather(m, n, k, &a, lda, &packed, &mut fast, ldc, &table, &ids);
+        let mut slow = c0.clone();
+        for (i, &t) in ids.iter().enumerate() {
+            let t = t as usize;
+            slow[i * ldc..i * ldc + n].copy_from_slice(&table[t * n..(t + 1) * n]);
+        }
+        matmul_naive(
+            m,
+            n,
+            k,
+            &a,
+            lda,
+            Transpose::No,
+            &w,
+            n,
+            Transpose::No,
+            &mut slow,
+            ldc,
+            true,
+        );
+        for i in 0..m {
+            for j in 0..ldc {
+                let (f, s) = (fast[i * ldc + j], slow[i * ldc + j]);
+                if j < n {
+                    assert!(
+                        (f - s).abs() <= 1e-4 * (k as f32).sqrt() * (1.0 + s.abs()),
+                        "({m},{n},{k}) [{i},{j}] {f} vs {s}"
+                    );
+                } else {
+                    assert_eq!(f, c0[i * ldc + j], "padding untouched");
                 }
             }
         }

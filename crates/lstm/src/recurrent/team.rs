@@ -25,7 +25,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use super::{sized, zeroed, DirCache, DirGrad, DirParams, LayerInput, Recurrent, Shared};
 use crate::cell::lstm::{self, LstmStep, Peepholes};
 use crate::cell::Mode;
-use crate::linalg::{add_assign, add_into, gemm_packed, matmul, num_threads, pack_panels};
+use crate::linalg::{add_assign, add_into, gemm_packed, gemm_packed_gather, matmul};
+use crate::linalg::{num_threads, pack_panels};
 use crate::linalg::{with_threads, Transpose};
 
 /// Smallest `W_hh` (in floats, `4H·H`) for which the units split is used by default: from about
@@ -302,18 +303,27 @@ impl Recurrent {
                         };
                     }
                     let gates = &mut part.gates[slab * g4..(slab + nb) * g4];
-                    if let Some(ids) = gather {
-                        for (j, g) in gates.chunks_exact_mut(g4).enumerate() {
-                            let tok = ids[slab + j] as usize;
-                            g.copy_from_slice(&part.w_ih_t[tok * g4..(tok + 1) * g4]);
-                        }
-                    }
                     barrier.wait();
                     // SAFETY: both halves of this slab were written before the barrier, and
                     // nobody writes it again
                     let hp = unsafe { h_prev.slice(slab * p, nb * p) };
                     prefetch_l1(hp);
-                    gemm_packed(nb, g4, p, hp, p, &part.w_hh_t, gates, g4, true);
+                    match gather {
+                        // gates = W_ihᵀ[x] + h_prev · W_hh[q]ᵀ, the rows gathered in the product
+                        Some(ids) => gemm_packed_gather(
+                            nb,
+                            g4,
+                            p,
+                            hp,
+                            p,
+                            &part.w_hh_t,
+                            gates,
+                            g4,
+                            &part.w_ih_t,
+                            &ids[slab..slab + nb],
+                        ),
+                        None => gemm_packed(nb, g4, p, hp, p, &part.w_hh_t, gates, g4, true),
+                    }
                     let prev_c = &mut part.c_prev[slab * hq..(slab + nb) * hq];
                     prev_c.copy_from_slice(&part.c_state[..nb * hq]);
                     let next_c = &mut part.c[slab * hq..(slab + nb) * hq];
