@@ -355,6 +355,8 @@ struct ChunkCache {
 /// The batch is split into interleaved chunks of sequences, one per thread; each chunk runs
 /// the whole stack independently (no synchronisation inside the time loop), and the chunks'
 /// parameter gradients are summed in a fixed order (deterministic for a given thread count).
+/// Large LSTM layers on two threads instead keep the batch as one chunk and split each layer
+/// direction's units between the threads (see [`TEAM_MIN_WEIGHTS`]).
 #[derive(Clone, Debug, Default)]
 pub struct RecurrentCache {
     t: usize,

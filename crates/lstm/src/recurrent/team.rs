@@ -29,9 +29,11 @@ use crate::linalg::{add_assign, add_into, gemm_packed, gemm_packed_gather, matmu
 use crate::linalg::{num_threads, pack_panels};
 use crate::linalg::{with_threads, Transpose};
 
-/// Smallest `W_hh` (in floats, `4H·H`) for which the units split is used by default: from about
-/// `H = 512` (8 MiB with its transpose), where the batch split's per-step stream of `W_hh`
-/// leaves L2. Measured with `lstm bench` (see the README's speed section).
+/// Smallest `W_hh` (in floats, `4H·H`) for which the units split is used by default: `H = 384`
+/// (2.25 MiB, more than a core's L2 once its transpose for the backward pass is counted).
+/// Measured with `lstm bench`, units split against batch split: +3% to +12% for one layer of
+/// 384, 512 or 1024 units, -10% for 2x256 and -26% for 1x128, where a step lasts only tens
+/// of microseconds (see the README's speed section).
 pub const TEAM_MIN_WEIGHTS: usize = 4 * 384 * 384;
 
 thread_local! {
