@@ -32,20 +32,14 @@ pub fn softmax_cross_entropy(
     // losses summed in f64, the blocks' sums in order
     const ROWS: usize = 256;
     let block = |(i, dz): (usize, &mut [f32])| -> f64 {
-        let r0 = i * ROWS;
-        let mut total = 0.0f64;
-        for (r, &tgt) in targets[r0..r0 + dz.len() / classes].iter().enumerate() {
-            let z = &logits[(r0 + r) * classes..(r0 + r + 1) * classes];
-            let dz = &mut dz[r * classes..(r + 1) * classes];
-            if tgt == IGNORE {
-                dz.fill(0.0);
-                continue;
-            }
-            let mut loss = 0.0f32;
-            softmax_row(z, tgt as usize, scale, dz, &mut loss);
-            total += loss as f64;
-        }
-        total
+        let (r0, n) = (i * ROWS, dz.len() / classes);
+        cross_entropy_rows(
+            &logits[r0 * classes..(r0 + n) * classes],
+            &targets[r0..r0 + n],
+            classes,
+            scale,
+            dz,
+        )
     };
     let sums: Vec<f64> = if crate::linalg::parallel_blocks(rows, ROWS) {
         d_logits
@@ -62,6 +56,31 @@ pub fn softmax_cross_entropy(
     };
     let total: f64 = sums.iter().sum();
     ((total * scale as f64) as f32, n)
+}
+
+/// The rows of [`softmax_cross_entropy`] for a block: writes `d_logits` of these rows with the
+/// whole batch's `scale` (`1 / n counted`) and returns the sum of their losses (unscaled, in
+/// `f64`), so a caller can run blocks wherever it likes and add the sums in a fixed order.
+pub fn cross_entropy_rows(
+    logits: &[f32],
+    targets: &[u32],
+    classes: usize,
+    scale: f32,
+    d_logits: &mut [f32],
+) -> f64 {
+    let mut total = 0.0f64;
+    for (r, &tgt) in targets.iter().enumerate() {
+        let z = &logits[r * classes..(r + 1) * classes];
+        let dz = &mut d_logits[r * classes..(r + 1) * classes];
+        if tgt == IGNORE {
+            dz.fill(0.0);
+            continue;
+        }
+        let mut loss = 0.0f32;
+        softmax_row(z, tgt as usize, scale, dz, &mut loss);
+        total += loss as f64;
+    }
+    total
 }
 
 #[inline(always)]

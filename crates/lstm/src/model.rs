@@ -307,6 +307,9 @@ pub struct SequenceModel {
     /// Training on a variable-length batch with a per-step head: the `(b·T + t)` rows of the
     /// real positions, the only ones the head and the loss then see (empty otherwise).
     real_rows: Vec<usize>,
+    /// Loss and counted targets computed with the logits by the last forward (per-step head,
+    /// class targets); taken by `loss`.
+    fused_loss: Option<(f32, usize)>,
     targets: Vec<u32>,
 }
 
@@ -365,6 +368,7 @@ impl SequenceModel {
             d_out: Vec::new(),
             d_final: RecurrentState::default(),
             real_rows: Vec::new(),
+            fused_loss: None,
             targets: Vec::new(),
         })
     }
@@ -482,7 +486,7 @@ impl SequenceModel {
         lengths: Option<&[usize]>,
     ) -> Result<&[f32]> {
         self.check_inputs(inputs, batch, seq_len)?;
-        self.run(inputs, batch, seq_len, lengths, false, false)?;
+        self.run(inputs, batch, seq_len, lengths, false, false, None)?;
         if self.carry.is_some() {
             self.carry = Some(self.cache.final_state().clone());
         }
@@ -498,6 +502,12 @@ impl SequenceModel {
             && batch.lengths.is_some()
             && matches!(self.config.head, Head::PerStep { .. })
             && matches!(batch.targets, Targets::Classes(_));
+        // class targets of a per-step head: the loss and its gradient are computed with the
+        // logits, block by block
+        let classes = match (self.config.head, batch.targets) {
+            (Head::PerStep { .. }, Targets::Classes(c)) => Some(c),
+            _ => None,
+        };
         self.run(
             batch.inputs,
             batch.batch,
@@ -505,11 +515,13 @@ impl SequenceModel {
             batch.lengths,
             train,
             compact,
+            classes,
         )?;
         self.loss(batch)
     }
 
     /// Inputs -> logits in `self.logits` (inputs already checked).
+    #[allow(clippy::too_many_arguments)]
     fn run(
         &mut self,
         inputs: Inputs<'_>,
@@ -518,6 +530,7 @@ impl SequenceModel {
         lengths: Option<&[usize]>,
         train: bool,
         compact: bool,
+        classes: Option<&[u32]>,
     ) -> Result<()> {
         let params = &self.store.values;
         // ---- input
@@ -609,20 +622,70 @@ impl SequenceModel {
         } else {
             &self.head_in
         };
-        dense_forward(
-            rows,
-            feat,
-            out,
-            head_in,
-            &params[self.head_w.clone()],
-            &params[self.head_b.clone()],
-            &mut self.logits,
-        );
+        self.fused_loss = None;
+        match classes {
+            Some(c) => {
+                // the targets of the head's rows: the real positions only (compact), padding
+                // ignored, or all of them
+                self.targets.clear();
+                if !self.real_rows.is_empty() {
+                    self.targets.extend(self.real_rows.iter().map(|&r| c[r]));
+                } else if let Some(lens) = lengths {
+                    self.targets.extend(c.iter().enumerate().map(|(i, &x)| {
+                        if i % t < lens[i / t] {
+                            x
+                        } else {
+                            loss::IGNORE
+                        }
+                    }));
+                } else {
+                    self.targets.extend_from_slice(c);
+                }
+                // every element is written below
+                self.d_logits.resize(rows * out, 0.0);
+                let n = self.targets.iter().filter(|&&x| x != loss::IGNORE).count();
+                let total = dense_forward(
+                    rows,
+                    feat,
+                    out,
+                    head_in,
+                    &params[self.head_w.clone()],
+                    &params[self.head_b.clone()],
+                    &mut self.logits,
+                    Some((&self.targets, n, &mut self.d_logits)),
+                );
+                let scale = if n > 0 { 1.0 / n as f64 } else { 0.0 };
+                self.fused_loss = Some(((total * scale) as f32, n));
+            }
+            None => {
+                dense_forward(
+                    rows,
+                    feat,
+                    out,
+                    head_in,
+                    &params[self.head_w.clone()],
+                    &params[self.head_b.clone()],
+                    &mut self.logits,
+                    None,
+                );
+            }
+        }
         Ok(())
     }
 
     /// Loss of the outputs in `self.logits` against the batch's targets, and its gradient.
     fn loss(&mut self, batch: &Batch<'_>) -> Result<StepOutput> {
+        if let Some((loss, count)) = self.fused_loss.take() {
+            // computed with the logits (per-step head, class targets)
+            if !loss.is_finite() {
+                return Err(Error::Diverged(format!("loss is {loss}")));
+            }
+            return Ok(StepOutput {
+                loss,
+                count,
+                grad_norm: 0.0,
+            });
+        }
         let t = batch.seq_len;
         let out = self.config.head.outputs();
         let rows = self.logits.len() / out;
@@ -866,7 +929,11 @@ impl SequenceModel {
 const HEAD_ROWS: usize = 512;
 
 /// `logits (rows, out) = x (rows, feat) · Wᵀ + b`, in blocks of [`HEAD_ROWS`] rows spread over
-/// the threads (each block starts from the bias and runs its own product).
+/// the threads (each block starts from the bias and runs its own product). With `ce =
+/// (targets, n counted, d_logits)`, each block then computes its rows of the softmax
+/// cross-entropy and its gradient (scaled by `1 / n`) while its logits are in cache; returns
+/// the sum of the rows' losses (unscaled, blocks added in order; 0 without `ce`).
+#[allow(clippy::too_many_arguments)]
 fn dense_forward(
     rows: usize,
     feat: usize,
@@ -875,9 +942,15 @@ fn dense_forward(
     w: &[f32],
     b: &[f32],
     logits: &mut [f32],
-) {
+    ce: Option<(&[u32], usize, &mut [f32])>,
+) -> f64 {
     use rayon::prelude::*;
-    let block = |(i, z): (usize, &mut [f32])| {
+    let scale = match &ce {
+        Some((_, n, _)) if *n > 0 => 1.0 / *n as f32,
+        _ => 0.0,
+    };
+    let targets = ce.as_ref().map(|(t, _, _)| *t);
+    let block = |i: usize, z: &mut [f32], dz: Option<&mut [f32]>| -> f64 {
         let (r0, n) = (i * HEAD_ROWS, z.len() / out);
         for row in z.chunks_exact_mut(out) {
             row.copy_from_slice(b);
@@ -899,18 +972,51 @@ fn dense_forward(
                 true,
             )
         });
+        match (dz, targets) {
+            (Some(dz), Some(t)) => loss::cross_entropy_rows(z, &t[r0..r0 + n], out, scale, dz),
+            _ => 0.0,
+        }
     };
     let logits = &mut logits[..rows * out];
-    if rows > HEAD_ROWS && num_threads() > 1 {
-        logits
-            .par_chunks_mut(HEAD_ROWS * out)
-            .enumerate()
-            .for_each(block);
-    } else {
-        logits
-            .chunks_mut(HEAD_ROWS * out)
-            .enumerate()
-            .for_each(block);
+    let parallel = rows > HEAD_ROWS && num_threads() > 1;
+    match ce {
+        Some((_, _, d_logits)) => {
+            let d_logits = &mut d_logits[..rows * out];
+            let sums: Vec<f64> = if parallel {
+                logits
+                    .par_chunks_mut(HEAD_ROWS * out)
+                    .zip(d_logits.par_chunks_mut(HEAD_ROWS * out))
+                    .enumerate()
+                    .map(|(i, (z, dz))| block(i, z, Some(dz)))
+                    .collect()
+            } else {
+                logits
+                    .chunks_mut(HEAD_ROWS * out)
+                    .zip(d_logits.chunks_mut(HEAD_ROWS * out))
+                    .enumerate()
+                    .map(|(i, (z, dz))| block(i, z, Some(dz)))
+                    .collect()
+            };
+            sums.iter().sum()
+        }
+        None => {
+            if parallel {
+                logits
+                    .par_chunks_mut(HEAD_ROWS * out)
+                    .enumerate()
+                    .for_each(|(i, z)| {
+                        block(i, z, None);
+                    });
+            } else {
+                logits
+                    .chunks_mut(HEAD_ROWS * out)
+                    .enumerate()
+                    .for_each(|(i, z)| {
+                        block(i, z, None);
+                    });
+            }
+            0.0
+        }
     }
 }
 
