@@ -520,7 +520,8 @@ impl SequenceModel {
         self.loss(batch)
     }
 
-    /// Inputs -> logits in `self.logits` (inputs already checked).
+    /// Inputs -> logits in `self.logits` (inputs already checked); with `classes` (a per-step
+    /// head's class targets) also the loss and `self.d_logits`, kept for [`Self::loss`].
     #[allow(clippy::too_many_arguments)]
     fn run(
         &mut self,
