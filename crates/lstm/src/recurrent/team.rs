@@ -20,7 +20,7 @@
 //! recurrent dropout (see [`Recurrent::team_eligible`]).
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use super::{sized, zeroed, DirCache, DirGrad, DirParams, LayerInput, Recurrent, Shared};
 use crate::cell::lstm::{self, LstmStep, Peepholes};
@@ -51,11 +51,24 @@ pub fn with_team_min_weights<R>(n: usize, f: impl FnOnce() -> R) -> R {
 }
 
 /// A barrier for exactly two threads that spins (then yields) instead of sleeping: the steps it
-/// separates last microseconds.
+/// separates last microseconds. If one thread panics, the barrier is poisoned and the other
+/// panics at its wait instead of waiting forever (the scope then passes the panic on).
 #[derive(Default)]
 struct Barrier2 {
     count: AtomicUsize,
     generation: AtomicUsize,
+    poisoned: AtomicBool,
+}
+
+/// Poisons its barrier when dropped during a panic.
+struct PoisonOnPanic<'a>(&'a Barrier2);
+
+impl Drop for PoisonOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.poisoned.store(true, Ordering::Release);
+        }
+    }
 }
 
 impl Barrier2 {
@@ -68,6 +81,10 @@ impl Barrier2 {
         } else {
             let mut spins = 0u32;
             while self.generation.load(Ordering::Acquire) == gen {
+                assert!(
+                    !self.poisoned.load(Ordering::Acquire),
+                    "the other thread of the team panicked"
+                );
                 if spins < 1 << 16 {
                     std::hint::spin_loop();
                     spins += 1;
@@ -225,6 +242,7 @@ impl Recurrent {
         let (part0, part1) = dc.team.split_at_mut(1);
 
         let run = |q: usize, part: &mut TeamPart| {
+            let _poison = PoisonOnPanic(&barrier);
             with_threads(1, || {
                 let (u0, hq) = units(h, q);
                 let g4 = 4 * hq;
@@ -411,6 +429,7 @@ impl Recurrent {
         let (w_ih_r, w_hh_r) = (dp.w_ih.clone(), dp.w_hh.clone());
 
         let run = |q: usize, tg: &mut TeamGrad| {
+            let _poison = PoisonOnPanic(&barrier);
             with_threads(1, || {
                 let (u0, hq) = units(h, q);
                 let g4 = 4 * hq;
