@@ -595,18 +595,7 @@ pub fn gemm_packed(
     ldc: usize,
     accumulate: bool,
 ) {
-    assert!(
-        a.len() >= needed(m, k, lda, Transpose::No),
-        "gemm_packed: A too short"
-    );
-    assert!(
-        bp.len() >= n.div_ceil(PANEL) * k * PANEL,
-        "gemm_packed: packed B too short"
-    );
-    assert!(
-        c.len() >= needed(m, n, ldc, Transpose::No),
-        "gemm_packed: C too short"
-    );
+    check_packed(m, n, k, a, lda, bp, c, ldc);
     if m == 0 || n == 0 {
         return;
     }
@@ -627,6 +616,32 @@ pub fn gemm_packed(
             *dst = if accumulate { *dst + s } else { s };
         }
     }
+}
+
+/// The buffer lengths [`gemm_packed`] and [`gemm_packed_gather`] rely on.
+#[allow(clippy::too_many_arguments)]
+fn check_packed(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    lda: usize,
+    bp: &[f32],
+    c: &[f32],
+    ldc: usize,
+) {
+    assert!(
+        a.len() >= needed(m, k, lda, Transpose::No),
+        "gemm_packed: A too short"
+    );
+    assert!(
+        bp.len() >= n.div_ceil(PANEL) * k * PANEL,
+        "gemm_packed: packed B too short"
+    );
+    assert!(
+        c.len() >= needed(m, n, ldc, Transpose::No),
+        "gemm_packed: C too short"
+    );
 }
 
 /// `C (m×n) = T[ids[i]] + A (m×k) · B`: [`gemm_packed`] where row `i` of `C` starts from row
@@ -655,14 +670,9 @@ pub fn gemm_packed_gather(
             .all(|&t| (t as usize + 1) * n <= table.len()),
         "gemm_packed_gather: id past the table"
     );
+    check_packed(m, n, k, a, lda, bp, c, ldc);
     #[cfg(target_arch = "x86_64")]
     if k > 0 && m > 0 && n > 0 && std::is_x86_feature_detected!("avx512f") {
-        assert!(
-            a.len() >= needed(m, k, lda, Transpose::No)
-                && bp.len() >= n.div_ceil(PANEL) * k * PANEL
-                && c.len() >= needed(m, n, ldc, Transpose::No),
-            "gemm_packed_gather: buffer too short"
-        );
         // SAFETY: the CPU has AVX-512F; the asserts above cover every index read or written,
         // the table rows included.
         unsafe { gemm_packed_avx512(m, n, k, a, lda, bp, c, ldc, false, Some((table, &ids[..m]))) };

@@ -38,7 +38,9 @@ use serde::{Deserialize, Serialize};
 use crate::cell::Mode;
 use crate::error::{Error, Result};
 use crate::init::{self, InitScheme};
-use crate::linalg::{add_assign, add_column_sums, matmul, num_threads, with_threads, Transpose};
+use crate::linalg::{
+    add_assign, add_column_sums, matmul, parallel_blocks, with_threads, Transpose,
+};
 use crate::loss;
 use crate::optim::{self, Optimizer, OptimizerConfig};
 use crate::params::ParamStore;
@@ -676,46 +678,21 @@ impl SequenceModel {
 
     /// Loss of the outputs in `self.logits` against the batch's targets, and its gradient.
     fn loss(&mut self, batch: &Batch<'_>) -> Result<StepOutput> {
-        if let Some((loss, count)) = self.fused_loss.take() {
-            // computed with the logits (per-step head, class targets)
-            if !loss.is_finite() {
-                return Err(Error::Diverged(format!("loss is {loss}")));
-            }
-            return Ok(StepOutput {
-                loss,
-                count,
-                grad_norm: 0.0,
-            });
-        }
-        let t = batch.seq_len;
-        let out = self.config.head.outputs();
-        let rows = self.logits.len() / out;
-        // ---- loss
-        // every element is written below
-        self.d_logits.resize(rows * out, 0.0);
-        let (loss, count) = match batch.targets {
-            Targets::Classes(c) => {
-                // padded steps of a variable-length batch carry no target
-                let masked: Vec<u32>;
-                let targets = match (self.config.head, batch.lengths) {
-                    (Head::PerStep { .. }, Some(_)) if !self.real_rows.is_empty() => {
-                        self.targets.clear();
-                        self.targets.extend(self.real_rows.iter().map(|&r| c[r]));
-                        &self.targets[..]
+        let (loss, count) = match self.fused_loss.take() {
+            // a per-step head's class targets: computed with the logits (see `run`)
+            Some(fused) => fused,
+            None => {
+                let out = self.config.head.outputs();
+                let rows = self.logits.len() / out;
+                // every element is written below
+                self.d_logits.resize(rows * out, 0.0);
+                match batch.targets {
+                    Targets::Classes(c) => {
+                        loss::softmax_cross_entropy(&self.logits, c, out, &mut self.d_logits)
                     }
-                    (Head::PerStep { .. }, Some(lens)) => {
-                        masked = c
-                            .iter()
-                            .enumerate()
-                            .map(|(i, &x)| if i % t < lens[i / t] { x } else { loss::IGNORE })
-                            .collect();
-                        &masked[..]
-                    }
-                    _ => c,
-                };
-                loss::softmax_cross_entropy(&self.logits, targets, out, &mut self.d_logits)
+                    Targets::Values(v) => (loss::mse(&self.logits, v, &mut self.d_logits), v.len()),
+                }
             }
-            Targets::Values(v) => (loss::mse(&self.logits, v, &mut self.d_logits), v.len()),
         };
         if !loss.is_finite() {
             return Err(Error::Diverged(format!("loss is {loss}")));
@@ -978,47 +955,28 @@ fn dense_forward(
             _ => 0.0,
         }
     };
-    let logits = &mut logits[..rows * out];
-    let parallel = rows > HEAD_ROWS && num_threads() > 1;
-    match ce {
-        Some((_, _, d_logits)) => {
-            let d_logits = &mut d_logits[..rows * out];
-            let sums: Vec<f64> = if parallel {
-                logits
-                    .par_chunks_mut(HEAD_ROWS * out)
-                    .zip(d_logits.par_chunks_mut(HEAD_ROWS * out))
-                    .enumerate()
-                    .map(|(i, (z, dz))| block(i, z, Some(dz)))
-                    .collect()
-            } else {
-                logits
-                    .chunks_mut(HEAD_ROWS * out)
-                    .zip(d_logits.chunks_mut(HEAD_ROWS * out))
-                    .enumerate()
-                    .map(|(i, (z, dz))| block(i, z, Some(dz)))
-                    .collect()
-            };
-            sums.iter().sum()
-        }
-        None => {
-            if parallel {
-                logits
-                    .par_chunks_mut(HEAD_ROWS * out)
-                    .enumerate()
-                    .for_each(|(i, z)| {
-                        block(i, z, None);
-                    });
-            } else {
-                logits
-                    .chunks_mut(HEAD_ROWS * out)
-                    .enumerate()
-                    .for_each(|(i, z)| {
-                        block(i, z, None);
-                    });
-            }
-            0.0
-        }
-    }
+    let chunk = HEAD_ROWS * out;
+    let logits = logits[..rows * out].chunks_mut(chunk);
+    let mut blocks: Vec<(&mut [f32], Option<&mut [f32]>)> = match ce {
+        Some((_, _, d_logits)) => logits
+            .zip(d_logits[..rows * out].chunks_mut(chunk).map(Some))
+            .collect(),
+        None => logits.map(|z| (z, None)).collect(),
+    };
+    let sums: Vec<f64> = if parallel_blocks(rows, HEAD_ROWS) {
+        blocks
+            .par_iter_mut()
+            .enumerate()
+            .map(|(i, (z, dz))| block(i, z, dz.as_deref_mut()))
+            .collect()
+    } else {
+        blocks
+            .iter_mut()
+            .enumerate()
+            .map(|(i, (z, dz))| block(i, z, dz.as_deref_mut()))
+            .collect()
+    };
+    sums.iter().sum()
 }
 
 /// The backward of [`dense_forward`] in one pass over the same blocks: each block computes its
@@ -1083,7 +1041,7 @@ fn dense_backward(
         add_column_sums(dzb, n, out, pbias);
     };
     let dx = &mut dx[..rows * feat];
-    if blocks > 1 && num_threads() > 1 {
+    if parallel_blocks(rows, HEAD_ROWS) {
         dx.par_chunks_mut(HEAD_ROWS * feat)
             .zip(partials.par_chunks_mut(part))
             .enumerate()

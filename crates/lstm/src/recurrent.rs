@@ -9,8 +9,8 @@
 //! direction. `G` is 4 (LSTM gates i, f, g, o), 3 (GRU r, z, n) or 1 (RNN).
 //!
 //! How a forward pass runs, per layer and direction:
-//! 1. one GEMM for the input projection of all time steps (`x · W_ihᵀ + b`), or a row gather of
-//!    `W_ihᵀ` for one-hot input;
+//! 1. one GEMM for the input projection of all time steps (`x · W_ihᵀ + b`), or for one-hot
+//!    input a row gather of `W_ihᵀ` (inside each step's product below);
 //! 2. per step, one GEMM `h_prev · W_hhᵀ` accumulated into that step's gate rows, one fused
 //!    element-wise pass (the cell), and for a projection one more GEMM;
 //! 3. the cache keeps gates, cell states and inputs of every step for the backward pass, where

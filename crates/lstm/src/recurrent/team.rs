@@ -181,6 +181,51 @@ fn gather_rows(w: &[f32], n: usize, h: usize, q: usize, out: &mut Vec<f32>) {
     }
 }
 
+/// Columns `u0..u0 + hq` of the `b` rows of `full (b, ld)`, as `(b, hq)` in `out`.
+fn take_units(full: &[f32], ld: usize, b: usize, (u0, hq): (usize, usize), out: &mut Vec<f32>) {
+    out.clear();
+    for j in 0..b {
+        out.extend_from_slice(&full[j * ld + u0..j * ld + u0 + hq]);
+    }
+}
+
+/// The inverse of [`take_units`]: `part (b, hq)` into columns `u0..u0 + hq` of `full (b, ld)`.
+fn put_units(part: &[f32], full: &mut [f32], ld: usize, b: usize, (u0, hq): (usize, usize)) {
+    for j in 0..b {
+        full[j * ld + u0..j * ld + u0 + hq].copy_from_slice(&part[j * hq..(j + 1) * hq]);
+    }
+}
+
+/// The cell of part `q`'s units: `hq` of them, their slices of the peepholes `(3H)`.
+fn part_cell<'a>(h: usize, q: usize, coupled: bool, peep: Option<&'a [f32]>) -> LstmStep<'a> {
+    let (u0, hq) = units(h, q);
+    LstmStep {
+        hidden: hq,
+        coupled,
+        peepholes: peep.map(|s| Peepholes {
+            i: &s[u0..u0 + hq],
+            f: &s[h + u0..h + u0 + hq],
+            o: &s[2 * h + u0..2 * h + u0 + hq],
+        }),
+    }
+}
+
+/// Runs `run(0, parts[0])` here and `run(1, parts[1])` on a second thread, each with the
+/// library limited to one thread; a panic in either poisons `barrier` (so the other does not
+/// wait for it forever) and is passed on.
+fn run_team<T: Send>(barrier: &Barrier2, parts: &mut [T], run: impl Fn(usize, &mut T) + Sync) {
+    let (part0, part1) = parts.split_at_mut(1);
+    let run = |q: usize, part: &mut T| {
+        let _poison = PoisonOnPanic(barrier);
+        with_threads(1, || run(q, part));
+    };
+    std::thread::scope(|s| {
+        let other = s.spawn(|| run(1, &mut part1[0]));
+        run(0, &mut part0[0]);
+        other.join().expect("team thread panicked");
+    });
+}
+
 impl Recurrent {
     /// Whether a layer direction over `b` sequences runs as a team of two threads splitting the
     /// units (see the module docs of `team`): the LSTM without projection or recurrent dropout,
@@ -239,150 +284,118 @@ impl Recurrent {
         let h_prev = Shared::new(&mut dc.h_prev);
         let outs = Shared::new(out);
         let (init_h, init_c) = (&dc.h_state, &dc.c_state);
-        let (part0, part1) = dc.team.split_at_mut(1);
 
-        let run = |q: usize, part: &mut TeamPart| {
-            let _poison = PoisonOnPanic(&barrier);
-            with_threads(1, || {
-                let (u0, hq) = units(h, q);
-                let g4 = 4 * hq;
-                // ---- input projection of all steps for this part's gate rows
-                let mut wq = Vec::new();
-                let mut bq = Vec::with_capacity(g4);
-                for k in 0..4 {
-                    bq.extend_from_slice(&bias[k * h + u0..k * h + u0 + hq]);
-                }
-                sized(&mut part.gates, rows * g4);
-                let mut gather: Option<&[u32]> = None;
-                match x {
-                    LayerInput::Dense(xs, i) => {
-                        gather_rows(w_ih, i, h, q, &mut wq);
-                        matmul(
-                            rows,
-                            g4,
-                            i,
-                            xs,
-                            i,
-                            Transpose::No,
-                            &wq,
-                            i,
-                            Transpose::Yes,
-                            &mut part.gates,
-                            g4,
-                            false,
-                        );
-                        for row in part.gates.chunks_exact_mut(g4) {
-                            add_assign(row, &bq);
-                        }
-                    }
-                    LayerInput::Tokens(ids) => {
-                        let v = dp.input;
-                        gather_rows(w_ih, v, h, q, &mut wq);
-                        zeroed(&mut part.w_ih_t, v * g4);
-                        for r in 0..g4 {
-                            for c in 0..v {
-                                part.w_ih_t[c * g4 + r] = wq[r * v + c] + bq[r];
-                            }
-                        }
-                        gather = Some(ids);
-                    }
-                }
-                gather_rows(w_hh, p, h, q, &mut wq);
-                pack_panels(p, g4, &wq, p, Transpose::Yes, &mut part.w_hh_t);
-                sized(&mut part.c, rows * hq);
-                sized(&mut part.c_prev, rows * hq);
-                zeroed(&mut part.h_state, b * hq);
-                zeroed(&mut part.c_state, b * hq);
-                for j in 0..b {
-                    part.h_state[j * hq..(j + 1) * hq]
-                        .copy_from_slice(&init_h[j * p + u0..j * p + u0 + hq]);
-                    part.c_state[j * hq..(j + 1) * hq]
-                        .copy_from_slice(&init_c[j * h + u0..j * h + u0 + hq]);
-                }
-                let step = LstmStep {
-                    hidden: hq,
-                    coupled: cfg.coupled,
-                    peepholes: peep.map(|s| Peepholes {
-                        i: &s[u0..u0 + hq],
-                        f: &s[h + u0..h + u0 + hq],
-                        o: &s[2 * h + u0..2 * h + u0 + hq],
-                    }),
-                };
-
-                // ---- the time loop
-                for s in 0..tn {
-                    let t = if d == 0 { s } else { tn - 1 - s };
-                    let (slab, nb) = (off[t], off[t + 1] - off[t]);
-                    if nb == 0 {
-                        continue;
-                    }
-                    for j in 0..nb {
-                        // SAFETY: this part's columns of a slab nobody reads before the barrier
-                        unsafe {
-                            h_prev.write((slab + j) * p + u0, &part.h_state[j * hq..(j + 1) * hq])
-                        };
-                    }
-                    let gates = &mut part.gates[slab * g4..(slab + nb) * g4];
-                    barrier.wait();
-                    // SAFETY: both halves of this slab were written before the barrier, and
-                    // nobody writes it again
-                    let hp = unsafe { h_prev.slice(slab * p, nb * p) };
-                    prefetch_l1(hp);
-                    match gather {
-                        // gates = W_ihᵀ[x] + h_prev · W_hh[q]ᵀ, the rows gathered in the product
-                        Some(ids) => gemm_packed_gather(
-                            nb,
-                            g4,
-                            p,
-                            hp,
-                            p,
-                            &part.w_hh_t,
-                            gates,
-                            g4,
-                            &part.w_ih_t,
-                            &ids[slab..slab + nb],
-                        ),
-                        None => gemm_packed(nb, g4, p, hp, p, &part.w_hh_t, gates, g4, true),
-                    }
-                    let prev_c = &mut part.c_prev[slab * hq..(slab + nb) * hq];
-                    prev_c.copy_from_slice(&part.c_state[..nb * hq]);
-                    let next_c = &mut part.c[slab * hq..(slab + nb) * hq];
-                    lstm::forward_step(
-                        &step,
-                        nb,
-                        gates,
-                        prev_c,
-                        next_c,
-                        &mut part.h_state[..nb * hq],
+        run_team(&barrier, &mut dc.team, |q: usize, part: &mut TeamPart| {
+            let (u0, hq) = units(h, q);
+            let g4 = 4 * hq;
+            // ---- input projection of all steps for this part's gate rows
+            let (mut wq, mut bq) = (Vec::new(), Vec::new());
+            gather_rows(&bias, 1, h, q, &mut bq);
+            sized(&mut part.gates, rows * g4);
+            let mut gather: Option<&[u32]> = None;
+            match x {
+                LayerInput::Dense(xs, i) => {
+                    gather_rows(w_ih, i, h, q, &mut wq);
+                    matmul(
+                        rows,
+                        g4,
+                        i,
+                        xs,
+                        i,
+                        Transpose::No,
+                        &wq,
+                        i,
+                        Transpose::Yes,
+                        &mut part.gates,
+                        g4,
+                        false,
                     );
-                    part.c_state[..nb * hq].copy_from_slice(next_c);
-                    for j in 0..nb {
-                        // SAFETY: this part's columns of the output; read after the team joins
-                        unsafe {
-                            outs.write(
-                                (slab + j) * w + d * p + u0,
-                                &part.h_state[j * hq..(j + 1) * hq],
-                            )
-                        };
+                    for row in part.gates.chunks_exact_mut(g4) {
+                        add_assign(row, &bq);
                     }
                 }
-            })
-        };
-        std::thread::scope(|s| {
-            let other = s.spawn(|| run(1, &mut part1[0]));
-            run(0, &mut part0[0]);
-            other.join().expect("team thread panicked");
+                LayerInput::Tokens(ids) => {
+                    let v = dp.input;
+                    gather_rows(w_ih, v, h, q, &mut wq);
+                    zeroed(&mut part.w_ih_t, v * g4);
+                    for r in 0..g4 {
+                        for c in 0..v {
+                            part.w_ih_t[c * g4 + r] = wq[r * v + c] + bq[r];
+                        }
+                    }
+                    gather = Some(ids);
+                }
+            }
+            gather_rows(w_hh, p, h, q, &mut wq);
+            pack_panels(p, g4, &wq, p, Transpose::Yes, &mut part.w_hh_t);
+            sized(&mut part.c, rows * hq);
+            sized(&mut part.c_prev, rows * hq);
+            take_units(init_h, p, b, (u0, hq), &mut part.h_state);
+            take_units(init_c, h, b, (u0, hq), &mut part.c_state);
+            let step = part_cell(h, q, cfg.coupled, peep);
+
+            // ---- the time loop
+            for s in 0..tn {
+                let t = if d == 0 { s } else { tn - 1 - s };
+                let (slab, nb) = (off[t], off[t + 1] - off[t]);
+                if nb == 0 {
+                    continue;
+                }
+                for j in 0..nb {
+                    // SAFETY: this part's columns of a slab nobody reads before the barrier
+                    unsafe {
+                        h_prev.write((slab + j) * p + u0, &part.h_state[j * hq..(j + 1) * hq])
+                    };
+                }
+                let gates = &mut part.gates[slab * g4..(slab + nb) * g4];
+                barrier.wait();
+                // SAFETY: both halves of this slab were written before the barrier, and
+                // nobody writes it again
+                let hp = unsafe { h_prev.slice(slab * p, nb * p) };
+                prefetch_l1(hp);
+                match gather {
+                    // gates = W_ihᵀ[x] + h_prev · W_hh[q]ᵀ, the rows gathered in the product
+                    Some(ids) => gemm_packed_gather(
+                        nb,
+                        g4,
+                        p,
+                        hp,
+                        p,
+                        &part.w_hh_t,
+                        gates,
+                        g4,
+                        &part.w_ih_t,
+                        &ids[slab..slab + nb],
+                    ),
+                    None => gemm_packed(nb, g4, p, hp, p, &part.w_hh_t, gates, g4, true),
+                }
+                let prev_c = &mut part.c_prev[slab * hq..(slab + nb) * hq];
+                prev_c.copy_from_slice(&part.c_state[..nb * hq]);
+                let next_c = &mut part.c[slab * hq..(slab + nb) * hq];
+                lstm::forward_step(
+                    &step,
+                    nb,
+                    gates,
+                    prev_c,
+                    next_c,
+                    &mut part.h_state[..nb * hq],
+                );
+                part.c_state[..nb * hq].copy_from_slice(next_c);
+                for j in 0..nb {
+                    // SAFETY: this part's columns of the output; read after the team joins
+                    unsafe {
+                        outs.write(
+                            (slab + j) * w + d * p + u0,
+                            &part.h_state[j * hq..(j + 1) * hq],
+                        )
+                    };
+                }
+            }
         });
         // final states in the full layout
-        for q in 0..2 {
-            let (u0, hq) = units(h, q);
-            let part = &dc.team[q];
-            for j in 0..b {
-                dc.h_state[j * p + u0..j * p + u0 + hq]
-                    .copy_from_slice(&part.h_state[j * hq..(j + 1) * hq]);
-                dc.c_state[j * h + u0..j * h + u0 + hq]
-                    .copy_from_slice(&part.c_state[j * hq..(j + 1) * hq]);
-            }
+        for (q, part) in dc.team.iter().enumerate() {
+            put_units(&part.h_state, &mut dc.h_state, p, b, units(h, q));
+            put_units(&part.c_state, &mut dc.c_state, h, b, units(h, q));
         }
     }
 
@@ -425,226 +438,197 @@ impl Recurrent {
         let grads = Shared::new(grads);
         let dxs = dx.map(Shared::new);
         let (init_dh, init_dc) = (&gr.dh_state, &gr.dc_state);
-        let (part0, part1) = gr.team.split_at_mut(1);
         let (w_ih_r, w_hh_r) = (dp.w_ih.clone(), dp.w_hh.clone());
 
-        let run = |q: usize, tg: &mut TeamGrad| {
-            let _poison = PoisonOnPanic(&barrier);
-            with_threads(1, || {
-                let (u0, hq) = units(h, q);
-                let g4 = 4 * hq;
-                let part = &dc.team[q];
-                // W_hh[q', q] for both parts q': the rows of q''s gate blocks, this part's columns
-                let mut wq = Vec::new();
-                for (qq, packed) in tg.w_hh_p.iter_mut().enumerate() {
-                    gather_rows(w_hh, p, h, qq, &mut wq);
-                    let g4q = 4 * units(h, qq).1;
-                    pack_panels(g4q, hq, &wq[u0..], p, Transpose::No, packed);
-                }
-                zeroed(&mut tg.dht, b * hq);
-                zeroed(&mut tg.dh_state, b * hq);
-                zeroed(&mut tg.dc_state, b * hq);
-                for j in 0..b {
-                    tg.dh_state[j * hq..(j + 1) * hq]
-                        .copy_from_slice(&init_dh[j * p + u0..j * p + u0 + hq]);
-                    tg.dc_state[j * hq..(j + 1) * hq]
-                        .copy_from_slice(&init_dc[j * h + u0..j * h + u0 + hq]);
-                }
-                zeroed(&mut tg.d_peep, if peep.is_some() { 3 * hq } else { 0 });
-                let tokens = match x {
-                    LayerInput::Tokens(ids) => Some(ids),
-                    LayerInput::Dense(..) => None,
-                };
-                zeroed(
-                    &mut tg.dw_t,
-                    if tokens.is_some() { dp.input * g4 } else { 0 },
-                );
-                zeroed(&mut tg.db, g4);
-                let step = LstmStep {
-                    hidden: hq,
-                    coupled: cfg.coupled,
-                    peepholes: peep.map(|s| Peepholes {
-                        i: &s[u0..u0 + hq],
-                        f: &s[h + u0..h + u0 + hq],
-                        o: &s[2 * h + u0..2 * h + u0 + hq],
-                    }),
-                };
-                let g4s = [4 * units(h, 0).1, 4 * units(h, 1).1];
+        run_team(&barrier, &mut gr.team, |q: usize, tg: &mut TeamGrad| {
+            let (u0, hq) = units(h, q);
+            let g4 = 4 * hq;
+            let part = &dc.team[q];
+            // W_hh[q', q] for both parts q': the rows of q''s gate blocks, this part's columns
+            let mut wq = Vec::new();
+            for (qq, packed) in tg.w_hh_p.iter_mut().enumerate() {
+                gather_rows(w_hh, p, h, qq, &mut wq);
+                let g4q = 4 * units(h, qq).1;
+                pack_panels(g4q, hq, &wq[u0..], p, Transpose::No, packed);
+            }
+            zeroed(&mut tg.dht, b * hq);
+            take_units(init_dh, p, b, (u0, hq), &mut tg.dh_state);
+            take_units(init_dc, h, b, (u0, hq), &mut tg.dc_state);
+            zeroed(&mut tg.d_peep, if peep.is_some() { 3 * hq } else { 0 });
+            let tokens = match x {
+                LayerInput::Tokens(ids) => Some(ids),
+                LayerInput::Dense(..) => None,
+            };
+            zeroed(
+                &mut tg.dw_t,
+                if tokens.is_some() { dp.input * g4 } else { 0 },
+            );
+            zeroed(&mut tg.db, g4);
+            let step = part_cell(h, q, cfg.coupled, peep);
+            let g4s = [4 * units(h, 0).1, 4 * units(h, 1).1];
 
-                for s in 0..tn {
-                    let t = if d == 0 { tn - 1 - s } else { s };
-                    let (slab, nb) = (off[t], off[t + 1] - off[t]);
-                    if nb == 0 {
-                        continue;
-                    }
-                    for j in 0..nb {
-                        let o = (slab + j) * w + d * p + u0;
-                        add_into(
-                            &mut tg.dht[j * hq..(j + 1) * hq],
-                            &tg.dh_state[j * hq..(j + 1) * hq],
-                            &d_out[o..o + hq],
-                        );
-                    }
-                    {
-                        // SAFETY: this part's own gradient rows; the other part reads them only
-                        // after the barrier below
-                        let dg = unsafe { dgs[q].slice_mut(slab * g4, nb * g4) };
-                        lstm::backward_step(
-                            &step,
-                            nb,
-                            &part.gates[slab * g4..(slab + nb) * g4],
-                            &part.c_prev[slab * hq..(slab + nb) * hq],
-                            &part.c[slab * hq..(slab + nb) * hq],
-                            &tg.dht[..nb * hq],
-                            &mut tg.dc_state[..nb * hq],
-                            dg,
-                            if peep.is_some() {
-                                Some(&mut tg.d_peep[..])
-                            } else {
-                                None
-                            },
-                        );
-                        for (j, row) in dg.chunks_exact(g4).enumerate() {
-                            if let Some(ids) = tokens {
-                                let tok = ids[slab + j] as usize;
-                                add_assign(&mut tg.dw_t[tok * g4..(tok + 1) * g4], row);
-                            }
-                            add_assign(&mut tg.db, row);
+            for s in 0..tn {
+                let t = if d == 0 { tn - 1 - s } else { s };
+                let (slab, nb) = (off[t], off[t + 1] - off[t]);
+                if nb == 0 {
+                    continue;
+                }
+                for j in 0..nb {
+                    let o = (slab + j) * w + d * p + u0;
+                    add_into(
+                        &mut tg.dht[j * hq..(j + 1) * hq],
+                        &tg.dh_state[j * hq..(j + 1) * hq],
+                        &d_out[o..o + hq],
+                    );
+                }
+                {
+                    // SAFETY: this part's own gradient rows; the other part reads them only
+                    // after the barrier below
+                    let dg = unsafe { dgs[q].slice_mut(slab * g4, nb * g4) };
+                    lstm::backward_step(
+                        &step,
+                        nb,
+                        &part.gates[slab * g4..(slab + nb) * g4],
+                        &part.c_prev[slab * hq..(slab + nb) * hq],
+                        &part.c[slab * hq..(slab + nb) * hq],
+                        &tg.dht[..nb * hq],
+                        &mut tg.dc_state[..nb * hq],
+                        dg,
+                        if peep.is_some() {
+                            Some(&mut tg.d_peep[..])
+                        } else {
+                            None
+                        },
+                    );
+                    for (j, row) in dg.chunks_exact(g4).enumerate() {
+                        if let Some(ids) = tokens {
+                            let tok = ids[slab + j] as usize;
+                            add_assign(&mut tg.dw_t[tok * g4..(tok + 1) * g4], row);
                         }
-                    }
-                    barrier.wait();
-                    // dh_prev[q] = Σ_q' dg[q'] · W_hh[q', q]
-                    for (qq, packed) in tg.w_hh_p.iter().enumerate() {
-                        // SAFETY: step t's rows of both parts are complete (barrier) and
-                        // nobody writes them again
-                        let a = unsafe { dgs[qq].slice(slab * g4s[qq], nb * g4s[qq]) };
-                        if qq != q {
-                            prefetch_l1(a);
-                        }
-                        gemm_packed(
-                            nb,
-                            hq,
-                            g4s[qq],
-                            a,
-                            g4s[qq],
-                            packed,
-                            &mut tg.dh_state,
-                            hq,
-                            qq > 0,
-                        );
+                        add_assign(&mut tg.db, row);
                     }
                 }
                 barrier.wait();
-
-                // ---- this part's rows of the weight and bias gradients
-                // SAFETY: after the barrier both parts' gate gradients are complete and read only
-                let dg = unsafe { dgs[q].slice(0, rows * g4) };
-                for k in 0..4 {
-                    let r0 = k * h + u0;
-                    let dgk = &dg[k * hq..];
-                    match x {
-                        LayerInput::Dense(xs, i) => {
-                            // SAFETY: rows r0..r0 + hq of dW_ih belong to this part only
-                            let gw = unsafe { grads.slice_mut(w_ih_r.start + r0 * i, hq * i) };
-                            matmul(
-                                hq,
-                                i,
-                                rows,
-                                dgk,
-                                g4,
-                                Transpose::Yes,
-                                xs,
-                                i,
-                                Transpose::No,
-                                gw,
-                                i,
-                                true,
-                            );
-                        }
-                        LayerInput::Tokens(_) => {
-                            let v = dp.input;
-                            // SAFETY: as above
-                            let gw = unsafe { grads.slice_mut(w_ih_r.start + r0 * v, hq * v) };
-                            for jj in 0..hq {
-                                for c in 0..v {
-                                    gw[jj * v + c] += tg.dw_t[c * g4 + k * hq + jj];
-                                }
-                            }
-                        }
+                // dh_prev[q] = Σ_q' dg[q'] · W_hh[q', q]
+                for (qq, packed) in tg.w_hh_p.iter().enumerate() {
+                    // SAFETY: step t's rows of both parts are complete (barrier) and
+                    // nobody writes them again
+                    let a = unsafe { dgs[qq].slice(slab * g4s[qq], nb * g4s[qq]) };
+                    if qq != q {
+                        prefetch_l1(a);
                     }
-                    // SAFETY: rows r0..r0 + hq of dW_hh belong to this part only
-                    let gw = unsafe { grads.slice_mut(w_hh_r.start + r0 * p, hq * p) };
-                    matmul(
+                    gemm_packed(
+                        nb,
                         hq,
-                        p,
-                        rows,
-                        dgk,
-                        g4,
-                        Transpose::Yes,
-                        &dc.h_prev,
-                        p,
-                        Transpose::No,
-                        gw,
-                        p,
-                        true,
+                        g4s[qq],
+                        a,
+                        g4s[qq],
+                        packed,
+                        &mut tg.dh_state,
+                        hq,
+                        qq > 0,
                     );
-                    for r in [&dp.b_ih, &dp.b_hh].into_iter().flatten() {
-                        // SAFETY: this part's entries of the bias
-                        let gb = unsafe { grads.slice_mut(r.start + r0, hq) };
-                        add_assign(gb, &tg.db[k * hq..(k + 1) * hq]);
-                    }
-                    if let (Some(r), true) = (&dp.peep, k < 3) {
-                        // SAFETY: this part's entries of the peepholes
-                        let gp = unsafe { grads.slice_mut(r.start + k * h + u0, hq) };
-                        add_assign(gp, &tg.d_peep[k * hq..(k + 1) * hq]);
-                    }
                 }
-                // ---- the input gradient, split by rows: dx[r] += Σ_q' dg[q'][r] · W_ih[q']
-                if let (Some(dxs), LayerInput::Dense(_, i)) = (dxs, x) {
-                    let (r0, r1) = if q == 0 {
-                        (0, rows / 2)
-                    } else {
-                        (rows / 2, rows)
-                    };
-                    // SAFETY: rows r0..r1 of dx belong to this part only
-                    let dxq = unsafe { dxs.slice_mut(r0 * i, (r1 - r0) * i) };
-                    for (qq, &g4q) in g4s.iter().enumerate() {
-                        gather_rows(w_ih, i, h, qq, &mut wq);
-                        // SAFETY: complete and read only (barrier above)
-                        let a = unsafe { dgs[qq].slice(r0 * g4q, (r1 - r0) * g4q) };
+            }
+            barrier.wait();
+
+            // ---- this part's rows of the weight and bias gradients
+            // SAFETY: after the barrier both parts' gate gradients are complete and read only
+            let dg = unsafe { dgs[q].slice(0, rows * g4) };
+            for k in 0..4 {
+                let r0 = k * h + u0;
+                let dgk = &dg[k * hq..];
+                match x {
+                    LayerInput::Dense(xs, i) => {
+                        // SAFETY: rows r0..r0 + hq of dW_ih belong to this part only
+                        let gw = unsafe { grads.slice_mut(w_ih_r.start + r0 * i, hq * i) };
                         matmul(
-                            r1 - r0,
+                            hq,
                             i,
-                            g4q,
-                            a,
-                            g4q,
-                            Transpose::No,
-                            &wq,
+                            rows,
+                            dgk,
+                            g4,
+                            Transpose::Yes,
+                            xs,
                             i,
                             Transpose::No,
-                            dxq,
+                            gw,
                             i,
                             true,
                         );
                     }
+                    LayerInput::Tokens(_) => {
+                        let v = dp.input;
+                        // SAFETY: as above
+                        let gw = unsafe { grads.slice_mut(w_ih_r.start + r0 * v, hq * v) };
+                        for jj in 0..hq {
+                            for c in 0..v {
+                                gw[jj * v + c] += tg.dw_t[c * g4 + k * hq + jj];
+                            }
+                        }
+                    }
                 }
-            })
-        };
-        std::thread::scope(|s| {
-            let other = s.spawn(|| run(1, &mut part1[0]));
-            run(0, &mut part0[0]);
-            other.join().expect("team thread panicked");
+                // SAFETY: rows r0..r0 + hq of dW_hh belong to this part only
+                let gw = unsafe { grads.slice_mut(w_hh_r.start + r0 * p, hq * p) };
+                matmul(
+                    hq,
+                    p,
+                    rows,
+                    dgk,
+                    g4,
+                    Transpose::Yes,
+                    &dc.h_prev,
+                    p,
+                    Transpose::No,
+                    gw,
+                    p,
+                    true,
+                );
+                for r in [&dp.b_ih, &dp.b_hh].into_iter().flatten() {
+                    // SAFETY: this part's entries of the bias
+                    let gb = unsafe { grads.slice_mut(r.start + r0, hq) };
+                    add_assign(gb, &tg.db[k * hq..(k + 1) * hq]);
+                }
+                if let (Some(r), true) = (&dp.peep, k < 3) {
+                    // SAFETY: this part's entries of the peepholes
+                    let gp = unsafe { grads.slice_mut(r.start + k * h + u0, hq) };
+                    add_assign(gp, &tg.d_peep[k * hq..(k + 1) * hq]);
+                }
+            }
+            // ---- the input gradient, split by rows: dx[r] += Σ_q' dg[q'][r] · W_ih[q']
+            if let (Some(dxs), LayerInput::Dense(_, i)) = (dxs, x) {
+                let (r0, r1) = if q == 0 {
+                    (0, rows / 2)
+                } else {
+                    (rows / 2, rows)
+                };
+                // SAFETY: rows r0..r1 of dx belong to this part only
+                let dxq = unsafe { dxs.slice_mut(r0 * i, (r1 - r0) * i) };
+                for (qq, &g4q) in g4s.iter().enumerate() {
+                    gather_rows(w_ih, i, h, qq, &mut wq);
+                    // SAFETY: complete and read only (barrier above)
+                    let a = unsafe { dgs[qq].slice(r0 * g4q, (r1 - r0) * g4q) };
+                    matmul(
+                        r1 - r0,
+                        i,
+                        g4q,
+                        a,
+                        g4q,
+                        Transpose::No,
+                        &wq,
+                        i,
+                        Transpose::No,
+                        dxq,
+                        i,
+                        true,
+                    );
+                }
+            }
         });
         // gradients w.r.t. the initial states in the full layout
-        for q in 0..2 {
-            let (u0, hq) = units(h, q);
-            let tg = &gr.team[q];
-            for j in 0..b {
-                gr.dh_state[j * p + u0..j * p + u0 + hq]
-                    .copy_from_slice(&tg.dh_state[j * hq..(j + 1) * hq]);
-                gr.dc_state[j * h + u0..j * h + u0 + hq]
-                    .copy_from_slice(&tg.dc_state[j * hq..(j + 1) * hq]);
-            }
+        for (q, tg) in gr.team.iter().enumerate() {
+            put_units(&tg.dh_state, &mut gr.dh_state, p, b, units(h, q));
+            put_units(&tg.dc_state, &mut gr.dc_state, h, b, units(h, q));
         }
     }
 }
