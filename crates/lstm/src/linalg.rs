@@ -544,6 +544,27 @@ pub const PANEL: usize = 32;
 /// `out[(p·k + kk)·PANEL + c] = B[kk, p·PANEL + c]` (zero past `n`). `B` is read as stored
 /// `(k, n)` with row stride `ldb` when `tb == No`, or as the transpose of a stored `(n, k)`.
 pub fn pack_panels(k: usize, n: usize, b: &[f32], ldb: usize, tb: Transpose, out: &mut Vec<f32>) {
+    pack_panels_rows(k, n, b, ldb, tb, |s| s, out);
+}
+
+/// Rows of `k` packed together by the transposing pack (a tile of the panel that stays in L1).
+const PACK_TILE: usize = 16;
+
+/// [`pack_panels`] of a matrix whose stored rows are scattered: stored row `s` (row `kk` of `B`
+/// when `tb == No`, column `j` when `tb == Yes`) is row `row(s)` of `b`. Lets a part of a
+/// weight matrix (some gate rows) be packed straight from the whole, with no gathered copy.
+///
+/// # Panics
+/// If a mapped row reaches past `b` (an internal invariant).
+pub(crate) fn pack_panels_rows(
+    k: usize,
+    n: usize,
+    b: &[f32],
+    ldb: usize,
+    tb: Transpose,
+    row: impl Fn(usize) -> usize,
+    out: &mut Vec<f32>,
+) {
     let panels = n.div_ceil(PANEL);
     // every element is written below (the padding of a narrow last panel with zeros), so a
     // buffer of the right size is reused without clearing it
@@ -562,16 +583,29 @@ pub fn pack_panels(k: usize, n: usize, b: &[f32], ldb: usize, tb: Transpose, out
         match tb {
             Transpose::No => {
                 for kk in 0..k {
-                    let src = &b[kk * ldb + p * PANEL..kk * ldb + p * PANEL + w];
-                    dst[kk * PANEL..kk * PANEL + w].copy_from_slice(src);
+                    let r = row(kk) * ldb + p * PANEL;
+                    dst[kk * PANEL..kk * PANEL + w].copy_from_slice(&b[r..r + w]);
                 }
             }
             Transpose::Yes => {
-                for c in 0..w {
-                    let src = &b[(p * PANEL + c) * ldb..(p * PANEL + c) * ldb + k];
-                    for (kk, &v) in src.iter().enumerate() {
-                        dst[kk * PANEL + c] = v;
+                // tiles of PACK_TILE rows of the panel: the tile's 2 KiB of writes stay in L1
+                // while the panel's source rows are read a short piece at a time
+                let srcs: Vec<&[f32]> = (0..w)
+                    .map(|c| {
+                        let r = row(p * PANEL + c) * ldb;
+                        &b[r..r + k]
+                    })
+                    .collect();
+                let mut k0 = 0;
+                while k0 < k {
+                    let kt = (k - k0).min(PACK_TILE);
+                    let tile = &mut dst[k0 * PANEL..(k0 + kt) * PANEL];
+                    for (c, src) in srcs.iter().enumerate() {
+                        for (kk, &v) in src[k0..k0 + kt].iter().enumerate() {
+                            tile[kk * PANEL + c] = v;
+                        }
                     }
+                    k0 += kt;
                 }
             }
         }

@@ -1279,7 +1279,7 @@ impl Recurrent {
         let used_tokens = cache.used_tokens;
         let input_grad = !used_tokens && !cache.skip_input_grad;
         let grad_range = self.start..self.end;
-        let run = |chunk: &mut ChunkCache| {
+        let run = |chunk: &mut ChunkCache, to: Option<&mut [f32]>| {
             self.backward_chunk(
                 params,
                 grad_range.clone(),
@@ -1290,31 +1290,31 @@ impl Recurrent {
                 d_output,
                 d_final,
                 chunk,
+                to,
             );
         };
         if cache.chunks.len() == 1 {
-            run(&mut cache.chunks[0]);
+            // one chunk (one sequence, or a team of threads): its gradients go straight to
+            // the caller's buffer
+            run(&mut cache.chunks[0], Some(grads));
         } else {
             cache
                 .chunks
                 .par_iter_mut()
-                .for_each(|chunk| with_threads(1, || run(chunk)));
-        }
-        // sum the chunks' parameter gradients in a fixed order (every element adds the chunks
-        // in turn; the blocks only spread the work over the threads)
-        let chunks = &cache.chunks;
-        let start = grad_range.start;
-        let add = |(i, d): (usize, &mut [f32])| {
-            let s = start + i * PAR_BLOCK;
-            for c in chunks {
-                add_assign(d, &c.grads[s..s + d.len()]);
-            }
-        };
-        let dst = &mut grads[grad_range.clone()];
-        if chunks.len() > 1 {
-            dst.par_chunks_mut(PAR_BLOCK).enumerate().for_each(add);
-        } else {
-            dst.chunks_mut(PAR_BLOCK).enumerate().for_each(add);
+                .for_each(|chunk| with_threads(1, || run(chunk, None)));
+            // sum the chunks' parameter gradients in a fixed order (every element adds the
+            // chunks in turn; the blocks only spread the work over the threads)
+            let chunks = &cache.chunks;
+            let start = grad_range.start;
+            grads[grad_range.clone()]
+                .par_chunks_mut(PAR_BLOCK)
+                .enumerate()
+                .for_each(|(i, d)| {
+                    let s = start + i * PAR_BLOCK;
+                    for c in chunks {
+                        add_assign(d, &c.grads[s..s + d.len()]);
+                    }
+                });
         }
         // input and initial-state gradients in the user's layout
         let i = cfg.input_size;
@@ -1357,7 +1357,8 @@ impl Recurrent {
     }
 
     /// Backpropagation through the whole stack for one chunk of sequences; parameter
-    /// gradients go to `cache.grads` (indexed from `grad_range.start`).
+    /// gradients are added to `to` when given (the whole parameter buffer), else written to
+    /// `cache.grads` (indexed like it, from `grad_range.start`).
     #[allow(clippy::too_many_arguments)]
     fn backward_chunk(
         &self,
@@ -1370,6 +1371,7 @@ impl Recurrent {
         d_output: &[f32],
         d_final: Option<&RecurrentState>,
         cache: &mut ChunkCache,
+        to: Option<&mut [f32]>,
     ) {
         let cfg = &self.cfg;
         let (h, p, dn, ln) = (
@@ -1382,7 +1384,13 @@ impl Recurrent {
         let b = cache.rows.len();
         // full-size gradient buffer so the parameter ranges index it directly; only the
         // stack's range is used and summed
-        zeroed(&mut cache.grads, grad_range.end);
+        let grads: &mut [f32] = match to {
+            Some(g) => g,
+            None => {
+                zeroed(&mut cache.grads, grad_range.end);
+                &mut cache.grads
+            }
+        };
         let rows = cache.rows.clone();
         // gradient w.r.t. the top layer's output, time-major, chunk order
         let total = cache.off[tn];
@@ -1451,7 +1459,7 @@ impl Recurrent {
                 backward(
                     self,
                     params,
-                    &mut cache.grads,
+                    grads,
                     &self.dirs[k],
                     x,
                     tn,

@@ -20,13 +20,14 @@
 //! recurrent dropout (see [`Recurrent::team_eligible`]).
 
 use std::cell::Cell;
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use super::{sized, zeroed, DirCache, DirGrad, DirParams, LayerInput, Recurrent, Shared};
 use crate::cell::lstm::{self, LstmStep, Peepholes};
 use crate::cell::Mode;
 use crate::linalg::{add_assign, add_into, gemm_packed, gemm_packed_gather, matmul};
-use crate::linalg::{num_threads, pack_panels};
+use crate::linalg::{num_threads, pack_panels_rows};
 use crate::linalg::{with_threads, Transpose};
 
 /// Smallest `W_hh` (in floats, `4H·H`) for which the units split is used by default: `H = 384`
@@ -130,6 +131,8 @@ pub(super) struct TeamGrad {
     db: Vec<f32>,
     /// `W_hh[q', q]` packed, for each part `q'`: `(4·hq', hq)`.
     w_hh_p: [Vec<f32>; 2],
+    /// `(4·hq, n)`: this part's rows of one weight gradient, before they are added in.
+    dw: Vec<f32>,
 }
 
 impl TeamPart {
@@ -170,6 +173,12 @@ fn units(h: usize, q: usize) -> (usize, usize) {
     } else {
         (h0, h - h0)
     }
+}
+
+/// Where row `r` of part `q`'s gate rows (see [`gather_rows`]) sits in `W (4H, ·)`.
+fn part_row(h: usize, q: usize) -> impl Fn(usize) -> usize {
+    let (u0, hq) = units(h, q);
+    move |r| (r / hq) * h + u0 + r % hq
 }
 
 /// `W (4H, n)`'s rows of part `q`'s gate blocks, as one `(4·hq, n)` matrix.
@@ -326,8 +335,15 @@ impl Recurrent {
                     gather = Some(ids);
                 }
             }
-            gather_rows(w_hh, p, h, q, &mut wq);
-            pack_panels(p, g4, &wq, p, Transpose::Yes, &mut part.w_hh_t);
+            pack_panels_rows(
+                p,
+                g4,
+                w_hh,
+                p,
+                Transpose::Yes,
+                part_row(h, q),
+                &mut part.w_hh_t,
+            );
             sized(&mut part.c, rows * hq);
             sized(&mut part.c_prev, rows * hq);
             take_units(init_h, p, b, (u0, hq), &mut part.h_state);
@@ -445,12 +461,12 @@ impl Recurrent {
             let g4 = 4 * hq;
             let part = &dc.team[q];
             // W_hh[q', q] for both parts q': the rows of q''s gate blocks, this part's columns
-            let mut wq = Vec::new();
             for (qq, packed) in tg.w_hh_p.iter_mut().enumerate() {
-                gather_rows(w_hh, p, h, qq, &mut wq);
                 let g4q = 4 * units(h, qq).1;
-                pack_panels(g4q, hq, &wq[u0..], p, Transpose::No, packed);
+                let row = part_row(h, qq);
+                pack_panels_rows(g4q, hq, &w_hh[u0..], p, Transpose::No, row, packed);
             }
+            let mut wq = Vec::new();
             zeroed(&mut tg.dht, b * hq);
             take_units(init_dh, p, b, (u0, hq), &mut tg.dh_state);
             take_units(init_dc, h, b, (u0, hq), &mut tg.dc_state);
@@ -535,31 +551,40 @@ impl Recurrent {
             // ---- this part's rows of the weight and bias gradients
             // SAFETY: after the barrier both parts' gate gradients are complete and read only
             let dg = unsafe { dgs[q].slice(0, rows * g4) };
-            for k in 0..4 {
-                let r0 = k * h + u0;
-                let dgk = &dg[k * hq..];
-                match x {
-                    LayerInput::Dense(xs, i) => {
+            // one product per weight for all four gate blocks (`(4·hq, n)`), then each block
+            // added to its rows
+            let add_blocks = |r: &Range<usize>, n: usize, src: &[f32]| {
+                for k in 0..4 {
+                    let r0 = k * h + u0;
+                    // SAFETY: rows r0..r0 + hq of the weight belong to this part only
+                    let gw = unsafe { grads.slice_mut(r.start + r0 * n, hq * n) };
+                    add_assign(gw, &src[k * hq * n..(k + 1) * hq * n]);
+                }
+            };
+            match x {
+                LayerInput::Dense(xs, i) => {
+                    sized(&mut tg.dw, g4 * i);
+                    matmul(
+                        g4,
+                        i,
+                        rows,
+                        dg,
+                        g4,
+                        Transpose::Yes,
+                        xs,
+                        i,
+                        Transpose::No,
+                        &mut tg.dw,
+                        i,
+                        false,
+                    );
+                    add_blocks(&w_ih_r, i, &tg.dw);
+                }
+                LayerInput::Tokens(_) => {
+                    let v = dp.input;
+                    for k in 0..4 {
+                        let r0 = k * h + u0;
                         // SAFETY: rows r0..r0 + hq of dW_ih belong to this part only
-                        let gw = unsafe { grads.slice_mut(w_ih_r.start + r0 * i, hq * i) };
-                        matmul(
-                            hq,
-                            i,
-                            rows,
-                            dgk,
-                            g4,
-                            Transpose::Yes,
-                            xs,
-                            i,
-                            Transpose::No,
-                            gw,
-                            i,
-                            true,
-                        );
-                    }
-                    LayerInput::Tokens(_) => {
-                        let v = dp.input;
-                        // SAFETY: as above
                         let gw = unsafe { grads.slice_mut(w_ih_r.start + r0 * v, hq * v) };
                         for jj in 0..hq {
                             for c in 0..v {
@@ -568,22 +593,25 @@ impl Recurrent {
                         }
                     }
                 }
-                // SAFETY: rows r0..r0 + hq of dW_hh belong to this part only
-                let gw = unsafe { grads.slice_mut(w_hh_r.start + r0 * p, hq * p) };
-                matmul(
-                    hq,
-                    p,
-                    rows,
-                    dgk,
-                    g4,
-                    Transpose::Yes,
-                    &dc.h_prev,
-                    p,
-                    Transpose::No,
-                    gw,
-                    p,
-                    true,
-                );
+            }
+            sized(&mut tg.dw, g4 * p);
+            matmul(
+                g4,
+                p,
+                rows,
+                dg,
+                g4,
+                Transpose::Yes,
+                &dc.h_prev,
+                p,
+                Transpose::No,
+                &mut tg.dw,
+                p,
+                false,
+            );
+            add_blocks(&w_hh_r, p, &tg.dw);
+            for k in 0..4 {
+                let r0 = k * h + u0;
                 for r in [&dp.b_ih, &dp.b_hh].into_iter().flatten() {
                     // SAFETY: this part's entries of the bias
                     let gb = unsafe { grads.slice_mut(r.start + r0, hq) };
