@@ -774,3 +774,104 @@ fn model_too_large_for_memory_is_refused_by_validate() {
     };
     small.validate().unwrap();
 }
+
+/// The LSTM step of `cell::lstm` (the fused AVX-512 pass for the standard cell, the portable
+/// passes for the variants) against the documented formulas in `f64`, forward and backward, on
+/// widths that leave a partial vector at the end of each gate block.
+#[test]
+fn lstm_step_matches_the_formulas_in_f64() {
+    use lstm::cell::lstm::{backward_step, forward_step, LstmStep, Peepholes};
+    let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
+    let mut rng = ChaCha8Rng::seed_from_u64(77);
+    for h in [1usize, 7, 16, 17, 40] {
+        for (coupled, peephole) in [(false, false), (true, false), (false, true)] {
+            let nb = 3;
+            let scale = |v: Vec<f32>, s: f32| v.into_iter().map(|x| x * s).collect::<Vec<_>>();
+            let pre = scale(rand_vec(&mut rng, nb * 4 * h), 4.0);
+            let pc = scale(rand_vec(&mut rng, nb * h), 2.0);
+            let pw = rand_vec(&mut rng, 3 * h);
+            let dnh = rand_vec(&mut rng, nb * h);
+            let dc_in = rand_vec(&mut rng, nb * h);
+            let peep = peephole.then(|| Peepholes {
+                i: &pw[..h],
+                f: &pw[h..2 * h],
+                o: &pw[2 * h..],
+            });
+            let step = LstmStep {
+                hidden: h,
+                coupled,
+                peepholes: peep,
+            };
+            let mut gates = pre.clone();
+            let (mut nc, mut nh) = (vec![0.0; nb * h], vec![0.0; nb * h]);
+            forward_step(&step, nb, &mut gates, &pc, &mut nc, &mut nh);
+            let mut dg = vec![0.0; nb * 4 * h];
+            let mut dc = dc_in.clone();
+            let mut dpeep = vec![0.0; 3 * h];
+            backward_step(
+                &step,
+                nb,
+                &gates,
+                &pc,
+                &nc,
+                &dnh,
+                &mut dc,
+                &mut dg,
+                peephole.then_some(&mut dpeep[..]),
+            );
+            for b in 0..nb {
+                for j in 0..h {
+                    let a = |k: usize| pre[b * 4 * h + k * h + j] as f64;
+                    let c0 = pc[b * h + j] as f64;
+                    let (pi, pf, po) = if peephole {
+                        (pw[j] as f64, pw[h + j] as f64, pw[2 * h + j] as f64)
+                    } else {
+                        (0.0, 0.0, 0.0)
+                    };
+                    let f = sig(a(1) + pf * c0);
+                    let i = if coupled {
+                        1.0 - f
+                    } else {
+                        sig(a(0) + pi * c0)
+                    };
+                    let g = a(2).tanh();
+                    let c = f * c0 + i * g;
+                    let o = sig(a(3) + po * c);
+                    let hh = o * c.tanh();
+                    let near = |got: f32, want: f64, what: &str| {
+                        assert!(
+                            (got as f64 - want).abs() <= 1e-6 * (1.0 + want.abs()),
+                            "h={h} coupled={coupled} peephole={peephole} {what}: {got} vs {want}"
+                        );
+                    };
+                    let gi = b * 4 * h + j;
+                    if !coupled {
+                        near(gates[gi], i, "i");
+                    }
+                    near(gates[gi + h], f, "f");
+                    near(gates[gi + 2 * h], g, "g");
+                    near(gates[gi + 3 * h], o, "o");
+                    near(nc[b * h + j], c, "next_c");
+                    near(nh[b * h + j], hh, "next_h");
+                    // backward, from the same formulas
+                    let (dh, dcn) = (dnh[b * h + j] as f64, dc_in[b * h + j] as f64);
+                    let tc = c.tanh();
+                    let d_ao = dh * tc * o * (1.0 - o);
+                    let d_cell = dcn + dh * o * (1.0 - tc * tc) + d_ao * po;
+                    let d_ag = d_cell * i * (1.0 - g * g);
+                    let (d_ai, d_af) = if coupled {
+                        (0.0, d_cell * (c0 - g) * f * (1.0 - f))
+                    } else {
+                        (d_cell * g * i * (1.0 - i), d_cell * c0 * f * (1.0 - f))
+                    };
+                    let d_prev = d_cell * f + d_ai * pi + d_af * pf;
+                    near(dg[gi], d_ai, "d a_i");
+                    near(dg[gi + h], d_af, "d a_f");
+                    near(dg[gi + 2 * h], d_ag, "d a_g");
+                    near(dg[gi + 3 * h], d_ao, "d a_o");
+                    near(dc[b * h + j], d_prev, "d prev_c");
+                }
+            }
+        }
+    }
+}

@@ -50,12 +50,39 @@ pub struct LstmStep<'a> {
     pub peepholes: Option<Peepholes<'a>>,
 }
 
+/// Forward of one step over `nb` rows.
+///
+/// - `gates`: `(nb, 4H)`; in: pre-activations; out: activations `i, f, g, o` (the cache).
+/// - `prev_c`: `(nb, H)`; `next_c`: `(nb, H)` out; `next_h`: `(nb, H)` out, `o ⊙ tanh(next_c)`.
+///
+/// The standard cell (no peepholes, not coupled) runs as one fused AVX-512 pass when the CPU
+/// has it; the variants, and other CPUs, run the portable passes below.
+///
+/// # Panics
+/// If a buffer is shorter than its shape above.
+pub fn forward_step(
+    step: &LstmStep<'_>,
+    nb: usize,
+    gates: &mut [f32],
+    prev_c: &[f32],
+    next_c: &mut [f32],
+    next_h: &mut [f32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if step.peepholes.is_none() && !step.coupled && std::is_x86_feature_detected!("avx512f") {
+        let h = step.hidden;
+        assert!(gates.len() >= nb * 4 * h, "forward_step: gates too short");
+        assert!(prev_c.len() >= nb * h && next_c.len() >= nb * h && next_h.len() >= nb * h);
+        // SAFETY: the CPU has AVX-512F; the asserts cover every element read or written.
+        unsafe { forward_avx512(h, nb, gates, prev_c, next_c, next_h) };
+        return;
+    }
+    forward_portable(step, nb, gates, prev_c, next_c, next_h);
+}
+
 simd_dispatch!(
-    /// Forward of one step over `nb` rows.
-    ///
-    /// - `gates`: `(nb, 4H)`; in: pre-activations; out: activations `i, f, g, o` (the cache).
-    /// - `prev_c`: `(nb, H)`; `next_c`: `(nb, H)` out; `next_h`: `(nb, H)` out, `o ⊙ tanh(next_c)`.
-    pub fn forward_step(
+    /// [`forward_step`] for any cell, in passes the compiler vectorises.
+    fn forward_portable(
         step: &LstmStep<'_>,
         nb: usize,
         gates: &mut [f32],
@@ -64,6 +91,62 @@ simd_dispatch!(
         next_h: &mut [f32],
     ) => forward_impl
 );
+
+/// Lanes `j..j + 16` of a row (fewer at its end): the mask of the ones inside `h`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn lanes(h: usize, j: usize) -> u16 {
+    if h - j >= 16 {
+        0xffff
+    } else {
+        ((1u32 << (h - j)) - 1) as u16
+    }
+}
+
+/// The standard cell's forward in one pass: 16 units of all four gates at a time, from the
+/// pre-activations to the cache, the cell and the hidden output.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn forward_avx512(
+    h: usize,
+    nb: usize,
+    gates: &mut [f32],
+    prev_c: &[f32],
+    next_c: &mut [f32],
+    next_h: &mut [f32],
+) {
+    use crate::activation::avx512::{sigmoid, tanh};
+    use std::arch::x86_64::*;
+    for b in 0..nb {
+        let g = gates.as_mut_ptr().add(b * 4 * h);
+        let pc = prev_c.as_ptr().add(b * h);
+        let (nc, nh) = (
+            next_c.as_mut_ptr().add(b * h),
+            next_h.as_mut_ptr().add(b * h),
+        );
+        let mut j = 0;
+        while j < h {
+            let m = lanes(h, j);
+            let in_gate = sigmoid(_mm512_maskz_loadu_ps(m, g.add(j)));
+            let forget_gate = sigmoid(_mm512_maskz_loadu_ps(m, g.add(h + j)));
+            let cell_candidate = tanh(_mm512_maskz_loadu_ps(m, g.add(2 * h + j)));
+            let out_gate = sigmoid(_mm512_maskz_loadu_ps(m, g.add(3 * h + j)));
+            // next_c = f ⊙ prev_c + i ⊙ g; next_h = o ⊙ tanh(next_c)
+            let c = _mm512_fmadd_ps(
+                forget_gate,
+                _mm512_maskz_loadu_ps(m, pc.add(j)),
+                _mm512_mul_ps(in_gate, cell_candidate),
+            );
+            _mm512_mask_storeu_ps(g.add(j), m, in_gate);
+            _mm512_mask_storeu_ps(g.add(h + j), m, forget_gate);
+            _mm512_mask_storeu_ps(g.add(2 * h + j), m, cell_candidate);
+            _mm512_mask_storeu_ps(g.add(3 * h + j), m, out_gate);
+            _mm512_mask_storeu_ps(nc.add(j), m, c);
+            _mm512_mask_storeu_ps(nh.add(j), m, _mm512_mul_ps(out_gate, tanh(c)));
+            j += 16;
+        }
+    }
+}
 
 #[inline(always)]
 fn forward_impl(
@@ -124,16 +207,113 @@ fn forward_impl(
     }
 }
 
+/// Backward of one step over `nb` rows: the forward above, differentiated line by line in
+/// reverse.
+///
+/// - `gates`, `prev_c`, `next_c`: the forward's cache for this step.
+/// - `d_next_h`: `(nb, H)`, gradient of the loss w.r.t. `next_h` (before projection).
+/// - `d_c`: `(nb, H)`; in: gradient w.r.t. `next_c` from later steps; out: w.r.t. `prev_c`.
+/// - `d_gates`: `(nb, 4H)` out: gradient w.r.t. the pre-activations `a_i, a_f, a_g, a_o`.
+/// - `d_peep`: `(3H)` accumulated gradient of `p_i, p_f, p_o` (peephole variant).
+///
+/// Like [`forward_step`], the standard cell runs as one fused AVX-512 pass when it can.
+///
+/// # Panics
+/// If a buffer is shorter than its shape above.
+#[allow(clippy::too_many_arguments)]
+pub fn backward_step(
+    step: &LstmStep<'_>,
+    nb: usize,
+    gates: &[f32],
+    prev_c: &[f32],
+    next_c: &[f32],
+    d_next_h: &[f32],
+    d_c: &mut [f32],
+    d_gates: &mut [f32],
+    d_peep: Option<&mut [f32]>,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if step.peepholes.is_none() && !step.coupled && std::is_x86_feature_detected!("avx512f") {
+        let h = step.hidden;
+        assert!(gates.len() >= nb * 4 * h && d_gates.len() >= nb * 4 * h);
+        assert!(prev_c.len() >= nb * h && next_c.len() >= nb * h);
+        assert!(d_next_h.len() >= nb * h && d_c.len() >= nb * h);
+        // SAFETY: the CPU has AVX-512F; the asserts cover every element read or written.
+        unsafe { backward_avx512(h, nb, gates, prev_c, next_c, d_next_h, d_c, d_gates) };
+        return;
+    }
+    backward_portable(
+        step, nb, gates, prev_c, next_c, d_next_h, d_c, d_gates, d_peep,
+    );
+}
+
+/// The standard cell's backward in one pass, 16 units of all four gates at a time.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn backward_avx512(
+    h: usize,
+    nb: usize,
+    gates: &[f32],
+    prev_c: &[f32],
+    next_c: &[f32],
+    d_next_h: &[f32],
+    d_c: &mut [f32],
+    d_gates: &mut [f32],
+) {
+    use crate::activation::avx512::tanh;
+    use std::arch::x86_64::*;
+    let one = _mm512_set1_ps(1.0);
+    for b in 0..nb {
+        let g = gates.as_ptr().add(b * 4 * h);
+        let dg = d_gates.as_mut_ptr().add(b * 4 * h);
+        let (pc, nc) = (prev_c.as_ptr().add(b * h), next_c.as_ptr().add(b * h));
+        let (dnh, dc) = (d_next_h.as_ptr().add(b * h), d_c.as_mut_ptr().add(b * h));
+        let mut j = 0;
+        while j < h {
+            let m = lanes(h, j);
+            let in_gate = _mm512_maskz_loadu_ps(m, g.add(j));
+            let forget_gate = _mm512_maskz_loadu_ps(m, g.add(h + j));
+            let cell_candidate = _mm512_maskz_loadu_ps(m, g.add(2 * h + j));
+            let out_gate = _mm512_maskz_loadu_ps(m, g.add(3 * h + j));
+            let d_h = _mm512_maskz_loadu_ps(m, dnh.add(j));
+            let tanh_c = tanh(_mm512_maskz_loadu_ps(m, nc.add(j)));
+            // next_h = o ⊙ tanh(next_c)
+            let d_cell = _mm512_fmadd_ps(
+                _mm512_mul_ps(d_h, out_gate),
+                _mm512_fnmadd_ps(tanh_c, tanh_c, one),
+                _mm512_maskz_loadu_ps(m, dc.add(j)),
+            );
+            let d_o = _mm512_mul_ps(
+                _mm512_mul_ps(d_h, tanh_c),
+                _mm512_mul_ps(out_gate, _mm512_sub_ps(one, out_gate)),
+            );
+            // next_c = f ⊙ prev_c + i ⊙ g
+            let d_i = _mm512_mul_ps(
+                _mm512_mul_ps(d_cell, cell_candidate),
+                _mm512_mul_ps(in_gate, _mm512_sub_ps(one, in_gate)),
+            );
+            let d_f = _mm512_mul_ps(
+                _mm512_mul_ps(d_cell, _mm512_maskz_loadu_ps(m, pc.add(j))),
+                _mm512_mul_ps(forget_gate, _mm512_sub_ps(one, forget_gate)),
+            );
+            let d_g = _mm512_mul_ps(
+                _mm512_mul_ps(d_cell, in_gate),
+                _mm512_fnmadd_ps(cell_candidate, cell_candidate, one),
+            );
+            _mm512_mask_storeu_ps(dg.add(j), m, d_i);
+            _mm512_mask_storeu_ps(dg.add(h + j), m, d_f);
+            _mm512_mask_storeu_ps(dg.add(2 * h + j), m, d_g);
+            _mm512_mask_storeu_ps(dg.add(3 * h + j), m, d_o);
+            _mm512_mask_storeu_ps(dc.add(j), m, _mm512_mul_ps(d_cell, forget_gate));
+            j += 16;
+        }
+    }
+}
+
 simd_dispatch!(
-    /// Backward of one step over `nb` rows: the forward above, differentiated line by line in
-    /// reverse.
-    ///
-    /// - `gates`, `prev_c`, `next_c`: the forward's cache for this step.
-    /// - `d_next_h`: `(nb, H)`, gradient of the loss w.r.t. `next_h` (before projection).
-    /// - `d_c`: `(nb, H)`; in: gradient w.r.t. `next_c` from later steps; out: w.r.t. `prev_c`.
-    /// - `d_gates`: `(nb, 4H)` out: gradient w.r.t. the pre-activations `a_i, a_f, a_g, a_o`.
-    /// - `d_peep`: `(3H)` accumulated gradient of `p_i, p_f, p_o` (peephole variant).
-    pub fn backward_step(
+    /// [`backward_step`] for any cell, in passes the compiler vectorises.
+    fn backward_portable(
         step: &LstmStep<'_>,
         nb: usize,
         gates: &[f32],
