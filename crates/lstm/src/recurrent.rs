@@ -1090,14 +1090,18 @@ impl Recurrent {
         let w_hh = &params[dp.w_hh.clone()];
         // W_hhᵀ (H_out, G·H) and W_hrᵀ (H, P), laid out once per batch for the step products
         // (not worth it for a handful of rows, e.g. generation, where the GEMV path is used)
+        // (a buffer packed last batch is overwritten in place, not cleared and refilled)
         let step_weights_t = rows >= 16;
-        dc.w_hh_t.clear();
-        dc.w_hr_t.clear();
         if step_weights_t {
             pack_panels(p, gh, w_hh, p, Transpose::Yes, &mut dc.w_hh_t);
-            if let Some(r) = &dp.w_hr {
+        } else {
+            dc.w_hh_t.clear();
+        }
+        match &dp.w_hr {
+            Some(r) if step_weights_t => {
                 pack_panels(h, p, &params[r.clone()], h, Transpose::Yes, &mut dc.w_hr_t);
             }
+            _ => dc.w_hr_t.clear(),
         }
         let w_hr = dp.w_hr.clone().map(|r| &params[r]);
         let peep = dp.peep.clone().map(|r| {
