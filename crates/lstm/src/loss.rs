@@ -68,6 +68,72 @@ pub fn cross_entropy_rows(
     scale: f32,
     d_logits: &mut [f32],
 ) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx512f") {
+        check_rows(logits, targets, classes, d_logits);
+        let z = logits.as_ptr() as *mut f32;
+        // SAFETY: the CPU has AVX-512F; `check_rows` covers every element read or written;
+        // without a bias the logits are only read.
+        return unsafe { cross_entropy_rows_avx512(z, None, targets, classes, scale, d_logits) };
+    }
+    cross_entropy_rows_portable(logits, targets, classes, scale, d_logits)
+}
+
+/// [`cross_entropy_rows`] of `logits + bias` (the bias added to every row): the bias is first
+/// added to `logits` in place, in the same pass on AVX-512.
+///
+/// # Panics
+/// If `bias` is shorter than `classes` or a buffer shorter than the rows.
+pub fn cross_entropy_rows_bias(
+    logits: &mut [f32],
+    bias: &[f32],
+    targets: &[u32],
+    classes: usize,
+    scale: f32,
+    d_logits: &mut [f32],
+) -> f64 {
+    assert!(
+        bias.len() >= classes,
+        "cross_entropy_rows_bias: bias too short"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx512f") {
+        check_rows(logits, targets, classes, d_logits);
+        let z = logits.as_mut_ptr();
+        // SAFETY: as in `cross_entropy_rows`; the logits are borrowed mutably.
+        return unsafe {
+            cross_entropy_rows_avx512(z, Some(bias), targets, classes, scale, d_logits)
+        };
+    }
+    for row in logits.chunks_exact_mut(classes).take(targets.len()) {
+        for (z, b) in row.iter_mut().zip(bias) {
+            *z += b;
+        }
+    }
+    cross_entropy_rows_portable(logits, targets, classes, scale, d_logits)
+}
+
+/// The lengths and targets the AVX-512 rows rely on.
+#[cfg(target_arch = "x86_64")]
+fn check_rows(logits: &[f32], targets: &[u32], classes: usize, d_logits: &[f32]) {
+    let rows = targets.len();
+    assert!(logits.len() >= rows * classes && d_logits.len() >= rows * classes);
+    assert!(
+        targets
+            .iter()
+            .all(|&t| t == IGNORE || (t as usize) < classes),
+        "cross_entropy_rows: target past the classes"
+    );
+}
+
+/// [`cross_entropy_rows`] for any CPU, one row at a time.
+fn cross_entropy_rows_portable(
+    logits: &[f32],
+    targets: &[u32],
+    classes: usize,
+    scale: f32,
+    d_logits: &mut [f32],
+) -> f64 {
     let mut total = 0.0f64;
     for (r, &tgt) in targets.iter().enumerate() {
         let z = &logits[r * classes..(r + 1) * classes];
@@ -79,6 +145,79 @@ pub fn cross_entropy_rows(
         let mut loss = 0.0f32;
         softmax_row(z, tgt as usize, scale, dz, &mut loss);
         total += loss as f64;
+    }
+    total
+}
+
+/// [`cross_entropy_rows`] with AVX-512: each row in masked vectors of 16 classes (the bias
+/// added in place when given, max, `exp`, sum, scaled gradient), with no per-row dispatch.
+/// `logits` is written only when `bias` is given.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn cross_entropy_rows_avx512(
+    logits: *mut f32,
+    bias: Option<&[f32]>,
+    targets: &[u32],
+    classes: usize,
+    scale: f32,
+    d_logits: &mut [f32],
+) -> f64 {
+    use crate::activation::avx512::exp;
+    use std::arch::x86_64::*;
+    let mask = |j: usize| -> __mmask16 {
+        if classes - j >= 16 {
+            0xffff
+        } else {
+            ((1u32 << (classes - j)) - 1) as u16
+        }
+    };
+    let mut total = 0.0f64;
+    for (r, &tgt) in targets.iter().enumerate() {
+        let z = logits.add(r * classes);
+        let dz = d_logits.as_mut_ptr().add(r * classes);
+        if let Some(b) = bias {
+            let mut j = 0;
+            while j < classes {
+                let k = mask(j);
+                let v = _mm512_add_ps(
+                    _mm512_maskz_loadu_ps(k, z.add(j)),
+                    _mm512_maskz_loadu_ps(k, b.as_ptr().add(j)),
+                );
+                _mm512_mask_storeu_ps(z.add(j), k, v);
+                j += 16;
+            }
+        }
+        if tgt == IGNORE {
+            std::slice::from_raw_parts_mut(dz, classes).fill(0.0);
+            continue;
+        }
+        let mut m = _mm512_set1_ps(f32::NEG_INFINITY);
+        let mut j = 0;
+        while j < classes {
+            m = _mm512_max_ps(m, _mm512_mask_loadu_ps(m, mask(j), z.add(j)));
+            j += 16;
+        }
+        let max = _mm512_reduce_max_ps(m);
+        let (vmax, mut sum) = (_mm512_set1_ps(max), _mm512_setzero_ps());
+        j = 0;
+        while j < classes {
+            let k = mask(j);
+            let e = exp(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, z.add(j)), vmax));
+            sum = _mm512_mask_add_ps(sum, k, sum, e);
+            _mm512_mask_storeu_ps(dz.add(j), k, e);
+            j += 16;
+        }
+        let sum = _mm512_reduce_add_ps(sum);
+        total += (sum.ln() + max - *z.add(tgt as usize)) as f64;
+        let k = _mm512_set1_ps(scale / sum);
+        j = 0;
+        while j < classes {
+            let m = mask(j);
+            let d = _mm512_maskz_loadu_ps(m, dz.add(j));
+            _mm512_mask_storeu_ps(dz.add(j), m, _mm512_mul_ps(d, k));
+            j += 16;
+        }
+        *dz.add(tgt as usize) -= scale;
     }
     total
 }

@@ -907,9 +907,10 @@ impl SequenceModel {
 const HEAD_ROWS: usize = 512;
 
 /// `logits (rows, out) = x (rows, feat) · Wᵀ + b`, in blocks of [`HEAD_ROWS`] rows spread over
-/// the threads (each block starts from the bias and runs its own product). With `ce =
-/// (targets, n counted, d_logits)`, each block then computes its rows of the softmax
-/// cross-entropy and its gradient (scaled by `1 / n`) while its logits are in cache; returns
+/// the threads (each block runs its own product). With `ce = (targets, n counted, d_logits)`,
+/// each block then adds the bias and computes its rows of the softmax cross-entropy and its
+/// gradient (scaled by `1 / n`) in one pass while its logits are in cache (without `ce`, the
+/// product starts from the bias); returns
 /// the sum of the rows' losses (unscaled, blocks added in order; 0 without `ce`).
 #[allow(clippy::too_many_arguments)]
 fn dense_forward(
@@ -930,10 +931,14 @@ fn dense_forward(
     let targets = ce.as_ref().map(|(t, _, _)| *t);
     let block = |i: usize, z: &mut [f32], dz: Option<&mut [f32]>| -> f64 {
         let (r0, n) = (i * HEAD_ROWS, z.len() / out);
-        for row in z.chunks_exact_mut(out) {
-            row.copy_from_slice(b);
-        }
         let xb = &x[r0 * feat..(r0 + n) * feat];
+        // with the loss, the bias is added by its pass over the logits; else first
+        let fused = matches!((&dz, targets), (Some(_), Some(_)));
+        if !fused {
+            for row in z.chunks_exact_mut(out) {
+                row.copy_from_slice(b);
+            }
+        }
         with_threads(1, || {
             matmul(
                 n,
@@ -947,11 +952,13 @@ fn dense_forward(
                 Transpose::Yes,
                 z,
                 out,
-                true,
+                !fused,
             )
         });
         match (dz, targets) {
-            (Some(dz), Some(t)) => loss::cross_entropy_rows(z, &t[r0..r0 + n], out, scale, dz),
+            (Some(dz), Some(t)) => {
+                loss::cross_entropy_rows_bias(z, b, &t[r0..r0 + n], out, scale, dz)
+            }
             _ => 0.0,
         }
     };
