@@ -1563,13 +1563,27 @@ impl Recurrent {
             pack_panels(p, h, w_hr, h, Transpose::No, &mut gr.w_hr_p);
         }
 
+        // the weight (and dense input) gradients are computed for every WEIGHT_ROWS rows of
+        // consecutive steps, while those are still in cache (all at the end with recurrent
+        // dropout, whose masked inputs are gathered then); `blk`: rows done since
+        let mut blk = (usize::MAX, 0);
+        let mut dx = dx;
         for s in 0..tn {
             // reverse of the forward's processing order
             let t = if d == 0 { tn - 1 - s } else { s };
             let (slab, nb) = (off[t], off[t + 1] - off[t]);
+            if !masked && blk.1 > blk.0 && blk.1 - blk.0 >= WEIGHT_ROWS {
+                let dgh_all: &[f32] = if gru_mode { &gr.dgh } else { &gr.dg };
+                let dxb = dx.as_deref_mut();
+                weight_grads(
+                    x, &gr.dg, dgh_all, gh, &dc.h_prev, p, params, grads, dp, dxb, blk,
+                );
+                blk = (usize::MAX, 0);
+            }
             if nb == 0 {
                 continue;
             }
+            blk = (blk.0.min(slab), blk.1.max(slab + nb));
             // total gradient of this step's hidden output: from later steps and from above
             let dht = &mut gr.dht[slab * p..(slab + nb) * p];
             for j in 0..nb {
@@ -1668,57 +1682,9 @@ impl Recurrent {
             }
         }
 
-        // ---- weight, bias and input gradients: one GEMM each over all steps
-        let dgh_all: &[f32] = if gru_mode { &gr.dgh } else { &gr.dg };
-        match x {
-            LayerInput::Dense(xs, i) => {
-                // gates = x · W_ihᵀ  =>  dW_ih += dgᵀ · x
-                matmul(
-                    gh,
-                    i,
-                    rows,
-                    &gr.dg,
-                    gh,
-                    Transpose::Yes,
-                    xs,
-                    i,
-                    Transpose::No,
-                    &mut grads[dp.w_ih.clone()],
-                    i,
-                    true,
-                );
-                if let Some(dx) = dx {
-                    // dx += dg · W_ih
-                    let w_ih = &params[dp.w_ih.clone()];
-                    matmul(
-                        rows,
-                        i,
-                        gh,
-                        &gr.dg,
-                        gh,
-                        Transpose::No,
-                        w_ih,
-                        i,
-                        Transpose::No,
-                        dx,
-                        i,
-                        true,
-                    );
-                }
-            }
-            LayerInput::Tokens(_) => {
-                // dW_ihᵀ was summed in the time loop
-                let v = dp.input;
-                let gw = &mut grads[dp.w_ih.clone()];
-                for r in 0..gh {
-                    for c in 0..v {
-                        gw[r * v + c] += gr.dw_t[c * gh + r];
-                    }
-                }
-            }
-        }
-        // dW_hh += dghᵀ · (h_prev ⊙ mask)
-        let hprev: &[f32] = if masked {
+        // ---- the rows not yet in the weight gradients, and the one-hot input's
+        if masked {
+            // dW_hh += dghᵀ · (h_prev ⊙ mask): all rows at once, with the masked inputs
             zeroed(&mut gr.h_masked_all, rows * p);
             for t in 0..tn {
                 let (o, nb) = (off[t], off[t + 1] - off[t]);
@@ -1728,24 +1694,22 @@ impl Recurrent {
                     }
                 }
             }
-            &gr.h_masked_all
-        } else {
-            &dc.h_prev
-        };
-        matmul(
-            gh,
-            p,
-            rows,
-            dgh_all,
-            gh,
-            Transpose::Yes,
-            hprev,
-            p,
-            Transpose::No,
-            &mut grads[dp.w_hh.clone()],
-            p,
-            true,
-        );
+        }
+        if blk.1 > blk.0 {
+            let hprev: &[f32] = if masked { &gr.h_masked_all } else { &dc.h_prev };
+            let dgh_all: &[f32] = if gru_mode { &gr.dgh } else { &gr.dg };
+            weight_grads(x, &gr.dg, dgh_all, gh, hprev, p, params, grads, dp, dx, blk);
+        }
+        if let LayerInput::Tokens(_) = x {
+            // dW_ihᵀ was summed in the time loop
+            let v = dp.input;
+            let gw = &mut grads[dp.w_ih.clone()];
+            for r in 0..gh {
+                for c in 0..v {
+                    gw[r * v + c] += gr.dw_t[c * gh + r];
+                }
+            }
+        }
         if let (Some(bi), Some(bh)) = (&dp.b_ih, &dp.b_hh) {
             add_assign(&mut grads[bi.clone()], &gr.db);
             add_assign(
@@ -1781,6 +1745,86 @@ impl Recurrent {
     pub fn num_params(&self) -> usize {
         self.cfg.num_params()
     }
+}
+
+/// Rows (of consecutive steps) of a backward time loop whose weight gradients are computed
+/// together, while they are in cache (see `backward_direction`).
+const WEIGHT_ROWS: usize = 256;
+
+/// Rows `r0..r1` of one layer direction's weight gradients, and of its input gradient for a
+/// dense input: `dW_ih += dgᵀ · x`, `dx += dg · W_ih`, `dW_hh += dghᵀ · h_prev` (`dg (rows, gh)`,
+/// `dgh` the gradient the recurrent product saw, `h_prev (rows, p)`). A one-hot input's `dW_ih`
+/// is summed elsewhere.
+#[allow(clippy::too_many_arguments)]
+fn weight_grads(
+    x: LayerInput<'_>,
+    dg: &[f32],
+    dgh: &[f32],
+    gh: usize,
+    h_prev: &[f32],
+    p: usize,
+    params: &[f32],
+    grads: &mut [f32],
+    dp: &DirParams,
+    dx: Option<&mut [f32]>,
+    (r0, r1): (usize, usize),
+) {
+    let n = r1 - r0;
+    let dg = &dg[r0 * gh..r1 * gh];
+    if let LayerInput::Dense(xs, i) = x {
+        // gates = x · W_ihᵀ  =>  dW_ih += dgᵀ · x, dx += dg · W_ih
+        let xs = &xs[r0 * i..r1 * i];
+        let gw = &mut grads[dp.w_ih.clone()];
+        matmul(
+            gh,
+            i,
+            n,
+            dg,
+            gh,
+            Transpose::Yes,
+            xs,
+            i,
+            Transpose::No,
+            gw,
+            i,
+            true,
+        );
+        if let Some(dx) = dx {
+            let w_ih = &params[dp.w_ih.clone()];
+            let dx = &mut dx[r0 * i..r1 * i];
+            matmul(
+                n,
+                i,
+                gh,
+                dg,
+                gh,
+                Transpose::No,
+                w_ih,
+                i,
+                Transpose::No,
+                dx,
+                i,
+                true,
+            );
+        }
+    }
+    // gates += h_prev · W_hhᵀ  =>  dW_hh += dghᵀ · h_prev
+    let (dgh, hp) = (&dgh[r0 * gh..r1 * gh], &h_prev[r0 * p..r1 * p]);
+    let gw = &mut grads[dp.w_hh.clone()];
+    matmul(
+        gh,
+        p,
+        n,
+        dgh,
+        gh,
+        Transpose::Yes,
+        hp,
+        p,
+        Transpose::No,
+        gw,
+        p,
+        true,
+    );
 }
 
 /// The input of one layer inside the stack.
