@@ -243,6 +243,29 @@ fn lstm_variants_bidirectional_projection_variable_lengths() {
     }
 }
 
+/// Sequences long enough (370 rows in one chunk) that the backward pass computes the weight
+/// and input gradients in several blocks of rows inside its time loop, in both directions and
+/// for a dense input (the second layer), with variable lengths.
+#[test]
+fn long_sequences_weight_gradients_in_blocks() {
+    for mode in [Mode::Lstm, Mode::Gru, Mode::RnnTanh] {
+        let cfg = RecurrentConfig {
+            num_layers: 2,
+            bidirectional: true,
+            hidden_size: 3,
+            input_size: 2,
+            ..base(mode)
+        };
+        let c = Case {
+            t: 100,
+            b: 4,
+            lengths: Some(vec![100, 80, 90, 100]),
+            ..case(cfg)
+        };
+        with_threads(1, || run_case(&c));
+    }
+}
+
 /// LSTM layer directions run by two threads that split the units (odd `H` too), forced on
 /// for these small layers with `recurrent::with_team_min_weights(0)`.
 #[test]
