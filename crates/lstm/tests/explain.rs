@@ -163,8 +163,10 @@ fn the_page_embeds_the_library_values() {
             let lib = lt.get(q);
             assert_eq!(shown.len(), lib.len());
             for (a, b) in shown.iter().zip(lib) {
+                // rounded to 4 decimals (half a unit: 5e-5), in f32 arithmetic, whose steps
+                // grow with the value (a cell state near 17 moves in steps of 2e-6)
                 assert!(
-                    (a - b).abs() <= 5.1e-5,
+                    (a - b).abs() <= 5e-5 + 4.0 * f32::EPSILON * b.abs(),
                     "layer {l} {q:?}: page {a}, library {b}"
                 );
                 checked += 1;
