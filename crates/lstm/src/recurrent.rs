@@ -1493,8 +1493,9 @@ impl Recurrent {
         }
     }
 
-    /// Backward of one direction of one layer: the time loop holds only the recurrent product;
-    /// the weight and input gradients are single GEMMs after it.
+    /// Backward of one direction of one layer: the time loop holds the recurrent product, and
+    /// every [`WEIGHT_ROWS`] rows the weight and input gradients of those rows (see
+    /// `weight_grads`).
     #[allow(clippy::too_many_arguments)]
     fn backward_direction(
         &self,

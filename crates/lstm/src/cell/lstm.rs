@@ -69,7 +69,7 @@ pub fn forward_step(
     next_h: &mut [f32],
 ) {
     #[cfg(target_arch = "x86_64")]
-    if step.peepholes.is_none() && !step.coupled && std::is_x86_feature_detected!("avx512f") {
+    if fused_avx512(step) {
         let h = step.hidden;
         assert!(gates.len() >= nb * 4 * h, "forward_step: gates too short");
         assert!(prev_c.len() >= nb * h && next_c.len() >= nb * h && next_h.len() >= nb * h);
@@ -91,6 +91,13 @@ simd_dispatch!(
         next_h: &mut [f32],
     ) => forward_impl
 );
+
+/// Whether the step runs as one fused AVX-512 pass: the standard cell (no peepholes, not
+/// coupled) on a CPU with AVX-512F.
+#[cfg(target_arch = "x86_64")]
+fn fused_avx512(step: &LstmStep<'_>) -> bool {
+    step.peepholes.is_none() && !step.coupled && std::is_x86_feature_detected!("avx512f")
+}
 
 /// Lanes `j..j + 16` of a row (fewer at its end): the mask of the ones inside `h`.
 #[cfg(target_arch = "x86_64")]
@@ -233,7 +240,7 @@ pub fn backward_step(
     d_peep: Option<&mut [f32]>,
 ) {
     #[cfg(target_arch = "x86_64")]
-    if step.peepholes.is_none() && !step.coupled && std::is_x86_feature_detected!("avx512f") {
+    if fused_avx512(step) {
         let h = step.hidden;
         assert!(gates.len() >= nb * 4 * h && d_gates.len() >= nb * 4 * h);
         assert!(prev_c.len() >= nb * h && next_c.len() >= nb * h);

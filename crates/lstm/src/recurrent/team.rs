@@ -551,35 +551,33 @@ impl Recurrent {
             // ---- this part's rows of the weight and bias gradients
             // SAFETY: after the barrier both parts' gate gradients are complete and read only
             let dg = unsafe { dgs[q].slice(0, rows * g4) };
-            // one product per weight for all four gate blocks (`(4·hq, n)`), then each block
-            // added to its rows
-            let add_blocks = |r: &Range<usize>, n: usize, src: &[f32]| {
+            // one product per weight for all four gate blocks, `dgᵀ · input` `(4·hq, n)`, then
+            // each block added to its rows
+            let mut weight = |input: &[f32], n: usize, r: &Range<usize>| {
+                sized(&mut tg.dw, g4 * n);
+                matmul(
+                    g4,
+                    n,
+                    rows,
+                    dg,
+                    g4,
+                    Transpose::Yes,
+                    input,
+                    n,
+                    Transpose::No,
+                    &mut tg.dw,
+                    n,
+                    false,
+                );
                 for k in 0..4 {
                     let r0 = k * h + u0;
                     // SAFETY: rows r0..r0 + hq of the weight belong to this part only
                     let gw = unsafe { grads.slice_mut(r.start + r0 * n, hq * n) };
-                    add_assign(gw, &src[k * hq * n..(k + 1) * hq * n]);
+                    add_assign(gw, &tg.dw[k * hq * n..(k + 1) * hq * n]);
                 }
             };
             match x {
-                LayerInput::Dense(xs, i) => {
-                    sized(&mut tg.dw, g4 * i);
-                    matmul(
-                        g4,
-                        i,
-                        rows,
-                        dg,
-                        g4,
-                        Transpose::Yes,
-                        xs,
-                        i,
-                        Transpose::No,
-                        &mut tg.dw,
-                        i,
-                        false,
-                    );
-                    add_blocks(&w_ih_r, i, &tg.dw);
-                }
+                LayerInput::Dense(xs, i) => weight(xs, i, &w_ih_r),
                 LayerInput::Tokens(_) => {
                     let v = dp.input;
                     for k in 0..4 {
@@ -594,22 +592,7 @@ impl Recurrent {
                     }
                 }
             }
-            sized(&mut tg.dw, g4 * p);
-            matmul(
-                g4,
-                p,
-                rows,
-                dg,
-                g4,
-                Transpose::Yes,
-                &dc.h_prev,
-                p,
-                Transpose::No,
-                &mut tg.dw,
-                p,
-                false,
-            );
-            add_blocks(&w_hh_r, p, &tg.dw);
+            weight(&dc.h_prev, p, &w_hh_r);
             for k in 0..4 {
                 let r0 = k * h + u0;
                 for r in [&dp.b_ih, &dp.b_hh].into_iter().flatten() {
