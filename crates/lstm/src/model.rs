@@ -751,10 +751,10 @@ impl SequenceModel {
             *d *= m;
         }
         // into the recurrent stack: a per-step head hands its input gradient on as it is
-        self.d_out.clear();
         let d_final = match self.config.head {
             Head::PerStep { .. } => None,
             Head::LastStep { .. } => {
+                self.d_out.clear();
                 self.d_out.resize(b * t * feat, 0.0);
                 self.d_final.h.clear();
                 self.d_final.h.resize(dn * ln * b * p, 0.0);
@@ -774,9 +774,12 @@ impl SequenceModel {
             }
         };
         if !self.real_rows.is_empty() {
-            // back to the (B, T) layout, zero at the padded positions
-            self.d_out.clear();
-            self.d_out.resize(b * t * feat, 0.0);
+            // back to the (B, T) layout; the padded positions are not read (they keep whatever
+            // an earlier batch left there)
+            if self.d_out.len() != b * t * feat {
+                self.d_out.clear();
+                self.d_out.resize(b * t * feat, 0.0);
+            }
             for (j, &r) in self.real_rows.iter().enumerate() {
                 self.d_out[r * feat..(r + 1) * feat]
                     .copy_from_slice(&self.d_head_in[j * feat..(j + 1) * feat]);
