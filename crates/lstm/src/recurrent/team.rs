@@ -22,6 +22,7 @@
 use std::cell::Cell;
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use super::{sized, zeroed, DirCache, DirGrad, DirParams, LayerInput, Recurrent, Shared};
 use crate::cell::lstm::{self, LstmStep, Peepholes};
@@ -219,20 +220,45 @@ fn part_cell<'a>(h: usize, q: usize, coupled: bool, peep: Option<&'a [f32]>) -> 
     }
 }
 
-/// Runs `run(0, parts[0])` here and `run(1, parts[1])` on a second thread, each with the
-/// library limited to one thread; a panic in either poisons `barrier` (so the other does not
-/// wait for it forever) and is passed on.
+/// Runs `run(0, parts[0])` and `run(1, parts[1])` on two threads at once, each with the library
+/// limited to one thread; a panic in either poisons `barrier` (so the other does not wait for it
+/// forever) and is passed on.
+///
+/// The two parts run on the first two threads of rayon's pool (a broadcast), so that those
+/// threads are awake for the parallel passes that follow (the dense head, the optimizer). With
+/// the parts on the calling thread and a thread spawned for them, the pool's threads slept
+/// through each time loop, and on this machine a thread that has slept for tens of
+/// milliseconds took up to 0.6 ms to start on the next pass: charlm-1x512 lost about 2 ms per
+/// step to it. A pool of fewer than two threads, or a call from inside the pool (where its
+/// threads may be busy), runs the parts on a spawned thread as before.
 fn run_team<T: Send>(barrier: &Barrier2, parts: &mut [T], run: impl Fn(usize, &mut T) + Sync) {
     let (part0, part1) = parts.split_at_mut(1);
     let run = |q: usize, part: &mut T| {
         let _poison = PoisonOnPanic(barrier);
         with_threads(1, || run(q, part));
     };
-    std::thread::scope(|s| {
-        let other = s.spawn(|| run(1, &mut part1[0]));
-        run(0, &mut part0[0]);
-        other.join().expect("team thread panicked");
-    });
+    if rayon::current_num_threads() >= 2 && rayon::current_thread_index().is_none() {
+        let slots = [
+            Mutex::new(Some(&mut part0[0])),
+            Mutex::new(Some(&mut part1[0])),
+        ];
+        rayon::broadcast(|ctx| {
+            let q = ctx.index();
+            // each of the first two pool threads takes its part once; any others have none
+            let part = slots
+                .get(q)
+                .and_then(|slot| slot.lock().unwrap_or_else(|e| e.into_inner()).take());
+            if let Some(part) = part {
+                run(q, part);
+            }
+        });
+    } else {
+        std::thread::scope(|s| {
+            let other = s.spawn(|| run(1, &mut part1[0]));
+            run(0, &mut part0[0]);
+            other.join().expect("team thread panicked");
+        });
+    }
 }
 
 impl Recurrent {
