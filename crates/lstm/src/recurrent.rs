@@ -1428,15 +1428,23 @@ impl Recurrent {
             }
         };
         let rows = cache.rows.clone();
-        // gradient w.r.t. the top layer's output, time-major, chunk order
+        // gradient w.r.t. the top layer's output, time-major, chunk order: `d_output` as it is
+        // when the chunk is the whole batch in its order at every step (the units split without
+        // variable lengths), else gathered
         let total = cache.off[tn];
-        sized(&mut cache.d_cur, total * w);
-        for t in 0..tn {
-            let o = cache.off[t];
-            for (j, &u) in rows[..cache.active[t]].iter().enumerate() {
-                let r = user_row(cfg.batch_first, tn, bu, t, u);
-                cache.d_cur[(o + j) * w..(o + j + 1) * w]
-                    .copy_from_slice(&d_output[r * w..(r + 1) * w]);
+        let top_in_place =
+            !cfg.batch_first && total == tn * bu && rows.iter().enumerate().all(|(j, &u)| j == u);
+        if top_in_place {
+            cache.d_cur.clear();
+        } else {
+            sized(&mut cache.d_cur, total * w);
+            for t in 0..tn {
+                let o = cache.off[t];
+                for (j, &u) in rows[..cache.active[t]].iter().enumerate() {
+                    let r = user_row(cfg.batch_first, tn, bu, t, u);
+                    cache.d_cur[(o + j) * w..(o + j + 1) * w]
+                        .copy_from_slice(&d_output[r * w..(r + 1) * w]);
+                }
             }
         }
         zeroed(&mut cache.d_state.h, dn * ln * b * p);
@@ -1502,7 +1510,11 @@ impl Recurrent {
                     b,
                     &cache.off,
                     d,
-                    &cache.d_cur,
+                    if l + 1 == ln && top_in_place {
+                        &d_output[..total * w]
+                    } else {
+                        &cache.d_cur
+                    },
                     &cache.dirs[k],
                     gr,
                     dx,
