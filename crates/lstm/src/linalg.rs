@@ -40,6 +40,29 @@ pub fn with_threads<R>(n: usize, f: impl FnOnce() -> R) -> R {
     r
 }
 
+/// `dst (rows, cols) += srcᵀ` with `src (cols, rows)`, row strides `ld_dst` and `ld_src`, in
+/// 16 x 16 tiles (so that neither side is walked with a large stride for long).
+pub(crate) fn add_transposed(
+    dst: &mut [f32],
+    ld_dst: usize,
+    src: &[f32],
+    ld_src: usize,
+    rows: usize,
+    cols: usize,
+) {
+    const TILE: usize = 16;
+    for r0 in (0..rows).step_by(TILE) {
+        for c0 in (0..cols).step_by(TILE) {
+            for r in r0..(r0 + TILE).min(rows) {
+                let d = &mut dst[r * ld_dst + c0..r * ld_dst + (c0 + TILE).min(cols)];
+                for (c, x) in (c0..).zip(d.iter_mut()) {
+                    *x += src[c * ld_src + r];
+                }
+            }
+        }
+    }
+}
+
 /// Elements per block of the passes that are spread over the threads in fixed blocks (the
 /// optimizer update, the gradient norm, the sum of the chunks' gradients): fixed, so that their
 /// results never depend on the thread count.

@@ -27,7 +27,9 @@ use std::sync::Mutex;
 use super::{sized, zeroed, DirCache, DirGrad, DirParams, LayerInput, Recurrent, Shared};
 use crate::cell::lstm::{self, LstmStep, Peepholes};
 use crate::cell::Mode;
-use crate::linalg::{add_assign, add_into, gemm_packed, gemm_packed_gather, matmul};
+use crate::linalg::{
+    add_assign, add_into, add_transposed, gemm_packed, gemm_packed_gather, matmul,
+};
 use crate::linalg::{num_threads, pack_panels_rows};
 use crate::linalg::{with_threads, Transpose};
 
@@ -219,9 +221,6 @@ fn part_cell<'a>(h: usize, q: usize, coupled: bool, peep: Option<&'a [f32]>) -> 
         }),
     }
 }
-
-/// Side of the tiles in which a part's weight gradient is added, transposed, to its rows.
-const TILE: usize = 16;
 
 /// Runs `run(0, parts[0])` and `run(1, parts[1])` on two threads at once, each with the library
 /// limited to one thread; a panic in either poisons `barrier` (so the other does not wait for it
@@ -583,7 +582,7 @@ impl Recurrent {
             // one product per weight for all four gate blocks, its transpose `inputᵀ · dg`
             // `(n, 4·hq)` (the `gemm` crate runs this form 5-9% faster than `dgᵀ · input` on
             // these shapes, e.g. 14.2 against 15.6 ms for 2048 rows, 1024 x 512), then each
-            // block added to its rows of the weight, transposed in 16 x 16 tiles
+            // block added to its rows of the weight, transposed
             let mut weight = |input: &[f32], n: usize, r: &Range<usize>| {
                 sized(&mut tg.dw, g4 * n);
                 matmul(
@@ -604,16 +603,7 @@ impl Recurrent {
                     let r0 = k * h + u0;
                     // SAFETY: rows r0..r0 + hq of the weight belong to this part only
                     let gw = unsafe { grads.slice_mut(r.start + r0 * n, hq * n) };
-                    for j0 in (0..hq).step_by(TILE) {
-                        for c0 in (0..n).step_by(TILE) {
-                            for jj in j0..(j0 + TILE).min(hq) {
-                                let col = k * hq + jj;
-                                for c in c0..(c0 + TILE).min(n) {
-                                    gw[jj * n + c] += tg.dw[c * g4 + col];
-                                }
-                            }
-                        }
-                    }
+                    add_transposed(gw, n, &tg.dw[k * hq..], g4, hq, n);
                 }
             };
             match x {
