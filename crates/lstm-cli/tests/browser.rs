@@ -21,11 +21,35 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_lstm"))
 }
 
-fn tmp(name: &str) -> PathBuf {
+/// A fresh temporary directory, removed when the test passes (kept for a look when it fails).
+struct Tmp(PathBuf);
+
+impl std::ops::Deref for Tmp {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for Tmp {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Tmp {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn tmp(name: &str) -> Tmp {
     let d = std::env::temp_dir().join(format!("lstm-browser-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
-    d
+    Tmp(d)
 }
 
 fn chromium() -> Option<PathBuf> {
@@ -343,5 +367,4 @@ fn pages_in_headless_chromium() {
             std::fs::copy(dir.join(f), Path::new(&keep).join(f)).unwrap();
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
