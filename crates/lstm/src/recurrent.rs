@@ -56,6 +56,7 @@ mod team;
 #[doc(hidden)]
 pub use team::with_team_min_weights;
 pub use team::TEAM_MIN_WEIGHTS;
+pub(crate) use team::{team_override, with_team_override};
 
 /// Configuration of a recurrent stack; the fields mirror `torch.nn.LSTM`'s arguments.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

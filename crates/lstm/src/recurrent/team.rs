@@ -44,6 +44,20 @@ thread_local! {
     static TEAM_OVERRIDE: Cell<Option<usize>> = const { Cell::new(None) };
 }
 
+/// This thread's threshold override for the units split (see [`with_team_min_weights`]), to
+/// carry it to another thread.
+pub(crate) fn team_override() -> Option<usize> {
+    TEAM_OVERRIDE.with(|c| c.get())
+}
+
+/// Runs `f` with the override `o` (`None`: the default threshold) on this thread.
+pub(crate) fn with_team_override<R>(o: Option<usize>, f: impl FnOnce() -> R) -> R {
+    let old = TEAM_OVERRIDE.with(|c| c.replace(o));
+    let r = f();
+    TEAM_OVERRIDE.with(|c| c.set(old));
+    r
+}
+
 /// Runs `f` with another threshold for the units split on this thread (in floats of `W_hh`;
 /// 0 = whenever eligible, `usize::MAX` = never). For tests and measurements.
 #[doc(hidden)]
@@ -226,20 +240,21 @@ fn part_cell<'a>(h: usize, q: usize, coupled: bool, peep: Option<&'a [f32]>) -> 
 /// limited to one thread; a panic in either poisons `barrier` (so the other does not wait for it
 /// forever) and is passed on.
 ///
-/// The two parts run on the first two threads of rayon's pool (a broadcast), so that those
-/// threads are awake for the parallel passes that follow (the dense head, the optimizer). With
-/// the parts on the calling thread and a thread spawned for them, the pool's threads slept
-/// through each time loop, and on this machine a thread that has slept for tens of
-/// milliseconds took up to 0.6 ms to start on the next pass: charlm-1x512 lost about 2 ms per
-/// step to it. A pool of fewer than two threads, or a call from inside the pool (where its
-/// threads may be busy), runs the parts on a spawned thread as before.
+/// The two parts run on the first two threads of rayon's pool (a broadcast; called from one of
+/// them, as in a training step, that thread takes its own part), so that those threads are
+/// awake for the parallel passes that follow (the dense head, the optimizer). With the parts on
+/// the calling thread and a thread spawned for them, the pool's threads slept through each time
+/// loop, and on this machine a thread that has slept for tens of milliseconds took up to 0.6 ms
+/// to start on the next pass: charlm-1x512 lost about 2 ms per step to it. Both parts must run
+/// at once: if the pool's threads are busy with other work, a part spins (then yields) at the
+/// barrier until the other is taken up. A pool of one thread runs the parts on a spawned thread.
 fn run_team<T: Send>(barrier: &Barrier2, parts: &mut [T], run: impl Fn(usize, &mut T) + Sync) {
     let (part0, part1) = parts.split_at_mut(1);
     let run = |q: usize, part: &mut T| {
         let _poison = PoisonOnPanic(barrier);
         with_threads(1, || run(q, part));
     };
-    if rayon::current_num_threads() >= 2 && rayon::current_thread_index().is_none() {
+    if rayon::current_num_threads() >= 2 {
         let slots = [
             Mutex::new(Some(&mut part0[0])),
             Mutex::new(Some(&mut part1[0])),
