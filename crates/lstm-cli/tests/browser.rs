@@ -9,6 +9,9 @@
 //! Needs a `chromium` (or `chromium-browser`, `google-chrome`) binary; `.ci/run` installs
 //! Debian's `chromium` when it is missing. Without one these tests print why and pass.
 
+mod common;
+
+use common::Tmp;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -21,35 +24,8 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_lstm"))
 }
 
-/// A fresh temporary directory, removed when the test passes (kept for a look when it fails).
-struct Tmp(PathBuf);
-
-impl std::ops::Deref for Tmp {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl AsRef<Path> for Tmp {
-    fn as_ref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
 fn tmp(name: &str) -> Tmp {
-    let d = std::env::temp_dir().join(format!("lstm-browser-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    Tmp(d)
+    common::tmp_dir("lstm-browser", name)
 }
 
 fn chromium() -> Option<PathBuf> {

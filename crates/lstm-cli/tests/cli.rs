@@ -1,6 +1,9 @@
 //! End-to-end tests of the real `lstm` binary on small data: tiny models, a few steps, and
 //! checks on what comes out (files, numbers, messages), not only exit codes.
 
+mod common;
+
+use common::Tmp;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -14,35 +17,8 @@ fn data(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// A fresh temporary directory, removed when the test passes (kept for a look when it fails).
-struct Tmp(PathBuf);
-
-impl std::ops::Deref for Tmp {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl AsRef<Path> for Tmp {
-    fn as_ref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
 fn tmp(name: &str) -> Tmp {
-    let d = std::env::temp_dir().join(format!("lstm-cli-test-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    Tmp(d)
+    common::tmp_dir("lstm-cli-test", name)
 }
 
 fn run(args: &[&str]) -> Output {

@@ -1,38 +1,14 @@
 //! `lstm experiment ...` end to end on the real binary: tiny runs, the JSON lines, the files
 //! written, and clear messages for bad input.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::Tmp;
+use std::path::Path;
 use std::process::{Command, Output};
 
-/// A fresh temporary directory, removed when the test passes (kept for a look when it fails).
-struct Tmp(PathBuf);
-
-impl std::ops::Deref for Tmp {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl AsRef<Path> for Tmp {
-    fn as_ref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
 fn tmp(name: &str) -> Tmp {
-    let d = std::env::temp_dir().join(format!("lstm-exp-test-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    Tmp(d)
+    common::tmp_dir("lstm-exp-test", name)
 }
 
 fn run(args: &[&str]) -> Output {

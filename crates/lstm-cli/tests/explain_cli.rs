@@ -1,38 +1,14 @@
 //! `lstm explain` and `lstm explore` on the real binary, without a browser: the files they
 //! write, and clear messages (never a panic) for what a user can get wrong.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::Tmp;
+use std::path::Path;
 use std::process::{Command, Output};
 
-/// A fresh temporary directory, removed when the test passes (kept for a look when it fails).
-struct Tmp(PathBuf);
-
-impl std::ops::Deref for Tmp {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl AsRef<Path> for Tmp {
-    fn as_ref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
 fn tmp(name: &str) -> Tmp {
-    let d = std::env::temp_dir().join(format!("lstm-explain-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    Tmp(d)
+    common::tmp_dir("lstm-explain-cli", name)
 }
 
 fn run(args: &[&str]) -> Output {

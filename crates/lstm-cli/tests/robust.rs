@@ -3,6 +3,9 @@
 //! SIGTERM, SIGKILL at any instant, a full disk and a diverging loss without losing its last
 //! checkpoint; and resuming after any of these ends bit-identical to an uninterrupted run.
 
+mod common;
+
+use common::Tmp;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
@@ -20,29 +23,8 @@ fn data(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// A fresh temporary directory, removed when the test passes (kept for a look when it fails).
-struct Tmp(PathBuf);
-
-impl std::ops::Deref for Tmp {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
 fn tmp(name: &str) -> Tmp {
-    let d = std::env::temp_dir().join(format!("lstm-robust-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    Tmp(d)
+    common::tmp_dir("lstm-robust", name)
 }
 
 fn s(p: &Path) -> &str {
