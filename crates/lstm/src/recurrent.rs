@@ -510,9 +510,10 @@ fn step_product(
         gemm_packed(m, n, k, a, k, w_t, c, n, accumulate);
     }
 }
-/// Deals the rows of a variable-length batch, `order` sorted longest first, to the chunks
-/// (the threads): each row goes to the chunk whose estimated time is then least, so that the
-/// threads finish together. A chunk's time is modelled, in units of one row's share of a step's
+
+/// Deals the rows of a batch, `order` sorted longest first, to the chunks (the threads): each
+/// row goes to the chunk whose estimated time is then least (on a tie, the first such chunk, so
+/// rows of equal length go to the chunks in turn), so that the threads finish together. A chunk's time is modelled, in units of one row's share of a step's
 /// recurrent products, as about five units per token (the products, the cells, the input and
 /// gradient GEMMs) plus four per step its longest row runs (each step's pass over the recurrent
 /// weights costs about as much as four more rows in it). Dealing in turn instead gives the
@@ -779,14 +780,8 @@ impl Recurrent {
             chunk.team = team;
             chunk.rows.clear();
         }
-        match lengths {
-            Some(lens) if n_chunks > 1 => deal(&order, lens, &mut cache.chunks),
-            _ => {
-                for (c, chunk) in cache.chunks.iter_mut().enumerate() {
-                    chunk.rows.extend(order.iter().skip(c).step_by(n_chunks));
-                }
-            }
-        }
+        let all_full = vec![tn; b];
+        deal(&order, lengths.unwrap_or(&all_full), &mut cache.chunks);
         // one dropout RNG per chunk, drawn in a fixed order
         let seeds: Vec<Option<u64>> = match train {
             Some(rng) => (0..n_chunks).map(|_| Some(rng.gen::<u64>())).collect(),
