@@ -19,7 +19,10 @@
 //!
 //! Variable lengths follow PyTorch's packed sequences: rows are sorted by length once, so the
 //! sequences still running at step `t` are a prefix of the batch and each step's products touch
-//! only those rows (a padded step costs nothing).
+//! only those rows (a padded step costs nothing). Beyond PyTorch, shorter sequences share rows
+//! ("lanes"), one after the other, so that a thread's steps have fewer, fuller rows: each step
+//! streams the recurrent weights once whatever its rows, and a variable-length batch then runs
+//! about as fast as a padded one of the same real tokens (see `Seg`).
 //!
 //! ```
 //! use lstm::params::ParamStore;
@@ -270,9 +273,12 @@ struct DirCache {
     h_prev: Vec<f32>,
     /// `(T, B, H)`: LSTM hidden state before projection, with a projection.
     r: Vec<f32>,
-    /// `(B, H_out)`, `(B, H)`: running states.
+    /// `(B, H_out)`, `(B, H)`: running states, per lane.
     h_state: Vec<f32>,
     c_state: Vec<f32>,
+    /// `(n, H_out)`, `(n, H)`: final states of the chunk's `n` sequences (`segs` order).
+    h_final: Vec<f32>,
+    c_final: Vec<f32>,
     /// `(B, H_out)`: masked hidden state scratch.
     h_masked: Vec<f32>,
     /// `(B, H_out)`: recurrent dropout mask (empty when off).
@@ -324,9 +330,16 @@ struct ChunkCache {
     /// Whether each layer direction runs as a team of two threads splitting the units (then
     /// the chunk is the whole batch); see `team`.
     team: bool,
-    /// chunk row -> user batch index, sorted by length (descending)
-    rows: Vec<usize>,
-    /// per step: number of sequences still running (a prefix of the chunk's rows)
+    /// the chunk's sequences, lane by lane and in time order within a lane (see [`Seg`])
+    segs: Vec<Seg>,
+    /// per lane (chunk row): its sequences, a range of `segs`; lanes come longest first
+    lanes: Vec<Range<usize>>,
+    /// per packed row (see `off`): its row in the user's layout
+    src: Vec<usize>,
+    /// where one sequence hands its lane to the next, for a time loop running forward in
+    /// time (`[0]`) and backward (`[1]`); empty unless sequences share lanes
+    handovers: [Vec<Handover>; 2],
+    /// per step: number of lanes still running (a prefix of the chunk's lanes)
     active: Vec<usize>,
     /// per step: the first row of the step in the packed buffers (`T + 1` entries; step `t`
     /// holds rows `off[t]..off[t + 1]`, its `active[t]` running sequences: padding is never
@@ -346,8 +359,181 @@ struct ChunkCache {
     d_x: Vec<f32>,
     /// this chunk's parameter gradients (the stack's range of the store)
     grads: Vec<f32>,
-    /// `(D·L, b, H_out)` / `(D·L, b, H)`: gradient w.r.t. the initial states, chunk order
+    /// `(D·L, n, H_out)` / `(D·L, n, H)`: gradient w.r.t. the initial states of the chunk's
+    /// `n` sequences, in the order of `segs`
     d_state: RecurrentState,
+}
+
+/// One sequence of a chunk: user batch index `u`, `len` steps, run in lane (chunk row) `lane`
+/// from step `start` of the chunk's time loop.
+///
+/// A variable-length batch packs its shorter sequences one after the other into shared lanes
+/// (first-fit, longest first, lanes as long as the chunk's longest sequence): each step's
+/// recurrent product streams the whole of `W_hh` whatever its number of rows, so a chunk of
+/// fewer, fuller lanes runs the same tokens in fewer passes over the weights. Where a sequence
+/// hands its lane to the next (a [`Handover`]), the time loop saves the lane's state as the
+/// first one's final state and starts the next from its own initial state; the backward pass
+/// does the same with the gradients, so every sequence is computed exactly as alone.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Seg {
+    u: usize,
+    lane: usize,
+    start: usize,
+    len: usize,
+}
+
+/// Lane `lane` passes from sequence `prev` to sequence `next` (indices into `segs`) before
+/// step `t` of a time loop.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Handover {
+    t: usize,
+    lane: usize,
+    prev: usize,
+    next: usize,
+}
+
+/// States of width `w` per sequence: the initial (or final-gradient) ones a time loop starts
+/// each sequence from, in the user's batch order (`None`: zero), and where it leaves each
+/// sequence's last one, in `segs` order.
+struct SeqStates<'a> {
+    w: usize,
+    start: Option<&'a [f32]>,
+    fin: &'a mut [f32],
+}
+
+impl SeqStates<'_> {
+    /// Loads sequence `s`'s starting state into `row`.
+    fn load(&self, segs: &[Seg], s: usize, row: &mut [f32]) {
+        match self.start {
+            Some(v) => row.copy_from_slice(&v[segs[s].u * self.w..(segs[s].u + 1) * self.w]),
+            None => row.fill(0.0),
+        }
+    }
+
+    /// Saves `row` as sequence `s`'s last state.
+    fn save(&mut self, s: usize, row: &[f32]) {
+        self.fin[s * self.w..(s + 1) * self.w].copy_from_slice(row);
+    }
+
+    /// Before a time loop (`forward`: in time order): each lane starts from its first
+    /// sequence's state (`state (lanes, w)`).
+    fn begin(&self, segs: &[Seg], lanes: &[Range<usize>], forward: bool, state: &mut [f32]) {
+        if self.w == 0 {
+            return;
+        }
+        for (j, r) in lanes.iter().enumerate() {
+            let s = if forward { r.start } else { r.end - 1 };
+            self.load(segs, s, &mut state[j * self.w..(j + 1) * self.w]);
+        }
+    }
+
+    /// The handovers `due` now, on `state (lanes, w)`.
+    fn hand_over(&mut self, segs: &[Seg], due: &[Handover], state: &mut [f32]) {
+        if self.w == 0 {
+            return;
+        }
+        for ho in due {
+            let row = &mut state[ho.lane * self.w..(ho.lane + 1) * self.w];
+            self.save(ho.prev, row);
+            self.load(segs, ho.next, row);
+        }
+    }
+
+    /// After a time loop: each lane's state is its last sequence's.
+    fn end(&mut self, lanes: &[Range<usize>], forward: bool, state: &[f32]) {
+        if self.w == 0 {
+            return;
+        }
+        for (j, r) in lanes.iter().enumerate() {
+            let s = if forward { r.end - 1 } else { r.start };
+            self.save(s, &state[j * self.w..(j + 1) * self.w]);
+        }
+    }
+}
+
+/// The sequences of a chunk and the handovers of one time loop through its lanes.
+#[derive(Clone, Copy)]
+struct Lanes<'a> {
+    segs: &'a [Seg],
+    handovers: &'a [Handover],
+}
+
+/// The handovers of `hand` (from `*next` on, in a loop's order) due before step `t`; advances
+/// `*next` past them.
+fn due<'a>(hand: &'a [Handover], next: &mut usize, t: usize) -> &'a [Handover] {
+    let n = hand[*next..].iter().take_while(|ho| ho.t == t).count();
+    *next += n;
+    &hand[*next - n..*next]
+}
+
+/// The handovers of a time loop through `lanes` of `segs`, in its order (`forward`: in time).
+fn handovers(segs: &[Seg], lanes: &[Range<usize>], forward: bool) -> Vec<Handover> {
+    let mut v = Vec::new();
+    for r in lanes {
+        for s in r.start + 1..r.end {
+            let (prev, next) = if forward { (s - 1, s) } else { (s, s - 1) };
+            let t = if forward {
+                segs[s].start
+            } else {
+                segs[s - 1].start + segs[s - 1].len - 1
+            };
+            v.push(Handover {
+                t,
+                lane: segs[s].lane,
+                prev,
+                next,
+            });
+        }
+    }
+    if forward {
+        v.sort_by_key(|ho| ho.t);
+    } else {
+        v.sort_by_key(|ho| std::cmp::Reverse(ho.t));
+    }
+    v
+}
+
+/// Lays out a chunk's sequences `items` (user indices, longest first) in lanes: one lane each,
+/// or with `pack`, first-fit into lanes as long as the longest (see [`Seg`]).
+fn lay_out(items: &[usize], lens: &[usize], pack: bool, chunk: &mut ChunkCache) {
+    let cap = items.first().map_or(0, |&u| lens[u]);
+    let mut lanes: Vec<(usize, Vec<usize>)> = Vec::new(); // (length, sequences)
+    for &u in items {
+        let fit = if pack {
+            lanes.iter().position(|(l, _)| l + lens[u] <= cap)
+        } else {
+            None
+        };
+        match fit {
+            Some(j) => {
+                lanes[j].0 += lens[u];
+                lanes[j].1.push(u);
+            }
+            None => lanes.push((lens[u], vec![u])),
+        }
+    }
+    // longest first (stable), so the running lanes are a prefix at every step
+    lanes.sort_by_key(|l| std::cmp::Reverse(l.0));
+    chunk.segs.clear();
+    chunk.lanes.clear();
+    for (j, (_, us)) in lanes.iter().enumerate() {
+        let first = chunk.segs.len();
+        let mut start = 0;
+        for &u in us {
+            chunk.segs.push(Seg {
+                u,
+                lane: j,
+                start,
+                len: lens[u],
+            });
+            start += lens[u];
+        }
+        chunk.lanes.push(first..chunk.segs.len());
+    }
+    chunk.handovers = [
+        handovers(&chunk.segs, &chunk.lanes, true),
+        handovers(&chunk.segs, &chunk.lanes, false),
+    ];
 }
 
 /// Buffers of a forward and backward pass, owned by the caller and reused across batches so
@@ -519,18 +705,18 @@ fn step_product(
 /// weights costs about as much as four more rows in it). Dealing in turn instead gives the
 /// first chunk the longer row of every pair: 514 against 482 of `lstm bench`'s 996 tokens
 /// (dealt by this model: 496 beside the row of 62, 500 beside 57).
-fn deal(order: &[usize], lens: &[usize], chunks: &mut [ChunkCache]) {
+fn deal(order: &[usize], lens: &[usize], chunks: &mut [Vec<usize>]) {
     let mut cost = vec![0usize; chunks.len()];
     for &u in order {
         let l = lens[u];
         // the first row of a chunk is its longest (rows come longest first); an empty chunk
         // always wins, so every chunk gets a row
-        let after = |c: usize| cost[c] + 5 * l + if chunks[c].rows.is_empty() { 4 * l } else { 0 };
+        let after = |c: usize| cost[c] + 5 * l + if chunks[c].is_empty() { 4 * l } else { 0 };
         let best = (0..chunks.len())
             .min_by_key(|&c| after(c))
             .expect("at least one chunk");
         cost[best] = after(best);
-        chunks[best].rows.push(u);
+        chunks[best].push(u);
     }
 }
 
@@ -776,12 +962,17 @@ impl Recurrent {
         let n_chunks = if team { 1 } else { num_threads().min(b).max(1) };
         cache.chunks.resize_with(n_chunks, ChunkCache::default);
         cache.chunks.truncate(n_chunks);
-        for chunk in cache.chunks.iter_mut() {
-            chunk.team = team;
-            chunk.rows.clear();
-        }
         let all_full = vec![tn; b];
-        deal(&order, lengths.unwrap_or(&all_full), &mut cache.chunks);
+        let lens = lengths.unwrap_or(&all_full);
+        let mut dealt = vec![Vec::new(); n_chunks];
+        deal(&order, lens, &mut dealt);
+        // shorter sequences share lanes (not with the units split, nor with recurrent dropout,
+        // whose masks belong to lanes)
+        let pack = lengths.is_some() && !team && !(train.is_some() && cfg.recurrent_dropout > 0.0);
+        for (chunk, items) in cache.chunks.iter_mut().zip(&dealt) {
+            chunk.team = team;
+            lay_out(items, lens, pack, chunk);
+        }
         // one dropout RNG per chunk, drawn in a fixed order
         let seeds: Vec<Option<u64>> = match train {
             Some(rng) => (0..n_chunks).map(|_| Some(rng.gen::<u64>())).collect(),
@@ -796,25 +987,22 @@ impl Recurrent {
         sized(&mut cache.output, tn * b * w);
         let output = Shared::new(&mut cache.output);
         let batch_first = cfg.batch_first;
+        // (by step `t` of the chunk's loop, and the padded positions by the user's step `t`)
         let copy_out = |chunk: &ChunkCache, t: usize| {
             let top = &chunk.layer_out[ln - 1];
-            let o = chunk.off[t];
-            for (j, &u) in chunk.rows.iter().enumerate() {
-                let r = user_row(batch_first, tn, b, t, u);
-                // SAFETY: every (t, u) belongs to one chunk and one step: rows written once,
-                // by one thread, read only after the threads have joined
-                unsafe {
-                    if j < chunk.active[t] {
-                        output.write(r * w, &top[(o + j) * w..(o + j + 1) * w]);
-                    } else {
-                        output.slice_mut(r * w, w).fill(0.0);
-                    }
-                }
+            // SAFETY: every (t, u) belongs to one chunk and one packed row or padded position:
+            // written once, by one thread, read only after the threads have joined
+            for r in chunk.off[t]..chunk.off[t + 1] {
+                unsafe { output.write(chunk.src[r] * w, &top[r * w..(r + 1) * w]) };
+            }
+            for seg in chunk.segs.iter().filter(|seg| seg.len <= t) {
+                let r = user_row(batch_first, tn, b, t, seg.u);
+                unsafe { output.slice_mut(r * w, w).fill(0.0) };
             }
         };
         let run = |chunk: &mut ChunkCache, seed: Option<u64>| {
             let mut rng = seed.map(ChaCha8Rng::seed_from_u64);
-            self.forward_chunk(params, input, tn, b, lengths, init, rng.as_mut(), chunk);
+            self.forward_chunk(params, input, tn, b, init, rng.as_mut(), chunk);
         };
         if n_chunks == 1 {
             run(&mut cache.chunks[0], seeds[0]);
@@ -847,13 +1035,13 @@ impl Recurrent {
         for chunk in &cache.chunks {
             for k in 0..dn * ln {
                 let dc = &chunk.dirs[k];
-                for (j, &u) in chunk.rows.iter().enumerate() {
-                    let dst = (k * b + u) * p;
-                    cache.state.h[dst..dst + p].copy_from_slice(&dc.h_state[j * p..(j + 1) * p]);
+                for (s, seg) in chunk.segs.iter().enumerate() {
+                    let dst = (k * b + seg.u) * p;
+                    cache.state.h[dst..dst + p].copy_from_slice(&dc.h_final[s * p..(s + 1) * p]);
                     if cfg.mode == Mode::Lstm {
-                        let dst = (k * b + u) * h;
+                        let dst = (k * b + seg.u) * h;
                         cache.state.c[dst..dst + h]
-                            .copy_from_slice(&dc.c_state[j * h..(j + 1) * h]);
+                            .copy_from_slice(&dc.c_final[s * h..(s + 1) * h]);
                     }
                 }
             }
@@ -871,7 +1059,6 @@ impl Recurrent {
         input: Input<'_>,
         tn: usize,
         bu: usize,
-        lengths: Option<&[usize]>,
         init: Option<&RecurrentState>,
         mut rng: Option<&mut ChaCha8Rng>,
         cache: &mut ChunkCache,
@@ -883,13 +1070,17 @@ impl Recurrent {
             cfg.directions(),
             cfg.num_layers,
         );
-        let b = cache.rows.len();
+        let b = cache.lanes.len();
+        let (segs, lanes) = (&cache.segs, &cache.lanes);
+        let lane_len = |j: usize| {
+            let last = &segs[lanes[j].end - 1];
+            last.start + last.len
+        };
         cache.active.clear();
         for t in 0..tn {
-            cache.active.push(match lengths {
-                Some(lens) => cache.rows.iter().filter(|&&u| lens[u] > t).count(),
-                None => b,
-            });
+            cache
+                .active
+                .push((0..b).filter(|&j| lane_len(j) > t).count());
         }
         cache.off.clear();
         cache.off.push(0);
@@ -897,7 +1088,20 @@ impl Recurrent {
             cache.off.push(cache.off[t] + cache.active[t]);
         }
         let total = cache.off[tn];
-        let rows = &cache.rows;
+        // the user's row of every packed row: each lane's sequence running at step t
+        cache.src.clear();
+        let mut at: Vec<usize> = lanes.iter().map(|r| r.start).collect();
+        for t in 0..tn {
+            for (j, s) in at.iter_mut().enumerate().take(cache.active[t]) {
+                while segs[*s].start + segs[*s].len <= t {
+                    *s += 1;
+                }
+                let seg = &segs[*s];
+                let r = user_row(cfg.batch_first, tn, bu, t - seg.start, seg.u);
+                debug_assert_eq!(seg.lane, j);
+                cache.src.push(r);
+            }
+        }
 
         // ---- layer 0 input, time-major, chunk order
         match input {
@@ -905,22 +1109,13 @@ impl Recurrent {
                 let i = cfg.input_size;
                 cache.x0.clear();
                 cache.x0.reserve(total * i);
-                for t in 0..tn {
-                    for &u in &rows[..cache.active[t]] {
-                        let r = user_row(cfg.batch_first, tn, bu, t, u);
-                        cache.x0.extend_from_slice(&x[r * i..(r + 1) * i]);
-                    }
+                for &r in &cache.src {
+                    cache.x0.extend_from_slice(&x[r * i..(r + 1) * i]);
                 }
             }
             Input::Tokens(ids) => {
                 cache.tokens.clear();
-                for t in 0..tn {
-                    for &u in &rows[..cache.active[t]] {
-                        cache
-                            .tokens
-                            .push(ids[user_row(cfg.batch_first, tn, bu, t, u)]);
-                    }
-                }
+                cache.tokens.extend(cache.src.iter().map(|&r| ids[r]));
             }
         }
         let used_tokens = matches!(input, Input::Tokens(_));
@@ -951,22 +1146,30 @@ impl Recurrent {
             for d in 0..dn {
                 let k = l * dn + d;
                 let dc = &mut cache.dirs[k];
-                // initial state, chunk order
+                // each lane's initial state, and where the sequences leave their final ones
+                let hc = if cfg.mode == Mode::Lstm { h } else { 0 };
+                let n = cache.segs.len();
                 zeroed(&mut dc.h_state, b * p);
-                zeroed(
-                    &mut dc.c_state,
-                    if cfg.mode == Mode::Lstm { b * h } else { 0 },
-                );
-                if let Some(s) = init {
-                    for (j, &u) in rows.iter().enumerate() {
-                        let src = (k * bu + u) * p;
-                        dc.h_state[j * p..(j + 1) * p].copy_from_slice(&s.h[src..src + p]);
-                        if cfg.mode == Mode::Lstm {
-                            let src = (k * bu + u) * h;
-                            dc.c_state[j * h..(j + 1) * h].copy_from_slice(&s.c[src..src + h]);
-                        }
-                    }
-                }
+                zeroed(&mut dc.c_state, b * hc);
+                sized(&mut dc.h_final, n * p);
+                sized(&mut dc.c_final, n * hc);
+                let mut h_fin = std::mem::take(&mut dc.h_final);
+                let mut c_fin = std::mem::take(&mut dc.c_final);
+                let mut states = [
+                    SeqStates {
+                        w: p,
+                        start: init.map(|s| &s.h[k * bu * p..(k + 1) * bu * p]),
+                        fin: &mut h_fin,
+                    },
+                    SeqStates {
+                        w: hc,
+                        start: init.map(|s| &s.c[k * bu * hc..(k + 1) * bu * hc]),
+                        fin: &mut c_fin,
+                    },
+                ];
+                let in_time = d == 0;
+                states[0].begin(&cache.segs, &cache.lanes, in_time, &mut dc.h_state);
+                states[1].begin(&cache.segs, &cache.lanes, in_time, &mut dc.c_state);
                 // one recurrent dropout mask per sequence, layer and direction
                 dc.rec_mask.clear();
                 if rec_dropout {
@@ -993,8 +1196,28 @@ impl Recurrent {
                         out,
                     );
                 } else {
-                    self.forward_direction(params, &self.dirs[k], x, tn, b, &cache.off, d, dc, out);
+                    let lanes = Lanes {
+                        segs: &cache.segs,
+                        handovers: &cache.handovers[d],
+                    };
+                    self.forward_direction(
+                        params,
+                        &self.dirs[k],
+                        x,
+                        tn,
+                        b,
+                        &cache.off,
+                        d,
+                        dc,
+                        out,
+                        lanes,
+                        &mut states,
+                    );
                 }
+                states[0].end(&cache.lanes, in_time, &dc.h_state);
+                states[1].end(&cache.lanes, in_time, &dc.c_state);
+                dc.h_final = h_fin;
+                dc.c_final = c_fin;
             }
             // dropout between layers
             if l + 1 < ln && input_dropout {
@@ -1031,6 +1254,8 @@ impl Recurrent {
         d: usize,
         dc: &mut DirCache,
         out: &mut [f32],
+        lanes: Lanes<'_>,
+        states: &mut [SeqStates<'_>; 2],
     ) {
         let cfg = &self.cfg;
         let (g, h, p, dn) = (
@@ -1146,11 +1371,18 @@ impl Recurrent {
         };
 
         // ---- the time loop
+        let mut next = 0;
         for s in 0..tn {
             let t = if d == 0 { s } else { tn - 1 - s };
             let (slab, nb) = (off[t], off[t + 1] - off[t]);
             if nb == 0 {
                 continue;
+            }
+            // sequences taking over their lanes
+            let due = due(lanes.handovers, &mut next, t);
+            if !due.is_empty() {
+                states[0].hand_over(lanes.segs, due, &mut dc.h_state);
+                states[1].hand_over(lanes.segs, due, &mut dc.c_state);
             }
             // h_prev, optionally masked (recurrent dropout)
             let hp = &mut dc.h_prev[slab * p..(slab + nb) * p];
@@ -1361,24 +1593,21 @@ impl Recurrent {
             },
         );
         for chunk in &cache.chunks {
-            let cb = chunk.rows.len();
+            let n = chunk.segs.len();
             if input_grad {
-                for t in 0..tn {
-                    let o = chunk.off[t];
-                    for (j, &u) in chunk.rows[..chunk.active[t]].iter().enumerate() {
-                        let r = user_row(cfg.batch_first, tn, b, t, u);
-                        cache.d_input[r * i..(r + 1) * i]
-                            .copy_from_slice(&chunk.d_x[(o + j) * i..(o + j + 1) * i]);
-                    }
+                for (j, &r) in chunk.src.iter().enumerate() {
+                    cache.d_input[r * i..(r + 1) * i]
+                        .copy_from_slice(&chunk.d_x[j * i..(j + 1) * i]);
                 }
             }
             for k in 0..dn * ln {
-                for (j, &u) in chunk.rows.iter().enumerate() {
+                for (s, seg) in chunk.segs.iter().enumerate() {
+                    let u = seg.u;
                     let dst = (k * b + u) * p;
-                    let src = (k * cb + j) * p;
+                    let src = (k * n + s) * p;
                     cache.d_state.h[dst..dst + p].copy_from_slice(&chunk.d_state.h[src..src + p]);
                     if cfg.mode == Mode::Lstm {
-                        let (dst, src) = ((k * b + u) * h, (k * cb + j) * h);
+                        let (dst, src) = ((k * b + u) * h, (k * n + s) * h);
                         cache.d_state.c[dst..dst + h]
                             .copy_from_slice(&chunk.d_state.c[src..src + h]);
                     }
@@ -1413,7 +1642,7 @@ impl Recurrent {
             cfg.num_layers,
         );
         let w = dn * p;
-        let b = cache.rows.len();
+        let (b, n) = (cache.lanes.len(), cache.segs.len());
         // full-size gradient buffer so the parameter ranges index it directly; only the
         // stack's range is used and summed
         let grads: &mut [f32] = match to {
@@ -1423,35 +1652,22 @@ impl Recurrent {
                 &mut cache.grads
             }
         };
-        let rows = cache.rows.clone();
         // gradient w.r.t. the top layer's output, time-major, chunk order: `d_output` as it is
-        // when the chunk is the whole batch in its order at every step (the units split without
+        // when every packed row is the same row of the user's layout (the units split without
         // variable lengths), else gathered
         let total = cache.off[tn];
-        let top_in_place =
-            !cfg.batch_first && total == tn * bu && rows.iter().enumerate().all(|(j, &u)| j == u);
+        let top_in_place = cache.src.iter().enumerate().all(|(j, &r)| j == r);
         if top_in_place {
             cache.d_cur.clear();
         } else {
             sized(&mut cache.d_cur, total * w);
-            for t in 0..tn {
-                let o = cache.off[t];
-                for (j, &u) in rows[..cache.active[t]].iter().enumerate() {
-                    let r = user_row(cfg.batch_first, tn, bu, t, u);
-                    cache.d_cur[(o + j) * w..(o + j + 1) * w]
-                        .copy_from_slice(&d_output[r * w..(r + 1) * w]);
-                }
+            for (j, &r) in cache.src.iter().enumerate() {
+                cache.d_cur[j * w..(j + 1) * w].copy_from_slice(&d_output[r * w..(r + 1) * w]);
             }
         }
-        zeroed(&mut cache.d_state.h, dn * ln * b * p);
-        zeroed(
-            &mut cache.d_state.c,
-            if cfg.mode == Mode::Lstm {
-                dn * ln * b * h
-            } else {
-                0
-            },
-        );
+        let hc = if cfg.mode == Mode::Lstm { h } else { 0 };
+        sized(&mut cache.d_state.h, dn * ln * n * p);
+        sized(&mut cache.d_state.c, dn * ln * n * hc);
         for l in (0..ln).rev() {
             let in_size = if l == 0 { cfg.input_size } else { w };
             let want_dx = l > 0 || input_grad;
@@ -1472,54 +1688,78 @@ impl Recurrent {
                 let k = l * dn + d;
                 let gr = &mut cache.grad;
                 zeroed(&mut gr.dh_state, b * p);
-                zeroed(
-                    &mut gr.dc_state,
-                    if cfg.mode == Mode::Lstm { b * h } else { 0 },
-                );
-                if let Some(s) = d_final {
-                    for (j, &u) in rows.iter().enumerate() {
-                        let src = (k * bu + u) * p;
-                        gr.dh_state[j * p..(j + 1) * p].copy_from_slice(&s.h[src..src + p]);
-                        if !s.c.is_empty() {
-                            let src = (k * bu + u) * h;
-                            gr.dc_state[j * h..(j + 1) * h].copy_from_slice(&s.c[src..src + h]);
-                        }
-                    }
-                }
+                zeroed(&mut gr.dc_state, b * hc);
+                // each lane starts from the gradient w.r.t. its last sequence's final state
+                // (the first its loop meets), and leaves the one w.r.t. each sequence's
+                // initial state
+                let (d_h, d_c) = (&mut cache.d_state.h, &mut cache.d_state.c);
+                let mut states = [
+                    SeqStates {
+                        w: p,
+                        start: d_final.map(|s| &s.h[k * bu * p..(k + 1) * bu * p]),
+                        fin: &mut d_h[k * n * p..(k + 1) * n * p],
+                    },
+                    SeqStates {
+                        w: hc,
+                        start: d_final
+                            .filter(|s| !s.c.is_empty())
+                            .map(|s| &s.c[k * bu * hc..(k + 1) * bu * hc]),
+                        fin: &mut d_c[k * n * hc..(k + 1) * n * hc],
+                    },
+                ];
+                // the loop runs forward in time for the reverse direction
+                let in_time = d == 1;
+                states[0].begin(&cache.segs, &cache.lanes, in_time, &mut gr.dh_state);
+                states[1].begin(&cache.segs, &cache.lanes, in_time, &mut gr.dc_state);
                 let dx = if want_dx {
                     Some(&mut cache.d_x[..])
                 } else {
                     None
                 };
-                let backward = if cache.team {
-                    Self::backward_direction_team
+                let d_out = if l + 1 == ln && top_in_place {
+                    &d_output[..total * w]
                 } else {
-                    Self::backward_direction
+                    &cache.d_cur
                 };
-                backward(
-                    self,
-                    params,
-                    grads,
-                    &self.dirs[k],
-                    x,
-                    tn,
-                    b,
-                    &cache.off,
-                    d,
-                    if l + 1 == ln && top_in_place {
-                        &d_output[..total * w]
-                    } else {
-                        &cache.d_cur
-                    },
-                    &cache.dirs[k],
-                    gr,
-                    dx,
-                );
-                cache.d_state.h[k * b * p..(k + 1) * b * p].copy_from_slice(&gr.dh_state[..b * p]);
-                if cfg.mode == Mode::Lstm {
-                    cache.d_state.c[k * b * h..(k + 1) * b * h]
-                        .copy_from_slice(&gr.dc_state[..b * h]);
+                if cache.team {
+                    self.backward_direction_team(
+                        params,
+                        grads,
+                        &self.dirs[k],
+                        x,
+                        tn,
+                        b,
+                        &cache.off,
+                        d,
+                        d_out,
+                        &cache.dirs[k],
+                        gr,
+                        dx,
+                    );
+                } else {
+                    let lanes = Lanes {
+                        segs: &cache.segs,
+                        handovers: &cache.handovers[1 - d],
+                    };
+                    self.backward_direction(
+                        params,
+                        grads,
+                        &self.dirs[k],
+                        x,
+                        tn,
+                        b,
+                        &cache.off,
+                        d,
+                        d_out,
+                        &cache.dirs[k],
+                        gr,
+                        dx,
+                        lanes,
+                        &mut states,
+                    );
                 }
+                states[0].end(&cache.lanes, in_time, &gr.dh_state);
+                states[1].end(&cache.lanes, in_time, &gr.dc_state);
             }
             if l > 0 {
                 // gradient w.r.t. the layer below's output, through its dropout
@@ -1551,6 +1791,8 @@ impl Recurrent {
         dc: &DirCache,
         gr: &mut DirGrad,
         dx: Option<&mut [f32]>,
+        lanes: Lanes<'_>,
+        states: &mut [SeqStates<'_>; 2],
     ) {
         let cfg = &self.cfg;
         let (g, h, p, dn) = (
@@ -1609,6 +1851,7 @@ impl Recurrent {
         // dropout, whose masked inputs are gathered then); `blk`: rows done since
         let mut blk = (usize::MAX, 0);
         let mut dx = dx;
+        let mut next = 0;
         for s in 0..tn {
             // reverse of the forward's processing order
             let t = if d == 0 { tn - 1 - s } else { s };
@@ -1623,6 +1866,12 @@ impl Recurrent {
             }
             if nb == 0 {
                 continue;
+            }
+            // sequences taking over their lanes (backward in their time)
+            let due = due(lanes.handovers, &mut next, t);
+            if !due.is_empty() {
+                states[0].hand_over(lanes.segs, due, &mut gr.dh_state);
+                states[1].hand_over(lanes.segs, due, &mut gr.dc_state);
             }
             blk = (blk.0.min(slab), blk.1.max(slab + nb));
             // total gradient of this step's hidden output: from later steps and from above
@@ -1890,9 +2139,9 @@ mod tests {
     fn dealt(lens: &[usize], n: usize) -> Vec<Vec<usize>> {
         let mut order: Vec<usize> = (0..lens.len()).collect();
         order.sort_by(|&x, &y| lens[y].cmp(&lens[x]));
-        let mut chunks = vec![ChunkCache::default(); n];
+        let mut chunks = vec![Vec::new(); n];
         deal(&order, lens, &mut chunks);
-        chunks.into_iter().map(|c| c.rows).collect()
+        chunks
     }
 
     #[test]
@@ -1930,5 +2179,59 @@ mod tests {
             .collect();
         let spread = tokens[0].abs_diff(tokens[1]);
         assert!(spread <= 8, "{tokens:?}");
+    }
+
+    #[test]
+    fn lanes_hold_every_sequence_once_back_to_back_within_the_longest() {
+        for items in dealt(&BENCH, 2) {
+            let mut chunk = ChunkCache::default();
+            lay_out(&items, &BENCH, true, &mut chunk);
+            let mut seen: Vec<usize> = chunk.segs.iter().map(|s| s.u).collect();
+            seen.sort_unstable();
+            let mut want = items.clone();
+            want.sort_unstable();
+            assert_eq!(seen, want);
+            let cap = BENCH[items[0]];
+            let mut last = usize::MAX;
+            for (j, r) in chunk.lanes.iter().enumerate() {
+                let mut end = 0;
+                for s in &chunk.segs[r.clone()] {
+                    assert_eq!((s.lane, s.start, s.len), (j, end, BENCH[s.u]));
+                    end += s.len;
+                }
+                assert!(
+                    end <= cap && end <= last,
+                    "lanes within {cap}, longest first"
+                );
+                last = end;
+            }
+            // 496 and 500 tokens in lanes of 62 and 57: 9 and 10 lanes, not 16 rows
+            assert!(chunk.lanes.len() <= 10, "{} lanes", chunk.lanes.len());
+            // a handover wherever a lane passes on, in each loop's order of steps
+            let n = chunk.segs.len() - chunk.lanes.len();
+            let [fwd, bwd] = &chunk.handovers;
+            assert_eq!((fwd.len(), bwd.len()), (n, n));
+            assert!(fwd.windows(2).all(|w| w[0].t <= w[1].t));
+            assert!(bwd.windows(2).all(|w| w[0].t >= w[1].t));
+            for ho in fwd {
+                let (a, b) = (chunk.segs[ho.prev], chunk.segs[ho.next]);
+                assert_eq!(
+                    (a.lane, b.lane, a.start + a.len, b.start),
+                    (ho.lane, ho.lane, ho.t, ho.t)
+                );
+            }
+            for ho in bwd {
+                let (a, b) = (chunk.segs[ho.prev], chunk.segs[ho.next]);
+                assert_eq!(
+                    (a.lane, b.lane, a.start, b.start + b.len),
+                    (ho.lane, ho.lane, ho.t + 1, ho.t + 1)
+                );
+            }
+        }
+        // without packing, one lane per sequence
+        let mut chunk = ChunkCache::default();
+        lay_out(&[0, 1, 2], &[5, 3, 2], false, &mut chunk);
+        assert_eq!(chunk.lanes, vec![0..1, 1..2, 2..3]);
+        assert!(chunk.handovers.iter().all(|h| h.is_empty()));
     }
 }

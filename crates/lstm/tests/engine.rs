@@ -325,6 +325,192 @@ fn variable_lengths_equal_sequences_run_alone() {
     }
 }
 
+/// Shorter sequences of a variable-length batch share lanes of the time loop (one after the
+/// other); every sequence must still get exactly what it gets alone: outputs, zero padding,
+/// final states, and in the backward pass the input and initial-state gradients, with the
+/// parameter gradients the sum of the sequences' own. Every cell, both directions, two
+/// layers, initial states and final-state gradients, dense and token input, one and two
+/// threads, batches too small and large enough for the packed step kernel.
+#[test]
+fn sequences_sharing_lanes_get_what_they_get_alone() {
+    let variants: Vec<(Mode, usize, bool, bool)> = vec![
+        (Mode::Lstm, 0, false, false),
+        (Mode::Lstm, 3, true, false),
+        (Mode::Lstm, 0, false, true),
+        (Mode::Gru, 0, false, false),
+        (Mode::RnnTanh, 0, false, false),
+    ];
+    let mut rng = ChaCha8Rng::seed_from_u64(17);
+    for (vi, &(mode, proj_size, peephole, coupled)) in variants.iter().enumerate() {
+        for (tokens, batch_first, threads) in [(false, false, 1), (true, true, 2), (false, true, 2)]
+        {
+            let cfg = RecurrentConfig {
+                mode,
+                proj_size,
+                peephole,
+                coupled,
+                input_size: if tokens { 6 } else { 3 },
+                one_hot_input: tokens,
+                hidden_size: 5,
+                num_layers: 2,
+                bidirectional: true,
+                batch_first,
+                ..Default::default()
+            };
+            let (rnn, store) = stack(cfg.clone());
+            let (t, i, w) = (9, cfg.input_size, cfg.output_size());
+            // first-fit into lanes of 9: 9 | 7+2 | 6+3 | 5+4 | 1 ... (and the same dealt to
+            // two threads); the second batch has rows enough for the packed kernel
+            let batches: [Vec<usize>; 2] = [
+                vec![2, 9, 4, 6, 1, 7, 3, 5],
+                (0..24).map(|j| [9, 2, 7, 4, 5, 1, 3, 8][j % 8]).collect(),
+            ];
+            for lengths in &batches {
+                let b = lengths.len();
+                let at = |s: usize, j: usize| if batch_first { j * t + s } else { s * b + j };
+                let x = rand_vec(&mut rng, t * b * i);
+                let ids: Vec<u32> = (0..t * b).map(|_| rng.gen_range(0..6)).collect();
+                let (dn, ln, hp, h) = (2, 2, cfg.hidden_out(), 5);
+                let hc = if mode == Mode::Lstm { h } else { 0 };
+                let h0 = RecurrentState {
+                    h: rand_vec(&mut rng, dn * ln * b * hp),
+                    c: rand_vec(&mut rng, dn * ln * b * hc),
+                };
+                let d_fin = RecurrentState {
+                    h: rand_vec(&mut rng, dn * ln * b * hp),
+                    c: rand_vec(&mut rng, dn * ln * b * hc),
+                };
+                let d_out = rand_vec(&mut rng, t * b * w);
+                let mut grads = vec![0.0f32; store.len()];
+                let mut cache = RecurrentCache::default();
+                lstm::linalg::with_threads(threads, || {
+                    let input = if tokens {
+                        Input::Tokens(&ids)
+                    } else {
+                        Input::Dense(&x)
+                    };
+                    rnn.forward(
+                        &store.values,
+                        input,
+                        t,
+                        b,
+                        Some(lengths),
+                        Some(&h0),
+                        None,
+                        &mut cache,
+                    )
+                    .unwrap();
+                    rnn.backward(&store.values, &mut grads, &mut cache, &d_out, Some(&d_fin))
+                        .unwrap();
+                });
+                let mut grads_alone = vec![0.0f32; store.len()];
+                let close = |g: f32, e: f32, what: &str, j: usize| {
+                    assert!(
+                        (g - e).abs() <= 1e-5 * (1.0 + e.abs()),
+                        "variant {vi} ({mode:?}) tokens {tokens} threads {threads} b {b}: \
+                         {what} of sequence {j}: {g} vs {e}"
+                    );
+                };
+                for (j, &len) in lengths.iter().enumerate() {
+                    let xs: Vec<f32> = (0..len)
+                        .flat_map(|s| x[at(s, j) * i..(at(s, j) + 1) * i].to_vec())
+                        .collect();
+                    let is: Vec<u32> = (0..len).map(|s| ids[at(s, j)]).collect();
+                    let pick = |v: &[f32], n: usize| -> Vec<f32> {
+                        (0..dn * ln)
+                            .flat_map(|k| v[(k * b + j) * n..(k * b + j + 1) * n].to_vec())
+                            .collect()
+                    };
+                    let s0 = RecurrentState {
+                        h: pick(&h0.h, hp),
+                        c: pick(&h0.c, hc),
+                    };
+                    let ds = RecurrentState {
+                        h: pick(&d_fin.h, hp),
+                        c: pick(&d_fin.c, hc),
+                    };
+                    let dos: Vec<f32> = (0..len)
+                        .flat_map(|s| d_out[at(s, j) * w..(at(s, j) + 1) * w].to_vec())
+                        .collect();
+                    let mut single = RecurrentCache::default();
+                    let input = if tokens {
+                        Input::Tokens(&is)
+                    } else {
+                        Input::Dense(&xs)
+                    };
+                    rnn.forward(
+                        &store.values,
+                        input,
+                        len,
+                        1,
+                        None,
+                        Some(&s0),
+                        None,
+                        &mut single,
+                    )
+                    .unwrap();
+                    rnn.backward(
+                        &store.values,
+                        &mut grads_alone,
+                        &mut single,
+                        &dos,
+                        Some(&ds),
+                    )
+                    .unwrap();
+                    for s in 0..t {
+                        let got = &cache.output()[at(s, j) * w..(at(s, j) + 1) * w];
+                        if s < len {
+                            for (g, e) in got.iter().zip(&single.output()[s * w..(s + 1) * w]) {
+                                close(*g, *e, "output", j);
+                            }
+                            if !tokens {
+                                let got = &cache.d_input()[at(s, j) * i..(at(s, j) + 1) * i];
+                                let want = &single.d_input()[s * i..(s + 1) * i];
+                                for (g, e) in got.iter().zip(want) {
+                                    close(*g, *e, "input gradient", j);
+                                }
+                            }
+                        } else {
+                            assert!(got.iter().all(|&v| v == 0.0), "padding must be zero");
+                        }
+                    }
+                    let pairs = [
+                        (&cache.final_state().h, &single.final_state().h, hp, "h_n"),
+                        (&cache.final_state().c, &single.final_state().c, hc, "c_n"),
+                        (
+                            &cache.d_initial_state().h,
+                            &single.d_initial_state().h,
+                            hp,
+                            "d h0",
+                        ),
+                        (
+                            &cache.d_initial_state().c,
+                            &single.d_initial_state().c,
+                            hc,
+                            "d c0",
+                        ),
+                    ];
+                    for (all, one, n, what) in pairs {
+                        for k in 0..dn * ln {
+                            let got = &all[(k * b + j) * n..(k * b + j + 1) * n];
+                            for (g, e) in got.iter().zip(&one[k * n..(k + 1) * n]) {
+                                close(*g, *e, what, j);
+                            }
+                        }
+                    }
+                }
+                for (g, e) in grads.iter().zip(&grads_alone) {
+                    assert!(
+                        (g - e).abs() <= 1e-4 * (1.0 + e.abs()),
+                        "variant {vi} ({mode:?}) threads {threads} b {b}: parameter gradient \
+                         {g} vs {e}"
+                    );
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn dropout_is_training_only_and_seeded() {
     let cfg = RecurrentConfig {
