@@ -558,6 +558,7 @@ impl SequenceModel {
                     * self.rnn.config().hidden_out()
         });
         let rng = if train { Some(&mut self.rng) } else { None };
+        self.cache.set_compact_output(compact);
         self.rnn
             .forward(params, input, t, b, lengths, carry, rng, &mut self.cache)?;
         // ---- head input
@@ -566,25 +567,19 @@ impl SequenceModel {
         let feat = dn * p;
         let rows = match self.config.head {
             Head::PerStep { .. } => {
-                // the stack's output is the head's input as it is; a copy only for dropout, or
-                // of the real positions only (padding carries no target)
+                // the stack's output is the head's input as it is (with `compact`, the real
+                // positions only: padding carries no target); a copy only for dropout
                 self.head_in.clear();
                 self.real_rows.clear();
+                if train && self.config.head_dropout > 0.0 {
+                    self.head_in.extend_from_slice(self.cache.output());
+                }
                 if let (true, Some(lens)) = (compact, lengths) {
                     for (bi, &len) in lens.iter().enumerate() {
                         self.real_rows.extend((0..len).map(|ti| bi * t + ti));
                     }
-                    let output = self.cache.output();
-                    self.head_in.reserve(self.real_rows.len() * feat);
-                    for &r in &self.real_rows {
-                        self.head_in
-                            .extend_from_slice(&output[r * feat..(r + 1) * feat]);
-                    }
                     self.real_rows.len()
                 } else {
-                    if train && self.config.head_dropout > 0.0 {
-                        self.head_in.extend_from_slice(self.cache.output());
-                    }
                     b * t
                 }
             }
@@ -773,21 +768,10 @@ impl SequenceModel {
                 Some(&self.d_final)
             }
         };
-        if !self.real_rows.is_empty() {
-            // back to the (B, T) layout; the padded positions are not read (they keep whatever
-            // an earlier batch left there)
-            if self.d_out.len() != b * t * feat {
-                self.d_out.clear();
-                self.d_out.resize(b * t * feat, 0.0);
-            }
-            for (j, &r) in self.real_rows.iter().enumerate() {
-                self.d_out[r * feat..(r + 1) * feat]
-                    .copy_from_slice(&self.d_head_in[j * feat..(j + 1) * feat]);
-            }
-        }
+        // (a compact forward pass takes the real positions' gradients as they are)
         let d_out = match self.config.head {
-            Head::PerStep { .. } if self.real_rows.is_empty() => &self.d_head_in,
-            _ => &self.d_out,
+            Head::PerStep { .. } => &self.d_head_in,
+            Head::LastStep { .. } => &self.d_out,
         };
         self.rnn
             .backward(params, grads, &mut self.cache, d_out, d_final)?;

@@ -336,6 +336,9 @@ struct ChunkCache {
     lanes: Vec<Range<usize>>,
     /// per packed row (see `off`): its row in the user's layout
     src: Vec<usize>,
+    /// per packed row: its row of the compact output (see
+    /// [`RecurrentCache::set_compact_output`]); empty when the output has the user's layout
+    dst: Vec<usize>,
     /// where one sequence hands its lane to the next, for a time loop running forward in
     /// time (`[0]`) and backward (`[1]`); empty unless sequences share lanes
     handovers: [Vec<Handover>; 2],
@@ -362,6 +365,16 @@ struct ChunkCache {
     /// `(D·L, n, H_out)` / `(D·L, n, H)`: gradient w.r.t. the initial states of the chunk's
     /// `n` sequences, in the order of `segs`
     d_state: RecurrentState,
+}
+
+/// Per packed row of a chunk: its row of the output (and of the output's gradient), from the
+/// chunk's `src` and `dst`.
+fn out_rows<'a>(src: &'a [usize], dst: &'a [usize]) -> &'a [usize] {
+    if dst.is_empty() {
+        src
+    } else {
+        dst
+    }
 }
 
 /// One sequence of a chunk: user batch index `u`, `len` steps, run in lane (chunk row) `lane`
@@ -558,11 +571,16 @@ pub struct RecurrentCache {
     used_tokens: bool,
     /// Skip the gradient w.r.t. dense layer-0 input (nobody reads it when the input is data).
     skip_input_grad: bool,
+    /// See [`RecurrentCache::set_compact_output`]; `compact` is whether the last forward pass
+    /// used it (a variable-length batch).
+    want_compact: bool,
+    compact: bool,
 }
 
 impl RecurrentCache {
     /// Output of the last forward pass, in the layout of the input (`(T, B, D·H_out)` or
-    /// batch-first). Steps past a sequence's length are zero.
+    /// batch-first). Steps past a sequence's length are zero. (A variable-length batch's real
+    /// positions only, with [`Self::set_compact_output`].)
     pub fn output(&self) -> &[f32] {
         &self.output
     }
@@ -587,6 +605,15 @@ impl RecurrentCache {
     /// default; a model whose input is data, not a learned embedding, turns it off).
     pub fn set_input_grad(&mut self, on: bool) {
         self.skip_input_grad = !on;
+    }
+
+    /// Whether the output of a variable-length batch holds its real positions only: then
+    /// [`Self::output`], and the `d_output` that [`Recurrent::backward`] takes, have one row per
+    /// real position, sequence after sequence (step `s` of sequence `u` at row
+    /// `len_0 + … + len_{u-1} + s`), and no padding is written or read. Off by default; no
+    /// effect on a batch without lengths.
+    pub fn set_compact_output(&mut self, on: bool) {
+        self.want_compact = on;
     }
 
     /// Bytes held by the cache's buffers (activation memory).
@@ -982,9 +1009,25 @@ impl Recurrent {
         cache.b = b;
         cache.used_tokens = matches!(input, Input::Tokens(_));
         // the output in the user's layout: each chunk copies its own rows while it still has
-        // them in cache, and zeroes its padded positions of a variable-length batch
+        // them in cache, and zeroes its padded positions of a variable-length batch; or the
+        // real positions only, sequence after sequence
         let w = dn * p;
-        sized(&mut cache.output, tn * b * w);
+        cache.compact = cache.want_compact && lengths.is_some();
+        let seq_rows: Option<Vec<usize>> = cache.compact.then(|| {
+            let mut at = 0;
+            lens.iter()
+                .map(|&l| {
+                    at += l;
+                    at - l
+                })
+                .collect()
+        });
+        let n_out = if cache.compact {
+            lens.iter().sum()
+        } else {
+            tn * b
+        };
+        sized(&mut cache.output, n_out * w);
         let output = Shared::new(&mut cache.output);
         let batch_first = cfg.batch_first;
         // (by step `t` of the chunk's loop, and the padded positions by the user's step `t`)
@@ -992,8 +1035,12 @@ impl Recurrent {
             let top = &chunk.layer_out[ln - 1];
             // SAFETY: every (t, u) belongs to one chunk and one packed row or padded position:
             // written once, by one thread, read only after the threads have joined
+            let rows = out_rows(&chunk.src, &chunk.dst);
             for r in chunk.off[t]..chunk.off[t + 1] {
-                unsafe { output.write(chunk.src[r] * w, &top[r * w..(r + 1) * w]) };
+                unsafe { output.write(rows[r] * w, &top[r * w..(r + 1) * w]) };
+            }
+            if !chunk.dst.is_empty() {
+                return;
             }
             for seg in chunk.segs.iter().filter(|seg| seg.len <= t) {
                 let r = user_row(batch_first, tn, b, t, seg.u);
@@ -1002,7 +1049,8 @@ impl Recurrent {
         };
         let run = |chunk: &mut ChunkCache, seed: Option<u64>| {
             let mut rng = seed.map(ChaCha8Rng::seed_from_u64);
-            self.forward_chunk(params, input, tn, b, init, rng.as_mut(), chunk);
+            let seq_rows = seq_rows.as_deref();
+            self.forward_chunk(params, input, tn, b, init, seq_rows, rng.as_mut(), chunk);
         };
         if n_chunks == 1 {
             run(&mut cache.chunks[0], seeds[0]);
@@ -1060,6 +1108,7 @@ impl Recurrent {
         tn: usize,
         bu: usize,
         init: Option<&RecurrentState>,
+        seq_rows: Option<&[usize]>,
         mut rng: Option<&mut ChaCha8Rng>,
         cache: &mut ChunkCache,
     ) {
@@ -1090,6 +1139,7 @@ impl Recurrent {
         let total = cache.off[tn];
         // the user's row of every packed row: each lane's sequence running at step t
         cache.src.clear();
+        cache.dst.clear();
         let mut at: Vec<usize> = lanes.iter().map(|r| r.start).collect();
         for t in 0..tn {
             for (j, s) in at.iter_mut().enumerate().take(cache.active[t]) {
@@ -1100,6 +1150,9 @@ impl Recurrent {
                 let r = user_row(cfg.batch_first, tn, bu, t - seg.start, seg.u);
                 debug_assert_eq!(seg.lane, j);
                 cache.src.push(r);
+                if let Some(first) = seq_rows {
+                    cache.dst.push(first[seg.u] + t - seg.start);
+                }
             }
         }
 
@@ -1497,7 +1550,8 @@ impl Recurrent {
     /// Backpropagation through time for the last [`Recurrent::forward`] in `cache`.
     ///
     /// - `d_output`: gradient w.r.t. the output, same layout as the output (the padded
-    ///   positions of a variable-length batch are not read).
+    ///   positions of a variable-length batch are not read; the real ones only with
+    ///   [`RecurrentCache::set_compact_output`]).
     /// - `d_final`: gradient w.r.t. the final states (`None` = zero; `c` may be empty).
     ///
     /// Parameter gradients are **added** into `grads` (same layout as `params`); the input and
@@ -1526,8 +1580,13 @@ impl Recurrent {
             cfg.num_layers,
         );
         let w = dn * p;
-        if d_output.len() != tn * b * w {
-            return Err(Error::shape("d_output", tn * b * w, d_output.len()));
+        let n_out: usize = if cache.compact {
+            cache.chunks.iter().map(|c| c.src.len()).sum()
+        } else {
+            tn * b
+        };
+        if d_output.len() != n_out * w {
+            return Err(Error::shape("d_output", n_out * w, d_output.len()));
         }
         if grads.len() != params.len() {
             return Err(Error::shape("grads", params.len(), grads.len()));
@@ -1656,12 +1715,13 @@ impl Recurrent {
         // when every packed row is the same row of the user's layout (the units split without
         // variable lengths), else gathered
         let total = cache.off[tn];
-        let top_in_place = cache.src.iter().enumerate().all(|(j, &r)| j == r);
+        let rows = out_rows(&cache.src, &cache.dst);
+        let top_in_place = rows.iter().enumerate().all(|(j, &r)| j == r);
         if top_in_place {
             cache.d_cur.clear();
         } else {
             sized(&mut cache.d_cur, total * w);
-            for (j, &r) in cache.src.iter().enumerate() {
+            for (j, &r) in rows.iter().enumerate() {
                 cache.d_cur[j * w..(j + 1) * w].copy_from_slice(&d_output[r * w..(r + 1) * w]);
             }
         }

@@ -330,7 +330,8 @@ fn variable_lengths_equal_sequences_run_alone() {
 /// final states, and in the backward pass the input and initial-state gradients, with the
 /// parameter gradients the sum of the sequences' own. Every cell, both directions, two
 /// layers, initial states and final-state gradients, dense and token input, one and two
-/// threads, batches too small and large enough for the packed step kernel.
+/// threads, batches too small and large enough for the packed step kernel. The compact output
+/// (real positions only) gives the same rows and gradients as the padded one.
 #[test]
 fn sequences_sharing_lanes_get_what_they_get_alone() {
     let variants: Vec<(Mode, usize, bool, bool)> = vec![
@@ -403,6 +404,58 @@ fn sequences_sharing_lanes_get_what_they_get_alone() {
                     rnn.backward(&store.values, &mut grads, &mut cache, &d_out, Some(&d_fin))
                         .unwrap();
                 });
+                // the compact output: the same rows, sequence after sequence, and the same
+                // gradients from the real positions' output gradients alone
+                let real: Vec<usize> = (0..b)
+                    .flat_map(|j| (0..lengths[j]).map(move |s| at(s, j)))
+                    .collect();
+                let pick_rows = |v: &[f32]| -> Vec<f32> {
+                    real.iter()
+                        .flat_map(|&r| v[r * w..(r + 1) * w].to_vec())
+                        .collect()
+                };
+                let mut compact = RecurrentCache::default();
+                compact.set_compact_output(true);
+                let mut grads_compact = vec![0.0f32; store.len()];
+                lstm::linalg::with_threads(threads, || {
+                    let input = if tokens {
+                        Input::Tokens(&ids)
+                    } else {
+                        Input::Dense(&x)
+                    };
+                    rnn.forward(
+                        &store.values,
+                        input,
+                        t,
+                        b,
+                        Some(lengths),
+                        Some(&h0),
+                        None,
+                        &mut compact,
+                    )
+                    .unwrap();
+                    let bad = rnn.backward(
+                        &store.values,
+                        &mut grads_compact,
+                        &mut compact,
+                        &d_out,
+                        None,
+                    );
+                    assert!(bad.is_err(), "a padded d_output for a compact output");
+                    rnn.backward(
+                        &store.values,
+                        &mut grads_compact,
+                        &mut compact,
+                        &pick_rows(&d_out),
+                        Some(&d_fin),
+                    )
+                    .unwrap();
+                });
+                assert_eq!(compact.output(), &pick_rows(cache.output())[..]);
+                assert_eq!(compact.final_state(), cache.final_state());
+                assert_eq!(compact.d_input(), cache.d_input());
+                assert_eq!(compact.d_initial_state(), cache.d_initial_state());
+                assert_eq!(grads_compact, grads);
                 let mut grads_alone = vec![0.0f32; store.len()];
                 let close = |g: f32, e: f32, what: &str, j: usize| {
                     assert!(
