@@ -24,7 +24,8 @@ for rep in $(seq 1 "$REPS"); do
   echo "{\"rep\":$rep,\"who\":\"ort\",\"name\":\"generate-2x256\",\"r\":$($V "$A/ort_lstm.py" --threads 2 2>/dev/null | tail -1)}" >> "$OUT"
   # ours only: bf16 generation, recurrent dropout, a variable-length batch and its padded twin
   [ -n "$ONLY" ] && continue
-  for name in generate-2x256-bf16 charlm-2x256-recdrop charlm-2x256-varlen charlm-2x256-t31; do
+  for name in generate-2x256-bf16 charlm-2x256-recdrop charlm-2x256-varlen charlm-2x256-t31 \
+              charlm-1x512-varlen charlm-1x512-t31; do
     echo "{\"rep\":$rep,\"who\":\"lstm\",\"name\":\"$name\",\"r\":$("$L" bench --config "$name" --json --threads 2 --seconds 3)}" >> "$OUT"
   done
 done

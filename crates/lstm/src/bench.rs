@@ -91,6 +91,12 @@ pub fn configs() -> Vec<BenchConfig> {
         },
         // a padded batch with about the real tokens of the variable-length one (996 of 2048)
         c("charlm-2x256-t31", BenchKind::CharLm, 2, 256, 32, 31),
+        // the same pair for a layer that runs with its units split between the threads
+        BenchConfig {
+            variable_lengths: true,
+            ..c("charlm-1x512-varlen", BenchKind::CharLm, 1, 512, 32, 64)
+        },
+        c("charlm-1x512-t31", BenchKind::CharLm, 1, 512, 32, 31),
     ]
 }
 

@@ -5,10 +5,14 @@
 #![allow(clippy::needless_range_loop)]
 
 use lstm::cell::Mode;
-use lstm::linalg::{gemm_packed, gemm_packed_gather, matmul, matmul_naive, pack_panels, Transpose};
+use lstm::linalg::{
+    gemm_packed, gemm_packed_gather, matmul, matmul_naive, pack_panels, with_threads, Transpose,
+};
 use lstm::model::{Batch, Head, InputKind, Inputs, ModelConfig, SequenceModel, Targets};
 use lstm::params::ParamStore;
-use lstm::recurrent::{Input, Recurrent, RecurrentCache, RecurrentConfig, RecurrentState};
+use lstm::recurrent::{
+    with_team_min_weights, Input, Recurrent, RecurrentCache, RecurrentConfig, RecurrentState,
+};
 use lstm::Error;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -330,7 +334,8 @@ fn variable_lengths_equal_sequences_run_alone() {
 /// final states, and in the backward pass the input and initial-state gradients, with the
 /// parameter gradients the sum of the sequences' own. Every cell, both directions, two
 /// layers, initial states and final-state gradients, dense and token input, one and two
-/// threads, batches too small and large enough for the packed step kernel. The compact output
+/// threads (the batch split, which shares lanes, and the units split, which keeps one lane per
+/// sequence), batches too small and large enough for the packed step kernel. The compact output
 /// (real positions only) gives the same rows and gradients as the padded one.
 #[test]
 fn sequences_sharing_lanes_get_what_they_get_alone() {
@@ -343,8 +348,15 @@ fn sequences_sharing_lanes_get_what_they_get_alone() {
     ];
     let mut rng = ChaCha8Rng::seed_from_u64(17);
     for (vi, &(mode, proj_size, peephole, coupled)) in variants.iter().enumerate() {
-        for (tokens, batch_first, threads) in [(false, false, 1), (true, true, 2), (false, true, 2)]
-        {
+        // (the units split only for the LSTM without projection; else the batch split)
+        for (tokens, batch_first, threads, split_units) in [
+            (false, false, 1, false),
+            (true, true, 2, false),
+            (false, true, 2, false),
+            (true, false, 2, true),
+            (false, true, 2, true),
+        ] {
+            let min_weights = if split_units { 0 } else { usize::MAX };
             let cfg = RecurrentConfig {
                 mode,
                 proj_size,
@@ -384,25 +396,27 @@ fn sequences_sharing_lanes_get_what_they_get_alone() {
                 let d_out = rand_vec(&mut rng, t * b * w);
                 let mut grads = vec![0.0f32; store.len()];
                 let mut cache = RecurrentCache::default();
-                lstm::linalg::with_threads(threads, || {
-                    let input = if tokens {
-                        Input::Tokens(&ids)
-                    } else {
-                        Input::Dense(&x)
-                    };
-                    rnn.forward(
-                        &store.values,
-                        input,
-                        t,
-                        b,
-                        Some(lengths),
-                        Some(&h0),
-                        None,
-                        &mut cache,
-                    )
-                    .unwrap();
-                    rnn.backward(&store.values, &mut grads, &mut cache, &d_out, Some(&d_fin))
+                with_threads(threads, || {
+                    with_team_min_weights(min_weights, || {
+                        let input = if tokens {
+                            Input::Tokens(&ids)
+                        } else {
+                            Input::Dense(&x)
+                        };
+                        rnn.forward(
+                            &store.values,
+                            input,
+                            t,
+                            b,
+                            Some(lengths),
+                            Some(&h0),
+                            None,
+                            &mut cache,
+                        )
                         .unwrap();
+                        rnn.backward(&store.values, &mut grads, &mut cache, &d_out, Some(&d_fin))
+                            .unwrap();
+                    })
                 });
                 // the compact output: the same rows, sequence after sequence, and the same
                 // gradients from the real positions' output gradients alone
@@ -417,39 +431,41 @@ fn sequences_sharing_lanes_get_what_they_get_alone() {
                 let mut compact = RecurrentCache::default();
                 compact.set_compact_output(true);
                 let mut grads_compact = vec![0.0f32; store.len()];
-                lstm::linalg::with_threads(threads, || {
-                    let input = if tokens {
-                        Input::Tokens(&ids)
-                    } else {
-                        Input::Dense(&x)
-                    };
-                    rnn.forward(
-                        &store.values,
-                        input,
-                        t,
-                        b,
-                        Some(lengths),
-                        Some(&h0),
-                        None,
-                        &mut compact,
-                    )
-                    .unwrap();
-                    let bad = rnn.backward(
-                        &store.values,
-                        &mut grads_compact,
-                        &mut compact,
-                        &d_out,
-                        None,
-                    );
-                    assert!(bad.is_err(), "a padded d_output for a compact output");
-                    rnn.backward(
-                        &store.values,
-                        &mut grads_compact,
-                        &mut compact,
-                        &pick_rows(&d_out),
-                        Some(&d_fin),
-                    )
-                    .unwrap();
+                with_threads(threads, || {
+                    with_team_min_weights(min_weights, || {
+                        let input = if tokens {
+                            Input::Tokens(&ids)
+                        } else {
+                            Input::Dense(&x)
+                        };
+                        rnn.forward(
+                            &store.values,
+                            input,
+                            t,
+                            b,
+                            Some(lengths),
+                            Some(&h0),
+                            None,
+                            &mut compact,
+                        )
+                        .unwrap();
+                        let bad = rnn.backward(
+                            &store.values,
+                            &mut grads_compact,
+                            &mut compact,
+                            &d_out,
+                            None,
+                        );
+                        assert!(bad.is_err(), "a padded d_output for a compact output");
+                        rnn.backward(
+                            &store.values,
+                            &mut grads_compact,
+                            &mut compact,
+                            &pick_rows(&d_out),
+                            Some(&d_fin),
+                        )
+                        .unwrap();
+                    })
                 });
                 assert_eq!(compact.output(), &pick_rows(cache.output())[..]);
                 assert_eq!(compact.final_state(), cache.final_state());
