@@ -1,6 +1,6 @@
-//! Microbenchmark of the per-step product kernel on the step shapes of the bench configs
-//! (run by hand: `cargo run --release -p lstm --example stepkernel`).
-use lstm::linalg::{gemm_packed, pack_panels, Transpose};
+//! Microbenchmark of the per-step product kernel on the step shapes of the bench configs, in
+//! each of its versions (run by hand: `cargo run --release -p lstm --example stepkernel`).
+use lstm::linalg::{gemm_packed, pack_panels, with_packed_kernel, PackedKernel, Transpose};
 use std::time::Instant;
 
 fn main() {
@@ -19,20 +19,33 @@ fn main() {
         let mut wp = Vec::new();
         pack_panels(k, n, &w, n, Transpose::No, &mut wp);
         let mut c = vec![0.0f32; m * n];
-        let reps = (200_000_000 / (2 * m * n * k)).max(10);
-        let mut times = Vec::new();
-        for _ in 0..7 {
-            let t0 = Instant::now();
-            for _ in 0..reps {
-                gemm_packed(m, n, k, &a, k, &wp, &mut c, n, true);
+        for kernel in [
+            PackedKernel::Avx512,
+            PackedKernel::Avx2,
+            PackedKernel::Scalar,
+        ] {
+            let reps = (200_000_000 / (2 * m * n * k)).max(10);
+            let reps = if kernel == PackedKernel::Scalar {
+                reps / 20 + 1
+            } else {
+                reps
+            };
+            let mut times = Vec::new();
+            for _ in 0..7 {
+                let t0 = Instant::now();
+                with_packed_kernel(kernel, || {
+                    for _ in 0..reps {
+                        gemm_packed(m, n, k, &a, k, &wp, &mut c, n, true);
+                    }
+                });
+                times.push(t0.elapsed().as_secs_f64() / reps as f64);
             }
-            times.push(t0.elapsed().as_secs_f64() / reps as f64);
+            times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            let gf = 2.0 * (m * n * k) as f64 / times[3] / 1e9;
+            println!(
+                "{m}x{n}x{k} {kernel:?}: median {:.2} us, {gf:.1} GFLOP/s",
+                times[3] * 1e6
+            );
         }
-        times.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        let gf = 2.0 * (m * n * k) as f64 / times[3] / 1e9;
-        println!(
-            "{m}x{n}x{k}: median {:.2} us, {gf:.1} GFLOP/s",
-            times[3] * 1e6
-        );
     }
 }

@@ -657,22 +657,84 @@ pub fn gemm_packed(
         return;
     }
     #[cfg(target_arch = "x86_64")]
-    if k > 0 && std::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has AVX-512F; the asserts above cover every index read or written.
-        unsafe { gemm_packed_avx512(m, n, k, a, lda, bp, c, ldc, accumulate, None) };
-        return;
-    }
-    for i in 0..m {
-        for j in 0..n {
-            let (p, cc) = (j / PANEL, j % PANEL);
-            let mut s = 0.0f32;
-            for kk in 0..k {
-                s += a[i * lda + kk] * bp[(p * k + kk) * PANEL + cc];
+    if k > 0 {
+        match packed_kernel() {
+            PackedKernel::Avx512 => {
+                // SAFETY: the CPU has AVX-512F; the asserts above cover every index read or
+                // written.
+                unsafe { gemm_packed_avx512(m, n, k, a, lda, bp, c, ldc, accumulate, None) };
+                return;
             }
-            let dst = &mut c[i * ldc + j];
-            *dst = if accumulate { *dst + s } else { s };
+            PackedKernel::Avx2 => {
+                // SAFETY: the CPU has AVX2 and FMA; the asserts above cover every index read
+                // or written.
+                unsafe { gemm_packed_avx2(m, n, k, a, lda, bp, c, ldc, accumulate) };
+                return;
+            }
+            PackedKernel::Scalar => {}
         }
     }
+    // plain Rust, written so that the compiler vectorises it across a panel's columns
+    for i in 0..m {
+        let x = &a[i * lda..i * lda + k];
+        for (p, j) in (0..n).step_by(PANEL).enumerate() {
+            let mut acc = [0.0f32; PANEL];
+            for (kk, &xv) in x.iter().enumerate() {
+                let b = &bp[(p * k + kk) * PANEL..(p * k + kk + 1) * PANEL];
+                for (s, &bv) in acc.iter_mut().zip(b) {
+                    *s += xv * bv;
+                }
+            }
+            let w = (n - j).min(PANEL);
+            for (dst, s) in c[i * ldc + j..i * ldc + j + w].iter_mut().zip(acc) {
+                *dst = if accumulate { *dst + s } else { s };
+            }
+        }
+    }
+}
+
+/// The vector kernels of [`gemm_packed`], best first; the CPU's best is used unless a test or
+/// a measurement asks for a slower one (see [`with_packed_kernel`]).
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PackedKernel {
+    /// AVX-512F: blocks of up to 12 rows by one 32-column panel.
+    Avx512,
+    /// AVX2 and FMA (CPUs without AVX-512): blocks of up to 3 rows by one panel.
+    Avx2,
+    /// Plain Rust (other CPUs).
+    Scalar,
+}
+
+thread_local! {
+    static PACKED_LIMIT: std::cell::Cell<PackedKernel> =
+        const { std::cell::Cell::new(PackedKernel::Avx512) };
+}
+
+/// The kernel [`gemm_packed`] uses on this thread: the CPU's best, or a slower one asked for
+/// by [`with_packed_kernel`].
+fn packed_kernel() -> PackedKernel {
+    #[cfg(target_arch = "x86_64")]
+    let best = if std::is_x86_feature_detected!("avx512f") {
+        PackedKernel::Avx512
+    } else if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        PackedKernel::Avx2
+    } else {
+        PackedKernel::Scalar
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let best = PackedKernel::Scalar;
+    best.max(PACKED_LIMIT.with(|c| c.get()))
+}
+
+/// Runs `f` with [`gemm_packed`] limited to `kernel` (or the CPU's best, if slower) on this
+/// thread: for tests and measurements of the kernels a CPU without AVX-512 would use.
+#[doc(hidden)]
+pub fn with_packed_kernel<R>(kernel: PackedKernel, f: impl FnOnce() -> R) -> R {
+    let old = PACKED_LIMIT.with(|c| c.replace(kernel));
+    let r = f();
+    PACKED_LIMIT.with(|c| c.set(old));
+    r
 }
 
 /// The buffer lengths [`gemm_packed`] and [`gemm_packed_gather`] rely on.
@@ -729,7 +791,7 @@ pub fn gemm_packed_gather(
     );
     check_packed(m, n, k, a, lda, bp, c, ldc);
     #[cfg(target_arch = "x86_64")]
-    if k > 0 && m > 0 && n > 0 && std::is_x86_feature_detected!("avx512f") {
+    if k > 0 && m > 0 && n > 0 && packed_kernel() == PackedKernel::Avx512 {
         // SAFETY: the CPU has AVX-512F; the asserts above cover every index read or written,
         // the table rows included.
         unsafe { gemm_packed_avx512(m, n, k, a, lda, bp, c, ldc, false, Some((table, &ids[..m]))) };
@@ -829,6 +891,98 @@ unsafe fn gemm_packed_avx512(
             k0 += kc;
         }
         j += PANEL;
+    }
+}
+
+/// [`gemm_packed`] with AVX2 and FMA: the same panels, `KC` slices and order of the sums as
+/// the AVX-512 kernel (so the same results, bit for bit), in blocks of up to three rows (12
+/// accumulators of 8 lanes: a 32-column panel is four registers per row).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_packed_avx2(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    lda: usize,
+    bp: &[f32],
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+) {
+    let blocks = m.div_ceil(3);
+    let mut j = 0;
+    while j < n {
+        let w = (n - j).min(PANEL);
+        let panel = bp.as_ptr().add((j / PANEL) * k * PANEL);
+        let mut k0 = 0;
+        while k0 < k {
+            let kc = (k - k0).min(KC);
+            let mut i = 0;
+            for blk in 0..blocks {
+                let rows = m / blocks + usize::from(blk < m % blocks);
+                let args = (
+                    a.as_ptr().add(i * lda + k0),
+                    lda,
+                    panel.add(k0 * PANEL),
+                    c.as_mut_ptr().add(i * ldc + j),
+                    ldc,
+                    kc,
+                    w,
+                    accumulate || k0 > 0,
+                );
+                match rows {
+                    3 => block_packed_avx2::<3>(args),
+                    2 => block_packed_avx2::<2>(args),
+                    _ => block_packed_avx2::<1>(args),
+                }
+                i += rows;
+            }
+            k0 += kc;
+        }
+        j += PANEL;
+    }
+}
+
+/// One block of [`gemm_packed_avx2`]: `R` rows of `A` (`a`, row stride `lda`) times `k` rows of
+/// a panel, into the first `w` columns of `R` rows of `C` (added to them with `accumulate`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn block_packed_avx2<const R: usize>(
+    (a, lda, b, c, ldc, k, w, accumulate): (
+        *const f32,
+        usize,
+        *const f32,
+        *mut f32,
+        usize,
+        usize,
+        usize,
+        bool,
+    ),
+) {
+    use std::arch::x86_64::*;
+    let mut acc = [[_mm256_setzero_ps(); 4]; R];
+    for kk in 0..k {
+        let bp = b.add(kk * PANEL);
+        for q in 0..4 {
+            let bv = _mm256_loadu_ps(bp.add(8 * q));
+            for r in 0..R {
+                let x = _mm256_broadcast_ss(&*a.add(r * lda + kk));
+                acc[r][q] = _mm256_fmadd_ps(x, bv, acc[r][q]);
+            }
+        }
+    }
+    let mut out = [0.0f32; PANEL];
+    for (r, row) in acc.iter().enumerate() {
+        for (q, v) in row.iter().enumerate() {
+            _mm256_storeu_ps(out.as_mut_ptr().add(8 * q), *v);
+        }
+        let cp = std::slice::from_raw_parts_mut(c.add(r * ldc), w);
+        for (d, s) in cp.iter_mut().zip(&out) {
+            *d = if accumulate { *d + s } else { *s };
+        }
     }
 }
 

@@ -6,7 +6,8 @@
 
 use lstm::cell::Mode;
 use lstm::linalg::{
-    gemm_packed, gemm_packed_gather, matmul, matmul_naive, pack_panels, with_threads, Transpose,
+    gemm_packed, gemm_packed_gather, matmul, matmul_naive, pack_panels, with_packed_kernel,
+    with_threads, PackedKernel, Transpose,
 };
 use lstm::model::{Batch, Head, InputKind, Inputs, ModelConfig, SequenceModel, Targets};
 use lstm::params::ParamStore;
@@ -78,6 +79,10 @@ fn fast_gemm_matches_naive_on_random_shapes() {
     }
 }
 
+/// The step kernel, in each of its versions (AVX-512, the AVX2 one of CPUs without AVX-512,
+/// plain Rust), against the naive product; the AVX2 version also bit for bit against the
+/// AVX-512 one, whose sums it keeps in the same order. (On a CPU without a version, the next
+/// one runs in its place.)
 #[test]
 fn packed_step_kernel_matches_naive() {
     let mut rng = ChaCha8Rng::seed_from_u64(78);
@@ -88,6 +93,7 @@ fn packed_step_kernel_matches_naive() {
         (9, 31, 5),
         (8, 32, 1),
         (3, 65, 40),
+        (7, 70, 600),
     ];
     for _ in 0..60 {
         shapes.push((
@@ -107,9 +113,23 @@ fn packed_step_kernel_matches_naive() {
                 let b = rand_vec(&mut rng, br * ldb);
                 let c0 = rand_vec(&mut rng, m * ldc);
                 pack_panels(k, n, &b, ldb, tb, &mut packed);
-                let mut fast = c0.clone();
+                let run = |kernel| {
+                    let mut c = c0.clone();
+                    with_packed_kernel(kernel, || {
+                        gemm_packed(m, n, k, &a, lda, &packed, &mut c, ldc, accumulate)
+                    });
+                    c
+                };
+                let fast = run(PackedKernel::Avx512);
+                let avx2 = run(PackedKernel::Avx2);
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(
+                    bits(&avx2),
+                    bits(&fast),
+                    "({m},{n},{k}) AVX2 against AVX-512"
+                );
+                let scalar = run(PackedKernel::Scalar);
                 let mut slow = c0.clone();
-                gemm_packed(m, n, k, &a, lda, &packed, &mut fast, ldc, accumulate);
                 matmul_naive(
                     m,
                     n,
@@ -124,16 +144,18 @@ fn packed_step_kernel_matches_naive() {
                     ldc,
                     accumulate,
                 );
-                for i in 0..m {
-                    for j in 0..ldc {
-                        let (f, s) = (fast[i * ldc + j], slow[i * ldc + j]);
-                        if j < n {
-                            assert!(
-                                (f - s).abs() <= 1e-4 * (k as f32).sqrt() * (1.0 + s.abs()),
-                                "({m},{n},{k}) {tb:?} [{i},{j}] {f} vs {s}"
-                            );
-                        } else {
-                            assert_eq!(f, c0[i * ldc + j], "padding untouched");
+                for fast in [&fast, &scalar] {
+                    for i in 0..m {
+                        for j in 0..ldc {
+                            let (f, s) = (fast[i * ldc + j], slow[i * ldc + j]);
+                            if j < n {
+                                assert!(
+                                    (f - s).abs() <= 1e-4 * (k as f32).sqrt() * (1.0 + s.abs()),
+                                    "({m},{n},{k}) {tb:?} [{i},{j}] {f} vs {s}"
+                                );
+                            } else {
+                                assert_eq!(f, c0[i * ldc + j], "padding untouched");
+                            }
                         }
                     }
                 }
@@ -165,8 +187,20 @@ fn gathered_packed_product_matches_naive() {
         let ids: Vec<u32> = (0..m).map(|_| rng.gen_range(0..vocab as u32)).collect();
         let c0 = rand_vec(&mut rng, m * ldc);
         pack_panels(k, n, &w, n, Transpose::No, &mut packed);
-        let mut fast = c0.clone();
-        gemm_packed_gather(m, n, k, &a, lda, &packed, &mut fast, ldc, &table, &ids);
+        let run = |kernel| {
+            let mut c = c0.clone();
+            with_packed_kernel(kernel, || {
+                gemm_packed_gather(m, n, k, &a, lda, &packed, &mut c, ldc, &table, &ids)
+            });
+            c
+        };
+        let fast = run(PackedKernel::Avx512);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(
+            bits(&run(PackedKernel::Avx2)),
+            bits(&fast),
+            "({m},{n},{k}) AVX2"
+        );
         let mut slow = c0.clone();
         for (i, &t) in ids.iter().enumerate() {
             let t = t as usize;
