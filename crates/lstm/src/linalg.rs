@@ -820,13 +820,7 @@ unsafe fn gemm_packed_avx512(
     init: Option<(&[f32], &[u32])>,
 ) {
     let mut rows_init = [std::ptr::null::<f32>(); MAX_ROWS];
-    // the rows in as few blocks as possible, of equal sizes: 9 rows in one block, 16 as 8 + 8,
-    // never a block of one row beside a full one (a pass over a panel slice costs about as
-    // much as four more rows in it: a block of one to three rows waits on the panel's loads)
-    let blocks = m.div_ceil(MAX_ROWS);
-    let mut j = 0;
-    while j < n {
-        let w = (n - j).min(PANEL);
+    for_each_block(m, n, k, MAX_ROWS, |j, w, k0, kc, i, rows| {
         let m0: u16 = if w >= 16 {
             0xffff
         } else {
@@ -839,58 +833,74 @@ unsafe fn gemm_packed_avx512(
         } else {
             0
         };
-        let panel = bp.as_ptr().add((j / PANEL) * k * PANEL);
-        // the panel in slices of KC rows, each used by every block of rows while it sits in
-        // L1 (the whole panel does not fit beside the rows of A)
-        let mut k0 = 0;
-        while k0 < k {
+        let init_ptr = match init {
+            Some((table, ids)) if k0 == 0 => {
+                for (r, p) in rows_init.iter_mut().enumerate().take(rows) {
+                    *p = table
+                        .as_ptr()
+                        .add(*ids.get_unchecked(i + r) as usize * n + j);
+                }
+                rows_init.as_ptr()
+            }
+            _ => std::ptr::null(),
+        };
+        let args = (
+            a.as_ptr().add(i * lda + k0),
+            lda,
+            bp.as_ptr().add(((j / PANEL) * k + k0) * PANEL),
+            PANEL,
+            c.as_mut_ptr().add(i * ldc + j),
+            ldc,
+            kc,
+            m0,
+            m1,
+            accumulate || k0 > 0,
+            init_ptr,
+        );
+        match rows {
+            12 => block_packed::<12>(args),
+            11 => block_packed::<11>(args),
+            10 => block_packed::<10>(args),
+            9 => block_packed::<9>(args),
+            8 => block_packed::<8>(args),
+            7 => block_packed::<7>(args),
+            6 => block_packed::<6>(args),
+            5 => block_packed::<5>(args),
+            4 => block_packed::<4>(args),
+            3 => block_packed::<3>(args),
+            2 => block_packed::<2>(args),
+            _ => block_packed::<1>(args),
+        }
+    });
+}
+
+/// The order in which [`gemm_packed`]'s vector kernels visit the product, one order for all of
+/// them so that their sums agree bit for bit: each 32-column panel (from column `j`, `w`
+/// columns wide), in slices of [`KC`] of its rows (`k0..k0 + kc`), each used by every block of
+/// rows while it sits in L1 (the whole panel does not fit beside the rows of `A`); the rows in
+/// as few blocks of at most `max_rows` as possible, of equal sizes (9 rows in one block, 16 as
+/// 8 + 8: never a block of one row beside a full one, since a pass over a panel slice costs
+/// about as much as four more rows in it). Calls `visit(j, w, k0, kc, i, rows)` for each block.
+#[inline(always)]
+fn for_each_block(
+    m: usize,
+    n: usize,
+    k: usize,
+    max_rows: usize,
+    mut visit: impl FnMut(usize, usize, usize, usize, usize, usize),
+) {
+    let blocks = m.div_ceil(max_rows);
+    for j in (0..n).step_by(PANEL) {
+        let w = (n - j).min(PANEL);
+        for k0 in (0..k).step_by(KC) {
             let kc = (k - k0).min(KC);
             let mut i = 0;
             for blk in 0..blocks {
                 let rows = m / blocks + usize::from(blk < m % blocks);
-                let init_ptr = match init {
-                    Some((table, ids)) if k0 == 0 => {
-                        for (r, p) in rows_init.iter_mut().enumerate().take(rows) {
-                            *p = table
-                                .as_ptr()
-                                .add(*ids.get_unchecked(i + r) as usize * n + j);
-                        }
-                        rows_init.as_ptr()
-                    }
-                    _ => std::ptr::null(),
-                };
-                let args = (
-                    a.as_ptr().add(i * lda + k0),
-                    lda,
-                    panel.add(k0 * PANEL),
-                    PANEL,
-                    c.as_mut_ptr().add(i * ldc + j),
-                    ldc,
-                    kc,
-                    m0,
-                    m1,
-                    accumulate || k0 > 0,
-                    init_ptr,
-                );
-                match rows {
-                    12 => block_packed::<12>(args),
-                    11 => block_packed::<11>(args),
-                    10 => block_packed::<10>(args),
-                    9 => block_packed::<9>(args),
-                    8 => block_packed::<8>(args),
-                    7 => block_packed::<7>(args),
-                    6 => block_packed::<6>(args),
-                    5 => block_packed::<5>(args),
-                    4 => block_packed::<4>(args),
-                    3 => block_packed::<3>(args),
-                    2 => block_packed::<2>(args),
-                    _ => block_packed::<1>(args),
-                }
+                visit(j, w, k0, kc, i, rows);
                 i += rows;
             }
-            k0 += kc;
         }
-        j += PANEL;
     }
 }
 
@@ -911,38 +921,23 @@ unsafe fn gemm_packed_avx2(
     ldc: usize,
     accumulate: bool,
 ) {
-    let blocks = m.div_ceil(3);
-    let mut j = 0;
-    while j < n {
-        let w = (n - j).min(PANEL);
-        let panel = bp.as_ptr().add((j / PANEL) * k * PANEL);
-        let mut k0 = 0;
-        while k0 < k {
-            let kc = (k - k0).min(KC);
-            let mut i = 0;
-            for blk in 0..blocks {
-                let rows = m / blocks + usize::from(blk < m % blocks);
-                let args = (
-                    a.as_ptr().add(i * lda + k0),
-                    lda,
-                    panel.add(k0 * PANEL),
-                    c.as_mut_ptr().add(i * ldc + j),
-                    ldc,
-                    kc,
-                    w,
-                    accumulate || k0 > 0,
-                );
-                match rows {
-                    3 => block_packed_avx2::<3>(args),
-                    2 => block_packed_avx2::<2>(args),
-                    _ => block_packed_avx2::<1>(args),
-                }
-                i += rows;
-            }
-            k0 += kc;
+    for_each_block(m, n, k, 3, |j, w, k0, kc, i, rows| {
+        let args = (
+            a.as_ptr().add(i * lda + k0),
+            lda,
+            bp.as_ptr().add(((j / PANEL) * k + k0) * PANEL),
+            c.as_mut_ptr().add(i * ldc + j),
+            ldc,
+            kc,
+            w,
+            accumulate || k0 > 0,
+        );
+        match rows {
+            3 => block_packed_avx2::<3>(args),
+            2 => block_packed_avx2::<2>(args),
+            _ => block_packed_avx2::<1>(args),
         }
-        j += PANEL;
-    }
+    });
 }
 
 /// One block of [`gemm_packed_avx2`]: `R` rows of `A` (`a`, row stride `lda`) times `k` rows of

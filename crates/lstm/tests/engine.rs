@@ -428,30 +428,32 @@ fn sequences_sharing_lanes_get_what_they_get_alone() {
                     c: rand_vec(&mut rng, dn * ln * b * hc),
                 };
                 let d_out = rand_vec(&mut rng, t * b * w);
-                let mut grads = vec![0.0f32; store.len()];
-                let mut cache = RecurrentCache::default();
-                with_threads(threads, || {
-                    with_team_min_weights(min_weights, || {
-                        let input = if tokens {
-                            Input::Tokens(&ids)
-                        } else {
-                            Input::Dense(&x)
-                        };
-                        rnn.forward(
-                            &store.values,
-                            input,
-                            t,
-                            b,
-                            Some(lengths),
-                            Some(&h0),
-                            None,
-                            &mut cache,
-                        )
-                        .unwrap();
-                        rnn.backward(&store.values, &mut grads, &mut cache, &d_out, Some(&d_fin))
-                            .unwrap();
-                    })
-                });
+                // forward and backward of the whole batch, the output padded or compact
+                let run = |compact: bool, d_output: &[f32]| {
+                    let mut cache = RecurrentCache::default();
+                    cache.set_compact_output(compact);
+                    let mut grads = vec![0.0f32; store.len()];
+                    with_threads(threads, || {
+                        with_team_min_weights(min_weights, || {
+                            let input = if tokens {
+                                Input::Tokens(&ids)
+                            } else {
+                                Input::Dense(&x)
+                            };
+                            let (v, c) = (&store.values, &mut cache);
+                            rnn.forward(v, input, t, b, Some(lengths), Some(&h0), None, c)
+                                .unwrap();
+                            if compact {
+                                let bad = rnn.backward(v, &mut grads, c, &d_out, None);
+                                assert!(bad.is_err(), "a padded d_output for a compact output");
+                            }
+                            rnn.backward(v, &mut grads, c, d_output, Some(&d_fin))
+                                .unwrap();
+                        })
+                    });
+                    (cache, grads)
+                };
+                let (cache, grads) = run(false, &d_out);
                 // the compact output: the same rows, sequence after sequence, and the same
                 // gradients from the real positions' output gradients alone
                 let real: Vec<usize> = (0..b)
@@ -462,45 +464,7 @@ fn sequences_sharing_lanes_get_what_they_get_alone() {
                         .flat_map(|&r| v[r * w..(r + 1) * w].to_vec())
                         .collect()
                 };
-                let mut compact = RecurrentCache::default();
-                compact.set_compact_output(true);
-                let mut grads_compact = vec![0.0f32; store.len()];
-                with_threads(threads, || {
-                    with_team_min_weights(min_weights, || {
-                        let input = if tokens {
-                            Input::Tokens(&ids)
-                        } else {
-                            Input::Dense(&x)
-                        };
-                        rnn.forward(
-                            &store.values,
-                            input,
-                            t,
-                            b,
-                            Some(lengths),
-                            Some(&h0),
-                            None,
-                            &mut compact,
-                        )
-                        .unwrap();
-                        let bad = rnn.backward(
-                            &store.values,
-                            &mut grads_compact,
-                            &mut compact,
-                            &d_out,
-                            None,
-                        );
-                        assert!(bad.is_err(), "a padded d_output for a compact output");
-                        rnn.backward(
-                            &store.values,
-                            &mut grads_compact,
-                            &mut compact,
-                            &pick_rows(&d_out),
-                            Some(&d_fin),
-                        )
-                        .unwrap();
-                    })
-                });
+                let (compact, grads_compact) = run(true, &pick_rows(&d_out));
                 assert_eq!(compact.output(), &pick_rows(cache.output())[..]);
                 assert_eq!(compact.final_state(), cache.final_state());
                 assert_eq!(compact.d_input(), cache.d_input());
