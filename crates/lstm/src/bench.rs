@@ -91,6 +91,30 @@ pub fn configs() -> Vec<BenchConfig> {
         },
         // a padded batch with about the real tokens of the variable-length one (996 of 2048)
         c("charlm-2x256-t31", BenchKind::CharLm, 2, 256, 32, 31),
+        // the same pair with recurrent dropout
+        BenchConfig {
+            variable_lengths: true,
+            recurrent_dropout: 0.25,
+            ..c(
+                "charlm-2x256-varlen-recdrop",
+                BenchKind::CharLm,
+                2,
+                256,
+                32,
+                64,
+            )
+        },
+        BenchConfig {
+            recurrent_dropout: 0.25,
+            ..c(
+                "charlm-2x256-t31-recdrop",
+                BenchKind::CharLm,
+                2,
+                256,
+                32,
+                31,
+            )
+        },
         // the same pair for a layer that runs with its units split between the threads
         BenchConfig {
             variable_lengths: true,

@@ -281,8 +281,10 @@ struct DirCache {
     c_final: Vec<f32>,
     /// `(B, H_out)`: masked hidden state scratch.
     h_masked: Vec<f32>,
-    /// `(B, H_out)`: recurrent dropout mask (empty when off).
+    /// `(B, H_out)`: recurrent dropout mask per lane (empty when off), or `(rows, H_out)`, one
+    /// per packed row, when sequences share lanes (`rec_mask_rows`).
     rec_mask: Vec<f32>,
+    rec_mask_rows: bool,
     /// `(V, G·H)`: `W_ihᵀ` for one-hot input.
     w_ih_t: Vec<f32>,
     /// `(H_out, G·H)`: `W_hhᵀ`.
@@ -291,6 +293,23 @@ struct DirCache {
     w_hr_t: Vec<f32>,
     /// The two threads' shares when the direction runs as a team (see `team`); else empty.
     team: Vec<team::TeamPart>,
+}
+
+impl DirCache {
+    /// The recurrent dropout masks of the rows `slab..slab + nb` of a step (its lanes `0..nb`).
+    fn rec_mask_at(&self, p: usize, slab: usize, nb: usize) -> &[f32] {
+        mask_at(&self.rec_mask, self.rec_mask_rows, p, slab, nb)
+    }
+}
+
+/// The masks in `mask` (one per packed row with `per_row`, else one per lane) of the rows
+/// `slab..slab + nb` of a step.
+fn mask_at(mask: &[f32], per_row: bool, p: usize, slab: usize, nb: usize) -> &[f32] {
+    if per_row {
+        &mask[slab * p..(slab + nb) * p]
+    } else {
+        &mask[..nb * p]
+    }
 }
 
 /// Scratch of the backward pass of one layer direction (reused across directions).
@@ -336,6 +355,8 @@ struct ChunkCache {
     lanes: Vec<Range<usize>>,
     /// per packed row (see `off`): its row in the user's layout
     src: Vec<usize>,
+    /// per packed row: its sequence (index into `segs`)
+    row_seg: Vec<usize>,
     /// per packed row: its row of the compact output (see
     /// [`RecurrentCache::set_compact_output`]); empty when the output has the user's layout
     dst: Vec<usize>,
@@ -390,6 +411,8 @@ fn out_rows<'a>(src: &'a [usize], dst: &'a [usize]) -> &'a [usize] {
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Seg {
     u: usize,
+    /// the sequence's place in the chunk's order before the layout (longest first)
+    item: usize,
     lane: usize,
     start: usize,
     len: usize,
@@ -510,8 +533,8 @@ fn handovers(segs: &[Seg], lanes: &[Range<usize>], forward: bool) -> Vec<Handove
 /// or with `pack`, first-fit into lanes as long as the longest (see [`Seg`]).
 fn lay_out(items: &[usize], lens: &[usize], pack: bool, chunk: &mut ChunkCache) {
     let cap = items.first().map_or(0, |&u| lens[u]);
-    let mut lanes: Vec<(usize, Vec<usize>)> = Vec::new(); // (length, sequences)
-    for &u in items {
+    let mut lanes: Vec<(usize, Vec<(usize, usize)>)> = Vec::new(); // (length, (u, item))
+    for (item, &u) in items.iter().enumerate() {
         let fit = if pack {
             lanes.iter().position(|(l, _)| l + lens[u] <= cap)
         } else {
@@ -520,9 +543,9 @@ fn lay_out(items: &[usize], lens: &[usize], pack: bool, chunk: &mut ChunkCache) 
         match fit {
             Some(j) => {
                 lanes[j].0 += lens[u];
-                lanes[j].1.push(u);
+                lanes[j].1.push((u, item));
             }
-            None => lanes.push((lens[u], vec![u])),
+            None => lanes.push((lens[u], vec![(u, item)])),
         }
     }
     // longest first (stable), so the running lanes are a prefix at every step
@@ -532,9 +555,10 @@ fn lay_out(items: &[usize], lens: &[usize], pack: bool, chunk: &mut ChunkCache) 
     for (j, (_, us)) in lanes.iter().enumerate() {
         let first = chunk.segs.len();
         let mut start = 0;
-        for &u in us {
+        for &(u, item) in us {
             chunk.segs.push(Seg {
                 u,
+                item,
                 lane: j,
                 start,
                 len: lens[u],
@@ -722,6 +746,21 @@ fn step_product(
     } else {
         gemm_packed(m, n, k, a, k, w_t, c, n, accumulate);
     }
+}
+
+thread_local! {
+    static LANES: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+}
+
+/// Runs `f` with the shorter sequences of a variable-length batch sharing lanes (the default)
+/// or not, on this thread: for tests and measurements (the results are the same either way,
+/// up to the order of the parameter gradients' sums).
+#[doc(hidden)]
+pub fn with_lanes<R>(on: bool, f: impl FnOnce() -> R) -> R {
+    let old = LANES.with(|c| c.replace(on));
+    let r = f();
+    LANES.with(|c| c.set(old));
+    r
 }
 
 /// Deals the rows of a batch, `order` sorted longest first, to the chunks (the threads): each
@@ -993,9 +1032,8 @@ impl Recurrent {
         let lens = lengths.unwrap_or(&all_full);
         let mut dealt = vec![Vec::new(); n_chunks];
         deal(&order, lens, &mut dealt);
-        // shorter sequences share lanes (not with the units split, nor with recurrent dropout,
-        // whose masks belong to lanes)
-        let pack = lengths.is_some() && !team && !(train.is_some() && cfg.recurrent_dropout > 0.0);
+        // shorter sequences share lanes (not with the units split, where they measured no gain)
+        let pack = lengths.is_some() && !team && LANES.with(|c| c.get());
         for (chunk, items) in cache.chunks.iter_mut().zip(&dealt) {
             chunk.team = team;
             lay_out(items, lens, pack, chunk);
@@ -1139,6 +1177,7 @@ impl Recurrent {
         let total = cache.off[tn];
         // the user's row of every packed row: each lane's sequence running at step t
         cache.src.clear();
+        cache.row_seg.clear();
         cache.dst.clear();
         let mut at: Vec<usize> = lanes.iter().map(|r| r.start).collect();
         for t in 0..tn {
@@ -1150,6 +1189,7 @@ impl Recurrent {
                 let r = user_row(cfg.batch_first, tn, bu, t - seg.start, seg.u);
                 debug_assert_eq!(seg.lane, j);
                 cache.src.push(r);
+                cache.row_seg.push(*s);
                 if let Some(first) = seq_rows {
                     cache.dst.push(first[seg.u] + t - seg.start);
                 }
@@ -1223,18 +1263,33 @@ impl Recurrent {
                 let in_time = d == 0;
                 states[0].begin(&cache.segs, &cache.lanes, in_time, &mut dc.h_state);
                 states[1].begin(&cache.segs, &cache.lanes, in_time, &mut dc.c_state);
-                // one recurrent dropout mask per sequence, layer and direction
+                // one recurrent dropout mask per sequence, layer and direction, drawn in the
+                // order of the sequences before the layout (so the same with or without
+                // shared lanes); per lane, or per packed row when sequences share lanes
                 dc.rec_mask.clear();
+                dc.rec_mask_rows = n != b;
                 if rec_dropout {
                     let rng = rng.as_deref_mut().expect("rec_dropout implies an rng");
                     let keep = 1.0 - cfg.recurrent_dropout;
-                    dc.rec_mask.extend((0..b * p).map(|_| {
-                        if rng.gen::<f32>() < keep {
-                            1.0 / keep
-                        } else {
-                            0.0
+                    let draws: Vec<f32> = (0..n * p)
+                        .map(|_| {
+                            if rng.gen::<f32>() < keep {
+                                1.0 / keep
+                            } else {
+                                0.0
+                            }
+                        })
+                        .collect();
+                    if dc.rec_mask_rows {
+                        dc.rec_mask.reserve(total * p);
+                        for &sq in &cache.row_seg {
+                            let i = cache.segs[sq].item;
+                            dc.rec_mask.extend_from_slice(&draws[i * p..(i + 1) * p]);
                         }
-                    }));
+                    } else {
+                        // one sequence per lane, lane j the j-th sequence
+                        dc.rec_mask = draws;
+                    }
                 }
                 if cache.team {
                     self.forward_direction_team(
@@ -1446,7 +1501,7 @@ impl Recurrent {
                 for ((m, &x), &k) in dc.h_masked[..nb * p]
                     .iter_mut()
                     .zip(&dc.h_prev[slab * p..(slab + nb) * p])
-                    .zip(&dc.rec_mask[..nb * p])
+                    .zip(mask_at(&dc.rec_mask, dc.rec_mask_rows, p, slab, nb))
                 {
                     *m = x * k;
                 }
@@ -2010,7 +2065,8 @@ impl Recurrent {
             // the recurrent product saw h_prev ⊙ mask
             match (gru_mode, masked) {
                 (false, true) => {
-                    for (x, m) in gr.dh_state[..nb * p].iter_mut().zip(&dc.rec_mask) {
+                    let mask = dc.rec_mask_at(p, slab, nb);
+                    for (x, m) in gr.dh_state[..nb * p].iter_mut().zip(mask) {
                         *x *= m;
                     }
                 }
@@ -2018,7 +2074,7 @@ impl Recurrent {
                     for ((x, t), m) in gr.dh_state[..nb * p]
                         .iter_mut()
                         .zip(&gr.tmp)
-                        .zip(&dc.rec_mask)
+                        .zip(dc.rec_mask_at(p, slab, nb))
                     {
                         *x += t * m;
                     }
@@ -2038,9 +2094,10 @@ impl Recurrent {
             zeroed(&mut gr.h_masked_all, rows * p);
             for t in 0..tn {
                 let (o, nb) = (off[t], off[t + 1] - off[t]);
+                let mask = dc.rec_mask_at(p, o, nb);
                 for (r, j) in (o..o + nb).zip(0..nb) {
                     for k in 0..p {
-                        gr.h_masked_all[r * p + k] = dc.h_prev[r * p + k] * dc.rec_mask[j * p + k];
+                        gr.h_masked_all[r * p + k] = dc.h_prev[r * p + k] * mask[j * p + k];
                     }
                 }
             }

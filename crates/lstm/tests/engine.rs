@@ -12,7 +12,8 @@ use lstm::linalg::{
 use lstm::model::{Batch, Head, InputKind, Inputs, ModelConfig, SequenceModel, Targets};
 use lstm::params::ParamStore;
 use lstm::recurrent::{
-    with_team_min_weights, Input, Recurrent, RecurrentCache, RecurrentConfig, RecurrentState,
+    with_lanes, with_team_min_weights, Input, Recurrent, RecurrentCache, RecurrentConfig,
+    RecurrentState,
 };
 use lstm::Error;
 use rand::{Rng, SeedableRng};
@@ -575,6 +576,95 @@ fn sequences_sharing_lanes_get_what_they_get_alone() {
                 }
             }
         }
+    }
+}
+
+/// With recurrent dropout, a sequence keeps its own mask wherever it runs: the same seed gives
+/// the same outputs, states and input gradients (bit for bit) with the shorter sequences
+/// sharing lanes as without, and the same parameter gradients up to the order of their sums.
+#[test]
+fn recurrent_dropout_masks_follow_sequences_into_shared_lanes() {
+    for mode in [Mode::Lstm, Mode::Gru] {
+        let cfg = RecurrentConfig {
+            mode,
+            input_size: 3,
+            hidden_size: 6,
+            num_layers: 2,
+            bidirectional: true,
+            recurrent_dropout: 0.4,
+            ..Default::default()
+        };
+        let (rnn, store) = stack(cfg.clone());
+        let mut rng = ChaCha8Rng::seed_from_u64(21);
+        let (t, lengths) = (9, [9usize, 2, 7, 4, 5, 1, 3, 8, 6, 2]);
+        let b = lengths.len();
+        let x = rand_vec(&mut rng, t * b * 3);
+        let d_out = rand_vec(&mut rng, t * b * cfg.output_size());
+        let run = |lanes: bool| {
+            let mut cache = RecurrentCache::default();
+            let mut grads = vec![0.0f32; store.len()];
+            let mut drng = ChaCha8Rng::seed_from_u64(8);
+            with_threads(1, || {
+                with_lanes(lanes, || {
+                    let (v, c) = (&store.values, &mut cache);
+                    rnn.forward(
+                        v,
+                        Input::Dense(&x),
+                        t,
+                        b,
+                        Some(&lengths),
+                        None,
+                        Some(&mut drng),
+                        c,
+                    )
+                    .unwrap();
+                    rnn.backward(v, &mut grads, c, &d_out, None).unwrap();
+                })
+            });
+            (cache, grads)
+        };
+        let (shared, g_shared) = run(true);
+        let (alone, g_alone) = run(false);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(
+            bits(shared.output()),
+            bits(alone.output()),
+            "{mode:?} output"
+        );
+        assert_eq!(
+            shared.final_state(),
+            alone.final_state(),
+            "{mode:?} final states"
+        );
+        assert_eq!(
+            bits(shared.d_input()),
+            bits(alone.d_input()),
+            "{mode:?} input gradient"
+        );
+        assert_eq!(shared.d_initial_state(), alone.d_initial_state());
+        for (g, e) in g_shared.iter().zip(&g_alone) {
+            assert!(
+                (g - e).abs() <= 1e-5 * (1.0 + e.abs()),
+                "{mode:?}: {g} vs {e}"
+            );
+        }
+        // and the masks do act: another seed gives another output
+        let mut other = RecurrentCache::default();
+        let mut drng = ChaCha8Rng::seed_from_u64(9);
+        with_threads(1, || {
+            rnn.forward(
+                &store.values,
+                Input::Dense(&x),
+                t,
+                b,
+                Some(&lengths),
+                None,
+                Some(&mut drng),
+                &mut other,
+            )
+        })
+        .unwrap();
+        assert_ne!(other.output(), shared.output());
     }
 }
 

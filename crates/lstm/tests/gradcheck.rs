@@ -313,7 +313,17 @@ fn no_bias_and_dropout_masks() {
         run_case(&Case {
             lengths: Some(vec![4, 2, 3]),
             dropout_seed: Some(5),
-            ..case(cfg)
+            ..case(cfg.clone())
+        });
+        // on one thread the shorter sequences share lanes (4 | 3 + 1 | 2 + 2), each with its
+        // own recurrent dropout mask
+        with_threads(1, || {
+            run_case(&Case {
+                b: 5,
+                lengths: Some(vec![4, 1, 3, 2, 2]),
+                dropout_seed: Some(6),
+                ..case(cfg)
+            })
         });
     }
 }
