@@ -754,7 +754,8 @@ thread_local! {
 
 /// Runs `f` with the shorter sequences of a variable-length batch sharing lanes (the default)
 /// or not, on this thread: for tests and measurements (the results are the same either way,
-/// up to the order of the parameter gradients' sums).
+/// up to the order of the parameter gradients' sums, except that dropout between layers draws
+/// its masks in the order of the packed rows).
 #[doc(hidden)]
 pub fn with_lanes<R>(on: bool, f: impl FnOnce() -> R) -> R {
     let old = LANES.with(|c| c.replace(on));
