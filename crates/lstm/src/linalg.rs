@@ -693,7 +693,7 @@ pub fn gemm_packed(
     }
 }
 
-/// The vector kernels of [`gemm_packed`], best first; the CPU's best is used unless a test or
+/// The vector kernels of [`gemm_packed`] and [`gemv_kmajor`], best first; the CPU's best is used unless a test or
 /// a measurement asks for a slower one (see [`with_packed_kernel`]).
 #[doc(hidden)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -1101,10 +1101,18 @@ pub fn gemv_kmajor(panel: &[f32], v: &[f32], init: Option<&[f32]>, z: &mut [f32]
         z.copy_from_slice(i);
     }
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has AVX-512F and the assert above proved the lengths.
-        unsafe { gemv_kmajor_avx512(panel, v, z) };
-        return;
+    match packed_kernel() {
+        PackedKernel::Avx512 => {
+            // SAFETY: the CPU has AVX-512F and the assert above proved the lengths.
+            unsafe { gemv_kmajor_avx512(panel, v, z) };
+            return;
+        }
+        PackedKernel::Avx2 => {
+            // SAFETY: the CPU has AVX2 and FMA, and the assert above proved the lengths.
+            unsafe { gemv_kmajor_avx2(panel, v, z) };
+            return;
+        }
+        PackedKernel::Scalar => {}
     }
     for (b, zb) in z.chunks_mut(KMAJOR_BLOCK).enumerate() {
         let bw = zb.len();
@@ -1134,6 +1142,57 @@ unsafe fn gemv_kmajor_avx512(panel: &[f32], v: &[f32], z: &mut [f32]) {
             2 => kmajor_block::<2>(p, vp, k, zp),
             _ => kmajor_block::<1>(p, vp, k, zp),
         }
+    }
+}
+
+/// [`gemv_kmajor`] with AVX2 and FMA: each block in halves of at most 64 rows (eight
+/// accumulators of 8 lanes), each row's sum in the same order as the AVX-512 kernel's (so the
+/// same results, bit for bit).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn gemv_kmajor_avx2(panel: &[f32], v: &[f32], z: &mut [f32]) {
+    let k = v.len();
+    for (b, zb) in z.chunks_mut(KMAJOR_BLOCK).enumerate() {
+        let bw = zb.len();
+        let p = panel.as_ptr().add(b * KMAJOR_BLOCK * k);
+        let (vp, zp) = (v.as_ptr(), zb.as_mut_ptr());
+        for h in (0..bw).step_by(64) {
+            let (p, zp) = (p.add(h), zp.add(h));
+            match (bw - h).min(64) / 8 {
+                8 => kmajor_block_avx2::<8>(p, bw, vp, k, zp),
+                6 => kmajor_block_avx2::<6>(p, bw, vp, k, zp),
+                4 => kmajor_block_avx2::<4>(p, bw, vp, k, zp),
+                _ => kmajor_block_avx2::<2>(p, bw, vp, k, zp),
+            }
+        }
+    }
+}
+
+/// `8·R` rows of a [`gemv_kmajor`] block whose columns are `w` floats apart.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn kmajor_block_avx2<const R: usize>(
+    p: *const f32,
+    w: usize,
+    v: *const f32,
+    k: usize,
+    z: *mut f32,
+) {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm256_setzero_ps(); R];
+    for r in 0..R {
+        acc[r] = _mm256_loadu_ps(z.add(8 * r));
+    }
+    for kk in 0..k {
+        let x = _mm256_broadcast_ss(&*v.add(kk));
+        let row = p.add(kk * w);
+        for r in 0..R {
+            acc[r] = _mm256_fmadd_ps(_mm256_loadu_ps(row.add(8 * r)), x, acc[r]);
+        }
+    }
+    for r in 0..R {
+        _mm256_storeu_ps(z.add(8 * r), acc[r]);
     }
 }
 

@@ -925,25 +925,37 @@ fn kmajor_gemv_matches_naive() {
         idx.resize(kmajor_rows(rows), usize::MAX);
         let panel = pack_kmajor(&w, ld, &idx, 2.min(ld - k), k);
         let col0 = 2.min(ld - k);
-        let mut z = vec![f32::NAN; idx.len()];
-        gemv_kmajor(&panel, &v, Some(&init), &mut z);
-        let mut z2 = z.clone();
-        gemv_kmajor(&panel, &v, None, &mut z2);
-        for (r, &i) in idx.iter().enumerate() {
-            let dot: f64 = if i == usize::MAX {
-                0.0
-            } else {
-                (0..k)
-                    .map(|kk| w[i * ld + col0 + kk] as f64 * v[kk] as f64)
-                    .sum()
-            };
-            let want = init[r] as f64 + dot;
-            assert!(
-                (z[r] as f64 - want).abs() < 1e-4,
-                "rows {rows} k {k} row {r}: {} vs {want}",
-                z[r]
-            );
-            assert!((z2[r] as f64 - (want + dot)).abs() < 1e-4);
+        // each version of the kernel; AVX2 bit for bit against AVX-512
+        let run = |kernel| {
+            with_packed_kernel(kernel, || {
+                let mut z = vec![f32::NAN; idx.len()];
+                gemv_kmajor(&panel, &v, Some(&init), &mut z);
+                let mut z2 = z.clone();
+                gemv_kmajor(&panel, &v, None, &mut z2);
+                (z, z2)
+            })
+        };
+        let (fast, avx2) = (run(PackedKernel::Avx512), run(PackedKernel::Avx2));
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&avx2.0), bits(&fast.0), "rows {rows} k {k}: AVX2");
+        assert_eq!(bits(&avx2.1), bits(&fast.1), "rows {rows} k {k}: AVX2");
+        for (z, z2) in [fast, run(PackedKernel::Scalar)] {
+            for (r, &i) in idx.iter().enumerate() {
+                let dot: f64 = if i == usize::MAX {
+                    0.0
+                } else {
+                    (0..k)
+                        .map(|kk| w[i * ld + col0 + kk] as f64 * v[kk] as f64)
+                        .sum()
+                };
+                let want = init[r] as f64 + dot;
+                assert!(
+                    (z[r] as f64 - want).abs() < 1e-4,
+                    "rows {rows} k {k} row {r}: {} vs {want}",
+                    z[r]
+                );
+                assert!((z2[r] as f64 - (want + dot)).abs() < 1e-4);
+            }
         }
     }
 }
