@@ -466,13 +466,27 @@ fn gemv_nt(
     accumulate: bool,
 ) {
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx512f") {
-        for i in 0..m {
-            // SAFETY: the CPU has AVX-512F; `check` in `matmul` proved the slices cover the
-            // rows read and written.
-            unsafe { gemv_row_avx512(n, k, &a[i * lda..], b, ldb, &mut c[i * ldc..], accumulate) };
+    match packed_kernel() {
+        PackedKernel::Avx512 => {
+            for i in 0..m {
+                // SAFETY: the CPU has AVX-512F; `check` in `matmul` proved the slices cover
+                // the rows read and written.
+                unsafe {
+                    gemv_row_avx512(n, k, &a[i * lda..], b, ldb, &mut c[i * ldc..], accumulate)
+                };
+            }
+            return;
         }
-        return;
+        PackedKernel::Avx2 => {
+            for i in 0..m {
+                // SAFETY: the CPU has AVX2 and FMA; as above.
+                unsafe {
+                    gemv_row_avx2(n, k, &a[i * lda..], b, ldb, &mut c[i * ldc..], accumulate)
+                };
+            }
+            return;
+        }
+        PackedKernel::Scalar => {}
     }
     for i in 0..m {
         let x = &a[i * lda..i * lda + k];
@@ -539,6 +553,56 @@ unsafe fn gemv_row_avx512(
         for r in 0..4.min(n - j) {
             let dst = &mut c[j + r];
             *dst = if accumulate { *dst + s[r] } else { s[r] };
+        }
+        j += 4;
+    }
+}
+
+/// [`gemv_row_avx512`] with AVX2 and FMA: eight lanes, the tail of `k` added after the
+/// horizontal sums.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn gemv_row_avx2(
+    n: usize,
+    k: usize,
+    x: &[f32],
+    b: &[f32],
+    ldb: usize,
+    c: &mut [f32],
+    accumulate: bool,
+) {
+    use std::arch::x86_64::*;
+    let full = k / 8;
+    let xp = x.as_ptr();
+    let bp = b.as_ptr();
+    let hsum = |v: __m256| {
+        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)))
+    };
+    let mut j = 0;
+    while j < n {
+        let rows = [
+            j,
+            (j + 1).min(n - 1),
+            (j + 2).min(n - 1),
+            (j + 3).min(n - 1),
+        ];
+        let mut acc = [_mm256_setzero_ps(); 4];
+        for kk in 0..full {
+            let xv = _mm256_loadu_ps(xp.add(kk * 8));
+            for r in 0..4 {
+                acc[r] =
+                    _mm256_fmadd_ps(xv, _mm256_loadu_ps(bp.add(rows[r] * ldb + kk * 8)), acc[r]);
+            }
+        }
+        for r in 0..4.min(n - j) {
+            let mut s = hsum(acc[r]);
+            for kk in full * 8..k {
+                s += *xp.add(kk) * *bp.add(rows[r] * ldb + kk);
+            }
+            let dst = &mut c[j + r];
+            *dst = if accumulate { *dst + s } else { s };
         }
         j += 4;
     }
@@ -693,7 +757,8 @@ pub fn gemm_packed(
     }
 }
 
-/// The vector kernels of [`gemm_packed`] and [`gemv_kmajor`], best first; the CPU's best is used unless a test or
+/// The vector kernels of [`gemm_packed`], [`gemv_kmajor`] and the one-row products of
+/// [`matmul`], best first; the CPU's best is used unless a test or
 /// a measurement asks for a slower one (see [`with_packed_kernel`]).
 #[doc(hidden)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
