@@ -502,6 +502,18 @@ fn gemv_nt(
     }
 }
 
+/// Rows `j..j + 4` of `B` for a step of [`gemv_nt`]'s kernels, the last of the `n` repeated
+/// past the end (their sums are computed and not stored).
+#[cfg(target_arch = "x86_64")]
+fn four_rows(j: usize, n: usize) -> [usize; 4] {
+    [
+        j,
+        (j + 1).min(n - 1),
+        (j + 2).min(n - 1),
+        (j + 3).min(n - 1),
+    ]
+}
+
 /// One row of [`gemv_nt`] with AVX-512: four outputs at a time, each a chain of fused
 /// multiply-adds over 16 lanes, masked loads for the tail of `k`.
 #[cfg(target_arch = "x86_64")]
@@ -523,12 +535,7 @@ unsafe fn gemv_row_avx512(
     let bp = b.as_ptr();
     let mut j = 0;
     while j < n {
-        let rows = [
-            j,
-            (j + 1).min(n - 1),
-            (j + 2).min(n - 1),
-            (j + 3).min(n - 1),
-        ];
+        let rows = four_rows(j, n);
         let mut acc = [_mm512_setzero_ps(); 4];
         for kk in 0..full {
             let xv = _mm512_loadu_ps(xp.add(kk * 16));
@@ -582,12 +589,7 @@ unsafe fn gemv_row_avx2(
     };
     let mut j = 0;
     while j < n {
-        let rows = [
-            j,
-            (j + 1).min(n - 1),
-            (j + 2).min(n - 1),
-            (j + 3).min(n - 1),
-        ];
+        let rows = four_rows(j, n);
         let mut acc = [_mm256_setzero_ps(); 4];
         for kk in 0..full {
             let xv = _mm256_loadu_ps(xp.add(kk * 8));

@@ -80,6 +80,36 @@ fn fast_gemm_matches_naive_on_random_shapes() {
     }
 }
 
+/// The bit patterns of `v`, for comparisons that must be exact (NaN and signed zero included).
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// A fast product `fast` against the naive one `slow`, both `(m, ldc)` from the same `c0`: each
+/// of the first `n` columns within the rounding of a sum of `k` products, the columns past `n`
+/// untouched.
+fn assert_product_close(
+    fast: &[f32],
+    slow: &[f32],
+    c0: &[f32],
+    (m, n, k, ldc): (usize, usize, usize, usize),
+    what: &str,
+) {
+    for i in 0..m {
+        for j in 0..ldc {
+            let (f, s) = (fast[i * ldc + j], slow[i * ldc + j]);
+            if j < n {
+                assert!(
+                    (f - s).abs() <= 1e-4 * (k as f32).sqrt() * (1.0 + s.abs()),
+                    "{what} ({m},{n},{k}) [{i},{j}] {f} vs {s}"
+                );
+            } else {
+                assert_eq!(f, c0[i * ldc + j], "padding untouched");
+            }
+        }
+    }
+}
+
 /// The step kernel, in each of its versions (AVX-512, the AVX2 one of CPUs without AVX-512,
 /// plain Rust), against the naive product; the AVX2 version also bit for bit against the
 /// AVX-512 one, whose sums it keeps in the same order. (On a CPU without a version, the next
@@ -123,7 +153,6 @@ fn packed_step_kernel_matches_naive() {
                 };
                 let fast = run(PackedKernel::Avx512);
                 let avx2 = run(PackedKernel::Avx2);
-                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 assert_eq!(
                     bits(&avx2),
                     bits(&fast),
@@ -146,19 +175,7 @@ fn packed_step_kernel_matches_naive() {
                     accumulate,
                 );
                 for fast in [&fast, &scalar] {
-                    for i in 0..m {
-                        for j in 0..ldc {
-                            let (f, s) = (fast[i * ldc + j], slow[i * ldc + j]);
-                            if j < n {
-                                assert!(
-                                    (f - s).abs() <= 1e-4 * (k as f32).sqrt() * (1.0 + s.abs()),
-                                    "({m},{n},{k}) {tb:?} [{i},{j}] {f} vs {s}"
-                                );
-                            } else {
-                                assert_eq!(f, c0[i * ldc + j], "padding untouched");
-                            }
-                        }
-                    }
+                    assert_product_close(fast, &slow, &c0, (m, n, k, ldc), &format!("{tb:?}"));
                 }
             }
         }
@@ -222,19 +239,7 @@ fn one_row_products_match_naive_in_every_version() {
                         accumulate,
                     )
                 });
-                for i in 0..m {
-                    for j in 0..ldc {
-                        let (f, s) = (fast[i * ldc + j], slow[i * ldc + j]);
-                        if j < n {
-                            assert!(
-                                (f - s).abs() <= 1e-4 * (k as f32).sqrt() * (1.0 + s.abs()),
-                                "{kernel:?} ({m},{n},{k}) [{i},{j}] {f} vs {s}"
-                            );
-                        } else {
-                            assert_eq!(f, c0[i * ldc + j], "padding untouched");
-                        }
-                    }
-                }
+                assert_product_close(&fast, &slow, &c0, (m, n, k, ldc), &format!("{kernel:?}"));
             }
         }
     }
@@ -271,7 +276,6 @@ fn gathered_packed_product_matches_naive() {
             c
         };
         let fast = run(PackedKernel::Avx512);
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(
             bits(&run(PackedKernel::Avx2)),
             bits(&fast),
@@ -296,19 +300,7 @@ fn gathered_packed_product_matches_naive() {
             ldc,
             true,
         );
-        for i in 0..m {
-            for j in 0..ldc {
-                let (f, s) = (fast[i * ldc + j], slow[i * ldc + j]);
-                if j < n {
-                    assert!(
-                        (f - s).abs() <= 1e-4 * (k as f32).sqrt() * (1.0 + s.abs()),
-                        "({m},{n},{k}) [{i},{j}] {f} vs {s}"
-                    );
-                } else {
-                    assert_eq!(f, c0[i * ldc + j], "padding untouched");
-                }
-            }
-        }
+        assert_product_close(&fast, &slow, &c0, (m, n, k, ldc), "gathered");
     }
 }
 
@@ -700,7 +692,6 @@ fn recurrent_dropout_masks_follow_sequences_into_shared_lanes() {
         };
         let (shared, g_shared) = run(true);
         let (alone, g_alone) = run(false);
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(
             bits(shared.output()),
             bits(alone.output()),
@@ -1011,7 +1002,6 @@ fn kmajor_gemv_matches_naive() {
             })
         };
         let (fast, avx2) = (run(PackedKernel::Avx512), run(PackedKernel::Avx2));
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&avx2.0), bits(&fast.0), "rows {rows} k {k}: AVX2");
         assert_eq!(bits(&avx2.1), bits(&fast.1), "rows {rows} k {k}: AVX2");
         for (z, z2) in [fast, run(PackedKernel::Scalar)] {
