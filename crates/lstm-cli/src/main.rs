@@ -47,8 +47,8 @@ fn bench(args: &BenchArgs) -> Result<()> {
     }
     if !args.json {
         println!(
-            "{:<16} {:>7} {:>14} {:>12} {:>9} {:>11} {:>5}",
-            "config", "threads", "throughput", "unit", "GFLOP/s", "median ms", "reps"
+            "{:<16} {:>7} {:>14} {:>12} {:>9} {:>11} {:>9} {:>5}",
+            "config", "threads", "throughput", "unit", "GFLOP/s", "median ms", "mean ms", "reps"
         );
     }
     for c in &chosen {
@@ -65,8 +65,8 @@ fn bench(args: &BenchArgs) -> Result<()> {
                 (r.us_per_token.unwrap_or(0.0), "us/token")
             };
             println!(
-                "{:<16} {:>7} {:>14.1} {:>12} {:>9.1} {:>11.3} {:>5}",
-                r.name, r.threads, v, unit, r.gflops, r.median_ms, r.reps
+                "{:<16} {:>7} {:>14.1} {:>12} {:>9.1} {:>11.3} {:>9.3} {:>5}",
+                r.name, r.threads, v, unit, r.gflops, r.median_ms, r.mean_ms, r.reps
             );
         }
     }

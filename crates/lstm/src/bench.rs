@@ -131,10 +131,10 @@ pub struct BenchResult {
     pub name: String,
     /// Threads used.
     pub threads: usize,
-    /// Training tokens per second (text).
+    /// Training tokens per second (text), from the median step time.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tokens_per_s: Option<f64>,
-    /// Training samples per second (series).
+    /// Training samples per second (series), from the median step time.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub samples_per_s: Option<f64>,
     /// Microseconds per generated token (generation).
@@ -144,6 +144,18 @@ pub struct BenchResult {
     pub gflops: f64,
     /// Median time of one step (training) or one token (generation), milliseconds.
     pub median_ms: f64,
+    /// Mean time of the same repetitions, milliseconds: total time over repetitions, the way
+    /// the PyTorch anchor script's `tokens_per_s` and `samples_per_s` are computed.
+    pub mean_ms: f64,
+    /// Training tokens per second from the mean step time (text): the figure to set beside
+    /// the anchor script's `tokens_per_s` (which is total tokens over total time), where
+    /// [`BenchResult::tokens_per_s`] is from the median step, like its
+    /// `tokens_per_s_median_step`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens_per_s_mean: Option<f64>,
+    /// Training samples per second from the mean step time (series), likewise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub samples_per_s_mean: Option<f64>,
     /// Number of timed repetitions.
     pub reps: usize,
     /// Batch size.
@@ -153,6 +165,10 @@ pub struct BenchResult {
     /// Real (unpadded) tokens per batch, for variable-length configurations.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub real_tokens: Option<usize>,
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len() as f64
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -209,6 +225,9 @@ pub fn run(
         us_per_token: None,
         gflops: 0.0,
         median_ms: 0.0,
+        mean_ms: 0.0,
+        tokens_per_s_mean: None,
+        samples_per_s_mean: None,
         reps: 0,
         batch: b,
         seq_len: t,
@@ -250,6 +269,7 @@ pub fn run(
                     model.train_step(&batch)?;
                     times.push(s.elapsed().as_secs_f64());
                 }
+                let avg = mean(&times);
                 let med = median(&mut times);
                 // tokens/s counts the padded batch (B·T), so a variable-length batch that
                 // costs nothing for its padding shows a *higher* figure than the padded one
@@ -258,8 +278,10 @@ pub fn run(
                     result.real_tokens = Some(lengths.iter().sum());
                 }
                 result.tokens_per_s = Some(tps);
+                result.tokens_per_s_mean = Some((b * t) as f64 / avg);
                 result.gflops = 3.0 * fwd * tps / 1e9;
                 result.median_ms = med * 1e3;
+                result.mean_ms = avg * 1e3;
             } else {
                 let precision = if cfg.bf16 {
                     crate::infer::Precision::Bf16
@@ -281,10 +303,12 @@ pub fn run(
                     }
                     times.push(s.elapsed().as_secs_f64() / group as f64);
                 }
+                let avg = mean(&times);
                 let med = median(&mut times);
                 result.us_per_token = Some(med * 1e6);
                 result.gflops = fwd / med / 1e9;
                 result.median_ms = med * 1e3;
+                result.mean_ms = avg * 1e3;
             }
         }
         BenchKind::Series => {
@@ -314,13 +338,16 @@ pub fn run(
                 model.train_step(&batch)?;
                 times.push(s.elapsed().as_secs_f64());
             }
+            let avg = mean(&times);
             let med = median(&mut times);
             let sps = b as f64 / med;
             let fwd = t as f64 * forward_flops(1, cfg.hidden, cfg.layers, 1, false)
                 + 2.0 * cfg.hidden as f64;
             result.samples_per_s = Some(sps);
+            result.samples_per_s_mean = Some(b as f64 / avg);
             result.gflops = 3.0 * fwd * sps / 1e9;
             result.median_ms = med * 1e3;
+            result.mean_ms = avg * 1e3;
         }
     }
     result.reps = times.len();
@@ -410,5 +437,36 @@ pub fn charlm_2x256(batch: usize, seq_len: usize) -> BenchConfig {
             .into_iter()
             .find(|c| c.name == "charlm-2x256")
             .expect("built-in configuration")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mean_and_median_rates_match_their_times() {
+        let cfg = configs()
+            .into_iter()
+            .find(|c| c.name == "series-1x64")
+            .expect("built-in configuration");
+        let r = run(&cfg, 1, 0.0, 5).expect("bench runs");
+        assert_eq!(r.reps, 5);
+        assert!(r.mean_ms > 0.0 && r.median_ms > 0.0);
+        let b = cfg.batch as f64;
+        let (med, avg) = (r.samples_per_s.unwrap(), r.samples_per_s_mean.unwrap());
+        assert!((med - b / (r.median_ms / 1e3)).abs() <= 1e-9 * med);
+        assert!((avg - b / (r.mean_ms / 1e3)).abs() <= 1e-9 * avg);
+        assert!(r.tokens_per_s.is_none() && r.tokens_per_s_mean.is_none());
+    }
+
+    #[test]
+    fn mean_and_median_of_known_times() {
+        let mut v = vec![4.0, 1.0, 3.0, 2.0];
+        assert_eq!(mean(&v), 2.5);
+        assert_eq!(median(&mut v), 2.5);
+        let mut w = vec![5.0, 1.0, 100.0];
+        assert_eq!(median(&mut w), 5.0);
+        assert_eq!(mean(&w), 106.0 / 3.0);
     }
 }
