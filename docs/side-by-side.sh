@@ -4,6 +4,7 @@
 # Set up the anchors' venv first: bash ../shared/anchors/setup.sh
 # REPS=5 ONLY="charlm-2x256 generate-2x256" bash docs/side-by-side.sh: more repetitions of fewer
 # configurations (ONLY set: the ours-only extras are skipped).
+# Summarise a run: target/release/lstm bench --summarize "$OUT" (medians and ratios, Markdown).
 set -u
 REPS=${REPS:-3}
 ONLY=${ONLY:-}

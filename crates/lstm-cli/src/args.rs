@@ -482,6 +482,11 @@ pub struct BenchArgs {
     /// and truncated backpropagation through time.
     #[arg(long, conflicts_with = "config")]
     pub scaling: bool,
+    /// Instead of running anything: summarise the JSON lines of a side-by-side run against
+    /// PyTorch and ONNX Runtime (`docs/side-by-side.sh`, its `$OUT` file) as a Markdown table
+    /// of medians and ratios.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["config", "scaling"])]
+    pub summarize: Option<std::path::PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -45,6 +45,9 @@ fn bench(args: &BenchArgs) -> Result<()> {
     if args.scaling {
         return scaling(args, threads);
     }
+    if let Some(path) = &args.summarize {
+        return summarize(path);
+    }
     if !args.json {
         println!(
             "{:<16} {:>7} {:>14} {:>12} {:>9} {:>11} {:>9} {:>5}",
@@ -70,6 +73,52 @@ fn bench(args: &BenchArgs) -> Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// `lstm bench --summarize FILE`: a side-by-side run's medians and ratios as a Markdown table.
+fn summarize(path: &std::path::Path) -> Result<()> {
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "cannot read {}: give the $OUT file of docs/side-by-side.sh",
+            path.display()
+        )
+    })?;
+    let rows = lstm::bench::summarize_side_by_side(&text)
+        .with_context(|| format!("{} is not a side-by-side run", path.display()))?;
+    let f = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.1}"));
+    let x = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.2}x"));
+    println!(
+        "| config | unit | reps | lstm (median step) | lstm (mean) | PyTorch (median step) | \
+         PyTorch (mean: its tokens_per_s) | ONNX Runtime | faster: median/median | \
+         faster: mean/mean | per repetition |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    for r in rows {
+        let range = r
+            .ratio_range
+            .map_or("-".to_string(), |(a, b)| format!("{a:.2}x-{b:.2}x"));
+        println!(
+            "| {} | {} | {} | {:.1} | {} | {} | {} | {} | {} | {} | {} |",
+            r.name,
+            r.unit,
+            r.reps,
+            r.ours,
+            f(r.ours_mean),
+            f(r.torch),
+            f(r.torch_mean),
+            f(r.ort),
+            x(r.ratio),
+            x(r.ratio_mean),
+            range
+        );
+    }
+    println!(
+        "\nMedians over the repetitions. \"faster\": our throughput over PyTorch's (generation: \
+         PyTorch's microseconds per token over ours), the median-step figures against each other \
+         and the mean-step ones against each other; per repetition: mean against mean where both \
+         were recorded."
+    );
     Ok(())
 }
 

@@ -470,3 +470,280 @@ mod tests {
         assert_eq!(mean(&w), 106.0 / 3.0);
     }
 }
+
+/// One configuration of a side-by-side run (`docs/side-by-side.sh`): medians over its
+/// repetitions of our figures and the anchors'.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct SideBySideRow {
+    /// Configuration name.
+    pub name: String,
+    /// `tokens/s`, `samples/s` or `us/token` (ours-only rows without a rate: `ms`).
+    pub unit: &'static str,
+    /// Repetitions of ours.
+    pub reps: usize,
+    /// Ours, from the median step (`tokens_per_s`, `samples_per_s`, `us_per_token`; `median_ms`
+    /// for `ms` rows).
+    pub ours: f64,
+    /// Ours, from the mean step (`tokens_per_s_mean`, `samples_per_s_mean`; `mean_ms` for `ms`
+    /// rows), when recorded.
+    pub ours_mean: Option<f64>,
+    /// PyTorch's figure from its median step (`tokens_per_s_median_step`,
+    /// `samples_per_s_median_step`, `step_us_per_token_median`).
+    pub torch: Option<f64>,
+    /// PyTorch's `tokens_per_s` / `samples_per_s`: total over total time (a mean).
+    pub torch_mean: Option<f64>,
+    /// ONNX Runtime's `ort_step_us_per_token_median` (generation).
+    pub ort: Option<f64>,
+    /// How many times faster we are, median step against median step.
+    pub ratio: Option<f64>,
+    /// How many times faster we are, mean against mean.
+    pub ratio_mean: Option<f64>,
+    /// Lowest and highest per-repetition ratio (same repetition, mean against mean when both
+    /// are recorded, else median against median).
+    pub ratio_range: Option<(f64, f64)>,
+}
+
+/// Median of a non-empty list (any order).
+fn median_of(mut v: Vec<f64>) -> f64 {
+    median(&mut v)
+}
+
+/// Summarises the JSON lines of a side-by-side run (`docs/side-by-side.sh`: one
+/// `{"rep", "who", "name", "r"}` object per run of `lstm bench --json` (`who` = `lstm`), the
+/// PyTorch anchor script (`torch`) or the ONNX Runtime one (`ort`)) into one row per
+/// configuration, in the order they first appear.
+///
+/// # Errors
+/// [`Error::Format`](crate::error::Error::Format) for a line that is not such an object, or a
+/// configuration with no figure of ours.
+pub fn summarize_side_by_side(text: &str) -> Result<Vec<SideBySideRow>> {
+    use crate::error::Error;
+    use serde_json::Value;
+    let bad = |line: usize, why: &str| Error::Format {
+        path: format!("side-by-side line {line}"),
+        reason: why.to_string(),
+    };
+    // per configuration: (rep, who, object)
+    let mut order: Vec<String> = Vec::new();
+    let mut runs: Vec<(String, u64, String, Value)> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: Value = serde_json::from_str(line).map_err(|e| bad(i + 1, &e.to_string()))?;
+        let name = v["name"]
+            .as_str()
+            .ok_or_else(|| bad(i + 1, "no `name`"))?
+            .to_string();
+        let who = v["who"]
+            .as_str()
+            .ok_or_else(|| bad(i + 1, "no `who`"))?
+            .to_string();
+        let rep = v["rep"].as_u64().ok_or_else(|| bad(i + 1, "no `rep`"))?;
+        if !v["r"].is_object() {
+            return Err(bad(
+                i + 1,
+                "no result object `r` (did that run fail? see the run's log)",
+            ));
+        }
+        if !order.contains(&name) {
+            order.push(name.clone());
+        }
+        runs.push((name, rep, who, v["r"].clone()));
+    }
+    let num = |r: &Value, k: &str| r.get(k).and_then(Value::as_f64);
+    let mut rows = Vec::new();
+    for name in order {
+        let of = |who: &str| -> Vec<(u64, &Value)> {
+            runs.iter()
+                .filter(|(n, _, w, _)| *n == name && w == who)
+                .map(|(_, rep, _, r)| (*rep, r))
+                .collect()
+        };
+        let (ours, torch, ort) = (of("lstm"), of("torch"), of("ort"));
+        let first = ours.first().map(|(_, r)| *r).ok_or_else(|| Error::Format {
+            path: "side-by-side run".into(),
+            reason: format!("no `lstm` figure for {name}"),
+        })?;
+        // (our key, our mean key, the anchor's median key, its mean key, lower is better)
+        let (unit, key, mean_key, t_key, t_mean_key, lower) =
+            if num(first, "tokens_per_s").is_some() {
+                let u = if torch.is_empty() { "ms" } else { "tokens/s" };
+                (
+                    u,
+                    "tokens_per_s",
+                    "tokens_per_s_mean",
+                    "tokens_per_s_median_step",
+                    "tokens_per_s",
+                    false,
+                )
+            } else if num(first, "samples_per_s").is_some() {
+                (
+                    "samples/s",
+                    "samples_per_s",
+                    "samples_per_s_mean",
+                    "samples_per_s_median_step",
+                    "samples_per_s",
+                    false,
+                )
+            } else {
+                (
+                    "us/token",
+                    "us_per_token",
+                    "",
+                    "step_us_per_token_median",
+                    "",
+                    true,
+                )
+            };
+        let series = |runs: &[(u64, &Value)], k: &str| -> Vec<(u64, f64)> {
+            runs.iter()
+                .filter_map(|(rep, r)| num(r, k).map(|x| (*rep, x)))
+                .collect()
+        };
+        let med = |s: &[(u64, f64)]| -> Option<f64> {
+            (!s.is_empty()).then(|| median_of(s.iter().map(|p| p.1).collect()))
+        };
+        let (our_key, our_mean_key) = if unit == "ms" {
+            ("median_ms", "mean_ms")
+        } else {
+            (key, mean_key)
+        };
+        let o = series(&ours, our_key);
+        let o_mean = series(&ours, our_mean_key);
+        let t = series(&torch, t_key);
+        let t_mean = series(&torch, t_mean_key);
+        let ort_s = series(&ort, "ort_step_us_per_token_median");
+        let faster = |a: f64, b: f64| if lower { b / a } else { a / b };
+        let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) => Some(faster(a, b)),
+            _ => None,
+        };
+        // per repetition: mean against mean where both exist, else median against median
+        let (pa, pb) = if !o_mean.is_empty() && !t_mean.is_empty() {
+            (&o_mean, &t_mean)
+        } else {
+            (&o, &t)
+        };
+        let per_rep: Vec<f64> = pa
+            .iter()
+            .filter_map(|(rep, a)| {
+                pb.iter()
+                    .find(|(r, _)| r == rep)
+                    .map(|(_, b)| faster(*a, *b))
+            })
+            .collect();
+        let ratio_range = (!per_rep.is_empty()).then(|| {
+            (
+                per_rep.iter().copied().fold(f64::INFINITY, f64::min),
+                per_rep.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            )
+        });
+        let ours_med = med(&o).ok_or_else(|| Error::Format {
+            path: "side-by-side run".into(),
+            reason: format!("no `{our_key}` in the `lstm` figures for {name}"),
+        })?;
+        rows.push(SideBySideRow {
+            name,
+            unit,
+            reps: o.len(),
+            ours: ours_med,
+            ours_mean: med(&o_mean),
+            torch: med(&t),
+            torch_mean: med(&t_mean),
+            ort: med(&ort_s),
+            ratio: ratio(Some(ours_med), med(&t)),
+            ratio_mean: ratio(med(&o_mean), med(&t_mean)),
+            ratio_range,
+        });
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod side_by_side_tests {
+    use super::*;
+
+    fn line(rep: u64, who: &str, name: &str, r: &str) -> String {
+        format!("{{\"rep\":{rep},\"who\":\"{who}\",\"name\":\"{name}\",\"r\":{r}}}\n")
+    }
+
+    #[test]
+    fn medians_and_ratios_of_a_hand_made_run() {
+        let mut text = String::new();
+        // three repetitions; PyTorch's mean and median figures differ
+        for (rep, ours, ours_mean, t_med, t_mean) in [
+            (1, 45.0, 44.0, 30.0, 29.0),
+            (2, 40.0, 41.0, 20.0, 32.0),
+            (3, 50.0, 48.0, 25.0, 30.0),
+        ] {
+            text += &line(
+                rep,
+                "torch",
+                "charlm-2x256",
+                &format!("{{\"tokens_per_s\":{t_mean},\"tokens_per_s_median_step\":{t_med}}}"),
+            );
+            text += &line(
+                rep,
+                "lstm",
+                "charlm-2x256",
+                &format!("{{\"tokens_per_s\":{ours},\"tokens_per_s_mean\":{ours_mean},\"median_ms\":1.0}}"),
+            );
+        }
+        text += &line(
+            1,
+            "torch",
+            "generate-2x256",
+            "{\"step_us_per_token_median\":500.0}",
+        );
+        text += &line(1, "lstm", "generate-2x256", "{\"us_per_token\":20.0}");
+        text += &line(
+            1,
+            "ort",
+            "generate-2x256",
+            "{\"ort_step_us_per_token_median\":60.0}",
+        );
+        text += &line(
+            1,
+            "lstm",
+            "charlm-2x256-t31",
+            "{\"tokens_per_s\":9.0,\"tokens_per_s_mean\":8.0,\"median_ms\":24.5,\"mean_ms\":25.0}",
+        );
+        let rows = summarize_side_by_side(&text).unwrap();
+        assert_eq!(rows.len(), 3);
+        let r = &rows[0];
+        assert_eq!(
+            (r.name.as_str(), r.unit, r.reps),
+            ("charlm-2x256", "tokens/s", 3)
+        );
+        assert_eq!((r.ours, r.ours_mean), (45.0, Some(44.0)));
+        assert_eq!((r.torch, r.torch_mean), (Some(25.0), Some(30.0)));
+        assert_eq!(r.ratio, Some(45.0 / 25.0));
+        assert_eq!(r.ratio_mean, Some(44.0 / 30.0));
+        // per repetition, mean against mean: 44/29, 41/32, 48/30
+        assert_eq!(r.ratio_range, Some((41.0 / 32.0, 48.0 / 30.0)));
+        let g = &rows[1];
+        assert_eq!(
+            (g.unit, g.ours, g.torch, g.ort),
+            ("us/token", 20.0, Some(500.0), Some(60.0))
+        );
+        assert_eq!(g.ratio, Some(25.0));
+        assert_eq!(g.ratio_mean, None);
+        let t = &rows[2];
+        assert_eq!(
+            (t.unit, t.ours, t.ours_mean, t.ratio),
+            ("ms", 24.5, Some(25.0), None)
+        );
+    }
+
+    #[test]
+    fn a_failed_or_foreign_line_is_an_error() {
+        let failed = line(1, "torch", "charlm-2x256", "");
+        assert!(summarize_side_by_side(&failed.replace(":}", ":null}")).is_err());
+        assert!(summarize_side_by_side("not json\n").is_err());
+        // a configuration PyTorch ran and we did not
+        let only_torch = line(1, "torch", "charlm-2x256", "{\"tokens_per_s\":1.0}");
+        assert!(summarize_side_by_side(&only_torch).is_err());
+        assert!(summarize_side_by_side("").unwrap().is_empty());
+    }
+}
