@@ -650,3 +650,57 @@ fn help_shows_defaults() {
 fn fmt(v: f64) -> String {
     format!("{}", (v * 1e6).round() / 1e6)
 }
+
+#[test]
+fn bench_summarize_reads_a_side_by_side_run() {
+    let dir = tmp("summarize");
+    let run_file = dir.join("run.jsonl");
+    let mut text = String::new();
+    for (rep, ours, ours_mean, t_med, t_mean) in
+        [(1, 45.0, 44.0, 30.0, 29.0), (2, 41.0, 40.0, 20.0, 32.0)]
+    {
+        text += &format!(
+            "{{\"rep\":{rep},\"who\":\"torch\",\"name\":\"charlm-2x256\",\"r\":{{\"tokens_per_s\":{t_mean},\"tokens_per_s_median_step\":{t_med}}}}}\n"
+        );
+        text += &format!(
+            "{{\"rep\":{rep},\"who\":\"lstm\",\"name\":\"charlm-2x256\",\"r\":{{\"tokens_per_s\":{ours},\"tokens_per_s_mean\":{ours_mean},\"median_ms\":1.0,\"mean_ms\":1.0}}}}\n"
+        );
+    }
+    std::fs::write(&run_file, text).unwrap();
+    let out = ok(&["bench", "--summarize", run_file.to_str().unwrap()]);
+    // medians: ours 43 (42), PyTorch 25 (30.5); ratios 1.72x and 1.38x; per repetition
+    // (mean to mean) 40/32 = 1.25x and 44/29 = 1.52x
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("| charlm-2x256 |"))
+        .expect("a row for the configuration");
+    for cell in [
+        "| 43.0 |",
+        "| 42.0 |",
+        "| 25.0 |",
+        "| 30.5 |",
+        "| 1.72x |",
+        "| 1.38x |",
+        "1.25x-1.52x",
+    ] {
+        assert!(row.contains(cell), "{cell} not in {row}");
+    }
+    let bad = dir.join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        "{\"rep\":1,\"who\":\"torch\",\"name\":\"x\",\"r\":}\n",
+    )
+    .unwrap();
+    fails(
+        &["bench", "--summarize", bad.to_str().unwrap()],
+        &["is not a side-by-side run", "line 1"],
+    );
+    fails(
+        &[
+            "bench",
+            "--summarize",
+            dir.join("none.jsonl").to_str().unwrap(),
+        ],
+        &["cannot read", "side-by-side.sh"],
+    );
+}
