@@ -503,11 +503,6 @@ pub struct SideBySideRow {
     pub ratio_range: Option<(f64, f64)>,
 }
 
-/// Median of a non-empty list (any order).
-fn median_of(mut v: Vec<f64>) -> f64 {
-    median(&mut v)
-}
-
 /// Summarises the JSON lines of a side-by-side run (`docs/side-by-side.sh`: one
 /// `{"rep", "who", "name", "r"}` object per run of `lstm bench --json` (`who` = `lstm`), the
 /// PyTorch anchor script (`torch`) or the ONNX Runtime one (`ort`)) into one row per
@@ -602,7 +597,7 @@ pub fn summarize_side_by_side(text: &str) -> Result<Vec<SideBySideRow>> {
                 .collect()
         };
         let med = |s: &[(u64, f64)]| -> Option<f64> {
-            (!s.is_empty()).then(|| median_of(s.iter().map(|p| p.1).collect()))
+            (!s.is_empty()).then(|| median(&mut s.iter().map(|p| p.1).collect::<Vec<_>>()))
         };
         let (our_key, our_mean_key) = if unit == "ms" {
             ("median_ms", "mean_ms")
@@ -643,17 +638,18 @@ pub fn summarize_side_by_side(text: &str) -> Result<Vec<SideBySideRow>> {
             path: "side-by-side run".into(),
             reason: format!("no `{our_key}` in the `lstm` figures for {name}"),
         })?;
+        let (ours_mean, torch, torch_mean) = (med(&o_mean), med(&t), med(&t_mean));
         rows.push(SideBySideRow {
             name,
             unit,
             reps: o.len(),
             ours: ours_med,
-            ours_mean: med(&o_mean),
-            torch: med(&t),
-            torch_mean: med(&t_mean),
+            ours_mean,
+            torch,
+            torch_mean,
             ort: med(&ort_s),
-            ratio: ratio(Some(ours_med), med(&t)),
-            ratio_mean: ratio(med(&o_mean), med(&t_mean)),
+            ratio: ratio(Some(ours_med), torch),
+            ratio_mean: ratio(ours_mean, torch_mean),
             ratio_range,
         });
     }
