@@ -661,41 +661,80 @@ pub(crate) fn pack_panels_rows(
         out.clear();
         out.resize(panels * k * PANEL, 0.0);
     }
-    for p in 0..panels {
-        let w = (n - p * PANEL).min(PANEL);
-        let dst = &mut out[p * k * PANEL..(p + 1) * k * PANEL];
-        if w < PANEL {
+    for (p, dst) in out.chunks_exact_mut(k * PANEL).enumerate() {
+        pack_panel(k, n, b, ldb, tb, &row, p, dst);
+    }
+}
+
+/// One matrix for [`pack_panels_par`]: the arguments of a [`pack_panels`] call,
+/// `(k, n, b, ldb, tb, out)`.
+pub(crate) type PackJob<'a> = (usize, usize, &'a [f32], usize, Transpose, &'a mut Vec<f32>);
+
+/// Packs several matrices as [`pack_panels`] does, their panels spread over the pool's threads
+/// (the same values as one [`pack_panels`] call each).
+pub(crate) fn pack_panels_par(jobs: Vec<PackJob<'_>>) {
+    use rayon::prelude::*;
+    let mut panels = Vec::new();
+    for (k, n, b, ldb, tb, out) in jobs {
+        let count = n.div_ceil(PANEL);
+        if out.len() != count * k * PANEL {
+            out.clear();
+            out.resize(count * k * PANEL, 0.0);
+        }
+        for (p, dst) in out.chunks_exact_mut(k * PANEL).enumerate() {
+            panels.push((k, n, b, ldb, tb, p, dst));
+        }
+    }
+    panels
+        .into_par_iter()
+        .for_each(|(k, n, b, ldb, tb, p, dst)| pack_panel(k, n, b, ldb, tb, &|s| s, p, dst));
+}
+
+/// Panel `p` (`k·PANEL` values in `dst`) of [`pack_panels_rows`].
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn pack_panel(
+    k: usize,
+    n: usize,
+    b: &[f32],
+    ldb: usize,
+    tb: Transpose,
+    row: &impl Fn(usize) -> usize,
+    p: usize,
+    dst: &mut [f32],
+) {
+    let w = (n - p * PANEL).min(PANEL);
+    if w < PANEL {
+        for kk in 0..k {
+            dst[kk * PANEL + w..(kk + 1) * PANEL].fill(0.0);
+        }
+    }
+    match tb {
+        Transpose::No => {
             for kk in 0..k {
-                dst[kk * PANEL + w..(kk + 1) * PANEL].fill(0.0);
+                let r = row(kk) * ldb + p * PANEL;
+                dst[kk * PANEL..kk * PANEL + w].copy_from_slice(&b[r..r + w]);
             }
         }
-        match tb {
-            Transpose::No => {
-                for kk in 0..k {
-                    let r = row(kk) * ldb + p * PANEL;
-                    dst[kk * PANEL..kk * PANEL + w].copy_from_slice(&b[r..r + w]);
-                }
-            }
-            Transpose::Yes => {
-                // tiles of PACK_TILE rows of the panel: the tile's 2 KiB of writes stay in L1
-                // while the panel's source rows are read a short piece at a time
-                let srcs: Vec<&[f32]> = (0..w)
-                    .map(|c| {
-                        let r = row(p * PANEL + c) * ldb;
-                        &b[r..r + k]
-                    })
-                    .collect();
-                let mut k0 = 0;
-                while k0 < k {
-                    let kt = (k - k0).min(PACK_TILE);
-                    let tile = &mut dst[k0 * PANEL..(k0 + kt) * PANEL];
-                    for (c, src) in srcs.iter().enumerate() {
-                        for (kk, &v) in src[k0..k0 + kt].iter().enumerate() {
-                            tile[kk * PANEL + c] = v;
-                        }
+        Transpose::Yes => {
+            // tiles of PACK_TILE rows of the panel: the tile's 2 KiB of writes stay in L1
+            // while the panel's source rows are read a short piece at a time
+            let srcs: Vec<&[f32]> = (0..w)
+                .map(|c| {
+                    let r = row(p * PANEL + c) * ldb;
+                    &b[r..r + k]
+                })
+                .collect();
+            let mut k0 = 0;
+            while k0 < k {
+                let kt = (k - k0).min(PACK_TILE);
+                let tile = &mut dst[k0 * PANEL..(k0 + kt) * PANEL];
+                for (c, src) in srcs.iter().enumerate() {
+                    for (kk, &v) in src[k0..k0 + kt].iter().enumerate() {
+                        tile[kk * PANEL + c] = v;
                     }
-                    k0 += kt;
                 }
+                k0 += kt;
             }
         }
     }
@@ -1442,5 +1481,38 @@ unsafe fn kmajor_block_bf16<const R: usize>(p: *const u16, x: &[u32], z: *mut f3
     }
     for r in 0..R {
         _mm512_storeu_ps(z.add(16 * r), _mm512_add_ps(acc[r], acc2[r]));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packing_in_parallel_gives_each_matrix_its_own_packing() {
+        // odd shapes (a narrow last panel), both layouts, one buffer of a stale size
+        let shapes = [
+            (7, 45, Transpose::No),
+            (33, 70, Transpose::Yes),
+            (64, 32, Transpose::Yes),
+        ];
+        let mats: Vec<Vec<f32>> = shapes
+            .iter()
+            .map(|&(k, n, _)| (0..k * n).map(|x| (x * 37 % 101) as f32 - 50.0).collect())
+            .collect();
+        let ld = |&(k, n, tb): &(usize, usize, Transpose)| if tb == Transpose::No { n } else { k };
+        let mut par: Vec<Vec<f32>> = vec![Vec::new(), vec![1.0; 5], Vec::new()];
+        let jobs = shapes
+            .iter()
+            .zip(&mats)
+            .zip(par.iter_mut())
+            .map(|((s, m), out)| (s.0, s.1, &m[..], ld(s), s.2, out))
+            .collect();
+        with_threads(2, || pack_panels_par(jobs));
+        for ((s, m), got) in shapes.iter().zip(&mats).zip(&par) {
+            let mut want = Vec::new();
+            pack_panels(s.0, s.1, m, ld(s), s.2, &mut want);
+            assert_eq!(got, &want, "shape {s:?}");
+        }
     }
 }

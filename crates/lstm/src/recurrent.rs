@@ -51,7 +51,7 @@ use crate::error::{Error, Result};
 use crate::init::{self, InitScheme};
 use crate::linalg::{
     add_assign, add_into, gemm_packed, gemm_packed_gather, matmul, num_threads, pack_panels,
-    with_threads, Transpose, PAR_BLOCK,
+    pack_panels_par, with_threads, Transpose, PAR_BLOCK,
 };
 use crate::params::ParamStore;
 
@@ -599,6 +599,11 @@ pub struct RecurrentCache {
     /// used it (a variable-length batch).
     want_compact: bool,
     compact: bool,
+    /// Per layer direction, `W_hhᵀ` packed for the forward step products and `W_hh` for the
+    /// backward ones, once for all chunks (their panels spread over the threads) instead of
+    /// once per chunk; empty with a single chunk, which packs its own.
+    packed_fwd: Vec<Vec<f32>>,
+    packed_bwd: Vec<Vec<f32>>,
 }
 
 impl RecurrentCache {
@@ -1086,10 +1091,25 @@ impl Recurrent {
                 unsafe { output.slice_mut(r * w, w).fill(0.0) };
             }
         };
+        // the step products' weights, packed once for all chunks when each has enough rows
+        // to use them (see `forward_direction`)
+        let shared = n_chunks > 1 && lens.iter().sum::<usize>() >= 16 * n_chunks;
+        self.pack_step_weights(params, shared, Transpose::Yes, &mut cache.packed_fwd);
+        let packed = &cache.packed_fwd;
         let run = |chunk: &mut ChunkCache, seed: Option<u64>| {
             let mut rng = seed.map(ChaCha8Rng::seed_from_u64);
             let seq_rows = seq_rows.as_deref();
-            self.forward_chunk(params, input, tn, b, init, seq_rows, rng.as_mut(), chunk);
+            self.forward_chunk(
+                params,
+                input,
+                tn,
+                b,
+                init,
+                seq_rows,
+                rng.as_mut(),
+                packed,
+                chunk,
+            );
         };
         if n_chunks == 1 {
             run(&mut cache.chunks[0], seeds[0]);
@@ -1149,6 +1169,7 @@ impl Recurrent {
         init: Option<&RecurrentState>,
         seq_rows: Option<&[usize]>,
         mut rng: Option<&mut ChaCha8Rng>,
+        packed: &[Vec<f32>],
         cache: &mut ChunkCache,
     ) {
         let cfg = &self.cfg;
@@ -1321,6 +1342,7 @@ impl Recurrent {
                         out,
                         lanes,
                         &mut states,
+                        packed.get(k).map(|v| &v[..]),
                     );
                 }
                 states[0].end(&cache.lanes, in_time, &dc.h_state);
@@ -1365,6 +1387,7 @@ impl Recurrent {
         out: &mut [f32],
         lanes: Lanes<'_>,
         states: &mut [SeqStates<'_>; 2],
+        shared_w_hh_t: Option<&[f32]>,
     ) {
         let cfg = &self.cfg;
         let (g, h, p, dn) = (
@@ -1453,11 +1476,15 @@ impl Recurrent {
         // (not worth it for a handful of rows, e.g. generation, where the GEMV path is used)
         // (a buffer packed last batch is overwritten in place, not cleared and refilled)
         let step_weights_t = rows >= 16;
-        if step_weights_t {
-            pack_panels(p, gh, w_hh, p, Transpose::Yes, &mut dc.w_hh_t);
-        } else {
-            dc.w_hh_t.clear();
+        match shared_w_hh_t {
+            Some(_) if step_weights_t => dc.w_hh_t.clear(),
+            _ if step_weights_t => pack_panels(p, gh, w_hh, p, Transpose::Yes, &mut dc.w_hh_t),
+            _ => dc.w_hh_t.clear(),
         }
+        let w_hh_t: &[f32] = match shared_w_hh_t {
+            Some(s) if step_weights_t => s,
+            _ => &dc.w_hh_t,
+        };
         match &dp.w_hr {
             Some(r) if step_weights_t => {
                 pack_panels(h, p, &params[r.clone()], h, Transpose::Yes, &mut dc.w_hr_t);
@@ -1511,7 +1538,7 @@ impl Recurrent {
             let gates = &mut dc.gates[slab * gh..(slab + nb) * gh];
             // one-hot input with packed step weights: the rows of W_ihᵀ are gathered inside the
             // recurrent product (LSTM, RNN); otherwise copied first
-            let fused = gather.is_some() && !dc.w_hh_t.is_empty() && cfg.mode != Mode::Gru;
+            let fused = gather.is_some() && !w_hh_t.is_empty() && cfg.mode != Mode::Gru;
             if let Some(ids) = gather {
                 if fused {
                     // gates = W_ihᵀ[x] + h_prev · W_hhᵀ
@@ -1521,7 +1548,7 @@ impl Recurrent {
                         p,
                         hm,
                         p,
-                        &dc.w_hh_t,
+                        w_hh_t,
                         gates,
                         gh,
                         &dc.w_ih_t,
@@ -1538,7 +1565,7 @@ impl Recurrent {
                 Mode::Lstm => {
                     // gates += h_prev · W_hhᵀ
                     if !fused {
-                        step_product(nb, gh, p, hm, w_hh, &dc.w_hh_t, gates, true);
+                        step_product(nb, gh, p, hm, w_hh, w_hh_t, gates, true);
                     }
                     let prev_c = &mut dc.c_prev[slab * h..(slab + nb) * h];
                     prev_c.copy_from_slice(&dc.c_state[..nb * h]);
@@ -1565,7 +1592,7 @@ impl Recurrent {
                 }
                 Mode::Gru => {
                     let ghs = &mut dc.gates_h[..nb * gh];
-                    step_product(nb, gh, p, hm, w_hh, &dc.w_hh_t, ghs, false);
+                    step_product(nb, gh, p, hm, w_hh, w_hh_t, ghs, false);
                     if let Some(bh) = &dp.b_hh {
                         let bh = &params[bh.clone()];
                         for row in ghs.chunks_exact_mut(gh) {
@@ -1584,7 +1611,7 @@ impl Recurrent {
                 }
                 Mode::RnnTanh | Mode::RnnRelu => {
                     if !fused {
-                        step_product(nb, gh, p, hm, w_hh, &dc.w_hh_t, gates, true);
+                        step_product(nb, gh, p, hm, w_hh, w_hh_t, gates, true);
                     }
                     rnn::forward_step(
                         cfg.mode == Mode::RnnRelu,
@@ -1601,6 +1628,35 @@ impl Recurrent {
                     .copy_from_slice(&dc.h_state[j * p..(j + 1) * p]);
             }
         }
+    }
+
+    /// Packs every layer direction's `W_hh` for the step products of all chunks at once (`tb`:
+    /// `Yes` for the forward's `W_hhᵀ`, `No` for the backward's `W_hh`; the layouts
+    /// `forward_direction` and `backward_direction` pack for themselves otherwise), or empties
+    /// `out` when `on` is false.
+    fn pack_step_weights(&self, params: &[f32], on: bool, tb: Transpose, out: &mut Vec<Vec<f32>>) {
+        if !on {
+            out.clear();
+            return;
+        }
+        let (gh, p) = (
+            self.cfg.mode.gates() * self.cfg.hidden_size,
+            self.cfg.hidden_out(),
+        );
+        out.resize_with(self.dirs.len(), Vec::new);
+        let jobs = self
+            .dirs
+            .iter()
+            .zip(out.iter_mut())
+            .map(|(dp, o)| {
+                let w = &params[dp.w_hh.clone()];
+                match tb {
+                    Transpose::Yes => (p, gh, w, p, tb, o),
+                    Transpose::No => (gh, p, w, p, tb, o),
+                }
+            })
+            .collect();
+        pack_panels_par(jobs);
     }
 
     /// Backpropagation through time for the last [`Recurrent::forward`] in `cache`.
@@ -1658,6 +1714,10 @@ impl Recurrent {
         let used_tokens = cache.used_tokens;
         let input_grad = !used_tokens && !cache.skip_input_grad;
         let grad_range = self.start..self.end;
+        // the step products' weights, packed once for all chunks (see `forward`)
+        let shared = cache.chunks.len() > 1 && !cache.packed_fwd.is_empty();
+        self.pack_step_weights(params, shared, Transpose::No, &mut cache.packed_bwd);
+        let packed = &cache.packed_bwd;
         let run = |chunk: &mut ChunkCache, to: Option<&mut [f32]>| {
             self.backward_chunk(
                 params,
@@ -1668,6 +1728,7 @@ impl Recurrent {
                 input_grad,
                 d_output,
                 d_final,
+                packed,
                 chunk,
                 to,
             );
@@ -1677,13 +1738,18 @@ impl Recurrent {
             // the caller's buffer
             run(&mut cache.chunks[0], Some(grads));
         } else {
-            cache
-                .chunks
-                .par_iter_mut()
-                .for_each(|chunk| with_threads(1, || run(chunk, None)));
-            // sum the chunks' parameter gradients in a fixed order (every element adds the
-            // chunks in turn; the blocks only spread the work over the threads)
-            let chunks = &cache.chunks;
+            // the first chunk adds its gradients straight into the caller's buffer, the others
+            // into their own, added after it in a fixed order (every element adds the chunks
+            // in turn; the blocks only spread the work over the threads)
+            let (first, rest) = cache.chunks.split_at_mut(1);
+            rayon::join(
+                || with_threads(1, || run(&mut first[0], Some(&mut *grads))),
+                || {
+                    rest.par_iter_mut()
+                        .for_each(|chunk| with_threads(1, || run(chunk, None)))
+                },
+            );
+            let chunks = &cache.chunks[1..];
             let start = grad_range.start;
             grads[grad_range.clone()]
                 .par_chunks_mut(PAR_BLOCK)
@@ -1746,6 +1812,7 @@ impl Recurrent {
         input_grad: bool,
         d_output: &[f32],
         d_final: Option<&RecurrentState>,
+        packed: &[Vec<f32>],
         cache: &mut ChunkCache,
         to: Option<&mut [f32]>,
     ) {
@@ -1872,6 +1939,7 @@ impl Recurrent {
                         dx,
                         lanes,
                         &mut states,
+                        packed.get(k).map(|v| &v[..]),
                     );
                 }
                 states[0].end(&cache.lanes, in_time, &gr.dh_state);
@@ -1909,6 +1977,7 @@ impl Recurrent {
         dx: Option<&mut [f32]>,
         lanes: Lanes<'_>,
         states: &mut [SeqStates<'_>; 2],
+        shared_w_hh_p: Option<&[f32]>,
     ) {
         let cfg = &self.cfg;
         let (g, h, p, dn) = (
@@ -1957,7 +2026,11 @@ impl Recurrent {
         zeroed(&mut gr.db, if with_bias { gh } else { 0 });
         zeroed(&mut gr.dbh, if with_bias && gru_mode { gh } else { 0 });
         // dh_prev = dg · W_hh and dr = dh · W_hr: the weights packed once for all steps
-        pack_panels(gh, p, w_hh, p, Transpose::No, &mut gr.w_hh_p);
+        match shared_w_hh_p {
+            Some(_) => gr.w_hh_p.clear(),
+            None => pack_panels(gh, p, w_hh, p, Transpose::No, &mut gr.w_hh_p),
+        }
+        let w_hh_p: &[f32] = shared_w_hh_p.unwrap_or(&gr.w_hh_p);
         if let Some(w_hr) = w_hr {
             pack_panels(p, h, w_hr, h, Transpose::No, &mut gr.w_hr_p);
         }
@@ -2028,11 +2101,11 @@ impl Recurrent {
                         },
                     );
                     // gates += h_prev · W_hhᵀ  =>  dh_prev = dg · W_hh
-                    gemm_packed(nb, p, gh, dg, gh, &gr.w_hh_p, &mut gr.dh_state, p, false);
+                    gemm_packed(nb, p, gh, dg, gh, w_hh_p, &mut gr.dh_state, p, false);
                 }
                 Mode::RnnTanh | Mode::RnnRelu => {
                     rnn::backward_step(cfg.mode == Mode::RnnRelu, nb * h, gates, dht, dg);
-                    gemm_packed(nb, p, gh, dg, gh, &gr.w_hh_p, &mut gr.dh_state, p, false);
+                    gemm_packed(nb, p, gh, dg, gh, w_hh_p, &mut gr.dh_state, p, false);
                 }
                 Mode::Gru => {
                     let dgh = &mut gr.dgh[slab * gh..(slab + nb) * gh];
@@ -2047,7 +2120,7 @@ impl Recurrent {
                         dgh,
                         &mut gr.dh_state[..nb * h],
                     );
-                    gemm_packed(nb, p, gh, dgh, gh, &gr.w_hh_p, &mut gr.tmp, p, false);
+                    gemm_packed(nb, p, gh, dgh, gh, w_hh_p, &mut gr.tmp, p, false);
                 }
             }
             for j in 0..nb {
