@@ -269,6 +269,9 @@ struct DirCache {
     /// `(T, B, H)`: LSTM cell state after / before each step.
     c: Vec<f32>,
     c_prev: Vec<f32>,
+    /// `(T)`: LSTM, where step `t`'s cell state before the step is kept: from row `c_from[t]`
+    /// of `c` (the previous step's rows), or `usize::MAX` for `c_prev`'s rows of the step.
+    c_from: Vec<usize>,
     /// `(T, B, H_out)`: hidden state entering each step (unmasked).
     h_prev: Vec<f32>,
     /// `(T, B, H)`: LSTM hidden state before projection, with a projection.
@@ -1507,6 +1510,18 @@ impl Recurrent {
         };
 
         // ---- the time loop
+        // LSTM: a step whose lanes all carry on from the previous step (`prev`: its first row
+        // and row count) reads its cell state from that step's rows of `c`, where
+        // `c_from[t]` tells the backward pass to find it (`usize::MAX`: copied into `c_prev`);
+        // with one direction and no projection the cell writes `h` straight into the output
+        // rows. The running states `h_state`, `c_state` then hold the lanes that are not
+        // running, and are brought up to date where a lane stops, at handovers and at the end.
+        let direct_h = lstm_mode && w_hr.is_none() && dn == 1;
+        dc.c_from.clear();
+        if lstm_mode {
+            dc.c_from.resize(tn, usize::MAX);
+        }
+        let mut prev: Option<(usize, usize)> = None;
         let mut next = 0;
         for s in 0..tn {
             let t = if d == 0 { s } else { tn - 1 - s };
@@ -1516,13 +1531,27 @@ impl Recurrent {
             }
             // sequences taking over their lanes
             let due = due(lanes.handovers, &mut next, t);
+            // the previous step's rows, when every lane of this step carries on from them
+            let from = prev.filter(|&(_, pn)| lstm_mode && due.is_empty() && nb <= pn);
+            if let (true, Some((ps, pn))) = (lstm_mode, prev) {
+                // the states of the lanes that stop here, or of all at a step that does not
+                // carry on
+                let lo = if from.is_some() { nb } else { 0 };
+                dc.c_state[lo * h..pn * h].copy_from_slice(&dc.c[(ps + lo) * h..(ps + pn) * h]);
+                if direct_h {
+                    dc.h_state[lo * p..pn * p].copy_from_slice(&out[(ps + lo) * p..(ps + pn) * p]);
+                }
+            }
             if !due.is_empty() {
                 states[0].hand_over(lanes.segs, due, &mut dc.h_state);
                 states[1].hand_over(lanes.segs, due, &mut dc.c_state);
             }
             // h_prev, optionally masked (recurrent dropout)
             let hp = &mut dc.h_prev[slab * p..(slab + nb) * p];
-            hp.copy_from_slice(&dc.h_state[..nb * p]);
+            match from {
+                Some((ps, _)) if direct_h => hp.copy_from_slice(&out[ps * p..(ps + nb) * p]),
+                _ => hp.copy_from_slice(&dc.h_state[..nb * p]),
+            }
             let hm: &[f32] = if dc.rec_mask.is_empty() {
                 &dc.h_prev[slab * p..(slab + nb) * p]
             } else {
@@ -1567,19 +1596,31 @@ impl Recurrent {
                     if !fused {
                         step_product(nb, gh, p, hm, w_hh, w_hh_t, gates, true);
                     }
-                    let prev_c = &mut dc.c_prev[slab * h..(slab + nb) * h];
-                    prev_c.copy_from_slice(&dc.c_state[..nb * h]);
-                    let next_c = &mut dc.c[slab * h..(slab + nb) * h];
+                    let (prev_c, next_c): (&[f32], &mut [f32]) = match from {
+                        Some((ps, _)) => {
+                            dc.c_from[t] = ps;
+                            if ps < slab {
+                                let (a, b) = dc.c.split_at_mut(slab * h);
+                                (&a[ps * h..(ps + nb) * h], &mut b[..nb * h])
+                            } else {
+                                let (a, b) = dc.c.split_at_mut(ps * h);
+                                (&b[..nb * h], &mut a[slab * h..(slab + nb) * h])
+                            }
+                        }
+                        None => {
+                            let prev_c = &mut dc.c_prev[slab * h..(slab + nb) * h];
+                            prev_c.copy_from_slice(&dc.c_state[..nb * h]);
+                            (prev_c, &mut dc.c[slab * h..(slab + nb) * h])
+                        }
+                    };
                     match w_hr {
                         None => {
-                            lstm::forward_step(
-                                &step,
-                                nb,
-                                gates,
-                                prev_c,
-                                next_c,
-                                &mut dc.h_state[..nb * h],
-                            );
+                            let next_h = if direct_h {
+                                &mut out[slab * p..(slab + nb) * p]
+                            } else {
+                                &mut dc.h_state[..nb * h]
+                            };
+                            lstm::forward_step(&step, nb, gates, prev_c, next_c, next_h);
                         }
                         Some(w_hr) => {
                             let r = &mut dc.r[slab * h..(slab + nb) * h];
@@ -1588,7 +1629,7 @@ impl Recurrent {
                             step_product(nb, p, h, r, w_hr, &dc.w_hr_t, &mut dc.h_state, false);
                         }
                     }
-                    dc.c_state[..nb * h].copy_from_slice(next_c);
+                    prev = Some((slab, nb));
                 }
                 Mode::Gru => {
                     let ghs = &mut dc.gates_h[..nb * gh];
@@ -1622,10 +1663,19 @@ impl Recurrent {
                 }
             }
             // layer output at step t, this direction's columns
-            let w = dn * p;
-            for j in 0..nb {
-                out[(slab + j) * w + d * p..(slab + j) * w + (d + 1) * p]
-                    .copy_from_slice(&dc.h_state[j * p..(j + 1) * p]);
+            if !direct_h {
+                let w = dn * p;
+                for j in 0..nb {
+                    out[(slab + j) * w + d * p..(slab + j) * w + (d + 1) * p]
+                        .copy_from_slice(&dc.h_state[j * p..(j + 1) * p]);
+                }
+            }
+        }
+        // the lanes still running at the end
+        if let Some((ps, pn)) = prev {
+            dc.c_state[..pn * h].copy_from_slice(&dc.c[ps * h..(ps + pn) * h]);
+            if direct_h {
+                dc.h_state[..pn * p].copy_from_slice(&out[ps * p..(ps + pn) * p]);
             }
         }
     }
@@ -1836,11 +1886,12 @@ impl Recurrent {
         };
         // gradient w.r.t. the top layer's output, time-major, chunk order: `d_output` as it is
         // when every packed row is the same row of the user's layout (the units split without
-        // variable lengths), else gathered
+        // variable lengths), else read through the rows' map (batch split) or gathered (units
+        // split)
         let total = cache.off[tn];
         let rows = out_rows(&cache.src, &cache.dst);
         let top_in_place = rows.iter().enumerate().all(|(j, &r)| j == r);
-        if top_in_place {
+        if top_in_place || !cache.team {
             cache.d_cur.clear();
         } else {
             sized(&mut cache.d_cur, total * w);
@@ -1899,10 +1950,10 @@ impl Recurrent {
                 } else {
                     None
                 };
-                let d_out = if l + 1 == ln && top_in_place {
-                    &d_output[..total * w]
-                } else {
-                    &cache.d_cur
+                let (d_out, d_rows) = match (l + 1 == ln, top_in_place, cache.team) {
+                    (true, true, _) => (&d_output[..total * w], None),
+                    (true, false, false) => (d_output, Some(rows)),
+                    _ => (&cache.d_cur[..], None),
                 };
                 if cache.team {
                     self.backward_direction_team(
@@ -1934,6 +1985,7 @@ impl Recurrent {
                         &cache.off,
                         d,
                         d_out,
+                        d_rows,
                         &cache.dirs[k],
                         gr,
                         dx,
@@ -1959,7 +2011,8 @@ impl Recurrent {
 
     /// Backward of one direction of one layer: the time loop holds the recurrent product, and
     /// every [`WEIGHT_ROWS`] rows the weight and input gradients of those rows (see
-    /// `weight_grads`).
+    /// `weight_grads`). Packed row `r`'s output gradient is row `d_rows[r]` of `d_out` (row `r`
+    /// without a map).
     #[allow(clippy::too_many_arguments)]
     fn backward_direction(
         &self,
@@ -1972,6 +2025,7 @@ impl Recurrent {
         off: &[usize],
         d: usize,
         d_out: &[f32],
+        d_rows: Option<&[usize]>,
         dc: &DirCache,
         gr: &mut DirGrad,
         dx: Option<&mut [f32]>,
@@ -2066,7 +2120,8 @@ impl Recurrent {
             // total gradient of this step's hidden output: from later steps and from above
             let dht = &mut gr.dht[slab * p..(slab + nb) * p];
             for j in 0..nb {
-                let o = &d_out[(slab + j) * w + d * p..(slab + j) * w + (d + 1) * p];
+                let r = d_rows.map_or(slab + j, |m| m[slab + j]);
+                let o = &d_out[r * w + d * p..r * w + (d + 1) * p];
                 add_into(
                     &mut dht[j * p..(j + 1) * p],
                     &gr.dh_state[j * p..(j + 1) * p],
@@ -2089,7 +2144,10 @@ impl Recurrent {
                         &step,
                         nb,
                         gates,
-                        &dc.c_prev[slab * h..(slab + nb) * h],
+                        match dc.c_from.get(t) {
+                            Some(&from) if from != usize::MAX => &dc.c[from * h..(from + nb) * h],
+                            _ => &dc.c_prev[slab * h..(slab + nb) * h],
+                        },
                         &dc.c[slab * h..(slab + nb) * h],
                         d_next_h,
                         &mut gr.dc_state[..nb * h],

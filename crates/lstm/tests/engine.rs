@@ -434,22 +434,27 @@ fn variable_lengths_equal_sequences_run_alone() {
 /// Shorter sequences of a variable-length batch share lanes of the time loop (one after the
 /// other); every sequence must still get exactly what it gets alone: outputs, zero padding,
 /// final states, and in the backward pass the input and initial-state gradients, with the
-/// parameter gradients the sum of the sequences' own. Every cell, both directions, two
+/// parameter gradients the sum of the sequences' own. Every cell, both directions (and the
+/// LSTM also one direction, where its cell writes the layer's output rows itself), two
 /// layers, initial states and final-state gradients, dense and token input, one and two
 /// threads (the batch split, which shares lanes, and the units split, which keeps one lane per
 /// sequence), batches too small and large enough for the packed step kernel. The compact output
 /// (real positions only) gives the same rows and gradients as the padded one.
 #[test]
 fn sequences_sharing_lanes_get_what_they_get_alone() {
-    let variants: Vec<(Mode, usize, bool, bool)> = vec![
-        (Mode::Lstm, 0, false, false),
-        (Mode::Lstm, 3, true, false),
-        (Mode::Lstm, 0, false, true),
-        (Mode::Gru, 0, false, false),
-        (Mode::RnnTanh, 0, false, false),
+    // (mode, projection, peepholes, coupled gates, bidirectional)
+    let variants: Vec<(Mode, usize, bool, bool, bool)> = vec![
+        (Mode::Lstm, 0, false, false, true),
+        (Mode::Lstm, 3, true, false, true),
+        (Mode::Lstm, 0, false, true, true),
+        (Mode::Gru, 0, false, false, true),
+        (Mode::RnnTanh, 0, false, false, true),
+        (Mode::Lstm, 0, false, false, false),
+        (Mode::Lstm, 0, true, false, false),
+        (Mode::Lstm, 3, false, false, false),
     ];
     let mut rng = ChaCha8Rng::seed_from_u64(17);
-    for (vi, &(mode, proj_size, peephole, coupled)) in variants.iter().enumerate() {
+    for (vi, &(mode, proj_size, peephole, coupled, bidir)) in variants.iter().enumerate() {
         // (the units split only for the LSTM without projection; else the batch split)
         for (tokens, batch_first, threads, split_units) in [
             (false, false, 1, false),
@@ -468,7 +473,7 @@ fn sequences_sharing_lanes_get_what_they_get_alone() {
                 one_hot_input: tokens,
                 hidden_size: 5,
                 num_layers: 2,
-                bidirectional: true,
+                bidirectional: bidir,
                 batch_first,
                 ..Default::default()
             };
@@ -485,7 +490,7 @@ fn sequences_sharing_lanes_get_what_they_get_alone() {
                 let at = |s: usize, j: usize| if batch_first { j * t + s } else { s * b + j };
                 let x = rand_vec(&mut rng, t * b * i);
                 let ids: Vec<u32> = (0..t * b).map(|_| rng.gen_range(0..6)).collect();
-                let (dn, ln, hp, h) = (2, 2, cfg.hidden_out(), 5);
+                let (dn, ln, hp, h) = (1 + usize::from(bidir), 2, cfg.hidden_out(), 5);
                 let hc = if mode == Mode::Lstm { h } else { 0 };
                 let h0 = RecurrentState {
                     h: rand_vec(&mut rng, dn * ln * b * hp),
