@@ -51,7 +51,7 @@ use crate::error::{Error, Result};
 use crate::init::{self, InitScheme};
 use crate::linalg::{
     add_assign, add_into, gemm_packed, gemm_packed_gather, matmul, num_threads, pack_panels,
-    pack_panels_par, with_threads, Transpose, PAR_BLOCK,
+    pack_panels_par, transpose_into, with_threads, Transpose, PAR_BLOCK,
 };
 use crate::params::ParamStore;
 
@@ -322,6 +322,10 @@ struct DirGrad {
     dg: Vec<f32>,
     /// `(T, B, G·H)`: recurrent side (GRU only; LSTM/RNN use `dg`).
     dgh: Vec<f32>,
+    /// `(G·H, T·B)`, row stride `ld_t`: `dgᵀ`, written step by step while `dg`'s rows are in
+    /// cache, for the weight gradients' products (LSTM and RNN without recurrent dropout;
+    /// else empty).
+    dg_t: Vec<f32>,
     /// `(T, B, H_out)`: total gradient of each step's hidden output.
     dht: Vec<f32>,
     /// `(B, H)`: gradient w.r.t. `r` (projection).
@@ -343,6 +347,9 @@ struct DirGrad {
     w_hr_p: Vec<f32>,
     /// The two threads' scratch for a team direction.
     team: Vec<team::TeamGrad>,
+    /// [`TRANSPOSED_MIN_GATES`] or the caller's override, set by `backward` (read on the
+    /// threads that run the chunks).
+    transposed_min: usize,
 }
 
 /// The buffers of one chunk of the batch: a set of sequences that one thread runs through the
@@ -758,6 +765,19 @@ fn step_product(
 
 thread_local! {
     static LANES: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+    static TRANSPOSED_MIN: std::cell::Cell<usize> =
+        const { std::cell::Cell::new(TRANSPOSED_MIN_GATES) };
+}
+
+/// Runs `f` with another threshold (in gate rows, `G·H`) for the backward pass's `dgᵀ` on this
+/// thread (0 = always, `usize::MAX` = never): for tests and measurements (the results agree up
+/// to the order of the weight gradients' sums).
+#[doc(hidden)]
+pub fn with_transposed_min_gates<R>(n: usize, f: impl FnOnce() -> R) -> R {
+    let old = TRANSPOSED_MIN.with(|c| c.replace(n));
+    let r = f();
+    TRANSPOSED_MIN.with(|c| c.set(old));
+    r
 }
 
 /// Runs `f` with the shorter sequences of a variable-length batch sharing lanes (the default)
@@ -1764,6 +1784,10 @@ impl Recurrent {
         let used_tokens = cache.used_tokens;
         let input_grad = !used_tokens && !cache.skip_input_grad;
         let grad_range = self.start..self.end;
+        let transposed_min = TRANSPOSED_MIN.with(|c| c.get());
+        for chunk in &mut cache.chunks {
+            chunk.grad.transposed_min = transposed_min;
+        }
         // the step products' weights, packed once for all chunks (see `forward`)
         let shared = cache.chunks.len() > 1 && !cache.packed_fwd.is_empty();
         self.pack_step_weights(params, shared, Transpose::No, &mut cache.packed_bwd);
@@ -2046,6 +2070,39 @@ impl Recurrent {
         let gru_mode = cfg.mode == Mode::Gru;
         sized(&mut gr.dg, rows * gh);
         sized(&mut gr.dgh, if gru_mode { rows * gh } else { 0 });
+        let masked = !dc.rec_mask.is_empty();
+        // the blocks of steps whose weight gradients are computed together (see the time loop):
+        // `blk_lo[t]`, the first row of step t's block, and the largest block's row count
+        let mut blk_lo = vec![0; tn];
+        let mut widest = 0;
+        {
+            let (mut blk, mut steps) = ((usize::MAX, 0), Vec::new());
+            for s in 0..=tn {
+                let t = if d == 0 { tn.wrapping_sub(1 + s) } else { s };
+                if s == tn || (blk.1 > blk.0 && blk.1 - blk.0 >= WEIGHT_ROWS) {
+                    for &u in &steps {
+                        blk_lo[u] = blk.0;
+                    }
+                    widest = widest.max(blk.1.saturating_sub(blk.0));
+                    (blk, steps) = ((usize::MAX, 0), Vec::new());
+                }
+                if s < tn && off[t + 1] > off[t] {
+                    steps.push(t);
+                    blk = (blk.0.min(off[t]), blk.1.max(off[t + 1]));
+                }
+            }
+        }
+        // dgᵀ of one block, written step by step while dg's rows are in cache and reused block
+        // after block (so it stays in cache too); its row stride: the block's rows rounded up
+        // to whole cache lines and one more, so that its rows do not all fall on the same cache
+        // sets; started on a cache line
+        let ld_t = widest.div_ceil(16) * 16 + 16;
+        // (it pays where a block of dg no longer fits in L2 beside the rest, and the product's
+        // own packing of dg would read it cold: measured on charlm-2x256, while on
+        // charlm-1x128 and series-1x64 the transposes cost more than they save)
+        let transposed = !masked && !gru_mode && gh >= gr.transposed_min;
+        sized(&mut gr.dg_t, if transposed { gh * ld_t + 16 } else { 0 });
+        let t0 = gr.dg_t.as_ptr().align_offset(64).min(15);
         sized(&mut gr.dht, rows * p);
         zeroed(&mut gr.dr, if cfg.proj_size > 0 { b * h } else { 0 });
         zeroed(&mut gr.tmp, b * p);
@@ -2065,7 +2122,6 @@ impl Recurrent {
             coupled: cfg.coupled,
             peepholes: peep,
         };
-        let masked = !dc.rec_mask.is_empty();
         // the one-hot input's weight gradient and the bias gradients are summed row by row
         // inside the time loop, while each step's gradient rows are still in L1
         let tokens = match x {
@@ -2102,8 +2158,9 @@ impl Recurrent {
             if !masked && blk.1 > blk.0 && blk.1 - blk.0 >= WEIGHT_ROWS {
                 let dgh_all: &[f32] = if gru_mode { &gr.dgh } else { &gr.dg };
                 let dxb = dx.as_deref_mut();
+                let dg_t = transposed.then(|| (&gr.dg_t[t0..], ld_t));
                 weight_grads(
-                    x, &gr.dg, dgh_all, gh, &dc.h_prev, p, params, grads, dp, dxb, blk,
+                    x, &gr.dg, dgh_all, dg_t, gh, &dc.h_prev, p, params, grads, dp, dxb, blk,
                 );
                 blk = (usize::MAX, 0);
             }
@@ -2181,6 +2238,16 @@ impl Recurrent {
                     gemm_packed(nb, p, gh, dgh, gh, w_hh_p, &mut gr.tmp, p, false);
                 }
             }
+            if transposed {
+                transpose_into(
+                    &mut gr.dg_t[t0 + slab - blk_lo[t]..],
+                    ld_t,
+                    &gr.dg[slab * gh..(slab + nb) * gh],
+                    gh,
+                    nb,
+                    gh,
+                );
+            }
             for j in 0..nb {
                 let row = &gr.dg[(slab + j) * gh..(slab + j + 1) * gh];
                 if let Some(ids) = tokens {
@@ -2237,7 +2304,10 @@ impl Recurrent {
         if blk.1 > blk.0 {
             let hprev: &[f32] = if masked { &gr.h_masked_all } else { &dc.h_prev };
             let dgh_all: &[f32] = if gru_mode { &gr.dgh } else { &gr.dg };
-            weight_grads(x, &gr.dg, dgh_all, gh, hprev, p, params, grads, dp, dx, blk);
+            let dg_t = transposed.then(|| (&gr.dg_t[t0..], ld_t));
+            weight_grads(
+                x, &gr.dg, dgh_all, dg_t, gh, hprev, p, params, grads, dp, dx, blk,
+            );
         }
         if let LayerInput::Tokens(_) = x {
             // dW_ihᵀ was summed in the time loop
@@ -2290,6 +2360,10 @@ impl Recurrent {
 /// together, while they are in cache (see `backward_direction`).
 const WEIGHT_ROWS: usize = 256;
 
+/// Gate rows (`G·H`) from which the backward pass keeps `dgᵀ` for the weight gradients (see
+/// `backward_direction`).
+const TRANSPOSED_MIN_GATES: usize = 1024;
+
 /// Rows `r0..r1` of one layer direction's weight gradients, and of its input gradient for a
 /// dense input: `dW_ih += dgᵀ · x`, `dx += dg · W_ih`, `dW_hh += dghᵀ · h_prev` (`dg (rows, gh)`,
 /// `dgh` the gradient the recurrent product saw, `h_prev (rows, p)`). A one-hot input's `dW_ih`
@@ -2299,6 +2373,7 @@ fn weight_grads(
     x: LayerInput<'_>,
     dg: &[f32],
     dgh: &[f32],
+    dg_t: Option<(&[f32], usize)>,
     gh: usize,
     h_prev: &[f32],
     p: usize,
@@ -2310,24 +2385,17 @@ fn weight_grads(
 ) {
     let n = r1 - r0;
     let dg = &dg[r0 * gh..r1 * gh];
+    // dgᵀ as the left factor of the weight gradients: laid out already (the block's, from its
+    // first row), or read transposed
+    let (a, lda, ta) = match dg_t {
+        Some((t, ld)) => (t, ld, Transpose::No),
+        None => (dg, gh, Transpose::Yes),
+    };
     if let LayerInput::Dense(xs, i) = x {
         // gates = x · W_ihᵀ  =>  dW_ih += dgᵀ · x, dx += dg · W_ih
         let xs = &xs[r0 * i..r1 * i];
         let gw = &mut grads[dp.w_ih.clone()];
-        matmul(
-            gh,
-            i,
-            n,
-            dg,
-            gh,
-            Transpose::Yes,
-            xs,
-            i,
-            Transpose::No,
-            gw,
-            i,
-            true,
-        );
+        matmul(gh, i, n, a, lda, ta, xs, i, Transpose::No, gw, i, true);
         if let Some(dx) = dx {
             let w_ih = &params[dp.w_ih.clone()];
             let dx = &mut dx[r0 * i..r1 * i];
@@ -2347,23 +2415,15 @@ fn weight_grads(
             );
         }
     }
-    // gates += h_prev · W_hhᵀ  =>  dW_hh += dghᵀ · h_prev
+    // gates += h_prev · W_hhᵀ  =>  dW_hh += dghᵀ · h_prev (dgh is dg but for the GRU, which
+    // has no dgᵀ)
     let (dgh, hp) = (&dgh[r0 * gh..r1 * gh], &h_prev[r0 * p..r1 * p]);
+    let (a, lda, ta) = match dg_t {
+        Some(_) => (a, lda, ta),
+        None => (dgh, gh, Transpose::Yes),
+    };
     let gw = &mut grads[dp.w_hh.clone()];
-    matmul(
-        gh,
-        p,
-        n,
-        dgh,
-        gh,
-        Transpose::Yes,
-        hp,
-        p,
-        Transpose::No,
-        gw,
-        p,
-        true,
-    );
+    matmul(gh, p, n, a, lda, ta, hp, p, Transpose::No, gw, p, true);
 }
 
 /// The input of one layer inside the stack.

@@ -16,7 +16,8 @@ use lstm::linalg::with_threads;
 use lstm::model::{Batch, Head, InputKind, Inputs, ModelConfig, SequenceModel, Targets};
 use lstm::optim::OptimizerConfig;
 use lstm::recurrent::{
-    with_team_min_weights, Input, RecurrentCache, RecurrentConfig, RecurrentState,
+    with_team_min_weights, with_transposed_min_gates, Input, RecurrentCache, RecurrentConfig,
+    RecurrentState,
 };
 
 type R<T> = Result<T, String>;
@@ -399,15 +400,16 @@ fn main() -> ExitCode {
     }
     let (mut passed, mut failed) = (0, 0);
     // every case as the library runs it by default, then with each LSTM layer direction run by
-    // two threads splitting the units (by default only large layers are)
-    for (how, team_min) in [("", usize::MAX), (" [units split]", 0)] {
+    // two threads splitting the units, then with the backward pass keeping dgᵀ for the weight
+    // gradients (by default only large layers do either)
+    for how in ["", " [units split]", " [dgT]"] {
         for case in &cases {
             let name = case.file_name().unwrap_or_default().to_string_lossy();
             let run = || check_case(case);
-            let result = if team_min == 0 {
-                with_threads(2, || with_team_min_weights(0, run))
-            } else {
-                run()
+            let result = match how {
+                " [units split]" => with_threads(2, || with_team_min_weights(0, run)),
+                " [dgT]" => with_transposed_min_gates(0, run),
+                _ => run(),
             };
             match result {
                 Ok(n) => {

@@ -12,8 +12,8 @@ use lstm::linalg::{
 use lstm::model::{Batch, Head, InputKind, Inputs, ModelConfig, SequenceModel, Targets};
 use lstm::params::ParamStore;
 use lstm::recurrent::{
-    with_lanes, with_team_min_weights, Input, Recurrent, RecurrentCache, RecurrentConfig,
-    RecurrentState,
+    with_lanes, with_team_min_weights, with_transposed_min_gates, Input, Recurrent, RecurrentCache,
+    RecurrentConfig, RecurrentState,
 };
 use lstm::Error;
 use rand::{Rng, SeedableRng};
@@ -506,22 +506,26 @@ fn sequences_sharing_lanes_get_what_they_get_alone() {
                     let mut cache = RecurrentCache::default();
                     cache.set_compact_output(compact);
                     let mut grads = vec![0.0f32; store.len()];
+                    // (the batch of many sequences with dgᵀ kept, for the weight gradients, in
+                    // every layer; the sequences alone without)
                     with_threads(threads, || {
                         with_team_min_weights(min_weights, || {
-                            let input = if tokens {
-                                Input::Tokens(&ids)
-                            } else {
-                                Input::Dense(&x)
-                            };
-                            let (v, c) = (&store.values, &mut cache);
-                            rnn.forward(v, input, t, b, Some(lengths), Some(&h0), None, c)
-                                .unwrap();
-                            if compact {
-                                let bad = rnn.backward(v, &mut grads, c, &d_out, None);
-                                assert!(bad.is_err(), "a padded d_output for a compact output");
-                            }
-                            rnn.backward(v, &mut grads, c, d_output, Some(&d_fin))
-                                .unwrap();
+                            with_transposed_min_gates(0, || {
+                                let input = if tokens {
+                                    Input::Tokens(&ids)
+                                } else {
+                                    Input::Dense(&x)
+                                };
+                                let (v, c) = (&store.values, &mut cache);
+                                rnn.forward(v, input, t, b, Some(lengths), Some(&h0), None, c)
+                                    .unwrap();
+                                if compact {
+                                    let bad = rnn.backward(v, &mut grads, c, &d_out, None);
+                                    assert!(bad.is_err(), "a padded d_output for a compact output");
+                                }
+                                rnn.backward(v, &mut grads, c, d_output, Some(&d_fin))
+                                    .unwrap();
+                            })
                         })
                     });
                     (cache, grads)
