@@ -765,8 +765,7 @@ fn step_product(
 
 thread_local! {
     static LANES: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
-    static TRANSPOSED_MIN: std::cell::Cell<usize> =
-        const { std::cell::Cell::new(TRANSPOSED_MIN_GATES) };
+    static TRANSPOSED_MIN: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
 }
 
 /// Runs `f` with another threshold (in gate rows, `G·H`) for the backward pass's `dgᵀ` on this
@@ -774,7 +773,7 @@ thread_local! {
 /// to the order of the weight gradients' sums).
 #[doc(hidden)]
 pub fn with_transposed_min_gates<R>(n: usize, f: impl FnOnce() -> R) -> R {
-    let old = TRANSPOSED_MIN.with(|c| c.replace(n));
+    let old = TRANSPOSED_MIN.with(|c| c.replace(Some(n)));
     let r = f();
     TRANSPOSED_MIN.with(|c| c.set(old));
     r
@@ -1784,7 +1783,16 @@ impl Recurrent {
         let used_tokens = cache.used_tokens;
         let input_grad = !used_tokens && !cache.skip_input_grad;
         let grad_range = self.start..self.end;
-        let transposed_min = TRANSPOSED_MIN.with(|c| c.get());
+        // (by default only with AVX-512, whose transposes are what makes it pay)
+        #[cfg(target_arch = "x86_64")]
+        let avx512 = std::arch::is_x86_feature_detected!("avx512f");
+        #[cfg(not(target_arch = "x86_64"))]
+        let avx512 = false;
+        let transposed_min = TRANSPOSED_MIN.with(|c| c.get()).unwrap_or(if avx512 {
+            TRANSPOSED_MIN_GATES
+        } else {
+            usize::MAX
+        });
         for chunk in &mut cache.chunks {
             chunk.grad.transposed_min = transposed_min;
         }
@@ -2360,8 +2368,8 @@ impl Recurrent {
 /// together, while they are in cache (see `backward_direction`).
 const WEIGHT_ROWS: usize = 256;
 
-/// Gate rows (`G·H`) from which the backward pass keeps `dgᵀ` for the weight gradients (see
-/// `backward_direction`).
+/// Gate rows (`G·H`) from which the backward pass keeps `dgᵀ` for the weight gradients, on a
+/// CPU with AVX-512 (see `backward_direction`).
 const TRANSPOSED_MIN_GATES: usize = 1024;
 
 /// Rows `r0..r1` of one layer direction's weight gradients, and of its input gradient for a
