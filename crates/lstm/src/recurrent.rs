@@ -669,7 +669,7 @@ impl RecurrentCache {
                 n += d.team.iter().map(|t| t.bytes()).sum::<usize>();
             }
             let g = &c.grad;
-            n += f(&g.dg) + f(&g.dgh) + f(&g.dht) + f(&g.h_masked_all);
+            n += f(&g.dg) + f(&g.dgh) + f(&g.dg_t) + f(&g.dht) + f(&g.h_masked_all);
             n += g.team.iter().map(|t| t.bytes()).sum::<usize>();
         }
         n
