@@ -79,13 +79,22 @@ pub(crate) fn transpose_into(
     for c0 in (0..cols).step_by(TILE) {
         for r0 in (0..rows).step_by(TILE) {
             #[cfg(target_arch = "x86_64")]
-            if avx512 && r0 + TILE <= rows && c0 + TILE <= cols {
+            if avx512 {
+                let (nr, nc) = ((rows - r0).min(TILE), (cols - c0).min(TILE));
                 let (s, d) = (r0 * ld_src + c0, c0 * ld_dst + r0);
-                assert!(s + (TILE - 1) * ld_src + TILE <= src.len());
-                assert!(d + (TILE - 1) * ld_dst + TILE <= dst.len());
-                // SAFETY: the CPU has AVX-512F; the asserts cover the tile's rows on both sides
+                assert!(s + (nr - 1) * ld_src + nc <= src.len());
+                assert!(d + (nc - 1) * ld_dst + nr <= dst.len());
+                // SAFETY: the CPU has AVX-512F; the asserts cover the tile's `nr` rows of `nc`
+                // on the source side and its `nc` rows of `nr` on the destination side
                 unsafe {
-                    transpose16_avx512(src.as_ptr().add(s), ld_src, dst.as_mut_ptr().add(d), ld_dst)
+                    transpose16_avx512(
+                        src.as_ptr().add(s),
+                        ld_src,
+                        dst.as_mut_ptr().add(d),
+                        ld_dst,
+                        nr,
+                        nc,
+                    )
                 };
                 continue;
             }
@@ -99,13 +108,29 @@ pub(crate) fn transpose_into(
     }
 }
 
-/// One 16 x 16 tile of [`transpose_into`] in registers: 32-bit and 64-bit interleaves within
-/// the 128-bit lanes, then two rounds of lane shuffles.
+/// One tile of [`transpose_into`], `nr` rows of `nc` (each 1..=16), in registers: 32-bit and
+/// 64-bit interleaves within the 128-bit lanes, then two rounds of lane shuffles; only the
+/// tile's elements are read and written (masked loads and stores).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn transpose16_avx512(src: *const f32, ld_src: usize, dst: *mut f32, ld_dst: usize) {
+unsafe fn transpose16_avx512(
+    src: *const f32,
+    ld_src: usize,
+    dst: *mut f32,
+    ld_dst: usize,
+    nr: usize,
+    nc: usize,
+) {
     use std::arch::x86_64::*;
-    let r: [__m512; 16] = std::array::from_fn(|i| _mm512_loadu_ps(src.add(i * ld_src)));
+    let mask = |n: usize| -> __mmask16 { ((1u32 << n) - 1) as __mmask16 };
+    let (load, store) = (mask(nc), mask(nr));
+    let r: [__m512; 16] = std::array::from_fn(|i| {
+        if i < nr {
+            _mm512_maskz_loadu_ps(load, src.add(i * ld_src))
+        } else {
+            _mm512_setzero_ps()
+        }
+    });
     // t[2i], t[2i + 1]: rows 2i and 2i + 1 interleaved, per lane l: columns 4l, 4l + 1 and
     // 4l + 2, 4l + 3
     let t: [__m512; 16] = std::array::from_fn(|k| {
@@ -136,19 +161,17 @@ unsafe fn transpose16_avx512(src: *const f32, ld_src: usize, dst: *mut f32, ld_d
         let v2 = _mm512_shuffle_f32x4::<0x88>(cc, d);
         let v3 = _mm512_shuffle_f32x4::<0xDD>(cc, d);
         // output row 4l + c: lane l of u[c], u[4 + c], u[8 + c], u[12 + c]
-        _mm512_storeu_ps(dst.add(c * ld_dst), _mm512_shuffle_f32x4::<0x88>(v0, v2));
-        _mm512_storeu_ps(
-            dst.add((4 + c) * ld_dst),
-            _mm512_shuffle_f32x4::<0x88>(v1, v3),
-        );
-        _mm512_storeu_ps(
-            dst.add((8 + c) * ld_dst),
-            _mm512_shuffle_f32x4::<0xDD>(v0, v2),
-        );
-        _mm512_storeu_ps(
-            dst.add((12 + c) * ld_dst),
-            _mm512_shuffle_f32x4::<0xDD>(v1, v3),
-        );
+        let rows = [
+            (c, _mm512_shuffle_f32x4::<0x88>(v0, v2)),
+            (4 + c, _mm512_shuffle_f32x4::<0x88>(v1, v3)),
+            (8 + c, _mm512_shuffle_f32x4::<0xDD>(v0, v2)),
+            (12 + c, _mm512_shuffle_f32x4::<0xDD>(v1, v3)),
+        ];
+        for (row, v) in rows {
+            if row < nc {
+                _mm512_mask_storeu_ps(dst.add(row * ld_dst), store, v);
+            }
+        }
     }
 }
 
