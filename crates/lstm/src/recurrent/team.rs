@@ -122,6 +122,10 @@ pub(super) struct TeamPart {
     /// `(rows, hq)`: cell state after / before each step.
     c: Vec<f32>,
     c_prev: Vec<f32>,
+    /// `(T)`: where step `t`'s cell state before the step is kept: from row `c_from[t]` of `c`
+    /// (the previous step's rows, when all of the step's rows carry on from it), or
+    /// `usize::MAX` for `c_prev`'s rows of the step.
+    c_from: Vec<usize>,
     /// `(b, hq)`: running states.
     h_state: Vec<f32>,
     c_state: Vec<f32>,
@@ -394,11 +398,23 @@ impl Recurrent {
             let step = part_cell(h, q, cfg.coupled, peep);
 
             // ---- the time loop
+            // (as in `forward_direction`: a step whose rows all carry on from the previous
+            // step's reads its cell state from that step's rows of `c`; `c_state` holds the
+            // rows not running, brought up to date where rows stop and at the end)
+            part.c_from.clear();
+            part.c_from.resize(tn, usize::MAX);
+            let mut prev: Option<(usize, usize)> = None;
             for s in 0..tn {
                 let t = if d == 0 { s } else { tn - 1 - s };
                 let (slab, nb) = (off[t], off[t + 1] - off[t]);
                 if nb == 0 {
                     continue;
+                }
+                let from = prev.filter(|&(_, pn)| nb <= pn);
+                if let Some((ps, pn)) = prev {
+                    let lo = if from.is_some() { nb } else { 0 };
+                    part.c_state[lo * hq..pn * hq]
+                        .copy_from_slice(&part.c[(ps + lo) * hq..(ps + pn) * hq]);
                 }
                 for j in 0..nb {
                     // SAFETY: this part's columns of a slab nobody reads before the barrier
@@ -428,9 +444,23 @@ impl Recurrent {
                     ),
                     None => gemm_packed(nb, g4, p, hp, p, &part.w_hh_t, gates, g4, true),
                 }
-                let prev_c = &mut part.c_prev[slab * hq..(slab + nb) * hq];
-                prev_c.copy_from_slice(&part.c_state[..nb * hq]);
-                let next_c = &mut part.c[slab * hq..(slab + nb) * hq];
+                let (prev_c, next_c): (&[f32], &mut [f32]) = match from {
+                    Some((ps, _)) => {
+                        part.c_from[t] = ps;
+                        if ps < slab {
+                            let (a, b) = part.c.split_at_mut(slab * hq);
+                            (&a[ps * hq..(ps + nb) * hq], &mut b[..nb * hq])
+                        } else {
+                            let (a, b) = part.c.split_at_mut(ps * hq);
+                            (&b[..nb * hq], &mut a[slab * hq..(slab + nb) * hq])
+                        }
+                    }
+                    None => {
+                        let prev_c = &mut part.c_prev[slab * hq..(slab + nb) * hq];
+                        prev_c.copy_from_slice(&part.c_state[..nb * hq]);
+                        (prev_c, &mut part.c[slab * hq..(slab + nb) * hq])
+                    }
+                };
                 lstm::forward_step(
                     &step,
                     nb,
@@ -439,7 +469,7 @@ impl Recurrent {
                     next_c,
                     &mut part.h_state[..nb * hq],
                 );
-                part.c_state[..nb * hq].copy_from_slice(next_c);
+                prev = Some((slab, nb));
                 for j in 0..nb {
                     // SAFETY: this part's columns of the output; read after the team joins
                     unsafe {
@@ -449,6 +479,10 @@ impl Recurrent {
                         )
                     };
                 }
+            }
+            // the rows still running at the end
+            if let Some((ps, pn)) = prev {
+                part.c_state[..pn * hq].copy_from_slice(&part.c[ps * hq..(ps + pn) * hq]);
             }
         });
         // final states in the full layout
@@ -548,7 +582,12 @@ impl Recurrent {
                         &step,
                         nb,
                         &part.gates[slab * g4..(slab + nb) * g4],
-                        &part.c_prev[slab * hq..(slab + nb) * hq],
+                        match part.c_from.get(t) {
+                            Some(&from) if from != usize::MAX => {
+                                &part.c[from * hq..(from + nb) * hq]
+                            }
+                            _ => &part.c_prev[slab * hq..(slab + nb) * hq],
+                        },
                         &part.c[slab * hq..(slab + nb) * hq],
                         &tg.dht[..nb * hq],
                         &mut tg.dc_state[..nb * hq],
