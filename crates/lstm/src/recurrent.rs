@@ -322,9 +322,9 @@ struct DirGrad {
     dg: Vec<f32>,
     /// `(T, B, G·H)`: recurrent side (GRU only; LSTM/RNN use `dg`).
     dgh: Vec<f32>,
-    /// `(G·H, T·B)`, row stride `ld_t`: `dgᵀ`, written step by step while `dg`'s rows are in
-    /// cache, for the weight gradients' products (LSTM and RNN without recurrent dropout;
-    /// else empty).
+    /// `(G·H, rows of one block of weight gradients)`, row stride `ld_t`: that block's `dgᵀ`,
+    /// written step by step while `dg`'s rows are in cache, for the weight gradients' products
+    /// (large LSTM and RNN layers without recurrent dropout; else empty).
     dg_t: Vec<f32>,
     /// `(T, B, H_out)`: total gradient of each step's hidden output.
     dht: Vec<f32>,
