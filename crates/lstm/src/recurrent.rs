@@ -1615,23 +1615,18 @@ impl Recurrent {
                     if !fused {
                         step_product(nb, gh, p, hm, w_hh, w_hh_t, gates, true);
                     }
-                    let (prev_c, next_c): (&[f32], &mut [f32]) = match from {
-                        Some((ps, _)) => {
-                            dc.c_from[t] = ps;
-                            if ps < slab {
-                                let (a, b) = dc.c.split_at_mut(slab * h);
-                                (&a[ps * h..(ps + nb) * h], &mut b[..nb * h])
-                            } else {
-                                let (a, b) = dc.c.split_at_mut(ps * h);
-                                (&b[..nb * h], &mut a[slab * h..(slab + nb) * h])
-                            }
-                        }
-                        None => {
-                            let prev_c = &mut dc.c_prev[slab * h..(slab + nb) * h];
-                            prev_c.copy_from_slice(&dc.c_state[..nb * h]);
-                            (prev_c, &mut dc.c[slab * h..(slab + nb) * h])
-                        }
-                    };
+                    let (prev_c, next_c) = cell_states(
+                        from.map(|(ps, _)| ps),
+                        slab,
+                        nb,
+                        h,
+                        &mut dc.c,
+                        &mut dc.c_prev,
+                        &dc.c_state,
+                    );
+                    if let Some((ps, _)) = from {
+                        dc.c_from[t] = ps;
+                    }
                     match w_hr {
                         None => {
                             let next_h = if direct_h {
@@ -2367,6 +2362,35 @@ impl Recurrent {
 /// Rows (of consecutive steps) of a backward time loop whose weight gradients are computed
 /// together, while they are in cache (see `backward_direction`).
 const WEIGHT_ROWS: usize = 256;
+
+/// A step's cell state before it (`prev`) and after it (`next`, to be written), `nb` rows of `h`
+/// from row `slab`: with `from`, the previous step's rows of `c` (no copy); else `c_state`'s
+/// first rows copied into `c_prev`'s rows of the step.
+pub(super) fn cell_states<'a>(
+    from: Option<usize>,
+    slab: usize,
+    nb: usize,
+    h: usize,
+    c: &'a mut [f32],
+    c_prev: &'a mut [f32],
+    c_state: &[f32],
+) -> (&'a [f32], &'a mut [f32]) {
+    match from {
+        Some(ps) if ps < slab => {
+            let (a, b) = c.split_at_mut(slab * h);
+            (&a[ps * h..(ps + nb) * h], &mut b[..nb * h])
+        }
+        Some(ps) => {
+            let (a, b) = c.split_at_mut(ps * h);
+            (&b[..nb * h], &mut a[slab * h..(slab + nb) * h])
+        }
+        None => {
+            let prev_c = &mut c_prev[slab * h..(slab + nb) * h];
+            prev_c.copy_from_slice(&c_state[..nb * h]);
+            (prev_c, &mut c[slab * h..(slab + nb) * h])
+        }
+    }
+}
 
 /// Gate rows (`G·H`) from which the backward pass keeps `dgᵀ` for the weight gradients, on a
 /// CPU with AVX-512 (see `backward_direction`).

@@ -444,23 +444,18 @@ impl Recurrent {
                     ),
                     None => gemm_packed(nb, g4, p, hp, p, &part.w_hh_t, gates, g4, true),
                 }
-                let (prev_c, next_c): (&[f32], &mut [f32]) = match from {
-                    Some((ps, _)) => {
-                        part.c_from[t] = ps;
-                        if ps < slab {
-                            let (a, b) = part.c.split_at_mut(slab * hq);
-                            (&a[ps * hq..(ps + nb) * hq], &mut b[..nb * hq])
-                        } else {
-                            let (a, b) = part.c.split_at_mut(ps * hq);
-                            (&b[..nb * hq], &mut a[slab * hq..(slab + nb) * hq])
-                        }
-                    }
-                    None => {
-                        let prev_c = &mut part.c_prev[slab * hq..(slab + nb) * hq];
-                        prev_c.copy_from_slice(&part.c_state[..nb * hq]);
-                        (prev_c, &mut part.c[slab * hq..(slab + nb) * hq])
-                    }
-                };
+                let (prev_c, next_c) = super::cell_states(
+                    from.map(|(ps, _)| ps),
+                    slab,
+                    nb,
+                    hq,
+                    &mut part.c,
+                    &mut part.c_prev,
+                    &part.c_state,
+                );
+                if let Some((ps, _)) = from {
+                    part.c_from[t] = ps;
+                }
                 lstm::forward_step(
                     &step,
                     nb,
