@@ -326,6 +326,9 @@ struct DirGrad {
     /// written step by step while `dg`'s rows are in cache, for the weight gradients' products
     /// (large LSTM and RNN layers without recurrent dropout; else empty).
     dg_t: Vec<f32>,
+    /// The row ranges of the blocks of steps whose weight gradients are computed together, in
+    /// the backward loop's order (see `backward_direction`).
+    blocks: Vec<(usize, usize)>,
     /// `(T, B, H_out)`: total gradient of each step's hidden output.
     dht: Vec<f32>,
     /// `(B, H)`: gradient w.r.t. `r` (projection).
@@ -2074,27 +2077,28 @@ impl Recurrent {
         sized(&mut gr.dg, rows * gh);
         sized(&mut gr.dgh, if gru_mode { rows * gh } else { 0 });
         let masked = !dc.rec_mask.is_empty();
-        // the blocks of steps whose weight gradients are computed together (see the time loop):
-        // `blk_lo[t]`, the first row of step t's block, and the largest block's row count
-        let mut blk_lo = vec![0; tn];
-        let mut widest = 0;
-        {
-            let (mut blk, mut steps) = ((usize::MAX, 0), Vec::new());
-            for s in 0..=tn {
-                let t = if d == 0 { tn.wrapping_sub(1 + s) } else { s };
-                if s == tn || (blk.1 > blk.0 && blk.1 - blk.0 >= WEIGHT_ROWS) {
-                    for &u in &steps {
-                        blk_lo[u] = blk.0;
-                    }
-                    widest = widest.max(blk.1.saturating_sub(blk.0));
-                    (blk, steps) = ((usize::MAX, 0), Vec::new());
-                }
-                if s < tn && off[t + 1] > off[t] {
-                    steps.push(t);
-                    blk = (blk.0.min(off[t]), blk.1.max(off[t + 1]));
-                }
+        // the weight (and dense input) gradients are computed for blocks of consecutive steps
+        // of WEIGHT_ROWS rows or more, each as soon as its steps are done, while their rows
+        // are still in cache (one block of all rows with recurrent dropout, whose masked inputs
+        // are gathered at the end): the blocks' row ranges, in the loop's order
+        gr.blocks.clear();
+        let mut blk = (usize::MAX, 0);
+        for s in 0..tn {
+            // reverse of the forward's processing order
+            let t = if d == 0 { tn - 1 - s } else { s };
+            if off[t + 1] == off[t] {
+                continue;
             }
+            if !masked && blk.1 > blk.0 && blk.1 - blk.0 >= WEIGHT_ROWS {
+                gr.blocks.push(blk);
+                blk = (usize::MAX, 0);
+            }
+            blk = (blk.0.min(off[t]), blk.1.max(off[t + 1]));
         }
+        if blk.1 > blk.0 {
+            gr.blocks.push(blk);
+        }
+        let widest = gr.blocks.iter().map(|b| b.1 - b.0).max().unwrap_or(0);
         // dgᵀ of one block, written step by step while dg's rows are in cache and reused block
         // after block (so it stays in cache too); its row stride: the block's rows rounded up
         // to whole cache lines and one more, so that its rows do not all fall on the same cache
@@ -2148,35 +2152,35 @@ impl Recurrent {
             pack_panels(p, h, w_hr, h, Transpose::No, &mut gr.w_hr_p);
         }
 
-        // the weight (and dense input) gradients are computed for every WEIGHT_ROWS rows of
-        // consecutive steps, while those are still in cache (all at the end with recurrent
-        // dropout, whose masked inputs are gathered then); `blk`: rows done since
-        let mut blk = (usize::MAX, 0);
+        // `bi`: the block of the steps being done
+        let mut bi = 0;
         let mut dx = dx;
         let mut next = 0;
         for s in 0..tn {
             // reverse of the forward's processing order
             let t = if d == 0 { tn - 1 - s } else { s };
             let (slab, nb) = (off[t], off[t + 1] - off[t]);
-            if !masked && blk.1 > blk.0 && blk.1 - blk.0 >= WEIGHT_ROWS {
+            if nb == 0 {
+                continue;
+            }
+            let blk = gr.blocks[bi];
+            if !(blk.0..blk.1).contains(&slab) {
+                // the previous block's steps are all done
                 let dgh_all: &[f32] = if gru_mode { &gr.dgh } else { &gr.dg };
                 let dxb = dx.as_deref_mut();
                 let dg_t = transposed.then(|| (&gr.dg_t[t0..], ld_t));
                 weight_grads(
                     x, &gr.dg, dgh_all, dg_t, gh, &dc.h_prev, p, params, grads, dp, dxb, blk,
                 );
-                blk = (usize::MAX, 0);
+                bi += 1;
             }
-            if nb == 0 {
-                continue;
-            }
+            let blk_lo = gr.blocks[bi].0;
             // sequences taking over their lanes (backward in their time)
             let due = due(lanes.handovers, &mut next, t);
             if !due.is_empty() {
                 states[0].hand_over(lanes.segs, due, &mut gr.dh_state);
                 states[1].hand_over(lanes.segs, due, &mut gr.dc_state);
             }
-            blk = (blk.0.min(slab), blk.1.max(slab + nb));
             // total gradient of this step's hidden output: from later steps and from above
             let dht = &mut gr.dht[slab * p..(slab + nb) * p];
             for j in 0..nb {
@@ -2243,7 +2247,7 @@ impl Recurrent {
             }
             if transposed {
                 transpose_into(
-                    &mut gr.dg_t[t0 + slab - blk_lo[t]..],
+                    &mut gr.dg_t[t0 + slab - blk_lo..],
                     ld_t,
                     &gr.dg[slab * gh..(slab + nb) * gh],
                     gh,
@@ -2304,7 +2308,7 @@ impl Recurrent {
                 }
             }
         }
-        if blk.1 > blk.0 {
+        if let Some(&blk) = gr.blocks.get(bi) {
             let hprev: &[f32] = if masked { &gr.h_masked_all } else { &dc.h_prev };
             let dgh_all: &[f32] = if gru_mode { &gr.dgh } else { &gr.dg };
             let dg_t = transposed.then(|| (&gr.dg_t[t0..], ld_t));
