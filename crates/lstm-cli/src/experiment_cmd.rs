@@ -19,10 +19,10 @@ pub fn experiment(cmd: &ExperimentCmd) -> Result<()> {
     }
 }
 
-fn init(i: InitArg) -> lstm::init::InitScheme {
+fn init(i: InitArg) -> lstm::params::init::InitScheme {
     match i {
-        InitArg::XavierOrthogonal => lstm::init::InitScheme::XavierOrthogonal,
-        InitArg::Pytorch => lstm::init::InitScheme::PytorchUniform,
+        InitArg::XavierOrthogonal => lstm::params::init::InitScheme::XavierOrthogonal,
+        InitArg::Pytorch => lstm::params::init::InitScheme::PytorchUniform,
     }
 }
 
@@ -44,7 +44,7 @@ fn arch(cell: CellArg, variant: VariantArg) -> Arch {
 
 /// Sets the threads, creates `--out` and returns the paths of the table and the plot.
 fn prepare(common: &ExperimentCommon, name: &str) -> Result<(PathBuf, PathBuf)> {
-    lstm::linalg::set_num_threads(common.threads);
+    lstm::kernels::set_num_threads(common.threads);
     std::fs::create_dir_all(&common.out).with_context(|| {
         format!(
             "cannot create the output directory {}",

@@ -5,9 +5,9 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use lstm::explain::{self, UnitWeights};
-use lstm::modeldir::{self, Loaded, Task};
+use lstm::tasks::modeldir::{self, Loaded, Task};
 
-use lstm::html::Plot;
+use lstm::pages::html::Plot;
 
 use crate::args::{ExplainArgs, ExploreArgs, ReportArgs};
 
@@ -62,8 +62,8 @@ pub fn explain(a: &ExplainArgs) -> Result<()> {
             a.max_tokens
         );
         match vocab.kind {
-            lstm::vocab::TokenKind::Char => tokens[..a.max_tokens].concat(),
-            lstm::vocab::TokenKind::Word => tokens[..a.max_tokens].join(" "),
+            lstm::data::vocab::TokenKind::Char => tokens[..a.max_tokens].concat(),
+            lstm::data::vocab::TokenKind::Word => tokens[..a.max_tokens].join(" "),
         }
     } else {
         text
@@ -79,7 +79,7 @@ pub fn explain(a: &ExplainArgs) -> Result<()> {
     let e = explain::explain(&l.model, vocab, &text)
         .with_context(|| format!("cannot explain the model in {}", a.model.display()))?;
     let svg = std::fs::read_to_string(a.model.join("loss.svg")).ok();
-    let page = lstm::html::explain_page(&e, &a.model.display().to_string(), svg.as_deref())?;
+    let page = lstm::pages::html::explain_page(&e, &a.model.display().to_string(), svg.as_deref())?;
     write(&a.out, &page)?;
     if let Some(best) = e.overall.first() {
         eprintln!(
@@ -117,7 +117,7 @@ pub fn explore(a: &ExploreArgs) -> Result<()> {
             (u, format!("unit {} of layer {}", a.unit, a.layer))
         }
     };
-    let page = lstm::html::explore_page(&unit, &title)?;
+    let page = lstm::pages::html::explore_page(&unit, &title)?;
     write(&a.out, &page)
 }
 
@@ -192,7 +192,7 @@ pub fn report(a: &ReportArgs) -> Result<()> {
     if plots.is_empty() {
         eprintln!("note: {} has no loss.svg and no --plot was given; the page shows only the model's facts", a.model.display());
     }
-    let page = lstm::html::plots_page(
+    let page = lstm::pages::html::plots_page(
         &format!("Training: {}", a.model.display()),
         "plots written by lstm train and lstm forecast, in one page",
         &facts,

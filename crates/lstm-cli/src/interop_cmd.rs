@@ -3,10 +3,10 @@
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use lstm::checkpoint::TensorFile;
-use lstm::interop;
+use lstm::io::checkpoint::TensorFile;
+use lstm::io::interop;
 use lstm::model::SequenceModel;
-use lstm::modeldir::{self, ModelMeta, Task, TrainingState};
+use lstm::tasks::modeldir::{self, ModelMeta, Task, TrainingState};
 
 use crate::args::{ExportArgs, ExportFormat, ImportArgs, ImportFormat};
 
@@ -23,11 +23,11 @@ pub fn export(a: &ExportArgs) -> Result<()> {
         ExportFormat::Keras => interop::export_keras(&l.model)?,
         ExportFormat::Onnx => {
             let graph = match l.meta.task {
-                Task::Text => lstm::onnx::Graph::Text,
-                Task::Forecast => lstm::onnx::Graph::Forecast,
-                Task::Classify => lstm::onnx::Graph::Classify,
+                Task::Text => lstm::io::onnx::Graph::Text,
+                Task::Forecast => lstm::io::onnx::Graph::Forecast,
+                Task::Classify => lstm::io::onnx::Graph::Classify,
             };
-            lstm::onnx::export(&l.model, graph)?
+            lstm::io::onnx::export(&l.model, graph)?
         }
     };
     modeldir::write_atomic(&a.out, &bytes)

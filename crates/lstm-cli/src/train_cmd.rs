@@ -10,14 +10,16 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lstm::cell::Mode;
-use lstm::classify::{self, ClassifyData, Examples};
+use lstm::data::labelled::Examples;
+use lstm::data::series::{self, SeriesSpec, Transform};
+use lstm::data::vocab::{TokenKind, Vocab};
 use lstm::model::{Head, InputKind, ModelConfig, SequenceModel};
-use lstm::modeldir::{self, Loaded, ModelMeta, Task, TrainingState, FORMAT, FORMAT_VERSION};
-use lstm::series::{self, SeriesData, SeriesSpec, Transform};
-use lstm::settings::{self, LrSchedule, OnNonFinite, OptimizerKind, Settings, Variant};
-use lstm::text::{Encoded, TextData, TextTask};
-use lstm::train::{self, Event, StopReason, TrainTask};
-use lstm::vocab::{TokenKind, Vocab};
+use lstm::tasks::classify::ClassifyData;
+use lstm::tasks::forecast::SeriesData;
+use lstm::tasks::modeldir::{self, Loaded, ModelMeta, Task, TrainingState, FORMAT, FORMAT_VERSION};
+use lstm::tasks::settings::{LrSchedule, OnNonFinite, OptimizerKind, Settings, Variant};
+use lstm::tasks::text::{Encoded, TextData, TextTask};
+use lstm::tasks::train::{self, Event, StopReason, TrainTask};
 
 use crate::args::*;
 
@@ -26,7 +28,7 @@ pub const SHAKESPEARE: &str = include_str!("../../../data/tinyshakespeare.txt");
 
 /// Reads a UTF-8 text file with messages that say what is wrong.
 pub fn read_text(path: &Path) -> Result<String> {
-    Ok(lstm::text::read_text(path)?)
+    Ok(lstm::data::text::read_text(path)?)
 }
 
 /// Training ended early on Ctrl-C or SIGTERM, after saving: `main` exits with status 130.
@@ -193,7 +195,7 @@ struct Job<'a> {
 
 fn run(mut job: Job<'_>, quiet: bool) -> Result<()> {
     let s = job.meta.settings.clone();
-    lstm::linalg::set_num_threads(s.threads);
+    lstm::kernels::set_num_threads(s.threads);
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
@@ -230,7 +232,7 @@ fn run(mut job: Job<'_>, quiet: bool) -> Result<()> {
             s.hidden,
             s.cell,
             job.model.store.len(),
-            lstm::linalg::num_threads(),
+            lstm::kernels::num_threads(),
             job.out.display()
         );
     }
@@ -274,6 +276,9 @@ fn run(mut job: Job<'_>, quiet: bool) -> Result<()> {
         &mut job.state,
         job.task.as_mut(),
         &job.out,
+        &|staging, train_loss, val_loss| {
+            lstm::pages::plot::loss_curve(&staging.join("loss.svg"), train_loss, val_loss)
+        },
         &stop,
         &mut on,
     )
@@ -371,7 +376,7 @@ fn text_job(s: Settings, out: PathBuf, resumed: Option<Loaded>) -> Result<Job<'s
     };
     let (train_text, val_text) = match &s.val {
         Some(p) => (full, read_text(Path::new(p))?),
-        None => lstm::text::split_validation(&full, s.val_fraction),
+        None => lstm::data::text::split_validation(&full, s.val_fraction),
     };
     let vocab = match resumed.as_ref().and_then(|l| l.meta.vocab.clone()) {
         Some(v) => v,
@@ -395,7 +400,7 @@ fn text_job(s: Settings, out: PathBuf, resumed: Option<Loaded>) -> Result<Job<'s
         InputKind::OneHot { vocab: v },
         Head::PerStep { outputs: v },
     );
-    settings::check_model_memory(&mc, s.batch, s.seq_len)?;
+    lstm::model::memory::check_model_memory(&mc, s.batch, s.seq_len)?;
     let mut m = meta(Task::Text, &mc, &s);
     m.vocab = Some(vocab.clone());
     let (meta, model, state) = fresh_or_resumed(resumed, m)?;
@@ -466,7 +471,7 @@ fn forecast_job(s: Settings, out: PathBuf, resumed: Option<Loaded>) -> Result<Jo
         InputKind::Dense { features: f },
         Head::LastStep { outputs: s.horizon },
     );
-    settings::check_model_memory(&mc, s.batch, s.window)?;
+    lstm::model::memory::check_model_memory(&mc, s.batch, s.window)?;
     let mut m = meta(Task::Forecast, &mc, &s);
     m.series = Some(spec);
     let (meta, model, state) = fresh_or_resumed(resumed, m)?;
@@ -492,20 +497,21 @@ fn forecast_job(s: Settings, out: PathBuf, resumed: Option<Loaded>) -> Result<Jo
 
 fn classify_job(s: Settings, out: PathBuf, resumed: Option<Loaded>) -> Result<Job<'static>> {
     let path = s.data.clone().context("--data TSV is required")?;
-    let all = classify::read_labelled(Path::new(&path), &s.text_column, &s.label_column)?;
+    let all =
+        lstm::data::labelled::read_labelled(Path::new(&path), &s.text_column, &s.label_column)?;
     let (train, val) = match &s.val {
         Some(v) => (
             all,
-            classify::read_labelled(Path::new(v), &s.text_column, &s.label_column)?,
+            lstm::data::labelled::read_labelled(Path::new(v), &s.text_column, &s.label_column)?,
         ),
         None => {
             let n = all.texts.len();
             let cut = n - ((n as f64 * s.val_fraction as f64) as usize).max(1);
-            let val = classify::Labelled {
+            let val = lstm::data::labelled::Labelled {
                 texts: all.texts[cut..].to_vec(),
                 labels: all.labels[cut..].to_vec(),
             };
-            let train = classify::Labelled {
+            let train = lstm::data::labelled::Labelled {
                 texts: all.texts[..cut].to_vec(),
                 labels: all.labels[..cut].to_vec(),
             };
@@ -524,7 +530,7 @@ fn classify_job(s: Settings, out: PathBuf, resumed: Option<Loaded>) -> Result<Jo
                 .context("the resumed model has no labels")?,
         ),
         None => {
-            let labels = classify::classes(&train.labels, &path, &s.label_column)?;
+            let labels = lstm::data::labelled::classes(&train.labels, &path, &s.label_column)?;
             let vocab = match s.tokens {
                 TokenKind::Char => Vocab::chars_from(&train.texts.concat()),
                 TokenKind::Word => Vocab::words_from(
@@ -545,9 +551,9 @@ fn classify_job(s: Settings, out: PathBuf, resumed: Option<Loaded>) -> Result<Jo
                 format!("validation row {line}: label `{l}` never appears in the training rows")
             })
     };
-    let to_examples = |d: &classify::Labelled| -> Result<Examples> {
+    let to_examples = |d: &lstm::data::labelled::Labelled| -> Result<Examples> {
         Ok(Examples {
-            tokens: classify::encode_texts(&vocab, &d.texts, s.max_len),
+            tokens: lstm::data::labelled::encode_texts(&vocab, &d.texts, s.max_len),
             labels: d
                 .labels
                 .iter()
@@ -572,7 +578,7 @@ fn classify_job(s: Settings, out: PathBuf, resumed: Option<Loaded>) -> Result<Jo
             outputs: labels.len(),
         },
     );
-    settings::check_model_memory(&mc, s.batch, s.max_len)?;
+    lstm::model::memory::check_model_memory(&mc, s.batch, s.max_len)?;
     let mut m = meta(Task::Classify, &mc, &s);
     m.vocab = Some(vocab);
     m.labels = Some(labels.clone());

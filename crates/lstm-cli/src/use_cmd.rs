@@ -4,10 +4,11 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use lstm::classify::{self, Examples};
-use lstm::modeldir::{self, Loaded, Task};
-use lstm::series;
-use lstm::text::{self, Encoded};
+use lstm::data::labelled::Examples;
+use lstm::data::series;
+use lstm::tasks::classify;
+use lstm::tasks::modeldir::{self, Loaded, Task};
+use lstm::tasks::text::{self, Encoded};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
@@ -37,7 +38,7 @@ fn load(dir: &Path, want: Task, command: &str) -> Result<Loaded> {
 }
 
 pub fn generate(a: &GenerateArgs) -> Result<()> {
-    lstm::linalg::set_num_threads(a.threads);
+    lstm::kernels::set_num_threads(a.threads);
     let mut l = load(&a.model, Task::Text, "generate")?;
     if !(a.temperature.is_finite() && a.temperature > 0.0) {
         bail!(
@@ -78,9 +79,9 @@ pub fn generate(a: &GenerateArgs) -> Result<()> {
         a.temperature,
         a.top_k,
         if a.bf16 {
-            lstm::infer::Precision::Bf16
+            lstm::model::infer::Precision::Bf16
         } else {
-            lstm::infer::Precision::F32
+            lstm::model::infer::Precision::F32
         },
         &mut rng,
         &mut |piece| {
@@ -144,7 +145,7 @@ pub fn forecast(a: &ForecastArgs) -> Result<()> {
     if let Some(p) = &a.plot {
         let hist = &table.columns[0];
         let n = hist.len();
-        let history = lstm::plot::Line {
+        let history = lstm::pages::plot::Line {
             label: "history",
             points: hist
                 .iter()
@@ -155,7 +156,7 @@ pub fn forecast(a: &ForecastArgs) -> Result<()> {
         };
         let mut fc_points = vec![((n - 1) as f64, hist[n - 1])];
         fc_points.extend(pred.iter().enumerate().map(|(i, &v)| ((n + i) as f64, v)));
-        let fc = lstm::plot::Line {
+        let fc = lstm::pages::plot::Line {
             label: "forecast",
             points: fc_points,
             color: plotters::style::RGBColor(214, 39, 40),
@@ -180,7 +181,7 @@ pub fn forecast(a: &ForecastArgs) -> Result<()> {
             .extension()
             .map_or("svg".into(), |e| e.to_string_lossy().to_string());
         let tmp = p.with_extension(format!("tmp{}.{ext}", std::process::id()));
-        let drawn = lstm::plot::lines(
+        let drawn = lstm::pages::plot::lines(
             &tmp,
             &format!("{target}: history and {steps}-step forecast"),
             &x_label,
@@ -224,7 +225,7 @@ pub fn classify(a: &ClassifyArgs) -> Result<()> {
             a.texts.clone()
         }
     };
-    let tokens = classify::encode_texts(&vocab, &texts, s.max_len);
+    let tokens = lstm::data::labelled::encode_texts(&vocab, &texts, s.max_len);
     let probs = classify::predict(&mut l.model, &tokens, 64)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -240,9 +241,9 @@ pub fn classify(a: &ClassifyArgs) -> Result<()> {
 
 /// Texts of a file's text column (the label column may be absent).
 fn read_texts(path: &Path, text_col: &str, label_col: &str) -> Result<Vec<String>> {
-    match classify::read_labelled(path, text_col, label_col) {
+    match lstm::data::labelled::read_labelled(path, text_col, label_col) {
         Ok(l) => Ok(l.texts),
-        Err(_) => Ok(classify::read_labelled(path, text_col, text_col)?.texts),
+        Err(_) => Ok(lstm::data::labelled::read_labelled(path, text_col, text_col)?.texts),
     }
 }
 
@@ -271,9 +272,9 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
             let enc = Encoded::new(&vocab, &text);
             let e = if let Some(p) = &a.generator {
                 let precision = if p == "bf16" {
-                    lstm::infer::Precision::Bf16
+                    lstm::model::infer::Precision::Bf16
                 } else {
-                    lstm::infer::Precision::F32
+                    lstm::model::infer::Precision::F32
                 };
                 text::evaluate_generator(&l.model, &enc, precision)?
             } else if a.stream {
@@ -367,7 +368,8 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
                 .clone()
                 .context("the model has no vocabulary")?;
             let labels = l.meta.labels.clone().context("the model has no labels")?;
-            let mut d = classify::read_labelled(&a.data, &s.text_column, &s.label_column)?;
+            let mut d =
+                lstm::data::labelled::read_labelled(&a.data, &s.text_column, &s.label_column)?;
             if let Some(t) = a.tail {
                 let n = d.texts.len();
                 let cut = n - ((n as f64 * t) as usize).max(1).min(n);
@@ -387,7 +389,7 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
                 }
             }
             let ex = Examples {
-                tokens: classify::encode_texts(&vocab, &d.texts, s.max_len),
+                tokens: lstm::data::labelled::encode_texts(&vocab, &d.texts, s.max_len),
                 labels: ys,
             };
             let e = classify::evaluate(&mut l.model, &ex, 64, labels.len())?;

@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use lstm::explain::{single_unit, trace, unit_weights};
-use lstm::modeldir;
+use lstm::tasks::modeldir;
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_lstm"))

@@ -608,8 +608,8 @@ fn help_shows_defaults() {
     let h = ok(&["train", "forecast", "--help"]);
     assert!(h.contains("--window") && h.contains("--horizon") && h.contains("--column"));
     // the per-job defaults printed by --help are the library's
-    use lstm::modeldir::Task;
-    use lstm::settings::Settings;
+    use lstm::tasks::modeldir::Task;
+    use lstm::tasks::settings::Settings;
     let flat = ok(&["train", "text", "--help"])
         .split_whitespace()
         .collect::<Vec<_>>()

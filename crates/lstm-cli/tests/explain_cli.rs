@@ -89,7 +89,7 @@ fn explain_and_explore_write_pages_and_refuse_bad_input() {
     assert!(o.status.success(), "{err}");
     assert!(err.contains("explaining the first 50"), "{err}");
     let html = std::fs::read_to_string(&page).unwrap();
-    let data = lstm::html::embedded_json(&html, "explain-data").unwrap();
+    let data = lstm::pages::html::embedded_json(&html, "explain-data").unwrap();
     assert_eq!(data["trace"]["tokens"].as_array().unwrap().len(), 50);
     assert!(
         html.contains("<h2>Training</h2>"),
@@ -108,7 +108,8 @@ fn explain_and_explore_write_pages_and_refuse_bad_input() {
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let data =
-        lstm::html::embedded_json(&std::fs::read_to_string(&ex).unwrap(), "explore-data").unwrap();
+        lstm::pages::html::embedded_json(&std::fs::read_to_string(&ex).unwrap(), "explore-data")
+            .unwrap();
     assert!(data["unit"]["source"].as_str().unwrap().contains("unit 7"));
 
     fails(&["explain", "--model", &lstm_model, "--out", p], "--text");
@@ -191,7 +192,7 @@ fn report_shows_the_loss_curve_and_given_plots() {
     );
     assert!(html.contains(&format!(
         "data:image/png;base64,{}",
-        lstm::html::base64(&bytes)
+        lstm::pages::html::base64(&bytes)
     )));
     assert!(html.contains("steps trained"));
     let txt = dir.join("x.txt");

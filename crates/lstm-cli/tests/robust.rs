@@ -136,7 +136,7 @@ fn train_tiny_text(dir: &Path, name: &str, steps: &str) -> PathBuf {
 }
 
 fn step_of(dir: &Path) -> u64 {
-    lstm::modeldir::load(dir).unwrap().state.step
+    lstm::tasks::modeldir::load(dir).unwrap().state.step
 }
 
 fn weights(dir: &Path) -> Vec<u8> {
@@ -811,7 +811,7 @@ fn kill_test(kills: usize) {
     fresh.extend(["--save-every", "1", "--sample-every", "0", "--quiet"]);
     let (mut last_step, mut mid_save, mut before_first) = (0u64, 0usize, 0usize);
     for k in 0..kills {
-        let has_checkpoint = lstm::modeldir::load(&m).is_ok();
+        let has_checkpoint = lstm::tasks::modeldir::load(&m).is_ok();
         let child = if has_checkpoint {
             spawn(&[
                 "train",
@@ -830,10 +830,10 @@ fn kill_test(kills: usize) {
         signal(&child, libc::SIGKILL);
         let o = child.wait_with_output().unwrap();
         assert!(!String::from_utf8_lossy(&o.stderr).contains("panicked"));
-        if m.join(lstm::modeldir::STAGING).exists() {
+        if m.join(lstm::tasks::modeldir::STAGING).exists() {
             mid_save += 1;
         }
-        match lstm::modeldir::load(&m) {
+        match lstm::tasks::modeldir::load(&m) {
             Ok(l) => {
                 assert!(
                     l.state.step >= last_step,
@@ -902,7 +902,7 @@ fn nonfinite_loss_stops_at_the_step_keeping_the_last_checkpoint() {
     a.extend(["--save-every", "1", "--quiet"]);
     let o = bin()
         .args(&a)
-        .env(lstm::train::FAULT_ENV, "4")
+        .env(lstm::tasks::train::FAULT_ENV, "4")
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
@@ -929,7 +929,7 @@ fn nonfinite_loss_stops_at_the_step_keeping_the_last_checkpoint() {
             "skip",
             "--quiet",
         ])
-        .env(lstm::train::FAULT_ENV, "4,6")
+        .env(lstm::tasks::train::FAULT_ENV, "4,6")
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
@@ -938,7 +938,7 @@ fn nonfinite_loss_stops_at_the_step_keeping_the_last_checkpoint() {
         err.contains("warning: step 4") && err.contains("warning: step 6"),
         "{err}"
     );
-    let l = lstm::modeldir::load(&m).unwrap();
+    let l = lstm::tasks::modeldir::load(&m).unwrap();
     assert_eq!((l.state.step, l.state.skipped.clone()), (8, vec![4, 6]));
     assert!(snapshot(&m) != kept);
     // a skipped batch does not touch the weights: skipping step 1 of a 1-step run keeps them
@@ -947,11 +947,11 @@ fn nonfinite_loss_stops_at_the_step_keeping_the_last_checkpoint() {
     a0.extend(["--quiet", "--on-nonfinite", "skip"]);
     let o = bin()
         .args(&a0)
-        .env(lstm::train::FAULT_ENV, "1")
+        .env(lstm::tasks::train::FAULT_ENV, "1")
         .output()
         .unwrap();
     assert!(o.status.success());
-    let l0 = lstm::modeldir::load(&w0).unwrap();
+    let l0 = lstm::tasks::modeldir::load(&w0).unwrap();
     let fresh = lstm::model::SequenceModel::new(&l0.meta.model, 3).unwrap();
     assert!(
         l0.model.store.values == fresh.store.values,
@@ -982,7 +982,7 @@ fn nonfinite_loss_stops_at_the_step_keeping_the_last_checkpoint() {
         "{err}"
     );
     // the last checkpoint, if one was written before, is whole and finite
-    if let Ok(l) = lstm::modeldir::load(&d) {
+    if let Ok(l) = lstm::tasks::modeldir::load(&d) {
         assert!(l.model.store.values.iter().all(|v| v.is_finite()));
     }
     // skipping cannot rescue weights that have diverged: it gives up after 10 in a row
@@ -1055,7 +1055,7 @@ fn disk_full_while_saving_keeps_the_previous_checkpoint() {
     );
     assert!(snapshot(&m) == before, "the previous checkpoint changed");
     assert!(
-        !m.join(lstm::modeldir::STAGING).exists(),
+        !m.join(lstm::tasks::modeldir::STAGING).exists(),
         "half-written files left behind"
     );
     // and it still resumes to the same weights as one run

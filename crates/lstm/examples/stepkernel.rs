@@ -1,6 +1,7 @@
 //! Microbenchmark of the per-step product kernel on the step shapes of the bench configs, in
 //! each of its versions (run by hand: `cargo run --release -p lstm --example stepkernel`).
-use lstm::linalg::{gemm_packed, pack_panels, with_packed_kernel, PackedKernel, Transpose};
+use lstm::kernels::Transpose;
+use lstm::testing::{gemm_packed, pack_panels, with_packed_kernel, PackedKernel};
 use std::time::Instant;
 
 fn main() {

@@ -33,32 +33,30 @@
 // Index loops over (time, row) are the clearest way to write the layout arithmetic here.
 #![allow(clippy::needless_range_loop)]
 
-pub mod activation;
 pub mod bench;
 pub mod cell;
-pub mod checkpoint;
-pub mod classify;
+pub mod data;
 pub mod error;
 pub mod experiment;
 pub mod explain;
-pub mod html;
-pub mod infer;
-pub mod init;
-pub mod interop;
-pub mod linalg;
-pub mod loss;
+pub mod io;
+pub mod kernels;
 pub mod model;
-pub mod modeldir;
-pub mod onnx;
-pub mod optim;
+pub mod pages;
 pub mod params;
-pub mod plot;
 pub mod recurrent;
-pub mod series;
-pub mod settings;
-mod tabular;
-pub mod text;
-pub mod train;
-pub mod vocab;
+pub mod tasks;
 
 pub use error::{Error, Result};
+
+/// Switches for this crate's own tests, examples and benchmarks (which kernel, which schedule):
+/// not part of the API, and they may change or go without notice.
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::kernels::stepkernel::{
+        gemm_packed, gemm_packed_gather, pack_panels, with_packed_kernel, PackedKernel, PANEL,
+    };
+    pub use crate::recurrent::backward::with_transposed_min_gates;
+    pub use crate::recurrent::schedule::with_lanes;
+    pub use crate::recurrent::units::{with_team_min_weights, TEAM_MIN_WEIGHTS};
+}

@@ -1,6 +1,6 @@
 //! The fast activations against the standard library over the whole f32 range.
 
-use lstm::activation::{exp, sigmoid, sigmoid_reference, tanh, tanh_reference};
+use lstm::kernels::activation::{exp, sigmoid, sigmoid_reference, tanh, tanh_reference};
 
 /// Every 97th f32 bit pattern (about 44 million values, both signs, all exponents), plus
 /// the special values.

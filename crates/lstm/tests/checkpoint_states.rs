@@ -5,12 +5,12 @@
 
 use std::path::{Path, PathBuf};
 
+use lstm::data::vocab::Vocab;
 use lstm::model::{Head, InputKind, ModelConfig, SequenceModel};
-use lstm::modeldir::{
+use lstm::tasks::modeldir::{
     self, ModelMeta, Task, TrainingState, FORMAT, FORMAT_VERSION, MANIFEST, STAGING,
 };
-use lstm::settings::Settings;
-use lstm::vocab::Vocab;
+use lstm::tasks::settings::Settings;
 
 struct Fixture {
     meta: ModelMeta,

@@ -11,14 +11,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use lstm::cell::Mode;
-use lstm::checkpoint::TensorFile;
-use lstm::linalg::with_threads;
+use lstm::io::checkpoint::TensorFile;
+use lstm::kernels::with_threads;
+use lstm::model::optim::OptimizerConfig;
 use lstm::model::{Batch, Head, InputKind, Inputs, ModelConfig, SequenceModel, Targets};
-use lstm::optim::OptimizerConfig;
-use lstm::recurrent::{
-    with_team_min_weights, with_transposed_min_gates, Input, RecurrentCache, RecurrentConfig,
-    RecurrentState,
-};
+use lstm::recurrent::{Input, RecurrentCache, RecurrentConfig, RecurrentState};
+use lstm::testing::{with_team_min_weights, with_transposed_min_gates};
 
 type R<T> = Result<T, String>;
 
@@ -117,7 +115,7 @@ fn check_layer(f: &TensorFile) -> R<usize> {
             "input" | "h0" | "c0" | "lengths" | "output" | "h_n" | "c_n" | "dout" | "dh_n" | "dc_n"
         ) && !name.starts_with("grad.")
     });
-    let (rnn, mut store) = lstm::interop::import_recurrent_pytorch(&weights, cfg.clone())
+    let (rnn, mut store) = lstm::io::interop::import_recurrent_pytorch(&weights, cfg.clone())
         .map_err(|e| e.to_string())?;
     let names: Vec<String> = store.tensors().iter().map(|t| t.name.clone()).collect();
     let in_shape = f.shape("input").map_err(|e| e.to_string())?.to_vec();

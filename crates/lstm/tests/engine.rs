@@ -5,15 +5,13 @@
 #![allow(clippy::needless_range_loop)]
 
 use lstm::cell::Mode;
-use lstm::linalg::{
-    gemm_packed, gemm_packed_gather, matmul, matmul_naive, pack_panels, with_packed_kernel,
-    with_threads, PackedKernel, Transpose,
-};
+use lstm::kernels::{matmul, matmul_naive, with_threads, Transpose};
 use lstm::model::{Batch, Head, InputKind, Inputs, ModelConfig, SequenceModel, Targets};
 use lstm::params::ParamStore;
-use lstm::recurrent::{
-    with_lanes, with_team_min_weights, with_transposed_min_gates, Input, Recurrent, RecurrentCache,
-    RecurrentConfig, RecurrentState,
+use lstm::recurrent::{Input, Recurrent, RecurrentCache, RecurrentConfig, RecurrentState};
+use lstm::testing::{
+    gemm_packed, gemm_packed_gather, pack_panels, with_lanes, with_packed_kernel,
+    with_team_min_weights, with_transposed_min_gates, PackedKernel,
 };
 use lstm::Error;
 use rand::{Rng, SeedableRng};
@@ -819,7 +817,7 @@ fn initialisation_follows_its_definition() {
     let cfg = RecurrentConfig {
         input_size: 10,
         hidden_size: 8,
-        init: lstm::init::InitScheme::PytorchUniform,
+        init: lstm::params::init::InitScheme::PytorchUniform,
         ..Default::default()
     };
     let mut store = ParamStore::default();
@@ -988,7 +986,7 @@ fn truncated_bptt_carries_the_state() {
 
 #[test]
 fn kmajor_gemv_matches_naive() {
-    use lstm::linalg::{gemv_kmajor, kmajor_rows, pack_kmajor};
+    use lstm::kernels::{gemv_kmajor, kmajor_rows, pack_kmajor};
     let mut rng = ChaCha8Rng::seed_from_u64(77);
     for (rows, k) in [(1, 1), (16, 3), (130, 17), (512, 256), (65, 256), (300, 5)] {
         let ld = k + 3;
@@ -1038,7 +1036,7 @@ fn kmajor_gemv_matches_naive() {
 /// `SequenceModel::predict` with a carried state, token after token.
 #[test]
 fn generator_matches_predict() {
-    use lstm::infer::Generator;
+    use lstm::model::infer::Generator;
     let cases: Vec<(&str, ModelConfig)> = vec![
         (
             "one-hot 2x256",
@@ -1146,7 +1144,7 @@ fn generator_matches_predict() {
 /// README quotes for `--bf16`).
 #[test]
 fn bf16_generator_stays_close() {
-    use lstm::infer::{Generator, Precision};
+    use lstm::model::infer::{Generator, Precision};
     let cfg = ModelConfig {
         input: InputKind::OneHot { vocab: 65 },
         hidden_size: 256,
@@ -1190,8 +1188,8 @@ fn model_too_large_for_memory_is_refused_by_validate() {
         head: Head::PerStep { outputs: 65 },
         ..Default::default()
     };
-    let need = lstm::settings::parameter_bound(&cfg) * 16;
-    let have = lstm::settings::machine_memory().unwrap_or(64 << 30);
+    let need = lstm::model::memory::parameter_bound(&cfg) * 16;
+    let have = lstm::model::memory::machine_memory().unwrap_or(64 << 30);
     match cfg.validate() {
         Err(Error::Config(msg)) if need > have => assert!(msg.contains("memory"), "{msg}"),
         Ok(()) if need <= have => {}
@@ -1310,7 +1308,7 @@ fn lstm_step_matches_the_formulas_in_f64() {
 /// rows.
 #[test]
 fn cross_entropy_rows_match_the_definition() {
-    use lstm::loss::{cross_entropy_rows, cross_entropy_rows_bias, IGNORE};
+    use lstm::model::loss::{cross_entropy_rows, cross_entropy_rows_bias, IGNORE};
     let mut rng = ChaCha8Rng::seed_from_u64(5);
     for classes in [1usize, 5, 16, 17, 65] {
         let rows = 9;

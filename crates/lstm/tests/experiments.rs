@@ -5,7 +5,7 @@ use lstm::experiment::{
     adding_data, adding_table, gradient_table, order_data, run_adding, run_gradients, run_order,
     run_variants, variants_table, AddingConfig, Arch, GradientConfig, OrderConfig, VariantsConfig,
 };
-use lstm::init::InitScheme;
+use lstm::params::init::InitScheme;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -48,7 +48,7 @@ fn order_data_classes_match_the_relevant_symbols() {
 /// the same numbers.
 #[test]
 fn adding_lstm_beats_the_baseline_reproducibly() {
-    lstm::linalg::set_num_threads(1);
+    lstm::kernels::set_num_threads(1);
     let cfg = AddingConfig {
         arch: Arch::Lstm,
         length: 30,
@@ -87,7 +87,7 @@ fn adding_lstm_beats_the_baseline_reproducibly() {
 /// Stopping at the target reports when it was reached.
 #[test]
 fn adding_stops_at_the_target() {
-    lstm::linalg::set_num_threads(1);
+    lstm::kernels::set_num_threads(1);
     let cfg = AddingConfig {
         arch: Arch::Gru,
         length: 10,
@@ -116,7 +116,7 @@ fn adding_stops_at_the_target() {
 /// make shows after training.
 #[test]
 fn gradients_vanish_in_the_rnn_not_in_the_lstm() {
-    lstm::linalg::set_num_threads(1);
+    lstm::kernels::set_num_threads(1);
     let run = |arch, init| {
         run_gradients(&GradientConfig {
             arch,
@@ -150,7 +150,7 @@ fn gradients_vanish_in_the_rnn_not_in_the_lstm() {
 /// The temporal-order task at T = 20: the LSTM gets well above chance.
 #[test]
 fn order_lstm_beats_chance() {
-    lstm::linalg::set_num_threads(1);
+    lstm::kernels::set_num_threads(1);
     let cfg = OrderConfig {
         length: 20,
         hidden: 32,
@@ -169,7 +169,7 @@ fn order_lstm_beats_chance() {
 /// A tiny variant comparison: every run learns something, the table has a row per variant.
 #[test]
 fn variants_tiny_run() {
-    lstm::linalg::set_num_threads(1);
+    lstm::kernels::set_num_threads(1);
     let text = include_str!("../../../data/tinyshakespeare.txt");
     let text = &text[..60_000];
     let cfg = VariantsConfig {

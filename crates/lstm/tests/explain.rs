@@ -3,12 +3,12 @@
 //! state), the page embeds exactly those values, and the rankings and saturation statistics
 //! are right on inputs whose answer is known.
 
+use lstm::data::vocab::Vocab;
 use lstm::explain::{
     correlation, explain, features, rank_units, saturation, single_unit, trace, unit_weights,
     LayerTrace, Quantity, Trace,
 };
 use lstm::model::{Head, InputKind, Inputs, ModelConfig, SequenceModel};
-use lstm::vocab::Vocab;
 
 const TEXT: &str =
     "He said \"to be (or not) to be\",\nand then: \"that is [the] question\".\nShe said nothing.\n";
@@ -139,7 +139,7 @@ fn the_page_embeds_the_library_values() {
         vocab.len(),
     );
     let e = explain(&m, &vocab, TEXT).unwrap();
-    let page = lstm::html::explain_page(
+    let page = lstm::pages::html::explain_page(
         &e,
         "test <model>",
         Some("<?xml version=\"1.0\"?><svg></svg>"),
@@ -152,7 +152,7 @@ fn the_page_embeds_the_library_values() {
         !page.contains("src=\"http") && !page.contains("href=\"http"),
         "the page must not load anything"
     );
-    let data = lstm::html::embedded_json(&page, "explain-data").unwrap();
+    let data = lstm::pages::html::embedded_json(&page, "explain-data").unwrap();
     let tokens: Vec<String> = serde_json::from_value(data["trace"]["tokens"].clone()).unwrap();
     assert_eq!(tokens, e.trace.tokens);
     let mut checked = 0;
@@ -338,7 +338,7 @@ fn other_models_are_refused_with_a_typed_error() {
 
 #[test]
 fn base64_matches_rfc_4648() {
-    use lstm::html::base64;
+    use lstm::pages::html::base64;
     for (raw, enc) in [
         ("", ""),
         ("f", "Zg=="),

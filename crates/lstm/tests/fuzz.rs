@@ -16,13 +16,13 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use lstm::data::series::{self, SeriesSpec, Transform};
+use lstm::data::vocab::Vocab;
 use lstm::model::{Head, InputKind, ModelConfig, SequenceModel};
-use lstm::modeldir::{self, ModelMeta, Task, TrainingState, FORMAT, FORMAT_VERSION};
-use lstm::series::{self, SeriesSpec, Transform};
-use lstm::settings::Settings;
-use lstm::text::{self, Encoded, TextData};
-use lstm::train::TrainTask;
-use lstm::vocab::Vocab;
+use lstm::tasks::modeldir::{self, ModelMeta, Task, TrainingState, FORMAT, FORMAT_VERSION};
+use lstm::tasks::settings::Settings;
+use lstm::tasks::text::{self, Encoded, TextData};
+use lstm::tasks::train::TrainTask;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use rand::SeedableRng;
@@ -35,7 +35,7 @@ fn campaign<S: Strategy>(name: &str, strategy: S, body: impl Fn(S::Value) -> boo
 where
     S::Value: std::fmt::Debug,
 {
-    lstm::linalg::set_num_threads(1);
+    lstm::kernels::set_num_threads(1);
     let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
     let seconds = env("LSTM_FUZZ_SECONDS").unwrap_or(0);
     let cases = env("LSTM_FUZZ_CASES").unwrap_or(200) as u32;
@@ -269,7 +269,7 @@ fn fuzz_checkpoint_loader() {
                 std::fs::write(work.join(name), bytes).unwrap();
             }
             if name.ends_with(".safetensors") {
-                let _ = lstm::checkpoint::TensorFile::from_bytes(bytes, name);
+                let _ = lstm::io::checkpoint::TensorFile::from_bytes(bytes, name);
             }
         }
         match modeldir::load(&work) {
@@ -311,11 +311,11 @@ fn fuzz_text_loader() {
         "text loader",
         strategy,
         |(bytes, fraction, seq_len, batch, seed)| {
-            let Ok(text) = text::decode_text(bytes, "fuzz.txt") else {
+            let Ok(text) = lstm::data::text::decode_text(bytes, "fuzz.txt") else {
                 return false;
             };
             let mut accepted = false;
-            let (train, val) = text::split_validation(&text, fraction);
+            let (train, val) = lstm::data::text::split_validation(&text, fraction);
             assert_eq!(format!("{train}{val}"), text);
             for vocab in [
                 Vocab::chars_from(&train),
@@ -377,15 +377,23 @@ fn fuzz_csv_tsv_loaders() {
         "csv/tsv loaders",
         strategy,
         |(bytes, tsv, cols, window, horizon, transform)| {
-            let labelled =
-                lstm::classify::parse_labelled(bytes.clone(), "fuzz.tsv", tsv, "text", "label");
+            let labelled = lstm::data::labelled::parse_labelled(
+                bytes.clone(),
+                "fuzz.tsv",
+                tsv,
+                "text",
+                "label",
+            );
             let mut accepted = labelled.is_ok();
             if let Ok(l) = labelled {
                 assert_eq!(l.texts.len(), l.labels.len());
-                if let Ok(classes) = lstm::classify::classes(&l.labels, "fuzz.tsv", "label") {
+                if let Ok(classes) =
+                    lstm::data::labelled::classes(&l.labels, "fuzz.tsv", "label")
+                {
                     assert!(classes.len() >= 2);
                     let vocab = Vocab::words_from(l.texts.iter().map(|t| t.as_str()), 1, 100);
-                    let tokens = lstm::classify::encode_texts(&vocab, &l.texts, 16);
+                    let tokens =
+                        lstm::data::labelled::encode_texts(&vocab, &l.texts, 16);
                     assert!(tokens.iter().all(|t| !t.is_empty() && t.len() <= 16));
                 }
             }

@@ -9,12 +9,11 @@
 #![allow(clippy::needless_range_loop)]
 
 use lstm::cell::Mode;
-use lstm::linalg::with_threads;
+use lstm::kernels::with_threads;
 use lstm::model::{Batch, Head, InputKind, Inputs, ModelConfig, SequenceModel, Targets};
 use lstm::params::ParamStore;
-use lstm::recurrent::{
-    with_team_min_weights, Input, Recurrent, RecurrentCache, RecurrentConfig, RecurrentState,
-};
+use lstm::recurrent::{Input, Recurrent, RecurrentCache, RecurrentConfig, RecurrentState};
+use lstm::testing::with_team_min_weights;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

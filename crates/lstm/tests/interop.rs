@@ -3,12 +3,12 @@
 //! independent runtime (`tract-onnx`) against our own forward pass.
 
 use lstm::cell::Mode;
-use lstm::checkpoint::TensorFile;
-use lstm::interop::{
+use lstm::io::checkpoint::TensorFile;
+use lstm::io::interop::{
     export_keras, export_keras_h5, export_pytorch, import_keras, import_keras_h5, import_pytorch,
 };
+use lstm::io::onnx::{export, Graph as OnnxGraph};
 use lstm::model::{Head, InputKind, Inputs, ModelConfig, SequenceModel};
-use lstm::onnx::{export, Graph as OnnxGraph};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -174,7 +174,7 @@ fn pytorch_round_trip_is_bit_identical() {
         let file = TensorFile::from_bytes(&bytes, name).unwrap();
         assert_eq!(
             file.metadata
-                .get(lstm::interop::CONFIG_KEY)
+                .get(lstm::io::interop::CONFIG_KEY)
                 .map(|s| s.as_str()),
             Some("{}")
         );
@@ -303,7 +303,7 @@ fn keras_layout_follows_its_definition() {
         }
         put("1/dense/kernel", &[1, 2], &[5.0, 6.0]);
         put("1/dense/bias", &[2], &[7.0, 8.0]);
-        let bytes = lstm::checkpoint::to_bytes(&st, &Default::default()).unwrap();
+        let bytes = lstm::io::checkpoint::to_bytes(&st, &Default::default()).unwrap();
         import_keras(&TensorFile::from_bytes(&bytes, "keras").unwrap(), &mut m).unwrap();
         assert_eq!(m.store.get("lstm.weight_ih_l0").unwrap(), &ours[..]);
         let hh: Vec<f32> = ours.iter().map(|v| v * 10.0).collect();

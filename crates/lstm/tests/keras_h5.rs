@@ -10,9 +10,9 @@
 
 use std::path::{Path, PathBuf};
 
-use lstm::interop::{export_keras, export_keras_h5, import_keras, import_keras_h5};
+use lstm::io::interop::{export_keras, export_keras_h5, import_keras, import_keras_h5};
 use lstm::model::{Inputs, SequenceModel};
-use lstm::modeldir::ModelMeta;
+use lstm::tasks::modeldir::ModelMeta;
 use serde_json::Value;
 
 /// The fixture folders, by name.
@@ -165,7 +165,7 @@ fn h5_round_trip_is_bit_identical() {
             "{name}: not deterministic"
         );
         let st =
-            lstm::checkpoint::TensorFile::from_bytes(&export_keras(&a).unwrap(), "st").unwrap();
+            lstm::io::checkpoint::TensorFile::from_bytes(&export_keras(&a).unwrap(), "st").unwrap();
         let mut c = SequenceModel::new(a.config(), 8).unwrap();
         import_keras(&st, &mut c).unwrap();
         assert_eq!(a.store.values, c.store.values, "{name}");
@@ -318,7 +318,7 @@ fn dump_for_keras_check() {
         if !dir.join("config.json").exists() {
             continue;
         }
-        let mut l = lstm::modeldir::load(&dir).unwrap();
+        let mut l = lstm::tasks::modeldir::load(&dir).unwrap();
         let (b, t) = (3usize, 7usize);
         let (input, out) = match l.model.config().input {
             lstm::model::InputKind::OneHot { vocab }

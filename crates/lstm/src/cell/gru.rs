@@ -16,7 +16,7 @@
 //! assert!((next_h[0] - 1.0).abs() < 1e-6); // z = 0.5, n = 0: half of h_prev = 2
 //! ```
 
-use crate::activation::{sigmoid, tanh};
+use crate::kernels::activation::{sigmoid, tanh};
 
 /// Forward of one step over `nb` rows.
 ///

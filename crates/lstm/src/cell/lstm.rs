@@ -25,7 +25,7 @@
 //! assert!((c[0] - 0.5).abs() < 1e-6); // f = 0.5 keeps half of prev_c = 1, g = 0 adds nothing
 //! ```
 
-use crate::activation::{sigmoid, tanh};
+use crate::kernels::activation::{sigmoid, tanh};
 use crate::simd_dispatch;
 
 /// Peephole weights of one layer direction, each `(H)`.
@@ -122,7 +122,7 @@ unsafe fn forward_avx512(
     next_c: &mut [f32],
     next_h: &mut [f32],
 ) {
-    use crate::activation::avx512::{sigmoid, tanh};
+    use crate::kernels::activation::avx512::{sigmoid, tanh};
     use std::arch::x86_64::*;
     for b in 0..nb {
         let g = gates.as_mut_ptr().add(b * 4 * h);
@@ -268,7 +268,7 @@ unsafe fn backward_avx512(
     d_c: &mut [f32],
     d_gates: &mut [f32],
 ) {
-    use crate::activation::avx512::tanh;
+    use crate::kernels::activation::avx512::tanh;
     use std::arch::x86_64::*;
     let one = _mm512_set1_ps(1.0);
     for b in 0..nb {

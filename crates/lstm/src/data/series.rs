@@ -1,0 +1,568 @@
+//! Time series: reading a CSV, transforms, a scaler fitted on the training part only, windows,
+//! and forecasting with inverse transforms; RMSE, MAE and MAPE.
+//!
+//! ```
+//! use lstm::data::series::{apply_transform, invert_forecast, Transform};
+//! let x = [100.0, 110.0, 121.0];
+//! let t = apply_transform(&x, Transform::LogDiff, "x").unwrap();
+//! assert_eq!(t.len(), 2);
+//! let back = invert_forecast(&t, 100.0, Transform::LogDiff);
+//! assert!((back[1] - 121.0).abs() < 1e-9);
+//! ```
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::tabular::Delimited;
+use crate::error::{Error, Result};
+use crate::model::{Inputs, SequenceModel};
+
+/// A value transform applied before scaling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Transform {
+    /// Values as they are.
+    #[default]
+    None,
+    /// Natural logarithm (values must be positive).
+    Log,
+    /// First differences.
+    Diff,
+    /// First differences of the logarithm (growth rates).
+    LogDiff,
+}
+
+/// Everything needed to turn raw rows into model inputs and predictions back into values.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeriesSpec {
+    /// Input columns; the first is the forecast target.
+    pub columns: Vec<String>,
+    /// Date column, if any.
+    pub date_column: Option<String>,
+    /// Transform.
+    pub transform: Transform,
+    /// Scaler mean per column (of the transformed values, training part only).
+    pub mean: Vec<f64>,
+    /// Scaler standard deviation per column.
+    pub std: Vec<f64>,
+    /// Input window.
+    pub window: usize,
+    /// Steps predicted at once.
+    pub horizon: usize,
+}
+
+/// Columns read from a CSV.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Table {
+    /// The date column's cells, if one was asked for.
+    pub dates: Option<Vec<String>>,
+    /// One vector per requested column, in request order.
+    pub columns: Vec<Vec<f64>>,
+}
+
+impl Table {
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.columns.first().map_or(0, |c| c.len())
+    }
+
+    /// The first `n` rows.
+    pub fn head(&self, n: usize) -> Table {
+        Table {
+            dates: self.dates.as_ref().map(|d| d[..n].to_vec()),
+            columns: self.columns.iter().map(|c| c[..n].to_vec()).collect(),
+        }
+    }
+}
+
+/// Reads `columns` (and `date_column`) from a CSV or TSV file with a header row.
+///
+/// # Errors
+/// [`Error::Io`] if unreadable; [`Error::Format`] naming the file, line and column for a
+/// missing column, a ragged row, an empty, non-numeric, NaN or infinite cell, or dates that
+/// are duplicated or not increasing.
+pub fn read_table(path: &Path, columns: &[String], date_column: Option<&str>) -> Result<Table> {
+    let tsv = path.extension().is_some_and(|e| e == "tsv" || e == "tab");
+    let file = Delimited::open(path, if tsv { b'\t' } else { b',' }, true, false)?;
+    table_from(file, columns, date_column)
+}
+
+/// As [`read_table`] on the bytes of a file (`tsv`: tab-separated, else comma-separated);
+/// `name` names them in errors.
+///
+/// # Errors
+/// As [`read_table`].
+pub fn parse_table(
+    bytes: Vec<u8>,
+    name: &str,
+    tsv: bool,
+    columns: &[String],
+    date_column: Option<&str>,
+) -> Result<Table> {
+    let file = Delimited::from_bytes(
+        name.to_string(),
+        bytes,
+        if tsv { b'\t' } else { b',' },
+        true,
+        false,
+    )?;
+    table_from(file, columns, date_column)
+}
+
+fn table_from(mut file: Delimited, columns: &[String], date_column: Option<&str>) -> Result<Table> {
+    if columns.is_empty() {
+        return Err(file.error("no column was chosen".into()));
+    }
+    let idx: Vec<usize> = columns
+        .iter()
+        .map(|c| file.column(c))
+        .collect::<Result<_>>()?;
+    let didx = date_column.map(|c| file.column(c)).transpose()?;
+    let name = file.name.clone();
+    let fmt = |reason: String| Error::Format {
+        path: name.clone(),
+        reason,
+    };
+    let rdr = &mut file.reader;
+    let mut out = vec![Vec::new(); columns.len()];
+    let mut dates = didx.map(|_| Vec::new());
+    for (r, rec) in rdr.records().enumerate() {
+        let line = r + 2;
+        let rec = rec.map_err(|e| fmt(format!("line {line}: {e}")))?;
+        for (k, &i) in idx.iter().enumerate() {
+            let cell = rec.get(i).unwrap_or("").trim();
+            if cell.is_empty() {
+                return Err(fmt(format!(
+                    "line {line}, column `{}`: empty cell; fill or remove the row",
+                    columns[k]
+                )));
+            }
+            let v: f64 = cell.parse().map_err(|_| {
+                fmt(format!(
+                    "line {line}, column `{}`: `{cell}` is not a number",
+                    columns[k]
+                ))
+            })?;
+            if !v.is_finite() {
+                return Err(fmt(format!(
+                    "line {line}, column `{}`: `{cell}` is not a finite number",
+                    columns[k]
+                )));
+            }
+            out[k].push(v);
+        }
+        if let (Some(di), Some(d)) = (didx, dates.as_mut()) {
+            let cell = rec.get(di).unwrap_or("").trim().to_string();
+            if let Some(prev) = d.last() {
+                if cell == *prev {
+                    return Err(fmt(format!("line {line}: date `{cell}` appears twice")));
+                }
+                if cell < *prev {
+                    return Err(fmt(format!(
+                        "line {line}: date `{cell}` comes after `{prev}`; sort the file by date"
+                    )));
+                }
+            }
+            d.push(cell);
+        }
+    }
+    if out[0].is_empty() {
+        return Err(fmt("the file has no data rows".into()));
+    }
+    Ok(Table {
+        dates,
+        columns: out,
+    })
+}
+
+/// Applies a transform to one column (`name` for messages).
+///
+/// # Errors
+/// [`Error::Config`] if `Log`/`LogDiff` meet a value `<= 0`, or a difference needs 2 values.
+pub fn apply_transform(x: &[f64], t: Transform, name: &str) -> Result<Vec<f64>> {
+    let logs = |x: &[f64]| -> Result<Vec<f64>> {
+        x.iter()
+            .map(|&v| {
+                if v > 0.0 {
+                    Ok(v.ln())
+                } else {
+                    Err(Error::Config(format!("column `{name}` has the value {v}; a log transform needs positive values (use --transform diff or none)")))
+                }
+            })
+            .collect()
+    };
+    let diff = |x: &[f64]| -> Result<Vec<f64>> {
+        if x.len() < 2 {
+            return Err(Error::Config(format!(
+                "column `{name}` needs at least 2 values to difference"
+            )));
+        }
+        Ok(x.windows(2).map(|w| w[1] - w[0]).collect())
+    };
+    match t {
+        Transform::None => Ok(x.to_vec()),
+        Transform::Log => logs(x),
+        Transform::Diff => diff(x),
+        Transform::LogDiff => diff(&logs(x)?),
+    }
+}
+
+/// Turns forecast transformed values back into values, given the last observed raw value.
+pub fn invert_forecast(pred: &[f64], last_raw: f64, t: Transform) -> Vec<f64> {
+    match t {
+        Transform::None => pred.to_vec(),
+        Transform::Log => pred.iter().map(|v| v.exp()).collect(),
+        Transform::Diff => pred
+            .iter()
+            .scan(last_raw, |acc, d| {
+                *acc += d;
+                Some(*acc)
+            })
+            .collect(),
+        Transform::LogDiff => pred
+            .iter()
+            .scan(last_raw.ln(), |acc, d| {
+                *acc += d;
+                Some(acc.exp())
+            })
+            .collect(),
+    }
+}
+
+/// Rows lost at the start by the transform.
+pub fn transform_lag(t: Transform) -> usize {
+    match t {
+        Transform::Diff | Transform::LogDiff => 1,
+        _ => 0,
+    }
+}
+
+impl SeriesSpec {
+    /// Transformed, unscaled columns of a table.
+    ///
+    /// # Errors
+    /// As [`apply_transform`].
+    pub fn transformed(&self, table: &Table) -> Result<Vec<Vec<f64>>> {
+        table
+            .columns
+            .iter()
+            .zip(&self.columns)
+            .map(|(c, n)| apply_transform(c, self.transform, n))
+            .collect()
+    }
+
+    /// Fits the scaler on the first `train_rows` transformed rows.
+    pub fn fit_scaler(&mut self, transformed: &[Vec<f64>], train_rows: usize) {
+        self.mean.clear();
+        self.std.clear();
+        for c in transformed {
+            let x = &c[..train_rows.min(c.len())];
+            let n = x.len().max(1) as f64;
+            let m = x.iter().sum::<f64>() / n;
+            let var = x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / n;
+            let s = var.sqrt();
+            self.mean.push(m);
+            self.std.push(if s > 1e-12 { s } else { 1.0 });
+        }
+    }
+
+    /// Scaled features, row-major `(rows, features)`.
+    pub fn scaled_rows(&self, transformed: &[Vec<f64>]) -> Vec<f32> {
+        let n = transformed[0].len();
+        let f = transformed.len();
+        let mut out = Vec::with_capacity(n * f);
+        for r in 0..n {
+            for k in 0..f {
+                out.push(((transformed[k][r] - self.mean[k]) / self.std[k]) as f32);
+            }
+        }
+        out
+    }
+
+    /// Forecasts the next `steps` raw target values after the end of `table` (at least
+    /// `window + lag` rows). Longer than the horizon needs a univariate model (the forecast is
+    /// fed back as input).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for too few rows, or a multivariate model asked for more than its
+    /// horizon; transform errors.
+    pub fn forecast(
+        &self,
+        model: &mut SequenceModel,
+        table: &Table,
+        steps: usize,
+    ) -> Result<Vec<f64>> {
+        let lag = transform_lag(self.transform);
+        if table.rows() < self.window + lag {
+            return Err(Error::Config(format!(
+                "forecasting needs at least {} rows (window {} + {lag} for the transform), the data has {}",
+                self.window + lag,
+                self.window,
+                table.rows()
+            )));
+        }
+        let f = self.columns.len();
+        if steps > self.horizon && f > 1 {
+            return Err(Error::Config(format!(
+                "this model reads {f} columns and predicts {} steps at once; it can forecast at most {} steps (train a univariate model, or one with --horizon {steps})",
+                self.horizon, self.horizon
+            )));
+        }
+        let tr = self.transformed(table)?;
+        let mut feats = self.scaled_rows(&tr);
+        let mut pred_t = Vec::new();
+        model.carry = None;
+        while pred_t.len() < steps {
+            let n = feats.len() / f;
+            let x = &feats[(n - self.window) * f..];
+            let y = model
+                .predict(Inputs::Dense(x), 1, self.window, None)?
+                .to_vec();
+            for v in y.iter().take(steps - pred_t.len()) {
+                let tv = *v as f64 * self.std[0] + self.mean[0];
+                pred_t.push(tv);
+                if f == 1 {
+                    feats.push(*v);
+                }
+            }
+        }
+        let last_raw = *table.columns[0].last().expect("non-empty");
+        Ok(invert_forecast(&pred_t, last_raw, self.transform))
+    }
+}
+
+/// Splits `n` transformed rows of the series in `path` (for messages) into training rows
+/// (the first ones) and validation rows up to `usable`; the last `holdout` rows are left out.
+/// Returns `(train_rows, usable)`.
+///
+/// # Errors
+/// [`Error::Format`] naming the file, the rows it has and the rows it would need, when the
+/// series is too short for training and validation windows of `window + horizon` rows.
+pub fn split_rows(
+    n: usize,
+    path: &str,
+    window: usize,
+    horizon: usize,
+    holdout: usize,
+    val_fraction: f32,
+    transform: Transform,
+) -> Result<(usize, usize)> {
+    let need = window + horizon;
+    if n < holdout + need * 2 {
+        let lag = transform_lag(transform);
+        return Err(Error::Format {
+            path: path.to_string(),
+            reason: format!(
+                "the series has {} rows ({n} after the transform); training and validating with window {window} + horizon {horizon} (and holdout {holdout}) needs at least {}. Lower --window or --horizon, or give a longer series",
+                n + lag,
+                holdout + need * 2 + lag
+            ),
+        });
+    }
+    let usable = n - holdout;
+    let train_rows = ((usable as f64) * (1.0 - val_fraction as f64)).round() as usize;
+    Ok((train_rows.clamp(need, usable - horizon), usable))
+}
+
+/// Training and validation windows of a series.
+#[derive(Clone, Debug, Default)]
+pub struct Windows {
+    /// Inputs `(n, window, features)`.
+    pub x: Vec<f32>,
+    /// Targets `(n, horizon)`, scaled.
+    pub y: Vec<f32>,
+    /// Number of windows.
+    pub n: usize,
+}
+
+/// Windows over scaled rows whose targets lie in `rows[target_from..target_to]`.
+pub fn make_windows(
+    scaled: &[f32],
+    features: usize,
+    window: usize,
+    horizon: usize,
+    target_from: usize,
+    target_to: usize,
+) -> Windows {
+    let rows = scaled.len() / features;
+    let mut w = Windows::default();
+    let mut start = 0;
+    while start + window + horizon <= rows.min(target_to) {
+        if start + window >= target_from {
+            w.x.extend_from_slice(&scaled[start * features..(start + window) * features]);
+            for h in 0..horizon {
+                w.y.push(scaled[(start + window + h) * features]);
+            }
+            w.n += 1;
+        }
+        start += 1;
+    }
+    w
+}
+
+/// RMSE, MAE and MAPE (percent) of a forecast.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct ForecastMetrics {
+    /// Root mean squared error.
+    pub rmse: f64,
+    /// Mean absolute error.
+    pub mae: f64,
+    /// Mean absolute percentage error (%), over non-zero actual values.
+    pub mape: f64,
+    /// Points compared.
+    pub n: usize,
+}
+
+/// Metrics of `pred` against `actual`.
+pub fn metrics(pred: &[f64], actual: &[f64]) -> ForecastMetrics {
+    let n = pred.len().min(actual.len());
+    let (mut se, mut ae, mut pe, mut np) = (0.0, 0.0, 0.0, 0usize);
+    for i in 0..n {
+        let e = pred[i] - actual[i];
+        se += e * e;
+        ae += e.abs();
+        if actual[i] != 0.0 {
+            pe += (e / actual[i]).abs();
+            np += 1;
+        }
+    }
+    let nf = n.max(1) as f64;
+    ForecastMetrics {
+        rmse: (se / nf).sqrt(),
+        mae: ae / nf,
+        mape: 100.0 * pe / np.max(1) as f64,
+        n,
+    }
+}
+
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// `(year, month 1..=12)` of a month count `year·12 + month - 1`.
+fn year_month(t: i64) -> (i64, i64) {
+    (t.div_euclid(12), t.rem_euclid(12) + 1)
+}
+
+/// The `n` dates after the last of `dates`, continuing its spacing, for `YYYY`, `YYYY-MM` and
+/// `YYYY-MM-DD` dates; `None` for other formats. Full dates on the same day of the month a whole
+/// number of months apart (monthly or quarterly data stamped on the 1st, say) continue by
+/// calendar months, the day kept (or the month's last day when it has fewer); other full dates
+/// continue by their spacing in days.
+///
+/// ```
+/// let d = lstm::data::series::next_dates(&["1960-11".into(), "1960-12".into()], 2).unwrap();
+/// assert_eq!(d, vec!["1961-01", "1961-02"]);
+/// let d = lstm::data::series::next_dates(&["2020-03-01".into(), "2020-04-01".into()], 3).unwrap();
+/// assert_eq!(d, vec!["2020-05-01", "2020-06-01", "2020-07-01"]);
+/// let d = lstm::data::series::next_dates(&["2019-12-31".into(), "2020-01-31".into()], 2).unwrap();
+/// assert_eq!(d, vec!["2020-02-29", "2020-03-31"]);
+/// let d = lstm::data::series::next_dates(&["2020-01-07".into(), "2020-01-14".into()], 2).unwrap();
+/// assert_eq!(d, vec!["2020-01-21", "2020-01-28"]);
+/// ```
+pub fn next_dates(dates: &[String], n: usize) -> Option<Vec<String>> {
+    let last = dates.last()?;
+    let parts: Vec<i64> = last
+        .split('-')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    let prev: Option<Vec<i64>> = dates
+        .len()
+        .checked_sub(2)
+        .and_then(|i| dates[i].split('-').map(|p| p.parse().ok()).collect());
+    match parts.as_slice() {
+        [y] => {
+            let step = prev
+                .and_then(|p| p.first().map(|py| y - py))
+                .filter(|s| *s > 0)
+                .unwrap_or(1);
+            Some(
+                (1..=n as i64)
+                    .map(|k| format!("{}", y + k * step))
+                    .collect(),
+            )
+        }
+        [y, m] => {
+            let step = prev
+                .and_then(|p| {
+                    if p.len() == 2 {
+                        Some((y * 12 + m) - (p[0] * 12 + p[1]))
+                    } else {
+                        None
+                    }
+                })
+                .filter(|s| *s > 0)
+                .unwrap_or(1);
+            Some(
+                (1..=n as i64)
+                    .map(|k| {
+                        let (yy, mm) = year_month(y * 12 + (m - 1) + k * step);
+                        format!("{yy:04}-{mm:02}")
+                    })
+                    .collect(),
+            )
+        }
+        [y, m, d] => {
+            // calendar months: the same day of the month, a whole number of months apart
+            let months = prev.as_ref().and_then(|p| match p.as_slice() {
+                [py, pm, pd] if pd == d && (y * 12 + m) > (py * 12 + pm) => {
+                    Some((y * 12 + m) - (py * 12 + pm))
+                }
+                _ => None,
+            });
+            if let Some(step) = months {
+                return Some(
+                    (1..=n as i64)
+                        .map(|k| {
+                            let t = y * 12 + (m - 1) + k * step;
+                            let (yy, mm) = year_month(t);
+                            let (ny, nm) = year_month(t + 1);
+                            let len = days_from_civil(ny, nm, 1) - days_from_civil(yy, mm, 1);
+                            format!("{yy:04}-{mm:02}-{:02}", (*d).clamp(1, len))
+                        })
+                        .collect(),
+                );
+            }
+            let day = days_from_civil(*y, *m, *d);
+            let step = prev
+                .and_then(|p| {
+                    if p.len() == 3 {
+                        Some(day - days_from_civil(p[0], p[1], p[2]))
+                    } else {
+                        None
+                    }
+                })
+                .filter(|s| *s > 0)
+                .unwrap_or(1);
+            Some(
+                (1..=n as i64)
+                    .map(|k| {
+                        let (yy, mm, dd) = civil_from_days(day + k * step);
+                        format!("{yy:04}-{mm:02}-{dd:02}")
+                    })
+                    .collect(),
+            )
+        }
+        _ => None,
+    }
+}

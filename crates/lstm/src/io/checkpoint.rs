@@ -1,0 +1,226 @@
+//! Safetensors in and out: parameters under their PyTorch names, and a reader for any
+//! safetensors file (reference cases, imported weights).
+//!
+//! Loading never runs code and never panics on a malformed file: every problem is an
+//! [`Error::Format`] naming the file.
+//!
+//! ```
+//! use lstm::params::ParamStore;
+//! use lstm::io::checkpoint::{to_bytes, TensorFile};
+//! let mut store = ParamStore::default();
+//! store.add("head.bias", &[2]);
+//! store.values.copy_from_slice(&[1.5, -2.0]);
+//! let bytes = to_bytes(&store, &Default::default()).unwrap();
+//! let file = TensorFile::from_bytes(&bytes, "memory").unwrap();
+//! assert_eq!(file.f32("head.bias").unwrap(), vec![1.5, -2.0]);
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use safetensors::tensor::{Dtype, TensorView};
+use safetensors::SafeTensors;
+
+use crate::error::{Error, Result};
+use crate::params::ParamStore;
+
+/// One tensor read from a file.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TensorData {
+    /// `F32` values.
+    F32(Vec<f32>),
+    /// `I64` values.
+    I64(Vec<i64>),
+}
+
+/// The tensors and metadata of a safetensors file, decoded.
+#[derive(Clone, Debug, Default)]
+pub struct TensorFile {
+    /// Where it came from (for messages).
+    pub source: String,
+    /// The `__metadata__` map.
+    pub metadata: HashMap<String, String>,
+    /// Tensors by name: shape and data.
+    pub tensors: BTreeMap<String, (Vec<usize>, TensorData)>,
+}
+
+impl TensorFile {
+    /// Reads and decodes a file.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if unreadable, [`Error::Format`] if not valid safetensors or a tensor has a
+    /// dtype other than `F32`/`I64`.
+    pub fn read(path: &Path) -> Result<TensorFile> {
+        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_bytes(&bytes, &path.display().to_string())
+    }
+
+    /// Decodes bytes; `source` names them in errors.
+    ///
+    /// # Errors
+    /// As [`Self::read`].
+    pub fn from_bytes(bytes: &[u8], source: &str) -> Result<TensorFile> {
+        let fmt = |reason: String| Error::Format {
+            path: source.to_string(),
+            reason,
+        };
+        let st = SafeTensors::deserialize(bytes).map_err(|e| fmt(e.to_string()))?;
+        let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| fmt(e.to_string()))?;
+        let metadata = meta.metadata().clone().unwrap_or_default();
+        let mut tensors = BTreeMap::new();
+        for (name, view) in st.tensors() {
+            let shape = view.shape().to_vec();
+            let data = view.data();
+            let td = match view.dtype() {
+                Dtype::F32 => TensorData::F32(
+                    data.chunks_exact(4)
+                        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                        .collect(),
+                ),
+                Dtype::I64 => TensorData::I64(
+                    data.chunks_exact(8)
+                        .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
+                        .collect(),
+                ),
+                other => {
+                    return Err(fmt(format!(
+                        "tensor `{name}` has dtype {other:?}; only F32 and I64 are supported"
+                    )))
+                }
+            };
+            tensors.insert(name, (shape, td));
+        }
+        Ok(TensorFile {
+            source: source.to_string(),
+            metadata,
+            tensors,
+        })
+    }
+
+    /// Whether a tensor is present.
+    pub fn has(&self, name: &str) -> bool {
+        self.tensors.contains_key(name)
+    }
+
+    /// Shape of a tensor.
+    ///
+    /// # Errors
+    /// [`Error::MissingTensor`].
+    pub fn shape(&self, name: &str) -> Result<&[usize]> {
+        self.tensors
+            .get(name)
+            .map(|(s, _)| &s[..])
+            .ok_or_else(|| Error::MissingTensor(name.to_string()))
+    }
+
+    /// An `F32` tensor's values.
+    ///
+    /// # Errors
+    /// [`Error::MissingTensor`], or [`Error::Format`] if it is not `F32`.
+    pub fn f32(&self, name: &str) -> Result<Vec<f32>> {
+        match self.tensors.get(name) {
+            Some((_, TensorData::F32(v))) => Ok(v.clone()),
+            Some(_) => Err(Error::Format {
+                path: self.source.clone(),
+                reason: format!("tensor `{name}` is not F32"),
+            }),
+            None => Err(Error::MissingTensor(name.to_string())),
+        }
+    }
+
+    /// An `I64` tensor's values.
+    ///
+    /// # Errors
+    /// [`Error::MissingTensor`], or [`Error::Format`] if it is not `I64`.
+    pub fn i64(&self, name: &str) -> Result<Vec<i64>> {
+        match self.tensors.get(name) {
+            Some((_, TensorData::I64(v))) => Ok(v.clone()),
+            Some(_) => Err(Error::Format {
+                path: self.source.clone(),
+                reason: format!("tensor `{name}` is not I64"),
+            }),
+            None => Err(Error::MissingTensor(name.to_string())),
+        }
+    }
+
+    /// A metadata value.
+    ///
+    /// # Errors
+    /// [`Error::Format`] if absent.
+    pub fn meta(&self, key: &str) -> Result<&str> {
+        self.metadata
+            .get(key)
+            .map(|s| s.as_str())
+            .ok_or_else(|| Error::Format {
+                path: self.source.clone(),
+                reason: format!("metadata `{key}` is missing"),
+            })
+    }
+
+    /// Copies every tensor of `store` whose name (after `prefix`) is in this file.
+    /// Returns how many were loaded; shapes must match.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] on a shape mismatch.
+    pub fn load_into(&self, store: &mut ParamStore, prefix: &str) -> Result<usize> {
+        let mut n = 0;
+        let names: Vec<(String, Vec<usize>)> = store
+            .tensors()
+            .iter()
+            .map(|t| (t.name.clone(), t.shape.clone()))
+            .collect();
+        for (name, shape) in names {
+            let key = format!("{prefix}{name}");
+            if let Some((s, TensorData::F32(v))) = self.tensors.get(&key) {
+                if *s != shape {
+                    return Err(Error::shape(key, format!("{shape:?}"), format!("{s:?}")));
+                }
+                store.set(&name, &shape, v)?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// Serialises the parameters of `store` (F32, their names and shapes) with `metadata`.
+///
+/// # Errors
+/// [`Error::Format`] if the safetensors encoder refuses (it should not).
+pub fn to_bytes(store: &ParamStore, metadata: &HashMap<String, String>) -> Result<Vec<u8>> {
+    let bytes: Vec<Vec<u8>> = store
+        .tensors()
+        .iter()
+        .map(|t| {
+            store.values[t.range()]
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect()
+        })
+        .collect();
+    let views: Vec<(String, TensorView<'_>)> = store
+        .tensors()
+        .iter()
+        .zip(&bytes)
+        .map(|(t, b)| {
+            TensorView::new(Dtype::F32, t.shape.clone(), b)
+                .map(|v| (t.name.clone(), v))
+                .map_err(|e| Error::Format {
+                    path: t.name.clone(),
+                    reason: e.to_string(),
+                })
+        })
+        .collect::<Result<_>>()?;
+    let meta = if metadata.is_empty() {
+        None
+    } else {
+        Some(metadata.clone())
+    };
+    safetensors::serialize(views, &meta).map_err(|e| Error::Format {
+        path: "checkpoint".into(),
+        reason: e.to_string(),
+    })
+}

@@ -1,0 +1,171 @@
+//! Generation's matrix-vector product: weights packed k-major in blocks of rows, streamed
+//! once per token.
+
+use super::stepkernel::{packed_kernel, PackedKernel};
+
+/// Rows per block of a [`pack_kmajor`] panel: eight AVX-512 registers of `f32`.
+pub const KMAJOR_BLOCK: usize = 128;
+
+/// Rows of a matrix-vector panel, padded to a multiple of 16 (one AVX-512 register).
+pub fn kmajor_rows(rows: usize) -> usize {
+    rows.div_ceil(16) * 16
+}
+
+/// Packs the rows `rows` (indices into `W`, `usize::MAX` for a zero row) of `W (·, ld)`,
+/// columns `col0..col0 + k`, for [`gemv_kmajor`]: blocks of [`KMAJOR_BLOCK`] rows (the last
+/// block narrower, padded to 16), each stored column by column, so that the product streams
+/// the panel once, front to back. `rows.len()` must be a multiple of 16 (see [`kmajor_rows`]).
+///
+/// Layout: block `b` of width `w` starts at `b·KMAJOR_BLOCK·k` and holds
+/// `out[start + kk·w + r] = W[rows[b·KMAJOR_BLOCK + r], col0 + kk]`.
+pub fn pack_kmajor(w: &[f32], ld: usize, rows: &[usize], col0: usize, k: usize) -> Vec<f32> {
+    debug_assert_eq!(rows.len() % 16, 0);
+    let mut out = vec![0.0; rows.len() * k];
+    for (b, block) in rows.chunks(KMAJOR_BLOCK).enumerate() {
+        let bw = block.len();
+        let dst = &mut out[b * KMAJOR_BLOCK * k..b * KMAJOR_BLOCK * k + bw * k];
+        for (r, &row) in block.iter().enumerate() {
+            if row == usize::MAX {
+                continue;
+            }
+            let src = &w[row * ld + col0..row * ld + col0 + k];
+            for (kk, &x) in src.iter().enumerate() {
+                dst[kk * bw + r] = x;
+            }
+        }
+    }
+    out
+}
+
+/// `z = init + P · v` (or `z += P · v` when `init` is `None`) for a panel `P` packed by
+/// [`pack_kmajor`] with `z.len()` rows and `v.len()` columns: the matrix-vector product of
+/// batch-1 generation. Each block keeps its outputs in registers while it streams its columns,
+/// so the panel is read exactly once and no horizontal sums are needed.
+///
+/// # Panics
+/// If the lengths do not match the panel (a bug in the caller, never user input).
+pub fn gemv_kmajor(panel: &[f32], v: &[f32], init: Option<&[f32]>, z: &mut [f32]) {
+    let (n, k) = (z.len(), v.len());
+    assert!(n % 16 == 0 && panel.len() == n * k && init.is_none_or(|i| i.len() == n));
+    if let Some(i) = init {
+        z.copy_from_slice(i);
+    }
+    #[cfg(target_arch = "x86_64")]
+    match packed_kernel() {
+        PackedKernel::Avx512 => {
+            // SAFETY: the CPU has AVX-512F and the assert above proved the lengths.
+            unsafe { gemv_kmajor_avx512(panel, v, z) };
+            return;
+        }
+        PackedKernel::Avx2 => {
+            // SAFETY: the CPU has AVX2 and FMA, and the assert above proved the lengths.
+            unsafe { gemv_kmajor_avx2(panel, v, z) };
+            return;
+        }
+        PackedKernel::Scalar => {}
+    }
+    for (b, zb) in z.chunks_mut(KMAJOR_BLOCK).enumerate() {
+        let bw = zb.len();
+        let pb = &panel[b * KMAJOR_BLOCK * k..b * KMAJOR_BLOCK * k + bw * k];
+        for (kk, &x) in v.iter().enumerate() {
+            for (zr, &p) in zb.iter_mut().zip(&pb[kk * bw..(kk + 1) * bw]) {
+                *zr += p * x;
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn gemv_kmajor_avx512(panel: &[f32], v: &[f32], z: &mut [f32]) {
+    let k = v.len();
+    for (b, zb) in z.chunks_mut(KMAJOR_BLOCK).enumerate() {
+        let p = panel.as_ptr().add(b * KMAJOR_BLOCK * k);
+        let (vp, zp) = (v.as_ptr(), zb.as_mut_ptr());
+        match zb.len() / 16 {
+            8 => kmajor_block::<8>(p, vp, k, zp),
+            7 => kmajor_block::<7>(p, vp, k, zp),
+            6 => kmajor_block::<6>(p, vp, k, zp),
+            5 => kmajor_block::<5>(p, vp, k, zp),
+            4 => kmajor_block::<4>(p, vp, k, zp),
+            3 => kmajor_block::<3>(p, vp, k, zp),
+            2 => kmajor_block::<2>(p, vp, k, zp),
+            _ => kmajor_block::<1>(p, vp, k, zp),
+        }
+    }
+}
+
+/// [`gemv_kmajor`] with AVX2 and FMA: each block in halves of at most 64 rows (eight
+/// accumulators of 8 lanes), each row's sum in the same order as the AVX-512 kernel's (so the
+/// same results, bit for bit).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn gemv_kmajor_avx2(panel: &[f32], v: &[f32], z: &mut [f32]) {
+    let k = v.len();
+    for (b, zb) in z.chunks_mut(KMAJOR_BLOCK).enumerate() {
+        let bw = zb.len();
+        let p = panel.as_ptr().add(b * KMAJOR_BLOCK * k);
+        let (vp, zp) = (v.as_ptr(), zb.as_mut_ptr());
+        for h in (0..bw).step_by(64) {
+            let (p, zp) = (p.add(h), zp.add(h));
+            match (bw - h).min(64) / 8 {
+                8 => kmajor_block_avx2::<8>(p, bw, vp, k, zp),
+                6 => kmajor_block_avx2::<6>(p, bw, vp, k, zp),
+                4 => kmajor_block_avx2::<4>(p, bw, vp, k, zp),
+                _ => kmajor_block_avx2::<2>(p, bw, vp, k, zp),
+            }
+        }
+    }
+}
+
+/// `8·R` rows of a [`gemv_kmajor`] block whose columns are `w` floats apart.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn kmajor_block_avx2<const R: usize>(
+    p: *const f32,
+    w: usize,
+    v: *const f32,
+    k: usize,
+    z: *mut f32,
+) {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm256_setzero_ps(); R];
+    for r in 0..R {
+        acc[r] = _mm256_loadu_ps(z.add(8 * r));
+    }
+    for kk in 0..k {
+        let x = _mm256_broadcast_ss(&*v.add(kk));
+        let row = p.add(kk * w);
+        for r in 0..R {
+            acc[r] = _mm256_fmadd_ps(_mm256_loadu_ps(row.add(8 * r)), x, acc[r]);
+        }
+    }
+    for r in 0..R {
+        _mm256_storeu_ps(z.add(8 * r), acc[r]);
+    }
+}
+
+/// One block of `16·R` rows: `R` accumulators, one broadcast and `R` fused multiply-adds per
+/// column.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn kmajor_block<const R: usize>(p: *const f32, v: *const f32, k: usize, z: *mut f32) {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm512_setzero_ps(); R];
+    for r in 0..R {
+        acc[r] = _mm512_loadu_ps(z.add(16 * r));
+    }
+    let w = 16 * R;
+    for kk in 0..k {
+        let x = _mm512_set1_ps(*v.add(kk));
+        let row = p.add(kk * w);
+        for r in 0..R {
+            acc[r] = _mm512_fmadd_ps(_mm512_loadu_ps(row.add(16 * r)), x, acc[r]);
+        }
+    }
+    for r in 0..R {
+        _mm512_storeu_ps(z.add(16 * r), acc[r]);
+    }
+}

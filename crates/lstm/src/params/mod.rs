@@ -1,0 +1,129 @@
+//! One flat buffer for all parameters, one for their gradients, with named views.
+//!
+//! Every layer registers its tensors here under PyTorch's names and keeps only their ranges.
+//! Optimizers, clipping, zeroing and checkpoints are then single loops over one slice.
+//!
+//! ```
+//! use lstm::params::ParamStore;
+//! let mut store = ParamStore::default();
+//! let w = store.add("head.weight", &[3, 2]); // (out, in)
+//! store.values[w.clone()].fill(1.0);
+//! assert_eq!(store.get("head.weight").unwrap(), &[1.0; 6]);
+//! assert_eq!(store.grads.len(), 6);
+//! ```
+
+pub mod init;
+
+use std::ops::Range;
+
+use crate::error::{Error, Result};
+
+/// Name, shape and place of one tensor in a [`ParamStore`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TensorInfo {
+    /// PyTorch-style name, e.g. `lstm.weight_ih_l0`.
+    pub name: String,
+    /// Shape, row-major.
+    pub shape: Vec<usize>,
+    /// Where its values start in the flat buffers.
+    pub offset: usize,
+}
+
+impl TensorInfo {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// Whether the tensor has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Its range in the flat buffers.
+    pub fn range(&self) -> Range<usize> {
+        self.offset..self.offset + self.len()
+    }
+}
+
+/// All parameters of a model in one `Vec<f32>`, their gradients in a second of the same layout.
+#[derive(Clone, Debug, Default)]
+pub struct ParamStore {
+    /// Parameter values.
+    pub values: Vec<f32>,
+    /// Gradients, same layout as `values`.
+    pub grads: Vec<f32>,
+    tensors: Vec<TensorInfo>,
+}
+
+impl ParamStore {
+    /// Registers a zero-initialised tensor and returns its range.
+    pub fn add(&mut self, name: &str, shape: &[usize]) -> Range<usize> {
+        let offset = self.values.len();
+        let info = TensorInfo {
+            name: name.to_string(),
+            shape: shape.to_vec(),
+            offset,
+        };
+        let r = info.range();
+        self.values.resize(r.end, 0.0);
+        self.grads.resize(r.end, 0.0);
+        self.tensors.push(info);
+        r
+    }
+
+    /// The registered tensors, in registration order.
+    pub fn tensors(&self) -> &[TensorInfo] {
+        &self.tensors
+    }
+
+    /// Looks a tensor up by name.
+    pub fn info(&self, name: &str) -> Option<&TensorInfo> {
+        self.tensors.iter().find(|t| t.name == name)
+    }
+
+    /// The values of a named tensor.
+    pub fn get(&self, name: &str) -> Option<&[f32]> {
+        self.info(name).map(|t| &self.values[t.range()])
+    }
+
+    /// The gradient of a named tensor.
+    pub fn grad(&self, name: &str) -> Option<&[f32]> {
+        self.info(name).map(|t| &self.grads[t.range()])
+    }
+
+    /// Overwrites a named tensor's values.
+    ///
+    /// # Errors
+    /// [`Error::MissingTensor`] if no such tensor, [`Error::Shape`] if `shape` differs.
+    pub fn set(&mut self, name: &str, shape: &[usize], data: &[f32]) -> Result<()> {
+        let info = self
+            .info(name)
+            .ok_or_else(|| Error::MissingTensor(name.to_string()))?
+            .clone();
+        if info.shape != shape || data.len() != info.len() {
+            return Err(Error::shape(
+                name,
+                format!("{:?}", info.shape),
+                format!("{shape:?}"),
+            ));
+        }
+        self.values[info.range()].copy_from_slice(data);
+        Ok(())
+    }
+
+    /// Sets every gradient to zero.
+    pub fn zero_grad(&mut self) {
+        self.grads.fill(0.0);
+    }
+
+    /// Total number of parameters.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether the store holds no parameter.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+}

@@ -1,0 +1,220 @@
+//! The classification job: read labelled texts from a TSV, tokenise, train on
+//! variable-length batches (padding costs nothing in the recurrence), score with accuracy and
+//! a confusion matrix, and predict labels with probabilities.
+//!
+//! ```
+//! use lstm::tasks::classify::softmax;
+//! let p = softmax(&[0.0, 0.0]);
+//! assert!((p[0] - 0.5).abs() < 1e-6);
+//! ```
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::data::labelled::Examples;
+use crate::error::Result;
+use crate::model::{Batch, Inputs, SequenceModel, Targets};
+use crate::tasks::train::{OwnedBatch, TrainTask};
+
+/// Training data of the classification job.
+#[derive(Clone, Debug)]
+pub struct ClassifyData {
+    /// Training examples.
+    pub train: Examples,
+    /// Validation examples.
+    pub val: Examples,
+    /// Examples per batch.
+    pub batch: usize,
+    /// Seed of the per-epoch shuffles.
+    pub seed: u64,
+    /// Number of classes.
+    pub classes: usize,
+    cached_epoch: Option<u64>,
+    batches: Vec<Vec<usize>>,
+}
+
+impl ClassifyData {
+    /// New training data.
+    pub fn new(
+        train: Examples,
+        val: Examples,
+        batch: usize,
+        seed: u64,
+        classes: usize,
+    ) -> ClassifyData {
+        ClassifyData {
+            train,
+            val,
+            batch,
+            seed,
+            classes,
+            cached_epoch: None,
+            batches: Vec::new(),
+        }
+    }
+
+    /// Batches per epoch.
+    pub fn batches_per_epoch(&self) -> usize {
+        self.train.labels.len().div_ceil(self.batch)
+    }
+
+    /// The batches of an epoch: a seeded shuffle, then examples of similar length grouped
+    /// (sorted within pools of 50 batches), then the batches shuffled.
+    fn epoch_batches(&mut self, epoch: u64) -> &[Vec<usize>] {
+        if self.cached_epoch != Some(epoch) {
+            let mut rng =
+                ChaCha8Rng::seed_from_u64(self.seed ^ epoch.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            let mut order: Vec<usize> = (0..self.train.labels.len()).collect();
+            order.shuffle(&mut rng);
+            let pool = self.batch * 50;
+            let mut batches = Vec::new();
+            for chunk in order.chunks_mut(pool) {
+                chunk.sort_by_key(|&i| self.train.tokens[i].len());
+                batches.extend(chunk.chunks(self.batch).map(|c| c.to_vec()));
+            }
+            batches.shuffle(&mut rng);
+            self.batches = batches;
+            self.cached_epoch = Some(epoch);
+        }
+        &self.batches
+    }
+}
+
+/// A padded batch of examples.
+pub fn make_batch(ex: &Examples, idx: &[usize]) -> OwnedBatch {
+    let t = idx.iter().map(|&i| ex.tokens[i].len()).max().unwrap_or(1);
+    let mut out = OwnedBatch {
+        batch: idx.len(),
+        seq_len: t,
+        items: idx.len() as u64,
+        lengths: Some(idx.iter().map(|&i| ex.tokens[i].len()).collect()),
+        ..Default::default()
+    };
+    for &i in idx {
+        let s = &ex.tokens[i];
+        out.tokens.extend_from_slice(s);
+        out.tokens.extend(std::iter::repeat_n(0, t - s.len()));
+        out.classes.push(ex.labels[i]);
+    }
+    out
+}
+
+impl TrainTask for ClassifyData {
+    fn epoch_items(&self) -> u64 {
+        self.train.labels.len() as u64
+    }
+
+    fn batch_items(&self) -> u64 {
+        self.batch as u64
+    }
+
+    fn next_batch(&mut self, _rng: &mut ChaCha8Rng, position: u64) -> OwnedBatch {
+        let per = self.batches_per_epoch() as u64;
+        let (epoch, k) = (position / per, (position % per) as usize);
+        let idx = self.epoch_batches(epoch)[k].clone();
+        make_batch(&self.train, &idx)
+    }
+
+    fn validate(&mut self, model: &mut SequenceModel) -> Result<f32> {
+        Ok(evaluate(model, &self.val, self.batch, self.classes)?.loss)
+    }
+}
+
+/// Accuracy, confusion matrix and loss of a classifier.
+#[derive(Clone, Debug, Serialize)]
+pub struct ClassifyEval {
+    /// Fraction correct.
+    pub accuracy: f64,
+    /// `confusion[true][predicted]` counts.
+    pub confusion: Vec<Vec<usize>>,
+    /// Mean cross-entropy.
+    pub loss: f32,
+    /// Examples scored.
+    pub n: usize,
+}
+
+/// Probabilities of a logit row.
+pub fn softmax(z: &[f32]) -> Vec<f32> {
+    let m = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let e: Vec<f32> = z.iter().map(|v| (v - m).exp()).collect();
+    let s: f32 = e.iter().sum();
+    e.into_iter().map(|v| v / s).collect()
+}
+
+/// Class probabilities for each token sequence, `batch` at a time.
+///
+/// # Errors
+/// Model errors.
+pub fn predict(
+    model: &mut SequenceModel,
+    tokens: &[Vec<u32>],
+    batch: usize,
+) -> Result<Vec<Vec<f32>>> {
+    let mut out = Vec::with_capacity(tokens.len());
+    let carry = model.carry.take();
+    let ex = Examples {
+        tokens: tokens.to_vec(),
+        labels: vec![0; tokens.len()],
+    };
+    let idx: Vec<usize> = (0..tokens.len()).collect();
+    for chunk in idx.chunks(batch.max(1)) {
+        let b = make_batch(&ex, chunk);
+        let logits = model.predict(
+            Inputs::Tokens(&b.tokens),
+            b.batch,
+            b.seq_len,
+            b.lengths.as_deref(),
+        )?;
+        let c = logits.len() / b.batch;
+        out.extend(logits.chunks(c).map(softmax));
+    }
+    model.carry = carry;
+    Ok(out)
+}
+
+/// Scores a classifier on examples.
+///
+/// # Errors
+/// Model errors.
+pub fn evaluate(
+    model: &mut SequenceModel,
+    ex: &Examples,
+    batch: usize,
+    classes: usize,
+) -> Result<ClassifyEval> {
+    let mut confusion = vec![vec![0usize; classes]; classes];
+    let (mut loss, mut n) = (0.0f64, 0usize);
+    let idx: Vec<usize> = (0..ex.labels.len()).collect();
+    let carry = model.carry.take();
+    for chunk in idx.chunks(batch.max(1)) {
+        let b = make_batch(ex, chunk);
+        let out = model.evaluate(&Batch {
+            inputs: Inputs::Tokens(&b.tokens),
+            targets: Targets::Classes(&b.classes),
+            batch: b.batch,
+            seq_len: b.seq_len,
+            lengths: b.lengths.as_deref(),
+        })?;
+        loss += out.loss as f64 * out.count as f64;
+        n += out.count;
+        let logits = model.outputs();
+        for (r, &y) in b.classes.iter().enumerate() {
+            let row = &logits[r * classes..(r + 1) * classes];
+            let pred = row
+                .iter()
+                .enumerate()
+                .fold(0, |best, (i, &v)| if v > row[best] { i } else { best });
+            confusion[y as usize][pred] += 1;
+        }
+    }
+    model.carry = carry;
+    let correct: usize = (0..classes).map(|k| confusion[k][k]).sum();
+    Ok(ClassifyEval {
+        accuracy: correct as f64 / n.max(1) as f64,
+        confusion,
+        loss: (loss / n.max(1) as f64) as f32,
+        n,
+    })
+}

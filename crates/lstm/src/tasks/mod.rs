@@ -1,0 +1,9 @@
+//! The three jobs (text, forecast, classify): their settings, the training loop, evaluation and
+//! prediction, and the model directories they are saved in.
+
+pub mod classify;
+pub mod forecast;
+pub mod modeldir;
+pub mod settings;
+pub mod text;
+pub mod train;

@@ -1,0 +1,628 @@
+//! A model directory: everything needed to use a trained model or resume its training.
+//!
+//! ```text
+//! DIR/config.json               format, task, model config, vocabulary/labels/scaler, settings
+//! DIR/model.safetensors         the weights, under PyTorch's names
+//! DIR/optimizer_m.safetensors   the optimizer's first moments (momentum), under the weights' names
+//! DIR/optimizer_v.safetensors   Adam's second moments
+//! DIR/training_state.json       step, RNG states, data position, loss history (for --resume)
+//! DIR/loss.svg                  the loss curves
+//! DIR/checkpoint.json           the manifest: every file above with its size and CRC-32
+//! ```
+//!
+//! The directory holds one checkpoint, the newest. [`save_with`] writes a new one into the
+//! staging directory `DIR/.saving`, writes the manifest last, and only then moves the files into
+//! place; [`load`] reads the staged files while such a move is under way and checks every file
+//! against the manifest. Killing the process at any instant therefore leaves a directory that
+//! loads as either the previous checkpoint or the new one, never a mix of the two.
+//!
+//! ```
+//! use lstm::tasks::modeldir::{live_path, MANIFEST};
+//! let dir = std::path::Path::new("models/m");
+//! assert_eq!(live_path(dir, MANIFEST), dir.join("checkpoint.json"));
+//! ```
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::data::series::SeriesSpec;
+use crate::data::vocab::Vocab;
+use crate::error::{Error, Result};
+use crate::io::checkpoint::{to_bytes, TensorFile};
+use crate::model::{ModelConfig, SequenceModel};
+use crate::params::ParamStore;
+use crate::tasks::settings::Settings;
+pub use crate::tasks::settings::Task;
+
+/// The `format` field of every `config.json` this library writes.
+pub const FORMAT: &str = "lstm-model";
+/// The current format version; files from a newer version are refused, older ones are read.
+///
+/// 1: the first; 2: adds the manifest [`MANIFEST`] and `settings.on_nonfinite` (a version 1
+/// directory, without them, loads as before).
+pub const FORMAT_VERSION: u32 = 2;
+
+/// Contents of `config.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelMeta {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// [`FORMAT_VERSION`] at the time of writing.
+    pub format_version: u32,
+    /// What the model does.
+    pub task: Task,
+    /// The network.
+    pub model: ModelConfig,
+    /// Vocabulary (text, classify).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vocab: Option<Vocab>,
+    /// Class labels by id (classify).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<Vec<String>>,
+    /// Columns, transform and scaler (forecast).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series: Option<SeriesSpec>,
+    /// The resolved training settings.
+    pub settings: Settings,
+}
+
+/// Contents of `training_state.json`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct TrainingState {
+    /// Optimizer steps taken.
+    pub step: u64,
+    /// Training items (tokens, windows, examples) seen.
+    pub items_seen: u64,
+    /// Wall-clock seconds spent training so far.
+    pub seconds: f64,
+    /// RNG for dropout masks.
+    pub model_rng: Option<ChaCha8Rng>,
+    /// RNG for batch sampling and shuffling.
+    pub data_rng: Option<ChaCha8Rng>,
+    /// Data position (task-specific: epoch order offset).
+    pub data_position: u64,
+    /// `(step, training loss)` history (smoothed per logging interval).
+    pub train_loss: Vec<(u64, f32)>,
+    /// `(step, validation loss)` history.
+    pub val_loss: Vec<(u64, f32)>,
+    /// Steps whose batch was skipped for a non-finite loss or gradient.
+    #[serde(default)]
+    pub skipped: Vec<u64>,
+}
+
+/// Writes `bytes` to `path` atomically: temporary file in the same directory, flush, fsync,
+/// rename.
+///
+/// # Errors
+/// [`Error::Io`] naming the file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let io = |source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let tmp: PathBuf = {
+        let mut name = path.file_name().unwrap_or_default().to_os_string();
+        name.push(format!(".tmp{}", std::process::id()));
+        path.with_file_name(name)
+    };
+    {
+        let mut f = std::fs::File::create(&tmp).map_err(io)?;
+        f.write_all(bytes).map_err(io)?;
+        f.sync_all().map_err(io)?;
+    }
+    std::fs::rename(&tmp, path).map_err(io)?;
+    if let Some(dir) = path.parent() {
+        if let Ok(d) = std::fs::File::open(if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        }) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|e| Error::Format {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })
+}
+
+fn optimizer_store(model: &SequenceModel, which: &[f32]) -> ParamStore {
+    let mut s = ParamStore::default();
+    for t in model.store.tensors() {
+        let r = s.add(&t.name, &t.shape);
+        s.values[r].copy_from_slice(&which[t.range()]);
+    }
+    s
+}
+
+/// The manifest of a checkpoint, written last: the files of the set with their sizes and
+/// CRC-32 checksums.
+pub const MANIFEST: &str = "checkpoint.json";
+/// The staging directory inside a model directory where the next checkpoint is written before
+/// it replaces the current one.
+pub const STAGING: &str = ".saving";
+
+/// One file of a checkpoint, as listed in [`MANIFEST`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestEntry {
+    /// File name inside the model directory.
+    pub name: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// CRC-32 (IEEE) of the contents.
+    pub crc32: u32,
+}
+
+/// Contents of [`MANIFEST`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Optimizer steps of the checkpoint.
+    pub step: u64,
+    /// Every file of the checkpoint.
+    pub files: Vec<ManifestEntry>,
+}
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Writes `bytes` to a new file (no rename: the caller's directory is not live yet).
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = std::fs::File::create(path).map_err(io_err(path))?;
+    f.write_all(bytes).map_err(io_err(path))?;
+    f.sync_all().map_err(io_err(path))
+}
+
+/// Finishes or discards a save that was interrupted: a staging directory with its manifest
+/// is complete and is moved into place; one without is deleted.
+fn recover(dir: &Path) -> Result<()> {
+    let staging = dir.join(STAGING);
+    if !staging.exists() {
+        return Ok(());
+    }
+    if staging.join(MANIFEST).is_file() {
+        publish(dir)
+    } else {
+        std::fs::remove_dir_all(&staging).map_err(io_err(&staging))
+    }
+}
+
+/// Moves every file of the complete staging directory into `dir`, the manifest last, then
+/// removes the staging directory. Each move is one `rename`, so a reader at any moment finds
+/// every file either still staged (new) or already moved (new): see [`live_path`].
+fn publish(dir: &Path) -> Result<()> {
+    let staging = dir.join(STAGING);
+    let mut names: Vec<std::ffi::OsString> = std::fs::read_dir(&staging)
+        .map_err(io_err(&staging))?
+        .filter_map(|e| e.ok().map(|e| e.file_name()))
+        .filter(|n| n != MANIFEST)
+        .collect();
+    names.sort();
+    names.push(MANIFEST.into());
+    for n in names {
+        let from = staging.join(&n);
+        std::fs::rename(&from, dir.join(&n)).map_err(io_err(&from))?;
+    }
+    sync_dir(dir);
+    std::fs::remove_dir(&staging).map_err(io_err(&staging))?;
+    sync_dir(dir);
+    Ok(())
+}
+
+/// Where the current version of checkpoint file `name` of `dir` is: in the staging directory
+/// while a complete staged checkpoint is being moved into place, else in `dir`.
+pub fn live_path(dir: &Path, name: &str) -> PathBuf {
+    let staging = dir.join(STAGING);
+    if staging.join(MANIFEST).is_file() {
+        let p = staging.join(name);
+        if p.is_file() {
+            return p;
+        }
+    }
+    dir.join(name)
+}
+
+/// Saves a model, its metadata and its training state into `dir` (created if needed).
+///
+/// # Errors
+/// As [`save_with`].
+pub fn save(
+    dir: &Path,
+    meta: &ModelMeta,
+    model: &SequenceModel,
+    state: &TrainingState,
+) -> Result<()> {
+    save_with(dir, meta, model, state, &|_| Ok(()))
+}
+
+/// Saves a checkpoint into `dir` so that an interruption at any instant (a crash, `SIGKILL`,
+/// a full disk) leaves either the previous checkpoint or the new one, whole:
+///
+/// 1. every file is written and synced into the staging directory `dir/.saving`, with
+///    `extra` writing any further files (the loss plot) there too;
+/// 2. the manifest [`MANIFEST`] (sizes and checksums) is written last, atomically (temporary
+///    file, sync, rename): from the moment it exists the
+///    staged set is the checkpoint;
+/// 3. the files are renamed into `dir` one by one (manifest last) and the staging directory
+///    is removed.
+///
+/// A save that died in step 1 or 2 is discarded by the next save; one that died in step 3 is
+/// completed by it, and [`load`] reads such a directory correctly meanwhile.
+///
+/// # Errors
+/// [`Error::Io`] naming the file if the directory or a file cannot be written (disk full
+/// included); the previous checkpoint is then left as it was.
+pub fn save_with(
+    dir: &Path,
+    meta: &ModelMeta,
+    model: &SequenceModel,
+    state: &TrainingState,
+    extra: &dyn Fn(&Path) -> Result<()>,
+) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    recover(dir)?;
+    let staging = dir.join(STAGING);
+    std::fs::create_dir(&staging).map_err(io_err(&staging))?;
+    let staged = stage(&staging, meta, model, state, extra);
+    if let Err(e) = staged {
+        // leave no half-written files behind (best effort: the next save removes them too)
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(e);
+    }
+    sync_dir(&staging);
+    publish(dir)
+}
+
+fn stage(
+    staging: &Path,
+    meta: &ModelMeta,
+    model: &SequenceModel,
+    state: &TrainingState,
+    extra: &dyn Fn(&Path) -> Result<()>,
+) -> Result<()> {
+    let mut files: Vec<(&str, Vec<u8>)> = Vec::new();
+    // one metadata entry: the safetensors header is a JSON map written in hash order, so a
+    // single key keeps checkpoint files byte-identical for identical weights
+    let mut m = HashMap::new();
+    m.insert(
+        "format".to_string(),
+        format!("{FORMAT}/{FORMAT_VERSION} {}", meta.task),
+    );
+    files.push(("model.safetensors", to_bytes(&model.store, &m)?));
+    let mut om = HashMap::new();
+    om.insert("step".to_string(), model.optimizer.step.to_string());
+    let moments = optimizer_store(model, &model.optimizer.m);
+    files.push(("optimizer_m.safetensors", to_bytes(&moments, &om)?));
+    if !model.optimizer.v.is_empty() {
+        let v = optimizer_store(model, &model.optimizer.v);
+        files.push(("optimizer_v.safetensors", to_bytes(&v, &om)?));
+    }
+    let json = |v: &dyn erased::Json| v.to_json();
+    files.push(("training_state.json", json(state).into_bytes()));
+    files.push(("config.json", json(meta).into_bytes()));
+    let mut manifest = Manifest {
+        step: state.step,
+        files: Vec::new(),
+    };
+    for (name, bytes) in &files {
+        write_synced(&staging.join(name), bytes)?;
+        manifest.files.push(ManifestEntry {
+            name: name.to_string(),
+            bytes: bytes.len() as u64,
+            crc32: crc32fast::hash(bytes),
+        });
+    }
+    extra(staging)?;
+    // atomically too: its existence is what makes the staged set the checkpoint
+    write_atomic(&staging.join(MANIFEST), json(&manifest).as_bytes())
+}
+
+mod erased {
+    pub trait Json {
+        fn to_json(&self) -> String;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn to_json(&self) -> String {
+            serde_json::to_string_pretty(self).expect("plain data serialises") + "\n"
+        }
+    }
+}
+
+/// A loaded model directory.
+#[derive(Debug)]
+pub struct Loaded {
+    /// `config.json`.
+    pub meta: ModelMeta,
+    /// The model with its weights (and optimizer moments when present).
+    pub model: SequenceModel,
+    /// `training_state.json` (default if absent).
+    pub state: TrainingState,
+}
+
+/// Loads a model directory, checking format, version, every file against the manifest and
+/// every tensor's shape against the configuration.
+///
+/// # Errors
+/// [`Error::Format`] naming the file if the directory is missing, a file is missing,
+/// truncated, corrupted (checksum), malformed, from a newer format version, or does not match
+/// the configuration (tensor shapes and dtypes, vocabulary against embedding, labels against
+/// the head); [`Error::Config`] if the configuration would need more memory than the machine
+/// has.
+pub fn load(dir: &Path) -> Result<Loaded> {
+    if !dir.is_dir() {
+        return Err(Error::Format {
+            path: dir.display().to_string(),
+            reason: if dir.exists() {
+                "not a model directory (it is a file); give the directory written by `lstm train`"
+                    .into()
+            } else {
+                "no such model directory; give the directory written by `lstm train --out`".into()
+            },
+        });
+    }
+    let manifest_path = live_path(dir, MANIFEST);
+    let manifest: Option<Manifest> = if manifest_path.exists() {
+        Some(read_json(&manifest_path)?)
+    } else {
+        None
+    };
+    // every file is read once, then checked against the manifest after its contents were
+    // checked (so a hand-edited config says what is wrong with it, not only that it changed)
+    let read = |name: &str| -> Result<Option<(PathBuf, Vec<u8>)>> {
+        let p = live_path(dir, name);
+        match std::fs::read(&p) {
+            Ok(b) => Ok(Some((p, b))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if manifest
+                    .as_ref()
+                    .is_some_and(|m| m.files.iter().any(|f| f.name == name))
+                {
+                    Err(Error::Format {
+                        path: p.display().to_string(),
+                        reason: format!(
+                            "missing, but {MANIFEST} lists it; the checkpoint is incomplete"
+                        ),
+                    })
+                } else {
+                    Ok(None)
+                }
+            }
+            Err(source) => Err(Error::Io {
+                path: p.display().to_string(),
+                source,
+            }),
+        }
+    };
+    let verify = |name: &str, path: &Path, bytes: &[u8]| -> Result<()> {
+        let Some(m) = &manifest else { return Ok(()) };
+        let Some(e) = m.files.iter().find(|f| f.name == name) else {
+            return Ok(());
+        };
+        let bad = |reason: String| Error::Format {
+            path: path.display().to_string(),
+            reason,
+        };
+        if bytes.len() as u64 != e.bytes {
+            return Err(bad(format!(
+                "{} bytes where {MANIFEST} says {}: the file is truncated or was replaced; restore it from a copy or train again",
+                bytes.len(),
+                e.bytes
+            )));
+        }
+        if crc32fast::hash(bytes) != e.crc32 {
+            return Err(bad(format!(
+                "its checksum does not match {MANIFEST}: the file is corrupted or was changed after saving; restore it from a copy (or delete {MANIFEST} to accept the files as they are)"
+            )));
+        }
+        Ok(())
+    };
+    let (cfg_path, cfg_bytes) = read("config.json")?.ok_or_else(|| Error::Format {
+        path: dir.join("config.json").display().to_string(),
+        reason: "missing: this is not a model directory written by `lstm train` (or its first checkpoint was never completed)".into(),
+    })?;
+    let fmt = |reason: String| Error::Format {
+        path: cfg_path.display().to_string(),
+        reason,
+    };
+    let raw: serde_json::Value =
+        serde_json::from_slice(&cfg_bytes).map_err(|e| fmt(format!("not valid JSON: {e}")))?;
+    if raw.get("format").and_then(|v| v.as_str()) != Some(FORMAT) {
+        return Err(fmt(format!(
+            "not an `{FORMAT}` config (no \"format\": \"{FORMAT}\")"
+        )));
+    }
+    let version = raw
+        .get("format_version")
+        .and_then(|v| v.as_u64())
+        .ok_or_else(|| fmt("no \"format_version\" number".into()))?;
+    if version > FORMAT_VERSION as u64 {
+        return Err(fmt(format!(
+            "written by a newer version of lstm (format {version}; this build reads up to {FORMAT_VERSION}): upgrade lstm"
+        )));
+    }
+    let mut meta: ModelMeta = serde_json::from_value(raw).map_err(|e| fmt(e.to_string()))?;
+    if let Some(v) = meta.vocab.as_mut() {
+        v.rebuild_index();
+    }
+    check_consistent(&meta).map_err(fmt)?;
+    crate::model::memory::check_model_memory(&meta.model, 1, 1).map_err(|e| fmt(e.to_string()))?;
+    verify("config.json", &cfg_path, &cfg_bytes)?;
+    let mut model =
+        SequenceModel::new(&meta.model, meta.settings.seed).map_err(|e| fmt(e.to_string()))?;
+    let (wpath, wbytes) = read("model.safetensors")?.ok_or_else(|| Error::Format {
+        path: dir.join("model.safetensors").display().to_string(),
+        reason: "missing: the model directory has no weights".into(),
+    })?;
+    let weights = TensorFile::from_bytes(&wbytes, &wpath.display().to_string())?;
+    for t in model.store.tensors().to_vec() {
+        let v = tensor(&weights, &wpath, &t.name, &t.shape)?;
+        if v.iter().any(|x| !x.is_finite()) {
+            return Err(Error::Format {
+                path: wpath.display().to_string(),
+                reason: format!("tensor `{}` holds NaN or infinite values", t.name),
+            });
+        }
+        model.store.set(&t.name, &t.shape, &v)?;
+    }
+    verify("model.safetensors", &wpath, &wbytes)?;
+    let state: TrainingState = match read("training_state.json")? {
+        Some((p, b)) => {
+            let s = serde_json::from_slice(&b).map_err(|e| Error::Format {
+                path: p.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            verify("training_state.json", &p, &b)?;
+            s
+        }
+        None => TrainingState::default(),
+    };
+    for (file, is_m) in [
+        ("optimizer_m.safetensors", true),
+        ("optimizer_v.safetensors", false),
+    ] {
+        let Some((p, b)) = read(file)? else { continue };
+        let f = TensorFile::from_bytes(&b, &p.display().to_string())?;
+        let mut buf = vec![0.0f32; model.store.len()];
+        for t in model.store.tensors() {
+            buf[t.range()].copy_from_slice(&tensor(&f, &p, &t.name, &t.shape)?);
+        }
+        verify(file, &p, &b)?;
+        if is_m {
+            model.optimizer.m = buf;
+            model.optimizer.step = f
+                .metadata
+                .get("step")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(state.step);
+        } else if model.optimizer.v.len() == buf.len() {
+            model.optimizer.v = buf;
+        }
+    }
+    if let Some(r) = &state.model_rng {
+        model.rng = r.clone();
+    }
+    Ok(Loaded { meta, model, state })
+}
+
+/// An `F32` tensor of the shape the configuration needs.
+fn tensor(file: &TensorFile, path: &Path, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+    let bad = |reason: String| Error::Format {
+        path: path.display().to_string(),
+        reason,
+    };
+    let found = file
+        .shape(name)
+        .map_err(|_| bad(format!("tensor `{name}` is missing")))?;
+    if found != shape {
+        return Err(bad(format!(
+            "tensor `{name}` has shape {found:?}, the config needs {shape:?}"
+        )));
+    }
+    file.f32(name).map_err(|_| {
+        bad(format!(
+            "tensor `{name}` is not F32 (this program stores and reads F32 weights)"
+        ))
+    })
+}
+
+/// Checks that the vocabulary, labels and series description in `config.json` fit the
+/// network they describe.
+fn check_consistent(meta: &ModelMeta) -> std::result::Result<(), String> {
+    use crate::model::{Head, InputKind};
+    let input_vocab = match meta.model.input {
+        InputKind::OneHot { vocab } | InputKind::Embedding { vocab, .. } => Some(vocab),
+        InputKind::Dense { .. } => None,
+    };
+    let outputs = meta.model.head.outputs();
+    match meta.task {
+        Task::Text | Task::Classify => {
+            let v = meta
+                .vocab
+                .as_ref()
+                .ok_or(format!("a {} model needs a \"vocab\"", meta.task))?;
+            if input_vocab != Some(v.len()) {
+                return Err(format!(
+                    "the vocabulary has {} tokens (with the unknown token) but the network's input takes {}; the config was edited or mixed up with another model's",
+                    v.len(),
+                    input_vocab.map_or("dense features".to_string(), |n| format!("{n} tokens"))
+                ));
+            }
+            if meta.task == Task::Text
+                && (outputs != v.len() || !matches!(meta.model.head, Head::PerStep { .. }))
+            {
+                return Err(format!(
+                    "a text model needs one output per vocabulary token at every step ({}), the network has {outputs}",
+                    v.len()
+                ));
+            }
+            if meta.task == Task::Classify {
+                let labels = meta
+                    .labels
+                    .as_ref()
+                    .ok_or("a classify model needs \"labels\"")?;
+                if labels.len() != outputs || labels.len() < 2 {
+                    return Err(format!(
+                        "{} labels but the network has {outputs} outputs",
+                        labels.len()
+                    ));
+                }
+            }
+        }
+        Task::Forecast => {
+            let s = meta
+                .series
+                .as_ref()
+                .ok_or("a forecast model needs a \"series\" description")?;
+            let f = s.columns.len();
+            if f == 0 || meta.model.input != (InputKind::Dense { features: f }) {
+                return Err(format!(
+                    "the series has {f} columns but the network's input is {:?}",
+                    meta.model.input
+                ));
+            }
+            if s.mean.len() != f || s.std.len() != f {
+                return Err(format!(
+                    "the scaler needs {f} means and standard deviations"
+                ));
+            }
+            if s.mean.iter().chain(&s.std).any(|v| !v.is_finite())
+                || s.std.iter().any(|&v| v <= 0.0)
+            {
+                return Err(
+                    "the scaler holds a non-finite mean or a standard deviation <= 0".into(),
+                );
+            }
+            if s.horizon == 0 || s.window == 0 || outputs != s.horizon {
+                return Err(format!(
+                    "window {} and horizon {} with {outputs} outputs: the horizon must equal the outputs and both must be at least 1",
+                    s.window, s.horizon
+                ));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,446 @@
+//! The text job: a character (or word) language model. Training batches are random windows
+//! of the training text; validation and `lstm eval` score non-overlapping windows; generation
+//! samples one token at a time with the state carried.
+//!
+//! ```
+//! use lstm::tasks::text::sample_logits;
+//! use rand::SeedableRng;
+//! let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+//! // with top-k 1 sampling is greedy
+//! assert_eq!(sample_logits(&[0.1, 3.0, 0.2], 1.0, 1, &mut rng), 1);
+//! ```
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::data::vocab::Vocab;
+use crate::error::{Error, Result};
+use crate::model::infer::{Generator, Precision};
+use crate::model::loss::IGNORE;
+use crate::model::{Batch, Inputs, SequenceModel, Targets};
+use crate::recurrent::RecurrentState;
+use crate::tasks::train::{OwnedBatch, TrainTask};
+
+/// Encoded text: input ids (unknown -> the unknown token) and target ids (unknown -> skipped).
+#[derive(Clone, Debug, Default)]
+pub struct Encoded {
+    /// Input ids.
+    pub input: Vec<u32>,
+    /// Target ids.
+    pub target: Vec<u32>,
+}
+
+impl Encoded {
+    /// Encodes `text` with `vocab`.
+    pub fn new(vocab: &Vocab, text: &str) -> Encoded {
+        Encoded {
+            input: vocab.encode_input(text),
+            target: vocab.encode_targets(text),
+        }
+    }
+
+    /// Number of tokens.
+    pub fn len(&self) -> usize {
+        self.input.len()
+    }
+
+    /// Whether empty.
+    pub fn is_empty(&self) -> bool {
+        self.input.is_empty()
+    }
+}
+
+/// Training data of the text job.
+#[derive(Clone, Debug)]
+pub struct TextData {
+    /// Training text.
+    pub train: Encoded,
+    /// Validation text.
+    pub val: Encoded,
+    /// Window length.
+    pub seq_len: usize,
+    /// Windows per batch.
+    pub batch: usize,
+}
+
+impl TextData {
+    /// Checks that both parts hold at least one training sequence (`seq_len + 1` tokens).
+    ///
+    /// # Errors
+    /// [`Error::Config`] saying how long the text must be.
+    pub fn new(train: Encoded, val: Encoded, seq_len: usize, batch: usize) -> Result<TextData> {
+        for (name, e) in [("training", &train), ("validation", &val)] {
+            if e.len() < seq_len + 1 {
+                return Err(Error::Config(format!(
+                    "the {name} text has {} characters; one training sequence needs {} (lower --seq-len or give more text)",
+                    e.len(),
+                    seq_len + 1
+                )));
+            }
+        }
+        Ok(TextData {
+            train,
+            val,
+            seq_len,
+            batch,
+        })
+    }
+}
+
+impl TrainTask for TextData {
+    fn epoch_items(&self) -> u64 {
+        self.train.len() as u64
+    }
+
+    fn batch_items(&self) -> u64 {
+        (self.seq_len * self.batch) as u64
+    }
+
+    fn next_batch(&mut self, rng: &mut ChaCha8Rng, _position: u64) -> OwnedBatch {
+        let (t, b) = (self.seq_len, self.batch);
+        let mut out = OwnedBatch {
+            batch: b,
+            seq_len: t,
+            items: (b * t) as u64,
+            ..Default::default()
+        };
+        for _ in 0..b {
+            let o = rng.gen_range(0..self.train.len() - t);
+            out.tokens.extend_from_slice(&self.train.input[o..o + t]);
+            out.classes
+                .extend_from_slice(&self.train.target[o + 1..o + t + 1]);
+        }
+        out
+    }
+
+    fn validate(&mut self, model: &mut SequenceModel) -> Result<f32> {
+        Ok(evaluate(model, &self.val, self.seq_len, self.batch)?.nats_per_token as f32)
+    }
+
+    fn sample(
+        &mut self,
+        _model: &mut SequenceModel,
+        _rng: &mut ChaCha8Rng,
+    ) -> Result<Option<String>> {
+        Ok(None)
+    }
+}
+
+/// The text job with sampling during training.
+pub struct TextTask {
+    /// The data.
+    pub data: TextData,
+    /// The vocabulary (for samples).
+    pub vocab: Vocab,
+    /// Characters per sample.
+    pub sample_length: usize,
+}
+
+impl TrainTask for TextTask {
+    fn epoch_items(&self) -> u64 {
+        self.data.epoch_items()
+    }
+    fn batch_items(&self) -> u64 {
+        self.data.batch_items()
+    }
+    fn next_batch(&mut self, rng: &mut ChaCha8Rng, position: u64) -> OwnedBatch {
+        self.data.next_batch(rng, position)
+    }
+    fn validate(&mut self, model: &mut SequenceModel) -> Result<f32> {
+        self.data.validate(model)
+    }
+    fn sample(
+        &mut self,
+        model: &mut SequenceModel,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Option<String>> {
+        let text = generate(
+            model,
+            &self.vocab,
+            "\n",
+            self.sample_length,
+            0.8,
+            0,
+            Precision::F32,
+            rng,
+            &mut |_| {},
+        )?;
+        Ok(Some(text))
+    }
+}
+
+/// The metric of a text model on some text.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct TextEval {
+    /// Mean cross-entropy, nats per token.
+    pub nats_per_token: f64,
+    /// The same in bits.
+    pub bits_per_token: f64,
+    /// Tokens scored.
+    pub tokens: usize,
+    /// Targets skipped because the vocabulary does not know them.
+    pub skipped: usize,
+}
+
+impl TextEval {
+    /// The metric from a summed loss (nats) over `count` scored tokens.
+    fn from_total(total: f64, count: usize, skipped: usize) -> TextEval {
+        let nats = total / count.max(1) as f64;
+        TextEval {
+            nats_per_token: nats,
+            bits_per_token: nats / std::f64::consts::LN_2,
+            tokens: count,
+            skipped,
+        }
+    }
+}
+
+/// Scores `text` in non-overlapping windows of `seq_len` (state reset at each window), `batch`
+/// windows at a time; the tail shorter than a window is scored as one more window.
+///
+/// # Errors
+/// [`Error::Config`] if the text has fewer than 2 tokens; model errors.
+pub fn evaluate(
+    model: &mut SequenceModel,
+    text: &Encoded,
+    seq_len: usize,
+    batch: usize,
+) -> Result<TextEval> {
+    if text.len() < 2 {
+        return Err(Error::Config(
+            "the text needs at least 2 characters to score".into(),
+        ));
+    }
+    let carry = model.carry.take();
+    let n = text.len() - 1;
+    let windows: Vec<(usize, usize)> = (0..n)
+        .step_by(seq_len)
+        .map(|s| (s, (s + seq_len).min(n)))
+        .collect();
+    let (mut total, mut count) = (0.0f64, 0usize);
+    let mut i = 0;
+    while i < windows.len() {
+        let len = windows[i].1 - windows[i].0;
+        let mut j = i;
+        while j < windows.len() && j - i < batch && windows[j].1 - windows[j].0 == len {
+            j += 1;
+        }
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        for &(s, e) in &windows[i..j] {
+            x.extend_from_slice(&text.input[s..e]);
+            y.extend_from_slice(&text.target[s + 1..e + 1]);
+        }
+        let b = Batch {
+            inputs: Inputs::Tokens(&x),
+            targets: Targets::Classes(&y),
+            batch: j - i,
+            seq_len: len,
+            lengths: None,
+        };
+        let out = model.evaluate(&b)?;
+        total += out.loss as f64 * out.count as f64;
+        count += out.count;
+        i = j;
+    }
+    model.carry = carry;
+    let skipped = text.target[1..].iter().filter(|&&t| t == IGNORE).count();
+    Ok(TextEval::from_total(total, count, skipped))
+}
+
+/// Scores `text` as `batch` parallel streams (the text cut into `batch` equal segments), each
+/// read in windows of `seq_len` with the state carried from one window to the next: every
+/// character is predicted from all the text before it in its segment, as a language model is
+/// used. Returns the same metric as [`evaluate`].
+///
+/// # Errors
+/// [`Error::Config`] if the text is shorter than `batch + 1` tokens; model errors.
+pub fn evaluate_stream(
+    model: &mut SequenceModel,
+    text: &Encoded,
+    seq_len: usize,
+    batch: usize,
+) -> Result<TextEval> {
+    let n = text.len().saturating_sub(1);
+    let b = batch.min(n).max(1);
+    if n < b {
+        return Err(Error::Config(
+            "the text needs at least 2 characters to score".into(),
+        ));
+    }
+    let seg = n / b;
+    let saved = model.carry.replace(RecurrentState::default());
+    let (mut total, mut count) = (0.0f64, 0usize);
+    let mut start = 0;
+    while start < seg {
+        let len = seq_len.min(seg - start);
+        let (mut x, mut y) = (Vec::with_capacity(b * len), Vec::with_capacity(b * len));
+        for k in 0..b {
+            let s = k * seg + start;
+            x.extend_from_slice(&text.input[s..s + len]);
+            y.extend_from_slice(&text.target[s + 1..s + len + 1]);
+        }
+        let out = model.evaluate(&Batch {
+            inputs: Inputs::Tokens(&x),
+            targets: Targets::Classes(&y),
+            batch: b,
+            seq_len: len,
+            lengths: None,
+        })?;
+        total += out.loss as f64 * out.count as f64;
+        count += out.count;
+        start += len;
+    }
+    model.carry = saved;
+    let skipped = text.target[1..=seg * b]
+        .iter()
+        .filter(|&&t| t == IGNORE)
+        .count();
+    Ok(TextEval::from_total(total, count, skipped))
+}
+
+/// Scores `text` as one stream, token by token, through the batch-1 [`Generator`] that
+/// [`generate`] uses, with the weights in `precision`: what a generated character costs in
+/// nats, and so what [`Precision::Bf16`] costs in accuracy against [`Precision::F32`].
+///
+/// # Errors
+/// [`Error::Config`] if the model is not supported by the generator (see
+/// [`Generator::supports`]) or the text has fewer than 2 tokens.
+pub fn evaluate_generator(
+    model: &SequenceModel,
+    text: &Encoded,
+    precision: Precision,
+) -> Result<TextEval> {
+    if text.len() < 2 {
+        return Err(Error::Config(
+            "the text needs at least 2 characters to score".into(),
+        ));
+    }
+    let mut g = Generator::with_precision(model, 0, precision)?;
+    let (mut total, mut count, mut skipped) = (0.0f64, 0usize, 0usize);
+    for (&x, &y) in text.input.iter().zip(&text.target[1..]) {
+        let logits = g.step(x)?;
+        if y == IGNORE {
+            skipped += 1;
+            continue;
+        }
+        let m = logits.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
+        let lse = m + logits
+            .iter()
+            .map(|&l| (l as f64 - m).exp())
+            .sum::<f64>()
+            .ln();
+        total += lse - logits[y as usize] as f64;
+        count += 1;
+    }
+    Ok(TextEval::from_total(total, count, skipped))
+}
+
+/// Draws a token from logits with a temperature and an optional top-k cut (0 = all).
+pub fn sample_logits(
+    logits: &[f32],
+    temperature: f32,
+    top_k: usize,
+    rng: &mut ChaCha8Rng,
+) -> usize {
+    let mut idx: Vec<usize> = (0..logits.len()).collect();
+    if top_k > 0 && top_k < logits.len() {
+        idx.sort_by(|&a, &b| {
+            logits[b]
+                .partial_cmp(&logits[a])
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        idx.truncate(top_k);
+    }
+    let max = idx
+        .iter()
+        .map(|&i| logits[i])
+        .fold(f32::NEG_INFINITY, f32::max);
+    let w: Vec<f64> = idx
+        .iter()
+        .map(|&i| (((logits[i] - max) / temperature) as f64).exp())
+        .collect();
+    let sum: f64 = w.iter().sum();
+    let mut r = rng.gen::<f64>() * sum;
+    for (k, &wi) in w.iter().enumerate() {
+        r -= wi;
+        if r <= 0.0 {
+            return idx[k];
+        }
+    }
+    idx[idx.len() - 1]
+}
+
+/// Generates `length` tokens after `prime`, calling `emit` with each new token's text as it
+/// is produced; returns the generated text (without the prime). The unknown token is never
+/// sampled. Unidirectional LSTM models run on the batch-1 [`Generator`] (weights in
+/// `precision`, split across the library's threads); other models through
+/// [`SequenceModel::predict`] (`precision` is then ignored).
+///
+/// # Errors
+/// [`Error::Config`] for an empty prime, `temperature <= 0` (or not finite); model errors.
+#[allow(clippy::too_many_arguments)]
+pub fn generate(
+    model: &mut SequenceModel,
+    vocab: &Vocab,
+    prime: &str,
+    length: usize,
+    temperature: f32,
+    top_k: usize,
+    precision: Precision,
+    rng: &mut ChaCha8Rng,
+    emit: &mut dyn FnMut(&str),
+) -> Result<String> {
+    if !(temperature.is_finite() && temperature > 0.0) {
+        return Err(Error::Config(format!(
+            "temperature must be a positive number, got {temperature}"
+        )));
+    }
+    let ids = vocab.encode_input(prime);
+    if ids.is_empty() {
+        return Err(Error::Config(
+            "the prime text is empty; give at least one character".into(),
+        ));
+    }
+    let v = vocab.len();
+    let mut out = String::new();
+    let mut pick = |last: &[f32], rng: &mut ChaCha8Rng| {
+        // never produce the unknown token
+        let next = sample_logits(
+            &last[last.len() - v..last.len() - 1],
+            temperature,
+            top_k,
+            rng,
+        );
+        let piece = vocab.decode(&[next as u32]);
+        let piece = if vocab.kind == crate::data::vocab::TokenKind::Word {
+            format!("{piece} ")
+        } else {
+            piece
+        };
+        emit(&piece);
+        out.push_str(&piece);
+        next as u32
+    };
+    if Generator::supports(model) {
+        // batch-1 path: weights split across the cores, no allocation per token
+        let mut g = Generator::with_precision(model, 0, precision)?;
+        let (&last_id, head) = ids.split_last().expect("checked non-empty");
+        for &id in head {
+            g.step(id)?;
+        }
+        let mut next = last_id;
+        for _ in 0..length {
+            next = pick(g.step(next)?, rng);
+        }
+    } else {
+        let saved = model.carry.replace(RecurrentState::default());
+        let mut logits = model.predict(Inputs::Tokens(&ids), 1, ids.len(), None)?;
+        for _ in 0..length {
+            let next = pick(logits, rng);
+            logits = model.predict(Inputs::Tokens(&[next]), 1, 1, None)?;
+        }
+        model.carry = saved;
+    }
+    Ok(out)
+}

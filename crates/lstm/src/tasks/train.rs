@@ -1,0 +1,344 @@
+//! The training loop shared by the three jobs: budget (steps, epochs or minutes), periodic
+//! validation, samples and checkpoints, events for a progress display, and a stop flag
+//! checked at every step boundary.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::error::{Error, Result};
+use crate::model::{Batch, Inputs, SequenceModel, Targets};
+use crate::tasks::modeldir::{self, ModelMeta, TrainingState};
+use crate::tasks::settings::{OnNonFinite, MAX_CONSECUTIVE_SKIPS};
+
+/// A batch that owns its buffers.
+#[derive(Clone, Debug, Default)]
+pub struct OwnedBatch {
+    /// Token inputs `(B, T)` (empty for dense input).
+    pub tokens: Vec<u32>,
+    /// Dense inputs `(B, T, I)` (empty for token input).
+    pub dense: Vec<f32>,
+    /// Class targets (empty for value targets).
+    pub classes: Vec<u32>,
+    /// Value targets.
+    pub values: Vec<f32>,
+    /// `B`.
+    pub batch: usize,
+    /// `T`.
+    pub seq_len: usize,
+    /// Per-sequence lengths.
+    pub lengths: Option<Vec<usize>>,
+    /// Items this batch counts for throughput (tokens, windows or examples).
+    pub items: u64,
+}
+
+impl OwnedBatch {
+    /// Borrowed view for [`SequenceModel::train_step`].
+    pub fn as_batch(&self) -> Batch<'_> {
+        Batch {
+            inputs: if self.tokens.is_empty() {
+                Inputs::Dense(&self.dense)
+            } else {
+                Inputs::Tokens(&self.tokens)
+            },
+            targets: if self.values.is_empty() {
+                Targets::Classes(&self.classes)
+            } else {
+                Targets::Values(&self.values)
+            },
+            batch: self.batch,
+            seq_len: self.seq_len,
+            lengths: self.lengths.as_deref(),
+        }
+    }
+}
+
+/// What a job provides to the loop.
+pub trait TrainTask {
+    /// Training items per epoch (tokens, windows, examples).
+    fn epoch_items(&self) -> u64;
+    /// Items in one batch (for converting epochs to steps).
+    fn batch_items(&self) -> u64;
+    /// The next training batch; `position` counts batches since the start of training and
+    /// `rng` is the data RNG (both saved in checkpoints, so a resumed run sees the same data).
+    fn next_batch(&mut self, rng: &mut ChaCha8Rng, position: u64) -> OwnedBatch;
+    /// Validation loss.
+    ///
+    /// # Errors
+    /// Model errors.
+    fn validate(&mut self, model: &mut SequenceModel) -> Result<f32>;
+    /// A sample to show during training (text jobs).
+    ///
+    /// # Errors
+    /// Model errors.
+    fn sample(
+        &mut self,
+        _model: &mut SequenceModel,
+        _rng: &mut ChaCha8Rng,
+    ) -> Result<Option<String>> {
+        Ok(None)
+    }
+}
+
+/// Something the loop reports.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// A training step finished.
+    Step {
+        /// Steps so far (counting a resumed run's earlier steps).
+        step: u64,
+        /// The batch's loss (before the update).
+        loss: f32,
+        /// Items per second over the last steps.
+        items_per_s: f64,
+        /// Fraction of the budget used, 0..1.
+        fraction: f64,
+        /// Seconds trained so far.
+        seconds: f64,
+    },
+    /// A validation pass finished.
+    Eval {
+        /// Step.
+        step: u64,
+        /// Validation loss.
+        val_loss: f32,
+    },
+    /// A sample was generated.
+    Sample {
+        /// Step.
+        step: u64,
+        /// The text.
+        text: &'a str,
+    },
+    /// A checkpoint was written.
+    Saved {
+        /// Step.
+        step: u64,
+    },
+    /// A batch gave a non-finite loss or gradient and was skipped
+    /// ([`OnNonFinite::Skip`]).
+    Skipped {
+        /// The step whose batch was skipped.
+        step: u64,
+        /// What was not finite.
+        reason: &'a str,
+    },
+}
+
+/// Environment variable that makes the listed steps (comma-separated) behave as if their loss
+/// were NaN. For tests of the divergence handling only; never set it for real training.
+pub const FAULT_ENV: &str = "LSTM_TEST_NONFINITE_STEPS";
+
+fn injected_faults() -> Vec<u64> {
+    std::env::var(FAULT_ENV)
+        .map(|v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect())
+        .unwrap_or_default()
+}
+
+/// Why the loop ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// The budget was used up.
+    Budget,
+    /// The stop flag was raised (Ctrl-C, SIGTERM).
+    Interrupted,
+}
+
+/// The step budget of a run, counting from the start of training (not from a resume).
+pub fn total_steps(meta: &ModelMeta, task: &dyn TrainTask) -> Option<u64> {
+    let s = &meta.settings;
+    let from_epochs = s.epochs.map(|e| {
+        ((e * task.epoch_items() as f64) / task.batch_items().max(1) as f64)
+            .ceil()
+            .max(1.0) as u64
+    });
+    match (s.steps, from_epochs) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Writes extra files into a checkpoint being saved (its staging directory, before it is
+/// published), given the training and validation losses so far: the binary writes the loss
+/// curve `loss.svg` with `lstm::pages::plot::loss_curve`.
+pub type ExtraFiles<'a> = &'a dyn Fn(&Path, &[(u64, f32)], &[(u64, f32)]) -> Result<()>;
+
+/// Trains until the budget is used up or `stop` is raised; writes checkpoints to `out`
+/// (every `save_every` steps and at the end) with whatever `extra` writes beside them, each
+/// one atomically ([`modeldir::save_with`]).
+///
+/// `stop` is checked at every step boundary: once raised, the loop validates, saves and
+/// returns [`StopReason::Interrupted`]. A batch with a NaN or infinite loss or gradient never
+/// updates the weights: with [`OnNonFinite::Stop`] training ends with
+/// [`crate::Error::Diverged`] naming the step and the likely cause, and nothing is saved (the
+/// last checkpoint stays as it was); with [`OnNonFinite::Skip`] the batch is skipped (and
+/// counted as a step), up to [`MAX_CONSECUTIVE_SKIPS`] in a row.
+///
+/// # Errors
+/// Model errors ([`crate::Error::Diverged`] included) and I/O errors while saving (the
+/// previous checkpoint is then intact).
+pub fn train(
+    meta: &ModelMeta,
+    model: &mut SequenceModel,
+    state: &mut TrainingState,
+    task: &mut dyn TrainTask,
+    out: &Path,
+    extra: ExtraFiles<'_>,
+    stop: &AtomicBool,
+    on: &mut dyn FnMut(Event<'_>),
+) -> Result<StopReason> {
+    let s = meta.settings.clone();
+    let steps_budget = total_steps(meta, task);
+    let seconds_budget = s.minutes.map(|m| m * 60.0);
+    let mut data_rng = state.data_rng.clone().unwrap_or_else(|| {
+        ChaCha8Rng::seed_from_u64(s.seed.wrapping_mul(0x2545_f491_4f6c_dd1d).wrapping_add(7))
+    });
+    let fraction = |state: &TrainingState| -> f64 {
+        let a = steps_budget.map_or(0.0, |n| state.step as f64 / n as f64);
+        let b = seconds_budget.map_or(0.0, |t| state.seconds / t);
+        a.max(b).min(1.0)
+    };
+    let done = |state: &TrainingState| -> bool {
+        steps_budget.is_some_and(|n| state.step >= n)
+            || seconds_budget.is_some_and(|t| state.seconds >= t)
+    };
+    let save =
+        |model: &SequenceModel, state: &mut TrainingState, data_rng: &ChaCha8Rng| -> Result<()> {
+            state.model_rng = Some(model.rng.clone());
+            state.data_rng = Some(data_rng.clone());
+            let (train_loss, val_loss) = (state.train_loss.clone(), state.val_loss.clone());
+            modeldir::save_with(out, meta, model, state, &|staging| {
+                extra(staging, &train_loss, &val_loss)
+            })
+        };
+    let faults = injected_faults();
+    let mut consecutive_skips = 0u32;
+    let mut window_loss = 0.0f64;
+    let mut window_n = 0u32;
+    let mut window_items = 0u64;
+    let mut window_start = Instant::now();
+    let mut rate = 0.0;
+    let mut last_eval = None;
+    let reason = loop {
+        if stop.load(Ordering::SeqCst) {
+            break StopReason::Interrupted;
+        }
+        if done(state) {
+            break StopReason::Budget;
+        }
+        let t0 = Instant::now();
+        model.optimizer.lr_scale = s.lr_schedule.scale(fraction(state));
+        let batch = task.next_batch(&mut data_rng, state.data_position);
+        state.data_position += 1;
+        let res = if faults.contains(&(state.step + 1)) {
+            Err(Error::Diverged(format!(
+                "loss is NaN (injected by {FAULT_ENV})"
+            )))
+        } else {
+            model.train_step(&batch.as_batch())
+        };
+        let res = match res {
+            Ok(r) => {
+                consecutive_skips = 0;
+                r
+            }
+            Err(Error::Diverged(why)) => {
+                let step = state.step + 1;
+                let lr = if (1e-4..1e4).contains(&s.lr) {
+                    s.lr.to_string()
+                } else {
+                    format!("{:e}", s.lr)
+                };
+                let hint = format!(
+                    "the learning rate ({lr}) is likely too high or gradient clipping too loose (--clip {}{}); lower --lr or set --clip 1 and train again",
+                    s.clip,
+                    if s.clip == 0.0 { ", i.e. off" } else { "" }
+                );
+                if s.on_nonfinite == OnNonFinite::Stop {
+                    return Err(Error::Diverged(format!(
+                        "step {step}: {why}; {hint}, or pass --on-nonfinite skip to skip such batches"
+                    )));
+                }
+                consecutive_skips += 1;
+                if consecutive_skips >= MAX_CONSECUTIVE_SKIPS {
+                    return Err(Error::Diverged(format!(
+                        "step {step}: {why} for {consecutive_skips} batches in a row, so the weights themselves have diverged; {hint}"
+                    )));
+                }
+                state.step = step;
+                state.skipped.push(step);
+                on(Event::Skipped { step, reason: &why });
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        state.step += 1;
+        state.items_seen += batch.items;
+        state.seconds += t0.elapsed().as_secs_f64();
+        window_loss += res.loss as f64;
+        window_n += 1;
+        window_items += batch.items;
+        let el = window_start.elapsed().as_secs_f64();
+        if el > 0.5 || window_n >= 50 {
+            rate = window_items as f64 / el.max(1e-9);
+            state
+                .train_loss
+                .push((state.step, (window_loss / window_n as f64) as f32));
+            window_loss = 0.0;
+            window_n = 0;
+            window_items = 0;
+            window_start = Instant::now();
+        }
+        on(Event::Step {
+            step: state.step,
+            loss: res.loss,
+            items_per_s: rate,
+            fraction: fraction(state),
+            seconds: state.seconds,
+        });
+        if state.step.is_multiple_of(s.eval_every) {
+            let v = task.validate(model)?;
+            state.val_loss.push((state.step, v));
+            last_eval = Some(state.step);
+            on(Event::Eval {
+                step: state.step,
+                val_loss: v,
+            });
+        }
+        if s.sample_every > 0 && state.step.is_multiple_of(s.sample_every) {
+            // a separate RNG, so samples never change the training run
+            let mut srng = ChaCha8Rng::seed_from_u64(s.seed ^ state.step);
+            let carry = model.carry.take();
+            if let Some(text) = task.sample(model, &mut srng)? {
+                on(Event::Sample {
+                    step: state.step,
+                    text: &text,
+                });
+            }
+            model.carry = carry;
+        }
+        if s.save_every.is_some_and(|k| state.step.is_multiple_of(k)) {
+            save(model, state, &data_rng)?;
+            on(Event::Saved { step: state.step });
+        }
+    };
+    if last_eval != Some(state.step) && state.step > 0 {
+        let v = task.validate(model)?;
+        state.val_loss.push((state.step, v));
+        on(Event::Eval {
+            step: state.step,
+            val_loss: v,
+        });
+    }
+    if window_n > 0 {
+        state
+            .train_loss
+            .push((state.step, (window_loss / window_n as f64) as f32));
+    }
+    save(model, state, &data_rng)?;
+    on(Event::Saved { step: state.step });
+    Ok(reason)
+}
