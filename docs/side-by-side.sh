@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Same-session speed comparison: PyTorch / ONNX Runtime anchor scripts (from ../shared/anchors,
-# not copied here) alternating with `lstm bench`, $REPS repetitions (3 unless set); one JSON line per run in $OUT.
+# not copied here) alternating with `lstm bench`, $REPS repetitions (3 unless set); one JSON line
+# per run in $OUT. Method and current figures: docs/performance.md.
 # Set up the anchors' venv first: bash ../shared/anchors/setup.sh
+# A run to keep goes into its own folder: REPS=5 OUT=docs/runs/<date>-<name>/run.jsonl bash docs/side-by-side.sh,
+# then a README.md beside it (commit, date, command, the summary table); keep only runs the docs cite.
 # REPS=5 ONLY="charlm-2x256 generate-2x256" bash docs/side-by-side.sh: more repetitions of fewer
-# configurations (ONLY set: the ours-only extras are skipped).
+# configurations (ONLY set: the ours-only extras are skipped). LSTM=<binary> measures another build.
 # Summarise a run: target/release/lstm bench --summarize "$OUT" (medians and ratios, Markdown).
 set -u
 REPS=${REPS:-3}
@@ -12,6 +15,7 @@ V=${ANCHORS_PYTHON:-$HOME/.cache/lstm-anchors/torch/bin/python}
 A=${ANCHORS:-$(dirname "$0")/../../shared/anchors}
 L=${LSTM:-$(dirname "$0")/../target/release/lstm}
 OUT=${OUT:-side-by-side.jsonl}
+mkdir -p "$(dirname "$OUT")"
 : > "$OUT"
 for rep in $(seq 1 "$REPS"); do
   for cfg in "charlm-2x256|--task charlm --hidden 256 --layers 2" "charlm-1x512|--task charlm --hidden 512 --layers 1" \
