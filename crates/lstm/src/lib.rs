@@ -37,6 +37,7 @@ pub mod bench;
 pub mod cell;
 pub mod data;
 pub mod error;
+#[cfg(feature = "plots")]
 pub mod experiment;
 pub mod explain;
 pub mod io;

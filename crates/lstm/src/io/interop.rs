@@ -51,6 +51,7 @@ use crate::model::{InputKind, ModelConfig, SequenceModel};
 use crate::params::ParamStore;
 use crate::recurrent::{Recurrent, RecurrentConfig};
 
+#[cfg(feature = "keras")]
 mod keras_h5;
 
 /// The metadata key under which [`export_pytorch`] stores the model's `config.json`.
@@ -206,6 +207,7 @@ pub fn export_keras(model: &SequenceModel) -> Result<Vec<u8>> {
 
 /// Where [`keras_store`] puts a variable: its key in the safetensors exchange file
 /// (`"{layer index}/{variable path}"`) and its dataset in Keras' `.weights.h5`.
+#[cfg_attr(not(feature = "keras"), allow(dead_code))]
 struct KerasVar {
     key: String,
     h5: String,
@@ -321,6 +323,7 @@ fn keras_store(model: &SequenceModel) -> Result<(ParamStore, Vec<KerasVar>)> {
 /// # Errors
 /// [`Error::Config`] for peephole, coupled or projected LSTMs (Keras has none);
 /// [`Error::Format`] if the HDF5 encoder refuses (it should not).
+#[cfg(feature = "keras")]
 pub fn export_keras_h5(model: &SequenceModel) -> Result<Vec<u8>> {
     let (store, vars) = keras_store(model)?;
     keras_h5::write(&store, &vars, keras_class(model.config().mode))
@@ -337,6 +340,7 @@ pub fn export_keras_h5(model: &SequenceModel) -> Result<Vec<u8>> {
 /// the bytes are not HDF5, not Keras 3's layout, or a layer or shape differs from the
 /// configuration, for weights the configuration has no place for, and for non-finite or
 /// non-float values.
+#[cfg(feature = "keras")]
 pub fn import_keras_h5(bytes: &[u8], source: &str, model: &mut SequenceModel) -> Result<()> {
     let (want, vars) = keras_store(model)?;
     let file = keras_h5::read(bytes, source, &want, &vars)?;
@@ -344,6 +348,7 @@ pub fn import_keras_h5(bytes: &[u8], source: &str, model: &mut SequenceModel) ->
 }
 
 /// Whether `bytes` start like an HDF5 file (the signature at one of the offsets HDF5 allows).
+#[cfg(feature = "keras")]
 pub fn is_hdf5(bytes: &[u8]) -> bool {
     hdf5_pure::is_hdf5_bytes(bytes)
 }
