@@ -10,26 +10,17 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lstm::cell::Mode;
-use lstm::data::labelled::Examples;
-use lstm::data::series::{self, SeriesSpec, Transform};
-use lstm::data::vocab::{TokenKind, Vocab};
-use lstm::model::{Head, InputKind, ModelConfig, SequenceModel};
-use lstm::tasks::classify::ClassifyData;
-use lstm::tasks::forecast::SeriesData;
-use lstm::tasks::modeldir::{self, Loaded, ModelMeta, Task, TrainingState, FORMAT, FORMAT_VERSION};
+use lstm::data::series::Transform;
+use lstm::data::vocab::TokenKind;
+use lstm::tasks::job::Job;
+use lstm::tasks::modeldir::{self, Task};
 use lstm::tasks::settings::{LrSchedule, OnNonFinite, OptimizerKind, Settings, Variant};
-use lstm::tasks::text::{Encoded, TextData, TextTask};
-use lstm::tasks::train::{self, Event, StopReason, TrainTask};
+use lstm::tasks::train::{Event, StopReason};
 
 use crate::args::*;
 
 /// The bundled default corpus.
-pub const SHAKESPEARE: &str = include_str!("../../../data/tinyshakespeare.txt");
-
-/// Reads a UTF-8 text file with messages that say what is wrong.
-pub fn read_text(path: &Path) -> Result<String> {
-    Ok(lstm::data::text::read_text(path)?)
-}
+pub const SHAKESPEARE: &str = lstm::tasks::job::BUNDLED_TEXT;
 
 /// Training ended early on Ctrl-C or SIGTERM, after saving: `main` exits with status 130.
 #[derive(Debug)]
@@ -146,26 +137,6 @@ fn resolve(task: Task, c: &CommonTrain, job: impl FnOnce(&mut Settings)) -> Resu
     Ok(s)
 }
 
-fn model_config(s: &Settings, input: InputKind, head: Head) -> ModelConfig {
-    ModelConfig {
-        input,
-        mode: s.cell,
-        peephole: s.peephole(),
-        coupled: s.coupled(),
-        hidden_size: s.hidden,
-        num_layers: s.layers,
-        proj_size: s.proj,
-        bidirectional: s.bidirectional,
-        dropout: s.dropout,
-        recurrent_dropout: s.recurrent_dropout,
-        head_dropout: s.dropout,
-        head,
-        optimizer: s.optimizer_config(),
-        clip_grad_norm: s.clip,
-        ..Default::default()
-    }
-}
-
 fn check_out(out: &Path) -> Result<()> {
     if modeldir::live_path(out, "config.json").exists() {
         bail!(
@@ -183,17 +154,7 @@ fn check_out(out: &Path) -> Result<()> {
     Ok(())
 }
 
-/// What the display needs to know about a job.
-struct Job<'a> {
-    meta: ModelMeta,
-    model: SequenceModel,
-    state: TrainingState,
-    task: Box<dyn TrainTask + 'a>,
-    out: PathBuf,
-    unit: &'static str,
-}
-
-fn run(mut job: Job<'_>, quiet: bool) -> Result<()> {
+fn run(mut job: Job, quiet: bool) -> Result<()> {
     let s = job.meta.settings.clone();
     lstm::kernels::set_num_threads(s.threads);
     let stop = Arc::new(AtomicBool::new(false));
@@ -217,7 +178,7 @@ fn run(mut job: Job<'_>, quiet: bool) -> Result<()> {
         b.enable_steady_tick(Duration::from_millis(200));
         b
     };
-    let steps_total = train::total_steps(&job.meta, job.task.as_ref());
+    let steps_total = job.total_steps();
     if !quiet {
         let budget = match (steps_total, s.minutes) {
             (Some(n), Some(m)) => format!("{n} steps or {m} minutes"),
@@ -237,7 +198,7 @@ fn run(mut job: Job<'_>, quiet: bool) -> Result<()> {
         );
     }
     let mut last_val: Option<f32> = None;
-    let unit = job.unit;
+    let unit = job.unit();
     let mut on = |e: Event<'_>| match e {
         Event::Step {
             step,
@@ -270,12 +231,8 @@ fn run(mut job: Job<'_>, quiet: bool) -> Result<()> {
             });
         }
     };
-    let reason = train::train(
-        &job.meta,
-        &mut job.model,
-        &mut job.state,
-        job.task.as_mut(),
-        &job.out,
+    let reason = job
+        .train(
         &|staging, train_loss, val_loss| {
             lstm::pages::plot::loss_curve(&staging.join("loss.svg"), train_loss, val_loss)
         },
@@ -332,308 +289,117 @@ fn run(mut job: Job<'_>, quiet: bool) -> Result<()> {
     Ok(())
 }
 
-fn meta(task: Task, model: &ModelConfig, s: &Settings) -> ModelMeta {
-    ModelMeta {
-        format: FORMAT.into(),
-        format_version: FORMAT_VERSION,
-        task,
-        model: model.clone(),
-        vocab: None,
-        labels: None,
-        series: None,
-        settings: s.clone(),
-    }
-}
-
-fn fresh_or_resumed(
-    resumed: Option<Loaded>,
-    meta: ModelMeta,
-) -> Result<(ModelMeta, SequenceModel, TrainingState)> {
-    match resumed {
-        Some(l) => Ok((
-            ModelMeta {
-                settings: meta.settings,
-                // saved in the current format from now on
-                format_version: FORMAT_VERSION,
-                ..l.meta
-            },
-            l.model,
-            l.state,
-        )),
-        None => {
-            let model = SequenceModel::new(&meta.model, meta.settings.seed)?;
-            Ok((meta, model, TrainingState::default()))
-        }
-    }
-}
-
-// ---------------------------------------------------------------- text
-
-fn text_job(s: Settings, out: PathBuf, resumed: Option<Loaded>) -> Result<Job<'static>> {
-    let full = match &s.data {
-        Some(p) => read_text(Path::new(p))?,
-        None => SHAKESPEARE.to_string(),
-    };
-    let (train_text, val_text) = match &s.val {
-        Some(p) => (full, read_text(Path::new(p))?),
-        None => lstm::data::text::split_validation(&full, s.val_fraction),
-    };
-    let vocab = match resumed.as_ref().and_then(|l| l.meta.vocab.clone()) {
-        Some(v) => v,
-        None => Vocab::chars_from(&train_text),
-    };
-    let data = TextData::new(
-        Encoded::new(&vocab, &train_text),
-        Encoded::new(&vocab, &val_text),
-        s.seq_len,
-        s.batch,
-    )
-    .with_context(|| {
-        format!(
-            "cannot train on {}",
-            s.data.as_deref().unwrap_or("the bundled text")
-        )
-    })?;
-    let v = vocab.len();
-    let mc = model_config(
-        &s,
-        InputKind::OneHot { vocab: v },
-        Head::PerStep { outputs: v },
-    );
-    lstm::model::memory::check_model_memory(&mc, s.batch, s.seq_len)?;
-    let mut m = meta(Task::Text, &mc, &s);
-    m.vocab = Some(vocab.clone());
-    let (meta, model, state) = fresh_or_resumed(resumed, m)?;
-    let task = TextTask {
-        data,
-        vocab,
-        sample_length: 300,
-    };
-    Ok(Job {
-        meta,
-        model,
-        state,
-        task: Box::new(task),
-        out,
-        unit: "chars",
-    })
-}
-
-// ---------------------------------------------------------------- forecast
-
-fn forecast_job(s: Settings, out: PathBuf, resumed: Option<Loaded>) -> Result<Job<'static>> {
-    let path = s.data.clone().context("--data CSV is required")?;
-    if s.columns.is_empty() {
-        bail!("--column NAME is required (comma-separated for several; the first is forecast)");
-    }
-    let table = series::read_table(Path::new(&path), &s.columns, s.date_column.as_deref())?;
-    let mut spec = SeriesSpec {
-        columns: s.columns.clone(),
-        date_column: s.date_column.clone(),
-        transform: s.transform,
-        mean: vec![],
-        std: vec![],
-        window: s.window,
-        horizon: s.horizon,
-    };
-    let tr = spec
-        .transformed(&table)
-        .with_context(|| format!("cannot transform {path}"))?;
-    let n = tr[0].len();
-    let (train_rows, usable) = series::split_rows(
-        n,
-        &path,
-        s.window,
-        s.horizon,
-        s.holdout,
-        s.val_fraction,
-        s.transform,
-    )?;
-    match resumed.as_ref().and_then(|l| l.meta.series.clone()) {
-        Some(saved) => spec = saved,
-        None => spec.fit_scaler(&tr, train_rows),
-    }
-    let scaled = spec.scaled_rows(&tr);
-    let f = s.columns.len();
-    let train_w = series::make_windows(&scaled, f, s.window, s.horizon, 0, train_rows);
-    let val_w = series::make_windows(&scaled, f, s.window, s.horizon, train_rows, usable);
-    if train_w.n == 0 || val_w.n == 0 {
-        bail!(
-            "{path}: {} training and {} validation windows of {} + {} rows; lower --window/--horizon or change --val-fraction",
-            train_w.n,
-            val_w.n,
-            s.window,
-            s.horizon
-        );
-    }
-    let mc = model_config(
-        &s,
-        InputKind::Dense { features: f },
-        Head::LastStep { outputs: s.horizon },
-    );
-    lstm::model::memory::check_model_memory(&mc, s.batch, s.window)?;
-    let mut m = meta(Task::Forecast, &mc, &s);
-    m.series = Some(spec);
-    let (meta, model, state) = fresh_or_resumed(resumed, m)?;
-    let task = SeriesData {
-        train: train_w,
-        val: val_w,
-        window: s.window,
-        features: f,
-        horizon: s.horizon,
-        batch: s.batch,
-    };
-    Ok(Job {
-        meta,
-        model,
-        state,
-        task: Box::new(task),
-        out,
-        unit: "windows",
-    })
-}
-
-// ---------------------------------------------------------------- classify
-
-fn classify_job(s: Settings, out: PathBuf, resumed: Option<Loaded>) -> Result<Job<'static>> {
-    let path = s.data.clone().context("--data TSV is required")?;
-    let all =
-        lstm::data::labelled::read_labelled(Path::new(&path), &s.text_column, &s.label_column)?;
-    let (train, val) = match &s.val {
-        Some(v) => (
-            all,
-            lstm::data::labelled::read_labelled(Path::new(v), &s.text_column, &s.label_column)?,
-        ),
-        None => {
-            let n = all.texts.len();
-            let cut = n - ((n as f64 * s.val_fraction as f64) as usize).max(1);
-            let val = lstm::data::labelled::Labelled {
-                texts: all.texts[cut..].to_vec(),
-                labels: all.labels[cut..].to_vec(),
-            };
-            let train = lstm::data::labelled::Labelled {
-                texts: all.texts[..cut].to_vec(),
-                labels: all.labels[..cut].to_vec(),
-            };
-            (train, val)
-        }
-    };
-    let (vocab, labels) = match resumed.as_ref() {
-        Some(l) => (
-            l.meta
-                .vocab
-                .clone()
-                .context("the resumed model has no vocabulary")?,
-            l.meta
-                .labels
-                .clone()
-                .context("the resumed model has no labels")?,
-        ),
-        None => {
-            let labels = lstm::data::labelled::classes(&train.labels, &path, &s.label_column)?;
-            let vocab = match s.tokens {
-                TokenKind::Char => Vocab::chars_from(&train.texts.concat()),
-                TokenKind::Word => Vocab::words_from(
-                    train.texts.iter().map(|t| t.as_str()),
-                    s.min_count,
-                    s.max_vocab,
-                ),
-            };
-            (vocab, labels)
-        }
-    };
-    let class_of = |l: &str, line: usize| -> Result<u32> {
-        labels
-            .iter()
-            .position(|x| x == l)
-            .map(|p| p as u32)
-            .with_context(|| {
-                format!("validation row {line}: label `{l}` never appears in the training rows")
-            })
-    };
-    let to_examples = |d: &lstm::data::labelled::Labelled| -> Result<Examples> {
-        Ok(Examples {
-            tokens: lstm::data::labelled::encode_texts(&vocab, &d.texts, s.max_len),
-            labels: d
-                .labels
-                .iter()
-                .enumerate()
-                .map(|(i, l)| class_of(l, i + 1))
-                .collect::<Result<_>>()?,
-        })
-    };
-    let (tr, va) = (to_examples(&train)?, to_examples(&val)?);
-    let input = if s.embedding > 0 {
-        InputKind::Embedding {
-            vocab: vocab.len(),
-            dim: s.embedding,
-        }
-    } else {
-        InputKind::OneHot { vocab: vocab.len() }
-    };
-    let mc = model_config(
-        &s,
-        input,
-        Head::LastStep {
-            outputs: labels.len(),
-        },
-    );
-    lstm::model::memory::check_model_memory(&mc, s.batch, s.max_len)?;
-    let mut m = meta(Task::Classify, &mc, &s);
-    m.vocab = Some(vocab);
-    m.labels = Some(labels.clone());
-    let (meta, model, state) = fresh_or_resumed(resumed, m)?;
-    let task = ClassifyData::new(tr, va, s.batch, s.seed, labels.len());
-    Ok(Job {
-        meta,
-        model,
-        state,
-        task: Box::new(task),
-        out,
-        unit: "examples",
-    })
-}
-
 // ---------------------------------------------------------------- entry points
 
-/// Refuses flags that `--resume` would otherwise silently ignore: a resumed run keeps the
-/// settings it was started with.
-fn check_resume_flags(c: &CommonTrain, job: &[(&str, bool)]) -> Result<()> {
-    let common = [
-        ("--config", c.config.is_some()),
-        ("--cell", c.cell.is_some()),
-        ("--variant", c.variant.is_some()),
-        ("--layers", c.layers.is_some()),
-        ("--hidden", c.hidden.is_some()),
-        ("--proj", c.proj.is_some()),
-        ("--batch", c.batch.is_some()),
-        ("--lr", c.lr.is_some()),
-        ("--optimizer", c.optimizer.is_some()),
-        ("--weight-decay", c.weight_decay.is_some()),
-        ("--lr-schedule", c.lr_schedule.is_some()),
-        ("--dropout", c.dropout.is_some()),
-        ("--recurrent-dropout", c.recurrent_dropout.is_some()),
-        ("--clip", c.clip.is_some()),
-        ("--seed", c.seed.is_some()),
-        ("--eval-every", c.eval_every.is_some()),
-        ("--val-fraction", c.val_fraction.is_some()),
-    ];
-    let given: Vec<&str> = common
-        .iter()
-        .chain(job)
-        .filter(|(_, set)| *set)
-        .map(|(name, _)| *name)
-        .collect();
-    if !given.is_empty() {
+/// Settings a resumed run may change: its budget and how it runs, not what it trains.
+const RESUME_MAY_CHANGE: [&str; 6] = [
+    "steps",
+    "minutes",
+    "epochs",
+    "save_every",
+    "threads",
+    "on_nonfinite",
+];
+
+/// The flag that sets a settings key.
+fn flag_of(key: &str) -> String {
+    match key {
+        "columns" => "--column".into(),
+        k => format!("--{}", k.replace('_', "-")),
+    }
+}
+
+/// A setting's value as the command line spells it.
+fn show(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => "(none)".into(),
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(a) => a.iter().map(show).collect::<Vec<_>>().join(","),
+        v => v.to_string(),
+    }
+}
+
+/// Refuses settings that `--resume` would otherwise silently ignore: a resumed run keeps the
+/// settings it was started with, so a flag (or `--config` key) equal to the saved value is
+/// accepted and a changed one is refused, naming the flag and both values.
+fn check_resume_settings(saved: &Settings, given: &Settings, config: Option<&Path>) -> Result<()> {
+    let (a, b) = (serde_json::to_value(saved)?, serde_json::to_value(given)?);
+    let (serde_json::Value::Object(a), serde_json::Value::Object(b)) = (a, b) else {
+        unreachable!("settings serialise to an object")
+    };
+    let mut changed = Vec::new();
+    for (key, was) in &a {
+        if RESUME_MAY_CHANGE.contains(&key.as_str()) {
+            continue;
+        }
+        let now = b.get(key).unwrap_or(&serde_json::Value::Null);
+        if now != was {
+            let name = match config {
+                Some(p) if !FLAG_KEYS.contains(&key.as_str()) => {
+                    format!("`{key}` in {}", p.display())
+                }
+                _ => flag_of(key),
+            };
+            changed.push(format!(
+                "{name} {} differs from the saved model's {}",
+                show(now),
+                show(was)
+            ));
+        }
+    }
+    if !changed.is_empty() {
         bail!(
-            "--resume continues a run with the settings it was started with, so {} cannot be given with it; only --steps, --minutes, --epochs, --save-every, --threads, --on-nonfinite, --out and --quiet can. To change the others, start a new run with another --out",
-            given.join(", ")
+            "{}: --resume continues a run with the settings it was started with; only --steps, --minutes, --epochs, --save-every, --threads, --on-nonfinite, --out and --quiet can change. To change the others, start a new run with another --out",
+            changed.join("; ")
         );
     }
     Ok(())
 }
 
-fn resume(dir: &Path, c: &CommonTrain, want: Option<Task>) -> Result<()> {
+/// Settings keys some `lstm train` flag sets.
+const FLAG_KEYS: [&str; 31] = [
+    "data",
+    "val",
+    "cell",
+    "variant",
+    "layers",
+    "hidden",
+    "proj",
+    "bidirectional",
+    "embedding",
+    "seq_len",
+    "batch",
+    "lr",
+    "optimizer",
+    "lr_schedule",
+    "weight_decay",
+    "dropout",
+    "recurrent_dropout",
+    "clip",
+    "seed",
+    "eval_every",
+    "sample_every",
+    "val_fraction",
+    "columns",
+    "date_column",
+    "window",
+    "horizon",
+    "holdout",
+    "transform",
+    "text_column",
+    "label_column",
+    "tokens",
+];
+
+/// Continues the run saved in `dir`. The command line's settings (`--config`, then the flags,
+/// over the saved ones) must equal the saved ones; only the budget, `--threads` and
+/// `--on-nonfinite` may change.
+fn resume(
+    dir: &Path,
+    c: &CommonTrain,
+    want: Option<Task>,
+    job: impl FnOnce(&mut Settings),
+) -> Result<()> {
     let loaded =
         modeldir::load(dir).with_context(|| format!("cannot resume from {}", dir.display()))?;
     if let Some(want) = want {
@@ -647,17 +413,18 @@ fn resume(dir: &Path, c: &CommonTrain, want: Option<Task>) -> Result<()> {
             );
         }
     }
-    let mut s = loaded.meta.settings.clone();
+    let saved = &loaded.meta.settings;
+    let mut given = saved.clone();
+    if let Some(p) = &c.config {
+        given = overlay_toml(given, p)?;
+    }
+    apply_common(&mut given, c);
+    job(&mut given);
+    check_resume_settings(saved, &given, c.config.as_deref())?;
+    let mut s = saved.clone();
     apply_budget(&mut s, c);
-    if let Some(t) = c.threads {
-        s.threads = t;
-    }
-    if let Some(v) = c.on_nonfinite {
-        s.on_nonfinite = match v {
-            NonFiniteArg::Stop => OnNonFinite::Stop,
-            NonFiniteArg::Skip => OnNonFinite::Skip,
-        };
-    }
+    s.threads = given.threads;
+    s.on_nonfinite = given.on_nonfinite;
     s.validate()?;
     let out = c.out.clone().unwrap_or_else(|| dir.to_path_buf());
     if out != dir {
@@ -666,40 +433,20 @@ fn resume(dir: &Path, c: &CommonTrain, want: Option<Task>) -> Result<()> {
     if !c.quiet {
         println!("resuming {} from step {}", dir.display(), loaded.state.step);
     }
-    let job = match loaded.meta.task {
-        Task::Text => text_job(s, out, Some(loaded))?,
-        Task::Forecast => forecast_job(s, out, Some(loaded))?,
-        Task::Classify => classify_job(s, out, Some(loaded))?,
-    };
-    run(job, c.quiet)
+    run(Job::resume(loaded, s, out)?, c.quiet)
 }
 
 fn path_str(p: &Option<PathBuf>) -> Option<String> {
     p.as_ref().map(|p| p.display().to_string())
 }
 
+/// `lstm train`: the settings of the job chosen, then one library job.
 pub fn train(cmd: &TrainCmd) -> Result<()> {
     match &cmd.job {
         None => train_text(&cmd.default, true),
         Some(TrainJob::Text(a)) => train_text(a, false),
         Some(TrainJob::Forecast(a)) => {
-            if let Some(d) = &a.common.resume {
-                check_resume_flags(
-                    &a.common,
-                    &[
-                        ("--data", a.data.is_some()),
-                        ("--column", !a.column.is_empty()),
-                        ("--date-column", a.date_column.is_some()),
-                        ("--window", a.window.is_some()),
-                        ("--horizon", a.horizon.is_some()),
-                        ("--holdout", a.holdout.is_some()),
-                        ("--transform", a.transform.is_some()),
-                        ("--bidirectional", a.bidirectional),
-                    ],
-                )?;
-                return resume(d, &a.common, Some(Task::Forecast));
-            }
-            let s = resolve(Task::Forecast, &a.common, |s| {
+            let job = |s: &mut Settings| {
                 if a.data.is_some() {
                     s.data = path_str(&a.data);
                 }
@@ -720,33 +467,21 @@ pub fn train(cmd: &TrainCmd) -> Result<()> {
                     };
                 }
                 s.bidirectional |= a.bidirectional;
-            })?;
+            };
+            if let Some(d) = &a.common.resume {
+                return resume(d, &a.common, Some(Task::Forecast), job);
+            }
+            let s = resolve(Task::Forecast, &a.common, job)?;
             let out = a
                 .common
                 .out
                 .clone()
                 .context("--out DIR is required: where to write the model")?;
             check_out(&out)?;
-            run(forecast_job(s, out, None)?, a.common.quiet)
+            run(Job::new(Task::Forecast, s, out)?, a.common.quiet)
         }
         Some(TrainJob::Classify(a)) => {
-            if let Some(d) = &a.common.resume {
-                check_resume_flags(
-                    &a.common,
-                    &[
-                        ("--data", a.data.is_some()),
-                        ("--val", a.val.is_some()),
-                        ("--text-column", a.text_column.is_some()),
-                        ("--label-column", a.label_column.is_some()),
-                        ("--tokens", a.tokens.is_some()),
-                        ("--embedding", a.embedding.is_some()),
-                        ("--max-len", a.max_len.is_some()),
-                        ("--bidirectional", a.bidirectional),
-                    ],
-                )?;
-                return resume(d, &a.common, Some(Task::Classify));
-            }
-            let s = resolve(Task::Classify, &a.common, |s| {
+            let job = |s: &mut Settings| {
                 if a.data.is_some() {
                     s.data = path_str(&a.data);
                 }
@@ -768,32 +503,24 @@ pub fn train(cmd: &TrainCmd) -> Result<()> {
                 macro_rules! set { ($($f:ident),*) => { $( if let Some(v) = a.$f { s.$f = v; } )* }; }
                 set!(embedding, max_len);
                 s.bidirectional |= a.bidirectional;
-            })?;
+            };
+            if let Some(d) = &a.common.resume {
+                return resume(d, &a.common, Some(Task::Classify), job);
+            }
+            let s = resolve(Task::Classify, &a.common, job)?;
             let out = a
                 .common
                 .out
                 .clone()
                 .context("--out DIR is required: where to write the model")?;
             check_out(&out)?;
-            run(classify_job(s, out, None)?, a.common.quiet)
+            run(Job::new(Task::Classify, s, out)?, a.common.quiet)
         }
     }
 }
 
 fn train_text(a: &TextArgs, default_job: bool) -> Result<()> {
-    if let Some(d) = &a.common.resume {
-        check_resume_flags(
-            &a.common,
-            &[
-                ("--data", a.data.is_some()),
-                ("--val", a.val.is_some()),
-                ("--seq-len", a.seq_len.is_some()),
-                ("--sample-every", a.sample_every.is_some()),
-            ],
-        )?;
-        return resume(d, &a.common, (!default_job).then_some(Task::Text));
-    }
-    let s = resolve(Task::Text, &a.common, |s| {
+    let job = |s: &mut Settings| {
         if a.data.is_some() {
             s.data = path_str(&a.data);
         }
@@ -806,7 +533,11 @@ fn train_text(a: &TextArgs, default_job: bool) -> Result<()> {
         if let Some(v) = a.sample_every {
             s.sample_every = v;
         }
-    })?;
+    };
+    if let Some(d) = &a.common.resume {
+        return resume(d, &a.common, (!default_job).then_some(Task::Text), job);
+    }
+    let s = resolve(Task::Text, &a.common, job)?;
     if !default_job && s.data.is_none() {
         bail!("--data FILE is required (or run `lstm train` alone for the bundled Shakespeare)");
     }
@@ -819,5 +550,5 @@ fn train_text(a: &TextArgs, default_job: bool) -> Result<()> {
     if default_job && !a.common.quiet {
         println!("training a character model on the bundled tinyshakespeare.txt (stop early with Ctrl-C; progress is saved)");
     }
-    run(text_job(s, out, None)?, a.common.quiet)
+    run(Job::new(Task::Text, s, out)?, a.common.quiet)
 }

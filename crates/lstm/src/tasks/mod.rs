@@ -3,6 +3,7 @@
 
 pub mod classify;
 pub mod forecast;
+pub mod job;
 pub mod modeldir;
 pub mod settings;
 pub mod text;

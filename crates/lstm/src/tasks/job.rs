@@ -1,0 +1,958 @@
+//! One interface over the three jobs (text, forecast, classify): [`Job`] reads a job's data,
+//! builds or resumes its model and trains it; [`evaluate`] scores a saved model on a file;
+//! [`generate`], [`forecast`] and [`classify`] predict with one. The binary parses and
+//! validates its flags into [`Settings`] and calls these; the pipeline lives here once.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::data::labelled::{self, Examples, Labelled};
+use crate::data::series::{self, ForecastMetrics, SeriesSpec, Table};
+use crate::data::vocab::{TokenKind, Vocab};
+use crate::error::Error;
+use crate::model::infer::Precision;
+use crate::model::{Head, InputKind, ModelConfig, SequenceModel};
+use crate::tasks::classify::{self as classify_task, ClassifyData, ClassifyEval};
+use crate::tasks::forecast::SeriesData;
+use crate::tasks::modeldir::{Loaded, ModelMeta, TrainingState, FORMAT, FORMAT_VERSION};
+use crate::tasks::settings::{Settings, Task};
+use crate::tasks::text::{self, Encoded, TextData, TextEval, TextTask};
+use crate::tasks::train::{self, Event, ExtraFiles, StopReason, TrainTask};
+
+/// The text a text job trains on when its settings name no data file: tinyshakespeare.
+pub const BUNDLED_TEXT: &str = include_str!("../../../../data/tinyshakespeare.txt");
+
+/// What can go wrong in a job: an error of the layers below, settings or data the job cannot
+/// use, or either with what the job was doing when it happened.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// An error of the layers below.
+    #[error(transparent)]
+    Lib(#[from] Error),
+    /// The settings, the data or the model cannot make this job (the message says why).
+    #[error("{0}")]
+    Invalid(String),
+    /// An error with what the job was doing when it happened.
+    #[error("{context}")]
+    Context {
+        /// What the job was doing.
+        context: String,
+        /// The error.
+        #[source]
+        source: Box<JobError>,
+    },
+}
+
+/// Result with [`JobError`].
+pub type JobResult<T> = std::result::Result<T, JobError>;
+
+fn context<T, E: Into<JobError>>(
+    r: std::result::Result<T, E>,
+    f: impl FnOnce() -> String,
+) -> JobResult<T> {
+    r.map_err(|e| JobError::Context {
+        context: f(),
+        source: Box::new(e.into()),
+    })
+}
+
+fn invalid(msg: impl Into<String>) -> JobError {
+    JobError::Invalid(msg.into())
+}
+
+/// A job ready to train: its description, model, training state, data and output directory.
+pub struct Job {
+    /// What is saved with the model (task, configuration, vocabulary, labels, series, settings).
+    pub meta: ModelMeta,
+    /// The model.
+    pub model: SequenceModel,
+    /// Steps, losses and RNG states so far (empty for a new run).
+    pub state: TrainingState,
+    /// Where checkpoints are written.
+    pub out: PathBuf,
+    data: Box<dyn TrainTask>,
+}
+
+impl Job {
+    /// Reads the data `settings` name and builds a new model for `task`, to be saved in `out`.
+    ///
+    /// # Errors
+    /// Unreadable or unusable data, settings the data cannot satisfy, a model too large.
+    pub fn new(task: Task, settings: Settings, out: PathBuf) -> JobResult<Job> {
+        Job::build(task, settings, out, None)
+    }
+
+    /// Continues a saved run with `settings` (the saved ones, with a new budget perhaps): the
+    /// vocabulary, labels and scaling are the saved ones, the data is read again.
+    ///
+    /// # Errors
+    /// As [`Job::new`].
+    pub fn resume(loaded: Loaded, settings: Settings, out: PathBuf) -> JobResult<Job> {
+        Job::build(loaded.meta.task, settings, out, Some(loaded))
+    }
+
+    fn build(task: Task, s: Settings, out: PathBuf, resumed: Option<Loaded>) -> JobResult<Job> {
+        let (meta, data) = match task {
+            Task::Text => text_job(s, resumed.as_ref())?,
+            Task::Forecast => forecast_job(s, resumed.as_ref())?,
+            Task::Classify => classify_job(s, resumed.as_ref())?,
+        };
+        let (meta, model, state) = fresh_or_resumed(resumed, meta)?;
+        Ok(Job {
+            meta,
+            model,
+            state,
+            out,
+            data,
+        })
+    }
+
+    /// The job's task.
+    pub fn task(&self) -> Task {
+        self.meta.task
+    }
+
+    /// What the job counts as training items: `chars`, `windows` or `examples`.
+    pub fn unit(&self) -> &'static str {
+        match self.meta.task {
+            Task::Text => "chars",
+            Task::Forecast => "windows",
+            Task::Classify => "examples",
+        }
+    }
+
+    /// The step budget, counting from the start of training ([`train::total_steps`]).
+    pub fn total_steps(&self) -> Option<u64> {
+        train::total_steps(&self.meta, self.data.as_ref())
+    }
+
+    /// Sets the library's thread count from the settings and trains until the budget is used
+    /// up or `stop` is raised ([`train::train`]), writing checkpoints to [`Job::out`] with
+    /// whatever `extra` writes beside them and reporting to `on`.
+    ///
+    /// # Errors
+    /// As [`train::train`].
+    pub fn train(
+        &mut self,
+        extra: ExtraFiles<'_>,
+        stop: &AtomicBool,
+        on: &mut dyn FnMut(Event<'_>),
+    ) -> crate::Result<StopReason> {
+        crate::kernels::set_num_threads(self.meta.settings.threads);
+        train::train(
+            &self.meta,
+            &mut self.model,
+            &mut self.state,
+            self.data.as_mut(),
+            &self.out,
+            extra,
+            stop,
+            on,
+        )
+    }
+}
+
+/// The model configuration the settings describe, for the given input and head.
+pub fn model_config(s: &Settings, input: InputKind, head: Head) -> ModelConfig {
+    ModelConfig {
+        input,
+        mode: s.cell,
+        peephole: s.peephole(),
+        coupled: s.coupled(),
+        hidden_size: s.hidden,
+        num_layers: s.layers,
+        proj_size: s.proj,
+        bidirectional: s.bidirectional,
+        dropout: s.dropout,
+        recurrent_dropout: s.recurrent_dropout,
+        head_dropout: s.dropout,
+        head,
+        optimizer: s.optimizer_config(),
+        clip_grad_norm: s.clip,
+        ..Default::default()
+    }
+}
+
+/// A new model's description (without vocabulary, labels or series).
+pub fn meta(task: Task, model: &ModelConfig, s: &Settings) -> ModelMeta {
+    ModelMeta {
+        format: FORMAT.into(),
+        format_version: FORMAT_VERSION,
+        task,
+        model: model.clone(),
+        vocab: None,
+        labels: None,
+        series: None,
+        settings: s.clone(),
+    }
+}
+
+fn fresh_or_resumed(
+    resumed: Option<Loaded>,
+    meta: ModelMeta,
+) -> JobResult<(ModelMeta, SequenceModel, TrainingState)> {
+    match resumed {
+        Some(l) => Ok((
+            ModelMeta {
+                settings: meta.settings,
+                // saved in the current format from now on
+                format_version: FORMAT_VERSION,
+                ..l.meta
+            },
+            l.model,
+            l.state,
+        )),
+        None => {
+            let model = SequenceModel::new(&meta.model, meta.settings.seed)?;
+            Ok((meta, model, TrainingState::default()))
+        }
+    }
+}
+
+type Built = (ModelMeta, Box<dyn TrainTask>);
+
+// ---------------------------------------------------------------- text
+
+fn text_job(s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
+    let full = match &s.data {
+        Some(p) => crate::data::text::read_text(Path::new(p))?,
+        None => BUNDLED_TEXT.to_string(),
+    };
+    let (train_text, val_text) = match &s.val {
+        Some(p) => (full, crate::data::text::read_text(Path::new(p))?),
+        None => crate::data::text::split_validation(&full, s.val_fraction),
+    };
+    let vocab = match resumed.and_then(|l| l.meta.vocab.clone()) {
+        Some(v) => v,
+        None => Vocab::chars_from(&train_text),
+    };
+    let data = context(
+        TextData::new(
+            Encoded::new(&vocab, &train_text),
+            Encoded::new(&vocab, &val_text),
+            s.seq_len,
+            s.batch,
+        ),
+        || {
+            format!(
+                "cannot train on {}",
+                s.data.as_deref().unwrap_or("the bundled text")
+            )
+        },
+    )?;
+    let v = vocab.len();
+    let mc = model_config(
+        &s,
+        InputKind::OneHot { vocab: v },
+        Head::PerStep { outputs: v },
+    );
+    crate::model::memory::check_model_memory(&mc, s.batch, s.seq_len)?;
+    let mut m = meta(Task::Text, &mc, &s);
+    m.vocab = Some(vocab.clone());
+    let task = TextTask {
+        data,
+        vocab,
+        sample_length: 300,
+    };
+    Ok((m, Box::new(task)))
+}
+
+// ---------------------------------------------------------------- forecast
+
+fn forecast_job(s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
+    let path = s
+        .data
+        .clone()
+        .ok_or_else(|| invalid("--data CSV is required"))?;
+    if s.columns.is_empty() {
+        return Err(invalid(
+            "--column NAME is required (comma-separated for several; the first is forecast)",
+        ));
+    }
+    let table = series::read_table(Path::new(&path), &s.columns, s.date_column.as_deref())?;
+    let mut spec = SeriesSpec {
+        columns: s.columns.clone(),
+        date_column: s.date_column.clone(),
+        transform: s.transform,
+        mean: vec![],
+        std: vec![],
+        window: s.window,
+        horizon: s.horizon,
+    };
+    let tr = context(spec.transformed(&table), || {
+        format!("cannot transform {path}")
+    })?;
+    let n = tr[0].len();
+    let (train_rows, usable) = series::split_rows(
+        n,
+        &path,
+        s.window,
+        s.horizon,
+        s.holdout,
+        s.val_fraction,
+        s.transform,
+    )?;
+    match resumed.and_then(|l| l.meta.series.clone()) {
+        Some(saved) => spec = saved,
+        None => spec.fit_scaler(&tr, train_rows),
+    }
+    let scaled = spec.scaled_rows(&tr);
+    let f = s.columns.len();
+    let train_w = series::make_windows(&scaled, f, s.window, s.horizon, 0, train_rows);
+    let val_w = series::make_windows(&scaled, f, s.window, s.horizon, train_rows, usable);
+    if train_w.n == 0 || val_w.n == 0 {
+        return Err(invalid(format!(
+            "{path}: {} training and {} validation windows of {} + {} rows; lower --window/--horizon or change --val-fraction",
+            train_w.n,
+            val_w.n,
+            s.window,
+            s.horizon
+        )));
+    }
+    let mc = model_config(
+        &s,
+        InputKind::Dense { features: f },
+        Head::LastStep { outputs: s.horizon },
+    );
+    crate::model::memory::check_model_memory(&mc, s.batch, s.window)?;
+    let mut m = meta(Task::Forecast, &mc, &s);
+    m.series = Some(spec);
+    let task = SeriesData {
+        train: train_w,
+        val: val_w,
+        window: s.window,
+        features: f,
+        horizon: s.horizon,
+        batch: s.batch,
+    };
+    Ok((m, Box::new(task)))
+}
+
+// ---------------------------------------------------------------- classify
+
+fn classify_job(s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
+    let path = s
+        .data
+        .clone()
+        .ok_or_else(|| invalid("--data TSV is required"))?;
+    let all = labelled::read_labelled(Path::new(&path), &s.text_column, &s.label_column)?;
+    let (train, val) = match &s.val {
+        Some(v) => (
+            all,
+            labelled::read_labelled(Path::new(v), &s.text_column, &s.label_column)?,
+        ),
+        None => {
+            let n = all.texts.len();
+            let cut = n - ((n as f64 * s.val_fraction as f64) as usize).max(1);
+            let val = Labelled {
+                texts: all.texts[cut..].to_vec(),
+                labels: all.labels[cut..].to_vec(),
+            };
+            let train = Labelled {
+                texts: all.texts[..cut].to_vec(),
+                labels: all.labels[..cut].to_vec(),
+            };
+            (train, val)
+        }
+    };
+    let (vocab, labels) = match resumed {
+        Some(l) => (
+            l.meta
+                .vocab
+                .clone()
+                .ok_or_else(|| invalid("the resumed model has no vocabulary"))?,
+            l.meta
+                .labels
+                .clone()
+                .ok_or_else(|| invalid("the resumed model has no labels"))?,
+        ),
+        None => {
+            let labels = labelled::classes(&train.labels, &path, &s.label_column)?;
+            let vocab = match s.tokens {
+                TokenKind::Char => Vocab::chars_from(&train.texts.concat()),
+                TokenKind::Word => Vocab::words_from(
+                    train.texts.iter().map(|t| t.as_str()),
+                    s.min_count,
+                    s.max_vocab,
+                ),
+            };
+            (vocab, labels)
+        }
+    };
+    let class_of = |l: &str, line: usize| -> JobResult<u32> {
+        labels
+            .iter()
+            .position(|x| x == l)
+            .map(|p| p as u32)
+            .ok_or_else(|| {
+                invalid(format!(
+                    "validation row {line}: label `{l}` never appears in the training rows"
+                ))
+            })
+    };
+    let to_examples = |d: &Labelled| -> JobResult<Examples> {
+        Ok(Examples {
+            tokens: labelled::encode_texts(&vocab, &d.texts, s.max_len),
+            labels: d
+                .labels
+                .iter()
+                .enumerate()
+                .map(|(i, l)| class_of(l, i + 1))
+                .collect::<JobResult<_>>()?,
+        })
+    };
+    let (tr, va) = (to_examples(&train)?, to_examples(&val)?);
+    let input = if s.embedding > 0 {
+        InputKind::Embedding {
+            vocab: vocab.len(),
+            dim: s.embedding,
+        }
+    } else {
+        InputKind::OneHot { vocab: vocab.len() }
+    };
+    let mc = model_config(
+        &s,
+        input,
+        Head::LastStep {
+            outputs: labels.len(),
+        },
+    );
+    crate::model::memory::check_model_memory(&mc, s.batch, s.max_len)?;
+    let mut m = meta(Task::Classify, &mc, &s);
+    m.vocab = Some(vocab);
+    m.labels = Some(labels.clone());
+    let task = ClassifyData::new(tr, va, s.batch, s.seed, labels.len());
+    Ok((m, Box::new(task)))
+}
+
+// ---------------------------------------------------------------- evaluate
+
+/// How [`evaluate`] scores a file.
+#[derive(Clone, Debug, Default)]
+pub struct EvalOptions {
+    /// Score only this fraction at the end of the file, in (0, 1] (text and classify).
+    pub tail: Option<f64>,
+    /// Text: carry the state across the whole text instead of scoring windows.
+    pub stream: bool,
+    /// Text: score with the generator's step-by-step path at this precision (`f32`, `bf16`).
+    pub generator: Option<String>,
+    /// Forecast: the last rows to score (default: the training holdout, else the horizon).
+    pub holdout: Option<usize>,
+}
+
+/// What [`evaluate`] found; `Display` gives the text report, [`EvalReport::to_json`] (and
+/// `Serialize`) the JSON one.
+#[derive(Clone, Debug)]
+pub enum EvalReport {
+    /// A text model's cross-entropy.
+    Text {
+        /// The file scored.
+        data: PathBuf,
+        /// `windows`, `stream` or `generator-<precision>`.
+        mode: String,
+        /// The metric.
+        eval: TextEval,
+    },
+    /// A forecasting model's errors on the last rows.
+    Forecast {
+        /// The file scored.
+        data: PathBuf,
+        /// The forecast column.
+        column: String,
+        /// Rows scored.
+        holdout: usize,
+        /// One-step-ahead forecasts of each held-out row.
+        one_step: ForecastMetrics,
+        /// One forecast of `multi_steps` rows from before the held-out rows.
+        multi_step: ForecastMetrics,
+        /// Length of the multi-step forecast.
+        multi_steps: usize,
+        /// The last-value baseline on the multi-step rows.
+        naive_last_value: ForecastMetrics,
+    },
+    /// A classifier's accuracy and confusion matrix.
+    Classify {
+        /// The file scored.
+        data: PathBuf,
+        /// The model's labels.
+        labels: Vec<String>,
+        /// The metric.
+        eval: ClassifyEval,
+    },
+}
+
+impl EvalReport {
+    /// The JSON report.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            EvalReport::Text {
+                data,
+                mode,
+                eval: e,
+            } => {
+                json!({"task": "text", "data": data, "mode": mode, "nats_per_char": e.nats_per_token, "bits_per_char": e.bits_per_token, "chars": e.tokens, "skipped_unknown": e.skipped})
+            }
+            EvalReport::Forecast {
+                data,
+                holdout,
+                one_step,
+                multi_step,
+                multi_steps,
+                naive_last_value,
+                ..
+            } => {
+                json!({"task": "forecast", "data": data, "holdout": holdout, "one_step": one_step, "multi_step": multi_step, "multi_steps": multi_steps, "naive_last_value": naive_last_value})
+            }
+            EvalReport::Classify {
+                data,
+                labels,
+                eval: e,
+            } => {
+                json!({"task": "classify", "data": data, "accuracy": e.accuracy, "loss": e.loss, "n": e.n, "labels": labels, "confusion": e.confusion})
+            }
+        }
+    }
+}
+
+impl Serialize for EvalReport {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.to_json().serialize(s)
+    }
+}
+
+impl fmt::Display for EvalReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EvalReport::Text { data, eval: e, .. } => writeln!(
+                f,
+                "{}: {:.4} nats/char, {:.4} bits/char over {} characters ({} unknown target characters skipped)",
+                data.display(),
+                e.nats_per_token,
+                e.bits_per_token,
+                e.tokens,
+                e.skipped
+            ),
+            EvalReport::Forecast {
+                data,
+                column,
+                holdout,
+                one_step: m1,
+                multi_step: mh,
+                multi_steps: h_steps,
+                naive_last_value: mn,
+            } => {
+                writeln!(f, "{}: last {holdout} rows of `{column}`", data.display())?;
+                writeln!(
+                    f,
+                    "  one-step forecasts:      RMSE {:.4}  MAE {:.4}  MAPE {:.2}%",
+                    m1.rmse, m1.mae, m1.mape
+                )?;
+                writeln!(
+                    f,
+                    "  {h_steps}-step forecast:        RMSE {:.4}  MAE {:.4}  MAPE {:.2}%",
+                    mh.rmse, mh.mae, mh.mape
+                )?;
+                writeln!(
+                    f,
+                    "  (last-value baseline:    RMSE {:.4}  MAE {:.4}  MAPE {:.2}%)",
+                    mn.rmse, mn.mae, mn.mape
+                )
+            }
+            EvalReport::Classify { data, labels, eval: e } => {
+                writeln!(
+                    f,
+                    "{}: accuracy {:.2}% on {} texts (loss {:.4})",
+                    data.display(),
+                    100.0 * e.accuracy,
+                    e.n,
+                    e.loss
+                )?;
+                writeln!(f, "confusion (rows: true label, columns: predicted):")?;
+                write!(f, "{:>12}", "")?;
+                for lab in labels {
+                    write!(f, "{lab:>10}")?;
+                }
+                writeln!(f)?;
+                for (i, row) in e.confusion.iter().enumerate() {
+                    write!(f, "{:>12}", labels[i])?;
+                    for c in row {
+                        write!(f, "{c:>10}")?;
+                    }
+                    writeln!(f)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Scores a saved model on the file `data` with the model's own metric: cross-entropy for
+/// text, RMSE/MAE/MAPE of one-step and multi-step forecasts of the last rows for a series,
+/// accuracy and a confusion matrix for a classifier.
+///
+/// # Errors
+/// A `tail` outside (0, 1], an unreadable file, too few rows, labels the model does not know.
+pub fn evaluate(l: &mut Loaded, data: &Path, o: &EvalOptions) -> JobResult<EvalReport> {
+    if let Some(t) = o.tail {
+        if !(t > 0.0 && t <= 1.0) {
+            return Err(invalid(format!("--tail must be in (0, 1], got {t}")));
+        }
+    }
+    let s = l.meta.settings.clone();
+    match l.meta.task {
+        Task::Text => {
+            let vocab = l
+                .meta
+                .vocab
+                .clone()
+                .ok_or_else(|| invalid("the model has no vocabulary"))?;
+            let mut txt = crate::data::text::read_text(data)?;
+            if let Some(t) = o.tail {
+                let chars: Vec<(usize, char)> = txt.char_indices().collect();
+                let cut = chars.len() - ((chars.len() as f64 * t) as usize).max(2).min(chars.len());
+                txt = txt[chars[cut].0..].to_string();
+            }
+            let enc = Encoded::new(&vocab, &txt);
+            let e = if let Some(p) = &o.generator {
+                let precision = if p == "bf16" {
+                    Precision::Bf16
+                } else {
+                    Precision::F32
+                };
+                text::evaluate_generator(&l.model, &enc, precision)?
+            } else if o.stream {
+                text::evaluate_stream(&mut l.model, &enc, s.seq_len, s.batch)?
+            } else {
+                text::evaluate(&mut l.model, &enc, s.seq_len, s.batch)?
+            };
+            let mode = match (&o.generator, o.stream) {
+                (Some(p), _) => format!("generator-{p}"),
+                (None, true) => "stream".into(),
+                _ => "windows".into(),
+            };
+            Ok(EvalReport::Text {
+                data: data.to_path_buf(),
+                mode,
+                eval: e,
+            })
+        }
+        Task::Forecast => {
+            let spec = l
+                .meta
+                .series
+                .clone()
+                .ok_or_else(|| invalid("the model has no series description"))?;
+            let table = series::read_table(data, &spec.columns, spec.date_column.as_deref())?;
+            let n = table.rows();
+            let hold = o.holdout.unwrap_or(if s.holdout > 0 {
+                s.holdout
+            } else {
+                spec.horizon
+            });
+            let lag = series::transform_lag(spec.transform);
+            if hold == 0 || n < hold + spec.window + lag {
+                return Err(invalid(format!(
+                    "{}: {n} rows are too few to score the last {hold} with a window of {}",
+                    data.display(),
+                    spec.window
+                )));
+            }
+            let actual = &table.columns[0][n - hold..];
+            let mut one = Vec::with_capacity(hold);
+            for i in 0..hold {
+                one.push(spec.forecast(&mut l.model, &table.head(n - hold + i), 1)?[0]);
+            }
+            let h_steps = if spec.columns.len() > 1 {
+                hold.min(spec.horizon)
+            } else {
+                hold
+            };
+            let multi = spec.forecast(&mut l.model, &table.head(n - hold), h_steps)?;
+            let m1 = series::metrics(&one, actual);
+            let mh = series::metrics(&multi, &actual[..h_steps]);
+            // the naive baseline on the same points, for scale
+            let hist = &table.columns[0][..n - hold];
+            let naive: Vec<f64> = vec![*hist.last().expect("rows"); h_steps];
+            let mn = series::metrics(&naive, &actual[..h_steps]);
+            Ok(EvalReport::Forecast {
+                data: data.to_path_buf(),
+                column: spec.columns[0].clone(),
+                holdout: hold,
+                one_step: m1,
+                multi_step: mh,
+                multi_steps: h_steps,
+                naive_last_value: mn,
+            })
+        }
+        Task::Classify => {
+            let vocab = l
+                .meta
+                .vocab
+                .clone()
+                .ok_or_else(|| invalid("the model has no vocabulary"))?;
+            let labels = l
+                .meta
+                .labels
+                .clone()
+                .ok_or_else(|| invalid("the model has no labels"))?;
+            let mut d = labelled::read_labelled(data, &s.text_column, &s.label_column)?;
+            if let Some(t) = o.tail {
+                let n = d.texts.len();
+                let cut = n - ((n as f64 * t) as usize).max(1).min(n);
+                d.texts.drain(..cut);
+                d.labels.drain(..cut);
+            }
+            let mut ys = Vec::new();
+            for (i, lab) in d.labels.iter().enumerate() {
+                match labels.iter().position(|x| x == lab) {
+                    Some(p) => ys.push(p as u32),
+                    None => {
+                        return Err(invalid(format!(
+                            "{} row {}: label `{lab}` is not one the model knows ({:?})",
+                            data.display(),
+                            i + 1,
+                            labels
+                        )))
+                    }
+                }
+            }
+            let ex = Examples {
+                tokens: labelled::encode_texts(&vocab, &d.texts, s.max_len),
+                labels: ys,
+            };
+            let e = classify_task::evaluate(&mut l.model, &ex, 64, labels.len())?;
+            Ok(EvalReport::Classify {
+                data: data.to_path_buf(),
+                labels,
+                eval: e,
+            })
+        }
+    }
+}
+
+// ---------------------------------------------------------------- predict
+
+/// How [`generate`] samples.
+#[derive(Clone, Debug)]
+pub struct GenerateOptions {
+    /// The text the model continues (at least one character).
+    pub prime: String,
+    /// Characters to generate.
+    pub length: usize,
+    /// Softmax temperature, greater than 0.
+    pub temperature: f32,
+    /// Sample among the `top_k` likeliest tokens (0: all).
+    pub top_k: usize,
+    /// Run the generator in bf16.
+    pub bf16: bool,
+    /// The sampling seed.
+    pub seed: u64,
+}
+
+/// The pieces of `prime` that a text model's vocabulary does not know (read as the unknown
+/// token).
+///
+/// # Errors
+/// A model without vocabulary.
+pub fn unknown_tokens(l: &Loaded, prime: &str) -> JobResult<Vec<String>> {
+    let vocab = l
+        .meta
+        .vocab
+        .as_ref()
+        .ok_or_else(|| invalid("the model has no vocabulary"))?;
+    Ok(vocab
+        .split(prime)
+        .into_iter()
+        .filter(|t| vocab.id(t).is_none())
+        .collect())
+}
+
+/// Checks [`GenerateOptions`] before generating.
+///
+/// # Errors
+/// A temperature that is not greater than 0, an empty prime.
+pub fn check_generate(o: &GenerateOptions) -> JobResult<()> {
+    if !(o.temperature.is_finite() && o.temperature > 0.0) {
+        return Err(invalid(format!(
+            "--temperature must be greater than 0 (try 0.5 to 1.0), got {}",
+            o.temperature
+        )));
+    }
+    if o.prime.is_empty() {
+        return Err(invalid(
+            "--prime is empty; give at least one character (the default is a newline)",
+        ));
+    }
+    Ok(())
+}
+
+/// Continues `o.prime` with a text model, passing each generated piece to `on_piece`;
+/// returns the generated text (without the prime).
+///
+/// # Errors
+/// Invalid options ([`check_generate`]), a model without vocabulary, model errors.
+pub fn generate(
+    l: &mut Loaded,
+    o: &GenerateOptions,
+    on_piece: &mut dyn FnMut(&str),
+) -> JobResult<String> {
+    check_generate(o)?;
+    let vocab = l
+        .meta
+        .vocab
+        .clone()
+        .ok_or_else(|| invalid("the model has no vocabulary"))?;
+    let mut rng = ChaCha8Rng::seed_from_u64(o.seed);
+    Ok(text::generate(
+        &mut l.model,
+        &vocab,
+        &o.prime,
+        o.length,
+        o.temperature,
+        o.top_k,
+        if o.bf16 {
+            Precision::Bf16
+        } else {
+            Precision::F32
+        },
+        &mut rng,
+        on_piece,
+    )?)
+}
+
+/// A forecast: the history it continues and the forecast values.
+#[derive(Clone, Debug)]
+pub struct Forecast {
+    /// The series' description (columns, date column, window, horizon).
+    pub spec: SeriesSpec,
+    /// The history read from the file.
+    pub table: Table,
+    /// The forecast of the first column, in its original units.
+    pub values: Vec<f64>,
+    /// The dates of the forecast rows, when the history's dates are regular.
+    pub dates: Option<Vec<String>>,
+}
+
+impl Forecast {
+    /// The forecast as CSV: `step[,date],<column>` and one row per step.
+    pub fn to_csv(&self) -> String {
+        let target = &self.spec.columns[0];
+        let mut csv = String::new();
+        match (&self.spec.date_column, &self.dates) {
+            (Some(dc), Some(_)) => csv.push_str(&format!("step,{dc},{target}\n")),
+            _ => csv.push_str(&format!("step,{target}\n")),
+        }
+        for (i, v) in self.values.iter().enumerate() {
+            match &self.dates {
+                Some(d) => csv.push_str(&format!("{},{},{v}\n", i + 1, d[i])),
+                None => csv.push_str(&format!("{},{v}\n", i + 1)),
+            }
+        }
+        csv
+    }
+}
+
+/// The series description of a forecasting model.
+///
+/// # Errors
+/// A model without one.
+pub fn series_spec(l: &Loaded) -> JobResult<SeriesSpec> {
+    l.meta
+        .series
+        .clone()
+        .ok_or_else(|| invalid("the model has no series description"))
+}
+
+/// Forecasts `steps` rows past the end of the file `data` with a forecasting model.
+///
+/// # Errors
+/// A model without series description, an unreadable file, model errors.
+pub fn forecast(l: &mut Loaded, data: &Path, steps: usize) -> JobResult<Forecast> {
+    let spec = series_spec(l)?;
+    let table = series::read_table(data, &spec.columns, spec.date_column.as_deref())?;
+    let values = spec.forecast(&mut l.model, &table, steps)?;
+    let dates = table
+        .dates
+        .as_ref()
+        .and_then(|d| series::next_dates(d, steps));
+    Ok(Forecast {
+        spec,
+        table,
+        values,
+        dates,
+    })
+}
+
+/// A classifier's answer for one text.
+#[derive(Clone, Debug, Serialize)]
+pub struct Prediction {
+    /// The likeliest label.
+    pub label: String,
+    /// Its probability.
+    pub probability: f32,
+    /// Every label's probability, in the model's label order.
+    pub probabilities: Vec<f32>,
+}
+
+/// Where [`classify`] reads its texts.
+#[derive(Clone, Debug)]
+pub enum Texts<'a> {
+    /// Texts given directly.
+    Given(&'a [String]),
+    /// The text column of a file (its label column may be absent).
+    File(&'a Path),
+}
+
+/// Reads the texts to classify.
+///
+/// # Errors
+/// An unreadable file.
+pub fn read_texts(l: &Loaded, texts: Texts<'_>) -> JobResult<Vec<String>> {
+    let s = &l.meta.settings;
+    Ok(match texts {
+        Texts::Given(t) => t.to_vec(),
+        Texts::File(path) => match labelled::read_labelled(path, &s.text_column, &s.label_column) {
+            Ok(d) => d.texts,
+            Err(_) => labelled::read_labelled(path, &s.text_column, &s.text_column)?.texts,
+        },
+    })
+}
+
+/// Classifies `texts` with a classifier.
+///
+/// # Errors
+/// A model without vocabulary or labels, model errors.
+pub fn classify(l: &mut Loaded, texts: &[String]) -> JobResult<Vec<Prediction>> {
+    let vocab = l
+        .meta
+        .vocab
+        .clone()
+        .ok_or_else(|| invalid("the model has no vocabulary"))?;
+    let labels = l
+        .meta
+        .labels
+        .clone()
+        .ok_or_else(|| invalid("the model has no labels"))?;
+    let tokens = labelled::encode_texts(&vocab, texts, l.meta.settings.max_len);
+    let probs = classify_task::predict(&mut l.model, &tokens, 64)?;
+    Ok(probs
+        .into_iter()
+        .map(|p| {
+            let best = p
+                .iter()
+                .enumerate()
+                .fold(0, |b, (i, &v)| if v > p[b] { i } else { b });
+            Prediction {
+                label: labels[best].clone(),
+                probability: p[best],
+                probabilities: p,
+            }
+        })
+        .collect())
+}
