@@ -15,7 +15,7 @@ use lstm::io::checkpoint::TensorFile;
 use lstm::kernels::with_threads;
 use lstm::model::optim::OptimizerConfig;
 use lstm::model::{Batch, Head, InputKind, Inputs, ModelConfig, SequenceModel, Targets};
-use lstm::recurrent::{Input, RecurrentCache, RecurrentConfig, RecurrentState};
+use lstm::recurrent::{Input, RecurrentCache, RecurrentConfig, RecurrentState, SequenceBatch};
 use lstm::testing::{with_team_min_weights, with_transposed_min_gates};
 
 type R<T> = Result<T, String>;
@@ -153,12 +153,10 @@ fn check_layer(f: &TensorFile) -> R<usize> {
     let mut cache = RecurrentCache::default();
     rnn.forward(
         &store.values,
-        Input::Dense(&input),
-        t,
-        b,
-        lengths.as_deref(),
-        Some(&init),
-        None,
+        SequenceBatch {
+            lengths: lengths.as_deref(),
+            ..SequenceBatch::new(Input::Dense(&input), t, b).with_initial_state(&init)
+        },
         &mut cache,
     )
     .map_err(|e| e.to_string())?;

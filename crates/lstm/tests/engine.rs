@@ -8,7 +8,9 @@ use lstm::cell::Mode;
 use lstm::kernels::{matmul, matmul_naive, with_threads, Transpose};
 use lstm::model::{Batch, Head, InputKind, Inputs, ModelConfig, SequenceModel, Targets};
 use lstm::params::ParamStore;
-use lstm::recurrent::{Input, Recurrent, RecurrentCache, RecurrentConfig, RecurrentState};
+use lstm::recurrent::{
+    Input, Recurrent, RecurrentCache, RecurrentConfig, RecurrentState, SequenceBatch,
+};
 use lstm::testing::{
     gemm_packed, gemm_packed_gather, pack_panels, with_lanes, with_packed_kernel,
     with_team_min_weights, with_transposed_min_gates, PackedKernel,
@@ -377,12 +379,7 @@ fn variable_lengths_equal_sequences_run_alone() {
         let mut cache = RecurrentCache::default();
         rnn.forward(
             &store.values,
-            Input::Dense(&x),
-            t,
-            b,
-            Some(&lengths),
-            None,
-            None,
+            SequenceBatch::new(Input::Dense(&x), t, b).with_lengths(&lengths),
             &mut cache,
         )
         .unwrap();
@@ -395,12 +392,7 @@ fn variable_lengths_equal_sequences_run_alone() {
             let mut single = RecurrentCache::default();
             rnn.forward(
                 &store.values,
-                Input::Dense(&xs),
-                len,
-                1,
-                None,
-                None,
-                None,
+                SequenceBatch::new(Input::Dense(&xs), len, 1),
                 &mut single,
             )
             .unwrap();
@@ -515,8 +507,14 @@ fn sequences_sharing_lanes_get_what_they_get_alone() {
                                     Input::Dense(&x)
                                 };
                                 let (v, c) = (&store.values, &mut cache);
-                                rnn.forward(v, input, t, b, Some(lengths), Some(&h0), None, c)
-                                    .unwrap();
+                                rnn.forward(
+                                    v,
+                                    SequenceBatch::new(input, t, b)
+                                        .with_lengths(lengths)
+                                        .with_initial_state(&h0),
+                                    c,
+                                )
+                                .unwrap();
                                 if compact {
                                     let bad = rnn.backward(v, &mut grads, c, &d_out, None);
                                     assert!(bad.is_err(), "a padded d_output for a compact output");
@@ -582,12 +580,7 @@ fn sequences_sharing_lanes_get_what_they_get_alone() {
                     };
                     rnn.forward(
                         &store.values,
-                        input,
-                        len,
-                        1,
-                        None,
-                        Some(&s0),
-                        None,
+                        SequenceBatch::new(input, len, 1).with_initial_state(&s0),
                         &mut single,
                     )
                     .unwrap();
@@ -683,12 +676,9 @@ fn recurrent_dropout_masks_follow_sequences_into_shared_lanes() {
                     let (v, c) = (&store.values, &mut cache);
                     rnn.forward(
                         v,
-                        Input::Dense(&x),
-                        t,
-                        b,
-                        Some(&lengths),
-                        None,
-                        Some(&mut drng),
+                        SequenceBatch::new(Input::Dense(&x), t, b)
+                            .with_lengths(&lengths)
+                            .with_dropout_rng(&mut drng),
                         c,
                     )
                     .unwrap();
@@ -727,12 +717,9 @@ fn recurrent_dropout_masks_follow_sequences_into_shared_lanes() {
         with_threads(1, || {
             rnn.forward(
                 &store.values,
-                Input::Dense(&x),
-                t,
-                b,
-                Some(&lengths),
-                None,
-                Some(&mut drng),
+                SequenceBatch::new(Input::Dense(&x), t, b)
+                    .with_lengths(&lengths)
+                    .with_dropout_rng(&mut drng),
                 &mut other,
             )
         })
@@ -759,12 +746,10 @@ fn dropout_is_training_only_and_seeded() {
         let mut r = seed.map(ChaCha8Rng::seed_from_u64);
         rnn.forward(
             &store.values,
-            Input::Dense(&x),
-            5,
-            2,
-            None,
-            None,
-            r.as_mut(),
+            SequenceBatch {
+                dropout_rng: r.as_mut(),
+                ..SequenceBatch::new(Input::Dense(&x), 5, 2)
+            },
             &mut c,
         )
         .unwrap();
@@ -839,12 +824,7 @@ fn bad_input_is_an_error_not_a_panic() {
     assert!(matches!(
         rnn.forward(
             &store.values,
-            Input::Dense(&x[..5]),
-            2,
-            2,
-            None,
-            None,
-            None,
+            SequenceBatch::new(Input::Dense(&x[..5]), 2, 2),
             &mut c
         ),
         Err(Error::Shape { .. })
@@ -852,12 +832,7 @@ fn bad_input_is_an_error_not_a_panic() {
     assert!(matches!(
         rnn.forward(
             &store.values,
-            Input::Dense(&x),
-            2,
-            2,
-            Some(&[1, 3]),
-            None,
-            None,
+            SequenceBatch::new(Input::Dense(&x), 2, 2).with_lengths(&[1, 3]),
             &mut c
         ),
         Err(Error::Index(_))
@@ -865,12 +840,7 @@ fn bad_input_is_an_error_not_a_panic() {
     assert!(matches!(
         rnn.forward(
             &store.values,
-            Input::Dense(&x),
-            2,
-            2,
-            Some(&[0, 2]),
-            None,
-            None,
+            SequenceBatch::new(Input::Dense(&x), 2, 2).with_lengths(&[0, 2]),
             &mut c
         ),
         Err(Error::Index(_))
@@ -882,24 +852,14 @@ fn bad_input_is_an_error_not_a_panic() {
     assert!(rnn
         .forward(
             &store.values,
-            Input::Dense(&x),
-            2,
-            2,
-            None,
-            Some(&bad_state),
-            None,
+            SequenceBatch::new(Input::Dense(&x), 2, 2).with_initial_state(&bad_state),
             &mut c
         )
         .is_err());
     assert!(rnn
         .forward(
             &store.values,
-            Input::Tokens(&[0, 1, 2, 3]),
-            2,
-            2,
-            None,
-            None,
-            None,
+            SequenceBatch::new(Input::Tokens(&[0, 1, 2, 3]), 2, 2),
             &mut c
         )
         .is_err());

@@ -12,7 +12,9 @@ use lstm::cell::Mode;
 use lstm::kernels::with_threads;
 use lstm::model::{Batch, Head, InputKind, Inputs, ModelConfig, SequenceModel, Targets};
 use lstm::params::ParamStore;
-use lstm::recurrent::{Input, Recurrent, RecurrentCache, RecurrentConfig, RecurrentState};
+use lstm::recurrent::{
+    Input, Recurrent, RecurrentCache, RecurrentConfig, RecurrentState, SequenceBatch,
+};
 use lstm::testing::with_team_min_weights;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -73,12 +75,11 @@ fn run_case(case: &Case) {
             let mut drng = case.dropout_seed.map(ChaCha8Rng::seed_from_u64);
             rnn.forward(
                 params,
-                Input::Dense(x),
-                t,
-                b,
-                lens,
-                Some(init),
-                drng.as_mut(),
+                SequenceBatch {
+                    lengths: lens,
+                    dropout_rng: drng.as_mut(),
+                    ..SequenceBatch::new(Input::Dense(x), t, b).with_initial_state(init)
+                },
                 cache,
             )
             .unwrap();

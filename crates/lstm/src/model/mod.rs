@@ -47,7 +47,9 @@ use crate::kernels::{
 };
 use crate::params::init::{self, InitScheme};
 use crate::params::ParamStore;
-use crate::recurrent::{Input, Recurrent, RecurrentCache, RecurrentConfig, RecurrentState};
+use crate::recurrent::{
+    Input, Recurrent, RecurrentCache, RecurrentConfig, RecurrentState, SequenceBatch,
+};
 use optim::{Optimizer, OptimizerConfig};
 
 /// What the model reads at each time step.
@@ -563,8 +565,13 @@ impl SequenceModel {
         });
         let rng = if train { Some(&mut self.rng) } else { None };
         self.cache.set_compact_output(compact);
-        self.rnn
-            .forward(params, input, t, b, lengths, carry, rng, &mut self.cache)?;
+        let batch = SequenceBatch {
+            lengths,
+            initial_state: carry,
+            dropout_rng: rng,
+            ..SequenceBatch::new(input, t, b)
+        };
+        self.rnn.forward(params, batch, &mut self.cache)?;
         // ---- head input
         let rc = self.rnn.config();
         let (p, dn, ln) = (rc.hidden_out(), rc.directions(), rc.num_layers);

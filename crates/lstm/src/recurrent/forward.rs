@@ -38,29 +38,48 @@ pub(super) fn step_product(
 }
 
 impl Recurrent {
-    /// Runs the stack over a batch.
+    /// Runs the stack over a batch of sequences.
     ///
-    /// - `input`: `(T, B, I)` features or `(T, B)` token ids (batch-first if configured).
-    /// - `lengths`: one length per sequence, `1..=T`, any order; `None` = all `T`.
-    /// - `init`: initial states (zeros if `None`), see [`RecurrentState`].
-    /// - `train`: the RNG for dropout masks when training; `None` = evaluation (no dropout).
+    /// - `params`: the store's values (the stack reads its own range of them).
+    /// - `batch`: the input and its shapes, see [`SequenceBatch`]: `(T, B, I)` features or
+    ///   `(T, B)` token ids (`(B, T, ·)` when `batch_first`), optional lengths `(B)`, initial
+    ///   states `h (D·L, B, H_out)`, `c (D·L, B, H)`, and the RNG for dropout when training.
+    /// - `cache`: receives the output `(T, B, D·H_out)` (batch-first if configured; see
+    ///   [`RecurrentCache::output`]), the final states (same shapes as the initial ones,
+    ///   [`RecurrentCache::final_state`]) and what [`Recurrent::backward`] needs.
     ///
-    /// Results are read from `cache` ([`RecurrentCache::output`], [`RecurrentCache::final_state`]).
+    /// ```
+    /// # use lstm::params::ParamStore;
+    /// # use lstm::recurrent::{Input, Recurrent, RecurrentCache, RecurrentConfig, SequenceBatch};
+    /// # use rand::SeedableRng;
+    /// # let cfg = RecurrentConfig { input_size: 3, hidden_size: 4, ..Default::default() };
+    /// # let mut store = ParamStore::default();
+    /// # let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    /// # let lstm = Recurrent::new(cfg, &mut store, "lstm.", &mut rng).unwrap();
+    /// let x = vec![0.1f32; 5 * 2 * 3]; // (T=5, B=2, I=3)
+    /// let lengths = [5, 3];
+    /// let mut cache = RecurrentCache::default();
+    /// let batch = SequenceBatch::new(Input::Dense(&x), 5, 2).with_lengths(&lengths);
+    /// lstm.forward(&store.values, batch, &mut cache).unwrap();
+    /// assert_eq!(cache.final_state().h.len(), 2 * 4); // (D·L=1, B=2, H=4)
+    /// ```
     ///
     /// # Errors
     /// [`Error::Shape`] / [`Error::Index`] if a buffer, token or length does not fit.
-    #[allow(clippy::too_many_arguments)]
     pub fn forward(
         &self,
         params: &[f32],
-        input: Input<'_>,
-        seq_len: usize,
-        batch: usize,
-        lengths: Option<&[usize]>,
-        init: Option<&RecurrentState>,
-        train: Option<&mut ChaCha8Rng>,
+        batch: SequenceBatch<'_>,
         cache: &mut RecurrentCache,
     ) -> Result<()> {
+        let SequenceBatch {
+            input,
+            seq_len,
+            batch,
+            lengths,
+            initial_state: init,
+            dropout_rng: train,
+        } = batch;
         let cfg = &self.cfg;
         let (tn, b) = (seq_len, batch);
         let (h, p, dn, ln) = (

@@ -26,7 +26,7 @@
 //!
 //! ```
 //! use lstm::params::ParamStore;
-//! use lstm::recurrent::{Input, Recurrent, RecurrentCache, RecurrentConfig};
+//! use lstm::recurrent::{Input, Recurrent, RecurrentCache, RecurrentConfig, SequenceBatch};
 //! use rand::SeedableRng;
 //! let cfg = RecurrentConfig { input_size: 3, hidden_size: 4, ..Default::default() };
 //! let mut store = ParamStore::default();
@@ -34,7 +34,8 @@
 //! let lstm = Recurrent::new(cfg, &mut store, "lstm.", &mut rng).unwrap();
 //! let x = vec![0.1f32; 5 * 2 * 3]; // (T=5, B=2, I=3), time-major
 //! let mut cache = RecurrentCache::default();
-//! lstm.forward(&store.values, Input::Dense(&x), 5, 2, None, None, None, &mut cache).unwrap();
+//! let batch = SequenceBatch::new(Input::Dense(&x), 5, 2); // zero states, no dropout
+//! lstm.forward(&store.values, batch, &mut cache).unwrap();
 //! assert_eq!(cache.output().len(), 5 * 2 * 4);
 //! ```
 
@@ -89,6 +90,66 @@ pub enum Input<'a> {
     Dense(&'a [f32]),
     /// Token ids for a one-hot layer 0, `(T, B)` or `(B, T)`; each `< input_size`.
     Tokens(&'a [u32]),
+}
+
+/// What a forward pass runs over: the input, its shapes, and the optional parts.
+///
+/// Shapes use `T` = [`seq_len`](Self::seq_len), `B` = [`batch`](Self::batch), `I` = the
+/// configured input size, `L` layers, `D` directions, `H` hidden size and `H_out` the hidden
+/// output (`P` with a projection, else `H`). The common call is short:
+/// `SequenceBatch::new(Input::Dense(&x), t, b)`, with `with_lengths`, `with_initial_state` and
+/// `with_dropout_rng` for the rest, or a struct literal ending in `..SequenceBatch::new(..)`
+/// when they are already `Option`s.
+#[derive(Debug)]
+pub struct SequenceBatch<'a> {
+    /// `(T, B, I)` features or `(T, B)` token ids; `(B, T, ·)` when `batch_first`.
+    pub input: Input<'a>,
+    /// `T`, the number of time steps (at least 1).
+    pub seq_len: usize,
+    /// `B`, the number of sequences (at least 1).
+    pub batch: usize,
+    /// `(B)`: one length per sequence, each in `1..=T`, any order; `None` = all `T`.
+    pub lengths: Option<&'a [usize]>,
+    /// Initial states, `h (D·L, B, H_out)` and `c (D·L, B, H)` (LSTM), see
+    /// [`RecurrentState`]; `None` = zeros.
+    pub initial_state: Option<&'a RecurrentState>,
+    /// The RNG for dropout masks when training; `None` = evaluation (no dropout).
+    pub dropout_rng: Option<&'a mut ChaCha8Rng>,
+}
+
+impl<'a> SequenceBatch<'a> {
+    /// `B` sequences of `T` steps each, from zero states, without dropout.
+    pub fn new(input: Input<'a>, seq_len: usize, batch: usize) -> Self {
+        Self {
+            input,
+            seq_len,
+            batch,
+            lengths: None,
+            initial_state: None,
+            dropout_rng: None,
+        }
+    }
+
+    /// Sets the per-sequence lengths `(B)`, each in `1..=T`.
+    #[must_use]
+    pub fn with_lengths(mut self, lengths: &'a [usize]) -> Self {
+        self.lengths = Some(lengths);
+        self
+    }
+
+    /// Starts from these states instead of zeros.
+    #[must_use]
+    pub fn with_initial_state(mut self, state: &'a RecurrentState) -> Self {
+        self.initial_state = Some(state);
+        self
+    }
+
+    /// Trains: draws the dropout masks from `rng`.
+    #[must_use]
+    pub fn with_dropout_rng(mut self, rng: &'a mut ChaCha8Rng) -> Self {
+        self.dropout_rng = Some(rng);
+        self
+    }
 }
 
 /// Initial or final states: `h` `(D·L, B, H_out)`, `c` `(D·L, B, H)` (LSTM only, else empty).
