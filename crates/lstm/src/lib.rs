@@ -54,10 +54,12 @@ pub use error::{Error, Result};
 /// not part of the API, and they may change or go without notice.
 #[doc(hidden)]
 pub mod testing {
+    // the step kernel's versions, for `examples/stepkernel.rs` (its tests are in `kernels/`)
     pub use crate::kernels::stepkernel::{
-        gemm_packed, gemm_packed_gather, pack_panels, with_packed_kernel, PackedKernel, PANEL,
+        gemm_packed, pack_panels, with_packed_kernel, PackedKernel,
     };
+    // the recurrent layer's paths, for the conformance, gradient-check and lane tests
     pub use crate::recurrent::backward::with_transposed_min_gates;
     pub use crate::recurrent::schedule::with_lanes;
-    pub use crate::recurrent::units::{with_team_min_weights, TEAM_MIN_WEIGHTS};
+    pub use crate::recurrent::units::with_team_min_weights;
 }

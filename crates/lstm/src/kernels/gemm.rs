@@ -452,3 +452,76 @@ unsafe fn gemv_row_avx2(
         j += 4;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::matmul_naive;
+    use crate::kernels::stepkernel::{with_packed_kernel, PackedKernel};
+    use crate::kernels::testutil::{assert_product_close, rand_vec};
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    /// Products of one or two rows by a transposed matrix (`matmul`'s dot-product path), in each
+    /// version of the kernel, against the naive product.
+    #[test]
+    fn one_row_products_match_naive_in_every_version() {
+        let mut rng = ChaCha8Rng::seed_from_u64(31);
+        let mut shapes: Vec<(usize, usize, usize)> = vec![(1, 1024, 256), (2, 65, 256), (1, 3, 7)];
+        for _ in 0..40 {
+            shapes.push((
+                rng.gen_range(1..3),
+                rng.gen_range(1..70),
+                rng.gen_range(1..90),
+            ));
+        }
+        for (m, n, k) in shapes {
+            let pad = rng.gen_range(0..3);
+            let (lda, ldb, ldc) = (k + pad, k + pad, n + pad);
+            let a = rand_vec(&mut rng, m * lda);
+            let b = rand_vec(&mut rng, n * ldb);
+            let c0 = rand_vec(&mut rng, m * ldc);
+            for accumulate in [false, true] {
+                let mut slow = c0.clone();
+                matmul_naive(
+                    m,
+                    n,
+                    k,
+                    &a,
+                    lda,
+                    Transpose::No,
+                    &b,
+                    ldb,
+                    Transpose::Yes,
+                    &mut slow,
+                    ldc,
+                    accumulate,
+                );
+                for kernel in [
+                    PackedKernel::Avx512,
+                    PackedKernel::Avx2,
+                    PackedKernel::Scalar,
+                ] {
+                    let mut fast = c0.clone();
+                    with_packed_kernel(kernel, || {
+                        matmul(
+                            m,
+                            n,
+                            k,
+                            &a,
+                            lda,
+                            Transpose::No,
+                            &b,
+                            ldb,
+                            Transpose::Yes,
+                            &mut fast,
+                            ldc,
+                            accumulate,
+                        )
+                    });
+                    assert_product_close(&fast, &slow, &c0, (m, n, k, ldc), &format!("{kernel:?}"));
+                }
+            }
+        }
+    }
+}

@@ -42,3 +42,45 @@ pub use naive::matmul_naive;
 pub use threads::{num_threads, set_num_threads, with_threads};
 pub(crate) use threads::{parallel_blocks, PAR_BLOCK};
 pub use vector::{add_assign, add_column_sums, add_into};
+
+/// Helpers of the kernels' tests.
+#[cfg(test)]
+pub(crate) mod testutil {
+    use rand::Rng;
+    use rand_chacha::ChaCha8Rng;
+
+    /// `n` values uniform in `[-1, 1)`.
+    pub(crate) fn rand_vec(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
+        (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect()
+    }
+
+    /// The bit patterns of `v`, for comparisons that must be exact (NaN and signed zero included).
+    pub(crate) fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    /// A fast product `fast` against the naive one `slow`, both `(m, ldc)` from the same `c0`: each
+    /// of the first `n` columns within the rounding of a sum of `k` products, the columns past `n`
+    /// untouched.
+    pub(crate) fn assert_product_close(
+        fast: &[f32],
+        slow: &[f32],
+        c0: &[f32],
+        (m, n, k, ldc): (usize, usize, usize, usize),
+        what: &str,
+    ) {
+        for i in 0..m {
+            for j in 0..ldc {
+                let (f, s) = (fast[i * ldc + j], slow[i * ldc + j]);
+                if j < n {
+                    assert!(
+                        (f - s).abs() <= 1e-4 * (k as f32).sqrt() * (1.0 + s.abs()),
+                        "{what} ({m},{n},{k}) [{i},{j}] {f} vs {s}"
+                    );
+                } else {
+                    assert_eq!(f, c0[i * ldc + j], "padding untouched");
+                }
+            }
+        }
+    }
+}

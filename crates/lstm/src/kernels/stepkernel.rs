@@ -555,7 +555,142 @@ unsafe fn block_packed<const R: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::with_threads;
+    use crate::kernels::testutil::{assert_product_close, bits, rand_vec};
+    use crate::kernels::{matmul_naive, with_threads};
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    /// The step kernel, in each of its versions (AVX-512, the AVX2 one of CPUs without AVX-512,
+    /// plain Rust), against the naive product; the AVX2 version also bit for bit against the
+    /// AVX-512 one, whose sums it keeps in the same order. (On a CPU without a version, the next
+    /// one runs in its place.)
+    #[test]
+    fn packed_step_kernel_matches_naive() {
+        let mut rng = ChaCha8Rng::seed_from_u64(78);
+        let mut shapes: Vec<(usize, usize, usize)> = vec![
+            (16, 1024, 256),
+            (16, 512, 2048),
+            (1, 33, 7),
+            (9, 31, 5),
+            (8, 32, 1),
+            (3, 65, 40),
+            (7, 70, 600),
+        ];
+        for _ in 0..60 {
+            shapes.push((
+                rng.gen_range(1..40),
+                rng.gen_range(1..100),
+                rng.gen_range(1..80),
+            ));
+        }
+        let mut packed = Vec::new();
+        for (m, n, k) in shapes {
+            for tb in [Transpose::No, Transpose::Yes] {
+                for accumulate in [false, true] {
+                    let pad = rng.gen_range(0..3);
+                    let (br, bc) = if tb == Transpose::No { (k, n) } else { (n, k) };
+                    let (lda, ldb, ldc) = (k + pad, bc + pad, n + pad);
+                    let a = rand_vec(&mut rng, m * lda);
+                    let b = rand_vec(&mut rng, br * ldb);
+                    let c0 = rand_vec(&mut rng, m * ldc);
+                    pack_panels(k, n, &b, ldb, tb, &mut packed);
+                    let run = |kernel| {
+                        let mut c = c0.clone();
+                        with_packed_kernel(kernel, || {
+                            gemm_packed(m, n, k, &a, lda, &packed, &mut c, ldc, accumulate)
+                        });
+                        c
+                    };
+                    let fast = run(PackedKernel::Avx512);
+                    let avx2 = run(PackedKernel::Avx2);
+                    assert_eq!(
+                        bits(&avx2),
+                        bits(&fast),
+                        "({m},{n},{k}) AVX2 against AVX-512"
+                    );
+                    let scalar = run(PackedKernel::Scalar);
+                    let mut slow = c0.clone();
+                    matmul_naive(
+                        m,
+                        n,
+                        k,
+                        &a,
+                        lda,
+                        Transpose::No,
+                        &b,
+                        ldb,
+                        tb,
+                        &mut slow,
+                        ldc,
+                        accumulate,
+                    );
+                    for fast in [&fast, &scalar] {
+                        assert_product_close(fast, &slow, &c0, (m, n, k, ldc), &format!("{tb:?}"));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The product that gathers its initial rows from a table (the one-hot input projection of a
+    /// step) against the naive product added to the gathered rows.
+    #[test]
+    fn gathered_packed_product_matches_naive() {
+        let mut rng = ChaCha8Rng::seed_from_u64(8);
+        let mut shapes: Vec<(usize, usize, usize)> =
+            vec![(16, 1024, 256), (16, 512, 128), (3, 65, 40)];
+        for _ in 0..40 {
+            shapes.push((
+                rng.gen_range(1..40),
+                rng.gen_range(1..100),
+                rng.gen_range(1..300),
+            ));
+        }
+        let mut packed = Vec::new();
+        for (m, n, k) in shapes {
+            let (pad, vocab) = (rng.gen_range(0..3), rng.gen_range(1..20));
+            let (lda, ldc) = (k + pad, n + pad);
+            let a = rand_vec(&mut rng, m * lda);
+            let w = rand_vec(&mut rng, k * n);
+            let table = rand_vec(&mut rng, vocab * n);
+            let ids: Vec<u32> = (0..m).map(|_| rng.gen_range(0..vocab as u32)).collect();
+            let c0 = rand_vec(&mut rng, m * ldc);
+            pack_panels(k, n, &w, n, Transpose::No, &mut packed);
+            let run = |kernel| {
+                let mut c = c0.clone();
+                with_packed_kernel(kernel, || {
+                    gemm_packed_gather(m, n, k, &a, lda, &packed, &mut c, ldc, &table, &ids)
+                });
+                c
+            };
+            let fast = run(PackedKernel::Avx512);
+            assert_eq!(
+                bits(&run(PackedKernel::Avx2)),
+                bits(&fast),
+                "({m},{n},{k}) AVX2"
+            );
+            let mut slow = c0.clone();
+            for (i, &t) in ids.iter().enumerate() {
+                let t = t as usize;
+                slow[i * ldc..i * ldc + n].copy_from_slice(&table[t * n..(t + 1) * n]);
+            }
+            matmul_naive(
+                m,
+                n,
+                k,
+                &a,
+                lda,
+                Transpose::No,
+                &w,
+                n,
+                Transpose::No,
+                &mut slow,
+                ldc,
+                true,
+            );
+            assert_product_close(&fast, &slow, &c0, (m, n, k, ldc), "gathered");
+        }
+    }
 
     #[test]
     fn packing_in_parallel_gives_each_matrix_its_own_packing() {
