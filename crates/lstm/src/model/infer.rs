@@ -16,7 +16,7 @@
 //! worker reads and writes only its own units.
 //!
 //! Results equal [`SequenceModel::predict`] with a carried state up to the order of the sums
-//! (tested in `tests/engine.rs`).
+//! (tested in `tests/generation.rs`).
 //!
 //! ```
 //! use lstm::model::infer::Generator;
