@@ -3,17 +3,27 @@
 //! LSTM networks (standard, peephole, coupled), GRU and plain RNN layers, trained by
 //! hand-written backpropagation through time, exact against PyTorch and fast on CPUs.
 //!
-//! The parts:
-//! - [`cell`]: the per-step element-wise math of each cell, forward and backward side by side;
-//! - [`recurrent`]: stacks of layers (directions, projection, variable lengths, dropout);
-//! - [`model`]: embeddings, one-hot input, dense head, losses, a whole trainable model;
-//! - [`optim`]: SGD, Adam, AdamW and gradient clipping with PyTorch's semantics;
-//! - [`linalg`]: the GEMM entry point and its naive reference;
-//! - [`params`]: flat parameter and gradient buffers with named views;
-//! - [`checkpoint`]: safetensors in and out;
-//! - [`explain`] and [`html`]: activations, unit rankings and gate saturation of a trained
-//!   model, and the pages that show them.
-//! - [`experiment`]: the long-term dependency experiments and the variant comparison.
+//! The folders are the layers, lowest first; each imports only those before it (a test checks):
+//! - [`kernels`]: the GEMM entry point over the `gemm` crate, the packed per-step kernel, GEMV
+//!   and bf16, transposes, activations, the naive reference, the thread budget;
+//! - [`params`]: flat parameter and gradient buffers with named views, and initialisation;
+//! - [`cell`]: each cell's step, forward and backward side by side (LSTM, GRU, RNN);
+//! - [`recurrent`]: stacks of layers (directions, projection, variable lengths, dropout), the
+//!   `torch.nn.LSTM` equivalent: [`Recurrent::forward`] on a [`SequenceBatch`];
+//! - [`model`]: a whole trainable [`SequenceModel`] (embedding or one-hot input, stack, dense
+//!   head), its losses and optimizers, and batch-1 generation;
+//! - [`data`]: vocabularies, delimited files, readers of text, series and labelled texts;
+//! - [`io`]: safetensors checkpoints, PyTorch and Keras weights, ONNX (features `keras`, `onnx`);
+//! - [`tasks`]: the text, forecast and classify jobs behind one interface ([`Job`],
+//!   [`tasks::job::evaluate`], [`tasks::job::generate`], ...), their [`Settings`], the training
+//!   loop and model directories;
+//! - [`explain`] and [`pages`]: activations, unit rankings and gate saturation, and the HTML
+//!   pages and plots that show them (plots with the feature `plots`);
+//! - `experiment` (feature `plots`) and [`bench`](mod@bench): the long-term dependency experiments and the
+//!   `lstm bench` configurations.
+//!
+//! Cargo features, all off by default and all on in the binary: `plots` (plotters and its
+//! font), `onnx` (prost), `keras` (hdf5-pure). The layers, models, jobs and checkpoints need none.
 //!
 //! ```
 //! use lstm::model::{Head, ModelConfig, InputKind, SequenceModel};
@@ -48,7 +58,18 @@ pub mod params;
 pub mod recurrent;
 pub mod tasks;
 
+pub use cell::Mode;
 pub use error::{Error, Result};
+pub use kernels::set_num_threads;
+pub use model::optim::OptimizerConfig;
+pub use model::{Batch, Head, InputKind, Inputs, ModelConfig, SequenceModel, Targets};
+pub use params::ParamStore;
+pub use recurrent::{
+    Input, Recurrent, RecurrentCache, RecurrentConfig, RecurrentState, SequenceBatch,
+};
+pub use tasks::job::Job;
+pub use tasks::modeldir::{load, Loaded};
+pub use tasks::settings::{Settings, Task};
 
 /// Switches for this crate's own tests, examples and benchmarks (which kernel, which schedule):
 /// not part of the API, and they may change or go without notice.

@@ -50,7 +50,12 @@ fn no_layer_imports_a_higher_one() {
     let mut upward = Vec::new();
     for file in &files {
         let rel = file.strip_prefix(&src).unwrap();
-        let top = rel.components().next().unwrap().as_os_str().to_string_lossy();
+        let top = rel
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy();
         let top = top.trim_end_matches(".rs");
         if top == "lib" {
             continue; // the crate root re-exports from every layer
@@ -75,12 +80,19 @@ fn no_layer_imports_a_higher_one() {
                     }),
                 };
                 if theirs > own {
-                    upward.push(format!("{}:{n}: {top} imports crate::{name}", rel.display()));
+                    upward.push(format!(
+                        "{}:{n}: {top} imports crate::{name}",
+                        rel.display()
+                    ));
                 }
             }
         }
     }
-    assert!(upward.is_empty(), "imports that reach upward:\n{}", upward.join("\n"));
+    assert!(
+        upward.is_empty(),
+        "imports that reach upward:\n{}",
+        upward.join("\n")
+    );
 }
 
 #[test]

@@ -14,7 +14,7 @@
 //! training cases in the conformance files). A bare `nn.LSTM`/`nn.GRU`/`nn.RNN` state_dict
 //! (`weight_ih_l0`, ...) is read with [`import_recurrent_pytorch`].
 //!
-//! Keras 3 files are its own `.weights.h5` ([`export_keras_h5`], [`import_keras_h5`]: HDF5,
+//! Keras 3 files are its own `.weights.h5` (`export_keras_h5`, `import_keras_h5`: HDF5,
 //! written and read by the pure-Rust `hdf5-pure` crate), laid out as `model.save_weights`
 //! writes them for a `Sequential([Embedding?, LSTM|GRU|SimpleRNN (or Bidirectional(...))...,
 //! Dense])`: one group per layer named by class and order (`layers/lstm`, `layers/lstm_1`,
@@ -194,7 +194,7 @@ fn keras_supported(cfg: &ModelConfig) -> Result<()> {
 /// `"{layer index}/{variable path}"` for a `Sequential([Embedding?, LSTM..., Dense])` (a
 /// bidirectional layer as `Bidirectional(LSTM)`). The LSTM and RNN biases are summed into
 /// Keras' single bias (`b_ih + b_hh`); the GRU keeps both (`reset_after=True`).
-/// [`export_keras_h5`] writes the same variables as Keras' own `.weights.h5`.
+/// `export_keras_h5` writes the same variables as Keras' own `.weights.h5`.
 ///
 /// # Errors
 /// [`Error::Config`] for peephole, coupled or projected LSTMs (Keras has none).

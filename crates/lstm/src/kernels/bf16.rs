@@ -16,7 +16,7 @@ pub fn from_bf16(x: u16) -> f32 {
     f32::from_bits((x as u32) << 16)
 }
 
-/// [`pack_kmajor`] in bfloat16, for [`gemv_kmajor_bf16`]: columns go in pairs (`k` is padded to
+/// [`pack_kmajor`](super::pack_kmajor) in bfloat16, for [`gemv_kmajor_bf16`]: columns go in pairs (`k` is padded to
 /// even with a zero column) and each row keeps its pair side by side, the layout of AVX-512
 /// BF16's pairwise dot product. Block `b` of width `w` starts at `b·KMAJOR_BLOCK·k2` (`k2` =
 /// `k` rounded up to even) and holds `out[start + (p·w + r)·2 + j] = W[rows[..], col0 + 2p + j]`.
@@ -39,7 +39,7 @@ pub fn pack_kmajor_bf16(w: &[f32], ld: usize, rows: &[usize], col0: usize, k: us
     out
 }
 
-/// [`gemv_kmajor`] with bfloat16 weights (and `v` rounded to bfloat16), summed in `f32`: half
+/// [`gemv_kmajor`](super::gemv_kmajor) with bfloat16 weights (and `v` rounded to bfloat16), summed in `f32`: half
 /// the bytes to stream, so about twice as fast where the product is bound by cache bandwidth.
 /// Uses AVX-512 BF16 where the CPU has it, else the same arithmetic in scalar code.
 ///

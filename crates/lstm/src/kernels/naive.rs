@@ -2,7 +2,7 @@
 
 use super::gemm::{check, Transpose};
 
-/// The slow, obviously correct reference for [`matmul`] (same arguments, same result up to
+/// The slow, obviously correct reference for [`matmul`](super::matmul) (same arguments, same result up to
 /// rounding). Accumulates in `f64`.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_naive(

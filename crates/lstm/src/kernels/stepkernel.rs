@@ -22,7 +22,7 @@ type BlockArgs = (
 /// Width of a packed panel (two AVX-512 registers of `f32`).
 pub const PANEL: usize = 32;
 
-/// Packs `B (k×n)` into column panels of [`PANEL`] for [`gemm_packed`]:
+/// Packs `B (k×n)` into column panels of `PANEL` for [`gemm_packed`]:
 /// `out[(p·k + kk)·PANEL + c] = B[kk, p·PANEL + c]` (zero past `n`). `B` is read as stored
 /// `(k, n)` with row stride `ldb` when `tb == No`, or as the transpose of a stored `(n, k)`.
 pub fn pack_panels(k: usize, n: usize, b: &[f32], ldb: usize, tb: Transpose, out: &mut Vec<f32>) {

@@ -13,9 +13,15 @@
 //!    input a row gather of `W_ihᵀ` (inside each step's product below);
 //! 2. per step, one GEMM `h_prev · W_hhᵀ` accumulated into that step's gate rows, one fused
 //!    element-wise pass (the cell), and for a projection one more GEMM;
-//! 3. the cache keeps gates, cell states and inputs of every step for the backward pass, where
-//!    only the recurrent product stays inside the time loop and the weight and input gradients
-//!    are single large GEMMs after it.
+//! 3. the cache keeps gates, cell states and inputs of every step for the backward pass
+//!    ([`backward`](Recurrent::backward), `backward.rs`), where the recurrent product stays in
+//!    the time loop and the weight and input gradients are GEMMs over every 256 rows of
+//!    consecutive steps, run while those rows are still in cache.
+//!
+//! The files follow those seams: `config.rs` (configuration and initialisation), `schedule.rs`
+//! (how a batch is dealt to the threads in chunks of sequences, and lanes), `cache.rs`,
+//! `forward.rs`, `backward.rs`, and `units.rs`, the other split for large LSTM layers on two
+//! threads: the batch kept whole and each layer direction's units shared between the threads.
 //!
 //! Variable lengths follow PyTorch's packed sequences: rows are sorted by length once, so the
 //! sequences still running at step `t` are a prefix of the batch and each step's products touch
