@@ -315,6 +315,15 @@ fn show(v: &serde_json::Value) -> String {
         serde_json::Value::Null => "(none)".into(),
         serde_json::Value::String(s) => s.clone(),
         serde_json::Value::Array(a) => a.iter().map(show).collect::<Vec<_>>().join(","),
+        // most settings are f32, widened on the way to JSON: show them as the flag was typed
+        serde_json::Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or_default();
+            if (f as f32) as f64 == f {
+                (f as f32).to_string()
+            } else {
+                f.to_string()
+            }
+        }
         v => v.to_string(),
     }
 }

@@ -237,6 +237,52 @@ fn resume_gives_the_same_weights_as_one_run() {
         wa == wb,
         "a run interrupted at step 12 and resumed must end bit-identical to one run"
     );
+
+    // the original command line, with --resume and a new budget, is accepted and continues
+    // the run the same way
+    let c = dir.join("c");
+    let args_c = base(&c, "12");
+    ok(&args_c.iter().map(|s| s.as_str()).collect::<Vec<_>>());
+    let mut again = base(&c, "30");
+    again.extend(["--resume".to_string(), c.to_str().unwrap().to_string()]);
+    let out = ok(&again.iter().map(|s| s.as_str()).collect::<Vec<_>>());
+    assert!(out.contains("done: 30 steps"), "{out}");
+    let wc = std::fs::read(c.join("model.safetensors")).unwrap();
+    assert!(
+        wa == wc,
+        "resuming with the original flags must end bit-identical to one run"
+    );
+
+    // a changed value is refused, naming the flag and both values; nothing is trained
+    let before = std::fs::read(c.join("model.safetensors")).unwrap();
+    for (flag, value, saved) in [("--hidden", "32", "24"), ("--dropout", "0.2", "0.1")] {
+        let mut changed = base(&c, "40");
+        let i = changed.iter().position(|a| a == flag).unwrap();
+        changed[i + 1] = value.to_string();
+        changed.extend(["--resume".to_string(), c.to_str().unwrap().to_string()]);
+        fails(
+            &changed.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+            &[
+                &format!("{flag} {value} differs from the saved model's {saved}"),
+                "start a new run with another --out",
+            ],
+        );
+    }
+    let err = fails(
+        &[
+            "train",
+            "text",
+            "--resume",
+            c.to_str().unwrap(),
+            "--data",
+            dir.join("other.txt").to_str().unwrap(),
+            "--seq-len",
+            "32",
+        ],
+        &["--seq-len 32 differs from the saved model's 24", "--data "],
+    );
+    assert!(err.contains("; "), "both changes are named: {err}");
+    assert!(before == std::fs::read(c.join("model.safetensors")).unwrap());
 }
 
 #[test]

@@ -675,12 +675,24 @@ fn bad_configuration_is_refused_before_anything_is_written() {
     let m = train_tiny_text(&dir, "m", "2");
     rejects(
         &["train", "--resume", s(&m), "--hidden", "32", "--lr", "0.1"],
-        &["--hidden, --lr cannot be given with it", "--resume"],
+        &[
+            "--hidden 32 differs from the saved model's 16",
+            "--lr 0.1 differs from the saved model's 0.002",
+            "--resume",
+        ],
         &dir,
     );
+    let elsewhere = dir.join("other.txt");
     rejects(
-        &["train", "text", "--resume", s(&m), "--data", s(&txt)],
-        &["--data cannot be given"],
+        &["train", "text", "--resume", s(&m), "--data", s(&elsewhere)],
+        &[
+            &format!(
+                "--data {} differs from the saved model's {}",
+                elsewhere.display(),
+                txt.display()
+            ),
+            "start a new run with another --out",
+        ],
         &dir,
     );
     let other = dir.join("other");

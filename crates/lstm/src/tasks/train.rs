@@ -180,6 +180,7 @@ pub type ExtraFiles<'a> = &'a dyn Fn(&Path, &[(u64, f32)], &[(u64, f32)]) -> Res
 /// # Errors
 /// Model errors ([`crate::Error::Diverged`] included) and I/O errors while saving (the
 /// previous checkpoint is then intact).
+#[allow(clippy::too_many_arguments)] // the loop's inputs; `tasks::job::Job::train` bundles them
 pub fn train(
     meta: &ModelMeta,
     model: &mut SequenceModel,
