@@ -956,3 +956,78 @@ pub fn classify(l: &mut Loaded, texts: &[String]) -> JobResult<Vec<Prediction>> 
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tasks::modeldir;
+
+    #[test]
+    fn a_text_job_trains_resumes_evaluates_and_generates() {
+        let dir = std::env::temp_dir().join(format!("lstm-job-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let data = dir.join("t.txt");
+        std::fs::write(&data, &BUNDLED_TEXT[..20_000]).unwrap();
+        let mut s = Settings::defaults(Task::Text);
+        s.data = Some(data.display().to_string());
+        s.hidden = 8;
+        s.layers = 1;
+        s.seq_len = 16;
+        s.batch = 4;
+        s.steps = Some(3);
+        s.minutes = None;
+        s.threads = 1;
+        let out = dir.join("m");
+        let mut job = Job::new(Task::Text, s.clone(), out.clone()).unwrap();
+        assert_eq!(
+            (job.task(), job.unit(), job.total_steps()),
+            (Task::Text, "chars", Some(3))
+        );
+        let stop = AtomicBool::new(false);
+        let reason = job.train(&|_, _, _| Ok(()), &stop, &mut |_| {}).unwrap();
+        assert_eq!(reason, StopReason::Budget);
+
+        let loaded = modeldir::load(&out).unwrap();
+        assert_eq!(loaded.state.step, 3);
+        s.steps = Some(5);
+        let mut job = Job::resume(loaded, s, out.clone()).unwrap();
+        job.train(&|_, _, _| Ok(()), &stop, &mut |_| {}).unwrap();
+        assert_eq!(job.state.step, 5);
+
+        let mut l = modeldir::load(&out).unwrap();
+        let report = evaluate(&mut l, &data, &EvalOptions::default()).unwrap();
+        assert!(report.to_string().contains("nats/char"));
+        assert_eq!(report.to_json()["task"], "text");
+        let bad = EvalOptions {
+            tail: Some(2.0),
+            ..Default::default()
+        };
+        assert!(matches!(
+            evaluate(&mut l, &data, &bad),
+            Err(JobError::Invalid(_))
+        ));
+        let o = GenerateOptions {
+            prime: "A".into(),
+            length: 10,
+            temperature: 1.0,
+            top_k: 0,
+            bf16: false,
+            seed: 1,
+        };
+        let mut pieces = String::new();
+        let text = generate(&mut l, &o, &mut |p| pieces.push_str(p)).unwrap();
+        assert_eq!(text, pieces);
+        assert_eq!(text.chars().count(), 10);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_forecast_job_without_columns_is_refused() {
+        let mut s = Settings::defaults(Task::Forecast);
+        s.data = Some("x.csv".into());
+        s.columns.clear();
+        let e = Job::new(Task::Forecast, s, "unused".into()).err().unwrap();
+        assert!(e.to_string().starts_with("--column NAME is required"));
+    }
+}
