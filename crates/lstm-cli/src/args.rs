@@ -219,8 +219,9 @@ pub struct CommonTrain {
     /// TOML file with any of the settings below (flags given here win).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Continue training the model in DIR from its last checkpoint (same data, same seed;
-    /// only the budget, --save-every, --threads, --on-nonfinite, --out and --quiet may be given).
+    /// Continue training the model in DIR from its last checkpoint (same data, same seed): give
+    /// the original command line with a new budget; only the budget, --save-every, --threads and
+    /// --on-nonfinite may differ from the saved settings.
     #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
     /// Recurrent cell [default: lstm].
