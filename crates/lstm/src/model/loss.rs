@@ -1,5 +1,6 @@
-//! Losses with their gradients: fused, numerically stable softmax cross-entropy, and mean
-//! squared error.
+//! Losses with their gradients: fused, numerically stable softmax cross-entropy, mean squared
+//! error, and the negative log-likelihood of a distribution head ([`Distribution`]: Gaussian or
+//! Student-t, with quantiles for forecasts and the special functions they need).
 //!
 //! ```
 //! let logits = [0.0f32, 0.0]; // one row, two classes
@@ -273,4 +274,467 @@ pub fn mse(pred: &[f32], target: &[f32], d_pred: &mut [f32]) -> f32 {
         *d = 2.0 * e / n;
     }
     (total / n as f64) as f32
+}
+
+// ---------------------------------------------------------------------------------------------
+// Distribution heads: negative log-likelihood, its gradient, and quantiles
+// ---------------------------------------------------------------------------------------------
+
+/// A forecast distribution predicted by the head, trained by its negative log-likelihood.
+///
+/// Each target value takes [`Distribution::params`] raw head outputs, in this order:
+/// - `mu = out[0]` (location);
+/// - `sigma = softplus(out[1]) + 1e-6` (scale; `softplus(x) = ln(1 + eˣ)`, computed stably);
+/// - Student-t only: `nu = 2 + softplus(out[2])` (degrees of freedom, above 2 so that the
+///   variance exists).
+///
+/// The default is [`Distribution::Gaussian`]. Serialised in snake case (`"gaussian"`,
+/// `"student_t"`).
+///
+/// ```
+/// use lstm::model::loss::Distribution;
+/// let raw = [3.0f32, 0.0]; // mu = 3, sigma = ln 2
+/// assert_eq!(Distribution::Gaussian.params(), 2);
+/// assert!((Distribution::Gaussian.median(&raw) - 3.0).abs() < 1e-12);
+/// let q = Distribution::Gaussian.quantile(&raw, 0.975);
+/// assert!((q - (3.0 + 1.959963984540054 * 2f64.ln())).abs() < 1e-6);
+/// ```
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Distribution {
+    /// Normal `N(mu, sigma²)`: 2 outputs per value.
+    #[default]
+    Gaussian,
+    /// Student's t with location `mu`, scale `sigma` and `nu > 2` degrees of freedom: 3
+    /// outputs per value.
+    StudentT,
+}
+
+/// Added to `softplus(out[1])`: the smallest scale, keeping `ln sigma` finite.
+pub const MIN_SIGMA: f64 = 1e-6;
+/// The smallest Student-t degrees of freedom (`nu = MIN_NU + softplus(out[2])`).
+pub const MIN_NU: f64 = 2.0;
+
+/// `ln(1 + eˣ)` without overflow.
+fn softplus(x: f64) -> f64 {
+    x.max(0.0) + (-x.abs()).exp().ln_1p()
+}
+
+/// `1 / (1 + e⁻ˣ)`, the derivative of [`softplus`].
+fn sigmoid(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+impl Distribution {
+    /// Head outputs per target value: 2 (Gaussian) or 3 (Student-t).
+    pub fn params(self) -> usize {
+        match self {
+            Distribution::Gaussian => 2,
+            Distribution::StudentT => 3,
+        }
+    }
+
+    /// The raw outputs of one value decoded: `(mu, sigma, nu)`, `nu = ∞` for a Gaussian.
+    ///
+    /// # Panics
+    /// If `raw` is shorter than [`Self::params`].
+    pub fn decode(self, raw: &[f32]) -> (f64, f64, f64) {
+        let (mu, sigma) = (raw[0] as f64, softplus(raw[1] as f64) + MIN_SIGMA);
+        let nu = match self {
+            Distribution::Gaussian => f64::INFINITY,
+            Distribution::StudentT => MIN_NU + softplus(raw[2] as f64),
+        };
+        (mu, sigma, nu)
+    }
+
+    /// The negative log-likelihood of `y` under the raw outputs `raw` and its gradient with
+    /// respect to them (`grad[..params]`), in `f64`.
+    pub fn nll(self, raw: &[f32], y: f64) -> (f64, [f64; 3]) {
+        let (mu, sigma, nu) = self.decode(raw);
+        let z = (y - mu) / sigma;
+        let ds_da = sigmoid(raw[1] as f64);
+        match self {
+            Distribution::Gaussian => {
+                // nll = ½ ln 2π + ln σ + z²/2
+                let nll = 0.5 * (2.0 * std::f64::consts::PI).ln() + sigma.ln() + 0.5 * z * z;
+                // ∂/∂μ = -z/σ; ∂/∂σ = 1/σ - z²/σ
+                let d_mu = -z / sigma;
+                let d_sigma = (1.0 - z * z) / sigma;
+                (nll, [d_mu, d_sigma * ds_da, 0.0])
+            }
+            Distribution::StudentT => {
+                // nll = -lnΓ((ν+1)/2) + lnΓ(ν/2) + ½ ln(νπ) + ln σ + (ν+1)/2 · ln(1 + z²/ν)
+                let w = 1.0 + z * z / nu;
+                let nll = -ln_gamma(0.5 * (nu + 1.0))
+                    + ln_gamma(0.5 * nu)
+                    + 0.5 * (nu * std::f64::consts::PI).ln()
+                    + sigma.ln()
+                    + 0.5 * (nu + 1.0) * w.ln();
+                // ∂/∂μ = -(ν+1) z / (ν σ w); ∂/∂σ = 1/σ - (ν+1) z² / (ν σ w)
+                let d_mu = -(nu + 1.0) * z / (nu * sigma * w);
+                let d_sigma = (1.0 - (nu + 1.0) * z * z / (nu * w)) / sigma;
+                // ∂/∂ν = -½ψ((ν+1)/2) + ½ψ(ν/2) + 1/(2ν) + ½ ln w - (ν+1) z² / (2ν² w)
+                let d_nu = -0.5 * digamma(0.5 * (nu + 1.0))
+                    + 0.5 * digamma(0.5 * nu)
+                    + 0.5 / nu
+                    + 0.5 * w.ln()
+                    - 0.5 * (nu + 1.0) * z * z / (nu * nu * w);
+                let dnu_da = sigmoid(raw[2] as f64);
+                (nll, [d_mu, d_sigma * ds_da, d_nu * dnu_da])
+            }
+        }
+    }
+
+    /// The mean of the distribution of one value's raw outputs (`mu`; Student-t's `nu > 2`
+    /// guarantees it exists).
+    pub fn mean(self, raw: &[f32]) -> f64 {
+        self.decode(raw).0
+    }
+
+    /// The median of one value's distribution (`mu`: both are symmetric).
+    pub fn median(self, raw: &[f32]) -> f64 {
+        self.decode(raw).0
+    }
+
+    /// The `q`-quantile (`0 < q < 1`) of one value's distribution given its raw outputs:
+    /// `mu + sigma · z_q` with `z_q` the standard quantile (Wichura's AS241 for the normal,
+    /// accurate to about 1e-16; for Student-t the CDF, a regularized incomplete beta, inverted
+    /// by safeguarded Newton steps to 1e-12). `q = 0.5` gives the median; `q <= 0` and `q >= 1`
+    /// give `∓∞`, a NaN `q` NaN.
+    pub fn quantile(self, raw: &[f32], q: f64) -> f64 {
+        let (mu, sigma, nu) = self.decode(raw);
+        let z = match self {
+            Distribution::Gaussian => normal_quantile(q),
+            Distribution::StudentT => student_t_quantile(q, nu),
+        };
+        mu + sigma * z
+    }
+}
+
+/// Sum of the negative log-likelihoods of `target` under the distributions in `out`, and the
+/// gradient of each row's NLL with respect to its raw outputs (unscaled: the caller divides
+/// by the count for a mean).
+///
+/// `out` and `d_out` are `(rows, dist.params())`, `target` is `(rows)`. A NaN target is
+/// masked: no loss, a zero gradient, not counted. Computed in `f64` (rows summed in order);
+/// returns `(sum of NLLs, counted rows)`.
+///
+/// # Panics
+/// If `out` or `d_out` is shorter than `target.len() · dist.params()`.
+pub fn distribution_nll(
+    dist: Distribution,
+    out: &[f32],
+    target: &[f32],
+    d_out: &mut [f32],
+) -> (f32, usize) {
+    let k = dist.params();
+    let rows = target.len();
+    assert!(
+        out.len() >= rows * k && d_out.len() >= rows * k,
+        "distribution_nll: outputs shorter than the targets"
+    );
+    let (mut total, mut n) = (0.0f64, 0usize);
+    for (r, &y) in target.iter().enumerate() {
+        let d = &mut d_out[r * k..(r + 1) * k];
+        if y.is_nan() {
+            d.fill(0.0);
+            continue;
+        }
+        let (nll, g) = dist.nll(&out[r * k..(r + 1) * k], y as f64);
+        total += nll;
+        n += 1;
+        for (d, g) in d.iter_mut().zip(g) {
+            *d = g as f32;
+        }
+    }
+    (total as f32, n)
+}
+
+/// `ln Γ(x)` for `x > 0` (Lanczos, g = 7, 9 terms; reflection below ½), relative error about
+/// 1e-15.
+pub fn ln_gamma(x: f64) -> f64 {
+    const G: f64 = 7.0;
+    const C: [f64; 9] = [
+        0.999_999_999_999_809_93,
+        676.520_368_121_885_1,
+        -1_259.139_216_722_402_8,
+        771.323_428_777_653_13,
+        -176.615_029_162_140_59,
+        12.507_343_278_686_905,
+        -0.138_571_095_265_720_12,
+        9.984_369_578_019_571_6e-6,
+        1.505_632_735_149_311_6e-7,
+    ];
+    if x < 0.5 {
+        // Γ(x) Γ(1-x) = π / sin(πx)
+        let pi = std::f64::consts::PI;
+        return (pi / (pi * x).sin()).abs().ln() - ln_gamma(1.0 - x);
+    }
+    let x = x - 1.0;
+    let mut a = C[0];
+    let t = x + G + 0.5;
+    for (i, &c) in C.iter().enumerate().skip(1) {
+        a += c / (x + i as f64);
+    }
+    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + a.ln()
+}
+
+/// The digamma function `ψ(x) = d/dx ln Γ(x)`: the recurrence `ψ(x) = ψ(x+1) - 1/x` up to
+/// `x >= 6`, then the asymptotic series; reflection for `x <= 0`.
+pub fn digamma(x: f64) -> f64 {
+    if x <= 0.0 {
+        // ψ(1-x) - ψ(x) = π cot(πx)
+        let pi = std::f64::consts::PI;
+        return digamma(1.0 - x) - pi / (pi * x).tan();
+    }
+    let (mut x, mut acc) = (x, 0.0);
+    while x < 6.0 {
+        acc -= 1.0 / x;
+        x += 1.0;
+    }
+    let f = 1.0 / (x * x);
+    let series = f
+        * (-1.0 / 12.0
+            + f * (1.0 / 120.0
+                + f * (-1.0 / 252.0
+                    + f * (1.0 / 240.0 + f * (-1.0 / 132.0 + f * 691.0 / 32760.0)))));
+    acc + x.ln() - 0.5 / x + series
+}
+
+/// The standard normal quantile (Wichura, Algorithm AS241 "PPND16", 1988).
+pub fn normal_quantile(p: f64) -> f64 {
+    if p.is_nan() {
+        return f64::NAN;
+    }
+    if p <= 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if p >= 1.0 {
+        return f64::INFINITY;
+    }
+    fn poly(c: &[f64; 8], x: f64) -> f64 {
+        c.iter().rev().fold(0.0, |acc, &c| acc * x + c)
+    }
+    const A: [f64; 8] = [
+        3.387_132_872_796_366_608,
+        1.331_416_678_917_843_774_5e2,
+        1.971_590_950_306_551_442_7e3,
+        1.373_169_376_550_946_112_5e4,
+        4.592_195_393_154_987_145_7e4,
+        6.726_577_092_700_870_085_3e4,
+        3.343_057_558_358_812_810_5e4,
+        2.509_080_928_730_122_672_7e3,
+    ];
+    const B: [f64; 8] = [
+        1.0,
+        4.231_333_070_160_091_125_2e1,
+        6.871_870_074_920_579_083e2,
+        5.394_196_021_424_751_107_7e3,
+        2.121_379_430_158_659_586_7e4,
+        3.930_789_580_009_271_061e4,
+        2.872_908_573_572_194_267_4e4,
+        5.226_495_278_852_854_561e3,
+    ];
+    const C: [f64; 8] = [
+        1.423_437_110_749_683_577_34,
+        4.630_337_846_156_545_295_9,
+        5.769_497_221_460_691_405_5,
+        3.647_848_324_763_204_605_04,
+        1.270_458_252_452_368_382_58,
+        2.417_807_251_774_506_117_7e-1,
+        2.272_384_498_926_918_458_33e-2,
+        7.745_450_142_783_414_076_4e-4,
+    ];
+    const D: [f64; 8] = [
+        1.0,
+        2.053_191_626_637_758_821_87,
+        1.676_384_830_183_803_849_4,
+        6.897_673_349_851_000_045_5e-1,
+        1.481_039_764_274_800_745_9e-1,
+        1.519_866_656_361_645_719_66e-2,
+        5.475_938_084_995_344_946e-4,
+        1.050_750_071_644_416_843_24e-9,
+    ];
+    const E: [f64; 8] = [
+        6.657_904_643_501_103_777_2,
+        5.463_784_911_164_114_369_9,
+        1.784_826_539_917_291_335_8,
+        2.965_605_718_285_048_912_3e-1,
+        2.653_218_952_657_612_309_3e-2,
+        1.242_660_947_388_078_438_6e-3,
+        2.711_555_568_743_487_578_15e-5,
+        2.010_334_399_292_288_132_65e-7,
+    ];
+    const F: [f64; 8] = [
+        1.0,
+        5.998_322_065_558_879_376_9e-1,
+        1.369_298_809_227_358_053_1e-1,
+        1.487_536_129_085_061_485_25e-2,
+        7.868_691_311_456_132_591e-4,
+        1.846_318_317_510_054_681_8e-5,
+        1.421_511_758_316_445_888_7e-7,
+        2.044_263_103_389_939_785_64e-15,
+    ];
+    let q = p - 0.5;
+    if q.abs() <= 0.425 {
+        let r = 0.180_625 - q * q;
+        return q * poly(&A, r) / poly(&B, r);
+    }
+    let r = if q < 0.0 { p } else { 1.0 - p };
+    let r = (-r.ln()).sqrt();
+    let v = if r <= 5.0 {
+        let r = r - 1.6;
+        poly(&C, r) / poly(&D, r)
+    } else {
+        let r = r - 5.0;
+        poly(&E, r) / poly(&F, r)
+    };
+    if q < 0.0 {
+        -v
+    } else {
+        v
+    }
+}
+
+/// The regularized incomplete beta function `I_x(a, b)` (continued fraction, Numerical
+/// Recipes' `betai`/`betacf`, with the symmetry `I_x(a, b) = 1 - I_{1-x}(b, a)`).
+pub fn incomplete_beta(x: f64, a: f64, b: f64) -> f64 {
+    if x <= 0.0 {
+        return 0.0;
+    }
+    if x >= 1.0 {
+        return 1.0;
+    }
+    let ln_front = ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln();
+    if x < (a + 1.0) / (a + b + 2.0) {
+        ln_front.exp() * beta_cf(x, a, b) / a
+    } else {
+        1.0 - ln_front.exp() * beta_cf(1.0 - x, b, a) / b
+    }
+}
+
+/// The continued fraction of [`incomplete_beta`] (modified Lentz).
+fn beta_cf(x: f64, a: f64, b: f64) -> f64 {
+    const TINY: f64 = 1e-300;
+    let (qab, qap, qam) = (a + b, a + 1.0, a - 1.0);
+    let mut c = 1.0;
+    let mut d = 1.0 - qab * x / qap;
+    if d.abs() < TINY {
+        d = TINY;
+    }
+    d = 1.0 / d;
+    let mut h = d;
+    for m in 1..=10_000 {
+        let m = m as f64;
+        let m2 = 2.0 * m;
+        let aa = m * (b - m) * x / ((qam + m2) * (a + m2));
+        d = 1.0 + aa * d;
+        if d.abs() < TINY {
+            d = TINY;
+        }
+        c = 1.0 + aa / c;
+        if c.abs() < TINY {
+            c = TINY;
+        }
+        d = 1.0 / d;
+        h *= d * c;
+        let aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2));
+        d = 1.0 + aa * d;
+        if d.abs() < TINY {
+            d = TINY;
+        }
+        c = 1.0 + aa / c;
+        if c.abs() < TINY {
+            c = TINY;
+        }
+        d = 1.0 / d;
+        let del = d * c;
+        h *= del;
+        if (del - 1.0).abs() < 1e-16 {
+            break;
+        }
+    }
+    h
+}
+
+/// The CDF of the standard Student-t with `nu` degrees of freedom:
+/// `½ I_{ν/(ν+t²)}(ν/2, ½)` below 0, one minus it above (`nu` finite and positive).
+pub fn student_t_cdf(t: f64, nu: f64) -> f64 {
+    let tail = 0.5 * incomplete_beta(nu / (nu + t * t), 0.5 * nu, 0.5);
+    if t < 0.0 {
+        tail
+    } else {
+        1.0 - tail
+    }
+}
+
+/// The probability density of the standard Student-t.
+fn student_t_pdf(t: f64, nu: f64) -> f64 {
+    (ln_gamma(0.5 * (nu + 1.0))
+        - ln_gamma(0.5 * nu)
+        - 0.5 * (nu * std::f64::consts::PI).ln()
+        - 0.5 * (nu + 1.0) * (t * t / nu).ln_1p())
+    .exp()
+}
+
+/// The `p`-quantile of the standard Student-t with `nu` degrees of freedom: the CDF inverted
+/// by Newton steps kept inside a bracket (bisection when a step leaves it), to `1e-12`
+/// relative. `nu = ∞` is the normal quantile.
+pub fn student_t_quantile(p: f64, nu: f64) -> f64 {
+    if p.is_nan() || nu.is_nan() {
+        return f64::NAN;
+    }
+    if p <= 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if p >= 1.0 {
+        return f64::INFINITY;
+    }
+    if nu.is_infinite() {
+        return normal_quantile(p);
+    }
+    if p == 0.5 {
+        return 0.0;
+    }
+    if p < 0.5 {
+        return -student_t_quantile(1.0 - p, nu);
+    }
+    // p > ½: t > 0; bracket [0, hi]
+    let (mut lo, mut hi) = (0.0f64, 1.0f64);
+    while student_t_cdf(hi, nu) < p {
+        lo = hi;
+        hi *= 2.0;
+        if hi > 1e300 {
+            return f64::INFINITY;
+        }
+    }
+    // start from the normal quantile when it is inside the bracket
+    let z = normal_quantile(p);
+    let mut t = if z > lo && z < hi { z } else { 0.5 * (lo + hi) };
+    for _ in 0..200 {
+        let f = student_t_cdf(t, nu) - p;
+        if f > 0.0 {
+            hi = t;
+        } else {
+            lo = t;
+        }
+        let step = f / student_t_pdf(t, nu);
+        let mut next = t - step;
+        if !(next > lo && next < hi) || !next.is_finite() {
+            next = 0.5 * (lo + hi);
+        }
+        let done = (next - t).abs() <= 1e-12 * t.abs().max(1e-300) || hi - lo <= 1e-15 * hi;
+        t = next;
+        if done {
+            break;
+        }
+    }
+    t
 }

@@ -257,6 +257,17 @@ pub enum Targets<'a> {
     Classes(&'a [u32]),
     /// Real values: `(B, T, out)` or `(B, out)`; mean squared error.
     Values(&'a [f32]),
+    /// Real values predicted as distributions: `(B, T)` for a per-step head, `(B)` for a
+    /// last-step head, one value per row; the head's outputs must equal `dist.params()` (its
+    /// raw outputs per row are decoded as [`loss::Distribution`] describes). The loss is the
+    /// mean negative log-likelihood over the counted values; a NaN value, or a padding
+    /// position of a variable-length batch, is not counted.
+    Distribution {
+        /// The target values.
+        values: &'a [f32],
+        /// The distribution the head predicts.
+        dist: loss::Distribution,
+    },
 }
 
 /// One batch: inputs, targets, sizes and optional per-sequence lengths.
@@ -279,7 +290,8 @@ pub struct Batch<'a> {
 pub struct StepOutput {
     /// Mean loss over the counted targets.
     pub loss: f32,
-    /// Number of targets the loss counted (positions for cross-entropy, values for MSE).
+    /// Number of targets the loss counted (positions for cross-entropy, values for MSE and
+    /// distributions).
     pub count: usize,
     /// Global gradient norm before clipping (0 when not training).
     pub grad_norm: f32,
@@ -319,6 +331,8 @@ pub struct SequenceModel {
     /// class targets); taken by `loss`.
     fused_loss: Option<(f32, usize)>,
     targets: Vec<u32>,
+    /// A per-step head's distribution targets with the padding masked (NaN).
+    value_targets: Vec<f32>,
 }
 
 impl SequenceModel {
@@ -378,6 +392,7 @@ impl SequenceModel {
             real_rows: Vec::new(),
             fused_loss: None,
             targets: Vec::new(),
+            value_targets: Vec::new(),
         })
     }
 
@@ -474,6 +489,17 @@ impl SequenceModel {
             Targets::Values(v) => {
                 if v.len() != rows * out {
                     return Err(Error::shape("targets", rows * out, v.len()));
+                }
+            }
+            Targets::Distribution { values, dist } => {
+                if out != dist.params() {
+                    return Err(Error::Config(format!(
+                        "a {dist:?} distribution takes {} head outputs per value, the head has {out}",
+                        dist.params()
+                    )));
+                }
+                if values.len() != rows {
+                    return Err(Error::shape("distribution targets", rows, values.len()));
                 }
             }
         }
@@ -697,6 +723,34 @@ impl SequenceModel {
                         loss::softmax_cross_entropy(&self.logits, c, out, &mut self.d_logits)
                     }
                     Targets::Values(v) => (loss::mse(&self.logits, v, &mut self.d_logits), v.len()),
+                    Targets::Distribution { values, dist } => {
+                        // padding positions of a per-step head are masked like NaN values
+                        let values = match (self.config.head, batch.lengths) {
+                            (Head::PerStep { .. }, Some(lens)) => {
+                                let t = batch.seq_len;
+                                self.value_targets.clear();
+                                self.value_targets.extend(values.iter().enumerate().map(
+                                    |(i, &y)| {
+                                        if i % t < lens[i / t] {
+                                            y
+                                        } else {
+                                            f32::NAN
+                                        }
+                                    },
+                                ));
+                                &self.value_targets[..]
+                            }
+                            _ => values,
+                        };
+                        let (sum, n) =
+                            loss::distribution_nll(dist, &self.logits, values, &mut self.d_logits);
+                        // mean over the counted values: d_logits = ∂nll / n
+                        let scale = if n > 0 { 1.0 / n as f64 } else { 0.0 };
+                        for d in self.d_logits.iter_mut() {
+                            *d = (*d as f64 * scale) as f32;
+                        }
+                        ((sum as f64 * scale) as f32, n)
+                    }
                 }
             }
         };
