@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lstm::cell::Mode;
 use lstm::data::series::Transform;
 use lstm::data::vocab::TokenKind;
-use lstm::tasks::job::Job;
+use lstm::tasks::job::{self, Job};
 use lstm::tasks::modeldir::{self, Task};
 use lstm::tasks::settings::{LrSchedule, OnNonFinite, OptimizerKind, Settings, Variant};
 use lstm::tasks::train::{Event, StopReason};
@@ -291,16 +291,6 @@ fn run(mut job: Job, quiet: bool) -> Result<()> {
 
 // ---------------------------------------------------------------- entry points
 
-/// Settings a resumed run may change: its budget and how it runs, not what it trains.
-const RESUME_MAY_CHANGE: [&str; 6] = [
-    "steps",
-    "minutes",
-    "epochs",
-    "save_every",
-    "threads",
-    "on_nonfinite",
-];
-
 /// The flag that sets a settings key.
 fn flag_of(key: &str) -> String {
     match key {
@@ -309,53 +299,25 @@ fn flag_of(key: &str) -> String {
     }
 }
 
-/// A setting's value as the command line spells it.
-fn show(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::Null => "(none)".into(),
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Array(a) => a.iter().map(show).collect::<Vec<_>>().join(","),
-        // most settings are f32, widened on the way to JSON: show them as the flag was typed
-        serde_json::Value::Number(n) if n.is_f64() => {
-            let f = n.as_f64().unwrap_or_default();
-            if (f as f32) as f64 == f {
-                (f as f32).to_string()
-            } else {
-                f.to_string()
-            }
-        }
-        v => v.to_string(),
-    }
-}
-
 /// Refuses settings that `--resume` would otherwise silently ignore: a resumed run keeps the
 /// settings it was started with, so a flag (or `--config` key) equal to the saved value is
 /// accepted and a changed one is refused, naming the flag and both values.
 fn check_resume_settings(saved: &Settings, given: &Settings, config: Option<&Path>) -> Result<()> {
-    let (a, b) = (serde_json::to_value(saved)?, serde_json::to_value(given)?);
-    let (serde_json::Value::Object(a), serde_json::Value::Object(b)) = (a, b) else {
-        unreachable!("settings serialise to an object")
-    };
-    let mut changed = Vec::new();
-    for (key, was) in &a {
-        if RESUME_MAY_CHANGE.contains(&key.as_str()) {
-            continue;
-        }
-        let now = b.get(key).unwrap_or(&serde_json::Value::Null);
-        if now != was {
+    let changed: Vec<String> = job::resume_changes(saved, given)
+        .into_iter()
+        .map(|c| {
             let name = match config {
-                Some(p) if !FLAG_KEYS.contains(&key.as_str()) => {
-                    format!("`{key}` in {}", p.display())
+                Some(p) if !FLAG_KEYS.contains(&c.key.as_str()) => {
+                    format!("`{}` in {}", c.key, p.display())
                 }
-                _ => flag_of(key),
+                _ => flag_of(&c.key),
             };
-            changed.push(format!(
+            format!(
                 "{name} {} differs from the saved model's {}",
-                show(now),
-                show(was)
-            ));
-        }
-    }
+                c.given, c.saved
+            )
+        })
+        .collect();
     if !changed.is_empty() {
         bail!(
             "{}: --resume continues a run with the settings it was started with; only --steps, --minutes, --epochs, --save-every, --threads, --on-nonfinite, --out and --quiet can change. To change the others, start a new run with another --out",

@@ -158,6 +158,69 @@ impl Job {
     }
 }
 
+/// Settings keys a resumed run may change: its budget and how it runs, not what it trains.
+pub const RESUME_MAY_CHANGE: [&str; 6] = [
+    "steps",
+    "minutes",
+    "epochs",
+    "save_every",
+    "threads",
+    "on_nonfinite",
+];
+
+/// A setting in which the settings given to resume a run differ from the saved ones.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangedSetting {
+    /// The settings key (as in `config.json`'s `settings`).
+    pub key: String,
+    /// The value given, as a command line spells it.
+    pub given: String,
+    /// The saved value, spelled the same way.
+    pub saved: String,
+}
+
+/// The settings other than [`RESUME_MAY_CHANGE`] in which `given` differs from `saved`, in key
+/// order: a resumed run keeps the settings it was started with, so these are what a resume
+/// must refuse (an empty list: `given` may resume `saved`).
+pub fn resume_changes(saved: &Settings, given: &Settings) -> Vec<ChangedSetting> {
+    let object = |s: &Settings| match serde_json::to_value(s) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    };
+    let (a, b) = (object(saved), object(given));
+    let null = serde_json::Value::Null;
+    a.iter()
+        .filter(|(key, _)| !RESUME_MAY_CHANGE.contains(&key.as_str()))
+        .filter_map(|(key, was)| {
+            let now = b.get(key).unwrap_or(&null);
+            (now != was).then(|| ChangedSetting {
+                key: key.clone(),
+                given: show(now),
+                saved: show(was),
+            })
+        })
+        .collect()
+}
+
+/// A setting's value as a command line spells it.
+fn show(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => "(none)".into(),
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(a) => a.iter().map(show).collect::<Vec<_>>().join(","),
+        // most settings are f32, widened on the way to JSON: show them as they were typed
+        serde_json::Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or_default();
+            if (f as f32) as f64 == f {
+                (f as f32).to_string()
+            } else {
+                f.to_string()
+            }
+        }
+        v => v.to_string(),
+    }
+}
+
 /// The model configuration the settings describe, for the given input and head.
 pub fn model_config(s: &Settings, input: InputKind, head: Head) -> ModelConfig {
     ModelConfig {
@@ -1020,6 +1083,22 @@ mod tests {
         assert_eq!(text, pieces);
         assert_eq!(text.chars().count(), 10);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn resume_changes_name_the_changed_settings_only() {
+        let saved = Settings::defaults(Task::Text);
+        let mut given = saved.clone();
+        given.steps = Some(7);
+        given.threads = 3;
+        assert!(resume_changes(&saved, &given).is_empty());
+        given.hidden = saved.hidden + 1;
+        given.dropout = 0.2;
+        let c = resume_changes(&saved, &given);
+        let keys: Vec<&str> = c.iter().map(|c| c.key.as_str()).collect();
+        assert_eq!(keys, ["dropout", "hidden"]);
+        assert_eq!(c[0].given, "0.2");
+        assert_eq!(c[1].saved, saved.hidden.to_string());
     }
 
     #[test]
