@@ -4,6 +4,7 @@
 //! Imports only the layers below it (kernels to model); knows nothing of training.
 
 pub mod labelled;
+pub mod panel;
 pub mod series;
 pub(crate) mod tabular;
 pub mod text;

@@ -1,0 +1,978 @@
+//! Many series in one long-format table, for a global forecaster (one model over all series).
+//!
+//! A panel file has one row per (series, time): an optional id column, an optional time
+//! column, the target, and known covariates (values known in advance, such as prices or
+//! holidays). Rows of a series may be grouped or interleaved with other series; series keep
+//! the order in which their ids first appear, and each is sorted by time. The frequency is
+//! inferred from the most common time step; gaps are filled with missing (NaN) targets.
+//!
+//! ```
+//! use lstm::data::panel::{parse_panel, Freq, PanelSpec};
+//! let text = "series,t,value\nA,1,10\nA,2,11\nA,3,12\nB,5,1\nB,6,\n";
+//! let spec = PanelSpec {
+//!     id_column: Some("series".into()),
+//!     time_column: Some("t".into()),
+//!     target: "value".into(),
+//!     known: vec![],
+//! };
+//! let panel = parse_panel(text, "m4.csv", &spec).unwrap();
+//! assert_eq!(panel.series.len(), 2);
+//! assert_eq!(panel.freq, Freq::Integer(1));
+//! assert_eq!(panel.summary().missing, 1);
+//! let next = panel.series[1].future_times(2, panel.freq);
+//! assert_eq!(next[0].to_string(), "7");
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+
+use crate::data::tabular::Delimited;
+use crate::error::{Error, Result};
+
+/// Which columns of a long-format file hold what.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PanelSpec {
+    /// The series id column; `None`: the whole file is one series, named after the target.
+    pub id_column: Option<String>,
+    /// The time column; `None`: each series is indexed 1, 2, ... in file order.
+    pub time_column: Option<String>,
+    /// The column to forecast. Empty cells and `NaN`/`nan`/`NA` are missing values.
+    pub target: String,
+    /// Known covariates: numeric columns known in advance; no cell may be empty.
+    pub known: Vec<String>,
+}
+
+/// How the times of a file are written; every time of a file is written the same way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TimeKind {
+    /// An integer index (`1`, `2`, ...; a bare year is read as an index too).
+    Index,
+    /// A month, `YYYY-MM`.
+    Month,
+    /// A date, `YYYY-MM-DD`.
+    Date,
+    /// A date and time, `YYYY-MM-DD HH:MM[:SS]` or with `T` between them.
+    DateTime {
+        /// The seconds are written (`HH:MM:SS`).
+        seconds: bool,
+        /// A `T` separates date and time (else a space).
+        t_separator: bool,
+    },
+}
+
+/// One point in time, printed back as its file wrote it.
+///
+/// The value counts the kind's unit: the index itself, months since year 0 for
+/// [`TimeKind::Month`], days since 1970-01-01 for [`TimeKind::Date`], seconds since
+/// 1970-01-01 00:00 for [`TimeKind::DateTime`]. Times of the same kind compare by value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Time {
+    value: i64,
+    kind: TimeKind,
+}
+
+/// The spacing of consecutive times.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Freq {
+    /// An integer index advancing by this step.
+    Integer(i64),
+    /// A number of seconds that is not a whole number of minutes.
+    Seconds(i64),
+    /// A number of minutes other than 60 and whole days.
+    Minutes(i64),
+    /// One hour.
+    Hourly,
+    /// One day.
+    Daily,
+    /// A number of days other than 1 and 7.
+    Days(i64),
+    /// Seven days.
+    Weekly,
+    /// One calendar month.
+    Monthly,
+    /// Three calendar months.
+    Quarterly,
+    /// Twelve calendar months.
+    Yearly,
+    /// A number of calendar months other than 1, 3 and 12.
+    Months(i64),
+}
+
+/// One series of a panel; `times`, `target` and every `known[k]` have the same length.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    /// The id, as written in the id column (or the target's name without one).
+    pub id: String,
+    /// The times, increasing and regularly spaced (gaps filled).
+    pub times: Vec<Time>,
+    /// The target; NaN where missing (an empty or NaN cell, or a filled gap).
+    pub target: Vec<f32>,
+    /// One vector per known covariate, in [`PanelSpec::known`] order.
+    pub known: Vec<Vec<f32>>,
+    /// The line of the file where the series first appears.
+    pub first_line: usize,
+    /// How many time steps were added to fill gaps (their targets are NaN).
+    pub filled: usize,
+}
+
+/// Many series with one frequency.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Panel {
+    /// The series, in order of first appearance of their ids.
+    pub series: Vec<Series>,
+    /// The inferred frequency (the most common step across all series).
+    pub freq: Freq,
+    /// How the file writes its times ([`TimeKind::Index`] without a time column).
+    pub time_kind: TimeKind,
+}
+
+/// Counts for a one-line summary of a panel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PanelSummary {
+    /// Number of series.
+    pub series: usize,
+    /// Time steps over all series, filled gaps included.
+    pub rows: usize,
+    /// Missing targets: empty or NaN cells plus filled gaps.
+    pub missing: usize,
+    /// Of `missing`, the steps added to fill gaps.
+    pub filled: usize,
+}
+
+impl fmt::Display for PanelSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} series, {} time steps, {} missing targets ({} in filled gaps)",
+            self.series, self.rows, self.missing, self.filled
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Calendar arithmetic (proleptic Gregorian; days counted from 1970-01-01).
+
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+    days_from_civil(ny, nm, 1) - days_from_civil(y, m, 1)
+}
+
+/// Day of the week, Monday 0 .. Sunday 6.
+fn weekday(days: i64) -> i64 {
+    (days + 3).rem_euclid(7)
+}
+
+/// ISO 8601 week of the year, 1..=53.
+fn iso_week(days: i64) -> i64 {
+    let thursday = days - weekday(days) + 3;
+    let (ty, _, _) = civil_from_days(thursday);
+    let jan1 = days_from_civil(ty, 1, 1);
+    (thursday - jan1) / 7 + 1
+}
+
+/// Adds `k` calendar months to a day; a day past the new month's end becomes its last day, and
+/// the last day of a month stays the last day.
+fn add_months(days: i64, k: i64) -> i64 {
+    let (y, m, d) = civil_from_days(days);
+    let t = y * 12 + (m - 1) + k;
+    let (yy, mm) = (t.div_euclid(12), t.rem_euclid(12) + 1);
+    let len = days_in_month(yy, mm);
+    let dd = if d == days_in_month(y, m) {
+        len
+    } else {
+        d.min(len)
+    };
+    days_from_civil(yy, mm, dd)
+}
+
+fn digits(s: &str) -> Option<i64> {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        s.parse().ok()
+    } else {
+        None
+    }
+}
+
+/// Parses `YYYY-MM-DD` into days, checking the month and day.
+fn parse_date(s: &str) -> Option<i64> {
+    if s.len() != 10 || &s[4..5] != "-" || &s[7..8] != "-" {
+        return None;
+    }
+    let (y, m, d) = (digits(&s[..4])?, digits(&s[5..7])?, digits(&s[8..10])?);
+    if !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
+        return None;
+    }
+    Some(days_from_civil(y, m, d))
+}
+
+impl Time {
+    /// The integer index `i`.
+    pub fn index(i: i64) -> Time {
+        Time {
+            value: i,
+            kind: TimeKind::Index,
+        }
+    }
+
+    /// Reads an integer index, `YYYY-MM`, `YYYY-MM-DD`, or `YYYY-MM-DD HH:MM[:SS]` (also with
+    /// `T` instead of the space); surrounding blanks are ignored. `None` for anything else,
+    /// including impossible dates (2023-02-29) and times (24:00).
+    pub fn parse(s: &str) -> Option<Time> {
+        let s = s.trim();
+        if let Ok(i) = s.parse::<i64>() {
+            return Some(Time::index(i));
+        }
+        if !s.is_ascii() {
+            return None;
+        }
+        if s.len() == 7 && &s[4..5] == "-" {
+            let (y, m) = (digits(&s[..4])?, digits(&s[5..])?);
+            if !(1..=12).contains(&m) {
+                return None;
+            }
+            return Some(Time {
+                value: y * 12 + m - 1,
+                kind: TimeKind::Month,
+            });
+        }
+        if s.len() == 10 {
+            return Some(Time {
+                value: parse_date(s)?,
+                kind: TimeKind::Date,
+            });
+        }
+        if s.len() != 16 && s.len() != 19 {
+            return None;
+        }
+        let day = parse_date(&s[..10])?;
+        let sep = &s[10..11];
+        if sep != " " && sep != "T" || &s[13..14] != ":" {
+            return None;
+        }
+        let (h, mi) = (digits(&s[11..13])?, digits(&s[14..16])?);
+        let sec = if s.len() == 19 {
+            if &s[16..17] != ":" {
+                return None;
+            }
+            digits(&s[17..19])?
+        } else {
+            0
+        };
+        if h > 23 || mi > 59 || sec > 59 {
+            return None;
+        }
+        Some(Time {
+            value: day * 86_400 + h * 3600 + mi * 60 + sec,
+            kind: TimeKind::DateTime {
+                seconds: s.len() == 19,
+                t_separator: sep == "T",
+            },
+        })
+    }
+
+    /// How this time is written.
+    pub fn kind(&self) -> TimeKind {
+        self.kind
+    }
+
+    /// The value in the kind's unit (see [`Time`]).
+    pub fn value(&self) -> i64 {
+        self.value
+    }
+
+    /// Days since 1970-01-01 and seconds into the day; `None` for an index.
+    fn day_and_seconds(&self) -> Option<(i64, i64)> {
+        match self.kind {
+            TimeKind::Index => None,
+            TimeKind::Month => Some((
+                days_from_civil(self.value.div_euclid(12), self.value.rem_euclid(12) + 1, 1),
+                0,
+            )),
+            TimeKind::Date => Some((self.value, 0)),
+            TimeKind::DateTime { .. } => {
+                Some((self.value.div_euclid(86_400), self.value.rem_euclid(86_400)))
+            }
+        }
+    }
+
+    /// `(year, month 1..=12, day 1..=31)`; a month is on its 1st; `None` for an index.
+    pub fn date(&self) -> Option<(i64, u32, u32)> {
+        let (days, _) = self.day_and_seconds()?;
+        let (y, m, d) = civil_from_days(days);
+        Some((y, m as u32, d as u32))
+    }
+
+    /// The time `k` steps of `freq` later (earlier for negative `k`).
+    ///
+    /// Calendar-month frequencies keep the day of the month (the last day of a month stays the
+    /// last day; a day the new month lacks becomes its last day) and the time of day. A
+    /// frequency the kind cannot express steps by the kind's own unit: an index by 1 (or by
+    /// `n` for [`Freq::Integer`]`(n)`), a month by 1 month for a fixed-length frequency, a date
+    /// by whole days (at least 1), a date-time by `n` seconds for [`Freq::Integer`]`(n)`.
+    pub fn advance(&self, freq: Freq, k: i64) -> Time {
+        let value = match self.kind {
+            TimeKind::Index => {
+                let n = match freq {
+                    Freq::Integer(n) => n,
+                    _ => 1,
+                };
+                self.value + k * n
+            }
+            TimeKind::Month => self.value + k * freq.months().unwrap_or(1),
+            TimeKind::Date => match (freq.months(), freq.seconds(), freq) {
+                (Some(m), _, _) => add_months(self.value, k * m),
+                (_, Some(s), _) => self.value + k * (s / 86_400).max(1),
+                (_, _, Freq::Integer(n)) => self.value + k * n,
+                _ => self.value + k,
+            },
+            TimeKind::DateTime { .. } => match (freq.months(), freq.seconds(), freq) {
+                (Some(m), _, _) => {
+                    let (day, sec) = (self.value.div_euclid(86_400), self.value.rem_euclid(86_400));
+                    add_months(day, k * m) * 86_400 + sec
+                }
+                (_, Some(s), _) => self.value + k * s,
+                (_, _, Freq::Integer(n)) => self.value + k * n,
+                _ => self.value + k,
+            },
+        };
+        Time {
+            value,
+            kind: self.kind,
+        }
+    }
+}
+
+impl fmt::Display for Time {
+    /// Writes the time as the file did: `7`, `2024-02`, `2024-02-29`, `2024-02-29 13:05`,
+    /// `2024-02-29T13:05:09`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            TimeKind::Index => write!(f, "{}", self.value),
+            TimeKind::Month => write!(
+                f,
+                "{:04}-{:02}",
+                self.value.div_euclid(12),
+                self.value.rem_euclid(12) + 1
+            ),
+            TimeKind::Date => {
+                let (y, m, d) = civil_from_days(self.value);
+                write!(f, "{y:04}-{m:02}-{d:02}")
+            }
+            TimeKind::DateTime {
+                seconds,
+                t_separator,
+            } => {
+                let (day, sec) = (self.value.div_euclid(86_400), self.value.rem_euclid(86_400));
+                let (y, m, d) = civil_from_days(day);
+                let sep = if t_separator { 'T' } else { ' ' };
+                write!(
+                    f,
+                    "{y:04}-{m:02}-{d:02}{sep}{:02}:{:02}",
+                    sec / 3600,
+                    sec % 3600 / 60
+                )?;
+                if seconds {
+                    write!(f, ":{:02}", sec % 60)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Freq {
+    /// The seasonal period in steps, `1` meaning none. The rule: Hourly 24, Daily 7,
+    /// Weekly 52, Monthly 12, Quarterly 4, Yearly 1, Integer 1; `Minutes(n)` the steps in a
+    /// day when `n` divides 1440 (else 1), `Months(n)` the steps in a year when `n` divides 12
+    /// (else 1), `Days(n)` and `Seconds(n)` 1. A user's `--season N` overrides it in the caller.
+    pub fn season(&self) -> usize {
+        match *self {
+            Freq::Hourly => 24,
+            Freq::Daily => 7,
+            Freq::Weekly => 52,
+            Freq::Monthly => 12,
+            Freq::Quarterly => 4,
+            Freq::Minutes(n) if n > 0 && 1440 % n == 0 => (1440 / n) as usize,
+            Freq::Months(n) if n > 0 && 12 % n == 0 => (12 / n) as usize,
+            _ => 1,
+        }
+    }
+
+    /// The step in calendar months, for the month-based frequencies.
+    pub fn months(&self) -> Option<i64> {
+        match *self {
+            Freq::Monthly => Some(1),
+            Freq::Quarterly => Some(3),
+            Freq::Yearly => Some(12),
+            Freq::Months(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// The step in seconds, for the fixed-length frequencies.
+    pub fn seconds(&self) -> Option<i64> {
+        match *self {
+            Freq::Seconds(n) => Some(n),
+            Freq::Minutes(n) => Some(60 * n),
+            Freq::Hourly => Some(3600),
+            Freq::Daily => Some(86_400),
+            Freq::Days(n) => Some(86_400 * n),
+            Freq::Weekly => Some(7 * 86_400),
+            _ => None,
+        }
+    }
+
+    fn from_seconds(s: i64) -> Freq {
+        match s {
+            3600 => Freq::Hourly,
+            86_400 => Freq::Daily,
+            604_800 => Freq::Weekly,
+            s if s % 86_400 == 0 => Freq::Days(s / 86_400),
+            s if s % 60 == 0 => Freq::Minutes(s / 60),
+            s => Freq::Seconds(s),
+        }
+    }
+
+    fn from_months(m: i64) -> Freq {
+        match m {
+            1 => Freq::Monthly,
+            3 => Freq::Quarterly,
+            12 => Freq::Yearly,
+            m => Freq::Months(m),
+        }
+    }
+}
+
+impl fmt::Display for Freq {
+    /// `hourly`, `daily`, `every 15 minutes`, `integer step 1`, ...
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Freq::Integer(n) => write!(f, "integer step {n}"),
+            Freq::Seconds(n) => write!(f, "every {n} seconds"),
+            Freq::Minutes(n) => write!(f, "every {n} minutes"),
+            Freq::Hourly => write!(f, "hourly"),
+            Freq::Daily => write!(f, "daily"),
+            Freq::Days(n) => write!(f, "every {n} days"),
+            Freq::Weekly => write!(f, "weekly"),
+            Freq::Monthly => write!(f, "monthly"),
+            Freq::Quarterly => write!(f, "quarterly"),
+            Freq::Yearly => write!(f, "yearly"),
+            Freq::Months(n) => write!(f, "every {n} months"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Calendar features.
+
+/// Number of values [`calendar_features`] returns for `freq` (and, for an integer index, the
+/// `season`).
+pub fn calendar_feature_count(freq: Freq, season: usize) -> usize {
+    match freq {
+        Freq::Integer(_) => usize::from(season > 1),
+        Freq::Seconds(_) | Freq::Minutes(_) => 5,
+        Freq::Hourly => 4,
+        Freq::Daily | Freq::Days(_) => 3,
+        Freq::Weekly | Freq::Monthly | Freq::Quarterly | Freq::Months(_) => 1,
+        Freq::Yearly => 0,
+    }
+}
+
+/// Calendar features of `time`, each in `[-0.5, 0.5]` as in GluonTS (`(x - min)/(max - min)
+/// - 0.5`), by frequency:
+///
+/// - minutes and seconds: minute of hour, hour of day, day of week, day of month, day of year;
+/// - hourly: hour of day, day of week, day of month, day of year;
+/// - daily (and every n days): day of week (Monday lowest), day of month, day of year;
+/// - weekly: ISO week of year (1..=53 over 52);
+/// - monthly (and every n months): month of year;
+/// - quarterly: quarter of the year;
+/// - yearly: none;
+/// - integer index with `season` s > 1: the position `(t mod s)/(s - 1) - 0.5`; none when
+///   s <= 1. `season` is used only here (the caller passes [`Freq::season`] or the user's).
+///
+/// A time written as an index under a calendar frequency has no calendar; its features are 0.
+/// The length is always [`calendar_feature_count`]`(freq, season)`.
+pub fn calendar_features(time: &Time, freq: Freq, season: usize) -> Vec<f32> {
+    let n = calendar_feature_count(freq, season);
+    let scale = |x: i64, max: i64| (x as f32 / max as f32 - 0.5).clamp(-0.5, 0.5);
+    if let Freq::Integer(_) = freq {
+        if n == 0 {
+            return Vec::new();
+        }
+        let s = season as i64;
+        return vec![scale(time.value.rem_euclid(s), s - 1)];
+    }
+    let Some((days, sec)) = time.day_and_seconds() else {
+        return vec![0.0; n];
+    };
+    let (y, m, d) = civil_from_days(days);
+    let day_of_year = days - days_from_civil(y, 1, 1);
+    let day_feats = [
+        scale(weekday(days), 6),
+        scale(d - 1, 30),
+        scale(day_of_year, 365),
+    ];
+    let hour = scale(sec / 3600, 23);
+    match freq {
+        Freq::Seconds(_) | Freq::Minutes(_) => {
+            let mut v = vec![scale(sec % 3600 / 60, 59), hour];
+            v.extend(day_feats);
+            v
+        }
+        Freq::Hourly => {
+            let mut v = vec![hour];
+            v.extend(day_feats);
+            v
+        }
+        Freq::Daily | Freq::Days(_) => day_feats.to_vec(),
+        Freq::Weekly => vec![scale(iso_week(days) - 1, 52)],
+        Freq::Monthly | Freq::Months(_) => vec![scale(m - 1, 11)],
+        Freq::Quarterly => vec![scale((m - 1) / 3, 3)],
+        Freq::Yearly | Freq::Integer(_) => Vec::new(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Series and panel.
+
+impl Series {
+    /// Number of time steps.
+    pub fn len(&self) -> usize {
+        self.times.len()
+    }
+
+    /// Whether the series has no time step (never, for a series read from a file).
+    pub fn is_empty(&self) -> bool {
+        self.times.is_empty()
+    }
+
+    /// Missing targets (NaN), filled gaps included.
+    pub fn missing(&self) -> usize {
+        self.target.iter().filter(|v| v.is_nan()).count()
+    }
+
+    /// The `n` times after the last one, `freq` apart (see [`Time::advance`]); empty for an
+    /// empty series.
+    pub fn future_times(&self, n: usize, freq: Freq) -> Vec<Time> {
+        match self.times.last() {
+            Some(last) => (1..=n as i64).map(|k| last.advance(freq, k)).collect(),
+            None => Vec::new(),
+        }
+    }
+}
+
+impl Panel {
+    /// Counts of series, time steps and missing targets.
+    pub fn summary(&self) -> PanelSummary {
+        PanelSummary {
+            series: self.series.len(),
+            rows: self.series.iter().map(Series::len).sum(),
+            missing: self.series.iter().map(Series::missing).sum(),
+            filled: self.series.iter().map(|s| s.filled).sum(),
+        }
+    }
+}
+
+/// Reads a long-format panel from a CSV file (TSV for `.tsv`/`.tab`, or when the header has
+/// tabs and no commas).
+///
+/// # Errors
+/// [`Error::Io`] if unreadable; [`Error::Format`] naming the file for: a missing column (with
+/// the header listed); a duplicated (id, time) pair, a time that cannot be read or is written
+/// unlike the first, a non-numeric target, or an empty or non-numeric known covariate (naming
+/// line and column); a series with fewer than 2 rows (naming it and its first line); a gap in a
+/// series with known covariates, or a step that is not a whole number of the frequency (naming
+/// the line after it).
+pub fn read_panel(path: &Path, spec: &PanelSpec) -> Result<Panel> {
+    let name = path.display().to_string();
+    if path.is_dir() {
+        // the shared reader words the directory error
+        Delimited::open(path, b',', true, true)?;
+    }
+    let bytes = std::fs::read(path).map_err(|source| Error::read(&name, source))?;
+    let tab_ext = path.extension().is_some_and(|e| e == "tsv" || e == "tab");
+    panel_from_bytes(bytes, name, tab_ext, spec)
+}
+
+/// As [`read_panel`] on the text of a file; `name` names it in errors (and a `.tsv`/`.tab`
+/// name means tab-separated).
+///
+/// # Errors
+/// As [`read_panel`].
+pub fn parse_panel(text: &str, name: &str, spec: &PanelSpec) -> Result<Panel> {
+    let tab_ext = name.ends_with(".tsv") || name.ends_with(".tab");
+    panel_from_bytes(text.as_bytes().to_vec(), name.to_string(), tab_ext, spec)
+}
+
+fn panel_from_bytes(
+    bytes: Vec<u8>,
+    name: String,
+    tab_ext: bool,
+    spec: &PanelSpec,
+) -> Result<Panel> {
+    let header = bytes.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    let tsv = tab_ext || (header.contains(&b'\t') && !header.contains(&b','));
+    let file = Delimited::from_bytes(name, bytes, if tsv { b'\t' } else { b',' }, true, true)?;
+    panel_from(file, spec)
+}
+
+/// One data row of a series, before sorting and gap filling.
+struct Row {
+    time: Time,
+    target: f32,
+    known: Vec<f32>,
+    line: usize,
+}
+
+fn is_missing(cell: &str) -> bool {
+    cell.is_empty() || matches!(cell, "NaN" | "nan" | "NA")
+}
+
+fn panel_from(mut file: Delimited, spec: &PanelSpec) -> Result<Panel> {
+    let id_idx = spec
+        .id_column
+        .as_deref()
+        .map(|c| file.column(c))
+        .transpose()?;
+    let time_idx = spec
+        .time_column
+        .as_deref()
+        .map(|c| file.column(c))
+        .transpose()?;
+    let target_idx = file.column(&spec.target)?;
+    let known_idx: Vec<usize> = spec
+        .known
+        .iter()
+        .map(|c| file.column(c))
+        .collect::<Result<_>>()?;
+    let time_name = spec.time_column.as_deref().unwrap_or("");
+    let name = file.name.clone();
+    let fmt = |reason: String| Error::Format {
+        path: name.clone(),
+        reason,
+    };
+
+    let mut order: HashMap<String, usize> = HashMap::new();
+    let mut groups: Vec<(String, Vec<Row>)> = Vec::new();
+    let mut first_time: Option<(Time, usize)> = None;
+    for (r, rec) in file.reader.records().enumerate() {
+        let rec = rec.map_err(|e| fmt(format!("line {}: {e}", r + 2)))?;
+        let line = rec.position().map_or(r + 2, |p| p.line() as usize);
+        let cell = |i: usize| rec.get(i).unwrap_or("").trim();
+        let id = match id_idx {
+            Some(i) => {
+                let id = cell(i);
+                if id.is_empty() {
+                    return Err(fmt(format!(
+                        "line {line}, column `{}`: empty series id",
+                        spec.id_column.as_deref().unwrap_or("")
+                    )));
+                }
+                id.to_string()
+            }
+            None => spec.target.clone(),
+        };
+        let g = *order.entry(id.clone()).or_insert_with(|| {
+            groups.push((id, Vec::new()));
+            groups.len() - 1
+        });
+        let time = match time_idx {
+            Some(i) => {
+                let c = cell(i);
+                if c.is_empty() {
+                    return Err(fmt(format!(
+                        "line {line}, column `{time_name}`: empty time"
+                    )));
+                }
+                let t = Time::parse(c).ok_or_else(|| {
+                    fmt(format!(
+                        "line {line}, column `{time_name}`: `{c}` is not a time; write an \
+                         integer, YYYY-MM, YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS]"
+                    ))
+                })?;
+                match first_time {
+                    None => first_time = Some((t, line)),
+                    Some((f, fl)) if f.kind != t.kind => {
+                        return Err(fmt(format!(
+                            "line {line}, column `{time_name}`: `{c}` is written unlike the \
+                             first time `{f}` (line {fl}); write all times the same way"
+                        )))
+                    }
+                    _ => {}
+                }
+                t
+            }
+            None => Time::index(groups[g].1.len() as i64 + 1),
+        };
+        let c = cell(target_idx);
+        let target = if is_missing(c) {
+            f32::NAN
+        } else {
+            match c.parse::<f32>() {
+                Ok(v) if v.is_finite() => v,
+                Ok(_) => {
+                    return Err(fmt(format!(
+                        "line {line}, column `{}`: `{c}` is not a finite number",
+                        spec.target
+                    )))
+                }
+                Err(_) => {
+                    return Err(fmt(format!(
+                        "line {line}, column `{}`: `{c}` is not a number (leave the cell empty \
+                         or write NaN for a missing value)",
+                        spec.target
+                    )))
+                }
+            }
+        };
+        let mut known = Vec::with_capacity(known_idx.len());
+        for (k, &i) in known_idx.iter().enumerate() {
+            let c = cell(i);
+            let col = &spec.known[k];
+            if is_missing(c) {
+                return Err(fmt(format!(
+                    "line {line}, column `{col}`: missing value `{c}`; a known covariate must \
+                     be given on every row"
+                )));
+            }
+            match c.parse::<f32>() {
+                Ok(v) if v.is_finite() => known.push(v),
+                _ => {
+                    return Err(fmt(format!(
+                        "line {line}, column `{col}`: `{c}` is not a finite number"
+                    )))
+                }
+            }
+        }
+        groups[g].1.push(Row {
+            time,
+            target,
+            known,
+            line,
+        });
+    }
+    if groups.is_empty() {
+        return Err(fmt("the file has no data rows".into()));
+    }
+
+    // sort each series, refuse duplicates and too-short series
+    for (id, rows) in &mut groups {
+        if rows.len() < 2 {
+            return Err(fmt(format!(
+                "series `{id}` (first on line {}) has {} row; a series needs at least 2",
+                rows[0].line,
+                rows.len()
+            )));
+        }
+        rows.sort_by_key(|r| r.time);
+        for w in rows.windows(2) {
+            if w[0].time == w[1].time {
+                let (a, b) = (w[0].line.min(w[1].line), w[0].line.max(w[1].line));
+                return Err(fmt(format!(
+                    "line {b}, column `{time_name}`: series `{id}` has the time `{}` twice \
+                     (also on line {a})",
+                    w[1].time
+                )));
+            }
+        }
+    }
+
+    let time_kind = first_time.map_or(TimeKind::Index, |(t, _)| t.kind);
+    let freq = infer_freq(&groups, time_kind);
+
+    let mut series = Vec::with_capacity(groups.len());
+    for (id, rows) in groups {
+        let first_line = rows.iter().map(|r| r.line).min().unwrap_or(0);
+        let mut s = Series {
+            id,
+            times: Vec::with_capacity(rows.len()),
+            target: Vec::with_capacity(rows.len()),
+            known: vec![Vec::with_capacity(rows.len()); known_idx.len()],
+            first_line,
+            filled: 0,
+        };
+        let mut prev: Option<(Time, usize)> = None;
+        for row in rows {
+            if let Some((p, pline)) = prev {
+                let mut k = 1;
+                let mut t = p.advance(freq, 1);
+                while t < row.time {
+                    if k > 1_000_000 {
+                        return Err(fmt(format!(
+                            "line {}: series `{}` has a gap of over a million {freq} steps \
+                             before `{}`",
+                            row.line, s.id, row.time
+                        )));
+                    }
+                    k += 1;
+                    t = p.advance(freq, k);
+                }
+                if t != row.time {
+                    return Err(fmt(format!(
+                        "line {}, column `{time_name}`: `{}` is not a whole number of {freq} \
+                         steps after `{p}` (line {pline}) in series `{}`",
+                        row.line, row.time, s.id
+                    )));
+                }
+                if k > 1 {
+                    if !spec.known.is_empty() {
+                        return Err(fmt(format!(
+                            "line {}: series `{}` misses {} time step(s) between `{p}` and `{}`; \
+                             the known covariates ({}) cannot be filled, add the rows",
+                            row.line,
+                            s.id,
+                            k - 1,
+                            row.time,
+                            spec.known
+                                .iter()
+                                .map(|c| format!("`{c}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )));
+                    }
+                    for j in 1..k {
+                        s.times.push(p.advance(freq, j));
+                        s.target.push(f32::NAN);
+                    }
+                    s.filled += (k - 1) as usize;
+                }
+            }
+            prev = Some((row.time, row.line));
+            s.times.push(row.time);
+            s.target.push(row.target);
+            for (col, v) in s.known.iter_mut().zip(row.known) {
+                col.push(v);
+            }
+        }
+        series.push(s);
+    }
+    Ok(Panel {
+        series,
+        freq,
+        time_kind,
+    })
+}
+
+/// The most common step between consecutive times over all series (ties: the smallest).
+/// Dates and date-times whose every step keeps the day of the month (or the month's last day)
+/// and the time of day are counted in calendar months.
+fn infer_freq(groups: &[(String, Vec<Row>)], kind: TimeKind) -> Freq {
+    let pairs = || {
+        groups
+            .iter()
+            .flat_map(|(_, rows)| rows.windows(2).map(|w| (w[0].time, w[1].time)))
+    };
+    let monthly = match kind {
+        TimeKind::Index => false,
+        TimeKind::Month => true,
+        TimeKind::Date | TimeKind::DateTime { .. } => pairs().all(|(a, b)| {
+            let ((da, sa), (db, sb)) = (
+                a.day_and_seconds().unwrap_or((0, 0)),
+                b.day_and_seconds().unwrap_or((0, 0)),
+            );
+            let ((ya, ma, ka), (yb, mb, kb)) = (civil_from_days(da), civil_from_days(db));
+            let same_day = ka == kb || (ka == days_in_month(ya, ma) && kb == days_in_month(yb, mb));
+            sa == sb && same_day && (yb * 12 + mb) > (ya * 12 + ma)
+        }),
+    };
+    let step = |(a, b): (Time, Time)| -> i64 {
+        if kind == TimeKind::Month {
+            b.value - a.value
+        } else if monthly {
+            let (ya, ma, _) = civil_from_days(a.day_and_seconds().unwrap_or((0, 0)).0);
+            let (yb, mb, _) = civil_from_days(b.day_and_seconds().unwrap_or((0, 0)).0);
+            (yb * 12 + mb) - (ya * 12 + ma)
+        } else if kind == TimeKind::Date {
+            (b.value - a.value) * 86_400
+        } else {
+            b.value - a.value
+        }
+    };
+    let mut counts: HashMap<i64, usize> = HashMap::new();
+    for p in pairs() {
+        *counts.entry(step(p)).or_default() += 1;
+    }
+    let mode = counts
+        .into_iter()
+        .max_by_key(|&(s, c)| (c, std::cmp::Reverse(s)))
+        .map_or(1, |(s, _)| s);
+    match kind {
+        TimeKind::Index => Freq::Integer(mode),
+        _ if monthly => Freq::from_months(mode),
+        _ => Freq::from_seconds(mode),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_days_round_trip_and_weekdays() {
+        for z in [-800_000, -1, 0, 1, 19_782, 2_000_000] {
+            let (y, m, d) = civil_from_days(z);
+            assert_eq!(days_from_civil(y, m, d), z);
+        }
+        assert_eq!(weekday(days_from_civil(2024, 2, 29)), 3); // Thursday
+        assert_eq!(weekday(days_from_civil(1970, 1, 1)), 3);
+        assert_eq!(weekday(days_from_civil(2024, 1, 1)), 0); // Monday
+        assert_eq!(days_in_month(2024, 2), 29);
+        assert_eq!(days_in_month(2023, 2), 28);
+    }
+
+    #[test]
+    fn iso_weeks() {
+        // 2021-01-03 is a Sunday in week 53 of 2020; 2021-01-04 starts week 1
+        assert_eq!(iso_week(days_from_civil(2021, 1, 3)), 53);
+        assert_eq!(iso_week(days_from_civil(2021, 1, 4)), 1);
+        assert_eq!(iso_week(days_from_civil(2024, 12, 30)), 1);
+        assert_eq!(iso_week(days_from_civil(2024, 2, 29)), 9);
+    }
+
+    #[test]
+    fn add_months_keeps_month_ends() {
+        let d = days_from_civil(2020, 1, 31);
+        assert_eq!(civil_from_days(add_months(d, 1)), (2020, 2, 29));
+        assert_eq!(civil_from_days(add_months(d, 2)), (2020, 3, 31));
+        let d = days_from_civil(2020, 2, 29);
+        assert_eq!(civil_from_days(add_months(d, 1)), (2020, 3, 31));
+        assert_eq!(civil_from_days(add_months(d, -12)), (2019, 2, 28));
+        let d = days_from_civil(2020, 1, 15);
+        assert_eq!(civil_from_days(add_months(d, 13)), (2021, 2, 15));
+    }
+
+    #[test]
+    fn freq_from_steps() {
+        assert_eq!(Freq::from_seconds(3600), Freq::Hourly);
+        assert_eq!(Freq::from_seconds(900), Freq::Minutes(15));
+        assert_eq!(Freq::from_seconds(2 * 86_400), Freq::Days(2));
+        assert_eq!(Freq::from_seconds(30), Freq::Seconds(30));
+        assert_eq!(Freq::from_months(6), Freq::Months(6));
+        assert_eq!(Freq::Minutes(15).season(), 96);
+        assert_eq!(Freq::Months(6).season(), 2);
+    }
+}
