@@ -1,0 +1,415 @@
+//! The long-format panel reader (issue 20): many series, their times and frequency, missing
+//! values and gaps, the errors naming file/line/column, future times and calendar features.
+
+use std::path::Path;
+
+use lstm::data::panel::{
+    calendar_feature_count, calendar_features, parse_panel, read_panel, Freq, Panel, PanelSpec,
+    Time, TimeKind,
+};
+
+fn spec(id: Option<&str>, time: Option<&str>, target: &str, known: &[&str]) -> PanelSpec {
+    PanelSpec {
+        id_column: id.map(String::from),
+        time_column: time.map(String::from),
+        target: target.into(),
+        known: known.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+fn m4() -> PanelSpec {
+    spec(Some("series"), Some("t"), "value", &[])
+}
+
+fn ok(text: &str, s: &PanelSpec) -> Panel {
+    parse_panel(text, "p.csv", s).unwrap()
+}
+
+fn err(text: &str, s: &PanelSpec) -> String {
+    parse_panel(text, "p.csv", s).unwrap_err().to_string()
+}
+
+fn strings(t: &[Time]) -> Vec<String> {
+    t.iter().map(|t| t.to_string()).collect()
+}
+
+#[test]
+fn m4_shape_two_series_of_different_lengths_and_starts() {
+    let text = "series,t,value\nM1,1,10\nM1,2,11\nM1,3,12\nM1,4,13\nM2,3,5.5\nM2,4,6.5\n";
+    let p = ok(text, &m4());
+    assert_eq!(p.freq, Freq::Integer(1));
+    assert_eq!(p.time_kind, TimeKind::Index);
+    assert_eq!(p.freq.season(), 1);
+    assert_eq!(p.series.len(), 2);
+    assert_eq!(p.series[0].id, "M1");
+    assert_eq!(p.series[0].target, vec![10.0, 11.0, 12.0, 13.0]);
+    assert_eq!(strings(&p.series[1].times), vec!["3", "4"]);
+    assert_eq!(p.series[1].target, vec![5.5, 6.5]);
+    assert_eq!(p.series[1].first_line, 6);
+    let s = p.summary();
+    assert_eq!((s.series, s.rows, s.missing, s.filled), (2, 6, 0, 0));
+    assert_eq!(
+        s.to_string(),
+        "2 series, 6 time steps, 0 missing targets (0 in filled gaps)"
+    );
+}
+
+#[test]
+fn interleaved_rows_keep_first_appearance_and_sort_by_time() {
+    let text = "series,t,value\nB,2,20\nA,3,3\nB,1,10\nA,1,1\nA,2,2\nB,3,30\n";
+    let p = ok(text, &m4());
+    let ids: Vec<&str> = p.series.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, vec!["B", "A"]);
+    assert_eq!(p.series[0].target, vec![10.0, 20.0, 30.0]);
+    assert_eq!(p.series[1].target, vec![1.0, 2.0, 3.0]);
+    assert_eq!(strings(&p.series[1].times), vec!["1", "2", "3"]);
+    assert_eq!(p.series[0].first_line, 2);
+    assert_eq!(p.series[1].first_line, 3);
+}
+
+#[test]
+fn no_id_and_no_time_column_is_one_indexed_series() {
+    let p = ok("y,x\n1,5\n2,6\n3,7\n", &spec(None, None, "y", &["x"]));
+    assert_eq!(p.series.len(), 1);
+    assert_eq!(p.series[0].id, "y");
+    assert_eq!(strings(&p.series[0].times), vec!["1", "2", "3"]);
+    assert_eq!(p.series[0].known, vec![vec![5.0, 6.0, 7.0]]);
+    assert_eq!(p.freq, Freq::Integer(1));
+    // without a time column, each series counts from 1 on its own
+    let p = ok(
+        "id,y\na,1\nb,2\na,3\nb,4\nb,5\n",
+        &spec(Some("id"), None, "y", &[]),
+    );
+    assert_eq!(strings(&p.series[1].times), vec!["1", "2", "3"]);
+    assert_eq!(p.series[1].target, vec![2.0, 4.0, 5.0]);
+}
+
+#[test]
+fn integer_step_inferred() {
+    let p = ok(
+        "series,t,value\nA,10,1\nA,20,2\nA,30,3\nB,5,1\nB,15,2\n",
+        &m4(),
+    );
+    assert_eq!(p.freq, Freq::Integer(10));
+    assert_eq!(
+        strings(&p.series[1].future_times(2, p.freq)),
+        vec!["25", "35"]
+    );
+}
+
+#[test]
+fn monthly_dates_frequency_and_season() {
+    let text = "id,month,y\na,2023-11,1\na,2023-12,2\na,2024-01,3\nb,2024-01,1\nb,2024-02,2\n";
+    let p = ok(text, &spec(Some("id"), Some("month"), "y", &[]));
+    assert_eq!(p.freq, Freq::Monthly);
+    assert_eq!(p.time_kind, TimeKind::Month);
+    assert_eq!(p.freq.season(), 12);
+    // across the year end, in the input's own format
+    assert_eq!(
+        strings(&p.series[0].future_times(3, p.freq)),
+        vec!["2024-02", "2024-03", "2024-04"]
+    );
+    // monthly data stamped on a day of the month
+    let text = "d,y\n2023-10-31,1\n2023-11-30,2\n2023-12-31,3\n";
+    let p = ok(text, &spec(None, Some("d"), "y", &[]));
+    assert_eq!(p.freq, Freq::Monthly);
+    assert_eq!(
+        strings(&p.series[0].future_times(3, p.freq)),
+        vec!["2024-01-31", "2024-02-29", "2024-03-31"]
+    );
+    // quarterly and yearly
+    let p = ok(
+        "d,y\n2023-01,1\n2023-04,2\n2023-07,3\n",
+        &spec(None, Some("d"), "y", &[]),
+    );
+    assert_eq!((p.freq, p.freq.season()), (Freq::Quarterly, 4));
+    assert_eq!(
+        strings(&p.series[0].future_times(2, p.freq)),
+        vec!["2023-10", "2024-01"]
+    );
+    let p = ok(
+        "d,y\n2021-01-01,1\n2022-01-01,2\n2023-01-01,3\n",
+        &spec(None, Some("d"), "y", &[]),
+    );
+    assert_eq!((p.freq, p.freq.season()), (Freq::Yearly, 1));
+}
+
+#[test]
+fn daily_and_weekly_dates() {
+    let text = "id,date,y\na,2024-02-27,1\na,2024-02-28,2\na,2024-02-29,3\nb,2024-03-01,4\nb,2024-03-02,5\n";
+    let p = ok(text, &spec(Some("id"), Some("date"), "y", &[]));
+    assert_eq!((p.freq, p.freq.season()), (Freq::Daily, 7));
+    assert_eq!(p.time_kind, TimeKind::Date);
+    assert_eq!(
+        strings(&p.series[0].future_times(2, p.freq)),
+        vec!["2024-03-01", "2024-03-02"]
+    );
+    let p = ok(
+        "date,y\n2024-01-01,1\n2024-01-08,2\n2024-01-15,3\n",
+        &spec(None, Some("date"), "y", &[]),
+    );
+    assert_eq!((p.freq, p.freq.season()), (Freq::Weekly, 52));
+    assert_eq!(
+        strings(&p.series[0].future_times(1, p.freq)),
+        vec!["2024-01-22"]
+    );
+}
+
+#[test]
+fn hourly_datetimes_across_midnight_in_both_styles() {
+    let text = "id,ts,load\nx,2024-12-31 21:00,1\nx,2024-12-31 22:00,2\nx,2024-12-31 23:00,3\n";
+    let p = ok(text, &spec(Some("id"), Some("ts"), "load", &[]));
+    assert_eq!((p.freq, p.freq.season()), (Freq::Hourly, 24));
+    assert_eq!(
+        strings(&p.series[0].future_times(2, p.freq)),
+        vec!["2025-01-01 00:00", "2025-01-01 01:00"]
+    );
+    let text = "ts,load\n2024-03-10T22:30:00,1\n2024-03-10T23:30:00,2\n";
+    let p = ok(text, &spec(None, Some("ts"), "load", &[]));
+    assert_eq!(p.freq, Freq::Hourly);
+    assert_eq!(strings(&p.series[0].times)[0], "2024-03-10T22:30:00");
+    assert_eq!(
+        strings(&p.series[0].future_times(1, p.freq)),
+        vec!["2024-03-11T00:30:00"]
+    );
+    // fifteen minutes
+    let text = "ts,y\n2024-01-01 00:00,1\n2024-01-01 00:15,2\n2024-01-01 00:30,3\n";
+    let p = ok(text, &spec(None, Some("ts"), "y", &[]));
+    assert_eq!((p.freq, p.freq.season()), (Freq::Minutes(15), 96));
+}
+
+#[test]
+fn times_print_as_written() {
+    for s in [
+        "42",
+        "2024-02",
+        "2024-02-29",
+        "2024-02-29 13:05",
+        "2024-02-29T13:05:09",
+    ] {
+        assert_eq!(Time::parse(s).unwrap().to_string(), s);
+    }
+    for s in [
+        "2023-02-29",
+        "2024-13",
+        "2024-01-01 24:00",
+        "yesterday",
+        "2024/01/01",
+    ] {
+        assert!(Time::parse(s).is_none(), "{s}");
+    }
+    assert_eq!(
+        Time::parse("2024-02-29").unwrap().date(),
+        Some((2024, 2, 29))
+    );
+}
+
+#[test]
+fn a_gap_is_filled_with_nan_and_counted() {
+    let text = "series,t,value\nA,1,1\nA,2,2\nA,5,5\nA,6,6\nB,1,1\nB,2,2\n";
+    let p = ok(text, &m4());
+    let a = &p.series[0];
+    assert_eq!(strings(&a.times), vec!["1", "2", "3", "4", "5", "6"]);
+    assert!(a.target[2].is_nan() && a.target[3].is_nan());
+    assert_eq!(a.target[4], 5.0);
+    assert_eq!(a.filled, 2);
+    let s = p.summary();
+    assert_eq!((s.rows, s.missing, s.filled), (8, 2, 2));
+    // a monthly gap
+    let p = ok(
+        "m,y\n2023-11,1\n2024-02,4\n2024-03,5\n2024-04,6\n",
+        &spec(None, Some("m"), "y", &[]),
+    );
+    assert_eq!(p.freq, Freq::Monthly);
+    assert_eq!(
+        strings(&p.series[0].times),
+        vec!["2023-11", "2023-12", "2024-01", "2024-02", "2024-03", "2024-04"]
+    );
+    assert_eq!(p.summary().filled, 2);
+}
+
+#[test]
+fn empty_and_nan_cells_are_missing_and_counted() {
+    let text = "series,t,value\nA,1,1\nA,2,\nA,3,NaN\nA,4,nan\nA,5,NA\nA,6,6\n";
+    let p = ok(text, &m4());
+    let a = &p.series[0];
+    assert_eq!(a.missing(), 4);
+    assert!(a.target[1..5].iter().all(|v| v.is_nan()));
+    let s = p.summary();
+    assert_eq!((s.rows, s.missing, s.filled), (6, 4, 0));
+}
+
+#[test]
+fn tsv_is_detected() {
+    let p = ok("series\tt\tvalue\nA\t1\t1\nA\t2\t2\n", &m4());
+    assert_eq!(p.series[0].target, vec![1.0, 2.0]);
+}
+
+#[test]
+fn errors_name_file_line_and_column() {
+    // duplicated (id, time), rows interleaved: the later line
+    let e = err("series,t,value\nA,1,1\nB,1,1\nA,2,2\nB,2,2\nA,1,3\n", &m4());
+    assert!(
+        e.contains("p.csv") && e.contains("line 6, column `t`"),
+        "{e}"
+    );
+    assert!(
+        e.contains("`A`") && e.contains("twice") && e.contains("line 2"),
+        "{e}"
+    );
+    // non-numeric target
+    let e = err("series,t,value\nA,1,1\nA,2,abc\n", &m4());
+    assert!(
+        e.contains("p.csv") && e.contains("line 3, column `value`"),
+        "{e}"
+    );
+    assert!(e.contains("`abc` is not a number"), "{e}");
+    // empty and non-numeric known covariate
+    let s = spec(Some("series"), Some("t"), "value", &["price"]);
+    let e = err("series,t,value,price\nA,1,1,2\nA,2,2,\n", &s);
+    assert!(
+        e.contains("p.csv") && e.contains("line 3, column `price`"),
+        "{e}"
+    );
+    let e = err("series,t,value,price\nA,1,1,x\nA,2,2,3\n", &s);
+    assert!(
+        e.contains("line 2, column `price`") && e.contains("`x`"),
+        "{e}"
+    );
+    let e = err("series,t,value,price\nA,1,1,NaN\nA,2,2,3\n", &s);
+    assert!(e.contains("line 2, column `price`"), "{e}");
+    // a gap in a series with known covariates: the line after the gap
+    let e = err(
+        "series,t,value,price\nA,1,1,1\nA,2,2,1\nA,4,4,1\nA,5,5,1\n",
+        &s,
+    );
+    assert!(
+        e.contains("p.csv") && e.contains("line 4") && e.contains("`price`"),
+        "{e}"
+    );
+    assert!(e.contains("1 time step"), "{e}");
+    // a missing column, each kind, listing the header
+    for bad in [
+        spec(Some("id"), Some("t"), "value", &[]),
+        spec(Some("series"), Some("time"), "value", &[]),
+        spec(Some("series"), Some("t"), "y", &[]),
+        spec(Some("series"), Some("t"), "value", &["promo"]),
+    ] {
+        let e = err("series,t,value\nA,1,1\nA,2,2\n", &bad);
+        assert!(e.contains("p.csv") && e.contains("no column"), "{e}");
+        assert!(e.contains("the header has: series, t, value"), "{e}");
+    }
+    // a series with one row
+    let e = err("series,t,value\nA,1,1\nA,2,2\nB,7,1\n", &m4());
+    assert!(
+        e.contains("p.csv") && e.contains("series `B`") && e.contains("line 4"),
+        "{e}"
+    );
+    // a time that is not one, and one written unlike the first
+    let e = err("series,t,value\nA,1,1\nA,soon,2\n", &m4());
+    assert!(
+        e.contains("line 3, column `t`") && e.contains("`soon`"),
+        "{e}"
+    );
+    let e = err("series,t,value\nA,2024-01,1\nA,2024-02-01,2\n", &m4());
+    assert!(
+        e.contains("line 3, column `t`") && e.contains("2024-01"),
+        "{e}"
+    );
+    // a step that is not a whole number of the frequency
+    let e = err("series,t,value\nA,2,1\nA,4,2\nA,6,3\nA,7,4\n", &m4());
+    assert!(e.contains("line 5, column `t`") && e.contains("`7`"), "{e}");
+    // an empty file
+    let e = err("", &m4());
+    assert!(e.contains("p.csv") && e.contains("empty"), "{e}");
+}
+
+#[test]
+fn read_panel_names_a_missing_file() {
+    let e = read_panel(Path::new("/no/such/panel.csv"), &m4())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("/no/such/panel.csv") && e.contains("no such file"),
+        "{e}"
+    );
+}
+
+#[test]
+fn airline_passengers_is_one_monthly_series() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/airline_passengers.csv");
+    let p = read_panel(&path, &spec(None, Some("month"), "passengers", &[])).unwrap();
+    assert_eq!(p.series.len(), 1);
+    let s = &p.series[0];
+    assert_eq!(s.id, "passengers");
+    assert_eq!(s.len(), 144);
+    assert_eq!((p.freq, p.freq.season()), (Freq::Monthly, 12));
+    assert_eq!(p.time_kind, TimeKind::Month);
+    assert_eq!(s.times[0].to_string(), "1949-01");
+    assert_eq!(s.target[0], 112.0);
+    assert_eq!(p.summary().missing, 0);
+    assert_eq!(
+        strings(&s.future_times(2, p.freq)),
+        vec!["1961-01", "1961-02"]
+    );
+}
+
+#[test]
+fn calendar_features_of_a_known_date() {
+    // 2024-02-29 is a Thursday (Monday 0, so 3 of 6), day 29, day of year 60 (0-based 59)
+    let t = Time::parse("2024-02-29").unwrap();
+    let f = calendar_features(&t, Freq::Daily, 7);
+    assert_eq!(f.len(), calendar_feature_count(Freq::Daily, 7));
+    let close = |a: f32, b: f32| (a - b).abs() < 1e-6;
+    assert!(close(f[0], 3.0 / 6.0 - 0.5), "{f:?}");
+    assert!(close(f[1], 28.0 / 30.0 - 0.5), "{f:?}");
+    assert!(close(f[2], 59.0 / 365.0 - 0.5), "{f:?}");
+    let t = Time::parse("2024-02-29 18:00").unwrap();
+    let f = calendar_features(&t, Freq::Hourly, 24);
+    assert_eq!(f.len(), 4);
+    assert!(close(f[0], 18.0 / 23.0 - 0.5) && close(f[1], 0.0), "{f:?}");
+    let f = calendar_features(&Time::parse("2024-02").unwrap(), Freq::Monthly, 12);
+    assert!(f.len() == 1 && close(f[0], 1.0 / 11.0 - 0.5), "{f:?}");
+    let f = calendar_features(&Time::parse("2024-11").unwrap(), Freq::Quarterly, 4);
+    assert!(f.len() == 1 && close(f[0], 3.0 / 3.0 - 0.5), "{f:?}");
+    let f = calendar_features(&Time::parse("2024-02-29").unwrap(), Freq::Weekly, 52);
+    assert!(f.len() == 1 && close(f[0], 8.0 / 52.0 - 0.5), "{f:?}");
+    assert!(calendar_features(&t, Freq::Yearly, 1).is_empty());
+    // an integer index with a season: its position in the season
+    let f = calendar_features(&Time::index(7), Freq::Integer(1), 4);
+    assert!(f.len() == 1 && close(f[0], 3.0 / 3.0 - 0.5), "{f:?}");
+    assert!(calendar_features(&Time::index(7), Freq::Integer(1), 1).is_empty());
+    assert_eq!(calendar_feature_count(Freq::Integer(1), 12), 1);
+}
+
+#[test]
+fn calendar_features_stay_in_range() {
+    let freqs = [
+        Freq::Minutes(15),
+        Freq::Hourly,
+        Freq::Daily,
+        Freq::Weekly,
+        Freq::Monthly,
+        Freq::Quarterly,
+        Freq::Yearly,
+    ];
+    let start = Time::parse("2023-12-25 00:00").unwrap();
+    for k in 0..24 * 400 {
+        let t = start.advance(Freq::Hourly, k);
+        for f in freqs {
+            let v = calendar_features(&t, f, f.season());
+            assert_eq!(v.len(), calendar_feature_count(f, f.season()));
+            assert!(v.iter().all(|x| (-0.5..=0.5).contains(x)), "{t} {f}: {v:?}");
+        }
+    }
+    // the extremes are reached: Sunday 31 December 23:00 of a leap year
+    let t = Time::parse("2024-12-31 23:00").unwrap();
+    let v = calendar_features(&t, Freq::Hourly, 24);
+    assert!(v[0] == 0.5 && v[2] == 0.5 && v[3] == 0.5, "{v:?}");
+    for s in 1..=10 {
+        for i in -5..30 {
+            let v = calendar_features(&Time::index(i), Freq::Integer(1), s);
+            assert!(v.iter().all(|x| (-0.5..=0.5).contains(x)));
+        }
+    }
+}
