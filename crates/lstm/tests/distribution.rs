@@ -1,0 +1,366 @@
+//! Distribution heads: the special functions against known values, the negative
+//! log-likelihood and quantiles against an independent implementation (`statrs`), central
+//! differences of the NLL's gradient, a whole model trained on Gaussian data, and the shape
+//! errors of `Targets::Distribution`.
+
+use lstm::model::loss::{
+    digamma, distribution_nll, incomplete_beta, ln_gamma, normal_quantile, student_t_cdf,
+    student_t_quantile, Distribution,
+};
+use lstm::model::{Batch, Head, InputKind, Inputs, ModelConfig, SequenceModel, Targets};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use statrs::distribution::{Continuous, ContinuousCDF, Normal, StudentsT};
+
+const DISTS: [Distribution; 2] = [Distribution::Gaussian, Distribution::StudentT];
+
+fn softplus(x: f64) -> f64 {
+    x.max(0.0) + (-x.abs()).exp().ln_1p()
+}
+
+#[test]
+fn ln_gamma_known_values() {
+    let pi = std::f64::consts::PI;
+    let cases = [
+        (0.5, pi.sqrt().ln()),
+        (1.0, 0.0),
+        (2.0, 0.0),
+        (3.0, 2f64.ln()),
+        (1.5, (0.5 * pi.sqrt()).ln()),
+        (10.0, 362_880f64.ln()),
+        (0.1, 2.252_712_651_734_206),
+        (100.0, 359.134_205_369_575_4),
+    ];
+    for (x, want) in cases {
+        let got = ln_gamma(x);
+        assert!(
+            (got - want).abs() <= 1e-13 * want.abs().max(1.0),
+            "lnΓ({x}) = {got}, want {want}"
+        );
+    }
+}
+
+#[test]
+fn digamma_known_values() {
+    let euler = 0.577_215_664_901_532_9;
+    let cases = [
+        (1.0, -euler),
+        (0.5, -euler - 2.0 * 2f64.ln()),
+        (2.0, 1.0 - euler),
+        (1.5, 2.0 - euler - 2.0 * 2f64.ln()),
+        (10.0, 2.251_752_589_066_721),
+        (0.25, -4.227_453_533_376_265_4),
+    ];
+    for (x, want) in cases {
+        let got = digamma(x);
+        assert!((got - want).abs() <= 1e-12, "ψ({x}) = {got}, want {want}");
+    }
+    // ψ is the derivative of lnΓ
+    for x in [1.3, 2.7, 4.0, 17.5] {
+        let h = 1e-5;
+        let num = (ln_gamma(x + h) - ln_gamma(x - h)) / (2.0 * h);
+        assert!((num - digamma(x)).abs() < 1e-8, "ψ({x})");
+    }
+}
+
+#[test]
+fn special_functions_against_statrs() {
+    for x in [0.05, 0.3, 0.9, 1.7, 3.3, 12.0, 55.5, 300.0] {
+        let want = statrs::function::gamma::ln_gamma(x);
+        assert!((ln_gamma(x) - want).abs() <= 1e-12 * want.abs().max(1.0));
+        let want = statrs::function::gamma::digamma(x);
+        assert!(
+            (digamma(x) - want).abs() <= 1e-10 * want.abs().max(1.0),
+            "ψ({x})"
+        );
+    }
+    for (x, a, b) in [
+        (0.3, 2.0, 0.5),
+        (0.9, 1.5, 0.5),
+        (0.99, 30.0, 0.5),
+        (0.1, 0.5, 3.0),
+    ] {
+        let want = statrs::function::beta::beta_reg(a, b, x);
+        assert!(
+            (incomplete_beta(x, a, b) - want).abs() < 1e-12,
+            "I_{x}({a}, {b})"
+        );
+    }
+    for nu in [2.5, 4.0, 30.0] {
+        let t = StudentsT::new(0.0, 1.0, nu).unwrap();
+        for x in [-4.0, -0.3, 0.0, 0.7, 2.5] {
+            assert!((student_t_cdf(x, nu) - t.cdf(x)).abs() < 1e-12);
+        }
+    }
+}
+
+#[test]
+fn quantiles_against_statrs() {
+    let probs = [
+        1e-10, 1e-4, 0.01, 0.05, 0.1, 0.3, 0.5, 0.7, 0.9, 0.95, 0.99, 0.9999,
+    ];
+    let n01 = Normal::new(0.0, 1.0).unwrap();
+    for &p in &probs {
+        let (got, want) = (normal_quantile(p), n01.inverse_cdf(p));
+        assert!(
+            (got - want).abs() <= 1e-8 * want.abs().max(1.0),
+            "Φ⁻¹({p}) = {got}, statrs {want}"
+        );
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    for _ in 0..20 {
+        let raw: Vec<f32> = (0..3).map(|_| rng.gen_range(-2.0f32..2.0)).collect();
+        for dist in DISTS {
+            let (mu, sigma, nu) = dist.decode(&raw);
+            assert_eq!(mu, raw[0] as f64);
+            assert!((sigma - softplus(raw[1] as f64) - 1e-6).abs() < 1e-15);
+            for &p in &probs[1..] {
+                let got = dist.quantile(&raw, p);
+                let want = match dist {
+                    Distribution::Gaussian => Normal::new(mu, sigma).unwrap().inverse_cdf(p),
+                    Distribution::StudentT => {
+                        // statrs inverts its CDF only to about 1e-9: compare the CDF at our
+                        // quantile with p instead, and the quantile to 1e-8
+                        let t = StudentsT::new(mu, sigma, nu).unwrap();
+                        assert!((t.cdf(got) - p).abs() <= 1e-12 + 1e-10 * p, "cdf(q({p}))");
+                        t.inverse_cdf(p)
+                    }
+                };
+                assert!(
+                    (got - want).abs() <= 1e-8 * want.abs().max(1.0),
+                    "{dist:?} q({p}) = {got}, statrs {want} ({raw:?})"
+                );
+            }
+            assert_eq!(dist.quantile(&raw, 0.5), mu);
+            assert_eq!(dist.median(&raw), mu);
+            assert_eq!(dist.mean(&raw), mu);
+        }
+    }
+    // a t quantile from the tables: t_{0.975}(ν = 4) = 2.776445105
+    assert!((student_t_quantile(0.975, 4.0) - 2.776_445_105_197_793).abs() < 1e-10);
+}
+
+#[test]
+fn nll_against_statrs() {
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    for dist in DISTS {
+        let k = dist.params();
+        let rows = 50;
+        let out: Vec<f32> = (0..rows * k).map(|_| rng.gen_range(-3.0f32..3.0)).collect();
+        let y: Vec<f32> = (0..rows).map(|_| rng.gen_range(-5.0f32..5.0)).collect();
+        let mut d = vec![0.0f32; rows * k];
+        let mut want = 0.0f64;
+        for r in 0..rows {
+            let raw = &out[r * k..(r + 1) * k];
+            let (mu, sigma, nu) = dist.decode(raw);
+            let lp = match dist {
+                Distribution::Gaussian => Normal::new(mu, sigma).unwrap().ln_pdf(y[r] as f64),
+                Distribution::StudentT => {
+                    StudentsT::new(mu, sigma, nu).unwrap().ln_pdf(y[r] as f64)
+                }
+            };
+            let (nll, _) = dist.nll(raw, y[r] as f64);
+            assert!(
+                (nll + lp).abs() <= 1e-8 * lp.abs().max(1.0),
+                "{dist:?} row {r}: nll {nll}, statrs {}",
+                -lp
+            );
+            want -= lp;
+        }
+        let (sum, n) = distribution_nll(dist, &out, &y, &mut d);
+        assert_eq!(n, rows);
+        assert!(((sum as f64) - want).abs() <= 1e-6 * want.abs());
+    }
+}
+
+/// Central differences (in f64, on `Distribution::nll`) against the gradient that
+/// `distribution_nll` writes, NaN targets included (zero gradient, not counted).
+#[test]
+fn nll_gradient_central_differences() {
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    for dist in DISTS {
+        let k = dist.params();
+        let rows = 40;
+        let out: Vec<f32> = (0..rows * k).map(|_| rng.gen_range(-3.0f32..3.0)).collect();
+        let y: Vec<f32> = (0..rows)
+            .map(|r| {
+                if r % 7 == 3 {
+                    f32::NAN
+                } else {
+                    rng.gen_range(-4.0f32..4.0)
+                }
+            })
+            .collect();
+        let mut d = vec![1.0f32; rows * k];
+        let (_, n) = distribution_nll(dist, &out, &y, &mut d);
+        assert_eq!(n, rows - y.iter().filter(|v| v.is_nan()).count());
+        for r in 0..rows {
+            for j in 0..k {
+                let g = d[r * k + j] as f64;
+                if y[r].is_nan() {
+                    assert_eq!(g, 0.0);
+                    continue;
+                }
+                // perturb the raw output in f64: nll of the decoded parameters
+                let h = 1e-5;
+                let f = |delta: f64| -> f64 {
+                    let mut raw: Vec<f64> =
+                        out[r * k..(r + 1) * k].iter().map(|&v| v as f64).collect();
+                    raw[j] += delta;
+                    nll_f64(dist, &raw, y[r] as f64)
+                };
+                let num = (f(h) - f(-h)) / (2.0 * h);
+                assert!(
+                    (num - g).abs() <= 1e-5 + 1e-4 * num.abs(),
+                    "{dist:?} row {r} output {j}: numeric {num}, analytic {g}"
+                );
+            }
+        }
+        // and the f64 restatement agrees with the library's value
+        let raw = &out[..k];
+        let raw64: Vec<f64> = raw.iter().map(|&v| v as f64).collect();
+        assert!((dist.nll(raw, 0.7).0 - nll_f64(dist, &raw64, 0.7)).abs() < 1e-12);
+    }
+}
+
+/// The NLL written out independently from the formulas, on f64 raw outputs.
+fn nll_f64(dist: Distribution, raw: &[f64], y: f64) -> f64 {
+    let pi = std::f64::consts::PI;
+    let (mu, sigma) = (raw[0], softplus(raw[1]) + 1e-6);
+    let z = (y - mu) / sigma;
+    match dist {
+        Distribution::Gaussian => 0.5 * (2.0 * pi).ln() + sigma.ln() + 0.5 * z * z,
+        Distribution::StudentT => {
+            let nu = 2.0 + softplus(raw[2]);
+            -statrs::function::gamma::ln_gamma(0.5 * (nu + 1.0))
+                + statrs::function::gamma::ln_gamma(0.5 * nu)
+                + 0.5 * (nu * pi).ln()
+                + sigma.ln()
+                + 0.5 * (nu + 1.0) * (z * z / nu).ln_1p()
+        }
+    }
+}
+
+#[test]
+fn serde_names_and_default() {
+    assert_eq!(Distribution::default(), Distribution::Gaussian);
+    assert_eq!(
+        serde_json::to_string(&Distribution::StudentT).unwrap(),
+        "\"student_t\""
+    );
+    assert_eq!(
+        serde_json::from_str::<Distribution>("\"gaussian\"").unwrap(),
+        Distribution::Gaussian
+    );
+    assert_eq!(
+        (
+            Distribution::Gaussian.params(),
+            Distribution::StudentT.params()
+        ),
+        (2, 3)
+    );
+}
+
+#[test]
+fn shape_errors() {
+    let cfg = ModelConfig {
+        input: InputKind::Dense { features: 1 },
+        hidden_size: 4,
+        head: Head::LastStep { outputs: 2 },
+        ..Default::default()
+    };
+    let mut model = SequenceModel::new(&cfg, 1).unwrap();
+    let x = vec![0.1f32; 2 * 3];
+    let y = vec![0.5f32, 1.0];
+    let batch = |values, dist| Batch {
+        inputs: Inputs::Dense(&x),
+        targets: Targets::Distribution { values, dist },
+        batch: 2,
+        seq_len: 3,
+        lengths: None,
+    };
+    // a Student-t needs 3 outputs per value
+    let err = model
+        .evaluate(&batch(&y, Distribution::StudentT))
+        .unwrap_err();
+    assert!(err.to_string().contains("3 head outputs"), "{err}");
+    // one value per row
+    assert!(model
+        .evaluate(&batch(&y[..1], Distribution::Gaussian))
+        .is_err());
+    let out = model.evaluate(&batch(&y, Distribution::Gaussian)).unwrap();
+    assert_eq!(out.count, 2);
+    // NaN values are not counted; all NaN: loss 0, nothing counted
+    let nan = [f32::NAN, 1.0];
+    assert_eq!(
+        model
+            .evaluate(&batch(&nan, Distribution::Gaussian))
+            .unwrap()
+            .count,
+        1
+    );
+    let nan = [f32::NAN; 2];
+    let out = model
+        .evaluate(&batch(&nan, Distribution::Gaussian))
+        .unwrap();
+    assert_eq!((out.loss, out.count), (0.0, 0));
+}
+
+/// A model fit on y ~ N(3, 0.5²) (input noise it cannot use) learns mu ≈ 3 and sigma ≈ 0.5;
+/// a Student-t head learns the same location and a scale at most sigma.
+#[test]
+fn training_learns_a_gaussian() {
+    for dist in DISTS {
+        let cfg = ModelConfig {
+            input: InputKind::Dense { features: 1 },
+            hidden_size: 8,
+            head: Head::PerStep {
+                outputs: dist.params(),
+            },
+            optimizer: lstm::model::optim::OptimizerConfig::adam(0.01),
+            ..Default::default()
+        };
+        let mut model = SequenceModel::new(&cfg, 4).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(8);
+        let (b, t) = (16, 8);
+        for _ in 0..2000 {
+            let x: Vec<f32> = (0..b * t).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
+            let y: Vec<f32> = (0..b * t)
+                .map(|_| {
+                    // Box-Muller
+                    let (u, v): (f64, f64) = (1.0 - rng.gen::<f64>(), rng.gen());
+                    let z = (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos();
+                    (3.0 + 0.5 * z) as f32
+                })
+                .collect();
+            let batch = Batch {
+                inputs: Inputs::Dense(&x),
+                targets: Targets::Distribution { values: &y, dist },
+                batch: b,
+                seq_len: t,
+                lengths: None,
+            };
+            model.train_step(&batch).unwrap();
+        }
+        let x: Vec<f32> = (0..b * t).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
+        let out = model
+            .predict(Inputs::Dense(&x), b, t, None)
+            .unwrap()
+            .to_vec();
+        let k = dist.params();
+        let rows = b * t;
+        let (mut mu, mut sigma) = (0.0, 0.0);
+        for r in 0..rows {
+            let (m, s, _) = dist.decode(&out[r * k..(r + 1) * k]);
+            mu += m / rows as f64;
+            sigma += s / rows as f64;
+        }
+        let q90 = dist.quantile(&out[..k], 0.9);
+        eprintln!("{dist:?}: mu {mu:.3} sigma {sigma:.3} q90 {q90:.3}");
+        assert!((mu - 3.0).abs() < 0.05, "{dist:?}: mu {mu}");
+        match dist {
+            Distribution::Gaussian => assert!((sigma - 0.5).abs() < 0.05, "sigma {sigma}"),
+            Distribution::StudentT => assert!(sigma > 0.3 && sigma < 0.57, "sigma {sigma}"),
+        }
+    }
+}
