@@ -456,3 +456,86 @@ fn model_parameters_check() {
         );
     }
 }
+
+/// Distribution heads on `Targets::Distribution`: a per-step Gaussian head, a per-step
+/// Student-t head on a variable-length batch with NaN (masked) values, and a last-step
+/// Student-t head; every parameter against central differences of the mean NLL.
+#[test]
+fn model_distribution_heads() {
+    use lstm::model::loss::Distribution;
+    let cases = [
+        (Distribution::Gaussian, true, false),
+        (Distribution::StudentT, true, true),
+        (Distribution::StudentT, false, true),
+    ];
+    for (ci, &(dist, per_step, var_len)) in cases.iter().enumerate() {
+        let outputs = dist.params();
+        let cfg = ModelConfig {
+            input: InputKind::Dense { features: 2 },
+            hidden_size: 4,
+            head: if per_step {
+                Head::PerStep { outputs }
+            } else {
+                Head::LastStep { outputs }
+            },
+            ..Default::default()
+        };
+        let mut model = SequenceModel::new(&cfg, 5).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(20 + ci as u64);
+        let (b, t) = (3, 4);
+        let x = rand_vec(&mut rng, b * t * 2, 1.0);
+        let rows = if per_step { b * t } else { b };
+        let mut values = rand_vec(&mut rng, rows, 1.5);
+        if var_len && per_step {
+            values[1] = f32::NAN;
+            values[5] = f32::NAN;
+        }
+        let lengths = [4usize, 2, 3];
+        let batch = Batch {
+            inputs: Inputs::Dense(&x),
+            targets: Targets::Distribution {
+                values: &values,
+                dist,
+            },
+            batch: b,
+            seq_len: t,
+            lengths: var_len.then_some(&lengths[..]),
+        };
+        let eval = |model: &mut SequenceModel| -> f64 {
+            let out = model.loss_and_grad(&batch, false).unwrap();
+            if var_len && per_step {
+                // 4 + 2 + 3 real positions, two of them NaN
+                assert_eq!(out.count, 7);
+            }
+            out.loss as f64
+        };
+        eval(&mut model);
+        let grads = model.store.grads.clone();
+        let mut failures = Vec::new();
+        for info in model.store.tensors().to_vec() {
+            for k in info.range() {
+                let orig = model.store.values[k];
+                model.store.values[k] = orig + EPS;
+                let up = eval(&mut model);
+                model.store.values[k] = orig - EPS;
+                let down = eval(&mut model);
+                model.store.values[k] = orig;
+                let num = (up - down) / (2.0 * EPS as f64);
+                if !close(num, grads[k]) {
+                    failures.push(format!(
+                        "{}[{}]: numeric {num:.5} analytic {:.5}",
+                        info.name,
+                        k - info.offset,
+                        grads[k]
+                    ));
+                }
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "distribution case {ci} ({dist:?}): {} mismatches: {:#?}",
+            failures.len(),
+            &failures[..failures.len().min(8)]
+        );
+    }
+}
