@@ -754,9 +754,14 @@ fn panel_from(mut file: Delimited, spec: &PanelSpec) -> Result<Panel> {
             let c = cell(i);
             let col = &spec.known[k];
             if is_missing(c) {
+                let what = if c.is_empty() {
+                    "empty cell".to_string()
+                } else {
+                    format!("missing value `{c}`")
+                };
                 return Err(fmt(format!(
-                    "line {line}, column `{col}`: missing value `{c}`; a known covariate must \
-                     be given on every row"
+                    "line {line}, column `{col}`: {what}; a known covariate must be given on \
+                     every row"
                 )));
             }
             match c.parse::<f32>() {
