@@ -268,7 +268,7 @@ fn errors_name_file_line_and_column() {
     let s = spec(Some("series"), Some("t"), "value", &["price"]);
     let e = err("series,t,value,price\nA,1,1,2\nA,2,2,\n", &s);
     assert!(
-        e.contains("p.csv") && e.contains("line 3, column `price`"),
+        e.contains("p.csv") && e.contains("line 3, column `price`: empty cell"),
         "{e}"
     );
     let e = err("series,t,value,price\nA,1,1,x\nA,2,2,3\n", &s);
