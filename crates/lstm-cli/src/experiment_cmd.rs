@@ -210,7 +210,7 @@ fn variants(a: &VariantsArgs) -> Result<()> {
     let text = match &a.data {
         Some(p) => std::fs::read_to_string(p)
             .with_context(|| format!("cannot read the text {}", p.display()))?,
-        None => crate::train_cmd::SHAKESPEARE.to_string(),
+        None => lstm::tasks::job::BUNDLED_TEXT.to_string(),
     };
     let (md, plot) = prepare(&a.common, "variants")?;
     let cfg = ex::VariantsConfig {

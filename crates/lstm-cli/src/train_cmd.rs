@@ -1,5 +1,6 @@
-//! `lstm train`: resolve settings (defaults, TOML, flags), read the data, build or resume the
-//! model, and run the library's training loop with a progress display.
+//! `lstm train`: resolve settings (defaults, TOML, flags), then one library job
+//! ([`lstm::tasks::job::Job`]: read the data, build or resume the model, train) with a progress
+//! display.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -18,9 +19,6 @@ use lstm::tasks::settings::{LrSchedule, OnNonFinite, OptimizerKind, Settings, Va
 use lstm::tasks::train::{Event, StopReason};
 
 use crate::args::*;
-
-/// The bundled default corpus.
-pub const SHAKESPEARE: &str = lstm::tasks::job::BUNDLED_TEXT;
 
 /// Training ended early on Ctrl-C or SIGTERM, after saving: `main` exits with status 130.
 #[derive(Debug)]

@@ -1,4 +1,5 @@
-//! Using a trained model: `generate`, `forecast`, `classify`, `eval`.
+//! Using a trained model: `generate`, `forecast`, `classify`, `eval`. Each loads the model,
+//! checks its job, calls one `lstm::tasks::job` entry and prints what it returns.
 
 use std::io::Write;
 use std::path::Path;
