@@ -387,13 +387,10 @@ fn fuzz_csv_tsv_loaders() {
             let mut accepted = labelled.is_ok();
             if let Ok(l) = labelled {
                 assert_eq!(l.texts.len(), l.labels.len());
-                if let Ok(classes) =
-                    lstm::data::labelled::classes(&l.labels, "fuzz.tsv", "label")
-                {
+                if let Ok(classes) = lstm::data::labelled::classes(&l.labels, "fuzz.tsv", "label") {
                     assert!(classes.len() >= 2);
                     let vocab = Vocab::words_from(l.texts.iter().map(|t| t.as_str()), 1, 100);
-                    let tokens =
-                        lstm::data::labelled::encode_texts(&vocab, &l.texts, 16);
+                    let tokens = lstm::data::labelled::encode_texts(&vocab, &l.texts, 16);
                     assert!(tokens.iter().all(|t| !t.is_empty() && t.len() <= 16));
                 }
             }
