@@ -3,7 +3,9 @@
 
 pub mod classify;
 pub mod forecast;
+pub mod global;
 pub mod job;
+pub mod metrics;
 pub mod modeldir;
 pub mod settings;
 pub mod text;
