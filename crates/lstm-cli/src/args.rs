@@ -198,6 +198,18 @@ pub enum TransformArg {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ForecasterArg {
+    Global,
+    Window,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum DistributionArg {
+    Gaussian,
+    StudentT,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum NonFiniteArg {
     Stop,
     Skip,
@@ -316,25 +328,50 @@ pub struct TextArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct ForecastTrainArgs {
-    /// CSV file with a header row.
+    /// CSV file with a header row: one series (a column per variable) or many in long format
+    /// (--id-column).
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Column(s) to read, comma-separated; the first is the one forecast.
+    /// The column to forecast (--forecaster window: several, comma-separated; the first is
+    /// forecast).
     #[arg(long, value_delimiter = ',')]
     pub column: Vec<String>,
-    /// Date column (kept for the forecast's output).
-    #[arg(long)]
+    /// The time column: a date (YYYY-MM, YYYY-MM-DD), a date and time, or an integer index;
+    /// its frequency gives the season.
+    #[arg(long, visible_alias = "time-column")]
     pub date_column: Option<String>,
-    /// Input window (past steps the model sees) [default: 24].
+    /// The series id column of a long-format file: one model over all its series.
+    #[arg(long)]
+    pub id_column: Option<String>,
+    /// Columns known in advance (a price, a holiday flag), comma-separated; the file to
+    /// forecast from must hold them for the forecast steps too.
+    #[arg(long, value_delimiter = ',')]
+    pub known_columns: Vec<String>,
+    /// The model: `global` (one model over many series, forecast distributions) or `window`
+    /// (the earlier point forecaster of one table) [default: global].
+    #[arg(long, value_enum)]
+    pub forecaster: Option<ForecasterArg>,
+    /// The season in steps [default: from the time column: hourly 24, daily 7, weekly 52,
+    /// monthly 12, quarterly 4; none for an index].
+    #[arg(long)]
+    pub season: Option<usize>,
+    /// Global: steps of history before each forecast [default: max(2·horizon, 3·season)].
+    #[arg(long)]
+    pub context: Option<usize>,
+    /// Global: the forecast distribution [default: student-t].
+    #[arg(long, value_enum)]
+    pub distribution: Option<DistributionArg>,
+    /// Window: input window (past steps the model sees) [default: 24].
     #[arg(long)]
     pub window: Option<usize>,
-    /// Steps predicted at once [default: 1].
+    /// Steps forecast at once [default: global: two seasons (12 without one); window: 1].
     #[arg(long)]
     pub horizon: Option<usize>,
-    /// Rows at the end never used for training (a test set for `lstm eval`) [default: 0].
+    /// Steps at the end of each series never used for training (a test set for `lstm eval`)
+    /// [default: 0].
     #[arg(long)]
     pub holdout: Option<usize>,
-    /// Transform before scaling [default: none].
+    /// Window: transform before scaling [default: none].
     #[arg(long, value_enum)]
     pub transform: Option<TransformArg>,
     /// Bidirectional layers.
@@ -414,6 +451,10 @@ pub struct ForecastArgs {
     /// Steps to forecast [default: the model's horizon].
     #[arg(long)]
     pub steps: Option<usize>,
+    /// Global forecaster: quantile levels to write beside the median, comma-separated, each
+    /// as a column `q<level>` [default: 0.025,0.975, the 95% interval].
+    #[arg(long, value_delimiter = ',')]
+    pub quantiles: Vec<f64>,
     /// Write the forecast as CSV here (default: stdout).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -456,6 +497,10 @@ pub struct EvalArgs {
     /// Forecast: score the last N rows [default: the model's holdout, else its horizon].
     #[arg(long)]
     pub holdout: Option<usize>,
+    /// Global forecaster: rolling forecast origins at the end of each series, one horizon
+    /// apart (a backtest) [default: 1].
+    #[arg(long)]
+    pub windows: Option<usize>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,

@@ -13,9 +13,12 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lstm::cell::Mode;
 use lstm::data::series::Transform;
 use lstm::data::vocab::TokenKind;
+use lstm::model::loss::Distribution;
 use lstm::tasks::job::{self, Job};
 use lstm::tasks::modeldir::{self, Task};
-use lstm::tasks::settings::{LrSchedule, OnNonFinite, OptimizerKind, Settings, Variant};
+use lstm::tasks::settings::{
+    Forecaster, LrSchedule, OnNonFinite, OptimizerKind, Settings, Variant,
+};
 use lstm::tasks::train::{Event, StopReason};
 
 use crate::args::*;
@@ -176,6 +179,9 @@ fn run(mut job: Job, quiet: bool) -> Result<()> {
         b.enable_steady_tick(Duration::from_millis(200));
         b
     };
+    for note in &job.notes {
+        eprintln!("{note}");
+    }
     let steps_total = job.total_steps();
     if !quiet {
         let budget = match (steps_total, s.minutes) {
@@ -326,7 +332,7 @@ fn check_resume_settings(saved: &Settings, given: &Settings, config: Option<&Pat
 }
 
 /// Settings keys some `lstm train` flag sets.
-const FLAG_KEYS: [&str; 31] = [
+const FLAG_KEYS: [&str; 37] = [
     "data",
     "val",
     "cell",
@@ -351,6 +357,12 @@ const FLAG_KEYS: [&str; 31] = [
     "val_fraction",
     "columns",
     "date_column",
+    "id_column",
+    "known_columns",
+    "forecaster",
+    "season",
+    "context",
+    "distribution",
     "window",
     "horizon",
     "holdout",
@@ -424,6 +436,30 @@ pub fn train(cmd: &TrainCmd) -> Result<()> {
                 }
                 if a.date_column.is_some() {
                     s.date_column = a.date_column.clone();
+                }
+                if a.id_column.is_some() {
+                    s.id_column = a.id_column.clone();
+                }
+                if !a.known_columns.is_empty() {
+                    s.known_columns = a.known_columns.clone();
+                }
+                if let Some(f) = a.forecaster {
+                    s.forecaster = match f {
+                        ForecasterArg::Global => Forecaster::Global,
+                        ForecasterArg::Window => Forecaster::Window,
+                    };
+                }
+                if let Some(d) = a.distribution {
+                    s.distribution = match d {
+                        DistributionArg::Gaussian => Distribution::Gaussian,
+                        DistributionArg::StudentT => Distribution::StudentT,
+                    };
+                }
+                if a.season.is_some() {
+                    s.season = a.season;
+                }
+                if a.context.is_some() {
+                    s.context = a.context;
                 }
                 macro_rules! set { ($($f:ident),*) => { $( if let Some(v) = a.$f { s.$f = v; } )* }; }
                 set!(window, horizon, holdout);

@@ -73,6 +73,9 @@ pub fn generate(a: &GenerateArgs) -> Result<()> {
 
 pub fn forecast(a: &ForecastArgs) -> Result<()> {
     let mut l = load(&a.model, Task::Forecast, "forecast")?;
+    if l.meta.global.is_some() {
+        return forecast_global(a, l);
+    }
     let spec = job::series_spec(&l)?;
     let steps = a.steps.unwrap_or(spec.horizon);
     if steps == 0 {
@@ -192,12 +195,79 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
             stream: a.stream,
             generator: a.generator.clone(),
             holdout: a.holdout,
+            windows: a.windows,
         },
     )?;
     if a.json {
         println!("{}", report.to_json());
     } else {
         print!("{report}");
+    }
+    Ok(())
+}
+
+/// `lstm forecast` with a global forecaster: every series of the file, median and quantiles.
+fn forecast_global(a: &ForecastArgs, mut l: lstm::tasks::modeldir::Loaded) -> Result<()> {
+    let levels = if a.quantiles.is_empty() {
+        vec![0.025, 0.975]
+    } else {
+        a.quantiles.clone()
+    };
+    let fc = job::forecast_global(&mut l, &a.data, a.steps, &levels)?;
+    match &a.out {
+        Some(p) => {
+            modeldir::write_atomic(p, fc.csv.as_bytes())?;
+            let steps = fc.series.first().map_or(0, |(_, f)| f.median.len());
+            eprintln!(
+                "wrote {steps} forecast steps of {} series to {}",
+                fc.series.len(),
+                p.display()
+            );
+        }
+        None => print!("{}", fc.csv),
+    }
+    if let Some(p) = &a.plot {
+        let (history, f) = &fc.series[0];
+        let n = history.len();
+        let (lo, hi) = (
+            levels.iter().cloned().fold(f64::NAN, f64::min),
+            levels.iter().cloned().fold(f64::NAN, f64::max),
+        );
+        let band = |level: f64| {
+            f.quantiles
+                .iter()
+                .find(|(q, _)| *q == level)
+                .map(|(_, v)| v.clone())
+        };
+        let ext = p
+            .extension()
+            .map_or("svg".into(), |e| e.to_string_lossy().to_string());
+        let tmp = p.with_extension(format!("tmp{}.{ext}", std::process::id()));
+        let target = &fc.spec.target;
+        let drawn = lstm::pages::plot::forecast_band(
+            &tmp,
+            &format!(
+                "{target} of `{}`: history, median forecast and {}-{} quantiles",
+                f.id, lo, hi
+            ),
+            target,
+            history,
+            &f.median,
+            band(lo).zip(band(hi)).filter(|_| lo < hi),
+        )
+        .map_err(anyhow::Error::from)
+        .and_then(|_| {
+            std::fs::rename(&tmp, p).with_context(|| format!("cannot write {}", p.display()))
+        });
+        if drawn.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        drawn?;
+        eprintln!(
+            "drew series `{}` ({n} steps of history) into {}",
+            f.id,
+            p.display()
+        );
     }
     Ok(())
 }

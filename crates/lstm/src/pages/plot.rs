@@ -51,10 +51,73 @@ pub fn lines(
         .is_some_and(|e| e.eq_ignore_ascii_case("png"));
     if png {
         let root = BitMapBackend::new(path, (900, 500)).into_drawing_area();
-        draw(root, title, x_label, y_label, series).map_err(|e| plot_err(path, e))
+        draw(root, title, x_label, y_label, series, None).map_err(|e| plot_err(path, e))
     } else {
         let root = SVGBackend::new(path, (900, 500)).into_drawing_area();
-        draw(root, title, x_label, y_label, series).map_err(|e| plot_err(path, e))
+        draw(root, title, x_label, y_label, series, None).map_err(|e| plot_err(path, e))
+    }
+}
+
+/// A forecast with its interval: the history, the median forecast continuing it, and the
+/// band between the lower and upper quantiles shaded, into `path` (`.svg` or `.png`).
+///
+/// # Errors
+/// As [`lines`].
+pub fn forecast_band(
+    path: &Path,
+    title: &str,
+    y_label: &str,
+    history: &[f64],
+    median: &[f64],
+    band: Option<(Vec<f64>, Vec<f64>)>,
+) -> Result<()> {
+    register_font();
+    let n = history.len();
+    let hist = Line {
+        label: "history",
+        points: history
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| (i as f64, v))
+            .collect(),
+        color: RGBColor(31, 119, 180),
+    };
+    let mut fc = Vec::with_capacity(median.len() + 1);
+    if n > 0 {
+        fc.push(((n - 1) as f64, history[n - 1]));
+    }
+    fc.extend(median.iter().enumerate().map(|(i, &v)| ((n + i) as f64, v)));
+    let fc = Line {
+        label: "forecast (median)",
+        points: fc,
+        color: RGBColor(214, 39, 40),
+    };
+    let polygon = band.map(|(lo, hi)| {
+        let mut p: Vec<(f64, f64)> = lo
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| ((n + i) as f64, v))
+            .collect();
+        p.extend(
+            hi.iter()
+                .enumerate()
+                .rev()
+                .map(|(i, &v)| ((n + i) as f64, v)),
+        );
+        p
+    });
+    let series = [hist, fc];
+    let png = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("png"));
+    if png {
+        let root = BitMapBackend::new(path, (900, 500)).into_drawing_area();
+        draw(root, title, "step", y_label, &series, polygon.as_deref())
+            .map_err(|e| plot_err(path, e))
+    } else {
+        let root = SVGBackend::new(path, (900, 500)).into_drawing_area();
+        draw(root, title, "step", y_label, &series, polygon.as_deref())
+            .map_err(|e| plot_err(path, e))
     }
 }
 
@@ -64,9 +127,13 @@ fn draw<DB: DrawingBackend>(
     x_label: &str,
     y_label: &str,
     series: &[Line<'_>],
+    band: Option<&[(f64, f64)]>,
 ) -> std::result::Result<(), String> {
     root.fill(&WHITE).map_err(|e| e.to_string())?;
-    let pts = series.iter().flat_map(|s| s.points.iter());
+    let pts = series
+        .iter()
+        .flat_map(|s| s.points.iter())
+        .chain(band.into_iter().flatten());
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
     for &(x, y) in pts {
         if x.is_finite() && y.is_finite() {
@@ -96,6 +163,14 @@ fn draw<DB: DrawingBackend>(
         .y_desc(y_label)
         .draw()
         .map_err(|e| e.to_string())?;
+    if let Some(b) = band {
+        let shade = RGBColor(214, 39, 40).mix(0.2);
+        chart
+            .draw_series(std::iter::once(Polygon::new(b.to_vec(), shade.filled())))
+            .map_err(|e| e.to_string())?
+            .label("interval")
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 20, y + 5)], shade.filled()));
+    }
     for s in series {
         let c = s.color;
         chart

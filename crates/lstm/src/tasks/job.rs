@@ -13,6 +13,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::data::labelled::{self, Examples, Labelled};
+use crate::data::panel::{self, Panel, PanelSpec};
+use crate::data::series::Transform;
 use crate::data::series::{self, ForecastMetrics, SeriesSpec, Table};
 use crate::data::vocab::{TokenKind, Vocab};
 use crate::error::Error;
@@ -20,7 +22,10 @@ use crate::model::infer::Precision;
 use crate::model::{Head, InputKind, ModelConfig, SequenceModel};
 use crate::tasks::classify::{self as classify_task, ClassifyData, ClassifyEval};
 use crate::tasks::forecast::SeriesData;
+use crate::tasks::global::{self, GlobalData, GlobalOptions, GlobalSpec};
+use crate::tasks::metrics;
 use crate::tasks::modeldir::{Loaded, ModelMeta, TrainingState, FORMAT, FORMAT_VERSION};
+use crate::tasks::settings::Forecaster;
 use crate::tasks::settings::{Settings, Task};
 use crate::tasks::text::{self, Encoded, TextData, TextEval, TextTask};
 use crate::tasks::train::{self, Event, ExtraFiles, StopReason, TrainTask};
@@ -76,6 +81,8 @@ pub struct Job {
     pub state: TrainingState,
     /// Where checkpoints are written.
     pub out: PathBuf,
+    /// What the job has to say about its data before training (a summary, masked values).
+    pub notes: Vec<String>,
     data: Box<dyn TrainTask>,
 }
 
@@ -98,7 +105,7 @@ impl Job {
     }
 
     fn build(task: Task, s: Settings, out: PathBuf, resumed: Option<Loaded>) -> JobResult<Job> {
-        let (meta, data) = match task {
+        let (meta, data, notes) = match task {
             Task::Text => text_job(s, resumed.as_ref())?,
             Task::Forecast => forecast_job(s, resumed.as_ref())?,
             Task::Classify => classify_job(s, resumed.as_ref())?,
@@ -109,6 +116,7 @@ impl Job {
             model,
             state,
             out,
+            notes,
             data,
         })
     }
@@ -252,6 +260,7 @@ pub fn meta(task: Task, model: &ModelConfig, s: &Settings) -> ModelMeta {
         vocab: None,
         labels: None,
         series: None,
+        global: None,
         settings: s.clone(),
     }
 }
@@ -278,7 +287,8 @@ fn fresh_or_resumed(
     }
 }
 
-type Built = (ModelMeta, Box<dyn TrainTask>);
+/// A job's description, its training data, and what it has to tell the user about its data.
+type Built = (ModelMeta, Box<dyn TrainTask>, Vec<String>);
 
 // ---------------------------------------------------------------- text
 
@@ -323,12 +333,127 @@ fn text_job(s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
         vocab,
         sample_length: 300,
     };
-    Ok((m, Box::new(task)))
+    Ok((m, Box::new(task), Vec::new()))
 }
 
 // ---------------------------------------------------------------- forecast
 
 fn forecast_job(s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
+    match s.forecaster {
+        Forecaster::Global => global_job(s, resumed),
+        Forecaster::Window => window_job(s, resumed),
+    }
+}
+
+/// The panel a global forecaster reads: the target column, the id, time and known columns.
+fn read_global_panel(path: &str, spec: &PanelSpec) -> JobResult<Panel> {
+    Ok(panel::read_panel(Path::new(path), spec)?)
+}
+
+/// The step budget of a global forecaster when none is given: about 20 passes over the
+/// training windows, at least 300 steps and at most 3,000.
+pub fn global_default_steps(windows: usize, batch: usize) -> u64 {
+    ((windows as u64 * 20) / batch.max(1) as u64).clamp(300, 3000)
+}
+
+fn global_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
+    let path = s
+        .data
+        .clone()
+        .ok_or_else(|| invalid("--data CSV is required"))?;
+    let target = match s.columns.as_slice() {
+        [t] => t.clone(),
+        [] => return Err(invalid("--column NAME (the target) is required")),
+        _ => {
+            return Err(invalid(
+                "the global forecaster forecasts one --column; give covariates known in advance with --known-columns (or use --forecaster window for several columns)",
+            ))
+        }
+    };
+    if s.window != Settings::defaults(Task::Forecast).window || s.transform != Transform::None {
+        return Err(invalid(
+            "--window and --transform belong to --forecaster window; the global forecaster reads --context steps and scales each series itself",
+        ));
+    }
+    let pspec = PanelSpec {
+        id_column: s.id_column.clone(),
+        time_column: s.date_column.clone(),
+        target: target.clone(),
+        known: s.known_columns.clone(),
+    };
+    let panel = read_global_panel(&path, &pspec)?;
+    let spec = match resumed.and_then(|l| l.meta.global.clone()) {
+        Some(saved) => saved,
+        None => GlobalSpec::resolve(
+            &panel,
+            &target,
+            s.id_column.as_deref(),
+            s.date_column.as_deref(),
+            &s.known_columns,
+            &GlobalOptions {
+                season: s.season,
+                horizon: (s.horizon > 0).then_some(s.horizon),
+                context: s.context,
+                distribution: s.distribution,
+            },
+        )?,
+    };
+    s.horizon = spec.horizon;
+    let history: Vec<usize> = panel
+        .series
+        .iter()
+        .map(|x| x.len().saturating_sub(s.holdout))
+        .collect();
+    for (x, &h) in panel.series.iter().zip(&history) {
+        if h < spec.window() {
+            return Err(JobError::Lib(Error::Format {
+                path: path.clone(),
+                reason: format!(
+                    "series `{}` (line {}) has {h} rows for training{}, fewer than the context and horizon ({} + {}); lower --context or --horizon, or leave such series out",
+                    x.id,
+                    x.first_line,
+                    if s.holdout > 0 { format!(" after --holdout {}", s.holdout) } else { String::new() },
+                    spec.context,
+                    spec.horizon
+                ),
+            }));
+        }
+    }
+    let summary = panel.summary();
+    let prepared = global::prepare(&spec, &panel, &history, 0)?;
+    let data = GlobalData::new(spec.clone(), prepared, s.batch)?;
+    if s.steps.is_none() && s.epochs.is_none() && s.minutes.is_none() {
+        s.steps = Some(global_default_steps(data.windows(), s.batch));
+    }
+    let mc = model_config(
+        &s,
+        InputKind::Dense {
+            features: spec.features(),
+        },
+        Head::PerStep {
+            outputs: spec.distribution.params(),
+        },
+    );
+    crate::model::memory::check_model_memory(&mc, s.batch, spec.window())?;
+    let mut m = meta(Task::Forecast, &mc, &s);
+    m.global = Some(spec.clone());
+    let mut notes = vec![format!("{path}: {summary}; {} series, {:?} data, season {}, context {}, horizon {}, {} training windows", summary.series, panel.freq, spec.season, spec.context, spec.horizon, data.windows())];
+    if summary.missing > 0 {
+        notes.push(format!(
+            "{} missing targets are masked: not trained on",
+            summary.missing
+        ));
+    }
+    Ok((m, Box::new(data), notes))
+}
+
+fn window_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
+    if s.horizon == 0 {
+        s.horizon = 1;
+    }
+    if s.steps.is_none() && s.epochs.is_none() && s.minutes.is_none() {
+        s.epochs = Some(300.0);
+    }
     let path = s
         .data
         .clone()
@@ -394,7 +519,7 @@ fn forecast_job(s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
         horizon: s.horizon,
         batch: s.batch,
     };
-    Ok((m, Box::new(task)))
+    Ok((m, Box::new(task), Vec::new()))
 }
 
 // ---------------------------------------------------------------- classify
@@ -491,7 +616,7 @@ fn classify_job(s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
     m.vocab = Some(vocab);
     m.labels = Some(labels.clone());
     let task = ClassifyData::new(tr, va, s.batch, s.seed, labels.len());
-    Ok((m, Box::new(task)))
+    Ok((m, Box::new(task), Vec::new()))
 }
 
 // ---------------------------------------------------------------- evaluate
@@ -507,6 +632,9 @@ pub struct EvalOptions {
     pub generator: Option<String>,
     /// Forecast: the last rows to score (default: the training holdout, else the horizon).
     pub holdout: Option<usize>,
+    /// Forecast (global): rolling forecast origins, each `horizon` steps after the one before,
+    /// the last one `horizon` steps before each series' end [default: 1].
+    pub windows: Option<usize>,
 }
 
 /// What [`evaluate`] found; `Display` gives the text report, [`EvalReport::to_json`] (and
@@ -539,6 +667,8 @@ pub enum EvalReport {
         /// The last-value baseline on the multi-step rows.
         naive_last_value: ForecastMetrics,
     },
+    /// A global forecaster's backtest: rolling origins, the M4 measures, beside seasonal naive.
+    Backtest(Box<Backtest>),
     /// A classifier's accuracy and confusion matrix.
     Classify {
         /// The file scored.
@@ -554,6 +684,7 @@ impl EvalReport {
     /// The JSON report.
     pub fn to_json(&self) -> serde_json::Value {
         match self {
+            EvalReport::Backtest(b) => serde_json::to_value(b).unwrap_or_default(),
             EvalReport::Text {
                 data,
                 mode,
@@ -592,6 +723,7 @@ impl Serialize for EvalReport {
 impl fmt::Display for EvalReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            EvalReport::Backtest(b) => b.fmt(f),
             EvalReport::Text { data, eval: e, .. } => writeln!(
                 f,
                 "{}: {:.4} nats/char, {:.4} bits/char over {} characters ({} unknown target characters skipped)",
@@ -704,6 +836,10 @@ pub fn evaluate(l: &mut Loaded, data: &Path, o: &EvalOptions) -> JobResult<EvalR
                 mode,
                 eval: e,
             })
+        }
+        Task::Forecast if l.meta.global.is_some() => {
+            let windows = o.windows.unwrap_or(1);
+            Ok(EvalReport::Backtest(Box::new(backtest(l, data, windows)?)))
         }
         Task::Forecast => {
             let spec = l
@@ -1109,4 +1245,220 @@ mod tests {
         let e = Job::new(Task::Forecast, s, "unused".into()).err().unwrap();
         assert!(e.to_string().starts_with("--column NAME is required"));
     }
+}
+
+// ---------------------------------------------------------------- global forecaster
+
+/// The quantile levels a backtest scores (their mean weighted quantile loss; 0.025 and 0.975
+/// give the 95% interval's coverage and MSIS).
+pub const BACKTEST_LEVELS: [f64; 7] = [0.025, 0.1, 0.25, 0.5, 0.75, 0.9, 0.975];
+
+/// A global forecaster's backtest ([`backtest`]).
+#[derive(Clone, Debug, Serialize)]
+pub struct Backtest {
+    /// The file scored.
+    pub data: PathBuf,
+    /// Series scored.
+    pub series: usize,
+    /// Forecast origins per series.
+    pub windows: usize,
+    /// Steps per window.
+    pub horizon: usize,
+    /// The season scaling MASE and MSIS.
+    pub season: usize,
+    /// The model's scores.
+    pub model: metrics::Aggregate,
+    /// Seasonal naive (the last season repeated; the last value without a season) on the same
+    /// windows.
+    pub seasonal_naive: metrics::Aggregate,
+}
+
+impl fmt::Display for Backtest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{}: {} series, {} window(s) of {} steps each, season {}",
+            self.data.display(),
+            self.series,
+            self.windows,
+            self.horizon,
+            self.season
+        )?;
+        let g = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.3}"));
+        writeln!(
+            f,
+            "{:<16} {:>9} {:>9} {:>9} {:>12} {:>9} {:>9} {:>9}",
+            "", "sMAPE", "MASE", "MAPE", "RMSE", "wQL", "cov95", "MSIS"
+        )?;
+        for (name, a) in [
+            ("model", &self.model),
+            ("seasonal naive", &self.seasonal_naive),
+        ] {
+            writeln!(
+                f,
+                "{:<16} {:>9} {:>9} {:>9} {:>12} {:>9} {:>9} {:>9}",
+                name,
+                g(a.smape),
+                g(a.mase),
+                g(a.mape),
+                g(a.rmse),
+                g(a.quantile_loss),
+                g(a.coverage_95),
+                g(a.msis)
+            )?;
+        }
+        writeln!(f, "\nthe model per step ahead:")?;
+        write!(f, "{}", self.model)
+    }
+}
+
+fn global_spec(l: &Loaded) -> JobResult<GlobalSpec> {
+    l.meta
+        .global
+        .clone()
+        .ok_or_else(|| invalid("the model is not a global forecaster"))
+}
+
+fn panel_for(spec: &GlobalSpec, data: &Path) -> JobResult<Panel> {
+    Ok(panel::read_panel(
+        data,
+        &PanelSpec {
+            id_column: spec.id_column.clone(),
+            time_column: spec.time_column.clone(),
+            target: spec.target.clone(),
+            known: spec.known.clone(),
+        },
+    )?)
+}
+
+/// Scores a global forecaster on `windows` rolling origins at the end of each series of
+/// `data`: origin `k` (of `windows`) is `k·horizon` steps before the series' end, so the last
+/// window ends with the series. Refuses windows that reach into the model's own training data
+/// (same file, `--holdout` shorter than `windows·horizon`).
+///
+/// # Errors
+/// A model that is not a global forecaster, an unreadable file, windows overlapping the
+/// training data, series too short for the windows.
+pub fn backtest(l: &mut Loaded, data: &Path, windows: usize) -> JobResult<Backtest> {
+    let spec = global_spec(l)?;
+    if windows == 0 {
+        return Err(invalid("--windows must be at least 1"));
+    }
+    let s = &l.meta.settings;
+    let need = windows * spec.horizon;
+    if s.data.as_deref().map(Path::new) == Some(data) && s.holdout < need {
+        return Err(invalid(format!(
+            "{}: the last {need} steps of each series ({windows} window(s) of {}) were used to train this model (it was trained with --holdout {}); train with --holdout {need} (or more) to score them, or score another file",
+            data.display(),
+            spec.horizon,
+            s.holdout
+        )));
+    }
+    let panel = panel_for(&spec, data)?;
+    let lens: Vec<usize> = panel.series.iter().map(|x| x.len()).collect();
+    for (x, &n) in panel.series.iter().zip(&lens) {
+        if n < need + spec.season.max(1) + 1 {
+            return Err(JobError::Lib(Error::Format {
+                path: data.display().to_string(),
+                reason: format!(
+                    "series `{}` (line {}) has {n} rows, too few for {windows} window(s) of {} after one season of history",
+                    x.id, x.first_line, spec.horizon
+                ),
+            }));
+        }
+    }
+    let prepared = global::prepare(&spec, &panel, &lens, 0)?;
+    let (mut scores, mut naive) = (Vec::new(), Vec::new());
+    let m = spec.season.max(1);
+    for k in (1..=windows).rev() {
+        let origins: Vec<usize> = lens.iter().map(|&n| n - k * spec.horizon).collect();
+        let fc = global::forecast(
+            &spec,
+            &mut l.model,
+            &prepared,
+            &origins,
+            spec.horizon,
+            &BACKTEST_LEVELS,
+        )?;
+        for ((p, &origin), f) in prepared.iter().zip(&origins).zip(&fc) {
+            let y: Vec<f64> = p.y.iter().map(|&v| v as f64).collect();
+            let insample = &y[..origin];
+            let actual = &y[origin..origin + spec.horizon];
+            let score = |point: &[f64], q: &[(f64, Vec<f64>)]| {
+                metrics::WindowScore::new(insample, actual, point, q, spec.season)
+                    .map_err(|e| invalid(e.to_string()))
+            };
+            scores.push(score(&f.median, &f.quantiles)?);
+            let sn: Vec<f64> = (0..spec.horizon)
+                .map(|h| {
+                    let mut j = origin - m + (h % m);
+                    while j > 0 && y[j].is_nan() {
+                        j = j.saturating_sub(m);
+                    }
+                    y[j]
+                })
+                .collect();
+            naive.push(score(&sn, &[])?);
+        }
+    }
+    Ok(Backtest {
+        data: data.to_path_buf(),
+        series: panel.series.len(),
+        windows,
+        horizon: spec.horizon,
+        season: spec.season,
+        model: metrics::Aggregate::from_windows(&scores),
+        seasonal_naive: metrics::Aggregate::from_windows(&naive),
+    })
+}
+
+/// A global forecaster's forecast of every series of a file, with its CSV.
+#[derive(Clone, Debug)]
+pub struct GlobalForecast {
+    /// The model's description.
+    pub spec: GlobalSpec,
+    /// Each series' history (the values up to its last known one) and forecast.
+    pub series: Vec<(Vec<f64>, global::SeriesForecast)>,
+    /// The CSV: id and time columns under their input names, the median under the target's
+    /// name, one `q<level>` column per quantile level.
+    pub csv: String,
+}
+
+/// Forecasts `steps` (default: the horizon) past each series' last known value in `data`, with
+/// the quantiles `levels`.
+///
+/// # Errors
+/// A model that is not a global forecaster, an unreadable file, series too short, known
+/// columns missing for the forecast steps, too many steps.
+pub fn forecast_global(
+    l: &mut Loaded,
+    data: &Path,
+    steps: Option<usize>,
+    levels: &[f64],
+) -> JobResult<GlobalForecast> {
+    let spec = global_spec(l)?;
+    let steps = steps.unwrap_or(spec.horizon);
+    let panel = panel_for(&spec, data)?;
+    let history = global::histories(&panel);
+    global::check_forecast_panel(
+        &spec,
+        &panel,
+        &history,
+        steps,
+        None,
+        &data.display().to_string(),
+    )?;
+    // the window reaches `horizon` steps past the last value: the file's own later rows (whose
+    // known columns the forecast reads), then generated times (covariates 0: only steps past
+    // `steps` read them, and a step never reads a later one)
+    let prepared = global::prepare(&spec, &panel, &history, spec.horizon)?;
+    let fc = global::forecast(&spec, &mut l.model, &prepared, &history, steps, levels)?;
+    let csv = global::forecast_csv(&spec, &fc);
+    let series = prepared
+        .iter()
+        .zip(&history)
+        .zip(fc)
+        .map(|((p, &h), f)| (p.y[..h].iter().map(|&v| v as f64).collect(), f))
+        .collect();
+    Ok(GlobalForecast { spec, series, csv })
 }

@@ -67,6 +67,9 @@ pub struct ModelMeta {
     /// Columns, transform and scaler (forecast).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub series: Option<SeriesSpec>,
+    /// The global forecaster's description (forecast, `--forecaster global`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub global: Option<crate::tasks::global::GlobalSpec>,
     /// The resolved training settings.
     pub settings: Settings,
 }
@@ -590,6 +593,39 @@ fn check_consistent(meta: &ModelMeta) -> std::result::Result<(), String> {
                         labels.len()
                     ));
                 }
+            }
+        }
+        Task::Forecast if meta.global.is_some() => {
+            let g = meta.global.as_ref().expect("checked");
+            if meta.model.input
+                != (InputKind::Dense {
+                    features: g.features(),
+                })
+                || meta.model.head
+                    != (Head::PerStep {
+                        outputs: g.distribution.params(),
+                    })
+            {
+                return Err(format!(
+                    "the global forecaster reads {} features and outputs {} values per step, but the network is {:?} -> {:?}",
+                    g.features(),
+                    g.distribution.params(),
+                    meta.model.input,
+                    meta.model.head
+                ));
+            }
+            g.frequency().map_err(|e| e.to_string())?;
+            if g.horizon == 0 || g.context == 0 || g.season == 0 {
+                return Err(
+                    "the global forecaster's horizon, context and season must be at least 1".into(),
+                );
+            }
+            if g.known_mean.len() != g.known.len()
+                || g.known_std.len() != g.known.len()
+                || g.known_std.iter().any(|&v| !(v.is_finite() && v > 0.0))
+                || g.known_mean.iter().any(|v| !v.is_finite())
+            {
+                return Err("the global forecaster's covariate scaling is malformed".into());
             }
         }
         Task::Forecast => {

@@ -104,6 +104,19 @@ pub enum OnNonFinite {
 /// themselves have diverged).
 pub const MAX_CONSECUTIVE_SKIPS: u32 = 10;
 
+/// Which model the forecast job trains.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Forecaster {
+    /// One model over all series of a long-format file, a forecast distribution per step
+    /// ([`crate::tasks::global`]).
+    #[default]
+    Global,
+    /// The earlier model: fixed windows of one table's columns, a point forecast of the first
+    /// column trained by mean squared error ([`crate::tasks::forecast`]).
+    Window,
+}
+
 /// Every hyperparameter of a training run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -170,8 +183,22 @@ pub struct Settings {
     pub date_column: Option<String>,
     /// Forecast: input window length.
     pub window: usize,
-    /// Forecast: steps predicted at once.
+    /// Forecast: steps predicted at once (0: chosen by the forecaster: two seasons for the
+    /// global one, 1 for the window one).
     pub horizon: usize,
+    /// Forecast: which model.
+    pub forecaster: Forecaster,
+    /// Forecast (global): the series id column of a long-format file.
+    pub id_column: Option<String>,
+    /// Forecast (global): columns known in advance, needed for the forecast steps too.
+    pub known_columns: Vec<String>,
+    /// Forecast (global): the season in steps (default: from the time column's frequency).
+    pub season: Option<usize>,
+    /// Forecast (global): steps of history read before each forecast origin (default:
+    /// `max(2·horizon, 3·season)`).
+    pub context: Option<usize>,
+    /// Forecast (global): the forecast distribution.
+    pub distribution: crate::model::loss::Distribution,
     /// Forecast: rows at the end of the file never used for training (a test set).
     pub holdout: usize,
     /// Forecast: value transform before scaling.
@@ -228,7 +255,13 @@ impl Settings {
             columns: Vec::new(),
             date_column: None,
             window: 24,
-            horizon: 1,
+            horizon: 0,
+            forecaster: Forecaster::Global,
+            id_column: None,
+            known_columns: Vec::new(),
+            season: None,
+            context: None,
+            distribution: crate::model::loss::Distribution::StudentT,
             holdout: 0,
             transform: Transform::None,
             text_column: "text".into(),
@@ -246,13 +279,15 @@ impl Settings {
                 dropout: 0.1,
                 ..base
             },
+            // the global forecaster's (DeepAR's sizes: 2 layers of 40); its step budget is set
+            // by tasks::global's rule when none is given
             Task::Forecast => Settings {
-                layers: 1,
-                hidden: 64,
-                batch: 16,
-                lr: 3e-3,
-                epochs: Some(300.0),
-                eval_every: 50,
+                layers: 2,
+                hidden: 40,
+                batch: 64,
+                lr: 1e-3,
+                dropout: 0.1,
+                eval_every: 100,
                 sample_every: 0,
                 val_fraction: 0.15,
                 ..base
@@ -285,7 +320,6 @@ impl Settings {
             ("seq_len", self.seq_len),
             ("batch", self.batch),
             ("window", self.window),
-            ("horizon", self.horizon),
             ("max_len", self.max_len),
             ("max_vocab", self.max_vocab),
         ] {

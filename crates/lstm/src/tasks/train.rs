@@ -33,6 +33,9 @@ pub struct OwnedBatch {
     pub lengths: Option<Vec<usize>>,
     /// Items this batch counts for throughput (tokens, windows or examples).
     pub items: u64,
+    /// With a distribution head: `values` are the targets of its likelihood (NaN: not
+    /// scored) instead of mean squared error's.
+    pub distribution: Option<crate::model::loss::Distribution>,
 }
 
 impl OwnedBatch {
@@ -44,10 +47,13 @@ impl OwnedBatch {
             } else {
                 Inputs::Tokens(&self.tokens)
             },
-            targets: if self.values.is_empty() {
-                Targets::Classes(&self.classes)
-            } else {
-                Targets::Values(&self.values)
+            targets: match (self.values.is_empty(), self.distribution) {
+                (true, _) => Targets::Classes(&self.classes),
+                (false, Some(dist)) => Targets::Distribution {
+                    values: &self.values,
+                    dist,
+                },
+                (false, None) => Targets::Values(&self.values),
             },
             batch: self.batch,
             seq_len: self.seq_len,

@@ -1,0 +1,644 @@
+//! The global forecaster: one model over many series, a forecast distribution per step.
+//!
+//! What it reads: a [`Panel`] (many series in long format, or one series), each series scaled
+//! on its own (by the mean absolute value of the context before each forecast origin, as
+//! DeepAR does). What it learns: for a window of `context + horizon` steps ending at a forecast
+//! origin's horizon, the distribution ([`Distribution`]: Gaussian or Student-t) of every
+//! horizon step's value, all steps at once (not autoregressively). Each step's input:
+//!
+//! | features | what |
+//! |---|---|
+//! | 2 | the previous value (scaled) and whether it is known (it is not past the origin) |
+//! | 2 per lag | the value `L` steps before (scaled; `L` in [`GlobalSpec::lags`]) and whether it is known |
+//! | one per known column | the covariates known in advance, standardised over the training data |
+//! | calendar | hour of day, day of week, month... from the time column ([`calendar_features`]) |
+//! | 1 | `ln(1 + scale) / 10`: the series' level, so one model can tell small from large |
+//!
+//! The seasonal lags make the seasonal naive forecast one input away, and because the model
+//! is not autoregressive, the lags at or beyond the horizon are known at every forecast step.
+//!
+//! Defaults, chosen by rule (documented on [`GlobalSpec::resolve`]): the season from the time
+//! column's frequency (or `--season`), the horizon two seasons, the context
+//! `max(2·horizon, 3·season)`, the lags one, two and (hourly data) seven seasons.
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::data::panel::{calendar_feature_count, calendar_features, Freq, Panel, Time, TimeKind};
+use crate::error::{Error, Result};
+use crate::model::loss::Distribution;
+use crate::model::{Batch, Inputs, SequenceModel, Targets};
+use crate::tasks::train::{OwnedBatch, TrainTask};
+
+/// Everything a global forecaster needs besides its weights; saved with the model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GlobalSpec {
+    /// The target column.
+    pub target: String,
+    /// The series id column (`None`: one series).
+    pub id_column: Option<String>,
+    /// The time column (`None`: an index 1, 2, ...).
+    pub time_column: Option<String>,
+    /// Covariates known in advance, required for the forecast steps too.
+    pub known: Vec<String>,
+    /// Their means over the training data.
+    pub known_mean: Vec<f32>,
+    /// Their standard deviations over the training data (1 where constant).
+    pub known_std: Vec<f32>,
+    /// The frequency, as [`Freq`]'s debug name (`Hourly`, `Monthly`, `Integer(1)`, ...).
+    pub freq: String,
+    /// The season in steps (1: none).
+    pub season: usize,
+    /// Lags of the target given as inputs, in steps.
+    pub lags: Vec<usize>,
+    /// Steps of history the model reads before a forecast origin.
+    pub context: usize,
+    /// Steps forecast at once.
+    pub horizon: usize,
+    /// The forecast distribution.
+    pub distribution: Distribution,
+    /// Calendar features per step.
+    pub calendar: usize,
+}
+
+/// Parses a [`Freq`] back from its debug name.
+fn parse_freq(s: &str) -> Option<Freq> {
+    let num = |p: &str| -> Option<i64> { s.strip_prefix(p)?.strip_suffix(')')?.parse().ok() };
+    Some(match s {
+        "Hourly" => Freq::Hourly,
+        "Daily" => Freq::Daily,
+        "Weekly" => Freq::Weekly,
+        "Monthly" => Freq::Monthly,
+        "Quarterly" => Freq::Quarterly,
+        "Yearly" => Freq::Yearly,
+        _ => {
+            if let Some(n) = num("Integer(") {
+                Freq::Integer(n)
+            } else if let Some(n) = num("Seconds(") {
+                Freq::Seconds(n)
+            } else if let Some(n) = num("Minutes(") {
+                Freq::Minutes(n)
+            } else if let Some(n) = num("Days(") {
+                Freq::Days(n)
+            } else if let Some(n) = num("Months(") {
+                Freq::Months(n)
+            } else {
+                return None;
+            }
+        }
+    })
+}
+
+/// The choices a user may leave to [`GlobalSpec::resolve`].
+#[derive(Clone, Debug, Default)]
+pub struct GlobalOptions {
+    /// `--season`.
+    pub season: Option<usize>,
+    /// `--horizon`.
+    pub horizon: Option<usize>,
+    /// `--context`.
+    pub context: Option<usize>,
+    /// The distribution.
+    pub distribution: Distribution,
+}
+
+impl GlobalSpec {
+    /// Resolves the defaults for a panel (no weights involved):
+    /// - season: `options.season`, else the frequency's ([`Freq::season`]: hourly 24, daily 7,
+    ///   weekly 52, monthly 12, quarterly 4, otherwise 1);
+    /// - horizon: `options.horizon`, else two seasons (12 steps without a season);
+    /// - context: `options.context`, else `max(2·horizon, 3·season)`;
+    /// - lags: one and two seasons, and seven for hourly data (the week); none without a season.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a zero season, horizon or context.
+    pub fn resolve(
+        panel: &Panel,
+        target: &str,
+        id_column: Option<&str>,
+        time_column: Option<&str>,
+        known: &[String],
+        options: &GlobalOptions,
+    ) -> Result<GlobalSpec> {
+        let season = options.season.unwrap_or_else(|| panel.freq.season());
+        let horizon = options
+            .horizon
+            .unwrap_or(if season > 1 { 2 * season } else { 12 });
+        let context = options.context.unwrap_or((2 * horizon).max(3 * season));
+        if season == 0 || horizon == 0 || context == 0 {
+            return Err(Error::Config(
+                "--season, --horizon and --context must be at least 1".into(),
+            ));
+        }
+        let mut lags = Vec::new();
+        if season > 1 {
+            lags.extend([season, 2 * season]);
+            if panel.freq == Freq::Hourly && season == 24 {
+                lags.push(168);
+            }
+        }
+        let (mut mean, mut std) = (vec![0.0f32; known.len()], vec![1.0f32; known.len()]);
+        for k in 0..known.len() {
+            let (mut s, mut s2, mut n) = (0.0f64, 0.0f64, 0usize);
+            for series in &panel.series {
+                for &v in &series.known[k] {
+                    s += v as f64;
+                    s2 += (v as f64) * (v as f64);
+                    n += 1;
+                }
+            }
+            if n > 0 {
+                let m = s / n as f64;
+                let var = (s2 / n as f64 - m * m).max(0.0);
+                mean[k] = m as f32;
+                std[k] = if var > 1e-12 { var.sqrt() as f32 } else { 1.0 };
+            }
+        }
+        Ok(GlobalSpec {
+            target: target.to_string(),
+            id_column: id_column.map(str::to_string),
+            time_column: time_column.map(str::to_string),
+            known: known.to_vec(),
+            known_mean: mean,
+            known_std: std,
+            freq: format!("{:?}", panel.freq),
+            season,
+            lags,
+            context,
+            horizon,
+            distribution: options.distribution,
+            calendar: calendar_feature_count(panel.freq, season),
+        })
+    }
+
+    /// The frequency.
+    ///
+    /// # Errors
+    /// [`Error::Format`] if the saved name is not one (an edited `config.json`).
+    pub fn frequency(&self) -> Result<Freq> {
+        parse_freq(&self.freq).ok_or_else(|| Error::Format {
+            path: "config.json".into(),
+            reason: format!("unknown frequency `{}`", self.freq),
+        })
+    }
+
+    /// Input features per step.
+    pub fn features(&self) -> usize {
+        2 + 2 * self.lags.len() + self.known.len() + self.calendar + 1
+    }
+
+    /// Steps of one window: context and horizon.
+    pub fn window(&self) -> usize {
+        self.context + self.horizon
+    }
+}
+
+/// One series made ready for windows: values, standardised covariates and calendar features
+/// for every step, the future steps included when forecasting.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    /// The series id.
+    pub id: String,
+    /// The times of every step (history, then future steps when forecasting).
+    pub times: Vec<Time>,
+    /// The target (NaN: missing or future).
+    pub y: Vec<f32>,
+    /// Known covariates, `(steps, K)`, standardised.
+    known: Vec<f32>,
+    /// Calendar features, `(steps, calendar)`.
+    cal: Vec<f32>,
+    /// Steps with history: the forecast origin when forecasting.
+    pub history: usize,
+}
+
+/// Prepares the series of a panel: `history[i]` steps of each series are history (the rest,
+/// if any, are future steps with known covariates); `extra` future steps are added past the
+/// end of each series (their known covariates must be in the file, so `extra` is 0 with known
+/// columns).
+///
+/// # Errors
+/// [`Error::Format`] on a frequency the spec does not know.
+pub fn prepare(
+    spec: &GlobalSpec,
+    panel: &Panel,
+    history: &[usize],
+    extra: usize,
+) -> Result<Vec<Prepared>> {
+    let freq = spec.frequency()?;
+    let (k, c) = (spec.known.len(), spec.calendar);
+    let mut out = Vec::with_capacity(panel.series.len());
+    for (s, &hist) in panel.series.iter().zip(history) {
+        let mut times = s.times.clone();
+        times.extend(s.future_times(extra, freq));
+        let n = times.len();
+        let mut y = s.target.clone();
+        y.resize(n, f32::NAN);
+        for v in &mut y[hist.min(n)..] {
+            *v = f32::NAN;
+        }
+        let mut known = vec![0.0f32; n * k];
+        for j in 0..k {
+            for (t, &v) in s.known[j].iter().enumerate() {
+                known[t * k + j] = (v - spec.known_mean[j]) / spec.known_std[j];
+            }
+        }
+        let mut cal = Vec::with_capacity(n * c);
+        for t in &times {
+            cal.extend(calendar_features(t, freq, spec.season));
+        }
+        out.push(Prepared {
+            id: s.id.clone(),
+            times,
+            y,
+            known,
+            cal,
+            history: hist.min(n),
+        });
+    }
+    Ok(out)
+}
+
+/// The scale of a window: the mean absolute value of the known values in the context before
+/// `origin` (1 when there are none or all are 0).
+pub fn window_scale(spec: &GlobalSpec, p: &Prepared, origin: usize) -> f32 {
+    let start = origin.saturating_sub(spec.context);
+    let (mut s, mut n) = (0.0f64, 0usize);
+    for &v in &p.y[start..origin.min(p.y.len())] {
+        if !v.is_nan() {
+            s += v.abs() as f64;
+            n += 1;
+        }
+    }
+    if n == 0 || s == 0.0 {
+        1.0
+    } else {
+        (s / n as f64) as f32
+    }
+}
+
+/// Writes the inputs `x (T, I)` and scaled targets `y (T)` (NaN: not scored) of the window
+/// whose horizon starts at `origin`; values at or after `origin` are never inputs. Steps before
+/// the series' start are zeros. Returns the window's scale.
+///
+/// # Panics
+/// If the series has fewer than `origin + horizon` steps (callers prepare future steps).
+pub fn fill_window(
+    spec: &GlobalSpec,
+    p: &Prepared,
+    origin: usize,
+    x: &mut [f32],
+    y: &mut [f32],
+) -> f32 {
+    let (ctx, t_len, i_len) = (spec.context, spec.window(), spec.features());
+    let (k, c) = (spec.known.len(), spec.calendar);
+    let scale = window_scale(spec, p, origin);
+    let level = (1.0 + scale).ln() / 10.0;
+    let known_at = |j: isize| -> Option<f32> {
+        if j >= 0 && (j as usize) < origin {
+            let v = p.y[j as usize];
+            (!v.is_nan()).then_some(v / scale)
+        } else {
+            None
+        }
+    };
+    let s0 = origin as isize - ctx as isize;
+    for step in 0..t_len {
+        let t = s0 + step as isize;
+        let row = &mut x[step * i_len..(step + 1) * i_len];
+        row.fill(0.0);
+        if t < 0 {
+            y[step] = f32::NAN;
+            continue;
+        }
+        let tu = t as usize;
+        let mut f = 0;
+        for lag in std::iter::once(1).chain(spec.lags.iter().copied()) {
+            if let Some(v) = known_at(t - lag as isize) {
+                row[f] = v;
+                row[f + 1] = 1.0;
+            }
+            f += 2;
+        }
+        row[f..f + k].copy_from_slice(&p.known[tu * k..(tu + 1) * k]);
+        f += k;
+        row[f..f + c].copy_from_slice(&p.cal[tu * c..(tu + 1) * c]);
+        f += c;
+        row[f] = level;
+        y[step] = if tu >= origin {
+            p.y[tu] / scale
+        } else {
+            f32::NAN
+        };
+    }
+    scale
+}
+
+/// Training data of the global forecaster: windows drawn at random over all series and
+/// origins; validation on each series' last window.
+pub struct GlobalData {
+    spec: GlobalSpec,
+    series: Vec<Prepared>,
+    /// (series, origin) of every training window.
+    windows: Vec<(u32, u32)>,
+    batch: usize,
+    val_x: Vec<f32>,
+    val_y: Vec<f32>,
+    val_n: usize,
+}
+
+impl GlobalData {
+    /// Training windows of `series` (each with `history` steps of training data): every origin
+    /// from one season (or one step) in to `history - horizon`, so that a window's horizon lies
+    /// in the training data; validation on the last of them for each series.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when no series is long enough for one window.
+    pub fn new(spec: GlobalSpec, series: Vec<Prepared>, batch: usize) -> Result<GlobalData> {
+        let h = spec.horizon;
+        let first = spec.season.max(1);
+        let mut windows = Vec::new();
+        let mut last = Vec::new();
+        for (i, p) in series.iter().enumerate() {
+            if p.history < first + h {
+                continue;
+            }
+            for origin in first..=p.history - h {
+                windows.push((i as u32, origin as u32));
+            }
+            last.push((i, p.history - h));
+        }
+        if windows.is_empty() {
+            return Err(Error::Config(format!(
+                "no series has the {} steps one training window needs (one season of history and the horizon of {h}); lower --horizon or --season",
+                first + h
+            )));
+        }
+        let (t_len, i_len) = (spec.window(), spec.features());
+        let mut val_x = vec![0.0f32; last.len() * t_len * i_len];
+        let mut val_y = vec![0.0f32; last.len() * t_len];
+        for (v, &(i, origin)) in last.iter().enumerate() {
+            fill_window(
+                &spec,
+                &series[i],
+                origin,
+                &mut val_x[v * t_len * i_len..(v + 1) * t_len * i_len],
+                &mut val_y[v * t_len..(v + 1) * t_len],
+            );
+        }
+        Ok(GlobalData {
+            val_n: last.len(),
+            spec,
+            series,
+            windows,
+            batch,
+            val_x,
+            val_y,
+        })
+    }
+
+    /// Number of training windows.
+    pub fn windows(&self) -> usize {
+        self.windows.len()
+    }
+}
+
+impl TrainTask for GlobalData {
+    fn epoch_items(&self) -> u64 {
+        self.windows.len() as u64
+    }
+
+    fn batch_items(&self) -> u64 {
+        self.batch as u64
+    }
+
+    fn next_batch(&mut self, rng: &mut ChaCha8Rng, _position: u64) -> OwnedBatch {
+        let (b, t_len, i_len) = (self.batch, self.spec.window(), self.spec.features());
+        let mut out = OwnedBatch {
+            batch: b,
+            seq_len: t_len,
+            items: b as u64,
+            dense: vec![0.0; b * t_len * i_len],
+            values: vec![0.0; b * t_len],
+            distribution: Some(self.spec.distribution),
+            ..Default::default()
+        };
+        for r in 0..b {
+            let (i, origin) = self.windows[rng.gen_range(0..self.windows.len())];
+            fill_window(
+                &self.spec,
+                &self.series[i as usize],
+                origin as usize,
+                &mut out.dense[r * t_len * i_len..(r + 1) * t_len * i_len],
+                &mut out.values[r * t_len..(r + 1) * t_len],
+            );
+        }
+        out
+    }
+
+    fn validate(&mut self, model: &mut SequenceModel) -> Result<f32> {
+        let carry = model.carry.take();
+        let out = model.evaluate(&Batch {
+            inputs: Inputs::Dense(&self.val_x),
+            targets: Targets::Distribution {
+                values: &self.val_y,
+                dist: self.spec.distribution,
+            },
+            batch: self.val_n,
+            seq_len: self.spec.window(),
+            lengths: None,
+        });
+        model.carry = carry;
+        Ok(out?.loss)
+    }
+}
+
+/// The forecast of one series from one origin: the times, the median and the quantiles, in
+/// the series' own units.
+#[derive(Clone, Debug, Serialize)]
+pub struct SeriesForecast {
+    /// The series id.
+    pub id: String,
+    /// The forecast steps' times.
+    #[serde(skip)]
+    pub times: Vec<Time>,
+    /// The median of each step.
+    pub median: Vec<f64>,
+    /// `(level, value per step)` for each requested quantile level.
+    pub quantiles: Vec<(f64, Vec<f64>)>,
+}
+
+/// Forecasts `steps` (at most the horizon) from `origins[i]` of each prepared series (which
+/// must have `origins[i] + horizon` steps), one batch for all series.
+///
+/// # Errors
+/// [`Error::Config`] for more steps than the horizon or a quantile level outside (0, 1);
+/// model errors.
+pub fn forecast(
+    spec: &GlobalSpec,
+    model: &mut SequenceModel,
+    series: &[Prepared],
+    origins: &[usize],
+    steps: usize,
+    levels: &[f64],
+) -> Result<Vec<SeriesForecast>> {
+    if steps == 0 || steps > spec.horizon {
+        return Err(Error::Config(format!(
+            "--steps must be between 1 and the model's horizon ({}); train with a longer --horizon to forecast further",
+            spec.horizon
+        )));
+    }
+    if let Some(q) = levels.iter().find(|&&q| !(q > 0.0 && q < 1.0)) {
+        return Err(Error::Config(format!(
+            "quantile level {q} is not between 0 and 1"
+        )));
+    }
+    let (t_len, i_len, p_len) = (spec.window(), spec.features(), spec.distribution.params());
+    let b = series.len();
+    let mut x = vec![0.0f32; b * t_len * i_len];
+    let mut y = vec![0.0f32; b * t_len];
+    let mut scales = Vec::with_capacity(b);
+    for (r, (p, &origin)) in series.iter().zip(origins).enumerate() {
+        scales.push(fill_window(
+            spec,
+            p,
+            origin,
+            &mut x[r * t_len * i_len..(r + 1) * t_len * i_len],
+            &mut y[r * t_len..(r + 1) * t_len],
+        ));
+    }
+    let carry = model.carry.take();
+    let out = model
+        .predict(Inputs::Dense(&x), b, t_len, None)
+        .map(|o| o.to_vec());
+    model.carry = carry;
+    let out = out?;
+    let dist = spec.distribution;
+    let mut result = Vec::with_capacity(b);
+    for (r, (p, &origin)) in series.iter().zip(origins).enumerate() {
+        let scale = scales[r] as f64;
+        let raw = |h: usize| {
+            let row = r * t_len + spec.context + h;
+            &out[row * p_len..(row + 1) * p_len]
+        };
+        result.push(SeriesForecast {
+            id: p.id.clone(),
+            times: p.times[origin..origin + steps].to_vec(),
+            median: (0..steps).map(|h| dist.median(raw(h)) * scale).collect(),
+            quantiles: levels
+                .iter()
+                .map(|&q| {
+                    (
+                        q,
+                        (0..steps)
+                            .map(|h| dist.quantile(raw(h), q) * scale)
+                            .collect(),
+                    )
+                })
+                .collect(),
+        });
+    }
+    Ok(result)
+}
+
+/// The output CSV of a forecast: the id column (when the model has one), the time column
+/// (`t` without one), the target column holding the median, and `q<level>` per quantile.
+pub fn forecast_csv(spec: &GlobalSpec, forecasts: &[SeriesForecast]) -> String {
+    let mut csv = String::new();
+    let mut header = Vec::new();
+    if let Some(id) = &spec.id_column {
+        header.push(id.clone());
+    }
+    header.push(spec.time_column.clone().unwrap_or_else(|| "t".into()));
+    header.push(spec.target.clone());
+    if let Some(f) = forecasts.first() {
+        for (q, _) in &f.quantiles {
+            header.push(format!("q{q}"));
+        }
+    }
+    csv.push_str(&header.join(","));
+    csv.push('\n');
+    for f in forecasts {
+        for h in 0..f.median.len() {
+            let mut row = Vec::new();
+            if spec.id_column.is_some() {
+                row.push(f.id.clone());
+            }
+            row.push(f.times[h].to_string());
+            row.push(format!("{}", f.median[h]));
+            for (_, v) in &f.quantiles {
+                row.push(format!("{}", v[h]));
+            }
+            csv.push_str(&row.join(","));
+            csv.push('\n');
+        }
+    }
+    csv
+}
+
+/// The history of each series in a file to forecast from: the steps up to its last known
+/// target (later rows, with an empty target, are the future steps whose known covariates the
+/// forecast reads).
+pub fn histories(panel: &Panel) -> Vec<usize> {
+    panel
+        .series
+        .iter()
+        .map(|s| {
+            s.target
+                .iter()
+                .rposition(|v| !v.is_nan())
+                .map_or(0, |i| i + 1)
+        })
+        .collect()
+}
+
+/// Checks that a panel read for forecasting fits the spec: its time kind, each series' history
+/// at least the context, and (with known columns) `steps` future rows after the history.
+///
+/// # Errors
+/// [`Error::Format`] naming the series and what is missing.
+pub fn check_forecast_panel(
+    spec: &GlobalSpec,
+    panel: &Panel,
+    history: &[usize],
+    steps: usize,
+    time_kind: Option<TimeKind>,
+    file: &str,
+) -> Result<()> {
+    if let Some(kind) = time_kind {
+        if panel.time_kind != kind {
+            return Err(Error::Format {
+                path: file.into(),
+                reason: format!(
+                    "its times are written as {:?}, the model was trained on {kind:?}",
+                    panel.time_kind
+                ),
+            });
+        }
+    }
+    for (s, &h) in panel.series.iter().zip(history) {
+        if h < spec.season.max(1) + 1 {
+            return Err(Error::Format {
+                path: file.into(),
+                reason: format!(
+                    "series `{}` (line {}) has {h} known values; forecasting needs at least {}",
+                    s.id,
+                    s.first_line,
+                    spec.season.max(1) + 1
+                ),
+            });
+        }
+        if !spec.known.is_empty() && s.times.len() < h + steps {
+            return Err(Error::Format {
+                path: file.into(),
+                reason: format!(
+                    "series `{}` has {} rows after its last value, but the known columns ({}) are needed for each of the {steps} forecast steps: add those rows with the target left empty",
+                    s.id,
+                    s.times.len() - h,
+                    spec.known.join(", ")
+                ),
+            });
+        }
+    }
+    Ok(())
+}
