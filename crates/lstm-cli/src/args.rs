@@ -242,19 +242,19 @@ pub struct CommonTrain {
     /// LSTM variant [default: standard].
     #[arg(long, value_enum)]
     pub variant: Option<VariantArg>,
-    /// Stacked layers [default: text 2, forecast 1, classify 1].
+    /// Stacked layers [default: text 2, forecast 2, classify 1].
     #[arg(long)]
     pub layers: Option<usize>,
-    /// Units per layer [default: text 256, forecast 64, classify 64].
+    /// Units per layer [default: text 256, forecast 40, classify 64].
     #[arg(long)]
     pub hidden: Option<usize>,
     /// LSTM projection size (0 = none) [default: 0].
     #[arg(long)]
     pub proj: Option<usize>,
-    /// Sequences per batch [default: text 32, forecast 16, classify 32].
+    /// Sequences per batch [default: text 32, forecast 64, classify 32].
     #[arg(long)]
     pub batch: Option<usize>,
-    /// Learning rate [default: text 0.002, forecast 0.003, classify 0.002].
+    /// Learning rate [default: text 0.002, forecast 0.001, classify 0.002].
     #[arg(long, allow_negative_numbers = true)]
     pub lr: Option<f32>,
     /// Optimizer [default: adam].
@@ -266,7 +266,7 @@ pub struct CommonTrain {
     /// Learning-rate schedule over the budget [default: constant].
     #[arg(long, value_enum)]
     pub lr_schedule: Option<ScheduleArg>,
-    /// Dropout between layers and before the output layer [default: text 0.1, forecast 0, classify 0.5].
+    /// Dropout between layers and before the output layer [default: text 0.1, forecast 0.1, classify 0.5].
     #[arg(long, allow_negative_numbers = true)]
     pub dropout: Option<f32>,
     /// Variational dropout on the hidden-to-hidden path (Keras' recurrent_dropout) [default: 0].
@@ -287,13 +287,13 @@ pub struct CommonTrain {
     /// Budget in optimizer steps (counted from the start of training, also after --resume).
     #[arg(long)]
     pub steps: Option<u64>,
-    /// Budget in passes over the training data [default: forecast 300, classify 3].
+    /// Budget in passes over the training data [default: forecast: global by its rule, window 300; classify 3].
     #[arg(long, allow_negative_numbers = true)]
     pub epochs: Option<f64>,
     /// Write a checkpoint every N steps (one is always written at the end).
     #[arg(long, value_name = "STEPS")]
     pub save_every: Option<u64>,
-    /// Validate every N steps [default: text 250, forecast 50, classify 100].
+    /// Validate every N steps [default: text 250, forecast 100, classify 100].
     #[arg(long, value_name = "STEPS")]
     pub eval_every: Option<u64>,
     /// Fraction held out for validation when no --val file is given [default: text 0.1, forecast 0.15, classify 0.1].

@@ -296,6 +296,8 @@ fn forecast_train_forecast_eval() {
     ok(&[
         "train",
         "forecast",
+        "--forecaster",
+        "window",
         "--data",
         train_csv.to_str().unwrap(),
         "--column",
@@ -362,6 +364,8 @@ fn forecast_train_forecast_eval() {
         &[
             "train",
             "forecast",
+            "--forecaster",
+            "window",
             "--data",
             train_csv.to_str().unwrap(),
             "--column",
@@ -385,6 +389,8 @@ fn forecast_train_forecast_eval() {
         &[
             "train",
             "forecast",
+            "--forecaster",
+            "window",
             "--data",
             short.to_str().unwrap(),
             "--column",
@@ -404,6 +410,8 @@ fn forecast_train_forecast_eval() {
         &[
             "train",
             "forecast",
+            "--forecaster",
+            "window",
             "--data",
             holes.to_str().unwrap(),
             "--column",
@@ -686,9 +694,11 @@ fn help_shows_defaults() {
         assert!(flat.contains(&want), "--help of {name} should say {want}");
     }
     assert!(flat.contains(&format!("[default: text {}; forecast", t.minutes.unwrap())));
+    // the forecast budget has no fixed default: the global forecaster's rule sets it, the window
+    // forecaster falls back to 300 epochs
+    assert_eq!(f.epochs, None);
     assert!(flat.contains(&format!(
-        "[default: forecast {}, classify {}]",
-        f.epochs.unwrap(),
+        "[default: forecast: global by its rule, window 300; classify {}]",
         c.epochs.unwrap()
     )));
 }

@@ -236,6 +236,8 @@ fn bad_tables_are_refused_with_file_line_and_column() {
         let mut a = vec![
             "train",
             "forecast",
+            "--forecaster",
+            "window",
             "--data",
             s(csv),
             "--column",

@@ -34,6 +34,7 @@ fn fixture() -> Fixture {
         vocab: Some(vocab),
         labels: None,
         series: None,
+        global: None,
         settings: Settings::defaults(Task::Text),
     };
     let model = SequenceModel::new(&model_cfg, 1).unwrap();

@@ -201,6 +201,7 @@ fn model_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
         vocab: Some(vocab),
         labels: None,
         series: None,
+        global: None,
         settings: s,
     };
     let mut model = SequenceModel::new(&cfg, 1).unwrap();
