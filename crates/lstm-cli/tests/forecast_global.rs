@@ -1,0 +1,744 @@
+//! The global forecaster through the real binary (issue 20): long-format files with several
+//! series, the forecast's quantile columns and continued times, the M4 hourly commands of the
+//! issue on a few series, missing targets, known covariates, bad input refused with nothing
+//! written, the shaded plot and the exports. Every model is tiny and trained for 30 steps.
+
+mod common;
+
+use common::Tmp;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../data")
+        .join(name)
+}
+
+fn tmp(name: &str) -> Tmp {
+    common::tmp_dir("lstm-global-test", name)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lstm"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+/// Succeeds without a panic; returns (stdout, stderr).
+fn ok(args: &[&str]) -> (String, String) {
+    let o = run(args);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(o.status.success(), "lstm {args:?} failed: {err}");
+    assert!(!err.contains("panicked"), "panic: {err}");
+    (String::from_utf8(o.stdout).unwrap(), err)
+}
+
+/// Fails (non-zero exit, no panic) with every `needle` on stderr, and `out` does not exist
+/// afterwards: a refused command writes nothing.
+fn refused(args: &[&str], out: &Path, needles: &[&str]) -> String {
+    let _ = std::fs::remove_dir_all(out);
+    let _ = std::fs::remove_file(out);
+    let o = run(args);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(!o.status.success(), "lstm {args:?} should fail");
+    assert_ne!(o.status.code(), Some(0));
+    assert!(!err.contains("panicked"), "panic: {err}");
+    for n in needles {
+        assert!(err.contains(n), "stderr of {args:?} lacks {n:?}: {err}");
+    }
+    assert!(
+        !out.exists(),
+        "{} was written by a refused command",
+        out.display()
+    );
+    err
+}
+
+/// Trains a global forecaster on `csv` into `dir/name` for 30 steps on one thread; returns
+/// the model directory and the stderr (its data summary).
+fn train(dir: &Path, name: &str, csv: &Path, extra: &[&str]) -> (PathBuf, String) {
+    let out = dir.join(name);
+    let mut a = vec![
+        "train",
+        "forecast",
+        "--data",
+        s(csv),
+        "--out",
+        s(&out),
+        "--steps",
+        "30",
+        "--threads",
+        "1",
+    ];
+    a.extend(extra);
+    let (_, err) = ok(&a);
+    assert!(out.join("config.json").exists());
+    (out, err)
+}
+
+/// The rows of a CSV file below its header, split at commas.
+fn rows(csv: &str) -> Vec<Vec<String>> {
+    csv.lines()
+        .skip(1)
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect()
+}
+
+fn num(v: &str) -> f64 {
+    v.parse()
+        .unwrap_or_else(|_| panic!("`{v}` is not a number"))
+}
+
+/// A long-format file `id,t,y` of three series of different lengths and starts: a weekly
+/// wave, a level per series and a slow trend. `time(k)` writes the k-th time step.
+fn three_series(
+    path: &Path,
+    header: &str,
+    time: &dyn Fn(usize) -> String,
+) -> Vec<(String, usize, usize)> {
+    let spec = vec![
+        ("a".to_string(), 1, 60),
+        ("b".to_string(), 10, 45),
+        ("c".to_string(), 5, 80),
+    ];
+    let mut f = format!("{header}\n");
+    for (level, (id, start, n)) in spec.iter().enumerate() {
+        for i in 0..*n {
+            let k = start + i;
+            let y = 100.0
+                + 10.0 * (k as f64 * std::f64::consts::TAU / 7.0).sin()
+                + 5.0 * level as f64
+                + 0.3 * i as f64;
+            writeln!(f, "{id},{},{y:.3}", time(k)).unwrap();
+        }
+    }
+    std::fs::write(path, f).unwrap();
+    spec
+}
+
+fn month(k: usize) -> String {
+    format!("{}-{:02}", 1990 + k / 12, k % 12 + 1)
+}
+
+/// Checks a forecast with quantiles 0.025, 0.5, 0.975: per series (in file order) `steps`
+/// rows whose times are `time(last + 1..)`, and q0.025 <= median = q0.5 <= q0.975.
+fn check_quantile_forecast(
+    csv: &str,
+    header: &str,
+    series: &[(String, usize, usize)],
+    steps: usize,
+    time: &dyn Fn(usize) -> String,
+) {
+    assert_eq!(csv.lines().next().unwrap(), header);
+    let r = rows(csv);
+    assert_eq!(r.len(), series.len() * steps, "{csv}");
+    for (j, (id, start, n)) in series.iter().enumerate() {
+        let last = start + n - 1;
+        for h in 0..steps {
+            let row = &r[j * steps + h];
+            assert_eq!(row.len(), 6, "{row:?}");
+            assert_eq!(&row[0], id);
+            assert_eq!(row[1], time(last + 1 + h), "series {id} step {}", h + 1);
+            let (median, lo, mid, hi) = (num(&row[2]), num(&row[3]), num(&row[4]), num(&row[5]));
+            assert!(median.is_finite() && lo.is_finite() && hi.is_finite());
+            assert!(lo <= median && median <= hi, "unordered quantiles {row:?}");
+            assert!(
+                (mid - median).abs() <= 1e-9 * median.abs().max(1.0),
+                "{row:?}"
+            );
+            assert!(lo < hi, "an empty interval {row:?}");
+        }
+    }
+}
+
+#[test]
+fn long_format_forecasts_continue_each_series_integer_times() {
+    let dir = tmp("long-int");
+    let csv = dir.join("long.csv");
+    let series = three_series(&csv, "store,t,sales", &|k| k.to_string());
+    let (m, err) = train(
+        &dir,
+        "m",
+        &csv,
+        &[
+            "--id-column",
+            "store",
+            "--time-column",
+            "t",
+            "--column",
+            "sales",
+        ],
+    );
+    assert!(err.contains("3 series"), "{err}");
+    let fc = dir.join("fc.csv");
+    let (_, err) = ok(&[
+        "forecast",
+        "--model",
+        s(&m),
+        "--data",
+        s(&csv),
+        "--steps",
+        "5",
+        "--quantiles",
+        "0.025,0.5,0.975",
+        "--out",
+        s(&fc),
+    ]);
+    assert!(err.contains("5 forecast steps of 3 series"), "{err}");
+    let out = std::fs::read_to_string(&fc).unwrap();
+    check_quantile_forecast(&out, "store,t,sales,q0.025,q0.5,q0.975", &series, 5, &|k| {
+        k.to_string()
+    });
+    // more steps than the model's horizon: refused, nothing written
+    let fc2 = dir.join("fc2.csv");
+    refused(
+        &[
+            "forecast",
+            "--model",
+            s(&m),
+            "--data",
+            s(&csv),
+            "--steps",
+            "500",
+            "--out",
+            s(&fc2),
+        ],
+        &fc2,
+        &["--steps", "horizon"],
+    );
+}
+
+#[test]
+fn long_format_forecasts_continue_each_series_monthly_dates() {
+    let dir = tmp("long-month");
+    let csv = dir.join("monthly.csv");
+    let series = three_series(&csv, "id,month,y", &month);
+    let (m, err) = train(
+        &dir,
+        "m",
+        &csv,
+        &[
+            "--id-column",
+            "id",
+            "--time-column",
+            "month",
+            "--column",
+            "y",
+            "--horizon",
+            "6",
+            "--context",
+            "12",
+        ],
+    );
+    assert!(err.contains("monthly"), "{err}");
+    let fc = dir.join("fc.csv");
+    ok(&[
+        "forecast",
+        "--model",
+        s(&m),
+        "--data",
+        s(&csv),
+        "--quantiles",
+        "0.025,0.5,0.975",
+        "--out",
+        s(&fc),
+    ]);
+    let out = std::fs::read_to_string(&fc).unwrap();
+    // no --steps: the model's horizon
+    check_quantile_forecast(&out, "id,month,y,q0.025,q0.5,q0.975", &series, 6, &month);
+    // by hand: `b` ends in 1994-07, its six steps cross into the next year
+    assert!(
+        out.contains("\nb,1994-08,") && out.contains("\nb,1995-01,"),
+        "{out}"
+    );
+}
+
+/// The first `n` series of the M4 hourly training file, in its long format.
+fn m4_head(path: &Path, n: usize) -> Vec<(String, usize)> {
+    let full = std::fs::read_to_string(data("m4_hourly_train.csv")).unwrap();
+    let mut lines = full.lines();
+    let mut f = format!("{}\n", lines.next().unwrap());
+    let mut last: Vec<(String, usize)> = Vec::new();
+    for l in lines {
+        let mut c = l.split(',');
+        let (id, t) = (c.next().unwrap(), c.next().unwrap());
+        if last.last().map(|x| x.0.as_str()) != Some(id) {
+            if last.len() == n {
+                break;
+            }
+            last.push((id.to_string(), 0));
+        }
+        last.last_mut().unwrap().1 = t.parse().unwrap();
+        f.push_str(l);
+        f.push('\n');
+    }
+    std::fs::write(path, f).unwrap();
+    last
+}
+
+#[test]
+fn the_issues_m4_commands_on_three_series() {
+    let dir = tmp("m4");
+    let csv = dir.join("m4.csv");
+    let last = m4_head(&csv, 3);
+    assert_eq!(last.len(), 3);
+    let m4 = |name: &str, extra: &[&str]| {
+        let mut a = vec![
+            "--id-column",
+            "series",
+            "--time-column",
+            "t",
+            "--column",
+            "value",
+            "--horizon",
+            "48",
+            "--season",
+            "24",
+        ];
+        a.extend(extra);
+        train(&dir, name, &csv, &a)
+    };
+    let (m, err) = m4("m", &[]);
+    assert!(
+        err.contains("3 series") && err.contains("season 24"),
+        "{err}"
+    );
+    let fc = dir.join("fc.csv");
+    ok(&[
+        "forecast",
+        "--model",
+        s(&m),
+        "--data",
+        s(&csv),
+        "--steps",
+        "48",
+        "--quantiles",
+        "0.025,0.975",
+        "--out",
+        s(&fc),
+    ]);
+    let out = std::fs::read_to_string(&fc).unwrap();
+    assert_eq!(out.lines().next().unwrap(), "series,t,value,q0.025,q0.975");
+    let r = rows(&out);
+    assert_eq!(r.len(), 3 * 48);
+    for (j, (id, end)) in last.iter().enumerate() {
+        assert!(*end == 700 || *end == 960, "{id} ends at {end}");
+        for h in 0..48 {
+            let row = &r[j * 48 + h];
+            assert_eq!(&row[0], id);
+            assert_eq!(num(&row[1]) as usize, end + 1 + h);
+            assert!(num(&row[3]) <= num(&row[2]) && num(&row[2]) <= num(&row[4]));
+        }
+    }
+    // the model trained on the last 48 steps: scoring them is refused
+    let o = run(&["eval", "--model", s(&m), "--data", s(&csv)]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && !err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("m4.csv") && err.contains("--holdout 48"),
+        "{err}"
+    );
+
+    // trained with --holdout 48, the same steps are scored
+    let (mh, _) = m4("mh", &["--holdout", "48"]);
+    let (text, _) = ok(&["eval", "--model", s(&mh), "--data", s(&csv)]);
+    for k in ["sMAPE", "MASE", "MSIS", "model", "seasonal naive"] {
+        assert!(text.contains(k), "eval table lacks {k}: {text}");
+    }
+    let (json, _) = ok(&["eval", "--model", s(&mh), "--data", s(&csv), "--json"]);
+    let e: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let model = &e["model"];
+    for k in ["smape", "mase", "coverage_95", "msis"] {
+        let v = model[k]
+            .as_f64()
+            .unwrap_or_else(|| panic!("no number {k} in {model}"));
+        assert!(v.is_finite() && v >= 0.0, "{k} = {v}");
+    }
+    assert!(model["smape"].as_f64().unwrap() <= 200.0);
+    assert!(model["coverage_95"].as_f64().unwrap() <= 1.0);
+    assert_eq!(e["horizon"], 48);
+    assert_eq!(e["series"], 3);
+    assert!(e["seasonal_naive"]["smape"].as_f64().unwrap() > 0.0);
+    // two windows reach into the trained steps: refused
+    let o = run(&[
+        "eval",
+        "--model",
+        s(&mh),
+        "--data",
+        s(&csv),
+        "--windows",
+        "2",
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--holdout 96"));
+}
+
+#[test]
+fn a_one_series_csv_keeps_working() {
+    let dir = tmp("airline");
+    let csv = data("airline_passengers.csv");
+    let (m, _) = train(
+        &dir,
+        "m",
+        &csv,
+        &["--column", "passengers", "--date-column", "month"],
+    );
+    let fc = dir.join("fc.csv");
+    ok(&[
+        "forecast",
+        "--model",
+        s(&m),
+        "--data",
+        s(&csv),
+        "--out",
+        s(&fc),
+    ]);
+    let out = std::fs::read_to_string(&fc).unwrap();
+    assert_eq!(
+        out.lines().next().unwrap(),
+        "month,passengers,q0.025,q0.975"
+    );
+    let r = rows(&out);
+    assert_eq!(r.len(), 24, "monthly data: the horizon of the rule is 24");
+    for (h, row) in r.iter().enumerate() {
+        assert_eq!(row.len(), 4);
+        assert_eq!(row[0], format!("{}-{:02}", 1961 + h / 12, h % 12 + 1));
+        assert!(num(&row[2]) <= num(&row[1]) && num(&row[1]) <= num(&row[3]));
+    }
+}
+
+#[test]
+fn missing_targets_are_masked_and_counted() {
+    let dir = tmp("missing");
+    let csv = dir.join("long.csv");
+    three_series(&csv, "store,t,sales", &|k| k.to_string());
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    // lines 6, 21 and 151 of the file empty, 71 `NaN`, 101 `nan`: none the last of a series
+    for (i, v) in [(5, ""), (20, ""), (70, "NaN"), (100, "nan"), (150, "")] {
+        let mut c: Vec<&str> = lines[i].split(',').collect();
+        c[2] = v;
+        lines[i] = c.join(",");
+    }
+    let miss = dir.join("miss.csv");
+    std::fs::write(&miss, lines.join("\n") + "\n").unwrap();
+    let (m, err) = train(
+        &dir,
+        "m",
+        &miss,
+        &[
+            "--id-column",
+            "store",
+            "--time-column",
+            "t",
+            "--column",
+            "sales",
+        ],
+    );
+    assert!(err.contains("5 missing targets"), "{err}");
+    let fc = dir.join("fc.csv");
+    ok(&[
+        "forecast",
+        "--model",
+        s(&m),
+        "--data",
+        s(&miss),
+        "--out",
+        s(&fc),
+    ]);
+    for row in rows(&std::fs::read_to_string(&fc).unwrap()) {
+        assert!(row[2..].iter().all(|v| num(v).is_finite()), "{row:?}");
+    }
+}
+
+/// A long-format file `store,t,sales,price` of two series, `future` rows past the last
+/// target of each with the target left empty and the price given.
+fn with_price(path: &Path, future: usize) {
+    let mut f = "store,t,sales,price\n".to_string();
+    for (id, start, n) in [("a", 1, 60), ("b", 10, 45)] {
+        for i in 0..n + future {
+            let t = start + i;
+            let price = 10 + t % 5;
+            let y = if i < n {
+                format!("{:.3}", 200.0 - 5.0 * price as f64 + 3.0 * (t as f64).sin())
+            } else {
+                String::new()
+            };
+            writeln!(f, "{id},{t},{y},{price}").unwrap();
+        }
+    }
+    std::fs::write(path, f).unwrap();
+}
+
+const PRICE: &[&str] = &[
+    "--id-column",
+    "store",
+    "--time-column",
+    "t",
+    "--column",
+    "sales",
+    "--known-columns",
+    "price",
+];
+
+#[test]
+fn known_covariates_are_needed_for_the_forecast_steps() {
+    let dir = tmp("known");
+    let hist = dir.join("hist.csv");
+    with_price(&hist, 0);
+    let (m, err) = train(&dir, "m", &hist, PRICE);
+    assert!(err.contains("2 series"), "{err}");
+    let fc = dir.join("fc.csv");
+    refused(
+        &[
+            "forecast",
+            "--model",
+            s(&m),
+            "--data",
+            s(&hist),
+            "--out",
+            s(&fc),
+        ],
+        &fc,
+        &["hist.csv", "series `a`", "price", "forecast steps"],
+    );
+    let fut = dir.join("future.csv");
+    with_price(&fut, 12);
+    ok(&[
+        "forecast",
+        "--model",
+        s(&m),
+        "--data",
+        s(&fut),
+        "--out",
+        s(&fc),
+    ]);
+    let out = std::fs::read_to_string(&fc).unwrap();
+    assert_eq!(out.lines().next().unwrap(), "store,t,sales,q0.025,q0.975");
+    let r = rows(&out);
+    assert_eq!(r.len(), 24);
+    assert_eq!(r[0][..2], ["a".to_string(), "61".to_string()]);
+    assert_eq!(r[12][..2], ["b".to_string(), "55".to_string()]);
+}
+
+#[test]
+fn bad_input_is_refused_with_file_line_and_column_and_writes_nothing() {
+    let dir = tmp("bad");
+    let good = dir.join("long.csv");
+    three_series(&good, "store,t,sales", &|k| k.to_string());
+    let text = std::fs::read_to_string(&good).unwrap();
+    let series_a: String = text
+        .lines()
+        .filter(|l| l.starts_with("a,"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let out = dir.join("out");
+    let write = |name: &str, body: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, body).unwrap();
+        p
+    };
+    let train_args = |csv: &Path, extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = [
+            "train",
+            "forecast",
+            "--data",
+            s(csv),
+            "--out",
+            s(&out),
+            "--steps",
+            "3",
+            "--threads",
+            "1",
+        ]
+        .iter()
+        .map(|x| x.to_string())
+        .collect();
+        a.extend(extra.iter().map(|x| x.to_string()));
+        a
+    };
+    let cols = [
+        "--id-column",
+        "store",
+        "--time-column",
+        "t",
+        "--column",
+        "sales",
+    ];
+    let bad = |csv: &Path, extra: &[&str], needles: &[&str]| {
+        let mut e = cols.to_vec();
+        e.extend(extra);
+        let a = train_args(csv, &e);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        refused(&a, &out, needles);
+    };
+
+    // a series with one row (line 62, after the 60 rows of `a`)
+    let one = write("one.csv", &format!("store,t,sales\n{series_a}d,1,5\n"));
+    bad(&one, &[], &["one.csv", "series `d`", "line 62", "1 row"]);
+    // a series shorter than context + horizon (24 + 12 by the rule for integer steps)
+    let b20: String = text
+        .lines()
+        .filter(|l| l.starts_with("b,"))
+        .take(20)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let short = write("short.csv", &format!("store,t,sales\n{series_a}{b20}"));
+    bad(
+        &short,
+        &[],
+        &[
+            "short.csv",
+            "series `b`",
+            "line 62",
+            "20 rows",
+            "context and horizon",
+        ],
+    );
+    // a duplicated (id, time) pair: a's 10th row again at line 62
+    let tenth = series_a.lines().nth(9).unwrap();
+    let dup = write("dup.csv", &format!("store,t,sales\n{series_a}{tenth}\n"));
+    bad(
+        &dup,
+        &[],
+        &[
+            "dup.csv",
+            "line 62",
+            "column `t`",
+            "`a`",
+            "twice",
+            "line 11",
+        ],
+    );
+    // a non-numeric known covariate
+    let price = dir.join("price.csv");
+    with_price(&price, 0);
+    let mut p: Vec<String> = std::fs::read_to_string(&price)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    p[4] = "a,4,127.7,cheap".into();
+    let price_bad = write("price_bad.csv", &(p.join("\n") + "\n"));
+    bad(
+        &price_bad,
+        &["--known-columns", "price"],
+        &["price_bad.csv", "line 5", "column `price`", "`cheap`"],
+    );
+    // an id column that does not exist
+    let a = train_args(&good, &["--id-column", "nope", "--column", "sales"]);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    refused(
+        &a,
+        &out,
+        &["long.csv", "no column `nope`", "store, t, sales"],
+    );
+    // --window belongs to the window forecaster
+    bad(
+        &good,
+        &["--window", "8"],
+        &["--window", "--forecaster window"],
+    );
+    bad(
+        &good,
+        &["--transform", "log"],
+        &["--transform", "--forecaster window"],
+    );
+    // and the good file trains
+    let a = train_args(&good, &cols);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    ok(&a);
+    assert!(out.join("config.json").exists());
+}
+
+#[test]
+fn the_plot_shades_the_interval() {
+    let dir = tmp("plot");
+    let csv = dir.join("long.csv");
+    three_series(&csv, "store,t,sales", &|k| k.to_string());
+    let (m, _) = train(
+        &dir,
+        "m",
+        &csv,
+        &[
+            "--id-column",
+            "store",
+            "--time-column",
+            "t",
+            "--column",
+            "sales",
+        ],
+    );
+    let svg = dir.join("fc.svg");
+    let fc = dir.join("fc.csv");
+    ok(&[
+        "forecast",
+        "--model",
+        s(&m),
+        "--data",
+        s(&csv),
+        "--out",
+        s(&fc),
+        "--plot",
+        s(&svg),
+    ]);
+    let page = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        page.starts_with("<svg") || page.starts_with("<?xml"),
+        "{}",
+        &page[..80]
+    );
+    assert!(page.trim_end().ends_with("</svg>"));
+    assert!(
+        page.contains("<polygon") || page.contains("<path"),
+        "no band in the plot"
+    );
+    assert!(fc.exists());
+}
+
+#[test]
+fn exports_of_a_global_model() {
+    let dir = tmp("export");
+    let csv = dir.join("long.csv");
+    three_series(&csv, "store,t,sales", &|k| k.to_string());
+    let (m, _) = train(
+        &dir,
+        "m",
+        &csv,
+        &[
+            "--id-column",
+            "store",
+            "--time-column",
+            "t",
+            "--column",
+            "sales",
+        ],
+    );
+    // PyTorch: the weights with the model's config (its `global` spec among it) in the
+    // safetensors metadata
+    let pt = dir.join("m.safetensors");
+    ok(&["export", "pytorch", "--model", s(&m), "--out", s(&pt)]);
+    let bytes = std::fs::read(&pt).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    assert!(header["lstm.weight_ih_l0"]["shape"].is_array(), "{header}");
+    assert!(header["head.weight"]["shape"].is_array(), "{header}");
+    let config: serde_json::Value =
+        serde_json::from_str(header["__metadata__"]["lstm_config"].as_str().unwrap()).unwrap();
+    assert_eq!(config["global"]["target"], "sales");
+    assert_eq!(config["global"]["id_column"], "store");
+    // ONNX: the graph of a per-step distribution head is not written; refused, no file
+    let onnx = dir.join("m.onnx");
+    refused(
+        &["export", "onnx", "--model", s(&m), "--out", s(&onnx)],
+        &onnx,
+        &["cannot export"],
+    );
+}
