@@ -345,6 +345,15 @@ fn the_issues_m4_commands_on_three_series() {
         err.contains("m4.csv") && err.contains("--holdout 48"),
         "{err}"
     );
+    // also when the same file is spelled another way (relative, from its directory)
+    let o = Command::new(env!("CARGO_BIN_EXE_lstm"))
+        .current_dir(&*dir)
+        .args(["eval", "--model", s(&m), "--data", "./m4.csv"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "./m4.csv scored the trained steps");
+    assert!(err.contains("--holdout 48"), "{err}");
 
     // trained with --holdout 48, the same steps are scored
     let (mh, _) = m4("mh", &["--holdout", "48"]);
