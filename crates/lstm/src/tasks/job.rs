@@ -1242,6 +1242,13 @@ mod tests {
         let mut s = Settings::defaults(Task::Forecast);
         s.data = Some("x.csv".into());
         s.columns.clear();
+        let e = Job::new(Task::Forecast, s.clone(), "unused".into())
+            .err()
+            .unwrap();
+        assert!(e
+            .to_string()
+            .starts_with("--column NAME (the target) is required"));
+        s.forecaster = Forecaster::Window;
         let e = Job::new(Task::Forecast, s, "unused".into()).err().unwrap();
         assert!(e.to_string().starts_with("--column NAME is required"));
     }
@@ -1346,7 +1353,12 @@ pub fn backtest(l: &mut Loaded, data: &Path, windows: usize) -> JobResult<Backte
     }
     let s = &l.meta.settings;
     let need = windows * spec.horizon;
-    if s.data.as_deref().map(Path::new) == Some(data) && s.holdout < need {
+    // the same file by another spelling (`./f.csv`, an absolute path) is the same file
+    let same = |a: &Path| match (std::fs::canonicalize(a), std::fs::canonicalize(data)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == data,
+    };
+    if s.data.as_deref().map(Path::new).is_some_and(same) && s.holdout < need {
         return Err(invalid(format!(
             "{}: the last {need} steps of each series ({windows} window(s) of {}) were used to train this model (it was trained with --holdout {}); train with --holdout {need} (or more) to score them, or score another file",
             data.display(),
