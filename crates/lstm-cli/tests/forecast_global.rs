@@ -196,6 +196,24 @@ fn long_format_forecasts_continue_each_series_integer_times() {
     check_quantile_forecast(&out, "store,t,sales,q0.025,q0.5,q0.975", &series, 5, &|k| {
         k.to_string()
     });
+    // quantile levels outside (0, 1): refused, nothing written
+    for q in ["1.5", "0"] {
+        refused(
+            &[
+                "forecast",
+                "--model",
+                s(&m),
+                "--data",
+                s(&csv),
+                "--quantiles",
+                q,
+                "--out",
+                s(&fc),
+            ],
+            &fc,
+            &["quantile level", q, "between 0 and 1"],
+        );
+    }
     // more steps than the model's horizon: refused, nothing written
     let fc2 = dir.join("fc2.csv");
     refused(
@@ -387,6 +405,112 @@ fn the_issues_m4_commands_on_three_series() {
     ]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("--holdout 96"));
+    // a model that held out 96 steps is backtested on two origins: 2 windows of 3 series
+    let (m96, _) = m4("m96", &["--holdout", "96"]);
+    let (json, _) = ok(&[
+        "eval",
+        "--model",
+        s(&m96),
+        "--data",
+        s(&csv),
+        "--windows",
+        "2",
+        "--json",
+    ]);
+    let e: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(e["windows"], 2);
+    assert_eq!(e["model"]["windows"], 6);
+    assert_eq!(e["model"]["per_step"].as_array().unwrap().len(), 48);
+}
+
+/// A long-format file `id,<time>,v` of two series of `n` and `n - 30` steps, their times
+/// written by `time(id, i)`.
+fn two_dated(path: &Path, header: &str, n: usize, time: &dyn Fn(&str, usize) -> String) {
+    let mut f = format!("{header}\n");
+    for (id, len) in [("p", n), ("q", n - 30)] {
+        for i in 0..len {
+            let v = 10.0 + (i as f64 * std::f64::consts::TAU / 24.0).sin();
+            writeln!(f, "{id},{},{v:.3}", time(id, i)).unwrap();
+        }
+    }
+    std::fs::write(path, f).unwrap();
+}
+
+#[test]
+fn the_season_and_the_next_times_come_from_the_time_column() {
+    let dir = tmp("dated");
+    // hourly, `q` starting 7 hours later: 200 rows of `p` end on 2020-01-09 07:00, 170 of
+    // `q` on 2020-01-08 08:00
+    let hourly = dir.join("hourly.csv");
+    let hour = |id: &str, i: usize| {
+        let h = i + if id == "q" { 7 } else { 0 };
+        format!("2020-01-{:02} {:02}:00", 1 + h / 24, h % 24)
+    };
+    two_dated(&hourly, "id,ts,v", 200, &hour);
+    let (m, err) = train(
+        &dir,
+        "h",
+        &hourly,
+        &["--id-column", "id", "--time-column", "ts", "--column", "v"],
+    );
+    assert!(err.contains("hourly data, season 24"), "{err}");
+    assert!(err.contains("context 96, horizon 48"), "{err}");
+    let (out, _) = ok(&[
+        "forecast",
+        "--model",
+        s(&m),
+        "--data",
+        s(&hourly),
+        "--steps",
+        "3",
+    ]);
+    let r = rows(&out);
+    let times: Vec<(&str, &str)> = r.iter().map(|x| (x[0].as_str(), x[1].as_str())).collect();
+    assert_eq!(
+        times,
+        [
+            ("p", "2020-01-09 08:00"),
+            ("p", "2020-01-09 09:00"),
+            ("p", "2020-01-09 10:00"),
+            ("q", "2020-01-08 09:00"),
+            ("q", "2020-01-08 10:00"),
+            ("q", "2020-01-08 11:00"),
+        ]
+    );
+    // daily: season 7, the next days cross a month end (p: 120 days from 2020-01-01, a leap
+    // year; q: 90)
+    let daily = dir.join("daily.csv");
+    let days_in = [31, 29, 31, 30, 31];
+    let day = |_: &str, i: usize| {
+        let (mut m, mut d) = (0, i);
+        while d >= days_in[m] {
+            d -= days_in[m];
+            m += 1;
+        }
+        format!("2020-{:02}-{:02}", m + 1, d + 1)
+    };
+    two_dated(&daily, "id,day,v", 120, &day);
+    let (m, err) = train(
+        &dir,
+        "d",
+        &daily,
+        &["--id-column", "id", "--time-column", "day", "--column", "v"],
+    );
+    assert!(err.contains("daily data, season 7"), "{err}");
+    let (out, _) = ok(&[
+        "forecast",
+        "--model",
+        s(&m),
+        "--data",
+        s(&daily),
+        "--steps",
+        "2",
+    ]);
+    let r = rows(&out);
+    assert_eq!(r[0][..2], ["p".to_string(), "2020-04-30".to_string()]);
+    assert_eq!(r[1][..2], ["p".to_string(), "2020-05-01".to_string()]);
+    assert_eq!(r[2][..2], ["q".to_string(), "2020-03-31".to_string()]);
+    assert_eq!(r[3][..2], ["q".to_string(), "2020-04-01".to_string()]);
 }
 
 #[test]
