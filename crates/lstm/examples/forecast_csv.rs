@@ -1,5 +1,6 @@
-//! Forecasting a CSV from Rust: the `lstm train forecast` job on the bundled airline passengers
-//! (monthly, 1949-1960), then 12 months past the end of the file.
+//! Forecasting a CSV from Rust: the `lstm train forecast --forecaster window` job (the point
+//! forecaster of one table) on the bundled airline passengers (monthly, 1949-1960), then 12
+//! months past the end of the file.
 //!
 //! `cargo run --release -p lstm --example forecast_csv`
 
@@ -7,6 +8,7 @@ use std::sync::atomic::AtomicBool;
 
 use lstm::data::series::Transform;
 use lstm::tasks::job::forecast;
+use lstm::tasks::settings::Forecaster;
 use lstm::{Job, Settings, Task};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -21,6 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     settings.data = Some(data.to_string());
     settings.columns = vec!["passengers".to_string()];
     settings.date_column = Some("month".to_string());
+    settings.forecaster = Forecaster::Window;
     settings.window = 24;
     settings.transform = Transform::LogDiff;
 
