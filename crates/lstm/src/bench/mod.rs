@@ -30,6 +30,10 @@ pub enum BenchKind {
     Series,
     /// Generation: batch 1, one token at a time with the state carried.
     Generate,
+    /// Global forecaster training step: the M4 hourly shape (10 dense features per step,
+    /// context 96 + horizon 48, windows of many series), a per-step Student-t head trained by
+    /// likelihood on the horizon steps, Adam.
+    Forecast,
 }
 
 /// One benchmark configuration.
@@ -76,6 +80,7 @@ pub fn configs() -> Vec<BenchConfig> {
         c("charlm-1x512", BenchKind::CharLm, 1, 512, 32, 64),
         c("charlm-1x128", BenchKind::CharLm, 1, 128, 32, 64),
         c("series-1x64", BenchKind::Series, 1, 64, 64, 30),
+        c("forecast-2x64", BenchKind::Forecast, 2, 64, 64, 144),
         c("generate-2x256", BenchKind::Generate, 2, 256, 1, 1),
         BenchConfig {
             bf16: true,
@@ -311,6 +316,58 @@ pub fn run(
                 result.median_ms = med * 1e3;
                 result.mean_ms = avg * 1e3;
             }
+        }
+        BenchKind::Forecast => {
+            let (features, horizon) = (10, 48);
+            let dist = crate::model::loss::Distribution::StudentT;
+            let mc = ModelConfig {
+                input: InputKind::Dense { features },
+                hidden_size: cfg.hidden,
+                num_layers: cfg.layers,
+                head: Head::PerStep {
+                    outputs: dist.params(),
+                },
+                optimizer: OptimizerConfig::adam(1e-3),
+                ..Default::default()
+            };
+            let mut model = SequenceModel::new(&mc, 1)?;
+            let x: Vec<f32> = (0..b * t * features)
+                .map(|_| rng.gen_range(-1.0..1.0))
+                .collect();
+            // scored on the last `horizon` steps of each window, as the global forecaster is
+            let y: Vec<f32> = (0..b * t)
+                .map(|i| {
+                    if i % t >= t - horizon {
+                        rng.gen_range(-1.0..1.0)
+                    } else {
+                        f32::NAN
+                    }
+                })
+                .collect();
+            let batch = Batch {
+                inputs: Inputs::Dense(&x),
+                targets: Targets::Distribution { values: &y, dist },
+                batch: b,
+                seq_len: t,
+                lengths: None,
+            };
+            for _ in 0..3 {
+                model.train_step(&batch)?;
+            }
+            while !budget(&times) {
+                let s = Instant::now();
+                model.train_step(&batch)?;
+                times.push(s.elapsed().as_secs_f64());
+            }
+            let avg = mean(&times);
+            let med = median(&mut times);
+            let sps = b as f64 / med;
+            let fwd = t as f64 * forward_flops(features, cfg.hidden, cfg.layers, 3, true);
+            result.samples_per_s = Some(sps);
+            result.samples_per_s_mean = Some(b as f64 / avg);
+            result.gflops = 3.0 * fwd * sps / 1e9;
+            result.median_ms = med * 1e3;
+            result.mean_ms = avg * 1e3;
         }
         BenchKind::Series => {
             let mc = ModelConfig {

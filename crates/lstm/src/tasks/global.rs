@@ -19,7 +19,7 @@
 //!
 //! Defaults, chosen by rule (documented on [`GlobalSpec::resolve`]): the season from the time
 //! column's frequency (or `--season`), the horizon two seasons, the context
-//! `max(2·horizon, 3·season)`, the lags one, two and (hourly data) seven seasons.
+//! `max(2·horizon, 3·season)`, the lags one, two and (a season of 24 hours) seven seasons.
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -109,7 +109,8 @@ impl GlobalSpec {
     ///   weekly 52, monthly 12, quarterly 4, otherwise 1);
     /// - horizon: `options.horizon`, else two seasons (12 steps without a season);
     /// - context: `options.context`, else `max(2·horizon, 3·season)`;
-    /// - lags: one and two seasons, and seven for hourly data (the week); none without a season.
+    /// - lags: one and two seasons, and seven for a season of 24 (hours: the week); none without
+    ///   a season.
     ///
     /// # Errors
     /// [`Error::Config`] for a zero season, horizon or context.
@@ -134,7 +135,8 @@ impl GlobalSpec {
         let mut lags = Vec::new();
         if season > 1 {
             lags.extend([season, 2 * season]);
-            if panel.freq == Freq::Hourly && season == 24 {
+            // a day of hours: the week too (hourly data, or an index with --season 24)
+            if season == 24 {
                 lags.push(168);
             }
         }

@@ -25,7 +25,7 @@ use crate::tasks::forecast::SeriesData;
 use crate::tasks::global::{self, GlobalData, GlobalOptions, GlobalSpec};
 use crate::tasks::metrics;
 use crate::tasks::modeldir::{Loaded, ModelMeta, TrainingState, FORMAT, FORMAT_VERSION};
-use crate::tasks::settings::Forecaster;
+use crate::tasks::settings::{Forecaster, LrSchedule};
 use crate::tasks::settings::{Settings, Task};
 use crate::tasks::text::{self, Encoded, TextData, TextEval, TextTask};
 use crate::tasks::train::{self, Event, ExtraFiles, StopReason, TrainTask};
@@ -351,9 +351,27 @@ fn read_global_panel(path: &str, spec: &PanelSpec) -> JobResult<Panel> {
 }
 
 /// The step budget of a global forecaster when none is given: about 20 passes over the
-/// training windows, at least 300 steps and at most 3,000.
+/// training windows, at least 300 steps and at most 12,000.
 pub fn global_default_steps(windows: usize, batch: usize) -> u64 {
-    ((windows as u64 * 20) / batch.max(1) as u64).clamp(300, 3000)
+    ((windows as u64 * 20) / batch.max(1) as u64).clamp(300, 12_000)
+}
+
+/// Training windows from which a global forecaster is sized as for a large data set.
+pub const LARGE_DATA_WINDOWS: usize = 10_000;
+
+/// The hidden size and schedule of a global forecaster whose `hidden` and `lr_schedule` are
+/// left at the forecast defaults (40, constant): 64 units
+/// with a cosine schedule from [`LARGE_DATA_WINDOWS`] training windows on, else 40 units at a
+/// constant rate. Chosen on validation splits: the airline passengers' 1957-1958 (85 windows:
+/// 40 units, constant, MAPE 6.5-7.4% over three seeds, against 6.4-8.0% for 64 and cosine) and
+/// M4 hourly's second-to-last 48 hours (284,000 windows: 64 units, cosine, 12,000 steps,
+/// sMAPE 8.62 against 10.30 for 40 units, constant, 3,000 steps).
+pub fn global_size(windows: usize) -> (usize, LrSchedule) {
+    if windows >= LARGE_DATA_WINDOWS {
+        (64, LrSchedule::Cosine)
+    } else {
+        (40, LrSchedule::Constant)
+    }
 }
 
 fn global_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
@@ -425,6 +443,10 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
     if s.steps.is_none() && s.epochs.is_none() && s.minutes.is_none() {
         s.steps = Some(global_default_steps(data.windows(), s.batch));
     }
+    let defaults = Settings::defaults(Task::Forecast);
+    if s.hidden == defaults.hidden && s.lr_schedule == defaults.lr_schedule {
+        (s.hidden, s.lr_schedule) = global_size(data.windows());
+    }
     let mc = model_config(
         &s,
         InputKind::Dense {
@@ -437,7 +459,15 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
     crate::model::memory::check_model_memory(&mc, s.batch, spec.window())?;
     let mut m = meta(Task::Forecast, &mc, &s);
     m.global = Some(spec.clone());
-    let mut notes = vec![format!("{path}: {summary}; {} series, {:?} data, season {}, context {}, horizon {}, {} training windows", summary.series, panel.freq, spec.season, spec.context, spec.horizon, data.windows())];
+    let mut notes = vec![format!(
+        "{path}: {summary}; {} data, season {}, context {}, horizon {}, lags {:?}, {} training windows",
+        panel.freq,
+        spec.season,
+        spec.context,
+        spec.horizon,
+        spec.lags,
+        data.windows()
+    )];
     if summary.missing > 0 {
         notes.push(format!(
             "{} missing targets are masked: not trained on",

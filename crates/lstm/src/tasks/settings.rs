@@ -283,6 +283,7 @@ impl Settings {
             // by tasks::global's rule when none is given
             Task::Forecast => Settings {
                 layers: 2,
+                // the global forecaster resizes a default run by the data (tasks::job::global_size)
                 hidden: 40,
                 batch: 64,
                 lr: 1e-3,
