@@ -204,6 +204,12 @@ pub enum ForecasterArg {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ScalingArg {
+    MeanAbs,
+    Standard,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum DistributionArg {
     Gaussian,
     StudentT,
@@ -361,6 +367,10 @@ pub struct ForecastTrainArgs {
     /// Global: the forecast distribution [default: student-t].
     #[arg(long, value_enum)]
     pub distribution: Option<DistributionArg>,
+    /// Global: how each window is scaled: `mean-abs` (divided by its mean absolute value) or
+    /// `standard` (centred, divided by its standard deviation) [default: mean-abs].
+    #[arg(long, value_enum)]
+    pub scaling: Option<ScalingArg>,
     /// Window: input window (past steps the model sees) [default: 24].
     #[arg(long)]
     pub window: Option<usize>,

@@ -332,7 +332,7 @@ fn check_resume_settings(saved: &Settings, given: &Settings, config: Option<&Pat
 }
 
 /// Settings keys some `lstm train` flag sets.
-const FLAG_KEYS: [&str; 37] = [
+const FLAG_KEYS: [&str; 38] = [
     "data",
     "val",
     "cell",
@@ -363,6 +363,7 @@ const FLAG_KEYS: [&str; 37] = [
     "season",
     "context",
     "distribution",
+    "scaling",
     "window",
     "horizon",
     "holdout",
@@ -457,6 +458,12 @@ pub fn train(cmd: &TrainCmd) -> Result<()> {
                 }
                 if a.season.is_some() {
                     s.season = a.season;
+                }
+                if let Some(sc) = a.scaling {
+                    s.scaling = match sc {
+                        ScalingArg::MeanAbs => lstm::tasks::global::Scaling::MeanAbs,
+                        ScalingArg::Standard => lstm::tasks::global::Scaling::Standard,
+                    };
                 }
                 if a.context.is_some() {
                     s.context = a.context;

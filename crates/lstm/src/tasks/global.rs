@@ -60,6 +60,21 @@ pub struct GlobalSpec {
     pub distribution: Distribution,
     /// Calendar features per step.
     pub calendar: usize,
+    /// How each window is scaled.
+    #[serde(default)]
+    pub scaling: Scaling,
+}
+
+/// How a window's values are brought to a common scale (from the context before its origin).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scaling {
+    /// Divided by the mean absolute value (DeepAR's).
+    #[default]
+    MeanAbs,
+    /// The mean subtracted, divided by the standard deviation (small relative movements of a
+    /// high level, a trend, become visible).
+    Standard,
 }
 
 /// Parses a [`Freq`] back from its debug name.
@@ -101,6 +116,8 @@ pub struct GlobalOptions {
     pub context: Option<usize>,
     /// The distribution.
     pub distribution: Distribution,
+    /// The scaling.
+    pub scaling: Scaling,
 }
 
 impl GlobalSpec {
@@ -171,6 +188,7 @@ impl GlobalSpec {
             horizon,
             distribution: options.distribution,
             calendar: calendar_feature_count(panel.freq, season),
+            scaling: options.scaling,
         })
     }
 
@@ -261,27 +279,45 @@ pub fn prepare(
     Ok(out)
 }
 
-/// The scale of a window: the mean absolute value of the known values in the context before
-/// `origin` (1 when there are none or all are 0).
-pub fn window_scale(spec: &GlobalSpec, p: &Prepared, origin: usize) -> f32 {
+/// The location and scale of a window, from the known values in the context before `origin`:
+/// `(0, mean |y|)` for [`Scaling::MeanAbs`], `(mean, standard deviation)` for
+/// [`Scaling::Standard`]; a scale of 0 (or no known value) becomes 1 (or the mean's size).
+pub fn window_scale(spec: &GlobalSpec, p: &Prepared, origin: usize) -> (f32, f32) {
     let start = origin.saturating_sub(spec.context);
-    let (mut s, mut n) = (0.0f64, 0usize);
+    let (mut s, mut s2, mut a, mut n) = (0.0f64, 0.0f64, 0.0f64, 0usize);
     for &v in &p.y[start..origin.min(p.y.len())] {
         if !v.is_nan() {
-            s += v.abs() as f64;
+            let v = v as f64;
+            s += v;
+            s2 += v * v;
+            a += v.abs();
             n += 1;
         }
     }
-    if n == 0 || s == 0.0 {
-        1.0
-    } else {
-        (s / n as f64) as f32
+    if n == 0 {
+        return (0.0, 1.0);
+    }
+    let mean_abs = a / n as f64;
+    match spec.scaling {
+        Scaling::MeanAbs => (0.0, if mean_abs > 0.0 { mean_abs as f32 } else { 1.0 }),
+        Scaling::Standard => {
+            let m = s / n as f64;
+            let sd = (s2 / n as f64 - m * m).max(0.0).sqrt();
+            let sd = if sd > 1e-9 * mean_abs.max(1e-30) {
+                sd
+            } else if mean_abs > 0.0 {
+                mean_abs
+            } else {
+                1.0
+            };
+            (m as f32, sd as f32)
+        }
     }
 }
 
 /// Writes the inputs `x (T, I)` and scaled targets `y (T)` (NaN: not scored) of the window
 /// whose horizon starts at `origin`; values at or after `origin` are never inputs. Steps before
-/// the series' start are zeros. Returns the window's scale.
+/// the series' start are zeros. Returns the window's location and scale.
 ///
 /// # Panics
 /// If the series has fewer than `origin + horizon` steps (callers prepare future steps).
@@ -291,15 +327,15 @@ pub fn fill_window(
     origin: usize,
     x: &mut [f32],
     y: &mut [f32],
-) -> f32 {
+) -> (f32, f32) {
     let (ctx, t_len, i_len) = (spec.context, spec.window(), spec.features());
     let (k, c) = (spec.known.len(), spec.calendar);
-    let scale = window_scale(spec, p, origin);
-    let level = (1.0 + scale).ln() / 10.0;
+    let (loc, scale) = window_scale(spec, p, origin);
+    let level = (1.0 + loc.abs() + scale).ln() / 10.0;
     let known_at = |j: isize| -> Option<f32> {
         if j >= 0 && (j as usize) < origin {
             let v = p.y[j as usize];
-            (!v.is_nan()).then_some(v / scale)
+            (!v.is_nan()).then_some((v - loc) / scale)
         } else {
             None
         }
@@ -328,12 +364,12 @@ pub fn fill_window(
         f += c;
         row[f] = level;
         y[step] = if tu >= origin {
-            p.y[tu] / scale
+            (p.y[tu] - loc) / scale
         } else {
             f32::NAN
         };
     }
-    scale
+    (loc, scale)
 }
 
 /// Training data of the global forecaster: windows drawn at random over all series and
@@ -518,7 +554,7 @@ pub fn forecast(
     let dist = spec.distribution;
     let mut result = Vec::with_capacity(b);
     for (r, (p, &origin)) in series.iter().zip(origins).enumerate() {
-        let scale = scales[r] as f64;
+        let (loc, scale) = (scales[r].0 as f64, scales[r].1 as f64);
         let raw = |h: usize| {
             let row = r * t_len + spec.context + h;
             &out[row * p_len..(row + 1) * p_len]
@@ -526,14 +562,16 @@ pub fn forecast(
         result.push(SeriesForecast {
             id: p.id.clone(),
             times: p.times[origin..origin + steps].to_vec(),
-            median: (0..steps).map(|h| dist.median(raw(h)) * scale).collect(),
+            median: (0..steps)
+                .map(|h| loc + dist.median(raw(h)) * scale)
+                .collect(),
             quantiles: levels
                 .iter()
                 .map(|&q| {
                     (
                         q,
                         (0..steps)
-                            .map(|h| dist.quantile(raw(h), q) * scale)
+                            .map(|h| loc + dist.quantile(raw(h), q) * scale)
                             .collect(),
                     )
                 })

@@ -413,6 +413,7 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
                 horizon: (s.horizon > 0).then_some(s.horizon),
                 context: s.context,
                 distribution: s.distribution,
+                scaling: s.scaling,
             },
         )?,
     };

@@ -199,6 +199,8 @@ pub struct Settings {
     pub context: Option<usize>,
     /// Forecast (global): the forecast distribution.
     pub distribution: crate::model::loss::Distribution,
+    /// Forecast (global): how each window is scaled.
+    pub scaling: crate::tasks::global::Scaling,
     /// Forecast: rows at the end of the file never used for training (a test set).
     pub holdout: usize,
     /// Forecast: value transform before scaling.
@@ -262,6 +264,7 @@ impl Settings {
             season: None,
             context: None,
             distribution: crate::model::loss::Distribution::StudentT,
+            scaling: crate::tasks::global::Scaling::MeanAbs,
             holdout: 0,
             transform: Transform::None,
             text_column: "text".into(),
