@@ -76,6 +76,9 @@ pub fn forecast(a: &ForecastArgs) -> Result<()> {
     if l.meta.global.is_some() {
         return forecast_global(a, l);
     }
+    if !a.quantiles.is_empty() {
+        bail!("--quantiles needs a global forecaster; this model (--forecaster window) gives point forecasts");
+    }
     let spec = job::series_spec(&l)?;
     let steps = a.steps.unwrap_or(spec.horizon);
     if steps == 0 {

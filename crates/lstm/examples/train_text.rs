@@ -29,16 +29,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut job = Job::new(Task::Text, settings, out.clone())?;
     let stop = AtomicBool::new(false); // raise it (from a Ctrl-C handler, say) to stop and save
-    job.train(
-        &|_dir, _train, _val| Ok(()),
-        &stop,
-        &mut |event| match event {
-            Event::Eval { step, val_loss, .. } => {
-                println!("step {step}: validation loss {val_loss:.3}")
-            }
-            _ => {}
-        },
-    )?;
+    job.train(&|_dir, _train, _val| Ok(()), &stop, &mut |event| {
+        if let Event::Eval { step, val_loss, .. } = event {
+            println!("step {step}: validation loss {val_loss:.3}");
+        }
+    })?;
 
     // the saved directory loads like any other: `lstm generate --model <out>` reads it too
     let mut model = lstm::load(&out)?;

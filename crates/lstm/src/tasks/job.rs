@@ -479,6 +479,11 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
 }
 
 fn window_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
+    if s.id_column.is_some() || !s.known_columns.is_empty() {
+        return Err(invalid(
+            "--id-column and --known-columns belong to the global forecaster (the default); --forecaster window reads one table",
+        ));
+    }
     if s.horizon == 0 {
         s.horizon = 1;
     }
@@ -869,6 +874,11 @@ pub fn evaluate(l: &mut Loaded, data: &Path, o: &EvalOptions) -> JobResult<EvalR
             })
         }
         Task::Forecast if l.meta.global.is_some() => {
+            if o.holdout.is_some() {
+                return Err(invalid(
+                    "--holdout scores the window forecaster; a global forecaster is scored on its last --windows K horizons",
+                ));
+            }
             let windows = o.windows.unwrap_or(1);
             Ok(EvalReport::Backtest(Box::new(backtest(l, data, windows)?)))
         }

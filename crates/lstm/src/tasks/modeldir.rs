@@ -108,6 +108,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         path: path.display().to_string(),
         source,
     };
+    // a device or a directory is never replaced by a renamed file
+    if let Ok(m) = std::fs::symlink_metadata(path) {
+        if !m.is_file() {
+            return Err(Error::Format {
+                path: path.display().to_string(),
+                reason: "exists and is not a regular file; give the path of a file to write".into(),
+            });
+        }
+    }
     let tmp: PathBuf = {
         let mut name = path.file_name().unwrap_or_default().to_os_string();
         name.push(format!(".tmp{}", std::process::id()));
