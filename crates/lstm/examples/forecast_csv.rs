@@ -32,7 +32,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     job.train(&|_dir, _train, _val| Ok(()), &stop, &mut |_event| {})?;
 
     let mut model = lstm::load(&out)?;
-    let fc = forecast_global(&mut model, std::path::Path::new(data), None, &[0.025, 0.975])?;
+    let fc = forecast_global(
+        &mut model,
+        std::path::Path::new(data),
+        None,
+        &[0.025, 0.975],
+    )?;
     print!("{}", fc.csv); // month,passengers,q0.025,q0.975
     Ok(())
 }
