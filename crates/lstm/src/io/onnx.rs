@@ -338,9 +338,12 @@ pub fn export(model: &SequenceModel, graph: Graph) -> Result<Vec<u8>> {
             return bad("its input is tokens")
         }
         (Graph::Text, _, Head::LastStep { .. }) => return bad("its head is not per step"),
-        (Graph::Forecast | Graph::Classify, _, Head::PerStep { .. }) => {
-            return bad("its head is per step")
+        (Graph::Forecast, InputKind::Dense { .. }, Head::PerStep { .. }) => {
+            return bad(
+                "it is a global forecaster (a distribution per step, inputs built from each series' lags, covariates and calendar), which has no ONNX graph here; export its weights with `lstm export pytorch`",
+            )
         }
+        (Graph::Classify, _, Head::PerStep { .. }) => return bad("its head is per step"),
         _ => {}
     }
     let get = |n: &str| -> Result<&[f32]> {
