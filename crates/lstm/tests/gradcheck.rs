@@ -539,3 +539,175 @@ fn model_distribution_heads() {
         );
     }
 }
+
+/// Dense input with a learned embedding of each sequence's id (`InputKind::DenseWithIds`,
+/// the global forecaster's series embedding) under a per-step Student-t head: every parameter,
+/// `id_embedding.weight` included, against central differences of the mean NLL, on a full
+/// batch and on a variable-length one with NaN values. Ids repeat within the batch (their
+/// rows gather several sequences' gradients) and one id is absent (its row's gradient is 0).
+#[test]
+fn model_dense_with_ids() {
+    use lstm::model::loss::Distribution;
+    let dist = Distribution::StudentT;
+    for (ci, var_len) in [false, true].into_iter().enumerate() {
+        let cfg = ModelConfig {
+            input: InputKind::DenseWithIds {
+                features: 2,
+                ids: 4,
+                dim: 3,
+            },
+            hidden_size: 4,
+            num_layers: 2,
+            head: Head::PerStep {
+                outputs: dist.params(),
+            },
+            ..Default::default()
+        };
+        let mut model = SequenceModel::new(&cfg, 11).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(40 + ci as u64);
+        let (b, t) = (3, 4);
+        let x = rand_vec(&mut rng, b * t * 2, 1.0);
+        let ids = [2u32, 0, 2];
+        let mut values = rand_vec(&mut rng, b * t, 1.5);
+        if var_len {
+            values[1] = f32::NAN;
+            values[5] = f32::NAN;
+        }
+        let lengths = [4usize, 2, 3];
+        let batch = Batch {
+            inputs: Inputs::DenseWithIds { x: &x, ids: &ids },
+            targets: Targets::Distribution {
+                values: &values,
+                dist,
+            },
+            batch: b,
+            seq_len: t,
+            lengths: var_len.then_some(&lengths[..]),
+        };
+        let eval = |model: &mut SequenceModel| -> f64 {
+            model.loss_and_grad(&batch, false).unwrap().loss as f64
+        };
+        eval(&mut model);
+        let grads = model.store.grads.clone();
+        let emb = model.store.info("id_embedding.weight").unwrap().clone();
+        assert_eq!(emb.shape, vec![4, 3]);
+        let g = &grads[emb.range()];
+        // rows 0 and 2 are read, row 1 (and 3) not
+        assert!(
+            g[..3].iter().chain(&g[6..9]).all(|v| v.abs() > 1e-6),
+            "{g:?}"
+        );
+        assert!(g[3..6].iter().chain(&g[9..]).all(|&v| v == 0.0), "{g:?}");
+        let mut failures = Vec::new();
+        for info in model.store.tensors().to_vec() {
+            for k in info.range() {
+                let orig = model.store.values[k];
+                model.store.values[k] = orig + EPS;
+                let up = eval(&mut model);
+                model.store.values[k] = orig - EPS;
+                let down = eval(&mut model);
+                model.store.values[k] = orig;
+                let num = (up - down) / (2.0 * EPS as f64);
+                // the id rows' gradients are small (a mean over the values, through two
+                // layers): held to a tighter absolute tolerance
+                let tight = info.name == "id_embedding.weight"
+                    && (num - grads[k] as f64).abs() > 1e-4 + 3e-2 * (grads[k] as f64).abs();
+                if !close(num, grads[k]) || tight {
+                    failures.push(format!(
+                        "{}[{}]: numeric {num:.6} analytic {:.6}",
+                        info.name,
+                        k - info.offset,
+                        grads[k]
+                    ));
+                }
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "dense-with-ids case {ci}: {} mismatches: {:#?}",
+            failures.len(),
+            &failures[..failures.len().min(8)]
+        );
+        // a sequence's output depends on its id's row only through that row: the same
+        // features with another id give other outputs
+        let a = model
+            .predict(Inputs::DenseWithIds { x: &x, ids: &ids }, b, t, None)
+            .unwrap()
+            .to_vec();
+        let other = [1u32, 0, 2];
+        let c = model
+            .predict(Inputs::DenseWithIds { x: &x, ids: &other }, b, t, None)
+            .unwrap()
+            .to_vec();
+        let per_seq = t * dist.params();
+        assert_ne!(a[..per_seq], c[..per_seq]);
+        assert_eq!(a[per_seq..], c[per_seq..]);
+    }
+}
+
+/// An id outside the embedding, a wrong id count, or ids given to a model without an id
+/// embedding are errors, never a panic.
+#[test]
+fn model_dense_with_ids_rejects_bad_ids() {
+    use lstm::error::Error;
+    let cfg = ModelConfig {
+        input: InputKind::DenseWithIds {
+            features: 2,
+            ids: 3,
+            dim: 2,
+        },
+        hidden_size: 4,
+        head: Head::PerStep { outputs: 1 },
+        ..Default::default()
+    };
+    let mut model = SequenceModel::new(&cfg, 1).unwrap();
+    let x = vec![0.5f32; 2 * 3 * 2];
+    let y = vec![0.0f32; 2 * 3];
+    for (ids, index) in [(&[0u32, 3][..], true), (&[0u32][..], false)] {
+        let batch = Batch {
+            inputs: Inputs::DenseWithIds { x: &x, ids },
+            targets: Targets::Values(&y),
+            batch: 2,
+            seq_len: 3,
+            lengths: None,
+        };
+        let e = model.train_step(&batch).unwrap_err();
+        assert_eq!(matches!(e, Error::Index(_)), index, "{e:?}");
+        let e = model.predict(batch.inputs, 2, 3, None).unwrap_err();
+        assert_eq!(matches!(e, Error::Index(_)), index, "{e:?}");
+    }
+    // features without ids, and ids for a dense model
+    assert!(model.predict(Inputs::Dense(&x), 2, 3, None).is_err());
+    let mut dense = SequenceModel::new(
+        &ModelConfig {
+            input: InputKind::Dense { features: 2 },
+            ..cfg.clone()
+        },
+        1,
+    )
+    .unwrap();
+    assert!(dense
+        .predict(
+            Inputs::DenseWithIds {
+                x: &x,
+                ids: &[0, 1]
+            },
+            2,
+            3,
+            None
+        )
+        .is_err());
+    // a zero-sized embedding is a configuration error
+    let zero = ModelConfig {
+        input: InputKind::DenseWithIds {
+            features: 2,
+            ids: 3,
+            dim: 0,
+        },
+        ..cfg
+    };
+    assert!(matches!(
+        SequenceModel::new(&zero, 1),
+        Err(Error::Config(_))
+    ));
+}

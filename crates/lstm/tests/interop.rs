@@ -347,6 +347,7 @@ fn inputs(cfg: &ModelConfig, b: usize, t: usize, seed: u64) -> (X, (usize, usize
                 .map(|_| rng.gen_range(-1.0..1.0))
                 .collect(),
         ),
+        InputKind::DenseWithIds { .. } => unreachable!("no case here reads sequence ids"),
     };
     (x, (b, t))
 }

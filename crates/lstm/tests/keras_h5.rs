@@ -342,6 +342,9 @@ fn dump_for_keras_check() {
                     .to_vec();
                 (format!("\"features\": {x:?}"), y)
             }
+            lstm::model::InputKind::DenseWithIds { .. } => {
+                unreachable!("Keras' layout has no sequence id embedding")
+            }
         };
         std::fs::write(
             dir.join("keras_check.json"),

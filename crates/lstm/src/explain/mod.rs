@@ -346,7 +346,7 @@ fn check_model(model: &SequenceModel, vocab: &Vocab) -> Result<()> {
     }
     let v = match cfg.input {
         InputKind::OneHot { vocab } | InputKind::Embedding { vocab, .. } => vocab,
-        InputKind::Dense { .. } => {
+        InputKind::Dense { .. } | InputKind::DenseWithIds { .. } => {
             return Err(Error::Config(
                 "the model reads real-valued features, not tokens; explain needs a text model"
                     .into(),
@@ -761,7 +761,7 @@ pub fn unit_weights(
         let emb = match cfg.input {
             InputKind::OneHot { .. } => None,
             InputKind::Embedding { dim, .. } => Some((param(model, "embedding.weight")?, dim)),
-            InputKind::Dense { .. } => {
+            InputKind::Dense { .. } | InputKind::DenseWithIds { .. } => {
                 return Err(Error::Config(
                     "a vocabulary was given for a model that reads real-valued features".into(),
                 ))

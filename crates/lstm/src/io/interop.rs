@@ -11,7 +11,8 @@
 //!
 //! PyTorch files ([`export_pytorch`], [`import_pytorch`]) hold the model's own tensor names:
 //! `embedding.weight`, `lstm.weight_ih_l0`, ..., `head.weight`, `head.bias` (the names of the
-//! training cases in the conformance files). A bare `nn.LSTM`/`nn.GRU`/`nn.RNN` state_dict
+//! training cases in the conformance files), and `id_embedding.weight` `(N, E)` for dense input
+//! with sequence ids (a global forecaster's series embedding; Keras' layout has no place for it). A bare `nn.LSTM`/`nn.GRU`/`nn.RNN` state_dict
 //! (`weight_ih_l0`, ...) is read with [`import_recurrent_pytorch`].
 //!
 //! Keras 3 files are its own `.weights.h5` (`export_keras_h5`, `import_keras_h5`: HDF5,
@@ -184,6 +185,14 @@ fn keras_supported(cfg: &ModelConfig) -> Result<()> {
         return Err(Error::Config(
             "Keras has no peephole, coupled or projected LSTM layer; this model cannot be \
              written in Keras' layout"
+                .into(),
+        ));
+    }
+    if matches!(cfg.input, InputKind::DenseWithIds { .. }) {
+        return Err(Error::Config(
+            "the model reads a learned embedding of each sequence's id, which a Keras \
+             Sequential of Embedding, recurrent and Dense layers has no place for; export its \
+             weights with `lstm export pytorch`"
                 .into(),
         ));
     }

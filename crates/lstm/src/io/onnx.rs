@@ -338,9 +338,18 @@ pub fn export(model: &SequenceModel, graph: Graph) -> Result<Vec<u8>> {
             return bad("its input is tokens")
         }
         (Graph::Text, _, Head::LastStep { .. }) => return bad("its head is not per step"),
-        (Graph::Forecast, InputKind::Dense { .. }, Head::PerStep { .. }) => {
+        (
+            Graph::Forecast,
+            InputKind::Dense { .. } | InputKind::DenseWithIds { .. },
+            Head::PerStep { .. },
+        ) => {
             return bad(
                 "it is a global forecaster (a distribution per step, inputs built from each series' lags, covariates and calendar), which has no ONNX graph here; export its weights with `lstm export pytorch`",
+            )
+        }
+        (_, InputKind::DenseWithIds { .. }, _) => {
+            return bad(
+                "it reads a learned embedding of each sequence's id (a global forecaster's series ids), which has no ONNX graph here; export its weights with `lstm export pytorch`",
             )
         }
         (Graph::Classify, _, Head::PerStep { .. }) => return bad("its head is per step"),
@@ -384,7 +393,9 @@ pub fn export(model: &SequenceModel, graph: Graph) -> Result<Vec<u8>> {
             b.node("Gather", &[&e, "tokens"], &[&o], vec![attr_int("axis", 0)])
                 .remove(0)
         }
-        (_, InputKind::Dense { .. }) => unreachable!("checked above"),
+        (_, InputKind::Dense { .. } | InputKind::DenseWithIds { .. }) => {
+            unreachable!("checked above")
+        }
     };
     let seq_lens = if graph == Graph::Classify {
         b.g.input.push(value_info("lengths", INT64, &[batch]));

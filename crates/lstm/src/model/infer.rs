@@ -316,7 +316,10 @@ impl Generator {
             && !c.bidirectional
             && c.proj_size == 0
             && matches!(c.head, Head::PerStep { .. })
-            && !matches!(c.input, InputKind::Dense { .. })
+            && !matches!(
+                c.input,
+                InputKind::Dense { .. } | InputKind::DenseWithIds { .. }
+            )
     }
 
     /// Packs `model`'s weights for `threads` workers (`0` = the library's thread setting) and
@@ -353,7 +356,9 @@ impl Generator {
                 let e = model.store.get("embedding.weight").unwrap_or(&[]).to_vec();
                 (vocab, Some((e, dim)))
             }
-            InputKind::Dense { .. } => unreachable!("checked by supports"),
+            InputKind::Dense { .. } | InputKind::DenseWithIds { .. } => {
+                unreachable!("checked by supports")
+            }
         };
         let threads = if threads == 0 {
             crate::kernels::num_threads()

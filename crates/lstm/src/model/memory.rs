@@ -26,6 +26,9 @@ pub fn parameter_bound(cfg: &ModelConfig) -> u128 {
         InputKind::OneHot { vocab } => (vocab as u128, 0),
         InputKind::Embedding { vocab, dim } => (dim as u128, vocab as u128 * dim as u128),
         InputKind::Dense { features } => (features as u128, 0),
+        InputKind::DenseWithIds { features, ids, dim } => {
+            ((features + dim) as u128, ids as u128 * dim as u128)
+        }
     };
     let mut total = embedding;
     for layer in 0..cfg.num_layers as u128 {

@@ -8,9 +8,10 @@
 //!
 //! Parameter names follow a PyTorch module with children `embedding`, `lstm` (the recurrent
 //! stack, whatever its cell) and `head`: `embedding.weight` `(V, E)`, `lstm.weight_ih_l0`, ...,
-//! `head.weight` `(out, D·H_out)`, `head.bias` `(out)`.
+//! `head.weight` `(out, D·H_out)`, `head.bias` `(out)`. Dense input with sequence ids adds
+//! `id_embedding.weight` `(N, E)`: one learned row per id, concatenated to every step's features.
 //!
-//! Inputs are batch-first: tokens `(B, T)`, features `(B, T, I)`.
+//! Inputs are batch-first: tokens `(B, T)`, features `(B, T, I)` (with ids `(B)`).
 //!
 //! ```
 //! use lstm::model::{Head, InputKind, ModelConfig, SequenceModel, Batch, Inputs, Targets};
@@ -72,6 +73,16 @@ pub enum InputKind {
     Dense {
         /// `I`.
         features: usize,
+    },
+    /// Real-valued features and one id per sequence (a series id), whose learned embedding row
+    /// `(E)` is appended to every step's features: the recurrent stack reads `I + E` inputs.
+    DenseWithIds {
+        /// `I`.
+        features: usize,
+        /// `N`: ids are `0..N`.
+        ids: usize,
+        /// `E`.
+        dim: usize,
     },
 }
 
@@ -175,6 +186,7 @@ impl ModelConfig {
             InputKind::OneHot { vocab } => (vocab, true),
             InputKind::Embedding { dim, .. } => (dim, false),
             InputKind::Dense { features } => (features, false),
+            InputKind::DenseWithIds { features, dim, .. } => (features + dim, false),
         };
         RecurrentConfig {
             mode: self.mode,
@@ -213,6 +225,13 @@ impl ModelConfig {
             InputKind::Dense { features: 0 } => {
                 return Err(Error::Config("input features must be at least 1".into()))
             }
+            InputKind::DenseWithIds { features, ids, dim }
+                if features == 0 || ids == 0 || dim == 0 =>
+            {
+                return Err(Error::Config(
+                    "input features, ids and the id embedding dimension must be at least 1".into(),
+                ))
+            }
             _ => {}
         }
         if self.head.outputs() == 0 {
@@ -247,6 +266,13 @@ pub enum Inputs<'a> {
     Tokens(&'a [u32]),
     /// Features `(B, T, I)`.
     Dense(&'a [f32]),
+    /// Features `(B, T, I)` and one id per sequence `(B)` ([`InputKind::DenseWithIds`]).
+    DenseWithIds {
+        /// Features `(B, T, I)`.
+        x: &'a [f32],
+        /// Ids `(B)`, each below the model's `N`.
+        ids: &'a [u32],
+    },
 }
 
 /// Targets of a batch.
@@ -304,6 +330,8 @@ pub struct SequenceModel {
     /// All parameters and gradients.
     pub store: ParamStore,
     embedding: Option<Range<usize>>,
+    /// `id_embedding.weight` `(N, E)` ([`InputKind::DenseWithIds`]).
+    id_embedding: Option<Range<usize>>,
     rnn: Recurrent,
     head_w: Range<usize>,
     head_b: Range<usize>,
@@ -355,6 +383,17 @@ impl SequenceModel {
             }
             _ => None,
         };
+        let id_embedding = match config.input {
+            InputKind::DenseWithIds { ids, dim, .. } => {
+                let r = store.add("id_embedding.weight", &[ids, dim]);
+                // as torch.nn.Embedding: N(0, 1)
+                for v in &mut store.values[r.clone()] {
+                    *v = init::normal(&mut rng) as f32;
+                }
+                Some(r)
+            }
+            _ => None,
+        };
         let rnn = Recurrent::new(config.recurrent(), &mut store, "lstm.", &mut rng)?;
         let feat = rnn.config().output_size();
         let out = config.head.outputs();
@@ -367,12 +406,13 @@ impl SequenceModel {
         let optimizer = Optimizer::new(config.optimizer, store.len());
         let mut cache = RecurrentCache::default();
         // only a learned embedding needs the gradient w.r.t. the recurrent stack's input
-        cache.set_input_grad(matches!(config.input, InputKind::Embedding { .. }));
+        cache.set_input_grad(learned_input(config.input));
         let dropout_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15);
         Ok(SequenceModel {
             config: config.clone(),
             store,
             embedding,
+            id_embedding,
             rnn,
             head_w,
             head_b,
@@ -460,6 +500,24 @@ impl SequenceModel {
             (InputKind::Dense { features }, Inputs::Dense(x)) => {
                 if x.len() != b * t * features {
                     return Err(Error::shape("input features", b * t * features, x.len()));
+                }
+            }
+            (
+                InputKind::DenseWithIds {
+                    features, ids: n, ..
+                },
+                Inputs::DenseWithIds { x, ids },
+            ) => {
+                if x.len() != b * t * features {
+                    return Err(Error::shape("input features", b * t * features, x.len()));
+                }
+                if ids.len() != b {
+                    return Err(Error::shape("sequence ids", b, ids.len()));
+                }
+                if let Some(bad) = ids.iter().find(|&&x| x as usize >= n) {
+                    return Err(Error::Index(format!(
+                        "sequence id {bad} is outside the model's {n} ids"
+                    )));
                 }
             }
             _ => return Err(Error::Config("input kind does not match the model".into())),
@@ -579,8 +637,25 @@ impl SequenceModel {
                 }
                 Input::Dense(&self.emb_out)
             }
+            (InputKind::DenseWithIds { features, dim, .. }, Inputs::DenseWithIds { x, ids }) => {
+                // every step's row: its features, then its sequence's id row
+                let emb = &params[self.id_embedding.clone().expect("id embedding model")];
+                let width = features + dim;
+                // every element is written below
+                self.emb_out.resize(b * t * width, 0.0);
+                for (j, &id) in ids.iter().enumerate() {
+                    let e = &emb[id as usize * dim..(id as usize + 1) * dim];
+                    for s in 0..t {
+                        let (r, row) = ((j * t + s) * features, (j * t + s) * width);
+                        let out = &mut self.emb_out[row..row + width];
+                        out[..features].copy_from_slice(&x[r..r + features]);
+                        out[features..].copy_from_slice(e);
+                    }
+                }
+                Input::Dense(&self.emb_out)
+            }
             (_, Inputs::Tokens(ids)) => Input::Tokens(ids),
-            (_, Inputs::Dense(x)) => Input::Dense(x),
+            (_, Inputs::Dense(x) | Inputs::DenseWithIds { x, .. }) => Input::Dense(x),
         };
         let carry = self.carry.as_ref().filter(|s| {
             s.h.len()
@@ -856,6 +931,28 @@ impl SequenceModel {
                 }
             }
         }
+        // x_in[b, t] = [x[b, t], E[ids[b]]]  =>  dE[ids[b]] += Σ_t dx_in[b, t, I..]
+        if let (
+            Some(er),
+            InputKind::DenseWithIds { features, dim, .. },
+            Inputs::DenseWithIds { ids, .. },
+        ) = (&self.id_embedding, self.config.input, batch.inputs)
+        {
+            let (dx, width) = (self.cache.d_input(), features + dim);
+            let ge = &mut grads[er.clone()];
+            for (j, &id) in ids.iter().enumerate() {
+                let r = id as usize * dim;
+                for s in 0..t {
+                    let row = (j * t + s) * width;
+                    for (g, d) in ge[r..r + dim]
+                        .iter_mut()
+                        .zip(&dx[row + features..row + width])
+                    {
+                        *g += d;
+                    }
+                }
+            }
+        }
         Ok(())
     }
 
@@ -885,7 +982,7 @@ impl SequenceModel {
         }
         self.cache.set_input_grad(true);
         let out = self.loss_and_grad(batch, false);
-        self.cache.set_input_grad(false);
+        self.cache.set_input_grad(learned_input(self.config.input));
         Ok((out?, self.cache.d_input().to_vec()))
     }
 
@@ -970,6 +1067,14 @@ impl SequenceModel {
         };
         Ok(self.train_step(&b)?.loss)
     }
+}
+
+/// Whether the recurrent stack's input is (partly) learned, so that its gradient is needed.
+fn learned_input(input: InputKind) -> bool {
+    matches!(
+        input,
+        InputKind::Embedding { .. } | InputKind::DenseWithIds { .. }
+    )
 }
 
 /// Rows per block of the dense head's passes: fixed, so that the summed gradients never depend

@@ -13,6 +13,13 @@
 //! | one per known column | the covariates known in advance, standardised over the training data |
 //! | calendar | hour of day, day of week, month... from the time column ([`calendar_features`]) |
 //! | 1 | `ln(1 + scale) / 10`: the series' level, so one model can tell small from large |
+//! | [`GlobalSpec::id_dim`] | the series' learned id embedding (the same row at every step) |
+//!
+//! The id embedding ([`crate::model::InputKind::DenseWithIds`], `id_embedding.weight`
+//! `(series, id_dim)`) has `id_dim = min(16, ceil(sqrt(series)))` dimensions with more than one
+//! training series ([`id_dim_for`]), none with one. A series seen in training reads its own row;
+//! a series not seen in training (another file given to `lstm forecast` or `lstm eval`) reads the
+//! mean of the trained rows.
 //!
 //! The seasonal lags make the seasonal naive forecast one input away, and because the model
 //! is not autoregressive, the lags at or beyond the horizon are known at every forecast step.
@@ -28,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::panel::{calendar_feature_count, calendar_features, Freq, Panel, Time, TimeKind};
 use crate::error::{Error, Result};
 use crate::model::loss::Distribution;
-use crate::model::{Batch, Inputs, SequenceModel, Targets};
+use crate::model::{Batch, InputKind, Inputs, SequenceModel, Targets};
 use crate::tasks::train::{OwnedBatch, TrainTask};
 
 /// Everything a global forecaster needs besides its weights; saved with the model.
@@ -63,6 +70,25 @@ pub struct GlobalSpec {
     /// How each window is scaled.
     #[serde(default)]
     pub scaling: Scaling,
+    /// The training series' ids in panel order: series `i` reads row `i` of the id embedding.
+    #[serde(default)]
+    pub ids: Vec<String>,
+    /// The id embedding's dimension (0: none, as in model directories written before it).
+    #[serde(default)]
+    pub id_dim: usize,
+}
+
+/// The id embedding's dimension for `series` training series: `min(16, ceil(sqrt(series)))`
+/// with more than one, 0 (no embedding) with one.
+pub fn id_dim_for(series: usize) -> usize {
+    if series <= 1 {
+        return 0;
+    }
+    let mut d = 1;
+    while d * d < series {
+        d += 1;
+    }
+    d.min(16)
 }
 
 /// How a window's values are brought to a common scale (from the context before its origin).
@@ -127,7 +153,8 @@ impl GlobalSpec {
     /// - horizon: `options.horizon`, else two seasons (12 steps without a season);
     /// - context: `options.context`, else `max(2·horizon, 3·season)`;
     /// - lags: one and two seasons, and seven for a season of 24 (hours: the week); none without
-    ///   a season.
+    ///   a season;
+    /// - the series id embedding: [`id_dim_for`] the panel's series (ids in panel order).
     ///
     /// # Errors
     /// [`Error::Config`] for a zero season, horizon or context.
@@ -189,6 +216,8 @@ impl GlobalSpec {
             distribution: options.distribution,
             calendar: calendar_feature_count(panel.freq, season),
             scaling: options.scaling,
+            ids: panel.series.iter().map(|s| s.id.clone()).collect(),
+            id_dim: id_dim_for(panel.series.len()),
         })
     }
 
@@ -212,6 +241,78 @@ impl GlobalSpec {
     pub fn window(&self) -> usize {
         self.context + self.horizon
     }
+
+    /// The network's input: the features, and the series id embedding when `id_dim > 0`.
+    pub fn input_kind(&self) -> InputKind {
+        if self.id_dim > 0 {
+            InputKind::DenseWithIds {
+                features: self.features(),
+                ids: self.ids.len(),
+                dim: self.id_dim,
+            }
+        } else {
+            InputKind::Dense {
+                features: self.features(),
+            }
+        }
+    }
+
+    /// Each series' row of the id embedding: its place in [`Self::ids`], or `None` for a series
+    /// not seen in training (empty without an embedding).
+    pub fn id_rows(&self, series: &[Prepared]) -> Vec<Option<u32>> {
+        if self.id_dim == 0 {
+            return Vec::new();
+        }
+        let place: std::collections::HashMap<&str, u32> = self
+            .ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.as_str(), i as u32))
+            .collect();
+        series
+            .iter()
+            .map(|p| place.get(p.id.as_str()).copied())
+            .collect()
+    }
+}
+
+/// Model inputs: features alone, or with ids when there are any.
+fn dense_inputs<'a>(x: &'a [f32], ids: &'a [u32]) -> Inputs<'a> {
+    if ids.is_empty() {
+        Inputs::Dense(x)
+    } else {
+        Inputs::DenseWithIds { x, ids }
+    }
+}
+
+/// A copy of `model` whose id embedding has one more row, the mean of its rows: the row of a
+/// series not seen in training (its id is the former row count).
+fn with_mean_id_row(model: &SequenceModel) -> Result<SequenceModel> {
+    let mut cfg = model.config().clone();
+    let InputKind::DenseWithIds { features, ids, dim } = cfg.input else {
+        return Err(Error::Config("the model has no id embedding".into()));
+    };
+    cfg.input = InputKind::DenseWithIds {
+        features,
+        ids: ids + 1,
+        dim,
+    };
+    let mut out = SequenceModel::new(&cfg, 0)?;
+    for info in model.store.tensors() {
+        let v = &model.store.values[info.range()];
+        if info.name == "id_embedding.weight" {
+            // rows (N, E) -> (N + 1, E), row N = Σ_n rows[n] / N
+            let mut w = v.to_vec();
+            for d in 0..dim {
+                let sum: f64 = (0..ids).map(|n| v[n * dim + d] as f64).sum();
+                w.push((sum / ids as f64) as f32);
+            }
+            out.store.set(&info.name, &[ids + 1, dim], &w)?;
+        } else {
+            out.store.set(&info.name, &info.shape, v)?;
+        }
+    }
+    Ok(out)
 }
 
 /// One series made ready for windows: values, standardised covariates and calendar features
@@ -379,9 +480,13 @@ pub struct GlobalData {
     series: Vec<Prepared>,
     /// (series, origin) of every training window.
     windows: Vec<(u32, u32)>,
+    /// Each series' row of the id embedding (empty without one).
+    id_rows: Vec<u32>,
     batch: usize,
     val_x: Vec<f32>,
     val_y: Vec<f32>,
+    /// The validation windows' id rows (empty without an embedding).
+    val_ids: Vec<u32>,
     val_n: usize,
 }
 
@@ -391,8 +496,23 @@ impl GlobalData {
     /// in the training data; validation on the last of them for each series.
     ///
     /// # Errors
-    /// [`Error::Config`] when no series is long enough for one window.
+    /// [`Error::Config`] when no series is long enough for one window, or a series is not among
+    /// the spec's ids (with an id embedding).
     pub fn new(spec: GlobalSpec, series: Vec<Prepared>, batch: usize) -> Result<GlobalData> {
+        let id_rows = spec
+            .id_rows(&series)
+            .into_iter()
+            .zip(&series)
+            .map(|(r, p)| {
+                r.ok_or_else(|| {
+                    Error::Config(format!(
+                        "series `{}` is not among the {} series the model was started on; resume on the same file",
+                        p.id,
+                        spec.ids.len()
+                    ))
+                })
+            })
+            .collect::<Result<Vec<u32>>>()?;
         let h = spec.horizon;
         let first = spec.season.max(1);
         let mut windows = Vec::new();
@@ -415,6 +535,11 @@ impl GlobalData {
         let (t_len, i_len) = (spec.window(), spec.features());
         let mut val_x = vec![0.0f32; last.len() * t_len * i_len];
         let mut val_y = vec![0.0f32; last.len() * t_len];
+        let val_ids = if id_rows.is_empty() {
+            Vec::new()
+        } else {
+            last.iter().map(|&(i, _)| id_rows[i]).collect()
+        };
         for (v, &(i, origin)) in last.iter().enumerate() {
             fill_window(
                 &spec,
@@ -429,9 +554,11 @@ impl GlobalData {
             spec,
             series,
             windows,
+            id_rows,
             batch,
             val_x,
             val_y,
+            val_ids,
         })
     }
 
@@ -463,6 +590,9 @@ impl TrainTask for GlobalData {
         };
         for r in 0..b {
             let (i, origin) = self.windows[rng.gen_range(0..self.windows.len())];
+            if !self.id_rows.is_empty() {
+                out.ids.push(self.id_rows[i as usize]);
+            }
             fill_window(
                 &self.spec,
                 &self.series[i as usize],
@@ -477,7 +607,7 @@ impl TrainTask for GlobalData {
     fn validate(&mut self, model: &mut SequenceModel) -> Result<f32> {
         let carry = model.carry.take();
         let out = model.evaluate(&Batch {
-            inputs: Inputs::Dense(&self.val_x),
+            inputs: dense_inputs(&self.val_x, &self.val_ids),
             targets: Targets::Distribution {
                 values: &self.val_y,
                 dist: self.spec.distribution,
@@ -507,7 +637,9 @@ pub struct SeriesForecast {
 }
 
 /// Forecasts `steps` (at most the horizon) from `origins[i]` of each prepared series (which
-/// must have `origins[i] + horizon` steps), one batch for all series.
+/// must have `origins[i] + horizon` steps), one batch for all series. With an id embedding, a
+/// series seen in training reads its row, another the mean of the rows (through a copy of the
+/// model with that row appended).
 ///
 /// # Errors
 /// [`Error::Config`] for more steps than the horizon or a quantile level outside (0, 1);
@@ -545,9 +677,22 @@ pub fn forecast(
             &mut y[r * t_len..(r + 1) * t_len],
         ));
     }
+    let rows = spec.id_rows(series);
+    let unseen = rows.iter().any(Option::is_none);
+    // a series not seen in training: row N of a copy with the mean row appended
+    let ids: Vec<u32> = rows
+        .iter()
+        .map(|r| r.unwrap_or(spec.ids.len() as u32))
+        .collect();
+    let mut extended = if unseen {
+        Some(with_mean_id_row(model)?)
+    } else {
+        None
+    };
+    let model = extended.as_mut().unwrap_or(model);
     let carry = model.carry.take();
     let out = model
-        .predict(Inputs::Dense(&x), b, t_len, None)
+        .predict(dense_inputs(&x, &ids), b, t_len, None)
         .map(|o| o.to_vec());
     model.carry = carry;
     let out = out?;

@@ -450,9 +450,7 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
     }
     let mc = model_config(
         &s,
-        InputKind::Dense {
-            features: spec.features(),
-        },
+        spec.input_kind(),
         Head::PerStep {
             outputs: spec.distribution.params(),
         },
@@ -461,12 +459,13 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
     let mut m = meta(Task::Forecast, &mc, &s);
     m.global = Some(spec.clone());
     let mut notes = vec![format!(
-        "{path}: {summary}; {} data, season {}, context {}, horizon {}, lags {:?}, {} training windows",
+        "{path}: {summary}; {} data, season {}, context {}, horizon {}, lags {:?}, series id embedding {}, {} training windows",
         panel.freq,
         spec.season,
         spec.context,
         spec.horizon,
         spec.lags,
+        if spec.id_dim > 0 { format!("of {}", spec.id_dim) } else { "none".to_string() },
         data.windows()
     )];
     if summary.missing > 0 {
@@ -1276,6 +1275,87 @@ mod tests {
         assert_eq!(keys, ["dropout", "hidden"]);
         assert_eq!(c[0].given, "0.2");
         assert_eq!(c[1].saved, saved.hidden.to_string());
+    }
+
+    /// A global forecaster over three series learns an id embedding `(3, 2)` that a save and
+    /// load keep; a series not seen in training is forecast with the mean of the rows.
+    #[test]
+    fn a_global_forecaster_keeps_its_series_embedding() {
+        let dir = std::env::temp_dir().join(format!("lstm-job-ids-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let csv = |ids: &[&str]| {
+            let mut c = String::from("id,y\n");
+            for (k, id) in ids.iter().enumerate() {
+                for t in 0..60 {
+                    let v = 10.0 + (k + 1) as f64 * ((t as f64) * 0.7).sin() + t as f64 * 0.1;
+                    c.push_str(&format!("{id},{v}\n"));
+                }
+            }
+            c
+        };
+        let data = dir.join("p.csv");
+        std::fs::write(&data, csv(&["a", "b", "c"])).unwrap();
+        let mut s = Settings::defaults(Task::Forecast);
+        s.data = Some(data.display().to_string());
+        s.columns = vec!["y".into()];
+        s.id_column = Some("id".into());
+        s.hidden = 6;
+        s.layers = 1;
+        s.batch = 4;
+        s.steps = Some(5);
+        s.minutes = None;
+        s.threads = 1;
+        let out = dir.join("m");
+        let mut job = Job::new(Task::Forecast, s, out.clone()).unwrap();
+        let stop = AtomicBool::new(false);
+        job.train(&|_, _, _| Ok(()), &stop, &mut |_| {}).unwrap();
+
+        let mut l = modeldir::load(&out).unwrap();
+        let spec = l.meta.global.clone().unwrap();
+        assert_eq!((spec.ids.join(","), spec.id_dim), ("a,b,c".to_string(), 2));
+        assert_eq!(
+            l.model.config().input,
+            InputKind::DenseWithIds {
+                features: spec.features(),
+                ids: 3,
+                dim: 2
+            }
+        );
+        let rows = l.model.store.get("id_embedding.weight").unwrap().to_vec();
+        assert_eq!(rows.len(), 6);
+        // save and load again: the same rows, the same forecast
+        let again = dir.join("m2");
+        modeldir::save(&again, &l.meta, &l.model, &l.state).unwrap();
+        let mut l2 = modeldir::load(&again).unwrap();
+        assert_eq!(
+            l2.model.store.get("id_embedding.weight").unwrap(),
+            &rows[..]
+        );
+        let f1 = forecast_global(&mut l, &data, None, &[0.1, 0.9]).unwrap();
+        let f2 = forecast_global(&mut l2, &data, None, &[0.1, 0.9]).unwrap();
+        assert_eq!(f1.csv, f2.csv);
+
+        // series `z` (unseen, the values of `a`) reads the mean row: as `a` with its row
+        // replaced by the mean
+        let unseen = dir.join("u.csv");
+        std::fs::write(&unseen, csv(&["z"])).unwrap();
+        let fz = forecast_global(&mut l, &unseen, None, &[0.5]).unwrap();
+        let only_a = dir.join("a.csv");
+        std::fs::write(&only_a, csv(&["a"])).unwrap();
+        let fa = forecast_global(&mut l, &only_a, None, &[0.5]).unwrap();
+        let mean: Vec<f32> = (0..2)
+            .map(|d| (rows[d] + rows[2 + d] + rows[4 + d]) / 3.0)
+            .collect();
+        let mut m = l.model.clone();
+        let mut w = rows.clone();
+        w[..2].copy_from_slice(&mean);
+        m.store.set("id_embedding.weight", &[3, 2], &w).unwrap();
+        l.model = m;
+        let fa_mean = forecast_global(&mut l, &only_a, None, &[0.5]).unwrap();
+        assert_eq!(fz.series[0].1.median, fa_mean.series[0].1.median);
+        assert_ne!(fz.series[0].1.median, fa.series[0].1.median);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

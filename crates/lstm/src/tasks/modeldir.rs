@@ -567,7 +567,7 @@ fn check_consistent(meta: &ModelMeta) -> std::result::Result<(), String> {
     use crate::model::{Head, InputKind};
     let input_vocab = match meta.model.input {
         InputKind::OneHot { vocab } | InputKind::Embedding { vocab, .. } => Some(vocab),
-        InputKind::Dense { .. } => None,
+        InputKind::Dense { .. } | InputKind::DenseWithIds { .. } => None,
     };
     let outputs = meta.model.head.outputs();
     match meta.task {
@@ -606,18 +606,21 @@ fn check_consistent(meta: &ModelMeta) -> std::result::Result<(), String> {
         }
         Task::Forecast if meta.global.is_some() => {
             let g = meta.global.as_ref().expect("checked");
-            if meta.model.input
-                != (InputKind::Dense {
-                    features: g.features(),
-                })
+            if g.id_dim > 0 && g.ids.is_empty() {
+                return Err(format!(
+                    "the global forecaster has an id embedding of {} but no series ids",
+                    g.id_dim
+                ));
+            }
+            if meta.model.input != g.input_kind()
                 || meta.model.head
                     != (Head::PerStep {
                         outputs: g.distribution.params(),
                     })
             {
                 return Err(format!(
-                    "the global forecaster reads {} features and outputs {} values per step, but the network is {:?} -> {:?}",
-                    g.features(),
+                    "the global forecaster reads {:?} and outputs {} values per step, but the network is {:?} -> {:?}",
+                    g.input_kind(),
                     g.distribution.params(),
                     meta.model.input,
                     meta.model.head

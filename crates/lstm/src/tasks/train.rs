@@ -21,6 +21,9 @@ pub struct OwnedBatch {
     pub tokens: Vec<u32>,
     /// Dense inputs `(B, T, I)` (empty for token input).
     pub dense: Vec<f32>,
+    /// With dense inputs, one sequence id per sequence `(B)` for a model with
+    /// [`crate::model::InputKind::DenseWithIds`] (empty: none).
+    pub ids: Vec<u32>,
     /// Class targets (empty for value targets).
     pub classes: Vec<u32>,
     /// Value targets.
@@ -42,10 +45,13 @@ impl OwnedBatch {
     /// Borrowed view for [`SequenceModel::train_step`].
     pub fn as_batch(&self) -> Batch<'_> {
         Batch {
-            inputs: if self.tokens.is_empty() {
-                Inputs::Dense(&self.dense)
-            } else {
-                Inputs::Tokens(&self.tokens)
+            inputs: match (self.tokens.is_empty(), self.ids.is_empty()) {
+                (false, _) => Inputs::Tokens(&self.tokens),
+                (true, true) => Inputs::Dense(&self.dense),
+                (true, false) => Inputs::DenseWithIds {
+                    x: &self.dense,
+                    ids: &self.ids,
+                },
             },
             targets: match (self.values.is_empty(), self.distribution) {
                 (true, _) => Targets::Classes(&self.classes),
