@@ -371,6 +371,10 @@ pub struct ForecastTrainArgs {
     /// `standard` (centred, divided by its standard deviation) [default: mean-abs].
     #[arg(long, value_enum)]
     pub scaling: Option<ScalingArg>,
+    /// Global: learn an embedding of each series' id of this size (0: sized by the number of
+    /// series, min(16, ceil(sqrt(series)))) [default: none].
+    #[arg(long)]
+    pub id_embedding: Option<usize>,
     /// Window: input window (past steps the model sees) [default: 24].
     #[arg(long)]
     pub window: Option<usize>,

@@ -332,7 +332,7 @@ fn check_resume_settings(saved: &Settings, given: &Settings, config: Option<&Pat
 }
 
 /// Settings keys some `lstm train` flag sets.
-const FLAG_KEYS: [&str; 38] = [
+const FLAG_KEYS: [&str; 39] = [
     "data",
     "val",
     "cell",
@@ -364,6 +364,7 @@ const FLAG_KEYS: [&str; 38] = [
     "context",
     "distribution",
     "scaling",
+    "id_embedding",
     "window",
     "horizon",
     "holdout",
@@ -467,6 +468,9 @@ pub fn train(cmd: &TrainCmd) -> Result<()> {
                 }
                 if a.context.is_some() {
                     s.context = a.context;
+                }
+                if a.id_embedding.is_some() {
+                    s.id_embedding = a.id_embedding;
                 }
                 macro_rules! set { ($($f:ident),*) => { $( if let Some(v) = a.$f { s.$f = v; } )* }; }
                 set!(window, horizon, holdout);

@@ -881,3 +881,39 @@ fn exports_of_a_global_model() {
         &["cannot export"],
     );
 }
+
+/// `--id-embedding N` learns an embedding of each series' id (off by default): the model
+/// directory records its size and the ids, and forecasting works with it.
+#[test]
+fn the_series_id_embedding_is_asked_for_and_saved() {
+    let dir = tmp("id-embedding");
+    let csv = dir.join("three.csv");
+    three_series(&csv, "id,t,y", &|k| k.to_string());
+    let args = ["--id-column", "id", "--time-column", "t", "--column", "y"];
+    let (plain, err) = train(&dir, "plain", &csv, &args);
+    assert!(err.contains("series id embedding none"), "{err}");
+    let cfg = std::fs::read_to_string(plain.join("config.json")).unwrap();
+    assert!(
+        cfg.contains("\"id_dim\": 0") || cfg.contains("\"id_dim\":0"),
+        "{cfg}"
+    );
+    let mut with = args.to_vec();
+    with.extend(["--id-embedding", "3"]);
+    let (m, err) = train(&dir, "emb", &csv, &with);
+    assert!(err.contains("series id embedding of 3"), "{err}");
+    let cfg = std::fs::read_to_string(m.join("config.json")).unwrap();
+    assert!(cfg.contains("id_embedding"), "{cfg}");
+    let fc = dir.join("fc.csv");
+    ok(&[
+        "forecast",
+        "--model",
+        s(&m),
+        "--data",
+        s(&csv),
+        "--steps",
+        "5",
+        "--out",
+        s(&fc),
+    ]);
+    assert_eq!(rows(&std::fs::read_to_string(&fc).unwrap()).len(), 3 * 5);
+}

@@ -16,8 +16,9 @@
 //! | [`GlobalSpec::id_dim`] | the series' learned id embedding (the same row at every step) |
 //!
 //! The id embedding ([`crate::model::InputKind::DenseWithIds`], `id_embedding.weight`
-//! `(series, id_dim)`) has `id_dim = min(16, ceil(sqrt(series)))` dimensions with more than one
-//! training series ([`id_dim_for`]), none with one. A series seen in training reads its own row;
+//! `(series, id_dim)`) is off by default; `--id-embedding N` gives it `N` dimensions, and
+//! `--id-embedding 0` `min(16, ceil(sqrt(series)))` with more than one training series
+//! ([`id_dim_for`]). A series seen in training reads its own row;
 //! a series not seen in training (another file given to `lstm forecast` or `lstm eval`) reads the
 //! mean of the trained rows.
 //!
@@ -144,6 +145,9 @@ pub struct GlobalOptions {
     pub distribution: Distribution,
     /// The scaling.
     pub scaling: Scaling,
+    /// `--id-embedding`: the series id embedding's size; `None`: none (the default), `Some(0)`:
+    /// sized by [`id_dim_for`].
+    pub id_embedding: Option<usize>,
 }
 
 impl GlobalSpec {
@@ -154,7 +158,8 @@ impl GlobalSpec {
     /// - context: `options.context`, else `max(2·horizon, 3·season)`;
     /// - lags: one and two seasons, and seven for a season of 24 (hours: the week); none without
     ///   a season;
-    /// - the series id embedding: [`id_dim_for`] the panel's series (ids in panel order).
+    /// - the series id embedding: none unless asked for (`options.id_embedding`: a size, or 0
+    ///   for [`id_dim_for`] the panel's series; ids in panel order).
     ///
     /// # Errors
     /// [`Error::Config`] for a zero season, horizon or context.
@@ -217,7 +222,11 @@ impl GlobalSpec {
             calendar: calendar_feature_count(panel.freq, season),
             scaling: options.scaling,
             ids: panel.series.iter().map(|s| s.id.clone()).collect(),
-            id_dim: id_dim_for(panel.series.len()),
+            id_dim: match options.id_embedding {
+                None => 0,
+                Some(0) => id_dim_for(panel.series.len()),
+                Some(d) => d,
+            },
         })
     }
 

@@ -414,6 +414,7 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
                 context: s.context,
                 distribution: s.distribution,
                 scaling: s.scaling,
+                id_embedding: s.id_embedding,
             },
         )?,
     };
@@ -1300,6 +1301,7 @@ mod tests {
         s.data = Some(data.display().to_string());
         s.columns = vec!["y".into()];
         s.id_column = Some("id".into());
+        s.id_embedding = Some(0); // sized by the number of series: 2 for 3
         s.hidden = 6;
         s.layers = 1;
         s.batch = 4;

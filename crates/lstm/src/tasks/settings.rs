@@ -201,6 +201,9 @@ pub struct Settings {
     pub distribution: crate::model::loss::Distribution,
     /// Forecast (global): how each window is scaled.
     pub scaling: crate::tasks::global::Scaling,
+    /// Forecast (global): the series id embedding's size (`None`: none; 0: by the number of
+    /// series).
+    pub id_embedding: Option<usize>,
     /// Forecast: rows at the end of the file never used for training (a test set).
     pub holdout: usize,
     /// Forecast: value transform before scaling.
@@ -265,6 +268,7 @@ impl Settings {
             context: None,
             distribution: crate::model::loss::Distribution::StudentT,
             scaling: crate::tasks::global::Scaling::MeanAbs,
+            id_embedding: None,
             holdout: 0,
             transform: Transform::None,
             text_column: "text".into(),
