@@ -917,3 +917,41 @@ fn the_series_id_embedding_is_asked_for_and_saved() {
     ]);
     assert_eq!(rows(&std::fs::read_to_string(&fc).unwrap()).len(), 3 * 5);
 }
+
+/// A series with less history than the model's context is refused at forecast time, naming it,
+/// and nothing is written.
+#[test]
+fn forecasting_a_series_shorter_than_the_context_is_refused() {
+    let dir = tmp("short-forecast");
+    let csv = dir.join("three.csv");
+    three_series(&csv, "id,t,y", &|k| k.to_string());
+    let (m, _) = train(
+        &dir,
+        "m",
+        &csv,
+        &["--id-column", "id", "--time-column", "t", "--column", "y"],
+    );
+    let short = dir.join("short.csv");
+    let mut f = String::from("id,t,y\n");
+    for k in 1..=60 {
+        writeln!(f, "a,{k},{}", 100 + k % 7).unwrap();
+    }
+    for k in 1..=10 {
+        writeln!(f, "z,{k},{}", 100 + k % 7).unwrap();
+    }
+    std::fs::write(&short, f).unwrap();
+    let out = dir.join("fc.csv");
+    refused(
+        &[
+            "forecast",
+            "--model",
+            s(&m),
+            "--data",
+            s(&short),
+            "--out",
+            s(&out),
+        ],
+        &out,
+        &["short.csv", "series `z`", "context"],
+    );
+}

@@ -811,14 +811,13 @@ pub fn check_forecast_panel(
         }
     }
     for (s, &h) in panel.series.iter().zip(history) {
-        if h < spec.season.max(1) + 1 {
+        let need = spec.context.max(spec.season + 1);
+        if h < need {
             return Err(Error::Format {
                 path: file.into(),
                 reason: format!(
-                    "series `{}` (line {}) has {h} known values; forecasting needs at least {}",
-                    s.id,
-                    s.first_line,
-                    spec.season.max(1) + 1
+                    "series `{}` (line {}) has {h} known values, fewer than the model's context of {need} steps; give it more history or leave it out",
+                    s.id, s.first_line
                 ),
             });
         }

@@ -1492,12 +1492,12 @@ pub fn backtest(l: &mut Loaded, data: &Path, windows: usize) -> JobResult<Backte
     let panel = panel_for(&spec, data)?;
     let lens: Vec<usize> = panel.series.iter().map(|x| x.len()).collect();
     for (x, &n) in panel.series.iter().zip(&lens) {
-        if n < need + spec.season.max(1) + 1 {
+        if n < need + spec.context.max(spec.season + 1) {
             return Err(JobError::Lib(Error::Format {
                 path: data.display().to_string(),
                 reason: format!(
-                    "series `{}` (line {}) has {n} rows, too few for {windows} window(s) of {} after one season of history",
-                    x.id, x.first_line, spec.horizon
+                    "series `{}` (line {}) has {n} rows, too few for {windows} window(s) of {} after the model's context of {} steps",
+                    x.id, x.first_line, spec.horizon, spec.context
                 ),
             }));
         }
