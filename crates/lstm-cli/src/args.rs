@@ -205,6 +205,7 @@ pub enum ForecasterArg {
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum ScalingArg {
+    Auto,
     MeanAbs,
     Standard,
 }
@@ -367,8 +368,9 @@ pub struct ForecastTrainArgs {
     /// Global: the forecast distribution [default: student-t].
     #[arg(long, value_enum)]
     pub distribution: Option<DistributionArg>,
-    /// Global: how each window is scaled: `mean-abs` (divided by its mean absolute value) or
-    /// `standard` (centred, divided by its standard deviation) [default: mean-abs].
+    /// Global: how each window is scaled: `mean-abs` (divided by its mean absolute value),
+    /// `standard` (centred, divided by its standard deviation), or `auto`: mean-abs for large
+    /// data, else the better of the two on the training data's last horizon [default: auto].
     #[arg(long, value_enum)]
     pub scaling: Option<ScalingArg>,
     /// Global: learn an embedding of each series' id of this size (0: sized by the number of

@@ -462,6 +462,7 @@ pub fn train(cmd: &TrainCmd) -> Result<()> {
                 }
                 if let Some(sc) = a.scaling {
                     s.scaling = match sc {
+                        ScalingArg::Auto => lstm::tasks::global::Scaling::Auto,
                         ScalingArg::MeanAbs => lstm::tasks::global::Scaling::MeanAbs,
                         ScalingArg::Standard => lstm::tasks::global::Scaling::Standard,
                     };

@@ -955,3 +955,29 @@ fn forecasting_a_series_shorter_than_the_context_is_refused() {
         &["short.csv", "series `z`", "context"],
     );
 }
+
+/// A small data set's scaling is chosen on its training data's last horizon (`--scaling auto`,
+/// the default) and said on stderr; a scaling given on the command line is kept as given.
+#[test]
+fn a_small_data_sets_scaling_is_chosen_on_its_last_horizon() {
+    let dir = tmp("scaling-auto");
+    let air = data("airline_passengers.csv");
+    let args = ["--column", "passengers", "--date-column", "month"];
+    let (m, err) = train(&dir, "auto", &air, &args);
+    assert!(
+        err.contains("scaling: ")
+            && err.contains("chosen on the last 24 steps of the training data"),
+        "{err}"
+    );
+    let cfg = std::fs::read_to_string(m.join("config.json")).unwrap();
+    assert!(
+        !cfg.contains("\"auto\""),
+        "a saved model holds the chosen scaling: {cfg}"
+    );
+    let mut given = args.to_vec();
+    given.extend(["--scaling", "standard"]);
+    let (m, err) = train(&dir, "given", &air, &given);
+    assert!(!err.contains("chosen on the last"), "{err}");
+    let cfg = std::fs::read_to_string(m.join("config.json")).unwrap();
+    assert!(cfg.contains("\"standard\""), "{cfg}");
+}

@@ -96,6 +96,9 @@ pub fn id_dim_for(series: usize) -> usize {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Scaling {
+    /// Chosen by the data (settings only, never saved in a spec): see
+    /// `tasks::job::choose_scaling`.
+    Auto,
     /// Divided by the mean absolute value (DeepAR's).
     #[default]
     MeanAbs,
@@ -220,7 +223,11 @@ impl GlobalSpec {
             horizon,
             distribution: options.distribution,
             calendar: calendar_feature_count(panel.freq, season),
-            scaling: options.scaling,
+            // `Auto` is decided by the job, on a validation split
+            scaling: match options.scaling {
+                Scaling::Auto => Scaling::MeanAbs,
+                other => other,
+            },
             ids: panel.series.iter().map(|s| s.id.clone()).collect(),
             id_dim: match options.id_embedding {
                 None => 0,
@@ -409,7 +416,9 @@ pub fn window_scale(spec: &GlobalSpec, p: &Prepared, origin: usize) -> (f32, f32
     }
     let mean_abs = a / n as f64;
     match spec.scaling {
-        Scaling::MeanAbs => (0.0, if mean_abs > 0.0 { mean_abs as f32 } else { 1.0 }),
+        Scaling::MeanAbs | Scaling::Auto => {
+            (0.0, if mean_abs > 0.0 { mean_abs as f32 } else { 1.0 })
+        }
         Scaling::Standard => {
             let m = s / n as f64;
             let sd = (s2 / n as f64 - m * m).max(0.0).sqrt();

@@ -22,7 +22,7 @@ use crate::model::infer::Precision;
 use crate::model::{Head, InputKind, ModelConfig, SequenceModel};
 use crate::tasks::classify::{self as classify_task, ClassifyData, ClassifyEval};
 use crate::tasks::forecast::SeriesData;
-use crate::tasks::global::{self, GlobalData, GlobalOptions, GlobalSpec};
+use crate::tasks::global::{self, GlobalData, GlobalOptions, GlobalSpec, Scaling};
 use crate::tasks::metrics;
 use crate::tasks::modeldir::{Loaded, ModelMeta, TrainingState, FORMAT, FORMAT_VERSION};
 use crate::tasks::settings::{Forecaster, LrSchedule};
@@ -356,6 +356,91 @@ pub fn global_default_steps(windows: usize, batch: usize) -> u64 {
     ((windows as u64 * 20) / batch.max(1) as u64).clamp(300, 12_000)
 }
 
+/// The scaling of a global forecaster left to the data (`--scaling auto`, the default). A large
+/// data set (from [`LARGE_DATA_WINDOWS`] windows) takes mean-abs. A small one tries both: each
+/// candidate is trained (the default budget of its windows, or the run's `--steps` if fewer) on
+/// the training history less its
+/// last horizon and scored by the mean sMAPE of its forecasts of that horizon; the better one is
+/// kept (mean-abs on a tie, or when a series is too short to spare a horizon). The final model is
+/// then trained as usual on the whole training history.
+///
+/// # Errors
+/// Model errors while training a candidate.
+pub fn choose_scaling(
+    s: &Settings,
+    spec: &GlobalSpec,
+    panel: &Panel,
+    history: &[usize],
+    windows: usize,
+) -> JobResult<(Scaling, Option<String>)> {
+    if windows >= LARGE_DATA_WINDOWS {
+        return Ok((Scaling::MeanAbs, None));
+    }
+    let h = spec.horizon;
+    let short: Vec<usize> = history.iter().map(|&n| n.saturating_sub(h)).collect();
+    if short.iter().any(|&n| n < spec.window()) {
+        return Ok((
+            Scaling::MeanAbs,
+            Some(
+                "scaling: mean-abs (the series are too short to choose it on their last horizon)"
+                    .into(),
+            ),
+        ));
+    }
+    let mut scores = Vec::new();
+    for cand in [Scaling::MeanAbs, Scaling::Standard] {
+        let mut sp = spec.clone();
+        sp.scaling = cand;
+        let mut data =
+            GlobalData::new(sp.clone(), global::prepare(&sp, panel, &short, 0)?, s.batch)?;
+        let mc = model_config(
+            s,
+            sp.input_kind(),
+            Head::PerStep {
+                outputs: sp.distribution.params(),
+            },
+        );
+        let mut model = SequenceModel::new(&mc, s.seed)?;
+        let mut rng = ChaCha8Rng::seed_from_u64(s.seed.wrapping_add(0x5ca1e));
+        let rule = global_default_steps(data.windows(), s.batch);
+        for step in 0..s.steps.map_or(rule, |n| n.min(rule)) {
+            let b = data.next_batch(&mut rng, step);
+            model.train_step(&b.as_batch())?;
+        }
+        let full = global::prepare(&sp, panel, history, 0)?;
+        let fc = global::forecast(&sp, &mut model, &full, &short, h, &[])?;
+        let (mut total, mut n) = (0.0, 0usize);
+        for ((p, &o), f) in full.iter().zip(&short).zip(&fc) {
+            let y: Vec<f64> = p.y[..o + h].iter().map(|&v| v as f64).collect();
+            if let Ok(w) = metrics::WindowScore::new(&y[..o], &y[o..], &f.median, &[], sp.season) {
+                if let Some(x) = w.smape {
+                    total += x;
+                    n += 1;
+                }
+            }
+        }
+        scores.push(if n > 0 {
+            total / n as f64
+        } else {
+            f64::INFINITY
+        });
+    }
+    let choice = if scores[1] < scores[0] {
+        Scaling::Standard
+    } else {
+        Scaling::MeanAbs
+    };
+    Ok((
+        choice,
+        Some(format!(
+            "scaling: {} (chosen on the last {h} steps of the training data: sMAPE {:.3} divided by the mean absolute value, {:.3} standardised)",
+            if choice == Scaling::Standard { "standard" } else { "mean-abs" },
+            scores[0],
+            scores[1]
+        )),
+    ))
+}
+
 /// Training windows from which a global forecaster is sized as for a large data set.
 pub const LARGE_DATA_WINDOWS: usize = 10_000;
 
@@ -449,6 +534,18 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
     if s.hidden == defaults.hidden && s.lr_schedule == defaults.lr_schedule {
         (s.hidden, s.lr_schedule) = global_size(data.windows());
     }
+    let (mut spec, mut data) = (spec, data);
+    let mut scaling_note = None;
+    if s.scaling == Scaling::Auto && resumed.is_none() {
+        let (choice, note) = choose_scaling(&s, &spec, &panel, &history, data.windows())?;
+        if choice != spec.scaling {
+            spec.scaling = choice;
+            let prepared = global::prepare(&spec, &panel, &history, 0)?;
+            data = GlobalData::new(spec.clone(), prepared, s.batch)?;
+        }
+        s.scaling = choice;
+        scaling_note = note;
+    }
     let mc = model_config(
         &s,
         spec.input_kind(),
@@ -469,6 +566,7 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
         if spec.id_dim > 0 { format!("of {}", spec.id_dim) } else { "none".to_string() },
         data.windows()
     )];
+    notes.extend(scaling_note);
     if summary.missing > 0 {
         notes.push(format!(
             "{} missing targets are masked: not trained on",

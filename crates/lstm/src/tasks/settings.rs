@@ -267,7 +267,7 @@ impl Settings {
             season: None,
             context: None,
             distribution: crate::model::loss::Distribution::StudentT,
-            scaling: crate::tasks::global::Scaling::MeanAbs,
+            scaling: crate::tasks::global::Scaling::Auto,
             id_embedding: None,
             holdout: 0,
             transform: Transform::None,
