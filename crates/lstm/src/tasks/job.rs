@@ -1453,7 +1453,15 @@ mod tests {
         m.store.set("id_embedding.weight", &[3, 2], &w).unwrap();
         l.model = m;
         let fa_mean = forecast_global(&mut l, &only_a, None, &[0.5]).unwrap();
-        assert_eq!(fz.series[0].1.median, fa_mean.series[0].1.median);
+        // equal up to the rounding of the mean row (computed in another order there)
+        for (a, b) in fz.series[0]
+            .1
+            .median
+            .iter()
+            .zip(&fa_mean.series[0].1.median)
+        {
+            assert!((a - b).abs() <= 1e-6 * a.abs().max(1.0), "{a} against {b}");
+        }
         assert_ne!(fz.series[0].1.median, fa.series[0].1.median);
         let _ = std::fs::remove_dir_all(&dir);
     }
