@@ -332,7 +332,7 @@ fn check_resume_settings(saved: &Settings, given: &Settings, config: Option<&Pat
 }
 
 /// Settings keys some `lstm train` flag sets.
-const FLAG_KEYS: [&str; 39] = [
+const FLAG_KEYS: &[&str] = &[
     "data",
     "val",
     "cell",

@@ -248,6 +248,13 @@ impl GlobalSpec {
         })
     }
 
+    /// The network's head: the distribution's parameters at every step.
+    pub fn head(&self) -> crate::model::Head {
+        crate::model::Head::PerStep {
+            outputs: self.distribution.params(),
+        }
+    }
+
     /// Input features per step.
     pub fn features(&self) -> usize {
         2 + 2 * self.lags.len() + self.known.len() + self.calendar + 1

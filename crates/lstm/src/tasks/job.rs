@@ -345,11 +345,6 @@ fn forecast_job(s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
     }
 }
 
-/// The panel a global forecaster reads: the target column, the id, time and known columns.
-fn read_global_panel(path: &str, spec: &PanelSpec) -> JobResult<Panel> {
-    Ok(panel::read_panel(Path::new(path), spec)?)
-}
-
 /// The step budget of a global forecaster when none is given: about 20 passes over the
 /// training windows, at least 300 steps and at most 12,000.
 pub fn global_default_steps(windows: usize, batch: usize) -> u64 {
@@ -393,13 +388,7 @@ pub fn choose_scaling(
         sp.scaling = cand;
         let mut data =
             GlobalData::new(sp.clone(), global::prepare(&sp, panel, &short, 0)?, s.batch)?;
-        let mc = model_config(
-            s,
-            sp.input_kind(),
-            Head::PerStep {
-                outputs: sp.distribution.params(),
-            },
-        );
+        let mc = model_config(s, sp.input_kind(), sp.head());
         let mut model = SequenceModel::new(&mc, s.seed)?;
         let mut rng = ChaCha8Rng::seed_from_u64(s.seed.wrapping_add(0x5ca1e));
         let rule = global_default_steps(data.windows(), s.batch);
@@ -484,7 +473,7 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
         target: target.clone(),
         known: s.known_columns.clone(),
     };
-    let panel = read_global_panel(&path, &pspec)?;
+    let panel = panel::read_panel(Path::new(&path), &pspec)?;
     let spec = match resumed.and_then(|l| l.meta.global.clone()) {
         Some(saved) => saved,
         None => GlobalSpec::resolve(
@@ -546,13 +535,7 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
         s.scaling = choice;
         scaling_note = note;
     }
-    let mc = model_config(
-        &s,
-        spec.input_kind(),
-        Head::PerStep {
-            outputs: spec.distribution.params(),
-        },
-    );
+    let mc = model_config(&s, spec.input_kind(), spec.head());
     crate::model::memory::check_model_memory(&mc, s.batch, spec.window())?;
     let mut m = meta(Task::Forecast, &mc, &s);
     m.global = Some(spec.clone());

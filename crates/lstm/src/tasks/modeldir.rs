@@ -612,12 +612,7 @@ fn check_consistent(meta: &ModelMeta) -> std::result::Result<(), String> {
                     g.id_dim
                 ));
             }
-            if meta.model.input != g.input_kind()
-                || meta.model.head
-                    != (Head::PerStep {
-                        outputs: g.distribution.params(),
-                    })
-            {
+            if meta.model.input != g.input_kind() || meta.model.head != g.head() {
                 return Err(format!(
                     "the global forecaster reads {:?} and outputs {} values per step, but the network is {:?} -> {:?}",
                     g.input_kind(),
