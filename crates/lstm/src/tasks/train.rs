@@ -69,7 +69,7 @@ impl OwnedBatch {
 }
 
 /// What a job provides to the loop.
-pub trait TrainTask {
+pub trait TrainTask: Send {
     /// Training items per epoch (tokens, windows, examples).
     fn epoch_items(&self) -> u64;
     /// Items in one batch (for converting epochs to steps).
