@@ -1,0 +1,395 @@
+"""The lstm engine inside PyTorch models: ``lstm.torch.LSTM``, ``GRU`` and ``RNN`` are
+``torch.nn.Module`` drop-ins for ``torch.nn.LSTM``, ``GRU`` and ``RNN`` on the CPU in float32,
+with the same arguments, the same ``state_dict`` and the same results, computed by the engine
+through a ``torch.autograd.Function``::
+
+    import torch
+    import lstm.torch
+
+    model = torch.nn.Sequential(...)          # any model
+    rnn = lstm.torch.LSTM(64, 256, num_layers=2, batch_first=True)
+    rnn.load_state_dict(torch.nn.LSTM(64, 256, num_layers=2, batch_first=True).state_dict())
+    out, (h_n, c_n) = rnn(x)                  # x: (B, T, 64) float32 CPU tensor
+    out.sum().backward()                      # rnn.weight_ih_l0.grad, x.grad, ... as nn.LSTM
+
+This module imports torch; ``import lstm`` alone does not. The parameters are ordinary
+``nn.Parameter``s (any optimizer, ``clip_grad_norm_``, ``state_dict`` work as usual); each
+forward pass copies them into the engine when they changed since the last one (checked through
+their version counters). Initialisation is ``nn.LSTM``'s (``torch.manual_seed`` then gives
+the same weights); dropout masks come from the engine's generator (``seed``).
+
+Beyond ``nn.LSTM``: ``forward(x, hx, lengths=...)`` takes a padded batch's true lengths
+directly (same results as packing it), and a ``PackedSequence`` works as with ``nn.LSTM``.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from typing import Any, Optional, Tuple, Union
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from . import layers as _layers
+from ._lstm import Tape
+
+__all__ = ["LSTM", "GRU", "RNN", "RecurrentFunction"]
+
+
+def _numpy(t: Optional[Tensor], what: str) -> Optional[np.ndarray]:
+    """A float32 CPU tensor's values as a numpy array (a view when contiguous)."""
+    if t is None:
+        return None
+    if t.device.type != "cpu":
+        raise ValueError(f"{what} is on {t.device}: lstm computes on the CPU")
+    if t.dtype != torch.float32:
+        raise ValueError(f"{what} must be float32, got {t.dtype}: pass {what}.float()")
+    return t.detach().contiguous().numpy()
+
+
+class RecurrentFunction(torch.autograd.Function):
+    """The engine's forward and backward pass as an autograd function.
+
+    ``apply(module, lengths, x, h0, c0, *weights)`` -> ``(output, h_n, c_n)`` for LSTM,
+    ``(output, h_n)`` otherwise; ``x`` 3-D in the module's layout, ``h0``/``c0`` ``None`` for
+    zeros, ``weights`` the module's parameters in ``state_dict`` order (already copied into
+    the engine by the module). Each call keeps its forward pass in a tape of its own, so
+    several calls may be in one graph and several threads may run at once.
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        module: "_Recurrent",
+        lengths: Optional[list[int]],
+        x: Tensor,
+        h0: Optional[Tensor],
+        c0: Optional[Tensor],
+        *weights: Tensor,
+    ) -> Tuple[Tensor, ...]:
+        tape = Tape()
+        out, h_n, c_n = module._layer._native.forward(
+            _numpy(x, "input"),
+            _numpy(h0, "h0"),
+            _numpy(c0, "c0"),
+            lengths,
+            module.training,
+            tape,
+        )
+        ctx.module, ctx.tape = module, tape
+        ctx.has_h0, ctx.has_c0 = h0 is not None, c0 is not None
+        result = [torch.from_numpy(out), torch.from_numpy(h_n)]
+        if c_n is not None:
+            result.append(torch.from_numpy(c_n))
+        return tuple(result)
+
+    @staticmethod
+    def backward(ctx: Any, d_out: Tensor, d_h_n: Tensor, *d_c_n: Tensor) -> Tuple[Any, ...]:
+        module, native = ctx.module, ctx.module._layer._native
+        d_c = _numpy(d_c_n[0], "d_c_n") if d_c_n else None
+        # the engine adds into one set of gradients: zero, add this call's, read them
+        with module._grad_lock:
+            native.zero_grad()
+            d_x, d_h0, d_c0 = native.backward(
+                _numpy(d_out, "d_output"), _numpy(d_h_n, "d_h_n"), d_c, ctx.tape
+            )
+            grads = native.tensors(True) if any(ctx.needs_input_grad[5:]) else {}
+        ctx.tape = None  # frees the forward pass's buffers
+        weight_grads = [
+            torch.from_numpy(grads[name]) if need else None
+            for name, need in zip(module._names, ctx.needs_input_grad[5:])
+        ]
+        return (
+            None,
+            None,
+            torch.from_numpy(d_x) if ctx.needs_input_grad[2] else None,
+            torch.from_numpy(d_h0) if ctx.has_h0 else None,
+            torch.from_numpy(d_c0) if ctx.has_c0 and d_c0 is not None else None,
+            *weight_grads,
+        )
+
+
+class _Recurrent(nn.Module):
+    """What the three modules share: the engine's layer and the parameters mirrored in it."""
+
+    def __init__(
+        self,
+        mode: str,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        device: Any = None,
+        dtype: Any = None,
+        *,
+        seed: Optional[int] = None,
+    ) -> None:
+        super().__init__()
+        if device is not None and torch.device(device).type != "cpu":
+            raise ValueError(f"lstm computes on the CPU, not on {device}")
+        if dtype is not None and dtype != torch.float32:
+            raise ValueError(f"lstm computes in float32, not {dtype}")
+        self.mode = mode
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
+        self.bidirectional, self.proj_size = bidirectional, proj_size
+        self._layer = _layers._RecurrentLayer(
+            mode,
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            proj_size,
+            seed=seed,
+        )
+        self._names = [name for name, _ in self._layer.param_shapes()]
+        for name, shape in self._layer.param_shapes():
+            self.register_parameter(name, nn.Parameter(torch.empty(shape)))
+        self._grad_lock = threading.Lock()
+        self._synced: Optional[tuple] = None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """``nn.LSTM``'s initialisation: every parameter uniform in ``±1/sqrt(hidden_size)``,
+        from torch's generator, in the same order (the same weights after the same
+        ``torch.manual_seed``)."""
+        stdv = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0.0
+        for w in self.parameters():
+            nn.init.uniform_(w, -stdv, stdv)
+
+    def flatten_parameters(self) -> None:
+        """Does nothing (``nn.LSTM``'s cuDNN call, kept for drop-in use)."""
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.proj_size != 0:
+            s += f", proj_size={self.proj_size}"
+        if self.num_layers != 1:
+            s += f", num_layers={self.num_layers}"
+        if self.bias is not True:
+            s += f", bias={self.bias}"
+        if self.batch_first is not False:
+            s += f", batch_first={self.batch_first}"
+        if self.dropout != 0:
+            s += f", dropout={self.dropout}"
+        if self.bidirectional is not False:
+            s += f", bidirectional={self.bidirectional}"
+        return s
+
+    def _sync(self) -> list[Tensor]:
+        """Copies the parameters into the engine when any changed since the last call."""
+        weights = [getattr(self, n) for n in self._names]
+        key = tuple((w.data_ptr(), w._version) for w in weights)
+        if key != self._synced:
+            self._layer._native.set_tensors(
+                {n: _numpy(w, n) for n, w in zip(self._names, weights)}, True
+            )
+            self._synced = key
+        return weights
+
+    def _forward(
+        self,
+        input: Union[Tensor, PackedSequence],
+        h0: Optional[Tensor],
+        c0: Optional[Tensor],
+        lengths: Optional[Any],
+    ) -> Tuple[Any, Tensor, Optional[Tensor]]:
+        packed = isinstance(input, PackedSequence)
+        if packed:
+            if lengths is not None:
+                raise ValueError("lengths come with the PackedSequence; do not pass both")
+            x, lens = pad_packed_sequence(input, batch_first=self.batch_first)
+            lengths = lens.tolist()
+        else:
+            x = input
+            if lengths is not None:
+                lengths = [int(v) for v in (lengths.tolist() if hasattr(lengths, "tolist") else lengths)]
+        unbatched = x.dim() == 2
+        if unbatched:
+            if lengths is not None:
+                raise ValueError("lengths needs a batch: the input is 2-D (unbatched)")
+            x = x.unsqueeze(0 if self.batch_first else 1)
+            h0 = None if h0 is None else h0.unsqueeze(1)
+            c0 = None if c0 is None else c0.unsqueeze(1)
+        elif x.dim() != 3:
+            raise ValueError(f"input must be 3-D or 2-D (unbatched), got shape {tuple(x.shape)}")
+        with self._grad_lock:
+            weights = self._sync()
+        res = RecurrentFunction.apply(self, lengths, x, h0, c0, *weights)
+        out, h_n = res[0], res[1]
+        c_n = res[2] if len(res) > 2 else None
+        if unbatched:
+            out = out.squeeze(0 if self.batch_first else 1)
+            h_n = h_n.squeeze(1)
+            c_n = None if c_n is None else c_n.squeeze(1)
+        if packed:
+            out = pack_padded_sequence(
+                out, lens, batch_first=self.batch_first, enforce_sorted=False
+            )
+        return out, h_n, c_n
+
+
+class LSTM(_Recurrent):
+    """``torch.nn.LSTM`` computed by the lstm engine (CPU, float32): same arguments, same
+    parameters and ``state_dict``, same ``forward``.
+
+    Args:
+        input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+        proj_size, device, dtype: as ``torch.nn.LSTM`` (``device`` the CPU, ``dtype``
+            float32 only).
+        seed: seeds the engine's dropout masks; ``None`` draws one.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        device: Any = None,
+        dtype: Any = None,
+        *,
+        seed: Optional[int] = None,
+    ) -> None:
+        super().__init__(
+            "LSTM",
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            proj_size,
+            device,
+            dtype,
+            seed=seed,
+        )
+
+    def forward(
+        self,
+        input: Union[Tensor, PackedSequence],
+        hx: Optional[Tuple[Tensor, Tensor]] = None,
+        lengths: Optional[Any] = None,
+    ) -> Tuple[Any, Tuple[Tensor, Tensor]]:
+        """As ``torch.nn.LSTM.forward``: ``input`` ``(T, B, I)`` (``(B, T, I)`` batch-first,
+        ``(T, I)`` unbatched) or a ``PackedSequence``, ``hx = (h_0, c_0)`` or ``None``.
+        ``lengths`` ``(B)``: true lengths of a padded batch (as if packed; the output stays
+        padded, zero past each length). Returns ``(output, (h_n, c_n))``.
+
+        Raises:
+            ValueError: a tensor not on the CPU or not float32, or a shape that does not fit.
+        """
+        h0, c0 = (None, None) if hx is None else hx
+        out, h_n, c_n = self._forward(input, h0, c0, lengths)
+        assert c_n is not None
+        return out, (h_n, c_n)
+
+
+class GRU(_Recurrent):
+    """``torch.nn.GRU`` computed by the lstm engine (CPU, float32).
+
+    Args:
+        input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+        device, dtype: as ``torch.nn.GRU``.
+        seed: seeds the engine's dropout masks.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        device: Any = None,
+        dtype: Any = None,
+        *,
+        seed: Optional[int] = None,
+    ) -> None:
+        super().__init__(
+            "GRU",
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            0,
+            device,
+            dtype,
+            seed=seed,
+        )
+
+    def forward(
+        self,
+        input: Union[Tensor, PackedSequence],
+        hx: Optional[Tensor] = None,
+        lengths: Optional[Any] = None,
+    ) -> Tuple[Any, Tensor]:
+        """As ``torch.nn.GRU.forward``; ``lengths`` as for ``LSTM.forward``. Returns
+        ``(output, h_n)``."""
+        out, h_n, _ = self._forward(input, hx, None, lengths)
+        return out, h_n
+
+
+class RNN(GRU):
+    """``torch.nn.RNN`` computed by the lstm engine (CPU, float32).
+
+    Args:
+        input_size, hidden_size, num_layers, nonlinearity, bias, batch_first, dropout,
+        bidirectional, device, dtype: as ``torch.nn.RNN`` (``nonlinearity`` ``'tanh'`` or
+            ``'relu'``).
+        seed: seeds the engine's dropout masks.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        nonlinearity: str = "tanh",
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        device: Any = None,
+        dtype: Any = None,
+        *,
+        seed: Optional[int] = None,
+    ) -> None:
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        _Recurrent.__init__(
+            self,
+            "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU",
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            0,
+            device,
+            dtype,
+            seed=seed,
+        )
+        self.nonlinearity = nonlinearity
