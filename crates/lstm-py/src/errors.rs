@@ -2,8 +2,6 @@
 //! `ValueError`, a missing file or model directory `FileNotFoundError`, anything else
 //! `lstm.LstmError`; each with the library's whole message (its context chain joined by `: `).
 
-use std::error::Error as _;
-
 use lstm::tasks::job::JobError;
 use lstm::Error;
 use pyo3::exceptions::{PyException, PyFileNotFoundError, PyValueError};
@@ -31,9 +29,7 @@ fn lib_kind(e: &Error) -> Kind {
             Kind::Value
         }
         Error::Format { reason, .. } if reason.starts_with("no such") => Kind::NotFound,
-        Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
-            Kind::NotFound
-        }
+        Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => Kind::NotFound,
         _ => Kind::Other,
     }
 }

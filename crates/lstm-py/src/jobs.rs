@@ -1,8 +1,524 @@
-//! The trained models of the three jobs.
+//! The trained models of the three jobs: [`Model`] wraps a loaded model directory
+//! ([`lstm::Loaded`]) and calls the same `lstm::tasks::job` entries as the binary's
+//! `generate`, `forecast`, `classify` and `eval`; [`Model::train`] runs the same
+//! [`lstm::Job`] as `lstm train`. Data come in as files: the Python side
+//! (`python/lstm/jobs.py`) writes arrays, lists and DataFrames to a temporary file first, so
+//! that the binary and Python read exactly the same input the same way.
+//!
+//! Every call that computes releases the GIL; a model is behind a mutex, so two Python
+//! threads may use one model at once (one waits for the other).
 
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use lstm::tasks::job::{self, EvalOptions, GenerateOptions, JobError};
+use lstm::tasks::modeldir::{self, Loaded};
+use lstm::tasks::train::{Event, StopReason};
+use lstm::{Job, Settings, Task};
+use numpy::PyArray1;
+use pyo3::exceptions::{PyFileNotFoundError, PyKeyboardInterrupt};
 use pyo3::prelude::*;
 
+use crate::errors::{job_err, lib_err, value_err};
+
 /// Adds the job functions and classes to the module.
-pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Model>()?;
+    m.add_class::<TextStream>()?;
+    m.add_class::<TrainResult>()?;
+    m.add_function(wrap_pyfunction!(default_settings, m)?)?;
+    m.add_function(wrap_pyfunction!(check_settings, m)?)?;
     Ok(())
+}
+
+fn parse_task(task: &str) -> PyResult<Task> {
+    match task {
+        "text" => Ok(Task::Text),
+        "forecast" => Ok(Task::Forecast),
+        "classify" => Ok(Task::Classify),
+        other => Err(value_err(format!(
+            "unknown task {other:?}; give \"text\", \"forecast\" or \"classify\""
+        ))),
+    }
+}
+
+/// The default settings of a job (`"text"`, `"forecast"` or `"classify"`) as JSON: the
+/// binary's `lstm train` defaults, under the names of its configuration file.
+#[pyfunction]
+fn default_settings(task: &str) -> PyResult<String> {
+    let s = Settings::defaults(parse_task(task)?);
+    Ok(serde_json::to_string(&s).expect("settings serialise"))
+}
+
+/// The settings of a job: the defaults of `task` with the JSON object `overrides` laid over
+/// them, checked as `lstm train` checks them; returned whole, as JSON. Raises `ValueError`
+/// naming an unknown or invalid setting.
+#[pyfunction]
+fn check_settings(task: &str, overrides: &str) -> PyResult<String> {
+    let s = settings_from(parse_task(task)?, overrides)?;
+    Ok(serde_json::to_string(&s).expect("settings serialise"))
+}
+
+/// The defaults of `task` with the settings of the JSON object `overrides` laid over them,
+/// checked as `lstm train` checks them.
+fn settings_from(task: Task, overrides: &str) -> PyResult<Settings> {
+    let mut base = serde_json::to_value(Settings::defaults(task)).expect("settings serialise");
+    let over: serde_json::Value = serde_json::from_str(overrides)
+        .map_err(|e| value_err(format!("settings are not valid JSON: {e}")))?;
+    let (Some(b), Some(o)) = (base.as_object_mut(), over.as_object()) else {
+        return Err(value_err("settings must be a mapping of names to values"));
+    };
+    for (k, v) in o {
+        if !b.contains_key(k) {
+            let mut names: Vec<&String> = b.keys().collect();
+            names.sort();
+            return Err(value_err(format!(
+                "unknown setting {k:?}; the settings are: {}",
+                names
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        b.insert(k.clone(), v.clone());
+    }
+    let s: Settings =
+        serde_json::from_value(base).map_err(|e| value_err(format!("invalid setting: {e}")))?;
+    s.validate()
+        .map_err(|e| value_err(format!("invalid settings: {e}")))?;
+    Ok(s)
+}
+
+fn require_dir(dir: &Path) -> PyResult<()> {
+    if !dir.exists() {
+        return Err(PyFileNotFoundError::new_err(format!(
+            "{}: no such model directory; give a directory written by `lstm train` or `save()`",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+fn require_file(path: &Path) -> PyResult<()> {
+    if !path.exists() {
+        return Err(PyFileNotFoundError::new_err(format!(
+            "{}: no such file; check the path",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// What [`Model::train`] returns: the model, its loss history and what the job said about its
+/// data.
+#[pyclass(module = "lstm._lstm", frozen, get_all)]
+pub struct TrainResult {
+    /// The trained model, loaded back from its directory as `lstm.load` would.
+    model: Py<Model>,
+    /// `(step, training loss)` of every step.
+    train_loss: Vec<(u64, f32)>,
+    /// `(step, validation loss)` of every validation pass.
+    val_loss: Vec<(u64, f32)>,
+    /// The job's notes about its data (a summary, masked values, the choices it made).
+    notes: Vec<String>,
+    /// Why training stopped: `"budget"` (used up) or `"interrupted"` (by the callback).
+    stopped: String,
+}
+
+/// A trained model of one of the three jobs (a model directory, loaded).
+#[pyclass(module = "lstm._lstm", frozen)]
+pub struct Model {
+    inner: Arc<Mutex<Loaded>>,
+    task: Task,
+}
+
+impl Model {
+    fn new(l: Loaded) -> Model {
+        Model {
+            task: l.meta.task,
+            inner: Arc::new(Mutex::new(l)),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Loaded> {
+        // a panic while the lock was held cannot leave a half-updated model: no call mutates
+        // the weights, so a poisoned lock is still a whole model
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn want(&self, task: Task, call: &str) -> PyResult<()> {
+        if self.task != task {
+            return Err(value_err(format!(
+                "{call} needs a {task} model; this is a {} model",
+                self.task
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn generate_options(
+    prime: String,
+    length: usize,
+    temperature: f32,
+    top_k: usize,
+    seed: u64,
+    bf16: bool,
+) -> PyResult<GenerateOptions> {
+    let o = GenerateOptions {
+        prime,
+        length,
+        temperature,
+        top_k,
+        bf16,
+        seed,
+    };
+    job::check_generate(&o).map_err(job_err)?;
+    Ok(o)
+}
+
+#[pymethods]
+impl Model {
+    /// Loads a model directory written by `lstm train` or `save()`.
+    #[staticmethod]
+    fn load(py: Python<'_>, dir: PathBuf) -> PyResult<Model> {
+        require_dir(&dir)?;
+        let l = py.detach(|| modeldir::load(&dir)).map_err(lib_err)?;
+        Ok(Model::new(l))
+    }
+
+    /// Trains a new model of `task` with the settings `settings_json` (the defaults with these
+    /// laid over them) into the directory `out`, as `lstm train` does; `callback(step, loss,
+    /// val_loss, fraction, items_per_s)` is called about twice a second and after each
+    /// validation pass (`val_loss` `None` otherwise). Ctrl-C stops training at the next step,
+    /// saves, and raises `KeyboardInterrupt`.
+    #[staticmethod]
+    #[pyo3(signature = (task, settings_json, out, callback=None))]
+    fn train(
+        py: Python<'_>,
+        task: &str,
+        settings_json: &str,
+        out: PathBuf,
+        callback: Option<Py<PyAny>>,
+    ) -> PyResult<TrainResult> {
+        let task = parse_task(task)?;
+        let s = settings_from(task, settings_json)?;
+        if modeldir::live_path(&out, "config.json").exists() {
+            return Err(value_err(format!(
+                "{} already holds a model; load it with lstm.load() or choose another directory",
+                out.display()
+            )));
+        }
+        if let Some(d) = &s.data {
+            require_file(Path::new(d))?;
+        }
+        let mut job = py
+            .detach(|| Job::new(task, s, out.clone()))
+            .map_err(job_err)?;
+        let notes = job.notes.clone();
+        let stop = AtomicBool::new(false);
+        let mut interrupted = false;
+        let mut callback_err: Option<PyErr> = None;
+        let (mut train_loss, mut val_loss) = (Vec::new(), Vec::new());
+        let mut last_call = Instant::now();
+        let reason = py.detach(|| {
+            let mut on = |e: Event<'_>| {
+                let (step, loss, val, fraction, rate) = match e {
+                    Event::Step {
+                        step,
+                        loss,
+                        items_per_s,
+                        fraction,
+                        ..
+                    } => {
+                        train_loss.push((step, loss));
+                        if last_call.elapsed() < Duration::from_millis(500) {
+                            return;
+                        }
+                        (step, loss, None, fraction, items_per_s)
+                    }
+                    Event::Eval { step, val_loss: v } => {
+                        val_loss.push((step, v));
+                        let last = train_loss.last().map_or(f32::NAN, |x| x.1);
+                        (step, last, Some(v), f64::NAN, f64::NAN)
+                    }
+                    _ => return,
+                };
+                last_call = Instant::now();
+                Python::attach(|py| {
+                    if let Err(e) = py.check_signals() {
+                        if e.is_instance_of::<PyKeyboardInterrupt>(py) {
+                            interrupted = true;
+                        } else {
+                            callback_err = Some(e);
+                        }
+                        stop.store(true, Ordering::SeqCst);
+                        return;
+                    }
+                    if let Some(cb) = &callback {
+                        if let Err(e) = cb.call1(py, (step, loss, val, fraction, rate)) {
+                            callback_err = Some(e);
+                            stop.store(true, Ordering::SeqCst);
+                        }
+                    }
+                });
+            };
+            job.train(&|_, _, _| Ok(()), &stop, &mut on)
+        });
+        let reason = reason.map_err(lib_err)?;
+        if interrupted {
+            return Err(PyKeyboardInterrupt::new_err(format!(
+                "training interrupted; the model so far is saved in {}",
+                out.display()
+            )));
+        }
+        if let Some(e) = callback_err {
+            return Err(e);
+        }
+        let loaded = py.detach(|| modeldir::load(&out)).map_err(lib_err)?;
+        Ok(TrainResult {
+            model: Py::new(py, Model::new(loaded))?,
+            train_loss,
+            val_loss,
+            notes,
+            stopped: match reason {
+                StopReason::Budget => "budget".into(),
+                StopReason::Interrupted => "interrupted".into(),
+            },
+        })
+    }
+
+    /// Saves the model into the directory `dir` (created if needed) as `lstm train` does, so
+    /// that the binary and `lstm.load` read it.
+    fn save(&self, py: Python<'_>, dir: PathBuf) -> PyResult<()> {
+        py.detach(|| {
+            let l = self.lock();
+            modeldir::save(&dir, &l.meta, &l.model, &l.state)
+        })
+        .map_err(lib_err)
+    }
+
+    /// The job: `"text"`, `"forecast"` or `"classify"`.
+    #[getter]
+    fn task(&self) -> String {
+        self.task.to_string()
+    }
+
+    /// The settings the model was trained with, as JSON (the names of `lstm train`'s
+    /// configuration file).
+    #[getter]
+    fn settings_json(&self) -> String {
+        serde_json::to_string(&self.lock().meta.settings).expect("settings serialise")
+    }
+
+    /// The classifier's labels, in the order of its probabilities (empty for other jobs).
+    #[getter]
+    fn labels(&self) -> Vec<String> {
+        self.lock().meta.labels.clone().unwrap_or_default()
+    }
+
+    /// The number of parameters.
+    #[getter]
+    fn num_params(&self) -> usize {
+        self.lock().model.store.len()
+    }
+
+    /// Whether the model is a global forecaster (many series, quantiles).
+    #[getter]
+    fn is_global(&self) -> bool {
+        self.lock().meta.global.is_some()
+    }
+
+    /// Continues `prime` with `length` generated characters (or words) and returns them
+    /// (without the prime), as `lstm generate` does with the same arguments.
+    #[pyo3(signature = (prime, length, temperature, top_k, seed, bf16=false))]
+    #[allow(clippy::too_many_arguments)] // the Python call's arguments
+    fn generate(
+        &self,
+        py: Python<'_>,
+        prime: String,
+        length: usize,
+        temperature: f32,
+        top_k: usize,
+        seed: u64,
+        bf16: bool,
+    ) -> PyResult<String> {
+        self.want(Task::Text, "generate")?;
+        let o = generate_options(prime, length, temperature, top_k, seed, bf16)?;
+        py.detach(|| job::generate(&mut self.lock(), &o, &mut |_| {}))
+            .map_err(job_err)
+    }
+
+    /// As [`generate`](Self::generate), yielding the text piece by piece as it is produced.
+    #[pyo3(signature = (prime, length, temperature, top_k, seed, bf16=false))]
+    fn generate_stream(
+        &self,
+        prime: String,
+        length: usize,
+        temperature: f32,
+        top_k: usize,
+        seed: u64,
+        bf16: bool,
+    ) -> PyResult<TextStream> {
+        self.want(Task::Text, "generate")?;
+        let o = generate_options(prime, length, temperature, top_k, seed, bf16)?;
+        let (tx, rx) = mpsc::sync_channel::<Result<String, JobError>>(256);
+        let inner = self.inner.clone();
+        std::thread::spawn(move || {
+            let mut l = inner.lock().unwrap_or_else(|p| p.into_inner());
+            let piece_tx = tx.clone();
+            let r = job::generate(&mut l, &o, &mut |piece| {
+                // a reader that went away stops receiving; the rest is generated unread
+                let _ = piece_tx.send(Ok(piece.to_string()));
+            });
+            if let Err(e) = r {
+                let _ = tx.send(Err(e));
+            }
+        });
+        Ok(TextStream {
+            rx: Mutex::new(Some(rx)),
+        })
+    }
+
+    /// Forecasts the series of the file `data` (a CSV with the training file's columns)
+    /// `steps` steps past their last value (default: the model's horizon), with the quantile
+    /// `levels` (global forecasters only); returns the CSV `lstm forecast` writes.
+    #[pyo3(signature = (data, steps=None, levels=Vec::new()))]
+    fn forecast(
+        &self,
+        py: Python<'_>,
+        data: PathBuf,
+        steps: Option<usize>,
+        levels: Vec<f64>,
+    ) -> PyResult<String> {
+        self.want(Task::Forecast, "predict")?;
+        require_file(&data)?;
+        if steps == Some(0) {
+            return Err(value_err("steps must be at least 1"));
+        }
+        if let Some(q) = levels.iter().find(|q| !(**q > 0.0 && **q < 1.0)) {
+            return Err(value_err(format!(
+                "quantile levels must be between 0 and 1 (exclusive), got {q}"
+            )));
+        }
+        py.detach(|| {
+            let mut l = self.lock();
+            if l.meta.global.is_some() {
+                job::forecast_global(&mut l, &data, steps, &levels).map(|f| f.csv)
+            } else if !levels.is_empty() {
+                Err(JobError::Invalid(
+                    "quantiles need a global forecaster; this model (forecaster=\"window\") gives point forecasts".into(),
+                ))
+            } else {
+                let steps = match steps {
+                    Some(s) => s,
+                    None => job::series_spec(&l)?.horizon,
+                };
+                job::forecast(&mut l, &data, steps).map(|f| f.to_csv())
+            }
+        })
+        .map_err(job_err)
+    }
+
+    /// Classifies `texts`: returns the likeliest labels and the probabilities `(n, labels)`.
+    fn classify<'py>(
+        &self,
+        py: Python<'py>,
+        texts: Vec<String>,
+    ) -> PyResult<(Vec<String>, Bound<'py, PyArray1<f32>>, usize)> {
+        self.want(Task::Classify, "predict")?;
+        let preds = py
+            .detach(|| job::classify(&mut self.lock(), &texts))
+            .map_err(job_err)?;
+        let k = preds.first().map_or(0, |p| p.probabilities.len());
+        let labels = preds.iter().map(|p| p.label.clone()).collect();
+        let probs: Vec<f32> = preds.into_iter().flat_map(|p| p.probabilities).collect();
+        Ok((labels, PyArray1::from_vec(py, probs), k))
+    }
+
+    /// Scores the model on the file `data` as `lstm eval` does; returns its JSON report.
+    #[pyo3(signature = (data, tail=None, stream=false, holdout=None, windows=None))]
+    fn evaluate(
+        &self,
+        py: Python<'_>,
+        data: PathBuf,
+        tail: Option<f64>,
+        stream: bool,
+        holdout: Option<usize>,
+        windows: Option<usize>,
+    ) -> PyResult<String> {
+        require_file(&data)?;
+        if let Some(t) = tail {
+            if !(t > 0.0 && t <= 1.0) {
+                return Err(value_err(format!("tail must be in (0, 1], got {t}")));
+            }
+        }
+        let o = EvalOptions {
+            tail,
+            stream,
+            generator: None,
+            holdout,
+            windows,
+        };
+        let report = py
+            .detach(|| job::evaluate(&mut self.lock(), &data, &o))
+            .map_err(job_err)?;
+        Ok(report.to_json().to_string())
+    }
+
+    fn __repr__(&self) -> String {
+        let l = self.lock();
+        let s = &l.meta.settings;
+        format!(
+            "<lstm model: {} job, {} x {} {:?}, {} parameters>",
+            self.task,
+            s.layers,
+            s.hidden,
+            s.cell,
+            l.model.store.len()
+        )
+    }
+}
+
+/// Generated text, piece by piece (an iterator of `str`).
+#[pyclass(module = "lstm._lstm")]
+pub struct TextStream {
+    rx: Mutex<Option<mpsc::Receiver<Result<String, JobError>>>>,
+}
+
+#[pymethods]
+impl TextStream {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<String>> {
+        let mut guard = self.rx.lock().unwrap_or_else(|p| p.into_inner());
+        // wait in slices, so that Ctrl-C reaches a reader of a slow model
+        loop {
+            let Some(rx) = guard.take() else {
+                return Ok(None);
+            };
+            let (rx, got) = py.detach(move || {
+                let got = rx.recv_timeout(Duration::from_millis(100));
+                (rx, got)
+            });
+            match got {
+                Ok(Ok(piece)) => {
+                    *guard = Some(rx);
+                    return Ok(Some(piece));
+                }
+                Ok(Err(e)) => return Err(job_err(e)),
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    *guard = Some(rx);
+                    py.check_signals()?;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(None),
+            }
+        }
+    }
 }

@@ -1,0 +1,512 @@
+"""The three jobs of ``lstm train``, Keras and scikit-learn style.
+
+:class:`TextModel`, :class:`Forecaster` and :class:`Classifier` take the binary's settings as
+keyword arguments under the names of its configuration file (``hidden=128``, ``layers=1``,
+``steps=2000``, ``minutes=5``, ...; see :func:`settings`), train with ``fit`` and answer with
+``generate``, ``predict`` and ``evaluate``. ``save(dir)`` writes the model directory that
+``lstm generate``, ``lstm forecast`` and ``lstm classify`` read, and :func:`load` reads one
+that ``lstm train`` wrote.
+
+Data reach the engine as files, written to a temporary directory: the binary and Python then
+read exactly the same input in the same way.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Union
+
+import numpy as np
+
+from . import _lstm
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+__all__ = ["TextModel", "Forecaster", "Classifier", "load", "settings", "History"]
+
+
+def settings(task: str, **overrides: Any) -> Dict[str, Any]:
+    """The settings of a job (``"text"``, ``"forecast"`` or ``"classify"``): the binary's
+    defaults with ``overrides`` laid over them, checked as ``lstm train`` checks them.
+
+    Raises ``ValueError`` naming an unknown or invalid setting.
+    """
+    return json.loads(_lstm.check_settings(task, json.dumps(overrides)))
+
+
+class History(dict):
+    """What ``fit`` returns: ``history["loss"]`` (training loss per step),
+    ``history["val_loss"]`` (per validation pass), their ``step`` lists, the job's ``notes``
+    about its data and why it ``stopped``. A ``dict``, like Keras' ``History.history``."""
+
+
+def _pandas():
+    return sys.modules.get("pandas")
+
+
+def _is_dataframe(x: Any) -> bool:
+    pd = _pandas()
+    return pd is not None and isinstance(x, pd.DataFrame)
+
+
+def _fmt(v: Any) -> str:
+    """One CSV cell: numbers in full precision, NaN and None empty."""
+    if v is None:
+        return ""
+    if isinstance(v, (float, np.floating)):
+        return "" if math.isnan(v) else repr(float(v))
+    return str(v)
+
+
+def _write_columns(path: Path, columns: Mapping[str, Sequence[Any]]) -> None:
+    names = list(columns)
+    lengths = {len(columns[n]) for n in names}
+    if len(lengths) != 1:
+        raise ValueError(
+            f"the columns have different lengths: "
+            + ", ".join(f"{n}: {len(columns[n])}" for n in names)
+        )
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(names)
+        for row in zip(*(columns[n] for n in names)):
+            w.writerow([_fmt(v) for v in row])
+
+
+def _progress(verbose: bool) -> Optional[Callable[..., None]]:
+    if not verbose:
+        return None
+
+    def show(step, loss, val_loss, fraction, items_per_s):
+        if val_loss is not None:
+            print(f"step {step}: loss {loss:.4f}, val_loss {val_loss:.4f}", flush=True)
+
+    return show
+
+
+class _Job:
+    """What the three jobs share: settings, ``fit`` on a file, ``save``, ``evaluate``."""
+
+    _task = ""
+
+    def __init__(self, **settings: Any) -> None:
+        # checked now, so that a misspelt setting fails before any data is read
+        _lstm.check_settings(self._task, json.dumps(settings))
+        self._settings = dict(settings)
+        self._model: Optional[_lstm.Model] = None
+        self.history_: Optional[History] = None
+
+    @classmethod
+    def _from_model(cls, model: "_lstm.Model") -> "_Job":
+        job = cls.__new__(cls)
+        job._settings = {}
+        job._model = model
+        job.history_ = None
+        return job
+
+    def get_params(self) -> Dict[str, Any]:
+        """Every setting of the model (the trained model's, once trained or loaded)."""
+        if self._model is not None:
+            return json.loads(self._model.settings_json)
+        return settings(self._task, **self._settings)
+
+    @property
+    def model(self) -> "_lstm.Model":
+        """The trained model; raises ``ValueError`` before ``fit`` or ``load``."""
+        if self._model is None:
+            raise ValueError(
+                f"this {type(self).__name__} is not trained yet; call fit() or lstm.load()"
+            )
+        return self._model
+
+    @property
+    def num_params(self) -> int:
+        """The number of parameters of the trained model."""
+        return self.model.num_params
+
+    def _fit_file(
+        self, data: Optional[Path], extra: Dict[str, Any], out: Optional[PathLike], verbose: bool
+    ) -> History:
+        s = dict(self._settings)
+        s.update(extra)
+        if data is not None:
+            s["data"] = str(data)
+        own_dir = out is None
+        out_dir = Path(tempfile.mkdtemp(prefix="lstm-model-")) if own_dir else Path(out)
+        try:
+            r = _lstm.Model.train(self._task, json.dumps(s), str(out_dir), _progress(verbose))
+        finally:
+            if own_dir:
+                shutil.rmtree(out_dir, ignore_errors=True)
+        if verbose:
+            for note in r.notes:
+                print(note, flush=True)
+        self._model = r.model
+        h = History(
+            loss=[l for _, l in r.train_loss],
+            step=[s for s, _ in r.train_loss],
+            val_loss=[l for _, l in r.val_loss],
+            val_step=[s for s, _ in r.val_loss],
+            notes=list(r.notes),
+            stopped=r.stopped,
+        )
+        self.history_ = h
+        return h
+
+    def save(self, dir: PathLike) -> None:
+        """Writes the model directory (``config.json``, ``model.safetensors``, ...) that the
+        binary's commands and :func:`load` read."""
+        self.model.save(str(dir))
+
+    def _evaluate_file(self, path: PathLike, **options: Any) -> Dict[str, Any]:
+        return json.loads(self.model.evaluate(str(path), **options))
+
+    def __repr__(self) -> str:
+        if self._model is None:
+            args = ", ".join(f"{k}={v!r}" for k, v in self._settings.items())
+            return f"{type(self).__name__}({args})"
+        return repr(self._model)
+
+
+class TextModel(_Job):
+    """A character (or word) language model: ``lstm train text``.
+
+    >>> m = lstm.TextModel(hidden=128, layers=1, steps=300)
+    >>> m.fit("the text to learn ...")            # or a Path, or a list of strings
+    >>> print(m.generate("ROMEO:", length=200, seed=1))
+    """
+
+    _task = "text"
+
+    def fit(
+        self,
+        text: Union[str, "os.PathLike[str]", Sequence[str], None] = None,
+        *,
+        out: Optional[PathLike] = None,
+        verbose: bool = False,
+        **settings: Any,
+    ) -> History:
+        """Trains on ``text``: a string (the text itself), a ``pathlib.Path`` (a text file), a
+        list of strings (joined by newlines) or ``None`` (the bundled tinyshakespeare, as
+        ``lstm train``). ``settings`` override the constructor's for this run; ``out`` keeps
+        the checkpoints in that directory. Returns the loss history."""
+        if text is None:
+            return self._fit_file(None, settings, out, verbose)
+        if isinstance(text, os.PathLike):
+            return self._fit_file(Path(text), settings, out, verbose)
+        if not isinstance(text, str):
+            text = "\n".join(str(t) for t in text)
+        with tempfile.TemporaryDirectory(prefix="lstm-data-") as d:
+            p = Path(d) / "text.txt"
+            p.write_text(text, encoding="utf-8")
+            return self._fit_file(p, settings, out, verbose)
+
+    def generate(
+        self,
+        prime: str = "\n",
+        length: int = 500,
+        temperature: float = 0.8,
+        top_k: int = 0,
+        seed: Optional[int] = None,
+        *,
+        stream: bool = False,
+        bf16: bool = False,
+    ) -> Union[str, Iterator[str]]:
+        """Continues ``prime`` with ``length`` characters (or words) sampled at
+        ``temperature`` among the ``top_k`` likeliest (0: all); returns the generated text
+        without the prime, the same text as ``lstm generate --prime ... --length ... --seed
+        ...`` (the same defaults: temperature 0.8, seed ``None`` meaning the binary's 0).
+        With ``stream=True``, an iterator that yields the text piece by piece as it is
+        produced."""
+        if length < 0:
+            raise ValueError(f"length must be at least 0, got {length}")
+        if top_k < 0:
+            raise ValueError(f"top_k must be at least 0, got {top_k}")
+        seed = 0 if seed is None else int(seed)
+        if seed < 0:
+            raise ValueError(f"seed must be at least 0, got {seed}")
+        if stream:
+            return self.model.generate_stream(prime, length, temperature, top_k, seed, bf16)
+        return self.model.generate(prime, length, temperature, top_k, seed, bf16)
+
+    def evaluate(
+        self, text: Union[str, "os.PathLike[str]"], *, tail: Optional[float] = None,
+        stream: bool = False,
+    ) -> Dict[str, Any]:
+        """Scores the model on ``text`` (a string, or a ``pathlib.Path``) as ``lstm eval``:
+        cross-entropy in nats per character, and bits. ``tail`` scores only that final
+        fraction; ``stream`` carries the state across the whole text."""
+        if isinstance(text, os.PathLike):
+            return self._evaluate_file(text, tail=tail, stream=stream)
+        with tempfile.TemporaryDirectory(prefix="lstm-data-") as d:
+            p = Path(d) / "text.txt"
+            p.write_text(str(text), encoding="utf-8")
+            return self._evaluate_file(p, tail=tail, stream=stream)
+
+
+SeriesData = Union["os.PathLike[str]", np.ndarray, Sequence[float], Mapping[str, Sequence[Any]], Any]
+
+
+class Forecaster(_Job):
+    """A forecaster of one or many series: ``lstm train forecast``.
+
+    ``fit`` takes a pandas DataFrame in long format (one row per series and time), a mapping of
+    column names to sequences, a 1-D array (one series) or the path of a CSV file;
+    ``column`` names the target, ``id_column`` the series, ``time_column`` the time (a date,
+    datetime or integer index), ``known_columns`` covariates known in advance.
+
+    >>> f = lstm.Forecaster(horizon=48, season=24)
+    >>> f.fit(df, column="value", id_column="series", time_column="t")
+    >>> fc = f.predict(quantiles=[0.1, 0.9])    # the next 48 steps of every series
+    """
+
+    _task = "forecast"
+
+    def __init__(self, **settings: Any) -> None:
+        super().__init__(**settings)
+        self._train_file: Optional[Path] = None
+        self._train_dir: Optional[tempfile.TemporaryDirectory] = None
+        self._was_frame = False
+
+    @classmethod
+    def _from_model(cls, model: "_lstm.Model") -> "Forecaster":
+        f = super()._from_model(model)
+        f._train_file, f._train_dir, f._was_frame = None, None, False
+        return f  # type: ignore[return-value]
+
+    def _write(self, data: SeriesData, d: Path, column: Optional[str]) -> Path:
+        if isinstance(data, (str, os.PathLike)):
+            return Path(data)
+        p = d / "series.csv"
+        if _is_dataframe(data):
+            data.to_csv(p, index=False)
+            return p
+        if isinstance(data, Mapping):
+            _write_columns(p, {str(k): list(v) for k, v in data.items()})
+            return p
+        arr = np.asarray(data)
+        if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.number):
+            raise ValueError(
+                "give a pandas DataFrame, a mapping of column names to values, a 1-D numeric "
+                f"array (one series) or a pathlib.Path; got an array of shape {arr.shape} and "
+                f"dtype {arr.dtype}"
+            )
+        _write_columns(p, {column or "value": arr.astype(np.float64)})
+        return p
+
+    def fit(
+        self,
+        data: SeriesData,
+        *,
+        column: Optional[str] = None,
+        id_column: Optional[str] = None,
+        time_column: Optional[str] = None,
+        known_columns: Optional[Sequence[str]] = None,
+        out: Optional[PathLike] = None,
+        verbose: bool = False,
+        **settings: Any,
+    ) -> History:
+        """Trains one model over every series of ``data`` (see the class); returns the loss
+        history. Without ``column``, a 1-D array's values are the column ``value``."""
+        extra = dict(settings)
+        col = column
+        if col is None and not isinstance(data, (str, os.PathLike, Mapping)) and not _is_dataframe(data):
+            col = "value"
+        if col is not None:
+            extra["columns"] = [col]
+        if id_column is not None:
+            extra["id_column"] = id_column
+        if time_column is not None:
+            extra["date_column"] = time_column
+        if known_columns is not None:
+            extra["known_columns"] = list(known_columns)
+        # the training file is kept: predict() without data continues it
+        keep = tempfile.TemporaryDirectory(prefix="lstm-data-")
+        path = self._write(data, Path(keep.name), col)
+        h = self._fit_file(path, extra, out, verbose)
+        if self._train_dir is not None:
+            self._train_dir.cleanup()
+        self._train_file, self._train_dir = path, keep
+        self._was_frame = _is_dataframe(data)
+        return h
+
+    def predict(
+        self,
+        data: Optional[SeriesData] = None,
+        steps: Optional[int] = None,
+        quantiles: Optional[Sequence[float]] = None,
+    ) -> Any:
+        """Forecasts ``steps`` steps (default: the horizon) past the last value of every
+        series of ``data`` (default: the data of the last ``fit``), with one column
+        ``q<level>`` per quantile level (global forecasters; default 0.025 and 0.975, the
+        95% interval; ``[]`` for none). The columns are those ``lstm forecast`` writes: id
+        and time under their input names, the median forecast under the target's name.
+        Returns a pandas DataFrame when ``data`` is one (or was one in ``fit``), else a dict
+        of numpy arrays."""
+        m = self.model
+        if quantiles is None:
+            quantiles = [0.025, 0.975] if m.is_global else []
+        levels = [float(q) for q in quantiles]
+        if steps is not None and steps < 1:
+            raise ValueError(f"steps must be at least 1, got {steps}")
+        as_frame = _is_dataframe(data) if data is not None else self._was_frame
+        with tempfile.TemporaryDirectory(prefix="lstm-data-") as d:
+            if data is None:
+                if self._train_file is None:
+                    raise ValueError(
+                        "give the series to continue: this model was loaded, not fitted here"
+                    )
+                path = self._train_file
+            else:
+                path = self._write(data, Path(d), self._target())
+            text = m.forecast(str(path), steps, levels)
+        return _parse_forecast(text, as_frame)
+
+    def _target(self) -> Optional[str]:
+        cols = self.get_params().get("columns") or []
+        return cols[0] if cols else None
+
+    def evaluate(
+        self,
+        data: SeriesData,
+        *,
+        windows: Optional[int] = None,
+        holdout: Optional[int] = None,
+    ) -> Dict[str, Any]:
+        """Backtests the model on ``data`` as ``lstm eval`` does: for a global forecaster,
+        ``windows`` rolling origins (default 1) scored with sMAPE, MASE, MAPE, RMSE, the
+        weighted quantile loss, the 95% interval's coverage and MSIS, beside seasonal naive;
+        for a window forecaster, the last ``holdout`` rows."""
+        with tempfile.TemporaryDirectory(prefix="lstm-data-") as d:
+            path = self._write(data, Path(d), self._target())
+            return self._evaluate_file(path, windows=windows, holdout=holdout)
+
+
+def _parse_forecast(text: str, as_frame: bool) -> Any:
+    rows = list(csv.reader(text.splitlines()))
+    header, body = rows[0], rows[1:]
+    cols: Dict[str, Any] = {}
+    for i, name in enumerate(header):
+        vals = [r[i] for r in body]
+        try:
+            cols[name] = np.array([int(v) for v in vals], dtype=np.int64)
+            continue
+        except ValueError:
+            pass
+        try:
+            cols[name] = np.array([float(v) if v != "" else np.nan for v in vals])
+        except ValueError:
+            cols[name] = np.array(vals, dtype=object)
+    if as_frame and _pandas() is not None:
+        return _pandas().DataFrame(cols)
+    return cols
+
+
+TextsData = Union[Sequence[str], "os.PathLike[str]", Any]
+
+
+class Classifier(_Job):
+    """A text classifier: ``lstm train classify``.
+
+    >>> c = lstm.Classifier(epochs=3)
+    >>> c.fit(texts, labels)            # lists of strings, or a DataFrame with both columns
+    >>> c.predict(["a fine film"]), c.predict_proba(["a fine film"]), c.classes_
+    """
+
+    _task = "classify"
+
+    def _write(
+        self, texts: TextsData, labels: Optional[Sequence[Any]], d: Path
+    ) -> Path:
+        if isinstance(texts, (str, os.PathLike)):
+            if labels is not None:
+                raise ValueError("give labels with lists of texts, not with a file")
+            return Path(texts)
+        s = self.get_params()
+        tc, lc = s["text_column"], s["label_column"]
+        p = d / "texts.csv"
+        if _is_dataframe(texts):
+            if labels is not None:
+                raise ValueError("give labels as a column of the DataFrame, not separately")
+            missing = [c for c in (tc, lc) if c not in texts.columns]
+            if missing:
+                raise ValueError(
+                    f"the DataFrame has no column {missing[0]!r} (columns: {list(texts.columns)}); "
+                    "name them with text_column= and label_column="
+                )
+            texts.to_csv(p, index=False, columns=[tc, lc])
+            return p
+        texts = [str(t) for t in texts]
+        if labels is None:
+            raise ValueError("give the labels: fit(texts, labels)")
+        labels = [str(l) for l in labels]
+        if len(labels) != len(texts):
+            raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
+        _write_columns(p, {tc: texts, lc: labels})
+        return p
+
+    def fit(
+        self,
+        texts: TextsData,
+        labels: Optional[Sequence[Any]] = None,
+        *,
+        out: Optional[PathLike] = None,
+        verbose: bool = False,
+        **settings: Any,
+    ) -> History:
+        """Trains on ``texts`` and ``labels`` (lists), a DataFrame with the ``text_column``
+        and ``label_column`` settings' columns (``text``, ``label``), or the path of a CSV/TSV
+        file; returns the loss history."""
+        for k in ("text_column", "label_column"):
+            if k in settings:
+                self._settings[k] = settings.pop(k)
+        with tempfile.TemporaryDirectory(prefix="lstm-data-") as d:
+            path = self._write(texts, labels, Path(d))
+            return self._fit_file(path, settings, out, verbose)
+
+    @property
+    def classes_(self) -> List[str]:
+        """The labels, in the order of ``predict_proba``'s columns."""
+        return list(self.model.labels)
+
+    def _texts(self, texts: Union[str, Sequence[str]]) -> List[str]:
+        if isinstance(texts, str):
+            raise ValueError("give a list of texts, not one string")
+        return [str(t) for t in texts]
+
+    def predict(self, texts: Sequence[str]) -> List[str]:
+        """The likeliest label of each text."""
+        labels, _, _ = self.model.classify(self._texts(texts))
+        return labels
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Each text's probability of each label, ``(len(texts), len(classes_))`` float32."""
+        texts = self._texts(texts)
+        _, probs, k = self.model.classify(texts)
+        return probs.reshape(len(texts), k)
+
+    def evaluate(
+        self, texts: TextsData, labels: Optional[Sequence[Any]] = None, *,
+        tail: Optional[float] = None,
+    ) -> Dict[str, Any]:
+        """Accuracy and confusion matrix on ``texts`` and ``labels`` (as ``fit`` takes them),
+        as ``lstm eval`` reports them; ``tail`` scores only that final fraction."""
+        with tempfile.TemporaryDirectory(prefix="lstm-data-") as d:
+            path = self._write(texts, labels, Path(d))
+            return self._evaluate_file(path, tail=tail)
+
+
+def load(dir: PathLike) -> Union[TextModel, Forecaster, Classifier]:
+    """Loads a model directory written by ``lstm train`` or ``save()``: a
+    :class:`TextModel`, :class:`Forecaster` or :class:`Classifier` by its job. Raises
+    ``FileNotFoundError`` for a missing directory, ``lstm.LstmError`` for a damaged one."""
+    m = _lstm.Model.load(str(dir))
+    cls = {"text": TextModel, "forecast": Forecaster, "classify": Classifier}[m.task]
+    return cls._from_model(m)

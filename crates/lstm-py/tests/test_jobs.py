@@ -1,0 +1,278 @@
+"""The three jobs from Python: trained, saved, loaded, and moved between the binary and Python
+with the same answers on both sides; every bad input raises the documented exception."""
+
+import csv
+import io
+import json
+import os
+import subprocess
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import lstm
+
+REPO = Path(__file__).resolve().parents[3]
+DATA = REPO / "data"
+
+
+@pytest.fixture(scope="session")
+def binary():
+    """The `lstm` binary of this checkout (built if missing: the tests compare with it)."""
+    exe = Path(os.environ.get("LSTM_BIN", REPO / "target" / "release" / "lstm"))
+    if "LSTM_BIN" not in os.environ and not exe.exists():
+        subprocess.run(
+            ["cargo", "build", "--release", "-p", "lstm-cli"], cwd=REPO, check=True
+        )
+    assert exe.exists(), f"no lstm binary at {exe}"
+    return str(exe)
+
+
+def run(binary, *args):
+    r = subprocess.run([binary, *map(str, args)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+@pytest.fixture(scope="session")
+def text_model(tmp_path_factory):
+    m = lstm.TextModel(hidden=32, layers=1, steps=60, seq_len=32, batch=8, threads=1)
+    text = (DATA / "tinyshakespeare.txt").read_text()[:60000]
+    h = m.fit(text)
+    d = tmp_path_factory.mktemp("text") / "model"
+    m.save(d)
+    return m, h, d
+
+
+def test_text_fit_returns_a_history_and_generates_what_the_binary_generates(text_model, binary):
+    m, h, d = text_model
+    assert len(h["loss"]) == 60 and h["step"][-1] == 60 and h["stopped"] == "budget"
+    assert all(np.isfinite(h["loss"])) and h["val_loss"]
+    assert h["loss"][-1] < h["loss"][0]
+    ours = m.generate("ROMEO:", length=80, seed=7)
+    assert len(ours) == 80
+    # the binary prints the prime, the text and a newline
+    theirs = run(binary, "generate", "--model", d, "--prime", "ROMEO:", "--length", 80, "--seed", 7)
+    assert theirs == "ROMEO:" + ours + "\n"
+    # the same with another temperature and top-k, from the loaded directory
+    loaded = lstm.load(d)
+    assert isinstance(loaded, lstm.TextModel)
+    a = loaded.generate("\n", length=50, temperature=0.5, top_k=5, seed=3)
+    b = run(binary, "generate", "--model", d, "--prime", "\n", "--length", 50,
+            "--temperature", 0.5, "--top-k", 5, "--seed", 3)
+    assert b == "\n" + a + "\n"
+
+
+def test_streamed_generation_yields_the_same_text_piece_by_piece(text_model):
+    m, _, _ = text_model
+    pieces = list(m.generate("KING", length=40, seed=2, stream=True))
+    assert len(pieces) == 40
+    assert "".join(pieces) == m.generate("KING", length=40, seed=2)
+    # a reader that stops early does not break the model
+    it = m.generate("KING", length=2000, seed=2, stream=True)
+    next(it)
+    del it
+    assert m.generate("KING", length=40, seed=2) == "".join(pieces)
+
+
+def test_a_model_trained_by_the_binary_loads_in_python(binary, tmp_path):
+    data = tmp_path / "t.txt"
+    data.write_text((DATA / "tinyshakespeare.txt").read_text()[:30000])
+    out = tmp_path / "m"
+    run(binary, "train", "text", "--data", data, "--steps", 20, "--hidden", 16, "--layers", 1,
+        "--out", out, "--quiet")
+    m = lstm.load(out)
+    assert m.get_params()["hidden"] == 16
+    assert run(binary, "generate", "--model", out, "--length", 30, "--seed", 4) == (
+        "\n" + m.generate(length=30, seed=4) + "\n"
+    )
+    report = m.evaluate(data)
+    assert report["task"] == "text" and report["chars"] > 0
+    theirs = json.loads(run(binary, "eval", "--model", out, "--data", data, "--json"))
+    assert theirs["nats_per_char"] == pytest.approx(report["nats_per_char"], rel=1e-6)
+
+
+def test_settings_are_the_binarys_under_the_same_names():
+    s = lstm.settings("text")
+    assert (s["layers"], s["hidden"], s["seq_len"], s["batch"]) == (2, 256, 64, 32)
+    assert lstm.settings("forecast", hidden=12)["hidden"] == 12
+    with pytest.raises(ValueError, match="unknown setting \"hiden\""):
+        lstm.TextModel(hiden=12)
+    with pytest.raises(ValueError, match="invalid"):
+        lstm.TextModel(hidden=0)
+    with pytest.raises(ValueError, match="invalid setting"):
+        lstm.Classifier(hidden="big")
+    with pytest.raises(ValueError, match="unknown task"):
+        lstm.settings("poetry")
+
+
+@pytest.fixture(scope="session")
+def airline(tmp_path_factory):
+    rows = list(csv.DictReader(open(DATA / "airline_passengers.csv")))
+    f = lstm.Forecaster(steps=40, threads=1)
+    data = {"month": [r["month"] for r in rows[:120]],
+            "passengers": [float(r["passengers"]) for r in rows[:120]]}
+    h = f.fit(data, column="passengers", time_column="month")
+    d = tmp_path_factory.mktemp("fc") / "model"
+    f.save(d)
+    return f, h, d, data
+
+
+def test_forecast_columns_follow_the_binary_and_match_its_numbers(airline, binary, tmp_path):
+    f, h, d, data = airline
+    assert len(h["loss"]) == 40
+    fc = f.predict(quantiles=[0.1, 0.9])
+    assert list(fc) == ["month", "passengers", "q0.1", "q0.9"]
+    assert len(fc["month"]) == 24 and fc["month"][0] == "1959-01"
+    assert np.all(fc["q0.1"] <= fc["passengers"]) and np.all(fc["passengers"] <= fc["q0.9"])
+    # the default quantiles are the binary's: the 95% interval
+    assert list(f.predict(steps=3)) == ["month", "passengers", "q0.025", "q0.975"]
+    path = tmp_path / "air.csv"
+    with open(path, "w") as out:
+        out.write("month,passengers\n")
+        for m, p in zip(data["month"], data["passengers"]):
+            out.write(f"{m},{p}\n")
+    theirs = run(binary, "forecast", "--model", d, "--data", path, "--quantiles", "0.1,0.9")
+    rows = list(csv.reader(io.StringIO(theirs)))
+    assert rows[0] == ["month", "passengers", "q0.1", "q0.9"]
+    got = np.array([[float(x) for x in r[1:]] for r in rows[1:]])
+    want = np.stack([fc["passengers"], fc["q0.1"], fc["q0.9"]], axis=1)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    # the loaded model forecasts the same from the same file
+    again = lstm.load(d).predict(path, quantiles=[0.1, 0.9])
+    np.testing.assert_allclose(again["passengers"], fc["passengers"], rtol=1e-6)
+
+
+def test_forecaster_takes_a_1d_array_and_backtests(tmp_path):
+    y = 100 + 10 * np.sin(np.arange(200) * 2 * np.pi / 12) + np.arange(200) * 0.1
+    f = lstm.Forecaster(steps=30, season=12, horizon=12, threads=1)
+    f.fit(y)
+    fc = f.predict(steps=5, quantiles=[])
+    assert list(fc) == ["t", "value"]
+    assert fc["t"].dtype == np.int64 and list(fc["t"]) == [201, 202, 203, 204, 205]
+    assert len(fc["value"]) == 5 and np.all(np.isfinite(fc["value"]))
+    report = f.evaluate(y, windows=2)
+    assert report["windows"] == 2 and report["series"] == 1
+    assert np.isfinite(report["model"]["smape"]) and np.isfinite(report["model"]["mase"])
+    assert len(report["model"]["per_step"]) == 12
+
+
+def test_forecaster_with_pandas_returns_a_dataframe():
+    pd = pytest.importorskip("pandas", reason="pandas is not installed: DataFrame input untested")
+    rows = list(csv.DictReader(open(DATA / "m4_hourly_train.csv")))[:2000]
+    df = pd.DataFrame(rows)
+    df["value"] = df["value"].astype(float)
+    df["t"] = df["t"].astype(int)
+    f = lstm.Forecaster(steps=20, horizon=48, season=24, threads=1)
+    f.fit(df, column="value", id_column="series", time_column="t")
+    fc = f.predict(quantiles=[0.5])
+    assert isinstance(fc, pd.DataFrame)
+    assert list(fc.columns) == ["series", "t", "value", "q0.5"]
+    n_series = df["series"].nunique()
+    assert len(fc) == 48 * n_series
+    last = df.groupby("series")["t"].max()
+    first = fc.groupby("series")["t"].min()
+    assert all(first[s] == last[s] + 1 for s in last.index)
+
+
+@pytest.fixture(scope="session")
+def classifier(tmp_path_factory):
+    rows = list(csv.DictReader(open(DATA / "movie_review_sentiment.tsv"), delimiter="\t"))[:600]
+    texts = [r["text"] for r in rows]
+    labels = [r["label"] for r in rows]
+    c = lstm.Classifier(steps=30, threads=1)
+    h = c.fit(texts, labels)
+    d = tmp_path_factory.mktemp("cls") / "model"
+    c.save(d)
+    return c, h, d, texts, labels
+
+
+def test_classifier_predicts_like_the_binary(classifier, binary):
+    c, h, d, texts, labels = classifier
+    assert c.classes_ == ["0", "1"]
+    p = c.predict_proba(texts[:5])
+    assert p.shape == (5, 2) and p.dtype == np.float32
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-5)
+    pred = c.predict(texts[:5])
+    assert pred == [c.classes_[i] for i in p.argmax(axis=1)]
+    out = run(binary, "classify", "--model", d, "a fine film", "awful and dull")
+    lines = [l.split("\t") for l in out.strip().splitlines()]
+    ours = c.predict_proba(["a fine film", "awful and dull"])
+    assert [l[0] for l in lines] == c.predict(["a fine film", "awful and dull"])
+    np.testing.assert_allclose([float(l[1]) for l in lines], ours.max(axis=1), atol=1e-4)
+    report = c.evaluate(texts[:100], labels[:100])
+    assert report["n"] == 100 and 0.0 <= report["accuracy"] <= 1.0
+    assert sum(map(sum, report["confusion"])) == 100
+
+
+def test_bad_inputs_raise_the_documented_exceptions(text_model, classifier, airline, tmp_path):
+    m, _, _ = text_model
+    c = classifier[0]
+    f = airline[0]
+    with pytest.raises(FileNotFoundError):
+        lstm.load(tmp_path / "nothing here")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{ not json")
+    with pytest.raises(lstm.LstmError):
+        lstm.load(broken)
+    with pytest.raises(ValueError, match="temperature"):
+        m.generate("a", length=5, temperature=0.0)
+    with pytest.raises(ValueError, match="prime"):
+        m.generate("", length=5)
+    with pytest.raises(ValueError, match="needs a text model"):
+        c.model.generate("a", 5, 1.0, 0, 0)
+    with pytest.raises(ValueError, match="not trained"):
+        lstm.Classifier().predict(["x"])
+    with pytest.raises(ValueError, match="labels"):
+        lstm.Classifier(steps=1).fit(["a", "b"], ["x"])
+    with pytest.raises(ValueError, match="one string"):
+        c.predict("a single string")
+    with pytest.raises(FileNotFoundError):
+        lstm.Forecaster(steps=1).fit(tmp_path / "missing.csv", column="y")
+    with pytest.raises(FileNotFoundError):
+        lstm.TextModel(steps=1).fit(tmp_path / "missing.txt")
+    with pytest.raises(ValueError, match="1-D"):
+        lstm.Forecaster(steps=1).fit(np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="steps"):
+        f.predict(steps=0)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        f.predict(quantiles=[1.5])
+    # data the job cannot use: the library's message, naming the file and what is wrong
+    one_row = tmp_path / "one.csv"
+    one_row.write_text("t,y\n1,5\n")
+    with pytest.raises((ValueError, lstm.LstmError), match="one.csv"):
+        lstm.Forecaster(steps=1).fit(one_row, column="y", time_column="t")
+    with pytest.raises((ValueError, lstm.LstmError), match="nope"):
+        lstm.Forecaster(steps=1).fit(one_row, column="nope")
+    # an out directory that already holds a model is refused, not overwritten
+    with pytest.raises(ValueError, match="already holds a model"):
+        lstm.TextModel(steps=1).fit("abc abc abc " * 100, out=text_model[2])
+
+
+def test_two_threads_can_use_one_model_at_once(text_model, classifier):
+    m, _, _ = text_model
+    c, _, _, texts, _ = classifier
+    want_text = [m.generate("A", length=60, seed=s) for s in range(4)]
+    want_p = c.predict_proba(texts[:50])
+    errors, got = [], {}
+
+    def work(i):
+        try:
+            for _ in range(3):
+                got[("t", i)] = m.generate("A", length=60, seed=i)
+                got[("c", i)] = c.predict_proba(texts[:50])
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    for i in range(4):
+        assert got[("t", i)] == want_text[i]
+        np.testing.assert_array_equal(got[("c", i)], want_p)
