@@ -30,6 +30,7 @@
 //! assert!(model.evaluate(&batch).unwrap().loss < first);
 //! ```
 
+pub mod batch;
 pub mod infer;
 pub mod loss;
 pub mod memory;

@@ -371,6 +371,172 @@ pub fn sample_logits(
     idx[idx.len() - 1]
 }
 
+/// As [`sample_logits`], keeping only the smallest set of likeliest tokens whose probabilities
+/// (after the temperature and the top-k cut) sum to at least `top_p` (nucleus sampling);
+/// `top_p >= 1` is [`sample_logits`] exactly, with the same draws.
+pub fn sample_logits_top_p(
+    logits: &[f32],
+    temperature: f32,
+    top_k: usize,
+    top_p: f32,
+    rng: &mut ChaCha8Rng,
+) -> usize {
+    if top_p >= 1.0 {
+        return sample_logits(logits, temperature, top_k, rng);
+    }
+    let mut idx: Vec<usize> = (0..logits.len()).collect();
+    idx.sort_by(|&a, &b| {
+        logits[b]
+            .partial_cmp(&logits[a])
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    if top_k > 0 && top_k < logits.len() {
+        idx.truncate(top_k);
+    }
+    let max = logits[idx[0]];
+    let w: Vec<f64> = idx
+        .iter()
+        .map(|&i| (((logits[i] - max) / temperature) as f64).exp())
+        .collect();
+    let total: f64 = w.iter().sum();
+    // the nucleus: the likeliest tokens until their share reaches top_p (at least one)
+    let (mut keep, mut share) = (0, 0.0);
+    while keep < w.len() && (keep == 0 || share < top_p as f64 * total) {
+        share += w[keep];
+        keep += 1;
+    }
+    let mut r = rng.gen::<f64>() * share;
+    for (k, &wi) in w[..keep].iter().enumerate() {
+        r -= wi;
+        if r <= 0.0 {
+            return idx[k];
+        }
+    }
+    idx[keep - 1]
+}
+
+/// One generation request stepped from outside, for continuous batching: which token to feed
+/// next ([`input`](Self::input)), and after each step, from that step's logits, the next piece
+/// of text ([`advance`](Self::advance)). It samples exactly as [`generate`] does (the prime fed
+/// token by token, the unknown token never sampled, a space after each word), so with the same
+/// seed, `top_p = 1` and bit-identical logits (a [`crate::model::batch::BatchGenerator`]) it
+/// produces the same text as [`generate`] and `lstm generate`.
+#[derive(Clone, Debug)]
+pub struct TextStream {
+    vocab: Vocab,
+    ids: Vec<u32>,
+    /// The next prime token to feed (`ids.len()` once generating).
+    pos: usize,
+    next: u32,
+    length: usize,
+    produced: usize,
+    temperature: f32,
+    top_k: usize,
+    top_p: f32,
+    rng: ChaCha8Rng,
+}
+
+impl TextStream {
+    /// A request continuing `prime` with `length` pieces.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an empty prime, a temperature that is not a positive number, or
+    /// `top_p` outside `(0, 1]`.
+    pub fn new(
+        vocab: &Vocab,
+        prime: &str,
+        length: usize,
+        temperature: f32,
+        top_k: usize,
+        top_p: f32,
+        seed: u64,
+    ) -> Result<TextStream> {
+        use rand::SeedableRng;
+        if !(temperature.is_finite() && temperature > 0.0) {
+            return Err(Error::Config(format!(
+                "temperature must be a positive number, got {temperature}"
+            )));
+        }
+        if !(top_p > 0.0 && top_p <= 1.0) {
+            return Err(Error::Config(format!(
+                "top_p must be in (0, 1], got {top_p}"
+            )));
+        }
+        let ids = vocab.encode_input(prime);
+        if ids.is_empty() {
+            return Err(Error::Config(
+                "the prime text is empty; give at least one character".into(),
+            ));
+        }
+        Ok(TextStream {
+            vocab: vocab.clone(),
+            next: ids[0],
+            ids,
+            pos: 0,
+            length,
+            produced: 0,
+            temperature,
+            top_k,
+            top_p,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+        })
+    }
+
+    /// The token to feed at this step.
+    pub fn input(&self) -> u32 {
+        if self.pos < self.ids.len() {
+            self.ids[self.pos]
+        } else {
+            self.next
+        }
+    }
+
+    /// Takes this step's logits (the model's row for [`input`](Self::input)): `None` while the
+    /// prime is being read, else the sampled piece of text.
+    pub fn advance(&mut self, logits: &[f32]) -> Option<String> {
+        if self.pos + 1 < self.ids.len() {
+            self.pos += 1;
+            return None;
+        }
+        if self.done() {
+            return None;
+        }
+        self.pos = self.ids.len();
+        let v = self.vocab.len();
+        // never produce the unknown token (the last output)
+        let next = sample_logits_top_p(
+            &logits[logits.len() - v..logits.len() - 1],
+            self.temperature,
+            self.top_k,
+            self.top_p,
+            &mut self.rng,
+        );
+        self.next = next as u32;
+        self.produced += 1;
+        let piece = self.vocab.decode(&[next as u32]);
+        Some(if self.vocab.kind == crate::data::vocab::TokenKind::Word {
+            format!("{piece} ")
+        } else {
+            piece
+        })
+    }
+
+    /// Whether all `length` pieces have been produced.
+    pub fn done(&self) -> bool {
+        self.produced >= self.length
+    }
+
+    /// Pieces produced so far.
+    pub fn produced(&self) -> usize {
+        self.produced
+    }
+
+    /// The prime's length in tokens.
+    pub fn prompt_tokens(&self) -> usize {
+        self.ids.len()
+    }
+}
+
 /// Generates `length` tokens after `prime`, calling `emit` with each new token's text as it
 /// is produced; returns the generated text (without the prime). The unknown token is never
 /// sampled. Unidirectional LSTM models run on the batch-1 [`Generator`] (weights in
