@@ -1013,7 +1013,82 @@ impl SequenceModel {
 
     /// [`Self::train_step`] on the calling thread.
     fn train_step_here(&mut self, batch: &Batch<'_>) -> Result<StepOutput> {
-        let mut out = self.loss_and_grad(batch, true)?;
+        let out = self.loss_and_grad(batch, true)?;
+        self.update(out)
+    }
+
+    /// One data-parallel training step: this process's share of a global batch, its gradient
+    /// summed with the other processes' by `reduce`, then the same update everywhere.
+    ///
+    /// The gradient of this share (a mean over its `n_r` counted targets) is scaled by `n_r`;
+    /// `n_r`, `n_r · loss`, a failure flag and the caller's `extra` values are appended to the
+    /// flat gradient buffer, and `reduce` sums that one buffer over the processes (one
+    /// all-reduce per step); dividing by `Σ n_r` gives the global batch's mean gradient and
+    /// loss. Clipping, the finiteness check and the optimizer then run on identical values in
+    /// every process. A failure in any process's forward or backward (a malformed batch, a
+    /// non-finite loss) is reported through the flag, so every process returns the error
+    /// together instead of one leaving the others waiting in `reduce`. `extra` comes back
+    /// summed.
+    ///
+    /// # Errors
+    /// As [`Self::train_step`]; errors of `reduce`.
+    pub fn train_step_reduced(
+        &mut self,
+        batch: &Batch<'_>,
+        extra: &mut [f32],
+        reduce: &mut dyn FnMut(&mut [f32]) -> Result<()>,
+    ) -> Result<StepOutput> {
+        let local = if batch.batch > 0 {
+            self.loss_and_grad(batch, true)
+        } else {
+            self.store.zero_grad();
+            Ok(StepOutput {
+                loss: 0.0,
+                count: 0,
+                grad_norm: 0.0,
+            })
+        };
+        let n = self.store.grads.len();
+        let (count, loss, failed) = match &local {
+            Ok(o) if o.loss.is_finite() => (o.count as f32, o.loss * o.count as f32, 0.0),
+            _ => (0.0, 0.0, 1.0),
+        };
+        if failed > 0.0 {
+            self.store.zero_grad();
+        } else {
+            for g in &mut self.store.grads {
+                *g *= count;
+            }
+        }
+        self.store.grads.extend([count, loss, failed]);
+        self.store.grads.extend_from_slice(extra);
+        let r = reduce(&mut self.store.grads);
+        let tail = self.store.grads.split_off(n);
+        r?;
+        extra.copy_from_slice(&tail[3..]);
+        let (total, loss_sum, failures) = (tail[0], tail[1], tail[2]);
+        if failures > 0.0 {
+            return Err(match local {
+                Err(e) => e,
+                Ok(_) => Error::Diverged(format!(
+                    "{failures} of the processes failed in this step (a non-finite loss or an error; see their messages)"
+                )),
+            });
+        }
+        let inv = if total > 0.0 { 1.0 / total } else { 0.0 };
+        for g in &mut self.store.grads {
+            *g *= inv;
+        }
+        self.update(StepOutput {
+            loss: loss_sum * inv,
+            count: total as usize,
+            grad_norm: 0.0,
+        })
+    }
+
+    /// The end of a training step once `store.grads` holds the batch's gradient: clipping, the
+    /// finiteness check, the optimizer, the carried state.
+    fn update(&mut self, mut out: StepOutput) -> Result<StepOutput> {
         if self.config.clip_grad_value > 0.0 {
             optim::clip_grad_value(&mut self.store.grads, self.config.clip_grad_value);
         }

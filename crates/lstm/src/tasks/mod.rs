@@ -7,6 +7,7 @@ pub mod global;
 pub mod job;
 pub mod metrics;
 pub mod modeldir;
+pub mod parallel;
 pub mod settings;
 pub mod text;
 pub mod train;

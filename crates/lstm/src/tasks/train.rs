@@ -2,6 +2,7 @@
 //! validation, samples and checkpoints, events for a progress display, and a stop flag
 //! checked at every step boundary.
 
+use std::ops::Range;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -12,6 +13,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::error::{Error, Result};
 use crate::model::{Batch, Inputs, SequenceModel, Targets};
 use crate::tasks::modeldir::{self, ModelMeta, TrainingState};
+use crate::tasks::parallel::{self, Collective};
 use crate::tasks::settings::{OnNonFinite, MAX_CONSECUTIVE_SKIPS};
 
 /// A batch that owns its buffers.
@@ -42,6 +44,26 @@ pub struct OwnedBatch {
 }
 
 impl OwnedBatch {
+    /// The rows `r` of the batch (every field is batch-major: `(B, ...)`), for one process's
+    /// share in data-parallel training ([`crate::tasks::parallel::shard`]).
+    pub fn rows(&self, r: Range<usize>) -> OwnedBatch {
+        let b = self.batch.max(1);
+        let cut = |v: &[f32]| v[v.len() / b * r.start..v.len() / b * r.end].to_vec();
+        let cut_u = |v: &[u32]| v[v.len() / b * r.start..v.len() / b * r.end].to_vec();
+        OwnedBatch {
+            tokens: cut_u(&self.tokens),
+            dense: cut(&self.dense),
+            ids: cut_u(&self.ids),
+            classes: cut_u(&self.classes),
+            values: cut(&self.values),
+            batch: r.len(),
+            seq_len: self.seq_len,
+            lengths: self.lengths.as_ref().map(|l| l[r.clone()].to_vec()),
+            items: self.items * r.len() as u64 / b as u64,
+            distribution: self.distribution,
+        }
+    }
+
     /// Borrowed view for [`SequenceModel::train_step`].
     pub fn as_batch(&self) -> Batch<'_> {
         Batch {
@@ -203,6 +225,41 @@ pub fn train(
     stop: &AtomicBool,
     on: &mut dyn FnMut(Event<'_>),
 ) -> Result<StopReason> {
+    train_with(meta, model, state, task, out, extra, stop, on, None)
+}
+
+/// [`train`], data-parallel over the processes of `group` when it is given
+/// ([`crate::tasks::parallel`]): rank 0's weights are broadcast first; the ranks check that
+/// they train the same settings on the same data (their first global batch) before any update
+/// and refuse otherwise; each step computes this rank's share of the global batch and sums the
+/// gradients with one all-reduce, which also carries the stop flag (a rank's Ctrl-C stops all
+/// after the same step) and the step's time (the budget in minutes is the ranks' mean). Rank
+/// 0's weights are broadcast again before each checkpoint, which rank 0 alone writes. Every
+/// rank's dropout draws from its own stream of the model's RNG.
+///
+/// # Errors
+/// As [`train`]; [`Error::Config`] for ranks that disagree or a batch smaller than the number
+/// of ranks; communication errors.
+#[allow(clippy::too_many_arguments)]
+pub fn train_with(
+    meta: &ModelMeta,
+    model: &mut SequenceModel,
+    state: &mut TrainingState,
+    task: &mut dyn TrainTask,
+    out: &Path,
+    extra: ExtraFiles<'_>,
+    stop: &AtomicBool,
+    on: &mut dyn FnMut(Event<'_>),
+    mut group: Option<&mut dyn Collective>,
+) -> Result<StopReason> {
+    let group_size = group.as_ref().map_or(1, |g| g.size());
+    let rank = group.as_ref().map_or(0, |g| g.rank());
+    if let Some(g) = group.as_deref_mut() {
+        g.broadcast(&mut model.store.values)?;
+        model.rng.set_stream(rank as u64);
+    }
+    let mut checked = group.is_none();
+    let mut last_step_secs = 0.0f32;
     let s = meta.settings.clone();
     let steps_budget = total_steps(meta, task);
     let seconds_budget = s.minutes.map(|m| m * 60.0);
@@ -218,15 +275,25 @@ pub fn train(
         steps_budget.is_some_and(|n| state.step >= n)
             || seconds_budget.is_some_and(|t| state.seconds >= t)
     };
-    let save =
-        |model: &SequenceModel, state: &mut TrainingState, data_rng: &ChaCha8Rng| -> Result<()> {
-            state.model_rng = Some(model.rng.clone());
-            state.data_rng = Some(data_rng.clone());
-            let (train_loss, val_loss) = (state.train_loss.clone(), state.val_loss.clone());
-            modeldir::save_with(out, meta, model, state, &|staging| {
-                extra(staging, &train_loss, &val_loss)
-            })
-        };
+    let save = |model: &mut SequenceModel,
+                state: &mut TrainingState,
+                data_rng: &ChaCha8Rng,
+                group: &mut Option<&mut dyn Collective>|
+     -> Result<()> {
+        if let Some(g) = group.as_deref_mut() {
+            // the ranks hold the same weights; this makes sure of it before rank 0 saves them
+            g.broadcast(&mut model.store.values)?;
+            if rank != 0 {
+                return Ok(());
+            }
+        }
+        state.model_rng = Some(model.rng.clone());
+        state.data_rng = Some(data_rng.clone());
+        let (train_loss, val_loss) = (state.train_loss.clone(), state.val_loss.clone());
+        modeldir::save_with(out, meta, model, state, &|staging| {
+            extra(staging, &train_loss, &val_loss)
+        })
+    };
     let faults = injected_faults();
     let mut consecutive_skips = 0u32;
     let mut window_loss = 0.0f64;
@@ -236,7 +303,8 @@ pub fn train(
     let mut rate = 0.0;
     let mut last_eval = None;
     let reason = loop {
-        if stop.load(Ordering::SeqCst) {
+        // with several ranks the stop flag travels with the step's gradients instead
+        if group.is_none() && stop.load(Ordering::SeqCst) {
             break StopReason::Interrupted;
         }
         if done(state) {
@@ -246,7 +314,34 @@ pub fn train(
         model.optimizer.lr_scale = s.lr_schedule.scale(fraction(state));
         let batch = task.next_batch(&mut data_rng, state.data_position);
         state.data_position += 1;
-        let res = if faults.contains(&(state.step + 1)) {
+        let mut step_extra = [0.0f32; 2];
+        let res = if let Some(g) = group.as_deref_mut() {
+            if !checked {
+                if batch.batch < group_size {
+                    return Err(Error::Config(format!(
+                        "the batch of {} rows cannot be shared among {group_size} ranks; give --batch at least {group_size}",
+                        batch.batch
+                    )));
+                }
+                let mut print = serde_json::to_vec(&s).unwrap_or_default();
+                print.extend(batch.tokens.iter().flat_map(|t| t.to_le_bytes()));
+                print.extend(batch.dense.iter().flat_map(|t| t.to_le_bytes()));
+                print.extend(batch.classes.iter().flat_map(|t| t.to_le_bytes()));
+                print.extend(batch.values.iter().flat_map(|t| t.to_le_bytes()));
+                parallel::check_same(g, "settings or data", &print)?;
+                checked = true;
+            }
+            let local = batch.rows(parallel::shard(batch.batch, rank, group_size));
+            step_extra = [
+                f32::from(u8::from(stop.load(Ordering::SeqCst))),
+                last_step_secs,
+            ];
+            let r = model.train_step_reduced(&local.as_batch(), &mut step_extra, &mut |buf| {
+                g.allreduce_sum(buf)
+            });
+            step_extra[1] /= group_size as f32;
+            r
+        } else if faults.contains(&(state.step + 1)) {
             Err(Error::Diverged(format!(
                 "loss is NaN (injected by {FAULT_ENV})"
             )))
@@ -290,7 +385,14 @@ pub fn train(
         };
         state.step += 1;
         state.items_seen += batch.items;
-        state.seconds += t0.elapsed().as_secs_f64();
+        // with several ranks: the ranks' mean time of their previous step, the same everywhere
+        // (so that a budget in minutes ends on the same step on every rank)
+        state.seconds += if group.is_some() {
+            f64::from(step_extra[1])
+        } else {
+            t0.elapsed().as_secs_f64()
+        };
+        last_step_secs = t0.elapsed().as_secs_f32();
         window_loss += res.loss as f64;
         window_n += 1;
         window_items += batch.items;
@@ -334,8 +436,11 @@ pub fn train(
             model.carry = carry;
         }
         if s.save_every.is_some_and(|k| state.step.is_multiple_of(k)) {
-            save(model, state, &data_rng)?;
+            save(model, state, &data_rng, &mut group)?;
             on(Event::Saved { step: state.step });
+        }
+        if step_extra[0] > 0.0 {
+            break StopReason::Interrupted;
         }
     };
     if last_eval != Some(state.step) && state.step > 0 {
@@ -351,7 +456,7 @@ pub fn train(
             .train_loss
             .push((state.step, (window_loss / window_n as f64) as f32));
     }
-    save(model, state, &data_rng)?;
+    save(model, state, &data_rng, &mut group)?;
     on(Event::Saved { step: state.step });
     Ok(reason)
 }
