@@ -229,9 +229,9 @@ pub fn train(
 }
 
 /// [`train`], data-parallel over the processes of `group` when it is given
-/// ([`crate::tasks::parallel`]): rank 0's weights are broadcast first; the ranks check that
-/// they train the same settings on the same data (their first global batch) before any update
-/// and refuse otherwise; each step computes this rank's share of the global batch and sums the
+/// ([`crate::tasks::parallel`]): the ranks check that they have the same settings and model
+/// size, rank 0's weights are broadcast, and the ranks check that they draw the same first
+/// global batch (the same data), all before any update, refusing otherwise; each step computes this rank's share of the global batch and sums the
 /// gradients with one all-reduce, which also carries the stop flag (a rank's Ctrl-C stops all
 /// after the same step) and the step's time (the budget in minutes is the ranks' mean). Rank
 /// 0's weights are broadcast again before each checkpoint, which rank 0 alone writes. Every
@@ -255,6 +255,11 @@ pub fn train_with(
     let group_size = group.as_ref().map_or(1, |g| g.size());
     let rank = group.as_ref().map_or(0, |g| g.rank());
     if let Some(g) = group.as_deref_mut() {
+        // the settings and the model's size first: a broadcast between models of different
+        // sizes would fail in the communication library, not with a message
+        let mut print = serde_json::to_vec(&meta.settings).unwrap_or_default();
+        print.extend((model.store.values.len() as u64).to_le_bytes());
+        parallel::check_same(g, "settings", &print)?;
         g.broadcast(&mut model.store.values)?;
         model.rng.set_stream(rank as u64);
     }
@@ -323,12 +328,12 @@ pub fn train_with(
                         batch.batch
                     )));
                 }
-                let mut print = serde_json::to_vec(&s).unwrap_or_default();
+                let mut print = Vec::new();
                 print.extend(batch.tokens.iter().flat_map(|t| t.to_le_bytes()));
                 print.extend(batch.dense.iter().flat_map(|t| t.to_le_bytes()));
                 print.extend(batch.classes.iter().flat_map(|t| t.to_le_bytes()));
                 print.extend(batch.values.iter().flat_map(|t| t.to_le_bytes()));
-                parallel::check_same(g, "settings or data", &print)?;
+                parallel::check_same(g, "data (their first batches differ)", &print)?;
                 checked = true;
             }
             let local = batch.rows(parallel::shard(batch.batch, rank, group_size));
