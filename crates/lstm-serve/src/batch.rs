@@ -1,0 +1,424 @@
+//! Forecast and classify models: one worker thread per model owns it, waits `--batch-wait-ms`
+//! after a request arrives for others, and runs them as one call of the library's job entry
+//! ([`job::classify`] over all their texts, [`job::forecast_global`] over all their series
+//! written to one temporary CSV). When a batch of several requests fails, each is run alone,
+//! so that one bad request never fails the others.
+
+use std::collections::{BTreeMap, HashSet};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lstm::tasks::job::{self, Prediction};
+use lstm::Loaded;
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+use crate::error::ApiError;
+use crate::metrics::{Metrics, ModelGauges};
+
+/// A request's reply channel.
+pub type Reply<T> = oneshot::Sender<Result<T, ApiError>>;
+
+/// Something a batch worker runs: its size in items (texts, series), for the batch limit.
+pub trait Item: Send + 'static {
+    /// Texts or series in this request.
+    fn size(&self) -> usize;
+}
+
+/// A model's worker thread and its bounded queue.
+pub struct BatchWorker<J> {
+    queue: SyncSender<J>,
+    gauges: Arc<ModelGauges>,
+}
+
+impl<J: Item> BatchWorker<J> {
+    /// Starts the worker of model `name` (`task`: forecast, classify): at most `queue` waiting
+    /// requests, batches of at most `max_items` items gathered for `wait` after the first.
+    #[allow(clippy::too_many_arguments)]
+    pub fn start(
+        name: &str,
+        task: &'static str,
+        mut loaded: Loaded,
+        queue: usize,
+        max_items: usize,
+        wait: Duration,
+        metrics: Arc<Metrics>,
+        mut run: impl FnMut(&mut Loaded, Vec<J>) + Send + 'static,
+    ) -> anyhow::Result<BatchWorker<J>> {
+        let (tx, rx) = sync_channel::<J>(queue);
+        let gauges = metrics.model(name, task);
+        let g = gauges.clone();
+        std::thread::Builder::new()
+            .name(format!("{task}-{name}"))
+            .spawn(move || {
+                while let Ok(first) = rx.recv() {
+                    let deadline = Instant::now() + wait;
+                    let mut items = first.size();
+                    let mut jobs = vec![first];
+                    while items < max_items {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        match rx.recv_timeout(left) {
+                            Ok(j) => {
+                                items += j.size();
+                                jobs.push(j);
+                            }
+                            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
+                                break
+                            }
+                        }
+                    }
+                    g.queued.fetch_sub(jobs.len(), Ordering::Relaxed);
+                    metrics.batch(task, items);
+                    g.tokens.fetch_add(items as u64, Ordering::Relaxed);
+                    // a panic drops the jobs' reply channels: their requests answer 500
+                    let _ = catch_unwind(AssertUnwindSafe(|| run(&mut loaded, jobs)));
+                }
+            })?;
+        Ok(BatchWorker { queue: tx, gauges })
+    }
+
+    /// Queues a request.
+    ///
+    /// # Errors
+    /// 429 when the queue is full, 503 when the worker has stopped.
+    pub fn submit(&self, name: &str, j: J) -> Result<(), ApiError> {
+        self.gauges.queued.fetch_add(1, Ordering::Relaxed);
+        self.queue.try_send(j).map_err(|e| {
+            self.gauges.queued.fetch_sub(1, Ordering::Relaxed);
+            match e {
+                TrySendError::Full(_) => ApiError::queue_full(name),
+                TrySendError::Disconnected(_) => {
+                    ApiError::unavailable(format!("the model {name:?} has stopped"))
+                }
+            }
+        })
+    }
+}
+
+/// An error and its causes, joined.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let m = c.to_string();
+        if !s.contains(&m) {
+            s.push_str(": ");
+            s.push_str(&m);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+// ---------------------------------------------------------------- classify
+
+/// A classify request's texts and where its answer goes.
+pub struct ClassifyJob {
+    /// The texts.
+    pub texts: Vec<String>,
+    /// The answer: one prediction per text.
+    pub reply: Reply<Vec<Prediction>>,
+}
+
+impl Item for ClassifyJob {
+    fn size(&self) -> usize {
+        self.texts.len()
+    }
+}
+
+/// Classifies a batch of requests' texts in one call.
+pub fn run_classify(l: &mut Loaded, jobs: Vec<ClassifyJob>) {
+    let all: Vec<String> = jobs.iter().flat_map(|j| j.texts.iter().cloned()).collect();
+    match job::classify(l, &all) {
+        Ok(mut preds) => {
+            for j in jobs {
+                let rest = preds.split_off(j.texts.len());
+                let _ = j.reply.send(Ok(std::mem::replace(&mut preds, rest)));
+            }
+        }
+        Err(e) if jobs.len() > 1 => {
+            let _ = e;
+            for j in jobs {
+                run_classify(l, vec![j]);
+            }
+        }
+        Err(e) => {
+            for j in jobs {
+                let _ = j.reply.send(Err(ApiError::bad_param("texts", chain(&e))));
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- forecast
+
+/// One series of a forecast request.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeriesIn {
+    /// The series id (a global forecaster with an id column; default: its index).
+    #[serde(default)]
+    pub id: Option<String>,
+    /// The time of every row (the model's time column; strings or numbers), history and the
+    /// future rows that carry known covariates.
+    #[serde(default)]
+    pub time: Option<Vec<serde_json::Value>>,
+    /// The target's history.
+    pub values: Vec<f64>,
+    /// Known covariates (global) or the other input columns (window forecaster): one value
+    /// per row, the history's rows and then the forecast steps'.
+    #[serde(default)]
+    pub known: BTreeMap<String, Vec<f64>>,
+}
+
+/// One series' forecast.
+#[derive(Clone, Debug, Serialize)]
+pub struct SeriesOut {
+    /// The series id.
+    pub id: String,
+    /// The forecast steps' times (when the model knows them).
+    pub time: Vec<String>,
+    /// The point forecast (the median for a global forecaster).
+    pub values: Vec<f64>,
+    /// Each requested quantile level's values (`"0.1": [...]`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub quantiles: BTreeMap<String, Vec<f64>>,
+}
+
+/// A forecast request, checked, and where its answer goes.
+pub struct ForecastJob {
+    /// Its series, with their ids set.
+    pub series: Vec<SeriesIn>,
+    /// Steps to forecast (`None`: the model's horizon).
+    pub steps: Option<usize>,
+    /// Quantile levels.
+    pub quantiles: Vec<f64>,
+    /// The answer: one forecast per series, in request order.
+    pub reply: Reply<Vec<SeriesOut>>,
+}
+
+impl Item for ForecastJob {
+    fn size(&self) -> usize {
+        self.series.len()
+    }
+}
+
+static TEMP: AtomicU64 = AtomicU64::new(0);
+
+/// A temporary CSV file, removed on drop.
+struct TempCsv(PathBuf);
+
+impl TempCsv {
+    fn write(text: &str) -> std::io::Result<TempCsv> {
+        let path = std::env::temp_dir().join(format!(
+            "lstm-serve-{}-{}.csv",
+            std::process::id(),
+            TEMP.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::write(&path, text)?;
+        Ok(TempCsv(path))
+    }
+}
+
+impl Drop for TempCsv {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A CSV cell: quoted when it holds a comma, a quote or a line break.
+fn cell(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// A JSON time as a CSV cell.
+fn time_cell(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => cell(s),
+        other => cell(&other.to_string()),
+    }
+}
+
+/// A request's checked rows: time, target (empty past the history), known columns.
+fn rows(s: &SeriesIn) -> usize {
+    s.known
+        .values()
+        .map(Vec::len)
+        .chain(s.time.as_ref().map(Vec::len))
+        .max()
+        .unwrap_or(0)
+        .max(s.values.len())
+}
+
+/// Runs a batch of forecast requests: for a global forecaster with an id column, the requests
+/// with the same steps and quantiles and different series ids as one call; else one by one.
+pub fn run_forecast(l: &mut Loaded, jobs: Vec<ForecastJob>) {
+    let batched = l
+        .meta
+        .global
+        .as_ref()
+        .is_some_and(|g| g.id_column.is_some());
+    let mut pending: Vec<ForecastJob> = jobs;
+    while !pending.is_empty() {
+        let mut group: Vec<ForecastJob> = Vec::new();
+        let mut ids: HashSet<String> = HashSet::new();
+        let mut rest = Vec::new();
+        for j in pending {
+            let fits = group.first().is_none_or(|g| {
+                batched
+                    && g.steps == j.steps
+                    && g.quantiles == j.quantiles
+                    && j.series
+                        .iter()
+                        .all(|s| !ids.contains(s.id.as_deref().unwrap_or("")))
+            });
+            if fits {
+                ids.extend(j.series.iter().filter_map(|s| s.id.clone()));
+                group.push(j);
+            } else {
+                rest.push(j);
+            }
+        }
+        run_group(l, group);
+        pending = rest;
+    }
+}
+
+fn run_group(l: &mut Loaded, group: Vec<ForecastJob>) {
+    let all: Vec<&SeriesIn> = group.iter().flat_map(|j| j.series.iter()).collect();
+    let first = &group[0];
+    match forecast_series(l, &all, first.steps, &first.quantiles) {
+        Ok(mut out) => {
+            for j in group {
+                let rest = out.split_off(j.series.len());
+                let _ = j.reply.send(Ok(std::mem::replace(&mut out, rest)));
+            }
+        }
+        Err(_) if group.len() > 1 => {
+            for j in group {
+                run_group(l, vec![j]);
+            }
+        }
+        Err(e) => {
+            for j in group {
+                let _ = j.reply.send(Err(e.clone()));
+            }
+        }
+    }
+}
+
+/// Forecasts `series` in one library call, answers in their order.
+fn forecast_series(
+    l: &mut Loaded,
+    series: &[&SeriesIn],
+    steps: Option<usize>,
+    quantiles: &[f64],
+) -> Result<Vec<SeriesOut>, ApiError> {
+    let bad = |e: &dyn std::error::Error, path: &Path| {
+        ApiError::bad_param(
+            "series",
+            chain(e).replace(&path.display().to_string(), "the request's series"),
+        )
+    };
+    if let Some(spec) = l.meta.global.clone() {
+        let mut header: Vec<String> = Vec::new();
+        header.extend(spec.id_column.iter().cloned());
+        header.extend(spec.time_column.iter().cloned());
+        header.push(spec.target.clone());
+        header.extend(spec.known.iter().cloned());
+        let mut csv = header.iter().map(|h| cell(h)).collect::<Vec<_>>().join(",") + "\n";
+        for s in series {
+            for r in 0..rows(s) {
+                let mut row: Vec<String> = Vec::new();
+                if spec.id_column.is_some() {
+                    row.push(cell(s.id.as_deref().unwrap_or("")));
+                }
+                if spec.time_column.is_some() {
+                    row.push(s.time.as_ref().map_or(String::new(), |t| time_cell(&t[r])));
+                }
+                row.push(s.values.get(r).map_or(String::new(), |v| v.to_string()));
+                for k in &spec.known {
+                    row.push(s.known[k][r].to_string());
+                }
+                csv.push_str(&row.join(","));
+                csv.push('\n');
+            }
+        }
+        let file = TempCsv::write(&csv).map_err(|e| ApiError::internal(e.to_string()))?;
+        let fc =
+            job::forecast_global(l, &file.0, steps, quantiles).map_err(|e| bad(&e, &file.0))?;
+        let mut by_id: BTreeMap<String, SeriesOut> = fc
+            .series
+            .into_iter()
+            .map(|(_, f)| {
+                let out = SeriesOut {
+                    id: f.id.clone(),
+                    time: f.times.iter().map(|t| t.to_string()).collect(),
+                    values: f.median,
+                    quantiles: f
+                        .quantiles
+                        .into_iter()
+                        .map(|(q, v)| (format!("{q}"), v))
+                        .collect(),
+                };
+                (f.id, out)
+            })
+            .collect();
+        let single = spec.id_column.is_none();
+        series
+            .iter()
+            .map(|s| {
+                let found = if single {
+                    by_id.pop_first().map(|(_, v)| v)
+                } else {
+                    by_id.remove(s.id.as_deref().unwrap_or(""))
+                };
+                found
+                    .map(|mut o| {
+                        o.id = s.id.clone().unwrap_or(o.id);
+                        o
+                    })
+                    .ok_or_else(|| ApiError::internal("a series is missing from the forecast"))
+            })
+            .collect()
+    } else {
+        let spec = job::series_spec(l).map_err(|e| ApiError::internal(chain(&e)))?;
+        let mut out = Vec::new();
+        for s in series {
+            let mut header: Vec<String> = Vec::new();
+            header.extend(spec.date_column.iter().cloned());
+            header.extend(spec.columns.iter().cloned());
+            let mut csv = header.iter().map(|h| cell(h)).collect::<Vec<_>>().join(",") + "\n";
+            for r in 0..s.values.len() {
+                let mut row: Vec<String> = Vec::new();
+                if spec.date_column.is_some() {
+                    row.push(s.time.as_ref().map_or(String::new(), |t| time_cell(&t[r])));
+                }
+                row.push(s.values[r].to_string());
+                for k in &spec.columns[1..] {
+                    row.push(s.known[k][r].to_string());
+                }
+                csv.push_str(&row.join(","));
+                csv.push('\n');
+            }
+            let file = TempCsv::write(&csv).map_err(|e| ApiError::internal(e.to_string()))?;
+            let steps = steps.unwrap_or(spec.horizon.max(1));
+            let fc = job::forecast(l, &file.0, steps).map_err(|e| bad(&e, &file.0))?;
+            out.push(SeriesOut {
+                id: s.id.clone().unwrap_or_else(|| "0".into()),
+                time: fc.dates.unwrap_or_default(),
+                values: fc.values,
+                quantiles: BTreeMap::new(),
+            });
+        }
+        Ok(out)
+    }
+}

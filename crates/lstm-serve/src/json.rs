@@ -1,0 +1,107 @@
+//! [`ApiJson`]: a JSON body read under the body limit, whose errors name the field at fault.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// A request body parsed as `T`; a malformed body, a wrong type or a missing field is a 400
+/// whose `param` is the field's path (`series[1].values`), a body over `--max-body` a 413.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::other(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    "the request body is larger than the server's --max-body",
+                )
+            } else {
+                ApiError::other(e.status(), "bad_body", e.body_text())
+            }
+        })?;
+        parse(&bytes).map(ApiJson)
+    }
+}
+
+/// Parses `bytes` as `T`, naming the field at fault in the error.
+///
+/// # Errors
+/// A 400 [`ApiError`]: `invalid_json` for malformed JSON, `invalid_parameter` with the field's
+/// path otherwise.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let message = inner.to_string();
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError {
+                code: Some("invalid_json"),
+                param: None,
+                ..ApiError::bad_param("", format!("the body is not valid JSON: {message}"))
+            };
+        }
+        let mut param = if path == "." { String::new() } else { path };
+        for prefix in ["missing field `", "unknown field `"] {
+            if let Some(rest) = message.strip_prefix(prefix) {
+                if let Some(name) = rest.split('`').next() {
+                    if !param.ends_with(name) {
+                        if !param.is_empty() {
+                            param.push('.');
+                        }
+                        param.push_str(name);
+                    }
+                }
+            }
+        }
+        let message = if param.is_empty() {
+            message
+        } else {
+            format!("{param}: {message}")
+        };
+        ApiError::bad_param(param, message)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        values: Vec<f64>,
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Outer {
+        model: String,
+        series: Vec<Inner>,
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e = parse::<Outer>(br#"{"series": []}"#).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("model"), "{e:?}");
+        let e =
+            parse::<Outer>(br#"{"model": "m", "series": [{"values": [1]}, {"values": ["x"]}]}"#)
+                .unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("series[1].values[0]"), "{e:?}");
+        let e = parse::<Outer>(br#"{"model": "m", "series": [], "bogus": 1}"#).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("bogus"), "{e:?}");
+        let e = parse::<Outer>(br#"{"model": "#).unwrap_err();
+        assert_eq!(e.code, Some("invalid_json"));
+        let e = parse::<Outer>(br#"{"model": 3, "series": []}"#).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("model"), "{e:?}");
+    }
+}

@@ -1,0 +1,540 @@
+//! The endpoints: request shapes, their checks (each error names its field), and the answers.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::batch::{ClassifyJob, ForecastJob, SeriesIn};
+use crate::error::ApiError;
+use crate::json::ApiJson;
+use crate::server::{AppState, Served};
+use crate::standin::TextStream;
+use crate::text::{Completion, Event};
+
+/// Events a completion's channel holds before its stream waits for the client to read.
+const EVENTS: usize = 64;
+
+/// A prompt: a string, or OpenAI's list form with exactly one string.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Prompt {
+    /// One prompt.
+    One(String),
+    /// A list (only one prompt per request is served).
+    Many(Vec<String>),
+}
+
+/// Stop strings: one, or a list of up to 4.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Stop {
+    /// One stop string.
+    One(String),
+    /// Several.
+    Many(Vec<String>),
+}
+
+/// `POST /v1/completions`'s body (OpenAI's fields; `top_k` is an extension).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompletionRequest {
+    /// A served text model's name.
+    pub model: String,
+    /// The text to continue.
+    pub prompt: Prompt,
+    /// Tokens to generate (default 16, at most `--max-tokens`).
+    #[serde(default)]
+    pub max_tokens: Option<usize>,
+    /// Softmax temperature, 0 (greedy) or more; default 1.
+    #[serde(default)]
+    pub temperature: Option<f32>,
+    /// Sample among the `top_k` likeliest tokens (0: all; default 0).
+    #[serde(default)]
+    pub top_k: Option<usize>,
+    /// Nucleus sampling, in (0, 1]; default 1.
+    #[serde(default)]
+    pub top_p: Option<f32>,
+    /// The sampling seed (default: a random one).
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// Stop strings: the text ends before the first one generated.
+    #[serde(default)]
+    pub stop: Option<Stop>,
+    /// Answer as Server-Sent Events.
+    #[serde(default)]
+    pub stream: Option<bool>,
+    /// `{"include_usage": true}`: a last chunk with the usage.
+    #[serde(default)]
+    pub stream_options: Option<Value>,
+    /// Completions per prompt: only 1.
+    #[serde(default)]
+    pub n: Option<u32>,
+    /// The caller's id (ignored).
+    #[serde(default)]
+    pub user: Option<String>,
+}
+
+fn model<'a>(st: &'a AppState, name: &str) -> Result<&'a Served, ApiError> {
+    st.models.get(name).ok_or_else(|| {
+        ApiError::unknown_model(name, &st.models.keys().cloned().collect::<Vec<_>>())
+    })
+}
+
+fn wrong_task(name: &str, task: &str, endpoint: &str) -> ApiError {
+    ApiError::bad_param(
+        "model",
+        format!("the model {name:?} is a {task} model; send it to {endpoint}"),
+    )
+}
+
+/// `POST /v1/completions`.
+pub async fn completions(
+    State(st): State<Arc<AppState>>,
+    ApiJson(req): ApiJson<CompletionRequest>,
+) -> Result<Response, ApiError> {
+    let arrived = Instant::now();
+    let worker = match model(&st, &req.model)? {
+        Served::Text(w) => w,
+        other => return Err(wrong_task(&req.model, other.task(), other.endpoint())),
+    };
+    let prompt = match req.prompt {
+        Prompt::One(p) => p,
+        Prompt::Many(mut v) if v.len() == 1 => v.remove(0),
+        Prompt::Many(_) => {
+            return Err(ApiError::bad_param(
+                "prompt",
+                "give one prompt per request (a string, or a list of one string)",
+            ))
+        }
+    };
+    if prompt.is_empty() {
+        return Err(ApiError::bad_param(
+            "prompt",
+            "the prompt is empty; give at least one character",
+        ));
+    }
+    let prompt_tokens = worker.vocab.encode_input(&prompt).len();
+    if prompt_tokens > st.limits.max_prompt {
+        return Err(ApiError {
+            code: Some("prompt_too_long"),
+            ..ApiError::bad_param(
+                "prompt",
+                format!(
+                    "the prompt is {prompt_tokens} tokens long; this server takes at most {} \
+                     (--max-prompt)",
+                    st.limits.max_prompt
+                ),
+            )
+        });
+    }
+    let max_tokens = req.max_tokens.unwrap_or(16);
+    if max_tokens == 0 || max_tokens > st.limits.max_tokens {
+        return Err(ApiError::bad_param(
+            "max_tokens",
+            format!(
+                "max_tokens must be between 1 and {} (--max-tokens), got {max_tokens}",
+                st.limits.max_tokens
+            ),
+        ));
+    }
+    let temperature = req.temperature.unwrap_or(1.0);
+    if !(temperature.is_finite() && temperature >= 0.0) {
+        return Err(ApiError::bad_param(
+            "temperature",
+            format!("temperature must be 0 (greedy) or more, got {temperature}"),
+        ));
+    }
+    let top_p = req.top_p.unwrap_or(1.0);
+    if !(top_p > 0.0 && top_p <= 1.0) {
+        return Err(ApiError::bad_param(
+            "top_p",
+            format!("top_p must be in (0, 1], got {top_p}"),
+        ));
+    }
+    if req.n.is_some_and(|n| n != 1) {
+        return Err(ApiError::bad_param("n", "only n = 1 is served"));
+    }
+    let stop = match req.stop {
+        None => Vec::new(),
+        Some(Stop::One(s)) => vec![s],
+        Some(Stop::Many(v)) => v,
+    };
+    if stop.len() > 4 {
+        return Err(ApiError::bad_param("stop", "give at most 4 stop strings"));
+    }
+    // temperature 0 is greedy: the likeliest token, as OpenAI's
+    let (temperature, top_k) = if temperature == 0.0 {
+        (1.0, 1)
+    } else {
+        (temperature, req.top_k.unwrap_or(0))
+    };
+    let seed = req.seed.unwrap_or_else(rand::random);
+    let stream = TextStream::new(
+        &worker.vocab,
+        &prompt,
+        max_tokens,
+        temperature,
+        top_k,
+        top_p,
+        seed,
+    )
+    .map_err(|e| ApiError::bad_param("prompt", e.to_string()))?;
+    let (tx, mut rx) = mpsc::channel(EVENTS);
+    worker.submit(
+        &req.model,
+        Completion {
+            stream,
+            stop,
+            events: tx,
+            arrived,
+        },
+    )?;
+    let id = format!("cmpl-{}", st.next_id.fetch_add(1, Ordering::Relaxed));
+    let created = st.created;
+    let name = req.model.clone();
+    if req.stream.unwrap_or(false) {
+        let include_usage = req
+            .stream_options
+            .as_ref()
+            .and_then(|o| o.get("include_usage"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let chunk = move |text: &str, finish: Option<&str>| {
+            json!({
+                "id": id, "object": "text_completion", "created": created, "model": name,
+                "choices": [{"text": text, "index": 0, "logprobs": null, "finish_reason": finish}],
+            })
+        };
+        let events = futures_util::stream::unfold(Some(rx), move |rx| {
+            let chunk = chunk.clone();
+            async move {
+                let mut rx = rx?;
+                let data = |v: Value| SseEvent::default().data(v.to_string());
+                let done = SseEvent::default().data("[DONE]");
+                let out: Vec<SseEvent> = match rx.recv().await {
+                    Some(Event::Text(t)) => return Some((vec![data(chunk(&t, None))], Some(rx))),
+                    Some(Event::Done {
+                        finish_reason,
+                        completion_tokens,
+                    }) => {
+                        let mut v = vec![data(chunk("", Some(finish_reason)))];
+                        if include_usage {
+                            let mut u = chunk("", None);
+                            u["choices"] = json!([]);
+                            u["usage"] = usage(prompt_tokens, completion_tokens);
+                            v.push(data(u));
+                        }
+                        v.push(done);
+                        v
+                    }
+                    Some(Event::Error(m)) => vec![data(ApiError::internal(m).body()), done],
+                    None => vec![
+                        data(ApiError::unavailable("the model's worker stopped").body()),
+                        done,
+                    ],
+                };
+                Some((out, None))
+            }
+        })
+        .flat_map(|v| futures_util::stream::iter(v.into_iter().map(Ok::<_, Infallible>)));
+        return Ok(Sse::new(events)
+            .keep_alive(KeepAlive::default())
+            .into_response());
+    }
+    let mut text = String::new();
+    loop {
+        match rx.recv().await {
+            Some(Event::Text(t)) => text.push_str(&t),
+            Some(Event::Done {
+                finish_reason,
+                completion_tokens,
+            }) => {
+                return Ok(Json(json!({
+                    "id": id, "object": "text_completion", "created": created, "model": name,
+                    "choices": [{"text": text, "index": 0, "logprobs": null,
+                                 "finish_reason": finish_reason}],
+                    "usage": usage(prompt_tokens, completion_tokens),
+                }))
+                .into_response())
+            }
+            Some(Event::Error(m)) => return Err(ApiError::internal(m)),
+            None => return Err(ApiError::unavailable("the model's worker stopped")),
+        }
+    }
+}
+
+fn usage(prompt: usize, completion: usize) -> Value {
+    json!({"prompt_tokens": prompt, "completion_tokens": completion,
+           "total_tokens": prompt + completion})
+}
+
+/// `GET /v1/models`.
+pub async fn models(State(st): State<Arc<AppState>>) -> Json<Value> {
+    let data: Vec<Value> = st
+        .models
+        .iter()
+        .map(|(name, m)| {
+            json!({"id": name, "object": "model", "created": st.created, "owned_by": "lstm",
+                   "task": m.task(), "endpoint": m.endpoint()})
+        })
+        .collect();
+    Json(json!({"object": "list", "data": data}))
+}
+
+/// `GET /health`.
+pub async fn health() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// `GET /metrics`.
+pub async fn metrics(State(st): State<Arc<AppState>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        st.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Any other path: a 404 in the JSON error shape.
+pub async fn not_found() -> ApiError {
+    ApiError::other(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint; see /v1/models, /v1/completions, /v1/forecast, /v1/classify, \
+         /health, /metrics",
+    )
+}
+
+/// `POST /v1/classify`'s body.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifyRequest {
+    /// A served classifier's name.
+    pub model: String,
+    /// The texts to classify.
+    pub texts: Vec<String>,
+}
+
+/// `POST /v1/classify`.
+pub async fn classify(
+    State(st): State<Arc<AppState>>,
+    ApiJson(req): ApiJson<ClassifyRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let (worker, labels) = match model(&st, &req.model)? {
+        Served::Classify { worker, labels } => (worker, labels),
+        other => return Err(wrong_task(&req.model, other.task(), other.endpoint())),
+    };
+    if req.texts.is_empty() {
+        return Err(ApiError::bad_param("texts", "give at least one text"));
+    }
+    let (tx, rx) = oneshot::channel();
+    worker.submit(
+        &req.model,
+        ClassifyJob {
+            texts: req.texts,
+            reply: tx,
+        },
+    )?;
+    let preds = rx
+        .await
+        .map_err(|_| ApiError::internal("the model failed on this batch"))??;
+    let predictions: Vec<Value> = preds
+        .iter()
+        .map(|p| {
+            json!({"label": p.label, "probability": p.probability,
+                        "probabilities": p.probabilities})
+        })
+        .collect();
+    Ok(Json(json!({
+        "object": "classification", "model": req.model, "labels": labels,
+        "predictions": predictions,
+    })))
+}
+
+/// `POST /v1/forecast`'s body.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForecastRequest {
+    /// A served forecaster's name.
+    pub model: String,
+    /// The series to forecast.
+    pub series: Vec<SeriesIn>,
+    /// Steps past each series' history (default: the model's horizon).
+    #[serde(default)]
+    pub steps: Option<usize>,
+    /// Quantile levels in (0, 1) (global forecaster).
+    #[serde(default)]
+    pub quantiles: Vec<f64>,
+}
+
+/// `POST /v1/forecast`.
+pub async fn forecast(
+    State(st): State<Arc<AppState>>,
+    ApiJson(mut req): ApiJson<ForecastRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let (worker, global, window) = match model(&st, &req.model)? {
+        Served::Forecast {
+            worker,
+            global,
+            window,
+        } => (worker, global, window),
+        other => return Err(wrong_task(&req.model, other.task(), other.endpoint())),
+    };
+    if req.series.is_empty() {
+        return Err(ApiError::bad_param("series", "give at least one series"));
+    }
+    let horizon = global
+        .as_ref()
+        .map(|g| g.horizon)
+        .or(window.as_ref().map(|w| w.horizon));
+    if let Some(s) = req.steps {
+        if s == 0 || (global.is_some() && Some(s) > horizon) {
+            return Err(ApiError::bad_param(
+                "steps",
+                format!(
+                    "steps must be between 1 and the model's horizon, {}, got {s}",
+                    horizon.unwrap_or(0)
+                ),
+            ));
+        }
+    }
+    for (i, &q) in req.quantiles.iter().enumerate() {
+        if !(q > 0.0 && q < 1.0) || window.is_some() {
+            return Err(ApiError::bad_param(
+                format!("quantiles[{i}]"),
+                if window.is_some() {
+                    "this forecaster gives point forecasts only; leave quantiles out".to_string()
+                } else {
+                    format!("a quantile level must be in (0, 1), got {q}")
+                },
+            ));
+        }
+    }
+    let (has_id, has_time, known): (bool, bool, Vec<String>) = match (&global, &window) {
+        (Some(g), _) => (
+            g.id_column.is_some(),
+            g.time_column.is_some(),
+            g.known.clone(),
+        ),
+        (None, Some(w)) => (false, w.date_column.is_some(), w.columns[1..].to_vec()),
+        (None, None) => return Err(ApiError::internal("the model has no series description")),
+    };
+    if !has_id && req.series.len() > 1 {
+        return Err(ApiError::bad_param(
+            "series",
+            "this model forecasts one series at a time (it has no id column); send one series",
+        ));
+    }
+    let mut ids = std::collections::HashSet::new();
+    for (i, s) in req.series.iter_mut().enumerate() {
+        let at = |f: &str| format!("series[{i}].{f}");
+        if s.values.is_empty() || s.values.iter().any(|v| !v.is_finite()) {
+            return Err(ApiError::bad_param(
+                at("values"),
+                "give the series' history: at least one finite number",
+            ));
+        }
+        let id = s.id.get_or_insert_with(|| i.to_string()).clone();
+        if !ids.insert(id.clone()) {
+            return Err(ApiError::bad_param(
+                at("id"),
+                format!("the id {id:?} is given twice"),
+            ));
+        }
+        for k in s.known.keys() {
+            if !known.contains(k) {
+                return Err(ApiError::bad_param(
+                    format!("series[{i}].known.{k}"),
+                    format!("the model reads no column {k:?}; it reads {known:?}"),
+                ));
+            }
+        }
+        let mut rows: Option<usize> = None;
+        for k in &known {
+            let Some(v) = s.known.get(k) else {
+                return Err(ApiError::bad_param(
+                    format!("series[{i}].known.{k}"),
+                    format!("the model needs the column {k:?}, one value per row"),
+                ));
+            };
+            let need_future = global.is_some();
+            if v.len() < s.values.len() || (!need_future && v.len() != s.values.len()) {
+                return Err(ApiError::bad_param(
+                    format!("series[{i}].known.{k}"),
+                    format!(
+                        "{k:?} has {} values; give one per row of history ({}){}",
+                        v.len(),
+                        s.values.len(),
+                        if need_future {
+                            " and then one per forecast step"
+                        } else {
+                            ""
+                        }
+                    ),
+                ));
+            }
+            if rows.is_some_and(|r| r != v.len()) {
+                return Err(ApiError::bad_param(
+                    format!("series[{i}].known.{k}"),
+                    "every known column must have the same number of values",
+                ));
+            }
+            rows = Some(v.len());
+        }
+        let rows = rows.unwrap_or(s.values.len());
+        match (&s.time, has_time) {
+            (None, true) => {
+                return Err(ApiError::bad_param(
+                    at("time"),
+                    format!("the model has a time column: give {rows} times, one per row"),
+                ))
+            }
+            (Some(_), false) => {
+                return Err(ApiError::bad_param(
+                    at("time"),
+                    "the model has no time column; leave time out",
+                ))
+            }
+            (Some(t), true) if t.len() != rows => {
+                return Err(ApiError::bad_param(
+                    at("time"),
+                    format!("give {rows} times, one per row, got {}", t.len()),
+                ))
+            }
+            _ => {}
+        }
+    }
+    let (tx, rx) = oneshot::channel();
+    worker.submit(
+        &req.model,
+        ForecastJob {
+            series: req.series,
+            steps: req.steps,
+            quantiles: req.quantiles,
+            reply: tx,
+        },
+    )?;
+    let out = rx
+        .await
+        .map_err(|_| ApiError::internal("the model failed on this batch"))??;
+    let mut forecasts = BTreeMap::new();
+    forecasts.insert("object", json!("forecast"));
+    forecasts.insert("model", json!(req.model));
+    forecasts.insert("forecasts", json!(out));
+    Ok(Json(json!(forecasts)))
+}

@@ -1,0 +1,349 @@
+//! The application: models loaded into their workers, the router, keys, metrics, panics, and
+//! the listening loop with its graceful shutdown.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use lstm::data::series::SeriesSpec;
+use lstm::tasks::global::GlobalSpec;
+use lstm::Task;
+use subtle::ConstantTimeEq;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::args::ServeArgs;
+use crate::batch::{self, BatchWorker, ClassifyJob, ForecastJob};
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::routes;
+use crate::text::TextWorker;
+
+/// A served model: its worker and what requests are checked against.
+pub enum Served {
+    /// A text model behind its continuous-batching scheduler.
+    Text(TextWorker),
+    /// A forecaster behind its batch worker.
+    Forecast {
+        /// The worker.
+        worker: BatchWorker<ForecastJob>,
+        /// The global forecaster's description.
+        global: Option<Box<GlobalSpec>>,
+        /// The window forecaster's description.
+        window: Option<Box<SeriesSpec>>,
+    },
+    /// A classifier behind its batch worker.
+    Classify {
+        /// The worker.
+        worker: BatchWorker<ClassifyJob>,
+        /// The labels, in the order of the probabilities.
+        labels: Vec<String>,
+    },
+}
+
+impl Served {
+    /// `text`, `forecast` or `classify`.
+    pub fn task(&self) -> &'static str {
+        match self {
+            Served::Text(_) => "text",
+            Served::Forecast { .. } => "forecast",
+            Served::Classify { .. } => "classify",
+        }
+    }
+
+    /// The endpoint that serves it.
+    pub fn endpoint(&self) -> &'static str {
+        match self {
+            Served::Text(_) => "/v1/completions",
+            Served::Forecast { .. } => "/v1/forecast",
+            Served::Classify { .. } => "/v1/classify",
+        }
+    }
+}
+
+/// Request limits.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Largest `max_tokens`.
+    pub max_tokens: usize,
+    /// Longest prompt, in tokens.
+    pub max_prompt: usize,
+}
+
+/// What every handler shares.
+pub struct AppState {
+    /// The models by name.
+    pub models: BTreeMap<String, Served>,
+    /// The figures of `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// The key every request but `/health` must bear.
+    pub api_key: Option<String>,
+    /// Request limits.
+    pub limits: Limits,
+    /// Start time, seconds since the Unix epoch (the `created` of models and completions).
+    pub created: u64,
+    /// The next completion id.
+    pub next_id: AtomicU64,
+}
+
+/// Loads every model of `args` and starts its worker.
+///
+/// # Errors
+/// Bad flags, a directory that does not load, a text model that batched generation does not
+/// support.
+pub fn load(args: &ServeArgs) -> anyhow::Result<AppState> {
+    let specs = args.check()?;
+    let metrics = Arc::new(Metrics::default());
+    let mut models = BTreeMap::new();
+    for (name, dir) in specs {
+        let loaded =
+            lstm::load(&dir).with_context(|| format!("--model {name}={}", dir.display()))?;
+        let served = match loaded.meta.task {
+            Task::Text => {
+                let vocab = loaded
+                    .meta
+                    .vocab
+                    .clone()
+                    .with_context(|| format!("model {name:?} has no vocabulary"))?;
+                Served::Text(TextWorker::start(
+                    &name,
+                    loaded.model,
+                    vocab,
+                    args.max_batch,
+                    args.queue,
+                    metrics.clone(),
+                )?)
+            }
+            Task::Forecast => Served::Forecast {
+                global: loaded.meta.global.clone().map(Box::new),
+                window: if loaded.meta.global.is_some() {
+                    None
+                } else {
+                    loaded.meta.series.clone().map(Box::new)
+                },
+                worker: BatchWorker::start(
+                    &name,
+                    "forecast",
+                    loaded,
+                    args.queue,
+                    args.max_batch,
+                    args.batch_wait(),
+                    metrics.clone(),
+                    batch::run_forecast,
+                )?,
+            },
+            Task::Classify => Served::Classify {
+                labels: loaded.meta.labels.clone().unwrap_or_default(),
+                worker: BatchWorker::start(
+                    &name,
+                    "classify",
+                    loaded,
+                    args.queue,
+                    args.max_batch,
+                    args.batch_wait(),
+                    metrics.clone(),
+                    batch::run_classify,
+                )?,
+            },
+        };
+        models.insert(name, served);
+    }
+    Ok(AppState {
+        models,
+        metrics,
+        api_key: args.api_key.clone(),
+        limits: Limits {
+            max_tokens: args.max_tokens,
+            max_prompt: args.max_prompt,
+        },
+        created: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        next_id: AtomicU64::new(1),
+    })
+}
+
+/// The router: the endpoints, then (inside out) panics caught into 500s, the key check, and
+/// the request metrics; `extra` routes get the same layers (tests add a panicking one).
+pub fn router(state: Arc<AppState>, max_body: usize, extra: Router<Arc<AppState>>) -> Router {
+    Router::new()
+        .route("/v1/completions", post(routes::completions))
+        .route("/v1/models", get(routes::models))
+        .route("/v1/forecast", post(routes::forecast))
+        .route("/v1/classify", post(routes::classify))
+        .route("/health", get(routes::health))
+        .route("/metrics", get(routes::metrics))
+        .merge(extra)
+        .route_layer(CatchPanicLayer::custom(|_| {
+            ApiError::internal("the server failed on this request (a panic); it goes on serving")
+                .into_response()
+        }))
+        .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
+        .route_layer(middleware::from_fn_with_state(state.clone(), track))
+        .fallback(routes::not_found)
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}
+
+/// Every request but `/health` bears `Authorization: Bearer KEY` when the server has a key;
+/// compared in constant time.
+async fn authorize(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let Some(key) = &st.api_key else {
+        return next.run(req).await;
+    };
+    if req.uri().path() == "/health" {
+        return next.run(req).await;
+    }
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        Some(g) if bool::from(g.as_bytes().ct_eq(key.as_bytes())) => next.run(req).await,
+        Some(_) => ApiError::unauthorized("the API key is wrong").into_response(),
+        None => ApiError::unauthorized(
+            "this server needs an API key: send the header `Authorization: Bearer KEY`",
+        )
+        .into_response(),
+    }
+}
+
+/// Counts each request by endpoint and status, with its time to the response head.
+async fn track(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let endpoint = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "other".to_string(), |m| m.as_str().to_string());
+    let t = Instant::now();
+    let r = next.run(req).await;
+    st.metrics
+        .request(&endpoint, r.status().as_u16(), t.elapsed());
+    r
+}
+
+/// Refuses a non-loopback address without a key unless `--insecure`.
+///
+/// # Errors
+/// As said.
+pub fn check_exposure(addr: std::net::SocketAddr, args: &ServeArgs) -> anyhow::Result<()> {
+    if !addr.ip().is_loopback() && args.api_key.is_none() && !args.insecure {
+        bail!(
+            "--addr {addr} is reachable from other machines and no --api-key is set: give \
+             --api-key KEY (or LSTM_API_KEY), or --insecure to serve without one"
+        );
+    }
+    Ok(())
+}
+
+/// Serves `args`' models on `listener` until `shutdown` completes; then stops accepting,
+/// lets running requests and streams finish for at most `--shutdown-grace-secs`, and returns.
+///
+/// # Errors
+/// Bad flags, an exposed address without a key, a model that does not load, a failing
+/// listener.
+pub async fn serve(
+    args: ServeArgs,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    check_exposure(addr, &args)?;
+    let a = args.clone();
+    let state = Arc::new(tokio::task::spawn_blocking(move || load(&a)).await??);
+    let names: Vec<String> = state
+        .models
+        .iter()
+        .map(|(n, m)| format!("{n} ({})", m.task()))
+        .collect();
+    let app = router(state, args.max_body, Router::new());
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = tx.send(true);
+    });
+    let stopping = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        if rx.wait_for(|v| *v).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let server = axum::serve(listener, app).with_graceful_shutdown(stopping(rx.clone()));
+    let mut server = tokio::spawn(async move { server.await });
+    eprintln!(
+        "lstm serve: listening on http://{addr} with {}",
+        names.join(", ")
+    );
+    tokio::select! {
+        r = &mut server => r??,
+        _ = stopping(rx) => {
+            let grace = Duration::from_secs(args.shutdown_grace_secs);
+            eprintln!(
+                "lstm serve: stopping; finishing running requests (at most {}s)",
+                grace.as_secs()
+            );
+            match tokio::time::timeout(grace, &mut server).await {
+                Ok(r) => r??,
+                Err(_) => {
+                    server.abort();
+                    eprintln!("lstm serve: grace period over; streams still running were cut");
+                }
+            }
+        }
+    }
+    eprintln!("lstm serve: stopped");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C (SIGINT).
+pub async fn signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(_) => ctrl_c.await,
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c.await;
+}
+
+/// Builds the runtime, binds `--addr`, serves until SIGTERM or Ctrl-C, and returns once the
+/// running requests have finished (or the grace period is over).
+///
+/// # Errors
+/// As [`serve`], and an address that cannot be bound.
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    check_exposure(args.addr, &args)?;
+    args.check()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("lstm-serve")
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async {
+        let listener = TcpListener::bind(args.addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.addr))?;
+        serve(args, listener, signal()).await
+    })?;
+    rt.shutdown_timeout(Duration::from_secs(1));
+    Ok(())
+}
