@@ -21,7 +21,8 @@ pub fn scratch() -> PathBuf {
 
 fn train(task: Task, name: &str, data: &str, tweak: impl FnOnce(&mut Settings)) -> PathBuf {
     let dir = scratch();
-    let file = dir.join(format!("{name}.data"));
+    let ext = if task == Task::Text { "txt" } else { "csv" };
+    let file = dir.join(format!("{name}.{ext}"));
     std::fs::write(&file, data).unwrap();
     let out = dir.join(name);
     let mut s = Settings::defaults(task);

@@ -1,0 +1,214 @@
+//! `/v1/forecast` and `/v1/classify` against the real server: the library's own answers for
+//! the same inputs, concurrent requests gathered into one batch, errors naming the field.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{classify_model, client, forecast_model, scratch, Server};
+use lstm::tasks::job;
+use lstm_serve::ServeArgs;
+use serde_json::{json, Value};
+
+fn args() -> ServeArgs {
+    let mut a = ServeArgs::with_models([
+        format!("series={}", forecast_model().display()),
+        format!("sentiment={}", classify_model().display()),
+    ]);
+    a.batch_wait_ms = 200;
+    a
+}
+
+async fn post(s: &Server, path: &str, body: &Value) -> (u16, Value) {
+    let r = client().post(s.url(path)).json(body).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+fn history(base: f64, n: usize) -> (Vec<u32>, Vec<f64>) {
+    let t: Vec<u32> = (1..=n as u32).collect();
+    let v = t
+        .iter()
+        .map(|&t| base + 3.0 * ((t % 6) as f64) + 0.1 * t as f64)
+        .collect();
+    (t, v)
+}
+
+/// Equal up to JSON's decimal round trip (serde_json's default parser may be off by an ulp).
+fn close(a: &[f64], b: &[f64]) {
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(b) {
+        assert!(
+            (x - y).abs() <= 1e-12 * y.abs().max(1.0),
+            "{a:?} against {b:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forecasts_match_the_library_and_run_as_one_batch() {
+    // the library's answer for series a alone, from a CSV
+    let (t, v) = history(10.0, 60);
+    let mut csv = String::from("id,t,y\n");
+    for (t, v) in t.iter().zip(&v) {
+        csv.push_str(&format!("a,{t},{v}\n"));
+    }
+    let file = scratch().join("a.csv");
+    std::fs::write(&file, csv).unwrap();
+    let mut l = lstm::load(forecast_model()).unwrap();
+    let expected = job::forecast_global(&mut l, &file, Some(3), &[0.1, 0.9]).unwrap();
+    let (_, want) = &expected.series[0];
+
+    let s = Server::start(args()).await;
+    let req = json!({"model": "series", "steps": 3, "quantiles": [0.1, 0.9],
+                     "series": [{"id": "a", "time": t, "values": v}]});
+    let (status, got) = post(&s, "/v1/forecast", &req).await;
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(got["object"], "forecast");
+    let f = &got["forecasts"][0];
+    assert_eq!(f["id"], "a");
+    assert_eq!(f["time"], json!(["61", "62", "63"]));
+    let values: Vec<f64> = serde_json::from_value(f["values"].clone()).unwrap();
+    close(&values, &want.median);
+    let q1: Vec<f64> = serde_json::from_value(f["quantiles"]["0.1"].clone()).unwrap();
+    close(&q1, &want.quantiles[0].1);
+    assert!(f["quantiles"]["0.9"].is_array());
+
+    // 6 concurrent requests of different series arrive within the batch wait: one batch
+    let before = s.metric("lstm_batch_size_count{kind=\"forecast\"}").await;
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        let url = s.url("/v1/forecast");
+        let (t, v) = history(10.0 + 5.0 * i as f64, 40 + i);
+        tasks.push(tokio::spawn(async move {
+            let body = json!({"model": "series", "steps": 2,
+                              "series": [{"id": format!("s{i}"), "time": t, "values": v}]});
+            let r = client().post(url).json(&body).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            let v: Value = r.json().await.unwrap();
+            assert_eq!(v["forecasts"][0]["id"], format!("s{i}"));
+            assert_eq!(v["forecasts"][0]["values"].as_array().unwrap().len(), 2);
+        }));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let batches = s.metric("lstm_batch_size_count{kind=\"forecast\"}").await - before;
+    assert!(batches < 6.0, "6 requests ran in {batches} batches");
+
+    // errors name the field
+    let (t, v) = history(10.0, 30);
+    for (body, param) in [
+        (
+            json!({"model": "series", "series": [{"id": "a", "values": v}]}),
+            "series[0].time",
+        ),
+        (
+            json!({"model": "series", "series": [{"id": "a", "time": t, "values": []}]}),
+            "series[0].values",
+        ),
+        (
+            json!({"model": "series", "steps": 99, "series": [{"time": t, "values": v}]}),
+            "steps",
+        ),
+        (
+            json!({"model": "series", "quantiles": [1.5], "series": [{"time": t, "values": v}]}),
+            "quantiles[0]",
+        ),
+        (
+            json!({"model": "series", "series": [{"time": t, "values": v, "known": {"x": [1]}}]}),
+            "series[0].known.x",
+        ),
+        (
+            json!({"model": "series", "series": [{"time": t[..3], "values": v}]}),
+            "series[0].time",
+        ),
+        (
+            json!({"model": "series", "series": [{"id": "a", "time": t, "values": v},
+                                               {"id": "a", "time": t, "values": v}]}),
+            "series[1].id",
+        ),
+        (
+            json!({"model": "series", "series": [{"time": t, "values": v, "extra": 1}]}),
+            "series[0].extra",
+        ),
+    ] {
+        let (status, e) = post(&s, "/v1/forecast", &body).await;
+        assert_eq!(status, 400, "{body}: {e}");
+        assert_eq!(e["error"]["param"], param, "{body}: {e}");
+    }
+    // a series too short for the model: the library's message, about the request
+    let (status, e) = post(
+        &s,
+        "/v1/forecast",
+        &json!({"model": "series", "series": [{"time": [1, 2], "values": [1.0, 2.0]}]}),
+    )
+    .await;
+    assert_eq!(status, 400, "{e}");
+    assert!(
+        !e["error"]["message"].as_str().unwrap().contains(".csv"),
+        "{e}"
+    );
+    s.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classifications_match_the_library_and_run_as_one_batch() {
+    let texts: Vec<String> = ["good great fine", "bad awful poor", "great", "poor"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut l = lstm::load(classify_model()).unwrap();
+    let want = job::classify(&mut l, &texts).unwrap();
+
+    let s = Server::start(args()).await;
+    let (status, got) = post(
+        &s,
+        "/v1/classify",
+        &json!({"model": "sentiment", "texts": texts}),
+    )
+    .await;
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(got["object"], "classification");
+    let labels: Vec<String> = serde_json::from_value(got["labels"].clone()).unwrap();
+    assert_eq!(labels.len(), 2);
+    for (p, w) in got["predictions"].as_array().unwrap().iter().zip(&want) {
+        assert_eq!(p["label"], w.label.as_str());
+        assert_eq!(p["probability"].as_f64().unwrap() as f32, w.probability);
+        let probs: Vec<f32> = serde_json::from_value(p["probabilities"].clone()).unwrap();
+        assert_eq!(probs, w.probabilities);
+    }
+
+    let before = s.metric("lstm_batch_size_count{kind=\"classify\"}").await;
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let url = s.url("/v1/classify");
+        let text = texts[i % 4].clone();
+        let label = want[i % 4].label.clone();
+        tasks.push(tokio::spawn(async move {
+            let body = json!({"model": "sentiment", "texts": [text, "good"]});
+            let r = client().post(url).json(&body).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            let v: Value = r.json().await.unwrap();
+            assert_eq!(v["predictions"][0]["label"], label.as_str());
+            assert_eq!(v["predictions"].as_array().unwrap().len(), 2);
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let batches = s.metric("lstm_batch_size_count{kind=\"classify\"}").await - before;
+    assert!(batches < 8.0, "8 requests ran in {batches} batches");
+
+    for (body, param) in [
+        (json!({"model": "sentiment", "texts": []}), "texts"),
+        (json!({"model": "sentiment"}), "texts"),
+        (json!({"model": "sentiment", "texts": "one"}), "texts"),
+        (json!({"model": "series", "texts": ["a"]}), "model"),
+    ] {
+        let (status, e) = post(&s, "/v1/classify", &body).await;
+        assert_eq!(status, 400, "{body}: {e}");
+        assert_eq!(e["error"]["param"], param, "{body}: {e}");
+    }
+    s.stop().await.unwrap();
+}

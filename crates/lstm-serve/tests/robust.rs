@@ -1,0 +1,370 @@
+//! The server under bad requests, keys, panics and signals: 4xx JSON errors naming the field,
+//! 401 without the key (except /health), a non-loopback address refused without a key, a
+//! panicking request answered 500 while the server goes on, and SIGTERM finishing a running
+//! stream before the binary exits 0.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use axum::routing::get;
+use common::{client, sse_data, text_model, Server};
+use lstm_serve::ServeArgs;
+use serde_json::{json, Value};
+
+fn args() -> ServeArgs {
+    let mut a = ServeArgs::with_models([format!("chars={}", text_model().display())]);
+    a.max_prompt = 50;
+    a.max_tokens = 100;
+    a.max_body = 4096;
+    a
+}
+
+/// Posts `body` (raw) and returns the status and the error object.
+async fn error_of(s: &Server, path: &str, body: &str) -> (u16, Value) {
+    let r = client()
+        .post(s.url(path))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let v: Value = r.json().await.unwrap();
+    for k in ["message", "type", "param", "code"] {
+        assert!(v["error"].get(k).is_some(), "{k} in {v}");
+    }
+    (status, v["error"].clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_4xx_json_naming_the_field() {
+    let s = Server::start(args()).await;
+    let c = "/v1/completions";
+    let cases: Vec<(&str, &str, u16, Value)> = vec![
+        (c, r#"{"model": "chars", "prompt": "#, 400, Value::Null),
+        (
+            c,
+            r#"{"model": "nope", "prompt": "a"}"#,
+            404,
+            json!("model"),
+        ),
+        (c, r#"{"prompt": "a"}"#, 400, json!("model")),
+        (c, r#"{"model": "chars"}"#, 400, json!("prompt")),
+        (
+            c,
+            r#"{"model": "chars", "prompt": ""}"#,
+            400,
+            json!("prompt"),
+        ),
+        (
+            c,
+            r#"{"model": "chars", "prompt": ["a", "b"]}"#,
+            400,
+            json!("prompt"),
+        ),
+        (
+            c,
+            r#"{"model": "chars", "prompt": "a", "max_tokens": 101}"#,
+            400,
+            json!("max_tokens"),
+        ),
+        (
+            c,
+            r#"{"model": "chars", "prompt": "a", "max_tokens": -1}"#,
+            400,
+            json!("max_tokens"),
+        ),
+        (
+            c,
+            r#"{"model": "chars", "prompt": "a", "max_tokens": "x"}"#,
+            400,
+            json!("max_tokens"),
+        ),
+        (
+            c,
+            r#"{"model": "chars", "prompt": "a", "temperature": -1}"#,
+            400,
+            json!("temperature"),
+        ),
+        (
+            c,
+            r#"{"model": "chars", "prompt": "a", "top_p": 0}"#,
+            400,
+            json!("top_p"),
+        ),
+        (
+            c,
+            r#"{"model": "chars", "prompt": "a", "n": 2}"#,
+            400,
+            json!("n"),
+        ),
+        (
+            c,
+            r#"{"model": "chars", "prompt": "a", "stop": ["a","b","c","d","e"]}"#,
+            400,
+            json!("stop"),
+        ),
+        (
+            c,
+            r#"{"model": "chars", "prompt": "a", "bogus": 1}"#,
+            400,
+            json!("bogus"),
+        ),
+        (
+            c,
+            r#"{"model": "chars", "prompt": "a", "seed": 1.5}"#,
+            400,
+            json!("seed"),
+        ),
+        (
+            "/v1/classify",
+            r#"{"model": "chars", "texts": ["a"]}"#,
+            400,
+            json!("model"),
+        ),
+        (
+            "/v1/forecast",
+            r#"{"model": "chars", "series": []}"#,
+            400,
+            json!("model"),
+        ),
+    ];
+    for (path, body, status, param) in cases {
+        let (got, e) = error_of(&s, path, body).await;
+        assert_eq!(got, status, "{body}: {e}");
+        assert_eq!(e["param"], param, "{body}: {e}");
+        assert!(!e["message"].as_str().unwrap().is_empty());
+    }
+    let (got, e) = error_of(&s, c, r#"{"model": "chars", "prompt": "#).await;
+    assert_eq!((got, e["code"].as_str()), (400, Some("invalid_json")));
+    let long = json!({"model": "chars", "prompt": "a".repeat(51)}).to_string();
+    let (got, e) = error_of(&s, c, &long).await;
+    assert_eq!((got, e["code"].as_str()), (400, Some("prompt_too_long")));
+    assert_eq!(e["param"], "prompt");
+    let huge = json!({"model": "chars", "prompt": "a".repeat(5000)}).to_string();
+    let (got, e) = error_of(&s, c, &huge).await;
+    assert_eq!((got, e["code"].as_str()), (413, Some("body_too_large")));
+    let r = client().get(s.url("/v2/nothing")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    // and the server still answers
+    let r = client()
+        .post(s.url(c))
+        .json(&json!({"model": "chars", "prompt": "a", "max_tokens": 5}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let m = client()
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        m.contains("lstm_requests_total{endpoint=\"/v1/completions\",status=\"400\"}"),
+        "{m}"
+    );
+    s.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_keys_401_without_accepted_with() {
+    let mut a = args();
+    a.api_key = Some("sekret-key".into());
+    let s = Server::start(a).await;
+    let r = client().get(s.url("/health")).send().await.unwrap();
+    assert_eq!(r.status(), 200, "/health needs no key");
+    for auth in [
+        None,
+        Some("Bearer wrong"),
+        Some("Bearer sekret-ke"),
+        Some("sekret-key"),
+    ] {
+        for path in ["/v1/models", "/metrics"] {
+            let mut req = client().get(s.url(path));
+            if let Some(h) = auth {
+                req = req.header("authorization", h);
+            }
+            let r = req.send().await.unwrap();
+            assert_eq!(r.status(), 401, "{path} with {auth:?}");
+            let e: Value = r.json().await.unwrap();
+            assert_eq!(e["error"]["type"], "authentication_error");
+        }
+    }
+    let r = client()
+        .post(s.url("/v1/completions"))
+        .bearer_auth("sekret-key")
+        .json(&json!({"model": "chars", "prompt": "a", "max_tokens": 3}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    s.stop().await.unwrap();
+}
+
+#[test]
+fn a_non_loopback_address_needs_a_key_or_insecure() {
+    use lstm_serve::server::check_exposure;
+    let mut a = args();
+    let public = "0.0.0.0:8080".parse().unwrap();
+    let e = check_exposure(public, &a).unwrap_err().to_string();
+    assert!(e.contains("--api-key") && e.contains("--insecure"), "{e}");
+    assert!(check_exposure("127.0.0.1:8080".parse().unwrap(), &a).is_ok());
+    assert!(check_exposure("[::1]:8080".parse().unwrap(), &a).is_ok());
+    a.insecure = true;
+    assert!(check_exposure(public, &a).is_ok());
+    a.insecure = false;
+    a.api_key = Some("k".into());
+    assert!(check_exposure(public, &a).is_ok());
+    // the binary refuses before binding anything
+    let out = Command::new(env!("CARGO_BIN_EXE_lstm-serve"))
+        .args([
+            "--model",
+            &text_model().display().to_string(),
+            "--addr",
+            "0.0.0.0:0",
+        ])
+        .env_remove("LSTM_API_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--insecure"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_in_one_request_does_not_take_the_server_down() {
+    let state = std::sync::Arc::new(lstm_serve::server::load(&args()).unwrap());
+    let extra = axum::Router::new().route(
+        "/panic",
+        get(|| async {
+            if std::hint::black_box(true) {
+                panic!("a bug in one request");
+            }
+            "never"
+        }),
+    );
+    let app = lstm_serve::server::router(state, 4096, extra);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    for _ in 0..3 {
+        let r = client().get(format!("{base}/panic")).send().await.unwrap();
+        assert_eq!(r.status(), 500);
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["error"]["type"], "server_error");
+    }
+    let r = client()
+        .post(format!("{base}/v1/completions"))
+        .json(&json!({"model": "chars", "prompt": "a", "max_tokens": 3}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let m = client()
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert!(m
+        .text()
+        .await
+        .unwrap()
+        .contains("lstm_requests_total{endpoint=\"/panic\",status=\"500\"} 3"));
+    server.abort();
+}
+
+#[test]
+fn sigterm_finishes_the_running_stream_and_exits_0() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lstm-serve"))
+        .args([
+            "--model",
+            &format!("chars={}", text_model().display()),
+            "--addr",
+            "127.0.0.1:0",
+            "--max-tokens",
+            "100000",
+            "--shutdown-grace-secs",
+            "20",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let addr = loop {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "the server ended");
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+        assert!(Instant::now() < deadline);
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (text, finish) = rt.block_on(async {
+        use futures_util::StreamExt;
+        let r = client()
+            .post(format!("http://{addr}/v1/completions"))
+            .json(
+                &json!({"model": "chars", "prompt": "to", "max_tokens": 30000,
+                          "stream": true, "seed": 3}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let mut body = r.bytes_stream();
+        let mut all = Vec::new();
+        all.extend_from_slice(&body.next().await.unwrap().unwrap());
+        // the stream is running: ask the server to stop
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        while let Some(b) = body.next().await {
+            all.extend_from_slice(&b.unwrap());
+        }
+        let data = sse_data(&String::from_utf8(all).unwrap());
+        assert_eq!(data.last().unwrap(), "[DONE]");
+        let mut text = String::new();
+        let mut finish = String::new();
+        for d in &data[..data.len() - 1] {
+            let v: Value = serde_json::from_str(d).unwrap();
+            text.push_str(v["choices"][0]["text"].as_str().unwrap());
+            if let Some(f) = v["choices"][0]["finish_reason"].as_str() {
+                finish = f.into();
+            }
+        }
+        // no new connection is accepted now
+        let refused = client()
+            .get(format!("http://{addr}/health"))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await;
+        assert!(refused.is_err(), "a stopping server accepts no new request");
+        (text, finish)
+    });
+    assert_eq!(finish, "length");
+    assert_eq!(
+        text.chars().count(),
+        30000,
+        "the running stream was finished"
+    );
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the server did not exit"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert!(rest.contains("stopped"), "{rest}");
+}
