@@ -34,8 +34,6 @@ pub mod json;
 pub mod metrics;
 pub mod routes;
 pub mod server;
-#[doc(hidden)]
-pub mod standin;
 pub mod text;
 
 pub use args::ServeArgs;

@@ -20,8 +20,8 @@ use crate::batch::{ClassifyJob, ForecastJob, SeriesIn};
 use crate::error::ApiError;
 use crate::json::ApiJson;
 use crate::server::{AppState, Served};
-use crate::standin::TextStream;
 use crate::text::{Completion, Event};
+use lstm::tasks::text::TextStream;
 
 /// Events a completion's channel holds before its stream waits for the client to read.
 const EVENTS: usize = 64;

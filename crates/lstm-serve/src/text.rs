@@ -20,7 +20,8 @@ use tokio::sync::mpsc::Sender;
 
 use crate::error::ApiError;
 use crate::metrics::{Metrics, ModelGauges};
-use crate::standin::{BatchGenerator, StreamState, TextStream};
+use lstm::model::batch::{BatchGenerator, StreamState};
+use lstm::tasks::text::TextStream;
 
 /// What a completion's client receives from the scheduler.
 #[derive(Clone, Debug, PartialEq)]

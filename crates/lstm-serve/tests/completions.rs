@@ -82,27 +82,41 @@ async fn same_text_as_lstm_generate_alone_and_beside_63_others() {
                      "temperature": 0.8, "top_k": 5, "top_p": 1.0});
     let alone = complete(&s, req.clone()).await;
     assert_eq!(alone["choices"][0]["text"], expected.as_str());
-    // the same request as the 64th of 64 concurrent streams, the others of other prompts,
-    // seeds and lengths
+    // the same request joining 63 running streams of other prompts, seeds and lengths
     let mut tasks = Vec::new();
     for i in 0..63u64 {
         let s_url = s.url("/v1/completions");
         tasks.push(tokio::spawn(async move {
             let body = json!({"model": "chars", "prompt": format!("to {i}"),
-                              "max_tokens": 20 + i, "seed": i, "stream": i % 2 == 0});
+                              "max_tokens": 3000 + i, "seed": i, "stream": i % 2 == 0});
             let r = client().post(s_url).json(&body).send().await.unwrap();
             assert_eq!(r.status(), 200);
             r.text().await.unwrap()
         }));
     }
+    let t = Instant::now();
+    while s.metric("lstm_active_streams{model=\"chars\"").await < 63.0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "the 63 streams did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
     let (together, _) = stream_text(&s, req.clone()).await;
+    assert_eq!(together, expected);
+    let again = complete(&s, req.clone()).await;
+    assert_eq!(again["choices"][0]["text"], expected.as_str());
     for t in tasks {
         t.await.unwrap();
     }
-    assert_eq!(together, expected);
+    // steps of more than 32 streams ran
+    let steps = s.metric("lstm_batch_size_count{kind=\"text\"}").await;
+    let small = s
+        .metric("lstm_batch_size_bucket{kind=\"text\",le=\"32\"}")
+        .await;
     assert!(
-        s.metric("lstm_batch_size_count{kind=\"text\"}").await > 0.0,
-        "batched steps are counted"
+        steps - small > 100.0,
+        "{steps} steps, {small} of at most 32 streams"
     );
     s.stop().await.unwrap();
 }
