@@ -198,17 +198,20 @@ async fn main() {
         let (tokens, prompt) = (o.max_tokens, o.prompt.clone());
         let alone = tokio::task::spawn_blocking(move || {
             let mut l = lstm::load(std::path::Path::new(&dir)).unwrap();
-            let t = Instant::now();
-            let opts = lstm::tasks::job::GenerateOptions {
-                prime: prompt,
-                length: tokens,
+            let opts = |length| lstm::tasks::job::GenerateOptions {
+                prime: prompt.clone(),
+                length,
                 temperature: 1.0,
                 top_k: 0,
                 bf16: false,
                 seed: 1,
             };
-            lstm::tasks::job::generate(&mut l, &opts, &mut |_| {}).unwrap();
-            tokens as f64 / t.elapsed().as_secs_f64()
+            // a warm-up, then at least 1000 tokens timed
+            lstm::tasks::job::generate(&mut l, &opts(16), &mut |_| {}).unwrap();
+            let n = tokens.max(1000);
+            let t = Instant::now();
+            lstm::tasks::job::generate(&mut l, &opts(n), &mut |_| {}).unwrap();
+            n as f64 / t.elapsed().as_secs_f64()
         })
         .await
         .unwrap();
