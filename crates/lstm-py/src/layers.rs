@@ -117,6 +117,8 @@ struct Inner {
     store: ParamStore,
     rng: ChaCha8Rng,
     tape: TapeInner,
+    /// Seconds the library's forward and backward took in the last calls (for the benchmark).
+    compute: [f64; 2],
 }
 
 /// A recurrent stack (LSTM, GRU, RNN) with PyTorch's parameters, forward and backward on
@@ -255,6 +257,7 @@ impl PyRecurrent {
                 store,
                 rng,
                 tape: TapeInner::default(),
+                compute: [0.0; 2],
             }),
         })
     }
@@ -453,6 +456,7 @@ impl PyRecurrent {
                         store,
                         rng,
                         tape: own,
+                        compute,
                     } = inner;
                     let tape = tape.unwrap_or(own);
                     tape.shape = None;
@@ -467,7 +471,9 @@ impl PyRecurrent {
                         batch = batch.with_dropout_rng(rng);
                     }
                     tape.cache.set_input_grad(true);
+                    let start = Instant::now();
                     rnn.forward(&store.values, batch, &mut tape.cache)?;
+                    compute[0] = start.elapsed().as_secs_f64();
                     tape.shape = Some((t, b));
                     let s = tape.cache.final_state();
                     Ok::<_, lstm::Error>((tape.cache.output().to_vec(), s.h.clone(), s.c.clone()))
@@ -544,6 +550,7 @@ impl PyRecurrent {
                         rnn,
                         store,
                         tape: own,
+                        compute,
                         ..
                     } = inner;
                     let tape = tape.unwrap_or(own);
@@ -554,6 +561,7 @@ impl PyRecurrent {
                                 .into(),
                         ));
                     }
+                    let start = Instant::now();
                     rnn.backward(
                         &store.values,
                         &mut store.grads,
@@ -561,6 +569,7 @@ impl PyRecurrent {
                         ds,
                         d_final.as_ref(),
                     )?;
+                    compute[1] = start.elapsed().as_secs_f64();
                     let s = tape.cache.d_initial_state();
                     Ok((tape.cache.d_input().to_vec(), s.h.clone(), s.c.clone()))
                 })
@@ -579,6 +588,14 @@ impl PyRecurrent {
             None
         };
         Ok((dx, dh0, dc0))
+    }
+
+    /// For the benchmark: the seconds the library's own forward and backward passes took in
+    /// the last `forward` and `backward` calls, `(forward, backward)`: the rest of a call's
+    /// time is the Python side's (checks, copies into numpy arrays, the call itself).
+    fn last_compute_seconds(&self) -> (f64, f64) {
+        let c = lock(&self.inner).compute;
+        (c[0], c[1])
     }
 
     /// For the benchmark: times `reps` rounds of `zero_grad`, forward (evaluation, zero
