@@ -209,6 +209,7 @@ fn schedule(
                     a.send(Event::Error(why.clone()));
                 }
                 active.clear();
+                gauges.active.store(0, Ordering::Relaxed);
                 // the generator may be half-way through a step: start afresh
                 match BatchGenerator::new(&model) {
                     Ok(g) => generator = g,
@@ -249,6 +250,7 @@ fn schedule(
             }
         }
         active.retain(|a| !a.finished);
+        gauges.active.store(active.len(), Ordering::Relaxed);
     }
 }
 

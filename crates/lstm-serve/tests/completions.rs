@@ -109,6 +109,8 @@ async fn same_text_as_lstm_generate_alone_and_beside_63_others() {
     for t in tasks {
         t.await.unwrap();
     }
+    s.wait_metric("lstm_active_streams{model=\"chars\"", 0.0)
+        .await;
     // steps of more than 32 streams ran
     let steps = s.metric("lstm_batch_size_count{kind=\"text\"}").await;
     let small = s

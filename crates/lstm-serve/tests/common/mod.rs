@@ -147,6 +147,22 @@ impl Server {
             .unwrap()
     }
 
+    /// Waits (at most 10 s) until the metric `prefix` has the value `want`.
+    pub async fn wait_metric(&self, prefix: &str, want: f64) {
+        let t = Instant::now();
+        loop {
+            let v = self.metric(prefix).await;
+            if v == want {
+                return;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "{prefix} is {v}, not {want}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     /// A metric's value (first line starting with `prefix`).
     pub async fn metric(&self, prefix: &str) -> f64 {
         let text = client()
