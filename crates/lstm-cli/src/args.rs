@@ -208,6 +208,10 @@ pub enum ScalingArg {
     Auto,
     MeanAbs,
     Standard,
+    Trend,
+    LogTrend,
+    Seasonal,
+    LogSeasonal,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -369,8 +373,10 @@ pub struct ForecastTrainArgs {
     #[arg(long, value_enum)]
     pub distribution: Option<DistributionArg>,
     /// Global: how each window is scaled: `mean-abs` (divided by its mean absolute value),
-    /// `standard` (centred, divided by its standard deviation), or `auto`: mean-abs for large
-    /// data, else the better of the two on the training data's last horizon [default: auto].
+    /// `standard` (centred, divided by its standard deviation), `trend` (less the context's
+    /// least-squares line), `seasonal` (less the seasonal naive forecast), `log-trend` and
+    /// `log-seasonal` (the same on the logarithm), or `auto`: mean-abs for large data, else
+    /// chosen on the training data's last horizons (docs/forecasting.md) [default: auto].
     #[arg(long, value_enum)]
     pub scaling: Option<ScalingArg>,
     /// Global: learn an embedding of each series' id of this size (0: sized by the number of

@@ -17,6 +17,16 @@ pub fn export(a: &ExportArgs) -> Result<()> {
         ExportFormat::Pytorch => {
             let cfg = std::fs::read_to_string(a.model.join("config.json"))
                 .with_context(|| format!("cannot read {}/config.json", a.model.display()))?;
+            if !l.members.is_empty() {
+                eprintln!(
+                    "note: this forecaster combines {} models by their median; the export holds the first one's weights, the others are {} in the model directory (safetensors under the same PyTorch names)",
+                    l.members.len() + 1,
+                    (1..=l.members.len())
+                        .map(modeldir::member_file)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
             interop::export_pytorch(&l.model, Some(&cfg))?
         }
         ExportFormat::Keras if is_h5_name(&a.out) => interop::export_keras_h5(&l.model)?,

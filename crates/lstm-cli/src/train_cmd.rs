@@ -465,6 +465,10 @@ pub fn train(cmd: &TrainCmd) -> Result<()> {
                         ScalingArg::Auto => lstm::tasks::global::Scaling::Auto,
                         ScalingArg::MeanAbs => lstm::tasks::global::Scaling::MeanAbs,
                         ScalingArg::Standard => lstm::tasks::global::Scaling::Standard,
+                        ScalingArg::Trend => lstm::tasks::global::Scaling::Trend,
+                        ScalingArg::LogTrend => lstm::tasks::global::Scaling::LogTrend,
+                        ScalingArg::Seasonal => lstm::tasks::global::Scaling::Seasonal,
+                        ScalingArg::LogSeasonal => lstm::tasks::global::Scaling::LogSeasonal,
                     };
                 }
                 if a.context.is_some() {

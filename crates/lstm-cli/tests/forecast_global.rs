@@ -965,8 +965,7 @@ fn a_small_data_sets_scaling_is_chosen_on_its_last_horizon() {
     let args = ["--column", "passengers", "--date-column", "month"];
     let (m, err) = train(&dir, "auto", &air, &args);
     assert!(
-        err.contains("scaling: ")
-            && err.contains("chosen on the last 24 steps of the training data"),
+        err.contains("scaling: ") && err.contains("horizon(s) of 24 steps of the training data"),
         "{err}"
     );
     let cfg = std::fs::read_to_string(m.join("config.json")).unwrap();
@@ -980,4 +979,64 @@ fn a_small_data_sets_scaling_is_chosen_on_its_last_horizon() {
     assert!(!err.contains("chosen on the last"), "{err}");
     let cfg = std::fs::read_to_string(m.join("config.json")).unwrap();
     assert!(cfg.contains("\"standard\""), "{cfg}");
+}
+
+/// Small data trains three models from different seeds (`member1.safetensors`,
+/// `member2.safetensors` beside `model.safetensors`), forecasts with their median, and a
+/// directory missing one of them is refused naming the file; a PyTorch export says it holds the
+/// first model only.
+#[test]
+fn small_data_trains_three_models_and_forecasts_with_their_median() {
+    let dir = tmp("members");
+    let air = data("airline_passengers.csv");
+    let args = ["--column", "passengers", "--date-column", "month"];
+    let (m, err) = train(&dir, "m", &air, &args);
+    assert!(
+        err.contains("small data: 3 models from different seeds"),
+        "{err}"
+    );
+    let cfg = std::fs::read_to_string(m.join("config.json")).unwrap();
+    assert!(cfg.contains("\"members\": 2"), "{cfg}");
+    for f in ["member1.safetensors", "member2.safetensors"] {
+        assert!(m.join(f).exists(), "{f} missing");
+    }
+    let fc = dir.join("fc.csv");
+    ok(&[
+        "forecast",
+        "--model",
+        s(&m),
+        "--data",
+        s(&air),
+        "--quantiles",
+        "0.1,0.9",
+        "--out",
+        s(&fc),
+    ]);
+    let text = std::fs::read_to_string(&fc).unwrap();
+    let r = rows(&text);
+    assert_eq!(r.len(), 24, "{text}");
+    for row in &r {
+        let (med, lo, hi) = (num(&row[1]), num(&row[2]), num(&row[3]));
+        assert!(lo <= med && med <= hi, "{row:?}");
+    }
+    let pt = dir.join("m.pt");
+    let (_, err) = ok(&["export", "pytorch", "--model", s(&m), "--out", s(&pt)]);
+    assert!(
+        err.contains("combines 3 models") && err.contains("member1.safetensors"),
+        "{err}"
+    );
+    std::fs::remove_file(m.join("member2.safetensors")).unwrap();
+    refused(
+        &[
+            "forecast",
+            "--model",
+            s(&m),
+            "--data",
+            s(&air),
+            "--out",
+            s(&dir.join("fc2.csv")),
+        ],
+        &dir.join("fc2.csv"),
+        &["member2.safetensors", "missing"],
+    );
 }

@@ -77,6 +77,11 @@ pub struct GlobalSpec {
     /// The id embedding's dimension (0: none, as in model directories written before it).
     #[serde(default)]
     pub id_dim: usize,
+    /// Further models trained from other seeds (`member1.safetensors`, ...), whose forecasts
+    /// are combined with the first one's by [`combine`] (0: one model, as in model directories
+    /// written before them).
+    #[serde(default)]
+    pub members: usize,
 }
 
 /// The id embedding's dimension for `series` training series: `min(16, ceil(sqrt(series)))`
@@ -105,6 +110,126 @@ pub enum Scaling {
     /// The mean subtracted, divided by the standard deviation (small relative movements of a
     /// high level, a trend, become visible).
     Standard,
+    /// A straight line fitted to the context by least squares subtracted (extended over the
+    /// horizon), divided by the residuals' standard deviation: the model forecasts departures
+    /// from the context's trend.
+    Trend,
+    /// [`Scaling::Trend`] on the logarithm of the values (a growth at a constant rate, a
+    /// seasonal swing in proportion to the level); values at or below 0 are read as missing.
+    LogTrend,
+    /// The seasonal naive forecast subtracted: a context step less the value one season before
+    /// it, a horizon step less the last known value at its position in the season (without a
+    /// season: the value before, the last value), divided by the mean absolute seasonal
+    /// difference of the context (MASE's scale): the model forecasts departures from seasonal
+    /// naive.
+    Seasonal,
+    /// [`Scaling::Seasonal`] on the logarithm of the values.
+    LogSeasonal,
+}
+
+impl Scaling {
+    /// The name on the command line and in `config.json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scaling::Auto => "auto",
+            Scaling::MeanAbs => "mean-abs",
+            Scaling::Standard => "standard",
+            Scaling::Trend => "trend",
+            Scaling::LogTrend => "log-trend",
+            Scaling::Seasonal => "seasonal",
+            Scaling::LogSeasonal => "log-seasonal",
+        }
+    }
+
+    /// Whether values are read through their logarithm.
+    pub fn log(self) -> bool {
+        matches!(self, Scaling::LogTrend | Scaling::LogSeasonal)
+    }
+}
+
+/// A window's scaling: a value `y` at step `t` is read as `(f(y) - location(t)) / scale`, `f`
+/// the logarithm when `log`, else `y`; the location is `loc + slope · (t - origin)`, or with
+/// `season > 0` the seasonal naive value of step `t` ([`WindowScale::location`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WindowScale {
+    /// The location at the origin (the seasonal scalings: the context's mean, the location of a
+    /// horizon step without any value at its position in the season).
+    pub loc: f32,
+    /// The location's change per step (0 but for the trend scalings).
+    pub slope: f32,
+    /// The scale.
+    pub scale: f32,
+    /// Whether values are read through their logarithm.
+    pub log: bool,
+    /// The seasonal scalings' season (1 without one); 0: the location is a line.
+    pub season: usize,
+    /// The forecast origin.
+    pub origin: usize,
+}
+
+impl WindowScale {
+    /// `f(v)`, or `None` for a missing value (or one at or below 0 under a logarithm).
+    fn value(&self, v: f32) -> Option<f32> {
+        if v.is_nan() || (self.log && v <= 0.0) {
+            None
+        } else if self.log {
+            Some(v.ln())
+        } else {
+            Some(v)
+        }
+    }
+
+    /// The location of step `t` of the series `y` (in `f`'s units): the line at `t`; with a
+    /// season `m`, `f(y[t - m])` for a step before the origin (`None` if that is missing), and
+    /// for a step at or after it the last known value at its position in the season before
+    /// the origin (`loc` if there is none).
+    pub fn location(&self, y: &[f32], t: usize) -> Option<f32> {
+        let m = self.season;
+        if m == 0 {
+            return Some(self.loc + self.slope * (t as f32 - self.origin as f32));
+        }
+        if t < self.origin {
+            return self.value(*y.get(t.checked_sub(m)?)?);
+        }
+        let mut j = self
+            .origin
+            .checked_sub(m)
+            .map(|j| j + (t - self.origin) % m);
+        while let Some(i) = j {
+            if let Some(v) = y.get(i).and_then(|&v| self.value(v)) {
+                return Some(v);
+            }
+            j = i.checked_sub(m);
+        }
+        Some(self.loc)
+    }
+
+    /// The scaled value of step `t` of `y` (`None`: missing, not positive under a logarithm,
+    /// or without a location).
+    pub fn scaled(&self, y: &[f32], t: usize) -> Option<f32> {
+        let v = self.value(*y.get(t)?)?;
+        Some((v - self.location(y, t)?) / self.scale)
+    }
+
+    /// The value in the series' units of a scaled `z` at a step `t` at or after the origin.
+    pub fn unscaled(&self, y: &[f32], t: usize, z: f64) -> f64 {
+        let loc = self.location(y, t).unwrap_or(self.loc);
+        let v = loc as f64 + z * self.scale as f64;
+        if self.log {
+            v.exp()
+        } else {
+            v
+        }
+    }
+
+    /// The level input, `ln(1 + |location| + scale) / 10` in the series' units.
+    fn level(&self) -> f32 {
+        if self.log {
+            (1.0 + self.loc.exp()).ln() / 10.0
+        } else {
+            (1.0 + self.loc.abs() + self.scale).ln() / 10.0
+        }
+    }
 }
 
 /// Parses a [`Freq`] back from its debug name.
@@ -234,6 +359,8 @@ impl GlobalSpec {
                 Some(0) => id_dim_for(panel.series.len()),
                 Some(d) => d,
             },
+            // set by the job, which trains them
+            members: 0,
         })
     }
 
@@ -403,47 +530,126 @@ pub fn prepare(
     Ok(out)
 }
 
-/// The location and scale of a window, from the known values in the context before `origin`:
-/// `(0, mean |y|)` for [`Scaling::MeanAbs`], `(mean, standard deviation)` for
-/// [`Scaling::Standard`]; a scale of 0 (or no known value) becomes 1 (or the mean's size).
-pub fn window_scale(spec: &GlobalSpec, p: &Prepared, origin: usize) -> (f32, f32) {
+/// The scaling of a window, from the known values in the context before `origin`:
+/// location 0 and the mean absolute value for [`Scaling::MeanAbs`], the mean and standard
+/// deviation for [`Scaling::Standard`], a least-squares line and its residuals' standard
+/// deviation, or the mean absolute change between consecutive steps if larger, for
+/// [`Scaling::Trend`] and [`Scaling::LogTrend`] (a slope only from two known values on). A
+/// scale of 0 (or no known value) becomes the mean absolute value (or 1).
+pub fn window_scale(spec: &GlobalSpec, p: &Prepared, origin: usize) -> WindowScale {
     let start = origin.saturating_sub(spec.context);
+    let log = spec.scaling.log();
+    let m = spec.season.max(1);
     let (mut s, mut s2, mut a, mut n) = (0.0f64, 0.0f64, 0.0f64, 0usize);
-    for &v in &p.y[start..origin.min(p.y.len())] {
-        if !v.is_nan() {
-            let v = v as f64;
-            s += v;
-            s2 += v * v;
-            a += v.abs();
-            n += 1;
+    let (mut sx, mut sxx, mut sxy) = (0.0f64, 0.0f64, 0.0f64);
+    // steps between consecutive known values: their mean absolute change
+    let (mut prev, mut d, mut nd): (Option<f64>, f64, usize) = (None, 0.0, 0);
+    for (j, &v) in p.y[start..origin.min(p.y.len())].iter().enumerate() {
+        if v.is_nan() || (log && v <= 0.0) {
+            prev = None;
+            continue;
         }
+        let v = if log { (v as f64).ln() } else { v as f64 };
+        if let Some(u) = prev {
+            d += (v - u).abs();
+            nd += 1;
+        }
+        prev = Some(v);
+        let x = (start + j) as f64 - origin as f64;
+        s += v;
+        s2 += v * v;
+        a += v.abs();
+        sx += x;
+        sxx += x * x;
+        sxy += x * v;
+        n += 1;
     }
+    let fixed = |loc: f32, scale: f32| WindowScale {
+        loc,
+        slope: 0.0,
+        scale,
+        log,
+        season: 0,
+        origin,
+    };
     if n == 0 {
-        return (0.0, 1.0);
+        return fixed(0.0, 1.0);
     }
-    let mean_abs = a / n as f64;
+    let nf = n as f64;
+    let mean_abs = a / nf;
+    let or_size = |sd: f64| {
+        if sd > 1e-9 * mean_abs.max(1e-30) {
+            sd
+        } else if mean_abs > 0.0 {
+            mean_abs
+        } else {
+            1.0
+        }
+    };
     match spec.scaling {
         Scaling::MeanAbs | Scaling::Auto => {
-            (0.0, if mean_abs > 0.0 { mean_abs as f32 } else { 1.0 })
+            fixed(0.0, if mean_abs > 0.0 { mean_abs as f32 } else { 1.0 })
         }
         Scaling::Standard => {
-            let m = s / n as f64;
-            let sd = (s2 / n as f64 - m * m).max(0.0).sqrt();
-            let sd = if sd > 1e-9 * mean_abs.max(1e-30) {
-                sd
-            } else if mean_abs > 0.0 {
-                mean_abs
+            let m = s / nf;
+            let sd = (s2 / nf - m * m).max(0.0).sqrt();
+            fixed(m as f32, or_size(sd) as f32)
+        }
+        Scaling::Trend | Scaling::LogTrend => {
+            let (mx, my) = (sx / nf, s / nf);
+            let vxx = sxx / nf - mx * mx;
+            let slope = if n >= 2 && vxx > 1e-12 {
+                (sxy / nf - mx * my) / vxx
             } else {
-                1.0
+                0.0
             };
-            (m as f32, sd as f32)
+            // residual variance of the line: var(y) - slope² var(x); at least the mean step
+            // change, so that a line through a few points does not magnify the values
+            let var = (s2 / nf - my * my - slope * slope * vxx).max(0.0);
+            let step = if nd > 0 { d / nd as f64 } else { 0.0 };
+            WindowScale {
+                loc: (my - slope * mx) as f32,
+                slope: slope as f32,
+                scale: or_size(var.sqrt().max(step)) as f32,
+                log,
+                season: 0,
+                origin,
+            }
+        }
+        Scaling::Seasonal | Scaling::LogSeasonal => {
+            // the mean absolute seasonal difference within the context
+            let (mut d, mut nd) = (0.0f64, 0usize);
+            let f = |v: f32| -> Option<f64> {
+                if v.is_nan() || (log && v <= 0.0) {
+                    None
+                } else if log {
+                    Some((v as f64).ln())
+                } else {
+                    Some(v as f64)
+                }
+            };
+            for t in (start + m)..origin.min(p.y.len()) {
+                if let (Some(a), Some(b)) = (f(p.y[t]), f(p.y[t - m])) {
+                    d += (a - b).abs();
+                    nd += 1;
+                }
+            }
+            let mad = if nd > 0 { d / nd as f64 } else { 0.0 };
+            WindowScale {
+                loc: (s / nf) as f32,
+                slope: 0.0,
+                scale: or_size(mad) as f32,
+                log,
+                season: m,
+                origin,
+            }
         }
     }
 }
 
 /// Writes the inputs `x (T, I)` and scaled targets `y (T)` (NaN: not scored) of the window
 /// whose horizon starts at `origin`; values at or after `origin` are never inputs. Steps before
-/// the series' start are zeros. Returns the window's location and scale.
+/// the series' start are zeros. Returns the window's scaling.
 ///
 /// # Panics
 /// If the series has fewer than `origin + horizon` steps (callers prepare future steps).
@@ -453,15 +659,14 @@ pub fn fill_window(
     origin: usize,
     x: &mut [f32],
     y: &mut [f32],
-) -> (f32, f32) {
+) -> WindowScale {
     let (ctx, t_len, i_len) = (spec.context, spec.window(), spec.features());
     let (k, c) = (spec.known.len(), spec.calendar);
-    let (loc, scale) = window_scale(spec, p, origin);
-    let level = (1.0 + loc.abs() + scale).ln() / 10.0;
+    let ws = window_scale(spec, p, origin);
+    let level = ws.level();
     let known_at = |j: isize| -> Option<f32> {
         if j >= 0 && (j as usize) < origin {
-            let v = p.y[j as usize];
-            (!v.is_nan()).then_some((v - loc) / scale)
+            ws.scaled(&p.y, j as usize)
         } else {
             None
         }
@@ -490,12 +695,12 @@ pub fn fill_window(
         f += c;
         row[f] = level;
         y[step] = if tu >= origin {
-            (p.y[tu] - loc) / scale
+            ws.scaled(&p.y, tu).unwrap_or(f32::NAN)
         } else {
             f32::NAN
         };
     }
-    (loc, scale)
+    ws
 }
 
 /// Training data of the global forecaster: windows drawn at random over all series and
@@ -724,7 +929,7 @@ pub fn forecast(
     let dist = spec.distribution;
     let mut result = Vec::with_capacity(b);
     for (r, (p, &origin)) in series.iter().zip(origins).enumerate() {
-        let (loc, scale) = (scales[r].0 as f64, scales[r].1 as f64);
+        let ws = scales[r];
         let raw = |h: usize| {
             let row = r * t_len + spec.context + h;
             &out[row * p_len..(row + 1) * p_len]
@@ -733,7 +938,7 @@ pub fn forecast(
             id: p.id.clone(),
             times: p.times[origin..origin + steps].to_vec(),
             median: (0..steps)
-                .map(|h| loc + dist.median(raw(h)) * scale)
+                .map(|h| ws.unscaled(&p.y, origin + h, dist.median(raw(h))))
                 .collect(),
             quantiles: levels
                 .iter()
@@ -741,7 +946,7 @@ pub fn forecast(
                     (
                         q,
                         (0..steps)
-                            .map(|h| loc + dist.quantile(raw(h), q) * scale)
+                            .map(|h| ws.unscaled(&p.y, origin + h, dist.quantile(raw(h), q)))
                             .collect(),
                     )
                 })
@@ -784,6 +989,38 @@ pub fn forecast_csv(spec: &GlobalSpec, forecasts: &[SeriesForecast]) -> String {
         }
     }
     csv
+}
+
+/// Combines the forecasts of several models of the same series (`runs[model][series]`): each
+/// step's median and each quantile is the median over the models (the mean of the middle two
+/// for an even count), so one model gone astray does not move the forecast. Quantiles stay in
+/// order: a median of nondecreasing functions of the level is nondecreasing.
+///
+/// # Panics
+/// If `runs` is empty or the runs differ in series, steps or levels.
+pub fn combine(mut runs: Vec<Vec<SeriesForecast>>) -> Vec<SeriesForecast> {
+    if runs.len() == 1 {
+        return runs.pop().expect("one run");
+    }
+    let median = |mut v: Vec<f64>| -> f64 {
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        }
+    };
+    let mut out = runs[0].clone();
+    for (i, f) in out.iter_mut().enumerate() {
+        for h in 0..f.median.len() {
+            f.median[h] = median(runs.iter().map(|r| r[i].median[h]).collect());
+            for (j, (_, q)) in f.quantiles.iter_mut().enumerate() {
+                q[h] = median(runs.iter().map(|r| r[i].quantiles[j].1[h]).collect());
+            }
+        }
+    }
+    out
 }
 
 /// The history of each series in a file to forecast from: the steps up to its last known

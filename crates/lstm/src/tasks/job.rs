@@ -24,7 +24,7 @@ use crate::tasks::classify::{self as classify_task, ClassifyData, ClassifyEval};
 use crate::tasks::forecast::SeriesData;
 use crate::tasks::global::{self, GlobalData, GlobalOptions, GlobalSpec, Scaling};
 use crate::tasks::metrics;
-use crate::tasks::modeldir::{Loaded, ModelMeta, TrainingState, FORMAT, FORMAT_VERSION};
+use crate::tasks::modeldir::{self, Loaded, ModelMeta, TrainingState, FORMAT, FORMAT_VERSION};
 use crate::tasks::settings::{Forecaster, LrSchedule};
 use crate::tasks::settings::{Settings, Task};
 use crate::tasks::text::{self, Encoded, TextData, TextEval, TextTask};
@@ -83,6 +83,9 @@ pub struct Job {
     pub out: PathBuf,
     /// What the job has to say about its data before training (a summary, masked values).
     pub notes: Vec<String>,
+    /// A global forecaster's further models, trained while the job was built (or loaded with
+    /// the run it resumes), saved with every checkpoint.
+    pub members: Vec<SequenceModel>,
     data: Box<dyn TrainTask>,
 }
 
@@ -105,18 +108,19 @@ impl Job {
     }
 
     fn build(task: Task, s: Settings, out: PathBuf, resumed: Option<Loaded>) -> JobResult<Job> {
-        let (meta, data, notes) = match task {
+        let (meta, data, notes, trained) = match task {
             Task::Text => text_job(s, resumed.as_ref())?,
             Task::Forecast => forecast_job(s, resumed.as_ref())?,
             Task::Classify => classify_job(s, resumed.as_ref())?,
         };
-        let (meta, model, state) = fresh_or_resumed(resumed, meta)?;
+        let (meta, model, state, members) = fresh_or_resumed(resumed, meta, trained)?;
         Ok(Job {
             meta,
             model,
             state,
             out,
             notes,
+            members,
             data,
         })
     }
@@ -153,13 +157,18 @@ impl Job {
         on: &mut dyn FnMut(Event<'_>),
     ) -> crate::Result<StopReason> {
         crate::kernels::set_num_threads(self.meta.settings.threads);
+        let members = &self.members;
+        let with_members = |dir: &Path, train: &[(u64, f32)], val: &[(u64, f32)]| {
+            extra(dir, train, val)?;
+            modeldir::write_members(dir, members)
+        };
         train::train(
             &self.meta,
             &mut self.model,
             &mut self.state,
             self.data.as_mut(),
             &self.out,
-            extra,
+            &with_members,
             stop,
             on,
         )
@@ -268,7 +277,8 @@ pub fn meta(task: Task, model: &ModelConfig, s: &Settings) -> ModelMeta {
 fn fresh_or_resumed(
     resumed: Option<Loaded>,
     meta: ModelMeta,
-) -> JobResult<(ModelMeta, SequenceModel, TrainingState)> {
+    members: Vec<SequenceModel>,
+) -> JobResult<(ModelMeta, SequenceModel, TrainingState, Vec<SequenceModel>)> {
     match resumed {
         Some(l) => Ok((
             ModelMeta {
@@ -279,16 +289,23 @@ fn fresh_or_resumed(
             },
             l.model,
             l.state,
+            l.members,
         )),
         None => {
             let model = SequenceModel::new(&meta.model, meta.settings.seed)?;
-            Ok((meta, model, TrainingState::default()))
+            Ok((meta, model, TrainingState::default(), members))
         }
     }
 }
 
-/// A job's description, its training data, and what it has to tell the user about its data.
-type Built = (ModelMeta, Box<dyn TrainTask>, Vec<String>);
+/// A job's description, its training data, what it has to tell the user about its data, and a
+/// global forecaster's further models (already trained).
+type Built = (
+    ModelMeta,
+    Box<dyn TrainTask>,
+    Vec<String>,
+    Vec<SequenceModel>,
+);
 
 // ---------------------------------------------------------------- text
 
@@ -333,7 +350,7 @@ fn text_job(s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
         vocab,
         sample_length: 300,
     };
-    Ok((m, Box::new(task), Vec::new()))
+    Ok((m, Box::new(task), Vec::new(), Vec::new()))
 }
 
 // ---------------------------------------------------------------- forecast
@@ -351,13 +368,28 @@ pub fn global_default_steps(windows: usize, batch: usize) -> u64 {
     ((windows as u64 * 20) / batch.max(1) as u64).clamp(300, 12_000)
 }
 
+/// Forecast origins [`choose_scaling`] scores each candidate from: the training history less
+/// one horizon, and less two.
+pub const SCALING_CUTS: usize = 2;
+
+/// How much lower (as a fraction) another scaling's validation sMAPE must be than mean-abs's
+/// for [`choose_scaling`] to take it: mean-abs, measured on M4 and on most of the shared
+/// series, is kept unless another is clearly better (single-seed scores differ by more than
+/// 5% from seed to seed).
+pub const SCALING_MARGIN: f64 = 0.1;
+
 /// The scaling of a global forecaster left to the data (`--scaling auto`, the default). A large
-/// data set (from [`LARGE_DATA_WINDOWS`] windows) takes mean-abs. A small one tries both: each
-/// candidate is trained (the default budget of its windows, or the run's `--steps` if fewer) on
-/// the training history less its
-/// last horizon and scored by the mean sMAPE of its forecasts of that horizon; the better one is
-/// kept (mean-abs on a tie, or when a series is too short to spare a horizon). The final model is
-/// then trained as usual on the whole training history.
+/// data set (from [`LARGE_DATA_WINDOWS`] windows) takes mean-abs. A small one tries mean-abs,
+/// trend, seasonal and (when every training value is positive) log-trend and log-seasonal
+/// ([`Scaling`]), on [`SCALING_CUTS`] rolling
+/// origins: for a cut `k` (1, 2), each candidate is trained (the default budget of its windows,
+/// or the run's `--steps` if fewer) on each series' training history less `k` horizons and
+/// scored by the sMAPE of its forecast of the next horizon; a cut is used only if every series
+/// keeps context and two horizons (so a candidate trains on a horizon's worth of windows at
+/// least). Mean-abs is kept unless another candidate's mean sMAPE over every scored window is
+/// [`SCALING_MARGIN`] lower; then the lowest is taken (the earlier in that order on a tie).
+/// No usable cut: mean-abs. The final model is then trained as usual on the whole training
+/// history.
 ///
 /// # Errors
 /// Model errors while training a candidate.
@@ -372,39 +404,58 @@ pub fn choose_scaling(
         return Ok((Scaling::MeanAbs, None));
     }
     let h = spec.horizon;
-    let short: Vec<usize> = history.iter().map(|&n| n.saturating_sub(h)).collect();
-    if short.iter().any(|&n| n < spec.window()) {
+    let cuts: Vec<Vec<usize>> = (1..=SCALING_CUTS)
+        .map(|k| history.iter().map(|&n| n.saturating_sub(k * h)).collect())
+        .filter(|short: &Vec<usize>| short.iter().all(|&n| n >= spec.window() + h))
+        .collect();
+    if cuts.is_empty() {
         return Ok((
             Scaling::MeanAbs,
             Some(
-                "scaling: mean-abs (the series are too short to choose it on their last horizon)"
+                "scaling: mean-abs (the series are too short to choose it on their last horizons)"
                     .into(),
             ),
         ));
     }
+    let positive = panel
+        .series
+        .iter()
+        .zip(history)
+        .all(|(x, &n)| x.target[..n].iter().all(|&v| v.is_nan() || v > 0.0));
+    let mut cands = vec![Scaling::MeanAbs, Scaling::Trend, Scaling::Seasonal];
+    if positive {
+        cands.extend([Scaling::LogTrend, Scaling::LogSeasonal]);
+    }
     let mut scores = Vec::new();
-    for cand in [Scaling::MeanAbs, Scaling::Standard] {
+    for &cand in &cands {
         let mut sp = spec.clone();
         sp.scaling = cand;
-        let mut data =
-            GlobalData::new(sp.clone(), global::prepare(&sp, panel, &short, 0)?, s.batch)?;
-        let mc = model_config(s, sp.input_kind(), sp.head());
-        let mut model = SequenceModel::new(&mc, s.seed)?;
-        let mut rng = ChaCha8Rng::seed_from_u64(s.seed.wrapping_add(0x5ca1e));
-        let rule = global_default_steps(data.windows(), s.batch);
-        for step in 0..s.steps.map_or(rule, |n| n.min(rule)) {
-            let b = data.next_batch(&mut rng, step);
-            model.train_step(&b.as_batch())?;
-        }
         let full = global::prepare(&sp, panel, history, 0)?;
-        let fc = global::forecast(&sp, &mut model, &full, &short, h, &[])?;
         let (mut total, mut n) = (0.0, 0usize);
-        for ((p, &o), f) in full.iter().zip(&short).zip(&fc) {
-            let y: Vec<f64> = p.y[..o + h].iter().map(|&v| v as f64).collect();
-            if let Ok(w) = metrics::WindowScore::new(&y[..o], &y[o..], &f.median, &[], sp.season) {
-                if let Some(x) = w.smape {
-                    total += x;
-                    n += 1;
+        for short in &cuts {
+            let mut data =
+                GlobalData::new(sp.clone(), global::prepare(&sp, panel, short, 0)?, s.batch)?;
+            let mc = model_config(s, sp.input_kind(), sp.head());
+            let rule = global_default_steps(data.windows(), s.batch);
+            let steps = s.steps.map_or(rule, |n| n.min(rule));
+            let mut model = train_quietly(
+                &mc,
+                &mut data,
+                s.seed,
+                s.seed.wrapping_add(0x5ca1e),
+                steps,
+                s.lr_schedule,
+            )?;
+            let fc = global::forecast(&sp, &mut model, &full, short, h, &[])?;
+            for ((p, &o), f) in full.iter().zip(short).zip(&fc) {
+                let y: Vec<f64> = p.y[..o + h].iter().map(|&v| v as f64).collect();
+                if let Ok(w) =
+                    metrics::WindowScore::new(&y[..o], &y[o..], &f.median, &[], sp.season)
+                {
+                    if let Some(x) = w.smape {
+                        total += x;
+                        n += 1;
+                    }
                 }
             }
         }
@@ -414,20 +465,66 @@ pub fn choose_scaling(
             f64::INFINITY
         });
     }
-    let choice = if scores[1] < scores[0] {
-        Scaling::Standard
-    } else {
-        Scaling::MeanAbs
-    };
+    // mean-abs unless another is clearly better; then the best (the first on a tie)
+    let mut best = 0;
+    for (i, &x) in scores.iter().enumerate().skip(1) {
+        if x < scores[best] && x < (1.0 - SCALING_MARGIN) * scores[0] {
+            best = i;
+        }
+    }
+    let choice = cands[best];
+    let tried: Vec<String> = cands
+        .iter()
+        .zip(&scores)
+        .map(|(c, x)| format!("{} {x:.3}", c.name()))
+        .collect();
     Ok((
         choice,
         Some(format!(
-            "scaling: {} (chosen on the last {h} steps of the training data: sMAPE {:.3} divided by the mean absolute value, {:.3} standardised)",
-            if choice == Scaling::Standard { "standard" } else { "mean-abs" },
-            scores[0],
-            scores[1]
+            "scaling: {} (chosen on the last {} horizon(s) of {h} steps of the training data, sMAPE: {})",
+            choice.name(),
+            cuts.len(),
+            tried.join(", ")
         )),
     ))
+}
+
+/// Trains a new model of configuration `mc` (weights from `model_seed`) for `steps` batches of
+/// `data` (drawn with `data_seed`) under `schedule`, without checkpoints or progress; a batch
+/// with a non-finite loss or gradient is skipped.
+///
+/// # Errors
+/// Model errors other than a non-finite batch.
+fn train_quietly(
+    mc: &ModelConfig,
+    data: &mut GlobalData,
+    model_seed: u64,
+    data_seed: u64,
+    steps: u64,
+    schedule: LrSchedule,
+) -> JobResult<SequenceModel> {
+    let mut model = SequenceModel::new(mc, model_seed)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(data_seed);
+    for step in 0..steps {
+        model.optimizer.lr_scale = schedule.scale(step as f64 / steps.max(1) as f64);
+        let b = data.next_batch(&mut rng, step);
+        match model.train_step(&b.as_batch()) {
+            Ok(_) | Err(Error::Diverged(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(model)
+}
+
+/// Models a global forecaster of small data (under [`LARGE_DATA_WINDOWS`] training windows)
+/// trains from different seeds, their forecasts combined by their median
+/// ([`global::combine`]): one model of a few hundred windows depends on its seed (the airline
+/// passengers' 1957-1958 sMAPE ranged 4.7-14.8% over three seeds with log-seasonal scaling).
+pub const SMALL_DATA_MODELS: usize = 3;
+
+/// The seed of a global forecaster's further model `k` (from 1), for a run of seed `seed`.
+pub fn member_seed(seed: u64, k: usize) -> u64 {
+    seed.wrapping_add((k as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))
 }
 
 /// Training windows from which a global forecaster is sized as for a large data set.
@@ -537,6 +634,38 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
     }
     let mc = model_config(&s, spec.input_kind(), spec.head());
     crate::model::memory::check_model_memory(&mc, s.batch, spec.window())?;
+    // small data: further models from other seeds, for the same number of steps
+    let mut members = Vec::new();
+    let member_steps = s.steps.or_else(|| {
+        s.epochs
+            .map(|e| (e * data.windows() as f64 / s.batch.max(1) as f64).ceil() as u64)
+    });
+    let mut member_note = None;
+    if resumed.is_none() && data.windows() < LARGE_DATA_WINDOWS {
+        match member_steps {
+            Some(steps) => {
+                for k in 1..SMALL_DATA_MODELS {
+                    let seed = member_seed(s.seed, k);
+                    members.push(train_quietly(
+                        &mc,
+                        &mut data,
+                        seed,
+                        seed ^ 0xda7a,
+                        steps,
+                        s.lr_schedule,
+                    )?);
+                }
+                spec.members = members.len();
+                member_note = Some(format!(
+                    "small data: {SMALL_DATA_MODELS} models from different seeds, {steps} steps each, forecasts combined by their median"
+                ));
+            }
+            None => {
+                member_note =
+                    Some("one model: a --minutes budget trains no further models to combine".into())
+            }
+        }
+    }
     let mut m = meta(Task::Forecast, &mc, &s);
     m.global = Some(spec.clone());
     let mut notes = vec![format!(
@@ -550,13 +679,14 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
         data.windows()
     )];
     notes.extend(scaling_note);
+    notes.extend(member_note);
     if summary.missing > 0 {
         notes.push(format!(
             "{} missing targets are masked: not trained on",
             summary.missing
         ));
     }
-    Ok((m, Box::new(data), notes))
+    Ok((m, Box::new(data), notes, members))
 }
 
 fn window_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
@@ -636,7 +766,7 @@ fn window_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
         horizon: s.horizon,
         batch: s.batch,
     };
-    Ok((m, Box::new(task), Vec::new()))
+    Ok((m, Box::new(task), Vec::new(), Vec::new()))
 }
 
 // ---------------------------------------------------------------- classify
@@ -733,7 +863,7 @@ fn classify_job(s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
     m.vocab = Some(vocab);
     m.labels = Some(labels.clone());
     let task = ClassifyData::new(tr, va, s.batch, s.seed, labels.len());
-    Ok((m, Box::new(task), Vec::new()))
+    Ok((m, Box::new(task), Vec::new(), Vec::new()))
 }
 
 // ---------------------------------------------------------------- evaluate
@@ -1409,7 +1539,7 @@ mod tests {
         assert_eq!(rows.len(), 6);
         // save and load again: the same rows, the same forecast
         let again = dir.join("m2");
-        modeldir::save(&again, &l.meta, &l.model, &l.state).unwrap();
+        modeldir::save_loaded(&again, &l).unwrap();
         let mut l2 = modeldir::load(&again).unwrap();
         assert_eq!(
             l2.model.store.get("id_embedding.weight").unwrap(),
@@ -1420,7 +1550,10 @@ mod tests {
         assert_eq!(f1.csv, f2.csv);
 
         // series `z` (unseen, the values of `a`) reads the mean row: as `a` with its row
-        // replaced by the mean
+        // replaced by the mean (in the first model: the further ones, small data's, have
+        // rows of their own)
+        assert_eq!(l.members.len(), SMALL_DATA_MODELS - 1);
+        l.members.clear();
         let unseen = dir.join("u.csv");
         std::fs::write(&unseen, csv(&["z"])).unwrap();
         let fz = forecast_global(&mut l, &unseen, None, &[0.5]).unwrap();
@@ -1531,6 +1664,30 @@ impl fmt::Display for Backtest {
     }
 }
 
+/// [`global::forecast`] by the loaded model and each of its further models, combined
+/// ([`global::combine`]).
+fn forecast_models(
+    spec: &GlobalSpec,
+    l: &mut Loaded,
+    series: &[global::Prepared],
+    origins: &[usize],
+    steps: usize,
+    levels: &[f64],
+) -> JobResult<Vec<global::SeriesForecast>> {
+    let mut runs = vec![global::forecast(
+        spec,
+        &mut l.model,
+        series,
+        origins,
+        steps,
+        levels,
+    )?];
+    for m in &mut l.members {
+        runs.push(global::forecast(spec, m, series, origins, steps, levels)?);
+    }
+    Ok(global::combine(runs))
+}
+
 fn global_spec(l: &Loaded) -> JobResult<GlobalSpec> {
     l.meta
         .global
@@ -1596,9 +1753,9 @@ pub fn backtest(l: &mut Loaded, data: &Path, windows: usize) -> JobResult<Backte
     let m = spec.season.max(1);
     for k in (1..=windows).rev() {
         let origins: Vec<usize> = lens.iter().map(|&n| n - k * spec.horizon).collect();
-        let fc = global::forecast(
+        let fc = forecast_models(
             &spec,
-            &mut l.model,
+            l,
             &prepared,
             &origins,
             spec.horizon,
@@ -1676,7 +1833,7 @@ pub fn forecast_global(
     // known columns the forecast reads), then generated times (covariates 0: only steps past
     // `steps` read them, and a step never reads a later one)
     let prepared = global::prepare(&spec, &panel, &history, spec.horizon)?;
-    let fc = global::forecast(&spec, &mut l.model, &prepared, &history, steps, levels)?;
+    let fc = forecast_models(&spec, l, &prepared, &history, steps, levels)?;
     let csv = global::forecast_csv(&spec, &fc);
     let series = prepared
         .iter()

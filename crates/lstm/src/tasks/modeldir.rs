@@ -271,6 +271,18 @@ pub fn save(
     save_with(dir, meta, model, state, &|_| Ok(()))
 }
 
+/// Saves a loaded model directory into `dir` whole: [`save`] and, for a global forecaster of
+/// several models, its further models ([`write_members`]), which `save` alone would leave out
+/// (and [`load`] then refuses the directory, naming the missing file).
+///
+/// # Errors
+/// As [`save_with`].
+pub fn save_loaded(dir: &Path, l: &Loaded) -> Result<()> {
+    save_with(dir, &l.meta, &l.model, &l.state, &|staging| {
+        write_members(staging, &l.members)
+    })
+}
+
 /// Saves a checkpoint into `dir` so that an interruption at any instant (a crash, `SIGKILL`,
 /// a full disk) leaves either the previous checkpoint or the new one, whole:
 ///
@@ -373,6 +385,27 @@ pub struct Loaded {
     pub model: SequenceModel,
     /// `training_state.json` (default if absent).
     pub state: TrainingState,
+    /// A global forecaster's further models (`member1.safetensors`, ...: the spec's
+    /// `members`), same configuration, other seeds; empty otherwise.
+    pub members: Vec<SequenceModel>,
+}
+
+/// The file of a global forecaster's further model `k` (from 1).
+pub fn member_file(k: usize) -> String {
+    format!("member{k}.safetensors")
+}
+
+/// Writes a global forecaster's further models into `dir` (a checkpoint's staging directory:
+/// they are saved with every checkpoint, beside the first model), as [`member_file`]s.
+///
+/// # Errors
+/// [`Error::Io`] naming the file.
+pub fn write_members(dir: &Path, members: &[SequenceModel]) -> Result<()> {
+    for (k, m) in members.iter().enumerate() {
+        let bytes = to_bytes(&m.store, &HashMap::new())?;
+        write_synced(&dir.join(member_file(k + 1)), &bytes)?;
+    }
+    Ok(())
 }
 
 /// Loads a model directory, checking format, version, every file against the manifest and
@@ -489,18 +522,23 @@ pub fn load(dir: &Path) -> Result<Loaded> {
         path: dir.join("model.safetensors").display().to_string(),
         reason: "missing: the model directory has no weights".into(),
     })?;
-    let weights = TensorFile::from_bytes(&wbytes, &wpath.display().to_string())?;
-    for t in model.store.tensors().to_vec() {
-        let v = tensor(&weights, &wpath, &t.name, &t.shape)?;
-        if v.iter().any(|x| !x.is_finite()) {
-            return Err(Error::Format {
-                path: wpath.display().to_string(),
-                reason: format!("tensor `{}` holds NaN or infinite values", t.name),
-            });
-        }
-        model.store.set(&t.name, &t.shape, &v)?;
-    }
+    set_weights(&mut model, &wpath, &wbytes)?;
     verify("model.safetensors", &wpath, &wbytes)?;
+    let mut members = Vec::new();
+    for k in 1..=meta.global.as_ref().map_or(0, |g| g.members) {
+        let name = member_file(k);
+        let (p, b) = read(&name)?.ok_or_else(|| Error::Format {
+            path: dir.join(&name).display().to_string(),
+            reason: format!(
+                "missing: config.json names {} further models of this forecaster",
+                meta.global.as_ref().map_or(0, |g| g.members)
+            ),
+        })?;
+        let mut m = model.clone();
+        set_weights(&mut m, &p, &b)?;
+        verify(&name, &p, &b)?;
+        members.push(m);
+    }
     let state: TrainingState = match read("training_state.json")? {
         Some((p, b)) => {
             let s = serde_json::from_slice(&b).map_err(|e| Error::Format {
@@ -537,7 +575,28 @@ pub fn load(dir: &Path) -> Result<Loaded> {
     if let Some(r) = &state.model_rng {
         model.rng = r.clone();
     }
-    Ok(Loaded { meta, model, state })
+    Ok(Loaded {
+        meta,
+        model,
+        state,
+        members,
+    })
+}
+
+/// Sets every tensor of `model` from the safetensors file `bytes` (read from `path`).
+fn set_weights(model: &mut SequenceModel, path: &Path, bytes: &[u8]) -> Result<()> {
+    let weights = TensorFile::from_bytes(bytes, &path.display().to_string())?;
+    for t in model.store.tensors().to_vec() {
+        let v = tensor(&weights, path, &t.name, &t.shape)?;
+        if v.iter().any(|x| !x.is_finite()) {
+            return Err(Error::Format {
+                path: path.display().to_string(),
+                reason: format!("tensor `{}` holds NaN or infinite values", t.name),
+            });
+        }
+        model.store.set(&t.name, &t.shape, &v)?;
+    }
+    Ok(())
 }
 
 /// An `F32` tensor of the shape the configuration needs.
