@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{classify_model, client, forecast_model, scratch, Server};
+use common::{classify_model, client, forecast_model, scratch, window_model, Server};
 use lstm::tasks::job;
 use lstm_serve::ServeArgs;
 use serde_json::{json, Value};
@@ -207,6 +207,59 @@ async fn classifications_match_the_library_and_run_as_one_batch() {
         (json!({"model": "series", "texts": ["a"]}), "model"),
     ] {
         let (status, e) = post(&s, "/v1/classify", &body).await;
+        assert_eq!(status, 400, "{body}: {e}");
+        assert_eq!(e["error"]["param"], param, "{body}: {e}");
+    }
+    s.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn window_forecasts_match_the_library() {
+    let y: Vec<f64> = (0..30).map(|t| 10.0 + (t % 7) as f64).collect();
+    let x: Vec<f64> = (0..30).map(|t| (t % 3) as f64).collect();
+    let mut csv = String::from("y,x\n");
+    for (a, b) in y.iter().zip(&x) {
+        csv.push_str(&format!("{a},{b}\n"));
+    }
+    let file = scratch().join("w.csv");
+    std::fs::write(&file, csv).unwrap();
+    let mut l = lstm::load(window_model()).unwrap();
+    let want = job::forecast(&mut l, &file, 2).unwrap();
+
+    let s = Server::start(ServeArgs::with_models([format!(
+        "w={}",
+        window_model().display()
+    )]))
+    .await;
+    let (status, got) = post(
+        &s,
+        "/v1/forecast",
+        &json!({"model": "w", "series": [{"values": y, "known": {"x": x}}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{got}");
+    let values: Vec<f64> = serde_json::from_value(got["forecasts"][0]["values"].clone()).unwrap();
+    close(&values, &want.values);
+    for (body, param) in [
+        (
+            json!({"model": "w", "series": [{"values": y}]}),
+            "series[0].known.x",
+        ),
+        (
+            json!({"model": "w", "series": [{"values": y, "known": {"x": [1.0]}}]}),
+            "series[0].known.x",
+        ),
+        (
+            json!({"model": "w", "quantiles": [0.5], "series": [{"values": y, "known": {"x": x}}]}),
+            "quantiles[0]",
+        ),
+        (
+            json!({"model": "w", "series": [{"values": y, "known": {"x": x}},
+                                          {"values": y, "known": {"x": x}}]}),
+            "series",
+        ),
+    ] {
+        let (status, e) = post(&s, "/v1/forecast", &body).await;
         assert_eq!(status, 400, "{body}: {e}");
         assert_eq!(e["error"]["param"], param, "{body}: {e}");
     }

@@ -79,6 +79,26 @@ pub fn forecast_model() -> &'static Path {
     })
 }
 
+/// A window forecaster (`--forecaster window`) of columns `y` (the target) and `x`, window 8.
+pub fn window_model() -> &'static Path {
+    static M: OnceLock<PathBuf> = OnceLock::new();
+    M.get_or_init(|| {
+        let mut csv = String::from("y,x\n");
+        for t in 0..120 {
+            csv.push_str(&format!("{},{}\n", 10.0 + (t % 7) as f64, (t % 3) as f64));
+        }
+        train(Task::Forecast, "window", &csv, |s| {
+            s.forecaster = lstm::tasks::settings::Forecaster::Window;
+            s.columns = vec!["y".into(), "x".into()];
+            s.window = 8;
+            s.horizon = 2;
+            s.layers = 1;
+            s.hidden = 8;
+            s.batch = 8;
+        })
+    })
+}
+
 /// A classifier of short texts into `pos` and `neg`.
 pub fn classify_model() -> &'static Path {
     static M: OnceLock<PathBuf> = OnceLock::new();
