@@ -26,6 +26,7 @@
 //! ```
 
 pub mod activation;
+pub mod amx;
 mod bf16;
 mod gemm;
 mod gemv;

@@ -1,0 +1,921 @@
+//! bf16 products with `f32` sums on the CPU's matrix units: AMX tiles (`tdpbf16ps`) where the
+//! CPU has them and Linux grants them to the process, AVX-512 BF16 (`vdpbf16ps`) where it does
+//! not, and the same arithmetic in plain Rust on other CPUs.
+//!
+//! The product is `C (m, n) = C + A (m, k) · B (k, n)` (or `C = A · B`). `B`, a weight matrix, is
+//! rounded to bf16 and laid out once in an [`AmxPacked`]; `A` is rounded to bf16 on the fly by
+//! [`gemm_bf16`], or once ahead into a [`Bf16Rows`] for [`gemm_bf16_rows`]. A product of two
+//! bf16 is exact in `f32`, so beside the rounding of the inputs the only error is that of the
+//! `f32` sums: the tests hold every backend to the product of the rounded inputs in `f64` within
+//! the bound of a sum of `k` terms.
+//!
+//! **Layout.** bf16 values go in pairs along `k` (`k` is padded with zeros to a multiple of
+//! [`TILE_K`] = 32), the layout both `tdpbf16ps` and `vdpbf16ps` read. [`AmxPacked`] holds `B`
+//! in panels of 16 columns (`n` padded with zero columns to a multiple of 32): in panel `j`, line
+//! `p` (64 bytes, one tile row and one AVX-512 register) holds `B[2p + e, 16j + c]` at bf16
+//! `2c + e`. A tile of `B` is 16 consecutive lines of one panel. [`Bf16Rows`] holds `A` row-major
+//! in bf16 (rows padded with zeros to a multiple of 32), so a tile of `A` is 16 rows of 64 bytes.
+//! `C` is computed in blocks of 32 x 32: on AMX, four accumulator tiles (two tiles of `A` by two
+//! of `B`); on AVX-512, four groups of 8 rows by two panels.
+//!
+//! **Order of sums.** Each element of `C` is its own `f32` sum over `k` in a fixed order (the
+//! hardware's within a tile or register, then the tiles of `k` in order), then added to `C`'s
+//! old value; the threads split `C` by blocks and never share a sum, so the result does not
+//! depend on the number of threads. The three backends may differ from each other in the last
+//! bits.
+//!
+//! **AMX on Linux.** The tile data is a dynamically enabled state: a process asks for it once
+//! with `arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)` ([`amx_status`] does, and
+//! remembers the answer). AMX instructions have no stable intrinsics in Rust, so they are
+//! written as inline assembly.
+//!
+//! ```
+//! use lstm::kernels::amx::{gemm_bf16, AmxPacked};
+//! use lstm::kernels::Transpose;
+//! // h (2, 3) · W_hhᵀ, with W_hh (2, 3) stored row-major: B = W_hhᵀ is (k = 3, n = 2)
+//! let w_hh = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0];
+//! let packed = AmxPacked::new(&w_hh, 3, 3, 2, Transpose::Yes);
+//! let h = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+//! let mut c = [0.0; 4];
+//! gemm_bf16(2, &h, 3, &packed, &mut c, 2, false);
+//! assert_eq!(c, [1.0, 2.0, 4.0, 5.0]);
+//! ```
+
+use super::bf16::to_bf16;
+use super::gemm::{needed, Transpose};
+use super::threads::num_threads;
+use std::sync::OnceLock;
+
+/// bf16 values per tile row along `k` (64 bytes): `k` is padded with zeros to a multiple of it.
+pub const TILE_K: usize = 32;
+
+/// Rows and columns of the blocks `C` is computed in (two tiles of 16 each way); the rows of `A`
+/// and the columns of `B` are padded with zeros to a multiple of it.
+pub const BLOCK: usize = 32;
+
+/// Products smaller than this (in multiply-adds) run on one thread.
+const PARALLEL_MIN_MACS: usize = 1 << 21;
+
+/// One line of 64 bytes, aligned to 64: 32 bf16, a tile row or an AVX-512 register.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line([u16; TILE_K]);
+
+const ZERO_LINE: Line = Line([0; TILE_K]);
+
+/// Why AMX is not used (see [`amx_status`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AmxUnavailable {
+    /// Not an x86-64 Linux build.
+    #[error("AMX needs x86-64 Linux")]
+    Platform,
+    /// The CPU does not report the feature (CPUID leaf 7, EDX).
+    #[error("the CPU has no {0} (CPUID leaf 7)")]
+    Cpu(&'static str),
+    /// The kernel refused the tile data (the negative errno of `arch_prctl`).
+    #[error("Linux refused the AMX tile data: arch_prctl(ARCH_REQ_XCOMP_PERM) returned {0}")]
+    Refused(i64),
+}
+
+/// Whether this process may use the AMX tiles with bf16: the CPU reports AMX-TILE and AMX-BF16
+/// and Linux grants the tile data. The permission is asked for on the first call, once per
+/// process, and the answer is kept.
+///
+/// # Errors
+/// [`AmxUnavailable`] saying which of the three is missing.
+pub fn amx_status() -> Result<(), AmxUnavailable> {
+    static STATUS: OnceLock<Result<(), AmxUnavailable>> = OnceLock::new();
+    STATUS.get_or_init(detect_amx).clone()
+}
+
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+fn detect_amx() -> Result<(), AmxUnavailable> {
+    use std::arch::x86_64::__cpuid_count;
+    // CPUID leaf 0 gives the highest leaf, checked before leaf 7 is read.
+    let max_leaf = __cpuid_count(0, 0).eax;
+    if max_leaf < 7 {
+        return Err(AmxUnavailable::Cpu("AMX-TILE"));
+    }
+    let edx = __cpuid_count(7, 0).edx;
+    if edx & (1 << 24) == 0 {
+        return Err(AmxUnavailable::Cpu("AMX-TILE"));
+    }
+    if edx & (1 << 22) == 0 {
+        return Err(AmxUnavailable::Cpu("AMX-BF16"));
+    }
+    const SYS_ARCH_PRCTL: i64 = 158;
+    const ARCH_REQ_XCOMP_PERM: u64 = 0x1023;
+    const XFEATURE_XTILEDATA: u64 = 18;
+    let ret: i64;
+    // SAFETY: the arch_prctl system call with ARCH_REQ_XCOMP_PERM takes two integers and
+    // touches no memory of ours; `syscall` clobbers rcx and r11 (declared) and returns in rax.
+    // Asking again after a grant is harmless, and `OnceLock` asks once anyway.
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            inlateout("rax") SYS_ARCH_PRCTL => ret,
+            in("rdi") ARCH_REQ_XCOMP_PERM,
+            in("rsi") XFEATURE_XTILEDATA,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    if ret != 0 {
+        return Err(AmxUnavailable::Refused(ret));
+    }
+    Ok(())
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+fn detect_amx() -> Result<(), AmxUnavailable> {
+    Err(AmxUnavailable::Platform)
+}
+
+fn has_avx512_bf16() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512bf16")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// The code that runs a bf16 product, best first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bf16Backend {
+    /// AMX tiles: `tdpbf16ps` on blocks of 32 x 32 (four accumulator tiles).
+    Amx,
+    /// AVX-512 BF16: `vdpbf16ps` on blocks of 8 rows by 32 columns.
+    Avx512Bf16,
+    /// Plain Rust, the same products and sums in scalar code.
+    Scalar,
+}
+
+impl Bf16Backend {
+    /// Whether this CPU (and, for [`Bf16Backend::Amx`], the operating system) can run it.
+    pub fn is_available(self) -> bool {
+        match self {
+            Bf16Backend::Amx => amx_status().is_ok(),
+            Bf16Backend::Avx512Bf16 => has_avx512_bf16(),
+            Bf16Backend::Scalar => true,
+        }
+    }
+
+    /// The fastest backend available here.
+    pub fn best() -> Bf16Backend {
+        [Bf16Backend::Amx, Bf16Backend::Avx512Bf16]
+            .into_iter()
+            .find(|b| b.is_available())
+            .unwrap_or(Bf16Backend::Scalar)
+    }
+}
+
+/// `B (k, n)` rounded to bf16 (ties to even) and laid out for the tiles, once, to be multiplied
+/// many times (see the [module docs](self) for the layout).
+#[derive(Clone)]
+pub struct AmxPacked {
+    k: usize,
+    n: usize,
+    /// `k` rounded up to a multiple of [`TILE_K`].
+    kpad: usize,
+    /// Panels of 16 columns: `n` rounded up to a multiple of [`BLOCK`], over 16.
+    panels: usize,
+    /// Panel `j`, line `p` at `j·kpad/2 + p`.
+    lines: Vec<Line>,
+}
+
+impl AmxPacked {
+    /// Packs `B (k, n)`: read as stored `(k, n)` with row stride `ld` when `tb == No` (an input
+    /// projection's `(I, 4H)` weights, say), or as the transpose of a stored `(n, k)` when
+    /// `tb == Yes` (`W_hh (4H, H)` for `h · W_hhᵀ`).
+    ///
+    /// # Panics
+    /// If `b` is too short for the shape and `ld`.
+    pub fn new(b: &[f32], ld: usize, k: usize, n: usize, tb: Transpose) -> AmxPacked {
+        let (rows, cols) = match tb {
+            Transpose::No => (k, n),
+            Transpose::Yes => (n, k),
+        };
+        assert!(
+            cols <= ld || rows <= 1,
+            "AmxPacked: ld {ld} < {cols} columns"
+        );
+        assert!(
+            b.len() >= needed(k, n, ld, tb),
+            "AmxPacked: B too short for ({k}, {n}) with ld {ld}"
+        );
+        let kpad = k.div_ceil(TILE_K) * TILE_K;
+        let panels = n.div_ceil(BLOCK) * 2;
+        let mut lines = vec![ZERO_LINE; panels * kpad / 2];
+        let at = |kk: usize, j: usize| match tb {
+            Transpose::No => b[kk * ld + j],
+            Transpose::Yes => b[j * ld + kk],
+        };
+        for j in 0..n {
+            let (panel, col) = (j / 16, j % 16);
+            for kk in 0..k {
+                lines[panel * kpad / 2 + kk / 2].0[2 * col + kk % 2] = to_bf16(at(kk, j));
+            }
+        }
+        AmxPacked {
+            k,
+            n,
+            kpad,
+            panels,
+            lines,
+        }
+    }
+
+    /// The shape `(k, n)` of `B`.
+    pub fn shape(&self) -> (usize, usize) {
+        (self.k, self.n)
+    }
+
+    /// `B[kk, j]` as stored (rounded to bf16), for tests.
+    pub fn get(&self, kk: usize, j: usize) -> f32 {
+        assert!(kk < self.k && j < self.n);
+        let line = &self.lines[(j / 16) * self.kpad / 2 + kk / 2];
+        super::bf16::from_bf16(line.0[2 * (j % 16) + kk % 2])
+    }
+}
+
+/// `A (m, k)` rounded to bf16 (ties to even), row-major with `k` padded with zeros to a multiple
+/// of [`TILE_K`] and the rows to a multiple of [`BLOCK`]: the left operand of
+/// [`gemm_bf16_rows`], converted once (an input sequence used by the input projection and by a
+/// weight gradient, say). Its buffer is reused by [`Bf16Rows::fill`].
+#[derive(Clone, Default)]
+pub struct Bf16Rows {
+    m: usize,
+    k: usize,
+    kpad: usize,
+    /// Row `i` is lines `i·kpad/32 ..`.
+    lines: Vec<Line>,
+}
+
+impl Bf16Rows {
+    /// `A (m, k)`, read with row stride `lda`, rounded to bf16.
+    ///
+    /// # Panics
+    /// If `a` is too short for the shape and `lda`.
+    pub fn new(a: &[f32], lda: usize, m: usize, k: usize) -> Bf16Rows {
+        let mut rows = Bf16Rows::default();
+        rows.fill(a, lda, m, k);
+        rows
+    }
+
+    /// Replaces the contents with `A (m, k)` (row stride `lda`), keeping the buffer.
+    ///
+    /// # Panics
+    /// If `a` is too short for the shape and `lda`.
+    pub fn fill(&mut self, a: &[f32], lda: usize, m: usize, k: usize) {
+        assert!(k <= lda || m <= 1, "Bf16Rows: lda {lda} < k {k}");
+        assert!(
+            a.len() >= needed(m, k, lda, Transpose::No),
+            "Bf16Rows: A too short"
+        );
+        let kpad = k.div_ceil(TILE_K) * TILE_K;
+        let mpad = m.div_ceil(BLOCK) * BLOCK;
+        let per_row = kpad / TILE_K;
+        self.lines.clear();
+        self.lines.resize(mpad * per_row, ZERO_LINE);
+        (self.m, self.k, self.kpad) = (m, k, kpad);
+        for i in 0..m {
+            let row = &a[i * lda..i * lda + k];
+            let dst = &mut self.lines[i * per_row..(i + 1) * per_row];
+            #[cfg(target_arch = "x86_64")]
+            if has_avx512_bf16() {
+                // SAFETY: the CPU has AVX-512F and AVX-512 BF16; `dst` has `kpad / 32` lines
+                // for the `k` values of `row`.
+                unsafe { convert_row_avx512(row, dst) };
+                continue;
+            }
+            for (kk, &x) in row.iter().enumerate() {
+                dst[kk / TILE_K].0[kk % TILE_K] = to_bf16(x);
+            }
+        }
+    }
+
+    /// The shape `(m, k)` of `A`.
+    pub fn shape(&self) -> (usize, usize) {
+        (self.m, self.k)
+    }
+}
+
+/// One row of `A` to bf16 with `vcvtne2ps2bf16` (ties to even; it reads `f32` subnormals as
+/// zero, where [`to_bf16`] keeps them).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn convert_row_avx512(row: &[f32], dst: &mut [Line]) {
+    use std::arch::x86_64::*;
+    let k = row.len();
+    for (l, line) in dst.iter_mut().enumerate() {
+        let k0 = l * TILE_K;
+        let mask = |from: usize| -> __mmask16 {
+            let left = k.saturating_sub(from).min(16);
+            ((1u32 << left) - 1) as __mmask16
+        };
+        // SAFETY (of the masked loads): the masks cover only indices below `k`.
+        let lo = _mm512_maskz_loadu_ps(mask(k0), row.as_ptr().wrapping_add(k0));
+        let hi = _mm512_maskz_loadu_ps(mask(k0 + 16), row.as_ptr().wrapping_add(k0 + 16));
+        let packed = _mm512_cvtne2ps_pbh(hi, lo);
+        _mm512_store_si512(
+            line.0.as_mut_ptr() as *mut _,
+            std::mem::transmute::<__m512bh, __m512i>(packed),
+        );
+    }
+}
+
+/// `C (m, n) = C + A · B` (`accumulate`) or `C = A · B`, with `A (m, k)` in `f32` (row stride
+/// `lda`, rounded to bf16 here) and `B` packed, on the best backend ([`Bf16Backend::best`]).
+/// `C` has row stride `ldc`; its columns past `n` are not touched.
+///
+/// # Panics
+/// If a buffer is too short for the shapes or `A`'s `k` is not `B`'s.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_bf16(
+    m: usize,
+    a: &[f32],
+    lda: usize,
+    b: &AmxPacked,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+) {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Bf16Rows> = std::cell::RefCell::new(Bf16Rows::default());
+    }
+    SCRATCH.with(|s| {
+        let mut rows = s.borrow_mut();
+        rows.fill(a, lda, m, b.k);
+        gemm_bf16_rows(Bf16Backend::best(), &rows, b, c, ldc, accumulate);
+    });
+}
+
+/// `C (m, n) = C + A · B` (`accumulate`) or `C = A · B` with both operands already in bf16, on
+/// `backend`. `C` has row stride `ldc`; its columns past `n` are not touched. Runs on up to
+/// [`num_threads`] threads, each on its own blocks of `C`: the result does not depend on the
+/// number.
+///
+/// # Panics
+/// If `backend` is not available here ([`Bf16Backend::is_available`]), if `A`'s `k` is not
+/// `B`'s, or if `c` is too short.
+pub fn gemm_bf16_rows(
+    backend: Bf16Backend,
+    a: &Bf16Rows,
+    b: &AmxPacked,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+) {
+    let (m, n, k) = (a.m, b.n, b.k);
+    assert_eq!(a.k, k, "gemm_bf16: A has k = {}, B has k = {k}", a.k);
+    assert!(n <= ldc || m <= 1, "gemm_bf16: ldc {ldc} < n {n}");
+    assert!(
+        c.len() >= needed(m, n, ldc, Transpose::No),
+        "gemm_bf16: C too short"
+    );
+    assert!(
+        backend.is_available(),
+        "gemm_bf16: {backend:?} is not available on this machine"
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    let (row_blocks, col_blocks) = (m.div_ceil(BLOCK), b.panels / 2);
+    let blocks = row_blocks * col_blocks;
+    let threads = if m * n * k >= PARALLEL_MIN_MACS {
+        num_threads().min(blocks)
+    } else {
+        1
+    };
+    let out = OutC {
+        ptr: c.as_mut_ptr(),
+        m,
+        n,
+        ldc,
+        accumulate,
+    };
+    // Blocks in column-major order (all rows of a column of blocks, then the next), split
+    // into `threads` contiguous runs.
+    let run = |t: usize| {
+        let (first, last) = (blocks * t / threads, blocks * (t + 1) / threads);
+        let each = |f: &mut dyn FnMut(usize, usize)| {
+            for blk in first..last {
+                f(blk % row_blocks, blk / row_blocks);
+            }
+        };
+        run_blocks(backend, a, b, &out, each);
+    };
+    if threads <= 1 {
+        run(0);
+    } else {
+        use rayon::prelude::*;
+        (0..threads).into_par_iter().for_each(run);
+    }
+}
+
+/// Where the blocks write: `C`'s pointer and shape, shared by the threads, each of which
+/// writes only its own blocks.
+struct OutC {
+    ptr: *mut f32,
+    m: usize,
+    n: usize,
+    ldc: usize,
+    accumulate: bool,
+}
+
+// SAFETY: the threads of `gemm_bf16_rows` write disjoint blocks of `C` through the pointer,
+// which outlives them (the borrow of `c` lasts the whole call).
+unsafe impl Sync for OutC {}
+
+impl OutC {
+    /// Adds (or writes) the 32 x 32 block `acc` at block `(ib, jb)`, clipped to `(m, n)`.
+    ///
+    /// # Safety
+    /// The block must be this thread's alone.
+    unsafe fn put(&self, ib: usize, jb: usize, acc: &[[f32; BLOCK]; BLOCK]) {
+        let (i0, j0) = (ib * BLOCK, jb * BLOCK);
+        let cols = (self.n - j0).min(BLOCK);
+        for (r, row) in acc.iter().enumerate().take((self.m - i0).min(BLOCK)) {
+            // SAFETY: row `i0 + r < m` and columns `j0 .. j0 + cols <= n` lie within `c`
+            // (checked against `needed(m, n, ldc)` by the caller).
+            let dst = std::slice::from_raw_parts_mut(self.ptr.add((i0 + r) * self.ldc + j0), cols);
+            if self.accumulate {
+                for (d, s) in dst.iter_mut().zip(row) {
+                    *d += s;
+                }
+            } else {
+                dst.copy_from_slice(&row[..cols]);
+            }
+        }
+    }
+}
+
+/// Runs the blocks `(ib, jb)` that `each` lists on `backend`, on this thread.
+fn run_blocks(
+    backend: Bf16Backend,
+    a: &Bf16Rows,
+    b: &AmxPacked,
+    out: &OutC,
+    each: impl Fn(&mut dyn FnMut(usize, usize)),
+) {
+    let mut acc = [[0f32; BLOCK]; BLOCK];
+    match backend {
+        #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+        Bf16Backend::Amx => {
+            let _tiles = tiles::TileConfig::load();
+            each(&mut |ib, jb| {
+                // SAFETY: the tiles are configured (`_tiles`), the process has the tile data
+                // (`is_available` was asserted), and `block` reads only within `a` and `b`.
+                unsafe { tiles::block(a, b, ib, jb, &mut acc) };
+                // SAFETY: the threads' runs of blocks are disjoint.
+                unsafe { out.put(ib, jb, &acc) };
+            });
+        }
+        #[cfg(target_arch = "x86_64")]
+        Bf16Backend::Avx512Bf16 => each(&mut |ib, jb| {
+            // SAFETY: the CPU has AVX-512F and AVX-512 BF16 (`is_available` was asserted); the
+            // block reads only within `a` and `b`.
+            unsafe { block_avx512(a, b, ib, jb, &mut acc) };
+            // SAFETY: the threads' runs of blocks are disjoint.
+            unsafe { out.put(ib, jb, &acc) };
+        }),
+        _ => each(&mut |ib, jb| {
+            block_scalar(a, b, ib, jb, &mut acc);
+            // SAFETY: the threads' runs of blocks are disjoint.
+            unsafe { out.put(ib, jb, &acc) };
+        }),
+    }
+}
+
+/// The block `(ib, jb)` of `A · B` in plain Rust: per element, per pair of `k`, the product
+/// of the even entries then that of the odd ones added to one `f32` sum.
+fn block_scalar(
+    a: &Bf16Rows,
+    b: &AmxPacked,
+    ib: usize,
+    jb: usize,
+    acc: &mut [[f32; BLOCK]; BLOCK],
+) {
+    use super::bf16::from_bf16;
+    let (per_row, pairs) = (a.kpad / TILE_K, a.kpad / 2);
+    for (r, acc_row) in acc.iter_mut().enumerate() {
+        let row = &a.lines[(ib * BLOCK + r) * per_row..][..per_row];
+        for (col, sum) in acc_row.iter_mut().enumerate() {
+            let panel = &b.lines[(2 * jb + col / 16) * pairs..][..pairs];
+            let c2 = 2 * (col % 16);
+            let mut s = 0f32;
+            for (p, line) in panel.iter().enumerate() {
+                let (a0, a1) = (row[p / 16].0[2 * (p % 16)], row[p / 16].0[2 * (p % 16) + 1]);
+                s += from_bf16(a0) * from_bf16(line.0[c2]);
+                s += from_bf16(a1) * from_bf16(line.0[c2 + 1]);
+            }
+            *sum = s;
+        }
+    }
+}
+
+/// The block `(ib, jb)` of `A · B` with `vdpbf16ps`: 8 rows by two panels (16 registers of
+/// sums) at a time, one broadcast of a pair of `A` per row and one load of `B` per panel per
+/// pair of `k`.
+///
+/// # Safety
+/// The CPU must have AVX-512F and AVX-512 BF16; `ib` and `jb` must be blocks of `a` and `b`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn block_avx512(
+    a: &Bf16Rows,
+    b: &AmxPacked,
+    ib: usize,
+    jb: usize,
+    acc: &mut [[f32; BLOCK]; BLOCK],
+) {
+    use std::arch::x86_64::*;
+    const MR: usize = 8;
+    let pairs = a.kpad / 2;
+    assert!(a.lines.len() >= (ib + 1) * BLOCK * a.kpad / TILE_K);
+    assert!(b.lines.len() >= (2 * jb + 2) * pairs);
+    let a_pairs = a.lines.as_ptr() as *const u32;
+    let b0 = b.lines.as_ptr().add(2 * jb * pairs) as *const __m512i;
+    let b1 = b0.add(pairs);
+    for r0 in (0..BLOCK).step_by(MR) {
+        let a0 = a_pairs.add((ib * BLOCK + r0) * pairs);
+        let mut sums = [[_mm512_setzero_ps(); 2]; MR];
+        for p in 0..pairs {
+            let w0: __m512bh =
+                std::mem::transmute::<__m512i, __m512bh>(_mm512_load_si512(b0.add(p)));
+            let w1: __m512bh =
+                std::mem::transmute::<__m512i, __m512bh>(_mm512_load_si512(b1.add(p)));
+            for (r, s) in sums.iter_mut().enumerate() {
+                let x: __m512bh = std::mem::transmute::<__m512i, __m512bh>(_mm512_set1_epi32(
+                    *a0.add(r * pairs + p) as i32,
+                ));
+                s[0] = _mm512_dpbf16_ps(s[0], x, w0);
+                s[1] = _mm512_dpbf16_ps(s[1], x, w1);
+            }
+        }
+        for (r, s) in sums.iter().enumerate() {
+            _mm512_storeu_ps(acc[r0 + r].as_mut_ptr(), s[0]);
+            _mm512_storeu_ps(acc[r0 + r].as_mut_ptr().add(16), s[1]);
+        }
+    }
+}
+
+/// The AMX tiles: their configuration and the block kernel, in inline assembly (AMX has no
+/// stable intrinsics in Rust).
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+mod tiles {
+    use super::{AmxPacked, Bf16Rows, BLOCK, TILE_K};
+
+    /// The 64-byte operand of `ldtilecfg` (palette 1): tiles 0-3 hold `C` (16 rows of 16
+    /// `f32`), 4-5 `A` (16 rows of 32 bf16), 6-7 `B` (16 pairs of `k` by 16 columns); all are
+    /// 16 rows of 64 bytes.
+    #[repr(C, align(64))]
+    pub(super) struct TileConfig {
+        palette: u8,
+        start_row: u8,
+        reserved: [u8; 14],
+        colsb: [u16; 16],
+        rows: [u8; 16],
+    }
+
+    impl TileConfig {
+        /// Configures this thread's tiles; they are released when the guard drops.
+        pub(super) fn load() -> TileGuard {
+            let mut cfg = TileConfig {
+                palette: 1,
+                start_row: 0,
+                reserved: [0; 14],
+                colsb: [0; 16],
+                rows: [0; 16],
+            };
+            for t in 0..8 {
+                cfg.colsb[t] = 64;
+                cfg.rows[t] = 16;
+            }
+            // SAFETY: only called once `amx_status` has succeeded (the callers assert
+            // `Bf16Backend::Amx.is_available()`), so the CPU has AMX and the process the tile
+            // data; `cfg` is a valid palette-1 configuration of 64 bytes, aligned; ldtilecfg
+            // reads it and writes only the tile configuration, which no compiled code uses.
+            unsafe {
+                std::arch::asm!("ldtilecfg [{}]", in(reg) &cfg, options(nostack, readonly));
+            }
+            TileGuard
+        }
+    }
+
+    /// Releases the tiles (`tilerelease`) when dropped, so the thread's tile state returns to
+    /// its initial, cheap to save, state.
+    pub(super) struct TileGuard;
+
+    impl Drop for TileGuard {
+        fn drop(&mut self) {
+            // SAFETY: a guard exists only after a successful `ldtilecfg` on this thread;
+            // tilerelease touches no memory and no register the compiler uses.
+            unsafe { std::arch::asm!("tilerelease", options(nostack, nomem)) };
+        }
+    }
+
+    /// The block `(ib, jb)` of `A · B` (32 x 32) into `acc`: tiles 0-3 zeroed, then for each
+    /// tile of `k` two tiles of `A` (rows `ib·32 ..+16`, `+16 ..+32`) and two of `B` (panels
+    /// `2jb`, `2jb + 1`) loaded and multiplied into the four sums, which are then stored.
+    ///
+    /// # Safety
+    /// The tiles must be configured by [`TileConfig::load`] on this thread; `ib` and `jb` must
+    /// be blocks of `a` and `b` (which share `kpad`).
+    pub(super) unsafe fn block(
+        a: &Bf16Rows,
+        b: &AmxPacked,
+        ib: usize,
+        jb: usize,
+        acc: &mut [[f32; BLOCK]; BLOCK],
+    ) {
+        let kpad = a.kpad;
+        debug_assert_eq!(kpad, b.kpad);
+        let tiles_k = kpad / TILE_K;
+        assert!(tiles_k > 0 || b.k == 0);
+        if tiles_k == 0 {
+            *acc = [[0.0; BLOCK]; BLOCK];
+            return;
+        }
+        let a_stride = kpad * 2; // bytes per row of A
+        assert!(a.lines.len() * 64 >= (ib + 1) * BLOCK * a_stride);
+        assert!(b.lines.len() >= (2 * jb + 2) * kpad / 2);
+        let a0 = (a.lines.as_ptr() as *const u8).add(ib * BLOCK * a_stride);
+        let a1 = a0.add(16 * a_stride);
+        let b0 = b.lines.as_ptr().add(2 * jb * kpad / 2) as *const u8;
+        let b1 = b0.add(kpad / 2 * 64);
+        // SAFETY: the loads read, per tile of k, 16 rows of 64 bytes at `a0`/`a1` (stride
+        // `a_stride`) and 16 lines at `b0`/`b1` (stride 64), all within the buffers (asserted
+        // above); the stores write 16 rows of 64 bytes at `acc` (128-byte rows) + 0, + 64,
+        // + 2048 and + 2112, all within its 4096 bytes. The pointer registers are modified, so
+        // they are declared inout and discarded.
+        std::arch::asm!(
+            "tilezero tmm0",
+            "tilezero tmm1",
+            "tilezero tmm2",
+            "tilezero tmm3",
+            "2:",
+            "tileloadd tmm4, [{a0} + {sa}*1]",
+            "tileloadd tmm6, [{b0} + {sb}*1]",
+            "tdpbf16ps tmm0, tmm4, tmm6",
+            "tileloadd tmm7, [{b1} + {sb}*1]",
+            "tdpbf16ps tmm1, tmm4, tmm7",
+            "tileloadd tmm5, [{a1} + {sa}*1]",
+            "tdpbf16ps tmm2, tmm5, tmm6",
+            "tdpbf16ps tmm3, tmm5, tmm7",
+            "add {a0}, 64",
+            "add {a1}, 64",
+            "add {b0}, 1024",
+            "add {b1}, 1024",
+            "dec {n}",
+            "jnz 2b",
+            "tilestored [{c} + {sc}*1], tmm0",
+            "tilestored [{c} + {sc}*1 + 64], tmm1",
+            "tilestored [{c} + {sc}*1 + 2048], tmm2",
+            "tilestored [{c} + {sc}*1 + 2112], tmm3",
+            a0 = inout(reg) a0 => _,
+            a1 = inout(reg) a1 => _,
+            b0 = inout(reg) b0 => _,
+            b1 = inout(reg) b1 => _,
+            n = inout(reg) tiles_k => _,
+            sa = in(reg) a_stride,
+            sb = in(reg) 64usize,
+            c = in(reg) acc.as_mut_ptr(),
+            sc = in(reg) BLOCK * 4,
+            options(nostack),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::bf16::from_bf16;
+    use super::super::testutil::{bits, rand_vec};
+    use super::super::with_threads;
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    /// The backends this machine runs; says which it skips and why.
+    fn backends() -> Vec<Bf16Backend> {
+        if let Err(why) = amx_status() {
+            eprintln!("SKIPPED: the AMX backend ({why})");
+        }
+        if !Bf16Backend::Avx512Bf16.is_available() {
+            eprintln!("SKIPPED: the AVX-512 BF16 backend (the CPU has no AVX-512 BF16)");
+        }
+        [
+            Bf16Backend::Amx,
+            Bf16Backend::Avx512Bf16,
+            Bf16Backend::Scalar,
+        ]
+        .into_iter()
+        .filter(|b| b.is_available())
+        .collect()
+    }
+
+    fn round(x: f32) -> f64 {
+        from_bf16(to_bf16(x)) as f64
+    }
+
+    /// `fast` against `c0 + A·B` of the bf16-rounded inputs in `f64`: each element within the
+    /// bound of an `f32` sum of `k + 1` terms in any order, `(k + 1)·2⁻²⁴·Σ|terms|` (the
+    /// products themselves are exact), and the columns past `n` untouched.
+    #[allow(clippy::too_many_arguments)]
+    fn check_against_f64(
+        fast: &[f32],
+        c0: &[f32],
+        a: &[f32],
+        lda: usize,
+        b: &[f32],
+        ldb: usize,
+        tb: Transpose,
+        (m, n, k, ldc): (usize, usize, usize, usize),
+        accumulate: bool,
+        what: &str,
+    ) {
+        for i in 0..m {
+            for j in 0..ldc {
+                let got = fast[i * ldc + j];
+                if j >= n {
+                    assert_eq!(got.to_bits(), c0[i * ldc + j].to_bits(), "{what}: padding");
+                    continue;
+                }
+                let (mut sum, mut mag) = (0f64, 0f64);
+                if accumulate {
+                    sum = c0[i * ldc + j] as f64;
+                    mag = sum.abs();
+                }
+                for kk in 0..k {
+                    let bv = match tb {
+                        Transpose::No => b[kk * ldb + j],
+                        Transpose::Yes => b[j * ldb + kk],
+                    };
+                    let t = round(a[i * lda + kk]) * round(bv);
+                    sum += t;
+                    mag += t.abs();
+                }
+                let bound = (k + 1) as f64 * 2f64.powi(-24) * mag + 1e-30;
+                assert!(
+                    (got as f64 - sum).abs() <= bound,
+                    "{what} ({m},{n},{k}) [{i},{j}]: {got} vs {sum}, bound {bound}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn packing_places_every_value() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let (k, n) = (37, 45);
+        let w = rand_vec(&mut rng, k * n);
+        let p = AmxPacked::new(&w, n, k, n, Transpose::No);
+        let pt = AmxPacked::new(&w, k, k, n, Transpose::Yes);
+        for kk in 0..k {
+            for j in 0..n {
+                assert_eq!(p.get(kk, j), round(w[kk * n + j]) as f32);
+                assert_eq!(pt.get(kk, j), round(w[j * k + kk]) as f32);
+            }
+        }
+        // padding is zero
+        assert_eq!((p.kpad, p.panels), (64, 4));
+        assert!(p.lines[3 * 32..].iter().all(|l| l.0 == [0; 32]));
+    }
+
+    #[test]
+    fn rows_round_like_to_bf16() {
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        let (m, k, lda) = (5, 70, 75);
+        let mut a = rand_vec(&mut rng, m * lda);
+        a[3] = 1.0 + 2f32.powi(-8); // a tie: to even (1.0)
+        a[4] = 1.0 + 3.0 * 2f32.powi(-8); // a tie: to even (1 + 2^-6)
+        let rows = Bf16Rows::new(&a, lda, m, k);
+        assert_eq!(rows.lines.len(), 32 * 3);
+        for i in 0..32 {
+            for kk in 0..96 {
+                let got = rows.lines[i * 3 + kk / 32].0[kk % 32];
+                let want = if i < m && kk < k {
+                    to_bf16(a[i * lda + kk])
+                } else {
+                    0
+                };
+                assert_eq!(got, want, "[{i},{kk}]");
+            }
+        }
+    }
+
+    #[test]
+    fn matches_f64_reference_on_many_shapes() {
+        let backends = backends();
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        // (m, n, k): edges below, over and at the tile sizes, and the LSTM's shapes: the step
+        // product (B = 32, n = 4H, k = H) and a projection (T·B rows)
+        let shapes = [
+            (1, 1, 1),
+            (2, 3, 5),
+            (16, 16, 32),
+            (15, 17, 31),
+            (31, 33, 33),
+            (32, 32, 32),
+            (33, 47, 65),
+            (7, 100, 257),
+            (64, 64, 64),
+            (32, 512, 128),
+            (32, 1024, 256),
+            (32, 200, 50),
+            (100, 96, 7),
+            (257, 130, 96),
+        ];
+        for &(m, n, k) in &shapes {
+            for tb in [Transpose::No, Transpose::Yes] {
+                for accumulate in [false, true] {
+                    let (lda, ldc) = (k + 3, n + 2);
+                    let ldb = match tb {
+                        Transpose::No => n + 1,
+                        Transpose::Yes => k + 1,
+                    };
+                    let a = rand_vec(&mut rng, m * lda);
+                    let b = rand_vec(&mut rng, ldb * (n.max(k) + 1));
+                    let c0 = rand_vec(&mut rng, m * ldc);
+                    let packed = AmxPacked::new(&b, ldb, k, n, tb);
+                    let rows = Bf16Rows::new(&a, lda, m, k);
+                    for &backend in &backends {
+                        let mut c = c0.clone();
+                        gemm_bf16_rows(backend, &rows, &packed, &mut c, ldc, accumulate);
+                        let what = format!("{backend:?} {tb:?} accumulate={accumulate}");
+                        let shape = (m, n, k, ldc);
+                        check_against_f64(&c, &c0, &a, lda, &b, ldb, tb, shape, accumulate, &what);
+                    }
+                    let mut c = c0.clone();
+                    gemm_bf16(m, &a, lda, &packed, &mut c, ldc, accumulate);
+                    let shape = (m, n, k, ldc);
+                    check_against_f64(
+                        &c,
+                        &c0,
+                        &a,
+                        lda,
+                        &b,
+                        ldb,
+                        tb,
+                        shape,
+                        accumulate,
+                        "gemm_bf16",
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bit_identical_across_runs_and_thread_counts() {
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        // large enough to be threaded: (T·B, 4H, I) and (B, 4H, H)
+        for &(m, n, k) in &[(2048, 512, 128), (32, 2048, 512), (96, 1056, 300)] {
+            let a = rand_vec(&mut rng, m * k);
+            let w = rand_vec(&mut rng, n * k);
+            let c0 = rand_vec(&mut rng, m * n);
+            let packed = AmxPacked::new(&w, k, k, n, Transpose::Yes);
+            let rows = Bf16Rows::new(&a, k, m, k);
+            for backend in backends() {
+                let run = |threads: usize| {
+                    let mut c = c0.clone();
+                    with_threads(threads, || {
+                        gemm_bf16_rows(backend, &rows, &packed, &mut c, n, true)
+                    });
+                    bits(&c)
+                };
+                let one = run(1);
+                assert_eq!(one, run(1), "{backend:?} ({m},{n},{k}): two runs");
+                assert_eq!(one, run(2), "{backend:?} ({m},{n},{k}): 1 and 2 threads");
+                assert_eq!(one, run(3), "{backend:?} ({m},{n},{k}): 1 and 3 threads");
+            }
+        }
+    }
+
+    #[test]
+    fn amx_status_agrees_with_cpuid() {
+        match amx_status() {
+            Ok(()) => assert!(Bf16Backend::Amx.is_available()),
+            Err(why) => {
+                eprintln!("AMX unavailable: {why}");
+                assert!(!Bf16Backend::Amx.is_available());
+                assert_ne!(Bf16Backend::best(), Bf16Backend::Amx);
+            }
+        }
+        // asked twice, answered the same
+        assert_eq!(amx_status(), amx_status());
+    }
+
+    #[test]
+    #[should_panic(expected = "k = 3")]
+    fn refuses_mismatched_k() {
+        let packed = AmxPacked::new(&[0.0; 8], 2, 4, 2, Transpose::No);
+        let rows = Bf16Rows::new(&[0.0; 6], 3, 2, 3);
+        let mut c = [0.0; 4];
+        gemm_bf16_rows(Bf16Backend::Scalar, &rows, &packed, &mut c, 2, false);
+    }
+}
