@@ -278,8 +278,14 @@ async fn a_panic_in_one_request_does_not_take_the_server_down() {
     server.abort();
 }
 
-#[test]
-fn sigterm_finishes_the_running_stream_and_exits_0() {
+/// The binary on 127.0.0.1:0 with `grace` seconds to stop: the child, its stderr, its address.
+fn spawn_binary(
+    grace: u64,
+) -> (
+    std::process::Child,
+    BufReader<std::process::ChildStderr>,
+    String,
+) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_lstm-serve"))
         .args([
             "--model",
@@ -287,9 +293,9 @@ fn sigterm_finishes_the_running_stream_and_exits_0() {
             "--addr",
             "127.0.0.1:0",
             "--max-tokens",
-            "100000",
+            "10000000",
             "--shutdown-grace-secs",
-            "20",
+            &grace.to_string(),
         ])
         .stderr(Stdio::piped())
         .spawn()
@@ -305,6 +311,27 @@ fn sigterm_finishes_the_running_stream_and_exits_0() {
         }
         assert!(Instant::now() < deadline);
     };
+    (child, stderr, addr)
+}
+
+/// Waits (at most `secs`) for the child to exit; its exit code.
+fn exit_code(child: &mut std::process::Child, secs: u64) -> Option<i32> {
+    let t = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s.code();
+        }
+        if t.elapsed() > Duration::from_secs(secs) {
+            let _ = child.kill();
+            panic!("the server did not exit within {secs} s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sigterm_finishes_the_running_stream_and_exits_0() {
+    let (mut child, mut stderr, addr) = spawn_binary(20);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (text, finish) = rt.block_on(async {
         use futures_util::StreamExt;
@@ -367,4 +394,38 @@ fn sigterm_finishes_the_running_stream_and_exits_0() {
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
     assert!(rest.contains("stopped"), "{rest}");
+}
+
+#[test]
+fn past_the_grace_period_streams_are_cut_and_the_server_exits_0() {
+    let (mut child, _stderr, addr) = spawn_binary(1);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let t = rt.block_on(async {
+        use futures_util::StreamExt;
+        let r = client()
+            .post(format!("http://{addr}/v1/completions"))
+            .json(
+                &json!({"model": "chars", "prompt": "to", "max_tokens": 10_000_000,
+                          "stream": true}),
+            )
+            .send()
+            .await
+            .unwrap();
+        let mut body = r.bytes_stream();
+        body.next().await.unwrap().unwrap();
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let t = Instant::now();
+        // the stream ends (cut) soon after the grace second, without [DONE]
+        let mut tail = Vec::new();
+        while let Some(Ok(b)) = body.next().await {
+            tail.extend_from_slice(&b);
+            if tail.len() > 1 << 16 {
+                tail.drain(..tail.len() - 64);
+            }
+        }
+        assert!(!String::from_utf8_lossy(&tail).contains("[DONE]"));
+        t
+    });
+    assert!(t.elapsed() < Duration::from_secs(10));
+    assert_eq!(exit_code(&mut child, 10), Some(0));
 }
