@@ -11,6 +11,8 @@ mod args;
 mod experiment_cmd;
 mod explain_cmd;
 mod interop_cmd;
+#[cfg(feature = "mpi")]
+mod mpi;
 mod train_cmd;
 mod use_cmd;
 

@@ -155,7 +155,45 @@ fn check_out(out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The rank and number of ranks, with the MPI world when this is one rank of an MPI run.
+#[cfg(feature = "mpi")]
+fn ranks() -> Result<(Option<crate::mpi::Mpi>, usize, usize)> {
+    use lstm::tasks::parallel::Collective;
+    let mpi = crate::mpi::Mpi::init();
+    let (rank, size) = mpi.as_ref().map_or((0, 1), |m| (m.rank(), m.size()));
+    Ok((mpi, rank, size))
+}
+
+/// Without the `mpi` feature: one process, and a refusal under `mpirun -np N` (N copies would
+/// each train alone and write the same directory).
+#[cfg(not(feature = "mpi"))]
+fn ranks() -> Result<(Option<()>, usize, usize)> {
+    let size = ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok()?.parse::<usize>().ok())
+        .unwrap_or(1);
+    if size > 1 {
+        bail!(
+            "started as one of {size} MPI processes, but this lstm was built without MPI; build it with `cargo build --release -p lstm-cli --features mpi`"
+        );
+    }
+    Ok((None, 0, 1))
+}
+
+/// The step at which this rank kills itself, for the tests of a rank dying mid-run
+/// (`LSTM_TEST_MPI_ABORT=RANK:STEP`).
+fn abort_step(rank: usize) -> Option<u64> {
+    let v = std::env::var("LSTM_TEST_MPI_ABORT").ok()?;
+    let (r, s) = v.split_once(':')?;
+    (r.parse::<usize>().ok()? == rank).then(|| s.parse().ok())?
+}
+
 fn run(mut job: Job, quiet: bool) -> Result<()> {
+    #[allow(unused_mut)] // mutated only with the `mpi` feature
+    let (mut mpi, rank, size) = ranks()?;
+    // one rank reports; the others train in silence
+    let quiet = quiet || rank != 0;
+    let abort_at = abort_step(rank);
     let s = job.meta.settings.clone();
     lstm::kernels::set_num_threads(s.threads);
     let stop = Arc::new(AtomicBool::new(false));
@@ -191,13 +229,18 @@ fn run(mut job: Job, quiet: bool) -> Result<()> {
             (None, None) => "no budget".into(),
         };
         println!(
-            "training a {} model: {} x {} {:?}, {} parameters, budget {budget}, {} threads -> {}",
+            "training a {} model: {} x {} {:?}, {} parameters, budget {budget}, {} threads{} -> {}",
             job.meta.task,
             s.layers,
             s.hidden,
             s.cell,
             job.model.store.len(),
             lstm::kernels::num_threads(),
+            if size > 1 {
+                format!(" x {size} ranks")
+            } else {
+                String::new()
+            },
             job.out.display()
         );
     }
@@ -211,6 +254,13 @@ fn run(mut job: Job, quiet: bool) -> Result<()> {
             fraction,
             ..
         } => {
+            if abort_at == Some(step) {
+                // killed as a machine or the OOM killer would: SIGKILL, no clean-up
+                let _ = std::process::Command::new("kill")
+                    .args(["-KILL", &std::process::id().to_string()])
+                    .status();
+                std::process::abort();
+            }
             bar.set_position((fraction * 1000.0) as u64);
             let val = last_val.map_or(String::new(), |v| format!(" val {v:.4}"));
             bar.set_message(format!(
@@ -235,13 +285,20 @@ fn run(mut job: Job, quiet: bool) -> Result<()> {
             });
         }
     };
+    #[cfg(feature = "mpi")]
+    let group = mpi
+        .as_mut()
+        .map(|m| m as &mut dyn lstm::tasks::parallel::Collective);
+    #[cfg(not(feature = "mpi"))]
+    let group = mpi.take().and(None);
     let reason = job
-        .train(
+        .train_with(
         &|staging, train_loss, val_loss| {
             lstm::pages::plot::loss_curve(&staging.join("loss.svg"), train_loss, val_loss)
         },
         &stop,
         &mut on,
+        group,
     )
     .map_err(|e| {
         let out = job.out.display();
@@ -262,6 +319,19 @@ fn run(mut job: Job, quiet: bool) -> Result<()> {
         anyhow::Error::from(e).context(kept)
     })?;
     bar.finish_and_clear();
+    if rank != 0 {
+        return Ok(());
+    }
+    #[cfg(feature = "mpi")]
+    if let Some(m) = &mpi {
+        println!(
+            "{size} ranks: {} all-reduces took {:.1} s of {:.1} s of training ({:.1}%)",
+            m.reduces,
+            m.reduce_seconds,
+            job.state.seconds,
+            100.0 * m.reduce_seconds / job.state.seconds.max(1e-9)
+        );
+    }
     let val = job.state.val_loss.last().map(|v| v.1);
     let out = job.out.display();
     match reason {

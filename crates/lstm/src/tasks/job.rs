@@ -156,13 +156,28 @@ impl Job {
         stop: &AtomicBool,
         on: &mut dyn FnMut(Event<'_>),
     ) -> crate::Result<StopReason> {
+        self.train_with(extra, stop, on, None)
+    }
+
+    /// [`Job::train`], data-parallel over the processes of `group` when given (one rank of an
+    /// MPI run: [`train::train_with`]); only rank 0 writes checkpoints.
+    ///
+    /// # Errors
+    /// As [`train::train_with`].
+    pub fn train_with(
+        &mut self,
+        extra: ExtraFiles<'_>,
+        stop: &AtomicBool,
+        on: &mut dyn FnMut(Event<'_>),
+        group: Option<&mut dyn crate::tasks::parallel::Collective>,
+    ) -> crate::Result<StopReason> {
         crate::kernels::set_num_threads(self.meta.settings.threads);
         let members = &self.members;
         let with_members = |dir: &Path, train: &[(u64, f32)], val: &[(u64, f32)]| {
             extra(dir, train, val)?;
             modeldir::write_members(dir, members)
         };
-        train::train(
+        train::train_with(
             &self.meta,
             &mut self.model,
             &mut self.state,
@@ -171,6 +186,7 @@ impl Job {
             &with_members,
             stop,
             on,
+            group,
         )
     }
 }

@@ -1,0 +1,167 @@
+//! `mpirun -np 2 lstm train ...` (feature `mpi`; `.ci/run` installs OpenMPI and runs these with
+//! `cargo test --release -p lstm-cli --features mpi --test mpi`): the weights of one process
+//! with the same global batch, one rank writing, a killed rank ending the run with the last
+//! checkpoint intact, ranks with different settings refused, and a resume.
+#![cfg(feature = "mpi")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn lstm() -> &'static str {
+    env!("CARGO_BIN_EXE_lstm")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("lstm-mpi-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn text(dir: &Path) -> PathBuf {
+    let p = dir.join("t.txt");
+    let src = include_str!("../../../data/tinyshakespeare.txt");
+    std::fs::write(&p, &src[..40_000]).unwrap();
+    p
+}
+
+fn mpirun(np: usize, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new("mpirun");
+    c.args([
+        "--allow-run-as-root",
+        "--oversubscribe",
+        "-np",
+        &np.to_string(),
+    ]);
+    for (k, v) in env {
+        c.args(["-x", &format!("{k}={v}")]);
+    }
+    c.arg(lstm()).args(args);
+    c.output().expect("mpirun (OpenMPI) is installed")
+}
+
+fn train_args<'a>(data: &'a str, out: &'a str, steps: &'a str) -> Vec<&'a str> {
+    vec![
+        "train",
+        "text",
+        "--data",
+        data,
+        "--steps",
+        steps,
+        "--hidden",
+        "32",
+        "--layers",
+        "2",
+        "--batch",
+        "8",
+        "--seq-len",
+        "32",
+        "--dropout",
+        "0",
+        "--threads",
+        "1",
+        "--out",
+        out,
+        "--quiet",
+    ]
+}
+
+fn weights(dir: &Path) -> Vec<f32> {
+    lstm::load(dir).unwrap().model.store.values
+}
+
+#[test]
+fn two_ranks_end_with_the_weights_of_one_process() {
+    let d = tmp("same");
+    let data = text(&d);
+    let (a, b) = (d.join("one"), d.join("two"));
+    let (ds, as_, bs) = (
+        data.to_str().unwrap(),
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+    );
+    let one = Command::new(lstm())
+        .args(train_args(ds, as_, "30"))
+        .output()
+        .unwrap();
+    assert!(
+        one.status.success(),
+        "{}",
+        String::from_utf8_lossy(&one.stderr)
+    );
+    let two = mpirun(2, &train_args(ds, bs, "30"), &[]);
+    assert!(
+        two.status.success(),
+        "{}",
+        String::from_utf8_lossy(&two.stderr)
+    );
+    let (wa, wb) = (weights(&a), weights(&b));
+    let worst = wa
+        .iter()
+        .zip(&wb)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst < 1e-4, "weights differ from one process by {worst}");
+    // one rank reported and wrote
+    let stdout = String::from_utf8_lossy(&two.stdout);
+    assert_eq!(stdout.matches("done:").count(), 1, "{stdout}");
+    assert!(stdout.contains("2 ranks"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn a_killed_rank_ends_the_run_and_the_last_checkpoint_loads() {
+    let d = tmp("kill");
+    let data = text(&d);
+    let out = d.join("m");
+    let mut args = train_args(data.to_str().unwrap(), out.to_str().unwrap(), "100000");
+    args.extend(["--save-every", "5"]);
+    let t = Instant::now();
+    let r = mpirun(2, &args, &[("LSTM_TEST_MPI_ABORT", "1:12")]);
+    assert!(!r.status.success());
+    assert!(
+        t.elapsed() < Duration::from_secs(60),
+        "the run took {:?} to end",
+        t.elapsed()
+    );
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("rank 1") && err.contains("signal 9"), "{err}");
+    let l = lstm::load(&out).expect("the last checkpoint loads");
+    assert_eq!(l.state.step, 10);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn ranks_with_different_settings_are_refused_and_a_run_resumes() {
+    let d = tmp("refuse");
+    let data = text(&d);
+    let out = d.join("m");
+    let (ds, os) = (data.to_str().unwrap(), out.to_str().unwrap());
+    // MPMD: rank 0 and rank 1 with different hidden sizes
+    let mut c = Command::new("mpirun");
+    c.args(["--allow-run-as-root", "--oversubscribe", "-np", "1", lstm()])
+        .args(train_args(ds, os, "10"))
+        .args([":", "-np", "1", lstm()])
+        .args(
+            train_args(ds, os, "10")
+                .iter()
+                .map(|a| if *a == "32" { "16" } else { a }),
+        );
+    let r = c.output().unwrap();
+    assert!(!r.status.success());
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("different settings"), "{err}");
+    assert!(!out.join("config.json").exists());
+    // a run of 10 steps, resumed to 20 with the same two ranks
+    let r = mpirun(2, &train_args(ds, os, "10"), &[]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let r = mpirun(
+        2,
+        &["train", "--resume", os, "--steps", "20", "--quiet"],
+        &[],
+    );
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert_eq!(lstm::load(&out).unwrap().state.step, 20);
+    let _ = std::fs::remove_dir_all(&d);
+}
