@@ -296,8 +296,8 @@ impl Model {
     /// that the binary and `lstm.load` read it.
     fn save(&self, py: Python<'_>, dir: PathBuf) -> PyResult<()> {
         py.detach(|| {
-            let l = self.lock();
-            modeldir::save(&dir, &l.meta, &l.model, &l.state)
+            // with a small-data forecaster's further members (member1.safetensors, ...)
+            modeldir::save_loaded(&dir, &self.lock())
         })
         .map_err(lib_err)
     }
