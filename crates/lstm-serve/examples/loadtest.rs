@@ -115,7 +115,9 @@ async fn one(client: &reqwest::Client, url: &str, body: &Value) -> Sample {
     }
     let mut stream = r.bytes_stream();
     let mut buf = Vec::new();
-    let mut last: Option<Instant> = None;
+    // (arrival, characters) of each chunk with text; the usage chunk's token count
+    let mut chunks: Vec<(Instant, usize)> = Vec::new();
+    let mut tokens = None;
     while let Some(chunk) = stream.next().await {
         let Ok(chunk) = chunk else { return s };
         buf.extend_from_slice(&chunk);
@@ -126,7 +128,23 @@ async fn one(client: &reqwest::Client, url: &str, body: &Value) -> Sample {
                 continue;
             };
             if data == "[DONE]" {
+                let Some(n) = tokens else { return s };
                 s.ok = true;
+                s.tokens = n;
+                // a chunk carries the pieces generated since the client last read; its share
+                // of the text estimates how many (exact for a character model): they arrive
+                // together, so all but the first come 0 after the one before
+                let chars: usize = chunks.iter().map(|c| c.1).sum::<usize>().max(1);
+                let mut last: Option<Instant> = None;
+                for &(at, c) in &chunks {
+                    let k = ((c * n) as f64 / chars as f64).round().max(1.0) as usize;
+                    match last {
+                        None => s.first = Some(at - start),
+                        Some(l) => s.gaps.push(at - l),
+                    }
+                    s.gaps.extend(std::iter::repeat_n(Duration::ZERO, k - 1));
+                    last = Some(at);
+                }
                 return s;
             }
             let Ok(v) = serde_json::from_str::<Value>(data) else {
@@ -135,17 +153,13 @@ async fn one(client: &reqwest::Client, url: &str, body: &Value) -> Sample {
             if v.get("error").is_some() {
                 return s;
             }
+            if let Some(n) = v["usage"]["completion_tokens"].as_u64() {
+                tokens = Some(n as usize);
+            }
             let text = v["choices"][0]["text"].as_str().unwrap_or("");
-            if text.is_empty() {
-                continue;
+            if !text.is_empty() {
+                chunks.push((Instant::now(), text.chars().count()));
             }
-            let now = Instant::now();
-            match last {
-                None => s.first = Some(now - start),
-                Some(l) => s.gaps.push(now - l),
-            }
-            last = Some(now);
-            s.tokens += 1;
         }
     }
     s
@@ -235,7 +249,8 @@ async fn main() {
             let client = client.clone();
             let url = format!("{url}/v1/completions");
             let body = json!({"model": model, "prompt": o.prompt, "max_tokens": o.max_tokens,
-                              "stream": true, "seed": w});
+                              "stream": true, "seed": w,
+                              "stream_options": {"include_usage": true}});
             let requests = o.requests;
             workers.push(tokio::spawn(async move {
                 let mut out = Vec::new();

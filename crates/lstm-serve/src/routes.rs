@@ -217,35 +217,37 @@ pub async fn completions(
                 "choices": [{"text": text, "index": 0, "logprobs": null, "finish_reason": finish}],
             })
         };
+        // one chunk carries every piece generated since the client last read: one piece per
+        // chunk while the client keeps up, fewer and longer chunks when it falls behind
         let events = futures_util::stream::unfold(Some(rx), move |rx| {
             let chunk = chunk.clone();
             async move {
                 let mut rx = rx?;
                 let data = |v: Value| SseEvent::default().data(v.to_string());
-                let done = SseEvent::default().data("[DONE]");
-                let out: Vec<SseEvent> = match rx.recv().await {
-                    Some(Event::Text(t)) => return Some((vec![data(chunk(&t, None))], Some(rx))),
-                    Some(Event::Done {
-                        finish_reason,
-                        completion_tokens,
-                    }) => {
-                        let mut v = vec![data(chunk("", Some(finish_reason)))];
-                        if include_usage {
-                            let mut u = chunk("", None);
-                            u["choices"] = json!([]);
-                            u["usage"] = usage(prompt_tokens, completion_tokens);
-                            v.push(data(u));
+                let mut out = Vec::new();
+                let mut text = String::new();
+                let mut next = rx.recv().await;
+                loop {
+                    match next {
+                        Some(Event::Text(t)) => {
+                            text.push_str(&t);
+                            match rx.try_recv() {
+                                Ok(e) => next = Some(e),
+                                Err(_) => {
+                                    out.push(data(chunk(&text, None)));
+                                    return Some((out, Some(rx)));
+                                }
+                            }
                         }
-                        v.push(done);
-                        v
+                        end => {
+                            if !text.is_empty() {
+                                out.push(data(chunk(&text, None)));
+                            }
+                            out.extend(stream_end(end, &chunk, include_usage, prompt_tokens));
+                            return Some((out, None));
+                        }
                     }
-                    Some(Event::Error(m)) => vec![data(ApiError::internal(m).body()), done],
-                    None => vec![
-                        data(ApiError::unavailable("the model's worker stopped").body()),
-                        done,
-                    ],
-                };
-                Some((out, None))
+                }
             }
         })
         .flat_map(|v| futures_util::stream::iter(v.into_iter().map(Ok::<_, Infallible>)));
@@ -273,6 +275,38 @@ pub async fn completions(
             None => return Err(ApiError::unavailable("the model's worker stopped")),
         }
     }
+}
+
+/// The last events of a stream: the finishing chunk, the usage chunk when asked for, and
+/// `[DONE]`; or an error event and `[DONE]`.
+fn stream_end(
+    end: Option<Event>,
+    chunk: &dyn Fn(&str, Option<&str>) -> Value,
+    include_usage: bool,
+    prompt_tokens: usize,
+) -> Vec<SseEvent> {
+    let data = |v: Value| SseEvent::default().data(v.to_string());
+    let mut out = Vec::new();
+    match end {
+        Some(Event::Done {
+            finish_reason,
+            completion_tokens,
+        }) => {
+            out.push(data(chunk("", Some(finish_reason))));
+            if include_usage {
+                let mut u = chunk("", None);
+                u["choices"] = json!([]);
+                u["usage"] = usage(prompt_tokens, completion_tokens);
+                out.push(data(u));
+            }
+        }
+        Some(Event::Error(m)) => out.push(data(ApiError::internal(m).body())),
+        Some(Event::Text(_)) | None => out.push(data(
+            ApiError::unavailable("the model's worker stopped").body(),
+        )),
+    }
+    out.push(SseEvent::default().data("[DONE]"));
+    out
 }
 
 fn usage(prompt: usize, completion: usize) -> Value {
