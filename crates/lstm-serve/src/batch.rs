@@ -140,8 +140,8 @@ pub fn run_classify(l: &mut Loaded, jobs: Vec<ClassifyJob>) {
                 let _ = j.reply.send(Ok(std::mem::replace(&mut preds, rest)));
             }
         }
-        Err(e) if jobs.len() > 1 => {
-            let _ = e;
+        // one request's texts may be what failed: each alone
+        Err(_) if jobs.len() > 1 => {
             for j in jobs {
                 run_classify(l, vec![j]);
             }

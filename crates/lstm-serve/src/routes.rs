@@ -1,6 +1,5 @@
 //! The endpoints: request shapes, their checks (each error names its field), and the answers.
 
-use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -566,9 +565,7 @@ pub async fn forecast(
     let out = rx
         .await
         .map_err(|_| ApiError::internal("the model failed on this batch"))??;
-    let mut forecasts = BTreeMap::new();
-    forecasts.insert("object", json!("forecast"));
-    forecasts.insert("model", json!(req.model));
-    forecasts.insert("forecasts", json!(out));
-    Ok(Json(json!(forecasts)))
+    Ok(Json(
+        json!({"object": "forecast", "model": req.model, "forecasts": out}),
+    ))
 }
