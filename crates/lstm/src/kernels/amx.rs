@@ -53,6 +53,9 @@ pub const TILE_K: usize = 32;
 /// and the columns of `B` are padded with zeros to a multiple of it.
 pub const BLOCK: usize = 32;
 
+/// Bytes of `A` in bf16 that one chunk of rows of blocks may hold (see [`gemm_bf16_rows`]).
+const CHUNK_BYTES: usize = 256 << 10;
+
 /// Products smaller than this (in multiply-adds) run on one thread.
 const PARALLEL_MIN_MACS: usize = 1 << 21;
 
@@ -209,15 +212,60 @@ impl AmxPacked {
         );
         let kpad = k.div_ceil(TILE_K) * TILE_K;
         let panels = n.div_ceil(BLOCK) * 2;
-        let mut lines = vec![ZERO_LINE; panels * kpad / 2];
+        let half = kpad / 2; // lines per panel
+        let mut lines = vec![ZERO_LINE; panels * half];
         let at = |kk: usize, j: usize| match tb {
             Transpose::No => b[kk * ld + j],
             Transpose::Yes => b[j * ld + kk],
         };
-        for j in 0..n {
-            let (panel, col) = (j / 16, j % 16);
-            for kk in 0..k {
-                lines[panel * kpad / 2 + kk / 2].0[2 * col + kk % 2] = to_bf16(at(kk, j));
+        // line `p` of the panel starting at column `j0`: B[2p + e, j0 + c] at bf16 2c + e
+        let fill_line = |j0: usize, p: usize, line: &mut Line| {
+            if j0 + 16 <= n && 2 * p + 2 <= k {
+                match tb {
+                    Transpose::No => {
+                        let even = &b[2 * p * ld + j0..][..16];
+                        let odd = &b[(2 * p + 1) * ld + j0..][..16];
+                        for (c, pair) in line.0.chunks_exact_mut(2).enumerate() {
+                            pair[0] = to_bf16(even[c]);
+                            pair[1] = to_bf16(odd[c]);
+                        }
+                    }
+                    Transpose::Yes => {
+                        for (c, pair) in line.0.chunks_exact_mut(2).enumerate() {
+                            let src = &b[(j0 + c) * ld + 2 * p..][..2];
+                            pair[0] = to_bf16(src[0]);
+                            pair[1] = to_bf16(src[1]);
+                        }
+                    }
+                }
+            } else {
+                for c in 0..16.min(n.saturating_sub(j0)) {
+                    for e in 0..2.min(k.saturating_sub(2 * p)) {
+                        line.0[2 * c + e] = to_bf16(at(2 * p + e, j0 + c));
+                    }
+                }
+            }
+        };
+        let fill_panel = |panel: usize, dst: &mut [Line]| {
+            for (p, line) in dst.iter_mut().enumerate().take(k.div_ceil(2)) {
+                fill_line(16 * panel, p, line);
+            }
+        };
+        if half > 0 && n * k >= PARALLEL_MIN_MACS / 8 && num_threads() > 1 {
+            use rayon::prelude::*;
+            let threads = num_threads();
+            let per = panels.div_ceil(threads) * half;
+            lines
+                .par_chunks_mut(per)
+                .enumerate()
+                .for_each(|(t, chunk)| {
+                    for (q, dst) in chunk.chunks_mut(half).enumerate() {
+                        fill_panel(t * per / half + q, dst);
+                    }
+                });
+        } else if half > 0 {
+            for (panel, dst) in lines.chunks_mut(half).enumerate() {
+                fill_panel(panel, dst);
             }
         }
         AmxPacked {
@@ -271,17 +319,39 @@ impl Bf16Rows {
     /// # Panics
     /// If `a` is too short for the shape and `lda`.
     pub fn fill(&mut self, a: &[f32], lda: usize, m: usize, k: usize) {
-        assert!(k <= lda || m <= 1, "Bf16Rows: lda {lda} < k {k}");
+        self.fill_op(a, lda, Transpose::No, m, k);
+    }
+
+    /// Replaces the contents with `op(A) (m, k)`, keeping the buffer: `A` as stored `(m, k)`
+    /// when `ta == No`, or the transpose of a stored `(k, m)` when `ta == Yes` (the gates'
+    /// gradient `dg (T·B, 4H)` as the left factor `dgᵀ` of a weight gradient). `lda` is the
+    /// row stride of the stored matrix.
+    ///
+    /// # Panics
+    /// If `a` is too short for the shape and `lda`.
+    pub fn fill_op(&mut self, a: &[f32], lda: usize, ta: Transpose, m: usize, k: usize) {
+        let cols = if ta == Transpose::No { k } else { m };
+        let rows = if ta == Transpose::No { m } else { k };
         assert!(
-            a.len() >= needed(m, k, lda, Transpose::No),
-            "Bf16Rows: A too short"
+            cols <= lda || rows <= 1,
+            "Bf16Rows: lda {lda} < {cols} columns"
         );
+        assert!(a.len() >= needed(m, k, lda, ta), "Bf16Rows: A too short");
         let kpad = k.div_ceil(TILE_K) * TILE_K;
         let mpad = m.div_ceil(BLOCK) * BLOCK;
         let per_row = kpad / TILE_K;
         self.lines.clear();
         self.lines.resize(mpad * per_row, ZERO_LINE);
         (self.m, self.k, self.kpad) = (m, k, kpad);
+        if ta == Transpose::Yes {
+            // row kk of the stored matrix is column kk of A
+            for kk in 0..k {
+                for (i, &x) in a[kk * lda..kk * lda + m].iter().enumerate() {
+                    self.lines[i * per_row + kk / TILE_K].0[kk % TILE_K] = to_bf16(x);
+                }
+            }
+            return;
+        }
         for i in 0..m {
             let row = &a[i * lda..i * lda + k];
             let dst = &mut self.lines[i * per_row..(i + 1) * per_row];
@@ -398,13 +468,17 @@ pub fn gemm_bf16_rows(
         ldc,
         accumulate,
     };
-    // Blocks in column-major order (all rows of a column of blocks, then the next), split
-    // into `threads` contiguous runs.
+    // The blocks in chunks of `chunk` rows of blocks (about 256 KiB of A, to stay in the L2
+    // cache), and within a chunk column by column (all its rows of blocks against a column
+    // of B, then the next); split into `threads` contiguous runs of that order.
+    let chunk = (CHUNK_BYTES / (a.kpad.max(TILE_K) * 2 * BLOCK)).clamp(1, row_blocks);
     let run = |t: usize| {
         let (first, last) = (blocks * t / threads, blocks * (t + 1) / threads);
         let each = |f: &mut dyn FnMut(usize, usize)| {
             for blk in first..last {
-                f(blk % row_blocks, blk / row_blocks);
+                let (c, within) = (blk / (chunk * col_blocks), blk % (chunk * col_blocks));
+                let rows_here = chunk.min(row_blocks - c * chunk);
+                f(c * chunk + within % rows_here, within / rows_here);
             }
         };
         run_blocks(backend, a, b, &out, each);
@@ -468,9 +542,12 @@ fn run_blocks(
         Bf16Backend::Amx => {
             let _tiles = tiles::TileConfig::load();
             each(&mut |ib, jb| {
-                // SAFETY: the tiles are configured (`_tiles`), the process has the tile data
-                // (`is_available` was asserted), and `block` reads only within `a` and `b`.
-                unsafe { tiles::block(a, b, ib, jb, &mut acc) };
+                match tile_args(a, b, ib, jb) {
+                    // SAFETY: the tiles are configured (`_tiles`), the process has the tile
+                    // data (`is_available` was asserted), and `args` points into `a` and `b`.
+                    Some(args) => unsafe { tiles::block(&args, &mut acc) },
+                    None => acc = [[0.0; BLOCK]; BLOCK],
+                }
                 // SAFETY: the threads' runs of blocks are disjoint.
                 unsafe { out.put(ib, jb, &acc) };
             });
@@ -564,11 +641,61 @@ unsafe fn block_avx512(
     }
 }
 
+/// Where the AMX kernel reads the block `(ib, jb)`: the first tile of `A`'s rows `ib·32 ..
+/// +16` (`a0`) and `+16 .. +32` (`a1`), `a_stride` bytes per row, and the first tile of `B`'s
+/// panels `2jb` (`b0`) and `2jb + 1` (`b1`), 64 bytes per line; each next tile of `k` is 64
+/// bytes further in `A` and 1024 in `B`, and there are `tiles_k` of them.
+#[cfg_attr(
+    not(all(target_arch = "x86_64", target_os = "linux")),
+    allow(dead_code)
+)]
+#[derive(Clone, Copy)]
+struct TileArgs {
+    a0: *const u8,
+    a1: *const u8,
+    b0: *const u8,
+    b1: *const u8,
+    a_stride: usize,
+    tiles_k: usize,
+}
+
+/// The [`TileArgs`] of block `(ib, jb)` (`None` when `k = 0`: the block is zero), checked to
+/// lie within `a` and `b`.
+///
+/// # Panics
+/// If `a` and `b` differ in `k` or the block is outside them.
+#[cfg_attr(
+    not(all(target_arch = "x86_64", target_os = "linux")),
+    allow(dead_code)
+)]
+fn tile_args(a: &Bf16Rows, b: &AmxPacked, ib: usize, jb: usize) -> Option<TileArgs> {
+    let kpad = a.kpad;
+    assert_eq!(kpad, b.kpad);
+    let tiles_k = kpad / TILE_K;
+    if tiles_k == 0 {
+        return None;
+    }
+    let a_stride = kpad * 2; // bytes per row of A
+                             // every tile read: A rows up to (ib + 1)·32, B lines of panel 2jb + 1 up to its end
+    assert!(a.lines.len() * 64 >= (ib + 1) * BLOCK * a_stride);
+    assert!(b.lines.len() >= (2 * jb + 2) * kpad / 2);
+    let a0 = a.lines[ib * BLOCK * kpad / TILE_K..].as_ptr() as *const u8;
+    let b0 = b.lines[2 * jb * kpad / 2..].as_ptr() as *const u8;
+    Some(TileArgs {
+        a0,
+        a1: a0.wrapping_add(16 * a_stride),
+        b0,
+        b1: b0.wrapping_add(kpad / 2 * 64),
+        a_stride,
+        tiles_k,
+    })
+}
+
 /// The AMX tiles: their configuration and the block kernel, in inline assembly (AMX has no
 /// stable intrinsics in Rust).
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod tiles {
-    use super::{AmxPacked, Bf16Rows, BLOCK, TILE_K};
+    use super::{TileArgs, BLOCK};
 
     /// The 64-byte operand of `ldtilecfg` (palette 1): tiles 0-3 hold `C` (16 rows of 16
     /// `f32`), 4-5 `A` (16 rows of 32 bf16), 6-7 `B` (16 pairs of `k` by 16 columns); all are
@@ -619,35 +746,22 @@ mod tiles {
         }
     }
 
-    /// The block `(ib, jb)` of `A · B` (32 x 32) into `acc`: tiles 0-3 zeroed, then for each
-    /// tile of `k` two tiles of `A` (rows `ib·32 ..+16`, `+16 ..+32`) and two of `B` (panels
-    /// `2jb`, `2jb + 1`) loaded and multiplied into the four sums, which are then stored.
+    /// The block of `A · B` (32 x 32) that `args` points at, into `acc`: tiles 0-3 zeroed, then
+    /// for each tile of `k` two tiles of `A` and two of `B` loaded and multiplied into the four
+    /// sums, which are then stored. `tests::tile_model` is this function in plain Rust.
     ///
     /// # Safety
-    /// The tiles must be configured by [`TileConfig::load`] on this thread; `ib` and `jb` must
-    /// be blocks of `a` and `b` (which share `kpad`).
-    pub(super) unsafe fn block(
-        a: &Bf16Rows,
-        b: &AmxPacked,
-        ib: usize,
-        jb: usize,
-        acc: &mut [[f32; BLOCK]; BLOCK],
-    ) {
-        let kpad = a.kpad;
-        debug_assert_eq!(kpad, b.kpad);
-        let tiles_k = kpad / TILE_K;
-        assert!(tiles_k > 0 || b.k == 0);
-        if tiles_k == 0 {
-            *acc = [[0.0; BLOCK]; BLOCK];
-            return;
-        }
-        let a_stride = kpad * 2; // bytes per row of A
-        assert!(a.lines.len() * 64 >= (ib + 1) * BLOCK * a_stride);
-        assert!(b.lines.len() >= (2 * jb + 2) * kpad / 2);
-        let a0 = (a.lines.as_ptr() as *const u8).add(ib * BLOCK * a_stride);
-        let a1 = a0.add(16 * a_stride);
-        let b0 = b.lines.as_ptr().add(2 * jb * kpad / 2) as *const u8;
-        let b1 = b0.add(kpad / 2 * 64);
+    /// The tiles must be configured by [`TileConfig::load`] on this thread, and `args` must
+    /// come from [`tile_args`](super::tile_args) on operands that are still alive.
+    pub(super) unsafe fn block(args: &TileArgs, acc: &mut [[f32; BLOCK]; BLOCK]) {
+        let TileArgs {
+            a0,
+            a1,
+            b0,
+            b1,
+            a_stride,
+            tiles_k,
+        } = *args;
         // SAFETY: the loads read, per tile of k, 16 rows of 64 bytes at `a0`/`a1` (stride
         // `a_stride`) and 16 lines at `b0`/`b1` (stride 64), all within the buffers (asserted
         // above); the stores write 16 rows of 64 bytes at `acc` (128-byte rows) + 0, + 64,
@@ -784,6 +898,27 @@ mod tests {
         // padding is zero
         assert_eq!((p.kpad, p.panels), (64, 4));
         assert!(p.lines[3 * 32..].iter().all(|l| l.0 == [0; 32]));
+        // large enough to be packed on several threads: the same values on any number
+        let (k, n) = (301, 1000);
+        let w = rand_vec(&mut rng, k * n);
+        for tb in [Transpose::No, Transpose::Yes] {
+            let ld = if tb == Transpose::No { n } else { k };
+            let one = with_threads(1, || AmxPacked::new(&w, ld, k, n, tb));
+            for threads in [2, 3] {
+                let many = with_threads(threads, || AmxPacked::new(&w, ld, k, n, tb));
+                assert!(one.lines.iter().zip(&many.lines).all(|(x, y)| x.0 == y.0));
+            }
+            for kk in 0..k {
+                for j in 0..n {
+                    let v = if tb == Transpose::No {
+                        w[kk * n + j]
+                    } else {
+                        w[j * k + kk]
+                    };
+                    assert_eq!(one.get(kk, j), round(v) as f32);
+                }
+            }
+        }
     }
 
     #[test]
@@ -842,7 +977,26 @@ mod tests {
                     let b = rand_vec(&mut rng, ldb * (n.max(k) + 1));
                     let c0 = rand_vec(&mut rng, m * ldc);
                     let packed = AmxPacked::new(&b, ldb, k, n, tb);
-                    let rows = Bf16Rows::new(&a, lda, m, k);
+                    let mut rows = Bf16Rows::new(&a, lda, m, k);
+                    // the same A read transposed from a stored (k, m): the same bf16 rows
+                    let a_t: Vec<f32> = (0..k * (m + 1))
+                        .map(|q| {
+                            if q % (m + 1) < m {
+                                a[(q % (m + 1)) * lda + q / (m + 1)]
+                            } else {
+                                9.0
+                            }
+                        })
+                        .collect();
+                    let mut rows_t = Bf16Rows::default();
+                    rows_t.fill_op(&a_t, m + 1, Transpose::Yes, m, k);
+                    assert!(rows
+                        .lines
+                        .iter()
+                        .zip(&rows_t.lines)
+                        .all(|(x, y)| x.0 == y.0));
+                    assert_eq!(rows.lines.len(), rows_t.lines.len());
+                    rows.fill(&a, lda, m, k); // refilled in place: the same
                     for &backend in &backends {
                         let mut c = c0.clone();
                         gemm_bf16_rows(backend, &rows, &packed, &mut c, ldc, accumulate);
@@ -867,6 +1021,92 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// The AMX block kernel (`tiles::block`) in plain Rust, from the same [`TileArgs`]: its
+    /// loads, `tdpbf16ps` as Intel's pseudo-code writes it (per row, per pair of `k`, the even
+    /// product then the odd one added to the sum) and its stores. It checks the addressing and
+    /// the layout on any CPU; the assembly itself runs only where there is AMX.
+    unsafe fn tile_model(args: &TileArgs, acc: &mut [[f32; BLOCK]; BLOCK]) {
+        let load = |base: *const u8, stride: usize| -> [[u16; 32]; 16] {
+            let mut tile = [[0u16; 32]; 16];
+            for (r, row) in tile.iter_mut().enumerate() {
+                for (e, v) in row.iter_mut().enumerate() {
+                    *v = (base.add(r * stride + 2 * e) as *const u16).read_unaligned();
+                }
+            }
+            tile
+        };
+        let mut sums = [[[0f32; 16]; 16]; 4];
+        for t in 0..args.tiles_k {
+            let a_tiles = [
+                load(args.a0.add(64 * t), args.a_stride),
+                load(args.a1.add(64 * t), args.a_stride),
+            ];
+            let b_tiles = [
+                load(args.b0.add(1024 * t), 64),
+                load(args.b1.add(1024 * t), 64),
+            ];
+            for (q, sum) in sums.iter_mut().enumerate() {
+                let (at, bt) = (&a_tiles[q / 2], &b_tiles[q % 2]);
+                for (m, row) in sum.iter_mut().enumerate() {
+                    for p in 0..16 {
+                        for (n, s) in row.iter_mut().enumerate() {
+                            *s += from_bf16(at[m][2 * p]) * from_bf16(bt[p][2 * n]);
+                            *s += from_bf16(at[m][2 * p + 1]) * from_bf16(bt[p][2 * n + 1]);
+                        }
+                    }
+                }
+            }
+        }
+        // tilestored at acc + 0, + 64, + 2048, + 2112 bytes, rows of 128 bytes
+        for (q, sum) in sums.iter().enumerate() {
+            for (m, row) in sum.iter().enumerate() {
+                acc[16 * (q / 2) + m][16 * (q % 2)..16 * (q % 2) + 16].copy_from_slice(row);
+            }
+        }
+    }
+
+    #[test]
+    fn tile_addressing_model_equals_scalar_backend() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        for &(m, n, k) in &[
+            (1, 1, 1),
+            (31, 33, 33),
+            (32, 512, 128),
+            (70, 100, 257),
+            (64, 64, 0),
+        ] {
+            let a = rand_vec(&mut rng, m * k);
+            let w = rand_vec(&mut rng, n * k);
+            let c0 = rand_vec(&mut rng, m * n);
+            let packed = AmxPacked::new(&w, k, k, n, Transpose::Yes);
+            let rows = Bf16Rows::new(&a, k, m, k);
+            let mut want = c0.clone();
+            gemm_bf16_rows(Bf16Backend::Scalar, &rows, &packed, &mut want, n, true);
+            let mut got = c0.clone();
+            let out = OutC {
+                ptr: got.as_mut_ptr(),
+                m,
+                n,
+                ldc: n,
+                accumulate: true,
+            };
+            let mut acc = [[f32::NAN; BLOCK]; BLOCK];
+            for jb in 0..packed.panels / 2 {
+                for ib in 0..m.div_ceil(BLOCK) {
+                    match tile_args(&rows, &packed, ib, jb) {
+                        // SAFETY: the arguments point into `rows` and `packed`, alive here.
+                        Some(args) => unsafe { tile_model(&args, &mut acc) },
+                        None => acc = [[0.0; BLOCK]; BLOCK],
+                    }
+                    // SAFETY: one thread, `got` outlives `out`.
+                    unsafe { out.put(ib, jb, &acc) };
+                }
+            }
+            // the same sums in the same order as the scalar backend: bit for bit
+            assert_eq!(bits(&got), bits(&want), "({m},{n},{k})");
         }
     }
 
