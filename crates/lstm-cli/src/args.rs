@@ -40,6 +40,9 @@ pub enum Command {
     Explore(ExploreArgs),
     /// Write an HTML page with a model's training plots (loss curve, and any --plot files).
     Report(ReportArgs),
+    /// Serve models over HTTP: OpenAI-compatible completions with continuous batching,
+    /// batched forecasts and classifications (docs/serve.md).
+    Serve(lstm_serve::ServeArgs),
 }
 
 #[derive(Args, Debug)]

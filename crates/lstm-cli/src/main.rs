@@ -190,6 +190,7 @@ fn main() -> ExitCode {
         Command::Explore(a) => explain_cmd::explore(a),
         Command::Report(a) => explain_cmd::report(a),
         Command::Experiment(a) => experiment_cmd::experiment(a),
+        Command::Serve(a) => lstm_serve::run(a.clone()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
