@@ -112,6 +112,7 @@ fn main() {
     };
     for &h in hs {
         shapes.push(("step fwd", 32, 4 * h, h));
+        shapes.push(("step fwd, 16 rows", 16, 4 * h, h));
         shapes.push(("step bwd", 32, h, 4 * h));
         shapes.push(("input proj", 2048, 4 * h, h));
         shapes.push(("weight grad", 4 * h, h, 2048));
@@ -133,7 +134,7 @@ fn main() {
         let packed = AmxPacked::new(&w, k, k, n, Transpose::Yes);
         let rows = Bf16Rows::new(&a, k, m, k);
         let mut step = String::from("-");
-        if m == 32 {
+        if m <= 32 {
             let mut panels = Vec::new();
             pack_panels(k, n, &w, k, Transpose::Yes, &mut panels);
             let t = median_secs(runs, budget, || {

@@ -579,7 +579,8 @@ fn block_scalar(
 ) {
     use super::bf16::from_bf16;
     let (per_row, pairs) = (a.kpad / TILE_K, a.kpad / 2);
-    for (r, acc_row) in acc.iter_mut().enumerate() {
+    // rows past `m` (padding) are skipped: `put` never reads them
+    for (r, acc_row) in acc.iter_mut().enumerate().take(a.m - ib * BLOCK) {
         let row = &a.lines[(ib * BLOCK + r) * per_row..][..per_row];
         for (col, sum) in acc_row.iter_mut().enumerate() {
             let panel = &b.lines[(2 * jb + col / 16) * pairs..][..pairs];
@@ -595,7 +596,7 @@ fn block_scalar(
     }
 }
 
-/// The block `(ib, jb)` of `A · B` with `vdpbf16ps`: 8 rows by two panels (16 registers of
+/// The block `(ib, jb)` of `A · B` with `vdpbf16ps` (its rows below `m`): 8 rows by two panels (16 registers of
 /// sums) at a time, one broadcast of a pair of `A` per row and one load of `B` per panel per
 /// pair of `k`.
 ///
@@ -618,7 +619,11 @@ unsafe fn block_avx512(
     let a_pairs = a.lines.as_ptr() as *const u32;
     let b0 = b.lines.as_ptr().add(2 * jb * pairs) as *const __m512i;
     let b1 = b0.add(pairs);
-    for r0 in (0..BLOCK).step_by(MR) {
+    // groups of rows wholly past `m` (padding) are skipped: `put` never reads them
+    for r0 in (0..BLOCK)
+        .step_by(MR)
+        .take_while(|r0| ib * BLOCK + r0 < a.m)
+    {
         let a0 = a_pairs.add((ib * BLOCK + r0) * pairs);
         let mut sums = [[_mm512_setzero_ps(); 2]; MR];
         for p in 0..pairs {
