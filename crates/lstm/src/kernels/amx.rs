@@ -57,7 +57,7 @@ pub const BLOCK: usize = 32;
 const CHUNK_BYTES: usize = 256 << 10;
 
 /// Products smaller than this (in multiply-adds) run on one thread.
-const PARALLEL_MIN_MACS: usize = 1 << 21;
+const PARALLEL_MIN_MACS: usize = 1 << 23;
 
 /// One line of 64 bytes, aligned to 64: 32 bf16, a tile row or an AVX-512 register.
 #[derive(Clone, Copy)]
@@ -247,7 +247,14 @@ impl AmxPacked {
             }
         };
         let fill_panel = |panel: usize, dst: &mut [Line]| {
-            for (p, line) in dst.iter_mut().enumerate().take(k.div_ceil(2)) {
+            let mut done = 0;
+            #[cfg(target_arch = "x86_64")]
+            if has_avx512_bf16() && std::is_x86_feature_detected!("avx512bw") {
+                // SAFETY: the CPU has AVX-512F, BW and BF16; the function indexes `b` and
+                // `dst` through bounds-checked slices.
+                done = unsafe { pack_panel_avx512(b, ld, tb, k, n, 16 * panel, dst) };
+            }
+            for (p, line) in dst.iter_mut().enumerate().take(k.div_ceil(2)).skip(done) {
                 fill_line(16 * panel, p, line);
             }
         };
@@ -287,6 +294,64 @@ impl AmxPacked {
         assert!(kk < self.k && j < self.n);
         let line = &self.lines[(j / 16) * self.kpad / 2 + kk / 2];
         super::bf16::from_bf16(line.0[2 * (j % 16) + kk % 2])
+    }
+}
+
+/// The lines of the panel starting at column `j0` that lie wholly inside `B`, with
+/// `vcvtne2ps2bf16` (ties to even; `f32` subnormals become zero, where [`to_bf16`] keeps them):
+/// returns how many leading lines it filled (0 for a partial panel), the caller fills the rest.
+/// As stored (`No`), a line is two rows of `B` interleaved; transposed (`Yes`), 16 rows of the
+/// stored `(n, k)` are converted 32 values at a time and their pairs transposed into 16 lines.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+unsafe fn pack_panel_avx512(
+    b: &[f32],
+    ld: usize,
+    tb: Transpose,
+    k: usize,
+    n: usize,
+    j0: usize,
+    dst: &mut [Line],
+) -> usize {
+    use std::arch::x86_64::*;
+    if j0 + 16 > n {
+        return 0;
+    }
+    match tb {
+        Transpose::No => {
+            // [e0 .. e15, o0 .. o15] -> [e0, o0, e1, o1, ..]
+            let order: [u16; 32] = std::array::from_fn(|i| (i / 2 + 16 * (i % 2)) as u16);
+            let order = _mm512_loadu_si512(order.as_ptr() as *const _);
+            for (p, line) in dst.iter_mut().enumerate().take(k / 2) {
+                let even = _mm512_loadu_ps(b[2 * p * ld + j0..][..16].as_ptr());
+                let odd = _mm512_loadu_ps(b[(2 * p + 1) * ld + j0..][..16].as_ptr());
+                let v = std::mem::transmute::<__m512bh, __m512i>(_mm512_cvtne2ps_pbh(odd, even));
+                let v = _mm512_permutexvar_epi16(order, v);
+                _mm512_store_si512(line.0.as_mut_ptr() as *mut _, v);
+            }
+            k / 2
+        }
+        Transpose::Yes => {
+            // pairs[c][q]: the bf16 pair (2q, 2q + 1) of the group, in row j0 + c
+            let mut pairs = [[0u32; 16]; 16];
+            for g in 0..k / TILE_K {
+                for (c, row_pairs) in pairs.iter_mut().enumerate() {
+                    let row = &b[(j0 + c) * ld + TILE_K * g..][..TILE_K];
+                    let lo = _mm512_loadu_ps(row.as_ptr());
+                    let hi = _mm512_loadu_ps(row[16..].as_ptr());
+                    let v = std::mem::transmute::<__m512bh, __m512i>(_mm512_cvtne2ps_pbh(hi, lo));
+                    _mm512_storeu_si512(row_pairs.as_mut_ptr() as *mut _, v);
+                }
+                for (q, line) in dst[16 * g..16 * g + 16].iter_mut().enumerate() {
+                    for (c, row_pairs) in pairs.iter().enumerate() {
+                        let v = row_pairs[q];
+                        line.0[2 * c] = v as u16;
+                        line.0[2 * c + 1] = (v >> 16) as u16;
+                    }
+                }
+            }
+            16 * (k / TILE_K)
+        }
     }
 }
 
