@@ -714,7 +714,9 @@ unsafe fn block_avx512(
 /// Where the AMX kernel reads the block `(ib, jb)`: the first tile of `A`'s rows `ib·32 ..
 /// +16` (`a0`) and `+16 .. +32` (`a1`), `a_stride` bytes per row, and the first tile of `B`'s
 /// panels `2jb` (`b0`) and `2jb + 1` (`b1`), 64 bytes per line; each next tile of `k` is 64
-/// bytes further in `A` and 1024 in `B`, and there are `tiles_k` of them.
+/// bytes further in `A` and 1024 in `B`, and there are `tiles_k` of them. `a_tiles` is 1 when
+/// the block's rows past the first 16 are all padding (a thread's 16 rows of a step): then `a1`
+/// is not read and only the upper two accumulator tiles are computed and stored.
 #[cfg_attr(
     not(all(target_arch = "x86_64", target_os = "linux")),
     allow(dead_code)
@@ -727,6 +729,7 @@ struct TileArgs {
     b1: *const u8,
     a_stride: usize,
     tiles_k: usize,
+    a_tiles: usize,
 }
 
 /// The [`TileArgs`] of block `(ib, jb)` (`None` when `k = 0`: the block is zero), checked to
@@ -745,8 +748,9 @@ fn tile_args(a: &Bf16Rows, b: &AmxPacked, ib: usize, jb: usize) -> Option<TileAr
     if tiles_k == 0 {
         return None;
     }
-    let a_stride = kpad * 2; // bytes per row of A
-                             // every tile read: A rows up to (ib + 1)·32, B lines of panel 2jb + 1 up to its end
+    // bytes per row of A; every tile read: A rows up to (ib + 1)·32, B lines of panel
+    // 2jb + 1 up to its end
+    let a_stride = kpad * 2;
     assert!(a.lines.len() * 64 >= (ib + 1) * BLOCK * a_stride);
     assert!(b.lines.len() >= (2 * jb + 2) * kpad / 2);
     let a0 = a.lines[ib * BLOCK * kpad / TILE_K..].as_ptr() as *const u8;
@@ -758,6 +762,7 @@ fn tile_args(a: &Bf16Rows, b: &AmxPacked, ib: usize, jb: usize) -> Option<TileAr
         b1: b0.wrapping_add(kpad / 2 * 64),
         a_stride,
         tiles_k,
+        a_tiles: if a.m - ib * BLOCK <= 16 { 1 } else { 2 },
     })
 }
 
@@ -831,12 +836,44 @@ mod tiles {
             b1,
             a_stride,
             tiles_k,
+            a_tiles,
         } = *args;
+        if a_tiles == 1 {
+            // SAFETY: as below, without `a1` and the lower two tiles: the stores write 16 rows
+            // of 64 bytes at `acc` + 0 and + 64, within its 4096 bytes.
+            std::arch::asm!(
+                "tilezero tmm0",
+                "tilezero tmm1",
+                "2:",
+                "tileloadd tmm4, [{a0} + {sa}*1]",
+                "tileloadd tmm6, [{b0} + {sb}*1]",
+                "tdpbf16ps tmm0, tmm4, tmm6",
+                "tileloadd tmm7, [{b1} + {sb}*1]",
+                "tdpbf16ps tmm1, tmm4, tmm7",
+                "add {a0}, 64",
+                "add {b0}, 1024",
+                "add {b1}, 1024",
+                "dec {n}",
+                "jnz 2b",
+                "tilestored [{c} + {sc}*1], tmm0",
+                "tilestored [{c} + {sc}*1 + 64], tmm1",
+                a0 = inout(reg) a0 => _,
+                b0 = inout(reg) b0 => _,
+                b1 = inout(reg) b1 => _,
+                n = inout(reg) tiles_k => _,
+                sa = in(reg) a_stride,
+                sb = in(reg) 64usize,
+                c = in(reg) acc.as_mut_ptr(),
+                sc = in(reg) BLOCK * 4,
+                options(nostack),
+            );
+            return;
+        }
         // SAFETY: the loads read, per tile of k, 16 rows of 64 bytes at `a0`/`a1` (stride
         // `a_stride`) and 16 lines at `b0`/`b1` (stride 64), all within the buffers (asserted
-        // above); the stores write 16 rows of 64 bytes at `acc` (128-byte rows) + 0, + 64,
-        // + 2048 and + 2112, all within its 4096 bytes. The pointer registers are modified, so
-        // they are declared inout and discarded.
+        // in `tile_args`); the stores write 16 rows of 64 bytes at `acc` (128-byte rows) + 0,
+        // + 64, + 2048 and + 2112, all within its 4096 bytes. The pointer registers are
+        // modified, so they are declared inout and discarded.
         std::arch::asm!(
             "tilezero tmm0",
             "tilezero tmm1",
@@ -1110,15 +1147,16 @@ mod tests {
         };
         let mut sums = [[[0f32; 16]; 16]; 4];
         for t in 0..args.tiles_k {
+            let a1 = if args.a_tiles == 2 { args.a1 } else { args.a0 }; // a1 unread
             let a_tiles = [
                 load(args.a0.add(64 * t), args.a_stride),
-                load(args.a1.add(64 * t), args.a_stride),
+                load(a1.add(64 * t), args.a_stride),
             ];
             let b_tiles = [
                 load(args.b0.add(1024 * t), 64),
                 load(args.b1.add(1024 * t), 64),
             ];
-            for (q, sum) in sums.iter_mut().enumerate() {
+            for (q, sum) in sums.iter_mut().enumerate().take(2 * args.a_tiles) {
                 let (at, bt) = (&a_tiles[q / 2], &b_tiles[q % 2]);
                 for (m, row) in sum.iter_mut().enumerate() {
                     for p in 0..16 {
@@ -1131,7 +1169,7 @@ mod tests {
             }
         }
         // tilestored at acc + 0, + 64, + 2048, + 2112 bytes, rows of 128 bytes
-        for (q, sum) in sums.iter().enumerate() {
+        for (q, sum) in sums.iter().enumerate().take(2 * args.a_tiles) {
             for (m, row) in sum.iter().enumerate() {
                 acc[16 * (q / 2) + m][16 * (q % 2)..16 * (q % 2) + 16].copy_from_slice(row);
             }
@@ -1141,11 +1179,13 @@ mod tests {
     #[test]
     fn tile_addressing_model_equals_scalar_backend() {
         let mut rng = ChaCha8Rng::seed_from_u64(5);
+        // blocks with two tiles of A (32 rows, or 31) and with one (1, 16, and 70 = 2·32 + 6)
         for &(m, n, k) in &[
             (1, 1, 1),
             (31, 33, 33),
             (32, 512, 128),
             (70, 100, 257),
+            (16, 64, 64),
             (64, 64, 0),
         ] {
             let a = rand_vec(&mut rng, m * k);
