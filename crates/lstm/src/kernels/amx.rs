@@ -620,10 +620,9 @@ fn run_blocks(
         #[cfg(target_arch = "x86_64")]
         Bf16Backend::Avx512Bf16 => each(&mut |ib, jb| {
             // SAFETY: the CPU has AVX-512F and AVX-512 BF16 (`is_available` was asserted); the
-            // block reads only within `a` and `b`.
-            unsafe { block_avx512(a, b, ib, jb, &mut acc) };
-            // SAFETY: the threads' runs of blocks are disjoint.
-            unsafe { out.put(ib, jb, &acc) };
+            // block reads only within `a` and `b`, and the threads' runs of blocks of `C` are
+            // disjoint.
+            unsafe { block_avx512(a, b, ib, jb, out) };
         }),
         _ => each(&mut |ib, jb| {
             block_scalar(a, b, ib, jb, &mut acc);
@@ -661,23 +660,26 @@ fn block_scalar(
     }
 }
 
-/// The block `(ib, jb)` of `A · B` with `vdpbf16ps` (its rows below `m`): 8 rows by two panels (16 registers of
-/// sums) at a time, one broadcast of a pair of `A` per row and one load of `B` per panel per
-/// pair of `k`.
+/// The block `(ib, jb)` of `C + A · B` (or `A · B`) with `vdpbf16ps`, its rows below `m`: 8
+/// rows by two panels (16 registers of sums) at a time, one broadcast of a pair of `A` per row
+/// and one load of `B` per panel per pair of `k`; the sums then added to `C` (as [`OutC::put`]
+/// does, `C + sum`) straight from the registers, with masks at the column edge.
 ///
 /// # Safety
-/// The CPU must have AVX-512F and AVX-512 BF16; `ib` and `jb` must be blocks of `a` and `b`.
+/// The CPU must have AVX-512F and AVX-512 BF16; `ib` and `jb` must be blocks of `a` and `b`,
+/// and the block of `C` this thread's alone.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bf16")]
-unsafe fn block_avx512(
-    a: &Bf16Rows,
-    b: &AmxPacked,
-    ib: usize,
-    jb: usize,
-    acc: &mut [[f32; BLOCK]; BLOCK],
-) {
+unsafe fn block_avx512(a: &Bf16Rows, b: &AmxPacked, ib: usize, jb: usize, out: &OutC) {
     use std::arch::x86_64::*;
     const MR: usize = 8;
+    // the block's columns in each panel: masks for the column edge
+    let j0 = jb * BLOCK;
+    let panel_mask = |q: usize| -> __mmask16 {
+        let cols = out.n.saturating_sub(j0 + 16 * q).min(16);
+        ((1u32 << cols) - 1) as __mmask16
+    };
+    let masks = [panel_mask(0), panel_mask(1)];
     let pairs = a.kpad / 2;
     assert!(a.lines.len() >= (ib + 1) * BLOCK * a.kpad / TILE_K);
     assert!(b.lines.len() >= (2 * jb + 2) * pairs);
@@ -704,9 +706,22 @@ unsafe fn block_avx512(
                 s[1] = _mm512_dpbf16_ps(s[1], x, w1);
             }
         }
-        for (r, s) in sums.iter().enumerate() {
-            _mm512_storeu_ps(acc[r0 + r].as_mut_ptr(), s[0]);
-            _mm512_storeu_ps(acc[r0 + r].as_mut_ptr().add(16), s[1]);
+        for (r, s) in sums.iter().enumerate().take(out.m - (ib * BLOCK + r0)) {
+            let row = out.ptr.add((ib * BLOCK + r0 + r) * out.ldc);
+            for (q, &mask) in masks.iter().enumerate() {
+                if mask == 0 {
+                    continue;
+                }
+                // the masked lanes are columns below `n` of a row below `m`: inside `c`
+                // (checked against `needed(m, n, ldc)` by the caller)
+                let dst = row.add(j0 + 16 * q);
+                let v = if out.accumulate {
+                    _mm512_add_ps(_mm512_maskz_loadu_ps(mask, dst), s[q])
+                } else {
+                    s[q]
+                };
+                _mm512_mask_storeu_ps(dst, mask, v);
+            }
         }
     }
 }
