@@ -5,7 +5,8 @@
 //! Columns: `fp32 matmul` is `kernels::matmul` (the `gemm` crate); `fp32 step` the packed
 //! per-step kernel (`gemm_packed`, one thread, as each thread runs it on its rows of the
 //! batch); `bf16` is `gemm_bf16_rows` on the best backend with `A` already in bf16, `bf16+cvt`
-//! is `gemm_bf16` converting `A` on the way. `pack` is the time to convert and lay out `B`.
+//! is `gemm_bf16` converting `A` on the way. `pack B` is the time to convert and lay out `B`;
+//! `cvt Aᵀ`, for the weight gradients, the time to convert `A = dgᵀ` from the stored `dg`.
 use lstm::kernels::amx::{amx_status, gemm_bf16, gemm_bf16_rows, AmxPacked, Bf16Backend, Bf16Rows};
 use lstm::kernels::{matmul, with_threads, Transpose};
 use lstm::testing::{gemm_packed, pack_panels};
@@ -118,9 +119,9 @@ fn main() {
         shapes.push(("weight grad", 4 * h, h, 2048));
     }
     println!(
-        "| product | m x n x k | threads | fp32 matmul | fp32 step | bf16 | bf16+cvt | pack B |"
+        "| product | m x n x k | threads | fp32 matmul | fp32 step | bf16 | bf16+cvt | pack B | cvt Aᵀ |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for &(name, m, n, k) in &shapes {
         let a: Vec<f32> = (0..m * k).map(|i| ((i % 13) as f32 - 6.0) * 0.05).collect();
         // B stored transposed, (n, k), as W_hh is for the forward step
@@ -133,6 +134,16 @@ fn main() {
         });
         let packed = AmxPacked::new(&w, k, k, n, Transpose::Yes);
         let rows = Bf16Rows::new(&a, k, m, k);
+        let mut cvt_t = String::from("-");
+        if name == "weight grad" {
+            // dg stored (T·B, 4H) = (k, m), read transposed
+            let dg: Vec<f32> = (0..k * m).map(|i| ((i % 11) as f32 - 5.0) * 0.03).collect();
+            let mut rows_t = Bf16Rows::default();
+            let t = median_secs(runs, budget, || {
+                rows_t.fill_op(&dg, m, Transpose::Yes, m, k);
+            });
+            cvt_t = format!("{:.0} µs", t * 1e6);
+        }
         let mut step = String::from("-");
         if m <= 32 {
             let mut panels = Vec::new();
@@ -155,7 +166,7 @@ fn main() {
                     gemm_bf16(m, &a, k, &packed, &mut c, n, true);
                 });
                 println!(
-                    "| {name} | {m} x {n} x {k} | {threads} | {:.0} | {} | {:.0} | {:.0} | {:.0} µs |",
+                    "| {name} | {m} x {n} x {k} | {threads} | {:.0} | {} | {:.0} | {:.0} | {:.0} µs | {cvt_t} |",
                     gf(t32),
                     if threads == 1 { step.as_str() } else { "-" },
                     gf(t16),

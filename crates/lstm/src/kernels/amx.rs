@@ -409,10 +409,24 @@ impl Bf16Rows {
         self.lines.resize(mpad * per_row, ZERO_LINE);
         (self.m, self.k, self.kpad) = (m, k, kpad);
         if ta == Transpose::Yes {
-            // row kk of the stored matrix is column kk of A
-            for kk in 0..k {
-                for (i, &x) in a[kk * lda..kk * lda + m].iter().enumerate() {
-                    self.lines[i * per_row + kk / TILE_K].0[kk % TILE_K] = to_bf16(x);
+            // row kk of the stored matrix is column kk of A: in blocks of 32 of k by 16 of m,
+            // read row by row into a small buffer, then written line by line (writing 16
+            // lines a row of A apart, 4 KiB apart for k = 2048, column by column would thrash
+            // the L1 cache's sets)
+            let mut block = [[0f32; 16]; TILE_K];
+            for kb in 0..kpad / TILE_K {
+                let ks = TILE_K * kb..(TILE_K * kb + TILE_K).min(k);
+                for i0 in (0..m).step_by(16) {
+                    let rows = (m - i0).min(16);
+                    for (r, kk) in ks.clone().enumerate() {
+                        block[r][..rows].copy_from_slice(&a[kk * lda + i0..][..rows]);
+                    }
+                    for ii in 0..rows {
+                        let line = &mut self.lines[(i0 + ii) * per_row + kb];
+                        for (r, v) in line.0[..ks.len()].iter_mut().enumerate() {
+                            *v = to_bf16(block[r][ii]);
+                        }
+                    }
                 }
             }
             return;
