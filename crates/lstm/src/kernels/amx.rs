@@ -496,10 +496,13 @@ pub fn gemm_bf16(
     thread_local! {
         static SCRATCH: std::cell::RefCell<Bf16Rows> = std::cell::RefCell::new(Bf16Rows::default());
     }
+    // The buffer is taken out while in use, not borrowed: a rayon thread waiting in the
+    // product below may run another task that calls this function on the same thread.
     SCRATCH.with(|s| {
-        let mut rows = s.borrow_mut();
+        let mut rows = s.take();
         rows.fill(a, lda, m, b.k);
         gemm_bf16_rows(Bf16Backend::best(), &rows, b, c, ldc, accumulate);
+        s.replace(rows);
     });
 }
 
@@ -1273,6 +1276,31 @@ mod tests {
                 assert_eq!(one, run(3), "{backend:?} ({m},{n},{k}): 1 and 3 threads");
             }
         }
+    }
+
+    #[test]
+    fn gemm_bf16_inside_parallel_tasks() {
+        // products big enough to be threaded, called from rayon tasks, equal to one called
+        // alone. A thread waiting in one may run another task on the same thread, which is why
+        // `gemm_bf16` takes its scratch out rather than borrowing it; this test nests them but
+        // cannot force that interleaving (it did not show up in three runs with the borrow)
+        use rayon::prelude::*;
+        let mut rng = ChaCha8Rng::seed_from_u64(6);
+        let (m, n, k) = (32, 1024, 256);
+        let a = rand_vec(&mut rng, m * k);
+        let w = rand_vec(&mut rng, n * k);
+        let packed = AmxPacked::new(&w, k, k, n, Transpose::Yes);
+        let mut want = vec![0.0; m * n];
+        gemm_bf16(m, &a, k, &packed, &mut want, n, false);
+        let outs: Vec<Vec<u32>> = (0..64)
+            .into_par_iter()
+            .map(|_| {
+                let mut c = vec![0.0; m * n];
+                gemm_bf16(m, &a, k, &packed, &mut c, n, false);
+                bits(&c)
+            })
+            .collect();
+        assert!(outs.iter().all(|o| *o == bits(&want)));
     }
 
     #[test]
