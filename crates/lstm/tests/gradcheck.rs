@@ -400,7 +400,7 @@ fn model_parameters_check() {
                     .collect(),
                 vec![],
             ),
-            Head::LastStep { outputs } => (
+            Head::LastStep { outputs } | Head::Pooled { outputs } => (
                 (0..b).map(|_| rng.gen_range(0..outputs as u32)).collect(),
                 rand_vec(&mut rng, b * outputs, 1.0),
             ),

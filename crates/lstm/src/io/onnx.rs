@@ -353,6 +353,11 @@ pub fn export(model: &SequenceModel, graph: Graph) -> Result<Vec<u8>> {
             )
         }
         (Graph::Classify, _, Head::PerStep { .. }) => return bad("its head is per step"),
+        (_, _, Head::Pooled { .. }) => {
+            return bad(
+                "its head pools over time (last state, max and mean), which has no ONNX graph here; export its weights with `lstm export pytorch`, or train it with `pool = false` in a --config file",
+            )
+        }
         _ => {}
     }
     let get = |n: &str| -> Result<&[f32]> {

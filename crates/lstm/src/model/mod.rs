@@ -35,6 +35,7 @@ pub mod infer;
 pub mod loss;
 pub mod memory;
 pub mod optim;
+mod pool;
 
 use std::ops::Range;
 
@@ -102,13 +103,30 @@ pub enum Head {
         /// Output size (1 for a univariate forecast, the number of classes for a classifier).
         outputs: usize,
     },
+    /// One output vector per sequence, from concat pooling: the top layer's final state (as
+    /// [`Head::LastStep`]), then the maximum and the mean of its outputs over the sequence's
+    /// real steps, `3·D·H_out` features (ULMFiT's classifier head).
+    Pooled {
+        /// Output size (the number of classes for a classifier).
+        outputs: usize,
+    },
 }
 
 impl Head {
     /// The output size.
     pub fn outputs(&self) -> usize {
         match *self {
-            Head::PerStep { outputs } | Head::LastStep { outputs } => outputs,
+            Head::PerStep { outputs } | Head::LastStep { outputs } | Head::Pooled { outputs } => {
+                outputs
+            }
+        }
+    }
+
+    /// The head's input features per recurrent output feature (3 for [`Head::Pooled`]).
+    pub fn features_per_output(&self) -> usize {
+        match self {
+            Head::Pooled { .. } => 3,
+            _ => 1,
         }
     }
 }
@@ -362,6 +380,8 @@ pub struct SequenceModel {
     targets: Vec<u32>,
     /// A per-step head's distribution targets with the padding masked (NaN).
     value_targets: Vec<f32>,
+    /// [`Head::Pooled`]: the step of each maximum, `(B, D·H_out)`.
+    pool_argmax: Vec<u32>,
 }
 
 impl SequenceModel {
@@ -396,7 +416,7 @@ impl SequenceModel {
             _ => None,
         };
         let rnn = Recurrent::new(config.recurrent(), &mut store, "lstm.", &mut rng)?;
-        let feat = rnn.config().output_size();
+        let feat = rnn.config().output_size() * config.head.features_per_output();
         let out = config.head.outputs();
         let head_w = store.add("head.weight", &[out, feat]);
         let head_b = store.add("head.bias", &[out]);
@@ -434,6 +454,7 @@ impl SequenceModel {
             fused_loss: None,
             targets: Vec::new(),
             value_targets: Vec::new(),
+            pool_argmax: Vec::new(),
         })
     }
 
@@ -532,7 +553,7 @@ impl SequenceModel {
         let out = self.config.head.outputs();
         let rows = match self.config.head {
             Head::PerStep { .. } => b * t,
-            Head::LastStep { .. } => b,
+            Head::LastStep { .. } | Head::Pooled { .. } => b,
         };
         match batch.targets {
             Targets::Classes(c) => {
@@ -678,6 +699,8 @@ impl SequenceModel {
         let rc = self.rnn.config();
         let (p, dn, ln) = (rc.hidden_out(), rc.directions(), rc.num_layers);
         let feat = dn * p;
+        // the head's input width
+        let hf = feat * self.config.head.features_per_output();
         let rows = match self.config.head {
             Head::PerStep { .. } => {
                 // the stack's output is the head's input as it is (with `compact`, the real
@@ -708,6 +731,30 @@ impl SequenceModel {
                             .copy_from_slice(&hn[(k * b + j) * p..(k * b + j + 1) * p]);
                     }
                 }
+                b
+            }
+            Head::Pooled { .. } => {
+                // [last | max | mean] per sequence
+                let hn = &self.cache.final_state().h;
+                self.real_rows.clear();
+                self.head_in.clear();
+                self.head_in.resize(b * hf, 0.0);
+                for d in 0..dn {
+                    let k = (ln - 1) * dn + d;
+                    for j in 0..b {
+                        self.head_in[j * hf + d * p..j * hf + (d + 1) * p]
+                            .copy_from_slice(&hn[(k * b + j) * p..(k * b + j + 1) * p]);
+                    }
+                }
+                pool::max_mean_forward(
+                    self.cache.output(),
+                    b,
+                    t,
+                    feat,
+                    lengths,
+                    &mut self.head_in,
+                    &mut self.pool_argmax,
+                );
                 b
             }
         };
@@ -757,7 +804,7 @@ impl SequenceModel {
                 let n = self.targets.iter().filter(|&&x| x != loss::IGNORE).count();
                 let total = dense_forward(
                     rows,
-                    feat,
+                    hf,
                     out,
                     head_in,
                     &params[self.head_w.clone()],
@@ -771,7 +818,7 @@ impl SequenceModel {
             None => {
                 dense_forward(
                     rows,
-                    feat,
+                    hf,
                     out,
                     head_in,
                     &params[self.head_w.clone()],
@@ -852,6 +899,8 @@ impl SequenceModel {
             rc.hidden_size,
         );
         let feat = dn * p;
+        // the head's input width
+        let hf = feat * self.config.head.features_per_output();
         let out = self.config.head.outputs();
         let rows = self.d_logits.len() / out;
         let params = &self.store.values;
@@ -862,7 +911,7 @@ impl SequenceModel {
             &self.head_in
         };
         // every element is written below
-        self.d_head_in.resize(rows * feat, 0.0);
+        self.d_head_in.resize(rows * hf, 0.0);
         let (gw, gb) = (self.head_w.clone(), self.head_b.clone());
         let (gw, gb) = if gw.start < gb.start {
             let (lo, hi) = grads.split_at_mut(gb.start);
@@ -873,7 +922,7 @@ impl SequenceModel {
         };
         dense_backward(
             rows,
-            feat,
+            hf,
             out,
             head_in,
             &params[self.head_w.clone()],
@@ -908,11 +957,38 @@ impl SequenceModel {
                 }
                 Some(&self.d_final)
             }
+            Head::Pooled { .. } => {
+                self.d_out.clear();
+                self.d_out.resize(b * t * feat, 0.0);
+                pool::max_mean_backward(
+                    &self.d_head_in,
+                    b,
+                    t,
+                    feat,
+                    batch.lengths,
+                    &self.pool_argmax,
+                    &mut self.d_out,
+                );
+                self.d_final.h.clear();
+                self.d_final.h.resize(dn * ln * b * p, 0.0);
+                self.d_final.c.clear();
+                if rc.mode == Mode::Lstm {
+                    self.d_final.c.resize(dn * ln * b * h, 0.0);
+                }
+                for d in 0..dn {
+                    let k = (ln - 1) * dn + d;
+                    for j in 0..b {
+                        self.d_final.h[(k * b + j) * p..(k * b + j + 1) * p]
+                            .copy_from_slice(&self.d_head_in[j * hf + d * p..j * hf + (d + 1) * p]);
+                    }
+                }
+                Some(&self.d_final)
+            }
         };
         // (a compact forward pass takes the real positions' gradients as they are)
         let d_out = match self.config.head {
             Head::PerStep { .. } => &self.d_head_in,
-            Head::LastStep { .. } => &self.d_out,
+            Head::LastStep { .. } | Head::Pooled { .. } => &self.d_out,
         };
         self.rnn
             .backward(params, grads, &mut self.cache, d_out, d_final)?;

@@ -9,7 +9,7 @@
 //! ```
 
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
@@ -31,6 +31,10 @@ pub struct ClassifyData {
     pub seed: u64,
     /// Number of classes.
     pub classes: usize,
+    /// Word dropout: the chance that a training token is replaced by `unk` (0 = off).
+    pub word_dropout: f32,
+    /// The unknown token's id (the target of word dropout).
+    pub unk: u32,
     cached_epoch: Option<u64>,
     batches: Vec<Vec<usize>>,
 }
@@ -50,9 +54,20 @@ impl ClassifyData {
             batch,
             seed,
             classes,
+            word_dropout: 0.0,
+            unk: 0,
             cached_epoch: None,
             batches: Vec::new(),
         }
+    }
+
+    /// Turns on word dropout: each training token is replaced by `unk` with chance `p`
+    /// (validation and prediction see the texts as they are).
+    #[must_use]
+    pub fn with_word_dropout(mut self, p: f32, unk: u32) -> ClassifyData {
+        self.word_dropout = p;
+        self.unk = unk;
+        self
     }
 
     /// Batches per epoch.
@@ -110,11 +125,23 @@ impl TrainTask for ClassifyData {
         self.batch as u64
     }
 
-    fn next_batch(&mut self, _rng: &mut ChaCha8Rng, position: u64) -> OwnedBatch {
+    fn next_batch(&mut self, rng: &mut ChaCha8Rng, position: u64) -> OwnedBatch {
         let per = self.batches_per_epoch() as u64;
         let (epoch, k) = (position / per, (position % per) as usize);
         let idx = self.epoch_batches(epoch)[k].clone();
-        make_batch(&self.train, &idx)
+        let mut b = make_batch(&self.train, &idx);
+        if self.word_dropout > 0.0 {
+            let t = b.seq_len;
+            let lens = b.lengths.clone().unwrap_or_default();
+            for (j, &len) in lens.iter().enumerate() {
+                for tok in &mut b.tokens[j * t..j * t + len] {
+                    if rng.gen::<f32>() < self.word_dropout {
+                        *tok = self.unk;
+                    }
+                }
+            }
+        }
+        b
     }
 
     fn validate(&mut self, model: &mut SequenceModel) -> Result<f32> {

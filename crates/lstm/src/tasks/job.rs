@@ -859,6 +859,7 @@ fn classify_job(s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
         })
     };
     let (tr, va) = (to_examples(&train)?, to_examples(&val)?);
+    let vocab_len = vocab.len();
     let input = if s.embedding > 0 {
         InputKind::Embedding {
             vocab: vocab.len(),
@@ -867,18 +868,23 @@ fn classify_job(s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
     } else {
         InputKind::OneHot { vocab: vocab.len() }
     };
-    let mc = model_config(
-        &s,
-        input,
-        Head::LastStep {
-            outputs: labels.len(),
-        },
-    );
+    // concat pooling (last state, max and mean over time) or the last state; a resumed model
+    // keeps its head (models saved before pooling have a last-step head)
+    let outputs = labels.len();
+    let head = match resumed {
+        Some(l) => l.meta.model.head,
+        None if s.pool => Head::Pooled { outputs },
+        None => Head::LastStep { outputs },
+    };
+    let mc = model_config(&s, input, head);
     crate::model::memory::check_model_memory(&mc, s.batch, s.max_len)?;
     let mut m = meta(Task::Classify, &mc, &s);
     m.vocab = Some(vocab);
     m.labels = Some(labels.clone());
-    let task = ClassifyData::new(tr, va, s.batch, s.seed, labels.len());
+    // word dropout replaces training tokens by the unknown token, the last id
+    let unk = (vocab_len - 1) as u32;
+    let task = ClassifyData::new(tr, va, s.batch, s.seed, labels.len())
+        .with_word_dropout(s.word_dropout, unk);
     Ok((m, Box::new(task), Vec::new(), Vec::new()))
 }
 
