@@ -277,7 +277,7 @@ pub struct CommonTrain {
     /// Weight decay [default: 0].
     #[arg(long, allow_negative_numbers = true)]
     pub weight_decay: Option<f32>,
-    /// Learning-rate schedule over the budget [default: constant].
+    /// Learning-rate schedule over the budget [default: constant; classify cosine].
     #[arg(long, value_enum)]
     pub lr_schedule: Option<ScheduleArg>,
     /// Dropout between layers and before the output layer [default: text 0.1, forecast 0.1, classify 0.5].
@@ -301,7 +301,7 @@ pub struct CommonTrain {
     /// Budget in optimizer steps (counted from the start of training, also after --resume).
     #[arg(long)]
     pub steps: Option<u64>,
-    /// Budget in passes over the training data [default: forecast: global by its rule, window 300; classify 3].
+    /// Budget in passes over the training data [default: forecast: global by its rule, window 300; classify 5].
     #[arg(long, allow_negative_numbers = true)]
     pub epochs: Option<f64>,
     /// Write a checkpoint every N steps (one is always written at the end).

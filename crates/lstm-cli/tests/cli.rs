@@ -701,6 +701,16 @@ fn help_shows_defaults() {
         "[default: forecast: global by its rule, window 300; classify {}]",
         c.epochs.unwrap()
     )));
+    use lstm::tasks::settings::LrSchedule;
+    assert_eq!(
+        (t.lr_schedule, f.lr_schedule, c.lr_schedule),
+        (
+            LrSchedule::Constant,
+            LrSchedule::Constant,
+            LrSchedule::Cosine
+        )
+    );
+    assert!(flat.contains("[default: constant; classify cosine]"));
 }
 
 fn fmt(v: f64) -> String {
