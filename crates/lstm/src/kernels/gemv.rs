@@ -201,7 +201,7 @@ pub fn gemv_kmajor_rows(panel: &[f32], v: &[f32], k: usize, z: &mut [f32], n: us
             }
         };
         let threads = crate::kernels::num_threads().min(blocks);
-        if threads > 1 && nb * n * k >= 1 << 18 {
+        if threads > 1 && nb * n * k >= 1 << 22 {
             use rayon::prelude::*;
             (0..threads).into_par_iter().for_each(|t| {
                 run(t * blocks / threads, (t + 1) * blocks / threads);
