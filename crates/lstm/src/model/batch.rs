@@ -16,7 +16,7 @@
 use crate::cell::lstm::{forward_step, LstmStep, Peepholes};
 use crate::error::{Error, Result};
 use crate::kernels::{gemv_kmajor_rows, kmajor_rows, pack_kmajor};
-use crate::model::infer::Generator;
+use crate::model::infer::{gate_rows, Generator};
 use crate::model::{InputKind, SequenceModel};
 
 /// One layer's packed weights: gate rows `i, f, g, o` of all units, padded to 16.
@@ -109,30 +109,13 @@ impl BatchGenerator {
             let w_ih = get(format!("lstm.weight_ih_l{l}"))?;
             let w_hh = get(format!("lstm.weight_hh_l{l}"))?;
             let input = w_ih.len() / (4 * hsz);
-            let mut bias = vec![0.0; rows];
-            if cfg.bias {
-                let b_ih = get(format!("lstm.bias_ih_l{l}"))?;
-                let b_hh = get(format!("lstm.bias_hh_l{l}"))?;
-                for (r, &i) in idx.iter().enumerate() {
-                    if i != usize::MAX {
-                        bias[r] = b_ih[i] + b_hh[i];
-                    }
-                }
-            }
             let one_hot = l == 0 && embedding.is_none();
-            let (mut table, mut w_x) = (Vec::new(), Vec::new());
-            if one_hot {
-                table = vec![0.0; vocab * rows];
-                for v in 0..vocab {
-                    for (r, &i) in idx.iter().enumerate() {
-                        if i != usize::MAX {
-                            table[v * rows + r] = w_ih[i * input + v] + bias[r];
-                        }
-                    }
-                }
+            let (bias, table) = gate_rows(model, l, &idx, w_ih, one_hot.then_some(vocab))?;
+            let w_x = if one_hot {
+                Vec::new()
             } else {
-                w_x = pack_kmajor(w_ih, input, &idx, 0, input);
-            }
+                pack_kmajor(w_ih, input, &idx, 0, input)
+            };
             let peep = if cfg.peephole {
                 let p = |g: &str| -> Result<Vec<f32>> {
                     Ok(get(format!("lstm.peephole_{g}_l{l}"))?.to_vec())

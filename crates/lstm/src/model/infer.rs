@@ -289,6 +289,47 @@ impl Worker {
     }
 }
 
+/// For the gate rows `idx` of layer `l` (indices into `W_ih`'s rows, `usize::MAX` for padding):
+/// `b_ih + b_hh` per row (zeros without bias), and for a one-hot layer (`one_hot_vocab`) the
+/// table `W_ih[:, v] + bias` `(vocab, rows)` that replaces its input product (else empty). Shared
+/// by the batch-1 [`Generator`] and the batched generator, whose results must agree bit for bit.
+pub(crate) fn gate_rows(
+    model: &SequenceModel,
+    l: usize,
+    idx: &[usize],
+    w_ih: &[f32],
+    one_hot_vocab: Option<usize>,
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    let cfg = model.config();
+    let get = |name: String| -> Result<&[f32]> {
+        model.store.get(&name).ok_or(Error::MissingTensor(name))
+    };
+    let rows = idx.len();
+    let mut bias = vec![0.0; rows];
+    if cfg.bias {
+        let b_ih = get(format!("lstm.bias_ih_l{l}"))?;
+        let b_hh = get(format!("lstm.bias_hh_l{l}"))?;
+        for (r, &i) in idx.iter().enumerate() {
+            if i != usize::MAX {
+                bias[r] = b_ih[i] + b_hh[i];
+            }
+        }
+    }
+    let mut table = Vec::new();
+    if let Some(vocab) = one_hot_vocab {
+        let input = w_ih.len() / (4 * cfg.hidden_size);
+        table = vec![0.0; vocab * rows];
+        for v in 0..vocab {
+            for (r, &i) in idx.iter().enumerate() {
+                if i != usize::MAX {
+                    table[v * rows + r] = w_ih[i * input + v] + bias[r];
+                }
+            }
+        }
+    }
+    Ok((bias, table))
+}
+
 /// Batch-1, step-by-step inference with the weights split across cores (see the module
 /// documentation).
 pub struct Generator {
@@ -393,32 +434,13 @@ impl Generator {
                 let w_ih = get(format!("lstm.weight_ih_l{l}"))?;
                 let w_hh = get(format!("lstm.weight_hh_l{l}"))?;
                 let input = w_ih.len() / (4 * hsz);
-                let mut bias = vec![0.0; rows];
-                if cfg.bias {
-                    let b_ih = get(format!("lstm.bias_ih_l{l}"))?;
-                    let b_hh = get(format!("lstm.bias_hh_l{l}"))?;
-                    for (r, &i) in idx.iter().enumerate() {
-                        if i != usize::MAX {
-                            bias[r] = b_ih[i] + b_hh[i];
-                        }
-                    }
-                }
                 let one_hot = l == 0 && embedding.is_none();
-                let mut table = Vec::new();
-                let w_x;
-                if one_hot {
-                    w_x = Panel::new(precision, &[], 0, &idx[..0], 0, 0);
-                    table = vec![0.0; vocab * rows];
-                    for v in 0..vocab {
-                        for (r, &i) in idx.iter().enumerate() {
-                            if i != usize::MAX {
-                                table[v * rows + r] = w_ih[i * input + v] + bias[r];
-                            }
-                        }
-                    }
+                let (bias, table) = gate_rows(model, l, &idx, w_ih, one_hot.then_some(vocab))?;
+                let w_x = if one_hot {
+                    Panel::new(precision, &[], 0, &idx[..0], 0, 0)
                 } else {
-                    w_x = Panel::new(precision, w_ih, input, &idx, 0, input);
-                }
+                    Panel::new(precision, w_ih, input, &idx, 0, input)
+                };
                 let w_h = Panel::new(precision, w_hh, hsz, &idx, 0, hsz);
                 let peep = if cfg.peephole {
                     let p = |g: &str| -> Result<Vec<f32>> {
