@@ -313,6 +313,11 @@ pub struct CommonTrain {
     /// Fraction held out for validation when no --val file is given [default: text 0.1, forecast 0.15, classify 0.1].
     #[arg(long)]
     pub val_fraction: Option<f32>,
+    /// Text and classify: the last fraction of --data that training never reads, neither to
+    /// train nor to validate on (the validation split is carved before it): a test set for
+    /// `lstm eval --tail` with the same fraction [default: 0, none].
+    #[arg(long, value_name = "FRACTION", allow_negative_numbers = true)]
+    pub tail: Option<f64>,
     /// When a batch gives a NaN or infinite loss or gradient: stop (the last checkpoint is
     /// kept) or skip the batch [default: stop].
     #[arg(long, value_enum, value_name = "WHAT")]

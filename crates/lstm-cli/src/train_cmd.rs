@@ -76,6 +76,9 @@ fn apply_common(s: &mut Settings, c: &CommonTrain) {
     if let Some(v) = c.val_fraction {
         s.val_fraction = v;
     }
+    if let Some(v) = c.tail {
+        s.tail = v;
+    }
     if let Some(cell) = c.cell {
         s.cell = match cell {
             CellArg::Lstm => Mode::Lstm,
@@ -425,6 +428,7 @@ const FLAG_KEYS: &[&str] = &[
     "eval_every",
     "sample_every",
     "val_fraction",
+    "tail",
     "columns",
     "date_column",
     "id_column",

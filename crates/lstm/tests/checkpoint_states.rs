@@ -36,6 +36,7 @@ fn fixture() -> Fixture {
         series: None,
         global: None,
         settings: Settings::defaults(Task::Text),
+        seen: Vec::new(),
     };
     let model = SequenceModel::new(&model_cfg, 1).unwrap();
     Fixture { meta, model }

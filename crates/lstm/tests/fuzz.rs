@@ -203,6 +203,7 @@ fn model_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
         series: None,
         global: None,
         settings: s,
+        seen: Vec::new(),
     };
     let mut model = SequenceModel::new(&cfg, 1).unwrap();
     model

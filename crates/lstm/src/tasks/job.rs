@@ -24,7 +24,9 @@ use crate::tasks::classify::{self as classify_task, ClassifyData, ClassifyEval};
 use crate::tasks::forecast::SeriesData;
 use crate::tasks::global::{self, GlobalData, GlobalOptions, GlobalSpec, Scaling};
 use crate::tasks::metrics;
-use crate::tasks::modeldir::{self, Loaded, ModelMeta, TrainingState, FORMAT, FORMAT_VERSION};
+use crate::tasks::modeldir::{
+    self, Loaded, ModelMeta, Seen, TrainingState, FORMAT, FORMAT_VERSION,
+};
 use crate::tasks::settings::{Forecaster, LrSchedule};
 use crate::tasks::settings::{Settings, Task};
 use crate::tasks::text::{self, Encoded, TextData, TextEval, TextTask};
@@ -287,6 +289,7 @@ pub fn meta(task: Task, model: &ModelConfig, s: &Settings) -> ModelMeta {
         series: None,
         global: None,
         settings: s.clone(),
+        seen: Vec::new(),
     }
 }
 
@@ -326,14 +329,44 @@ type Built = (
 // ---------------------------------------------------------------- text
 
 fn text_job(s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
-    let full = match &s.data {
+    let file = match &s.data {
         Some(p) => crate::data::text::read_text(Path::new(p))?,
         None => BUNDLED_TEXT.to_string(),
+    };
+    let n = file.chars().count();
+    // `--tail`: the last characters are never read, counted as `lstm eval --tail` counts them
+    let kept = if s.tail > 0.0 {
+        n - crate::data::tail_units(n, s.tail, 2)
+    } else {
+        n
+    };
+    let full = match file.char_indices().nth(kept) {
+        Some((at, _)) => file[..at].to_string(),
+        None => file.clone(),
     };
     let (train_text, val_text) = match &s.val {
         Some(p) => (full, crate::data::text::read_text(Path::new(p))?),
         None => crate::data::text::split_validation(&full, s.val_fraction),
     };
+    let trained = train_text.chars().count();
+    let mut seen = vec![Seen {
+        fingerprint: crate::data::fingerprint(file.as_bytes()),
+        units: n,
+        trained: (0, trained),
+        validated: if s.val.is_some() {
+            (0, 0)
+        } else {
+            (trained, kept)
+        },
+    }];
+    if s.val.is_some() {
+        seen.push(Seen {
+            fingerprint: crate::data::fingerprint(val_text.as_bytes()),
+            units: val_text.chars().count(),
+            trained: (0, 0),
+            validated: (0, val_text.chars().count()),
+        });
+    }
     let vocab = match resumed.and_then(|l| l.meta.vocab.clone()) {
         Some(v) => v,
         None => Vocab::chars_from(&train_text),
@@ -361,6 +394,7 @@ fn text_job(s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
     crate::model::memory::check_model_memory(&mc, s.batch, s.seq_len)?;
     let mut m = meta(Task::Text, &mc, &s);
     m.vocab = Some(vocab.clone());
+    m.seen = seen;
     let task = TextTask {
         data,
         vocab,
@@ -372,6 +406,11 @@ fn text_job(s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
 // ---------------------------------------------------------------- forecast
 
 fn forecast_job(s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
+    if s.tail > 0.0 {
+        return Err(invalid(
+            "--tail is for text and classify; a forecaster keeps its test rows with --holdout N (steps at the end of each series)",
+        ));
+    }
     match s.forecaster {
         Forecaster::Global => global_job(s, resumed),
         Forecaster::Window => window_job(s, resumed),
@@ -787,12 +826,33 @@ fn window_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
 
 // ---------------------------------------------------------------- classify
 
+/// A labelled file's rows by content (texts and labels, each ended by a byte no UTF-8 text
+/// holds), so that `lstm eval` knows the rows whatever the file's name or column order.
+fn labelled_fingerprint(d: &Labelled) -> String {
+    let mut bytes = Vec::new();
+    for (t, l) in d.texts.iter().zip(&d.labels) {
+        bytes.extend_from_slice(t.as_bytes());
+        bytes.push(0xff);
+        bytes.extend_from_slice(l.as_bytes());
+        bytes.push(0xfe);
+    }
+    crate::data::fingerprint(&bytes)
+}
+
 fn classify_job(s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
     let path = s
         .data
         .clone()
         .ok_or_else(|| invalid("--data TSV is required"))?;
-    let all = labelled::read_labelled(Path::new(&path), &s.text_column, &s.label_column)?;
+    let mut all = labelled::read_labelled(Path::new(&path), &s.text_column, &s.label_column)?;
+    let (rows, fingerprint) = (all.texts.len(), labelled_fingerprint(&all));
+    if s.tail > 0.0 {
+        // `--tail`: the last rows are never read, counted as `lstm eval --tail` counts them
+        let kept = rows - crate::data::tail_units(rows, s.tail, 1);
+        all.texts.truncate(kept);
+        all.labels.truncate(kept);
+    }
+    let kept = all.texts.len();
     let (train, val) = match &s.val {
         Some(v) => (
             all,
@@ -812,6 +872,13 @@ fn classify_job(s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
             (train, val)
         }
     };
+    let tr_rows = train.texts.len();
+    let val_seen = s.val.as_ref().map(|_| Seen {
+        fingerprint: labelled_fingerprint(&val),
+        units: val.texts.len(),
+        trained: (0, 0),
+        validated: (0, val.texts.len()),
+    });
     let (vocab, labels) = match resumed {
         Some(l) => (
             l.meta
@@ -881,6 +948,19 @@ fn classify_job(s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
     let mut m = meta(Task::Classify, &mc, &s);
     m.vocab = Some(vocab);
     m.labels = Some(labels.clone());
+    m.seen = vec![Seen {
+        fingerprint,
+        units: rows,
+        trained: (0, tr_rows),
+        validated: if s.val.is_some() {
+            (0, 0)
+        } else {
+            (tr_rows, kept)
+        },
+    }];
+    if let Some(v) = &val_seen {
+        m.seen.push(v.clone());
+    }
     // word dropout replaces training tokens by the unknown token, the last id
     let unk = (vocab_len - 1) as u32;
     let task = ClassifyData::new(tr, va, s.batch, s.seed, labels.len())
@@ -918,6 +998,8 @@ pub enum EvalReport {
         mode: String,
         /// The metric.
         eval: TextEval,
+        /// Of the scored characters, how many training read (the file is one it trained on).
+        seen: Option<SeenByTraining>,
     },
     /// A forecasting model's errors on the last rows.
     Forecast {
@@ -946,7 +1028,49 @@ pub enum EvalReport {
         labels: Vec<String>,
         /// The metric.
         eval: ClassifyEval,
+        /// Of the scored rows, how many training read (the file is one it trained on).
+        seen: Option<SeenByTraining>,
     },
+}
+
+/// How many of the units `lstm eval` scored the model's training read: trained on, or held as
+/// its validation split (whose loss it reported, and which may have chosen its settings).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct SeenByTraining {
+    /// Units (characters or rows) scored.
+    pub scored: usize,
+    /// Of them, trained on.
+    pub trained: usize,
+    /// Of them, in the training's validation split.
+    pub validated: usize,
+}
+
+impl SeenByTraining {
+    /// What the model's training read of the units `[start, end)` of a file with this
+    /// fingerprint (`None`: a file it never read, or none of these units).
+    fn find(seen: &[Seen], fingerprint: &str, start: usize, end: usize) -> Option<Self> {
+        let s = seen.iter().find(|s| s.fingerprint == fingerprint)?;
+        let (trained, validated) = s.overlap(start, end);
+        (trained + validated > 0).then_some(SeenByTraining {
+            scored: end - start,
+            trained,
+            validated,
+        })
+    }
+}
+
+impl fmt::Display for SeenByTraining {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "note: not a held-out figure: the model's training read {} of these {} (trained on {}, \
+             validated on {}); train with --tail F and score with --tail F for rows it never read",
+            self.trained + self.validated,
+            self.scored,
+            self.trained,
+            self.validated
+        )
+    }
 }
 
 impl EvalReport {
@@ -958,8 +1082,9 @@ impl EvalReport {
                 data,
                 mode,
                 eval: e,
+                seen,
             } => {
-                json!({"task": "text", "data": data, "mode": mode, "nats_per_char": e.nats_per_token, "bits_per_char": e.bits_per_token, "chars": e.tokens, "skipped_unknown": e.skipped})
+                json!({"task": "text", "data": data, "mode": mode, "nats_per_char": e.nats_per_token, "bits_per_char": e.bits_per_token, "chars": e.tokens, "skipped_unknown": e.skipped, "seen_by_training": seen})
             }
             EvalReport::Forecast {
                 data,
@@ -976,8 +1101,9 @@ impl EvalReport {
                 data,
                 labels,
                 eval: e,
+                seen,
             } => {
-                json!({"task": "classify", "data": data, "accuracy": e.accuracy, "loss": e.loss, "n": e.n, "labels": labels, "confusion": e.confusion})
+                json!({"task": "classify", "data": data, "accuracy": e.accuracy, "loss": e.loss, "n": e.n, "labels": labels, "confusion": e.confusion, "seen_by_training": seen})
             }
         }
     }
@@ -993,15 +1119,26 @@ impl fmt::Display for EvalReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             EvalReport::Backtest(b) => b.fmt(f),
-            EvalReport::Text { data, eval: e, .. } => writeln!(
-                f,
-                "{}: {:.4} nats/char, {:.4} bits/char over {} characters ({} unknown target characters skipped)",
-                data.display(),
-                e.nats_per_token,
-                e.bits_per_token,
-                e.tokens,
-                e.skipped
-            ),
+            EvalReport::Text {
+                data,
+                eval: e,
+                seen,
+                ..
+            } => {
+                writeln!(
+                    f,
+                    "{}: {:.4} nats/char, {:.4} bits/char over {} characters ({} unknown target characters skipped)",
+                    data.display(),
+                    e.nats_per_token,
+                    e.bits_per_token,
+                    e.tokens,
+                    e.skipped
+                )?;
+                match seen {
+                    Some(n) => writeln!(f, "{n}"),
+                    None => Ok(()),
+                }
+            }
             EvalReport::Forecast {
                 data,
                 column,
@@ -1028,7 +1165,12 @@ impl fmt::Display for EvalReport {
                     mn.rmse, mn.mae, mn.mape
                 )
             }
-            EvalReport::Classify { data, labels, eval: e } => {
+            EvalReport::Classify {
+                data,
+                labels,
+                eval: e,
+                seen,
+            } => {
                 writeln!(
                     f,
                     "{}: accuracy {:.2}% on {} texts (loss {:.4})",
@@ -1037,6 +1179,9 @@ impl fmt::Display for EvalReport {
                     e.n,
                     e.loss
                 )?;
+                if let Some(n) = seen {
+                    writeln!(f, "{n}")?;
+                }
                 writeln!(f, "confusion (rows: true label, columns: predicted):")?;
                 write!(f, "{:>12}", "")?;
                 for lab in labels {
@@ -1077,11 +1222,16 @@ pub fn evaluate(l: &mut Loaded, data: &Path, o: &EvalOptions) -> JobResult<EvalR
                 .clone()
                 .ok_or_else(|| invalid("the model has no vocabulary"))?;
             let mut txt = crate::data::text::read_text(data)?;
+            let n = txt.chars().count();
+            let print = crate::data::fingerprint(txt.as_bytes());
+            let mut cut = 0;
             if let Some(t) = o.tail {
-                let chars: Vec<(usize, char)> = txt.char_indices().collect();
-                let cut = chars.len() - ((chars.len() as f64 * t) as usize).max(2).min(chars.len());
-                txt = txt[chars[cut].0..].to_string();
+                cut = n - crate::data::tail_units(n, t, 2);
+                if let Some((at, _)) = txt.char_indices().nth(cut) {
+                    txt = txt[at..].to_string();
+                }
             }
+            let seen = SeenByTraining::find(&l.meta.seen, &print, cut, n);
             let enc = Encoded::new(&vocab, &txt);
             let e = if let Some(p) = &o.generator {
                 let precision = if p == "bf16" {
@@ -1104,6 +1254,7 @@ pub fn evaluate(l: &mut Loaded, data: &Path, o: &EvalOptions) -> JobResult<EvalR
                 data: data.to_path_buf(),
                 mode,
                 eval: e,
+                seen,
             })
         }
         Task::Forecast if l.meta.global.is_some() => {
@@ -1175,12 +1326,15 @@ pub fn evaluate(l: &mut Loaded, data: &Path, o: &EvalOptions) -> JobResult<EvalR
                 .clone()
                 .ok_or_else(|| invalid("the model has no labels"))?;
             let mut d = labelled::read_labelled(data, &s.text_column, &s.label_column)?;
+            let n = d.texts.len();
+            let print = labelled_fingerprint(&d);
+            let mut cut = 0;
             if let Some(t) = o.tail {
-                let n = d.texts.len();
-                let cut = n - ((n as f64 * t) as usize).max(1).min(n);
+                cut = n - crate::data::tail_units(n, t, 1);
                 d.texts.drain(..cut);
                 d.labels.drain(..cut);
             }
+            let seen = SeenByTraining::find(&l.meta.seen, &print, cut, n);
             let mut ys = Vec::new();
             for (i, lab) in d.labels.iter().enumerate() {
                 match labels.iter().position(|x| x == lab) {
@@ -1204,6 +1358,7 @@ pub fn evaluate(l: &mut Loaded, data: &Path, o: &EvalOptions) -> JobResult<EvalR
                 data: data.to_path_buf(),
                 labels,
                 eval: e,
+                seen,
             })
         }
     }

@@ -72,6 +72,35 @@ pub struct ModelMeta {
     pub global: Option<crate::tasks::global::GlobalSpec>,
     /// The resolved training settings.
     pub settings: Settings,
+    /// The data files training read, by content, and which of their characters or rows it
+    /// trained and validated on: `lstm eval` says when it scores any of them (text and
+    /// classify; empty for forecasters and for models saved before it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seen: Vec<Seen>,
+}
+
+/// A data file a model was trained on: its [`crate::data::fingerprint`], its length in units
+/// (text: characters; classify: rows), and the half-open unit ranges training fitted and
+/// validated on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seen {
+    /// [`crate::data::fingerprint`] of the file's bytes.
+    pub fingerprint: String,
+    /// Units in the file (characters or rows).
+    pub units: usize,
+    /// Units trained on, `[start, end)`.
+    pub trained: (usize, usize),
+    /// Units of the validation split, `[start, end)` (empty when validation read another file).
+    pub validated: (usize, usize),
+}
+
+impl Seen {
+    /// How many of the units `[start, end)` of the same file were trained on and how many were
+    /// validated on.
+    pub fn overlap(&self, start: usize, end: usize) -> (usize, usize) {
+        let over = |(a, b): (usize, usize)| b.min(end).saturating_sub(a.max(start));
+        (over(self.trained), over(self.validated))
+    }
 }
 
 /// Contents of `training_state.json`.

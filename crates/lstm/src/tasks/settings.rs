@@ -177,6 +177,10 @@ pub struct Settings {
     pub sample_every: u64,
     /// Fraction held out for validation when no validation file is given.
     pub val_fraction: f32,
+    /// Text and classify: the last fraction of the data file that training never reads,
+    /// neither to train nor to validate on: a test set for `lstm eval --tail` (0 = none). The
+    /// validation split is carved from the rows before it.
+    pub tail: f64,
     /// Forecast: the columns read (the first is the target).
     pub columns: Vec<String>,
     /// Forecast: the date column, if any.
@@ -263,6 +267,7 @@ impl Settings {
             eval_every: 250,
             sample_every: 500,
             val_fraction: 0.1,
+            tail: 0.0,
             columns: Vec::new(),
             date_column: None,
             window: 24,
@@ -393,6 +398,9 @@ impl Settings {
                 "val_fraction must be in (0, 0.9), got {}",
                 self.val_fraction
             ));
+        }
+        if !(0.0..0.9).contains(&self.tail) {
+            return bad(format!("tail must be in [0, 0.9), got {}", self.tail));
         }
         if self.clip < 0.0 || !self.clip.is_finite() {
             return bad("clip must be >= 0".into());

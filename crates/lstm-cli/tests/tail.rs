@@ -1,0 +1,278 @@
+//! Evaluation hygiene: `lstm train --tail F` never reads the last fraction of its data (neither
+//! to train nor to validate), the validation split is carved before it, and `lstm eval` says
+//! when the rows it scores are ones the model's training read.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lstm"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = run(args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "lstm {args:?} failed: {err}");
+    assert!(!err.contains("panicked"));
+    String::from_utf8(o.stdout).unwrap()
+}
+
+fn config(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap()
+}
+
+fn json(out: &str) -> serde_json::Value {
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// 2,000 characters of `ab` text, then 500 in which `Z` (nowhere else) appears.
+fn text_file(dir: &Path) -> PathBuf {
+    let mut t = "ab ba abba\n".repeat(200)[..2000].to_string();
+    t.push_str(&"aZb ".repeat(125));
+    assert_eq!(t.chars().count(), 2500);
+    let p = dir.join("t.txt");
+    std::fs::write(&p, t).unwrap();
+    p
+}
+
+const TINY: &[&str] = &[
+    "--hidden",
+    "8",
+    "--layers",
+    "1",
+    "--seq-len",
+    "16",
+    "--batch",
+    "4",
+    "--steps",
+    "3",
+    "--quiet",
+];
+
+#[test]
+fn text_tail_is_never_read_and_eval_says_what_training_saw() {
+    let dir = common::tmp_dir("lstm-tail", "text");
+    let data = text_file(&dir);
+    let m = dir.join("m");
+    let mut args = vec![
+        "train",
+        "text",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        m.to_str().unwrap(),
+        "--tail",
+        "0.2",
+    ];
+    args.extend_from_slice(TINY);
+    ok(&args);
+    // the last 20% (500 characters) hold the only `Z`: not in the vocabulary, so never read
+    let cfg = config(&m);
+    let vocab = cfg["vocab"].to_string();
+    assert!(!vocab.contains('Z'), "{vocab}");
+    assert!(vocab.contains('a'));
+    // the 2,000 characters before it: 1,800 trained on, the last 200 validated on
+    let seen = &cfg["seen"][0];
+    assert_eq!(seen["units"], 2500);
+    assert_eq!(seen["trained"], serde_json::json!([0, 1800]));
+    assert_eq!(seen["validated"], serde_json::json!([1800, 2000]));
+
+    let eval = |tail: Option<&str>| {
+        let mut a = vec![
+            "eval",
+            "--model",
+            m.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--json",
+        ];
+        if let Some(t) = tail {
+            a.extend_from_slice(&["--tail", t]);
+        }
+        json(&ok(&a))
+    };
+    // the same tail: rows training never read, no note
+    assert!(eval(Some("0.2"))["seen_by_training"].is_null());
+    // 30%: 250 more characters, 200 of the validation split and 50 trained on
+    let s = eval(Some("0.3"))["seen_by_training"].clone();
+    assert_eq!(
+        s,
+        serde_json::json!({"scored": 750, "trained": 50, "validated": 200})
+    );
+    // the whole file
+    let s = eval(None)["seen_by_training"].clone();
+    assert_eq!(
+        s,
+        serde_json::json!({"scored": 2500, "trained": 1800, "validated": 200})
+    );
+    // the text report says it in words
+    let out = ok(&[
+        "eval",
+        "--model",
+        m.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--tail",
+        "0.3",
+    ]);
+    assert!(out.contains("not a held-out figure"), "{out}");
+    // another file (the same text with one character changed) is not recognised
+    let other = dir.join("other.txt");
+    let mut t = std::fs::read_to_string(&data).unwrap();
+    t.replace_range(0..1, "b");
+    std::fs::write(&other, t).unwrap();
+    let out = ok(&[
+        "eval",
+        "--model",
+        m.to_str().unwrap(),
+        "--data",
+        other.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(json(&out)["seen_by_training"].is_null());
+}
+
+#[test]
+fn without_tail_eval_tail_is_the_validation_split() {
+    let dir = common::tmp_dir("lstm-tail", "text-val");
+    let data = text_file(&dir);
+    let m = dir.join("m");
+    let mut args = vec![
+        "train",
+        "text",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        m.to_str().unwrap(),
+    ];
+    args.extend_from_slice(TINY);
+    ok(&args);
+    let out = ok(&[
+        "eval",
+        "--model",
+        m.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--tail",
+        "0.1",
+        "--json",
+    ]);
+    let s = json(&out)["seen_by_training"].clone();
+    assert_eq!(
+        s,
+        serde_json::json!({"scored": 250, "trained": 0, "validated": 250})
+    );
+}
+
+#[test]
+fn classify_tail_rows_are_never_read() {
+    let dir = common::tmp_dir("lstm-tail", "classify");
+    let mut tsv = String::from("text\tlabel\n");
+    for i in 0..80 {
+        let (t, l) = if i % 2 == 0 {
+            ("good fine nice", "pos")
+        } else {
+            ("bad awful poor", "neg")
+        };
+        tsv.push_str(&format!("{t} row{}\t{l}\n", i % 7));
+    }
+    // the last 20 rows (25%) hold the only `zebra`s
+    for i in 0..20 {
+        let l = if i % 2 == 0 { "pos" } else { "neg" };
+        tsv.push_str(&format!("zebra zebra good\t{l}\n"));
+    }
+    let data = dir.join("d.tsv");
+    std::fs::write(&data, tsv).unwrap();
+    let m = dir.join("m");
+    ok(&[
+        "train",
+        "classify",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        m.to_str().unwrap(),
+        "--tail",
+        "0.2",
+        "--hidden",
+        "8",
+        "--steps",
+        "3",
+        "--quiet",
+    ]);
+    let cfg = config(&m);
+    assert!(!cfg["vocab"].to_string().contains("zebra"));
+    // 100 rows: the last 20 never read; of the 80 before, 72 trained on and 8 validated on
+    let seen = &cfg["seen"][0];
+    assert_eq!(seen["units"], 100);
+    assert_eq!(seen["trained"], serde_json::json!([0, 72]));
+    assert_eq!(seen["validated"], serde_json::json!([72, 80]));
+    let eval = |tail: &str| {
+        json(&ok(&[
+            "eval",
+            "--model",
+            m.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--tail",
+            tail,
+            "--json",
+        ]))["seen_by_training"]
+            .clone()
+    };
+    assert!(eval("0.2").is_null());
+    assert_eq!(
+        eval("0.25"),
+        serde_json::json!({"scored": 25, "trained": 0, "validated": 5})
+    );
+}
+
+#[test]
+fn forecast_refuses_tail() {
+    let dir = common::tmp_dir("lstm-tail", "forecast");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/airline_passengers.csv");
+    let o = run(&[
+        "train",
+        "forecast",
+        "--data",
+        data.to_str().unwrap(),
+        "--column",
+        "passengers",
+        "--out",
+        dir.join("m").to_str().unwrap(),
+        "--tail",
+        "0.1",
+        "--quiet",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("--holdout"), "{err}");
+    assert!(!dir.join("m").exists());
+}
+
+#[test]
+fn tail_out_of_range_is_refused() {
+    let dir = common::tmp_dir("lstm-tail", "range");
+    let data = text_file(&dir);
+    for t in ["0.95", "-0.1"] {
+        let o = run(&[
+            "train",
+            "text",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            dir.join("m").to_str().unwrap(),
+            "--tail",
+            t,
+            "--quiet",
+        ]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success());
+        assert!(err.contains("tail must be in [0, 0.9)"), "{err}");
+        assert!(!err.contains("panicked"));
+    }
+}
