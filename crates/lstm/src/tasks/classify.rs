@@ -15,11 +15,8 @@ use serde::Serialize;
 
 use crate::data::labelled::Examples;
 use crate::error::Result;
-use crate::model::loss::IGNORE;
-use crate::model::{Batch, Head, Inputs, ModelConfig, SequenceModel, Targets};
-use crate::tasks::settings::{LrSchedule, OnNonFinite};
-use crate::tasks::text::{Encoded, TextData};
-use crate::tasks::train::{self, OwnedBatch, TrainTask};
+use crate::model::{Batch, Inputs, SequenceModel, Targets};
+use crate::tasks::train::{OwnedBatch, TrainTask};
 
 /// Training data of the classification job.
 #[derive(Clone, Debug)]
@@ -316,101 +313,4 @@ pub fn evaluate_mean(
         loss: (loss / n.max(1) as f64) as f32,
         n,
     })
-}
-
-/// A word language model's text made of a classifier's training texts: their token ids one
-/// after the other, each predicting the next (the unknown token `unk` is read but never
-/// predicted: its targets are [`crate::model::loss::IGNORE`]).
-pub fn lm_stream(texts: &[Vec<u32>], unk: u32) -> Encoded {
-    let input: Vec<u32> = texts.iter().flatten().copied().collect();
-    let target = input
-        .iter()
-        .map(|&t| if t == unk { IGNORE } else { t })
-        .collect();
-    Encoded { input, target }
-}
-
-/// How [`pretrain_lm`] trains.
-#[derive(Clone, Debug)]
-pub struct LmOptions {
-    /// Passes over the texts.
-    pub epochs: f64,
-    /// Tokens per training window `T`.
-    pub seq_len: usize,
-    /// Windows per batch `B`.
-    pub batch: usize,
-    /// Seed of the weights and of the windows drawn.
-    pub seed: u64,
-    /// Learning-rate schedule over the passes.
-    pub schedule: LrSchedule,
-    /// What a non-finite batch does.
-    pub on_nonfinite: OnNonFinite,
-}
-
-/// Trains a word language model on a classifier's training texts (ULMFiT's first stage,
-/// Howard & Ruder 2018): the classifier's network `mc` (its embedding and recurrent layers)
-/// with a next-token softmax over its `vocab` tokens at every step instead of the classifier's
-/// head, on windows of [`lm_stream`] drawn at random as the text job draws them.
-/// [`init_from_lm`] then starts a classifier from its embedding and recurrent weights.
-/// Returns the model and its cross-entropy in nats per word on the texts `val` (`None` for
-/// fewer than two tokens).
-///
-/// # Errors
-/// [`crate::Error::Config`] if the texts hold fewer than `seq_len + 1` tokens; model errors.
-pub fn pretrain_lm(
-    mc: &ModelConfig,
-    vocab: usize,
-    texts: &[Vec<u32>],
-    val: &[Vec<u32>],
-    unk: u32,
-    o: &LmOptions,
-) -> Result<(SequenceModel, Option<f64>)> {
-    let lm_config = ModelConfig {
-        head: Head::PerStep { outputs: vocab },
-        ..mc.clone()
-    };
-    let stream = lm_stream(texts, unk);
-    let tokens = stream.len();
-    let mut data = TextData::new(stream.clone(), stream, o.seq_len, o.batch)?;
-    let steps = ((o.epochs * tokens as f64) / (o.seq_len * o.batch) as f64)
-        .ceil()
-        .max(1.0) as u64;
-    let mut lm = SequenceModel::new(&lm_config, o.seed)?;
-    train::train_steps(
-        &mut lm,
-        &mut data,
-        o.seed,
-        steps,
-        o.schedule,
-        o.on_nonfinite,
-    )?;
-    let val = lm_stream(val, unk);
-    let nats = if val.len() >= 2 {
-        Some(crate::tasks::text::evaluate(&mut lm, &val, o.seq_len, o.batch)?.nats_per_token)
-    } else {
-        None
-    };
-    Ok((lm, nats))
-}
-
-/// Sets every tensor of `model` that `lm` has under the same name and shape (the embedding and
-/// the recurrent layers; not the head, whose shapes differ) to `lm`'s values; returns how many
-/// tensors were set.
-///
-/// # Errors
-/// None in practice (the names come from `model` itself).
-pub fn init_from_lm(model: &mut SequenceModel, lm: &SequenceModel) -> Result<usize> {
-    let mut set = 0;
-    for t in model.store.tensors().to_vec() {
-        if t.name.starts_with("head") {
-            continue;
-        }
-        if let (Some(info), Some(v)) = (lm.store.info(&t.name), lm.store.get(&t.name)) {
-            if info.shape == t.shape {
-                model.store.set(&t.name, &t.shape, v)?;
-                set += 1;
-            }
-        }
-    }
-    Ok(set)
 }

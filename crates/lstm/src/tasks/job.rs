@@ -108,17 +108,12 @@ impl Job {
     }
 
     fn build(task: Task, s: Settings, out: PathBuf, resumed: Option<Loaded>) -> JobResult<Job> {
-        // a classifier's pretrained language model, which starts its first model too
-        let mut lm = None;
         let (meta, data, notes, trained) = match task {
             Task::Text => text_job(s, resumed.as_ref())?,
             Task::Forecast => forecast_job(s, resumed.as_ref())?,
-            Task::Classify => classify_job(s, resumed.as_ref(), &mut lm)?,
+            Task::Classify => classify_job(s, resumed.as_ref())?,
         };
-        let (meta, mut model, state, members) = fresh_or_resumed(resumed, meta, trained)?;
-        if let Some(lm) = &lm {
-            classify_task::init_from_lm(&mut model, lm)?;
-        }
+        let (meta, model, state, members) = fresh_or_resumed(resumed, meta, trained)?;
         Ok(Job {
             meta,
             model,
@@ -792,11 +787,7 @@ fn window_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
 
 // ---------------------------------------------------------------- classify
 
-fn classify_job(
-    mut s: Settings,
-    resumed: Option<&Loaded>,
-    lm_out: &mut Option<SequenceModel>,
-) -> JobResult<Built> {
+fn classify_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
     let path = s
         .data
         .clone()
@@ -894,35 +885,9 @@ fn classify_job(
             .with_word_dropout(s.word_dropout, unk)
     };
     let task = data_of(s.seed, tr.clone(), va);
-    let mut notes = Vec::new();
-    // ULMFiT: a word language model on the training texts first; every model starts from it
-    let lm = if resumed.is_none() && s.lm_epochs > 0.0 {
-        crate::kernels::set_num_threads(s.threads);
-        let started = std::time::Instant::now();
-        let o = classify_task::LmOptions {
-            epochs: s.lm_epochs,
-            seq_len: s.seq_len,
-            batch: s.batch,
-            seed: s.seed,
-            schedule: s.lr_schedule,
-            on_nonfinite: s.on_nonfinite,
-        };
-        let (lm, nats) = context(
-            classify_task::pretrain_lm(&mc, vocab_len, &tr.tokens, &task.val.tokens, unk, &o),
-            || "pretraining the language model on the training texts".to_string(),
-        )?;
-        notes.push(format!(
-            "a word language model trained {} passes over the training texts in {:.0} s ({} nats/word on the validation texts); the classifier starts from its embedding and layers",
-            s.lm_epochs,
-            started.elapsed().as_secs_f64(),
-            nats.map_or("-".to_string(), |n| format!("{n:.3}"))
-        ));
-        Some(lm)
-    } else {
-        None
-    };
     // further models, each trained as a run of its own seed would be, before the first
     let mut members = Vec::new();
+    let mut notes = Vec::new();
     if resumed.is_none() && s.members > 1 {
         match train::total_steps(&meta(Task::Classify, &mc, &s), &task) {
             Some(steps) => {
@@ -930,9 +895,6 @@ fn classify_job(
                 for k in 1..s.members {
                     let seed = member_seed(s.seed, k);
                     let mut model = SequenceModel::new(&mc, seed)?;
-                    if let Some(lm) = &lm {
-                        classify_task::init_from_lm(&mut model, lm)?;
-                    }
                     let mut data = data_of(seed, tr.clone(), Examples::default());
                     context(
                         train::train_steps(
@@ -965,7 +927,6 @@ fn classify_job(
     let mut m = meta(Task::Classify, &mc, &s);
     m.vocab = Some(vocab);
     m.labels = Some(labels.clone());
-    *lm_out = lm;
     Ok((m, Box::new(task), notes, members))
 }
 

@@ -230,10 +230,6 @@ pub struct Settings {
     /// directory, their class probabilities averaged when predicting (1 = one model, as models
     /// saved before it; the first model trains with `seed` itself).
     pub members: usize,
-    /// Classify: passes of a word language model (the classifier's embedding and layers with a
-    /// next-word softmax) over the training texts, whose embedding and layers then start every
-    /// model of the classifier (ULMFiT's pretraining; 0 = none, as models saved before it).
-    pub lm_epochs: f64,
     /// What to do with a batch whose loss or gradient is NaN or infinite.
     pub on_nonfinite: OnNonFinite,
 }
@@ -294,7 +290,6 @@ impl Settings {
             word_dropout: 0.0,
             pool: false,
             members: 1,
-            lm_epochs: 0.0,
             on_nonfinite: OnNonFinite::Stop,
         };
         match task {
@@ -419,12 +414,6 @@ impl Settings {
             if !(m.is_finite() && m > 0.0) {
                 return bad(format!("minutes must be positive, got {m}"));
             }
-        }
-        if !(self.lm_epochs.is_finite() && self.lm_epochs >= 0.0) {
-            return bad(format!(
-                "lm_epochs must be 0 (none) or positive, got {}",
-                self.lm_epochs
-            ));
         }
         if let Some(e) = self.epochs {
             if !(e.is_finite() && e > 0.0) {
