@@ -50,10 +50,13 @@ fn members_zero_is_refused_and_the_help_names_the_flag() {
     assert!(err.contains("members must be at least 1"), "{err}");
     assert!(!out.join("config.json").exists());
 
+    // the default --help states is the library's
     let help = run(&["train", "classify", "--help"]);
     let text = String::from_utf8_lossy(&help.stdout);
+    let members =
+        lstm::tasks::settings::Settings::defaults(lstm::tasks::modeldir::Task::Classify).members;
     assert!(text.contains("--members"), "{text}");
-    assert!(text.contains("[default: 5]"), "{text}");
+    assert!(text.contains(&format!("[default: {members}]")), "{text}");
 }
 
 #[test]
