@@ -434,6 +434,11 @@ pub struct ClassifyTrainArgs {
     /// Longest text kept, in tokens [default: 256].
     #[arg(long)]
     pub max_len: Option<usize>,
+    /// Models trained from seeds derived from --seed and saved in one model directory; `lstm
+    /// classify`, `lstm eval`, Python and the server average their class probabilities (1 = one
+    /// model; needs --epochs or --steps, a --minutes budget trains one) [default: 5].
+    #[arg(long)]
+    pub members: Option<usize>,
     /// Bidirectional layers.
     #[arg(long)]
     pub bidirectional: bool,

@@ -13,11 +13,22 @@ use crate::args::{ExportArgs, ExportFormat, ImportArgs, ImportFormat};
 pub fn export(a: &ExportArgs) -> Result<()> {
     let l = modeldir::load(&a.model)
         .with_context(|| format!("cannot load the model in {}", a.model.display()))?;
+    // a classifier of several models: every format holds the first one (said here, once)
+    if l.meta.task == Task::Classify && !l.members.is_empty() {
+        eprintln!(
+            "note: this classifier averages the class probabilities of {} models; the export holds the first one's weights alone (it predicts as `--members 1` would), the others are {} in the model directory (safetensors under the same PyTorch names)",
+            l.members.len() + 1,
+            (1..=l.members.len())
+                .map(modeldir::member_file)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     let bytes = match a.format {
         ExportFormat::Pytorch => {
             let cfg = std::fs::read_to_string(a.model.join("config.json"))
                 .with_context(|| format!("cannot read {}/config.json", a.model.display()))?;
-            if !l.members.is_empty() {
+            if l.meta.task != Task::Classify && !l.members.is_empty() {
                 eprintln!(
                     "note: this forecaster combines {} models by their median; the export holds the first one's weights, the others are {} in the model directory (safetensors under the same PyTorch names)",
                     l.members.len() + 1,

@@ -446,6 +446,7 @@ const FLAG_KEYS: &[&str] = &[
     "text_column",
     "label_column",
     "tokens",
+    "members",
 ];
 
 /// Continues the run saved in `dir`. The command line's settings (`--config`, then the flags,
@@ -596,7 +597,7 @@ pub fn train(cmd: &TrainCmd) -> Result<()> {
                     };
                 }
                 macro_rules! set { ($($f:ident),*) => { $( if let Some(v) = a.$f { s.$f = v; } )* }; }
-                set!(embedding, max_len);
+                set!(embedding, max_len, members);
                 s.bidirectional |= a.bidirectional;
             };
             if let Some(d) = &a.common.resume {

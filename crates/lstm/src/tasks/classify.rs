@@ -245,3 +245,72 @@ pub fn evaluate(
         n,
     })
 }
+
+/// Class probabilities of a classifier of several models (the first `model` and the further
+/// `members`, [`crate::tasks::settings::Settings::members`]) for each token sequence: the mean
+/// of each model's [`predict`] (exactly [`predict`] of `model` when `members` is empty).
+///
+/// # Errors
+/// Model errors.
+pub fn predict_mean(
+    model: &mut SequenceModel,
+    members: &mut [SequenceModel],
+    tokens: &[Vec<u32>],
+    batch: usize,
+) -> Result<Vec<Vec<f32>>> {
+    let mut sum = predict(model, tokens, batch)?;
+    if members.is_empty() {
+        return Ok(sum);
+    }
+    for m in members.iter_mut() {
+        for (row, p) in sum.iter_mut().zip(predict(m, tokens, batch)?) {
+            for (s, v) in row.iter_mut().zip(p) {
+                *s += v;
+            }
+        }
+    }
+    let n = (members.len() + 1) as f32;
+    for row in &mut sum {
+        for s in row.iter_mut() {
+            *s /= n;
+        }
+    }
+    Ok(sum)
+}
+
+/// Scores a classifier of several models ([`predict_mean`]) on examples: accuracy and
+/// confusion of the mean probabilities' likeliest class, loss the mean of `-ln p[label]` of
+/// the mean probabilities. With no `members`, exactly [`evaluate`] of `model`.
+///
+/// # Errors
+/// Model errors.
+pub fn evaluate_mean(
+    model: &mut SequenceModel,
+    members: &mut [SequenceModel],
+    ex: &Examples,
+    batch: usize,
+    classes: usize,
+) -> Result<ClassifyEval> {
+    if members.is_empty() {
+        return evaluate(model, ex, batch, classes);
+    }
+    let probs = predict_mean(model, members, &ex.tokens, batch)?;
+    let mut confusion = vec![vec![0usize; classes]; classes];
+    let mut loss = 0.0f64;
+    for (p, &y) in probs.iter().zip(&ex.labels) {
+        let pred = p
+            .iter()
+            .enumerate()
+            .fold(0, |best, (i, &v)| if v > p[best] { i } else { best });
+        confusion[y as usize][pred] += 1;
+        loss -= f64::from(p[y as usize].max(f32::MIN_POSITIVE)).ln();
+    }
+    let n = probs.len();
+    let correct: usize = (0..classes).map(|k| confusion[k][k]).sum();
+    Ok(ClassifyEval {
+        accuracy: correct as f64 / n.max(1) as f64,
+        confusion,
+        loss: (loss / n.max(1) as f64) as f32,
+        n,
+    })
+}

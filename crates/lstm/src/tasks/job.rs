@@ -85,8 +85,8 @@ pub struct Job {
     pub out: PathBuf,
     /// What the job has to say about its data before training (a summary, masked values).
     pub notes: Vec<String>,
-    /// A global forecaster's further models, trained while the job was built (or loaded with
-    /// the run it resumes), saved with every checkpoint.
+    /// A global forecaster's or a classifier's further models, trained while the job was built
+    /// (or loaded with the run it resumes), saved with every checkpoint.
     pub members: Vec<SequenceModel>,
     data: Box<dyn TrainTask>,
 }
@@ -864,7 +864,7 @@ fn labelled_fingerprint(d: &Labelled) -> String {
     crate::data::fingerprint(&bytes)
 }
 
-fn classify_job(s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
+fn classify_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
     let path = s
         .data
         .clone()
@@ -970,6 +970,52 @@ fn classify_job(s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
     };
     let mc = model_config(&s, input, head);
     crate::model::memory::check_model_memory(&mc, s.batch, s.max_len)?;
+    // word dropout replaces training tokens by the unknown token, the last id
+    let unk = (vocab_len - 1) as u32;
+    let data_of = |seed: u64, tr: Examples, va: Examples| {
+        ClassifyData::new(tr, va, s.batch, seed, labels.len())
+            .with_word_dropout(s.word_dropout, unk)
+    };
+    let task = data_of(s.seed, tr.clone(), va);
+    // further models, each trained as a run of its own seed would be, before the first
+    let mut members = Vec::new();
+    let mut notes = Vec::new();
+    if resumed.is_none() && s.members > 1 {
+        match train::total_steps(&meta(Task::Classify, &mc, &s), &task) {
+            Some(steps) => {
+                crate::kernels::set_num_threads(s.threads);
+                for k in 1..s.members {
+                    let seed = member_seed(s.seed, k);
+                    let mut model = SequenceModel::new(&mc, seed)?;
+                    let mut data = data_of(seed, tr.clone(), Examples::default());
+                    context(
+                        train::train_steps(
+                            &mut model,
+                            &mut data,
+                            seed,
+                            steps,
+                            s.lr_schedule,
+                            s.on_nonfinite,
+                        ),
+                        || format!("training model {} of {}", k + 1, s.members),
+                    )?;
+                    members.push(model);
+                }
+                notes.push(format!(
+                    "{} models from different seeds, {steps} steps each, their probabilities averaged; {} trained, the first trains now",
+                    s.members,
+                    s.members - 1
+                ));
+            }
+            None => {
+                notes.push(format!(
+                    "one model: a --minutes budget trains no further models to average (--members {} needs --epochs or --steps)",
+                    s.members
+                ));
+                s.members = 1;
+            }
+        }
+    }
     let mut m = meta(Task::Classify, &mc, &s);
     m.vocab = Some(vocab);
     m.labels = Some(labels.clone());
@@ -986,11 +1032,7 @@ fn classify_job(s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
     if let Some(v) = &val_seen {
         m.seen.push(v.clone());
     }
-    // word dropout replaces training tokens by the unknown token, the last id
-    let unk = (vocab_len - 1) as u32;
-    let task = ClassifyData::new(tr, va, s.batch, s.seed, labels.len())
-        .with_word_dropout(s.word_dropout, unk);
-    Ok((m, Box::new(task), Vec::new(), Vec::new()))
+    Ok((m, Box::new(task), notes, members))
 }
 
 // ---------------------------------------------------------------- evaluate
@@ -1378,7 +1420,8 @@ pub fn evaluate(l: &mut Loaded, data: &Path, o: &EvalOptions) -> JobResult<EvalR
                 tokens: labelled::encode_texts(&vocab, &d.texts, s.max_len),
                 labels: ys,
             };
-            let e = classify_task::evaluate(&mut l.model, &ex, 64, labels.len())?;
+            let e =
+                classify_task::evaluate_mean(&mut l.model, &mut l.members, &ex, 64, labels.len())?;
             Ok(EvalReport::Classify {
                 data: data.to_path_buf(),
                 labels,
@@ -1593,7 +1636,8 @@ pub fn classify(l: &mut Loaded, texts: &[String]) -> JobResult<Vec<Prediction>> 
         .clone()
         .ok_or_else(|| invalid("the model has no labels"))?;
     let tokens = labelled::encode_texts(&vocab, texts, l.meta.settings.max_len);
-    let probs = classify_task::predict(&mut l.model, &tokens, 64)?;
+    // a classifier of several models: the mean of their probabilities
+    let probs = classify_task::predict_mean(&mut l.model, &mut l.members, &tokens, 64)?;
     Ok(probs
         .into_iter()
         .map(|p| {

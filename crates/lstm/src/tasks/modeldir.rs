@@ -300,8 +300,8 @@ pub fn save(
     save_with(dir, meta, model, state, &|_| Ok(()))
 }
 
-/// Saves a loaded model directory into `dir` whole: [`save`] and, for a global forecaster of
-/// several models, its further models ([`write_members`]), which `save` alone would leave out
+/// Saves a loaded model directory into `dir` whole: [`save`] and, for a global forecaster or a
+/// classifier of several models, its further models ([`write_members`]), which `save` alone would leave out
 /// (and [`load`] then refuses the directory, naming the missing file).
 ///
 /// # Errors
@@ -414,17 +414,17 @@ pub struct Loaded {
     pub model: SequenceModel,
     /// `training_state.json` (default if absent).
     pub state: TrainingState,
-    /// A global forecaster's further models (`member1.safetensors`, ...: the spec's
-    /// `members`), same configuration, other seeds; empty otherwise.
+    /// A global forecaster's or a classifier's further models (`member1.safetensors`, ...:
+    /// [`further_models`]), same configuration, other seeds; empty otherwise.
     pub members: Vec<SequenceModel>,
 }
 
-/// The file of a global forecaster's further model `k` (from 1).
+/// The file of a global forecaster's or a classifier's further model `k` (from 1).
 pub fn member_file(k: usize) -> String {
     format!("member{k}.safetensors")
 }
 
-/// Writes a global forecaster's further models into `dir` (a checkpoint's staging directory:
+/// Writes a global forecaster's or a classifier's further models into `dir` (a checkpoint's staging directory:
 /// they are saved with every checkpoint, beside the first model), as [`member_file`]s.
 ///
 /// # Errors
@@ -554,13 +554,18 @@ pub fn load(dir: &Path) -> Result<Loaded> {
     set_weights(&mut model, &wpath, &wbytes)?;
     verify("model.safetensors", &wpath, &wbytes)?;
     let mut members = Vec::new();
-    for k in 1..=meta.global.as_ref().map_or(0, |g| g.members) {
+    let further = further_models(&meta);
+    for k in 1..=further {
         let name = member_file(k);
         let (p, b) = read(&name)?.ok_or_else(|| Error::Format {
             path: dir.join(&name).display().to_string(),
             reason: format!(
-                "missing: config.json names {} further models of this forecaster",
-                meta.global.as_ref().map_or(0, |g| g.members)
+                "missing: config.json names {further} further models of this {}",
+                if meta.task == Task::Classify {
+                    "classifier"
+                } else {
+                    "forecaster"
+                }
             ),
         })?;
         let mut m = model.clone();
@@ -610,6 +615,16 @@ pub fn load(dir: &Path) -> Result<Loaded> {
         state,
         members,
     })
+}
+
+/// The further models a model directory holds beside the first ([`member_file`]s): a global
+/// forecaster's spec's `members`, a classifier's `settings.members` less one (models saved
+/// before either hold none).
+pub fn further_models(meta: &ModelMeta) -> usize {
+    match meta.task {
+        Task::Classify => meta.settings.members.saturating_sub(1),
+        _ => meta.global.as_ref().map_or(0, |g| g.members),
+    }
 }
 
 /// Sets every tensor of `model` from the safetensors file `bytes` (read from `path`).

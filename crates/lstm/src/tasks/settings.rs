@@ -230,6 +230,10 @@ pub struct Settings {
     /// Classify: concat pooling, the head reading the last state with the maximum and the mean
     /// over time (`false`: the last state only, which `lstm export onnx` can write).
     pub pool: bool,
+    /// Classify: models trained from seeds derived from `seed` and saved in one model
+    /// directory, their class probabilities averaged when predicting (1 = one model, as models
+    /// saved before it; the first model trains with `seed` itself).
+    pub members: usize,
     /// What to do with a batch whose loss or gradient is NaN or infinite.
     pub on_nonfinite: OnNonFinite,
 }
@@ -290,6 +294,7 @@ impl Settings {
             max_vocab: 20_000,
             word_dropout: 0.0,
             pool: false,
+            members: 1,
             on_nonfinite: OnNonFinite::Stop,
         };
         match task {
@@ -324,6 +329,7 @@ impl Settings {
                 dropout: 0.5,
                 word_dropout: WORD_DROPOUT,
                 pool: true,
+                members: MEMBERS,
                 epochs: Some(5.0),
                 lr_schedule: LrSchedule::Cosine,
                 eval_every: 100,
@@ -348,10 +354,17 @@ impl Settings {
             ("window", self.window),
             ("max_len", self.max_len),
             ("max_vocab", self.max_vocab),
+            ("members", self.members),
         ] {
             if v == 0 {
                 return bad(format!("{name} must be at least 1"));
             }
+        }
+        if self.members > MAX_MEMBERS {
+            return bad(format!(
+                "members must be at most {MAX_MEMBERS}, got {} (each is a whole model, trained in turn)",
+                self.members
+            ));
         }
         // guard against sizes that would exhaust memory before anything is allocated
         let params = 4
@@ -469,6 +482,13 @@ impl Settings {
         matches!(self.variant, Variant::Coupled | Variant::PeepholeCoupled)
     }
 }
+
+/// The classifier's default number of models averaged ([`Settings::members`], chosen on
+/// validation, docs/classify.md).
+pub const MEMBERS: usize = 5;
+
+/// The most models [`Settings::members`] may ask for.
+pub const MAX_MEMBERS: usize = 100;
 
 /// The classifier's default word dropout (chosen on validation, docs/classify.md).
 pub const WORD_DROPOUT: f32 = 0.15;

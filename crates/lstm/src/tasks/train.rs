@@ -268,9 +268,7 @@ pub fn train_with(
     let s = meta.settings.clone();
     let steps_budget = total_steps(meta, task);
     let seconds_budget = s.minutes.map(|m| m * 60.0);
-    let mut data_rng = state.data_rng.clone().unwrap_or_else(|| {
-        ChaCha8Rng::seed_from_u64(s.seed.wrapping_mul(0x2545_f491_4f6c_dd1d).wrapping_add(7))
-    });
+    let mut data_rng = state.data_rng.clone().unwrap_or_else(|| data_rng(s.seed));
     let fraction = |state: &TrainingState| -> f64 {
         let a = steps_budget.map_or(0.0, |n| state.step as f64 / n as f64);
         let b = seconds_budget.map_or(0.0, |t| state.seconds / t);
@@ -464,4 +462,48 @@ pub fn train_with(
     save(model, state, &data_rng, &mut group)?;
     on(Event::Saved { step: state.step });
     Ok(reason)
+}
+
+/// The data RNG a run of seed `seed` starts from (batch sampling, shuffles, word dropout).
+pub fn data_rng(seed: u64) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x2545_f491_4f6c_dd1d).wrapping_add(7))
+}
+
+/// Trains `model` for `steps` batches of `task` the way [`train`] trains a new run of seed
+/// `seed` with a budget of `steps` steps: the same batches, learning rates and dropout masks
+/// (the model's RNG, seeded with the model), so the same weights, without validation,
+/// checkpoints or events. A classifier's further models ([`crate::tasks::settings::Settings::members`])
+/// are trained so.
+///
+/// # Errors
+/// Model errors; [`Error::Diverged`] as [`train`] gives it: at the first non-finite batch with
+/// [`OnNonFinite::Stop`], after [`MAX_CONSECUTIVE_SKIPS`] in a row with [`OnNonFinite::Skip`].
+pub fn train_steps(
+    model: &mut SequenceModel,
+    task: &mut dyn TrainTask,
+    seed: u64,
+    steps: u64,
+    schedule: crate::tasks::settings::LrSchedule,
+    on_nonfinite: OnNonFinite,
+) -> Result<()> {
+    let mut rng = data_rng(seed);
+    let mut skips = 0u32;
+    for step in 0..steps {
+        model.optimizer.lr_scale = schedule.scale(step as f64 / steps as f64);
+        let batch = task.next_batch(&mut rng, step);
+        match model.train_step(&batch.as_batch()) {
+            Ok(_) => skips = 0,
+            Err(Error::Diverged(why)) => {
+                skips += 1;
+                if on_nonfinite == OnNonFinite::Stop || skips >= MAX_CONSECUTIVE_SKIPS {
+                    return Err(Error::Diverged(format!(
+                        "step {}: {why}; lower --lr or set --clip 1 and train again",
+                        step + 1
+                    )));
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
