@@ -175,8 +175,22 @@ fn scaling(args: &BenchArgs, threads: usize) -> Result<()> {
     Ok(())
 }
 
+/// Writing to a closed pipe (`lstm eval ... | head -1`) ends the process quietly, as it does for
+/// other command-line tools, instead of the panic of Rust's `println!` on a failed write. The
+/// server keeps SIGPIPE ignored (Rust's default), so that a closed socket is an error it handles.
+fn default_sigpipe() {
+    // SAFETY: sets the disposition of one signal to the kernel's default at the top of `main`,
+    // before any thread exists; no Rust code runs as a handler.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_)) {
+        default_sigpipe();
+    }
     let result = match &cli.command {
         Command::Train(a) => train_cmd::train(a),
         Command::Generate(a) => use_cmd::generate(a),

@@ -40,16 +40,17 @@ fn overlay_toml(s: Settings, path: &Path) -> Result<Settings> {
         .with_context(|| format!("cannot read the config file {}", path.display()))?;
     let file: toml::Table =
         toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
-    let mut base = match toml::Value::try_from(&s)? {
-        toml::Value::Table(t) => t,
-        _ => unreachable!("settings serialise to a table"),
+    // through JSON, where an unset option is `null`: TOML has no null, and an option missing
+    // from the table would take the text job's default (a classify run would get 4 minutes)
+    let mut base = match serde_json::to_value(&s)? {
+        serde_json::Value::Object(m) => m,
+        _ => unreachable!("settings serialise to a map"),
     };
     for (k, v) in file {
-        base.insert(k, v);
+        base.insert(k, serde_json::to_value(v)?);
     }
-    toml::Value::Table(base)
-        .try_into()
-        .map_err(|e: toml::de::Error| anyhow::anyhow!("{}: {}", path.display(), e.message()))
+    serde_json::from_value(serde_json::Value::Object(base))
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 /// Applies the flags shared by every job.

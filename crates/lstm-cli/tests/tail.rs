@@ -276,3 +276,38 @@ fn tail_out_of_range_is_refused() {
         assert!(!err.contains("panicked"));
     }
 }
+
+#[test]
+fn a_closed_pipe_is_not_a_panic() {
+    use std::process::Stdio;
+    let dir = common::tmp_dir("lstm-tail", "pipe");
+    let data = text_file(&dir);
+    let m = dir.join("m");
+    let mut args = vec![
+        "train",
+        "text",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        m.to_str().unwrap(),
+    ];
+    args.extend_from_slice(TINY);
+    ok(&args);
+    // `lstm eval ... | head -0`: the reader is gone before the report is written
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lstm"))
+        .args([
+            "eval",
+            "--model",
+            m.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -1,0 +1,55 @@
+//! A `--config` TOML file sets what it names and nothing else: settings it leaves out keep the
+//! job's own defaults, including the options that are unset (no budget in minutes for classify).
+
+mod common;
+
+use std::process::Command;
+
+#[test]
+fn a_config_file_keeps_the_jobs_unset_options() {
+    let dir = common::tmp_dir("lstm-config-file", "classify");
+    let mut tsv = String::from("text\tlabel\n");
+    for i in 0..40 {
+        let (t, l) = if i % 2 == 0 {
+            ("good fine", "pos")
+        } else {
+            ("bad poor", "neg")
+        };
+        tsv.push_str(&format!("{t}\t{l}\n"));
+    }
+    let data = dir.join("d.tsv");
+    std::fs::write(&data, tsv).unwrap();
+    let cfg = dir.join("c.toml");
+    std::fs::write(&cfg, "hidden = 8\n").unwrap();
+    let m = dir.join("m");
+    let o = Command::new(env!("CARGO_BIN_EXE_lstm"))
+        .args([
+            "train",
+            "classify",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            m.to_str().unwrap(),
+            "--config",
+            cfg.to_str().unwrap(),
+            "--epochs",
+            "1",
+            "--members",
+            "1",
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(m.join("config.json")).unwrap()).unwrap();
+    let s = &c["settings"];
+    assert_eq!(s["hidden"], 8, "the file's value");
+    assert!(
+        s["minutes"].is_null(),
+        "no minutes budget: {}",
+        s["minutes"]
+    );
+    assert_eq!(s["embedding"], 100, "classify's default, not text's");
+    assert_eq!(s["epochs"], 1.0);
+}
