@@ -301,7 +301,7 @@ pub struct CommonTrain {
     /// Budget in optimizer steps (counted from the start of training, also after --resume).
     #[arg(long)]
     pub steps: Option<u64>,
-    /// Budget in passes over the training data [default: forecast: global by its rule, window 300; classify 5].
+    /// Budget in passes over the training data [default: forecast: global by its rule, window 300; classify 8].
     #[arg(long, allow_negative_numbers = true)]
     pub epochs: Option<f64>,
     /// Write a checkpoint every N steps (one is always written at the end).
@@ -436,7 +436,7 @@ pub struct ClassifyTrainArgs {
     pub max_len: Option<usize>,
     /// Models trained from seeds derived from --seed and saved in one model directory; `lstm
     /// classify`, `lstm eval`, Python and the server average their class probabilities (1 = one
-    /// model; needs --epochs or --steps, a --minutes budget trains one) [default: 5].
+    /// model; needs --epochs or --steps, a --minutes budget trains one) [default: 10].
     #[arg(long)]
     pub members: Option<usize>,
     /// Bidirectional layers.

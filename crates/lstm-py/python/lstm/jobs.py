@@ -419,7 +419,7 @@ class Classifier(_Job):
     >>> c.fit(texts, labels)            # lists of strings, or a DataFrame with both columns
     >>> c.predict(["a fine film"]), c.predict_proba(["a fine film"]), c.classes_
 
-    By default it trains ``members=5`` models from seeds derived from ``seed`` and averages
+    By default it trains ``members=10`` models from seeds derived from ``seed`` and averages
     their class probabilities (``members=1``: one model), as ``lstm train classify`` does.
     """
 

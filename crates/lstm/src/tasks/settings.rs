@@ -330,7 +330,7 @@ impl Settings {
                 word_dropout: WORD_DROPOUT,
                 pool: true,
                 members: MEMBERS,
-                epochs: Some(5.0),
+                epochs: Some(8.0),
                 lr_schedule: LrSchedule::Cosine,
                 eval_every: 100,
                 sample_every: 0,
@@ -485,7 +485,7 @@ impl Settings {
 
 /// The classifier's default number of models averaged ([`Settings::members`], chosen on
 /// validation, docs/classify.md).
-pub const MEMBERS: usize = 5;
+pub const MEMBERS: usize = 10;
 
 /// The most models [`Settings::members`] may ask for.
 pub const MAX_MEMBERS: usize = 100;
