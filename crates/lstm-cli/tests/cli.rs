@@ -3,34 +3,13 @@
 
 mod common;
 
+use common::{data, ok, run};
+
 use common::Tmp;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_lstm"))
-}
-
-fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../data")
-        .join(name)
-}
 
 fn tmp(name: &str) -> Tmp {
     common::tmp_dir("lstm-cli-test", name)
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("the binary runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = run(args);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "lstm {args:?} failed: {err}");
-    assert!(!err.contains("panicked"));
-    String::from_utf8(o.stdout).unwrap()
 }
 
 /// Fails with a message on stderr that contains every `needle`; never panics.

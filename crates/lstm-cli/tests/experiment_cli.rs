@@ -3,19 +3,13 @@
 
 mod common;
 
+use common::run;
+
 use common::Tmp;
 use std::path::Path;
-use std::process::{Command, Output};
 
 fn tmp(name: &str) -> Tmp {
     common::tmp_dir("lstm-exp-test", name)
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lstm"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
 }
 
 fn ok(args: &[&str]) -> String {

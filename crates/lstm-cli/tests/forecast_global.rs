@@ -5,10 +5,12 @@
 
 mod common;
 
+use common::run;
+
 use common::Tmp;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -22,13 +24,6 @@ fn tmp(name: &str) -> Tmp {
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lstm"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
 }
 
 /// Succeeds without a panic; returns (stdout, stderr).

@@ -5,23 +5,15 @@
 
 mod common;
 
+use common::{bin, data, ok, run};
+
 use common::Tmp;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::time::Duration;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_lstm"))
-}
-
-fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../data")
-        .join(name)
-}
 
 fn tmp(name: &str) -> Tmp {
     common::tmp_dir("lstm-robust", name)
@@ -29,18 +21,6 @@ fn tmp(name: &str) -> Tmp {
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("the binary runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = run(args);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "lstm {args:?} failed: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-    String::from_utf8(o.stdout).unwrap()
 }
 
 /// Every file under `dir` with its contents (empty map if `dir` does not exist).

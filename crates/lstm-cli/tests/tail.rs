@@ -4,23 +4,10 @@
 
 mod common;
 
+use common::{ok, run};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lstm"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = run(args);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "lstm {args:?} failed: {err}");
-    assert!(!err.contains("panicked"));
-    String::from_utf8(o.stdout).unwrap()
-}
+use std::process::Command;
 
 fn config(dir: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap()
