@@ -337,7 +337,7 @@ fn run(mut job: Job, quiet: bool) -> Result<()> {
         );
     }
     let val = job.state.val_loss.last().map(|v| v.1);
-    let out = job.out.display();
+    let out = job.out.display().to_string();
     match reason {
         StopReason::Interrupted => {
             return Err(Interrupted(format!(
@@ -352,6 +352,15 @@ fn run(mut job: Job, quiet: bool) -> Result<()> {
             job.state.seconds,
             val.map_or("-".into(), |v| format!("{v:.4}"))
         ),
+    }
+    // a classifier of several models: the figure its directory predicts with, not the first
+    // model's alone
+    if let Some((loss, accuracy)) = job.members_validation()? {
+        println!(
+            "the {} models averaged: validation loss {loss:.4}, accuracy {:.2}% (the validation loss above is the first model's alone)",
+            job.members.len() + 1,
+            100.0 * accuracy
+        );
     }
     // name the program the way it was started (`target/release/lstm` after `cargo run`)
     let exe = std::env::args().next().unwrap_or_else(|| "lstm".into());

@@ -92,6 +92,47 @@ fn several_members_classify_and_export_the_first_with_a_note() {
     assert!(out.join("member1.safetensors").is_file());
     assert!(!out.join("member2.safetensors").exists());
 
+    // the models together on the validation rows, as `lstm eval` scores the directory there
+    // (the validation split is the last 10%, what `--tail 0.1` scores)
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("the 2 models averaged: validation loss "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let figure = |text: &str, after: &str, until: char| -> f64 {
+        let i = text
+            .find(after)
+            .unwrap_or_else(|| panic!("{after} in {text}"))
+            + after.len();
+        let rest = &text[i..];
+        rest[..rest.find(until).unwrap()].trim().parse().unwrap()
+    };
+    let o = run(&[
+        "eval",
+        "--model",
+        out.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--tail",
+        "0.1",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let eval: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let (loss, accuracy) = (
+        eval["loss"].as_f64().unwrap(),
+        100.0 * eval["accuracy"].as_f64().unwrap(),
+    );
+    assert_eq!(eval["n"], 20, "{eval}");
+    assert!(
+        (figure(line, "validation loss ", ',') - loss).abs() < 1e-4,
+        "{line} / {eval}"
+    );
+    assert!(
+        (figure(line, "accuracy ", '%') - accuracy).abs() < 0.006,
+        "{line} / {eval}"
+    );
+
     let o = run(&["classify", "--model", out.to_str().unwrap(), "a fine film"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 

@@ -147,6 +147,18 @@ impl TrainTask for ClassifyData {
     fn validate(&mut self, model: &mut SequenceModel) -> Result<f32> {
         Ok(evaluate(model, &self.val, self.batch, self.classes)?.loss)
     }
+
+    fn validate_members(
+        &mut self,
+        model: &mut SequenceModel,
+        members: &mut [SequenceModel],
+    ) -> Result<Option<(f32, f64)>> {
+        if self.val.labels.is_empty() {
+            return Ok(None);
+        }
+        let e = evaluate_mean(model, members, &self.val, self.batch, self.classes)?;
+        Ok(Some((e.loss, e.accuracy)))
+    }
 }
 
 /// Accuracy, confusion matrix and loss of a classifier.

@@ -161,6 +161,22 @@ impl Job {
         self.train_with(extra, stop, on, None)
     }
 
+    /// The validation loss and accuracy of all the job's models predicting together (a
+    /// classifier's averaged class probabilities, [`train::TrainTask::validate_members`]): the figure
+    /// `lstm eval` gives the model directory on the validation rows, where the first model's
+    /// own validation loss (the one training reports) describes one model alone. `None` for one
+    /// model, a task without such a figure, or no validation rows.
+    ///
+    /// # Errors
+    /// Model errors.
+    pub fn members_validation(&mut self) -> crate::Result<Option<(f32, f64)>> {
+        if self.members.is_empty() {
+            return Ok(None);
+        }
+        self.data
+            .validate_members(&mut self.model, &mut self.members)
+    }
+
     /// [`Job::train`], data-parallel over the processes of `group` when given (one rank of an
     /// MPI run: [`train::train_with`]); only rank 0 writes checkpoints.
     ///

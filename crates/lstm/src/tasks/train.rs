@@ -115,6 +115,19 @@ pub trait TrainTask: Send {
     ) -> Result<Option<String>> {
         Ok(None)
     }
+    /// The validation loss and accuracy of `model` and `members` predicting together (a
+    /// classifier's averaged class probabilities); `None` where the task has no such figure or
+    /// no validation rows.
+    ///
+    /// # Errors
+    /// Model errors.
+    fn validate_members(
+        &mut self,
+        _model: &mut SequenceModel,
+        _members: &mut [SequenceModel],
+    ) -> Result<Option<(f32, f64)>> {
+        Ok(None)
+    }
 }
 
 /// Something the loop reports.
