@@ -319,7 +319,8 @@ impl Settings {
                 ..base
             },
             // with the pooled head and word dropout, chosen on a validation split carved from
-            // the training rows (docs/classify.md)
+            // the training rows; ten models of eight epochs by cross-validation on them
+            // (docs/classify.md)
             Task::Classify => Settings {
                 layers: 1,
                 hidden: 64,
@@ -483,8 +484,8 @@ impl Settings {
     }
 }
 
-/// The classifier's default number of models averaged ([`Settings::members`], chosen on
-/// validation, docs/classify.md).
+/// The classifier's default number of models averaged ([`Settings::members`]; with 8 epochs,
+/// chosen by 5-fold cross-validation on the training rows, docs/classify.md).
 pub const MEMBERS: usize = 10;
 
 /// The most models [`Settings::members`] may ask for.
