@@ -125,6 +125,10 @@ pub struct TrainResult {
     val_loss: Vec<(u64, f32)>,
     /// The job's notes about its data (a summary, masked values, the choices it made).
     notes: Vec<String>,
+    /// A classifier of several models: `(loss, accuracy)` of them together (their class
+    /// probabilities averaged) on the validation rows, as `evaluate` scores the saved model
+    /// there; `val_loss` is the first model's alone. `None` for one model and the other tasks.
+    ensemble_val: Option<(f32, f64)>,
     /// Why training stopped: `"budget"` (used up) or `"interrupted"` (by the callback).
     stopped: String,
 }
@@ -279,12 +283,14 @@ impl Model {
         if let Some(e) = callback_err {
             return Err(e);
         }
+        let ensemble_val = py.detach(|| job.members_validation()).map_err(lib_err)?;
         let loaded = py.detach(|| modeldir::load(&out)).map_err(lib_err)?;
         Ok(TrainResult {
             model: Py::new(py, Model::new(loaded))?,
             train_loss,
             val_loss,
             notes,
+            ensemble_val,
             stopped: match reason {
                 StopReason::Budget => "budget".into(),
                 StopReason::Interrupted => "interrupted".into(),

@@ -204,6 +204,12 @@ def test_classifier_predicts_like_the_binary(classifier, binary):
     np.testing.assert_allclose([float(l[1]) for l in lines], ours.max(axis=1), atol=1e-4)
     report = c.evaluate(texts[:100], labels[:100])
     assert report["n"] == 100 and 0.0 <= report["accuracy"] <= 1.0
+    # the default trains several models: the history holds them together on the validation
+    # rows (the last 10%), as evaluate scores the saved directory there
+    val = c.evaluate(texts, labels, tail=0.1)
+    assert val["n"] == 60
+    assert h["ensemble_val_loss"] == pytest.approx(val["loss"], abs=1e-5)
+    assert h["ensemble_val_accuracy"] == pytest.approx(val["accuracy"], abs=1e-9)
     assert sum(map(sum, report["confusion"])) == 100
 
 

@@ -44,7 +44,12 @@ def settings(task: str, **overrides: Any) -> Dict[str, Any]:
 class History(dict):
     """What ``fit`` returns: ``history["loss"]`` (training loss per step),
     ``history["val_loss"]`` (per validation pass), their ``step`` lists, the job's ``notes``
-    about its data and why it ``stopped``. A ``dict``, like Keras' ``History.history``."""
+    about its data and why it ``stopped``. A ``dict``, like Keras' ``History.history``.
+
+    A classifier of several models adds ``history["ensemble_val_loss"]`` and
+    ``history["ensemble_val_accuracy"]``: the models together (their probabilities averaged)
+    on the validation rows, as ``evaluate`` scores the saved model there; ``val_loss`` is the
+    first model's alone. ``None`` for one model and the other jobs."""
 
 
 def _pandas():
@@ -156,7 +161,15 @@ class _Job:
             val_step=[s for s, _ in r.val_loss],
             notes=list(r.notes),
             stopped=r.stopped,
+            ensemble_val_loss=r.ensemble_val[0] if r.ensemble_val else None,
+            ensemble_val_accuracy=r.ensemble_val[1] if r.ensemble_val else None,
         )
+        if verbose and r.ensemble_val:
+            print(
+                f"the models averaged: val_loss {r.ensemble_val[0]:.4f}, "
+                f"accuracy {100 * r.ensemble_val[1]:.2f}% (val_loss above: the first model's)",
+                flush=True,
+            )
         self.history_ = h
         return h
 
