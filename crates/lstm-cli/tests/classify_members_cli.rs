@@ -4,20 +4,11 @@
 
 mod common;
 
-use common::Tmp;
+use common::{run, Tmp};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_lstm"))
-}
 
 fn tmp(name: &str) -> Tmp {
     common::tmp_dir("lstm-cli-members", name)
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("binary runs")
 }
 
 fn tsv(dir: &Path) -> PathBuf {

@@ -3,19 +3,11 @@
 
 mod common;
 
-use common::Tmp;
+use common::{run, Tmp};
 use std::path::Path;
-use std::process::{Command, Output};
 
 fn tmp(name: &str) -> Tmp {
     common::tmp_dir("lstm-explain-cli", name)
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lstm"))
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 fn fails(args: &[&str], needle: &str) {
