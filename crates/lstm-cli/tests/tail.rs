@@ -41,11 +41,8 @@ const TINY: &[&str] = &[
     "--quiet",
 ];
 
-#[test]
-fn text_tail_is_never_read_and_eval_says_what_training_saw() {
-    let dir = common::tmp_dir("lstm-tail", "text");
-    let data = text_file(&dir);
-    let m = dir.join("m");
+/// Trains a [`TINY`] text model on `data` into `m`, with `extra` options.
+fn train_tiny_text(data: &Path, m: &Path, extra: &[&str]) {
     let mut args = vec![
         "train",
         "text",
@@ -53,11 +50,18 @@ fn text_tail_is_never_read_and_eval_says_what_training_saw() {
         data.to_str().unwrap(),
         "--out",
         m.to_str().unwrap(),
-        "--tail",
-        "0.2",
     ];
+    args.extend_from_slice(extra);
     args.extend_from_slice(TINY);
     ok(&args);
+}
+
+#[test]
+fn text_tail_is_never_read_and_eval_says_what_training_saw() {
+    let dir = common::tmp_dir("lstm-tail", "text");
+    let data = text_file(&dir);
+    let m = dir.join("m");
+    train_tiny_text(&data, &m, &["--tail", "0.2"]);
     // the last 20% (500 characters) hold the only `Z`: not in the vocabulary, so never read
     let cfg = config(&m);
     let vocab = cfg["vocab"].to_string();
@@ -129,16 +133,7 @@ fn without_tail_eval_tail_is_the_validation_split() {
     let dir = common::tmp_dir("lstm-tail", "text-val");
     let data = text_file(&dir);
     let m = dir.join("m");
-    let mut args = vec![
-        "train",
-        "text",
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        m.to_str().unwrap(),
-    ];
-    args.extend_from_slice(TINY);
-    ok(&args);
+    train_tiny_text(&data, &m, &[]);
     let out = ok(&[
         "eval",
         "--model",
@@ -270,16 +265,7 @@ fn a_closed_pipe_is_not_a_panic() {
     let dir = common::tmp_dir("lstm-tail", "pipe");
     let data = text_file(&dir);
     let m = dir.join("m");
-    let mut args = vec![
-        "train",
-        "text",
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        m.to_str().unwrap(),
-    ];
-    args.extend_from_slice(TINY);
-    ok(&args);
+    train_tiny_text(&data, &m, &[]);
     // `lstm eval ... | head -0`: the reader is gone before the report is written
     let mut child = Command::new(env!("CARGO_BIN_EXE_lstm"))
         .args([

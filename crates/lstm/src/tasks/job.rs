@@ -390,16 +390,13 @@ fn text_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
         None => crate::data::text::split_validation(&full, s.val_fraction),
     };
     let trained = train_text.chars().count();
-    let mut seen = vec![Seen {
-        fingerprint: crate::data::fingerprint(file.as_bytes()),
-        units: n,
-        trained: (0, trained),
-        validated: if s.val.is_some() {
-            (0, 0)
-        } else {
-            (trained, kept)
-        },
-    }];
+    let mut seen = vec![Seen::split(
+        crate::data::fingerprint(file.as_bytes()),
+        n,
+        trained,
+        kept,
+        s.val.is_some(),
+    )];
     if s.val.is_some() {
         seen.push(Seen {
             fingerprint: crate::data::fingerprint(val_text.as_bytes()),
@@ -1041,16 +1038,13 @@ fn classify_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
     let mut m = meta(Task::Classify, &mc, &s);
     m.vocab = Some(vocab);
     m.labels = Some(labels.clone());
-    m.seen = vec![Seen {
+    m.seen = vec![Seen::split(
         fingerprint,
-        units: rows,
-        trained: (0, tr_rows),
-        validated: if s.val.is_some() {
-            (0, 0)
-        } else {
-            (tr_rows, kept)
-        },
-    }];
+        rows,
+        tr_rows,
+        kept,
+        s.val.is_some(),
+    )];
     if let Some(v) = &val_seen {
         m.seen.push(v.clone());
     }

@@ -95,6 +95,23 @@ pub struct Seen {
 }
 
 impl Seen {
+    /// A file of `units` units whose first `trained` were trained on, followed by the
+    /// validation split up to `kept` (none when `val_file`: validation read another file).
+    pub fn split(
+        fingerprint: String,
+        units: usize,
+        trained: usize,
+        kept: usize,
+        val_file: bool,
+    ) -> Seen {
+        Seen {
+            fingerprint,
+            units,
+            trained: (0, trained),
+            validated: if val_file { (0, 0) } else { (trained, kept) },
+        }
+    }
+
     /// How many of the units `[start, end)` of the same file were trained on and how many were
     /// validated on.
     pub fn overlap(&self, start: usize, end: usize) -> (usize, usize) {
