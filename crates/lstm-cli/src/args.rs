@@ -221,6 +221,7 @@ pub enum ScalingArg {
 pub enum DistributionArg {
     Gaussian,
     StudentT,
+    NegativeBinomial,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -377,7 +378,8 @@ pub struct ForecastTrainArgs {
     /// Global: steps of history before each forecast [default: max(2·horizon, 3·season)].
     #[arg(long)]
     pub context: Option<usize>,
-    /// Global: the forecast distribution [default: student-t].
+    /// Global: the forecast distribution [default: student-t]; `negative-binomial` for counts
+    /// (whole numbers at or above 0; scaled by their mean absolute value).
     #[arg(long, value_enum)]
     pub distribution: Option<DistributionArg>,
     /// Global: how each window is scaled: `mean-abs` (divided by its mean absolute value),

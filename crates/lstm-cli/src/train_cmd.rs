@@ -540,6 +540,7 @@ pub fn train(cmd: &TrainCmd) -> Result<()> {
                     s.distribution = match d {
                         DistributionArg::Gaussian => Distribution::Gaussian,
                         DistributionArg::StudentT => Distribution::StudentT,
+                        DistributionArg::NegativeBinomial => Distribution::NegativeBinomial,
                     };
                 }
                 if a.season.is_some() {

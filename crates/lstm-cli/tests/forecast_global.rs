@@ -1035,3 +1035,77 @@ fn small_data_trains_three_models_and_forecasts_with_their_median() {
         &["member2.safetensors", "missing"],
     );
 }
+
+/// `--distribution negative-binomial` on counts: trained, its forecasts and quantiles are
+/// whole numbers at or above 0 in order, `lstm eval` scores it, its exported config names it;
+/// values that are not counts and a scaling other than mean-abs are refused, nothing written.
+#[test]
+fn a_count_distribution_forecasts_whole_numbers() {
+    let dir = tmp("counts");
+    let csv = dir.join("counts.csv");
+    // three series of counts: a weekly wave around levels 3, 20 and 150, some zeros
+    let mut f = String::from("store,t,sales\n");
+    for (j, level) in [3.0f64, 20.0, 150.0].iter().enumerate() {
+        for k in 0..70usize {
+            let wave = (k as f64 * std::f64::consts::TAU / 7.0).sin();
+            let y = (level * (1.0 + 0.6 * wave) + ((k * 7 + j) % 5) as f64 - 2.0).max(0.0);
+            writeln!(f, "s{j},{k},{}", y.round()).unwrap();
+        }
+    }
+    std::fs::write(&csv, f).unwrap();
+    let cols = [
+        "--id-column",
+        "store",
+        "--time-column",
+        "t",
+        "--column",
+        "sales",
+    ];
+    let mut extra = cols.to_vec();
+    extra.extend(["--distribution", "negative-binomial"]);
+    let mut held = extra.clone();
+    held.extend(["--holdout", "12"]);
+    let (m, err) = train(&dir, "m", &csv, &held);
+    assert!(err.contains("negative binomial"), "{err}");
+    let config = std::fs::read_to_string(m.join("config.json")).unwrap();
+    assert!(config.contains("\"negative_binomial\""), "{config}");
+    let fc = dir.join("fc.csv");
+    ok(&[
+        "forecast",
+        "--model",
+        s(&m),
+        "--data",
+        s(&csv),
+        "--steps",
+        "7",
+        "--quantiles",
+        "0.025,0.5,0.975",
+        "--out",
+        s(&fc),
+    ]);
+    let out = std::fs::read_to_string(&fc).unwrap();
+    let r = rows(&out);
+    assert_eq!(r.len(), 21, "{out}");
+    for row in &r {
+        let v: Vec<f64> = row[2..].iter().map(|x| num(x)).collect();
+        for x in &v {
+            assert!(*x >= 0.0 && x.fract() == 0.0, "not a count: {row:?}");
+        }
+        assert!(v[1] <= v[0] && v[0] <= v[3] && v[0] == v[2], "{row:?}");
+    }
+    let (text, _) = ok(&["eval", "--model", s(&m), "--data", s(&csv)]);
+    assert!(text.contains("sMAPE") && text.contains("cov95"), "{text}");
+    // not counts: the three-series file has decimals
+    let dec = dir.join("decimals.csv");
+    three_series(&dec, "store,t,sales", &|k| k.to_string());
+    let out_dir = dir.join("refused");
+    let mut a = vec!["train", "forecast", "--data", s(&dec), "--out", s(&out_dir)];
+    a.extend(extra.iter());
+    a.extend(["--steps", "5"]);
+    refused(&a, &out_dir, &["decimals.csv", "`sales`", "not a count"]);
+    // a scaling the counts cannot take
+    let mut a = vec!["train", "forecast", "--data", s(&csv), "--out", s(&out_dir)];
+    a.extend(extra.iter());
+    a.extend(["--steps", "5", "--scaling", "trend"]);
+    refused(&a, &out_dir, &["negative-binomial", "--scaling trend"]);
+}

@@ -1,7 +1,9 @@
 //! Distribution heads: the special functions against known values, the negative
 //! log-likelihood and quantiles against an independent implementation (`statrs`), central
 //! differences of the NLL's gradient, a whole model trained on Gaussian data, and the shape
-//! errors of `Targets::Distribution`.
+//! errors of `Targets::Distribution`. The negative binomial: its log-likelihood against
+//! `statrs`, its gradient against central differences, its quantiles against sums of the
+//! probabilities.
 
 use lstm::model::loss::{
     digamma, distribution_nll, incomplete_beta, ln_gamma, normal_quantile, student_t_cdf,
@@ -10,7 +12,9 @@ use lstm::model::loss::{
 use lstm::model::{Batch, Head, InputKind, Inputs, ModelConfig, SequenceModel, Targets};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use statrs::distribution::{Continuous, ContinuousCDF, Normal, StudentsT};
+use statrs::distribution::{
+    Continuous, ContinuousCDF, Discrete, NegativeBinomial, Normal, StudentsT,
+};
 
 const DISTS: [Distribution; 2] = [Distribution::Gaussian, Distribution::StudentT];
 
@@ -125,6 +129,7 @@ fn quantiles_against_statrs() {
                         assert!((t.cdf(got) - p).abs() <= 1e-12 + 1e-10 * p, "cdf(q({p}))");
                         t.inverse_cdf(p)
                     }
+                    Distribution::NegativeBinomial => unreachable!("not in DISTS"),
                 };
                 assert!(
                     (got - want).abs() <= 1e-8 * want.abs().max(1.0),
@@ -158,6 +163,7 @@ fn nll_against_statrs() {
                 Distribution::StudentT => {
                     StudentsT::new(mu, sigma, nu).unwrap().ln_pdf(y[r] as f64)
                 }
+                Distribution::NegativeBinomial => unreachable!("not in DISTS"),
             };
             let (nll, _) = dist.nll(raw, y[r] as f64);
             assert!(
@@ -167,7 +173,7 @@ fn nll_against_statrs() {
             );
             want -= lp;
         }
-        let (sum, n) = distribution_nll(dist, &out, &y, &mut d);
+        let (sum, n) = distribution_nll(dist, &out, &y, None, &mut d);
         assert_eq!(n, rows);
         assert!(((sum as f64) - want).abs() <= 1e-6 * want.abs());
     }
@@ -192,7 +198,7 @@ fn nll_gradient_central_differences() {
             })
             .collect();
         let mut d = vec![1.0f32; rows * k];
-        let (_, n) = distribution_nll(dist, &out, &y, &mut d);
+        let (_, n) = distribution_nll(dist, &out, &y, None, &mut d);
         assert_eq!(n, rows - y.iter().filter(|v| v.is_nan()).count());
         for r in 0..rows {
             for j in 0..k {
@@ -238,6 +244,7 @@ fn nll_f64(dist: Distribution, raw: &[f64], y: f64) -> f64 {
                 + sigma.ln()
                 + 0.5 * (nu + 1.0) * (z * z / nu).ln_1p()
         }
+        Distribution::NegativeBinomial => unreachable!("not in DISTS"),
     }
 }
 
@@ -274,7 +281,11 @@ fn shape_errors() {
     let y = vec![0.5f32, 1.0];
     let batch = |values, dist| Batch {
         inputs: Inputs::Dense(&x),
-        targets: Targets::Distribution { values, dist },
+        targets: Targets::Distribution {
+            values,
+            dist,
+            scales: None,
+        },
         batch: 2,
         seq_len: 3,
         lengths: None,
@@ -335,7 +346,11 @@ fn training_learns_a_gaussian() {
                 .collect();
             let batch = Batch {
                 inputs: Inputs::Dense(&x),
-                targets: Targets::Distribution { values: &y, dist },
+                targets: Targets::Distribution {
+                    values: &y,
+                    dist,
+                    scales: None,
+                },
                 batch: b,
                 seq_len: t,
                 lengths: None,
@@ -361,6 +376,181 @@ fn training_learns_a_gaussian() {
         match dist {
             Distribution::Gaussian => assert!((sigma - 0.5).abs() < 0.05, "sigma {sigma}"),
             Distribution::StudentT => assert!(sigma > 0.3 && sigma < 0.57, "sigma {sigma}"),
+            Distribution::NegativeBinomial => unreachable!("not in DISTS"),
         }
     }
+}
+
+/// statrs' negative binomial (failures before `r` successes of probability `p`) of mean `mu`
+/// and shape `alpha`: `r = 1/alpha`, `p = r / (r + mu)`.
+fn statrs_nb(mu: f64, alpha: f64) -> NegativeBinomial {
+    let r = 1.0 / alpha;
+    NegativeBinomial::new(r, r / (r + mu)).unwrap()
+}
+
+/// The negative binomial's parameters from raw outputs and a scale, its NLL against statrs'
+/// log-probability of the count `scale · target`, `distribution_nll` with scales, and its
+/// gradient against central differences of that independent NLL.
+#[test]
+fn negative_binomial_nll_and_gradient() {
+    let dist = Distribution::NegativeBinomial;
+    assert_eq!(dist.params(), 2);
+    assert!(dist.needs_scale() && !Distribution::StudentT.needs_scale());
+    assert_eq!(
+        serde_json::to_string(&dist).unwrap(),
+        "\"negative_binomial\""
+    );
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let rows = 60;
+    let out: Vec<f32> = (0..rows * 2).map(|_| rng.gen_range(-3.0f32..3.0)).collect();
+    let scales: Vec<f32> = (0..rows)
+        .map(|r| [0.3f32, 1.0, 7.5, 120.0, 4000.0][r % 5])
+        .collect();
+    // counts from 0 to about 3 times each row's mean, and a few large ones
+    let counts: Vec<u64> = (0..rows)
+        .map(|r| {
+            let (mu, _) = Distribution::negative_binomial(&out[r * 2..r * 2 + 2], scales[r] as f64);
+            if r % 11 == 4 {
+                0
+            } else {
+                rng.gen_range(0..=(3.0 * mu).ceil() as u64 + 2)
+            }
+        })
+        .collect();
+    let y: Vec<f32> = (0..rows)
+        .map(|r| {
+            if r % 13 == 6 {
+                f32::NAN
+            } else {
+                counts[r] as f32 / scales[r]
+            }
+        })
+        .collect();
+    let mut want = 0.0f64;
+    for r in 0..rows {
+        let raw = &out[r * 2..r * 2 + 2];
+        let s = scales[r] as f64;
+        let (mu, alpha) = Distribution::negative_binomial(raw, s);
+        let sp = |x: f32| softplus(x as f64);
+        assert!((mu - s * sp(raw[0])).abs() <= 1e-12 * mu);
+        assert!((alpha - (sp(raw[1]) + 1e-6) / s.sqrt()).abs() <= 1e-12 * alpha);
+        if y[r].is_nan() {
+            continue;
+        }
+        let lp = statrs_nb(mu, alpha).ln_pmf(counts[r]);
+        let (nll, _) = dist.nll_scaled(raw, y[r] as f64, s);
+        assert!(
+            (nll + lp).abs() <= 1e-9 * lp.abs().max(1.0),
+            "row {r}: count {} mu {mu} alpha {alpha}: nll {nll}, statrs {}",
+            counts[r],
+            -lp
+        );
+        want -= lp;
+    }
+    let mut d = vec![1.0f32; rows * 2];
+    let (sum, n) = distribution_nll(dist, &out, &y, Some(&scales), &mut d);
+    assert_eq!(n, rows - y.iter().filter(|v| v.is_nan()).count());
+    assert!(((sum as f64) - want).abs() <= 1e-6 * want.abs());
+    for r in 0..rows {
+        for j in 0..2 {
+            let g = d[r * 2 + j] as f64;
+            if y[r].is_nan() {
+                assert_eq!(g, 0.0);
+                continue;
+            }
+            // statrs' log-probability of the count, the raw output perturbed in f64
+            let f = |delta: f64| -> f64 {
+                let mut raw = [out[r * 2] as f64, out[r * 2 + 1] as f64];
+                raw[j] += delta;
+                let s = scales[r] as f64;
+                let mu = s * softplus(raw[0]);
+                let alpha = (softplus(raw[1]) + 1e-6) / s.sqrt();
+                -statrs_nb(mu, alpha).ln_pmf(counts[r])
+            };
+            let h = 1e-5;
+            let num = (f(h) - f(-h)) / (2.0 * h);
+            assert!(
+                (num - g).abs() <= 1e-5 + 1e-4 * num.abs(),
+                "row {r} output {j} (count {}, scale {}): numeric {num}, analytic {g}",
+                counts[r],
+                scales[r]
+            );
+        }
+    }
+}
+
+/// Negative binomial quantiles: the smallest count whose cumulative probability, summed from
+/// statrs' probabilities, reaches the level; the median through `median`, the count's scale
+/// through `quantile_scaled`.
+#[test]
+fn negative_binomial_quantiles() {
+    let dist = Distribution::NegativeBinomial;
+    let levels = [0.001, 0.025, 0.1, 0.25, 0.5, 0.75, 0.9, 0.975, 0.999];
+    let mut rng = ChaCha8Rng::seed_from_u64(12);
+    for case in 0..40 {
+        let raw = [rng.gen_range(-3.0f32..4.0), rng.gen_range(-4.0f32..2.0)];
+        let scale = [1.0f64, 0.2, 3.0, 50.0, 900.0][case % 5];
+        let (mu, alpha) = Distribution::negative_binomial(&raw, scale);
+        let nb = statrs_nb(mu, alpha);
+        // cumulative sums of the probabilities, up to far beyond the largest level
+        let mut cum = Vec::new();
+        let mut acc = 0.0f64;
+        let mut k = 0u64;
+        while acc < 1.0 - 1e-7 && k < 2_000_000 {
+            acc += nb.ln_pmf(k).exp();
+            cum.push(acc);
+            k += 1;
+        }
+        for &q in &levels {
+            let got = dist.quantile_scaled(&raw, q, scale);
+            let want = cum.iter().position(|&c| c >= q).expect("the sums reach q") as f64;
+            // a level within rounding of a cumulative sum may land either side of it
+            let near = |k: f64| k >= 0.0 && (cum[k as usize] - q).abs() < 1e-9;
+            assert!(
+                got == want || (near(got.min(want)) && (got - want).abs() == 1.0),
+                "case {case}: mu {mu} alpha {alpha}: q({q}) = {got}, summed {want}"
+            );
+        }
+        if scale == 1.0 {
+            assert_eq!(dist.median(&raw), dist.quantile_scaled(&raw, 0.5, 1.0));
+            assert_eq!(dist.mean(&raw), mu);
+        }
+    }
+    assert_eq!(dist.quantile_scaled(&[0.0, 0.0], 0.0, 1.0), 0.0);
+    assert_eq!(dist.quantile_scaled(&[0.0, 0.0], 1.0, 1.0), f64::INFINITY);
+    assert!(dist.quantile_scaled(&[0.0, 0.0], f64::NAN, 1.0).is_nan());
+}
+
+/// A negative binomial head without scales is refused, with the reason.
+#[test]
+fn negative_binomial_needs_scales() {
+    let dist = Distribution::NegativeBinomial;
+    let cfg = ModelConfig {
+        input: InputKind::Dense { features: 2 },
+        hidden_size: 4,
+        head: Head::LastStep { outputs: 2 },
+        ..Default::default()
+    };
+    let mut model = SequenceModel::new(&cfg, 1).unwrap();
+    let x = vec![0.1f32; 2 * 3 * 2];
+    let y = vec![1.0f32, 2.0];
+    let batch = |scales| Batch {
+        inputs: Inputs::Dense(&x),
+        targets: Targets::Distribution {
+            values: &y,
+            dist,
+            scales,
+        },
+        batch: 2,
+        seq_len: 3,
+        lengths: None,
+    };
+    let err = model.loss_and_grad(&batch(None), false).unwrap_err();
+    assert!(err.to_string().contains("scale"), "{err}");
+    let short = [1.0f32];
+    assert!(model
+        .loss_and_grad(&batch(Some(&short[..])), false)
+        .is_err());
+    let ok = [1.0f32, 4.0];
+    assert!(model.loss_and_grad(&batch(Some(&ok[..])), false).is_ok());
 }

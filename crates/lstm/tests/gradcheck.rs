@@ -458,8 +458,10 @@ fn model_parameters_check() {
 }
 
 /// Distribution heads on `Targets::Distribution`: a per-step Gaussian head, a per-step
-/// Student-t head on a variable-length batch with NaN (masked) values, and a last-step
-/// Student-t head; every parameter against central differences of the mean NLL.
+/// Student-t head on a variable-length batch with NaN (masked) values, a last-step
+/// Student-t head, and negative binomial heads (per-step with masked values, last-step) whose
+/// counts are read with a scale per row; every parameter against central differences of the
+/// mean NLL.
 #[test]
 fn model_distribution_heads() {
     use lstm::model::loss::Distribution;
@@ -467,6 +469,8 @@ fn model_distribution_heads() {
         (Distribution::Gaussian, true, false),
         (Distribution::StudentT, true, true),
         (Distribution::StudentT, false, true),
+        (Distribution::NegativeBinomial, true, true),
+        (Distribution::NegativeBinomial, false, false),
     ];
     for (ci, &(dist, per_step, var_len)) in cases.iter().enumerate() {
         let outputs = dist.params();
@@ -486,6 +490,13 @@ fn model_distribution_heads() {
         let x = rand_vec(&mut rng, b * t * 2, 1.0);
         let rows = if per_step { b * t } else { b };
         let mut values = rand_vec(&mut rng, rows, 1.5);
+        // the negative binomial's rows: counts 0..=12 over scales from 0.5 to 8
+        let scales: Vec<f32> = (0..rows).map(|r| [0.5f32, 2.0, 8.0][r % 3]).collect();
+        if dist.needs_scale() {
+            for (v, s) in values.iter_mut().zip(&scales) {
+                *v = rng.gen_range(0..=12u32) as f32 / s;
+            }
+        }
         if var_len && per_step {
             values[1] = f32::NAN;
             values[5] = f32::NAN;
@@ -496,6 +507,7 @@ fn model_distribution_heads() {
             targets: Targets::Distribution {
                 values: &values,
                 dist,
+                scales: dist.needs_scale().then_some(&scales[..]),
             },
             batch: b,
             seq_len: t,
@@ -579,6 +591,7 @@ fn model_dense_with_ids() {
             targets: Targets::Distribution {
                 values: &values,
                 dist,
+                scales: None,
             },
             batch: b,
             seq_len: t,

@@ -346,7 +346,11 @@ pub fn run(
                 .collect();
             let batch = Batch {
                 inputs: Inputs::Dense(&x),
-                targets: Targets::Distribution { values: &y, dist },
+                targets: Targets::Distribution {
+                    values: &y,
+                    dist,
+                    scales: None,
+                },
                 batch: b,
                 seq_len: t,
                 lengths: None,

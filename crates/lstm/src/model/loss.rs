@@ -288,8 +288,13 @@ pub fn mse(pred: &[f32], target: &[f32], d_pred: &mut [f32]) -> f32 {
 /// - Student-t only: `nu = 2 + softplus(out[2])` (degrees of freedom, above 2 so that the
 ///   variance exists).
 ///
+/// The negative binomial, a distribution of counts, reads its two outputs as DeepAR does, with
+/// the row's scale `s` (the value a target was divided by; [`Distribution::needs_scale`]):
+/// mean `mu = s · softplus(out[0])` and shape `alpha = (softplus(out[1]) + 1e-6) / √s`, the
+/// variance `mu + alpha · mu²`; its likelihood is of the count `y = s · target`.
+///
 /// The default is [`Distribution::Gaussian`]. Serialised in snake case (`"gaussian"`,
-/// `"student_t"`).
+/// `"student_t"`, `"negative_binomial"`).
 ///
 /// ```
 /// use lstm::model::loss::Distribution;
@@ -311,12 +316,17 @@ pub enum Distribution {
     /// Student's t with location `mu`, scale `sigma` and `nu > 2` degrees of freedom: 3
     /// outputs per value.
     StudentT,
+    /// The negative binomial of counts (0, 1, 2, ...) with mean `mu` and shape `alpha`
+    /// (variance `mu + alpha · mu²`): 2 outputs per value, read with the row's scale.
+    NegativeBinomial,
 }
 
 /// Added to `softplus(out[1])`: the smallest scale, keeping `ln sigma` finite.
 pub const MIN_SIGMA: f64 = 1e-6;
 /// The smallest Student-t degrees of freedom (`nu = MIN_NU + softplus(out[2])`).
 pub const MIN_NU: f64 = 2.0;
+/// The smallest negative binomial mean, keeping `ln mu` finite.
+pub const MIN_NB_MEAN: f64 = 1e-12;
 
 /// `ln(1 + eˣ)` without overflow.
 fn softplus(x: f64) -> f64 {
@@ -334,30 +344,63 @@ fn sigmoid(x: f64) -> f64 {
 }
 
 impl Distribution {
-    /// Head outputs per target value: 2 (Gaussian) or 3 (Student-t).
+    /// Head outputs per target value: 2 (Gaussian, negative binomial) or 3 (Student-t).
     pub fn params(self) -> usize {
         match self {
-            Distribution::Gaussian => 2,
+            Distribution::Gaussian | Distribution::NegativeBinomial => 2,
             Distribution::StudentT => 3,
         }
     }
 
-    /// The raw outputs of one value decoded: `(mu, sigma, nu)`, `nu = ∞` for a Gaussian.
+    /// Whether the distribution reads each row's scale: the negative binomial, whose
+    /// likelihood is of the count in the data's own units.
+    pub fn needs_scale(self) -> bool {
+        self == Distribution::NegativeBinomial
+    }
+
+    /// The raw outputs of one value decoded: `(mu, sigma, nu)`, `nu = ∞` for a Gaussian; for
+    /// the negative binomial `(mu, alpha, ∞)` at scale 1 ([`Self::negative_binomial`]).
     ///
     /// # Panics
     /// If `raw` is shorter than [`Self::params`].
     pub fn decode(self, raw: &[f32]) -> (f64, f64, f64) {
+        if self == Distribution::NegativeBinomial {
+            let (mu, alpha) = Self::negative_binomial(raw, 1.0);
+            return (mu, alpha, f64::INFINITY);
+        }
         let (mu, sigma) = (raw[0] as f64, softplus(raw[1] as f64) + MIN_SIGMA);
         let nu = match self {
-            Distribution::Gaussian => f64::INFINITY,
             Distribution::StudentT => MIN_NU + softplus(raw[2] as f64),
+            _ => f64::INFINITY,
         };
         (mu, sigma, nu)
     }
 
+    /// The negative binomial's mean and shape `(mu, alpha)` in counts for the raw outputs of
+    /// a row of scale `scale`: `mu = scale · softplus(raw[0])` (at least 1e-12),
+    /// `alpha = (softplus(raw[1]) + 1e-6) / √scale`.
+    ///
+    /// # Panics
+    /// If `raw` has fewer than 2 values.
+    pub fn negative_binomial(raw: &[f32], scale: f64) -> (f64, f64) {
+        let mu = (scale * softplus(raw[0] as f64)).max(MIN_NB_MEAN);
+        let alpha = (softplus(raw[1] as f64) + MIN_SIGMA) / scale.sqrt();
+        (mu, alpha)
+    }
+
     /// The negative log-likelihood of `y` under the raw outputs `raw` and its gradient with
-    /// respect to them (`grad[..params]`), in `f64`.
+    /// respect to them (`grad[..params]`), in `f64`: [`Self::nll_scaled`] at scale 1.
     pub fn nll(self, raw: &[f32], y: f64) -> (f64, [f64; 3]) {
+        self.nll_scaled(raw, y, 1.0)
+    }
+
+    /// [`Self::nll`] of a target `y` of a row of scale `scale`: the scale is read by the
+    /// negative binomial only (the likelihood of the count `scale · y`, rounded to a whole
+    /// number; see [`Distribution`]), the others score `y` as it is.
+    pub fn nll_scaled(self, raw: &[f32], y: f64, scale: f64) -> (f64, [f64; 3]) {
+        if self == Distribution::NegativeBinomial {
+            return negative_binomial_nll(raw, (y * scale).round().max(0.0), scale);
+        }
         let (mu, sigma, nu) = self.decode(raw);
         let z = (y - mu) / sigma;
         let ds_da = sigmoid(raw[1] as f64);
@@ -390,18 +433,34 @@ impl Distribution {
                 let dnu_da = sigmoid(raw[2] as f64);
                 (nll, [d_mu, d_sigma * ds_da, d_nu * dnu_da])
             }
+            Distribution::NegativeBinomial => unreachable!("handled above"),
         }
     }
 
     /// The mean of the distribution of one value's raw outputs (`mu`; Student-t's `nu > 2`
-    /// guarantees it exists).
+    /// guarantees it exists; the negative binomial's at scale 1).
     pub fn mean(self, raw: &[f32]) -> f64 {
         self.decode(raw).0
     }
 
-    /// The median of one value's distribution (`mu`: both are symmetric).
+    /// The median of one value's distribution (`mu` for the symmetric ones; the negative
+    /// binomial's 0.5-quantile at scale 1).
     pub fn median(self, raw: &[f32]) -> f64 {
+        if self == Distribution::NegativeBinomial {
+            return self.quantile(raw, 0.5);
+        }
         self.decode(raw).0
+    }
+
+    /// The `q`-quantile of a row of scale `scale` in the data's own units (`scale` times the
+    /// scaled value): for the negative binomial the smallest count `k` with `P(Y <= k) >= q`
+    /// ([`negative_binomial_quantile`]), for the others `scale · quantile(raw, q)`.
+    pub fn quantile_scaled(self, raw: &[f32], q: f64, scale: f64) -> f64 {
+        if self == Distribution::NegativeBinomial {
+            let (mu, alpha) = Self::negative_binomial(raw, scale);
+            return negative_binomial_quantile(q, mu, alpha);
+        }
+        scale * self.quantile(raw, q)
     }
 
     /// The `q`-quantile (`0 < q < 1`) of one value's distribution given its raw outputs:
@@ -409,11 +468,13 @@ impl Distribution {
     /// accurate to about 1e-16; for Student-t the CDF, a regularized incomplete beta, inverted
     /// by safeguarded Newton steps to 1e-12). `q = 0.5` gives the median; `q <= 0` and `q >= 1`
     /// give `∓∞`, a NaN `q` NaN.
+    /// The negative binomial: [`Self::quantile_scaled`] at scale 1.
     pub fn quantile(self, raw: &[f32], q: f64) -> f64 {
         let (mu, sigma, nu) = self.decode(raw);
         let z = match self {
             Distribution::Gaussian => normal_quantile(q),
             Distribution::StudentT => student_t_quantile(q, nu),
+            Distribution::NegativeBinomial => return negative_binomial_quantile(q, mu, sigma),
         };
         mu + sigma * z
     }
@@ -423,16 +484,19 @@ impl Distribution {
 /// gradient of each row's NLL with respect to its raw outputs (unscaled: the caller divides
 /// by the count for a mean).
 ///
-/// `out` and `d_out` are `(rows, dist.params())`, `target` is `(rows)`. A NaN target is
+/// `out` and `d_out` are `(rows, dist.params())`, `target` is `(rows)`, `scales` (read only
+/// when [`Distribution::needs_scale`]; `None`: 1) is `(rows)`. A NaN target is
 /// masked: no loss, a zero gradient, not counted. Computed in `f64` (rows summed in order);
 /// returns `(sum of NLLs, counted rows)`.
 ///
 /// # Panics
-/// If `out` or `d_out` is shorter than `target.len() · dist.params()`.
+/// If `out` or `d_out` is shorter than `target.len() · dist.params()`, or `scales` shorter
+/// than `target`.
 pub fn distribution_nll(
     dist: Distribution,
     out: &[f32],
     target: &[f32],
+    scales: Option<&[f32]>,
     d_out: &mut [f32],
 ) -> (f32, usize) {
     let k = dist.params();
@@ -441,6 +505,10 @@ pub fn distribution_nll(
         out.len() >= rows * k && d_out.len() >= rows * k,
         "distribution_nll: outputs shorter than the targets"
     );
+    assert!(
+        scales.is_none_or(|s| s.len() >= rows),
+        "distribution_nll: fewer scales than targets"
+    );
     let (mut total, mut n) = (0.0f64, 0usize);
     for (r, &y) in target.iter().enumerate() {
         let d = &mut d_out[r * k..(r + 1) * k];
@@ -448,7 +516,8 @@ pub fn distribution_nll(
             d.fill(0.0);
             continue;
         }
-        let (nll, g) = dist.nll(&out[r * k..(r + 1) * k], y as f64);
+        let scale = scales.map_or(1.0, |s| s[r] as f64);
+        let (nll, g) = dist.nll_scaled(&out[r * k..(r + 1) * k], y as f64, scale);
         total += nll;
         n += 1;
         for (d, g) in d.iter_mut().zip(g) {
@@ -456,6 +525,93 @@ pub fn distribution_nll(
         }
     }
     (total as f32, n)
+}
+
+/// The negative binomial's negative log-likelihood of the count `y` (a whole number at or
+/// above 0) under the raw outputs of a row of scale `scale` ([`Distribution::negative_binomial`]),
+/// and its gradient with respect to the two raw outputs. With `r = 1/alpha`:
+/// `nll = -lnΓ(y + r) + lnΓ(y + 1) + lnΓ(r) + (r + y) ln(1 + alpha·mu) - y ln(alpha·mu)`.
+fn negative_binomial_nll(raw: &[f32], y: f64, scale: f64) -> (f64, [f64; 3]) {
+    let (mu, alpha) = Distribution::negative_binomial(raw, scale);
+    let r = 1.0 / alpha;
+    let am = alpha * mu;
+    let l1p = am.ln_1p();
+    let y_ln = if y > 0.0 { y * am.ln() } else { 0.0 };
+    let nll = -ln_gamma(y + r) + ln_gamma(y + 1.0) + ln_gamma(r) + (r + y) * l1p - y_ln;
+    // ∂/∂mu = r (mu - y) / (mu (r + mu))
+    let d_mu = r * (mu - y) / (mu * (r + mu));
+    // ψ(y + r) - ψ(r): a sum for small counts (exact, no cancellation), else the difference
+    let dpsi = if y <= 64.0 {
+        (0..y as usize).map(|j| 1.0 / (r + j as f64)).sum::<f64>()
+    } else {
+        digamma(y + r) - digamma(r)
+    };
+    // ∂/∂alpha = r² (ψ(y + r) - ψ(r) - ln(1 + alpha mu)) + (r + y) mu / (1 + alpha mu) - y r
+    let d_alpha = r * r * (dpsi - l1p) + (r + y) * mu / (1.0 + am) - y * r;
+    // mu = scale·softplus(a0) (the floor has no gradient); alpha = (softplus(a1) + 1e-6)/√scale
+    let dmu_da = if mu > MIN_NB_MEAN {
+        scale * sigmoid(raw[0] as f64)
+    } else {
+        0.0
+    };
+    let dalpha_da = sigmoid(raw[1] as f64) / scale.sqrt();
+    (nll, [d_mu * dmu_da, d_alpha * dalpha_da, 0.0])
+}
+
+/// The `q`-quantile of the negative binomial of mean `mu` and shape `alpha` (variance
+/// `mu + alpha·mu²`): the smallest count `k` with `P(Y <= k) >= q`, where
+/// `P(Y <= k) = I_p(1/alpha, k + 1)` with `p = r / (r + mu)` ([`incomplete_beta`]), found by
+/// bracketing from the normal approximation and bisecting on whole numbers. `q <= 0` gives 0,
+/// `q >= 1` `∞`, a NaN `q` NaN.
+pub fn negative_binomial_quantile(q: f64, mu: f64, alpha: f64) -> f64 {
+    if q.is_nan() || mu.is_nan() || alpha.is_nan() {
+        return f64::NAN;
+    }
+    if q <= 0.0 {
+        return 0.0;
+    }
+    if q >= 1.0 {
+        return f64::INFINITY;
+    }
+    let r = 1.0 / alpha;
+    let p = r / (r + mu);
+    let cdf = |k: f64| incomplete_beta(p, r, k + 1.0);
+    let sd = (mu + alpha * mu * mu).sqrt();
+    let guess = (mu + normal_quantile(q) * sd).floor().max(0.0);
+    // bracket: cdf(lo) < q <= cdf(hi), lo = -1 standing for "below 0"
+    let (mut lo, mut hi);
+    if cdf(guess) >= q {
+        hi = guess;
+        let mut step = sd.max(1.0);
+        lo = (hi - step).floor();
+        while lo >= 0.0 && cdf(lo) >= q {
+            hi = lo;
+            step *= 2.0;
+            lo = (hi - step).floor();
+        }
+        lo = lo.max(-1.0);
+    } else {
+        lo = guess;
+        let mut step = sd.max(1.0);
+        hi = (lo + step).ceil();
+        while cdf(hi) < q {
+            lo = hi;
+            step *= 2.0;
+            hi = (lo + step).ceil();
+            if hi > 1e15 {
+                return f64::INFINITY;
+            }
+        }
+    }
+    while hi - lo > 1.0 {
+        let mid = ((lo + hi) / 2.0).floor();
+        if cdf(mid) >= q {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    hi
 }
 
 /// `ln Γ(x)` for `x > 0` (Lanczos, g = 7, 9 terms; reflection below ½), relative error about

@@ -312,6 +312,9 @@ pub enum Targets<'a> {
         values: &'a [f32],
         /// The distribution the head predicts.
         dist: loss::Distribution,
+        /// Each value's scale (the number it was divided by), one per value; required by a
+        /// distribution that [`loss::Distribution::needs_scale`], ignored by the others.
+        scales: Option<&'a [f32]>,
     },
 }
 
@@ -571,7 +574,11 @@ impl SequenceModel {
                     return Err(Error::shape("targets", rows * out, v.len()));
                 }
             }
-            Targets::Distribution { values, dist } => {
+            Targets::Distribution {
+                values,
+                dist,
+                scales,
+            } => {
                 if out != dist.params() {
                     return Err(Error::Config(format!(
                         "a {dist:?} distribution takes {} head outputs per value, the head has {out}",
@@ -580,6 +587,17 @@ impl SequenceModel {
                 }
                 if values.len() != rows {
                     return Err(Error::shape("distribution targets", rows, values.len()));
+                }
+                match scales {
+                    Some(sc) if sc.len() != rows => {
+                        return Err(Error::shape("distribution scales", rows, sc.len()));
+                    }
+                    None if dist.needs_scale() => {
+                        return Err(Error::Config(format!(
+                            "a {dist:?} distribution reads each value's scale; give Targets::Distribution its scales"
+                        )));
+                    }
+                    _ => {}
                 }
             }
         }
@@ -846,7 +864,11 @@ impl SequenceModel {
                         loss::softmax_cross_entropy(&self.logits, c, out, &mut self.d_logits)
                     }
                     Targets::Values(v) => (loss::mse(&self.logits, v, &mut self.d_logits), v.len()),
-                    Targets::Distribution { values, dist } => {
+                    Targets::Distribution {
+                        values,
+                        dist,
+                        scales,
+                    } => {
                         // padding positions of a per-step head are masked like NaN values
                         let values = match (self.config.head, batch.lengths) {
                             (Head::PerStep { .. }, Some(lens)) => {
@@ -865,8 +887,13 @@ impl SequenceModel {
                             }
                             _ => values,
                         };
-                        let (sum, n) =
-                            loss::distribution_nll(dist, &self.logits, values, &mut self.d_logits);
+                        let (sum, n) = loss::distribution_nll(
+                            dist,
+                            &self.logits,
+                            values,
+                            scales,
+                            &mut self.d_logits,
+                        );
                         // mean over the counted values: d_logits = ∂nll / n
                         let scale = if n > 0 { 1.0 / n as f64 } else { 0.0 };
                         for d in self.d_logits.iter_mut() {

@@ -3,8 +3,9 @@
 //! What it reads: a [`Panel`] (many series in long format, or one series), each series scaled
 //! on its own (by the mean absolute value of the context before each forecast origin, as
 //! DeepAR does). What it learns: for a window of `context + horizon` steps ending at a forecast
-//! origin's horizon, the distribution ([`Distribution`]: Gaussian or Student-t) of every
-//! horizon step's value, all steps at once (not autoregressively). Each step's input:
+//! origin's horizon, the distribution ([`Distribution`]: Gaussian, Student-t or, for counts,
+//! negative binomial) of every horizon step's value, all steps at once (not
+//! autoregressively). Each step's input:
 //!
 //! | features | what |
 //! |---|---|
@@ -289,8 +290,12 @@ impl GlobalSpec {
     /// - the series id embedding: none unless asked for (`options.id_embedding`: a size, or 0
     ///   for [`id_dim_for`] the panel's series; ids in panel order).
     ///
+    /// The negative binomial, a distribution of counts, takes the mean-abs scaling (its mean is
+    /// the scale times a positive output; `Auto` becomes mean-abs).
+    ///
     /// # Errors
-    /// [`Error::Config`] for a zero season, horizon or context.
+    /// [`Error::Config`] for a zero season, horizon or context, or the negative binomial with a
+    /// scaling other than mean-abs or auto.
     pub fn resolve(
         panel: &Panel,
         target: &str,
@@ -308,6 +313,14 @@ impl GlobalSpec {
             return Err(Error::Config(
                 "--season, --horizon and --context must be at least 1".into(),
             ));
+        }
+        if options.distribution.needs_scale()
+            && !matches!(options.scaling, Scaling::Auto | Scaling::MeanAbs)
+        {
+            return Err(Error::Config(format!(
+                "--distribution negative-binomial models counts scaled by their mean absolute value; --scaling {} does not apply (leave it out, or give --scaling mean-abs)",
+                options.scaling.name()
+            )));
         }
         let mut lags = Vec::new();
         if season > 1 {
@@ -715,6 +728,8 @@ pub struct GlobalData {
     batch: usize,
     val_x: Vec<f32>,
     val_y: Vec<f32>,
+    /// The validation targets' scales (empty unless the distribution reads them).
+    val_scales: Vec<f32>,
     /// The validation windows' id rows (empty without an embedding).
     val_ids: Vec<u32>,
     val_n: usize,
@@ -770,14 +785,18 @@ impl GlobalData {
         } else {
             last.iter().map(|&(i, _)| id_rows[i]).collect()
         };
+        let mut val_scales = Vec::new();
         for (v, &(i, origin)) in last.iter().enumerate() {
-            fill_window(
+            let ws = fill_window(
                 &spec,
                 &series[i],
                 origin,
                 &mut val_x[v * t_len * i_len..(v + 1) * t_len * i_len],
                 &mut val_y[v * t_len..(v + 1) * t_len],
             );
+            if spec.distribution.needs_scale() {
+                val_scales.extend(std::iter::repeat_n(ws.scale, t_len));
+            }
         }
         Ok(GlobalData {
             val_n: last.len(),
@@ -788,6 +807,7 @@ impl GlobalData {
             batch,
             val_x,
             val_y,
+            val_scales,
             val_ids,
         })
     }
@@ -823,13 +843,16 @@ impl TrainTask for GlobalData {
             if !self.id_rows.is_empty() {
                 out.ids.push(self.id_rows[i as usize]);
             }
-            fill_window(
+            let ws = fill_window(
                 &self.spec,
                 &self.series[i as usize],
                 origin as usize,
                 &mut out.dense[r * t_len * i_len..(r + 1) * t_len * i_len],
                 &mut out.values[r * t_len..(r + 1) * t_len],
             );
+            if self.spec.distribution.needs_scale() {
+                out.scales.extend(std::iter::repeat_n(ws.scale, t_len));
+            }
         }
         out
     }
@@ -841,6 +864,7 @@ impl TrainTask for GlobalData {
             targets: Targets::Distribution {
                 values: &self.val_y,
                 dist: self.spec.distribution,
+                scales: (!self.val_scales.is_empty()).then_some(&self.val_scales[..]),
             },
             batch: self.val_n,
             seq_len: self.spec.window(),
@@ -934,22 +958,24 @@ pub fn forecast(
             let row = r * t_len + spec.context + h;
             &out[row * p_len..(row + 1) * p_len]
         };
+        // the q-quantile of step h in the series' units: a count of the negative binomial
+        // (read with the window's scale; its scaling has location 0), else mapped back
+        let value = |h: usize, q: f64| {
+            if dist.needs_scale() {
+                dist.quantile_scaled(raw(h), q, ws.scale as f64)
+            } else if q == 0.5 {
+                ws.unscaled(&p.y, origin + h, dist.median(raw(h)))
+            } else {
+                ws.unscaled(&p.y, origin + h, dist.quantile(raw(h), q))
+            }
+        };
         result.push(SeriesForecast {
             id: p.id.clone(),
             times: p.times[origin..origin + steps].to_vec(),
-            median: (0..steps)
-                .map(|h| ws.unscaled(&p.y, origin + h, dist.median(raw(h))))
-                .collect(),
+            median: (0..steps).map(|h| value(h, 0.5)).collect(),
             quantiles: levels
                 .iter()
-                .map(|&q| {
-                    (
-                        q,
-                        (0..steps)
-                            .map(|h| ws.unscaled(&p.y, origin + h, dist.quantile(raw(h), q)))
-                            .collect(),
-                    )
-                })
+                .map(|&q| (q, (0..steps).map(|h| value(h, q)).collect()))
                 .collect(),
         });
     }

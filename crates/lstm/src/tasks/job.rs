@@ -502,6 +502,12 @@ pub fn choose_scaling(
     if windows >= LARGE_DATA_WINDOWS {
         return Ok((Scaling::MeanAbs, None));
     }
+    if spec.distribution.needs_scale() {
+        return Ok((
+            Scaling::MeanAbs,
+            Some("scaling: mean-abs (the negative binomial's)".into()),
+        ));
+    }
     let h = spec.horizon;
     let cuts: Vec<Vec<usize>> = (1..=SCALING_CUTS)
         .map(|k| history.iter().map(|&n| n.saturating_sub(k * h)).collect())
@@ -709,6 +715,9 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
             }));
         }
     }
+    if spec.distribution.needs_scale() {
+        check_counts(&path, &panel, &history, &target)?;
+    }
     let summary = panel.summary();
     let prepared = global::prepare(&spec, &panel, &history, 0)?;
     let data = GlobalData::new(spec.clone(), prepared, s.batch)?;
@@ -786,6 +795,25 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
         ));
     }
     Ok((m, Box::new(data), notes, members))
+}
+
+/// The negative binomial's targets: every training value a whole number at or above 0.
+fn check_counts(path: &str, panel: &Panel, history: &[usize], target: &str) -> JobResult<()> {
+    for (x, &h) in panel.series.iter().zip(history) {
+        let bad = x.target[..h.min(x.target.len())]
+            .iter()
+            .position(|&v| !v.is_nan() && (v < 0.0 || v.fract() != 0.0));
+        if let Some(t) = bad {
+            return Err(JobError::Lib(Error::Format {
+                path: path.to_string(),
+                reason: format!(
+                    "column `{target}`: series `{}` (first on line {}) has the value {} at time {}, not a count (a whole number at or above 0); --distribution negative-binomial models counts: leave it out for other values",
+                    x.id, x.first_line, x.target[t], x.times[t]
+                ),
+            }));
+        }
+    }
+    Ok(())
 }
 
 fn window_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {

@@ -41,6 +41,9 @@ pub struct OwnedBatch {
     /// With a distribution head: `values` are the targets of its likelihood (NaN: not
     /// scored) instead of mean squared error's.
     pub distribution: Option<crate::model::loss::Distribution>,
+    /// With a distribution head that reads scales: each value's scale, `(B, T)` like
+    /// `values` (empty: none).
+    pub scales: Vec<f32>,
 }
 
 impl OwnedBatch {
@@ -56,6 +59,7 @@ impl OwnedBatch {
             ids: cut_u(&self.ids),
             classes: cut_u(&self.classes),
             values: cut(&self.values),
+            scales: cut(&self.scales),
             batch: r.len(),
             seq_len: self.seq_len,
             lengths: self.lengths.as_ref().map(|l| l[r.clone()].to_vec()),
@@ -80,6 +84,7 @@ impl OwnedBatch {
                 (false, Some(dist)) => Targets::Distribution {
                     values: &self.values,
                     dist,
+                    scales: (!self.scales.is_empty()).then_some(&self.scales[..]),
                 },
                 (false, None) => Targets::Values(&self.values),
             },
