@@ -159,6 +159,20 @@ def test_forecaster_takes_a_1d_array_and_backtests(tmp_path):
     assert len(report["model"]["per_step"]) == 12
 
 
+def test_forecaster_of_counts_forecasts_whole_numbers():
+    k = np.arange(150)
+    y = np.round(20 + 12 * np.sin(k * 2 * np.pi / 12) + (k * 7 % 5))
+    f = lstm.Forecaster(steps=30, season=12, horizon=12, threads=1,
+                        distribution="negative_binomial")
+    f.fit(y)
+    fc = f.predict(steps=6, quantiles=[0.1, 0.9])
+    for col in ["value", "q0.1", "q0.9"]:
+        assert np.all(fc[col] >= 0) and np.all(fc[col] == np.round(fc[col])), fc
+    assert np.all(fc["q0.1"] <= fc["value"]) and np.all(fc["value"] <= fc["q0.9"])
+    with pytest.raises((ValueError, lstm.LstmError), match="not a count"):
+        lstm.Forecaster(steps=1, distribution="negative_binomial").fit(y + 0.5)
+
+
 def test_forecaster_with_pandas_returns_a_dataframe():
     pd = pytest.importorskip("pandas", reason="pandas is not installed: DataFrame input untested")
     rows = list(csv.DictReader(open(DATA / "m4_hourly_train.csv")))[:2000]

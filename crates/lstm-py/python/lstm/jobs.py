@@ -273,7 +273,9 @@ class Forecaster(_Job):
     ``fit`` takes a pandas DataFrame in long format (one row per series and time), a mapping of
     column names to sequences, a 1-D array (one series) or the path of a CSV file;
     ``column`` names the target, ``id_column`` the series, ``time_column`` the time (a date,
-    datetime or integer index), ``known_columns`` covariates known in advance.
+    datetime or integer index), ``known_columns`` covariates known in advance. The forecast
+    distribution is Student-t unless ``distribution`` says ``"gaussian"`` or, for counts,
+    ``"negative_binomial"``.
 
     >>> f = lstm.Forecaster(horizon=48, season=24)
     >>> f.fit(df, column="value", id_column="series", time_column="t")
