@@ -1108,4 +1108,23 @@ fn a_count_distribution_forecasts_whole_numbers() {
     a.extend(extra.iter());
     a.extend(["--steps", "5", "--scaling", "trend"]);
     refused(&a, &out_dir, &["negative-binomial", "--scaling trend"]);
+    // the window forecaster has no distribution: refused, not ignored
+    refused(
+        &[
+            "train",
+            "forecast",
+            "--forecaster",
+            "window",
+            "--data",
+            s(&data("airline_passengers.csv")),
+            "--column",
+            "passengers",
+            "--distribution",
+            "negative-binomial",
+            "--out",
+            s(&out_dir),
+        ],
+        &out_dir,
+        &["--distribution", "global forecaster"],
+    );
 }

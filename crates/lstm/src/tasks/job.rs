@@ -822,6 +822,12 @@ fn window_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
             "--id-column and --known-columns belong to the global forecaster (the default); --forecaster window reads one table",
         ));
     }
+    let defaults = Settings::defaults(Task::Forecast);
+    if s.distribution != defaults.distribution || s.scaling != defaults.scaling {
+        return Err(invalid(
+            "--distribution and --scaling belong to the global forecaster (the default); --forecaster window forecasts one value per step by mean squared error (scale it with --transform)",
+        ));
+    }
     if s.horizon == 0 {
         s.horizon = 1;
     }
