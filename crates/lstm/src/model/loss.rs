@@ -468,7 +468,8 @@ impl Distribution {
     /// accurate to about 1e-16; for Student-t the CDF, a regularized incomplete beta, inverted
     /// by safeguarded Newton steps to 1e-12). `q = 0.5` gives the median; `q <= 0` and `q >= 1`
     /// give `∓∞`, a NaN `q` NaN.
-    /// The negative binomial: [`Self::quantile_scaled`] at scale 1.
+    ///
+    /// The negative binomial: [`Self::quantile_scaled`] at scale 1, a count (`q <= 0` gives 0).
     pub fn quantile(self, raw: &[f32], q: f64) -> f64 {
         let (mu, sigma, nu) = self.decode(raw);
         let z = match self {
