@@ -6,7 +6,7 @@
 //! streams rather than once per stream), the cell per stream, then one product of the head.
 //! Streams join and leave between steps simply by being passed or not.
 //!
-//! Every stream's logits are bit for bit those of the batch-1 [`Generator`](super::infer::Generator)
+//! Every stream's logits are bit for bit those of the batch-1 [`Generator`]
 //! fed the same tokens, whatever the other streams: the weights are packed the same way, and
 //! each element's sum runs over the same columns in the same order with the same fused
 //! multiply-adds ([`gemv_kmajor_rows`]). So a request's text does not depend on what else the
