@@ -281,9 +281,9 @@ pub struct CommonTrain {
     /// Learning-rate schedule over the budget [default: constant; classify cosine].
     #[arg(long, value_enum)]
     pub lr_schedule: Option<ScheduleArg>,
-    /// Dropout between layers and before the output layer [default: text 0.1, forecast 0.1
-    /// (the global forecaster: none from 10,000 training windows, where 0.1 is read as the
-    /// default), classify 0.5].
+    /// Dropout between layers and before the output layer [default: text 0.1, forecast 0.1,
+    /// classify 0.5; the global forecaster: none from 10,000 training windows, where 0.1 is
+    /// read as the default].
     #[arg(long, allow_negative_numbers = true)]
     pub dropout: Option<f32>,
     /// Variational dropout on the hidden-to-hidden path (Keras' recurrent_dropout) [default: 0].
