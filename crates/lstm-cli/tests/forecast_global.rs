@@ -56,6 +56,13 @@ fn refused(args: &[&str], out: &Path, needles: &[&str]) -> String {
     err
 }
 
+/// The arguments of `lstm forecast --model M --data F` followed by `extra`.
+fn forecast_args<'a>(model: &'a Path, data: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut a = vec!["forecast", "--model", s(model), "--data", s(data)];
+    a.extend(extra);
+    a
+}
+
 /// Trains a global forecaster on `csv` into `dir/name` for 30 steps on one thread; returns
 /// the model directory and the stderr (its data summary).
 fn train(dir: &Path, name: &str, csv: &Path, extra: &[&str]) -> (PathBuf, String) {
@@ -173,19 +180,18 @@ fn long_format_forecasts_continue_each_series_integer_times() {
     );
     assert!(err.contains("3 series"), "{err}");
     let fc = dir.join("fc.csv");
-    let (_, err) = ok(&[
-        "forecast",
-        "--model",
-        s(&m),
-        "--data",
-        s(&csv),
-        "--steps",
-        "5",
-        "--quantiles",
-        "0.025,0.5,0.975",
-        "--out",
-        s(&fc),
-    ]);
+    let (_, err) = ok(&forecast_args(
+        &m,
+        &csv,
+        &[
+            "--steps",
+            "5",
+            "--quantiles",
+            "0.025,0.5,0.975",
+            "--out",
+            s(&fc),
+        ],
+    ));
     assert!(err.contains("5 forecast steps of 3 series"), "{err}");
     let out = std::fs::read_to_string(&fc).unwrap();
     check_quantile_forecast(&out, "store,t,sales,q0.025,q0.5,q0.975", &series, 5, &|k| {
@@ -194,17 +200,7 @@ fn long_format_forecasts_continue_each_series_integer_times() {
     // quantile levels outside (0, 1): refused, nothing written
     for q in ["1.5", "0"] {
         refused(
-            &[
-                "forecast",
-                "--model",
-                s(&m),
-                "--data",
-                s(&csv),
-                "--quantiles",
-                q,
-                "--out",
-                s(&fc),
-            ],
+            &forecast_args(&m, &csv, &["--quantiles", q, "--out", s(&fc)]),
             &fc,
             &["quantile level", q, "between 0 and 1"],
         );
@@ -212,17 +208,7 @@ fn long_format_forecasts_continue_each_series_integer_times() {
     // more steps than the model's horizon: refused, nothing written
     let fc2 = dir.join("fc2.csv");
     refused(
-        &[
-            "forecast",
-            "--model",
-            s(&m),
-            "--data",
-            s(&csv),
-            "--steps",
-            "500",
-            "--out",
-            s(&fc2),
-        ],
+        &forecast_args(&m, &csv, &["--steps", "500", "--out", s(&fc2)]),
         &fc2,
         &["--steps", "horizon"],
     );
@@ -255,17 +241,11 @@ fn long_format_forecasts_continue_each_series_monthly_dates() {
         "{err}"
     );
     let fc = dir.join("fc.csv");
-    ok(&[
-        "forecast",
-        "--model",
-        s(&m),
-        "--data",
-        s(&csv),
-        "--quantiles",
-        "0.025,0.5,0.975",
-        "--out",
-        s(&fc),
-    ]);
+    ok(&forecast_args(
+        &m,
+        &csv,
+        &["--quantiles", "0.025,0.5,0.975", "--out", s(&fc)],
+    ));
     let out = std::fs::read_to_string(&fc).unwrap();
     // no --steps: the model's horizon
     check_quantile_forecast(&out, "id,month,y,q0.025,q0.5,q0.975", &series, 6, &month);
@@ -327,19 +307,18 @@ fn the_issues_m4_commands_on_three_series() {
         "{err}"
     );
     let fc = dir.join("fc.csv");
-    ok(&[
-        "forecast",
-        "--model",
-        s(&m),
-        "--data",
-        s(&csv),
-        "--steps",
-        "48",
-        "--quantiles",
-        "0.025,0.975",
-        "--out",
-        s(&fc),
-    ]);
+    ok(&forecast_args(
+        &m,
+        &csv,
+        &[
+            "--steps",
+            "48",
+            "--quantiles",
+            "0.025,0.975",
+            "--out",
+            s(&fc),
+        ],
+    ));
     let out = std::fs::read_to_string(&fc).unwrap();
     assert_eq!(out.lines().next().unwrap(), "series,t,value,q0.025,q0.975");
     let r = rows(&out);
@@ -456,15 +435,7 @@ fn the_season_and_the_next_times_come_from_the_time_column() {
         "{err}"
     );
     assert!(err.contains("context 96, horizon 48"), "{err}");
-    let (out, _) = ok(&[
-        "forecast",
-        "--model",
-        s(&m),
-        "--data",
-        s(&hourly),
-        "--steps",
-        "3",
-    ]);
+    let (out, _) = ok(&forecast_args(&m, &hourly, &["--steps", "3"]));
     let r = rows(&out);
     let times: Vec<(&str, &str)> = r.iter().map(|x| (x[0].as_str(), x[1].as_str())).collect();
     assert_eq!(
@@ -498,15 +469,7 @@ fn the_season_and_the_next_times_come_from_the_time_column() {
         &["--id-column", "id", "--time-column", "day", "--column", "v"],
     );
     assert!(err.to_lowercase().contains("daily data, season 7"), "{err}");
-    let (out, _) = ok(&[
-        "forecast",
-        "--model",
-        s(&m),
-        "--data",
-        s(&daily),
-        "--steps",
-        "2",
-    ]);
+    let (out, _) = ok(&forecast_args(&m, &daily, &["--steps", "2"]));
     let r = rows(&out);
     assert_eq!(r[0][..2], ["p".to_string(), "2020-04-30".to_string()]);
     assert_eq!(r[1][..2], ["p".to_string(), "2020-05-01".to_string()]);
@@ -525,15 +488,7 @@ fn a_one_series_csv_keeps_working() {
         &["--column", "passengers", "--date-column", "month"],
     );
     let fc = dir.join("fc.csv");
-    ok(&[
-        "forecast",
-        "--model",
-        s(&m),
-        "--data",
-        s(&csv),
-        "--out",
-        s(&fc),
-    ]);
+    ok(&forecast_args(&m, &csv, &["--out", s(&fc)]));
     let out = std::fs::read_to_string(&fc).unwrap();
     assert_eq!(
         out.lines().next().unwrap(),
@@ -578,15 +533,7 @@ fn missing_targets_are_masked_and_counted() {
     );
     assert!(err.contains("5 missing targets"), "{err}");
     let fc = dir.join("fc.csv");
-    ok(&[
-        "forecast",
-        "--model",
-        s(&m),
-        "--data",
-        s(&miss),
-        "--out",
-        s(&fc),
-    ]);
+    ok(&forecast_args(&m, &miss, &["--out", s(&fc)]));
     for row in rows(&std::fs::read_to_string(&fc).unwrap()) {
         assert!(row[2..].iter().all(|v| num(v).is_finite()), "{row:?}");
     }
@@ -631,29 +578,13 @@ fn known_covariates_are_needed_for_the_forecast_steps() {
     assert!(err.contains("2 series"), "{err}");
     let fc = dir.join("fc.csv");
     refused(
-        &[
-            "forecast",
-            "--model",
-            s(&m),
-            "--data",
-            s(&hist),
-            "--out",
-            s(&fc),
-        ],
+        &forecast_args(&m, &hist, &["--out", s(&fc)]),
         &fc,
         &["hist.csv", "series `a`", "price", "forecast steps"],
     );
     let fut = dir.join("future.csv");
     with_price(&fut, 12);
-    ok(&[
-        "forecast",
-        "--model",
-        s(&m),
-        "--data",
-        s(&fut),
-        "--out",
-        s(&fc),
-    ]);
+    ok(&forecast_args(&m, &fut, &["--out", s(&fc)]));
     let out = std::fs::read_to_string(&fc).unwrap();
     assert_eq!(out.lines().next().unwrap(), "store,t,sales,q0.025,q0.975");
     let r = rows(&out);
@@ -812,17 +743,11 @@ fn the_plot_shades_the_interval() {
     );
     let svg = dir.join("fc.svg");
     let fc = dir.join("fc.csv");
-    ok(&[
-        "forecast",
-        "--model",
-        s(&m),
-        "--data",
-        s(&csv),
-        "--out",
-        s(&fc),
-        "--plot",
-        s(&svg),
-    ]);
+    ok(&forecast_args(
+        &m,
+        &csv,
+        &["--out", s(&fc), "--plot", s(&svg)],
+    ));
     let page = std::fs::read_to_string(&svg).unwrap();
     assert!(
         page.starts_with("<svg") || page.starts_with("<?xml"),
@@ -899,17 +824,7 @@ fn the_series_id_embedding_is_asked_for_and_saved() {
     let cfg = std::fs::read_to_string(m.join("config.json")).unwrap();
     assert!(cfg.contains("id_embedding"), "{cfg}");
     let fc = dir.join("fc.csv");
-    ok(&[
-        "forecast",
-        "--model",
-        s(&m),
-        "--data",
-        s(&csv),
-        "--steps",
-        "5",
-        "--out",
-        s(&fc),
-    ]);
+    ok(&forecast_args(&m, &csv, &["--steps", "5", "--out", s(&fc)]));
     assert_eq!(rows(&std::fs::read_to_string(&fc).unwrap()).len(), 3 * 5);
 }
 
@@ -937,15 +852,7 @@ fn forecasting_a_series_shorter_than_the_context_is_refused() {
     std::fs::write(&short, f).unwrap();
     let out = dir.join("fc.csv");
     refused(
-        &[
-            "forecast",
-            "--model",
-            s(&m),
-            "--data",
-            s(&short),
-            "--out",
-            s(&out),
-        ],
+        &forecast_args(&m, &short, &["--out", s(&out)]),
         &out,
         &["short.csv", "series `z`", "context"],
     );
@@ -996,17 +903,11 @@ fn small_data_trains_three_models_and_forecasts_with_their_median() {
         assert!(m.join(f).exists(), "{f} missing");
     }
     let fc = dir.join("fc.csv");
-    ok(&[
-        "forecast",
-        "--model",
-        s(&m),
-        "--data",
-        s(&air),
-        "--quantiles",
-        "0.1,0.9",
-        "--out",
-        s(&fc),
-    ]);
+    ok(&forecast_args(
+        &m,
+        &air,
+        &["--quantiles", "0.1,0.9", "--out", s(&fc)],
+    ));
     let text = std::fs::read_to_string(&fc).unwrap();
     let r = rows(&text);
     assert_eq!(r.len(), 24, "{text}");
@@ -1022,15 +923,7 @@ fn small_data_trains_three_models_and_forecasts_with_their_median() {
     );
     std::fs::remove_file(m.join("member2.safetensors")).unwrap();
     refused(
-        &[
-            "forecast",
-            "--model",
-            s(&m),
-            "--data",
-            s(&air),
-            "--out",
-            s(&dir.join("fc2.csv")),
-        ],
+        &forecast_args(&m, &air, &["--out", s(&dir.join("fc2.csv"))]),
         &dir.join("fc2.csv"),
         &["member2.safetensors", "missing"],
     );
@@ -1070,19 +963,18 @@ fn a_count_distribution_forecasts_whole_numbers() {
     let config = std::fs::read_to_string(m.join("config.json")).unwrap();
     assert!(config.contains("\"negative_binomial\""), "{config}");
     let fc = dir.join("fc.csv");
-    ok(&[
-        "forecast",
-        "--model",
-        s(&m),
-        "--data",
-        s(&csv),
-        "--steps",
-        "7",
-        "--quantiles",
-        "0.025,0.5,0.975",
-        "--out",
-        s(&fc),
-    ]);
+    ok(&forecast_args(
+        &m,
+        &csv,
+        &[
+            "--steps",
+            "7",
+            "--quantiles",
+            "0.025,0.5,0.975",
+            "--out",
+            s(&fc),
+        ],
+    ));
     let out = std::fs::read_to_string(&fc).unwrap();
     let r = rows(&out);
     assert_eq!(r.len(), 21, "{out}");
