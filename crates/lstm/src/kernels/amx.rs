@@ -190,6 +190,15 @@ pub struct AmxPacked {
     lines: Vec<Line>,
 }
 
+impl std::fmt::Debug for AmxPacked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmxPacked")
+            .field("k", &self.k)
+            .field("n", &self.n)
+            .finish_non_exhaustive()
+    }
+}
+
 impl AmxPacked {
     /// Packs `B (k, n)`: read as stored `(k, n)` with row stride `ld` when `tb == No` (an input
     /// projection's `(I, 4H)` weights, say), or as the transpose of a stored `(n, k)` when
@@ -366,6 +375,15 @@ pub struct Bf16Rows {
     kpad: usize,
     /// Row `i` is lines `i·kpad/32 ..`.
     lines: Vec<Line>,
+}
+
+impl std::fmt::Debug for Bf16Rows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bf16Rows")
+            .field("m", &self.m)
+            .field("k", &self.k)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Bf16Rows {

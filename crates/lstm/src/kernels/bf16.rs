@@ -2,6 +2,21 @@
 
 use super::gemv::KMAJOR_BLOCK;
 
+/// Numeric format of the products: of the weights a generator streams, and of the matrix
+/// products of training with `--precision bf16`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Precision {
+    /// `f32` throughout: the model's own numbers (differences between code paths come only
+    /// from the order of the sums).
+    #[default]
+    F32,
+    /// bfloat16 inputs of each product (weights and activations, rounded to nearest), summed
+    /// in `f32`, as PyTorch's autocast does; everything else (cell, loss, master weights,
+    /// optimizer) stays `f32`. Half the bytes and, with AVX-512 BF16 or AMX, twice the
+    /// multiply rate; costs accuracy (measured in docs/amx.md and the README).
+    Bf16,
+}
+
 /// `x` rounded to the nearest bfloat16 (ties to even), as its 16 bits.
 pub fn to_bf16(x: f32) -> u16 {
     let b = x.to_bits();

@@ -36,7 +36,7 @@ mod threads;
 pub(crate) mod transpose;
 mod vector;
 
-pub use bf16::{from_bf16, gemv_kmajor_bf16, pack_kmajor_bf16, to_bf16};
+pub use bf16::{from_bf16, gemv_kmajor_bf16, pack_kmajor_bf16, to_bf16, Precision};
 pub use gemm::{matmul, Transpose};
 pub use gemv::{gemv_kmajor, gemv_kmajor_rows, kmajor_rows, pack_kmajor, KMAJOR_BLOCK};
 pub use naive::matmul_naive;

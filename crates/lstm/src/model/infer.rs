@@ -72,17 +72,7 @@ impl<T: Copy + Default> Aligned<T> {
     }
 }
 
-/// Numeric format of the weights a [`Generator`] streams.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Precision {
-    /// `f32` weights: the model's own numbers (differences from [`SequenceModel::predict`]
-    /// come only from the order of the sums).
-    #[default]
-    F32,
-    /// bfloat16 weights and inputs of each product, summed in `f32`: half the bytes, so
-    /// faster; costs accuracy (measured in the README).
-    Bf16,
-}
+pub use crate::kernels::Precision;
 
 /// A packed weight panel in either precision.
 enum Panel {

@@ -46,7 +46,7 @@ use serde::{Deserialize, Serialize};
 use crate::cell::Mode;
 use crate::error::{Error, Result};
 use crate::kernels::{
-    add_assign, add_column_sums, matmul, parallel_blocks, with_threads, Transpose,
+    add_assign, add_column_sums, matmul, parallel_blocks, with_threads, Precision, Transpose,
 };
 use crate::params::init::{self, InitScheme};
 use crate::params::ParamStore;
@@ -469,6 +469,23 @@ impl SequenceModel {
     /// The recurrent stack.
     pub fn recurrent(&self) -> &Recurrent {
         &self.rnn
+    }
+
+    /// Sets the numeric format of the recurrent stack's matrix products for the passes that
+    /// follow, training and prediction alike: [`Precision::Bf16`] is mixed precision as
+    /// PyTorch's autocast does it (bf16 inputs, `f32` sums; the cells, the head, the loss, the
+    /// weights and the optimizer in `f32`; see [`Recurrent::set_precision`]). Not saved with the
+    /// model.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for bf16 on a CPU with neither AMX nor AVX-512 BF16.
+    pub fn set_precision(&mut self, precision: Precision) -> Result<()> {
+        self.rnn.set_precision(precision)
+    }
+
+    /// The numeric format of the recurrent stack's matrix products.
+    pub fn precision(&self) -> Precision {
+        self.rnn.precision()
     }
 
     /// Replaces the optimizer (fresh moments).

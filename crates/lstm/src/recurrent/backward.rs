@@ -2,6 +2,7 @@
 //! and input gradients as products over blocks of consecutive steps while they are in cache.
 
 use super::*;
+use crate::kernels::transpose::add_transposed;
 
 thread_local! {
     static TRANSPOSED_MIN: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
@@ -89,8 +90,22 @@ impl Recurrent {
         }
         // the step products' weights, packed once for all chunks (see `forward`)
         let shared = cache.chunks.len() > 1 && !cache.packed_fwd.is_empty();
-        self.pack_step_weights(params, shared, Transpose::No, &mut cache.packed_bwd);
+        let bf16 = self.precision == Precision::Bf16;
+        self.pack_step_weights(
+            params,
+            shared && !bf16,
+            Transpose::No,
+            &mut cache.packed_bwd,
+        );
+        self.pack_bf16(
+            params,
+            bf16,
+            Transpose::No,
+            used_tokens,
+            &mut cache.bf16_bwd,
+        );
         let packed = &cache.packed_bwd;
+        let bf = &cache.bf16_bwd;
         let run = |chunk: &mut ChunkCache, to: Option<&mut [f32]>| {
             self.backward_chunk(
                 params,
@@ -102,6 +117,7 @@ impl Recurrent {
                 d_output,
                 d_final,
                 packed,
+                bf,
                 chunk,
                 to,
             );
@@ -186,6 +202,7 @@ impl Recurrent {
         d_output: &[f32],
         d_final: Option<&RecurrentState>,
         packed: &[Vec<f32>],
+        bf: &[Bf16Weights],
         cache: &mut ChunkCache,
         to: Option<&mut [f32]>,
     ) {
@@ -315,6 +332,7 @@ impl Recurrent {
                         lanes,
                         &mut states,
                         packed.get(k).map(|v| &v[..]),
+                        bf.get(k),
                     );
                 }
                 states[0].end(&cache.lanes, in_time, &gr.dh_state);
@@ -355,6 +373,7 @@ impl Recurrent {
         lanes: Lanes<'_>,
         states: &mut [SeqStates<'_>; 2],
         shared_w_hh_p: Option<&[f32]>,
+        bf: Option<&Bf16Weights>,
     ) {
         let cfg = &self.cfg;
         let (g, h, p, dn) = (
@@ -400,7 +419,7 @@ impl Recurrent {
         // (it pays where a block of dg no longer fits in L2 beside the rest, and the product's
         // own packing of dg would read it cold: measured on charlm-2x256, while on
         // charlm-1x128 and series-1x64 the transposes cost more than they save)
-        let transposed = !masked && !gru_mode && gh >= gr.transposed_min;
+        let transposed = !masked && !gru_mode && gh >= gr.transposed_min && bf.is_none();
         sized(&mut gr.dg_t, if transposed { gh * ld_t + 16 } else { 0 });
         let t0 = gr.dg_t.as_ptr().align_offset(64).min(15);
         sized(&mut gr.dht, rows * p);
@@ -436,11 +455,18 @@ impl Recurrent {
         zeroed(&mut gr.db, if with_bias { gh } else { 0 });
         zeroed(&mut gr.dbh, if with_bias && gru_mode { gh } else { 0 });
         // dh_prev = dg · W_hh and dr = dh · W_hr: the weights packed once for all steps
+        let bf_hh = bf.and_then(|w| w.w_hh.as_ref());
         match shared_w_hh_p {
+            _ if bf_hh.is_some() => gr.w_hh_p.clear(),
             Some(_) => gr.w_hh_p.clear(),
             None => pack_panels(gh, p, w_hh, p, Transpose::No, &mut gr.w_hh_p),
         }
         let w_hh_p: &[f32] = shared_w_hh_p.unwrap_or(&gr.w_hh_p);
+        // dh_prev = dg · W_hh, in bf16 or f32
+        let back = |m: usize, a: &[f32], c: &mut [f32]| match bf_hh {
+            Some(w) => gemm_bf16(m, a, gh, w, c, p, false),
+            None => gemm_packed(m, p, gh, a, gh, w_hh_p, c, p, false),
+        };
         if let Some(w_hr) = w_hr {
             pack_panels(p, h, w_hr, h, Transpose::No, &mut gr.w_hr_p);
         }
@@ -462,8 +488,9 @@ impl Recurrent {
                 let dgh_all: &[f32] = if gru_mode { &gr.dgh } else { &gr.dg };
                 let dxb = dx.as_deref_mut();
                 let dg_t = transposed.then(|| (&gr.dg_t[t0..], ld_t));
+                let bfw = bf.map(|w| (w, &mut gr.bf));
                 weight_grads(
-                    x, &gr.dg, dgh_all, dg_t, gh, &dc.h_prev, p, params, grads, dp, dxb, blk,
+                    x, &gr.dg, dgh_all, dg_t, gh, &dc.h_prev, p, params, grads, dp, dxb, blk, bfw,
                 );
                 bi += 1;
             }
@@ -516,11 +543,11 @@ impl Recurrent {
                         },
                     );
                     // gates += h_prev · W_hhᵀ  =>  dh_prev = dg · W_hh
-                    gemm_packed(nb, p, gh, dg, gh, w_hh_p, &mut gr.dh_state, p, false);
+                    back(nb, dg, &mut gr.dh_state);
                 }
                 Mode::RnnTanh | Mode::RnnRelu => {
                     rnn::backward_step(cfg.mode == Mode::RnnRelu, nb * h, gates, dht, dg);
-                    gemm_packed(nb, p, gh, dg, gh, w_hh_p, &mut gr.dh_state, p, false);
+                    back(nb, dg, &mut gr.dh_state);
                 }
                 Mode::Gru => {
                     let dgh = &mut gr.dgh[slab * gh..(slab + nb) * gh];
@@ -535,7 +562,7 @@ impl Recurrent {
                         dgh,
                         &mut gr.dh_state[..nb * h],
                     );
-                    gemm_packed(nb, p, gh, dgh, gh, w_hh_p, &mut gr.tmp, p, false);
+                    back(nb, dgh, &mut gr.tmp);
                 }
             }
             if transposed {
@@ -605,8 +632,9 @@ impl Recurrent {
             let hprev: &[f32] = if masked { &gr.h_masked_all } else { &dc.h_prev };
             let dgh_all: &[f32] = if gru_mode { &gr.dgh } else { &gr.dg };
             let dg_t = transposed.then(|| (&gr.dg_t[t0..], ld_t));
+            let bfw = bf.map(|w| (w, &mut gr.bf));
             weight_grads(
-                x, &gr.dg, dgh_all, dg_t, gh, hprev, p, params, grads, dp, dx, blk,
+                x, &gr.dg, dgh_all, dg_t, gh, hprev, p, params, grads, dp, dx, blk, bfw,
             );
         }
         if let LayerInput::Tokens(_) = x {
@@ -677,9 +705,39 @@ pub(super) fn weight_grads(
     dp: &DirParams,
     dx: Option<&mut [f32]>,
     (r0, r1): (usize, usize),
+    bf: Option<(&Bf16Weights, &mut Bf16Scratch)>,
 ) {
     let n = r1 - r0;
+    // (the LSTM's and RNN's recurrent product saw dg itself; the GRU's, dgh)
+    let dgh_is_dg = std::ptr::eq(dgh.as_ptr(), dg.as_ptr());
     let dg = &dg[r0 * gh..r1 * gh];
+    if let Some((w, scratch)) = bf {
+        // bf16: dWᵀ = xᵀ · dg and h_prevᵀ · dg, with dg packed once as the right factor (the
+        // layout it converts to fastest) and the narrower xᵀ, h_prevᵀ converted transposed;
+        // each result added, transposed, into its gradient
+        let backend = Bf16Backend::best();
+        let dg_b = AmxPacked::new(dg, gh, n, gh, Transpose::No);
+        let mut add_wt = |a: &[f32], width: usize, b: &AmxPacked, gw: &mut [f32]| {
+            scratch.rows.fill_op(a, width, Transpose::Yes, width, n);
+            sized(&mut scratch.t, width * gh);
+            gemm_bf16_rows(backend, &scratch.rows, b, &mut scratch.t, gh, false);
+            add_transposed(gw, width, &scratch.t, gh, gh, width);
+        };
+        if let LayerInput::Dense(xs, i) = x {
+            add_wt(&xs[r0 * i..r1 * i], i, &dg_b, &mut grads[dp.w_ih.clone()]);
+            if let (Some(dx), Some(w_ih)) = (dx, w.w_ih.as_ref()) {
+                gemm_bf16(n, dg, gh, w_ih, &mut dx[r0 * i..r1 * i], i, true);
+            }
+        }
+        let hp = &h_prev[r0 * p..r1 * p];
+        if dgh_is_dg {
+            add_wt(hp, p, &dg_b, &mut grads[dp.w_hh.clone()]);
+        } else {
+            let dgh_b = AmxPacked::new(&dgh[r0 * gh..r1 * gh], gh, n, gh, Transpose::No);
+            add_wt(hp, p, &dgh_b, &mut grads[dp.w_hh.clone()]);
+        }
+        return;
+    }
     // dgᵀ as the left factor of the weight gradients: laid out already (the block's, from its
     // first row), or read transposed
     let (a, lda, ta) = match dg_t {

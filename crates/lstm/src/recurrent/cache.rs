@@ -96,6 +96,8 @@ pub(super) struct DirGrad {
     pub(super) w_hr_p: Vec<f32>,
     /// The two threads' scratch for a team direction.
     pub(super) team: Vec<units::TeamGrad>,
+    /// The weight gradients' scratch with [`Precision::Bf16`].
+    pub(super) bf: Bf16Scratch,
     /// [`TRANSPOSED_MIN_GATES`] or the caller's override, set by `backward` (read on the
     /// threads that run the chunks).
     pub(super) transposed_min: usize,
@@ -189,6 +191,28 @@ pub struct RecurrentCache {
     /// once per chunk; empty with a single chunk, which packs its own.
     pub(super) packed_fwd: Vec<Vec<f32>>,
     pub(super) packed_bwd: Vec<Vec<f32>>,
+    /// The same in bf16 with [`Precision::Bf16`], for every pass (see [`Bf16Weights`]).
+    pub(super) bf16_fwd: Vec<Bf16Weights>,
+    pub(super) bf16_bwd: Vec<Bf16Weights>,
+}
+
+/// Scratch of the bf16 weight gradients: `xᵀ` or `h_prevᵀ` in bf16, and the `f32` product
+/// `(I or H_out, G·H)` before it is added, transposed, into the gradient.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Bf16Scratch {
+    pub(super) rows: Bf16Rows,
+    pub(super) t: Vec<f32>,
+}
+
+/// One layer direction's weights rounded to bf16 and laid out for the products of
+/// [`Precision::Bf16`], once per pass for all chunks.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Bf16Weights {
+    /// Forward: `W_ihᵀ (I, G·H)` for the input projection (dense input only); backward:
+    /// `W_ih (G·H, I)` for `dx = dg · W_ih`.
+    pub(super) w_ih: Option<AmxPacked>,
+    /// Forward: `W_hhᵀ (H_out, G·H)`; backward: `W_hh (G·H, H_out)`.
+    pub(super) w_hh: Option<AmxPacked>,
 }
 
 impl RecurrentCache {

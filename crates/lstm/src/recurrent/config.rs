@@ -218,9 +218,37 @@ impl Recurrent {
             dirs,
             start,
             end,
+            precision: Precision::F32,
         };
         rec.init_params(&mut store.values, rng);
         Ok(rec)
+    }
+
+    /// Sets the numeric format of the stack's matrix products (see [`Precision`]).
+    ///
+    /// With [`Precision::Bf16`] the input projection, the per-step recurrent product, the
+    /// input gradient and the weight gradients take bf16 inputs with `f32` sums (on AMX tiles,
+    /// else AVX-512 BF16); the cells, the states, the projection's product (`proj_size > 0`)
+    /// and a one-hot input's rows stay `f32`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for `Bf16` on a CPU with neither AMX nor AVX-512 BF16 (the scalar
+    /// fallback would be slower than `f32`).
+    pub fn set_precision(&mut self, precision: Precision) -> Result<()> {
+        if precision == Precision::Bf16 && Bf16Backend::best() == Bf16Backend::Scalar {
+            return Err(Error::Config(
+                "bf16 precision needs a CPU with AMX or AVX-512 BF16 (avx512_bf16); this one has \
+                 neither: train in f32 (leave out --precision bf16)"
+                    .into(),
+            ));
+        }
+        self.precision = precision;
+        Ok(())
+    }
+
+    /// The numeric format of the stack's matrix products.
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// The configuration.

@@ -226,8 +226,17 @@ impl Recurrent {
         // the step products' weights, packed once for all chunks when each has enough rows
         // to use them (see `forward_direction`)
         let shared = n_chunks > 1 && lens.iter().sum::<usize>() >= 16 * n_chunks;
-        self.pack_step_weights(params, shared, Transpose::Yes, &mut cache.packed_fwd);
+        let bf16 = self.precision == Precision::Bf16;
+        self.pack_step_weights(
+            params,
+            shared && !bf16,
+            Transpose::Yes,
+            &mut cache.packed_fwd,
+        );
+        let tokens = matches!(input, Input::Tokens(_));
+        self.pack_bf16(params, bf16, Transpose::Yes, tokens, &mut cache.bf16_fwd);
         let packed = &cache.packed_fwd;
+        let bf = &cache.bf16_fwd;
         let run = |chunk: &mut ChunkCache, seed: Option<u64>| {
             let mut rng = seed.map(ChaCha8Rng::seed_from_u64);
             let seq_rows = seq_rows.as_deref();
@@ -240,6 +249,7 @@ impl Recurrent {
                 seq_rows,
                 rng.as_mut(),
                 packed,
+                bf,
                 chunk,
             );
         };
@@ -302,6 +312,7 @@ impl Recurrent {
         seq_rows: Option<&[usize]>,
         mut rng: Option<&mut ChaCha8Rng>,
         packed: &[Vec<f32>],
+        bf: &[Bf16Weights],
         cache: &mut ChunkCache,
     ) {
         let cfg = &self.cfg;
@@ -475,6 +486,7 @@ impl Recurrent {
                         lanes,
                         &mut states,
                         packed.get(k).map(|v| &v[..]),
+                        bf.get(k),
                     );
                 }
                 states[0].end(&cache.lanes, in_time, &dc.h_state);
@@ -520,6 +532,7 @@ impl Recurrent {
         lanes: Lanes<'_>,
         states: &mut [SeqStates<'_>; 2],
         shared_w_hh_t: Option<&[f32]>,
+        bf: Option<&Bf16Weights>,
     ) {
         let cfg = &self.cfg;
         let (g, h, p, dn) = (
@@ -548,20 +561,23 @@ impl Recurrent {
         let mut gather: Option<&[u32]> = None;
         match x {
             LayerInput::Dense(xs, i) => {
-                matmul(
-                    rows,
-                    gh,
-                    i,
-                    xs,
-                    i,
-                    Transpose::No,
-                    w_ih,
-                    i,
-                    Transpose::Yes,
-                    &mut dc.gates,
-                    gh,
-                    false,
-                );
+                match bf.and_then(|w| w.w_ih.as_ref()) {
+                    Some(w_ih_t) => gemm_bf16(rows, xs, i, w_ih_t, &mut dc.gates, gh, false),
+                    None => matmul(
+                        rows,
+                        gh,
+                        i,
+                        xs,
+                        i,
+                        Transpose::No,
+                        w_ih,
+                        i,
+                        Transpose::Yes,
+                        &mut dc.gates,
+                        gh,
+                        false,
+                    ),
+                }
                 for row in dc.gates.chunks_exact_mut(gh) {
                     add_assign(row, &bias);
                 }
@@ -607,7 +623,8 @@ impl Recurrent {
         // W_hhᵀ (H_out, G·H) and W_hrᵀ (H, P), laid out once per batch for the step products
         // (not worth it for a handful of rows, e.g. generation, where the GEMV path is used)
         // (a buffer packed last batch is overwritten in place, not cleared and refilled)
-        let step_weights_t = rows >= 16;
+        let bf_hh = bf.and_then(|w| w.w_hh.as_ref());
+        let step_weights_t = rows >= 16 && bf_hh.is_none();
         match shared_w_hh_t {
             Some(_) if step_weights_t => dc.w_hh_t.clear(),
             _ if step_weights_t => pack_panels(p, gh, w_hh, p, Transpose::Yes, &mut dc.w_hh_t),
@@ -697,6 +714,11 @@ impl Recurrent {
             // one-hot input with packed step weights: the rows of W_ihᵀ are gathered inside the
             // recurrent product (LSTM, RNN); otherwise copied first
             let fused = gather.is_some() && !w_hh_t.is_empty() && cfg.mode != Mode::Gru;
+            // the recurrent product: in bf16, or f32 through the packed or general product
+            let product = |m: usize, a: &[f32], c: &mut [f32], accumulate: bool| match bf_hh {
+                Some(w) => gemm_bf16(m, a, p, w, c, gh, accumulate),
+                None => step_product(m, gh, p, a, w_hh, w_hh_t, c, accumulate),
+            };
             if let Some(ids) = gather {
                 if fused {
                     // gates = W_ihᵀ[x] + h_prev · W_hhᵀ
@@ -723,7 +745,7 @@ impl Recurrent {
                 Mode::Lstm => {
                     // gates += h_prev · W_hhᵀ
                     if !fused {
-                        step_product(nb, gh, p, hm, w_hh, w_hh_t, gates, true);
+                        product(nb, hm, gates, true);
                     }
                     let (prev_c, next_c) = cell_states(
                         from.map(|(ps, _)| ps),
@@ -757,7 +779,7 @@ impl Recurrent {
                 }
                 Mode::Gru => {
                     let ghs = &mut dc.gates_h[..nb * gh];
-                    step_product(nb, gh, p, hm, w_hh, w_hh_t, ghs, false);
+                    product(nb, hm, ghs, false);
                     if let Some(bh) = &dp.b_hh {
                         let bh = &params[bh.clone()];
                         for row in ghs.chunks_exact_mut(gh) {
@@ -776,7 +798,7 @@ impl Recurrent {
                 }
                 Mode::RnnTanh | Mode::RnnRelu => {
                     if !fused {
-                        step_product(nb, gh, p, hm, w_hh, w_hh_t, gates, true);
+                        product(nb, hm, gates, true);
                     }
                     rnn::forward_step(
                         cfg.mode == Mode::RnnRelu,
@@ -801,6 +823,43 @@ impl Recurrent {
             if direct_h {
                 dc.h_state[..pn * p].copy_from_slice(&out[ps * p..(ps + pn) * p]);
             }
+        }
+    }
+
+    /// Packs every layer direction's weights in bf16 for [`Precision::Bf16`] (`tb`: `Yes` for
+    /// the forward's `W_ihᵀ` and `W_hhᵀ`, `No` for the backward's `W_ih` and `W_hh`), or empties
+    /// `out` when `on` is false. A one-hot layer 0 has no `W_ih` here: its rows are gathered in
+    /// `f32`.
+    pub(super) fn pack_bf16(
+        &self,
+        params: &[f32],
+        on: bool,
+        tb: Transpose,
+        tokens: bool,
+        out: &mut Vec<Bf16Weights>,
+    ) {
+        if !on {
+            out.clear();
+            return;
+        }
+        let (gh, p) = (
+            self.cfg.mode.gates() * self.cfg.hidden_size,
+            self.cfg.hidden_out(),
+        );
+        let dn = self.cfg.directions();
+        out.resize_with(self.dirs.len(), Bf16Weights::default);
+        for (k, (dp, o)) in self.dirs.iter().zip(out.iter_mut()).enumerate() {
+            let (w_ih, w_hh) = (&params[dp.w_ih.clone()], &params[dp.w_hh.clone()]);
+            let i = dp.input;
+            let one_hot = tokens && k < dn;
+            // (k, n) of the product's right factor: forward x·W_ihᵀ, h·W_hhᵀ; backward
+            // dg·W_ih, dg·W_hh
+            let (ih, hh) = match tb {
+                Transpose::Yes => ((i, gh), (p, gh)),
+                Transpose::No => ((gh, i), (gh, p)),
+            };
+            o.w_ih = (!one_hot).then(|| AmxPacked::new(w_ih, i, ih.0, ih.1, tb));
+            o.w_hh = Some(AmxPacked::new(w_hh, p, hh.0, hh.1, tb));
         }
     }
 

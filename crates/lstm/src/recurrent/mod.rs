@@ -55,10 +55,11 @@ use serde::{Deserialize, Serialize};
 use crate::cell::lstm::{LstmStep, Peepholes};
 use crate::cell::{gru, lstm, rnn, Mode};
 use crate::error::{Error, Result};
+use crate::kernels::amx::{gemm_bf16, gemm_bf16_rows, AmxPacked, Bf16Backend, Bf16Rows};
 use crate::kernels::stepkernel::{gemm_packed, gemm_packed_gather, pack_panels, pack_panels_par};
 use crate::kernels::transpose::transpose_into;
 use crate::kernels::{
-    add_assign, add_into, matmul, num_threads, with_threads, Transpose, PAR_BLOCK,
+    add_assign, add_into, matmul, num_threads, with_threads, Precision, Transpose, PAR_BLOCK,
 };
 use crate::params::init::{self, InitScheme};
 use crate::params::ParamStore;
@@ -175,6 +176,8 @@ pub struct Recurrent {
     /// The stack's parameters are `start..end` of the store.
     start: usize,
     end: usize,
+    /// The numeric format of the matrix products ([`Recurrent::set_precision`]).
+    precision: Precision,
 }
 
 /// Row index of `(t, user batch index u)` in the user's layout (`(T, B, ·)` or `(B, T, ·)`).

@@ -284,7 +284,8 @@ impl Recurrent {
     /// Whether a layer direction over `b` sequences runs as a team of two threads splitting the
     /// units (see the module docs of `team`): the LSTM without projection or recurrent dropout,
     /// exactly two threads (with more, the batch split uses them all), and `W_hh` of at least
-    /// [`TEAM_MIN_WEIGHTS`] floats with at least 8 sequences.
+    /// [`TEAM_MIN_WEIGHTS`] floats with at least 8 sequences; in `f32` (bf16 weights, half the
+    /// bytes, stay in L2 longer, and the batch split is the one wired for them).
     pub(super) fn team_eligible(&self, b: usize, recurrent_dropout: bool) -> bool {
         let cfg = &self.cfg;
         let weights = 4 * cfg.hidden_size * cfg.hidden_size;
@@ -296,6 +297,7 @@ impl Recurrent {
         cfg.mode == Mode::Lstm
             && cfg.proj_size == 0
             && !recurrent_dropout
+            && self.precision == crate::kernels::Precision::F32
             && cfg.hidden_size >= 2
             && num_threads() == 2
             && weights >= min
