@@ -225,6 +225,21 @@ pub enum DistributionArg {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum PrecisionArg {
+    F32,
+    Bf16,
+}
+
+impl From<PrecisionArg> for lstm::kernels::Precision {
+    fn from(p: PrecisionArg) -> Self {
+        match p {
+            PrecisionArg::F32 => lstm::kernels::Precision::F32,
+            PrecisionArg::Bf16 => lstm::kernels::Precision::Bf16,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum NonFiniteArg {
     Stop,
     Skip,
@@ -325,6 +340,11 @@ pub struct CommonTrain {
     /// kept) or skip the batch [default: stop].
     #[arg(long, value_enum, value_name = "WHAT")]
     pub on_nonfinite: Option<NonFiniteArg>,
+    /// The recurrent layers' matrix products in bf16 with f32 sums (mixed precision, as
+    /// PyTorch's autocast; the cells, the head, the loss, the weights and the optimizer stay
+    /// f32): faster on a CPU with AVX-512 BF16 or AMX, refused on one without [default: f32].
+    #[arg(long, value_enum)]
+    pub precision: Option<PrecisionArg>,
     /// No progress bar, no samples: only errors and the final summary.
     #[arg(long)]
     pub quiet: bool,
@@ -562,6 +582,10 @@ pub struct BenchArgs {
     /// Minimum timed repetitions per configuration.
     #[arg(long, default_value_t = 5)]
     pub min_reps: usize,
+    /// The training configurations' recurrent products in this precision (bf16: mixed
+    /// precision, as `lstm train --precision bf16`); the results are named with `-bf16`.
+    #[arg(long, value_enum, default_value = "f32")]
+    pub precision: PrecisionArg,
     /// Instead of the configurations: charlm-2x256 training at batch 1, 8, 32, 128 and sequence
     /// length 16, 64, 256, then its activation memory against the sequence length with full
     /// and truncated backpropagation through time.

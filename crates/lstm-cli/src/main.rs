@@ -52,13 +52,20 @@ fn bench(args: &BenchArgs) -> Result<()> {
     }
     if !args.json {
         println!(
-            "{:<16} {:>7} {:>14} {:>12} {:>9} {:>11} {:>9} {:>5}",
+            "{:<20} {:>7} {:>14} {:>12} {:>9} {:>11} {:>9} {:>5}",
             "config", "threads", "throughput", "unit", "GFLOP/s", "median ms", "mean ms", "reps"
         );
     }
+    let bf16 = matches!(args.precision, PrecisionArg::Bf16);
     for c in &chosen {
-        let r = lstm::bench::run(c, threads, args.seconds, args.min_reps)
+        let mut c = c.clone();
+        let renamed = bf16 && !c.bf16;
+        c.bf16 |= bf16;
+        let mut r = lstm::bench::run(&c, threads, args.seconds, args.min_reps)
             .with_context(|| format!("benchmark {} failed", c.name))?;
+        if renamed {
+            r.name.push_str("-bf16");
+        }
         if args.json {
             println!("{}", serde_json::to_string(&r)?);
         } else {
@@ -70,7 +77,7 @@ fn bench(args: &BenchArgs) -> Result<()> {
                 (r.us_per_token.unwrap_or(0.0), "us/token")
             };
             println!(
-                "{:<16} {:>7} {:>14.1} {:>12} {:>9.1} {:>11.3} {:>9.3} {:>5}",
+                "{:<20} {:>7} {:>14.1} {:>12} {:>9.1} {:>11.3} {:>9.3} {:>5}",
                 r.name, r.threads, v, unit, r.gflops, r.median_ms, r.mean_ms, r.reps
             );
         }

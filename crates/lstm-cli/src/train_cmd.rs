@@ -96,6 +96,9 @@ fn apply_common(s: &mut Settings, c: &CommonTrain) {
             VariantArg::PeepholeCoupled => Variant::PeepholeCoupled,
         };
     }
+    if let Some(v) = c.precision {
+        s.precision = v.into();
+    }
     if let Some(v) = c.on_nonfinite {
         s.on_nonfinite = match v {
             NonFiniteArg::Stop => OnNonFinite::Stop,
@@ -457,6 +460,7 @@ const FLAG_KEYS: &[&str] = &[
     "label_column",
     "tokens",
     "members",
+    "precision",
 ];
 
 /// Continues the run saved in `dir`. The command line's settings (`--config`, then the flags,

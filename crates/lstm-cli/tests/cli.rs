@@ -749,3 +749,60 @@ fn bench_summarize_reads_a_side_by_side_run() {
         &["cannot read", "side-by-side.sh"],
     );
 }
+
+/// `--precision bf16`: trains (and the result is a working f32 model), recorded in the
+/// settings; refused, with nothing written, on a CPU without bf16 products. `lstm bench
+/// --precision bf16` names its results `-bf16`.
+#[test]
+fn bf16_precision_trains_or_is_refused() {
+    let dir = tmp("bf16");
+    let txt = small_text(&dir);
+    let out = dir.join("m");
+    let mut args = vec![
+        "train",
+        "text",
+        "--data",
+        txt.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--steps",
+        "30",
+        "--precision",
+        "bf16",
+    ];
+    args.extend_from_slice(TINY);
+    let has_bf16 =
+        lstm::kernels::amx::Bf16Backend::best() != lstm::kernels::amx::Bf16Backend::Scalar;
+    if !has_bf16 {
+        fails(&args, &["AVX-512 BF16", "--precision bf16"]);
+        assert!(!out.join("model.safetensors").exists());
+        eprintln!("SKIPPED the rest: this CPU has no bf16 products");
+        return;
+    }
+    ok(&args);
+    let cfg = std::fs::read_to_string(out.join("config.json")).unwrap();
+    assert!(cfg.contains("\"precision\": \"bf16\""), "{cfg}");
+    let o = ok(&[
+        "generate",
+        "--model",
+        out.to_str().unwrap(),
+        "--length",
+        "40",
+        "--seed",
+        "2",
+    ]);
+    assert!(o.trim().len() >= 20, "{o}");
+    let line = ok(&[
+        "bench",
+        "--config",
+        "series-1x64",
+        "--precision",
+        "bf16",
+        "--json",
+        "--seconds",
+        "0.2",
+        "--min-reps",
+        "2",
+    ]);
+    assert!(line.contains("\"name\":\"series-1x64-bf16\""), "{line}");
+}

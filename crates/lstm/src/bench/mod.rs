@@ -57,7 +57,8 @@ pub struct BenchConfig {
     pub recurrent_dropout: f32,
     /// Variable-length batch: lengths drawn uniformly from `1..=seq_len` (padded to `seq_len`).
     pub variable_lengths: bool,
-    /// Generation with bfloat16 weights ([`crate::model::infer::Precision::Bf16`]).
+    /// bfloat16: generation's weights ([`crate::model::infer::Precision::Bf16`]), or
+    /// training's recurrent products (mixed precision, [`SequenceModel::set_precision`]).
     pub bf16: bool,
 }
 
@@ -205,6 +206,15 @@ fn forward_flops(
     f
 }
 
+/// The precision a configuration's training runs in (its `bf16` flag).
+fn precision(cfg: &BenchConfig) -> crate::kernels::Precision {
+    if cfg.bf16 {
+        crate::kernels::Precision::Bf16
+    } else {
+        crate::kernels::Precision::F32
+    }
+}
+
 /// Runs one configuration for about `seconds` of timed work (at least `min_reps` repetitions).
 ///
 /// # Errors
@@ -250,6 +260,9 @@ pub fn run(
                 ..Default::default()
             };
             let mut model = SequenceModel::new(&mc, 1)?;
+            if cfg.kind == BenchKind::CharLm {
+                model.set_precision(precision(cfg))?;
+            }
             let fwd = forward_flops(cfg.vocab, cfg.hidden, cfg.layers, cfg.vocab, true);
             let lengths: Vec<usize> = (0..b).map(|_| rng.gen_range(1..=t)).collect();
             if cfg.kind == BenchKind::CharLm {
@@ -331,6 +344,7 @@ pub fn run(
                 ..Default::default()
             };
             let mut model = SequenceModel::new(&mc, 1)?;
+            model.set_precision(precision(cfg))?;
             let x: Vec<f32> = (0..b * t * features)
                 .map(|_| rng.gen_range(-1.0..1.0))
                 .collect();
@@ -383,6 +397,7 @@ pub fn run(
                 ..Default::default()
             };
             let mut model = SequenceModel::new(&mc, 1)?;
+            model.set_precision(precision(cfg))?;
             let x: Vec<f32> = (0..b * t).map(|_| rng.gen_range(-1.0..1.0)).collect();
             let y: Vec<f32> = (0..b).map(|_| rng.gen_range(-1.0..1.0)).collect();
             let batch = Batch {

@@ -4,7 +4,8 @@ use super::gemv::KMAJOR_BLOCK;
 
 /// Numeric format of the products: of the weights a generator streams, and of the matrix
 /// products of training with `--precision bf16`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Precision {
     /// `f32` throughout: the model's own numbers (differences between code paths come only
     /// from the order of the sums).

@@ -472,6 +472,9 @@ impl Recurrent {
         }
 
         // `bi`: the block of the steps being done
+        if bf.is_some() {
+            bf16_weight_grads(true, &mut gr.bf, x, gh, p, grads, dp);
+        }
         let mut bi = 0;
         let mut dx = dx;
         let mut next = 0;
@@ -637,6 +640,9 @@ impl Recurrent {
                 x, &gr.dg, dgh_all, dg_t, gh, hprev, p, params, grads, dp, dx, blk, bfw,
             );
         }
+        if bf.is_some() {
+            bf16_weight_grads(false, &mut gr.bf, x, gh, p, grads, dp);
+        }
         if let LayerInput::Tokens(_) = x {
             // dW_ihᵀ was summed in the time loop
             let v = dp.input;
@@ -679,6 +685,32 @@ impl Recurrent {
     }
 }
 
+/// Starts (`start`) or ends a bf16 backward pass's weight gradients: zeroes the transposed sums
+/// of [`Bf16Scratch`], or adds them, transposed, into `dW_ih` (dense input) and `dW_hh`.
+fn bf16_weight_grads(
+    start: bool,
+    scratch: &mut Bf16Scratch,
+    x: LayerInput<'_>,
+    gh: usize,
+    p: usize,
+    grads: &mut [f32],
+    dp: &DirParams,
+) {
+    let i = match x {
+        LayerInput::Dense(_, i) => i,
+        LayerInput::Tokens(_) => 0,
+    };
+    if start {
+        zeroed(&mut scratch.t_ih, i * gh);
+        zeroed(&mut scratch.t_hh, p * gh);
+        return;
+    }
+    if i > 0 {
+        add_transposed(&mut grads[dp.w_ih.clone()], i, &scratch.t_ih, gh, gh, i);
+    }
+    add_transposed(&mut grads[dp.w_hh.clone()], p, &scratch.t_hh, gh, gh, p);
+}
+
 /// Rows (of consecutive steps) of a backward time loop whose weight gradients are computed
 /// together, while they are in cache (see `backward_direction`).
 pub(super) const WEIGHT_ROWS: usize = 256;
@@ -712,29 +744,25 @@ pub(super) fn weight_grads(
     let dgh_is_dg = std::ptr::eq(dgh.as_ptr(), dg.as_ptr());
     let dg = &dg[r0 * gh..r1 * gh];
     if let Some((w, scratch)) = bf {
-        // bf16: dWᵀ = xᵀ · dg and h_prevᵀ · dg, with dg packed once as the right factor (the
-        // layout it converts to fastest) and the narrower xᵀ, h_prevᵀ converted transposed;
-        // each result added, transposed, into its gradient
+        // bf16: dW_ihᵀ += xᵀ · dg and dW_hhᵀ += h_prevᵀ · dg into the scratch (added into the
+        // gradients by `bf16_weight_grads_done`), with dg packed once as the right factor (the
+        // layout it converts to fastest) and the narrower xᵀ, h_prevᵀ converted transposed
         let backend = Bf16Backend::best();
         let dg_b = AmxPacked::new(dg, gh, n, gh, Transpose::No);
-        let mut add_wt = |a: &[f32], width: usize, b: &AmxPacked, gw: &mut [f32]| {
-            scratch.rows.fill_op(a, width, Transpose::Yes, width, n);
-            sized(&mut scratch.t, width * gh);
-            gemm_bf16_rows(backend, &scratch.rows, b, &mut scratch.t, gh, false);
-            add_transposed(gw, width, &scratch.t, gh, gh, width);
-        };
+        let Bf16Scratch { rows, t_ih, t_hh } = scratch;
         if let LayerInput::Dense(xs, i) = x {
-            add_wt(&xs[r0 * i..r1 * i], i, &dg_b, &mut grads[dp.w_ih.clone()]);
+            rows.fill_op(&xs[r0 * i..r1 * i], i, Transpose::Yes, i, n);
+            gemm_bf16_rows(backend, rows, &dg_b, t_ih, gh, true);
             if let (Some(dx), Some(w_ih)) = (dx, w.w_ih.as_ref()) {
                 gemm_bf16(n, dg, gh, w_ih, &mut dx[r0 * i..r1 * i], i, true);
             }
         }
-        let hp = &h_prev[r0 * p..r1 * p];
+        rows.fill_op(&h_prev[r0 * p..r1 * p], p, Transpose::Yes, p, n);
         if dgh_is_dg {
-            add_wt(hp, p, &dg_b, &mut grads[dp.w_hh.clone()]);
+            gemm_bf16_rows(backend, rows, &dg_b, t_hh, gh, true);
         } else {
             let dgh_b = AmxPacked::new(&dgh[r0 * gh..r1 * gh], gh, n, gh, Transpose::No);
-            add_wt(hp, p, &dgh_b, &mut grads[dp.w_hh.clone()]);
+            gemm_bf16_rows(backend, rows, &dgh_b, t_hh, gh, true);
         }
         return;
     }

@@ -196,12 +196,14 @@ pub struct RecurrentCache {
     pub(super) bf16_bwd: Vec<Bf16Weights>,
 }
 
-/// Scratch of the bf16 weight gradients: `xᵀ` or `h_prevᵀ` in bf16, and the `f32` product
-/// `(I or H_out, G·H)` before it is added, transposed, into the gradient.
+/// Scratch of the bf16 weight gradients: `xᵀ` or `h_prevᵀ` in bf16, and the transposed
+/// gradients `dW_ihᵀ (I, G·H)` and `dW_hhᵀ (H_out, G·H)` summed over the blocks of rows, added
+/// into the gradients once at the end of the direction's backward pass.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Bf16Scratch {
     pub(super) rows: Bf16Rows,
-    pub(super) t: Vec<f32>,
+    pub(super) t_ih: Vec<f32>,
+    pub(super) t_hh: Vec<f32>,
 }
 
 /// One layer direction's weights rounded to bf16 and laid out for the products of

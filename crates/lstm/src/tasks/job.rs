@@ -551,6 +551,7 @@ pub fn choose_scaling(
                 s.seed.wrapping_add(0x5ca1e),
                 steps,
                 s.lr_schedule,
+                s.precision,
             )?;
             let fc = global::forecast(&sp, &mut model, &full, short, h, &[])?;
             for ((p, &o), f) in full.iter().zip(short).zip(&fc) {
@@ -608,8 +609,10 @@ fn train_quietly(
     data_seed: u64,
     steps: u64,
     schedule: LrSchedule,
+    precision: crate::kernels::Precision,
 ) -> JobResult<SequenceModel> {
     let mut model = SequenceModel::new(mc, model_seed)?;
+    model.set_precision(precision)?;
     let mut rng = ChaCha8Rng::seed_from_u64(data_seed);
     for step in 0..steps {
         model.optimizer.lr_scale = schedule.scale(step as f64 / steps.max(1) as f64);
@@ -767,6 +770,7 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
                         seed ^ 0xda7a,
                         steps,
                         s.lr_schedule,
+                        s.precision,
                     )?);
                 }
                 spec.members = members.len();
@@ -1046,6 +1050,7 @@ fn classify_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
                 for k in 1..s.members {
                     let seed = member_seed(s.seed, k);
                     let mut model = SequenceModel::new(&mc, seed)?;
+                    model.set_precision(s.precision)?;
                     let mut data = data_of(seed, tr.clone(), Examples::default());
                     context(
                         train::train_steps(

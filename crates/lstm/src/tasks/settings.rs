@@ -236,6 +236,10 @@ pub struct Settings {
     pub members: usize,
     /// What to do with a batch whose loss or gradient is NaN or infinite.
     pub on_nonfinite: OnNonFinite,
+    /// The numeric format of the recurrent layers' matrix products while training (bf16:
+    /// mixed precision, see [`crate::kernels::Precision`]); the saved weights are `f32` either
+    /// way.
+    pub precision: crate::kernels::Precision,
 }
 
 impl Settings {
@@ -296,6 +300,7 @@ impl Settings {
             pool: false,
             members: 1,
             on_nonfinite: OnNonFinite::Stop,
+            precision: crate::kernels::Precision::F32,
         };
         match task {
             Task::Text => Settings {

@@ -284,6 +284,7 @@ pub fn train_with(
     let mut checked = group.is_none();
     let mut last_step_secs = 0.0f32;
     let s = meta.settings.clone();
+    model.set_precision(s.precision)?;
     let steps_budget = total_steps(meta, task);
     let seconds_budget = s.minutes.map(|m| m * 60.0);
     let mut data_rng = state.data_rng.clone().unwrap_or_else(|| data_rng(s.seed));
