@@ -8,6 +8,8 @@
 # REPS=5 ONLY="charlm-2x256 generate-2x256" bash docs/side-by-side.sh: more repetitions of fewer
 # configurations (ONLY set: the ours-only extras are skipped). LSTM=<binary> measures another build.
 # Summarise a run: target/release/lstm bench --summarize "$OUT" (medians and ratios, Markdown).
+# BF16=1 ONLY="charlm-2x256 charlm-1x512 charlm-1x128 series-1x64" bash docs/side-by-side.sh: each
+# training configuration in f32 and in bf16 against PyTorch fp32 and PyTorch's bf16 autocast.
 set -u
 REPS=${REPS:-3}
 ONLY=${ONLY:-}
@@ -24,6 +26,15 @@ for rep in $(seq 1 "$REPS"); do
     [ -n "$ONLY" ] && [[ " $ONLY " != *" $name "* ]] && continue
     echo "{\"rep\":$rep,\"who\":\"torch\",\"name\":\"$name\",\"r\":$($V "$A/torch_lstm.py" $args --threads 2 2>/dev/null | tail -1)}" >> "$OUT"
     echo "{\"rep\":$rep,\"who\":\"lstm\",\"name\":\"$name\",\"r\":$("$L" bench --config "$name" --json --threads 2 --seconds 3)}" >> "$OUT"
+    # BF16=1: the training configurations in mixed precision too, as "<name>-bf16": ours with
+    # --precision bf16 against PyTorch under torch.autocast bf16 (the series anchor has no bf16
+    # mode: series-1x64-bf16 is ours alone, to set against series-1x64)
+    if [ -n "${BF16:-}" ] && [ "$name" != generate-2x256 ]; then
+      if [ "$name" != series-1x64 ]; then
+        echo "{\"rep\":$rep,\"who\":\"torch\",\"name\":\"$name-bf16\",\"r\":$($V "$A/torch_lstm.py" $args --threads 2 --bf16 2>/dev/null | tail -1)}" >> "$OUT"
+      fi
+      echo "{\"rep\":$rep,\"who\":\"lstm\",\"name\":\"$name-bf16\",\"r\":$("$L" bench --config "$name" --precision bf16 --json --threads 2 --seconds 3)}" >> "$OUT"
+    fi
   done
   [ -n "$ONLY" ] && [[ " $ONLY " != *" generate-2x256 "* ]] && continue
   echo "{\"rep\":$rep,\"who\":\"ort\",\"name\":\"generate-2x256\",\"r\":$($V "$A/ort_lstm.py" --threads 2 2>/dev/null | tail -1)}" >> "$OUT"
@@ -32,5 +43,14 @@ for rep in $(seq 1 "$REPS"); do
   for name in generate-2x256-bf16 charlm-2x256-recdrop charlm-2x256-varlen charlm-2x256-t31 \
               charlm-1x512-varlen charlm-1x512-t31; do
     echo "{\"rep\":$rep,\"who\":\"lstm\",\"name\":\"$name\",\"r\":$("$L" bench --config "$name" --json --threads 2 --seconds 3)}" >> "$OUT"
+    # BF16=1: the training configurations in mixed precision too, as "<name>-bf16": ours with
+    # --precision bf16 against PyTorch under torch.autocast bf16 (the series anchor has no bf16
+    # mode: series-1x64-bf16 is ours alone, to set against series-1x64)
+    if [ -n "${BF16:-}" ] && [ "$name" != generate-2x256 ]; then
+      if [ "$name" != series-1x64 ]; then
+        echo "{\"rep\":$rep,\"who\":\"torch\",\"name\":\"$name-bf16\",\"r\":$($V "$A/torch_lstm.py" $args --threads 2 --bf16 2>/dev/null | tail -1)}" >> "$OUT"
+      fi
+      echo "{\"rep\":$rep,\"who\":\"lstm\",\"name\":\"$name-bf16\",\"r\":$("$L" bench --config "$name" --precision bf16 --json --threads 2 --seconds 3)}" >> "$OUT"
+    fi
   done
 done

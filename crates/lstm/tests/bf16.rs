@@ -113,6 +113,7 @@ fn forward_equals_a_naive_reference_with_bf16_products() {
                 }
             }
         }
+        eprintln!("{threads} thread(s): worst difference {worst:e}");
         assert!(
             worst < 2e-5,
             "{threads} thread(s): worst difference {worst:e}"
