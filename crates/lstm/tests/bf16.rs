@@ -347,3 +347,67 @@ fn a_model_learns_in_bf16_as_in_f32() {
         "bf16 learned less: {last16} against {last32}"
     );
 }
+
+#[test]
+fn whole_model_gradients_are_within_bf16_error_of_f32() {
+    if !bf16_here() {
+        return;
+    }
+    let (t, b, v) = (24, 20, 30);
+    let mut rng = ChaCha8Rng::seed_from_u64(8);
+    let tokens: Vec<u32> = (0..b * t).map(|_| rng.gen_range(0..v as u32)).collect();
+    let classes: Vec<u32> = (0..b * t).map(|_| rng.gen_range(0..v as u32)).collect();
+    let x = rand_vec(&mut rng, b * t * 4, 1.0);
+    let y = rand_vec(&mut rng, b * 3, 1.0);
+    // a character model (one-hot input, softmax head per step) and a last-step regression
+    let configs = [
+        (
+            ModelConfig {
+                input: InputKind::OneHot { vocab: v },
+                hidden_size: 48,
+                num_layers: 2,
+                head: Head::PerStep { outputs: v },
+                ..ModelConfig::default()
+            },
+            true,
+        ),
+        (
+            ModelConfig {
+                input: InputKind::Dense { features: 4 },
+                hidden_size: 48,
+                head: Head::LastStep { outputs: 3 },
+                ..ModelConfig::default()
+            },
+            false,
+        ),
+    ];
+    for (cfg, chars) in configs {
+        let run = |precision: Precision| {
+            let mut model = SequenceModel::new(&cfg, 3).unwrap();
+            model.set_precision(precision).unwrap();
+            let batch = Batch {
+                inputs: if chars {
+                    Inputs::Tokens(&tokens)
+                } else {
+                    Inputs::Dense(&x)
+                },
+                targets: if chars {
+                    Targets::Classes(&classes)
+                } else {
+                    Targets::Values(&y)
+                },
+                batch: b,
+                seq_len: t,
+                lengths: None,
+            };
+            let loss = model.loss_and_grad(&batch, false).unwrap().loss;
+            (loss, model.store.grads.clone())
+        };
+        let (l32, g32) = run(Precision::F32);
+        let (l16, g16) = run(Precision::Bf16);
+        let eg = rel(&g16, &g32);
+        eprintln!("{:?}: loss {l32} / {l16}, gradients {eg:.2e}", cfg.head);
+        assert!(((l16 - l32) / l32).abs() < 1e-2, "loss {l16} against {l32}");
+        assert!(eg > 1e-6 && eg < 3e-2, "gradients off by {eg:e}");
+    }
+}

@@ -45,6 +45,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cell::Mode;
 use crate::error::{Error, Result};
+use crate::kernels::amx::{gemm_bf16, gemm_bf16_rows, AmxPacked, Bf16Backend, Bf16Rows};
 use crate::kernels::{
     add_assign, add_column_sums, matmul, parallel_blocks, with_threads, Precision, Transpose,
 };
@@ -816,6 +817,9 @@ impl SequenceModel {
             &self.head_in
         };
         self.fused_loss = None;
+        // the head's product in bf16 with the recurrent stack's (Wᵀ packed once per pass)
+        let bf = (self.rnn.precision() == Precision::Bf16)
+            .then(|| AmxPacked::new(&params[self.head_w.clone()], hf, hf, out, Transpose::Yes));
         match classes {
             Some(c) => {
                 // the targets of the head's rows: the real positions only (compact), padding
@@ -846,6 +850,7 @@ impl SequenceModel {
                     &params[self.head_b.clone()],
                     &mut self.logits,
                     Some((&self.targets, n, &mut self.d_logits)),
+                    bf.as_ref(),
                 );
                 let scale = if n > 0 { 1.0 / n as f64 } else { 0.0 };
                 self.fused_loss = Some(((total * scale) as f32, n));
@@ -860,6 +865,7 @@ impl SequenceModel {
                     &params[self.head_b.clone()],
                     &mut self.logits,
                     None,
+                    bf.as_ref(),
                 );
             }
         }
@@ -964,6 +970,8 @@ impl SequenceModel {
             let (lo, hi) = grads.split_at_mut(gw.start);
             (&mut hi[..gw.len()], &mut lo[gb])
         };
+        let bf = (self.rnn.precision() == Precision::Bf16)
+            .then(|| AmxPacked::new(&params[self.head_w.clone()], hf, out, hf, Transpose::No));
         dense_backward(
             rows,
             hf,
@@ -975,6 +983,7 @@ impl SequenceModel {
             gb,
             &mut self.d_head_in,
             &mut self.head_partials,
+            bf.as_ref(),
         );
         for (d, m) in self.d_head_in.iter_mut().zip(&self.head_mask) {
             *d *= m;
@@ -1293,6 +1302,7 @@ fn dense_forward(
     b: &[f32],
     logits: &mut [f32],
     ce: Option<(&[u32], usize, &mut [f32])>,
+    bf: Option<&AmxPacked>,
 ) -> f64 {
     use rayon::prelude::*;
     let scale = match &ce {
@@ -1310,8 +1320,9 @@ fn dense_forward(
                 row.copy_from_slice(b);
             }
         }
-        with_threads(1, || {
-            matmul(
+        with_threads(1, || match bf {
+            Some(wt) => gemm_bf16(n, xb, feat, wt, z, out, !fused),
+            None => matmul(
                 n,
                 out,
                 feat,
@@ -1324,7 +1335,7 @@ fn dense_forward(
                 z,
                 out,
                 !fused,
-            )
+            ),
         });
         match (dz, targets) {
             (Some(dz), Some(t)) => {
@@ -1372,6 +1383,7 @@ fn dense_backward(
     gb: &mut [f32],
     dx: &mut [f32],
     partials: &mut Vec<f32>,
+    bf: Option<&AmxPacked>,
 ) {
     use rayon::prelude::*;
     let blocks = rows.div_ceil(HEAD_ROWS).max(1);
@@ -1385,6 +1397,19 @@ fn dense_backward(
             &dz[r0 * out..(r0 + n) * out],
         );
         let (pw, pbias) = pb.split_at_mut(out * feat);
+        if let Some(wb) = bf {
+            // bf16: dx = dz · W, and dW = dzᵀ · x with dzᵀ converted transposed (`out` is
+            // the narrow side) and x packed as stored
+            with_threads(1, || {
+                gemm_bf16(n, dzb, out, wb, dxb, feat, false);
+                let mut dzt = Bf16Rows::default();
+                dzt.fill_op(dzb, out, Transpose::Yes, out, n);
+                let xp = AmxPacked::new(xb, feat, n, feat, Transpose::No);
+                gemm_bf16_rows(Bf16Backend::best(), &dzt, &xp, pw, feat, true);
+            });
+            add_column_sums(dzb, n, out, pbias);
+            return;
+        }
         with_threads(1, || {
             // logits = x · Wᵀ + b  =>  dx = dz · W, dW = dzᵀ · x, db = column sums of dz
             matmul(

@@ -2,7 +2,6 @@
 //! and input gradients as products over blocks of consecutive steps while they are in cache.
 
 use super::*;
-use crate::kernels::transpose::add_transposed;
 
 thread_local! {
     static TRANSPOSED_MIN: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
@@ -705,10 +704,15 @@ fn bf16_weight_grads(
         zeroed(&mut scratch.t_hh, p * gh);
         return;
     }
-    if i > 0 {
-        add_transposed(&mut grads[dp.w_ih.clone()], i, &scratch.t_ih, gh, gh, i);
+    // (transposed with the vectorized 16 x 16 tiles, then added: a third of the time of the
+    // scalar transposed add)
+    for (t, width, w) in [(&scratch.t_ih, i, &dp.w_ih), (&scratch.t_hh, p, &dp.w_hh)] {
+        if width > 0 {
+            sized(&mut scratch.back, gh * width);
+            transpose_into(&mut scratch.back, width, t, gh, width, gh);
+            add_assign(&mut grads[w.clone()], &scratch.back);
+        }
     }
-    add_transposed(&mut grads[dp.w_hh.clone()], p, &scratch.t_hh, gh, gh, p);
 }
 
 /// Rows (of consecutive steps) of a backward time loop whose weight gradients are computed
@@ -749,7 +753,9 @@ pub(super) fn weight_grads(
         // layout it converts to fastest) and the narrower xᵀ, h_prevᵀ converted transposed
         let backend = Bf16Backend::best();
         let dg_b = AmxPacked::new(dg, gh, n, gh, Transpose::No);
-        let Bf16Scratch { rows, t_ih, t_hh } = scratch;
+        let Bf16Scratch {
+            rows, t_ih, t_hh, ..
+        } = scratch;
         if let LayerInput::Dense(xs, i) = x {
             rows.fill_op(&xs[r0 * i..r1 * i], i, Transpose::Yes, i, n);
             gemm_bf16_rows(backend, rows, &dg_b, t_ih, gh, true);

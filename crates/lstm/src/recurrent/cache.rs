@@ -204,6 +204,8 @@ pub(super) struct Bf16Scratch {
     pub(super) rows: Bf16Rows,
     pub(super) t_ih: Vec<f32>,
     pub(super) t_hh: Vec<f32>,
+    /// One of them transposed back, `(G·H, I or H_out)`, before it is added.
+    pub(super) back: Vec<f32>,
 }
 
 /// One layer direction's weights rounded to bf16 and laid out for the products of
