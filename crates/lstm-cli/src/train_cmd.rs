@@ -236,7 +236,7 @@ fn run(mut job: Job, quiet: bool) -> Result<()> {
             (None, None) => "no budget".into(),
         };
         println!(
-            "training a {} model: {} x {} {:?}, {} parameters, budget {budget}, {} threads{} -> {}",
+            "training a {} model: {} x {} {:?}, {} parameters, budget {budget}, {} threads{}{} -> {}",
             job.meta.task,
             s.layers,
             s.hidden,
@@ -247,6 +247,11 @@ fn run(mut job: Job, quiet: bool) -> Result<()> {
                 format!(" x {size} ranks")
             } else {
                 String::new()
+            },
+            if s.precision == lstm::kernels::Precision::Bf16 {
+                ", bf16 products"
+            } else {
+                ""
             },
             job.out.display()
         );

@@ -2,7 +2,8 @@
 
 :class:`TextModel`, :class:`Forecaster` and :class:`Classifier` take the binary's settings as
 keyword arguments under the names of its configuration file (``hidden=128``, ``layers=1``,
-``steps=2000``, ``minutes=5``, ...; see :func:`settings`), train with ``fit`` and answer with
+``steps=2000``, ``minutes=5``, ``precision="bf16"`` for mixed-precision training on a CPU with
+AVX-512 BF16 or AMX, ...; see :func:`settings`), train with ``fit`` and answer with
 ``generate``, ``predict`` and ``evaluate``. ``save(dir)`` writes the model directory that
 ``lstm generate``, ``lstm forecast`` and ``lstm classify`` read, and :func:`load` reads one
 that ``lstm train`` wrote.

@@ -352,6 +352,15 @@ impl Settings {
     /// [`Error::Config`] naming the setting and what it must be.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Config(m));
+        if self.precision == crate::kernels::Precision::Bf16
+            && crate::kernels::amx::Bf16Backend::best() == crate::kernels::amx::Bf16Backend::Scalar
+        {
+            return bad(
+                "precision bf16 needs a CPU with AMX or AVX-512 BF16 (avx512_bf16); this one \
+                 has neither: train in f32 (leave out --precision bf16)"
+                    .into(),
+            );
+        }
         for (name, v) in [
             ("layers", self.layers),
             ("hidden", self.hidden),
