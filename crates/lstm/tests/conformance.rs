@@ -12,7 +12,8 @@ use std::process::ExitCode;
 
 use lstm::cell::Mode;
 use lstm::io::checkpoint::TensorFile;
-use lstm::kernels::with_threads;
+use lstm::kernels::amx::Bf16Backend;
+use lstm::kernels::{with_threads, Precision};
 use lstm::model::optim::OptimizerConfig;
 use lstm::model::{Batch, Head, InputKind, Inputs, ModelConfig, SequenceModel, Targets};
 use lstm::recurrent::{Input, RecurrentCache, RecurrentConfig, RecurrentState, SequenceBatch};
@@ -84,8 +85,41 @@ fn get(f: &TensorFile, name: &str) -> R<Vec<f32>> {
     f.f32(name).map_err(|e| e.to_string())
 }
 
-fn check_layer(f: &TensorFile) -> R<usize> {
+/// Relative error of a whole tensor, `|got - want| / |want|` (Euclidean norms).
+fn rel_err(got: &[f32], want: &[f32]) -> f64 {
+    let d: f64 = got
+        .iter()
+        .zip(want)
+        .map(|(g, w)| ((g - w) as f64).powi(2))
+        .sum();
+    let n: f64 = want.iter().map(|w| (*w as f64).powi(2)).sum();
+    (d / n.max(1e-30)).sqrt()
+}
+
+/// Bound on [`rel_err`] of every tensor of a layer case run in bf16 (the products' inputs
+/// rounded to 8 bits: about 2⁻⁹ each).
+const BF16_REL: f64 = 3e-2;
+
+/// Checks a layer case: against the case's tolerances in `f32`, or with `bf16` against
+/// [`BF16_REL`], adding each tensor's relative error to `errors`.
+fn check_layer(f: &TensorFile, bf16: bool, errors: &mut Vec<f64>) -> R<usize> {
     let tol = tolerances(f)?;
+    let mut compare = |what: &str, got: &[f32], want: &[f32], tol: &Tol| -> R<()> {
+        if !bf16 {
+            return compare(what, got, want, tol);
+        }
+        if got.len() != want.len() {
+            return Err(format!("{what}: length {} != {}", got.len(), want.len()));
+        }
+        let e = rel_err(got, want);
+        errors.push(e);
+        if !(e <= BF16_REL) {
+            return Err(format!(
+                "{what}: relative error {e:.2e} in bf16 (bound {BF16_REL})"
+            ));
+        }
+        Ok(())
+    };
     let mode_s = f.meta("mode").map_err(|e| e.to_string())?;
     let mode = Mode::parse(mode_s).ok_or(format!("unknown mode {mode_s}"))?;
     let variant = f
@@ -115,8 +149,12 @@ fn check_layer(f: &TensorFile) -> R<usize> {
             "input" | "h0" | "c0" | "lengths" | "output" | "h_n" | "c_n" | "dout" | "dh_n" | "dc_n"
         ) && !name.starts_with("grad.")
     });
-    let (rnn, mut store) = lstm::io::interop::import_recurrent_pytorch(&weights, cfg.clone())
+    let (mut rnn, mut store) = lstm::io::interop::import_recurrent_pytorch(&weights, cfg.clone())
         .map_err(|e| e.to_string())?;
+    if bf16 {
+        rnn.set_precision(Precision::Bf16)
+            .map_err(|e| e.to_string())?;
+    }
     let names: Vec<String> = store.tensors().iter().map(|t| t.name.clone()).collect();
     let in_shape = f.shape("input").map_err(|e| e.to_string())?.to_vec();
     let (t, b) = if cfg.batch_first {
@@ -369,7 +407,7 @@ fn check_train(f: &TensorFile) -> R<usize> {
 fn check_case(path: &Path) -> R<usize> {
     let f = TensorFile::read(path).map_err(|e| e.to_string())?;
     match f.meta("kind").map_err(|e| e.to_string())? {
-        "layer" => check_layer(&f),
+        "layer" => check_layer(&f, false, &mut Vec::new()),
         "train" => check_train(&f),
         k => Err(format!("unknown kind {k}")),
     }
@@ -423,6 +461,39 @@ fn main() -> ExitCode {
         "conformance: {passed} cases passed, {failed} failed ({})",
         dir.display()
     );
+    // bf16's error against the references: the layer cases with the products in bf16
+    if Bf16Backend::best() != Bf16Backend::Scalar {
+        let (mut n, mut errors) = (0, Vec::new());
+        for case in &cases {
+            let name = case.file_name().unwrap_or_default().to_string_lossy();
+            let f = match TensorFile::read(case) {
+                Ok(f) if f.meta("kind").is_ok_and(|k| k == "layer") => f,
+                _ => continue,
+            };
+            let mut errs = Vec::new();
+            match check_layer(&f, true, &mut errs) {
+                Ok(_) => {
+                    n += 1;
+                    let worst = errs.iter().cloned().fold(0.0, f64::max);
+                    println!("ok   {name} [bf16] (worst tensor: relative error {worst:.2e})");
+                }
+                Err(e) => {
+                    failed += 1;
+                    println!("FAIL {name} [bf16]: {e}");
+                }
+            }
+            errors.extend(errs);
+        }
+        errors.sort_by(f64::total_cmp);
+        println!(
+            "conformance in bf16: {n} layer cases within {BF16_REL:e} of the references; \
+             tensors' relative errors: median {:.2e}, largest {:.2e}",
+            errors.get(errors.len() / 2).copied().unwrap_or(0.0),
+            errors.last().copied().unwrap_or(0.0)
+        );
+    } else {
+        println!("conformance in bf16: SKIPPED (this CPU has neither AMX nor AVX-512 BF16)");
+    }
     if failed > 0 {
         ExitCode::FAILURE
     } else {
