@@ -113,7 +113,7 @@ fn check_layer(f: &TensorFile, bf16: bool, errors: &mut Vec<f64>) -> R<usize> {
         }
         let e = rel_err(got, want);
         errors.push(e);
-        if !(e <= BF16_REL) {
+        if e.is_nan() || e > BF16_REL {
             return Err(format!(
                 "{what}: relative error {e:.2e} in bf16 (bound {BF16_REL})"
             ));
