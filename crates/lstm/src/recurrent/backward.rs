@@ -749,8 +749,9 @@ pub(super) fn weight_grads(
     let dg = &dg[r0 * gh..r1 * gh];
     if let Some((w, scratch)) = bf {
         // bf16: dW_ihᵀ += xᵀ · dg and dW_hhᵀ += h_prevᵀ · dg into the scratch (added into the
-        // gradients by `bf16_weight_grads` at the end of the pass), with dg packed once as the right factor (the
-        // layout it converts to fastest) and the narrower xᵀ, h_prevᵀ converted transposed
+        // gradients by `bf16_weight_grads` at the end of the pass), with dg packed once as the
+        // right factor (the layout it converts to fastest) and the narrower xᵀ, h_prevᵀ
+        // converted transposed
         let backend = Bf16Backend::best();
         let dg_b = AmxPacked::new(dg, gh, n, gh, Transpose::No);
         let Bf16Scratch {
