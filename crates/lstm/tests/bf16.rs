@@ -11,6 +11,9 @@
 //!
 //! On a CPU with neither AMX nor AVX-512 BF16 the tests check the error and skip the rest.
 
+mod common;
+
+use common::rel_err;
 use lstm::cell::Mode;
 use lstm::kernels::amx::Bf16Backend;
 use lstm::kernels::{from_bf16, to_bf16, with_threads, Precision};
@@ -173,14 +176,6 @@ fn pass(case: &Case, precision: Precision) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     )
 }
 
-/// `|a - b| / |b|` over the whole vector.
-fn rel(a: &[f32], b: &[f32]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    let num: f64 = a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum();
-    let den: f64 = b.iter().map(|y| (*y as f64).powi(2)).sum();
-    (num / den.max(1e-30)).sqrt()
-}
-
 fn cases() -> Vec<Case> {
     let base = RecurrentConfig {
         input_size: 6,
@@ -280,14 +275,14 @@ fn every_variant_is_within_bf16_error_of_f32() {
     for case in cases() {
         let (o32, g32, dx32) = pass(&case, Precision::F32);
         let (o16, g16, dx16) = pass(&case, Precision::Bf16);
-        let (eo, eg) = (rel(&o16, &o32), rel(&g16, &g32));
+        let (eo, eg) = (rel_err(&o16, &o32), rel_err(&g16, &g32));
         eprintln!("{}: output {eo:.2e}, gradients {eg:.2e}", case.name);
         // bf16 keeps 8 bits: each product's inputs are off by up to 2^-9 relative
         assert!(eo > 1e-6 && eg > 1e-6, "{}: bf16 did not run", case.name);
         assert!(eo < 1e-2, "{}: output off by {eo:e}", case.name);
         assert!(eg < 3e-2, "{}: gradients off by {eg:e}", case.name);
         if !case.tokens {
-            let ex = rel(&dx16, &dx32);
+            let ex = rel_err(&dx16, &dx32);
             assert!(ex < 3e-2, "{}: input gradient off by {ex:e}", case.name);
         }
         // the same run again: the same bits
@@ -405,7 +400,7 @@ fn whole_model_gradients_are_within_bf16_error_of_f32() {
         };
         let (l32, g32) = run(Precision::F32);
         let (l16, g16) = run(Precision::Bf16);
-        let eg = rel(&g16, &g32);
+        let eg = rel_err(&g16, &g32);
         eprintln!("{:?}: loss {l32} / {l16}, gradients {eg:.2e}", cfg.head);
         assert!(((l16 - l32) / l32).abs() < 1e-2, "loss {l16} against {l32}");
         assert!(eg > 1e-6 && eg < 3e-2, "gradients off by {eg:e}");

@@ -7,9 +7,12 @@
 
 #![allow(clippy::needless_range_loop)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use common::rel_err;
 use lstm::cell::Mode;
 use lstm::io::checkpoint::TensorFile;
 use lstm::kernels::amx::Bf16Backend;
@@ -83,17 +86,6 @@ fn tolerances(f: &TensorFile) -> R<Tol> {
 
 fn get(f: &TensorFile, name: &str) -> R<Vec<f32>> {
     f.f32(name).map_err(|e| e.to_string())
-}
-
-/// Relative error of a whole tensor, `|got - want| / |want|` (Euclidean norms).
-fn rel_err(got: &[f32], want: &[f32]) -> f64 {
-    let d: f64 = got
-        .iter()
-        .zip(want)
-        .map(|(g, w)| ((g - w) as f64).powi(2))
-        .sum();
-    let n: f64 = want.iter().map(|w| (*w as f64).powi(2)).sum();
-    (d / n.max(1e-30)).sqrt()
 }
 
 /// Bound on [`rel_err`] of every tensor of a layer case run in bf16 (the products' inputs

@@ -43,3 +43,15 @@ pub fn text_model(seed: u64, dropout: f32, recurrent_dropout: f32) -> SequenceMo
     };
     SequenceModel::new(&cfg, seed).unwrap()
 }
+
+/// Relative error of a whole tensor, `|got - want| / |want|` (Euclidean norms, in `f64`).
+pub fn rel_err(got: &[f32], want: &[f32]) -> f64 {
+    assert_eq!(got.len(), want.len());
+    let d: f64 = got
+        .iter()
+        .zip(want)
+        .map(|(g, w)| ((g - w) as f64).powi(2))
+        .sum();
+    let n: f64 = want.iter().map(|w| (*w as f64).powi(2)).sum();
+    (d / n.max(1e-30)).sqrt()
+}
