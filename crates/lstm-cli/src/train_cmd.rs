@@ -159,6 +159,33 @@ fn check_out(out: &Path) -> Result<()> {
             out.display()
         );
     }
+    // a directory that cannot be written is found now, not after the training: a file created
+    // and removed in the nearest existing folder
+    let mut dir = out;
+    while !dir.exists() {
+        dir = match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+    }
+    if !dir.is_dir() {
+        bail!(
+            "cannot write {}: {} is not a directory; choose another --out",
+            out.display(),
+            dir.display()
+        );
+    }
+    let probe = dir.join(format!(".lstm-write-test-{}", std::process::id()));
+    match std::fs::File::create(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+        }
+        Err(e) => bail!(
+            "cannot write {}: {e} (in {}); choose another --out",
+            out.display(),
+            dir.display()
+        ),
+    }
     Ok(())
 }
 
@@ -584,6 +611,9 @@ pub fn train(cmd: &TrainCmd) -> Result<()> {
                 }
                 s.bidirectional |= a.bidirectional;
             };
+            if a.horizon == Some(0) {
+                bail!("--horizon must be at least 1");
+            }
             if let Some(d) = &a.common.resume {
                 return resume(d, &a.common, Some(Task::Forecast), job);
             }

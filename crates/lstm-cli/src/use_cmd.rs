@@ -56,12 +56,12 @@ pub fn generate(a: &GenerateArgs) -> Result<()> {
     let mut out = stdout.lock();
     let _ = write!(out, "{}", a.prime);
     let mut err = None;
-    job::generate(&mut l, &o, &mut |piece| {
-        if err.is_none() {
-            if let Err(e) = write!(out, "{piece}").and_then(|_| out.flush()) {
-                err = Some(e);
-            }
+    // a reader that went away (a closed pipe) stops the generation
+    job::generate_until(&mut l, &o, &mut |piece| {
+        if let Err(e) = write!(out, "{piece}").and_then(|_| out.flush()) {
+            err = Some(e);
         }
+        err.is_none()
     })?;
     let _ = writeln!(out);
     match err {
@@ -72,6 +72,18 @@ pub fn generate(a: &GenerateArgs) -> Result<()> {
 }
 
 pub fn forecast(a: &ForecastArgs) -> Result<()> {
+    if let Some(o) = &a.out {
+        let same = match (std::fs::canonicalize(o), std::fs::canonicalize(&a.data)) {
+            (Ok(x), Ok(y)) => x == y,
+            _ => false,
+        };
+        if same {
+            bail!(
+                "--out {} is the --data file: the forecast would replace the history; write it to another file",
+                o.display()
+            );
+        }
+    }
     let mut l = load(&a.model, Task::Forecast, "forecast")?;
     if l.meta.global.is_some() {
         return forecast_global(a, l);
@@ -94,14 +106,7 @@ pub fn forecast(a: &ForecastArgs) -> Result<()> {
     let (table, pred, dates) = (&fc.table, &fc.values, &fc.dates);
     let target = &spec.columns[0];
     let csv = fc.to_csv();
-    match &a.out {
-        Some(p) => {
-            modeldir::write_atomic(p, csv.as_bytes())?;
-            eprintln!("wrote {steps} forecast steps to {}", p.display());
-        }
-        None => print!("{csv}"),
-    }
-    if let Some(p) = &a.plot {
+    let draw = |tmp: &Path| -> Result<()> {
         let hist = &table.columns[0];
         let n = hist.len();
         let history = lstm::pages::plot::Line {
@@ -135,29 +140,76 @@ pub fn forecast(a: &ForecastArgs) -> Result<()> {
             ),
             None => "step".into(),
         };
-        // drawn into a temporary file renamed into place: a failed plot leaves no half file
-        let ext = p
-            .extension()
-            .map_or("svg".into(), |e| e.to_string_lossy().to_string());
-        let tmp = p.with_extension(format!("tmp{}.{ext}", std::process::id()));
-        let drawn = lstm::pages::plot::lines(
-            &tmp,
+        lstm::pages::plot::lines(
+            tmp,
             &format!("{target}: history and {steps}-step forecast"),
             &x_label,
             target,
             &[history, fc],
-        )
-        .map_err(anyhow::Error::from)
-        .and_then(|_| {
-            std::fs::rename(&tmp, p).with_context(|| format!("cannot write {}", p.display()))
-        });
-        if drawn.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        drawn?;
+        )?;
+        Ok(())
+    };
+    write_outputs(a.out.as_deref(), &csv, a.plot.as_deref(), draw)?;
+    if let Some(p) = &a.out {
+        eprintln!("wrote {steps} forecast steps to {}", p.display());
+    }
+    if let Some(p) = &a.plot {
         eprintln!("wrote the plot to {}", p.display());
     }
     Ok(())
+}
+
+/// Writes a forecast's CSV to `out` (stdout without one) and its plot, drawn by `draw`, to
+/// `plot`. The plot is drawn first, into a temporary file beside it renamed into place at the
+/// end, so that an error leaves neither file (and an old one as it was).
+fn write_outputs(
+    out: Option<&Path>,
+    csv: &str,
+    plot: Option<&Path>,
+    draw: impl FnOnce(&Path) -> Result<()>,
+) -> Result<()> {
+    if let (Some(o), Some(p)) = (out, plot) {
+        let abs = |x: &Path| std::path::absolute(x).unwrap_or_else(|_| x.to_path_buf());
+        if abs(o) == abs(p) {
+            bail!(
+                "--out and --plot both name {}; give the plot another file",
+                p.display()
+            );
+        }
+    }
+    let staged = match plot {
+        Some(p) => {
+            let ext = p
+                .extension()
+                .map_or("svg".into(), |e| e.to_string_lossy().to_string());
+            let tmp = p.with_extension(format!("tmp{}.{ext}", std::process::id()));
+            if let Err(e) = draw(&tmp) {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e.context(format!("cannot draw the plot {}", p.display())));
+            }
+            Some((tmp, p))
+        }
+        None => None,
+    };
+    let written = match out {
+        Some(o) => modeldir::write_atomic(o, csv.as_bytes()).map_err(anyhow::Error::from),
+        None => {
+            print!("{csv}");
+            Ok(())
+        }
+    };
+    let placed = written.and_then(|_| match &staged {
+        Some((tmp, p)) => {
+            std::fs::rename(tmp, p).with_context(|| format!("cannot write {}", p.display()))
+        }
+        None => Ok(()),
+    });
+    if placed.is_err() {
+        if let Some((tmp, _)) = &staged {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+    placed
 }
 
 /// `lstm classify`: the likeliest label of each text, with its probability.
@@ -217,21 +269,8 @@ fn forecast_global(a: &ForecastArgs, mut l: lstm::tasks::modeldir::Loaded) -> Re
         a.quantiles.clone()
     };
     let fc = job::forecast_global(&mut l, &a.data, a.steps, &levels)?;
-    match &a.out {
-        Some(p) => {
-            modeldir::write_atomic(p, fc.csv.as_bytes())?;
-            let steps = fc.series.first().map_or(0, |(_, f)| f.median.len());
-            eprintln!(
-                "wrote {steps} forecast steps of {} series to {}",
-                fc.series.len(),
-                p.display()
-            );
-        }
-        None => print!("{}", fc.csv),
-    }
-    if let Some(p) = &a.plot {
-        let (history, f) = &fc.series[0];
-        let n = history.len();
+    let (history, f) = &fc.series[0];
+    let draw = |tmp: &Path| -> Result<()> {
         let (lo, hi) = (
             levels.iter().cloned().fold(f64::NAN, f64::min),
             levels.iter().cloned().fold(f64::NAN, f64::max),
@@ -242,13 +281,9 @@ fn forecast_global(a: &ForecastArgs, mut l: lstm::tasks::modeldir::Loaded) -> Re
                 .find(|(q, _)| *q == level)
                 .map(|(_, v)| v.clone())
         };
-        let ext = p
-            .extension()
-            .map_or("svg".into(), |e| e.to_string_lossy().to_string());
-        let tmp = p.with_extension(format!("tmp{}.{ext}", std::process::id()));
         let target = &fc.spec.target;
-        let drawn = lstm::pages::plot::forecast_band(
-            &tmp,
+        lstm::pages::plot::forecast_band(
+            tmp,
             &format!(
                 "{target} of `{}`: history, median forecast and {}-{} quantiles",
                 f.id, lo, hi
@@ -257,18 +292,23 @@ fn forecast_global(a: &ForecastArgs, mut l: lstm::tasks::modeldir::Loaded) -> Re
             history,
             &f.median,
             band(lo).zip(band(hi)).filter(|_| lo < hi),
-        )
-        .map_err(anyhow::Error::from)
-        .and_then(|_| {
-            std::fs::rename(&tmp, p).with_context(|| format!("cannot write {}", p.display()))
-        });
-        if drawn.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        drawn?;
+        )?;
+        Ok(())
+    };
+    write_outputs(a.out.as_deref(), &fc.csv, a.plot.as_deref(), draw)?;
+    if let Some(p) = &a.out {
+        let steps = fc.series.first().map_or(0, |(_, f)| f.median.len());
         eprintln!(
-            "drew series `{}` ({n} steps of history) into {}",
+            "wrote {steps} forecast steps of {} series to {}",
+            fc.series.len(),
+            p.display()
+        );
+    }
+    if let Some(p) = &a.plot {
+        eprintln!(
+            "drew series `{}` ({} steps of history) into {}",
             f.id,
+            history.len(),
             p.display()
         );
     }

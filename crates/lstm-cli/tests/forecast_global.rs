@@ -1020,3 +1020,243 @@ fn a_count_distribution_forecasts_whole_numbers() {
         &["--distribution", "global forecaster"],
     );
 }
+
+/// What a hostile user found on 2026-12-06, each refused with a message or written correctly:
+/// sizes whose arithmetic overflows, times past the last writable one, a file of another
+/// frequency, quantile lists too long or repeated, output files that could be half-written,
+/// ids and names that need CSV quoting, a log scaling with nothing above 0, a series with no
+/// value, a column in two roles, gaps adding up to hundreds of millions of steps.
+#[test]
+fn sizes_times_and_output_files_that_a_hostile_user_tried() {
+    let dir = tmp("hostile");
+    let csv = dir.join("long.csv");
+    three_series(&csv, "store,t,sales", &|k| k.to_string());
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let cols = [
+        "--id-column",
+        "store",
+        "--time-column",
+        "t",
+        "--column",
+        "sales",
+    ];
+    let out = dir.join("m");
+    let train_args = |csv: &Path, out: &Path, extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = [
+            "train",
+            "forecast",
+            "--data",
+            s(csv),
+            "--out",
+            s(out),
+            "--steps",
+            "3",
+            "--threads",
+            "1",
+        ]
+        .iter()
+        .map(|x| x.to_string())
+        .collect();
+        a.extend(extra.iter().map(|x| x.to_string()));
+        a
+    };
+    let refuse_training = |csv: &Path, extra: &[&str], needles: &[&str]| {
+        let mut e: Vec<&str> = cols.to_vec();
+        e.extend(extra);
+        let a = train_args(csv, &out, &e);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        refused(&a, &out, needles);
+    };
+    let rewrite = |name: &str, f: &dyn Fn(&str) -> String| {
+        let p = dir.join(name);
+        let body: String = text.lines().map(|l| f(l) + "\n").collect();
+        std::fs::write(&p, body).unwrap();
+        p
+    };
+
+    // sizes: wrapped arithmetic used to train, then panic in `lstm eval`
+    refuse_training(
+        &csv,
+        &["--context", "18446744073709551615"],
+        &["--context", "longest"],
+    );
+    refuse_training(
+        &csv,
+        &["--season", "6148914691236517206"],
+        &["--season", "longest"],
+    );
+    refuse_training(&csv, &["--horizon", "0"], &["--horizon must be at least 1"]);
+    // an --out that cannot be written is found before training, not after it
+    let nowhere = Path::new("/proc/lstm-no-such-dir/m");
+    let a = train_args(&csv, nowhere, &cols);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    refused(&a, nowhere, &["cannot write"]);
+    // a column in two roles
+    refuse_training(&csv, &["--known-columns", "sales"], &["one role"]);
+    // a series with no value; a log scaling where a series has nothing above 0
+    let empty_b = rewrite("empty_b.csv", &|l| {
+        if l.starts_with("b,") {
+            l.rsplit_once(',').unwrap().0.to_string() + ","
+        } else {
+            l.to_string()
+        }
+    });
+    refuse_training(&empty_b, &[], &["series `b`", "has no value"]);
+    let negative_b = rewrite("negative_b.csv", &|l| {
+        if l.starts_with("b,") {
+            l.rsplit_once(',').unwrap().0.to_string() + ",-5"
+        } else {
+            l.to_string()
+        }
+    });
+    refuse_training(
+        &negative_b,
+        &["--scaling", "log-trend"],
+        &["series `b`", "no value above 0"],
+    );
+    // gaps that add up to more than 10 million steps (a 10 KB file used to take 5 GB)
+    let spread = dir.join("spread.csv");
+    let mut f = String::from("store,t,sales\n");
+    for i in 1..=200 {
+        writeln!(f, "dense,{i},{}", i % 7 + 1).unwrap();
+    }
+    for i in 0..100i64 {
+        writeln!(f, "sparse,{},{}", i * 999_999 + 1, i % 7 + 1).unwrap();
+    }
+    std::fs::write(&spread, f).unwrap();
+    refuse_training(&spread, &[], &["add up to over 10000000"]);
+
+    // a model to score and forecast with
+    let mut e: Vec<&str> = cols.to_vec();
+    e.extend(["--horizon", "4"]);
+    let (m, _) = train(&dir, "m1", &csv, &e);
+    let fc = dir.join("fc.csv");
+    // windows whose product with the horizon overflows
+    refused(
+        &[
+            "eval",
+            "--model",
+            s(&m),
+            "--data",
+            s(&csv),
+            "--windows",
+            "4611686018427387904",
+        ],
+        &fc,
+        &["too few"],
+    );
+    refused(
+        &["eval", "--model", s(&m), "--data", s(&csv), "--tail", "0.1"],
+        &fc,
+        &["--tail", "--windows"],
+    );
+    // quantile lists
+    let many: Vec<String> = (1..=101).map(|i| (i as f64 / 102.0).to_string()).collect();
+    let many = many.join(",");
+    refused(
+        &forecast_args(&m, &csv, &["--out", s(&fc), "--quantiles", &many]),
+        &fc,
+        &["at most 100"],
+    );
+    refused(
+        &forecast_args(&m, &csv, &["--out", s(&fc), "--quantiles", "0.5,0.1,0.5"]),
+        &fc,
+        &["0.5 is given twice"],
+    );
+    // a plot that cannot be drawn leaves no forecast behind; one file for both is refused
+    refused(
+        &forecast_args(
+            &m,
+            &csv,
+            &["--out", s(&fc), "--plot", "/proc/lstm-no-such-dir/p.png"],
+        ),
+        &fc,
+        &["plot"],
+    );
+    refused(
+        &forecast_args(&m, &csv, &["--out", s(&fc), "--plot", s(&fc)]),
+        &fc,
+        &["--out and --plot"],
+    );
+    // a further model (small data: three) changed after saving is caught by its checksum
+    let copy = dir.join("m1-changed");
+    std::fs::create_dir_all(&copy).unwrap();
+    for e in std::fs::read_dir(&m).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), copy.join(e.file_name())).unwrap();
+    }
+    let member = copy.join("member1.safetensors");
+    let mut b = std::fs::read(&member).unwrap();
+    let n = b.len();
+    b[n - 4..].copy_from_slice(&1e38f32.to_le_bytes());
+    std::fs::write(&member, b).unwrap();
+    refused(
+        &forecast_args(&copy, &csv, &["--out", s(&fc)]),
+        &fc,
+        &["member1.safetensors", "checksum"],
+    );
+    // the forecast written over its own history
+    let before = std::fs::read(&csv).unwrap();
+    let o = common::run(&forecast_args(&m, &csv, &["--out", s(&csv)]));
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is the --data file"));
+    assert_eq!(std::fs::read(&csv).unwrap(), before);
+    // data of another frequency: steps of 2 for a model of steps of 1
+    let step2 = dir.join("step2.csv");
+    three_series(&step2, "store,t,sales", &|k| (2 * k).to_string());
+    refused(
+        &forecast_args(&m, &step2, &["--out", s(&fc)]),
+        &fc,
+        &["integer step 2", "integer step 1"],
+    );
+    // times whose continuation would wrap around past i64::MAX (series c ends at MAX - 1)
+    let late = dir.join("late.csv");
+    three_series(&late, "store,t,sales", &|k| {
+        (i64::MAX - 85 + k as i64).to_string()
+    });
+    refused(
+        &forecast_args(&m, &late, &["--out", s(&fc)]),
+        &fc,
+        &["series `c`", "past the last time"],
+    );
+
+    // an id with a comma and a target name with quotes come back quoted (a name with a comma
+    // cannot be given: --column takes a list)
+    let quoted = rewrite("quoted.csv", &|l| {
+        if let Some(rest) = l.strip_prefix("a,") {
+            format!("\"Paris, FR\",{rest}")
+        } else if l == "store,t,sales" {
+            "store,t,\"sales \"\"eur\"\"\"".into()
+        } else {
+            l.to_string()
+        }
+    });
+    let (mq, _) = train(
+        &dir,
+        "mq",
+        &quoted,
+        &[
+            "--id-column",
+            "store",
+            "--time-column",
+            "t",
+            "--column",
+            "sales \"eur\"",
+            "--horizon",
+            "4",
+        ],
+    );
+    let (stdout, _) = ok(&forecast_args(&mq, &quoted, &[]));
+    let mut lines = stdout.lines();
+    assert_eq!(
+        lines.next(),
+        Some("store,t,\"sales \"\"eur\"\"\",q0.025,q0.975"),
+        "{stdout}"
+    );
+    let paris: Vec<&str> = lines.filter(|l| l.starts_with("\"Paris, FR\",")).collect();
+    assert_eq!(paris.len(), 4, "{stdout}");
+    for l in paris {
+        // the quoted id, then time, median and two quantiles
+        assert_eq!(l.split(',').count(), 6, "{l}");
+    }
+}

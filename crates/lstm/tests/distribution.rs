@@ -6,8 +6,8 @@
 //! probabilities.
 
 use lstm::model::loss::{
-    digamma, distribution_nll, incomplete_beta, ln_gamma, normal_quantile, student_t_cdf,
-    student_t_quantile, Distribution,
+    digamma, distribution_nll, incomplete_beta, ln_gamma, negative_binomial_quantile,
+    normal_quantile, student_t_cdf, student_t_quantile, Distribution,
 };
 use lstm::model::{Batch, Head, InputKind, Inputs, ModelConfig, SequenceModel, Targets};
 use rand::{Rng, SeedableRng};
@@ -553,4 +553,52 @@ fn negative_binomial_needs_scales() {
         .is_err());
     let ok = [1.0f32, 4.0];
     assert!(model.loss_and_grad(&batch(Some(&ok[..])), false).is_ok());
+}
+
+/// Levels far in the tails keep their digits: solved on the tail, not as `1 - p` (which is 1
+/// in f64 for p = 1e-20), against the closed forms of ν = 1 (Cauchy: `tan(π(p - ½))`, for a
+/// tiny p `-1/(π p)`) and ν = 2 (`(2p - 1)/√(2p(1 - p))`, the smallest ν of the forecast
+/// head). (For ν = 1 a level below about 1e-150 needs `ν/(ν + t²)` below the smallest double.)
+#[test]
+fn student_t_quantiles_far_in_the_tails() {
+    for p in [1e-3, 1e-8, 1e-20, 1e-100, 1e-300] {
+        let cauchy = if p < 1e-6 {
+            -1.0 / (std::f64::consts::PI * p)
+        } else {
+            (std::f64::consts::PI * (p - 0.5)).tan()
+        };
+        let nu2 = (2.0 * p - 1.0) / (2.0 * p * (1.0 - p)).sqrt();
+        for (nu, want) in [(1.0, cauchy), (2.0, nu2)] {
+            if nu == 1.0 && p < 1e-150 {
+                continue;
+            }
+            let lo = student_t_quantile(p, nu);
+            assert!(lo.is_finite(), "q({p}; {nu}) = {lo}");
+            assert!(
+                (lo - want).abs() <= 1e-9 * want.abs(),
+                "q({p}; {nu}) = {lo}, closed form {want}"
+            );
+            // and the upper tail, by symmetry
+            let hi = student_t_quantile(1.0 - p, nu);
+            if 1.0 - p < 1.0 {
+                assert!(
+                    (hi + lo).abs() <= 1e-6 * lo.abs(),
+                    "q(1 - {p}; {nu}) = {hi}"
+                );
+            }
+        }
+    }
+}
+
+/// Counts too large for every whole number to be a double (about 1e17) end the search instead
+/// of halving an interval that no longer shrinks.
+#[test]
+fn negative_binomial_quantiles_of_huge_counts_end() {
+    for mu in [1e15, 1e16, 1e17, 1e19] {
+        let qs: Vec<f64> = [0.025, 0.5, 0.975]
+            .iter()
+            .map(|&q| negative_binomial_quantile(q, mu, 1e-3))
+            .collect();
+        assert!(qs.iter().all(|q| !q.is_nan()), "{qs:?}");
+    }
 }

@@ -413,3 +413,92 @@ fn calendar_features_stay_in_range() {
         }
     }
 }
+
+/// A CRLF file's errors name the same lines as the LF file's (the csv reader counted them one
+/// short), and a bad cell on the first data row is line 2, not the header.
+#[test]
+fn crlf_files_name_the_right_lines() {
+    let lf = "series,t,value\nA,1,10\nA,2,xyz\nA,3,12\n";
+    let crlf = lf.replace('\n', "\r\n");
+    for text in [lf.to_string(), crlf] {
+        let e = err(&text, &m4());
+        assert!(e.contains("line 3, column `value`"), "{e}");
+        let first = text.replacen("A,1,10", "A,1,abc", 1);
+        let e = err(&first, &m4());
+        assert!(e.contains("line 2, column `value`"), "{e}");
+    }
+}
+
+/// Stepping past the times a file can write is `None`, not a wrapped number or a
+/// five-digit year.
+#[test]
+fn checked_advance_stops_at_the_writable_range() {
+    let last = Time::index(i64::MAX - 1);
+    assert_eq!(
+        last.checked_advance(Freq::Integer(1), 1),
+        Some(Time::index(i64::MAX))
+    );
+    assert_eq!(last.checked_advance(Freq::Integer(1), 2), None);
+    assert_eq!(
+        Time::index(i64::MIN + 1).checked_advance(Freq::Integer(1), -2),
+        None
+    );
+    let dec = Time::parse("9999-12").unwrap();
+    assert_eq!(dec.checked_advance(Freq::Monthly, 1), None);
+    assert_eq!(
+        dec.checked_advance(Freq::Monthly, -1)
+            .map(|t| t.to_string()),
+        Some("9999-11".into())
+    );
+    let eve = Time::parse("9999-12-31 23:00").unwrap();
+    assert_eq!(eve.checked_advance(Freq::Hourly, 1), None);
+    assert_eq!(
+        Time::parse("9999-12-31")
+            .unwrap()
+            .checked_advance(Freq::Daily, 1),
+        None
+    );
+    assert_eq!(
+        Time::parse("0000-01-01")
+            .unwrap()
+            .checked_advance(Freq::Daily, -1),
+        None
+    );
+    assert_eq!(
+        Time::parse("2024-01-31")
+            .unwrap()
+            .checked_advance(Freq::Monthly, 1)
+            .map(|t| t.to_string()),
+        Some("2024-02-29".into())
+    );
+}
+
+/// A series whose every target is missing, and a column given two roles, are refused.
+#[test]
+fn an_empty_series_and_a_column_in_two_roles_are_refused() {
+    let e = err("series,t,value\nA,1,10\nA,2,11\nB,1,\nB,2,NaN\n", &m4());
+    assert!(
+        e.contains("series `B`") && e.contains("has no value"),
+        "{e}"
+    );
+    let text = "series,t,value\nA,1,10\nA,2,11\n";
+    let e = err(text, &spec(Some("series"), Some("t"), "value", &["value"]));
+    assert!(e.contains("one role"), "{e}");
+    let e = err(text, &spec(Some("series"), Some("t"), "t", &[]));
+    assert!(e.contains("one role"), "{e}");
+}
+
+/// A header naming the target twice is refused (it used to read the first); a value too large
+/// for 32 bits says so; several series without --id-column get the hint.
+#[test]
+fn a_doubled_header_a_huge_value_and_a_missing_id_column_are_worded() {
+    let e = err("series,t,value,value\nA,1,10,1\nA,2,11,2\n", &m4());
+    assert!(e.contains("`value` twice"), "{e}");
+    let e = err("series,t,value\nA,1,10\nA,2,1e308\n", &m4());
+    assert!(e.contains("line 3") && e.contains("32-bit"), "{e}");
+    let e = err(
+        "series,t,value\nA,1,10\nA,2,11\nB,1,5\nB,2,6\n",
+        &spec(None, Some("t"), "value", &[]),
+    );
+    assert!(e.contains("twice") && e.contains("--id-column"), "{e}");
+}

@@ -365,6 +365,74 @@ impl Time {
     }
 }
 
+/// The most missing steps gap filling adds to one file: a few such steps cost what a row
+/// costs, so a handful of far-apart times must not become hundreds of millions of steps.
+pub const MAX_FILLED: usize = 10_000_000;
+
+/// The last month a file can write (`9999-12`, as months since year 0).
+const LAST_MONTH: i64 = 9999 * 12 + 11;
+
+impl Time {
+    /// [`Time::advance`] without overflow: `None` when the result does not fit (an index past
+    /// `i64`'s range, a date after the year 9999 or before the year 0, which cannot be written
+    /// as `YYYY`).
+    pub fn checked_advance(&self, freq: Freq, k: i64) -> Option<Time> {
+        let lin = |v: i64, n: i64| v.checked_add(k.checked_mul(n)?);
+        // a calendar-month step from a day: its month index first, so that the day arithmetic
+        // only ever sees writable years
+        let months = |days: i64, m: i64| -> Option<i64> {
+            let (y, mo, _) = civil_from_days(days);
+            let to = (y * 12 + mo - 1).checked_add(k.checked_mul(m)?)?;
+            (0..=LAST_MONTH)
+                .contains(&to)
+                .then(|| add_months(days, k * m))
+        };
+        let value = match self.kind {
+            TimeKind::Index => lin(
+                self.value,
+                match freq {
+                    Freq::Integer(n) => n,
+                    _ => 1,
+                },
+            )?,
+            TimeKind::Month => {
+                let v = lin(self.value, freq.months().unwrap_or(1))?;
+                (0..=LAST_MONTH).contains(&v).then_some(v)?
+            }
+            TimeKind::Date => match (freq.months(), freq.seconds(), freq) {
+                (Some(m), _, _) => months(self.value, m)?,
+                (_, Some(s), _) => lin(self.value, (s / 86_400).max(1))?,
+                (_, _, Freq::Integer(n)) => lin(self.value, n)?,
+                _ => lin(self.value, 1)?,
+            },
+            TimeKind::DateTime { .. } => match (freq.months(), freq.seconds(), freq) {
+                (Some(m), _, _) => {
+                    let (day, sec) = (self.value.div_euclid(86_400), self.value.rem_euclid(86_400));
+                    months(day, m)?.checked_mul(86_400)?.checked_add(sec)?
+                }
+                (_, Some(s), _) => lin(self.value, s)?,
+                (_, _, Freq::Integer(n)) => lin(self.value, n)?,
+                _ => lin(self.value, 1)?,
+            },
+        };
+        let t = Time {
+            value,
+            kind: self.kind,
+        };
+        match self.kind {
+            TimeKind::Index | TimeKind::Month => Some(t),
+            _ => {
+                let days = match self.kind {
+                    TimeKind::Date => value,
+                    _ => value.div_euclid(86_400),
+                };
+                // days of the years 0 to 9999
+                (-719_528..=2_932_896).contains(&days).then_some(t)
+            }
+        }
+    }
+}
+
 impl fmt::Display for Time {
     /// Writes the time as the file did: `7`, `2024-02`, `2024-02-29`, `2024-02-29 13:05`,
     /// `2024-02-29T13:05:09`.
@@ -570,6 +638,17 @@ impl Series {
         self.times.is_empty()
     }
 
+    /// [`Series::future_times`], or `None` if a time would not fit (see
+    /// [`Time::checked_advance`]).
+    pub fn checked_future_times(&self, n: usize, freq: Freq) -> Option<Vec<Time>> {
+        match self.times.last() {
+            Some(last) => (1..=n as i64)
+                .map(|k| last.checked_advance(freq, k))
+                .collect(),
+            None => Some(Vec::new()),
+        }
+    }
+
     /// Missing targets (NaN), filled gaps included.
     pub fn missing(&self) -> usize {
         self.target.iter().filter(|v| v.is_nan()).count()
@@ -653,6 +732,21 @@ fn is_missing(cell: &str) -> bool {
 }
 
 fn panel_from(mut file: Delimited, spec: &PanelSpec) -> Result<Panel> {
+    // one column, one role: a target that is also a known covariate (or the time) trains but
+    // can never be forecast
+    let mut roles: Vec<(&str, &str)> = vec![("--column", spec.target.as_str())];
+    roles.extend(spec.id_column.as_deref().map(|c| ("--id-column", c)));
+    roles.extend(spec.time_column.as_deref().map(|c| ("--time-column", c)));
+    roles.extend(spec.known.iter().map(|c| ("--known-columns", c.as_str())));
+    for (i, (flag, col)) in roles.iter().enumerate() {
+        if let Some((other, _)) = roles[..i].iter().find(|(_, c)| c == col) {
+            return Err(Error::Config(if other == flag {
+                format!("{flag} names `{col}` twice")
+            } else {
+                format!("`{col}` is given as both {other} and {flag}; a column has one role")
+            }));
+        }
+    }
     let id_idx = spec
         .id_column
         .as_deref()
@@ -736,8 +830,13 @@ fn panel_from(mut file: Delimited, spec: &PanelSpec) -> Result<Panel> {
                 Ok(v) if v.is_finite() => v,
                 Ok(_) => {
                     return Err(fmt(format!(
-                        "line {line}, column `{}`: `{c}` is not a finite number",
-                        spec.target
+                        "line {line}, column `{}`: `{c}` is not a finite 32-bit number{}",
+                        spec.target,
+                        if c.parse::<f64>().is_ok_and(f64::is_finite) {
+                            " (at most 3.4e38 in size): rescale the column"
+                        } else {
+                            ""
+                        }
                     )))
                 }
                 Err(_) => {
@@ -793,14 +892,25 @@ fn panel_from(mut file: Delimited, spec: &PanelSpec) -> Result<Panel> {
                 rows.len()
             )));
         }
+        if rows.iter().all(|r| r.target.is_nan()) {
+            return Err(fmt(format!(
+                "column `{}`: series `{id}` (first on line {}) has no value, every cell is empty                  or NaN; leave it out",
+                spec.target, rows[0].line
+            )));
+        }
         rows.sort_by_key(|r| r.time);
         for w in rows.windows(2) {
             if w[0].time == w[1].time {
                 let (a, b) = (w[0].line.min(w[1].line), w[0].line.max(w[1].line));
                 return Err(fmt(format!(
                     "line {b}, column `{time_name}`: series `{id}` has the time `{}` twice \
-                     (also on line {a})",
-                    w[1].time
+                     (also on line {a}){}",
+                    w[1].time,
+                    if spec.id_column.is_none() {
+                        "; a file of several series needs --id-column"
+                    } else {
+                        ""
+                    }
                 )));
             }
         }
@@ -810,6 +920,7 @@ fn panel_from(mut file: Delimited, spec: &PanelSpec) -> Result<Panel> {
     let freq = infer_freq(&groups, time_kind);
 
     let mut series = Vec::with_capacity(groups.len());
+    let mut filled_total = 0usize;
     for (id, rows) in groups {
         let first_line = rows.iter().map(|r| r.line).min().unwrap_or(0);
         let mut s = Series {
@@ -823,8 +934,18 @@ fn panel_from(mut file: Delimited, spec: &PanelSpec) -> Result<Panel> {
         let mut prev: Option<(Time, usize)> = None;
         for row in rows {
             if let Some((p, pline)) = prev {
+                // times from the file are in range, so a step past them only fails at the
+                // edges of an integer index
+                let at = |k: i64| {
+                    p.checked_advance(freq, k).ok_or_else(|| {
+                        fmt(format!(
+                            "line {}: series `{}` cannot step {freq} from `{p}` without leaving                              the range of times",
+                            row.line, s.id
+                        ))
+                    })
+                };
                 let mut k = 1;
-                let mut t = p.advance(freq, 1);
+                let mut t = at(1)?;
                 while t < row.time {
                     if k > 1_000_000 {
                         return Err(fmt(format!(
@@ -834,7 +955,7 @@ fn panel_from(mut file: Delimited, spec: &PanelSpec) -> Result<Panel> {
                         )));
                     }
                     k += 1;
-                    t = p.advance(freq, k);
+                    t = at(k)?;
                 }
                 if t != row.time {
                     return Err(fmt(format!(
@@ -859,8 +980,18 @@ fn panel_from(mut file: Delimited, spec: &PanelSpec) -> Result<Panel> {
                                 .join(", ")
                         )));
                     }
+                    filled_total += (k - 1) as usize;
+                    if filled_total > MAX_FILLED {
+                        return Err(fmt(format!(
+                            "line {}: series `{}` misses {} {freq} step(s) between `{p}` and                              `{}`, and the gaps of the file add up to over {MAX_FILLED} missing                              steps; check the time column (its step is read as {freq}, the most                              common one)",
+                            row.line,
+                            s.id,
+                            k - 1,
+                            row.time
+                        )));
+                    }
                     for j in 1..k {
-                        s.times.push(p.advance(freq, j));
+                        s.times.push(at(j)?);
                         s.target.push(f32::NAN);
                     }
                     s.filled += (k - 1) as usize;

@@ -44,12 +44,31 @@ impl Delimited {
         };
         if check_utf8 {
             if let Err(e) = std::str::from_utf8(&bytes) {
+                let at = e.valid_up_to();
+                let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+                let utf16 = bytes.starts_with(&[0xff, 0xfe]) || bytes.starts_with(&[0xfe, 0xff]);
                 return Err(fmt(format!(
-                    "not UTF-8 text (invalid byte at offset {})",
-                    e.valid_up_to()
+                    "line {line}: not UTF-8 text (invalid byte at offset {at}){}",
+                    if utf16 {
+                        "; the file looks like UTF-16: save it as UTF-8"
+                    } else {
+                        "; save it as UTF-8"
+                    }
                 )));
             }
         }
+        // the csv reader counts a CRLF file's lines one short: read its line ends as LF
+        let bytes = if bytes.windows(2).any(|w| w == b"\r\n") {
+            let mut out = Vec::with_capacity(bytes.len());
+            for (i, &b) in bytes.iter().enumerate() {
+                if !(b == b'\r' && bytes.get(i + 1) == Some(&b'\n')) {
+                    out.push(b);
+                }
+            }
+            out
+        } else {
+            bytes
+        };
         let mut reader = csv::ReaderBuilder::new()
             .delimiter(delimiter)
             .quoting(quoting)
@@ -76,16 +95,28 @@ impl Delimited {
     }
 
     /// Index of the column named `c` (names are trimmed), or an error listing the header.
+    /// A name the header holds twice is refused rather than read from its first place.
     pub fn column(&self, c: &str) -> Result<usize> {
-        self.headers
+        let mut at = self
+            .headers
             .iter()
-            .position(|h| h.trim() == c)
-            .ok_or_else(|| {
-                self.error(format!(
-                    "no column `{c}`; the header has: {}",
-                    self.headers.iter().collect::<Vec<_>>().join(", ")
-                ))
-            })
+            .enumerate()
+            .filter(|(_, h)| h.trim() == c)
+            .map(|(i, _)| i);
+        let first = at.next().ok_or_else(|| {
+            self.error(format!(
+                "no column `{c}`; the header has: {}",
+                self.headers.iter().collect::<Vec<_>>().join(", ")
+            ))
+        })?;
+        if let Some(second) = at.next() {
+            return Err(self.error(format!(
+                "line 1: the header names column `{c}` twice (columns {} and {}); rename one",
+                first + 1,
+                second + 1
+            )));
+        }
+        Ok(first)
     }
 }
 

@@ -606,6 +606,10 @@ pub fn negative_binomial_quantile(q: f64, mu: f64, alpha: f64) -> f64 {
     }
     while hi - lo > 1.0 {
         let mid = ((lo + hi) / 2.0).floor();
+        // beyond 2^53 whole numbers are no longer all representable: stop at the precision
+        if mid <= lo || mid >= hi {
+            break;
+        }
         if cdf(mid) >= q {
             hi = mid;
         } else {
@@ -829,7 +833,7 @@ fn beta_cf(x: f64, a: f64, b: f64) -> f64 {
 /// The CDF of the standard Student-t with `nu` degrees of freedom:
 /// `½ I_{ν/(ν+t²)}(ν/2, ½)` below 0, one minus it above (`nu` finite and positive).
 pub fn student_t_cdf(t: f64, nu: f64) -> f64 {
-    let tail = 0.5 * incomplete_beta(nu / (nu + t * t), 0.5 * nu, 0.5);
+    let tail = 0.5 * incomplete_beta(t_beta_x(t, nu), 0.5 * nu, 0.5);
     if t < 0.0 {
         tail
     } else {
@@ -837,13 +841,30 @@ pub fn student_t_cdf(t: f64, nu: f64) -> f64 {
     }
 }
 
+/// `ν/(ν + t²)`, the incomplete beta's argument of the Student-t's tail, also where `t²`
+/// overflows (a quantile far in the tail of a small `ν`).
+fn t_beta_x(t: f64, nu: f64) -> f64 {
+    if (t * t).is_finite() {
+        nu / (nu + t * t)
+    } else {
+        let u = nu.sqrt() / t.abs();
+        u * u / (1.0 + u * u)
+    }
+}
+
 /// The probability density of the standard Student-t.
 fn student_t_pdf(t: f64, nu: f64) -> f64 {
+    // ln(1 + t²/ν), also where t² overflows
+    let ln_1p = if (t * t).is_finite() {
+        (t * t / nu).ln_1p()
+    } else {
+        2.0 * t.abs().ln() - nu.ln()
+    };
     (ln_gamma(0.5 * (nu + 1.0))
         - ln_gamma(0.5 * nu)
         - 0.5 * (nu * std::f64::consts::PI).ln()
-        - 0.5 * (nu + 1.0) * (t * t / nu).ln_1p())
-    .exp()
+        - 0.5 * (nu + 1.0) * ln_1p)
+        .exp()
 }
 
 /// The `p`-quantile of the standard Student-t with `nu` degrees of freedom: the CDF inverted
@@ -865,29 +886,31 @@ pub fn student_t_quantile(p: f64, nu: f64) -> f64 {
     if p == 0.5 {
         return 0.0;
     }
-    if p < 0.5 {
-        return -student_t_quantile(1.0 - p, nu);
-    }
-    // p > ½: t > 0; bracket [0, hi]
+    // solved on the tail beyond |t|, P(T > |t|) = ½ I_{ν/(ν+t²)}(ν/2, ½), so that a level
+    // near 0 keeps its digits (1 - 1e-20 is 1 in f64); 1 - p is exact for p >= ½
+    let (tail, sign) = if p < 0.5 { (p, -1.0) } else { (1.0 - p, 1.0) };
+    let upper = |t: f64| 0.5 * incomplete_beta(t_beta_x(t, nu), 0.5 * nu, 0.5);
+    // bracket [lo, hi] with upper(lo) > tail >= upper(hi)
     let (mut lo, mut hi) = (0.0f64, 1.0f64);
-    while student_t_cdf(hi, nu) < p {
+    while upper(hi) > tail {
         lo = hi;
         hi *= 2.0;
         if hi > 1e300 {
-            return f64::INFINITY;
+            return sign * f64::INFINITY;
         }
     }
     // start from the normal quantile when it is inside the bracket
-    let z = normal_quantile(p);
+    let z = -normal_quantile(tail);
     let mut t = if z > lo && z < hi { z } else { 0.5 * (lo + hi) };
     for _ in 0..200 {
-        let f = student_t_cdf(t, nu) - p;
+        let f = upper(t) - tail;
         if f > 0.0 {
-            hi = t;
-        } else {
             lo = t;
+        } else {
+            hi = t;
         }
-        let step = f / student_t_pdf(t, nu);
+        // d upper / dt = -pdf(t)
+        let step = -f / student_t_pdf(t, nu);
         let mut next = t - step;
         // (a NaN step fails both comparisons)
         if !(next > lo && next < hi) {
@@ -899,5 +922,5 @@ pub fn student_t_quantile(p: f64, nu: f64) -> f64 {
             break;
         }
     }
-    t
+    sign * t
 }

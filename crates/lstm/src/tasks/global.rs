@@ -304,6 +304,20 @@ impl GlobalSpec {
         known: &[String],
         options: &GlobalOptions,
     ) -> Result<GlobalSpec> {
+        // a size longer than every series can train nothing, and bounding the sizes the user
+        // gives keeps the arithmetic on them (a window of context + horizon) from overflowing
+        let longest = panel.series.iter().map(|s| s.len()).max().unwrap_or(0);
+        for (flag, v) in [
+            ("season", options.season),
+            ("horizon", options.horizon),
+            ("context", options.context),
+        ] {
+            if let Some(v) = v.filter(|&v| v > longest) {
+                return Err(Error::Config(format!(
+                    "--{flag} {v} is longer than the longest series ({longest} steps); give a smaller --{flag}"
+                )));
+            }
+        }
         let season = options.season.unwrap_or_else(|| panel.freq.season());
         let horizon = options
             .horizon
@@ -510,11 +524,24 @@ pub fn prepare(
     extra: usize,
 ) -> Result<Vec<Prepared>> {
     let freq = spec.frequency()?;
+    if panel.freq != freq {
+        return Err(Error::Config(format!(
+            "the data's times are {}, but the model was trained on {freq} data; give it data of the same frequency",
+            panel.freq
+        )));
+    }
     let (k, c) = (spec.known.len(), spec.calendar);
     let mut out = Vec::with_capacity(panel.series.len());
     for (s, &hist) in panel.series.iter().zip(history) {
         let mut times = s.times.clone();
-        times.extend(s.future_times(extra, freq));
+        times.extend(s.checked_future_times(extra, freq).ok_or_else(|| {
+            Error::Config(format!(
+                "series `{}` (line {}): the {extra} steps after its last time `{}` run past the last time that can be written",
+                s.id,
+                s.first_line,
+                s.times.last().map(ToString::to_string).unwrap_or_default()
+            ))
+        })?);
         let n = times.len();
         let mut y = s.target.clone();
         y.resize(n, f32::NAN);
@@ -890,14 +917,21 @@ pub struct SeriesForecast {
     pub quantiles: Vec<(f64, Vec<f64>)>,
 }
 
+/// Series forecast in one forward pass (the activations of a chunk of 256 windows of M4's 144
+/// steps take tens of megabytes).
+const FORECAST_CHUNK: usize = 256;
+
+/// The most quantile levels one forecast gives.
+pub const MAX_LEVELS: usize = 100;
+
 /// Forecasts `steps` (at most the horizon) from `origins[i]` of each prepared series (which
-/// must have `origins[i] + horizon` steps), one batch for all series. With an id embedding, a
-/// series seen in training reads its row, another the mean of the rows (through a copy of the
-/// model with that row appended).
+/// must have `origins[i] + horizon` steps), in batches of up to 256 series. With an id
+/// embedding, a series seen in training reads its row, another the mean of the rows (through a
+/// copy of the model with that row appended).
 ///
 /// # Errors
-/// [`Error::Config`] for more steps than the horizon or a quantile level outside (0, 1);
-/// model errors.
+/// [`Error::Config`] for more steps than the horizon, a quantile level outside (0, 1), more
+/// than [`MAX_LEVELS`] levels or one given twice; model errors.
 pub fn forecast(
     spec: &GlobalSpec,
     model: &mut SequenceModel,
@@ -915,6 +949,22 @@ pub fn forecast(
     if let Some(q) = levels.iter().find(|&&q| !(q > 0.0 && q < 1.0)) {
         return Err(Error::Config(format!(
             "quantile level {q} is not between 0 and 1"
+        )));
+    }
+    if levels.len() > MAX_LEVELS {
+        return Err(Error::Config(format!(
+            "{} quantile levels asked for; give at most {MAX_LEVELS}",
+            levels.len()
+        )));
+    }
+    if let Some((i, q)) = levels
+        .iter()
+        .enumerate()
+        .find(|&(i, q)| levels[..i].contains(q))
+    {
+        return Err(Error::Config(format!(
+            "quantile level {q} is given twice (the {} and an earlier one); give each level once",
+            i + 1
         )));
     }
     let (t_len, i_len, p_len) = (spec.window(), spec.features(), spec.distribution.params());
@@ -945,11 +995,30 @@ pub fn forecast(
     };
     let model = extended.as_mut().unwrap_or(model);
     let carry = model.carry.take();
-    let out = model
-        .predict(dense_inputs(&x, &ids), b, t_len, None)
-        .map(|o| o.to_vec());
+    // a chunk of series at a time: the forward pass holds every step's activations of its
+    // batch, so thousands of series at once would take gigabytes
+    let mut out = Vec::with_capacity(b * t_len * p_len);
+    let mut failed = None;
+    for r0 in (0..b).step_by(FORECAST_CHUNK) {
+        let r1 = (r0 + FORECAST_CHUNK).min(b);
+        let xs = &x[r0 * t_len * i_len..r1 * t_len * i_len];
+        let chunk_ids = if ids.is_empty() {
+            &ids[..]
+        } else {
+            &ids[r0..r1]
+        };
+        match model.predict(dense_inputs(xs, chunk_ids), r1 - r0, t_len, None) {
+            Ok(o) => out.extend_from_slice(o),
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+    }
     model.carry = carry;
-    let out = out?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
     let dist = spec.distribution;
     let mut result = Vec::with_capacity(b);
     for (r, (p, &origin)) in series.iter().zip(origins).enumerate() {
@@ -985,7 +1054,6 @@ pub fn forecast(
 /// The output CSV of a forecast: the id column (when the model has one), the time column
 /// (`t` without one), the target column holding the median, and `q<level>` per quantile.
 pub fn forecast_csv(spec: &GlobalSpec, forecasts: &[SeriesForecast]) -> String {
-    let mut csv = String::new();
     let mut header = Vec::new();
     if let Some(id) = &spec.id_column {
         header.push(id.clone());
@@ -997,8 +1065,11 @@ pub fn forecast_csv(spec: &GlobalSpec, forecasts: &[SeriesForecast]) -> String {
             header.push(format!("q{q}"));
         }
     }
-    csv.push_str(&header.join(","));
-    csv.push('\n');
+    // quoted as CSV needs (an id or a column name with a comma, a quote or a line break)
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    let mut rows = vec![header];
     for f in forecasts {
         for h in 0..f.median.len() {
             let mut row = Vec::new();
@@ -1010,11 +1081,14 @@ pub fn forecast_csv(spec: &GlobalSpec, forecasts: &[SeriesForecast]) -> String {
             for (_, v) in &f.quantiles {
                 row.push(format!("{}", v[h]));
             }
-            csv.push_str(&row.join(","));
-            csv.push('\n');
+            rows.push(row);
         }
     }
-    csv
+    for row in rows {
+        // writing to memory cannot fail
+        let _ = w.write_record(&row);
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
 /// Combines the forecasts of several models of the same series (`runs[model][series]`): each
@@ -1097,6 +1171,22 @@ pub fn check_forecast_panel(
                 reason: format!(
                     "series `{}` (line {}) has {h} known values, fewer than the model's context of {need} steps; give it more history or leave it out",
                     s.id, s.first_line
+                ),
+            });
+        }
+        if spec.scaling.log()
+            && !s.target[h.saturating_sub(spec.context)..h]
+                .iter()
+                .any(|&v| v > 0.0)
+        {
+            return Err(Error::Format {
+                path: file.into(),
+                reason: format!(
+                    "series `{}` (line {}) has no value above 0 in its last {} steps, and the model reads values through their logarithm (--scaling {}: values at or below 0 are missing); forecast it with a model of another scaling",
+                    s.id,
+                    s.first_line,
+                    spec.context,
+                    spec.scaling.name()
                 ),
             });
         }

@@ -749,6 +749,11 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
         s.scaling = choice;
         scaling_note = note;
     }
+    let log_note = if spec.scaling.log() {
+        log_scaling_check(&path, &panel, &history, &spec)?
+    } else {
+        None
+    };
     let mc = model_config(&s, spec.input_kind(), spec.head());
     crate::model::memory::check_model_memory(&mc, s.batch, spec.window())?;
     // small data: further models from other seeds, for the same number of steps
@@ -797,6 +802,7 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
         data.windows()
     )];
     notes.extend(scaling_note);
+    notes.extend(log_note);
     notes.extend(member_note);
     if summary.missing > 0 {
         notes.push(format!(
@@ -808,12 +814,59 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
 }
 
 /// The negative binomial's targets: every training value a whole number at or above 0.
+/// Under a log scaling values at or below 0 are read as missing: refuses a series left with no
+/// value, and words how many were dropped.
+fn log_scaling_check(
+    path: &str,
+    panel: &Panel,
+    history: &[usize],
+    spec: &GlobalSpec,
+) -> JobResult<Option<String>> {
+    let mut dropped = 0usize;
+    for (x, &h) in panel.series.iter().zip(history) {
+        let y = &x.target[..h.min(x.target.len())];
+        if !y.iter().any(|&v| v > 0.0) {
+            return Err(JobError::Lib(Error::Format {
+                path: path.to_string(),
+                reason: format!(
+                    "column `{}`: series `{}` (first on line {}) has no value above 0, and --scaling {} reads values through their logarithm; leave the series out or choose another --scaling",
+                    spec.target,
+                    x.id,
+                    x.first_line,
+                    spec.scaling.name()
+                ),
+            }));
+        }
+        dropped += y.iter().filter(|&&v| v <= 0.0).count();
+    }
+    Ok((dropped > 0).then(|| {
+        format!(
+            "{dropped} values at or below 0 read as missing (--scaling {} takes logarithms)",
+            spec.scaling.name()
+        )
+    }))
+}
+
+/// The largest count `--distribution negative-binomial` trains on: 2^24, above which 32-bit
+/// floats cannot hold every whole number.
+const MAX_COUNT: f32 = 16_777_216.0;
+
 fn check_counts(path: &str, panel: &Panel, history: &[usize], target: &str) -> JobResult<()> {
     for (x, &h) in panel.series.iter().zip(history) {
         let bad = x.target[..h.min(x.target.len())]
             .iter()
-            .position(|&v| !v.is_nan() && (v < 0.0 || v.fract() != 0.0));
+            .position(|&v| !v.is_nan() && (v < 0.0 || v.fract() != 0.0 || v > MAX_COUNT));
         if let Some(t) = bad {
+            let v = x.target[t];
+            if v > MAX_COUNT {
+                return Err(JobError::Lib(Error::Format {
+                    path: path.to_string(),
+                    reason: format!(
+                        "column `{target}`: series `{}` (first on line {}) has the value {v} at time {}, above 16,777,216 (2^24), where 32-bit floats hold only some whole numbers; --distribution negative-binomial is for counts below it: leave it out (the default Student-t) for such values",
+                        x.id, x.first_line, x.times[t]
+                    ),
+                }));
+            }
             return Err(JobError::Lib(Error::Format {
                 path: path.to_string(),
                 reason: format!(
@@ -1386,10 +1439,11 @@ pub fn evaluate(l: &mut Loaded, data: &Path, o: &EvalOptions) -> JobResult<EvalR
             })
         }
         Task::Forecast if l.meta.global.is_some() => {
-            if o.holdout.is_some() {
-                return Err(invalid(
-                    "--holdout scores the window forecaster; a global forecaster is scored on its last --windows K horizons",
-                ));
+            if o.holdout.is_some() || o.tail.is_some() {
+                return Err(invalid(format!(
+                    "--{} scores the window forecaster; a global forecaster is scored on its last --windows K horizons",
+                    if o.holdout.is_some() { "holdout" } else { "tail" }
+                )));
             }
             let windows = o.windows.unwrap_or(1);
             Ok(EvalReport::Backtest(Box::new(backtest(l, data, windows)?)))
@@ -1559,6 +1613,22 @@ pub fn generate(
     o: &GenerateOptions,
     on_piece: &mut dyn FnMut(&str),
 ) -> JobResult<String> {
+    generate_until(l, o, &mut |piece| {
+        on_piece(piece);
+        true
+    })
+}
+
+/// [`generate`], stopping early (with the text so far) after a piece for which `on_piece`
+/// returns `false` (a reader that went away).
+///
+/// # Errors
+/// As [`generate`].
+pub fn generate_until(
+    l: &mut Loaded,
+    o: &GenerateOptions,
+    on_piece: &mut dyn FnMut(&str) -> bool,
+) -> JobResult<String> {
     check_generate(o)?;
     let vocab = l
         .meta
@@ -1566,7 +1636,7 @@ pub fn generate(
         .clone()
         .ok_or_else(|| invalid("the model has no vocabulary"))?;
     let mut rng = ChaCha8Rng::seed_from_u64(o.seed);
-    Ok(text::generate(
+    Ok(text::generate_until(
         &mut l.model,
         &vocab,
         &o.prime,
@@ -2055,7 +2125,21 @@ pub fn backtest(l: &mut Loaded, data: &Path, windows: usize) -> JobResult<Backte
         return Err(invalid("--windows must be at least 1"));
     }
     let s = &l.meta.settings;
-    let need = windows * spec.horizon;
+    // more windows than a series could hold overflow here: the row check below words it
+    let need = windows.saturating_mul(spec.horizon);
+    let panel = panel_for(&spec, data)?;
+    let lens: Vec<usize> = panel.series.iter().map(|x| x.len()).collect();
+    for (x, &n) in panel.series.iter().zip(&lens) {
+        if n < need.saturating_add(spec.context.max(spec.season + 1)) {
+            return Err(JobError::Lib(Error::Format {
+                path: data.display().to_string(),
+                reason: format!(
+                    "series `{}` (line {}) has {n} rows, too few for {windows} window(s) of {} after the model's context of {} steps",
+                    x.id, x.first_line, spec.horizon, spec.context
+                ),
+            }));
+        }
+    }
     // the same file by another spelling (`./f.csv`, an absolute path) is the same file
     let same = |a: &Path| match (std::fs::canonicalize(a), std::fs::canonicalize(data)) {
         (Ok(a), Ok(b)) => a == b,
@@ -2068,19 +2152,6 @@ pub fn backtest(l: &mut Loaded, data: &Path, windows: usize) -> JobResult<Backte
             spec.horizon,
             s.holdout
         )));
-    }
-    let panel = panel_for(&spec, data)?;
-    let lens: Vec<usize> = panel.series.iter().map(|x| x.len()).collect();
-    for (x, &n) in panel.series.iter().zip(&lens) {
-        if n < need + spec.context.max(spec.season + 1) {
-            return Err(JobError::Lib(Error::Format {
-                path: data.display().to_string(),
-                reason: format!(
-                    "series `{}` (line {}) has {n} rows, too few for {windows} window(s) of {} after the model's context of {} steps",
-                    x.id, x.first_line, spec.horizon, spec.context
-                ),
-            }));
-        }
     }
     let prepared = global::prepare(&spec, &panel, &lens, 0)?;
     let (mut scores, mut naive) = (Vec::new(), Vec::new());

@@ -407,6 +407,20 @@ fn stage(
         });
     }
     extra(staging)?;
+    // the further models `extra` wrote are checked on load as the first one is
+    for k in 1.. {
+        let name = member_file(k);
+        let bytes = match std::fs::read(staging.join(&name)) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+            Err(e) => return Err(Error::read(&staging.join(&name).display().to_string(), e)),
+        };
+        manifest.files.push(ManifestEntry {
+            name,
+            bytes: bytes.len() as u64,
+            crc32: crc32fast::hash(&bytes),
+        });
+    }
     // atomically too: its existence is what makes the staged set the checkpoint
     write_atomic(&staging.join(MANIFEST), json(&manifest).as_bytes())
 }

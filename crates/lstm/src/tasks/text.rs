@@ -557,6 +557,39 @@ pub fn generate(
     rng: &mut ChaCha8Rng,
     emit: &mut dyn FnMut(&str),
 ) -> Result<String> {
+    generate_until(
+        model,
+        vocab,
+        prime,
+        length,
+        temperature,
+        top_k,
+        precision,
+        rng,
+        &mut |piece| {
+            emit(piece);
+            true
+        },
+    )
+}
+
+/// [`generate`], stopping early (with the text so far) after a token for which `emit` returns
+/// `false`: a reader that went away.
+///
+/// # Errors
+/// As [`generate`].
+#[allow(clippy::too_many_arguments)]
+pub fn generate_until(
+    model: &mut SequenceModel,
+    vocab: &Vocab,
+    prime: &str,
+    length: usize,
+    temperature: f32,
+    top_k: usize,
+    precision: Precision,
+    rng: &mut ChaCha8Rng,
+    emit: &mut dyn FnMut(&str) -> bool,
+) -> Result<String> {
     if !(temperature.is_finite() && temperature > 0.0) {
         return Err(Error::Config(format!(
             "temperature must be a positive number, got {temperature}"
@@ -584,9 +617,9 @@ pub fn generate(
         } else {
             piece
         };
-        emit(&piece);
+        let go_on = emit(&piece);
         out.push_str(&piece);
-        next as u32
+        (next as u32, go_on)
     };
     if Generator::supports(model) {
         // batch-1 path: weights split across the cores, no allocation per token
@@ -597,13 +630,20 @@ pub fn generate(
         }
         let mut next = last_id;
         for _ in 0..length {
-            next = pick(g.step(next)?, rng);
+            let go_on;
+            (next, go_on) = pick(g.step(next)?, rng);
+            if !go_on {
+                break;
+            }
         }
     } else {
         let saved = model.carry.replace(RecurrentState::default());
         let mut logits = model.predict(Inputs::Tokens(&ids), 1, ids.len(), None)?;
         for _ in 0..length {
-            let next = pick(logits, rng);
+            let (next, go_on) = pick(logits, rng);
+            if !go_on {
+                break;
+            }
             logits = model.predict(Inputs::Tokens(&[next]), 1, 1, None)?;
         }
         model.carry = saved;
