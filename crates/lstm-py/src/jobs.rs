@@ -377,9 +377,10 @@ impl Model {
         std::thread::spawn(move || {
             let mut l = inner.lock().unwrap_or_else(|p| p.into_inner());
             let piece_tx = tx.clone();
-            let r = job::generate(&mut l, &o, &mut |piece| {
-                // a reader that went away stops receiving; the rest is generated unread
-                let _ = piece_tx.send(Ok(piece.to_string()));
+            let r = job::generate_until(&mut l, &o, &mut |piece| {
+                // a reader that went away (the iterator dropped) stops the generation and
+                // frees the model
+                piece_tx.send(Ok(piece.to_string())).is_ok()
             });
             if let Err(e) = r {
                 let _ = tx.send(Err(e));

@@ -94,6 +94,8 @@ struct TapeInner {
     cache: RecurrentCache,
     /// `(T, B)` of the forward pass held, if any.
     shape: Option<(usize, usize)>,
+    /// The layer whose forward pass it holds ([`PyRecurrent::id`]; 0: none).
+    owner: usize,
 }
 
 #[pymethods]
@@ -126,6 +128,8 @@ struct Inner {
 #[pyclass(module = "lstm._lstm", name = "Recurrent", frozen)]
 pub struct PyRecurrent {
     cfg: RecurrentConfig,
+    /// This layer's number, to tell a tape filled by another layer.
+    id: usize,
     inner: Mutex<Inner>,
 }
 
@@ -250,8 +254,10 @@ impl PyRecurrent {
         let mut store = ParamStore::default();
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let rnn = Recurrent::new(cfg.clone(), &mut store, "", &mut rng).map_err(lib_err)?;
+        static NEXT_ID: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
         Ok(PyRecurrent {
             cfg,
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             inner: Mutex::new(Inner {
                 rnn,
                 store,
@@ -475,6 +481,7 @@ impl PyRecurrent {
                     rnn.forward(&store.values, batch, &mut tape.cache)?;
                     compute[0] = start.elapsed().as_secs_f64();
                     tape.shape = Some((t, b));
+                    tape.owner = self.id;
                     let s = tape.cache.final_state();
                     Ok::<_, lstm::Error>((tape.cache.output().to_vec(), s.h.clone(), s.c.clone()))
                 })
@@ -554,6 +561,13 @@ impl PyRecurrent {
                         ..
                     } = inner;
                     let tape = tape.unwrap_or(own);
+                    if tape.owner != self.id {
+                        return Err(lstm::Error::Config(
+                            "this tape holds the forward pass of another layer; give backward() \
+                             the tape of this layer's forward()"
+                                .into(),
+                        ));
+                    }
                     if tape.shape != Some((t, b)) {
                         return Err(lstm::Error::Config(
                             "the forward pass changed under this backward() (another thread \
@@ -634,6 +648,7 @@ impl PyRecurrent {
                 times.push(start.elapsed().as_secs_f64());
             }
             tape.shape = Some((t, b));
+            tape.owner = self.id;
             Ok(times)
         })
         .map_err(lib_err)

@@ -314,3 +314,45 @@ def test_mixed_precision_trains_or_is_refused(binary):
     h = m.fit(text)
     assert all(np.isfinite(h["loss"])) and h["loss"][-1] < h["loss"][0]
     assert len(m.generate("ROMEO:", length=20, seed=1)) == 20
+
+
+def test_a_dropped_stream_stops_and_frees_the_model(text_model):
+    m, _, _ = text_model
+    # a hundred million characters: the model stayed locked for half an hour
+    it = m.generate("KING", length=10**8, seed=2, stream=True)
+    next(it)
+    del it
+    out = []
+    t = threading.Thread(target=lambda: out.append(m.generate("KING", length=5, seed=2)),
+                         daemon=True)
+    t.start()
+    t.join(timeout=60)
+    assert out, "the model stayed locked by a stream nobody reads"
+
+
+def test_a_model_path_must_name_a_directory(text_model, tmp_path, monkeypatch):
+    m, _, _ = text_model
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="empty"):
+        m.save("")
+    with pytest.raises(TypeError):
+        m.save(None)
+    with pytest.raises(TypeError):
+        lstm.load(None)
+    assert list(tmp_path.iterdir()) == [], "a refused save wrote files"
+
+
+def test_ids_and_names_with_commas_and_quotes_come_back_whole():
+    pd = pytest.importorskip("pandas", reason="pandas is not installed: DataFrame input untested")
+    rows = list(csv.DictReader(open(DATA / "m4_hourly_train.csv")))[:2000]
+    df = pd.DataFrame(rows)
+    df["value"] = df["value"].astype(float)
+    df["t"] = df["t"].astype(int)
+    df["series"] = df["series"].map(lambda s: s + ', "north"')
+    df = df.rename(columns={"value": "sales, eur"})
+    f = lstm.Forecaster(steps=10, horizon=48, season=24, threads=1)
+    f.fit(df, column="sales, eur", id_column="series", time_column="t")
+    fc = f.predict(quantiles=[0.5])
+    assert list(fc.columns) == ["series", "t", "sales, eur", "q0.5"]
+    assert set(fc["series"]) == set(df["series"])
+    assert fc["t"].dtype == np.int64 and fc["sales, eur"].dtype == np.float64

@@ -459,3 +459,23 @@ def test_threads_with_their_own_tapes_get_their_own_gradients():
     for t in threads:
         t.join()
     assert not errors, errors
+
+
+def test_sizes_whose_parameter_count_overflows_are_refused():
+    # the count used to wrap to a small number, and the first forward() panicked
+    for args in [(1, 2**62), (2**62, 4), (4, 4, 2**62)]:
+        with pytest.raises(ValueError):
+            lstm.LSTM(*args)
+
+
+def test_a_tape_of_another_layer_is_refused():
+    a = lstm.LSTM(3, 4)
+    b = lstm.GRU(3, 5, num_layers=2, bidirectional=True)
+    tape = lstm.layers.Tape()
+    a._native.forward(np.ones((2, 1, 3), np.float32), tape=tape)
+    # it used to index past the tape's one layer and panic
+    with pytest.raises(ValueError, match="another layer"):
+        b._native.backward(np.ones((2, 1, 10), np.float32), tape=tape)
+    # the owner still runs its backward pass on it
+    d_x, _, _ = a._native.backward(np.ones((2, 1, 4), np.float32), tape=tape)
+    assert d_x.shape == (2, 1, 3)

@@ -15,6 +15,7 @@ read exactly the same input in the same way.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -177,7 +178,7 @@ class _Job:
     def save(self, dir: PathLike) -> None:
         """Writes the model directory (``config.json``, ``model.safetensors``, ...) that the
         binary's commands and :func:`load` read."""
-        self.model.save(str(dir))
+        self.model.save(str(_dir_path(dir, "save")))
 
     def _evaluate_file(self, path: PathLike, **options: Any) -> Dict[str, Any]:
         return json.loads(self.model.evaluate(str(path), **options))
@@ -383,7 +384,11 @@ class Forecaster(_Job):
             else:
                 path = self._write(data, Path(d), self._target())
             text = m.forecast(str(path), steps, levels)
-        return _parse_forecast(text, as_frame)
+        params = self.get_params()
+        keys = {params.get("id_column"), params.get("date_column") or "t"}
+        if not m.is_global:
+            keys.add("step")
+        return _parse_forecast(text, as_frame, keys)
 
     def _target(self) -> Optional[str]:
         cols = self.get_params().get("columns") or []
@@ -405,17 +410,23 @@ class Forecaster(_Job):
             return self._evaluate_file(path, windows=windows, holdout=holdout)
 
 
-def _parse_forecast(text: str, as_frame: bool) -> Any:
-    rows = list(csv.reader(text.splitlines()))
+def _parse_forecast(text: str, as_frame: bool, keys: Any = ()) -> Any:
+    """The forecast CSV as columns: the key columns (id, time) as integers when they all are,
+    else as written; the others (the forecast and its quantiles) as floats."""
+    # csv reads quoted cells whole (an id with a comma or a line break)
+    rows = list(csv.reader(io.StringIO(text)))
     header, body = rows[0], rows[1:]
     cols: Dict[str, Any] = {}
     for i, name in enumerate(header):
-        vals = [r[i] for r in body]
-        try:
-            cols[name] = np.array([int(v) for v in vals], dtype=np.int64)
-            continue
-        except ValueError:
-            pass
+        vals = [r[i] if i < len(r) else "" for r in body]
+        if name in keys:
+            try:
+                ints = [int(v) for v in vals]
+                if all(-(2**63) <= v < 2**63 for v in ints):
+                    cols[name] = np.array(ints, dtype=np.int64)
+                    continue
+            except ValueError:
+                pass
         try:
             cols[name] = np.array([float(v) if v != "" else np.nan for v in vals])
         except ValueError:
@@ -522,10 +533,23 @@ class Classifier(_Job):
             return self._evaluate_file(path, tail=tail)
 
 
+def _dir_path(dir: Any, what: str) -> Path:
+    """A model directory's path: a str or path-like naming something (not ``None``, not
+    empty, which would be the current directory)."""
+    if not isinstance(dir, (str, os.PathLike)):
+        raise TypeError(f"{what}() takes a directory path (str or os.PathLike), got {type(dir).__name__}")
+    p = os.fspath(dir)
+    if isinstance(p, bytes):
+        p = os.fsdecode(p)
+    if p.strip() == "":
+        raise ValueError(f"{what}() needs a directory path, got an empty one")
+    return Path(p)
+
+
 def load(dir: PathLike) -> Union[TextModel, Forecaster, Classifier]:
     """Loads a model directory written by ``lstm train`` or ``save()``: a
     :class:`TextModel`, :class:`Forecaster` or :class:`Classifier` by its job. Raises
     ``FileNotFoundError`` for a missing directory, ``lstm.LstmError`` for a damaged one."""
-    m = _lstm.Model.load(str(dir))
+    m = _lstm.Model.load(str(_dir_path(dir, "load")))
     cls = {"text": TextModel, "forecast": Forecaster, "classify": Classifier}[m.task]
     return cls._from_model(m)

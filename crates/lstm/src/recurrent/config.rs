@@ -131,7 +131,8 @@ impl RecurrentConfig {
         Ok(())
     }
 
-    /// Number of parameters the stack has.
+    /// Number of parameters the stack has (saturating at `usize::MAX` for sizes no machine
+    /// holds, so that [`Self::validate`] can refuse them).
     pub fn num_params(&self) -> usize {
         let (g, h, p, d) = (
             self.mode.gates(),
@@ -139,22 +140,28 @@ impl RecurrentConfig {
             self.hidden_out(),
             self.directions(),
         );
-        let mut n = 0usize;
-        for l in 0..self.num_layers {
-            let i = if l == 0 { self.input_size } else { d * p };
-            let mut per = g * h * i + g * h * p;
+        let (mul, add) = (usize::saturating_mul, usize::saturating_add);
+        let per_layer = |i: usize| {
+            let mut per = add(mul(mul(g, h), i), mul(mul(g, h), p));
             if self.bias {
-                per += 2 * g * h;
+                per = add(per, mul(2 * g, h));
             }
             if self.proj_size > 0 {
-                per += p * h;
+                per = add(per, mul(p, h));
             }
             if self.peephole {
-                per += 3 * h;
+                per = add(per, mul(3, h));
             }
-            n = n.saturating_add(d.saturating_mul(per));
+            mul(d, per)
+        };
+        if self.num_layers == 0 {
+            return 0;
         }
-        n
+        // layer 0 reads the input, the others the layer below
+        add(
+            per_layer(self.input_size),
+            mul(self.num_layers - 1, per_layer(mul(d, p))),
+        )
     }
 }
 
