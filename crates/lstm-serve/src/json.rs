@@ -36,8 +36,17 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 /// A 400 [`ApiError`]: `invalid_json` for malformed JSON, `invalid_parameter` with the field's
 /// path otherwise.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let not_json = |message: String| ApiError {
+        code: Some("invalid_json"),
+        param: None,
+        ..ApiError::bad_param("", message)
+    };
+    // an object, not an array read field by field into the request
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(not_json("the body must be a JSON object".into()));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let message = inner.to_string();
@@ -67,7 +76,13 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             format!("{param}: {message}")
         };
         ApiError::bad_param(param, message)
-    })
+    })?;
+    de.end().map_err(|e| {
+        not_json(format!(
+            "the body is not valid JSON: {e} (text after the object)"
+        ))
+    })?;
+    Ok(value)
 }
 
 #[cfg(test)]

@@ -25,6 +25,13 @@ use lstm::tasks::text::TextStream;
 /// Events a completion's channel holds before its stream waits for the client to read.
 const EVENTS: usize = 64;
 
+/// The most texts of one classification request, and series of one forecast request: each
+/// costs memory and time on the model's worker while others wait.
+pub const MAX_ITEMS: usize = 1000;
+
+/// The longest stop string, in characters (every token is checked against the stop strings).
+pub const MAX_STOP_CHARS: usize = 1000;
+
 /// A prompt: a string, or OpenAI's list form with exactly one string.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(untagged)]
@@ -172,6 +179,16 @@ pub async fn completions(
     };
     if stop.len() > 4 {
         return Err(ApiError::bad_param("stop", "give at most 4 stop strings"));
+    }
+    // each generated token is checked against the stop strings: keep them short
+    if let Some(s) = stop.iter().find(|s| s.chars().count() > MAX_STOP_CHARS) {
+        return Err(ApiError::bad_param(
+            "stop",
+            format!(
+                "a stop string has {} characters; give at most {MAX_STOP_CHARS}",
+                s.chars().count()
+            ),
+        ));
     }
     // temperature 0 is greedy: the likeliest token, as OpenAI's
     let (temperature, top_k) = if temperature == 0.0 {
@@ -353,6 +370,16 @@ pub async fn not_found() -> ApiError {
     )
 }
 
+/// A known path with another method (`GET /v1/completions`): a 405 in the API's JSON.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::other(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint takes another method: POST for /v1/completions, /v1/forecast and \
+         /v1/classify, GET for /v1/models, /health and /metrics",
+    )
+}
+
 /// `POST /v1/classify`'s body.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -374,6 +401,15 @@ pub async fn classify(
     };
     if req.texts.is_empty() {
         return Err(ApiError::bad_param("texts", "give at least one text"));
+    }
+    if req.texts.len() > MAX_ITEMS {
+        return Err(ApiError::bad_param(
+            "texts",
+            format!(
+                "{} texts in one request; send at most {MAX_ITEMS} (split them over several requests)",
+                req.texts.len()
+            ),
+        ));
     }
     let (tx, rx) = oneshot::channel();
     worker.submit(
@@ -431,6 +467,15 @@ pub async fn forecast(
     if req.series.is_empty() {
         return Err(ApiError::bad_param("series", "give at least one series"));
     }
+    if req.series.len() > MAX_ITEMS {
+        return Err(ApiError::bad_param(
+            "series",
+            format!(
+                "{} series in one request; send at most {MAX_ITEMS} (split them over several requests)",
+                req.series.len()
+            ),
+        ));
+    }
     let horizon = global
         .as_ref()
         .map(|g| g.horizon)
@@ -446,7 +491,23 @@ pub async fn forecast(
             ));
         }
     }
+    if req.quantiles.len() > lstm::tasks::global::MAX_LEVELS {
+        return Err(ApiError::bad_param(
+            "quantiles",
+            format!(
+                "{} quantile levels; give at most {}",
+                req.quantiles.len(),
+                lstm::tasks::global::MAX_LEVELS
+            ),
+        ));
+    }
     for (i, &q) in req.quantiles.iter().enumerate() {
+        if req.quantiles[..i].contains(&q) {
+            return Err(ApiError::bad_param(
+                format!("quantiles[{i}]"),
+                format!("the level {q} is given twice; give each level once"),
+            ));
+        }
         if !(q > 0.0 && q < 1.0) || window.is_some() {
             return Err(ApiError::bad_param(
                 format!("quantiles[{i}]"),

@@ -183,6 +183,7 @@ pub fn router(state: Arc<AppState>, max_body: usize, extra: Router<Arc<AppState>
         .route("/health", get(routes::health))
         .route("/metrics", get(routes::metrics))
         .merge(extra)
+        .method_not_allowed_fallback(routes::method_not_allowed)
         .route_layer(CatchPanicLayer::custom(|_| {
             ApiError::internal("the server failed on this request (a panic); it goes on serving")
                 .into_response()

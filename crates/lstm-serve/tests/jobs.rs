@@ -265,3 +265,49 @@ async fn window_forecasts_match_the_library() {
     }
     s.stop().await.unwrap();
 }
+
+/// One request may hold at most 1,000 series or texts (a megabyte of small series used to take
+/// gigabytes on the model's worker), and at most 100 quantile levels, each once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_request_is_bounded_in_series_texts_and_levels() {
+    let s = Server::start(args()).await;
+    let one = json!({"id": "a", "time": [1, 2], "values": [1.0, 2.0]});
+    let many: Vec<Value> = (0..1001).map(|_| one.clone()).collect();
+    let (status, v) = post(
+        &s,
+        "/v1/forecast",
+        &json!({"model": "series", "series": many}),
+    )
+    .await;
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(v["error"]["param"], "series", "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 1000"),
+        "{v}"
+    );
+    let texts: Vec<&str> = vec!["fine"; 1001];
+    let (status, v) = post(
+        &s,
+        "/v1/classify",
+        &json!({"model": "sentiment", "texts": texts}),
+    )
+    .await;
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(v["error"]["param"], "texts", "{v}");
+    let (t, vals) = history(10.0, 60);
+    let series = json!([{"id": "a", "time": t, "values": vals}]);
+    let levels: Vec<f64> = (1..=101).map(|i| i as f64 / 102.0).collect();
+    for (q, needle) in [(json!(levels), "at most 100"), (json!([0.5, 0.5]), "twice")] {
+        let body = json!({"model": "series", "series": series, "steps": 2, "quantiles": q});
+        let (status, v) = post(&s, "/v1/forecast", &body).await;
+        assert_eq!(status, 400, "{v}");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(needle),
+            "{v}"
+        );
+    }
+    s.stop().await.unwrap();
+}

@@ -43,6 +43,8 @@ async fn error_of(s: &Server, path: &str, body: &str) -> (u16, Value) {
 async fn bad_requests_get_4xx_json_naming_the_field() {
     let s = Server::start(args()).await;
     let c = "/v1/completions";
+    let long_stop =
+        json!({"model": "chars", "prompt": "a", "stop": ["b".repeat(1001)]}).to_string();
     let cases: Vec<(&str, &str, u16, Value)> = vec![
         (c, r#"{"model": "chars", "prompt": "#, 400, Value::Null),
         (
@@ -113,6 +115,21 @@ async fn bad_requests_get_4xx_json_naming_the_field() {
             400,
             json!("bogus"),
         ),
+        // not one JSON object: text after it, or an array read field by field
+        (
+            c,
+            r#"{"model": "chars", "prompt": "a", "max_tokens": 2} xyz"#,
+            400,
+            Value::Null,
+        ),
+        (
+            c,
+            r#"{"model": "chars", "prompt": "a"}{"a": 1}"#,
+            400,
+            Value::Null,
+        ),
+        (c, r#"["chars", "hello", 3]"#, 400, Value::Null),
+        (c, &long_stop, 400, json!("stop")),
         (
             c,
             r#"{"model": "chars", "prompt": "a", "seed": 1.5}"#,
@@ -149,6 +166,11 @@ async fn bad_requests_get_4xx_json_naming_the_field() {
     assert_eq!((got, e["code"].as_str()), (413, Some("body_too_large")));
     let r = client().get(s.url("/v2/nothing")).send().await.unwrap();
     assert_eq!(r.status(), 404);
+    // a known path with another method: a 405 in the same JSON
+    let r = client().get(s.url(c)).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "method_not_allowed", "{v}");
     // and the server still answers
     let r = client()
         .post(s.url(c))
