@@ -479,3 +479,13 @@ def test_a_tape_of_another_layer_is_refused():
     # the owner still runs its backward pass on it
     d_x, _, _ = a._native.backward(np.ones((2, 1, 4), np.float32), tape=tape)
     assert d_x.shape == (2, 1, 3)
+
+
+def test_a_nan_input_gives_nan_outputs_as_in_torch():
+    # the fused kernel's clamp turned NaN into a finite number (every output 0.7615941)
+    x = np.random.default_rng(0).standard_normal((5, 3, 4)).astype(np.float32)
+    x[0, 0, 0] = np.nan
+    for layer in [lstm.LSTM(4, 6, seed=0), lstm.GRU(4, 6, seed=0)]:
+        out, _ = layer(x)
+        assert np.isnan(out[:, 0, :]).all(), type(layer).__name__
+        assert np.isfinite(out[:, 1:, :]).all(), type(layer).__name__

@@ -75,9 +75,11 @@ pub(crate) mod avx512 {
     #[inline]
     #[target_feature(enable = "avx512f")]
     pub(crate) unsafe fn exp(x: __m512) -> __m512 {
+        // max and min return their second operand when either is NaN: with `x` second, a
+        // NaN stays NaN (as in PyTorch) instead of becoming -87.3
         let x = _mm512_min_ps(
-            _mm512_max_ps(x, _mm512_set1_ps(-87.3)),
             _mm512_set1_ps(88.3),
+            _mm512_max_ps(_mm512_set1_ps(-87.3), x),
         );
         let magic = _mm512_set1_ps(ROUND_MAGIC);
         let t = _mm512_fmadd_ps(x, _mm512_set1_ps(LOG2E), magic);
@@ -197,6 +199,20 @@ pub(crate) mod avx512 {
             let (abs, rel) = sweep(super::sigmoid, sigmoid_reference, (0.0, 1.0));
             assert!(abs <= 2e-7, "sigmoid worst absolute error {abs}");
             assert!(rel <= 5e-7, "sigmoid worst relative error {rel}");
+        }
+
+        #[test]
+        fn nan_stays_nan() {
+            if !std::is_x86_feature_detected!("avx512f") {
+                return;
+            }
+            let fs: [unsafe fn(__m512) -> __m512; 3] = [super::exp, super::sigmoid, super::tanh];
+            for f in fs {
+                let mut out = [0.0f32; 16];
+                // SAFETY: AVX-512F checked above; 16 lanes in and out.
+                unsafe { _mm512_storeu_ps(out.as_mut_ptr(), f(_mm512_set1_ps(f32::NAN))) };
+                assert!(out.iter().all(|v| v.is_nan()), "{out:?}");
+            }
         }
 
         #[test]
