@@ -220,9 +220,34 @@ impl Model {
         if let Some(d) = &s.data {
             require_file(Path::new(d))?;
         }
-        let mut job = py
-            .detach(|| Job::new(task, s, out.clone()))
-            .map_err(job_err)?;
+        // built on a thread of its own (a classifier's or a small forecaster's further models
+        // and candidate scalings train while it builds) while this one looks for Ctrl-C
+        let building = AtomicBool::new(false);
+        let mut job = std::thread::scope(|scope| -> PyResult<Job> {
+            let (flag, dir) = (&building, out.clone());
+            let handle = scope.spawn(move || Job::new_until(task, s, dir, flag));
+            loop {
+                let done = py.detach(|| {
+                    let t0 = Instant::now();
+                    while !handle.is_finished() && t0.elapsed() < Duration::from_millis(100) {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    handle.is_finished()
+                });
+                if done {
+                    break;
+                }
+                if let Err(e) = py.check_signals() {
+                    building.store(true, Ordering::SeqCst);
+                    let _ = handle.join();
+                    return Err(e);
+                }
+            }
+            match handle.join() {
+                Ok(r) => r.map_err(job_err),
+                Err(_) => Err(value_err("building the job failed (a panic)")),
+            }
+        })?;
         let notes = job.notes.clone();
         let stop = AtomicBool::new(false);
         let mut interrupted = false;

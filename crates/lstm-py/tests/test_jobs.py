@@ -356,3 +356,25 @@ def test_ids_and_names_with_commas_and_quotes_come_back_whole():
     assert list(fc.columns) == ["series", "t", "sales, eur", "q0.5"]
     assert set(fc["series"]) == set(df["series"])
     assert fc["t"].dtype == np.int64 and fc["sales, eur"].dtype == np.float64
+
+
+def test_ctrl_c_stops_a_fit_while_its_further_models_train(tmp_path):
+    import _thread
+    import time
+
+    rows = list(csv.DictReader(open(DATA / "movie_review_sentiment.tsv"), delimiter="\t"))[:300]
+    texts = [r["text"] for r in rows]
+    labels = [r["label"] for r in rows]
+    # nine further models of ten thousand epochs each train before the first one: Ctrl-C was
+    # ignored until they were done
+    c = lstm.Classifier(epochs=10**4, members=10, threads=1)
+    timer = threading.Timer(1.0, _thread.interrupt_main)
+    timer.start()
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            c.fit(texts, labels, out=tmp_path / "m")
+    finally:
+        timer.cancel()
+    assert time.monotonic() - t0 < 30
+    assert not (tmp_path / "m").exists(), "an interrupted build wrote the model directory"

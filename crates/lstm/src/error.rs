@@ -47,6 +47,9 @@ pub enum Error {
     /// Training produced a non-finite loss or gradient.
     #[error("training diverged: {0}")]
     Diverged(String),
+    /// The caller raised its stop flag before the work was done (nothing was written).
+    #[error("interrupted before training the first model; nothing was written")]
+    Interrupted,
 }
 
 /// Result with the library's [`enum@Error`].

@@ -5,7 +5,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -97,7 +97,22 @@ impl Job {
     /// # Errors
     /// Unreadable or unusable data, settings the data cannot satisfy, a model too large.
     pub fn new(task: Task, settings: Settings, out: PathBuf) -> JobResult<Job> {
-        Job::build(task, settings, out, None)
+        Job::build(task, settings, out, None, &AtomicBool::new(false))
+    }
+
+    /// [`Job::new`], giving up with [`Error::Interrupted`] when `stop` is raised while it
+    /// trains what comes before the first model (a classifier's or a small data set's further
+    /// models, the candidate scalings): for a caller that can be interrupted then (Python).
+    ///
+    /// # Errors
+    /// As [`Job::new`]; [`Error::Interrupted`].
+    pub fn new_until(
+        task: Task,
+        settings: Settings,
+        out: PathBuf,
+        stop: &AtomicBool,
+    ) -> JobResult<Job> {
+        Job::build(task, settings, out, None, stop)
     }
 
     /// Continues a saved run with `settings` (the saved ones, with a new budget perhaps): the
@@ -106,14 +121,26 @@ impl Job {
     /// # Errors
     /// As [`Job::new`].
     pub fn resume(loaded: Loaded, settings: Settings, out: PathBuf) -> JobResult<Job> {
-        Job::build(loaded.meta.task, settings, out, Some(loaded))
+        Job::build(
+            loaded.meta.task,
+            settings,
+            out,
+            Some(loaded),
+            &AtomicBool::new(false),
+        )
     }
 
-    fn build(task: Task, s: Settings, out: PathBuf, resumed: Option<Loaded>) -> JobResult<Job> {
+    fn build(
+        task: Task,
+        s: Settings,
+        out: PathBuf,
+        resumed: Option<Loaded>,
+        stop: &AtomicBool,
+    ) -> JobResult<Job> {
         let (meta, data, notes, trained) = match task {
             Task::Text => text_job(s, resumed.as_ref())?,
-            Task::Forecast => forecast_job(s, resumed.as_ref())?,
-            Task::Classify => classify_job(s, resumed.as_ref())?,
+            Task::Forecast => forecast_job(s, resumed.as_ref(), stop)?,
+            Task::Classify => classify_job(s, resumed.as_ref(), stop)?,
         };
         let (meta, model, state, members) = fresh_or_resumed(resumed, meta, trained)?;
         Ok(Job {
@@ -443,14 +470,14 @@ fn text_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
 
 // ---------------------------------------------------------------- forecast
 
-fn forecast_job(s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
+fn forecast_job(s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) -> JobResult<Built> {
     if s.tail > 0.0 {
         return Err(invalid(
             "--tail is for text and classify; a forecaster keeps its test rows with --holdout N (steps at the end of each series)",
         ));
     }
     match s.forecaster {
-        Forecaster::Global => global_job(s, resumed),
+        Forecaster::Global => global_job(s, resumed, stop),
         Forecaster::Window => window_job(s, resumed),
     }
 }
@@ -492,13 +519,14 @@ pub const SCALING_MARGIN: f64 = 0.1;
 /// history.
 ///
 /// # Errors
-/// Model errors while training a candidate.
+/// Model errors while training a candidate; [`Error::Interrupted`] when `stop` is raised.
 pub fn choose_scaling(
     s: &Settings,
     spec: &GlobalSpec,
     panel: &Panel,
     history: &[usize],
     windows: usize,
+    stop: &AtomicBool,
 ) -> JobResult<(Scaling, Option<String>)> {
     if windows >= LARGE_DATA_WINDOWS {
         return Ok((Scaling::MeanAbs, None));
@@ -552,6 +580,7 @@ pub fn choose_scaling(
                 steps,
                 s.lr_schedule,
                 s.precision,
+                stop,
             )?;
             let fc = global::forecast(&sp, &mut model, &full, short, h, &[])?;
             for ((p, &o), f) in full.iter().zip(short).zip(&fc) {
@@ -602,6 +631,7 @@ pub fn choose_scaling(
 ///
 /// # Errors
 /// Model errors other than a non-finite batch.
+#[allow(clippy::too_many_arguments)] // a run's settings, spelled out for its two callers
 fn train_quietly(
     mc: &ModelConfig,
     data: &mut GlobalData,
@@ -610,11 +640,15 @@ fn train_quietly(
     steps: u64,
     schedule: LrSchedule,
     precision: crate::kernels::Precision,
+    stop: &AtomicBool,
 ) -> JobResult<SequenceModel> {
     let mut model = SequenceModel::new(mc, model_seed)?;
     model.set_precision(precision)?;
     let mut rng = ChaCha8Rng::seed_from_u64(data_seed);
     for step in 0..steps {
+        if stop.load(Ordering::SeqCst) {
+            return Err(Error::Interrupted.into());
+        }
         model.optimizer.lr_scale = schedule.scale(step as f64 / steps.max(1) as f64);
         let b = data.next_batch(&mut rng, step);
         match model.train_step(&b.as_batch()) {
@@ -656,7 +690,7 @@ pub fn global_size(windows: usize) -> (usize, LrSchedule, f32) {
     }
 }
 
-fn global_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
+fn global_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) -> JobResult<Built> {
     let path = s
         .data
         .clone()
@@ -740,7 +774,7 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
     let (mut spec, mut data) = (spec, data);
     let mut scaling_note = None;
     if s.scaling == Scaling::Auto && resumed.is_none() {
-        let (choice, note) = choose_scaling(&s, &spec, &panel, &history, data.windows())?;
+        let (choice, note) = choose_scaling(&s, &spec, &panel, &history, data.windows(), stop)?;
         if choice != spec.scaling {
             spec.scaling = choice;
             let prepared = global::prepare(&spec, &panel, &history, 0)?;
@@ -776,6 +810,7 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
                         steps,
                         s.lr_schedule,
                         s.precision,
+                        stop,
                     )?);
                 }
                 spec.members = members.len();
@@ -980,7 +1015,7 @@ fn labelled_fingerprint(d: &Labelled) -> String {
     crate::data::fingerprint(&bytes)
 }
 
-fn classify_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
+fn classify_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) -> JobResult<Built> {
     let path = s
         .data
         .clone()
@@ -1113,6 +1148,7 @@ fn classify_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
                             steps,
                             s.lr_schedule,
                             s.on_nonfinite,
+                            stop,
                         ),
                         || format!("training model {} of {}", k + 1, s.members),
                     )?;

@@ -504,10 +504,14 @@ pub fn train_steps(
     steps: u64,
     schedule: crate::tasks::settings::LrSchedule,
     on_nonfinite: OnNonFinite,
+    stop: &AtomicBool,
 ) -> Result<()> {
     let mut rng = data_rng(seed);
     let mut skips = 0u32;
     for step in 0..steps {
+        if stop.load(Ordering::SeqCst) {
+            return Err(Error::Interrupted);
+        }
         model.optimizer.lr_scale = schedule.scale(step as f64 / steps as f64);
         let batch = task.next_batch(&mut rng, step);
         match model.train_step(&batch.as_batch()) {
