@@ -489,3 +489,12 @@ def test_a_nan_input_gives_nan_outputs_as_in_torch():
         out, _ = layer(x)
         assert np.isnan(out[:, 0, :]).all(), type(layer).__name__
         assert np.isfinite(out[:, 1:, :]).all(), type(layer).__name__
+
+
+def test_an_unbatched_final_state_gradient_of_the_wrong_shape_is_refused():
+    layer = lstm.LSTM(4, 6, seed=0)
+    x = np.ones((5, 4), np.float32)
+    layer(x)
+    # a 3-D d_h_n used to be dropped silently
+    with pytest.raises(ValueError, match="d_h_n"):
+        layer.backward(np.ones((5, 6), np.float32), np.zeros((1, 1, 6), np.float32))

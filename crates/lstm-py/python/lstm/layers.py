@@ -313,8 +313,15 @@ class _RecurrentLayer:
                     f"d_output must be 2-D like the unbatched output, got shape {do.shape}"
                 )
             do = do[None] if self.batch_first else do[:, None]
-            dh = None if dh is None or dh.ndim != 2 else dh[:, None]
-            dc = None if dc is None or dc.ndim != 2 else dc[:, None]
+            # the unbatched final states are 2-D: anything else is an error, not dropped
+            for name, a in (("d_h_n", dh), ("d_c_n", dc)):
+                if a is not None and a.ndim != 2:
+                    raise ValueError(
+                        f"{name} must be 2-D (layers, size) like the unbatched final state, "
+                        f"got shape {a.shape}"
+                    )
+            dh = None if dh is None else dh[:, None]
+            dc = None if dc is None else dc[:, None]
         d_x, d_h0, d_c0 = self._native.backward(do, dh, dc, tape)
         if unbatched:
             d_x = d_x[0] if self.batch_first else d_x[:, 0]
