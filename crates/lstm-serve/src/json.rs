@@ -7,6 +7,9 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
+/// How long a request's body may take to arrive once its head has.
+pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// A request body parsed as `T`; a malformed body, a wrong type or a missing field is a 400
 /// whose `param` is the field's path (`series[1].values`), a body over `--max-body` a 413.
 pub struct ApiJson<T>(pub T);
@@ -15,7 +18,19 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+        // a body announced and never sent must not hold the connection open
+        let read = tokio::time::timeout(BODY_READ_TIMEOUT, Bytes::from_request(req, state));
+        let bytes = read.await.map_err(|_| {
+            ApiError::other(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                format!(
+                    "the request body did not arrive within {} s",
+                    BODY_READ_TIMEOUT.as_secs()
+                ),
+            )
+        })?;
+        let bytes = bytes.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::other(
                     StatusCode::PAYLOAD_TOO_LARGE,

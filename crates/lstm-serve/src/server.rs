@@ -277,8 +277,8 @@ pub async fn serve(
             std::future::pending::<()>().await;
         }
     };
-    let server = axum::serve(listener, app).with_graceful_shutdown(stopping(rx.clone()));
-    let mut server = tokio::spawn(async move { server.await });
+    let server = accept(listener, app, stopping(rx.clone()));
+    let mut server = tokio::spawn(server);
     eprintln!(
         "lstm serve: listening on http://{addr} with {}",
         names.join(", ")
@@ -301,6 +301,51 @@ pub async fn serve(
         }
     }
     eprintln!("lstm serve: stopped");
+    Ok(())
+}
+
+/// How long a client may take to send a request's head (line and headers) before its
+/// connection is closed: a client that opens connections and sends nothing (or a few bytes)
+/// must not hold them, and the server's file descriptors, forever.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Accepts connections on `listener` and serves `app` on each (HTTP/1.1, a request head
+/// within [`HEADER_READ_TIMEOUT`], a client's half-close read as the end of its requests but
+/// not of the response) until `stop` resolves; then closes idle connections, lets the running
+/// requests finish and returns. As `axum::serve`, with the timeouts it does not offer.
+async fn accept(
+    listener: TcpListener,
+    app: Router,
+    stop: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .half_close(true);
+    tokio::pin!(stop);
+    loop {
+        let stream = tokio::select! {
+            r = listener.accept() => match r {
+                Ok((stream, _)) => stream,
+                // out of file descriptors and the like: wait, and go on serving the others
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut stop => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
     Ok(())
 }
 
