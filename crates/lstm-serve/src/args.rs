@@ -86,6 +86,12 @@ impl ServeArgs {
                 bail!("{flag} must be at least 1");
             }
         }
+        if self.batch_wait_ms > 10_000 {
+            bail!(
+                "--batch-wait-ms {} would hold every batched request that long; give at most 10000",
+                self.batch_wait_ms
+            );
+        }
         if self.api_key.as_deref() == Some("") {
             bail!("--api-key is empty; give a key, or leave it out to serve without one");
         }

@@ -117,8 +117,14 @@ impl ApiError {
 
     /// The JSON body.
     pub fn body(&self) -> serde_json::Value {
+        // a message quoting what the client sent (a model's name, a field's) stays short
+        const LONGEST: usize = 2000;
+        let message = match self.message.char_indices().nth(LONGEST) {
+            Some((at, _)) => format!("{}… (cut at {LONGEST} characters)", &self.message[..at]),
+            None => self.message.clone(),
+        };
         json!({"error": {
-            "message": self.message,
+            "message": message,
             "type": self.kind,
             "param": self.param,
             "code": self.code,

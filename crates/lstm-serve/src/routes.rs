@@ -83,7 +83,7 @@ pub struct CompletionRequest {
     pub stream: Option<bool>,
     /// `{"include_usage": true}`: a last chunk with the usage.
     #[serde(default)]
-    pub stream_options: Option<Value>,
+    pub stream_options: Option<StreamOptions>,
     /// Completions per prompt: only 1.
     #[serde(default)]
     pub n: Option<u32>,
@@ -224,8 +224,7 @@ pub async fn completions(
         let include_usage = req
             .stream_options
             .as_ref()
-            .and_then(|o| o.get("include_usage"))
-            .and_then(Value::as_bool)
+            .and_then(|o| o.include_usage)
             .unwrap_or(false);
         let chunk = move |text: &str, finish: Option<&str>| {
             json!({
@@ -378,6 +377,15 @@ pub async fn method_not_allowed() -> ApiError {
         "this endpoint takes another method: POST for /v1/completions, /v1/forecast and \
          /v1/classify, GET for /v1/models, /health and /metrics",
     )
+}
+
+/// OpenAI's `stream_options`; another field is a 400 naming it, as elsewhere.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamOptions {
+    /// A last chunk with the usage.
+    #[serde(default)]
+    pub include_usage: Option<bool>,
 }
 
 /// `POST /v1/classify`'s body.

@@ -208,7 +208,12 @@ async fn authorize(State(st): State<Arc<AppState>>, req: Request, next: Next) ->
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        // the scheme's name is case-insensitive (RFC 9110)
+        .and_then(|v| {
+            v.get(..7)
+                .filter(|s| s.eq_ignore_ascii_case("bearer "))
+                .map(|_| &v[7..])
+        });
     match given {
         Some(g) if bool::from(g.as_bytes().ct_eq(key.as_bytes())) => next.run(req).await,
         Some(_) => ApiError::unauthorized("the API key is wrong").into_response(),

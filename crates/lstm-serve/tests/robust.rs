@@ -129,6 +129,12 @@ async fn bad_requests_get_4xx_json_naming_the_field() {
             Value::Null,
         ),
         (c, r#"["chars", "hello", 3]"#, 400, Value::Null),
+        (
+            c,
+            r#"{"model": "chars", "prompt": "a", "stream": true, "stream_options": {"foo": true}}"#,
+            400,
+            json!("stream_options.foo"),
+        ),
         (c, &long_stop, 400, json!("stop")),
         (
             c,
@@ -155,6 +161,11 @@ async fn bad_requests_get_4xx_json_naming_the_field() {
         assert_eq!(e["param"], param, "{body}: {e}");
         assert!(!e["message"].as_str().unwrap().is_empty());
     }
+    // a message quoting a long name is cut
+    let long_name = json!({"model": "m".repeat(3000), "prompt": "a"}).to_string();
+    let (got, e) = error_of(&s, c, &long_name).await;
+    assert_eq!(got, 404);
+    assert!(e["message"].as_str().unwrap().chars().count() < 2100, "{e}");
     let (got, e) = error_of(&s, c, r#"{"model": "chars", "prompt": "#).await;
     assert_eq!((got, e["code"].as_str()), (400, Some("invalid_json")));
     let long = json!({"model": "chars", "prompt": "a".repeat(51)}).to_string();
@@ -222,6 +233,14 @@ async fn api_keys_401_without_accepted_with() {
         .post(s.url("/v1/completions"))
         .bearer_auth("sekret-key")
         .json(&json!({"model": "chars", "prompt": "a", "max_tokens": 3}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // the scheme's name in any case
+    let r = client()
+        .get(s.url("/v1/models"))
+        .header("authorization", "bearer sekret-key")
         .send()
         .await
         .unwrap();
