@@ -177,6 +177,15 @@ fn write_outputs(
             );
         }
     }
+    if let Some(p) = plot {
+        let ext = p.extension().map(|e| e.to_string_lossy().to_lowercase());
+        if !matches!(ext.as_deref(), Some("png" | "svg")) {
+            bail!(
+                "--plot {}: name a .png or .svg file (the format follows the name)",
+                p.display()
+            );
+        }
+    }
     let staged = match plot {
         Some(p) => {
             let ext = p

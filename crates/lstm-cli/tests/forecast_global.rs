@@ -1178,6 +1178,13 @@ fn sizes_times_and_output_files_that_a_hostile_user_tried() {
         &fc,
         &["--out and --plot"],
     );
+    let gif = dir.join("p.gif");
+    refused(
+        &forecast_args(&m, &csv, &["--out", s(&fc), "--plot", s(&gif)]),
+        &fc,
+        &[".png or .svg"],
+    );
+    assert!(!gif.exists());
     // a further model (small data: three) changed after saving is caught by its checksum
     let copy = dir.join("m1-changed");
     std::fs::create_dir_all(&copy).unwrap();

@@ -502,3 +502,20 @@ fn a_doubled_header_a_huge_value_and_a_missing_id_column_are_worded() {
     );
     assert!(e.contains("twice") && e.contains("--id-column"), "{e}");
 }
+
+/// A ragged row says how many fields it has against the header; a cell an unclosed quote made
+/// of the rest of the file is quoted short.
+#[test]
+fn a_ragged_row_and_a_runaway_quote_are_worded_briefly() {
+    let e = err("series,t,value\nA,1,10\nA,2,11,12\n", &m4());
+    assert!(
+        e.contains("line 3") && e.contains("4 field(s) where the header has 3"),
+        "{e}"
+    );
+    let mut text = String::from("series,t,value\nA,1,\"10\nA,2,11\n");
+    for i in 3..500 {
+        text.push_str(&format!("A,{i},{i}\n"));
+    }
+    let e = err(&text, &m4());
+    assert!(e.len() < 400, "{} characters: {e}", e.len());
+}

@@ -727,6 +727,15 @@ struct Row {
     line: usize,
 }
 
+/// A cell as an error quotes it: at most 60 characters (an unclosed quote makes one cell of
+/// the rest of the file).
+fn shown(cell: &str) -> String {
+    match cell.char_indices().nth(60) {
+        Some((at, _)) => format!("{}…", &cell[..at]),
+        None => cell.to_string(),
+    }
+}
+
 fn is_missing(cell: &str) -> bool {
     cell.is_empty() || matches!(cell, "NaN" | "nan" | "NA")
 }
@@ -774,7 +783,16 @@ fn panel_from(mut file: Delimited, spec: &PanelSpec) -> Result<Panel> {
     let mut groups: Vec<(String, Vec<Row>)> = Vec::new();
     let mut first_time: Option<(Time, usize)> = None;
     for (r, rec) in file.reader.records().enumerate() {
-        let rec = rec.map_err(|e| fmt(format!("line {}: {e}", r + 2)))?;
+        let rec = rec.map_err(|e| match e.kind() {
+            csv::ErrorKind::UnequalLengths {
+                expected_len, len, ..
+            } => fmt(format!(
+                "line {}: {len} field(s) where the header has {expected_len}; a value with a \
+                 comma needs quotes",
+                e.position().map_or(r + 2, |p| p.line() as usize)
+            )),
+            _ => fmt(format!("line {}: {e}", r + 2)),
+        })?;
         let line = rec.position().map_or(r + 2, |p| p.line() as usize);
         let cell = |i: usize| rec.get(i).unwrap_or("").trim();
         let id = match id_idx {
@@ -804,16 +822,18 @@ fn panel_from(mut file: Delimited, spec: &PanelSpec) -> Result<Panel> {
                 }
                 let t = Time::parse(c).ok_or_else(|| {
                     fmt(format!(
-                        "line {line}, column `{time_name}`: `{c}` is not a time; write an \
-                         integer, YYYY-MM, YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS]"
+                        "line {line}, column `{time_name}`: `{}` is not a time; write an \
+                         integer, YYYY-MM, YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS]",
+                        shown(c)
                     ))
                 })?;
                 match first_time {
                     None => first_time = Some((t, line)),
                     Some((f, fl)) if f.kind != t.kind => {
                         return Err(fmt(format!(
-                            "line {line}, column `{time_name}`: `{c}` is written unlike the \
-                             first time `{f}` (line {fl}); write all times the same way"
+                            "line {line}, column `{time_name}`: `{}` is written unlike the \
+                             first time `{f}` (line {fl}); write all times the same way",
+                            shown(c)
                         )))
                     }
                     _ => {}
@@ -830,8 +850,9 @@ fn panel_from(mut file: Delimited, spec: &PanelSpec) -> Result<Panel> {
                 Ok(v) if v.is_finite() => v,
                 Ok(_) => {
                     return Err(fmt(format!(
-                        "line {line}, column `{}`: `{c}` is not a finite 32-bit number{}",
+                        "line {line}, column `{}`: `{}` is not a finite 32-bit number{}",
                         spec.target,
+                        shown(c),
                         if c.parse::<f64>().is_ok_and(f64::is_finite) {
                             " (at most 3.4e38 in size): rescale the column"
                         } else {
@@ -841,9 +862,10 @@ fn panel_from(mut file: Delimited, spec: &PanelSpec) -> Result<Panel> {
                 }
                 Err(_) => {
                     return Err(fmt(format!(
-                        "line {line}, column `{}`: `{c}` is not a number (leave the cell empty \
+                        "line {line}, column `{}`: `{}` is not a number (leave the cell empty \
                          or write NaN for a missing value)",
-                        spec.target
+                        spec.target,
+                        shown(c)
                     )))
                 }
             }
@@ -856,7 +878,7 @@ fn panel_from(mut file: Delimited, spec: &PanelSpec) -> Result<Panel> {
                 let what = if c.is_empty() {
                     "empty cell".to_string()
                 } else {
-                    format!("missing value `{c}`")
+                    format!("missing value `{}`", shown(c))
                 };
                 return Err(fmt(format!(
                     "line {line}, column `{col}`: {what}; a known covariate must be given on \
@@ -867,7 +889,8 @@ fn panel_from(mut file: Delimited, spec: &PanelSpec) -> Result<Panel> {
                 Ok(v) if v.is_finite() => known.push(v),
                 _ => {
                     return Err(fmt(format!(
-                        "line {line}, column `{col}`: `{c}` is not a finite number"
+                        "line {line}, column `{col}`: `{}` is not a finite number",
+                        shown(c)
                     )))
                 }
             }
