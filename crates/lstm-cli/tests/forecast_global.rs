@@ -85,6 +85,28 @@ fn train(dir: &Path, name: &str, csv: &Path, extra: &[&str]) -> (PathBuf, String
     (out, err)
 }
 
+/// The arguments of `lstm train forecast` on `csv` into `out` for 3 steps on one thread,
+/// followed by `extra`.
+fn three_step_training(csv: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "train",
+        "forecast",
+        "--data",
+        s(csv),
+        "--out",
+        s(out),
+        "--steps",
+        "3",
+        "--threads",
+        "1",
+    ]
+    .iter()
+    .map(|x| x.to_string())
+    .collect();
+    a.extend(extra.iter().map(|x| x.to_string()));
+    a
+}
+
 /// The rows of a CSV file below its header, split at commas.
 fn rows(csv: &str) -> Vec<Vec<String>> {
     csv.lines()
@@ -610,25 +632,7 @@ fn bad_input_is_refused_with_file_line_and_column_and_writes_nothing() {
         std::fs::write(&p, body).unwrap();
         p
     };
-    let train_args = |csv: &Path, extra: &[&str]| -> Vec<String> {
-        let mut a: Vec<String> = [
-            "train",
-            "forecast",
-            "--data",
-            s(csv),
-            "--out",
-            s(&out),
-            "--steps",
-            "3",
-            "--threads",
-            "1",
-        ]
-        .iter()
-        .map(|x| x.to_string())
-        .collect();
-        a.extend(extra.iter().map(|x| x.to_string()));
-        a
-    };
+    let train_args = |csv: &Path, extra: &[&str]| three_step_training(csv, &out, extra);
     let cols = [
         "--id-column",
         "store",
@@ -1041,25 +1045,7 @@ fn sizes_times_and_output_files_that_a_hostile_user_tried() {
         "sales",
     ];
     let out = dir.join("m");
-    let train_args = |csv: &Path, out: &Path, extra: &[&str]| -> Vec<String> {
-        let mut a: Vec<String> = [
-            "train",
-            "forecast",
-            "--data",
-            s(csv),
-            "--out",
-            s(out),
-            "--steps",
-            "3",
-            "--threads",
-            "1",
-        ]
-        .iter()
-        .map(|x| x.to_string())
-        .collect();
-        a.extend(extra.iter().map(|x| x.to_string()));
-        a
-    };
+    let train_args = three_step_training;
     let refuse_training = |csv: &Path, extra: &[&str], needles: &[&str]| {
         let mut e: Vec<&str> = cols.to_vec();
         e.extend(extra);

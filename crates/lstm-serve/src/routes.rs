@@ -29,6 +29,23 @@ const EVENTS: usize = 64;
 /// costs memory and time on the model's worker while others wait.
 pub const MAX_ITEMS: usize = 1000;
 
+/// Checks that a request holds between 1 and [`MAX_ITEMS`] `what` (texts, series).
+fn count(what: &str, n: usize) -> Result<(), ApiError> {
+    if n == 0 {
+        return Err(ApiError::bad_param(
+            what,
+            format!("give at least one of the {what}"),
+        ));
+    }
+    if n > MAX_ITEMS {
+        return Err(ApiError::bad_param(
+            what,
+            format!("{n} {what} in one request; send at most {MAX_ITEMS} (split them over several requests)"),
+        ));
+    }
+    Ok(())
+}
+
 /// The longest stop string, in characters (every token is checked against the stop strings).
 pub const MAX_STOP_CHARS: usize = 1000;
 
@@ -407,18 +424,7 @@ pub async fn classify(
         Served::Classify { worker, labels } => (worker, labels),
         other => return Err(wrong_task(&req.model, other.task(), other.endpoint())),
     };
-    if req.texts.is_empty() {
-        return Err(ApiError::bad_param("texts", "give at least one text"));
-    }
-    if req.texts.len() > MAX_ITEMS {
-        return Err(ApiError::bad_param(
-            "texts",
-            format!(
-                "{} texts in one request; send at most {MAX_ITEMS} (split them over several requests)",
-                req.texts.len()
-            ),
-        ));
-    }
+    count("texts", req.texts.len())?;
     let (tx, rx) = oneshot::channel();
     worker.submit(
         &req.model,
@@ -472,18 +478,7 @@ pub async fn forecast(
         } => (worker, global, window),
         other => return Err(wrong_task(&req.model, other.task(), other.endpoint())),
     };
-    if req.series.is_empty() {
-        return Err(ApiError::bad_param("series", "give at least one series"));
-    }
-    if req.series.len() > MAX_ITEMS {
-        return Err(ApiError::bad_param(
-            "series",
-            format!(
-                "{} series in one request; send at most {MAX_ITEMS} (split them over several requests)",
-                req.series.len()
-            ),
-        ));
-    }
+    count("series", req.series.len())?;
     let horizon = global
         .as_ref()
         .map(|g| g.horizon)
