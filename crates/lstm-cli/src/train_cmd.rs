@@ -5,7 +5,7 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -222,6 +222,58 @@ fn abort_step(rank: usize) -> Option<u64> {
     (r.parse::<usize>().ok()? == rank).then(|| s.parse().ok())?
 }
 
+/// The process's stop flag, raised by Ctrl-C; its handler is installed on the first call (a
+/// second Ctrl-C while saving is ignored: the checkpoint is written atomically anyway).
+fn stop_flag() -> Arc<AtomicBool> {
+    static STOP: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+    STOP.get_or_init(|| {
+        let stop = Arc::new(AtomicBool::new(false));
+        let raise = stop.clone();
+        let _ = ctrlc::set_handler(move || raise.store(true, Ordering::SeqCst));
+        stop
+    })
+    .clone()
+}
+
+/// Builds a new job ([`Job::new_until`]): a classifier's or a small forecaster's further models
+/// and candidate scalings train here, before the first model's progress bar, so a terminal
+/// shows a spinner meanwhile and Ctrl-C stops it with nothing written.
+fn new_job(task: Task, s: Settings, out: PathBuf, quiet: bool) -> Result<Job> {
+    let stop = stop_flag();
+    lstm::kernels::set_num_threads(s.threads);
+    let spin = if quiet || !std::io::stdout().is_terminal() || task == Task::Text {
+        ProgressBar::hidden()
+    } else {
+        let b = ProgressBar::new_spinner();
+        b.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
+                .expect("valid template"),
+        );
+        b.set_message("preparing the data and any further models; Ctrl-C writes nothing");
+        b.enable_steady_tick(Duration::from_millis(200));
+        b
+    };
+    let built = Job::new_until(task, s, out.clone(), &stop);
+    spin.finish_and_clear();
+    match built {
+        Err(e) if interrupted(&e) => Err(Interrupted(format!(
+            "interrupted before training began; nothing was written to {}",
+            out.display()
+        ))
+        .into()),
+        r => Ok(r?),
+    }
+}
+
+/// Whether a job error is [`lstm::Error::Interrupted`], under any context.
+fn interrupted(e: &job::JobError) -> bool {
+    match e {
+        job::JobError::Lib(lstm::Error::Interrupted) => true,
+        job::JobError::Context { source, .. } => interrupted(source),
+        _ => false,
+    }
+}
+
 fn run(mut job: Job, quiet: bool) -> Result<()> {
     #[allow(unused_mut)] // mutated only with the `mpi` feature
     let (mut mpi, rank, size) = ranks()?;
@@ -230,12 +282,7 @@ fn run(mut job: Job, quiet: bool) -> Result<()> {
     let abort_at = abort_step(rank);
     let s = job.meta.settings.clone();
     lstm::kernels::set_num_threads(s.threads);
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        // a second Ctrl-C while saving is ignored: the checkpoint is written atomically anyway
-        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
-    }
+    let stop = stop_flag();
     let tty = std::io::stdout().is_terminal();
     let bar = if quiet || !tty {
         ProgressBar::with_draw_target(Some(1000), ProgressDrawTarget::hidden())
@@ -624,7 +671,10 @@ pub fn train(cmd: &TrainCmd) -> Result<()> {
                 .clone()
                 .context("--out DIR is required: where to write the model")?;
             check_out(&out)?;
-            run(Job::new(Task::Forecast, s, out)?, a.common.quiet)
+            run(
+                new_job(Task::Forecast, s, out, a.common.quiet)?,
+                a.common.quiet,
+            )
         }
         Some(TrainJob::Classify(a)) => {
             let job = |s: &mut Settings| {
@@ -660,7 +710,10 @@ pub fn train(cmd: &TrainCmd) -> Result<()> {
                 .clone()
                 .context("--out DIR is required: where to write the model")?;
             check_out(&out)?;
-            run(Job::new(Task::Classify, s, out)?, a.common.quiet)
+            run(
+                new_job(Task::Classify, s, out, a.common.quiet)?,
+                a.common.quiet,
+            )
         }
     }
 }
@@ -696,5 +749,5 @@ fn train_text(a: &TextArgs, default_job: bool) -> Result<()> {
     if default_job && !a.common.quiet {
         println!("training a character model on the bundled tinyshakespeare.txt (stop early with Ctrl-C; progress is saved)");
     }
-    run(Job::new(Task::Text, s, out)?, a.common.quiet)
+    run(new_job(Task::Text, s, out, a.common.quiet)?, a.common.quiet)
 }

@@ -773,6 +773,45 @@ fn sigint_and_sigterm_stop_save_and_resume_bit_identically() {
     );
 }
 
+#[test]
+fn sigint_while_a_classifier_builds_its_further_models_writes_nothing() {
+    // the further models train before the first one's progress: Ctrl-C there stops the build
+    let dir = tmp("sigint-build");
+    let mut rows = String::from("label\ttext\n");
+    for i in 0..200 {
+        rows.push_str(&format!(
+            "pos\tgood film number {i}\nneg\tbad film number {i}\n"
+        ));
+    }
+    let data = dir.join("reviews.tsv");
+    std::fs::write(&data, rows).unwrap();
+    let out = dir.join("m");
+    let child = spawn(&[
+        "train",
+        "classify",
+        "--data",
+        s(&data),
+        "--out",
+        s(&out),
+        "--members",
+        "10",
+        "--steps",
+        "1000000",
+        "--threads",
+        "1",
+    ]);
+    std::thread::sleep(Duration::from_millis(1500));
+    signal(&child, libc::SIGINT);
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("interrupted before training began") && !err.contains("panicked"),
+        "{err}"
+    );
+    assert!(!out.exists(), "a model directory was written");
+}
+
 /// A small deterministic generator for the kill moments (seeded from the clock, printed).
 struct Lcg(u64);
 
