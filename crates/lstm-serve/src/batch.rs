@@ -27,6 +27,9 @@ pub type Reply<T> = oneshot::Sender<Result<T, ApiError>>;
 pub trait Item: Send + 'static {
     /// Texts or series in this request.
     fn size(&self) -> usize;
+    /// Whether its client has gone (the reply's receiver was dropped with the request): it is
+    /// then dropped from the queue instead of run.
+    fn abandoned(&self) -> bool;
 }
 
 /// A model's worker thread and its bounded queue.
@@ -36,18 +39,19 @@ pub struct BatchWorker<J> {
 }
 
 impl<J: Item> BatchWorker<J> {
-    /// Starts the worker of model `name` (`task`: forecast, classify): at most `queue` waiting
-    /// requests, batches of at most `max_items` items gathered for `wait` after the first.
+    /// Starts the worker of model `name` (`task`: forecast, classify), which owns `loaded` (the
+    /// model): at most `queue` waiting requests, batches of at most `max_items` items gathered
+    /// for `wait` after the first.
     #[allow(clippy::too_many_arguments)]
-    pub fn start(
+    pub fn start<M: Send + 'static>(
         name: &str,
         task: &'static str,
-        mut loaded: Loaded,
+        mut loaded: M,
         queue: usize,
         max_items: usize,
         wait: Duration,
         metrics: Arc<Metrics>,
-        mut run: impl FnMut(&mut Loaded, Vec<J>) + Send + 'static,
+        mut run: impl FnMut(&mut M, Vec<J>) + Send + 'static,
     ) -> anyhow::Result<BatchWorker<J>> {
         let (tx, rx) = sync_channel::<J>(queue);
         let gauges = metrics.model(name, task);
@@ -72,6 +76,12 @@ impl<J: Item> BatchWorker<J> {
                         }
                     }
                     g.queued.fetch_sub(jobs.len(), Ordering::Relaxed);
+                    // a request whose client has gone while it waited is dropped, not run
+                    jobs.retain(|j| !j.abandoned());
+                    if jobs.is_empty() {
+                        continue;
+                    }
+                    let items = jobs.iter().map(Item::size).sum();
                     metrics.batch(task, items);
                     g.tokens.fetch_add(items as u64, Ordering::Relaxed);
                     // a panic drops the jobs' reply channels: their requests answer 500
@@ -127,6 +137,9 @@ pub struct ClassifyJob {
 impl Item for ClassifyJob {
     fn size(&self) -> usize {
         self.texts.len()
+    }
+    fn abandoned(&self) -> bool {
+        self.reply.is_closed()
     }
 }
 
@@ -204,6 +217,9 @@ pub struct ForecastJob {
 impl Item for ForecastJob {
     fn size(&self) -> usize {
         self.series.len()
+    }
+    fn abandoned(&self) -> bool {
+        self.reply.is_closed()
     }
 }
 
@@ -420,5 +436,56 @@ fn forecast_series(
             });
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[test]
+    fn a_request_whose_client_has_gone_is_dropped_not_run() {
+        let ran = Arc::new(Mutex::new(Vec::new()));
+        let seen = ran.clone();
+        let metrics = Arc::new(Metrics::default());
+        let w = BatchWorker::start(
+            "m",
+            "classify",
+            (),
+            8,
+            1, // one request per batch
+            Duration::ZERO,
+            metrics,
+            move |_: &mut (), jobs: Vec<ClassifyJob>| {
+                for j in jobs {
+                    if j.texts[0] == "slow" {
+                        std::thread::sleep(Duration::from_millis(300));
+                    }
+                    seen.lock().unwrap().push(j.texts[0].clone());
+                    let _ = j.reply.send(Ok(Vec::new()));
+                }
+            },
+        )
+        .unwrap();
+        let job = |t: &str| {
+            let (reply, rx) = oneshot::channel();
+            let j = ClassifyJob {
+                texts: vec![t.to_string()],
+                reply,
+            };
+            (j, rx)
+        };
+        let (slow, slow_rx) = job("slow");
+        w.submit("m", slow).unwrap();
+        let (gone, gone_rx) = job("gone");
+        w.submit("m", gone).unwrap();
+        drop(gone_rx); // its client disconnected while it waited
+        let (kept, kept_rx) = job("kept");
+        w.submit("m", kept).unwrap();
+        assert!(slow_rx.blocking_recv().unwrap().is_ok());
+        assert!(kept_rx.blocking_recv().unwrap().is_ok());
+        assert_eq!(*ran.lock().unwrap(), ["slow", "kept"]);
+        assert_eq!(w.gauges.queued.load(Ordering::Relaxed), 0);
     }
 }

@@ -315,9 +315,11 @@ pub async fn serve(
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Accepts connections on `listener` and serves `app` on each (HTTP/1.1, a request head
-/// within [`HEADER_READ_TIMEOUT`], a client's half-close read as the end of its requests but
-/// not of the response) until `stop` resolves; then closes idle connections, lets the running
-/// requests finish and returns. As `axum::serve`, with the timeouts it does not offer.
+/// within [`HEADER_READ_TIMEOUT`]) until `stop` resolves; then closes idle connections, lets
+/// the running requests finish and returns. As `axum::serve`, with the timeouts it does not
+/// offer. A client that closes its side of the connection has gone, as for Go's `net/http`
+/// and nginx: its request is dropped (a queued forecast or classification is not run, a
+/// completion stops), and it gets no response.
 async fn accept(
     listener: TcpListener,
     app: Router,
@@ -328,7 +330,7 @@ async fn accept(
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
-        .half_close(true);
+        .half_close(false);
     tokio::pin!(stop);
     loop {
         let stream = tokio::select! {

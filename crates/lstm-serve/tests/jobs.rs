@@ -311,3 +311,37 @@ async fn one_request_is_bounded_in_series_texts_and_levels() {
     }
     s.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forecast_whose_client_has_gone_is_not_run() {
+    use tokio::io::AsyncWriteExt;
+    let s = Server::start(args()).await;
+    let (t, v) = history(10.0, 60);
+    let body = json!({"model": "series", "series": [{"id": "a", "time": t, "values": v}]});
+    let body = body.to_string();
+    // a raw connection, to close it for certain while the request waits for its batch (200 ms)
+    let mut conn = tokio::net::TcpStream::connect(s.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    conn.write_all(
+        format!(
+            "POST /v1/forecast HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    drop(conn);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let answered = "lstm_tokens_generated_total{model=\"series\"";
+    assert_eq!(s.metric(answered).await, 0.0, "the forecast ran");
+    assert_eq!(s.metric("lstm_queue_depth{model=\"series\"").await, 0.0);
+    // the next one runs
+    let (code, _) = post(&s, "/v1/forecast", &serde_json::from_str(&body).unwrap()).await;
+    assert_eq!(code, 200);
+    assert_eq!(s.metric(answered).await, 1.0);
+    s.stop().await.unwrap();
+}
