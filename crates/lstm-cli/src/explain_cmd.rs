@@ -1,7 +1,7 @@
 //! `lstm explain`, `lstm explore` and `lstm report`: HTML pages that show what a model's cells
 //! do and how its training went.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use lstm::explain::{self, UnitWeights};
@@ -13,6 +13,67 @@ use crate::args::{ExplainArgs, ExploreArgs, ReportArgs};
 
 fn load(dir: &Path) -> Result<Loaded> {
     modeldir::load(dir).with_context(|| format!("cannot load the model in {}", dir.display()))
+}
+
+/// `path` made absolute through its nearest existing folder (the file itself may not exist).
+fn resolved(path: &Path) -> PathBuf {
+    let mut tail = Vec::new();
+    let mut cur = path.to_path_buf();
+    loop {
+        if let Ok(c) = cur.canonicalize() {
+            return tail
+                .iter()
+                .rev()
+                .fold(c, |acc, n: &std::ffi::OsString| acc.join(n));
+        }
+        match (cur.file_name(), cur.parent()) {
+            (Some(n), Some(p)) => {
+                tail.push(n.to_os_string());
+                cur = if p.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    p.to_path_buf()
+                };
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
+}
+
+/// Refuses a page's `--out` that would destroy something: a file inside the model directory,
+/// one of the command's input files, or an existing file that is not an HTML page.
+fn check_page_out(out: &Path, model: Option<&Path>, inputs: &[&Path]) -> Result<()> {
+    let o = resolved(out);
+    if let Some(m) = model {
+        if o.starts_with(resolved(m)) {
+            bail!(
+                "--out {} is inside the model directory {}; write the page somewhere else",
+                out.display(),
+                m.display()
+            );
+        }
+    }
+    if let Some(i) = inputs.iter().find(|i| resolved(i) == o) {
+        bail!(
+            "--out {} is the input file {}; write the page somewhere else",
+            out.display(),
+            i.display()
+        );
+    }
+    let html = matches!(
+        out.extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref(),
+        Some("html" | "htm")
+    );
+    if o.exists() && !(html && o.is_file()) {
+        bail!(
+            "--out {} exists and is not an .html page; refusing to replace it: choose another --out",
+            out.display()
+        );
+    }
+    Ok(())
 }
 
 fn write(path: &Path, page: &str) -> Result<()> {
@@ -29,6 +90,8 @@ fn write(path: &Path, page: &str) -> Result<()> {
 }
 
 pub fn explain(a: &ExplainArgs) -> Result<()> {
+    let text_file: Vec<&Path> = a.text.iter().map(|p| p.as_path()).collect();
+    check_page_out(&a.out, Some(&a.model), &text_file)?;
     let l = load(&a.model)?;
     if l.meta.task != Task::Text {
         bail!(
@@ -95,6 +158,7 @@ pub fn explain(a: &ExplainArgs) -> Result<()> {
 }
 
 pub fn explore(a: &ExploreArgs) -> Result<()> {
+    check_page_out(&a.out, a.model.as_deref(), &[])?;
     let (unit, title) = match &a.model {
         None => (UnitWeights::default(), "a made-up unit".to_string()),
         Some(dir) => {
@@ -122,6 +186,8 @@ pub fn explore(a: &ExploreArgs) -> Result<()> {
 }
 
 pub fn report(a: &ReportArgs) -> Result<()> {
+    let plots: Vec<&Path> = a.plot.iter().map(|p| p.as_path()).collect();
+    check_page_out(&a.out, Some(&a.model), &plots)?;
     let l = load(&a.model)?;
     let cfg = l.model.config();
     let cell = match cfg.mode {

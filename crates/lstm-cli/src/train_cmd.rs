@@ -159,6 +159,13 @@ fn check_out(out: &Path) -> Result<()> {
             out.display()
         );
     }
+    // the model's files would replace files of the same names there
+    if std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some()) {
+        bail!(
+            "{} is a directory that is not empty; a model is written into a new or empty directory (its files would replace files there): choose another --out",
+            out.display()
+        );
+    }
     // a directory that cannot be written is found now, not after the training: a file created
     // and removed in the nearest existing folder
     let mut dir = out;
@@ -283,6 +290,8 @@ fn run(mut job: Job, quiet: bool) -> Result<()> {
     let s = job.meta.settings.clone();
     lstm::kernels::set_num_threads(s.threads);
     let stop = stop_flag();
+    // a new run whose first save fails leaves no directory behind
+    let created = !job.out.exists();
     let tty = std::io::stdout().is_terminal();
     let bar = if quiet || !tty {
         ProgressBar::with_draw_target(Some(1000), ProgressDrawTarget::hidden())
@@ -393,9 +402,14 @@ fn run(mut job: Job, quiet: bool) -> Result<()> {
                 "training stopped; the last checkpoint in {out} (step {}) is intact: continue it with `lstm train --resume {out}`",
                 l.state.step
             ),
-            Err(_) => format!(
-                "training stopped; no checkpoint had been written to {out} yet (--save-every N keeps one while training)"
-            ),
+            Err(_) => {
+                if created && rank == 0 {
+                    let _ = std::fs::remove_dir_all(&job.out);
+                }
+                format!(
+                    "training stopped; no checkpoint had been written to {out} yet (--save-every N keeps one while training)"
+                )
+            }
         };
         let kept = if matches!(e, lstm::Error::Io { .. }) {
             format!("{kept}; the checkpoint could not be written: free some disk space (or choose another --out) first")

@@ -336,7 +336,7 @@ fn pages_in_headless_chromium() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let dom = run_chromium(&exe, &profile, &["--dump-dom".into(), url(&report, "")]);
-    assert!(dom.contains("<h2>Loss</h2>") && dom.contains("<svg"));
+    assert!(dom.contains("<h2>Loss</h2>") && dom.contains("data:image/svg+xml;base64,"));
     screenshot(&exe, &profile, &url(&report, ""), &dir.join("report.png"));
     if let Ok(keep) = std::env::var("LSTM_KEEP_SCREENSHOTS") {
         for f in ["explore.png", "explain.png", "report.png"] {

@@ -179,8 +179,8 @@ fn report_shows_the_loss_curve_and_given_plots() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(
-        html.contains("<h2>Loss</h2>") && html.contains("<svg"),
-        "loss.svg inline"
+        html.contains("<h2>Loss</h2>") && html.contains("data:image/svg+xml;base64,"),
+        "loss.svg shown"
     );
     assert!(html.contains(&format!(
         "data:image/png;base64,{}",
@@ -201,5 +201,69 @@ fn report_shows_the_loss_curve_and_given_plots() {
         ],
         "neither a PNG nor an SVG",
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn pages_run_no_script_from_a_model_directory_and_destroy_nothing() {
+    let dir = tmp("unsafe");
+    let model = train(&dir, "lstm");
+    let m = Path::new(&model);
+    // a model directory anyone may have edited: its loss.svg carries script
+    std::fs::write(
+        m.join("loss.svg"),
+        "junk</div><svg onload=\"alert(5)\"><script>alert(6)</script></svg>",
+    )
+    .unwrap();
+    let plot = dir.join("p.svg");
+    std::fs::write(&plot, "<svg><script>alert(7)</script></svg>").unwrap();
+    let page = dir.join("r.html");
+    let p = page.to_str().unwrap();
+    let ok = |args: &[&str]| {
+        let o = run(args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let html = std::fs::read_to_string(&page).unwrap();
+        assert!(
+            !html.contains("alert(") && html.contains("data:image/svg+xml;base64,"),
+            "script from an SVG in the page of {args:?}"
+        );
+    };
+    ok(&[
+        "report",
+        "--model",
+        &model,
+        "--plot",
+        plot.to_str().unwrap(),
+        "--out",
+        p,
+    ]);
+    ok(&["explain", "--model", &model, "--prime", "abc", "--out", p]);
+    // an --out that would destroy an input, the model or a file that is not a page
+    let config = m.join("config.json");
+    let before = std::fs::read(&config).unwrap();
+    for cmd in [
+        vec!["report", "--model", &model, "--out"],
+        vec!["explain", "--model", &model, "--prime", "abc", "--out"],
+        vec!["explore", "--model", &model, "--out"],
+    ] {
+        let mut a = cmd.clone();
+        a.push(config.to_str().unwrap());
+        fails(&a, "inside the model directory");
+    }
+    assert_eq!(std::fs::read(&config).unwrap(), before);
+    let q = plot.to_str().unwrap();
+    fails(
+        &["report", "--model", &model, "--plot", q, "--out", q],
+        "is the input file",
+    );
+    let text = dir.join("t.txt");
+    std::fs::write(&text, "hello there").unwrap();
+    let t = text.to_str().unwrap();
+    fails(
+        &["explain", "--model", &model, "--text", t, "--out", t],
+        "is the input file",
+    );
+    fails(&["explore", "--out", t], "is not an .html page");
+    assert_eq!(std::fs::read_to_string(&text).unwrap(), "hello there");
     let _ = std::fs::remove_dir_all(&dir);
 }

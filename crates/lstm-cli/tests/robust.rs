@@ -695,6 +695,48 @@ fn bad_configuration_is_refused_before_anything_is_written() {
     assert!(!out.exists());
 }
 
+#[test]
+fn a_new_run_writes_only_into_a_new_or_empty_directory_and_a_failed_save_leaves_none() {
+    let dir = tmp("outdir");
+    let txt = small_text(&dir);
+    // a folder of the user's own files: the model's would replace same-named ones
+    let mine = dir.join("project");
+    std::fs::create_dir(&mine).unwrap();
+    std::fs::write(mine.join("loss.svg"), "my notes").unwrap();
+    rejects(
+        &text_args(&txt, &mine, "3"),
+        &[
+            "project is a directory that is not empty",
+            "choose another --out",
+        ],
+        &dir,
+    );
+    // an empty one is fine
+    let empty = dir.join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let mut a = text_args(&txt, &empty, "3");
+    a.push("--quiet");
+    ok(&a);
+    // the first save fails (the file size limit): no directory is left behind
+    let out = dir.join("new").join("m");
+    let cmd = format!("trap '' XFSZ; ulimit -f 20; exec \"$0\" \"$@\"");
+    let mut args = vec![
+        "-c".to_string(),
+        cmd,
+        env!("CARGO_BIN_EXE_lstm").to_string(),
+    ];
+    args.extend(text_args(&txt, &out, "3").iter().map(|x| x.to_string()));
+    args.push("--quiet".to_string());
+    let o = std::process::Command::new("sh")
+        .args(&args)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && !err.contains("panicked"), "{err}");
+    assert!(err.contains("no checkpoint had been written"), "{err}");
+    assert!(!out.exists(), "a directory was left behind: {err}");
+}
+
 // ------------------------------------------------------------------ signals
 
 fn spawn(args: &[&str]) -> Child {

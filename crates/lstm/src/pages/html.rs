@@ -89,7 +89,7 @@ fn round4(values: &mut [f32]) {
 /// The explain page of an [`Explanation`]: the text coloured by a chosen unit's value, the
 /// unit picker, the unit rankings, next-token predictions on hover and the gate-saturation
 /// plots. `title` names the model; `training_svg`, when given (a model directory's
-/// `loss.svg`), is shown inline in a "Training" section. Activations are stored rounded to
+/// `loss.svg`), is shown as an image ([`svg_img`]) in a "Training" section. Activations are stored rounded to
 /// 4 decimals.
 ///
 /// # Errors
@@ -114,14 +114,10 @@ pub fn explain_page(
         }
     }
     let training = match training_svg {
-        Some(svg) => {
-            // drop the XML prolog; the SVG element itself goes inline
-            let start = svg.find("<svg").unwrap_or(0);
-            format!(
-                "<section>\n<h2>Training</h2>\n<div class=\"plot\">{}</div>\n</section>",
-                &svg[start..]
-            )
-        }
+        Some(svg) => format!(
+            "<section>\n<h2>Training</h2>\n<div class=\"plot\">{}</div>\n</section>",
+            svg_img(svg, "training loss")
+        ),
         None => String::new(),
     };
     Ok(fill(
@@ -184,10 +180,21 @@ pub fn embedded_json(page: &str, id: &str) -> Result<serde_json::Value> {
 
 const PLOTS_HTML: &str = include_str!("../../assets/plots.html");
 
+/// An SVG document as an `<img>` of a `data:` URL: drawn as inline SVG is, but a script or
+/// a link inside it (a model directory is a file anyone may have edited) does not run.
+pub fn svg_img(svg: &str, alt: &str) -> String {
+    format!(
+        "<img alt=\"{}\" style=\"max-width:100%\" src=\"data:image/svg+xml;base64,{}\">",
+        escape(alt),
+        base64(svg.as_bytes())
+    )
+}
+
 /// A picture for [`plots_page`].
 #[derive(Clone, Debug, PartialEq)]
 pub enum Plot {
-    /// An SVG document (such as a model directory's `loss.svg`), shown inline.
+    /// An SVG document (such as a model directory's `loss.svg`), shown as an image
+    /// ([`svg_img`]).
     Svg(String),
     /// A PNG file's bytes (such as `lstm forecast --plot`'s), shown as a `data:` image.
     Png(Vec<u8>),
@@ -242,7 +249,7 @@ pub fn plots_page(
             escape(caption)
         ));
         match plot {
-            Plot::Svg(svg) => body.push_str(&svg[svg.find("<svg").unwrap_or(0)..]),
+            Plot::Svg(svg) => body.push_str(&svg_img(svg, caption)),
             Plot::Png(png) => body.push_str(&format!(
                 "<img alt=\"{}\" style=\"max-width:100%\" src=\"data:image/png;base64,{}\">",
                 escape(caption),
