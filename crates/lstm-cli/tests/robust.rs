@@ -719,7 +719,7 @@ fn a_new_run_writes_only_into_a_new_or_empty_directory_and_a_failed_save_leaves_
     ok(&a);
     // the first save fails (the file size limit): no directory is left behind
     let out = dir.join("new").join("m");
-    let cmd = format!("trap '' XFSZ; ulimit -f 20; exec \"$0\" \"$@\"");
+    let cmd = "trap '' XFSZ; ulimit -f 20; exec \"$0\" \"$@\"".to_string();
     let mut args = vec![
         "-c".to_string(),
         cmd,
