@@ -178,3 +178,21 @@ fn cross_entropy_rows_match_the_definition() {
         }
     }
 }
+
+#[test]
+fn cross_entropy_rows_keep_the_log_sum_with_huge_logits() {
+    // equal logits of 1e10 (a head bias of 1e10): the loss is ln(classes) whatever the shift
+    use lstm::model::loss::cross_entropy_rows;
+    for classes in [5usize, 59] {
+        for shift in [1e7f32, 1e10, -1e10] {
+            let z = vec![shift; 2 * classes];
+            let mut dz = vec![0.0; 2 * classes];
+            let total = cross_entropy_rows(&z, &[0, 3], classes, 0.5, &mut dz);
+            let want = 2.0 * (classes as f64).ln();
+            assert!(
+                (total - want).abs() < 1e-5 * want,
+                "classes {classes}, logits {shift}: {total} against {want}"
+            );
+        }
+    }
+}

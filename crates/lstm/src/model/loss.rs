@@ -209,7 +209,8 @@ unsafe fn cross_entropy_rows_avx512(
             j += 16;
         }
         let sum = _mm512_reduce_add_ps(sum);
-        total += (sum.ln() + max - *z.add(tgt as usize)) as f64;
+        // the difference first: with logits near 1e10, `ln(sum) + max` would round `ln(sum)` away
+        total += (sum.ln() + (max - *z.add(tgt as usize))) as f64;
         let k = _mm512_set1_ps(scale / sum);
         j = 0;
         while j < classes {
@@ -250,7 +251,8 @@ fn softmax_row_imp(z: &[f32], tgt: usize, scale: f32, dz: &mut [f32], loss: &mut
         }
     }
     let sum = sums.iter().sum::<f32>() + rest.iter().sum::<f32>();
-    *loss = sum.ln() + max - z[tgt];
+    // the difference first: with logits near 1e10, `ln(sum) + max` would round `ln(sum)` away
+    *loss = sum.ln() + (max - z[tgt]);
     let k = scale / sum;
     for d in dz.iter_mut() {
         *d *= k;
