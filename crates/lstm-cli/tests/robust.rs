@@ -737,6 +737,24 @@ fn a_new_run_writes_only_into_a_new_or_empty_directory_and_a_failed_save_leaves_
     assert!(!out.exists(), "a directory was left behind: {err}");
 }
 
+#[test]
+fn text_of_no_known_character_is_refused_not_scored_as_zero() {
+    let dir = tmp("unknown-chars");
+    let m = train_tiny_text(&dir, "m", "3");
+    let unk = dir.join("unk.txt");
+    std::fs::write(&unk, "日本語".repeat(100)).unwrap();
+    rejects(
+        &["eval", "--model", s(&m), "--data", s(&unk)],
+        &["unk.txt", "nothing to score"],
+        &dir,
+    );
+    let txt = small_text(&dir);
+    let out = dir.join("v");
+    let mut a = text_args(&txt, &out, "3");
+    a.extend(["--val", s(&unk)]);
+    rejects(&a, &["validation text", "vocabulary"], &dir);
+}
+
 // ------------------------------------------------------------------ signals
 
 fn spawn(args: &[&str]) -> Child {

@@ -1462,6 +1462,13 @@ pub fn evaluate(l: &mut Loaded, data: &Path, o: &EvalOptions) -> JobResult<EvalR
             } else {
                 text::evaluate(&mut l.model, &enc, s.seq_len, s.batch)?
             };
+            if e.tokens == 0 {
+                return Err(invalid(format!(
+                    "no character of {} after the first is in the model's vocabulary ({} skipped as unknown): nothing to score; give text in the language the model was trained on",
+                    data.display(),
+                    e.skipped
+                )));
+            }
             let mode = match (&o.generator, o.stream) {
                 (Some(p), _) => format!("generator-{p}"),
                 (None, true) => "stream".into(),

@@ -79,6 +79,19 @@ impl TextData {
                 )));
             }
         }
+        // the training text makes the vocabulary; a validation text of none of its characters
+        // would score 0 nats over 0 characters
+        if val
+            .target
+            .iter()
+            .skip(1)
+            .all(|&t| t == crate::model::loss::IGNORE)
+        {
+            return Err(Error::Config(
+                "no character of the validation text (after the first) is in the training text's vocabulary: give a validation text in the same language (--val), or none"
+                    .into(),
+            ));
+        }
         Ok(TextData {
             train,
             val,
