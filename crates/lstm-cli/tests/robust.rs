@@ -755,6 +755,49 @@ fn text_of_no_known_character_is_refused_not_scored_as_zero() {
     rejects(&a, &["validation text", "vocabulary"], &dir);
 }
 
+#[test]
+fn a_model_past_the_address_space_limit_is_refused_before_allocating() {
+    // about 4 GB of parameters, gradients and moments under `ulimit -v` of 2 GB: an error, not
+    // an allocation failure's abort
+    let dir = tmp("ulimit");
+    let txt = small_text(&dir);
+    let out = dir.join("m");
+    let mut args = vec![
+        "-c".to_string(),
+        "ulimit -v 2000000; exec \"$0\" \"$@\"".to_string(),
+        env!("CARGO_BIN_EXE_lstm").to_string(),
+    ];
+    args.extend(
+        [
+            "train",
+            "text",
+            "--data",
+            s(&txt),
+            "--out",
+            s(&out),
+            "--hidden",
+            "4000",
+            "--layers",
+            "2",
+            "--steps",
+            "1",
+            "--quiet",
+        ]
+        .map(String::from),
+    );
+    let o = std::process::Command::new("sh")
+        .args(&args)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("would need about") && err.contains("GB are available"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}
+
 // ------------------------------------------------------------------ signals
 
 fn spawn(args: &[&str]) -> Child {

@@ -4,12 +4,36 @@
 use crate::error::{Error, Result};
 use crate::model::{InputKind, ModelConfig};
 
-/// Bytes of physical memory of this machine (`MemTotal` of `/proc/meminfo`), if known.
+/// Bytes of memory this process can allocate, if known: the least of the memory available on
+/// the machine (`MemAvailable` of `/proc/meminfo`), the process's address-space limit
+/// (`ulimit -v`, from `/proc/self/limits`) and its control group's limit (`memory.max`).
 pub fn machine_memory() -> Option<u128> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
-    let kb: u128 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    let available = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            let field = |name: &str| -> Option<u128> {
+                let line = info.lines().find(|l| l.starts_with(name))?;
+                line.split_whitespace()
+                    .nth(1)?
+                    .parse::<u128>()
+                    .ok()
+                    .map(|kb| kb * 1024)
+            };
+            field("MemAvailable:").or_else(|| field("MemTotal:"))
+        });
+    let address_space = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|l| {
+            let line = l.lines().find(|l| l.starts_with("Max address space"))?;
+            line.split_whitespace().nth(3)?.parse::<u128>().ok()
+        });
+    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+        .ok()
+        .and_then(|v| v.trim().parse::<u128>().ok());
+    [available, address_space, cgroup]
+        .into_iter()
+        .flatten()
+        .min()
 }
 
 /// An upper bound of the parameters of a network, computed from its configuration without
@@ -40,13 +64,20 @@ pub fn parameter_bound(cfg: &ModelConfig) -> u128 {
 }
 
 /// Checks, before anything is allocated, that a network with batches of `batch` sequences of
-/// `seq_len` steps fits in memory: its parameters with their gradients and optimizer moments
-/// (16 bytes each), and its activations (about 40 bytes per unit, step and sequence).
+/// `seq_len` steps fits in memory ([`machine_memory`]): its parameters with their gradients
+/// and optimizer moments (16 bytes each), and its activations (about 40 bytes per unit, step
+/// and sequence). `len_flag` names the setting of the sequence length (`--seq-len`,
+/// `--max-len`, `--context`...) in the message.
 ///
 /// # Errors
-/// [`Error::Config`] saying how many GB it would need and how many the machine has (64 GB
-/// assumed when unknown).
-pub fn check_model_memory(cfg: &ModelConfig, batch: usize, seq_len: usize) -> Result<()> {
+/// [`Error::Config`] saying how many GB it would need and how many the process can have (64
+/// GB assumed when unknown).
+pub fn check_model_memory(
+    cfg: &ModelConfig,
+    batch: usize,
+    seq_len: usize,
+    len_flag: &str,
+) -> Result<()> {
     let params = parameter_bound(cfg);
     let d: u128 = if cfg.bidirectional { 2 } else { 1 };
     let acts = batch as u128
@@ -58,11 +89,17 @@ pub fn check_model_memory(cfg: &ModelConfig, batch: usize, seq_len: usize) -> Re
     if need > have {
         let gb = |b: u128| format!("{:.1}", b as f64 / 1e9);
         return Err(Error::Config(format!(
-            "this model would need about {} GB of memory ({} million parameters with gradients and optimizer state, {} GB of activations) but the machine has {} GB; choose a smaller --hidden, --layers, --embedding, --batch or --seq-len",
+            "this model would need about {} GB of memory ({} million parameters with gradients and optimizer state, {} GB of activations) but {} GB are available; choose a smaller --hidden, --layers, --embedding, --batch or {len_flag}{}",
             gb(need),
             params / 1_000_000,
             gb(acts),
-            gb(have)
+            gb(have),
+            match cfg.input {
+                InputKind::OneHot { vocab } if vocab > 10_000 => format!(
+                    " (the vocabulary has {vocab} tokens, each an input and an output of the network)"
+                ),
+                _ => String::new(),
+            }
         )));
     }
     Ok(())

@@ -394,21 +394,8 @@ impl Settings {
                 params * 16 / 1_000_000_000
             ));
         }
-        let acts = self.batch as u128
-            * self.seq_len.max(self.window).max(self.max_len) as u128
-            * self.hidden as u128
-            * self.layers as u128
-            * 40;
-        if acts > 16_000_000_000 {
-            return bad(format!(
-                "batch {} x sequence {} x hidden {} x {} layers would need about {} GB of activations; lower --batch, --seq-len or --hidden",
-                self.batch,
-                self.seq_len.max(self.window),
-                self.hidden,
-                self.layers,
-                acts / 1_000_000_000
-            ));
-        }
+        // activations depend on the task's sequence length: checked when the job builds its
+        // model (`memory::check_model_memory`)
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return bad(format!("lr must be a positive number, got {}", self.lr));
         }
