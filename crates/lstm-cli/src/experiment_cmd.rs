@@ -10,13 +10,25 @@ use lstm::experiment::{self as ex, Arch, CurvePoint};
 use crate::args::*;
 
 /// Dispatches `lstm experiment <which>`.
+/// A failed run leaves no `--out` directory it created (nor a partial table or plot in it).
 pub fn experiment(cmd: &ExperimentCmd) -> Result<()> {
-    match &cmd.which {
+    let out = match &cmd.which {
+        ExperimentKind::Adding(a) => &a.common.out,
+        ExperimentKind::Order(a) => &a.common.out,
+        ExperimentKind::Gradients(a) => &a.common.out,
+        ExperimentKind::Variants(a) => &a.common.out,
+    };
+    let created = !out.exists();
+    let r = match &cmd.which {
         ExperimentKind::Adding(a) => adding(a),
         ExperimentKind::Order(a) => order(a),
         ExperimentKind::Gradients(a) => gradients(a),
         ExperimentKind::Variants(a) => variants(a),
+    };
+    if r.is_err() && created {
+        let _ = std::fs::remove_dir_all(out);
     }
+    r
 }
 
 fn init(i: InitArg) -> lstm::params::init::InitScheme {

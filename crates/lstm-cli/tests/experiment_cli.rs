@@ -214,5 +214,49 @@ fn bad_experiment_input_gets_a_clear_message() {
             out,
         ],
         "cannot read the text",
+    ); // sizes past memory: one message, no panic or abort, and no --out directory left
+    let new = d.join("new");
+    let n = new.to_str().unwrap();
+    let max = u64::MAX.to_string();
+    for args in [
+        vec!["adding", "--length", &max],
+        vec!["adding", "--batch", &max],
+        vec!["adding", "--batch", "1000000000"],
+        vec!["order", "--test-size", &max],
+        vec!["gradients", "--probe-batch", &max],
+    ] {
+        let mut a = vec!["experiment"];
+        a.extend(args);
+        a.extend(["--hidden", "4", "--steps", "1", "--out", n]);
+        fails(&a, "GB are available");
+        assert!(!new.exists(), "{a:?} left {n}");
+    }
+    let text = d.join("t.txt");
+    std::fs::write(
+        &text,
+        "to be or not to be, that is the question. ".repeat(20),
+    )
+    .unwrap();
+    fails(
+        &[
+            "experiment",
+            "variants",
+            "--data",
+            text.to_str().unwrap(),
+            "--variants",
+            "standard",
+            "--seeds",
+            "1",
+            "--steps",
+            "1",
+            "--hidden",
+            "4",
+            "--seq-len",
+            &max,
+            "--out",
+            n,
+        ],
+        "lower --seq-len",
     );
+    assert!(!new.exists());
 }

@@ -45,6 +45,7 @@ use serde::Serialize;
 use crate::cell::Mode;
 use crate::data::vocab::Vocab;
 use crate::error::{Error, Result};
+use crate::model::memory;
 use crate::model::optim::OptimizerConfig;
 use crate::model::{Batch, Head, InputKind, Inputs, ModelConfig, SequenceModel, Targets};
 use crate::pages::plot::{self, Line};
@@ -395,7 +396,14 @@ impl AddingConfig {
             lr: self.lr,
             clip: self.clip,
             forget_bias: self.forget_bias,
-        })
+        })?;
+        // its batches and test set, before anything is allocated
+        memory::check_model_memory(
+            &self.model_config(),
+            self.batch.max(self.test_size),
+            self.length,
+            &["--length", "--test-size"],
+        )
     }
 
     fn model_config(&self) -> ModelConfig {
@@ -802,6 +810,12 @@ pub fn run_order(cfg: &OrderConfig, progress: &mut dyn FnMut(&CurvePoint)) -> Re
         cfg.forget_bias,
         InitScheme::XavierOrthogonal,
     );
+    memory::check_model_memory(
+        &mcfg,
+        cfg.batch.max(cfg.test_size),
+        cfg.length,
+        &["--length", "--test-size"],
+    )?;
     let mut model = SequenceModel::new(&mcfg, cfg.seed)?;
     let mut test_rng = ChaCha8Rng::seed_from_u64(TEST_SEED ^ cfg.length as u64);
     let (tx, ty) = order_data(cfg.length, cfg.test_size, &mut test_rng);
@@ -1046,6 +1060,12 @@ pub fn run_gradients(cfg: &GradientConfig) -> Result<GradientReport> {
     check(
         cfg.probe_batch >= 1,
         "the probe batch needs at least 1 sequence",
+    )?;
+    memory::check_model_memory(
+        &adding.model_config(),
+        cfg.probe_batch,
+        cfg.length,
+        &["--length", "--probe-batch"],
     )?;
     let mut model = SequenceModel::new(&adding.model_config(), cfg.seed)?;
     let mut probe_rng = ChaCha8Rng::seed_from_u64(TEST_SEED ^ 0x9 ^ cfg.length as u64);
@@ -1423,6 +1443,22 @@ pub fn run_variants(
     cfg.validate()?;
     let (vocab, train, val) = split_text(text, cfg.val_fraction)?;
     let data = TextData::new(train, val, cfg.seq_len, cfg.batch)?;
+    let v = vocab.len();
+    memory::check_model_memory(
+        &model_config(
+            Arch::Lstm,
+            InputKind::OneHot { vocab: v },
+            Head::PerStep { outputs: v },
+            cfg.hidden,
+            cfg.lr,
+            cfg.clip,
+            1.0,
+            InitScheme::XavierOrthogonal,
+        ),
+        cfg.batch.max(32),
+        cfg.seq_len,
+        &["--seq-len"],
+    )?;
     let mut runs = Vec::new();
     for &arch in &cfg.archs {
         for &seed in &cfg.seeds {

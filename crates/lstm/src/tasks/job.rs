@@ -456,7 +456,7 @@ fn text_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
         InputKind::OneHot { vocab: v },
         Head::PerStep { outputs: v },
     );
-    crate::model::memory::check_model_memory(&mc, s.batch, s.seq_len, "--seq-len")?;
+    crate::model::memory::check_model_memory(&mc, s.batch, s.seq_len, &["--seq-len"])?;
     let mut m = meta(Task::Text, &mc, &s);
     m.vocab = Some(vocab.clone());
     m.seen = seen;
@@ -793,7 +793,7 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) -> J
         &mc,
         s.batch,
         spec.window(),
-        "--context or --horizon",
+        &["--context", "--horizon"],
     )?;
     // small data: further models from other seeds, for the same number of steps
     let mut members = Vec::new();
@@ -991,7 +991,7 @@ fn window_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
         InputKind::Dense { features: f },
         Head::LastStep { outputs: s.horizon },
     );
-    crate::model::memory::check_model_memory(&mc, s.batch, s.window, "--window")?;
+    crate::model::memory::check_model_memory(&mc, s.batch, s.window, &["--window"])?;
     let mut m = meta(Task::Forecast, &mc, &s);
     m.series = Some(spec);
     let task = SeriesData {
@@ -1125,7 +1125,7 @@ fn classify_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) ->
         None => Head::LastStep { outputs },
     };
     let mc = model_config(&s, input, head);
-    crate::model::memory::check_model_memory(&mc, s.batch, s.max_len, "--max-len")?;
+    crate::model::memory::check_model_memory(&mc, s.batch, s.max_len, &["--max-len"])?;
     // word dropout replaces training tokens by the unknown token, the last id
     let unk = (vocab_len - 1) as u32;
     let data_of = |seed: u64, tr: Examples, va: Examples| {

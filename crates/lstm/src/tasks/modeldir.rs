@@ -574,7 +574,7 @@ pub fn load(dir: &Path) -> Result<Loaded> {
         v.rebuild_index();
     }
     check_consistent(&meta).map_err(fmt)?;
-    crate::model::memory::check_model_memory(&meta.model, 1, 1, "--seq-len")
+    crate::model::memory::check_model_memory(&meta.model, 1, 1, &[])
         .map_err(|e| fmt(e.to_string()))?;
     verify("config.json", &cfg_path, &cfg_bytes)?;
     let mut model =

@@ -71,11 +71,11 @@ impl TextData {
     /// [`Error::Config`] saying how long the text must be.
     pub fn new(train: Encoded, val: Encoded, seq_len: usize, batch: usize) -> Result<TextData> {
         for (name, e) in [("training", &train), ("validation", &val)] {
-            if e.len() < seq_len + 1 {
+            if e.len() <= seq_len {
                 return Err(Error::Config(format!(
                     "the {name} text has {} characters; one training sequence needs {} (lower --seq-len or give more text)",
                     e.len(),
-                    seq_len + 1
+                    seq_len.saturating_add(1)
                 )));
             }
         }
