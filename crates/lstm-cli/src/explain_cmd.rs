@@ -1,7 +1,7 @@
 //! `lstm explain`, `lstm explore` and `lstm report`: HTML pages that show what a model's cells
 //! do and how its training went.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use lstm::explain::{self, UnitWeights};
@@ -15,51 +15,11 @@ fn load(dir: &Path) -> Result<Loaded> {
     modeldir::load(dir).with_context(|| format!("cannot load the model in {}", dir.display()))
 }
 
-/// `path` made absolute through its nearest existing folder (the file itself may not exist).
-fn resolved(path: &Path) -> PathBuf {
-    let mut tail = Vec::new();
-    let mut cur = path.to_path_buf();
-    loop {
-        if let Ok(c) = cur.canonicalize() {
-            return tail
-                .iter()
-                .rev()
-                .fold(c, |acc, n: &std::ffi::OsString| acc.join(n));
-        }
-        match (cur.file_name(), cur.parent()) {
-            (Some(n), Some(p)) => {
-                tail.push(n.to_os_string());
-                cur = if p.as_os_str().is_empty() {
-                    PathBuf::from(".")
-                } else {
-                    p.to_path_buf()
-                };
-            }
-            _ => return path.to_path_buf(),
-        }
-    }
-}
-
 /// Refuses a page's `--out` that would destroy something: a file inside the model directory,
 /// one of the command's input files, or an existing file that is not an HTML page.
 fn check_page_out(out: &Path, model: Option<&Path>, inputs: &[&Path]) -> Result<()> {
-    let o = resolved(out);
-    if let Some(m) = model {
-        if o.starts_with(resolved(m)) {
-            bail!(
-                "--out {} is inside the model directory {}; write the page somewhere else",
-                out.display(),
-                m.display()
-            );
-        }
-    }
-    if let Some(i) = inputs.iter().find(|i| resolved(i) == o) {
-        bail!(
-            "--out {} is the input file {}; write the page somewhere else",
-            out.display(),
-            i.display()
-        );
-    }
+    crate::paths::check_out_file(out, model, inputs)?;
+    let o = crate::paths::resolved(out);
     let html = matches!(
         out.extension()
             .and_then(|e| e.to_str())

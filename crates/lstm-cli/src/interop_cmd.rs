@@ -11,6 +11,7 @@ use lstm::tasks::modeldir::{self, ModelMeta, Task, TrainingState};
 use crate::args::{ExportArgs, ExportFormat, ImportArgs, ImportFormat};
 
 pub fn export(a: &ExportArgs) -> Result<()> {
+    crate::paths::check_out_file(&a.out, Some(&a.model), &[])?;
     let l = modeldir::load(&a.model)
         .with_context(|| format!("cannot load the model in {}", a.model.display()))?;
     // a classifier of several models: every format holds the first one (said here, once)
@@ -24,20 +25,32 @@ pub fn export(a: &ExportArgs) -> Result<()> {
                 .join(", ")
         );
     }
+    if l.meta.task != Task::Classify && !l.members.is_empty() {
+        eprintln!(
+            "note: this forecaster combines {} models by their median; the export holds the first one's weights, the others are {} in the model directory (safetensors under the same PyTorch names)",
+            l.members.len() + 1,
+            (1..=l.members.len())
+                .map(modeldir::member_file)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if matches!(a.format, ExportFormat::Keras) {
+        if matches!(l.model.config().head, lstm::model::Head::Pooled { .. }) {
+            eprintln!(
+                "note: this classifier's Dense reads the last step's, the largest and the mean output of the last recurrent layer, concatenated (3 x its units): in Keras a functional model with Concatenate([last step, GlobalMaxPooling1D(), GlobalAveragePooling1D()]) before the Dense holds it, a Sequential one cannot"
+            );
+        }
+        if l.meta.global.is_some() {
+            eprintln!(
+                "note: a global forecaster's inputs (scaled values, lags, calendar and flags) and its distribution's parameters are computed by lstm, not by Keras layers: the file holds the network's weights alone"
+            );
+        }
+    }
     let bytes = match a.format {
         ExportFormat::Pytorch => {
             let cfg = std::fs::read_to_string(a.model.join("config.json"))
                 .with_context(|| format!("cannot read {}/config.json", a.model.display()))?;
-            if l.meta.task != Task::Classify && !l.members.is_empty() {
-                eprintln!(
-                    "note: this forecaster combines {} models by their median; the export holds the first one's weights, the others are {} in the model directory (safetensors under the same PyTorch names)",
-                    l.members.len() + 1,
-                    (1..=l.members.len())
-                        .map(modeldir::member_file)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-            }
             interop::export_pytorch(&l.model, Some(&cfg))?
         }
         ExportFormat::Keras if is_h5_name(&a.out) => interop::export_keras_h5(&l.model)?,
@@ -111,7 +124,7 @@ pub fn import(a: &ImportArgs) -> Result<()> {
             ),
         },
     };
-    let meta: ModelMeta = serde_json::from_str(&config_json)
+    let mut meta: ModelMeta = serde_json::from_str(&config_json)
         .context("the configuration is not a valid lstm config.json")?;
     if meta.format != modeldir::FORMAT || meta.format_version > modeldir::FORMAT_VERSION {
         bail!(
@@ -131,8 +144,50 @@ pub fn import(a: &ImportArgs) -> Result<()> {
             interop::import_keras_h5(&bytes, &a.weights.display().to_string(), &mut model)?
         }
     }
-    modeldir::save(&a.out, &meta, &model, &TrainingState::default())
-        .with_context(|| format!("cannot write the model into {}", a.out.display()))?;
+    // a file holds one network: a model of several (a classifier's or a small forecaster's
+    // further models) is imported as its first alone
+    let further = modeldir::further_models(&meta);
+    if further > 0 {
+        match meta.task {
+            Task::Classify => meta.settings.members = 1,
+            _ => {
+                if let Some(g) = meta.global.as_mut() {
+                    g.members = 0;
+                }
+            }
+        }
+        eprintln!(
+            "note: the configuration names {} models combined; the file holds one network, imported alone (it predicts as the first model would)",
+            further + 1
+        );
+    }
+    // written beside --out and loaded back with every check a model directory gets, then moved
+    // into place: a configuration that does not fit the weights leaves nothing behind
+    let name = a
+        .out
+        .file_name()
+        .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned());
+    let staging = a
+        .out
+        .with_file_name(format!(".{name}.import-{}", std::process::id()));
+    let checked = modeldir::save(&staging, &meta, &model, &TrainingState::default())
+        .with_context(|| format!("cannot write the model into {}", a.out.display()))
+        .and_then(|()| {
+            modeldir::load(&staging).with_context(|| {
+                format!(
+                    "the configuration does not fit the weights of {}; nothing was written",
+                    a.weights.display()
+                )
+            })
+        })
+        .and_then(|_| {
+            std::fs::rename(&staging, &a.out)
+                .with_context(|| format!("cannot write the model into {}", a.out.display()))
+        });
+    if let Err(e) = checked {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(e);
+    }
     eprintln!("imported a {} model into {}", meta.task, a.out.display());
     Ok(())
 }

@@ -13,6 +13,7 @@ mod explain_cmd;
 mod interop_cmd;
 #[cfg(feature = "mpi")]
 mod mpi;
+mod paths;
 mod train_cmd;
 mod use_cmd;
 

@@ -233,3 +233,109 @@ fn keras_weights_file_made_by_keras_imports() {
     let fc = ok(&["forecast", "--model", s(&model), "--data", s(&csv)]);
     assert!(!fc.trim().is_empty());
 }
+
+#[test]
+fn imports_load_or_write_nothing_and_exports_keep_the_model() {
+    let dir = tmp("imports");
+    // the airline passengers to 1958: a small data set, three models combined
+    let air = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/airline_passengers.csv"),
+    )
+    .unwrap();
+    let csv = dir.join("air.csv");
+    let head: String = air.lines().take(121).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&csv, head).unwrap();
+    let m = dir.join("fc");
+    ok(&[
+        "train",
+        "forecast",
+        "--data",
+        s(&csv),
+        "--column",
+        "passengers",
+        "--date-column",
+        "month",
+        "--hidden",
+        "8",
+        "--steps",
+        "5",
+        "--threads",
+        "1",
+        "--scaling",
+        "mean-abs",
+        "--out",
+        s(&m),
+        "--quiet",
+    ]);
+    assert!(m.join("member1.safetensors").exists());
+    // an export into the model directory would replace its weights
+    let inside = m.join("model.safetensors");
+    let before = std::fs::read(&inside).unwrap();
+    let (good, _, err) = run(&["export", "pytorch", "--model", s(&m), "--out", s(&inside)]);
+    assert!(!good && err.contains("inside the model directory"), "{err}");
+    assert_eq!(std::fs::read(&inside).unwrap(), before);
+    // one file holds one network: imported alone, and it loads and forecasts
+    let pt = dir.join("fc.safetensors");
+    ok(&["export", "pytorch", "--model", s(&m), "--out", s(&pt)]);
+    let back = dir.join("back");
+    let (good, _, err) = run(&["import", "pytorch", "--weights", s(&pt), "--out", s(&back)]);
+    assert!(good && err.contains("imported alone"), "{err}");
+    ok(&[
+        "forecast",
+        "--model",
+        s(&back),
+        "--data",
+        s(&csv),
+        "--steps",
+        "3",
+    ]);
+    // a configuration that does not fit the weights: an error, and nothing written
+    let text = dir.join("t.txt");
+    std::fs::write(&text, "to be or not to be ".repeat(50)).unwrap();
+    let tm = dir.join("tm");
+    ok(&[
+        "train",
+        "text",
+        "--data",
+        s(&text),
+        "--out",
+        s(&tm),
+        "--hidden",
+        "8",
+        "--layers",
+        "1",
+        "--seq-len",
+        "8",
+        "--batch",
+        "2",
+        "--steps",
+        "2",
+        "--quiet",
+    ]);
+    let tpt = dir.join("t.safetensors");
+    ok(&["export", "pytorch", "--model", s(&tm), "--out", s(&tpt)]);
+    let cfg = std::fs::read_to_string(tm.join("config.json")).unwrap();
+    let mut c: serde_json::Value = serde_json::from_str(&cfg).unwrap();
+    c["task"] = "classify".into();
+    let wrong = dir.join("wrong.json");
+    std::fs::write(&wrong, c.to_string()).unwrap();
+    let out = dir.join("nothing");
+    let (good, _, err) = run(&[
+        "import",
+        "pytorch",
+        "--weights",
+        s(&tpt),
+        "--config",
+        s(&wrong),
+        "--out",
+        s(&out),
+    ]);
+    assert!(!good && err.contains("nothing was written"), "{err}");
+    assert!(!out.exists());
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".import-"))
+        .collect();
+    assert!(left.is_empty(), "a staging directory was left: {left:?}");
+}

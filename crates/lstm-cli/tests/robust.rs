@@ -798,6 +798,27 @@ fn a_model_past_the_address_space_limit_is_refused_before_allocating() {
     assert!(!out.exists());
 }
 
+#[test]
+fn a_truncated_weights_file_is_named_as_such() {
+    let dir = tmp("truncated");
+    let m = train_tiny_text(&dir, "m", "2");
+    let w = m.join("model.safetensors");
+    let bytes = std::fs::read(&w).unwrap();
+    std::fs::write(&w, &bytes[..100]).unwrap();
+    let gen = ["generate", "--model", s(&m), "--length", "3"];
+    rejects(
+        &gen,
+        &["model.safetensors", "truncated or was replaced"],
+        &dir,
+    );
+    std::fs::remove_file(m.join("checkpoint.json")).unwrap();
+    rejects(
+        &gen,
+        &["not a readable safetensors file", "truncated"],
+        &dir,
+    );
+}
+
 // ------------------------------------------------------------------ signals
 
 fn spawn(args: &[&str]) -> Child {

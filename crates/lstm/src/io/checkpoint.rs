@@ -67,8 +67,15 @@ impl TensorFile {
             path: source.to_string(),
             reason,
         };
-        let st = SafeTensors::deserialize(bytes).map_err(|e| fmt(e.to_string()))?;
-        let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| fmt(e.to_string()))?;
+        // the crate's error names (`InvalidHeaderLength`, `MetadataIncompleteBuffer`...) say
+        // little to a user: say what they mean
+        let unreadable = |e: safetensors::SafeTensorError| {
+            fmt(format!(
+                "not a readable safetensors file ({e}): it is truncated, damaged or in another format; restore it from a copy or write it again"
+            ))
+        };
+        let st = SafeTensors::deserialize(bytes).map_err(unreadable)?;
+        let (_, meta) = SafeTensors::read_metadata(bytes).map_err(unreadable)?;
         let metadata = meta.metadata().clone().unwrap_or_default();
         let mut tensors = BTreeMap::new();
         for (name, view) in st.tensors() {

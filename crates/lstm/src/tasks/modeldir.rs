@@ -583,8 +583,10 @@ pub fn load(dir: &Path) -> Result<Loaded> {
         path: dir.join("model.safetensors").display().to_string(),
         reason: "missing: the model directory has no weights".into(),
     })?;
-    set_weights(&mut model, &wpath, &wbytes)?;
+    // the manifest's size and checksum first: a damaged file is named as such, not by the
+    // safetensors parser's error
     verify("model.safetensors", &wpath, &wbytes)?;
+    set_weights(&mut model, &wpath, &wbytes)?;
     let mut members = Vec::new();
     let further = further_models(&meta);
     for k in 1..=further {
@@ -601,8 +603,8 @@ pub fn load(dir: &Path) -> Result<Loaded> {
             ),
         })?;
         let mut m = model.clone();
-        set_weights(&mut m, &p, &b)?;
         verify(&name, &p, &b)?;
+        set_weights(&mut m, &p, &b)?;
         members.push(m);
     }
     let state: TrainingState = match read("training_state.json")? {

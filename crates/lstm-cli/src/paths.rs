@@ -1,0 +1,52 @@
+//! Output paths checked against what a command reads, so that no command destroys its input.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+
+/// `path` made absolute through its nearest existing folder (the file itself may not exist).
+pub fn resolved(path: &Path) -> PathBuf {
+    let mut tail = Vec::new();
+    let mut cur = path.to_path_buf();
+    loop {
+        if let Ok(c) = cur.canonicalize() {
+            return tail
+                .iter()
+                .rev()
+                .fold(c, |acc, n: &std::ffi::OsString| acc.join(n));
+        }
+        match (cur.file_name(), cur.parent()) {
+            (Some(n), Some(p)) => {
+                tail.push(n.to_os_string());
+                cur = if p.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    p.to_path_buf()
+                };
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
+}
+
+/// Refuses an `--out` file inside the model directory `model`, or equal to one of `inputs`.
+pub fn check_out_file(out: &Path, model: Option<&Path>, inputs: &[&Path]) -> Result<()> {
+    let o = resolved(out);
+    if let Some(m) = model {
+        if o.starts_with(resolved(m)) {
+            bail!(
+                "--out {} is inside the model directory {}; write it somewhere else",
+                out.display(),
+                m.display()
+            );
+        }
+    }
+    if let Some(i) = inputs.iter().find(|i| resolved(i) == o) {
+        bail!(
+            "--out {} is the input file {}; write it somewhere else",
+            out.display(),
+            i.display()
+        );
+    }
+    Ok(())
+}
