@@ -819,6 +819,43 @@ fn a_truncated_weights_file_is_named_as_such() {
     );
 }
 
+#[test]
+fn a_failed_write_leaves_no_partial_file() {
+    let dir = tmp("partial");
+    let m = train_tiny_text(&dir, "m", "2");
+    let out = dir.join("pages");
+    std::fs::create_dir(&out).unwrap();
+    for (cmd, file) in [
+        (vec!["export", "pytorch", "--model", s(&m)], "m.safetensors"),
+        (vec!["export", "onnx", "--model", s(&m)], "m.onnx"),
+        (vec!["report", "--model", s(&m)], "r.html"),
+    ] {
+        let target = out.join(file);
+        let mut args = vec![
+            "-c".to_string(),
+            "trap '' XFSZ; ulimit -f 2; exec \"$0\" \"$@\"".to_string(),
+            env!("CARGO_BIN_EXE_lstm").to_string(),
+        ];
+        args.extend(cmd.iter().map(|x| x.to_string()));
+        args.extend(["--out".to_string(), s(&target).to_string()]);
+        let o = std::process::Command::new("sh")
+            .args(&args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && !err.contains("panicked"),
+            "{cmd:?}: {err}"
+        );
+        let left: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        assert!(left.is_empty(), "{cmd:?} left {left:?}");
+    }
+}
+
 // ------------------------------------------------------------------ signals
 
 fn spawn(args: &[&str]) -> Child {

@@ -157,10 +157,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     // a device or a directory is never replaced by a renamed file
     if let Ok(m) = std::fs::symlink_metadata(path) {
         if !m.is_file() {
-            return Err(Error::Format {
-                path: path.display().to_string(),
-                reason: "exists and is not a regular file; give the path of a file to write".into(),
-            });
+            return Err(Error::Config(format!(
+                "cannot write {}: it exists and is not a regular file (a directory?); give the path of a file to write",
+                path.display()
+            )));
         }
     }
     let tmp: PathBuf = {
@@ -168,12 +168,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         name.push(format!(".tmp{}", std::process::id()));
         path.with_file_name(name)
     };
-    {
-        let mut f = std::fs::File::create(&tmp).map_err(io)?;
-        f.write_all(bytes).map_err(io)?;
-        f.sync_all().map_err(io)?;
+    let written = std::fs::File::create(&tmp).and_then(|mut f| {
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)
+    });
+    if let Err(e) = written {
+        // a full disk or a file size limit leaves no partial file behind
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(e));
     }
-    std::fs::rename(&tmp, path).map_err(io)?;
     if let Some(dir) = path.parent() {
         if let Ok(d) = std::fs::File::open(if dir.as_os_str().is_empty() {
             Path::new(".")
