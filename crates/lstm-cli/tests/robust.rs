@@ -856,6 +856,28 @@ fn a_failed_write_leaves_no_partial_file() {
     }
 }
 
+#[test]
+fn a_run_whose_data_changed_is_not_resumed() {
+    let dir = tmp("changed-data");
+    let m = train_tiny_text(&dir, "m", "2");
+    let txt = dir.join("small.txt");
+    let mut text = std::fs::read_to_string(&txt).unwrap();
+    text = text.replace('e', "a");
+    std::fs::write(&txt, &text).unwrap();
+    rejects(
+        &["train", "--resume", s(&m), "--steps", "4"],
+        &[
+            "small.txt changed since this run was saved",
+            "restore the file",
+        ],
+        &dir,
+    );
+    let wd = dir.join("wd");
+    let mut a = text_args(&txt, &wd, "2");
+    a.extend(["--weight-decay", "-1"]);
+    rejects(&a, &["weight_decay must be a finite number >= 0"], &dir);
+}
+
 // ------------------------------------------------------------------ signals
 
 fn spawn(args: &[&str]) -> Child {

@@ -457,6 +457,7 @@ fn text_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
         Head::PerStep { outputs: v },
     );
     crate::model::memory::check_model_memory(&mc, s.batch, s.seq_len, &["--seq-len"])?;
+    same_data(resumed, &seen)?;
     let mut m = meta(Task::Text, &mc, &s);
     m.vocab = Some(vocab.clone());
     m.seen = seen;
@@ -1187,7 +1188,27 @@ fn classify_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) ->
     if let Some(v) = &val_seen {
         m.seen.push(v.clone());
     }
+    same_data(resumed, &m.seen)?;
     Ok((m, Box::new(task), notes, members))
+}
+
+/// Refuses to resume a run whose data files changed since it was saved (their length and hash
+/// differ from its record): it would go on training on other data than its record says.
+fn same_data(resumed: Option<&Loaded>, seen: &[Seen]) -> JobResult<()> {
+    let Some(l) = resumed else { return Ok(()) };
+    let s = &l.meta.settings;
+    let names = [s.data.as_deref(), s.val.as_deref()];
+    for ((old, new), name) in l.meta.seen.iter().zip(seen).zip(names) {
+        if old.fingerprint != new.fingerprint {
+            return Err(invalid(format!(
+                "{} changed since this run was saved ({} units then, {} now, or the same length with other contents): resuming would train on other data than the model's record says; restore the file, or start a new run with another --out",
+                name.unwrap_or("the data file"),
+                old.units,
+                new.units
+            )));
+        }
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------- evaluate

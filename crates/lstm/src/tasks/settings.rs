@@ -417,8 +417,17 @@ impl Settings {
         if !(0.0..0.9).contains(&self.tail) {
             return bad(format!("tail must be in [0, 0.9), got {}", self.tail));
         }
-        if self.clip < 0.0 || !self.clip.is_finite() {
-            return bad("clip must be >= 0".into());
+        if !(self.clip.is_finite() && self.clip >= 0.0) {
+            return bad(format!(
+                "clip must be a finite number >= 0 (0: no clipping), got {}",
+                self.clip
+            ));
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return bad(format!(
+                "weight_decay must be a finite number >= 0, got {}",
+                self.weight_decay
+            ));
         }
         if let Some(m) = self.minutes {
             if !(m.is_finite() && m > 0.0) {
