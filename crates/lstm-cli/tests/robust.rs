@@ -490,6 +490,8 @@ fn damaged_model_directories_are_refused_and_left_alone() {
             let n = b.len();
             b[n - 4..].copy_from_slice(&f32::NAN.to_le_bytes());
             std::fs::write(&p, b).unwrap();
+            // without the manifest, whose checksum would name the change first
+            std::fs::remove_file(d.join("checkpoint.json")).unwrap();
         },
         &["model.safetensors", "NaN or infinite"],
     );
@@ -522,6 +524,7 @@ fn damaged_model_directories_are_refused_and_left_alone() {
             let (r, c) = (shape[0].as_u64().unwrap(), shape[1].as_u64().unwrap());
             h["head.weight"]["shape"] = serde_json::json!([c, r]);
             std::fs::write(&p, st_with_header(&b, &h)).unwrap();
+            std::fs::remove_file(d.join("checkpoint.json")).unwrap();
         },
         &["model.safetensors", "head.weight", "has shape"],
     );
@@ -533,6 +536,7 @@ fn damaged_model_directories_are_refused_and_left_alone() {
             let (_, mut h) = st_header(&b);
             h["head.bias"]["dtype"] = "I32".into();
             std::fs::write(&p, st_with_header(&b, &h)).unwrap();
+            std::fs::remove_file(d.join("checkpoint.json")).unwrap();
         },
         &["model.safetensors", "head.bias", "I32"],
     );
