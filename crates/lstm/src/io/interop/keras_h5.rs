@@ -113,6 +113,35 @@ pub(super) fn write(store: &ParamStore, vars: &[KerasVar], class: &str) -> Resul
 /// Reads the datasets of a Keras `.weights.h5` (`bytes`, named `source` in errors) at the places
 /// `vars` gives, into a [`TensorFile`] under the safetensors keys, checking each against the
 /// shape `want` has for it. Datasets under `layers/` that no variable takes are an error.
+/// The end-of-file address an HDF5 file's superblock records (made absolute with its base
+/// address), by which h5py finds a truncated file; `None` when the superblock is not one this
+/// reads (versions 0 to 3) or records no end.
+fn stored_eof(bytes: &[u8]) -> Option<u64> {
+    const SIGNATURE: &[u8; 8] = b"\x89HDF\r\n\x1a\n";
+    let at = std::iter::successors(Some(0usize), |&o| (o < (1 << 30)).then_some(o.max(256) * 2))
+        .find(|&o| bytes.get(o..o + 8) == Some(&SIGNATURE[..]))?;
+    let sb = &bytes[at..];
+    let version = *sb.get(8)?;
+    // where the size of offsets is, and where the base address starts
+    let (size_at, base_at) = match version {
+        0 => (13, 24),
+        1 => (13, 28),
+        2 | 3 => (9, 12),
+        _ => return None,
+    };
+    let o = *sb.get(size_at)? as usize;
+    if !matches!(o, 2 | 4 | 8) {
+        return None;
+    }
+    let word = |k: usize| -> Option<u64> {
+        let b = sb.get(base_at + k * o..base_at + (k + 1) * o)?;
+        Some(b.iter().rev().fold(0u64, |acc, &x| (acc << 8) | x as u64))
+    };
+    // base address, then (free-space index | superblock extension), then the end of file
+    let (base, eof) = (word(0)?, word(2)?);
+    (eof != u64::MAX >> (64 - 8 * o as u32)).then(|| base.saturating_add(eof))
+}
+
 pub(super) fn read(
     bytes: &[u8],
     source: &str,
@@ -133,6 +162,14 @@ pub(super) fn read(
              `model.save_weights(\"NAME.weights.h5\")`"
                 .into(),
         ));
+    }
+    if let Some(eof) = stored_eof(bytes) {
+        if (bytes.len() as u64) < eof {
+            return Err(fmt(format!(
+                "truncated: {} bytes where its superblock says the file ends at byte {eof}; write it again (Keras: `model.save_weights`)",
+                bytes.len()
+            )));
+        }
     }
     let file = File::from_bytes(bytes.to_vec())
         .map_err(|e| damaged("not a readable HDF5 file".into(), e))?;
