@@ -107,6 +107,9 @@ fn print_json(
 }
 
 fn adding(a: &AddingArgs) -> Result<()> {
+    if !(a.target.is_finite() && a.target > 0.0) {
+        bail!("--target is a test MSE above 0, got {}", a.target);
+    }
     let (md, plot) = prepare(&a.common, "adding")?;
     let mut reports = Vec::new();
     for &cell in &a.cell {

@@ -725,6 +725,13 @@ fn check_consistent(meta: &ModelMeta) -> std::result::Result<(), String> {
                     input_vocab.map_or("dense features".to_string(), |n| format!("{n} tokens"))
                 ));
             }
+            let mut seen = std::collections::HashSet::new();
+            if let Some(t) = v.tokens.iter().find(|t| !seen.insert(t.as_str())) {
+                return Err(format!(
+                    "the vocabulary lists the token {:?} twice; the config was edited or mixed up with another model's",
+                    t.chars().take(60).collect::<String>()
+                ));
+            }
             if meta.task == Task::Text
                 && (outputs != v.len() || !matches!(meta.model.head, Head::PerStep { .. }))
             {
