@@ -66,7 +66,10 @@ pub fn generate(a: &GenerateArgs) -> Result<()> {
     let _ = writeln!(out);
     match err {
         Some(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Some(e) => Err(e.into()),
+        Some(e) => {
+            Err(anyhow::Error::from(e)
+                .context("cannot write the generated text to standard output"))
+        }
         None => Ok(()),
     }
 }

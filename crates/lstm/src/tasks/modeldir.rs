@@ -496,12 +496,25 @@ pub fn load(dir: &Path) -> Result<Loaded> {
     }
     let manifest_path = live_path(dir, MANIFEST);
     let manifest: Option<Manifest> = if manifest_path.exists() {
-        Some(read_json(&manifest_path)?)
+        Some(read_json(&manifest_path).map_err(|e| {
+            if manifest_path.starts_with(dir.join(STAGING)) {
+                Error::Format {
+                    path: manifest_path.display().to_string(),
+                    reason: format!(
+                        "a save that was interrupted left this file damaged ({e}); remove {} to load the last complete checkpoint",
+                        dir.join(STAGING).display()
+                    ),
+                }
+            } else {
+                e
+            }
+        })?)
     } else {
         None
     };
-    // every file is read once, then checked against the manifest after its contents were
-    // checked (so a hand-edited config says what is wrong with it, not only that it changed)
+    // every file is read once; the config is checked against the manifest after its contents
+    // (so a hand-edited config says what is wrong with it, not only that it changed), the
+    // weights before (so a truncated file is named as such, not by the parser's error)
     let read = |name: &str| -> Result<Option<(PathBuf, Vec<u8>)>> {
         let p = live_path(dir, name);
         match std::fs::read(&p) {
