@@ -244,8 +244,19 @@ pub fn classify(a: &ClassifyArgs) -> Result<()> {
     let preds = job::classify(&mut l, &texts)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
+    // one line per text: a tab, newline or backslash inside one is written escaped
     for (t, p) in texts.iter().zip(preds) {
-        writeln!(out, "{}\t{:.4}\t{}", p.label, p.probability, t)?;
+        let shown: String = t
+            .chars()
+            .flat_map(|c| match c {
+                '\\' => vec!['\\', '\\'],
+                '\t' => vec!['\\', 't'],
+                '\n' => vec!['\\', 'n'],
+                '\r' => vec!['\\', 'r'],
+                c => vec![c],
+            })
+            .collect();
+        writeln!(out, "{}\t{:.4}\t{shown}", p.label, p.probability)?;
     }
     Ok(())
 }

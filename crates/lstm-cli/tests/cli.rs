@@ -434,12 +434,17 @@ fn classify_train_classify_eval() {
         "--model",
         out.to_str().unwrap(),
         "A wonderful film.",
-        "Dull and boring.",
+        "Dull and\tboring.\nReally \\ dull.",
     ]);
     let lines: Vec<&str> = res.lines().collect();
-    assert_eq!(lines.len(), 2);
+    assert_eq!(lines.len(), 2, "one line per text: {res}");
+    assert!(
+        lines[1].ends_with("Dull and\\tboring.\\nReally \\\\ dull."),
+        "{res}"
+    );
     for l in &lines {
         let f: Vec<&str> = l.split('\t').collect();
+        assert_eq!(f.len(), 3, "{l}");
         assert!(f[0] == "0" || f[0] == "1");
         let p: f64 = f[1].parse().unwrap();
         assert!((0.5..=1.0).contains(&p));
