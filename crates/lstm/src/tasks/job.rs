@@ -1091,8 +1091,11 @@ fn classify_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) ->
             .position(|x| x == l)
             .map(|p| p as u32)
             .ok_or_else(|| {
+                let shown: String = l.chars().take(60).collect();
                 invalid(format!(
-                    "validation row {line}: label `{l}` never appears in the training rows"
+                    "validation row {line}{}: label `{shown}`{} never appears in the training rows; a classifier predicts only labels it was trained on (is --label-column the label?)",
+                    s.val.as_deref().map_or(String::new(), |v| format!(" of {v}")),
+                    if shown.len() < l.len() { "..." } else { "" }
                 ))
             })
     };
@@ -1476,18 +1479,21 @@ pub fn evaluate(l: &mut Loaded, data: &Path, o: &EvalOptions) -> JobResult<EvalR
             }
             let seen = SeenByTraining::find(&l.meta.seen, &print, cut, n);
             let enc = Encoded::new(&vocab, &txt);
-            let e = if let Some(p) = &o.generator {
-                let precision = if p == "bf16" {
-                    Precision::Bf16
+            let e = context(
+                if let Some(p) = &o.generator {
+                    let precision = if p == "bf16" {
+                        Precision::Bf16
+                    } else {
+                        Precision::F32
+                    };
+                    text::evaluate_generator(&l.model, &enc, precision)
+                } else if o.stream {
+                    text::evaluate_stream(&mut l.model, &enc, s.seq_len, s.batch)
                 } else {
-                    Precision::F32
-                };
-                text::evaluate_generator(&l.model, &enc, precision)?
-            } else if o.stream {
-                text::evaluate_stream(&mut l.model, &enc, s.seq_len, s.batch)?
-            } else {
-                text::evaluate(&mut l.model, &enc, s.seq_len, s.batch)?
-            };
+                    text::evaluate(&mut l.model, &enc, s.seq_len, s.batch)
+                },
+                || format!("cannot score {}", data.display()),
+            )?;
             if e.tokens == 0 {
                 return Err(invalid(format!(
                     "no character of {} after the first is in the model's vocabulary ({} skipped as unknown): nothing to score; give text in the language the model was trained on",
