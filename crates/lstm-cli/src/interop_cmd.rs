@@ -14,21 +14,16 @@ pub fn export(a: &ExportArgs) -> Result<()> {
     crate::paths::check_out_file(&a.out, Some(&a.model), &[])?;
     let l = modeldir::load(&a.model)
         .with_context(|| format!("cannot load the model in {}", a.model.display()))?;
-    // a classifier of several models: every format holds the first one (said here, once)
-    if l.meta.task == Task::Classify && !l.members.is_empty() {
+    // a model of several networks: every format holds the first one (said here, once)
+    if !l.members.is_empty() {
+        let n = l.members.len() + 1;
+        let how = if l.meta.task == Task::Classify {
+            format!("this classifier averages the class probabilities of {n} models")
+        } else {
+            format!("this forecaster combines the forecasts of {n} models by their median")
+        };
         eprintln!(
-            "note: this classifier averages the class probabilities of {} models; the export holds the first one's weights alone (it predicts as `--members 1` would), the others are {} in the model directory (safetensors under the same PyTorch names)",
-            l.members.len() + 1,
-            (1..=l.members.len())
-                .map(modeldir::member_file)
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    if l.meta.task != Task::Classify && !l.members.is_empty() {
-        eprintln!(
-            "note: this forecaster combines {} models by their median; the export holds the first one's weights, the others are {} in the model directory (safetensors under the same PyTorch names)",
-            l.members.len() + 1,
+            "note: {how}; the export holds the first one's weights alone (it predicts as that model alone would), the others are {} in the model directory (safetensors under the same PyTorch names)",
             (1..=l.members.len())
                 .map(modeldir::member_file)
                 .collect::<Vec<_>>()

@@ -67,6 +67,17 @@ fn rejects(args: &[&str], needles: &[&str], watch: &Path) -> String {
     err
 }
 
+/// Runs `lstm args` under the shell limits `limits` (`ulimit -f 20`, `trap '' XFSZ`...).
+fn limited(limits: &str, args: &[&str]) -> Output {
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{limits}; exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_lstm"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 fn small_text(dir: &Path) -> PathBuf {
     let text = std::fs::read_to_string(data("tinyshakespeare.txt")).unwrap();
     let p = dir.join("small.txt");
@@ -723,18 +734,9 @@ fn a_new_run_writes_only_into_a_new_or_empty_directory_and_a_failed_save_leaves_
     ok(&a);
     // the first save fails (the file size limit): no directory is left behind
     let out = dir.join("new").join("m");
-    let cmd = "trap '' XFSZ; ulimit -f 20; exec \"$0\" \"$@\"".to_string();
-    let mut args = vec![
-        "-c".to_string(),
-        cmd,
-        env!("CARGO_BIN_EXE_lstm").to_string(),
-    ];
-    args.extend(text_args(&txt, &out, "3").iter().map(|x| x.to_string()));
-    args.push("--quiet".to_string());
-    let o = std::process::Command::new("sh")
-        .args(&args)
-        .output()
-        .unwrap();
+    let mut args = text_args(&txt, &out, "3");
+    args.push("--quiet");
+    let o = limited("trap '' XFSZ; ulimit -f 20", &args);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && !err.contains("panicked"), "{err}");
     assert!(err.contains("no checkpoint had been written"), "{err}");
@@ -766,13 +768,9 @@ fn a_model_past_the_address_space_limit_is_refused_before_allocating() {
     let dir = tmp("ulimit");
     let txt = small_text(&dir);
     let out = dir.join("m");
-    let mut args = vec![
-        "-c".to_string(),
-        "ulimit -v 2000000; exec \"$0\" \"$@\"".to_string(),
-        env!("CARGO_BIN_EXE_lstm").to_string(),
-    ];
-    args.extend(
-        [
+    let o = limited(
+        "ulimit -v 2000000",
+        &[
             "train",
             "text",
             "--data",
@@ -786,13 +784,8 @@ fn a_model_past_the_address_space_limit_is_refused_before_allocating() {
             "--steps",
             "1",
             "--quiet",
-        ]
-        .map(String::from),
+        ],
     );
-    let o = std::process::Command::new("sh")
-        .args(&args)
-        .output()
-        .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
@@ -835,17 +828,9 @@ fn a_failed_write_leaves_no_partial_file() {
         (vec!["report", "--model", s(&m)], "r.html"),
     ] {
         let target = out.join(file);
-        let mut args = vec![
-            "-c".to_string(),
-            "trap '' XFSZ; ulimit -f 2; exec \"$0\" \"$@\"".to_string(),
-            env!("CARGO_BIN_EXE_lstm").to_string(),
-        ];
-        args.extend(cmd.iter().map(|x| x.to_string()));
-        args.extend(["--out".to_string(), s(&target).to_string()]);
-        let o = std::process::Command::new("sh")
-            .args(&args)
-            .output()
-            .unwrap();
+        let mut args = cmd.clone();
+        args.extend(["--out", s(&target)]);
+        let o = limited("trap '' XFSZ; ulimit -f 2", &args);
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(
             !o.status.success() && !err.contains("panicked"),

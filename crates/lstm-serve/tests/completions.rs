@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use lstm::tasks::job::{self, GenerateOptions};
 use lstm_serve::ServeArgs;
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
 fn args() -> ServeArgs {
     let mut a = ServeArgs::with_models([format!("chars={}", text_model().display())]);
@@ -217,23 +217,9 @@ async fn stop_strings_end_the_text_before_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_disconnects_frees_its_slot() {
     let s = Server::start(args()).await;
-    // a raw connection, to close it for certain
-    let mut conn = tokio::net::TcpStream::connect(s.base.trim_start_matches("http://"))
-        .await
-        .unwrap();
     let body = json!({"model": "chars", "prompt": "to", "max_tokens": 10_000_000,
-                      "stream": true})
-    .to_string();
-    conn.write_all(
-        format!(
-            "POST /v1/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
-             content-length: {}\r\n\r\n{body}",
-            body.len()
-        )
-        .as_bytes(),
-    )
-    .await
-    .unwrap();
+                      "stream": true});
+    let mut conn = s.raw_post("/v1/completions", &body.to_string()).await;
     let mut head = vec![0u8; 4096];
     let n = conn.read(&mut head).await.unwrap();
     let head = String::from_utf8_lossy(&head[..n]);

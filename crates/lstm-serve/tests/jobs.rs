@@ -314,25 +314,12 @@ async fn one_request_is_bounded_in_series_texts_and_levels() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forecast_whose_client_has_gone_is_not_run() {
-    use tokio::io::AsyncWriteExt;
     let s = Server::start(args()).await;
     let (t, v) = history(10.0, 60);
     let body = json!({"model": "series", "series": [{"id": "a", "time": t, "values": v}]});
     let body = body.to_string();
-    // a raw connection, to close it for certain while the request waits for its batch (200 ms)
-    let mut conn = tokio::net::TcpStream::connect(s.base.trim_start_matches("http://"))
-        .await
-        .unwrap();
-    conn.write_all(
-        format!(
-            "POST /v1/forecast HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
-             content-length: {}\r\n\r\n{body}",
-            body.len()
-        )
-        .as_bytes(),
-    )
-    .await
-    .unwrap();
+    // a raw connection, closed while the request waits for its batch (200 ms)
+    let conn = s.raw_post("/v1/forecast", &body).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     drop(conn);
     tokio::time::sleep(Duration::from_millis(600)).await;
