@@ -262,12 +262,16 @@ fn new_job(task: Task, s: Settings, out: PathBuf, quiet: bool) -> Result<Job> {
     };
     let built = Job::new_until(task, s, out.clone(), &stop);
     spin.finish_and_clear();
-    match built {
-        Err(e) if interrupted(&e) => Err(Interrupted(format!(
+    // a stop raised while the data was read (which does not look at the flag) stops here too
+    let stopped = || {
+        Interrupted(format!(
             "interrupted before training began; nothing was written to {}",
             out.display()
         ))
-        .into()),
+    };
+    match built {
+        Err(e) if interrupted(&e) => Err(stopped().into()),
+        Ok(_) if stop.load(Ordering::SeqCst) => Err(stopped().into()),
         r => Ok(r?),
     }
 }
@@ -292,6 +296,7 @@ fn run(mut job: Job, quiet: bool) -> Result<()> {
     let stop = stop_flag();
     // a new run whose first save fails leaves no directory behind
     let created = !job.out.exists();
+    let resumed_from = job.state.step;
     let tty = std::io::stdout().is_terminal();
     let bar = if quiet || !tty {
         ProgressBar::with_draw_target(Some(1000), ProgressDrawTarget::hidden())
@@ -340,6 +345,8 @@ fn run(mut job: Job, quiet: bool) -> Result<()> {
         );
     }
     let mut last_val: Option<f32> = None;
+    // the step of the last checkpoint this run saved
+    let mut saved: Option<u64> = None;
     let unit = job.unit();
     let mut on = |e: Event<'_>| match e {
         Event::Step {
@@ -373,7 +380,7 @@ fn run(mut job: Job, quiet: bool) -> Result<()> {
                 bar.suspend(|| println!("--- sample at step {step} ---\n{text}\n---"));
             }
         }
-        Event::Saved { .. } => {}
+        Event::Saved { step } => saved = Some(step),
         Event::Skipped { step, reason } => {
             bar.suspend(|| {
                 eprintln!("warning: step {step}: {reason}; batch skipped (--on-nonfinite skip)")
@@ -397,12 +404,16 @@ fn run(mut job: Job, quiet: bool) -> Result<()> {
     )
     .map_err(|e| {
         let out = job.out.display();
-        let kept = match modeldir::load(&job.out) {
-            Ok(l) => format!(
-                "training stopped; the last checkpoint in {out} (step {}) is intact: continue it with `lstm train --resume {out}`",
-                l.state.step
+        // what this run saved decides, not whether the directory loads now: a failed load must
+        // never cost the checkpoints of a long run
+        let kept = match saved {
+            Some(step) => format!(
+                "training stopped; the last checkpoint in {out} (step {step}) is intact: continue it with `lstm train --resume {out}`"
             ),
-            Err(_) => {
+            None if resumed_from > 0 => format!(
+                "training stopped; {out} holds the checkpoint of step {resumed_from} this run was resumed from: continue it with `lstm train --resume {out}`"
+            ),
+            None => {
                 if created && rank == 0 {
                     let _ = std::fs::remove_dir_all(&job.out);
                 }

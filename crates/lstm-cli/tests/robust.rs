@@ -984,6 +984,42 @@ fn sigint_while_a_classifier_builds_its_further_models_writes_nothing() {
     assert!(!out.exists(), "a model directory was written");
 }
 
+#[test]
+fn sigint_while_the_data_is_read_writes_nothing() {
+    // a 55 MB text takes seconds to read and encode: Ctrl-C then writes no untrained model
+    let dir = tmp("sigint-read");
+    let text = std::fs::read_to_string(data("tinyshakespeare.txt")).unwrap();
+    let big = dir.join("big.txt");
+    std::fs::write(&big, text.repeat(50)).unwrap();
+    let out = dir.join("m");
+    let child = spawn(&[
+        "train",
+        "text",
+        "--data",
+        s(&big),
+        "--out",
+        s(&out),
+        "--hidden",
+        "8",
+        "--seq-len",
+        "8",
+        "--batch",
+        "2",
+        "--steps",
+        "100",
+        "--threads",
+        "1",
+        "--quiet",
+    ]);
+    std::thread::sleep(Duration::from_millis(300));
+    signal(&child, libc::SIGINT);
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted before training began"), "{err}");
+    assert!(!out.exists(), "a model directory was written");
+}
+
 /// A small deterministic generator for the kill moments (seeded from the clock, printed).
 struct Lcg(u64);
 
