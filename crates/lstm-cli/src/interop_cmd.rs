@@ -158,13 +158,11 @@ pub fn import(a: &ImportArgs) -> Result<()> {
     }
     // written beside --out and loaded back with every check a model directory gets, then moved
     // into place: a configuration that does not fit the weights leaves nothing behind
-    let name = a
-        .out
+    let out = crate::paths::resolved(&a.out);
+    let name = out
         .file_name()
         .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned());
-    let staging = a
-        .out
-        .with_file_name(format!(".{name}.import-{}", std::process::id()));
+    let staging = out.with_file_name(format!(".{name}.import-{}", std::process::id()));
     let checked = modeldir::save(&staging, &meta, &model, &TrainingState::default())
         .with_context(|| format!("cannot write the model into {}", a.out.display()))
         .and_then(|()| {
@@ -176,7 +174,7 @@ pub fn import(a: &ImportArgs) -> Result<()> {
             })
         })
         .and_then(|_| {
-            std::fs::rename(&staging, &a.out)
+            move_into(&staging, &out)
                 .with_context(|| format!("cannot write the model into {}", a.out.display()))
         });
     if let Err(e) = checked {
@@ -184,6 +182,31 @@ pub fn import(a: &ImportArgs) -> Result<()> {
         return Err(e);
     }
     eprintln!("imported a {} model into {}", meta.task, a.out.display());
+    Ok(())
+}
+
+/// Moves the checked model directory `staging` to `out`: renamed when `out` does not exist,
+/// else its files moved in (the manifest last), none of them replacing a file already there.
+fn move_into(staging: &Path, out: &Path) -> Result<()> {
+    if !out.exists() {
+        return Ok(std::fs::rename(staging, out)?);
+    }
+    let mut names: Vec<std::ffi::OsString> = std::fs::read_dir(staging)?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<std::io::Result<_>>()?;
+    if let Some(n) = names.iter().find(|n| out.join(n).exists()) {
+        bail!(
+            "{} already holds a file named {}: import into a new or empty directory (nothing was written)",
+            out.display(),
+            n.to_string_lossy()
+        );
+    }
+    // the manifest last: until it is there the directory does not claim to be complete
+    names.sort_by_key(|n| n == modeldir::MANIFEST);
+    for n in &names {
+        std::fs::rename(staging.join(n), out.join(n))?;
+    }
+    std::fs::remove_dir(staging)?;
     Ok(())
 }
 

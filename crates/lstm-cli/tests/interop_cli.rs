@@ -332,6 +332,24 @@ fn imports_load_or_write_nothing_and_exports_keep_the_model() {
     ]);
     assert!(!good && err.contains("nothing was written"), "{err}");
     assert!(!out.exists());
+    // into the folder that holds the weights: fine, unless a file of the model is there
+    let dl = dir.join("downloads");
+    std::fs::create_dir(&dl).unwrap();
+    let w = dl.join("t.safetensors");
+    std::fs::copy(&tpt, &w).unwrap();
+    ok(&["import", "pytorch", "--weights", s(&w), "--out", s(&dl)]);
+    ok(&["generate", "--model", s(&dl), "--length", "3"]);
+    let dl2 = dir.join("downloads2");
+    std::fs::create_dir(&dl2).unwrap();
+    let w2 = dl2.join("model.safetensors");
+    std::fs::copy(&tpt, &w2).unwrap();
+    let (good, _, err) = run(&["import", "pytorch", "--weights", s(&w2), "--out", s(&dl2)]);
+    assert!(!good && err.contains("already holds a file named"), "{err}");
+    assert_eq!(
+        std::fs::read_dir(&dl2).unwrap().count(),
+        1,
+        "files were written"
+    );
     let left: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .flatten()

@@ -223,11 +223,15 @@ fn malformed_files_are_refused_by_name() {
             assert!(e.contains("truncated"), "cut at {cut} of {}: {e}", b.len());
         }
     }
-    // an HDF5 file without Keras' layout
-    let mut fb = hdf5_pure::FileBuilder::new();
-    fb.create_dataset("temperature").with_f32_data(&[1.0, 2.0]);
-    let e = import_err(&fb.finish().unwrap(), &cfg);
-    assert!(e.contains("no `layers` group"), "{e}");
+    // an HDF5 file without Keras' layout, with and without a user block before it (whose end
+    // address counts the block: not a truncated file)
+    for block in [0, 512] {
+        let mut fb = hdf5_pure::FileBuilder::new();
+        fb.with_userblock(block);
+        fb.create_dataset("temperature").with_f32_data(&[1.0, 2.0]);
+        let e = import_err(&fb.finish().unwrap(), &cfg);
+        assert!(e.contains("no `layers` group"), "user block {block}: {e}");
+    }
     // Keras' legacy HDF5 format (what `model.save("m.h5")` writes)
     let mut fb = hdf5_pure::FileBuilder::new();
     let mut g = fb.create_group("model_weights");

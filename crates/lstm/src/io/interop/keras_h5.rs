@@ -113,9 +113,9 @@ pub(super) fn write(store: &ParamStore, vars: &[KerasVar], class: &str) -> Resul
 /// Reads the datasets of a Keras `.weights.h5` (`bytes`, named `source` in errors) at the places
 /// `vars` gives, into a [`TensorFile`] under the safetensors keys, checking each against the
 /// shape `want` has for it. Datasets under `layers/` that no variable takes are an error.
-/// The end-of-file address an HDF5 file's superblock records (made absolute with its base
-/// address), by which h5py finds a truncated file; `None` when the superblock is not one this
-/// reads (versions 0 to 3) or records no end.
+/// The end-of-file address an HDF5 file's superblock records (the one absolute address in it,
+/// a user block included), by which h5py finds a truncated file; `None` when the superblock is
+/// not one this reads (versions 0 to 3) or records no end.
 fn stored_eof(bytes: &[u8]) -> Option<u64> {
     const SIGNATURE: &[u8; 8] = b"\x89HDF\r\n\x1a\n";
     let at = std::iter::successors(Some(0usize), |&o| (o < (1 << 30)).then_some(o.max(256) * 2))
@@ -138,8 +138,8 @@ fn stored_eof(bytes: &[u8]) -> Option<u64> {
         Some(b.iter().rev().fold(0u64, |acc, &x| (acc << 8) | x as u64))
     };
     // base address, then (free-space index | superblock extension), then the end of file
-    let (base, eof) = (word(0)?, word(2)?);
-    (eof != u64::MAX >> (64 - 8 * o as u32)).then(|| base.saturating_add(eof))
+    let eof = word(2)?;
+    (eof != u64::MAX >> (64 - 8 * o as u32)).then_some(eof)
 }
 
 pub(super) fn read(
