@@ -159,8 +159,14 @@ fn check_out(out: &Path) -> Result<()> {
             out.display()
         );
     }
-    // the model's files would replace files of the same names there
-    if std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some()) {
+    // the model's files would replace files of the same names there (another MPI rank's write
+    // probe, below, and an unfinished first save's staging do not count)
+    let other = |e: std::fs::DirEntry| {
+        let n = e.file_name();
+        let n = n.to_string_lossy();
+        !(n.starts_with(".lstm-write-test-") || n == modeldir::STAGING)
+    };
+    if std::fs::read_dir(out).is_ok_and(|d| d.flatten().any(other)) {
         bail!(
             "{} is a directory that is not empty; a model is written into a new or empty directory (its files would replace files there): choose another --out",
             out.display()
@@ -406,12 +412,9 @@ fn run(mut job: Job, quiet: bool) -> Result<()> {
         let out = job.out.display();
         // what this run saved decides, not whether the directory loads now: a failed load must
         // never cost the checkpoints of a long run
-        let kept = match saved {
+        let kept = match saved.or((resumed_from > 0).then_some(resumed_from)) {
             Some(step) => format!(
                 "training stopped; the last checkpoint in {out} (step {step}) is intact: continue it with `lstm train --resume {out}`"
-            ),
-            None if resumed_from > 0 => format!(
-                "training stopped; {out} holds the checkpoint of step {resumed_from} this run was resumed from: continue it with `lstm train --resume {out}`"
             ),
             None => {
                 if created && rank == 0 {

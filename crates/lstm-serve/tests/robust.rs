@@ -473,7 +473,7 @@ fn past_the_grace_period_streams_are_cut_and_the_server_exits_0() {
 
 /// A client that opens a connection and sends part of a request head is cut off after
 /// `HEADER_READ_TIMEOUT` (they used to hold their connections, and the server's descriptors,
-/// forever); a client that half-closes after its request still gets the whole response.
+/// forever).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_connections_are_closed() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -194,6 +194,34 @@ fn check(ok: bool, what: &str) -> Result<()> {
     }
 }
 
+/// Checks, before anything is allocated, that training batches of `batch` sequences and a test
+/// set of `test_size` sequences of `length` steps (`floats` values a step, inputs and target)
+/// fit in memory: the test set itself, and the activations of a training batch or of one chunk
+/// of the test set (scored `batch.max(50)` sequences at a time).
+fn check_test_memory(
+    mc: &ModelConfig,
+    batch: usize,
+    test_size: usize,
+    length: usize,
+    floats: usize,
+) -> Result<()> {
+    let data = test_size as u128 * length as u128 * floats as u128 * 4;
+    let have = memory::machine_memory().unwrap_or(64 << 30);
+    if data > have {
+        return Err(Error::Config(format!(
+            "a test set of {test_size} sequences of {length} steps would need about {:.1} GB but {:.1} GB are available; lower --test-size or --length",
+            data as f64 / 1e9,
+            have as f64 / 1e9
+        )));
+    }
+    memory::check_model_memory(
+        mc,
+        batch.max(test_size.min(batch.max(50))),
+        length,
+        &["--hidden", "--batch", "--length"],
+    )
+}
+
 /// The training settings the adding and temporal-order experiments share, for one check.
 struct Training {
     hidden: usize,
@@ -398,11 +426,12 @@ impl AddingConfig {
             forget_bias: self.forget_bias,
         })?;
         // its batches and test set, before anything is allocated
-        memory::check_model_memory(
+        check_test_memory(
             &self.model_config(),
-            self.batch.max(self.test_size),
+            self.batch,
+            self.test_size,
             self.length,
-            &["--length", "--test-size"],
+            3,
         )
     }
 
@@ -810,11 +839,12 @@ pub fn run_order(cfg: &OrderConfig, progress: &mut dyn FnMut(&CurvePoint)) -> Re
         cfg.forget_bias,
         InitScheme::XavierOrthogonal,
     );
-    memory::check_model_memory(
+    check_test_memory(
         &mcfg,
-        cfg.batch.max(cfg.test_size),
+        cfg.batch,
+        cfg.test_size,
         cfg.length,
-        &["--length", "--test-size"],
+        ORDER_SYMBOLS.len() + 1,
     )?;
     let mut model = SequenceModel::new(&mcfg, cfg.seed)?;
     let mut test_rng = ChaCha8Rng::seed_from_u64(TEST_SEED ^ cfg.length as u64);
@@ -1065,7 +1095,7 @@ pub fn run_gradients(cfg: &GradientConfig) -> Result<GradientReport> {
         &adding.model_config(),
         cfg.probe_batch,
         cfg.length,
-        &["--length", "--probe-batch"],
+        &["--hidden", "--length", "--probe-batch"],
     )?;
     let mut model = SequenceModel::new(&adding.model_config(), cfg.seed)?;
     let mut probe_rng = ChaCha8Rng::seed_from_u64(TEST_SEED ^ 0x9 ^ cfg.length as u64);
@@ -1457,7 +1487,7 @@ pub fn run_variants(
         ),
         cfg.batch.max(32),
         cfg.seq_len,
-        &["--seq-len"],
+        &["--hidden", "--batch", "--seq-len"],
     )?;
     let mut runs = Vec::new();
     for &arch in &cfg.archs {

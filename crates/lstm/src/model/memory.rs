@@ -66,8 +66,8 @@ pub fn parameter_bound(cfg: &ModelConfig) -> u128 {
 /// Checks, before anything is allocated, that a network with batches of `batch` sequences of
 /// `seq_len` steps fits in memory ([`machine_memory`]): its parameters with their gradients
 /// and optimizer moments (16 bytes each), and its activations (about 40 bytes per unit, step
-/// and sequence). `len_flags` name the settings of the batch and sequence length
-/// (`--seq-len`, `--max-len`, `--context`...) in the message, besides `--batch`.
+/// and sequence). `flags` name the settings that size it, for the message (`--hidden`,
+/// `--batch`, `--seq-len`...).
 ///
 /// # Errors
 /// [`Error::Config`] saying how many GB it would need and how many the process can have (64
@@ -76,7 +76,7 @@ pub fn check_model_memory(
     cfg: &ModelConfig,
     batch: usize,
     seq_len: usize,
-    len_flags: &[&str],
+    flags: &[&str],
 ) -> Result<()> {
     let params = parameter_bound(cfg);
     let d: u128 = if cfg.bidirectional { 2 } else { 1 };
@@ -94,11 +94,10 @@ pub fn check_model_memory(
             params / 1_000_000,
             gb(acts),
             gb(have),
-            {
-                let mut f = vec!["--hidden", "--layers", "--embedding", "--batch"];
-                f.extend(len_flags);
-                let last = f.pop().unwrap_or_default();
-                format!("{} or {last}", f.join(", "))
+            match flags {
+                [] => "model".to_string(),
+                [one] => one.to_string(),
+                [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
             },
             match cfg.input {
                 InputKind::OneHot { vocab } if vocab > 10_000 => format!(

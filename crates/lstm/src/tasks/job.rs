@@ -456,7 +456,12 @@ fn text_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
         InputKind::OneHot { vocab: v },
         Head::PerStep { outputs: v },
     );
-    crate::model::memory::check_model_memory(&mc, s.batch, s.seq_len, &["--seq-len"])?;
+    crate::model::memory::check_model_memory(
+        &mc,
+        s.batch,
+        s.seq_len,
+        &["--hidden", "--layers", "--batch", "--seq-len"],
+    )?;
     same_data(resumed, &seen)?;
     let mut m = meta(Task::Text, &mc, &s);
     m.vocab = Some(vocab.clone());
@@ -794,7 +799,7 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) -> J
         &mc,
         s.batch,
         spec.window(),
-        &["--context", "--horizon"],
+        &["--hidden", "--layers", "--batch", "--context", "--horizon"],
     )?;
     // small data: further models from other seeds, for the same number of steps
     let mut members = Vec::new();
@@ -992,7 +997,12 @@ fn window_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
         InputKind::Dense { features: f },
         Head::LastStep { outputs: s.horizon },
     );
-    crate::model::memory::check_model_memory(&mc, s.batch, s.window, &["--window"])?;
+    crate::model::memory::check_model_memory(
+        &mc,
+        s.batch,
+        s.window,
+        &["--hidden", "--layers", "--batch", "--window"],
+    )?;
     let mut m = meta(Task::Forecast, &mc, &s);
     m.series = Some(spec);
     let task = SeriesData {
@@ -1129,7 +1139,18 @@ fn classify_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) ->
         None => Head::LastStep { outputs },
     };
     let mc = model_config(&s, input, head);
-    crate::model::memory::check_model_memory(&mc, s.batch, s.max_len, &["--max-len"])?;
+    crate::model::memory::check_model_memory(
+        &mc,
+        s.batch,
+        s.max_len,
+        &[
+            "--hidden",
+            "--layers",
+            "--embedding",
+            "--batch",
+            "--max-len",
+        ],
+    )?;
     // word dropout replaces training tokens by the unknown token, the last id
     let unk = (vocab_len - 1) as u32;
     let data_of = |seed: u64, tr: Examples, va: Examples| {
