@@ -46,11 +46,34 @@ fn overlay_toml(s: Settings, path: &Path) -> Result<Settings> {
         serde_json::Value::Object(m) => m,
         _ => unreachable!("settings serialise to a map"),
     };
+    let mut keys = Vec::new();
     for (k, v) in file {
-        base.insert(k, serde_json::to_value(v)?);
+        // JSON has no NaN or infinity: serde would write `null`, read back as "unset"
+        if let toml::Value::Float(x) = v {
+            if !x.is_finite() {
+                bail!(
+                    "{}: `{k} = {x}`: a setting must be a finite number",
+                    path.display()
+                );
+            }
+        }
+        let j = serde_json::to_value(&v)?;
+        keys.push((k.clone(), v));
+        base.insert(k, j);
     }
-    serde_json::from_value(serde_json::Value::Object(base))
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    serde_json::from_value(serde_json::Value::Object(base.clone())).map_err(|e| {
+        // name the key: the first whose value alone does not read
+        let clean = serde_json::to_value(&s).unwrap_or_default();
+        let culprit = keys.iter().find(|(k, v)| {
+            let mut one = clean.clone();
+            one[k.as_str()] = serde_json::to_value(v).unwrap_or_default();
+            serde_json::from_value::<Settings>(one).is_err()
+        });
+        match culprit {
+            Some((k, v)) => anyhow::anyhow!("{}: `{k} = {v}`: {e}", path.display()),
+            None => anyhow::anyhow!("{}: {e}", path.display()),
+        }
+    })
 }
 
 /// Applies the flags shared by every job.
@@ -303,6 +326,20 @@ fn run(mut job: Job, quiet: bool) -> Result<()> {
     // a new run whose first save fails leaves no directory behind
     let created = !job.out.exists();
     let resumed_from = job.state.step;
+    // a resumed run whose budget is spent: said, and the directory left as it is (training
+    // would only validate and save it again)
+    if resumed_from > 0
+        && (job.total_steps().is_some_and(|n| resumed_from >= n)
+            || s.minutes.is_some_and(|m| job.state.seconds >= m * 60.0))
+    {
+        if rank == 0 {
+            eprintln!(
+                "{} is already at step {resumed_from}, the end of its budget: nothing to train; give a larger --steps, --epochs or --minutes to go on",
+                job.out.display()
+            );
+        }
+        return Ok(());
+    }
     let tty = std::io::stdout().is_terminal();
     let bar = if quiet || !tty {
         ProgressBar::with_draw_target(Some(1000), ProgressDrawTarget::hidden())

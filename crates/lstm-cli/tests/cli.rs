@@ -753,6 +753,19 @@ fn bench_summarize_reads_a_side_by_side_run() {
         ],
         &["cannot read", "side-by-side.sh"],
     );
+    // no repetition asked for: one is timed all the same (there was a median of nothing)
+    let out = ok(&[
+        "bench",
+        "--config",
+        "series-1x64",
+        "--threads",
+        "1",
+        "--seconds",
+        "0.001",
+        "--min-reps",
+        "0",
+    ]);
+    assert!(out.contains("series-1x64"), "{out}");
 }
 
 /// `--precision bf16`: trains (and the result is a working f32 model), recorded in the

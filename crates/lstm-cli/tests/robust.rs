@@ -867,6 +867,53 @@ fn a_run_whose_data_changed_is_not_resumed() {
     rejects(&a, &["weight_decay must be a finite number >= 0"], &dir);
 }
 
+#[test]
+fn resuming_a_spent_budget_changes_nothing_and_toml_values_are_named() {
+    let dir = tmp("spent");
+    let m = train_tiny_text(&dir, "m", "4");
+    let before = snapshot(&m);
+    for steps in ["4", "2"] {
+        let o = run(&["train", "--resume", s(&m), "--steps", steps]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{err}");
+        assert!(
+            err.contains("already at step 4") && err.contains("nothing to train"),
+            "{err}"
+        );
+    }
+    assert!(snapshot(&m) == before, "the checkpoint was written again");
+    let txt = small_text(&dir);
+    let cfg = dir.join("run.toml");
+    let out = dir.join("t");
+    for (toml, needle) in [
+        (
+            "minutes = inf\n",
+            "`minutes = inf`: a setting must be a finite number",
+        ),
+        (
+            "clip = nan\n",
+            "`clip = NaN`: a setting must be a finite number",
+        ),
+        ("hidden = \"16\"\n", "`hidden = \"16\"`: invalid type"),
+    ] {
+        std::fs::write(&cfg, toml).unwrap();
+        rejects(
+            &[
+                "train",
+                "text",
+                "--data",
+                s(&txt),
+                "--config",
+                s(&cfg),
+                "--out",
+                s(&out),
+            ],
+            &["run.toml", needle],
+            &dir,
+        );
+    }
+}
+
 // ------------------------------------------------------------------ signals
 
 fn spawn(args: &[&str]) -> Child {

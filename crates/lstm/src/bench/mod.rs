@@ -215,7 +215,8 @@ fn precision(cfg: &BenchConfig) -> crate::kernels::Precision {
     }
 }
 
-/// Runs one configuration for about `seconds` of timed work (at least `min_reps` repetitions).
+/// Runs one configuration for about `seconds` of timed work (at least `min_reps` repetitions,
+/// and at least one).
 ///
 /// # Errors
 /// Propagates model errors (none are expected for the built-in configurations).
@@ -230,8 +231,10 @@ pub fn run(
     let (b, t) = (cfg.batch, cfg.seq_len);
     let mut times = Vec::new();
     let started = Instant::now();
-    let budget =
-        |times: &Vec<f64>| started.elapsed().as_secs_f64() >= seconds && times.len() >= min_reps;
+    // at least one timed repetition, whatever `min_reps`, so there is a median
+    let budget = |times: &Vec<f64>| {
+        started.elapsed().as_secs_f64() >= seconds && times.len() >= min_reps.max(1)
+    };
     let mut result = BenchResult {
         name: cfg.name.to_string(),
         threads,

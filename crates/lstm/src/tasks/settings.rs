@@ -431,12 +431,14 @@ impl Settings {
         }
         if let Some(m) = self.minutes {
             if !(m.is_finite() && m > 0.0) {
-                return bad(format!("minutes must be positive, got {m}"));
+                return bad(format!(
+                    "minutes must be a positive, finite number, got {m}"
+                ));
             }
         }
         if let Some(e) = self.epochs {
             if !(e.is_finite() && e > 0.0) {
-                return bad(format!("epochs must be positive, got {e}"));
+                return bad(format!("epochs must be a positive, finite number, got {e}"));
             }
         }
         if self.steps == Some(0) {
