@@ -446,6 +446,10 @@ fn run(mut job: Job, quiet: bool) -> Result<()> {
         group,
     )
     .map_err(|e| {
+        // refused before training (ranks started differently, a batch too small to share)
+        if matches!(e, lstm::Error::Config(_)) && saved.is_none() {
+            return anyhow::Error::from(e);
+        }
         let out = job.out.display();
         // what this run saved decides, not whether the directory loads now: a failed load must
         // never cost the checkpoints of a long run

@@ -151,7 +151,10 @@ fn ranks_with_different_settings_are_refused_and_a_run_resumes() {
     let r = c.output().unwrap();
     assert!(!r.status.success());
     let err = String::from_utf8_lossy(&r.stderr);
-    assert!(err.contains("different settings"), "{err}");
+    assert!(
+        err.contains("different settings") && !err.contains("training stopped"),
+        "{err}"
+    );
     assert!(!out.join("config.json").exists());
     // a run of 10 steps, resumed to 20 with the same two ranks
     let r = mpirun(2, &train_args(ds, os, "10"), &[]);
@@ -163,5 +166,26 @@ fn ranks_with_different_settings_are_refused_and_a_run_resumes() {
     );
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     assert_eq!(lstm::load(&out).unwrap().state.step, 20);
+    // each rank with its machine's threads: resumed to 24 with 1 and 2
+    let mut c = Command::new("mpirun");
+    let resume = |threads: &'static str| {
+        [
+            "train",
+            "--resume",
+            os,
+            "--steps",
+            "24",
+            "--quiet",
+            "--threads",
+            threads,
+        ]
+    };
+    c.args(["--allow-run-as-root", "--oversubscribe", "-np", "1", lstm()])
+        .args(resume("1"))
+        .args([":", "-np", "1", lstm()])
+        .args(resume("2"));
+    let r = c.output().unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert_eq!(lstm::load(&out).unwrap().state.step, 24);
     let _ = std::fs::remove_dir_all(&d);
 }

@@ -275,9 +275,18 @@ pub fn train_with(
     if let Some(g) = group.as_deref_mut() {
         // the settings and the model's size first: a broadcast between models of different
         // sizes would fail in the communication library, not with a message
-        let mut print = serde_json::to_vec(&meta.settings).unwrap_or_default();
+        // each rank's threads are its machine's; the step a resumed run starts from must
+        // agree too
+        let mut settings = meta.settings.clone();
+        settings.threads = 0;
+        let mut print = serde_json::to_vec(&settings).unwrap_or_default();
         print.extend((model.store.values.len() as u64).to_le_bytes());
-        parallel::check_same(g, "settings", &print)?;
+        print.extend(state.step.to_le_bytes());
+        parallel::check_same(
+            g,
+            "settings or checkpoints (only --threads may differ)",
+            &print,
+        )?;
         g.broadcast(&mut model.store.values)?;
         model.rng.set_stream(rank as u64);
     }
