@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lstm::tasks::job::{self, EvalOptions, GenerateOptions, JobError};
@@ -138,20 +138,69 @@ pub struct TrainResult {
 pub struct Model {
     inner: Arc<Mutex<Loaded>>,
     task: Task,
+    /// What never changes, read without the model's lock (which a stream holds while it is
+    /// open): the settings as JSON, the labels, the parameters, whether global, the summary.
+    settings_json: String,
+    labels: Vec<String>,
+    num_params: usize,
+    is_global: bool,
+    summary: String,
 }
 
 impl Model {
     fn new(l: Loaded) -> Model {
+        let s = &l.meta.settings;
         Model {
             task: l.meta.task,
+            settings_json: serde_json::to_string(s).expect("settings serialise"),
+            labels: l.meta.labels.clone().unwrap_or_default(),
+            num_params: l.model.store.len(),
+            is_global: l.meta.global.is_some(),
+            summary: format!(
+                "<lstm model: {} job, {} x {} {:?}, {} parameters>",
+                l.meta.task,
+                s.layers,
+                s.hidden,
+                s.cell,
+                l.model.store.len()
+            ),
             inner: Arc::new(Mutex::new(l)),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Loaded> {
-        // a panic while the lock was held cannot leave a half-updated model: no call mutates
-        // the weights, so a poisoned lock is still a whole model
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    /// Runs `f` on the model, the GIL released, once the model is free: a stream still open
+    /// holds it, and meanwhile Ctrl-C raises `KeyboardInterrupt` here.
+    fn with_model<T: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut Loaded) -> T + Send,
+    ) -> PyResult<T> {
+        let mut f = Some(f);
+        loop {
+            let done = py.detach(|| {
+                let until = std::time::Instant::now() + Duration::from_millis(100);
+                loop {
+                    let guard = match self.inner.try_lock() {
+                        Ok(g) => Some(g),
+                        // a panic while the lock was held cannot leave a half-updated model:
+                        // no call mutates the weights, so a poisoned lock is still a whole model
+                        Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+                        Err(std::sync::TryLockError::WouldBlock) => None,
+                    };
+                    if let Some(mut g) = guard {
+                        return f.take().map(|f| f(&mut g));
+                    }
+                    if std::time::Instant::now() >= until {
+                        return None;
+                    }
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            });
+            match done {
+                Some(t) => return Ok(t),
+                None => py.check_signals()?,
+            }
+        }
     }
 
     fn want(&self, task: Task, call: &str) -> PyResult<()> {
@@ -182,6 +231,15 @@ fn generate_options(
         seed,
     };
     job::check_generate(&o).map_err(job_err)?;
+    // the text is kept whole: about 16 bytes a piece at most (a word and its space)
+    let have = lstm::model::memory::machine_memory().unwrap_or(64 << 30);
+    if o.length as u128 * 16 > have {
+        return Err(value_err(format!(
+            "length {} would need more memory than the {:.1} GB available for the text; ask for fewer pieces",
+            o.length,
+            have as f64 / 1e9
+        )));
+    }
     Ok(o)
 }
 
@@ -326,11 +384,9 @@ impl Model {
     /// Saves the model into the directory `dir` (created if needed) as `lstm train` does, so
     /// that the binary and `lstm.load` read it.
     fn save(&self, py: Python<'_>, dir: PathBuf) -> PyResult<()> {
-        py.detach(|| {
-            // with a small-data forecaster's further members (member1.safetensors, ...)
-            modeldir::save_loaded(&dir, &self.lock())
-        })
-        .map_err(lib_err)
+        // with a small-data forecaster's further members (member1.safetensors, ...)
+        self.with_model(py, |l| modeldir::save_loaded(&dir, l))?
+            .map_err(lib_err)
     }
 
     /// The job: `"text"`, `"forecast"` or `"classify"`.
@@ -343,25 +399,25 @@ impl Model {
     /// configuration file).
     #[getter]
     fn settings_json(&self) -> String {
-        serde_json::to_string(&self.lock().meta.settings).expect("settings serialise")
+        self.settings_json.clone()
     }
 
     /// The classifier's labels, in the order of its probabilities (empty for other jobs).
     #[getter]
     fn labels(&self) -> Vec<String> {
-        self.lock().meta.labels.clone().unwrap_or_default()
+        self.labels.clone()
     }
 
     /// The number of parameters.
     #[getter]
     fn num_params(&self) -> usize {
-        self.lock().model.store.len()
+        self.num_params
     }
 
     /// Whether the model is a global forecaster (many series, quantiles).
     #[getter]
     fn is_global(&self) -> bool {
-        self.lock().meta.global.is_some()
+        self.is_global
     }
 
     /// Continues `prime` with `length` generated characters (or words) and returns them
@@ -380,8 +436,28 @@ impl Model {
     ) -> PyResult<String> {
         self.want(Task::Text, "generate")?;
         let o = generate_options(prime, length, temperature, top_k, seed, bf16)?;
-        py.detach(|| job::generate(&mut self.lock(), &o, &mut |_| {}))
-            .map_err(job_err)
+        // Ctrl-C stops it: the signals are looked at every 100 ms, the GIL taken for that only
+        let mut interrupted = None;
+        let mut last = std::time::Instant::now();
+        let text = self.with_model(py, |l| {
+            job::generate_until(l, &o, &mut |_| {
+                if last.elapsed() < Duration::from_millis(100) {
+                    return true;
+                }
+                last = std::time::Instant::now();
+                match Python::attach(|py| py.check_signals()) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        interrupted = Some(e);
+                        false
+                    }
+                }
+            })
+        })?;
+        match interrupted {
+            Some(e) => Err(e),
+            None => text.map_err(job_err),
+        }
     }
 
     /// As [`generate`](Self::generate), yielding the text piece by piece as it is produced.
@@ -437,10 +513,9 @@ impl Model {
                 "quantile levels must be between 0 and 1 (exclusive), got {q}"
             )));
         }
-        py.detach(|| {
-            let mut l = self.lock();
+        self.with_model(py, |l| {
             if l.meta.global.is_some() {
-                job::forecast_global(&mut l, &data, steps, &levels).map(|f| f.csv)
+                job::forecast_global(l, &data, steps, &levels).map(|f| f.csv)
             } else if !levels.is_empty() {
                 Err(JobError::Invalid(
                     "quantiles need a global forecaster; this model (forecaster=\"window\") gives point forecasts".into(),
@@ -448,11 +523,11 @@ impl Model {
             } else {
                 let steps = match steps {
                     Some(s) => s,
-                    None => job::series_spec(&l)?.horizon,
+                    None => job::series_spec(l)?.horizon,
                 };
-                job::forecast(&mut l, &data, steps).map(|f| f.to_csv())
+                job::forecast(l, &data, steps).map(|f| f.to_csv())
             }
-        })
+        })?
         .map_err(job_err)
     }
 
@@ -463,8 +538,8 @@ impl Model {
         texts: Vec<String>,
     ) -> PyResult<(Vec<String>, Bound<'py, PyArray1<f32>>, usize)> {
         self.want(Task::Classify, "predict")?;
-        let preds = py
-            .detach(|| job::classify(&mut self.lock(), &texts))
+        let preds = self
+            .with_model(py, |l| job::classify(l, &texts))?
             .map_err(job_err)?;
         let k = preds.first().map_or(0, |p| p.probabilities.len());
         let labels = preds.iter().map(|p| p.label.clone()).collect();
@@ -496,23 +571,14 @@ impl Model {
             holdout,
             windows,
         };
-        let report = py
-            .detach(|| job::evaluate(&mut self.lock(), &data, &o))
+        let report = self
+            .with_model(py, |l| job::evaluate(l, &data, &o))?
             .map_err(job_err)?;
         Ok(report.to_json().to_string())
     }
 
     fn __repr__(&self) -> String {
-        let l = self.lock();
-        let s = &l.meta.settings;
-        format!(
-            "<lstm model: {} job, {} x {} {:?}, {} parameters>",
-            self.task,
-            s.layers,
-            s.hidden,
-            s.cell,
-            l.model.store.len()
-        )
+        self.summary.clone()
     }
 }
 

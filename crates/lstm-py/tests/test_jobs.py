@@ -383,3 +383,54 @@ def test_ctrl_c_stops_a_fit_while_its_further_models_train(tmp_path):
         signal.signal(signal.SIGINT, previous)
     assert time.monotonic() - t0 < 20
     assert not (tmp_path / "m").exists(), "an interrupted build wrote the model directory"
+
+
+def test_an_open_stream_leaves_the_model_readable_and_waiting_calls_interruptible(text_model):
+    import _thread
+    import signal
+    import time
+
+    m = text_model[0]
+    s = m.generate("A", length=100_000, seed=1, stream=True)
+    next(s)
+    time.sleep(0.3)  # the stream's channel fills and its thread waits, holding the model
+    # what never changes is read without the model
+    assert "parameters" in repr(m.model) and m.model.num_params > 0
+    # a call that needs the model waits for it, and Ctrl-C gets out of the wait
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    timer = threading.Timer(0.5, _thread.interrupt_main)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            m.generate("B", length=5)
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGINT, previous)
+    del s
+    assert len(m.generate("B", length=5, seed=1)) > 0
+    with pytest.raises(ValueError, match="memory"):
+        m.generate("B", length=10**19)
+
+
+def test_settings_from_numpy_and_frames_keep_what_they_say():
+    pd = pytest.importorskip("pandas")
+    with pytest.raises(ValueError, match="lr must be a finite number"):
+        lstm.Forecaster(lr=float("nan"))
+    f = lstm.Forecaster(hidden=np.int64(8), layers=1, steps=5, threads=1, horizon=3, season=4)
+    # ids "007" and "7" are two series, and stay as written
+    df = pd.DataFrame(
+        {
+            "id": ["007"] * 40 + ["7"] * 40,
+            "t": list(range(40)) * 2,
+            "v": np.r_[np.arange(40.0), np.arange(40.0) * 10],
+        }
+    )
+    f.fit(df, column="v", id_column="id", time_column="t")
+    assert sorted(set(f.predict(quantiles=[])["id"])) == ["007", "7"]
+    # a named index (set_index) is a column of the data
+    g = lstm.Forecaster(hidden=8, layers=1, steps=5, threads=1, horizon=3, season=4)
+    g.fit(df.set_index("t"), column="v", id_column="id", time_column="t")
+    assert list(g.predict(quantiles=[])["t"][:3]) == [40, 41, 42]
+    wide = pd.DataFrame(np.zeros((5, 2)), columns=pd.MultiIndex.from_tuples([("a", "x"), ("a", "y")]))
+    with pytest.raises(ValueError, match="MultiIndex"):
+        g.fit(wide, column="x")

@@ -34,13 +34,31 @@ PathLike = Union[str, "os.PathLike[str]"]
 __all__ = ["TextModel", "Forecaster", "Classifier", "load", "settings", "History"]
 
 
+def _builtin(v: Any) -> Any:
+    """A numpy scalar as the Python number it holds (settings from a grid search, say)."""
+    if isinstance(v, np.generic):
+        return v.item()
+    raise TypeError(f"a setting must be a number, a string, a bool or a list, got {type(v).__name__}")
+
+
+def _settings_json(settings: Mapping[str, Any]) -> str:
+    """The settings as JSON; ``ValueError`` naming a setting that is NaN or infinite."""
+    for k, v in settings.items():
+        try:
+            if isinstance(v, (float, np.floating)) and not math.isfinite(float(v)):
+                raise ValueError(f"{k} must be a finite number, got {v}")
+        except TypeError:
+            pass
+    return json.dumps(dict(settings), default=_builtin)
+
+
 def settings(task: str, **overrides: Any) -> Dict[str, Any]:
     """The settings of a job (``"text"``, ``"forecast"`` or ``"classify"``): the binary's
     defaults with ``overrides`` laid over them, checked as ``lstm train`` checks them.
 
     Raises ``ValueError`` naming an unknown or invalid setting.
     """
-    return json.loads(_lstm.check_settings(task, json.dumps(overrides)))
+    return json.loads(_lstm.check_settings(task, _settings_json(overrides)))
 
 
 class History(dict):
@@ -105,7 +123,7 @@ class _Job:
 
     def __init__(self, **settings: Any) -> None:
         # checked now, so that a misspelt setting fails before any data is read
-        _lstm.check_settings(self._task, json.dumps(settings))
+        _lstm.check_settings(self._task, _settings_json(settings))
         self._settings = dict(settings)
         self._model: Optional[_lstm.Model] = None
         self.history_: Optional[History] = None
@@ -148,7 +166,7 @@ class _Job:
         own_dir = out is None
         out_dir = Path(tempfile.mkdtemp(prefix="lstm-model-")) if own_dir else Path(out)
         try:
-            r = _lstm.Model.train(self._task, json.dumps(s), str(out_dir), _progress(verbose))
+            r = _lstm.Model.train(self._task, _settings_json(s), str(out_dir), _progress(verbose))
         finally:
             if own_dir:
                 shutil.rmtree(out_dir, ignore_errors=True)
@@ -303,6 +321,15 @@ class Forecaster(_Job):
             return Path(data)
         p = d / "series.csv"
         if _is_dataframe(data):
+            pd = _pandas()
+            if isinstance(data.columns, pd.MultiIndex):
+                raise ValueError(
+                    "the DataFrame's columns are a MultiIndex; give one level of names "
+                    "(df.columns = [...] or df.droplevel(...))"
+                )
+            # a named index (a time or id set with set_index) is a column of the data
+            if any(n is not None for n in data.index.names):
+                data = data.reset_index()
             data.to_csv(p, index=False)
             return p
         if isinstance(data, Mapping):
@@ -352,6 +379,7 @@ class Forecaster(_Job):
             self._train_dir.cleanup()
         self._train_file, self._train_dir = path, keep
         self._was_frame = _is_dataframe(data)
+        self._text_keys = _text_columns(data, [id_column, time_column])
         return h
 
     def predict(
@@ -388,7 +416,12 @@ class Forecaster(_Job):
         keys = {params.get("id_column"), params.get("date_column") or "t"}
         if not m.is_global:
             keys.add("step")
-        return _parse_forecast(text, as_frame, keys)
+        texts = (
+            getattr(self, "_text_keys", set())
+            if data is None
+            else _text_columns(data, [params.get("id_column")])
+        )
+        return _parse_forecast(text, as_frame, keys, texts)
 
     def _target(self) -> Optional[str]:
         cols = self.get_params().get("columns") or []
@@ -410,15 +443,42 @@ class Forecaster(_Job):
             return self._evaluate_file(path, windows=windows, holdout=holdout)
 
 
-def _parse_forecast(text: str, as_frame: bool, keys: Any = ()) -> Any:
-    """The forecast CSV as columns: the key columns (id, time) as integers when they all are,
-    else as written; the others (the forecast and its quantiles) as floats."""
+def _text_columns(data: Any, names: Sequence[Optional[str]]) -> set:
+    """Which of the columns ``names`` of ``data`` (a DataFrame or a mapping) hold strings."""
+    out = set()
+    for n in names:
+        if n is None:
+            continue
+        try:
+            if _is_dataframe(data):
+                frame = data.reset_index() if any(i is not None for i in data.index.names) else data
+                types = _pandas().api.types
+                if n in frame.columns and not (
+                    types.is_numeric_dtype(frame[n]) or types.is_datetime64_any_dtype(frame[n])
+                ):
+                    out.add(n)
+            elif isinstance(data, Mapping) and n in data:
+                if any(isinstance(v, str) for v in data[n]):
+                    out.add(n)
+        except TypeError:
+            pass
+    return out
+
+
+def _parse_forecast(text: str, as_frame: bool, keys: Any = (), texts: Any = ()) -> Any:
+    """The forecast CSV as columns: the key columns (id, time) as integers when they all are
+    and the input's were not text (``texts``: those given as strings, kept as written:
+    ids "007" and "7" are two series), else as written; the others (the forecast and its
+    quantiles) as floats."""
     # csv reads quoted cells whole (an id with a comma or a line break)
     rows = list(csv.reader(io.StringIO(text)))
     header, body = rows[0], rows[1:]
     cols: Dict[str, Any] = {}
     for i, name in enumerate(header):
         vals = [r[i] if i < len(r) else "" for r in body]
+        if name in texts:
+            cols[name] = np.array(vals, dtype=object)
+            continue
         if name in keys:
             try:
                 ints = [int(v) for v in vals]
