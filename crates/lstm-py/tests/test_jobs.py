@@ -434,3 +434,17 @@ def test_settings_from_numpy_and_frames_keep_what_they_say():
     wide = pd.DataFrame(np.zeros((5, 2)), columns=pd.MultiIndex.from_tuples([("a", "x"), ("a", "y")]))
     with pytest.raises(ValueError, match="MultiIndex"):
         g.fit(wide, column="x")
+
+
+def test_bad_data_is_a_data_error_naming_rows_not_temporary_files():
+    pd = pytest.importorskip("pandas")
+    f = lstm.Forecaster(hidden=8, layers=1, steps=5, threads=1, horizon=3, season=4)
+    df = pd.DataFrame({"v": [1.0] * 20 + ["x"] + [1.0] * 9})
+    with pytest.raises(lstm.DataError, match=r"the data: row 20, column `v`") as e:
+        f.fit(df, column="v")
+    assert isinstance(e.value, ValueError) and isinstance(e.value, lstm.LstmError)
+    assert "lstm-data-" not in str(e.value)
+    with pytest.raises(ValueError, match="no column `w`"):
+        f.fit(pd.DataFrame({"v": np.arange(30.0)}), column="w")
+    with pytest.raises(lstm.DataError, match="single class"):
+        lstm.Classifier(steps=3, members=1).fit(["a", "b", "c"] * 10, ["x"] * 30)

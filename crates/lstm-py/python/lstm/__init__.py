@@ -9,15 +9,17 @@
   the ``lstm`` binary or ``save``.
 
 Errors: bad shapes, dtypes, values and settings raise ``ValueError``; missing files
-``FileNotFoundError``; anything else ``lstm.LstmError``.
+``FileNotFoundError``; data that cannot be used ``lstm.DataError`` (both a ``ValueError`` and an
+``lstm.LstmError``); anything else ``lstm.LstmError``.
 """
 
 from ._lstm import LstmError, __version__
 from .layers import GRU, LSTM, RNN
-from .jobs import Classifier, Forecaster, History, TextModel, load, settings
+from .jobs import Classifier, DataError, Forecaster, History, TextModel, load, settings
 
 __all__ = [
     "LstmError",
+    "DataError",
     "__version__",
     "LSTM",
     "GRU",

@@ -19,6 +19,7 @@ import io
 import json
 import math
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -31,7 +32,33 @@ from . import _lstm
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-__all__ = ["TextModel", "Forecaster", "Classifier", "load", "settings", "History"]
+__all__ = ["TextModel", "Forecaster", "Classifier", "load", "settings", "History", "DataError"]
+
+
+class DataError(_lstm.LstmError, ValueError):
+    """Data that cannot be used (a missing column, a non-numeric cell, a series too short...):
+    both a ``ValueError`` and an ``lstm.LstmError``. For data given as a DataFrame, array or
+    list, the message names "the data" and DataFrame rows (from 0), not the temporary file the
+    library read."""
+
+
+def _ours(path: Any) -> bool:
+    """Whether ``path`` is a file this module wrote for the library (from a DataFrame, ...)."""
+    return path is not None and Path(path).parent.name.startswith("lstm-data-")
+
+
+def _data_error(e: BaseException, path: Any) -> BaseException:
+    """``e`` as a :class:`DataError` when it is about the data file ``path``; else ``e``."""
+    msg = str(e)
+    if path is None or str(path) not in msg or isinstance(e, (FileNotFoundError, DataError)):
+        return e
+    if not isinstance(e, (ValueError, _lstm.LstmError)):
+        return e
+    if _ours(path):
+        msg = msg.replace(str(path), "the data")
+        # the CSV's line 1 is the header: line N is row N - 2 of what was given
+        msg = re.sub(r"\bline (\d+)", lambda m: f"row {int(m.group(1)) - 2}", msg)
+    return DataError(msg)
 
 
 def _builtin(v: Any) -> Any:
@@ -167,6 +194,8 @@ class _Job:
         out_dir = Path(tempfile.mkdtemp(prefix="lstm-model-")) if own_dir else Path(out)
         try:
             r = _lstm.Model.train(self._task, _settings_json(s), str(out_dir), _progress(verbose))
+        except (ValueError, _lstm.LstmError) as e:
+            raise _data_error(e, data) from None
         finally:
             if own_dir:
                 shutil.rmtree(out_dir, ignore_errors=True)
@@ -199,7 +228,10 @@ class _Job:
         self.model.save(str(_dir_path(dir, "save")))
 
     def _evaluate_file(self, path: PathLike, **options: Any) -> Dict[str, Any]:
-        return json.loads(self.model.evaluate(str(path), **options))
+        try:
+            return json.loads(self.model.evaluate(str(path), **options))
+        except (ValueError, _lstm.LstmError) as e:
+            raise _data_error(e, path) from None
 
     def __repr__(self) -> str:
         if self._model is None:
@@ -411,7 +443,10 @@ class Forecaster(_Job):
                 path = self._train_file
             else:
                 path = self._write(data, Path(d), self._target())
-            text = m.forecast(str(path), steps, levels)
+            try:
+                text = m.forecast(str(path), steps, levels)
+            except (ValueError, _lstm.LstmError) as e:
+                raise _data_error(e, path) from None
         params = self.get_params()
         keys = {params.get("id_column"), params.get("date_column") or "t"}
         if not m.is_global:
