@@ -355,8 +355,11 @@ fn run(mut job: Job, quiet: bool) -> Result<()> {
         b.enable_steady_tick(Duration::from_millis(200));
         b
     };
-    for note in &job.notes {
-        eprintln!("{note}");
+    // one rank says what it read
+    if rank == 0 {
+        for note in &job.notes {
+            eprintln!("{note}");
+        }
     }
     let steps_total = job.total_steps();
     if !quiet {

@@ -922,7 +922,7 @@ fn small_data_trains_three_models_and_forecasts_with_their_median() {
     let pt = dir.join("m.pt");
     let (_, err) = ok(&["export", "pytorch", "--model", s(&m), "--out", s(&pt)]);
     assert!(
-        err.contains("combines 3 models") && err.contains("member1.safetensors"),
+        err.contains("the forecasts of 3 models") && err.contains("member1.safetensors"),
         "{err}"
     );
     std::fs::remove_file(m.join("member2.safetensors")).unwrap();

@@ -865,6 +865,11 @@ fn a_run_whose_data_changed_is_not_resumed() {
     let mut a = text_args(&txt, &wd, "2");
     a.extend(["--weight-decay", "-1"]);
     rejects(&a, &["weight_decay must be a finite number >= 0"], &dir);
+    let th = dir.join("th");
+    let mut a = text_args(&txt, &th, "2");
+    let at = a.iter().position(|x| *x == "--threads").unwrap();
+    a[at + 1] = "100000";
+    rejects(&a, &["threads must be at most 4096"], &dir);
 }
 
 #[test]

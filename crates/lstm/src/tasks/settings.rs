@@ -18,6 +18,9 @@ use crate::data::vocab::TokenKind;
 use crate::error::{Error, Result};
 use crate::model::optim::OptimizerConfig;
 
+/// The most threads a run may ask for (`--threads`): far more than any machine's cores.
+pub const MAX_THREADS: usize = 4096;
+
 /// The job a model was trained for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -421,6 +424,12 @@ impl Settings {
             return bad(format!(
                 "clip must be a finite number >= 0 (0: no clipping), got {}",
                 self.clip
+            ));
+        }
+        if self.threads > MAX_THREADS {
+            return bad(format!(
+                "threads must be at most {MAX_THREADS} (0: every core), got {}",
+                self.threads
             ));
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
