@@ -1253,3 +1253,60 @@ fn sizes_times_and_output_files_that_a_hostile_user_tried() {
         assert_eq!(l.split(',').count(), 6, "{l}");
     }
 }
+
+#[test]
+fn a_forecaster_is_not_resumed_on_changed_data() {
+    let dir = tmp("resume-changed");
+    let csv = dir.join("long.csv");
+    three_series(&csv, "store,t,sales", &|k| k.to_string());
+    let cols = [
+        "--id-column",
+        "store",
+        "--time-column",
+        "t",
+        "--column",
+        "sales",
+        "--scaling",
+        "mean-abs",
+    ];
+    let (m, _) = train(&dir, "m", &csv, &cols);
+    let air = dir.join("air.csv");
+    std::fs::copy(data("airline_passengers.csv"), &air).unwrap();
+    let win = dir.join("w");
+    ok(&three_step_training(
+        &air,
+        &win,
+        &["--forecaster", "window", "--column", "passengers"],
+    )
+    .iter()
+    .map(String::as_str)
+    .collect::<Vec<_>>());
+    // the same data resumes
+    ok(&["train", "--resume", s(&m), "--steps", "31"]);
+    let weights = std::fs::read(m.join("model.safetensors")).unwrap();
+    // one value changed, the same length
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let changed = text.replacen(",100.", ",101.", 1);
+    assert_ne!(text, changed);
+    std::fs::write(&csv, changed).unwrap();
+    let o = run(&["train", "--resume", s(&m), "--steps", "40"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && !err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("long.csv changed since this run was saved") && err.contains("restore"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(m.join("model.safetensors")).unwrap(),
+        weights,
+        "a refused resume rewrote the weights"
+    );
+    // the window forecaster too
+    let mut t = std::fs::read_to_string(&air).unwrap();
+    t.push_str("1961-01,500\n");
+    std::fs::write(&air, t).unwrap();
+    let o = run(&["train", "--resume", s(&win), "--steps", "6"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && !err.contains("panicked"), "{err}");
+    assert!(err.contains("air.csv changed since"), "{err}");
+}

@@ -722,6 +722,9 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) -> J
         known: s.known_columns.clone(),
     };
     let panel = panel::read_panel(Path::new(&path), &pspec)?;
+    let rows = panel.series.iter().map(|x| x.len()).sum();
+    let seen = vec![file_seen(&path, rows)?];
+    same_data(resumed, &seen)?;
     let spec = match resumed.and_then(|l| l.meta.global.clone()) {
         Some(saved) => saved,
         None => GlobalSpec::resolve(
@@ -837,6 +840,7 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) -> J
     }
     let mut m = meta(Task::Forecast, &mc, &s);
     m.global = Some(spec.clone());
+    m.seen = seen;
     let mut notes = vec![format!(
         "{path}: {summary}; {} data, season {}, context {}, horizon {}, lags {:?}, series id embedding {}, {} training windows",
         panel.freq,
@@ -953,6 +957,8 @@ fn window_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
         ));
     }
     let table = series::read_table(Path::new(&path), &s.columns, s.date_column.as_deref())?;
+    let seen = vec![file_seen(&path, table.rows())?];
+    same_data(resumed, &seen)?;
     let mut spec = SeriesSpec {
         columns: s.columns.clone(),
         date_column: s.date_column.clone(),
@@ -1005,6 +1011,7 @@ fn window_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
     )?;
     let mut m = meta(Task::Forecast, &mc, &s);
     m.series = Some(spec);
+    m.seen = seen;
     let task = SeriesData {
         train: train_w,
         val: val_w,
@@ -1214,6 +1221,19 @@ fn classify_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) ->
     }
     same_data(resumed, &m.seen)?;
     Ok((m, Box::new(task), notes, members))
+}
+
+/// A forecaster's record of its data file (`rows` of series values): its fingerprint alone, no
+/// ranges (its scored rows are the `--holdout` its settings keep), so that a resumed run refuses
+/// a file that changed ([`same_data`]).
+fn file_seen(path: &str, rows: usize) -> JobResult<Seen> {
+    let bytes = std::fs::read(path).map_err(|source| Error::read(path, source))?;
+    Ok(Seen {
+        fingerprint: crate::data::fingerprint(&bytes),
+        units: rows,
+        trained: (0, 0),
+        validated: (0, 0),
+    })
 }
 
 /// Refuses to resume a run whose data files changed since it was saved (their length and hash

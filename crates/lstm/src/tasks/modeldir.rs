@@ -74,7 +74,8 @@ pub struct ModelMeta {
     pub settings: Settings,
     /// The data files training read, by content, and which of their characters or rows it
     /// trained and validated on: `lstm eval` says when it scores any of them (text and
-    /// classify; empty for forecasters and for models saved before it).
+    /// classify; a forecaster records its file alone, with empty ranges, so that a resumed run
+    /// refuses changed data; empty for models saved before it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub seen: Vec<Seen>,
 }
