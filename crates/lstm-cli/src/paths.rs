@@ -31,11 +31,17 @@ pub fn resolved(path: &Path) -> PathBuf {
 
 /// Refuses an `--out` file inside the model directory `model`, or equal to one of `inputs`.
 pub fn check_out_file(out: &Path, model: Option<&Path>, inputs: &[&Path]) -> Result<()> {
+    check_output("--out", out, model, inputs)
+}
+
+/// Refuses an output file `out` (given as `flag`) inside the model directory `model`, or
+/// equal to one of `inputs`.
+pub fn check_output(flag: &str, out: &Path, model: Option<&Path>, inputs: &[&Path]) -> Result<()> {
     let o = resolved(out);
     if let Some(m) = model {
         if o.starts_with(resolved(m)) {
             bail!(
-                "--out {} is inside the model directory {}; write it somewhere else",
+                "{flag} {} is inside the model directory {}; write it somewhere else",
                 out.display(),
                 m.display()
             );
@@ -43,9 +49,29 @@ pub fn check_out_file(out: &Path, model: Option<&Path>, inputs: &[&Path]) -> Res
     }
     if let Some(i) = inputs.iter().find(|i| resolved(i) == o) {
         bail!(
-            "--out {} is the input file {}; write it somewhere else",
+            "{flag} {} is the input file {}; write it somewhere else",
             out.display(),
             i.display()
+        );
+    }
+    Ok(())
+}
+
+/// Refuses an output file `out` (given as `flag`) that is a directory or whose folder does not
+/// exist, before anything is computed or written.
+pub fn check_file_target(flag: &str, out: &Path) -> Result<()> {
+    if out.is_dir() {
+        bail!("{flag} {} is a directory; name a file in it", out.display());
+    }
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        bail!(
+            "{flag} {}: the folder {} does not exist; create it first",
+            out.display(),
+            parent.display()
         );
     }
     Ok(())

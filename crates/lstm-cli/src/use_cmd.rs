@@ -87,6 +87,12 @@ pub fn forecast(a: &ForecastArgs) -> Result<()> {
             );
         }
     }
+    for (flag, p) in [("--out", &a.out), ("--plot", &a.plot)] {
+        if let Some(p) = p {
+            crate::paths::check_output(flag, p, Some(&a.model), &[&a.data])?;
+            crate::paths::check_file_target(flag, p)?;
+        }
+    }
     let mut l = load(&a.model, Task::Forecast, "forecast")?;
     if l.meta.global.is_some() {
         return forecast_global(a, l);

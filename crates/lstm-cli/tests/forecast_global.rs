@@ -1194,6 +1194,47 @@ fn sizes_times_and_output_files_that_a_hostile_user_tried() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("is the --data file"));
     assert_eq!(std::fs::read(&csv).unwrap(), before);
+    // nor over the model's own files, and a plot that cannot be placed writes no forecast
+    let config = std::fs::read(m.join("config.json")).unwrap();
+    for (flag, file) in [("--out", "config.json"), ("--plot", "p.svg")] {
+        let target = m.join(file);
+        let mut a = forecast_args(&m, &csv, &[flag, s(&target)]);
+        if flag == "--plot" {
+            a.extend(["--out", s(&fc)]);
+        }
+        let o = common::run(&a);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && err.contains("inside the model directory"),
+            "{err}"
+        );
+    }
+    assert_eq!(std::fs::read(m.join("config.json")).unwrap(), config);
+    let plot_dir = dir.join("p.svg");
+    std::fs::create_dir_all(&plot_dir).unwrap();
+    std::fs::write(&fc, "old").unwrap();
+    let o = common::run(&forecast_args(
+        &m,
+        &csv,
+        &["--out", s(&fc), "--plot", s(&plot_dir)],
+    ));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("is a directory"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&fc).unwrap(), "old");
+    let o = common::run(&forecast_args(
+        &m,
+        &csv,
+        &["--plot", s(&dir.join("no-such-folder/p.svg"))],
+    ));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("does not exist"),
+        "{err}"
+    );
+    let _ = std::fs::remove_file(&fc);
     // data of another frequency: steps of 2 for a model of steps of 1
     let step2 = dir.join("step2.csv");
     three_series(&step2, "store,t,sales", &|k| (2 * k).to_string());
