@@ -6,8 +6,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{sync_channel, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -223,28 +222,8 @@ impl Item for ForecastJob {
     }
 }
 
-static TEMP: AtomicU64 = AtomicU64::new(0);
-
-/// A temporary CSV file, removed on drop.
-struct TempCsv(PathBuf);
-
-impl TempCsv {
-    fn write(text: &str) -> std::io::Result<TempCsv> {
-        let path = std::env::temp_dir().join(format!(
-            "lstm-serve-{}-{}.csv",
-            std::process::id(),
-            TEMP.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::write(&path, text)?;
-        Ok(TempCsv(path))
-    }
-}
-
-impl Drop for TempCsv {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
+/// The name the library's messages give a request's series (its CSV never touches a disk).
+const REQUEST: &str = "the request's series";
 
 /// A CSV cell: quoted when it holds a comma, a quote or a line break.
 fn cell(s: &str) -> String {
@@ -338,12 +317,7 @@ fn forecast_series(
     steps: Option<usize>,
     quantiles: &[f64],
 ) -> Result<Vec<SeriesOut>, ApiError> {
-    let bad = |e: &dyn std::error::Error, path: &Path| {
-        ApiError::bad_param(
-            "series",
-            chain(e).replace(&path.display().to_string(), "the request's series"),
-        )
-    };
+    let bad = |e: &dyn std::error::Error| ApiError::bad_param("series", chain(e));
     if let Some(spec) = l.meta.global.clone() {
         let mut header: Vec<String> = Vec::new();
         header.extend(spec.id_column.iter().cloned());
@@ -368,9 +342,8 @@ fn forecast_series(
                 csv.push('\n');
             }
         }
-        let file = TempCsv::write(&csv).map_err(|e| ApiError::internal(e.to_string()))?;
         let fc =
-            job::forecast_global(l, &file.0, steps, quantiles).map_err(|e| bad(&e, &file.0))?;
+            job::forecast_global_csv(l, REQUEST, &csv, steps, quantiles).map_err(|e| bad(&e))?;
         let mut by_id: BTreeMap<String, SeriesOut> = fc
             .series
             .into_iter()
@@ -425,9 +398,8 @@ fn forecast_series(
                 csv.push_str(&row.join(","));
                 csv.push('\n');
             }
-            let file = TempCsv::write(&csv).map_err(|e| ApiError::internal(e.to_string()))?;
             let steps = steps.unwrap_or(spec.horizon.max(1));
-            let fc = job::forecast(l, &file.0, steps).map_err(|e| bad(&e, &file.0))?;
+            let fc = job::forecast_csv(l, REQUEST, &csv, steps).map_err(|e| bad(&e))?;
             out.push(SeriesOut {
                 id: s.id.clone().unwrap_or_else(|| "0".into()),
                 time: fc.dates.unwrap_or_default(),

@@ -51,7 +51,10 @@ pub const MAX_STOP_CHARS: usize = 1000;
 
 /// A prompt: a string, or OpenAI's list form with exactly one string.
 #[derive(Clone, Debug, Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "prompt must be a string, or a list of one string (token ids are not accepted: the model reads characters)"
+)]
 pub enum Prompt {
     /// One prompt.
     One(String),
@@ -61,7 +64,10 @@ pub enum Prompt {
 
 /// Stop strings: one, or a list of up to 4.
 #[derive(Clone, Debug, Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "stop must be a string or a list of up to 4 strings"
+)]
 pub enum Stop {
     /// One stop string.
     One(String),
@@ -107,6 +113,64 @@ pub struct CompletionRequest {
     /// The caller's id (ignored).
     #[serde(default)]
     pub user: Option<String>,
+    /// OpenAI fields served only at their defaults, which clients send explicitly: `echo`
+    /// false, `logprobs` null, `presence_penalty` and `frequency_penalty` 0, `best_of` 1,
+    /// `suffix` null, `logit_bias` empty; anything else is refused naming the field.
+    #[serde(default)]
+    pub echo: Option<bool>,
+    /// See [`CompletionRequest::echo`].
+    #[serde(default)]
+    pub logprobs: Option<u32>,
+    /// See [`CompletionRequest::echo`].
+    #[serde(default)]
+    pub presence_penalty: Option<f32>,
+    /// See [`CompletionRequest::echo`].
+    #[serde(default)]
+    pub frequency_penalty: Option<f32>,
+    /// See [`CompletionRequest::echo`].
+    #[serde(default)]
+    pub best_of: Option<u32>,
+    /// See [`CompletionRequest::echo`].
+    #[serde(default)]
+    pub suffix: Option<String>,
+    /// See [`CompletionRequest::echo`].
+    #[serde(default)]
+    pub logit_bias: Option<serde_json::Map<String, Value>>,
+}
+
+impl CompletionRequest {
+    /// Refuses the OpenAI fields this server takes only at their defaults when they are set
+    /// to anything else.
+    fn check_defaults(&self) -> Result<(), ApiError> {
+        let not = |field: &str, what: &str| {
+            Err(ApiError::bad_param(
+                field,
+                format!("{what} is not served; leave {field} out (or at its default)"),
+            ))
+        };
+        if self.echo == Some(true) {
+            return not("echo", "echoing the prompt");
+        }
+        if self.logprobs.is_some() {
+            return not("logprobs", "token log-probabilities are");
+        }
+        if self.presence_penalty.is_some_and(|p| p != 0.0) {
+            return not("presence_penalty", "a presence penalty");
+        }
+        if self.frequency_penalty.is_some_and(|p| p != 0.0) {
+            return not("frequency_penalty", "a frequency penalty");
+        }
+        if self.best_of.is_some_and(|b| b != 1) {
+            return not("best_of", "best_of other than 1");
+        }
+        if self.suffix.is_some() {
+            return not("suffix", "a suffix (insertion)");
+        }
+        if self.logit_bias.as_ref().is_some_and(|m| !m.is_empty()) {
+            return not("logit_bias", "a logit bias");
+        }
+        Ok(())
+    }
 }
 
 fn model<'a>(st: &'a AppState, name: &str) -> Result<&'a Served, ApiError> {
@@ -132,6 +196,7 @@ pub async fn completions(
         Served::Text(w) => w,
         other => return Err(wrong_task(&req.model, other.task(), other.endpoint())),
     };
+    req.check_defaults()?;
     let prompt = match req.prompt {
         Prompt::One(p) => p,
         Prompt::Many(mut v) if v.len() == 1 => v.remove(0),
@@ -235,7 +300,10 @@ pub async fn completions(
         },
     )?;
     let id = format!("cmpl-{}", st.next_id.fetch_add(1, Ordering::Relaxed));
-    let created = st.created;
+    // OpenAI's `created`: when the completion was made, in Unix seconds
+    let created = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let name = req.model.clone();
     if req.stream.unwrap_or(false) {
         let include_usage = req
@@ -484,7 +552,7 @@ pub async fn forecast(
         .map(|g| g.horizon)
         .or(window.as_ref().map(|w| w.horizon));
     if let Some(s) = req.steps {
-        if s == 0 || (global.is_some() && Some(s) > horizon) {
+        if s == 0 || Some(s) > horizon {
             return Err(ApiError::bad_param(
                 "steps",
                 format!(

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::header;
+use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -188,11 +188,33 @@ pub fn router(state: Arc<AppState>, max_body: usize, extra: Router<Arc<AppState>
             ApiError::internal("the server failed on this request (a panic); it goes on serving")
                 .into_response()
         }))
+        .route_layer(middleware::from_fn_with_state(max_body, announced_size))
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
         .route_layer(middleware::from_fn_with_state(state.clone(), track))
         .fallback(routes::not_found)
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)
+}
+
+/// A body whose `Content-Length` is over `--max-body` is refused at once (413), before it is
+/// read (and before a client waiting on `Expect: 100-continue` sends it).
+async fn announced_size(State(max_body): State<usize>, req: Request, next: Next) -> Response {
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match announced {
+        Some(n) if n > max_body as u64 => ApiError::other(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!(
+                "the request body is {n} bytes, larger than the server's --max-body ({max_body})"
+            ),
+        )
+        .into_response(),
+        _ => next.run(req).await,
+    }
 }
 
 /// Every request but `/health` bears `Authorization: Bearer KEY` when the server has a key;

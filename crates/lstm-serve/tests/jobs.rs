@@ -254,6 +254,11 @@ async fn window_forecasts_match_the_library() {
             "quantiles[0]",
         ),
         (
+            // past the horizon (2), as serve.md says: a huge one would hold the model
+            json!({"model": "w", "steps": 1_000_000_000_000u64, "series": [{"values": y, "known": {"x": x}}]}),
+            "steps",
+        ),
+        (
             json!({"model": "w", "series": [{"values": y, "known": {"x": x}},
                                           {"values": y, "known": {"x": x}}]}),
             "series",

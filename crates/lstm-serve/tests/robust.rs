@@ -115,6 +115,30 @@ async fn bad_requests_get_4xx_json_naming_the_field() {
             400,
             json!("bogus"),
         ),
+        (
+            c,
+            r#"{"model": "chars", "prompt": [1, 2, 3]}"#,
+            400,
+            json!("prompt"),
+        ),
+        (
+            c,
+            r#"{"model": "chars", "prompt": "a", "echo": true}"#,
+            400,
+            json!("echo"),
+        ),
+        (
+            c,
+            r#"{"model": "chars", "prompt": "a", "logprobs": 2}"#,
+            400,
+            json!("logprobs"),
+        ),
+        (
+            c,
+            r#"{"model": "chars", "prompt": "a", "presence_penalty": 0.5}"#,
+            400,
+            json!("presence_penalty"),
+        ),
         // not one JSON object: text after it, or an array read field by field
         (
             c,
@@ -175,6 +199,47 @@ async fn bad_requests_get_4xx_json_naming_the_field() {
     let huge = json!({"model": "chars", "prompt": "a".repeat(5000)}).to_string();
     let (got, e) = error_of(&s, c, &huge).await;
     assert_eq!((got, e["code"].as_str()), (413, Some("body_too_large")));
+    // a prompt of token ids is told what the model reads
+    let (_, e) = error_of(&s, c, r#"{"model": "chars", "prompt": [1, 2]}"#).await;
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("token ids are not accepted"),
+        "{e}"
+    );
+    // OpenAI's fields at their defaults, as clients send them, are accepted
+    let r = client()
+        .post(s.url(c))
+        .json(
+            &json!({"model": "chars", "prompt": "a", "max_tokens": 2, "echo": false,
+                      "logprobs": null, "presence_penalty": 0, "frequency_penalty": 0.0,
+                      "best_of": 1, "suffix": null, "logit_bias": {}, "user": "u"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    // a body announced over --max-body is refused before it is sent
+    let started = std::time::Instant::now();
+    let mut tcp =
+        tokio::net::TcpStream::connect(s.url("").trim_start_matches("http://").to_string())
+            .await
+            .unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    tcp.write_all(
+        b"POST /v1/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 999999\r\n\r\n{\"model\"",
+    )
+    .await
+    .unwrap();
+    let mut head = vec![0u8; 64];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(10), tcp.read(&mut head))
+        .await
+        .expect("no answer within 10 s")
+        .unwrap();
+    let head = String::from_utf8_lossy(&head[..n]);
+    assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
     let r = client().get(s.url("/v2/nothing")).send().await.unwrap();
     assert_eq!(r.status(), 404);
     // a known path with another method: a 405 in the same JSON

@@ -153,7 +153,6 @@ impl Server {
         s
     }
 
-    /// The full URL of `path`.
     /// A raw connection that has sent `POST path` with the JSON `body` (to close it for
     /// certain, as a client that goes away).
     pub async fn raw_post(&self, path: &str, body: &str) -> tokio::net::TcpStream {
@@ -174,6 +173,7 @@ impl Server {
         conn
     }
 
+    /// The full URL of `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

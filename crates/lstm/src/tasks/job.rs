@@ -1819,6 +1819,31 @@ pub fn series_spec(l: &Loaded) -> JobResult<SeriesSpec> {
 pub fn forecast(l: &mut Loaded, data: &Path, steps: usize) -> JobResult<Forecast> {
     let spec = series_spec(l)?;
     let table = series::read_table(data, &spec.columns, spec.date_column.as_deref())?;
+    forecast_table(l, spec, table, steps)
+}
+
+/// As [`forecast`] on CSV text in memory (the server's requests); `name` names it in errors.
+///
+/// # Errors
+/// As [`forecast`].
+pub fn forecast_csv(l: &mut Loaded, name: &str, csv: &str, steps: usize) -> JobResult<Forecast> {
+    let spec = series_spec(l)?;
+    let table = series::parse_table(
+        csv.as_bytes().to_vec(),
+        name,
+        false,
+        &spec.columns,
+        spec.date_column.as_deref(),
+    )?;
+    forecast_table(l, spec, table, steps)
+}
+
+fn forecast_table(
+    l: &mut Loaded,
+    spec: SeriesSpec,
+    table: series::Table,
+    steps: usize,
+) -> JobResult<Forecast> {
     let values = spec.forecast(&mut l.model, &table, steps)?;
     let dates = table
         .dates
@@ -2216,15 +2241,17 @@ fn global_spec(l: &Loaded) -> JobResult<GlobalSpec> {
 }
 
 fn panel_for(spec: &GlobalSpec, data: &Path) -> JobResult<Panel> {
-    Ok(panel::read_panel(
-        data,
-        &PanelSpec {
-            id_column: spec.id_column.clone(),
-            time_column: spec.time_column.clone(),
-            target: spec.target.clone(),
-            known: spec.known.clone(),
-        },
-    )?)
+    Ok(panel::read_panel(data, &panel_spec(spec))?)
+}
+
+/// The columns a global forecaster reads.
+fn panel_spec(spec: &GlobalSpec) -> PanelSpec {
+    PanelSpec {
+        id_column: spec.id_column.clone(),
+        time_column: spec.time_column.clone(),
+        target: spec.target.clone(),
+        known: spec.known.clone(),
+    }
 }
 
 /// Scores a global forecaster on `windows` rolling origins at the end of each series of
@@ -2339,17 +2366,38 @@ pub fn forecast_global(
     levels: &[f64],
 ) -> JobResult<GlobalForecast> {
     let spec = global_spec(l)?;
-    let steps = steps.unwrap_or(spec.horizon);
     let panel = panel_for(&spec, data)?;
+    forecast_panel(l, spec, panel, &data.display().to_string(), steps, levels)
+}
+
+/// As [`forecast_global`] on CSV text in memory (the server's requests); `name` names it in
+/// errors.
+///
+/// # Errors
+/// As [`forecast_global`].
+pub fn forecast_global_csv(
+    l: &mut Loaded,
+    name: &str,
+    csv: &str,
+    steps: Option<usize>,
+    levels: &[f64],
+) -> JobResult<GlobalForecast> {
+    let spec = global_spec(l)?;
+    let panel = panel::parse_panel(csv, name, &panel_spec(&spec))?;
+    forecast_panel(l, spec, panel, name, steps, levels)
+}
+
+fn forecast_panel(
+    l: &mut Loaded,
+    spec: GlobalSpec,
+    panel: Panel,
+    name: &str,
+    steps: Option<usize>,
+    levels: &[f64],
+) -> JobResult<GlobalForecast> {
+    let steps = steps.unwrap_or(spec.horizon);
     let history = global::histories(&panel);
-    global::check_forecast_panel(
-        &spec,
-        &panel,
-        &history,
-        steps,
-        None,
-        &data.display().to_string(),
-    )?;
+    global::check_forecast_panel(&spec, &panel, &history, steps, None, name)?;
     // the window reaches `horizon` steps past the last value: the file's own later rows (whose
     // known columns the forecast reads), then generated times (covariates 0: only steps past
     // `steps` read them, and a step never reads a later one)
