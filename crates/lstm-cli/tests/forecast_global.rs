@@ -701,6 +701,23 @@ fn bad_input_is_refused_with_file_line_and_column_and_writes_nothing() {
         &["--known-columns", "price"],
         &["price_bad.csv", "line 5", "column `price`", "`cheap`"],
     );
+    // a series whose values are all in the held-out rows (b: 45 rows, 40 of them empty)
+    let late: String = text
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            match f.as_slice() {
+                ["b", t, _] if t.parse::<usize>().unwrap() < 50 => format!("b,{t},\n"),
+                _ => format!("{l}\n"),
+            }
+        })
+        .collect();
+    let late = write("late.csv", &late);
+    bad(
+        &late,
+        &["--holdout", "5"],
+        &["late.csv", "series `b`", "no value in its 40 training rows", "--holdout 5"],
+    );
     // an id column that does not exist
     let a = train_args(&good, &["--id-column", "nope", "--column", "sales"]);
     let a: Vec<&str> = a.iter().map(String::as_str).collect();

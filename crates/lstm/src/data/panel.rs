@@ -917,7 +917,7 @@ fn panel_from(mut file: Delimited, spec: &PanelSpec) -> Result<Panel> {
         }
         if rows.iter().all(|r| r.target.is_nan()) {
             return Err(fmt(format!(
-                "column `{}`: series `{id}` (first on line {}) has no value, every cell is empty                  or NaN; leave it out",
+                "column `{}`: series `{id}` (first on line {}) has no value, every cell is empty or NaN; leave it out",
                 spec.target, rows[0].line
             )));
         }
@@ -962,7 +962,7 @@ fn panel_from(mut file: Delimited, spec: &PanelSpec) -> Result<Panel> {
                 let at = |k: i64| {
                     p.checked_advance(freq, k).ok_or_else(|| {
                         fmt(format!(
-                            "line {}: series `{}` cannot step {freq} from `{p}` without leaving                              the range of times",
+                            "line {}: series `{}` cannot step {freq} from `{p}` without leaving the range of times",
                             row.line, s.id
                         ))
                     })
@@ -1006,7 +1006,7 @@ fn panel_from(mut file: Delimited, spec: &PanelSpec) -> Result<Panel> {
                     filled_total += (k - 1) as usize;
                     if filled_total > MAX_FILLED {
                         return Err(fmt(format!(
-                            "line {}: series `{}` misses {} {freq} step(s) between `{p}` and                              `{}`, and the gaps of the file add up to over {MAX_FILLED} missing                              steps; check the time column (its step is read as {freq}, the most                              common one)",
+                            "line {}: series `{}` misses {} {freq} step(s) between `{p}` and `{}`, and the gaps of the file add up to over {MAX_FILLED} missing steps; check the time column (its step is read as {freq}, the most common one)",
                             row.line,
                             s.id,
                             k - 1,

@@ -764,6 +764,20 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) -> J
             }));
         }
     }
+    // a series whose values all fall in the held-out rows has nothing to train on or scale by
+    for (x, &h) in panel.series.iter().zip(&history) {
+        if x.target[..h.min(x.target.len())].iter().all(|v| v.is_nan()) {
+            return Err(JobError::Lib(Error::Format {
+                path: path.clone(),
+                reason: format!(
+                    "column `{target}`: series `{}` (first on line {}) has no value in its {h} training rows{}; every value is in the rows after them; give it earlier values or leave it out",
+                    x.id,
+                    x.first_line,
+                    if s.holdout > 0 { format!(" (before the last --holdout {})", s.holdout) } else { String::new() },
+                ),
+            }));
+        }
+    }
     if spec.distribution.needs_scale() {
         check_counts(&path, &panel, &history, &target)?;
     }
