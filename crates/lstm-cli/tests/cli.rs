@@ -400,6 +400,64 @@ fn forecast_train_forecast_eval() {
         ],
         &["line 3", "empty cell"],
     );
+    // dates are read as times, not compared as text: 01/1950 is no date, a sorted file is not
+    // called unsorted, and a file out of order is
+    let window_train = |csv: &Path, out: &str| -> Vec<String> {
+        [
+            "train",
+            "forecast",
+            "--forecaster",
+            "window",
+            "--data",
+            csv.to_str().unwrap(),
+            "--column",
+            "passengers",
+            "--date-column",
+            "month",
+            "--out",
+            dir.join(out).to_str().unwrap(),
+        ]
+        .map(str::to_string)
+        .to_vec()
+    };
+    let slashes = dir.join("slashes.csv");
+    std::fs::write(&slashes, "month,passengers\n12/1949,1\n01/1950,2\n").unwrap();
+    let a = window_train(&slashes, "s");
+    fails(
+        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+        &["line 2", "`12/1949` is not a time", "YYYY-MM"],
+    );
+    let unsorted = dir.join("unsorted.csv");
+    std::fs::write(
+        &unsorted,
+        "month,passengers\n1949-01,1\n1949-03,2\n1949-02,3\n",
+    )
+    .unwrap();
+    let a = window_train(&unsorted, "u");
+    fails(
+        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+        &["line 4", "`1949-02` comes before `1949-03`"],
+    );
+    // eval: --windows is the global forecaster's, --holdout 0 scores nothing, and the rows the
+    // model trained on are not scored
+    let m = out.to_str().unwrap();
+    let air = train_csv.to_str().unwrap();
+    fails(
+        &["eval", "--model", m, "--data", air, "--windows", "3"],
+        &["--windows scores a global forecaster"],
+    );
+    fails(
+        &["eval", "--model", m, "--data", air, "--holdout", "0"],
+        &["--holdout must be at least 1"],
+    );
+    fails(
+        &["eval", "--model", m, "--data", air, "--holdout", "60"],
+        &[
+            "air.csv",
+            "the model trained on its first",
+            "reach into them",
+        ],
+    );
 }
 
 #[test]

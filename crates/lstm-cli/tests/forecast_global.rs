@@ -716,7 +716,12 @@ fn bad_input_is_refused_with_file_line_and_column_and_writes_nothing() {
     bad(
         &late,
         &["--holdout", "5"],
-        &["late.csv", "series `b`", "no value in its 40 training rows", "--holdout 5"],
+        &[
+            "late.csv",
+            "series `b`",
+            "no value in its 40 training rows",
+            "--holdout 5",
+        ],
     );
     // an id column that does not exist
     let a = train_args(&good, &["--id-column", "nope", "--column", "sales"]);

@@ -729,7 +729,7 @@ struct Row {
 
 /// A cell as an error quotes it: at most 60 characters (an unclosed quote makes one cell of
 /// the rest of the file).
-fn shown(cell: &str) -> String {
+pub(crate) fn shown(cell: &str) -> String {
     match cell.char_indices().nth(60) {
         Some((at, _)) => format!("{}…", &cell[..at]),
         None => cell.to_string(),

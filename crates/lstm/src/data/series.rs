@@ -14,6 +14,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::panel::{shown, Time};
 use crate::data::tabular::Delimited;
 use crate::error::{Error, Result};
 use crate::model::{Inputs, SequenceModel};
@@ -128,6 +129,7 @@ fn table_from(mut file: Delimited, columns: &[String], date_column: Option<&str>
     let rdr = &mut file.reader;
     let mut out = vec![Vec::new(); columns.len()];
     let mut dates = didx.map(|_| Vec::new());
+    let mut last_time: Option<Time> = None;
     for (r, rec) in rdr.records().enumerate() {
         let line = r + 2;
         let rec = rec.map_err(|e| fmt(format!("line {line}: {e}")))?;
@@ -155,16 +157,30 @@ fn table_from(mut file: Delimited, columns: &[String], date_column: Option<&str>
         }
         if let (Some(di), Some(d)) = (didx, dates.as_mut()) {
             let cell = rec.get(di).unwrap_or("").trim().to_string();
-            if let Some(prev) = d.last() {
-                if cell == *prev {
+            let Some(time) = Time::parse(&cell) else {
+                return Err(fmt(format!(
+                    "line {line}, column `{}`: `{}` is not a time: give an integer index, YYYY-MM, YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS], or leave --date-column out",
+                    date_column.unwrap_or_default(),
+                    shown(&cell)
+                )));
+            };
+            if let (Some(prev), Some(pt)) = (d.last(), last_time) {
+                let pt: Time = pt;
+                if time.kind() != pt.kind() {
+                    return Err(fmt(format!(
+                        "line {line}: `{cell}` is written another way than `{prev}` before it; write every time alike"
+                    )));
+                }
+                if time == pt {
                     return Err(fmt(format!("line {line}: date `{cell}` appears twice")));
                 }
-                if cell < *prev {
+                if time < pt {
                     return Err(fmt(format!(
-                        "line {line}: date `{cell}` comes after `{prev}`; sort the file by date"
+                        "line {line}: date `{cell}` comes before `{prev}` on the line above; sort the file by date"
                     )));
                 }
             }
+            last_time = Some(time);
             d.push(cell);
         }
     }

@@ -1584,6 +1584,14 @@ pub fn evaluate(l: &mut Loaded, data: &Path, o: &EvalOptions) -> JobResult<EvalR
                 .series
                 .clone()
                 .ok_or_else(|| invalid("the model has no series description"))?;
+            if o.windows.is_some() {
+                return Err(invalid(
+                    "--windows scores a global forecaster; the window forecaster is scored on its last --holdout N rows",
+                ));
+            }
+            if o.holdout == Some(0) {
+                return Err(invalid("--holdout must be at least 1 (the rows to score)"));
+            }
             let table = series::read_table(data, &spec.columns, spec.date_column.as_deref())?;
             let n = table.rows();
             let hold = o.holdout.unwrap_or(if s.holdout > 0 {
@@ -1592,6 +1600,33 @@ pub fn evaluate(l: &mut Loaded, data: &Path, o: &EvalOptions) -> JobResult<EvalR
                 spec.horizon
             });
             let lag = series::transform_lag(spec.transform);
+            // the training file again: the scored rows must come after the training targets
+            let same = s.data.as_deref().is_some_and(|a| {
+                match (std::fs::canonicalize(a), std::fs::canonicalize(data)) {
+                    (Ok(a), Ok(b)) => a == b,
+                    _ => Path::new(a) == data,
+                }
+            });
+            if same && n > lag {
+                if let Ok((train_rows, _)) = series::split_rows(
+                    n - lag,
+                    &data.display().to_string(),
+                    s.window,
+                    s.horizon,
+                    s.holdout,
+                    s.val_fraction,
+                    s.transform,
+                ) {
+                    let trained = train_rows + lag;
+                    if n.saturating_sub(hold) < trained {
+                        return Err(invalid(format!(
+                            "{}: the model trained on its first {trained} rows, and the last {hold} of its {n} reach into them; score at most the last {} (--holdout), train with a larger --holdout, or score another file",
+                            data.display(),
+                            n - trained
+                        )));
+                    }
+                }
+            }
             if hold == 0 || n < hold + spec.window + lag {
                 return Err(invalid(format!(
                     "{}: {n} rows are too few to score the last {hold} with a window of {}",
