@@ -532,8 +532,16 @@ fn missing_targets_are_masked_and_counted() {
     three_series(&csv, "store,t,sales", &|k| k.to_string());
     let text = std::fs::read_to_string(&csv).unwrap();
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-    // lines 6, 21 and 151 of the file empty, 71 `NaN`, 101 `nan`: none the last of a series
-    for (i, v) in [(5, ""), (20, ""), (70, "NaN"), (100, "nan"), (150, "")] {
+    // lines 6 and 151 of the file empty, 21 `-nan`, 71 `NaN`, 101 `NAN`, 121 `NA`: none the
+    // last of a series
+    for (i, v) in [
+        (5, ""),
+        (20, "-nan"),
+        (70, "NaN"),
+        (100, "NAN"),
+        (120, "NA"),
+        (150, ""),
+    ] {
         let mut c: Vec<&str> = lines[i].split(',').collect();
         c[2] = v;
         lines[i] = c.join(",");
@@ -553,7 +561,7 @@ fn missing_targets_are_masked_and_counted() {
             "sales",
         ],
     );
-    assert!(err.contains("5 missing targets"), "{err}");
+    assert!(err.contains("6 missing targets"), "{err}");
     let fc = dir.join("fc.csv");
     ok(&forecast_args(&m, &miss, &["--out", s(&fc)]));
     for row in rows(&std::fs::read_to_string(&fc).unwrap()) {
@@ -722,6 +730,11 @@ fn bad_input_is_refused_with_file_line_and_column_and_writes_nothing() {
             "no value in its 40 training rows",
             "--holdout 5",
         ],
+    );
+    bad(
+        &good,
+        &["--id-embedding", "100000000"],
+        &["--id-embedding", "at most 1024"],
     );
     // an id column that does not exist
     let a = train_args(&good, &["--id-column", "nope", "--column", "sales"]);
@@ -1169,7 +1182,7 @@ fn sizes_times_and_output_files_that_a_hostile_user_tried() {
     refused(
         &forecast_args(&m, &csv, &["--out", s(&fc), "--quantiles", "0.5,0.1,0.5"]),
         &fc,
-        &["0.5 is given twice"],
+        &["0.5 is given twice (levels 1 and 3)"],
     );
     // a plot that cannot be drawn leaves no forecast behind; one file for both is refused
     refused(
@@ -1263,7 +1276,7 @@ fn sizes_times_and_output_files_that_a_hostile_user_tried() {
     refused(
         &forecast_args(&m, &step2, &["--out", s(&fc)]),
         &fc,
-        &["integer step 2", "integer step 1"],
+        &["step2.csv", "integer step 2", "integer step 1"],
     );
     // times whose continuation would wrap around past i64::MAX (series c ends at MAX - 1)
     let late = dir.join("late.csv");

@@ -737,7 +737,8 @@ pub(crate) fn shown(cell: &str) -> String {
 }
 
 fn is_missing(cell: &str) -> bool {
-    cell.is_empty() || matches!(cell, "NaN" | "nan" | "NA")
+    let c = cell.strip_prefix(['-', '+']).unwrap_or(cell);
+    cell.is_empty() || c.eq_ignore_ascii_case("nan") || cell == "NA"
 }
 
 fn panel_from(mut file: Delimited, spec: &PanelSpec) -> Result<Panel> {

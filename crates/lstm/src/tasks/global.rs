@@ -963,7 +963,8 @@ pub fn forecast(
         .find(|&(i, q)| levels[..i].contains(q))
     {
         return Err(Error::Config(format!(
-            "quantile level {q} is given twice (the {} and an earlier one); give each level once",
+            "quantile level {q} is given twice (levels {} and {}); give each level once",
+            levels[..i].iter().position(|x| x == q).map_or(0, |k| k + 1),
             i + 1
         )));
     }

@@ -2293,6 +2293,21 @@ fn panel_for(spec: &GlobalSpec, data: &Path) -> JobResult<Panel> {
     Ok(panel::read_panel(data, &panel_spec(spec))?)
 }
 
+/// Refuses a file (`name`) whose times step unlike the model's training data.
+fn same_frequency(spec: &GlobalSpec, panel: &Panel, name: &str) -> JobResult<()> {
+    let freq = spec.frequency()?;
+    if panel.freq != freq {
+        return Err(JobError::Lib(Error::Format {
+            path: name.to_string(),
+            reason: format!(
+                "its times are {}, but the model was trained on {freq} data; give it data of the same frequency",
+                panel.freq
+            ),
+        }));
+    }
+    Ok(())
+}
+
 /// The columns a global forecaster reads.
 fn panel_spec(spec: &GlobalSpec) -> PanelSpec {
     PanelSpec {
@@ -2320,6 +2335,7 @@ pub fn backtest(l: &mut Loaded, data: &Path, windows: usize) -> JobResult<Backte
     // more windows than a series could hold overflow here: the row check below words it
     let need = windows.saturating_mul(spec.horizon);
     let panel = panel_for(&spec, data)?;
+    same_frequency(&spec, &panel, &data.display().to_string())?;
     let lens: Vec<usize> = panel.series.iter().map(|x| x.len()).collect();
     for (x, &n) in panel.series.iter().zip(&lens) {
         if n < need.saturating_add(spec.context.max(spec.season + 1)) {
@@ -2445,6 +2461,7 @@ fn forecast_panel(
     levels: &[f64],
 ) -> JobResult<GlobalForecast> {
     let steps = steps.unwrap_or(spec.horizon);
+    same_frequency(&spec, &panel, name)?;
     let history = global::histories(&panel);
     global::check_forecast_panel(&spec, &panel, &history, steps, None, name)?;
     // the window reaches `horizon` steps past the last value: the file's own later rows (whose

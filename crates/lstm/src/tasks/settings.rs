@@ -21,6 +21,10 @@ use crate::model::optim::OptimizerConfig;
 /// The most threads a run may ask for (`--threads`): far more than any machine's cores.
 pub const MAX_THREADS: usize = 4096;
 
+/// The largest series id embedding (`--id-embedding`): DeepAR's are tens wide; the rule
+/// gives at most 16 below 256 series.
+pub const MAX_ID_EMBEDDING: usize = 1024;
+
 /// The job a model was trained for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -424,6 +428,11 @@ impl Settings {
             return bad(format!(
                 "clip must be a finite number >= 0 (0: no clipping), got {}",
                 self.clip
+            ));
+        }
+        if let Some(d) = self.id_embedding.filter(|&d| d > MAX_ID_EMBEDDING) {
+            return bad(format!(
+                "id_embedding (--id-embedding) must be at most {MAX_ID_EMBEDDING} (0: sized by the number of series), got {d}"
             ));
         }
         if self.threads > MAX_THREADS {
