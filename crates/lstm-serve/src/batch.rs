@@ -225,6 +225,30 @@ impl Item for ForecastJob {
 /// The name the library's messages give a request's series (its CSV never touches a disk).
 const REQUEST: &str = "the request's series";
 
+/// A library message about the request's CSV in the request's terms: `line N` (the file's
+/// line, after its header) becomes `series[i] row j` (rows from 0).
+fn in_request_terms(message: &str, origin: &[(usize, usize)]) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find("line ") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 5..];
+        let digits = after.len() - after.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        let place = after[..digits]
+            .parse::<usize>()
+            .ok()
+            .and_then(|n| n.checked_sub(2))
+            .and_then(|k| origin.get(k));
+        match place {
+            Some((i, r)) => out.push_str(&format!("series[{i}] row {r}")),
+            None => out.push_str(&rest[at..at + 5 + digits]),
+        }
+        rest = &after[digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// A CSV cell: quoted when it holds a comma, a quote or a line break.
 fn cell(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
@@ -317,7 +341,11 @@ fn forecast_series(
     steps: Option<usize>,
     quantiles: &[f64],
 ) -> Result<Vec<SeriesOut>, ApiError> {
-    let bad = |e: &dyn std::error::Error| ApiError::bad_param("series", chain(e));
+    // the request's (series, row) of each CSV line after the header, for the messages
+    let mut origin: Vec<(usize, usize)> = Vec::new();
+    let bad = |e: &dyn std::error::Error, origin: &[(usize, usize)]| {
+        ApiError::bad_param("series", in_request_terms(&chain(e), origin))
+    };
     if let Some(spec) = l.meta.global.clone() {
         let mut header: Vec<String> = Vec::new();
         header.extend(spec.id_column.iter().cloned());
@@ -325,8 +353,9 @@ fn forecast_series(
         header.push(spec.target.clone());
         header.extend(spec.known.iter().cloned());
         let mut csv = header.iter().map(|h| cell(h)).collect::<Vec<_>>().join(",") + "\n";
-        for s in series {
+        for (i, s) in series.iter().enumerate() {
             for r in 0..rows(s) {
+                origin.push((i, r));
                 let mut row: Vec<String> = Vec::new();
                 if spec.id_column.is_some() {
                     row.push(cell(s.id.as_deref().unwrap_or("")));
@@ -342,8 +371,8 @@ fn forecast_series(
                 csv.push('\n');
             }
         }
-        let fc =
-            job::forecast_global_csv(l, REQUEST, &csv, steps, quantiles).map_err(|e| bad(&e))?;
+        let fc = job::forecast_global_csv(l, REQUEST, &csv, steps, quantiles)
+            .map_err(|e| bad(&e, &origin))?;
         let mut by_id: BTreeMap<String, SeriesOut> = fc
             .series
             .into_iter()
@@ -399,7 +428,8 @@ fn forecast_series(
                 csv.push('\n');
             }
             let steps = steps.unwrap_or(spec.horizon.max(1));
-            let fc = job::forecast_csv(l, REQUEST, &csv, steps).map_err(|e| bad(&e))?;
+            let origin: Vec<(usize, usize)> = (0..s.values.len()).map(|r| (0, r)).collect();
+            let fc = job::forecast_csv(l, REQUEST, &csv, steps).map_err(|e| bad(&e, &origin))?;
             out.push(SeriesOut {
                 id: s.id.clone().unwrap_or_else(|| "0".into()),
                 time: fc.dates.unwrap_or_default(),
@@ -415,6 +445,19 @@ fn forecast_series(
 mod tests {
     use super::*;
     use std::sync::Mutex;
+
+    #[test]
+    fn messages_name_the_requests_rows_not_the_csvs_lines() {
+        let origin = [(0, 0), (0, 1), (1, 0), (1, 1)];
+        assert_eq!(
+            in_request_terms(
+                "line 5, column `t`: series `b` has the time `3` twice (also on line 4); the line 99 is not",
+                &origin
+            ),
+            "series[1] row 1, column `t`: series `b` has the time `3` twice (also on series[1] row 0); the line 99 is not"
+        );
+        assert_eq!(in_request_terms("no lines here", &origin), "no lines here");
+    }
 
     #[test]
     fn a_request_whose_client_has_gone_is_dropped_not_run() {

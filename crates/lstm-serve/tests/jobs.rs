@@ -149,6 +149,21 @@ async fn forecasts_match_the_library_and_run_as_one_batch() {
         !e["error"]["message"].as_str().unwrap().contains(".csv"),
         "{e}"
     );
+    // a time given twice is named by the request's series and rows, not a file's lines
+    let mut t2 = t.clone();
+    t2[5] = t2[4];
+    let (status, e) = post(
+        &s,
+        "/v1/forecast",
+        &json!({"model": "series", "series": [{"id": "a", "time": t2, "values": v}]}),
+    )
+    .await;
+    assert_eq!(status, 400, "{e}");
+    let m = e["error"]["message"].as_str().unwrap();
+    assert!(
+        m.contains("series[0] row 5") && m.contains("series[0] row 4") && !m.contains("line "),
+        "{e}"
+    );
     s.stop().await.unwrap();
 }
 
