@@ -427,6 +427,13 @@ fn forecast_train_forecast_eval() {
         &a.iter().map(String::as_str).collect::<Vec<_>>(),
         &["line 2", "`12/1949` is not a time", "YYYY-MM"],
     );
+    let huge = dir.join("huge.csv");
+    std::fs::write(&huge, "month,passengers\n1949-01,1\n1949-02,1e300\n").unwrap();
+    let a = window_train(&huge, "h");
+    fails(
+        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+        &["line 3", "`1e300` is not a finite 32-bit number"],
+    );
     let unsorted = dir.join("unsorted.csv");
     std::fs::write(
         &unsorted,

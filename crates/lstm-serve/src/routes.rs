@@ -608,17 +608,21 @@ pub async fn forecast(
     let mut ids = std::collections::HashSet::new();
     for (i, s) in req.series.iter_mut().enumerate() {
         let at = |f: &str| format!("series[{i}].{f}");
-        if s.values.is_empty() || s.values.iter().any(|v| !v.is_finite()) {
+        // the model computes in 32 bits: 1e300 is no number to it
+        if s.values.is_empty() || s.values.iter().any(|&v| !(v as f32).is_finite()) {
             return Err(ApiError::bad_param(
                 at("values"),
-                "give the series' history: at least one finite number",
+                "give the series' history: at least one number, each finite in 32 bits (within ±3.4e38)",
             ));
         }
         let id = s.id.get_or_insert_with(|| i.to_string()).clone();
-        if !ids.insert(id.clone()) {
+        // ids are read as a CSV's cells are, without the blanks around them
+        if !ids.insert(id.trim().to_string()) {
             return Err(ApiError::bad_param(
                 at("id"),
-                format!("the id {id:?} is given twice"),
+                format!(
+                    "the id {id:?} is given twice (ids are compared without surrounding blanks)"
+                ),
             ));
         }
         for k in s.known.keys() {

@@ -129,6 +129,12 @@ async fn forecasts_match_the_library_and_run_as_one_batch() {
             "series[1].id",
         ),
         (
+            // a CSV's cells are read without their blanks: " a" is "a"
+            json!({"model": "series", "series": [{"id": "a", "time": t, "values": v},
+                                               {"id": " a ", "time": t, "values": v}]}),
+            "series[1].id",
+        ),
+        (
             json!({"model": "series", "series": [{"time": t, "values": v, "extra": 1}]}),
             "series[0].extra",
         ),
@@ -267,6 +273,11 @@ async fn window_forecasts_match_the_library() {
         (
             json!({"model": "w", "quantiles": [0.5], "series": [{"values": y, "known": {"x": x}}]}),
             "quantiles[0]",
+        ),
+        (
+            // no 32-bit number
+            json!({"model": "w", "series": [{"values": [1e300, 1.0], "known": {"x": [1.0, 2.0]}}]}),
+            "series[0].values",
         ),
         (
             // past the horizon (2), as serve.md says: a huge one would hold the model

@@ -147,9 +147,10 @@ fn table_from(mut file: Delimited, columns: &[String], date_column: Option<&str>
                     columns[k]
                 ))
             })?;
-            if !v.is_finite() {
+            // the model computes in 32 bits
+            if !(v as f32).is_finite() {
                 return Err(fmt(format!(
-                    "line {line}, column `{}`: `{cell}` is not a finite number",
+                    "line {line}, column `{}`: `{cell}` is not a finite 32-bit number (within ±3.4e38)",
                     columns[k]
                 )));
             }
