@@ -372,6 +372,9 @@ pub async fn completions(
                 .into_response())
             }
             Some(Event::Error(m)) => return Err(ApiError::internal(m)),
+            Some(Event::Shutdown) => {
+                return Err(ApiError::unavailable(crate::text::SHUTDOWN_MESSAGE))
+            }
             None => return Err(ApiError::unavailable("the model's worker stopped")),
         }
     }
@@ -401,6 +404,9 @@ fn stream_end(
             }
         }
         Some(Event::Error(m)) => out.push(data(ApiError::internal(m).body())),
+        Some(Event::Shutdown) => out.push(data(
+            ApiError::unavailable(crate::text::SHUTDOWN_MESSAGE).body(),
+        )),
         Some(Event::Text(_)) | None => out.push(data(
             ApiError::unavailable("the model's worker stopped").body(),
         )),

@@ -293,7 +293,7 @@ pub async fn serve(
         .iter()
         .map(|(n, m)| format!("{n} ({})", m.task()))
         .collect();
-    let app = router(state, args.max_body, Router::new());
+    let app = router(state.clone(), args.max_body, Router::new());
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
@@ -321,8 +321,22 @@ pub async fn serve(
             match tokio::time::timeout(grace, &mut server).await {
                 Ok(r) => r??,
                 Err(_) => {
-                    server.abort();
-                    eprintln!("lstm serve: grace period over; streams still running were cut");
+                    // the completions still running end with an error (and [DONE]) first
+                    for m in state.models.values() {
+                        if let Served::Text(w) = m {
+                            w.cut();
+                        }
+                    }
+                    eprintln!(
+                        "lstm serve: grace period over; completions still running were ended with an error"
+                    );
+                    match tokio::time::timeout(CUT_WAIT, &mut server).await {
+                        Ok(r) => r??,
+                        Err(_) => {
+                            server.abort();
+                            eprintln!("lstm serve: connections still open were closed");
+                        }
+                    }
                 }
             }
         }
@@ -330,6 +344,10 @@ pub async fn serve(
     eprintln!("lstm serve: stopped");
     Ok(())
 }
+
+/// How long the streams still running at the end of the grace period have to send their last
+/// events (an error and `[DONE]`) before their connections are closed.
+const CUT_WAIT: Duration = Duration::from_secs(2);
 
 /// How long a client may take to send a request's head (line and headers) before its
 /// connection is closed: a client that opens connections and sends nothing (or a few bytes)

@@ -8,7 +8,7 @@
 //! ran alone or beside 63 others.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;
 use std::time::Instant;
@@ -38,7 +38,13 @@ pub enum Event {
     },
     /// The model failed on this stream.
     Error(String),
+    /// The server's shutdown grace period ended before the stream did.
+    Shutdown,
 }
+
+/// What a client whose completion was cut at shutdown is told.
+pub const SHUTDOWN_MESSAGE: &str =
+    "the server is shutting down and its grace period is over; send the request again (to this server once it is back, or another)";
 
 /// A completion waiting for a slot.
 pub struct Completion {
@@ -57,6 +63,7 @@ pub struct Completion {
 pub struct TextWorker {
     queue: SyncSender<Completion>,
     gauges: Arc<ModelGauges>,
+    cut: Arc<AtomicBool>,
     /// The model's vocabulary.
     pub vocab: Vocab,
 }
@@ -87,14 +94,23 @@ impl TextWorker {
         let (tx, rx) = sync_channel(queue);
         let gauges = metrics.model(name, "text");
         let g = gauges.clone();
+        let cut = Arc::new(AtomicBool::new(false));
+        let c = cut.clone();
         std::thread::Builder::new()
             .name(format!("text-{name}"))
-            .spawn(move || schedule(model, generator, rx, max_batch, g, metrics))?;
+            .spawn(move || schedule(model, generator, rx, max_batch, g, metrics, c))?;
         Ok(TextWorker {
             queue: tx,
             gauges,
+            cut,
             vocab,
         })
+    }
+
+    /// Ends every running and queued completion with [`Event::Shutdown`] (the server's grace
+    /// period is over), so that each client gets an error and, streaming, `[DONE]`.
+    pub fn cut(&self) {
+        self.cut.store(true, Ordering::SeqCst);
     }
 
     /// Queues a completion.
@@ -149,10 +165,18 @@ fn schedule(
     max_batch: usize,
     gauges: Arc<ModelGauges>,
     metrics: Arc<Metrics>,
+    cut: Arc<AtomicBool>,
 ) {
     let mut active: Vec<Active> = Vec::new();
     let mut open = true;
     loop {
+        if cut.load(Ordering::SeqCst) {
+            for a in &mut active {
+                a.send(Event::Shutdown);
+            }
+            active.clear();
+            gauges.active.store(0, Ordering::Relaxed);
+        }
         // admit: block while idle, else take what is waiting up to the batch size
         while open && active.len() < max_batch {
             let next = if active.is_empty() {

@@ -503,7 +503,7 @@ fn sigterm_finishes_the_running_stream_and_exits_0() {
 }
 
 #[test]
-fn past_the_grace_period_streams_are_cut_and_the_server_exits_0() {
+fn past_the_grace_period_streams_end_with_an_error_and_the_server_exits_0() {
     let (mut child, _stderr, addr) = spawn_binary(1);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let t = rt.block_on(async {
@@ -521,15 +521,25 @@ fn past_the_grace_period_streams_are_cut_and_the_server_exits_0() {
         body.next().await.unwrap().unwrap();
         unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
         let t = Instant::now();
-        // the stream ends (cut) soon after the grace second, without [DONE]
+        // the stream ends soon after the grace second, with an error event and [DONE]
         let mut tail = Vec::new();
         while let Some(Ok(b)) = body.next().await {
             tail.extend_from_slice(&b);
             if tail.len() > 1 << 16 {
-                tail.drain(..tail.len() - 64);
+                tail.drain(..tail.len() - 4096);
             }
         }
-        assert!(!String::from_utf8_lossy(&tail).contains("[DONE]"));
+        let tail = String::from_utf8_lossy(&tail);
+        let data = sse_data(&tail[tail.find("\n\n").map_or(0, |i| i + 2)..]);
+        assert_eq!(data.last().map(String::as_str), Some("[DONE]"), "{tail}");
+        let err: Value = serde_json::from_str(&data[data.len() - 2]).unwrap();
+        assert!(
+            err["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("shutting down"),
+            "{err}"
+        );
         t
     });
     assert!(t.elapsed() < Duration::from_secs(10));
