@@ -420,12 +420,28 @@ fn forecast_train_forecast_eval() {
         .map(str::to_string)
         .to_vec()
     };
+    // a column whose first cell is no time holds labels, in file order: `12/1949` then
+    // `01/1950` is no longer "unsorted"
     let slashes = dir.join("slashes.csv");
-    std::fs::write(&slashes, "month,passengers\n12/1949,1\n01/1950,2\n").unwrap();
-    let a = window_train(&slashes, "s");
+    let relabelled: String = full
+        .lines()
+        .enumerate()
+        .map(|(i, l)| match (i, l.split_once(',')) {
+            (0, _) | (_, None) => format!("{l}\n"),
+            (_, Some((d, v))) => format!("{}/{},{v}\n", &d[5..7], &d[..4]),
+        })
+        .collect();
+    std::fs::write(&slashes, relabelled).unwrap();
+    let mut a = window_train(&slashes, "s");
+    a.extend(["--steps", "3"].map(str::to_string));
+    ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    // a column of times must stay one: `zzz` after dates is named
+    let zzz = dir.join("zzz.csv");
+    std::fs::write(&zzz, "month,passengers\n1949-01,1\n1949-02,2\nzzz,3\n").unwrap();
+    let a = window_train(&zzz, "z2");
     fails(
         &a.iter().map(String::as_str).collect::<Vec<_>>(),
-        &["line 2", "`12/1949` is not a time", "YYYY-MM"],
+        &["line 4", "`zzz` is not a time like the ones above it"],
     );
     let huge = dir.join("huge.csv");
     std::fs::write(&huge, "month,passengers\n1949-01,1\n1949-02,1e300\n").unwrap();

@@ -226,12 +226,26 @@ impl Item for ForecastJob {
 const REQUEST: &str = "the request's series";
 
 /// A library message about the request's CSV in the request's terms: `line N` (the file's
-/// line, after its header) becomes `series[i] row j` (rows from 0).
+/// line, after its header) becomes `series[i] row j` (rows from 0). Only the library's own
+/// words are read: a value it quotes between backticks (an id such as `line 2`) is left as it
+/// is, and so is `line` inside a word. (No cell of the request's CSV holds a line break: the
+/// request checks refuse them, so lines are rows.)
 fn in_request_terms(message: &str, origin: &[(usize, usize)]) -> String {
     let mut out = String::with_capacity(message.len());
     let mut rest = message;
     while let Some(at) = rest.find("line ") {
-        out.push_str(&rest[..at]);
+        let before = &rest[..at];
+        let quoted = (out.matches('`').count() + before.matches('`').count()) % 2 == 1;
+        let in_word = before
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_');
+        out.push_str(before);
+        if quoted || in_word {
+            out.push_str("line ");
+            rest = &rest[at + 5..];
+            continue;
+        }
         let after = &rest[at + 5..];
         let digits = after.len() - after.trim_start_matches(|c: char| c.is_ascii_digit()).len();
         let place = after[..digits]
@@ -297,10 +311,15 @@ pub fn run_forecast(l: &mut Loaded, jobs: Vec<ForecastJob>) {
                     && g.quantiles == j.quantiles
                     && j.series
                         .iter()
-                        .all(|s| !ids.contains(s.id.as_deref().unwrap_or("")))
+                        .all(|s| !ids.contains(s.id.as_deref().unwrap_or("").trim()))
             });
             if fits {
-                ids.extend(j.series.iter().filter_map(|s| s.id.clone()));
+                // ids as the CSV reader reads them, without their blanks
+                ids.extend(
+                    j.series
+                        .iter()
+                        .filter_map(|s| s.id.as_deref().map(|i| i.trim().to_string())),
+                );
                 group.push(j);
             } else {
                 rest.push(j);
@@ -397,7 +416,7 @@ fn forecast_series(
                 let found = if single {
                     by_id.pop_first().map(|(_, v)| v)
                 } else {
-                    by_id.remove(s.id.as_deref().unwrap_or(""))
+                    by_id.remove(s.id.as_deref().unwrap_or("").trim())
                 };
                 found
                     .map(|mut o| {
@@ -457,6 +476,14 @@ mod tests {
             "series[1] row 1, column `t`: series `b` has the time `3` twice (also on series[1] row 0); the line 99 is not"
         );
         assert_eq!(in_request_terms("no lines here", &origin), "no lines here");
+        // a quoted value and a word that ends in "line" are the user's
+        assert_eq!(
+            in_request_terms(
+                "line 3: series `line 2` (pipeline 3) twice (also on line 2)",
+                &origin
+            ),
+            "series[0] row 1: series `line 2` (pipeline 3) twice (also on series[0] row 0)"
+        );
     }
 
     #[test]

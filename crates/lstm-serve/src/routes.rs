@@ -145,14 +145,14 @@ impl CompletionRequest {
         let not = |field: &str, what: &str| {
             Err(ApiError::bad_param(
                 field,
-                format!("{what} is not served; leave {field} out (or at its default)"),
+                format!("{what}: not served; leave {field} out (or at its default)"),
             ))
         };
         if self.echo == Some(true) {
             return not("echo", "echoing the prompt");
         }
         if self.logprobs.is_some() {
-            return not("logprobs", "token log-probabilities are");
+            return not("logprobs", "token log-probabilities");
         }
         if self.presence_penalty.is_some_and(|p| p != 0.0) {
             return not("presence_penalty", "a presence penalty");
@@ -622,6 +622,22 @@ pub async fn forecast(
             ));
         }
         let id = s.id.get_or_insert_with(|| i.to_string()).clone();
+        // a cell of the CSV the library reads is one line
+        if id.contains(['\n', '\r']) {
+            return Err(ApiError::bad_param(
+                at("id"),
+                "an id may not contain a line break",
+            ));
+        }
+        if let Some(j) = s.time.as_ref().and_then(|t| {
+            t.iter()
+                .position(|v| v.as_str().is_some_and(|x| x.contains(['\n', '\r'])))
+        }) {
+            return Err(ApiError::bad_param(
+                format!("series[{i}].time[{j}]"),
+                "a time may not contain a line break",
+            ));
+        }
         // ids are read as a CSV's cells are, without the blanks around them
         if !ids.insert(id.trim().to_string()) {
             return Err(ApiError::bad_param(

@@ -199,6 +199,9 @@ pub fn router(state: Arc<AppState>, max_body: usize, extra: Router<Arc<AppState>
 /// A body whose `Content-Length` is over `--max-body` is refused at once (413), before it is
 /// read (and before a client waiting on `Expect: 100-continue` sends it).
 async fn announced_size(State(max_body): State<usize>, req: Request, next: Next) -> Response {
+    if req.method() != axum::http::Method::POST {
+        return next.run(req).await;
+    }
     let announced = req
         .headers()
         .get(header::CONTENT_LENGTH)

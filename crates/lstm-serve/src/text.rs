@@ -170,13 +170,6 @@ fn schedule(
     let mut active: Vec<Active> = Vec::new();
     let mut open = true;
     loop {
-        if cut.load(Ordering::SeqCst) {
-            for a in &mut active {
-                a.send(Event::Shutdown);
-            }
-            active.clear();
-            gauges.active.store(0, Ordering::Relaxed);
-        }
         // admit: block while idle, else take what is waiting up to the batch size
         while open && active.len() < max_batch {
             let next = if active.is_empty() {
@@ -200,6 +193,13 @@ fn schedule(
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => open = false,
             }
+        }
+        // past the shutdown grace period: every stream ends, the ones just admitted too
+        if cut.load(Ordering::SeqCst) {
+            for a in &mut active {
+                a.send(Event::Shutdown);
+            }
+            active.clear();
         }
         active.retain(|a| !a.c.events.is_closed());
         gauges.active.store(active.len(), Ordering::Relaxed);

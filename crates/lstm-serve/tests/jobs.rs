@@ -155,6 +155,26 @@ async fn forecasts_match_the_library_and_run_as_one_batch() {
         !e["error"]["message"].as_str().unwrap().contains(".csv"),
         "{e}"
     );
+    // an id with blanks is answered under it (the model reads it without them)
+    let (status, got) = post(
+        &s,
+        "/v1/forecast",
+        &json!({"model": "series", "series": [{"id": " a ", "time": t, "values": v}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(got["forecasts"][0]["id"], " a ");
+    let (status, e) = post(
+        &s,
+        "/v1/forecast",
+        &json!({"model": "series", "series": [{"id": "a\nb", "time": t, "values": v}]}),
+    )
+    .await;
+    assert_eq!(
+        (status, e["error"]["param"].as_str()),
+        (400, Some("series[0].id")),
+        "{e}"
+    );
     // a time given twice is named by the request's series and rows, not a file's lines
     let mut t2 = t.clone();
     t2[5] = t2[4];

@@ -130,6 +130,8 @@ fn table_from(mut file: Delimited, columns: &[String], date_column: Option<&str>
     let mut out = vec![Vec::new(); columns.len()];
     let mut dates = didx.map(|_| Vec::new());
     let mut last_time: Option<Time> = None;
+    let mut labels = false;
+    let mut seen_labels = std::collections::HashSet::new();
     for (r, rec) in rdr.records().enumerate() {
         let line = r + 2;
         let rec = rec.map_err(|e| fmt(format!("line {line}: {e}")))?;
@@ -158,9 +160,24 @@ fn table_from(mut file: Delimited, columns: &[String], date_column: Option<&str>
         }
         if let (Some(di), Some(d)) = (didx, dates.as_mut()) {
             let cell = rec.get(di).unwrap_or("").trim().to_string();
+            // a column whose first cell is no time (`1959Q1`, `01/1950`) holds labels: the
+            // rows are in file order, and only a label given twice is refused
+            if d.is_empty() {
+                labels = Time::parse(&cell).is_none();
+            }
+            if labels {
+                if !seen_labels.insert(cell.clone()) {
+                    return Err(fmt(format!(
+                        "line {line}: date `{}` appears twice",
+                        shown(&cell)
+                    )));
+                }
+                d.push(cell);
+                continue;
+            }
             let Some(time) = Time::parse(&cell) else {
                 return Err(fmt(format!(
-                    "line {line}, column `{}`: `{}` is not a time: give an integer index, YYYY-MM, YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS], or leave --date-column out",
+                    "line {line}, column `{}`: `{}` is not a time like the ones above it (an integer index, YYYY-MM, YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS])",
                     date_column.unwrap_or_default(),
                     shown(&cell)
                 )));

@@ -1600,16 +1600,15 @@ pub fn evaluate(l: &mut Loaded, data: &Path, o: &EvalOptions) -> JobResult<EvalR
                 spec.horizon
             });
             let lag = series::transform_lag(spec.transform);
-            // the training file again: the scored rows must come after the training targets
-            let same = s.data.as_deref().is_some_and(|a| {
-                match (std::fs::canonicalize(a), std::fs::canonicalize(data)) {
-                    (Ok(a), Ok(b)) => a == b,
-                    _ => Path::new(a) == data,
-                }
-            });
-            if same && n > lag {
+            // the training file again (by content, wherever it is): the scored rows must come
+            // after the training targets, as they were split when it trained
+            let print = std::fs::read(data)
+                .map(|b| crate::data::fingerprint(&b))
+                .unwrap_or_default();
+            let trained_on = l.meta.seen.first().filter(|x| x.fingerprint == print);
+            if let Some(at) = trained_on.filter(|x| x.units == n && n > lag) {
                 if let Ok((train_rows, _)) = series::split_rows(
-                    n - lag,
+                    at.units - lag,
                     &data.display().to_string(),
                     s.window,
                     s.horizon,
