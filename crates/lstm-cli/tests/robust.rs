@@ -192,6 +192,13 @@ fn bad_text_files_are_refused_with_the_file_named() {
         &short,
         &["short.txt", "one training sequence needs", "--seq-len"],
     );
+    // one character: the split that left none for training is said
+    let one = dir.join("one.txt");
+    std::fs::write(&one, "a").unwrap();
+    check(
+        &one,
+        &["the first 0 for training, the last 1 for validation"],
+    );
     // the validation file gets the same checks
     let good = small_text(&dir);
     let a = train(&good);
@@ -261,12 +268,12 @@ fn bad_tables_are_refused_with_file_line_and_column() {
     );
     forecast(&empty, &[], &["emptycell.csv", "line 3", "empty cell"]);
     let nan = write("nan.csv", "day,sales\n2000-01-01,100\n2000-01-02,NaN\n");
-    forecast(&nan, &[], &["nan.csv", "line 3", "not a finite number"]);
+    forecast(&nan, &[], &["nan.csv", "line 3", "not a finite 32-bit number"]);
     let inf = write(
         "inf.csv",
         "day,sales\n2000-01-01,100\n2000-01-02,101\n2000-01-03,inf\n",
     );
-    forecast(&inf, &[], &["inf.csv", "line 4", "not a finite number"]);
+    forecast(&inf, &[], &["inf.csv", "line 4", "not a finite 32-bit number"]);
     let short = write(
         "short.csv",
         "day,sales\n2000-01-01,100\n2000-01-02,101\n2000-01-03,102\n",

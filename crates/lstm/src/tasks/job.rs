@@ -444,8 +444,16 @@ fn text_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
             s.batch,
         ),
         || {
+            let split = match &s.val {
+                Some(_) => String::new(),
+                None => format!(
+                    " ({kept} characters: the first {trained} for training, the last {} for validation, --val-fraction {})",
+                    kept - trained,
+                    s.val_fraction
+                ),
+            };
             format!(
-                "cannot train on {}",
+                "cannot train on {}{split}",
                 s.data.as_deref().unwrap_or("the bundled text")
             )
         },
