@@ -268,12 +268,20 @@ fn bad_tables_are_refused_with_file_line_and_column() {
     );
     forecast(&empty, &[], &["emptycell.csv", "line 3", "empty cell"]);
     let nan = write("nan.csv", "day,sales\n2000-01-01,100\n2000-01-02,NaN\n");
-    forecast(&nan, &[], &["nan.csv", "line 3", "not a finite 32-bit number"]);
+    forecast(
+        &nan,
+        &[],
+        &["nan.csv", "line 3", "not a finite 32-bit number"],
+    );
     let inf = write(
         "inf.csv",
         "day,sales\n2000-01-01,100\n2000-01-02,101\n2000-01-03,inf\n",
     );
-    forecast(&inf, &[], &["inf.csv", "line 4", "not a finite 32-bit number"]);
+    forecast(
+        &inf,
+        &[],
+        &["inf.csv", "line 4", "not a finite 32-bit number"],
+    );
     let short = write(
         "short.csv",
         "day,sales\n2000-01-01,100\n2000-01-02,101\n2000-01-03,102\n",
