@@ -29,6 +29,9 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::errors::{lib_err, value_err};
 
+/// The most rounds `time_forward_backward` times in one call.
+const MAX_REPS: usize = 1_000_000;
+
 /// Adds the layer classes to the module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyRecurrent>()?;
@@ -623,6 +626,11 @@ impl PyRecurrent {
         d_output: &Bound<'_, PyAny>,
         reps: usize,
     ) -> PyResult<Vec<f64>> {
+        if reps > MAX_REPS {
+            return Err(value_err(format!(
+                "reps must be at most {MAX_REPS}, got {reps}"
+            )));
+        }
         let xa = f32_array(x, "input")?;
         let (t, b) = input_dims(&self.cfg, xa.shape())?;
         let da = f32_array(d_output, "d_output")?;

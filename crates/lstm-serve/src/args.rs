@@ -47,6 +47,10 @@ pub struct ServeArgs {
     pub shutdown_grace_secs: u64,
 }
 
+/// The largest `--queue`: every slot of a model's queue is allocated at start (a few hundred
+/// bytes each).
+pub const MAX_QUEUE: usize = 65_536;
+
 impl ServeArgs {
     /// Arguments with every default and the given model specs (`[NAME=]DIR`).
     pub fn with_models<S: Into<String>>(models: impl IntoIterator<Item = S>) -> ServeArgs {
@@ -85,6 +89,12 @@ impl ServeArgs {
             if v == 0 {
                 bail!("{flag} must be at least 1");
             }
+        }
+        if self.queue > MAX_QUEUE {
+            bail!(
+                "--queue {} is more than {MAX_QUEUE}: its slots are allocated when the server starts; give at most {MAX_QUEUE}",
+                self.queue
+            );
         }
         if self.batch_wait_ms > 10_000 {
             bail!(
@@ -154,5 +164,9 @@ mod tests {
         assert_eq!(a.check().unwrap().len(), 2);
         a.queue = 0;
         assert!(a.check().unwrap_err().to_string().contains("--queue"));
+        a.queue = MAX_QUEUE + 1;
+        assert!(a.check().unwrap_err().to_string().contains("--queue"));
+        a.queue = MAX_QUEUE;
+        assert!(a.check().is_ok());
     }
 }

@@ -123,6 +123,184 @@ fn bad_input_is_an_error_not_a_panic() {
     assert!(matches!(model.train_step(&batch), Err(Error::Index(_))));
 }
 
+/// Misuses of the library API found by an adversarial pass, each a typed error rather than a
+/// panic, an abort or a silent wrong result: sizes whose product wraps, a backward pass on
+/// another stack's cache or with too few parameters, a GRU given a cell-state gradient, a
+/// carried state of another batch size, two stacks under one prefix, an optimizer of another
+/// model, and generation from a model that is not a text model.
+#[test]
+fn api_misuse_is_a_typed_error() {
+    use lstm::data::vocab::Vocab;
+    use lstm::model::infer::Precision;
+    let cfg = RecurrentConfig {
+        input_size: 3,
+        hidden_size: 4,
+        ..Default::default()
+    };
+    let (rnn, store) = stack(cfg.clone());
+    let mut c = RecurrentCache::default();
+    // (T·B·I wraps to 0, which the empty input would match)
+    assert!(matches!(
+        rnn.forward(
+            &store.values,
+            SequenceBatch::new(Input::Dense(&[]), 1usize << 63, 2),
+            &mut c
+        ),
+        Err(Error::Config(_))
+    ));
+    let mut model = text_model(0, 0.0, 0.0);
+    assert!(matches!(
+        model.predict(Inputs::Tokens(&[]), 1usize << 62, 4, None),
+        Err(Error::Config(_))
+    ));
+    // backward on a cache another stack filled
+    let x = vec![0.5; 2 * 2 * 3];
+    rnn.forward(
+        &store.values,
+        SequenceBatch::new(Input::Dense(&x), 2, 2),
+        &mut c,
+    )
+    .unwrap();
+    let (other, other_store) = stack(RecurrentConfig {
+        hidden_size: 8,
+        num_layers: 2,
+        ..cfg.clone()
+    });
+    let d_out = vec![0.1; 2 * 2 * 4];
+    let mut g = vec![0.0; other_store.len()];
+    assert!(matches!(
+        other.backward(&other_store.values, &mut g, &mut c, &d_out, None),
+        Err(Error::Config(_))
+    ));
+    // too few parameters
+    assert!(rnn
+        .backward(&[0.0; 10], &mut [0.0; 10], &mut c, &d_out, None)
+        .is_err());
+    // a GRU has no cell state
+    let (gru, gstore) = stack(RecurrentConfig {
+        mode: Mode::Gru,
+        ..cfg.clone()
+    });
+    let mut gc = RecurrentCache::default();
+    gru.forward(
+        &gstore.values,
+        SequenceBatch::new(Input::Dense(&x), 2, 2),
+        &mut gc,
+    )
+    .unwrap();
+    let d_final = RecurrentState {
+        h: vec![1.0; 2 * 4],
+        c: vec![1.0; 2 * 4],
+    };
+    let err = gru
+        .backward(
+            &gstore.values,
+            &mut vec![0.0; gstore.len()],
+            &mut gc,
+            &d_out,
+            Some(&d_final),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("no cell state"), "{err}");
+    // two stacks under one prefix in one store
+    let mut shared = ParamStore::default();
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    Recurrent::new(cfg.clone(), &mut shared, "lstm.", &mut rng).unwrap();
+    assert!(matches!(
+        Recurrent::new(cfg.clone(), &mut shared, "lstm.", &mut rng),
+        Err(Error::Config(_))
+    ));
+    // a carried state of another batch size (2 layers × batch 1 × 48, stepped with batch 2)
+    model.carry = Some(RecurrentState {
+        h: vec![0.0; 2 * 48],
+        c: vec![0.0; 2 * 48],
+    });
+    assert!(matches!(
+        model.train_step_text(&[0, 1, 2, 3], &[1, 2, 3, 4], 2, 2),
+        Err(Error::Shape { .. })
+    ));
+    // an empty one starts from zeros
+    model.carry = Some(RecurrentState::default());
+    model
+        .train_step_text(&[0, 1, 2, 3], &[1, 2, 3, 4], 2, 2)
+        .unwrap();
+    // an optimizer sized for another model
+    model.carry = None;
+    model.optimizer = lstm::model::optim::Optimizer::new(model.config().optimizer, 3);
+    assert!(matches!(
+        model.train_step_text(&[0, 1, 2, 3], &[1, 2, 3, 4], 2, 2),
+        Err(Error::Shape { .. })
+    ));
+    // generation needs a unidirectional text model of the vocabulary's size
+    let vocab = Vocab::chars_from("abcdefghij");
+    assert_eq!(vocab.len(), 11);
+    let gen = |m: &mut lstm::model::SequenceModel| {
+        lstm::tasks::text::generate(
+            m,
+            &vocab,
+            "ab",
+            5,
+            1.0,
+            0,
+            Precision::F32,
+            &mut ChaCha8Rng::seed_from_u64(1),
+            &mut |_| {},
+        )
+    };
+    assert!(gen(&mut text_model(0, 0.0, 0.0)).is_ok());
+    for head in [Head::LastStep { outputs: 2 }, Head::PerStep { outputs: 5 }] {
+        let mut m = lstm::model::SequenceModel::new(
+            &ModelConfig {
+                input: InputKind::OneHot { vocab: 11 },
+                hidden_size: 4,
+                head,
+                ..Default::default()
+            },
+            0,
+        )
+        .unwrap();
+        assert!(matches!(gen(&mut m), Err(Error::Config(_))), "{head:?}");
+    }
+    let mut bi = lstm::model::SequenceModel::new(
+        &ModelConfig {
+            input: InputKind::OneHot { vocab: 11 },
+            hidden_size: 4,
+            bidirectional: true,
+            head: Head::PerStep { outputs: 11 },
+            ..Default::default()
+        },
+        0,
+    )
+    .unwrap();
+    let err = gen(&mut bi).unwrap_err();
+    assert!(err.to_string().contains("bidirectional"), "{err}");
+    // a job checks its settings before it reads anything (NaN minutes trained forever)
+    let out = std::env::temp_dir().join(format!("lstm-never-{}", std::process::id()));
+    for (bad, why) in [
+        (
+            lstm::Settings {
+                steps: Some(0),
+                ..lstm::Settings::defaults(lstm::Task::Text)
+            },
+            "steps must be at least 1",
+        ),
+        (
+            lstm::Settings {
+                steps: None,
+                minutes: Some(f64::NAN),
+                ..lstm::Settings::defaults(lstm::Task::Text)
+            },
+            "minutes must be a positive, finite number",
+        ),
+    ] {
+        let err = lstm::Job::new(lstm::Task::Text, bad, out.clone())
+            .err()
+            .expect("refused");
+        assert!(err.to_string().contains(why), "{err}");
+    }
+    assert!(!out.exists());
+}
+
 /// A model whose parameters, gradients and optimizer state do not fit in the machine's memory
 /// is refused by `ModelConfig::validate` (which `SequenceModel::new` runs before allocating),
 /// with a typed error; one that fits passes. Validation allocates nothing, so this is safe on

@@ -328,3 +328,70 @@ fn truncated_bptt_carries_the_state() {
         assert!((p - q).abs() < 1e-5);
     }
 }
+
+/// Real-valued targets of a variable-length batch: the padding positions are not counted (the
+/// loss is the mean squared error over the real steps, computed here from the outputs) and do
+/// not move the weights.
+#[test]
+fn value_targets_of_padding_positions_are_not_counted() {
+    use lstm::model::{Batch, Head, InputKind, ModelConfig, SequenceModel, Targets};
+    let cfg = ModelConfig {
+        input: InputKind::Dense { features: 2 },
+        hidden_size: 4,
+        head: Head::PerStep { outputs: 2 },
+        ..Default::default()
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let (b, t, out) = (2, 3, 2);
+    let lengths = [3usize, 1];
+    let x = rand_vec(&mut rng, b * t * 2);
+    let y = rand_vec(&mut rng, b * t * out);
+    // the same targets with the padding positions (sequence 1, steps 1 and 2) at 1000
+    let mut far = y.clone();
+    for step in 1..t {
+        for k in 0..out {
+            far[(t + step) * out + k] = 1000.0;
+        }
+    }
+    let batch = |targets: &[f32]| -> (f32, usize, Vec<f32>) {
+        let mut m = SequenceModel::new(&cfg, 7).unwrap();
+        let one = |m: &mut SequenceModel| {
+            m.evaluate(&Batch {
+                inputs: Inputs::Dense(&x),
+                targets: Targets::Values(targets),
+                batch: b,
+                seq_len: t,
+                lengths: Some(&lengths),
+            })
+            .unwrap()
+        };
+        let e = one(&mut m);
+        // the mean over the real positions, from the outputs
+        let o = m.outputs().to_vec();
+        let (mut sum, mut n) = (0.0f64, 0usize);
+        for j in 0..b {
+            for s in 0..lengths[j] {
+                for k in 0..out {
+                    let i = (j * t + s) * out + k;
+                    sum += ((o[i] - targets[i]) as f64).powi(2);
+                    n += 1;
+                }
+            }
+        }
+        assert_eq!(e.count, n);
+        assert!((e.loss as f64 - sum / n as f64).abs() < 1e-6 * (1.0 + sum / n as f64));
+        m.train_step(&Batch {
+            inputs: Inputs::Dense(&x),
+            targets: Targets::Values(targets),
+            batch: b,
+            seq_len: t,
+            lengths: Some(&lengths),
+        })
+        .unwrap();
+        (e.loss, e.count, m.store.values.clone())
+    };
+    let (l1, n1, w1) = batch(&y);
+    let (l2, n2, w2) = batch(&far);
+    assert_eq!((l1, n1), (l2, n2));
+    assert_eq!(w1, w2, "padding targets must not move the weights");
+}

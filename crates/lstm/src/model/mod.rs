@@ -252,6 +252,13 @@ impl ModelConfig {
                     "input features, ids and the id embedding dimension must be at least 1".into(),
                 ))
             }
+            InputKind::DenseWithIds { features, ids, dim }
+                if features.checked_add(dim).is_none() || ids.checked_mul(dim).is_none() =>
+            {
+                return Err(Error::Config(format!(
+                    "input features {features}, ids {ids} and id embedding dimension {dim} are too large"
+                )))
+            }
             _ => {}
         }
         if self.head.outputs() == 0 {
@@ -301,7 +308,8 @@ pub enum Targets<'a> {
     /// Class ids: `(B, T)` for a per-step head, `(B)` for a last-step head; cross-entropy.
     /// [`loss::IGNORE`] skips a position.
     Classes(&'a [u32]),
-    /// Real values: `(B, T, out)` or `(B, out)`; mean squared error.
+    /// Real values: `(B, T, out)` or `(B, out)`; mean squared error (over the real steps of a
+    /// variable-length batch: padding positions are not counted).
     Values(&'a [f32]),
     /// Real values predicted as distributions: `(B, T)` for a per-step head, `(B)` for a
     /// last-step head, one value per row; the head's outputs must equal `dist.params()` (its
@@ -362,7 +370,9 @@ pub struct SequenceModel {
     pub optimizer: Optimizer,
     /// RNG for dropout masks.
     pub rng: ChaCha8Rng,
-    /// State carried into the next batch (truncated BPTT); `None` = zeros.
+    /// State carried into the next batch (truncated BPTT): `None` starts every batch from
+    /// zeros; `Some` starts from it (an empty state: from zeros) and holds the final state
+    /// afterwards. A state of another batch size is an error ([`Error::Shape`]).
     pub carry: Option<RecurrentState>,
     cache: RecurrentCache,
     emb_out: Vec<f32>,
@@ -525,6 +535,22 @@ impl SequenceModel {
             return Err(Error::Config(
                 "batch and sequence length must be at least 1".into(),
             ));
+        }
+        // the sizes below multiply these: no product of them may wrap
+        let widest = match self.config.input {
+            InputKind::Dense { features } | InputKind::DenseWithIds { features, .. } => features,
+            InputKind::OneHot { .. } | InputKind::Embedding { .. } => 1,
+        }
+        .max(self.config.head.outputs())
+        .max(4 * self.config.hidden_size)
+        .max(1);
+        if b.checked_mul(t)
+            .and_then(|r| r.checked_mul(widest))
+            .is_none()
+        {
+            return Err(Error::Config(format!(
+                "batch {b} and sequence length {t} are too large to address"
+            )));
         }
         match (self.config.input, inputs) {
             (
@@ -715,13 +741,20 @@ impl SequenceModel {
             (_, Inputs::Tokens(ids)) => Input::Tokens(ids),
             (_, Inputs::Dense(x) | Inputs::DenseWithIds { x, .. }) => Input::Dense(x),
         };
-        let carry = self.carry.as_ref().filter(|s| {
-            s.h.len()
-                == self.rnn.config().num_layers
-                    * self.rnn.config().directions()
-                    * b
-                    * self.rnn.config().hidden_out()
-        });
+        let rc = self.rnn.config();
+        let want = rc.num_layers * rc.directions() * b * rc.hidden_out();
+        // an empty state starts from zeros (and is carried out); one of another batch size
+        // would be a mix-up
+        let carry =
+            match self.carry.as_ref() {
+                Some(s) if s.h.is_empty() => None,
+                Some(s) if s.h.len() != want => return Err(Error::shape(
+                    "carried state h (SequenceModel::carry: layers × directions × batch × hidden)",
+                    want,
+                    s.h.len(),
+                )),
+                c => c,
+            };
         let rng = if train { Some(&mut self.rng) } else { None };
         self.cache.set_compact_output(compact);
         let batch = SequenceBatch {
@@ -886,7 +919,36 @@ impl SequenceModel {
                     Targets::Classes(c) => {
                         loss::softmax_cross_entropy(&self.logits, c, out, &mut self.d_logits)
                     }
-                    Targets::Values(v) => (loss::mse(&self.logits, v, &mut self.d_logits), v.len()),
+                    // padding positions of a per-step head are not counted, as for
+                    // `Classes` and `Distribution`
+                    Targets::Values(v) => match (self.config.head, batch.lengths) {
+                        (Head::PerStep { .. }, Some(lens)) => {
+                            let t = batch.seq_len;
+                            let real = |i: usize| {
+                                let row = i / out;
+                                row % t < lens[row / t]
+                            };
+                            let n = (0..v.len()).filter(|&i| real(i)).count();
+                            let scale = if n > 0 { 1.0 / n as f64 } else { 0.0 };
+                            let mut total = 0.0f64;
+                            for (i, (d, (&p, &y))) in self
+                                .d_logits
+                                .iter_mut()
+                                .zip(self.logits.iter().zip(v))
+                                .enumerate()
+                            {
+                                *d = if real(i) {
+                                    let e = p - y;
+                                    total += (e * e) as f64;
+                                    (2.0 * e as f64 * scale) as f32
+                                } else {
+                                    0.0
+                                };
+                            }
+                            ((total * scale) as f32, n)
+                        }
+                        _ => (loss::mse(&self.logits, v, &mut self.d_logits), v.len()),
+                    },
                     Targets::Distribution {
                         values,
                         dist,
@@ -1230,6 +1292,13 @@ impl SequenceModel {
             return Err(Error::Diverged(format!("gradient norm is {norm}")));
         }
         out.grad_norm = norm;
+        if self.optimizer.m.len() != self.store.values.len() {
+            return Err(Error::shape(
+                "optimizer state (SequenceModel::optimizer: one per parameter)",
+                self.store.values.len(),
+                self.optimizer.m.len(),
+            ));
+        }
         self.optimizer
             .step(&mut self.store.values, &self.store.grads);
         if self.carry.is_some() {

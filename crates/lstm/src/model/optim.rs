@@ -112,7 +112,18 @@ impl Optimizer {
     ///
     /// Every element is updated by itself, in blocks spread over the library's threads and
     /// vectorised; the results do not depend on either.
+    ///
+    /// # Panics
+    /// If `params` or `grads` is not the length the optimizer was created for (an optimizer
+    /// of another model).
     pub fn step(&mut self, params: &mut [f32], grads: &[f32]) {
+        let n = self.m.len().max(self.v.len());
+        assert!(
+            params.len() == grads.len() && (n == 0 || params.len() == n),
+            "an optimizer for {n} parameters stepped with {} parameters and {} gradients",
+            params.len(),
+            grads.len()
+        );
         self.step += 1;
         let scale = self.lr_scale;
         match self.config {

@@ -58,7 +58,22 @@ pub struct ParamStore {
 
 impl ParamStore {
     /// Registers a zero-initialised tensor and returns its range.
+    ///
+    /// # Panics
+    /// If a tensor of this name is already registered (two tensors of one name would save as
+    /// one), or if the tensor's size overflows `usize`: programming errors, which the layers'
+    /// constructors check first and return as errors.
     pub fn add(&mut self, name: &str, shape: &[usize]) -> Range<usize> {
+        assert!(
+            self.info(name).is_none(),
+            "a tensor named {name:?} is already registered in this store"
+        );
+        let size = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+        assert!(
+            size.and_then(|n| n.checked_add(self.values.len()))
+                .is_some(),
+            "the tensor {name:?} of shape {shape:?} is too large to address"
+        );
         let offset = self.values.len();
         let info = TensorInfo {
             name: name.to_string(),

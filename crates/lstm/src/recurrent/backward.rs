@@ -44,6 +44,24 @@ impl Recurrent {
         if !cache.has_forward {
             return Err(Error::Config("backward called before forward".into()));
         }
+        if cache
+            .owner
+            .as_ref()
+            .is_none_or(|(r, c)| *r != (self.start..self.end) || c != cfg)
+        {
+            return Err(Error::Config(
+                "the cache holds the forward pass of another stack: run backward on the stack \
+                 whose forward filled it"
+                    .into(),
+            ));
+        }
+        if params.len() < self.end {
+            return Err(Error::shape(
+                "parameters",
+                "the registered size",
+                params.len(),
+            ));
+        }
         let (tn, b) = (cache.t, cache.b);
         let (h, p, dn, ln) = (
             cfg.hidden_size,
@@ -67,7 +85,13 @@ impl Recurrent {
             if s.h.len() != dn * ln * b * p {
                 return Err(Error::shape("d h_n", dn * ln * b * p, s.h.len()));
             }
-            if !s.c.is_empty() && (cfg.mode != Mode::Lstm || s.c.len() != dn * ln * b * h) {
+            if !s.c.is_empty() && cfg.mode != Mode::Lstm {
+                return Err(Error::Config(format!(
+                    "a {:?} stack has no cell state: leave the final state gradient's c empty",
+                    cfg.mode
+                )));
+            }
+            if !s.c.is_empty() && s.c.len() != dn * ln * b * h {
                 return Err(Error::shape("d c_n", dn * ln * b * h, s.c.len()));
             }
         }

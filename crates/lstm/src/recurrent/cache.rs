@@ -186,6 +186,9 @@ pub struct RecurrentCache {
     /// used it (a variable-length batch).
     pub(super) want_compact: bool,
     pub(super) compact: bool,
+    /// The stack whose forward pass filled the cache (its parameter range and configuration):
+    /// a backward pass of another stack is refused.
+    pub(super) owner: Option<(std::ops::Range<usize>, super::RecurrentConfig)>,
     /// Per layer direction, `W_hhᵀ` packed for the forward step products and `W_hh` for the
     /// backward ones, once for all chunks (their panels spread over the threads) instead of
     /// once per chunk; empty with a single chunk, which packs its own.

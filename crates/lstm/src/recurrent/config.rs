@@ -170,7 +170,8 @@ impl Recurrent {
     /// and initialises them from `rng`.
     ///
     /// # Errors
-    /// [`Error::Config`] if the configuration is invalid.
+    /// [`Error::Config`] if the configuration is invalid, or if `store` already holds a stack
+    /// under `prefix`.
     pub fn new(
         cfg: RecurrentConfig,
         store: &mut ParamStore,
@@ -178,6 +179,12 @@ impl Recurrent {
         rng: &mut ChaCha8Rng,
     ) -> Result<Recurrent> {
         cfg.validate()?;
+        let first = format!("{prefix}weight_ih{}", dir_suffix(0, 0));
+        if store.info(&first).is_some() {
+            return Err(Error::Config(format!(
+                "the store already holds a stack under the prefix {prefix:?} (a tensor {first:?}); give each stack its own prefix"
+            )));
+        }
         let start = store.len();
         let (g, h, p, dn) = (
             cfg.mode.gates(),

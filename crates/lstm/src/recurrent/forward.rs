@@ -93,6 +93,17 @@ impl Recurrent {
                 "sequence length and batch size must be at least 1 (got {tn}, {b})"
             )));
         }
+        // the sizes below multiply these: no product of them may wrap
+        let widest = cfg.input_size.max(4 * h).max(p).max(1) * dn * ln;
+        if tn
+            .checked_mul(b)
+            .and_then(|r| r.checked_mul(widest))
+            .is_none()
+        {
+            return Err(Error::Config(format!(
+                "sequence length {tn} and batch size {b} are too large to address"
+            )));
+        }
         if params.len() < self.end {
             return Err(Error::shape(
                 "parameters",
@@ -296,6 +307,13 @@ impl Recurrent {
             }
         }
         cache.has_forward = true;
+        if cache
+            .owner
+            .as_ref()
+            .is_none_or(|(r, c)| *r != (self.start..self.end) || c != cfg)
+        {
+            cache.owner = Some((self.start..self.end, cfg.clone()));
+        }
         Ok(())
     }
 

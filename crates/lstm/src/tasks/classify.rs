@@ -161,17 +161,69 @@ impl TrainTask for ClassifyData {
     }
 }
 
+/// The most classes whose whole confusion matrix [`ClassifyEval`] holds: its size grows with
+/// the square of the classes (15,000 classes would take 1.8 GB).
+pub const MAX_CONFUSION_CLASSES: usize = 100;
+
+/// How many of the most frequent confusions [`ClassifyEval::top_confusions`] lists.
+pub const TOP_CONFUSIONS: usize = 20;
+
 /// Accuracy, confusion matrix and loss of a classifier.
 #[derive(Clone, Debug, Serialize)]
 pub struct ClassifyEval {
     /// Fraction correct.
     pub accuracy: f64,
-    /// `confusion[true][predicted]` counts.
+    /// `confusion[true][predicted]` counts; empty for more than [`MAX_CONFUSION_CLASSES`]
+    /// classes (see [`Self::top_confusions`]).
     pub confusion: Vec<Vec<usize>>,
+    /// The most frequent errors, `(true, predicted, count)`, most frequent first (ties by
+    /// class), at most [`TOP_CONFUSIONS`].
+    pub top_confusions: Vec<(usize, usize, usize)>,
     /// Mean cross-entropy.
     pub loss: f32,
     /// Examples scored.
     pub n: usize,
+}
+
+/// Counts of (true, predicted) pairs, kept sparse: a model of many classes meets few pairs.
+#[derive(Default)]
+struct Confusion {
+    counts: std::collections::HashMap<(usize, usize), usize>,
+    correct: usize,
+    n: usize,
+}
+
+impl Confusion {
+    fn add(&mut self, truth: usize, predicted: usize) {
+        *self.counts.entry((truth, predicted)).or_default() += 1;
+        self.correct += usize::from(truth == predicted);
+        self.n += 1;
+    }
+
+    fn finish(self, classes: usize, loss: f64) -> ClassifyEval {
+        let mut confusion = Vec::new();
+        if classes <= MAX_CONFUSION_CLASSES {
+            confusion = vec![vec![0usize; classes]; classes];
+            for (&(t, p), &c) in &self.counts {
+                confusion[t][p] = c;
+            }
+        }
+        let mut top: Vec<(usize, usize, usize)> = self
+            .counts
+            .iter()
+            .filter(|((t, p), _)| t != p)
+            .map(|(&(t, p), &c)| (t, p, c))
+            .collect();
+        top.sort_by(|a, b| b.2.cmp(&a.2).then((a.0, a.1).cmp(&(b.0, b.1))));
+        top.truncate(TOP_CONFUSIONS);
+        ClassifyEval {
+            accuracy: self.correct as f64 / self.n.max(1) as f64,
+            confusion,
+            top_confusions: top,
+            loss: (loss / self.n.max(1) as f64) as f32,
+            n: self.n,
+        }
+    }
 }
 
 /// Probabilities of a logit row.
@@ -223,7 +275,7 @@ pub fn evaluate(
     batch: usize,
     classes: usize,
 ) -> Result<ClassifyEval> {
-    let mut confusion = vec![vec![0usize; classes]; classes];
+    let mut confusion = Confusion::default();
     let (mut loss, mut n) = (0.0f64, 0usize);
     let idx: Vec<usize> = (0..ex.labels.len()).collect();
     let carry = model.carry.take();
@@ -245,17 +297,12 @@ pub fn evaluate(
                 .iter()
                 .enumerate()
                 .fold(0, |best, (i, &v)| if v > row[best] { i } else { best });
-            confusion[y as usize][pred] += 1;
+            confusion.add(y as usize, pred);
         }
     }
     model.carry = carry;
-    let correct: usize = (0..classes).map(|k| confusion[k][k]).sum();
-    Ok(ClassifyEval {
-        accuracy: correct as f64 / n.max(1) as f64,
-        confusion,
-        loss: (loss / n.max(1) as f64) as f32,
-        n,
-    })
+    debug_assert_eq!(confusion.n, n);
+    Ok(confusion.finish(classes, loss))
 }
 
 /// Class probabilities of a classifier of several models (the first `model` and the further
@@ -306,23 +353,20 @@ pub fn evaluate_mean(
     if members.is_empty() {
         return evaluate(model, ex, batch, classes);
     }
-    let probs = predict_mean(model, members, &ex.tokens, batch)?;
-    let mut confusion = vec![vec![0usize; classes]; classes];
+    let mut confusion = Confusion::default();
     let mut loss = 0.0f64;
-    for (p, &y) in probs.iter().zip(&ex.labels) {
-        let pred = p
-            .iter()
-            .enumerate()
-            .fold(0, |best, (i, &v)| if v > p[best] { i } else { best });
-        confusion[y as usize][pred] += 1;
-        loss -= f64::from(p[y as usize].max(f32::MIN_POSITIVE)).ln();
+    // a chunk of texts at a time: the probabilities of every text at once would take
+    // texts × classes floats
+    for (tokens, labels) in ex.tokens.chunks(1024).zip(ex.labels.chunks(1024)) {
+        let probs = predict_mean(model, members, tokens, batch)?;
+        for (p, &y) in probs.iter().zip(labels) {
+            let pred = p
+                .iter()
+                .enumerate()
+                .fold(0, |best, (i, &v)| if v > p[best] { i } else { best });
+            confusion.add(y as usize, pred);
+            loss -= f64::from(p[y as usize].max(f32::MIN_POSITIVE)).ln();
+        }
     }
-    let n = probs.len();
-    let correct: usize = (0..classes).map(|k| confusion[k][k]).sum();
-    Ok(ClassifyEval {
-        accuracy: correct as f64 / n.max(1) as f64,
-        confusion,
-        loss: (loss / n.max(1) as f64) as f32,
-        n,
-    })
+    Ok(confusion.finish(classes, loss))
 }

@@ -137,6 +137,7 @@ impl Job {
         resumed: Option<Loaded>,
         stop: &AtomicBool,
     ) -> JobResult<Job> {
+        s.validate()?;
         let (meta, data, notes, trained) = match task {
             Task::Text => text_job(s, resumed.as_ref())?,
             Task::Forecast => forecast_job(s, resumed.as_ref(), stop)?,
@@ -470,7 +471,7 @@ fn text_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
         s.seq_len,
         &["--hidden", "--layers", "--batch", "--seq-len"],
     )?;
-    same_data(resumed, &seen)?;
+    same_data(resumed, &s, &seen)?;
     let mut m = meta(Task::Text, &mc, &s);
     m.vocab = Some(vocab.clone());
     m.seen = seen;
@@ -732,7 +733,7 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) -> J
     let panel = panel::read_panel(Path::new(&path), &pspec)?;
     let rows = panel.series.iter().map(|x| x.len()).sum();
     let seen = vec![file_seen(&path, rows)?];
-    same_data(resumed, &seen)?;
+    same_data(resumed, &s, &seen)?;
     let spec = match resumed.and_then(|l| l.meta.global.clone()) {
         Some(saved) => saved,
         None => GlobalSpec::resolve(
@@ -980,7 +981,7 @@ fn window_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
     }
     let table = series::read_table(Path::new(&path), &s.columns, s.date_column.as_deref())?;
     let seen = vec![file_seen(&path, table.rows())?];
-    same_data(resumed, &seen)?;
+    same_data(resumed, &s, &seen)?;
     let mut spec = SeriesSpec {
         columns: s.columns.clone(),
         date_column: s.date_column.clone(),
@@ -1190,6 +1191,18 @@ fn classify_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) ->
     // further models, each trained as a run of its own seed would be, before the first
     let mut members = Vec::new();
     let mut notes = Vec::new();
+    if resumed.is_none() && vocab_len <= 1 {
+        notes.push(format!(
+            "no {} of the training texts is in the vocabulary ({}): every text reads as the unknown token, so the model can only learn how often each label occurs; give more data{}",
+            if s.tokens == TokenKind::Word { "word" } else { "character" },
+            if s.tokens == TokenKind::Word {
+                format!("every word occurs fewer than min_count = {} times", s.min_count)
+            } else {
+                "the texts are empty".into()
+            },
+            if s.tokens == TokenKind::Word { ", `min_count = 1` in a --config file, or --tokens char" } else { "" }
+        ));
+    }
     if resumed.is_none() && s.members > 1 {
         match train::total_steps(&meta(Task::Classify, &mc, &s), &task) {
             Some(steps) => {
@@ -1241,7 +1254,7 @@ fn classify_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) ->
     if let Some(v) = &val_seen {
         m.seen.push(v.clone());
     }
-    same_data(resumed, &m.seen)?;
+    same_data(resumed, &s, &m.seen)?;
     Ok((m, Box::new(task), notes, members))
 }
 
@@ -1260,9 +1273,8 @@ fn file_seen(path: &str, rows: usize) -> JobResult<Seen> {
 
 /// Refuses to resume a run whose data files changed since it was saved (their length and hash
 /// differ from its record): it would go on training on other data than its record says.
-fn same_data(resumed: Option<&Loaded>, seen: &[Seen]) -> JobResult<()> {
+fn same_data(resumed: Option<&Loaded>, s: &Settings, seen: &[Seen]) -> JobResult<()> {
     let Some(l) = resumed else { return Ok(()) };
-    let s = &l.meta.settings;
     let names = [s.data.as_deref(), s.val.as_deref()];
     for ((old, new), name) in l.meta.seen.iter().zip(seen).zip(names) {
         if old.fingerprint != new.fingerprint {
@@ -1412,7 +1424,7 @@ impl EvalReport {
                 eval: e,
                 seen,
             } => {
-                json!({"task": "classify", "data": data, "accuracy": e.accuracy, "loss": e.loss, "n": e.n, "labels": labels, "confusion": e.confusion, "seen_by_training": seen})
+                json!({"task": "classify", "data": data, "accuracy": e.accuracy, "loss": e.loss, "n": e.n, "labels": labels, "confusion": (!e.confusion.is_empty()).then_some(&e.confusion), "top_confusions": e.top_confusions.iter().map(|&(t, p, c)| json!({"true": labels[t], "predicted": labels[p], "count": c})).collect::<Vec<_>>(), "seen_by_training": seen})
             }
         }
     }
@@ -1491,16 +1503,38 @@ impl fmt::Display for EvalReport {
                 if let Some(n) = seen {
                     writeln!(f, "{n}")?;
                 }
+                let shown: Vec<String> = labels.iter().map(|l| shown_label(l)).collect();
+                if e.confusion.is_empty() || labels.len() > TABLE_CLASSES {
+                    writeln!(
+                        f,
+                        "{} classes: the most frequent confusions (--json has {}):",
+                        labels.len(),
+                        if e.confusion.is_empty() {
+                            "these"
+                        } else {
+                            "the whole matrix"
+                        }
+                    )?;
+                    if e.top_confusions.is_empty() {
+                        writeln!(f, "  none")?;
+                    }
+                    for &(t, p, c) in &e.top_confusions {
+                        writeln!(f, "  {c:>8}  {} predicted as {}", shown[t], shown[p])?;
+                    }
+                    return Ok(());
+                }
+                let w = shown.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+                let cw = w.max(e.n.to_string().len()) + 2;
                 writeln!(f, "confusion (rows: true label, columns: predicted):")?;
-                write!(f, "{:>12}", "")?;
-                for lab in labels {
-                    write!(f, "{lab:>10}")?;
+                write!(f, "{:>w$}", "")?;
+                for lab in &shown {
+                    write!(f, "{lab:>cw$}")?;
                 }
                 writeln!(f)?;
                 for (i, row) in e.confusion.iter().enumerate() {
-                    write!(f, "{:>12}", labels[i])?;
+                    write!(f, "{:>w$}", shown[i])?;
                     for c in row {
-                        write!(f, "{c:>10}")?;
+                        write!(f, "{c:>cw$}")?;
                     }
                     writeln!(f)?;
                 }
@@ -1510,13 +1544,66 @@ impl fmt::Display for EvalReport {
     }
 }
 
+/// The most classes whose confusion matrix the text report prints (beyond them, the most
+/// frequent confusions).
+const TABLE_CLASSES: usize = 20;
+
+/// A label as a report prints it: control characters (tabs, line breaks) escaped, cut to 24
+/// characters.
+pub fn shown_label(label: &str) -> String {
+    let escaped: String = label
+        .chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect();
+    if escaped.chars().count() > 24 {
+        format!("{}…", escaped.chars().take(23).collect::<String>())
+    } else {
+        escaped
+    }
+}
+
 /// Scores a saved model on the file `data` with the model's own metric: cross-entropy for
 /// text, RMSE/MAE/MAPE of one-step and multi-step forecasts of the last rows for a series,
 /// accuracy and a confusion matrix for a classifier.
 ///
 /// # Errors
-/// A `tail` outside (0, 1], an unreadable file, too few rows, labels the model does not know.
+/// A `tail` outside (0, 1], an option the model's task does not take, an unreadable file, too
+/// few rows, labels the model does not know, outputs that are not finite (damaged weights).
 pub fn evaluate(l: &mut Loaded, data: &Path, o: &EvalOptions) -> JobResult<EvalReport> {
+    let task = l.meta.task;
+    // options another task's models take are refused rather than ignored
+    let given: [(&str, bool, bool); 5] = [
+        ("--tail", o.tail.is_some(), task != Task::Forecast),
+        ("--stream", o.stream, task == Task::Text),
+        ("--generator", o.generator.is_some(), task == Task::Text),
+        ("--holdout", o.holdout.is_some(), task == Task::Forecast),
+        ("--windows", o.windows.is_some(), task == Task::Forecast),
+    ];
+    if let Some((flag, _, _)) = given.iter().find(|(_, set, takes)| *set && !*takes) {
+        let how = match task {
+            Task::Text => "a text model is scored on the whole file, or its end with --tail F (--stream, --generator P to change how)",
+            Task::Classify => "a classifier is scored on every row of the file, or its end with --tail F",
+            Task::Forecast => "a forecaster is scored on its last --holdout N rows (window forecaster) or its last --windows K horizons (global forecaster)",
+        };
+        return Err(invalid(format!(
+            "{flag} does not apply to a {task} model: {how}"
+        )));
+    }
+    match evaluate_task(l, data, o) {
+        Err(JobError::Lib(Error::Diverged(why))) => Err(invalid(format!(
+            "the model's outputs are not finite numbers ({why}): its weights are damaged or come from a diverged training; retrain it or use an earlier checkpoint"
+        ))),
+        r => r,
+    }
+}
+
+fn evaluate_task(l: &mut Loaded, data: &Path, o: &EvalOptions) -> JobResult<EvalReport> {
     if let Some(t) = o.tail {
         if !(t > 0.0 && t <= 1.0) {
             return Err(invalid(format!("--tail must be in (0, 1], got {t}")));

@@ -717,6 +717,16 @@ fn tensor(file: &TensorFile, path: &Path, name: &str, shape: &[usize]) -> Result
     })
 }
 
+/// The head's kind as `config.json` spells it.
+fn head_name(head: &crate::model::Head) -> &'static str {
+    use crate::model::Head;
+    match head {
+        Head::PerStep { .. } => "per_step",
+        Head::LastStep { .. } => "last_step",
+        Head::Pooled { .. } => "pooled",
+    }
+}
+
 /// Checks that the vocabulary, labels and series description in `config.json` fit the
 /// network they describe.
 fn check_consistent(meta: &ModelMeta) -> std::result::Result<(), String> {
@@ -726,6 +736,20 @@ fn check_consistent(meta: &ModelMeta) -> std::result::Result<(), String> {
         InputKind::Dense { .. } | InputKind::DenseWithIds { .. } => None,
     };
     let outputs = meta.model.head.outputs();
+    // the sizes the saved settings give to evaluation and generation (`seq_len` steps a text
+    // is read in, ...): a config edited to 0 would otherwise reach an assertion
+    meta.settings.check_sizes().map_err(|e| e.to_string())?;
+    match (meta.task, meta.model.head) {
+        (Task::Text, Head::PerStep { .. })
+        | (Task::Classify, Head::LastStep { .. } | Head::Pooled { .. })
+        | (Task::Forecast, _) => {}
+        (task, head) => {
+            return Err(format!(
+                "a {task} model cannot have a {} head; the config was edited or mixed up with another model's",
+                head_name(&head)
+            ))
+        }
+    }
     match meta.task {
         Task::Text | Task::Classify => {
             let v = meta
@@ -746,9 +770,7 @@ fn check_consistent(meta: &ModelMeta) -> std::result::Result<(), String> {
                     t.chars().take(60).collect::<String>()
                 ));
             }
-            if meta.task == Task::Text
-                && (outputs != v.len() || !matches!(meta.model.head, Head::PerStep { .. }))
-            {
+            if meta.task == Task::Text && outputs != v.len() {
                 return Err(format!(
                     "a text model needs one output per vocabulary token at every step ({}), the network has {outputs}",
                     v.len()
@@ -784,11 +806,29 @@ fn check_consistent(meta: &ModelMeta) -> std::result::Result<(), String> {
                     meta.model.head
                 ));
             }
-            g.frequency().map_err(|e| e.to_string())?;
+            let freq = g.frequency().map_err(|e| e.to_string())?;
             if g.horizon == 0 || g.context == 0 || g.season == 0 {
                 return Err(
                     "the global forecaster's horizon, context and season must be at least 1".into(),
                 );
+            }
+            // no series it could have been trained on is longer than a filled panel may be
+            let longest = crate::data::panel::MAX_FILLED;
+            if g.context.saturating_add(g.horizon) > longest
+                || g.season > longest
+                || g.lags.iter().any(|&l| l == 0 || l > longest)
+            {
+                return Err(format!(
+                    "the global forecaster's context {} and horizon {} (together), season {} and lags {:?} must each be between 1 and {longest} steps",
+                    g.context, g.horizon, g.season, g.lags
+                ));
+            }
+            let calendar = crate::data::panel::calendar_feature_count(freq, g.season);
+            if g.calendar != calendar {
+                return Err(format!(
+                    "the global forecaster reads {} calendar features, but its frequency {} with season {} gives {calendar}",
+                    g.calendar, g.freq, g.season
+                ));
             }
             if g.known_mean.len() != g.known.len()
                 || g.known_std.len() != g.known.len()
@@ -821,6 +861,19 @@ fn check_consistent(meta: &ModelMeta) -> std::result::Result<(), String> {
                 return Err(
                     "the scaler holds a non-finite mean or a standard deviation <= 0".into(),
                 );
+            }
+            if !matches!(meta.model.head, Head::LastStep { .. }) {
+                return Err(format!(
+                    "a window forecaster reads its forecast from the last step (a last_step head), the network has a {} head",
+                    head_name(&meta.model.head)
+                ));
+            }
+            let longest = crate::data::panel::MAX_FILLED;
+            if s.window > longest || s.horizon > longest {
+                return Err(format!(
+                    "the window {} and horizon {} must each be at most {longest} steps",
+                    s.window, s.horizon
+                ));
             }
             if s.horizon == 0 || s.window == 0 || outputs != s.horizon {
                 return Err(format!(

@@ -368,26 +368,7 @@ impl Settings {
                     .into(),
             );
         }
-        for (name, v) in [
-            ("layers", self.layers),
-            ("hidden", self.hidden),
-            ("seq_len", self.seq_len),
-            ("batch", self.batch),
-            ("window", self.window),
-            ("max_len", self.max_len),
-            ("max_vocab", self.max_vocab),
-            ("members", self.members),
-        ] {
-            if v == 0 {
-                return bad(format!("{name} must be at least 1"));
-            }
-        }
-        if self.members > MAX_MEMBERS {
-            return bad(format!(
-                "members must be at most {MAX_MEMBERS}, got {} (each is a whole model, trained in turn)",
-                self.members
-            ));
-        }
+        self.check_sizes()?;
         // guard against sizes that would exhaust memory before anything is allocated
         let params = 4
             * self.hidden as u128
@@ -435,6 +416,12 @@ impl Settings {
                 "id_embedding (--id-embedding) must be at most {MAX_ID_EMBEDDING} (0: sized by the number of series), got {d}"
             ));
         }
+        if self.text_column == self.label_column {
+            return bad(format!(
+                "text_column and label_column (--text-column, --label-column) are both {:?}: a classifier would read its own label; name two columns",
+                self.text_column
+            ));
+        }
         if self.threads > MAX_THREADS {
             return bad(format!(
                 "threads must be at most {MAX_THREADS} (0: every core), got {}",
@@ -473,6 +460,36 @@ impl Settings {
         }
         if self.proj > 0 && (self.cell != Mode::Lstm || self.proj >= self.hidden) {
             return bad("proj needs cell = lstm and proj < hidden".into());
+        }
+        Ok(())
+    }
+
+    /// Checks the sizes that must be at least 1 (and `members`' bound): the part of
+    /// [`Settings::validate`] that a saved model's settings must also pass to be loaded.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the setting.
+    pub fn check_sizes(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        for (name, v) in [
+            ("layers", self.layers),
+            ("hidden", self.hidden),
+            ("seq_len", self.seq_len),
+            ("batch", self.batch),
+            ("window", self.window),
+            ("max_len", self.max_len),
+            ("max_vocab", self.max_vocab),
+            ("members", self.members),
+        ] {
+            if v == 0 {
+                return bad(format!("{name} must be at least 1"));
+            }
+        }
+        if self.members > MAX_MEMBERS {
+            return bad(format!(
+                "members must be at most {MAX_MEMBERS}, got {} (each is a whole model, trained in turn)",
+                self.members
+            ));
         }
         Ok(())
     }

@@ -18,7 +18,7 @@ use crate::data::vocab::Vocab;
 use crate::error::{Error, Result};
 use crate::model::infer::{Generator, Precision};
 use crate::model::loss::IGNORE;
-use crate::model::{Batch, Inputs, SequenceModel, Targets};
+use crate::model::{Batch, Head, InputKind, Inputs, SequenceModel, Targets};
 use crate::recurrent::RecurrentState;
 use crate::tasks::train::{OwnedBatch, TrainTask};
 
@@ -350,6 +350,9 @@ pub fn evaluate_generator(
 }
 
 /// Draws a token from logits with a temperature and an optional top-k cut (0 = all).
+///
+/// # Panics
+/// If `logits` is empty.
 pub fn sample_logits(
     logits: &[f32],
     temperature: f32,
@@ -506,6 +509,9 @@ impl TextStream {
 
     /// Takes this step's logits (the model's row for [`input`](Self::input)): `None` while the
     /// prime is being read, else the sampled piece of text.
+    ///
+    /// # Panics
+    /// If `logits` has fewer values than the vocabulary (a row of another model).
     pub fn advance(&mut self, logits: &[f32]) -> Option<String> {
         if self.pos + 1 < self.ids.len() {
             self.pos += 1;
@@ -516,6 +522,11 @@ impl TextStream {
         }
         self.pos = self.ids.len();
         let v = self.vocab.len();
+        assert!(
+            logits.len() >= v,
+            "{} logits for a vocabulary of {v}: a row of another model",
+            logits.len()
+        );
         // never produce the unknown token (the last output)
         let next = sample_logits_top_p(
             &logits[logits.len() - v..logits.len() - 1],
@@ -557,7 +568,9 @@ impl TextStream {
 /// [`SequenceModel::predict`] (`precision` is then ignored).
 ///
 /// # Errors
-/// [`Error::Config`] for an empty prime, `temperature <= 0` (or not finite); model errors.
+/// [`Error::Config`] for an empty prime, `temperature <= 0` (or not finite), a model that is
+/// not a unidirectional text model of `vocab`'s size, or outputs that are not finite (damaged
+/// weights); model errors.
 #[allow(clippy::too_many_arguments)]
 pub fn generate(
     model: &mut SequenceModel,
@@ -608,6 +621,7 @@ pub fn generate_until(
             "temperature must be a positive number, got {temperature}"
         )));
     }
+    check_generator(model, vocab)?;
     let ids = vocab.encode_input(prime);
     if ids.is_empty() {
         return Err(Error::Config(
@@ -616,14 +630,13 @@ pub fn generate_until(
     }
     let v = vocab.len();
     let mut out = String::new();
-    let mut pick = |last: &[f32], rng: &mut ChaCha8Rng| {
+    let mut pick = |last: &[f32], rng: &mut ChaCha8Rng| -> Result<(u32, bool)> {
         // never produce the unknown token
-        let next = sample_logits(
-            &last[last.len() - v..last.len() - 1],
-            temperature,
-            top_k,
-            rng,
-        );
+        let logits = &last[last.len() - v..last.len() - 1];
+        if logits.iter().any(|l| !l.is_finite()) {
+            return Err(non_finite_logits());
+        }
+        let next = sample_logits(logits, temperature, top_k, rng);
         let piece = vocab.decode(&[next as u32]);
         let piece = if vocab.kind == crate::data::vocab::TokenKind::Word {
             format!("{piece} ")
@@ -632,7 +645,7 @@ pub fn generate_until(
         };
         let go_on = emit(&piece);
         out.push_str(&piece);
-        (next as u32, go_on)
+        Ok((next as u32, go_on))
     };
     if Generator::supports(model) {
         // batch-1 path: weights split across the cores, no allocation per token
@@ -644,7 +657,7 @@ pub fn generate_until(
         let mut next = last_id;
         for _ in 0..length {
             let go_on;
-            (next, go_on) = pick(g.step(next)?, rng);
+            (next, go_on) = pick(g.step(next)?, rng)?;
             if !go_on {
                 break;
             }
@@ -653,7 +666,13 @@ pub fn generate_until(
         let saved = model.carry.replace(RecurrentState::default());
         let mut logits = model.predict(Inputs::Tokens(&ids), 1, ids.len(), None)?;
         for _ in 0..length {
-            let (next, go_on) = pick(logits, rng);
+            let (next, go_on) = match pick(logits, rng) {
+                Ok(p) => p,
+                Err(e) => {
+                    model.carry = saved;
+                    return Err(e);
+                }
+            };
             if !go_on {
                 break;
             }
@@ -662,4 +681,43 @@ pub fn generate_until(
         model.carry = saved;
     }
     Ok(out)
+}
+
+/// The error for a model whose outputs are NaN or infinite: sampling from them would pick the
+/// same token whatever the seed.
+fn non_finite_logits() -> Error {
+    Error::Config(
+        "the model's outputs are not finite numbers (NaN or infinite): its weights are damaged \
+         or come from a diverged training; retrain it or use an earlier checkpoint"
+            .into(),
+    )
+}
+
+/// Checks that `model` can generate tokens of `vocab`: a text model's shape (token input and
+/// one output per token at every step, unidirectional: a bidirectional network reads the
+/// future it would be generating).
+fn check_generator(model: &SequenceModel, vocab: &Vocab) -> Result<()> {
+    let c = model.config();
+    let tokens = match c.input {
+        InputKind::OneHot { vocab } | InputKind::Embedding { vocab, .. } => Some(vocab),
+        InputKind::Dense { .. } | InputKind::DenseWithIds { .. } => None,
+    };
+    if !matches!(c.head, Head::PerStep { outputs } if outputs == vocab.len())
+        || tokens != Some(vocab.len())
+    {
+        return Err(Error::Config(format!(
+            "generation needs a text model (token input and one output per token of its {}-token vocabulary at every step); this network is {:?} -> {:?}",
+            vocab.len(),
+            c.input,
+            c.head
+        )));
+    }
+    if c.bidirectional {
+        return Err(Error::Config(
+            "a bidirectional network cannot generate: its backward direction reads the text \
+             it would be generating"
+                .into(),
+        ));
+    }
+    Ok(())
 }
