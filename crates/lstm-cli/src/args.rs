@@ -482,7 +482,7 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = 500)]
     pub length: usize,
     /// Sampling temperature (> 0; lower is more conservative).
-    #[arg(long, default_value_t = 0.8, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 0.8, allow_negative_numbers = true, value_parser = temperature_arg)]
     pub temperature: f32,
     /// Sample only among the K most likely characters (0 = all).
     #[arg(long, default_value_t = 0)]
@@ -491,7 +491,7 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Threads: the weights are split across them (0 = all cores).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = threads_arg)]
     pub threads: usize,
     /// Store the weights in bfloat16 for generation: about 1.7x faster per token on CPUs with
     /// AVX-512 BF16, slightly less accurate (see the README).
@@ -568,7 +568,7 @@ pub struct EvalArgs {
 #[derive(Args, Debug)]
 pub struct BenchArgs {
     /// Threads to use (0 = all cores).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = threads_arg)]
     pub threads: usize,
     /// Run only these configurations (comma-separated), e.g. charlm-2x256,generate-2x256.
     #[arg(long, value_delimiter = ',')]
@@ -579,9 +579,9 @@ pub struct BenchArgs {
     /// Seconds of timed work per configuration (after warm-up).
     #[arg(long, default_value_t = 3.0)]
     pub seconds: f64,
-    /// Minimum timed repetitions per configuration.
-    #[arg(long, default_value_t = 5)]
-    pub min_reps: usize,
+    /// Minimum timed repetitions per configuration (at most 100000).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    pub min_reps: u32,
     /// The training configurations' recurrent products in this precision (bf16: mixed
     /// precision, as `lstm train --precision bf16`); the results are named with `-bf16`.
     #[arg(long, value_enum, default_value = "f32")]
@@ -635,7 +635,7 @@ pub struct ExperimentCommon {
     #[arg(long)]
     pub quiet: bool,
     /// Threads (0 = all cores).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = threads_arg)]
     pub threads: usize,
 }
 
@@ -845,4 +845,28 @@ pub struct VariantsArgs {
     pub val_fraction: f32,
     #[command(flatten)]
     pub common: ExperimentCommon,
+}
+
+/// A thread count: 0 (every core) to [`lstm::tasks::settings::MAX_THREADS`].
+fn threads_arg(s: &str) -> Result<usize, String> {
+    let max = lstm::tasks::settings::MAX_THREADS;
+    match s.parse::<usize>() {
+        Ok(n) if n <= max => Ok(n),
+        _ => Err(format!(
+            "give a number of threads from 0 (every core) to {max}"
+        )),
+    }
+}
+
+/// A sampling temperature: a positive number that a 32-bit float holds (neither 0 nor infinite
+/// once converted).
+fn temperature_arg(s: &str) -> Result<f32, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x > 0.0 && (x as f32) > 0.0 && (x as f32).is_finite() => Ok(x as f32),
+        _ => Err(
+            "--temperature must be greater than 0, and a 32-bit float: from about 1e-38 to 3e38 \
+             (lower is more conservative)"
+                .into(),
+        ),
+    }
 }

@@ -62,7 +62,7 @@ fn bench(args: &BenchArgs) -> Result<()> {
         let mut c = c.clone();
         let renamed = bf16 && !c.bf16;
         c.bf16 |= bf16;
-        let mut r = lstm::bench::run(&c, threads, args.seconds, args.min_reps)
+        let mut r = lstm::bench::run(&c, threads, args.seconds, args.min_reps as usize)
             .with_context(|| format!("benchmark {} failed", c.name))?;
         if renamed {
             r.name.push_str("-bf16");
@@ -149,7 +149,7 @@ fn scaling(args: &BenchArgs, threads: usize) -> Result<()> {
         }
         for t in lens {
             let c = lstm::bench::charlm_2x256(b, t);
-            let r = lstm::bench::run(&c, threads, args.seconds, args.min_reps)?;
+            let r = lstm::bench::run(&c, threads, args.seconds, args.min_reps as usize)?;
             if args.json {
                 println!("{}", serde_json::to_string(&r)?);
             } else {

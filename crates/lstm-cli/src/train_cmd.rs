@@ -643,8 +643,48 @@ fn resume(
     }
     apply_common(&mut given, c);
     job(&mut given);
-    check_resume_settings(saved, &given, c.config.as_deref())?;
+    // data files are compared by their contents (`Job::resume` refuses a file that changed
+    // since the recorded fingerprint), not by how their path is spelled: `./x.tsv`, or the path
+    // from another directory, is the same file. Runs saved without that record keep the path.
+    let by_contents = !loaded.meta.seen.is_empty();
+    let mut compared = given.clone();
+    if by_contents {
+        compared.data.clone_from(&saved.data);
+        compared.val.clone_from(&saved.val);
+    }
+    check_resume_settings(saved, &compared, c.config.as_deref())?;
     let mut s = saved.clone();
+    if by_contents {
+        s.data.clone_from(&given.data);
+        s.val.clone_from(&given.val);
+    }
+    for (flag, path, was) in [
+        ("--data", &s.data, &saved.data),
+        ("--val", &s.val, &saved.val),
+    ] {
+        if let Some(p) = path.as_deref().filter(|p| !Path::new(p).exists()) {
+            if path != was {
+                bail!("{flag} {p}: no such file");
+            }
+            bail!(
+                "{} was trained on {p}, which is not found from here ({}): paths are kept as they were given, relative to the directory the run was started in; give the file's path with {flag}",
+                dir.display(),
+                std::env::current_dir().map_or("?".into(), |d| d.display().to_string())
+            );
+        }
+    }
+    // the budget: from the flags, else from --config, else the saved one
+    if let Some(p) = &c.config {
+        let mut blank = saved.clone();
+        (blank.steps, blank.minutes, blank.epochs, blank.save_every) = (None, None, None, None);
+        let file = overlay_toml(blank, p)?;
+        if file.steps.is_some() || file.minutes.is_some() || file.epochs.is_some() {
+            (s.steps, s.minutes, s.epochs) = (file.steps, file.minutes, file.epochs);
+        }
+        if file.save_every.is_some() {
+            s.save_every = file.save_every;
+        }
+    }
     apply_budget(&mut s, c);
     s.threads = given.threads;
     s.on_nonfinite = given.on_nonfinite;

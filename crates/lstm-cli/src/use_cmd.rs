@@ -250,10 +250,10 @@ pub fn classify(a: &ClassifyArgs) -> Result<()> {
     let preds = job::classify(&mut l, &texts)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    // one line per text: a tab, newline or backslash inside one is written escaped
-    for (t, p) in texts.iter().zip(preds) {
-        let shown: String = t
-            .chars()
+    // one line per text: a tab, newline or backslash inside a text or a label is written
+    // escaped
+    let escaped = |t: &str| -> String {
+        t.chars()
             .flat_map(|c| match c {
                 '\\' => vec!['\\', '\\'],
                 '\t' => vec!['\\', 't'],
@@ -261,8 +261,16 @@ pub fn classify(a: &ClassifyArgs) -> Result<()> {
                 '\r' => vec!['\\', 'r'],
                 c => vec![c],
             })
-            .collect();
-        writeln!(out, "{}\t{:.4}\t{shown}", p.label, p.probability)?;
+            .collect()
+    };
+    for (t, p) in texts.iter().zip(preds) {
+        writeln!(
+            out,
+            "{}\t{:.4}\t{}",
+            escaped(&p.label),
+            p.probability,
+            escaped(t)
+        )?;
     }
     Ok(())
 }

@@ -253,15 +253,52 @@ fn resume_gives_the_same_weights_as_one_run() {
             "text",
             "--resume",
             c.to_str().unwrap(),
-            "--data",
-            dir.join("other.txt").to_str().unwrap(),
+            "--hidden",
+            "32",
             "--seq-len",
             "32",
         ],
-        &["--seq-len 32 differs from the saved model's 24", "--data "],
+        &[
+            "--seq-len 32 differs from the saved model's 24",
+            "--hidden 32 differs from the saved model's 24",
+        ],
     );
     assert!(err.contains("; "), "both changes are named: {err}");
+    // the data file is compared by its contents, not by how its path is spelled
+    let other = dir.join("other.txt");
+    let mut text = std::fs::read_to_string(&txt).unwrap();
+    text.push_str("one more line\n");
+    std::fs::write(&other, text).unwrap();
+    fails(
+        &[
+            "train",
+            "text",
+            "--resume",
+            c.to_str().unwrap(),
+            "--data",
+            other.to_str().unwrap(),
+            "--steps",
+            "41",
+        ],
+        &[&format!(
+            "{} changed since this run was saved",
+            other.display()
+        )],
+    );
     assert!(before == std::fs::read(c.join("model.safetensors")).unwrap());
+    let respelled = dir.join(".").join(txt.file_name().unwrap());
+    let out = ok(&[
+        "train",
+        "text",
+        "--resume",
+        c.to_str().unwrap(),
+        "--data",
+        respelled.to_str().unwrap(),
+        "--steps",
+        "41",
+        "--quiet",
+    ]);
+    assert!(out.contains("done: 41 steps"), "{out}");
 }
 
 #[test]
