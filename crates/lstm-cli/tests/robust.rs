@@ -733,6 +733,29 @@ fn classifier_reports_stay_readable_and_bounded() {
         said.contains("no word of the training texts is in the vocabulary"),
         "{said}"
     );
+    // a label only the validation split has: its row of the file is named
+    let split = dir.join("split.tsv");
+    let rows: String = (0..18)
+        .map(|i| format!("w{} o\t{}\n", i % 3, i % 2))
+        .collect();
+    std::fs::write(&split, format!("text\tlabel\n{rows}zz\t7\nyy\t1\n")).unwrap();
+    rejects(
+        &[
+            "train",
+            "classify",
+            "--data",
+            s(&split),
+            "--val-fraction",
+            "0.1",
+            "--out",
+            s(&dir.join("split")),
+        ],
+        &[
+            "split.tsv row 19 (in the validation split",
+            "label `7` never appears",
+        ],
+        &dir,
+    );
 }
 
 /// Rewrites a model directory's `config.json` through `f` and removes its manifest (as the

@@ -1132,9 +1132,16 @@ fn classify_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) ->
             .map(|p| p as u32)
             .ok_or_else(|| {
                 let shown: String = l.chars().take(60).collect();
+                // the validation split's rows are the last of --data's (after --tail's cut)
+                let row = match s.val.as_deref() {
+                    Some(v) => format!("{v} row {line}"),
+                    None => format!(
+                        "{path} row {} (in the validation split, its last --val-fraction)",
+                        tr_rows + line
+                    ),
+                };
                 invalid(format!(
-                    "validation row {line}{}: label `{shown}`{} never appears in the training rows; a classifier predicts only labels it was trained on (is --label-column the label?)",
-                    s.val.as_deref().map_or(String::new(), |v| format!(" of {v}")),
+                    "{row}: label `{shown}`{} never appears in the training rows; a classifier predicts only labels it was trained on (is --label-column the label?)",
                     if shown.len() < l.len() { "..." } else { "" }
                 ))
             })
