@@ -864,7 +864,7 @@ fn temperature_arg(s: &str) -> Result<f32, String> {
     match s.parse::<f64>() {
         Ok(x) if x > 0.0 && (x as f32) > 0.0 && (x as f32).is_finite() => Ok(x as f32),
         _ => Err(
-            "--temperature must be greater than 0, and a 32-bit float: from about 1e-38 to 3e38 \
+            "--temperature must be greater than 0, and a 32-bit float: from about 1e-45 to 3e38 \
              (lower is more conservative)"
                 .into(),
         ),

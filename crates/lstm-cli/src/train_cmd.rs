@@ -646,11 +646,16 @@ fn resume(
     // data files are compared by their contents (`Job::resume` refuses a file that changed
     // since the recorded fingerprint), not by how their path is spelled: `./x.tsv`, or the path
     // from another directory, is the same file. Runs saved without that record keep the path.
+    // (A validation file given or left out where the run had none or one changes what the run
+    // trains on: that stays a changed setting.)
     let by_contents = !loaded.meta.seen.is_empty();
+    let same_val_kind = given.val.is_some() == saved.val.is_some();
     let mut compared = given.clone();
     if by_contents {
         compared.data.clone_from(&saved.data);
-        compared.val.clone_from(&saved.val);
+        if same_val_kind {
+            compared.val.clone_from(&saved.val);
+        }
     }
     check_resume_settings(saved, &compared, c.config.as_deref())?;
     let mut s = saved.clone();
@@ -666,10 +671,16 @@ fn resume(
             if path != was {
                 bail!("{flag} {p}: no such file");
             }
+            let here = std::env::current_dir().map_or("?".into(), |d| d.display().to_string());
+            if by_contents {
+                bail!(
+                    "{} was trained on {p}, which is not found from here ({here}): a path is kept as it was last given (when the run started, or at its last --resume), relative to the directory it was given in; give the file's path from here with {flag}",
+                    dir.display()
+                );
+            }
             bail!(
-                "{} was trained on {p}, which is not found from here ({}): paths are kept as they were given, relative to the directory the run was started in; give the file's path with {flag}",
-                dir.display(),
-                std::env::current_dir().map_or("?".into(), |d| d.display().to_string())
+                "{} was trained on {p}, which is not found from here ({here}); the run was saved without a record of its data's contents, so it resumes only with that path: resume it from the directory it was started in",
+                dir.display()
             );
         }
     }

@@ -281,7 +281,7 @@ fn resume_gives_the_same_weights_as_one_run() {
             "41",
         ],
         &[&format!(
-            "{} changed since this run was saved",
+            "{} is not the data this run was trained on: it changed since this run was saved",
             other.display()
         )],
     );
@@ -299,6 +299,26 @@ fn resume_gives_the_same_weights_as_one_run() {
         "--quiet",
     ]);
     assert!(out.contains("done: 41 steps"), "{out}");
+    // a validation file the run did not have would change what it trains on
+    let val = dir.join("val.txt");
+    std::fs::write(
+        &val,
+        "some text to validate on, long enough for a window or two\n".repeat(20),
+    )
+    .unwrap();
+    fails(
+        &[
+            "train",
+            "text",
+            "--resume",
+            c.to_str().unwrap(),
+            "--val",
+            val.to_str().unwrap(),
+            "--steps",
+            "42",
+        ],
+        &["--val", "differs from the saved model's (none)"],
+    );
 }
 
 #[test]

@@ -650,18 +650,41 @@ fn classifier_reports_stay_readable_and_bounded() {
         .map(|i| {
             format!(
                 "\"good film {i}\",\"{}\"\n",
-                if i % 2 == 0 { "neg" } else { "pos\titive\nyes" }
+                if i % 5 == 0 { "neg" } else { "pos\titive\nyes" }
             )
         })
         .collect();
     std::fs::write(&csv, format!("text,label\n{rows}")).unwrap();
     let m = dir.join("m");
-    train(&csv, &m);
+    // trained until it predicts the majority label, the odd one
+    ok(&[
+        "train",
+        "classify",
+        "--data",
+        s(&csv),
+        "--out",
+        s(&m),
+        "--hidden",
+        "4",
+        "--embedding",
+        "4",
+        "--steps",
+        "30",
+        "--lr",
+        "0.05",
+        "--members",
+        "1",
+        "--quiet",
+    ]);
     let out = ok(&["classify", "--model", s(&m), "good film", "bad film"]);
     assert_eq!(out.lines().count(), 2, "{out}");
     for line in out.lines() {
+        assert!(line.starts_with("pos\\titive\\nyes\t"), "{line}");
         assert_eq!(line.split('\t').count(), 3, "{line}");
     }
+    let report = ok(&["eval", "--model", s(&m), "--data", s(&csv)]);
+    assert!(report.contains("pos\\titive\\nyes"), "{report}");
+    assert!(!report.lines().any(|l| l.starts_with("yes")), "{report}");
     // 150 classes: the confusions, not a 150 × 150 matrix
     let many = dir.join("many.tsv");
     let rows: String = (0..300)
@@ -838,6 +861,49 @@ fn edited_configurations_of_every_task_are_refused_when_loaded() {
             "a classify model cannot have a per_step head",
         ],
     );
+    // finite weights so large that the outputs are not finite numbers: refused where they are
+    // met, not "training diverged", NaN scores or the same text for every seed
+    let huge = dir.join("t-huge");
+    copy_dir(&t, &huge);
+    let p = huge.join("model.safetensors");
+    let mut b = std::fs::read(&p).unwrap();
+    let (n, h) = st_header(&b);
+    for (name, info) in h.as_object().unwrap() {
+        if name == "head.weight" || name.starts_with("lstm.bias_ih") {
+            let off = info["data_offsets"].as_array().unwrap();
+            let (a, e) = (
+                off[0].as_u64().unwrap() as usize,
+                off[1].as_u64().unwrap() as usize,
+            );
+            for k in (8 + n + a..8 + n + e).step_by(4) {
+                b[k..k + 4].copy_from_slice(&3e38f32.to_le_bytes());
+            }
+        }
+    }
+    std::fs::write(&p, b).unwrap();
+    std::fs::remove_file(huge.join("checkpoint.json")).unwrap();
+    for cmd in [
+        vec!["eval", "--model", s(&huge), "--data", s(&txt)],
+        vec![
+            "eval",
+            "--model",
+            s(&huge),
+            "--data",
+            s(&txt),
+            "--generator",
+            "f32",
+        ],
+        vec!["generate", "--model", s(&huge), "--length", "20"],
+    ] {
+        rejects(&cmd, &["outputs are not finite numbers", "retrain"], &huge);
+    }
+    // a bidirectional text model is refused before training
+    let cfg = dir.join("bi.toml");
+    std::fs::write(&cfg, "bidirectional = true\n").unwrap();
+    let bi = dir.join("bi");
+    let mut a = text_args(&txt, &bi, "2");
+    a.extend(["--config", s(&cfg)]);
+    rejects(&a, &["a text model cannot be bidirectional"], &dir);
     // the window forecaster
     let air = data("airline_passengers.csv");
     let w = dir.join("w");
@@ -1176,7 +1242,7 @@ fn a_run_whose_data_changed_is_not_resumed() {
     rejects(
         &["train", "--resume", s(&m), "--steps", "4"],
         &[
-            "small.txt changed since this run was saved",
+            "small.txt is not the data this run was trained on",
             "restore the file",
         ],
         &dir,

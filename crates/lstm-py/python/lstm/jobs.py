@@ -622,7 +622,9 @@ class Classifier(_Job):
         tail: Optional[float] = None,
     ) -> Dict[str, Any]:
         """Accuracy and confusion matrix on ``texts`` and ``labels`` (as ``fit`` takes them),
-        as ``lstm eval`` reports them; ``tail`` scores only that final fraction."""
+        as ``lstm eval --json`` reports them (``confusion`` is the whole matrix up to 100
+        classes, else ``None``; ``top_confusions`` lists the 20 most frequent errors as
+        ``{"true", "predicted", "count"}``); ``tail`` scores only that final fraction."""
         with tempfile.TemporaryDirectory(prefix="lstm-data-") as d:
             path = self._write(texts, labels, Path(d))
             return self._evaluate_file(path, tail=tail)

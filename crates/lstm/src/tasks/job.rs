@@ -395,6 +395,11 @@ pub fn text_size(s: &mut Settings) {
 }
 
 fn text_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
+    if s.bidirectional {
+        return Err(invalid(
+            "a text model cannot be bidirectional: its backward direction would read the characters it is trained to predict, and it could not generate; bidirectional is for classifiers (train classify)",
+        ));
+    }
     if resumed.is_none() {
         text_size(&mut s);
     }
@@ -1282,11 +1287,18 @@ fn file_seen(path: &str, rows: usize) -> JobResult<Seen> {
 /// differ from its record): it would go on training on other data than its record says.
 fn same_data(resumed: Option<&Loaded>, s: &Settings, seen: &[Seen]) -> JobResult<()> {
     let Some(l) = resumed else { return Ok(()) };
+    if !l.meta.seen.is_empty() && l.meta.seen.len() != seen.len() {
+        return Err(invalid(format!(
+            "this run was saved reading {} data file(s) and would now read {}: a validation file given or left out changes what it trains on; resume with the files it was started with, or start a new run with another --out",
+            l.meta.seen.len(),
+            seen.len()
+        )));
+    }
     let names = [s.data.as_deref(), s.val.as_deref()];
     for ((old, new), name) in l.meta.seen.iter().zip(seen).zip(names) {
         if old.fingerprint != new.fingerprint {
             return Err(invalid(format!(
-                "{} changed since this run was saved ({} units then, {} now, or the same length with other contents): resuming would train on other data than the model's record says; restore the file, or start a new run with another --out",
+                "{} is not the data this run was trained on: it changed since this run was saved, or is another file ({} units then, {} now, or the same length with other contents); resuming would train on other data than the model's record says; restore the file, or start a new run with another --out",
                 name.unwrap_or("the data file"),
                 old.units,
                 new.units
@@ -1602,12 +1614,27 @@ pub fn evaluate(l: &mut Loaded, data: &Path, o: &EvalOptions) -> JobResult<EvalR
             "{flag} does not apply to a {task} model: {how}"
         )));
     }
-    match evaluate_task(l, data, o) {
-        Err(JobError::Lib(Error::Diverged(why))) => Err(invalid(format!(
-            "the model's outputs are not finite numbers ({why}): its weights are damaged or come from a diverged training; retrain it or use an earlier checkpoint"
-        ))),
+    let r = evaluate_task(l, data, o);
+    // a loss that is not finite is "training diverged" where it is made; here it is the model
+    let mut e = r.as_ref().err();
+    while let Some(JobError::Context { source, .. }) = e {
+        e = Some(source);
+    }
+    if let Some(JobError::Lib(Error::Diverged(why))) = e {
+        return Err(non_finite_outputs(why));
+    }
+    match r {
+        Ok(EvalReport::Text { eval, .. }) if !eval.nats_per_token.is_finite() => Err(
+            non_finite_outputs(&format!("{} nats per token", eval.nats_per_token)),
+        ),
         r => r,
     }
+}
+
+fn non_finite_outputs(why: &str) -> JobError {
+    invalid(format!(
+        "the model's outputs are not finite numbers ({why}): its weights are damaged or come from a diverged training; retrain it or use an earlier checkpoint"
+    ))
 }
 
 fn evaluate_task(l: &mut Loaded, data: &Path, o: &EvalOptions) -> JobResult<EvalReport> {
@@ -1671,11 +1698,10 @@ fn evaluate_task(l: &mut Loaded, data: &Path, o: &EvalOptions) -> JobResult<Eval
             })
         }
         Task::Forecast if l.meta.global.is_some() => {
-            if o.holdout.is_some() || o.tail.is_some() {
-                return Err(invalid(format!(
-                    "--{} scores the window forecaster; a global forecaster is scored on its last --windows K horizons",
-                    if o.holdout.is_some() { "holdout" } else { "tail" }
-                )));
+            if o.holdout.is_some() {
+                return Err(invalid(
+                    "--holdout scores the window forecaster; a global forecaster is scored on its last --windows K horizons",
+                ));
             }
             let windows = o.windows.unwrap_or(1);
             Ok(EvalReport::Backtest(Box::new(backtest(l, data, windows)?)))
@@ -2060,6 +2086,9 @@ pub fn classify(l: &mut Loaded, texts: &[String]) -> JobResult<Vec<Prediction>> 
     let tokens = labelled::encode_texts(&vocab, texts, l.meta.settings.max_len);
     // a classifier of several models: the mean of their probabilities
     let probs = classify_task::predict_mean(&mut l.model, &mut l.members, &tokens, 64)?;
+    if probs.iter().flatten().any(|p| !p.is_finite()) {
+        return Err(non_finite_outputs("NaN probabilities"));
+    }
     Ok(probs
         .into_iter()
         .map(|p| {
