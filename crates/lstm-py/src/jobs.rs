@@ -71,6 +71,14 @@ fn settings_from(task: Task, overrides: &str) -> PyResult<Settings> {
     let (Some(b), Some(o)) = (base.as_object_mut(), over.as_object()) else {
         return Err(value_err("settings must be a mapping of names to values"));
     };
+    // a budget given replaces the default one, as `lstm train --steps` does: `steps=20000`
+    // alone must not stop at the text job's default 4 minutes
+    const BUDGET: [&str; 3] = ["steps", "minutes", "epochs"];
+    if BUDGET.iter().any(|k| o.contains_key(*k)) {
+        for k in BUDGET {
+            b.insert(k.into(), serde_json::Value::Null);
+        }
+    }
     for (k, v) in o {
         if !b.contains_key(k) {
             let mut names: Vec<&String> = b.keys().collect();
@@ -595,7 +603,19 @@ impl TextStream {
     }
 
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<String>> {
-        let mut guard = self.rx.lock().unwrap_or_else(|p| p.into_inner());
+        // another thread reading the same stream holds the lock while it waits for a piece
+        // without the GIL: wait for the lock without the GIL too (blocking on it with the GIL
+        // held would keep that reader from ever returning)
+        let mut guard = loop {
+            match self.rx.try_lock() {
+                Ok(g) => break g,
+                Err(std::sync::TryLockError::Poisoned(p)) => break p.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => {
+                    py.detach(|| std::thread::sleep(Duration::from_millis(1)));
+                    py.check_signals()?;
+                }
+            }
+        };
         // wait in slices, so that Ctrl-C reaches a reader of a slow model
         loop {
             let Some(rx) = guard.take() else {

@@ -29,6 +29,34 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::errors::{lib_err, value_err};
 
+/// Refuses work of about `bytes` that this process cannot allocate (the jobs check their
+/// models the same way): an allocation failure would abort the interpreter.
+fn fits(bytes: u128, what: &str) -> PyResult<()> {
+    match lstm::model::memory::machine_memory() {
+        Some(can) if bytes > can => Err(value_err(format!(
+            "{what} needs about {:.1} GB of memory, more than the {:.1} GB this process can \
+             allocate; use a smaller layer, shorter sequences or a smaller batch",
+            bytes as f64 / 1e9,
+            can as f64 / 1e9
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// A lower bound of the bytes a forward pass of `t` steps of `b` sequences keeps for its
+/// backward pass: per step, sequence, layer and direction, the gates, the cell states before
+/// and after, the hidden state read and written; and the input.
+fn activation_bytes(cfg: &RecurrentConfig, t: usize, b: usize) -> u128 {
+    let (g, h, p) = (
+        cfg.mode.gates() as u128,
+        cfg.hidden_size as u128,
+        cfg.hidden_out() as u128,
+    );
+    let per_step = (cfg.num_layers * cfg.directions()) as u128 * (g * h + 5 * h + 2 * p)
+        + cfg.input_size as u128;
+    4 * t as u128 * b as u128 * per_step
+}
+
 /// The most rounds `time_forward_backward` times in one call.
 const MAX_REPS: usize = 1_000_000;
 
@@ -99,6 +127,8 @@ struct TapeInner {
     shape: Option<(usize, usize)>,
     /// The layer whose forward pass it holds ([`PyRecurrent::id`]; 0: none).
     owner: usize,
+    /// That layer's [`Inner::version`] at the forward pass.
+    version: u64,
 }
 
 #[pymethods]
@@ -124,6 +154,8 @@ struct Inner {
     tape: TapeInner,
     /// Seconds the library's forward and backward took in the last calls (for the benchmark).
     compute: [f64; 2],
+    /// Counts the `load_state_dict` calls: a backward pass needs the weights its forward used.
+    version: u64,
 }
 
 /// A recurrent stack (LSTM, GRU, RNN) with PyTorch's parameters, forward and backward on
@@ -254,6 +286,9 @@ impl PyRecurrent {
             init: InitScheme::PytorchUniform,
             ..Default::default()
         };
+        cfg.validate().map_err(lib_err)?;
+        // the values and their gradients
+        fits(cfg.num_params() as u128 * 8, "a layer of this size")?;
         let mut store = ParamStore::default();
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let rnn = Recurrent::new(cfg.clone(), &mut store, "", &mut rng).map_err(lib_err)?;
@@ -267,6 +302,7 @@ impl PyRecurrent {
                 rng,
                 tape: TapeInner::default(),
                 compute: [0.0; 2],
+                version: 0,
             }),
         })
     }
@@ -346,15 +382,22 @@ impl PyRecurrent {
             .iter()
             .map(|t| (t.name.clone(), t.shape.clone()))
             .collect();
+        // sets: a stack of thousands of layers has thousands of names
+        let known_names: std::collections::HashMap<&str, &[usize]> = known
+            .iter()
+            .map(|(k, shape)| (k.as_str(), shape.as_slice()))
+            .collect();
+        let given: std::collections::HashSet<&str> =
+            arrays.iter().map(|(n, _)| n.as_str()).collect();
         let unexpected: Vec<&str> = arrays
             .iter()
             .map(|(n, _)| n.as_str())
-            .filter(|n| !known.iter().any(|(k, _)| k == n))
+            .filter(|n| !known_names.contains_key(n))
             .collect();
         let missing: Vec<&str> = known
             .iter()
             .map(|(k, _)| k.as_str())
-            .filter(|k| strict && !arrays.iter().any(|(n, _)| n == k))
+            .filter(|k| strict && !given.contains(k))
             .collect();
         if !unexpected.is_empty() || !missing.is_empty() {
             return Err(value_err(format!(
@@ -363,8 +406,8 @@ impl PyRecurrent {
             )));
         }
         for (name, arr) in &arrays {
-            let (_, shape) = known.iter().find(|(k, _)| k == name).expect("checked");
-            if arr.shape() != shape.as_slice() {
+            let shape = known_names[name.as_str()];
+            if arr.shape() != shape {
                 return Err(value_err(format!(
                     "parameter {name} has shape {:?}, the layer's is {shape:?}",
                     arr.shape()
@@ -376,6 +419,7 @@ impl PyRecurrent {
             let shape = arr.shape().to_vec();
             inner.store.set(name, &shape, data).map_err(lib_err)?;
         }
+        inner.version += 1;
         Ok(())
     }
 
@@ -411,6 +455,10 @@ impl PyRecurrent {
         let lstm = cfg.mode == Mode::Lstm;
         let xa = f32_array(x, "input")?;
         let (t, b) = input_dims(cfg, xa.shape())?;
+        fits(
+            activation_bytes(cfg, t, b),
+            "the forward pass of this input",
+        )?;
         let (h_shape, c_shape) = self.state_shapes(b);
         let h0a = h0.map(|a| f32_array(a, "h0")).transpose()?;
         let c0a = c0.map(|a| f32_array(a, "c0")).transpose()?;
@@ -466,6 +514,7 @@ impl PyRecurrent {
                         rng,
                         tape: own,
                         compute,
+                        version,
                     } = inner;
                     let tape = tape.unwrap_or(own);
                     tape.shape = None;
@@ -485,6 +534,7 @@ impl PyRecurrent {
                     compute[0] = start.elapsed().as_secs_f64();
                     tape.shape = Some((t, b));
                     tape.owner = self.id;
+                    tape.version = *version;
                     let s = tape.cache.final_state();
                     Ok::<_, lstm::Error>((tape.cache.output().to_vec(), s.h.clone(), s.c.clone()))
                 })
@@ -561,6 +611,7 @@ impl PyRecurrent {
                         store,
                         tape: own,
                         compute,
+                        version,
                         ..
                     } = inner;
                     let tape = tape.unwrap_or(own);
@@ -575,6 +626,13 @@ impl PyRecurrent {
                         return Err(lstm::Error::Config(
                             "the forward pass changed under this backward() (another thread \
                              ran forward on the same layer or tape)"
+                                .into(),
+                        ));
+                    }
+                    if tape.version != *version {
+                        return Err(lstm::Error::Config(
+                            "the parameters changed (load_state_dict) since this forward pass, \
+                             whose gradient needs the weights it ran with: run forward again"
                                 .into(),
                         ));
                     }
@@ -633,6 +691,10 @@ impl PyRecurrent {
         }
         let xa = f32_array(x, "input")?;
         let (t, b) = input_dims(&self.cfg, xa.shape())?;
+        fits(
+            activation_bytes(&self.cfg, t, b),
+            "the forward pass of this input",
+        )?;
         let da = f32_array(d_output, "d_output")?;
         check_shape("d_output", da.shape(), &self.out_shape(t, b))?;
         let xs = xa.as_slice().map_err(|e| value_err(e.to_string()))?;
@@ -640,7 +702,11 @@ impl PyRecurrent {
         py.detach(|| {
             let mut inner = lock(&self.inner);
             let Inner {
-                rnn, store, tape, ..
+                rnn,
+                store,
+                tape,
+                version,
+                ..
             } = &mut *inner;
             tape.cache.set_input_grad(true);
             let mut times = Vec::with_capacity(reps);
@@ -657,6 +723,7 @@ impl PyRecurrent {
             }
             tape.shape = Some((t, b));
             tape.owner = self.id;
+            tape.version = *version;
             Ok(times)
         })
         .map_err(lib_err)

@@ -448,3 +448,52 @@ def test_bad_data_is_a_data_error_naming_rows_not_temporary_files():
         f.fit(pd.DataFrame({"v": np.arange(30.0)}), column="w")
     with pytest.raises(lstm.DataError, match="single class"):
         lstm.Classifier(steps=3, members=1).fit(["a", "b", "c"] * 10, ["x"] * 30)
+
+
+def test_two_threads_reading_one_stream_share_its_pieces(text_model):
+    # each piece goes to one reader; the second reader waits without the GIL (it used to
+    # block on the stream's lock holding it, and the interpreter hung)
+    m, _, _ = text_model
+    s = m.generate("he", length=300, stream=True)
+    got = [[], []]
+
+    def read(k):
+        for piece in s:
+            got[k].append(piece)
+
+    ts = [threading.Thread(target=read, args=(k,)) for k in range(2)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+    assert not any(t.is_alive() for t in ts), "a reader hung"
+    assert len(got[0]) + len(got[1]) == 300
+
+
+def test_a_budget_given_replaces_the_default_one():
+    # as `lstm train --steps`: `steps=` alone does not also stop at the text job's 4 minutes
+    s = lstm.settings("text", steps=5)
+    assert s["steps"] == 5 and s["minutes"] is None and s["epochs"] is None
+    assert lstm.settings("text")["minutes"] == 4.0
+    both = lstm.settings("text", steps=5, minutes=2)
+    assert both["steps"] == 5 and both["minutes"] == 2
+
+
+def test_missing_labels_and_rows_are_named_as_a_dataframe_would_be(classifier):
+    with pytest.raises(lstm.DataError, match=r"row 1: the label is missing"):
+        lstm.Classifier(steps=3, members=1).fit(["a", "b"] * 15, ["x", None] * 15)
+    with pytest.raises(lstm.DataError, match=r"row 0: the text is missing"):
+        lstm.Classifier(steps=3, members=1).fit([float("nan"), "b"] * 15, ["x", "y"] * 15)
+    c, _, _, texts, labels = classifier
+    # rows from 0, as DataFrame rows: the third text's label is unknown
+    with pytest.raises(lstm.DataError, match=r"the data row 2: label `zzz`"):
+        c.evaluate(texts[:3], labels[:2] + ["zzz"])
+
+
+def test_ids_past_int64_stay_apart():
+    f = lstm.Forecaster(hidden=8, layers=1, steps=5, threads=1, horizon=4)
+    v = np.sin(np.arange(60) / 3.0) + 2.0
+    ids = [2**63] * 60 + [2**63 + 1] * 60
+    f.fit({"id": ids, "value": np.r_[v, 3 * v]}, column="value", id_column="id")
+    out = f.predict()
+    assert sorted(set(int(i) for i in out["id"])) == [2**63, 2**63 + 1]

@@ -498,3 +498,37 @@ def test_an_unbatched_final_state_gradient_of_the_wrong_shape_is_refused():
     # a 3-D d_h_n used to be dropped silently
     with pytest.raises(ValueError, match="d_h_n"):
         layer.backward(np.ones((5, 6), np.float32), np.zeros((1, 1, 6), np.float32))
+
+
+def test_backward_after_load_state_dict_is_refused_until_forward_runs_again():
+    # the gradient needs the weights the forward pass ran with (torch: "modified by an
+    # inplace operation"); it used to mix the old pass with the new weights silently
+    layer = lstm.LSTM(3, 4, seed=1)
+    x = np.random.default_rng(0).standard_normal((5, 2, 3)).astype(np.float32)
+    out, _ = layer(x)
+    layer.load_state_dict({k: 2 * v for k, v in layer.state_dict().items()})
+    with pytest.raises(ValueError, match="parameters changed"):
+        layer.backward(np.ones_like(out))
+    out, _ = layer(x)
+    layer.backward(np.ones_like(out))
+
+
+def test_a_layer_or_input_too_large_for_memory_is_a_value_error():
+    # under a 4 GB address-space limit: an allocation failure used to abort the interpreter
+    import subprocess
+    import sys
+
+    code = """
+import resource, numpy as np, lstm
+resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+for make in (lambda: lstm.LSTM(3, 20000),
+             lambda: lstm.LSTM(1, 64)(np.zeros((2 * 10**7, 1, 1), np.float32))):
+    try:
+        make()
+        print("no error")
+    except ValueError as e:
+        print("refused:", "needs about" in str(e))
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[:2] == ["refused: True", "refused: True"], r.stdout + r.stderr

@@ -56,8 +56,15 @@ def _data_error(e: BaseException, path: Any) -> BaseException:
         return e
     if _ours(path):
         msg = msg.replace(str(path), "the data")
-        # the CSV's line 1 is the header: line N is row N - 2 of what was given
-        msg = re.sub(r"\bline (\d+)", lambda m: f"row {int(m.group(1)) - 2}", msg)
+        # the CSV's line 1 is the header: line N is row N - 2 of what was given (rows from 0),
+        # and the library's "row N" (data rows from 1) is row N - 1
+        def row(m: "re.Match[str]") -> str:
+            n = int(m.group(2))
+            if m.group(1) == "row":
+                return f"row {n - 1}"
+            return "the header" if n == 1 else f"row {n - 2}"
+
+        msg = re.sub(r"\b(line|row) (\d+)", row, msg)
     return DataError(msg)
 
 
@@ -520,8 +527,18 @@ def _parse_forecast(text: str, as_frame: bool, keys: Any = (), texts: Any = ()) 
                 if all(-(2**63) <= v < 2**63 for v in ints):
                     cols[name] = np.array(ints, dtype=np.int64)
                     continue
+                if all(0 <= v < 2**64 for v in ints):
+                    cols[name] = np.array(ints, dtype=np.uint64)
+                    continue
+                # past 64 bits: Python ints, never floats (which would merge ids)
+                cols[name] = np.array(ints, dtype=object)
+                continue
             except ValueError:
                 pass
+        if name in keys:
+            # a key column is never read as floats: ids 9.2e18 and 9.2e18 + 1 stay apart
+            cols[name] = np.array(vals, dtype=object)
+            continue
         try:
             cols[name] = np.array([float(v) if v != "" else np.nan for v in vals])
         except ValueError:
@@ -568,9 +585,19 @@ class Classifier(_Job):
                 )
             texts.to_csv(p, index=False, columns=[tc, lc])
             return p
-        texts = [str(t) for t in texts]
         if labels is None:
             raise ValueError("give the labels: fit(texts, labels)")
+        labels = list(labels)
+        texts = list(texts)
+        # a missing label or text is refused, as in a DataFrame, not read as "None" or "nan"
+        for what, values in (("label", labels), ("text", texts)):
+            for i, v in enumerate(values):
+                if v is None or (isinstance(v, float) and math.isnan(v)):
+                    raise DataError(
+                        f"the data row {i}: the {what} is missing ({v!r}); drop the row or "
+                        f"give it a {what}"
+                    )
+        texts = [str(t) for t in texts]
         labels = [str(l) for l in labels]
         if len(labels) != len(texts):
             raise ValueError(f"{len(texts)} texts but {len(labels)} labels")

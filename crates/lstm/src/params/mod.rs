@@ -54,6 +54,8 @@ pub struct ParamStore {
     /// Gradients, same layout as `values`.
     pub grads: Vec<f32>,
     tensors: Vec<TensorInfo>,
+    /// Each name's position in `tensors` (a stack of thousands of layers looks names up often).
+    index: std::collections::HashMap<String, usize>,
 }
 
 impl ParamStore {
@@ -83,6 +85,7 @@ impl ParamStore {
         let r = info.range();
         self.values.resize(r.end, 0.0);
         self.grads.resize(r.end, 0.0);
+        self.index.insert(info.name.clone(), self.tensors.len());
         self.tensors.push(info);
         r
     }
@@ -94,7 +97,7 @@ impl ParamStore {
 
     /// Looks a tensor up by name.
     pub fn info(&self, name: &str) -> Option<&TensorInfo> {
-        self.tensors.iter().find(|t| t.name == name)
+        self.index.get(name).map(|&i| &self.tensors[i])
     }
 
     /// The values of a named tensor.
