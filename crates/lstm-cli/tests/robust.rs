@@ -1256,6 +1256,13 @@ fn a_run_whose_data_changed_is_not_resumed() {
     let at = a.iter().position(|x| *x == "--threads").unwrap();
     a[at + 1] = "100000";
     rejects(&a, &["threads must be at most 4096"], &dir);
+    // an epoch count no run reaches (it printed u64::MAX steps)
+    let ep = dir.join("ep");
+    let mut a = text_args(&txt, &ep, "2");
+    let at = a.iter().position(|x| *x == "--steps").unwrap();
+    a[at] = "--epochs";
+    a[at + 1] = "1e30";
+    rejects(&a, &["epochs must be at most 1000000", "--minutes"], &dir);
 }
 
 #[test]

@@ -497,3 +497,17 @@ def test_ids_past_int64_stay_apart():
     f.fit({"id": ids, "value": np.r_[v, 3 * v]}, column="value", id_column="id")
     out = f.predict()
     assert sorted(set(int(i) for i in out["id"])) == [2**63, 2**63 + 1]
+
+
+def test_zoned_times_float32_levels_and_eval_reports_name_what_was_given():
+    pd = pytest.importorskip("pandas")
+    f = lstm.Forecaster(hidden=8, layers=1, steps=5, threads=1, horizon=4, holdout=4)
+    t = pd.date_range("2020-01-01", periods=200, freq="h", tz="Europe/Paris")
+    v = np.sin(np.arange(200) / 3.0) + 2.0
+    with pytest.raises(lstm.DataError, match="tz_localize"):
+        f.fit(pd.DataFrame({"t": t, "v": v}), column="v", time_column="t")
+    f.fit(pd.DataFrame({"t": t.tz_localize(None), "v": v}), column="v", time_column="t")
+    out = f.predict(quantiles=[np.float32(0.3)])
+    assert "q0.3" in out.columns, list(out.columns)
+    report = f.evaluate(pd.DataFrame({"t": t.tz_localize(None), "v": v}))
+    assert report["data"] == "the data", report["data"]

@@ -236,9 +236,13 @@ class _Job:
 
     def _evaluate_file(self, path: PathLike, **options: Any) -> Dict[str, Any]:
         try:
-            return json.loads(self.model.evaluate(str(path), **options))
+            report = json.loads(self.model.evaluate(str(path), **options))
         except (ValueError, _lstm.LstmError) as e:
             raise _data_error(e, path) from None
+        if _ours(path) and isinstance(report, dict) and "data" in report:
+            # the temporary file the library read is gone: name what was given
+            report["data"] = "the data"
+        return report
 
     def __repr__(self) -> str:
         if self._model is None:
@@ -369,6 +373,14 @@ class Forecaster(_Job):
             # a named index (a time or id set with set_index) is a column of the data
             if any(n is not None for n in data.index.names):
                 data = data.reset_index()
+            for c in data.columns:
+                if isinstance(data[c].dtype, pd.DatetimeTZDtype):
+                    raise DataError(
+                        f"column {c!r} holds times with a time zone ({data[c].dtype.tz}); "
+                        "the forecaster reads local times: give "
+                        f"df[{c!r}].dt.tz_convert(ZONE).dt.tz_localize(None) (or "
+                        ".dt.tz_localize(None) to drop the zone)"
+                    )
             data.to_csv(p, index=False)
             return p
         if isinstance(data, Mapping):
@@ -437,7 +449,9 @@ class Forecaster(_Job):
         m = self.model
         if quantiles is None:
             quantiles = [0.025, 0.975] if m.is_global else []
-        levels = [float(q) for q in quantiles]
+        # a float32 level keeps its short spelling (0.3, not 0.30000001192092896), which
+        # names its column
+        levels = [float(str(q)) if isinstance(q, np.floating) else float(q) for q in quantiles]
         if steps is not None and steps < 1:
             raise ValueError(f"steps must be at least 1, got {steps}")
         as_frame = _is_dataframe(data) if data is not None else self._was_frame

@@ -445,6 +445,11 @@ impl Settings {
             if !(e.is_finite() && e > 0.0) {
                 return bad(format!("epochs must be a positive, finite number, got {e}"));
             }
+            if e > 1e6 {
+                return bad(format!(
+                    "epochs must be at most 1000000, got {e}; for a run bounded by time give --minutes"
+                ));
+            }
         }
         if self.steps == Some(0) {
             return bad("steps must be at least 1".into());
