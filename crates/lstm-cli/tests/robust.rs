@@ -117,6 +117,19 @@ fn text_args<'a>(txt: &'a Path, out: &'a Path, steps: &'a str) -> Vec<&'a str> {
     v
 }
 
+/// The bundled movie reviews' header and first `rows` rows, written to `dir/name`.
+fn reviews(dir: &Path, name: &str, rows: usize) -> PathBuf {
+    let full = std::fs::read_to_string(data("movie_review_sentiment.tsv")).unwrap();
+    let head: String = full
+        .lines()
+        .take(rows + 1)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let tsv = dir.join(name);
+    std::fs::write(&tsv, head).unwrap();
+    tsv
+}
+
 fn train_tiny_text(dir: &Path, name: &str, steps: &str) -> PathBuf {
     let txt = small_text(dir);
     let out = dir.join(name);
@@ -376,10 +389,7 @@ fn generation_and_classification_follow_documented_rules() {
         );
     }
 
-    let full = std::fs::read_to_string(data("movie_review_sentiment.tsv")).unwrap();
-    let head: String = full.lines().take(201).map(|l| format!("{l}\n")).collect();
-    let tsv = dir.join("reviews.tsv");
-    std::fs::write(&tsv, head).unwrap();
+    let tsv = reviews(&dir, "reviews.tsv", 200);
     let c = dir.join("c");
     ok(&[
         "train",
@@ -829,10 +839,7 @@ fn edited_configurations_of_every_task_are_refused_when_loaded() {
         &["config.json", "a text model cannot have a last_step head"],
     );
     // a classifier
-    let full = std::fs::read_to_string(data("movie_review_sentiment.tsv")).unwrap();
-    let head: String = full.lines().take(61).map(|l| format!("{l}\n")).collect();
-    let tsv = dir.join("reviews.tsv");
-    std::fs::write(&tsv, head).unwrap();
+    let tsv = reviews(&dir, "reviews.tsv", 60);
     let c = dir.join("c");
     ok(&[
         "train",
@@ -1039,10 +1046,7 @@ fn bad_configuration_is_refused_before_anything_is_written() {
     std::fs::write(&cfg, "hidden = [\n").unwrap();
     text(&["--config", s(&cfg)], &["run.toml", "not valid TOML"]);
     // an embedding table too large for the machine, known only once the vocabulary is read
-    let full = std::fs::read_to_string(data("movie_review_sentiment.tsv")).unwrap();
-    let head: String = full.lines().take(101).map(|l| format!("{l}\n")).collect();
-    let tsv = dir.join("r.tsv");
-    std::fs::write(&tsv, head).unwrap();
+    let tsv = reviews(&dir, "r.tsv", 100);
     rejects(
         &[
             "train",
