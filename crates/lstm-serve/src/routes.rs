@@ -487,7 +487,15 @@ pub struct ClassifyRequest {
     pub model: String,
     /// The texts to classify.
     pub texts: Vec<String>,
+    /// Answer each text's `top_k` most probable classes (`top`) instead of every class's
+    /// probability (`probabilities`); at least 1, at most the number of classes are given.
+    #[serde(default)]
+    pub top_k: Option<usize>,
 }
+
+/// The most class probabilities one `/v1/classify` answer holds without `top_k` (texts times
+/// classes): about 20 MB of JSON.
+pub const MAX_PROBABILITIES: usize = 1_000_000;
 
 /// `POST /v1/classify`.
 pub async fn classify(
@@ -499,6 +507,28 @@ pub async fn classify(
         other => return Err(wrong_task(&req.model, other.task(), other.endpoint())),
     };
     count("texts", req.texts.len())?;
+    match req.top_k {
+        Some(0) => {
+            return Err(ApiError::bad_param(
+                "top_k",
+                "top_k must be at least 1 (leave it out for every class's probability)",
+            ))
+        }
+        None if req.texts.len().saturating_mul(labels.len()) > MAX_PROBABILITIES => {
+            return Err(ApiError::bad_param(
+                "top_k",
+                format!(
+                    "{} texts to a model of {} classes would answer {} probabilities, more than \
+                     {MAX_PROBABILITIES}; give top_k (each text's most probable classes) or send \
+                     fewer texts per request",
+                    req.texts.len(),
+                    labels.len(),
+                    req.texts.len().saturating_mul(labels.len())
+                ),
+            ))
+        }
+        _ => {}
+    }
     let (tx, rx) = oneshot::channel();
     worker.submit(
         &req.model,
@@ -512,9 +542,20 @@ pub async fn classify(
         .map_err(|_| ApiError::internal("the model failed on this batch"))??;
     let predictions: Vec<Value> = preds
         .iter()
-        .map(|p| {
-            json!({"label": p.label, "probability": p.probability,
-                        "probabilities": p.probabilities})
+        .map(|p| match req.top_k {
+            None => json!({"label": p.label, "probability": p.probability,
+                        "probabilities": p.probabilities}),
+            Some(k) => {
+                // the k most probable, ties in the order of `labels` (as the label's argmax)
+                let mut order: Vec<usize> = (0..p.probabilities.len()).collect();
+                order.sort_by(|&a, &b| p.probabilities[b].total_cmp(&p.probabilities[a]));
+                let top: Vec<Value> = order
+                    .iter()
+                    .take(k)
+                    .map(|&i| json!({"label": labels[i], "probability": p.probabilities[i]}))
+                    .collect();
+                json!({"label": p.label, "probability": p.probability, "top": top})
+            }
         })
         .collect();
     Ok(Json(json!({

@@ -5,7 +5,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{classify_model, client, forecast_model, scratch, window_model, Server};
+use common::{
+    classify_model, client, forecast_model, many_class_model, scratch, window_model, Server,
+};
 use lstm::tasks::job;
 use lstm_serve::ServeArgs;
 use serde_json::{json, Value};
@@ -241,7 +243,50 @@ async fn classifications_match_the_library_and_run_as_one_batch() {
     let batches = s.metric("lstm_batch_size_count{kind=\"classify\"}").await - before;
     assert!(batches < 8.0, "8 requests ran in {batches} batches");
 
+    // the k most probable classes instead of all: the label first, the rest in order
+    for k in [1, 2, 5] {
+        let (status, got) = post(
+            &s,
+            "/v1/classify",
+            &json!({"model": "sentiment", "texts": texts, "top_k": k}),
+        )
+        .await;
+        assert_eq!(status, 200, "{got}");
+        for (p, w) in got["predictions"].as_array().unwrap().iter().zip(&want) {
+            assert!(p.get("probabilities").is_none(), "{p}");
+            let top = p["top"].as_array().unwrap();
+            assert_eq!(top.len(), k.min(2), "{p}");
+            assert_eq!(top[0]["label"], w.label.as_str());
+            assert_eq!(
+                top[0]["probability"].as_f64().unwrap() as f32,
+                w.probability
+            );
+            for t in top {
+                let i = labels
+                    .iter()
+                    .position(|l| t["label"] == l.as_str())
+                    .unwrap();
+                assert_eq!(
+                    t["probability"].as_f64().unwrap() as f32,
+                    w.probabilities[i]
+                );
+            }
+            if k > 1 {
+                assert!(top[1]["probability"].as_f64() <= top[0]["probability"].as_f64());
+                assert_ne!(top[0]["label"], top[1]["label"]);
+            }
+        }
+    }
+
     for (body, param) in [
+        (
+            json!({"model": "sentiment", "texts": ["a"], "top_k": 0}),
+            "top_k",
+        ),
+        (
+            json!({"model": "sentiment", "texts": ["a"], "top_k": -1}),
+            "top_k",
+        ),
         (json!({"model": "sentiment", "texts": []}), "texts"),
         (json!({"model": "sentiment"}), "texts"),
         (json!({"model": "sentiment", "texts": "one"}), "texts"),
@@ -251,6 +296,51 @@ async fn classifications_match_the_library_and_run_as_one_batch() {
         assert_eq!(status, 400, "{body}: {e}");
         assert_eq!(e["error"]["param"], param, "{body}: {e}");
     }
+    s.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_of_many_classes_need_top_k() {
+    let many = many_class_model();
+    let s = Server::start(ServeArgs::with_models([format!("many={}", many.display())])).await;
+    let texts: Vec<String> = (0..1000).map(|i| format!("w{i}")).collect();
+    let (status, e) = post(
+        &s,
+        "/v1/classify",
+        &json!({"model": "many", "texts": texts}),
+    )
+    .await;
+    assert_eq!(status, 400, "{e}");
+    assert_eq!(e["error"]["param"], "top_k", "{e}");
+    let m = e["error"]["message"].as_str().unwrap();
+    assert!(m.contains("1001 classes") && m.contains("top_k"), "{m}");
+    let (status, got) = post(
+        &s,
+        "/v1/classify",
+        &json!({"model": "many", "texts": texts, "top_k": 3}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let preds = got["predictions"].as_array().unwrap();
+    assert_eq!(preds.len(), 1000);
+    assert!(preds
+        .iter()
+        .all(|p| p["top"].as_array().unwrap().len() == 3));
+    // fewer texts fit without it
+    let (status, got) = post(
+        &s,
+        "/v1/classify",
+        &json!({"model": "many", "texts": &texts[..999]}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        got["predictions"][0]["probabilities"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1001
+    );
     s.stop().await.unwrap();
 }
 

@@ -202,6 +202,19 @@ fn api_misuse_is_a_typed_error() {
         )
         .unwrap_err();
     assert!(err.to_string().contains("no cell state"), "{err}");
+    // ... nor an initial one with a cell state
+    let h0 = RecurrentState {
+        h: vec![0.0; 2 * 4],
+        c: vec![0.0; 2 * 4],
+    };
+    let err = gru
+        .forward(
+            &gstore.values,
+            SequenceBatch::new(Input::Dense(&x), 2, 2).with_initial_state(&h0),
+            &mut gc,
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("no cell state"), "{err}");
     // two stacks under one prefix in one store
     let mut shared = ParamStore::default();
     let mut rng = ChaCha8Rng::seed_from_u64(0);

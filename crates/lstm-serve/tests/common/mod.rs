@@ -118,6 +118,26 @@ pub fn classify_model() -> &'static Path {
     })
 }
 
+/// A classifier of 1,001 classes, one word each (`w0` is `c0`...): too many classes for every
+/// probability of 1,000 texts in one answer.
+pub fn many_class_model() -> &'static Path {
+    static M: OnceLock<PathBuf> = OnceLock::new();
+    M.get_or_init(|| {
+        let mut csv = String::from("text,label\n");
+        // twice, so that the validation split's labels are trained on
+        for i in (0..1001).chain(0..1001) {
+            csv.push_str(&format!("w{i},c{i}\n"));
+        }
+        train(Task::Classify, "many", &csv, |s| {
+            s.hidden = 4;
+            s.embedding = 4;
+            s.batch = 8;
+            s.steps = Some(1);
+            s.min_count = 1;
+        })
+    })
+}
+
 /// A running in-process server.
 pub struct Server {
     /// `http://127.0.0.1:PORT`.

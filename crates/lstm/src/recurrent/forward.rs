@@ -165,6 +165,12 @@ impl Recurrent {
             if cfg.mode == Mode::Lstm && s.c.len() != dn * ln * b * h {
                 return Err(Error::shape("c0", dn * ln * b * h, s.c.len()));
             }
+            if cfg.mode != Mode::Lstm && !s.c.is_empty() {
+                return Err(Error::Config(format!(
+                    "a {:?} stack has no cell state: leave the initial state's c empty",
+                    cfg.mode
+                )));
+            }
         }
 
         // ---- sort rows by length (descending, stable) so running sequences are a prefix,
