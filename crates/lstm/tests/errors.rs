@@ -341,3 +341,116 @@ fn model_too_large_for_memory_is_refused_by_validate() {
     };
     small.validate().unwrap();
 }
+
+/// Each of `job`'s functions, given a model of another kind, names the function for it.
+#[test]
+fn job_functions_name_the_function_for_the_model() {
+    use lstm::tasks::job::{self, GenerateOptions};
+    use lstm::{Job, Settings, Task};
+    let dir = std::env::temp_dir().join(format!("lstm-kinds-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let train = |task: Task, name: &str, data: String, tweak: &dyn Fn(&mut Settings)| {
+        let file = dir.join(format!("{name}.csv"));
+        std::fs::write(&file, data).unwrap();
+        let mut s = Settings::defaults(task);
+        s.data = Some(file.display().to_string());
+        (s.minutes, s.epochs, s.steps) = (None, None, Some(2));
+        (s.threads, s.hidden, s.batch) = (1, 4, 4);
+        tweak(&mut s);
+        let out = dir.join(name);
+        Job::new(task, s, out.clone())
+            .unwrap()
+            .train(
+                &|_, _, _| Ok(()),
+                &std::sync::atomic::AtomicBool::new(false),
+                &mut |_| {},
+            )
+            .unwrap();
+        (lstm::load(&out).unwrap(), file)
+    };
+    let (mut text, text_file) = train(
+        Task::Text,
+        "text",
+        "to be or not to be. ".repeat(50),
+        &|s| {
+            s.seq_len = 8;
+        },
+    );
+    let mut rows = String::from("text,label\n");
+    for i in 0..40 {
+        rows.push_str(&format!("good {i},pos\nbad {i},neg\n"));
+    }
+    let (mut classifier, _) = train(Task::Classify, "cls", rows, &|s| {
+        (s.embedding, s.min_count) = (4, 1);
+    });
+    let series: String = std::iter::once("y\n".to_string())
+        .chain((0..80).map(|t| format!("{}\n", 10 + t % 7)))
+        .collect();
+    let (mut window, series_file) = train(Task::Forecast, "window", series, &|s| {
+        s.forecaster = lstm::tasks::settings::Forecaster::Window;
+        s.columns = vec!["y".into()];
+        (s.window, s.horizon, s.layers) = (8, 2, 1);
+    });
+    let (mut global, _) = train(
+        Task::Forecast,
+        "global",
+        std::fs::read_to_string(&series_file).unwrap(),
+        &|s| {
+            s.columns = vec!["y".into()];
+            (s.horizon, s.layers, s.season, s.members) = (4, 1, Some(7), 1);
+        },
+    );
+    let says = |r: Result<(), job::JobError>, function: &str, right: &str| {
+        let m = r.unwrap_err().to_string();
+        assert!(
+            m.contains(&format!("`{function}` needs")) && m.contains(&format!("use `{right}`")),
+            "{function}: {m}"
+        );
+    };
+    let texts = ["good".to_string()];
+    let o = GenerateOptions {
+        prime: "to".into(),
+        length: 5,
+        temperature: 1.0,
+        top_k: 0,
+        bf16: false,
+        seed: 1,
+    };
+    says(
+        job::classify(&mut text, &texts).map(drop),
+        "classify",
+        "generate",
+    );
+    says(
+        job::generate(&mut classifier, &o, &mut |_| {}).map(drop),
+        "generate",
+        "classify",
+    );
+    says(
+        job::forecast(&mut global, &series_file, 2).map(drop),
+        "forecast",
+        "forecast_global",
+    );
+    says(
+        job::forecast_global(&mut window, &series_file, None, &[]).map(drop),
+        "forecast_global",
+        "forecast",
+    );
+    says(
+        job::backtest(&mut window, &series_file, 1).map(drop),
+        "backtest",
+        "forecast",
+    );
+    says(
+        job::forecast(&mut text, &text_file, 2).map(drop),
+        "forecast",
+        "generate",
+    );
+    // and each takes its own
+    job::generate(&mut text, &o, &mut |_| {}).unwrap();
+    job::classify(&mut classifier, &texts).unwrap();
+    job::forecast(&mut window, &series_file, 2).unwrap();
+    job::forecast_global(&mut global, &series_file, None, &[]).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}

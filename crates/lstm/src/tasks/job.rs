@@ -1921,6 +1921,7 @@ pub fn generate_until(
     o: &GenerateOptions,
     on_piece: &mut dyn FnMut(&str) -> bool,
 ) -> JobResult<String> {
+    served_by(l, "generate", "a text model")?;
     check_generate(o)?;
     let vocab = l
         .meta
@@ -1993,6 +1994,7 @@ pub fn series_spec(l: &Loaded) -> JobResult<SeriesSpec> {
 /// # Errors
 /// A model without series description, an unreadable file, model errors.
 pub fn forecast(l: &mut Loaded, data: &Path, steps: usize) -> JobResult<Forecast> {
+    served_by(l, "forecast", "a window forecaster")?;
     let spec = series_spec(l)?;
     let table = series::read_table(data, &spec.columns, spec.date_column.as_deref())?;
     forecast_table(l, spec, table, steps)
@@ -2003,6 +2005,7 @@ pub fn forecast(l: &mut Loaded, data: &Path, steps: usize) -> JobResult<Forecast
 /// # Errors
 /// As [`forecast`].
 pub fn forecast_csv(l: &mut Loaded, name: &str, csv: &str, steps: usize) -> JobResult<Forecast> {
+    served_by(l, "forecast", "a window forecaster")?;
     let spec = series_spec(l)?;
     let table = series::parse_table(
         csv.as_bytes().to_vec(),
@@ -2073,6 +2076,7 @@ pub fn read_texts(l: &Loaded, texts: Texts<'_>) -> JobResult<Vec<String>> {
 /// # Errors
 /// A model without vocabulary or labels, model errors.
 pub fn classify(l: &mut Loaded, texts: &[String]) -> JobResult<Vec<Prediction>> {
+    served_by(l, "classify", "a classifier")?;
     let vocab = l
         .meta
         .vocab
@@ -2412,11 +2416,41 @@ fn forecast_models(
     Ok(global::combine(runs))
 }
 
-fn global_spec(l: &Loaded) -> JobResult<GlobalSpec> {
+/// What `l` is and the function of this module that serves it, for messages.
+fn served_as(l: &Loaded) -> (String, &'static str) {
+    match l.meta.task {
+        Task::Forecast if l.meta.global.is_some() => {
+            ("a global forecaster".into(), "forecast_global")
+        }
+        Task::Forecast => ("a window forecaster".into(), "forecast"),
+        Task::Text => ("a text model".into(), "generate"),
+        Task::Classify => ("a classifier".into(), "classify"),
+    }
+}
+
+/// Refuses a model that `function` (of this module), which needs `wanted`, cannot take,
+/// naming the function that serves it.
+fn refuse_model(l: &Loaded, function: &str, wanted: &str) -> JobError {
+    let (kind, right) = served_as(l);
+    invalid(format!(
+        "`{function}` needs {wanted} but this is {kind}; use `{right}` with it"
+    ))
+}
+
+/// Refuses a model that is not served by `function`, which needs `wanted`.
+fn served_by(l: &Loaded, function: &'static str, wanted: &str) -> JobResult<()> {
+    if served_as(l).1 == function {
+        Ok(())
+    } else {
+        Err(refuse_model(l, function, wanted))
+    }
+}
+
+fn global_spec(l: &Loaded, function: &str) -> JobResult<GlobalSpec> {
     l.meta
         .global
         .clone()
-        .ok_or_else(|| invalid("the model is not a global forecaster"))
+        .ok_or_else(|| refuse_model(l, function, "a global forecaster"))
 }
 
 fn panel_for(spec: &GlobalSpec, data: &Path) -> JobResult<Panel> {
@@ -2457,7 +2491,7 @@ fn panel_spec(spec: &GlobalSpec) -> PanelSpec {
 /// A model that is not a global forecaster, an unreadable file, windows overlapping the
 /// training data, series too short for the windows.
 pub fn backtest(l: &mut Loaded, data: &Path, windows: usize) -> JobResult<Backtest> {
-    let spec = global_spec(l)?;
+    let spec = global_spec(l, "backtest")?;
     if windows == 0 {
         return Err(invalid("--windows must be at least 1"));
     }
@@ -2560,7 +2594,7 @@ pub fn forecast_global(
     steps: Option<usize>,
     levels: &[f64],
 ) -> JobResult<GlobalForecast> {
-    let spec = global_spec(l)?;
+    let spec = global_spec(l, "forecast_global")?;
     let panel = panel_for(&spec, data)?;
     forecast_panel(l, spec, panel, &data.display().to_string(), steps, levels)
 }
@@ -2577,7 +2611,7 @@ pub fn forecast_global_csv(
     steps: Option<usize>,
     levels: &[f64],
 ) -> JobResult<GlobalForecast> {
-    let spec = global_spec(l)?;
+    let spec = global_spec(l, "forecast_global")?;
     let panel = panel::parse_panel(csv, name, &panel_spec(&spec))?;
     forecast_panel(l, spec, panel, name, steps, levels)
 }
