@@ -10,25 +10,15 @@ use lstm::experiment::{self as ex, Arch, CurvePoint};
 use crate::args::*;
 
 /// Dispatches `lstm experiment <which>`.
-/// A failed run leaves no `--out` directory it created (nor a partial table or plot in it).
+/// Nothing is written before the runs are done: an interrupted or failed run leaves no `--out`
+/// directory it created, nor a partial table or plot in one that existed.
 pub fn experiment(cmd: &ExperimentCmd) -> Result<()> {
-    let out = match &cmd.which {
-        ExperimentKind::Adding(a) => &a.common.out,
-        ExperimentKind::Order(a) => &a.common.out,
-        ExperimentKind::Gradients(a) => &a.common.out,
-        ExperimentKind::Variants(a) => &a.common.out,
-    };
-    let created = !out.exists();
-    let r = match &cmd.which {
+    match &cmd.which {
         ExperimentKind::Adding(a) => adding(a),
         ExperimentKind::Order(a) => order(a),
         ExperimentKind::Gradients(a) => gradients(a),
         ExperimentKind::Variants(a) => variants(a),
-    };
-    if r.is_err() && created {
-        let _ = std::fs::remove_dir_all(out);
     }
-    r
 }
 
 fn init(i: InitArg) -> lstm::params::init::InitScheme {
@@ -38,44 +28,102 @@ fn init(i: InitArg) -> lstm::params::init::InitScheme {
     }
 }
 
-fn arch(cell: CellArg, variant: VariantArg) -> Arch {
-    let mode = match cell {
-        CellArg::Lstm => Mode::Lstm,
-        CellArg::Gru => Mode::Gru,
-        CellArg::Rnn => Mode::RnnTanh,
-        CellArg::RnnRelu => Mode::RnnRelu,
-    };
+/// The architectures of `cells` with the LSTM `variant`, which other cells do not take.
+fn archs(cells: &[CellArg], variant: VariantArg) -> Result<Vec<Arch>> {
     let (peephole, coupled) = match variant {
         VariantArg::Standard => (false, false),
         VariantArg::Peephole => (true, false),
         VariantArg::Coupled => (false, true),
         VariantArg::PeepholeCoupled => (true, true),
     };
-    Arch::from_parts(mode, peephole, coupled)
+    cells
+        .iter()
+        .map(|&cell| {
+            let mode = match cell {
+                CellArg::Lstm => Mode::Lstm,
+                CellArg::Gru => Mode::Gru,
+                CellArg::Rnn => Mode::RnnTanh,
+                CellArg::RnnRelu => Mode::RnnRelu,
+            };
+            if mode != Mode::Lstm && (peephole || coupled) {
+                bail!(
+                    "--variant {} is a variant of the LSTM cell; a {} cell has none: leave \
+                     --variant out, or run the LSTM alone with it",
+                    Arch::from_parts(Mode::Lstm, peephole, coupled).name(),
+                    Arch::from_parts(mode, false, false).name()
+                );
+            }
+            Ok(Arch::from_parts(mode, peephole, coupled))
+        })
+        .collect()
 }
 
-/// Sets the threads, creates `--out` and returns the paths of the table and the plot.
-fn prepare(common: &ExperimentCommon, name: &str) -> Result<(PathBuf, PathBuf)> {
+/// Where an experiment writes: the table, the plot, and the plot's name while it is drawn.
+struct Outputs {
+    dir: PathBuf,
+    md: PathBuf,
+    plot: PathBuf,
+    drawn: PathBuf,
+}
+
+/// Sets the threads and checks `--out` before anything runs (it is created when the results
+/// are written).
+fn prepare(common: &ExperimentCommon, name: &str) -> Result<Outputs> {
     lstm::kernels::set_num_threads(common.threads);
-    std::fs::create_dir_all(&common.out).with_context(|| {
-        format!(
-            "cannot create the output directory {}",
-            common.out.display()
-        )
-    })?;
+    let dir = common.out.clone();
+    if dir.exists() && !dir.is_dir() {
+        bail!(
+            "--out {} is a file; name a directory for the table and the plot",
+            dir.display()
+        );
+    }
     let ext = if common.png { "png" } else { "svg" };
-    Ok((
-        common.out.join(format!("{name}.md")),
-        common.out.join(format!("{name}.{ext}")),
-    ))
+    let o = Outputs {
+        md: dir.join(format!("{name}.md")),
+        plot: dir.join(format!("{name}.{ext}")),
+        drawn: dir.join(format!(".{name}.{}.tmp.{ext}", std::process::id())),
+        dir,
+    };
+    for f in [&o.md, &o.plot] {
+        if f.exists() && !f.is_file() {
+            bail!(
+                "{} exists and is not a file; refusing to replace it: choose another --out",
+                f.display()
+            );
+        }
+    }
+    Ok(o)
 }
 
-/// Writes the table, prints it (unless `--json`) and says where the files are.
-fn finish(common: &ExperimentCommon, table: &str, md: &Path, plot: &Path) -> Result<()> {
-    std::fs::write(md, table).with_context(|| format!("cannot write {}", md.display()))?;
+/// Creates `--out`, draws the plot with `draw`, writes the table, prints it (unless `--json`)
+/// and says where the files are. A failure leaves no partial file, and no directory it created.
+fn finish(
+    common: &ExperimentCommon,
+    o: &Outputs,
+    table: &str,
+    draw: impl FnOnce(&Path) -> lstm::Result<()>,
+) -> Result<()> {
+    let created = !o.dir.exists();
+    let r = (|| -> Result<()> {
+        std::fs::create_dir_all(&o.dir)
+            .with_context(|| format!("cannot create the output directory {}", o.dir.display()))?;
+        draw(&o.drawn).with_context(|| format!("cannot write {}", o.plot.display()))?;
+        lstm::tasks::modeldir::write_atomic(&o.md, table.as_bytes())
+            .with_context(|| format!("cannot write {}", o.md.display()))?;
+        std::fs::rename(&o.drawn, &o.plot)
+            .with_context(|| format!("cannot write {}", o.plot.display()))?;
+        Ok(())
+    })();
+    if r.is_err() {
+        let _ = std::fs::remove_file(&o.drawn);
+        if created {
+            let _ = std::fs::remove_dir_all(&o.dir);
+        }
+    }
+    r?;
     if !common.json {
         println!("{table}");
-        println!("wrote {} and {}", md.display(), plot.display());
+        println!("wrote {} and {}", o.md.display(), o.plot.display());
     }
     Ok(())
 }
@@ -110,12 +158,12 @@ fn adding(a: &AddingArgs) -> Result<()> {
     if !(a.target.is_finite() && a.target > 0.0) {
         bail!("--target is a test MSE above 0, got {}", a.target);
     }
-    let (md, plot) = prepare(&a.common, "adding")?;
+    let o = prepare(&a.common, "adding")?;
     let mut reports = Vec::new();
-    for &cell in &a.cell {
+    for arch in archs(&a.cell, a.variant)? {
         for &seed in &a.seed {
             let cfg = ex::AddingConfig {
-                arch: arch(cell, a.variant),
+                arch,
                 length: a.length,
                 hidden: a.hidden,
                 batch: a.batch,
@@ -137,20 +185,21 @@ fn adding(a: &AddingArgs) -> Result<()> {
             reports.push(r);
         }
     }
-    ex::plot_adding(&plot, &reports)?;
-    finish(&a.common, &ex::adding_table(&reports), &md, &plot)
+    finish(&a.common, &o, &ex::adding_table(&reports), |p| {
+        ex::plot_adding(p, &reports)
+    })
 }
 
 fn order(a: &OrderArgs) -> Result<()> {
     if !(0.0..=1.0).contains(&a.target) {
         bail!("--target is an accuracy between 0 and 1, got {}", a.target);
     }
-    let (md, plot) = prepare(&a.common, "order")?;
+    let o = prepare(&a.common, "order")?;
     let mut reports = Vec::new();
-    for &cell in &a.cell {
+    for arch in archs(&a.cell, a.variant)? {
         for &seed in &a.seed {
             let cfg = ex::OrderConfig {
-                arch: arch(cell, a.variant),
+                arch,
                 length: a.length,
                 hidden: a.hidden,
                 batch: a.batch,
@@ -174,16 +223,17 @@ fn order(a: &OrderArgs) -> Result<()> {
             reports.push(r);
         }
     }
-    ex::plot_order(&plot, &reports)?;
-    finish(&a.common, &ex::order_table(&reports), &md, &plot)
+    finish(&a.common, &o, &ex::order_table(&reports), |p| {
+        ex::plot_order(p, &reports)
+    })
 }
 
 fn gradients(a: &GradientArgs) -> Result<()> {
-    let (md, plot) = prepare(&a.common, "gradients")?;
+    let o = prepare(&a.common, "gradients")?;
     let mut reports = Vec::new();
-    for &cell in &a.cell {
+    for arch in archs(&a.cell, a.variant)? {
         let cfg = ex::GradientConfig {
-            arch: arch(cell, a.variant),
+            arch,
             length: a.length,
             hidden: a.hidden,
             probe_batch: a.probe_batch,
@@ -208,8 +258,9 @@ fn gradients(a: &GradientArgs) -> Result<()> {
         print_json(&a.common, || serde_json::to_string(&r))?;
         reports.push(r);
     }
-    ex::plot_gradients(&plot, &reports)?;
-    finish(&a.common, &ex::gradient_table(&reports), &md, &plot)
+    finish(&a.common, &o, &ex::gradient_table(&reports), |p| {
+        ex::plot_gradients(p, &reports)
+    })
 }
 
 fn variants(a: &VariantsArgs) -> Result<()> {
@@ -227,7 +278,7 @@ fn variants(a: &VariantsArgs) -> Result<()> {
             .with_context(|| format!("cannot read the text {}", p.display()))?,
         None => lstm::tasks::job::BUNDLED_TEXT.to_string(),
     };
-    let (md, plot) = prepare(&a.common, "variants")?;
+    let o = prepare(&a.common, "variants")?;
     let cfg = ex::VariantsConfig {
         archs,
         seeds: a.seeds.clone(),
@@ -258,6 +309,7 @@ fn variants(a: &VariantsArgs) -> Result<()> {
             }
         }
     })?;
-    ex::plot_variants(&plot, &report)?;
-    finish(&a.common, &ex::variants_table(&report), &md, &plot)
+    finish(&a.common, &o, &ex::variants_table(&report), |p| {
+        ex::plot_variants(p, &report)
+    })
 }

@@ -36,6 +36,16 @@ fn check_page_out(out: &Path, model: Option<&Path>, inputs: &[&Path]) -> Result<
     Ok(())
 }
 
+/// The model directory's loss curve, if it holds one as a regular file (a pipe or device there
+/// would block or never end).
+fn loss_svg(model: &Path) -> Option<String> {
+    let p = model.join("loss.svg");
+    if !std::fs::metadata(&p).is_ok_and(|m| m.is_file()) {
+        return None;
+    }
+    std::fs::read_to_string(p).ok()
+}
+
 fn write(path: &Path, page: &str) -> Result<()> {
     if path.extension().and_then(|e| e.to_str()) != Some("html") {
         eprintln!(
@@ -101,9 +111,16 @@ pub fn explain(a: &ExplainArgs) -> Result<()> {
     }
     let e = explain::explain(&l.model, vocab, &text)
         .with_context(|| format!("cannot explain the model in {}", a.model.display()))?;
-    let svg = std::fs::read_to_string(a.model.join("loss.svg")).ok();
+    let svg = loss_svg(&a.model);
     let page = lstm::pages::html::explain_page(&e, &a.model.display().to_string(), svg.as_deref())?;
     write(&a.out, &page)?;
+    let n = e.trace.tokens.len();
+    if n < explain::MIN_RANKED_TOKENS {
+        eprintln!(
+            "note: {n} token(s) are too few to rank units by correlation (from {} on); the page shows the trace alone",
+            explain::MIN_RANKED_TOKENS
+        );
+    }
     if let Some(best) = e.overall.first() {
         eprintln!(
             "most interpretable unit: layer {}, unit {} ({}, r = {:.2} with {})",
@@ -195,7 +212,7 @@ pub fn report(a: &ReportArgs) -> Result<()> {
         ("last validation loss".to_string(), last(&l.state.val_loss)),
     ];
     let mut plots = Vec::new();
-    if let Ok(svg) = std::fs::read_to_string(a.model.join("loss.svg")) {
+    if let Some(svg) = loss_svg(&a.model) {
         plots.push(("Loss".to_string(), Plot::Svg(svg)));
     }
     for p in &a.plot {

@@ -10,8 +10,43 @@ use lstm::tasks::modeldir::{self, ModelMeta, Task, TrainingState};
 
 use crate::args::{ExportArgs, ExportFormat, ImportArgs, ImportFormat};
 
+/// Whether the file `out` may be replaced by an export in `format`: a file of what the export
+/// writes (safetensors, HDF5, or ONNX: a `.onnx` name or a protobuf's first field), not
+/// another file that happens to be named as `--out`.
+fn replaceable(out: &Path, format: ExportFormat) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 9];
+    let n = std::fs::File::open(out)
+        .and_then(|f| f.take(9).read(&mut head))
+        .unwrap_or(0);
+    let safetensors = n == 9 && head[8] == b'{';
+    let hdf5 = n >= 8 && head[..8] == *b"\x89HDF\r\n\x1a\n";
+    let onnx = out
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("onnx"))
+        || (n > 0 && head[0] == 0x08);
+    match format {
+        ExportFormat::Pytorch => safetensors,
+        ExportFormat::Keras => safetensors || hdf5,
+        ExportFormat::Onnx => onnx,
+    }
+}
+
 pub fn export(a: &ExportArgs) -> Result<()> {
     crate::paths::check_out_file(&a.out, Some(&a.model), &[])?;
+    crate::paths::check_file_target("--out", &a.out)?;
+    if a.out.exists() && !(a.out.is_file() && replaceable(&a.out, a.format)) {
+        bail!(
+            "--out {} exists and is not a file this export writes ({}); refusing to replace it: \
+             choose another --out, or remove it first",
+            a.out.display(),
+            match a.format {
+                ExportFormat::Pytorch => "safetensors",
+                ExportFormat::Keras => "safetensors or HDF5",
+                ExportFormat::Onnx => "ONNX",
+            }
+        );
+    }
     let l = modeldir::load(&a.model)
         .with_context(|| format!("cannot load the model in {}", a.model.display()))?;
     // a model of several networks: every format holds the first one (said here, once)

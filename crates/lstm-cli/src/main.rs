@@ -136,7 +136,14 @@ fn summarize(path: &std::path::Path) -> Result<()> {
 fn scaling(args: &BenchArgs, threads: usize) -> Result<()> {
     let (batches, lens) = ([1usize, 8, 32, 128], [16usize, 64, 256]);
     if !args.json {
-        println!("charlm-2x256 training, tokens/s ({threads} threads; rows: batch, columns: sequence length)");
+        println!(
+            "charlm-2x256 training{}, tokens/s ({threads} threads; rows: batch, columns: sequence length)",
+            if matches!(args.precision, PrecisionArg::Bf16) {
+                " in bf16"
+            } else {
+                ""
+            }
+        );
         print!("{:>6}", "batch");
         for t in lens {
             print!(" {:>12}", format!("T={t}"));
@@ -148,7 +155,8 @@ fn scaling(args: &BenchArgs, threads: usize) -> Result<()> {
             print!("{b:>6}");
         }
         for t in lens {
-            let c = lstm::bench::charlm_2x256(b, t);
+            let mut c = lstm::bench::charlm_2x256(b, t);
+            c.bf16 = matches!(args.precision, PrecisionArg::Bf16);
             let r = lstm::bench::run(&c, threads, args.seconds, args.min_reps as usize)?;
             if args.json {
                 println!("{}", serde_json::to_string(&r)?);

@@ -259,4 +259,71 @@ fn bad_experiment_input_gets_a_clear_message() {
         "lower --seq-len",
     );
     assert!(!new.exists());
+    // a name or seed twice (counted as one architecture's two seeds before)
+    let t = text.to_str().unwrap();
+    let tiny = [
+        "--steps",
+        "1",
+        "--eval-every",
+        "1",
+        "--hidden",
+        "4",
+        "--out",
+        n,
+    ];
+    for (extra, needle) in [
+        (
+            ["--variants", "standard,standard", "--seeds", "1"],
+            "named twice",
+        ),
+        (
+            ["--variants", "standard,gru", "--seeds", "1,1"],
+            "seed 1 is named twice",
+        ),
+    ] {
+        let mut a = vec!["experiment", "variants", "--data", t];
+        a.extend(extra);
+        a.extend(tiny);
+        fails(&a, needle);
+        assert!(!new.exists());
+    }
+    // an LSTM variant for another cell (a plain GRU ran before)
+    fails(
+        &[
+            "experiment",
+            "gradients",
+            "--cell",
+            "lstm,gru",
+            "--variant",
+            "peephole",
+            "--out",
+            n,
+        ],
+        "a gru cell has none",
+    );
+    assert!(!new.exists());
+    // a table that cannot be written is refused before the runs, and an existing --out keeps
+    // no partial plot
+    std::fs::create_dir_all(new.join("adding.md")).unwrap();
+    fails(
+        &[
+            "experiment",
+            "adding",
+            "--steps",
+            "1",
+            "--hidden",
+            "4",
+            "--length",
+            "10",
+            "--out",
+            n,
+        ],
+        "adding.md exists and is not a file",
+    );
+    let left: Vec<_> = std::fs::read_dir(&new)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left, ["adding.md"]);
 }

@@ -1186,6 +1186,37 @@ fn a_model_past_the_address_space_limit_is_refused_before_allocating() {
 }
 
 #[test]
+fn an_explanation_past_the_address_space_limit_is_refused_before_tracing() {
+    // the whole of Shakespeare explained unit by unit: about 4 GB of trace and page under
+    // `ulimit -v` of 2 GB (an allocation failure's abort before)
+    let dir = tmp("explain-ulimit");
+    let m = train_tiny_text(&dir, "m", "2");
+    let page = dir.join("e.html");
+    let text = data("tinyshakespeare.txt");
+    let o = limited(
+        "ulimit -v 2000000",
+        &[
+            "explain",
+            "--model",
+            s(&m),
+            "--text",
+            s(&text),
+            "--max-tokens",
+            "18446744073709551615",
+            "--out",
+            s(&page),
+        ],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("GB of memory") && err.contains("--max-tokens"),
+        "{err}"
+    );
+    assert!(!page.exists());
+}
+
+#[test]
 fn a_truncated_weights_file_is_named_as_such() {
     let dir = tmp("truncated");
     let m = train_tiny_text(&dir, "m", "2");
@@ -1233,6 +1264,39 @@ fn a_failed_write_leaves_no_partial_file() {
             .collect();
         assert!(left.is_empty(), "{cmd:?} left {left:?}");
     }
+    // an export replaces a file of its own format, never another file
+    let notes = out.join("notes.txt");
+    std::fs::write(&notes, "my notes").unwrap();
+    for format in ["onnx", "pytorch", "keras"] {
+        rejects(
+            &["export", format, "--model", s(&m), "--out", s(&notes)],
+            &["notes.txt exists", "refusing to replace it"],
+            &dir,
+        );
+    }
+    for (format, file) in [
+        ("onnx", "m.onnx"),
+        ("pytorch", "m.safetensors"),
+        ("keras", "m.weights.h5"),
+        ("keras", "k.safetensors"),
+    ] {
+        let target = s(&out.join(file)).to_string();
+        for _ in 0..2 {
+            ok(&["export", format, "--model", s(&m), "--out", &target]);
+        }
+    }
+    rejects(
+        &[
+            "export",
+            "onnx",
+            "--model",
+            s(&m),
+            "--out",
+            s(&out.join("m.weights.h5")),
+        ],
+        &["refusing to replace it"],
+        &dir,
+    );
 }
 
 #[test]

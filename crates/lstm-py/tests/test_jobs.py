@@ -511,3 +511,12 @@ def test_zoned_times_float32_levels_and_eval_reports_name_what_was_given():
     assert "q0.3" in out.columns, list(out.columns)
     report = f.evaluate(pd.DataFrame({"t": t.tz_localize(None), "v": v}))
     assert report["data"] == "the data", report["data"]
+
+
+def test_column_names_with_blanks_around_them_can_be_used():
+    f = lstm.Forecaster(hidden=4, layers=1, steps=5, threads=1, horizon=4, season=7)
+    v = [10.0 + t % 7 for t in range(60)]
+    f.fit({" id ": ["a"] * 60 + ["b"] * 60, " y ": v + v}, column=" y ", id_column=" id ")
+    out = f.predict(quantiles=[0.1])
+    assert sorted(set(out[" id "])) == ["a", "b"], list(out.columns)
+    assert len(out[" y "]) == 8

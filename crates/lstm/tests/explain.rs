@@ -212,7 +212,7 @@ fn synthetic(tokens: &str, cell_unit1: impl Fn(usize) -> f32, gate: &[f32]) -> T
 
 #[test]
 fn a_unit_that_tracks_quotes_ranks_first() {
-    let text = "ab \"cd ef\" gh \"ij\" k";
+    let text = "ab \"cd ef\" gh \"ij\" k ab \"cd ef\" gh \"ij\" k";
     let feats = features(&text.chars().map(String::from).collect::<Vec<_>>());
     let quotes = feats[0].values.clone();
     assert_eq!(&quotes[..5], &[0.0, 0.0, 0.0, 1.0, 1.0]);
@@ -234,6 +234,13 @@ fn a_unit_that_tracks_quotes_ranks_first() {
     assert!(!brackets.varies && brackets.best.is_empty());
     assert_eq!(correlation(&[1.0, 1.0, 1.0], &[0.0, 1.0, 2.0]), None);
     assert!((correlation(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]).unwrap() + 1.0).abs() < 1e-6);
+    // too few tokens to rank on: nothing is ranked
+    let short = &text[..20];
+    let q: Vec<f32> = features(&short.chars().map(String::from).collect::<Vec<_>>())[0]
+        .values
+        .clone();
+    let (rankings, overall) = rank_units(&synthetic(short, |t| q[t], &[0.5]), 3);
+    assert!(overall.is_empty() && rankings.iter().all(|r| r.best.is_empty()));
 }
 
 #[test]

@@ -583,6 +583,21 @@ pub struct SideBySideRow {
     pub ratio_range: Option<(f64, f64)>,
 }
 
+/// The keys of the figures a side-by-side run's result objects may hold.
+const FIGURE_KEYS: [&str; 11] = [
+    "tokens_per_s",
+    "tokens_per_s_mean",
+    "tokens_per_s_median_step",
+    "samples_per_s",
+    "samples_per_s_mean",
+    "samples_per_s_median_step",
+    "us_per_token",
+    "step_us_per_token_median",
+    "median_ms",
+    "mean_ms",
+    "ort_step_us_per_token_median",
+];
+
 /// Summarises the JSON lines of a side-by-side run (`docs/side-by-side.sh`: one
 /// `{"rep", "who", "name", "r"}` object per run of `lstm bench --json` (`who` = `lstm`), the
 /// PyTorch anchor script (`torch`) or the ONNX Runtime one (`ort`)) into one row per
@@ -590,7 +605,7 @@ pub struct SideBySideRow {
 ///
 /// # Errors
 /// [`Error::Format`](crate::error::Error::Format) for a line that is not such an object, or a
-/// configuration with no figure of ours.
+/// configuration with no figure of ours, a figure that is not a positive number, or no lines.
 pub fn summarize_side_by_side(text: &str) -> Result<Vec<SideBySideRow>> {
     use crate::error::Error;
     use serde_json::Value;
@@ -614,17 +629,36 @@ pub fn summarize_side_by_side(text: &str) -> Result<Vec<SideBySideRow>> {
             .as_str()
             .ok_or_else(|| bad(i + 1, "no `who`"))?
             .to_string();
-        let rep = v["rep"].as_u64().ok_or_else(|| bad(i + 1, "no `rep`"))?;
+        let rep = v["rep"]
+            .as_u64()
+            .ok_or_else(|| bad(i + 1, "no `rep` (a repetition number, 0 or more)"))?;
         if !v["r"].is_object() {
             return Err(bad(
                 i + 1,
                 "no result object `r` (did that run fail? see the run's log)",
             ));
         }
+        // a figure that is not a positive number would make every ratio meaningless
+        for key in FIGURE_KEYS {
+            if let Some(x) = v["r"].get(key) {
+                if !x.as_f64().is_some_and(|x| x > 0.0 && x.is_finite()) {
+                    return Err(bad(
+                        i + 1,
+                        &format!("`{key}` is {x}; a figure must be a positive number"),
+                    ));
+                }
+            }
+        }
         if !order.contains(&name) {
             order.push(name.clone());
         }
         runs.push((name, rep, who, v["r"].clone()));
+    }
+    if order.is_empty() {
+        return Err(Error::Format {
+            path: "side-by-side run".into(),
+            reason: "no runs: the file holds no line of results".into(),
+        });
     }
     let num = |r: &Value, k: &str| r.get(k).and_then(Value::as_f64);
     let mut rows = Vec::new();
@@ -820,6 +854,15 @@ mod side_by_side_tests {
         // a configuration PyTorch ran and we did not
         let only_torch = line(1, "torch", "charlm-2x256", "{\"tokens_per_s\":1.0}");
         assert!(summarize_side_by_side(&only_torch).is_err());
-        assert!(summarize_side_by_side("").unwrap().is_empty());
+        // nothing to summarise, or figures no ratio can be taken of
+        for empty in ["", "\n \n"] {
+            let e = summarize_side_by_side(empty).unwrap_err().to_string();
+            assert!(e.contains("no runs"), "{e}");
+        }
+        for figure in ["0", "-5", "\"5\""] {
+            let ours = line(1, "lstm", "c", &format!("{{\"tokens_per_s\":{figure}}}"));
+            let e = summarize_side_by_side(&ours).unwrap_err().to_string();
+            assert!(e.contains("line 1") && e.contains("positive number"), "{e}");
+        }
     }
 }

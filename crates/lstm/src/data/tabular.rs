@@ -94,14 +94,15 @@ impl Delimited {
         }
     }
 
-    /// Index of the column named `c` (names are trimmed), or an error listing the header.
+    /// Index of the column named `c` (names, given and in the header, are compared trimmed), or an
+    /// error listing the header.
     /// A name the header holds twice is refused rather than read from its first place.
     pub fn column(&self, c: &str) -> Result<usize> {
         let mut at = self
             .headers
             .iter()
             .enumerate()
-            .filter(|(_, h)| h.trim() == c)
+            .filter(|(_, h)| h.trim() == c.trim())
             .map(|(i, _)| i);
         let first = at.next().ok_or_else(|| {
             self.error(format!(

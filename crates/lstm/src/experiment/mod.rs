@@ -1282,6 +1282,21 @@ impl VariantsConfig {
     pub fn validate(&self) -> Result<()> {
         check(!self.archs.is_empty(), "name at least one architecture")?;
         check(!self.seeds.is_empty(), "name at least one seed")?;
+        for (i, a) in self.archs.iter().enumerate() {
+            if self.archs[..i].contains(a) {
+                return Err(Error::Config(format!(
+                    "the architecture `{}` is named twice; name each once",
+                    a.name()
+                )));
+            }
+        }
+        for (i, seed) in self.seeds.iter().enumerate() {
+            if self.seeds[..i].contains(seed) {
+                return Err(Error::Config(format!(
+                    "the seed {seed} is named twice; name each once"
+                )));
+            }
+        }
         check(self.hidden >= 1, "hidden units must be at least 1")?;
         check(self.seq_len >= 1, "the sequence length must be at least 1")?;
         check(self.batch >= 1, "the batch must hold at least 1 sequence")?;

@@ -547,11 +547,16 @@ fn top_predictions(logits: &[f32], vocab: &Vocab) -> Vec<Prediction> {
         .collect()
 }
 
+/// The fewest tokens [`rank_units`] ranks units on: over fewer positions, a correlation of
+/// some unit near ±1 is to be expected by chance (over 2 positions, every one is ±1).
+pub const MIN_RANKED_TOKENS: usize = 30;
+
 /// Correlates every unit's cell and hidden state with every feature of [`features`].
 ///
 /// Returns one [`FeatureRanking`] per feature with its `best` units (at most `per_feature`),
 /// and every unit's single best (feature, quantity) pair, sorted by `|correlation|`
-/// descending (ties by layer and unit).
+/// descending (ties by layer and unit). A text of fewer than [`MIN_RANKED_TOKENS`] tokens
+/// ranks none.
 pub fn rank_units(trace: &Trace, per_feature: usize) -> (Vec<FeatureRanking>, Vec<UnitScore>) {
     let feats = features(&trace.tokens);
     let (h, t_len) = (trace.hidden, trace.tokens.len());
@@ -561,7 +566,7 @@ pub fn rank_units(trace: &Trace, per_feature: usize) -> (Vec<FeatureRanking>, Ve
     for feat in &feats {
         let mut scores = Vec::new();
         let varies = correlation(&feat.values, &feat.values).is_some();
-        if varies {
+        if varies && t_len >= MIN_RANKED_TOKENS {
             for (l, lt) in trace.layers.iter().enumerate() {
                 for q in [Quantity::Cell, Quantity::Hidden] {
                     let v = lt.get(q);
@@ -659,11 +664,35 @@ pub fn saturation(trace: &Trace) -> Vec<GateSaturation> {
     out
 }
 
+/// About the bytes an explanation of `tokens` tokens by a model of `layers` layers of `hidden`
+/// units takes, with its HTML page (measured: 171 bytes per token and unit, 100,000 tokens of
+/// one layer of 32 units).
+pub fn explanation_bytes(tokens: usize, hidden: usize, layers: usize) -> u128 {
+    tokens as u128 * (200 * hidden as u128 * layers as u128 + 400)
+}
+
 /// [`trace`], [`rank_units`] (ten units per feature) and [`saturation`] in one.
 ///
 /// # Errors
-/// Those of [`trace`].
+/// Those of [`trace`]; [`Error::Config`] for a text whose explanation and page
+/// ([`explanation_bytes`]) would not fit in this process's memory.
 pub fn explain(model: &SequenceModel, vocab: &Vocab, text: &str) -> Result<Explanation> {
+    let cfg = model.config();
+    let n = vocab.split(text).len();
+    let need = explanation_bytes(n, cfg.hidden_size, cfg.num_layers);
+    if let Some(have) = crate::model::memory::machine_memory() {
+        if need > have {
+            return Err(Error::Config(format!(
+                "explaining {} tokens with {} layer(s) of {} units needs about {:.1} GB of memory, \
+                 more than the {:.1} GB available; explain fewer tokens (--max-tokens)",
+                n,
+                cfg.num_layers,
+                cfg.hidden_size,
+                need as f64 / 1e9,
+                have as f64 / 1e9
+            )));
+        }
+    }
     let trace = trace(model, vocab, text)?;
     let (rankings, overall) = rank_units(&trace, 10);
     let saturation = saturation(&trace);

@@ -18,9 +18,9 @@ fn register_font() {
 }
 
 fn plot_err(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::Format {
+    Error::Io {
         path: path.display().to_string(),
-        reason: format!("cannot draw the plot: {e}"),
+        source: std::io::Error::other(format!("cannot draw the plot: {e}")),
     }
 }
 
