@@ -328,10 +328,21 @@ fn run(mut job: Job, quiet: bool) -> Result<()> {
     let resumed_from = job.state.step;
     // a resumed run whose budget is spent: said, and the directory left as it is (training
     // would only validate and save it again)
-    if resumed_from > 0
+    let spent = resumed_from > 0
         && (job.total_steps().is_some_and(|n| resumed_from >= n)
-            || s.minutes.is_some_and(|m| job.state.seconds >= m * 60.0))
-    {
+            || s.minutes.is_some_and(|m| job.state.seconds >= m * 60.0));
+    // the ranks agree before any returns here, so that none waits alone for the others
+    #[cfg(feature = "mpi")]
+    if let Some(m) = mpi.as_mut() {
+        let mut print = resumed_from.to_le_bytes().to_vec();
+        print.push(u8::from(spent));
+        lstm::tasks::parallel::check_same(
+            m,
+            "checkpoints (resume every rank from the same model directory, at the same step) or budgets",
+            &print,
+        )?;
+    }
+    if spent {
         if rank == 0 {
             eprintln!(
                 "{} is already at step {resumed_from}, the end of its budget: nothing to train; give a larger --steps, --epochs or --minutes to go on",
@@ -716,6 +727,9 @@ fn path_str(p: &Option<PathBuf>) -> Option<String> {
 
 /// `lstm train`: the settings of the job chosen, then one library job.
 pub fn train(cmd: &TrainCmd) -> Result<()> {
+    // a build without MPI started by an MPI launcher is refused before any work
+    #[cfg(not(feature = "mpi"))]
+    ranks()?;
     match &cmd.job {
         None => train_text(&cmd.default, true),
         Some(TrainJob::Text(a)) => train_text(a, false),

@@ -189,3 +189,95 @@ fn ranks_with_different_settings_are_refused_and_a_run_resumes() {
     assert_eq!(lstm::load(&out).unwrap().state.step, 24);
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// `mpirun` of two programs (MPMD: rank 0 runs `a`, rank 1 `b`), ended after two minutes: a
+/// rank waiting alone for the other would otherwise hang the test.
+fn mpmd(a: &[&str], b: &[&str]) -> Output {
+    Command::new("timeout")
+        .args(["120", "mpirun", "--allow-run-as-root", "--oversubscribe"])
+        .args(["-np", "1", lstm()])
+        .args(a)
+        .args([":", "-np", "1", lstm()])
+        .args(b)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn ranks_that_see_different_files_or_steps_are_refused() {
+    let d = tmp("files");
+    let data = text(&d);
+    let ds = data.to_str().unwrap();
+    // the same text under another name: the same data
+    let copy = d.join("copy.txt");
+    std::fs::copy(&data, &copy).unwrap();
+    // the same length and characters, other contents (the first batches may still agree)
+    let other = d.join("other.txt");
+    let t = std::fs::read_to_string(&data).unwrap();
+    std::fs::write(&other, format!("{}{}", &t[20_000..], &t[..20_000])).unwrap();
+    let out = d.join("m");
+    let os = out.to_str().unwrap();
+    let r = mpmd(
+        &train_args(ds, os, "4"),
+        &train_args(copy.to_str().unwrap(), os, "4"),
+    );
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let out2 = d.join("m2");
+    let os2 = out2.to_str().unwrap();
+    let r = mpmd(
+        &train_args(ds, os2, "4"),
+        &train_args(other.to_str().unwrap(), os2, "4"),
+    );
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        !r.status.success() && err.contains("different settings, data files"),
+        "{err}"
+    );
+    assert!(!out2.join("config.json").exists());
+    // checkpoints at steps 4 and 8, one of them at the end of its budget: refused on both
+    // ranks (the spent one used to return alone and leave the other waiting)
+    let later = d.join("later");
+    copy_dir(&out, &later);
+    let r = mpirun(
+        2,
+        &[
+            "train",
+            "--resume",
+            later.to_str().unwrap(),
+            "--steps",
+            "8",
+            "--quiet",
+        ],
+        &[],
+    );
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let resume = |dir: &Path| {
+        vec![
+            "train".to_string(),
+            "--resume".into(),
+            dir.to_str().unwrap().into(),
+            "--steps".into(),
+            "8".into(),
+            "--quiet".into(),
+        ]
+    };
+    let (a, b) = (resume(&later), resume(&out));
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let b: Vec<&str> = b.iter().map(String::as_str).collect();
+    let r = mpmd(&a, &b);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code().map(|c| c != 124), Some(true), "hung: {err}");
+    assert!(
+        !r.status.success() && err.contains("different checkpoints"),
+        "{err}"
+    );
+    assert_eq!(lstm::load(&out).unwrap().state.step, 4);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}

@@ -1829,3 +1829,25 @@ fn disk_full_while_saving_keeps_the_previous_checkpoint() {
     let r = train_tiny_text(&dir, "reference", "8");
     assert!(weights(&m) == weights(&r));
 }
+
+/// A build without MPI started as one of several MPI processes refuses before it reads
+/// anything or trains a classifier's further models (it refused after them before).
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn a_build_without_mpi_refuses_mpirun_before_any_work() {
+    let dir = tmp("no-mpi");
+    let out = dir.join("m");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_lstm"))
+        .args(["train", "classify", "--data", "/nonexistent/reviews.tsv"])
+        .args(["--members", "5", "--out", s(&out)])
+        .env("OMPI_COMM_WORLD_SIZE", "2")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("built without MPI") && !err.contains("nonexistent"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}

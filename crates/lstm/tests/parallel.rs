@@ -118,7 +118,8 @@ fn run(ranks: usize, batch: usize, steps: u64, offsets: &[f32]) -> Vec<lstm::Res
             .map(|(r, mut g)| {
                 let offset = offsets[r.min(offsets.len() - 1)];
                 sc.spawn(move || {
-                    let (meta, mut model) = setup(steps);
+                    let (mut meta, mut model) = setup(steps);
+                    meta.settings.batch = batch;
                     // rank 0's weights are broadcast: the others start from other ones here
                     if r > 0 {
                         model.store.values.iter_mut().for_each(|v| *v += 0.5);
@@ -302,4 +303,72 @@ fn ranks_with_different_settings_or_model_sizes_are_refused() {
     for e in errors {
         assert!(e.contains("different settings"), "{e}");
     }
+}
+
+#[test]
+fn a_checkpoint_rank_0_cannot_write_stops_every_rank() {
+    // rank 0's second checkpoint (step 10) fails; the other rank used to go on to step 11 and
+    // wait for it forever. A watchdog turns such a hang into a failure.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let groups = ThreadGroup::new(2);
+        let results: Vec<(u64, String)> = std::thread::scope(|sc| {
+            let hs: Vec<_> = groups
+                .into_iter()
+                .enumerate()
+                .map(|(r, mut g)| {
+                    sc.spawn(move || {
+                        let (mut meta, mut model) = setup(20);
+                        meta.settings.save_every = Some(5);
+                        let mut state = TrainingState::default();
+                        let mut task = Toy {
+                            batch: 4,
+                            offset: 0.0,
+                        };
+                        let out = out_dir("save-fails");
+                        let saves = AtomicU64::new(0);
+                        let e = train::train_with(
+                            &meta,
+                            &mut model,
+                            &mut state,
+                            &mut task,
+                            &out,
+                            &|_, _, _| {
+                                if saves.fetch_add(1, Ordering::SeqCst) == 1 {
+                                    return Err(lstm::Error::Io {
+                                        path: "loss.svg".into(),
+                                        source: std::io::Error::other("no space left"),
+                                    });
+                                }
+                                Ok(())
+                            },
+                            &AtomicBool::new(false),
+                            &mut |_| {},
+                            Some(&mut g as &mut dyn Collective),
+                        )
+                        .unwrap_err();
+                        // rank 0's first checkpoint is whole
+                        if r == 0 {
+                            assert!(out.join("config.json").exists());
+                        }
+                        let _ = std::fs::remove_dir_all(&out);
+                        (state.step, e.to_string())
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let _ = tx.send(results);
+    });
+    let results = rx
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .expect("a rank waited for rank 0 after its checkpoint failed");
+    assert_eq!(results[0].0, 10);
+    assert_eq!(results[1].0, 10);
+    assert!(results[0].1.contains("no space left"), "{}", results[0].1);
+    assert!(
+        results[1].1.contains("rank 0 could not write"),
+        "{}",
+        results[1].1
+    );
 }

@@ -279,12 +279,19 @@ pub fn train_with(
         // agree too
         let mut settings = meta.settings.clone();
         settings.threads = 0;
+        // the data files by their contents where the run recorded them (the first batches
+        // alone can agree while the files differ), not by how each rank names them
+        if !meta.seen.is_empty() {
+            settings.data = None;
+            settings.val = None;
+        }
         let mut print = serde_json::to_vec(&settings).unwrap_or_default();
+        print.extend(serde_json::to_vec(&meta.seen).unwrap_or_default());
         print.extend((model.store.values.len() as u64).to_le_bytes());
         print.extend(state.step.to_le_bytes());
         parallel::check_same(
             g,
-            "settings or checkpoints (only --threads may differ)",
+            "settings, data files or checkpoints (only --threads may differ)",
             &print,
         )?;
         g.broadcast(&mut model.store.values)?;
@@ -311,19 +318,40 @@ pub fn train_with(
                 data_rng: &ChaCha8Rng,
                 group: &mut Option<&mut dyn Collective>|
      -> Result<()> {
-        if let Some(g) = group.as_deref_mut() {
-            // the ranks hold the same weights; this makes sure of it before rank 0 saves them
-            g.broadcast(&mut model.store.values)?;
-            if rank != 0 {
-                return Ok(());
+        let write = |model: &mut SequenceModel, state: &mut TrainingState| {
+            state.model_rng = Some(model.rng.clone());
+            state.data_rng = Some(data_rng.clone());
+            let (train_loss, val_loss) = (state.train_loss.clone(), state.val_loss.clone());
+            modeldir::save_with(out, meta, model, state, &|staging| {
+                extra(staging, &train_loss, &val_loss)
+            })
+        };
+        match group.as_deref_mut() {
+            None => write(model, state),
+            Some(g) => {
+                // the ranks hold the same weights; this makes sure of it before rank 0 saves
+                // them
+                g.broadcast(&mut model.store.values)?;
+                let written = if rank == 0 {
+                    write(model, state)
+                } else {
+                    Ok(())
+                };
+                // every rank learns whether the checkpoint was written, so that none goes on
+                // to wait for a rank 0 that stopped
+                let mut failed = [f32::from(u8::from(written.is_err()))];
+                g.allreduce_sum(&mut failed)?;
+                match written {
+                    Ok(()) if failed[0] > 0.0 => Err(Error::Io {
+                        path: out.display().to_string(),
+                        source: std::io::Error::other(
+                            "rank 0 could not write this checkpoint (its message says why)",
+                        ),
+                    }),
+                    r => r,
+                }
             }
         }
-        state.model_rng = Some(model.rng.clone());
-        state.data_rng = Some(data_rng.clone());
-        let (train_loss, val_loss) = (state.train_loss.clone(), state.val_loss.clone());
-        modeldir::save_with(out, meta, model, state, &|staging| {
-            extra(staging, &train_loss, &val_loss)
-        })
     };
     let faults = injected_faults();
     let mut consecutive_skips = 0u32;
@@ -348,10 +376,12 @@ pub fn train_with(
         let mut step_extra = [0.0f32; 2];
         let res = if let Some(g) = group.as_deref_mut() {
             if !checked {
-                if batch.batch < group_size {
+                // the setting, not this batch: a batch of fewer rows (a classifier's last
+                // one) leaves some ranks an empty share, which they take
+                if s.batch < group_size {
                     return Err(Error::Config(format!(
-                        "the batch of {} rows cannot be shared among {group_size} ranks; give --batch at least {group_size}",
-                        batch.batch
+                        "a batch of {} rows cannot be shared among {group_size} ranks; give --batch at least {group_size} (a resumed run keeps its --batch: start at most {} ranks)",
+                        s.batch, s.batch
                     )));
                 }
                 let mut print = Vec::new();
