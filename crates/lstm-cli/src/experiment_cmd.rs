@@ -274,7 +274,7 @@ fn variants(a: &VariantsArgs) -> Result<()> {
         }
     }
     let text = match &a.data {
-        Some(p) => std::fs::read_to_string(p)
+        Some(p) => lstm::data::text::read_text(p)
             .with_context(|| format!("cannot read the text {}", p.display()))?,
         None => lstm::tasks::job::BUNDLED_TEXT.to_string(),
     };

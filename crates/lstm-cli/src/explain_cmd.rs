@@ -19,6 +19,7 @@ fn load(dir: &Path) -> Result<Loaded> {
 /// one of the command's input files, or an existing file that is not an HTML page.
 fn check_page_out(out: &Path, model: Option<&Path>, inputs: &[&Path]) -> Result<()> {
     crate::paths::check_out_file(out, model, inputs)?;
+    crate::paths::check_file_target("--out", out)?;
     let o = crate::paths::resolved(out);
     let html = matches!(
         out.extension()
@@ -76,7 +77,7 @@ pub fn explain(a: &ExplainArgs) -> Result<()> {
         .as_ref()
         .context("the model has no vocabulary")?;
     let text = match (&a.text, &a.prime) {
-        (Some(path), _) => std::fs::read_to_string(path)
+        (Some(path), _) => lstm::data::text::read_text(path)
             .with_context(|| format!("cannot read the text file {}", path.display()))?,
         (None, Some(t)) => t.clone(),
         (None, None) => bail!("give the text with --text FILE or --prime TEXT"),

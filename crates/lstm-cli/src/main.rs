@@ -37,8 +37,11 @@ fn bench(args: &BenchArgs) -> Result<()> {
         }
         v
     };
-    if !(args.seconds.is_finite() && args.seconds > 0.0) {
-        bail!("--seconds must be a positive number");
+    if !(args.seconds.is_finite() && args.seconds > 0.0 && args.seconds <= 86_400.0) {
+        bail!(
+            "--seconds must be a positive number of seconds, at most 86400 (a day), got {}",
+            args.seconds
+        );
     }
     let threads = if args.threads == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())

@@ -891,6 +891,18 @@ fn bench_summarize_reads_a_side_by_side_run() {
         ],
         &["cannot read", "side-by-side.sh"],
     );
+    // an empty file has no configuration to show (an empty table before)
+    let empty = dir.join("empty.jsonl");
+    std::fs::write(&empty, "\n").unwrap();
+    fails(
+        &["bench", "--summarize", empty.to_str().unwrap()],
+        &["no runs"],
+    );
+    // a budget no run ends
+    fails(
+        &["bench", "--config", "series-1x64", "--seconds", "1e308"],
+        &["--seconds", "at most 86400"],
+    );
     // no repetition asked for: one is timed all the same (there was a median of nothing)
     let out = ok(&[
         "bench",

@@ -150,6 +150,35 @@ fn explain_and_explore_write_pages_and_refuse_bad_input() {
         "layer 1 does not exist",
     );
     fails(&["explore", "--unit", "3", "--out", p], "--model");
+    // a page in a folder that does not exist is refused before the work (after, before)
+    let nowhere = dir.join("no/such/folder/e.html");
+    fails(
+        &[
+            "explain",
+            "--model",
+            &lstm_model,
+            "--prime",
+            "abc",
+            "--out",
+            nowhere.to_str().unwrap(),
+        ],
+        "does not exist; create it first",
+    );
+    // a text that is not UTF-8 is named with the offset of its first bad byte
+    let latin1 = dir.join("latin1.txt");
+    std::fs::write(&latin1, b"caf\xe9 au lait").unwrap();
+    fails(
+        &[
+            "explain",
+            "--model",
+            &lstm_model,
+            "--text",
+            latin1.to_str().unwrap(),
+            "--out",
+            p,
+        ],
+        "invalid byte at offset 3",
+    );
     let gru = train(&dir, "gru");
     fails(
         &["explain", "--model", &gru, "--prime", "abc", "--out", p],

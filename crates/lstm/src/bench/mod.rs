@@ -230,10 +230,12 @@ pub fn run(
     let mut rng = ChaCha8Rng::seed_from_u64(42);
     let (b, t) = (cfg.batch, cfg.seq_len);
     let mut times = Vec::new();
-    let started = Instant::now();
-    // at least one timed repetition, whatever `min_reps`, so there is a median
+    // the clock starts at the first timed repetition (after the model is built and warmed
+    // up); at least one timed repetition, whatever `min_reps`, so there is a median
+    let started = std::cell::OnceCell::new();
     let budget = |times: &Vec<f64>| {
-        started.elapsed().as_secs_f64() >= seconds && times.len() >= min_reps.max(1)
+        started.get_or_init(Instant::now).elapsed().as_secs_f64() >= seconds
+            && times.len() >= min_reps.max(1)
     };
     let mut result = BenchResult {
         name: cfg.name.to_string(),
