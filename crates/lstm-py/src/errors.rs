@@ -57,7 +57,68 @@ fn chain(e: &dyn std::error::Error) -> String {
     msg
 }
 
+/// The message in Python's words: a command-line flag that is also a keyword argument of the
+/// package (a setting such as `--seq-len`, or an argument of `fit`, `predict` or `evaluate`)
+/// is named as the argument (`seq_len`). Flags of the command line alone are left as they are.
+fn pythonic(msg: String) -> String {
+    use std::sync::OnceLock;
+    static NAMES: OnceLock<Vec<String>> = OnceLock::new();
+    let names = NAMES.get_or_init(|| {
+        let settings = serde_json::to_value(lstm::Settings::defaults(lstm::Task::Text))
+            .ok()
+            .and_then(|v| v.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()))
+            .unwrap_or_default();
+        let mut names: Vec<String> = settings
+            .into_iter()
+            .chain(
+                [
+                    "column",
+                    "id_column",
+                    "time_column",
+                    "known_columns",
+                    "quantiles",
+                    "steps",
+                    "windows",
+                    "holdout",
+                    "tail",
+                ]
+                .map(String::from),
+            )
+            .collect();
+        // the longest first, so that `--seq-len` is not read as `--seq`
+        names.sort_by_key(|n| std::cmp::Reverse(n.len()));
+        names.dedup();
+        names
+    });
+    if !msg.contains("--") {
+        return msg;
+    }
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg.as_str();
+    while let Some(at) = rest.find("--") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 2..];
+        // a flag is `--` after a blank or an opening mark, then a name to a non-name character
+        let starts = at == 0 || out.ends_with([' ', '(', '`', '\'', '"']);
+        let len = after
+            .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
+            .unwrap_or(after.len());
+        let flag = after[..len].trim_end_matches('-');
+        let name = flag.replace('-', "_");
+        if starts && !flag.is_empty() && names.iter().any(|n| *n == name) {
+            out.push_str(&name);
+            rest = &after[flag.len()..];
+        } else {
+            out.push_str("--");
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 fn raise(kind: Kind, msg: String) -> PyErr {
+    let msg = pythonic(msg);
     match kind {
         Kind::Value => PyValueError::new_err(msg),
         Kind::NotFound => PyFileNotFoundError::new_err(msg),

@@ -520,3 +520,11 @@ def test_column_names_with_blanks_around_them_can_be_used():
     out = f.predict(quantiles=[0.1])
     assert sorted(set(out[" id "])) == ["a", "b"], list(out.columns)
     assert len(out[" y "]) == 8
+
+
+def test_messages_name_keyword_arguments_not_command_line_flags():
+    m = lstm.TextModel(seq_len=64, steps=1, threads=1, hidden=4)
+    with pytest.raises(ValueError) as e:
+        m.fit("to be or not to be " * 20)
+    msg = str(e.value)
+    assert "lower seq_len" in msg and "val_fraction" in msg and "--" not in msg, msg
