@@ -105,7 +105,7 @@ fn pythonic(msg: String) -> String {
             .unwrap_or(after.len());
         let flag = after[..len].trim_end_matches('-');
         let name = flag.replace('-', "_");
-        if starts && !flag.is_empty() && names.iter().any(|n| *n == name) {
+        if starts && !flag.is_empty() && names.contains(&name) {
             out.push_str(&name);
             rest = &after[flag.len()..];
         } else {
