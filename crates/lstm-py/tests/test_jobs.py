@@ -528,3 +528,10 @@ def test_messages_name_keyword_arguments_not_command_line_flags():
         m.fit("to be or not to be " * 20)
     msg = str(e.value)
     assert "lower seq_len" in msg and "val_fraction" in msg and "--" not in msg, msg
+
+
+def test_a_run_without_any_budget_is_refused_not_endless():
+    with pytest.raises(ValueError, match="no training budget: give steps, epochs or minutes"):
+        lstm.TextModel(minutes=None, hidden=4, threads=1).fit("to be or not to be " * 50)
+    with pytest.raises(ValueError, match="no training budget"):
+        lstm.Classifier(epochs=None, hidden=4, threads=1).fit(["good", "bad"] * 20, ["p", "n"] * 20)

@@ -305,6 +305,15 @@ fn api_misuse_is_a_typed_error() {
             },
             "minutes must be a positive, finite number",
         ),
+        (
+            lstm::Settings {
+                steps: None,
+                minutes: None,
+                epochs: None,
+                ..lstm::Settings::defaults(lstm::Task::Text)
+            },
+            "no training budget",
+        ),
     ] {
         let err = lstm::Job::new(lstm::Task::Text, bad, out.clone())
             .err()

@@ -394,7 +394,23 @@ pub fn text_size(s: &mut Settings) {
     }
 }
 
+/// Refuses a text or classify run with no budget at all (forecasters set one by their rule):
+/// it would train until interrupted.
+fn require_budget(s: &Settings, task: Task) -> JobResult<()> {
+    if s.steps.is_none() && s.epochs.is_none() && s.minutes.is_none() {
+        let default = match task {
+            Task::Classify => "epochs 8",
+            _ => "minutes 4",
+        };
+        return Err(invalid(format!(
+            "no training budget: give --steps, --epochs or --minutes (a {task} run's default is --{default})"
+        )));
+    }
+    Ok(())
+}
+
 fn text_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
+    require_budget(&s, Task::Text)?;
     if s.bidirectional {
         return Err(invalid(
             "a text model cannot be bidirectional: its backward direction would read the characters it is trained to predict, and it could not generate; bidirectional is for classifiers (train classify)",
@@ -1067,6 +1083,7 @@ fn labelled_fingerprint(d: &Labelled) -> String {
 }
 
 fn classify_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) -> JobResult<Built> {
+    require_budget(&s, Task::Classify)?;
     let path = s
         .data
         .clone()
