@@ -98,8 +98,9 @@ pub struct ExploreArgs {
 pub enum ExportFormat {
     /// safetensors in PyTorch's names and layout, with the model's config.json in its metadata.
     Pytorch,
-    /// Keras 3: with --out NAME.weights.h5, Keras' own weights file (`model.load_weights`);
-    /// another name writes safetensors in Keras' layout (see the README).
+    /// Keras 3: with --out NAME.weights.h5 (a `.h5` or `.hdf5` name), Keras' own weights file
+    /// (`model.load_weights`); another name writes safetensors in Keras' layout
+    /// (docs/interop.md).
     Keras,
     /// An ONNX graph of the whole model (opset 14).
     Onnx,
@@ -112,7 +113,8 @@ pub struct ExportArgs {
     /// Model directory.
     #[arg(long)]
     pub model: PathBuf,
-    /// File to write (keras: `.weights.h5` for Keras' own file, else safetensors).
+    /// File to write (keras: a `.h5` or `.hdf5` name for Keras' own weights file, as
+    /// `NAME.weights.h5`; another name writes safetensors in Keras' layout, docs/interop.md).
     #[arg(long)]
     pub out: PathBuf,
 }
@@ -262,8 +264,9 @@ pub struct CommonTrain {
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Continue training the model in DIR from its last checkpoint (same data, same seed): give
-    /// the original command line with a new budget; only the budget, --save-every, --threads and
-    /// --on-nonfinite may differ from the saved settings.
+    /// the original command line with a new budget; only the budget, --save-every, --threads,
+    /// --on-nonfinite, --quiet and --out (continue into another directory) may differ from the
+    /// saved settings.
     #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
     /// Recurrent cell [default: lstm].
@@ -275,7 +278,9 @@ pub struct CommonTrain {
     /// Stacked layers [default: text 2, forecast 2, classify 1].
     #[arg(long)]
     pub layers: Option<usize>,
-    /// Units per layer [default: text 256, forecast 40, classify 64].
+    /// Units per layer [default: text 256, forecast 40, classify 64; a text model of --minutes 10
+    /// or more 512 (when --layers, --dropout and --lr-schedule are left at their defaults too),
+    /// the global forecaster 64 from 10,000 training windows].
     #[arg(long)]
     pub hidden: Option<usize>,
     /// LSTM projection size (0 = none) [default: 0].
@@ -293,12 +298,14 @@ pub struct CommonTrain {
     /// Weight decay [default: 0].
     #[arg(long, allow_negative_numbers = true)]
     pub weight_decay: Option<f32>,
-    /// Learning-rate schedule over the budget [default: constant; classify cosine].
+    /// Learning-rate schedule over the budget [default: constant; classify cosine] (cosine too
+    /// for a text model of --minutes 10 or more and the global forecaster from 10,000 training
+    /// windows, as --hidden says).
     #[arg(long, value_enum)]
     pub lr_schedule: Option<ScheduleArg>,
     /// Dropout between layers and before the output layer [default: text 0.1, forecast 0.1,
-    /// classify 0.5; the global forecaster: none from 10,000 training windows, where 0.1 is
-    /// read as the default].
+    /// classify 0.5; a text model of --minutes 10 or more 0.4, as --hidden says; the global
+    /// forecaster: none from 10,000 training windows, where 0.1 is read as the default].
     #[arg(long, allow_negative_numbers = true)]
     pub dropout: Option<f32>,
     /// Variational dropout on the hidden-to-hidden path (Keras' recurrent_dropout) [default: 0].

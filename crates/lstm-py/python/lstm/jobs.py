@@ -574,6 +574,8 @@ class Classifier(_Job):
 
     By default it trains ``members=10`` models from seeds derived from ``seed`` and averages
     their class probabilities (``members=1``: one model), as ``lstm train classify`` does.
+    Labels are read as text, as the binary reads them from a file: ``classes_`` and
+    ``predict`` give strings (labels ``[0, 1]`` come back as ``"0"`` and ``"1"``).
     """
 
     _task = "classify"

@@ -888,7 +888,7 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) -> J
     let mut notes = vec![format!(
         "{path}: {summary}; {} data, season {}, context {}, horizon {}, lags {:?}, series id embedding {}, {} training windows",
         panel.freq,
-        spec.season,
+        if spec.season > 1 { spec.season.to_string() } else { "none".to_string() },
         spec.context,
         spec.horizon,
         spec.lags,
