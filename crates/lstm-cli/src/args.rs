@@ -165,7 +165,7 @@ pub enum TrainJob {
     Classify(ClassifyTrainArgs),
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
 pub enum CellArg {
     Lstm,
     Gru,

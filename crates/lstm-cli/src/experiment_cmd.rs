@@ -28,8 +28,22 @@ fn init(i: InitArg) -> lstm::params::init::InitScheme {
     }
 }
 
+/// Refuses a list that names an item twice (a run would be repeated and counted twice).
+fn once<T: PartialEq + std::fmt::Debug>(flag: &str, items: &[T]) -> Result<()> {
+    for (i, x) in items.iter().enumerate() {
+        if items[..i].contains(x) {
+            bail!(
+                "{flag} names {} twice; name each once",
+                format!("{x:?}").to_lowercase()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The architectures of `cells` with the LSTM `variant`, which other cells do not take.
 fn archs(cells: &[CellArg], variant: VariantArg) -> Result<Vec<Arch>> {
+    once("--cell", cells)?;
     let (peephole, coupled) = match variant {
         VariantArg::Standard => (false, false),
         VariantArg::Peephole => (true, false),
@@ -77,6 +91,21 @@ fn prepare(common: &ExperimentCommon, name: &str) -> Result<Outputs> {
             dir.display()
         );
     }
+    if !dir.exists() {
+        // that it can be created is found now, not after the runs: its missing folders are
+        // made and removed again
+        let mut missing = Vec::new();
+        let mut at = dir.as_path();
+        while !at.as_os_str().is_empty() && !at.exists() {
+            missing.push(at.to_path_buf());
+            at = at.parent().unwrap_or(Path::new(""));
+        }
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create the output directory {}", dir.display()))?;
+        for m in &missing {
+            let _ = std::fs::remove_dir(m);
+        }
+    }
     let ext = if common.png { "png" } else { "svg" };
     let o = Outputs {
         md: dir.join(format!("{name}.md")),
@@ -85,7 +114,8 @@ fn prepare(common: &ExperimentCommon, name: &str) -> Result<Outputs> {
         dir,
     };
     for f in [&o.md, &o.plot] {
-        if f.exists() && !f.is_file() {
+        // (a link is not replaced either: the table is written atomically, by renaming)
+        if std::fs::symlink_metadata(f).is_ok_and(|m| !m.file_type().is_file()) {
             bail!(
                 "{} exists and is not a file; refusing to replace it: choose another --out",
                 f.display()
@@ -158,6 +188,7 @@ fn adding(a: &AddingArgs) -> Result<()> {
     if !(a.target.is_finite() && a.target > 0.0) {
         bail!("--target is a test MSE above 0, got {}", a.target);
     }
+    once("--seed", &a.seed)?;
     let o = prepare(&a.common, "adding")?;
     let mut reports = Vec::new();
     for arch in archs(&a.cell, a.variant)? {
@@ -194,6 +225,7 @@ fn order(a: &OrderArgs) -> Result<()> {
     if !(0.0..=1.0).contains(&a.target) {
         bail!("--target is an accuracy between 0 and 1, got {}", a.target);
     }
+    once("--seed", &a.seed)?;
     let o = prepare(&a.common, "order")?;
     let mut reports = Vec::new();
     for arch in archs(&a.cell, a.variant)? {

@@ -10,17 +10,21 @@ use lstm::tasks::modeldir::{self, ModelMeta, Task, TrainingState};
 
 use crate::args::{ExportArgs, ExportFormat, ImportArgs, ImportFormat};
 
-/// Whether the file `out` may be replaced by an export in `format`: a file of what the export
-/// writes (safetensors, HDF5, or ONNX: a `.onnx` name or a protobuf's first field), not
-/// another file that happens to be named as `--out`.
+/// Whether the file `out` may be replaced by an export in `format`: an empty file (from
+/// `mktemp`, `touch`) or a file of what the export writes (safetensors, HDF5, or ONNX: a
+/// `.onnx` name or a protobuf's first field), not another file that happens to be named as
+/// `--out`.
 fn replaceable(out: &Path, format: ExportFormat) -> bool {
     use std::io::Read;
+    if std::fs::metadata(out).is_ok_and(|m| m.len() == 0) {
+        return true;
+    }
     let mut head = [0u8; 9];
     let n = std::fs::File::open(out)
         .and_then(|f| f.take(9).read(&mut head))
         .unwrap_or(0);
     let safetensors = n == 9 && head[8] == b'{';
-    let hdf5 = n >= 8 && head[..8] == *b"\x89HDF\r\n\x1a\n";
+    let hdf5 = interop::is_hdf5(&head[..n]);
     let onnx = out
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("onnx"))

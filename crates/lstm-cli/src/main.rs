@@ -160,7 +160,10 @@ fn scaling(args: &BenchArgs, threads: usize) -> Result<()> {
         for t in lens {
             let mut c = lstm::bench::charlm_2x256(b, t);
             c.bf16 = matches!(args.precision, PrecisionArg::Bf16);
-            let r = lstm::bench::run(&c, threads, args.seconds, args.min_reps as usize)?;
+            let mut r = lstm::bench::run(&c, threads, args.seconds, args.min_reps as usize)?;
+            if c.bf16 {
+                r.name.push_str("-bf16");
+            }
             if args.json {
                 println!("{}", serde_json::to_string(&r)?);
             } else {

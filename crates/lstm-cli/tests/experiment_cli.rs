@@ -287,6 +287,66 @@ fn bad_experiment_input_gets_a_clear_message() {
         fails(&a, needle);
         assert!(!new.exists());
     }
+    // a cell or seed twice in the other experiments
+    fails(
+        &[
+            "experiment",
+            "adding",
+            "--cell",
+            "lstm,lstm",
+            "--steps",
+            "1",
+            "--out",
+            n,
+        ],
+        "--cell names lstm twice",
+    );
+    fails(
+        &[
+            "experiment",
+            "order",
+            "--seed",
+            "1,1",
+            "--steps",
+            "1",
+            "--out",
+            n,
+        ],
+        "--seed names 1 twice",
+    );
+    assert!(!new.exists());
+    // an --out that cannot be created is refused before the runs, and leaves nothing
+    let file = d.join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let under = file.join("sub");
+    fails(
+        &[
+            "experiment",
+            "adding",
+            "--steps",
+            "1",
+            "--hidden",
+            "4",
+            "--out",
+            under.to_str().unwrap(),
+        ],
+        "cannot create the output directory",
+    );
+    let deep = d.join("x/y/z");
+    ok(&[
+        "experiment",
+        "adding",
+        "--steps",
+        "1",
+        "--hidden",
+        "4",
+        "--length",
+        "10",
+        "--quiet",
+        "--out",
+        deep.to_str().unwrap(),
+    ]);
+    assert!(deep.join("adding.md").exists());
     // an LSTM variant for another cell (a plain GRU ran before)
     fails(
         &[

@@ -1114,6 +1114,8 @@ fn sizes_times_and_output_files_that_a_hostile_user_tried() {
     refused(&a, nowhere, &["cannot write"]);
     // a column in two roles
     refuse_training(&csv, &["--known-columns", "sales"], &["one role"]);
+    // names are compared trimmed, in the roles as in the header
+    refuse_training(&csv, &["--known-columns", " sales"], &["one role"]);
     // a series with no value; a log scaling where a series has nothing above 0
     let empty_b = rewrite("empty_b.csv", &|l| {
         if l.starts_with("b,") {

@@ -757,6 +757,22 @@ fn classifier_reports_stay_readable_and_bounded() {
         &["are both \"label\"", "would read its own label"],
         &dir,
     );
+    rejects(
+        &[
+            "train",
+            "classify",
+            "--data",
+            s(&many),
+            "--text-column",
+            "label",
+            "--label-column",
+            " label",
+            "--out",
+            s(&dir.join("same")),
+        ],
+        &["would read its own label"],
+        &dir,
+    );
     // every word once: nothing in the vocabulary, said
     let rare = dir.join("rare.tsv");
     let rows: String = (0..12).map(|i| format!("word{i}\t{}\n", i % 2)).collect();
@@ -1264,7 +1280,10 @@ fn a_failed_write_leaves_no_partial_file() {
             .collect();
         assert!(left.is_empty(), "{cmd:?} left {left:?}");
     }
-    // an export replaces a file of its own format, never another file
+    // an export replaces a file of its own format or an empty one, never another file
+    let empty = out.join("empty.tmp");
+    std::fs::write(&empty, "").unwrap();
+    ok(&["export", "pytorch", "--model", s(&m), "--out", s(&empty)]);
     let notes = out.join("notes.txt");
     std::fs::write(&notes, "my notes").unwrap();
     for format in ["onnx", "pytorch", "keras"] {

@@ -493,8 +493,8 @@ pub struct ClassifyRequest {
     pub top_k: Option<usize>,
 }
 
-/// The most class probabilities one `/v1/classify` answer holds without `top_k` (texts times
-/// classes): about 20 MB of JSON.
+/// The most class probabilities one `/v1/classify` answer holds (texts times classes, or times
+/// `top_k`): about 20 MB of JSON without `top_k`.
 pub const MAX_PROBABILITIES: usize = 1_000_000;
 
 /// `POST /v1/classify`.
@@ -514,20 +514,23 @@ pub async fn classify(
                 "top_k must be at least 1 (leave it out for every class's probability)",
             ))
         }
-        None if req.texts.len().saturating_mul(labels.len()) > MAX_PROBABILITIES => {
-            return Err(ApiError::bad_param(
-                "top_k",
-                format!(
-                    "{} texts to a model of {} classes would answer {} probabilities, more than \
-                     {MAX_PROBABILITIES}; give top_k (each text's most probable classes) or send \
-                     fewer texts per request",
-                    req.texts.len(),
-                    labels.len(),
-                    req.texts.len().saturating_mul(labels.len())
-                ),
-            ))
+        k => {
+            let per_text = k.map_or(labels.len(), |k| k.min(labels.len()));
+            let n = req.texts.len().saturating_mul(per_text);
+            if n > MAX_PROBABILITIES {
+                return Err(ApiError::bad_param(
+                    "top_k",
+                    format!(
+                        "{} texts to a model of {} classes would answer {n} probabilities, more \
+                         than {MAX_PROBABILITIES}; give {}top_k (each text's most probable \
+                         classes) or send fewer texts per request",
+                        req.texts.len(),
+                        labels.len(),
+                        if k.is_some() { "a smaller " } else { "" }
+                    ),
+                ));
+            }
         }
-        _ => {}
     }
     let (tx, rx) = oneshot::channel();
     worker.submit(

@@ -446,10 +446,12 @@ fn job_functions_name_the_function_for_the_model() {
         "forecast_global",
         "forecast",
     );
-    says(
-        job::backtest(&mut window, &series_file, 1).map(drop),
-        "backtest",
-        "forecast",
+    let m = job::backtest(&mut window, &series_file, 1)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        m.contains("`backtest` needs a global forecaster") && m.contains("`evaluate`"),
+        "{m}"
     );
     says(
         job::forecast(&mut text, &text_file, 2).map(drop),

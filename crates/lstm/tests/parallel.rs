@@ -360,9 +360,13 @@ fn a_checkpoint_rank_0_cannot_write_stops_every_rank() {
         });
         let _ = tx.send(results);
     });
-    let results = rx
-        .recv_timeout(std::time::Duration::from_secs(120))
-        .expect("a rank waited for rank 0 after its checkpoint failed");
+    let results = match rx.recv_timeout(std::time::Duration::from_secs(120)) {
+        Ok(r) => r,
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            panic!("a rank waited for rank 0 after its checkpoint failed")
+        }
+        Err(e) => panic!("a rank failed (its panic is above): {e}"),
+    };
     assert_eq!(results[0].0, 10);
     assert_eq!(results[1].0, 10);
     assert!(results[0].1.contains("no space left"), "{}", results[0].1);

@@ -749,7 +749,7 @@ fn panel_from(mut file: Delimited, spec: &PanelSpec) -> Result<Panel> {
     roles.extend(spec.time_column.as_deref().map(|c| ("--time-column", c)));
     roles.extend(spec.known.iter().map(|c| ("--known-columns", c.as_str())));
     for (i, (flag, col)) in roles.iter().enumerate() {
-        if let Some((other, _)) = roles[..i].iter().find(|(_, c)| c == col) {
+        if let Some((other, _)) = roles[..i].iter().find(|(_, c)| c.trim() == col.trim()) {
             return Err(Error::Config(if other == flag {
                 format!("{flag} names `{col}` twice")
             } else {

@@ -621,7 +621,7 @@ pub fn adding_table(reports: &[AddingReport]) -> String {
 /// `.png`).
 ///
 /// # Errors
-/// [`Error::Format`] if drawing or writing fails.
+/// [`Error::Io`] naming the file if drawing or writing fails.
 pub fn plot_adding(path: &Path, reports: &[AddingReport]) -> Result<()> {
     let labels: Vec<String> = reports
         .iter()
@@ -928,7 +928,7 @@ pub fn order_table(reports: &[OrderReport]) -> String {
 /// Plots the test accuracy of each run against steps, with chance, into `path`.
 ///
 /// # Errors
-/// [`Error::Format`] if drawing or writing fails.
+/// [`Error::Io`] naming the file if drawing or writing fails.
 pub fn plot_order(path: &Path, reports: &[OrderReport]) -> Result<()> {
     let labels: Vec<String> = reports
         .iter()
@@ -1178,7 +1178,7 @@ pub fn gradient_table(reports: &[GradientReport]) -> String {
 /// `path`.
 ///
 /// # Errors
-/// [`Error::Format`] if drawing or writing fails.
+/// [`Error::Io`] naming the file if drawing or writing fails.
 pub fn plot_gradients(path: &Path, reports: &[GradientReport]) -> Result<()> {
     let mut labels = Vec::new();
     let mut data = Vec::new();
@@ -1565,7 +1565,7 @@ pub fn variants_table(report: &VariantsReport) -> String {
 /// Plots the validation loss against steps, averaged over seeds, per architecture.
 ///
 /// # Errors
-/// [`Error::Format`] if drawing or writing fails.
+/// [`Error::Io`] naming the file if drawing or writing fails.
 pub fn plot_variants(path: &Path, report: &VariantsReport) -> Result<()> {
     let mut lines = Vec::new();
     for s in &report.summary {

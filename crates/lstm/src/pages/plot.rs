@@ -37,7 +37,7 @@ pub struct Line<'a> {
 /// Draws lines on common axes into `path` (`.svg` or `.png`).
 ///
 /// # Errors
-/// [`Error::Format`] if drawing or writing fails.
+/// [`Error::Io`] naming the file if drawing or writing fails.
 pub fn lines(
     path: &Path,
     title: &str,

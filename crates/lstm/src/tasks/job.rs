@@ -2508,7 +2508,12 @@ fn panel_spec(spec: &GlobalSpec) -> PanelSpec {
 /// A model that is not a global forecaster, an unreadable file, windows overlapping the
 /// training data, series too short for the windows.
 pub fn backtest(l: &mut Loaded, data: &Path, windows: usize) -> JobResult<Backtest> {
-    let spec = global_spec(l, "backtest")?;
+    let spec = l.meta.global.clone().ok_or_else(|| {
+        invalid(format!(
+            "`backtest` needs a global forecaster but this is {}; `evaluate` scores it on its held-out rows",
+            served_as(l).0
+        ))
+    })?;
     if windows == 0 {
         return Err(invalid("--windows must be at least 1"));
     }

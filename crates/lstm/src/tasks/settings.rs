@@ -416,7 +416,7 @@ impl Settings {
                 "id_embedding (--id-embedding) must be at most {MAX_ID_EMBEDDING} (0: sized by the number of series), got {d}"
             ));
         }
-        if self.text_column == self.label_column {
+        if self.text_column.trim() == self.label_column.trim() {
             return bad(format!(
                 "text_column and label_column (--text-column, --label-column) are both {:?}: a classifier would read its own label; name two columns",
                 self.text_column

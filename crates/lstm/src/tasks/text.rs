@@ -73,14 +73,9 @@ impl TextData {
         for (name, e) in [("training", &train), ("validation", &val)] {
             if e.len() <= seq_len {
                 return Err(Error::Config(format!(
-                    "the {name} text has {} characters; one training sequence needs {} (lower --seq-len or give more text{})",
+                    "the {name} text has {} characters; one training sequence needs {} (lower --seq-len or give more text)",
                     e.len(),
-                    seq_len.saturating_add(1),
-                    if name == "validation" {
-                        ", or a larger --val-fraction"
-                    } else {
-                        ""
-                    }
+                    seq_len.saturating_add(1)
                 )));
             }
         }
