@@ -1,6 +1,7 @@
 //! `lstm experiment`: runs the library's experiments, writes the Markdown table and the plot
 //! into `--out`, prints the table (or one JSON object per run with `--json`).
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -152,8 +153,8 @@ fn finish(
     }
     r?;
     if !common.json {
-        println!("{table}");
-        println!("wrote {} and {}", o.md.display(), o.plot.display());
+        outln!("{table}");
+        outln!("wrote {} and {}", o.md.display(), o.plot.display());
     }
     Ok(())
 }
@@ -179,7 +180,7 @@ fn print_json(
     json: impl FnOnce() -> serde_json::Result<String>,
 ) -> Result<()> {
     if common.json {
-        println!("{}", json()?);
+        outln!("{}", json()?);
     }
     Ok(())
 }
@@ -337,7 +338,7 @@ fn variants(a: &VariantsArgs) -> Result<()> {
         }
         if common.json {
             if let Ok(s) = serde_json::to_string(r) {
-                println!("{s}");
+                let _ = writeln!(std::io::stdout(), "{s}");
             }
         }
     })?;

@@ -7,6 +7,28 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 
+/// `println!` that returns an error from the function it is in, instead of panicking, when
+/// standard output cannot be written (a full disk, `> /dev/full`).
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($t)*).map_err(crate::stdout_err)?
+    }};
+}
+
+/// `print!` as [`outln!`] is `println!`.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout(), $($t)*).map_err(crate::stdout_err)?
+    }};
+}
+
+/// The error of a write to standard output that failed.
+fn stdout_err(e: std::io::Error) -> anyhow::Error {
+    anyhow::anyhow!("cannot write to standard output: {e}")
+}
+
 mod args;
 mod experiment_cmd;
 mod explain_cmd;
@@ -55,9 +77,16 @@ fn bench(args: &BenchArgs) -> Result<()> {
         return summarize(path);
     }
     if !args.json {
-        println!(
+        outln!(
             "{:<20} {:>7} {:>14} {:>12} {:>9} {:>11} {:>9} {:>5}",
-            "config", "threads", "throughput", "unit", "GFLOP/s", "median ms", "mean ms", "reps"
+            "config",
+            "threads",
+            "throughput",
+            "unit",
+            "GFLOP/s",
+            "median ms",
+            "mean ms",
+            "reps"
         );
     }
     let bf16 = matches!(args.precision, PrecisionArg::Bf16);
@@ -71,7 +100,7 @@ fn bench(args: &BenchArgs) -> Result<()> {
             r.name.push_str("-bf16");
         }
         if args.json {
-            println!("{}", serde_json::to_string(&r)?);
+            outln!("{}", serde_json::to_string(&r)?);
         } else {
             let (v, unit) = if let Some(x) = r.tokens_per_s {
                 (x, "tokens/s")
@@ -80,9 +109,16 @@ fn bench(args: &BenchArgs) -> Result<()> {
             } else {
                 (r.us_per_token.unwrap_or(0.0), "us/token")
             };
-            println!(
+            outln!(
                 "{:<20} {:>7} {:>14.1} {:>12} {:>9.1} {:>11.3} {:>9.3} {:>5}",
-                r.name, r.threads, v, unit, r.gflops, r.median_ms, r.mean_ms, r.reps
+                r.name,
+                r.threads,
+                v,
+                unit,
+                r.gflops,
+                r.median_ms,
+                r.mean_ms,
+                r.reps
             );
         }
     }
@@ -101,17 +137,17 @@ fn summarize(path: &std::path::Path) -> Result<()> {
         .with_context(|| format!("{} is not a side-by-side run", path.display()))?;
     let f = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.1}"));
     let x = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.2}x"));
-    println!(
+    outln!(
         "| config | unit | reps | lstm (median step) | lstm (mean) | PyTorch (median step) | \
          PyTorch (mean: its tokens_per_s) | ONNX Runtime | faster: median/median | \
          faster: mean/mean | per repetition |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    outln!("|---|---|---|---|---|---|---|---|---|---|---|");
     for r in rows {
         let range = r
             .ratio_range
             .map_or("-".to_string(), |(a, b)| format!("{a:.2}x-{b:.2}x"));
-        println!(
+        outln!(
             "| {} | {} | {} | {:.1} | {} | {} | {} | {} | {} | {} | {} |",
             r.name,
             r.unit,
@@ -126,7 +162,7 @@ fn summarize(path: &std::path::Path) -> Result<()> {
             range
         );
     }
-    println!(
+    outln!(
         "\nMedians over the repetitions. \"faster\": our throughput over PyTorch's (generation: \
          PyTorch's microseconds per token over ours), the median-step figures against each other \
          and the mean-step ones against each other; per repetition: mean against mean where both \
@@ -139,7 +175,7 @@ fn summarize(path: &std::path::Path) -> Result<()> {
 fn scaling(args: &BenchArgs, threads: usize) -> Result<()> {
     let (batches, lens) = ([1usize, 8, 32, 128], [16usize, 64, 256]);
     if !args.json {
-        println!(
+        outln!(
             "charlm-2x256 training{}, tokens/s ({threads} threads; rows: batch, columns: sequence length)",
             if matches!(args.precision, PrecisionArg::Bf16) {
                 " in bf16"
@@ -147,15 +183,15 @@ fn scaling(args: &BenchArgs, threads: usize) -> Result<()> {
                 ""
             }
         );
-        print!("{:>6}", "batch");
+        out!("{:>6}", "batch");
         for t in lens {
-            print!(" {:>12}", format!("T={t}"));
+            out!(" {:>12}", format!("T={t}"));
         }
-        println!();
+        outln!();
     }
     for b in batches {
         if !args.json {
-            print!("{b:>6}");
+            out!("{b:>6}");
         }
         for t in lens {
             let mut c = lstm::bench::charlm_2x256(b, t);
@@ -165,28 +201,28 @@ fn scaling(args: &BenchArgs, threads: usize) -> Result<()> {
                 r.name.push_str("-bf16");
             }
             if args.json {
-                println!("{}", serde_json::to_string(&r)?);
+                outln!("{}", serde_json::to_string(&r)?);
             } else {
-                print!(" {:>12.0}", r.tokens_per_s.unwrap_or(0.0));
+                out!(" {:>12.0}", r.tokens_per_s.unwrap_or(0.0));
                 use std::io::Write;
                 let _ = std::io::stdout().flush();
             }
         }
         if !args.json {
-            println!();
+            outln!();
         }
     }
     let mem = lstm::bench::activation_memory(&[64, 256, 1024, 2048], threads)?;
     if !args.json {
-        println!("\ncharlm-2x256 activation memory, batch 32 (MiB)");
-        println!("{:>6} {:>12} {:>16}", "T", "full BPTT", "TBPTT (64)");
+        outln!("\ncharlm-2x256 activation memory, batch 32 (MiB)");
+        outln!("{:>6} {:>12} {:>16}", "T", "full BPTT", "TBPTT (64)");
     }
     for m in mem {
         if args.json {
-            println!("{}", serde_json::to_string(&m)?);
+            outln!("{}", serde_json::to_string(&m)?);
         } else {
             let mib = |x: usize| x as f64 / (1 << 20) as f64;
-            println!(
+            outln!(
                 "{:>6} {:>12.1} {:>16.1}",
                 m.seq_len,
                 mib(m.full_bptt_bytes),

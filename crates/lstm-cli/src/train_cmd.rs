@@ -2,7 +2,7 @@
 //! ([`lstm::tasks::job::Job`]: read the data, build or resume the model, train) with a progress
 //! display.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -195,8 +195,12 @@ fn check_out(out: &Path) -> Result<()> {
             out.display()
         );
     }
-    // a directory that cannot be written is found now, not after the training: a file created
-    // and removed in the nearest existing folder
+    check_writable(out)
+}
+
+/// Refuses an `--out` that cannot be written, found now rather than after the training: a
+/// file created and removed in it, or in its nearest existing folder.
+fn check_writable(out: &Path) -> Result<()> {
     let mut dir = out;
     while !dir.exists() {
         dir = match dir.parent() {
@@ -314,6 +318,24 @@ fn interrupted(e: &job::JobError) -> bool {
     }
 }
 
+/// Creates `out` if needed and locks it (`flock` on the directory) for this process: a second
+/// `lstm train` (or `--resume`) into it is refused before it trains, rather than the two
+/// replacing each other's checkpoints. The lock ends with the process; a file system without
+/// locks goes without.
+fn lock_out(out: &Path) -> Result<std::fs::File> {
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("cannot create the model directory {}", out.display()))?;
+    let f = std::fs::File::open(out)
+        .with_context(|| format!("cannot open the model directory {}", out.display()))?;
+    match f.try_lock() {
+        Ok(()) | Err(std::fs::TryLockError::Error(_)) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "another lstm process is training into {}; wait for it to end (or stop it: it saves), or choose another --out",
+            out.display()
+        ),
+    }
+}
+
 fn run(mut job: Job, quiet: bool) -> Result<()> {
     #[allow(unused_mut)] // mutated only with the `mpi` feature
     let (mut mpi, rank, size) = ranks()?;
@@ -351,6 +373,12 @@ fn run(mut job: Job, quiet: bool) -> Result<()> {
         }
         return Ok(());
     }
+    // one process at a time trains into a directory (rank 0 writes for all ranks)
+    let _lock = if rank == 0 {
+        Some(lock_out(&job.out)?)
+    } else {
+        None
+    };
     let tty = std::io::stdout().is_terminal();
     let bar = if quiet || !tty {
         ProgressBar::with_draw_target(Some(1000), ProgressDrawTarget::hidden())
@@ -380,7 +408,7 @@ fn run(mut job: Job, quiet: bool) -> Result<()> {
             (None, Some(m)) => format!("{m} minutes"),
             (None, None) => "no budget".into(),
         };
-        println!(
+        outln!(
             "training a {} model: {} x {} {:?}, {} parameters, budget {budget}, {} threads{}{} -> {}",
             job.meta.task,
             s.layers,
@@ -429,12 +457,21 @@ fn run(mut job: Job, quiet: bool) -> Result<()> {
         Event::Eval { step, val_loss } => {
             last_val = Some(val_loss);
             if !quiet && !tty {
-                println!("step {step}: validation loss {val_loss:.4}");
+                // (a progress line that cannot be written is not worth stopping a run for)
+                let _ = writeln!(
+                    std::io::stdout(),
+                    "step {step}: validation loss {val_loss:.4}"
+                );
             }
         }
         Event::Sample { step, text } => {
             if !quiet {
-                bar.suspend(|| println!("--- sample at step {step} ---\n{text}\n---"));
+                bar.suspend(|| {
+                    let _ = writeln!(
+                        std::io::stdout(),
+                        "--- sample at step {step} ---\n{text}\n---"
+                    );
+                });
             }
         }
         Event::Saved { step } => saved = Some(step),
@@ -460,8 +497,12 @@ fn run(mut job: Job, quiet: bool) -> Result<()> {
         group,
     )
     .map_err(|e| {
-        // refused before training (ranks started differently, a batch too small to share)
+        // refused before training (ranks started differently, a batch too small to share):
+        // the directory the lock created goes too
         if matches!(e, lstm::Error::Config(_)) && saved.is_none() {
+            if created && rank == 0 && resumed_from == 0 {
+                let _ = std::fs::remove_dir_all(&job.out);
+            }
             return anyhow::Error::from(e);
         }
         let out = job.out.display();
@@ -481,7 +522,7 @@ fn run(mut job: Job, quiet: bool) -> Result<()> {
             }
         };
         let kept = if matches!(e, lstm::Error::Io { .. }) {
-            format!("{kept}; the checkpoint could not be written: free some disk space (or choose another --out) first")
+            format!("{kept}; the checkpoint could not be written (a full disk, or a directory that cannot be written): free some space or choose another --out first")
         } else {
             kept
         };
@@ -491,54 +532,59 @@ fn run(mut job: Job, quiet: bool) -> Result<()> {
     if rank != 0 {
         return Ok(());
     }
-    #[cfg(feature = "mpi")]
-    if let Some(m) = &mpi {
-        println!(
-            "{size} ranks: {} all-reduces took {:.1} s of {:.1} s of training ({:.1}%)",
-            m.reduces,
-            m.reduce_seconds,
-            job.state.seconds,
-            100.0 * m.reduce_seconds / job.state.seconds.max(1e-9)
-        );
-    }
-    let val = job.state.val_loss.last().map(|v| v.1);
     let out = job.out.display().to_string();
-    match reason {
-        StopReason::Interrupted => {
-            return Err(Interrupted(format!(
-                "interrupted at step {}; checkpoint saved in {out}. Continue with: lstm train --resume {out}",
-                job.state.step
-            ))
-            .into())
+    if reason == StopReason::Interrupted {
+        return Err(Interrupted(format!(
+            "interrupted at step {}; checkpoint saved in {out}. Continue with: lstm train --resume {out}",
+            job.state.step
+        ))
+        .into());
+    }
+    // the summary, after the model is saved: a summary that cannot be printed says so
+    let mut summary = || -> Result<()> {
+        #[cfg(feature = "mpi")]
+        if let Some(m) = &mpi {
+            outln!(
+                "{size} ranks: {} all-reduces took {:.1} s of {:.1} s of training ({:.1}%)",
+                m.reduces,
+                m.reduce_seconds,
+                job.state.seconds,
+                100.0 * m.reduce_seconds / job.state.seconds.max(1e-9)
+            );
         }
-        StopReason::Budget => println!(
+        let val = job.state.val_loss.last().map(|v| v.1);
+        outln!(
             "done: {} steps in {:.0} s, validation loss {}; model saved in {out}",
             job.state.step,
             job.state.seconds,
             val.map_or("-".into(), |v| format!("{v:.4}"))
-        ),
-    }
-    // a classifier of several models: the figure its directory predicts with, not the first
-    // model's alone
-    if let Some((loss, accuracy)) = job.members_validation()? {
-        println!(
-            "the {} models averaged: validation loss {loss:.4}, accuracy {:.2}% (the validation loss above is the first model's alone)",
-            job.members.len() + 1,
-            100.0 * accuracy
         );
-    }
-    // name the program the way it was started (`target/release/lstm` after `cargo run`)
-    let exe = std::env::args().next().unwrap_or_else(|| "lstm".into());
-    match job.meta.task {
-        Task::Text => {
-            println!("sample from it with: {exe} generate --model {out} --prime \"ROMEO:\"")
+        // a classifier of several models: the figure its directory predicts with, not the
+        // first model's alone
+        if let Some((loss, accuracy)) = job.members_validation()? {
+            outln!(
+                "the {} models averaged: validation loss {loss:.4}, accuracy {:.2}% (the validation loss above is the first model's alone)",
+                job.members.len() + 1,
+                100.0 * accuracy
+            );
         }
-        Task::Forecast => println!(
-            "forecast with: {exe} forecast --model {out} --data FILE.csv --plot forecast.png"
-        ),
-        Task::Classify => println!("classify with: {exe} classify --model {out} \"some text\""),
-    }
-    Ok(())
+        // name the program the way it was started (`target/release/lstm` after `cargo run`)
+        let exe = std::env::args().next().unwrap_or_else(|| "lstm".into());
+        match job.meta.task {
+            Task::Text => {
+                outln!("sample from it with: {exe} generate --model {out} --prime \"ROMEO:\"")
+            }
+            Task::Forecast => outln!(
+                "forecast with: {exe} forecast --model {out} --data FILE.csv --plot forecast.png"
+            ),
+            Task::Classify => {
+                outln!("classify with: {exe} classify --model {out} \"some text\"")
+            }
+        }
+        Ok(())
+    };
+    summary()
+        .with_context(|| format!("the model was saved in {out}, but its summary was not printed"))
 }
 
 // ---------------------------------------------------------------- entry points
@@ -714,9 +760,11 @@ fn resume(
     let out = c.out.clone().unwrap_or_else(|| dir.to_path_buf());
     if out != dir {
         check_out(&out)?;
+    } else {
+        check_writable(&out)?;
     }
     if !c.quiet {
-        println!("resuming {} from step {}", dir.display(), loaded.state.step);
+        outln!("resuming {} from step {}", dir.display(), loaded.state.step);
     }
     run(Job::resume(loaded, s, out)?, c.quiet)
 }
@@ -884,7 +932,7 @@ fn train_text(a: &TextArgs, default_job: bool) -> Result<()> {
     };
     check_out(&out)?;
     if default_job && !a.common.quiet {
-        println!("training a character model on the bundled tinyshakespeare.txt (stop early with Ctrl-C; progress is saved)");
+        outln!("training a character model on the bundled tinyshakespeare.txt (stop early with Ctrl-C; progress is saved)");
     }
     run(new_job(Task::Text, s, out, a.common.quiet)?, a.common.quiet)
 }

@@ -212,7 +212,7 @@ fn write_outputs(
     let written = match out {
         Some(o) => modeldir::write_atomic(o, csv.as_bytes()).map_err(anyhow::Error::from),
         None => {
-            print!("{csv}");
+            out!("{csv}");
             Ok(())
         }
     };
@@ -270,7 +270,8 @@ pub fn classify(a: &ClassifyArgs) -> Result<()> {
             escaped(&p.label),
             p.probability,
             escaped(t)
-        )?;
+        )
+        .map_err(crate::stdout_err)?;
     }
     Ok(())
 }
@@ -291,9 +292,9 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
         },
     )?;
     if a.json {
-        println!("{}", report.to_json());
+        outln!("{}", report.to_json());
     } else {
-        print!("{report}");
+        out!("{report}");
     }
     Ok(())
 }

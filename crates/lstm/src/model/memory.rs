@@ -5,8 +5,9 @@ use crate::error::{Error, Result};
 use crate::model::{InputKind, ModelConfig};
 
 /// Bytes of memory this process can allocate, if known: the least of the memory available on
-/// the machine (`MemAvailable` of `/proc/meminfo`), the process's address-space limit
-/// (`ulimit -v`, from `/proc/self/limits`) and its control group's limit (`memory.max`).
+/// the machine (`MemAvailable` of `/proc/meminfo`), what is left under the process's
+/// address-space limit (`ulimit -v`, from `/proc/self/limits`, less the `VmSize` it already
+/// uses) and its control group's limit (`memory.max`).
 pub fn machine_memory() -> Option<u128> {
     let available = std::fs::read_to_string("/proc/meminfo")
         .ok()
@@ -21,12 +22,20 @@ pub fn machine_memory() -> Option<u128> {
             };
             field("MemAvailable:").or_else(|| field("MemTotal:"))
         });
+    let used = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|st| {
+            let line = st.lines().find(|l| l.starts_with("VmSize:"))?;
+            line.split_whitespace().nth(1)?.parse::<u128>().ok()
+        })
+        .map_or(0, |kb| kb * 1024);
     let address_space = std::fs::read_to_string("/proc/self/limits")
         .ok()
         .and_then(|l| {
             let line = l.lines().find(|l| l.starts_with("Max address space"))?;
             line.split_whitespace().nth(3)?.parse::<u128>().ok()
-        });
+        })
+        .map(|limit| limit.saturating_sub(used));
     let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
         .ok()
         .and_then(|v| v.trim().parse::<u128>().ok());
@@ -65,8 +74,8 @@ pub fn parameter_bound(cfg: &ModelConfig) -> u128 {
 
 /// Checks, before anything is allocated, that a network with batches of `batch` sequences of
 /// `seq_len` steps fits in memory ([`machine_memory`]): its parameters with their gradients
-/// and optimizer moments (16 bytes each), and its activations (about 40 bytes per unit, step
-/// and sequence). `flags` name the settings that size it, for the message (`--hidden`,
+/// and optimizer moments (16 bytes each), the copies a checkpoint is written from (12 bytes
+/// each), and its activations (about 40 bytes per unit, step and sequence). `flags` name the settings that size it, for the message (`--hidden`,
 /// `--batch`, `--seq-len`...).
 ///
 /// # Errors
@@ -84,12 +93,12 @@ pub fn check_model_memory(
         * seq_len as u128
         * (cfg.hidden_size as u128 * cfg.num_layers as u128 * d * 40
             + cfg.head.outputs() as u128 * 8);
-    let need = params * 16 + acts;
+    let need = params * 28 + acts;
     let have = machine_memory().unwrap_or(64 << 30);
     if need > have {
         let gb = |b: u128| format!("{:.1}", b as f64 / 1e9);
         return Err(Error::Config(format!(
-            "this model would need about {} GB of memory ({} million parameters with gradients and optimizer state, {} GB of activations) but {} GB are available; choose a smaller {}{}",
+            "this model would need about {} GB of memory ({} million parameters with gradients, optimizer state and the copies a checkpoint is written from, {} GB of activations) but {} GB are available; choose a smaller {}{}",
             gb(need),
             params / 1_000_000,
             gb(acts),

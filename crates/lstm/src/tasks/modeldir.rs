@@ -477,6 +477,12 @@ pub fn write_members(dir: &Path, members: &[SequenceModel]) -> Result<()> {
 /// Loads a model directory, checking format, version, every file against the manifest and
 /// every tensor's shape against the configuration.
 ///
+/// A directory a training run is saving into (a `lstm generate` while `lstm train
+/// --save-every` runs) can change between the reads of its manifest and its files: a load
+/// that fails while the manifest changed or a save is under way is tried again, up to 40
+/// times over about 2 seconds, before its error is reported. (A load that succeeds read files
+/// that all match the manifest it read, so it is one checkpoint whole.)
+///
 /// # Errors
 /// [`Error::Format`] naming the file if the directory is missing, a file is missing,
 /// truncated, corrupted (checksum), malformed, from a newer format version, or does not match
@@ -484,6 +490,22 @@ pub fn write_members(dir: &Path, members: &[SequenceModel]) -> Result<()> {
 /// the head); [`Error::Config`] if the configuration would need more memory than the machine
 /// has.
 pub fn load(dir: &Path) -> Result<Loaded> {
+    let manifest_now = || std::fs::read(live_path(dir, MANIFEST)).ok();
+    let mut attempt = 0;
+    loop {
+        let before = manifest_now();
+        let r = load_once(dir);
+        match r {
+            Err(_) if attempt < 40 && (manifest_now() != before || dir.join(STAGING).exists()) => {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            r => return r,
+        }
+    }
+}
+
+fn load_once(dir: &Path) -> Result<Loaded> {
     if !dir.is_dir() {
         return Err(Error::Format {
             path: dir.display().to_string(),
@@ -566,7 +588,14 @@ pub fn load(dir: &Path) -> Result<Loaded> {
     };
     let (cfg_path, cfg_bytes) = read("config.json")?.ok_or_else(|| Error::Format {
         path: dir.join("config.json").display().to_string(),
-        reason: "missing: this is not a model directory written by `lstm train` (or its first checkpoint was never completed)".into(),
+        reason: if dir.join(STAGING).exists() {
+            format!(
+                "missing: the first checkpoint of this directory was never completed (an interrupted save left {STAGING}); train again with --out {}, which takes it as empty",
+                dir.display()
+            )
+        } else {
+            "missing: this is not a model directory written by `lstm train` (or its first checkpoint was never completed)".into()
+        },
     })?;
     let fmt = |reason: String| Error::Format {
         path: cfg_path.display().to_string(),
