@@ -336,6 +336,20 @@ fn lock_out(out: &Path) -> Result<std::fs::File> {
     }
 }
 
+/// Removes, when dropped, a directory `run` created if it holds no checkpoint.
+struct Unsaved {
+    dir: PathBuf,
+    armed: bool,
+}
+
+impl Drop for Unsaved {
+    fn drop(&mut self) {
+        if self.armed && !modeldir::live_path(&self.dir, "config.json").exists() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
 fn run(mut job: Job, quiet: bool) -> Result<()> {
     #[allow(unused_mut)] // mutated only with the `mpi` feature
     let (mut mpi, rank, size) = ranks()?;
@@ -373,11 +387,33 @@ fn run(mut job: Job, quiet: bool) -> Result<()> {
         }
         return Ok(());
     }
-    // one process at a time trains into a directory (rank 0 writes for all ranks)
-    let _lock = if rank == 0 {
-        Some(lock_out(&job.out)?)
+    // one process at a time trains into a directory (rank 0 writes for all ranks); the ranks
+    // learn whether rank 0 has it, so that none waits alone for a rank 0 that stopped
+    let lock = if rank == 0 {
+        Some(lock_out(&job.out))
     } else {
         None
+    };
+    #[cfg(feature = "mpi")]
+    if let Some(m) = mpi.as_mut() {
+        use lstm::tasks::parallel::Collective;
+        let mut failed = [f32::from(u8::from(
+            lock.as_ref().is_some_and(|l| l.is_err()),
+        ))];
+        m.allreduce_sum(&mut failed)?;
+        if failed[0] > 0.0 && rank != 0 {
+            bail!(
+                "rank 0 could not take {} for this run (its message says why)",
+                job.out.display()
+            );
+        }
+    }
+    let _lock = lock.transpose()?;
+    // a directory this run created and left without a checkpoint (an error before the first
+    // save) is removed, whichever way `run` returns
+    let _unsaved = Unsaved {
+        dir: job.out.clone(),
+        armed: created && rank == 0,
     };
     let tty = std::io::stdout().is_terminal();
     let bar = if quiet || !tty {

@@ -1949,6 +1949,15 @@ fn standard_output_that_cannot_be_written_is_an_error() {
         "{err}"
     );
     assert!(lstm::load(&m).is_ok());
+    // without --quiet the first line fails before any save: no directory is left
+    let m2 = dir.join("m2");
+    let o = bin()
+        .args(text_args(&txt, &m2, "2"))
+        .stdout(full())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(!m2.exists(), "an empty model directory was left");
     for args in [
         vec!["eval", "--model", s(&m), "--data", s(&txt)],
         vec!["eval", "--model", s(&m), "--data", s(&txt), "--json"],

@@ -74,8 +74,8 @@ pub fn parameter_bound(cfg: &ModelConfig) -> u128 {
 
 /// Checks, before anything is allocated, that a network with batches of `batch` sequences of
 /// `seq_len` steps fits in memory ([`machine_memory`]): its parameters with their gradients
-/// and optimizer moments (16 bytes each), the copies a checkpoint is written from (12 bytes
-/// each), and its activations (about 40 bytes per unit, step and sequence). `flags` name the settings that size it, for the message (`--hidden`,
+/// and optimizer moments (16 bytes each), and its activations (about 40 bytes per unit, step
+/// and sequence). `flags` name the settings that size it, for the message (`--hidden`,
 /// `--batch`, `--seq-len`...).
 ///
 /// # Errors
@@ -93,12 +93,12 @@ pub fn check_model_memory(
         * seq_len as u128
         * (cfg.hidden_size as u128 * cfg.num_layers as u128 * d * 40
             + cfg.head.outputs() as u128 * 8);
-    let need = params * 28 + acts;
+    let need = params * 16 + acts;
     let have = machine_memory().unwrap_or(64 << 30);
     if need > have {
         let gb = |b: u128| format!("{:.1}", b as f64 / 1e9);
         return Err(Error::Config(format!(
-            "this model would need about {} GB of memory ({} million parameters with gradients, optimizer state and the copies a checkpoint is written from, {} GB of activations) but {} GB are available; choose a smaller {}{}",
+            "this model would need about {} GB of memory ({} million parameters with gradients and optimizer state, {} GB of activations) but {} GB are available; choose a smaller {}{}",
             gb(need),
             params / 1_000_000,
             gb(acts),

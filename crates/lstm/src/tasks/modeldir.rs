@@ -479,8 +479,9 @@ pub fn write_members(dir: &Path, members: &[SequenceModel]) -> Result<()> {
 ///
 /// A directory a training run is saving into (a `lstm generate` while `lstm train
 /// --save-every` runs) can change between the reads of its manifest and its files: a load
-/// that fails while the manifest changed or a save is under way is tried again, up to 40
-/// times over about 2 seconds, before its error is reported. (A load that succeeds read files
+/// that fails while the manifest changed or a save is under way (its staging directory
+/// changed in the last 5 seconds) is tried again for up to about 2 seconds before its error
+/// is reported. (A load that succeeds read files
 /// that all match the manifest it read, so it is one checkpoint whole.)
 ///
 /// # Errors
@@ -491,13 +492,22 @@ pub fn write_members(dir: &Path, members: &[SequenceModel]) -> Result<()> {
 /// has.
 pub fn load(dir: &Path) -> Result<Loaded> {
     let manifest_now = || std::fs::read(live_path(dir, MANIFEST)).ok();
-    let mut attempt = 0;
+    // a save under way: its staging directory changed in the last few seconds (one left by a
+    // killed save does not count)
+    let saving = || {
+        std::fs::metadata(dir.join(STAGING))
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|e| e.as_secs_f64() < 5.0))
+    };
+    let started = std::time::Instant::now();
     loop {
         let before = manifest_now();
         let r = load_once(dir);
         match r {
-            Err(_) if attempt < 40 && (manifest_now() != before || dir.join(STAGING).exists()) => {
-                attempt += 1;
+            Err(_)
+                if started.elapsed().as_secs_f64() < 2.0
+                    && (manifest_now() != before || saving()) =>
+            {
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
             r => return r,
