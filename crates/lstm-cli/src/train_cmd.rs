@@ -533,12 +533,9 @@ fn run(mut job: Job, quiet: bool) -> Result<()> {
         group,
     )
     .map_err(|e| {
-        // refused before training (ranks started differently, a batch too small to share):
-        // the directory the lock created goes too
+        // refused before training (ranks started differently, a batch too small to share);
+        // a directory the lock created goes with `_unsaved`
         if matches!(e, lstm::Error::Config(_)) && saved.is_none() {
-            if created && rank == 0 && resumed_from == 0 {
-                let _ = std::fs::remove_dir_all(&job.out);
-            }
             return anyhow::Error::from(e);
         }
         let out = job.out.display();
@@ -549,9 +546,6 @@ fn run(mut job: Job, quiet: bool) -> Result<()> {
                 "training stopped; the last checkpoint in {out} (step {step}) is intact: continue it with `lstm train --resume {out}`"
             ),
             None => {
-                if created && rank == 0 {
-                    let _ = std::fs::remove_dir_all(&job.out);
-                }
                 format!(
                     "training stopped; no checkpoint had been written to {out} yet (--save-every N keeps one while training)"
                 )
