@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lstm::cell::Mode;
 use lstm::data::series::Transform;
@@ -169,64 +169,37 @@ fn resolve(task: Task, c: &CommonTrain, job: impl FnOnce(&mut Settings)) -> Resu
 }
 
 fn check_out(out: &Path) -> Result<()> {
-    if modeldir::live_path(out, "config.json").exists() {
-        bail!(
-            "{} already holds a model; continue it with `lstm train --resume {}` or choose another --out",
-            out.display(),
-            out.display()
-        );
-    }
-    if out.exists() && !out.is_dir() {
-        bail!(
-            "{} exists and is not a directory; choose another --out",
-            out.display()
-        );
-    }
-    // the model's files would replace files of the same names there (another MPI rank's write
-    // probe, below, and an unfinished first save's staging do not count)
-    let other = |e: std::fs::DirEntry| {
-        let n = e.file_name();
-        let n = n.to_string_lossy();
-        !(n.starts_with(".lstm-write-test-") || n == modeldir::STAGING)
-    };
-    if std::fs::read_dir(out).is_ok_and(|d| d.flatten().any(other)) {
-        bail!(
-            "{} is a directory that is not empty; a model is written into a new or empty directory (its files would replace files there): choose another --out",
-            out.display()
-        );
-    }
-    check_writable(out)
+    modeldir::check_new(out).map_err(|why| unusable(out, why))
 }
 
-/// Refuses an `--out` that cannot be written, found now rather than after the training: a
-/// file created and removed in it, or in its nearest existing folder.
+/// Refuses an `--out` that cannot be written, found now rather than after the training.
 fn check_writable(out: &Path) -> Result<()> {
-    let mut dir = out;
-    while !dir.exists() {
-        dir = match dir.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-    }
-    if !dir.is_dir() {
-        bail!(
-            "cannot write {}: {} is not a directory; choose another --out",
-            out.display(),
-            dir.display()
-        );
-    }
-    let probe = dir.join(format!(".lstm-write-test-{}", std::process::id()));
-    match std::fs::File::create(&probe) {
-        Ok(_) => {
-            let _ = std::fs::remove_file(&probe);
+    modeldir::check_writable(out).map_err(|why| unusable(out, why))
+}
+
+/// Why `--out` cannot receive the model, with what to do.
+fn unusable(out: &Path, why: modeldir::Unusable) -> anyhow::Error {
+    use modeldir::Unusable;
+    let o = out.display();
+    match why {
+        Unusable::HoldsModel => anyhow!(
+            "{o} already holds a model; continue it with `lstm train --resume {o}` or choose another --out"
+        ),
+        Unusable::NotADirectory => {
+            anyhow!("{o} exists and is not a directory; choose another --out")
         }
-        Err(e) => bail!(
-            "cannot write {}: {e} (in {}); choose another --out",
-            out.display(),
-            dir.display()
+        Unusable::NotEmpty => anyhow!(
+            "{o} is a directory that is not empty; a model is written into a new or empty directory (its files would replace files there): choose another --out"
+        ),
+        Unusable::InsideAFile { at } => anyhow!(
+            "cannot write {o}: {} is not a directory; choose another --out",
+            at.display()
+        ),
+        Unusable::NotWritable { at, reason } => anyhow!(
+            "cannot write {o}: {reason} (in {}); choose another --out",
+            at.display()
         ),
     }
-    Ok(())
 }
 
 /// The rank and number of ranks, with the MPI world when this is one rank of an MPI run.
@@ -318,35 +291,17 @@ fn interrupted(e: &job::JobError) -> bool {
     }
 }
 
-/// Creates `out` if needed and locks it (`flock` on the directory) for this process: a second
-/// `lstm train` (or `--resume`) into it is refused before it trains, rather than the two
-/// replacing each other's checkpoints. The lock ends with the process; a file system without
-/// locks goes without.
-fn lock_out(out: &Path) -> Result<std::fs::File> {
-    std::fs::create_dir_all(out)
-        .with_context(|| format!("cannot create the model directory {}", out.display()))?;
-    let f = std::fs::File::open(out)
-        .with_context(|| format!("cannot open the model directory {}", out.display()))?;
-    match f.try_lock() {
-        Ok(()) | Err(std::fs::TryLockError::Error(_)) => Ok(f),
-        Err(std::fs::TryLockError::WouldBlock) => bail!(
+/// Locks `out` for this run ([`modeldir::lock`]): a second `lstm train` (or `--resume`) into
+/// it is refused before it trains.
+fn lock_out(out: &Path) -> Result<modeldir::DirLock> {
+    match modeldir::lock(out)
+        .with_context(|| format!("cannot create the model directory {}", out.display()))?
+    {
+        Some(l) => Ok(l),
+        None => bail!(
             "another lstm process is training into {}; wait for it to end (or stop it: it saves), or choose another --out",
             out.display()
         ),
-    }
-}
-
-/// Removes, when dropped, a directory `run` created if it holds no checkpoint.
-struct Unsaved {
-    dir: PathBuf,
-    armed: bool,
-}
-
-impl Drop for Unsaved {
-    fn drop(&mut self) {
-        if self.armed && !modeldir::live_path(&self.dir, "config.json").exists() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
     }
 }
 
@@ -359,8 +314,6 @@ fn run(mut job: Job, quiet: bool) -> Result<()> {
     let s = job.meta.settings.clone();
     lstm::kernels::set_num_threads(s.threads);
     let stop = stop_flag();
-    // a new run whose first save fails leaves no directory behind
-    let created = !job.out.exists();
     let resumed_from = job.state.step;
     // a resumed run whose budget is spent: said, and the directory left as it is (training
     // would only validate and save it again)
@@ -408,13 +361,9 @@ fn run(mut job: Job, quiet: bool) -> Result<()> {
             );
         }
     }
+    // held to the end of `run`; a directory the lock created and this run left without a
+    // checkpoint (an error before the first save) is removed when it is dropped
     let _lock = lock.transpose()?;
-    // a directory this run created and left without a checkpoint (an error before the first
-    // save) is removed, whichever way `run` returns
-    let _unsaved = Unsaved {
-        dir: job.out.clone(),
-        armed: created && rank == 0,
-    };
     let tty = std::io::stdout().is_terminal();
     let bar = if quiet || !tty {
         ProgressBar::with_draw_target(Some(1000), ProgressDrawTarget::hidden())
@@ -534,7 +483,7 @@ fn run(mut job: Job, quiet: bool) -> Result<()> {
     )
     .map_err(|e| {
         // refused before training (ranks started differently, a batch too small to share);
-        // a directory the lock created goes with `_unsaved`
+        // a directory the lock created goes with `_lock`
         if matches!(e, lstm::Error::Config(_)) && saved.is_none() {
             return anyhow::Error::from(e);
         }

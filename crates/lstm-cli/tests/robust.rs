@@ -1202,6 +1202,43 @@ fn a_model_past_the_address_space_limit_is_refused_before_allocating() {
 }
 
 #[test]
+fn near_the_address_space_limit_training_is_refused_or_runs_never_aborts() {
+    // limits around what 2 x 512 and 2 x 1024 text models need: the memory check counted 16
+    // bytes a parameter and none of glibc's 64 MiB heap reservation per thread, and these
+    // aborted on an allocation failure (while training, or saving) after passing it
+    let dir = tmp("ulimit-near");
+    let txt = small_text(&dir);
+    for (hidden, kb) in [("512", 500_000), ("1024", 700_000), ("1024", 1_000_000)] {
+        let out = dir.join(format!("m{hidden}-{kb}"));
+        let o = limited(
+            &format!("ulimit -v {kb}"),
+            &[
+                "train",
+                "text",
+                "--data",
+                s(&txt),
+                "--out",
+                s(&out),
+                "--hidden",
+                hidden,
+                "--steps",
+                "1",
+                "--quiet",
+            ],
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        match o.status.code() {
+            Some(0) => assert!(out.join("config.json").is_file(), "{err}"),
+            Some(1) => {
+                assert!(err.contains("would need about"), "{hidden} {kb}: {err}");
+                assert!(!out.exists());
+            }
+            c => panic!("--hidden {hidden} under ulimit -v {kb}: {c:?} {err}"),
+        }
+    }
+}
+
+#[test]
 fn an_explanation_past_the_address_space_limit_is_refused_before_tracing() {
     // the whole of Shakespeare explained unit by unit: about 4 GB of trace and page under
     // `ulimit -v` of 2 GB (an allocation failure's abort before)

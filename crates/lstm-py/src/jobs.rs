@@ -24,6 +24,43 @@ use pyo3::prelude::*;
 
 use crate::errors::{job_err, lib_err, value_err};
 
+/// Why `out` cannot receive a new model, as a `ValueError` saying what to do.
+fn unusable(out: &Path, why: modeldir::Unusable) -> PyErr {
+    use modeldir::Unusable;
+    let o = out.display();
+    value_err(match why {
+        Unusable::HoldsModel => format!(
+            "{o} already holds a model; load it with lstm.load() or choose another directory"
+        ),
+        Unusable::NotADirectory => {
+            format!("{o} exists and is not a directory; choose another directory")
+        }
+        Unusable::NotEmpty => format!(
+            "{o} is a directory that is not empty; a model is written into a new or empty directory (its files would replace files there): choose another directory"
+        ),
+        Unusable::InsideAFile { at } => format!(
+            "cannot write {o}: {} is not a directory; choose another directory",
+            at.display()
+        ),
+        Unusable::NotWritable { at, reason } => format!(
+            "cannot write {o}: {reason} (in {}); choose another directory",
+            at.display()
+        ),
+    })
+}
+
+/// Takes the lock of the model directory `dir` ([`modeldir::lock`]), or raises
+/// `lstm.LstmError` when another process holds it.
+fn lock(py: Python<'_>, dir: &Path) -> PyResult<modeldir::DirLock> {
+    match py.detach(|| modeldir::lock(dir)).map_err(lib_err)? {
+        Some(l) => Ok(l),
+        None => Err(crate::errors::LstmError::new_err(format!(
+            "another lstm process is training or saving into {}; wait for it to end, or choose another directory",
+            dir.display()
+        ))),
+    }
+}
+
 /// Adds the job functions and classes to the module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Model>()?;
@@ -277,15 +314,13 @@ impl Model {
     ) -> PyResult<TrainResult> {
         let task = parse_task(task)?;
         let s = settings_from(task, settings_json)?;
-        if modeldir::live_path(&out, "config.json").exists() {
-            return Err(value_err(format!(
-                "{} already holds a model; load it with lstm.load() or choose another directory",
-                out.display()
-            )));
-        }
+        modeldir::check_new(&out).map_err(|why| unusable(&out, why))?;
         if let Some(d) = &s.data {
             require_file(Path::new(d))?;
         }
+        // held to the end: a second training (or a save) into `out` is refused meanwhile, and
+        // a directory made here and left without a checkpoint is removed
+        let _lock = lock(py, &out)?;
         // built on a thread of its own (a classifier's or a small forecaster's further models
         // and candidate scalings train while it builds) while this one looks for Ctrl-C
         let building = AtomicBool::new(false);
@@ -392,6 +427,8 @@ impl Model {
     /// Saves the model into the directory `dir` (created if needed) as `lstm train` does, so
     /// that the binary and `lstm.load` read it.
     fn save(&self, py: Python<'_>, dir: PathBuf) -> PyResult<()> {
+        // not into a directory another process is training or saving into
+        let _lock = lock(py, &dir)?;
         // with a small-data forecaster's further members (member1.safetensors, ...)
         self.with_model(py, |l| modeldir::save_loaded(&dir, l))?
             .map_err(lib_err)

@@ -272,6 +272,42 @@ def test_bad_inputs_raise_the_documented_exceptions(text_model, classifier, airl
         lstm.TextModel(steps=1).fit("abc abc abc " * 100, out=text_model[2])
 
 
+def test_fit_out_is_new_or_empty_and_held_by_one_writer(tmp_path, text_model):
+    m, _, _ = text_model
+    text = "abc abc abc " * 100
+    # a folder of other files: the model's files would replace them (as `lstm train --out`)
+    busy = tmp_path / "notes"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="not empty"):
+        lstm.TextModel(steps=1).fit(text, out=busy)
+    assert (busy / "notes.txt").read_text() == "mine"
+    # a directory another process trains into (it holds the flock `lstm train` takes) is
+    # refused by fit and by save, and left as it was
+    held = tmp_path / "held"
+    held.mkdir()
+    fd = os.open(held, os.O_RDONLY)
+    try:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(lstm.LstmError, match="another lstm process"):
+            lstm.TextModel(steps=1).fit(text, out=held)
+        with pytest.raises(lstm.LstmError, match="another lstm process"):
+            m.save(held)
+        assert held.is_dir() and not any(held.iterdir())
+    finally:
+        os.close(fd)
+    # free again: both work
+    m.save(held)
+    assert lstm.load(held).generate("a", length=5, seed=1) == m.generate("a", length=5, seed=1)
+    # a run that fails before its first save leaves no directory it made
+    new = tmp_path / "deep" / "new"
+    with pytest.raises(ValueError, match="nope"):
+        lstm.Forecaster(steps=1).fit(DATA / "airline_passengers.csv", column="nope", out=new)
+    assert not new.exists()
+
+
 def test_two_threads_can_use_one_model_at_once(text_model, classifier):
     m, _, _ = text_model
     c, _, _, texts, _ = classifier

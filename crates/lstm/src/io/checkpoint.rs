@@ -198,22 +198,42 @@ impl TensorFile {
 /// # Errors
 /// [`Error::Format`] if the safetensors encoder refuses (it should not).
 pub fn to_bytes(store: &ParamStore, metadata: &HashMap<String, String>) -> Result<Vec<u8>> {
-    let bytes: Vec<Vec<u8>> = store
-        .tensors()
+    values_to_bytes(store.tensors(), &store.values, metadata)
+}
+
+/// Serialises `values`, laid out as `tensors` say (F32, their names and shapes: the layout of
+/// a [`ParamStore`] whose values these are, or its gradients or optimizer moments), with
+/// `metadata`. The values are read in place (no copy but the file's bytes).
+///
+/// # Errors
+/// [`Error::Shape`] if `values` is shorter than the tensors; [`Error::Format`] if the
+/// safetensors encoder refuses (it should not).
+pub fn values_to_bytes(
+    tensors: &[crate::params::TensorInfo],
+    values: &[f32],
+    metadata: &HashMap<String, String>,
+) -> Result<Vec<u8>> {
+    let need = tensors.iter().map(|t| t.range().end).max().unwrap_or(0);
+    if values.len() < need {
+        return Err(Error::shape("checkpoint values", need, values.len()));
+    }
+    // the file's bytes are little-endian f32: the values themselves on such a machine
+    let le: std::borrow::Cow<'_, [f32]> = if cfg!(target_endian = "little") {
+        std::borrow::Cow::Borrowed(values)
+    } else {
+        std::borrow::Cow::Owned(
+            values
+                .iter()
+                .map(|v| f32::from_bits(v.to_bits().to_le()))
+                .collect(),
+        )
+    };
+    let bytes: &[u8] = bytemuck::cast_slice(&le);
+    let views: Vec<(String, TensorView<'_>)> = tensors
         .iter()
         .map(|t| {
-            store.values[t.range()]
-                .iter()
-                .flat_map(|v| v.to_le_bytes())
-                .collect()
-        })
-        .collect();
-    let views: Vec<(String, TensorView<'_>)> = store
-        .tensors()
-        .iter()
-        .zip(&bytes)
-        .map(|(t, b)| {
-            TensorView::new(Dtype::F32, t.shape.clone(), b)
+            let r = t.range();
+            TensorView::new(Dtype::F32, t.shape.clone(), &bytes[r.start * 4..r.end * 4])
                 .map(|v| (t.name.clone(), v))
                 .map_err(|e| Error::Format {
                     path: t.name.clone(),

@@ -22,20 +22,24 @@ pub fn machine_memory() -> Option<u128> {
             };
             field("MemAvailable:").or_else(|| field("MemTotal:"))
         });
-    let used = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|st| {
-            let line = st.lines().find(|l| l.starts_with("VmSize:"))?;
-            line.split_whitespace().nth(1)?.parse::<u128>().ok()
-        })
-        .map_or(0, |kb| kb * 1024);
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| -> Option<u128> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        line.split_whitespace().nth(1)?.parse::<u128>().ok()
+    };
+    let used = field("VmSize:").map_or(0, |kb| kb * 1024);
+    // glibc reserves 64 MiB of address space for the heap of each further thread that
+    // allocates: the compute threads, the progress bar's and the signal handler's, less the
+    // threads already running (whose heaps `VmSize` counts)
+    let running = field("Threads:").unwrap_or(1).saturating_sub(1);
+    let arenas = ARENA * (crate::kernels::num_threads() as u128 + 2).saturating_sub(running);
     let address_space = std::fs::read_to_string("/proc/self/limits")
         .ok()
         .and_then(|l| {
             let line = l.lines().find(|l| l.starts_with("Max address space"))?;
             line.split_whitespace().nth(3)?.parse::<u128>().ok()
         })
-        .map(|limit| limit.saturating_sub(used));
+        .map(|limit| limit.saturating_sub(used + arenas));
     let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
         .ok()
         .and_then(|v| v.trim().parse::<u128>().ok());
@@ -44,6 +48,18 @@ pub fn machine_memory() -> Option<u128> {
         .flatten()
         .min()
 }
+
+/// Address space glibc reserves for each thread's heap arena on a 64-bit machine.
+const ARENA: u128 = 64 << 20;
+
+/// Bytes a parameter takes while training: its value, gradient and two optimizer moments, and
+/// the kernels' working copies (measured: about 22 for a 2 x 1024 text model, 13 million
+/// parameters; `docs/performance.md`, "Memory").
+const TRAIN_BYTES_PER_PARAM: u128 = 24;
+/// Bytes a parameter takes loaded: its value, gradient and two optimizer moments.
+const LOADED_BYTES_PER_PARAM: u128 = 16;
+/// Bytes of activations per unit, step and sequence while training (measured: about 58).
+const ACT_BYTES_PER_UNIT_STEP: u128 = 60;
 
 /// An upper bound of the parameters of a network, computed from its configuration without
 /// allocating anything (four gate blocks per layer, whatever the cell).
@@ -73,10 +89,10 @@ pub fn parameter_bound(cfg: &ModelConfig) -> u128 {
 }
 
 /// Checks, before anything is allocated, that a network with batches of `batch` sequences of
-/// `seq_len` steps fits in memory ([`machine_memory`]): its parameters with their gradients
-/// and optimizer moments (16 bytes each), and its activations (about 40 bytes per unit, step
-/// and sequence). `flags` name the settings that size it, for the message (`--hidden`,
-/// `--batch`, `--seq-len`...).
+/// `seq_len` steps can be trained in memory ([`machine_memory`]): its parameters with their
+/// gradients, optimizer moments and working copies (24 bytes each), and its activations
+/// (about 60 bytes per unit, step and sequence). `flags` name the settings that size it, for
+/// the message (`--hidden`, `--batch`, `--seq-len`...).
 ///
 /// # Errors
 /// [`Error::Config`] saying how many GB it would need and how many the process can have (64
@@ -87,13 +103,27 @@ pub fn check_model_memory(
     seq_len: usize,
     flags: &[&str],
 ) -> Result<()> {
-    let params = parameter_bound(cfg);
     let d: u128 = if cfg.bidirectional { 2 } else { 1 };
     let acts = batch as u128
         * seq_len as u128
-        * (cfg.hidden_size as u128 * cfg.num_layers as u128 * d * 40
+        * (cfg.hidden_size as u128 * cfg.num_layers as u128 * d * ACT_BYTES_PER_UNIT_STEP
             + cfg.head.outputs() as u128 * 8);
-    let need = params * 16 + acts;
+    check(cfg, TRAIN_BYTES_PER_PARAM, acts, flags)
+}
+
+/// Checks, before anything is allocated, that a network's parameters with their gradients and
+/// optimizer moments (16 bytes each) fit in memory: what building or loading it takes, before
+/// any batch.
+///
+/// # Errors
+/// As [`check_model_memory`].
+pub fn check_params_memory(cfg: &ModelConfig, flags: &[&str]) -> Result<()> {
+    check(cfg, LOADED_BYTES_PER_PARAM, 0, flags)
+}
+
+fn check(cfg: &ModelConfig, per_param: u128, acts: u128, flags: &[&str]) -> Result<()> {
+    let params = parameter_bound(cfg);
+    let need = params * per_param + acts;
     let have = machine_memory().unwrap_or(64 << 30);
     if need > have {
         let gb = |b: u128| format!("{:.1}", b as f64 / 1e9);

@@ -282,7 +282,7 @@ impl ModelConfig {
         self.recurrent().validate()?;
         // the parameters, their gradients and the optimizer's moments must fit before anything
         // is allocated (a typed error rather than an allocation failure)
-        memory::check_model_memory(self, 1, 1, &["--hidden", "--layers", "--embedding"])
+        memory::check_params_memory(self, &["--hidden", "--layers", "--embedding"])
     }
 }
 
