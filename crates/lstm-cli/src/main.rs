@@ -235,7 +235,9 @@ fn scaling(args: &BenchArgs, threads: usize) -> Result<()> {
 
 /// Writing to a closed pipe (`lstm eval ... | head -1`) ends the process quietly, as it does for
 /// other command-line tools, instead of the panic of Rust's `println!` on a failed write. The
-/// server keeps SIGPIPE ignored (Rust's default), so that a closed socket is an error it handles.
+/// server keeps SIGPIPE ignored (Rust's default), so that a closed socket is an error it
+/// handles; so do `train` and `experiment`, whose work a reader that went away
+/// (`lstm train | head`) must not cost: they drop the progress lines they cannot write.
 fn default_sigpipe() {
     // SAFETY: sets the disposition of one signal to the kernel's default at the top of `main`,
     // before any thread exists; no Rust code runs as a handler.
@@ -246,7 +248,10 @@ fn default_sigpipe() {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if !matches!(cli.command, Command::Serve(_)) {
+    if !matches!(
+        cli.command,
+        Command::Serve(_) | Command::Train(_) | Command::Experiment(_)
+    ) {
         default_sigpipe();
     }
     let result = match &cli.command {

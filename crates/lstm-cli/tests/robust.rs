@@ -2005,3 +2005,35 @@ fn standard_output_that_cannot_be_written_is_an_error() {
         assert!(err.contains("cannot write to standard output"), "{err}");
     }
 }
+
+#[test]
+fn a_training_whose_reader_goes_away_trains_on_and_saves() {
+    // `lstm train | head -1`: the pipe closes after the first line; the run used to die of
+    // SIGPIPE at its next progress line, with no checkpoint and an empty directory left
+    use std::io::BufRead;
+    let dir = tmp("sigpipe");
+    let txt = small_text(&dir);
+    let out = dir.join("m");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lstm"))
+        .args(text_args(&txt, &out, "3000"))
+        // a line a step: more than a pipe holds (64 KiB), so that writes meet the closed pipe
+        .args(["--eval-every", "1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("training a text model"), "{first}");
+    // the reader is dropped here: the pipe is closed
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.code().is_some(), "killed by a signal: {err}");
+    let state = std::fs::read_to_string(out.join("training_state.json")).unwrap();
+    assert!(state.contains("\"step\": 3000"), "{state}");
+    if o.status.code() != Some(0) {
+        assert!(err.contains("the model was saved in"), "{err}");
+    }
+}
