@@ -511,7 +511,9 @@ pub struct ForecastArgs {
     /// Model directory (from `lstm train forecast`).
     #[arg(long)]
     pub model: PathBuf,
-    /// CSV with at least the model's columns; the forecast starts after its last row.
+    /// CSV with at least the model's columns; the forecast starts after its last row (a global
+    /// forecaster's: after each series' last value, later rows giving the known columns of the
+    /// forecast steps).
     #[arg(long)]
     pub data: PathBuf,
     /// Steps to forecast [default: the model's horizon].

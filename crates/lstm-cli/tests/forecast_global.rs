@@ -420,6 +420,58 @@ fn the_issues_m4_commands_on_three_series() {
     assert_eq!(e["windows"], 2);
     assert_eq!(e["model"]["windows"], 6);
     assert_eq!(e["model"]["per_step"].as_array().unwrap().len(), 48);
+
+    // another file with the same series: its windows may not reach into the steps a series
+    // trained on either (a copy under another name, a longer export; each was scored before)
+    let copy = dir.join("copy.csv");
+    std::fs::copy(&csv, &copy).unwrap();
+    let o = run(&["eval", "--model", s(&m), "--data", s(&copy)]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && !err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("copy.csv") && err.contains("trained on the series up to"),
+        "{err}"
+    );
+    // 48 more hours of each series: one window is new, two reach back into training
+    let mut longer = std::fs::read_to_string(&csv).unwrap();
+    for (id, end) in &last {
+        for h in 1..=48 {
+            writeln!(longer, "{id},{},{}", end + h, 500 + h).unwrap();
+        }
+    }
+    let longer_csv = dir.join("longer.csv");
+    std::fs::write(&longer_csv, longer).unwrap();
+    let (json, _) = ok(&["eval", "--model", s(&m), "--data", s(&longer_csv), "--json"]);
+    let e: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(e["model"]["windows"], 3);
+    let o = run(&[
+        "eval",
+        "--model",
+        s(&m),
+        "--data",
+        s(&longer_csv),
+        "--windows",
+        "2",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "a trained window was scored");
+    assert!(err.contains("score at most --windows 1"), "{err}");
+    // a file that numbers its times otherwise (each series' last 300 rows counted from 1)
+    // does not hold the trained rows as such: it is scored
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut renumbered = String::from("series,t,value\n");
+    for (id, end) in &last {
+        for l in text.lines().skip(1) {
+            let f: Vec<&str> = l.split(',').collect();
+            let t: usize = f[1].parse().unwrap();
+            if f[0] == id && t + 300 > *end {
+                writeln!(renumbered, "{id},{},{}", t + 300 - end, f[2]).unwrap();
+            }
+        }
+    }
+    let renumbered_csv = dir.join("renumbered.csv");
+    std::fs::write(&renumbered_csv, renumbered).unwrap();
+    ok(&["eval", "--model", s(&m), "--data", s(&renumbered_csv)]);
 }
 
 /// A long-format file `id,<time>,v` of two series of `n` and `n - 30` steps, their times
@@ -1388,6 +1440,163 @@ fn a_forecaster_is_not_resumed_on_changed_data() {
     assert!(!o.status.success() && !err.contains("panicked"), "{err}");
     assert!(
         err.contains("air.csv is not the data this run was trained on"),
+        "{err}"
+    );
+}
+
+/// Two stores of `n` daily values driven by a promo flag written `true`/`false` (as pandas
+/// writes booleans), with `future` rows after each store's last value (target empty), and a
+/// `holiday` column that is 0 on every row with a value.
+fn promo_csv(path: &Path, n: usize, future: usize) {
+    let mut f = String::from("store,day,sales,promo,holiday\n");
+    for store in ["a", "b"] {
+        for i in 0..n + future {
+            let promo = i % 5 == 0;
+            let date = {
+                // 2023-01-01 plus i days, by month lengths of 2023
+                let months = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+                let (mut m, mut d) = (0, i);
+                while d >= months[m] {
+                    d -= months[m];
+                    m += 1;
+                }
+                format!("2023-{:02}-{:02}", m + 1, d + 1)
+            };
+            let sales = if i < n {
+                let v = 100.0
+                    + 10.0 * (i as f64 * std::f64::consts::TAU / 7.0).sin()
+                    + if promo { 50.0 } else { 0.0 };
+                format!("{v:.2}")
+            } else {
+                String::new()
+            };
+            let holiday = if i < n { 0 } else { 1 };
+            writeln!(f, "{store},{date},{sales},{promo},{holiday}").unwrap();
+        }
+    }
+    std::fs::write(path, f).unwrap();
+}
+
+#[test]
+fn covariates_future_rows_and_output_names() {
+    let dir = tmp("covariates");
+    let csv = dir.join("promo.csv");
+    promo_csv(&csv, 200, 14);
+    let cols = [
+        "--id-column",
+        "store",
+        "--time-column",
+        "day",
+        "--column",
+        "sales",
+        "--horizon",
+        "14",
+        "--known-columns",
+        "promo,holiday",
+    ];
+    // true/false read as 1/0; the constant holiday is warned about; the rows after each
+    // store's last value are not history: validation is scored on values, not on empty rows
+    let mut held = cols.to_vec();
+    held.extend(["--holdout", "14"]);
+    let (m, err) = train(&dir, "m", &csv, &held);
+    assert!(
+        err.contains("known column `holiday` is 0 on every training row"),
+        "{err}"
+    );
+    let (out, _) = ok(&[
+        "train",
+        "forecast",
+        "--data",
+        s(&csv),
+        "--out",
+        s(&dir.join("v")),
+        "--steps",
+        "5",
+        "--threads",
+        "1",
+        "--id-column",
+        "store",
+        "--time-column",
+        "day",
+        "--column",
+        "sales",
+        "--horizon",
+        "14",
+        "--known-columns",
+        "promo,holiday",
+    ]);
+    assert!(!out.contains("validation loss 0.0000"), "{out}");
+    // eval's windows end with each store's last value, not with the empty rows after it
+    let (json, _) = ok(&["eval", "--model", s(&m), "--data", s(&csv), "--json"]);
+    let e: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(e["model"]["empty_windows"], 0, "{e}");
+    assert!(e["model"]["smape"].as_f64().is_some(), "{e}");
+    // forecasting reads the future rows' covariates
+    ok(&forecast_args(&m, &csv, &["--out", s(&dir.join("fc.csv"))]));
+    // more steps than the horizon: the horizon is the limit, not the rows
+    let o = run(&forecast_args(&m, &csv, &["--steps", "15"]));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("between 1 and the model's horizon (14)"),
+        "{err}"
+    );
+
+    // a bidirectional model reads the covariates of every step of the horizon: 5 future rows
+    // for a forecast of 5 steps are refused (it used to fill the other 9 with stand-ins)
+    let short = dir.join("short.csv");
+    promo_csv(&short, 200, 5);
+    let mut bi = cols.to_vec();
+    bi.push("--bidirectional");
+    let (mb, _) = train(&dir, "mb", &csv, &bi);
+    let o = run(&forecast_args(&mb, &short, &["--steps", "5"]));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success(),
+        "a bidirectional forecast read stand-in covariates"
+    );
+    assert!(
+        err.contains("bidirectional") && err.contains("add rows up to 14"),
+        "{err}"
+    );
+    // a one-directional model forecasts 5 steps from 5 rows
+    ok(&forecast_args(&m, &short, &["--steps", "5"]));
+
+    // no time column and an id column named `t`: the step column is `time`, not a second `t`
+    let plain = dir.join("plain.csv");
+    let mut f = String::from("t,y\n");
+    for id in ["a", "b"] {
+        for i in 0..120 {
+            writeln!(f, "{id},{}", 10.0 + (i as f64 / 3.0).sin()).unwrap();
+        }
+    }
+    std::fs::write(&plain, f).unwrap();
+    let (mp, _) = train(
+        &dir,
+        "mp",
+        &plain,
+        &["--id-column", "t", "--column", "y", "--horizon", "6"],
+    );
+    let (text, _) = ok(&forecast_args(&mp, &plain, &[]));
+    assert_eq!(text.lines().next().unwrap(), "t,time,y,q0.025,q0.975");
+    // a quantile column named as the target is refused
+    let q = dir.join("q.csv");
+    std::fs::write(
+        &q,
+        std::fs::read_to_string(&plain)
+            .unwrap()
+            .replacen("t,y", "t,q0.5", 1),
+    )
+    .unwrap();
+    let (mq, _) = train(
+        &dir,
+        "mq",
+        &q,
+        &["--id-column", "t", "--column", "q0.5", "--horizon", "6"],
+    );
+    let o = run(&forecast_args(&mq, &q, &["--quantiles", "0.5,0.9"]));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("target column is named `q0.5`"),
         "{err}"
     );
 }

@@ -149,10 +149,14 @@ def test_forecaster_takes_a_1d_array_and_backtests(tmp_path):
     y = 100 + 10 * np.sin(np.arange(200) * 2 * np.pi / 12) + np.arange(200) * 0.1
     f = lstm.Forecaster(steps=30, season=12, horizon=12, threads=1)
     f.fit(y)
+    # the series trained on all 200 values: windows inside them are refused, not scored
+    with pytest.raises(lstm.DataError, match="trained on the series up to 200"):
+        f.evaluate(y, windows=2)
     fc = f.predict(steps=5, quantiles=[])
     assert list(fc) == ["t", "value"]
     assert fc["t"].dtype == np.int64 and list(fc["t"]) == [201, 202, 203, 204, 205]
     assert len(fc["value"]) == 5 and np.all(np.isfinite(fc["value"]))
+    f.fit(y, holdout=24)
     report = f.evaluate(y, windows=2)
     assert report["windows"] == 2 and report["series"] == 1
     assert np.isfinite(report["model"]["smape"]) and np.isfinite(report["model"]["mase"])
@@ -571,3 +575,58 @@ def test_a_run_without_any_budget_is_refused_not_endless():
         lstm.TextModel(minutes=None, hidden=4, threads=1).fit("to be or not to be " * 50)
     with pytest.raises(ValueError, match="no training budget"):
         lstm.Classifier(epochs=None, hidden=4, threads=1).fit(["good", "bad"] * 20, ["p", "n"] * 20)
+
+
+def test_pandas_indexes_dtypes_and_flags_come_back_as_given():
+    pd = pytest.importorskip("pandas")
+    small = dict(hidden=8, layers=1, steps=5, threads=1, horizon=3, scaling="mean_abs")
+    y = 10 + np.sin(np.arange(60) / 2)
+    # an unnamed DatetimeIndex (pd.date_range) is the time: daily data, dated forecasts
+    days = pd.date_range("2020-01-01", periods=60, freq="D")
+    f = lstm.Forecaster(**small)
+    f.fit(pd.DataFrame({"y": y}, index=days), column="y")
+    fc = f.predict()
+    assert "time" in fc.columns, list(fc.columns)
+    assert fc["time"].dtype.kind == "M", fc["time"].dtype
+    assert list(fc["time"]) == list(pd.date_range("2020-03-01", periods=3, freq="D"))
+    # a Series with a DatetimeIndex too
+    f.fit(pd.Series(y, index=days))
+    assert list(f.predict()["time"]) == list(pd.date_range("2020-03-01", periods=3, freq="D"))
+    # a datetime64 time column and float ids come back as datetimes and floats (merge works)
+    df = pd.DataFrame(
+        {
+            "id": np.repeat([1.5, 2.5], 60),
+            "t": np.tile(days.values, 2),
+            "y": np.r_[y, 3 * y],
+            "promo": np.tile(np.arange(60) % 4 == 0, 2),
+        }
+    )
+    f = lstm.Forecaster(**small)
+    # a boolean covariate is read as 1/0; one name given as a string is one column
+    future = pd.DataFrame(
+        {
+            "id": np.repeat([1.5, 2.5], 3),
+            "t": np.tile(pd.date_range("2020-03-01", periods=3, freq="D").values, 2),
+            "y": np.nan,
+            "promo": [True, False, False] * 2,
+        }
+    )
+    f.fit(df, column="y", id_column="id", time_column="t", known_columns="promo")
+    fc = f.predict(pd.concat([df, future], ignore_index=True))
+    assert fc["id"].dtype == np.float64 and fc["t"].dtype == df["t"].dtype, fc.dtypes
+    assert len(future.merge(fc, on=["id", "t"])) == 6
+    # a categorical id comes back categorical
+    cat = df.drop(columns="promo").assign(id=df["id"].astype(str).astype("category"))
+    f.fit(cat, column="y", id_column="id", time_column="t")
+    out = f.predict()
+    assert isinstance(out["id"].dtype, pd.CategoricalDtype), out.dtypes
+    assert list(out["id"].cat.categories) == ["1.5", "2.5"]
+    # None, pandas' NA and masked values in plain sequences are missing values
+    g = lstm.Forecaster(**small)
+    g.fit([None] + list(y[1:]))
+    g.fit({"y": pd.array([pd.NA] + list(y[1:]), dtype="Float64")}, column="y")
+    g.fit(np.ma.masked_array(y, mask=[True] + [False] * 59))
+    # the advice for zoned times is UTC, which repeats no hour
+    zoned = pd.DataFrame({"t": pd.date_range("2020-10-24", periods=72, freq="h", tz="Europe/Paris"), "y": y[:1].repeat(72)})
+    with pytest.raises(lstm.DataError, match="tz_convert\\('UTC'\\)"):
+        g.fit(zoned, column="y", time_column="t")

@@ -1,7 +1,9 @@
 //! `tasks::metrics`: each measure on small hand-computed windows, the edge cases, and the M4
 //! hourly reference scores of seasonal naive and naive forecasts (data/README.md).
 
-use lstm::tasks::metrics::{pinball, seasonal_naive_mae, Aggregate, MetricsError, WindowScore};
+use lstm::tasks::metrics::{
+    pinball, seasonal_naive_forecast, seasonal_naive_mae, Aggregate, MetricsError, WindowScore,
+};
 
 const NAN: f64 = f64::NAN;
 
@@ -29,6 +31,29 @@ fn scale_is_the_in_sample_seasonal_naive_mae() {
     );
     assert_eq!(seasonal_naive_mae(&[1.0, 2.0], 2), None);
     assert_eq!(seasonal_naive_mae(&[5.0, 5.0, 5.0], 1), Some(0.0));
+}
+
+#[test]
+fn seasonal_naive_forecast_by_hand() {
+    // season 3, history 1..=7: the last season is 5, 6, 7 (positions 1, 2, 0 of 7 = 3·2 + 1)
+    let x = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0];
+    assert_eq!(seasonal_naive_forecast(&x, 3, 5), [5.0, 6.0, 7.0, 5.0, 6.0]);
+    // a missing value: the same position one season earlier (6 → 3)
+    let x = [1.0, 2.0, 3.0, 4.0, 5.0, NAN, 7.0];
+    assert_eq!(seasonal_naive_forecast(&x, 3, 3), [5.0, 3.0, 7.0]);
+    // a position with no value in the whole history (3 and 6 missing): the last value present,
+    // not the first value of the history, which is another position
+    let x = [1.0, 2.0, NAN, 4.0, 5.0, NAN, 7.0];
+    assert_eq!(seasonal_naive_forecast(&x, 3, 3), [5.0, 7.0, 7.0]);
+    // the first value of the history missing too: position 0 (times 0 and 3) has no value
+    let x = [NAN, 2.0, 3.0, NAN, 5.0, 6.0];
+    assert_eq!(seasonal_naive_forecast(&x, 3, 3), [6.0, 5.0, 6.0]);
+    // season 0 is 1: the naive forecast
+    assert_eq!(seasonal_naive_forecast(&[1.0, 2.0, NAN], 0, 2), [2.0, 2.0]);
+    // nothing present: NaN, which scores nothing
+    assert!(seasonal_naive_forecast(&[NAN, NAN], 2, 2)
+        .iter()
+        .all(|v| v.is_nan()));
 }
 
 #[test]
@@ -233,6 +258,8 @@ fn m4_hourly_reference_scores_of_seasonal_naive_and_naive() {
         let last_season = &insample[insample.len() - M..];
         let seasonal_forecast: Vec<f64> = (0..H).map(|t| last_season[t % M]).collect();
         let naive_forecast = vec![insample[insample.len() - 1]; H];
+        // the library's baseline (`lstm eval`'s) is the same forecast
+        assert_eq!(seasonal_naive_forecast(insample, M, H), seasonal_forecast);
         seasonal.push(WindowScore::new(insample, actual, &seasonal_forecast, &[], M).unwrap());
         naive.push(WindowScore::new(insample, actual, &naive_forecast, &[], M).unwrap());
     }

@@ -116,11 +116,17 @@ def _is_dataframe(x: Any) -> bool:
 
 
 def _fmt(v: Any) -> str:
-    """One CSV cell: numbers in full precision, NaN and None empty."""
+    """One CSV cell: numbers in full precision; NaN, None, pandas' NA and NaT empty; a
+    numpy datetime to the second, as the time column reads it."""
     if v is None:
         return ""
     if isinstance(v, (float, np.floating)):
         return "" if math.isnan(v) else repr(float(v))
+    if isinstance(v, np.datetime64):
+        return "" if np.isnat(v) else str(np.datetime_as_string(v, unit="s")).replace("T", " ")
+    pd = _pandas()
+    if pd is not None and (v is pd.NA or v is pd.NaT):
+        return ""
     return str(v)
 
 
@@ -333,8 +339,10 @@ SeriesData = Union["os.PathLike[str]", np.ndarray, Sequence[float], Mapping[str,
 class Forecaster(_Job):
     """A forecaster of one or many series: ``lstm train forecast``.
 
-    ``fit`` takes a pandas DataFrame in long format (one row per series and time), a mapping of
-    column names to sequences, a 1-D array (one series) or the path of a CSV file;
+    ``fit`` takes a pandas DataFrame in long format (one row per series and time; an unnamed
+    DatetimeIndex or PeriodIndex is the time column ``time``), a pandas Series, a mapping of
+    column names to sequences, a 1-D array (one series; None, NaN and masked values missing)
+    or the path of a CSV file;
     ``column`` names the target, ``id_column`` the series, ``time_column`` the time (a date,
     datetime or integer index), ``known_columns`` covariates known in advance. The forecast
     distribution is Student-t unless ``distribution`` says ``"gaussian"`` or, for counts,
@@ -377,16 +385,26 @@ class Forecaster(_Job):
                 if isinstance(data[c].dtype, pd.DatetimeTZDtype):
                     raise DataError(
                         f"column {c!r} holds times with a time zone ({data[c].dtype.tz}); "
-                        "the forecaster reads local times: give "
-                        f"df[{c!r}].dt.tz_convert(ZONE).dt.tz_localize(None) (or "
-                        ".dt.tz_localize(None) to drop the zone)"
+                        "the forecaster reads times without one: give "
+                        f"df[{c!r}].dt.tz_convert('UTC').dt.tz_localize(None) (UTC has no "
+                        "repeated or skipped hours; a local zone repeats an hour when daylight "
+                        "saving time ends)"
                     )
             data.to_csv(p, index=False)
             return p
         if isinstance(data, Mapping):
             _write_columns(p, {str(k): list(v) for k, v in data.items()})
             return p
+        if np.ma.isMaskedArray(data):
+            # masked values are missing
+            data = np.ma.filled(np.ma.asarray(data, dtype=np.float64), np.nan)
         arr = np.asarray(data)
+        if arr.ndim == 1 and arr.dtype == object:
+            # None (and pandas' NA) in a list of numbers is a missing value, as in a DataFrame
+            try:
+                arr = np.array([np.nan if _fmt(v) == "" else float(v) for v in arr], dtype=np.float64)
+            except (TypeError, ValueError):
+                pass
         if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.number):
             raise ValueError(
                 "give a pandas DataFrame, a mapping of column names to values, a 1-D numeric "
@@ -412,6 +430,7 @@ class Forecaster(_Job):
         history. Without ``column``, a 1-D array's values are the column ``value``."""
         extra = dict(settings)
         col = column
+        data, col, time_column = _as_frame(data, col, time_column)
         if col is None and not isinstance(data, (str, os.PathLike, Mapping)) and not _is_dataframe(data):
             col = "value"
         if col is not None:
@@ -421,7 +440,10 @@ class Forecaster(_Job):
         if time_column is not None:
             extra["date_column"] = time_column
         if known_columns is not None:
-            extra["known_columns"] = list(known_columns)
+            # one name given as a string is one column, not its characters
+            extra["known_columns"] = (
+                [known_columns] if isinstance(known_columns, str) else list(known_columns)
+            )
         # the training file is kept: predict() without data continues it
         keep = tempfile.TemporaryDirectory(prefix="lstm-data-")
         path = self._write(data, Path(keep.name), col)
@@ -431,6 +453,7 @@ class Forecaster(_Job):
         self._train_file, self._train_dir = path, keep
         self._was_frame = _is_dataframe(data)
         self._text_keys = _text_columns(data, [id_column, time_column])
+        self._key_types = _key_types(data, id_column, time_column)
         return h
 
     def predict(
@@ -443,7 +466,8 @@ class Forecaster(_Job):
         series of ``data`` (default: the data of the last ``fit``), with one column
         ``q<level>`` per quantile level (global forecasters; default 0.025 and 0.975, the
         95% interval; ``[]`` for none). The columns are those ``lstm forecast`` writes: id
-        and time under their input names, the median forecast under the target's name.
+        and time under their input names (and, from a DataFrame, in its dtypes: datetimes,
+        periods, float or categorical ids), the median forecast under the target's name.
         Returns a pandas DataFrame when ``data`` is one (or was one in ``fit``), else a dict
         of numpy arrays."""
         m = self.model
@@ -454,6 +478,9 @@ class Forecaster(_Job):
         levels = [float(str(q)) if isinstance(q, np.floating) else float(q) for q in quantiles]
         if steps is not None and steps < 1:
             raise ValueError(f"steps must be at least 1, got {steps}")
+        params = self.get_params()
+        if data is not None:
+            data, _, _ = _as_frame(data, self._target(), params.get("date_column"))
         as_frame = _is_dataframe(data) if data is not None else self._was_frame
         with tempfile.TemporaryDirectory(prefix="lstm-data-") as d:
             if data is None:
@@ -468,16 +495,26 @@ class Forecaster(_Job):
                 text = m.forecast(str(path), steps, levels)
             except (ValueError, _lstm.LstmError) as e:
                 raise _data_error(e, path) from None
-        params = self.get_params()
-        keys = {params.get("id_column"), params.get("date_column") or "t"}
-        if not m.is_global:
+        header = next(csv.reader(io.StringIO(text)), [])
+        keys = {params.get("id_column"), params.get("date_column")}
+        # without a time column, the steps' column (`t`, or `time`... when the id is `t`)
+        if m.is_global:
+            at = 1 if params.get("id_column") else 0
+            keys.update(header[at : at + 1])
+        else:
             keys.add("step")
         texts = (
             getattr(self, "_text_keys", set())
             if data is None
             else _text_columns(data, [params.get("id_column")])
         )
-        return _parse_forecast(text, as_frame, keys, texts)
+        out = _parse_forecast(text, as_frame, keys, texts)
+        types = (
+            getattr(self, "_key_types", {})
+            if data is None
+            else _key_types(data, params.get("id_column"), params.get("date_column"))
+        )
+        return _restore_types(out, types) if as_frame else out
 
     def _target(self) -> Optional[str]:
         cols = self.get_params().get("columns") or []
@@ -494,9 +531,80 @@ class Forecaster(_Job):
         ``windows`` rolling origins (default 1) scored with sMAPE, MASE, MAPE, RMSE, the
         weighted quantile loss, the 95% interval's coverage and MSIS, beside seasonal naive;
         for a window forecaster, the last ``holdout`` rows."""
+        data, _, _ = _as_frame(data, self._target(), self.get_params().get("date_column"))
         with tempfile.TemporaryDirectory(prefix="lstm-data-") as d:
             path = self._write(data, Path(d), self._target())
             return self._evaluate_file(path, windows=windows, holdout=holdout)
+
+
+def _as_frame(data: Any, column: Optional[str], time_column: Optional[str]) -> Any:
+    """``(data, column, time_column)`` with a pandas Series made a DataFrame (its values the
+    target ``column``, default ``value``) and an unnamed DatetimeIndex or PeriodIndex made the
+    time column (``time_column``, default ``time``), as statsmodels and Darts read them."""
+    pd = _pandas()
+    if pd is None:
+        return data, column, time_column
+    if isinstance(data, pd.Series):
+        column = column or (data.name if isinstance(data.name, str) else None) or "value"
+        data = data.to_frame(name=column)
+    if isinstance(data, pd.DataFrame) and isinstance(
+        data.index, (pd.DatetimeIndex, pd.PeriodIndex)
+    ) and data.index.name is None:
+        if time_column is None:
+            time_column = next(
+                n for n in ("time", "ds", "time_", "time__") if n not in data.columns
+            )
+        if time_column not in data.columns:
+            data = data.rename_axis(time_column)
+    return data, column, time_column
+
+
+def _key_types(data: Any, id_column: Optional[str], time_column: Optional[str]) -> Dict[str, Any]:
+    """The dtypes of a DataFrame's id and time columns that a forecast's text does not keep
+    (datetimes, periods, floats, categories), with the ids' values by their text."""
+    out: Dict[str, Any] = {}
+    if not _is_dataframe(data):
+        return out
+    pd = _pandas()
+    frame = data.reset_index() if any(n is not None for n in data.index.names) else data
+    types = pd.api.types
+    if time_column is not None and time_column in frame.columns:
+        t = frame[time_column].dtype
+        if types.is_datetime64_dtype(t) or isinstance(t, pd.PeriodDtype):
+            out["time"] = (time_column, t)
+    if id_column is not None and id_column in frame.columns:
+        ids = frame[id_column]
+        if isinstance(ids.dtype, pd.CategoricalDtype) or types.is_float_dtype(ids.dtype):
+            values = {}
+            for v in ids.dropna().unique():
+                values[str(v)] = v
+            out["id"] = (id_column, ids.dtype, values)
+    return out
+
+
+def _restore_types(frame: Any, types: Dict[str, Any]) -> Any:
+    """A forecast DataFrame with its id and time columns in the input's dtypes (``_key_types``)
+    where every value converts; else left as written."""
+    pd = _pandas()
+    if "time" in types:
+        name, dtype = types["time"]
+        if name in frame.columns:
+            try:
+                if isinstance(dtype, pd.PeriodDtype):
+                    frame[name] = pd.PeriodIndex(frame[name].astype(str), freq=dtype.freq)
+                else:
+                    frame[name] = pd.to_datetime(frame[name].astype(str)).astype(dtype)
+            except (ValueError, TypeError):
+                pass
+    if "id" in types:
+        name, dtype, values = types["id"]
+        if name in frame.columns:
+            written = frame[name].astype(str)
+            if written.isin(list(values)).all():
+                frame[name] = pd.Series(
+                    [values[v] for v in written], index=frame.index
+                ).astype(dtype)
+    return frame
 
 
 def _text_columns(data: Any, names: Sequence[Optional[str]]) -> set:

@@ -229,6 +229,13 @@ fn parse_date(s: &str) -> Option<i64> {
 }
 
 impl Time {
+    /// The order of two times of one kind of time (two indices, months, dates or date-times,
+    /// however each is written); `None` for two kinds.
+    pub fn cmp_same_kind(&self, other: &Time) -> Option<std::cmp::Ordering> {
+        (std::mem::discriminant(&self.kind) == std::mem::discriminant(&other.kind))
+            .then(|| self.value.cmp(&other.value))
+    }
+
     /// The integer index `i`.
     pub fn index(i: i64) -> Time {
         Time {
@@ -886,11 +893,17 @@ fn panel_from(mut file: Delimited, spec: &PanelSpec) -> Result<Panel> {
                      every row"
                 )));
             }
-            match c.parse::<f32>() {
+            // a flag written as a boolean (pandas writes `True`/`False`) is 1 or 0
+            let flag = match c.trim() {
+                t if t.eq_ignore_ascii_case("true") => Some(1.0),
+                t if t.eq_ignore_ascii_case("false") => Some(0.0),
+                _ => None,
+            };
+            match flag.map_or_else(|| c.parse::<f32>(), Ok) {
                 Ok(v) if v.is_finite() => known.push(v),
                 _ => {
                     return Err(fmt(format!(
-                        "line {line}, column `{col}`: `{}` is not a finite number",
+                        "line {line}, column `{col}`: `{}` is not a finite number (nor true or false); a known covariate is a number on every row",
                         shown(c)
                     )))
                 }

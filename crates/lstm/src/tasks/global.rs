@@ -83,6 +83,21 @@ pub struct GlobalSpec {
     /// written before them).
     #[serde(default)]
     pub members: usize,
+    /// Each training series' last row trained on (before `--holdout`), in [`GlobalSpec::ids`]
+    /// order: `lstm eval` refuses windows of a file holding that row that reach into it (empty
+    /// in model directories written before it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trained_until: Vec<TrainedEnd>,
+}
+
+/// A series' last row trained on: a file whose series holds the same time with the same value
+/// is taken for the training data (a file that numbers its times otherwise does not hold it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainedEnd {
+    /// The time, as the file wrote it.
+    pub time: String,
+    /// The target there (`None`: missing).
+    pub value: Option<f32>,
 }
 
 /// The id embedding's dimension for `series` training series: `min(16, ceil(sqrt(series)))`
@@ -388,6 +403,8 @@ impl GlobalSpec {
             },
             // set by the job, which trains them
             members: 0,
+            // set by the job, which knows the holdout
+            trained_until: Vec::new(),
         })
     }
 
@@ -1052,14 +1069,54 @@ pub fn forecast(
     Ok(result)
 }
 
+/// The time column's name in a forecast: the model's time column, else `t` (or `time`, `step`,
+/// `t_`... when the id or target column is named so).
+pub fn time_column_name(spec: &GlobalSpec) -> String {
+    if let Some(t) = &spec.time_column {
+        return t.clone();
+    }
+    let taken = |n: &str| spec.id_column.as_deref() == Some(n) || spec.target == n;
+    ["t", "time", "step"]
+        .into_iter()
+        .map(String::from)
+        .chain((1..).map(|k| format!("t{}", "_".repeat(k))))
+        .find(|n| !taken(n))
+        .unwrap_or_default()
+}
+
+/// Checks that a forecast's columns have distinct names: a quantile column `q<level>` may not
+/// be named as the id, time or target column.
+///
+/// # Errors
+/// [`Error::Config`] naming the column and what to do.
+pub fn check_output_names(spec: &GlobalSpec, levels: &[f64]) -> Result<()> {
+    let time = time_column_name(spec);
+    for q in levels {
+        let name = format!("q{q}");
+        let clash = [
+            ("series id", spec.id_column.as_deref()),
+            ("time", Some(time.as_str())),
+            ("target", Some(spec.target.as_str())),
+        ]
+        .into_iter()
+        .find(|(_, n)| *n == Some(name.as_str()));
+        if let Some((role, _)) = clash {
+            return Err(Error::Config(format!(
+                "the {role} column is named `{name}`, as the forecast's column of the quantile {q} is: the two would be confused; ask for other quantiles, or rename the column in the data and train again"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The output CSV of a forecast: the id column (when the model has one), the time column
-/// (`t` without one), the target column holding the median, and `q<level>` per quantile.
+/// ([`time_column_name`]), the target column holding the median, and `q<level>` per quantile.
 pub fn forecast_csv(spec: &GlobalSpec, forecasts: &[SeriesForecast]) -> String {
     let mut header = Vec::new();
     if let Some(id) = &spec.id_column {
         header.push(id.clone());
     }
-    header.push(spec.time_column.clone().unwrap_or_else(|| "t".into()));
+    header.push(time_column_name(spec));
     header.push(spec.target.clone());
     if let Some(f) = forecasts.first() {
         for (q, _) in &f.quantiles {

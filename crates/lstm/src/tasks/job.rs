@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::data::labelled::{self, Examples, Labelled};
-use crate::data::panel::{self, Panel, PanelSpec};
+use crate::data::panel::{self, Panel, PanelSpec, Time};
 use crate::data::series::Transform;
 use crate::data::series::{self, ForecastMetrics, SeriesSpec, Table};
 use crate::data::vocab::{TokenKind, Vocab};
@@ -138,6 +138,9 @@ impl Job {
         stop: &AtomicBool,
     ) -> JobResult<Job> {
         s.validate()?;
+        // the further models and candidate scalings trained while building run on the
+        // settings' threads too (their results depend on the count), whoever calls
+        crate::kernels::set_num_threads(s.threads);
         let (meta, data, notes, trained) = match task {
             Task::Text => text_job(s, resumed.as_ref())?,
             Task::Forecast => forecast_job(s, resumed.as_ref(), stop)?,
@@ -755,7 +758,7 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) -> J
     let rows = panel.series.iter().map(|x| x.len()).sum();
     let seen = vec![file_seen(&path, rows)?];
     same_data(resumed, &s, &seen)?;
-    let spec = match resumed.and_then(|l| l.meta.global.clone()) {
+    let mut spec = match resumed.and_then(|l| l.meta.global.clone()) {
         Some(saved) => saved,
         None => GlobalSpec::resolve(
             &panel,
@@ -774,10 +777,11 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) -> J
         )?,
     };
     s.horizon = spec.horizon;
-    let history: Vec<usize> = panel
-        .series
-        .iter()
-        .map(|x| x.len().saturating_sub(s.holdout))
+    // each series' rows up to its last value (rows after it, with the known columns of a
+    // later forecast, are not history), less the holdout
+    let history: Vec<usize> = global::histories(&panel)
+        .into_iter()
+        .map(|n| n.saturating_sub(s.holdout))
         .collect();
     for (x, &h) in panel.series.iter().zip(&history) {
         if h < spec.window() {
@@ -794,6 +798,16 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) -> J
             }));
         }
     }
+    // what `backtest` must not score: each series' rows up to its last training row
+    spec.trained_until = panel
+        .series
+        .iter()
+        .zip(&history)
+        .map(|(x, &h)| global::TrainedEnd {
+            time: x.times[h - 1].to_string(),
+            value: Some(x.target[h - 1]).filter(|v| !v.is_nan()),
+        })
+        .collect();
     // a series whose values all fall in the held-out rows has nothing to train on or scale by
     for (x, &h) in panel.series.iter().zip(&history) {
         if x.target[..h.min(x.target.len())].iter().all(|v| v.is_nan()) {
@@ -903,6 +917,21 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) -> J
             "{} missing targets are masked: not trained on",
             summary.missing
         ));
+    }
+    // a covariate with one value over the training rows teaches the model nothing about it
+    for (k, col) in spec.known.iter().enumerate() {
+        let mut values = panel
+            .series
+            .iter()
+            .zip(&history)
+            .flat_map(|(x, &h)| x.known[k][..h].iter());
+        if let Some(first) = values.next() {
+            if values.all(|v| v == first) {
+                notes.push(format!(
+                    "warning: known column `{col}` is {first} on every training row: the model cannot learn what it does, and a forecast with other values there is a guess"
+                ));
+            }
+        }
     }
     Ok((m, Box::new(data), notes, members))
 }
@@ -2522,13 +2551,14 @@ pub fn backtest(l: &mut Loaded, data: &Path, windows: usize) -> JobResult<Backte
     let need = windows.saturating_mul(spec.horizon);
     let panel = panel_for(&spec, data)?;
     same_frequency(&spec, &panel, &data.display().to_string())?;
-    let lens: Vec<usize> = panel.series.iter().map(|x| x.len()).collect();
+    // each series' windows end with its last value (rows after it hold only known columns)
+    let lens = global::histories(&panel);
     for (x, &n) in panel.series.iter().zip(&lens) {
         if n < need.saturating_add(spec.context.max(spec.season + 1)) {
             return Err(JobError::Lib(Error::Format {
                 path: data.display().to_string(),
                 reason: format!(
-                    "series `{}` (line {}) has {n} rows, too few for {windows} window(s) of {} after the model's context of {} steps",
+                    "series `{}` (line {}) has {n} rows up to its last value, too few for {windows} window(s) of {} after the model's context of {} steps",
                     x.id, x.first_line, spec.horizon, spec.context
                 ),
             }));
@@ -2545,6 +2575,50 @@ pub fn backtest(l: &mut Loaded, data: &Path, windows: usize) -> JobResult<Backte
             data.display(),
             spec.horizon,
             s.holdout
+        )));
+    }
+    // any file holding a series' last trained row (a longer copy of the training file,
+    // another export of the same series): no scored step may be one the series trained on
+    for (x, &n) in panel.series.iter().zip(&lens) {
+        let Some(i) = spec.ids.iter().position(|id| *id == x.id) else {
+            continue;
+        };
+        let Some(end) = spec.trained_until.get(i) else {
+            continue;
+        };
+        let Some(until) = Time::parse(&end.time) else {
+            continue;
+        };
+        let holds = x.times.iter().zip(&x.target).any(|(t, v)| {
+            t.cmp_same_kind(&until) == Some(std::cmp::Ordering::Equal)
+                && match end.value {
+                    Some(e) => *v == e,
+                    None => v.is_nan(),
+                }
+        });
+        if !holds {
+            continue;
+        }
+        let first = x.times[n - need];
+        if first.cmp_same_kind(&until) == Some(std::cmp::Ordering::Greater) {
+            continue;
+        }
+        let after = x.times[..n]
+            .iter()
+            .filter(|t| t.cmp_same_kind(&until) == Some(std::cmp::Ordering::Greater))
+            .count();
+        let fits = after / spec.horizon;
+        return Err(invalid(format!(
+            "{}: series `{}` (line {}): the first of {windows} window(s) of {} starts at {first}, but this model trained on the series up to {until}; {}",
+            data.display(),
+            x.id,
+            x.first_line,
+            spec.horizon,
+            if fits > 0 {
+                format!("score at most --windows {fits}, or score data after {until}")
+            } else {
+                format!("score data after {until}, or train with a larger --holdout")
+            }
         )));
     }
     let prepared = global::prepare(&spec, &panel, &lens, 0)?;
@@ -2569,15 +2643,7 @@ pub fn backtest(l: &mut Loaded, data: &Path, windows: usize) -> JobResult<Backte
                     .map_err(|e| invalid(e.to_string()))
             };
             scores.push(score(&f.median, &f.quantiles)?);
-            let sn: Vec<f64> = (0..spec.horizon)
-                .map(|h| {
-                    let mut j = origin - m + (h % m);
-                    while j > 0 && y[j].is_nan() {
-                        j = j.saturating_sub(m);
-                    }
-                    y[j]
-                })
-                .collect();
+            let sn = metrics::seasonal_naive_forecast(insample, m, spec.horizon);
             naive.push(score(&sn, &[])?);
         }
     }
@@ -2647,9 +2713,32 @@ fn forecast_panel(
     levels: &[f64],
 ) -> JobResult<GlobalForecast> {
     let steps = steps.unwrap_or(spec.horizon);
+    if steps == 0 || steps > spec.horizon {
+        return Err(invalid(format!(
+            "--steps must be between 1 and the model's horizon ({}); train with a longer --horizon to forecast further",
+            spec.horizon
+        )));
+    }
+    global::check_output_names(&spec, levels)?;
     same_frequency(&spec, &panel, name)?;
     let history = global::histories(&panel);
     global::check_forecast_panel(&spec, &panel, &history, steps, None, name)?;
+    // a bidirectional network reads every step of the horizon for each one, later steps
+    // included: their covariates must be the user's, not stand-ins
+    if l.meta.model.bidirectional && !spec.known.is_empty() {
+        for (x, &h) in panel.series.iter().zip(&history) {
+            if x.times.len() < h + spec.horizon {
+                return Err(invalid(format!(
+                    "{name}: series `{}` has {} rows after its last value; this model is bidirectional, so each forecast step reads the known columns ({}) of all {} steps of its horizon, later ones included: add rows up to {} steps after the last value, with the target left empty",
+                    x.id,
+                    x.times.len() - h,
+                    spec.known.join(", "),
+                    spec.horizon,
+                    spec.horizon
+                )));
+            }
+        }
+    }
     // the window reaches `horizon` steps past the last value: the file's own later rows (whose
     // known columns the forecast reads), then generated times (covariates 0: only steps past
     // `steps` read them, and a step never reads a later one)

@@ -98,6 +98,31 @@ pub fn seasonal_naive_mae(insample: &[f64], season: usize) -> Option<f64> {
     (count > 0).then(|| sum / count as f64)
 }
 
+/// The seasonal naive forecast of `h` steps after `history` (season `season`, 0 taken as 1):
+/// each step repeats the value one season earlier, `x_{n+i} = x_{n+i−m·k}` for the least `k`
+/// that reaches into the history. A missing (`NaN`) value is replaced by the same season
+/// position a season earlier, and so on; where that position has no value in the whole
+/// history, by the last value present (the naive forecast). `NaN` only when the history has
+/// no value at all.
+pub fn seasonal_naive_forecast(history: &[f64], season: usize, h: usize) -> Vec<f64> {
+    let m = season.max(1);
+    let n = history.len();
+    let last = history.iter().rev().copied().find(|v| !v.is_nan());
+    (0..h)
+        .map(|i| {
+            // the latest time of this season position before the origin
+            let mut j = (n + i % m).checked_sub(m);
+            while let Some(t) = j {
+                if !history[t].is_nan() {
+                    return history[t];
+                }
+                j = t.checked_sub(m);
+            }
+            last.unwrap_or(f64::NAN)
+        })
+        .collect()
+}
+
 /// What one step of one window contributes to the per-step means of an [`Aggregate`].
 ///
 /// Every field is `None` when the actual at this step is missing.
