@@ -428,8 +428,8 @@ pub struct ForecastTrainArgs {
     /// Steps forecast at once [default: global: two seasons (12 without one); window: 1].
     #[arg(long)]
     pub horizon: Option<usize>,
-    /// Steps at the end of each series never used for training (a test set for `lstm eval`)
-    /// [default: 0].
+    /// Steps at the end of each series (of its values: later rows holding only known columns
+    /// do not count) never used for training (a test set for `lstm eval`) [default: 0].
     #[arg(long)]
     pub holdout: Option<usize>,
     /// Window: transform before scaling [default: none].

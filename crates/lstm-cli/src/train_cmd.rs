@@ -343,7 +343,17 @@ fn run(mut job: Job, quiet: bool) -> Result<()> {
     // one process at a time trains into a directory (rank 0 writes for all ranks); the ranks
     // learn whether rank 0 has it, so that none waits alone for a rank 0 that stopped
     let lock = if rank == 0 {
-        Some(lock_out(&job.out))
+        // a new run checked `--out` before building its job; another run may have saved a
+        // model there meanwhile (and let go of the lock): not replaced
+        Some(lock_out(&job.out).and_then(|l| {
+            if resumed_from == 0 && modeldir::live_path(&job.out, "config.json").exists() {
+                bail!(
+                    "{} received a model from another lstm process while this run prepared; choose another --out",
+                    job.out.display()
+                );
+            }
+            Ok(l)
+        }))
     } else {
         None
     };
@@ -393,7 +403,10 @@ fn run(mut job: Job, quiet: bool) -> Result<()> {
             (None, Some(m)) => format!("{m} minutes"),
             (None, None) => "no budget".into(),
         };
-        outln!(
+        // a line the reader will not take (`lstm train | true`) is not worth the run: the
+        // summary after the save reports standard output's error
+        let _ = writeln!(
+            std::io::stdout(),
             "training a {} model: {} x {} {:?}, {} parameters, budget {budget}, {} threads{}{} -> {}",
             job.meta.task,
             s.layers,
@@ -743,7 +756,12 @@ fn resume(
         check_writable(&out)?;
     }
     if !c.quiet {
-        outln!("resuming {} from step {}", dir.display(), loaded.state.step);
+        let _ = writeln!(
+            std::io::stdout(),
+            "resuming {} from step {}",
+            dir.display(),
+            loaded.state.step
+        );
     }
     run(Job::resume(loaded, s, out)?, c.quiet)
 }
@@ -911,7 +929,10 @@ fn train_text(a: &TextArgs, default_job: bool) -> Result<()> {
     };
     check_out(&out)?;
     if default_job && !a.common.quiet {
-        outln!("training a character model on the bundled tinyshakespeare.txt (stop early with Ctrl-C; progress is saved)");
+        let _ = writeln!(
+            std::io::stdout(),
+            "training a character model on the bundled tinyshakespeare.txt (stop early with Ctrl-C; progress is saved)"
+        );
     }
     run(new_job(Task::Text, s, out, a.common.quiet)?, a.common.quiet)
 }

@@ -1078,6 +1078,38 @@ fn a_count_distribution_forecasts_whole_numbers() {
     }
     let (text, _) = ok(&["eval", "--model", s(&m), "--data", s(&csv)]);
     assert!(text.contains("sMAPE") && text.contains("cov95"), "{text}");
+    // a history of decimals or negative values is refused by forecast and eval as by training
+    // (forecast used to read it all the same)
+    let bad = dir.join("bad.csv");
+    let lines: Vec<String> = std::fs::read_to_string(&csv)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            if l.starts_with("s1,60,") {
+                "s1,60,2.5".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    std::fs::write(&bad, lines.join("\n") + "\n").unwrap();
+    for args in [
+        forecast_args(&m, &bad, &["--steps", "7"]),
+        vec!["eval", "--model", s(&m), "--data", s(&bad)],
+    ] {
+        let o = run(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && err.contains("not a count"),
+            "{args:?}: {err}"
+        );
+    }
+    // an empty name among the known columns (a trailing comma) is named as such
+    let empty = dir.join("e");
+    let mut a = vec!["train", "forecast", "--data", s(&csv), "--out", s(&empty)];
+    a.extend(cols.iter());
+    a.extend(["--known-columns", "sales,", "--steps", "5"]);
+    refused(&a, &empty, &["empty name"]);
     // not counts: the three-series file has decimals
     let dec = dir.join("decimals.csv");
     three_series(&dec, "store,t,sales", &|k| k.to_string());
@@ -1598,5 +1630,57 @@ fn covariates_future_rows_and_output_names() {
     assert!(
         !o.status.success() && err.contains("target column is named `q0.5`"),
         "{err}"
+    );
+}
+
+#[test]
+fn the_seasonal_naive_baseline_has_a_value_where_a_season_position_never_had_one() {
+    // hourly, season 24: the first hour of every day empty (time 1, 25, 49, ...); the baseline
+    // took the history's first value (itself empty) there and printed a NaN row
+    let dir = tmp("gap-phase");
+    let csv = dir.join("gaps.csv");
+    let mut f = String::from("t,y\n");
+    for t in 1..=24 * 12 {
+        // the scored last day has its first hour
+        let y = if t % 24 == 1 && t <= 24 * 11 {
+            String::new()
+        } else {
+            format!(
+                "{:.2}",
+                10.0 + ((t % 24) as f64 / 4.0).sin() + 0.1 * (t / 24) as f64
+            )
+        };
+        writeln!(f, "{t},{y}").unwrap();
+    }
+    std::fs::write(&csv, f).unwrap();
+    let (m, _) = train(
+        &dir,
+        "m",
+        &csv,
+        &[
+            "--time-column",
+            "t",
+            "--column",
+            "y",
+            "--season",
+            "24",
+            "--horizon",
+            "24",
+            "--holdout",
+            "24",
+        ],
+    );
+    let (json, _) = ok(&["eval", "--model", s(&m), "--data", s(&csv), "--json"]);
+    let e: serde_json::Value = serde_json::from_str(&json).unwrap();
+    for k in ["smape", "mase", "mape", "rmse"] {
+        let v = &e["seasonal_naive"][k];
+        assert!(v.as_f64().is_some_and(f64::is_finite), "{k}: {v} in {e}");
+    }
+    // the first hour is forecast (by the last value) and scored
+    let first = &e["seasonal_naive"]["per_step"][0];
+    assert_eq!(first["count"], 1, "{first}");
+    assert!(
+        first["smape"].as_f64().is_some_and(f64::is_finite),
+        "{first}"
     );
 }

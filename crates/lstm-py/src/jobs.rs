@@ -321,6 +321,8 @@ impl Model {
         // held to the end: a second training (or a save) into `out` is refused meanwhile, and
         // a directory made here and left without a checkpoint is removed
         let _lock = lock(py, &out)?;
+        // another process may have saved a model there between the check and the lock
+        modeldir::check_new(&out).map_err(|why| unusable(&out, why))?;
         // built on a thread of its own (a classifier's or a small forecaster's further models
         // and candidate scalings train while it builds) while this one looks for Ctrl-C
         let building = AtomicBool::new(false);

@@ -626,6 +626,12 @@ def test_pandas_indexes_dtypes_and_flags_come_back_as_given():
     g.fit([None] + list(y[1:]))
     g.fit({"y": pd.array([pd.NA] + list(y[1:]), dtype="Float64")}, column="y")
     g.fit(np.ma.masked_array(y, mask=[True] + [False] * 59))
+    # columns named by integers (a DataFrame of an array) can be used; notes say "the data",
+    # not the temporary file's path
+    h = g.fit(pd.DataFrame(np.c_[y, y]), column=0)
+    notes = h["notes"]
+    assert notes and all("lstm-data-" not in n for n in notes), notes
+    assert notes[0].startswith("the data"), notes
     # the advice for zoned times is UTC, which repeats no hour
     zoned = pd.DataFrame({"t": pd.date_range("2020-10-24", periods=72, freq="h", tz="Europe/Paris"), "y": y[:1].repeat(72)})
     with pytest.raises(lstm.DataError, match="tz_convert\\('UTC'\\)"):

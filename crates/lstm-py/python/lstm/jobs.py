@@ -123,7 +123,13 @@ def _fmt(v: Any) -> str:
     if isinstance(v, (float, np.floating)):
         return "" if math.isnan(v) else repr(float(v))
     if isinstance(v, np.datetime64):
-        return "" if np.isnat(v) else str(np.datetime_as_string(v, unit="s")).replace("T", " ")
+        if np.isnat(v):
+            return ""
+        # a date stays a date (`2024-01-01`, `2024-01`); a time is written to the second
+        unit = np.datetime_data(v.dtype)[0]
+        if unit in ("Y", "M", "W", "D"):
+            return str(np.datetime_as_string(v, unit="D" if unit == "W" else unit))
+        return str(np.datetime_as_string(v, unit="s")).replace("T", " ")
     pd = _pandas()
     if pd is not None and (v is pd.NA or v is pd.NaT):
         return ""
@@ -212,8 +218,14 @@ class _Job:
         finally:
             if own_dir:
                 shutil.rmtree(out_dir, ignore_errors=True)
+        # a note about a temporary file written from the caller's data names "the data", as
+        # its errors do
+        notes = [
+            n.replace(str(data), "the data") if data is not None and _ours(data) else n
+            for n in r.notes
+        ]
         if verbose:
-            for note in r.notes:
+            for note in notes:
                 print(note, flush=True)
         self._model = r.model
         h = History(
@@ -221,7 +233,7 @@ class _Job:
             step=[s for s, _ in r.train_loss],
             val_loss=[l for _, l in r.val_loss],
             val_step=[s for s, _ in r.val_loss],
-            notes=list(r.notes),
+            notes=notes,
             stopped=r.stopped,
             ensemble_val_loss=r.ensemble_val[0] if r.ensemble_val else None,
             ensemble_val_accuracy=r.ensemble_val[1] if r.ensemble_val else None,
@@ -433,12 +445,15 @@ class Forecaster(_Job):
         data, col, time_column = _as_frame(data, col, time_column)
         if col is None and not isinstance(data, (str, os.PathLike, Mapping)) and not _is_dataframe(data):
             col = "value"
+        # names as the CSV header writes them (a DataFrame of an array has columns 0, 1, ...)
         if col is not None:
-            extra["columns"] = [col]
+            extra["columns"] = [str(col)]
         if id_column is not None:
-            extra["id_column"] = id_column
+            extra["id_column"] = str(id_column)
         if time_column is not None:
-            extra["date_column"] = time_column
+            extra["date_column"] = str(time_column)
+        if known_columns is not None and not isinstance(known_columns, str):
+            known_columns = [str(c) for c in known_columns]
         if known_columns is not None:
             # one name given as a string is one column, not its characters
             extra["known_columns"] = (

@@ -90,14 +90,59 @@ pub struct GlobalSpec {
     pub trained_until: Vec<TrainedEnd>,
 }
 
-/// A series' last row trained on: a file whose series holds the same time with the same value
-/// is taken for the training data (a file that numbers its times otherwise does not hold it).
+/// A series' last rows trained on: a file whose series holds the same rows (the same times
+/// with the same values, [`TrainedEnd::of`]) is taken for the training data; a file that
+/// numbers its times otherwise, or holds other values at those times, is not.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainedEnd {
-    /// The time, as the file wrote it.
+    /// The last time trained on, as the file wrote it.
     pub time: String,
-    /// The target there (`None`: missing).
-    pub value: Option<f32>,
+    /// How many rows, ending there, the fingerprint covers.
+    pub rows: usize,
+    /// The fingerprint of those rows' times and values.
+    pub fingerprint: String,
+}
+
+/// Rows a [`TrainedEnd`] fingerprints: enough that an unrelated file matches only by holding
+/// the same values.
+const TRAINED_END_ROWS: usize = 64;
+
+impl TrainedEnd {
+    /// The record of `times` and `target` trained up to row `end` (exclusive, at least 1).
+    pub fn of(times: &[Time], target: &[f32], end: usize) -> TrainedEnd {
+        let rows = end.min(TRAINED_END_ROWS);
+        TrainedEnd {
+            time: times[end - 1].to_string(),
+            rows,
+            fingerprint: Self::print(&times[end - rows..end], &target[end - rows..end]),
+        }
+    }
+
+    fn print(times: &[Time], target: &[f32]) -> String {
+        let mut bytes = Vec::new();
+        for (t, v) in times.iter().zip(target) {
+            bytes.extend_from_slice(t.to_string().as_bytes());
+            bytes.push(b',');
+            // every missing value alike
+            let v = if v.is_nan() { f32::NAN } else { *v };
+            bytes.extend_from_slice(&v.to_bits().to_le_bytes());
+        }
+        crate::data::fingerprint(&bytes)
+    }
+
+    /// Whether `times` and `target` hold these rows; if so, the row after them.
+    pub fn found_in(&self, times: &[Time], target: &[f32]) -> Option<usize> {
+        let until = Time::parse(&self.time)?;
+        let at = times
+            .iter()
+            .position(|t| t.cmp_same_kind(&until) == Some(std::cmp::Ordering::Equal))?;
+        let end = at + 1;
+        (self.rows > 0
+            && end >= self.rows
+            && Self::print(&times[end - self.rows..end], &target[end - self.rows..end])
+                == self.fingerprint)
+            .then_some(end)
+    }
 }
 
 /// The id embedding's dimension for `series` training series: `min(16, ceil(sqrt(series)))`

@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::data::labelled::{self, Examples, Labelled};
-use crate::data::panel::{self, Panel, PanelSpec, Time};
+use crate::data::panel::{self, Panel, PanelSpec};
 use crate::data::series::Transform;
 use crate::data::series::{self, ForecastMetrics, SeriesSpec, Table};
 use crate::data::vocab::{TokenKind, Vocab};
@@ -803,10 +803,7 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) -> J
         .series
         .iter()
         .zip(&history)
-        .map(|(x, &h)| global::TrainedEnd {
-            time: x.times[h - 1].to_string(),
-            value: Some(x.target[h - 1]).filter(|v| !v.is_nan()),
-        })
+        .map(|(x, &h)| global::TrainedEnd::of(&x.times, &x.target, h))
         .collect();
     // a series whose values all fall in the held-out rows has nothing to train on or scale by
     for (x, &h) in panel.series.iter().zip(&history) {
@@ -2586,27 +2583,16 @@ pub fn backtest(l: &mut Loaded, data: &Path, windows: usize) -> JobResult<Backte
         let Some(end) = spec.trained_until.get(i) else {
             continue;
         };
-        let Some(until) = Time::parse(&end.time) else {
+        // the file holds the rows this series trained up to: its windows must start after
+        let Some(after_trained) = end.found_in(&x.times[..n], &x.target[..n]) else {
             continue;
         };
-        let holds = x.times.iter().zip(&x.target).any(|(t, v)| {
-            t.cmp_same_kind(&until) == Some(std::cmp::Ordering::Equal)
-                && match end.value {
-                    Some(e) => *v == e,
-                    None => v.is_nan(),
-                }
-        });
-        if !holds {
-            continue;
-        }
         let first = x.times[n - need];
-        if first.cmp_same_kind(&until) == Some(std::cmp::Ordering::Greater) {
+        if n - need >= after_trained {
             continue;
         }
-        let after = x.times[..n]
-            .iter()
-            .filter(|t| t.cmp_same_kind(&until) == Some(std::cmp::Ordering::Greater))
-            .count();
+        let until = &end.time;
+        let after = n - after_trained;
         let fits = after / spec.horizon;
         return Err(invalid(format!(
             "{}: series `{}` (line {}): the first of {windows} window(s) of {} starts at {first}, but this model trained on the series up to {until}; {}",
@@ -2620,6 +2606,9 @@ pub fn backtest(l: &mut Loaded, data: &Path, windows: usize) -> JobResult<Backte
                 format!("score data after {until}, or train with a larger --holdout")
             }
         )));
+    }
+    if spec.distribution.needs_scale() {
+        check_counts(&data.display().to_string(), &panel, &lens, &spec.target)?;
     }
     let prepared = global::prepare(&spec, &panel, &lens, 0)?;
     let (mut scores, mut naive) = (Vec::new(), Vec::new());
@@ -2683,6 +2672,8 @@ pub fn forecast_global(
     levels: &[f64],
 ) -> JobResult<GlobalForecast> {
     let spec = global_spec(l, "forecast_global")?;
+    // its CSV names each column once (the server's JSON answer has no such clash)
+    global::check_output_names(&spec, levels)?;
     let panel = panel_for(&spec, data)?;
     forecast_panel(l, spec, panel, &data.display().to_string(), steps, levels)
 }
@@ -2719,10 +2710,14 @@ fn forecast_panel(
             spec.horizon
         )));
     }
-    global::check_output_names(&spec, levels)?;
     same_frequency(&spec, &panel, name)?;
     let history = global::histories(&panel);
     global::check_forecast_panel(&spec, &panel, &history, steps, None, name)?;
+    // counts are read as counts: a history the distribution cannot hold is refused, as in
+    // training (it used to forecast from a negative or fractional history all the same)
+    if spec.distribution.needs_scale() {
+        check_counts(name, &panel, &history, &spec.target)?;
+    }
     // a bidirectional network reads every step of the horizon for each one, later steps
     // included: their covariates must be the user's, not stand-ins
     if l.meta.model.bidirectional && !spec.known.is_empty() {

@@ -353,7 +353,7 @@ pub fn check_new(dir: &Path) -> std::result::Result<(), Unusable> {
 /// and removed in it, or in its nearest existing folder.
 ///
 /// # Errors
-/// [`Unusable::NotWritable`].
+/// [`Unusable::InsideAFile`] or [`Unusable::NotWritable`].
 pub fn check_writable(dir: &Path) -> std::result::Result<(), Unusable> {
     let mut at = dir;
     while !at.exists() {
@@ -407,8 +407,8 @@ impl Drop for DirLock {
 
 /// Creates `dir` if needed and locks it (`flock` on the directory) for this process, so that
 /// two trainings (or a training and a save) into one directory do not replace each other's
-/// checkpoints. `Ok(None)` when another process holds it. The lock ends with the process; a
-/// file system without locks goes without.
+/// checkpoints. `Ok(None)` when another process holds it. The lock is held until the
+/// [`DirLock`] is dropped (or the process ends); a file system without locks goes without.
 ///
 /// # Errors
 /// [`Error::Io`] if the directory cannot be created or opened.

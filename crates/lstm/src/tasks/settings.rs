@@ -369,6 +369,12 @@ impl Settings {
             );
         }
         self.check_sizes()?;
+        if self.known_columns.iter().any(|c| c.trim().is_empty()) {
+            return bad(format!(
+                "--known-columns {:?} has an empty name (a comma at the start or end, or two in a row); give the columns' names separated by single commas",
+                self.known_columns.join(",")
+            ));
+        }
         // guard against sizes that would exhaust memory before anything is allocated
         let params = 4
             * self.hidden as u128
