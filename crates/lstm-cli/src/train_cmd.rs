@@ -305,7 +305,9 @@ fn lock_out(out: &Path) -> Result<modeldir::DirLock> {
     }
 }
 
-fn run(mut job: Job, quiet: bool) -> Result<()> {
+/// Trains `job` and saves it; `new_out`: its directory was checked to be new or empty (a new
+/// run, or a resume into another `--out`), not the directory resumed from.
+fn run(mut job: Job, quiet: bool, new_out: bool) -> Result<()> {
     #[allow(unused_mut)] // mutated only with the `mpi` feature
     let (mut mpi, rank, size) = ranks()?;
     // one rank reports; the others train in silence
@@ -346,7 +348,7 @@ fn run(mut job: Job, quiet: bool) -> Result<()> {
         // a new run checked `--out` before building its job; another run may have saved a
         // model there meanwhile (and let go of the lock): not replaced
         Some(lock_out(&job.out).and_then(|l| {
-            if resumed_from == 0 && modeldir::live_path(&job.out, "config.json").exists() {
+            if new_out && modeldir::live_path(&job.out, "config.json").exists() {
                 bail!(
                     "{} received a model from another lstm process while this run prepared; choose another --out",
                     job.out.display()
@@ -763,7 +765,8 @@ fn resume(
             loaded.state.step
         );
     }
-    run(Job::resume(loaded, s, out)?, c.quiet)
+    let new_out = out != dir;
+    run(Job::resume(loaded, s, out)?, c.quiet, new_out)
 }
 
 fn path_str(p: &Option<PathBuf>) -> Option<String> {
@@ -856,6 +859,7 @@ pub fn train(cmd: &TrainCmd) -> Result<()> {
             run(
                 new_job(Task::Forecast, s, out, a.common.quiet)?,
                 a.common.quiet,
+                true,
             )
         }
         Some(TrainJob::Classify(a)) => {
@@ -895,6 +899,7 @@ pub fn train(cmd: &TrainCmd) -> Result<()> {
             run(
                 new_job(Task::Classify, s, out, a.common.quiet)?,
                 a.common.quiet,
+                true,
             )
         }
     }
@@ -934,5 +939,9 @@ fn train_text(a: &TextArgs, default_job: bool) -> Result<()> {
             "training a character model on the bundled tinyshakespeare.txt (stop early with Ctrl-C; progress is saved)"
         );
     }
-    run(new_job(Task::Text, s, out, a.common.quiet)?, a.common.quiet)
+    run(
+        new_job(Task::Text, s, out, a.common.quiet)?,
+        a.common.quiet,
+        true,
+    )
 }

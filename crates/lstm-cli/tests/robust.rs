@@ -2054,3 +2054,47 @@ fn a_training_whose_reader_goes_away_trains_on_and_saves() {
     let state = std::fs::read_to_string(out2.join("training_state.json")).unwrap();
     assert!(state.contains("\"step\": 50"), "{err} {state}");
 }
+
+#[test]
+fn a_model_saved_into_out_while_a_run_prepares_is_not_replaced() {
+    // run A builds its classifier's further models (seconds) before it takes `--out`; run B
+    // trains and saves a small text model there meanwhile. A used to replace B's model when
+    // it finished; one of the two is refused now, whichever the timing, and the directory
+    // holds the other's model
+    let dir = tmp("prepare-race");
+    let tsv = reviews(&dir, "r.tsv", 3000);
+    let txt = small_text(&dir);
+    let out = dir.join("m");
+    let a = bin()
+        .args(["train", "classify", "--data", s(&tsv), "--out", s(&out)])
+        .args(["--epochs", "3", "--threads", "1", "--quiet"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let b = bin()
+        .args(text_args(&txt, &out, "1"))
+        .arg("--quiet")
+        .output()
+        .unwrap();
+    let a = a.wait_with_output().unwrap();
+    let (a_err, b_err) = (
+        String::from_utf8_lossy(&a.stderr),
+        String::from_utf8_lossy(&b.stderr),
+    );
+    assert!(
+        a.status.success() != b.status.success(),
+        "both or neither saved: A {a_err} B {b_err}"
+    );
+    let task = lstm::load(&out).unwrap().meta.task;
+    if b.status.success() {
+        assert!(
+            a_err.contains("received a model from another lstm process"),
+            "{a_err}"
+        );
+        assert_eq!(task, lstm::Task::Text);
+    } else {
+        assert_eq!(task, lstm::Task::Classify);
+    }
+}
