@@ -12,7 +12,8 @@ use lstm::pages::html::Plot;
 use crate::args::{ExplainArgs, ExploreArgs, ReportArgs};
 
 fn load(dir: &Path) -> Result<Loaded> {
-    modeldir::load(dir).with_context(|| format!("cannot load the model in {}", dir.display()))
+    modeldir::load_for_use(dir)
+        .with_context(|| format!("cannot load the model in {}", dir.display()))
 }
 
 /// Refuses a page's `--out` that would destroy something: a file inside the model directory,

@@ -51,7 +51,7 @@ pub fn export(a: &ExportArgs) -> Result<()> {
             }
         );
     }
-    let l = modeldir::load(&a.model)
+    let l = modeldir::load_for_use(&a.model)
         .with_context(|| format!("cannot load the model in {}", a.model.display()))?;
     // a model of several networks: every format holds the first one (said here, once)
     if !l.members.is_empty() {
@@ -202,6 +202,7 @@ pub fn import(a: &ImportArgs) -> Result<()> {
         .file_name()
         .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned());
     let staging = out.with_file_name(format!(".{name}.import-{}", std::process::id()));
+    let _pending = modeldir::Pending::new(&staging);
     let checked = modeldir::save(&staging, &meta, &model, &TrainingState::default())
         .with_context(|| format!("cannot write the model into {}", a.out.display()))
         .and_then(|()| {

@@ -246,6 +246,18 @@ fn default_sigpipe() {
     }
 }
 
+/// Ctrl-C or SIGTERM during a command that writes a file under a temporary name (`export`,
+/// `import`, `forecast --out`, `--plot`, pages) removes that file before the process ends, as
+/// an error would; `train`, `experiment` and `serve` stop in their own way.
+fn remove_pending_on_interrupt() {
+    let _ = ctrlc::set_handler(|| {
+        if lstm::tasks::modeldir::remove_pending() > 0 {
+            eprintln!("interrupted: the file being written was removed");
+        }
+        std::process::exit(130);
+    });
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if !matches!(
@@ -253,6 +265,7 @@ fn main() -> ExitCode {
         Command::Serve(_) | Command::Train(_) | Command::Experiment(_)
     ) {
         default_sigpipe();
+        remove_pending_on_interrupt();
     }
     let result = match &cli.command {
         Command::Train(a) => train_cmd::train(a),

@@ -14,7 +14,7 @@ use crate::args::*;
 const MAX_FORECAST_STEPS: usize = 10_000_000;
 
 fn load(dir: &Path, want: Task, command: &str) -> Result<Loaded> {
-    let l = modeldir::load(dir)
+    let l = modeldir::load_for_use(dir)
         .with_context(|| format!("cannot load the model in {}", dir.display()))?;
     if l.meta.task != want {
         bail!(
@@ -201,11 +201,12 @@ fn write_outputs(
                 .extension()
                 .map_or("svg".into(), |e| e.to_string_lossy().to_string());
             let tmp = p.with_extension(format!("tmp{}.{ext}", std::process::id()));
+            let pending = modeldir::Pending::new(&tmp);
             if let Err(e) = draw(&tmp) {
                 let _ = std::fs::remove_file(&tmp);
                 return Err(e.context(format!("cannot draw the plot {}", p.display())));
             }
-            Some((tmp, p))
+            Some((tmp, p, pending))
         }
         None => None,
     };
@@ -217,13 +218,13 @@ fn write_outputs(
         }
     };
     let placed = written.and_then(|_| match &staged {
-        Some((tmp, p)) => {
+        Some((tmp, p, _)) => {
             std::fs::rename(tmp, p).with_context(|| format!("cannot write {}", p.display()))
         }
         None => Ok(()),
     });
     if placed.is_err() {
-        if let Some((tmp, _)) = &staged {
+        if let Some((tmp, _, _)) = &staged {
             let _ = std::fs::remove_file(tmp);
         }
     }
@@ -278,7 +279,7 @@ pub fn classify(a: &ClassifyArgs) -> Result<()> {
 
 /// `lstm eval`: the model's metric on a file, as text or JSON.
 pub fn eval(a: &EvalArgs) -> Result<()> {
-    let mut l = modeldir::load(&a.model)
+    let mut l = modeldir::load_for_use(&a.model)
         .with_context(|| format!("cannot load the model in {}", a.model.display()))?;
     let report = job::evaluate(
         &mut l,

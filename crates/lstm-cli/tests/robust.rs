@@ -1601,6 +1601,127 @@ fn sigint_while_the_data_is_read_writes_nothing() {
     assert!(!out.exists(), "a model directory was written");
 }
 
+/// Runs `args` with every atomic write held open for 20 s, waits until `appears` names a new
+/// entry of `dir`, sends `sig`: the command ends with 130 and `dir` is as before.
+fn interrupted_write_leaves_nothing(dir: &Path, args: &[&str], sig: i32) {
+    let before: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    let child = bin()
+        .args(args)
+        .env(lstm::tasks::modeldir::SLOW_WRITE_ENV, "20000")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let t0 = std::time::Instant::now();
+    let new_entry = loop {
+        let now: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| !before.contains(n))
+            .collect();
+        if let Some(n) = now.first() {
+            break n.clone();
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "{args:?}: nothing was being written"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // the temporary file exists; the write is held before its rename
+    std::thread::sleep(Duration::from_millis(200));
+    signal(&child, sig);
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        t0.elapsed() < Duration::from_secs(15),
+        "{args:?}: did not stop at once"
+    );
+    assert_eq!(o.status.code(), Some(130), "{args:?}: {err}");
+    assert!(
+        err.contains("the file being written was removed"),
+        "{args:?}: {err}"
+    );
+    let after: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        after,
+        before,
+        "{args:?}: {} was left behind",
+        new_entry.to_string_lossy()
+    );
+}
+
+#[test]
+fn ctrl_c_during_export_import_or_forecast_out_leaves_no_temporary_file() {
+    let dir = tmp("interrupted-write");
+    let m = train_tiny_text(&dir, "m", "2");
+    let w = dir.join("w");
+    std::fs::create_dir(&w).unwrap();
+    let st = w.join("m.safetensors");
+    interrupted_write_leaves_nothing(
+        &w,
+        &["export", "pytorch", "--model", s(&m), "--out", s(&st)],
+        libc::SIGINT,
+    );
+    ok(&["export", "pytorch", "--model", s(&m), "--out", s(&st)]);
+    let imported = w.join("imported");
+    interrupted_write_leaves_nothing(
+        &w,
+        &[
+            "import",
+            "pytorch",
+            "--weights",
+            s(&st),
+            "--out",
+            s(&imported),
+        ],
+        libc::SIGTERM,
+    );
+    let series = w.join("s.csv");
+    let rows: String = (0..60)
+        .map(|i| format!("{}\n", (i % 7) as f32 + 1.0))
+        .collect();
+    std::fs::write(&series, format!("y\n{rows}")).unwrap();
+    let f = w.join("f");
+    ok(&[
+        "train",
+        "forecast",
+        "--data",
+        s(&series),
+        "--column",
+        "y",
+        "--out",
+        s(&f),
+        "--steps",
+        "2",
+        "--scaling",
+        "mean-abs",
+        "--quiet",
+    ]);
+    let fc = w.join("fc.csv");
+    interrupted_write_leaves_nothing(
+        &w,
+        &[
+            "forecast",
+            "--model",
+            s(&f),
+            "--data",
+            s(&series),
+            "--steps",
+            "3",
+            "--out",
+            s(&fc),
+        ],
+        libc::SIGINT,
+    );
+}
+
 /// A small deterministic generator for the kill moments (seeded from the clock, printed).
 struct Lcg(u64);
 

@@ -105,8 +105,8 @@ pub fn load(args: &ServeArgs) -> anyhow::Result<AppState> {
     let metrics = Arc::new(Metrics::default());
     let mut models = BTreeMap::new();
     for (name, dir) in specs {
-        let loaded =
-            lstm::load(&dir).with_context(|| format!("--model {name}={}", dir.display()))?;
+        let loaded = lstm::tasks::modeldir::load_for_use(&dir)
+            .with_context(|| format!("--model {name}={}", dir.display()))?;
         let served = match loaded.meta.task {
             Task::Text => {
                 let vocab = loaded

@@ -186,3 +186,27 @@ fn a_version_1_directory_without_manifest_still_loads_and_resaves_as_version_2()
     assert_eq!(modeldir::load(&d).unwrap().meta.format_version, 2);
     let _ = std::fs::remove_dir_all(&base);
 }
+
+#[test]
+fn a_model_loaded_for_use_has_the_weights_and_checks_every_file_but_keeps_no_moments() {
+    let base = std::env::temp_dir().join(format!("lstm-ckpt-use-{}", std::process::id()));
+    let d = fresh(&base, "m");
+    let mut f = fixture();
+    next_checkpoint(&mut f, &d, 1);
+    next_checkpoint(&mut f, &d, 2);
+    let full = modeldir::load(&d).unwrap();
+    let used = modeldir::load_for_use(&d).unwrap();
+    assert_eq!(used.model.store.values, full.model.store.values);
+    assert_eq!(used.state.step, 2);
+    assert!(full.model.optimizer.m.iter().any(|&x| x != 0.0));
+    assert!(full.model.optimizer.v.iter().any(|&x| x != 0.0));
+    assert!(used.model.optimizer.m.iter().all(|&x| x == 0.0));
+    assert!(used.model.optimizer.v.iter().all(|&x| x == 0.0));
+    // a damaged moments file is refused all the same
+    let p = d.join("optimizer_m.safetensors");
+    let b = std::fs::read(&p).unwrap();
+    std::fs::write(&p, &b[..b.len() - 8]).unwrap();
+    let e = modeldir::load_for_use(&d).unwrap_err().to_string();
+    assert!(e.contains("optimizer_m.safetensors"), "{e}");
+    let _ = std::fs::remove_dir_all(&base);
+}
