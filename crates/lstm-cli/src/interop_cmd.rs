@@ -171,12 +171,22 @@ pub fn import(a: &ImportArgs) -> Result<()> {
     }
     let mut model =
         SequenceModel::new(&meta.model, 0).context("invalid network in the configuration")?;
+    let what = match &a.config {
+        Some(c) => format!(
+            "the weights in {} do not fit the network of {}",
+            a.weights.display(),
+            c.display()
+        ),
+        None => format!(
+            "the weights in {} do not fit the configuration they carry",
+            a.weights.display()
+        ),
+    };
     match (a.format, &file) {
-        (ImportFormat::Pytorch, Some(f)) => interop::import_pytorch(f, &mut model)?,
-        (ImportFormat::Keras, Some(f)) => interop::import_keras(f, &mut model)?,
-        (_, None) => {
-            interop::import_keras_h5(&bytes, &a.weights.display().to_string(), &mut model)?
-        }
+        (ImportFormat::Pytorch, Some(f)) => interop::import_pytorch(f, &mut model).context(what)?,
+        (ImportFormat::Keras, Some(f)) => interop::import_keras(f, &mut model).context(what)?,
+        (_, None) => interop::import_keras_h5(&bytes, &a.weights.display().to_string(), &mut model)
+            .context(what)?,
     }
     // a file holds one network: a model of several (a classifier's or a small forecaster's
     // further models) is imported as its first alone

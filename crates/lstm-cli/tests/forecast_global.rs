@@ -1684,3 +1684,57 @@ fn the_seasonal_naive_baseline_has_a_value_where_a_season_position_never_had_one
         "{first}"
     );
 }
+
+#[test]
+fn a_forecast_that_is_not_finite_is_refused_not_written() {
+    let dir = tmp("not-finite");
+    let csv = dir.join("g.csv");
+    let mut text = String::from("id,t,v\n");
+    for id in ["a", "b"] {
+        for t in 0..120 {
+            let v = 100.0 + 10.0 * ((t % 24) as f64 / 24.0) + ((t * 7919) % 13) as f64 / 13.0;
+            writeln!(text, "{id},{t},{v}").unwrap();
+        }
+    }
+    std::fs::write(&csv, text).unwrap();
+    let (m, _) = train(
+        &dir,
+        "m",
+        &csv,
+        &[
+            "--id-column",
+            "id",
+            "--time-column",
+            "t",
+            "--column",
+            "v",
+            "--season",
+            "24",
+            "--horizon",
+            "12",
+            "--scaling",
+            "log-seasonal",
+        ],
+    );
+    // a log-scaled Student-t's quantile this far out is past every float; it used to be
+    // written as `inf` (and given as `null` by the server)
+    let fc = dir.join("fc.csv");
+    refused(
+        &forecast_args(
+            &m,
+            &csv,
+            &["--quantiles", "0.9999999999999999", "--out", s(&fc)],
+        ),
+        &fc,
+        &[
+            "series `a`",
+            "level 0.9999999999999999",
+            "not a finite number",
+        ],
+    );
+    ok(&forecast_args(
+        &m,
+        &csv,
+        &["--quantiles", "0.9", "--out", s(&fc)],
+    ));
+}

@@ -2219,3 +2219,42 @@ fn a_model_saved_into_out_while_a_run_prepares_is_not_replaced() {
         assert_eq!(task, lstm::Task::Classify);
     }
 }
+
+#[test]
+fn a_classifier_left_without_rows_by_tail_or_split_is_refused_by_name() {
+    let dir = tmp("classify-no-rows");
+    let one = dir.join("one.tsv");
+    std::fs::write(&one, "label\ttext\n1\tgood\n").unwrap();
+    let two = dir.join("two.tsv");
+    std::fs::write(&two, "label\ttext\n1\tgood\n0\tbad\n").unwrap();
+    let out = dir.join("o");
+    let base = |data: &Path| {
+        vec![
+            "train".to_string(),
+            "classify".into(),
+            "--data".into(),
+            s(data).into(),
+            "--out".into(),
+            s(&out).into(),
+            "--steps".into(),
+            "1".into(),
+            "--members".into(),
+            "1".into(),
+            "--threads".into(),
+            "1".into(),
+            "--quiet".into(),
+        ]
+    };
+    // --tail leaving no row panicked (an index past the end); one row or an empty training
+    // split was called "a single class ("")"
+    for (data, extra, needles) in [
+        (&one, vec!["--tail", "0.5"], vec!["0 rows left", "--tail"]),
+        (&one, vec![], vec!["1 row left", "one to validate on"]),
+        (&two, vec!["--tail", "0.5"], vec!["1 row left", "--tail"]),
+    ] {
+        let mut a = base(data);
+        a.extend(extra.iter().map(|x| x.to_string()));
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        rejects(&a, &needles, &out);
+    }
+}

@@ -81,6 +81,10 @@ fn pythonic(msg: String) -> String {
                     "windows",
                     "holdout",
                     "tail",
+                    "prime",
+                    "temperature",
+                    "top_k",
+                    "length",
                 ]
                 .map(String::from),
             )
@@ -114,6 +118,13 @@ fn pythonic(msg: String) -> String {
         }
     }
     out.push_str(rest);
+    // "id_embedding (--id-embedding) must be ..." reads "id_embedding must be ..."
+    for n in names {
+        let twice = format!("{n} ({n})");
+        if out.contains(&twice) {
+            out = out.replace(&twice, n);
+        }
+    }
     out
 }
 
@@ -136,7 +147,7 @@ pub fn job_err(e: JobError) -> PyErr {
     raise(job_kind(&e), chain(&e))
 }
 
-/// A `ValueError` with this message.
+/// A `ValueError` with this message (flags named as keyword arguments).
 pub fn value_err(msg: impl Into<String>) -> PyErr {
-    PyValueError::new_err(msg.into())
+    PyValueError::new_err(pythonic(msg.into()))
 }

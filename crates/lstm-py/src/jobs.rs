@@ -427,10 +427,17 @@ impl Model {
     }
 
     /// Saves the model into the directory `dir` (created if needed) as `lstm train` does, so
-    /// that the binary and `lstm.load` read it.
+    /// that the binary and `lstm.load` read it. A model already there is replaced; a
+    /// directory of other files is refused.
     fn save(&self, py: Python<'_>, dir: PathBuf) -> PyResult<()> {
+        let usable = || match modeldir::check_new(&dir) {
+            Ok(()) | Err(modeldir::Unusable::HoldsModel) => Ok(()),
+            Err(why) => Err(unusable(&dir, why)),
+        };
+        usable()?;
         // not into a directory another process is training or saving into
         let _lock = lock(py, &dir)?;
+        usable()?;
         // with a small-data forecaster's further members (member1.safetensors, ...)
         self.with_model(py, |l| modeldir::save_loaded(&dir, l))?
             .map_err(lib_err)

@@ -449,6 +449,8 @@ def test_an_open_stream_leaves_the_model_readable_and_waiting_calls_interruptibl
     del s
     assert len(m.generate("B", length=5, seed=1)) > 0
     with pytest.raises(ValueError, match="memory"):
+        m.generate("B", length=10**15)
+    with pytest.raises(ValueError, match="too large"):
         m.generate("B", length=10**19)
 
 
@@ -636,3 +638,133 @@ def test_pandas_indexes_dtypes_and_flags_come_back_as_given():
     zoned = pd.DataFrame({"t": pd.date_range("2020-10-24", periods=72, freq="h", tz="Europe/Paris"), "y": y[:1].repeat(72)})
     with pytest.raises(lstm.DataError, match="tz_convert\\('UTC'\\)"):
         g.fit(zoned, column="y", time_column="t")
+
+
+def test_wrong_types_are_type_errors_and_bad_values_value_errors(text_model, airline):
+    m = text_model[0]
+    for call in (
+        lambda: m.generate("a", "5"),
+        lambda: m.generate("a", 5.5),
+        lambda: m.generate(None),
+        lambda: m.evaluate(None),
+        lambda: m.fit(b"abc" * 100),
+        lambda: m.fit(123),
+        lambda: lstm.LSTM(3, 4).load_state_dict(None),
+        lambda: lstm.LSTM(3, 4)(np.zeros((2, 3, 3), np.float32), 5),
+        lambda: lstm.LSTM(3, 4)(None),
+    ):
+        with pytest.raises(TypeError):
+            call()
+    for call in (
+        lambda: m.generate("a", 2**64),
+        lambda: m.generate("a", 5, seed=-1),
+        lambda: lstm.Forecaster().fit(np.arange(50) + 1j),
+        lambda: lstm.Forecaster().fit({}, column="v"),
+        lambda: lstm.LSTM(3, 4).load_state_dict(
+            {k: v + 1j for k, v in lstm.LSTM(3, 4).state_dict().items()}
+        ),
+    ):
+        with pytest.raises(ValueError):
+            call()
+    with pytest.raises(ValueError, match="column="):
+        lstm.Forecaster().fit({"y": [1.0] * 50})
+    # a list of strings is scored as fit() would read it, joined by newlines
+    text = "to be or not to be\nthat is the question\n" * 3
+    assert m.evaluate(text.split("\n"))["chars"] == m.evaluate(text)["chars"]
+    # numpy scalars as settings
+    assert "dropout=0.5" in repr(lstm.LSTM(3, 4, 2, dropout=np.float32(0.5)))
+    # messages name arguments, not flags, also for invalid settings and generation
+    for call in (lambda: m.generate(""), lambda: lstm.Forecaster(id_embedding=5000)):
+        with pytest.raises(ValueError) as e:
+            call()
+        assert "--" not in str(e.value), str(e.value)
+    assert "id_embedding must be" in str(e.value), str(e.value)
+
+
+def test_a_large_batch_of_a_small_forecaster_is_refused_before_it_is_allocated():
+    y = np.sin(np.arange(150) / 3) + 5
+    for batch in (2**32, 2**63 - 1):
+        with pytest.raises(ValueError, match="smaller"):
+            lstm.Forecaster(steps=2, threads=1, hidden=8, layers=1, batch=batch).fit(y)
+
+
+def test_classifier_texts_are_strings_from_lists_series_or_frames(classifier):
+    c, _, _, texts, labels = classifier
+    pd = pytest.importorskip("pandas")
+    few = texts[:3]
+    assert c.predict(pd.DataFrame({"text": few})) == c.predict(few)
+    assert c.predict(pd.Series(few)) == c.predict(few)
+    with pytest.raises(ValueError, match="no column 'text'"):
+        c.predict(pd.DataFrame({"review": few}))
+    for bad in ([None], [float("nan")], [pd.NA]):
+        with pytest.raises(lstm.DataError, match="missing"):
+            c.predict(bad)
+    with pytest.raises(TypeError, match="bytes"):
+        c.predict([b"good"])
+    with pytest.raises(lstm.DataError, match="row 2: the text is missing"):
+        lstm.Classifier(steps=1, members=1).fit(texts[:2] + [pd.NA], labels[:3])
+    with pytest.raises(lstm.DataError, match="row 1: the text is missing"):
+        lstm.Classifier(steps=1, members=1).fit(
+            pd.DataFrame({"text": [texts[0], np.nan], "label": labels[:2]})
+        )
+
+
+def test_forecast_keys_of_python_ints_and_bools_come_back_as_given():
+    pd = pytest.importorskip("pandas")
+    y = list(np.sin(np.arange(80) / 3) + 5)
+    big = pd.DataFrame(
+        {"id": pd.Series([2**70] * 40 + [5] * 40, dtype=object), "t": list(range(40)) * 2, "v": y}
+    )
+    f = lstm.Forecaster(steps=2, threads=1, hidden=8)
+    f.fit(big, column="v", id_column="id", time_column="t")
+    assert set(f.predict()["id"]) == {2**70, 5}
+    flags = pd.DataFrame({"id": [True] * 40 + [False] * 40, "t": list(range(40)) * 2, "v": y})
+    f.fit(flags, column="v", id_column="id", time_column="t")
+    p = f.predict()
+    assert p["id"].dtype == bool and set(p["id"]) == {True, False}
+    # a DataFrame's duplicated column names are named, not an AttributeError
+    with pytest.raises(lstm.DataError, match="two columns named 'v'"):
+        f.fit(pd.DataFrame([[1.0, 2.0]] * 50, columns=["v", "v"]), column="v")
+
+
+def test_a_cell_with_a_line_break_does_not_shift_the_row_an_error_names():
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame(
+        {"id": ["a\nb"] * 50 + ["c"] * 50, "t": list(range(50)) * 2, "y": [1.0] * 99 + ["oops"]}
+    )
+    with pytest.raises(lstm.DataError, match=r"row 99\b"):
+        lstm.Forecaster(steps=1).fit(df, column="y", id_column="id", time_column="t")
+
+
+def test_ctrl_c_during_fit_keeps_the_model_so_far_in_the_object():
+    import _thread
+    import signal
+
+    m = lstm.TextModel(hidden=16, layers=1, minutes=0.5, seq_len=16, threads=1)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    timer = threading.Timer(3.0, _thread.interrupt_main)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt) as e:
+            m.fit("to be or not to be, that is the question " * 500)
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGINT, previous)
+    assert "kept in this object" in str(e.value), str(e.value)
+    assert isinstance(m.generate("to", length=5, seed=1), str)
+
+
+def test_save_replaces_a_model_with_its_files_and_refuses_other_folders(text_model, classifier, tmp_path):
+    m, c = text_model[0], classifier[0]
+    d = tmp_path / "m"
+    c.save(d)
+    assert (d / "member1.safetensors").exists()
+    m.save(d)
+    assert not list(d.glob("member*")), "the classifier's further models were left"
+    assert type(lstm.load(d)) is lstm.TextModel
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    (junk / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="not empty"):
+        m.save(junk)
+    assert sorted(p.name for p in junk.iterdir()) == ["notes.txt"]

@@ -380,8 +380,10 @@ def test_bad_inputs_raise_value_error():
         layer(x, lengths=[5, 2])
     with pytest.raises(ValueError, match="integers"):
         layer(x, lengths=[5.5, 2, 1])
-    with pytest.raises(ValueError, match="cannot be read"):
+    with pytest.raises(ValueError, match="must be an array"):
         layer("not an array")
+    with pytest.raises(ValueError, match="cannot be read"):
+        layer([["a", "b", "c"]])
     out, (h_n, c_n) = layer(x)
     with pytest.raises(ValueError, match="d_output has shape"):
         layer.backward(out[:2])

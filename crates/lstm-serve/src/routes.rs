@@ -88,13 +88,13 @@ pub struct CompletionRequest {
     pub max_tokens: Option<usize>,
     /// Softmax temperature, 0 (greedy) or more; default 1.
     #[serde(default)]
-    pub temperature: Option<f32>,
+    pub temperature: Option<f64>,
     /// Sample among the `top_k` likeliest tokens (0: all; default 0).
     #[serde(default)]
     pub top_k: Option<usize>,
     /// Nucleus sampling, in (0, 1]; default 1.
     #[serde(default)]
-    pub top_p: Option<f32>,
+    pub top_p: Option<f64>,
     /// The sampling seed (default: a random one).
     #[serde(default)]
     pub seed: Option<u64>,
@@ -237,20 +237,31 @@ pub async fn completions(
             ),
         ));
     }
+    // read as sent (f64), checked, then used in 32 bits: a value that 32 bits cannot hold is
+    // named as sent, not as its rounding (1e39 was "inf", 1e-50 "0")
     let temperature = req.temperature.unwrap_or(1.0);
-    if !(temperature.is_finite() && temperature >= 0.0) {
+    let held = (f32::MIN_POSITIVE as f64..=f32::MAX as f64).contains(&temperature);
+    if !(temperature == 0.0 || held) {
         return Err(ApiError::bad_param(
             "temperature",
-            format!("temperature must be 0 (greedy) or more, got {temperature}"),
+            format!(
+                "temperature must be 0 (greedy) or from {:e} to {:e} (32 bits), got {temperature}",
+                f32::MIN_POSITIVE,
+                f32::MAX
+            ),
         ));
     }
     let top_p = req.top_p.unwrap_or(1.0);
-    if !(top_p > 0.0 && top_p <= 1.0) {
+    if !(top_p >= f32::MIN_POSITIVE as f64 && top_p <= 1.0) {
         return Err(ApiError::bad_param(
             "top_p",
-            format!("top_p must be in (0, 1], got {top_p}"),
+            format!(
+                "top_p must be in (0, 1] and at least {:e} (32 bits), got {top_p}",
+                f32::MIN_POSITIVE
+            ),
         ));
     }
+    let (temperature, top_p) = (temperature as f32, top_p as f32);
     if req.n.is_some_and(|n| n != 1) {
         return Err(ApiError::bad_param("n", "only n = 1 is served"));
     }

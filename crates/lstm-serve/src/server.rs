@@ -191,7 +191,13 @@ pub fn router(state: Arc<AppState>, max_body: usize, extra: Router<Arc<AppState>
         .route_layer(middleware::from_fn_with_state(max_body, announced_size))
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
         .route_layer(middleware::from_fn_with_state(state.clone(), track))
-        .fallback(routes::not_found)
+        // an unknown path is a 401 too without the key: it tells nothing of the endpoints
+        .fallback(|State(st): State<Arc<AppState>>, req: Request| async move {
+            match refused(&st, &req) {
+                Some(r) => r,
+                None => routes::not_found().await.into_response(),
+            }
+        })
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)
 }
@@ -223,11 +229,17 @@ async fn announced_size(State(max_body): State<usize>, req: Request, next: Next)
 /// Every request but `/health` bears `Authorization: Bearer KEY` when the server has a key;
 /// compared in constant time.
 async fn authorize(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    let Some(key) = &st.api_key else {
-        return next.run(req).await;
-    };
+    match refused(&st, &req) {
+        Some(r) => r,
+        None => next.run(req).await,
+    }
+}
+
+/// The 401 of a request without the server's key (`None`: it may go on).
+fn refused(st: &AppState, req: &Request) -> Option<Response> {
+    let key = st.api_key.as_ref()?;
     if req.uri().path() == "/health" {
-        return next.run(req).await;
+        return None;
     }
     let given = req
         .headers()
@@ -240,12 +252,14 @@ async fn authorize(State(st): State<Arc<AppState>>, req: Request, next: Next) ->
                 .map(|_| &v[7..])
         });
     match given {
-        Some(g) if bool::from(g.as_bytes().ct_eq(key.as_bytes())) => next.run(req).await,
-        Some(_) => ApiError::unauthorized("the API key is wrong").into_response(),
-        None => ApiError::unauthorized(
-            "this server needs an API key: send the header `Authorization: Bearer KEY`",
-        )
-        .into_response(),
+        Some(g) if bool::from(g.as_bytes().ct_eq(key.as_bytes())) => None,
+        Some(_) => Some(ApiError::unauthorized("the API key is wrong").into_response()),
+        None => Some(
+            ApiError::unauthorized(
+                "this server needs an API key: send the header `Authorization: Bearer KEY`",
+            )
+            .into_response(),
+        ),
     }
 }
 
@@ -289,14 +303,8 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     check_exposure(addr, &args)?;
-    let a = args.clone();
-    let state = Arc::new(tokio::task::spawn_blocking(move || load(&a)).await??);
-    let names: Vec<String> = state
-        .models
-        .iter()
-        .map(|(n, m)| format!("{n} ({})", m.task()))
-        .collect();
-    let app = router(state.clone(), args.max_body, Router::new());
+    // the shutdown signal is listened to from the start: a SIGTERM while the models load
+    // stops the server as one while it serves does, not by the signal's default
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
@@ -307,6 +315,20 @@ pub async fn serve(
             std::future::pending::<()>().await;
         }
     };
+    let a = args.clone();
+    let state = tokio::select! {
+        loaded = tokio::task::spawn_blocking(move || load(&a)) => Arc::new(loaded??),
+        _ = stopping(rx.clone()) => {
+            eprintln!("lstm serve: stopped while loading the models; nothing was served");
+            return Ok(());
+        }
+    };
+    let names: Vec<String> = state
+        .models
+        .iter()
+        .map(|(n, m)| format!("{n} ({})", m.task()))
+        .collect();
+    let app = router(state.clone(), args.max_body, Router::new());
     let server = accept(listener, app, stopping(rx.clone()));
     let mut server = tokio::spawn(server);
     eprintln!(

@@ -62,6 +62,9 @@ pub struct Completion {
 /// A text model's scheduler: its queue, and what requests need to check against.
 pub struct TextWorker {
     queue: SyncSender<Completion>,
+    /// `--queue`: how many may wait beyond the room left in the running batch.
+    waiting: usize,
+    max_batch: usize,
     gauges: Arc<ModelGauges>,
     cut: Arc<AtomicBool>,
     /// The model's vocabulary.
@@ -91,7 +94,9 @@ impl TextWorker {
             );
         }
         let generator = BatchGenerator::new(&model)?;
-        let (tx, rx) = sync_channel(queue);
+        // a request the scheduler has not admitted yet waits in the channel even when the
+        // batch has room for it (it is admitted at the next step): the room counts as queue
+        let (tx, rx) = sync_channel(queue + max_batch);
         let gauges = metrics.model(name, "text");
         let g = gauges.clone();
         let cut = Arc::new(AtomicBool::new(false));
@@ -101,6 +106,8 @@ impl TextWorker {
             .spawn(move || schedule(model, generator, rx, max_batch, g, metrics, c))?;
         Ok(TextWorker {
             queue: tx,
+            waiting: queue,
+            max_batch,
             gauges,
             cut,
             vocab,
@@ -118,7 +125,14 @@ impl TextWorker {
     /// # Errors
     /// 429 when the queue is full, 503 when the scheduler has stopped.
     pub fn submit(&self, name: &str, c: Completion) -> Result<(), ApiError> {
-        self.gauges.queued.fetch_add(1, Ordering::Relaxed);
+        let before = self.gauges.queued.fetch_add(1, Ordering::Relaxed);
+        let room = self
+            .max_batch
+            .saturating_sub(self.gauges.active.load(Ordering::Relaxed));
+        if before >= self.waiting + room {
+            self.gauges.queued.fetch_sub(1, Ordering::Relaxed);
+            return Err(ApiError::queue_full(name));
+        }
         match self.queue.try_send(c) {
             Ok(()) => Ok(()),
             Err(e) => {

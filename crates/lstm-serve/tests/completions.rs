@@ -304,3 +304,33 @@ async fn a_full_queue_answers_429_with_retry_after() {
     drop(b2);
     s.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_that_fits_the_batch_and_the_queue_is_all_served() {
+    let mut a = args();
+    a.max_batch = 4;
+    a.queue = 4;
+    let s = Server::start(a).await;
+    // 4 running and 4 waiting fit; the ones not admitted yet when the burst arrives used to
+    // count against --queue while the batch had room, and got 429
+    for round in 0..3 {
+        let sends: Vec<_> = (0..8)
+            .map(|k| {
+                let url = s.url("/v1/completions");
+                tokio::spawn(async move {
+                    client()
+                        .post(url)
+                        .json(&json!({"model": "chars", "prompt": "to", "max_tokens": 300, "seed": k}))
+                        .send()
+                        .await
+                        .unwrap()
+                        .status()
+                })
+            })
+            .collect();
+        for (k, h) in sends.into_iter().enumerate() {
+            assert_eq!(h.await.unwrap(), 200, "round {round}, request {k}");
+        }
+    }
+    s.stop().await.unwrap();
+}

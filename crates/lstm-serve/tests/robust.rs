@@ -54,6 +54,26 @@ async fn bad_requests_get_4xx_json_naming_the_field() {
             json!("model"),
         ),
         (c, r#"{"prompt": "a"}"#, 400, json!("model")),
+        // past 32 bits: refused as sent (1e39 was reported as "inf", 1e-50 as "0" and then
+        // blamed on the prompt)
+        (
+            c,
+            r#"{"model": "chars", "prompt": "a", "temperature": 1e39}"#,
+            400,
+            json!("temperature"),
+        ),
+        (
+            c,
+            r#"{"model": "chars", "prompt": "a", "temperature": 1e-50}"#,
+            400,
+            json!("temperature"),
+        ),
+        (
+            c,
+            r#"{"model": "chars", "prompt": "a", "top_p": 1e-50}"#,
+            400,
+            json!("top_p"),
+        ),
         (c, r#"{"model": "chars"}"#, 400, json!("prompt")),
         (
             c,
@@ -283,7 +303,7 @@ async fn api_keys_401_without_accepted_with() {
         Some("Bearer sekret-ke"),
         Some("sekret-key"),
     ] {
-        for path in ["/v1/models", "/metrics"] {
+        for path in ["/v1/models", "/metrics", "/nope"] {
             let mut req = client().get(s.url(path));
             if let Some(h) = auth {
                 req = req.header("authorization", h);
@@ -302,6 +322,13 @@ async fn api_keys_401_without_accepted_with() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    let r = client()
+        .get(s.url("/nope"))
+        .bearer_auth("sekret-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "an unknown path with the key");
     // the scheme's name in any case
     let r = client()
         .get(s.url("/v1/models"))
@@ -572,4 +599,40 @@ async fn silent_connections_are_closed() {
     );
     assert!(t.elapsed() >= lstm_serve::server::HEADER_READ_TIMEOUT - Duration::from_secs(1));
     s.stop().await.unwrap();
+}
+
+#[test]
+fn sigterm_while_the_models_load_stops_the_server_with_0() {
+    // a model directory whose save looks under way (a fresh staging directory beside a
+    // damaged file): loading retries it for two seconds, the window the signal lands in
+    let dir = std::env::temp_dir().join(format!("lstm-serve-loading-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for e in std::fs::read_dir(text_model()).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+        }
+    }
+    let w = dir.join("model.safetensors");
+    let b = std::fs::read(&w).unwrap();
+    std::fs::write(&w, &b[..b.len() / 2]).unwrap();
+    std::fs::create_dir(dir.join(lstm::tasks::modeldir::STAGING)).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_lstm-serve"))
+        .args([
+            "--model",
+            &format!("chars={}", dir.display()),
+            "--addr",
+            "127.0.0.1:0",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("stopped while loading"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -519,3 +519,38 @@ fn a_ragged_row_and_a_runaway_quote_are_worded_briefly() {
     let e = err(&text, &m4());
     assert!(e.len() < 400, "{} characters: {e}", e.len());
 }
+
+#[test]
+fn the_window_forecasters_next_dates_continue_times_of_day_and_stop_at_what_can_be_written() {
+    use lstm::data::series::next_dates;
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    // times of day: by the last two times' spacing (they used to give no dates at all)
+    assert_eq!(
+        next_dates(&s(&["2020-01-01 22:00", "2020-01-01 23:00"]), 2).unwrap(),
+        s(&["2020-01-02 00:00", "2020-01-02 01:00"])
+    );
+    assert_eq!(
+        next_dates(&s(&["2020-01-01T00:00:00", "2020-01-01T00:15:00"]), 1).unwrap(),
+        s(&["2020-01-01T00:30:00"])
+    );
+    // past what can be written: none, not a wrapped-around index or the year 10000
+    let top = (i64::MAX - 1).to_string();
+    let last = i64::MAX.to_string();
+    assert_eq!(next_dates(&[top, last], 1), None);
+    assert_eq!(next_dates(&s(&["9999-11", "9999-12"]), 1), None);
+    assert_eq!(next_dates(&s(&["9999-12-30", "9999-12-31"]), 1), None);
+    assert_eq!(
+        next_dates(&s(&["9999-12-31 22:00", "9999-12-31 23:00"]), 1),
+        None
+    );
+    assert_eq!(
+        next_dates(&s(&["99999999999-01", "99999999999-02"]), 1),
+        None
+    );
+    // the formats it continued before, as before
+    assert_eq!(
+        next_dates(&s(&["1960-11", "1960-12"]), 1).unwrap(),
+        s(&["1961-01"])
+    );
+    assert_eq!(next_dates(&s(&["1998", "1999"]), 1).unwrap(), s(&["2000"]));
+}

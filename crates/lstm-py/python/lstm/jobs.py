@@ -14,6 +14,7 @@ read exactly the same input in the same way.
 
 from __future__ import annotations
 
+import bisect
 import csv
 import io
 import json
@@ -56,16 +57,80 @@ def _data_error(e: BaseException, path: Any) -> BaseException:
         return e
     if _ours(path):
         msg = msg.replace(str(path), "the data")
-        # the CSV's line 1 is the header: line N is row N - 2 of what was given (rows from 0),
-        # and the library's "row N" (data rows from 1) is row N - 1
+        # the CSV's line 1 is the header: line N is row N - 2 of what was given (rows from 0)
+        # unless a cell holds a line break, and the library's "row N" (data rows from 1) is
+        # row N - 1
+        starts = _record_starts(Path(path))
+
         def row(m: "re.Match[str]") -> str:
             n = int(m.group(2))
             if m.group(1) == "row":
                 return f"row {n - 1}"
+            if starts is not None:
+                r = bisect.bisect_right(starts, n) - 1
+                return "the header" if r <= 0 else f"row {r - 1}"
             return "the header" if n == 1 else f"row {n - 2}"
 
         msg = re.sub(r"\b(line|row) (\d+)", row, msg)
     return DataError(msg)
+
+
+def _record_starts(path: Path) -> Optional[List[int]]:
+    """The line (from 1) each record of a CSV file starts on, the header first; ``None`` if
+    it is not a CSV file we can read."""
+    if path.suffix != ".csv":
+        return None
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            r = csv.reader(f)
+            starts, end = [], 0
+            for _ in r:
+                starts.append(end + 1)
+                end = r.line_num
+            return starts
+    except (OSError, csv.Error, UnicodeDecodeError):
+        return None
+
+
+def _missing(v: Any) -> bool:
+    """Whether one value is missing: None, NaN, pandas' NA or NaT."""
+    if v is None:
+        return True
+    if isinstance(v, (float, np.floating)):
+        return bool(np.isnan(v))
+    pd = _pandas()
+    return pd is not None and (v is pd.NA or v is pd.NaT)
+
+
+def _count(v: Any, name: str, least: int = 0) -> int:
+    """An integer argument: ``TypeError`` if it is not one, ``ValueError`` if it is below
+    ``least`` or past 64 bits."""
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {type(v).__name__} {v!r}")
+    v = int(v)
+    if v < least:
+        raise ValueError(f"{name} must be at least {least}, got {v}")
+    if v >= 2**63:
+        raise ValueError(f"{name} is too large: {v}")
+    return v
+
+
+def _text(text: Any, what: str) -> str:
+    """The text a text model reads: a string, or a list of strings joined by newlines."""
+    if isinstance(text, str):
+        return text
+    if isinstance(text, (bytes, bytearray)):
+        raise TypeError(f"{what} takes str, not bytes: decode it first (text.decode('utf-8'))")
+    try:
+        items = list(text)
+    except TypeError:
+        raise TypeError(
+            f"{what} takes a str, a pathlib.Path or a list of str, got {type(text).__name__}"
+        ) from None
+    for i, t in enumerate(items):
+        if not isinstance(t, str):
+            raise TypeError(f"{what}: item {i} of the list is {type(t).__name__} {t!r}, not str")
+    return "\n".join(items)
 
 
 def _builtin(v: Any) -> Any:
@@ -138,6 +203,12 @@ def _fmt(v: Any) -> str:
 
 def _write_columns(path: Path, columns: Mapping[str, Sequence[Any]]) -> None:
     names = list(columns)
+    if not names:
+        raise ValueError("the data has no columns: give a mapping of column names to values")
+    for n in names:
+        for v in columns[n]:
+            if isinstance(v, (complex, np.complexfloating)):
+                raise ValueError(f"column {n!r} holds a complex number ({v!r}); give real numbers")
     lengths = {len(columns[n]) for n in names}
     if len(lengths) != 1:
         raise ValueError(
@@ -215,6 +286,22 @@ class _Job:
             r = _lstm.Model.train(self._task, _settings_json(s), str(out_dir), _progress(verbose))
         except (ValueError, _lstm.LstmError) as e:
             raise _data_error(e, data) from None
+        except KeyboardInterrupt:
+            if not own_dir:
+                raise
+            # the temporary directory goes: the model so far stays in this object, as
+            # Keras' fit() keeps the weights of an interrupted run
+            try:
+                self._model = _lstm.Model.load(str(out_dir))
+            except Exception:
+                raise KeyboardInterrupt(
+                    "training interrupted before a checkpoint was written; nothing was kept"
+                ) from None
+            self.history_ = None
+            raise KeyboardInterrupt(
+                "training interrupted; the model so far is kept in this object "
+                "(save() writes it; fit(out=...) keeps the checkpoints of a run)"
+            ) from None
         finally:
             if own_dir:
                 shutil.rmtree(out_dir, ignore_errors=True)
@@ -295,8 +382,7 @@ class TextModel(_Job):
             return self._fit_file(None, settings, out, verbose)
         if isinstance(text, os.PathLike):
             return self._fit_file(Path(text), settings, out, verbose)
-        if not isinstance(text, str):
-            text = "\n".join(str(t) for t in text)
+        text = _text(text, "fit()")
         with tempfile.TemporaryDirectory(prefix="lstm-data-") as d:
             p = Path(d) / "text.txt"
             p.write_text(text, encoding="utf-8")
@@ -319,13 +405,16 @@ class TextModel(_Job):
         ...`` (the same defaults: temperature 0.8, seed ``None`` meaning the binary's 0).
         With ``stream=True``, an iterator that yields the text piece by piece as it is
         produced."""
-        if length < 0:
-            raise ValueError(f"length must be at least 0, got {length}")
-        if top_k < 0:
-            raise ValueError(f"top_k must be at least 0, got {top_k}")
-        seed = 0 if seed is None else int(seed)
-        if seed < 0:
-            raise ValueError(f"seed must be at least 0, got {seed}")
+        if not isinstance(prime, str):
+            raise TypeError(f"prime must be a str, got {type(prime).__name__}")
+        length = _count(length, "length")
+        top_k = _count(top_k, "top_k")
+        seed = 0 if seed is None else _count(seed, "seed")
+        if isinstance(temperature, (bool, np.bool_)) or not isinstance(
+            temperature, (int, float, np.integer, np.floating)
+        ):
+            raise TypeError(f"temperature must be a number, got {type(temperature).__name__}")
+        temperature = float(temperature)
         if stream:
             return self.model.generate_stream(prime, length, temperature, top_k, seed, bf16)
         return self.model.generate(prime, length, temperature, top_k, seed, bf16)
@@ -334,14 +423,21 @@ class TextModel(_Job):
         self, text: Union[str, "os.PathLike[str]"], *, tail: Optional[float] = None,
         stream: bool = False,
     ) -> Dict[str, Any]:
-        """Scores the model on ``text`` (a string, or a ``pathlib.Path``) as ``lstm eval``:
-        cross-entropy in nats per character, and bits. ``tail`` scores only that final
-        fraction; ``stream`` carries the state across the whole text."""
+        """Scores the model on ``text`` (a string, a list of strings joined by newlines as
+        ``fit`` joins them, or a ``pathlib.Path``) as ``lstm eval``: cross-entropy in nats per
+        character, and bits. ``tail`` scores only that final fraction; ``stream`` carries the
+        state across the whole text."""
+        if tail is not None and (
+            isinstance(tail, (bool, np.bool_))
+            or not isinstance(tail, (int, float, np.integer, np.floating))
+        ):
+            raise TypeError(f"tail must be a number in (0, 1], got {type(tail).__name__}")
         if isinstance(text, os.PathLike):
             return self._evaluate_file(text, tail=tail, stream=stream)
+        text = _text(text, "evaluate()")
         with tempfile.TemporaryDirectory(prefix="lstm-data-") as d:
             p = Path(d) / "text.txt"
-            p.write_text(str(text), encoding="utf-8")
+            p.write_text(text, encoding="utf-8")
             return self._evaluate_file(p, tail=tail, stream=stream)
 
 
@@ -392,7 +488,16 @@ class Forecaster(_Job):
                 )
             # a named index (a time or id set with set_index) is a column of the data
             if any(n is not None for n in data.index.names):
+                if any(n in data.columns for n in data.index.names if n is not None):
+                    raise DataError(
+                        f"the DataFrame's index {list(data.index.names)} is named as one of its "
+                        "columns; rename one (df.rename_axis(...)) or drop the index "
+                        "(df.reset_index(drop=True))"
+                    )
                 data = data.reset_index()
+            dup = data.columns[data.columns.duplicated()]
+            if len(dup):
+                raise DataError(f"the DataFrame has two columns named {dup[0]!r}; rename one")
             for c in data.columns:
                 if isinstance(data[c].dtype, pd.DatetimeTZDtype):
                     raise DataError(
@@ -411,6 +516,8 @@ class Forecaster(_Job):
             # masked values are missing
             data = np.ma.filled(np.ma.asarray(data, dtype=np.float64), np.nan)
         arr = np.asarray(data)
+        if np.iscomplexobj(arr):
+            raise ValueError("the series holds complex numbers; give real numbers")
         if arr.ndim == 1 and arr.dtype == object:
             # None (and pandas' NA) in a list of numbers is a missing value, as in a DataFrame
             try:
@@ -445,6 +552,9 @@ class Forecaster(_Job):
         data, col, time_column = _as_frame(data, col, time_column)
         if col is None and not isinstance(data, (str, os.PathLike, Mapping)) and not _is_dataframe(data):
             col = "value"
+        if col is None and (isinstance(data, Mapping) or _is_dataframe(data)):
+            names = list(data.columns) if _is_dataframe(data) else list(data)
+            raise ValueError(f"give column=: the name of the target column (columns: {names})")
         # names as the CSV header writes them (a DataFrame of an array has columns 0, 1, ...)
         if col is not None:
             extra["columns"] = [str(col)]
@@ -462,14 +572,26 @@ class Forecaster(_Job):
         # the training file is kept: predict() without data continues it
         keep = tempfile.TemporaryDirectory(prefix="lstm-data-")
         path = self._write(data, Path(keep.name), col)
-        h = self._fit_file(path, extra, out, verbose)
+        model_before = self._model
+        try:
+            h = self._fit_file(path, extra, out, verbose)
+        except KeyboardInterrupt:
+            if self._model is not model_before:
+                # the model so far was kept: predict() continues this fit's data
+                self._keep_data(path, keep, data, id_column, time_column)
+            raise
+        self._keep_data(path, keep, data, id_column, time_column)
+        return h
+
+    def _keep_data(
+        self, path: Path, keep: Any, data: Any, id_column: Any, time_column: Any
+    ) -> None:
         if self._train_dir is not None:
             self._train_dir.cleanup()
         self._train_file, self._train_dir = path, keep
         self._was_frame = _is_dataframe(data)
         self._text_keys = _text_columns(data, [id_column, time_column])
         self._key_types = _key_types(data, id_column, time_column)
-        return h
 
     def predict(
         self,
@@ -488,11 +610,16 @@ class Forecaster(_Job):
         m = self.model
         if quantiles is None:
             quantiles = [0.025, 0.975] if m.is_global else []
+        if isinstance(quantiles, (int, float, np.integer, np.floating)):
+            raise TypeError(f"quantiles must be a list of levels, got {quantiles!r} (a list: [{quantiles}])")
+        for q in quantiles:
+            if isinstance(q, (bool, np.bool_)) or not isinstance(q, (int, float, np.integer, np.floating)):
+                raise TypeError(f"a quantile level must be a number in (0, 1), got {q!r}")
         # a float32 level keeps its short spelling (0.3, not 0.30000001192092896), which
         # names its column
         levels = [float(str(q)) if isinstance(q, np.floating) else float(q) for q in quantiles]
-        if steps is not None and steps < 1:
-            raise ValueError(f"steps must be at least 1, got {steps}")
+        if steps is not None:
+            steps = _count(steps, "steps", 1)
         params = self.get_params()
         if data is not None:
             data, _, _ = _as_frame(data, self._target(), params.get("date_column"))
@@ -546,6 +673,10 @@ class Forecaster(_Job):
         ``windows`` rolling origins (default 1) scored with sMAPE, MASE, MAPE, RMSE, the
         weighted quantile loss, the 95% interval's coverage and MSIS, beside seasonal naive;
         for a window forecaster, the last ``holdout`` rows."""
+        if windows is not None:
+            windows = _count(windows, "windows", 1)
+        if holdout is not None:
+            holdout = _count(holdout, "holdout", 1)
         data, _, _ = _as_frame(data, self._target(), self.get_params().get("date_column"))
         with tempfile.TemporaryDirectory(prefix="lstm-data-") as d:
             path = self._write(data, Path(d), self._target())
@@ -589,7 +720,17 @@ def _key_types(data: Any, id_column: Optional[str], time_column: Optional[str]) 
             out["time"] = (time_column, t)
     if id_column is not None and id_column in frame.columns:
         ids = frame[id_column]
-        if isinstance(ids.dtype, pd.CategoricalDtype) or types.is_float_dtype(ids.dtype):
+        present = ids.dropna()
+        ints = ids.dtype == object and len(present) > 0 and all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+            for v in present
+        )
+        if (
+            isinstance(ids.dtype, pd.CategoricalDtype)
+            or types.is_float_dtype(ids.dtype)
+            or types.is_bool_dtype(ids.dtype)
+            or ints
+        ):
             values = {}
             for v in ids.dropna().unique():
                 values[str(v)] = v
@@ -722,6 +863,15 @@ class Classifier(_Job):
                     f"the DataFrame has no column {missing[0]!r} (columns: {list(texts.columns)}); "
                     "name them with text_column= and label_column="
                 )
+            for c in (tc, lc):
+                gone = texts[c].isna().to_numpy()
+                if gone.any():
+                    i = int(np.argmax(gone))
+                    what = "text" if c == tc else "label"
+                    raise DataError(
+                        f"the data row {i}: the {what} is missing ({texts[c].iloc[i]!r}); drop "
+                        f"the row or give it a {what}"
+                    )
             texts.to_csv(p, index=False, columns=[tc, lc])
             return p
         if labels is None:
@@ -731,10 +881,14 @@ class Classifier(_Job):
         # a missing label or text is refused, as in a DataFrame, not read as "None" or "nan"
         for what, values in (("label", labels), ("text", texts)):
             for i, v in enumerate(values):
-                if v is None or (isinstance(v, float) and math.isnan(v)):
+                if _missing(v):
                     raise DataError(
                         f"the data row {i}: the {what} is missing ({v!r}); drop the row or "
                         f"give it a {what}"
+                    )
+                if isinstance(v, (bytes, bytearray)):
+                    raise TypeError(
+                        f"the data row {i}: the {what} is bytes ({v!r}); decode it first"
                     )
         texts = [str(t) for t in texts]
         labels = [str(l) for l in labels]
@@ -767,13 +921,40 @@ class Classifier(_Job):
         """The labels, in the order of ``predict_proba``'s columns."""
         return list(self.model.labels)
 
-    def _texts(self, texts: Union[str, Sequence[str]]) -> List[str]:
-        if isinstance(texts, str):
+    def _texts(self, texts: Any) -> List[str]:
+        if isinstance(texts, (str, bytes, bytearray)):
             raise ValueError("give a list of texts, not one string")
-        return [str(t) for t in texts]
+        if _is_dataframe(texts):
+            tc = self.get_params()["text_column"]
+            if tc not in texts.columns:
+                raise ValueError(
+                    f"the DataFrame has no column {tc!r} (columns: {list(texts.columns)}); "
+                    "give the texts as a list or a Series, or name the column with "
+                    "text_column= when fitting"
+                )
+            texts = texts[tc]
+        try:
+            items = list(texts)
+        except TypeError:
+            raise TypeError(
+                f"give a list of texts (str), a pandas Series or DataFrame, got "
+                f"{type(texts).__name__}"
+            ) from None
+        out = []
+        for i, t in enumerate(items):
+            if isinstance(t, str):
+                out.append(t)
+            elif _missing(t):
+                raise DataError(f"text {i} is missing ({t!r}); drop it or give a text")
+            elif isinstance(t, (bytes, bytearray)):
+                raise TypeError(f"text {i} is bytes ({t!r}); decode it first")
+            else:
+                out.append(str(t))
+        return out
 
     def predict(self, texts: Sequence[str]) -> List[str]:
-        """The likeliest label of each text."""
+        """The likeliest label of each text (a list of strings, a pandas Series, or a
+        DataFrame with the ``text_column``)."""
         labels, _, _ = self.model.classify(self._texts(texts))
         return labels
 

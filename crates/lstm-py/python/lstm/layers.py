@@ -52,6 +52,10 @@ ArrayLike = Union[np.ndarray, Sequence[Any]]
 
 def _as_f32(a: Any, what: str) -> np.ndarray:
     """``a`` as a C-contiguous float32 array; ``ValueError`` for a numpy array of another dtype."""
+    if a is None:
+        raise TypeError(f"{what} must be an array, got None")
+    if np.ndim(a) == 0:
+        raise ValueError(f"{what} must be an array, got a scalar {a!r}")
     if isinstance(a, np.ndarray):
         if a.dtype != np.float32:
             raise ValueError(
@@ -107,7 +111,11 @@ class _RecurrentLayer:
         ]:
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {v!r}")
-        if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+        if (
+            isinstance(dropout, (bool, np.bool_))
+            or not isinstance(dropout, (int, float, np.integer, np.floating))
+            or not 0.0 <= dropout < 1.0
+        ):
             raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
         if seed is None:
             seed = secrets.randbits(64)
@@ -222,10 +230,19 @@ class _RecurrentLayer:
             ValueError: a missing or unexpected name, or a shape that differs from the
                 layer's; nothing is written then.
         """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(
+                f"load_state_dict() takes a mapping of names to arrays (a dict, a "
+                f"state_dict()), got {type(state_dict).__name__}"
+            )
+        if not isinstance(strict, (bool, np.bool_)):
+            raise TypeError(f"strict must be True or False, got {strict!r}")
         params: dict[str, np.ndarray] = {}
         for name, value in state_dict.items():
             if hasattr(value, "detach"):  # a torch tensor
                 value = value.detach().cpu().numpy()
+            if np.iscomplexobj(value):
+                raise ValueError(f"parameter {name} holds complex numbers; give real numbers")
             try:
                 arr = np.ascontiguousarray(np.asarray(value, dtype=np.float32))
             except (TypeError, ValueError) as e:
@@ -411,6 +428,10 @@ class LSTM(_RecurrentLayer):
         Raises:
             ValueError: a wrong shape, a dtype other than float32, a length out of range.
         """
+        if hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
+            raise TypeError(
+                f"hx must be a pair (h_0, c_0) or None, got {type(hx).__name__}"
+            )
         h0, c0 = (None, None) if hx is None else hx
         out, h_n, c_n = self._run(x, h0, c0, lengths, None)
         assert c_n is not None

@@ -520,7 +520,7 @@ impl Freq {
         }
     }
 
-    fn from_seconds(s: i64) -> Freq {
+    pub(crate) fn from_seconds(s: i64) -> Freq {
         match s {
             3600 => Freq::Hourly,
             86_400 => Freq::Daily,

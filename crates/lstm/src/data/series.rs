@@ -14,7 +14,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::panel::{shown, Time};
+use crate::data::panel::{shown, Freq, Time, TimeKind};
 use crate::data::tabular::Delimited;
 use crate::error::{Error, Result};
 use crate::model::{Inputs, SequenceModel};
@@ -498,8 +498,9 @@ fn year_month(t: i64) -> (i64, i64) {
     (t.div_euclid(12), t.rem_euclid(12) + 1)
 }
 
-/// The `n` dates after the last of `dates`, continuing its spacing, for `YYYY`, `YYYY-MM` and
-/// `YYYY-MM-DD` dates; `None` for other formats. Full dates on the same day of the month a whole
+/// The `n` dates after the last of `dates`, continuing its spacing, for `YYYY`, `YYYY-MM`,
+/// `YYYY-MM-DD` and `YYYY-MM-DD HH:MM[:SS]` dates; `None` for other formats and for times past
+/// the year 9999 (or an integer past 64 bits). Full dates on the same day of the month a whole
 /// number of months apart (monthly or quarterly data stamped on the 1st, say) continue by
 /// calendar months, the day kept (or the month's last day when it has fewer); other full dates
 /// continue by their spacing in days.
@@ -516,6 +517,25 @@ fn year_month(t: i64) -> (i64, i64) {
 /// ```
 pub fn next_dates(dates: &[String], n: usize) -> Option<Vec<String>> {
     let last = dates.last()?;
+    // a date and time of day: by the last two times' spacing in seconds
+    if let Some(t) = Time::parse(last).filter(|t| matches!(t.kind(), TimeKind::DateTime { .. })) {
+        let step = dates
+            .len()
+            .checked_sub(2)
+            .and_then(|i| Time::parse(&dates[i]))
+            .filter(|p| p.kind() == t.kind())
+            .and_then(|p| t.value().checked_sub(p.value()))
+            .filter(|s| *s > 0)
+            .unwrap_or(3600);
+        return (1..=n as i64)
+            .map(|k| {
+                t.checked_advance(Freq::from_seconds(step), k)
+                    .map(|t| t.to_string())
+            })
+            .collect();
+    }
+    // past the year 9999 (or an index past 64 bits) a time cannot be written: none
+    let year = |y: i64| (0..=9999).contains(&y).then_some(y);
     let parts: Vec<i64> = last
         .split('-')
         .map(|p| p.parse().ok())
@@ -524,17 +544,25 @@ pub fn next_dates(dates: &[String], n: usize) -> Option<Vec<String>> {
         .len()
         .checked_sub(2)
         .and_then(|i| dates[i].split('-').map(|p| p.parse().ok()).collect());
+    // the parts of a date are small; anything else is no date
+    let small = |p: &[i64]| p.len() == 1 || p.iter().all(|v| (0..=9999).contains(v));
+    if !small(&parts) {
+        return None;
+    }
+    let prev = prev.filter(|p| small(p));
     match parts.as_slice() {
         [y] => {
             let step = prev
-                .and_then(|p| p.first().map(|py| y - py))
+                .and_then(|p| p.first().and_then(|py| y.checked_sub(*py)))
                 .filter(|s| *s > 0)
                 .unwrap_or(1);
-            Some(
-                (1..=n as i64)
-                    .map(|k| format!("{}", y + k * step))
-                    .collect(),
-            )
+            (1..=n as i64)
+                .map(|k| {
+                    k.checked_mul(step)
+                        .and_then(|d| y.checked_add(d))
+                        .map(|v| v.to_string())
+                })
+                .collect()
         }
         [y, m] => {
             let step = prev
@@ -547,14 +575,12 @@ pub fn next_dates(dates: &[String], n: usize) -> Option<Vec<String>> {
                 })
                 .filter(|s| *s > 0)
                 .unwrap_or(1);
-            Some(
-                (1..=n as i64)
-                    .map(|k| {
-                        let (yy, mm) = year_month(y * 12 + (m - 1) + k * step);
-                        format!("{yy:04}-{mm:02}")
-                    })
-                    .collect(),
-            )
+            (1..=n as i64)
+                .map(|k| {
+                    let (yy, mm) = year_month(y * 12 + (m - 1) + k.checked_mul(step)?);
+                    Some(format!("{:04}-{mm:02}", year(yy)?))
+                })
+                .collect()
         }
         [y, m, d] => {
             // calendar months: the same day of the month, a whole number of months apart
@@ -565,17 +591,19 @@ pub fn next_dates(dates: &[String], n: usize) -> Option<Vec<String>> {
                 _ => None,
             });
             if let Some(step) = months {
-                return Some(
-                    (1..=n as i64)
-                        .map(|k| {
-                            let t = y * 12 + (m - 1) + k * step;
-                            let (yy, mm) = year_month(t);
-                            let (ny, nm) = year_month(t + 1);
-                            let len = days_from_civil(ny, nm, 1) - days_from_civil(yy, mm, 1);
-                            format!("{yy:04}-{mm:02}-{:02}", (*d).clamp(1, len))
-                        })
-                        .collect(),
-                );
+                return (1..=n as i64)
+                    .map(|k| {
+                        let t = y * 12 + (m - 1) + k.checked_mul(step)?;
+                        let (yy, mm) = year_month(t);
+                        let (ny, nm) = year_month(t + 1);
+                        let len = days_from_civil(ny, nm, 1) - days_from_civil(yy, mm, 1);
+                        Some(format!(
+                            "{:04}-{mm:02}-{:02}",
+                            year(yy)?,
+                            (*d).clamp(1, len)
+                        ))
+                    })
+                    .collect();
             }
             let day = days_from_civil(*y, *m, *d);
             let step = prev
@@ -588,14 +616,12 @@ pub fn next_dates(dates: &[String], n: usize) -> Option<Vec<String>> {
                 })
                 .filter(|s| *s > 0)
                 .unwrap_or(1);
-            Some(
-                (1..=n as i64)
-                    .map(|k| {
-                        let (yy, mm, dd) = civil_from_days(day + k * step);
-                        format!("{yy:04}-{mm:02}-{dd:02}")
-                    })
-                    .collect(),
-            )
+            (1..=n as i64)
+                .map(|k| {
+                    let (yy, mm, dd) = civil_from_days(day + k.checked_mul(step)?);
+                    Some(format!("{:04}-{mm:02}-{dd:02}", year(yy)?))
+                })
+                .collect()
         }
         _ => None,
     }

@@ -835,6 +835,14 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) -> J
     if s.dropout == defaults.dropout {
         s.dropout = global_size(data.windows()).2;
     }
+    // before the candidate scalings train their models: a batch or size past the memory is
+    // refused, not allocated
+    crate::model::memory::check_model_memory(
+        &model_config(&s, spec.input_kind(), spec.head()),
+        s.batch,
+        spec.window(),
+        &["--hidden", "--layers", "--batch", "--context", "--horizon"],
+    )?;
     let (mut spec, mut data) = (spec, data);
     let mut scaling_note = None;
     if s.scaling == Scaling::Auto && resumed.is_none() {
@@ -1130,6 +1138,14 @@ fn classify_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) ->
         ),
         None => {
             let n = all.texts.len();
+            if n < 2 {
+                return Err(invalid(format!(
+                    "{path}: {n} row{} left to train and validate on ({rows} in the file{}); a classifier needs at least one row to train on and one to validate on: give more rows{}",
+                    if n == 1 { "" } else { "s" },
+                    if s.tail > 0.0 { format!(", the last {} left out by --tail {}", rows - n, s.tail) } else { String::new() },
+                    if s.tail > 0.0 { ", a smaller --tail, or --val FILE" } else { " or --val FILE" },
+                )));
+            }
             let cut = n - ((n as f64 * s.val_fraction as f64) as usize).max(1);
             let val = Labelled {
                 texts: all.texts[cut..].to_vec(),
@@ -1143,6 +1159,21 @@ fn classify_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) ->
         }
     };
     let tr_rows = train.texts.len();
+    if tr_rows == 0 {
+        return Err(invalid(format!(
+            "{path}: no row left to train on ({rows} in the file{}); give more rows{}",
+            if s.tail > 0.0 {
+                format!(", the last {} left out by --tail {}", rows - kept, s.tail)
+            } else {
+                String::new()
+            },
+            if s.tail > 0.0 {
+                " or a smaller --tail"
+            } else {
+                ""
+            },
+        )));
+    }
     let val_seen = s.val.as_ref().map(|_| Seen {
         fingerprint: labelled_fingerprint(&val),
         units: val.texts.len(),
@@ -2739,6 +2770,26 @@ fn forecast_panel(
     // `steps` read them, and a step never reads a later one)
     let prepared = global::prepare(&spec, &panel, &history, spec.horizon)?;
     let fc = forecast_models(&spec, l, &prepared, &history, steps, levels)?;
+    // a history far outside what the model saw can scale to infinities: never written as a
+    // forecast
+    for f in &fc {
+        if f.median.iter().any(|v| !v.is_finite()) {
+            return Err(invalid(format!(
+                "{name}: series `{}`: its forecast is not a finite number: its history's values are too far from those the model was trained on, or too large; scale the series down",
+                f.id
+            )));
+        }
+        if let Some((q, _)) = f
+            .quantiles
+            .iter()
+            .find(|(_, v)| v.iter().any(|v| !v.is_finite()))
+        {
+            return Err(invalid(format!(
+                "{name}: series `{}`: its quantile at level {q} is not a finite number (the distribution's tail overflows that far out); ask for levels nearer 0.5",
+                f.id
+            )));
+        }
+    }
     let csv = global::forecast_csv(&spec, &fc);
     let series = prepared
         .iter()

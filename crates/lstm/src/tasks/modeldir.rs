@@ -332,12 +332,27 @@ fn publish(dir: &Path) -> Result<()> {
         .collect();
     names.sort();
     names.push(MANIFEST.into());
-    for n in names {
-        let from = staging.join(&n);
-        std::fs::rename(&from, dir.join(&n)).map_err(io_err(&from))?;
+    for n in &names {
+        let from = staging.join(n);
+        std::fs::rename(&from, dir.join(n)).map_err(io_err(&from))?;
     }
     sync_dir(dir);
     std::fs::remove_dir(&staging).map_err(io_err(&staging))?;
+    // files of a previous checkpoint that this one has not (a model of more further models,
+    // Adam's second moments after SGD): not in the manifest, so never read, but removed
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let n = e.file_name();
+            let s = n.to_string_lossy();
+            let ours = s == "optimizer_v.safetensors"
+                || s.strip_prefix("member")
+                    .and_then(|r| r.strip_suffix(".safetensors"))
+                    .is_some_and(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()));
+            if ours && !names.contains(&n) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
     sync_dir(dir);
     Ok(())
 }

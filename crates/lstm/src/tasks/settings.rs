@@ -467,7 +467,13 @@ impl Settings {
             return bad("eval_every must be at least 1".into());
         }
         if self.cell != Mode::Lstm && self.variant != Variant::Standard {
-            return bad(format!("variant {:?} needs cell = lstm", self.variant));
+            let name = serde_json::to_value(self.variant)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            return bad(format!(
+                "variant {name} (--variant) needs cell = lstm (--cell lstm)"
+            ));
         }
         if self.proj > 0 && (self.cell != Mode::Lstm || self.proj >= self.hidden) {
             return bad("proj needs cell = lstm and proj < hidden".into());
