@@ -212,7 +212,7 @@ pub fn import(a: &ImportArgs) -> Result<()> {
         .file_name()
         .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned());
     let staging = out.with_file_name(format!(".{name}.import-{}", std::process::id()));
-    let _pending = modeldir::Pending::new(&staging);
+    let pending = modeldir::Pending::new(&staging);
     let checked = modeldir::save(&staging, &meta, &model, &TrainingState::default())
         .with_context(|| format!("cannot write the model into {}", a.out.display()))
         .and_then(|()| {
@@ -224,6 +224,9 @@ pub fn import(a: &ImportArgs) -> Result<()> {
             })
         })
         .and_then(|_| {
+            // once files move into --out, a signal leaves the staging directory (with the
+            // manifest, moved last) rather than half a model without one
+            drop(pending);
             move_into(&staging, &out)
                 .with_context(|| format!("cannot write the model into {}", a.out.display()))
         });

@@ -246,16 +246,39 @@ fn default_sigpipe() {
     }
 }
 
-/// Ctrl-C or SIGTERM during a command that writes a file under a temporary name (`export`,
-/// `import`, `forecast --out`, `--plot`, pages) removes that file before the process ends, as
-/// an error would; `train`, `experiment` and `serve` stop in their own way.
+/// Ctrl-C, SIGTERM or SIGHUP during a command that writes a file under a temporary name
+/// (`export`, `import`, `forecast --out`, `--plot`, pages) removes that file, then the process
+/// ends by that signal as it did before (a shell loop around it stops); `train`, `experiment`
+/// and `serve` stop in their own way. A signal the shell set to be ignored (a background job's
+/// SIGINT, nohup's SIGHUP) stays ignored.
 fn remove_pending_on_interrupt() {
-    let _ = ctrlc::set_handler(|| {
-        if lstm::tasks::modeldir::remove_pending() > 0 {
-            eprintln!("interrupted: the file being written was removed");
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let wanted: Vec<i32> = [SIGINT, SIGTERM, SIGHUP]
+        .into_iter()
+        .filter(|&s| !ignored(s))
+        .collect();
+    let Ok(mut signals) = signal_hook::iterator::Signals::new(&wanted) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            if lstm::tasks::modeldir::remove_pending() > 0 {
+                eprintln!("interrupted: the file being written was removed");
+            }
+            let _ = signal_hook::low_level::emulate_default_handler(sig);
+            std::process::exit(128 + sig);
         }
-        std::process::exit(130);
     });
+}
+
+/// Whether the signal `sig` is set to be ignored.
+fn ignored(sig: i32) -> bool {
+    // SAFETY: sigaction(2) with a null new action only reads the current disposition into
+    // `old`, a plain C struct for which all-zero bytes are valid
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
+    }
 }
 
 fn main() -> ExitCode {

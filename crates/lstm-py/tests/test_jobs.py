@@ -768,3 +768,44 @@ def test_save_replaces_a_model_with_its_files_and_refuses_other_folders(text_mod
     with pytest.raises(ValueError, match="not empty"):
         m.save(junk)
     assert sorted(p.name for p in junk.iterdir()) == ["notes.txt"]
+
+
+def test_ids_and_labels_with_blanks_around_them_are_kept_apart_or_refused(classifier):
+    pd = pytest.importorskip("pandas")
+    texts = classifier[3][:30]
+    with pytest.raises(lstm.DataError, match="differ only by blanks"):
+        lstm.Classifier(steps=1, members=1).fit(texts, [" p", "p", "n"] * 10)
+    y = list(np.sin(np.arange(80) / 3) + 5)
+    df = pd.DataFrame({"id": [" 7 "] * 40 + ["b"] * 40, "t": list(range(40)) * 2, "v": y})
+    f = lstm.Forecaster(steps=2, threads=1, hidden=8)
+    f.fit(df, column="v", id_column="id", time_column="t")
+    # the forecast merges back on the ids as given
+    assert set(f.predict()["id"]) == {" 7 ", "b"}
+
+
+def test_review_fixes_seeds_targets_from_settings_generators_and_replaced_curves(
+    text_model, tmp_path
+):
+    pd = pytest.importorskip("pandas")
+    m = text_model[0]
+    # seeds are 64-bit, as the binary's
+    assert m.generate("to", length=5, seed=2**64 - 1) == m.generate("to", length=5, seed=2**64 - 1)
+    with pytest.raises(ValueError, match="too large"):
+        m.generate("to", length=5, seed=2**64)
+    # the target named by the settings, not by column=
+    y = list(np.sin(np.arange(80) / 3) + 5)
+    df = pd.DataFrame({"v": y})
+    f = lstm.Forecaster(columns=["v"], steps=2, threads=1, hidden=8)
+    f.fit(df)
+    lstm.Forecaster(**f.get_params()).fit(df, steps=2)
+    # levels from a generator are used, not consumed by the check
+    g = lstm.Forecaster(steps=2, threads=1, hidden=8)
+    g.fit(pd.DataFrame({"id": ["a"] * 40 + ["b"] * 40, "t": list(range(40)) * 2, "v": y}),
+          column="v", id_column="id", time_column="t")
+    assert "q0.1" in g.predict(quantiles=(q for q in [0.1, 0.9])).columns
+    # a replaced model's loss curve goes with it
+    d = tmp_path / "m"
+    m.save(d)
+    (d / "loss.svg").write_text("<svg/>")
+    m.save(d)
+    assert not (d / "loss.svg").exists()

@@ -92,6 +92,20 @@ def _record_starts(path: Path) -> Optional[List[int]]:
         return None
 
 
+def _distinct_when_trimmed(labels: Sequence[str]) -> None:
+    """``DataError`` for two labels that differ only by blanks around them: the library reads
+    labels trimmed, so they would silently become one class."""
+    seen: Dict[str, str] = {}
+    for l in dict.fromkeys(labels):
+        t = l.strip()
+        if t in seen and seen[t] != l:
+            raise DataError(
+                f"the labels {seen[t]!r} and {l!r} differ only by blanks around them, which "
+                "are not kept: they would be one class; strip them or rename one"
+            )
+        seen.setdefault(t, l)
+
+
 def _missing(v: Any) -> bool:
     """Whether one value is missing: None, NaN, pandas' NA or NaT."""
     if v is None:
@@ -102,16 +116,16 @@ def _missing(v: Any) -> bool:
     return pd is not None and (v is pd.NA or v is pd.NaT)
 
 
-def _count(v: Any, name: str, least: int = 0) -> int:
+def _count(v: Any, name: str, least: int = 0, bits: int = 63) -> int:
     """An integer argument: ``TypeError`` if it is not one, ``ValueError`` if it is below
-    ``least`` or past 64 bits."""
+    ``least`` or does not fit in ``bits`` bits."""
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
         raise TypeError(f"{name} must be an integer, got {type(v).__name__} {v!r}")
     v = int(v)
     if v < least:
         raise ValueError(f"{name} must be at least {least}, got {v}")
-    if v >= 2**63:
-        raise ValueError(f"{name} is too large: {v}")
+    if v >= 2**bits:
+        raise ValueError(f"{name} is too large: {v} (at most 2**{bits} - 1)")
     return v
 
 
@@ -206,9 +220,13 @@ def _write_columns(path: Path, columns: Mapping[str, Sequence[Any]]) -> None:
     if not names:
         raise ValueError("the data has no columns: give a mapping of column names to values")
     for n in names:
-        for v in columns[n]:
-            if isinstance(v, (complex, np.complexfloating)):
-                raise ValueError(f"column {n!r} holds a complex number ({v!r}); give real numbers")
+        c = columns[n]
+        if isinstance(c, np.ndarray) and c.dtype != object:
+            bad = np.iscomplexobj(c)
+        else:
+            bad = any(isinstance(v, (complex, np.complexfloating)) for v in c)
+        if bad:
+            raise ValueError(f"column {n!r} holds complex numbers; give real numbers")
     lengths = {len(columns[n]) for n in names}
     if len(lengths) != 1:
         raise ValueError(
@@ -409,7 +427,7 @@ class TextModel(_Job):
             raise TypeError(f"prime must be a str, got {type(prime).__name__}")
         length = _count(length, "length")
         top_k = _count(top_k, "top_k")
-        seed = 0 if seed is None else _count(seed, "seed")
+        seed = 0 if seed is None else _count(seed, "seed", bits=64)
         if isinstance(temperature, (bool, np.bool_)) or not isinstance(
             temperature, (int, float, np.integer, np.floating)
         ):
@@ -552,7 +570,8 @@ class Forecaster(_Job):
         data, col, time_column = _as_frame(data, col, time_column)
         if col is None and not isinstance(data, (str, os.PathLike, Mapping)) and not _is_dataframe(data):
             col = "value"
-        if col is None and (isinstance(data, Mapping) or _is_dataframe(data)):
+        named = extra.get("columns") or self._settings.get("columns")
+        if col is None and not named and (isinstance(data, Mapping) or _is_dataframe(data)):
             names = list(data.columns) if _is_dataframe(data) else list(data)
             raise ValueError(f"give column=: the name of the target column (columns: {names})")
         # names as the CSV header writes them (a DataFrame of an array has columns 0, 1, ...)
@@ -612,6 +631,7 @@ class Forecaster(_Job):
             quantiles = [0.025, 0.975] if m.is_global else []
         if isinstance(quantiles, (int, float, np.integer, np.floating)):
             raise TypeError(f"quantiles must be a list of levels, got {quantiles!r} (a list: [{quantiles}])")
+        quantiles = list(quantiles)
         for q in quantiles:
             if isinstance(q, (bool, np.bool_)) or not isinstance(q, (int, float, np.integer, np.floating)):
                 raise TypeError(f"a quantile level must be a number in (0, 1), got {q!r}")
@@ -725,15 +745,20 @@ def _key_types(data: Any, id_column: Optional[str], time_column: Optional[str]) 
             isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
             for v in present
         )
+        # the library reads ids without the blanks around them: ' 7 ' comes back as '7'
+        blanks = (ids.dtype == object or types.is_string_dtype(ids.dtype)) and any(
+            isinstance(v, str) and v != v.strip() for v in present
+        )
         if (
             isinstance(ids.dtype, pd.CategoricalDtype)
             or types.is_float_dtype(ids.dtype)
             or types.is_bool_dtype(ids.dtype)
             or ints
+            or blanks
         ):
             values = {}
             for v in ids.dropna().unique():
-                values[str(v)] = v
+                values[str(v).strip() if blanks else str(v)] = v
             out["id"] = (id_column, ids.dtype, values)
     return out
 
@@ -872,6 +897,7 @@ class Classifier(_Job):
                         f"the data row {i}: the {what} is missing ({texts[c].iloc[i]!r}); drop "
                         f"the row or give it a {what}"
                     )
+            _distinct_when_trimmed([str(l) for l in texts[lc].unique()])
             texts.to_csv(p, index=False, columns=[tc, lc])
             return p
         if labels is None:
@@ -892,6 +918,7 @@ class Classifier(_Job):
                     )
         texts = [str(t) for t in texts]
         labels = [str(l) for l in labels]
+        _distinct_when_trimmed(labels)
         if len(labels) != len(texts):
             raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
         _write_columns(p, {tc: texts, lc: labels})

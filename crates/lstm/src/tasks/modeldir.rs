@@ -176,16 +176,21 @@ impl Drop for Pending {
 
 /// Removes every temporary file and directory being written ([`Pending`]); for a signal
 /// handler that then ends the process, so an interrupted `export` or `forecast --out` leaves
-/// no `NAME.tmpPID` behind. Returns how many paths it removed.
+/// no `NAME.tmpPID` behind. Returns how many paths it removed. The list stays locked after it,
+/// so a write that starts then waits instead of leaving a file: call it only to end the
+/// process.
 pub fn remove_pending() -> usize {
     let Ok(p) = PENDING.lock() else { return 0 };
-    p.iter()
+    let removed = p
+        .iter()
         .filter(|q| match std::fs::symlink_metadata(q) {
             Ok(m) if m.is_dir() => std::fs::remove_dir_all(q).is_ok(),
             Ok(_) => std::fs::remove_file(q).is_ok(),
             Err(_) => false,
         })
-        .count()
+        .count();
+    std::mem::forget(p);
+    removed
 }
 
 /// Environment variable that makes [`write_atomic`] wait this many milliseconds between
@@ -325,6 +330,14 @@ fn recover(dir: &Path) -> Result<()> {
 /// every file either still staged (new) or already moved (new): see [`live_path`].
 fn publish(dir: &Path) -> Result<()> {
     let staging = dir.join(STAGING);
+    // the files the checkpoint being replaced listed, and the new one lists
+    let listed = |p: &Path| -> Vec<String> {
+        read_json::<Manifest>(p)
+            .map(|m| m.files.into_iter().map(|f| f.name).collect())
+            .unwrap_or_default()
+    };
+    let old = listed(&dir.join(MANIFEST));
+    let new = listed(&staging.join(MANIFEST));
     let mut names: Vec<std::ffi::OsString> = std::fs::read_dir(&staging)
         .map_err(io_err(&staging))?
         .filter_map(|e| e.ok().map(|e| e.file_name()))
@@ -338,19 +351,13 @@ fn publish(dir: &Path) -> Result<()> {
     }
     sync_dir(dir);
     std::fs::remove_dir(&staging).map_err(io_err(&staging))?;
-    // files of a previous checkpoint that this one has not (a model of more further models,
-    // Adam's second moments after SGD): not in the manifest, so never read, but removed
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let n = e.file_name();
-            let s = n.to_string_lossy();
-            let ours = s == "optimizer_v.safetensors"
-                || s.strip_prefix("member")
-                    .and_then(|r| r.strip_suffix(".safetensors"))
-                    .is_some_and(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()));
-            if ours && !names.contains(&n) {
-                let _ = std::fs::remove_file(e.path());
-            }
+    // a file of the replaced checkpoint that the new one has not (a model of more further
+    // models, Adam's second moments after SGD): not read, since not listed, but removed; only
+    // once the new manifest is in place, and only names the old manifest listed
+    for n in old.iter().filter(|n| !new.contains(n)) {
+        let plain = Path::new(n).file_name().is_some_and(|f| f == n.as_str());
+        if plain && n != MANIFEST {
+            let _ = std::fs::remove_file(dir.join(n));
         }
     }
     sync_dir(dir);
@@ -695,8 +702,9 @@ pub fn load(dir: &Path) -> Result<Loaded> {
 
 /// [`load`] for a model that is only used, not trained on (`generate`, `forecast`, `classify`,
 /// `eval`, `export`, `serve`): every file is read and checked as by [`load`], but the
-/// optimizer's moments are not kept (they stay zero and take no memory until written), which
-/// saves two thirds of the model's resident memory.
+/// optimizer's moments are not kept (`optimizer.m` and `.v` are left empty, in the further
+/// models too), which saves two thirds of each model's memory. Such a model cannot be trained
+/// on or saved: both refuse it with a shape error ([`Error::Shape`]).
 ///
 /// # Errors
 /// As [`load`].
@@ -858,6 +866,12 @@ fn load_once(dir: &Path, moments: bool) -> Result<Loaded> {
     // safetensors parser's error
     verify("model.safetensors", &wpath, &wbytes)?;
     set_weights(&mut model, &wpath, &wbytes)?;
+    if !moments {
+        // a model only used has no moments at all, so its further models (clones) and the
+        // server's per-request copies copy none
+        model.optimizer.m = Vec::new();
+        model.optimizer.v = Vec::new();
+    }
     let mut members = Vec::new();
     let further = further_models(&meta);
     for k in 1..=further {
