@@ -224,10 +224,7 @@ pub fn import(a: &ImportArgs) -> Result<()> {
             })
         })
         .and_then(|_| {
-            // once files move into --out, a signal leaves the staging directory (with the
-            // manifest, moved last) rather than half a model without one
-            drop(pending);
-            move_into(&staging, &out)
+            move_into(&staging, &out, pending)
                 .with_context(|| format!("cannot write the model into {}", a.out.display()))
         });
     if let Err(e) = checked {
@@ -240,10 +237,13 @@ pub fn import(a: &ImportArgs) -> Result<()> {
 
 /// Moves the checked model directory `staging` to `out`: renamed when `out` does not exist,
 /// else its files moved in (the manifest last), none of them replacing a file already there.
-fn move_into(staging: &Path, out: &Path) -> Result<()> {
+fn move_into(staging: &Path, out: &Path, pending: modeldir::Pending) -> Result<()> {
     if !out.exists() {
         return Ok(std::fs::rename(staging, out)?);
     }
+    // once files move into an existing --out, a signal leaves the staging directory (the
+    // manifest is moved last) rather than removing the rest of the model
+    drop(pending);
     let mut names: Vec<std::ffi::OsString> = std::fs::read_dir(staging)?
         .map(|e| e.map(|e| e.file_name()))
         .collect::<std::io::Result<_>>()?;

@@ -265,6 +265,7 @@ fn remove_pending_on_interrupt() {
             if lstm::tasks::modeldir::remove_pending() > 0 {
                 eprintln!("interrupted: the file being written was removed");
             }
+            // resets the signal to its default and raises it (it does not return)
             let _ = signal_hook::low_level::emulate_default_handler(sig);
             std::process::exit(128 + sig);
         }

@@ -49,11 +49,6 @@ fn unusable(out: &Path, why: modeldir::Unusable) -> PyErr {
     })
 }
 
-/// Whether `dir` holds a model already.
-fn live_model(dir: &Path) -> bool {
-    modeldir::live_path(dir, "config.json").exists()
-}
-
 /// Takes the lock of the model directory `dir` ([`modeldir::lock`]), or raises
 /// `lstm.LstmError` when another process holds it.
 fn lock(py: Python<'_>, dir: &Path) -> PyResult<modeldir::DirLock> {
@@ -443,15 +438,9 @@ impl Model {
         // not into a directory another process is training or saving into
         let _lock = lock(py, &dir)?;
         usable()?;
-        let replacing = live_model(&dir);
         // with a small-data forecaster's further members (member1.safetensors, ...)
         self.with_model(py, |l| modeldir::save_loaded(&dir, l))?
-            .map_err(lib_err)?;
-        if replacing {
-            // the replaced model's loss curve is not this one's (pages show it)
-            let _ = std::fs::remove_file(dir.join("loss.svg"));
-        }
-        Ok(())
+            .map_err(lib_err)
     }
 
     /// The job: `"text"`, `"forecast"` or `"classify"`.

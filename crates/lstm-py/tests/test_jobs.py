@@ -783,7 +783,7 @@ def test_ids_and_labels_with_blanks_around_them_are_kept_apart_or_refused(classi
     assert set(f.predict()["id"]) == {" 7 ", "b"}
 
 
-def test_review_fixes_seeds_targets_from_settings_generators_and_replaced_curves(
+def test_review_fixes_seeds_targets_from_settings_generators_and_ids_trimmed_alike(
     text_model, tmp_path
 ):
     pd = pytest.importorskip("pandas")
@@ -803,9 +803,7 @@ def test_review_fixes_seeds_targets_from_settings_generators_and_replaced_curves
     g.fit(pd.DataFrame({"id": ["a"] * 40 + ["b"] * 40, "t": list(range(40)) * 2, "v": y}),
           column="v", id_column="id", time_column="t")
     assert "q0.1" in g.predict(quantiles=(q for q in [0.1, 0.9])).columns
-    # a replaced model's loss curve goes with it
-    d = tmp_path / "m"
-    m.save(d)
-    (d / "loss.svg").write_text("<svg/>")
-    m.save(d)
-    assert not (d / "loss.svg").exists()
+    # ids that would be one series once trimmed are refused, as labels are
+    with pytest.raises(lstm.DataError, match="ids ' a' and 'a' differ only by blanks"):
+        g.fit(pd.DataFrame({"id": [" a"] * 40 + ["a"] * 40, "t": list(range(40)) * 2, "v": y}),
+              column="v", id_column="id", time_column="t")

@@ -166,6 +166,19 @@ fn every_interrupted_save_loads_as_the_old_or_the_new_checkpoint() {
         states += 1;
     }
     assert!(states > 20);
+
+    // a staged set whose manifest is damaged: the next save stops before moving anything
+    // (it used to move the set in and then remove every file the old manifest listed), and
+    // once the staging directory is removed, as the load's message says, the old checkpoint
+    // loads
+    let d = fresh(&base, "dir");
+    write_all(&d, &old);
+    let s = d.join(STAGING);
+    write_all(&s, &staged.iter().map(|x| (*x).clone()).collect::<Vec<_>>());
+    std::fs::write(s.join(MANIFEST), b"{ not json").unwrap();
+    assert!(modeldir::save(&d, &f.meta, &f.model, &TrainingState::default()).is_err());
+    std::fs::remove_dir_all(&s).unwrap();
+    assert_eq!(loads_as(&d), old_loaded, "a damaged staged manifest");
     let _ = std::fs::remove_dir_all(&base);
 }
 

@@ -92,16 +92,16 @@ def _record_starts(path: Path) -> Optional[List[int]]:
         return None
 
 
-def _distinct_when_trimmed(labels: Sequence[str]) -> None:
-    """``DataError`` for two labels that differ only by blanks around them: the library reads
-    labels trimmed, so they would silently become one class."""
+def _distinct_when_trimmed(labels: Sequence[str], what: str = "labels") -> None:
+    """``DataError`` for two labels (or ids) that differ only by blanks around them: the
+    library reads them trimmed, so they would silently become one class (or series)."""
     seen: Dict[str, str] = {}
     for l in dict.fromkeys(labels):
         t = l.strip()
         if t in seen and seen[t] != l:
             raise DataError(
-                f"the labels {seen[t]!r} and {l!r} differ only by blanks around them, which "
-                "are not kept: they would be one class; strip them or rename one"
+                f"the {what} {seen[t]!r} and {l!r} differ only by blanks around them, which "
+                f"are not kept: they would be one; strip them or rename one"
             )
         seen.setdefault(t, l)
 
@@ -588,6 +588,12 @@ class Forecaster(_Job):
             extra["known_columns"] = (
                 [known_columns] if isinstance(known_columns, str) else list(known_columns)
             )
+        if id_column is not None and _is_dataframe(data):
+            frame = data.reset_index() if any(n is not None for n in data.index.names) else data
+            if id_column in frame.columns:
+                _distinct_when_trimmed(
+                    [v for v in frame[id_column].dropna().unique() if isinstance(v, str)], "ids"
+                )
         # the training file is kept: predict() without data continues it
         keep = tempfile.TemporaryDirectory(prefix="lstm-data-")
         path = self._write(data, Path(keep.name), col)
@@ -746,9 +752,7 @@ def _key_types(data: Any, id_column: Optional[str], time_column: Optional[str]) 
             for v in present
         )
         # the library reads ids without the blanks around them: ' 7 ' comes back as '7'
-        blanks = (ids.dtype == object or types.is_string_dtype(ids.dtype)) and any(
-            isinstance(v, str) and v != v.strip() for v in present
-        )
+        blanks = any(isinstance(v, str) and v != v.strip() for v in present)
         if (
             isinstance(ids.dtype, pd.CategoricalDtype)
             or types.is_float_dtype(ids.dtype)

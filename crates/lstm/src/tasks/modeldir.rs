@@ -330,14 +330,17 @@ fn recover(dir: &Path) -> Result<()> {
 /// every file either still staged (new) or already moved (new): see [`live_path`].
 fn publish(dir: &Path) -> Result<()> {
     let staging = dir.join(STAGING);
-    // the files the checkpoint being replaced listed, and the new one lists
-    let listed = |p: &Path| -> Vec<String> {
-        read_json::<Manifest>(p)
-            .map(|m| m.files.into_iter().map(|f| f.name).collect())
-            .unwrap_or_default()
-    };
-    let old = listed(&dir.join(MANIFEST));
-    let new = listed(&staging.join(MANIFEST));
+    // the files the new checkpoint lists, read before anything moves: a staged manifest that
+    // does not parse stops here (its load names it), never decides what to remove
+    let new: Vec<String> = read_json::<Manifest>(&staging.join(MANIFEST))?
+        .files
+        .into_iter()
+        .map(|f| f.name)
+        .collect();
+    // and the replaced checkpoint's (none when it has no readable manifest)
+    let old: Vec<String> = read_json::<Manifest>(&dir.join(MANIFEST))
+        .map(|m| m.files.into_iter().map(|f| f.name).collect())
+        .unwrap_or_default();
     let mut names: Vec<std::ffi::OsString> = std::fs::read_dir(&staging)
         .map_err(io_err(&staging))?
         .filter_map(|e| e.ok().map(|e| e.file_name()))
@@ -351,12 +354,27 @@ fn publish(dir: &Path) -> Result<()> {
     }
     sync_dir(dir);
     std::fs::remove_dir(&staging).map_err(io_err(&staging))?;
-    // a file of the replaced checkpoint that the new one has not (a model of more further
-    // models, Adam's second moments after SGD): not read, since not listed, but removed; only
-    // once the new manifest is in place, and only names the old manifest listed
-    for n in old.iter().filter(|n| !new.contains(n)) {
+    // files of a replaced checkpoint that the new one has not (a model of more further
+    // models, Adam's second moments after SGD): those the replaced manifest listed, and any
+    // checkpoint file of ours lying there (a version 1 directory, a crash before this step),
+    // never a name the new manifest lists; a loader would still read and check them
+    let ours = |n: &str| {
+        n == "optimizer_v.safetensors"
+            || n.strip_prefix("member")
+                .and_then(|r| r.strip_suffix(".safetensors"))
+                .is_some_and(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let present: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| ours(n))
+                .collect()
+        })
+        .unwrap_or_default();
+    for n in old.iter().chain(&present) {
         let plain = Path::new(n).file_name().is_some_and(|f| f == n.as_str());
-        if plain && n != MANIFEST {
+        if plain && n != MANIFEST && !new.contains(n) {
             let _ = std::fs::remove_file(dir.join(n));
         }
     }
