@@ -1604,10 +1604,13 @@ fn sigint_while_the_data_is_read_writes_nothing() {
 /// Runs `args` with every atomic write held open for 20 s, waits until a new entry of `dir`
 /// appears, sends `sig`: the command ends by that signal and `dir` is as before.
 fn interrupted_write_leaves_nothing(dir: &Path, args: &[&str], sig: i32) {
-    let before: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let entries = || -> Vec<std::ffi::OsString> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect()
+    };
+    let before = entries();
     let mut cmd = bin();
     cmd.args(args)
         .env(lstm::tasks::modeldir::SLOW_WRITE_ENV, "20000")
@@ -1625,9 +1628,8 @@ fn interrupted_write_leaves_nothing(dir: &Path, args: &[&str], sig: i32) {
     let child = cmd.spawn().expect("the binary starts");
     let t0 = std::time::Instant::now();
     let new_entry = loop {
-        let now: Vec<_> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
+        let now: Vec<_> = entries()
+            .into_iter()
             .filter(|n| !before.contains(n))
             .collect();
         if let Some(n) = now.first() {
@@ -1660,10 +1662,7 @@ fn interrupted_write_leaves_nothing(dir: &Path, args: &[&str], sig: i32) {
         err.contains("the file being written was removed"),
         "{args:?}: {err}"
     );
-    let after: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let after = entries();
     assert_eq!(
         after,
         before,

@@ -92,6 +92,14 @@ def _record_starts(path: Path) -> Optional[List[int]]:
         return None
 
 
+def _flat(frame: Any) -> Any:
+    """A DataFrame with its named index levels as columns (a time or id set with
+    ``set_index`` is a column of the data)."""
+    if any(n is not None for n in frame.index.names):
+        return frame.reset_index()
+    return frame
+
+
 def _distinct_when_trimmed(labels: Sequence[str], what: str = "labels") -> None:
     """``DataError`` for two labels (or ids) that differ only by blanks around them: the
     library reads them trimmed, so they would silently become one class (or series)."""
@@ -589,7 +597,7 @@ class Forecaster(_Job):
                 [known_columns] if isinstance(known_columns, str) else list(known_columns)
             )
         if id_column is not None and _is_dataframe(data):
-            frame = data.reset_index() if any(n is not None for n in data.index.names) else data
+            frame = _flat(data)
             if id_column in frame.columns:
                 _distinct_when_trimmed(
                     [v for v in frame[id_column].dropna().unique() if isinstance(v, str)], "ids"
@@ -738,7 +746,7 @@ def _key_types(data: Any, id_column: Optional[str], time_column: Optional[str]) 
     if not _is_dataframe(data):
         return out
     pd = _pandas()
-    frame = data.reset_index() if any(n is not None for n in data.index.names) else data
+    frame = _flat(data)
     types = pd.api.types
     if time_column is not None and time_column in frame.columns:
         t = frame[time_column].dtype
@@ -800,7 +808,7 @@ def _text_columns(data: Any, names: Sequence[Optional[str]]) -> set:
             continue
         try:
             if _is_dataframe(data):
-                frame = data.reset_index() if any(i is not None for i in data.index.names) else data
+                frame = _flat(data)
                 types = _pandas().api.types
                 if n in frame.columns and not (
                     types.is_numeric_dtype(frame[n]) or types.is_datetime64_any_dtype(frame[n])
