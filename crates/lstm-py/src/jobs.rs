@@ -158,6 +158,15 @@ fn require_file(path: &Path) -> PyResult<()> {
     Ok(())
 }
 
+/// Draws a checkpoint's loss curves into `dir/loss.svg` as `lstm train` does (nothing for a
+/// model without a history: an imported one).
+fn loss_plot(dir: &Path, train: &[(u64, f32)], val: &[(u64, f32)]) -> lstm::Result<()> {
+    if train.is_empty() && val.is_empty() {
+        return Ok(());
+    }
+    lstm::pages::plot::loss_curve(&dir.join("loss.svg"), train, val)
+}
+
 /// What [`Model::train`] returns: the model, its loss history and what the job said about its
 /// data.
 #[pyclass(module = "lstm._lstm", frozen, get_all)]
@@ -399,7 +408,7 @@ impl Model {
                     }
                 });
             };
-            job.train(&|_, _, _| Ok(()), &stop, &mut on)
+            job.train(&loss_plot, &stop, &mut on)
         });
         let reason = reason.map_err(lib_err)?;
         if interrupted {
@@ -439,8 +448,23 @@ impl Model {
         let _lock = lock(py, &dir)?;
         usable()?;
         // with a small-data forecaster's further members (member1.safetensors, ...)
-        self.with_model(py, |l| modeldir::save_loaded(&dir, l))?
-            .map_err(lib_err)
+        // its loss curve drawn from its own history as `lstm train` draws it, and a curve of
+        // the model it replaced removed when it has none (an imported model): pages show it
+        self.with_model(py, |l| {
+            modeldir::save_with(&dir, &l.meta, &l.model, &l.state, &|staging| {
+                modeldir::write_members(staging, &l.members)?;
+                loss_plot(staging, &l.state.train_loss, &l.state.val_loss)
+            })?;
+            let curve = dir.join("loss.svg");
+            if l.state.train_loss.is_empty() && l.state.val_loss.is_empty() && curve.is_file() {
+                std::fs::remove_file(&curve).map_err(|source| lstm::Error::Io {
+                    path: curve.display().to_string(),
+                    source,
+                })?;
+            }
+            Ok(())
+        })?
+        .map_err(lib_err)
     }
 
     /// The job: `"text"`, `"forecast"` or `"classify"`.

@@ -770,6 +770,34 @@ def test_save_replaces_a_model_with_its_files_and_refuses_other_folders(text_mod
     assert sorted(p.name for p in junk.iterdir()) == ["notes.txt"]
 
 
+def test_save_draws_the_models_own_loss_curve(text_model, classifier, binary, tmp_path):
+    """save() writes the curve of the model's own training, as `lstm train` does, and a
+    model without one (imported) leaves no curve of the model it replaced (pages show it)."""
+    m, c = text_model[0], classifier[0]
+    d = tmp_path / "m"
+    c.save(d)
+    first = (d / "loss.svg").read_text()
+    assert "<svg" in first and "validation loss" in first
+    m.save(d)
+    assert (d / "loss.svg").read_text() != first, "the classifier's curve was kept"
+    # the same model saved again where it was: its own curve, unchanged
+    again = (d / "loss.svg").read_text()
+    lstm.load(d).save(d)
+    assert (d / "loss.svg").read_text() == again
+    # an imported model has no history
+    run(binary, "export", "pytorch", "--model", d, "--out", tmp_path / "w.safetensors")
+    run(binary, "import", "pytorch", "--weights", tmp_path / "w.safetensors", "--out", tmp_path / "imp")
+    assert not (tmp_path / "imp" / "loss.svg").exists()
+    lstm.load(tmp_path / "imp").save(d)
+    assert not (d / "loss.svg").exists(), "the replaced model's curve was kept"
+    assert type(lstm.load(d)) is lstm.TextModel
+    # fit(out=...) leaves the curve in its checkpoints as `lstm train --out` does
+    lstm.TextModel(hidden=8, layers=1, steps=3, batch=4, seq_len=16, threads=1).fit(
+        "abc abd abe " * 200, out=tmp_path / "fit"
+    )
+    assert "training loss" in (tmp_path / "fit" / "loss.svg").read_text()
+
+
 def test_ids_and_labels_with_blanks_around_them_are_kept_apart_or_refused(classifier):
     pd = pytest.importorskip("pandas")
     texts = classifier[3][:30]

@@ -534,3 +534,16 @@ for make in (lambda: lstm.LSTM(3, 20000),
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split("\n")[:2] == ["refused: True", "refused: True"], r.stdout + r.stderr
+
+
+def test_lstm_torch_without_torch_says_what_to_install(monkeypatch):
+    """`import lstm.torch` where torch is missing names torch, how to install it and the
+    numpy-only alternative (it was a bare "No module named 'torch'")."""
+    import importlib
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` fail, as if absent
+    monkeypatch.delitem(sys.modules, "lstm.torch", raising=False)
+    with pytest.raises(ModuleNotFoundError, match=r"pip install torch.*lstm\.layers") as err:
+        importlib.import_module("lstm.torch")
+    assert err.value.name == "torch"

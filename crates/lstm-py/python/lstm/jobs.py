@@ -362,7 +362,9 @@ class _Job:
 
     def save(self, dir: PathLike) -> None:
         """Writes the model directory (``config.json``, ``model.safetensors``, ...) that the
-        binary's commands and :func:`load` read."""
+        binary's commands and :func:`load` read, with ``loss.svg``, the curves of the model's
+        training (none for an imported model). A model already in ``dir`` is replaced; a
+        directory of other files is refused."""
         self.model.save(str(_dir_path(dir, "save")))
 
     def _evaluate_file(self, path: PathLike, **options: Any) -> Dict[str, Any]:

@@ -29,7 +29,18 @@ import threading
 from typing import Any, Optional, Tuple, Union
 
 import numpy as np
-import torch
+
+try:
+    import torch
+except ModuleNotFoundError as _missing:  # pragma: no cover - depends on the environment
+    if _missing.name != "torch":
+        raise
+    raise ModuleNotFoundError(
+        "lstm.torch needs PyTorch, which is not installed in this environment: "
+        "install it (pip install torch; the CPU wheel is enough) or use lstm.layers, "
+        "which needs only numpy",
+        name="torch",
+    ) from None
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
