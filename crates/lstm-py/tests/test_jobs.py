@@ -486,6 +486,11 @@ def test_bad_data_is_a_data_error_naming_rows_not_temporary_files():
         f.fit(df, column="v")
     assert isinstance(e.value, ValueError) and isinstance(e.value, lstm.LstmError)
     assert "lstm-data-" not in str(e.value)
+    # a filtered frame's row is named by its position and its index label (df.loc)
+    with pytest.raises(lstm.DataError, match=r"the data: row 15 \(index 20\), column `v`"):
+        f.fit(df[df.index >= 5], column="v")
+    with pytest.raises(lstm.DataError, match=r"row 20 \(index x20\)"):
+        f.fit(df.set_axis([f"x{i}" for i in range(30)]), column="v")
     with pytest.raises(ValueError, match="no column `w`"):
         f.fit(pd.DataFrame({"v": np.arange(30.0)}), column="w")
     with pytest.raises(lstm.DataError, match="single class"):
@@ -553,6 +558,17 @@ def test_zoned_times_float32_levels_and_eval_reports_name_what_was_given():
     assert "q0.3" in out.columns, list(out.columns)
     report = f.evaluate(pd.DataFrame({"t": t.tz_localize(None), "v": v}))
     assert report["data"] == "the data", report["data"]
+    # zoned times in the index: the advice, taken as written, converts the index (it named a
+    # column `time` the frame does not have)
+    indexed = pd.DataFrame({"v": v}, index=t)
+    with pytest.raises(lstm.DataError, match=r"df\.tz_convert\('UTC'\)\.tz_localize\(None\)"):
+        f.fit(indexed, column="v")
+    f.fit(indexed.tz_convert("UTC").tz_localize(None), column="v")
+    two = indexed.assign(id="a").rename_axis("t").set_index("id", append=True)
+    with pytest.raises(lstm.DataError, match=r"level=0\)\.tz_localize\(None, level=0\)"):
+        f.fit(two, column="v", id_column="id", time_column="t")
+    f.fit(two.tz_convert("UTC", level=0).tz_localize(None, level=0), column="v",
+          id_column="id", time_column="t")
 
 
 def test_column_names_with_blanks_around_them_can_be_used():

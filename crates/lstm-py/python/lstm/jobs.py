@@ -39,8 +39,8 @@ __all__ = ["TextModel", "Forecaster", "Classifier", "load", "settings", "History
 class DataError(_lstm.LstmError, ValueError):
     """Data that cannot be used (a missing column, a non-numeric cell, a series too short...):
     both a ``ValueError`` and an ``lstm.LstmError``. For data given as a DataFrame, array or
-    list, the message names "the data" and DataFrame rows (from 0), not the temporary file the
-    library read."""
+    list, the message names "the data" and DataFrame rows (from 0, with their index labels when
+    these differ: ``row 15 (index 20)``), not the temporary file the library read."""
 
 
 def _ours(path: Any) -> bool:
@@ -61,18 +61,38 @@ def _data_error(e: BaseException, path: Any) -> BaseException:
         # unless a cell holds a line break, and the library's "row N" (data rows from 1) is
         # row N - 1
         starts = _record_starts(Path(path))
+        labels = _row_labels(Path(path))
+
+        def at(r: int) -> str:
+            # a filtered or re-indexed frame's rows by their index labels too (df.loc)
+            if labels is not None and 0 <= r < len(labels):
+                return f"row {r} (index {labels[r]})"
+            return f"row {r}"
 
         def row(m: "re.Match[str]") -> str:
             n = int(m.group(2))
             if m.group(1) == "row":
-                return f"row {n - 1}"
+                return at(n - 1)
             if starts is not None:
                 r = bisect.bisect_right(starts, n) - 1
-                return "the header" if r <= 0 else f"row {r - 1}"
-            return "the header" if n == 1 else f"row {n - 2}"
+                return "the header" if r <= 0 else at(r - 1)
+            return "the header" if n == 1 else at(n - 2)
 
         msg = re.sub(r"\b(line|row) (\d+)", row, msg)
     return DataError(msg)
+
+
+def _labels_file(path: Path) -> Path:
+    return path.with_name(path.name + ".labels")
+
+
+def _row_labels(path: Path) -> Optional[List[str]]:
+    """The index labels of the DataFrame written to ``path``, one per row, when they are not
+    its positions (``_write``); else ``None``."""
+    try:
+        return _labels_file(path).read_text(encoding="utf-8").split("\n")[:-1]
+    except OSError:
+        return None
 
 
 def _record_starts(path: Path) -> Optional[List[int]]:
@@ -514,6 +534,19 @@ class Forecaster(_Job):
                     "the DataFrame's columns are a MultiIndex; give one level of names "
                     "(df.columns = [...] or df.droplevel(...))"
                 )
+            # times with a zone in the index: the advice converts the index, not a column the
+            # frame does not have
+            for i in range(data.index.nlevels):
+                level = data.index.get_level_values(i)
+                if isinstance(level.dtype, pd.DatetimeTZDtype):
+                    at = "" if data.index.nlevels == 1 else f", level={i}"
+                    raise DataError(
+                        f"the DataFrame's index holds times with a time zone ({level.dtype.tz}); "
+                        "the forecaster reads times without one: give "
+                        f"df.tz_convert('UTC'{at}).tz_localize(None{at}) (UTC has no repeated "
+                        "or skipped hours; a local zone repeats an hour when daylight saving "
+                        "time ends)"
+                    )
             # a named index (a time or id set with set_index) is a column of the data
             if any(n is not None for n in data.index.names):
                 if any(n in data.columns for n in data.index.names if n is not None):
@@ -536,6 +569,15 @@ class Forecaster(_Job):
                         "saving time ends)"
                     )
             data.to_csv(p, index=False)
+            index = data.index
+            if not (
+                isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
+            ):
+                # kept for an error's row numbers (`_data_error`): positions, and these labels
+                _labels_file(p).write_text(
+                    "".join(str(v).replace("\n", "\\n") + "\n" for v in index),
+                    encoding="utf-8",
+                )
             return p
         if isinstance(data, Mapping):
             _write_columns(p, {str(k): list(v) for k, v in data.items()})
