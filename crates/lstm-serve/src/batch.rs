@@ -183,8 +183,39 @@ pub struct SeriesIn {
     pub values: Vec<f64>,
     /// Known covariates (global) or the other input columns (window forecaster): one value
     /// per row, the history's rows and then the forecast steps'.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_keys")]
     pub known: BTreeMap<String, Vec<f64>>,
+}
+
+/// A JSON object read as a map whose keys are all different: a key given twice is refused
+/// (serde keeps the last one silently; the struct fields around it refuse a duplicate too).
+fn unique_keys<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, Vec<f64>>, D::Error> {
+    struct Unique;
+    impl<'de> serde::de::Visitor<'de> for Unique {
+        type Value = BTreeMap<String, Vec<f64>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object of column names to arrays of numbers")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if out.contains_key(&key) {
+                    return Err(serde::de::Error::custom(format!(
+                        "the column {key:?} is given twice"
+                    )));
+                }
+                let values: Vec<f64> = map.next_value()?;
+                out.insert(key, values);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_map(Unique)
 }
 
 /// One series' forecast.
@@ -484,6 +515,24 @@ mod tests {
             ),
             "series[0] row 1: series `line 2` (pipeline 3) twice (also on series[0] row 0)"
         );
+    }
+
+    #[test]
+    fn a_known_column_given_twice_is_refused_not_overwritten() {
+        let e = crate::json::parse::<SeriesIn>(
+            br#"{"values": [1, 2], "known": {"x": [1, 2, 3], "y": [0, 0, 0], "x": [9, 9, 9]}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("known"), "{e:?}");
+        assert!(e.message.contains("\"x\" is given twice"), "{e:?}");
+        let s =
+            crate::json::parse::<SeriesIn>(br#"{"values": [1], "known": {"x": [1], "y": [2]}}"#)
+                .unwrap();
+        assert_eq!(s.known.len(), 2);
+        // a value of the wrong kind is still named by its column
+        let e = crate::json::parse::<SeriesIn>(br#"{"values": [1], "known": {"x": ["a"]}}"#)
+            .unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("known.x[0]"), "{e:?}");
     }
 
     #[test]

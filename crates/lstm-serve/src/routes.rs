@@ -505,8 +505,29 @@ pub struct ClassifyRequest {
 }
 
 /// The most class probabilities one `/v1/classify` answer holds (texts times classes, or times
-/// `top_k`): about 20 MB of JSON without `top_k`.
+/// `top_k`): about 20 MB of JSON without `top_k`; and the most numbers of one `/v1/forecast`
+/// answer (series times steps times the quantile levels and the median).
 pub const MAX_PROBABILITIES: usize = 1_000_000;
+
+/// Checks that a forecast answer of `series` series, `steps` steps and `levels` quantile
+/// levels (and the median) holds at most [`MAX_PROBABILITIES`] numbers, as a classification's
+/// answer does: 1,000 series of 48 steps with 100 levels were about 100 MB of JSON.
+fn forecast_size(series: usize, steps: usize, levels: usize) -> Result<(), ApiError> {
+    let numbers = series
+        .saturating_mul(steps)
+        .saturating_mul(levels.saturating_add(1));
+    if numbers > MAX_PROBABILITIES {
+        return Err(ApiError::bad_param(
+            "series",
+            format!(
+                "the answer would hold {numbers} numbers (series times steps times the quantile \
+                 levels and the median), more than {MAX_PROBABILITIES}; send fewer series per \
+                 request, or ask for fewer steps or quantiles"
+            ),
+        ));
+    }
+    Ok(())
+}
 
 /// `POST /v1/classify`.
 pub async fn classify(
@@ -651,6 +672,11 @@ pub async fn forecast(
             ));
         }
     }
+    forecast_size(
+        req.series.len(),
+        req.steps.or(horizon).unwrap_or(1),
+        req.quantiles.len(),
+    )?;
     let (has_id, has_time, known): (bool, bool, Vec<String>) = match (&global, &window) {
         (Some(g), _) => (
             g.id_column.is_some(),
@@ -781,4 +807,20 @@ pub async fn forecast(
     Ok(Json(
         json!({"object": "forecast", "model": req.model, "forecasts": out}),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_forecast_answer_is_bounded_as_a_classification_is() {
+        // M4's 414 series, 48 steps, 2 levels; 1,000 series of 48 steps with 19 levels
+        assert!(forecast_size(414, 48, 2).is_ok());
+        assert!(forecast_size(1000, 50, 19).is_ok());
+        let e = forecast_size(1000, 48, 100).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("series"), "{e:?}");
+        assert!(e.message.contains("4848000 numbers"), "{e:?}");
+        assert!(forecast_size(usize::MAX, usize::MAX, usize::MAX).is_err());
+    }
 }
