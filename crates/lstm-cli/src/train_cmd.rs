@@ -227,6 +227,15 @@ fn ranks() -> Result<(Option<()>, usize, usize)> {
     Ok((None, 0, 1))
 }
 
+/// This process's rank as an MPI launcher (Open MPI's `mpirun`, a PMI one) announced it; 0
+/// when started alone.
+fn launcher_rank() -> usize {
+    ["OMPI_COMM_WORLD_RANK", "PMI_RANK"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok()?.parse::<usize>().ok())
+        .unwrap_or(0)
+}
+
 /// The step at which this rank kills itself, for the tests of a rank dying mid-run
 /// (`LSTM_TEST_MPI_ABORT=RANK:STEP`).
 fn abort_step(rank: usize) -> Option<u64> {
@@ -757,7 +766,8 @@ fn resume(
     } else {
         check_writable(&out)?;
     }
-    if !c.quiet {
+    // said once under mpirun, as the rest of a run is (the world is joined later, in `run`)
+    if !c.quiet && launcher_rank() == 0 {
         let _ = writeln!(
             std::io::stdout(),
             "resuming {} from step {}",
