@@ -569,6 +569,12 @@ def test_zoned_times_float32_levels_and_eval_reports_name_what_was_given():
         f.fit(two, column="v", id_column="id", time_column="t")
     f.fit(two.tz_convert("UTC", level=0).tz_localize(None, level=0), column="v",
           id_column="id", time_column="t")
+    # a named index of times is the time column, as an unnamed one is (its dates were lost)
+    named = pd.DataFrame({"v": v}, index=t.tz_localize(None).rename("hour"))
+    f.fit(named, column="v")
+    out = f.predict(quantiles=[])
+    assert list(out.columns) == ["hour", "v"], list(out.columns)
+    assert out["hour"].iloc[0] == t.tz_localize(None)[-1] + pd.Timedelta(hours=1)
 
 
 def test_column_names_with_blanks_around_them_can_be_used():
@@ -717,6 +723,26 @@ def test_classifier_texts_are_strings_from_lists_series_or_frames(classifier):
             c.predict(bad)
     with pytest.raises(TypeError, match="bytes"):
         c.predict([b"good"])
+    # what has no text per item, or no order, is refused (it classified column names, a
+    # row's str(), a set in any order, a dict's keys)
+    two = pd.DataFrame([[t, t] for t in few], columns=["text", "text"])
+    with pytest.raises(ValueError, match="several columns named 'text'"):
+        c.predict(two)
+    multi = pd.DataFrame({("text", "a"): few})
+    with pytest.raises(ValueError, match="MultiIndex"):
+        c.predict(multi)
+    with pytest.raises(ValueError, match="1-D"):
+        c.predict(np.array([few, few]))
+    for bad in ([["good", "bad"]], [5]):
+        with pytest.raises(TypeError, match="text 0 is"):
+            c.predict(bad)
+    for bad in (set(few), dict.fromkeys(few)):
+        with pytest.raises(TypeError, match="sequence in order"):
+            c.predict(bad)
+    with pytest.raises(TypeError, match="sequence in order"):
+        lstm.Classifier(steps=1, members=1).fit(texts[:3], set(labels[:3]))
+    with pytest.raises(TypeError, match="row 0: the text is int"):
+        lstm.Classifier(steps=1, members=1).fit([1, 2, 3], labels[:3])
     with pytest.raises(lstm.DataError, match="row 2: the text is missing"):
         lstm.Classifier(steps=1, members=1).fit(texts[:2] + [pd.NA], labels[:3])
     with pytest.raises(lstm.DataError, match="row 1: the text is missing"):
@@ -825,6 +851,10 @@ def test_ids_and_labels_with_blanks_around_them_are_kept_apart_or_refused(classi
     f.fit(df, column="v", id_column="id", time_column="t")
     # the forecast merges back on the ids as given
     assert set(f.predict()["id"]) == {" 7 ", "b"}
+    # ids of two types written alike would be one series: refused, not merged
+    mixed = df.assign(id=[1] * 40 + ["1"] * 40)
+    with pytest.raises(lstm.DataError, match="ids 1 and '1' are written alike"):
+        f.fit(mixed, column="v", id_column="id", time_column="t")
 
 
 def test_review_fixes_seeds_targets_from_settings_generators_and_ids_trimmed_alike(

@@ -21,6 +21,7 @@ fn prepared(values: &[f64], scaling: Scaling) -> (GlobalSpec, global::Prepared) 
         time_column: Some("t".into()),
         target: "y".into(),
         known: vec![],
+        freq: None,
     };
     let panel = parse_panel(&text, "p.csv", &ps).unwrap();
     let spec = GlobalSpec::resolve(

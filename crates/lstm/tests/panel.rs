@@ -14,6 +14,7 @@ fn spec(id: Option<&str>, time: Option<&str>, target: &str, known: &[&str]) -> P
         time_column: time.map(String::from),
         target: target.into(),
         known: known.iter().map(|s| s.to_string()).collect(),
+        freq: None,
     }
 }
 
@@ -553,4 +554,107 @@ fn the_window_forecasters_next_dates_continue_times_of_day_and_stop_at_what_can_
         s(&["1961-01"])
     );
     assert_eq!(next_dates(&s(&["1998", "1999"]), 1).unwrap(), s(&["2000"]));
+}
+
+/// Business days stepped one calendar day at a time, Saturdays and Sundays skipped: the
+/// reference the closed form is checked against.
+fn business_days_naive(from: &str, k: i64) -> String {
+    let mut t = Time::parse(from).unwrap();
+    // days since 1970-01-01, a Thursday: Monday 0 .. Sunday 6
+    let weekend = |t: &Time| (t.value() + 3).rem_euclid(7) >= 5;
+    let step = if k >= 0 { 1 } else { -1 };
+    let mut left = k.abs();
+    while left > 0 {
+        t = t.advance(Freq::Daily, step);
+        if !weekend(&t) {
+            left -= 1;
+        }
+    }
+    t.to_string()
+}
+
+#[test]
+fn weekdays_three_days_apart_over_weekends_are_business_days() {
+    // three weeks of trading days, Wednesday 2024-01-17 missing (a holiday)
+    let days = [
+        "2024-01-08", "2024-01-09", "2024-01-10", "2024-01-11", "2024-01-12", "2024-01-15",
+        "2024-01-16", "2024-01-18", "2024-01-19", "2024-01-22", "2024-01-23", "2024-01-24",
+        "2024-01-25", "2024-01-26",
+    ];
+    let mut text = String::from("date,y\n");
+    for (i, d) in days.iter().enumerate() {
+        text.push_str(&format!("{d},{i}\n"));
+    }
+    let p = ok(&text, &spec(None, Some("date"), "y", &[]));
+    assert_eq!((p.freq, p.freq.season()), (Freq::BusinessDaily, 5));
+    assert_eq!(p.freq.to_string(), "business daily");
+    let s = &p.series[0];
+    // the holiday is a gap, the weekends are not steps
+    assert_eq!((s.len(), s.filled), (15, 1));
+    assert_eq!(s.times[7].to_string(), "2024-01-17");
+    assert!(s.target[7].is_nan());
+    assert_eq!(
+        strings(&s.future_times(3, p.freq)),
+        vec!["2024-01-29", "2024-01-30", "2024-01-31"]
+    );
+    // against stepping day by day, both ways, from every day of a week (weekends included)
+    for from in [
+        "2024-02-26", "2024-02-27", "2024-02-28", "2024-02-29", "2024-03-01", "2024-03-02",
+        "2024-03-03", "1969-12-31", "1970-01-03",
+    ] {
+        let weekend = (Time::parse(from).unwrap().value() + 3).rem_euclid(7) >= 5;
+        for k in -12..=12 {
+            // from a weekend day the way back starts at the Friday before (a day's data is
+            // never on a weekend, so no forecast steps back from one)
+            if weekend && k < 0 {
+                continue;
+            }
+            let got = Time::parse(from).unwrap().advance(Freq::BusinessDaily, k);
+            assert_eq!(got.to_string(), business_days_naive(from, k), "{from} {k:+}");
+            let checked = Time::parse(from)
+                .unwrap()
+                .checked_advance(Freq::BusinessDaily, k);
+            assert_eq!(checked, Some(got), "{from} {k:+}");
+        }
+    }
+    // 9999-12-31 is a Friday: nothing after it can be written
+    let last = Time::parse("9999-12-31").unwrap();
+    assert_eq!(last.checked_advance(Freq::BusinessDaily, 1), None);
+    assert_eq!(last.checked_advance(Freq::BusinessDaily, i64::MAX), None);
+    // a Friday's calendar features: the weekday at the top of its range
+    let f = calendar_features(&Time::parse("2024-01-26").unwrap(), Freq::BusinessDaily, 5);
+    assert_eq!(f.len(), calendar_feature_count(Freq::BusinessDaily, 5));
+    assert_eq!(f[0], 0.5);
+}
+
+#[test]
+fn a_weekend_day_or_no_weekend_crossed_keeps_daily_unless_a_model_says_business_days() {
+    // a Saturday among them: calendar days
+    let p = ok(
+        "date,y\n2024-01-11,1\n2024-01-12,2\n2024-01-13,3\n2024-01-15,4\n",
+        &spec(None, Some("date"), "y", &[]),
+    );
+    assert_eq!(p.freq, Freq::Daily);
+    // Monday to Thursday: daily on their own, business days for a business-daily model
+    let week = "date,y\n2024-01-08,1\n2024-01-09,2\n2024-01-10,3\n2024-01-11,4\n";
+    assert_eq!(ok(week, &spec(None, Some("date"), "y", &[])).freq, Freq::Daily);
+    let model = PanelSpec {
+        freq: Some(Freq::BusinessDaily),
+        ..spec(None, Some("date"), "y", &[])
+    };
+    let p = ok(week, &model);
+    assert_eq!(p.freq, Freq::BusinessDaily);
+    assert_eq!(
+        strings(&p.series[0].future_times(2, p.freq)),
+        vec!["2024-01-12", "2024-01-15"]
+    );
+    // monthly weekdays stay monthly, for such a model too (and are refused by it)
+    let months = "date,y\n2024-01-01,1\n2024-02-01,2\n2024-03-01,3\n2024-04-01,4\n";
+    assert_eq!(ok(months, &model).freq, Freq::Monthly);
+    // date-times are not read as business days
+    let p = ok(
+        "t,y\n2024-01-11 09:00,1\n2024-01-12 09:00,2\n2024-01-15 09:00,3\n",
+        &spec(None, Some("t"), "y", &[]),
+    );
+    assert_eq!(p.freq, Freq::Daily);
 }

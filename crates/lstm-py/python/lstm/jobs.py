@@ -134,6 +134,58 @@ def _distinct_when_trimmed(labels: Sequence[str], what: str = "labels") -> None:
         seen.setdefault(t, l)
 
 
+def _in_order(values: Any, what: str) -> List[Any]:
+    """``values`` as a list when they are a sequence in order (a list, a tuple, a 1-D array, a
+    Series...): a set or a mapping has no order to match labels or results to (a dict would
+    give its keys), and a 2-D array or a DataFrame's several columns are not one value each."""
+    if isinstance(values, (set, frozenset, Mapping)):
+        raise TypeError(
+            f"give the {what} as a sequence in order (a list, a tuple, an array or a Series), "
+            f"not a {type(values).__name__}"
+        )
+    if _is_dataframe(values):
+        raise ValueError(
+            f"give the {what} as one column (a Series or a list), not a DataFrame of "
+            f"{values.shape[1]} columns"
+        )
+    if isinstance(values, np.ndarray) and values.ndim != 1:
+        raise ValueError(f"give the {what} as a 1-D sequence, got an array of shape {values.shape}")
+    try:
+        return list(values)
+    except TypeError:
+        raise TypeError(
+            f"give the {what} as a list, a pandas Series or a 1-D array, got "
+            f"{type(values).__name__}"
+        ) from None
+
+
+def _frame_column(frame: Any, name: Any, setting: str) -> Any:
+    """The column ``name`` of a DataFrame, refusing a name several columns share (it would
+    select a DataFrame, whose iteration gives column names)."""
+    if isinstance(frame.columns, _pandas().MultiIndex):
+        raise ValueError(
+            "the DataFrame's columns are a MultiIndex; give one level of names "
+            "(df.columns = [...] or df.droplevel(...))"
+        )
+    if int((frame.columns == name).sum()) > 1:
+        raise ValueError(f"the DataFrame has several columns named {name!r} ({setting}); rename them")
+    return frame[name]
+
+
+def _distinct_as_text(ids: Sequence[Any]) -> None:
+    """``DataError`` for two ids of different types written alike (``1`` and ``'1'``): the
+    library reads the ids as text, so they would silently become one series."""
+    seen: Dict[str, Any] = {}
+    for v in ids:
+        key = str(v).strip()
+        if key in seen and type(seen[key]) is not type(v):
+            raise DataError(
+                f"the ids {seen[key]!r} and {v!r} are written alike ({key!r}) and would be one "
+                "series; give the id column one type (df[col].astype(str), say)"
+            )
+        seen.setdefault(key, v)
+
+
 def _missing(v: Any) -> bool:
     """Whether one value is missing: None, NaN, pandas' NA or NaT."""
     if v is None:
@@ -643,9 +695,9 @@ class Forecaster(_Job):
         if id_column is not None and _is_dataframe(data):
             frame = _flat(data)
             if id_column in frame.columns:
-                _distinct_when_trimmed(
-                    [v for v in frame[id_column].dropna().unique() if isinstance(v, str)], "ids"
-                )
+                ids = list(frame[id_column].dropna().unique())
+                _distinct_when_trimmed([v for v in ids if isinstance(v, str)], "ids")
+                _distinct_as_text(ids)
         # the training file is kept: predict() without data continues it
         keep = tempfile.TemporaryDirectory(prefix="lstm-data-")
         path = self._write(data, Path(keep.name), col)
@@ -773,13 +825,18 @@ def _as_frame(data: Any, column: Optional[str], time_column: Optional[str]) -> A
         data = data.to_frame(name=column)
     if isinstance(data, pd.DataFrame) and isinstance(
         data.index, (pd.DatetimeIndex, pd.PeriodIndex)
-    ) and data.index.name is None:
-        if time_column is None:
-            time_column = next(
-                n for n in ("time", "ds", "time_", "time__") if n not in data.columns
-            )
-        if time_column not in data.columns:
-            data = data.rename_axis(time_column)
+    ):
+        if data.index.name is None:
+            if time_column is None:
+                time_column = next(
+                    n for n in ("time", "ds", "time_", "time__") if n not in data.columns
+                )
+            if time_column not in data.columns:
+                data = data.rename_axis(time_column)
+        elif time_column is None:
+            # a named index of times is the time column too (it became a column of numbered
+            # rows, the dates lost)
+            time_column = data.index.name
     return data, column, time_column
 
 
@@ -944,6 +1001,8 @@ class Classifier(_Job):
                     f"the DataFrame has no column {missing[0]!r} (columns: {list(texts.columns)}); "
                     "name them with text_column= and label_column="
                 )
+            for c, setting in ((tc, "text_column"), (lc, "label_column")):
+                _frame_column(texts, c, setting)
             for c in (tc, lc):
                 gone = texts[c].isna().to_numpy()
                 if gone.any():
@@ -958,8 +1017,8 @@ class Classifier(_Job):
             return p
         if labels is None:
             raise ValueError("give the labels: fit(texts, labels)")
-        labels = list(labels)
-        texts = list(texts)
+        labels = _in_order(labels, "labels")
+        texts = _in_order(texts, "texts")
         # a missing label or text is refused, as in a DataFrame, not read as "None" or "nan"
         for what, values in (("label", labels), ("text", texts)):
             for i, v in enumerate(values):
@@ -972,7 +1031,8 @@ class Classifier(_Job):
                     raise TypeError(
                         f"the data row {i}: the {what} is bytes ({v!r}); decode it first"
                     )
-        texts = [str(t) for t in texts]
+                if what == "text" and not isinstance(v, str):
+                    raise TypeError(f"the data row {i}: the text is {type(v).__name__} {v!r}, not str")
         labels = [str(l) for l in labels]
         _distinct_when_trimmed(labels)
         if len(labels) != len(texts):
@@ -1015,25 +1075,18 @@ class Classifier(_Job):
                     "give the texts as a list or a Series, or name the column with "
                     "text_column= when fitting"
                 )
-            texts = texts[tc]
-        try:
-            items = list(texts)
-        except TypeError:
-            raise TypeError(
-                f"give a list of texts (str), a pandas Series or DataFrame, got "
-                f"{type(texts).__name__}"
-            ) from None
-        out = []
+            texts = _frame_column(texts, tc, "text_column")
+        items = _in_order(texts, "texts")
         for i, t in enumerate(items):
             if isinstance(t, str):
-                out.append(t)
-            elif _missing(t):
+                continue
+            if _missing(t):
                 raise DataError(f"text {i} is missing ({t!r}); drop it or give a text")
-            elif isinstance(t, (bytes, bytearray)):
+            if isinstance(t, (bytes, bytearray)):
                 raise TypeError(f"text {i} is bytes ({t!r}); decode it first")
-            else:
-                out.append(str(t))
-        return out
+            # a list or a number is not a text: its str() would be classified
+            raise TypeError(f"text {i} is {type(t).__name__} {t!r}, not str")
+        return items
 
     def predict(self, texts: Sequence[str]) -> List[str]:
         """The likeliest label of each text (a list of strings, a pandas Series, or a

@@ -4,7 +4,9 @@
 //! column, the target, and known covariates (values known in advance, such as prices or
 //! holidays). Rows of a series may be grouped or interleaved with other series; series keep
 //! the order in which their ids first appear, and each is sorted by time. The frequency is
-//! inferred from the most common time step; gaps are filled with missing (NaN) targets.
+//! inferred from the most common time step; gaps are filled with missing (NaN) targets. Dates
+//! that are all weekdays, a day apart and three days over a weekend, are business days
+//! ([`Freq::BusinessDaily`]): weekends are not steps, and a missing weekday (a holiday) is a gap.
 //!
 //! ```
 //! use lstm::data::panel::{parse_panel, Freq, PanelSpec};
@@ -14,6 +16,7 @@
 //!     time_column: Some("t".into()),
 //!     target: "value".into(),
 //!     known: vec![],
+//!     freq: None,
 //! };
 //! let panel = parse_panel(text, "m4.csv", &spec).unwrap();
 //! assert_eq!(panel.series.len(), 2);
@@ -41,6 +44,10 @@ pub struct PanelSpec {
     pub target: String,
     /// Known covariates: numeric columns known in advance; no cell may be empty.
     pub known: Vec<String>,
+    /// The frequency the data is known to have (a trained model's), which decides what the
+    /// times alone leave open: weekdays of one week, with no weekend between them, are read
+    /// as business days when this is [`Freq::BusinessDaily`]. `None`: inferred.
+    pub freq: Option<Freq>,
 }
 
 /// How the times of a file are written; every time of a file is written the same way.
@@ -87,6 +94,9 @@ pub enum Freq {
     Daily,
     /// A number of days other than 1 and 7.
     Days(i64),
+    /// One business day: Monday to Friday, the weekend skipped (a Friday's next step is the
+    /// Monday). Dates only; a missing weekday (a holiday) is a gap.
+    BusinessDaily,
     /// Seven days.
     Weekly,
     /// One calendar month.
@@ -183,6 +193,31 @@ fn days_in_month(y: i64, m: i64) -> i64 {
 /// Day of the week, Monday 0 .. Sunday 6.
 fn weekday(days: i64) -> i64 {
     (days + 3).rem_euclid(7)
+}
+
+/// Business days (Monday to Friday) since Monday 1970-01-05 (day 4); a Saturday or Sunday
+/// counts as the Friday before it.
+fn business_index(days: i64) -> i64 {
+    let w = weekday(days);
+    (days - w - 4).div_euclid(7) * 5 + w.min(4)
+}
+
+/// The day of business day `index` ([`business_index`]'s inverse on weekdays); `None` past
+/// `i64`.
+fn business_day(index: i64) -> Option<i64> {
+    index
+        .div_euclid(5)
+        .checked_mul(7)?
+        .checked_add(index.rem_euclid(5) + 4)
+}
+
+/// The day `k` business days after `days` (before, for negative `k`; `days` itself for 0),
+/// from a weekend day as from the Friday before it; `None` past `i64`.
+fn add_business_days(days: i64, k: i64) -> Option<i64> {
+    if k == 0 {
+        return Some(days);
+    }
+    business_day(business_index(days).checked_add(k)?)
 }
 
 /// ISO 8601 week of the year, 1..=53.
@@ -353,6 +388,7 @@ impl Time {
                 (Some(m), _, _) => add_months(self.value, k * m),
                 (_, Some(s), _) => self.value + k * (s / 86_400).max(1),
                 (_, _, Freq::Integer(n)) => self.value + k * n,
+                (_, _, Freq::BusinessDaily) => add_business_days(self.value, k).unwrap_or(i64::MAX),
                 _ => self.value + k,
             },
             TimeKind::DateTime { .. } => match (freq.months(), freq.seconds(), freq) {
@@ -362,6 +398,10 @@ impl Time {
                 }
                 (_, Some(s), _) => self.value + k * s,
                 (_, _, Freq::Integer(n)) => self.value + k * n,
+                (_, _, Freq::BusinessDaily) => {
+                    let (day, sec) = (self.value.div_euclid(86_400), self.value.rem_euclid(86_400));
+                    add_business_days(day, k).unwrap_or(i64::MAX / 86_400) * 86_400 + sec
+                }
                 _ => self.value + k,
             },
         };
@@ -410,6 +450,7 @@ impl Time {
                 (Some(m), _, _) => months(self.value, m)?,
                 (_, Some(s), _) => lin(self.value, (s / 86_400).max(1))?,
                 (_, _, Freq::Integer(n)) => lin(self.value, n)?,
+                (_, _, Freq::BusinessDaily) => add_business_days(self.value, k)?,
                 _ => lin(self.value, 1)?,
             },
             TimeKind::DateTime { .. } => match (freq.months(), freq.seconds(), freq) {
@@ -419,6 +460,12 @@ impl Time {
                 }
                 (_, Some(s), _) => lin(self.value, s)?,
                 (_, _, Freq::Integer(n)) => lin(self.value, n)?,
+                (_, _, Freq::BusinessDaily) => {
+                    let (day, sec) = (self.value.div_euclid(86_400), self.value.rem_euclid(86_400));
+                    add_business_days(day, k)?
+                        .checked_mul(86_400)?
+                        .checked_add(sec)?
+                }
                 _ => lin(self.value, 1)?,
             },
         };
@@ -480,13 +527,14 @@ impl fmt::Display for Time {
 
 impl Freq {
     /// The seasonal period in steps, `1` meaning none. The rule: Hourly 24, Daily 7,
-    /// Weekly 52, Monthly 12, Quarterly 4, Yearly 1, Integer 1; `Minutes(n)` the steps in a
+    /// BusinessDaily 5 (the week), Weekly 52, Monthly 12, Quarterly 4, Yearly 1, Integer 1; `Minutes(n)` the steps in a
     /// day when `n` divides 1440 (else 1), `Months(n)` the steps in a year when `n` divides 12
     /// (else 1), `Days(n)` and `Seconds(n)` 1. A user's `--season N` overrides it in the caller.
     pub fn season(&self) -> usize {
         match *self {
             Freq::Hourly => 24,
             Freq::Daily => 7,
+            Freq::BusinessDaily => 5,
             Freq::Weekly => 52,
             Freq::Monthly => 12,
             Freq::Quarterly => 4,
@@ -550,6 +598,7 @@ impl fmt::Display for Freq {
             Freq::Minutes(n) => write!(f, "every {n} minutes"),
             Freq::Hourly => write!(f, "hourly"),
             Freq::Daily => write!(f, "daily"),
+            Freq::BusinessDaily => write!(f, "business daily"),
             Freq::Days(n) => write!(f, "every {n} days"),
             Freq::Weekly => write!(f, "weekly"),
             Freq::Monthly => write!(f, "monthly"),
@@ -570,7 +619,7 @@ pub fn calendar_feature_count(freq: Freq, season: usize) -> usize {
         Freq::Integer(_) => usize::from(season > 1),
         Freq::Seconds(_) | Freq::Minutes(_) => 5,
         Freq::Hourly => 4,
-        Freq::Daily | Freq::Days(_) => 3,
+        Freq::Daily | Freq::Days(_) | Freq::BusinessDaily => 3,
         Freq::Weekly | Freq::Monthly | Freq::Quarterly | Freq::Months(_) => 1,
         Freq::Yearly => 0,
     }
@@ -582,6 +631,7 @@ pub fn calendar_feature_count(freq: Freq, season: usize) -> usize {
 /// - minutes and seconds: minute of hour, hour of day, day of week, day of month, day of year;
 /// - hourly: hour of day, day of week, day of month, day of year;
 /// - daily (and every n days): day of week (Monday lowest), day of month, day of year;
+/// - business daily: the same, the day of the week over Monday to Friday;
 /// - weekly: ISO week of year (1..=53 over 52);
 /// - monthly (and every n months): month of year;
 /// - quarterly: quarter of the year;
@@ -624,6 +674,7 @@ pub fn calendar_features(time: &Time, freq: Freq, season: usize) -> Vec<f32> {
             v
         }
         Freq::Daily | Freq::Days(_) => day_feats.to_vec(),
+        Freq::BusinessDaily => vec![scale(weekday(days).min(4), 4), day_feats[1], day_feats[2]],
         Freq::Weekly => vec![scale(iso_week(days) - 1, 52)],
         Freq::Monthly | Freq::Months(_) => vec![scale(m - 1, 11)],
         Freq::Quarterly => vec![scale((m - 1) / 3, 3)],
@@ -954,7 +1005,7 @@ fn panel_from(mut file: Delimited, spec: &PanelSpec) -> Result<Panel> {
     }
 
     let time_kind = first_time.map_or(TimeKind::Index, |(t, _)| t.kind);
-    let freq = infer_freq(&groups, time_kind);
+    let freq = infer_freq(&groups, time_kind, spec.freq);
 
     let mut series = Vec::with_capacity(groups.len());
     let mut filled_total = 0usize;
@@ -1052,8 +1103,10 @@ fn panel_from(mut file: Delimited, spec: &PanelSpec) -> Result<Panel> {
 
 /// The most common step between consecutive times over all series (ties: the smallest).
 /// Dates and date-times whose every step keeps the day of the month (or the month's last day)
-/// and the time of day are counted in calendar months.
-fn infer_freq(groups: &[(String, Vec<Row>)], kind: TimeKind) -> Freq {
+/// and the time of day are counted in calendar months. Dates read as daily that are all
+/// weekdays, with at least one step from a Friday to the Monday after it, are business days;
+/// with `hint` business daily (a model's), weekdays a few days apart are, weekend or not.
+fn infer_freq(groups: &[(String, Vec<Row>)], kind: TimeKind, hint: Option<Freq>) -> Freq {
     let pairs = || {
         groups
             .iter()
@@ -1093,11 +1146,24 @@ fn infer_freq(groups: &[(String, Vec<Row>)], kind: TimeKind) -> Freq {
         .into_iter()
         .max_by_key(|&(s, c)| (c, std::cmp::Reverse(s)))
         .map_or(1, |(s, _)| s);
-    match kind {
+    let freq = match kind {
         TimeKind::Index => Freq::Integer(mode),
         _ if monthly => Freq::from_months(mode),
         _ => Freq::from_seconds(mode),
+    };
+    let hinted = hint == Some(Freq::BusinessDaily);
+    let dailyish = freq == Freq::Daily || (hinted && matches!(freq, Freq::Days(2..=4)));
+    if kind == TimeKind::Date && dailyish {
+        let weekdays = groups
+            .iter()
+            .flat_map(|(_, rows)| rows.iter())
+            .all(|r| weekday(r.time.value) < 5);
+        let over_weekend = || pairs().any(|(a, b)| weekday(a.value) == 4 && b.value - a.value == 3);
+        if weekdays && (hinted || over_weekend()) {
+            return Freq::BusinessDaily;
+        }
     }
+    freq
 }
 
 #[cfg(test)]

@@ -299,6 +299,7 @@ fn parse_freq(s: &str) -> Option<Freq> {
     Some(match s {
         "Hourly" => Freq::Hourly,
         "Daily" => Freq::Daily,
+        "BusinessDaily" => Freq::BusinessDaily,
         "Weekly" => Freq::Weekly,
         "Monthly" => Freq::Monthly,
         "Quarterly" => Freq::Quarterly,
@@ -342,7 +343,7 @@ pub struct GlobalOptions {
 impl GlobalSpec {
     /// Resolves the defaults for a panel (no weights involved):
     /// - season: `options.season`, else the frequency's ([`Freq::season`]: hourly 24, daily 7,
-    ///   weekly 52, monthly 12, quarterly 4, otherwise 1);
+    ///   business daily 5, weekly 52, monthly 12, quarterly 4, otherwise 1);
     /// - horizon: `options.horizon`, else two seasons (12 steps without a season);
     /// - context: `options.context`, else `max(2·horizon, 3·season)`;
     /// - lags: one and two seasons, and seven for a season of 24 (hours: the week); none without

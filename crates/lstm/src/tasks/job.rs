@@ -753,6 +753,7 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) -> J
         time_column: s.date_column.clone(),
         target: target.clone(),
         known: s.known_columns.clone(),
+        freq: None,
     };
     let panel = panel::read_panel(Path::new(&path), &pspec)?;
     let rows = panel.series.iter().map(|x| x.len()).sum();
@@ -2546,13 +2547,15 @@ fn same_frequency(spec: &GlobalSpec, panel: &Panel, name: &str) -> JobResult<()>
     Ok(())
 }
 
-/// The columns a global forecaster reads.
+/// The columns a global forecaster reads, and the frequency it was trained on (a few
+/// weekdays of business-daily data are read as such).
 fn panel_spec(spec: &GlobalSpec) -> PanelSpec {
     PanelSpec {
         id_column: spec.id_column.clone(),
         time_column: spec.time_column.clone(),
         target: spec.target.clone(),
         known: spec.known.clone(),
+        freq: spec.frequency().ok(),
     }
 }
 
