@@ -19,7 +19,7 @@ use lstm::tasks::modeldir::{self, Loaded};
 use lstm::tasks::train::{Event, StopReason};
 use lstm::{Job, Settings, Task};
 use numpy::PyArray1;
-use pyo3::exceptions::{PyFileNotFoundError, PyKeyboardInterrupt};
+use pyo3::exceptions::{PyFileNotFoundError, PyKeyboardInterrupt, PyTypeError};
 use pyo3::prelude::*;
 
 use crate::errors::{job_err, lib_err, value_err};
@@ -131,11 +131,33 @@ fn settings_from(task: Task, overrides: &str) -> PyResult<Settings> {
         }
         b.insert(k.clone(), v.clone());
     }
-    let s: Settings =
-        serde_json::from_value(base).map_err(|e| value_err(format!("invalid setting: {e}")))?;
+    let s: Settings = serde_path_to_error::deserialize(base).map_err(|e| {
+        let key = e.path().to_string();
+        setting_err(&key, &e.into_inner().to_string())
+    })?;
     s.validate()
         .map_err(|e| value_err(format!("invalid settings: {e}")))?;
     Ok(s)
+}
+
+/// A setting serde refused, named by its keyword: a `TypeError` for a value of the wrong kind
+/// (`hidden="128"`), a `ValueError` for a bad value (`seq_len=-1`, `cell="rnn-gru"`), in
+/// Python's words rather than Rust's type names.
+fn setting_err(key: &str, message: &str) -> PyErr {
+    let words = message
+        .replace("expected usize", "expected a whole number at or above 0")
+        .replace("expected u64", "expected a whole number at or above 0")
+        .replace("expected u32", "expected a whole number at or above 0")
+        .replace("expected f32", "expected a number")
+        .replace("expected f64", "expected a number")
+        .replace("expected i64", "expected a whole number")
+        .replace("floating point", "float")
+        .replace("integer `", "int `");
+    if message.starts_with("invalid type") {
+        PyTypeError::new_err(format!("{key}: {words}"))
+    } else {
+        value_err(format!("invalid setting {key}: {words}"))
+    }
 }
 
 fn require_dir(dir: &Path) -> PyResult<()> {

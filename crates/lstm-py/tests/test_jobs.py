@@ -102,8 +102,18 @@ def test_settings_are_the_binarys_under_the_same_names():
         lstm.TextModel(hiden=12)
     with pytest.raises(ValueError, match="invalid"):
         lstm.TextModel(hidden=0)
-    with pytest.raises(ValueError, match="invalid setting"):
+    # the wrong kind of value is a TypeError naming the keyword, in Python's words
+    with pytest.raises(TypeError, match=r"^hidden: .*string \"big\", expected a whole number"):
         lstm.Classifier(hidden="big")
+    for kw in (dict(horizon="12"), dict(lr="x"), dict(layers=2.5)):
+        with pytest.raises(TypeError, match=f"^{next(iter(kw))}: "):
+            lstm.Forecaster(**kw)
+    with pytest.raises(ValueError, match=r"invalid setting seq_len: .*-1.*whole number at or above 0"):
+        lstm.TextModel(seq_len=-1)
+    # choices as the flags spell them, or as config.json saves them
+    assert lstm.settings("text", cell="rnn")["cell"] == "rnn_tanh"
+    f = lstm.settings("forecast", distribution="student-t", scaling="log-seasonal")
+    assert (f["distribution"], f["scaling"]) == ("student_t", "log_seasonal")
     with pytest.raises(ValueError, match="unknown task"):
         lstm.settings("poetry")
 

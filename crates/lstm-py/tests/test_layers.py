@@ -406,6 +406,8 @@ def test_bad_inputs_raise_value_error():
         lstm.RNN(3, 4, nonlinearity="sigmoid")
     with pytest.raises(ValueError, match="non-negative integer"):
         lstm.GRU(3, -4)
+    with pytest.raises(TypeError, match="input_size must be an integer, got str"):
+        lstm.LSTM("10", 20)
     with pytest.raises(ValueError, match="variant"):
         lstm.LSTM(3, 4, variant="fancy")
 

@@ -577,9 +577,20 @@ fn business_days_naive(from: &str, k: i64) -> String {
 fn weekdays_three_days_apart_over_weekends_are_business_days() {
     // three weeks of trading days, Wednesday 2024-01-17 missing (a holiday)
     let days = [
-        "2024-01-08", "2024-01-09", "2024-01-10", "2024-01-11", "2024-01-12", "2024-01-15",
-        "2024-01-16", "2024-01-18", "2024-01-19", "2024-01-22", "2024-01-23", "2024-01-24",
-        "2024-01-25", "2024-01-26",
+        "2024-01-08",
+        "2024-01-09",
+        "2024-01-10",
+        "2024-01-11",
+        "2024-01-12",
+        "2024-01-15",
+        "2024-01-16",
+        "2024-01-18",
+        "2024-01-19",
+        "2024-01-22",
+        "2024-01-23",
+        "2024-01-24",
+        "2024-01-25",
+        "2024-01-26",
     ];
     let mut text = String::from("date,y\n");
     for (i, d) in days.iter().enumerate() {
@@ -599,8 +610,15 @@ fn weekdays_three_days_apart_over_weekends_are_business_days() {
     );
     // against stepping day by day, both ways, from every day of a week (weekends included)
     for from in [
-        "2024-02-26", "2024-02-27", "2024-02-28", "2024-02-29", "2024-03-01", "2024-03-02",
-        "2024-03-03", "1969-12-31", "1970-01-03",
+        "2024-02-26",
+        "2024-02-27",
+        "2024-02-28",
+        "2024-02-29",
+        "2024-03-01",
+        "2024-03-02",
+        "2024-03-03",
+        "1969-12-31",
+        "1970-01-03",
     ] {
         let weekend = (Time::parse(from).unwrap().value() + 3).rem_euclid(7) >= 5;
         for k in -12..=12 {
@@ -610,7 +628,11 @@ fn weekdays_three_days_apart_over_weekends_are_business_days() {
                 continue;
             }
             let got = Time::parse(from).unwrap().advance(Freq::BusinessDaily, k);
-            assert_eq!(got.to_string(), business_days_naive(from, k), "{from} {k:+}");
+            assert_eq!(
+                got.to_string(),
+                business_days_naive(from, k),
+                "{from} {k:+}"
+            );
             let checked = Time::parse(from)
                 .unwrap()
                 .checked_advance(Freq::BusinessDaily, k);
@@ -637,7 +659,10 @@ fn a_weekend_day_or_no_weekend_crossed_keeps_daily_unless_a_model_says_business_
     assert_eq!(p.freq, Freq::Daily);
     // Monday to Thursday: daily on their own, business days for a business-daily model
     let week = "date,y\n2024-01-08,1\n2024-01-09,2\n2024-01-10,3\n2024-01-11,4\n";
-    assert_eq!(ok(week, &spec(None, Some("date"), "y", &[])).freq, Freq::Daily);
+    assert_eq!(
+        ok(week, &spec(None, Some("date"), "y", &[])).freq,
+        Freq::Daily
+    );
     let model = PanelSpec {
         freq: Some(Freq::BusinessDaily),
         ..spec(None, Some("date"), "y", &[])

@@ -109,7 +109,10 @@ class _RecurrentLayer:
             ("num_layers", num_layers),
             ("proj_size", proj_size),
         ]:
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                # as torch.nn.LSTM: the wrong kind of value is a TypeError
+                raise TypeError(f"{name} must be an integer, got {type(v).__name__} {v!r}")
+            if v < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {v!r}")
         if (
             isinstance(dropout, (bool, np.bool_))

@@ -23,8 +23,10 @@ pub enum Mode {
     /// Gated recurrent unit, PyTorch's equations (gates r, z, n).
     Gru,
     /// Elman RNN with tanh.
+    #[serde(alias = "rnn", alias = "rnn-tanh")]
     RnnTanh,
     /// Elman RNN with ReLU.
+    #[serde(alias = "rnn-relu")]
     RnnRelu,
 }
 

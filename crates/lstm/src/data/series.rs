@@ -31,6 +31,7 @@ pub enum Transform {
     /// First differences.
     Diff,
     /// First differences of the logarithm (growth rates).
+    #[serde(alias = "log_diff")]
     LogDiff,
 }
 

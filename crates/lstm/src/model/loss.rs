@@ -317,9 +317,11 @@ pub enum Distribution {
     Gaussian,
     /// Student's t with location `mu`, scale `sigma` and `nu > 2` degrees of freedom: 3
     /// outputs per value.
+    #[serde(alias = "student-t")]
     StudentT,
     /// The negative binomial of counts (0, 1, 2, ...) with mean `mu` and shape `alpha`
     /// (variance `mu + alpha · mu²`): 2 outputs per value, read with the row's scale.
+    #[serde(alias = "negative-binomial")]
     NegativeBinomial,
 }
 

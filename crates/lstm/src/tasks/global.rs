@@ -167,6 +167,7 @@ pub enum Scaling {
     Auto,
     /// Divided by the mean absolute value (DeepAR's).
     #[default]
+    #[serde(alias = "mean-abs")]
     MeanAbs,
     /// The mean subtracted, divided by the standard deviation (small relative movements of a
     /// high level, a trend, become visible).
@@ -177,6 +178,7 @@ pub enum Scaling {
     Trend,
     /// [`Scaling::Trend`] on the logarithm of the values (a growth at a constant rate, a
     /// seasonal swing in proportion to the level); values at or below 0 are read as missing.
+    #[serde(alias = "log-trend")]
     LogTrend,
     /// The seasonal naive forecast subtracted: a context step less the value one season before
     /// it, a horizon step less the last known value at its position in the season (without a
@@ -185,6 +187,7 @@ pub enum Scaling {
     /// naive.
     Seasonal,
     /// [`Scaling::Seasonal`] on the logarithm of the values.
+    #[serde(alias = "log-seasonal")]
     LogSeasonal,
 }
 

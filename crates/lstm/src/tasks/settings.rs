@@ -58,6 +58,7 @@ pub enum Variant {
     /// Coupled input and forget gates.
     Coupled,
     /// Both.
+    #[serde(alias = "peephole-coupled")]
     PeepholeCoupled,
 }
 
@@ -561,5 +562,54 @@ pub const WORD_DROPOUT: f32 = 0.15;
 impl Default for Settings {
     fn default() -> Self {
         Settings::defaults(Task::Text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A configuration file may spell a choice as its flag does (`--cell rnn-relu`,
+    /// `--scaling log-seasonal`) or as `config.json` saves it (`rnn_relu`): both read alike.
+    #[test]
+    fn choices_read_in_the_flags_spelling_and_the_saved_one() {
+        let read = |json: &str| serde_json::from_str::<Settings>(json).unwrap();
+        for (flag, saved) in [
+            (r#"{"cell": "rnn"}"#, r#"{"cell": "rnn_tanh"}"#),
+            (r#"{"cell": "rnn-tanh"}"#, r#"{"cell": "rnn_tanh"}"#),
+            (r#"{"cell": "rnn-relu"}"#, r#"{"cell": "rnn_relu"}"#),
+            (
+                r#"{"variant": "peephole-coupled"}"#,
+                r#"{"variant": "peephole_coupled"}"#,
+            ),
+            (
+                r#"{"distribution": "student-t"}"#,
+                r#"{"distribution": "student_t"}"#,
+            ),
+            (
+                r#"{"distribution": "negative-binomial"}"#,
+                r#"{"distribution": "negative_binomial"}"#,
+            ),
+            (r#"{"scaling": "mean-abs"}"#, r#"{"scaling": "mean_abs"}"#),
+            (r#"{"scaling": "log-trend"}"#, r#"{"scaling": "log_trend"}"#),
+            (
+                r#"{"scaling": "log-seasonal"}"#,
+                r#"{"scaling": "log_seasonal"}"#,
+            ),
+            (
+                r#"{"transform": "log_diff"}"#,
+                r#"{"transform": "log-diff"}"#,
+            ),
+        ] {
+            assert_eq!(read(flag), read(saved), "{flag}");
+        }
+        // what is saved is the one spelling
+        let s = read(r#"{"cell": "rnn", "scaling": "log-seasonal"}"#);
+        let saved = serde_json::to_value(&s).unwrap();
+        assert_eq!(
+            (saved["cell"].as_str(), saved["scaling"].as_str()),
+            (Some("rnn_tanh"), Some("log_seasonal"))
+        );
+        assert!(serde_json::from_str::<Settings>(r#"{"cell": "rnn-gru"}"#).is_err());
     }
 }
