@@ -224,7 +224,7 @@ pub fn import(a: &ImportArgs) -> Result<()> {
             })
         })
         .and_then(|_| {
-            move_into(&staging, &out, pending)
+            modeldir::while_writing(|| move_into(&staging, &out, pending))
                 .with_context(|| format!("cannot write the model into {}", a.out.display()))
         });
     if let Err(e) = checked {

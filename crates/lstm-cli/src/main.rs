@@ -273,7 +273,7 @@ fn remove_pending_on_interrupt() {
 }
 
 /// Whether the signal `sig` is set to be ignored.
-fn ignored(sig: i32) -> bool {
+pub(crate) fn ignored(sig: i32) -> bool {
     // SAFETY: sigaction(2) with a null new action only reads the current disposition into
     // `old`, a plain C struct for which all-zero bytes are valid
     unsafe {
@@ -310,7 +310,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.downcast_ref::<train_cmd::Interrupted>().is_some() => {
             eprintln!("{e}");
-            ExitCode::from(130)
+            ExitCode::from(train_cmd::stop_status())
         }
         Err(e) => {
             eprintln!("error: {e}");

@@ -246,15 +246,44 @@ fn abort_step(rank: usize) -> Option<u64> {
 
 /// The process's stop flag, raised by Ctrl-C; its handler is installed on the first call (a
 /// second Ctrl-C while saving is ignored: the checkpoint is written atomically anyway).
+///
+/// SIGINT, SIGTERM and SIGHUP raise it, except one the shell set to be ignored (`nohup`'s
+/// SIGHUP, a background job's SIGINT), which stays ignored; the first one's number is kept for
+/// the exit status ([`stop_status`]).
 fn stop_flag() -> Arc<AtomicBool> {
     static STOP: OnceLock<Arc<AtomicBool>> = OnceLock::new();
     STOP.get_or_init(|| {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
         let stop = Arc::new(AtomicBool::new(false));
         let raise = stop.clone();
-        let _ = ctrlc::set_handler(move || raise.store(true, Ordering::SeqCst));
+        let wanted: Vec<i32> = [SIGINT, SIGTERM, SIGHUP]
+            .into_iter()
+            .filter(|&s| !crate::ignored(s))
+            .collect();
+        if let Ok(mut signals) = signal_hook::iterator::Signals::new(&wanted) {
+            std::thread::spawn(move || {
+                for sig in signals.forever() {
+                    let _ =
+                        STOP_SIGNAL.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
+                    raise.store(true, Ordering::SeqCst);
+                }
+            });
+        }
         stop
     })
     .clone()
+}
+
+/// The first signal that stopped training (0: none).
+static STOP_SIGNAL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// The exit status of a run a signal stopped, as a shell reports one the signal ended:
+/// 128 + its number (130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP).
+pub fn stop_status() -> u8 {
+    match STOP_SIGNAL.load(Ordering::SeqCst) {
+        s @ 1..=127 => 128 + s as u8,
+        _ => 130,
+    }
 }
 
 /// Builds a new job ([`Job::new_until`]): a classifier's or a small forecaster's further models
@@ -536,9 +565,11 @@ fn run(mut job: Job, quiet: bool, new_out: bool) -> Result<()> {
         return Ok(());
     }
     let out = job.out.display().to_string();
+    // name the program the way it was started (`target/release/lstm` after `cargo run`)
+    let exe = std::env::args().next().unwrap_or_else(|| "lstm".into());
     if reason == StopReason::Interrupted {
         return Err(Interrupted(format!(
-            "interrupted at step {}; checkpoint saved in {out}. Continue with: lstm train --resume {out}",
+            "interrupted at step {}; checkpoint saved in {out}. Continue with: {exe} train --resume {out}",
             job.state.step
         ))
         .into());
@@ -571,8 +602,6 @@ fn run(mut job: Job, quiet: bool, new_out: bool) -> Result<()> {
                 100.0 * accuracy
             );
         }
-        // name the program the way it was started (`target/release/lstm` after `cargo run`)
-        let exe = std::env::args().next().unwrap_or_else(|| "lstm".into());
         match job.meta.task {
             Task::Text => {
                 outln!("sample from it with: {exe} generate --model {out} --prime \"ROMEO:\"")

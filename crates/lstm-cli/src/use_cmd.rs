@@ -202,7 +202,7 @@ fn write_outputs(
                 .map_or("svg".into(), |e| e.to_string_lossy().to_string());
             let tmp = p.with_extension(format!("tmp{}.{ext}", std::process::id()));
             let pending = modeldir::Pending::new(&tmp);
-            if let Err(e) = draw(&tmp) {
+            if let Err(e) = modeldir::while_writing(|| draw(&tmp)) {
                 let _ = std::fs::remove_file(&tmp);
                 return Err(e.context(format!("cannot draw the plot {}", p.display())));
             }
@@ -218,9 +218,8 @@ fn write_outputs(
         }
     };
     let placed = written.and_then(|_| match &staged {
-        Some((tmp, p, _)) => {
-            std::fs::rename(tmp, p).with_context(|| format!("cannot write {}", p.display()))
-        }
+        Some((tmp, p, _)) => modeldir::while_writing(|| std::fs::rename(tmp, p))
+            .with_context(|| format!("cannot write {}", p.display())),
         None => Ok(()),
     });
     if placed.is_err() {

@@ -1451,12 +1451,20 @@ fn resuming_a_spent_budget_changes_nothing_and_toml_values_are_named() {
 // ------------------------------------------------------------------ signals
 
 fn spawn(args: &[&str]) -> Child {
-    bin()
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary starts")
+    let mut cmd = bin();
+    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+    // SAFETY: between fork and exec, signal(2) only, which is async-signal-safe: the signals
+    // at their defaults even where the tests run as a background job (SIGINT ignored), which
+    // training rightly keeps ignoring
+    unsafe {
+        cmd.pre_exec(|| {
+            for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn().expect("the binary starts")
 }
 
 /// Waits for the line announcing training (the signal handler is installed before it).
@@ -1470,6 +1478,40 @@ fn wait_for_training(child: &mut Child) -> BufReader<std::process::ChildStdout> 
             return r;
         }
     }
+}
+
+/// `nohup lstm train ...`: the SIGHUP of a closed terminal, set to be ignored, stays ignored
+/// (the handler took it and training stopped); SIGTERM still stops and saves.
+#[test]
+fn an_ignored_sighup_does_not_stop_training() {
+    let dir = tmp("nohup");
+    let txt = small_text(&dir);
+    let m = dir.join("m");
+    let mut args = text_args(&txt, &m, "1000000");
+    args.extend(["--sample-every", "0", "--eval-every", "100000"]);
+    let mut cmd = bin();
+    cmd.args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: between fork and exec, signal(2) only, which is async-signal-safe
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            libc::signal(libc::SIGTERM, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    let _stdout = wait_for_training(&mut child);
+    signal(&child, libc::SIGHUP);
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(child.try_wait().unwrap().is_none(), "SIGHUP stopped it");
+    signal(&child, libc::SIGTERM);
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(143), "{err}");
+    assert!(err.contains("interrupted at step"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn signal(child: &Child, sig: i32) {
@@ -1496,7 +1538,8 @@ fn sigint_and_sigterm_stop_save_and_resume_bit_identically() {
         signal(&child, sig);
         let o = child.wait_with_output().unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(130), "signal {sig}: {err}");
+        // as a shell reports a command the signal ended: 130 for SIGINT, 143 for SIGTERM
+        assert_eq!(o.status.code(), Some(128 + sig), "signal {sig}: {err}");
         assert!(!err.contains("panicked"));
         assert!(
             err.contains("interrupted at step")
@@ -2081,7 +2124,7 @@ fn one_run_trains_into_a_directory_and_loads_meanwhile_read_whole_checkpoints() 
     let o = child.wait_with_output().unwrap();
     assert_eq!(
         o.status.code(),
-        Some(130),
+        Some(128 + libc::SIGTERM),
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );

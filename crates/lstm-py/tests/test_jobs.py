@@ -788,22 +788,27 @@ def test_a_cell_with_a_line_break_does_not_shift_the_row_an_error_names():
         lstm.Forecaster(steps=1).fit(df, column="y", id_column="id", time_column="t")
 
 
-def test_ctrl_c_during_fit_keeps_the_model_so_far_in_the_object():
+def test_ctrl_c_during_fit_keeps_the_model_so_far_in_the_object(tmp_path):
     import _thread
     import signal
 
-    m = lstm.TextModel(hidden=16, layers=1, minutes=0.5, seq_len=16, threads=1)
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    timer = threading.Timer(3.0, _thread.interrupt_main)
-    timer.start()
-    try:
-        with pytest.raises(KeyboardInterrupt) as e:
-            m.fit("to be or not to be, that is the question " * 500)
-    finally:
-        timer.cancel()
-        signal.signal(signal.SIGINT, previous)
-    assert "kept in this object" in str(e.value), str(e.value)
-    assert isinstance(m.generate("to", length=5, seed=1), str)
+    # without out= and with it (which kept the checkpoint but left the object untrained)
+    for out in (None, tmp_path / "out"):
+        m = lstm.TextModel(hidden=16, layers=1, minutes=0.5, seq_len=16, threads=1)
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        timer = threading.Timer(3.0, _thread.interrupt_main)
+        timer.start()
+        try:
+            with pytest.raises(KeyboardInterrupt) as e:
+                m.fit("to be or not to be, that is the question " * 500, out=out)
+        finally:
+            timer.cancel()
+            signal.signal(signal.SIGINT, previous)
+        assert "kept in this object" in str(e.value), str(e.value)
+        assert isinstance(m.generate("to", length=5, seed=1), str)
+        if out is not None:
+            assert str(out) in str(e.value), str(e.value)
+            assert lstm.load(out).generate("to", length=5, seed=1) == m.generate("to", length=5, seed=1)
 
 
 def test_save_replaces_a_model_with_its_files_and_refuses_other_folders(text_model, classifier, tmp_path):

@@ -234,3 +234,46 @@ fn a_model_loaded_for_use_has_the_weights_and_checks_every_file_but_keeps_no_mom
     assert!(e.contains("optimizer_m.safetensors"), "{e}");
     let _ = std::fs::remove_dir_all(&base);
 }
+
+/// A save of a model without second moments (SGD) over one with them, killed after the new
+/// manifest moved in but before the old `optimizer_v.safetensors` was removed: the leftover
+/// is not the checkpoint's (its manifest does not list it) and is ignored, not read and
+/// refused for its shape (every command refused the directory).
+#[test]
+fn a_replaced_checkpoints_leftover_the_manifest_does_not_list_is_ignored() {
+    let base = std::env::temp_dir().join(format!("lstm-ckpt-stale-{}", std::process::id()));
+    let old = fresh(&base, "old");
+    let mut big = fixture();
+    big.meta.model.hidden_size = 9;
+    big.model = SequenceModel::new(&big.meta.model, 1).unwrap();
+    next_checkpoint(&mut big, &old, 1);
+    let new = fresh(&base, "new");
+    let mut f = fixture();
+    next_checkpoint(&mut f, &new, 1);
+    // the new checkpoint as one without second moments writes it
+    std::fs::remove_file(new.join("optimizer_v.safetensors")).unwrap();
+    let p = new.join(MANIFEST);
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    m["files"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|e| e["name"] != "optimizer_v.safetensors");
+    std::fs::write(&p, serde_json::to_string(&m).unwrap()).unwrap();
+    let want = loads_as(&new);
+    // the old model's second moments, left beside it
+    std::fs::copy(
+        old.join("optimizer_v.safetensors"),
+        new.join("optimizer_v.safetensors"),
+    )
+    .unwrap();
+    assert_eq!(loads_as(&new), want);
+    let l = modeldir::load(&new).unwrap();
+    assert!(l.model.optimizer.v.iter().all(|&x| x == 0.0));
+    assert!(modeldir::load_for_use(&new).is_ok());
+    // without a manifest (a version 1 directory) every file present is the checkpoint's
+    std::fs::remove_file(new.join(MANIFEST)).unwrap();
+    let e = modeldir::load(&new).unwrap_err().to_string();
+    assert!(e.contains("optimizer_v.safetensors"), "{e}");
+    let _ = std::fs::remove_dir_all(&base);
+}

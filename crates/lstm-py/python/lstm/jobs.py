@@ -384,18 +384,21 @@ class _Job:
             r = _lstm.Model.train(self._task, _settings_json(s), str(out_dir), _progress(verbose))
         except (ValueError, _lstm.LstmError) as e:
             raise _data_error(e, data) from None
-        except KeyboardInterrupt:
-            if not own_dir:
-                raise
-            # the temporary directory goes: the model so far stays in this object, as
-            # Keras' fit() keeps the weights of an interrupted run
+        except KeyboardInterrupt as stop:
+            # the model so far stays in this object, as Keras' fit() keeps the weights of an
+            # interrupted run (the temporary directory goes; out= keeps its checkpoint too)
             try:
                 self._model = _lstm.Model.load(str(out_dir))
             except Exception:
+                if not own_dir:
+                    # nothing saved yet: the interruption as the library words it
+                    raise stop from None
                 raise KeyboardInterrupt(
                     "training interrupted before a checkpoint was written; nothing was kept"
                 ) from None
             self.history_ = None
+            if not own_dir:
+                raise KeyboardInterrupt(f"{stop} and kept in this object") from None
             raise KeyboardInterrupt(
                 "training interrupted; the model so far is kept in this object "
                 "(save() writes it; fit(out=...) keeps the checkpoints of a run)"

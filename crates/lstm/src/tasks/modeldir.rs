@@ -174,12 +174,43 @@ impl Drop for Pending {
     }
 }
 
+/// Held while a file or directory under a [`Pending`] name is made, filled or renamed
+/// ([`while_writing`]); [`remove_pending`] takes it first, so it never removes a path while a
+/// write is making it (which would make it again before the process ends).
+static GATE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+thread_local! {
+    /// Whether this thread holds [`GATE`] (a write inside another one takes it once).
+    static IN_GATE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f`, one step of writing a file or directory listed as [`Pending`] (creating,
+/// filling, renaming it), so that [`remove_pending`] comes before or after it, never during
+/// it. Keep `f` short: a signal waits for it.
+pub fn while_writing<T>(f: impl FnOnce() -> T) -> T {
+    if IN_GATE.with(|g| g.get()) {
+        return f();
+    }
+    let _gate = GATE.lock().unwrap_or_else(|p| p.into_inner());
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            IN_GATE.with(|g| g.set(false));
+        }
+    }
+    IN_GATE.with(|g| g.set(true));
+    let _reset = Reset;
+    f()
+}
+
 /// Removes every temporary file and directory being written ([`Pending`]); for a signal
 /// handler that then ends the process, so an interrupted `export` or `forecast --out` leaves
-/// no `NAME.tmpPID` behind. Returns how many paths it removed. The list stays locked after it,
-/// so a write that starts then waits instead of leaving a file: call it only to end the
-/// process.
+/// no `NAME.tmpPID` behind. Returns how many paths it removed. It waits for a write step under
+/// way ([`while_writing`]), and both locks stay taken after it, so a write that starts then
+/// waits instead of leaving a file: call it only to end the process.
 pub fn remove_pending() -> usize {
+    let gate = GATE.lock().unwrap_or_else(|p| p.into_inner());
+    std::mem::forget(gate);
     let Ok(p) = PENDING.lock() else { return 0 };
     let removed = p
         .iter()
@@ -222,17 +253,20 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         path.with_file_name(name)
     };
     let _pending = Pending::new(&tmp);
-    let written = std::fs::File::create(&tmp).and_then(|mut f| {
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
+    let written = while_writing(|| {
+        std::fs::File::create(&tmp).and_then(|mut f| {
+            f.write_all(bytes)?;
+            f.sync_all()
+        })
+    })
+    .and_then(|()| {
         if let Some(ms) = std::env::var(SLOW_WRITE_ENV)
             .ok()
             .and_then(|v| v.parse().ok())
         {
             std::thread::sleep(std::time::Duration::from_millis(ms));
         }
-        std::fs::rename(&tmp, path)
+        while_writing(|| std::fs::rename(&tmp, path))
     });
     if let Err(e) = written {
         // a full disk or a file size limit leaves no partial file behind
@@ -306,9 +340,11 @@ fn sync_dir(dir: &Path) {
 
 /// Writes `bytes` to a new file (no rename: the caller's directory is not live yet).
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f = std::fs::File::create(path).map_err(io_err(path))?;
-    f.write_all(bytes).map_err(io_err(path))?;
-    f.sync_all().map_err(io_err(path))
+    while_writing(|| {
+        let mut f = std::fs::File::create(path).map_err(io_err(path))?;
+        f.write_all(bytes).map_err(io_err(path))?;
+        f.sync_all().map_err(io_err(path))
+    })
 }
 
 /// Finishes or discards a save that was interrupted: a staging directory with its manifest
@@ -576,10 +612,10 @@ pub fn save_with(
     state: &TrainingState,
     extra: &dyn Fn(&Path) -> Result<()>,
 ) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-    recover(dir)?;
+    while_writing(|| std::fs::create_dir_all(dir)).map_err(io_err(dir))?;
+    while_writing(|| recover(dir))?;
     let staging = dir.join(STAGING);
-    std::fs::create_dir(&staging).map_err(io_err(&staging))?;
+    while_writing(|| std::fs::create_dir(&staging)).map_err(io_err(&staging))?;
     let staged = stage(&staging, meta, model, state, extra);
     if let Err(e) = staged {
         // leave no half-written files behind (best effort: the next save removes them too)
@@ -587,7 +623,7 @@ pub fn save_with(
         return Err(e);
     }
     sync_dir(&staging);
-    publish(dir)
+    while_writing(|| publish(dir))
 }
 
 fn stage(
@@ -910,36 +946,47 @@ fn load_once(dir: &Path, moments: bool) -> Result<Loaded> {
         set_weights(&mut m, &p, &b)?;
         members.push(m);
     }
-    let state: TrainingState = match read("training_state.json")? {
-        Some((p, b)) => {
-            let s = serde_json::from_slice(&b).map_err(|e| Error::Format {
-                path: p.display().to_string(),
-                reason: e.to_string(),
-            })?;
-            verify("training_state.json", &p, &b)?;
-            s
-        }
-        None => TrainingState::default(),
+    // a file the manifest does not list is not the checkpoint's: a replaced checkpoint's
+    // second moments left by a save killed before it removed them (the new one has none)
+    let listed = |name: &str| {
+        manifest
+            .as_ref()
+            .is_none_or(|m| m.files.iter().any(|f| f.name == name))
     };
+    let state: TrainingState =
+        match read("training_state.json")?.filter(|_| listed("training_state.json")) {
+            Some((p, b)) => {
+                let s = serde_json::from_slice(&b).map_err(|e| Error::Format {
+                    path: p.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+                verify("training_state.json", &p, &b)?;
+                s
+            }
+            None => TrainingState::default(),
+        };
     for (file, is_m) in [
         ("optimizer_m.safetensors", true),
         ("optimizer_v.safetensors", false),
     ] {
+        if !listed(file) {
+            continue;
+        }
         let Some((p, b)) = read(file)? else { continue };
+        // the manifest's size and checksum first, as for the weights
+        verify(file, &p, &b)?;
         let f = TensorFile::from_bytes(&b, &p.display().to_string())?;
         if !moments {
             // checked as when kept, one tensor at a time
             for t in model.store.tensors() {
                 tensor(&f, &p, &t.name, &t.shape)?;
             }
-            verify(file, &p, &b)?;
             continue;
         }
         let mut buf = vec![0.0f32; model.store.len()];
         for t in model.store.tensors() {
             buf[t.range()].copy_from_slice(&tensor(&f, &p, &t.name, &t.shape)?);
         }
-        verify(file, &p, &b)?;
         if is_m {
             model.optimizer.m = buf;
             model.optimizer.step = f
