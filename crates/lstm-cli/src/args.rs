@@ -562,7 +562,7 @@ pub struct EvalArgs {
     /// uses, with its weights in this precision (f32 or bf16): what `--bf16` costs.
     #[arg(long, value_parser = ["f32", "bf16"], conflicts_with = "stream")]
     pub generator: Option<String>,
-    /// Forecast: score the last N rows [default: the model's holdout, else its horizon].
+    /// Window forecaster (`--forecaster window`): score the last N rows [default: the model's holdout, else its horizon]; a global forecaster is scored with --windows.
     #[arg(long)]
     pub holdout: Option<usize>,
     /// Global forecaster: rolling forecast origins at the end of each series, one horizon

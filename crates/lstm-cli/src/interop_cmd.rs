@@ -53,6 +53,24 @@ pub fn export(a: &ExportArgs) -> Result<()> {
     }
     let l = modeldir::load_for_use(&a.model)
         .with_context(|| format!("cannot load the model in {}", a.model.display()))?;
+    // a format that cannot hold the model refuses it before any note about it
+    let bytes = match a.format {
+        ExportFormat::Pytorch => {
+            let cfg = std::fs::read_to_string(a.model.join("config.json"))
+                .with_context(|| format!("cannot read {}/config.json", a.model.display()))?;
+            interop::export_pytorch(&l.model, Some(&cfg))?
+        }
+        ExportFormat::Keras if is_h5_name(&a.out) => interop::export_keras_h5(&l.model)?,
+        ExportFormat::Keras => interop::export_keras(&l.model)?,
+        ExportFormat::Onnx => {
+            let graph = match l.meta.task {
+                Task::Text => lstm::io::onnx::Graph::Text,
+                Task::Forecast => lstm::io::onnx::Graph::Forecast,
+                Task::Classify => lstm::io::onnx::Graph::Classify,
+            };
+            lstm::io::onnx::export(&l.model, graph)?
+        }
+    };
     // a model of several networks: every format holds the first one (said here, once)
     if !l.members.is_empty() {
         let n = l.members.len() + 1;
@@ -81,23 +99,6 @@ pub fn export(a: &ExportArgs) -> Result<()> {
             );
         }
     }
-    let bytes = match a.format {
-        ExportFormat::Pytorch => {
-            let cfg = std::fs::read_to_string(a.model.join("config.json"))
-                .with_context(|| format!("cannot read {}/config.json", a.model.display()))?;
-            interop::export_pytorch(&l.model, Some(&cfg))?
-        }
-        ExportFormat::Keras if is_h5_name(&a.out) => interop::export_keras_h5(&l.model)?,
-        ExportFormat::Keras => interop::export_keras(&l.model)?,
-        ExportFormat::Onnx => {
-            let graph = match l.meta.task {
-                Task::Text => lstm::io::onnx::Graph::Text,
-                Task::Forecast => lstm::io::onnx::Graph::Forecast,
-                Task::Classify => lstm::io::onnx::Graph::Classify,
-            };
-            lstm::io::onnx::export(&l.model, graph)?
-        }
-    };
     modeldir::write_atomic(&a.out, &bytes)
         .with_context(|| format!("cannot write {}", a.out.display()))?;
     eprintln!(

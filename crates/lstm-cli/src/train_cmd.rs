@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -429,10 +429,12 @@ fn run(mut job: Job, quiet: bool, new_out: bool) -> Result<()> {
         b.enable_steady_tick(Duration::from_millis(200));
         b
     };
-    // one rank says what it read
+    // one rank says what it read; --quiet keeps the warnings only
     if rank == 0 {
         for note in &job.notes {
-            eprintln!("{note}");
+            if !quiet || note.starts_with("warning") {
+                eprintln!("{note}");
+            }
         }
     }
     let steps_total = job.total_steps();
@@ -587,8 +589,19 @@ fn run(mut job: Job, quiet: bool, new_out: bool) -> Result<()> {
             );
         }
         let val = job.state.val_loss.last().map(|v| v.1);
+        // several models (a classifier's, a small forecaster's, with its candidate scalings):
+        // the steps and seconds are the first model's, and the whole run took longer
+        let all = if job.members.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (the first of {} models; {:.0} s in all)",
+                job.members.len() + 1,
+                STARTED.get().map_or(0.0, |t| t.elapsed().as_secs_f64())
+            )
+        };
         outln!(
-            "done: {} steps in {:.0} s, validation loss {}; model saved in {out}",
+            "done: {} steps in {:.0} s{all}, validation loss {}; model saved in {out}",
             job.state.step,
             job.state.seconds,
             val.map_or("-".into(), |v| format!("{v:.4}"))
@@ -812,8 +825,12 @@ fn path_str(p: &Option<PathBuf>) -> Option<String> {
     p.as_ref().map(|p| p.display().to_string())
 }
 
+/// When `lstm train` started, for the summary of a run of several models.
+static STARTED: OnceLock<Instant> = OnceLock::new();
+
 /// `lstm train`: the settings of the job chosen, then one library job.
 pub fn train(cmd: &TrainCmd) -> Result<()> {
+    let _ = STARTED.set(Instant::now());
     // a build without MPI started by an MPI launcher is refused before any work
     #[cfg(not(feature = "mpi"))]
     ranks()?;

@@ -113,6 +113,15 @@ pub fn forecast(a: &ForecastArgs) -> Result<()> {
     }
     let fc = job::forecast(&mut l, &a.data, steps)?;
     let (table, pred, dates) = (&fc.table, &fc.values, &fc.dates);
+    if let Some(blank) = dates
+        .as_ref()
+        .and_then(|d| d.iter().position(String::is_empty))
+    {
+        eprintln!(
+            "note: the dates from step {} on cannot be written (past the year 9999, or a date format this does not continue: YYYY, YYYY-MM, YYYY-MM-DD, YYYY-MM-DD HH:MM[:SS]); their cells are left empty",
+            blank + 1
+        );
+    }
     let target = &spec.columns[0];
     let csv = fc.to_csv();
     let draw = |tmp: &Path| -> Result<()> {

@@ -72,13 +72,16 @@ fn several_members_classify_and_export_the_first_with_a_note() {
         "10",
         "--threads",
         "1",
-        "--quiet",
     ]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
     assert!(
         err.contains("2 models from different seeds, 10 steps each"),
         "{err}"
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("steps in "),
+        "no summary"
     );
     assert!(out.join("member1.safetensors").is_file());
     assert!(!out.join("member2.safetensors").exists());

@@ -321,6 +321,38 @@ fn resume_gives_the_same_weights_as_one_run() {
     );
 }
 
+/// `--quiet`: only errors, warnings and the final summary (the data summary, the scaling
+/// chosen and the further models were printed); the summary of a run of several models says
+/// its time was the first model's.
+#[test]
+fn a_quiet_small_forecaster_prints_its_summary_only() {
+    let dir = tmp("quiet-forecast");
+    let out = dir.join("m");
+    let o = run(&[
+        "train",
+        "forecast",
+        "--data",
+        data("airline_passengers.csv").to_str().unwrap(),
+        "--column",
+        "passengers",
+        "--time-column",
+        "month",
+        "--steps",
+        "5",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert!(o.status.success(), "{stderr}");
+    assert_eq!(stderr, "", "--quiet printed notes");
+    assert!(stdout.starts_with("done: 5 steps in "), "{stdout}");
+    assert!(stdout.contains(" (the first of 3 models; "), "{stdout}");
+}
+
 #[test]
 fn forecast_train_forecast_eval() {
     let dir = tmp("forecast");
@@ -973,4 +1005,65 @@ fn bf16_precision_trains_or_is_refused() {
         "2",
     ]);
     assert!(line.contains("\"name\":\"series-1x64-bf16\""), "{line}");
+}
+
+/// The window forecaster's date column is there whatever `--steps` asks (it vanished when a
+/// date past the year 9999 could not be written): such dates are left empty, with a note.
+#[test]
+fn a_window_forecast_keeps_its_date_column_past_what_can_be_written() {
+    let dir = tmp("window-9999");
+    let csv = dir.join("late.csv");
+    let mut text = String::from("t,value\n");
+    for k in 0..60 {
+        let m = 9999 * 12 + 10 - 59 + k; // ends at 9999-11
+        text.push_str(&format!("{}-{:02},{}\n", m / 12, m % 12 + 1, 10 + k % 12));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let m = dir.join("m");
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let (csv, m) = (s(&csv), s(&m));
+    ok(&[
+        "train",
+        "forecast",
+        "--forecaster",
+        "window",
+        "--data",
+        &csv,
+        "--column",
+        "value",
+        "--date-column",
+        "t",
+        "--window",
+        "6",
+        "--hidden",
+        "4",
+        "--steps",
+        "3",
+        "--out",
+        &m,
+        "--quiet",
+    ]);
+    for steps in ["1", "3"] {
+        let o = run(&["forecast", "--model", &m, "--data", &csv, "--steps", steps]);
+        let (out, err) = (
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr),
+        );
+        assert!(o.status.success(), "{err}");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "step,t,value", "--steps {steps}: {out}");
+        assert!(lines[1].starts_with("1,9999-12,"), "{out}");
+        if steps == "3" {
+            assert!(
+                lines[2].starts_with("2,,") && lines[3].starts_with("3,,"),
+                "{out}"
+            );
+            assert!(
+                err.contains("dates from step 2 on cannot be written"),
+                "{err}"
+            );
+        } else {
+            assert!(!err.contains("cannot be written"), "{err}");
+        }
+    }
 }

@@ -380,6 +380,8 @@ fn the_issues_m4_commands_on_three_series() {
     }
     let (json, _) = ok(&["eval", "--model", s(&mh), "--data", s(&csv), "--json"]);
     let e: serde_json::Value = serde_json::from_str(&json).unwrap();
+    // named as the other jobs' reports are
+    assert_eq!(e["task"], "forecast", "{e}");
     let model = &e["model"];
     for k in ["smape", "mase", "coverage_95", "msis"] {
         let v = model[k]
@@ -886,11 +888,13 @@ fn exports_of_a_global_model() {
     assert_eq!(config["global"]["id_column"], "store");
     // ONNX: the graph of a per-step distribution head is not written; refused, no file
     let onnx = dir.join("m.onnx");
-    refused(
+    let err = refused(
         &["export", "onnx", "--model", s(&m), "--out", s(&onnx)],
         &onnx,
         &["cannot export"],
     );
+    // refused before any note about what the file would hold
+    assert!(!err.contains("note:"), "{err}");
 }
 
 /// `--id-embedding N` learns an embedding of each series' id (off by default): the model

@@ -246,8 +246,49 @@ pub fn values_to_bytes(
     } else {
         Some(metadata.clone())
     };
-    safetensors::serialize(views, &meta).map_err(|e| Error::Format {
+    let mut file = safetensors::serialize(views, &meta).map_err(|e| Error::Format {
         path: "checkpoint".into(),
         reason: e.to_string(),
-    })
+    })?;
+    if metadata.len() > 1 {
+        sort_header(&mut file);
+    }
+    Ok(file)
+}
+
+/// Rewrites a safetensors file's JSON header with its keys in order (the metadata's came in
+/// hash order), so that the same weights and metadata give the same bytes (an export's
+/// checksum does not change from run to run). The header keeps its length: the same keys and
+/// values, compact, padded with spaces as before.
+fn sort_header(file: &mut [u8]) {
+    let Some(n) = file
+        .get(..8)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(|b| u64::from_le_bytes(b) as usize)
+    else {
+        return;
+    };
+    let Some(header) = file.get(8..8 + n) else {
+        return;
+    };
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(header) else {
+        return;
+    };
+    fn sorted(v: serde_json::Value) -> serde_json::Value {
+        match v {
+            serde_json::Value::Object(m) => {
+                let b: std::collections::BTreeMap<String, serde_json::Value> =
+                    m.into_iter().map(|(k, v)| (k, sorted(v))).collect();
+                serde_json::to_value(b).unwrap_or_default()
+            }
+            other => other,
+        }
+    }
+    let Ok(text) = serde_json::to_string(&sorted(value)) else {
+        return;
+    };
+    if text.len() <= n {
+        file[8..8 + text.len()].copy_from_slice(text.as_bytes());
+        file[8 + text.len()..8 + n].fill(b' ');
+    }
 }

@@ -1301,8 +1301,9 @@ pub fn check_forecast_panel(
             return Err(Error::Format {
                 path: file.into(),
                 reason: format!(
-                    "series `{}` has {} rows after its last value, but the known columns ({}) are needed for each of the {steps} forecast steps: add those rows with the target left empty",
+                    "series `{}` (first on line {}) has {} rows after its last value, but the known columns ({}) are needed for each of the {steps} forecast steps: add those rows with the target left empty",
                     s.id,
+                    s.first_line,
                     s.times.len() - h,
                     spec.known.join(", ")
                 ),

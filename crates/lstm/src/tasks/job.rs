@@ -1280,7 +1280,7 @@ fn classify_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) ->
     let mut notes = Vec::new();
     if resumed.is_none() && vocab_len <= 1 {
         notes.push(format!(
-            "no {} of the training texts is in the vocabulary ({}): every text reads as the unknown token, so the model can only learn how often each label occurs; give more data{}",
+            "warning: no {} of the training texts is in the vocabulary ({}): every text reads as the unknown token, so the model can only learn how often each label occurs; give more data{}",
             if s.tokens == TokenKind::Word { "word" } else { "character" },
             if s.tokens == TokenKind::Word {
                 format!("every word occurs fewer than min_count = {} times", s.min_count)
@@ -1321,7 +1321,7 @@ fn classify_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) ->
             }
             None => {
                 notes.push(format!(
-                    "one model: a --minutes budget trains no further models to average (--members {} needs --epochs or --steps)",
+                    "warning: one model: a --minutes budget trains no further models to average (--members {} needs --epochs or --steps)",
                     s.members
                 ));
                 s.members = 1;
@@ -2030,7 +2030,8 @@ pub struct Forecast {
     pub table: Table,
     /// The forecast of the first column, in its original units.
     pub values: Vec<f64>,
-    /// The dates of the forecast rows, when the history's dates are regular.
+    /// The dates of the forecast rows, when the history has a date column (an empty string for
+    /// a date that cannot be written: past the year 9999, or a format it does not continue).
     pub dates: Option<Vec<String>>,
 }
 
@@ -2099,10 +2100,22 @@ fn forecast_table(
     steps: usize,
 ) -> JobResult<Forecast> {
     let values = spec.forecast(&mut l.model, &table, steps)?;
-    let dates = table
-        .dates
-        .as_ref()
-        .and_then(|d| series::next_dates(d, steps));
+    // the date column is always there when the history has one (its columns did not depend
+    // on --steps); a date that cannot be continued (past the year 9999, a format this does not
+    // step) is left empty, and the ones before it kept
+    let dates = table.dates.as_ref().map(|d| {
+        series::next_dates(d, steps).unwrap_or_else(|| {
+            let mut known = Vec::new();
+            for k in 1..=steps {
+                match series::next_dates(d, k) {
+                    Some(v) => known = v,
+                    None => break,
+                }
+            }
+            known.resize(steps, String::new());
+            known
+        })
+    });
     Ok(Forecast {
         spec,
         table,
@@ -2411,6 +2424,8 @@ pub const BACKTEST_LEVELS: [f64; 7] = [0.025, 0.1, 0.25, 0.5, 0.75, 0.9, 0.975];
 /// A global forecaster's backtest ([`backtest`]).
 #[derive(Clone, Debug, Serialize)]
 pub struct Backtest {
+    /// The job: always [`Task::Forecast`] (named in the JSON as the other reports name theirs).
+    pub task: Task,
     /// The file scored.
     pub data: PathBuf,
     /// Series scored.
@@ -2671,6 +2686,7 @@ pub fn backtest(l: &mut Loaded, data: &Path, windows: usize) -> JobResult<Backte
         }
     }
     Ok(Backtest {
+        task: Task::Forecast,
         data: data.to_path_buf(),
         series: panel.series.len(),
         windows,
