@@ -585,6 +585,12 @@ def test_zoned_times_float32_levels_and_eval_reports_name_what_was_given():
     out = f.predict(quantiles=[])
     assert list(out.columns) == ["hour", "v"], list(out.columns)
     assert out["hour"].iloc[0] == t.tz_localize(None)[-1] + pd.Timedelta(hours=1)
+    # Python dates (ts.dt.date) come back as Python dates, not strings
+    days = pd.date_range("2024-01-01", periods=60, freq="D")
+    g = lstm.Forecaster(hidden=8, layers=1, steps=2, threads=1, horizon=4)
+    g.fit(pd.DataFrame({"day": days.date, "v": v[:60]}), column="v", time_column="day")
+    out = g.predict(quantiles=[])
+    assert out["day"].iloc[0] == (days[-1] + pd.Timedelta(days=1)).date(), out["day"].iloc[0]
 
 
 def test_column_names_with_blanks_around_them_can_be_used():

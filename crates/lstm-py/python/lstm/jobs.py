@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import csv
+import datetime
 import io
 import json
 import math
@@ -856,6 +857,14 @@ def _key_types(data: Any, id_column: Optional[str], time_column: Optional[str]) 
         t = frame[time_column].dtype
         if types.is_datetime64_dtype(t) or isinstance(t, pd.PeriodDtype):
             out["time"] = (time_column, t)
+        elif t == object:
+            # Python dates (datetime.date, not datetime), as df["day"] = ts.dt.date makes
+            present = frame[time_column].dropna()
+            if len(present) and all(
+                isinstance(v, datetime.date) and not isinstance(v, datetime.datetime)
+                for v in present
+            ):
+                out["time"] = (time_column, "date")
     if id_column is not None and id_column in frame.columns:
         ids = frame[id_column]
         present = ids.dropna()
@@ -887,7 +896,9 @@ def _restore_types(frame: Any, types: Dict[str, Any]) -> Any:
         name, dtype = types["time"]
         if name in frame.columns:
             try:
-                if isinstance(dtype, pd.PeriodDtype):
+                if isinstance(dtype, str) and dtype == "date":
+                    frame[name] = pd.to_datetime(frame[name].astype(str)).dt.date
+                elif isinstance(dtype, pd.PeriodDtype):
                     frame[name] = pd.PeriodIndex(frame[name].astype(str), freq=dtype.freq)
                 else:
                     frame[name] = pd.to_datetime(frame[name].astype(str)).astype(dtype)
