@@ -400,7 +400,7 @@ pub struct ForecastTrainArgs {
     /// (the earlier point forecaster of one table) [default: global].
     #[arg(long, value_enum)]
     pub forecaster: Option<ForecasterArg>,
-    /// The season in steps [default: from the time column: hourly 24, daily 7, weekly 52,
+    /// The season in steps [default: from the time column: hourly 24, daily 7, business daily 5, weekly 52,
     /// monthly 12, quarterly 4; none for an index].
     #[arg(long)]
     pub season: Option<usize>,

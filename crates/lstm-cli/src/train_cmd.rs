@@ -230,7 +230,7 @@ fn ranks() -> Result<(Option<()>, usize, usize)> {
 /// This process's rank as an MPI launcher (Open MPI's `mpirun`, a PMI one) announced it; 0
 /// when started alone.
 fn launcher_rank() -> usize {
-    ["OMPI_COMM_WORLD_RANK", "PMI_RANK"]
+    ["OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"]
         .iter()
         .find_map(|v| std::env::var(v).ok()?.parse::<usize>().ok())
         .unwrap_or(0)
@@ -593,6 +593,8 @@ fn run(mut job: Job, quiet: bool, new_out: bool) -> Result<()> {
         // the steps and seconds are the first model's, and the whole run took longer
         let all = if job.members.is_empty() {
             String::new()
+        } else if resumed_from > 0 {
+            format!(" (the first of {} models)", job.members.len() + 1)
         } else {
             format!(
                 " (the first of {} models; {:.0} s in all)",

@@ -1742,3 +1742,99 @@ fn a_forecast_that_is_not_finite_is_refused_not_written() {
         &["--quantiles", "0.9", "--out", s(&fc)],
     ));
 }
+
+/// Trading days are business days: the forecast continues Monday to Friday. A model saved as
+/// daily (before business days were told apart) still reads them as daily data with the
+/// weekends missing and forecasts (it refused its own training file).
+#[test]
+fn trading_days_are_business_days_and_older_daily_models_still_read_them() {
+    let dir = tmp("business-days");
+    let csv = dir.join("trading.csv");
+    let mut text = String::from("ticker,date,close\n");
+    // 2024-01-01 is a Monday; 16 weeks of weekdays for two tickers
+    for (i, tk) in ["a", "b"].iter().enumerate() {
+        for day in 0..112 {
+            if day % 7 < 5 {
+                let d = 19_723 + day; // days since 1970-01-01
+                let (y, m, dd) = civil(d);
+                text.push_str(&format!(
+                    "{tk},{y:04}-{m:02}-{dd:02},{}\n",
+                    10.0 + i as f64 + (day % 7) as f64
+                ));
+            }
+        }
+    }
+    std::fs::write(&csv, text).unwrap();
+    let m = dir.join("m");
+    ok(&[
+        "train",
+        "forecast",
+        "--data",
+        s(&csv),
+        "--id-column",
+        "ticker",
+        "--time-column",
+        "date",
+        "--column",
+        "close",
+        "--steps",
+        "3",
+        "--hidden",
+        "8",
+        "--out",
+        s(&m),
+        "--quiet",
+    ]);
+    let cfg = std::fs::read_to_string(m.join("config.json")).unwrap();
+    assert!(cfg.contains("\"freq\": \"BusinessDaily\""), "{cfg}");
+    let fc = dir.join("fc.csv");
+    ok(&[
+        "forecast",
+        "--model",
+        s(&m),
+        "--data",
+        s(&csv),
+        "--steps",
+        "3",
+        "--out",
+        s(&fc),
+    ]);
+    let out = std::fs::read_to_string(&fc).unwrap();
+    // the last day is Friday 2024-04-19: Monday to Wednesday after it
+    for d in ["2024-04-22", "2024-04-23", "2024-04-24"] {
+        assert!(out.contains(&format!("a,{d},")), "{out}");
+    }
+    // the same model as one saved before: daily
+    let cfg = cfg.replace("\"freq\": \"BusinessDaily\"", "\"freq\": \"Daily\"");
+    std::fs::write(m.join("config.json"), cfg).unwrap();
+    std::fs::remove_file(m.join("checkpoint.json")).unwrap();
+    ok(&[
+        "forecast",
+        "--model",
+        s(&m),
+        "--data",
+        s(&csv),
+        "--steps",
+        "2",
+        "--out",
+        s(&fc),
+    ]);
+    let out = std::fs::read_to_string(&fc).unwrap();
+    assert!(
+        out.contains("a,2024-04-20,") && out.contains("a,2024-04-21,"),
+        "{out}"
+    );
+}
+
+/// `(year, month, day)` of a day count since 1970-01-01 (the civil calendar).
+fn civil(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}

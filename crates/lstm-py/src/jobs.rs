@@ -151,6 +151,7 @@ fn setting_err(key: &str, message: &str) -> PyErr {
         .replace("expected f32", "expected a number")
         .replace("expected f64", "expected a number")
         .replace("expected i64", "expected a whole number")
+        .replace("expected string or map", "expected a string")
         .replace("floating point", "float")
         .replace("integer `", "int `");
     if message.starts_with("invalid type") {

@@ -110,6 +110,10 @@ def test_settings_are_the_binarys_under_the_same_names():
             lstm.Forecaster(**kw)
     with pytest.raises(ValueError, match=r"invalid setting seq_len: .*-1.*whole number at or above 0"):
         lstm.TextModel(seq_len=-1)
+    with pytest.raises(ValueError, match=r"seq_len = 1180591620717411303424 is out of range"):
+        lstm.TextModel(seq_len=2**70)
+    with pytest.raises(TypeError, match=r"^cell: .*expected a string"):
+        lstm.TextModel(cell=3)
     # choices as the flags spell them, or as config.json saves them
     assert lstm.settings("text", cell="rnn")["cell"] == "rnn_tanh"
     f = lstm.settings("forecast", distribution="student-t", scaling="log-seasonal")

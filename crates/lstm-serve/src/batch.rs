@@ -482,7 +482,12 @@ fn forecast_series(
             let fc = job::forecast_csv(l, REQUEST, &csv, steps).map_err(|e| bad(&e, &origin))?;
             out.push(SeriesOut {
                 id: s.id.clone().unwrap_or_else(|| "0".into()),
-                time: fc.dates.unwrap_or_default(),
+                // none when a date cannot be written (past the year 9999, a format the window
+                // forecaster does not continue), as before its CSV left such cells empty
+                time: fc
+                    .dates
+                    .filter(|d| d.iter().all(|t| !t.is_empty()))
+                    .unwrap_or_default(),
                 values: fc.values,
                 quantiles: BTreeMap::new(),
             });

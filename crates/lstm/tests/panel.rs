@@ -673,6 +673,22 @@ fn a_weekend_day_or_no_weekend_crossed_keeps_daily_unless_a_model_says_business_
         strings(&p.series[0].future_times(2, p.freq)),
         vec!["2024-01-12", "2024-01-15"]
     );
+    // a daily model (one trained before business days were told apart, or on calendar
+    // days) reads trading days as daily data with the weekends missing, as it was trained
+    let trading = "date,y\n2024-01-11,1\n2024-01-12,2\n2024-01-15,3\n2024-01-16,4\n";
+    assert_eq!(
+        ok(trading, &spec(None, Some("date"), "y", &[])).freq,
+        Freq::BusinessDaily
+    );
+    let daily_model = PanelSpec {
+        freq: Some(Freq::Daily),
+        ..spec(None, Some("date"), "y", &[])
+    };
+    let p = ok(trading, &daily_model);
+    assert_eq!(
+        (p.freq, p.series[0].len(), p.series[0].filled),
+        (Freq::Daily, 6, 2)
+    );
     // monthly weekdays stay monthly, for such a model too (and are refused by it)
     let months = "date,y\n2024-01-01,1\n2024-02-01,2\n2024-03-01,3\n2024-04-01,4\n";
     assert_eq!(ok(months, &model).freq, Freq::Monthly);

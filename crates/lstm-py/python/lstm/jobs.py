@@ -236,8 +236,12 @@ def _builtin(v: Any) -> Any:
 
 
 def _settings_json(settings: Mapping[str, Any]) -> str:
-    """The settings as JSON; ``ValueError`` naming a setting that is NaN or infinite."""
+    """The settings as JSON; ``ValueError`` naming a setting that is NaN or infinite, or an
+    integer past 64 bits (JSON would carry it as a float)."""
     for k, v in settings.items():
+        if isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)):
+            if not -(2**63) <= int(v) < 2**64:
+                raise ValueError(f"{k} = {v} is out of range (at most 2**64 - 1)")
         try:
             if isinstance(v, (float, np.floating)) and not math.isfinite(float(v)):
                 raise ValueError(f"{k} must be a finite number, got {v}")

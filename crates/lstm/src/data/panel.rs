@@ -45,8 +45,9 @@ pub struct PanelSpec {
     /// Known covariates: numeric columns known in advance; no cell may be empty.
     pub known: Vec<String>,
     /// The frequency the data is known to have (a trained model's), which decides what the
-    /// times alone leave open: weekdays of one week, with no weekend between them, are read
-    /// as business days when this is [`Freq::BusinessDaily`]. `None`: inferred.
+    /// times alone leave open: weekdays are read as business days when this is
+    /// [`Freq::BusinessDaily`] (those of one week too, with no weekend between them), and as
+    /// daily data with the weekends missing when it is another frequency. `None`: inferred.
     pub freq: Option<Freq>,
 }
 
@@ -1151,9 +1152,12 @@ fn infer_freq(groups: &[(String, Vec<Row>)], kind: TimeKind, hint: Option<Freq>)
         _ if monthly => Freq::from_months(mode),
         _ => Freq::from_seconds(mode),
     };
+    // a model's frequency decides: business days for a business-daily model, none for any
+    // other (a daily model, trained before business days were told apart or on calendar days,
+    // reads weekdays as daily data with the weekends missing, as it was trained)
     let hinted = hint == Some(Freq::BusinessDaily);
     let dailyish = freq == Freq::Daily || (hinted && matches!(freq, Freq::Days(2..=4)));
-    if kind == TimeKind::Date && dailyish {
+    if kind == TimeKind::Date && dailyish && (hint.is_none() || hinted) {
         let weekdays = groups
             .iter()
             .flat_map(|(_, rows)| rows.iter())

@@ -753,7 +753,11 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) -> J
         time_column: s.date_column.clone(),
         target: target.clone(),
         known: s.known_columns.clone(),
-        freq: None,
+        // a resumed model reads its file as it was read (trading days were daily data before
+        // business days were told apart)
+        freq: resumed
+            .and_then(|l| l.meta.global.as_ref())
+            .and_then(|g| g.frequency().ok()),
     };
     let panel = panel::read_panel(Path::new(&path), &pspec)?;
     let rows = panel.series.iter().map(|x| x.len()).sum();
@@ -897,8 +901,10 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) -> J
                 ));
             }
             None => {
-                member_note =
-                    Some("one model: a --minutes budget trains no further models to combine".into())
+                member_note = Some(
+                    "warning: one model: a --minutes budget trains no further models to combine"
+                        .into(),
+                )
             }
         }
     }
@@ -970,7 +976,7 @@ fn log_scaling_check(
     }
     Ok((dropped > 0).then(|| {
         format!(
-            "{dropped} values at or below 0 read as missing (--scaling {} takes logarithms)",
+            "warning: {dropped} values at or below 0 read as missing (--scaling {} takes logarithms)",
             spec.scaling.name()
         )
     }))
