@@ -2111,13 +2111,18 @@ fn forecast_table(
     // step) is left empty, and the ones before it kept
     let dates = table.dates.as_ref().map(|d| {
         series::next_dates(d, steps).unwrap_or_else(|| {
-            let mut known = Vec::new();
-            for k in 1..=steps {
-                match series::next_dates(d, k) {
-                    Some(v) => known = v,
-                    None => break,
+            // the most steps that can be written: found by halving (a date writable at step k
+            // is writable before it), not by trying every k (a million steps)
+            let (mut lo, mut hi) = (0, steps);
+            while lo + 1 < hi {
+                let mid = lo + (hi - lo) / 2;
+                if series::next_dates(d, mid).is_some() {
+                    lo = mid;
+                } else {
+                    hi = mid;
                 }
             }
+            let mut known = series::next_dates(d, lo).unwrap_or_default();
             known.resize(steps, String::new());
             known
         })
