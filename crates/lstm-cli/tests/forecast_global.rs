@@ -1788,18 +1788,21 @@ fn trading_days_are_business_days_and_older_daily_models_still_read_them() {
     let cfg = std::fs::read_to_string(m.join("config.json")).unwrap();
     assert!(cfg.contains("\"freq\": \"BusinessDaily\""), "{cfg}");
     let fc = dir.join("fc.csv");
-    ok(&[
-        "forecast",
-        "--model",
-        s(&m),
-        "--data",
-        s(&csv),
-        "--steps",
-        "3",
-        "--out",
-        s(&fc),
-    ]);
-    let out = std::fs::read_to_string(&fc).unwrap();
+    let forecast = |steps: &str| {
+        ok(&[
+            "forecast",
+            "--model",
+            s(&m),
+            "--data",
+            s(&csv),
+            "--steps",
+            steps,
+            "--out",
+            s(&fc),
+        ]);
+        std::fs::read_to_string(&fc).unwrap()
+    };
+    let out = forecast("3");
     // the last day is Friday 2024-04-19: Monday to Wednesday after it
     for d in ["2024-04-22", "2024-04-23", "2024-04-24"] {
         assert!(out.contains(&format!("a,{d},")), "{out}");
@@ -1808,18 +1811,7 @@ fn trading_days_are_business_days_and_older_daily_models_still_read_them() {
     let cfg = cfg.replace("\"freq\": \"BusinessDaily\"", "\"freq\": \"Daily\"");
     std::fs::write(m.join("config.json"), cfg).unwrap();
     std::fs::remove_file(m.join("checkpoint.json")).unwrap();
-    ok(&[
-        "forecast",
-        "--model",
-        s(&m),
-        "--data",
-        s(&csv),
-        "--steps",
-        "2",
-        "--out",
-        s(&fc),
-    ]);
-    let out = std::fs::read_to_string(&fc).unwrap();
+    let out = forecast("2");
     assert!(
         out.contains("a,2024-04-20,") && out.contains("a,2024-04-21,"),
         "{out}"

@@ -1451,15 +1451,23 @@ fn resuming_a_spent_budget_changes_nothing_and_toml_values_are_named() {
 // ------------------------------------------------------------------ signals
 
 fn spawn(args: &[&str]) -> Child {
+    spawn_ignoring(args, &[])
+}
+
+/// [`spawn`] with the signals `ignored` set to be ignored, as `nohup` sets SIGHUP.
+fn spawn_ignoring(args: &[&str], ignored: &'static [i32]) -> Child {
     let mut cmd = bin();
     cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
     // SAFETY: between fork and exec, signal(2) only, which is async-signal-safe: the signals
     // at their defaults even where the tests run as a background job (SIGINT ignored), which
-    // training rightly keeps ignoring
+    // training rightly keeps ignoring, then those asked for ignored
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
                 libc::signal(sig, libc::SIG_DFL);
+            }
+            for &sig in ignored {
+                libc::signal(sig, libc::SIG_IGN);
             }
             Ok(())
         });
@@ -1489,19 +1497,7 @@ fn an_ignored_sighup_does_not_stop_training() {
     let m = dir.join("m");
     let mut args = text_args(&txt, &m, "1000000");
     args.extend(["--sample-every", "0", "--eval-every", "100000"]);
-    let mut cmd = bin();
-    cmd.args(&args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    // SAFETY: between fork and exec, signal(2) only, which is async-signal-safe
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::signal(libc::SIGHUP, libc::SIG_IGN);
-            libc::signal(libc::SIGTERM, libc::SIG_DFL);
-            Ok(())
-        });
-    }
-    let mut child = cmd.spawn().unwrap();
+    let mut child = spawn_ignoring(&args, &[libc::SIGHUP]);
     let _stdout = wait_for_training(&mut child);
     signal(&child, libc::SIGHUP);
     std::thread::sleep(Duration::from_millis(700));
