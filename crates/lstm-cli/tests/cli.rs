@@ -570,6 +570,27 @@ fn forecast_train_forecast_eval() {
             "reach into them",
         ],
     );
+    // a shorter copy is known by the run of values the model trained on last, not by its bytes
+    let full = std::fs::read_to_string(data("airline_passengers.csv")).unwrap();
+    let shorter = dir.join("shorter.csv");
+    let rows: String = full.lines().take(101).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&shorter, rows).unwrap();
+    fails(
+        &[
+            "eval",
+            "--model",
+            m,
+            "--data",
+            shorter.to_str().unwrap(),
+            "--holdout",
+            "12",
+        ],
+        &[
+            "shorter.csv",
+            "the model trained on",
+            "would not be held out",
+        ],
+    );
 }
 
 #[test]

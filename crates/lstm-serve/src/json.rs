@@ -100,6 +100,47 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
+/// A JSON object read as `T`: serde's derived structs also take an array, read field by field
+/// in order (`[["a", ...]]` as a series), which this refuses as the wrong type.
+struct Object<T>(T);
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Object<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Fields<T>(std::marker::PhantomData<T>);
+        impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for Fields<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_map(Fields(std::marker::PhantomData))
+            .map(Object)
+    }
+}
+
+/// `deserialize_with` for a list of objects ([`Object`]).
+pub fn objects<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    let v: Vec<Object<T>> = serde::Deserialize::deserialize(d)?;
+    Ok(v.into_iter().map(|o| o.0).collect())
+}
+
+/// `deserialize_with` for an optional object ([`Object`]; `null` is `None`).
+pub fn object<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    let v: Option<Object<T>> = serde::Deserialize::deserialize(d)?;
+    Ok(v.map(|o| o.0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,6 +158,38 @@ mod tests {
     struct Outer {
         model: String,
         series: Vec<Inner>,
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Strict {
+        #[serde(deserialize_with = "objects")]
+        series: Vec<Inner>,
+        #[serde(default, deserialize_with = "object")]
+        options: Option<Inner>,
+    }
+
+    /// Without [`objects`] and [`object`], `[[1]]` was read as `[{"values": [1]}]`.
+    #[test]
+    fn nested_structs_are_objects_not_arrays() {
+        let e = parse::<Outer>(br#"{"model": "m", "series": [[[1, 2]]]}"#);
+        assert!(e.is_ok(), "serde's own structs take arrays: {e:?}");
+        let e = parse::<Strict>(br#"{"series": [{"values": [1]}, [[1, 2]]]}"#).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("series[1]"), "{e:?}");
+        assert!(e.message.contains("expected a JSON object"), "{e:?}");
+        let e = parse::<Strict>(br#"{"series": [], "options": [[1]]}"#).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("options"), "{e:?}");
+        // fields inside are still named by path, unknown ones refused
+        let e =
+            parse::<Strict>(br#"{"series": [{"values": [1]}, {"values": ["x"]}]}"#).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("series[1].values[0]"), "{e:?}");
+        let e = parse::<Strict>(br#"{"series": [{"values": [], "bogus": 1}]}"#).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("series[0].bogus"), "{e:?}");
+        let ok = parse::<Strict>(br#"{"series": [{"values": [1]}], "options": null}"#).unwrap();
+        assert!(ok.options.is_none() && ok.series[0].values == [1.0]);
+        let ok = parse::<Strict>(br#"{"series": [], "options": {"values": [2]}}"#).unwrap();
+        assert_eq!(ok.options.unwrap().values, [2.0]);
     }
 
     #[test]

@@ -105,7 +105,7 @@ pub struct CompletionRequest {
     #[serde(default)]
     pub stream: Option<bool>,
     /// `{"include_usage": true}`: a last chunk with the usage.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json::object")]
     pub stream_options: Option<StreamOptions>,
     /// Completions per prompt: only 1.
     #[serde(default)]
@@ -606,6 +606,7 @@ pub struct ForecastRequest {
     /// A served forecaster's name.
     pub model: String,
     /// The series to forecast.
+    #[serde(deserialize_with = "crate::json::objects")]
     pub series: Vec<SeriesIn>,
     /// Steps past each series' history (default: the model's horizon).
     #[serde(default)]
@@ -822,5 +823,28 @@ mod tests {
         assert_eq!(e.param.as_deref(), Some("series"), "{e:?}");
         assert!(e.message.contains("4848000 numbers"), "{e:?}");
         assert!(forecast_size(usize::MAX, usize::MAX, usize::MAX).is_err());
+    }
+
+    /// A series or `stream_options` given as an array was read field by field in order.
+    #[test]
+    fn the_requests_nested_objects_are_not_read_from_arrays() {
+        use crate::json::parse;
+        let ok = parse::<ForecastRequest>(br#"{"model": "m", "series": [{"values": [1, 2]}]}"#);
+        assert_eq!(ok.unwrap().series[0].values, [1.0, 2.0]);
+        let e = parse::<ForecastRequest>(br#"{"model": "m", "series": [[null, null, [1, 2]]]}"#)
+            .unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("series[0]"), "{e:?}");
+        let e = parse::<CompletionRequest>(
+            br#"{"model": "m", "prompt": "a", "stream": true, "stream_options": [true]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("stream_options"), "{e:?}");
+        let ok = parse::<CompletionRequest>(
+            br#"{"model": "m", "prompt": "a", "stream_options": {"include_usage": true}}"#,
+        );
+        assert_eq!(
+            ok.unwrap().stream_options.unwrap().include_usage,
+            Some(true)
+        );
     }
 }

@@ -277,3 +277,101 @@ fn a_replaced_checkpoints_leftover_the_manifest_does_not_list_is_ignored() {
     assert!(e.contains("optimizer_v.safetensors"), "{e}");
     let _ = std::fs::remove_dir_all(&base);
 }
+
+/// A FIFO put in place of a checkpoint file (or of the manifest) is refused as not a regular
+/// file; opening it for reading would wait for a writer forever, and every command hung.
+#[cfg(unix)]
+#[test]
+fn a_pipe_in_place_of_a_checkpoint_file_is_refused_not_waited_on() {
+    let base = std::env::temp_dir().join(format!("lstm-ckpt-fifo-{}", std::process::id()));
+    for name in ["optimizer_m.safetensors", MANIFEST, "config.json"] {
+        let d = fresh(&base, "m");
+        let mut f = fixture();
+        next_checkpoint(&mut f, &d, 1);
+        let p = d.join(name);
+        std::fs::remove_file(&p).unwrap();
+        let made = std::process::Command::new("mkfifo").arg(&p).status();
+        if !made.is_ok_and(|s| s.success()) {
+            eprintln!("skipped: no mkfifo here");
+            return;
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let dir = d.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(
+                modeldir::load_for_use(&dir)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+            );
+        });
+        let got = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("loading with a pipe as {name} still waits"));
+        let e = got.expect_err(name);
+        assert!(e.contains(name) && e.contains("not a regular file"), "{e}");
+    }
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+/// A directory where a checkpoint file goes stops the save with that directory named and what
+/// to do, not the staged file's path; once it is moved away the next save completes.
+#[test]
+fn a_directory_in_a_checkpoint_files_place_is_named_on_save() {
+    let base = std::env::temp_dir().join(format!("lstm-ckpt-dirname-{}", std::process::id()));
+    let d = fresh(&base, "m");
+    let mut f = fixture();
+    next_checkpoint(&mut f, &d, 1);
+    std::fs::remove_file(d.join("config.json")).unwrap();
+    std::fs::create_dir(d.join("config.json")).unwrap();
+    std::fs::write(d.join("config.json").join("x"), b"kept").unwrap();
+    let state = TrainingState {
+        step: 2,
+        ..Default::default()
+    };
+    let e = modeldir::save(&d, &f.meta, &f.model, &state)
+        .unwrap_err()
+        .to_string();
+    let want = d.join("config.json").display().to_string();
+    assert!(
+        e.starts_with(&want) || e.contains(&format!("{want}:")),
+        "{e}"
+    );
+    assert!(!e.contains(STAGING) && e.contains("move it away"), "{e}");
+    // the user's directory is untouched
+    assert_eq!(
+        std::fs::read(d.join("config.json").join("x")).unwrap(),
+        b"kept"
+    );
+    std::fs::remove_dir_all(d.join("config.json")).unwrap();
+    modeldir::save(&d, &f.meta, &f.model, &state).unwrap();
+    assert_eq!(loads_as(&d).0, 2);
+    assert!(!d.join(STAGING).exists());
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+/// A staged manifest that does not parse stops a save as it stops a load, and both say to
+/// remove the staging directory; after that the save goes through.
+#[test]
+fn a_damaged_staged_manifest_is_explained_by_save_as_by_load() {
+    let base = std::env::temp_dir().join(format!("lstm-ckpt-staged-{}", std::process::id()));
+    let d = fresh(&base, "m");
+    let mut f = fixture();
+    next_checkpoint(&mut f, &d, 1);
+    std::fs::create_dir(d.join(STAGING)).unwrap();
+    std::fs::write(d.join(STAGING).join(MANIFEST), b"{\"step\": 2, \"fil").unwrap();
+    let advice = format!("remove {}", d.join(STAGING).display());
+    let e = modeldir::load(&d).unwrap_err().to_string();
+    assert!(e.contains(&advice), "{e}");
+    let state = TrainingState {
+        step: 2,
+        ..Default::default()
+    };
+    let e = modeldir::save(&d, &f.meta, &f.model, &state)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(&advice), "{e}");
+    std::fs::remove_dir_all(d.join(STAGING)).unwrap();
+    modeldir::save(&d, &f.meta, &f.model, &state).unwrap();
+    assert_eq!(loads_as(&d).0, 2);
+    let _ = std::fs::remove_dir_all(&base);
+}

@@ -421,6 +421,7 @@ fn fuzz_csv_tsv_loaders() {
                     std: vec![],
                     window,
                     horizon,
+                    trained: None,
                 };
                 let Ok(tr) = spec.transformed(&table) else {
                     continue;

@@ -53,6 +53,70 @@ pub struct SeriesSpec {
     pub window: usize,
     /// Steps predicted at once.
     pub horizon: usize,
+    /// The target's rows trained on, by which `lstm eval` knows a copy of the training data
+    /// (absent in model directories written before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trained: Option<TrainedRows>,
+}
+
+/// The rows of a target column trained on (the first `rows`), as fingerprints of their first
+/// and last values: a file whose target holds the same run of values is a copy of the
+/// training data (shortened, lengthened, renamed), and its rows up to the trained end were
+/// trained on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainedRows {
+    /// How many rows were trained on, from the first.
+    pub rows: usize,
+    /// How many values each fingerprint covers (at most 64).
+    pub run: usize,
+    /// The fingerprint of the first `run` values' bits.
+    pub head: String,
+    /// The fingerprint of the last `run` trained values' bits.
+    pub tail: String,
+}
+
+impl TrainedRows {
+    /// Values a fingerprint covers: enough that an unrelated file matches only by holding the
+    /// same values.
+    const RUN: usize = 64;
+
+    /// The record of `target` trained on its first `rows` rows; `None` for none.
+    pub fn of(target: &[f64], rows: usize) -> Option<TrainedRows> {
+        let rows = rows.min(target.len());
+        let run = rows.min(Self::RUN);
+        (run > 0).then(|| TrainedRows {
+            rows,
+            run,
+            head: Self::print(&target[..run]),
+            tail: Self::print(&target[rows - run..rows]),
+        })
+    }
+
+    fn print(values: &[f64]) -> String {
+        let bytes: Vec<u8> = values
+            .iter()
+            .flat_map(|v| v.to_bits().to_le_bytes())
+            .collect();
+        crate::data::fingerprint(&bytes)
+    }
+
+    /// Where in `target` the trained rows end (exclusive, at most its length), if it holds
+    /// them: after the last run that matches the trained ones' last values, else after as many
+    /// rows as were trained from a run that matches their first values (a shortened copy).
+    pub fn end_in(&self, target: &[f64]) -> Option<usize> {
+        let run = self.run;
+        if run == 0 || target.len() < run {
+            return None;
+        }
+        let starts = 0..=target.len() - run;
+        let matches = |i: &usize, print: &str| Self::print(&target[*i..*i + run]) == print;
+        if let Some(i) = starts.clone().rev().find(|i| matches(i, &self.tail)) {
+            return Some(i + run);
+        }
+        let first = starts.into_iter().find(|i| matches(i, &self.head));
+        first.map(|i| (i + self.rows).min(target.len()))
+    }
 }
 
 /// Columns read from a CSV.
@@ -625,5 +689,37 @@ pub fn next_dates(dates: &[String], n: usize) -> Option<Vec<String>> {
                 .collect()
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TrainedRows;
+
+    #[test]
+    fn trained_rows_are_found_in_copies_of_the_training_data() {
+        let x: Vec<f64> = (0..300u64)
+            .map(|i| ((i * i * 37 + i) % 1009) as f64)
+            .collect();
+        let t = TrainedRows::of(&x, 200).unwrap();
+        assert_eq!((t.rows, t.run), (200, 64));
+        // the file itself, and copies with rows added before and after
+        assert_eq!(t.end_in(&x), Some(200));
+        let mut longer = vec![-1.0; 7];
+        longer.extend_from_slice(&x);
+        assert_eq!(t.end_in(&longer), Some(207));
+        // a shortened copy ends inside the trained rows: by the first values
+        assert_eq!(t.end_in(&x[..150]), Some(150));
+        assert_eq!(t.end_in(&longer[..150]), Some(150));
+        // other values, or a copy cut at both ends, are not known
+        let other: Vec<f64> = x.iter().map(|v| v + 0.5).collect();
+        assert_eq!(t.end_in(&other), None);
+        assert_eq!(t.end_in(&x[10..150]), None);
+        assert_eq!(t.end_in(&x[..10]), None);
+        // fewer trained rows than a run
+        let s = TrainedRows::of(&x[..20], 20).unwrap();
+        assert_eq!((s.rows, s.run), (20, 20));
+        assert_eq!(s.end_in(&x), Some(20));
+        assert!(TrainedRows::of(&x, 0).is_none());
     }
 }

@@ -101,6 +101,21 @@ pub struct TrainedEnd {
     pub rows: usize,
     /// The fingerprint of those rows' times and values.
     pub fingerprint: String,
+    /// The series' first rows, by which a shortened copy (one that ends before `time`) is
+    /// known (absent in model directories written before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first: Option<TrainedStart>,
+}
+
+/// A series' first rows trained on, as [`TrainedEnd`] records its last.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainedStart {
+    /// The first time, as the file wrote it.
+    pub time: String,
+    /// How many rows, from there, the fingerprint covers.
+    pub rows: usize,
+    /// The fingerprint of those rows' times and values.
+    pub fingerprint: String,
 }
 
 /// Rows a [`TrainedEnd`] fingerprints: enough that an unrelated file matches only by holding
@@ -115,6 +130,11 @@ impl TrainedEnd {
             time: times[end - 1].to_string(),
             rows,
             fingerprint: Self::print(&times[end - rows..end], &target[end - rows..end]),
+            first: Some(TrainedStart {
+                time: times[0].to_string(),
+                rows,
+                fingerprint: Self::print(&times[..rows], &target[..rows]),
+            }),
         }
     }
 
@@ -130,18 +150,42 @@ impl TrainedEnd {
         crate::data::fingerprint(&bytes)
     }
 
-    /// Whether `times` and `target` hold these rows; if so, the row after them.
+    /// Whether `times` and `target` hold the series' trained rows, whole or cut short; if so,
+    /// the row after the last of them they hold.
     pub fn found_in(&self, times: &[Time], target: &[f32]) -> Option<usize> {
+        use std::cmp::Ordering;
         let until = Time::parse(&self.time)?;
-        let at = times
-            .iter()
-            .position(|t| t.cmp_same_kind(&until) == Some(std::cmp::Ordering::Equal))?;
-        let end = at + 1;
-        (self.rows > 0
-            && end >= self.rows
-            && Self::print(&times[end - self.rows..end], &target[end - self.rows..end])
-                == self.fingerprint)
-            .then_some(end)
+        let at = |time: &Time| {
+            times
+                .iter()
+                .position(|t| t.cmp_same_kind(time) == Some(Ordering::Equal))
+        };
+        if let Some(end) = at(&until).map(|i| i + 1) {
+            if self.rows > 0
+                && end >= self.rows
+                && Self::print(&times[end - self.rows..end], &target[end - self.rows..end])
+                    == self.fingerprint
+            {
+                return Some(end);
+            }
+        }
+        // a copy that stops earlier: it starts as the series did, and every row it holds up
+        // to the last trained time was trained on
+        let first = self.first.as_ref()?;
+        let start = at(&Time::parse(&first.time)?)?;
+        let head = start..start.checked_add(first.rows)?;
+        if first.rows == 0
+            || head.end > times.len()
+            || Self::print(&times[head.clone()], &target[head]) != first.fingerprint
+        {
+            return None;
+        }
+        Some(
+            times
+                .iter()
+                .position(|t| t.cmp_same_kind(&until) == Some(Ordering::Greater))
+                .unwrap_or(times.len()),
+        )
     }
 }
 

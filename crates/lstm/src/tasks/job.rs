@@ -1052,6 +1052,7 @@ fn window_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
         std: vec![],
         window: s.window,
         horizon: s.horizon,
+        trained: None,
     };
     let tr = context(spec.transformed(&table), || {
         format!("cannot transform {path}")
@@ -1070,6 +1071,11 @@ fn window_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
         Some(saved) => spec = saved,
         None => spec.fit_scaler(&tr, train_rows),
     }
+    // the raw rows the training windows read: the transform's lag first
+    spec.trained = series::TrainedRows::of(
+        &table.columns[0],
+        train_rows + series::transform_lag(spec.transform),
+    );
     let scaled = spec.scaled_rows(&tr);
     let f = s.columns.len();
     let train_w = series::make_windows(&scaled, f, s.window, s.horizon, 0, train_rows);
@@ -1815,6 +1821,24 @@ fn evaluate_task(l: &mut Loaded, data: &Path, o: &EvalOptions) -> JobResult<Eval
                 .map(|b| crate::data::fingerprint(&b))
                 .unwrap_or_default();
             let trained_on = l.meta.seen.first().filter(|x| x.fingerprint == print);
+            // a copy of it, shortened or lengthened: the run of the last trained values
+            if trained_on.is_none() {
+                let found = spec
+                    .trained
+                    .as_ref()
+                    .and_then(|t| t.end_in(&table.columns[0]));
+                if let Some(end) = found.filter(|&end| n.saturating_sub(hold) < end) {
+                    return Err(invalid(format!(
+                        "{}: it holds the values the model trained on, up to row {end} of its {n}, and the last {hold} rows reach into them: a score there would not be held out; {}train with a larger --holdout, or score data the model has not seen",
+                        data.display(),
+                        if n > end {
+                            format!("score at most the last {} (--holdout), ", n - end)
+                        } else {
+                            String::new()
+                        }
+                    )));
+                }
+            }
             if let Some(at) = trained_on.filter(|x| x.units == n && n > lag) {
                 if let Ok((train_rows, _)) = series::split_rows(
                     at.units - lag,

@@ -285,10 +285,34 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Reads a file of a model directory, refusing anything but a regular file (or a link to
+/// one) before opening it: reading a FIFO put in a file's place would wait for a writer forever.
+fn read_regular(path: &Path) -> std::io::Result<Vec<u8>> {
+    let kind = std::fs::metadata(path)?.file_type();
+    if !kind.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "not a regular file but {}: a model directory holds plain files only; move it away",
+                if kind.is_dir() {
+                    "a directory"
+                } else {
+                    "a pipe, socket or device"
+                }
+            ),
+        ));
+    }
+    std::fs::read(path)
+}
+
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+    let bytes = read_regular(path).map_err(|source| Error::Io {
         path: path.display().to_string(),
         source,
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| Error::Format {
+        path: path.display().to_string(),
+        reason: "not UTF-8 text".into(),
     })?;
     serde_json::from_str(&text).map_err(|e| Error::Format {
         path: path.display().to_string(),
@@ -368,7 +392,8 @@ fn publish(dir: &Path) -> Result<()> {
     let staging = dir.join(STAGING);
     // the files the new checkpoint lists, read before anything moves: a staged manifest that
     // does not parse stops here (its load names it), never decides what to remove
-    let new: Vec<String> = read_json::<Manifest>(&staging.join(MANIFEST))?
+    let new: Vec<String> = read_json::<Manifest>(&staging.join(MANIFEST))
+        .map_err(|e| damaged_staging(dir, e))?
         .files
         .into_iter()
         .map(|f| f.name)
@@ -386,7 +411,19 @@ fn publish(dir: &Path) -> Result<()> {
     names.push(MANIFEST.into());
     for n in &names {
         let from = staging.join(n);
-        std::fs::rename(&from, dir.join(n)).map_err(io_err(&from))?;
+        let to = dir.join(n);
+        std::fs::rename(&from, &to).map_err(|source| {
+            // a directory of the file's name in the way (rename cannot replace it): named as
+            // what the user must move, not as the staged file that could not be moved
+            if to.is_dir() && !from.is_dir() {
+                Error::Format {
+                    path: to.display().to_string(),
+                    reason: "a directory is where the model's file of this name goes; move it away and save again".into(),
+                }
+            } else {
+                io_err(&from)(source)
+            }
+        })?;
     }
     sync_dir(dir);
     std::fs::remove_dir(&staging).map_err(io_err(&staging))?;
@@ -416,6 +453,19 @@ fn publish(dir: &Path) -> Result<()> {
     }
     sync_dir(dir);
     Ok(())
+}
+
+/// The error for a staged manifest that cannot be read, with the way out: loading and saving
+/// both stop at it rather than guess which checkpoint is meant.
+fn damaged_staging(dir: &Path, e: Error) -> Error {
+    let staging = dir.join(STAGING);
+    Error::Format {
+        path: staging.join(MANIFEST).display().to_string(),
+        reason: format!(
+            "a save that was interrupted left this file damaged ({e}); remove {} to keep the last complete checkpoint (and save again)",
+            staging.display()
+        ),
+    }
 }
 
 /// Where the current version of checkpoint file `name` of `dir` is: in the staging directory
@@ -676,7 +726,7 @@ fn stage(
     // the further models `extra` wrote are checked on load as the first one is
     for k in 1.. {
         let name = member_file(k);
-        let bytes = match std::fs::read(staging.join(&name)) {
+        let bytes = match read_regular(&staging.join(&name)) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
             Err(e) => return Err(Error::read(&staging.join(&name).display().to_string(), e)),
@@ -767,7 +817,7 @@ pub fn load_for_use(dir: &Path) -> Result<Loaded> {
 }
 
 fn load_with(dir: &Path, moments: bool) -> Result<Loaded> {
-    let manifest_now = || std::fs::read(live_path(dir, MANIFEST)).ok();
+    let manifest_now = || read_regular(&live_path(dir, MANIFEST)).ok();
     // a save under way: its staging directory changed in the last few seconds (one left by a
     // killed save does not count)
     let saving = || {
@@ -807,13 +857,7 @@ fn load_once(dir: &Path, moments: bool) -> Result<Loaded> {
     let manifest: Option<Manifest> = if manifest_path.exists() {
         Some(read_json(&manifest_path).map_err(|e| {
             if manifest_path.starts_with(dir.join(STAGING)) {
-                Error::Format {
-                    path: manifest_path.display().to_string(),
-                    reason: format!(
-                        "a save that was interrupted left this file damaged ({e}); remove {} to load the last complete checkpoint",
-                        dir.join(STAGING).display()
-                    ),
-                }
+                damaged_staging(dir, e)
             } else {
                 e
             }
@@ -826,7 +870,7 @@ fn load_once(dir: &Path, moments: bool) -> Result<Loaded> {
     // weights before (so a truncated file is named as such, not by the parser's error)
     let read = |name: &str| -> Result<Option<(PathBuf, Vec<u8>)>> {
         let p = live_path(dir, name);
-        match std::fs::read(&p) {
+        match read_regular(&p) {
             Ok(b) => Ok(Some((p, b))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 if manifest
