@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,12 +29,15 @@ pub trait Item: Send + 'static {
     /// Whether its client has gone (the reply's receiver was dropped with the request): it is
     /// then dropped from the queue instead of run.
     fn abandoned(&self) -> bool;
+    /// Answers with `e` instead of running.
+    fn refuse(self, e: ApiError);
 }
 
 /// A model's worker thread and its bounded queue.
 pub struct BatchWorker<J> {
     queue: SyncSender<J>,
     gauges: Arc<ModelGauges>,
+    cut: Arc<AtomicBool>,
 }
 
 impl<J: Item> BatchWorker<J> {
@@ -55,6 +58,8 @@ impl<J: Item> BatchWorker<J> {
         let (tx, rx) = sync_channel::<J>(queue);
         let gauges = metrics.model(name, task);
         let g = gauges.clone();
+        let cut = Arc::new(AtomicBool::new(false));
+        let stop = cut.clone();
         std::thread::Builder::new()
             .name(format!("{task}-{name}"))
             .spawn(move || {
@@ -80,6 +85,13 @@ impl<J: Item> BatchWorker<J> {
                     if jobs.is_empty() {
                         continue;
                     }
+                    // the server's grace period is over: an answer now, not a closed connection
+                    if stop.load(Ordering::SeqCst) {
+                        for j in jobs {
+                            j.refuse(ApiError::unavailable(crate::text::SHUTDOWN_MESSAGE));
+                        }
+                        continue;
+                    }
                     let items = jobs.iter().map(Item::size).sum();
                     metrics.batch(task, items);
                     g.tokens.fetch_add(items as u64, Ordering::Relaxed);
@@ -87,7 +99,17 @@ impl<J: Item> BatchWorker<J> {
                     let _ = catch_unwind(AssertUnwindSafe(|| run(&mut loaded, jobs)));
                 }
             })?;
-        Ok(BatchWorker { queue: tx, gauges })
+        Ok(BatchWorker {
+            queue: tx,
+            gauges,
+            cut,
+        })
+    }
+
+    /// Answers every request still queued with a 503 (the server's grace period is over); the
+    /// batch running now is finished and answered.
+    pub fn cut(&self) {
+        self.cut.store(true, Ordering::SeqCst);
     }
 
     /// Queues a request.
@@ -139,6 +161,9 @@ impl Item for ClassifyJob {
     }
     fn abandoned(&self) -> bool {
         self.reply.is_closed()
+    }
+    fn refuse(self, e: ApiError) {
+        let _ = self.reply.send(Err(e));
     }
 }
 
@@ -250,6 +275,9 @@ impl Item for ForecastJob {
     }
     fn abandoned(&self) -> bool {
         self.reply.is_closed()
+    }
+    fn refuse(self, e: ApiError) {
+        let _ = self.reply.send(Err(e));
     }
 }
 
@@ -583,5 +611,54 @@ mod tests {
         assert!(kept_rx.blocking_recv().unwrap().is_ok());
         assert_eq!(*ran.lock().unwrap(), ["slow", "kept"]);
         assert_eq!(w.gauges.queued.load(Ordering::Relaxed), 0);
+    }
+
+    /// At the end of the grace period the requests still queued are answered with a 503; they
+    /// got no answer at all (their connections were closed). The batch running is finished.
+    #[test]
+    fn a_cut_answers_the_queued_requests_and_finishes_the_running_one() {
+        let metrics = Arc::new(Metrics::default());
+        let ran = Arc::new(Mutex::new(Vec::new()));
+        let seen = ran.clone();
+        let w = BatchWorker::start(
+            "m",
+            "classify",
+            (),
+            8,
+            1,
+            Duration::ZERO,
+            metrics,
+            move |_: &mut (), jobs: Vec<ClassifyJob>| {
+                for j in jobs {
+                    std::thread::sleep(Duration::from_millis(300));
+                    seen.lock().unwrap().push(j.texts[0].clone());
+                    let _ = j.reply.send(Ok(Vec::new()));
+                }
+            },
+        )
+        .unwrap();
+        let mut rxs = Vec::new();
+        for t in ["running", "queued1", "queued2"] {
+            let (reply, rx) = oneshot::channel();
+            w.submit(
+                "m",
+                ClassifyJob {
+                    texts: vec![t.to_string()],
+                    reply,
+                },
+            )
+            .unwrap();
+            rxs.push(rx);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        w.cut();
+        let mut answers = rxs.into_iter().map(|rx| rx.blocking_recv().unwrap());
+        assert!(answers.next().unwrap().is_ok());
+        for a in answers {
+            let e = a.unwrap_err();
+            assert_eq!(e.status, axum::http::StatusCode::SERVICE_UNAVAILABLE);
+            assert!(e.message.contains("shutting down"), "{e:?}");
+        }
+        assert_eq!(*ran.lock().unwrap(), ["running"]);
     }
 }

@@ -346,14 +346,17 @@ pub async fn serve(
             match tokio::time::timeout(grace, &mut server).await {
                 Ok(r) => r??,
                 Err(_) => {
-                    // the completions still running end with an error (and [DONE]) first
+                    // the completions still running end with an error (and [DONE]) first,
+                    // and the forecasts and classifications still queued are answered so
                     for m in state.models.values() {
-                        if let Served::Text(w) = m {
-                            w.cut();
+                        match m {
+                            Served::Text(w) => w.cut(),
+                            Served::Forecast { worker, .. } => worker.cut(),
+                            Served::Classify { worker, .. } => worker.cut(),
                         }
                     }
                     eprintln!(
-                        "lstm serve: grace period over; completions still running were ended with an error"
+                        "lstm serve: grace period over; completions still running and requests still queued were answered with an error"
                     );
                     match tokio::time::timeout(CUT_WAIT, &mut server).await {
                         Ok(r) => r??,
