@@ -38,7 +38,10 @@ fn members_zero_is_refused_and_the_help_names_the_flag() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
     assert!(!err.contains("panicked"), "{err}");
-    assert!(err.contains("members must be at least 1"), "{err}");
+    assert!(
+        err.contains("members (--members) must be at least 1"),
+        "{err}"
+    );
     assert!(!out.join("config.json").exists());
 
     // the default --help states is the library's

@@ -441,7 +441,7 @@ fn forecast_train_forecast_eval() {
             "--out",
             dir.join("x").to_str().unwrap(),
         ],
-        &["no column `nope`", "month, passengers"],
+        &["no column `nope`", "`month`, `passengers`"],
     );
     fails(
         &["generate", "--model", out.to_str().unwrap()],

@@ -276,6 +276,26 @@ fn long_format_forecasts_continue_each_series_monthly_dates() {
         out.contains("\nb,1994-08,") && out.contains("\nb,1995-01,"),
         "{out}"
     );
+    // a history of 12 months, the context, is one short of what the seasonal inputs read:
+    // said as such (it said "fewer than the model's context of 13 steps" of a context of 12)
+    let short = dir.join("short.csv");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let a_rows: Vec<&str> = text.lines().filter(|l| l.starts_with("a,")).collect();
+    let mut f = String::from("id,month,y\n");
+    for l in &a_rows[a_rows.len() - 12..] {
+        writeln!(f, "{l}").unwrap();
+    }
+    std::fs::write(&short, f).unwrap();
+    let out_csv = dir.join("short-fc.csv");
+    refused(
+        &forecast_args(&m, &short, &["--out", s(&out_csv)]),
+        &out_csv,
+        &[
+            "has 12 known values, fewer than the 13 the model needs",
+            "a season of 12 steps and one more",
+            "its context is 12 steps",
+        ],
+    );
 }
 
 /// The first `n` series of the M4 hourly training file, in its long format.
@@ -817,7 +837,7 @@ fn bad_input_is_refused_with_file_line_and_column_and_writes_nothing() {
     refused(
         &a,
         &out,
-        &["long.csv", "no column `nope`", "store, t, sales"],
+        &["long.csv", "no column `nope`", "`store`, `t`, `sales`"],
     );
     // --window belongs to the window forecaster
     bad(
@@ -1252,8 +1272,11 @@ fn sizes_times_and_output_files_that_a_hostile_user_tried() {
     for i in 1..=200 {
         writeln!(f, "dense,{i},{}", i % 7 + 1).unwrap();
     }
-    for i in 0..100i64 {
-        writeln!(f, "sparse,{},{}", i * 999_999 + 1, i % 7 + 1).unwrap();
+    // runs of three steps a million apart: a step of 1 like `dense`, with long gaps
+    for i in 0..20i64 {
+        for j in 0..3 {
+            writeln!(f, "sparse,{},{}", i * 999_999 + 1 + j, j + 1).unwrap();
+        }
     }
     std::fs::write(&spread, f).unwrap();
     refuse_training(&spread, &[], &["add up to over 10000000"]);

@@ -268,7 +268,7 @@ fn bad_tables_are_refused_with_file_line_and_column() {
     forecast(
         &good,
         &["--column", "price"],
-        &["good.csv", "no column `price`", "day, sales"],
+        &["good.csv", "no column `price`", "`day`, `sales`"],
     );
     let text = write(
         "text.csv",
@@ -845,7 +845,7 @@ fn edited_configurations_of_every_task_are_refused_when_loaded() {
         "t-seq",
         &|v| v["settings"]["seq_len"] = 0.into(),
         &eval_txt,
-        &["config.json", "seq_len must be at least 1"],
+        &["config.json", "seq_len (--seq-len) must be at least 1"],
     );
     refused(
         &t,
@@ -1042,8 +1042,11 @@ fn bad_configuration_is_refused_before_anything_is_written() {
         text(&[flag, "0"], &["at least 1"]);
     }
     text(&["--hidden", "-5"], &["-5"]);
-    text(&["--lr", "-0.1"], &["lr must be a positive number"]);
-    text(&["--dropout", "1.5"], &["dropout must be in [0, 1)"]);
+    text(&["--lr", "-0.1"], &["lr (--lr) must be a positive number"]);
+    text(
+        &["--dropout", "1.5"],
+        &["dropout (--dropout) must be in [0, 1)"],
+    );
     text(&["--hidden", "1000000", "--layers", "50"], &["GB"]);
     text(&["--batch", "100000000", "--hidden", "64"], &["GB"]);
     text(
@@ -1052,7 +1055,7 @@ fn bad_configuration_is_refused_before_anything_is_written() {
     );
     text(
         &["--cell", "gru", "--proj", "4"],
-        &["proj needs cell = lstm"],
+        &["proj (--proj) needs cell = lstm"],
     );
     let cfg = dir.join("run.toml");
     std::fs::write(&cfg, "hidden = 16\nhiden = 32\n").unwrap();
@@ -1374,19 +1377,27 @@ fn a_run_whose_data_changed_is_not_resumed() {
     let wd = dir.join("wd");
     let mut a = text_args(&txt, &wd, "2");
     a.extend(["--weight-decay", "-1"]);
-    rejects(&a, &["weight_decay must be a finite number >= 0"], &dir);
+    rejects(
+        &a,
+        &["weight_decay (--weight-decay) must be a finite number >= 0"],
+        &dir,
+    );
     let th = dir.join("th");
     let mut a = text_args(&txt, &th, "2");
     let at = a.iter().position(|x| *x == "--threads").unwrap();
     a[at + 1] = "100000";
-    rejects(&a, &["threads must be at most 4096"], &dir);
+    rejects(&a, &["threads (--threads) must be at most 4096"], &dir);
     // an epoch count no run reaches (it printed u64::MAX steps)
     let ep = dir.join("ep");
     let mut a = text_args(&txt, &ep, "2");
     let at = a.iter().position(|x| *x == "--steps").unwrap();
     a[at] = "--epochs";
     a[at + 1] = "1e30";
-    rejects(&a, &["epochs must be at most 1000000", "--minutes"], &dir);
+    rejects(
+        &a,
+        &["epochs (--epochs) must be at most 1000000", "--minutes"],
+        &dir,
+    );
 }
 
 #[test]

@@ -254,7 +254,7 @@ fn tail_out_of_range_is_refused() {
         ]);
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(!o.status.success());
-        assert!(err.contains("tail must be in [0, 0.9)"), "{err}");
+        assert!(err.contains("tail (--tail) must be in [0, 0.9)"), "{err}");
         assert!(!err.contains("panicked"));
     }
 }

@@ -251,10 +251,10 @@ fn members_out_of_range_and_a_minutes_budget() {
     assert!(s.members > 1, "the default averages several models");
     s.members = 0;
     let e = s.validate().unwrap_err().to_string();
-    assert!(e.contains("members must be at least 1"), "{e}");
+    assert!(e.contains("members (--members) must be at least 1"), "{e}");
     s.members = 101;
     let e = s.validate().unwrap_err().to_string();
-    assert!(e.contains("members must be at most 100"), "{e}");
+    assert!(e.contains("members (--members) must be at most 100"), "{e}");
 
     // a time budget alone trains one model, says so, and saves members = 1
     let dir = tmp("minutes");

@@ -295,7 +295,7 @@ fn api_misuse_is_a_typed_error() {
                 steps: Some(0),
                 ..lstm::Settings::defaults(lstm::Task::Text)
             },
-            "steps must be at least 1",
+            "steps (--steps) must be at least 1",
         ),
         (
             lstm::Settings {
@@ -303,7 +303,7 @@ fn api_misuse_is_a_typed_error() {
                 minutes: Some(f64::NAN),
                 ..lstm::Settings::defaults(lstm::Task::Text)
             },
-            "minutes must be a positive, finite number",
+            "minutes (--minutes) must be a positive, finite number",
         ),
         (
             lstm::Settings {

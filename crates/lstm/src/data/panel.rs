@@ -842,6 +842,7 @@ fn panel_from(mut file: Delimited, spec: &PanelSpec) -> Result<Panel> {
     let mut order: HashMap<String, usize> = HashMap::new();
     let mut groups: Vec<(String, Vec<Row>)> = Vec::new();
     let mut first_time: Option<(Time, usize)> = None;
+    let one_line = file.one_line();
     for (r, rec) in file.reader.records().enumerate() {
         let rec = rec.map_err(|e| match e.kind() {
             csv::ErrorKind::UnequalLengths {
@@ -854,6 +855,7 @@ fn panel_from(mut file: Delimited, spec: &PanelSpec) -> Result<Panel> {
             _ => fmt(format!("line {}: {e}", r + 2)),
         })?;
         let line = rec.position().map_or(r + 2, |p| p.line() as usize);
+        one_line.check(&rec, line, id_idx)?;
         let cell = |i: usize| rec.get(i).unwrap_or("").trim();
         let id = match id_idx {
             Some(i) => {
@@ -995,10 +997,11 @@ fn panel_from(mut file: Delimited, spec: &PanelSpec) -> Result<Panel> {
                     "line {b}, column `{time_name}`: series `{id}` has the time `{}` twice \
                      (also on line {a}){}",
                     w[1].time,
-                    if spec.id_column.is_none() {
-                        "; a file of several series needs --id-column"
-                    } else {
-                        ""
+                    match (spec.id_column.is_none(), w[1].time.kind) {
+                        (true, TimeKind::DateTime { .. }) => "; a file of several series needs --id-column, and local clock times repeat an hour when daylight saving time ends: write the times in UTC",
+                        (false, TimeKind::DateTime { .. }) => "; local clock times repeat an hour when daylight saving time ends: write the times in UTC",
+                        (true, _) => "; a file of several series needs --id-column",
+                        (false, _) => "",
                     }
                 )));
             }
@@ -1006,7 +1009,39 @@ fn panel_from(mut file: Delimited, spec: &PanelSpec) -> Result<Panel> {
     }
 
     let time_kind = first_time.map_or(TimeKind::Index, |(t, _)| t.kind);
-    let freq = infer_freq(&groups, time_kind, spec.freq);
+    if time_kind == TimeKind::Index {
+        let times: Vec<Vec<i64>> = groups
+            .iter()
+            .map(|(_, rows)| rows.iter().map(|r| r.time.value).collect())
+            .collect();
+        if let Some(format) = compact_dates(&times) {
+            return Err(fmt(format!(
+                "column `{time_name}`: its times look like dates written without dashes ({format}, such as `{}`); read as an integer index they would jump from one month or year to the next and the steps between would be filled as missing; write them {}",
+                times[0][0],
+                if format == "YYYYMM" { "YYYY-MM" } else { "YYYY-MM-DD" }
+            )));
+        }
+    }
+    let all: Vec<&[Row]> = groups.iter().map(|(_, rows)| rows.as_slice()).collect();
+    let freq = infer_freq(&all, time_kind, spec.freq);
+    // one model reads one frequency: a series that steps otherwise (monthly beside daily,
+    // trading days beside calendar days) would be read at the file's step, its time between
+    // filled as missing and its forecast at the wrong times
+    if groups.len() > 1 {
+        for (id, rows) in &groups {
+            if rows.len() < 4 {
+                continue;
+            }
+            let own = infer_freq(&[rows.as_slice()], time_kind, spec.freq);
+            let weekdays_of_business_days = freq == Freq::BusinessDaily && own == Freq::Daily;
+            if own != freq && !weekdays_of_business_days {
+                return Err(fmt(format!(
+                    "series `{id}` (first on line {}) is {own}, but the file's series are {freq} (its most common step); one model reads one frequency: give series of another frequency to a model of their own (or, if `{id}` is {freq} data with most of its steps missing, write the missing steps as rows with an empty target)",
+                    rows.iter().map(|r| r.line).min().unwrap_or(0)
+                )));
+            }
+        }
+    }
 
     let mut series = Vec::with_capacity(groups.len());
     let mut filled_total = 0usize;
@@ -1047,9 +1082,26 @@ fn panel_from(mut file: Delimited, spec: &PanelSpec) -> Result<Panel> {
                     t = at(k)?;
                 }
                 if t != row.time {
+                    // a month apart but on another day of the month: monthly data written
+                    // on a day some months do not have (the 30th, the 29th in February)
+                    let days = (row.time.value - p.value)
+                        / if time_kind == TimeKind::Date {
+                            1
+                        } else {
+                            86_400
+                        };
+                    let monthly_hint = if matches!(
+                        time_kind,
+                        TimeKind::Date | TimeKind::DateTime { .. }
+                    ) && (28..=31).contains(&days)
+                    {
+                        "; dates a month apart are read as monthly when they all fall on the same day of the month (or on each month's last day): write them as YYYY-MM, or on one day such as the 1st"
+                    } else {
+                        ""
+                    };
                     return Err(fmt(format!(
                         "line {}, column `{time_name}`: `{}` is not a whole number of {freq} \
-                         steps after `{p}` (line {pline}) in series `{}`",
+                         steps after `{p}` (line {pline}) in series `{}`{monthly_hint}",
                         row.line, row.time, s.id
                     )));
                 }
@@ -1107,11 +1159,37 @@ fn panel_from(mut file: Delimited, spec: &PanelSpec) -> Result<Panel> {
 /// and the time of day are counted in calendar months. Dates read as daily that are all
 /// weekdays, with at least one step from a Friday to the Monday after it, are business days;
 /// with `hint` business daily (a model's), weekdays a few days apart are, weekend or not.
-fn infer_freq(groups: &[(String, Vec<Row>)], kind: TimeKind, hint: Option<Freq>) -> Freq {
+/// Whether integer times (each series' in order) are dates written without dashes, `YYYYMM`
+/// or `YYYYMMDD`, that cross the end of a month or year somewhere (where, read as an index,
+/// they jump): that format's name.
+pub(crate) fn compact_dates(series: &[Vec<i64>]) -> Option<&'static str> {
+    let yyyymm = |v: i64| (100_001..=999_912).contains(&v) && (1..=12).contains(&(v % 100));
+    let yyyymmdd = |v: i64| {
+        let (y, m, d) = (v / 10_000, v / 100 % 100, v % 100);
+        (10_000_101..=99_991_231).contains(&v)
+            && (1..=12).contains(&m)
+            && (1..=days_in_month(y, m)).contains(&d)
+    };
+    let jumps = series
+        .iter()
+        .any(|t| t.windows(2).any(|w| w[1] - w[0] != t[1] - t[0]));
+    let all = |f: &dyn Fn(i64) -> bool| series.iter().flatten().all(|&v| f(v));
+    if !jumps {
+        None
+    } else if all(&yyyymm) {
+        Some("YYYYMM")
+    } else if all(&yyyymmdd) {
+        Some("YYYYMMDD")
+    } else {
+        None
+    }
+}
+
+fn infer_freq(groups: &[&[Row]], kind: TimeKind, hint: Option<Freq>) -> Freq {
     let pairs = || {
         groups
             .iter()
-            .flat_map(|(_, rows)| rows.windows(2).map(|w| (w[0].time, w[1].time)))
+            .flat_map(|rows| rows.windows(2).map(|w| (w[0].time, w[1].time)))
     };
     let monthly = match kind {
         TimeKind::Index => false,
@@ -1160,7 +1238,7 @@ fn infer_freq(groups: &[(String, Vec<Row>)], kind: TimeKind, hint: Option<Freq>)
     if kind == TimeKind::Date && dailyish && (hint.is_none() || hinted) {
         let weekdays = groups
             .iter()
-            .flat_map(|(_, rows)| rows.iter())
+            .flat_map(|rows| rows.iter())
             .all(|r| weekday(r.time.value) < 5);
         let over_weekend = || pairs().any(|(a, b)| weekday(a.value) == 4 && b.value - a.value == 3);
         if weekdays && (hinted || over_weekend()) {

@@ -191,15 +191,16 @@ fn table_from(mut file: Delimited, columns: &[String], date_column: Option<&str>
         path: name.clone(),
         reason,
     };
-    let rdr = &mut file.reader;
     let mut out = vec![Vec::new(); columns.len()];
     let mut dates = didx.map(|_| Vec::new());
     let mut last_time: Option<Time> = None;
     let mut labels = false;
     let mut seen_labels = std::collections::HashSet::new();
-    for (r, rec) in rdr.records().enumerate() {
-        let line = r + 2;
-        let rec = rec.map_err(|e| fmt(format!("line {line}: {e}")))?;
+    let one_line = file.one_line();
+    for (r, rec) in file.reader.records().enumerate() {
+        let rec = rec.map_err(|e| fmt(format!("line {}: {e}", r + 2)))?;
+        let line = rec.position().map_or(r + 2, |p| p.line() as usize);
+        one_line.check(&rec, line, None)?;
         for (k, &i) in idx.iter().enumerate() {
             let cell = rec.get(i).unwrap_or("").trim();
             if cell.is_empty() {
@@ -269,6 +270,18 @@ fn table_from(mut file: Delimited, columns: &[String], date_column: Option<&str>
     }
     if out[0].is_empty() {
         return Err(fmt("the file has no data rows".into()));
+    }
+    // integers that are dates without dashes would be continued as integers (`202313`)
+    if let Some(d) = dates.as_ref().filter(|_| !labels) {
+        let ints: Option<Vec<i64>> = d.iter().map(|c| c.parse().ok()).collect();
+        if let Some(format) = ints.and_then(|v| crate::data::panel::compact_dates(&[v])) {
+            return Err(fmt(format!(
+                "column `{}`: its times look like dates written without dashes ({format}, such as `{}`); read as an integer index the forecast would continue them as integers; write them {}",
+                date_column.unwrap_or_default(),
+                d[0],
+                if format == "YYYYMM" { "YYYY-MM" } else { "YYYY-MM-DD" }
+            )));
+        }
     }
     Ok(Table {
         dates,

@@ -42,6 +42,21 @@ impl Delimited {
             path: name.clone(),
             reason,
         };
+        // compressed files and spreadsheets, named for what they are, not as bad text
+        let packed = if bytes.starts_with(&[0x1f, 0x8b]) {
+            Some("gzip-compressed: decompress it (`gunzip`) and give the CSV")
+        } else if bytes.starts_with(b"PK\x03\x04") {
+            Some("a zip archive (a spreadsheet such as .xlsx is one): export the sheet as CSV, or unzip the CSV")
+        } else if bytes.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Some("zstd-compressed: decompress it (`zstd -d`) and give the CSV")
+        } else if bytes.starts_with(b"BZh") && bytes.get(3).is_some_and(u8::is_ascii_digit) {
+            Some("bzip2-compressed: decompress it (`bunzip2`) and give the CSV")
+        } else {
+            None
+        };
+        if let Some(what) = packed {
+            return Err(fmt(format!("the file is {what}")));
+        }
         if check_utf8 {
             if let Err(e) = std::str::from_utf8(&bytes) {
                 let at = e.valid_up_to();
@@ -94,6 +109,15 @@ impl Delimited {
         }
     }
 
+    /// The check that every cell of a row is on one line ([`OneLine::check`]), for the rows
+    /// this file's reader gives.
+    pub fn one_line(&self) -> OneLine {
+        OneLine {
+            name: self.name.clone(),
+            headers: self.headers.clone(),
+        }
+    }
+
     /// Index of the column named `c` (names, given and in the header, are compared trimmed), or an
     /// error listing the header.
     /// A name the header holds twice is refused rather than read from its first place.
@@ -105,9 +129,24 @@ impl Delimited {
             .filter(|(_, h)| h.trim() == c.trim())
             .map(|(i, _)| i);
         let first = at.next().ok_or_else(|| {
+            if let [only] = self.headers.iter().collect::<Vec<_>>()[..] {
+                if only.contains(';') {
+                    return self.error(format!(
+                        "no column `{}`: the header is one field, `{}`, so the file looks separated by `;` (a spreadsheet in a language that writes decimal commas); save it with `,` between fields and `.` in numbers",
+                        c.trim(),
+                        crate::data::panel::shown(only)
+                    ));
+                }
+            }
+            // each name quoted: a name may hold a comma or blanks
             self.error(format!(
-                "no column `{c}`; the header has: {}",
-                self.headers.iter().collect::<Vec<_>>().join(", ")
+                "no column `{}`; the header has: {}",
+                c.trim(),
+                self.headers
+                    .iter()
+                    .map(|h| format!("`{}`", h.trim()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))
         })?;
         if let Some(second) = at.next() {
@@ -126,4 +165,35 @@ fn bytes_empty(r: &csv::Reader<std::io::Cursor<Vec<u8>>>) -> bool {
         .get_ref()
         .iter()
         .all(|b| b.is_ascii_whitespace())
+}
+
+/// A file's name and header, to check its rows' cells ([`Delimited::one_line`]).
+pub(crate) struct OneLine {
+    name: String,
+    headers: csv::StringRecord,
+}
+
+impl OneLine {
+    /// Refuses a cell of `rec` (read from `line`) that runs over several lines, except in
+    /// column `except` (an id may hold a line break): a quote opened in a cell and never
+    /// closed makes one cell of the lines after it, up to the next quote or the end of the
+    /// file, and those rows would be lost without a word.
+    pub fn check(&self, rec: &csv::StringRecord, line: usize, except: Option<usize>) -> Result<()> {
+        let Some((i, cell)) = rec
+            .iter()
+            .enumerate()
+            .find(|&(i, c)| Some(i) != except && c.contains('\n'))
+        else {
+            return Ok(());
+        };
+        Err(Error::Format {
+            path: self.name.clone(),
+            reason: format!(
+                "line {line}, column `{}`: the cell runs over {} lines (`{}`): a quote opened in it is not closed where the cell ends; close it, or write a quote inside a quoted cell twice (\"\")",
+                self.headers.get(i).unwrap_or("?"),
+                cell.lines().count(),
+                crate::data::panel::shown(cell.lines().next().unwrap_or(""))
+            ),
+        })
+    }
 }

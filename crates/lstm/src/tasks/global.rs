@@ -1290,6 +1290,21 @@ pub fn histories(panel: &Panel) -> Vec<usize> {
         .collect()
 }
 
+/// The values of history a series needs before a forecast's first step, and why in words:
+/// the context, or a season and one more where that is longer (the seasonal inputs read it).
+pub fn history_needed(spec: &GlobalSpec) -> (usize, String) {
+    let need = spec.context.max(spec.season + 1);
+    let why = if need > spec.context {
+        format!(
+            "a season of {} steps and one more, which its seasonal inputs read; its context is {} steps",
+            spec.season, spec.context
+        )
+    } else {
+        format!("its context of {need} steps")
+    };
+    (need, why)
+}
+
 /// Checks that a panel read for forecasting fits the spec: its time kind, each series' history
 /// at least the context, and (with known columns) `steps` future rows after the history.
 ///
@@ -1315,13 +1330,14 @@ pub fn check_forecast_panel(
         }
     }
     for (s, &h) in panel.series.iter().zip(history) {
-        let need = spec.context.max(spec.season + 1);
+        let (need, why) = history_needed(spec);
         if h < need {
             return Err(Error::Format {
                 path: file.into(),
                 reason: format!(
-                    "series `{}` (line {}) has {h} known values, fewer than the model's context of {need} steps; give it more history or leave it out",
-                    s.id, s.first_line
+                    "series `{}` (line {}) has {h} known values, fewer than the {need} the model needs ({why}); give it more history or leave it out",
+                    s.id,
+                    s.first_line,
                 ),
             });
         }

@@ -2634,13 +2634,14 @@ pub fn backtest(l: &mut Loaded, data: &Path, windows: usize) -> JobResult<Backte
     same_frequency(&spec, &panel, &data.display().to_string())?;
     // each series' windows end with its last value (rows after it hold only known columns)
     let lens = global::histories(&panel);
+    let (first, why) = global::history_needed(&spec);
     for (x, &n) in panel.series.iter().zip(&lens) {
-        if n < need.saturating_add(spec.context.max(spec.season + 1)) {
+        if n < need.saturating_add(first) {
             return Err(JobError::Lib(Error::Format {
                 path: data.display().to_string(),
                 reason: format!(
-                    "series `{}` (line {}) has {n} rows up to its last value, too few for {windows} window(s) of {} after the model's context of {} steps",
-                    x.id, x.first_line, spec.horizon, spec.context
+                    "series `{}` (line {}) has {n} rows up to its last value, too few for {windows} window(s) of {} after the {first} the model reads first ({why})",
+                    x.id, x.first_line, spec.horizon
                 ),
             }));
         }

@@ -250,6 +250,17 @@ pub struct Settings {
     pub precision: crate::kernels::Precision,
 }
 
+/// A setting's name as a configuration and Python know it, with the `lstm train` flag that sets
+/// it where there is one: `val_fraction (--val-fraction)`.
+fn named(name: &str) -> String {
+    const NO_FLAG: [&str; 2] = ["word_dropout", "max_vocab"];
+    if NO_FLAG.contains(&name) {
+        name.to_string()
+    } else {
+        format!("{name} (--{})", name.replace('_', "-"))
+    }
+}
+
 impl Settings {
     /// Defaults for a job: the charlm-2x256 model for text, a small LSTM for series, a
     /// word-embedding LSTM for classification.
@@ -392,7 +403,11 @@ impl Settings {
         // activations depend on the task's sequence length: checked when the job builds its
         // model (`memory::check_model_memory`)
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            return bad(format!("lr must be a positive number, got {}", self.lr));
+            return bad(format!(
+                "{} must be a positive number, got {}",
+                named("lr"),
+                self.lr
+            ));
         }
         for (name, p) in [
             ("dropout", self.dropout),
@@ -400,21 +415,27 @@ impl Settings {
             ("word_dropout", self.word_dropout),
         ] {
             if !(0.0..1.0).contains(&p) {
-                return bad(format!("{name} must be in [0, 1), got {p}"));
+                return bad(format!("{} must be in [0, 1), got {p}", named(name)));
             }
         }
         if !(self.val_fraction > 0.0 && self.val_fraction < 0.9) {
             return bad(format!(
-                "val_fraction must be in (0, 0.9), got {}",
+                "{} must be in (0, 0.9), got {}",
+                named("val_fraction"),
                 self.val_fraction
             ));
         }
         if !(0.0..0.9).contains(&self.tail) {
-            return bad(format!("tail must be in [0, 0.9), got {}", self.tail));
+            return bad(format!(
+                "{} must be in [0, 0.9), got {}",
+                named("tail"),
+                self.tail
+            ));
         }
         if !(self.clip.is_finite() && self.clip >= 0.0) {
             return bad(format!(
-                "clip must be a finite number >= 0 (0: no clipping), got {}",
+                "{} must be a finite number >= 0 (0: no clipping), got {}",
+                named("clip"),
                 self.clip
             ));
         }
@@ -431,41 +452,48 @@ impl Settings {
         }
         if self.threads > MAX_THREADS {
             return bad(format!(
-                "threads must be at most {MAX_THREADS} (0: every core), got {}",
+                "{} must be at most {MAX_THREADS} (0: every core), got {}",
+                named("threads"),
                 self.threads
             ));
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
             return bad(format!(
-                "weight_decay must be a finite number >= 0, got {}",
+                "{} must be a finite number >= 0, got {}",
+                named("weight_decay"),
                 self.weight_decay
             ));
         }
         if let Some(m) = self.minutes {
             if !(m.is_finite() && m > 0.0) {
                 return bad(format!(
-                    "minutes must be a positive, finite number, got {m}"
+                    "{} must be a positive, finite number, got {m}",
+                    named("minutes")
                 ));
             }
         }
         if let Some(e) = self.epochs {
             if !(e.is_finite() && e > 0.0) {
-                return bad(format!("epochs must be a positive, finite number, got {e}"));
+                return bad(format!(
+                    "{} must be a positive, finite number, got {e}",
+                    named("epochs")
+                ));
             }
             if e > 1e6 {
                 return bad(format!(
-                    "epochs must be at most 1000000, got {e}; for a run bounded by time give --minutes"
+                    "{} must be at most 1000000, got {e}; for a run bounded by time give --minutes",
+                    named("epochs")
                 ));
             }
         }
         if self.steps == Some(0) {
-            return bad("steps must be at least 1".into());
+            return bad(format!("{} must be at least 1", named("steps")));
         }
         if self.save_every == Some(0) {
-            return bad("save_every must be at least 1".into());
+            return bad(format!("{} must be at least 1", named("save_every")));
         }
         if self.eval_every == 0 {
-            return bad("eval_every must be at least 1".into());
+            return bad(format!("{} must be at least 1", named("eval_every")));
         }
         if self.cell != Mode::Lstm && self.variant != Variant::Standard {
             let name = serde_json::to_value(self.variant)
@@ -477,7 +505,10 @@ impl Settings {
             ));
         }
         if self.proj > 0 && (self.cell != Mode::Lstm || self.proj >= self.hidden) {
-            return bad("proj needs cell = lstm and proj < hidden".into());
+            return bad(format!(
+                "{} needs cell = lstm (--cell lstm) and proj < hidden (--hidden)",
+                named("proj")
+            ));
         }
         Ok(())
     }
@@ -500,12 +531,13 @@ impl Settings {
             ("members", self.members),
         ] {
             if v == 0 {
-                return bad(format!("{name} must be at least 1"));
+                return bad(format!("{} must be at least 1", named(name)));
             }
         }
         if self.members > MAX_MEMBERS {
             return bad(format!(
-                "members must be at most {MAX_MEMBERS}, got {} (each is a whole model, trained in turn)",
+                "{} must be at most {MAX_MEMBERS}, got {} (each is a whole model, trained in turn)",
+                named("members"),
                 self.members
             ));
         }
