@@ -475,6 +475,23 @@ fn the_issues_m4_commands_on_three_series() {
         err.contains("shorter.csv") && err.contains("trained on the series up to"),
         "{err}"
     );
+    // the same rows under other ids and times counted from elsewhere (an export that writes
+    // them otherwise): known by the values alone
+    let mut renamed = String::from("series,t,value\n");
+    for l in text.lines().skip(1) {
+        let f: Vec<&str> = l.split(',').collect();
+        let t: usize = f[1].parse().unwrap();
+        writeln!(renamed, "x{},{},{}", f[0], t + 5000, f[2]).unwrap();
+    }
+    let renamed_csv = dir.join("renamed.csv");
+    std::fs::write(&renamed_csv, renamed).unwrap();
+    let o = run(&["eval", "--model", s(&m), "--data", s(&renamed_csv)]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && !err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("renamed.csv") && err.contains("the values the model trained on"),
+        "{err}"
+    );
     // 48 more hours of each series: one window is new, two reach back into training
     let mut longer = std::fs::read_to_string(&csv).unwrap();
     for (id, end) in &last {
@@ -500,7 +517,7 @@ fn the_issues_m4_commands_on_three_series() {
     assert!(!o.status.success(), "a trained window was scored");
     assert!(err.contains("score at most --windows 1"), "{err}");
     // a file that numbers its times otherwise (each series' last 300 rows counted from 1)
-    // does not hold the trained rows as such: it is scored
+    // holds the trained rows by their values (it was scored until 2026-12-07)
     let text = std::fs::read_to_string(&csv).unwrap();
     let mut renumbered = String::from("series,t,value\n");
     for (id, end) in &last {
@@ -513,8 +530,26 @@ fn the_issues_m4_commands_on_three_series() {
         }
     }
     let renumbered_csv = dir.join("renumbered.csv");
-    std::fs::write(&renumbered_csv, renumbered).unwrap();
-    ok(&["eval", "--model", s(&m), "--data", s(&renumbered_csv)]);
+    std::fs::write(&renumbered_csv, renumbered.clone()).unwrap();
+    // since the values alone are known too, it is refused: its rows were trained on
+    let o = run(&["eval", "--model", s(&m), "--data", s(&renumbered_csv)]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "trained values were scored");
+    assert!(err.contains("the values the model trained on"), "{err}");
+    // other values at those times are scored
+    let other: String = renumbered
+        .lines()
+        .enumerate()
+        .map(|(i, l)| match l.rsplit_once(',') {
+            Some((head, v)) if i > 0 => {
+                format!("{head},{}\n", v.parse::<f64>().unwrap() + 1.0)
+            }
+            _ => format!("{l}\n"),
+        })
+        .collect();
+    let other_csv = dir.join("other.csv");
+    std::fs::write(&other_csv, other).unwrap();
+    ok(&["eval", "--model", s(&m), "--data", s(&other_csv)]);
 }
 
 /// A long-format file `id,<time>,v` of two series of `n` and `n - 30` steps, their times

@@ -70,32 +70,52 @@ pub struct TrainedRows {
     pub rows: usize,
     /// How many values each fingerprint covers (at most 64).
     pub run: usize,
-    /// The fingerprint of the first `run` values' bits.
-    pub head: String,
-    /// The fingerprint of the last `run` trained values' bits.
-    pub tail: String,
+    /// The fingerprint of the first `run` values' bits (none for a run of fewer than 8
+    /// different values, such as a stretch of zeros, which other data could hold too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<String>,
+    /// The fingerprint of the last `run` trained values' bits (none as for `head`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail: Option<String>,
 }
 
 impl TrainedRows {
     /// Values a fingerprint covers: enough that an unrelated file matches only by holding the
     /// same values.
     const RUN: usize = 64;
+    /// Different values a run must hold to be told apart from other data.
+    const VARIED: usize = 8;
 
-    /// The record of `target` trained on its first `rows` rows; `None` for none.
+    /// The record of `target` trained on its first `rows` rows; `None` for none, or when
+    /// neither run is varied enough to be recognised.
     pub fn of(target: &[f64], rows: usize) -> Option<TrainedRows> {
         let rows = rows.min(target.len());
         let run = rows.min(Self::RUN);
-        (run > 0).then(|| TrainedRows {
+        let varied = |v: &[f64]| {
+            let mut bits: Vec<u64> = v
+                .iter()
+                .filter(|x| !x.is_nan())
+                .map(|x| x.to_bits())
+                .collect();
+            bits.sort_unstable();
+            bits.dedup();
+            bits.len() >= Self::VARIED
+        };
+        let print = |v: &[f64]| varied(v).then(|| Self::print(v));
+        let (head, tail) = (print(&target[..run]), print(&target[rows - run..rows]));
+        (run > 0 && (head.is_some() || tail.is_some())).then_some(TrainedRows {
             rows,
             run,
-            head: Self::print(&target[..run]),
-            tail: Self::print(&target[rows - run..rows]),
+            head,
+            tail,
         })
     }
 
-    fn print(values: &[f64]) -> String {
+    /// The fingerprint of `values`' bits (every missing value alike).
+    pub fn print(values: &[f64]) -> String {
         let bytes: Vec<u8> = values
             .iter()
+            .map(|&v| if v.is_nan() { f64::NAN } else { v })
             .flat_map(|v| v.to_bits().to_le_bytes())
             .collect();
         crate::data::fingerprint(&bytes)
@@ -110,10 +130,15 @@ impl TrainedRows {
             return None;
         }
         let starts = 0..=target.len() - run;
-        let matches = |i: &usize, print: &str| Self::print(&target[*i..*i + run]) == print;
-        if let Some(i) = starts.clone().rev().find(|i| matches(i, &self.tail)) {
-            return Some(i + run);
+        let matches = |i: &usize, print: &Option<String>| {
+            print.as_deref() == Some(&Self::print(&target[*i..*i + run]))
+        };
+        if self.tail.is_some() {
+            if let Some(i) = starts.clone().rev().find(|i| matches(i, &self.tail)) {
+                return Some(i + run);
+            }
         }
+        self.head.as_ref()?;
         let first = starts.into_iter().find(|i| matches(i, &self.head));
         first.map(|i| (i + self.rows).min(target.len()))
     }
@@ -734,5 +759,13 @@ mod tests {
         assert_eq!((s.rows, s.run), (20, 20));
         assert_eq!(s.end_in(&x), Some(20));
         assert!(TrainedRows::of(&x, 0).is_none());
+        // runs of few values (a stretch of zeros) are not recorded: other data holds them too
+        let mut z = vec![0.0; 100];
+        assert!(TrainedRows::of(&z, 100).is_none());
+        z.extend_from_slice(&x[..100]);
+        let t = TrainedRows::of(&z, 200).unwrap();
+        assert!(t.head.is_none() && t.tail.is_some());
+        assert_eq!(t.end_in(&z), Some(200));
+        assert_eq!(t.end_in(&vec![0.0; 300]), None);
     }
 }

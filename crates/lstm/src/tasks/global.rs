@@ -105,6 +105,11 @@ pub struct TrainedEnd {
     /// known (absent in model directories written before it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first: Option<TrainedStart>,
+    /// The trained rows by their values alone, by which a copy whose times or ids are written
+    /// otherwise (`2020-01-01` for `2020-01`, `7` for `007`) is known (absent in model
+    /// directories written before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<crate::data::series::TrainedRows>,
 }
 
 /// A series' first rows trained on, as [`TrainedEnd`] records its last.
@@ -135,6 +140,10 @@ impl TrainedEnd {
                 rows,
                 fingerprint: Self::print(&times[..rows], &target[..rows]),
             }),
+            values: crate::data::series::TrainedRows::of(
+                &target.iter().map(|&v| f64::from(v)).collect::<Vec<_>>(),
+                end,
+            ),
         }
     }
 

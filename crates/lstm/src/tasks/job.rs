@@ -2597,6 +2597,64 @@ fn same_frequency(spec: &GlobalSpec, panel: &Panel, name: &str) -> JobResult<()>
     Ok(())
 }
 
+/// Refuses windows of a file's series that hold a training series' rows by their values alone
+/// (its first or last 64 trained values in a row): a copy whose times or ids are written
+/// otherwise than in training (`2020-01-01` for `2020-01`, `7` for `007`), which the records
+/// of times and ids do not know.
+fn trained_by_values(
+    spec: &GlobalSpec,
+    panel: &Panel,
+    lens: &[usize],
+    need: usize,
+    data: &Path,
+) -> JobResult<()> {
+    use std::collections::HashMap;
+    // (run length, fingerprint) -> (training series, where its trained rows end from there)
+    let mut runs: HashMap<(usize, &str), (usize, bool)> = HashMap::new();
+    for (i, end) in spec.trained_until.iter().enumerate() {
+        if let Some(v) = &end.values {
+            if let Some(t) = &v.tail {
+                runs.insert((v.run, t.as_str()), (i, true));
+            }
+            if let Some(h) = &v.head {
+                runs.entry((v.run, h.as_str())).or_insert((i, false));
+            }
+        }
+    }
+    let mut lengths: Vec<usize> = runs.keys().map(|k| k.0).collect();
+    lengths.sort_unstable();
+    lengths.dedup();
+    for (x, &n) in panel.series.iter().zip(lens) {
+        let y: Vec<f64> = x.target[..n].iter().map(|&v| f64::from(v)).collect();
+        let first_scored = n - need;
+        for &run in &lengths {
+            // only runs that reach past the first scored row can make a window trained on
+            for i in 0..=n.saturating_sub(run) {
+                if n < run {
+                    break;
+                }
+                let print = crate::data::series::TrainedRows::print(&y[i..i + run]);
+                let Some(&(j, tail)) = runs.get(&(run, print.as_str())) else {
+                    continue;
+                };
+                let trained = spec.trained_until[j].values.as_ref().map_or(0, |v| v.rows);
+                let end = if tail { i + run } else { (i + trained).min(n) };
+                if end <= first_scored {
+                    continue;
+                }
+                return Err(invalid(format!(
+                    "{}: series `{}` (line {}) holds, up to its row {end}, the values the model trained on in its series `{}` (the same values in a row, whatever its times and id are written like), and the last {need} steps scored reach into them: a score there would not be held out; score data after them, or train with a larger --holdout",
+                    data.display(),
+                    x.id,
+                    x.first_line,
+                    spec.ids.get(j).map_or(spec.target.as_str(), String::as_str),
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The columns a global forecaster reads, and the frequency it was trained on (a few
 /// weekdays of business-daily data are read as such).
 fn panel_spec(spec: &GlobalSpec) -> PanelSpec {
@@ -2692,6 +2750,7 @@ pub fn backtest(l: &mut Loaded, data: &Path, windows: usize) -> JobResult<Backte
             }
         )));
     }
+    trained_by_values(&spec, &panel, &lens, need, data)?;
     if spec.distribution.needs_scale() {
         check_counts(&data.display().to_string(), &panel, &lens, &spec.target)?;
     }
