@@ -906,3 +906,89 @@ def test_review_fixes_seeds_targets_from_settings_generators_and_ids_trimmed_ali
     with pytest.raises(lstm.DataError, match="ids ' a' and 'a' differ only by blanks"):
         g.fit(pd.DataFrame({"id": [" a"] * 40 + ["a"] * 40, "t": list(range(40)) * 2, "v": y}),
               column="v", id_column="id", time_column="t")
+
+
+def test_notebook_frames_are_read_as_their_index_and_columns_say():
+    """Found by a probe of notebook frames: each was read in the frame's order without a word
+    (dates ignored, series merged, a dict of Series paired by position, an integer index
+    replaced by row counts)."""
+    pd = pytest.importorskip("pandas")
+    small = dict(hidden=8, layers=1, steps=5, threads=1, horizon=3, context=8, seed=1)
+    days = pd.date_range("2021-01-01", periods=40)
+    df = pd.concat(
+        [
+            pd.DataFrame({"series": s, "t": days, "value": np.arange(40.0) + k})
+            for k, s in enumerate(["s0", "s1"])
+        ],
+        ignore_index=True,
+    )
+    f = lstm.Forecaster(**small)
+    # a column of times that time_column does not name; a (series, t) index likewise
+    with pytest.raises(lstm.DataError, match=r"column 't' holds times.*time_column='t'"):
+        f.fit(df.sample(frac=1, random_state=0), column="value", id_column="series")
+    with pytest.raises(lstm.DataError, match=r"column 't' holds times"):
+        f.fit(df.set_index(["series", "t"]), column="value")
+    # a dict of pandas Series is paired by index, as a DataFrame is
+    val = pd.Series(np.arange(40.0), index=days)
+    by_dict = lstm.Forecaster(**small)
+    by_dict.fit({"t": pd.Series(days, index=days), "value": val.sort_index(ascending=False)},
+                column="value", time_column="t")
+    by_frame = lstm.Forecaster(**small)
+    by_frame.fit(pd.DataFrame({"t": days, "value": val.values}), column="value", time_column="t")
+    a, b = by_dict.predict(quantiles=[]), by_frame.predict(quantiles=[])
+    assert list(a["value"]) == list(b["value"])
+    assert list(a["t"]) == list(b["t"]) == list(pd.date_range("2021-02-10", periods=3))
+    with pytest.raises(ValueError, match="different indexes"):
+        by_dict.fit({"t": pd.Series(days[:20], index=days[:20]), "value": val}, column="value",
+                    time_column="t")
+    # an integer index that is not the rows' numbers is the time, named or a slice
+    s = pd.Series(np.sin(np.arange(40.0)), index=pd.RangeIndex(100, 140, name="t"), name="value")
+    g = lstm.Forecaster(**small)
+    g.fit(s)
+    assert list(g.predict(quantiles=[])["t"]) == [140, 141, 142]
+    sliced = pd.Series(np.sin(np.arange(140.0)), name="value").iloc[100:]
+    g.fit(sliced)
+    assert list(g.predict(sliced, quantiles=[])["time"]) == [140, 141, 142]
+    # the rows' own numbers still count from 1
+    g.fit(pd.Series(np.sin(np.arange(40.0)), name="value"))
+    assert list(g.predict(quantiles=[])["t"]) == [41, 42, 43]
+    # quarters and weeks as periods; whole numbers held as floats as an integer time
+    q = pd.Series(np.sin(np.arange(40.0)) + 5, index=pd.period_range("2010Q1", periods=40, freq="Q"))
+    g.fit(q)
+    assert list(g.predict(quantiles=[])["time"].astype(str)) == ["2020Q1", "2020Q2", "2020Q3"]
+    w = pd.Series(np.sin(np.arange(70.0)) + 5, index=pd.period_range("2020-01-06", periods=70, freq="W"))
+    g.fit(w)
+    assert list(g.predict(quantiles=[])["time"]) == [w.index[-1] + k for k in (1, 2, 3)]
+    floats = pd.DataFrame({"t": np.arange(1.0, 41.0), "value": np.sin(np.arange(40.0))})
+    g.fit(floats, column="value", time_column="t")
+    assert list(g.predict(quantiles=[])["t"]) == [41, 42, 43]
+    # a column the model does not read may hold anything, a line break too
+    noted = df.assign(note="")
+    noted.loc[7, "note"] = "broken\nline"
+    f.fit(noted, column="value", id_column="series", time_column="t")
+    assert len(f.predict(noted, quantiles=[])) == 6
+    # what is not data is a TypeError that says so
+    with pytest.raises(TypeError, match="GroupBy"):
+        f.fit(df.groupby("series"), column="value")
+    with pytest.raises(TypeError, match="data is None"):
+        f.fit(None, column="value")
+    with pytest.raises(TypeError, match="column takes one name"):
+        f.fit(df, column=["value", "series"])
+
+
+def test_a_failed_fit_leaves_no_copy_of_the_data_while_its_exception_is_kept():
+    pd = pytest.importorskip("pandas")
+    import glob
+    import tempfile
+
+    pattern = os.path.join(tempfile.gettempdir(), "lstm-data-*")
+    before = set(glob.glob(pattern))
+    f = lstm.Forecaster(hidden=8, layers=1, steps=5, threads=1, horizon=3)
+    bad = pd.DataFrame({"t": np.arange(30), "value": [1.0] * 20 + ["x"] + [1.0] * 9})
+    kept = []
+    try:
+        f.fit(bad, column="value", time_column="t")
+    except lstm.DataError as e:
+        kept.append(e)  # as a notebook keeps the last exception
+    assert kept
+    assert set(glob.glob(pattern)) - before == set()

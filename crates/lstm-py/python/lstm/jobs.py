@@ -556,9 +556,12 @@ class Forecaster(_Job):
     """A forecaster of one or many series: ``lstm train forecast``.
 
     ``fit`` takes a pandas DataFrame in long format (one row per series and time; an unnamed
-    DatetimeIndex or PeriodIndex is the time column ``time``), a pandas Series, a mapping of
-    column names to sequences, a 1-D array (one series; None, NaN and masked values missing)
-    or the path of a CSV file;
+    DatetimeIndex or PeriodIndex is the time column ``time``, a named index is the column of
+    its name, and an integer index that is not the rows' numbers 0, 1, ... is the time of one
+    series), a pandas Series, a mapping of column names to sequences (pandas Series in it are
+    paired by their index), a 1-D array (one series; None, NaN and masked values missing)
+    or the path of a CSV file; a frame with a column of times needs ``time_column`` (its rows
+    are not read in the frame's order), and only the columns the model reads are passed on;
     ``column`` names the target, ``id_column`` the series, ``time_column`` the time (a date,
     datetime or integer index), ``known_columns`` covariates known in advance. The forecast
     distribution is Student-t unless ``distribution`` says ``"gaussian"`` or, for counts,
@@ -583,12 +586,28 @@ class Forecaster(_Job):
         f._train_file, f._train_dir, f._was_frame = None, None, False
         return f  # type: ignore[return-value]
 
-    def _write(self, data: SeriesData, d: Path, column: Optional[str]) -> Path:
+    def _used(self) -> List[Any]:
+        """The columns a fitted model reads: target, id, time, known covariates."""
+        p = self.get_params()
+        return [
+            self._target(),
+            p.get("id_column"),
+            p.get("date_column"),
+            *(p.get("known_columns") or []),
+            *(p.get("columns") or []),
+        ]
+
+    def _write(
+        self, data: SeriesData, d: Path, column: Optional[str], used: Optional[Sequence[Any]] = None
+    ) -> Path:
         if isinstance(data, (str, os.PathLike)):
             return Path(data)
         p = d / "series.csv"
         if _is_dataframe(data):
             pd = _pandas()
+            # the rows' labels as the user knows them, for an error's rows (before an index
+            # that holds the times becomes a column)
+            index = data.index
             if isinstance(data.columns, pd.MultiIndex):
                 raise ValueError(
                     "the DataFrame's columns are a MultiIndex; give one level of names "
@@ -619,6 +638,28 @@ class Forecaster(_Job):
             dup = data.columns[data.columns.duplicated()]
             if len(dup):
                 raise DataError(f"the DataFrame has two columns named {dup[0]!r}; rename one")
+            # only the columns the model reads: another (a note with a line break, a list) is
+            # none of the library's business; all of them when one is missing, so that its
+            # error lists the frame's columns
+            names = [str(c) for c in (used or []) if c is not None]
+            keys = [str(c) for c in list(used or [])[1:3] if c is not None]
+            if names and all(n in map(str, data.columns) for n in names):
+                data = data[[c for c in data.columns if str(c) in names]]
+            data = data.copy()
+            for c in data.columns:
+                col = data[c]
+                # times of a frequency the library reads from its first day: quarters, weeks
+                if isinstance(col.dtype, pd.PeriodDtype) and col.dtype.freq.freqstr[:1] in ("Q", "W"):
+                    data[c] = col.dt.to_timestamp(how="start").dt.strftime("%Y-%m-%d")
+                # whole numbers held as floats (an integer column that had a NaN): integers
+                elif (
+                    pd.api.types.is_float_dtype(col.dtype)
+                    and str(c) in keys
+                    and col.notna().all()
+                    and (col == col.round()).all()
+                    and col.abs().max() < 2**53
+                ):
+                    data[c] = col.astype("int64")
             for c in data.columns:
                 if isinstance(data[c].dtype, pd.DatetimeTZDtype):
                     raise DataError(
@@ -629,7 +670,6 @@ class Forecaster(_Job):
                         "saving time ends)"
                     )
             data.to_csv(p, index=False)
-            index = data.index
             if not (
                 isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
             ):
@@ -679,7 +719,8 @@ class Forecaster(_Job):
         history. Without ``column``, a 1-D array's values are the column ``value``."""
         extra = dict(settings)
         col = column
-        data, col, time_column = _as_frame(data, col, time_column)
+        data, col, time_column = _as_frame(data, col, time_column, id_column)
+        _times_unused(data, time_column)
         if col is None and not isinstance(data, (str, os.PathLike, Mapping)) and not _is_dataframe(data):
             col = "value"
         named = extra.get("columns") or self._settings.get("columns")
@@ -708,7 +749,18 @@ class Forecaster(_Job):
                 _distinct_as_text(ids)
         # the training file is kept: predict() without data continues it
         keep = tempfile.TemporaryDirectory(prefix="lstm-data-")
-        path = self._write(data, Path(keep.name), col)
+        used = [
+            col,
+            id_column,
+            time_column,
+            *(extra.get("known_columns") or []),
+            *(named or []),
+        ]
+        try:
+            path = self._write(data, Path(keep.name), col, used)
+        except BaseException:
+            keep.cleanup()
+            raise
         model_before = self._model
         try:
             h = self._fit_file(path, extra, out, verbose)
@@ -716,6 +768,13 @@ class Forecaster(_Job):
             if self._model is not model_before:
                 # the model so far was kept: predict() continues this fit's data
                 self._keep_data(path, keep, data, id_column, time_column)
+            else:
+                keep.cleanup()
+            raise
+        except BaseException:
+            # not left to the garbage collector: a notebook keeps the exception, and with it
+            # this directory (a copy of the data) for as long as it shows the traceback
+            keep.cleanup()
             raise
         self._keep_data(path, keep, data, id_column, time_column)
         return h
@@ -760,7 +819,9 @@ class Forecaster(_Job):
             steps = _count(steps, "steps", 1)
         params = self.get_params()
         if data is not None:
-            data, _, _ = _as_frame(data, self._target(), params.get("date_column"))
+            data, _, _ = _as_frame(
+                data, self._target(), params.get("date_column"), params.get("id_column")
+            )
         as_frame = _is_dataframe(data) if data is not None else self._was_frame
         with tempfile.TemporaryDirectory(prefix="lstm-data-") as d:
             if data is None:
@@ -770,7 +831,7 @@ class Forecaster(_Job):
                     )
                 path = self._train_file
             else:
-                path = self._write(data, Path(d), self._target())
+                path = self._write(data, Path(d), self._target(), self._used())
             try:
                 text = m.forecast(str(path), steps, levels)
             except (ValueError, _lstm.LstmError) as e:
@@ -815,19 +876,53 @@ class Forecaster(_Job):
             windows = _count(windows, "windows", 1)
         if holdout is not None:
             holdout = _count(holdout, "holdout", 1)
-        data, _, _ = _as_frame(data, self._target(), self.get_params().get("date_column"))
+        params = self.get_params()
+        data, _, _ = _as_frame(
+            data, self._target(), params.get("date_column"), params.get("id_column")
+        )
         with tempfile.TemporaryDirectory(prefix="lstm-data-") as d:
-            path = self._write(data, Path(d), self._target())
+            path = self._write(data, Path(d), self._target(), self._used())
             return self._evaluate_file(path, windows=windows, holdout=holdout)
 
 
-def _as_frame(data: Any, column: Optional[str], time_column: Optional[str]) -> Any:
+def _as_frame(
+    data: Any,
+    column: Optional[str],
+    time_column: Optional[str],
+    id_column: Optional[str] = None,
+) -> Any:
     """``(data, column, time_column)`` with a pandas Series made a DataFrame (its values the
     target ``column``, default ``value``) and an unnamed DatetimeIndex or PeriodIndex made the
     time column (``time_column``, default ``time``), as statsmodels and Darts read them."""
+    if data is None:
+        raise TypeError(
+            "data is None: give a pandas DataFrame or Series, a mapping of column names to "
+            "values, a 1-D array or the path of a CSV file"
+        )
+    if column is not None and not isinstance(column, (str, int, np.integer)):
+        raise TypeError(
+            f"column takes one name (the target), got {column!r}; a forecaster forecasts one "
+            "column, others can be known_columns"
+        )
     pd = _pandas()
     if pd is None:
         return data, column, time_column
+    if type(data).__module__.startswith("pandas.core.groupby") or hasattr(data, "ngroups"):
+        raise TypeError(
+            "a pandas GroupBy is not data: give the DataFrame itself in long format (one row "
+            "per series and time) with id_column= naming the series"
+        )
+    if isinstance(data, Mapping) and any(isinstance(v, pd.Series) for v in data.values()):
+        # pandas Series are paired by their index, as a DataFrame pairs them, not by position
+        frame = pd.DataFrame(dict(data))
+        lengths = {len(v) for v in data.values()}
+        if lengths != {len(frame)}:
+            raise ValueError(
+                "the pandas Series of the mapping have different indexes: paired by index, "
+                "some rows would be missing from some of them; give them one index, or give a "
+                "DataFrame"
+            )
+        data = frame
     if isinstance(data, pd.Series):
         column = column or (data.name if isinstance(data.name, str) else None) or "value"
         data = data.to_frame(name=column)
@@ -845,7 +940,51 @@ def _as_frame(data: Any, column: Optional[str], time_column: Optional[str]) -> A
             # a named index of times is the time column too (it became a column of numbered
             # rows, the dates lost)
             time_column = data.index.name
+    elif (
+        isinstance(data, pd.DataFrame)
+        and data.index.nlevels == 1
+        and pd.api.types.is_integer_dtype(data.index.dtype)
+        and (time_column is None or time_column not in data.columns)
+    ):
+        # an integer index is the time as a date index is: named (set_index("t")), or one of
+        # one series that is not the rows' numbers 0, 1, ... (a slice: 100, 101, ...); its
+        # forecast continues it (it gave row counts, 41, 42, ..., under the name `t`)
+        default = isinstance(data.index, pd.RangeIndex) and data.index.start == 0 and data.index.step == 1
+        if data.index.name is not None:
+            if time_column is None and data.index.name not in data.columns:
+                time_column = data.index.name
+        elif not default and id_column is None:
+            time_column = time_column or next(
+                n for n in ("time", "t_", "time_") if n not in data.columns
+            )
+            data = data.rename_axis(time_column)
     return data, column, time_column
+
+
+def _times_unused(data: Any, time_column: Optional[str]) -> None:
+    """``DataError`` for a DataFrame with a column of times that ``time_column`` does not name:
+    the rows would be read in the frame's order and numbered 1, 2, ..., the dates lost."""
+    if time_column is not None or not _is_dataframe(data):
+        return
+    pd = _pandas()
+    frame = _flat(data)
+    for i, c in enumerate(frame.columns):
+        # by position: two columns of one name are refused later, by name
+        col = frame.iloc[:, i]
+        dated = pd.api.types.is_datetime64_any_dtype(col.dtype) or isinstance(
+            col.dtype, pd.PeriodDtype
+        )
+        if not dated and col.dtype == object:
+            present = col.dropna()
+            dated = len(present) > 0 and all(
+                isinstance(v, (datetime.date, pd.Timestamp, pd.Period)) for v in present[:100]
+            )
+        if dated:
+            raise DataError(
+                f"column {c!r} holds times, but time_column= is not given: the rows would be "
+                f"read in the frame's order and numbered 1, 2, ...; give time_column={c!r} (and "
+                "id_column= for several series)"
+            )
 
 
 def _key_types(data: Any, id_column: Optional[str], time_column: Optional[str]) -> Dict[str, Any]:
