@@ -992,3 +992,22 @@ def test_a_failed_fit_leaves_no_copy_of_the_data_while_its_exception_is_kept():
         kept.append(e)  # as a notebook keeps the last exception
     assert kept
     assert set(glob.glob(pattern)) - before == set()
+
+
+def test_nullable_integer_ids_come_back_as_given_and_errors_speak_of_the_data():
+    pd = pytest.importorskip("pandas")
+    small = dict(hidden=8, layers=1, steps=5, threads=1, horizon=3, context=8, seed=1)
+    df = pd.DataFrame(
+        {
+            "id": pd.array([7] * 30 + [8] * 30, dtype="Int64"),
+            "t": list(range(30)) * 2,
+            "v": np.sin(np.arange(60.0)),
+        }
+    )
+    f = lstm.Forecaster(**small)
+    f.fit(df, column="v", id_column="id", time_column="t")
+    p = f.predict(quantiles=[])
+    assert str(p["id"].dtype) == "Int64" and list(p["id"].unique()) == [7, 8]
+    # two series without id_column: the message speaks of the data, not of a file
+    with pytest.raises(lstm.DataError, match="data of several series needs id_column"):
+        f.fit(df, column="v", time_column="t")

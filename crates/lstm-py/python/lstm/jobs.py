@@ -80,6 +80,14 @@ def _data_error(e: BaseException, path: Any) -> BaseException:
             return "the header" if n == 1 else at(n - 2)
 
         msg = re.sub(r"\b(line|row) (\d+)", row, msg)
+        # the library speaks of files; this one is the user's data
+        for file_words, data_words in (
+            ("the file has no data rows", "the data has no rows"),
+            ("a file of several series", "data of several series"),
+            ("the file's series", "the data's series"),
+            ("the file is empty", "the data is empty"),
+        ):
+            msg = msg.replace(file_words, data_words)
     return DataError(msg)
 
 
@@ -1019,6 +1027,8 @@ def _key_types(data: Any, id_column: Optional[str], time_column: Optional[str]) 
         blanks = any(isinstance(v, str) and v != v.strip() for v in present)
         if (
             isinstance(ids.dtype, pd.CategoricalDtype)
+            # pandas' own dtypes: nullable Int64, string, arrow-backed ids
+            or isinstance(ids.dtype, pd.api.extensions.ExtensionDtype)
             or types.is_float_dtype(ids.dtype)
             or types.is_bool_dtype(ids.dtype)
             or ints
