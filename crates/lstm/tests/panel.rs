@@ -824,6 +824,20 @@ fn a_series_of_another_frequency_is_refused_not_filled() {
         text.push_str(&format!("short,{d},1\n"));
     }
     assert_eq!(ok(&text, &m4()).freq, Freq::BusinessDaily);
+    // a series of irregular steps (rows only on the days something sold) is the file's
+    // frequency with gaps: filled and masked, not refused
+    let mut text = String::from("series,t,value\n");
+    for k in 0..40 {
+        text.push_str(&format!("daily,{},{k}\n", day(k)));
+    }
+    let mut k = 0;
+    for step in [2, 3, 4, 3, 2, 4, 3, 3, 2] {
+        text.push_str(&format!("sparse,{},1\n", day(k)));
+        k += step;
+    }
+    let p = ok(&text, &m4());
+    assert_eq!(p.freq, Freq::Daily);
+    assert!(p.series[1].filled > 0);
     // a series with a few rows missing keeps its frequency
     let mut text = String::from("series,t,value\n");
     for id in ["A", "B"] {

@@ -1034,7 +1034,13 @@ fn panel_from(mut file: Delimited, spec: &PanelSpec) -> Result<Panel> {
             }
             let own = infer_freq(&[rows.as_slice()], time_kind, spec.freq);
             let weekdays_of_business_days = freq == Freq::BusinessDaily && own == Freq::Daily;
-            if own != freq && !weekdays_of_business_days {
+            // every step one of its own: a regular series of another frequency; one whose
+            // steps vary (rows absent on some days, intermittent sales) is the file's
+            // frequency with gaps, filled and masked as before
+            let regular = rows
+                .windows(2)
+                .all(|w| w[0].time.checked_advance(own, 1) == Some(w[1].time));
+            if own != freq && regular && !weekdays_of_business_days {
                 return Err(fmt(format!(
                     "series `{id}` (first on line {}) is {own}, but the file's series are {freq} (its most common step); one model reads one frequency: give series of another frequency to a model of their own (or, if `{id}` is {freq} data with most of its steps missing, write the missing steps as rows with an empty target)",
                     rows.iter().map(|r| r.line).min().unwrap_or(0)
