@@ -455,7 +455,7 @@ fn the_issues_m4_commands_on_three_series() {
         "{err}"
     );
     // a shorter copy (each series' last 48 hours cut) holds trained rows only: known by each
-    // series' first rows (it was scored before)
+    // series' first values (it was scored before)
     let text = std::fs::read_to_string(&csv).unwrap();
     let mut shorter = String::from("series,t,value\n");
     for l in text.lines().skip(1) {
@@ -472,7 +472,7 @@ fn the_issues_m4_commands_on_three_series() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && !err.contains("panicked"), "{err}");
     assert!(
-        err.contains("shorter.csv") && err.contains("trained on the series up to"),
+        err.contains("shorter.csv") && err.contains("the values the model trained on"),
         "{err}"
     );
     // the same rows under other ids and times counted from elsewhere (an export that writes
@@ -1908,4 +1908,67 @@ fn civil(z: i64) -> (i64, i64, i64) {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Series that repeat exactly (a sine of period 24) hold their last trained values again in
+/// the held-out hours: scoring them is not scoring trained rows (the values-only record
+/// refused their own file, found by review), and a renamed copy is still known where its
+/// trained runs occur once.
+#[test]
+fn periodic_series_are_scored_on_their_held_out_hours() {
+    let dir = tmp("periodic");
+    let csv = dir.join("sine.csv");
+    let mut f = String::from("series,t,value\n");
+    for id in ["a", "b"] {
+        for t in 1..=400 {
+            let v = 10.0 + 5.0 * (t as f64 * std::f64::consts::TAU / 24.0).sin();
+            writeln!(f, "{id},{t},{:.2}", v + if id == "b" { 3.0 } else { 0.0 }).unwrap();
+        }
+    }
+    std::fs::write(&csv, f).unwrap();
+    let (m, _) = train(
+        &dir,
+        "m",
+        &csv,
+        &[
+            "--id-column",
+            "series",
+            "--time-column",
+            "t",
+            "--column",
+            "value",
+            "--horizon",
+            "24",
+            "--holdout",
+            "48",
+        ],
+    );
+    let (json, _) = ok(&[
+        "eval",
+        "--model",
+        s(&m),
+        "--data",
+        s(&csv),
+        "--windows",
+        "2",
+        "--json",
+    ]);
+    let e: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(e["model"]["windows"], 4, "{e}");
+    // the same file with its ids renamed: its periodic runs recur, so nothing is known by
+    // values; it is scored as it was before the values were recorded
+    let renamed = std::fs::read_to_string(&csv)
+        .unwrap()
+        .replace("\na,", "\nx,");
+    let renamed_csv = dir.join("renamed.csv");
+    std::fs::write(&renamed_csv, renamed).unwrap();
+    ok(&[
+        "eval",
+        "--model",
+        s(&m),
+        "--data",
+        s(&renamed_csv),
+        "--windows",
+        "2",
+    ]);
 }

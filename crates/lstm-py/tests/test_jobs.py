@@ -952,6 +952,21 @@ def test_notebook_frames_are_read_as_their_index_and_columns_say():
     # the rows' own numbers still count from 1
     g.fit(pd.Series(np.sin(np.arange(40.0)), name="value"))
     assert list(g.predict(quantiles=[])["t"]) == [41, 42, 43]
+    # found by review: a filtered frame with a column of dates is asked for it, a misspelt
+    # time_column is not taken for the index, and a repeated index is read in row order
+    dated = pd.DataFrame({"date": days, "y": np.sin(np.arange(40.0))})
+    with pytest.raises(lstm.DataError, match=r"column 'date' holds times"):
+        g.fit(dated.iloc[10:], column="y")
+    with pytest.raises(ValueError, match="no column `Date`"):
+        g.fit(dated.iloc[10:], column="y", time_column="Date")
+    stacked = pd.concat([pd.DataFrame({"y": np.sin(np.arange(20.0))})] * 2)
+    g.fit(stacked, column="y")
+    assert list(g.predict(quantiles=[])["t"]) == [41, 42, 43]
+    # whole-number float ids stay floats
+    fl = pd.DataFrame({"id": [1.0] * 30 + [2.0] * 30, "t": list(range(30)) * 2,
+                       "y": np.sin(np.arange(60.0))})
+    g.fit(fl, column="y", id_column="id", time_column="t")
+    assert g.predict(quantiles=[])["id"].dtype == np.float64
     # quarters and weeks as periods; whole numbers held as floats as an integer time
     q = pd.Series(np.sin(np.arange(40.0)) + 5, index=pd.period_range("2010Q1", periods=40, freq="Q"))
     g.fit(q)

@@ -734,6 +734,12 @@ fn a_quote_left_open_is_refused_not_read_as_the_rest_of_the_file() {
         e.contains("line 3, column `value`") && e.contains("runs over"),
         "{e}"
     );
+    // a note over two lines that are not rows of the file is read (found by review)
+    let p = ok(
+        "t,value,note\n2020-01,1,\"promo\nsee ticket 12\"\n2020-02,2,ok\n2020-03,3,ok\n",
+        &s,
+    );
+    assert_eq!(p.series[0].len(), 3);
     // quotes closed on their line are read as before, and an id may hold a line break
     let p = ok(
         "series,t,value\n\"a\nb\",1,1\n\"a\nb\",2,2\n\"x,\"\"y\"\"\",1,3\n\"x,\"\"y\"\"\",2,4\n",
@@ -860,6 +866,12 @@ fn a_repeated_clock_hour_suggests_utc() {
         &spec(None, Some("t"), "value", &[]),
     );
     assert!(!e.contains("daylight saving"), "{e}");
+    // not at midday, where no clock goes back (found by review)
+    let e = err(
+        "t,value\n2024-10-27 11:00,1\n2024-10-27 12:00,2\n2024-10-27 12:00,3\n",
+        &spec(None, Some("t"), "value", &[]),
+    );
+    assert!(e.contains("twice") && !e.contains("daylight saving"), "{e}");
 }
 
 /// `YYYY-MM-DD` of `k` days after y-m-d (a plain count, no calendar crate).
@@ -921,6 +933,12 @@ fn dates_without_dashes_are_refused_not_read_as_an_index() {
     assert_eq!(
         ok("t,value\n202101,1\n202102,2\n202199,3\n", &s).freq,
         Freq::Integer(1)
+    );
+    // steps at the ends of the 64-bit range do not overflow (found by review)
+    let _ = parse_panel(
+        "t,value\n-9223372036854775808,1\n0,2\n9223372036854775807,3\n",
+        "p.csv",
+        &s,
     );
     // the window forecaster's reader
     let mut text = String::from("month,v\n");
@@ -992,6 +1010,12 @@ fn monthly_dates_on_a_day_some_months_lack_are_explained() {
     // a gap of a few days in daily data gets no such advice
     let e = err(
         "t,value\n2020-01-01,1\n2020-01-03,2\n2020-01-05,3\n2020-01-06,4\n",
+        &s,
+    );
+    assert!(!e.contains("read as monthly"), "{e}");
+    // nor weekly data with a gap of 30 days (found by review)
+    let e = err(
+        "t,value\n2020-01-06,1\n2020-01-13,2\n2020-01-20,3\n2020-02-19,4\n",
         &s,
     );
     assert!(!e.contains("read as monthly"), "{e}");

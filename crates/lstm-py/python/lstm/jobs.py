@@ -650,7 +650,8 @@ class Forecaster(_Job):
             # none of the library's business; all of them when one is missing, so that its
             # error lists the frame's columns
             names = [str(c) for c in (used or []) if c is not None]
-            keys = [str(c) for c in list(used or [])[1:3] if c is not None]
+            # the time only: whole-number float ids stay floats (`_key_types` restores them)
+            keys = [str(c) for c in list(used or [])[2:3] if c is not None]
             if names and all(n in map(str, data.columns) for n in names):
                 data = data[[c for c in data.columns if str(c) in names]]
             data = data.copy()
@@ -952,7 +953,13 @@ def _as_frame(
         isinstance(data, pd.DataFrame)
         and data.index.nlevels == 1
         and pd.api.types.is_integer_dtype(data.index.dtype)
-        and (time_column is None or time_column not in data.columns)
+        and data.index.is_unique
+        and data.index.is_monotonic_increasing
+        # never under a name the user gave for a column (a typo stays an error), only the
+        # names this rule gives (a forecast of a model it trained)
+        and (time_column is None or (time_column in _INDEX_TIMES and time_column not in data.columns))
+        # a column of times is the time: `_times_unused` asks for it
+        and not _time_columns(data)
     ):
         # an integer index is the time as a date index is: named (set_index("t")), or one of
         # one series that is not the rows' numbers 0, 1, ... (a slice: 100, 101, ...); its
@@ -962,20 +969,20 @@ def _as_frame(
             if time_column is None and data.index.name not in data.columns:
                 time_column = data.index.name
         elif not default and id_column is None:
-            time_column = time_column or next(
-                n for n in ("time", "t_", "time_") if n not in data.columns
-            )
+            time_column = time_column or next(n for n in _INDEX_TIMES if n not in data.columns)
             data = data.rename_axis(time_column)
     return data, column, time_column
 
 
-def _times_unused(data: Any, time_column: Optional[str]) -> None:
-    """``DataError`` for a DataFrame with a column of times that ``time_column`` does not name:
-    the rows would be read in the frame's order and numbered 1, 2, ..., the dates lost."""
-    if time_column is not None or not _is_dataframe(data):
-        return
+# The names an integer index takes as the time column (`_as_frame`).
+_INDEX_TIMES = ("time", "t_", "time_")
+
+
+def _time_columns(frame: Any) -> List[Any]:
+    """The columns of a DataFrame (with its named index levels) that hold times."""
     pd = _pandas()
-    frame = _flat(data)
+    out = []
+    frame = _flat(frame)
     for i, c in enumerate(frame.columns):
         # by position: two columns of one name are refused later, by name
         col = frame.iloc[:, i]
@@ -988,11 +995,21 @@ def _times_unused(data: Any, time_column: Optional[str]) -> None:
                 isinstance(v, (datetime.date, pd.Timestamp, pd.Period)) for v in present[:100]
             )
         if dated:
-            raise DataError(
-                f"column {c!r} holds times, but time_column= is not given: the rows would be "
-                f"read in the frame's order and numbered 1, 2, ...; give time_column={c!r} (and "
-                "id_column= for several series)"
-            )
+            out.append(c)
+    return out
+
+
+def _times_unused(data: Any, time_column: Optional[str]) -> None:
+    """``DataError`` for a DataFrame with a column of times that ``time_column`` does not name:
+    the rows would be read in the frame's order and numbered 1, 2, ..., the dates lost."""
+    if time_column is not None or not _is_dataframe(data):
+        return
+    for c in _time_columns(data)[:1]:
+        raise DataError(
+            f"column {c!r} holds times, but time_column= is not given: the rows would be "
+            f"read in the frame's order and numbered 1, 2, ...; give time_column={c!r} (and "
+            "id_column= for several series)"
+        )
 
 
 def _key_types(data: Any, id_column: Optional[str], time_column: Optional[str]) -> Dict[str, Any]:

@@ -993,13 +993,19 @@ fn panel_from(mut file: Delimited, spec: &PanelSpec) -> Result<Panel> {
         for w in rows.windows(2) {
             if w[0].time == w[1].time {
                 let (a, b) = (w[0].line.min(w[1].line), w[0].line.max(w[1].line));
+                // a clock time between midnight and 4 o'clock: where clocks go back
+                let night = matches!(w[1].time.kind, TimeKind::DateTime { .. })
+                    && w[1]
+                        .time
+                        .day_and_seconds()
+                        .is_some_and(|(_, s)| s < 4 * 3600);
                 return Err(fmt(format!(
                     "line {b}, column `{time_name}`: series `{id}` has the time `{}` twice \
                      (also on line {a}){}",
                     w[1].time,
-                    match (spec.id_column.is_none(), w[1].time.kind) {
-                        (true, TimeKind::DateTime { .. }) => "; a file of several series needs --id-column, and local clock times repeat an hour when daylight saving time ends: write the times in UTC",
-                        (false, TimeKind::DateTime { .. }) => "; local clock times repeat an hour when daylight saving time ends: write the times in UTC",
+                    match (spec.id_column.is_none(), night) {
+                        (true, true) => "; a file of several series needs --id-column, and local clock times repeat an hour when daylight saving time ends: write the times in UTC",
+                        (false, true) => "; local clock times repeat an hour when daylight saving time ends: write the times in UTC",
                         (true, _) => "; a file of several series needs --id-column",
                         (false, _) => "",
                     }
@@ -1100,6 +1106,7 @@ fn panel_from(mut file: Delimited, spec: &PanelSpec) -> Result<Panel> {
                         time_kind,
                         TimeKind::Date | TimeKind::DateTime { .. }
                     ) && (28..=31).contains(&days)
+                        && matches!(freq, Freq::Days(28..=31))
                     {
                         "; dates a month apart are read as monthly when they all fall on the same day of the month (or on each month's last day): write them as YYYY-MM, or on one day such as the 1st"
                     } else {
@@ -1160,11 +1167,6 @@ fn panel_from(mut file: Delimited, spec: &PanelSpec) -> Result<Panel> {
     })
 }
 
-/// The most common step between consecutive times over all series (ties: the smallest).
-/// Dates and date-times whose every step keeps the day of the month (or the month's last day)
-/// and the time of day are counted in calendar months. Dates read as daily that are all
-/// weekdays, with at least one step from a Friday to the Monday after it, are business days;
-/// with `hint` business daily (a model's), weekdays a few days apart are, weekend or not.
 /// Whether integer times (each series' in order) are dates written without dashes, `YYYYMM`
 /// or `YYYYMMDD`, that cross the end of a month or year somewhere (where, read as an index,
 /// they jump): that format's name.
@@ -1176,9 +1178,10 @@ pub(crate) fn compact_dates(series: &[Vec<i64>]) -> Option<&'static str> {
             && (1..=12).contains(&m)
             && (1..=days_in_month(y, m)).contains(&d)
     };
+    let step = |a: i64, b: i64| i128::from(b) - i128::from(a);
     let jumps = series
         .iter()
-        .any(|t| t.windows(2).any(|w| w[1] - w[0] != t[1] - t[0]));
+        .any(|t| t.windows(2).any(|w| step(w[0], w[1]) != step(t[0], t[1])));
     let all = |f: &dyn Fn(i64) -> bool| series.iter().flatten().all(|&v| f(v));
     if !jumps {
         None
@@ -1191,6 +1194,11 @@ pub(crate) fn compact_dates(series: &[Vec<i64>]) -> Option<&'static str> {
     }
 }
 
+/// The most common step between consecutive times over all series (ties: the smallest).
+/// Dates and date-times whose every step keeps the day of the month (or the month's last day)
+/// and the time of day are counted in calendar months. Dates read as daily that are all
+/// weekdays, with at least one step from a Friday to the Monday after it, are business days;
+/// with `hint` business daily (a model's), weekdays a few days apart are, weekend or not.
 fn infer_freq(groups: &[&[Row]], kind: TimeKind, hint: Option<Freq>) -> Freq {
     let pairs = || {
         groups
@@ -1210,17 +1218,18 @@ fn infer_freq(groups: &[&[Row]], kind: TimeKind, hint: Option<Freq>) -> Freq {
             sa == sb && same_day && (yb * 12 + mb) > (ya * 12 + ma)
         }),
     };
+    // saturating: an integer index may span the whole 64-bit range
     let step = |(a, b): (Time, Time)| -> i64 {
         if kind == TimeKind::Month {
-            b.value - a.value
+            b.value.saturating_sub(a.value)
         } else if monthly {
             let (ya, ma, _) = civil_from_days(a.day_and_seconds().unwrap_or((0, 0)).0);
             let (yb, mb, _) = civil_from_days(b.day_and_seconds().unwrap_or((0, 0)).0);
             (yb * 12 + mb) - (ya * 12 + ma)
         } else if kind == TimeKind::Date {
-            (b.value - a.value) * 86_400
+            b.value.saturating_sub(a.value).saturating_mul(86_400)
         } else {
-            b.value - a.value
+            b.value.saturating_sub(a.value)
         }
     };
     let mut counts: HashMap<i64, usize> = HashMap::new();

@@ -68,30 +68,76 @@ pub struct SeriesSpec {
 pub struct TrainedRows {
     /// How many rows were trained on, from the first.
     pub rows: usize,
-    /// How many values each fingerprint covers (at most 64).
+    /// How many values each run covers (at most 64).
     pub run: usize,
-    /// The fingerprint of the first `run` values' bits (none for a run of fewer than 8
-    /// different values, such as a stretch of zeros, which other data could hold too).
+    /// The first `run` values (none when they hold fewer than 8 different values, such as a
+    /// stretch of zeros, or recur later in the trained rows: other data, or other rows, hold
+    /// them too).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub head: Option<String>,
-    /// The fingerprint of the last `run` trained values' bits (none as for `head`).
+    pub head: Option<Run>,
+    /// The last `run` trained values (none as for `head`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tail: Option<String>,
+    pub tail: Option<Run>,
+}
+
+/// A run of values, as [`TrainedRows`] records it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Run {
+    /// The bits of its first value: a quick test before the fingerprint.
+    pub first: u64,
+    /// The fingerprint of its values' bits ([`TrainedRows::print`]).
+    pub print: String,
+}
+
+/// A value's bits, every missing value alike.
+fn value_bits(v: f64) -> u64 {
+    if v.is_nan() {
+        f64::NAN.to_bits()
+    } else {
+        v.to_bits()
+    }
+}
+
+impl Run {
+    fn of(values: &[f64]) -> Run {
+        Run {
+            first: value_bits(values[0]),
+            print: TrainedRows::print(values),
+        }
+    }
+
+    /// Where in `target` runs of `run` values equal to this one start, in order.
+    pub fn starts<'a>(&'a self, target: &'a [f64], run: usize) -> impl Iterator<Item = usize> + 'a {
+        let last = if run == 0 {
+            0
+        } else {
+            (target.len() + 1).saturating_sub(run)
+        };
+        (0..last).filter(move |&i| {
+            value_bits(target[i]) == self.first
+                && TrainedRows::print(&target[i..i + run]) == self.print
+        })
+    }
 }
 
 impl TrainedRows {
-    /// Values a fingerprint covers: enough that an unrelated file matches only by holding the
-    /// same values.
+    /// Values a run covers: enough that an unrelated file matches only by holding the same
+    /// values.
     const RUN: usize = 64;
     /// Different values a run must hold to be told apart from other data.
     const VARIED: usize = 8;
 
     /// The record of `target` trained on its first `rows` rows; `None` for none, or when
-    /// neither run is varied enough to be recognised.
+    /// neither run can be recognised.
     pub fn of(target: &[f64], rows: usize) -> Option<TrainedRows> {
         let rows = rows.min(target.len());
         let run = rows.min(Self::RUN);
-        let varied = |v: &[f64]| {
+        if run == 0 {
+            return None;
+        }
+        let trained = &target[..rows];
+        let recognised = |v: &[f64]| {
             let mut bits: Vec<u64> = v
                 .iter()
                 .filter(|x| !x.is_nan())
@@ -99,11 +145,16 @@ impl TrainedRows {
                 .collect();
             bits.sort_unstable();
             bits.dedup();
-            bits.len() >= Self::VARIED
+            let r = Run::of(v);
+            // once in the trained rows: periodic data repeats its runs, and a copy could not
+            // say which one it holds
+            (bits.len() >= Self::VARIED && r.starts(trained, run).nth(1).is_none()).then_some(r)
         };
-        let print = |v: &[f64]| varied(v).then(|| Self::print(v));
-        let (head, tail) = (print(&target[..run]), print(&target[rows - run..rows]));
-        (run > 0 && (head.is_some() || tail.is_some())).then_some(TrainedRows {
+        let (head, tail) = (
+            recognised(&trained[..run]),
+            recognised(&trained[rows - run..]),
+        );
+        (head.is_some() || tail.is_some()).then_some(TrainedRows {
             rows,
             run,
             head,
@@ -115,32 +166,25 @@ impl TrainedRows {
     pub fn print(values: &[f64]) -> String {
         let bytes: Vec<u8> = values
             .iter()
-            .map(|&v| if v.is_nan() { f64::NAN } else { v })
-            .flat_map(|v| v.to_bits().to_le_bytes())
+            .flat_map(|&v| value_bits(v).to_le_bytes())
             .collect();
         crate::data::fingerprint(&bytes)
     }
 
     /// Where in `target` the trained rows end (exclusive, at most its length), if it holds
-    /// them: after the last run that matches the trained ones' last values, else after as many
-    /// rows as were trained from a run that matches their first values (a shortened copy).
+    /// them: after the first run that matches the trained ones' last values, else after as
+    /// many rows as were trained from the first run that matches their first values (a
+    /// shortened copy).
     pub fn end_in(&self, target: &[f64]) -> Option<usize> {
-        let run = self.run;
-        if run == 0 || target.len() < run {
-            return None;
+        if let Some(i) = self
+            .tail
+            .as_ref()
+            .and_then(|t| t.starts(target, self.run).next())
+        {
+            return Some(i + self.run);
         }
-        let starts = 0..=target.len() - run;
-        let matches = |i: &usize, print: &Option<String>| {
-            print.as_deref() == Some(&Self::print(&target[*i..*i + run]))
-        };
-        if self.tail.is_some() {
-            if let Some(i) = starts.clone().rev().find(|i| matches(i, &self.tail)) {
-                return Some(i + run);
-            }
-        }
-        self.head.as_ref()?;
-        let first = starts.into_iter().find(|i| matches(i, &self.head));
-        first.map(|i| (i + self.rows).min(target.len()))
+        let i = self.head.as_ref()?.starts(target, self.run).next()?;
+        Some((i + self.rows).min(target.len()))
     }
 }
 

@@ -12,6 +12,7 @@ pub(crate) struct Delimited {
     /// The reader, positioned after the header.
     pub reader: csv::Reader<std::io::Cursor<Vec<u8>>>,
     headers: csv::StringRecord,
+    delimiter: u8,
 }
 
 impl Delimited {
@@ -98,6 +99,7 @@ impl Delimited {
             name,
             reader,
             headers,
+            delimiter,
         })
     }
 
@@ -115,6 +117,7 @@ impl Delimited {
         OneLine {
             name: self.name.clone(),
             headers: self.headers.clone(),
+            delimiter: char::from(self.delimiter),
         }
     }
 
@@ -171,25 +174,30 @@ fn bytes_empty(r: &csv::Reader<std::io::Cursor<Vec<u8>>>) -> bool {
 pub(crate) struct OneLine {
     name: String,
     headers: csv::StringRecord,
+    delimiter: char,
 }
 
 impl OneLine {
-    /// Refuses a cell of `rec` (read from `line`) that runs over several lines, except in
-    /// column `except` (an id may hold a line break): a quote opened in a cell and never
-    /// closed makes one cell of the lines after it, up to the next quote or the end of the
-    /// file, and those rows would be lost without a word.
+    /// Refuses a cell of `rec` (read from `line`) that holds rows of the file, except in
+    /// column `except` (an id may hold anything): a quote opened in a cell and never closed
+    /// makes one cell of the lines after it, up to the next quote or the end of the file, and
+    /// those rows would be lost without a word. A cell over several lines whose later lines
+    /// do not look like rows (as many separators as the header) is a note with line breaks,
+    /// and is read.
     pub fn check(&self, rec: &csv::StringRecord, line: usize, except: Option<usize>) -> Result<()> {
+        let fields = self.headers.len();
+        let row_like = |l: &str| fields > 1 && l.matches(self.delimiter).count() + 1 >= fields;
         let Some((i, cell)) = rec
             .iter()
             .enumerate()
-            .find(|&(i, c)| Some(i) != except && c.contains('\n'))
+            .find(|&(i, c)| Some(i) != except && c.lines().skip(1).any(row_like))
         else {
             return Ok(());
         };
         Err(Error::Format {
             path: self.name.clone(),
             reason: format!(
-                "line {line}, column `{}`: the cell runs over {} lines (`{}`): a quote opened in it is not closed where the cell ends; close it, or write a quote inside a quoted cell twice (\"\")",
+                "line {line}, column `{}`: the cell runs over {} lines that look like rows of the file (`{}`): a quote opened in it is not closed where the cell ends; close it, or write a quote inside a quoted cell twice (\"\")",
                 self.headers.get(i).unwrap_or("?"),
                 cell.lines().count(),
                 crate::data::panel::shown(cell.lines().next().unwrap_or(""))

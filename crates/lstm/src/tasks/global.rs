@@ -101,26 +101,11 @@ pub struct TrainedEnd {
     pub rows: usize,
     /// The fingerprint of those rows' times and values.
     pub fingerprint: String,
-    /// The series' first rows, by which a shortened copy (one that ends before `time`) is
-    /// known (absent in model directories written before it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub first: Option<TrainedStart>,
     /// The trained rows by their values alone, by which a copy whose times or ids are written
     /// otherwise (`2020-01-01` for `2020-01`, `7` for `007`) is known (absent in model
     /// directories written before it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub values: Option<crate::data::series::TrainedRows>,
-}
-
-/// A series' first rows trained on, as [`TrainedEnd`] records its last.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TrainedStart {
-    /// The first time, as the file wrote it.
-    pub time: String,
-    /// How many rows, from there, the fingerprint covers.
-    pub rows: usize,
-    /// The fingerprint of those rows' times and values.
-    pub fingerprint: String,
 }
 
 /// Rows a [`TrainedEnd`] fingerprints: enough that an unrelated file matches only by holding
@@ -135,11 +120,6 @@ impl TrainedEnd {
             time: times[end - 1].to_string(),
             rows,
             fingerprint: Self::print(&times[end - rows..end], &target[end - rows..end]),
-            first: Some(TrainedStart {
-                time: times[0].to_string(),
-                rows,
-                fingerprint: Self::print(&times[..rows], &target[..rows]),
-            }),
             values: crate::data::series::TrainedRows::of(
                 &target.iter().map(|&v| f64::from(v)).collect::<Vec<_>>(),
                 end,
@@ -159,8 +139,8 @@ impl TrainedEnd {
         crate::data::fingerprint(&bytes)
     }
 
-    /// Whether `times` and `target` hold the series' trained rows, whole or cut short; if so,
-    /// the row after the last of them they hold.
+    /// Whether `times` and `target` hold the series' last trained rows at their times; if so,
+    /// the row after them.
     pub fn found_in(&self, times: &[Time], target: &[f32]) -> Option<usize> {
         use std::cmp::Ordering;
         let until = Time::parse(&self.time)?;
@@ -178,23 +158,9 @@ impl TrainedEnd {
                 return Some(end);
             }
         }
-        // a copy that stops earlier: it starts as the series did, and every row it holds up
-        // to the last trained time was trained on
-        let first = self.first.as_ref()?;
-        let start = at(&Time::parse(&first.time)?)?;
-        let head = start..start.checked_add(first.rows)?;
-        if first.rows == 0
-            || head.end > times.len()
-            || Self::print(&times[head.clone()], &target[head]) != first.fingerprint
-        {
-            return None;
-        }
-        Some(
-            times
-                .iter()
-                .position(|t| t.cmp_same_kind(&until) == Some(Ordering::Greater))
-                .unwrap_or(times.len()),
-        )
+        // a copy that stops earlier, or writes its times otherwise, is known by its values
+        // (`TrainedEnd::values`)
+        None
     }
 }
 

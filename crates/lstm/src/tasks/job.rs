@@ -2600,48 +2600,81 @@ fn same_frequency(spec: &GlobalSpec, panel: &Panel, name: &str) -> JobResult<()>
 /// Refuses windows of a file's series that hold a training series' rows by their values alone
 /// (its first or last 64 trained values in a row): a copy whose times or ids are written
 /// otherwise than in training (`2020-01-01` for `2020-01`, `7` for `007`), which the records
-/// of times and ids do not know.
+/// of times and ids do not know. A series `placed` by its id and times is left to that record
+/// (values repeat in periodic data; times tell the rows apart). The first place a run is
+/// found at is taken: the trained rows end after the first copy of their last values, or as
+/// many rows after the first copy of their first values as were trained.
 fn trained_by_values(
     spec: &GlobalSpec,
     panel: &Panel,
     lens: &[usize],
+    placed: &[bool],
     need: usize,
     data: &Path,
 ) -> JobResult<()> {
     use std::collections::HashMap;
-    // (run length, fingerprint) -> (training series, where its trained rows end from there)
-    let mut runs: HashMap<(usize, &str), (usize, bool)> = HashMap::new();
+    // a recorded run: its fingerprint, its training series, whether it is the last run
+    type Recorded<'a> = (&'a str, usize, bool);
+    // by (run length, first value's bits)
+    let mut runs: HashMap<(usize, u64), Vec<Recorded>> = HashMap::new();
     for (i, end) in spec.trained_until.iter().enumerate() {
         if let Some(v) = &end.values {
-            if let Some(t) = &v.tail {
-                runs.insert((v.run, t.as_str()), (i, true));
-            }
-            if let Some(h) = &v.head {
-                runs.entry((v.run, h.as_str())).or_insert((i, false));
+            for (r, tail) in [(&v.tail, true), (&v.head, false)] {
+                if let Some(r) = r {
+                    runs.entry((v.run, r.first))
+                        .or_default()
+                        .push((r.print.as_str(), i, tail));
+                }
             }
         }
     }
     let mut lengths: Vec<usize> = runs.keys().map(|k| k.0).collect();
     lengths.sort_unstable();
     lengths.dedup();
-    for (x, &n) in panel.series.iter().zip(lens) {
+    for ((x, &n), _) in panel
+        .series
+        .iter()
+        .zip(lens)
+        .zip(placed)
+        .filter(|(_, &p)| !p)
+    {
         let y: Vec<f64> = x.target[..n].iter().map(|&v| f64::from(v)).collect();
         let first_scored = n - need;
-        for &run in &lengths {
-            // only runs that reach past the first scored row can make a window trained on
-            for i in 0..=n.saturating_sub(run) {
-                if n < run {
-                    break;
-                }
-                let print = crate::data::series::TrainedRows::print(&y[i..i + run]);
-                let Some(&(j, tail)) = runs.get(&(run, print.as_str())) else {
+        // each training series' trained end in this one, from the first copy of its runs
+        let mut ends: HashMap<usize, usize> = HashMap::new();
+        let mut tails_seen = std::collections::HashSet::new();
+        for &run in lengths.iter().filter(|&&r| r <= n) {
+            for i in 0..=n - run {
+                let bits = if y[i].is_nan() {
+                    f64::NAN.to_bits()
+                } else {
+                    y[i].to_bits()
+                };
+                // a quick test on the first value before any fingerprint
+                let Some(candidates) = runs.get(&(run, bits)) else {
                     continue;
                 };
-                let trained = spec.trained_until[j].values.as_ref().map_or(0, |v| v.rows);
-                let end = if tail { i + run } else { (i + trained).min(n) };
-                if end <= first_scored {
-                    continue;
+                let print = crate::data::series::TrainedRows::print(&y[i..i + run]);
+                for &(p, j, tail) in candidates {
+                    if p != print {
+                        continue;
+                    }
+                    let trained = spec.trained_until[j].values.as_ref().map_or(0, |v| v.rows);
+                    if tail {
+                        // the last values' first copy decides, over a copy of the first values
+                        if tails_seen.insert(j) {
+                            ends.insert(j, i + run);
+                        }
+                    } else if !tails_seen.contains(&j) {
+                        ends.entry(j).or_insert((i + trained).min(n));
+                    }
                 }
+            }
+        }
+        let mut ends: Vec<(usize, usize)> = ends.into_iter().collect();
+        ends.sort_unstable();
+        for (j, end) in ends {
+            if end > first_scored {
                 return Err(invalid(format!(
                     "{}: series `{}` (line {}) holds, up to its row {end}, the values the model trained on in its series `{}` (the same values in a row, whatever its times and id are written like), and the last {need} steps scored reach into them: a score there would not be held out; score data after them, or train with a larger --holdout",
                     data.display(),
@@ -2719,7 +2752,8 @@ pub fn backtest(l: &mut Loaded, data: &Path, windows: usize) -> JobResult<Backte
     }
     // any file holding a series' last trained row (a longer copy of the training file,
     // another export of the same series): no scored step may be one the series trained on
-    for (x, &n) in panel.series.iter().zip(&lens) {
+    let mut placed = vec![false; panel.series.len()];
+    for (k, (x, &n)) in panel.series.iter().zip(&lens).enumerate() {
         let Some(i) = spec.ids.iter().position(|id| *id == x.id) else {
             continue;
         };
@@ -2730,6 +2764,7 @@ pub fn backtest(l: &mut Loaded, data: &Path, windows: usize) -> JobResult<Backte
         let Some(after_trained) = end.found_in(&x.times[..n], &x.target[..n]) else {
             continue;
         };
+        placed[k] = true;
         let first = x.times[n - need];
         if n - need >= after_trained {
             continue;
@@ -2750,7 +2785,7 @@ pub fn backtest(l: &mut Loaded, data: &Path, windows: usize) -> JobResult<Backte
             }
         )));
     }
-    trained_by_values(&spec, &panel, &lens, need, data)?;
+    trained_by_values(&spec, &panel, &lens, &placed, need, data)?;
     if spec.distribution.needs_scale() {
         check_counts(&data.display().to_string(), &panel, &lens, &spec.target)?;
     }
