@@ -56,6 +56,22 @@ fn refused(args: &[&str], out: &Path, needles: &[&str]) -> String {
     err
 }
 
+/// `lstm eval --model M --data F` refused without a panic, its stderr naming every needle.
+fn eval_refused(model: &Path, data: &Path, needles: &[&str]) -> String {
+    let o = run(&["eval", "--model", s(model), "--data", s(data)]);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(
+        !o.status.success(),
+        "lstm eval of {} should fail",
+        data.display()
+    );
+    assert!(!err.contains("panicked"), "panic: {err}");
+    for n in needles {
+        assert!(err.contains(n), "stderr of eval lacks {n:?}: {err}");
+    }
+    err
+}
+
 /// The arguments of `lstm forecast --model M --data F` followed by `extra`.
 fn forecast_args<'a>(model: &'a Path, data: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
     let mut a = vec!["forecast", "--model", s(model), "--data", s(data)];
@@ -375,13 +391,7 @@ fn the_issues_m4_commands_on_three_series() {
         }
     }
     // the model trained on the last 48 steps: scoring them is refused
-    let o = run(&["eval", "--model", s(&m), "--data", s(&csv)]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success() && !err.contains("panicked"), "{err}");
-    assert!(
-        err.contains("m4.csv") && err.contains("--holdout 48"),
-        "{err}"
-    );
+    eval_refused(&m, &csv, &["m4.csv", "--holdout 48"]);
     // also when the same file is spelled another way (relative, from its directory)
     let o = Command::new(env!("CARGO_BIN_EXE_lstm"))
         .current_dir(&*dir)
@@ -447,13 +457,7 @@ fn the_issues_m4_commands_on_three_series() {
     // trained on either (a copy under another name, a longer export; each was scored before)
     let copy = dir.join("copy.csv");
     std::fs::copy(&csv, &copy).unwrap();
-    let o = run(&["eval", "--model", s(&m), "--data", s(&copy)]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success() && !err.contains("panicked"), "{err}");
-    assert!(
-        err.contains("copy.csv") && err.contains("trained on the series up to"),
-        "{err}"
-    );
+    eval_refused(&m, &copy, &["copy.csv", "trained on the series up to"]);
     // a shorter copy (each series' last 48 hours cut) holds trained rows only: known by each
     // series' first values (it was scored before)
     let text = std::fs::read_to_string(&csv).unwrap();
@@ -468,12 +472,10 @@ fn the_issues_m4_commands_on_three_series() {
     }
     let shorter_csv = dir.join("shorter.csv");
     std::fs::write(&shorter_csv, shorter).unwrap();
-    let o = run(&["eval", "--model", s(&m), "--data", s(&shorter_csv)]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success() && !err.contains("panicked"), "{err}");
-    assert!(
-        err.contains("shorter.csv") && err.contains("the values the model trained on"),
-        "{err}"
+    eval_refused(
+        &m,
+        &shorter_csv,
+        &["shorter.csv", "the values the model trained on"],
     );
     // the same rows under other ids and times counted from elsewhere (an export that writes
     // them otherwise): known by the values alone
@@ -485,12 +487,10 @@ fn the_issues_m4_commands_on_three_series() {
     }
     let renamed_csv = dir.join("renamed.csv");
     std::fs::write(&renamed_csv, renamed).unwrap();
-    let o = run(&["eval", "--model", s(&m), "--data", s(&renamed_csv)]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success() && !err.contains("panicked"), "{err}");
-    assert!(
-        err.contains("renamed.csv") && err.contains("the values the model trained on"),
-        "{err}"
+    eval_refused(
+        &m,
+        &renamed_csv,
+        &["renamed.csv", "the values the model trained on"],
     );
     // 48 more hours of each series: one window is new, two reach back into training
     let mut longer = std::fs::read_to_string(&csv).unwrap();
@@ -532,10 +532,7 @@ fn the_issues_m4_commands_on_three_series() {
     let renumbered_csv = dir.join("renumbered.csv");
     std::fs::write(&renumbered_csv, renumbered.clone()).unwrap();
     // since the values alone are known too, it is refused: its rows were trained on
-    let o = run(&["eval", "--model", s(&m), "--data", s(&renumbered_csv)]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success(), "trained values were scored");
-    assert!(err.contains("the values the model trained on"), "{err}");
+    eval_refused(&m, &renumbered_csv, &["the values the model trained on"]);
     // other values at those times are scored
     let other: String = renumbered
         .lines()
