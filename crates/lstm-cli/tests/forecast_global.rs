@@ -1969,3 +1969,40 @@ fn periodic_series_are_scored_on_their_held_out_hours() {
         "2",
     ]);
 }
+
+/// A file with a column of dates trained without `--time-column` is read in file order and
+/// numbered: said in a warning, as Python refuses such a frame (found by a notebook probe).
+#[test]
+fn a_date_column_left_out_is_warned_about() {
+    let dir = tmp("dates-left-out");
+    let csv = dir.join("monthly.csv");
+    let mut f = String::from("month,passengers\n");
+    for k in 0..60 {
+        writeln!(f, "{},{}", month(k), 100 + (k * 7) % 13).unwrap();
+    }
+    std::fs::write(&csv, f).unwrap();
+    let (_, err) = train(
+        &dir,
+        "m",
+        &csv,
+        &["--column", "passengers", "--horizon", "3"],
+    );
+    assert!(
+        err.contains("warning: column `month` holds dates") && err.contains("--time-column month"),
+        "{err}"
+    );
+    let (_, err) = train(
+        &dir,
+        "n",
+        &csv,
+        &[
+            "--column",
+            "passengers",
+            "--time-column",
+            "month",
+            "--horizon",
+            "3",
+        ],
+    );
+    assert!(!err.contains("holds dates"), "{err}");
+}

@@ -945,7 +945,45 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) -> J
             }
         }
     }
+    if s.date_column.is_none() {
+        if let Some(col) = unused_time_column(Path::new(&path), &pspec) {
+            notes.push(format!(
+                "warning: column `{col}` holds dates, but --time-column is not given: the rows are read in file order and numbered 1, 2, ..., without a season from the calendar; give --time-column {col} to read them as times"
+            ));
+        }
+    }
     Ok((m, Box::new(data), notes, members))
+}
+
+/// The first column of `path` the panel does not read whose first value is a date or a
+/// date-time (a time column left out by mistake).
+fn unused_time_column(path: &Path, spec: &PanelSpec) -> Option<String> {
+    use std::io::Read;
+    let mut head = Vec::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(1 << 16)
+        .read_to_end(&mut head)
+        .ok()?;
+    let header = head.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    let tsv = header.contains(&b'\t') && !header.contains(&b',');
+    let mut r = csv::ReaderBuilder::new()
+        .delimiter(if tsv { b'\t' } else { b',' })
+        .flexible(true)
+        .from_reader(&head[..]);
+    let names = r.headers().ok()?.clone();
+    let first = r.records().next()?.ok()?;
+    let used = |n: &str| {
+        let n = n.trim();
+        n == spec.target.trim()
+            || spec.id_column.as_deref().is_some_and(|c| c.trim() == n)
+            || spec.known.iter().any(|c| c.trim() == n)
+    };
+    names.iter().zip(first.iter()).find_map(|(n, v)| {
+        let dated =
+            panel::Time::parse(v.trim()).is_some_and(|t| t.kind() != panel::TimeKind::Index);
+        (!used(n) && dated).then(|| n.trim().trim_start_matches('\u{feff}').to_string())
+    })
 }
 
 /// The negative binomial's targets: every training value a whole number at or above 0.
