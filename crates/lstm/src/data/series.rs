@@ -91,7 +91,7 @@ pub struct Run {
 }
 
 /// A value's bits, every missing value alike.
-fn value_bits(v: f64) -> u64 {
+pub(crate) fn value_bits(v: f64) -> u64 {
     if v.is_nan() {
         f64::NAN.to_bits()
     } else {

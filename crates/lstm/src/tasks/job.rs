@@ -2683,11 +2683,7 @@ fn trained_by_values(
         let mut tails_seen = std::collections::HashSet::new();
         for &run in lengths.iter().filter(|&&r| r <= n) {
             for i in 0..=n - run {
-                let bits = if y[i].is_nan() {
-                    f64::NAN.to_bits()
-                } else {
-                    y[i].to_bits()
-                };
+                let bits = crate::data::series::value_bits(y[i]);
                 // a quick test on the first value before any fingerprint
                 let Some(candidates) = runs.get(&(run, bits)) else {
                     continue;
