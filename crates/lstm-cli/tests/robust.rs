@@ -350,7 +350,68 @@ fn bad_tables_are_refused_with_file_line_and_column() {
     let latin1 = dir.join("latin1.tsv");
     std::fs::write(&latin1, b"label\ttext\npos\tcaf\xe9\n").unwrap();
     classify(&latin1, &["latin1.tsv", "not UTF-8", "offset 18"]);
+    // a class only in the last rows: sorted by label, not a wrong label column
+    let sorted: String = (0..40)
+        .map(|i| format!("{}\tfilm {i}\n", ["pos", "neg"][i % 2]))
+        .chain((0..4).map(|i| format!("meh\tfilm {i}\n")))
+        .collect();
+    let sorted = write("sorted.tsv", &format!("label\ttext\n{sorted}"));
+    classify(
+        &sorted,
+        &[
+            "sorted.tsv row 41",
+            "label `meh`",
+            "its 4 rows",
+            "sorted by label",
+        ],
+    );
     assert!(!out.exists());
+}
+
+#[test]
+fn classifier_training_warns_of_a_one_class_validation_split_and_case_variants() {
+    let dir = tmp("clswarn");
+    let train = |name: &str, rows: &str| -> String {
+        let data = dir.join(name);
+        std::fs::write(&data, format!("label\ttext\n{rows}")).unwrap();
+        let o = run(&[
+            "train",
+            "classify",
+            "--data",
+            s(&data),
+            "--out",
+            s(&dir.join(format!("m-{name}"))),
+            "--hidden",
+            "4",
+            "--steps",
+            "1",
+            "--members",
+            "1",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stderr).into_owned() + &String::from_utf8_lossy(&o.stdout)
+    };
+    // sorted: the last 10% are all `pos`
+    let sorted: String = (0..40)
+        .map(|i| format!("{}\tfilm {i}\n", if i < 20 { "neg" } else { "pos" }))
+        .collect();
+    let said = train("sorted.tsv", &sorted);
+    assert!(
+        said.contains(
+            "warning: the validation split, the file's last 4 rows, holds one class (`pos`)"
+        ),
+        "{said}"
+    );
+    // mixed: no such warning; `Pos` and `pos` named
+    let mixed: String = (0..40)
+        .map(|i| format!("{}\tfilm {i}\n", ["neg", "pos", "Pos"][i % 3]))
+        .collect();
+    let said = train("mixed.tsv", &mixed);
+    assert!(!said.contains("holds one class"), "{said}");
+    assert!(
+        said.contains("warning: the labels `Pos` and `pos` differ only in case"),
+        "{said}"
+    );
 }
 
 // ------------------------------------------------------------------ generation, classification

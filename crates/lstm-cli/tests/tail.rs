@@ -211,6 +211,28 @@ fn classify_tail_rows_are_never_read() {
         eval("0.25"),
         serde_json::json!({"scored": 25, "trained": 0, "validated": 5})
     );
+    // a label the model does not know is named by its row in the file, not in the tail
+    let text = std::fs::read_to_string(&data).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    lines[96] = "zebra good\tmaybe".into();
+    let other = dir.join("other.tsv");
+    std::fs::write(&other, lines.join("\n") + "\n").unwrap();
+    for tail in [None, Some("0.1")] {
+        let mut args = vec![
+            "eval",
+            "--model",
+            m.to_str().unwrap(),
+            "--data",
+            other.to_str().unwrap(),
+        ];
+        args.extend(tail.map(|t| ["--tail", t]).into_iter().flatten());
+        let o = run(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && err.contains("row 96: label `maybe` is not one the model knows"),
+            "{tail:?}: {err}"
+        );
+    }
 }
 
 #[test]
@@ -283,4 +305,103 @@ fn a_closed_pipe_is_not_a_panic() {
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn classify_eval_knows_training_texts_in_other_files() {
+    let dir = common::tmp_dir("lstm-tail", "classify-copies");
+    // 100 distinct rows: 90 trained on, the last 10 the validation split
+    let rows: Vec<String> = (0..100)
+        .map(|i| {
+            let (t, l) = if i % 2 == 0 {
+                ("good", "pos")
+            } else {
+                ("bad", "neg")
+            };
+            format!("{t} film number {i}\t{l}")
+        })
+        .collect();
+    let file = |name: &str, rows: &[String]| {
+        let p = dir.join(name);
+        std::fs::write(&p, format!("text\tlabel\n{}\n", rows.join("\n"))).unwrap();
+        p
+    };
+    let data = file("d.tsv", &rows);
+    let m = dir.join("m");
+    let train = |data: &Path, m: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "classify",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            m.to_str().unwrap(),
+            "--hidden",
+            "8",
+            "--steps",
+            "3",
+            "--members",
+            "1",
+        ];
+        args.extend_from_slice(extra);
+        let o = run(&args);
+        assert!(o.status.success());
+        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
+    };
+    train(&data, &m, &[]);
+    let eval = |p: &Path| {
+        json(&ok(&[
+            "eval",
+            "--model",
+            m.to_str().unwrap(),
+            "--data",
+            p.to_str().unwrap(),
+            "--json",
+        ]))["seen_by_training"]
+            .clone()
+    };
+    // some training rows copied out (columns reordered, a new row among them)
+    let mut some: Vec<String> = rows[10..30]
+        .iter()
+        .map(|r| {
+            let (t, l) = r.split_once('\t').unwrap();
+            format!("{l}\t{t}")
+        })
+        .collect();
+    some.push("neg\ta film never seen".into());
+    let p = dir.join("some.tsv");
+    std::fs::write(&p, format!("label\ttext\n{}\n", some.join("\n"))).unwrap();
+    assert_eq!(
+        eval(&p),
+        serde_json::json!({"scored": 21, "trained": 20, "validated": 0, "by_text": true})
+    );
+    // the validation rows copied out
+    assert_eq!(
+        eval(&file("val.tsv", &rows[90..])),
+        serde_json::json!({"scored": 10, "trained": 0, "validated": 10, "by_text": true})
+    );
+    // rows it never read: no note
+    let new: Vec<String> = (0..10).map(|i| format!("another film {i}\tpos")).collect();
+    assert!(eval(&file("new.tsv", &new)).is_null());
+    let o = run(&[
+        "eval",
+        "--model",
+        m.to_str().unwrap(),
+        "--data",
+        p.to_str().unwrap(),
+    ]);
+    let said =
+        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    assert!(
+        said.contains(
+            "note: not a held-out figure: 20 of these 21 rows hold a text the model's training read"
+        ),
+        "{said}"
+    );
+    // validating on the training file is named
+    let out = train(&data, &dir.join("m2"), &["--val", data.to_str().unwrap()]);
+    assert!(
+        out.contains("warning: 100 of the 100 validation rows repeat a text of the training rows"),
+        "{out}"
+    );
 }

@@ -243,6 +243,17 @@ def test_classifier_predicts_like_the_binary(classifier, binary):
     assert h["ensemble_val_loss"] == pytest.approx(val["loss"], abs=1e-5)
     assert h["ensemble_val_accuracy"] == pytest.approx(val["accuracy"], abs=1e-9)
     assert sum(map(sum, report["confusion"])) == 100
+    # per class, as scikit-learn's classification_report: recall is the confusion row's share
+    for i, row in enumerate(report["per_class"]):
+        assert row["label"] == c.classes_[i]
+        assert row["support"] == sum(report["confusion"][i])
+        if row["support"]:
+            assert row["recall"] == pytest.approx(report["confusion"][i][i] / row["support"])
+    assert report["majority"]["accuracy"] == pytest.approx(
+        max(r["support"] for r in report["per_class"]) / 100)
+    # the first 100 rows are training rows: named by their texts in this other file
+    assert report["seen_by_training"]["by_text"] is True
+    assert report["seen_by_training"]["trained"] == 100
 
 
 def test_bad_inputs_raise_the_documented_exceptions(text_model, classifier, airline, tmp_path):

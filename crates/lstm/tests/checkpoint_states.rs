@@ -37,6 +37,7 @@ fn fixture() -> Fixture {
         global: None,
         settings: Settings::defaults(Task::Text),
         seen: Vec::new(),
+        texts_seen: None,
     };
     let model = SequenceModel::new(&model_cfg, 1).unwrap();
     Fixture { meta, model }

@@ -31,7 +31,8 @@ fn write_data(dir: &Path) -> PathBuf {
             (&bad, "neg")
         };
         let text: Vec<&str> = (0..3 + i % 4).map(|k| words[(i + 2 * k) % 5]).collect();
-        tsv.push_str(&format!("the film was {}\t{label}\n", text.join(" ")));
+        // each text once: a repeated one would be named as a validation row training read
+        tsv.push_str(&format!("film {i} was {}\t{label}\n", text.join(" ")));
     }
     let p = dir.join("d.tsv");
     std::fs::write(&p, tsv).unwrap();

@@ -204,6 +204,7 @@ fn model_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
         global: None,
         settings: s,
         seen: Vec::new(),
+        texts_seen: None,
     };
     let mut model = SequenceModel::new(&cfg, 1).unwrap();
     model

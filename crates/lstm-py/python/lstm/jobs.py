@@ -1291,7 +1291,11 @@ class Classifier(_Job):
         """Accuracy and confusion matrix on ``texts`` and ``labels`` (as ``fit`` takes them),
         as ``lstm eval --json`` reports them (``confusion`` is the whole matrix up to 100
         classes, else ``None``; ``top_confusions`` lists the 20 most frequent errors as
-        ``{"true", "predicted", "count"}``); ``tail`` scores only that final fraction."""
+        ``{"true", "predicted", "count"}``; ``per_class`` each label's ``precision``,
+        ``recall``, ``f1`` and ``support`` as scikit-learn's ``classification_report``,
+        ``macro_f1`` their mean, ``majority`` the accuracy of always predicting the most
+        frequent label; ``seen_by_training`` how many rows hold texts the model's training
+        read, or ``None``); ``tail`` scores only that final fraction."""
         with tempfile.TemporaryDirectory(prefix="lstm-data-") as d:
             path = self._write(texts, labels, Path(d))
             return self._evaluate_file(path, tail=tail)

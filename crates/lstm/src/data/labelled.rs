@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::data::tabular::Delimited;
+use crate::data::tabular::{read_error, Delimited};
 use crate::data::vocab::Vocab;
 use crate::error::{Error, Result};
 
@@ -15,15 +15,38 @@ pub struct Labelled {
     pub labels: Vec<String>,
 }
 
-/// Reads a text column and a label column (tab-separated for `.tsv`, else comma).
+/// Whether `path` is read as tab-separated: any name but `*.csv` (in any case).
+fn is_tsv(path: &Path) -> bool {
+    path.extension()
+        .is_none_or(|e| !e.eq_ignore_ascii_case("csv"))
+}
+
+fn open(path: &Path) -> Result<Delimited> {
+    let tsv = is_tsv(path);
+    Delimited::open(path, if tsv { b'\t' } else { b',' }, !tsv, true)
+}
+
+/// Reads a text column and a label column (comma-separated with quoting for `.csv`, in any
+/// case; else tab-separated without quoting).
 ///
 /// # Errors
 /// [`Error::Io`] if unreadable; [`Error::Format`] naming the file and line for a missing
-/// column, a ragged row or an empty label.
+/// column, a ragged row, an empty label, or a quote left open (a cell that holds rows of the
+/// file).
 pub fn read_labelled(path: &Path, text_column: &str, label_column: &str) -> Result<Labelled> {
-    let tsv = path.extension().is_none_or(|e| e != "csv");
-    let file = Delimited::open(path, if tsv { b'\t' } else { b',' }, !tsv, true)?;
-    labelled_from(file, text_column, label_column)
+    labelled_from(open(path)?, text_column, Some(label_column), true)
+}
+
+/// The texts of a file to classify: its text column, read as [`read_labelled`] reads it, but
+/// with its label column optional and an empty text or label allowed (an empty text is
+/// classified as one unknown token; the labels are not used).
+///
+/// # Errors
+/// As [`read_labelled`], but for empty labels.
+pub fn read_texts(path: &Path, text_column: &str, label_column: &str) -> Result<Vec<String>> {
+    let file = open(path)?;
+    let label = file.has_column(label_column).then_some(label_column);
+    Ok(labelled_from(file, text_column, label, false)?.texts)
 }
 
 /// As [`read_labelled`] on the bytes of a file (`tsv`: tab-separated without quoting, else
@@ -45,11 +68,21 @@ pub fn parse_labelled(
         !tsv,
         true,
     )?;
-    labelled_from(file, text_column, label_column)
+    labelled_from(file, text_column, Some(label_column), true)
 }
 
-fn labelled_from(mut file: Delimited, text_column: &str, label_column: &str) -> Result<Labelled> {
-    let (ti, li) = (file.column(text_column)?, file.column(label_column)?);
+/// The rows of `file`: its text column and (when `label_column` is given) its label column;
+/// `need_labels` refuses an empty label.
+fn labelled_from(
+    mut file: Delimited,
+    text_column: &str,
+    label_column: Option<&str>,
+    need_labels: bool,
+) -> Result<Labelled> {
+    let ti = file.column(text_column)?;
+    let li = label_column.map(|c| file.column(c)).transpose()?;
+    let one_line = file.one_line();
+    let tsv = file.delimiter() == b'\t';
     let name = file.name.clone();
     let fmt = |reason: String| Error::Format {
         path: name.clone(),
@@ -57,22 +90,65 @@ fn labelled_from(mut file: Delimited, text_column: &str, label_column: &str) -> 
     };
     let rdr = &mut file.reader;
     let mut out = Labelled::default();
-    for (r, rec) in rdr.records().enumerate() {
-        let line = r + 2;
-        let rec = rec.map_err(|e| fmt(format!("line {line}: {e}")))?;
-        let label = rec.get(li).unwrap_or("").trim();
-        if label.is_empty() {
+    // each row's line, and the rows whose text runs over several lines (checked once the
+    // file's labels are known)
+    let mut lines = Vec::new();
+    for rec in rdr.records() {
+        let rec = rec.map_err(|e| fmt(ragged(&e, tsv)))?;
+        let line = rec.position().map_or(0, |p| p.line() as usize);
+        // a quote left open in any other column makes one cell of the rows after it
+        one_line.check(&rec, line, Some(ti))?;
+        let label = li.map_or("", |li| rec.get(li).unwrap_or("").trim());
+        if need_labels && label.is_empty() {
             return Err(fmt(format!(
-                "line {line}: empty label in column `{label_column}`"
+                "line {line}: empty label in column `{}`",
+                label_column.unwrap_or_default()
             )));
         }
         out.texts.push(rec.get(ti).unwrap_or("").to_string());
         out.labels.push(label.to_string());
+        lines.push(line);
     }
     if out.texts.is_empty() {
         return Err(fmt("the file has no data rows".into()));
     }
+    // and in the text column, where prose may hold separators on its later lines, a line is a
+    // swallowed row only if it reads as a whole row of the file, with one of its labels
+    let mut known: Vec<&str> = out.labels.iter().map(String::as_str).collect();
+    known.sort_unstable();
+    known.dedup();
+    known.retain(|l| !l.is_empty());
+    // (with no labels to match, two such lines)
+    let need = if known.is_empty() { 2 } else { 1 };
+    for (text, &line) in out.texts.iter().zip(&lines) {
+        if text.contains('\n') {
+            let mut rows = text
+                .lines()
+                .skip(1)
+                .filter(|l| one_line.is_row(l, ti, li, &known));
+            if let (Some(row), true) = (rows.next(), need == 1 || rows.next().is_some()) {
+                return Err(fmt(format!(
+                    "line {line}, column `{text_column}`: the text runs over {} lines, and one of them reads as a row of the file (`{}`): a quote opened in it is not closed where the text ends; close it, or write a quote inside a quoted cell twice (\"\")",
+                    text.lines().count(),
+                    crate::data::panel::shown(row)
+                )));
+            }
+        }
+    }
     Ok(out)
+}
+
+/// [`read_error`] and why a tab-separated file may have a ragged row.
+fn ragged(e: &csv::Error, tsv: bool) -> String {
+    let what = read_error(e);
+    match e.kind() {
+        csv::ErrorKind::UnequalLengths { .. } if tsv => format!("{what}; the file is read as tab-separated without quoting (its name does not end in .csv), so a cell can hold no tab or line break: write such texts in a .csv file, where cells may be quoted"),
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } if len < expected_len => format!("{what}: a text with a comma needs quotes, and a quote opened in a cell and not closed makes one cell of the lines after it (write a quote inside a quoted cell twice, \"\")"),
+        csv::ErrorKind::UnequalLengths { .. } => format!("{what}: a text with a comma needs quotes"),
+        _ => what,
+    }
 }
 
 /// The classes of a training set: its distinct labels, sorted (a class's id is its index).
@@ -93,6 +169,12 @@ pub fn classes(labels: &[String], path: &str, label_column: &str) -> Result<Vec<
         });
     }
     Ok(classes)
+}
+
+/// A text's 64-bit FNV-1a hash: how a classifier records the texts its training read
+/// (`modeldir::TextsSeen`).
+pub fn text_hash(text: &str) -> u64 {
+    crate::data::fnv1a(text.as_bytes())
 }
 
 /// Token ids and class ids.
@@ -117,4 +199,143 @@ pub fn encode_texts(vocab: &Vocab, texts: &[String], max_len: usize) -> Vec<Vec<
             ids
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn csv(text: &str) -> Result<Labelled> {
+        parse_labelled(text.as_bytes().to_vec(), "r.csv", false, "text", "label")
+    }
+
+    fn refused(r: Result<Labelled>) -> String {
+        match r {
+            Err(e) => e.to_string(),
+            Ok(d) => panic!("read {} rows", d.texts.len()),
+        }
+    }
+
+    /// 40 rows `id,label,text`; `text(i)` writes row i's text.
+    fn rows(text: impl Fn(usize) -> String) -> String {
+        let mut s = String::from("id,label,text\n");
+        for i in 0..40 {
+            let l = ["pos", "neg"][i % 2];
+            s.push_str(&format!("{i},{l},{}\n", text(i)));
+        }
+        s
+    }
+
+    #[test]
+    fn a_quote_left_open_in_a_text_is_refused_with_its_line() {
+        // row 7's text opens a quote that is never closed: the rows after it would be its text
+        let file = rows(|i| {
+            if i == 7 {
+                "\"Best movie ever! and more".into()
+            } else {
+                format!("plain text number {i}")
+            }
+        });
+        let e = refused(csv(&file));
+        assert!(
+            e.contains("line 9, column `text`") && e.contains("is not closed"),
+            "{e}"
+        );
+        // the same rows read whole when the quote is closed
+        let file = rows(|i| {
+            if i == 7 {
+                "\"Best movie ever! and more\"".into()
+            } else {
+                format!("plain text number {i}")
+            }
+        });
+        assert_eq!(csv(&file).unwrap().texts.len(), 40);
+    }
+
+    #[test]
+    fn quoted_reviews_over_several_lines_are_read_with_their_lines() {
+        // reviews with commas, doubled quotes and separators on their later lines (prose puts a
+        // blank after a comma), as pandas' `to_csv` writes them
+        let file = rows(|i| {
+            format!("\"A film, {i} of them.\nSecond line, with commas, and \"\"quotes\"\".\n1,2,3 go\n<br />Third, last.\"")
+        });
+        let d = csv(&file).unwrap();
+        assert_eq!(d.texts.len(), 40);
+        assert!(d.texts[3].starts_with("A film, 3 of them.\nSecond"));
+        assert_eq!(d.labels[3], "neg");
+        // an empty label after them is named on its own line: the header, then 40 rows of 4
+        // lines, then the row
+        let mut bad = file.clone();
+        bad.push_str("40,,\"last\"\n");
+        let e = refused(csv(&bad));
+        assert!(e.contains("line 162: empty label"), "{e}");
+    }
+
+    #[test]
+    fn ragged_rows_say_why() {
+        let e = refused(csv("text,label\ngood,pos\nbad movie, really,neg\n"));
+        assert!(
+            e.contains("line 3: the row has 3 cells, the header 2")
+                && e.contains("a text with a comma needs quotes"),
+            "{e}"
+        );
+        let tsv = "text\tlabel\n\"two\nlines\"\tpos\n";
+        let e = parse_labelled(tsv.as_bytes().to_vec(), "r.tsv", true, "text", "label")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("line 2: the row has 1 cell, the header 2")
+                && e.contains("read as tab-separated without quoting"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_format_follows_the_name_in_any_case() {
+        assert!(!is_tsv(Path::new("a.csv")) && !is_tsv(Path::new("a.CSV")));
+        assert!(is_tsv(Path::new("a.tsv")) && is_tsv(Path::new("a.txt")) && is_tsv(Path::new("a")));
+        // a comma-separated file read as tab-separated is named as such
+        let e = parse_labelled(
+            b"text,label\ngood,pos\n".to_vec(),
+            "r.txt",
+            true,
+            "text",
+            "label",
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            e.contains("read as tab-separated") && e.contains("*.csv"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn texts_to_classify_may_be_empty_and_need_no_label() {
+        let dir = std::env::temp_dir().join(format!("lstm-labelled-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("new.tsv");
+        // a label column left blank (a test file), an empty text
+        std::fs::write(&p, "id\ttext\tlabel\n1\tgreat movie\t\n2\t\t\n3\tawful\t\n").unwrap();
+        assert_eq!(
+            read_texts(&p, "text", "label").unwrap(),
+            ["great movie", "", "awful"]
+        );
+        // no label column at all
+        std::fs::write(&p, "id\ttext\n1\tgreat movie\n2\t\n").unwrap();
+        assert_eq!(
+            read_texts(&p, "text", "label").unwrap(),
+            ["great movie", ""]
+        );
+        // training still needs every label
+        std::fs::write(&p, "text\tlabel\ngreat\tpos\n\tneg\nawful\t\n").unwrap();
+        let e = read_labelled(&p, "text", "label")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("line 4: empty label in column `label`"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -20,12 +20,17 @@ pub fn tail_units(n: usize, t: f64, min: usize) -> usize {
 /// A data file's content, by its length and its 64-bit FNV-1a hash (`"<bytes>:<hex>"`): how
 /// `lstm eval` recognises the file a model was trained on, whatever its name.
 pub fn fingerprint(bytes: &[u8]) -> String {
+    format!("{}:{:016x}", bytes.len(), fnv1a(bytes))
+}
+
+/// The 64-bit FNV-1a hash of `bytes`.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in bytes {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
-    format!("{}:{h:016x}", bytes.len())
+    h
 }
 
 #[cfg(test)]

@@ -752,7 +752,9 @@ pub fn read_panel(path: &Path, spec: &PanelSpec) -> Result<Panel> {
         Delimited::open(path, b',', true, true)?;
     }
     let bytes = std::fs::read(path).map_err(|source| Error::read(&name, source))?;
-    let tab_ext = path.extension().is_some_and(|e| e == "tsv" || e == "tab");
+    let tab_ext = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("tsv") || e.eq_ignore_ascii_case("tab"));
     panel_from_bytes(bytes, name, tab_ext, spec)
 }
 

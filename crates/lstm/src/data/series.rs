@@ -219,7 +219,9 @@ impl Table {
 /// missing column, a ragged row, an empty, non-numeric, NaN or infinite cell, or dates that
 /// are duplicated or not increasing.
 pub fn read_table(path: &Path, columns: &[String], date_column: Option<&str>) -> Result<Table> {
-    let tsv = path.extension().is_some_and(|e| e == "tsv" || e == "tab");
+    let tsv = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("tsv") || e.eq_ignore_ascii_case("tab"));
     let file = Delimited::open(path, if tsv { b'\t' } else { b',' }, true, false)?;
     table_from(file, columns, date_column)
 }
@@ -267,7 +269,13 @@ fn table_from(mut file: Delimited, columns: &[String], date_column: Option<&str>
     let mut seen_labels = std::collections::HashSet::new();
     let one_line = file.one_line();
     for (r, rec) in file.reader.records().enumerate() {
-        let rec = rec.map_err(|e| fmt(format!("line {}: {e}", r + 2)))?;
+        let rec = rec.map_err(|e| {
+            let hint = match e.kind() {
+                csv::ErrorKind::UnequalLengths { .. } => "; a value with a comma needs quotes",
+                _ => "",
+            };
+            fmt(format!("{}{hint}", crate::data::tabular::read_error(&e)))
+        })?;
         let line = rec.position().map_or(r + 2, |p| p.line() as usize);
         one_line.check(&rec, line, None)?;
         for (k, &i) in idx.iter().enumerate() {

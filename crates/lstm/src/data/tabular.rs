@@ -13,6 +13,7 @@ pub(crate) struct Delimited {
     pub reader: csv::Reader<std::io::Cursor<Vec<u8>>>,
     headers: csv::StringRecord,
     delimiter: u8,
+    quoting: bool,
 }
 
 impl Delimited {
@@ -100,6 +101,7 @@ impl Delimited {
             reader,
             headers,
             delimiter,
+            quoting,
         })
     }
 
@@ -118,7 +120,18 @@ impl Delimited {
             name: self.name.clone(),
             headers: self.headers.clone(),
             delimiter: char::from(self.delimiter),
+            quoting: self.quoting,
         }
+    }
+
+    /// The field separator.
+    pub fn delimiter(&self) -> u8 {
+        self.delimiter
+    }
+
+    /// Whether the header names column `c` (compared trimmed, as [`Self::column`] does).
+    pub fn has_column(&self, c: &str) -> bool {
+        self.headers.iter().any(|h| h.trim() == c.trim())
     }
 
     /// Index of the column named `c` (names, given and in the header, are compared trimmed), or an
@@ -133,6 +146,13 @@ impl Delimited {
             .map(|(i, _)| i);
         let first = at.next().ok_or_else(|| {
             if let [only] = self.headers.iter().collect::<Vec<_>>()[..] {
+                if self.delimiter == b'\t' && only.contains(',') {
+                    return self.error(format!(
+                        "no column `{}`: the file is read as tab-separated (its name does not end in .csv), and its header is one field, `{}`; name a comma-separated file *.csv",
+                        c.trim(),
+                        crate::data::panel::shown(only)
+                    ));
+                }
                 if only.contains(';') {
                     return self.error(format!(
                         "no column `{}`: the header is one field, `{}`, so the file looks separated by `;` (a spreadsheet in a language that writes decimal commas); save it with `,` between fields and `.` in numbers",
@@ -175,6 +195,7 @@ pub(crate) struct OneLine {
     name: String,
     headers: csv::StringRecord,
     delimiter: char,
+    quoting: bool,
 }
 
 impl OneLine {
@@ -203,5 +224,50 @@ impl OneLine {
                 crate::data::panel::shown(cell.lines().next().unwrap_or(""))
             ),
         })
+    }
+
+    /// Whether `line` (a later line of a cell of column `text`) reads as a whole row of the
+    /// file: as many cells as the header, each but the text's non-empty and without blanks
+    /// around it, and the label's (column `label`) one of the file's labels (`known`; any when
+    /// there are none). Prose rarely does: its separators are followed by a blank.
+    pub fn is_row(&self, line: &str, text: usize, label: Option<usize>, known: &[&str]) -> bool {
+        let fields = self.headers.len();
+        if fields < 2 {
+            return false;
+        }
+        let mut r = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .delimiter(self.delimiter as u8)
+            .quoting(self.quoting)
+            .from_reader(line.as_bytes());
+        let Some(Ok(rec)) = r.records().next() else {
+            return false;
+        };
+        rec.len() == fields
+            && rec
+                .iter()
+                .enumerate()
+                .all(|(i, c)| i == text || (!c.is_empty() && c.trim() == c))
+            && label.is_none_or(|li| known.is_empty() || known.contains(&rec.get(li).unwrap_or("")))
+    }
+}
+
+/// The message for a row the csv reader refused (most often one with more or fewer cells than
+/// the header), with its line.
+pub(crate) fn read_error(e: &csv::Error) -> String {
+    let what = match e.kind() {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!(
+            "the row has {len} cell{}, the header {expected_len}",
+            if *len == 1 { "" } else { "s" }
+        ),
+        csv::ErrorKind::Utf8 { .. } => "not UTF-8 text; save the file as UTF-8".into(),
+        _ => e.to_string(),
+    };
+    match e.position() {
+        Some(p) => format!("line {}: {what}", p.line()),
+        None => what,
     }
 }

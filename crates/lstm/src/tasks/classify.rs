@@ -183,6 +183,30 @@ pub struct ClassifyEval {
     pub loss: f32,
     /// Examples scored.
     pub n: usize,
+    /// Precision, recall, F1 and support of each class, in the model's label order.
+    pub per_class: Vec<ClassScores>,
+    /// The mean F1 of the classes that are true or predicted labels of the scored examples
+    /// (scikit-learn's macro average).
+    pub macro_f1: f64,
+    /// The most frequent true class of the scored examples, and the accuracy of always
+    /// predicting it: the baseline a classifier must beat.
+    pub majority: (usize, f64),
+}
+
+/// One class's scores, as scikit-learn's `classification_report` gives them (a precision
+/// of a class never predicted, or a recall of one never true, is 0, its `zero_division`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct ClassScores {
+    /// Of the examples predicted as the class, the fraction truly of it.
+    pub precision: f64,
+    /// Of the examples of the class, the fraction predicted as it.
+    pub recall: f64,
+    /// The harmonic mean of precision and recall (0 when both are).
+    pub f1: f64,
+    /// Examples of the class.
+    pub support: usize,
+    /// Examples predicted as the class.
+    pub predicted: usize,
 }
 
 /// Counts of (true, predicted) pairs, kept sparse: a model of many classes meets few pairs.
@@ -216,12 +240,56 @@ impl Confusion {
             .collect();
         top.sort_by(|a, b| b.2.cmp(&a.2).then((a.0, a.1).cmp(&(b.0, b.1))));
         top.truncate(TOP_CONFUSIONS);
+        let mut per_class = vec![ClassScores::default(); classes];
+        let mut hits = vec![0usize; classes];
+        for (&(t, p), &c) in &self.counts {
+            per_class[t].support += c;
+            per_class[p].predicted += c;
+            if t == p {
+                hits[t] += c;
+            }
+        }
+        let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        let (mut f1_sum, mut present) = (0.0, 0usize);
+        for (c, &hit) in per_class.iter_mut().zip(&hits) {
+            c.precision = ratio(hit, c.predicted);
+            c.recall = ratio(hit, c.support);
+            let pr = c.precision + c.recall;
+            c.f1 = if pr > 0.0 {
+                2.0 * c.precision * c.recall / pr
+            } else {
+                0.0
+            };
+            if c.support + c.predicted > 0 {
+                f1_sum += c.f1;
+                present += 1;
+            }
+        }
+        // the first of the most frequent classes
+        let top_class = (0..classes)
+            .max_by(|&a, &b| {
+                per_class[a]
+                    .support
+                    .cmp(&per_class[b].support)
+                    .then(b.cmp(&a))
+            })
+            .unwrap_or(0);
         ClassifyEval {
-            accuracy: self.correct as f64 / self.n.max(1) as f64,
+            accuracy: ratio(self.correct, self.n),
             confusion,
             top_confusions: top,
             loss: (loss / self.n.max(1) as f64) as f32,
             n: self.n,
+            macro_f1: if present == 0 {
+                0.0
+            } else {
+                f1_sum / present as f64
+            },
+            majority: (
+                top_class,
+                ratio(per_class.get(top_class).map_or(0, |c| c.support), self.n),
+            ),
+            per_class,
         }
     }
 }
@@ -369,4 +437,43 @@ pub fn evaluate_mean(
         }
     }
     Ok(confusion.finish(classes, loss))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_class_scores_follow_their_definitions() {
+        // truth 0 0 0 1 1 2, predicted 0 0 1 1 2 2, and a fourth class never seen: worked by
+        // hand from the definitions (scikit-learn's classification_report gives the same)
+        let mut c = Confusion::default();
+        for (t, p) in [(0, 0), (0, 0), (0, 1), (1, 1), (1, 2), (2, 2)] {
+            c.add(t, p);
+        }
+        let e = c.finish(4, 0.0);
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+        let want = [
+            (1.0, 2.0 / 3.0, 0.8, 3, 2),
+            (0.5, 0.5, 0.5, 2, 2),
+            (0.5, 1.0, 2.0 / 3.0, 1, 2),
+            (0.0, 0.0, 0.0, 0, 0),
+        ];
+        for (got, (p, r, f1, support, predicted)) in e.per_class.iter().zip(want) {
+            assert!(
+                close(got.precision, p) && close(got.recall, r) && close(got.f1, f1),
+                "{got:?}"
+            );
+            assert_eq!((got.support, got.predicted), (support, predicted));
+        }
+        // the macro average leaves out the class neither true nor predicted
+        assert!(
+            close(e.macro_f1, (0.8 + 0.5 + 2.0 / 3.0) / 3.0),
+            "{}",
+            e.macro_f1
+        );
+        assert!(close(e.accuracy, 4.0 / 6.0));
+        assert_eq!(e.majority.0, 0);
+        assert!(close(e.majority.1, 0.5));
+    }
 }

@@ -25,7 +25,7 @@ use crate::tasks::forecast::SeriesData;
 use crate::tasks::global::{self, GlobalData, GlobalOptions, GlobalSpec, Scaling};
 use crate::tasks::metrics;
 use crate::tasks::modeldir::{
-    self, Loaded, ModelMeta, Seen, TrainingState, FORMAT, FORMAT_VERSION,
+    self, Loaded, ModelMeta, Seen, TextsSeen, TrainingState, FORMAT, FORMAT_VERSION,
 };
 use crate::tasks::settings::{Forecaster, LrSchedule};
 use crate::tasks::settings::{Settings, Task};
@@ -337,6 +337,7 @@ pub fn meta(task: Task, model: &ModelConfig, s: &Settings) -> ModelMeta {
         global: None,
         settings: s.clone(),
         seen: Vec::new(),
+        texts_seen: None,
     }
 }
 
@@ -1167,6 +1168,23 @@ fn labelled_fingerprint(d: &Labelled) -> String {
     crate::data::fingerprint(&bytes)
 }
 
+/// A note for each pair of labels that differ only in case (`Positive`, `positive`): separate
+/// classes, as scikit-learn keeps them, but most often one class written two ways.
+fn case_variants(labels: &[String]) -> Vec<String> {
+    let mut notes = Vec::new();
+    for (i, a) in labels.iter().enumerate() {
+        if let Some(b) = labels[i + 1..]
+            .iter()
+            .find(|b| b.to_lowercase() == a.to_lowercase())
+        {
+            notes.push(format!(
+                "warning: the labels `{a}` and `{b}` differ only in case and are two classes; write them alike if they are one"
+            ));
+        }
+    }
+    notes
+}
+
 fn classify_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) -> JobResult<Built> {
     require_budget(&s, Task::Classify)?;
     let path = s
@@ -1255,6 +1273,15 @@ fn classify_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) ->
             (vocab, labels)
         }
     };
+    // a file sorted by label leaves its last class alone in the validation split, its last
+    // rows (or a class there alone)
+    let shuffle = "the rows look sorted by label: shuffle the data rows (in pandas, `df.sample(frac=1)`) or give --val FILE";
+    let one_class = s.val.is_none() && {
+        let mut v: Vec<&String> = val.labels.iter().collect();
+        v.sort_unstable();
+        v.dedup();
+        v.len() == 1 && train.labels.iter().any(|l| l != v[0])
+    };
     let class_of = |l: &str, line: usize| -> JobResult<u32> {
         labels
             .iter()
@@ -1270,9 +1297,17 @@ fn classify_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) ->
                         tr_rows + line
                     ),
                 };
+                // several rows of a label the training rows lack: the file's last rows hold
+                // them all (one alone: a column of names or ids, not of labels)
+                let many = s.val.is_none() && val.labels.iter().filter(|x| *x == l).count() > 2;
                 invalid(format!(
-                    "{row}: label `{shown}`{} never appears in the training rows; a classifier predicts only labels it was trained on (is --label-column the label?)",
-                    if shown.len() < l.len() { "..." } else { "" }
+                    "{row}: label `{shown}`{} never appears in the training rows; a classifier predicts only labels it was trained on ({})",
+                    if shown.len() < l.len() { "..." } else { "" },
+                    if many {
+                        format!("its {} rows are all in the validation split, the file's last rows; {shuffle}", val.labels.iter().filter(|x| *x == l).count())
+                    } else {
+                        "is --label-column the label?".to_string()
+                    }
                 ))
             })
     };
@@ -1392,6 +1427,42 @@ fn classify_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) ->
         m.seen.push(v.clone());
     }
     same_data(resumed, &s, &m.seen)?;
+    if one_class {
+        notes.push(format!(
+            "warning: the validation split, the file's last {} rows, holds one class (`{}`), so its loss and accuracy say little; {shuffle}",
+            val.labels.len(),
+            val.labels[0]
+        ));
+    }
+    if resumed.is_none() {
+        notes.extend(case_variants(&labels));
+    }
+    m.texts_seen = TextsSeen::new(&train.texts, &val.texts);
+    if let Some(t) = &m.texts_seen {
+        // a validation row whose text training also read scores what was learned, not how
+        // the model does on texts it never saw
+        let repeats = t
+            .lookup(&val.texts)
+            .iter()
+            .filter(|x| **x == Some(true))
+            .count();
+        if repeats > 0 {
+            notes.push(format!(
+                "{}{repeats} of the {} validation rows repeat a text of the training rows{}",
+                if 2 * repeats >= val.texts.len() {
+                    "warning: "
+                } else {
+                    "note: "
+                },
+                val.texts.len(),
+                if 2 * repeats >= val.texts.len() {
+                    "; the validation loss is not a held-out figure (is --val the training file?)"
+                } else {
+                    " (the same text in both; their loss is not held out)"
+                }
+            ));
+        }
+    }
     Ok((m, Box::new(task), notes, members))
 }
 
@@ -1508,6 +1579,10 @@ pub struct SeenByTraining {
     pub trained: usize,
     /// Of them, in the training's validation split.
     pub validated: usize,
+    /// Known by their texts (a classifier's rows in another file than its training file), not
+    /// by the file.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub by_text: bool,
 }
 
 impl SeenByTraining {
@@ -1520,12 +1595,38 @@ impl SeenByTraining {
             scored: end - start,
             trained,
             validated,
+            by_text: false,
+        })
+    }
+
+    /// What a classifier's training read of `texts`, by their texts ([`TextsSeen`]; `None`:
+    /// none of them, or no record).
+    fn by_text(seen: Option<&TextsSeen>, texts: &[String]) -> Option<Self> {
+        let found = seen?.lookup(texts);
+        let trained = found.iter().filter(|x| **x == Some(true)).count();
+        let validated = found.iter().filter(|x| **x == Some(false)).count();
+        (trained + validated > 0).then_some(SeenByTraining {
+            scored: texts.len(),
+            trained,
+            validated,
+            by_text: true,
         })
     }
 }
 
 impl fmt::Display for SeenByTraining {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.by_text {
+            return write!(
+                f,
+                "note: not a held-out figure: {} of these {} rows hold a text the model's training \
+                 read (trained on {}, validated on {}); score rows whose texts it never read",
+                self.trained + self.validated,
+                self.scored,
+                self.trained,
+                self.validated
+            );
+        }
         write!(
             f,
             "note: not a held-out figure: the model's training read {} of these {} (trained on {}, \
@@ -1568,7 +1669,7 @@ impl EvalReport {
                 eval: e,
                 seen,
             } => {
-                json!({"task": "classify", "data": data, "accuracy": e.accuracy, "loss": e.loss, "n": e.n, "labels": labels, "confusion": (!e.confusion.is_empty()).then_some(&e.confusion), "top_confusions": e.top_confusions.iter().map(|&(t, p, c)| json!({"true": labels[t], "predicted": labels[p], "count": c})).collect::<Vec<_>>(), "seen_by_training": seen})
+                json!({"task": "classify", "data": data, "accuracy": e.accuracy, "loss": e.loss, "n": e.n, "labels": labels, "confusion": (!e.confusion.is_empty()).then_some(&e.confusion), "top_confusions": e.top_confusions.iter().map(|&(t, p, c)| json!({"true": labels[t], "predicted": labels[p], "count": c})).collect::<Vec<_>>(), "per_class": labels.iter().zip(&e.per_class).map(|(l, c)| json!({"label": l, "precision": c.precision, "recall": c.recall, "f1": c.f1, "support": c.support, "predicted": c.predicted})).collect::<Vec<_>>(), "macro_f1": e.macro_f1, "majority": {"label": labels.get(e.majority.0), "accuracy": e.majority.1}, "seen_by_training": seen})
             }
         }
     }
@@ -1638,16 +1739,39 @@ impl fmt::Display for EvalReport {
             } => {
                 writeln!(
                     f,
-                    "{}: accuracy {:.2}% on {} texts (loss {:.4})",
+                    "{}: accuracy {:.2}% on {} texts (loss {:.4}), macro F1 {:.4}",
                     data.display(),
                     100.0 * e.accuracy,
                     e.n,
-                    e.loss
+                    e.loss,
+                    e.macro_f1
+                )?;
+                let shown: Vec<String> = labels.iter().map(|l| shown_label(l)).collect();
+                writeln!(
+                    f,
+                    "always predicting the most frequent label here ({}) would score {:.2}%",
+                    shown.get(e.majority.0).map_or("", |l| l.as_str()),
+                    100.0 * e.majority.1
                 )?;
                 if let Some(n) = seen {
                     writeln!(f, "{n}")?;
                 }
-                let shown: Vec<String> = labels.iter().map(|l| shown_label(l)).collect();
+                if labels.len() <= TABLE_CLASSES {
+                    let w = shown
+                        .iter()
+                        .map(|l| l.chars().count())
+                        .max()
+                        .unwrap_or(0)
+                        .max(5);
+                    writeln!(f, "{:>w$}  precision  recall      f1  support", "class")?;
+                    for (lab, c) in shown.iter().zip(&e.per_class) {
+                        writeln!(
+                            f,
+                            "{lab:>w$}  {:>9.4}  {:>6.4}  {:>6.4}  {:>7}",
+                            c.precision, c.recall, c.f1, c.support
+                        )?;
+                    }
+                }
                 if e.confusion.is_empty() || labels.len() > TABLE_CLASSES {
                     writeln!(
                         f,
@@ -1951,7 +2075,9 @@ fn evaluate_task(l: &mut Loaded, data: &Path, o: &EvalOptions) -> JobResult<Eval
                 d.texts.drain(..cut);
                 d.labels.drain(..cut);
             }
-            let seen = SeenByTraining::find(&l.meta.seen, &print, cut, n);
+            // the training file, or rows of it in another (a copy of some, the user's split)
+            let seen = SeenByTraining::find(&l.meta.seen, &print, cut, n)
+                .or_else(|| SeenByTraining::by_text(l.meta.texts_seen.as_ref(), &d.texts));
             let mut ys = Vec::new();
             for (i, lab) in d.labels.iter().enumerate() {
                 match labels.iter().position(|x| x == lab) {
@@ -1960,7 +2086,7 @@ fn evaluate_task(l: &mut Loaded, data: &Path, o: &EvalOptions) -> JobResult<Eval
                         return Err(invalid(format!(
                             "{} row {}: label `{lab}` is not one the model knows ({:?})",
                             data.display(),
-                            i + 1,
+                            cut + i + 1,
                             labels
                         )))
                     }
@@ -2225,10 +2351,7 @@ pub fn read_texts(l: &Loaded, texts: Texts<'_>) -> JobResult<Vec<String>> {
     let s = &l.meta.settings;
     Ok(match texts {
         Texts::Given(t) => t.to_vec(),
-        Texts::File(path) => match labelled::read_labelled(path, &s.text_column, &s.label_column) {
-            Ok(d) => d.texts,
-            Err(_) => labelled::read_labelled(path, &s.text_column, &s.text_column)?.texts,
-        },
+        Texts::File(path) => labelled::read_texts(path, &s.text_column, &s.label_column)?,
     })
 }
 

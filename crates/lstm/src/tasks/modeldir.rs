@@ -77,6 +77,74 @@ pub struct ModelMeta {
     /// refuses changed data; empty for models saved before it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub seen: Vec<Seen>,
+    /// A classifier's training and validation texts, each by a 64-bit hash, so that `lstm
+    /// eval` knows them in any file (a copy of some rows, the user's own split); `None` for
+    /// other jobs, models saved before it, and more than [`TextsSeen::MAX`] texts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub texts_seen: Option<TextsSeen>,
+}
+
+/// The texts a classifier's training read, by [`crate::data::labelled::text_hash`]: sorted,
+/// distinct, written as 16 hex digits each.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextsSeen {
+    /// The hashes of the texts trained on.
+    pub trained: String,
+    /// The hashes of the validation texts.
+    pub validated: String,
+}
+
+impl TextsSeen {
+    /// Texts (trained and validated) recorded at most: 16 bytes of `config.json` each.
+    pub const MAX: usize = 200_000;
+
+    /// The record of `trained` and `validated` texts; `None` above [`Self::MAX`].
+    pub fn new(trained: &[String], validated: &[String]) -> Option<TextsSeen> {
+        if trained.len() + validated.len() > Self::MAX {
+            return None;
+        }
+        let hex = |texts: &[String]| {
+            let mut h: Vec<u64> = texts
+                .iter()
+                .map(|t| crate::data::labelled::text_hash(t))
+                .collect();
+            h.sort_unstable();
+            h.dedup();
+            h.iter().map(|x| format!("{x:016x}")).collect::<String>()
+        };
+        Some(TextsSeen {
+            trained: hex(trained),
+            validated: hex(validated),
+        })
+    }
+
+    /// The hashes of one list, sorted (a damaged record reads as the hashes it still holds).
+    fn hashes(hex: &str) -> Vec<u64> {
+        hex.as_bytes()
+            .chunks_exact(16)
+            .filter_map(|c| u64::from_str_radix(std::str::from_utf8(c).ok()?, 16).ok())
+            .collect()
+    }
+
+    /// For each of `texts`: whether training trained on it (`Some(true)`), validated on it
+    /// (`Some(false)`), or never read it (`None`).
+    pub fn lookup(&self, texts: &[String]) -> Vec<Option<bool>> {
+        let (trained, validated) = (Self::hashes(&self.trained), Self::hashes(&self.validated));
+        texts
+            .iter()
+            .map(|t| {
+                let h = crate::data::labelled::text_hash(t);
+                if trained.binary_search(&h).is_ok() {
+                    Some(true)
+                } else if validated.binary_search(&h).is_ok() {
+                    Some(false)
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
 }
 
 /// A data file a model was trained on: its [`crate::data::fingerprint`], its length in units
