@@ -619,7 +619,18 @@ fn run(mut job: Job, quiet: bool, new_out: bool) -> Result<()> {
         }
         match job.meta.task {
             Task::Text => {
-                outln!("sample from it with: {exe} generate --model {out} --prime \"ROMEO:\"")
+                // the tutorial's prime when the model knows its characters (Shakespeare)
+                let knows = |p: &str| {
+                    job.meta
+                        .vocab
+                        .as_ref()
+                        .is_some_and(|v| v.split(p).iter().all(|t| v.id(t).is_some()))
+                };
+                if knows("ROMEO:") {
+                    outln!("sample from it with: {exe} generate --model {out} --prime \"ROMEO:\"")
+                } else {
+                    outln!("sample from it with: {exe} generate --model {out} --prime \"TEXT TO CONTINUE\"")
+                }
             }
             Task::Forecast => outln!(
                 "forecast with: {exe} forecast --model {out} --data FILE.csv --plot forecast.png"

@@ -45,11 +45,20 @@ pub fn generate(a: &GenerateArgs) -> Result<()> {
     };
     job::check_generate(&o)?;
     let unknown = job::unknown_tokens(&l, &a.prime)?;
-    if !unknown.is_empty() {
+    // the default prime, a line break, is no prime the user chose: a model of text without
+    // line breaks starts from the unknown token without a note
+    if !unknown.is_empty() && a.prime != "\n" {
+        let mut distinct: Vec<&String> = Vec::new();
+        for t in &unknown {
+            if !distinct.contains(&t) {
+                distinct.push(t);
+            }
+        }
         eprintln!(
-            "note: {} character(s) of --prime are not in the model's vocabulary ({:?}); they are read as the unknown token",
+            "note: {} character(s) of --prime are not in the model's vocabulary ({:?}{}); they are read as the unknown token",
             unknown.len(),
-            unknown.iter().take(5).collect::<Vec<_>>()
+            distinct.iter().take(10).collect::<Vec<_>>(),
+            if distinct.len() > 10 { ", ..." } else { "" }
         );
     }
     let stdout = std::io::stdout();
@@ -120,6 +129,14 @@ pub fn forecast(a: &ForecastArgs) -> Result<()> {
         eprintln!(
             "note: the dates from step {} on cannot be written (past the year 9999, or a date format this does not continue: YYYY, YYYY-MM, YYYY-MM-DD, YYYY-MM-DD HH:MM[:SS]); their cells are left empty",
             blank + 1
+        );
+    }
+    if let Some(k) = pred.iter().position(|v| !v.is_finite()) {
+        eprintln!(
+            "warning: the forecast overflows from step {} on (written `{}`): fed back on itself far past the horizon of {}, it grows without bound; forecast fewer steps",
+            k + 1,
+            pred[k],
+            spec.horizon
         );
     }
     let target = &spec.columns[0];

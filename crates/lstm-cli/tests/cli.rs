@@ -1088,3 +1088,290 @@ fn a_window_forecast_keeps_its_date_column_past_what_can_be_written() {
         }
     }
 }
+
+/// The window forecaster's dates: continued at the file's frequency as the global forecaster
+/// continues them (month ends, trading days), checked against the model's, and refused or
+/// named when they cannot be (found by a probe on 2026-12-07).
+#[test]
+fn window_forecast_dates_follow_the_calendar() {
+    let dir = tmp("window-dates");
+    let p = |n: &str| dir.join(n).to_str().unwrap().to_string();
+    let write = |name: &str, rows: &[(String, f64)]| {
+        let body: String = rows.iter().map(|(d, v)| format!("{d},{v}\n")).collect();
+        std::fs::write(dir.join(name), format!("Date,v\n{body}")).unwrap();
+    };
+    let train = |data: &str, out: &str, extra: &[&str]| {
+        let mut a = vec![
+            "train",
+            "forecast",
+            "--forecaster",
+            "window",
+            "--data",
+            data,
+            "--column",
+            "v",
+            "--window",
+            "4",
+            "--horizon",
+            "2",
+            "--epochs",
+            "1",
+            "--hidden",
+            "4",
+            "--out",
+            out,
+        ];
+        a.extend_from_slice(extra);
+        let o = run(&a);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "{err}");
+        err
+    };
+    let dates = |model: &str, data: &str| -> Vec<String> {
+        let out = ok(&["forecast", "--model", model, "--data", data, "--steps", "4"]);
+        out.lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(1).unwrap().to_string())
+            .collect()
+    };
+    // month ends, 2018-01-31 to 2019-12-31
+    let days_in = |y: i32, m: u32| match m {
+        2 if y % 4 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    let ends: Vec<(String, f64)> = (0..24)
+        .map(|i| {
+            let (y, m) = (2018 + i / 12, (i % 12) as u32 + 1);
+            (
+                format!("{y}-{m:02}-{}", days_in(y, m)),
+                100.0 + (i % 5) as f64,
+            )
+        })
+        .collect();
+    write("ends.csv", &ends);
+    train(&p("ends.csv"), &p("m-ends"), &["--date-column", "Date"]);
+    assert_eq!(
+        dates(&p("m-ends"), &p("ends.csv")),
+        ["2020-01-31", "2020-02-29", "2020-03-31", "2020-04-30"]
+    );
+    // trading days: four weeks of Monday to Friday, ending on Friday 2023-03-24
+    let weekdays: Vec<(String, f64)> = (0..28)
+        .filter(|d| d % 7 < 5)
+        .map(|d| {
+            // 2023-02-27 is a Monday; day d after it
+            let date = if d < 2 {
+                format!("2023-02-{}", 27 + d)
+            } else {
+                format!("2023-03-{:02}", d - 1)
+            };
+            (date, 100.0 + d as f64)
+        })
+        .collect();
+    assert_eq!(weekdays.last().unwrap().0, "2023-03-24");
+    write("days.csv", &weekdays);
+    train(&p("days.csv"), &p("m-days"), &["--date-column", "Date"]);
+    assert_eq!(
+        dates(&p("m-days"), &p("days.csv")),
+        ["2023-03-27", "2023-03-28", "2023-03-29", "2023-03-30"]
+    );
+    // a file of another frequency: refused, not dated at the file's steps
+    let hours: Vec<(String, f64)> = (0..24)
+        .map(|h| (format!("2023-03-27 {h:02}:00"), h as f64))
+        .collect();
+    write("hours.csv", &hours);
+    fails(
+        &[
+            "forecast",
+            "--model",
+            &p("m-ends"),
+            "--data",
+            &p("hours.csv"),
+        ],
+        &["hours.csv", "hourly", "trained on monthly data"],
+    );
+    // times this does not read as dates: in file order, so an earlier year below a later one
+    // (an export that runs newest first) is refused, and the rows are named as taken in order
+    let us: Vec<(String, f64)> = ends
+        .iter()
+        .rev()
+        .map(|(d, v)| {
+            let (y, rest) = d.split_once('-').unwrap();
+            let (m, dd) = rest.split_once('-').unwrap();
+            (format!("{m}/{dd}/{y}"), *v)
+        })
+        .collect();
+    write("us-newest-first.csv", &us);
+    fails(
+        &[
+            "train",
+            "forecast",
+            "--forecaster",
+            "window",
+            "--data",
+            &p("us-newest-first.csv"),
+            "--column",
+            "v",
+            "--date-column",
+            "Date",
+            "--out",
+            &p("m-us"),
+        ],
+        &[
+            "line 14, column `Date`",
+            "`12/31/2018` is of an earlier year",
+            "oldest first",
+        ],
+    );
+    let us: Vec<(String, f64)> = us.into_iter().rev().collect();
+    write("us.csv", &us);
+    let said = train(&p("us.csv"), &p("m-us"), &["--date-column", "Date"]);
+    assert!(said.contains("note: column `Date` holds times written in a way this does not read as dates (`01/31/2018`)"), "{said}");
+    // a date column left out is named; a column given twice is refused
+    let said = train(&p("ends.csv"), &p("m-nodate"), &[]);
+    assert!(
+        said.contains("warning: column `Date` holds dates, but --date-column is not given"),
+        "{said}"
+    );
+    fails(
+        &[
+            "train",
+            "forecast",
+            "--forecaster",
+            "window",
+            "--data",
+            &p("ends.csv"),
+            "--column",
+            "v,v",
+            "--out",
+            &p("m-twice"),
+        ],
+        &["--column names `v` twice"],
+    );
+}
+
+/// `lstm eval --stream` scores every character, as the window figure and the generator do:
+/// it used to leave the characters after its equal segments unscored, and on a short text to
+/// score each character from a fresh state. One stream is the generator's path, computed
+/// another way (batch-1 steps).
+#[test]
+fn streamed_eval_scores_every_character() {
+    let dir = tmp("stream");
+    let txt = small_text(&dir);
+    let m = dir.join("m");
+    let mut args = vec![
+        "train",
+        "text",
+        "--data",
+        txt.to_str().unwrap(),
+        "--out",
+        m.to_str().unwrap(),
+        "--steps",
+        "20",
+    ];
+    args.extend(TINY);
+    let said = ok(&args);
+    // the tutorial's prime only when the model knows its characters (this text has them)
+    assert!(said.contains("--prime \"ROMEO:\""), "{said}");
+    let text = std::fs::read_to_string(&txt).unwrap();
+    let eval = |file: &Path, mode: &[&str]| -> serde_json::Value {
+        let mut a = vec![
+            "eval",
+            "--model",
+            m.to_str().unwrap(),
+            "--data",
+            file.to_str().unwrap(),
+            "--json",
+        ];
+        a.extend_from_slice(mode);
+        serde_json::from_str(ok(&a).trim()).unwrap()
+    };
+    // 40 characters: one stream (shorter than two windows of 24)
+    let short = dir.join("short.txt");
+    std::fs::write(&short, &text[..40]).unwrap();
+    let stream = eval(&short, &["--stream"]);
+    let generator = eval(&short, &["--generator", "f32"]);
+    assert_eq!(stream["chars"], 39);
+    assert_eq!(generator["chars"], 39);
+    assert_eq!(eval(&short, &[])["chars"], 39);
+    let (a, b) = (
+        stream["nats_per_char"].as_f64().unwrap(),
+        generator["nats_per_char"].as_f64().unwrap(),
+    );
+    assert!((a - b).abs() < 1e-4, "stream {a}, generator {b}");
+    // 1,001 characters: 8 streams of 125, and the 0 left; 1,006: 5 left, scored too
+    for n in [1001, 1006] {
+        let f = dir.join(format!("t{n}.txt"));
+        std::fs::write(&f, &text[..n]).unwrap();
+        assert_eq!(eval(&f, &["--stream"])["chars"], n - 1);
+    }
+    // a model that never saw `ROMEO:`'s capitals is offered another prime, and its note on an
+    // unknown prime names each character once
+    let lower = dir.join("lower.txt");
+    std::fs::write(&lower, text.to_lowercase().replace(':', ";")).unwrap();
+    let m2 = dir.join("m2");
+    let mut args = vec![
+        "train",
+        "text",
+        "--data",
+        lower.to_str().unwrap(),
+        "--out",
+        m2.to_str().unwrap(),
+        "--steps",
+        "2",
+    ];
+    args.extend(TINY);
+    let said = ok(&args);
+    assert!(!said.contains("ROMEO"), "{said}");
+    let o = run(&[
+        "generate",
+        "--model",
+        m2.to_str().unwrap(),
+        "--prime",
+        "ROMEO:",
+        "--length",
+        "5",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(r#"6 character(s) of --prime are not in the model's vocabulary (["R", "O", "M", "E", ":"])"#),
+        "{err}"
+    );
+    // a validation file too short is named as the validation file
+    let val = dir.join("val.txt");
+    std::fs::write(&val, "short").unwrap();
+    let m3 = dir.join("m3");
+    let mut args = vec![
+        "train",
+        "text",
+        "--data",
+        txt.to_str().unwrap(),
+        "--val",
+        val.to_str().unwrap(),
+        "--out",
+        m3.to_str().unwrap(),
+        "--steps",
+        "2",
+    ];
+    args.extend(TINY);
+    fails(
+        &args,
+        &["validation text", "val.txt (--val)", "has 5 characters"],
+    );
+    // a UTF-16 file is named as such, with the conversion that reads it
+    let utf16 = dir.join("utf16.txt");
+    let mut bytes = vec![0xff, 0xfe];
+    bytes.extend("hello world".encode_utf16().flat_map(u16::to_le_bytes));
+    std::fs::write(&utf16, bytes).unwrap();
+    fails(
+        &[
+            "eval",
+            "--model",
+            m.to_str().unwrap(),
+            "--data",
+            utf16.to_str().unwrap(),
+        ],
+        &["looks like UTF-16", "iconv -f UTF-16 -t UTF-8"],
+    );
+}

@@ -423,6 +423,7 @@ fn fuzz_csv_tsv_loaders() {
                     window,
                     horizon,
                     trained: None,
+                    freq: None,
                 };
                 let Ok(tr) = spec.transformed(&table) else {
                     continue;

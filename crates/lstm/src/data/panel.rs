@@ -590,6 +590,38 @@ impl Freq {
     }
 }
 
+impl Freq {
+    /// A frequency back from its debug name (`Hourly`, `Days(2)`), as model directories
+    /// record it.
+    pub fn from_name(s: &str) -> Option<Freq> {
+        let num = |p: &str| -> Option<i64> { s.strip_prefix(p)?.strip_suffix(')')?.parse().ok() };
+        Some(match s {
+            "Hourly" => Freq::Hourly,
+            "Daily" => Freq::Daily,
+            "BusinessDaily" => Freq::BusinessDaily,
+            "Weekly" => Freq::Weekly,
+            "Monthly" => Freq::Monthly,
+            "Quarterly" => Freq::Quarterly,
+            "Yearly" => Freq::Yearly,
+            _ => {
+                if let Some(n) = num("Integer(") {
+                    Freq::Integer(n)
+                } else if let Some(n) = num("Seconds(") {
+                    Freq::Seconds(n)
+                } else if let Some(n) = num("Minutes(") {
+                    Freq::Minutes(n)
+                } else if let Some(n) = num("Days(") {
+                    Freq::Days(n)
+                } else if let Some(n) = num("Months(") {
+                    Freq::Months(n)
+                } else {
+                    return None;
+                }
+            }
+        })
+    }
+}
+
 impl fmt::Display for Freq {
     /// `hourly`, `daily`, `every 15 minutes`, `integer step 1`, ...
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -612,6 +644,33 @@ impl fmt::Display for Freq {
 
 // ---------------------------------------------------------------------------------------------
 // Calendar features.
+
+/// The frequency of one series' times (increasing, all of one kind), inferred as a panel's
+/// is; `hint` is a model's frequency (business days). Daily for fewer than two dates, hourly
+/// for fewer than two date-times, one step of an index.
+pub fn freq_of(times: &[Time], hint: Option<Freq>) -> Freq {
+    let kind = times.first().map_or(TimeKind::Index, |t| t.kind());
+    if times.len() < 2 {
+        return match kind {
+            TimeKind::Index => Freq::Integer(1),
+            TimeKind::Month => Freq::Monthly,
+            TimeKind::Date => hint
+                .filter(|h| *h == Freq::BusinessDaily)
+                .unwrap_or(Freq::Daily),
+            TimeKind::DateTime { .. } => Freq::Hourly,
+        };
+    }
+    let rows: Vec<Row> = times
+        .iter()
+        .map(|&time| Row {
+            time,
+            target: 0.0,
+            known: Vec::new(),
+            line: 0,
+        })
+        .collect();
+    infer_freq(&[&rows], kind, hint)
+}
 
 /// Number of values [`calendar_features`] returns for `freq` (and, for an integer index, the
 /// `season`).

@@ -14,7 +14,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::panel::{shown, Freq, Time, TimeKind};
+use crate::data::panel::{shown, Freq, Time};
 use crate::data::tabular::Delimited;
 use crate::error::{Error, Result};
 use crate::model::{Inputs, SequenceModel};
@@ -57,6 +57,10 @@ pub struct SeriesSpec {
     /// (absent in model directories written before it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trained: Option<TrainedRows>,
+    /// The frequency of the training file's dates, as [`Freq`]'s debug name (`None` without a
+    /// date column, for dates that are labels, and in directories written before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freq: Option<String>,
 }
 
 /// The rows of a target column trained on (the first `rows`), as fingerprints of their first
@@ -267,6 +271,8 @@ fn table_from(mut file: Delimited, columns: &[String], date_column: Option<&str>
     let mut last_time: Option<Time> = None;
     let mut labels = false;
     let mut seen_labels = std::collections::HashSet::new();
+    // each label's line and year (its one run of four digits, when it has one)
+    let mut label_years: Vec<(usize, Option<i64>)> = Vec::new();
     let one_line = file.one_line();
     for (r, rec) in file.reader.records().enumerate() {
         let rec = rec.map_err(|e| {
@@ -315,6 +321,7 @@ fn table_from(mut file: Delimited, columns: &[String], date_column: Option<&str>
                         shown(&cell)
                     )));
                 }
+                label_years.push((line, year_of(&cell)));
                 d.push(cell);
                 continue;
             }
@@ -347,6 +354,23 @@ fn table_from(mut file: Delimited, columns: &[String], date_column: Option<&str>
     }
     if out[0].is_empty() {
         return Err(fmt("the file has no data rows".into()));
+    }
+    // labels are read in file order: one of an earlier year than the row above it (an export
+    // that runs newest first) would train on the series backwards
+    if let Some(d) = dates.as_ref().filter(|_| labels) {
+        if label_years.iter().all(|(_, y)| y.is_some()) {
+            if let Some(k) =
+                (1..label_years.len()).find(|&k| label_years[k].1 < label_years[k - 1].1)
+            {
+                return Err(fmt(format!(
+                    "line {}, column `{}`: `{}` is of an earlier year than `{}` on the row above, and times written this way are taken in file order: sort the rows oldest first, or write the times YYYY-MM-DD (they are then checked and continued)",
+                    label_years[k].0,
+                    date_column.unwrap_or_default(),
+                    shown(&d[k]),
+                    shown(&d[k - 1])
+                )));
+            }
+        }
     }
     // integers that are dates without dashes would be continued as integers (`202313`)
     if let Some(d) = dates.as_ref().filter(|_| !labels) {
@@ -429,6 +453,31 @@ pub fn transform_lag(t: Transform) -> usize {
 }
 
 impl SeriesSpec {
+    /// The frequency of the training file's dates (see [`Self::freq`]).
+    pub fn frequency(&self) -> Option<Freq> {
+        self.freq.as_deref().and_then(Freq::from_name)
+    }
+
+    /// Refuses a table (named `name`) whose dates are of another frequency than the training
+    /// file's: its forecast would be dated at the model's steps, its values learned at them.
+    ///
+    /// # Errors
+    /// [`Error::Format`] naming both frequencies.
+    pub fn check_freq(&self, table: &Table, name: &str) -> Result<()> {
+        let (Some(want), Some(dates)) = (self.frequency(), table.dates.as_ref()) else {
+            return Ok(());
+        };
+        match dates_freq(dates, Some(want)) {
+            Some(got) if got != want && !matches!(got, Freq::Integer(_)) => Err(Error::Format {
+                path: name.to_string(),
+                reason: format!(
+                    "its dates are {got}, but the model was trained on {want} data; give it data of the same frequency"
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// Transformed, unscaled columns of a table.
     ///
     /// # Errors
@@ -626,160 +675,67 @@ pub fn metrics(pred: &[f64], actual: &[f64]) -> ForecastMetrics {
     }
 }
 
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+/// The year in a time written another way (`12/31/2019`, `1959Q1`, `FY2019`): its one run of
+/// exactly four digits (`None` for none, or several).
+fn year_of(label: &str) -> Option<i64> {
+    let mut runs = label
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|r| r.len() == 4);
+    let year = runs.next()?.parse().ok()?;
+    runs.next().is_none().then_some(year)
 }
 
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-/// `(year, month 1..=12)` of a month count `year·12 + month - 1`.
-fn year_month(t: i64) -> (i64, i64) {
-    (t.div_euclid(12), t.rem_euclid(12) + 1)
-}
-
-/// The `n` dates after the last of `dates`, continuing its spacing, for `YYYY`, `YYYY-MM`,
-/// `YYYY-MM-DD` and `YYYY-MM-DD HH:MM[:SS]` dates; `None` for other formats and for times past
-/// the year 9999 (or an integer past 64 bits). Full dates on the same day of the month a whole
-/// number of months apart (monthly or quarterly data stamped on the 1st, say) continue by
-/// calendar months, the day kept (or the month's last day when it has fewer); other full dates
-/// continue by their spacing in days.
+/// The `n` dates after the last of `dates`, at their frequency as a panel's is inferred
+/// ([`crate::data::panel::freq_of`]: the most common step; calendar months for dates on the
+/// same day of the month or on month ends; business days for weekdays stepping over weekends),
+/// for integer, `YYYY-MM`, `YYYY-MM-DD` and `YYYY-MM-DD HH:MM[:SS]` times; `None` for other
+/// formats and for times past the year 9999 (or an integer past 64 bits).
 ///
 /// ```
 /// let d = lstm::data::series::next_dates(&["1960-11".into(), "1960-12".into()], 2).unwrap();
 /// assert_eq!(d, vec!["1961-01", "1961-02"]);
 /// let d = lstm::data::series::next_dates(&["2020-03-01".into(), "2020-04-01".into()], 3).unwrap();
 /// assert_eq!(d, vec!["2020-05-01", "2020-06-01", "2020-07-01"]);
-/// let d = lstm::data::series::next_dates(&["2019-12-31".into(), "2020-01-31".into()], 2).unwrap();
-/// assert_eq!(d, vec!["2020-02-29", "2020-03-31"]);
+/// let d = lstm::data::series::next_dates(&["2019-11-30".into(), "2019-12-31".into()], 3).unwrap();
+/// assert_eq!(d, vec!["2020-01-31", "2020-02-29", "2020-03-31"]);
 /// let d = lstm::data::series::next_dates(&["2020-01-07".into(), "2020-01-14".into()], 2).unwrap();
 /// assert_eq!(d, vec!["2020-01-21", "2020-01-28"]);
+/// // trading days: Friday's next is Monday
+/// let days = ["2023-03-16", "2023-03-17", "2023-03-20", "2023-03-23", "2023-03-24"];
+/// let d = lstm::data::series::next_dates(&days.map(String::from), 2).unwrap();
+/// assert_eq!(d, vec!["2023-03-27", "2023-03-28"]);
 /// ```
 pub fn next_dates(dates: &[String], n: usize) -> Option<Vec<String>> {
-    let last = dates.last()?;
-    // a date and time of day: by the last two times' spacing in seconds
-    if let Some(t) = Time::parse(last).filter(|t| matches!(t.kind(), TimeKind::DateTime { .. })) {
-        let step = dates
-            .len()
-            .checked_sub(2)
-            .and_then(|i| Time::parse(&dates[i]))
-            .filter(|p| p.kind() == t.kind())
-            .and_then(|p| t.value().checked_sub(p.value()))
-            .filter(|s| *s > 0)
-            .unwrap_or(3600);
-        return (1..=n as i64)
-            .map(|k| {
-                t.checked_advance(Freq::from_seconds(step), k)
-                    .map(|t| t.to_string())
-            })
-            .collect();
-    }
-    // past the year 9999 (or an index past 64 bits) a time cannot be written: none
-    let year = |y: i64| (0..=9999).contains(&y).then_some(y);
-    let parts: Vec<i64> = last
-        .split('-')
-        .map(|p| p.parse().ok())
+    next_dates_at(dates, n, None)
+}
+
+/// As [`next_dates`], with the model's frequency `hint` (a short history of weekdays that
+/// never steps over a weekend is still business days for a business-daily model).
+pub fn next_dates_at(dates: &[String], n: usize, hint: Option<Freq>) -> Option<Vec<String>> {
+    let times = times_of(dates)?;
+    let freq = crate::data::panel::freq_of(&times, hint);
+    let last = times.last()?;
+    (1..=n as i64)
+        .map(|k| last.checked_advance(freq, k).map(|t| t.to_string()))
+        .collect()
+}
+
+/// The times of a date column, when every cell is one of one kind (`None` for labels such as
+/// `1959Q1`).
+pub fn times_of(dates: &[String]) -> Option<Vec<Time>> {
+    let times: Vec<Time> = dates
+        .iter()
+        .map(|d| Time::parse(d))
         .collect::<Option<_>>()?;
-    let prev: Option<Vec<i64>> = dates
-        .len()
-        .checked_sub(2)
-        .and_then(|i| dates[i].split('-').map(|p| p.parse().ok()).collect());
-    // the parts of a date are small; anything else is no date
-    let small = |p: &[i64]| p.len() == 1 || p.iter().all(|v| (0..=9999).contains(v));
-    if !small(&parts) {
-        return None;
-    }
-    let prev = prev.filter(|p| small(p));
-    match parts.as_slice() {
-        [y] => {
-            let step = prev
-                .and_then(|p| p.first().and_then(|py| y.checked_sub(*py)))
-                .filter(|s| *s > 0)
-                .unwrap_or(1);
-            (1..=n as i64)
-                .map(|k| {
-                    k.checked_mul(step)
-                        .and_then(|d| y.checked_add(d))
-                        .map(|v| v.to_string())
-                })
-                .collect()
-        }
-        [y, m] => {
-            let step = prev
-                .and_then(|p| {
-                    if p.len() == 2 {
-                        Some((y * 12 + m) - (p[0] * 12 + p[1]))
-                    } else {
-                        None
-                    }
-                })
-                .filter(|s| *s > 0)
-                .unwrap_or(1);
-            (1..=n as i64)
-                .map(|k| {
-                    let (yy, mm) = year_month(y * 12 + (m - 1) + k.checked_mul(step)?);
-                    Some(format!("{:04}-{mm:02}", year(yy)?))
-                })
-                .collect()
-        }
-        [y, m, d] => {
-            // calendar months: the same day of the month, a whole number of months apart
-            let months = prev.as_ref().and_then(|p| match p.as_slice() {
-                [py, pm, pd] if pd == d && (y * 12 + m) > (py * 12 + pm) => {
-                    Some((y * 12 + m) - (py * 12 + pm))
-                }
-                _ => None,
-            });
-            if let Some(step) = months {
-                return (1..=n as i64)
-                    .map(|k| {
-                        let t = y * 12 + (m - 1) + k.checked_mul(step)?;
-                        let (yy, mm) = year_month(t);
-                        let (ny, nm) = year_month(t + 1);
-                        let len = days_from_civil(ny, nm, 1) - days_from_civil(yy, mm, 1);
-                        Some(format!(
-                            "{:04}-{mm:02}-{:02}",
-                            year(yy)?,
-                            (*d).clamp(1, len)
-                        ))
-                    })
-                    .collect();
-            }
-            let day = days_from_civil(*y, *m, *d);
-            let step = prev
-                .and_then(|p| {
-                    if p.len() == 3 {
-                        Some(day - days_from_civil(p[0], p[1], p[2]))
-                    } else {
-                        None
-                    }
-                })
-                .filter(|s| *s > 0)
-                .unwrap_or(1);
-            (1..=n as i64)
-                .map(|k| {
-                    let (yy, mm, dd) = civil_from_days(day + k.checked_mul(step)?);
-                    Some(format!("{:04}-{mm:02}-{dd:02}", year(yy)?))
-                })
-                .collect()
-        }
-        _ => None,
-    }
+    let kind = times.first()?.kind();
+    times.iter().all(|t| t.kind() == kind).then_some(times)
+}
+
+/// The frequency of a date column's times ([`crate::data::panel::freq_of`]; `None` for labels
+/// and for fewer than two times).
+pub fn dates_freq(dates: &[String], hint: Option<Freq>) -> Option<Freq> {
+    let times = times_of(dates).filter(|t| t.len() > 1)?;
+    Some(crate::data::panel::freq_of(&times, hint))
 }
 
 #[cfg(test)]

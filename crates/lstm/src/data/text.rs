@@ -36,10 +36,20 @@ pub fn decode_text(bytes: Vec<u8>, name: &str) -> Result<String> {
             "the file is empty; give a text file with some text in it".into(),
         ));
     }
+    // the encoding to convert from: UTF-16 by its byte-order mark (Windows Notepad's
+    // "Unicode"), else most often a Windows code page
+    let from = if bytes.starts_with(&[0xff, 0xfe]) || bytes.starts_with(&[0xfe, 0xff]) {
+        Some("the file looks like UTF-16: convert it with `iconv -f UTF-16 -t UTF-8`")
+    } else {
+        None
+    };
     String::from_utf8(bytes).map_err(|e| {
         fmt(format!(
-            "not UTF-8 text: invalid byte at offset {}; convert it to UTF-8 (e.g. iconv -t UTF-8)",
-            e.utf8_error().valid_up_to()
+            "not UTF-8 text: invalid byte at offset {}; {}",
+            e.utf8_error().valid_up_to(),
+            from.unwrap_or(
+                "convert it to UTF-8 (e.g. `iconv -f WINDOWS-1252 -t UTF-8` for a Windows file)"
+            )
         ))
     })
 }

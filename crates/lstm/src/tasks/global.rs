@@ -315,35 +315,6 @@ impl WindowScale {
     }
 }
 
-/// Parses a [`Freq`] back from its debug name.
-fn parse_freq(s: &str) -> Option<Freq> {
-    let num = |p: &str| -> Option<i64> { s.strip_prefix(p)?.strip_suffix(')')?.parse().ok() };
-    Some(match s {
-        "Hourly" => Freq::Hourly,
-        "Daily" => Freq::Daily,
-        "BusinessDaily" => Freq::BusinessDaily,
-        "Weekly" => Freq::Weekly,
-        "Monthly" => Freq::Monthly,
-        "Quarterly" => Freq::Quarterly,
-        "Yearly" => Freq::Yearly,
-        _ => {
-            if let Some(n) = num("Integer(") {
-                Freq::Integer(n)
-            } else if let Some(n) = num("Seconds(") {
-                Freq::Seconds(n)
-            } else if let Some(n) = num("Minutes(") {
-                Freq::Minutes(n)
-            } else if let Some(n) = num("Days(") {
-                Freq::Days(n)
-            } else if let Some(n) = num("Months(") {
-                Freq::Months(n)
-            } else {
-                return None;
-            }
-        }
-    })
-}
-
 /// The choices a user may leave to [`GlobalSpec::resolve`].
 #[derive(Clone, Debug, Default)]
 pub struct GlobalOptions {
@@ -481,7 +452,7 @@ impl GlobalSpec {
     /// # Errors
     /// [`Error::Format`] if the saved name is not one (an edited `config.json`).
     pub fn frequency(&self) -> Result<Freq> {
-        parse_freq(&self.freq).ok_or_else(|| Error::Format {
+        Freq::from_name(&self.freq).ok_or_else(|| Error::Format {
             path: "config.json".into(),
             reason: format!("unknown frequency `{}`", self.freq),
         })

@@ -471,7 +471,7 @@ fn text_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
         ),
         || {
             let split = match &s.val {
-                Some(_) => String::new(),
+                Some(v) => format!(" with the validation text {v} (--val)"),
                 None => format!(
                     " ({kept} characters: the first {trained} for training, the last {} for validation, --val-fraction {})",
                     kept - trained,
@@ -947,7 +947,10 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) -> J
         }
     }
     if s.date_column.is_none() {
-        if let Some(col) = unused_time_column(Path::new(&path), &pspec) {
+        let mut used: Vec<&str> = vec![pspec.target.as_str()];
+        used.extend(pspec.id_column.as_deref());
+        used.extend(pspec.known.iter().map(String::as_str));
+        if let Some(col) = unused_time_column(Path::new(&path), &used) {
             notes.push(format!(
                 "warning: column `{col}` holds dates, but --time-column is not given: the rows are read in file order and numbered 1, 2, ..., without a season from the calendar; give --time-column {col} to read them as times"
             ));
@@ -958,7 +961,7 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) -> J
 
 /// The first column of `path` the panel does not read whose first value is a date or a
 /// date-time (a time column left out by mistake).
-fn unused_time_column(path: &Path, spec: &PanelSpec) -> Option<String> {
+fn unused_time_column(path: &Path, used: &[&str]) -> Option<String> {
     use std::io::Read;
     let mut head = Vec::new();
     std::fs::File::open(path)
@@ -974,12 +977,7 @@ fn unused_time_column(path: &Path, spec: &PanelSpec) -> Option<String> {
         .from_reader(&head[..]);
     let names = r.headers().ok()?.clone();
     let first = r.records().next()?.ok()?;
-    let used = |n: &str| {
-        let n = n.trim();
-        n == spec.target.trim()
-            || spec.id_column.as_deref().is_some_and(|c| c.trim() == n)
-            || spec.known.iter().any(|c| c.trim() == n)
-    };
+    let used = |n: &str| used.iter().any(|c| c.trim() == n.trim());
     names.iter().zip(first.iter()).find_map(|(n, v)| {
         let dated =
             panel::Time::parse(v.trim()).is_some_and(|t| t.kind() != panel::TimeKind::Index);
@@ -1080,7 +1078,35 @@ fn window_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
             "--column NAME is required (comma-separated for several; the first is forecast)",
         ));
     }
+    if let Some(twice) = s
+        .columns
+        .iter()
+        .enumerate()
+        .find(|(i, c)| s.columns[..*i].iter().any(|d| d.trim() == c.trim()))
+        .map(|(_, c)| c)
+    {
+        return Err(invalid(format!(
+            "--column names `{}` twice; name each column once",
+            twice.trim()
+        )));
+    }
     let table = series::read_table(Path::new(&path), &s.columns, s.date_column.as_deref())?;
+    let mut notes = Vec::new();
+    match (&s.date_column, &table.dates) {
+        (Some(col), Some(d)) if series::times_of(d).is_none() => notes.push(format!(
+            "note: column `{col}` holds times written in a way this does not read as dates (`{}`): the rows are taken in file order, oldest first, and the forecast's dates are left empty; write them YYYY-MM-DD (or YYYY-MM, YYYY-MM-DD HH:MM) to have them checked and continued",
+            panel::shown(&d[0])
+        )),
+        (None, _) => {
+            let used: Vec<&str> = s.columns.iter().map(String::as_str).collect();
+            if let Some(col) = unused_time_column(Path::new(&path), &used) {
+                notes.push(format!(
+                    "warning: column `{col}` holds dates, but --date-column is not given: the forecast's rows are numbered, not dated; give --date-column {col} to have the dates checked and continued"
+                ));
+            }
+        }
+        _ => {}
+    }
     let seen = vec![file_seen(&path, table.rows())?];
     same_data(resumed, &s, &seen)?;
     let mut spec = SeriesSpec {
@@ -1092,6 +1118,11 @@ fn window_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
         window: s.window,
         horizon: s.horizon,
         trained: None,
+        freq: table
+            .dates
+            .as_ref()
+            .and_then(|d| series::dates_freq(d, None))
+            .map(|f| format!("{f:?}")),
     };
     let tr = context(spec.transformed(&table), || {
         format!("cannot transform {path}")
@@ -1150,7 +1181,7 @@ fn window_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
         horizon: s.horizon,
         batch: s.batch,
     };
-    Ok((m, Box::new(task), Vec::new(), Vec::new()))
+    Ok((m, Box::new(task), notes, Vec::new()))
 }
 
 // ---------------------------------------------------------------- classify
@@ -1970,6 +2001,7 @@ fn evaluate_task(l: &mut Loaded, data: &Path, o: &EvalOptions) -> JobResult<Eval
                 return Err(invalid("--holdout must be at least 1 (the rows to score)"));
             }
             let table = series::read_table(data, &spec.columns, spec.date_column.as_deref())?;
+            spec.check_freq(&table, &data.display().to_string())?;
             let n = table.rows();
             let hold = o.holdout.unwrap_or(if s.holdout > 0 {
                 s.holdout
@@ -2267,7 +2299,11 @@ pub fn forecast(l: &mut Loaded, data: &Path, steps: usize) -> JobResult<Forecast
     served_by(l, "forecast", "a window forecaster")?;
     let spec = series_spec(l)?;
     let table = series::read_table(data, &spec.columns, spec.date_column.as_deref())?;
-    forecast_table(l, spec, table, steps)
+    let name = data.display().to_string();
+    spec.check_freq(&table, &name)?;
+    context(forecast_table(l, spec, table, steps), || {
+        format!("cannot forecast from {name}")
+    })
 }
 
 /// As [`forecast`] on CSV text in memory (the server's requests); `name` names it in errors.
@@ -2284,6 +2320,7 @@ pub fn forecast_csv(l: &mut Loaded, name: &str, csv: &str, steps: usize) -> JobR
         &spec.columns,
         spec.date_column.as_deref(),
     )?;
+    spec.check_freq(&table, name)?;
     forecast_table(l, spec, table, steps)
 }
 
@@ -2297,20 +2334,21 @@ fn forecast_table(
     // the date column is always there when the history has one (its columns did not depend
     // on --steps); a date that cannot be continued (past the year 9999, a format this does not
     // step) is left empty, and the ones before it kept
+    let hint = spec.frequency();
     let dates = table.dates.as_ref().map(|d| {
-        series::next_dates(d, steps).unwrap_or_else(|| {
+        series::next_dates_at(d, steps, hint).unwrap_or_else(|| {
             // the most steps that can be written: found by halving (a date writable at step k
             // is writable before it), not by trying every k (a million steps)
             let (mut lo, mut hi) = (0, steps);
             while lo + 1 < hi {
                 let mid = lo + (hi - lo) / 2;
-                if series::next_dates(d, mid).is_some() {
+                if series::next_dates_at(d, mid, hint).is_some() {
                     lo = mid;
                 } else {
                     hi = mid;
                 }
             }
-            let mut known = series::next_dates(d, lo).unwrap_or_default();
+            let mut known = series::next_dates_at(d, lo, hint).unwrap_or_default();
             known.resize(steps, String::new());
             known
         })

@@ -261,13 +261,15 @@ pub fn evaluate(
     Ok(TextEval::from_total(total, count, skipped))
 }
 
-/// Scores `text` as `batch` parallel streams (the text cut into `batch` equal segments), each
-/// read in windows of `seq_len` with the state carried from one window to the next: every
-/// character is predicted from all the text before it in its segment, as a language model is
-/// used. Returns the same metric as [`evaluate`].
+/// Scores `text` as parallel streams (the text cut into `batch` equal segments, fewer when a
+/// segment would be shorter than `seq_len`), each read in windows of `seq_len` with the state
+/// carried from one window to the next: every character is predicted from all the text before
+/// it in its segment, as a language model is used. The characters left after the equal
+/// segments (fewer than their number) are one more segment. Returns the same metric as
+/// [`evaluate`].
 ///
 /// # Errors
-/// [`Error::Config`] if the text is shorter than `batch + 1` tokens; model errors.
+/// [`Error::Config`] if the text is shorter than 2 tokens; model errors.
 pub fn evaluate_stream(
     model: &mut SequenceModel,
     text: &Encoded,
@@ -275,12 +277,14 @@ pub fn evaluate_stream(
     batch: usize,
 ) -> Result<TextEval> {
     let n = text.len().saturating_sub(1);
-    let b = batch.min(n).max(1);
-    if n < b {
+    if n < 1 {
         return Err(Error::Config(
             "the text needs at least 2 characters to score".into(),
         ));
     }
+    // segments of at least a window: a short text is one stream, not characters scored from
+    // a fresh state one by one
+    let b = batch.min(n / seq_len.max(1)).max(1);
     let seg = n / b;
     let saved = model.carry.replace(RecurrentState::default());
     let (mut total, mut count) = (0.0f64, 0usize);
@@ -304,11 +308,24 @@ pub fn evaluate_stream(
         count += out.count;
         start += len;
     }
+    // the rest, after the equal segments, from a fresh state in windows
+    let mut start = seg * b;
+    model.carry = Some(RecurrentState::default());
+    while start < n {
+        let len = seq_len.min(n - start);
+        let out = model.evaluate(&Batch {
+            inputs: Inputs::Tokens(&text.input[start..start + len]),
+            targets: Targets::Classes(&text.target[start + 1..start + len + 1]),
+            batch: 1,
+            seq_len: len,
+            lengths: None,
+        })?;
+        total += out.loss as f64 * out.count as f64;
+        count += out.count;
+        start += len;
+    }
     model.carry = saved;
-    let skipped = text.target[1..=seg * b]
-        .iter()
-        .filter(|&&t| t == IGNORE)
-        .count();
+    let skipped = text.target[1..=n].iter().filter(|&&t| t == IGNORE).count();
     Ok(TextEval::from_total(total, count, skipped))
 }
 
