@@ -1,7 +1,7 @@
 //! The server's flags ([`ServeArgs`]) and the model list they name.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -122,8 +122,13 @@ impl ServeArgs {
 /// # Errors
 /// An empty name or directory, a directory without a file name (`/`, `..`).
 pub fn parse_model_spec(spec: &str) -> anyhow::Result<(String, PathBuf)> {
+    // a name may hold a `/` (`org/charlm=DIR`, as model names often do); a directory whose
+    // own name holds `=` is read as the directory it is
     let (name, dir) = match spec.split_once('=') {
-        Some((n, d)) if !n.is_empty() && !n.contains('/') => (Some(n.to_string()), d),
+        Some(("", _)) => {
+            bail!("--model {spec:?}: give a name before `=` (NAME=DIR), or the directory alone")
+        }
+        Some((n, d)) if !Path::new(spec).is_dir() => (Some(n.to_string()), d),
         _ => (None, spec),
     };
     if dir.is_empty() {
@@ -158,6 +163,17 @@ mod tests {
             ("chat".into(), PathBuf::from("runs/x"))
         );
         assert!(parse_model_spec("/").is_err());
+        assert_eq!(
+            parse_model_spec("org/charlm=runs/x").unwrap(),
+            ("org/charlm".into(), PathBuf::from("runs/x"))
+        );
+        assert!(parse_model_spec("=runs/x").is_err());
+        // a directory whose name holds `=` is that directory
+        let dir = std::env::temp_dir().join(format!("lstm-spec-{}/a=b", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let spec = dir.to_str().unwrap();
+        assert_eq!(parse_model_spec(spec).unwrap(), ("a=b".into(), dir.clone()));
+        std::fs::remove_dir_all(dir.parent().unwrap()).unwrap();
         let mut a = ServeArgs::with_models(["a=x", "a=y"]);
         assert!(a.check().is_err());
         a.models = vec!["a=x".into(), "b=x".into()];

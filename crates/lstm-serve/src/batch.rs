@@ -239,8 +239,12 @@ fn unique_keys<'de, D: serde::Deserializer<'de>>(
             }
             Ok(out)
         }
+        // `null`: none, as for every optional field
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(BTreeMap::new())
+        }
     }
-    d.deserialize_map(Unique)
+    d.deserialize_any(Unique)
 }
 
 /// One series' forecast.

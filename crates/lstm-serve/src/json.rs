@@ -18,6 +18,21 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        // a compressed body would be read as bad JSON: named for what it is
+        if let Some(enc) = req
+            .headers()
+            .get(axum::http::header::CONTENT_ENCODING)
+            .filter(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"))
+        {
+            return Err(ApiError::other(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_content_encoding",
+                format!(
+                    "the body is sent with Content-Encoding {:?}; send it uncompressed",
+                    String::from_utf8_lossy(enc.as_bytes())
+                ),
+            ));
+        }
         // a body announced and never sent must not hold the connection open
         let read = tokio::time::timeout(BODY_READ_TIMEOUT, Bytes::from_request(req, state));
         let bytes = read.await.map_err(|_| {
@@ -56,6 +71,9 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         param: None,
         ..ApiError::bad_param("", message)
     };
+    // a byte-order mark some editors and Windows tools write before the text is no JSON, but
+    // no mistake of the sender's either
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
     // an object, not an array read field by field into the request
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(not_json("the body must be a JSON object".into()));
@@ -85,11 +103,15 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 }
             }
         }
-        let message = if param.is_empty() {
-            message
-        } else {
-            format!("{param}: {message}")
-        };
+        if param.is_empty() {
+            // no field to name (a key given twice at the top level): `param` is null, as
+            // OpenAI's errors have it
+            return ApiError {
+                param: None,
+                ..ApiError::bad_param("", message)
+            };
+        }
+        let message = format!("{param}: {message}");
         ApiError::bad_param(param, message)
     })?;
     de.end().map_err(|e| {
@@ -129,6 +151,17 @@ where
 {
     let v: Vec<Object<T>> = serde::Deserialize::deserialize(d)?;
     Ok(v.into_iter().map(|o| o.0).collect())
+}
+
+/// `deserialize_with` for an optional field whose `null` means absent (its default), as
+/// clients that write every field of a model (pydantic's `model_dump()`) send it.
+pub fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de> + Default,
+{
+    let v: Option<T> = serde::Deserialize::deserialize(d)?;
+    Ok(v.unwrap_or_default())
 }
 
 /// `deserialize_with` for an optional object ([`Object`]; `null` is `None`).

@@ -95,8 +95,9 @@ pub struct CompletionRequest {
     /// Nucleus sampling, in (0, 1]; default 1.
     #[serde(default)]
     pub top_p: Option<f64>,
-    /// The sampling seed (default: a random one).
-    #[serde(default)]
+    /// The sampling seed (default: a random one); a negative one, as OpenAI's signed seeds
+    /// allow, is read as its 64 bits (`-1` is `lstm generate --seed 18446744073709551615`).
+    #[serde(default, deserialize_with = "signed_seed")]
     pub seed: Option<u64>,
     /// Stop strings: the text ends before the first one generated.
     #[serde(default)]
@@ -444,6 +445,19 @@ pub async fn models(State(st): State<Arc<AppState>>) -> Json<Value> {
     Json(json!({"object": "list", "data": data}))
 }
 
+/// `GET /v1/models/{model}`: one served model, as OpenAI's API retrieves it; a 404
+/// `model_not_found` for a name not served.
+pub async fn model_info(
+    State(st): State<Arc<AppState>>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let m = model(&st, &name)?;
+    Ok(Json(
+        json!({"id": name, "object": "model", "created": st.created, "owned_by": "lstm",
+               "task": m.task(), "endpoint": m.endpoint()}),
+    ))
+}
+
 /// `GET /health`.
 pub async fn health() -> Json<Value> {
     Json(json!({"status": "ok"}))
@@ -488,6 +502,28 @@ pub struct StreamOptions {
     /// A last chunk with the usage.
     #[serde(default)]
     pub include_usage: Option<bool>,
+    /// OpenAI's random padding of streamed chunks against length side channels; accepted (the
+    /// `openai` client sends it) and never added.
+    #[serde(default)]
+    pub include_obfuscation: Option<bool>,
+}
+
+/// A seed as OpenAI's API takes it, a signed 64-bit integer, or as `lstm generate --seed`
+/// does, an unsigned one: a negative seed is its two's-complement bits.
+fn signed_seed<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Seed {
+        Unsigned(u64),
+        Signed(i64),
+    }
+    let seed: Option<Seed> = Deserialize::deserialize(d).map_err(|_: D::Error| {
+        serde::de::Error::custom("the seed must be an integer within 64 bits (signed or not)")
+    })?;
+    Ok(seed.map(|s| match s {
+        Seed::Unsigned(u) => u,
+        Seed::Signed(i) => i as u64,
+    }))
 }
 
 /// `POST /v1/classify`'s body.
@@ -611,8 +647,9 @@ pub struct ForecastRequest {
     /// Steps past each series' history (default: the model's horizon).
     #[serde(default)]
     pub steps: Option<usize>,
-    /// Quantile levels in (0, 1) (global forecaster).
-    #[serde(default)]
+    /// Quantile levels in (0, 1) (global forecaster); `null` is none, as for every optional
+    /// field.
+    #[serde(default, deserialize_with = "crate::json::null_as_default")]
     pub quantiles: Vec<f64>,
 }
 
@@ -746,7 +783,14 @@ pub async fn forecast(
                 ));
             };
             let need_future = global.is_some();
-            if v.len() < s.values.len() || (!need_future && v.len() != s.values.len()) {
+            // the global forecaster reads them at every forecast step too
+            let steps = if need_future {
+                req.steps.or(horizon).unwrap_or(1)
+            } else {
+                0
+            };
+            let need = s.values.len().saturating_add(steps);
+            if v.len() < need || (!need_future && v.len() != need) {
                 return Err(ApiError::bad_param(
                     format!("series[{i}].known.{k}"),
                     format!(
@@ -754,9 +798,9 @@ pub async fn forecast(
                         v.len(),
                         s.values.len(),
                         if need_future {
-                            " and then one per forecast step"
+                            format!(" and then one per forecast step ({steps}): {need}")
                         } else {
-                            ""
+                            String::new()
                         }
                     ),
                 ));

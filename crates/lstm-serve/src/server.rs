@@ -178,6 +178,7 @@ pub fn router(state: Arc<AppState>, max_body: usize, extra: Router<Arc<AppState>
     Router::new()
         .route("/v1/completions", post(routes::completions))
         .route("/v1/models", get(routes::models))
+        .route("/v1/models/{*model}", get(routes::model_info))
         .route("/v1/forecast", post(routes::forecast))
         .route("/v1/classify", post(routes::classify))
         .route("/health", get(routes::health))

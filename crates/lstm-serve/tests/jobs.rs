@@ -6,7 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    classify_model, client, forecast_model, many_class_model, scratch, window_model, Server,
+    classify_model, client, forecast_model, known_model, many_class_model, scratch, window_model,
+    Server,
 };
 use lstm::tasks::job;
 use lstm_serve::ServeArgs;
@@ -340,6 +341,60 @@ async fn answers_of_many_classes_need_top_k() {
             .unwrap()
             .len(),
         1001
+    );
+    s.stop().await.unwrap();
+}
+
+/// Known covariates cover the history and the forecast steps, and the field that falls short
+/// is named (the times were blamed); `null` is an optional field left out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn known_columns_cover_the_forecast_steps_and_null_is_absent() {
+    let mut a = ServeArgs::with_models([format!("promo={}", known_model().display())]);
+    a.batch_wait_ms = 1;
+    let s = Server::start(a).await;
+    let t: Vec<u32> = (1..=63).collect();
+    let v: Vec<f64> = (1..=60).map(|t| 10.0 + 3.0 * ((t % 6) as f64)).collect();
+    let promo =
+        |n: usize| -> Vec<f64> { (1..=n).map(|t| f64::from(u8::from(t % 5 == 0))).collect() };
+    // the history's 60 promo values but 63 times: the promo column is short, not the times
+    let (status, e) = post(
+        &s,
+        "/v1/forecast",
+        &json!({"model": "promo", "steps": 3,
+                "series": [{"time": t, "values": v, "known": {"promo": promo(60)}}]}),
+    )
+    .await;
+    assert_eq!(status, 400, "{e}");
+    assert_eq!(e["error"]["param"], "series[0].known.promo", "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("one per forecast step (3): 63"),
+        "{e}"
+    );
+    // complete, with null for the optional fields: answered, without quantiles
+    let (status, got) = post(
+        &s,
+        "/v1/forecast",
+        &json!({"model": "promo", "steps": null, "quantiles": null,
+                "series": [{"id": null, "time": t, "values": v, "known": {"promo": promo(63)}}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(got["forecasts"][0]["values"].as_array().unwrap().len(), 3);
+    assert!(got["forecasts"][0].get("quantiles").is_none(), "{got}");
+    // `known: null` is the column left out, which this model needs
+    let (status, e) = post(
+        &s,
+        "/v1/forecast",
+        &json!({"model": "promo", "series": [{"time": t, "values": v, "known": null}]}),
+    )
+    .await;
+    assert_eq!(
+        (status, e["error"]["param"].as_str()),
+        (400, Some("series[0].known.promo")),
+        "{e}"
     );
     s.stop().await.unwrap();
 }

@@ -267,6 +267,69 @@ async fn bad_requests_get_4xx_json_naming_the_field() {
     assert_eq!(r.status(), 405);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], "method_not_allowed", "{v}");
+    // what the `openai` client and other real clients send (a probe, 2026-12-07): a signed
+    // seed, `include_obfuscation`, a byte-order mark; `models.retrieve`
+    for body in [
+        json!({"model": "chars", "prompt": "a", "max_tokens": 2, "seed": -1}).to_string(),
+        json!({"model": "chars", "prompt": "a", "max_tokens": 2, "stream": true,
+               "stream_options": {"include_usage": true, "include_obfuscation": false}})
+        .to_string(),
+        format!(
+            "\u{feff}{}",
+            json!({"model": "chars", "prompt": "a", "max_tokens": 2})
+        ),
+    ] {
+        let r = client()
+            .post(s.url(c))
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{body}: {}", r.text().await.unwrap());
+    }
+    // a negative seed is its 64 bits: the same text as that unsigned seed
+    let mut texts = Vec::new();
+    for seed in [json!(-1), json!(u64::MAX)] {
+        let body = json!({"model": "chars", "prompt": "a", "max_tokens": 20, "seed": seed});
+        let v: Value = client()
+            .post(s.url(c))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        texts.push(v["choices"][0]["text"].clone());
+    }
+    assert_eq!(texts[0], texts[1]);
+    let v: Value = client()
+        .get(s.url("/v1/models/chars"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (v["id"].as_str(), v["object"].as_str()),
+        (Some("chars"), Some("model"))
+    );
+    let r = client().get(s.url("/v1/models/nope")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "model_not_found", "{v}");
+    // a compressed body is named, a key given twice has no field to name
+    let r = client()
+        .post(s.url(c))
+        .header("content-encoding", "gzip")
+        .body(vec![0x1f, 0x8b, 8, 0])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+    let (got, e) = error_of(&s, "/v1/classify", r#"{"texts": ["a"], "texts": ["b"]}"#).await;
+    assert_eq!((got, &e["param"]), (400, &Value::Null), "{e}");
     // and the server still answers
     let r = client()
         .post(s.url(c))

@@ -79,6 +79,29 @@ pub fn forecast_model() -> &'static Path {
     })
 }
 
+/// A global forecaster of one series with a time column and the known column `promo`,
+/// horizon 3.
+pub fn known_model() -> &'static Path {
+    static M: OnceLock<PathBuf> = OnceLock::new();
+    M.get_or_init(|| {
+        let mut csv = String::from("t,y,promo\n");
+        for t in 1..=80 {
+            let promo = u8::from(t % 5 == 0);
+            let v = 10.0 + 3.0 * ((t % 6) as f64) + 4.0 * f64::from(promo);
+            csv.push_str(&format!("{t},{v},{promo}\n"));
+        }
+        train(Task::Forecast, "promo", &csv, |s| {
+            s.date_column = Some("t".into());
+            s.columns = vec!["y".into()];
+            s.known_columns = vec!["promo".into()];
+            s.horizon = 3;
+            s.layers = 1;
+            s.hidden = 8;
+            s.batch = 8;
+        })
+    })
+}
+
 /// A window forecaster (`--forecaster window`) of columns `y` (the target) and `x`, window 8.
 pub fn window_model() -> &'static Path {
     static M: OnceLock<PathBuf> = OnceLock::new();
