@@ -15,7 +15,7 @@ pub struct ServeArgs {
     #[arg(long = "model", value_name = "[NAME=]DIR", required = true)]
     pub models: Vec<String>,
     /// The address to listen on; a non-loopback address needs --api-key (or --insecure).
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    #[arg(long, default_value = "127.0.0.1:8080", value_parser = parse_addr)]
     pub addr: SocketAddr,
     /// Every request except `GET /health` must send `Authorization: Bearer KEY`.
     #[arg(long, env = "LSTM_API_KEY", value_name = "KEY", hide_env_values = true)]
@@ -117,6 +117,20 @@ impl ServeArgs {
     }
 }
 
+/// Reads `--addr`: an IP address and port, or `localhost:PORT` (the loopback, 127.0.0.1; no
+/// other name is looked up: the address must not depend on a resolver).
+fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(a) = s.parse() {
+        return Ok(a);
+    }
+    match s.strip_prefix("localhost:").map(str::parse::<u16>) {
+        Some(Ok(port)) => Ok(SocketAddr::from(([127, 0, 0, 1], port))),
+        _ => Err(format!(
+            "{s:?} is not an address and port: give one like 127.0.0.1:8080, [::1]:8080 or localhost:8080"
+        )),
+    }
+}
+
 /// Reads `[NAME=]DIR`: the name given, or the directory's file name.
 ///
 /// # Errors
@@ -168,6 +182,13 @@ mod tests {
             ("org/charlm".into(), PathBuf::from("runs/x"))
         );
         assert!(parse_model_spec("=runs/x").is_err());
+        assert_eq!(
+            parse_addr("localhost:9000"),
+            Ok(SocketAddr::from(([127, 0, 0, 1], 9000)))
+        );
+        assert_eq!(parse_addr("[::1]:80"), Ok("[::1]:80".parse().unwrap()));
+        assert!(parse_addr("example.com:80").is_err());
+        assert!(parse_addr("localhost").is_err());
         // a directory whose name holds `=` is that directory
         let dir = std::env::temp_dir().join(format!("lstm-spec-{}/a=b", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

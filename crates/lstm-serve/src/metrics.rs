@@ -53,8 +53,14 @@ impl Histogram {
             "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
             self.count
         );
-        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum);
-        let _ = writeln!(out, "{name}_count{{{labels}}} {}", self.count);
+        // no labels: no braces (`_sum{}` is allowed, but read by fewer parsers)
+        let braced = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        let _ = writeln!(out, "{name}_sum{braced} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{braced} {}", self.count);
     }
 }
 
@@ -214,7 +220,14 @@ mod tests {
         g.active.store(3, Ordering::Relaxed);
         m.request("/v1/completions", 200, Duration::from_millis(3));
         m.batch("text", 5);
+        m.first_token(Duration::from_millis(2));
         let t = m.render();
+        // a histogram without labels is written without braces
+        assert!(
+            t.contains("lstm_time_to_first_token_seconds_count 1\n"),
+            "{t}"
+        );
+        assert!(!t.contains("{}"), "{t}");
         assert!(t.contains("lstm_requests_total{endpoint=\"/v1/completions\",status=\"200\"} 1"));
         assert!(t.contains("lstm_active_streams{model=\"shake\",task=\"text\"} 3"));
         assert!(t.contains("lstm_batch_size_bucket{kind=\"text\",le=\"4\"} 0"));

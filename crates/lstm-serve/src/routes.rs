@@ -311,7 +311,13 @@ pub async fn completions(
             arrived,
         },
     )?;
-    let id = format!("cmpl-{}", st.next_id.fetch_add(1, Ordering::Relaxed));
+    // unique across restarts too (a client's logs may hold ids of several runs): the
+    // server's start time, then a count
+    let id = format!(
+        "cmpl-{:x}-{}",
+        st.created,
+        st.next_id.fetch_add(1, Ordering::Relaxed)
+    );
     // OpenAI's `created`: when the completion was made, in Unix seconds
     let created = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -373,6 +373,10 @@ async fn api_keys_401_without_accepted_with() {
             }
             let r = req.send().await.unwrap();
             assert_eq!(r.status(), 401, "{path} with {auth:?}");
+            assert_eq!(
+                r.headers().get("www-authenticate").map(|v| v.as_bytes()),
+                Some(&b"Bearer"[..])
+            );
             let e: Value = r.json().await.unwrap();
             assert_eq!(e["error"]["type"], "authentication_error");
         }
