@@ -541,6 +541,9 @@ pub struct ClassifyArgs {
     /// Or a TSV file whose text column (the model's) is classified.
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// The --data file's text column, when it is named otherwise than the training file's.
+    #[arg(long, requires = "data")]
+    pub text_column: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -569,6 +572,13 @@ pub struct EvalArgs {
     /// apart (a backtest) [default: 1].
     #[arg(long)]
     pub windows: Option<usize>,
+    /// Classifier: the file's text column, when it is named otherwise than the training file's.
+    #[arg(long)]
+    pub text_column: Option<String>,
+    /// Classifier: the file's label column, when it is named otherwise than the training
+    /// file's.
+    #[arg(long)]
+    pub label_column: Option<String>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,

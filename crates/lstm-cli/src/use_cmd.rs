@@ -259,6 +259,10 @@ fn write_outputs(
 /// `lstm classify`: the likeliest label of each text, with its probability.
 pub fn classify(a: &ClassifyArgs) -> Result<()> {
     let mut l = load(&a.model, Task::Classify, "classify")?;
+    // another file's column names, for this run only (the model directory is not written)
+    if let Some(c) = &a.text_column {
+        l.meta.settings.text_column = c.clone();
+    }
     let texts = match &a.data {
         Some(p) => {
             if !a.texts.is_empty() {
@@ -306,6 +310,22 @@ pub fn classify(a: &ClassifyArgs) -> Result<()> {
 pub fn eval(a: &EvalArgs) -> Result<()> {
     let mut l = modeldir::load_for_use(&a.model)
         .with_context(|| format!("cannot load the model in {}", a.model.display()))?;
+    if a.text_column.is_some() || a.label_column.is_some() {
+        if l.meta.task != Task::Classify {
+            bail!(
+                "--text-column and --label-column name a classifier's columns; {} holds a {} model",
+                a.model.display(),
+                l.meta.task
+            );
+        }
+        // another file's column names, for this run only (the model directory is not written)
+        if let Some(c) = &a.text_column {
+            l.meta.settings.text_column = c.clone();
+        }
+        if let Some(c) = &a.label_column {
+            l.meta.settings.label_column = c.clone();
+        }
+    }
     let report = job::evaluate(
         &mut l,
         &a.data,

@@ -1189,8 +1189,34 @@ fn window_forecast_dates_follow_the_calendar() {
             "--data",
             &p("hours.csv"),
         ],
-        &["hours.csv", "hourly", "trained on monthly data"],
+        &[
+            "hours.csv",
+            "another frequency",
+            "here hourly, there monthly",
+        ],
     );
+    // a slice of data whose step alternates (Mondays and Thursdays) is of the same frequency,
+    // though its most common step differs: forecast
+    let mon_thu: Vec<(String, f64)> = (0..40)
+        .map(|k| {
+            // 2023-01-02 is a Monday: Mondays and Thursdays, 3 and 4 days apart
+            let mut day = 1 + 7 * (k / 2) + 3 * (k % 2);
+            let mut m = 0;
+            let lengths = [31, 28, 31, 30, 31, 30];
+            while day >= lengths[m] {
+                day -= lengths[m];
+                m += 1;
+            }
+            (
+                format!("2023-{:02}-{:02}", m + 1, day + 1),
+                100.0 + k as f64,
+            )
+        })
+        .collect();
+    write("mon-thu.csv", &mon_thu);
+    train(&p("mon-thu.csv"), &p("m-mt"), &["--date-column", "Date"]);
+    write("mon-thu-slice.csv", &mon_thu[1..24]);
+    assert_eq!(dates(&p("m-mt"), &p("mon-thu-slice.csv")).len(), 4);
     // times this does not read as dates: in file order, so an earlier year below a later one
     // (an export that runs newest first) is refused, and the rows are named as taken in order
     let us: Vec<(String, f64)> = ends
@@ -1300,6 +1326,19 @@ fn streamed_eval_scores_every_character() {
         generator["nats_per_char"].as_f64().unwrap(),
     );
     assert!((a - b).abs() < 1e-4, "stream {a}, generator {b}");
+    // a classifier's column options are refused for a text model
+    fails(
+        &[
+            "eval",
+            "--model",
+            m.to_str().unwrap(),
+            "--data",
+            short.to_str().unwrap(),
+            "--text-column",
+            "x",
+        ],
+        &["--text-column and --label-column name a classifier's columns"],
+    );
     // 1,001 characters: 8 streams of 125, and the 0 left; 1,006: 5 left, scored too
     for n in [1001, 1006] {
         let f = dir.join(format!("t{n}.txt"));

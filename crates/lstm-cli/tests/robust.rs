@@ -361,8 +361,7 @@ fn bad_tables_are_refused_with_file_line_and_column() {
         &[
             "sorted.tsv row 41",
             "label `meh`",
-            "its 4 rows",
-            "sorted by label",
+            "its 4 rows are all in the validation split",
         ],
     );
     assert!(!out.exists());
@@ -392,16 +391,41 @@ fn classifier_training_warns_of_a_one_class_validation_split_and_case_variants()
         String::from_utf8_lossy(&o.stderr).into_owned() + &String::from_utf8_lossy(&o.stdout)
     };
     // sorted: the last 10% are all `pos`
-    let sorted: String = (0..40)
-        .map(|i| format!("{}\tfilm {i}\n", if i < 20 { "neg" } else { "pos" }))
+    let sorted: String = (0..200)
+        .map(|i| format!("{}\tfilm {i}\n", if i < 100 { "neg" } else { "pos" }))
         .collect();
     let said = train("sorted.tsv", &sorted);
     assert!(
         said.contains(
-            "warning: the validation split, the file's last 4 rows, holds one class (`pos`)"
-        ),
+            "warning: the validation split (rows 181-200 of the file) holds one class (`pos`)"
+        ) && said.contains("the rows are sorted by label"),
         "{said}"
     );
+    // shuffled but rare: the last 20 rows hold no `spam`, and sorting is not blamed
+    let rare: String = (0..200)
+        .map(|i| {
+            format!(
+                "{}\tmail {i}\n",
+                if i % 30 == 7 && i < 180 {
+                    "spam"
+                } else {
+                    "ham"
+                }
+            )
+        })
+        .collect();
+    let said = train("rare.tsv", &rare);
+    assert!(
+        said.contains("holds one class (`ham`)")
+            && !said.contains("sorted")
+            && said.contains("--val-fraction"),
+        "{said}"
+    );
+    // a small file: a validation split of one row is one class, without a word
+    let small: String = (0..15)
+        .map(|i| format!("{}\tfilm {i}\n", ["neg", "pos"][i % 2]))
+        .collect();
+    assert!(!train("small.tsv", &small).contains("holds one class"));
     // mixed: no such warning; `Pos` and `pos` named
     let mixed: String = (0..40)
         .map(|i| format!("{}\tfilm {i}\n", ["neg", "pos", "Pos"][i % 3]))

@@ -15,7 +15,11 @@ use lstm_serve::ServeArgs;
 use serde_json::{json, Value};
 
 fn args() -> ServeArgs {
-    let mut a = ServeArgs::with_models([format!("chars={}", text_model().display())]);
+    // a second name for the same model: names may hold a `/`, as OpenAI-style names do
+    let mut a = ServeArgs::with_models([
+        format!("chars={}", text_model().display()),
+        format!("org/chars={}", text_model().display()),
+    ]);
     a.max_prompt = 50;
     a.max_tokens = 100;
     a.max_body = 4096;
@@ -315,6 +319,15 @@ async fn bad_requests_get_4xx_json_naming_the_field() {
         (v["id"].as_str(), v["object"].as_str()),
         (Some("chars"), Some("model"))
     );
+    let v: Value = client()
+        .get(s.url("/v1/models/org/chars"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["id"], "org/chars", "{v}");
     let r = client().get(s.url("/v1/models/nope")).send().await.unwrap();
     assert_eq!(r.status(), 404);
     let v: Value = r.json().await.unwrap();

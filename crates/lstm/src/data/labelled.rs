@@ -81,7 +81,10 @@ fn labelled_from(
 ) -> Result<Labelled> {
     let ti = file.column(text_column)?;
     let li = label_column.map(|c| file.column(c)).transpose()?;
-    let one_line = file.one_line();
+    // a quote left open makes one cell of the rows after it, which would be lost without a word
+    if let Some(e) = file.broken_quote() {
+        return Err(e);
+    }
     let tsv = file.delimiter() == b'\t';
     let name = file.name.clone();
     let fmt = |reason: String| Error::Format {
@@ -90,14 +93,9 @@ fn labelled_from(
     };
     let rdr = &mut file.reader;
     let mut out = Labelled::default();
-    // each row's line, and the rows whose text runs over several lines (checked once the
-    // file's labels are known)
-    let mut lines = Vec::new();
     for rec in rdr.records() {
         let rec = rec.map_err(|e| fmt(ragged(&e, tsv)))?;
         let line = rec.position().map_or(0, |p| p.line() as usize);
-        // a quote left open in any other column makes one cell of the rows after it
-        one_line.check(&rec, line, Some(ti))?;
         let label = li.map_or("", |li| rec.get(li).unwrap_or("").trim());
         if need_labels && label.is_empty() {
             return Err(fmt(format!(
@@ -107,33 +105,9 @@ fn labelled_from(
         }
         out.texts.push(rec.get(ti).unwrap_or("").to_string());
         out.labels.push(label.to_string());
-        lines.push(line);
     }
     if out.texts.is_empty() {
         return Err(fmt("the file has no data rows".into()));
-    }
-    // and in the text column, where prose may hold separators on its later lines, a line is a
-    // swallowed row only if it reads as a whole row of the file, with one of its labels
-    let mut known: Vec<&str> = out.labels.iter().map(String::as_str).collect();
-    known.sort_unstable();
-    known.dedup();
-    known.retain(|l| !l.is_empty());
-    // (with no labels to match, two such lines)
-    let need = if known.is_empty() { 2 } else { 1 };
-    for (text, &line) in out.texts.iter().zip(&lines) {
-        if text.contains('\n') {
-            let mut rows = text
-                .lines()
-                .skip(1)
-                .filter(|l| one_line.is_row(l, ti, li, &known));
-            if let (Some(row), true) = (rows.next(), need == 1 || rows.next().is_some()) {
-                return Err(fmt(format!(
-                    "line {line}, column `{text_column}`: the text runs over {} lines, and one of them reads as a row of the file (`{}`): a quote opened in it is not closed where the text ends; close it, or write a quote inside a quoted cell twice (\"\")",
-                    text.lines().count(),
-                    crate::data::panel::shown(row)
-                )));
-            }
-        }
     }
     Ok(out)
 }
@@ -145,7 +119,7 @@ fn ragged(e: &csv::Error, tsv: bool) -> String {
         csv::ErrorKind::UnequalLengths { .. } if tsv => format!("{what}; the file is read as tab-separated without quoting (its name does not end in .csv), so a cell can hold no tab or line break: write such texts in a .csv file, where cells may be quoted"),
         csv::ErrorKind::UnequalLengths {
             expected_len, len, ..
-        } if len < expected_len => format!("{what}: a text with a comma needs quotes, and a quote opened in a cell and not closed makes one cell of the lines after it (write a quote inside a quoted cell twice, \"\")"),
+        } if len < expected_len => format!("{what}: a cell is missing (its label?)"),
         csv::ErrorKind::UnequalLengths { .. } => format!("{what}: a text with a comma needs quotes"),
         _ => what,
     }
@@ -238,7 +212,19 @@ mod tests {
         });
         let e = refused(csv(&file));
         assert!(
-            e.contains("line 9, column `text`") && e.contains("is not closed"),
+            e.contains("line 9, column `text`") && e.contains("is never closed"),
+            "{e}"
+        );
+        // a quote that runs on to the next quoted cell: closed there, before more text
+        let file = rows(|i| match i {
+            7 => "\"Best movie ever! and more".into(),
+            20 => "\"a quoted text\"".into(),
+            _ => format!("plain text number {i}"),
+        });
+        let e = refused(csv(&file));
+        assert!(
+            e.contains("line 9, column `text`")
+                && e.contains("closes only on line 22, before `a quoted text"),
             "{e}"
         );
         // the same rows read whole when the quote is closed
@@ -272,11 +258,35 @@ mod tests {
     }
 
     #[test]
+    fn proper_quoted_cells_over_lines_are_read_whatever_their_lines_hold() {
+        // lines of a review that read as rows of the file (numeric labels, the text first or
+        // last, a title column with commas): quoted as csv.writer and pandas quote them
+        let cases = [
+            "label,text\n1,\"I loved it.\n1,000 times better than the sequel.\"\n0,bad\n",
+            "text,label\n\"Scores:\nacting,1\nplot,0\",1\nbad,0\n",
+            "title,text,label\n\"A title, with a comma\nand, two, more\",good,1\nx,bad,0\n",
+            // a quote inside an unquoted cell is text; a one-line cell with text after its
+            // closing quote is read as the csv reader reads it
+            "text,label\nhe said \"hi\" twice,1\n\"Titanic\" is great,0\n",
+        ];
+        for file in cases {
+            let d = csv(file).unwrap_or_else(|e| panic!("{e}: {file}"));
+            assert_eq!(d.texts.len(), 2, "{file}");
+        }
+        assert_eq!(csv(cases[1]).unwrap().texts[0], "Scores:\nacting,1\nplot,0");
+    }
+
+    #[test]
     fn ragged_rows_say_why() {
         let e = refused(csv("text,label\ngood,pos\nbad movie, really,neg\n"));
         assert!(
             e.contains("line 3: the row has 3 cells, the header 2")
                 && e.contains("a text with a comma needs quotes"),
+            "{e}"
+        );
+        let e = refused(csv("text,label\ngood,pos\nbad film\n"));
+        assert!(
+            e.contains("line 3: the row has 1 cell, the header 2: a cell is missing"),
             "{e}"
         );
         let tsv = "text\tlabel\n\"two\nlines\"\tpos\n";

@@ -458,8 +458,9 @@ impl SeriesSpec {
         self.freq.as_deref().and_then(Freq::from_name)
     }
 
-    /// Refuses a table (named `name`) whose dates are of another frequency than the training
-    /// file's: its forecast would be dated at the model's steps, its values learned at them.
+    /// Refuses a table (named `name`) whose dates are of another order of frequency than the
+    /// training file's (sub-daily, daily, weekly, monthly and longer): its forecast would be
+    /// dated at the file's steps, its values learned at the model's.
     ///
     /// # Errors
     /// [`Error::Format`] naming both frequencies.
@@ -467,11 +468,22 @@ impl SeriesSpec {
         let (Some(want), Some(dates)) = (self.frequency(), table.dates.as_ref()) else {
             return Ok(());
         };
+        // by the step's order of size: data whose most common step alternates (Mondays and
+        // Thursdays, twice a month) gives another step on a slice of the same data
+        let class = |f: Freq| match f {
+            Freq::Integer(_) => 0,
+            Freq::Seconds(_) | Freq::Minutes(_) | Freq::Hourly => 1,
+            Freq::Daily | Freq::BusinessDaily => 2,
+            Freq::Days(n) if n < 7 => 2,
+            Freq::Weekly => 3,
+            Freq::Days(n) if n < 28 => 3,
+            Freq::Days(_) | Freq::Monthly | Freq::Quarterly | Freq::Yearly | Freq::Months(_) => 4,
+        };
         match dates_freq(dates, Some(want)) {
-            Some(got) if got != want && !matches!(got, Freq::Integer(_)) => Err(Error::Format {
+            Some(got) if class(got) != class(want) && class(got) != 0 => Err(Error::Format {
                 path: name.to_string(),
                 reason: format!(
-                    "its dates are {got}, but the model was trained on {want} data; give it data of the same frequency"
+                    "its dates are of another frequency than the model's training dates (here {got}, there {want}); give it data of the same frequency"
                 ),
             }),
             _ => Ok(()),

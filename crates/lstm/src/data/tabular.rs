@@ -120,8 +120,83 @@ impl Delimited {
             name: self.name.clone(),
             headers: self.headers.clone(),
             delimiter: char::from(self.delimiter),
-            quoting: self.quoting,
         }
+    }
+
+    /// A quoted cell that runs over several lines and is never closed, or is followed after
+    /// its closing quote by more text than a separator: a quote opened in a cell and never
+    /// closed, which makes one cell of the rows after it, up to the next quote in the file (the
+    /// csv reader reads on without a word). A proper quoted cell over several lines (a review,
+    /// a note) ends in a quote followed by a separator or a line end; a quote inside a cell
+    /// that does not start with one is text. `None` for a file read without quoting.
+    pub fn broken_quote(&self) -> Option<Error> {
+        if !self.quoting {
+            return None;
+        }
+        let b = self.reader.get_ref().get_ref();
+        let d = self.delimiter;
+        let (mut line, mut col, mut i, mut field_start) = (1usize, 0usize, 0usize, true);
+        while i < b.len() {
+            if field_start && b[i] == b'"' {
+                let (open, at) = (line, i);
+                i += 1;
+                let closed = loop {
+                    match b.get(i) {
+                        None => break false,
+                        Some(b'\n') => line += 1,
+                        Some(b'"') if b.get(i + 1) == Some(&b'"') => i += 1,
+                        Some(b'"') => break true,
+                        _ => {}
+                    }
+                    i += 1;
+                };
+                let next = if closed { b.get(i + 1) } else { None };
+                let ends = next.is_none_or(|&x| x == d || x == b'\n' || x == b'\r');
+                if line > open && !(closed && ends) {
+                    let cell: String = String::from_utf8_lossy(&b[at + 1..])
+                        .lines()
+                        .next()
+                        .unwrap_or("")
+                        .to_string();
+                    let how = if closed {
+                        let after: String = String::from_utf8_lossy(&b[i + 1..])
+                            .lines()
+                            .next()
+                            .unwrap_or("")
+                            .to_string();
+                        format!(
+                            "closes only on line {line}, before `{}`",
+                            crate::data::panel::shown(&after)
+                        )
+                    } else {
+                        "is never closed".to_string()
+                    };
+                    return Some(self.error(format!(
+                        "line {open}, column `{}`: the quote that opens the cell `{}` {how}, so the {} lines after it would be read as one cell; close the quote where the cell ends, or write a quote inside a quoted cell twice (\"\")",
+                        self.headers.get(col).unwrap_or("?").trim(),
+                        crate::data::panel::shown(&cell),
+                        line - open
+                    )));
+                }
+                i += 1;
+                field_start = false;
+                continue;
+            }
+            match b[i] {
+                b'\n' => {
+                    line += 1;
+                    col = 0;
+                    field_start = true;
+                }
+                x if x == d => {
+                    col += 1;
+                    field_start = true;
+                }
+                _ => field_start = false,
+            }
+            i += 1;
+        }
+        None
     }
 
     /// The field separator.
@@ -195,7 +270,6 @@ pub(crate) struct OneLine {
     name: String,
     headers: csv::StringRecord,
     delimiter: char,
-    quoting: bool,
 }
 
 impl OneLine {
@@ -224,32 +298,6 @@ impl OneLine {
                 crate::data::panel::shown(cell.lines().next().unwrap_or(""))
             ),
         })
-    }
-
-    /// Whether `line` (a later line of a cell of column `text`) reads as a whole row of the
-    /// file: as many cells as the header, each but the text's non-empty and without blanks
-    /// around it, and the label's (column `label`) one of the file's labels (`known`; any when
-    /// there are none). Prose rarely does: its separators are followed by a blank.
-    pub fn is_row(&self, line: &str, text: usize, label: Option<usize>, known: &[&str]) -> bool {
-        let fields = self.headers.len();
-        if fields < 2 {
-            return false;
-        }
-        let mut r = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .delimiter(self.delimiter as u8)
-            .quoting(self.quoting)
-            .from_reader(line.as_bytes());
-        let Some(Ok(rec)) = r.records().next() else {
-            return false;
-        };
-        rec.len() == fields
-            && rec
-                .iter()
-                .enumerate()
-                .all(|(i, c)| i == text || (!c.is_empty() && c.trim() == c))
-            && label.is_none_or(|li| known.is_empty() || known.contains(&rec.get(li).unwrap_or("")))
     }
 }
 

@@ -1304,10 +1304,21 @@ fn classify_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) ->
             (vocab, labels)
         }
     };
-    // a file sorted by label leaves its last class alone in the validation split, its last
-    // rows (or a class there alone)
-    let shuffle = "the rows look sorted by label: shuffle the data rows (in pandas, `df.sample(frac=1)`) or give --val FILE";
-    let one_class = s.val.is_none() && {
+    // a file sorted by label (its labels in blocks, one class after another) leaves its last
+    // class alone in the validation split, the rows before --tail's cut
+    let split_rows = format!("rows {}-{} of the file", tr_rows + 1, kept);
+    let sorted = s.val.is_none() && {
+        let all: Vec<&String> = train.labels.iter().chain(&val.labels).collect();
+        let changes = all.windows(2).filter(|w| w[0] != w[1]).count();
+        let mut distinct = all.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        distinct.len() > 1 && changes < distinct.len()
+    };
+    let shuffle = "the rows are sorted by label: shuffle the data rows (in pandas, `df.sample(frac=1)`) or give --val FILE";
+    // a validation split of one class while training has others (with 10 rows or more: fewer
+    // hold one class by chance)
+    let one_class = s.val.is_none() && val.labels.len() >= 10 && {
         let mut v: Vec<&String> = val.labels.iter().collect();
         v.sort_unstable();
         v.dedup();
@@ -1324,21 +1335,28 @@ fn classify_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) ->
                 let row = match s.val.as_deref() {
                     Some(v) => format!("{v} row {line}"),
                     None => format!(
-                        "{path} row {} (in the validation split, its last --val-fraction)",
+                        "{path} row {} (in the validation split, {split_rows})",
                         tr_rows + line
                     ),
                 };
-                // several rows of a label the training rows lack: the file's last rows hold
+                // several rows of a label the training rows lack: the validation split holds
                 // them all (one alone: a column of names or ids, not of labels)
-                let many = s.val.is_none() && val.labels.iter().filter(|x| *x == l).count() > 2;
+                let count = val.labels.iter().filter(|x| *x == l).count();
+                let hint = if s.val.is_none() && count > 2 {
+                    format!(
+                        "its {count} rows are all in the validation split; {}",
+                        if sorted {
+                            shuffle
+                        } else {
+                            "shuffle the data rows or give --val FILE"
+                        }
+                    )
+                } else {
+                    "is --label-column the label?".to_string()
+                };
                 invalid(format!(
-                    "{row}: label `{shown}`{} never appears in the training rows; a classifier predicts only labels it was trained on ({})",
+                    "{row}: label `{shown}`{} never appears in the training rows; a classifier predicts only labels it was trained on ({hint})",
                     if shown.len() < l.len() { "..." } else { "" },
-                    if many {
-                        format!("its {} rows are all in the validation split, the file's last rows; {shuffle}", val.labels.iter().filter(|x| *x == l).count())
-                    } else {
-                        "is --label-column the label?".to_string()
-                    }
                 ))
             })
     };
@@ -1460,9 +1478,13 @@ fn classify_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) ->
     same_data(resumed, &s, &m.seen)?;
     if one_class {
         notes.push(format!(
-            "warning: the validation split, the file's last {} rows, holds one class (`{}`), so its loss and accuracy say little; {shuffle}",
-            val.labels.len(),
-            val.labels[0]
+            "warning: the validation split ({split_rows}) holds one class (`{}`), so its loss and accuracy say little; {}",
+            val.labels[0],
+            if sorted {
+                shuffle
+            } else {
+                "give --val FILE with every class, or a larger --val-fraction"
+            }
         ));
     }
     if resumed.is_none() {
@@ -1486,10 +1508,12 @@ fn classify_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) ->
                     "note: "
                 },
                 val.texts.len(),
-                if 2 * repeats >= val.texts.len() {
-                    "; the validation loss is not a held-out figure (is --val the training file?)"
-                } else {
-                    " (the same text in both; their loss is not held out)"
+                match (2 * repeats >= val.texts.len(), s.val.is_some()) {
+                    (true, true) => {
+                        "; the validation loss is not a held-out figure (is --val the training file?)"
+                    }
+                    (true, false) => "; the validation loss is not a held-out figure (the file repeats its texts)",
+                    _ => " (the same text in both; their loss is not held out)",
                 }
             ));
         }
@@ -1648,14 +1672,21 @@ impl SeenByTraining {
 impl fmt::Display for SeenByTraining {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.by_text {
+            let n = self.trained + self.validated;
+            // a few natural duplicates ("ok", "Thanks!") in a held-out set are worth a note; a
+            // tenth or more and the figure is not a held-out one
             return write!(
                 f,
-                "note: not a held-out figure: {} of these {} rows hold a text the model's training \
-                 read (trained on {}, validated on {}); score rows whose texts it never read",
-                self.trained + self.validated,
+                "note: {n} of these {} rows repeat a text the model's training read (trained on {}, \
+                 validated on {}){}",
                 self.scored,
                 self.trained,
-                self.validated
+                self.validated,
+                if 10 * n >= self.scored {
+                    "; this is not a held-out figure: score rows whose texts it never read"
+                } else {
+                    "; leave them out for a strictly held-out figure"
+                }
             );
         }
         write!(
