@@ -37,6 +37,17 @@ fn replaceable(out: &Path, format: ExportFormat) -> bool {
 }
 
 pub fn export(a: &ExportArgs) -> Result<()> {
+    // Keras reads a `.keras` name as a whole-model zip archive, which this does not write
+    if matches!(a.format, ExportFormat::Keras)
+        && a.out
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("keras"))
+    {
+        bail!(
+            "--out {}: Keras reads a .keras file as a whole saved model (a zip archive), which this does not write; name the weights file NAME.weights.h5 and load it with model.load_weights",
+            a.out.display()
+        );
+    }
     crate::paths::check_out_file(&a.out, Some(&a.model), &[])?;
     crate::paths::check_file_target("--out", &a.out)?;
     if a.out.exists() && !(a.out.is_file() && replaceable(&a.out, a.format)) {
@@ -68,9 +79,31 @@ pub fn export(a: &ExportArgs) -> Result<()> {
                 Task::Forecast => lstm::io::onnx::Graph::Forecast,
                 Task::Classify => lstm::io::onnx::Graph::Classify,
             };
-            lstm::io::onnx::export(&l.model, graph)?
+            // the config (scaler, transform, vocabulary, labels) travels with the graph
+            let cfg = std::fs::read_to_string(a.model.join("config.json"))
+                .with_context(|| format!("cannot read {}/config.json", a.model.display()))?;
+            lstm::io::onnx::export_with_metadata(&l.model, graph, &[("lstm_config", &cfg)])?
         }
     };
+    // nn.LSTM has neither variant: a coupled model's tensors load into it without an error and
+    // compute another function (its input gate from weights this model never uses), a
+    // peephole model's extra tensors are refused by a strict load_state_dict
+    let c = l.model.config();
+    if matches!(a.format, ExportFormat::Pytorch) && (c.coupled || c.peephole) {
+        eprintln!(
+            "warning: a {} LSTM has no nn.LSTM equivalent: {}; the file is for `lstm import pytorch` or a cell of your own (docs/interop.md), and `lstm export onnx` holds the whole cell",
+            match (c.coupled, c.peephole) {
+                (true, true) => "peephole and coupled",
+                (true, false) => "coupled (i = 1 - f)",
+                _ => "peephole",
+            },
+            if c.coupled {
+                "nn.LSTM loads these weights without an error and computes another function (its input gate from the rows this model does not use)"
+            } else {
+                "nn.LSTM's load_state_dict refuses its lstm.peephole_* tensors (and strict=False drops them, computing another function)"
+            }
+        );
+    }
     // a model of several networks: every format holds the first one (said here, once)
     if !l.members.is_empty() {
         let n = l.members.len() + 1;
@@ -183,11 +216,33 @@ pub fn import(a: &ImportArgs) -> Result<()> {
             a.weights.display()
         ),
     };
-    match (a.format, &file) {
-        (ImportFormat::Pytorch, Some(f)) => interop::import_pytorch(f, &mut model).context(what)?,
-        (ImportFormat::Keras, Some(f)) => interop::import_keras(f, &mut model).context(what)?,
-        (_, None) => interop::import_keras_h5(&bytes, &a.weights.display().to_string(), &mut model)
-            .context(what)?,
+    let imported = match (a.format, &file) {
+        (ImportFormat::Pytorch, Some(f)) => interop::import_pytorch(f, &mut model),
+        (ImportFormat::Keras, Some(f)) => interop::import_keras(f, &mut model),
+        (_, None) => interop::import_keras_h5(&bytes, &a.weights.display().to_string(), &mut model),
+    };
+    if let Err(e) = imported {
+        // a vocabulary's size off by one: lstm's unknown token, the last id, which the
+        // other framework's model was not trained with
+        let vocab = meta.vocab.as_ref().map(|v| v.len());
+        let dims = |s: &str| -> Vec<usize> {
+            s.split(|c: char| !c.is_ascii_digit())
+                .filter_map(|d| d.parse().ok())
+                .collect()
+        };
+        let hint = match (&e, vocab) {
+            (lstm::Error::Shape { expected, got, .. }, Some(n))
+                if dims(expected).contains(&n) && dims(got).contains(&(n - 1)) =>
+            {
+                format!(
+                " (this configuration's vocabulary has {n} ids: its {} tokens and, last, lstm's unknown token; a model trained elsewhere over {} tokens needs a zero column added to its input weights or embedding, and a row to its output layer, for that id: docs/interop.md)",
+                    n - 1,
+                    n - 1
+                )
+            }
+            _ => String::new(),
+        };
+        return Err(anyhow::Error::from(e).context(format!("{what}{hint}")));
     }
     // a file holds one network: a model of several (a classifier's or a small forecaster's
     // further models) is imported as its first alone
@@ -217,12 +272,27 @@ pub fn import(a: &ImportArgs) -> Result<()> {
     let checked = modeldir::save(&staging, &meta, &model, &TrainingState::default())
         .with_context(|| format!("cannot write the model into {}", a.out.display()))
         .and_then(|()| {
-            modeldir::load(&staging).with_context(|| {
-                format!(
-                    "the configuration does not fit the weights of {}; nothing was written",
-                    a.weights.display()
-                )
-            })
+            // the checks name the staged copy, which is removed: name the user's files
+            let config_name = match &a.config {
+                Some(c) => c.display().to_string(),
+                None => format!("the configuration in {}", a.weights.display()),
+            };
+            modeldir::load(&staging)
+                .map_err(|e| {
+                    anyhow::anyhow!(e
+                        .to_string()
+                        .replace(
+                            &staging.join("config.json").display().to_string(),
+                            &config_name
+                        )
+                        .replace(&staging.display().to_string(), &a.out.display().to_string()))
+                })
+                .with_context(|| {
+                    format!(
+                        "the configuration does not fit the weights of {}; nothing was written",
+                        a.weights.display()
+                    )
+                })
         })
         .and_then(|_| {
             modeldir::while_writing(|| move_into(&staging, &out, pending))

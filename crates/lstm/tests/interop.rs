@@ -463,3 +463,30 @@ fn onnx_export_runs_in_tract() {
         "too many options tract could not run: {unsupported:#?}"
     );
 }
+
+#[test]
+fn onnx_metadata_holds_the_config() {
+    use tract_onnx::prelude::*;
+    let (_, cfg, graph) = configs().remove(0);
+    let m = model(&cfg, 3);
+    let bytes =
+        lstm::io::onnx::export_with_metadata(&m, graph, &[("lstm_config", "{\"a\": 1}")]).unwrap();
+    // read back by another implementation of ONNX's protobuf (tract's)
+    let proto = tract_onnx::onnx()
+        .proto_model_for_read(&mut &bytes[..])
+        .unwrap();
+    let props: Vec<(String, String)> = proto
+        .metadata_props
+        .iter()
+        .map(|p| (p.key.clone(), p.value.clone()))
+        .collect();
+    assert_eq!(
+        props,
+        [("lstm_config".to_string(), "{\"a\": 1}".to_string())]
+    );
+    // and the plain export has none
+    let plain = tract_onnx::onnx()
+        .proto_model_for_read(&mut &export(&m, graph).unwrap()[..])
+        .unwrap();
+    assert!(plain.metadata_props.is_empty());
+}

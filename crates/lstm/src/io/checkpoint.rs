@@ -74,6 +74,23 @@ impl TensorFile {
                 "not a readable safetensors file ({e}): it is truncated, damaged or in another format; restore it from a copy or write it again"
             ))
         };
+        // the files PyTorch and Keras save by default, named for what they are; a safetensors
+        // file starts with its header's length (any bytes: 640 is `80 02 00 ...`, a pickle's
+        // first two) and then the header's `{`
+        let safetensors_like = bytes.get(8) == Some(&b'{');
+        if bytes.starts_with(b"PK\x03\x04") && !safetensors_like {
+            return Err(fmt(
+                "a zip archive, not safetensors: PyTorch's `torch.save` (a .pt or .bin state_dict) or a Keras `.keras` model; save the weights with `safetensors.torch.save_file(model.state_dict(), \"m.safetensors\")` in PyTorch, or `model.save_weights(\"m.weights.h5\")` in Keras (`lstm import keras`)".into(),
+            ));
+        }
+        if bytes.first() == Some(&0x80)
+            && bytes.get(1).is_some_and(|v| (2..=5).contains(v))
+            && !safetensors_like
+        {
+            return Err(fmt(
+                "a Python pickle (PyTorch's legacy `torch.save` format), not safetensors: save the weights with `safetensors.torch.save_file(model.state_dict(), \"m.safetensors\")`".into(),
+            ));
+        }
         let st = SafeTensors::deserialize(bytes).map_err(unreadable)?;
         let (_, meta) = SafeTensors::read_metadata(bytes).map_err(unreadable)?;
         let metadata = meta.metadata().clone().unwrap_or_default();
@@ -92,9 +109,26 @@ impl TensorFile {
                         .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
                         .collect(),
                 ),
+                // other floats, as PyTorch saves them after `.half()`, `.bfloat16()` or
+                // `.double()`: widened (or rounded) to the f32 the engine computes in
+                Dtype::F16 => TensorData::F32(
+                    data.chunks_exact(2)
+                        .map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])))
+                        .collect(),
+                ),
+                Dtype::BF16 => TensorData::F32(
+                    data.chunks_exact(2)
+                        .map(|c| f32::from_bits(u32::from(u16::from_le_bytes([c[0], c[1]])) << 16))
+                        .collect(),
+                ),
+                Dtype::F64 => TensorData::F32(
+                    data.chunks_exact(8)
+                        .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32)
+                        .collect(),
+                ),
                 other => {
                     return Err(fmt(format!(
-                        "tensor `{name}` has dtype {other:?}; only F32 and I64 are supported"
+                        "tensor `{name}` has dtype {other:?}; only floats (F32, F16, BF16, F64) and I64 are read: save it with `.float()`"
                     )))
                 }
             };
@@ -290,5 +324,112 @@ fn sort_header(file: &mut [u8]) {
     if text.len() <= n {
         file[8..8 + text.len()].copy_from_slice(text.as_bytes());
         file[8 + text.len()..8 + n].fill(b' ');
+    }
+}
+
+/// An IEEE half-precision value as f32 (exact: every f16 is an f32).
+fn f16_to_f32(h: u16) -> f32 {
+    let sign = u32::from(h >> 15) << 31;
+    let exp = u32::from((h >> 10) & 0x1f);
+    let man = u32::from(h & 0x3ff);
+    let bits = match (exp, man) {
+        (0, 0) => sign,
+        // subnormal: normalise
+        (0, _) => {
+            let shift = man.leading_zeros() - 21;
+            let man = (man << shift) & 0x3ff;
+            sign | ((127 - 15 + 1 - shift) << 23) | (man << 13)
+        }
+        (0x1f, 0) => sign | 0x7f80_0000,
+        (0x1f, _) => sign | 0x7fc0_0000 | (man << 13),
+        _ => sign | ((exp + 127 - 15) << 23) | (man << 13),
+    };
+    f32::from_bits(bits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn half_precision_reference_values() {
+        // IEEE 754 binary16 examples (Wikipedia, "Half-precision floating-point format")
+        for (bits, want) in [
+            (0x3c00u16, 1.0f32),
+            (0xc000, -2.0),
+            (0x7bff, 65504.0),
+            (0x0001, 5.960_464_5e-8),
+            (0x03ff, 6.097_555e-5),
+            (0x0400, 6.103_515_6e-5),
+            (0x3555, 0.333_251_95),
+            (0x8000, -0.0),
+            (0x7c00, f32::INFINITY),
+            (0xfc00, f32::NEG_INFINITY),
+        ] {
+            assert_eq!(f16_to_f32(bits).to_bits(), want.to_bits(), "{bits:#06x}");
+        }
+        assert!(f16_to_f32(0x7e00).is_nan());
+    }
+
+    fn file(dtype: Dtype, data: &[u8]) -> Result<TensorFile> {
+        let view = TensorView::new(dtype, vec![2], data).unwrap();
+        let bytes = safetensors::serialize([("w", view)], &None).unwrap();
+        TensorFile::from_bytes(&bytes, "w.safetensors")
+    }
+
+    #[test]
+    fn other_float_widths_are_read_as_f32_and_foreign_files_named() {
+        let want = [1.5f32, -0.25];
+        let f16: Vec<u8> = [0x3e00u16, 0xb400]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let bf16: Vec<u8> = want
+            .iter()
+            .flat_map(|v| ((v.to_bits() >> 16) as u16).to_le_bytes())
+            .collect();
+        let f64: Vec<u8> = want
+            .iter()
+            .flat_map(|&v| f64::from(v).to_le_bytes())
+            .collect();
+        for (dtype, data) in [(Dtype::F16, f16), (Dtype::BF16, bf16), (Dtype::F64, f64)] {
+            let t = file(dtype, &data).unwrap();
+            match &t.tensors["w"].1 {
+                TensorData::F32(v) => assert_eq!(v, &want, "{dtype:?}"),
+                other => panic!("{dtype:?}: {other:?}"),
+            }
+        }
+        let e = file(Dtype::I32, &[0; 8]).err().unwrap().to_string();
+        assert!(e.contains("`.float()`"), "{e}");
+        // torch.save's zip and legacy pickle files
+        let zip = TensorFile::from_bytes(b"PK\x03\x04rest", "m.pt")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            zip.contains("torch.save") && zip.contains("save_file"),
+            "{zip}"
+        );
+        let pickle = TensorFile::from_bytes(&[0x80, 0x02, 0x8a, 0x0a], "m.bin")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(pickle.contains("pickle"), "{pickle}");
+        // a safetensors file whose header is 640 bytes starts as a pickle does: read as what
+        // it is
+        let mut header = format!(
+            "{{\"w\":{{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}},\"__metadata__\":{{\"pad\":\"{}\"}}}}",
+            "x".repeat(560)
+        );
+        while header.len() < 640 {
+            header.push(' ');
+        }
+        assert_eq!(header.len(), 640);
+        let mut st = 640u64.to_le_bytes().to_vec();
+        assert_eq!(&st[..2], &[0x80, 0x02]);
+        st.extend_from_slice(header.as_bytes());
+        st.extend_from_slice(&1.0f32.to_le_bytes());
+        let t = TensorFile::from_bytes(&st, "w.safetensors").unwrap();
+        assert_eq!(t.tensors["w"].1, TensorData::F32(vec![1.0]));
     }
 }

@@ -124,10 +124,30 @@ fn load_named(
         .map(|t| (t.name.clone(), t.shape.clone()))
         .collect();
     for (name, shape) in tensors {
-        let key = candidates(&name)
-            .into_iter()
-            .find(|k| file.has(k))
-            .ok_or_else(|| Error::MissingTensor(name.clone()))?;
+        let wanted = candidates(&name);
+        let Some(key) = wanted.iter().find(|k| file.has(k)).cloned() else {
+            // the user's own module names (`encoder.rnn.weight_ih_l0`, `fc.weight`): show what
+            // the file holds, and the name it would need
+            let held: Vec<&str> = file.tensors.keys().map(String::as_str).take(8).collect();
+            let like = file.tensors.keys().find(|k| {
+                wanted
+                    .iter()
+                    .any(|w| k.ends_with(&format!(".{}", w.rsplit('.').next().unwrap_or(w))))
+            });
+            return Err(fmt(format!(
+                "missing tensor `{name}`: the file holds {}{}{}",
+                held.iter().map(|h| format!("`{h}`")).collect::<Vec<_>>().join(", "),
+                if file.tensors.len() > held.len() { ", ..." } else { "" },
+                match like {
+                    Some(k) => format!(
+                        "; `{k}` looks like it under another module's name: save the state_dict with the names `lstm.…`, `embedding.…` and `head.…` (docs/interop.md), e.g. {{k.replace(\"{}\", \"{}\"): v for k, v in sd.items()}}",
+                        k.strip_suffix(name.rsplit('.').next().unwrap_or(&name)).unwrap_or(k),
+                        name.strip_suffix(name.rsplit('.').next().unwrap_or(&name)).unwrap_or("")
+                    ),
+                    None => String::new(),
+                }
+            )));
+        };
         let (s, data) = &file.tensors[&key];
         if *s != shape {
             return Err(Error::shape(key, format!("{shape:?}"), format!("{s:?}")));

@@ -41,6 +41,16 @@ pub mod proto {
         pub graph: Option<GraphProto>,
         #[prost(message, repeated, tag = "8")]
         pub opset_import: Vec<OperatorSetIdProto>,
+        #[prost(message, repeated, tag = "14")]
+        pub metadata_props: Vec<StringStringEntryProto>,
+    }
+    /// `StringStringEntryProto`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct StringStringEntryProto {
+        #[prost(string, tag = "1")]
+        pub key: String,
+        #[prost(string, tag = "2")]
+        pub value: String,
     }
     /// `OperatorSetIdProto`.
     #[derive(Clone, PartialEq, prost::Message)]
@@ -318,6 +328,20 @@ fn blocks(
 /// graph kind does not fit the model (a per-step head for forecast or classify, dense input
 /// for text or classify).
 pub fn export(model: &SequenceModel, graph: Graph) -> Result<Vec<u8>> {
+    export_with_metadata(model, graph, &[])
+}
+
+/// As [`export`], with `metadata` as the model's `metadata_props` (ONNX Runtime's
+/// `InferenceSession.get_modelmeta().custom_metadata_map`): the CLI writes the model's
+/// `config.json` there as `lstm_config`, as the PyTorch export does in its metadata.
+///
+/// # Errors
+/// As [`export`].
+pub fn export_with_metadata(
+    model: &SequenceModel,
+    graph: Graph,
+    metadata: &[(&str, &str)],
+) -> Result<Vec<u8>> {
     use prost::Message;
     let cfg = model.config();
     let rc = cfg.recurrent();
@@ -624,6 +648,13 @@ pub fn export(model: &SequenceModel, graph: Graph) -> Result<Vec<u8>> {
             domain: String::new(),
             version: OPSET,
         }],
+        metadata_props: metadata
+            .iter()
+            .map(|(k, v)| proto::StringStringEntryProto {
+                key: (*k).into(),
+                value: (*v).into(),
+            })
+            .collect(),
     };
     Ok(m.encode_to_vec())
 }
