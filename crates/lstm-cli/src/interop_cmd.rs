@@ -67,8 +67,7 @@ pub fn export(a: &ExportArgs) -> Result<()> {
     // a format that cannot hold the model refuses it before any note about it
     let bytes = match a.format {
         ExportFormat::Pytorch => {
-            let cfg = std::fs::read_to_string(a.model.join("config.json"))
-                .with_context(|| format!("cannot read {}/config.json", a.model.display()))?;
+            let cfg = shared_config(&a.model)?;
             interop::export_pytorch(&l.model, Some(&cfg))?
         }
         ExportFormat::Keras if is_h5_name(&a.out) => interop::export_keras_h5(&l.model)?,
@@ -80,8 +79,7 @@ pub fn export(a: &ExportArgs) -> Result<()> {
                 Task::Classify => lstm::io::onnx::Graph::Classify,
             };
             // the config (scaler, transform, vocabulary, labels) travels with the graph
-            let cfg = std::fs::read_to_string(a.model.join("config.json"))
-                .with_context(|| format!("cannot read {}/config.json", a.model.display()))?;
+            let cfg = shared_config(&a.model)?;
             lstm::io::onnx::export_with_metadata(&l.model, graph, &[("lstm_config", &cfg)])?
         }
     };
@@ -141,6 +139,28 @@ pub fn export(a: &ExportArgs) -> Result<()> {
         l.meta.task
     );
     Ok(())
+}
+
+/// The model's `config.json` as an exported file carries it: without the record of the data
+/// it trained on (`seen`, `texts_seen`: a hash of each training text would tell whether a
+/// given text was in it) and without the local paths of its data files.
+fn shared_config(model: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(model.join("config.json"))
+        .with_context(|| format!("cannot read {}/config.json", model.display()))?;
+    let mut v: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("cannot read {}/config.json", model.display()))?;
+    if let Some(o) = v.as_object_mut() {
+        o.remove("seen");
+        o.remove("texts_seen");
+        if let Some(s) = o.get_mut("settings").and_then(|s| s.as_object_mut()) {
+            for k in ["data", "val"] {
+                if s.contains_key(k) {
+                    s.insert(k.into(), serde_json::Value::Null);
+                }
+            }
+        }
+    }
+    Ok(serde_json::to_string_pretty(&v)?)
 }
 
 pub fn import(a: &ImportArgs) -> Result<()> {
@@ -235,9 +255,15 @@ pub fn import(a: &ImportArgs) -> Result<()> {
                 if dims(expected).contains(&n) && dims(got).contains(&(n - 1)) =>
             {
                 format!(
-                " (this configuration's vocabulary has {n} ids: its {} tokens and, last, lstm's unknown token; a model trained elsewhere over {} tokens needs a zero column added to its input weights or embedding, and a row to its output layer, for that id: docs/interop.md)",
+                " (this configuration's vocabulary has {n} ids: its {} tokens and, last, lstm's unknown token; a model trained elsewhere over {} tokens needs a zero column added to its input weights or a row to its embedding{}, for that id: docs/interop.md)",
                     n - 1,
-                    n - 1
+                    n - 1,
+                    // a classifier's outputs are its labels, not its tokens
+                    if meta.task == Task::Text {
+                        ", and a row to its output layer"
+                    } else {
+                        ""
+                    }
                 )
             }
             _ => String::new(),

@@ -1195,6 +1195,21 @@ fn window_forecast_dates_follow_the_calendar() {
             "here hourly, there monthly",
         ],
     );
+    // a yearly file for a monthly model: refused too
+    let years: Vec<(String, f64)> = (0..24)
+        .map(|y| (format!("{}-01-31", 1990 + y), y as f64))
+        .collect();
+    write("years.csv", &years);
+    fails(
+        &[
+            "forecast",
+            "--model",
+            &p("m-ends"),
+            "--data",
+            &p("years.csv"),
+        ],
+        &["here yearly, there monthly"],
+    );
     // a slice of data whose step alternates (Mondays and Thursdays) is of the same frequency,
     // though its most common step differs: forecast
     let mon_thu: Vec<(String, f64)> = (0..40)

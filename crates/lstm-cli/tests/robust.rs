@@ -421,6 +421,21 @@ fn classifier_training_warns_of_a_one_class_validation_split_and_case_variants()
             && said.contains("--val-fraction"),
         "{said}"
     );
+    // one rare row first is no sorting
+    let first: String = (0..200)
+        .map(|i| format!("{}\tmail {i}\n", if i == 0 { "spam" } else { "ham" }))
+        .collect();
+    let said = train("first.tsv", &first);
+    assert!(!said.contains("sorted"), "{said}");
+    // a small file sorted in blocks: named, though its validation split is short
+    let blocks: String = (0..60)
+        .map(|i| format!("{}\tfilm {i}\n", ["a", "b", "c"][i / 20]))
+        .collect();
+    let said = train("blocks.tsv", &blocks);
+    assert!(
+        said.contains("holds one class (`c`)") && said.contains("sorted by label"),
+        "{said}"
+    );
     // a small file: a validation split of one row is one class, without a word
     let small: String = (0..15)
         .map(|i| format!("{}\tfilm {i}\n", ["neg", "pos"][i % 2]))

@@ -311,11 +311,11 @@ pub async fn completions(
             arrived,
         },
     )?;
-    // unique across restarts too (a client's logs may hold ids of several runs): the
-    // server's start time, then a count
+    // unique across restarts and replicas too (a client's logs may hold ids of several):
+    // 64 random bits, then the server's count
     let id = format!(
-        "cmpl-{:x}-{}",
-        st.created,
+        "cmpl-{:016x}-{}",
+        rand::random::<u64>(),
         st.next_id.fetch_add(1, Ordering::Relaxed)
     );
     // OpenAI's `created`: when the completion was made, in Unix seconds

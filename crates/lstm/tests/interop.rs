@@ -490,3 +490,38 @@ fn onnx_metadata_holds_the_config() {
         .unwrap();
     assert!(plain.metadata_props.is_empty());
 }
+
+#[test]
+fn a_missing_tensor_suggests_a_renaming_only_when_one_key_fits() {
+    // an embedding model's head saved as `fc.*`: `weight` ends several keys, so no renaming
+    // is suggested (`embedding.weight` would be a wrong one)
+    let (_, cfg, _) = configs()
+        .into_iter()
+        .find(|(_, c, _)| matches!(c.input, InputKind::Embedding { .. }))
+        .unwrap();
+    let m = model(&cfg, 5);
+    let mut file =
+        TensorFile::from_bytes(&export_pytorch(&m, None).unwrap(), "fc.safetensors").unwrap();
+    file.tensors = file
+        .tensors
+        .into_iter()
+        .map(|(k, v)| (k.replace("head.", "fc."), v))
+        .collect();
+    let mut other = model(&cfg, 6);
+    let e = import_pytorch(&file, &mut other).unwrap_err().to_string();
+    assert!(
+        e.contains("missing tensor `head.") && e.contains("the file holds"),
+        "{e}"
+    );
+    assert!(!e.contains("looks like it"), "{e}");
+    // the recurrent layer under another module: one key fits, and its renaming is given
+    let mut file =
+        TensorFile::from_bytes(&export_pytorch(&m, None).unwrap(), "rnn.safetensors").unwrap();
+    file.tensors = file
+        .tensors
+        .into_iter()
+        .map(|(k, v)| (k.replace("lstm.", "encoder.rnn."), v))
+        .collect();
+    let e = import_pytorch(&file, &mut other).unwrap_err().to_string();
+    assert!(e.contains("k.replace(\"encoder.rnn.\", \"lstm.\")"), "{e}");
+}

@@ -86,6 +86,7 @@ fn labelled_from(
         return Err(e);
     }
     let tsv = file.delimiter() == b'\t';
+    let fields = file.fields();
     let name = file.name.clone();
     let fmt = |reason: String| Error::Format {
         path: name.clone(),
@@ -93,9 +94,11 @@ fn labelled_from(
     };
     let rdr = &mut file.reader;
     let mut out = Labelled::default();
+    let mut lines = Vec::new();
     for rec in rdr.records() {
         let rec = rec.map_err(|e| fmt(ragged(&e, tsv)))?;
         let line = rec.position().map_or(0, |p| p.line() as usize);
+        lines.push(line);
         let label = li.map_or("", |li| rec.get(li).unwrap_or("").trim());
         if need_labels && label.is_empty() {
             return Err(fmt(format!(
@@ -109,7 +112,60 @@ fn labelled_from(
     if out.texts.is_empty() {
         return Err(fmt("the file has no data rows".into()));
     }
+    // a quote left open and closed by a stray quote before a separator (`size 12",pos`) reads
+    // as a proper cell: its text then holds the rows between, each a whole row of the file
+    // ending in one of its labels. Three such lines at least: a review may hold a line or two
+    // that read so (`acting,1`).
+    if !tsv && fields > 1 {
+        let mut known: Vec<&str> = out.labels.iter().map(String::as_str).collect();
+        known.sort_unstable();
+        known.dedup();
+        known.retain(|l| !l.is_empty());
+        for (text, &line) in out.texts.iter().zip(&lines) {
+            let rows: Vec<&str> = text
+                .lines()
+                .skip(1)
+                .filter(|l| reads_as_row(l, fields, ti, li, &known))
+                .collect();
+            if rows.len() >= 3 {
+                return Err(fmt(format!(
+                    "line {line}, column `{text_column}`: the text runs over {} lines, {} of which read as rows of the file (`{}`): a quote opened in it is closed only by a later, stray one; close it where the text ends, or write a quote inside a quoted cell twice (\"\")",
+                    text.lines().count(),
+                    rows.len(),
+                    crate::data::panel::shown(rows[0])
+                )));
+            }
+        }
+    }
     Ok(out)
+}
+
+/// Whether `line` (a later line of a text in column `text`) reads as a whole row of a
+/// comma-separated file of `fields` columns: each cell but the text's non-empty without blanks
+/// around it, and the label's (column `label`) one of the file's labels.
+fn reads_as_row(
+    line: &str,
+    fields: usize,
+    text: usize,
+    label: Option<usize>,
+    known: &[&str],
+) -> bool {
+    let Some(label) = label else {
+        return false;
+    };
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(line.as_bytes());
+    let Some(Ok(rec)) = r.records().next() else {
+        return false;
+    };
+    rec.len() == fields
+        && rec
+            .iter()
+            .enumerate()
+            .all(|(i, c)| i == text || (!c.is_empty() && c.trim() == c))
+        && known.contains(&rec.get(label).unwrap_or(""))
 }
 
 /// [`read_error`] and why a tab-separated file may have a ragged row.
@@ -255,6 +311,31 @@ mod tests {
         bad.push_str("40,,\"last\"\n");
         let e = refused(csv(&bad));
         assert!(e.contains("line 162: empty label"), "{e}");
+    }
+
+    #[test]
+    fn a_quote_closed_by_a_stray_one_or_left_open_on_the_last_line() {
+        // the quote opened in row 7 is closed by a stray one before a separator in row 20:
+        // a proper cell to the csv reader, holding the rows between
+        let file = rows(|i| match i {
+            7 => "\"Best movie ever! and more".into(),
+            20 => "size 12\"".into(),
+            _ => format!("plain text number {i}"),
+        });
+        let e = refused(csv(&file));
+        assert!(
+            e.contains("line 9, column `text`") && e.contains("13 of which read as rows"),
+            "{e}"
+        );
+        // a quote opened on the last line swallows nothing: read as the csv reader reads it
+        let d = csv("text,label\ngood,pos\nfinal text,\"pos\n").unwrap();
+        assert_eq!(d.labels, ["pos", "pos"]);
+        // one line swallowed to the end of the file is counted as one
+        let e = refused(csv("text,label\n\"good,pos\nbad,neg\n"));
+        assert!(e.contains("so the line after it"), "{e}");
+        // blanks between a closing quote and the separator are read past
+        let d = csv("text,label\n\"line one\nline two\" ,pos\nx,neg\n").unwrap();
+        assert_eq!(d.texts[0], "line one\nline two ");
     }
 
     #[test]

@@ -458,9 +458,9 @@ impl SeriesSpec {
         self.freq.as_deref().and_then(Freq::from_name)
     }
 
-    /// Refuses a table (named `name`) whose dates are of another order of frequency than the
-    /// training file's (sub-daily, daily, weekly, monthly and longer): its forecast would be
-    /// dated at the file's steps, its values learned at the model's.
+    /// Refuses a table (named `name`) whose dates step more than half again as long or short as
+    /// the training file's (a month is 30.44 days): its forecast would be dated at the file's
+    /// steps, its values learned at the model's.
     ///
     /// # Errors
     /// [`Error::Format`] naming both frequencies.
@@ -468,19 +468,25 @@ impl SeriesSpec {
         let (Some(want), Some(dates)) = (self.frequency(), table.dates.as_ref()) else {
             return Ok(());
         };
-        // by the step's order of size: data whose most common step alternates (Mondays and
-        // Thursdays, twice a month) gives another step on a slice of the same data
-        let class = |f: Freq| match f {
-            Freq::Integer(_) => 0,
-            Freq::Seconds(_) | Freq::Minutes(_) | Freq::Hourly => 1,
-            Freq::Daily | Freq::BusinessDaily => 2,
-            Freq::Days(n) if n < 7 => 2,
-            Freq::Weekly => 3,
-            Freq::Days(n) if n < 28 => 3,
-            Freq::Days(_) | Freq::Monthly | Freq::Quarterly | Freq::Yearly | Freq::Months(_) => 4,
+        // by the step's length, within half again: data whose most common step alternates
+        // (Mondays and Thursdays, twice a month) gives another step on a slice of the same
+        // data, 3 days for 4; hourly for 5 minutes, monthly for yearly, daily for every 3 days
+        // are refused
+        let seconds = |f: Freq| -> Option<f64> {
+            Some(match f {
+                Freq::Integer(_) => return None,
+                Freq::Seconds(n) => n as f64,
+                Freq::Minutes(n) => 60.0 * n as f64,
+                Freq::Hourly => 3600.0,
+                Freq::Daily | Freq::BusinessDaily => 86_400.0,
+                Freq::Days(n) => 86_400.0 * n as f64,
+                Freq::Weekly => 7.0 * 86_400.0,
+                _ => 30.44 * 86_400.0 * f.months().unwrap_or(1) as f64,
+            })
         };
-        match dates_freq(dates, Some(want)) {
-            Some(got) if class(got) != class(want) && class(got) != 0 => Err(Error::Format {
+        let got = dates_freq(dates, Some(want));
+        match (got, got.and_then(seconds), seconds(want)) {
+            (Some(got), Some(a), Some(b)) if a.max(b) > 1.5 * a.min(b) => Err(Error::Format {
                 path: name.to_string(),
                 reason: format!(
                     "its dates are of another frequency than the model's training dates (here {got}, there {want}); give it data of the same frequency"

@@ -150,9 +150,22 @@ impl Delimited {
                     }
                     i += 1;
                 };
-                let next = if closed { b.get(i + 1) } else { None };
+                // blanks between a closing quote and the separator are read past, as the csv
+                // reader reads them
+                let next = if closed {
+                    b[i + 1..].iter().find(|&&x| x != b' ' && x != b'\t')
+                } else {
+                    None
+                };
                 let ends = next.is_none_or(|&x| x == d || x == b'\n' || x == b'\r');
-                if line > open && !(closed && ends) {
+                // lines of the file the cell swallowed (a line break that ends the file starts
+                // no line: a quote left open on the last line swallows nothing)
+                let swallowed = if !closed && b.ends_with(b"\n") {
+                    line - open - 1
+                } else {
+                    line - open
+                };
+                if swallowed > 0 && !(closed && ends) {
                     let cell: String = String::from_utf8_lossy(&b[at + 1..])
                         .lines()
                         .next()
@@ -172,10 +185,14 @@ impl Delimited {
                         "is never closed".to_string()
                     };
                     return Some(self.error(format!(
-                        "line {open}, column `{}`: the quote that opens the cell `{}` {how}, so the {} lines after it would be read as one cell; close the quote where the cell ends, or write a quote inside a quoted cell twice (\"\")",
+                        "line {open}, column `{}`: the quote that opens the cell `{}` {how}, so the {} after it would be read as one cell; close the quote where the cell ends, or write a quote inside a quoted cell twice (\"\")",
                         self.headers.get(col).unwrap_or("?").trim(),
                         crate::data::panel::shown(&cell),
-                        line - open
+                        if swallowed == 1 {
+                            "line".to_string()
+                        } else {
+                            format!("{swallowed} lines")
+                        }
                     )));
                 }
                 i += 1;
@@ -197,6 +214,11 @@ impl Delimited {
             i += 1;
         }
         None
+    }
+
+    /// The header's number of columns.
+    pub fn fields(&self) -> usize {
+        self.headers.len()
     }
 
     /// The field separator.

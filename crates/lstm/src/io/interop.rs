@@ -129,11 +129,17 @@ fn load_named(
             // the user's own module names (`encoder.rnn.weight_ih_l0`, `fc.weight`): show what
             // the file holds, and the name it would need
             let held: Vec<&str> = file.tensors.keys().map(String::as_str).take(8).collect();
-            let like = file.tensors.keys().find(|k| {
+            // one key alone ending as the tensor does (`weight` alone is no clue: several
+            // modules have one)
+            let mut alike = file.tensors.keys().filter(|k| {
                 wanted
                     .iter()
                     .any(|w| k.ends_with(&format!(".{}", w.rsplit('.').next().unwrap_or(w))))
             });
+            let like = match (alike.next(), alike.next()) {
+                (Some(k), None) => Some(k),
+                _ => None,
+            };
             return Err(fmt(format!(
                 "missing tensor `{name}`: the file holds {}{}{}",
                 held.iter().map(|h| format!("`{h}`")).collect::<Vec<_>>().join(", "),

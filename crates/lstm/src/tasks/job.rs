@@ -1313,12 +1313,21 @@ fn classify_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) ->
         let mut distinct = all.clone();
         distinct.sort_unstable();
         distinct.dedup();
-        distinct.len() > 1 && changes < distinct.len()
+        // blocks of some size: one rare row first or last is no sorting
+        let mut runs = Vec::new();
+        for w in all.chunk_by(|a, b| a == b) {
+            runs.push(w.len());
+        }
+        let smallest = runs.iter().copied().min().unwrap_or(0);
+        distinct.len() > 1
+            && changes < distinct.len()
+            && smallest >= 2
+            && 20 * smallest >= all.len()
     };
     let shuffle = "the rows are sorted by label: shuffle the data rows (in pandas, `df.sample(frac=1)`) or give --val FILE";
     // a validation split of one class while training has others (with 10 rows or more: fewer
     // hold one class by chance)
-    let one_class = s.val.is_none() && val.labels.len() >= 10 && {
+    let one_class = s.val.is_none() && (val.labels.len() >= 10 || sorted) && {
         let mut v: Vec<&String> = val.labels.iter().collect();
         v.sort_unstable();
         v.dedup();
