@@ -150,7 +150,8 @@ fn reads_as_row(
     label: Option<usize>,
     known: &[&str],
 ) -> bool {
-    let Some(label) = label else {
+    // fewer separators than a row has cannot be one (quoting only adds them): no reader built
+    let Some(label) = label.filter(|_| line.matches(',').count() + 1 >= fields) else {
         return false;
     };
     let mut r = csv::ReaderBuilder::new()
