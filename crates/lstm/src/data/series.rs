@@ -472,17 +472,15 @@ impl SeriesSpec {
         // (Mondays and Thursdays, twice a month) gives another step on a slice of the same
         // data, 3 days for 4; hourly for 5 minutes, monthly for yearly, daily for every 3 days
         // are refused
+        // the step's length by Freq's own: fixed lengths, calendar months at 30.44 days,
+        // business days as days; an integer index has none
         let seconds = |f: Freq| -> Option<f64> {
-            Some(match f {
-                Freq::Integer(_) => return None,
-                Freq::Seconds(n) => n as f64,
-                Freq::Minutes(n) => 60.0 * n as f64,
-                Freq::Hourly => 3600.0,
-                Freq::Daily | Freq::BusinessDaily => 86_400.0,
-                Freq::Days(n) => 86_400.0 * n as f64,
-                Freq::Weekly => 7.0 * 86_400.0,
-                _ => 30.44 * 86_400.0 * f.months().unwrap_or(1) as f64,
-            })
+            match f {
+                Freq::BusinessDaily => Freq::Daily.seconds(),
+                _ => f.seconds(),
+            }
+            .map(|s| s as f64)
+            .or_else(|| f.months().map(|m| 30.44 * 86_400.0 * m as f64))
         };
         let got = dates_freq(dates, Some(want));
         match (got, got.and_then(seconds), seconds(want)) {
