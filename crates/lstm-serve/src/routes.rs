@@ -266,6 +266,13 @@ pub async fn completions(
     if req.n.is_some_and(|n| n != 1) {
         return Err(ApiError::bad_param("n", "only n = 1 is served"));
     }
+    // OpenAI's answer too: the options would be silently unused
+    if req.stream_options.is_some() && req.stream != Some(true) {
+        return Err(ApiError::bad_param(
+            "stream_options",
+            "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+        ));
+    }
     let stop = match req.stop {
         None => Vec::new(),
         Some(Stop::One(s)) => vec![s],

@@ -183,6 +183,19 @@ async fn bad_requests_get_4xx_json_naming_the_field() {
             400,
             json!("stream_options.foo"),
         ),
+        // as OpenAI's: options for a stream that is not asked for would go unused
+        (
+            c,
+            r#"{"model": "chars", "prompt": "a", "stream": false, "stream_options": {"include_usage": true}}"#,
+            400,
+            json!("stream_options"),
+        ),
+        (
+            c,
+            r#"{"model": "chars", "prompt": "a", "stream_options": {"include_usage": true}}"#,
+            400,
+            json!("stream_options"),
+        ),
         (c, &long_stop, 400, json!("stop")),
         (
             c,
