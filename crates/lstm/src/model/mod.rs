@@ -404,6 +404,20 @@ impl SequenceModel {
     /// # Errors
     /// [`Error::Config`] if the configuration is invalid.
     pub fn new(config: &ModelConfig, seed: u64) -> Result<SequenceModel> {
+        Self::build(config, seed, true)
+    }
+
+    /// As [`SequenceModel::new`], the weights left at zero: for a model whose weights are about
+    /// to be set from a file (initialising a large model took most of its loading time). The
+    /// dropout masks still follow `seed`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] if the configuration is invalid.
+    pub fn for_weights(config: &ModelConfig, seed: u64) -> Result<SequenceModel> {
+        Self::build(config, seed, false)
+    }
+
+    fn build(config: &ModelConfig, seed: u64, init: bool) -> Result<SequenceModel> {
         config.validate()?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut store = ParamStore::default();
@@ -411,8 +425,10 @@ impl SequenceModel {
             InputKind::Embedding { vocab, dim } => {
                 let r = store.add("embedding.weight", &[vocab, dim]);
                 // torch.nn.Embedding: N(0, 1)
-                for v in &mut store.values[r.clone()] {
-                    *v = init::normal(&mut rng) as f32;
+                if init {
+                    for v in &mut store.values[r.clone()] {
+                        *v = init::normal(&mut rng) as f32;
+                    }
                 }
                 Some(r)
             }
@@ -422,22 +438,30 @@ impl SequenceModel {
             InputKind::DenseWithIds { ids, dim, .. } => {
                 let r = store.add("id_embedding.weight", &[ids, dim]);
                 // as torch.nn.Embedding: N(0, 1)
-                for v in &mut store.values[r.clone()] {
-                    *v = init::normal(&mut rng) as f32;
+                if init {
+                    for v in &mut store.values[r.clone()] {
+                        *v = init::normal(&mut rng) as f32;
+                    }
                 }
                 Some(r)
             }
             _ => None,
         };
-        let rnn = Recurrent::new(config.recurrent(), &mut store, "lstm.", &mut rng)?;
+        let rnn = if init {
+            Recurrent::new(config.recurrent(), &mut store, "lstm.", &mut rng)?
+        } else {
+            Recurrent::register(config.recurrent(), &mut store, "lstm.")?
+        };
         let feat = rnn.config().output_size() * config.head.features_per_output();
         let out = config.head.outputs();
         let head_w = store.add("head.weight", &[out, feat]);
         let head_b = store.add("head.bias", &[out]);
         // torch.nn.Linear: U(±1/sqrt(in)) for weight and bias
-        let a = 1.0 / (feat as f32).sqrt();
-        init::uniform(&mut store.values[head_w.clone()], a, &mut rng);
-        init::uniform(&mut store.values[head_b.clone()], a, &mut rng);
+        if init {
+            let a = 1.0 / (feat as f32).sqrt();
+            init::uniform(&mut store.values[head_w.clone()], a, &mut rng);
+            init::uniform(&mut store.values[head_b.clone()], a, &mut rng);
+        }
         let optimizer = Optimizer::new(config.optimizer, store.len());
         let mut cache = RecurrentCache::default();
         // only a learned embedding needs the gradient w.r.t. the recurrent stack's input

@@ -178,6 +178,21 @@ impl Recurrent {
         prefix: &str,
         rng: &mut ChaCha8Rng,
     ) -> Result<Recurrent> {
+        let rec = Self::register(cfg, store, prefix)?;
+        rec.init_params(&mut store.values, rng);
+        Ok(rec)
+    }
+
+    /// As [`Recurrent::new`], the tensors left at zero: for weights about to be set (a model
+    /// read from a file; initialising a large one took most of its loading time).
+    ///
+    /// # Errors
+    /// As [`Recurrent::new`].
+    pub fn register(
+        cfg: RecurrentConfig,
+        store: &mut ParamStore,
+        prefix: &str,
+    ) -> Result<Recurrent> {
         cfg.validate()?;
         let first = format!("{prefix}weight_ih{}", dir_suffix(0, 0));
         if store.info(&first).is_some() {
@@ -227,15 +242,13 @@ impl Recurrent {
             }
         }
         let end = store.len();
-        let rec = Recurrent {
+        Ok(Recurrent {
             cfg,
             dirs,
             start,
             end,
             precision: Precision::F32,
-        };
-        rec.init_params(&mut store.values, rng);
-        Ok(rec)
+        })
     }
 
     /// Sets the numeric format of the stack's matrix products (see [`Precision`]).

@@ -1022,8 +1022,9 @@ fn load_once(dir: &Path, moments: bool) -> Result<Loaded> {
     check_consistent(&meta).map_err(fmt)?;
     crate::model::memory::check_params_memory(&meta.model, &[]).map_err(|e| fmt(e.to_string()))?;
     verify("config.json", &cfg_path, &cfg_bytes)?;
-    let mut model =
-        SequenceModel::new(&meta.model, meta.settings.seed).map_err(|e| fmt(e.to_string()))?;
+    // every tensor is set from the file below (a missing one is an error)
+    let mut model = SequenceModel::for_weights(&meta.model, meta.settings.seed)
+        .map_err(|e| fmt(e.to_string()))?;
     let (wpath, wbytes) = read("model.safetensors")?.ok_or_else(|| Error::Format {
         path: dir.join("model.safetensors").display().to_string(),
         reason: "missing: the model directory has no weights".into(),
