@@ -280,6 +280,56 @@ impl Model {
         }
     }
 
+    /// As [`Model::with_model`], `f` on a thread of its own, so that Ctrl-C raises
+    /// `KeyboardInterrupt` at once, not when a long `evaluate` or `predict` ends (a probe,
+    /// 2026-12-07: 39 s and more). An abandoned call that has begun runs to its end in the
+    /// background, its answer dropped, and holds the model meanwhile; one still waiting for the
+    /// model never starts.
+    fn with_model_interruptible<T: Send + 'static>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut Loaded) -> T + Send + 'static,
+    ) -> PyResult<T> {
+        let inner = Arc::clone(&self.inner);
+        let abandoned = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = mpsc::channel();
+        let gone = Arc::clone(&abandoned);
+        std::thread::spawn(move || loop {
+            if gone.load(Ordering::SeqCst) {
+                return;
+            }
+            let guard = match inner.try_lock() {
+                Ok(g) => Some(g),
+                // as in `with_model`: no call mutates the weights
+                Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) => None,
+            };
+            if let Some(mut g) = guard {
+                let _ = tx.send(f(&mut g));
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        });
+        let mut rx = rx;
+        loop {
+            // the receiver goes into the GIL-free wait and back (it may not be shared)
+            let (got, back) = py.detach(move || (rx.recv_timeout(Duration::from_millis(100)), rx));
+            rx = back;
+            match got {
+                Ok(t) => return Ok(t),
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if let Err(e) = py.check_signals() {
+                        abandoned.store(true, Ordering::SeqCst);
+                        return Err(e);
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(value_err("the call failed (a panic in the library)"))
+                }
+            }
+        }
+    }
+
     fn want(&self, task: Task, call: &str) -> PyResult<()> {
         if self.task != task {
             return Err(value_err(format!(
@@ -361,6 +411,7 @@ impl Model {
         let mut job = std::thread::scope(|scope| -> PyResult<Job> {
             let (flag, dir) = (&building, out.clone());
             let handle = scope.spawn(move || Job::new_until(task, s, dir, flag));
+            let (began, mut told) = (Instant::now(), false);
             loop {
                 let done = py.detach(|| {
                     let t0 = Instant::now();
@@ -376,6 +427,27 @@ impl Model {
                     building.store(true, Ordering::SeqCst);
                     let _ = handle.join();
                     return Err(e);
+                }
+                // verbose: a long silence said (a probe, 2026-12-07: the first line came at
+                // 132 s of a 142 s fit), as the binary's spinner says it
+                if !told && callback.is_some() && began.elapsed() > Duration::from_secs(2) {
+                    told = true;
+                    // a print that fails (stdout closed) does not stop the fit; a Ctrl-C
+                    // meanwhile does
+                    let printed = py.run(
+                        c"print('preparing: reading the data, and any further models or candidate \
+                          scalings that train before the main model (Ctrl-C now keeps nothing)...', \
+                          flush=True)",
+                        None,
+                        None,
+                    );
+                    if let Err(e) = printed {
+                        if e.is_instance_of::<PyKeyboardInterrupt>(py) {
+                            building.store(true, Ordering::SeqCst);
+                            let _ = handle.join();
+                            return Err(e);
+                        }
+                    }
                 }
             }
             match handle.join() {
@@ -614,7 +686,7 @@ impl Model {
                 "quantile levels must be between 0 and 1 (exclusive), got {q}"
             )));
         }
-        self.with_model(py, |l| {
+        self.with_model_interruptible(py, move |l| {
             if l.meta.global.is_some() {
                 job::forecast_global(l, &data, steps, &levels).map(|f| f.csv)
             } else if !levels.is_empty() {
@@ -640,7 +712,7 @@ impl Model {
     ) -> PyResult<(Vec<String>, Bound<'py, PyArray1<f32>>, usize)> {
         self.want(Task::Classify, "predict")?;
         let preds = self
-            .with_model(py, |l| job::classify(l, &texts))?
+            .with_model_interruptible(py, move |l| job::classify(l, &texts))?
             .map_err(job_err)?;
         let k = preds.first().map_or(0, |p| p.probabilities.len());
         let labels = preds.iter().map(|p| p.label.clone()).collect();
@@ -673,7 +745,7 @@ impl Model {
             windows,
         };
         let report = self
-            .with_model(py, |l| job::evaluate(l, &data, &o))?
+            .with_model_interruptible(py, move |l| job::evaluate(l, &data, &o))?
             .map_err(job_err)?;
         Ok(report.to_json().to_string())
     }

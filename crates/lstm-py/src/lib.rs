@@ -15,6 +15,12 @@ mod layers;
 fn _lstm(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("LstmError", m.py().get_type::<errors::LstmError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // numpy's C API is loaded now, not by the first call that returns an array: loading runs
+    // Python code, where a Ctrl-C pending from that call went off as a panic (a probe,
+    // 2026-12-07: the first `Classifier.predict` interrupted raised `PanicException`)
+    // (numpy imported first: when it is missing, an ImportError, not a panic)
+    m.py().import("numpy")?;
+    numpy::PyArray1::<f32>::zeros(m.py(), 0, false);
     layers::register(m)?;
     jobs::register(m)?;
     Ok(())

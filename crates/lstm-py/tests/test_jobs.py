@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +76,24 @@ def test_streamed_generation_yields_the_same_text_piece_by_piece(text_model):
     next(it)
     del it
     assert m.generate("KING", length=40, seed=2) == "".join(pieces)
+
+
+def test_a_text_given_as_data_is_named_not_read_as_a_path():
+    text = (DATA / "tinyshakespeare.txt").read_text()[:20000]
+    with pytest.raises(TypeError, match=r"give a text held in a string as fit\(text\)") as e:
+        lstm.TextModel(steps=1).fit(data=text)
+    assert len(str(e.value)) < 200
+
+
+def test_fit_on_a_loaded_model_trains_with_its_settings(text_model):
+    # a probe, 2026-12-07: a loaded 1x32 model was refitted as the defaults' 2x256
+    _, _, d = text_model
+    loaded = lstm.load(d)
+    text = (DATA / "tinyshakespeare.txt").read_text()[:20000]
+    h = loaded.fit(text, steps=3)
+    p = loaded.get_params()
+    assert (p["hidden"], p["layers"], p["seq_len"], p["batch"]) == (32, 1, 32, 8), p
+    assert p["steps"] == 3 and h["step"][-1] == 3
 
 
 def test_a_model_trained_by_the_binary_loads_in_python(binary, tmp_path):
@@ -207,6 +226,53 @@ def test_forecaster_with_pandas_returns_a_dataframe():
     last = df.groupby("series")["t"].max()
     first = fc.groupby("series")["t"].min()
     assert all(first[s] == last[s] + 1 for s in last.index)
+
+
+def test_a_refit_leaves_the_data_a_running_predict_reads():
+    # a probe, 2026-12-07: a refit removed the previous fit's data while predict() in another
+    # thread still read it (FileNotFoundError); now it goes with its last reference
+    pd = pytest.importorskip("pandas", reason="pandas is not installed: DataFrame input untested")
+    rows = list(csv.DictReader(open(DATA / "m4_hourly_train.csv")))[:1400]
+    df = pd.DataFrame(rows)
+    df["value"] = df["value"].astype(float)
+    df["t"] = df["t"].astype(int)
+    f = lstm.Forecaster(steps=2, horizon=24, season=24, hidden=8, layers=1, threads=1)
+    f.fit(df, column="value", id_column="series", time_column="t")
+    held = f._fitted  # what a predict() running meanwhile holds: a fit's model and data
+    f.fit(df, column="value", id_column="series", time_column="t")
+    assert held is not f._fitted and held.path.exists()
+    assert held.model is not f._fitted.model
+    name = held.keep.name
+    with warnings.catch_warnings(record=True) as seen:
+        # removed by the holder, not by the TemporaryDirectory's finalizer (which warns)
+        warnings.simplefilter("always")
+        del held
+    assert not Path(name).exists()
+    assert not [w for w in seen if issubclass(w.category, ResourceWarning)], seen
+    assert len(f.predict(quantiles=[])) == 24 * df["series"].nunique()
+
+
+def test_polars_and_pyarrow_tables_are_read_through_their_to_pandas():
+    # a probe, 2026-12-07: a polars frame was "an array of shape (2100, 3)"; neither library
+    # is needed here: a stand-in with their module name and to_pandas()
+    pd = pytest.importorskip("pandas", reason="pandas is not installed: DataFrame input untested")
+    from lstm.jobs import _tabular
+
+    frame = pd.DataFrame({"text": ["a", "b"]})
+
+    class Table:
+        __module__ = "pyarrow.lib"
+        columns = ["text"]
+
+        def to_pandas(self):
+            return frame
+
+    assert _tabular(Table()) is frame
+    Table.__module__ = "polars.dataframe.frame"
+    assert _tabular(Table()) is frame
+    Table.__module__ = "mylib"
+    t = Table()
+    assert _tabular(t) is t
 
 
 @pytest.fixture(scope="session")
@@ -752,6 +818,9 @@ def test_classifier_texts_are_strings_from_lists_series_or_frames(classifier):
     for bad in ([None], [float("nan")], [pd.NA]):
         with pytest.raises(lstm.DataError, match="missing"):
             c.predict(bad)
+    # no texts: no rows, a column per label (it was (0, 0))
+    assert c.predict_proba([]).shape == (0, len(c.classes_))
+    assert c.predict([]) == []
     with pytest.raises(TypeError, match="bytes"):
         c.predict([b"good"])
     # what has no text per item, or no order, is refused (it classified column names, a
@@ -1037,3 +1106,22 @@ def test_nullable_integer_ids_come_back_as_given_and_errors_speak_of_the_data():
     # two series without id_column: the message speaks of the data, not of a file
     with pytest.raises(lstm.DataError, match="data of several series needs id_column"):
         f.fit(df, column="v", time_column="t")
+
+
+def test_ctrl_c_stops_a_long_evaluate_at_once_and_the_model_stays_usable():
+    # a probe, 2026-12-07: Ctrl-C went unseen until a 39 s evaluate ended (and in the first
+    # Classifier.predict of a process it became a Rust panic)
+    import signal
+    import time
+
+    text = (DATA / "tinyshakespeare.txt").read_text()
+    m = lstm.TextModel(hidden=256, layers=2, steps=1, seq_len=16, batch=4, threads=1)
+    m.fit(text[:20000])
+    # about 3 s here uninterrupted (100k characters through a 2x256 model)
+    threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
+    t = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        m.evaluate(text[:100000])
+    assert time.monotonic() - t < 1.5
+    # the abandoned evaluation ends in the background; the model then answers as before
+    assert len(m.generate("A", length=5, seed=1)) == 5

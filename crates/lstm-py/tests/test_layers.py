@@ -549,3 +549,12 @@ def test_lstm_torch_without_torch_says_what_to_install(monkeypatch):
     with pytest.raises(ModuleNotFoundError, match=r"pip install torch.*lstm\.layers") as err:
         importlib.import_module("lstm.torch")
     assert err.value.name == "torch"
+
+
+def test_gru_and_rnn_take_proj_size_0_as_pytorch_does():
+    # a probe, 2026-12-07: code written for the three layers passes proj_size=0 to all
+    for cls in (lstm.GRU, lstm.RNN):
+        layer = cls(3, 4, proj_size=0, seed=0)
+        assert layer.proj_size == 0
+        with pytest.raises(ValueError, match="only supported for LSTM"):
+            cls(3, 4, proj_size=2)

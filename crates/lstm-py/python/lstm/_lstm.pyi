@@ -78,6 +78,7 @@ class TrainResult:
     val_loss: List[Tuple[int, float]]
     notes: List[str]
     stopped: str
+    ensemble_val: Optional[Tuple[float, float]]
 
 class TextStream(Iterator[str]):
     def __iter__(self) -> "TextStream": ...

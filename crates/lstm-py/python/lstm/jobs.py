@@ -26,7 +26,19 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Union
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterator,
+    List,
+    Literal,
+    Mapping,
+    Optional,
+    Sequence,
+    Union,
+    overload,
+)
 
 import numpy as np
 
@@ -282,6 +294,16 @@ def _pandas():
     return sys.modules.get("pandas")
 
 
+def _tabular(x: Any) -> Any:
+    """A polars DataFrame or a pyarrow Table as a pandas DataFrame (by their own
+    ``to_pandas()``); anything else as it is (a probe, 2026-12-07: a polars frame was "an
+    array of shape (2100, 3)")."""
+    top = type(x).__module__.split(".")[0]
+    if top in ("polars", "pyarrow") and hasattr(x, "to_pandas") and hasattr(x, "columns"):
+        return x.to_pandas()
+    return x
+
+
 def _is_dataframe(x: Any) -> bool:
     pd = _pandas()
     return pd is not None and isinstance(x, pd.DataFrame)
@@ -344,6 +366,32 @@ def _progress(verbose: bool) -> Optional[Callable[..., None]]:
     return show
 
 
+class _Fitted:
+    """A forecaster's last fit: its model, the copy of its data that ``predict()`` continues
+    and how that data was given. The copy is removed when the last reference goes: a
+    ``predict()`` running in another thread holds it until it is done."""
+
+    def __init__(
+        self,
+        model: "_lstm.Model",
+        path: Path,
+        keep: "tempfile.TemporaryDirectory[str]",
+        was_frame: bool,
+        text_keys: Any,
+        key_types: Dict[str, Any],
+    ) -> None:
+        self.model = model
+        self.path = path
+        self.keep = keep
+        self.was_frame = was_frame
+        self.text_keys = text_keys
+        self.key_types = key_types
+
+    def __del__(self) -> None:
+        # removed here, not by the TemporaryDirectory's own finalizer (which warns)
+        self.keep.cleanup()
+
+
 class _Job:
     """What the three jobs share: settings, ``fit`` on a file, ``save``, ``evaluate``."""
 
@@ -359,7 +407,17 @@ class _Job:
     @classmethod
     def _from_model(cls, model: "_lstm.Model") -> "_Job":
         job = cls.__new__(cls)
-        job._settings = {}
+        # fit() on a loaded model trains anew with its settings (scikit-learn's refit; Keras'
+        # fit would go on from the weights): those that differ from the defaults, less where
+        # its data was (a probe, 2026-12-07: it trained with the defaults, a 2x256 model from
+        # a 1x64 one)
+        saved = json.loads(model.settings_json)
+        defaults = settings(cls._task)
+        job._settings = {
+            k: v
+            for k, v in saved.items()
+            if k not in ("data", "val") and k in defaults and defaults[k] != v
+        }
         job._model = model
         job.history_ = None
         return job
@@ -494,6 +552,14 @@ class TextModel(_Job):
         list of strings (joined by newlines) or ``None`` (the bundled tinyshakespeare, as
         ``lstm train``). ``settings`` override the constructor's for this run; ``out`` keeps
         the checkpoints in that directory. Returns the loss history."""
+        data = settings.get("data")
+        if isinstance(data, str) and ("\n" in data or len(data) > 4096):
+            # a probe, 2026-12-07: fit(data=<the text>) was read as a path, and the error
+            # quoted all 200 KB of it
+            raise TypeError(
+                "data= takes the path of a text file (as `lstm train --data`); give a text held "
+                "in a string as fit(text)"
+            )
         if text is None:
             return self._fit_file(None, settings, out, verbose)
         if isinstance(text, os.PathLike):
@@ -503,6 +569,45 @@ class TextModel(_Job):
             p = Path(d) / "text.txt"
             p.write_text(text, encoding="utf-8")
             return self._fit_file(p, settings, out, verbose)
+
+    @overload
+    def generate(
+        self,
+        prime: str = ...,
+        length: int = ...,
+        temperature: float = ...,
+        top_k: int = ...,
+        seed: Optional[int] = ...,
+        *,
+        stream: Literal[False] = ...,
+        bf16: bool = ...,
+    ) -> str: ...
+
+    @overload
+    def generate(
+        self,
+        prime: str = ...,
+        length: int = ...,
+        temperature: float = ...,
+        top_k: int = ...,
+        seed: Optional[int] = ...,
+        *,
+        stream: Literal[True],
+        bf16: bool = ...,
+    ) -> Iterator[str]: ...
+
+    @overload
+    def generate(
+        self,
+        prime: str = ...,
+        length: int = ...,
+        temperature: float = ...,
+        top_k: int = ...,
+        seed: Optional[int] = ...,
+        *,
+        stream: bool,
+        bf16: bool = ...,
+    ) -> Union[str, Iterator[str]]: ...
 
     def generate(
         self,
@@ -584,14 +689,12 @@ class Forecaster(_Job):
 
     def __init__(self, **settings: Any) -> None:
         super().__init__(**settings)
-        self._train_file: Optional[Path] = None
-        self._train_dir: Optional[tempfile.TemporaryDirectory] = None
-        self._was_frame = False
+        self._fitted: Optional[_Fitted] = None
 
     @classmethod
     def _from_model(cls, model: "_lstm.Model") -> "Forecaster":
         f = super()._from_model(model)
-        f._train_file, f._train_dir, f._was_frame = None, None, False
+        f._fitted = None
         return f  # type: ignore[return-value]
 
     def _used(self) -> List[Any]:
@@ -791,12 +894,15 @@ class Forecaster(_Job):
     def _keep_data(
         self, path: Path, keep: Any, data: Any, id_column: Any, time_column: Any
     ) -> None:
-        if self._train_dir is not None:
-            self._train_dir.cleanup()
-        self._train_file, self._train_dir = path, keep
-        self._was_frame = _is_dataframe(data)
-        self._text_keys = _text_columns(data, [id_column, time_column])
-        self._key_types = _key_types(data, id_column, time_column)
+        # one assignment: a predict() in another thread sees the previous fit or this one
+        self._fitted = _Fitted(
+            self.model,
+            path,
+            keep,
+            _is_dataframe(data),
+            _text_columns(data, [id_column, time_column]),
+            _key_types(data, id_column, time_column),
+        )
 
     def predict(
         self,
@@ -812,7 +918,10 @@ class Forecaster(_Job):
         periods, float or categorical ids), the median forecast under the target's name.
         Returns a pandas DataFrame when ``data`` is one (or was one in ``fit``), else a dict
         of numpy arrays."""
-        m = self.model
+        # without data: one fit's model and data, held for this call (a fit in another thread
+        # replaces them; a probe, 2026-12-07: the data was removed under a running predict)
+        fitted = self._fitted if data is None else None
+        m = fitted.model if fitted is not None else self.model
         if quantiles is None:
             quantiles = [0.025, 0.975] if m.is_global else []
         if isinstance(quantiles, (int, float, np.integer, np.floating)):
@@ -826,19 +935,17 @@ class Forecaster(_Job):
         levels = [float(str(q)) if isinstance(q, np.floating) else float(q) for q in quantiles]
         if steps is not None:
             steps = _count(steps, "steps", 1)
-        params = self.get_params()
+        params = json.loads(m.settings_json)
         if data is not None:
             data, _, _ = _as_frame(
                 data, self._target(), params.get("date_column"), params.get("id_column")
             )
-        as_frame = _is_dataframe(data) if data is not None else self._was_frame
+        if data is None and fitted is None:
+            raise ValueError("give the series to continue: this model was loaded, not fitted here")
+        as_frame = _is_dataframe(data) if fitted is None else fitted.was_frame
         with tempfile.TemporaryDirectory(prefix="lstm-data-") as d:
-            if data is None:
-                if self._train_file is None:
-                    raise ValueError(
-                        "give the series to continue: this model was loaded, not fitted here"
-                    )
-                path = self._train_file
+            if fitted is not None:
+                path = fitted.path
             else:
                 path = self._write(data, Path(d), self._target(), self._used())
             try:
@@ -854,14 +961,14 @@ class Forecaster(_Job):
         else:
             keys.add("step")
         texts = (
-            getattr(self, "_text_keys", set())
-            if data is None
+            fitted.text_keys
+            if fitted is not None
             else _text_columns(data, [params.get("id_column")])
         )
         out = _parse_forecast(text, as_frame, keys, texts)
         types = (
-            getattr(self, "_key_types", {})
-            if data is None
+            fitted.key_types
+            if fitted is not None
             else _key_types(data, params.get("id_column"), params.get("date_column"))
         )
         return _restore_types(out, types) if as_frame else out
@@ -908,6 +1015,7 @@ def _as_frame(
             "data is None: give a pandas DataFrame or Series, a mapping of column names to "
             "values, a 1-D array or the path of a CSV file"
         )
+    data = _tabular(data)
     if column is not None and not isinstance(column, (str, int, np.integer)):
         raise TypeError(
             f"column takes one name (the target), got {column!r}; a forecaster forecasts one "
@@ -1169,6 +1277,7 @@ class Classifier(_Job):
     def _write(
         self, texts: TextsData, labels: Optional[Sequence[Any]], d: Path
     ) -> Path:
+        texts = _tabular(texts)
         if isinstance(texts, (str, os.PathLike)):
             if labels is not None:
                 raise ValueError("give labels with lists of texts, not with a file")
@@ -1249,6 +1358,7 @@ class Classifier(_Job):
         return list(self.model.labels)
 
     def _texts(self, texts: Any) -> List[str]:
+        texts = _tabular(texts)
         if isinstance(texts, (str, bytes, bytearray)):
             raise ValueError("give a list of texts, not one string")
         if _is_dataframe(texts):
@@ -1282,7 +1392,8 @@ class Classifier(_Job):
         """Each text's probability of each label, ``(len(texts), len(classes_))`` float32."""
         texts = self._texts(texts)
         _, probs, k = self.model.classify(texts)
-        return probs.reshape(len(texts), k)
+        # no texts: no rows, still one column per label (as scikit-learn's)
+        return probs.reshape(len(texts), k if texts else len(self.classes_))
 
     def evaluate(
         self, texts: TextsData, labels: Optional[Sequence[Any]] = None, *,
@@ -1316,8 +1427,11 @@ def _dir_path(dir: Any, what: str) -> Path:
 
 def load(dir: PathLike) -> Union[TextModel, Forecaster, Classifier]:
     """Loads a model directory written by ``lstm train`` or ``save()``: a
-    :class:`TextModel`, :class:`Forecaster` or :class:`Classifier` by its job. Raises
-    ``FileNotFoundError`` for a missing directory, ``lstm.LstmError`` for a damaged one."""
+    :class:`TextModel`, :class:`Forecaster` or :class:`Classifier` by its job. Its ``fit()``
+    trains a new model, from new weights, with the loaded model's settings as ``get_params()``
+    gives them, those its training resolved included (the scaling ``auto`` chose, a budget or
+    size set by the data's size): pass any to change it. Raises ``FileNotFoundError`` for a missing directory,
+    ``lstm.LstmError`` for a damaged one."""
     m = _lstm.Model.load(str(_dir_path(dir, "load")))
     cls = {"text": TextModel, "forecast": Forecaster, "classify": Classifier}[m.task]
     return cls._from_model(m)

@@ -474,6 +474,13 @@ class LSTM(_RecurrentLayer):
         return self._hx_grad  # type: ignore[return-value]
 
 
+def _no_projection(proj_size: Any) -> None:
+    """``proj_size`` of a GRU or RNN: 0 only, as PyTorch's (code written for any of the three
+    layers passes it)."""
+    if proj_size != 0:
+        raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
+
+
 class GRU(_RecurrentLayer):
     """A multi-layer GRU, the equivalent of ``torch.nn.GRU`` (PyTorch's equations, gates r, z,
     n: ``n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))``, ``h' = (1 - z) ⊙ n + z ⊙ h``).
@@ -486,10 +493,11 @@ class GRU(_RecurrentLayer):
         batch_first: input and output ``(B, T, ·)`` instead of ``(T, B, ·)``.
         dropout: dropout on each layer's output except the last's, in training mode.
         bidirectional: two directions, the output ``2·H`` wide.
+        proj_size: 0 (accepted as PyTorch accepts it; a projection is the LSTM's only).
         seed: seeds the initialisation (PyTorch's scheme) and dropout; ``None`` draws one.
 
     Raises:
-        ValueError: an invalid size.
+        ValueError: an invalid size, or a ``proj_size`` other than 0.
     """
 
     def __init__(
@@ -502,8 +510,10 @@ class GRU(_RecurrentLayer):
         dropout: float = 0.0,
         bidirectional: bool = False,
         *,
+        proj_size: int = 0,
         seed: Optional[int] = None,
     ) -> None:
+        _no_projection(proj_size)
         super().__init__(
             "GRU",
             input_size,
@@ -579,10 +589,11 @@ class RNN(GRU):
         batch_first: input and output ``(B, T, ·)`` instead of ``(T, B, ·)``.
         dropout: dropout on each layer's output except the last's, in training mode.
         bidirectional: two directions, the output ``2·H`` wide.
+        proj_size: 0 (accepted as PyTorch accepts it; a projection is the LSTM's only).
         seed: seeds the initialisation (PyTorch's scheme) and dropout; ``None`` draws one.
 
     Raises:
-        ValueError: an invalid size or nonlinearity.
+        ValueError: an invalid size or nonlinearity, or a ``proj_size`` other than 0.
     """
 
     def __init__(
@@ -596,8 +607,10 @@ class RNN(GRU):
         dropout: float = 0.0,
         bidirectional: bool = False,
         *,
+        proj_size: int = 0,
         seed: Optional[int] = None,
     ) -> None:
+        _no_projection(proj_size)
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity: str = nonlinearity
