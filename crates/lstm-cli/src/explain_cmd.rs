@@ -78,7 +78,7 @@ pub fn explain(a: &ExplainArgs) -> Result<()> {
         .as_ref()
         .context("the model has no vocabulary")?;
     let text = match (&a.text, &a.prime) {
-        (Some(path), _) => lstm::data::text::read_text(path)
+        (Some(path), _) => lstm::data::text::read_text_for(path, Some(vocab))
             .with_context(|| format!("cannot read the text file {}", path.display()))?,
         (None, Some(t)) => t.clone(),
         (None, None) => bail!("give the text with --text FILE or --prime TEXT"),

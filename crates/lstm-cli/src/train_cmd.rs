@@ -309,7 +309,9 @@ fn new_job(task: Task, s: Settings, out: PathBuf, quiet: bool) -> Result<Job> {
     // a stop raised while the data was read (which does not look at the flag) stops here too
     let stopped = || {
         Interrupted(format!(
-            "interrupted before training began; nothing was written to {}",
+            "interrupted before the main model's training began (while the data was read, or \
+             the further models and candidate scalings that come first trained: they are not \
+             kept); nothing was written to {}",
             out.display()
         ))
     };
@@ -373,9 +375,15 @@ fn run(mut job: Job, quiet: bool, new_out: bool) -> Result<()> {
     }
     if spent {
         if rank == 0 {
+            // resumed into another --out: that directory is not made (it was named as if it
+            // held the model)
             eprintln!(
-                "{} is already at step {resumed_from}, the end of its budget: nothing to train; give a larger --steps, --epochs or --minutes to go on",
-                job.out.display()
+                "the model resumed is already at step {resumed_from}, the end of its budget: nothing to train{}; give a larger --steps, --epochs or --minutes to go on",
+                if new_out {
+                    format!(", and nothing was written to {}", job.out.display())
+                } else {
+                    format!(" in {}", job.out.display())
+                }
             );
         }
         return Ok(());
@@ -658,8 +666,13 @@ fn flag_of(key: &str) -> String {
 /// Refuses settings that `--resume` would otherwise silently ignore: a resumed run keeps the
 /// settings it was started with, so a flag (or `--config` key) equal to the saved value is
 /// accepted and a changed one is refused, naming the flag and both values.
-fn check_resume_settings(saved: &Settings, given: &Settings, config: Option<&Path>) -> Result<()> {
-    let changed: Vec<String> = job::resume_changes(saved, given)
+fn check_resume_settings(
+    task: Task,
+    saved: &Settings,
+    given: &Settings,
+    config: Option<&Path>,
+) -> Result<()> {
+    let changed: Vec<String> = job::resume_changes(task, saved, given)
         .into_iter()
         .map(|c| {
             let name = match config {
@@ -772,7 +785,7 @@ fn resume(
             compared.val.clone_from(&saved.val);
         }
     }
-    check_resume_settings(saved, &compared, c.config.as_deref())?;
+    check_resume_settings(loaded.meta.task, saved, &compared, c.config.as_deref())?;
     let mut s = saved.clone();
     if by_contents {
         s.data.clone_from(&given.data);

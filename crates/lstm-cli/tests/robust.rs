@@ -284,7 +284,12 @@ fn bad_tables_are_refused_with_file_line_and_column() {
     forecast(
         &nan,
         &[],
-        &["nan.csv", "line 3", "not a finite 32-bit number"],
+        &[
+            "nan.csv",
+            "line 3",
+            "`NaN` is a missing value",
+            "takes no missing values",
+        ],
     );
     let inf = write(
         "inf.csv",
@@ -1515,6 +1520,18 @@ fn resuming_a_spent_budget_changes_nothing_and_toml_values_are_named() {
         );
     }
     assert!(snapshot(&m) == before, "the checkpoint was written again");
+    // into another --out: that directory is not made, and not named as if it held the model
+    // (a probe, 2026-12-07: "DST is already at step 4")
+    let dst = dir.join("dst");
+    let o = run(&["train", "--resume", s(&m), "--steps", "4", "--out", s(&dst)]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("the model resumed is already at step 4")
+            && err.contains(&format!("nothing was written to {}", dst.display())),
+        "{err}"
+    );
+    assert!(!dst.exists());
     let txt = small_text(&dir);
     // a budget in --config is a new budget, as --steps is
     let budget = dir.join("budget.toml");
@@ -1709,7 +1726,8 @@ fn sigint_while_a_classifier_builds_its_further_models_writes_nothing() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(130), "{err}");
     assert!(
-        err.contains("interrupted before training began") && !err.contains("panicked"),
+        err.contains("interrupted before the main model's training began")
+            && !err.contains("panicked"),
         "{err}"
     );
     assert!(!out.exists(), "a model directory was written");
@@ -1747,7 +1765,10 @@ fn sigint_while_the_data_is_read_writes_nothing() {
     let o = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(130), "{err}");
-    assert!(err.contains("interrupted before training began"), "{err}");
+    assert!(
+        err.contains("interrupted before the main model's training began"),
+        "{err}"
+    );
     assert!(!out.exists(), "a model directory was written");
 }
 

@@ -184,13 +184,109 @@ fn specs_without_a_trend_scaling_still_read() {
     let mut json = serde_json::to_value(&spec).unwrap();
     json.as_object_mut().unwrap().remove("scaling");
     json.as_object_mut().unwrap().remove("members");
+    assert_eq!(json["own_size_scale"], true);
+    json.as_object_mut().unwrap().remove("own_size_scale");
     let old: GlobalSpec = serde_json::from_value(json.clone()).unwrap();
     assert_eq!(old.scaling, Scaling::MeanAbs);
     assert_eq!(old.members, 0, "one model, as before further models");
+    assert!(
+        !old.own_size_scale,
+        "scale 1 for an empty context, as it trained"
+    );
     json["scaling"] = "standard".into();
     let old: GlobalSpec = serde_json::from_value(json.clone()).unwrap();
     assert_eq!(old.scaling, Scaling::Standard);
     json["scaling"] = "log_trend".into();
     let new: GlobalSpec = serde_json::from_value(json).unwrap();
     assert_eq!(new.scaling, Scaling::LogTrend);
+}
+
+/// A context of zeros is scaled by the series' own size before it, not by 1 in the data's
+/// units (a probe, 2026-12-07: a series of thousandths resting at zero was forecast about 0.6,
+/// its interval ±1); a series of nothing but zeros keeps a scale of 1.
+#[test]
+fn a_context_of_zeros_is_scaled_by_the_series_own_size() {
+    let mut values: Vec<f64> = (0..12).map(|t| 0.001 * (1 + t % 4) as f64).collect();
+    values.extend([0.0; 12]);
+    let before: Vec<f64> = values[..values.len() - 8].to_vec();
+    // the mean absolute value before the context (of 8), computed here
+    let own = before.iter().map(|v| v.abs()).sum::<f64>() / before.len() as f64;
+    for scaling in [
+        Scaling::MeanAbs,
+        Scaling::Standard,
+        Scaling::Trend,
+        Scaling::Seasonal,
+    ] {
+        let (spec, p) = prepared(&values, scaling);
+        let ws = global::window_scale(&spec, &p, values.len());
+        assert!(
+            (ws.scale as f64 - own).abs() < 1e-6 * own.max(1e-3),
+            "{scaling:?}: {ws:?}, own size {own}"
+        );
+    }
+    let (spec, p) = prepared(&[0.0; 24], Scaling::MeanAbs);
+    assert_eq!(global::window_scale(&spec, &p, 24).scale, 1.0);
+    // a model trained before keeps the scale of 1 it trained with
+    let (mut spec, p) = prepared(&values, Scaling::MeanAbs);
+    spec.own_size_scale = false;
+    assert_eq!(global::window_scale(&spec, &p, values.len()).scale, 1.0);
+}
+
+/// A known covariate's spread is measured in two passes and a column is constant only when
+/// every value is the same: a flag of 0 and 1e-7 is standardised as one of 0 and 1 (a probe,
+/// 2026-12-07: its spread fell under a fixed 1e-12 and it reached the network as ~1e-7).
+#[test]
+fn a_small_covariate_is_standardised_as_a_large_one() {
+    let spec_of = |unit: f64, offset: f64| {
+        let mut text = String::from("t,y,flag\n");
+        for t in 1..=48 {
+            let flag = if t % 12 == 0 { unit } else { 0.0 };
+            text.push_str(&format!("{t},{},{}\n", 10 + t % 7, offset + flag));
+        }
+        let ps = PanelSpec {
+            id_column: None,
+            time_column: Some("t".into()),
+            target: "y".into(),
+            known: vec!["flag".into()],
+            freq: None,
+        };
+        let panel = parse_panel(&text, "p.csv", &ps).unwrap();
+        GlobalSpec::resolve(
+            &panel,
+            "y",
+            None,
+            Some("t"),
+            &["flag".to_string()],
+            &GlobalOptions {
+                season: None,
+                horizon: Some(4),
+                context: Some(8),
+                distribution: Distribution::StudentT,
+                scaling: Scaling::MeanAbs,
+                id_embedding: None,
+            },
+        )
+        .unwrap()
+    };
+    // the population standard deviation of a flag that is 1 on one row in 12
+    let sd: f64 = ((1.0 / 12.0) * (11.0 / 12.0_f64)).sqrt();
+    for unit in [1.0, 1e3, 1e-7] {
+        let s = spec_of(unit, 0.0);
+        let want = sd * unit;
+        assert!(
+            (s.known_std[0] as f64 - want).abs() < 1e-5 * want,
+            "unit {unit}: {} vs {want}",
+            s.known_std[0]
+        );
+    }
+    // far from zero: 1000 and 1001 (exact in 32 bits)
+    let s = spec_of(1.0, 1000.0);
+    assert!(
+        (s.known_std[0] as f64 - sd).abs() < 1e-5,
+        "{}",
+        s.known_std[0]
+    );
+    // a constant column is left as it is
+    let s = spec_of(0.0, 5.0);
+    assert_eq!(s.known_std[0], 1.0);
 }

@@ -1020,3 +1020,98 @@ fn monthly_dates_on_a_day_some_months_lack_are_explained() {
     );
     assert!(!e.contains("read as monthly"), "{e}");
 }
+
+/// The spellings pandas' `read_csv` reads as missing are masked (a probe, 2026-12-07: `NA` was
+/// masked but `N/A`, `null` and `None` refused); a covariate still needs a value on every row.
+#[test]
+fn pandas_missing_spellings_are_masked() {
+    for cell in [
+        "", "NA", "N/A", "n/a", "#N/A", "NULL", "null", "None", "<NA>", "nan", "-NaN", "NAN",
+    ] {
+        let p = ok(
+            &format!("series,t,value\nA,1,1\nA,2,{cell}\nA,3,3\n"),
+            &m4(),
+        );
+        let y = &p.series[0].target;
+        assert!(
+            y[1].is_nan() && y[0] == 1.0 && y[2] == 3.0,
+            "`{cell}`: {y:?}"
+        );
+    }
+    for cell in ["none", "nil", "-", "?"] {
+        let e = err(&format!("series,t,value\nA,1,1\nA,2,{cell}\n"), &m4());
+        assert!(e.contains("line 3") && e.contains("is not a number"), "{e}");
+    }
+    let s = spec(Some("series"), Some("t"), "value", &["price"]);
+    let e = err("series,t,value,price\nA,1,1,2\nA,2,2,N/A\n", &s);
+    assert!(
+        e.contains("line 3, column `price`: missing value `N/A`"),
+        "{e}"
+    );
+}
+
+/// A column whose values 32 bits round by more than 1/10,000 of their spread is named (a probe,
+/// 2026-12-07: the airline passengers plus 1e8 were read in steps of 8, and a flag of 1e9 and
+/// 1e9 + 1 read as constant, without a word); ordinary decimals are not.
+#[test]
+fn a_column_that_32_bits_round_by_much_of_its_spread_is_named() {
+    let s = spec(Some("series"), Some("t"), "value", &["flag"]);
+    let p = ok(
+        "series,t,value,flag\nA,1,100000112,1000000000\nA,2,100000118,1000000001\nA,3,100000132,1000000000\n",
+        &s,
+    );
+    assert_eq!(p.notes.len(), 2, "{:?}", p.notes);
+    assert!(
+        p.notes[0].contains("column `value`") && p.notes[0].contains("subtract an offset"),
+        "{:?}",
+        p.notes
+    );
+    assert!(p.notes[1].contains("column `flag`"), "{:?}", p.notes);
+    // decimals, large values with a large spread, and a constant column: nothing to say
+    let p = ok(
+        "series,t,value,flag\nA,1,0.1,1700000000\nA,2,123456.7,1731000000\nA,3,0.3,1700000000\n",
+        &s,
+    );
+    assert!(p.notes.is_empty(), "{:?}", p.notes);
+    let p = ok("series,t,value\nA,1,1e9\nA,2,1e9\nA,3,1e9\n", &m4());
+    assert!(p.notes.is_empty(), "{:?}", p.notes);
+    // measured per series: one near 1e8 beside one of small values is named
+    let p = ok(
+        "series,t,value\nb,1,0.5\nb,2,0.25\na,1,100000003\na,2,100000017\na,3,100000020\n",
+        &m4(),
+    );
+    assert_eq!(p.notes.len(), 1, "{:?}", p.notes);
+    assert!(
+        p.notes[0].contains("column `value` (series `a`)"),
+        "{:?}",
+        p.notes
+    );
+    assert!(!p.notes[0].contains("  "), "{:?}", p.notes);
+}
+
+/// The window forecaster names a missing value as missing, and the forecaster that masks it (a
+/// probe, 2026-12-07: `NaN` was "not a finite 32-bit number (within ±3.4e38)").
+#[test]
+fn the_window_forecaster_names_a_missing_value() {
+    for (cell, said) in [
+        ("NaN", "`NaN` is a missing value"),
+        ("", "empty cell"),
+        ("N/A", "`N/A` is a missing value"),
+    ] {
+        let text = format!("month,v\n1949-01,1\n1949-02,{cell}\n1949-03,3\n");
+        let e = lstm::data::series::parse_table(
+            text.into_bytes(),
+            "w.csv",
+            false,
+            &["v".to_string()],
+            Some("month"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("line 3, column `v`") && e.contains(said), "{e}");
+        assert!(
+            e.contains("takes no missing values") && e.contains("global"),
+            "{e}"
+        );
+    }
+}

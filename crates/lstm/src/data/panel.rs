@@ -136,6 +136,9 @@ pub struct Panel {
     pub freq: Freq,
     /// How the file writes its times ([`TimeKind::Index`] without a time column).
     pub time_kind: TimeKind,
+    /// Warnings about the file's values that do not stop it being read (a column whose values
+    /// 32 bits round by much of their spread).
+    pub notes: Vec<String>,
 }
 
 /// Counts for a one-line summary of a panel.
@@ -856,9 +859,72 @@ pub(crate) fn shown(cell: &str) -> String {
     }
 }
 
-fn is_missing(cell: &str) -> bool {
+/// A missing value: an empty cell, NaN in any case and sign, or one of the spellings pandas'
+/// `read_csv` reads as missing (`NA`, `N/A`, `n/a`, `#N/A`, `NULL`, `null`, `None`, `<NA>`...).
+pub(crate) fn is_missing(cell: &str) -> bool {
+    const PANDAS: [&str; 14] = [
+        "NA", "N/A", "n/a", "#N/A", "#N/A N/A", "#NA", "NULL", "null", "None", "<NA>", "-1.#IND",
+        "-1.#QNAN", "1.#IND", "1.#QNAN",
+    ];
     let c = cell.strip_prefix(['-', '+']).unwrap_or(cell);
-    cell.is_empty() || c.eq_ignore_ascii_case("nan") || cell == "NA"
+    cell.is_empty() || c.eq_ignore_ascii_case("nan") || PANDAS.contains(&cell)
+}
+
+/// A numeric column's values in one series as written (in 64 bits) against the 32 bits the model
+/// holds them in: the largest rounding, with an example, and the spread it is measured against.
+#[derive(Clone)]
+struct Rounding {
+    min: f64,
+    max: f64,
+    /// The largest `|written - held|`, the cell and the value held.
+    worst: Option<(f64, String, f32)>,
+}
+
+impl Rounding {
+    fn new() -> Self {
+        Rounding {
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            worst: None,
+        }
+    }
+
+    /// Records `cell`, read as `held`.
+    fn add(&mut self, cell: &str, held: f32) {
+        let Ok(v) = cell.parse::<f64>() else {
+            return;
+        };
+        self.min = self.min.min(v);
+        self.max = self.max.max(v);
+        let err = (v - held as f64).abs();
+        if self.worst.as_ref().is_none_or(|w| err > w.0) {
+            self.worst = Some((err, shown(cell), held));
+        }
+    }
+
+    /// The rounding as a fraction of the spread, when it is more than 1/1,000 of it: an offset
+    /// (a year written as 1e8 + x, a flag of 1e9 and 1e9 + 1) that leaves too few of the 32
+    /// bits' 7 digits for the part that changes.
+    fn excess(&self) -> Option<f64> {
+        let (err, ..) = self.worst.as_ref()?;
+        let spread = self.max - self.min;
+        (spread > 0.0 && *err > 1e-3 * spread).then(|| err / spread)
+    }
+
+    /// The warning for `column`, of the series `series` (a panel's id, or none).
+    fn warning(&self, column: &str, series: Option<&str>) -> Option<String> {
+        self.excess()?;
+        let (err, cell, held) = self.worst.as_ref()?;
+        Some(format!(
+            "warning: column `{column}`{} is held in 32 bits (about 7 significant digits): `{cell}` \
+             is read as {held}, {err} away, while its values range over only {} (from {} to {}); \
+             subtract an offset or rescale the column",
+            series.map_or(String::new(), |s| format!(" (series `{s}`)")),
+            self.max - self.min,
+            self.min,
+            self.max
+        ))
+    }
 }
 
 fn panel_from(mut file: Delimited, spec: &PanelSpec) -> Result<Panel> {
@@ -903,6 +969,8 @@ fn panel_from(mut file: Delimited, spec: &PanelSpec) -> Result<Panel> {
     let mut order: HashMap<String, usize> = HashMap::new();
     let mut groups: Vec<(String, Vec<Row>)> = Vec::new();
     let mut first_time: Option<(Time, usize)> = None;
+    // per series: the target's, then each known column's
+    let mut rounding: Vec<Vec<Rounding>> = Vec::new();
     let one_line = file.one_line();
     for (r, rec) in file.reader.records().enumerate() {
         let rec = rec.map_err(|e| match e.kind() {
@@ -933,6 +1001,7 @@ fn panel_from(mut file: Delimited, spec: &PanelSpec) -> Result<Panel> {
         };
         let g = *order.entry(id.clone()).or_insert_with(|| {
             groups.push((id, Vec::new()));
+            rounding.push(vec![Rounding::new(); known_idx.len() + 1]);
             groups.len() - 1
         });
         let time = match time_idx {
@@ -970,7 +1039,10 @@ fn panel_from(mut file: Delimited, spec: &PanelSpec) -> Result<Panel> {
             f32::NAN
         } else {
             match c.parse::<f32>() {
-                Ok(v) if v.is_finite() => v,
+                Ok(v) if v.is_finite() => {
+                    rounding[g][0].add(c, v);
+                    v
+                }
                 Ok(_) => {
                     return Err(fmt(format!(
                         "line {line}, column `{}`: `{}` is not a finite 32-bit number{}",
@@ -1015,7 +1087,12 @@ fn panel_from(mut file: Delimited, spec: &PanelSpec) -> Result<Panel> {
                 _ => None,
             };
             match flag.map_or_else(|| c.parse::<f32>(), Ok) {
-                Ok(v) if v.is_finite() => known.push(v),
+                Ok(v) if v.is_finite() => {
+                    if flag.is_none() {
+                        rounding[g][k + 1].add(c, v);
+                    }
+                    known.push(v)
+                }
                 _ => {
                     return Err(fmt(format!(
                         "line {line}, column `{col}`: `{}` is not a finite number (nor true or false); a known covariate is a number on every row",
@@ -1221,10 +1298,25 @@ fn panel_from(mut file: Delimited, spec: &PanelSpec) -> Result<Panel> {
         }
         series.push(s);
     }
+    // each column's worst series, named when the file has several
+    let columns = std::iter::once(&spec.target).chain(&spec.known);
+    let notes = columns
+        .enumerate()
+        .filter_map(|(c, col)| {
+            let (g, r) = rounding
+                .iter()
+                .enumerate()
+                .filter_map(|(g, r)| r[c].excess().map(|x| (x, g, &r[c])))
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .map(|(_, g, r)| (g, r))?;
+            r.warning(col, spec.id_column.as_ref().map(|_| series[g].id.as_str()))
+        })
+        .collect();
     Ok(Panel {
         series,
         freq,
         time_kind,
+        notes,
     })
 }
 

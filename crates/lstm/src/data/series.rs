@@ -286,10 +286,19 @@ fn table_from(mut file: Delimited, columns: &[String], date_column: Option<&str>
         one_line.check(&rec, line, None)?;
         for (k, &i) in idx.iter().enumerate() {
             let cell = rec.get(i).unwrap_or("").trim();
-            if cell.is_empty() {
+            // the window forecaster's inputs are whole windows: no gaps (the global one masks
+            // them)
+            let no_gaps = "the window forecaster takes no missing values: fill or remove the \
+                           row, or train the default (global) forecaster, which masks them";
+            if crate::data::panel::is_missing(cell) {
                 return Err(fmt(format!(
-                    "line {line}, column `{}`: empty cell; fill or remove the row",
-                    columns[k]
+                    "line {line}, column `{}`: {}; {no_gaps}",
+                    columns[k],
+                    if cell.is_empty() {
+                        "empty cell".to_string()
+                    } else {
+                        format!("`{cell}` is a missing value")
+                    }
                 )));
             }
             let v: f64 = cell.parse().map_err(|_| {

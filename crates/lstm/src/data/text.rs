@@ -3,37 +3,69 @@
 
 use std::path::Path;
 
+use crate::data::vocab::Vocab;
 use crate::error::{Error, Result};
 
-/// Reads a UTF-8 text file for training or evaluation.
+/// Reads a UTF-8 text file for training or evaluation (see [`decode_text`]).
 ///
 /// # Errors
 /// [`Error::Io`] if it cannot be read (missing, no permission), [`Error::Format`] naming the
 /// file if it is a directory, empty, or not UTF-8 (with the offset of the first bad byte).
 pub fn read_text(path: &Path) -> Result<String> {
-    let name = path.display().to_string();
-    if path.is_dir() {
-        return Err(Error::Format {
-            path: name,
-            reason: "is a directory; give a text file".into(),
-        });
-    }
-    let bytes = std::fs::read(path).map_err(|source| crate::error::Error::read(&name, source))?;
-    decode_text(bytes, &name)
+    read_text_for(path, None)
 }
 
-/// Checks that `bytes` are non-empty UTF-8 text; `name` names them in errors.
+/// Reads a UTF-8 text file for a model's `vocab`: as [`read_text`], or as written for a model
+/// whose vocabulary holds a carriage return or a byte-order mark (one trained before they were
+/// read away, 2026-12-07), so that its file reads as it did when it trained (a `--resume`
+/// recognises it, an evaluation scores the characters it learned).
+///
+/// # Errors
+/// As [`read_text`].
+pub fn read_text_for(path: &Path, vocab: Option<&Vocab>) -> Result<String> {
+    let name = path.display().to_string();
+    if path.is_dir() {
+        return Err(format_error(&name, "is a directory; give a text file"));
+    }
+    let bytes = std::fs::read(path).map_err(|source| crate::error::Error::read(&name, source))?;
+    let raw = vocab.is_some_and(|v| v.id("\r").is_some() || v.id("\u{feff}").is_some());
+    if raw {
+        decode_raw(bytes, &name)
+    } else {
+        decode_text(bytes, &name)
+    }
+}
+
+/// Checks that `bytes` are non-empty UTF-8 text, and reads it with a leading byte-order mark
+/// dropped and `\r\n` read as `\n` (as Python's `open(encoding="utf-8-sig")` reads them; a lone
+/// `\r` is kept); `name` names them in errors.
 ///
 /// # Errors
 /// [`Error::Format`] if empty or not UTF-8 (with the offset of the first bad byte).
 pub fn decode_text(bytes: Vec<u8>, name: &str) -> Result<String> {
-    let fmt = |reason: String| Error::Format {
+    let text = normalize_text(decode_raw(bytes, name)?);
+    if text.is_empty() {
+        return Err(format_error(
+            name,
+            "the file holds only a byte-order mark; give some text",
+        ));
+    }
+    Ok(text)
+}
+
+fn format_error(name: &str, reason: &str) -> Error {
+    Error::Format {
         path: name.to_string(),
-        reason,
-    };
+        reason: reason.to_string(),
+    }
+}
+
+/// Non-empty UTF-8 text as written.
+fn decode_raw(bytes: Vec<u8>, name: &str) -> Result<String> {
     if bytes.is_empty() {
-        return Err(fmt(
-            "the file is empty; give a text file with some text in it".into(),
+        return Err(format_error(
+            name,
+            "the file is empty; give a text file with some text in it",
         ));
     }
     // the encoding to convert from: UTF-16 by its byte-order mark (Windows Notepad's
@@ -44,14 +76,30 @@ pub fn decode_text(bytes: Vec<u8>, name: &str) -> Result<String> {
         None
     };
     String::from_utf8(bytes).map_err(|e| {
-        fmt(format!(
-            "not UTF-8 text: invalid byte at offset {}; {}",
-            e.utf8_error().valid_up_to(),
-            from.unwrap_or(
-                "convert it to UTF-8 (e.g. `iconv -f WINDOWS-1252 -t UTF-8` for a Windows file)"
-            )
-        ))
+        format_error(
+            name,
+            &format!(
+                "not UTF-8 text: invalid byte at offset {}; {}",
+                e.utf8_error().valid_up_to(),
+                from.unwrap_or(
+                    "convert it to UTF-8 (e.g. `iconv -f WINDOWS-1252 -t UTF-8` for a Windows file)"
+                )
+            ),
+        )
     })
+}
+
+/// A leading byte-order mark dropped and Windows line ends (`\r\n`) read as `\n`, so that
+/// neither becomes a character the model learns and generates.
+fn normalize_text(mut text: String) -> String {
+    if text.starts_with('\u{feff}') {
+        text.replace_range(..'\u{feff}'.len_utf8(), "");
+    }
+    if text.contains("\r\n") {
+        text.replace("\r\n", "\n")
+    } else {
+        text
+    }
 }
 
 /// Splits a text into a training part and the last `val_fraction` of its characters (at
@@ -63,4 +111,39 @@ pub fn split_validation(text: &str, val_fraction: f32) -> (String, String) {
     let cut = chars.saturating_sub(val);
     let at = text.char_indices().nth(cut).map_or(text.len(), |c| c.0);
     (text[..at].to_string(), text[at..].to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Windows file (a byte-order mark, `\r\n` line ends) reads as the same text saved on
+    /// Linux; a lone `\r` is kept.
+    #[test]
+    fn a_windows_text_reads_as_its_unix_copy() {
+        let t = decode_text("\u{feff}ROMEO:\r\nBut soft!\r\n".into(), "t").unwrap();
+        assert_eq!(t, "ROMEO:\nBut soft!\n");
+        let t = decode_text("a\rb\n".into(), "t").unwrap();
+        assert_eq!(t, "a\rb\n");
+        // a file of only a byte-order mark has no text
+        let e = decode_text("\u{feff}".into(), "t").unwrap_err().to_string();
+        assert!(e.contains("only a byte-order mark"), "{e}");
+    }
+
+    /// A model that learned `\r` (trained before line ends were read away) reads its file as
+    /// written, so that a resume knows the file and an evaluation scores what it learned.
+    #[test]
+    fn a_model_that_learned_carriage_returns_reads_its_file_as_written() {
+        let path = std::env::temp_dir().join(format!("lstm-crlf-{}.txt", std::process::id()));
+        std::fs::write(&path, "\u{feff}a b\r\nc\r\n").unwrap();
+        let old = Vocab::chars_from("\u{feff}a b\r\nc\r\n");
+        let new = Vocab::chars_from("a b\nc\n");
+        assert_eq!(
+            read_text_for(&path, Some(&old)).unwrap(),
+            "\u{feff}a b\r\nc\r\n"
+        );
+        assert_eq!(read_text_for(&path, Some(&new)).unwrap(), "a b\nc\n");
+        assert_eq!(read_text(&path).unwrap(), "a b\nc\n");
+        std::fs::remove_file(&path).unwrap();
+    }
 }

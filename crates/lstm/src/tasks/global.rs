@@ -88,6 +88,11 @@ pub struct GlobalSpec {
     /// in model directories written before it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trained_until: Vec<TrainedEnd>,
+    /// A window whose context has no size (all zeros, or missing) is scaled by the series' own
+    /// size before it ([`window_scale`]); false (scale 1) in model directories written before
+    /// 2026-12-07, which trained so.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub own_size_scale: bool,
 }
 
 /// A series' last rows trained on: a file whose series holds the same rows (the same times
@@ -400,19 +405,20 @@ impl GlobalSpec {
         }
         let (mut mean, mut std) = (vec![0.0f32; known.len()], vec![1.0f32; known.len()]);
         for k in 0..known.len() {
-            let (mut s, mut s2, mut n) = (0.0f64, 0.0f64, 0usize);
-            for series in &panel.series {
-                for &v in &series.known[k] {
-                    s += v as f64;
-                    s2 += (v as f64) * (v as f64);
-                    n += 1;
-                }
-            }
+            let values = || panel.series.iter().flat_map(|x| x.known[k].iter());
+            let n = values().count();
             if n > 0 {
-                let m = s / n as f64;
-                let var = (s2 / n as f64 - m * m).max(0.0);
+                // two passes: the mean, then the spread about it (no cancellation for values
+                // far from zero); a column is constant only when every value is the same, so
+                // that a flag of 0 and 1e-7 is a flag as much as one of 0 and 1
+                let m = values().map(|&v| v as f64).sum::<f64>() / n as f64;
+                let var = values().map(|&v| (v as f64 - m).powi(2)).sum::<f64>() / n as f64;
                 mean[k] = m as f32;
-                std[k] = if var > 1e-12 { var.sqrt() as f32 } else { 1.0 };
+                std[k] = if var > 0.0 {
+                    (var.sqrt() as f32).max(f32::MIN_POSITIVE)
+                } else {
+                    1.0
+                };
             }
         }
         Ok(GlobalSpec {
@@ -444,6 +450,7 @@ impl GlobalSpec {
             members: 0,
             // set by the job, which knows the holdout
             trained_until: Vec::new(),
+            own_size_scale: true,
         })
     }
 
@@ -668,8 +675,30 @@ pub fn window_scale(spec: &GlobalSpec, p: &Prepared, origin: usize) -> WindowSca
         season: 0,
         origin,
     };
+    // a context of zeros (or of missing values) has no size: the series' own size before the
+    // window (its mean absolute value over up to ten contexts), so that a series resting at
+    // zero is forecast in its own units and not in units of 1; 1 for a series with nothing
+    // else either, and for models trained before (`own_size_scale`)
+    let own_size = || {
+        if !spec.own_size_scale {
+            return 1.0;
+        }
+        let (mut a, mut n) = (0.0f64, 0usize);
+        let end = start.min(p.y.len());
+        for &v in &p.y[end.saturating_sub(10 * spec.context)..end] {
+            if !(v.is_nan() || (log && v <= 0.0)) {
+                a += if log { (v as f64).ln() } else { v as f64 }.abs();
+                n += 1;
+            }
+        }
+        if a > 0.0 {
+            a / n as f64
+        } else {
+            1.0
+        }
+    };
     if n == 0 {
-        return fixed(0.0, 1.0);
+        return fixed(0.0, own_size() as f32);
     }
     let nf = n as f64;
     let mean_abs = a / nf;
@@ -679,13 +708,11 @@ pub fn window_scale(spec: &GlobalSpec, p: &Prepared, origin: usize) -> WindowSca
         } else if mean_abs > 0.0 {
             mean_abs
         } else {
-            1.0
+            own_size()
         }
     };
     match spec.scaling {
-        Scaling::MeanAbs | Scaling::Auto => {
-            fixed(0.0, if mean_abs > 0.0 { mean_abs as f32 } else { 1.0 })
-        }
+        Scaling::MeanAbs | Scaling::Auto => fixed(0.0, or_size(0.0) as f32),
         Scaling::Standard => {
             let m = s / nf;
             let sd = (s2 / nf - m * m).max(0.0).sqrt();
@@ -942,19 +969,57 @@ impl TrainTask for GlobalData {
 
     fn validate(&mut self, model: &mut SequenceModel) -> Result<f32> {
         let carry = model.carry.take();
-        let out = model.evaluate(&Batch {
-            inputs: dense_inputs(&self.val_x, &self.val_ids),
-            targets: Targets::Distribution {
-                values: &self.val_y,
-                dist: self.spec.distribution,
-                scales: (!self.val_scales.is_empty()).then_some(&self.val_scales[..]),
-            },
-            batch: self.val_n,
-            seq_len: self.spec.window(),
-            lengths: None,
-        });
+        let (t_len, i_len) = (self.spec.window(), self.spec.features());
+        // at most VALIDATION_CHUNK windows a pass (a probe, 2026-12-07: 80,000 series' windows
+        // in one pass asked for 35 GB); their mean losses weighted by the values each counted
+        let (mut sum, mut count) = (0.0f64, 0usize);
+        let mut single = None;
+        let mut first = 0;
+        while first < self.val_n {
+            let n = VALIDATION_CHUNK.min(self.val_n - first);
+            let rows = first..first + n;
+            let steps = rows.start * t_len..rows.end * t_len;
+            let out = model.evaluate(&Batch {
+                inputs: dense_inputs(
+                    &self.val_x[rows.start * t_len * i_len..rows.end * t_len * i_len],
+                    if self.val_ids.is_empty() {
+                        &[]
+                    } else {
+                        &self.val_ids[rows.clone()]
+                    },
+                ),
+                targets: Targets::Distribution {
+                    values: &self.val_y[steps.clone()],
+                    dist: self.spec.distribution,
+                    scales: (!self.val_scales.is_empty()).then(|| &self.val_scales[steps]),
+                },
+                batch: n,
+                seq_len: t_len,
+                lengths: None,
+            });
+            let out = match out {
+                Ok(o) => o,
+                Err(e) => {
+                    model.carry = carry;
+                    return Err(e);
+                }
+            };
+            // one pass: its loss as it is (bit for bit what a single pass always gave)
+            if n == self.val_n {
+                single = Some(out.loss);
+            }
+            if out.count > 0 {
+                sum += out.loss as f64 * out.count as f64;
+                count += out.count;
+            }
+            first += n;
+        }
         model.carry = carry;
-        Ok(out?.loss)
+        Ok(single.unwrap_or(if count > 0 {
+            (sum / count as f64) as f32
+        } else {
+            f32::NAN
+        }))
     }
 }
 
@@ -972,6 +1037,10 @@ pub struct SeriesForecast {
     /// `(level, value per step)` for each requested quantile level.
     pub quantiles: Vec<(f64, Vec<f64>)>,
 }
+
+/// Validation windows scored in one forward pass (the activations of 1,024 windows of M4's 144
+/// steps through the default model take about 440 MB; M4's 414 series are one pass).
+const VALIDATION_CHUNK: usize = 1024;
 
 /// Series forecast in one forward pass (the activations of a chunk of 256 windows of M4's 144
 /// steps take tens of megabytes).

@@ -264,18 +264,44 @@ pub struct ChangedSetting {
 /// The settings other than [`RESUME_MAY_CHANGE`] in which `given` differs from `saved`, in key
 /// order: a resumed run keeps the settings it was started with, so these are what a resume
 /// must refuse (an empty list: `given` may resume `saved`).
-pub fn resume_changes(saved: &Settings, given: &Settings) -> Vec<ChangedSetting> {
+///
+/// A value the run resolved when it started is the value given (a probe, 2026-12-07: the
+/// original command line was refused): `--scaling auto` for the scaling it chose, and a text
+/// model's default shape for the larger one [`text_size`] gave a long budget.
+pub fn resume_changes(task: Task, saved: &Settings, given: &Settings) -> Vec<ChangedSetting> {
     let object = |s: &Settings| match serde_json::to_value(s) {
         Ok(serde_json::Value::Object(m)) => m,
         _ => serde_json::Map::new(),
     };
     let (a, b) = (object(saved), object(given));
+    let defaults = object(&Settings::defaults(task));
+    let enlarged = task == Task::Text && {
+        let mut big = Settings::defaults(Task::Text);
+        big.minutes = Some(TEXT_LARGE_MINUTES);
+        text_size(&mut big);
+        (saved.layers, saved.hidden, saved.dropout, saved.lr_schedule)
+            == (big.layers, big.hidden, big.dropout, big.lr_schedule)
+    };
+    let (hidden, lr_schedule, dropout) = global_size(LARGE_DATA_WINDOWS);
+    let mut big = Settings::defaults(Task::Forecast);
+    (big.hidden, big.lr_schedule, big.dropout) = (hidden, lr_schedule, dropout);
+    let large = object(&big);
+    let sized = task == Task::Forecast && saved.forecaster == Forecaster::Global;
+    let resolved = |key: &str, now: &serde_json::Value| match key {
+        "scaling" => now == "auto",
+        // a text model's default shape enlarged by a long budget, a global forecaster's
+        // default size changed for large data (each setting on its own)
+        "hidden" | "dropout" | "lr_schedule" => {
+            defaults.get(key) == Some(now) && (enlarged || (sized && large.get(key) == a.get(key)))
+        }
+        _ => false,
+    };
     let null = serde_json::Value::Null;
     a.iter()
         .filter(|(key, _)| !RESUME_MAY_CHANGE.contains(&key.as_str()))
         .filter_map(|(key, was)| {
             let now = b.get(key).unwrap_or(&null);
-            (now != was).then(|| ChangedSetting {
+            (now != was && !resolved(key, now)).then(|| ChangedSetting {
                 key: key.clone(),
                 given: show(now),
                 saved: show(was),
@@ -374,6 +400,21 @@ type Built = (
     Vec<SequenceModel>,
 );
 
+/// On a resume with another budget, a model's further models (a classifier's, a small
+/// forecaster's) are not trained on: said (a probe, 2026-12-07: `config.json` then gave the new
+/// budget for all three of a forecaster's models, without a word).
+fn members_keep_budget(resumed: Option<&Loaded>, s: &Settings) -> Option<String> {
+    let l = resumed?;
+    let was = &l.meta.settings;
+    let same = (was.steps, was.epochs, was.minutes) == (s.steps, s.epochs, s.minutes);
+    (!l.members.is_empty() && !same).then(|| {
+        format!(
+            "note: a resume with another budget continues the first model only; the {} further models keep the budget of the run that first trained them",
+            l.members.len(),
+        )
+    })
+}
+
 // ---------------------------------------------------------------- text
 
 /// Time budgets from this many minutes on train the larger text model of [`text_size`].
@@ -423,8 +464,10 @@ fn text_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
     if resumed.is_none() {
         text_size(&mut s);
     }
+    // a resumed model reads its files as it read them (see `read_text_for`)
+    let learned = resumed.and_then(|l| l.meta.vocab.as_ref());
     let file = match &s.data {
-        Some(p) => crate::data::text::read_text(Path::new(p))?,
+        Some(p) => crate::data::text::read_text_for(Path::new(p), learned)?,
         None => BUNDLED_TEXT.to_string(),
     };
     let n = file.chars().count();
@@ -439,7 +482,10 @@ fn text_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
         None => file.clone(),
     };
     let (train_text, val_text) = match &s.val {
-        Some(p) => (full, crate::data::text::read_text(Path::new(p))?),
+        Some(p) => (
+            full,
+            crate::data::text::read_text_for(Path::new(p), learned)?,
+        ),
         None => crate::data::text::split_validation(&full, s.val_fraction),
     };
     let trained = train_text.chars().count();
@@ -909,6 +955,7 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) -> J
             }
         }
     }
+    member_note = member_note.or_else(|| members_keep_budget(resumed, &s));
     let mut m = meta(Task::Forecast, &mc, &s);
     m.global = Some(spec.clone());
     m.seen = seen;
@@ -925,6 +972,7 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) -> J
     notes.extend(scaling_note);
     notes.extend(log_note);
     notes.extend(member_note);
+    notes.extend(panel.notes.iter().cloned());
     if summary.missing > 0 {
         notes.push(format!(
             "{} missing targets are masked: not trained on",
@@ -1471,6 +1519,7 @@ fn classify_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) ->
             }
         }
     }
+    notes.extend(members_keep_budget(resumed, &s));
     let mut m = meta(Task::Classify, &mc, &s);
     m.vocab = Some(vocab);
     m.labels = Some(labels.clone());
@@ -1971,7 +2020,7 @@ fn evaluate_task(l: &mut Loaded, data: &Path, o: &EvalOptions) -> JobResult<Eval
                 .vocab
                 .clone()
                 .ok_or_else(|| invalid("the model has no vocabulary"))?;
-            let mut txt = crate::data::text::read_text(data)?;
+            let mut txt = crate::data::text::read_text_for(data, Some(&vocab))?;
             let n = txt.chars().count();
             let print = crate::data::fingerprint(txt.as_bytes());
             let mut cut = 0;
@@ -2569,14 +2618,54 @@ mod tests {
         let mut given = saved.clone();
         given.steps = Some(7);
         given.threads = 3;
-        assert!(resume_changes(&saved, &given).is_empty());
+        assert!(resume_changes(Task::Text, &saved, &given).is_empty());
         given.hidden = saved.hidden + 1;
         given.dropout = 0.2;
-        let c = resume_changes(&saved, &given);
+        let c = resume_changes(Task::Text, &saved, &given);
         let keys: Vec<&str> = c.iter().map(|c| c.key.as_str()).collect();
         assert_eq!(keys, ["dropout", "hidden"]);
         assert_eq!(c[0].given, "0.2");
         assert_eq!(c[1].saved, saved.hidden.to_string());
+    }
+
+    /// The original command line resumes when it spelled out a value the run resolved (a
+    /// probe, 2026-12-07): `--scaling auto`, and a text model's default shape that a long
+    /// budget enlarged; another shape, or another scaling, is still a change.
+    #[test]
+    fn values_the_run_resolved_are_the_values_given() {
+        let mut saved = Settings::defaults(Task::Forecast);
+        saved.scaling = Scaling::Seasonal;
+        let mut given = saved.clone();
+        given.scaling = Scaling::Auto;
+        assert!(resume_changes(Task::Forecast, &saved, &given).is_empty());
+        given.scaling = Scaling::Trend;
+        assert_eq!(resume_changes(Task::Forecast, &saved, &given).len(), 1);
+
+        let mut saved = Settings::defaults(Task::Text);
+        saved.minutes = Some(10.0);
+        text_size(&mut saved);
+        assert_eq!(saved.hidden, 512);
+        let mut given = Settings::defaults(Task::Text);
+        given.minutes = Some(12.0);
+        assert!(resume_changes(Task::Text, &saved, &given).is_empty());
+        given.hidden = 128;
+        let c = resume_changes(Task::Text, &saved, &given);
+        assert_eq!(c.len(), 1);
+        assert_eq!((c[0].given.as_str(), c[0].saved.as_str()), ("128", "512"));
+        // not enlarged: the default given against a 512 of the user's is a change
+        let mut saved = Settings::defaults(Task::Text);
+        saved.hidden = 512;
+        let given = Settings::defaults(Task::Text);
+        assert_eq!(resume_changes(Task::Text, &saved, &given).len(), 1);
+
+        // a global forecaster's defaults, resized for large data, given again
+        let mut saved = Settings::defaults(Task::Forecast);
+        (saved.hidden, saved.lr_schedule, saved.dropout) = global_size(LARGE_DATA_WINDOWS);
+        let given = Settings::defaults(Task::Forecast);
+        assert!(resume_changes(Task::Forecast, &saved, &given).is_empty());
+        let mut given = given;
+        given.hidden = 32;
+        assert_eq!(resume_changes(Task::Forecast, &saved, &given).len(), 1);
     }
 
     /// A global forecaster over three series learns an id embedding `(3, 2)` that a save and
@@ -2728,7 +2817,7 @@ impl fmt::Display for Backtest {
             self.horizon,
             self.season
         )?;
-        let g = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.3}"));
+        let g = |x: Option<f64>| x.map_or("-".to_string(), |v| metrics::table_number(v, 3));
         writeln!(
             f,
             "{:<16} {:>9} {:>9} {:>9} {:>12} {:>9} {:>9} {:>9}",
@@ -2988,8 +3077,15 @@ pub fn backtest(l: &mut Loaded, data: &Path, windows: usize) -> JobResult<Backte
     // any file holding a series' last trained row (a longer copy of the training file,
     // another export of the same series): no scored step may be one the series trained on
     let mut placed = vec![false; panel.series.len()];
+    // looked up, not searched (a probe, 2026-12-07: 80,000 series took 83 s of string compares)
+    let trained: std::collections::HashMap<&str, usize> = spec
+        .ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i))
+        .collect();
     for (k, (x, &n)) in panel.series.iter().zip(&lens).enumerate() {
-        let Some(i) = spec.ids.iter().position(|id| *id == x.id) else {
+        let Some(&i) = trained.get(x.id.as_str()) else {
             continue;
         };
         let Some(end) = spec.trained_until.get(i) else {

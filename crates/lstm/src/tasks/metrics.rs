@@ -441,7 +441,19 @@ impl Aggregate {
 
 /// A measure for the table: 4 decimals, or `-` when missing.
 fn cell(value: Option<f64>) -> String {
-    value.map_or_else(|| "-".to_string(), |v| format!("{v:.4}"))
+    value.map_or_else(|| "-".to_string(), |v| table_number(v, 4))
+}
+
+/// A measure as a table prints it: `decimals` decimals, or in scientific notation when that
+/// would show none of its digits or too many (an RMSE of 1e-12 data printed 0.000, one of 1e30
+/// data 31 digits: a probe, 2026-12-07). `--json` gives every measure in full.
+pub fn table_number(v: f64, decimals: usize) -> String {
+    let a = v.abs();
+    if a == 0.0 || (1e-3..1e9).contains(&a) || !a.is_finite() {
+        format!("{v:.decimals$}")
+    } else {
+        format!("{v:.3e}")
+    }
 }
 
 impl fmt::Display for Aggregate {
@@ -493,5 +505,20 @@ impl fmt::Display for Aggregate {
             )?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::table_number;
+
+    /// Measures of tiny or huge data keep their digits in the table.
+    #[test]
+    fn table_numbers_keep_their_digits() {
+        assert_eq!(table_number(12.34567, 3), "12.346");
+        assert_eq!(table_number(0.0, 3), "0.000");
+        assert_eq!(table_number(2.5e-12, 3), "2.500e-12");
+        assert_eq!(table_number(-1.5e30, 4), "-1.500e30");
+        assert_eq!(table_number(f64::NAN, 3), "NaN");
     }
 }
