@@ -2006,3 +2006,35 @@ fn a_date_column_left_out_is_warned_about() {
     );
     assert!(!err.contains("holds dates"), "{err}");
 }
+
+/// With both `--steps` and `--epochs`, the further models of small data stop where the first
+/// model does, at whichever comes first (the second review, 2026-12-07: they ran the steps).
+#[test]
+fn further_models_stop_at_the_first_budget_reached() {
+    let dir = tmp("both-budgets");
+    let air = data("airline_passengers.csv");
+    let args = [
+        "--column",
+        "passengers",
+        "--date-column",
+        "month",
+        "--epochs",
+        "0.5",
+    ];
+    let (_, err) = train(&dir, "m", &air, &args);
+    // the training windows the summary counts, in batches of 64: half an epoch
+    let windows: f64 = err
+        .split(" training windows")
+        .next()
+        .and_then(|h| h.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no window count: {err}"));
+    let half_epoch = (0.5 * windows / 64.0).ceil() as u64;
+    assert!(half_epoch < 30, "the epochs must come first: {half_epoch}");
+    assert!(
+        err.contains(&format!(
+            "3 models from different seeds, {half_epoch} steps each"
+        )),
+        "{err}"
+    );
+}

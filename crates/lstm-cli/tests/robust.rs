@@ -2443,3 +2443,27 @@ fn a_classifier_left_without_rows_by_tail_or_split_is_refused_by_name() {
         rejects(&a, &needles, &out);
     }
 }
+
+/// A Windows text (a byte-order mark, `\r\n` line ends) trains a model that learns neither, and
+/// the same command line resumes it (its files read the same way again); its `--val` file too.
+#[test]
+fn a_windows_text_trains_without_its_line_ends_and_resumes() {
+    let dir = tmp("crlf");
+    let text = std::fs::read_to_string(data("tinyshakespeare.txt")).unwrap();
+    let windows = |t: &str| format!("\u{feff}{}", t.replace('\n', "\r\n"));
+    let (txt, val) = (dir.join("w.txt"), dir.join("v.txt"));
+    std::fs::write(&txt, windows(&text[..20_000])).unwrap();
+    std::fs::write(&val, windows(&text[20_000..24_000])).unwrap();
+    let out = dir.join("m");
+    let mut a = text_args(&txt, &out, "2");
+    a.extend(["--val", s(&val), "--quiet"]);
+    ok(&a);
+    let meta = lstm::tasks::modeldir::load(&out).unwrap().meta;
+    let vocab = meta.vocab.unwrap();
+    assert!(vocab.line_ends_read);
+    assert!(vocab.id("\r").is_none() && vocab.id("\u{feff}").is_none());
+    let mut a = text_args(&txt, &out, "3");
+    a.extend(["--val", s(&val), "--quiet", "--resume", s(&out)]);
+    ok(&a);
+    assert_eq!(step_of(&out), 3);
+}

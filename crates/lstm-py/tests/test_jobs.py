@@ -94,6 +94,10 @@ def test_fit_on_a_loaded_model_trains_with_its_settings(text_model):
     p = loaded.get_params()
     assert (p["hidden"], p["layers"], p["seq_len"], p["batch"]) == (32, 1, 32, 8), p
     assert p["steps"] == 3 and h["step"][-1] == 3
+    # a budget given to fit() replaces the saved one, not joins it
+    loaded.fit(text, epochs=0.05)
+    p = loaded.get_params()
+    assert p["steps"] is None and p["epochs"] == 0.05, p
 
 
 def test_a_model_trained_by_the_binary_loads_in_python(binary, tmp_path):

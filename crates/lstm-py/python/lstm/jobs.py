@@ -25,6 +25,7 @@ import re
 import shutil
 import sys
 import tempfile
+import weakref
 from pathlib import Path
 from typing import (
     Any,
@@ -375,7 +376,7 @@ class _Fitted:
         self,
         model: "_lstm.Model",
         path: Path,
-        keep: "tempfile.TemporaryDirectory[str]",
+        keep: "_DataDir",
         was_frame: bool,
         text_keys: Any,
         key_types: Dict[str, Any],
@@ -387,9 +388,17 @@ class _Fitted:
         self.text_keys = text_keys
         self.key_types = key_types
 
-    def __del__(self) -> None:
-        # removed here, not by the TemporaryDirectory's own finalizer (which warns)
-        self.keep.cleanup()
+
+class _DataDir:
+    """A temporary directory removed by ``cleanup()`` or with its last reference, silently (a
+    ``TemporaryDirectory`` left to the collector, or alive at exit, warns)."""
+
+    def __init__(self) -> None:
+        self.name = tempfile.mkdtemp(prefix="lstm-data-")
+        self._finalizer = weakref.finalize(self, shutil.rmtree, self.name, True)
+
+    def cleanup(self) -> None:
+        self._finalizer()
 
 
 class _Job:
@@ -446,6 +455,13 @@ class _Job:
         self, data: Optional[Path], extra: Dict[str, Any], out: Optional[PathLike], verbose: bool
     ) -> History:
         s = dict(self._settings)
+        # a budget given to fit() replaces the constructor's (or a loaded model's), not joins it
+        # (the second review, 2026-12-07: a loaded model's 300 steps beside epochs=1 trained its
+        # further models 300 steps)
+        budget = ("steps", "epochs", "minutes")
+        if any(extra.get(k) is not None for k in budget):
+            for k in budget:
+                s.pop(k, None)
         s.update(extra)
         if data is not None:
             s["data"] = str(data)
@@ -860,7 +876,7 @@ class Forecaster(_Job):
                 _distinct_when_trimmed([v for v in ids if isinstance(v, str)], "ids")
                 _distinct_as_text(ids)
         # the training file is kept: predict() without data continues it
-        keep = tempfile.TemporaryDirectory(prefix="lstm-data-")
+        keep = _DataDir()
         used = [
             col,
             id_column,

@@ -917,9 +917,11 @@ impl Rounding {
         let (err, cell, held) = self.worst.as_ref()?;
         Some(format!(
             "warning: column `{column}`{} is held in 32 bits (about 7 significant digits): `{cell}` \
-             is read as {held}, {err} away, while its values range over only {} (from {} to {}); \
+             is read as {}, {err} away, while its values range over only {} (from {} to {}); \
              subtract an offset or rescale the column",
             series.map_or(String::new(), |s| format!(" (series `{s}`)")),
+            // the value held, in full (f32's shortest spelling, 100000130, is not it)
+            *held as f64,
             self.max - self.min,
             self.min,
             self.max

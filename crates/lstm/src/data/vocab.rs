@@ -35,6 +35,11 @@ pub struct Vocab {
     pub kind: TokenKind,
     /// Token strings by id, without the unknown token (which is `tokens.len()`).
     pub tokens: Vec<String>,
+    /// A text model's: its files are read with a leading byte-order mark dropped and `\r\n` as
+    /// `\n` (since 2026-12-07; false in model directories written before, whose files are read
+    /// as written, as they trained: see [`crate::data::text::read_text_for`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub line_ends_read: bool,
     #[serde(skip)]
     index: HashMap<String, u32>,
 }
@@ -48,6 +53,7 @@ impl Vocab {
         let mut v = Vocab {
             kind,
             tokens,
+            line_ends_read: false,
             index: HashMap::new(),
         };
         v.rebuild_index();

@@ -506,7 +506,12 @@ fn text_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
     }
     let vocab = match resumed.and_then(|l| l.meta.vocab.clone()) {
         Some(v) => v,
-        None => Vocab::chars_from(&train_text),
+        None => {
+            let mut v = Vocab::chars_from(&train_text);
+            // its files are read so from now on (`read_text_for`)
+            v.line_ends_read = true;
+            v
+        }
     };
     let data = context(
         TextData::new(
@@ -921,10 +926,15 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) -> J
     )?;
     // small data: further models from other seeds, for the same number of steps
     let mut members = Vec::new();
-    let member_steps = s.steps.or_else(|| {
-        s.epochs
-            .map(|e| (e * data.windows() as f64 / s.batch.max(1) as f64).ceil() as u64)
-    });
+    // both given: the first model stops at whichever comes first, so do they (the second
+    // review, 2026-12-07: they always ran the steps)
+    let from_epochs = s
+        .epochs
+        .map(|e| (e * data.windows() as f64 / s.batch.max(1) as f64).ceil() as u64);
+    let member_steps = match (s.steps, from_epochs) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     let mut member_note = None;
     if resumed.is_none() && data.windows() < LARGE_DATA_WINDOWS {
         match member_steps {

@@ -448,8 +448,10 @@ fn cell(value: Option<f64>) -> String {
 /// would show none of its digits or too many (an RMSE of 1e-12 data printed 0.000, one of 1e30
 /// data 31 digits: a probe, 2026-12-07). `--json` gives every measure in full.
 pub fn table_number(v: f64, decimals: usize) -> String {
+    // fixed while at least two significant digits show
     let a = v.abs();
-    if a == 0.0 || (1e-3..1e9).contains(&a) || !a.is_finite() {
+    let small = 10f64.powi(1 - decimals as i32);
+    if a == 0.0 || (small..1e9).contains(&a) || !a.is_finite() {
         format!("{v:.decimals$}")
     } else {
         format!("{v:.3e}")
@@ -518,6 +520,8 @@ mod tests {
         assert_eq!(table_number(12.34567, 3), "12.346");
         assert_eq!(table_number(0.0, 3), "0.000");
         assert_eq!(table_number(2.5e-12, 3), "2.500e-12");
+        assert_eq!(table_number(0.0015, 3), "1.500e-3");
+        assert_eq!(table_number(0.0015, 4), "0.0015");
         assert_eq!(table_number(-1.5e30, 4), "-1.500e30");
         assert_eq!(table_number(f64::NAN, 3), "NaN");
     }
