@@ -118,6 +118,9 @@ fn settings_from(task: Task, overrides: &str) -> PyResult<Settings> {
     }
     for (k, v) in o {
         if !b.contains_key(k) {
+            if let Some(hint) = other_library_setting(k) {
+                return Err(value_err(format!("unknown setting {k:?}: {hint}")));
+            }
             let mut names: Vec<&String> = b.keys().collect();
             names.sort();
             return Err(value_err(format!(
@@ -138,6 +141,34 @@ fn settings_from(task: Task, overrides: &str) -> PyResult<Settings> {
     s.validate()
         .map_err(|e| value_err(format!("invalid settings: {e}")))?;
     Ok(s)
+}
+
+/// What a setting of NeuralForecast, Darts, GluonTS or Keras is here (a probe, 2026-12-07:
+/// `hist_exog_list=` got the list of 50 settings, none of them named as the way).
+fn other_library_setting(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "futr_exog_list" | "future_covariates" | "dynamic_real" | "feat_dynamic_real" => {
+            "covariates known in advance are known_columns=[...] of fit(), their future values \
+             rows of the data given to predict()"
+        }
+        "hist_exog_list" | "past_covariates" | "past_feat_dynamic_real" => {
+            "covariates known only in the past are not taken (a known column must be given for \
+             the forecast steps too); leave the column out, or give its future values as a \
+             known column"
+        }
+        "stat_exog_list" | "static_covariates" | "static_df" | "feat_static_real"
+        | "feat_static_cat" => {
+            "static covariates are not taken; id_embedding=N learns a vector per series instead"
+        }
+        "h" | "prediction_length" | "output_chunk_length" => "the forecast length is horizon=",
+        "input_size" | "context_length" | "input_chunk_length" => "the history read is context=",
+        "max_steps" | "n_epochs" => "the budget is steps=, epochs= or minutes=",
+        "learning_rate" => "the learning rate is lr=",
+        "batch_size" => "the batch size is batch=",
+        "random_seed" | "random_state" => "the seed is seed=",
+        "freq" => "the frequency is read from the time column (time_column=)",
+        _ => return None,
+    })
 }
 
 /// A setting serde refused, named by its keyword: a `TypeError` for a value of the wrong kind
@@ -227,9 +258,16 @@ pub struct Model {
 impl Model {
     fn new(l: Loaded) -> Model {
         let s = &l.meta.settings;
+        // a global forecaster's season and context as its training resolved them (a probe,
+        // 2026-12-07: `get_params()` said None for both, hiding the history `predict` needs)
+        let mut shown = s.clone();
+        if let Some(g) = &l.meta.global {
+            shown.season = shown.season.or(Some(g.season));
+            shown.context = shown.context.or(Some(g.context));
+        }
         Model {
             task: l.meta.task,
-            settings_json: serde_json::to_string(s).expect("settings serialise"),
+            settings_json: serde_json::to_string(&shown).expect("settings serialise"),
             labels: l.meta.labels.clone().unwrap_or_default(),
             num_params: l.model.store.len(),
             is_global: l.meta.global.is_some(),

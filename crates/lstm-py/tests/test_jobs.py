@@ -123,6 +123,13 @@ def test_settings_are_the_binarys_under_the_same_names():
     assert lstm.settings("forecast", hidden=12)["hidden"] == 12
     with pytest.raises(ValueError, match="unknown setting \"hiden\""):
         lstm.TextModel(hiden=12)
+    # other libraries' names point to the way here (a probe, 2026-12-07)
+    with pytest.raises(ValueError, match="known_columns"):
+        lstm.Forecaster(futr_exog_list=["price"])
+    with pytest.raises(ValueError, match="only in the past are not taken"):
+        lstm.Forecaster(hist_exog_list=["price"])
+    with pytest.raises(ValueError, match="horizon="):
+        lstm.Forecaster(h=12)
     with pytest.raises(ValueError, match="invalid"):
         lstm.TextModel(hidden=0)
     # the wrong kind of value is a TypeError naming the keyword, in Python's words
@@ -230,6 +237,9 @@ def test_forecaster_with_pandas_returns_a_dataframe():
     last = df.groupby("series")["t"].max()
     first = fc.groupby("series")["t"].min()
     assert all(first[s] == last[s] + 1 for s in last.index)
+    # the context its training resolved (max(2 horizon, 3 season)), not None
+    p = f.get_params()
+    assert (p["season"], p["context"]) == (24, 96), p
 
 
 def test_a_refit_leaves_the_data_a_running_predict_reads():
