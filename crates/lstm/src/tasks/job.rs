@@ -266,8 +266,9 @@ pub struct ChangedSetting {
 /// must refuse (an empty list: `given` may resume `saved`).
 ///
 /// A value the run resolved when it started is the value given (a probe, 2026-12-07: the
-/// original command line was refused): `--scaling auto` for the scaling it chose, and a text
-/// model's default shape for the larger one [`text_size`] gave a long budget.
+/// original command line was refused): `--scaling auto` for the scaling it chose, a text
+/// model's default shape for the larger one [`text_size`] gave a long budget, and a global
+/// forecaster's default size for the one [`global_size`] gave large data.
 pub fn resume_changes(task: Task, saved: &Settings, given: &Settings) -> Vec<ChangedSetting> {
     let object = |s: &Settings| match serde_json::to_value(s) {
         Ok(serde_json::Value::Object(m)) => m,
