@@ -1305,13 +1305,12 @@ fn panel_from(mut file: Delimited, spec: &PanelSpec) -> Result<Panel> {
     let notes = columns
         .enumerate()
         .filter_map(|(c, col)| {
-            let (g, r) = rounding
+            let (_, g) = rounding
                 .iter()
                 .enumerate()
-                .filter_map(|(g, r)| r[c].excess().map(|x| (x, g, &r[c])))
-                .max_by(|a, b| a.0.total_cmp(&b.0))
-                .map(|(_, g, r)| (g, r))?;
-            r.warning(col, spec.id_column.as_ref().map(|_| series[g].id.as_str()))
+                .filter_map(|(g, r)| r[c].excess().map(|x| (x, g)))
+                .max_by(|a, b| a.0.total_cmp(&b.0))?;
+            rounding[g][c].warning(col, spec.id_column.as_ref().map(|_| series[g].id.as_str()))
         })
         .collect();
     Ok(Panel {
