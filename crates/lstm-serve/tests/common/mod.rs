@@ -12,11 +12,40 @@ use lstm_serve::ServeArgs;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-/// A directory for this test binary's files.
+/// A directory for this test binary's files, under cargo's `target/tmp` (the models trained
+/// once per binary live in statics, which are never dropped, so the directory outlives the
+/// run): `lstm-serve-test-PID`; those of runs no longer alive are removed on first use.
 pub fn scratch() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("lstm-serve-test-{}", std::process::id()));
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    SWEPT.call_once(|| sweep_dead_runs(root));
+    let d = root.join(format!("lstm-serve-test-{}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
     d
+}
+
+/// Removes the `lstm-serve-test-PID` directories in `root` whose process is gone (Linux: no
+/// `/proc/PID`; elsewhere nothing is removed).
+fn sweep_dead_runs(root: &Path) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("lstm-serve-test-"))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 fn train(task: Task, name: &str, data: &str, tweak: impl FnOnce(&mut Settings)) -> PathBuf {

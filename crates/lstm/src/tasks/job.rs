@@ -552,12 +552,13 @@ fn text_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
     let mut m = meta(Task::Text, &mc, &s);
     m.vocab = Some(vocab.clone());
     m.seen = seen;
+    let notes = data.validation_note().into_iter().collect();
     let task = TextTask {
         data,
         vocab,
         sample_length: 300,
     };
-    Ok((m, Box::new(task), Vec::new(), Vec::new()))
+    Ok((m, Box::new(task), notes, Vec::new()))
 }
 
 // ---------------------------------------------------------------- forecast

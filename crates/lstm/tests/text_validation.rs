@@ -1,0 +1,106 @@
+//! A text model's validation during training: the whole validation text when it is short, and
+//! [`VALIDATION_TOKENS`]' worth of full windows spread evenly over a longer one, each scored
+//! as `lstm eval` scores a window.
+
+use lstm::model::{Head, InputKind, ModelConfig, SequenceModel};
+use lstm::tasks::text::{evaluate, validation_windows, Encoded, TextData, VALIDATION_TOKENS};
+use lstm::tasks::train::TrainTask;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn random_text(len: usize, vocab: u32, seed: u64) -> Encoded {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let input: Vec<u32> = (0..len).map(|_| rng.gen_range(0..vocab)).collect();
+    Encoded {
+        target: input.clone(),
+        input,
+    }
+}
+
+fn model(vocab: usize) -> SequenceModel {
+    let cfg = ModelConfig {
+        input: InputKind::OneHot { vocab },
+        hidden_size: 8,
+        num_layers: 1,
+        head: Head::PerStep { outputs: vocab },
+        ..Default::default()
+    };
+    SequenceModel::new(&cfg, 5).unwrap()
+}
+
+/// A validation text under the cap is scored whole, as `evaluate` scores it, with no note.
+#[test]
+fn a_short_validation_text_is_scored_whole() {
+    let mut m = model(7);
+    let val = random_text(5_000, 7, 1);
+    let mut data = TextData::new(random_text(500, 7, 2), val.clone(), 32, 16).unwrap();
+    assert!(data.validation_note().is_none());
+    let got = data.validate(&mut m).unwrap();
+    let want = evaluate(&mut m, &val, 32, 16).unwrap().nats_per_token as f32;
+    assert_eq!(got, want);
+}
+
+/// A validation text over the cap: the scored windows are full, distinct, in order, from the
+/// first to the last full window, at most the cap's worth; the loss is the mean over them, each
+/// window scored alone from its own slice of the text (an independent computation: one
+/// window at a time, batch 1).
+#[test]
+fn a_long_validation_text_is_scored_on_windows_spread_over_it() {
+    let (vocab, seq_len) = (5usize, 50usize);
+    let len = 3 * VALIDATION_TOKENS + 17;
+    let val = random_text(len, vocab as u32, 3);
+    let mut data =
+        TextData::new(random_text(500, vocab as u32, 4), val.clone(), seq_len, 64).unwrap();
+    let w = &data.val_windows;
+    assert_eq!(w.len(), VALIDATION_TOKENS / seq_len);
+    assert!(w.iter().all(|&(s, e)| e - s == seq_len && e < len));
+    assert!(
+        w.windows(2).all(|p| p[0].1 <= p[1].0),
+        "in order, not overlapping"
+    );
+    assert_eq!(w[0].0, 0);
+    let last_full = (len - 1) / seq_len - 1;
+    assert_eq!(w[w.len() - 1].0, last_full * seq_len);
+    // evenly: no gap more than one window away from the mean gap
+    let gaps: Vec<usize> = w.windows(2).map(|p| p[1].0 - p[0].0).collect();
+    let (lo, hi) = (gaps.iter().min().unwrap(), gaps.iter().max().unwrap());
+    assert!(hi - lo <= seq_len, "gaps {lo}..{hi}");
+    let note = data.validation_note().unwrap();
+    assert!(
+        note.contains(&format!("{} windows", w.len())) && note.contains("lstm eval"),
+        "{note}"
+    );
+
+    let mut m = model(vocab);
+    let got = data.validate(&mut m).unwrap() as f64;
+    let (mut total, mut count) = (0.0f64, 0usize);
+    for &(s, e) in &data.val_windows.clone() {
+        let slice = Encoded {
+            input: val.input[s..=e].to_vec(),
+            target: val.target[s..=e].to_vec(),
+        };
+        let one = evaluate(&mut m, &slice, seq_len, 1).unwrap();
+        assert_eq!(one.tokens, seq_len);
+        total += one.nats_per_token * one.tokens as f64;
+        count += one.tokens;
+    }
+    let want = total / count as f64;
+    assert!(
+        (got - want).abs() <= 1e-5 * want,
+        "validation {got} against {want} window by window"
+    );
+    // and it is not the whole text's figure by accident of the windows being all of it
+    assert!(count < len - 1);
+}
+
+/// The windows of a short text are `evaluate`'s: every `seq_len` tokens, the last shorter.
+#[test]
+fn validation_windows_cover_a_short_text() {
+    assert_eq!(
+        validation_windows(10, 4, VALIDATION_TOKENS),
+        vec![(0, 4), (4, 8), (8, 9)]
+    );
+    assert_eq!(validation_windows(1, 4, 10), Vec::<(usize, usize)>::new());
+    // a cap under one window still scores one window
+    assert_eq!(validation_windows(100, 10, 3), vec![(0, 10)]);
+}
