@@ -320,7 +320,8 @@ pub struct CommonTrain {
     /// Threads (0 = all cores) [default: 0].
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Budget in minutes [default: text 4; forecast and classify use --epochs].
+    /// Budget in minutes of training steps (reading the data, validation and saving come on
+    /// top) [default: text 4; forecast and classify use --epochs].
     #[arg(long, allow_negative_numbers = true)]
     pub minutes: Option<f64>,
     /// Budget in optimizer steps (counted from the start of training, also after --resume).

@@ -599,17 +599,8 @@ fn run(mut job: Job, quiet: bool, new_out: bool) -> Result<()> {
         let val = job.state.val_loss.last().map(|v| v.1);
         // several models (a classifier's, a small forecaster's, with its candidate scalings):
         // the steps and seconds are the first model's, and the whole run took longer
-        let all = if job.members.is_empty() {
-            String::new()
-        } else if resumed_from > 0 {
-            format!(" (the first of {} models)", job.members.len() + 1)
-        } else {
-            format!(
-                " (the first of {} models; {:.0} s in all)",
-                job.members.len() + 1,
-                STARTED.get().map_or(0.0, |t| t.elapsed().as_secs_f64())
-            )
-        };
+        let wall = STARTED.get().map_or(0.0, |t| t.elapsed().as_secs_f64());
+        let all = time_beside_steps(job.members.len(), resumed_from > 0, job.state.seconds, wall);
         outln!(
             "done: {} steps in {:.0} s{all}, validation loss {}; model saved in {out}",
             job.state.step,
@@ -854,6 +845,26 @@ fn path_str(p: &Option<PathBuf>) -> Option<String> {
 /// When `lstm train` started, for the summary of a run of several models.
 static STARTED: OnceLock<Instant> = OnceLock::new();
 
+/// What the summary's "done: N steps in S s" adds: several models (a classifier's, a small
+/// forecaster's, with its candidate scalings) say the steps and seconds are the first model's
+/// and what the whole run took; one model says what the run took beside its training steps
+/// when that is much more (the budget counts the steps only; a large file's reading and
+/// validation come on top). A resumed run's seconds count from the first start, so the time of
+/// this process is not set beside them.
+fn time_beside_steps(members: usize, resumed: bool, seconds: f64, wall: f64) -> String {
+    if members > 0 {
+        if resumed {
+            format!(" (the first of {} models)", members + 1)
+        } else {
+            format!(" (the first of {} models; {wall:.0} s in all)", members + 1)
+        }
+    } else if !resumed && wall > seconds + 5.0 && wall > 1.2 * seconds {
+        format!(" of training ({wall:.0} s in all, with reading the data, validation and saving)")
+    } else {
+        String::new()
+    }
+}
+
 /// `lstm train`: the settings of the job chosen, then one library job.
 pub fn train(cmd: &TrainCmd) -> Result<()> {
     let _ = STARTED.set(Instant::now());
@@ -1026,4 +1037,32 @@ fn train_text(a: &TextArgs, default_job: bool) -> Result<()> {
         a.common.quiet,
         true,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::time_beside_steps;
+
+    /// The summary names the whole run's time beside a single model's training seconds only
+    /// when the rest took much longer, and never for a resumed run.
+    #[test]
+    fn the_summary_says_what_the_run_took_beside_its_steps() {
+        // 30 s of steps in a 77 s run (a 25 MB text's validations before they were capped)
+        assert_eq!(
+            time_beside_steps(0, false, 30.0, 77.0),
+            " of training (77 s in all, with reading the data, validation and saving)"
+        );
+        // a few seconds of reading and saving are not worth a word
+        assert_eq!(time_beside_steps(0, false, 30.0, 34.0), "");
+        assert_eq!(time_beside_steps(0, false, 100.0, 115.0), "");
+        assert_eq!(time_beside_steps(0, true, 30.0, 77.0), "");
+        assert_eq!(
+            time_beside_steps(2, false, 30.0, 95.0),
+            " (the first of 3 models; 95 s in all)"
+        );
+        assert_eq!(
+            time_beside_steps(9, true, 30.0, 95.0),
+            " (the first of 10 models)"
+        );
+    }
 }

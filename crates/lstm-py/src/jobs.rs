@@ -303,6 +303,8 @@ impl Model {
                         Err(std::sync::TryLockError::WouldBlock) => None,
                     };
                     if let Some(mut g) = guard {
+                        // (a panic in an interruptible call may have left its flag)
+                        set_stop(&mut g, None);
                         return f.take().map(|f| f(&mut g));
                     }
                     if std::time::Instant::now() >= until {
@@ -320,9 +322,9 @@ impl Model {
 
     /// As [`Model::with_model`], `f` on a thread of its own, so that Ctrl-C raises
     /// `KeyboardInterrupt` at once, not when a long `evaluate` or `predict` ends (a probe,
-    /// 2026-12-07: 39 s and more). An abandoned call that has begun runs to its end in the
-    /// background, its answer dropped, and holds the model meanwhile; one still waiting for the
-    /// model never starts.
+    /// 2026-12-07: 39 s and more). An abandoned call that has begun stops at its models' next
+    /// batch ([`lstm::model::SequenceModel::stop`]), its answer dropped; one still waiting for
+    /// the model never starts.
     fn with_model_interruptible<T: Send + 'static>(
         &self,
         py: Python<'_>,
@@ -343,7 +345,11 @@ impl Model {
                 Err(std::sync::TryLockError::WouldBlock) => None,
             };
             if let Some(mut g) = guard {
-                let _ = tx.send(f(&mut g));
+                // the abandoning Ctrl-C also stops the models at their next batch
+                set_stop(&mut g, Some(Arc::clone(&gone)));
+                let out = f(&mut g);
+                set_stop(&mut g, None);
+                let _ = tx.send(out);
                 return;
             }
             std::thread::sleep(Duration::from_millis(2));
@@ -376,6 +382,13 @@ impl Model {
             )));
         }
         Ok(())
+    }
+}
+
+/// Gives a loaded model and its further models the stop flag `stop` (`None`: none).
+fn set_stop(l: &mut Loaded, stop: Option<Arc<AtomicBool>>) {
+    for m in std::iter::once(&mut l.model).chain(l.members.iter_mut()) {
+        m.stop = stop.clone();
     }
 }
 

@@ -1144,3 +1144,25 @@ def test_ctrl_c_stops_a_long_evaluate_at_once_and_the_model_stays_usable():
         signal.signal(signal.SIGINT, previous)
     # the abandoned evaluation ends in the background; the model then answers as before
     assert len(m.generate("A", length=5, seed=1)) == 5
+
+
+def test_an_abandoned_evaluate_stops_and_frees_the_model():
+    # until 2026-12-07 an evaluate left by Ctrl-C ran to its end in the background, holding
+    # the model: the next call waited for it (here about 40 s); it stops at its next batch
+    import signal
+    import time
+
+    text = (DATA / "tinyshakespeare.txt").read_text()
+    m = lstm.TextModel(hidden=256, layers=2, steps=1, seq_len=16, batch=4, threads=1)
+    m.fit(text[:20000])
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+        with pytest.raises(KeyboardInterrupt):
+            m.evaluate(text * 2)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    t = time.monotonic()
+    assert len(m.generate("A", length=5, seed=1)) == 5
+    waited = time.monotonic() - t
+    assert waited < 10, f"the next call waited {waited:.1f} s for the abandoned evaluate"

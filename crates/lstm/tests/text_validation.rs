@@ -104,3 +104,31 @@ fn validation_windows_cover_a_short_text() {
     // a cap under one window still scores one window
     assert_eq!(validation_windows(100, 10, 3), vec![(0, 10)]);
 }
+
+/// A raised stop flag ends a model's forward passes before they begin (Python's abandoned
+/// calls), and a lowered or absent one does not change what they compute.
+#[test]
+fn a_raised_stop_flag_ends_forward_passes() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let mut m = model(5);
+    let val = random_text(2_000, 5, 6);
+    let before = evaluate(&mut m, &val, 20, 8).unwrap().nats_per_token;
+    let flag = Arc::new(AtomicBool::new(false));
+    m.stop = Some(Arc::clone(&flag));
+    assert_eq!(
+        evaluate(&mut m, &val, 20, 8).unwrap().nats_per_token,
+        before
+    );
+    flag.store(true, Ordering::SeqCst);
+    let e = evaluate(&mut m, &val, 20, 8).unwrap_err();
+    assert!(matches!(e, lstm::Error::Interrupted), "{e}");
+    assert!(m
+        .predict(lstm::model::Inputs::Tokens(&val.input[..20]), 1, 20, None)
+        .is_err());
+    m.stop = None;
+    assert_eq!(
+        evaluate(&mut m, &val, 20, 8).unwrap().nats_per_token,
+        before
+    );
+}

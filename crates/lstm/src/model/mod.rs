@@ -374,6 +374,11 @@ pub struct SequenceModel {
     /// zeros; `Some` starts from it (an empty state: from zeros) and holds the final state
     /// afterwards. A state of another batch size is an error ([`Error::Shape`]).
     pub carry: Option<RecurrentState>,
+    /// A caller's stop flag: while it is set and raised, every forward pass ([`Self::predict`],
+    /// [`Self::evaluate`], a training step) fails with [`Error::Interrupted`] before it begins,
+    /// so a long evaluation or forecast its caller has given up on (Python's Ctrl-C) ends
+    /// within a batch. `None` (the default): never.
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     cache: RecurrentCache,
     emb_out: Vec<f32>,
     head_in: Vec<f32>,
@@ -478,6 +483,7 @@ impl SequenceModel {
             optimizer,
             rng: dropout_rng,
             carry: None,
+            stop: None,
             cache,
             emb_out: Vec::new(),
             head_in: Vec::new(),
@@ -733,6 +739,13 @@ impl SequenceModel {
         compact: bool,
         classes: Option<&[u32]>,
     ) -> Result<()> {
+        if self
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
+        {
+            return Err(Error::Interrupted);
+        }
         let params = &self.store.values;
         // ---- input
         let input = match (self.config.input, inputs) {
