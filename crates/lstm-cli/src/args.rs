@@ -583,6 +583,11 @@ pub struct EvalArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Global forecaster: also write each series' scores in each window to this CSV file (the
+    /// id, window, start, observed, the model's smape, mase, mape, rmse, quantile_loss,
+    /// coverage_95, msis, and seasonal naive's smape and mase).
+    #[arg(long, value_name = "FILE")]
+    pub per_series: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -308,8 +308,23 @@ pub fn classify(a: &ClassifyArgs) -> Result<()> {
 
 /// `lstm eval`: the model's metric on a file, as text or JSON.
 pub fn eval(a: &EvalArgs) -> Result<()> {
+    if let Some(p) = &a.per_series {
+        crate::paths::check_output("--per-series", p, Some(&a.model), &[&a.data])?;
+        crate::paths::check_file_target("--per-series", p)?;
+    }
     let mut l = modeldir::load_for_use(&a.model)
         .with_context(|| format!("cannot load the model in {}", a.model.display()))?;
+    if a.per_series.is_some() && l.meta.global.is_none() {
+        bail!(
+            "--per-series scores each series of a global forecaster's backtest; {} holds a {} model, scored as a whole",
+            a.model.display(),
+            if l.meta.task == Task::Forecast {
+                "window forecaster (--forecaster window)".to_string()
+            } else {
+                l.meta.task.to_string()
+            }
+        );
+    }
     if a.text_column.is_some() || a.label_column.is_some() {
         if l.meta.task != Task::Classify {
             bail!(
@@ -337,6 +352,16 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
             windows: a.windows,
         },
     )?;
+    // the file first: a report printed means its file is there
+    if let (Some(p), job::EvalReport::Backtest(b)) = (&a.per_series, &report) {
+        modeldir::write_atomic(p, b.per_series_csv().as_bytes())?;
+        eprintln!(
+            "wrote the scores of {} series in {} window(s) to {}",
+            b.series,
+            b.windows,
+            p.display()
+        );
+    }
     if a.json {
         outln!("{}", report.to_json());
     } else {

@@ -558,6 +558,23 @@ fn forecast_train_forecast_eval() {
         &["eval", "--model", m, "--data", air, "--windows", "3"],
         &["--windows scores a global forecaster"],
     );
+    let ps = dir.join("per-series.csv");
+    fails(
+        &[
+            "eval",
+            "--model",
+            m,
+            "--data",
+            air,
+            "--per-series",
+            ps.to_str().unwrap(),
+        ],
+        &[
+            "--per-series scores each series of a global forecaster's backtest",
+            "window forecaster",
+        ],
+    );
+    assert!(!ps.exists());
     fails(
         &["eval", "--model", m, "--data", air, "--holdout", "0"],
         &["--holdout must be at least 1"],

@@ -452,6 +452,94 @@ fn the_issues_m4_commands_on_three_series() {
     assert_eq!(e["windows"], 2);
     assert_eq!(e["model"]["windows"], 6);
     assert_eq!(e["model"]["per_step"].as_array().unwrap().len(), 48);
+    // each series' scores in each window: in the file's order, windows in time order; their
+    // means are the report's, and seasonal naive's sMAPE is the formula's on the file's values
+    let ps = dir.join("per-series.csv");
+    let (_, err) = ok(&[
+        "eval",
+        "--model",
+        s(&m96),
+        "--data",
+        s(&csv),
+        "--windows",
+        "2",
+        "--per-series",
+        s(&ps),
+    ]);
+    assert!(err.contains("scores of 3 series in 2 window(s)"), "{err}");
+    let out = std::fs::read_to_string(&ps).unwrap();
+    assert_eq!(
+        out.lines().next().unwrap(),
+        "series,window,start,observed,smape,mase,mape,rmse,quantile_loss,coverage_95,msis,seasonal_naive_smape,seasonal_naive_mase"
+    );
+    let r = rows(&out);
+    assert_eq!(r.len(), 6);
+    let values: Vec<(String, f64)> = std::fs::read_to_string(&csv)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[0].to_string(), num(f[2]))
+        })
+        .collect();
+    for (j, (id, end)) in last.iter().enumerate() {
+        let y: Vec<f64> = values
+            .iter()
+            .filter(|(i, _)| i == id)
+            .map(|(_, v)| *v)
+            .collect();
+        assert_eq!(y.len(), *end, "{id}: its times run 1..={end}");
+        for w in 0..2 {
+            let row = &r[2 * j + w];
+            assert_eq!(&row[0], id);
+            assert_eq!(row[1], (w + 1).to_string());
+            // times 1, 2, ...: the window's first step is 96 or 48 before the end, plus one
+            let origin = end - 96 + 48 * w;
+            assert_eq!(num(&row[2]) as usize, origin + 1);
+            assert_eq!(row[3], "48");
+            let naive: f64 = (0..48)
+                .map(|h| {
+                    let (a, f) = (y[origin + h], y[origin - 24 + h % 24]);
+                    (a - f).abs() / (a.abs() + f.abs())
+                })
+                .sum::<f64>()
+                * 200.0
+                / 48.0;
+            let got = num(&row[11]);
+            assert!(
+                (got - naive).abs() <= 1e-6 * naive,
+                "{id} window {w}: {got} against {naive}"
+            );
+        }
+    }
+    let mean = |k: usize| r.iter().map(|row| num(&row[k])).sum::<f64>() / r.len() as f64;
+    for (k, v) in [
+        (4, &e["model"]["smape"]),
+        (5, &e["model"]["mase"]),
+        (10, &e["model"]["msis"]),
+        (11, &e["seasonal_naive"]["smape"]),
+    ] {
+        let v = v.as_f64().unwrap();
+        assert!(
+            (mean(k) - v).abs() <= 1e-9 * v.abs(),
+            "column {k}: {} against {v}",
+            mean(k)
+        );
+    }
+    // not a global forecaster's backtest, or a file inside the model: refused, nothing written
+    let o = run(&[
+        "eval",
+        "--model",
+        s(&m96),
+        "--data",
+        s(&csv),
+        "--per-series",
+        s(&m96.join("scores.csv")),
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("inside the model directory"));
+    assert!(!m96.join("scores.csv").exists());
 
     // another file with the same series: its windows may not reach into the steps a series
     // trained on either (a copy under another name, a longer export; each was scored before)

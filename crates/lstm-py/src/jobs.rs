@@ -772,7 +772,10 @@ impl Model {
     }
 
     /// Scores the model on the file `data` as `lstm eval` does; returns its JSON report.
-    #[pyo3(signature = (data, tail=None, stream=false, holdout=None, windows=None))]
+    /// With `per_series`, a global forecaster's report holds `per_series_csv`: each series'
+    /// scores in each window, as `lstm eval --per-series` writes them.
+    #[pyo3(signature = (data, tail=None, stream=false, holdout=None, windows=None, per_series=false))]
+    #[allow(clippy::too_many_arguments)] // `lstm eval`'s options, spelled out
     fn evaluate(
         &self,
         py: Python<'_>,
@@ -781,6 +784,7 @@ impl Model {
         stream: bool,
         holdout: Option<usize>,
         windows: Option<usize>,
+        per_series: bool,
     ) -> PyResult<String> {
         require_file(&data)?;
         if let Some(t) = tail {
@@ -795,10 +799,24 @@ impl Model {
             holdout,
             windows,
         };
+        if per_series && !self.is_global {
+            return Err(value_err(
+                "per_series scores each series of a global forecaster's backtest; this model is scored as a whole",
+            ));
+        }
         let report = self
             .with_model_interruptible(py, move |l| job::evaluate(l, &data, &o))?
             .map_err(job_err)?;
-        Ok(report.to_json().to_string())
+        let mut json = report.to_json();
+        if let (true, job::EvalReport::Backtest(b), Some(m)) =
+            (per_series, &report, json.as_object_mut())
+        {
+            m.insert(
+                "per_series_csv".into(),
+                serde_json::Value::String(b.per_series_csv()),
+            );
+        }
+        Ok(json.to_string())
     }
 
     fn __repr__(&self) -> String {

@@ -205,6 +205,41 @@ def test_forecaster_takes_a_1d_array_and_backtests(tmp_path):
     assert report["windows"] == 2 and report["series"] == 1
     assert np.isfinite(report["model"]["smape"]) and np.isfinite(report["model"]["mase"])
     assert len(report["model"]["per_step"]) == 12
+    assert "per_series" not in report
+
+
+def test_forecaster_evaluate_gives_each_series_scores():
+    pd = pytest.importorskip("pandas", reason="pandas is not installed: DataFrame input untested")
+    rows = list(csv.DictReader(open(DATA / "m4_hourly_train.csv")))
+    df = pd.DataFrame([r for r in rows if r["series"] in ("H1", "H2", "H3")])
+    df["value"] = df["value"].astype(float)
+    df["t"] = df["t"].astype(int)
+    f = lstm.Forecaster(steps=20, hidden=8, layers=1, horizon=48, season=24, threads=1)
+    f.fit(df, column="value", id_column="series", time_column="t", holdout=96)
+    report = f.evaluate(df, windows=2, per_series=True)
+    ps = report["per_series"]
+    assert list(ps.columns) == [
+        "series", "window", "start", "observed", "smape", "mase", "mape", "rmse",
+        "quantile_loss", "coverage_95", "msis", "seasonal_naive_smape", "seasonal_naive_mase",
+    ]
+    assert list(ps["series"]) == ["H1", "H1", "H2", "H2", "H3", "H3"]
+    assert list(ps["window"]) == [1, 2] * 3 and ps["window"].dtype == np.int64
+    # the averages are the report's
+    for k in ["smape", "mase", "msis"]:
+        assert abs(ps[k].mean() - report["model"][k]) <= 1e-9 * report["model"][k]
+    assert abs(ps["seasonal_naive_smape"].mean() - report["seasonal_naive"]["smape"]) <= 1e-9 * 100
+    # seasonal naive on H1's last window, by the formula from the frame's own values
+    y = df[df["series"] == "H1"]["value"].to_numpy()
+    actual, naive = y[-48:], np.tile(y[-72:-48], 2)
+    smape = 200 / 48 * np.sum(np.abs(actual - naive) / (np.abs(actual) + np.abs(naive)))
+    assert abs(ps["seasonal_naive_smape"].iloc[1] - smape) <= 1e-6 * smape
+    assert ps["start"].iloc[1] == len(y) - 47
+    with pytest.raises(TypeError, match="per_series must be True or False"):
+        f.evaluate(df, windows=2, per_series="yes")
+    w = lstm.Forecaster(forecaster="window", steps=5, horizon=4, window=8, threads=1)
+    w.fit(np.arange(60.0), holdout=4)
+    with pytest.raises(ValueError, match="per_series scores each series of a global forecaster"):
+        w.evaluate(np.arange(60.0), per_series=True)
 
 
 def test_forecaster_of_counts_forecasts_whole_numbers():

@@ -126,4 +126,5 @@ class Model:
         stream: bool = False,
         holdout: Optional[int] = None,
         windows: Optional[int] = None,
+        per_series: bool = False,
     ) -> str: ...

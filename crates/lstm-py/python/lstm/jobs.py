@@ -999,22 +999,44 @@ class Forecaster(_Job):
         *,
         windows: Optional[int] = None,
         holdout: Optional[int] = None,
+        per_series: bool = False,
     ) -> Dict[str, Any]:
         """Backtests the model on ``data`` as ``lstm eval`` does: for a global forecaster,
         ``windows`` rolling origins (default 1) scored with sMAPE, MASE, MAPE, RMSE, the
         weighted quantile loss, the 95% interval's coverage and MSIS, beside seasonal naive;
-        for a window forecaster, the last ``holdout`` rows."""
+        for a window forecaster, the last ``holdout`` rows. The averages are the report's;
+        with ``per_series=True`` (a global forecaster) its ``"per_series"`` holds each
+        series' scores in each window, as ``lstm eval --per-series`` writes them: the id,
+        ``window`` (1 the earliest), ``start`` (the window's first time), ``observed``, the
+        model's ``smape``, ``mase``, ``mape``, ``rmse``, ``quantile_loss``, ``coverage_95``,
+        ``msis``, and ``seasonal_naive_smape``, ``seasonal_naive_mase`` (NaN where a measure
+        does not exist): a pandas DataFrame when ``data`` is one, else a dict of numpy
+        arrays."""
         if windows is not None:
             windows = _count(windows, "windows", 1)
         if holdout is not None:
             holdout = _count(holdout, "holdout", 1)
+        if not isinstance(per_series, (bool, np.bool_)):
+            raise TypeError(f"per_series must be True or False, got {per_series!r}")
         params = self.get_params()
         data, _, _ = _as_frame(
             data, self._target(), params.get("date_column"), params.get("id_column")
         )
+        as_frame = _is_dataframe(data)
+        texts = _text_columns(data, [params.get("id_column")])
         with tempfile.TemporaryDirectory(prefix="lstm-data-") as d:
             path = self._write(data, Path(d), self._target(), self._used())
-            return self._evaluate_file(path, windows=windows, holdout=holdout)
+            options: Dict[str, Any] = {"windows": windows, "holdout": holdout}
+            if per_series:
+                options["per_series"] = True
+            report = self._evaluate_file(path, **options)
+        table = report.pop("per_series_csv", None)
+        if table is not None:
+            id_column = params.get("id_column") or "series"
+            report["per_series"] = _parse_forecast(
+                table, as_frame, {id_column, "window", "start", "observed"}, texts
+            )
+        return report
 
 
 def _as_frame(

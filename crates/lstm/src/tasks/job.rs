@@ -2816,6 +2816,100 @@ pub struct Backtest {
     /// Seasonal naive (the last season repeated; the last value without a season) on the same
     /// windows.
     pub seasonal_naive: metrics::Aggregate,
+    /// Each series' scores in each window, series by series in the file's order, windows in
+    /// time order ([`Backtest::per_series_csv`]); not in the JSON report, whose size would
+    /// grow with the series.
+    #[serde(skip)]
+    pub per_series: Vec<SeriesScore>,
+    /// The id column's name in the file (`None`: a file of one series without one).
+    #[serde(skip)]
+    pub id_column: Option<String>,
+}
+
+/// One series' scores in one backtest window ([`Backtest::per_series`]): the measures of
+/// [`metrics::WindowScore`], and seasonal naive's sMAPE and MASE on the same window.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeriesScore {
+    /// The series' id.
+    pub id: String,
+    /// The window, from 1 (the earliest origin) to the backtest's `windows`.
+    pub window: usize,
+    /// The time of the window's first forecast step, as the forecast CSV writes it.
+    pub start: String,
+    /// Actuals present in the window.
+    pub observed: usize,
+    /// sMAPE (percent).
+    pub smape: Option<f64>,
+    /// MASE.
+    pub mase: Option<f64>,
+    /// MAPE (percent).
+    pub mape: Option<f64>,
+    /// RMSE.
+    pub rmse: Option<f64>,
+    /// The weighted quantile loss.
+    pub quantile_loss: Option<f64>,
+    /// The share of the actuals inside the 95% interval.
+    pub coverage_95: Option<f64>,
+    /// MSIS.
+    pub msis: Option<f64>,
+    /// Seasonal naive's sMAPE on the window.
+    pub seasonal_naive_smape: Option<f64>,
+    /// Seasonal naive's MASE on the window.
+    pub seasonal_naive_mase: Option<f64>,
+}
+
+impl Backtest {
+    /// One row per series and window: the id (under the file's id column name, `series`
+    /// without one), `window`, `start`, `observed`, the model's `smape`, `mase`, `mape`,
+    /// `rmse`, `quantile_loss`, `coverage_95`, `msis`, and `seasonal_naive_smape`,
+    /// `seasonal_naive_mase`; a measure that does not exist for the window (no actuals, no
+    /// scale) is an empty cell. Numbers are written in full (Rust's shortest round trip).
+    pub fn per_series_csv(&self) -> String {
+        let mut w = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::Any(b'\n'))
+            .from_writer(Vec::new());
+        let id = self.id_column.clone().unwrap_or_else(|| "series".into());
+        let mut rows = vec![[
+            id.as_str(),
+            "window",
+            "start",
+            "observed",
+            "smape",
+            "mase",
+            "mape",
+            "rmse",
+            "quantile_loss",
+            "coverage_95",
+            "msis",
+            "seasonal_naive_smape",
+            "seasonal_naive_mase",
+        ]
+        .map(String::from)
+        .to_vec()];
+        let cell = |x: Option<f64>| x.map_or(String::new(), |v| v.to_string());
+        for r in &self.per_series {
+            rows.push(vec![
+                r.id.clone(),
+                r.window.to_string(),
+                r.start.clone(),
+                r.observed.to_string(),
+                cell(r.smape),
+                cell(r.mase),
+                cell(r.mape),
+                cell(r.rmse),
+                cell(r.quantile_loss),
+                cell(r.coverage_95),
+                cell(r.msis),
+                cell(r.seasonal_naive_smape),
+                cell(r.seasonal_naive_mase),
+            ]);
+        }
+        for row in rows {
+            // writing to memory cannot fail
+            let _ = w.write_record(&row);
+        }
+        String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+    }
 }
 
 impl fmt::Display for Backtest {
@@ -3133,7 +3227,7 @@ pub fn backtest(l: &mut Loaded, data: &Path, windows: usize) -> JobResult<Backte
         check_counts(&data.display().to_string(), &panel, &lens, &spec.target)?;
     }
     let prepared = global::prepare(&spec, &panel, &lens, 0)?;
-    let (mut scores, mut naive) = (Vec::new(), Vec::new());
+    let (mut scores, mut naive, mut per_series) = (Vec::new(), Vec::new(), Vec::new());
     let m = spec.season.max(1);
     for k in (1..=windows).rev() {
         let origins: Vec<usize> = lens.iter().map(|&n| n - k * spec.horizon).collect();
@@ -3145,7 +3239,7 @@ pub fn backtest(l: &mut Loaded, data: &Path, windows: usize) -> JobResult<Backte
             spec.horizon,
             &BACKTEST_LEVELS,
         )?;
-        for ((p, &origin), f) in prepared.iter().zip(&origins).zip(&fc) {
+        for (i, ((p, &origin), f)) in prepared.iter().zip(&origins).zip(&fc).enumerate() {
             let y: Vec<f64> = p.y.iter().map(|&v| v as f64).collect();
             let insample = &y[..origin];
             let actual = &y[origin..origin + spec.horizon];
@@ -3153,11 +3247,34 @@ pub fn backtest(l: &mut Loaded, data: &Path, windows: usize) -> JobResult<Backte
                 metrics::WindowScore::new(insample, actual, point, q, spec.season)
                     .map_err(|e| invalid(e.to_string()))
             };
-            scores.push(score(&f.median, &f.quantiles)?);
+            let model = score(&f.median, &f.quantiles)?;
             let sn = metrics::seasonal_naive_forecast(insample, m, spec.horizon);
-            naive.push(score(&sn, &[])?);
+            let sn = score(&sn, &[])?;
+            per_series.push((
+                i,
+                SeriesScore {
+                    id: f.id.clone(),
+                    window: windows - k + 1,
+                    start: f.times.first().map(|t| t.to_string()).unwrap_or_default(),
+                    observed: model.observed,
+                    smape: model.smape,
+                    mase: model.mase,
+                    mape: model.mape,
+                    rmse: model.rmse,
+                    quantile_loss: model.quantile_loss,
+                    coverage_95: model.coverage_95,
+                    msis: model.msis,
+                    seasonal_naive_smape: sn.smape,
+                    seasonal_naive_mase: sn.mase,
+                },
+            ));
+            scores.push(model);
+            naive.push(sn);
         }
     }
+    // series by series in the file's order, each one's windows in time order
+    per_series.sort_by_key(|(i, r)| (*i, r.window));
+    let per_series = per_series.into_iter().map(|(_, r)| r).collect();
     Ok(Backtest {
         task: Task::Forecast,
         data: data.to_path_buf(),
@@ -3167,6 +3284,8 @@ pub fn backtest(l: &mut Loaded, data: &Path, windows: usize) -> JobResult<Backte
         season: spec.season,
         model: metrics::Aggregate::from_windows(&scores),
         seasonal_naive: metrics::Aggregate::from_windows(&naive),
+        per_series,
+        id_column: spec.id_column.clone(),
     })
 }
 
