@@ -320,8 +320,9 @@ pub struct CommonTrain {
     /// Threads (0 = all cores) [default: 0].
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Budget in minutes of training steps (reading the data, validation and saving come on
-    /// top) [default: text 4; forecast and classify use --epochs].
+    /// Budget in minutes of training steps (reading the data, validation, samples, saving, and
+    /// a small forecaster's candidate scalings come on top) [default: text 4; forecast and
+    /// classify use --epochs].
     #[arg(long, allow_negative_numbers = true)]
     pub minutes: Option<f64>,
     /// Budget in optimizer steps (counted from the start of training, also after --resume).

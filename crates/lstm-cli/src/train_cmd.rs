@@ -848,8 +848,8 @@ static STARTED: OnceLock<Instant> = OnceLock::new();
 /// What the summary's "done: N steps in S s" adds: several models (a classifier's, a small
 /// forecaster's, with its candidate scalings) say the steps and seconds are the first model's
 /// and what the whole run took; one model says what the run took beside its training steps
-/// when that is much more (the budget counts the steps only; a large file's reading and
-/// validation come on top). A resumed run's seconds count from the first start, so the time of
+/// when that is much more (the budget counts the steps only; a large file's reading,
+/// validation, samples, checkpoints and a small forecaster's candidate scalings come on top). A resumed run's seconds count from the first start, so the time of
 /// this process is not set beside them.
 fn time_beside_steps(members: usize, resumed: bool, seconds: f64, wall: f64) -> String {
     if members > 0 {
@@ -859,7 +859,7 @@ fn time_beside_steps(members: usize, resumed: bool, seconds: f64, wall: f64) -> 
             format!(" (the first of {} models; {wall:.0} s in all)", members + 1)
         }
     } else if !resumed && wall > seconds + 5.0 && wall > 1.2 * seconds {
-        format!(" of training ({wall:.0} s in all, with reading the data, validation and saving)")
+        format!(" of training ({wall:.0} s in all: reading the data, validation, samples, checkpoints and a small forecaster's candidate scalings come on top)")
     } else {
         String::new()
     }
@@ -1050,7 +1050,7 @@ mod tests {
         // 30 s of steps in a 77 s run (a 25 MB text's validations before they were capped)
         assert_eq!(
             time_beside_steps(0, false, 30.0, 77.0),
-            " of training (77 s in all, with reading the data, validation and saving)"
+            " of training (77 s in all: reading the data, validation, samples, checkpoints and a small forecaster's candidate scalings come on top)"
         );
         // a few seconds of reading and saving are not worth a word
         assert_eq!(time_beside_steps(0, false, 30.0, 34.0), "");

@@ -701,6 +701,8 @@ impl Model {
         let inner = self.inner.clone();
         std::thread::spawn(move || {
             let mut l = inner.lock().unwrap_or_else(|p| p.into_inner());
+            // (a panic in an interruptible call may have left its flag)
+            set_stop(&mut l, None);
             let piece_tx = tx.clone();
             let r = job::generate_until(&mut l, &o, &mut |piece| {
                 // a reader that went away (the iterator dropped) stops the generation and

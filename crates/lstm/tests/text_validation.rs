@@ -103,6 +103,23 @@ fn validation_windows_cover_a_short_text() {
     assert_eq!(validation_windows(1, 4, 10), Vec::<(usize, usize)>::new());
     // a cap under one window still scores one window
     assert_eq!(validation_windows(100, 10, 3), vec![(0, 10)]);
+    // over the cap without a full window: the short one (it panicked, the second review)
+    assert_eq!(validation_windows(100, 200, 10), vec![(0, 99)]);
+}
+
+/// A validation text over the cap but shorter than one sequence is the usual error, not a
+/// panic (the second review, 2026-12-07: the windows were computed before the checks).
+#[test]
+fn a_long_validation_text_shorter_than_a_sequence_is_an_error() {
+    let val = random_text(VALIDATION_TOKENS + 10, 4, 7);
+    let e = TextData::new(
+        random_text(2 * VALIDATION_TOKENS, 4, 8),
+        val,
+        VALIDATION_TOKENS + 100,
+        1,
+    )
+    .expect_err("refused");
+    assert!(e.to_string().contains("the validation text has"), "{e}");
 }
 
 /// A raised stop flag ends a model's forward passes before they begin (Python's abandoned

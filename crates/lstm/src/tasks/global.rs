@@ -538,6 +538,8 @@ fn with_mean_id_row(model: &SequenceModel) -> Result<SequenceModel> {
         dim,
     };
     let mut out = SequenceModel::new(&cfg, 0)?;
+    // the caller's stop flag comes along (Python's abandoned predict and evaluate)
+    out.stop = model.stop.clone();
     for info in model.store.tensors() {
         let v = &model.store.values[info.range()];
         if info.name == "id_embedding.weight" {
@@ -1386,4 +1388,37 @@ pub fn check_forecast_panel(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Head, ModelConfig};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    /// The copy that forecasts a series of an unseen id keeps the caller's stop flag (the
+    /// second review, 2026-12-07: an abandoned Python predict ran on through it).
+    #[test]
+    fn the_unseen_id_copy_keeps_the_stop_flag() {
+        let cfg = ModelConfig {
+            input: InputKind::DenseWithIds {
+                features: 3,
+                ids: 2,
+                dim: 2,
+            },
+            hidden_size: 4,
+            num_layers: 1,
+            head: Head::PerStep { outputs: 2 },
+            ..Default::default()
+        };
+        let mut m = SequenceModel::new(&cfg, 1).unwrap();
+        let flag = Arc::new(AtomicBool::new(true));
+        m.stop = Some(Arc::clone(&flag));
+        let copy = with_mean_id_row(&m).unwrap();
+        assert!(copy.stop.as_ref().is_some_and(|s| Arc::ptr_eq(s, &flag)));
+        flag.store(false, Ordering::SeqCst);
+        m.stop = None;
+        assert!(with_mean_id_row(&m).unwrap().stop.is_none());
+    }
 }

@@ -94,6 +94,10 @@ pub fn validation_windows(len: usize, seq_len: usize, max_tokens: usize) -> Vec<
             .collect();
     }
     let full = n / seq_len;
+    if full == 0 {
+        // no full window: the one short window there is
+        return vec![(0, n)];
+    }
     let k = (max_tokens / seq_len).clamp(1, full);
     (0..k)
         .map(|i| {
@@ -110,7 +114,6 @@ impl TextData {
     /// # Errors
     /// [`Error::Config`] saying how long the text must be.
     pub fn new(train: Encoded, val: Encoded, seq_len: usize, batch: usize) -> Result<TextData> {
-        let val_windows = validation_windows(val.len(), seq_len, VALIDATION_TOKENS);
         for (name, e) in [("training", &train), ("validation", &val)] {
             if e.len() <= seq_len {
                 return Err(Error::Config(format!(
@@ -133,6 +136,8 @@ impl TextData {
                     .into(),
             ));
         }
+        // after the checks: the validation text holds a window
+        let val_windows = validation_windows(val.len(), seq_len, VALIDATION_TOKENS);
         Ok(TextData {
             train,
             val,
