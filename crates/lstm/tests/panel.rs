@@ -205,6 +205,61 @@ fn times_print_as_written() {
     );
 }
 
+/// ISO 8601's UTC offsets (`Z`, `+HH:MM`, `-HH:MM`) are read as part of how a file writes
+/// its times: kept, continued into the future, and the same for every row; a change of
+/// offset (summer time) is named (a probe, 2026-12-07: `Z` and `+00:00` were refused).
+#[test]
+fn times_with_a_utc_offset_read_and_continue_as_written() {
+    for s in [
+        "2024-02-29T13:05:09Z",
+        "2024-02-29 13:05Z",
+        "2024-02-29T13:05:09+00:00",
+        "2024-02-29 23:30-05:30",
+        "2024-02-29T13:05+14:00",
+    ] {
+        assert_eq!(Time::parse(s).unwrap().to_string(), s);
+    }
+    for s in [
+        "2024-02-29Z",
+        "2024-02Z",
+        "2024-02-29T13:05+24:00",
+        "2024-02-29T13:05+05:60",
+        "2024-02-29T13:05+5:00",
+        "2024-02-29T13:05:09ZZ",
+        "2024-02-29T13:05 +01:00",
+    ] {
+        assert!(Time::parse(s).is_none(), "{s}");
+    }
+    // read as written: the hour of day is the one in the file
+    let z = Time::parse("2024-02-29T13:05:09Z").unwrap();
+    let plain = Time::parse("2024-02-29T13:05:09").unwrap();
+    assert_eq!(z.value(), plain.value());
+    assert_ne!(z.kind(), plain.kind());
+    let text = "ts,y\n2021-12-31T22:00:00Z,1\n2021-12-31T23:00:00Z,2\n2022-01-01T00:00:00Z,3\n";
+    let p = ok(text, &spec(None, Some("ts"), "y", &[]));
+    assert_eq!(p.freq, Freq::Hourly);
+    assert_eq!(
+        strings(&p.series[0].future_times(2, p.freq)),
+        vec!["2022-01-01T01:00:00Z", "2022-01-01T02:00:00Z"]
+    );
+    let text = "ts,y\n2021-03-28 01:00+01:00,1\n2021-03-28 03:00+02:00,2\n";
+    let e = err(text, &spec(None, Some("ts"), "y", &[]));
+    assert!(
+        e.contains("line 3")
+            && e.contains("one UTC offset for all")
+            && e.contains("convert the times to UTC"),
+        "{e}"
+    );
+    // an offset dropped after the first time is named as such
+    let text = "ts,y\n2021-03-28 01:00+01:00,1\n2021-03-28 02:00,2\n";
+    let e = err(text, &spec(None, Some("ts"), "y", &[]));
+    assert!(
+        e.contains("a UTC offset after some times and not after others")
+            && !e.contains("summer time"),
+        "{e}"
+    );
+}
+
 #[test]
 fn a_gap_is_filled_with_nan_and_counted() {
     let text = "series,t,value\nA,1,1\nA,2,2\nA,5,5\nA,6,6\nB,1,1\nB,2,2\n";

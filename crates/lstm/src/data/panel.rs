@@ -60,13 +60,67 @@ pub enum TimeKind {
     Month,
     /// A date, `YYYY-MM-DD`.
     Date,
-    /// A date and time, `YYYY-MM-DD HH:MM[:SS]` or with `T` between them.
+    /// A date and time, `YYYY-MM-DD HH:MM[:SS]` or with `T` between them, and an optional
+    /// UTC offset.
     DateTime {
         /// The seconds are written (`HH:MM:SS`).
         seconds: bool,
         /// A `T` separates date and time (else a space).
         t_separator: bool,
+        /// The UTC offset written after the time (every time of a file has the same one).
+        zone: Zone,
     },
+}
+
+/// The UTC offset written after a date and time (ISO 8601), kept to write the times back as
+/// the file did. The times are read as written (wall-clock time at that offset), which the
+/// calendar features (hour of day, day of week) then describe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Zone {
+    /// None written.
+    None,
+    /// `Z` (UTC).
+    Utc,
+    /// `+HH:MM` or `-HH:MM`: minutes east of UTC.
+    Offset(i16),
+}
+
+impl Zone {
+    /// Splits a trailing `Z`, `+HH:MM` or `-HH:MM` off a date and time (of 16 or 19
+    /// characters before it); `None` for a malformed offset (hours past 23, minutes past 59).
+    fn split(s: &str) -> Option<(&str, Zone)> {
+        let n = s.len();
+        if (n == 17 || n == 20) && s.ends_with('Z') {
+            return Some((&s[..n - 1], Zone::Utc));
+        }
+        if (n == 22 || n == 25) && matches!(&s[n - 6..n - 5], "+" | "-") && &s[n - 3..n - 2] == ":"
+        {
+            let (h, m) = (digits(&s[n - 5..n - 3])?, digits(&s[n - 2..])?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let minutes = (h * 60 + m) as i16;
+            let sign = if &s[n - 6..n - 5] == "-" { -1 } else { 1 };
+            return Some((&s[..n - 6], Zone::Offset(sign * minutes)));
+        }
+        Some((s, Zone::None))
+    }
+}
+
+impl fmt::Display for Zone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Zone::None => Ok(()),
+            Zone::Utc => write!(f, "Z"),
+            Zone::Offset(m) => write!(
+                f,
+                "{}{:02}:{:02}",
+                if m < 0 { '-' } else { '+' },
+                m.unsigned_abs() / 60,
+                m.unsigned_abs() % 60
+            ),
+        }
+    }
 }
 
 /// One point in time, printed back as its file wrote it.
@@ -255,6 +309,32 @@ fn digits(s: &str) -> Option<i64> {
     }
 }
 
+/// What to do when two times differ only in their UTC offset (summer time): a clock that
+/// moves is not a regular series.
+fn offset_change_hint(a: TimeKind, b: TimeKind) -> &'static str {
+    match (a, b) {
+        (
+            TimeKind::DateTime {
+                seconds: s1,
+                t_separator: t1,
+                zone: z1,
+            },
+            TimeKind::DateTime {
+                seconds: s2,
+                t_separator: t2,
+                zone: z2,
+            },
+        ) if s1 == s2 && t1 == t2 && z1 != z2 => {
+            if z1 == Zone::None || z2 == Zone::None {
+                " (a UTC offset after some times and not after others: write it after every time, or after none)"
+            } else {
+                " (one UTC offset for all: a change of offset, as summer time makes, repeats or skips an hour; convert the times to UTC)"
+            }
+        }
+        _ => "",
+    }
+}
+
 /// Parses `YYYY-MM-DD` into days, checking the month and day.
 fn parse_date(s: &str) -> Option<i64> {
     if s.len() != 10 || &s[4..5] != "-" || &s[7..8] != "-" {
@@ -310,6 +390,7 @@ impl Time {
                 kind: TimeKind::Date,
             });
         }
+        let (s, zone) = Zone::split(s)?;
         if s.len() != 16 && s.len() != 19 {
             return None;
         }
@@ -335,6 +416,7 @@ impl Time {
             kind: TimeKind::DateTime {
                 seconds: s.len() == 19,
                 t_separator: sep == "T",
+                zone,
             },
         })
     }
@@ -510,6 +592,7 @@ impl fmt::Display for Time {
             TimeKind::DateTime {
                 seconds,
                 t_separator,
+                zone,
             } => {
                 let (day, sec) = (self.value.div_euclid(86_400), self.value.rem_euclid(86_400));
                 let (y, m, d) = civil_from_days(day);
@@ -523,7 +606,7 @@ impl fmt::Display for Time {
                 if seconds {
                     write!(f, ":{:02}", sec % 60)?;
                 }
-                Ok(())
+                write!(f, "{zone}")
             }
         }
     }
@@ -1017,7 +1100,8 @@ fn panel_from(mut file: Delimited, spec: &PanelSpec) -> Result<Panel> {
                 let t = Time::parse(c).ok_or_else(|| {
                     fmt(format!(
                         "line {line}, column `{time_name}`: `{}` is not a time; write an \
-                         integer, YYYY-MM, YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS]",
+                         integer, YYYY-MM, YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS] (with T for the \
+                         space, and Z or +HH:MM after it, as ISO 8601 allows)",
                         shown(c)
                     ))
                 })?;
@@ -1026,8 +1110,9 @@ fn panel_from(mut file: Delimited, spec: &PanelSpec) -> Result<Panel> {
                     Some((f, fl)) if f.kind != t.kind => {
                         return Err(fmt(format!(
                             "line {line}, column `{time_name}`: `{}` is written unlike the \
-                             first time `{f}` (line {fl}); write all times the same way",
-                            shown(c)
+                             first time `{f}` (line {fl}); write all times the same way{}",
+                            shown(c),
+                            offset_change_hint(f.kind, t.kind)
                         )))
                     }
                     _ => {}
