@@ -589,6 +589,11 @@ pub struct EvalArgs {
     /// coverage_95, msis, and seasonal naive's smape and mase).
     #[arg(long, value_name = "FILE")]
     pub per_series: Option<PathBuf>,
+    /// Global forecaster: also write each window's forecasts beside the actuals to this CSV
+    /// file (the id and time columns, cutoff, the actual under the target's name, median, and
+    /// the quantiles q0.025 to q0.975), as NeuralForecast's cross_validation gives them.
+    #[arg(long, value_name = "FILE")]
+    pub forecasts: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

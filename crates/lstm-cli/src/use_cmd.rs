@@ -308,15 +308,38 @@ pub fn classify(a: &ClassifyArgs) -> Result<()> {
 
 /// `lstm eval`: the model's metric on a file, as text or JSON.
 pub fn eval(a: &EvalArgs) -> Result<()> {
-    if let Some(p) = &a.per_series {
-        crate::paths::check_output("--per-series", p, Some(&a.model), &[&a.data])?;
-        crate::paths::check_file_target("--per-series", p)?;
+    for (flag, p) in [
+        ("--per-series", &a.per_series),
+        ("--forecasts", &a.forecasts),
+    ] {
+        if let Some(p) = p {
+            crate::paths::check_output(flag, p, Some(&a.model), &[&a.data])?;
+            crate::paths::check_file_target(flag, p)?;
+        }
+    }
+    if let (Some(p), Some(f)) = (&a.per_series, &a.forecasts) {
+        let abs = |x: &Path| std::path::absolute(x).unwrap_or_else(|_| x.to_path_buf());
+        if abs(p) == abs(f) {
+            bail!(
+                "--per-series and --forecasts both name {}; give each its own file",
+                p.display()
+            );
+        }
     }
     let mut l = modeldir::load_for_use(&a.model)
         .with_context(|| format!("cannot load the model in {}", a.model.display()))?;
-    if a.per_series.is_some() && l.meta.global.is_none() {
+    if let (Some(flag), None) = (
+        [
+            ("--per-series", &a.per_series),
+            ("--forecasts", &a.forecasts),
+        ]
+        .iter()
+        .find(|(_, p)| p.is_some())
+        .map(|(f, _)| f),
+        &l.meta.global,
+    ) {
         bail!(
-            "--per-series scores each series of a global forecaster's backtest; {} holds a {} model, scored as a whole",
+            "{flag} is for a global forecaster's backtest; {} holds a {} model, scored as a whole",
             a.model.display(),
             if l.meta.task == Task::Forecast {
                 "window forecaster (--forecaster window)".to_string()
@@ -350,6 +373,7 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
             generator: a.generator.clone(),
             holdout: a.holdout,
             windows: a.windows,
+            forecasts: a.forecasts.is_some(),
         },
     )?;
     // the file first: a report printed means its file is there
@@ -361,6 +385,18 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
             b.windows,
             p.display()
         );
+    }
+    if let (Some(p), job::EvalReport::Backtest(b)) = (&a.forecasts, &report) {
+        if let Some(csv) = &b.forecasts_csv {
+            modeldir::write_atomic(p, csv.as_bytes())?;
+            eprintln!(
+                "wrote the forecasts of {} series in {} window(s) of {} steps to {}",
+                b.series,
+                b.windows,
+                b.horizon,
+                p.display()
+            );
+        }
     }
     if a.json {
         outln!("{}", report.to_json());

@@ -570,7 +570,7 @@ fn forecast_train_forecast_eval() {
             ps.to_str().unwrap(),
         ],
         &[
-            "--per-series scores each series of a global forecaster's backtest",
+            "--per-series is for a global forecaster's backtest",
             "window forecaster",
         ],
     );

@@ -455,6 +455,7 @@ fn the_issues_m4_commands_on_three_series() {
     // each series' scores in each window: in the file's order, windows in time order; their
     // means are the report's, and seasonal naive's sMAPE is the formula's on the file's values
     let ps = dir.join("per-series.csv");
+    let fcs = dir.join("backtest-forecasts.csv");
     let (_, err) = ok(&[
         "eval",
         "--model",
@@ -465,8 +466,14 @@ fn the_issues_m4_commands_on_three_series() {
         "2",
         "--per-series",
         s(&ps),
+        "--forecasts",
+        s(&fcs),
     ]);
     assert!(err.contains("scores of 3 series in 2 window(s)"), "{err}");
+    assert!(
+        err.contains("forecasts of 3 series in 2 window(s) of 48 steps"),
+        "{err}"
+    );
     let out = std::fs::read_to_string(&ps).unwrap();
     assert_eq!(
         out.lines().next().unwrap(),
@@ -510,6 +517,44 @@ fn the_issues_m4_commands_on_three_series() {
             assert!(
                 (got - naive).abs() <= 1e-6 * naive,
                 "{id} window {w}: {got} against {naive}"
+            );
+        }
+    }
+    // the forecasts beside the actuals: each window's sMAPE from them is the per-series one
+    let out = std::fs::read_to_string(&fcs).unwrap();
+    assert_eq!(
+        out.lines().next().unwrap(),
+        "series,t,cutoff,value,median,q0.025,q0.1,q0.25,q0.75,q0.9,q0.975"
+    );
+    let f = rows(&out);
+    assert_eq!(f.len(), 3 * 2 * 48);
+    for (j, (id, end)) in last.iter().enumerate() {
+        let y: Vec<f64> = values
+            .iter()
+            .filter(|(i, _)| i == id)
+            .map(|(_, v)| *v)
+            .collect();
+        for w in 0..2 {
+            let origin = end - 96 + 48 * w;
+            let rows = &f[(2 * j + w) * 48..(2 * j + w + 1) * 48];
+            let mut smape = 0.0;
+            for (h, row) in rows.iter().enumerate() {
+                assert_eq!(&row[0], id);
+                assert_eq!(num(&row[1]) as usize, origin + 1 + h);
+                assert_eq!(num(&row[2]) as usize, origin);
+                assert_eq!(num(&row[3]), y[origin + h], "{id} at {}", origin + 1 + h);
+                let q: Vec<f64> = row[4..].iter().map(|v| num(v)).collect();
+                // median, then q0.025 ... q0.975 without 0.5: in order around the median
+                assert!(q[1] <= q[2] && q[2] <= q[3] && q[3] <= q[0] && q[0] <= q[4]);
+                assert!(q[4] <= q[5] && q[5] <= q[6]);
+                let (a, m) = (num(&row[3]), q[0]);
+                smape += (a - m).abs() / (a.abs() + m.abs());
+            }
+            smape *= 200.0 / 48.0;
+            let want = num(&r[2 * j + w][4]);
+            assert!(
+                (smape - want).abs() <= 1e-9 * want,
+                "{id} window {w}: {smape} against {want}"
             );
         }
     }

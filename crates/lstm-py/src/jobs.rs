@@ -776,7 +776,8 @@ impl Model {
     /// Scores the model on the file `data` as `lstm eval` does; returns its JSON report.
     /// With `per_series`, a global forecaster's report holds `per_series_csv`: each series'
     /// scores in each window, as `lstm eval --per-series` writes them.
-    #[pyo3(signature = (data, tail=None, stream=false, holdout=None, windows=None, per_series=false))]
+    /// With `forecasts`, it holds `forecasts_csv`: each window's forecasts beside the actuals.
+    #[pyo3(signature = (data, tail=None, stream=false, holdout=None, windows=None, per_series=false, forecasts=false))]
     #[allow(clippy::too_many_arguments)] // `lstm eval`'s options, spelled out
     fn evaluate(
         &self,
@@ -787,6 +788,7 @@ impl Model {
         holdout: Option<usize>,
         windows: Option<usize>,
         per_series: bool,
+        forecasts: bool,
     ) -> PyResult<String> {
         require_file(&data)?;
         if let Some(t) = tail {
@@ -800,23 +802,36 @@ impl Model {
             generator: None,
             holdout,
             windows,
+            forecasts,
         };
-        if per_series && !self.is_global {
-            return Err(value_err(
-                "per_series scores each series of a global forecaster's backtest; this model is scored as a whole",
-            ));
+        if let (Some(what), false) = (
+            [("per_series", per_series), ("forecasts", forecasts)]
+                .iter()
+                .find(|(_, on)| *on)
+                .map(|(w, _)| w),
+            self.is_global,
+        ) {
+            return Err(value_err(format!(
+                "{what} is for a global forecaster's backtest; this model is scored as a whole"
+            )));
         }
         let report = self
             .with_model_interruptible(py, move |l| job::evaluate(l, &data, &o))?
             .map_err(job_err)?;
         let mut json = report.to_json();
-        if let (true, job::EvalReport::Backtest(b), Some(m)) =
-            (per_series, &report, json.as_object_mut())
-        {
-            m.insert(
-                "per_series_csv".into(),
-                serde_json::Value::String(b.per_series_csv()),
-            );
+        if let (job::EvalReport::Backtest(b), Some(m)) = (&report, json.as_object_mut()) {
+            if per_series {
+                m.insert(
+                    "per_series_csv".into(),
+                    serde_json::Value::String(b.per_series_csv()),
+                );
+            }
+            if let Some(csv) = &b.forecasts_csv {
+                m.insert(
+                    "forecasts_csv".into(),
+                    serde_json::Value::String(csv.clone()),
+                );
+            }
         }
         Ok(json.to_string())
     }

@@ -236,9 +236,23 @@ def test_forecaster_evaluate_gives_each_series_scores():
     assert ps["start"].iloc[1] == len(y) - 47
     with pytest.raises(TypeError, match="per_series must be True or False"):
         f.evaluate(df, windows=2, per_series="yes")
+    # each window's forecasts beside the actuals, as NeuralForecast's cross_validation
+    cv = f.evaluate(df, windows=2, forecasts=True)["forecasts"]
+    assert list(cv.columns) == [
+        "series", "t", "cutoff", "value", "median",
+        "q0.025", "q0.1", "q0.25", "q0.75", "q0.9", "q0.975",
+    ]
+    assert len(cv) == 3 * 2 * 48 and cv["t"].dtype == np.int64 and cv["cutoff"].dtype == np.int64
+    h1 = cv[cv["series"] == "H1"]
+    np.testing.assert_array_equal(h1["value"].to_numpy(), y[-96:])
+    assert list(h1["cutoff"].unique()) == [len(y) - 96, len(y) - 48]
+    # the last window's sMAPE from them is the per-series one
+    last = h1.iloc[48:]
+    s = 200 / 48 * np.sum(np.abs(last["value"] - last["median"]) / (np.abs(last["value"]) + np.abs(last["median"])))
+    assert abs(s - ps["smape"].iloc[1]) <= 1e-9 * s
     w = lstm.Forecaster(forecaster="window", steps=5, horizon=4, window=8, threads=1)
     w.fit(np.arange(60.0), holdout=4)
-    with pytest.raises(ValueError, match="per_series scores each series of a global forecaster"):
+    with pytest.raises(ValueError, match="per_series is for a global forecaster.s backtest"):
         w.evaluate(np.arange(60.0), per_series=True)
 
 

@@ -127,4 +127,5 @@ class Model:
         holdout: Optional[int] = None,
         windows: Optional[int] = None,
         per_series: bool = False,
+        forecasts: bool = False,
     ) -> str: ...

@@ -1000,6 +1000,7 @@ class Forecaster(_Job):
         windows: Optional[int] = None,
         holdout: Optional[int] = None,
         per_series: bool = False,
+        forecasts: bool = False,
     ) -> Dict[str, Any]:
         """Backtests the model on ``data`` as ``lstm eval`` does: for a global forecaster,
         ``windows`` rolling origins (default 1) scored with sMAPE, MASE, MAPE, RMSE, the
@@ -1010,14 +1011,18 @@ class Forecaster(_Job):
         ``window`` (1 the earliest), ``start`` (the window's first time), ``observed``, the
         model's ``smape``, ``mase``, ``mape``, ``rmse``, ``quantile_loss``, ``coverage_95``,
         ``msis``, and ``seasonal_naive_smape``, ``seasonal_naive_mase`` (NaN where a measure
-        does not exist): a pandas DataFrame when ``data`` is one, else a dict of numpy
-        arrays."""
+        does not exist); with ``forecasts=True`` its ``"forecasts"`` holds each window's
+        forecasts beside the actuals, as NeuralForecast's ``cross_validation`` gives them: the
+        id and time columns, ``cutoff`` (the last time before the window), the actual under
+        the target's name, ``median`` and the quantiles ``q0.025`` to ``q0.975``. Each is a
+        pandas DataFrame when ``data`` is one, else a dict of numpy arrays."""
         if windows is not None:
             windows = _count(windows, "windows", 1)
         if holdout is not None:
             holdout = _count(holdout, "holdout", 1)
-        if not isinstance(per_series, (bool, np.bool_)):
-            raise TypeError(f"per_series must be True or False, got {per_series!r}")
+        for name, flag in [("per_series", per_series), ("forecasts", forecasts)]:
+            if not isinstance(flag, (bool, np.bool_)):
+                raise TypeError(f"{name} must be True or False, got {flag!r}")
         params = self.get_params()
         data, _, _ = _as_frame(
             data, self._target(), params.get("date_column"), params.get("id_column")
@@ -1029,13 +1034,37 @@ class Forecaster(_Job):
             options: Dict[str, Any] = {"windows": windows, "holdout": holdout}
             if per_series:
                 options["per_series"] = True
+            if forecasts:
+                options["forecasts"] = True
             report = self._evaluate_file(path, **options)
         table = report.pop("per_series_csv", None)
         if table is not None:
             id_column = params.get("id_column") or "series"
-            report["per_series"] = _parse_forecast(
+            out = _parse_forecast(
                 table, as_frame, {id_column, "window", "start", "observed"}, texts
             )
+            if as_frame:
+                types = _key_types(data, params.get("id_column"), params.get("date_column"))
+                if "id" in types:
+                    out = _restore_types(out, {"id": types["id"]})
+                if "time" in types:
+                    out = _restore_types(out, {"time": ("start", types["time"][1])})
+            report["per_series"] = out
+        table = report.pop("forecasts_csv", None)
+        if table is not None:
+            header = next(csv.reader(io.StringIO(table)), [])
+            # the id (when there is one) and the time, then the cutoff
+            at = 1 if params.get("id_column") else 0
+            time_name = header[at] if len(header) > at else None
+            out = _parse_forecast(
+                table, as_frame, {params.get("id_column"), time_name, "cutoff"}, texts
+            )
+            if as_frame:
+                types = _key_types(data, params.get("id_column"), params.get("date_column"))
+                out = _restore_types(out, types)
+                if "time" in types:
+                    out = _restore_types(out, {"time": ("cutoff", types["time"][1])})
+            report["forecasts"] = out
         return report
 
 

@@ -1645,6 +1645,9 @@ pub struct EvalOptions {
     /// Forecast (global): rolling forecast origins, each `horizon` steps after the one before,
     /// the last one `horizon` steps before each series' end [default: 1].
     pub windows: Option<usize>,
+    /// Forecast (global): keep each window's forecasts beside the actuals
+    /// ([`Backtest::forecasts_csv`]).
+    pub forecasts: bool,
 }
 
 /// What [`evaluate`] found; `Display` gives the text report, [`EvalReport::to_json`] (and
@@ -2085,7 +2088,12 @@ fn evaluate_task(l: &mut Loaded, data: &Path, o: &EvalOptions) -> JobResult<Eval
                 ));
             }
             let windows = o.windows.unwrap_or(1);
-            Ok(EvalReport::Backtest(Box::new(backtest(l, data, windows)?)))
+            Ok(EvalReport::Backtest(Box::new(backtest_with(
+                l,
+                data,
+                windows,
+                o.forecasts,
+            )?)))
         }
         Task::Forecast => {
             let spec = l
@@ -2824,6 +2832,14 @@ pub struct Backtest {
     /// The id column's name in the file (`None`: a file of one series without one).
     #[serde(skip)]
     pub id_column: Option<String>,
+    /// Each window's forecasts beside the actuals, as CSV, when [`EvalOptions::forecasts`]
+    /// asked for them: the id and time columns under their names, `cutoff` (the last time
+    /// before the window), the actual under the target's name (empty where missing),
+    /// `median`, and the quantiles `q<level>` of [`BACKTEST_LEVELS`] but 0.5; series by
+    /// series in the file's order, windows and times in order (NeuralForecast's
+    /// `cross_validation` frame).
+    #[serde(skip)]
+    pub forecasts_csv: Option<String>,
 }
 
 /// One series' scores in one backtest window ([`Backtest::per_series`]): the measures of
@@ -2949,6 +2965,34 @@ impl fmt::Display for Backtest {
         writeln!(f, "\nthe model per step ahead:")?;
         write!(f, "{}", self.model)
     }
+}
+
+/// The header of [`Backtest::forecasts_csv`], refusing a data column of the same name as
+/// one of the forecasts' columns (they would be confused).
+fn backtest_forecast_header(spec: &GlobalSpec, time_name: &str) -> JobResult<Vec<String>> {
+    let mut header: Vec<String> = spec.id_column.iter().cloned().collect();
+    header.push(time_name.to_string());
+    let ours: Vec<String> = ["cutoff".to_string(), "median".to_string()]
+        .into_iter()
+        .chain(
+            BACKTEST_LEVELS
+                .iter()
+                .filter(|&&q| q != 0.5)
+                .map(|q| format!("q{q}")),
+        )
+        .collect();
+    if let Some(name) = ours
+        .iter()
+        .find(|n| header.contains(n) || **n == spec.target)
+    {
+        return Err(invalid(format!(
+            "a column of the data is named `{name}`, as a column of the backtest's forecasts is: the two would be confused; rename it in the data (and train again) to keep the forecasts"
+        )));
+    }
+    header.push("cutoff".into());
+    header.push(spec.target.clone());
+    header.extend(ours.into_iter().skip(1));
+    Ok(header)
 }
 
 /// [`global::forecast`] by the loaded model and each of its further models, combined
@@ -3139,6 +3183,21 @@ fn panel_spec(spec: &GlobalSpec) -> PanelSpec {
 /// A model that is not a global forecaster, an unreadable file, windows overlapping the
 /// training data, series too short for the windows.
 pub fn backtest(l: &mut Loaded, data: &Path, windows: usize) -> JobResult<Backtest> {
+    backtest_with(l, data, windows, false)
+}
+
+/// [`backtest`], keeping each window's forecasts when `keep_forecasts`
+/// ([`Backtest::forecasts_csv`]).
+///
+/// # Errors
+/// As [`backtest`]; with `keep_forecasts`, a data column named as one of the forecasts'
+/// columns (`cutoff`, `median`, `q0.025`, ...).
+pub fn backtest_with(
+    l: &mut Loaded,
+    data: &Path,
+    windows: usize,
+    keep_forecasts: bool,
+) -> JobResult<Backtest> {
     let spec = l.meta.global.clone().ok_or_else(|| {
         invalid(format!(
             "`backtest` needs a global forecaster but this is {}; `evaluate` scores it on its held-out rows",
@@ -3228,6 +3287,12 @@ pub fn backtest(l: &mut Loaded, data: &Path, windows: usize) -> JobResult<Backte
     }
     let prepared = global::prepare(&spec, &panel, &lens, 0)?;
     let (mut scores, mut naive, mut per_series) = (Vec::new(), Vec::new(), Vec::new());
+    // with `keep_forecasts`: the CSV rows of each (series, window), put in order at the end
+    let mut forecast_rows: Vec<(usize, usize, Vec<Vec<String>>)> = Vec::new();
+    let time_name = global::time_column_name(&spec);
+    let forecast_header = keep_forecasts
+        .then(|| backtest_forecast_header(&spec, &time_name))
+        .transpose()?;
     let m = spec.season.max(1);
     for k in (1..=windows).rev() {
         let origins: Vec<usize> = lens.iter().map(|&n| n - k * spec.horizon).collect();
@@ -3268,10 +3333,53 @@ pub fn backtest(l: &mut Loaded, data: &Path, windows: usize) -> JobResult<Backte
                     seasonal_naive_mase: sn.mase,
                 },
             ));
+            if keep_forecasts {
+                let x = &panel.series[i];
+                let cutoff = x.times[origin - 1].to_string();
+                let rows = (0..spec.horizon)
+                    .map(|h| {
+                        let mut row = Vec::new();
+                        if spec.id_column.is_some() {
+                            row.push(f.id.clone());
+                        }
+                        row.push(f.times[h].to_string());
+                        row.push(cutoff.clone());
+                        let a = actual[h];
+                        // as the file wrote it (the 32-bit value's shortest spelling)
+                        row.push(if a.is_nan() {
+                            String::new()
+                        } else {
+                            (a as f32).to_string()
+                        });
+                        row.push(f.median[h].to_string());
+                        for (q, v) in &f.quantiles {
+                            if *q != 0.5 {
+                                row.push(v[h].to_string());
+                            }
+                        }
+                        row
+                    })
+                    .collect();
+                forecast_rows.push((i, windows - k + 1, rows));
+            }
             scores.push(model);
             naive.push(sn);
         }
     }
+    let forecasts_csv = forecast_header.map(|header| {
+        forecast_rows.sort_by_key(|(i, w, _)| (*i, *w));
+        let mut w = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::Any(b'\n'))
+            .from_writer(Vec::new());
+        // writing to memory cannot fail
+        let _ = w.write_record(&header);
+        for (_, _, rows) in &forecast_rows {
+            for row in rows {
+                let _ = w.write_record(row);
+            }
+        }
+        String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+    });
     // series by series in the file's order, each one's windows in time order
     per_series.sort_by_key(|(i, r)| (*i, r.window));
     let per_series = per_series.into_iter().map(|(_, r)| r).collect();
@@ -3286,6 +3394,7 @@ pub fn backtest(l: &mut Loaded, data: &Path, windows: usize) -> JobResult<Backte
         seasonal_naive: metrics::Aggregate::from_windows(&naive),
         per_series,
         id_column: spec.id_column.clone(),
+        forecasts_csv,
     })
 }
 
