@@ -332,6 +332,10 @@ fn errors_name_file_line_and_column() {
         e.contains("line 2, column `price`") && e.contains("`x`"),
         "{e}"
     );
+    // a word is likely a category: what to do with one is said (a probe, 2026-12-07)
+    assert!(e.contains("one 0/1 column per value"), "{e}");
+    let e = err("series,t,value,price\nA,1,1,1e999\nA,2,2,3\n", &s);
+    assert!(!e.contains("category"), "{e}");
     let e = err("series,t,value,price\nA,1,1,NaN\nA,2,2,3\n", &s);
     assert!(e.contains("line 2, column `price`"), "{e}");
     // a gap in a series with known covariates: the line after the gap

@@ -1181,10 +1181,17 @@ fn panel_from(mut file: Delimited, spec: &PanelSpec) -> Result<Panel> {
                     known.push(v)
                 }
                 _ => {
+                    // a word: most likely a category (a store type, a region)
+                    let category = c.trim().parse::<f64>().is_err();
                     return Err(fmt(format!(
-                        "line {line}, column `{col}`: `{}` is not a finite number (nor true or false); a known covariate is a number on every row",
-                        shown(c)
-                    )))
+                        "line {line}, column `{col}`: `{}` is not a finite number (nor true or false); a known covariate is a number on every row{}",
+                        shown(c),
+                        if category {
+                            " (a category: give it as one 0/1 column per value, or leave it out; a per-series category is learned from the series id already)"
+                        } else {
+                            ""
+                        }
+                    )));
                 }
             }
         }
