@@ -29,6 +29,12 @@ pub fn resolved(path: &Path) -> PathBuf {
     }
 }
 
+/// Whether two output paths name the same file (`sub/../x.csv` and `x.csv`; the review,
+/// 2026-12-07: only their absolute spellings were compared).
+pub fn same_file_target(a: &Path, b: &Path) -> bool {
+    resolved(a) == resolved(b)
+}
+
 /// Refuses an `--out` file inside the model directory `model`, or equal to one of `inputs`.
 pub fn check_out_file(out: &Path, model: Option<&Path>, inputs: &[&Path]) -> Result<()> {
     check_output("--out", out, model, inputs)

@@ -204,8 +204,7 @@ fn write_outputs(
     draw: impl FnOnce(&Path) -> Result<()>,
 ) -> Result<()> {
     if let (Some(o), Some(p)) = (out, plot) {
-        let abs = |x: &Path| std::path::absolute(x).unwrap_or_else(|_| x.to_path_buf());
-        if abs(o) == abs(p) {
+        if crate::paths::same_file_target(o, p) {
             bail!(
                 "--out and --plot both name {}; give the plot another file",
                 p.display()
@@ -318,8 +317,7 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
         }
     }
     if let (Some(p), Some(f)) = (&a.per_series, &a.forecasts) {
-        let abs = |x: &Path| std::path::absolute(x).unwrap_or_else(|_| x.to_path_buf());
-        if abs(p) == abs(f) {
+        if crate::paths::same_file_target(p, f) {
             bail!(
                 "--per-series and --forecasts both name {}; give each its own file",
                 p.display()
@@ -374,6 +372,7 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
             holdout: a.holdout,
             windows: a.windows,
             forecasts: a.forecasts.is_some(),
+            per_series: a.per_series.is_some(),
         },
     )?;
     // the file first: a report printed means its file is there

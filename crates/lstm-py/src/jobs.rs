@@ -803,6 +803,7 @@ impl Model {
             holdout,
             windows,
             forecasts,
+            per_series,
         };
         if let (Some(what), false) = (
             [("per_series", per_series), ("forecasts", forecasts)]

@@ -216,6 +216,7 @@ fn times_with_a_utc_offset_read_and_continue_as_written() {
         "2024-02-29T13:05:09+00:00",
         "2024-02-29 23:30-05:30",
         "2024-02-29T13:05+14:00",
+        "2024-02-29T13:05:09-00:00",
     ] {
         assert_eq!(Time::parse(s).unwrap().to_string(), s);
     }
@@ -250,6 +251,10 @@ fn times_with_a_utc_offset_read_and_continue_as_written() {
             && e.contains("convert the times to UTC"),
         "{e}"
     );
+    // Z and +00:00 are one offset written two ways
+    let text = "ts,y\n2021-03-28 01:00Z,1\n2021-03-28 02:00+00:00,2\n";
+    let e = err(text, &spec(None, Some("ts"), "y", &[]));
+    assert!(e.contains("the same offset written two ways"), "{e}");
     // an offset dropped after the first time is named as such
     let text = "ts,y\n2021-03-28 01:00+01:00,1\n2021-03-28 02:00,2\n";
     let e = err(text, &spec(None, Some("ts"), "y", &[]));

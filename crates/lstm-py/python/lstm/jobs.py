@@ -748,7 +748,7 @@ class Forecaster(_Job):
                     at = "" if data.index.nlevels == 1 else f", level={i}"
                     raise DataError(
                         f"the DataFrame's index holds times with a time zone ({level.dtype.tz}); "
-                        "the forecaster reads times without one: give "
+                        "a DataFrame's times are read without one: give "
                         f"df.tz_convert('UTC'{at}).tz_localize(None{at}) (UTC has no repeated "
                         "or skipped hours; a local zone repeats an hour when daylight saving "
                         "time ends)"
@@ -792,7 +792,7 @@ class Forecaster(_Job):
                 if isinstance(data[c].dtype, pd.DatetimeTZDtype):
                     raise DataError(
                         f"column {c!r} holds times with a time zone ({data[c].dtype.tz}); "
-                        "the forecaster reads times without one: give "
+                        "a DataFrame's times are read without one: give "
                         f"df[{c!r}].dt.tz_convert('UTC').dt.tz_localize(None) (UTC has no "
                         "repeated or skipped hours; a local zone repeats an hour when daylight "
                         "saving time ends)"

@@ -83,6 +83,8 @@ pub enum Zone {
     Utc,
     /// `+HH:MM` or `-HH:MM`: minutes east of UTC.
     Offset(i16),
+    /// `-00:00`: UTC, with the local offset unknown (RFC 3339).
+    UnknownLocal,
 }
 
 impl Zone {
@@ -100,10 +102,25 @@ impl Zone {
                 return None;
             }
             let minutes = (h * 60 + m) as i16;
-            let sign = if &s[n - 6..n - 5] == "-" { -1 } else { 1 };
+            let minus = &s[n - 6..n - 5] == "-";
+            if minus && minutes == 0 {
+                return Some((&s[..n - 6], Zone::UnknownLocal));
+            }
+            let sign = if minus { -1 } else { 1 };
             return Some((&s[..n - 6], Zone::Offset(sign * minutes)));
         }
         Some((s, Zone::None))
+    }
+
+    /// Whether two zones put the same clock at the same instant (`Z`, `+00:00` and `-00:00`
+    /// are all UTC; no offset is only itself).
+    pub fn same_offset(self, other: Zone) -> bool {
+        let minutes = |z: Zone| match z {
+            Zone::None => None,
+            Zone::Utc | Zone::UnknownLocal => Some(0),
+            Zone::Offset(m) => Some(m),
+        };
+        self == other || (self != Zone::None && minutes(self) == minutes(other))
     }
 }
 
@@ -112,6 +129,7 @@ impl fmt::Display for Zone {
         match *self {
             Zone::None => Ok(()),
             Zone::Utc => write!(f, "Z"),
+            Zone::UnknownLocal => write!(f, "-00:00"),
             Zone::Offset(m) => write!(
                 f,
                 "{}{:02}:{:02}",
@@ -309,9 +327,10 @@ fn digits(s: &str) -> Option<i64> {
     }
 }
 
-/// What to do when two times differ only in their UTC offset (summer time): a clock that
-/// moves is not a regular series.
-fn offset_change_hint(a: TimeKind, b: TimeKind) -> &'static str {
+/// What to do when two times of a file differ only in their UTC offset (summer time: a clock
+/// that moves is not a regular series; an offset on some rows only; one offset written two
+/// ways); empty for times that differ otherwise.
+pub fn offset_change_hint(a: TimeKind, b: TimeKind) -> &'static str {
     match (a, b) {
         (
             TimeKind::DateTime {
@@ -327,6 +346,8 @@ fn offset_change_hint(a: TimeKind, b: TimeKind) -> &'static str {
         ) if s1 == s2 && t1 == t2 && z1 != z2 => {
             if z1 == Zone::None || z2 == Zone::None {
                 " (a UTC offset after some times and not after others: write it after every time, or after none)"
+            } else if z1.same_offset(z2) {
+                " (the same offset written two ways, such as Z and +00:00: write it one way)"
             } else {
                 " (one UTC offset for all: a change of offset, as summer time makes, repeats or skips an hour; convert the times to UTC)"
             }

@@ -345,7 +345,8 @@ fn table_from(mut file: Delimited, columns: &[String], date_column: Option<&str>
                 let pt: Time = pt;
                 if time.kind() != pt.kind() {
                     return Err(fmt(format!(
-                        "line {line}: `{cell}` is written another way than `{prev}` before it; write every time alike"
+                        "line {line}: `{cell}` is written another way than `{prev}` before it; write every time alike{}",
+                        crate::data::panel::offset_change_hint(pt.kind(), time.kind())
                     )));
                 }
                 if time == pt {

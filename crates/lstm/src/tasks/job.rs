@@ -1648,6 +1648,9 @@ pub struct EvalOptions {
     /// Forecast (global): keep each window's forecasts beside the actuals
     /// ([`Backtest::forecasts_csv`]).
     pub forecasts: bool,
+    /// Forecast (global): each series' scores will be written ([`Backtest::per_series_csv`]):
+    /// an id column named as one of its columns is refused before the backtest.
+    pub per_series: bool,
 }
 
 /// What [`evaluate`] found; `Display` gives the text report, [`EvalReport::to_json`] (and
@@ -2088,6 +2091,9 @@ fn evaluate_task(l: &mut Loaded, data: &Path, o: &EvalOptions) -> JobResult<Eval
                 ));
             }
             let windows = o.windows.unwrap_or(1);
+            if o.per_series {
+                per_series_names_free(l.meta.global.as_ref())?;
+            }
             Ok(EvalReport::Backtest(Box::new(backtest_with(
                 l,
                 data,
@@ -2874,6 +2880,37 @@ pub struct SeriesScore {
     pub seasonal_naive_mase: Option<f64>,
 }
 
+/// The columns of [`Backtest::per_series_csv`] after the id.
+pub const PER_SERIES_COLUMNS: [&str; 12] = [
+    "window",
+    "start",
+    "observed",
+    "smape",
+    "mase",
+    "mape",
+    "rmse",
+    "quantile_loss",
+    "coverage_95",
+    "msis",
+    "seasonal_naive_smape",
+    "seasonal_naive_mase",
+];
+
+/// Refuses a global forecaster whose id column is named as a column of
+/// [`Backtest::per_series_csv`] (the two would be confused; the second review, 2026-12-07:
+/// Python's frame lost the ids).
+fn per_series_names_free(spec: Option<&GlobalSpec>) -> JobResult<()> {
+    let id = spec
+        .and_then(|s| s.id_column.as_deref())
+        .unwrap_or("series");
+    if PER_SERIES_COLUMNS.contains(&id) {
+        return Err(invalid(format!(
+            "the id column is named `{id}`, as a column of the per-series scores is: the two would be confused; rename it in the data (and train again) to have each series' scores"
+        )));
+    }
+    Ok(())
+}
+
 impl Backtest {
     /// One row per series and window: the id (under the file's id column name, `series`
     /// without one), `window`, `start`, `observed`, the model's `smape`, `mase`, `mape`,
@@ -2885,23 +2922,9 @@ impl Backtest {
             .terminator(csv::Terminator::Any(b'\n'))
             .from_writer(Vec::new());
         let id = self.id_column.clone().unwrap_or_else(|| "series".into());
-        let mut rows = vec![[
-            id.as_str(),
-            "window",
-            "start",
-            "observed",
-            "smape",
-            "mase",
-            "mape",
-            "rmse",
-            "quantile_loss",
-            "coverage_95",
-            "msis",
-            "seasonal_naive_smape",
-            "seasonal_naive_mase",
-        ]
-        .map(String::from)
-        .to_vec()];
+        let mut rows = vec![std::iter::once(id)
+            .chain(PER_SERIES_COLUMNS.iter().map(|c| c.to_string()))
+            .collect::<Vec<_>>()];
         let cell = |x: Option<f64>| x.map_or(String::new(), |v| v.to_string());
         for r in &self.per_series {
             rows.push(vec![
@@ -3071,6 +3094,33 @@ fn same_frequency(spec: &GlobalSpec, panel: &Panel, name: &str) -> JobResult<()>
                 panel.freq
             ),
         }));
+    }
+    // the hour of day the calendar features read is the file's: times written at another UTC
+    // offset than training's would shift it (the second review, 2026-12-07)
+    let trained = spec
+        .trained_until
+        .first()
+        .and_then(|e| crate::data::panel::Time::parse(&e.time))
+        .map(|t| t.kind());
+    if let (
+        Some(crate::data::panel::TimeKind::DateTime { zone: was, .. }),
+        crate::data::panel::TimeKind::DateTime { zone: now, .. },
+    ) = (trained, panel.time_kind)
+    {
+        if !was.same_offset(now) {
+            let say = |z: crate::data::panel::Zone| match z {
+                crate::data::panel::Zone::None => "no UTC offset".to_string(),
+                z => format!("the UTC offset `{z}`"),
+            };
+            return Err(JobError::Lib(Error::Format {
+                path: name.to_string(),
+                reason: format!(
+                    "its times are written with {}, the model's training data with {}: the hours of day the model learned would shift; write the times as the training data did",
+                    say(now),
+                    say(was)
+                ),
+            }));
+        }
     }
     Ok(())
 }
