@@ -1222,3 +1222,22 @@ def test_an_abandoned_evaluate_stops_and_frees_the_model():
     assert len(m.generate("A", length=5, seed=1)) == 5
     waited = time.monotonic() - t
     assert waited < 10, f"the next call waited {waited:.1f} s for the abandoned evaluate"
+
+
+def test_integer_times_come_back_in_their_dtype():
+    # a probe, 2026-12-07: int32 and uint16 times came back as int64
+    pd = pytest.importorskip("pandas")
+    y = 100 + 10 * np.sin(np.arange(80) * 2 * np.pi / 12)
+    for dtype in ["int32", "uint16", "Int64"]:
+        df = pd.DataFrame({"t": pd.array(np.arange(1, 81), dtype=dtype), "v": y})
+        f = lstm.Forecaster(steps=5, hidden=4, layers=1, horizon=3, season=12, threads=1)
+        f.fit(df, column="v", time_column="t")
+        fc = f.predict(df, steps=3, quantiles=[])
+        assert str(fc["t"].dtype) == dtype, (dtype, fc["t"].dtype)
+        assert list(fc["t"]) == [81, 82, 83]
+    # times past what the dtype holds stay int64
+    df = pd.DataFrame({"t": np.arange(65456, 65536, dtype="uint16"), "v": y})
+    f = lstm.Forecaster(steps=5, hidden=4, layers=1, horizon=3, season=12, threads=1)
+    f.fit(df, column="v", time_column="t")
+    fc = f.predict(df, steps=3, quantiles=[])
+    assert fc["t"].dtype == np.int64 and list(fc["t"]) == [65536, 65537, 65538]

@@ -1200,6 +1200,9 @@ def _key_types(data: Any, id_column: Optional[str], time_column: Optional[str]) 
         t = frame[time_column].dtype
         if types.is_datetime64_dtype(t) or isinstance(t, pd.PeriodDtype):
             out["time"] = (time_column, t)
+        elif types.is_integer_dtype(t) and not types.is_bool_dtype(t) and str(t) != "int64":
+            # int32, uint16, pandas' Int64...: the forecast's times come back in it when they fit
+            out["time"] = (time_column, t)
         elif t == object:
             # Python dates (datetime.date, not datetime), as df["day"] = ts.dt.date makes
             present = frame[time_column].dropna()
@@ -1241,7 +1244,17 @@ def _restore_types(frame: Any, types: Dict[str, Any]) -> Any:
         name, dtype = types["time"]
         if name in frame.columns:
             try:
-                if isinstance(dtype, str) and dtype == "date":
+                if not isinstance(dtype, str) and pd.api.types.is_integer_dtype(dtype):
+                    col = frame[name]
+                    info = np.iinfo(getattr(dtype, "numpy_dtype", dtype))
+                    if (
+                        pd.api.types.is_integer_dtype(col.dtype)
+                        and len(col)
+                        and info.min <= col.min()
+                        and col.max() <= info.max
+                    ):
+                        frame[name] = col.astype(dtype)
+                elif isinstance(dtype, str) and dtype == "date":
                     frame[name] = pd.to_datetime(frame[name].astype(str)).dt.date
                 elif isinstance(dtype, pd.PeriodDtype):
                     frame[name] = pd.PeriodIndex(frame[name].astype(str), freq=dtype.freq)
