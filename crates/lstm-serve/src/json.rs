@@ -143,7 +143,7 @@ impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Object<T> {
     }
 }
 
-/// `deserialize_with` for a list of objects ([`Object`]).
+/// `deserialize_with` for a list of objects (`Object`).
 pub fn objects<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
 where
     D: serde::Deserializer<'de>,
@@ -164,7 +164,7 @@ where
     Ok(v.unwrap_or_default())
 }
 
-/// `deserialize_with` for an optional object ([`Object`]; `null` is `None`).
+/// `deserialize_with` for an optional object (`Object`; `null` is `None`).
 pub fn object<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
 where
     D: serde::Deserializer<'de>,
