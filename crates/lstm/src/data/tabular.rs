@@ -5,6 +5,20 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 
+/// Rows written as CSV text, each field quoted as CSV needs (an id or a column name with a
+/// comma, a quote or a line break), lines ended by `\n`: the forecast, per-series and backtest
+/// files.
+pub(crate) fn csv_text<'a>(rows: impl IntoIterator<Item = &'a Vec<String>>) -> String {
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    for row in rows {
+        // writing to memory cannot fail
+        let _ = w.write_record(row);
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
 /// A delimited file opened with its header row read.
 pub(crate) struct Delimited {
     /// The path, for messages.

@@ -1233,10 +1233,6 @@ pub fn forecast_csv(spec: &GlobalSpec, forecasts: &[SeriesForecast]) -> String {
             header.push(format!("q{q}"));
         }
     }
-    // quoted as CSV needs (an id or a column name with a comma, a quote or a line break)
-    let mut w = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::Any(b'\n'))
-        .from_writer(Vec::new());
     let mut rows = vec![header];
     for f in forecasts {
         for h in 0..f.median.len() {
@@ -1252,11 +1248,7 @@ pub fn forecast_csv(spec: &GlobalSpec, forecasts: &[SeriesForecast]) -> String {
             rows.push(row);
         }
     }
-    for row in rows {
-        // writing to memory cannot fail
-        let _ = w.write_record(&row);
-    }
-    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+    crate::data::tabular::csv_text(&rows)
 }
 
 /// Combines the forecasts of several models of the same series (`runs[model][series]`): each

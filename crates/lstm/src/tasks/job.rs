@@ -2918,9 +2918,6 @@ impl Backtest {
     /// `seasonal_naive_mase`; a measure that does not exist for the window (no actuals, no
     /// scale) is an empty cell. Numbers are written in full (Rust's shortest round trip).
     pub fn per_series_csv(&self) -> String {
-        let mut w = csv::WriterBuilder::new()
-            .terminator(csv::Terminator::Any(b'\n'))
-            .from_writer(Vec::new());
         let id = self.id_column.clone().unwrap_or_else(|| "series".into());
         let mut rows = vec![std::iter::once(id)
             .chain(PER_SERIES_COLUMNS.iter().map(|c| c.to_string()))
@@ -2943,11 +2940,7 @@ impl Backtest {
                 cell(r.seasonal_naive_mase),
             ]);
         }
-        for row in rows {
-            // writing to memory cannot fail
-            let _ = w.write_record(&row);
-        }
-        String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+        crate::data::tabular::csv_text(&rows)
     }
 }
 
@@ -3418,17 +3411,9 @@ pub fn backtest_with(
     }
     let forecasts_csv = forecast_header.map(|header| {
         forecast_rows.sort_by_key(|(i, w, _)| (*i, *w));
-        let mut w = csv::WriterBuilder::new()
-            .terminator(csv::Terminator::Any(b'\n'))
-            .from_writer(Vec::new());
-        // writing to memory cannot fail
-        let _ = w.write_record(&header);
-        for (_, _, rows) in &forecast_rows {
-            for row in rows {
-                let _ = w.write_record(row);
-            }
-        }
-        String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+        crate::data::tabular::csv_text(
+            std::iter::once(&header).chain(forecast_rows.iter().flat_map(|(_, _, rows)| rows)),
+        )
     });
     // series by series in the file's order, each one's windows in time order
     per_series.sort_by_key(|(i, r)| (*i, r.window));
