@@ -1588,9 +1588,12 @@ fn spawn_ignoring(args: &[&str], ignored: &'static [i32]) -> Child {
     cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
     // SAFETY: between fork and exec, signal(2) only, which is async-signal-safe: the signals
     // at their defaults even where the tests run as a background job (SIGINT ignored), which
-    // training rightly keeps ignoring, then those asked for ignored
+    // training rightly keeps ignoring, then those asked for ignored; and prctl(2), also
+    // async-signal-safe: the child is killed when the test's thread ends, so a failed test
+    // does not leave a million-step run training beside the rest of the suite
     unsafe {
         cmd.pre_exec(move || {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
             for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
                 libc::signal(sig, libc::SIG_DFL);
             }

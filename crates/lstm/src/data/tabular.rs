@@ -7,14 +7,15 @@ use crate::error::{Error, Result};
 
 /// Rows written as CSV text, each field quoted as CSV needs (an id or a column name with a
 /// comma, a quote or a line break), lines ended by `\n`: the forecast, per-series and backtest
-/// files.
-pub(crate) fn csv_text<'a>(rows: impl IntoIterator<Item = &'a Vec<String>>) -> String {
+/// files. The rows may be made as they are written (a forecast of many quantiles has tens of
+/// millions of fields).
+pub(crate) fn csv_text<R: AsRef<[String]>>(rows: impl IntoIterator<Item = R>) -> String {
     let mut w = csv::WriterBuilder::new()
         .terminator(csv::Terminator::Any(b'\n'))
         .from_writer(Vec::new());
     for row in rows {
         // writing to memory cannot fail
-        let _ = w.write_record(row);
+        let _ = w.write_record(row.as_ref());
     }
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }

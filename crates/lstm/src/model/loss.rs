@@ -470,7 +470,7 @@ impl Distribution {
     /// The `q`-quantile (`0 < q < 1`) of one value's distribution given its raw outputs:
     /// `mu + sigma · z_q` with `z_q` the standard quantile (Wichura's AS241 for the normal,
     /// accurate to about 1e-16; for Student-t the CDF, a regularized incomplete beta, inverted
-    /// by safeguarded Newton steps to 1e-12). `q = 0.5` gives the median; `q <= 0` and `q >= 1`
+    /// by safeguarded Newton steps from Hill's approximation to about 1e-13). `q = 0.5` gives the median; `q <= 0` and `q >= 1`
     /// give `∓∞`, a NaN `q` NaN.
     ///
     /// The negative binomial: [`Self::quantile_scaled`] at scale 1, a count (`q <= 0` gives 0).
@@ -776,13 +776,23 @@ pub fn normal_quantile(p: f64) -> f64 {
 /// The regularized incomplete beta function `I_x(a, b)` (continued fraction, Numerical
 /// Recipes' `betai`/`betacf`, with the symmetry `I_x(a, b) = 1 - I_{1-x}(b, a)`).
 pub fn incomplete_beta(x: f64, a: f64, b: f64) -> f64 {
+    incomplete_beta_of(x, a, b, ln_beta(a, b))
+}
+
+/// `ln B(a, b) = ln Γ(a) + ln Γ(b) - ln Γ(a + b)`.
+fn ln_beta(a: f64, b: f64) -> f64 {
+    ln_gamma(a) + ln_gamma(b) - ln_gamma(a + b)
+}
+
+/// [`incomplete_beta`] given `ln_b = ln B(a, b)` (a search over `x` computes it once).
+fn incomplete_beta_of(x: f64, a: f64, b: f64, ln_b: f64) -> f64 {
     if x <= 0.0 {
         return 0.0;
     }
     if x >= 1.0 {
         return 1.0;
     }
-    let ln_front = ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln();
+    let ln_front = a * x.ln() + b * (1.0 - x).ln() - ln_b;
     if x < (a + 1.0) / (a + b + 2.0) {
         ln_front.exp() * beta_cf(x, a, b) / a
     } else {
@@ -856,24 +866,63 @@ fn t_beta_x(t: f64, nu: f64) -> f64 {
     }
 }
 
-/// The probability density of the standard Student-t.
-fn student_t_pdf(t: f64, nu: f64) -> f64 {
+/// The log of the probability density of the standard Student-t given `ln_b = ln B(ν/2, ½)`:
+/// `ln((1 + t²/ν)^(-(ν+1)/2) / (√ν B(ν/2, ½)))` (in logs: far in the tail the density is
+/// below the smallest double while the tail probability is not).
+fn student_t_ln_pdf(t: f64, nu: f64, ln_b: f64) -> f64 {
     // ln(1 + t²/ν), also where t² overflows
     let ln_1p = if (t * t).is_finite() {
         (t * t / nu).ln_1p()
     } else {
         2.0 * t.abs().ln() - nu.ln()
     };
-    (ln_gamma(0.5 * (nu + 1.0))
-        - ln_gamma(0.5 * nu)
-        - 0.5 * (nu * std::f64::consts::PI).ln()
-        - 0.5 * (nu + 1.0) * ln_1p)
-        .exp()
+    -ln_b - 0.5 * nu.ln() - 0.5 * (nu + 1.0) * ln_1p
+}
+
+/// Hill's approximation of the standard Student-t's `p`-quantile for `p < ½` as the positive
+/// `|t|` (Hill 1970, ACM Algorithm 396, as R's `qt` uses it for real `ν`), a few digits good:
+/// the start of [`student_t_quantile`]'s Newton steps. `None` where it does not apply (`ν < 1`,
+/// a level so small that its power underflows) or gives no finite positive value.
+fn student_t_quantile_hill(tail: f64, nu: f64) -> Option<f64> {
+    if nu < 1.0 {
+        return None;
+    }
+    let p = 2.0 * tail;
+    let a = 1.0 / (nu - 0.5);
+    let b = 48.0 / (a * a);
+    let mut c = ((20700.0 * a / b - 98.0) * a - 16.0) * a + 96.36;
+    let d = ((94.5 / (b + c) - 3.0) / b + 1.0) * (a * std::f64::consts::FRAC_PI_2).sqrt() * nu;
+    let y = (d * p).powf(2.0 / nu);
+    // (also a NaN)
+    if y.is_nan() || y < f64::EPSILON {
+        return None;
+    }
+    let t = if (nu < 2.1 && p > 0.5) || y > 0.05 + a {
+        // the asymptotic inverse expansion about the normal
+        let x = normal_quantile(0.5 * p);
+        let y = x * x;
+        if nu < 5.0 {
+            c += 0.3 * (nu - 4.5) * (x + 0.6);
+        }
+        c += (((0.05 * d * x - 5.0) * x - 7.0) * x - 2.0) * x + b;
+        let y = (((((0.4 * y + 6.3) * y + 36.0) * y + 94.5) / c - y - 3.0) / b + 1.0) * x;
+        (nu * (a * y * y).exp_m1()).sqrt()
+    } else {
+        let y = ((1.0 / (((nu + 6.0) / (nu * y) - 0.089 * d - 0.822) * (nu + 2.0) * 3.0)
+            + 0.5 / (nu + 4.0))
+            * y
+            - 1.0)
+            * (nu + 1.0)
+            / (nu + 2.0)
+            + 1.0 / y;
+        (nu * y).sqrt()
+    };
+    (t.is_finite() && t > 0.0).then_some(t)
 }
 
 /// The `p`-quantile of the standard Student-t with `nu` degrees of freedom: the CDF inverted
-/// by Newton steps kept inside a bracket (bisection when a step leaves it), to `1e-12`
-/// relative. `nu = ∞` is the normal quantile.
+/// by Newton steps from Hill's approximation, kept inside a bracket (bisection when a step
+/// leaves it), to about `1e-13` relative. `nu = ∞` is the normal quantile.
 pub fn student_t_quantile(p: f64, nu: f64) -> f64 {
     if p.is_nan() || nu.is_nan() {
         return f64::NAN;
@@ -893,34 +942,58 @@ pub fn student_t_quantile(p: f64, nu: f64) -> f64 {
     // solved on the tail beyond |t|, P(T > |t|) = ½ I_{ν/(ν+t²)}(ν/2, ½), so that a level
     // near 0 keeps its digits (1 - 1e-20 is 1 in f64); 1 - p is exact for p >= ½
     let (tail, sign) = if p < 0.5 { (p, -1.0) } else { (1.0 - p, 1.0) };
-    let upper = |t: f64| 0.5 * incomplete_beta(t_beta_x(t, nu), 0.5 * nu, 0.5);
-    // bracket [lo, hi] with upper(lo) > tail >= upper(hi)
-    let (mut lo, mut hi) = (0.0f64, 1.0f64);
-    while upper(hi) > tail {
-        lo = hi;
-        hi *= 2.0;
-        if hi > 1e300 {
+    let ln_b = ln_beta(0.5 * nu, 0.5);
+    let upper = |t: f64| 0.5 * incomplete_beta_of(t_beta_x(t, nu), 0.5 * nu, 0.5, ln_b);
+    // Newton's error after a step of relative size s is about k·s² with k = |t f''/2f'|,
+    // where f''/f' = -(ν+1)t/(ν+t²): k <= ½ min(ν + 1, t²(1 + 1/ν))
+    let curvature = |t: f64| 0.5 * (nu + 1.0).min(t * t * (1.0 + 1.0 / nu)) + 1.0;
+    // [lo, hi] brackets the root: upper(lo) > tail >= upper(hi)
+    let (mut lo, mut hi) = (0.0f64, f64::INFINITY);
+    // the start: Hill's approximation, else (a level too small for it) the tail's asymptote
+    // P(T > t) ≈ ν^((ν-1)/2) t^(-ν) / (√ν B(ν/2, ½)), else 1
+    let asymptote = || {
+        let ln_t = (-ln_b - 0.5 * nu.ln() + 0.5 * (nu - 1.0) * nu.ln() - tail.ln()) / nu;
+        Some(ln_t.exp()).filter(|t| t.is_finite() && *t > 0.0)
+    };
+    let mut t = student_t_quantile_hill(tail, nu)
+        .or_else(asymptote)
+        .unwrap_or(1.0);
+    for _ in 0..400 {
+        if t > 1e300 {
             return sign * f64::INFINITY;
         }
-    }
-    // start from the normal quantile when it is inside the bracket
-    let z = -normal_quantile(tail);
-    let mut t = if z > lo && z < hi { z } else { 0.5 * (lo + hi) };
-    for _ in 0..200 {
-        let f = upper(t) - tail;
+        let f = if tail > 0.25 {
+            // near the median, P(T > t) = ½ - ½ I_{t²/(ν+t²)}(½, ν/2): no digits lost to
+            // ν/(ν+t²) rounding to 1 (½ - tail is exact here)
+            (0.5 - tail) - 0.5 * incomplete_beta_of(t * t / (nu + t * t), 0.5, 0.5 * nu, ln_b)
+        } else {
+            upper(t) - tail
+        };
         if f > 0.0 {
             lo = t;
         } else {
             hi = t;
         }
-        // d upper / dt = -pdf(t)
-        let step = -f / student_t_pdf(t, nu);
-        let mut next = t - step;
-        // (a NaN step fails both comparisons)
-        if !(next > lo && next < hi) {
-            next = 0.5 * (lo + hi);
+        if f == 0.0 {
+            break;
         }
-        let done = (next - t).abs() <= 1e-12 * t.abs().max(1e-300) || hi - lo <= 1e-15 * hi;
+        // d upper / dt = -pdf(t): the Newton step f / pdf, in logs
+        let step = f.signum() * (f.abs().ln() - student_t_ln_pdf(t, nu, ln_b)).exp();
+        let mut next = t + step;
+        // (a NaN step fails both comparisons)
+        let newton = next > lo && next < hi;
+        if !newton {
+            next = if hi.is_finite() {
+                0.5 * (lo + hi)
+            } else {
+                2.0 * t
+            };
+        }
+        let rel = (next - t).abs() / t.abs().max(1e-300);
+        // a Newton step this small leaves an error under 1e-13 relative: taken without
+        // another evaluation; a bisection ends when the bracket is narrower than that
+        let done =
+            (newton && curvature(next) * rel * rel <= 1e-13) || hi - lo <= 1e-15 * hi.min(f64::MAX);
         t = next;
         if done {
             break;
