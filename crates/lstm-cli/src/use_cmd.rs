@@ -362,6 +362,24 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
             l.meta.settings.label_column = c.clone();
         }
     }
+    // scoring a large text takes minutes: a bar on a terminal's standard error (nothing in
+    // a pipe or a file), cleared before the report
+    let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        let b = indicatif::ProgressBar::new(0);
+        b.set_style(
+            // as training's bar
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] [{bar:30}] {percent:>3}% eta {eta:<5} scoring {len} characters",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        b.enable_steady_tick(std::time::Duration::from_millis(200));
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let shown = bar.clone();
     let report = job::evaluate(
         &mut l,
         &a.data,
@@ -373,8 +391,14 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
             windows: a.windows,
             forecasts: a.forecasts.is_some(),
             per_series: a.per_series.is_some(),
+            progress: lstm::tasks::Progress::new(move |done, total| {
+                shown.set_length(total);
+                shown.set_position(done);
+            }),
         },
-    )?;
+    );
+    bar.finish_and_clear();
+    let report = report?;
     // the file first: a report printed means its file is there
     if let (Some(p), job::EvalReport::Backtest(b)) = (&a.per_series, &report) {
         modeldir::write_atomic(p, b.per_series_csv().as_bytes())?;

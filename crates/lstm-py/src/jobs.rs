@@ -804,6 +804,7 @@ impl Model {
             windows,
             forecasts,
             per_series,
+            progress: Default::default(),
         };
         if let (Some(what), false) = (
             [("per_series", per_series), ("forecasts", forecasts)]

@@ -1,12 +1,18 @@
 //! A text model's validation during training: the whole validation text when it is short, and
 //! [`VALIDATION_TOKENS`]' worth of full windows spread evenly over a longer one, each scored
-//! as `lstm eval` scores a window.
+//! as `lstm eval` scores a window. And `lstm eval`'s progress reports.
 
+use lstm::model::infer::Precision;
 use lstm::model::{Head, InputKind, ModelConfig, SequenceModel};
-use lstm::tasks::text::{evaluate, validation_windows, Encoded, TextData, VALIDATION_TOKENS};
+use lstm::tasks::text::{
+    evaluate, evaluate_generator_with, evaluate_stream_with, evaluate_with, validation_windows,
+    Encoded, TextData, VALIDATION_TOKENS,
+};
 use lstm::tasks::train::TrainTask;
+use lstm::tasks::Progress;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use std::sync::{Arc, Mutex};
 
 fn random_text(len: usize, vocab: u32, seed: u64) -> Encoded {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -148,4 +154,44 @@ fn a_raised_stop_flag_ends_forward_passes() {
         evaluate(&mut m, &val, 20, 8).unwrap().nats_per_token,
         before
     );
+}
+
+/// Each way of scoring a text reports its progress: never backwards, never past the total,
+/// ending at the total, which is the characters it scored (the scored ones and those skipped
+/// as unknown); and reporting changes no figure.
+#[test]
+fn scoring_a_text_reports_its_progress_to_the_end() {
+    let (vocab, seq_len, batch) = (6usize, 20usize, 4usize);
+    let mut text = random_text(10_007, vocab as u32, 9);
+    text.target[100] = lstm::model::loss::IGNORE;
+    let mut m = model(vocab);
+    for mode in ["windows", "stream", "generator"] {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let p = Progress::new(move |done, total| log.lock().unwrap().push((done, total)));
+        let (with, without) = match mode {
+            "windows" => (
+                evaluate_with(&mut m, &text, seq_len, batch, &p).unwrap(),
+                evaluate_with(&mut m, &text, seq_len, batch, &Progress::default()).unwrap(),
+            ),
+            "stream" => (
+                evaluate_stream_with(&mut m, &text, seq_len, batch, &p).unwrap(),
+                evaluate_stream_with(&mut m, &text, seq_len, batch, &Progress::default()).unwrap(),
+            ),
+            _ => (
+                evaluate_generator_with(&m, &text, Precision::F32, &p).unwrap(),
+                evaluate_generator_with(&m, &text, Precision::F32, &Progress::default()).unwrap(),
+            ),
+        };
+        assert_eq!(with.nats_per_token, without.nats_per_token, "{mode}");
+        let seen = seen.lock().unwrap();
+        assert!(seen.len() > 1, "{mode}: {} reports", seen.len());
+        let total = seen[0].1;
+        assert_eq!(total as usize, with.tokens + with.skipped, "{mode}");
+        assert!(
+            seen.windows(2).all(|w| w[0].0 <= w[1].0 && w[1].1 == total),
+            "{mode}: {seen:?}"
+        );
+        assert_eq!(seen.last().unwrap().0, total, "{mode}");
+    }
 }

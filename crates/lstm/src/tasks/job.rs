@@ -1651,6 +1651,9 @@ pub struct EvalOptions {
     /// Forecast (global): each series' scores will be written ([`Backtest::per_series_csv`]):
     /// an id column named as one of its columns is refused before the backtest.
     pub per_series: bool,
+    /// Text: told the characters scored and to score as the scoring goes (a large text takes
+    /// minutes).
+    pub progress: crate::tasks::Progress,
 }
 
 /// What [`evaluate`] found; `Display` gives the text report, [`EvalReport::to_json`] (and
@@ -2057,11 +2060,11 @@ fn evaluate_task(l: &mut Loaded, data: &Path, o: &EvalOptions) -> JobResult<Eval
                     } else {
                         Precision::F32
                     };
-                    text::evaluate_generator(&l.model, &enc, precision)
+                    text::evaluate_generator_with(&l.model, &enc, precision, &o.progress)
                 } else if o.stream {
-                    text::evaluate_stream(&mut l.model, &enc, s.seq_len, s.batch)
+                    text::evaluate_stream_with(&mut l.model, &enc, s.seq_len, s.batch, &o.progress)
                 } else {
-                    text::evaluate(&mut l.model, &enc, s.seq_len, s.batch)
+                    text::evaluate_with(&mut l.model, &enc, s.seq_len, s.batch, &o.progress)
                 },
                 || format!("cannot score {}", data.display()),
             )?;

@@ -21,6 +21,7 @@ use crate::model::loss::IGNORE;
 use crate::model::{Batch, Head, InputKind, Inputs, SequenceModel, Targets};
 use crate::recurrent::RecurrentState;
 use crate::tasks::train::{OwnedBatch, TrainTask};
+use crate::tasks::Progress;
 
 /// Encoded text: input ids (unknown -> the unknown token) and target ids (unknown -> skipped).
 #[derive(Clone, Debug, Default)]
@@ -188,7 +189,13 @@ impl TrainTask for TextData {
     }
 
     fn validate(&mut self, model: &mut SequenceModel) -> Result<f32> {
-        let (total, count) = score_windows(model, &self.val, &self.val_windows, self.batch)?;
+        let (total, count) = score_windows(
+            model,
+            &self.val,
+            &self.val_windows,
+            self.batch,
+            &Progress::default(),
+        )?;
         Ok((total / count.max(1) as f64) as f32)
     }
 
@@ -281,13 +288,27 @@ pub fn evaluate(
     seq_len: usize,
     batch: usize,
 ) -> Result<TextEval> {
+    evaluate_with(model, text, seq_len, batch, &Progress::default())
+}
+
+/// [`evaluate`], reporting the characters scored to `progress` after each batch.
+///
+/// # Errors
+/// As [`evaluate`].
+pub fn evaluate_with(
+    model: &mut SequenceModel,
+    text: &Encoded,
+    seq_len: usize,
+    batch: usize,
+    progress: &Progress,
+) -> Result<TextEval> {
     if text.len() < 2 {
         return Err(Error::Config(
             "the text needs at least 2 characters to score".into(),
         ));
     }
     let windows = validation_windows(text.len(), seq_len, usize::MAX);
-    let (total, count) = score_windows(model, text, &windows, batch)?;
+    let (total, count) = score_windows(model, text, &windows, batch, progress)?;
     let skipped = text.target[1..].iter().filter(|&&t| t == IGNORE).count();
     Ok(TextEval::from_total(total, count, skipped))
 }
@@ -299,9 +320,12 @@ fn score_windows(
     text: &Encoded,
     windows: &[(usize, usize)],
     batch: usize,
+    progress: &Progress,
 ) -> Result<(f64, usize)> {
     let carry = model.carry.take();
     let (mut total, mut count) = (0.0f64, 0usize);
+    let all: usize = windows.iter().map(|&(s, e)| e - s).sum();
+    let mut done = 0;
     let mut i = 0;
     let result = loop {
         if i >= windows.len() {
@@ -331,6 +355,8 @@ fn score_windows(
             }
             Err(e) => break Err(e),
         }
+        done += (j - i) * len;
+        progress.report(done as u64, all as u64);
         i = j;
     };
     model.carry = carry;
@@ -351,6 +377,20 @@ pub fn evaluate_stream(
     text: &Encoded,
     seq_len: usize,
     batch: usize,
+) -> Result<TextEval> {
+    evaluate_stream_with(model, text, seq_len, batch, &Progress::default())
+}
+
+/// [`evaluate_stream`], reporting the characters scored to `progress` after each batch.
+///
+/// # Errors
+/// As [`evaluate_stream`].
+pub fn evaluate_stream_with(
+    model: &mut SequenceModel,
+    text: &Encoded,
+    seq_len: usize,
+    batch: usize,
+    progress: &Progress,
 ) -> Result<TextEval> {
     let n = text.len().saturating_sub(1);
     if n < 1 {
@@ -383,6 +423,7 @@ pub fn evaluate_stream(
         total += out.loss as f64 * out.count as f64;
         count += out.count;
         start += len;
+        progress.report((start * b) as u64, n as u64);
     }
     // the rest, after the equal segments, from a fresh state in windows
     let mut start = seg * b;
@@ -399,6 +440,7 @@ pub fn evaluate_stream(
         total += out.loss as f64 * out.count as f64;
         count += out.count;
         start += len;
+        progress.report(start as u64, n as u64);
     }
     model.carry = saved;
     let skipped = text.target[1..=n].iter().filter(|&&t| t == IGNORE).count();
@@ -417,6 +459,19 @@ pub fn evaluate_generator(
     text: &Encoded,
     precision: Precision,
 ) -> Result<TextEval> {
+    evaluate_generator_with(model, text, precision, &Progress::default())
+}
+
+/// [`evaluate_generator`], reporting the characters scored to `progress` every 4,096.
+///
+/// # Errors
+/// As [`evaluate_generator`].
+pub fn evaluate_generator_with(
+    model: &SequenceModel,
+    text: &Encoded,
+    precision: Precision,
+    progress: &Progress,
+) -> Result<TextEval> {
     if text.len() < 2 {
         return Err(Error::Config(
             "the text needs at least 2 characters to score".into(),
@@ -424,7 +479,11 @@ pub fn evaluate_generator(
     }
     let mut g = Generator::with_precision(model, 0, precision)?;
     let (mut total, mut count, mut skipped) = (0.0f64, 0usize, 0usize);
-    for (&x, &y) in text.input.iter().zip(&text.target[1..]) {
+    let all = (text.len() - 1) as u64;
+    for (i, (&x, &y)) in text.input.iter().zip(&text.target[1..]).enumerate() {
+        if i > 0 && i % 4096 == 0 {
+            progress.report(i as u64, all);
+        }
         let logits = g.step(x)?;
         if y == IGNORE {
             skipped += 1;
@@ -439,6 +498,7 @@ pub fn evaluate_generator(
         total += lse - logits[y as usize] as f64;
         count += 1;
     }
+    progress.report(all, all);
     Ok(TextEval::from_total(total, count, skipped))
 }
 
