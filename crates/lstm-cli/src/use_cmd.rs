@@ -399,26 +399,40 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
     );
     bar.finish_and_clear();
     let report = report?;
-    // the file first: a report printed means its file is there
-    if let (Some(p), job::EvalReport::Backtest(b)) = (&a.per_series, &report) {
-        modeldir::write_atomic(p, b.per_series_csv().as_bytes())?;
-        eprintln!(
-            "wrote the scores of {} series in {} window(s) to {}",
-            b.series,
-            b.windows,
-            p.display()
-        );
-    }
-    if let (Some(p), job::EvalReport::Backtest(b)) = (&a.forecasts, &report) {
-        if let Some(csv) = &b.forecasts_csv {
-            modeldir::write_atomic(p, csv.as_bytes())?;
-            eprintln!(
-                "wrote the forecasts of {} series in {} window(s) of {} steps to {}",
-                b.series,
-                b.windows,
-                b.horizon,
-                p.display()
-            );
+    // the files first (a report printed means its files are there), both staged before
+    // either is put in place: one that cannot be written leaves the other as it was
+    if let job::EvalReport::Backtest(b) = &report {
+        let mut staged = Vec::new();
+        if let Some(p) = &a.per_series {
+            let s = modeldir::stage_atomic(p, b.per_series_csv().as_bytes())
+                .with_context(|| format!("--per-series: cannot write {}", p.display()))?;
+            staged.push((
+                s,
+                format!(
+                    "wrote the scores of {} series in {} window(s) to {}",
+                    b.series,
+                    b.windows,
+                    p.display()
+                ),
+            ));
+        }
+        if let (Some(p), Some(csv)) = (&a.forecasts, &b.forecasts_csv) {
+            let s = modeldir::stage_atomic(p, csv.as_bytes())
+                .with_context(|| format!("--forecasts: cannot write {}", p.display()))?;
+            staged.push((
+                s,
+                format!(
+                    "wrote the forecasts of {} series in {} window(s) of {} steps to {}",
+                    b.series,
+                    b.windows,
+                    b.horizon,
+                    p.display()
+                ),
+            ));
+        }
+        for (s, said) in staged {
+            s.commit()?;
+            eprintln!("{said}");
         }
     }
     if a.json {

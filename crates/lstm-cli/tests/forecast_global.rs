@@ -585,6 +585,35 @@ fn the_issues_m4_commands_on_three_series() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("inside the model directory"));
     assert!(!m96.join("scores.csv").exists());
+    // one of the two files that cannot be written: the other stays as it was (it was replaced
+    // before the error)
+    let old = dir.join("old-scores.csv");
+    std::fs::write(&old, "old contents\n").unwrap();
+    for bad in ["/proc/no-such-file.csv", "/dev/null"] {
+        let o = run(&[
+            "eval",
+            "--model",
+            s(&m96),
+            "--data",
+            s(&csv),
+            "--per-series",
+            s(&old),
+            "--forecasts",
+            bad,
+        ]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains(&format!("--forecasts: cannot write {bad}")),
+            "{err}"
+        );
+        assert_eq!(std::fs::read_to_string(&old).unwrap(), "old contents\n");
+        assert!(std::fs::read_dir(&dir).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains(".tmp")));
+    }
 
     // another file with the same series: its windows may not reach into the steps a series
     // trained on either (a copy under another name, a longer export; each was scored before)

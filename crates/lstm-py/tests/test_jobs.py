@@ -5,6 +5,7 @@ import csv
 import io
 import json
 import os
+import re
 import subprocess
 import threading
 import warnings
@@ -719,6 +720,20 @@ def test_zoned_times_float32_levels_and_eval_reports_name_what_was_given():
     assert "q0.3" in out.columns, list(out.columns)
     report = f.evaluate(pd.DataFrame({"t": t.tz_localize(None), "v": v}))
     assert report["data"] == "the data", report["data"]
+    # a model of times written with `Z`: the advice's second way, taken as written, works (its
+    # first way writes no offset, which such a model refuses)
+    z = lstm.Forecaster(hidden=8, layers=1, steps=5, threads=1, horizon=4)
+    utc = t.tz_convert("UTC")
+    z.fit(pd.DataFrame({"t": utc.strftime("%Y-%m-%dT%H:%M:%SZ"), "v": v}), column="v",
+          time_column="t")
+    zoned = pd.DataFrame({"t": t, "v": v})
+    with pytest.raises(lstm.DataError, match="strftime") as e:
+        z.predict(zoned)
+    advice = re.search(r"df\['t'\]\.dt\.tz_convert\('UTC'\)\.dt\.strftime\('([^']+)'\)",
+                       str(e.value))
+    assert advice, str(e.value)
+    out = z.predict(zoned.assign(t=zoned["t"].dt.tz_convert("UTC").dt.strftime(advice.group(1))))
+    assert out["t"].iloc[0] == (utc[-1] + pd.Timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     # zoned times in the index: the advice, taken as written, converts the index (it named a
     # column `time` the frame does not have)
     indexed = pd.DataFrame({"v": v}, index=t)
@@ -1241,3 +1256,25 @@ def test_integer_times_come_back_in_their_dtype():
     f.fit(df, column="v", time_column="t")
     fc = f.predict(df, steps=3, quantiles=[])
     assert fc["t"].dtype == np.int64 and list(fc["t"]) == [65536, 65537, 65538]
+
+
+def test_integer_ids_come_back_in_their_dtype():
+    # a probe, 2026-12-07: int32 and uint16 ids came back as int64, from predict and from
+    # evaluate's per-series frame
+    pd = pytest.importorskip("pandas")
+    y = 100 + 10 * np.sin(np.arange(80) * 2 * np.pi / 12)
+    for dtype in ["int32", "uint16"]:
+        df = pd.DataFrame({
+            "id": np.repeat(np.array([3, 7], dtype=dtype), 80),
+            "t": np.tile(np.arange(80), 2),
+            "v": np.r_[y, 2 * y],
+        })
+        f = lstm.Forecaster(steps=5, hidden=4, layers=1, horizon=3, season=12, threads=1,
+                            holdout=3)
+        f.fit(df, column="v", id_column="id", time_column="t")
+        fc = f.predict(df, steps=3, quantiles=[])
+        assert str(fc["id"].dtype) == dtype, (dtype, fc["id"].dtype)
+        assert sorted(set(fc["id"])) == [3, 7]
+        report = f.evaluate(df, per_series=True)
+        ps = report["per_series"]
+        assert str(ps["id"].dtype) == dtype, (dtype, ps["id"].dtype)

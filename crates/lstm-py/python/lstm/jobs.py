@@ -751,7 +751,9 @@ class Forecaster(_Job):
                         "a DataFrame's times are read without one: give "
                         f"df.tz_convert('UTC'{at}).tz_localize(None{at}) (UTC has no repeated "
                         "or skipped hours; a local zone repeats an hour when daylight saving "
-                        "time ends)"
+                        "time ends); for a model trained on times written with `Z`, give the "
+                        "times as such text: df.reset_index() and "
+                        "df[c].dt.tz_convert('UTC').dt.strftime('%Y-%m-%dT%H:%M:%SZ')"
                     )
             # a named index (a time or id set with set_index) is a column of the data
             if any(n is not None for n in data.index.names):
@@ -795,7 +797,9 @@ class Forecaster(_Job):
                         "a DataFrame's times are read without one: give "
                         f"df[{c!r}].dt.tz_convert('UTC').dt.tz_localize(None) (UTC has no "
                         "repeated or skipped hours; a local zone repeats an hour when daylight "
-                        "saving time ends)"
+                        "saving time ends); for a model trained on times written with `Z`, give "
+                        f"them as such text: df[{c!r}].dt.tz_convert('UTC')"
+                        ".dt.strftime('%Y-%m-%dT%H:%M:%SZ')"
                     )
             data.to_csv(p, index=False)
             if not (
@@ -1226,6 +1230,8 @@ def _key_types(data: Any, id_column: Optional[str], time_column: Optional[str]) 
             or isinstance(ids.dtype, pd.api.extensions.ExtensionDtype)
             or types.is_float_dtype(ids.dtype)
             or types.is_bool_dtype(ids.dtype)
+            # int32, uint16...: int64 is what the text comes back as
+            or (types.is_integer_dtype(ids.dtype) and str(ids.dtype) != "int64")
             or ints
             or blanks
         ):

@@ -302,15 +302,33 @@ pub const SLOW_WRITE_ENV: &str = "LSTM_TEST_SLOW_WRITE_MS";
 /// # Errors
 /// [`Error::Io`] naming the file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |source| Error::Io {
-        path: path.display().to_string(),
-        source,
-    };
+    stage_atomic(path, bytes)?.commit()
+}
+
+/// A file written beside its target under a temporary name ([`stage_atomic`]), waiting to
+/// be renamed into place ([`Staged::commit`]); dropped uncommitted, it is removed. Several
+/// files staged first and committed after are all written or none is (but for a rename
+/// failing, which does not happen on one file system short of a crash).
+#[derive(Debug)]
+pub struct Staged {
+    tmp: PathBuf,
+    path: PathBuf,
+    done: bool,
+    _pending: Pending,
+}
+
+/// The first half of [`write_atomic`]: `bytes` written and synced to a temporary file beside
+/// `path`, not yet in its place.
+///
+/// # Errors
+/// [`Error::Io`] naming the file; [`Error::Config`] when `path` exists and is not a regular
+/// file.
+pub fn stage_atomic(path: &Path, bytes: &[u8]) -> Result<Staged> {
     // a device or a directory is never replaced by a renamed file
     if let Ok(m) = std::fs::symlink_metadata(path) {
         if !m.is_file() {
             return Err(Error::Config(format!(
-                "cannot write {}: it exists and is not a regular file (a directory?); give the path of a file to write",
+                "cannot write {}: it exists and is not a regular file (a directory or a device); give the path of a file to write",
                 path.display()
             )));
         }
@@ -320,37 +338,62 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         name.push(format!(".tmp{}", std::process::id()));
         path.with_file_name(name)
     };
-    let _pending = Pending::new(&tmp);
-    let written = while_writing(|| {
-        std::fs::File::create(&tmp).and_then(|mut f| {
+    let staged = Staged {
+        _pending: Pending::new(&tmp),
+        tmp,
+        path: path.to_path_buf(),
+        done: false,
+    };
+    while_writing(|| {
+        std::fs::File::create(&staged.tmp).and_then(|mut f| {
             f.write_all(bytes)?;
             f.sync_all()
         })
     })
-    .and_then(|()| {
+    .map_err(|source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    Ok(staged)
+}
+
+impl Staged {
+    /// Renames the staged file into its place and syncs its directory.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file (the staged file is removed).
+    pub fn commit(mut self) -> Result<()> {
         if let Some(ms) = std::env::var(SLOW_WRITE_ENV)
             .ok()
             .and_then(|v| v.parse().ok())
         {
             std::thread::sleep(std::time::Duration::from_millis(ms));
         }
-        while_writing(|| std::fs::rename(&tmp, path))
-    });
-    if let Err(e) = written {
-        // a full disk or a file size limit leaves no partial file behind
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io(e));
+        while_writing(|| std::fs::rename(&self.tmp, &self.path)).map_err(|source| Error::Io {
+            path: self.path.display().to_string(),
+            source,
+        })?;
+        self.done = true;
+        if let Some(dir) = self.path.parent() {
+            if let Ok(d) = std::fs::File::open(if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            }) {
+                let _ = d.sync_all();
+            }
+        }
+        Ok(())
     }
-    if let Some(dir) = path.parent() {
-        if let Ok(d) = std::fs::File::open(if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        }) {
-            let _ = d.sync_all();
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.done {
+            // a full disk or a file size limit leaves no partial file behind
+            let _ = std::fs::remove_file(&self.tmp);
         }
     }
-    Ok(())
 }
 
 /// Reads a file of a model directory, refusing anything but a regular file (or a link to
