@@ -470,7 +470,8 @@ impl Distribution {
     /// The `q`-quantile (`0 < q < 1`) of one value's distribution given its raw outputs:
     /// `mu + sigma · z_q` with `z_q` the standard quantile (Wichura's AS241 for the normal,
     /// accurate to about 1e-16; for Student-t the CDF, a regularized incomplete beta, inverted
-    /// by safeguarded Newton steps from Hill's approximation to about 1e-13). `q = 0.5` gives the median; `q <= 0` and `q >= 1`
+    /// by safeguarded Newton steps from Hill's approximation to about 1e-13, or the
+    /// Cornish-Fisher expansion from `nu = 1e5`: [`student_t_quantile`]). `q = 0.5` gives the median; `q <= 0` and `q >= 1`
     /// give `∓∞`, a NaN `q` NaN.
     ///
     /// The negative binomial: [`Self::quantile_scaled`] at scale 1, a count (`q <= 0` gives 0).
@@ -780,23 +781,48 @@ pub fn incomplete_beta(x: f64, a: f64, b: f64) -> f64 {
 }
 
 /// `ln B(a, b) = ln Γ(a) + ln Γ(b) - ln Γ(a + b)`.
+///
+/// `B(a, ½)` of a large `a` (a Student-t of many degrees of freedom) from the asymptotic series
+/// of `ln Γ(a + ½) - ln Γ(a)`: the difference of two large `ln Γ` loses `|ln Γ(a)|` ulps.
 fn ln_beta(a: f64, b: f64) -> f64 {
+    let (big, other) = if a >= b { (a, b) } else { (b, a) };
+    if other == 0.5 && big >= 50.0 {
+        // ln Γ(a + ½) - ln Γ(a) = ½ ln a - 1/(8a) + 1/(192a³) - 1/(640a⁵) + 17/(14336a⁷) + ...
+        // (below 1e-18 from a = 50 on)
+        let r = 1.0 / big;
+        let r2 = r * r;
+        let ratio = 0.5 * big.ln()
+            - r * (1.0 / 8.0 - r2 * (1.0 / 192.0 - r2 * (1.0 / 640.0 - r2 * 17.0 / 14336.0)));
+        return 0.5 * std::f64::consts::PI.ln() - ratio;
+    }
     ln_gamma(a) + ln_gamma(b) - ln_gamma(a + b)
 }
 
 /// [`incomplete_beta`] given `ln_b = ln B(a, b)` (a search over `x` computes it once).
 fn incomplete_beta_of(x: f64, a: f64, b: f64, ln_b: f64) -> f64 {
+    incomplete_beta_xy(x, 1.0 - x, a, b, ln_b)
+}
+
+/// [`incomplete_beta_of`] given both `x` and `y = 1 - x`, each to its own digits (a Student-t's
+/// `ν/(ν+t²)` and `t²/(ν+t²)`): the one near 1 is never made by subtracting the other.
+fn incomplete_beta_xy(x: f64, y: f64, a: f64, b: f64, ln_b: f64) -> f64 {
     if x <= 0.0 {
         return 0.0;
     }
-    if x >= 1.0 {
+    if y <= 0.0 {
         return 1.0;
     }
-    let ln_front = a * x.ln() + b * (1.0 - x).ln() - ln_b;
+    // ln of the one near 1 from the other, by ln_1p
+    let (ln_x, ln_y) = if x < y {
+        (x.ln(), (-x).ln_1p())
+    } else {
+        ((-y).ln_1p(), y.ln())
+    };
+    let ln_front = a * ln_x + b * ln_y - ln_b;
     if x < (a + 1.0) / (a + b + 2.0) {
         ln_front.exp() * beta_cf(x, a, b) / a
     } else {
-        1.0 - ln_front.exp() * beta_cf(1.0 - x, b, a) / b
+        1.0 - ln_front.exp() * beta_cf(y, b, a) / b
     }
 }
 
@@ -852,6 +878,17 @@ pub fn student_t_cdf(t: f64, nu: f64) -> f64 {
         tail
     } else {
         1.0 - tail
+    }
+}
+
+/// `(ν/(ν + t²), t²/(ν + t²))`, each computed alone, also where `t²` overflows.
+fn t_beta_xy(t: f64, nu: f64) -> (f64, f64) {
+    if (t * t).is_finite() {
+        let d = nu + t * t;
+        (nu / d, t * t / d)
+    } else {
+        let u = nu.sqrt() / t.abs();
+        (u * u / (1.0 + u * u), 1.0 / (1.0 + u * u))
     }
 }
 
@@ -922,9 +959,11 @@ fn student_t_quantile_hill(tail: f64, nu: f64) -> Option<f64> {
 
 /// The `p`-quantile of the standard Student-t with `nu` degrees of freedom: the CDF inverted
 /// by Newton steps from Hill's approximation, kept inside a bracket (bisection when a step
-/// leaves it), to about `1e-13` relative. `nu = ∞` is the normal quantile.
+/// leaves it), to about `1e-13` relative; from `nu = 1e5` the Cornish-Fisher expansion about
+/// the normal quantile. `nu = ∞` is the normal quantile; `nu <= 0` or NaN gives NaN.
 pub fn student_t_quantile(p: f64, nu: f64) -> f64 {
-    if p.is_nan() || nu.is_nan() {
+    // (also ν <= 0, which is no distribution)
+    if p.is_nan() || nu.is_nan() || nu <= 0.0 {
         return f64::NAN;
     }
     if p <= 0.0 {
@@ -942,8 +981,25 @@ pub fn student_t_quantile(p: f64, nu: f64) -> f64 {
     // solved on the tail beyond |t|, P(T > |t|) = ½ I_{ν/(ν+t²)}(ν/2, ½), so that a level
     // near 0 keeps its digits (1 - 1e-20 is 1 in f64); 1 - p is exact for p >= ½
     let (tail, sign) = if p < 0.5 { (p, -1.0) } else { (1.0 - p, 1.0) };
+    if nu >= 1e5 {
+        // many degrees of freedom: the incomplete beta's continued fractions converge slowly
+        // and lose digits (1e-6 at ν = 10¹²), and the Cornish-Fisher expansion about the
+        // normal quantile (Abramowitz and Stegun 26.7.5, to ν⁻⁴) is exact to about 1e-14
+        // from here on, even at a level of 1e-300
+        let z = normal_quantile(tail);
+        let z2 = z * z;
+        let g1 = (z2 + 1.0) * z / 4.0;
+        let g2 = ((5.0 * z2 + 16.0) * z2 + 3.0) * z / 96.0;
+        let g3 = (((3.0 * z2 + 19.0) * z2 + 17.0) * z2 - 15.0) * z / 384.0;
+        let g4 = ((((79.0 * z2 + 776.0) * z2 + 1482.0) * z2 - 1920.0) * z2 - 945.0) * z / 92160.0;
+        let r = 1.0 / nu;
+        return -sign * (z + r * (g1 + r * (g2 + r * (g3 + r * g4))));
+    }
     let ln_b = ln_beta(0.5 * nu, 0.5);
-    let upper = |t: f64| 0.5 * incomplete_beta_of(t_beta_x(t, nu), 0.5 * nu, 0.5, ln_b);
+    let upper = |t: f64| {
+        let (x, y) = t_beta_xy(t, nu);
+        0.5 * incomplete_beta_xy(x, y, 0.5 * nu, 0.5, ln_b)
+    };
     // Newton's error after a step of relative size s is about k·s² with k = |t f''/2f'|,
     // where f''/f' = -(ν+1)t/(ν+t²): k <= ½ min(ν + 1, t²(1 + 1/ν))
     let curvature = |t: f64| 0.5 * (nu + 1.0).min(t * t * (1.0 + 1.0 / nu)) + 1.0;
@@ -965,7 +1021,8 @@ pub fn student_t_quantile(p: f64, nu: f64) -> f64 {
         let f = if tail > 0.25 {
             // near the median, P(T > t) = ½ - ½ I_{t²/(ν+t²)}(½, ν/2): no digits lost to
             // ν/(ν+t²) rounding to 1 (½ - tail is exact here)
-            (0.5 - tail) - 0.5 * incomplete_beta_of(t * t / (nu + t * t), 0.5, 0.5 * nu, ln_b)
+            let (x, y) = t_beta_xy(t, nu);
+            (0.5 - tail) - 0.5 * incomplete_beta_xy(y, x, 0.5, 0.5 * nu, ln_b)
         } else {
             upper(t) - tail
         };
@@ -980,6 +1037,11 @@ pub fn student_t_quantile(p: f64, nu: f64) -> f64 {
         // d upper / dt = -pdf(t): the Newton step f / pdf, in logs
         let step = f.signum() * (f.abs().ln() - student_t_ln_pdf(t, nu, ln_b)).exp();
         let mut next = t + step;
+        // a step under half an ulp: t is the root to the last digit (it is also lo or hi
+        // now, so the bracket below would take the step for one leaving it)
+        if next == t {
+            break;
+        }
         // (a NaN step fails both comparisons)
         let newton = next > lo && next < hi;
         if !newton {

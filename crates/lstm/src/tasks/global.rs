@@ -1192,7 +1192,8 @@ pub fn forecast(
         let threads = crate::kernels::num_threads();
         (0..b)
             .into_par_iter()
-            .with_min_len(b.div_ceil(4 * threads).max(1))
+            // one piece per thread of the budget: no more workers than it
+            .with_min_len(b.div_ceil(threads).max(1))
             .map(one)
             .collect()
     } else {
