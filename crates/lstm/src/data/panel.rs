@@ -65,6 +65,10 @@ pub enum TimeKind {
     DateTime {
         /// The seconds are written (`HH:MM:SS`).
         seconds: bool,
+        /// Digits of a zero fraction of a second written after the seconds (`.000`, as
+        /// JavaScript's `toISOString` writes; 0: none). Times are whole seconds: another
+        /// fraction is not a time this reads.
+        fraction: u8,
         /// A `T` separates date and time (else a space).
         t_separator: bool,
         /// The UTC offset written after the time (every time of a file has the same one).
@@ -88,15 +92,15 @@ pub enum Zone {
 }
 
 impl Zone {
-    /// Splits a trailing `Z`, `+HH:MM` or `-HH:MM` off a date and time (of 16 or 19
-    /// characters before it); `None` for a malformed offset (hours past 23, minutes past 59).
+    /// Splits a trailing `Z`, `+HH:MM` or `-HH:MM` off a date and time (of at least 16
+    /// characters before it, which the caller reads); `None` for a malformed offset (hours
+    /// past 23, minutes past 59).
     fn split(s: &str) -> Option<(&str, Zone)> {
         let n = s.len();
-        if (n == 17 || n == 20) && s.ends_with('Z') {
+        if n >= 17 && s.ends_with('Z') {
             return Some((&s[..n - 1], Zone::Utc));
         }
-        if (n == 22 || n == 25) && matches!(&s[n - 6..n - 5], "+" | "-") && &s[n - 3..n - 2] == ":"
-        {
+        if n >= 22 && matches!(&s[n - 6..n - 5], "+" | "-") && &s[n - 3..n - 2] == ":" {
             let (h, m) = (digits(&s[n - 5..n - 3])?, digits(&s[n - 2..])?);
             if h > 23 || m > 59 {
                 return None;
@@ -335,15 +339,17 @@ pub fn offset_change_hint(a: TimeKind, b: TimeKind) -> &'static str {
         (
             TimeKind::DateTime {
                 seconds: s1,
+                fraction: f1,
                 t_separator: t1,
                 zone: z1,
             },
             TimeKind::DateTime {
                 seconds: s2,
+                fraction: f2,
                 t_separator: t2,
                 zone: z2,
             },
-        ) if s1 == s2 && t1 == t2 && z1 != z2 => {
+        ) if s1 == s2 && f1 == f2 && t1 == t2 && z1 != z2 => {
             if z1 == Zone::None || z2 == Zone::None {
                 " (a UTC offset after some times and not after others: write it after every time, or after none)"
             } else if z1.same_offset(z2) {
@@ -384,9 +390,10 @@ impl Time {
         }
     }
 
-    /// Reads an integer index, `YYYY-MM`, `YYYY-MM-DD`, or `YYYY-MM-DD HH:MM[:SS]` (also with
-    /// `T` instead of the space); surrounding blanks are ignored. `None` for anything else,
-    /// including impossible dates (2023-02-29) and times (24:00).
+    /// Reads an integer index, `YYYY-MM`, `YYYY-MM-DD`, or `YYYY-MM-DD HH:MM[:SS[.000]]` (also
+    /// with `T` instead of the space, and a UTC offset after it); surrounding blanks are
+    /// ignored. `None` for anything else, including impossible dates (2023-02-29) and times
+    /// (24:00), and a fraction of a second that is not zero.
     pub fn parse(s: &str) -> Option<Time> {
         let s = s.trim();
         if let Ok(i) = s.parse::<i64>() {
@@ -412,6 +419,17 @@ impl Time {
             });
         }
         let (s, zone) = Zone::split(s)?;
+        // a fraction of a second of zeros only (`.000`), kept to be written back
+        let (s, fraction) = match s.get(19..) {
+            Some(f) if f.starts_with('.') => {
+                let digits = &f[1..];
+                if digits.is_empty() || digits.len() > 9 || digits.bytes().any(|b| b != b'0') {
+                    return None;
+                }
+                (&s[..19], digits.len() as u8)
+            }
+            _ => (s, 0),
+        };
         if s.len() != 16 && s.len() != 19 {
             return None;
         }
@@ -436,6 +454,7 @@ impl Time {
             value: day * 86_400 + h * 3600 + mi * 60 + sec,
             kind: TimeKind::DateTime {
                 seconds: s.len() == 19,
+                fraction,
                 t_separator: sep == "T",
                 zone,
             },
@@ -612,6 +631,7 @@ impl fmt::Display for Time {
             }
             TimeKind::DateTime {
                 seconds,
+                fraction,
                 t_separator,
                 zone,
             } => {
@@ -626,6 +646,9 @@ impl fmt::Display for Time {
                 )?;
                 if seconds {
                     write!(f, ":{:02}", sec % 60)?;
+                }
+                if fraction > 0 {
+                    write!(f, ".{:0>1$}", "", fraction as usize)?;
                 }
                 write!(f, "{zone}")
             }
@@ -1122,7 +1145,8 @@ fn panel_from(mut file: Delimited, spec: &PanelSpec) -> Result<Panel> {
                     fmt(format!(
                         "line {line}, column `{time_name}`: `{}` is not a time; write an \
                          integer, YYYY-MM, YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS] (with T for the \
-                         space, and Z or +HH:MM after it, as ISO 8601 allows)",
+                         space, and Z or +HH:MM after it, as ISO 8601 allows; a fraction of a \
+                         second only as zeros, .000: times are whole seconds)",
                         shown(c)
                     ))
                 })?;

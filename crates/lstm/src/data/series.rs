@@ -336,7 +336,7 @@ fn table_from(mut file: Delimited, columns: &[String], date_column: Option<&str>
             }
             let Some(time) = Time::parse(&cell) else {
                 return Err(fmt(format!(
-                    "line {line}, column `{}`: `{}` is not a time like the ones above it (an integer index, YYYY-MM, YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS], with T for the space and Z or +HH:MM after it as ISO 8601 allows)",
+                    "line {line}, column `{}`: `{}` is not a time like the ones above it (an integer index, YYYY-MM, YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS], with T for the space and Z or +HH:MM after it as ISO 8601 allows; a fraction of a second only as zeros, .000: times are whole seconds)",
                     date_column.unwrap_or_default(),
                     shown(&cell)
                 )));
