@@ -2339,3 +2339,42 @@ fn times_with_a_utc_offset_are_kept_and_another_offset_is_refused() {
     ]);
     assert!(text.contains("2024-03-04T08:00:00-00:00"), "{text}");
 }
+
+/// A forecast whose window would run past the year 9999 names the model's horizon, not
+/// `--steps` (a probe, 2026-12-07: `--steps 2` was told of "the 12 steps"), and writes nothing.
+#[test]
+fn a_forecast_past_the_year_9999_names_the_horizon() {
+    let dir = tmp("year-9999");
+    let csv = dir.join("late.csv");
+    let mut text = String::from("month,y\n");
+    for k in 0..60 {
+        let m = 9999 * 12 + 5 - 59 + k; // ends at 9999-06
+        writeln!(text, "{:04}-{:02},{}", m / 12, m % 12 + 1, 100 + k % 12).unwrap();
+    }
+    std::fs::write(&csv, text).unwrap();
+    let (m, _) = train(
+        &dir,
+        "m",
+        &csv,
+        &[
+            "--time-column",
+            "month",
+            "--column",
+            "y",
+            "--horizon",
+            "12",
+            "--hidden",
+            "4",
+        ],
+    );
+    let out = dir.join("fc.csv");
+    refused(
+        &forecast_args(&m, &csv, &["--steps", "2", "--out", s(&out)]),
+        &out,
+        &[
+            "the 12 steps after its last time `9999-06`",
+            "whole horizon",
+            "year 9999",
+        ],
+    );
+}

@@ -601,7 +601,7 @@ pub fn prepare(
         let mut times = s.times.clone();
         times.extend(s.checked_future_times(extra, freq).ok_or_else(|| {
             Error::Config(format!(
-                "series `{}` (line {}): the {extra} steps after its last time `{}` run past the last time that can be written",
+                "series `{}` (line {}): the {extra} steps after its last time `{}` (a window reaches the model's whole horizon, however few steps are asked for) run past the last time that can be written (the year 9999, or a 64-bit index)",
                 s.id,
                 s.first_line,
                 s.times.last().map(ToString::to_string).unwrap_or_default()
