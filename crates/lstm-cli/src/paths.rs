@@ -73,6 +73,13 @@ pub fn check_file_target(flag: &str, out: &Path) -> Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
+    if parent.exists() && !parent.is_dir() {
+        bail!(
+            "{flag} {}: {} is a file, not a folder; name a file in a folder",
+            out.display(),
+            parent.display()
+        );
+    }
     if !parent.is_dir() {
         bail!(
             "{flag} {}: the folder {} does not exist; create it first",
