@@ -263,8 +263,9 @@ fn schedule(
             let piece = match catch_unwind(AssertUnwindSafe(|| a.c.stream.advance(row))) {
                 Ok(p) => p,
                 Err(_) => {
-                    a.send(Event::Error("sampling panicked".into()));
                     a.finished = true;
+                    gauges.active.fetch_sub(1, Ordering::Relaxed);
+                    a.send(Event::Error("sampling panicked".into()));
                     continue;
                 }
             };
@@ -278,13 +279,16 @@ fn schedule(
                 a.send(Event::Text(text));
             }
             if stopped || a.c.stream.done() {
+                // its slot is free before its client hears the end: a client that sends again
+                // at once was refused (429) while the slot still counted (a CI run caught it)
+                a.finished = true;
+                gauges.active.fetch_sub(1, Ordering::Relaxed);
                 let rest = a.stopper.flush();
                 if !stopped && !rest.is_empty() {
                     // the text held back while it could begin a stop string
                     a.send(Event::Text(rest));
                 }
                 a.send(text_end(stopped, a.c.stream.produced()));
-                a.finished = true;
             }
         }
         active.retain(|a| !a.finished);
