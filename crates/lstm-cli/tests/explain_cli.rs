@@ -150,34 +150,30 @@ fn explain_and_explore_write_pages_and_refuse_bad_input() {
         "layer 1 does not exist",
     );
     fails(&["explore", "--unit", "3", "--out", p], "--model");
-    // a page in a folder that does not exist is refused before the work (after, before)
-    let nowhere = dir.join("no/such/folder/e.html");
-    fails(
-        &[
-            "explain",
-            "--model",
-            &lstm_model,
-            "--prime",
-            "abc",
-            "--out",
-            nowhere.to_str().unwrap(),
-        ],
-        "does not exist; create it first",
-    );
-    // and one under a file is named as such (it was "the folder ... does not exist")
-    let under_a_file = plain_file(&dir).join("e.html");
-    fails(
-        &[
-            "explain",
-            "--model",
-            &lstm_model,
-            "--prime",
-            "abc",
-            "--out",
-            under_a_file.to_str().unwrap(),
-        ],
-        "is a file, not a folder",
-    );
+    // a page in a folder that does not exist is refused before the work (after, before), and
+    // one under a file is named as such (it was "the folder ... does not exist")
+    let plain = dir.join("plain.txt");
+    std::fs::write(&plain, "not a folder").unwrap();
+    for (out, says) in [
+        (
+            dir.join("no/such/folder/e.html"),
+            "does not exist; create it first",
+        ),
+        (plain.join("e.html"), "is a file, not a folder"),
+    ] {
+        fails(
+            &[
+                "explain",
+                "--model",
+                &lstm_model,
+                "--prime",
+                "abc",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            says,
+        );
+    }
     // a text that is not UTF-8 is named with the offset of its first bad byte
     let latin1 = dir.join("latin1.txt");
     std::fs::write(&latin1, b"caf\xe9 au lait").unwrap();
@@ -309,11 +305,4 @@ fn pages_run_no_script_from_a_model_directory_and_destroy_nothing() {
     fails(&["explore", "--out", t], "is not an .html page");
     assert_eq!(std::fs::read_to_string(&text).unwrap(), "hello there");
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// A plain file in `dir`, to be named as if it were a folder.
-fn plain_file(dir: &std::path::Path) -> std::path::PathBuf {
-    let f = dir.join("plain.txt");
-    std::fs::write(&f, "not a folder").unwrap();
-    f
 }

@@ -777,7 +777,7 @@ pub fn normal_quantile(p: f64) -> f64 {
 /// The regularized incomplete beta function `I_x(a, b)` (continued fraction, Numerical
 /// Recipes' `betai`/`betacf`, with the symmetry `I_x(a, b) = 1 - I_{1-x}(b, a)`).
 pub fn incomplete_beta(x: f64, a: f64, b: f64) -> f64 {
-    incomplete_beta_of(x, a, b, ln_beta(a, b))
+    incomplete_beta_xy(x, 1.0 - x, a, b, ln_beta(a, b))
 }
 
 /// `ln B(a, b) = ln Γ(a) + ln Γ(b) - ln Γ(a + b)`.
@@ -798,12 +798,8 @@ fn ln_beta(a: f64, b: f64) -> f64 {
     ln_gamma(a) + ln_gamma(b) - ln_gamma(a + b)
 }
 
-/// [`incomplete_beta`] given `ln_b = ln B(a, b)` (a search over `x` computes it once).
-fn incomplete_beta_of(x: f64, a: f64, b: f64, ln_b: f64) -> f64 {
-    incomplete_beta_xy(x, 1.0 - x, a, b, ln_b)
-}
-
-/// [`incomplete_beta_of`] given both `x` and `y = 1 - x`, each to its own digits (a Student-t's
+/// [`incomplete_beta`] given `ln_b = ln B(a, b)` (a search computes it once) and both `x` and
+/// `y = 1 - x`, each to its own digits (a Student-t's
 /// `ν/(ν+t²)` and `t²/(ν+t²)`): the one near 1 is never made by subtracting the other.
 fn incomplete_beta_xy(x: f64, y: f64, a: f64, b: f64, ln_b: f64) -> f64 {
     if x <= 0.0 {
@@ -873,7 +869,7 @@ fn beta_cf(x: f64, a: f64, b: f64) -> f64 {
 /// The CDF of the standard Student-t with `nu` degrees of freedom:
 /// `½ I_{ν/(ν+t²)}(ν/2, ½)` below 0, one minus it above (`nu` finite and positive).
 pub fn student_t_cdf(t: f64, nu: f64) -> f64 {
-    let tail = 0.5 * incomplete_beta(t_beta_x(t, nu), 0.5 * nu, 0.5);
+    let tail = 0.5 * incomplete_beta(t_beta_xy(t, nu).0, 0.5 * nu, 0.5);
     if t < 0.0 {
         tail
     } else {
@@ -889,17 +885,6 @@ fn t_beta_xy(t: f64, nu: f64) -> (f64, f64) {
     } else {
         let u = nu.sqrt() / t.abs();
         (u * u / (1.0 + u * u), 1.0 / (1.0 + u * u))
-    }
-}
-
-/// `ν/(ν + t²)`, the incomplete beta's argument of the Student-t's tail, also where `t²`
-/// overflows (a quantile far in the tail of a small `ν`).
-fn t_beta_x(t: f64, nu: f64) -> f64 {
-    if (t * t).is_finite() {
-        nu / (nu + t * t)
-    } else {
-        let u = nu.sqrt() / t.abs();
-        u * u / (1.0 + u * u)
     }
 }
 
