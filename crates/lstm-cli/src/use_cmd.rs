@@ -225,13 +225,20 @@ fn write_outputs(
             let ext = p
                 .extension()
                 .map_or("svg".into(), |e| e.to_string_lossy().to_string());
-            let tmp = p.with_extension(format!("tmp{}.{ext}", std::process::id()));
+            // through a link, the file it names is replaced (the link kept)
+            let target = modeldir::link_target(p).with_context(|| {
+                format!(
+                    "--plot {}: too many levels of symbolic links (a loop?)",
+                    p.display()
+                )
+            })?;
+            let tmp = target.with_extension(format!("tmp{}.{ext}", std::process::id()));
             let pending = modeldir::Pending::new(&tmp);
             if let Err(e) = modeldir::while_writing(|| draw(&tmp)) {
                 let _ = std::fs::remove_file(&tmp);
                 return Err(e.context(format!("cannot draw the plot {}", p.display())));
             }
-            Some((tmp, p, pending))
+            Some((tmp, target, pending))
         }
         None => None,
     };
@@ -243,8 +250,8 @@ fn write_outputs(
         }
     };
     let placed = written.and_then(|_| match &staged {
-        Some((tmp, p, _)) => modeldir::while_writing(|| std::fs::rename(tmp, p))
-            .with_context(|| format!("cannot write {}", p.display())),
+        Some((tmp, target, _)) => modeldir::while_writing(|| std::fs::rename(tmp, target))
+            .with_context(|| format!("cannot write {}", target.display())),
         None => Ok(()),
     });
     if placed.is_err() {

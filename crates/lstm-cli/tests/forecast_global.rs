@@ -287,6 +287,59 @@ fn long_format_forecasts_continue_each_series_monthly_dates() {
     let out = std::fs::read_to_string(&fc).unwrap();
     // no --steps: the model's horizon
     check_quantile_forecast(&out, "id,month,y,q0.025,q0.5,q0.975", &series, 6, &month);
+    // a link is written through (the file it names replaced, the link kept) and a device
+    // gets the rows (both were refused as "not a regular file", under "invalid configuration")
+    #[cfg(unix)]
+    {
+        let real = dir.join("real.csv");
+        std::fs::write(&real, "old").unwrap();
+        let link = dir.join("link.csv");
+        std::os::unix::fs::symlink("real.csv", &link).unwrap();
+        ok(&forecast_args(
+            &m,
+            &csv,
+            &["--quantiles", "0.025,0.5,0.975", "--out", s(&link)],
+        ));
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), out);
+        let (real_plot, plot_link) = (dir.join("real.svg"), dir.join("link.svg"));
+        std::fs::write(&real_plot, "old").unwrap();
+        std::os::unix::fs::symlink("real.svg", &plot_link).unwrap();
+        ok(&forecast_args(&m, &csv, &["--plot", s(&plot_link)]));
+        assert!(std::fs::symlink_metadata(&plot_link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert!(std::fs::read_to_string(&real_plot)
+            .unwrap()
+            .starts_with("<svg"));
+        let (stdout, _) = ok(&forecast_args(
+            &m,
+            &csv,
+            &["--quantiles", "0.025,0.5,0.975", "--out", "/dev/stdout"],
+        ));
+        assert_eq!(stdout, out);
+        let folder = dir.join("folder-link");
+        std::os::unix::fs::symlink(&*dir, &folder).unwrap();
+        refused(
+            &forecast_args(&m, &csv, &["--out", s(&folder)]),
+            &dir.join("nothing"),
+            &["is a directory"],
+        );
+        let a_loop = dir.join("loop.csv");
+        std::os::unix::fs::symlink("loop.csv", &a_loop).unwrap();
+        refused(
+            &forecast_args(&m, &csv, &["--out", s(&a_loop)]),
+            &dir.join("nothing"),
+            &["too many levels of symbolic links"],
+        );
+        assert!(std::fs::read_dir(&*dir)
+            .unwrap()
+            .all(|e| !e.unwrap().file_name().to_string_lossy().contains(".tmp")));
+    }
     // by hand: `b` ends in 1994-07, its six steps cross into the next year
     assert!(
         out.contains("\nb,1994-08,") && out.contains("\nb,1995-01,"),

@@ -231,6 +231,16 @@ fn times_with_a_utc_offset_read_and_continue_as_written() {
     ] {
         assert!(Time::parse(s).is_none(), "{s}");
     }
+    // RFC 3339 (5.6) allows a lowercase `t` and `z`: the same time, written back in capitals
+    // (a probe, 2026-12-07: refused as not a time)
+    for (lower, upper) in [
+        ("2024-02-29t13:05:09z", "2024-02-29T13:05:09Z"),
+        ("2024-02-29T13:05z", "2024-02-29T13:05Z"),
+        ("2024-02-29t13:05:09+01:00", "2024-02-29T13:05:09+01:00"),
+    ] {
+        assert_eq!(Time::parse(lower), Time::parse(upper), "{lower}");
+        assert_eq!(Time::parse(lower).unwrap().to_string(), upper);
+    }
     // read as written: the hour of day is the one in the file
     let z = Time::parse("2024-02-29T13:05:09Z").unwrap();
     let plain = Time::parse("2024-02-29T13:05:09").unwrap();

@@ -97,7 +97,8 @@ impl Zone {
     /// past 23, minutes past 59).
     fn split(s: &str) -> Option<(&str, Zone)> {
         let n = s.len();
-        if n >= 17 && s.ends_with('Z') {
+        // RFC 3339 allows a lowercase `z` (and `t`); written back in capitals
+        if n >= 17 && (s.ends_with('Z') || s.ends_with('z')) {
             return Some((&s[..n - 1], Zone::Utc));
         }
         if n >= 22 && matches!(&s[n - 6..n - 5], "+" | "-") && &s[n - 3..n - 2] == ":" {
@@ -435,7 +436,7 @@ impl Time {
         }
         let day = parse_date(&s[..10])?;
         let sep = &s[10..11];
-        if sep != " " && sep != "T" || &s[13..14] != ":" {
+        if !matches!(sep, " " | "T" | "t") || &s[13..14] != ":" {
             return None;
         }
         let (h, mi) = (digits(&s[11..13])?, digits(&s[14..16])?);
@@ -455,7 +456,7 @@ impl Time {
             kind: TimeKind::DateTime {
                 seconds: s.len() == 19,
                 fraction,
-                t_separator: sep == "T",
+                t_separator: sep != " ",
                 zone,
             },
         })

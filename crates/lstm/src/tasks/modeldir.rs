@@ -297,7 +297,8 @@ pub fn remove_pending() -> usize {
 pub const SLOW_WRITE_ENV: &str = "LSTM_TEST_SLOW_WRITE_MS";
 
 /// Writes `bytes` to `path` atomically: temporary file in the same directory, flush, fsync,
-/// rename.
+/// rename ([`stage_atomic`], [`Staged::commit`]: through a symbolic link to the file it
+/// names; to a pipe or device directly).
 ///
 /// # Errors
 /// [`Error::Io`] naming the file.
@@ -308,44 +309,97 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// A file written beside its target under a temporary name ([`stage_atomic`]), waiting to
 /// be renamed into place ([`Staged::commit`]); dropped uncommitted, it is removed. Several
 /// files staged first and committed after are all written or none is (but for a rename
-/// failing, which does not happen on one file system short of a crash).
+/// failing, which does not happen on one file system short of a crash). A pipe or a device
+/// (`/dev/stdout`, a shell's `>(...)`) is not renamed over: its bytes are held and written to
+/// it on commit.
 #[derive(Debug)]
 pub struct Staged {
-    tmp: PathBuf,
+    kind: StagedKind,
+    /// The path as the caller named it, for messages.
     path: PathBuf,
     done: bool,
-    _pending: Pending,
+}
+
+#[derive(Debug)]
+enum StagedKind {
+    /// A temporary file beside `target` (the path, or the file a link at the path names).
+    File {
+        tmp: PathBuf,
+        target: PathBuf,
+        _pending: Pending,
+    },
+    /// Bytes for a pipe, socket or device, written on commit.
+    Stream(Vec<u8>),
+}
+
+/// Where a write to `path` lands: the path itself, or through a symbolic link (and links to
+/// links) the file it names, so that writing replaces that file and keeps the link; `None`
+/// past 40 links (a loop), as the system gives up.
+pub fn link_target(path: &Path) -> Option<PathBuf> {
+    let mut cur = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&cur) {
+            Ok(m) if m.file_type().is_symlink() => {}
+            _ => return Some(cur),
+        }
+        let to = std::fs::read_link(&cur).ok()?;
+        cur = match cur.parent() {
+            Some(dir) if to.is_relative() => dir.join(to),
+            _ => to,
+        };
+    }
+    None
 }
 
 /// The first half of [`write_atomic`]: `bytes` written and synced to a temporary file beside
-/// `path`, not yet in its place.
+/// `path`, not yet in its place. A symbolic link is followed (the file it names is replaced);
+/// a pipe or a device gets the bytes on commit.
 ///
 /// # Errors
-/// [`Error::Io`] naming the file; [`Error::Config`] when `path` exists and is not a regular
-/// file.
+/// [`Error::Io`] naming the file, also when `path` is a directory.
 pub fn stage_atomic(path: &Path, bytes: &[u8]) -> Result<Staged> {
-    // a device or a directory is never replaced by a renamed file
-    if let Ok(m) = std::fs::symlink_metadata(path) {
+    // the system follows the links (also `/dev/stdout`'s, to a pipe with no path)
+    if let Ok(m) = std::fs::metadata(path) {
+        if m.is_dir() {
+            return Err(Error::Io {
+                path: path.display().to_string(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "it is a directory; give the path of a file to write",
+                ),
+            });
+        }
         if !m.is_file() {
-            return Err(Error::Config(format!(
-                "cannot write {}: it exists and is not a regular file (a directory or a device); give the path of a file to write",
-                path.display()
-            )));
+            return Ok(Staged {
+                kind: StagedKind::Stream(bytes.to_vec()),
+                path: path.to_path_buf(),
+                done: false,
+            });
         }
     }
+    let target = link_target(path).ok_or_else(|| Error::Io {
+        path: path.display().to_string(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "too many levels of symbolic links (a loop?); give the path of a file to write",
+        ),
+    })?;
     let tmp: PathBuf = {
-        let mut name = path.file_name().unwrap_or_default().to_os_string();
+        let mut name = target.file_name().unwrap_or_default().to_os_string();
         name.push(format!(".tmp{}", std::process::id()));
-        path.with_file_name(name)
+        target.with_file_name(name)
     };
     let staged = Staged {
-        _pending: Pending::new(&tmp),
-        tmp,
+        kind: StagedKind::File {
+            _pending: Pending::new(&tmp),
+            tmp: tmp.clone(),
+            target,
+        },
         path: path.to_path_buf(),
         done: false,
     };
     while_writing(|| {
-        std::fs::File::create(&staged.tmp).and_then(|mut f| {
+        std::fs::File::create(&tmp).and_then(|mut f| {
             f.write_all(bytes)?;
             f.sync_all()
         })
@@ -358,7 +412,8 @@ pub fn stage_atomic(path: &Path, bytes: &[u8]) -> Result<Staged> {
 }
 
 impl Staged {
-    /// Renames the staged file into its place and syncs its directory.
+    /// Renames the staged file into its place and syncs its directory (or writes the bytes
+    /// to the pipe or device).
     ///
     /// # Errors
     /// [`Error::Io`] naming the file (the staged file is removed).
@@ -369,18 +424,31 @@ impl Staged {
         {
             std::thread::sleep(std::time::Duration::from_millis(ms));
         }
-        while_writing(|| std::fs::rename(&self.tmp, &self.path)).map_err(|source| Error::Io {
-            path: self.path.display().to_string(),
-            source,
-        })?;
-        self.done = true;
-        if let Some(dir) = self.path.parent() {
-            if let Ok(d) = std::fs::File::open(if dir.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                dir
-            }) {
-                let _ = d.sync_all();
+        let io = |path: &Path| {
+            let path = path.display().to_string();
+            move |source| Error::Io { path, source }
+        };
+        match &self.kind {
+            StagedKind::Stream(bytes) => {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&self.path)
+                    .and_then(|mut f| f.write_all(bytes).and_then(|_| f.flush()))
+                    .map_err(io(&self.path))?;
+                self.done = true;
+            }
+            StagedKind::File { tmp, target, .. } => {
+                while_writing(|| std::fs::rename(tmp, target)).map_err(io(&self.path))?;
+                self.done = true;
+                if let Some(dir) = target.parent() {
+                    if let Ok(d) = std::fs::File::open(if dir.as_os_str().is_empty() {
+                        Path::new(".")
+                    } else {
+                        dir
+                    }) {
+                        let _ = d.sync_all();
+                    }
+                }
             }
         }
         Ok(())
@@ -389,9 +457,9 @@ impl Staged {
 
 impl Drop for Staged {
     fn drop(&mut self) {
-        if !self.done {
+        if let (false, StagedKind::File { tmp, .. }) = (self.done, &self.kind) {
             // a full disk or a file size limit leaves no partial file behind
-            let _ = std::fs::remove_file(&self.tmp);
+            let _ = std::fs::remove_file(tmp);
         }
     }
 }
