@@ -415,6 +415,7 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
                 .with_context(|| format!("--per-series: cannot write {}", p.display()))?;
             staged.push((
                 s,
+                format!("--per-series: cannot write {}", p.display()),
                 format!(
                     "wrote the scores of {} series in {} window(s) to {}",
                     b.series,
@@ -428,6 +429,7 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
                 .with_context(|| format!("--forecasts: cannot write {}", p.display()))?;
             staged.push((
                 s,
+                format!("--forecasts: cannot write {}", p.display()),
                 format!(
                     "wrote the forecasts of {} series in {} window(s) of {} steps to {}",
                     b.series,
@@ -437,8 +439,10 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
                 ),
             ));
         }
-        for (s, said) in staged {
-            s.commit()?;
+        // a pipe or device first: writing to it can fail (a reader gone), a rename hardly
+        staged.sort_by_key(|(s, _, _)| !s.is_stream());
+        for (s, failed, said) in staged {
+            s.commit().context(failed)?;
             eprintln!("{said}");
         }
     }

@@ -644,7 +644,11 @@ fn the_issues_m4_commands_on_three_series() {
     // before the error)
     let old = dir.join("old-scores.csv");
     std::fs::write(&old, "old contents\n").unwrap();
-    for bad in ["/proc/no-such-file.csv", "/dev/null"] {
+    // (a device such as /dev/null is written to since 2026-12-07; a link loop is not)
+    let a_loop = dir.join("loop.csv");
+    std::os::unix::fs::symlink("loop.csv", &a_loop).unwrap();
+    // (/dev/full: a device whose writes fail, written before the file is put in place)
+    for bad in ["/proc/no-such-file.csv", s(&a_loop), "/dev/full"] {
         let o = run(&[
             "eval",
             "--model",

@@ -412,6 +412,11 @@ pub fn stage_atomic(path: &Path, bytes: &[u8]) -> Result<Staged> {
 }
 
 impl Staged {
+    /// Whether this goes to a pipe, socket or device (written on commit, not renamed).
+    pub fn is_stream(&self) -> bool {
+        matches!(self.kind, StagedKind::Stream(_))
+    }
+
     /// Renames the staged file into its place and syncs its directory (or writes the bytes
     /// to the pipe or device).
     ///
