@@ -160,7 +160,21 @@ fn apply_budget(s: &mut Settings, c: &CommonTrain) {
 fn resolve(task: Task, c: &CommonTrain, job: impl FnOnce(&mut Settings)) -> Result<Settings> {
     let mut s = Settings::defaults(task);
     if let Some(p) = &c.config {
-        s = overlay_toml(s, p)?;
+        // a budget in the file replaces the job's default one, as a budget flag does (a
+        // review, 2026-12-07: `steps = 100` in a file still stopped at the default 8 epochs)
+        let mut blank = s.clone();
+        (blank.steps, blank.minutes, blank.epochs) = (None, None, None);
+        let file = overlay_toml(blank, p)?;
+        if file.steps.is_none() && file.minutes.is_none() && file.epochs.is_none() {
+            s = Settings {
+                steps: s.steps,
+                minutes: s.minutes,
+                epochs: s.epochs,
+                ..file
+            };
+        } else {
+            s = file;
+        }
     }
     apply_common(&mut s, c);
     job(&mut s);

@@ -53,3 +53,52 @@ fn a_config_file_keeps_the_jobs_unset_options() {
     assert_eq!(s["embedding"], 100, "classify's default, not text's");
     assert_eq!(s["epochs"], 1.0);
 }
+
+/// A budget in the file is a new budget, as `--steps` is: the job's default one (8 epochs for
+/// classify, 4 minutes for text) is not kept beside it (a review, 2026-12-07: a classify run
+/// with `steps = 100` in its file stopped at the default epochs' 45 steps).
+#[test]
+fn a_budget_in_the_config_file_replaces_the_jobs_default_budget() {
+    let dir = common::tmp_dir("lstm-config-file", "budget");
+    let mut tsv = String::from("text\tlabel\n");
+    for i in 0..40 {
+        let (t, l) = if i % 2 == 0 {
+            ("good fine", "pos")
+        } else {
+            ("bad poor", "neg")
+        };
+        tsv.push_str(&format!("{t}\t{l}\n"));
+    }
+    let data = dir.join("d.tsv");
+    std::fs::write(&data, tsv).unwrap();
+    let cfg = dir.join("c.toml");
+    // 40 rows less a tenth held out, batch 32: 8 epochs are 16 steps
+    std::fs::write(&cfg, "steps = 20\nhidden = 8\nmembers = 1\n").unwrap();
+    let m = dir.join("m");
+    let o = Command::new(env!("CARGO_BIN_EXE_lstm"))
+        .args([
+            "train",
+            "classify",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            m.to_str().unwrap(),
+            "--config",
+            cfg.to_str().unwrap(),
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(m.join("config.json")).unwrap()).unwrap();
+    let s = &c["settings"];
+    assert_eq!(s["steps"], 20);
+    assert!(s["epochs"].is_null(), "{}", s["epochs"]);
+    assert!(s["minutes"].is_null(), "{}", s["minutes"]);
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(m.join("training_state.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(state["step"], 20, "{state}");
+}
