@@ -124,7 +124,7 @@ pub enum ImportFormat {
     /// safetensors with PyTorch's names (`lstm.weight_ih_l0`, ... or a bare nn.LSTM's).
     Pytorch,
     /// Keras 3: a `.weights.h5` from `model.save_weights` (needs --config), or safetensors in
-    /// Keras' layout (see the README).
+    /// Keras' layout (see docs/interop.md).
     Keras,
 }
 
@@ -503,7 +503,7 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = 0, value_parser = threads_arg)]
     pub threads: usize,
     /// Store the weights in bfloat16 for generation: about 1.7x faster per token on CPUs with
-    /// AVX-512 BF16, slightly less accurate (see the README).
+    /// AVX-512 BF16, slightly less accurate (see docs/performance.md).
     #[arg(long)]
     pub bf16: bool,
 }

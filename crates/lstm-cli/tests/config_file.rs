@@ -96,9 +96,8 @@ fn a_budget_in_the_config_file_replaces_the_jobs_default_budget() {
     assert_eq!(s["steps"], 20);
     assert!(s["epochs"].is_null(), "{}", s["epochs"]);
     assert!(s["minutes"].is_null(), "{}", s["minutes"]);
-    let state: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(m.join("training_state.json")).unwrap(),
-    )
-    .unwrap();
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(m.join("training_state.json")).unwrap())
+            .unwrap();
     assert_eq!(state["step"], 20, "{state}");
 }

@@ -1124,6 +1124,18 @@ def test_notebook_frames_are_read_as_their_index_and_columns_say():
         g.fit(dated.iloc[10:], column="y")
     with pytest.raises(ValueError, match="no column `Date`"):
         g.fit(dated.iloc[10:], column="y", time_column="Date")
+    # dates as text, as pd.read_csv leaves them, likewise (a review, 2026-12-07: the column
+    # was dropped without a word); with time_column= they are the times
+    as_text = pd.DataFrame({"month": [f"{1949 + k // 12}-{k % 12 + 1:02}" for k in range(40)],
+                            "y": np.sin(np.arange(40.0))})
+    with pytest.raises(lstm.DataError, match=r"column 'month' holds times.*time_column='month'"):
+        g.fit(as_text, column="y")
+    with pytest.raises(lstm.DataError, match=r"column 'month' holds times"):
+        g.fit(as_text.astype({"month": "string"}), column="y")
+    g.fit(as_text, column="y", time_column="month")
+    assert list(g.predict(quantiles=[])["month"]) == ["1952-05", "1952-06", "1952-07"]
+    # text that is not a date is not a time
+    g.fit(as_text.assign(month=[f"m{k}" for k in range(40)]), column="y")
     stacked = pd.concat([pd.DataFrame({"y": np.sin(np.arange(20.0))})] * 2)
     g.fit(stacked, column="y")
     assert list(g.predict(quantiles=[])["t"]) == [41, 42, 43]

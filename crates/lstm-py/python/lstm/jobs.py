@@ -657,7 +657,8 @@ class TextModel(_Job):
         return self.model.generate(prime, length, temperature, top_k, seed, bf16)
 
     def evaluate(
-        self, text: Union[str, "os.PathLike[str]"], *, tail: Optional[float] = None,
+        self, text: Union[str, "os.PathLike[str]", Sequence[str]], *,
+        tail: Optional[float] = None,
         stream: bool = False,
     ) -> Dict[str, Any]:
         """Scores the model on ``text`` (a string, a list of strings joined by newlines as
@@ -1157,6 +1158,13 @@ def _as_frame(
 _INDEX_TIMES = ("time", "t_", "time_")
 
 
+# A date, month or date and time as text, in the forms the library reads as times (an
+# integer or a bare year is an index, not a date).
+_DATE_TEXT = re.compile(
+    r"\s*\d{4}-\d{2}(-\d{2}([ Tt]\d{2}:\d{2}(:\d{2}(\.0+)?)?([Zz]|[+-]\d{2}:\d{2})?)?)?\s*\Z"
+)
+
+
 def _time_columns(frame: Any) -> List[Any]:
     """The columns of a DataFrame (with its named index levels) that hold times."""
     pd = _pandas()
@@ -1168,10 +1176,13 @@ def _time_columns(frame: Any) -> List[Any]:
         dated = pd.api.types.is_datetime64_any_dtype(col.dtype) or isinstance(
             col.dtype, pd.PeriodDtype
         )
-        if not dated and col.dtype == object:
-            present = col.dropna()
-            dated = len(present) > 0 and all(
-                isinstance(v, (datetime.date, pd.Timestamp, pd.Period)) for v in present[:100]
+        if not dated and (col.dtype == object or isinstance(col.dtype, pd.StringDtype)):
+            present = col.dropna()[:100]
+            dated = len(present) > 0 and (
+                all(isinstance(v, (datetime.date, pd.Timestamp, pd.Period)) for v in present)
+                # dates as text, as `pd.read_csv` leaves them (`1949-01`, `2020-01-01 00:00`):
+                # the times the library reads (a review, 2026-12-07: dropped without a word)
+                or all(isinstance(v, str) and _DATE_TEXT.match(v) for v in present)
             )
         if dated:
             out.append(c)
