@@ -10,8 +10,7 @@ use lstm::tasks::modeldir::{self, Loaded, Task};
 
 use crate::args::*;
 
-/// The longest forecast `lstm forecast` computes at once.
-const MAX_FORECAST_STEPS: usize = 10_000_000;
+use lstm::tasks::job::MAX_FORECAST_STEPS;
 
 fn load(dir: &Path, want: Task, command: &str) -> Result<Loaded> {
     let l = modeldir::load_for_use(dir)

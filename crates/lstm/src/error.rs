@@ -1,7 +1,11 @@
 //! Typed errors of the library.
 //!
 //! Every function that takes something a user can get wrong (a shape, a length, a file)
-//! returns [`Result`]; nothing a user passes in makes the library panic.
+//! returns [`Result`]; nothing a user passes in makes the library panic. The exceptions are
+//! the low-level building blocks whose documentation has a `# Panics` section (the kernels,
+//! [`crate::params::ParamStore::add`], [`crate::model::optim::Optimizer::step`], the loss
+//! helpers, `sample_logits`, `global::fill_window`): they take what their callers (the
+//! model, the jobs) have checked, and say what they need.
 
 use thiserror::Error;
 

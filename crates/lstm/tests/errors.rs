@@ -463,5 +463,269 @@ fn job_functions_name_the_function_for_the_model() {
     job::classify(&mut classifier, &texts).unwrap();
     job::forecast(&mut window, &series_file, 2).unwrap();
     job::forecast_global(&mut global, &series_file, None, &[]).unwrap();
+
+    // found by a probe of the library API (2026-12-07), each a panic, a hang or a silent
+    // wrong result before
+    // a window forecast of 0 steps was empty, of usize::MAX ran on, growing
+    for steps in [0, usize::MAX] {
+        let m = format!(
+            "{:?}",
+            job::forecast(&mut window, &series_file, steps).unwrap_err()
+        );
+        assert!(m.contains("steps must be between 1 and"), "{m}");
+    }
+    // a generator precision of another name was scored in f32
+    let m = job::evaluate(
+        &mut text,
+        &text_file,
+        &job::EvalOptions {
+            generator: Some("fp64".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(m.contains("f32 or bf16"), "{m}");
+    // a new run trained into a folder of other files, or over another model
+    let keep = dir.join("keep");
+    std::fs::create_dir_all(&keep).unwrap();
+    std::fs::write(keep.join("notes.txt"), "mine").unwrap();
+    let mut s = text.meta.settings.clone();
+    s.steps = Some(1);
+    for (into, held) in [
+        (keep.clone(), "notes.txt"),
+        (dir.join("global"), "config.json"),
+    ] {
+        let before = std::fs::read(into.join(held)).unwrap();
+        let m = Job::new(Task::Text, s.clone(), into.clone())
+            .unwrap()
+            .train(
+                &|_, _, _| Ok(()),
+                &std::sync::atomic::AtomicBool::new(false),
+                &mut |_| {},
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(m.contains("cannot train a new model into"), "{m}");
+        assert_eq!(std::fs::read(into.join(held)).unwrap(), before);
+    }
+    assert_eq!(std::fs::read_dir(&keep).unwrap().count(), 1);
+    assert!(lstm::load(&dir.join("global"))
+        .unwrap()
+        .meta
+        .global
+        .is_some());
+    // a resume with another shape was saved beside the old network
+    let mut changed = text.meta.settings.clone();
+    (changed.hidden, changed.steps) = (99, Some(3));
+    let m = Job::resume(
+        lstm::load(&dir.join("text")).unwrap(),
+        changed,
+        dir.join("r"),
+    )
+    .err()
+    .expect("refused")
+    .to_string();
+    assert!(m.contains("hidden 99 (saved: 4)"), "{m}");
+    // ... while a new budget resumes
+    let mut budget = text.meta.settings.clone();
+    budget.steps = Some(3);
+    Job::resume(
+        lstm::load(&dir.join("text")).unwrap(),
+        budget,
+        dir.join("r"),
+    )
+    .unwrap();
+    // the in-memory forecast's CSV named a target `q0.5` twice
+    let q_file = dir.join("q.csv");
+    std::fs::write(
+        &q_file,
+        std::fs::read_to_string(&series_file)
+            .unwrap()
+            .replacen("y\n", "q0.5\n", 1),
+    )
+    .unwrap();
+    let (mut q_model, _) = train(
+        Task::Forecast,
+        "q",
+        std::fs::read_to_string(&q_file).unwrap(),
+        &|s| {
+            s.columns = vec!["q0.5".into()];
+            (s.horizon, s.layers, s.season, s.members) = (4, 1, Some(7), 1);
+        },
+    );
+    let csv = std::fs::read_to_string(&q_file).unwrap();
+    for r in [
+        job::forecast_global(&mut q_model, &q_file, None, &[0.5]).map(drop),
+        job::forecast_global_csv(&mut q_model, "q.csv", &csv, None, &[0.5]).map(drop),
+    ] {
+        let m = r.unwrap_err().to_string();
+        assert!(m.contains("named `q0.5`"), "{m}");
+    }
+    // a global forecast from fewer origins than series, or past what was prepared
+    let spec = global.meta.global.clone().unwrap();
+    let panel = lstm::data::panel::parse_panel(
+        &std::fs::read_to_string(&series_file).unwrap(),
+        "s.csv",
+        &lstm::data::panel::PanelSpec {
+            id_column: None,
+            time_column: None,
+            target: "y".into(),
+            known: vec![],
+            freq: None,
+        },
+    )
+    .unwrap();
+    let prepared = lstm::tasks::global::prepare(&spec, &panel, &[80], 0).unwrap();
+    let mut forecast = |origins: &[usize]| {
+        lstm::tasks::global::forecast(&spec, &mut global.model, &prepared, origins, 1, &[])
+            .map(drop)
+    };
+    assert!(matches!(forecast(&[]), Err(Error::Shape { .. })));
+    let m = forecast(&[80]).unwrap_err().to_string();
+    assert!(m.contains("prepared with 80 steps"), "{m}");
+    forecast(&[76]).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Found by a probe of the library API (2026-12-07): optimizer settings out of range put NaN
+/// into every weight with an `Ok`, a vocabulary of the unknown token alone and resized public
+/// buffers panicked, and a wrong data length was reported as a wrong shape equal to the right.
+#[test]
+fn a_probe_of_the_library_api() {
+    use lstm::model::optim::OptimizerConfig;
+    use lstm::model::SequenceModel;
+    let config = |optimizer| ModelConfig {
+        input: InputKind::OneHot { vocab: 6 },
+        hidden_size: 8,
+        head: Head::PerStep { outputs: 6 },
+        optimizer,
+        ..Default::default()
+    };
+    let adam = |beta1, beta2, eps, weight_decay| OptimizerConfig::Adam {
+        lr: 0.01,
+        beta1,
+        beta2,
+        eps,
+        weight_decay,
+    };
+    for (bad, says) in [
+        (adam(0.9, 1.0, 1e-8, 0.0), "beta2 must be in [0, 1)"),
+        (adam(f32::NAN, 0.999, 1e-8, 0.0), "beta1 must be in [0, 1)"),
+        (
+            adam(0.9, 0.999, -1.0, 0.0),
+            "eps must be a finite number >= 0",
+        ),
+        (
+            OptimizerConfig::AdamW {
+                lr: 0.01,
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+                weight_decay: f32::INFINITY,
+            },
+            "weight decay must be a finite number >= 0",
+        ),
+        (
+            OptimizerConfig::adam(-1.0),
+            "learning rate must be positive",
+        ),
+        (
+            OptimizerConfig::Sgd {
+                lr: 0.1,
+                momentum: f32::NAN,
+                weight_decay: 0.0,
+                nesterov: false,
+            },
+            "momentum must be a finite number >= 0",
+        ),
+        (
+            OptimizerConfig::Sgd {
+                lr: 0.1,
+                momentum: 0.0,
+                weight_decay: 0.0,
+                nesterov: true,
+            },
+            "Nesterov momentum needs a momentum above 0",
+        ),
+    ] {
+        let m = SequenceModel::new(&config(bad), 0).expect_err("refused");
+        assert!(m.to_string().contains(says), "{bad:?}: {m}");
+    }
+    let mut m = SequenceModel::new(&config(OptimizerConfig::adam(0.01)), 0).unwrap();
+    assert!(m.set_optimizer(OptimizerConfig::adam(f32::NAN)).is_err());
+    assert_eq!(m.config().optimizer, OptimizerConfig::adam(0.01));
+    m.train_step_text(&[1, 2, 3], &[2, 3, 4], 1, 3).unwrap();
+    assert!(m.store.values.iter().all(|v| v.is_finite()));
+    // the settings' momentum, which no check read
+    let s = lstm::Settings {
+        momentum: f32::NAN,
+        ..lstm::Settings::defaults(lstm::Task::Text)
+    };
+    let out = std::env::temp_dir().join(format!("lstm-momentum-{}", std::process::id()));
+    let err = lstm::Job::new(lstm::Task::Text, s, out.clone())
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("momentum must be"), "{err}");
+    assert!(!out.exists());
+    // a vocabulary of the unknown token alone: nothing to generate
+    let vocab = lstm::data::vocab::Vocab::new(lstm::data::vocab::TokenKind::Char, vec![]);
+    assert_eq!(vocab.len(), 1);
+    let mut one = SequenceModel::new(
+        &ModelConfig {
+            input: InputKind::OneHot { vocab: 1 },
+            hidden_size: 4,
+            head: Head::PerStep { outputs: 1 },
+            ..Default::default()
+        },
+        0,
+    )
+    .unwrap();
+    let err = lstm::tasks::text::generate(
+        &mut one,
+        &vocab,
+        "x",
+        5,
+        1.0,
+        0,
+        lstm::model::infer::Precision::F32,
+        &mut ChaCha8Rng::seed_from_u64(1),
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("nothing can be generated"),
+        "{err}"
+    );
+    assert!(lstm::tasks::text::TextStream::new(&vocab, "a", 3, 1.0, 0, 1.0, 0).is_err());
+    // public buffers resized: an error, not a panic in the head's slices
+    let mut short = text_model(0, 0.0, 0.0);
+    let n = short.store.values.len();
+    short.store.values.truncate(n - 3);
+    assert!(matches!(
+        short.predict(Inputs::Tokens(&[0, 1]), 1, 2, None),
+        Err(Error::Shape { .. })
+    ));
+    assert!(lstm::model::infer::Generator::new(&short, 1).is_err());
+    assert!(lstm::model::batch::BatchGenerator::new(&short).is_err());
+    let mut no_grads = text_model(0, 0.0, 0.0);
+    no_grads.store.grads.truncate(10);
+    assert!(matches!(
+        no_grads.train_step_text(&[0, 1], &[1, 2], 1, 2),
+        Err(Error::Shape { .. })
+    ));
+    // a wrong data length under the right shape says so
+    let (_, mut store) = stack(RecurrentConfig {
+        input_size: 3,
+        hidden_size: 4,
+        ..Default::default()
+    });
+    let err = store
+        .set("weight_ih_l0", &[16, 3], &[0.0; 5])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("48 values") && err.contains("got 5 values"),
+        "{err}"
+    );
 }

@@ -78,6 +78,7 @@ impl BatchGenerator {
     /// # Errors
     /// [`Error::Config`] for a model [`supports`](Self::supports) refuses; a missing tensor.
     pub fn new(model: &SequenceModel) -> Result<BatchGenerator> {
+        model.store.check_buffers()?;
         if !Self::supports(model) {
             return Err(Error::Config(
                 "batched generation needs a unidirectional LSTM without projection, token \

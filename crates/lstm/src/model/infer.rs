@@ -371,6 +371,7 @@ impl Generator {
         threads: usize,
         precision: Precision,
     ) -> Result<Generator> {
+        model.store.check_buffers()?;
         if !Self::supports(model) {
             return Err(Error::Config(
                 "fast generation needs a unidirectional LSTM without projection, token input \

@@ -270,13 +270,8 @@ impl ModelConfig {
                 self.head_dropout
             )));
         }
-        let lr = self.optimizer.lr();
-        if !(lr.is_finite() && lr > 0.0) {
-            return Err(Error::Config(format!(
-                "learning rate must be positive, got {lr}"
-            )));
-        }
-        if self.clip_grad_norm < 0.0 || self.clip_grad_value < 0.0 {
+        self.optimizer.validate()?;
+        if !(self.clip_grad_norm >= 0.0 && self.clip_grad_value >= 0.0) {
             return Err(Error::Config("clipping thresholds must be >= 0".into()));
         }
         self.recurrent().validate()?;
@@ -530,9 +525,15 @@ impl SequenceModel {
     }
 
     /// Replaces the optimizer (fresh moments).
-    pub fn set_optimizer(&mut self, config: OptimizerConfig) {
+    ///
+    /// # Errors
+    /// [`Error::Config`] for hyperparameters out of range ([`OptimizerConfig::validate`]); the
+    /// optimizer is then left as it was.
+    pub fn set_optimizer(&mut self, config: OptimizerConfig) -> Result<()> {
+        config.validate()?;
         self.config.optimizer = config;
         self.optimizer = Optimizer::new(config, self.store.len());
+        Ok(())
     }
 
     /// Outputs of the last forward pass: `(B, T, out)` or `(B, out)` (logits or predictions),
@@ -561,6 +562,8 @@ impl SequenceModel {
     }
 
     fn check_inputs(&self, inputs: Inputs<'_>, b: usize, t: usize) -> Result<()> {
+        // the buffers are public: resized, the head's slices would panic
+        self.store.check_buffers()?;
         if b == 0 || t == 0 {
             return Err(Error::Config(
                 "batch and sequence length must be at least 1".into(),

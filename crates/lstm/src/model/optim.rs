@@ -11,6 +11,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Error, Result};
+
 /// Which optimizer and its hyperparameters (PyTorch's names and defaults).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -64,6 +66,65 @@ impl OptimizerConfig {
             eps: 1e-8,
             weight_decay: 0.0,
         }
+    }
+
+    /// Checks the hyperparameters as PyTorch's optimizers do, and that they are finite: a
+    /// learning rate above 0, momentum, weight decay and `eps` at or above 0, betas in
+    /// [0, 1), Nesterov momentum with a momentum above 0. Out of range, a step would put NaN
+    /// or infinity into every weight.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the value.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: &str, v: f32| Err(Error::Config(format!("{what}, got {v}")));
+        let lr = self.lr();
+        if !(lr.is_finite() && lr > 0.0) {
+            return bad("learning rate must be positive", lr);
+        }
+        let at_least_0 = |name: &str, v: f32| {
+            if v.is_finite() && v >= 0.0 {
+                Ok(())
+            } else {
+                bad(&format!("{name} must be a finite number >= 0"), v)
+            }
+        };
+        match *self {
+            OptimizerConfig::Sgd {
+                momentum,
+                weight_decay,
+                nesterov,
+                ..
+            } => {
+                at_least_0("momentum", momentum)?;
+                at_least_0("weight decay", weight_decay)?;
+                if nesterov && momentum == 0.0 {
+                    return bad("Nesterov momentum needs a momentum above 0", momentum);
+                }
+            }
+            OptimizerConfig::Adam {
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+                ..
+            }
+            | OptimizerConfig::AdamW {
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+                ..
+            } => {
+                for (name, b) in [("beta1", beta1), ("beta2", beta2)] {
+                    if !(0.0..1.0).contains(&b) {
+                        return bad(&format!("{name} must be in [0, 1)"), b);
+                    }
+                }
+                at_least_0("eps", eps)?;
+                at_least_0("weight decay", weight_decay)?;
+            }
+        }
+        Ok(())
     }
 
     /// The learning rate.

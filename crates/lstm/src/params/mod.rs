@@ -119,14 +119,39 @@ impl ParamStore {
             .info(name)
             .ok_or_else(|| Error::MissingTensor(name.to_string()))?
             .clone();
-        if info.shape != shape || data.len() != info.len() {
+        if info.shape != shape {
             return Err(Error::shape(
                 name,
                 format!("{:?}", info.shape),
                 format!("{shape:?}"),
             ));
         }
+        if data.len() != info.len() {
+            return Err(Error::shape(
+                format!("{name}'s data"),
+                format!("{} values (shape {:?})", info.len(), info.shape),
+                format!("{} values", data.len()),
+            ));
+        }
         self.values[info.range()].copy_from_slice(data);
+        Ok(())
+    }
+
+    /// Checks that `values` and `grads` (public, so a caller may resize them) still hold every
+    /// registered tensor.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] naming the buffer.
+    pub fn check_buffers(&self) -> Result<()> {
+        let need = self.tensors.last().map_or(0, |t| t.range().end);
+        for (what, len) in [
+            ("parameter values", self.values.len()),
+            ("parameter gradients", self.grads.len()),
+        ] {
+            if len != need {
+                return Err(Error::shape(what, need, len));
+            }
+        }
         Ok(())
     }
 

@@ -1058,7 +1058,8 @@ pub const MAX_LEVELS: usize = 100;
 ///
 /// # Errors
 /// [`Error::Config`] for more steps than the horizon, a quantile level outside (0, 1), more
-/// than [`MAX_LEVELS`] levels or one given twice; model errors.
+/// than [`MAX_LEVELS`] levels or one given twice, an origin without `horizon` steps after it;
+/// [`Error::Shape`] for another number of origins than of series; model errors.
 pub fn forecast(
     spec: &GlobalSpec,
     model: &mut SequenceModel,
@@ -1093,6 +1094,26 @@ pub fn forecast(
             "quantile level {q} is given twice (levels {} and {}); give each level once",
             levels[..i].iter().position(|x| x == q).map_or(0, |k| k + 1),
             i + 1
+        )));
+    }
+    // (a library probe, 2026-12-07: fewer origins than series, or an origin without its
+    // horizon of steps prepared, panicked in `fill_window`)
+    if origins.len() != series.len() {
+        return Err(Error::shape(
+            "forecast origins (one per series)",
+            series.len(),
+            origins.len(),
+        ));
+    }
+    if let Some((p, &o)) = series.iter().zip(origins).find(|(p, &o)| {
+        o.checked_add(spec.horizon)
+            .is_none_or(|end| end > p.y.len())
+    }) {
+        return Err(Error::Config(format!(
+            "series `{}`: a forecast from step {o} reads the {} steps of the model's horizon after it, but the series is prepared with {} steps; prepare it with its future steps (`prepare`'s `extra`)",
+            p.id,
+            spec.horizon,
+            p.y.len()
         )));
     }
     let (t_len, i_len, p_len) = (spec.window(), spec.features(), spec.distribution.params());

@@ -89,6 +89,8 @@ pub struct Job {
     /// (or loaded with the run it resumes), saved with every checkpoint.
     pub members: Vec<SequenceModel>,
     data: Box<dyn TrainTask>,
+    /// A new run (not [`Job::resume`]d): its `out` must be new or empty when training begins.
+    fresh: bool,
 }
 
 impl Job {
@@ -119,8 +121,31 @@ impl Job {
     /// vocabulary, labels and scaling are the saved ones, the data is read again.
     ///
     /// # Errors
-    /// As [`Job::new`].
+    /// As [`Job::new`]; settings that differ from the saved ones in more than
+    /// [`RESUME_MAY_CHANGE`] ([`resume_changes`]; the data files' paths may differ when the run
+    /// recorded their contents, which are then compared).
     pub fn resume(loaded: Loaded, settings: Settings, out: PathBuf) -> JobResult<Job> {
+        // (a library probe, 2026-12-07: `hidden` changed was saved beside the old network)
+        let saved = &loaded.meta.settings;
+        let mut compared = settings.clone();
+        if !loaded.meta.seen.is_empty() {
+            compared.data.clone_from(&saved.data);
+            if compared.val.is_some() == saved.val.is_some() {
+                compared.val.clone_from(&saved.val);
+            }
+        }
+        let changed = resume_changes(loaded.meta.task, saved, &compared);
+        if !changed.is_empty() {
+            let list: Vec<String> = changed
+                .iter()
+                .map(|c| format!("{} {} (saved: {})", c.key, c.given, c.saved))
+                .collect();
+            return Err(invalid(format!(
+                "a resumed run keeps the settings it was started with; only {} may change, not {}: start a new run to change them",
+                RESUME_MAY_CHANGE.join(", "),
+                list.join(", ")
+            )));
+        }
         Job::build(
             loaded.meta.task,
             settings,
@@ -146,8 +171,10 @@ impl Job {
             Task::Forecast => forecast_job(s, resumed.as_ref(), stop)?,
             Task::Classify => classify_job(s, resumed.as_ref(), stop)?,
         };
+        let fresh = resumed.is_none();
         let (meta, model, state, members) = fresh_or_resumed(resumed, meta, trained)?;
         Ok(Job {
+            fresh,
             meta,
             model,
             state,
@@ -182,7 +209,8 @@ impl Job {
     /// whatever `extra` writes beside them and reporting to `on`.
     ///
     /// # Errors
-    /// As [`train::train`].
+    /// As [`train::train`]; [`crate::Error::Config`] when a new run's [`Job::out`] is not new or
+    /// empty as training begins ([`modeldir::check_new`]: a model or other files there).
     pub fn train(
         &mut self,
         extra: ExtraFiles<'_>,
@@ -220,6 +248,18 @@ impl Job {
         on: &mut dyn FnMut(Event<'_>),
         group: Option<&mut dyn crate::tasks::parallel::Collective>,
     ) -> crate::Result<StopReason> {
+        // a new run's directory is checked here as the shells check it before they build the
+        // job (a library probe, 2026-12-07: a text run replaced a forecaster's directory, and
+        // wrote among a folder's data files); by the rank that writes
+        let writes = group.as_ref().is_none_or(|g| g.rank() == 0);
+        if self.fresh && self.state.step == 0 && writes {
+            if let Err(why) = modeldir::check_new(&self.out) {
+                return Err(crate::Error::Config(format!(
+                    "cannot train a new model into {}: {why}; choose a new or empty directory (or resume the model there)",
+                    self.out.display()
+                )));
+            }
+        }
         crate::kernels::set_num_threads(self.meta.settings.threads);
         let members = &self.members;
         let with_members = |dir: &Path, train: &[(u64, f32)], val: &[(u64, f32)]| {
@@ -2004,6 +2044,21 @@ pub fn evaluate(l: &mut Loaded, data: &Path, o: &EvalOptions) -> JobResult<EvalR
             "{flag} does not apply to a {task} model: {how}"
         )));
     }
+    // (a library probe, 2026-12-07: any other name scored in f32, and --stream was ignored)
+    if let Some(p) = o
+        .generator
+        .as_deref()
+        .filter(|p| !matches!(*p, "f32" | "bf16"))
+    {
+        return Err(invalid(format!(
+            "--generator {p}: the generator's precision is f32 or bf16"
+        )));
+    }
+    if o.generator.is_some() && o.stream {
+        return Err(invalid(
+            "--stream and --generator are two ways of scoring a text: give one",
+        ));
+    }
     let r = evaluate_task(l, data, o);
     // a loss that is not finite is "training diverged" where it is made; here it is the model
     let mut e = r.as_ref().err();
@@ -2442,12 +2497,22 @@ pub fn forecast_csv(l: &mut Loaded, name: &str, csv: &str, steps: usize) -> JobR
     forecast_table(l, spec, table, steps)
 }
 
+/// The most steps a window forecaster forecasts at once ([`forecast`]): its rows are built in
+/// memory, about 48 bytes a step.
+pub const MAX_FORECAST_STEPS: usize = 10_000_000;
+
 fn forecast_table(
     l: &mut Loaded,
     spec: SeriesSpec,
     table: series::Table,
     steps: usize,
 ) -> JobResult<Forecast> {
+    // (a library probe, 2026-12-07: usize::MAX ran on, growing, and 0 gave an empty forecast)
+    if !(1..=MAX_FORECAST_STEPS).contains(&steps) {
+        return Err(invalid(format!(
+            "steps must be between 1 and {MAX_FORECAST_STEPS} (a forecast is built in memory, about 48 bytes a step), got {steps}"
+        )));
+    }
     let values = spec.forecast(&mut l.model, &table, steps)?;
     // the date column is always there when the history has one (its columns did not depend
     // on --steps); a date that cannot be continued (past the year 9999, a format this does not
@@ -3461,7 +3526,7 @@ pub fn forecast_global(
     levels: &[f64],
 ) -> JobResult<GlobalForecast> {
     let spec = global_spec(l, "forecast_global")?;
-    // its CSV names each column once (the server's JSON answer has no such clash)
+    // its CSV names each column once
     global::check_output_names(&spec, levels)?;
     let panel = panel_for(&spec, data)?;
     forecast_panel(l, spec, panel, &data.display().to_string(), steps, levels)
@@ -3480,6 +3545,8 @@ pub fn forecast_global_csv(
     levels: &[f64],
 ) -> JobResult<GlobalForecast> {
     let spec = global_spec(l, "forecast_global")?;
+    // its CSV too (a library probe, 2026-12-07: a header naming `q0.5` twice)
+    global::check_output_names(&spec, levels)?;
     let panel = panel::parse_panel(csv, name, &panel_spec(&spec))?;
     forecast_panel(l, spec, panel, name, steps, levels)
 }

@@ -690,6 +690,23 @@ pub enum Unusable {
     },
 }
 
+impl std::fmt::Display for Unusable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unusable::HoldsModel => write!(f, "it already holds a model"),
+            Unusable::NotADirectory => write!(f, "it exists and is not a directory"),
+            Unusable::NotEmpty => write!(
+                f,
+                "it is a directory that is not empty (a model's files would replace files there)"
+            ),
+            Unusable::InsideAFile { at } => write!(f, "{} is not a directory", at.display()),
+            Unusable::NotWritable { at, reason } => {
+                write!(f, "it cannot be written: {reason} (in {})", at.display())
+            }
+        }
+    }
+}
+
 /// Checks, before any training, that a new model can be written into `dir`: no model there
 /// already, not a file, new or empty (another MPI rank's write probe and an unfinished first
 /// save's staging do not count), and writable ([`check_writable`]).

@@ -457,6 +457,12 @@ impl Settings {
                 self.threads
             ));
         }
+        if !(self.momentum.is_finite() && self.momentum >= 0.0) {
+            return bad(format!(
+                "momentum must be a finite number >= 0 (0: plain SGD), got {}",
+                self.momentum
+            ));
+        }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
             return bad(format!(
                 "{} must be a finite number >= 0, got {}",

@@ -502,7 +502,9 @@ pub fn evaluate_generator_with(
     Ok(TextEval::from_total(total, count, skipped))
 }
 
-/// Draws a token from logits with a temperature and an optional top-k cut (0 = all).
+/// Draws a token from logits with a temperature and an optional top-k cut (0 = all). A
+/// building block: `temperature` is taken as given (above 0; the callers, [`generate`] and
+/// [`TextStream::new`], refuse another).
 ///
 /// # Panics
 /// If `logits` is empty.
@@ -543,6 +545,9 @@ pub fn sample_logits(
 /// As [`sample_logits`], keeping only the smallest set of likeliest tokens whose probabilities
 /// (after the temperature and the top-k cut) sum to at least `top_p` (nucleus sampling);
 /// `top_p >= 1` is [`sample_logits`] exactly, with the same draws.
+///
+/// # Panics
+/// If `logits` is empty.
 pub fn sample_logits_top_p(
     logits: &[f32],
     temperature: f32,
@@ -631,6 +636,7 @@ impl TextStream {
                 "top_p must be in (0, 1], got {top_p}"
             )));
         }
+        check_generating_vocab(vocab)?;
         let ids = vocab.encode_input(prime);
         if ids.is_empty() {
             return Err(Error::Config(
@@ -849,7 +855,19 @@ fn non_finite_logits() -> Error {
 /// Checks that `model` can generate tokens of `vocab`: a text model's shape (token input and
 /// one output per token at every step, unidirectional: a bidirectional network reads the
 /// future it would be generating).
+/// A vocabulary that holds a token to generate besides the unknown one, which is never
+/// generated (a library probe, 2026-12-07: one of the unknown token alone panicked).
+fn check_generating_vocab(vocab: &Vocab) -> Result<()> {
+    if vocab.len() < 2 {
+        return Err(Error::Config(
+            "the vocabulary holds no token besides the unknown one, which is never generated: nothing can be generated".into(),
+        ));
+    }
+    Ok(())
+}
+
 fn check_generator(model: &SequenceModel, vocab: &Vocab) -> Result<()> {
+    check_generating_vocab(vocab)?;
     let c = model.config();
     let tokens = match c.input {
         InputKind::OneHot { vocab } | InputKind::Embedding { vocab, .. } => Some(vocab),
