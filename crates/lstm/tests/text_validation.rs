@@ -195,3 +195,41 @@ fn scoring_a_text_reports_its_progress_to_the_end() {
         assert_eq!(seen.last().unwrap().0, total, "{mode}");
     }
 }
+
+/// `evaluate_stream` scores each of its equal segments as one stream from a fresh state, and
+/// the characters left after them as the last segment's continuation: the same total as the
+/// batch-1 generator scoring each segment's characters on its own, the last one with the rest
+/// (an independent path, token by token). Before 2026-12-07 the rest began from a fresh state.
+#[test]
+fn a_stream_score_is_its_segments_scored_one_by_one() {
+    let (vocab, seq_len, batch) = (6usize, 20usize, 4usize);
+    let mut m = model(vocab);
+    for n in [84usize, 87, 150] {
+        let text = random_text(n, vocab as u32, 3);
+        let got =
+            evaluate_stream_with(&mut m, &text, seq_len, batch, &Progress::default()).unwrap();
+        let scored = n - 1;
+        let b = batch.min(scored / seq_len).max(1);
+        let seg = scored / b;
+        // segment k predicts targets k·seg+1 ..= (k+1)·seg from the characters before them;
+        // the last one also the rest, up to the end
+        let mut total = 0.0f64;
+        for k in 0..b {
+            let end = if k == b - 1 { n } else { (k + 1) * seg + 1 };
+            let part = Encoded {
+                input: text.input[k * seg..end].to_vec(),
+                target: text.target[k * seg..end].to_vec(),
+            };
+            let e =
+                evaluate_generator_with(&m, &part, Precision::F32, &Progress::default()).unwrap();
+            total += e.nats_per_token * e.tokens as f64;
+        }
+        let want = total / scored as f64;
+        assert_eq!(got.tokens, scored);
+        assert!(
+            (got.nats_per_token - want).abs() <= 1e-5 * want,
+            "n {n}: {} against {want}",
+            got.nats_per_token
+        );
+    }
+}

@@ -367,7 +367,7 @@ fn score_windows(
 /// segment would be shorter than `seq_len`), each read in windows of `seq_len` with the state
 /// carried from one window to the next: every character is predicted from all the text before
 /// it in its segment, as a language model is used. The characters left after the equal
-/// segments (fewer than their number) are one more segment. Returns the same metric as
+/// segments (fewer than their number) continue the last segment. Returns the same metric as
 /// [`evaluate`].
 ///
 /// # Errors
@@ -425,9 +425,17 @@ pub fn evaluate_stream_with(
         start += len;
         progress.report((start * b) as u64, n as u64);
     }
-    // the rest, after the equal segments, from a fresh state in windows
+    // the rest, after the equal segments, continues the last of them (it follows it in the
+    // text): from the final state of its lane, in windows (from a fresh state before
+    // 2026-12-07)
     let mut start = seg * b;
-    model.carry = Some(RecurrentState::default());
+    let slabs = model.config().num_layers * if model.config().bidirectional { 2 } else { 1 };
+    model.carry = Some(
+        model
+            .carry
+            .take()
+            .map_or_else(RecurrentState::default, |st| last_lane(&st, slabs, b)),
+    );
     while start < n {
         let len = seq_len.min(n - start);
         let out = model.evaluate(&Batch {
@@ -445,6 +453,23 @@ pub fn evaluate_stream_with(
     model.carry = saved;
     let skipped = text.target[1..=n].iter().filter(|&&t| t == IGNORE).count();
     Ok(TextEval::from_total(total, count, skipped))
+}
+
+/// The state of lane `b - 1` of a state of `b` lanes (`(slabs, b, width)` each of `h` and `c`).
+fn last_lane(st: &RecurrentState, slabs: usize, b: usize) -> RecurrentState {
+    let lane = |v: &[f32]| -> Vec<f32> {
+        let width = v.len() / (slabs * b).max(1);
+        (0..slabs)
+            .flat_map(|s| {
+                let at = (s * b + b - 1) * width;
+                v[at..at + width].iter().copied()
+            })
+            .collect()
+    };
+    RecurrentState {
+        h: lane(&st.h),
+        c: lane(&st.c),
+    }
 }
 
 /// Scores `text` as one stream, token by token, through the batch-1 [`Generator`] that
