@@ -225,12 +225,7 @@ fn write_outputs(
                 .extension()
                 .map_or("svg".into(), |e| e.to_string_lossy().to_string());
             // through a link, the file it names is replaced (the link kept)
-            let target = modeldir::link_target(p).with_context(|| {
-                format!(
-                    "--plot {}: too many levels of symbolic links (a loop?)",
-                    p.display()
-                )
-            })?;
+            let target = modeldir::link_target(p).context("--plot")?;
             let tmp = target.with_extension(format!("tmp{}.{ext}", std::process::id()));
             let pending = modeldir::Pending::new(&tmp);
             if let Err(e) = modeldir::while_writing(|| draw(&tmp)) {

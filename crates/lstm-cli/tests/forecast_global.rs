@@ -291,8 +291,10 @@ fn long_format_forecasts_continue_each_series_monthly_dates() {
     // gets the rows (both were refused as "not a regular file", under "invalid configuration")
     #[cfg(unix)]
     {
+        use std::os::unix::fs::PermissionsExt;
         let real = dir.join("real.csv");
         std::fs::write(&real, "old").unwrap();
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o600)).unwrap();
         let link = dir.join("link.csv");
         std::os::unix::fs::symlink("real.csv", &link).unwrap();
         ok(&forecast_args(
@@ -305,6 +307,38 @@ fn long_format_forecasts_continue_each_series_monthly_dates() {
             .file_type()
             .is_symlink());
         assert_eq!(std::fs::read_to_string(&real).unwrap(), out);
+        // the replaced file keeps its permissions (the review: 600 became 644)
+        assert_eq!(
+            std::fs::metadata(&real).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        // a link to nothing is not written through, as cp refuses to
+        let dangling = dir.join("dangling.csv");
+        std::os::unix::fs::symlink("nowhere/x.csv", &dangling).unwrap();
+        refused(
+            &forecast_args(&m, &csv, &["--out", s(&dangling)]),
+            &dir.join("nowhere"),
+            &["which does not exist: not written through"],
+        );
+        // /dev/stdout redirected to a file is written as the shell left it, not replaced (the
+        // review: a header the shell wrote first was lost)
+        let log = dir.join("log.txt");
+        std::fs::write(&log, "header\n").unwrap();
+        let appended = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+        let o = Command::new(env!("CARGO_BIN_EXE_lstm"))
+            .args(forecast_args(
+                &m,
+                &csv,
+                &["--quantiles", "0.025,0.5,0.975", "--out", "/dev/stdout"],
+            ))
+            .stdout(appended)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(
+            std::fs::read_to_string(&log).unwrap(),
+            format!("header\n{out}")
+        );
         let (real_plot, plot_link) = (dir.join("real.svg"), dir.join("link.svg"));
         std::fs::write(&real_plot, "old").unwrap();
         std::os::unix::fs::symlink("real.svg", &plot_link).unwrap();
@@ -334,7 +368,7 @@ fn long_format_forecasts_continue_each_series_monthly_dates() {
         refused(
             &forecast_args(&m, &csv, &["--out", s(&a_loop)]),
             &dir.join("nothing"),
-            &["too many levels of symbolic links"],
+            &["Too many levels of symbolic links"],
         );
         assert!(std::fs::read_dir(&*dir).unwrap().all(|e| !e
             .unwrap()

@@ -1136,6 +1136,11 @@ def test_notebook_frames_are_read_as_their_index_and_columns_say():
     assert list(g.predict(quantiles=[])["month"]) == ["1952-05", "1952-06", "1952-07"]
     # text that is not a date is not a time
     g.fit(as_text.assign(month=[f"m{k}" for k in range(40)]), column="y")
+    # ... nor ids that look like months (the review: they were taken for times)
+    cohorts = pd.DataFrame({"cohort": ["2021-03"] * 40 + ["2021-04"] * 40,
+                            "y": np.sin(np.arange(80.0))})
+    g.fit(cohorts, column="y", id_column="cohort")
+    assert sorted(set(g.predict(quantiles=[])["cohort"])) == ["2021-03", "2021-04"]
     stacked = pd.concat([pd.DataFrame({"y": np.sin(np.arange(20.0))})] * 2)
     g.fit(stacked, column="y")
     assert list(g.predict(quantiles=[])["t"]) == [41, 42, 43]

@@ -536,7 +536,28 @@ fn job_functions_name_the_function_for_the_model() {
         dir.join("r"),
     )
     .unwrap();
-    // the in-memory forecast's CSV named a target `q0.5` twice
+    // ... and so do the settings a run was started with, whose defaults it resolved (the
+    // review: a default horizon of 0, saved as 14, was refused as a change)
+    let mut started = Settings::defaults(Task::Forecast);
+    started.data = Some(series_file.display().to_string());
+    (started.minutes, started.epochs, started.steps) = (None, None, Some(2));
+    (started.threads, started.hidden, started.batch) = (1, 4, 4);
+    started.columns = vec!["y".into()];
+    (started.layers, started.season, started.members) = (1, Some(7), 1);
+    Job::new(Task::Forecast, started.clone(), dir.join("g0"))
+        .unwrap()
+        .train(
+            &|_, _, _| Ok(()),
+            &std::sync::atomic::AtomicBool::new(false),
+            &mut |_| {},
+        )
+        .unwrap();
+    let g0 = lstm::load(&dir.join("g0")).unwrap();
+    assert_eq!(g0.meta.settings.horizon, 14);
+    started.steps = Some(4);
+    let resumed = Job::resume(g0, started, dir.join("g0")).unwrap();
+    assert_eq!(resumed.meta.settings.horizon, 14);
+    // a target named `q0.5` beside the quantile 0.5
     let q_file = dir.join("q.csv");
     std::fs::write(
         &q_file,
@@ -554,14 +575,13 @@ fn job_functions_name_the_function_for_the_model() {
             (s.horizon, s.layers, s.season, s.members) = (4, 1, Some(7), 1);
         },
     );
+    let m = job::forecast_global(&mut q_model, &q_file, None, &[0.5])
+        .unwrap_err()
+        .to_string();
+    assert!(m.contains("named `q0.5`"), "{m}");
+    // (the server's in-memory forecast answers in JSON: it takes the level, and says so)
     let csv = std::fs::read_to_string(&q_file).unwrap();
-    for r in [
-        job::forecast_global(&mut q_model, &q_file, None, &[0.5]).map(drop),
-        job::forecast_global_csv(&mut q_model, "q.csv", &csv, None, &[0.5]).map(drop),
-    ] {
-        let m = r.unwrap_err().to_string();
-        assert!(m.contains("named `q0.5`"), "{m}");
-    }
+    job::forecast_global_csv(&mut q_model, "q.csv", &csv, None, &[0.5]).unwrap();
     // a global forecast from fewer origins than series, or past what was prepared
     let spec = global.meta.global.clone().unwrap();
     let panel = lstm::data::panel::parse_panel(
@@ -614,7 +634,11 @@ fn a_probe_of_the_library_api() {
         (adam(f32::NAN, 0.999, 1e-8, 0.0), "beta1 must be in [0, 1)"),
         (
             adam(0.9, 0.999, -1.0, 0.0),
-            "eps must be a finite number >= 0",
+            "eps must be a finite number above 0",
+        ),
+        (
+            adam(0.9, 0.999, 0.0, 0.0),
+            "eps must be a finite number above 0",
         ),
         (
             OptimizerConfig::AdamW {
@@ -657,6 +681,11 @@ fn a_probe_of_the_library_api() {
     assert_eq!(m.config().optimizer, OptimizerConfig::adam(0.01));
     m.train_step_text(&[1, 2, 3], &[2, 3, 4], 1, 3).unwrap();
     assert!(m.store.values.iter().all(|v| v.is_finite()));
+    // the optimizer is a public field: checked where a step uses it
+    let before = m.store.values.clone();
+    m.optimizer.config = OptimizerConfig::adam(f32::NAN);
+    assert!(m.train_step_text(&[1, 2, 3], &[2, 3, 4], 1, 3).is_err());
+    assert_eq!(m.store.values, before);
     // the settings' momentum, which no check read
     let s = lstm::Settings {
         momentum: f32::NAN,
@@ -697,7 +726,11 @@ fn a_probe_of_the_library_api() {
         err.to_string().contains("nothing can be generated"),
         "{err}"
     );
-    assert!(lstm::tasks::text::TextStream::new(&vocab, "a", 3, 1.0, 0, 1.0, 0).is_err());
+    let err = lstm::tasks::text::TextStream::new(&vocab, "a", 3, 1.0, 0, 1.0, 0).unwrap_err();
+    assert!(
+        err.to_string().contains("nothing can be generated"),
+        "{err}"
+    );
     // public buffers resized: an error, not a panic in the head's slices
     let mut short = text_model(0, 0.0, 0.0);
     let n = short.store.values.len();
@@ -706,8 +739,13 @@ fn a_probe_of_the_library_api() {
         short.predict(Inputs::Tokens(&[0, 1]), 1, 2, None),
         Err(Error::Shape { .. })
     ));
-    assert!(lstm::model::infer::Generator::new(&short, 1).is_err());
-    assert!(lstm::model::batch::BatchGenerator::new(&short).is_err());
+    for err in [
+        lstm::model::infer::Generator::new(&short, 1).err(),
+        lstm::model::batch::BatchGenerator::new(&short).err(),
+    ] {
+        let err = err.expect("refused").to_string();
+        assert!(err.contains("parameter values"), "{err}");
+    }
     let mut no_grads = text_model(0, 0.0, 0.0);
     no_grads.store.grads.truncate(10);
     assert!(matches!(

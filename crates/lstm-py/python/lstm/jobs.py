@@ -853,7 +853,7 @@ class Forecaster(_Job):
         extra = dict(settings)
         col = column
         data, col, time_column = _as_frame(data, col, time_column, id_column)
-        _times_unused(data, time_column)
+        _times_unused(data, time_column, [col, id_column, known_columns])
         if col is None and not isinstance(data, (str, os.PathLike, Mapping)) and not _is_dataframe(data):
             col = "value"
         named = extra.get("columns") or self._settings.get("columns")
@@ -1189,12 +1189,20 @@ def _time_columns(frame: Any) -> List[Any]:
     return out
 
 
-def _times_unused(data: Any, time_column: Optional[str]) -> None:
+def _times_unused(data: Any, time_column: Optional[str], used: Sequence[Any] = ()) -> None:
     """``DataError`` for a DataFrame with a column of times that ``time_column`` does not name:
-    the rows would be read in the frame's order and numbered 1, 2, ..., the dates lost."""
+    the rows would be read in the frame's order and numbered 1, 2, ..., the dates lost. The
+    columns in ``used`` (the target, the ids, known columns: a name or a list of names) have
+    their own roles (ids like ``2021-03`` are ids)."""
     if time_column is not None or not _is_dataframe(data):
         return
-    for c in _time_columns(data)[:1]:
+    roles = set()
+    for u in used:
+        if isinstance(u, (list, tuple)):
+            roles.update(u)
+        elif u is not None:
+            roles.add(u)
+    for c in [c for c in _time_columns(data) if c not in roles][:1]:
         raise DataError(
             f"column {c!r} holds times, but time_column= is not given: the rows would be "
             f"read in the frame's order and numbered 1, 2, ...; give time_column={c!r} (and "

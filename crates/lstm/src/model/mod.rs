@@ -233,6 +233,11 @@ impl ModelConfig {
     /// # Errors
     /// [`Error::Config`] naming the field, or saying how much memory the model would need.
     pub fn validate(&self) -> Result<()> {
+        self.validate_with(true)
+    }
+
+    /// [`Self::validate`], the optimizer's settings checked only with `optimizer`.
+    fn validate_with(&self, optimizer: bool) -> Result<()> {
         match self.input {
             InputKind::OneHot { vocab: 0 } => {
                 return Err(Error::Config("vocabulary size must be at least 1".into()))
@@ -270,7 +275,9 @@ impl ModelConfig {
                 self.head_dropout
             )));
         }
-        self.optimizer.validate()?;
+        if optimizer {
+            self.optimizer.validate()?;
+        }
         if !(self.clip_grad_norm >= 0.0 && self.clip_grad_value >= 0.0) {
             return Err(Error::Config("clipping thresholds must be >= 0".into()));
         }
@@ -418,7 +425,10 @@ impl SequenceModel {
     }
 
     fn build(config: &ModelConfig, seed: u64, init: bool) -> Result<SequenceModel> {
-        config.validate()?;
+        // the optimizer's settings are checked by a new model and by each training step, not
+        // when weights are loaded to be used (the review, 2026-12-07: a directory saved with a
+        // momentum now refused would no longer forecast)
+        config.validate_with(init)?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut store = ParamStore::default();
         let embedding = match config.input {
@@ -1332,6 +1342,8 @@ impl SequenceModel {
             return Err(Error::Diverged(format!("gradient norm is {norm}")));
         }
         out.grad_norm = norm;
+        // (public, so checked where it is used; a model loaded for use does not check it)
+        self.optimizer.config.validate()?;
         if self.optimizer.m.len() != self.store.values.len() {
             return Err(Error::shape(
                 "optimizer state (SequenceModel::optimizer: one per parameter)",

@@ -68,10 +68,11 @@ impl OptimizerConfig {
         }
     }
 
-    /// Checks the hyperparameters as PyTorch's optimizers do, and that they are finite: a
-    /// learning rate above 0, momentum, weight decay and `eps` at or above 0, betas in
-    /// [0, 1), Nesterov momentum with a momentum above 0. Out of range, a step would put NaN
-    /// or infinity into every weight.
+    /// Checks the hyperparameters as PyTorch's optimizers do, a little more strictly, and that
+    /// they are finite: a learning rate and `eps` above 0 (PyTorch takes 0: a rate of 0 trains
+    /// nothing, and an `eps` of 0 divides 0 by 0 for a parameter whose gradient is 0), momentum
+    /// and weight decay at or above 0, betas in [0, 1), Nesterov momentum with a momentum above
+    /// 0. Out of range, a step would put NaN or infinity into every weight.
     ///
     /// # Errors
     /// [`Error::Config`] naming the value.
@@ -120,7 +121,9 @@ impl OptimizerConfig {
                         return bad(&format!("{name} must be in [0, 1)"), b);
                     }
                 }
-                at_least_0("eps", eps)?;
+                if !(eps.is_finite() && eps > 0.0) {
+                    return bad("eps must be a finite number above 0", eps);
+                }
                 at_least_0("weight decay", weight_decay)?;
             }
         }

@@ -575,6 +575,21 @@ pub struct Prepared {
     pub history: usize,
 }
 
+impl Prepared {
+    /// The steps every input of the series is prepared for (its public `y` could be resized).
+    fn steps(&self, spec: &GlobalSpec) -> usize {
+        let (k, c) = (spec.known.len(), spec.calendar);
+        let mut n = self.y.len();
+        if k > 0 {
+            n = n.min(self.known.len() / k);
+        }
+        if c > 0 {
+            n = n.min(self.cal.len() / c);
+        }
+        n
+    }
+}
+
 /// Prepares the series of a panel: `history[i]` steps of each series are history (the rest,
 /// if any, are future steps with known covariates); `extra` future steps are added past the
 /// end of each series (their known covariates must be in the file, so `extra` is 0 with known
@@ -1107,13 +1122,13 @@ pub fn forecast(
     }
     if let Some((p, &o)) = series.iter().zip(origins).find(|(p, &o)| {
         o.checked_add(spec.horizon)
-            .is_none_or(|end| end > p.y.len())
+            .is_none_or(|end| end > p.steps(spec))
     }) {
         return Err(Error::Config(format!(
             "series `{}`: a forecast from step {o} reads the {} steps of the model's horizon after it, but the series is prepared with {} steps; prepare it with its future steps (`prepare`'s `extra`)",
             p.id,
             spec.horizon,
-            p.y.len()
+            p.steps(spec)
         )));
     }
     let (t_len, i_len, p_len) = (spec.window(), spec.features(), spec.distribution.params());

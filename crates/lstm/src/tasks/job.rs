@@ -118,34 +118,54 @@ impl Job {
     }
 
     /// Continues a saved run with `settings` (the saved ones, with a new budget perhaps): the
-    /// vocabulary, labels and scaling are the saved ones, the data is read again.
+    /// vocabulary, labels and scaling are the saved ones, the data is read again. The run keeps
+    /// the settings it was saved with, but for [`RESUME_MAY_CHANGE`] (its budget, threads...)
+    /// and the data files' paths (when the run recorded their contents, which are compared
+    /// with the files').
     ///
     /// # Errors
-    /// As [`Job::new`]; settings that differ from the saved ones in more than
-    /// [`RESUME_MAY_CHANGE`] ([`resume_changes`]; the data files' paths may differ when the run
-    /// recorded their contents, which are then compared).
+    /// As [`Job::new`]; a setting given another value than the saved one ([`resume_changes`]),
+    /// unless it is the job's default there, which a run resolves (a default `horizon` of 0, a
+    /// default `hidden` that large data made larger).
     pub fn resume(loaded: Loaded, settings: Settings, out: PathBuf) -> JobResult<Job> {
-        // (a library probe, 2026-12-07: `hidden` changed was saved beside the old network)
+        // (a library probe, 2026-12-07: `hidden` changed was saved beside the old network; the
+        // review after: the settings a run started with, defaults it then resolved, were
+        // refused)
         let saved = &loaded.meta.settings;
+        let task = loaded.meta.task;
+        let by_contents = !loaded.meta.seen.is_empty();
         let mut compared = settings.clone();
-        if !loaded.meta.seen.is_empty() {
+        if by_contents {
             compared.data.clone_from(&saved.data);
             if compared.val.is_some() == saved.val.is_some() {
                 compared.val.clone_from(&saved.val);
             }
         }
-        let changed = resume_changes(loaded.meta.task, saved, &compared);
+        let defaults = match serde_json::to_value(Settings::defaults(task)) {
+            Ok(serde_json::Value::Object(m)) => m,
+            _ => serde_json::Map::new(),
+        };
+        let changed: Vec<String> = resume_changes(task, saved, &compared)
+            .into_iter()
+            .filter(|c| defaults.get(&c.key).map(show).as_deref() != Some(c.given.as_str()))
+            .map(|c| format!("{} {} (saved: {})", c.key, c.given, c.saved))
+            .collect();
         if !changed.is_empty() {
-            let list: Vec<String> = changed
-                .iter()
-                .map(|c| format!("{} {} (saved: {})", c.key, c.given, c.saved))
-                .collect();
             return Err(invalid(format!(
                 "a resumed run keeps the settings it was started with; only {} may change, not {}: start a new run to change them",
                 RESUME_MAY_CHANGE.join(", "),
-                list.join(", ")
+                changed.join(", ")
             )));
         }
+        // the saved settings, with what may change taken from those given
+        let mut s = saved.clone();
+        (s.steps, s.minutes, s.epochs) = (settings.steps, settings.minutes, settings.epochs);
+        (s.save_every, s.threads, s.on_nonfinite) =
+            (settings.save_every, settings.threads, settings.on_nonfinite);
+        if by_contents {
+            (s.data, s.val) = (settings.data, settings.val);
+        }
+        let settings = s;
         Job::build(
             loaded.meta.task,
             settings,
@@ -246,19 +266,33 @@ impl Job {
         extra: ExtraFiles<'_>,
         stop: &AtomicBool,
         on: &mut dyn FnMut(Event<'_>),
-        group: Option<&mut dyn crate::tasks::parallel::Collective>,
+        mut group: Option<&mut dyn crate::tasks::parallel::Collective>,
     ) -> crate::Result<StopReason> {
         // a new run's directory is checked here as the shells check it before they build the
         // job (a library probe, 2026-12-07: a text run replaced a forecaster's directory, and
         // wrote among a folder's data files); by the rank that writes
-        let writes = group.as_ref().is_none_or(|g| g.rank() == 0);
-        if self.fresh && self.state.step == 0 && writes {
-            if let Err(why) = modeldir::check_new(&self.out) {
+        if self.fresh && self.state.step == 0 {
+            let writes = group.as_ref().is_none_or(|g| g.rank() == 0);
+            let mut refused = writes
+                .then(|| modeldir::check_new(&self.out).err())
+                .flatten()
+                .map(|why| why.to_string());
+            // every rank learns it (the review: the others waited in the first step's sum)
+            if let Some(g) = group.as_mut() {
+                let mut flag = [if refused.is_some() { 1.0f32 } else { 0.0 }];
+                g.allreduce_sum(&mut flag)?;
+                if flag[0] > 0.0 && refused.is_none() {
+                    refused = Some("rank 0 found it unusable".into());
+                }
+            }
+            if let Some(why) = refused {
                 return Err(crate::Error::Config(format!(
                     "cannot train a new model into {}: {why}; choose a new or empty directory (or resume the model there)",
                     self.out.display()
                 )));
             }
+            // a second call on this job continues what the first one saved
+            self.fresh = false;
         }
         crate::kernels::set_num_threads(self.meta.settings.threads);
         let members = &self.members;
@@ -3533,10 +3567,13 @@ pub fn forecast_global(
 }
 
 /// As [`forecast_global`] on CSV text in memory (the server's requests); `name` names it in
-/// errors.
+/// errors. Unlike [`forecast_global`] it does not refuse a quantile level whose column name
+/// (`q0.5`) is the id, time or target column's (the server answers in JSON, where they do not
+/// meet): the returned `csv` then names that column twice; check
+/// [`global::check_output_names`] first to write it.
 ///
 /// # Errors
-/// As [`forecast_global`].
+/// As [`forecast_global`], but for that.
 pub fn forecast_global_csv(
     l: &mut Loaded,
     name: &str,
@@ -3545,8 +3582,6 @@ pub fn forecast_global_csv(
     levels: &[f64],
 ) -> JobResult<GlobalForecast> {
     let spec = global_spec(l, "forecast_global")?;
-    // its CSV too (a library probe, 2026-12-07: a header naming `q0.5` twice)
-    global::check_output_names(&spec, levels)?;
     let panel = panel::parse_panel(csv, name, &panel_spec(&spec))?;
     forecast_panel(l, spec, panel, name, steps, levels)
 }

@@ -328,65 +328,115 @@ enum StagedKind {
         target: PathBuf,
         _pending: Pending,
     },
-    /// Bytes for a pipe, socket or device, written on commit.
-    Stream(Vec<u8>),
+    /// Bytes for a pipe, socket or device, written on commit: to the path opened for
+    /// writing, or to the descriptor it names (`/dev/stdout`).
+    Stream(Vec<u8>, Option<i32>),
 }
 
 /// Where a write to `path` lands: the path itself, or through a symbolic link (and links to
-/// links) the file it names, so that writing replaces that file and keeps the link; `None`
-/// past 40 links (a loop), as the system gives up.
-pub fn link_target(path: &Path) -> Option<PathBuf> {
-    let mut cur = path.to_path_buf();
-    for _ in 0..40 {
-        match std::fs::symlink_metadata(&cur) {
-            Ok(m) if m.file_type().is_symlink() => {}
-            _ => return Some(cur),
-        }
-        let to = std::fs::read_link(&cur).ok()?;
-        cur = match cur.parent() {
-            Some(dir) if to.is_relative() => dir.join(to),
-            _ => to,
-        };
-    }
-    None
-}
-
-/// The first half of [`write_atomic`]: `bytes` written and synced to a temporary file beside
-/// `path`, not yet in its place. A symbolic link is followed (the file it names is replaced);
-/// a pipe or a device gets the bytes on commit.
+/// links) the file it names, resolved by the system (which applies its protections, such as
+/// `fs.protected_symlinks`), so that writing replaces that file and keeps the link.
 ///
 /// # Errors
-/// [`Error::Io`] naming the file, also when `path` is a directory.
+/// The system's error naming `path` for a link loop or a link the system will not follow; a
+/// link to nothing is refused, as `cp` refuses to write through one.
+pub fn link_target(path: &Path) -> Result<PathBuf> {
+    let io = |source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => {}
+        _ => return Ok(path.to_path_buf()),
+    }
+    match std::fs::canonicalize(path) {
+        Ok(p) => Ok(p),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(io(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!(
+                "it is a symbolic link to {}, which does not exist: not written through; give the path of a file to write",
+                std::fs::read_link(path).unwrap_or_default().display()
+            ),
+        ))),
+        Err(e) => Err(io(e)),
+    }
+}
+
+/// The descriptor a path names directly: `/dev/stdout`, `/dev/stderr`, `/dev/fd/N` and
+/// `/proc/self/fd/N` (or this process's id for `self`). Written to as they are, with their
+/// offset and flags: reopened, a redirected standard output would be replaced or written over.
+fn named_descriptor(path: &Path) -> Option<i32> {
+    let s = path.to_str()?;
+    match s {
+        "/dev/stdout" => return Some(1),
+        "/dev/stderr" => return Some(2),
+        _ => {}
+    }
+    let own = format!("/proc/{}/fd/", std::process::id());
+    let n = s
+        .strip_prefix("/dev/fd/")
+        .or_else(|| s.strip_prefix("/proc/self/fd/"))
+        .or_else(|| s.strip_prefix(own.as_str()))?;
+    n.parse::<u16>().ok().map(i32::from)
+}
+
+/// Distinguishes the temporary files of one process (two outputs staged at once).
+static STAGED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The first half of [`write_atomic`]: `bytes` written and synced to a temporary file beside
+/// `path`, not yet in its place. A symbolic link is followed ([`link_target`]: the file it
+/// names is replaced, keeping its permissions); a pipe or a device gets the bytes on commit,
+/// and so does a descriptor named as one (`/dev/stdout`, `/dev/fd/3`), written as it is.
+///
+/// # Errors
+/// [`Error::Io`] naming the file, also when `path` is a directory, a link to nothing, or a
+/// link the system does not follow.
 pub fn stage_atomic(path: &Path, bytes: &[u8]) -> Result<Staged> {
-    // the system follows the links (also `/dev/stdout`'s, to a pipe with no path)
-    if let Ok(m) = std::fs::metadata(path) {
-        if m.is_dir() {
-            return Err(Error::Io {
-                path: path.display().to_string(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    "it is a directory; give the path of a file to write",
-                ),
-            });
+    let io = |source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    if let Some(fd) = named_descriptor(path) {
+        // an open descriptor only (the check the duplicate's safety rests on)
+        if !Path::new(&format!("/proc/self/fd/{fd}")).exists() {
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("descriptor {fd} is not open in this process"),
+            )));
         }
-        if !m.is_file() {
+        return Ok(Staged {
+            kind: StagedKind::Stream(bytes.to_vec(), Some(fd)),
+            path: path.to_path_buf(),
+            done: false,
+        });
+    }
+    // the system follows the links (and applies its protections)
+    let mode = match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => {
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "it is a directory; give the path of a file to write",
+            )))
+        }
+        Ok(m) if !m.is_file() => {
             return Ok(Staged {
-                kind: StagedKind::Stream(bytes.to_vec()),
+                kind: StagedKind::Stream(bytes.to_vec(), None),
                 path: path.to_path_buf(),
                 done: false,
-            });
+            })
         }
-    }
-    let target = link_target(path).ok_or_else(|| Error::Io {
-        path: path.display().to_string(),
-        source: std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "too many levels of symbolic links (a loop?); give the path of a file to write",
-        ),
-    })?;
+        Ok(m) => Some(m.permissions()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io(e)),
+    };
+    let target = link_target(path)?;
     let tmp: PathBuf = {
         let mut name = target.file_name().unwrap_or_default().to_os_string();
-        name.push(format!(".tmp{}", std::process::id()));
+        name.push(format!(
+            ".tmp{}-{}",
+            std::process::id(),
+            STAGED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
         target.with_file_name(name)
     };
     let staged = Staged {
@@ -401,20 +451,21 @@ pub fn stage_atomic(path: &Path, bytes: &[u8]) -> Result<Staged> {
     while_writing(|| {
         std::fs::File::create(&tmp).and_then(|mut f| {
             f.write_all(bytes)?;
+            // the replaced file's permissions are kept (as an editor or `cp` keeps them)
+            if let Some(p) = mode {
+                f.set_permissions(p)?;
+            }
             f.sync_all()
         })
     })
-    .map_err(|source| Error::Io {
-        path: path.display().to_string(),
-        source,
-    })?;
+    .map_err(io)?;
     Ok(staged)
 }
 
 impl Staged {
     /// Whether this goes to a pipe, socket or device (written on commit, not renamed).
     pub fn is_stream(&self) -> bool {
-        matches!(self.kind, StagedKind::Stream(_))
+        matches!(self.kind, StagedKind::Stream(..))
     }
 
     /// Renames the staged file into its place and syncs its directory (or writes the bytes
@@ -434,11 +485,21 @@ impl Staged {
             move |source| Error::Io { path, source }
         };
         match &self.kind {
-            StagedKind::Stream(bytes) => {
-                std::fs::OpenOptions::new()
-                    .write(true)
-                    .open(&self.path)
-                    .and_then(|mut f| f.write_all(bytes).and_then(|_| f.flush()))
+            StagedKind::Stream(bytes, fd) => {
+                let file = match *fd {
+                    Some(n) => {
+                        // what this process printed before goes first
+                        let _ = std::io::stdout().flush();
+                        // SAFETY: the descriptor (0-65535, never -1) was open when staged
+                        // (`/proc/self/fd`), nothing here closes it, and it is borrowed for
+                        // the duplicate only
+                        unsafe { std::os::fd::BorrowedFd::borrow_raw(n) }
+                            .try_clone_to_owned()
+                            .map(std::fs::File::from)
+                    }
+                    None => std::fs::OpenOptions::new().write(true).open(&self.path),
+                };
+                file.and_then(|mut f| f.write_all(bytes).and_then(|_| f.flush()))
                     .map_err(io(&self.path))?;
                 self.done = true;
             }
