@@ -579,14 +579,9 @@ impl Prepared {
     /// The steps every input of the series is prepared for (its public `y` could be resized).
     fn steps(&self, spec: &GlobalSpec) -> usize {
         let (k, c) = (spec.known.len(), spec.calendar);
-        let mut n = self.y.len();
-        if k > 0 {
-            n = n.min(self.known.len() / k);
-        }
-        if c > 0 {
-            n = n.min(self.cal.len() / c);
-        }
-        n
+        let n = self.y.len();
+        let n = self.known.len().checked_div(k).map_or(n, |m| n.min(m));
+        self.cal.len().checked_div(c).map_or(n, |m| n.min(m))
     }
 }
 
