@@ -60,7 +60,7 @@ fn chain(e: &dyn std::error::Error) -> String {
 /// The message in Python's words: a command-line flag that is also a keyword argument of the
 /// package (a setting such as `--seq-len`, or an argument of `fit`, `predict` or `evaluate`)
 /// is named as the argument (`seq_len`). Flags of the command line alone are left as they are.
-fn pythonic(msg: String) -> String {
+pub(crate) fn pythonic(msg: String) -> String {
     use std::sync::OnceLock;
     static NAMES: OnceLock<Vec<String>> = OnceLock::new();
     let names = NAMES.get_or_init(|| {

@@ -506,7 +506,12 @@ impl Model {
                 Err(_) => Err(value_err("building the job failed (a panic)")),
             }
         })?;
-        let notes = job.notes.clone();
+        // in Python's words, as its errors are (a probe, 2026-12-07: `--time-column day`)
+        let notes: Vec<String> = job
+            .notes
+            .iter()
+            .map(|n| crate::errors::pythonic(n.clone()))
+            .collect();
         let stop = AtomicBool::new(false);
         let mut interrupted = false;
         let mut callback_err: Option<PyErr> = None;

@@ -1295,3 +1295,47 @@ def test_integer_ids_come_back_in_their_dtype():
         report = f.evaluate(df, per_series=True)
         ps = report["per_series"]
         assert str(ps["id"].dtype) == dtype, (dtype, ps["id"].dtype)
+
+
+def test_a_probe_of_the_python_api(text_model, tmp_path, monkeypatch):
+    """Found by a probe of the package's API (2026-12-07): each was read without a word or
+    did something else than asked."""
+    pd = pytest.importorskip("pandas")
+    small = dict(hidden=8, layers=1, steps=3, threads=1, horizon=3, context=8, members=1)
+    y = np.sin(np.arange(60) / 5) + 2
+    # an unnamed MultiIndex: its ids were dropped and the series merged into one
+    df = pd.DataFrame({"v": y}, index=pd.MultiIndex.from_product([["a", "b"], range(30)]))
+    with pytest.raises(lstm.DataError, match=r"2 levels, 2 of them unnamed.*reset_index"):
+        lstm.Forecaster(**small).fit(df, column="v")
+    named = df.copy()
+    named.index.names = ["id", "t"]
+    f = lstm.Forecaster(**small)
+    f.fit(named, column="v", id_column="id", time_column="t")
+    assert sorted(set(f.predict(quantiles=[])["id"])) == ["a", "b"]
+    # fit(out="") trained into the current directory
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="got an empty one"):
+        lstm.Forecaster(**small).fit(y, out="")
+    assert list(tmp_path.iterdir()) == []
+    # a string is no flag: stream="no" streamed
+    with pytest.raises(TypeError, match="stream must be True or False"):
+        text_model[0].generate("T", length=5, stream="no")
+    # a failed fit kept the columns it named
+    c = lstm.Classifier(steps=3, hidden=8, members=1, threads=1)
+    frame = pd.DataFrame({"x": ["a b", "c d"] * 4, "label": ["p", "n"] * 4})
+    with pytest.raises(ValueError, match="nope"):
+        c.fit(frame, text_column="nope")
+    assert c.get_params()["text_column"] == "text"
+    # scikit-learn's get_params(deep=...) and set_params
+    assert c.get_params(deep=False) == c.get_params()
+    assert c.set_params(hidden=12) is c and c.get_params()["hidden"] == 12
+    with pytest.raises(ValueError):
+        c.set_params(hiden=12)
+    assert c.get_params()["hidden"] == 12
+    # the notes of a fit are in Python's words, as its errors are (they named --time-column)
+    csv_file = tmp_path / "dated.csv"
+    pd.DataFrame({"day": pd.date_range("2021-01-01", periods=60).strftime("%Y-%m-%d"),
+                  "v": y}).to_csv(csv_file, index=False)
+    notes = lstm.Forecaster(**small).fit(csv_file, column="v")["notes"]
+    said = [n for n in notes if "holds dates" in n]
+    assert said and "time_column day" in said[0] and "--" not in said[0], notes

@@ -431,11 +431,20 @@ class _Job:
         job.history_ = None
         return job
 
-    def get_params(self) -> Dict[str, Any]:
-        """Every setting of the model (the trained model's, once trained or loaded)."""
+    def get_params(self, deep: bool = True) -> Dict[str, Any]:
+        """Every setting of the model (the trained model's, once trained or loaded). ``deep``
+        is scikit-learn's argument: a model holds no other estimator, so it changes nothing."""
         if self._model is not None:
             return json.loads(self._model.settings_json)
         return settings(self._task, **self._settings)
+
+    def set_params(self, **params: Any) -> "_Job":
+        """Changes settings (scikit-learn's ``set_params``), checked now; the next ``fit``
+        trains with them. Returns the object."""
+        new = {**self._settings, **params}
+        _lstm.check_settings(self._task, _settings_json(new))
+        self._settings = new
+        return self
 
     @property
     def model(self) -> "_lstm.Model":
@@ -466,7 +475,8 @@ class _Job:
         if data is not None:
             s["data"] = str(data)
         own_dir = out is None
-        out_dir = Path(tempfile.mkdtemp(prefix="lstm-model-")) if own_dir else Path(out)
+        # an empty path is not the current directory (a probe, 2026-12-07: it trained there)
+        out_dir = Path(tempfile.mkdtemp(prefix="lstm-model-")) if own_dir else _dir_path(out, "fit")
         try:
             r = _lstm.Model.train(self._task, _settings_json(s), str(out_dir), _progress(verbose))
         except (ValueError, _lstm.LstmError) as e:
@@ -652,6 +662,10 @@ class TextModel(_Job):
         ):
             raise TypeError(f"temperature must be a number, got {type(temperature).__name__}")
         temperature = float(temperature)
+        # a string is no flag ("no" was read as true: a probe, 2026-12-07)
+        for name, flag in [("stream", stream), ("bf16", bf16)]:
+            if not isinstance(flag, (bool, np.bool_)):
+                raise TypeError(f"{name} must be True or False, got {flag!r}")
         if stream:
             return self.model.generate_stream(prime, length, temperature, top_k, seed, bf16)
         return self.model.generate(prime, length, temperature, top_k, seed, bf16)
@@ -1112,6 +1126,15 @@ def _as_frame(
                 "DataFrame"
             )
         data = frame
+    if isinstance(data, (pd.Series, pd.DataFrame)) and isinstance(data.index, pd.MultiIndex) \
+            and any(n is None for n in data.index.names):
+        # its levels are read as columns by name: unnamed ones were dropped, the series
+        # merged into one (a probe, 2026-12-07)
+        raise DataError(
+            f"the rows' index has {data.index.nlevels} levels, {sum(n is None for n in data.index.names)} "
+            "of them unnamed: name them (df.index.names = ['series', 't']) and give "
+            "id_column= and time_column=, or make them columns with reset_index()"
+        )
     if isinstance(data, pd.Series):
         column = column or (data.name if isinstance(data.name, str) else None) or "value"
         data = data.to_frame(name=column)
@@ -1450,12 +1473,21 @@ class Classifier(_Job):
         """Trains on ``texts`` and ``labels`` (lists), a DataFrame with the ``text_column``
         and ``label_column`` settings' columns (``text``, ``label``), or the path of a CSV/TSV
         file; returns the loss history."""
+        # the columns named here are the model's from now on (predict() on a frame reads
+        # them), once the fit succeeds (a probe, 2026-12-07: a failed fit kept them)
+        before, model = dict(self._settings), self._model
         for k in ("text_column", "label_column"):
             if k in settings:
                 self._settings[k] = settings.pop(k)
-        with tempfile.TemporaryDirectory(prefix="lstm-data-") as d:
-            path = self._write(texts, labels, Path(d))
-            return self._fit_file(path, settings, out, verbose)
+        try:
+            with tempfile.TemporaryDirectory(prefix="lstm-data-") as d:
+                path = self._write(texts, labels, Path(d))
+                return self._fit_file(path, settings, out, verbose)
+        except BaseException:
+            # (an interrupted fit keeps the model trained so far, and so its columns)
+            if self._model is model:
+                self._settings = before
+            raise
 
     @property
     def classes_(self) -> List[str]:
