@@ -228,7 +228,15 @@ fn write_outputs(
             let target = modeldir::link_target(p).context("--plot")?;
             let tmp = target.with_extension(format!("tmp{}.{ext}", std::process::id()));
             let pending = modeldir::Pending::new(&tmp);
-            if let Err(e) = modeldir::while_writing(|| draw(&tmp)) {
+            // a replaced plot keeps its permissions, as a replaced CSV does
+            let keep = std::fs::metadata(&target).ok().map(|m| m.permissions());
+            let drawn = modeldir::while_writing(|| {
+                draw(&tmp).and_then(|()| match keep {
+                    Some(p) => std::fs::set_permissions(&tmp, p).map_err(anyhow::Error::from),
+                    None => Ok(()),
+                })
+            });
+            if let Err(e) = drawn {
                 let _ = std::fs::remove_file(&tmp);
                 return Err(e.context(format!("cannot draw the plot {}", p.display())));
             }

@@ -339,6 +339,28 @@ fn long_format_forecasts_continue_each_series_monthly_dates() {
             std::fs::read_to_string(&log).unwrap(),
             format!("header\n{out}")
         );
+        // ... also spelt otherwise, or through a link to it (the second review)
+        let to_stdout = dir.join("to-stdout.csv");
+        std::os::unix::fs::symlink("/dev/stdout", &to_stdout).unwrap();
+        for spelt in ["/dev//stdout", "/proc/self/fd/1", s(&to_stdout)] {
+            std::fs::write(&log, "header\n").unwrap();
+            let appended = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+            let o = Command::new(env!("CARGO_BIN_EXE_lstm"))
+                .args(forecast_args(
+                    &m,
+                    &csv,
+                    &["--quantiles", "0.025,0.5,0.975", "--out", spelt],
+                ))
+                .stdout(appended)
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            assert_eq!(
+                std::fs::read_to_string(&log).unwrap(),
+                format!("header\n{out}"),
+                "{spelt}"
+            );
+        }
         let (real_plot, plot_link) = (dir.join("real.svg"), dir.join("link.svg"));
         std::fs::write(&real_plot, "old").unwrap();
         std::os::unix::fs::symlink("real.svg", &plot_link).unwrap();

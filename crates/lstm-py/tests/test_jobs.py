@@ -1305,8 +1305,15 @@ def test_a_probe_of_the_python_api(text_model, tmp_path, monkeypatch):
     y = np.sin(np.arange(60) / 5) + 2
     # an unnamed MultiIndex: its ids were dropped and the series merged into one
     df = pd.DataFrame({"v": y}, index=pd.MultiIndex.from_product([["a", "b"], range(30)]))
-    with pytest.raises(lstm.DataError, match=r"2 levels, 2 of them unnamed.*reset_index"):
+    with pytest.raises(lstm.DataError, match=r"2 levels and no names.*reset_index"):
         lstm.Forecaster(**small).fit(df, column="v")
+    # ... while one named level is a column and the unnamed one `level_1` (the review: such
+    # frames, as pd.concat(keys=..., names=["id"]) makes them, were refused too)
+    half = df.copy()
+    half.index.names = ["id", None]
+    f = lstm.Forecaster(**small)
+    f.fit(half, column="v", id_column="id", time_column="level_1")
+    assert sorted(set(f.predict(quantiles=[])["id"])) == ["a", "b"]
     named = df.copy()
     named.index.names = ["id", "t"]
     f = lstm.Forecaster(**small)
@@ -1329,6 +1336,13 @@ def test_a_probe_of_the_python_api(text_model, tmp_path, monkeypatch):
     # scikit-learn's get_params(deep=...) and set_params
     assert c.get_params(deep=False) == c.get_params()
     assert c.set_params(hidden=12) is c and c.get_params()["hidden"] == 12
+    # ... on a fitted model too, until the next fit trains with it (the review)
+    fitted = lstm.Forecaster(**small)
+    fitted.fit(y)
+    assert fitted.set_params(hidden=6).get_params()["hidden"] == 6
+    # known columns given as a pandas Index (the review: unhashable in the check of times)
+    cov = pd.DataFrame({"v": y, "price": np.cos(np.arange(60.0))})
+    lstm.Forecaster(**small).fit(cov, column="v", known_columns=cov.columns.drop("v"))
     with pytest.raises(ValueError):
         c.set_params(hiden=12)
     assert c.get_params()["hidden"] == 12

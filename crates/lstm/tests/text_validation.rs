@@ -233,3 +233,54 @@ fn a_stream_score_is_its_segments_scored_one_by_one() {
         );
     }
 }
+
+/// The same for other stacks (a review, 2026-12-07): the last segment's state is taken from
+/// every layer, with a projection, in a GRU and a plain RNN; the reference scores each
+/// segment as a stream of its own (batch 1, no rest).
+#[test]
+fn a_stream_score_continues_the_last_segment_in_every_layer() {
+    use lstm::cell::Mode;
+    let (vocab, seq_len, batch) = (6usize, 20usize, 4usize);
+    for (mode, layers, proj) in [
+        (Mode::Lstm, 2usize, 5usize),
+        (Mode::Gru, 3, 0),
+        (Mode::Lstm, 3, 0),
+        (Mode::RnnTanh, 2, 0),
+    ] {
+        let cfg = ModelConfig {
+            input: InputKind::OneHot { vocab },
+            mode,
+            hidden_size: 8,
+            num_layers: layers,
+            proj_size: proj,
+            head: Head::PerStep { outputs: vocab },
+            ..Default::default()
+        };
+        let mut m = SequenceModel::new(&cfg, 7).unwrap();
+        for n in [84usize, 87, 150] {
+            let text = random_text(n, vocab as u32, 3);
+            let got =
+                evaluate_stream_with(&mut m, &text, seq_len, batch, &Progress::default()).unwrap();
+            let scored = n - 1;
+            let b = batch.min(scored / seq_len).max(1);
+            let seg = scored / b;
+            let mut total = 0.0f64;
+            for k in 0..b {
+                let end = if k == b - 1 { n } else { (k + 1) * seg + 1 };
+                let part = Encoded {
+                    input: text.input[k * seg..end].to_vec(),
+                    target: text.target[k * seg..end].to_vec(),
+                };
+                let e =
+                    evaluate_stream_with(&mut m, &part, seq_len, 1, &Progress::default()).unwrap();
+                total += e.nats_per_token * e.tokens as f64;
+            }
+            let want = total / scored as f64;
+            assert!(
+                (got.nats_per_token - want).abs() <= 1e-5 * want,
+                "{mode:?}, {layers} layers, projection {proj}, n {n}: {} against {want}",
+                got.nats_per_token
+            );
+        }
+    }
+}

@@ -432,10 +432,11 @@ class _Job:
         return job
 
     def get_params(self, deep: bool = True) -> Dict[str, Any]:
-        """Every setting of the model (the trained model's, once trained or loaded). ``deep``
-        is scikit-learn's argument: a model holds no other estimator, so it changes nothing."""
+        """Every setting of the model (the trained model's, once trained or loaded, with those
+        changed by ``set_params`` since). ``deep`` is scikit-learn's argument: a model holds no
+        other estimator, so it changes nothing."""
         if self._model is not None:
-            return json.loads(self._model.settings_json)
+            return {**json.loads(self._model.settings_json), **getattr(self, "_changed", {})}
         return settings(self._task, **self._settings)
 
     def set_params(self, **params: Any) -> "_Job":
@@ -444,6 +445,8 @@ class _Job:
         new = {**self._settings, **params}
         _lstm.check_settings(self._task, _settings_json(new))
         self._settings = new
+        # shown by get_params() over the trained model's until the next fit
+        self._changed = {**getattr(self, "_changed", {}), **params}
         return self
 
     @property
@@ -486,6 +489,7 @@ class _Job:
             # interrupted run (the temporary directory goes; out= keeps its checkpoint too)
             try:
                 self._model = _lstm.Model.load(str(out_dir))
+                self._changed = {}
             except Exception:
                 if not own_dir:
                     # nothing saved yet: the interruption as the library words it
@@ -513,6 +517,7 @@ class _Job:
             for note in notes:
                 print(note, flush=True)
         self._model = r.model
+        self._changed = {}
         h = History(
             loss=[l for _, l in r.train_loss],
             step=[s for s, _ in r.train_loss],
@@ -1127,13 +1132,13 @@ def _as_frame(
             )
         data = frame
     if isinstance(data, (pd.Series, pd.DataFrame)) and isinstance(data.index, pd.MultiIndex) \
-            and any(n is None for n in data.index.names):
-        # its levels are read as columns by name: unnamed ones were dropped, the series
-        # merged into one (a probe, 2026-12-07)
+            and all(n is None for n in data.index.names):
+        # a named level is a column (an unnamed one beside it `level_N`); with none named,
+        # the levels were dropped and the series merged into one (a probe, 2026-12-07)
         raise DataError(
-            f"the rows' index has {data.index.nlevels} levels, {sum(n is None for n in data.index.names)} "
-            "of them unnamed: name them (df.index.names = ['series', 't']) and give "
-            "id_column= and time_column=, or make them columns with reset_index()"
+            f"the rows' index has {data.index.nlevels} levels and no names: name them "
+            "(df.index.names = ['series', 't']) and give id_column= and time_column=, or make "
+            "them columns with reset_index()"
         )
     if isinstance(data, pd.Series):
         column = column or (data.name if isinstance(data.name, str) else None) or "value"
@@ -1221,10 +1226,13 @@ def _times_unused(data: Any, time_column: Optional[str], used: Sequence[Any] = (
         return
     roles = set()
     for u in used:
-        if isinstance(u, (list, tuple)):
-            roles.update(u)
-        elif u is not None:
+        if u is None:
+            continue
+        if isinstance(u, (str, bytes)) or not hasattr(u, "__iter__"):
             roles.add(u)
+        else:
+            # a list, a pandas Index, an array of names
+            roles.update(u)
     for c in [c for c in _time_columns(data) if c not in roles][:1]:
         raise DataError(
             f"column {c!r} holds times, but time_column= is not given: the rows would be "

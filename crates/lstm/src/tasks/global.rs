@@ -579,7 +579,7 @@ impl Prepared {
     /// The steps every input of the series is prepared for (its public `y` could be resized).
     fn steps(&self, spec: &GlobalSpec) -> usize {
         let (k, c) = (spec.known.len(), spec.calendar);
-        let n = self.y.len();
+        let n = self.y.len().min(self.times.len());
         let n = self.known.len().checked_div(k).map_or(n, |m| n.min(m));
         self.cal.len().checked_div(c).map_or(n, |m| n.min(m))
     }

@@ -329,13 +329,14 @@ enum StagedKind {
         _pending: Pending,
     },
     /// Bytes for a pipe, socket or device, written on commit: to the path opened for
-    /// writing, or to the descriptor it names (`/dev/stdout`).
-    Stream(Vec<u8>, Option<i32>),
+    /// writing (appending), or to standard output or error when it names them.
+    Stream(Vec<u8>, Option<Named>),
 }
 
 /// Where a write to `path` lands: the path itself, or through a symbolic link (and links to
-/// links) the file it names, resolved by the system (which applies its protections, such as
-/// `fs.protected_symlinks`), so that writing replaces that file and keeps the link.
+/// links) the file it names, so that writing replaces that file and keeps the link.
+/// ([`stage_atomic`] first reaches the file through the system, whose protections, such as
+/// `fs.protected_symlinks`, then apply.)
 ///
 /// # Errors
 /// The system's error naming `path` for a link loop or a link the system will not follow; a
@@ -362,22 +363,52 @@ pub fn link_target(path: &Path) -> Result<PathBuf> {
     }
 }
 
-/// The descriptor a path names directly: `/dev/stdout`, `/dev/stderr`, `/dev/fd/N` and
-/// `/proc/self/fd/N` (or this process's id for `self`). Written to as they are, with their
-/// offset and flags: reopened, a redirected standard output would be replaced or written over.
-fn named_descriptor(path: &Path) -> Option<i32> {
-    let s = path.to_str()?;
-    match s {
-        "/dev/stdout" => return Some(1),
-        "/dev/stderr" => return Some(2),
-        _ => {}
+/// A descriptor a path names: standard output or error (`/dev/stdout`, `/dev/fd/1`,
+/// `/proc/self/fd/1`, with any spelling of the path, or through links to such a name), written
+/// through this process's own handle at its offset: reopened by its path, a redirected standard
+/// output would be replaced or written over. Another descriptor (`/dev/fd/3`) is reopened by
+/// its path for appending.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Named {
+    Stdout,
+    Stderr,
+    /// Another descriptor (`/dev/fd/3`): its path opened for appending, never replaced.
+    Other,
+}
+
+/// [`Named`] for `path` or a link on the way from it; `None` for a plain path.
+fn named_descriptor(path: &Path) -> Option<Named> {
+    let own = format!("/proc/{}", std::process::id());
+    let name = |p: &Path| -> Option<Named> {
+        // `/dev//stdout` and `/dev/./stdout` are `/dev/stdout`
+        let p: PathBuf = p.components().collect();
+        let s = p.to_str()?;
+        let fd = match s {
+            "/dev/stdout" => return Some(Named::Stdout),
+            "/dev/stderr" => return Some(Named::Stderr),
+            _ => ["/dev/fd/", "/proc/self/fd/", "/proc/thread-self/fd/"]
+                .iter()
+                .find_map(|pre| s.strip_prefix(pre))
+                .or_else(|| s.strip_prefix(own.as_str())?.strip_prefix("/fd/"))?,
+        };
+        match fd {
+            "1" => Some(Named::Stdout),
+            "2" => Some(Named::Stderr),
+            _ => Some(Named::Other),
+        }
+    };
+    let mut cur = path.to_path_buf();
+    for _ in 0..40 {
+        if let Some(n) = name(&cur) {
+            return Some(n);
+        }
+        let to = std::fs::read_link(&cur).ok()?;
+        cur = match cur.parent() {
+            Some(dir) if to.is_relative() => dir.join(to),
+            _ => to,
+        };
     }
-    let own = format!("/proc/{}/fd/", std::process::id());
-    let n = s
-        .strip_prefix("/dev/fd/")
-        .or_else(|| s.strip_prefix("/proc/self/fd/"))
-        .or_else(|| s.strip_prefix(own.as_str()))?;
-    n.parse::<u16>().ok().map(i32::from)
+    None
 }
 
 /// Distinguishes the temporary files of one process (two outputs staged at once).
@@ -396,16 +427,9 @@ pub fn stage_atomic(path: &Path, bytes: &[u8]) -> Result<Staged> {
         path: path.display().to_string(),
         source,
     };
-    if let Some(fd) = named_descriptor(path) {
-        // an open descriptor only (the check the duplicate's safety rests on)
-        if !Path::new(&format!("/proc/self/fd/{fd}")).exists() {
-            return Err(io(std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                format!("descriptor {fd} is not open in this process"),
-            )));
-        }
+    if let Some(named) = named_descriptor(path) {
         return Ok(Staged {
-            kind: StagedKind::Stream(bytes.to_vec(), Some(fd)),
+            kind: StagedKind::Stream(bytes.to_vec(), Some(named)),
             path: path.to_path_buf(),
             done: false,
         });
@@ -450,11 +474,12 @@ pub fn stage_atomic(path: &Path, bytes: &[u8]) -> Result<Staged> {
     };
     while_writing(|| {
         std::fs::File::create(&tmp).and_then(|mut f| {
-            f.write_all(bytes)?;
-            // the replaced file's permissions are kept (as an editor or `cp` keeps them)
+            // the replaced file's permissions are kept (as an editor or `cp` keeps them), set
+            // before its contents are written
             if let Some(p) = mode {
                 f.set_permissions(p)?;
             }
+            f.write_all(bytes)?;
             f.sync_all()
         })
     })
@@ -485,22 +510,20 @@ impl Staged {
             move |source| Error::Io { path, source }
         };
         match &self.kind {
-            StagedKind::Stream(bytes, fd) => {
-                let file = match *fd {
-                    Some(n) => {
-                        // what this process printed before goes first
-                        let _ = std::io::stdout().flush();
-                        // SAFETY: the descriptor (0-65535, never -1) was open when staged
-                        // (`/proc/self/fd`), nothing here closes it, and it is borrowed for
-                        // the duplicate only
-                        unsafe { std::os::fd::BorrowedFd::borrow_raw(n) }
-                            .try_clone_to_owned()
-                            .map(std::fs::File::from)
+            StagedKind::Stream(bytes, named) => {
+                let written = match named {
+                    Some(Named::Stdout) => {
+                        let mut out = std::io::stdout().lock();
+                        out.write_all(bytes).and_then(|_| out.flush())
                     }
-                    None => std::fs::OpenOptions::new().write(true).open(&self.path),
+                    Some(Named::Stderr) => std::io::stderr().lock().write_all(bytes),
+                    // appending: a file behind a descriptor (`3>> f`) keeps what it holds
+                    Some(Named::Other) | None => std::fs::OpenOptions::new()
+                        .append(true)
+                        .open(&self.path)
+                        .and_then(|mut f| f.write_all(bytes).and_then(|_| f.flush())),
                 };
-                file.and_then(|mut f| f.write_all(bytes).and_then(|_| f.flush()))
-                    .map_err(io(&self.path))?;
+                written.map_err(io(&self.path))?;
                 self.done = true;
             }
             StagedKind::File { tmp, target, .. } => {
