@@ -3,11 +3,11 @@
 
 mod common;
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-#[test]
-fn a_config_file_keeps_the_jobs_unset_options() {
-    let dir = common::tmp_dir("lstm-config-file", "classify");
+/// 40 rows of two classes, `text` and `label`, written into `dir`.
+fn two_class_tsv(dir: &Path) -> PathBuf {
     let mut tsv = String::from("text\tlabel\n");
     for i in 0..40 {
         let (t, l) = if i % 2 == 0 {
@@ -19,6 +19,13 @@ fn a_config_file_keeps_the_jobs_unset_options() {
     }
     let data = dir.join("d.tsv");
     std::fs::write(&data, tsv).unwrap();
+    data
+}
+
+#[test]
+fn a_config_file_keeps_the_jobs_unset_options() {
+    let dir = common::tmp_dir("lstm-config-file", "classify");
+    let data = two_class_tsv(&dir);
     let cfg = dir.join("c.toml");
     std::fs::write(&cfg, "hidden = 8\n").unwrap();
     let m = dir.join("m");
@@ -60,17 +67,7 @@ fn a_config_file_keeps_the_jobs_unset_options() {
 #[test]
 fn a_budget_in_the_config_file_replaces_the_jobs_default_budget() {
     let dir = common::tmp_dir("lstm-config-file", "budget");
-    let mut tsv = String::from("text\tlabel\n");
-    for i in 0..40 {
-        let (t, l) = if i % 2 == 0 {
-            ("good fine", "pos")
-        } else {
-            ("bad poor", "neg")
-        };
-        tsv.push_str(&format!("{t}\t{l}\n"));
-    }
-    let data = dir.join("d.tsv");
-    std::fs::write(&data, tsv).unwrap();
+    let data = two_class_tsv(&dir);
     let cfg = dir.join("c.toml");
     // 40 rows less a tenth held out, batch 32: 8 epochs are 16 steps
     std::fs::write(&cfg, "steps = 20\nhidden = 8\nmembers = 1\n").unwrap();

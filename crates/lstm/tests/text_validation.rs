@@ -196,23 +196,23 @@ fn scoring_a_text_reports_its_progress_to_the_end() {
     }
 }
 
-/// `evaluate_stream` scores each of its equal segments as one stream from a fresh state, and
-/// the characters left after them as the last segment's continuation: the same total as the
-/// batch-1 generator scoring each segment's characters on its own, the last one with the rest
-/// (an independent path, token by token). Before 2026-12-07 the rest began from a fresh state.
-#[test]
-fn a_stream_score_is_its_segments_scored_one_by_one() {
-    let (vocab, seq_len, batch) = (6usize, 20usize, 4usize);
-    let mut m = model(vocab);
+/// Checks `evaluate_stream` (batch `batch`) of texts of a few lengths against `reference`
+/// scoring each segment's characters on its own (returning the nats and the tokens): segment k
+/// predicts targets k·seg+1 ..= (k+1)·seg from the characters before them, the last one also
+/// the rest, up to the end.
+fn check_stream_segments(
+    m: &mut SequenceModel,
+    vocab: usize,
+    reference: &mut dyn FnMut(&mut SequenceModel, &Encoded) -> (f64, usize),
+    what: &str,
+) {
+    let (seq_len, batch) = (20usize, 4usize);
     for n in [84usize, 87, 150] {
         let text = random_text(n, vocab as u32, 3);
-        let got =
-            evaluate_stream_with(&mut m, &text, seq_len, batch, &Progress::default()).unwrap();
+        let got = evaluate_stream_with(m, &text, seq_len, batch, &Progress::default()).unwrap();
         let scored = n - 1;
         let b = batch.min(scored / seq_len).max(1);
         let seg = scored / b;
-        // segment k predicts targets k·seg+1 ..= (k+1)·seg from the characters before them;
-        // the last one also the rest, up to the end
         let mut total = 0.0f64;
         for k in 0..b {
             let end = if k == b - 1 { n } else { (k + 1) * seg + 1 };
@@ -220,18 +220,36 @@ fn a_stream_score_is_its_segments_scored_one_by_one() {
                 input: text.input[k * seg..end].to_vec(),
                 target: text.target[k * seg..end].to_vec(),
             };
-            let e =
-                evaluate_generator_with(&m, &part, Precision::F32, &Progress::default()).unwrap();
-            total += e.nats_per_token * e.tokens as f64;
+            let (nats, tokens) = reference(m, &part);
+            total += nats * tokens as f64;
         }
         let want = total / scored as f64;
         assert_eq!(got.tokens, scored);
         assert!(
             (got.nats_per_token - want).abs() <= 1e-5 * want,
-            "n {n}: {} against {want}",
+            "{what}, n {n}: {} against {want}",
             got.nats_per_token
         );
     }
+}
+
+/// `evaluate_stream` scores each of its equal segments as one stream from a fresh state, and
+/// the characters left after them as the last segment's continuation: the same total as the
+/// batch-1 generator scoring each segment's characters on its own, the last one with the rest
+/// (an independent path, token by token). Before 2026-12-07 the rest began from a fresh state.
+#[test]
+fn a_stream_score_is_its_segments_scored_one_by_one() {
+    let vocab = 6;
+    let mut m = model(vocab);
+    check_stream_segments(
+        &mut m,
+        vocab,
+        &mut |m, part| {
+            let e = evaluate_generator_with(m, part, Precision::F32, &Progress::default()).unwrap();
+            (e.nats_per_token, e.tokens)
+        },
+        "one LSTM layer",
+    );
 }
 
 /// The same for other stacks (a review, 2026-12-07): the last segment's state is taken from
@@ -240,7 +258,7 @@ fn a_stream_score_is_its_segments_scored_one_by_one() {
 #[test]
 fn a_stream_score_continues_the_last_segment_in_every_layer() {
     use lstm::cell::Mode;
-    let (vocab, seq_len, batch) = (6usize, 20usize, 4usize);
+    let vocab = 6;
     for (mode, layers, proj) in [
         (Mode::Lstm, 2usize, 5usize),
         (Mode::Gru, 3, 0),
@@ -257,30 +275,14 @@ fn a_stream_score_continues_the_last_segment_in_every_layer() {
             ..Default::default()
         };
         let mut m = SequenceModel::new(&cfg, 7).unwrap();
-        for n in [84usize, 87, 150] {
-            let text = random_text(n, vocab as u32, 3);
-            let got =
-                evaluate_stream_with(&mut m, &text, seq_len, batch, &Progress::default()).unwrap();
-            let scored = n - 1;
-            let b = batch.min(scored / seq_len).max(1);
-            let seg = scored / b;
-            let mut total = 0.0f64;
-            for k in 0..b {
-                let end = if k == b - 1 { n } else { (k + 1) * seg + 1 };
-                let part = Encoded {
-                    input: text.input[k * seg..end].to_vec(),
-                    target: text.target[k * seg..end].to_vec(),
-                };
-                let e =
-                    evaluate_stream_with(&mut m, &part, seq_len, 1, &Progress::default()).unwrap();
-                total += e.nats_per_token * e.tokens as f64;
-            }
-            let want = total / scored as f64;
-            assert!(
-                (got.nats_per_token - want).abs() <= 1e-5 * want,
-                "{mode:?}, {layers} layers, projection {proj}, n {n}: {} against {want}",
-                got.nats_per_token
-            );
-        }
+        check_stream_segments(
+            &mut m,
+            vocab,
+            &mut |m, part| {
+                let e = evaluate_stream_with(m, part, 20, 1, &Progress::default()).unwrap();
+                (e.nats_per_token, e.tokens)
+            },
+            &format!("{mode:?}, {layers} layers, projection {proj}"),
+        );
     }
 }
