@@ -22,12 +22,12 @@ fn two_class_tsv(dir: &Path) -> PathBuf {
     data
 }
 
-#[test]
-fn a_config_file_keeps_the_jobs_unset_options() {
-    let dir = common::tmp_dir("lstm-config-file", "classify");
-    let data = two_class_tsv(&dir);
+/// Trains a classifier on [`two_class_tsv`] in `dir` with `toml` as its `--config` and the
+/// `flags`; returns its model directory and its saved `settings`.
+fn train_with_config(dir: &Path, toml: &str, flags: &[&str]) -> (PathBuf, serde_json::Value) {
+    let data = two_class_tsv(dir);
     let cfg = dir.join("c.toml");
-    std::fs::write(&cfg, "hidden = 8\n").unwrap();
+    std::fs::write(&cfg, toml).unwrap();
     let m = dir.join("m");
     let o = Command::new(env!("CARGO_BIN_EXE_lstm"))
         .args([
@@ -39,18 +39,21 @@ fn a_config_file_keeps_the_jobs_unset_options() {
             m.to_str().unwrap(),
             "--config",
             cfg.to_str().unwrap(),
-            "--epochs",
-            "1",
-            "--members",
-            "1",
             "--quiet",
         ])
+        .args(flags)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let c: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(m.join("config.json")).unwrap()).unwrap();
-    let s = &c["settings"];
+    (m, c["settings"].clone())
+}
+
+#[test]
+fn a_config_file_keeps_the_jobs_unset_options() {
+    let dir = common::tmp_dir("lstm-config-file", "classify");
+    let (_, s) = train_with_config(&dir, "hidden = 8\n", &["--epochs", "1", "--members", "1"]);
     assert_eq!(s["hidden"], 8, "the file's value");
     assert!(
         s["minutes"].is_null(),
@@ -67,29 +70,8 @@ fn a_config_file_keeps_the_jobs_unset_options() {
 #[test]
 fn a_budget_in_the_config_file_replaces_the_jobs_default_budget() {
     let dir = common::tmp_dir("lstm-config-file", "budget");
-    let data = two_class_tsv(&dir);
-    let cfg = dir.join("c.toml");
     // 40 rows less a tenth held out, batch 32: 8 epochs are 16 steps
-    std::fs::write(&cfg, "steps = 20\nhidden = 8\nmembers = 1\n").unwrap();
-    let m = dir.join("m");
-    let o = Command::new(env!("CARGO_BIN_EXE_lstm"))
-        .args([
-            "train",
-            "classify",
-            "--data",
-            data.to_str().unwrap(),
-            "--out",
-            m.to_str().unwrap(),
-            "--config",
-            cfg.to_str().unwrap(),
-            "--quiet",
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let c: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(m.join("config.json")).unwrap()).unwrap();
-    let s = &c["settings"];
+    let (m, s) = train_with_config(&dir, "steps = 20\nhidden = 8\nmembers = 1\n", &[]);
     assert_eq!(s["steps"], 20);
     assert!(s["epochs"].is_null(), "{}", s["epochs"]);
     assert!(s["minutes"].is_null(), "{}", s["minutes"]);
