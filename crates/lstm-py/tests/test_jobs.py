@@ -1353,3 +1353,96 @@ def test_a_probe_of_the_python_api(text_model, tmp_path, monkeypatch):
     notes = lstm.Forecaster(**small).fit(csv_file, column="v")["notes"]
     said = [n for n in notes if "holds dates" in n]
     assert said and "time_column day" in said[0] and "--" not in said[0], notes
+
+
+def _clone_as_scikit_learn_does(est):
+    """scikit-learn's clone() without scikit-learn: the constructor is given deep copies of
+    get_params(deep=False) and must keep those very objects."""
+    import copy
+
+    params = {k: copy.deepcopy(v) for k, v in est.get_params(deep=False).items()}
+    new = type(est)(**params)
+    got = new.get_params(deep=False)
+    for k, v in params.items():
+        assert got[k] is v, k
+    return new
+
+
+def test_models_pickle_deepcopy_and_clone(text_model, airline, classifier, tmp_path):
+    import copy
+    import pickle
+
+    m, _, _ = text_model
+    f, _, _, data = airline
+    c, _, _, texts, labels = classifier
+    # the pickle is the model directory: the copy answers as the original and saves the same
+    # weights
+    for est in (m, f, c):
+        twin = pickle.loads(pickle.dumps(est))
+        assert type(twin) is type(est) and twin.get_params() == est.get_params()
+        a, b = tmp_path / f"{est._task}-a", tmp_path / f"{est._task}-b"
+        est.save(a)
+        twin.save(b)
+        assert sorted(os.listdir(a)) == sorted(os.listdir(b))
+        for name in ("model.safetensors", "config.json"):
+            assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    assert pickle.loads(pickle.dumps(m)).generate("ROMEO:", length=60, seed=4) == m.generate(
+        "ROMEO:", length=60, seed=4
+    )
+    np.testing.assert_array_equal(
+        copy.deepcopy(c).predict_proba(texts[:20]), c.predict_proba(texts[:20])
+    )
+    # a forecaster's copy continues the data of the fit without it, after the original is
+    # gone (its copy of the data with it)
+    g = lstm.Forecaster(steps=20, threads=1)
+    g.fit(data, column="passengers", time_column="month")
+    want = g.predict(quantiles=[0.1, 0.9])
+    blob = pickle.dumps(g)
+    del g
+    import gc
+
+    gc.collect()
+    got = pickle.loads(blob).predict(quantiles=[0.1, 0.9])
+    assert got.keys() == want.keys()
+    for k in want:
+        np.testing.assert_array_equal(got[k], want[k])
+    # an untrained one is its settings
+    u = pickle.loads(pickle.dumps(lstm.Forecaster(horizon=6, seed=3)))
+    assert u.get_params()["horizon"] == 6 and u.get_params()["seed"] == 3
+    with pytest.raises(ValueError, match="not trained yet"):
+        u.model
+    # scikit-learn's clone: the same settings, untrained; a trained model's settings less the
+    # temporary copy of its data
+    for est in (lstm.Classifier(hidden=12, epochs=2.0), m, f, c):
+        new = _clone_as_scikit_learn_does(est)
+        with pytest.raises(ValueError, match="not trained yet"):
+            new.model
+    assert repr(_clone_as_scikit_learn_does(lstm.Classifier(hidden=12))) == "Classifier(hidden=12)"
+    assert f.get_params()["data"] is None
+    assert _clone_as_scikit_learn_does(f).get_params()["hidden"] == f.get_params()["hidden"]
+    # a pickle naming a path instead of a file is refused
+    bad = pickle.dumps(lstm.jobs._model_files(c.model) | {"../x": b""})
+    with pytest.raises(ValueError, match="not a file name"):
+        lstm.jobs._model_from_files(pickle.loads(bad))
+    # score(): the accuracy, as evaluate() gives it
+    assert c.score(texts[:50], labels[:50]) == c.evaluate(texts[:50], labels[:50])["accuracy"]
+
+
+def test_scikit_learn_clones_and_cross_validates_the_classifier(classifier, tmp_path):
+    pytest.importorskip("sklearn")
+    from sklearn.base import clone, is_classifier
+    from sklearn.model_selection import GridSearchCV, cross_val_score
+
+    c, _, _, texts, labels = classifier
+    assert is_classifier(c)
+    fresh = clone(c)
+    with pytest.raises(ValueError, match="not trained yet"):
+        fresh.model
+    small = lstm.Classifier(steps=5, members=1, hidden=8, threads=1)
+    scores = cross_val_score(small, texts[:200], labels[:200], cv=2)
+    assert scores.shape == (2,) and all(0.0 <= s <= 1.0 for s in scores)
+    g = GridSearchCV(small, {"hidden": [4, 8]}, cv=2).fit(texts[:200], labels[:200])
+    assert g.best_params_["hidden"] in (4, 8)
+    assert g.best_estimator_.get_params()["hidden"] == g.best_params_["hidden"]
+    g.best_estimator_.save(tmp_path / "best")
+    assert lstm.load(tmp_path / "best").predict(texts[:3]) == g.predict(texts[:3])

@@ -558,3 +558,35 @@ def test_gru_and_rnn_take_proj_size_0_as_pytorch_does():
         assert layer.proj_size == 0
         with pytest.raises(ValueError, match="only supported for LSTM"):
             cls(3, 4, proj_size=2)
+
+
+def test_layers_pickle_and_deepcopy_with_their_parameters():
+    import copy
+    import pickle
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((4, 2, 3)).astype(np.float32)
+    for layer in (
+        lstm.LSTM(3, 5, 2, dropout=0.3, proj_size=2, seed=1),
+        lstm.GRU(3, 4, bidirectional=True, batch_first=True, seed=2),
+        lstm.RNN(3, 4, nonlinearity="relu", bias=False, seed=3),
+    ):
+        layer.eval()
+        out = layer(x)[0]
+        d = np.ones_like(out)
+        layer.backward(d)
+        for twin in (pickle.loads(pickle.dumps(layer)), copy.deepcopy(layer)):
+            assert repr(twin) == repr(layer) and twin.mode == layer.mode
+            assert not twin.training
+            for (k, v), (k2, v2) in zip(layer.state_dict().items(), twin.state_dict().items()):
+                assert k == k2
+                np.testing.assert_array_equal(v, v2)
+            np.testing.assert_array_equal(twin(x)[0], out)
+            # as torch.save's copies: gradients from zero, and a backward of its own
+            assert all(not g.any() for g in twin.grad_dict().values())
+            twin.backward(d)
+            for g, g2 in zip(layer.grad_dict().values(), twin.grad_dict().values()):
+                np.testing.assert_array_equal(g, g2)
+            # the copy is its own: training it leaves the original
+            twin.load_state_dict({k: v + 1 for k, v in twin.state_dict().items()})
+            np.testing.assert_array_equal(layer(x)[0], out)

@@ -15,6 +15,7 @@ read exactly the same input in the same way.
 from __future__ import annotations
 
 import bisect
+import copyreg
 import csv
 import datetime
 import io
@@ -401,6 +402,39 @@ class _DataDir:
         self._finalizer()
 
 
+def _model_files(model: "_lstm.Model") -> Dict[str, bytes]:
+    """The files of ``model``'s directory as ``save()`` writes them, by name."""
+    with tempfile.TemporaryDirectory(prefix="lstm-pickle-") as d:
+        model.save(d)
+        return {p.name: p.read_bytes() for p in sorted(Path(d).iterdir()) if p.is_file()}
+
+
+def _model_from_files(files: Dict[str, bytes]) -> "_lstm.Model":
+    """A model read back from ``_model_files``' answer (what a pickle holds)."""
+    with tempfile.TemporaryDirectory(prefix="lstm-pickle-") as d:
+        _write_named(Path(d), files, "model")
+        return _lstm.Model.load(d)
+
+
+def _write_named(d: Path, files: Dict[str, bytes], what: str) -> None:
+    """Writes a pickle's files into the directory ``d``."""
+    for name, content in files.items():
+        # a name, not a path (a pickle is trusted code anyway; this one is not a way out)
+        if not isinstance(name, str) or name in ("", ".", "..") or os.path.basename(name) != name:
+            raise ValueError(f"a pickled {what} holds a file named {name!r}, not a file name")
+        (d / name).write_bytes(content)
+
+
+def _reduce_model(model: "_lstm.Model") -> Any:
+    return _model_from_files, (_model_files(model),)
+
+
+# pickle, copy.deepcopy and joblib take a model as the files of its directory (weights,
+# settings, optimizer state and history, as save() writes them): one that is loaded back
+# forecasts, generates and classifies as the original does, and saves the same directory
+copyreg.pickle(_lstm.Model, _reduce_model)
+
+
 class _Job:
     """What the three jobs share: settings, ``fit`` on a file, ``save``, ``evaluate``."""
 
@@ -436,8 +470,16 @@ class _Job:
         changed by ``set_params`` since). ``deep`` is scikit-learn's argument: a model holds no
         other estimator, so it changes nothing."""
         if self._model is not None:
-            return {**json.loads(self._model.settings_json), **getattr(self, "_changed", {})}
-        return settings(self._task, **self._settings)
+            p = json.loads(self._model.settings_json)
+            for k in ("data", "val"):
+                # a temporary copy of a fit's data is gone (an estimator cloned from this one
+                # would name it)
+                if _ours(p.get(k)):
+                    p[k] = None
+            return {**p, **getattr(self, "_changed", {})}
+        # the values given as given: scikit-learn's clone() checks that the constructor kept
+        # the very objects it passed (a probe, 2026-12-07: it refused every estimator)
+        return {**settings(self._task, **self._settings), **self._settings}
 
     def set_params(self, **params: Any) -> "_Job":
         """Changes settings (scikit-learn's ``set_params``), checked now; the next ``fit``
@@ -556,7 +598,14 @@ class _Job:
 
     def __repr__(self) -> str:
         if self._model is None:
-            args = ", ".join(f"{k}={v!r}" for k, v in self._settings.items())
+            # those that differ from the defaults, as scikit-learn shows an estimator (a clone
+            # is given every setting)
+            defaults = settings(self._task)
+            args = ", ".join(
+                f"{k}={v!r}"
+                for k, v in self._settings.items()
+                if k not in defaults or not _same(defaults[k], v)
+            )
             return f"{type(self).__name__}({args})"
         return repr(self._model)
 
@@ -732,6 +781,54 @@ class Forecaster(_Job):
         f = super()._from_model(model)
         f._fitted = None
         return f  # type: ignore[return-value]
+
+    def __getstate__(self) -> Dict[str, Any]:
+        # the copy of the last fit's data that predict() continues goes into the pickle (a
+        # file given by its path stays a path, as in this object)
+        state = self.__dict__.copy()
+        fitted = state.pop("_fitted", None)
+        if fitted is not None:
+            keep = Path(fitted.keep.name)
+            ours = fitted.path.parent == keep
+            state["_fitted"] = {
+                "model": fitted.model,
+                "path": fitted.path.name if ours else str(fitted.path),
+                "files": (
+                    {p.name: p.read_bytes() for p in sorted(keep.iterdir()) if p.is_file()}
+                    if ours
+                    else None
+                ),
+                "was_frame": fitted.was_frame,
+                "text_keys": fitted.text_keys,
+                "key_types": fitted.key_types,
+            }
+        return state
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        state = dict(state)
+        fitted = state.pop("_fitted", None)
+        self.__dict__.update(state)
+        self._fitted = None
+        if fitted is not None:
+            keep = _DataDir()
+            files = fitted["files"]
+            if files is None:
+                path = Path(fitted["path"])
+            else:
+                try:
+                    _write_named(Path(keep.name), files, "Forecaster")
+                except BaseException:
+                    keep.cleanup()
+                    raise
+                path = Path(keep.name) / fitted["path"]
+            self._fitted = _Fitted(
+                fitted["model"],
+                path,
+                keep,
+                fitted["was_frame"],
+                fitted["text_keys"],
+                fitted["key_types"],
+            )
 
     def _used(self) -> List[Any]:
         """The columns a fitted model reads: target, id, time, known covariates."""
@@ -1409,6 +1506,21 @@ class Classifier(_Job):
     """
 
     _task = "classify"
+    # what scikit-learn before 1.6 reads to tell a classifier (stratified folds in
+    # cross_val_score and GridSearchCV)
+    _estimator_type = "classifier"
+
+    def __sklearn_tags__(self) -> Any:
+        """What scikit-learn 1.6 and later read to tell a classifier: a list of texts in, one
+        label per text (imported when scikit-learn asks, which it then is)."""
+        from sklearn.utils import ClassifierTags, InputTags, Tags, TargetTags
+
+        return Tags(
+            estimator_type="classifier",
+            target_tags=TargetTags(required=True, one_d_labels=True),
+            classifier_tags=ClassifierTags(),
+            input_tags=InputTags(one_d_array=True, two_d_array=False, string=True),
+        )
 
     def _write(
         self, texts: TextsData, labels: Optional[Sequence[Any]], d: Path
@@ -1540,6 +1652,13 @@ class Classifier(_Job):
         # no texts: no rows, still one column per label (as scikit-learn's)
         return probs.reshape(len(texts), k if texts else len(self.classes_))
 
+    def score(self, texts: TextsData, labels: Optional[Sequence[Any]] = None) -> float:
+        """The accuracy on ``texts`` and ``labels`` (as ``fit`` takes them; labels compared
+        as text), a fraction in [0, 1]: scikit-learn's ``score``, which ``cross_val_score``
+        and ``GridSearchCV`` maximise by default. A label the model was not trained on is a
+        :class:`DataError`, as in ``evaluate``."""
+        return float(self.evaluate(texts, labels)["accuracy"])
+
     def evaluate(
         self, texts: TextsData, labels: Optional[Sequence[Any]] = None, *,
         tail: Optional[float] = None,
@@ -1555,6 +1674,17 @@ class Classifier(_Job):
         with tempfile.TemporaryDirectory(prefix="lstm-data-") as d:
             path = self._write(texts, labels, Path(d))
             return self._evaluate_file(path, tail=tail)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether two settings' values are equal (``==`` that never raises: arrays, odd types)."""
+    numbers = (int, float)
+    try:
+        if type(a) in numbers and type(b) in numbers:
+            return bool(a == b)
+        return type(a) is type(b) and bool(a == b)
+    except Exception:
+        return False
 
 
 def _dir_path(dir: Any, what: str) -> Path:

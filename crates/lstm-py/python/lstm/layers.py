@@ -161,6 +161,7 @@ class _RecurrentLayer:
         """Training mode (dropout on), as after ``torch.nn.Module.train()``; the default."""
         self._unbatched: bool = False
         self._hx_grad: Optional[Tuple[np.ndarray, Optional[np.ndarray]]] = None
+        self._seed: int = int(seed)
 
     # ---- shapes
 
@@ -186,6 +187,36 @@ class _RecurrentLayer:
         ]
         args += [f"{k}={v!r}" for k, v, d in defaults if v != d]
         return f"{type(self).__name__}({', '.join(args)})"
+
+    # ---- pickling
+
+    def __getstate__(self) -> dict[str, Any]:
+        # pickle, copy.deepcopy and joblib keep the configuration, the parameters and the
+        # training flag; as torch.save's do, the gradients start at zero in the copy, and
+        # the copy's backward() needs a forward() of its own first
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_native", "_hx_grad")}
+        state["_params"] = self.state_dict()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        params = state.pop("_params")
+        _RecurrentLayer.__init__(
+            self,
+            state["mode"],
+            state["input_size"],
+            state["hidden_size"],
+            state["num_layers"],
+            state["bias"],
+            state["batch_first"],
+            state["dropout"],
+            state["bidirectional"],
+            state["proj_size"],
+            seed=state["_seed"],
+            variant=state["variant"],
+        )
+        self.__dict__.update(state)
+        self._native.set_tensors(params, True)
 
     # ---- mode
 
