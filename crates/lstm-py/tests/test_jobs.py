@@ -360,7 +360,7 @@ def classifier(tmp_path_factory):
 
 def test_classifier_predicts_like_the_binary(classifier, binary):
     c, h, d, texts, labels = classifier
-    assert c.classes_ == ["0", "1"]
+    assert isinstance(c.classes_, np.ndarray) and list(c.classes_) == ["0", "1"]
     p = c.predict_proba(texts[:5])
     assert p.shape == (5, 2) and p.dtype == np.float32
     np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-5)
@@ -1411,15 +1411,21 @@ def test_models_pickle_deepcopy_and_clone(text_model, airline, classifier, tmp_p
     assert u.get_params()["horizon"] == 6 and u.get_params()["seed"] == 3
     with pytest.raises(ValueError, match="not trained yet"):
         u.model
-    # scikit-learn's clone: the same settings, untrained; a trained model's settings less the
-    # temporary copy of its data
-    for est in (lstm.Classifier(hidden=12, epochs=2.0), m, f, c):
-        new = _clone_as_scikit_learn_does(est)
+    # scikit-learn's clone: the constructor's settings, untrained (before 1.3 through
+    # get_params, since through __sklearn_clone__); not what a fit resolved from its data
+    for est in (lstm.Classifier(hidden=12, epochs=2.0), lstm.Forecaster(season=24)):
+        for new in (_clone_as_scikit_learn_does(est), est.__sklearn_clone__()):
+            assert new.get_params() == est.get_params()
+    for est in (m, f, c):
+        new = est.__sklearn_clone__()
+        assert not new.__sklearn_is_fitted__() and est.__sklearn_is_fitted__()
         with pytest.raises(ValueError, match="not trained yet"):
             new.model
+    assert f.get_params()["season"] == 12 and f.__sklearn_clone__().get_params()["season"] is None
+    assert f.__sklearn_clone__().get_params()["steps"] == 40
     assert repr(_clone_as_scikit_learn_does(lstm.Classifier(hidden=12))) == "Classifier(hidden=12)"
+    # the temporary copy of a fit's data is not a setting
     assert f.get_params()["data"] is None
-    assert _clone_as_scikit_learn_does(f).get_params()["hidden"] == f.get_params()["hidden"]
     # a pickle naming a path instead of a file is refused
     bad = pickle.dumps(lstm.jobs._model_files(c.model) | {"../x": b""})
     with pytest.raises(ValueError, match="not a file name"):
@@ -1428,19 +1434,96 @@ def test_models_pickle_deepcopy_and_clone(text_model, airline, classifier, tmp_p
     assert c.score(texts[:50], labels[:50]) == c.evaluate(texts[:50], labels[:50])["accuracy"]
 
 
+def test_integer_and_boolean_labels_come_back_as_given(classifier, tmp_path):
+    import pickle
+
+    import pandas as pd
+
+    _, _, _, texts, labels = classifier
+    for given, want in (
+        ([int(l) for l in labels[:200]], [0, 1]),
+        (np.array([l == "1" for l in labels[:200]]), [False, True]),
+        (pd.Series([int(l) for l in labels[:200]], dtype="int64"), [0, 1]),
+    ):
+        c = lstm.Classifier(steps=3, members=1, hidden=8, threads=1)
+        c.fit(texts[:200], given)
+        assert c.classes_.tolist() == want and type(c.classes_.tolist()[0]) is type(want[0])
+        pred = c.predict(texts[:5])
+        assert all(type(v) is type(want[0]) and v in want for v in pred)
+        assert pickle.loads(pickle.dumps(c)).predict(texts[:5]) == pred
+        # a directory holds labels as text, as the binary reads them
+        c.save(tmp_path / "m")
+        assert lstm.load(tmp_path / "m").predict(texts[:5]) == [str(v) for v in pred]
+    frame = pd.DataFrame({"text": texts[:200], "label": [int(l) for l in labels[:200]]})
+    c = lstm.Classifier(steps=3, members=1, hidden=8, threads=1)
+    c.fit(frame)
+    assert c.classes_.tolist() == [0, 1] and c.score(frame) == c.evaluate(frame)["accuracy"]
+
+
+def test_a_forecasters_pickle_keeps_its_file_and_its_frames(airline, tmp_path, monkeypatch):
+    import pickle
+    import subprocess
+    import sys
+
+    _, _, _, data = airline
+    # fitted on a file by a relative path: the file, wherever the copy is loaded
+    monkeypatch.chdir(tmp_path)
+    _write_csv(tmp_path / "air.csv", data)
+    f = lstm.Forecaster(steps=10, threads=1)
+    f.fit("air.csv", column="passengers", time_column="month")
+    want = f.predict()
+    blob = pickle.dumps(f)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    got = pickle.loads(blob).predict()
+    np.testing.assert_array_equal(got["passengers"], want["passengers"])
+    # fitted on a DataFrame: a DataFrame back in a process that has not imported pandas
+    import pandas as pd
+
+    g = lstm.Forecaster(steps=10, threads=1)
+    g.fit(pd.DataFrame(data), column="passengers", time_column="month")
+    (tmp_path / "g.pkl").write_bytes(pickle.dumps(g))
+    code = (
+        "import pickle, sys, lstm; f = pickle.load(open(sys.argv[1], 'rb')); "
+        "print(type(f.predict()).__name__)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "g.pkl")],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    assert out.strip() == "DataFrame"
+
+
+def _write_csv(path, columns):
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(list(columns))
+        w.writerows(zip(*columns.values()))
+
+
 def test_scikit_learn_clones_and_cross_validates_the_classifier(classifier, tmp_path):
     pytest.importorskip("sklearn")
     from sklearn.base import clone, is_classifier
+    from sklearn.exceptions import NotFittedError
     from sklearn.model_selection import GridSearchCV, cross_val_score
+    from sklearn.utils.validation import check_is_fitted
 
     c, _, _, texts, labels = classifier
     assert is_classifier(c)
+    check_is_fitted(c)
+    with pytest.raises(NotFittedError):
+        check_is_fitted(lstm.Classifier())
     fresh = clone(c)
     with pytest.raises(ValueError, match="not trained yet"):
         fresh.model
     small = lstm.Classifier(steps=5, members=1, hidden=8, threads=1)
     scores = cross_val_score(small, texts[:200], labels[:200], cv=2)
     assert scores.shape == (2,) and all(0.0 <= s <= 1.0 for s in scores)
+    # scorers of probabilities and of labels, with integer labels
+    y = np.array([int(l) for l in labels[:200]])
+    for scoring in ("roc_auc", "neg_log_loss", "accuracy", "f1"):
+        s = cross_val_score(small, texts[:200], y, cv=2, scoring=scoring, error_score="raise")
+        assert np.isfinite(s).all(), scoring
     g = GridSearchCV(small, {"hidden": [4, 8]}, cv=2).fit(texts[:200], labels[:200])
     assert g.best_params_["hidden"] in (4, 8)
     assert g.best_estimator_.get_params()["hidden"] == g.best_params_["hidden"]

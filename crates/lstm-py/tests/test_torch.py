@@ -226,3 +226,23 @@ def test_torch_module_unbatched_and_errors():
         lstm.torch.LSTM(3, 4, dtype=torch.float64)
     with pytest.raises(ValueError, match="input_size is 3"):
         ours(torch.randn(5, 2, 4))
+
+
+def test_modules_deepcopy_and_torch_save_with_their_parameters(tmp_path):
+    import copy
+
+    torch.manual_seed(0)
+    m = lstm.torch.LSTM(3, 5, num_layers=2, batch_first=True)
+    x = torch.randn(2, 4, 3)
+    want = m(x)[0]
+    want.sum().backward()
+    twin = copy.deepcopy(m)
+    torch.save(m, tmp_path / "m.pt")
+    loaded = torch.load(tmp_path / "m.pt", weights_only=False)
+    for other in (twin, loaded):
+        torch.testing.assert_close(other(x)[0], want, rtol=0, atol=0)
+        # the copy is its own: changing it leaves the original
+        with torch.no_grad():
+            other.weight_ih_l0.add_(1.0)
+        assert not torch.equal(other(x)[0], want)
+        torch.testing.assert_close(m(x)[0], want, rtol=0, atol=0)

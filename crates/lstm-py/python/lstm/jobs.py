@@ -15,6 +15,7 @@ read exactly the same input in the same way.
 from __future__ import annotations
 
 import bisect
+import copy
 import copyreg
 import csv
 import datetime
@@ -410,7 +411,8 @@ def _model_files(model: "_lstm.Model") -> Dict[str, bytes]:
 
 
 def _model_from_files(files: Dict[str, bytes]) -> "_lstm.Model":
-    """A model read back from ``_model_files``' answer (what a pickle holds)."""
+    """A model read back from ``_model_files``' answer (what a pickle holds). Pickles name
+    this function: keep its name and module."""
     with tempfile.TemporaryDirectory(prefix="lstm-pickle-") as d:
         _write_named(Path(d), files, "model")
         return _lstm.Model.load(d)
@@ -419,10 +421,15 @@ def _model_from_files(files: Dict[str, bytes]) -> "_lstm.Model":
 def _write_named(d: Path, files: Dict[str, bytes], what: str) -> None:
     """Writes a pickle's files into the directory ``d``."""
     for name, content in files.items():
-        # a name, not a path (a pickle is trusted code anyway; this one is not a way out)
-        if not isinstance(name, str) or name in ("", ".", "..") or os.path.basename(name) != name:
-            raise ValueError(f"a pickled {what} holds a file named {name!r}, not a file name")
-        (d / name).write_bytes(content)
+        (d / _file_name(name, what)).write_bytes(content)
+
+
+def _file_name(name: Any, what: str) -> str:
+    """``name`` when it is a file's name, not a path (a pickle is trusted code anyway; this is
+    not a way out of its directory)."""
+    if not isinstance(name, str) or name in ("", ".", "..") or os.path.basename(name) != name:
+        raise ValueError(f"a pickled {what} holds a file named {name!r}, not a file name")
+    return name
 
 
 def _reduce_model(model: "_lstm.Model") -> Any:
@@ -480,6 +487,19 @@ class _Job:
         # the values given as given: scikit-learn's clone() checks that the constructor kept
         # the very objects it passed (a probe, 2026-12-07: it refused every estimator)
         return {**settings(self._task, **self._settings), **self._settings}
+
+    def __sklearn_is_fitted__(self) -> bool:
+        """Whether the estimator holds a model (scikit-learn's ``check_is_fitted``)."""
+        return self._model is not None
+
+    def __sklearn_clone__(self) -> "_Job":
+        """scikit-learn's ``clone()``: a new, untrained estimator with the settings given to
+        the constructor and ``set_params`` (a loaded model's: those it was trained with),
+        not those a fit here resolved from its data (a season, a context, a scaling, which
+        ``get_params`` shows): the clone's fit resolves them from its own data, as a fit of
+        this estimator would (the review, 2026-12-07: a clone of a forecaster fitted on
+        monthly data kept season 12 for hourly data)."""
+        return type(self)(**copy.deepcopy(self._settings))
 
     def set_params(self, **params: Any) -> "_Job":
         """Changes settings (scikit-learn's ``set_params``), checked now; the next ``fit``
@@ -816,11 +836,19 @@ class Forecaster(_Job):
                 path = Path(fitted["path"])
             else:
                 try:
+                    _file_name(fitted["path"], "Forecaster")
                     _write_named(Path(keep.name), files, "Forecaster")
                 except BaseException:
                     keep.cleanup()
                     raise
                 path = Path(keep.name) / fitted["path"]
+            if fitted["was_frame"]:
+                # predict() answers with a DataFrame, as before the pickle, in a process that
+                # has not imported pandas yet (`_pandas()` looks only at imported modules)
+                try:
+                    import pandas  # noqa: F401
+                except ImportError:
+                    pass
             self._fitted = _Fitted(
                 fitted["model"],
                 path,
@@ -1034,7 +1062,9 @@ class Forecaster(_Job):
         # one assignment: a predict() in another thread sees the previous fit or this one
         self._fitted = _Fitted(
             self.model,
-            path,
+            # a file given by a relative path stays the same file after os.chdir() (and in a
+            # pickle)
+            path.absolute(),
             keep,
             _is_dataframe(data),
             _text_columns(data, [id_column, time_column]),
@@ -1501,8 +1531,10 @@ class Classifier(_Job):
 
     By default it trains ``members=10`` models from seeds derived from ``seed`` and averages
     their class probabilities (``members=1``: one model), as ``lstm train classify`` does.
-    Labels are read as text, as the binary reads them from a file: ``classes_`` and
-    ``predict`` give strings (labels ``[0, 1]`` come back as ``"0"`` and ``"1"``).
+    Labels are read as text, as the binary reads them from a file; integer and boolean labels
+    come back as such from ``classes_`` and ``predict`` (as scikit-learn's classifiers give
+    them), other labels, and those of a model loaded from a directory, as strings (labels
+    ``[0, 1]`` given to the binary come back as ``"0"`` and ``"1"``).
     """
 
     _task = "classify"
@@ -1599,20 +1631,36 @@ class Classifier(_Job):
         for k in ("text_column", "label_column"):
             if k in settings:
                 self._settings[k] = settings.pop(k)
+        values = _label_values(texts, labels, self.get_params()["label_column"])
         try:
             with tempfile.TemporaryDirectory(prefix="lstm-data-") as d:
                 path = self._write(texts, labels, Path(d))
-                return self._fit_file(path, settings, out, verbose)
+                h = self._fit_file(path, settings, out, verbose)
         except BaseException:
             # (an interrupted fit keeps the model trained so far, and so its columns)
             if self._model is model:
                 self._settings = before
+            else:
+                self._label_values = values
             raise
+        self._label_values = values
+        return h
+
+    def _values(self) -> Optional[Dict[str, Any]]:
+        """The labels given to this fit by their text, when they were integers or booleans and
+        are the model's (not a loaded model's)."""
+        values = getattr(self, "_label_values", None)
+        if values and all(l in values for l in self.model.labels):
+            return values
+        return None
 
     @property
-    def classes_(self) -> List[str]:
-        """The labels, in the order of ``predict_proba``'s columns."""
-        return list(self.model.labels)
+    def classes_(self) -> np.ndarray:
+        """The labels, in the order of ``predict_proba``'s columns (an array, as
+        scikit-learn's: integers or booleans when the fit was given such, else strings)."""
+        values = self._values()
+        labels = list(self.model.labels)
+        return np.array([values[l] for l in labels] if values else labels)
 
     def _texts(self, texts: Any) -> List[str]:
         texts = _tabular(texts)
@@ -1639,11 +1687,12 @@ class Classifier(_Job):
             raise TypeError(f"text {i} is {type(t).__name__} {t!r}, not str")
         return items
 
-    def predict(self, texts: Sequence[str]) -> List[str]:
+    def predict(self, texts: Sequence[str]) -> List[Any]:
         """The likeliest label of each text (a list of strings, a pandas Series, or a
         DataFrame with the ``text_column``)."""
         labels, _, _ = self.model.classify(self._texts(texts))
-        return labels
+        values = self._values()
+        return [values[l] for l in labels] if values else labels
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Each text's probability of each label, ``(len(texts), len(classes_))`` float32."""
@@ -1685,6 +1734,29 @@ def _same(a: Any, b: Any) -> bool:
         return type(a) is type(b) and bool(a == b)
     except Exception:
         return False
+
+
+def _label_values(texts: Any, labels: Any, label_column: Any) -> Optional[Dict[str, Any]]:
+    """Integer or boolean labels by the text the library reads them as (``str``, as a
+    DataFrame's ``to_csv`` writes them); ``None`` for other labels (and for a file)."""
+    texts = _tabular(texts)
+    try:
+        if _is_dataframe(texts):
+            values = list(texts[label_column].dropna().unique())
+        elif labels is None or isinstance(texts, (str, os.PathLike)):
+            return None
+        else:
+            values = list(dict.fromkeys(_in_order(labels, "labels")))
+    except Exception:
+        # what _write refuses, with its message
+        return None
+    if values and all(isinstance(v, (bool, np.bool_)) for v in values):
+        return {str(bool(v)): bool(v) for v in values}
+    if values and all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in values
+    ):
+        return {str(int(v)): int(v) for v in values}
+    return None
 
 
 def _dir_path(dir: Any, what: str) -> Path:

@@ -192,8 +192,9 @@ class _RecurrentLayer:
 
     def __getstate__(self) -> dict[str, Any]:
         # pickle, copy.deepcopy and joblib keep the configuration, the parameters and the
-        # training flag; as torch.save's do, the gradients start at zero in the copy, and
-        # the copy's backward() needs a forward() of its own first
+        # training flag; in the copy the gradients start at zero (as in a module torch.save
+        # wrote; torch's deepcopy keeps them), backward() needs a forward() of its own first,
+        # and dropout draws its masks from the layer's seed again, as the original did first
         state = {k: v for k, v in self.__dict__.items() if k not in ("_native", "_hx_grad")}
         state["_params"] = self.state_dict()
         return state

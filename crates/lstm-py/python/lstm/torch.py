@@ -170,6 +170,18 @@ class _Recurrent(nn.Module):
         self._synced: Optional[tuple] = None
         self.reset_parameters()
 
+    def __getstate__(self) -> dict[str, Any]:
+        # copy.deepcopy and torch.save(module): the parameters are torch's own (the engine is
+        # given them at the copy's first forward); a lock does not pickle
+        state = self.__dict__.copy()
+        state.pop("_grad_lock", None)
+        state["_synced"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._grad_lock = threading.Lock()
+
     def reset_parameters(self) -> None:
         """``nn.LSTM``'s initialisation: every parameter uniform in ``±1/sqrt(hidden_size)``,
         from torch's generator, in the same order (the same weights after the same
