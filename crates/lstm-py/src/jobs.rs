@@ -305,7 +305,8 @@ impl Model {
                     if let Some(mut g) = guard {
                         // (a panic in an interruptible call may have left its flag)
                         set_stop(&mut g, None);
-                        return f.take().map(|f| f(&mut g));
+                        let l: &mut Loaded = &mut g;
+                        return f.take().map(|f| crate::pool::run(|| f(l)));
                     }
                     if std::time::Instant::now() >= until {
                         return None;
@@ -347,7 +348,8 @@ impl Model {
             if let Some(mut g) = guard {
                 // the abandoning Ctrl-C also stops the models at their next batch
                 set_stop(&mut g, Some(Arc::clone(&gone)));
-                let out = f(&mut g);
+                let l: &mut Loaded = &mut g;
+                let out = crate::pool::run(|| f(l));
                 set_stop(&mut g, None);
                 let _ = tx.send(out);
                 return;
@@ -427,7 +429,9 @@ impl Model {
     #[staticmethod]
     fn load(py: Python<'_>, dir: PathBuf) -> PyResult<Model> {
         require_dir(&dir)?;
-        let l = py.detach(|| modeldir::load(&dir)).map_err(lib_err)?;
+        let l = py
+            .detach(|| crate::pool::run(|| modeldir::load(&dir)))
+            .map_err(lib_err)?;
         Ok(Model::new(l))
     }
 
@@ -461,7 +465,8 @@ impl Model {
         let building = AtomicBool::new(false);
         let mut job = std::thread::scope(|scope| -> PyResult<Job> {
             let (flag, dir) = (&building, out.clone());
-            let handle = scope.spawn(move || Job::new_until(task, s, dir, flag));
+            let handle =
+                scope.spawn(move || crate::pool::run(|| Job::new_until(task, s, dir, flag)));
             let (began, mut told) = (Instant::now(), false);
             loop {
                 let done = py.detach(|| {
@@ -559,7 +564,7 @@ impl Model {
                     }
                 });
             };
-            job.train(&loss_plot, &stop, &mut on)
+            crate::pool::run(|| job.train(&loss_plot, &stop, &mut on))
         });
         let reason = reason.map_err(lib_err)?;
         if interrupted {
@@ -571,8 +576,12 @@ impl Model {
         if let Some(e) = callback_err {
             return Err(e);
         }
-        let ensemble_val = py.detach(|| job.members_validation()).map_err(lib_err)?;
-        let loaded = py.detach(|| modeldir::load(&out)).map_err(lib_err)?;
+        let ensemble_val = py
+            .detach(|| crate::pool::run(|| job.members_validation()))
+            .map_err(lib_err)?;
+        let loaded = py
+            .detach(|| crate::pool::run(|| modeldir::load(&out)))
+            .map_err(lib_err)?;
         Ok(TrainResult {
             model: Py::new(py, Model::new(loaded))?,
             train_loss,
@@ -709,10 +718,13 @@ impl Model {
             // (a panic in an interruptible call may have left its flag)
             set_stop(&mut l, None);
             let piece_tx = tx.clone();
-            let r = job::generate_until(&mut l, &o, &mut |piece| {
-                // a reader that went away (the iterator dropped) stops the generation and
-                // frees the model
-                piece_tx.send(Ok(piece.to_string())).is_ok()
+            let l: &mut Loaded = &mut l;
+            let r = crate::pool::run(|| {
+                job::generate_until(l, &o, &mut |piece| {
+                    // a reader that went away (the iterator dropped) stops the generation and
+                    // frees the model
+                    piece_tx.send(Ok(piece.to_string())).is_ok()
+                })
             });
             if let Err(e) = r {
                 let _ = tx.send(Err(e));

@@ -163,12 +163,66 @@ struct Inner {
 #[pyclass(module = "lstm._lstm", name = "Recurrent", frozen)]
 pub struct PyRecurrent {
     cfg: RecurrentConfig,
+    /// The parameters' names and shapes, in PyTorch's order (fixed at construction).
+    shapes: Vec<(String, Vec<usize>)>,
     /// This layer's number, to tell a tape filled by another layer.
     id: usize,
     inner: Mutex<Inner>,
 }
 
 impl PyRecurrent {
+    /// The arrays of a dict of parameters, every name and shape checked against the layer's
+    /// (with `strict`, every one of the layer's given).
+    fn checked_params<'py>(
+        &self,
+        params: &Bound<'py, PyDict>,
+        strict: bool,
+    ) -> PyResult<Vec<(String, PyReadonlyArrayDyn<'py, f32>)>> {
+        let mut arrays = Vec::with_capacity(params.len());
+        for (k, v) in params.iter() {
+            let name: String = k
+                .extract()
+                .map_err(|_| value_err(format!("parameter names must be strings, got {k}")))?;
+            let arr = f32_array(&v, &name)?;
+            arrays.push((name, arr));
+        }
+        // sets: a stack of thousands of layers has thousands of names
+        let known_names: std::collections::HashMap<&str, &[usize]> = self
+            .shapes
+            .iter()
+            .map(|(k, shape)| (k.as_str(), shape.as_slice()))
+            .collect();
+        let given: std::collections::HashSet<&str> =
+            arrays.iter().map(|(n, _)| n.as_str()).collect();
+        let unexpected: Vec<&str> = arrays
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .filter(|n| !known_names.contains_key(n))
+            .collect();
+        let missing: Vec<&str> = self
+            .shapes
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .filter(|k| strict && !given.contains(k))
+            .collect();
+        if !unexpected.is_empty() || !missing.is_empty() {
+            return Err(value_err(format!(
+                "state_dict does not fit the layer: missing keys {missing:?}, unexpected keys \
+                 {unexpected:?}"
+            )));
+        }
+        for (name, arr) in &arrays {
+            let shape = known_names[name.as_str()];
+            if arr.shape() != shape {
+                return Err(value_err(format!(
+                    "parameter {name} has shape {:?}, the layer's is {shape:?}",
+                    arr.shape()
+                )));
+            }
+        }
+        Ok(arrays)
+    }
+
     /// Runs `f` on the cache of `tape`, or on the layer's own, with the layer locked.
     fn with_tape<R>(
         &self,
@@ -199,6 +253,33 @@ impl PyRecurrent {
             [t, b, w]
         }
     }
+}
+
+/// A parameter's name, shape and values, read without the GIL.
+type ParamView<'a> = (&'a str, Vec<usize>, &'a [f32]);
+
+/// Checked parameter arrays ([`PyRecurrent::checked_params`]) as views a computation without
+/// the GIL may read.
+fn param_views<'a>(
+    arrays: &'a [(String, PyReadonlyArrayDyn<'_, f32>)],
+) -> PyResult<Vec<ParamView<'a>>> {
+    arrays
+        .iter()
+        .map(|(name, arr)| {
+            let data = arr.as_slice().map_err(|e| value_err(e.to_string()))?;
+            Ok((name.as_str(), arr.shape().to_vec(), data))
+        })
+        .collect()
+}
+
+/// Writes parameters into the layer: a new version of its weights (a forward pass taped
+/// before it cannot be differentiated with them).
+fn write_params(inner: &mut Inner, params: &[ParamView<'_>]) -> lstm::Result<()> {
+    for (name, shape, data) in params {
+        inner.store.set(name, shape, data)?;
+    }
+    inner.version += 1;
+    Ok(())
 }
 
 /// The sizes of a forward pass, from the input's shape.
@@ -293,8 +374,14 @@ impl PyRecurrent {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let rnn = Recurrent::new(cfg.clone(), &mut store, "", &mut rng).map_err(lib_err)?;
         static NEXT_ID: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+        let shapes = store
+            .tensors()
+            .iter()
+            .map(|t| (t.name.clone(), t.shape.clone()))
+            .collect();
         Ok(PyRecurrent {
             cfg,
+            shapes,
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             inner: Mutex::new(Inner {
                 rnn,
@@ -328,13 +415,7 @@ impl PyRecurrent {
 
     /// The parameters' names and shapes, in registration order (PyTorch's order).
     fn param_shapes(&self) -> Vec<(String, Vec<usize>)> {
-        let inner = lock(&self.inner);
-        inner
-            .store
-            .tensors()
-            .iter()
-            .map(|t| (t.name.clone(), t.shape.clone()))
-            .collect()
+        self.shapes.clone()
     }
 
     /// Every parameter (`grads=False`) or its gradient (`grads=True`), as a dict of new
@@ -367,60 +448,10 @@ impl PyRecurrent {
     /// written.
     #[pyo3(signature = (params, strict = true))]
     fn set_tensors(&self, params: &Bound<'_, PyDict>, strict: bool) -> PyResult<()> {
-        let mut arrays = Vec::with_capacity(params.len());
-        for (k, v) in params.iter() {
-            let name: String = k
-                .extract()
-                .map_err(|_| value_err(format!("parameter names must be strings, got {k}")))?;
-            let arr = f32_array(&v, &name)?;
-            arrays.push((name, arr));
-        }
+        let arrays = self.checked_params(params, strict)?;
+        let views = param_views(&arrays)?;
         let mut inner = lock(&self.inner);
-        let known: Vec<(String, Vec<usize>)> = inner
-            .store
-            .tensors()
-            .iter()
-            .map(|t| (t.name.clone(), t.shape.clone()))
-            .collect();
-        // sets: a stack of thousands of layers has thousands of names
-        let known_names: std::collections::HashMap<&str, &[usize]> = known
-            .iter()
-            .map(|(k, shape)| (k.as_str(), shape.as_slice()))
-            .collect();
-        let given: std::collections::HashSet<&str> =
-            arrays.iter().map(|(n, _)| n.as_str()).collect();
-        let unexpected: Vec<&str> = arrays
-            .iter()
-            .map(|(n, _)| n.as_str())
-            .filter(|n| !known_names.contains_key(n))
-            .collect();
-        let missing: Vec<&str> = known
-            .iter()
-            .map(|(k, _)| k.as_str())
-            .filter(|k| strict && !given.contains(k))
-            .collect();
-        if !unexpected.is_empty() || !missing.is_empty() {
-            return Err(value_err(format!(
-                "state_dict does not fit the layer: missing keys {missing:?}, unexpected keys \
-                 {unexpected:?}"
-            )));
-        }
-        for (name, arr) in &arrays {
-            let shape = known_names[name.as_str()];
-            if arr.shape() != shape {
-                return Err(value_err(format!(
-                    "parameter {name} has shape {:?}, the layer's is {shape:?}",
-                    arr.shape()
-                )));
-            }
-        }
-        for (name, arr) in &arrays {
-            let data = arr.as_slice().map_err(|e| value_err(e.to_string()))?;
-            let shape = arr.shape().to_vec();
-            inner.store.set(name, &shape, data).map_err(lib_err)?;
-        }
-        inner.version += 1;
-        Ok(())
+        write_params(&mut inner, &views).map_err(lib_err)
     }
 
     /// Sets every parameter gradient to zero.
@@ -434,8 +465,13 @@ impl PyRecurrent {
     /// Returns `(output, h_n, c_n)`: `output` `(T, B, D·H_out)` (or batch-first) with zeros
     /// past each sequence's length, the final states, `c_n` `None` for GRU and RNN. The
     /// forward pass is kept in `tape`, or in the layer's own when `tape` is `None`, for
-    /// `backward`.
-    #[pyo3(signature = (x, h0 = None, c0 = None, lengths = None, train = false, tape = None))]
+    /// `backward`. `params` (every parameter, as `set_tensors` takes them) are written
+    /// first, under the same lock as the pass (`lstm.torch` gives its module's parameters
+    /// at every call); `seed` draws this pass's dropout from a generator of its own instead
+    /// of the layer's (`lstm.torch` draws it from torch's, which `torch.manual_seed` and
+    /// checkpointing's replay set).
+    #[pyo3(signature = (x, h0 = None, c0 = None, lengths = None, train = false, tape = None,
+                        params = None, seed = None))]
     #[allow(clippy::too_many_arguments, clippy::type_complexity)]
     fn forward<'py>(
         &self,
@@ -446,6 +482,8 @@ impl PyRecurrent {
         lengths: Option<Vec<i64>>,
         train: bool,
         tape: Option<&Bound<'py, Tape>>,
+        params: Option<&Bound<'py, PyDict>>,
+        seed: Option<u64>,
     ) -> PyResult<(
         Bound<'py, PyAny>,
         Bound<'py, PyAny>,
@@ -504,10 +542,15 @@ impl PyRecurrent {
             Some(RecurrentState { h, c })
         };
         let xs = xa.as_slice().map_err(|e| value_err(e.to_string()))?;
+        let arrays = params.map(|p| self.checked_params(p, true)).transpose()?;
+        let views = arrays.as_deref().map(param_views).transpose()?;
         let tape_ref = tape.map(|t| t.get());
         let (out, h_n, c_n) = py
             .detach(|| {
                 self.with_tape(tape_ref, |inner, tape| {
+                    if let Some(v) = &views {
+                        write_params(inner, v)?;
+                    }
                     let Inner {
                         rnn,
                         store,
@@ -518,6 +561,7 @@ impl PyRecurrent {
                     } = inner;
                     let tape = tape.unwrap_or(own);
                     tape.shape = None;
+                    let mut own_rng = seed.map(ChaCha8Rng::seed_from_u64);
                     let mut batch = SequenceBatch::new(Input::Dense(xs), t, b);
                     if let Some(l) = &lengths {
                         batch = batch.with_lengths(l);
@@ -526,11 +570,11 @@ impl PyRecurrent {
                         batch = batch.with_initial_state(s);
                     }
                     if train {
-                        batch = batch.with_dropout_rng(rng);
+                        batch = batch.with_dropout_rng(own_rng.as_mut().unwrap_or(rng));
                     }
                     tape.cache.set_input_grad(true);
                     let start = Instant::now();
-                    rnn.forward(&store.values, batch, &mut tape.cache)?;
+                    crate::pool::run(|| rnn.forward(&store.values, batch, &mut tape.cache))?;
                     compute[0] = start.elapsed().as_secs_f64();
                     tape.shape = Some((t, b));
                     tape.owner = self.id;
@@ -554,7 +598,11 @@ impl PyRecurrent {
     /// `d_output` has the output's shape (its padded positions are not read), `d_h_n` and
     /// `d_c_n` the final states' (`None` = zero). Adds each parameter's gradient into the
     /// layer's gradients and returns `(d_x, d_h0, d_c0)`, `d_c0` `None` for GRU and RNN.
-    #[pyo3(signature = (d_output, d_h_n = None, d_c_n = None, tape = None))]
+    ///
+    /// `params`: the parameters the forward pass ran with, written first under the same lock,
+    /// in place of the check that they did not change since (`lstm.torch`: a graph may hold
+    /// passes of other parameters, `torch.func.functional_call`'s).
+    #[pyo3(signature = (d_output, d_h_n = None, d_c_n = None, tape = None, params = None))]
     #[allow(clippy::type_complexity)]
     fn backward<'py>(
         &self,
@@ -563,6 +611,7 @@ impl PyRecurrent {
         d_h_n: Option<&Bound<'py, PyAny>>,
         d_c_n: Option<&Bound<'py, PyAny>>,
         tape: Option<&Bound<'py, Tape>>,
+        params: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<(
         Bound<'py, PyAny>,
         Bound<'py, PyAny>,
@@ -603,9 +652,19 @@ impl PyRecurrent {
             })
         };
         let ds = da.as_slice().map_err(|e| value_err(e.to_string()))?;
+        let arrays = params.map(|p| self.checked_params(p, true)).transpose()?;
+        let views = arrays.as_deref().map(param_views).transpose()?;
         let (dx, dh0, dc0) = py
             .detach(|| {
                 self.with_tape(tape_ref, |inner, tape| {
+                    // the layer still holds them when nothing was written since the pass (each
+                    // write makes a new version): not copied again
+                    let taped = tape.as_ref().map_or(inner.tape.version, |t| t.version);
+                    if let Some(v) = &views {
+                        if taped != inner.version {
+                            write_params(inner, v)?;
+                        }
+                    }
                     let Inner {
                         rnn,
                         store,
@@ -629,7 +688,7 @@ impl PyRecurrent {
                                 .into(),
                         ));
                     }
-                    if tape.version != *version {
+                    if views.is_none() && tape.version != *version {
                         return Err(lstm::Error::Config(
                             "the parameters changed (load_state_dict) since this forward pass, \
                              whose gradient needs the weights it ran with: run forward again"
@@ -637,13 +696,15 @@ impl PyRecurrent {
                         ));
                     }
                     let start = Instant::now();
-                    rnn.backward(
-                        &store.values,
-                        &mut store.grads,
-                        &mut tape.cache,
-                        ds,
-                        d_final.as_ref(),
-                    )?;
+                    crate::pool::run(|| {
+                        rnn.backward(
+                            &store.values,
+                            &mut store.grads,
+                            &mut tape.cache,
+                            ds,
+                            d_final.as_ref(),
+                        )
+                    })?;
                     compute[1] = start.elapsed().as_secs_f64();
                     let s = tape.cache.d_initial_state();
                     Ok((tape.cache.d_input().to_vec(), s.h.clone(), s.c.clone()))
@@ -708,23 +769,25 @@ impl PyRecurrent {
                 version,
                 ..
             } = &mut *inner;
-            tape.cache.set_input_grad(true);
-            let mut times = Vec::with_capacity(reps);
-            for _ in 0..reps {
-                let start = Instant::now();
-                store.zero_grad();
-                rnn.forward(
-                    &store.values,
-                    SequenceBatch::new(Input::Dense(xs), t, b),
-                    &mut tape.cache,
-                )?;
-                rnn.backward(&store.values, &mut store.grads, &mut tape.cache, ds, None)?;
-                times.push(start.elapsed().as_secs_f64());
-            }
-            tape.shape = Some((t, b));
-            tape.owner = self.id;
-            tape.version = *version;
-            Ok(times)
+            crate::pool::run(|| {
+                tape.cache.set_input_grad(true);
+                let mut times = Vec::with_capacity(reps);
+                for _ in 0..reps {
+                    let start = Instant::now();
+                    store.zero_grad();
+                    rnn.forward(
+                        &store.values,
+                        SequenceBatch::new(Input::Dense(xs), t, b),
+                        &mut tape.cache,
+                    )?;
+                    rnn.backward(&store.values, &mut store.grads, &mut tape.cache, ds, None)?;
+                    times.push(start.elapsed().as_secs_f64());
+                }
+                tape.shape = Some((t, b));
+                tape.owner = self.id;
+                tape.version = *version;
+                Ok(times)
+            })
         })
         .map_err(lib_err)
     }

@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 mod errors;
 mod jobs;
 mod layers;
+mod pool;
 
 /// The native module; import `lstm`, not this.
 #[pymodule]
@@ -21,6 +22,7 @@ fn _lstm(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // (numpy imported first: when it is missing, an ImportError, not a panic)
     m.py().import("numpy")?;
     numpy::PyArray1::<f32>::zeros(m.py(), 0, false);
+    pool::init();
     layers::register(m)?;
     jobs::register(m)?;
     Ok(())

@@ -246,3 +246,110 @@ def test_modules_deepcopy_and_torch_save_with_their_parameters(tmp_path):
             other.weight_ih_l0.add_(1.0)
         assert not torch.equal(other(x)[0], want)
         torch.testing.assert_close(m(x)[0], want, rtol=0, atol=0)
+
+
+def _pair(**kw):
+    """nn.LSTM and lstm.torch.LSTM holding the same weights."""
+    torch.manual_seed(0)
+    ref = nn.LSTM(**kw)
+    ours = lstm.torch.LSTM(**kw)
+    ours.load_state_dict(ref.state_dict())
+    return ref, ours
+
+
+def test_training_idioms_give_nns_results():
+    x = torch.randn(5, 3, 4, generator=torch.Generator().manual_seed(2))
+    # a fused optimizer step changes the weights without a version bump: each pass sees them
+    losses = []
+    for m in _pair(input_size=4, hidden_size=6):
+        opt = torch.optim.Adam(m.parameters(), lr=0.05, fused=True)
+        run = []
+        for _ in range(4):
+            opt.zero_grad()
+            loss = m(x)[0].pow(2).sum()
+            loss.backward()
+            opt.step()
+            run.append(loss.item())
+        losses.append(run)
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-5)
+    assert losses[1][0] != losses[1][-1]
+    # an edit through .data is seen too
+    ref, ours = _pair(input_size=4, hidden_size=6)
+    for m in (ref, ours):
+        m.weight_hh_l0.data.mul_(0.5)
+    torch.testing.assert_close(ours(x)[0], ref(x)[0], **TOL)
+    # two parameter sets in one graph (torch.func.functional_call), and a second backward
+    # through a retained graph: nn's gradients
+    from torch.func import functional_call
+
+    grads = []
+    for m in (ref, ours):
+        pa = {n: p.detach().clone().requires_grad_() for n, p in m.named_parameters()}
+        pb = {n: (p.detach() * 0.9).requires_grad_() for n, p in m.named_parameters()}
+        out = functional_call(m, pa, (x,))[0]
+        (out.sum() + functional_call(m, pb, (x,))[0].pow(2).sum()).backward(retain_graph=True)
+        first = [pa["weight_hh_l0"].grad.clone(), pb["weight_hh_l0"].grad.clone()]
+        (out ** 2).sum().backward()
+        grads.append(first + [pa["weight_hh_l0"].grad])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(b, a, **TOL)
+    # second-order gradients are refused, not silently wrong
+    xr = x.clone().requires_grad_()
+    (g,) = torch.autograd.grad(ours(xr)[0].pow(2).sum(), xr, create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable"):
+        g.pow(2).sum().backward()
+    # under inference_mode, built and run; under autocast, a bf16 input is computed in f32
+    with torch.inference_mode():
+        lstm.torch.LSTM(4, 6)(x)
+    model = nn.Sequential(nn.Linear(4, 4), lstm.torch.LSTM(4, 6))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, _ = model(x)
+    assert out.dtype == torch.float32
+
+
+def test_dropout_follows_torchs_generator_and_attributes_set_later():
+    from torch.utils.checkpoint import checkpoint
+
+    x0 = torch.randn(5, 3, 4, generator=torch.Generator().manual_seed(3))
+    runs = []
+    for ck in (False, True, False):
+        torch.manual_seed(0)
+        m = lstm.torch.LSTM(4, 6, 2, dropout=0.5)
+        x = x0.clone().requires_grad_()
+        out = checkpoint(lambda t: m(t)[0], x, use_reentrant=True) if ck else m(x)[0]
+        out.sum().backward()
+        runs.append((out.detach(), x.grad))
+    # the same masks after the same torch.manual_seed, and in checkpointing's replay
+    for out, grad in runs[1:]:
+        torch.testing.assert_close(out, runs[0][0], rtol=0, atol=0)
+        torch.testing.assert_close(grad, runs[0][1], rtol=0, atol=0)
+    # dropout and batch_first set after construction are read at each call, as nn's
+    ref, ours = _pair(input_size=4, hidden_size=6, num_layers=2)
+    ours.dropout = 0.5
+    assert not torch.equal(ours(x0)[0], ours(x0)[0])
+    for m in (ref, ours):
+        m.dropout, m.batch_first = 0.0, True
+    xb = x0.transpose(0, 1).contiguous()
+    torch.testing.assert_close(ours(xb)[0], ref(xb)[0], **TOL)
+
+
+def test_a_parametrized_weight_is_read_at_every_pass():
+    import torch.nn.utils.parametrize as P
+
+    class Scale(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Parameter(torch.tensor(1.0))
+
+        def forward(self, w):
+            return w * self.a
+
+    ref, ours = _pair(input_size=4, hidden_size=32)
+    for m in (ref, ours):
+        P.register_parametrization(m, "weight_hh_l0", Scale())
+    x = torch.randn(5, 3, 4)
+    with torch.no_grad():
+        for i in range(100):
+            for m in (ref, ours):
+                m.parametrizations.weight_hh_l0[0].a.fill_(1 + 0.01 * i)
+            torch.testing.assert_close(ours(x)[0], ref(x)[0], **TOL)

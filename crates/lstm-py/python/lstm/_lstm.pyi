@@ -49,6 +49,8 @@ class Recurrent:
         lengths: Optional[Sequence[int]] = None,
         train: bool = False,
         tape: Optional[Tape] = None,
+        params: Optional[Dict[str, Any]] = None,
+        seed: Optional[int] = None,
     ) -> Tuple[
         npt.NDArray[np.float32], npt.NDArray[np.float32], Optional[npt.NDArray[np.float32]]
     ]: ...
@@ -58,6 +60,7 @@ class Recurrent:
         d_h_n: Optional[Any] = None,
         d_c_n: Optional[Any] = None,
         tape: Optional[Tape] = None,
+        params: Optional[Dict[str, Any]] = None,
     ) -> Tuple[
         npt.NDArray[np.float32], npt.NDArray[np.float32], Optional[npt.NDArray[np.float32]]
     ]: ...

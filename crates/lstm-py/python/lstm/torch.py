@@ -14,9 +14,11 @@ through a ``torch.autograd.Function``::
 
 This module imports torch; ``import lstm`` alone does not. The parameters are ordinary
 ``nn.Parameter``s (any optimizer, ``clip_grad_norm_``, ``state_dict`` work as usual); each
-forward pass copies them into the engine when they changed since the last one (checked through
-their version counters). Initialisation is ``nn.LSTM``'s (``torch.manual_seed`` then gives
-the same weights); dropout masks come from the engine's generator (``seed``).
+forward pass gives the engine the values they hold then (a copy), however they were changed (a
+fused optimizer step, ``.data``, a parametrization), and its backward pass the values it ran
+with. Initialisation is ``nn.LSTM``'s (``torch.manual_seed`` then gives the same weights);
+dropout masks are drawn from torch's generator (one number per training pass with dropout), so
+``torch.manual_seed`` repeats them and checkpointing's replay draws the same ones.
 
 Beyond ``nn.LSTM``: ``forward(x, hx, lengths=...)`` takes a padded batch's true lengths
 directly (same results as packing it), and a ``PackedSequence`` works as with ``nn.LSTM``.
@@ -42,6 +44,7 @@ except ModuleNotFoundError as _missing:  # pragma: no cover - depends on the env
         name="torch",
     ) from None
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from . import layers as _layers
@@ -50,14 +53,31 @@ from ._lstm import Tape
 __all__ = ["LSTM", "GRU", "RNN", "RecurrentFunction"]
 
 
-def _numpy(t: Optional[Tensor], what: str) -> Optional[np.ndarray]:
+def _params(names: list[str], weights: Tuple[Tensor, ...]) -> dict[str, np.ndarray]:
+    """The module's parameters as the engine takes them, by name."""
+    return {
+        n: _numpy(w, n, "call module.float(): the module computes in float32")
+        for n, w in zip(names, weights)
+    }
+
+
+def _amp_forward(f: Any) -> Any:
+    # under torch.autocast the engine still computes in float32: inputs of a lower precision
+    # (a bf16 Linear's output) are cast up, as torch.amp.custom_fwd does for such functions
+    custom_fwd = getattr(getattr(torch, "amp", None), "custom_fwd", None)
+    if custom_fwd is None:  # pragma: no cover - torch before 2.4
+        return f
+    return custom_fwd(device_type="cpu", cast_inputs=torch.float32)(f)
+
+
+def _numpy(t: Optional[Tensor], what: str, fix: Optional[str] = None) -> Optional[np.ndarray]:
     """A float32 CPU tensor's values as a numpy array (a view when contiguous)."""
     if t is None:
         return None
     if t.device.type != "cpu":
         raise ValueError(f"{what} is on {t.device}: lstm computes on the CPU")
     if t.dtype != torch.float32:
-        raise ValueError(f"{what} must be float32, got {t.dtype}: pass {what}.float()")
+        raise ValueError(f"{what} must be float32, got {t.dtype}: {fix or f'pass {what}.float()'}")
     return t.detach().contiguous().numpy()
 
 
@@ -72,6 +92,7 @@ class RecurrentFunction(torch.autograd.Function):
     """
 
     @staticmethod
+    @_amp_forward
     def forward(  # type: ignore[override]
         ctx: Any,
         module: "_Recurrent",
@@ -81,37 +102,55 @@ class RecurrentFunction(torch.autograd.Function):
         c0: Optional[Tensor],
         *weights: Tensor,
     ) -> Tuple[Tensor, ...]:
+        native = module._layer._native
+        train = module.training
+        seed = module._dropout_seed()
+        params = _params(module._names, weights)
         tape = Tape()
-        out, h_n, c_n = module._layer._native.forward(
-            _numpy(x, "input"),
-            _numpy(h0, "h0"),
-            _numpy(c0, "c0"),
-            lengths,
-            module.training,
-            tape,
+        out, h_n, c_n = native.forward(
+            _numpy(x, "input"), _numpy(h0, "h0"), _numpy(c0, "c0"), lengths, train, tape,
+            params, seed,
         )
-        ctx.module, ctx.tape = module, tape
+        ctx.module, ctx.native, ctx.names, ctx.tape = module, native, module._names, tape
+        ctx.lengths, ctx.train, ctx.seed = lengths, train, seed
         ctx.has_h0, ctx.has_c0 = h0 is not None, c0 is not None
+        # what a second backward through a retained graph runs the pass again from; torch
+        # frees them after a backward that does not retain the graph, and refuses a second
+        # one as nn.LSTM's (and checks that none was changed in place since)
+        ctx.save_for_backward(x, h0, c0, *weights)
         result = [torch.from_numpy(out), torch.from_numpy(h_n)]
         if c_n is not None:
             result.append(torch.from_numpy(c_n))
         return tuple(result)
 
     @staticmethod
+    @once_differentiable
     def backward(ctx: Any, d_out: Tensor, d_h_n: Tensor, *d_c_n: Tensor) -> Tuple[Any, ...]:
-        module, native = ctx.module, ctx.module._layer._native
+        x, h0, c0, *weights = ctx.saved_tensors
+        native = ctx.native
+        # the weights this pass ran with (another pass in the graph may have run with others:
+        # torch.func.functional_call)
+        params = _params(ctx.names, tuple(weights))
         d_c = _numpy(d_c_n[0], "d_c_n") if d_c_n else None
+        tape = ctx.tape
+        if tape is None:
+            # a second backward (retain_graph=True): the pass again, with its dropout masks
+            tape = Tape()
+            native.forward(
+                _numpy(x, "input"), _numpy(h0, "h0"), _numpy(c0, "c0"), ctx.lengths,
+                ctx.train, tape, params, ctx.seed,
+            )
         # the engine adds into one set of gradients: zero, add this call's, read them
-        with module._grad_lock:
+        with ctx.module._grad_lock:
             native.zero_grad()
             d_x, d_h0, d_c0 = native.backward(
-                _numpy(d_out, "d_output"), _numpy(d_h_n, "d_h_n"), d_c, ctx.tape
+                _numpy(d_out, "d_output"), _numpy(d_h_n, "d_h_n"), d_c, tape, params
             )
             grads = native.tensors(True) if any(ctx.needs_input_grad[5:]) else {}
         ctx.tape = None  # frees the forward pass's buffers
         weight_grads = [
             torch.from_numpy(grads[name]) if need else None
-            for name, need in zip(module._names, ctx.needs_input_grad[5:])
+            for name, need in zip(ctx.names, ctx.needs_input_grad[5:])
         ]
         return (
             None,
@@ -167,7 +206,7 @@ class _Recurrent(nn.Module):
         for name, shape in self._layer.param_shapes():
             self.register_parameter(name, nn.Parameter(torch.empty(shape)))
         self._grad_lock = threading.Lock()
-        self._synced: Optional[tuple] = None
+        self._seed = seed
         self.reset_parameters()
 
     def __getstate__(self) -> dict[str, Any]:
@@ -175,7 +214,6 @@ class _Recurrent(nn.Module):
         # given them at the copy's first forward); a lock does not pickle
         state = self.__dict__.copy()
         state.pop("_grad_lock", None)
-        state["_synced"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -209,16 +247,35 @@ class _Recurrent(nn.Module):
             s += f", bidirectional={self.bidirectional}"
         return s
 
-    def _sync(self) -> list[Tensor]:
-        """Copies the parameters into the engine when any changed since the last call."""
-        weights = [getattr(self, n) for n in self._names]
-        key = tuple((w.data_ptr(), w._version) for w in weights)
-        if key != self._synced:
-            self._layer._native.set_tensors(
-                {n: _numpy(w, n) for n, w in zip(self._names, weights)}, True
+    def _dropout_seed(self) -> Optional[int]:
+        """The seed of this pass's dropout masks, drawn from torch's generator (``None``: no
+        dropout, and no draw, as ``nn.LSTM`` draws none then); the constructor's ``seed`` is
+        added to it."""
+        if not (self.training and self.dropout > 0 and self.num_layers > 1):
+            return None
+        draw = int(torch.randint(0, 2**62, (1,)).item())
+        return (draw + (self._seed or 0)) % 2**64
+
+    def _engine(self) -> None:
+        """Makes the engine's layer again when ``dropout`` or ``batch_first`` was set on the
+        module since (``nn.LSTM`` reads them at each call); its parameters come with every
+        pass."""
+        layer = self._layer
+        if layer.dropout == float(self.dropout) and layer.batch_first == bool(self.batch_first):
+            return
+        with self._grad_lock:
+            self._layer = _layers._RecurrentLayer(
+                self.mode,
+                self.input_size,
+                self.hidden_size,
+                self.num_layers,
+                self.bias,
+                bool(self.batch_first),
+                float(self.dropout),
+                self.bidirectional,
+                self.proj_size,
+                seed=0,
             )
-            self._synced = key
-        return weights
 
     def _forward(
         self,
@@ -246,8 +303,8 @@ class _Recurrent(nn.Module):
             c0 = None if c0 is None else c0.unsqueeze(1)
         elif x.dim() != 3:
             raise ValueError(f"input must be 3-D or 2-D (unbatched), got shape {tuple(x.shape)}")
-        with self._grad_lock:
-            weights = self._sync()
+        self._engine()
+        weights = [getattr(self, n) for n in self._names]
         res = RecurrentFunction.apply(self, lengths, x, h0, c0, *weights)
         out, h_n = res[0], res[1]
         c_n = res[2] if len(res) > 2 else None
@@ -256,8 +313,11 @@ class _Recurrent(nn.Module):
             h_n = h_n.squeeze(1)
             c_n = None if c_n is None else c_n.squeeze(1)
         if packed:
+            # sorted as the input was (nn.LSTM gives back its sorted_indices, None for a
+            # batch packed sorted)
             out = pack_padded_sequence(
-                out, lens, batch_first=self.batch_first, enforce_sorted=False
+                out, lens, batch_first=self.batch_first,
+                enforce_sorted=input.sorted_indices is None,
             )
         return out, h_n, c_n
 
@@ -270,7 +330,8 @@ class LSTM(_Recurrent):
         input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
         proj_size, device, dtype: as ``torch.nn.LSTM`` (``device`` the CPU, ``dtype``
             float32 only).
-        seed: seeds the engine's dropout masks; ``None`` draws one.
+        seed: added to the seed of each training pass's dropout masks, which is drawn from
+            torch's generator (``torch.manual_seed`` repeats the masks).
     """
 
     def __init__(
@@ -329,7 +390,7 @@ class GRU(_Recurrent):
     Args:
         input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
         device, dtype: as ``torch.nn.GRU``.
-        seed: seeds the engine's dropout masks.
+        seed: as for ``LSTM``.
     """
 
     def __init__(
@@ -380,7 +441,7 @@ class RNN(GRU):
         input_size, hidden_size, num_layers, nonlinearity, bias, batch_first, dropout,
         bidirectional, device, dtype: as ``torch.nn.RNN`` (``nonlinearity`` ``'tanh'`` or
             ``'relu'``).
-        seed: seeds the engine's dropout masks.
+        seed: as for ``LSTM``.
     """
 
     def __init__(
