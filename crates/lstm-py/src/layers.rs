@@ -601,9 +601,12 @@ impl PyRecurrent {
     ///
     /// `params`: the parameters the forward pass ran with, written first under the same lock,
     /// in place of the check that they did not change since (`lstm.torch`: a graph may hold
-    /// passes of other parameters, `torch.func.functional_call`'s).
-    #[pyo3(signature = (d_output, d_h_n = None, d_c_n = None, tape = None, params = None))]
-    #[allow(clippy::type_complexity)]
+    /// passes of other parameters, `torch.func.functional_call`'s). With `fresh`, the
+    /// gradients are this pass's alone, returned as a dict in a fourth item, and the layer's
+    /// own are left as they were (from one locked call: another thread's pass cannot mix in).
+    #[pyo3(signature = (d_output, d_h_n = None, d_c_n = None, tape = None, params = None,
+                        fresh = false))]
+    #[allow(clippy::type_complexity, clippy::too_many_arguments)]
     fn backward<'py>(
         &self,
         py: Python<'py>,
@@ -612,10 +615,12 @@ impl PyRecurrent {
         d_c_n: Option<&Bound<'py, PyAny>>,
         tape: Option<&Bound<'py, Tape>>,
         params: Option<&Bound<'py, PyDict>>,
+        fresh: bool,
     ) -> PyResult<(
         Bound<'py, PyAny>,
         Bound<'py, PyAny>,
         Option<Bound<'py, PyAny>>,
+        Option<Bound<'py, PyDict>>,
     )> {
         let lstm = self.cfg.mode == Mode::Lstm;
         let tape_ref = tape.map(|t| t.get());
@@ -654,7 +659,7 @@ impl PyRecurrent {
         let ds = da.as_slice().map_err(|e| value_err(e.to_string()))?;
         let arrays = params.map(|p| self.checked_params(p, true)).transpose()?;
         let views = arrays.as_deref().map(param_views).transpose()?;
-        let (dx, dh0, dc0) = py
+        let (dx, dh0, dc0, fresh_grads) = py
             .detach(|| {
                 self.with_tape(tape_ref, |inner, tape| {
                     // the layer still holds them when nothing was written since the pass (each
@@ -696,10 +701,12 @@ impl PyRecurrent {
                         ));
                     }
                     let start = Instant::now();
+                    // this pass's gradients in a buffer of their own, the layer's kept
+                    let mut own_grads = fresh.then(|| vec![0.0; store.grads.len()]);
                     crate::pool::run(|| {
                         rnn.backward(
                             &store.values,
-                            &mut store.grads,
+                            own_grads.as_mut().unwrap_or(&mut store.grads),
                             &mut tape.cache,
                             ds,
                             d_final.as_ref(),
@@ -707,7 +714,19 @@ impl PyRecurrent {
                     })?;
                     compute[1] = start.elapsed().as_secs_f64();
                     let s = tape.cache.d_initial_state();
-                    Ok((tape.cache.d_input().to_vec(), s.h.clone(), s.c.clone()))
+                    let grads = own_grads.map(|g| {
+                        store
+                            .tensors()
+                            .iter()
+                            .map(|t| (t.name.clone(), t.shape.clone(), g[t.range()].to_vec()))
+                            .collect::<Vec<_>>()
+                    });
+                    Ok((
+                        tape.cache.d_input().to_vec(),
+                        s.h.clone(),
+                        s.c.clone(),
+                        grads,
+                    ))
                 })
             })
             .map_err(lib_err)?;
@@ -723,7 +742,17 @@ impl PyRecurrent {
         } else {
             None
         };
-        Ok((dx, dh0, dc0))
+        let grads = match fresh_grads {
+            Some(parts) => {
+                let d = PyDict::new(py);
+                for (name, shape, v) in parts {
+                    d.set_item(name, to_numpy(py, v, &shape)?)?;
+                }
+                Some(d)
+            }
+            None => None,
+        };
+        Ok((dx, dh0, dc0, grads))
     }
 
     /// For the benchmark: the seconds the library's own forward and backward passes took in

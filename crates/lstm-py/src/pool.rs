@@ -3,7 +3,9 @@
 //! workers, `multiprocessing` under Linux's default start method) finds a pool of threads that
 //! do not exist and waits for them forever (a probe, 2026-12-07). [`run`] computes on the
 //! global pool in the process that imported the package, and in a forked child on a pool made
-//! for that child.
+//! for that child. There the call waits on a worker of that pool: Ctrl-C reaches a long `fit`
+//! when it ends, not at its next step, and a fork while another thread was inside a call on the
+//! same layer or model leaves the child's calls on it waiting for a lock that was held.
 
 use std::sync::{Mutex, OnceLock};
 
@@ -41,9 +43,13 @@ fn child_pool(pid: u32) -> Option<&'static rayon::ThreadPool> {
     }
     // the pool of a parent that forked this process is left alone (its threads are not here
     // to stop) and a new one is kept for the life of the process
+    // two threads at least: a call made from a worker that waits for another call (a fit's
+    // progress callback that predicts with another model) needs a second one
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
     let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
         .build()
-        .or_else(|_| rayon::ThreadPoolBuilder::new().num_threads(1).build())
+        .or_else(|_| rayon::ThreadPoolBuilder::new().num_threads(2).build())
         .ok()?;
     let pool: &'static rayon::ThreadPool = Box::leak(Box::new(pool));
     *child = Some((pid, pool));

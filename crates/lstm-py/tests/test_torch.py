@@ -353,3 +353,46 @@ def test_a_parametrized_weight_is_read_at_every_pass():
             for m in (ref, ours):
                 m.parametrizations.weight_hh_l0[0].a.fill_(1 + 0.01 * i)
             torch.testing.assert_close(ours(x)[0], ref(x)[0], **TOL)
+
+
+def test_packed_order_shared_layers_across_threads_and_pickle_size(tmp_path):
+    import copy
+    import threading
+
+    from torch.nn.utils.rnn import PackedSequence
+
+    # a PackedSequence ordering sequences of equal length its own way (built by hand): the
+    # output in that order, with its indices, as nn's
+    ref, ours = _pair(input_size=3, hidden_size=5)
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(3, 3, 3, generator=g)  # (T, B, I), lengths 3, 3, 2
+    order = torch.tensor([1, 0, 2])
+    batch_sizes = torch.tensor([3, 3, 2])
+    data = torch.cat([x[t, order[: int(batch_sizes[t])]] for t in range(3)])
+    packed = PackedSequence(data, batch_sizes, order, torch.argsort(order))
+    a, b = ref(packed)[0], ours(packed)[0]
+    assert torch.equal(b.sorted_indices, a.sorted_indices)
+    torch.testing.assert_close(b.data, a.data, **TOL)
+    # a shallow copy shares the engine's layer: two threads' gradients do not mix
+    m = lstm.torch.LSTM(4, 16)
+    twin = copy.copy(m)
+    xs = [torch.randn(6, 3, 4, generator=torch.Generator().manual_seed(k)) for k in (5, 6)]
+    want = [torch.autograd.grad(m(x)[0].pow(2).sum(), list(m.parameters())) for x in xs]
+    bad = []
+
+    def work(mod, x, w):
+        for _ in range(20):
+            got = torch.autograd.grad(mod(x)[0].pow(2).sum(), list(mod.parameters()))
+            bad.extend(1 for a, b in zip(got, w) if not torch.allclose(a, b, rtol=1e-5, atol=1e-6))
+
+    threads = [threading.Thread(target=work, args=(mod, x, w)) for mod, x, w in zip((m, twin), xs, want)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not bad
+    # torch.save(module) holds the parameters once (the engine's layer is made again)
+    big = lstm.torch.LSTM(64, 128, num_layers=2)
+    torch.save(big, tmp_path / "ours.pt")
+    torch.save(nn.LSTM(64, 128, num_layers=2), tmp_path / "nn.pt")
+    assert (tmp_path / "ours.pt").stat().st_size < 1.2 * (tmp_path / "nn.pt").stat().st_size

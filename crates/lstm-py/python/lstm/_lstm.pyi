@@ -61,8 +61,12 @@ class Recurrent:
         d_c_n: Optional[Any] = None,
         tape: Optional[Tape] = None,
         params: Optional[Dict[str, Any]] = None,
+        fresh: bool = False,
     ) -> Tuple[
-        npt.NDArray[np.float32], npt.NDArray[np.float32], Optional[npt.NDArray[np.float32]]
+        npt.NDArray[np.float32],
+        npt.NDArray[np.float32],
+        Optional[npt.NDArray[np.float32]],
+        Optional[Dict[str, npt.NDArray[np.float32]]],
     ]: ...
     def last_compute_seconds(self) -> Tuple[float, float]: ...
     def time_forward_backward(self, x: Any, d_output: Any, reps: int) -> List[float]: ...

@@ -374,7 +374,7 @@ class _RecurrentLayer:
                     )
             dh = None if dh is None else dh[:, None]
             dc = None if dc is None else dc[:, None]
-        d_x, d_h0, d_c0 = self._native.backward(do, dh, dc, tape)
+        d_x, d_h0, d_c0, _ = self._native.backward(do, dh, dc, tape)
         if unbatched:
             d_x = d_x[0] if self.batch_first else d_x[:, 0]
             d_h0 = d_h0[:, 0]

@@ -27,7 +27,6 @@ directly (same results as packing it), and a ``PackedSequence`` works as with ``
 from __future__ import annotations
 
 import math
-import threading
 from typing import Any, Optional, Tuple, Union
 
 import numpy as np
@@ -140,13 +139,11 @@ class RecurrentFunction(torch.autograd.Function):
                 _numpy(x, "input"), _numpy(h0, "h0"), _numpy(c0, "c0"), ctx.lengths,
                 ctx.train, tape, params, ctx.seed,
             )
-        # the engine adds into one set of gradients: zero, add this call's, read them
-        with ctx.module._grad_lock:
-            native.zero_grad()
-            d_x, d_h0, d_c0 = native.backward(
-                _numpy(d_out, "d_output"), _numpy(d_h_n, "d_h_n"), d_c, tape, params
-            )
-            grads = native.tensors(True) if any(ctx.needs_input_grad[5:]) else {}
+        # this pass's gradients alone, from one call (another thread's pass on the same engine
+        # layer, a copy.copy of the module's, cannot mix in)
+        d_x, d_h0, d_c0, grads = native.backward(
+            _numpy(d_out, "d_output"), _numpy(d_h_n, "d_h_n"), d_c, tape, params, True
+        )
         ctx.tape = None  # frees the forward pass's buffers
         weight_grads = [
             torch.from_numpy(grads[name]) if need else None
@@ -205,20 +202,23 @@ class _Recurrent(nn.Module):
         self._names = [name for name, _ in self._layer.param_shapes()]
         for name, shape in self._layer.param_shapes():
             self.register_parameter(name, nn.Parameter(torch.empty(shape)))
-        self._grad_lock = threading.Lock()
         self._seed = seed
         self.reset_parameters()
 
     def __getstate__(self) -> dict[str, Any]:
-        # copy.deepcopy and torch.save(module): the parameters are torch's own (the engine is
-        # given them at the copy's first forward); a lock does not pickle
+        # copy.deepcopy and torch.save(module): the parameters are torch's own, which every
+        # pass gives the engine; its layer is made again, not pickled with a copy of them
         state = self.__dict__.copy()
-        state.pop("_grad_lock", None)
+        state.pop("_layer", None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        state.pop("_synced", None)  # (pickled by the package of e625d09)
+        state.setdefault("_seed", None)
         super().__setstate__(state)
-        self._grad_lock = threading.Lock()
+        if "_layer" not in self.__dict__:
+            self._layer = self._new_layer()
 
     def reset_parameters(self) -> None:
         """``nn.LSTM``'s initialisation: every parameter uniform in ``±1/sqrt(hidden_size)``,
@@ -263,19 +263,24 @@ class _Recurrent(nn.Module):
         layer = self._layer
         if layer.dropout == float(self.dropout) and layer.batch_first == bool(self.batch_first):
             return
-        with self._grad_lock:
-            self._layer = _layers._RecurrentLayer(
-                self.mode,
-                self.input_size,
-                self.hidden_size,
-                self.num_layers,
-                self.bias,
-                bool(self.batch_first),
-                float(self.dropout),
-                self.bidirectional,
-                self.proj_size,
-                seed=0,
-            )
+        # (a pass running in another thread keeps the layer it began on)
+        self._layer = self._new_layer()
+
+    def _new_layer(self) -> "_layers._RecurrentLayer":
+        """The engine's layer for the module's configuration of now (its parameters come with
+        each pass)."""
+        return _layers._RecurrentLayer(
+            self.mode,
+            self.input_size,
+            self.hidden_size,
+            self.num_layers,
+            self.bias,
+            bool(self.batch_first),
+            float(self.dropout),
+            self.bidirectional,
+            self.proj_size,
+            seed=0,
+        )
 
     def _forward(
         self,
@@ -313,11 +318,15 @@ class _Recurrent(nn.Module):
             h_n = h_n.squeeze(1)
             c_n = None if c_n is None else c_n.squeeze(1)
         if packed:
-            # sorted as the input was (nn.LSTM gives back its sorted_indices, None for a
-            # batch packed sorted)
-            out = pack_padded_sequence(
-                out, lens, batch_first=self.batch_first,
-                enforce_sorted=input.sorted_indices is None,
+            # in the input's order of sequences, with its indices, as nn.LSTM gives it back
+            # (sorting again could order sequences of equal length otherwise)
+            order = input.sorted_indices
+            if order is not None:
+                out = out.index_select(0 if self.batch_first else 1, order)
+                lens = lens.index_select(0, order.to(lens.device))
+            packed = pack_padded_sequence(out, lens, batch_first=self.batch_first)
+            out = PackedSequence(
+                packed.data, packed.batch_sizes, input.sorted_indices, input.unsorted_indices
             )
         return out, h_n, c_n
 
