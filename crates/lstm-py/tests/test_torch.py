@@ -396,3 +396,23 @@ def test_packed_order_shared_layers_across_threads_and_pickle_size(tmp_path):
     torch.save(big, tmp_path / "ours.pt")
     torch.save(nn.LSTM(64, 128, num_layers=2), tmp_path / "nn.pt")
     assert (tmp_path / "ours.pt").stat().st_size < 1.2 * (tmp_path / "nn.pt").stat().st_size
+
+
+def test_the_modules_are_torchs_own_classes():
+    # code that finds or initialises recurrent layers by class sees these ones
+    for ours, cls in (
+        (lstm.torch.LSTM(3, 4, 2, proj_size=2), nn.LSTM),
+        (lstm.torch.GRU(3, 4, bidirectional=True), nn.GRU),
+        (lstm.torch.RNN(3, 4, nonlinearity="relu"), nn.RNN),
+    ):
+        assert isinstance(ours, cls) and isinstance(ours, nn.RNNBase)
+        assert [w.shape for w in ours._flat_weights] == [p.shape for p in ours.parameters()]
+        assert len(ours.all_weights) == ours.num_layers * (2 if ours.bidirectional else 1)
+    assert not isinstance(lstm.torch.RNN(3, 4), nn.GRU)
+    # the initialisation is nn's: the same weights after the same seed
+    torch.manual_seed(7)
+    a = nn.GRU(3, 4, 2)
+    torch.manual_seed(7)
+    b = lstm.torch.GRU(3, 4, 2)
+    for (n, p), (m, q) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert n == m and torch.equal(p, q)

@@ -1,5 +1,5 @@
 """The lstm engine inside PyTorch models: ``lstm.torch.LSTM``, ``GRU`` and ``RNN`` are
-``torch.nn.Module`` drop-ins for ``torch.nn.LSTM``, ``GRU`` and ``RNN`` on the CPU in float32,
+drop-ins for ``torch.nn.LSTM``, ``GRU`` and ``RNN`` (subclasses of them) on the CPU in float32,
 with the same arguments, the same ``state_dict`` and the same results, computed by the engine
 through a ``torch.autograd.Function``::
 
@@ -159,8 +159,11 @@ class RecurrentFunction(torch.autograd.Function):
         )
 
 
-class _Recurrent(nn.Module):
-    """What the three modules share: the engine's layer and the parameters mirrored in it."""
+class _Recurrent:
+    """What the three modules share: the engine's layer beside ``nn.RNNBase``'s parameters
+    (the modules are ``nn.LSTM``, ``nn.GRU`` and ``nn.RNN``: ``isinstance``, ``all_weights``,
+    ``_flat_weights``, ``extra_repr``, ``flatten_parameters`` and the initialisation are
+    theirs; the forward pass is the engine's)."""
 
     def __init__(
         self,
@@ -178,16 +181,12 @@ class _Recurrent(nn.Module):
         *,
         seed: Optional[int] = None,
     ) -> None:
-        super().__init__()
         if device is not None and torch.device(device).type != "cpu":
             raise ValueError(f"lstm computes on the CPU, not on {device}")
         if dtype is not None and dtype != torch.float32:
             raise ValueError(f"lstm computes in float32, not {dtype}")
-        self.mode = mode
-        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
-        self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
-        self.bidirectional, self.proj_size = bidirectional, proj_size
-        self._layer = _layers._RecurrentLayer(
+        # the engine's layer first: its checks and messages, before torch's
+        layer = _layers._RecurrentLayer(
             mode,
             input_size,
             hidden_size,
@@ -197,18 +196,31 @@ class _Recurrent(nn.Module):
             dropout,
             bidirectional,
             proj_size,
-            seed=seed,
+            seed=0,
         )
-        self._names = [name for name, _ in self._layer.param_shapes()]
-        for name, shape in self._layer.param_shapes():
-            self.register_parameter(name, nn.Parameter(torch.empty(shape)))
+        # nn.RNNBase's parameters, in its order, initialised as nn.LSTM's from torch's generator
+        nn.RNNBase.__init__(
+            self,  # type: ignore[arg-type]
+            mode,
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            float(dropout),
+            bidirectional,
+            proj_size,
+        )
+        self._layer = layer
+        self._names = list(self._flat_weights_names)  # type: ignore[attr-defined]
+        if sorted(self._names) != sorted(n for n, _ in layer.param_shapes()):
+            raise AssertionError("the engine's parameters are not torch's")  # pragma: no cover
         self._seed = seed
-        self.reset_parameters()
 
     def __getstate__(self) -> dict[str, Any]:
         # copy.deepcopy and torch.save(module): the parameters are torch's own, which every
         # pass gives the engine; its layer is made again, not pickled with a copy of them
-        state = self.__dict__.copy()
+        state = nn.RNNBase.__getstate__(self)  # type: ignore[arg-type]
         state.pop("_layer", None)
         return state
 
@@ -216,36 +228,9 @@ class _Recurrent(nn.Module):
         state = dict(state)
         state.pop("_synced", None)  # (pickled by the package of e625d09)
         state.setdefault("_seed", None)
-        super().__setstate__(state)
+        nn.RNNBase.__setstate__(self, state)  # type: ignore[arg-type]
         if "_layer" not in self.__dict__:
             self._layer = self._new_layer()
-
-    def reset_parameters(self) -> None:
-        """``nn.LSTM``'s initialisation: every parameter uniform in ``±1/sqrt(hidden_size)``,
-        from torch's generator, in the same order (the same weights after the same
-        ``torch.manual_seed``)."""
-        stdv = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0.0
-        for w in self.parameters():
-            nn.init.uniform_(w, -stdv, stdv)
-
-    def flatten_parameters(self) -> None:
-        """Does nothing (``nn.LSTM``'s cuDNN call, kept for drop-in use)."""
-
-    def extra_repr(self) -> str:
-        s = f"{self.input_size}, {self.hidden_size}"
-        if self.proj_size != 0:
-            s += f", proj_size={self.proj_size}"
-        if self.num_layers != 1:
-            s += f", num_layers={self.num_layers}"
-        if self.bias is not True:
-            s += f", bias={self.bias}"
-        if self.batch_first is not False:
-            s += f", batch_first={self.batch_first}"
-        if self.dropout != 0:
-            s += f", dropout={self.dropout}"
-        if self.bidirectional is not False:
-            s += f", bidirectional={self.bidirectional}"
-        return s
 
     def _dropout_seed(self) -> Optional[int]:
         """The seed of this pass's dropout masks, drawn from torch's generator (``None``: no
@@ -331,7 +316,7 @@ class _Recurrent(nn.Module):
         return out, h_n, c_n
 
 
-class LSTM(_Recurrent):
+class LSTM(_Recurrent, nn.LSTM):
     """``torch.nn.LSTM`` computed by the lstm engine (CPU, float32): same arguments, same
     parameters and ``state_dict``, same ``forward``.
 
@@ -393,7 +378,7 @@ class LSTM(_Recurrent):
         return out, (h_n, c_n)
 
 
-class GRU(_Recurrent):
+class GRU(_Recurrent, nn.GRU):
     """``torch.nn.GRU`` computed by the lstm engine (CPU, float32).
 
     Args:
@@ -443,7 +428,7 @@ class GRU(_Recurrent):
         return out, h_n
 
 
-class RNN(GRU):
+class RNN(_Recurrent, nn.RNN):
     """``torch.nn.RNN`` computed by the lstm engine (CPU, float32).
 
     Args:
@@ -486,3 +471,14 @@ class RNN(GRU):
             seed=seed,
         )
         self.nonlinearity = nonlinearity
+
+    def forward(  # type: ignore[override]
+        self,
+        input: Union[Tensor, PackedSequence],
+        hx: Optional[Tensor] = None,
+        lengths: Optional[Any] = None,
+    ) -> Tuple[Any, Tensor]:
+        """As ``torch.nn.RNN.forward``; ``lengths`` as for ``LSTM.forward``. Returns
+        ``(output, h_n)``."""
+        out, h_n, _ = self._forward(input, hx, None, lengths)
+        return out, h_n
