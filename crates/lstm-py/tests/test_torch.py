@@ -416,3 +416,17 @@ def test_the_modules_are_torchs_own_classes():
     b = lstm.torch.GRU(3, 4, 2)
     for (n, p), (m, q) in zip(a.state_dict().items(), b.state_dict().items()):
         assert n == m and torch.equal(p, q)
+
+
+def test_device_and_dtype_reach_torchs_constructor():
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        m = lstm.torch.LSTM(3, 4, dtype=torch.float32)
+    finally:
+        torch.set_default_dtype(old)
+    assert m.weight_ih_l0.dtype == torch.float32
+    m(torch.randn(5, 2, 3))
+    # nn.utils.skip_init builds on the meta device
+    s = nn.utils.skip_init(lstm.torch.GRU, 3, 4)
+    assert s.weight_ih_l0.device.type == "cpu"

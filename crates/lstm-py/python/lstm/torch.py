@@ -181,7 +181,9 @@ class _Recurrent:
         *,
         seed: Optional[int] = None,
     ) -> None:
-        if device is not None and torch.device(device).type != "cpu":
+        # (the meta device builds a module without memory, nn.utils.skip_init's; a forward
+        # there is refused)
+        if device is not None and torch.device(device).type not in ("cpu", "meta"):
             raise ValueError(f"lstm computes on the CPU, not on {device}")
         if dtype is not None and dtype != torch.float32:
             raise ValueError(f"lstm computes in float32, not {dtype}")
@@ -210,6 +212,8 @@ class _Recurrent:
             float(dropout),
             bidirectional,
             proj_size,
+            device=device,
+            dtype=dtype,
         )
         self._layer = layer
         self._names = list(self._flat_weights_names)  # type: ignore[attr-defined]
@@ -294,6 +298,10 @@ class _Recurrent:
         elif x.dim() != 3:
             raise ValueError(f"input must be 3-D or 2-D (unbatched), got shape {tuple(x.shape)}")
         self._engine()
+        # nn.LSTM's forward keeps _flat_weights current (a parametrized weight's value)
+        update = getattr(self, "_update_flat_weights", None)
+        if update is not None:
+            update()
         weights = [getattr(self, n) for n in self._names]
         res = RecurrentFunction.apply(self, lengths, x, h0, c0, *weights)
         out, h_n = res[0], res[1]
