@@ -1,5 +1,5 @@
 """What `lstm.torch` pays for giving the engine its parameters at every pass: one copy of the
-weights (`Recurrent.set_tensors` from the module's parameters, as a forward pass makes it)
+weights (the module's parameters as arrays, then `Recurrent.set_tensors`, as a forward pass does)
 against a whole forward + backward round of the module, on three `lstm bench` shapes
 (layer only, dense input, batch-first), one torch thread. Needs torch.
 
@@ -38,9 +38,10 @@ def main() -> None:
             out, _ = m(x)
             out.sum().backward()
             rounds.append(time.perf_counter() - t0)
+            # as a pass does it: the parameters as arrays, then into the engine
+            t0 = time.perf_counter()
             weights = tuple(getattr(m, n) for n in m._names)
             params = lstm.torch._params(m._names, weights)
-            t0 = time.perf_counter()
             m._layer._native.set_tensors(params, True)
             copies.append(time.perf_counter() - t0)
         r = statistics.median(rounds[5:])
