@@ -1531,32 +1531,13 @@ def test_scikit_learn_clones_and_cross_validates_the_classifier(classifier, tmp_
     assert lstm.load(tmp_path / "best").predict(texts[:3]) == g.predict(texts[:3])
 
 
-def test_a_child_forked_after_a_model_computed_uses_it(text_model, classifier):
-    import time
-
-    if not hasattr(os, "fork"):
-        pytest.skip("no fork() here")
+def test_a_child_forked_after_a_model_computed_uses_it(text_model, classifier, forked):
     m, _, _ = text_model
     c, _, _, texts, _ = classifier
-    want = (m.generate("ROMEO:", length=40, seed=5), c.predict_proba(texts[:8]).tolist())
+
+    def answers():
+        return m.generate("ROMEO:", length=40, seed=5), c.predict_proba(texts[:8]).tolist()
+
+    want = answers()
     # multiprocessing's default start on Linux: the library's threads stayed in this process
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        try:
-            got = (m.generate("ROMEO:", length=40, seed=5), c.predict_proba(texts[:8]).tolist())
-            os.write(w, b"same" if got == want else b"differs")
-        finally:
-            os._exit(0)
-    os.close(w)
-    start = time.monotonic()
-    while time.monotonic() - start < 120:
-        if os.waitpid(pid, os.WNOHANG)[0]:
-            break
-        time.sleep(0.05)
-    else:
-        os.kill(pid, 9)
-        os.waitpid(pid, 0)
-        pytest.fail("the forked child did not finish in 120 s")
-    assert os.read(r, 16) == b"same"
-    os.close(r)
+    assert forked(lambda: b"same" if answers() == want else b"differs", 120) == b"same"

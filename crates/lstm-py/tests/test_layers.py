@@ -592,35 +592,11 @@ def test_layers_pickle_and_deepcopy_with_their_parameters():
             np.testing.assert_array_equal(layer(x)[0], out)
 
 
-def test_a_child_forked_after_the_layer_computed_computes_too():
-    import os
-    import time
-
-    if not hasattr(os, "fork"):
-        pytest.skip("no fork() here")
+def test_a_child_forked_after_the_layer_computed_computes_too(forked):
     layer = lstm.LSTM(4, 64, seed=1)
     x = np.random.default_rng(0).standard_normal((50, 2, 4)).astype(np.float32)
     want = layer(x)[0]
     # a DataLoader's worker, multiprocessing's default start on Linux: the engine's threads
     # stayed in this process; the child makes its own (it waited for them forever)
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        try:
-            ok = np.array_equal(layer(x)[0], want)
-            os.write(w, b"same" if ok else b"differs")
-        finally:
-            os._exit(0)
-    os.close(w)
-    start = time.monotonic()
-    while time.monotonic() - start < 60:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        time.sleep(0.05)
-    else:
-        os.kill(pid, 9)
-        os.waitpid(pid, 0)
-        pytest.fail("the forked child did not finish in 60 s")
-    assert os.read(r, 16) == b"same"
-    os.close(r)
+    got = forked(lambda: b"same" if np.array_equal(layer(x)[0], want) else b"differs", 60)
+    assert got == b"same"
