@@ -359,16 +359,16 @@ fn job_functions_name_the_function_for_the_model() {
     let dir = std::env::temp_dir().join(format!("lstm-kinds-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let train = |task: Task, name: &str, data: String, tweak: &dyn Fn(&mut Settings)| {
-        let file = dir.join(format!("{name}.csv"));
-        std::fs::write(&file, data).unwrap();
+    // two steps of a tiny model of `task` on `file`
+    let small = |task: Task, file: &std::path::Path| {
         let mut s = Settings::defaults(task);
         s.data = Some(file.display().to_string());
         (s.minutes, s.epochs, s.steps) = (None, None, Some(2));
         (s.threads, s.hidden, s.batch) = (1, 4, 4);
-        tweak(&mut s);
-        let out = dir.join(name);
-        Job::new(task, s, out.clone())
+        s
+    };
+    let run = |task: Task, s: Settings, out: &std::path::Path| {
+        Job::new(task, s, out.to_path_buf())
             .unwrap()
             .train(
                 &|_, _, _| Ok(()),
@@ -376,7 +376,14 @@ fn job_functions_name_the_function_for_the_model() {
                 &mut |_| {},
             )
             .unwrap();
-        (lstm::load(&out).unwrap(), file)
+        lstm::load(out).unwrap()
+    };
+    let train = |task: Task, name: &str, data: String, tweak: &dyn Fn(&mut Settings)| {
+        let file = dir.join(format!("{name}.csv"));
+        std::fs::write(&file, data).unwrap();
+        let mut s = small(task, &file);
+        tweak(&mut s);
+        (run(task, s, &dir.join(name)), file)
     };
     let (mut text, text_file) = train(
         Task::Text,
@@ -538,21 +545,10 @@ fn job_functions_name_the_function_for_the_model() {
     .unwrap();
     // ... and so do the settings a run was started with, whose defaults it resolved (the
     // review: a default horizon of 0, saved as 14, was refused as a change)
-    let mut started = Settings::defaults(Task::Forecast);
-    started.data = Some(series_file.display().to_string());
-    (started.minutes, started.epochs, started.steps) = (None, None, Some(2));
-    (started.threads, started.hidden, started.batch) = (1, 4, 4);
+    let mut started = small(Task::Forecast, &series_file);
     started.columns = vec!["y".into()];
     (started.layers, started.season, started.members) = (1, Some(7), 1);
-    Job::new(Task::Forecast, started.clone(), dir.join("g0"))
-        .unwrap()
-        .train(
-            &|_, _, _| Ok(()),
-            &std::sync::atomic::AtomicBool::new(false),
-            &mut |_| {},
-        )
-        .unwrap();
-    let g0 = lstm::load(&dir.join("g0")).unwrap();
+    let g0 = run(Task::Forecast, started.clone(), &dir.join("g0"));
     assert_eq!(g0.meta.settings.horizon, 14);
     started.steps = Some(4);
     let resumed = Job::resume(g0, started, dir.join("g0")).unwrap();
