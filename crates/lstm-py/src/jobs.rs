@@ -140,7 +140,44 @@ fn settings_from(task: Task, overrides: &str) -> PyResult<Settings> {
     })?;
     s.validate()
         .map_err(|e| value_err(format!("invalid settings: {e}")))?;
+    // a setting of another job, given a value other than this job's default, would change
+    // nothing (a probe, 2026-12-07: `TextModel(window=5)` trained as if it were not given);
+    // a job's default is let through, so that one job's `get_params()` builds another
+    let given = serde_json::to_value(&s).expect("settings serialise");
+    let defaults: Vec<serde_json::Value> = [Task::Text, Task::Forecast, Task::Classify]
+        .into_iter()
+        .map(|t| serde_json::to_value(Settings::defaults(t)).expect("settings serialise"))
+        .collect();
+    let mut foreign: Vec<&String> = o
+        .keys()
+        .filter(|k| {
+            !Settings::used_by(task, k) && defaults.iter().all(|d| given.get(k) != d.get(k))
+        })
+        .collect();
+    foreign.sort();
+    if let Some(k) = foreign.first() {
+        let owners: Vec<&str> = [Task::Text, Task::Forecast, Task::Classify]
+            .into_iter()
+            .filter(|&t| Settings::used_by(t, k))
+            .map(job_class)
+            .collect();
+        return Err(value_err(format!(
+            "setting {k:?} is not read by the {task} job ({}), so it would change nothing; \
+             it is a setting of {}",
+            job_class(task),
+            owners.join(" and ")
+        )));
+    }
     Ok(s)
+}
+
+/// The Python class of a job.
+fn job_class(task: Task) -> &'static str {
+    match task {
+        Task::Text => "lstm.TextModel",
+        Task::Forecast => "lstm.Forecaster",
+        Task::Classify => "lstm.Classifier",
+    }
 }
 
 /// What a setting of NeuralForecast, Darts, GluonTS or Keras is here (a probe, 2026-12-07:

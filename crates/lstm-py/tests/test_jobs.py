@@ -133,6 +133,20 @@ def test_settings_are_the_binarys_under_the_same_names():
         lstm.Forecaster(h=12)
     with pytest.raises(ValueError, match="invalid"):
         lstm.TextModel(hidden=0)
+    # another job's setting would change nothing: refused, naming the job that reads it,
+    # unless it is a job's default (so that one job's get_params() builds another)
+    with pytest.raises(ValueError, match="not read by the text job.* of lstm.Forecaster$"):
+        lstm.TextModel(window=5)
+    with pytest.raises(ValueError, match="\"seq_len\" is not read by the forecast job"):
+        lstm.Forecaster(horizon=6).set_params(seq_len=10)
+    with pytest.raises(ValueError, match="lstm.Forecaster and lstm.Classifier$"):
+        lstm.settings("text", bidirectional=True)
+    with pytest.raises(ValueError, match="\"holdout\" is not read by the classify job"):
+        lstm.Classifier(holdout=3)
+    for a, b in [(lstm.TextModel, lstm.Forecaster), (lstm.Forecaster, lstm.Classifier)]:
+        a(**b(lr=0.01).get_params())
+        b(**a(lr=0.01).get_params())
+    assert lstm.Classifier(max_len=100, min_count=1).get_params()["max_len"] == 100
     # the wrong kind of value is a TypeError naming the keyword, in Python's words
     with pytest.raises(TypeError, match=r"^hidden: .*string \"big\", expected a whole number"):
         lstm.Classifier(hidden="big")

@@ -576,6 +576,21 @@ impl Settings {
         }
     }
 
+    /// Whether `task` reads the setting `name` (a field of [`Settings`] by its configuration
+    /// name): the settings `lstm train <task>` has a flag for, and those without a flag that
+    /// only its job reads (`word_dropout`, `max_vocab`, `min_count` and `pool` for classify).
+    /// A name that is no setting is read by no task.
+    pub fn used_by(task: Task, name: &str) -> bool {
+        if COMMON.contains(&name) {
+            return true;
+        }
+        match task {
+            Task::Text => TEXT.contains(&name),
+            Task::Forecast => FORECAST.contains(&name),
+            Task::Classify => CLASSIFY.contains(&name),
+        }
+    }
+
     /// Whether peepholes are on.
     pub fn peephole(&self) -> bool {
         matches!(self.variant, Variant::Peephole | Variant::PeepholeCoupled)
@@ -586,6 +601,74 @@ impl Settings {
         matches!(self.variant, Variant::Coupled | Variant::PeepholeCoupled)
     }
 }
+
+/// Settings every job reads ([`Settings::used_by`]).
+const COMMON: [&str; 25] = [
+    "data",
+    "cell",
+    "variant",
+    "layers",
+    "hidden",
+    "proj",
+    "batch",
+    "lr",
+    "optimizer",
+    "lr_schedule",
+    "weight_decay",
+    "momentum",
+    "dropout",
+    "recurrent_dropout",
+    "clip",
+    "seed",
+    "threads",
+    "steps",
+    "epochs",
+    "minutes",
+    "save_every",
+    "eval_every",
+    "val_fraction",
+    "on_nonfinite",
+    "precision",
+];
+
+/// Settings only the text job reads, besides [`COMMON`].
+const TEXT: [&str; 4] = ["val", "seq_len", "sample_every", "tail"];
+
+/// Settings only the forecast job reads (both forecasters), besides [`COMMON`].
+const FORECAST: [&str; 15] = [
+    "columns",
+    "date_column",
+    "id_column",
+    "known_columns",
+    "forecaster",
+    "season",
+    "context",
+    "distribution",
+    "scaling",
+    "id_embedding",
+    "window",
+    "horizon",
+    "holdout",
+    "transform",
+    "bidirectional",
+];
+
+/// Settings only the classify job reads, besides [`COMMON`].
+const CLASSIFY: [&str; 13] = [
+    "val",
+    "tail",
+    "text_column",
+    "label_column",
+    "tokens",
+    "embedding",
+    "max_len",
+    "min_count",
+    "max_vocab",
+    "word_dropout",
+    "pool",
+    "members",
+    "bidirectional",
+];
 
 /// The classifier's default number of models averaged ([`Settings::members`]; with 8 epochs,
 /// chosen by 5-fold cross-validation on the training rows, docs/classify.md).
@@ -606,6 +689,35 @@ impl Default for Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every setting is read by some job, once per list, and every name listed is a setting:
+    /// a new field must be given its jobs.
+    #[test]
+    fn every_setting_belongs_to_a_job() {
+        let v = serde_json::to_value(Settings::defaults(Task::Text)).unwrap();
+        let fields: Vec<&String> = v.as_object().unwrap().keys().collect();
+        for f in &fields {
+            let jobs = [Task::Text, Task::Forecast, Task::Classify]
+                .into_iter()
+                .filter(|&t| Settings::used_by(t, f))
+                .count();
+            assert!(jobs > 0, "{f} is read by no job");
+        }
+        for list in [&COMMON[..], &TEXT[..], &FORECAST[..], &CLASSIFY[..]] {
+            for name in list {
+                assert!(fields.iter().any(|f| f == name), "{name} is no setting");
+            }
+        }
+        for list in [&TEXT[..], &FORECAST[..], &CLASSIFY[..]] {
+            for name in list {
+                assert!(!COMMON.contains(name), "{name} is listed twice");
+            }
+        }
+        assert!(!Settings::used_by(Task::Text, "window"));
+        assert!(!Settings::used_by(Task::Forecast, "seq_len"));
+        assert!(Settings::used_by(Task::Classify, "word_dropout"));
+        assert!(!Settings::used_by(Task::Classify, "no_such"));
+    }
 
     /// A configuration file may spell a choice as its flag does (`--cell rnn-relu`,
     /// `--scaling log-seasonal`) or as `config.json` saves it (`rnn_relu`): both read alike.
