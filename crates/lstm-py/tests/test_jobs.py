@@ -1548,9 +1548,29 @@ def test_scikit_learn_clones_and_cross_validates_the_classifier(classifier, tmp_
 def test_a_child_forked_after_a_model_computed_uses_it(text_model, classifier, forked):
     m, _, _ = text_model
     c, _, _, texts, _ = classifier
+    # on all cores (threads=0, the default), so that rayon's global pool computes: the fixtures
+    # train on one thread, and a child waited on that pool only here (checked: without
+    # pool.rs, the forecast and the fit below hang in the child, the fixtures' calls do not)
+    rng = np.random.default_rng(0)
+    t = np.arange(60)
+    data = {
+        "series": np.repeat(np.arange(40), 60),
+        "t": np.tile(t, 40),
+        "value": np.tile(np.sin(t / 2.0), 40) + rng.random(2400),
+    }
+    f = lstm.Forecaster(steps=10, horizon=6, season=12)
+    f.fit(data, column="value", id_column="series", time_column="t")
+    text = (DATA / "tinyshakespeare.txt").read_text()[:20000]
 
     def answers():
-        return m.generate("ROMEO:", length=40, seed=5), c.predict_proba(texts[:8]).tolist()
+        fresh = lstm.TextModel(hidden=16, layers=1, steps=5, seq_len=16, batch=8, seed=3)
+        fresh.fit(text)
+        return (
+            m.generate("ROMEO:", length=40, seed=5),
+            c.predict_proba(texts[:8]).tolist(),
+            [v.tolist() for v in f.predict(quantiles=[0.1, 0.9]).values()],
+            fresh.generate("A", length=20, seed=1),
+        )
 
     want = answers()
     # multiprocessing's default start on Linux: the library's threads stayed in this process
