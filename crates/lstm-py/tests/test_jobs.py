@@ -574,6 +574,17 @@ def test_ids_and_names_with_commas_and_quotes_come_back_whole():
     assert fc["t"].dtype == np.int64 and fc["sales, eur"].dtype == np.float64
 
 
+def test_a_tab_in_the_only_columns_name_keeps_the_copy_comma_separated():
+    # the copy's header was the name alone, read as tab-separated: "no column `va\tlue`"
+    pd = pytest.importorskip("pandas", reason="pandas is not installed: DataFrame input untested")
+    y = np.sin(np.arange(80) / 2.0) + 2
+    for data in (pd.DataFrame({"va\tlue": y}), {"va\tlue": y}):
+        f = lstm.Forecaster(steps=5, horizon=4, season=12, threads=1)
+        f.fit(data, column="va\tlue")
+        fc = f.predict()
+        assert "va\tlue" in (fc.columns if isinstance(fc, pd.DataFrame) else fc)
+
+
 def test_ctrl_c_stops_a_fit_while_its_further_models_train(tmp_path):
     import _thread
     import signal

@@ -353,7 +353,10 @@ def _write_columns(path: Path, columns: Mapping[str, Sequence[Any]]) -> None:
         )
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(names)
+        # a name holding a tab is quoted, so that the header is not read as tab-separated
+        # (csv quotes only commas, quotes and line breaks)
+        tab = any("\t" in n for n in names)
+        csv.writer(f, quoting=csv.QUOTE_ALL if tab else csv.QUOTE_MINIMAL).writerow(names)
         for row in zip(*(columns[n] for n in names)):
             w.writerow([_fmt(v) for v in row])
 
@@ -946,7 +949,14 @@ class Forecaster(_Job):
                         f"them as such text: df[{c!r}].dt.tz_convert('UTC')"
                         ".dt.strftime('%Y-%m-%dT%H:%M:%SZ')"
                     )
-            data.to_csv(p, index=False)
+            if any("\t" in str(c) for c in data.columns):
+                # a name holding a tab is quoted, so that the header is not read as
+                # tab-separated (csv quotes only commas, quotes and line breaks)
+                with open(p, "w", newline="", encoding="utf-8") as f:
+                    csv.writer(f, quoting=csv.QUOTE_ALL).writerow([str(c) for c in data.columns])
+                data.to_csv(p, index=False, header=False, mode="a")
+            else:
+                data.to_csv(p, index=False)
             if not (
                 isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
             ):
