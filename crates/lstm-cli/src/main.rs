@@ -282,6 +282,15 @@ pub(crate) fn ignored(sig: i32) -> bool {
     }
 }
 
+/// The number of processes an MPI launcher (Open MPI's `mpirun`, a PMI one such as `srun`)
+/// started this one among; 1 when started alone.
+fn mpi_processes() -> usize {
+    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok()?.parse::<usize>().ok())
+        .unwrap_or(1)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if !matches!(
@@ -292,6 +301,14 @@ fn main() -> ExitCode {
         remove_pending_on_interrupt();
     }
     let result = match &cli.command {
+        // only training is shared among MPI processes; any other command would run whole on
+        // each of them, each writing the same output (a probe, 2026-12-07)
+        c if !matches!(c, Command::Train(_)) && mpi_processes() > 1 => Err(anyhow::anyhow!(
+            "started as one of {} MPI processes, but only `lstm train` runs across them; \
+             each process would run this whole command and write the same output: run it \
+             without mpirun or srun",
+            mpi_processes()
+        )),
         Command::Train(a) => train_cmd::train(a),
         Command::Generate(a) => use_cmd::generate(a),
         Command::Forecast(a) => use_cmd::forecast(a),

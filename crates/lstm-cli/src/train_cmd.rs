@@ -229,10 +229,7 @@ fn ranks() -> Result<(Option<crate::mpi::Mpi>, usize, usize)> {
 /// each train alone and write the same directory).
 #[cfg(not(feature = "mpi"))]
 fn ranks() -> Result<(Option<()>, usize, usize)> {
-    let size = ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok()?.parse::<usize>().ok())
-        .unwrap_or(1);
+    let size = crate::mpi_processes();
     if size > 1 {
         bail!(
             "started as one of {size} MPI processes, but this lstm was built without MPI; build it with `cargo build --release -p lstm-cli --features mpi`"
@@ -300,13 +297,21 @@ pub fn stop_status() -> u8 {
     }
 }
 
+/// Whether someone watches the run on a terminal: the progress bar draws on standard error, so
+/// both it and standard output must be one; otherwise a line per validation goes to standard
+/// output. Under `mpirun` a rank's standard output is a terminal and its standard error a pipe
+/// (a probe, 2026-12-07: the bar was hidden and the lines were off, so nothing showed).
+fn watched() -> bool {
+    std::io::stdout().is_terminal() && std::io::stderr().is_terminal()
+}
+
 /// Builds a new job ([`Job::new_until`]): a classifier's or a small forecaster's further models
 /// and candidate scalings train here, before the first model's progress bar, so a terminal
 /// shows a spinner meanwhile and Ctrl-C stops it with nothing written.
 fn new_job(task: Task, s: Settings, out: PathBuf, quiet: bool) -> Result<Job> {
     let stop = stop_flag();
     lstm::kernels::set_num_threads(s.threads);
-    let spin = if quiet || !std::io::stdout().is_terminal() || task == Task::Text {
+    let spin = if quiet || !watched() || task == Task::Text {
         ProgressBar::hidden()
     } else {
         let b = ProgressBar::new_spinner();
@@ -436,7 +441,7 @@ fn run(mut job: Job, quiet: bool, new_out: bool) -> Result<()> {
     // held to the end of `run`; a directory the lock created and this run left without a
     // checkpoint (an error before the first save) is removed when it is dropped
     let _lock = lock.transpose()?;
-    let tty = std::io::stdout().is_terminal();
+    let tty = watched();
     let bar = if quiet || !tty {
         ProgressBar::with_draw_target(Some(1000), ProgressDrawTarget::hidden())
     } else {
@@ -592,8 +597,14 @@ fn run(mut job: Job, quiet: bool, new_out: bool) -> Result<()> {
     // name the program the way it was started (`target/release/lstm` after `cargo run`)
     let exe = std::env::args().next().unwrap_or_else(|| "lstm".into());
     if reason == StopReason::Interrupted {
+        // under a launcher, with it (a probe, 2026-12-07: the command given went on alone)
+        let launch = if size > 1 {
+            format!("mpirun -np {size} (or your launcher) ")
+        } else {
+            String::new()
+        };
         return Err(Interrupted(format!(
-            "interrupted at step {}; checkpoint saved in {out}. Continue with: {exe} train --resume {out}",
+            "interrupted at step {}; checkpoint saved in {out}. Continue with: {launch}{exe} train --resume {out}",
             job.state.step
         ))
         .into());

@@ -90,7 +90,12 @@ fn two_ranks_end_with_the_weights_of_one_process() {
         "{}",
         String::from_utf8_lossy(&one.stderr)
     );
-    let two = mpirun(2, &train_args(ds, bs, "30"), &[]);
+    // not --quiet: rank 0 reports each validation (a rank's standard output is a terminal
+    // under OpenMPI, its standard error a pipe: the progress bar hid them)
+    let mut args = train_args(ds, bs, "30");
+    args.retain(|a| *a != "--quiet");
+    args.extend(["--eval-every", "10"]);
+    let two = mpirun(2, &args, &[]);
     assert!(
         two.status.success(),
         "{}",
@@ -107,6 +112,20 @@ fn two_ranks_end_with_the_weights_of_one_process() {
     let stdout = String::from_utf8_lossy(&two.stdout);
     assert_eq!(stdout.matches("done:").count(), 1, "{stdout}");
     assert!(stdout.contains("2 ranks"), "{stdout}");
+    for step in [10, 20, 30] {
+        let line = format!("step {step}: validation loss");
+        assert_eq!(stdout.matches(&line).count(), 1, "{stdout}");
+    }
+    // another command would run whole on each rank: refused on each, before it writes
+    let gen = mpirun(2, &["generate", "--model", bs, "--length", "20"], &[]);
+    assert!(!gen.status.success());
+    let err = String::from_utf8_lossy(&gen.stderr);
+    assert!(err.contains("only `lstm train` runs across them"), "{err}");
+    assert!(
+        gen.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&gen.stdout)
+    );
     let _ = std::fs::remove_dir_all(&d);
 }
 
@@ -186,6 +205,43 @@ fn ranks_with_different_settings_are_refused_and_a_run_resumes() {
     let r = c.output().unwrap();
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     assert_eq!(lstm::load(&out).unwrap().state.step, 24);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// A run resumed on the same ranks is the run it continues, with dropout and shares of
+/// different sizes (3 ranks, a batch of 8: 2, 3 and 3 rows): each rank's masks come from a
+/// place set by the step (they came from where rank 0's stream was, 0.03 apart by 20 steps).
+#[test]
+fn a_resume_with_dropout_and_uneven_shares_continues_the_same_run() {
+    let d = tmp("resume-dropout");
+    let data = text(&d);
+    let ds = data.to_str().unwrap();
+    let (full, half) = (d.join("full"), d.join("half"));
+    let (fs, hs) = (full.to_str().unwrap(), half.to_str().unwrap());
+    let args = |out: &str, steps: &str| -> Vec<String> {
+        let mut a: Vec<String> = train_args(ds, out, steps)
+            .into_iter()
+            .map(String::from)
+            .collect();
+        let i = a.iter().position(|x| x == "--dropout").unwrap();
+        a[i + 1] = "0.3".into();
+        a
+    };
+    let run = |a: &[String]| {
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let r = mpirun(3, &a, &[]);
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    };
+    run(&args(fs, "20"));
+    run(&args(hs, "10"));
+    run(&["train", "--resume", hs, "--steps", "20", "--quiet"].map(String::from));
+    let (a, b) = (weights(&full), weights(&half));
+    let worst = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst < 1e-6, "the resumed run's weights differ by {worst}");
     let _ = std::fs::remove_dir_all(&d);
 }
 

@@ -392,6 +392,13 @@ pub fn train_with(
                 parallel::check_same(g, "data (their first batches differ)", &print)?;
                 checked = true;
             }
+            // each rank draws this step's dropout masks from a place in its stream set by the
+            // step, not by how many its earlier shares drew: shares of different sizes (a batch
+            // the ranks do not divide) drew different numbers, and a resume, which starts every
+            // rank where rank 0 was, then drew other masks than the run it continues (a probe,
+            // 2026-12-07). 2^36 words a step, from the first step on, past those that drew the
+            // initial weights.
+            model.rng.set_word_pos(u128::from(state.step + 1) << 36);
             let local = batch.rows(parallel::shard(batch.batch, rank, group_size));
             step_extra = [
                 f32::from(u8::from(stop.load(Ordering::SeqCst))),
