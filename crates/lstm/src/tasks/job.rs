@@ -1908,7 +1908,7 @@ impl fmt::Display for EvalReport {
             } => {
                 writeln!(
                     f,
-                    "{}: {:.4} nats/char, {:.4} bits/char over {} characters ({} unknown target characters skipped)",
+                    "{}: {:.4} nats/char, {:.4} bits/char over {} predicted characters ({} unknown target characters skipped)",
                     data.display(),
                     e.nats_per_token,
                     e.bits_per_token,
