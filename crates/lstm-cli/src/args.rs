@@ -349,8 +349,8 @@ pub struct CommonTrain {
     /// kept) or skip the batch [default: stop].
     #[arg(long, value_enum, value_name = "WHAT")]
     pub on_nonfinite: Option<NonFiniteArg>,
-    /// The recurrent layers' matrix products in bf16 with f32 sums (mixed precision, as
-    /// PyTorch's autocast; the cells, the head, the loss, the weights and the optimizer stay
+    /// The recurrent layers' and the head's matrix products in bf16 with f32 sums (mixed
+    /// precision, as PyTorch's autocast; the cells, the loss, the weights and the optimizer stay
     /// f32): faster on a CPU with AVX-512 BF16 or AMX, refused on one without [default: f32].
     #[arg(long, value_enum)]
     pub precision: Option<PrecisionArg>,

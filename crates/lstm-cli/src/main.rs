@@ -283,12 +283,19 @@ pub(crate) fn ignored(sig: i32) -> bool {
 }
 
 /// The number of processes an MPI launcher (Open MPI's `mpirun`, a PMI one such as `srun`)
-/// started this one among; 1 when started alone.
+/// started this one among; 1 when started alone. A PMIx launcher that says no size (`srun
+/// --mpi=pmix`) is asked through MPI in a build with the `mpi` feature; without it, such a
+/// launch counts as one process.
 fn mpi_processes() -> usize {
-    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE"]
+    let said = ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE"]
         .iter()
-        .find_map(|v| std::env::var(v).ok()?.parse::<usize>().ok())
-        .unwrap_or(1)
+        .find_map(|v| std::env::var(v).ok()?.parse::<usize>().ok());
+    #[cfg(feature = "mpi")]
+    if said.is_none() {
+        use lstm::tasks::parallel::Collective;
+        return mpi::Mpi::init().map_or(1, |m| m.size());
+    }
+    said.unwrap_or(1)
 }
 
 fn main() -> ExitCode {
@@ -300,14 +307,17 @@ fn main() -> ExitCode {
         default_sigpipe();
         remove_pending_on_interrupt();
     }
+    // only training is shared among MPI processes; any other command would run whole on each
+    // of them, each writing the same output (a probe, 2026-12-07)
+    let processes = match cli.command {
+        Command::Train(_) => 1,
+        _ => mpi_processes(),
+    };
     let result = match &cli.command {
-        // only training is shared among MPI processes; any other command would run whole on
-        // each of them, each writing the same output (a probe, 2026-12-07)
-        c if !matches!(c, Command::Train(_)) && mpi_processes() > 1 => Err(anyhow::anyhow!(
-            "started as one of {} MPI processes, but only `lstm train` runs across them; \
-             each process would run this whole command and write the same output: run it \
-             without mpirun or srun",
-            mpi_processes()
+        _ if processes > 1 => Err(anyhow::anyhow!(
+            "started as one of {processes} MPI processes, but only `lstm train` runs across \
+             them; each process would run this whole command and write the same output: run it \
+             without mpirun or srun"
         )),
         Command::Train(a) => train_cmd::train(a),
         Command::Generate(a) => use_cmd::generate(a),

@@ -297,6 +297,16 @@ pub fn stop_status() -> u8 {
     }
 }
 
+/// The launcher to resume a run of `size` processes with (a probe, 2026-12-07: the command a
+/// message gave went on alone): nothing for one process.
+fn launcher(size: usize) -> String {
+    if size > 1 {
+        format!("mpirun -np {size} (or your launcher) ")
+    } else {
+        String::new()
+    }
+}
+
 /// Whether someone watches the run on a terminal: the progress bar draws on standard error, so
 /// both it and standard output must be one; otherwise a line per validation goes to standard
 /// output. Under `mpirun` a rank's standard output is a terminal and its standard error a pipe
@@ -574,7 +584,8 @@ fn run(mut job: Job, quiet: bool, new_out: bool) -> Result<()> {
         // never cost the checkpoints of a long run
         let kept = match saved.or((resumed_from > 0).then_some(resumed_from)) {
             Some(step) => format!(
-                "training stopped; the last checkpoint in {out} (step {step}) is intact: continue it with `lstm train --resume {out}`"
+                "training stopped; the last checkpoint in {out} (step {step}) is intact: continue it with `{}lstm train --resume {out}`",
+                launcher(size)
             ),
             None => {
                 format!(
@@ -598,14 +609,10 @@ fn run(mut job: Job, quiet: bool, new_out: bool) -> Result<()> {
     let exe = std::env::args().next().unwrap_or_else(|| "lstm".into());
     if reason == StopReason::Interrupted {
         // under a launcher, with it (a probe, 2026-12-07: the command given went on alone)
-        let launch = if size > 1 {
-            format!("mpirun -np {size} (or your launcher) ")
-        } else {
-            String::new()
-        };
         return Err(Interrupted(format!(
-            "interrupted at step {}; checkpoint saved in {out}. Continue with: {launch}{exe} train --resume {out}",
-            job.state.step
+            "interrupted at step {}; checkpoint saved in {out}. Continue with: {}{exe} train --resume {out}",
+            job.state.step,
+            launcher(size)
         ))
         .into());
     }

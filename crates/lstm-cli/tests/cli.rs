@@ -232,6 +232,20 @@ fn resume_gives_the_same_weights_as_one_run() {
         "resuming with the original flags must end bit-identical to one run"
     );
 
+    // another budget stretches a schedule over the budget from where the run is: said (a
+    // probe, 2026-12-07), and only then (not for the constant rate above, nor the same budget)
+    let note = "schedule runs over the budget";
+    let o = run(&["train", "--resume", c.to_str().unwrap(), "--steps", "32"]);
+    assert!(!String::from_utf8_lossy(&o.stderr).contains(note));
+    let d = dir.join("d");
+    let mut cosine = base(&d, "12");
+    cosine.extend(["--lr-schedule".to_string(), "cosine".to_string()]);
+    ok(&cosine.iter().map(|s| s.as_str()).collect::<Vec<_>>());
+    let resume = |steps: &str| run(&["train", "--resume", d.to_str().unwrap(), "--steps", steps]);
+    let err = String::from_utf8_lossy(&resume("20").stderr).to_string();
+    assert!(err.contains(note) && err.contains("from step 12"), "{err}");
+    assert!(!String::from_utf8_lossy(&resume("20").stderr).contains(note));
+
     // a changed value is refused, naming the flag and both values; nothing is trained
     let before = std::fs::read(c.join("model.safetensors")).unwrap();
     for (flag, value, saved) in [("--hidden", "32", "24"), ("--dropout", "0.2", "0.1")] {

@@ -2072,6 +2072,29 @@ fn nonfinite_loss_stops_at_the_step_keeping_the_last_checkpoint() {
     let l = lstm::tasks::modeldir::load(&m).unwrap();
     assert_eq!((l.state.step, l.state.skipped.clone()), (8, vec![4, 6]));
     assert!(snapshot(&m) != kept);
+    // ten skips in a row give up, also across a resume (a probe, 2026-12-07: the count began
+    // at 0 again, and 3 to 12 went through): 6 in a row by step 8, 4 more after it
+    let r = dir.join("run");
+    let mut a = text_args(&txt, &r, "8");
+    a.extend(["--on-nonfinite", "skip", "--quiet"]);
+    let faults = "3,4,5,6,7,8,9,10,11,12";
+    let o = bin()
+        .args(&a)
+        .env(lstm::tasks::train::FAULT_ENV, faults)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = bin()
+        .args(["train", "--resume", s(&r), "--steps", "16", "--quiet"])
+        .env(lstm::tasks::train::FAULT_ENV, faults)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains("step 12") && err.contains("10 batches in a row"),
+        "{err}"
+    );
     // a skipped batch does not touch the weights: skipping step 1 of a 1-step run keeps them
     let w0 = dir.join("w0");
     let mut a0 = text_args(&txt, &w0, "1");

@@ -68,6 +68,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<TrainResult>()?;
     m.add_function(wrap_pyfunction!(default_settings, m)?)?;
     m.add_function(wrap_pyfunction!(check_settings, m)?)?;
+    m.add_function(wrap_pyfunction!(settings_read_by, m)?)?;
     Ok(())
 }
 
@@ -88,6 +89,23 @@ fn parse_task(task: &str) -> PyResult<Task> {
 fn default_settings(task: &str) -> PyResult<String> {
     let s = Settings::defaults(parse_task(task)?);
     Ok(serde_json::to_string(&s).expect("settings serialise"))
+}
+
+/// The names of the settings the job `task` reads (`Settings::used_by`), in the order of its
+/// configuration file.
+#[pyfunction]
+fn settings_read_by(task: &str) -> PyResult<Vec<String>> {
+    let task = parse_task(task)?;
+    let all = serde_json::to_value(Settings::defaults(task)).expect("settings serialise");
+    Ok(all
+        .as_object()
+        .map(|o| {
+            o.keys()
+                .filter(|k| Settings::used_by(task, k))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 /// The settings of a job: the defaults of `task` with the JSON object `overrides` laid over
@@ -142,17 +160,14 @@ fn settings_from(task: Task, overrides: &str) -> PyResult<Settings> {
         .map_err(|e| value_err(format!("invalid settings: {e}")))?;
     // a setting of another job, given a value other than this job's default, would change
     // nothing (a probe, 2026-12-07: `TextModel(window=5)` trained as if it were not given);
-    // a job's default is let through, so that one job's `get_params()` builds another
+    // its default here is let through, so that `get_params()` builds the same job again (a
+    // review, 2026-12-07: letting another job's default through passed `TextModel(tokens=
+    // "word")`, which still trains on characters)
     let given = serde_json::to_value(&s).expect("settings serialise");
-    let defaults: Vec<serde_json::Value> = [Task::Text, Task::Forecast, Task::Classify]
-        .into_iter()
-        .map(|t| serde_json::to_value(Settings::defaults(t)).expect("settings serialise"))
-        .collect();
+    let defaults = serde_json::to_value(Settings::defaults(task)).expect("settings serialise");
     let mut foreign: Vec<&String> = o
         .keys()
-        .filter(|k| {
-            !Settings::used_by(task, k) && defaults.iter().all(|d| given.get(k) != d.get(k))
-        })
+        .filter(|k| !Settings::used_by(task, k) && given.get(k) != defaults.get(k))
         .collect();
     foreign.sort();
     if let Some(k) = foreign.first() {

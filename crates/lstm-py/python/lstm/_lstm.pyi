@@ -79,6 +79,9 @@ def default_settings(task: str) -> str:
 def check_settings(task: str, overrides: str) -> str:
     """The defaults with the JSON object ``overrides`` laid over them, checked; as JSON."""
 
+def settings_read_by(task: str) -> List[str]:
+    """The names of the settings the job reads."""
+
 class TrainResult:
     model: "Model"
     train_loss: List[Tuple[int, float]]

@@ -355,7 +355,7 @@ def _write_columns(path: Path, columns: Mapping[str, Sequence[Any]]) -> None:
         w = csv.writer(f)
         # a name holding a tab is quoted, so that the header is not read as tab-separated
         # (csv quotes only commas, quotes and line breaks)
-        tab = any("\t" in n for n in names)
+        tab = any("\t" in str(n) for n in names)
         csv.writer(f, quoting=csv.QUOTE_ALL if tab else csv.QUOTE_MINIMAL).writerow(names)
         for row in zip(*(columns[n] for n in names)):
             w.writerow([_fmt(v) for v in row])
@@ -466,10 +466,13 @@ class _Job:
         # a 1x64 one)
         saved = json.loads(model.settings_json)
         defaults = settings(cls._task)
+        # and that the job reads: a configuration file may set another job's (a review,
+        # 2026-12-07: a classifier saved with `seq_len` 99 could not be refitted or cloned)
+        read = set(_lstm.settings_read_by(cls._task))
         job._settings = {
             k: v
             for k, v in saved.items()
-            if k not in ("data", "val") and k in defaults and defaults[k] != v
+            if k not in ("data", "val") and k in read and k in defaults and defaults[k] != v
         }
         job._model = model
         job.history_ = None
@@ -987,7 +990,8 @@ class Forecaster(_Job):
                 f"array (one series) or a pathlib.Path; got an array of shape {arr.shape} and "
                 f"dtype {arr.dtype}"
             )
-        _write_columns(p, {column or "value": arr.astype(np.float64)})
+        # (a column named 0 is one: a review, 2026-12-07)
+        _write_columns(p, {"value" if column is None else column: arr.astype(np.float64)})
         return p
 
     def fit(

@@ -517,11 +517,10 @@ impl SequenceModel {
         &self.rnn
     }
 
-    /// Sets the numeric format of the recurrent stack's matrix products for the passes that
-    /// follow, training and prediction alike: [`Precision::Bf16`] is mixed precision as
-    /// PyTorch's autocast does it (bf16 inputs, `f32` sums; the cells, the head, the loss, the
-    /// weights and the optimizer in `f32`; see [`Recurrent::set_precision`]). Not saved with the
-    /// model.
+    /// Sets the numeric format of the recurrent stack's and the head's matrix products for the
+    /// passes that follow, training and prediction alike: [`Precision::Bf16`] is mixed precision
+    /// as PyTorch's autocast does it (bf16 inputs, `f32` sums; the cells, the loss, the weights
+    /// and the optimizer in `f32`; see [`Recurrent::set_precision`]). Not saved with the model.
     ///
     /// # Errors
     /// [`Error::Config`] for bf16 on a CPU with neither AMX nor AVX-512 BF16.

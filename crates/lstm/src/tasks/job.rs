@@ -166,13 +166,28 @@ impl Job {
             (s.data, s.val) = (settings.data, settings.val);
         }
         let settings = s;
-        Job::build(
+        // a schedule over the budget is stretched over the new one from where the run is: its
+        // rate jumps there, and the run is not the one a run of the new budget would have been
+        // (a probe, 2026-12-07: said nowhere)
+        let stretched = (settings.lr_schedule != LrSchedule::Constant
+            && (saved.steps, saved.epochs, saved.minutes)
+                != (settings.steps, settings.epochs, settings.minutes))
+            .then(|| {
+                format!(
+                    "note: the {} learning-rate schedule runs over the budget, so with another budget it is stretched over the new one from step {}: the rate changes there at once, and the run differs from one trained with the new budget from the start",
+                    show(&serde_json::to_value(settings.lr_schedule).unwrap_or_default()),
+                    loaded.state.step
+                )
+            });
+        let mut job = Job::build(
             loaded.meta.task,
             settings,
             out,
             Some(loaded),
             &AtomicBool::new(false),
-        )
+        )?;
+        job.notes.extend(stretched);
+        Ok(job)
     }
 
     fn build(
@@ -1690,13 +1705,22 @@ fn same_data(resumed: Option<&Loaded>, s: &Settings, seen: &[Seen]) -> JobResult
         )));
     }
     let names = [s.data.as_deref(), s.val.as_deref()];
+    // what a file's units are: a text job's characters, another's rows
+    let unit = if l.meta.task == Task::Text {
+        "characters"
+    } else {
+        "rows"
+    };
     for ((old, new), name) in l.meta.seen.iter().zip(seen).zip(names) {
         if old.fingerprint != new.fingerprint {
+            let how = if old.units == new.units {
+                format!("the same {} {unit} as then, with other contents", new.units)
+            } else {
+                format!("{} {unit} then, {} now", old.units, new.units)
+            };
             return Err(invalid(format!(
-                "{} is not the data this run was trained on: it changed since this run was saved, or is another file ({} units then, {} now, or the same length with other contents); resuming would train on other data than the model's record says; restore the file, or start a new run with another --out",
+                "{} is not the data this run was trained on: it changed since this run was saved, or is another file ({how}); resuming would train on other data than the model's record says; restore the file, or start a new run with another --out",
                 name.unwrap_or("the data file"),
-                old.units,
-                new.units
             )));
         }
     }

@@ -218,6 +218,21 @@ pub fn total_steps(meta: &ModelMeta, task: &dyn TrainTask) -> Option<u64> {
 /// curve `loss.svg` with `lstm::pages::plot::loss_curve`.
 pub type ExtraFiles<'a> = &'a dyn Fn(&Path, &[(u64, f32)], &[(u64, f32)]) -> Result<()>;
 
+/// How many of the steps in `skipped` (in increasing order) run in a row up to and including
+/// `step`: 0 when `step` itself was not skipped.
+fn trailing_run(skipped: &[u64], step: u64) -> u32 {
+    let mut n = 0u32;
+    let mut want = step;
+    for &s in skipped.iter().rev() {
+        if s != want || want == 0 {
+            break;
+        }
+        n += 1;
+        want -= 1;
+    }
+    n
+}
+
 /// Trains until the budget is used up or `stop` is raised; writes checkpoints to `out`
 /// (every `save_every` steps and at the end) with whatever `extra` writes beside them, each
 /// one atomically ([`modeldir::save_with`]).
@@ -354,7 +369,9 @@ pub fn train_with(
         }
     };
     let faults = injected_faults();
-    let mut consecutive_skips = 0u32;
+    // a resumed run goes on counting the skips in a row that end where it stopped (a probe,
+    // 2026-12-07: the count began at 0 again, so a resume let 10 in a row through)
+    let mut consecutive_skips = trailing_run(&state.skipped, state.step);
     let mut window_loss = 0.0f64;
     let mut window_n = 0u32;
     let mut window_items = 0u64;
@@ -396,8 +413,8 @@ pub fn train_with(
             // step, not by how many its earlier shares drew: shares of different sizes (a batch
             // the ranks do not divide) drew different numbers, and a resume, which starts every
             // rank where rank 0 was, then drew other masks than the run it continues (a probe,
-            // 2026-12-07). 2^36 words a step, from the first step on, past those that drew the
-            // initial weights.
+            // 2026-12-07). 2^36 words a step (the initial weights come from a generator of
+            // their own).
             model.rng.set_word_pos(u128::from(state.step + 1) << 36);
             let local = batch.rows(parallel::shard(batch.batch, rank, group_size));
             step_extra = [
