@@ -117,6 +117,9 @@ def test_a_loaded_model_with_another_jobs_setting_refits_and_clones(binary, tmp_
     assert m.__sklearn_clone__().get_params()["hidden"] == 16
     m.fit(data.read_text(), steps=2)
     assert m.get_params()["hidden"] == 16
+    # its get_params() holds the settings the job reads, which build the job again
+    assert "window" not in m.get_params() and "seq_len" in m.get_params()
+    lstm.TextModel(**m.get_params())
 
 
 def test_a_model_trained_by_the_binary_loads_in_python(binary, tmp_path):

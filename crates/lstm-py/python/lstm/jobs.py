@@ -479,11 +479,14 @@ class _Job:
         return job
 
     def get_params(self, deep: bool = True) -> Dict[str, Any]:
-        """Every setting of the model (the trained model's, once trained or loaded, with those
+        """Every setting the job reads (the trained model's, once trained or loaded, with those
         changed by ``set_params`` since). ``deep`` is scikit-learn's argument: a model holds no
         other estimator, so it changes nothing."""
+        # those the job reads: a configuration file may have set another job's, which the
+        # constructor refuses (a review, 2026-12-07)
+        read = set(_lstm.settings_read_by(self._task))
         if self._model is not None:
-            p = json.loads(self._model.settings_json)
+            p = {k: v for k, v in json.loads(self._model.settings_json).items() if k in read}
             for k in ("data", "val"):
                 # a temporary copy of a fit's data is gone (an estimator cloned from this one
                 # would name it)
@@ -492,7 +495,8 @@ class _Job:
             return {**p, **getattr(self, "_changed", {})}
         # the values given as given: scikit-learn's clone() checks that the constructor kept
         # the very objects it passed (a probe, 2026-12-07: it refused every estimator)
-        return {**settings(self._task, **self._settings), **self._settings}
+        p = {k: v for k, v in settings(self._task, **self._settings).items() if k in read}
+        return {**p, **self._settings}
 
     def __sklearn_is_fitted__(self) -> bool:
         """Whether the estimator holds a model (scikit-learn's ``check_is_fitted``)."""

@@ -169,9 +169,11 @@ impl Job {
         // a schedule over the budget is stretched over the new one from where the run is: its
         // rate jumps there, and the run is not the one a run of the new budget would have been
         // (a probe, 2026-12-07: said nowhere)
+        // (no budget given keeps the saved one, which a rule may have set: a review, 2026-12-07)
+        let given = (settings.steps, settings.epochs, settings.minutes);
         let stretched = (settings.lr_schedule != LrSchedule::Constant
-            && (saved.steps, saved.epochs, saved.minutes)
-                != (settings.steps, settings.epochs, settings.minutes))
+            && given != (None, None, None)
+            && (saved.steps, saved.epochs, saved.minutes) != given)
             .then(|| {
                 format!(
                     "note: the {} learning-rate schedule runs over the budget, so with another budget it is stretched over the new one from step {}: the rate changes there at once, and the run differs from one trained with the new budget from the start",
@@ -1705,11 +1707,12 @@ fn same_data(resumed: Option<&Loaded>, s: &Settings, seen: &[Seen]) -> JobResult
         )));
     }
     let names = [s.data.as_deref(), s.val.as_deref()];
-    // what a file's units are: a text job's characters, another's rows
-    let unit = if l.meta.task == Task::Text {
-        "characters"
-    } else {
-        "rows"
+    // what a file's units are: a text job's characters, a global forecaster's time steps (gaps
+    // filled), another's rows
+    let unit = match (l.meta.task, l.meta.settings.forecaster) {
+        (Task::Text, _) => "characters",
+        (Task::Forecast, Forecaster::Global) => "time steps",
+        _ => "rows",
     };
     for ((old, new), name) in l.meta.seen.iter().zip(seen).zip(names) {
         if old.fingerprint != new.fingerprint {
