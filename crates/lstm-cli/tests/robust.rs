@@ -1119,6 +1119,104 @@ fn edited_configurations_of_every_task_are_refused_when_loaded() {
         &["config.json", "reads 3 calendar features", "gives 1"],
     );
     assert!(!fc.exists());
+    // a run of 0 values in the record of what training read (no training writes one) matches
+    // nothing, and other data is scored (a panic audit, 2026-12-07: an index past the end)
+    let g0 = dir.join("g-run0");
+    copy_dir(&g, &g0);
+    edit_config(&g0, &|v| {
+        v["global"]["trained_until"][0]["values"]["run"] = 0.into();
+    });
+    let other = dir.join("other.csv");
+    let doubled: String = std::fs::read_to_string(&air)
+        .unwrap()
+        .lines()
+        .enumerate()
+        .map(|(i, l)| match (i, l.split_once(',')) {
+            (0, _) | (_, None) => format!("{l}\n"),
+            (_, Some((m, v))) => format!("{m},{}\n", 2.0 * v.parse::<f64>().unwrap() + 1.0),
+        })
+        .collect();
+    std::fs::write(&other, doubled).unwrap();
+    let o = run(&["eval", "--model", s(&g0), "--data", s(&other)]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && !err.contains("panicked"), "{err}");
+}
+
+/// Window and horizon sizes near the largest integer wrapped round to small ones, passed the
+/// length check and panicked (a panic audit, 2026-12-07): refused, naming the sizes.
+#[test]
+fn window_forecaster_sizes_near_the_largest_integer_are_refused() {
+    let dir = tmp("window-huge");
+    let air = data("airline_passengers.csv");
+    let out = dir.join("w");
+    let max = "18446744073709551615";
+    for (flag, value, extra) in [
+        ("--window", "9223372036854775807", "--horizon"),
+        ("--window", max, "--horizon"),
+        ("--horizon", max, "--window"),
+        ("--holdout", max, "--window"),
+    ] {
+        rejects(
+            &[
+                "train",
+                "forecast",
+                "--forecaster",
+                "window",
+                "--data",
+                s(&air),
+                "--column",
+                "passengers",
+                flag,
+                value,
+                extra,
+                "2",
+                "--steps",
+                "2",
+                "--out",
+                s(&out),
+            ],
+            &["the series has 144 rows", "Lower --window or --horizon"],
+            &dir,
+        );
+    }
+    // scoring another file with a holdout past its length
+    ok(&[
+        "train",
+        "forecast",
+        "--forecaster",
+        "window",
+        "--data",
+        s(&air),
+        "--column",
+        "passengers",
+        "--window",
+        "8",
+        "--hidden",
+        "4",
+        "--steps",
+        "2",
+        "--out",
+        s(&out),
+        "--quiet",
+    ]);
+    let other = dir.join("other.csv");
+    let rows: String = (0..100)
+        .map(|i| format!("{i},{}\n", 50.0 + (i as f64 / 5.0).cos() * 3.0))
+        .collect();
+    std::fs::write(&other, format!("t,passengers\n{rows}")).unwrap();
+    rejects(
+        &[
+            "eval",
+            "--model",
+            s(&out),
+            "--data",
+            s(&other),
+            "--holdout",
+            max,
+        ],
+        &["100 rows are too few to score the last 18446744073709551615"],
+        &out,
+    );
 }
 
 // ------------------------------------------------------------------ configuration

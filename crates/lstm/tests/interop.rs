@@ -464,6 +464,27 @@ fn onnx_export_runs_in_tract() {
     );
 }
 
+/// A one-hot input past 16,384 tokens is refused, before its identity matrix is allocated
+/// (a panic audit, 2026-12-07); at the bound it is written.
+#[test]
+fn onnx_refuses_one_hot_vocabularies_past_its_bound() {
+    let cfg = |vocab| ModelConfig {
+        hidden_size: 2,
+        ..base(InputKind::OneHot { vocab }, Head::PerStep { outputs: 3 })
+    };
+    let e = export(
+        &model(&cfg(lstm::io::onnx::MAX_ONE_HOT + 1), 1),
+        OnnxGraph::Text,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("16385 tokens one-hot") && e.contains("--embedding"),
+        "{e}"
+    );
+    assert!(export(&model(&cfg(300), 1), OnnxGraph::Text).is_ok());
+}
+
 #[test]
 fn onnx_metadata_holds_the_config() {
     use tract_onnx::prelude::*;

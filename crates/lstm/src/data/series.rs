@@ -188,7 +188,7 @@ impl TrainedRows {
             return Some(i + self.run);
         }
         let i = self.head.as_ref()?.starts(target, self.run).next()?;
-        Some((i + self.rows).min(target.len()))
+        Some(i.saturating_add(self.rows).min(target.len()))
     }
 }
 
@@ -613,18 +613,21 @@ pub fn split_rows(
     val_fraction: f32,
     transform: Transform,
 ) -> Result<(usize, usize)> {
-    let need = window + horizon;
-    if n < holdout + need * 2 {
-        let lag = transform_lag(transform);
+    // counted wide: sizes near the largest integer wrapped round to small ones, which passed
+    // (a panic audit, 2026-12-07: --window 9223372036854775807)
+    let lag = transform_lag(transform);
+    let wanted = holdout as u128 + 2 * (window as u128 + horizon as u128);
+    if (n as u128) < wanted {
         return Err(Error::Format {
             path: path.to_string(),
             reason: format!(
                 "the series has {} rows ({n} after the transform); training and validating with window {window} + horizon {horizon} (and holdout {holdout}) needs at least {}. Lower --window or --horizon, or give a longer series",
                 n + lag,
-                holdout + need * 2 + lag
+                wanted + lag as u128
             ),
         });
     }
+    let need = window + horizon;
     let usable = n - holdout;
     let train_rows = ((usable as f64) * (1.0 - val_fraction as f64)).round() as usize;
     Ok((train_rows.clamp(need, usable - horizon), usable))

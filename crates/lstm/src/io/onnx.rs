@@ -321,10 +321,14 @@ fn blocks(
     out
 }
 
+/// The largest vocabulary of a one-hot model [`export`] writes: its identity matrix is 1 GiB.
+pub const MAX_ONE_HOT: usize = 16_384;
+
 /// Encodes `model` as an ONNX model (bytes of a `ModelProto`) for `graph`.
 ///
 /// # Errors
-/// [`Error::Config`] if the model cannot be expressed in ONNX (an LSTM projection), or the
+/// [`Error::Config`] if the model cannot be expressed in ONNX (an LSTM projection, a one-hot
+/// input of more than [`MAX_ONE_HOT`] tokens), or the
 /// graph kind does not fit the model (a per-step head for forecast or classify, dense input
 /// for text or classify).
 pub fn export(model: &SequenceModel, graph: Graph) -> Result<Vec<u8>> {
@@ -355,6 +359,17 @@ pub fn export_with_metadata(
             "cannot export this model as a {graph:?} graph: {why}"
         )))
     };
+    // a one-hot input is a Gather from a vocab x vocab identity: past 16,384 tokens (1 GiB) it
+    // would take the memory, and near 2 GB ONNX's own limit on a file (a panic audit,
+    // 2026-12-07: the allocation was unchecked)
+    if let InputKind::OneHot { vocab } = cfg.input {
+        if vocab > MAX_ONE_HOT {
+            return Err(Error::Config(format!(
+                "this model reads its {vocab} tokens one-hot, which ONNX would hold as a {vocab} x {vocab} identity matrix ({:.1} GB; an ONNX file is at most 2 GB): export models of at most {MAX_ONE_HOT} tokens, or train with --embedding N",
+                (vocab as f64).powi(2) * 4.0 / 1e9
+            )));
+        }
+    }
     match (graph, cfg.input, cfg.head) {
         (Graph::Text, InputKind::Dense { .. }, _)
         | (Graph::Classify, InputKind::Dense { .. }, _) => return bad("its input is not tokens"),

@@ -2287,7 +2287,8 @@ fn evaluate_task(l: &mut Loaded, data: &Path, o: &EvalOptions) -> JobResult<Eval
                     }
                 }
             }
-            if hold == 0 || n < hold + spec.window + lag {
+            // counted wide (a panic audit, 2026-12-07: --holdout 18446744073709551615 wrapped)
+            if hold == 0 || (n as u128) < hold as u128 + spec.window as u128 + lag as u128 {
                 return Err(invalid(format!(
                     "{}: {n} rows are too few to score the last {hold} with a window of {}",
                     data.display(),
@@ -3293,7 +3294,9 @@ fn trained_by_values(
         // each training series' trained end in this one, from the first copy of its runs
         let mut ends: HashMap<usize, usize> = HashMap::new();
         let mut tails_seen = std::collections::HashSet::new();
-        for &run in lengths.iter().filter(|&&r| r <= n) {
+        // (a run of 0, in a hand-edited configuration, matches nothing: a panic audit,
+        // 2026-12-07)
+        for &run in lengths.iter().filter(|&&r| r >= 1 && r <= n) {
             for i in 0..=n - run {
                 let bits = crate::data::series::value_bits(y[i]);
                 // a quick test on the first value before any fingerprint
