@@ -1179,6 +1179,25 @@ fn window_forecaster_sizes_near_the_largest_integer_are_refused() {
             &dir,
         );
     }
+    // a holdout is named among what to lower
+    rejects(
+        &[
+            "train",
+            "forecast",
+            "--forecaster",
+            "window",
+            "--data",
+            s(&air),
+            "--column",
+            "passengers",
+            "--holdout",
+            max,
+            "--out",
+            s(&out),
+        ],
+        &["Lower --window or --horizon (or --holdout)"],
+        &dir,
+    );
     // scoring another file with a holdout past its length
     ok(&[
         "train",

@@ -465,7 +465,8 @@ fn onnx_export_runs_in_tract() {
 }
 
 /// A one-hot input past 16,384 tokens is refused, before its identity matrix is allocated
-/// (a panic audit, 2026-12-07); at the bound it is written.
+/// (a panic audit, 2026-12-07), as is a model past ONNX's 2 GB; a small one is written (one at
+/// the bound would take a GiB in the test).
 #[test]
 fn onnx_refuses_one_hot_vocabularies_past_its_bound() {
     let cfg = |vocab| ModelConfig {

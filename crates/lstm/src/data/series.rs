@@ -621,9 +621,10 @@ pub fn split_rows(
         return Err(Error::Format {
             path: path.to_string(),
             reason: format!(
-                "the series has {} rows ({n} after the transform); training and validating with window {window} + horizon {horizon} (and holdout {holdout}) needs at least {}. Lower --window or --horizon, or give a longer series",
+                "the series has {} rows ({n} after the transform); training and validating with window {window} + horizon {horizon} (and holdout {holdout}) needs at least {}. Lower --window or --horizon{}, or give a longer series",
                 n + lag,
-                wanted + lag as u128
+                wanted + lag as u128,
+                if holdout > 0 { " (or --holdout)" } else { "" }
             ),
         });
     }

@@ -321,6 +321,20 @@ fn blocks(
     out
 }
 
+/// Refuses a graph of `values` parameters and an identity matrix of `identity` values past 2
+/// GB: every value is written once, and an ONNX file (a protobuf message) is at most 2 GB (a
+/// review, 2026-12-07).
+fn fits_one_file(values: usize, identity: usize) -> Result<()> {
+    let bytes = 4 * (values as u128 + identity as u128);
+    if bytes > 2_000_000_000 {
+        return Err(Error::Config(format!(
+            "this model's ONNX graph would hold {:.1} GB of values, and an ONNX file is at most 2 GB; export a smaller model",
+            bytes as f64 / 1e9
+        )));
+    }
+    Ok(())
+}
+
 /// The largest vocabulary of a one-hot model [`export`] writes: its identity matrix is 1 GiB.
 pub const MAX_ONE_HOT: usize = 16_384;
 
@@ -370,6 +384,11 @@ pub fn export_with_metadata(
             )));
         }
     }
+    let identity = match cfg.input {
+        InputKind::OneHot { vocab } => vocab * vocab,
+        _ => 0,
+    };
+    fits_one_file(model.store.values.len(), identity)?;
     match (graph, cfg.input, cfg.head) {
         (Graph::Text, InputKind::Dense { .. }, _)
         | (Graph::Classify, InputKind::Dense { .. }, _) => return bad("its input is not tokens"),
@@ -672,4 +691,17 @@ pub fn export_with_metadata(
             .collect(),
     };
     Ok(m.encode_to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_graph_past_two_gigabytes_is_refused() {
+        assert!(fits_one_file(200_000_000, MAX_ONE_HOT * MAX_ONE_HOT).is_ok());
+        let e = fits_one_file(300_000_000, MAX_ONE_HOT * MAX_ONE_HOT).unwrap_err();
+        assert!(e.to_string().contains("2.3 GB"), "{e}");
+        assert!(fits_one_file(usize::MAX, usize::MAX).is_err());
+    }
 }

@@ -3315,7 +3315,7 @@ fn trained_by_values(
                             ends.insert(j, i + run);
                         }
                     } else if !tails_seen.contains(&j) {
-                        ends.entry(j).or_insert((i + trained).min(n));
+                        ends.entry(j).or_insert(i.saturating_add(trained).min(n));
                     }
                 }
             }
