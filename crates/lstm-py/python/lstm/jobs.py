@@ -333,6 +333,15 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _write_header(f: Any, names: Sequence[Any]) -> None:
+    """A copy's header row: a name holding a tab is quoted (all of them then), so that the
+    header is not read as tab-separated (csv quotes only commas, quotes and line breaks)."""
+    tab = any("\t" in str(n) for n in names)
+    csv.writer(f, quoting=csv.QUOTE_ALL if tab else csv.QUOTE_MINIMAL).writerow(
+        [str(n) for n in names]
+    )
+
+
 def _write_columns(path: Path, columns: Mapping[str, Sequence[Any]]) -> None:
     names = list(columns)
     if not names:
@@ -352,11 +361,8 @@ def _write_columns(path: Path, columns: Mapping[str, Sequence[Any]]) -> None:
             + ", ".join(f"{n}: {len(columns[n])}" for n in names)
         )
     with open(path, "w", newline="", encoding="utf-8") as f:
+        _write_header(f, names)
         w = csv.writer(f)
-        # a name holding a tab is quoted, so that the header is not read as tab-separated
-        # (csv quotes only commas, quotes and line breaks)
-        tab = any("\t" in str(n) for n in names)
-        csv.writer(f, quoting=csv.QUOTE_ALL if tab else csv.QUOTE_MINIMAL).writerow(names)
         for row in zip(*(columns[n] for n in names)):
             w.writerow([_fmt(v) for v in row])
 
@@ -956,14 +962,9 @@ class Forecaster(_Job):
                         f"them as such text: df[{c!r}].dt.tz_convert('UTC')"
                         ".dt.strftime('%Y-%m-%dT%H:%M:%SZ')"
                     )
-            if any("\t" in str(c) for c in data.columns):
-                # a name holding a tab is quoted, so that the header is not read as
-                # tab-separated (csv quotes only commas, quotes and line breaks)
-                with open(p, "w", newline="", encoding="utf-8") as f:
-                    csv.writer(f, quoting=csv.QUOTE_ALL).writerow([str(c) for c in data.columns])
-                data.to_csv(p, index=False, header=False, mode="a")
-            else:
-                data.to_csv(p, index=False)
+            with open(p, "w", newline="", encoding="utf-8") as f:
+                _write_header(f, list(data.columns))
+            data.to_csv(p, index=False, header=False, mode="a")
             if not (
                 isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
             ):
