@@ -333,13 +333,13 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def _write_header(f: Any, names: Sequence[Any]) -> None:
-    """A copy's header row: a name holding a tab is quoted (all of them then), so that the
-    header is not read as tab-separated (csv quotes only commas, quotes and line breaks)."""
+def _write_header(f: Any, names: Sequence[Any], end: str = "\r\n") -> None:
+    """A copy's header row, ended by ``end``: a name holding a tab is quoted (all of them
+    then), so that the header is not read as tab-separated (csv quotes only commas, quotes and
+    line breaks)."""
     tab = any("\t" in str(n) for n in names)
-    csv.writer(f, quoting=csv.QUOTE_ALL if tab else csv.QUOTE_MINIMAL).writerow(
-        [str(n) for n in names]
-    )
+    quoting = csv.QUOTE_ALL if tab else csv.QUOTE_MINIMAL
+    csv.writer(f, quoting=quoting, lineterminator=end).writerow([str(n) for n in names])
 
 
 def _write_columns(path: Path, columns: Mapping[str, Sequence[Any]]) -> None:
@@ -963,7 +963,8 @@ class Forecaster(_Job):
                         ".dt.strftime('%Y-%m-%dT%H:%M:%SZ')"
                     )
             with open(p, "w", newline="", encoding="utf-8") as f:
-                _write_header(f, list(data.columns))
+                # (pandas ends its rows with a line feed alone)
+                _write_header(f, list(data.columns), end="\n")
             data.to_csv(p, index=False, header=False, mode="a")
             if not (
                 isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
