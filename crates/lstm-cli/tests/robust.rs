@@ -1142,6 +1142,75 @@ fn edited_configurations_of_every_task_are_refused_when_loaded() {
     assert!(o.status.success() && !err.contains("panicked"), "{err}");
 }
 
+/// The window forecaster on a long series under `ulimit -v` of 2 GB: its validation ran all
+/// 20,000 windows as one batch (3.2 GB, an allocation failure's abort; in chunks now, 150 MB),
+/// and windows past the memory are refused before they are copied (a review, 2026-12-07).
+#[test]
+fn a_long_series_trains_the_window_forecaster_within_its_memory() {
+    let dir = tmp("window-long");
+    let long = dir.join("long.csv");
+    let rows: String = (0..200_000)
+        .map(|i| {
+            format!(
+                "{i},{:.4}\n",
+                10.0 + (i as f64 / 4.0).sin() + 0.001 * i as f64
+            )
+        })
+        .collect();
+    std::fs::write(&long, format!("t,y\n{rows}")).unwrap();
+    let args = |window: &'static str, out: &Path| -> Vec<String> {
+        [
+            "train",
+            "forecast",
+            "--forecaster",
+            "window",
+            "--data",
+            s(&long),
+            "--column",
+            "y",
+            "--window",
+            window,
+            "--hidden",
+            "64",
+            "--steps",
+            "5",
+            "--eval-every",
+            "5",
+            "--threads",
+            "2",
+            "--quiet",
+            "--out",
+            s(out),
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let m = dir.join("m");
+    let a = args("24", &m);
+    let o = limited(
+        "ulimit -v 2000000",
+        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(String::from_utf8_lossy(&o.stdout).contains("validation loss"));
+    // 200,000 windows of 3,000 rows: 2.4 GB
+    let big = dir.join("big");
+    let a = args("3000", &big);
+    let o = limited(
+        "ulimit -v 2000000",
+        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("the training and validation windows would take about 2.4 GB")
+            && err.contains("--window or --horizon"),
+        "{err}"
+    );
+    assert!(!big.exists());
+}
+
 /// Window and horizon sizes near the largest integer wrapped round to small ones, passed the
 /// length check and panicked (a panic audit, 2026-12-07): refused, naming the sizes.
 #[test]

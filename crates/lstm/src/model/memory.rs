@@ -121,6 +121,34 @@ pub fn check_params_memory(cfg: &ModelConfig, flags: &[&str]) -> Result<()> {
     check(cfg, LOADED_BYTES_PER_PARAM, 0, flags)
 }
 
+/// Checks, before they are made, that `bytes` of training data (`what`: "the training windows")
+/// fit in memory ([`machine_memory`]); `flags` name the settings that size them.
+///
+/// # Errors
+/// [`Error::Config`] saying how many GB they would need and how many the process can have.
+pub fn check_data_memory(bytes: u128, what: &str, flags: &[&str]) -> Result<()> {
+    let have = machine_memory().unwrap_or(64 << 30);
+    if bytes > have {
+        let gb = |b: u128| format!("{:.1}", b as f64 / 1e9);
+        return Err(Error::Config(format!(
+            "{what} would take about {} GB of memory but {} GB are available; choose a smaller {}",
+            gb(bytes),
+            gb(have),
+            choices(flags, "data set")
+        )));
+    }
+    Ok(())
+}
+
+/// `flags` as a message offers them: `--a, --b or --c` (`none` when there are none).
+fn choices(flags: &[&str], none: &str) -> String {
+    match flags {
+        [] => none.to_string(),
+        [one] => one.to_string(),
+        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
 fn check(cfg: &ModelConfig, per_param: u128, acts: u128, flags: &[&str]) -> Result<()> {
     let params = parameter_bound(cfg);
     let need = params * per_param + acts;
@@ -133,11 +161,7 @@ fn check(cfg: &ModelConfig, per_param: u128, acts: u128, flags: &[&str]) -> Resu
             params / 1_000_000,
             gb(acts),
             gb(have),
-            match flags {
-                [] => "model".to_string(),
-                [one] => one.to_string(),
-                [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
-            },
+            choices(flags, "model"),
             match cfg.input {
                 InputKind::OneHot { vocab } if vocab > 10_000 => format!(
                     " (the vocabulary has {vocab} tokens, each an input and an output of the network)"

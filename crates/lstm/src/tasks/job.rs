@@ -1299,6 +1299,13 @@ fn window_job(mut s: Settings, resumed: Option<&Loaded>) -> JobResult<Built> {
     );
     let scaled = spec.scaled_rows(&tr);
     let f = s.columns.len();
+    // every window is copied out before training, at most one per usable row: checked before
+    // (a review, 2026-12-07: a long --window on a long series failed to allocate)
+    crate::model::memory::check_data_memory(
+        usable as u128 * (s.window as u128 * f as u128 + s.horizon as u128) * 4,
+        "the training and validation windows",
+        &["--window", "--horizon"],
+    )?;
     let train_w = series::make_windows(&scaled, f, s.window, s.horizon, 0, train_rows);
     let val_w = series::make_windows(&scaled, f, s.window, s.horizon, train_rows, usable);
     if train_w.n == 0 || val_w.n == 0 {
