@@ -129,7 +129,6 @@ pub fn check_params_memory(cfg: &ModelConfig, flags: &[&str]) -> Result<()> {
 pub fn check_data_memory(bytes: u128, what: &str, flags: &[&str]) -> Result<()> {
     let have = machine_memory().unwrap_or(64 << 30);
     if bytes > have {
-        let gb = |b: u128| format!("{:.1}", b as f64 / 1e9);
         return Err(Error::Config(format!(
             "{what} would take about {} GB of memory but {} GB are available; choose a smaller {}",
             gb(bytes),
@@ -138,6 +137,11 @@ pub fn check_data_memory(bytes: u128, what: &str, flags: &[&str]) -> Result<()> 
         )));
     }
     Ok(())
+}
+
+/// `b` bytes in GB with one decimal, as the messages give them.
+fn gb(b: u128) -> String {
+    format!("{:.1}", b as f64 / 1e9)
 }
 
 /// `flags` as a message offers them: `--a, --b or --c` (`none` when there are none).
@@ -154,7 +158,6 @@ fn check(cfg: &ModelConfig, per_param: u128, acts: u128, flags: &[&str]) -> Resu
     let need = params * per_param + acts;
     let have = machine_memory().unwrap_or(64 << 30);
     if need > have {
-        let gb = |b: u128| format!("{:.1}", b as f64 / 1e9);
         return Err(Error::Config(format!(
             "this model would need about {} GB of memory ({} million parameters with gradients and optimizer state, {} GB of activations) but {} GB are available; choose a smaller {}{}",
             gb(need),
