@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lstm::tasks::job::{self, EvalOptions, GenerateOptions, JobError};
-use lstm::tasks::modeldir::{self, Loaded};
+use lstm::tasks::modeldir::{self, LabelValues, Loaded};
 use lstm::tasks::train::{Event, StopReason};
 use lstm::{Job, Settings, Task};
 use numpy::PyArray1;
@@ -302,6 +302,8 @@ pub struct Model {
     /// open): the settings as JSON, the labels, the parameters, whether global, the summary.
     settings_json: String,
     labels: Vec<String>,
+    /// What the labels stand for (`integer`, `boolean`), when a fit in Python recorded it.
+    label_values: Option<&'static str>,
     num_params: usize,
     is_global: bool,
     summary: String,
@@ -321,6 +323,7 @@ impl Model {
             task: l.meta.task,
             settings_json: serde_json::to_string(&shown).expect("settings serialise"),
             labels: l.meta.labels.clone().unwrap_or_default(),
+            label_values: l.meta.label_values.map(LabelValues::name),
             num_params: l.model.store.len(),
             is_global: l.meta.global.is_some(),
             summary: format!(
@@ -491,17 +494,31 @@ impl Model {
     /// laid over them) into the directory `out`, as `lstm train` does; `callback(step, loss,
     /// val_loss, fraction, items_per_s)` is called about twice a second and after each
     /// validation pass (`val_loss` `None` otherwise). Ctrl-C stops training at the next step,
-    /// saves, and raises `KeyboardInterrupt`.
+    /// saves, and raises `KeyboardInterrupt`. `label_values` (`"integer"`, `"boolean"`): what
+    /// a classifier's labels stand for, recorded with the model (each label must be written
+    /// as Python's `str()` writes such a value).
     #[staticmethod]
-    #[pyo3(signature = (task, settings_json, out, callback=None))]
+    #[pyo3(signature = (task, settings_json, out, callback=None, label_values=None))]
     fn train(
         py: Python<'_>,
         task: &str,
         settings_json: &str,
         out: PathBuf,
         callback: Option<Py<PyAny>>,
+        label_values: Option<&str>,
     ) -> PyResult<TrainResult> {
         let task = parse_task(task)?;
+        let label_values = match label_values {
+            None => None,
+            Some(_) if task != Task::Classify => {
+                return Err(value_err("label_values is for a classifier's labels"))
+            }
+            Some(name) => Some(LabelValues::parse(name).ok_or_else(|| {
+                value_err(format!(
+                    "label_values is \"integer\", \"boolean\" or None, not {name:?}"
+                ))
+            })?),
+        };
         let s = settings_from(task, settings_json)?;
         modeldir::check_new(&out).map_err(|why| unusable(&out, why))?;
         if let Some(d) = &s.data {
@@ -563,6 +580,17 @@ impl Model {
                 Err(_) => Err(value_err("building the job failed (a panic)")),
             }
         })?;
+        if let Some(kind) = label_values {
+            // recorded before the first checkpoint, so that every one of them has it
+            let labels = job.meta.labels.as_deref().unwrap_or_default();
+            if let Some(l) = labels.iter().find(|l| !kind.admits(l)) {
+                return Err(value_err(format!(
+                    "label_values {:?}: the label {l:?} is not written as one",
+                    kind.name()
+                )));
+            }
+            job.meta.label_values = Some(kind);
+        }
         // in Python's words, as its errors are (a probe, 2026-12-07: `--time-column day`)
         let notes: Vec<String> = job
             .notes
@@ -696,6 +724,13 @@ impl Model {
     #[getter]
     fn labels(&self) -> Vec<String> {
         self.labels.clone()
+    }
+
+    /// What the classifier's labels stand for: `"integer"` or `"boolean"` when the fit that
+    /// trained it was given such values (they are kept as text, `labels`), else `None`.
+    #[getter]
+    fn label_values(&self) -> Option<&'static str> {
+        self.label_values
     }
 
     /// The number of parameters.

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import threading
 import warnings
@@ -1504,9 +1505,30 @@ def test_integer_and_boolean_labels_come_back_as_given(classifier, tmp_path):
         pred = c.predict(texts[:5])
         assert all(type(v) is type(want[0]) and v in want for v in pred)
         assert pickle.loads(pickle.dumps(c)).predict(texts[:5]) == pred
-        # a directory holds labels as text, as the binary reads them
+        # a directory keeps them as text, as the binary reads them, and records what they
+        # are: loaded back, they are as given (they came back as strings until 2026-12-07)
         c.save(tmp_path / "m")
-        assert lstm.load(tmp_path / "m").predict(texts[:5]) == [str(v) for v in pred]
+        loaded = lstm.load(tmp_path / "m")
+        assert loaded.predict(texts[:5]) == pred
+        assert all(type(v) is type(want[0]) for v in loaded.predict(texts[:5]))
+        assert loaded.classes_.tolist() == want
+        assert type(loaded.classes_.tolist()[0]) is type(want[0])
+        config = json.loads((tmp_path / "m" / "config.json").read_text())
+        kind = "boolean" if isinstance(want[0], bool) else "integer"
+        assert (config["label_values"], config["format_version"]) == (kind, 3)
+        assert config["labels"] == [str(v) for v in want]
+        # so does a fit's out= directory, each of its checkpoints
+        c2 = lstm.Classifier(steps=3, members=1, hidden=8, threads=1)
+        c2.fit(texts[:200], given, out=tmp_path / "run")
+        assert lstm.load(tmp_path / "run").classes_.tolist() == want
+        # and a later fit on text labels is text again
+        c2.fit(texts[:200], [str(v) for v in given])
+        assert c2.classes_.tolist() == [str(v) for v in want]
+        c2.save(tmp_path / "m")
+        config = json.loads((tmp_path / "m" / "config.json").read_text())
+        assert "label_values" not in config and config["format_version"] == 2
+        assert lstm.load(tmp_path / "m").classes_.tolist() == [str(v) for v in want]
+        shutil.rmtree(tmp_path / "run")
     frame = pd.DataFrame({"text": texts[:200], "label": [int(l) for l in labels[:200]]})
     c = lstm.Classifier(steps=3, members=1, hidden=8, threads=1)
     c.fit(frame)

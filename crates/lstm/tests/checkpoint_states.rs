@@ -38,6 +38,7 @@ fn fixture() -> Fixture {
         settings: Settings::defaults(Task::Text),
         seen: Vec::new(),
         texts_seen: None,
+        label_values: None,
     };
     let model = SequenceModel::new(&model_cfg, 1).unwrap();
     Fixture { meta, model }
@@ -375,4 +376,114 @@ fn a_damaged_staged_manifest_is_explained_by_save_as_by_load() {
     modeldir::save(&d, &f.meta, &f.model, &state).unwrap();
     assert_eq!(loads_as(&d).0, 2);
     let _ = std::fs::remove_dir_all(&base);
+}
+
+#[test]
+fn a_classifiers_label_values_are_written_as_version_3_and_checked_on_load() {
+    use lstm::tasks::modeldir::LabelValues;
+    let base = std::env::temp_dir().join(format!("lstm-labelvalues-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let vocab = Vocab::chars_from("abcdef");
+    let cfg = ModelConfig {
+        input: InputKind::Embedding {
+            vocab: vocab.len(),
+            dim: 4,
+        },
+        hidden_size: 6,
+        head: Head::LastStep { outputs: 3 },
+        ..Default::default()
+    };
+    let meta = ModelMeta {
+        task: Task::Classify,
+        model: cfg.clone(),
+        vocab: Some(vocab),
+        labels: Some(vec!["-1".into(), "0".into(), "12".into()]),
+        // one model (the default's further models would need their files)
+        settings: Settings {
+            members: 1,
+            ..Settings::defaults(Task::Classify)
+        },
+        label_values: Some(LabelValues::Integer),
+        ..fixture().meta
+    };
+    let model = SequenceModel::new(&cfg, 1).unwrap();
+    let state = TrainingState::default();
+    let config = |d: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(d.join("config.json")).unwrap()).unwrap()
+    };
+    // with label values: version 3, which this build reads back
+    let d = base.join("ints");
+    modeldir::save(&d, &meta, &model, &state).unwrap();
+    let v = config(&d);
+    assert_eq!(v["format_version"], 3);
+    assert_eq!(v["label_values"], "integer");
+    let l = modeldir::load(&d).unwrap();
+    assert_eq!(l.meta.label_values, Some(LabelValues::Integer));
+    assert_eq!(l.meta.format_version, 3);
+    // the weights file says the same version
+    let w = std::fs::read(d.join("model.safetensors")).unwrap();
+    let header_len = u64::from_le_bytes(w[..8].try_into().unwrap()) as usize;
+    let header = String::from_utf8_lossy(&w[8..8 + header_len]).to_string();
+    assert!(header.contains("lstm-model/3 classify"), "{header}");
+    // without: version 2, which builds before version 3 read
+    let d2 = base.join("text");
+    let plain = ModelMeta {
+        label_values: None,
+        ..meta.clone()
+    };
+    modeldir::save(&d2, &plain, &model, &state).unwrap();
+    assert_eq!(config(&d2)["format_version"], 2);
+    assert!(config(&d2).get("label_values").is_none());
+    assert_eq!(modeldir::load(&d2).unwrap().meta.label_values, None);
+    // a label that is not written as an integer, booleans for integer labels, label values
+    // on a text model: refused as an edited config
+    for (name, edited) in [
+        (
+            "leading zero",
+            ModelMeta {
+                labels: Some(vec!["-1".into(), "00".into(), "12".into()]),
+                ..meta.clone()
+            },
+        ),
+        (
+            "booleans",
+            ModelMeta {
+                label_values: Some(LabelValues::Boolean),
+                ..meta.clone()
+            },
+        ),
+        (
+            "text model",
+            ModelMeta {
+                label_values: Some(LabelValues::Boolean),
+                ..fixture().meta
+            },
+        ),
+    ] {
+        let d = base.join(name.replace(' ', "-"));
+        let m = if name == "text model" {
+            fixture().model
+        } else {
+            model.clone()
+        };
+        modeldir::save(&d, &edited, &m, &state).unwrap();
+        let e = modeldir::load(&d).unwrap_err().to_string();
+        assert!(e.contains("label_values"), "{name}: {e}");
+    }
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+#[test]
+fn label_values_admit_what_pythons_str_writes() {
+    use lstm::tasks::modeldir::LabelValues::{Boolean, Integer};
+    for ok in ["0", "7", "-3", "12345678901234567890123"] {
+        assert!(Integer.admits(ok), "{ok}");
+    }
+    for bad in ["", "-", "-0", "007", "+1", "1.0", " 1", "1e3", "True", "٣"] {
+        assert!(!Integer.admits(bad), "{bad:?}");
+    }
+    assert!(Boolean.admits("True") && Boolean.admits("False"));
+    for bad in ["true", "1", "TRUE", "False "] {
+        assert!(!Boolean.admits(bad), "{bad:?}");
+    }
 }

@@ -205,6 +205,7 @@ fn model_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
         settings: s,
         seen: Vec::new(),
         texts_seen: None,
+        label_values: None,
     };
     let mut model = SequenceModel::new(&cfg, 1).unwrap();
     model

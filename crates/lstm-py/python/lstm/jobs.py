@@ -542,7 +542,12 @@ class _Job:
         return self.model.num_params
 
     def _fit_file(
-        self, data: Optional[Path], extra: Dict[str, Any], out: Optional[PathLike], verbose: bool
+        self,
+        data: Optional[Path],
+        extra: Dict[str, Any],
+        out: Optional[PathLike],
+        verbose: bool,
+        label_values: Optional[str] = None,
     ) -> History:
         s = dict(self._settings)
         # a budget given to fit() replaces the constructor's (or a loaded model's), not joins it
@@ -559,7 +564,9 @@ class _Job:
         # an empty path is not the current directory (a probe, 2026-12-07: it trained there)
         out_dir = Path(tempfile.mkdtemp(prefix="lstm-model-")) if own_dir else _dir_path(out, "fit")
         try:
-            r = _lstm.Model.train(self._task, _settings_json(s), str(out_dir), _progress(verbose))
+            r = _lstm.Model.train(
+                self._task, _settings_json(s), str(out_dir), _progress(verbose), label_values
+            )
         except (ValueError, _lstm.LstmError) as e:
             raise _data_error(e, data) from None
         except KeyboardInterrupt as stop:
@@ -1553,8 +1560,10 @@ class Classifier(_Job):
     their class probabilities (``members=1``: one model), as ``lstm train classify`` does.
     Labels are read as text, as the binary reads them from a file; integer and boolean labels
     come back as such from ``classes_`` and ``predict`` (as scikit-learn's classifiers give
-    them), other labels, and those of a model loaded from a directory, as strings (labels
-    ``[0, 1]`` given to the binary come back as ``"0"`` and ``"1"``).
+    them), from this object, its pickle and the directory ``save`` writes (which records
+    them, and which ``lstm.load`` reads back); other labels, and those of a model trained by
+    the binary, as strings (labels ``0`` and ``1`` in a file given to ``lstm train classify``
+    come back as ``"0"`` and ``"1"``).
     """
 
     _task = "classify"
@@ -1652,10 +1661,14 @@ class Classifier(_Job):
             if k in settings:
                 self._settings[k] = settings.pop(k)
         values = _label_values(texts, labels, self.get_params()["label_column"])
+        # recorded with the model, so that a directory saved from it gives them back so
+        kind = None
+        if values:
+            kind = "boolean" if isinstance(next(iter(values.values())), bool) else "integer"
         try:
             with tempfile.TemporaryDirectory(prefix="lstm-data-") as d:
                 path = self._write(texts, labels, Path(d))
-                h = self._fit_file(path, settings, out, verbose)
+                h = self._fit_file(path, settings, out, verbose, kind)
         except BaseException:
             # (an interrupted fit keeps the model trained so far, and so its columns)
             if self._model is model:
@@ -1667,11 +1680,17 @@ class Classifier(_Job):
         return h
 
     def _values(self) -> Optional[Dict[str, Any]]:
-        """The labels given to this fit by their text, when they were integers or booleans and
-        are the model's (not a loaded model's)."""
+        """The labels by their text, when they were integers or booleans: those given to this
+        object's fit, or those the model records (a model saved from such a fit)."""
+        labels = self.model.labels
         values = getattr(self, "_label_values", None)
-        if values and all(l in values for l in self.model.labels):
+        if values and all(l in values for l in labels):
             return values
+        kind = self.model.label_values
+        if kind == "integer":
+            return {l: int(l) for l in labels}
+        if kind == "boolean":
+            return {l: l == "True" for l in labels}
         return None
 
     @property

@@ -456,6 +456,7 @@ pub fn meta(task: Task, model: &ModelConfig, s: &Settings) -> ModelMeta {
         settings: s.clone(),
         seen: Vec::new(),
         texts_seen: None,
+        label_values: None,
     }
 }
 

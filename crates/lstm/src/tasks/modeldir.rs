@@ -42,8 +42,57 @@ pub const FORMAT: &str = "lstm-model";
 /// The current format version; files from a newer version are refused, older ones are read.
 ///
 /// 1: the first; 2: adds the manifest [`MANIFEST`] and `settings.on_nonfinite` (a version 1
-/// directory, without them, loads as before).
-pub const FORMAT_VERSION: u32 = 2;
+/// directory, without them, loads as before); 3: adds [`ModelMeta::label_values`]. A directory
+/// is written with the lowest version that reads it ([`ModelMeta::written_version`]): 2 unless
+/// it has `label_values`, so that builds before version 3 read every other directory.
+pub const FORMAT_VERSION: u32 = 3;
+
+/// What a classifier's labels stand for, when they were not given as text: Python's
+/// `Classifier.fit` given integers or booleans records it, so that a model loaded from its
+/// directory gives its labels back as such (the labels themselves are kept as text, as the
+/// binary reads them from a file, and every command still prints them so).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LabelValues {
+    /// Integers, written in decimal (`-1`, `0`, `12`: no sign but a minus, no leading zero).
+    Integer,
+    /// Booleans, written `True` and `False` (as Python and pandas write them).
+    Boolean,
+}
+
+impl LabelValues {
+    /// Its name in `config.json` and in Python (`integer`, `boolean`).
+    pub fn name(self) -> &'static str {
+        match self {
+            LabelValues::Integer => "integer",
+            LabelValues::Boolean => "boolean",
+        }
+    }
+
+    /// The kind named `name` ([`Self::name`]); `None` for any other name.
+    pub fn parse(name: &str) -> Option<LabelValues> {
+        match name {
+            "integer" => Some(LabelValues::Integer),
+            "boolean" => Some(LabelValues::Boolean),
+            _ => None,
+        }
+    }
+
+    /// Whether `label` is a value of this kind as written above: the text Python's `str()`
+    /// gives an `int` or a `bool`.
+    pub fn admits(self, label: &str) -> bool {
+        match self {
+            LabelValues::Boolean => label == "True" || label == "False",
+            LabelValues::Integer => {
+                let digits = label.strip_prefix('-').unwrap_or(label);
+                !digits.is_empty()
+                    && digits.bytes().all(|b| b.is_ascii_digit())
+                    && (digits == "0" || !digits.starts_with('0'))
+                    && label != "-0"
+            }
+        }
+    }
+}
 
 /// Contents of `config.json`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -82,6 +131,22 @@ pub struct ModelMeta {
     /// other jobs, models saved before it, and more than [`TextsSeen::MAX`] texts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub texts_seen: Option<TextsSeen>,
+    /// A classifier's labels as integers or booleans ([`LabelValues`]; format version 3);
+    /// `None`: text, as for every model the binary trains.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_values: Option<LabelValues>,
+}
+
+impl ModelMeta {
+    /// The format version this description is written with: the lowest that reads all of it
+    /// (3 with [`Self::label_values`], else 2), so that older builds read what they can.
+    pub fn written_version(&self) -> u32 {
+        if self.label_values.is_some() {
+            3
+        } else {
+            2
+        }
+    }
 }
 
 /// The texts a classifier's training read, by [`crate::data::labelled::text_hash`]: sorted,
@@ -985,10 +1050,14 @@ fn stage(
     };
     // one metadata entry: the safetensors header is a JSON map written in hash order, so a
     // single key keeps checkpoint files byte-identical for identical weights
+    let meta = &ModelMeta {
+        format_version: meta.written_version(),
+        ..meta.clone()
+    };
     let mut m = HashMap::new();
     m.insert(
         "format".to_string(),
-        format!("{FORMAT}/{FORMAT_VERSION} {}", meta.task),
+        format!("{FORMAT}/{} {}", meta.format_version, meta.task),
     );
     put("model.safetensors", to_bytes(&model.store, &m)?)?;
     let mut om = HashMap::new();
@@ -1430,6 +1499,12 @@ fn check_consistent(meta: &ModelMeta) -> std::result::Result<(), String> {
             ))
         }
     }
+    if meta.label_values.is_some() && meta.task != Task::Classify {
+        return Err(format!(
+            "a {} model has no labels, but the config gives \"label_values\"; the config was edited or mixed up with another model's",
+            meta.task
+        ));
+    }
     match meta.task {
         Task::Text | Task::Classify => {
             let v = meta
@@ -1466,6 +1541,15 @@ fn check_consistent(meta: &ModelMeta) -> std::result::Result<(), String> {
                         "{} labels but the network has {outputs} outputs",
                         labels.len()
                     ));
+                }
+                if let Some(kind) = meta.label_values {
+                    if let Some(l) = labels.iter().find(|l| !kind.admits(l)) {
+                        return Err(format!(
+                            "the labels are said to be {} values (\"label_values\"), but {:?} is not one; the config was edited",
+                            kind.name(),
+                            l.chars().take(60).collect::<String>()
+                        ));
+                    }
                 }
             }
         }
