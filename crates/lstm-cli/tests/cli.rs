@@ -1460,3 +1460,79 @@ fn streamed_eval_scores_every_character() {
         &["looks like UTF-16", "iconv -f UTF-16 -t UTF-8"],
     );
 }
+
+/// A window forecaster saved before `forecaster` was a setting (2026-12-05) has no such key in
+/// its settings, whose default is the global forecaster: it resumes as the window forecaster
+/// it is (an upgrade probe, 2026-12-07: "shape mismatch for input features"), and a field a
+/// newer build added is explained as such.
+#[test]
+fn a_window_forecaster_saved_before_the_forecaster_setting_resumes() {
+    let dir = tmp("forecast-old-window");
+    let full = std::fs::read_to_string(data("airline_passengers.csv")).unwrap();
+    let head: String = full.lines().take(121).map(|l| format!("{l}\n")).collect();
+    let csv = dir.join("air.csv");
+    std::fs::write(&csv, head).unwrap();
+    let m = dir.join("m");
+    let (c, ms) = (csv.to_str().unwrap(), m.to_str().unwrap());
+    ok(&[
+        "train",
+        "forecast",
+        "--forecaster",
+        "window",
+        "--data",
+        c,
+        "--column",
+        "passengers",
+        "--date-column",
+        "month",
+        "--hidden",
+        "8",
+        "--steps",
+        "10",
+        "--threads",
+        "1",
+        "--out",
+        ms,
+        "--quiet",
+    ]);
+    // as a build of 2026-11-22 wrote it: no `forecaster`, no manifest
+    let edit = |f: &dyn Fn(&mut serde_json::Value)| {
+        let p = m.join("config.json");
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+        f(&mut v);
+        std::fs::write(&p, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+        let _ = std::fs::remove_file(m.join("checkpoint.json"));
+    };
+    edit(&|v| {
+        let settings = v["settings"].as_object_mut().unwrap();
+        assert_eq!(settings.remove("forecaster").unwrap(), "window");
+    });
+    ok(&[
+        "train",
+        "forecast",
+        "--resume",
+        ms,
+        "--steps",
+        "20",
+        "--threads",
+        "1",
+    ]);
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(m.join("config.json")).unwrap()).unwrap();
+    assert_eq!(v["settings"]["forecaster"], "window");
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(m.join("training_state.json")).unwrap())
+            .unwrap();
+    assert_eq!(state["step"], 20);
+    // a field this build does not know: a newer build's, or an edit
+    edit(&|v| v["texts_seen_v9"] = serde_json::json!({}));
+    fails(
+        &["forecast", "--model", ms, "--data", c, "--steps", "2"],
+        &[
+            "unknown field `texts_seen_v9`",
+            "newer version of lstm",
+            "upgrade lstm",
+        ],
+    );
+}

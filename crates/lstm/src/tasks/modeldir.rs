@@ -1312,7 +1312,31 @@ fn load_once(dir: &Path, moments: bool) -> Result<Loaded> {
             "written by a newer version of lstm (format {version}; this build reads up to {FORMAT_VERSION}): upgrade lstm"
         )));
     }
-    let mut meta: ModelMeta = serde_json::from_value(raw).map_err(|e| fmt(e.to_string()))?;
+    let mut meta: ModelMeta = serde_json::from_value(raw).map_err(|e| {
+        let e = e.to_string();
+        // a field this build does not know: most likely a newer build's that did not change
+        // the version (builds before 2026-12-07 meet several so)
+        if e.starts_with("unknown field") || e.starts_with("unknown variant") {
+            fmt(format!(
+                "{e}; the directory was written by a newer version of lstm (upgrade lstm) or the config was edited"
+            ))
+        } else {
+            fmt(e)
+        }
+    })?;
+    if meta.task == Task::Forecast {
+        // the forecaster is the one its description is of: a window forecaster saved before
+        // `forecaster` was a setting (2026-12-05), or imported with a configuration that does
+        // not give it, read the setting's default, the global one (an upgrade probe,
+        // 2026-12-07: such a model resumed as a global forecaster and failed on a shape, and
+        // Python's `fit` on it trained a global one)
+        use crate::tasks::settings::Forecaster;
+        meta.settings.forecaster = if meta.global.is_some() {
+            Forecaster::Global
+        } else {
+            Forecaster::Window
+        };
+    }
     if let Some(v) = meta.vocab.as_mut() {
         v.rebuild_index();
     }
