@@ -508,17 +508,7 @@ impl Model {
         label_values: Option<&str>,
     ) -> PyResult<TrainResult> {
         let task = parse_task(task)?;
-        let label_values = match label_values {
-            None => None,
-            Some(_) if task != Task::Classify => {
-                return Err(value_err("label_values is for a classifier's labels"))
-            }
-            Some(name) => Some(LabelValues::parse(name).ok_or_else(|| {
-                value_err(format!(
-                    "label_values is \"integer\", \"boolean\" or None, not {name:?}"
-                ))
-            })?),
-        };
+        let label_values = parse_label_values(task, label_values)?;
         let s = settings_from(task, settings_json)?;
         modeldir::check_new(&out).map_err(|why| unusable(&out, why))?;
         if let Some(d) = &s.data {
@@ -582,13 +572,7 @@ impl Model {
         })?;
         if let Some(kind) = label_values {
             // recorded before the first checkpoint, so that every one of them has it
-            let labels = job.meta.labels.as_deref().unwrap_or_default();
-            if let Some(l) = labels.iter().find(|l| !kind.admits(l)) {
-                return Err(value_err(format!(
-                    "label_values {:?}: the label {l:?} is not written as one",
-                    kind.name()
-                )));
-            }
+            check_admitted(kind, job.meta.labels.as_deref().unwrap_or_default())?;
             job.meta.label_values = Some(kind);
         }
         // in Python's words, as its errors are (a probe, 2026-12-07: `--time-column day`)
@@ -677,8 +661,15 @@ impl Model {
 
     /// Saves the model into the directory `dir` (created if needed) as `lstm train` does, so
     /// that the binary and `lstm.load` read it. A model already there is replaced; a
-    /// directory of other files is refused.
-    fn save(&self, py: Python<'_>, dir: PathBuf) -> PyResult<()> {
+    /// directory of other files is refused. `label_values` (`"integer"`, `"boolean"`): what
+    /// a classifier's labels stand for, recorded in the directory where the model does not
+    /// record it (one trained before it was recorded).
+    #[pyo3(signature = (dir, label_values=None))]
+    fn save(&self, py: Python<'_>, dir: PathBuf, label_values: Option<&str>) -> PyResult<()> {
+        let label_values = parse_label_values(self.task, label_values)?;
+        if let Some(kind) = label_values {
+            check_admitted(kind, &self.labels)?;
+        }
         let usable = || match modeldir::check_new(&dir) {
             Ok(()) | Err(modeldir::Unusable::HoldsModel) => Ok(()),
             Err(why) => Err(unusable(&dir, why)),
@@ -691,7 +682,14 @@ impl Model {
         // its loss curve drawn from its own history as `lstm train` draws it, and a curve of
         // the model it replaced removed when it has none (an imported model): pages show it
         self.with_model(py, |l| {
-            modeldir::save_with(&dir, &l.meta, &l.model, &l.state, &|staging| {
+            let meta = match label_values {
+                Some(kind) => &modeldir::ModelMeta {
+                    label_values: Some(kind),
+                    ..l.meta.clone()
+                },
+                None => &l.meta,
+            };
+            modeldir::save_with(&dir, meta, &l.model, &l.state, &|staging| {
                 modeldir::write_members(staging, &l.members)?;
                 loss_plot(staging, &l.state.train_loss, &l.state.val_loss)
             })?;
@@ -995,5 +993,31 @@ impl TextStream {
                 Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(None),
             }
         }
+    }
+}
+
+/// The kind named by Python's `label_values` argument, for a classifier.
+fn parse_label_values(task: Task, name: Option<&str>) -> PyResult<Option<LabelValues>> {
+    match name {
+        None => Ok(None),
+        Some(_) if task != Task::Classify => {
+            Err(value_err("label_values is for a classifier's labels"))
+        }
+        Some(name) => LabelValues::parse(name).map(Some).ok_or_else(|| {
+            value_err(format!(
+                "label_values is \"integer\", \"boolean\" or None, not {name:?}"
+            ))
+        }),
+    }
+}
+
+/// Whether every label is written as a value of `kind`.
+fn check_admitted(kind: LabelValues, labels: &[String]) -> PyResult<()> {
+    match labels.iter().find(|l| !kind.admits(l)) {
+        Some(l) => Err(value_err(format!(
+            "label_values {:?}: the label {l:?} is not written as one",
+            kind.name()
+        ))),
+        None => Ok(()),
     }
 }

@@ -302,6 +302,25 @@ def test_forecaster_evaluate_gives_each_series_scores():
         w.evaluate(np.arange(60.0), per_series=True)
 
 
+def test_a_window_forecaster_saved_before_the_forecaster_setting_loads_as_one(tmp_path):
+    # saved by builds before 2026-12-05: no `forecaster` setting, whose default is the global
+    # forecaster (an upgrade probe, 2026-12-07: get_params() said "global", and fit() on the
+    # loaded model trained a global forecaster)
+    w = lstm.Forecaster(forecaster="window", steps=5, horizon=4, window=8, threads=1)
+    w.fit(np.arange(60.0))
+    w.save(tmp_path / "m")
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["settings"].pop("forecaster") == "window"
+    (tmp_path / "m" / "config.json").write_text(json.dumps(config))
+    (tmp_path / "m" / "checkpoint.json").unlink()
+    old = lstm.load(tmp_path / "m")
+    assert old.get_params()["forecaster"] == "window"
+    np.testing.assert_array_equal(old.predict(np.arange(60.0), steps=4)["value"],
+                                  w.predict(np.arange(60.0), steps=4)["value"])
+    old.fit(np.arange(60.0), steps=3)
+    assert old.model.is_global is False
+
+
 def test_forecaster_of_counts_forecasts_whole_numbers():
     k = np.arange(150)
     y = np.round(20 + 12 * np.sin(k * 2 * np.pi / 12) + (k * 7 % 5))
@@ -1533,6 +1552,31 @@ def test_integer_and_boolean_labels_come_back_as_given(classifier, tmp_path):
     c = lstm.Classifier(steps=3, members=1, hidden=8, threads=1)
     c.fit(frame)
     assert c.classes_.tolist() == [0, 1] and c.score(frame) == c.evaluate(frame)["accuracy"]
+    # labels mixing integers with booleans or floats are text, as before (a review,
+    # 2026-12-07: 1, True and 1.0 are one dict key, so they were taken for integers or
+    # booleans, and the fit refused its own labels "True" or "0.0")
+    ints = [int(l) for l in labels[:200]]
+    for mixed, want in (
+        ([1, 0] + [bool(v) for v in ints[2:]], ["0", "1", "False", "True"]),
+        ([True, False] + ints[2:], ["0", "1", "False", "True"]),
+        ([1, 0] + [float(v) for v in ints[2:]], ["0", "0.0", "1", "1.0"]),
+        (pd.DataFrame({"text": texts[:200], "label": pd.Series([1, 0] + [bool(v) for v in ints[2:]], dtype=object)}), ["0", "1", "False", "True"]),
+    ):
+        c = lstm.Classifier(steps=3, members=1, hidden=8, threads=1)
+        if isinstance(mixed, pd.DataFrame):
+            c.fit(mixed)
+        else:
+            c.fit(texts[:200], mixed)
+        assert sorted(c.classes_.tolist()) == want
+    # an object unpickled from before directories recorded integer labels (its state holds
+    # them, its model does not): save() records them (the review, 2026-12-07)
+    c = lstm.Classifier(steps=3, members=1, hidden=8, threads=1)
+    c.fit(texts[:200], [str(v) for v in ints])
+    assert c.model.label_values is None
+    c._label_values = {"0": 0, "1": 1}
+    c.save(tmp_path / "old")
+    assert json.loads((tmp_path / "old" / "config.json").read_text())["label_values"] == "integer"
+    assert lstm.load(tmp_path / "old").classes_.tolist() == [0, 1]
 
 
 def test_a_forecasters_pickle_keeps_its_file_and_its_frames(airline, tmp_path, monkeypatch):

@@ -1679,6 +1679,17 @@ class Classifier(_Job):
         self._label_values = values
         return h
 
+    def save(self, dir: PathLike) -> None:
+        """Writes the model directory, as :meth:`_Job.save` (integer or boolean labels are
+        recorded in it, for an object unpickled from before they were)."""
+        kind = None
+        values = getattr(self, "_label_values", None)
+        if self.model.label_values is None and values and all(
+            l in values for l in self.model.labels
+        ):
+            kind = "boolean" if isinstance(next(iter(values.values())), bool) else "integer"
+        self.model.save(str(_dir_path(dir, "save")), kind)
+
     def _values(self) -> Optional[Dict[str, Any]]:
         """The labels by their text, when they were integers or booleans: those given to this
         object's fit, or those the model records (a model saved from such a fit)."""
@@ -1777,22 +1788,32 @@ def _same(a: Any, b: Any) -> bool:
 
 def _label_values(texts: Any, labels: Any, label_column: Any) -> Optional[Dict[str, Any]]:
     """Integer or boolean labels by the text the library reads them as (``str``, as a
-    DataFrame's ``to_csv`` writes them); ``None`` for other labels (and for a file)."""
+    DataFrame's ``to_csv`` writes them); ``None`` for other labels (and for a file). Every
+    label is looked at, not the distinct ones: ``1``, ``True`` and ``1.0`` are one key to
+    Python (a review, 2026-12-07: labels mixing them were taken for integers, and the fit
+    refused its own labels)."""
     texts = _tabular(texts)
     try:
         if _is_dataframe(texts):
-            values = list(texts[label_column].dropna().unique())
+            values = texts[label_column].dropna()
         elif labels is None or isinstance(texts, (str, os.PathLike)):
             return None
         else:
-            values = list(dict.fromkeys(_in_order(labels, "labels")))
+            values = _in_order(labels, "labels")
     except Exception:
         # what _write refuses, with its message
         return None
-    if values and all(isinstance(v, (bool, np.bool_)) for v in values):
+    if len(values) == 0:
+        return None
+    if all(isinstance(v, (bool, np.bool_)) for v in values):
         return {str(bool(v)): bool(v) for v in values}
-    if values and all(
-        isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in values
+    # written as str(v): the same text as str(int(v)) for an int, not for a subclass that
+    # prints itself otherwise
+    if all(
+        isinstance(v, (int, np.integer))
+        and not isinstance(v, (bool, np.bool_))
+        and str(v) == str(int(v))
+        for v in values
     ):
         return {str(int(v)): int(v) for v in values}
     return None
