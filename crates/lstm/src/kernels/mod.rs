@@ -40,7 +40,7 @@ pub use bf16::{from_bf16, gemv_kmajor_bf16, pack_kmajor_bf16, to_bf16, Precision
 pub use gemm::{matmul, Transpose};
 pub use gemv::{gemv_kmajor, gemv_kmajor_rows, kmajor_rows, pack_kmajor, KMAJOR_BLOCK};
 pub use naive::matmul_naive;
-pub use threads::{num_threads, set_num_threads, with_threads};
+pub use threads::{num_threads, resolve_threads, set_num_threads, with_threads};
 pub(crate) use threads::{parallel_blocks, PAR_BLOCK};
 pub use vector::{add_assign, add_column_sums, add_into};
 

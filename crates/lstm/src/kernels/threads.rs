@@ -36,16 +36,22 @@ pub(crate) fn parallel_blocks(len: usize, block: usize) -> bool {
     len > block && num_threads() > 1
 }
 
+/// The thread count `n` stands for: `n`, or all available cores for `0` (as
+/// [`set_num_threads`] reads it).
+pub fn resolve_threads(n: usize) -> usize {
+    match n {
+        0 => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        n => n,
+    }
+}
+
 /// The number of threads the library uses (see [`set_num_threads`] and [`with_threads`]).
 pub fn num_threads() -> usize {
     let local = LOCAL_THREADS.with(|c| c.get());
     if local > 0 {
         return local;
     }
-    match THREADS.load(Ordering::Relaxed) {
-        0 => std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
-        n => n,
-    }
+    resolve_threads(THREADS.load(Ordering::Relaxed))
 }

@@ -201,13 +201,19 @@ impl Job {
     ) -> JobResult<Job> {
         s.validate()?;
         // the further models and candidate scalings trained while building run on the
-        // settings' threads too (their results depend on the count), whoever calls
-        crate::kernels::set_num_threads(s.threads);
-        let (meta, data, notes, trained) = match task {
-            Task::Text => text_job(s, resumed.as_ref())?,
-            Task::Forecast => forecast_job(s, resumed.as_ref(), stop)?,
-            Task::Classify => classify_job(s, resumed.as_ref(), stop)?,
-        };
+        // settings' threads too (their results depend on the count), whoever calls; on this
+        // thread's budget, not the process's, so that another job building or training
+        // meanwhile on another count changes neither (a probe, 2026-12-07: two Python fits
+        // in two threads, of 1 and 2 threads, each changed the other's weights)
+        let threads = crate::kernels::resolve_threads(s.threads);
+        let (meta, data, notes, trained) =
+            crate::kernels::with_threads(threads, || -> JobResult<_> {
+                Ok(match task {
+                    Task::Text => text_job(s, resumed.as_ref())?,
+                    Task::Forecast => forecast_job(s, resumed.as_ref(), stop)?,
+                    Task::Classify => classify_job(s, resumed.as_ref(), stop)?,
+                })
+            })?;
         let fresh = resumed.is_none();
         let (meta, model, state, members) = fresh_or_resumed(resumed, meta, trained)?;
         Ok(Job {
@@ -269,8 +275,11 @@ impl Job {
         if self.members.is_empty() {
             return Ok(None);
         }
-        self.data
-            .validate_members(&mut self.model, &mut self.members)
+        let threads = crate::kernels::resolve_threads(self.meta.settings.threads);
+        crate::kernels::with_threads(threads, || {
+            self.data
+                .validate_members(&mut self.model, &mut self.members)
+        })
     }
 
     /// [`Job::train`], data-parallel over the processes of `group` when given (one rank of an
@@ -311,23 +320,26 @@ impl Job {
             // a second call on this job continues what the first one saved
             self.fresh = false;
         }
-        crate::kernels::set_num_threads(self.meta.settings.threads);
+        // on this thread's budget (see `build`)
+        let threads = crate::kernels::resolve_threads(self.meta.settings.threads);
         let members = &self.members;
         let with_members = |dir: &Path, train: &[(u64, f32)], val: &[(u64, f32)]| {
             extra(dir, train, val)?;
             modeldir::write_members(dir, members)
         };
-        train::train_with(
-            &self.meta,
-            &mut self.model,
-            &mut self.state,
-            self.data.as_mut(),
-            &self.out,
-            &with_members,
-            stop,
-            on,
-            group,
-        )
+        crate::kernels::with_threads(threads, || {
+            train::train_with(
+                &self.meta,
+                &mut self.model,
+                &mut self.state,
+                self.data.as_mut(),
+                &self.out,
+                &with_members,
+                stop,
+                on,
+                group,
+            )
+        })
     }
 }
 
@@ -1595,7 +1607,6 @@ fn classify_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) ->
     if resumed.is_none() && s.members > 1 {
         match train::total_steps(&meta(Task::Classify, &mc, &s), &task) {
             Some(steps) => {
-                crate::kernels::set_num_threads(s.threads);
                 for k in 1..s.members {
                     let seed = member_seed(s.seed, k);
                     let mut model = SequenceModel::new(&mc, seed)?;
