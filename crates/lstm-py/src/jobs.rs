@@ -52,12 +52,26 @@ fn unusable(out: &Path, why: modeldir::Unusable) -> PyErr {
 /// Takes the lock of the model directory `dir` ([`modeldir::lock`]), or raises
 /// `lstm.LstmError` when another process holds it.
 fn lock(py: Python<'_>, dir: &Path) -> PyResult<modeldir::DirLock> {
-    match py.detach(|| modeldir::lock(dir)).map_err(lib_err)? {
-        Some(l) => Ok(l),
-        None => Err(crate::errors::LstmError::new_err(format!(
-            "another lstm process is training or saving into {}; wait for it to end, or choose another directory",
-            dir.display()
-        ))),
+    lock_waiting(py, dir, Duration::ZERO)
+}
+
+/// [`lock`], waiting up to `wait` for another holder to let go (a save, which takes a moment,
+/// waits for another save: a probe, 2026-12-07, found half the saves of two threads of one
+/// process refused), Ctrl-C raising `KeyboardInterrupt` meanwhile.
+fn lock_waiting(py: Python<'_>, dir: &Path, wait: Duration) -> PyResult<modeldir::DirLock> {
+    let began = Instant::now();
+    loop {
+        if let Some(l) = py.detach(|| modeldir::lock(dir)).map_err(lib_err)? {
+            return Ok(l);
+        }
+        if began.elapsed() >= wait {
+            return Err(crate::errors::LstmError::new_err(format!(
+                "another lstm run (another process, or another thread of this one) is training or saving into {}; wait for it to end, or choose another directory",
+                dir.display()
+            )));
+        }
+        py.detach(|| std::thread::sleep(Duration::from_millis(20)));
+        py.check_signals()?;
     }
 }
 
@@ -661,7 +675,8 @@ impl Model {
 
     /// Saves the model into the directory `dir` (created if needed) as `lstm train` does, so
     /// that the binary and `lstm.load` read it. A model already there is replaced; a
-    /// directory of other files is refused. `label_values` (`"integer"`, `"boolean"`): what
+    /// directory of other files is refused; another save into it (from another thread or
+    /// process) is waited for, up to 10 s. `label_values` (`"integer"`, `"boolean"`): what
     /// a classifier's labels stand for, recorded in the directory where the model does not
     /// record it (one trained before it was recorded).
     #[pyo3(signature = (dir, label_values=None))]
@@ -675,8 +690,9 @@ impl Model {
             Err(why) => Err(unusable(&dir, why)),
         };
         usable()?;
-        // not into a directory another process is training or saving into
-        let _lock = lock(py, &dir)?;
+        // not into a directory another process or thread is training or saving into; another
+        // save is waited for (a run's training, which holds it throughout, is not)
+        let _lock = lock_waiting(py, &dir, Duration::from_secs(10))?;
         usable()?;
         // with a small-data forecaster's further members (member1.safetensors, ...)
         // its loss curve drawn from its own history as `lstm train` draws it, and a curve of

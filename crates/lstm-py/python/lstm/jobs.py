@@ -462,6 +462,11 @@ class _Job:
         self._settings = dict(settings)
         self._model: Optional[_lstm.Model] = None
         self.history_: Optional[History] = None
+        # every attribute a fit sets exists from the start: a copy made while another thread
+        # fits (copy.deepcopy iterates the attributes) does not see their number change (a
+        # probe, 2026-12-07)
+        self._changed: Dict[str, Any] = {}
+        self._label_values: Optional[Dict[str, Any]] = None
 
     @classmethod
     def _from_model(cls, model: "_lstm.Model") -> "_Job":
@@ -482,6 +487,8 @@ class _Job:
         }
         job._model = model
         job.history_ = None
+        job._changed = {}
+        job._label_values = None
         return job
 
     def get_params(self, deep: bool = True) -> Dict[str, Any]:
@@ -626,7 +633,8 @@ class _Job:
         """Writes the model directory (``config.json``, ``model.safetensors``, ...) that the
         binary's commands and :func:`load` read, with ``loss.svg``, the curves of the model's
         training (none for an imported model). A model already in ``dir`` is replaced; a
-        directory of other files is refused."""
+        directory of other files is refused. Another save into ``dir`` (another thread's, or
+        another process') is waited for, up to 10 s; a run training into it is not."""
         self.model.save(str(_dir_path(dir, "save")))
 
     def _evaluate_file(self, path: PathLike, **options: Any) -> Dict[str, Any]:
@@ -1683,21 +1691,22 @@ class Classifier(_Job):
         """Writes the model directory, as :meth:`_Job.save` (integer or boolean labels are
         recorded in it, for an object unpickled from before they were)."""
         kind = None
+        model = self.model
         values = getattr(self, "_label_values", None)
-        if self.model.label_values is None and values and all(
-            l in values for l in self.model.labels
-        ):
+        if model.label_values is None and values and all(l in values for l in model.labels):
             kind = "boolean" if isinstance(next(iter(values.values())), bool) else "integer"
-        self.model.save(str(_dir_path(dir, "save")), kind)
+        model.save(str(_dir_path(dir, "save")), kind)
 
-    def _values(self) -> Optional[Dict[str, Any]]:
-        """The labels by their text, when they were integers or booleans: those given to this
-        object's fit, or those the model records (a model saved from such a fit)."""
-        labels = self.model.labels
+    def _values(self, model: Optional["_lstm.Model"] = None) -> Optional[Dict[str, Any]]:
+        """The labels of ``model`` (this object's) by their text, when they were integers or
+        booleans: those given to this object's fit, or those the model records (a model
+        saved from such a fit)."""
+        model = model or self.model
+        labels = model.labels
         values = getattr(self, "_label_values", None)
         if values and all(l in values for l in labels):
             return values
-        kind = self.model.label_values
+        kind = model.label_values
         if kind == "integer":
             return {l: int(l) for l in labels}
         if kind == "boolean":
@@ -1708,8 +1717,10 @@ class Classifier(_Job):
     def classes_(self) -> np.ndarray:
         """The labels, in the order of ``predict_proba``'s columns (an array, as
         scikit-learn's: integers or booleans when the fit was given such, else strings)."""
-        values = self._values()
-        labels = list(self.model.labels)
+        # one model read once: a fit in another thread may replace it meanwhile
+        model = self.model
+        values = self._values(model)
+        labels = list(model.labels)
         return np.array([values[l] for l in labels] if values else labels)
 
     def _texts(self, texts: Any) -> List[str]:
@@ -1740,16 +1751,20 @@ class Classifier(_Job):
     def predict(self, texts: Sequence[str]) -> List[Any]:
         """The likeliest label of each text (a list of strings, a pandas Series, or a
         DataFrame with the ``text_column``)."""
-        labels, _, _ = self.model.classify(self._texts(texts))
-        values = self._values()
+        # the labels and their values from one model: a fit in another thread may replace it
+        # meanwhile (a probe, 2026-12-07: a KeyError while a refit changed the labels)
+        model = self.model
+        labels, _, _ = model.classify(self._texts(texts))
+        values = self._values(model)
         return [values[l] for l in labels] if values else labels
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Each text's probability of each label, ``(len(texts), len(classes_))`` float32."""
         texts = self._texts(texts)
-        _, probs, k = self.model.classify(texts)
+        model = self.model
+        _, probs, k = model.classify(texts)
         # no texts: no rows, still one column per label (as scikit-learn's)
-        return probs.reshape(len(texts), k if texts else len(self.classes_))
+        return probs.reshape(len(texts), k if texts else len(model.labels))
 
     def score(self, texts: TextsData, labels: Optional[Sequence[Any]] = None) -> float:
         """The accuracy on ``texts`` and ``labels`` (as ``fit`` takes them; labels compared
