@@ -1629,6 +1629,31 @@ def test_a_classifier_predicts_while_another_thread_refits_it(classifier, tmp_pa
     assert lstm.load(tmp_path / "autosave").classes_.tolist() == c.classes_.tolist()
 
 
+def test_two_fits_of_one_forecaster_in_two_threads_keep_each_model_with_its_data(airline):
+    # fit A keeps its data while fit B, in another thread, has replaced the model: A's model
+    # goes with A's data (a probe, 2026-12-07: B's model with A's data, "no column 'value'")
+    _, _, _, data = airline
+    arr = np.sin(np.arange(300) / 5) * 10 + 50
+    started, b_done = threading.Event(), threading.Event()
+
+    class F(lstm.Forecaster):
+        def _keep_data(self, *a):
+            if threading.current_thread().name == "A":
+                started.set()
+                b_done.wait(60)  # stands for a thread switch here
+            return super()._keep_data(*a)
+
+    f = F(steps=5, threads=1)
+    a = threading.Thread(name="A", target=lambda: f.fit(data, column="passengers", time_column="month"))
+    a.start()
+    assert started.wait(60)
+    f.fit(arr)
+    b_done.set()
+    a.join()
+    fc = f.predict()
+    assert list(fc)[:2] == ["month", "passengers"], fc
+
+
 def test_a_forecasters_pickle_keeps_its_file_and_its_frames(airline, tmp_path, monkeypatch):
     import pickle
     import subprocess

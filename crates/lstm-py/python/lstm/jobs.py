@@ -555,7 +555,11 @@ class _Job:
         out: Optional[PathLike],
         verbose: bool,
         label_values: Optional[str] = None,
+        produced: Optional[List[Any]] = None,
     ) -> History:
+        """Trains a model on the file ``data`` into this object; ``produced`` (a list) is given
+        the model this call made, also when it was interrupted and kept one (another thread's
+        fit may meanwhile have replaced ``self.model``)."""
         s = dict(self._settings)
         # a budget given to fit() replaces the constructor's (or a loaded model's), not joins it
         # (the second review, 2026-12-07: a loaded model's 300 steps beside epochs=1 trained its
@@ -582,6 +586,8 @@ class _Job:
             try:
                 self._model = _lstm.Model.load(str(out_dir))
                 self._changed = {}
+                if produced is not None:
+                    produced.append(self._model)
             except Exception:
                 if not own_dir:
                     # nothing saved yet: the interruption as the library words it
@@ -610,6 +616,8 @@ class _Job:
                 print(note, flush=True)
         self._model = r.model
         self._changed = {}
+        if produced is not None:
+            produced.append(r.model)
         h = History(
             loss=[l for _, l in r.train_loss],
             step=[s for s, _ in r.train_loss],
@@ -1073,13 +1081,15 @@ class Forecaster(_Job):
         except BaseException:
             keep.cleanup()
             raise
-        model_before = self._model
+        # the model this fit makes: another thread's fit may replace self.model meanwhile (a
+        # probe, 2026-12-07: one fit's model was kept with the other's data)
+        produced: List[Any] = []
         try:
-            h = self._fit_file(path, extra, out, verbose)
+            h = self._fit_file(path, extra, out, verbose, produced=produced)
         except KeyboardInterrupt:
-            if self._model is not model_before:
+            if produced:
                 # the model so far was kept: predict() continues this fit's data
-                self._keep_data(path, keep, data, id_column, time_column)
+                self._keep_data(produced[-1], path, keep, data, id_column, time_column)
             else:
                 keep.cleanup()
             raise
@@ -1088,15 +1098,15 @@ class Forecaster(_Job):
             # this directory (a copy of the data) for as long as it shows the traceback
             keep.cleanup()
             raise
-        self._keep_data(path, keep, data, id_column, time_column)
+        self._keep_data(produced[-1], path, keep, data, id_column, time_column)
         return h
 
     def _keep_data(
-        self, path: Path, keep: Any, data: Any, id_column: Any, time_column: Any
+        self, model: Any, path: Path, keep: Any, data: Any, id_column: Any, time_column: Any
     ) -> None:
         # one assignment: a predict() in another thread sees the previous fit or this one
         self._fitted = _Fitted(
-            self.model,
+            model,
             # a file given by a relative path stays the same file after os.chdir() (and in a
             # pickle)
             path.absolute(),
