@@ -44,7 +44,9 @@ pub const FORMAT: &str = "lstm-model";
 /// 1: the first; 2: adds the manifest [`MANIFEST`] and `settings.on_nonfinite` (a version 1
 /// directory, without them, loads as before); 3: adds [`ModelMeta::label_values`]. A directory
 /// is written with the lowest version that reads it ([`ModelMeta::written_version`]): 2 unless
-/// it has `label_values`, so that builds before version 3 read every other directory.
+/// it has `label_values`, so that builds that read version 2 and know its fields read every
+/// other directory (fields were added within version 2 until 2026-12-06, which builds from
+/// before them refuse as unknown).
 pub const FORMAT_VERSION: u32 = 3;
 
 /// What a classifier's labels stand for, when they were not given as text: Python's
