@@ -212,17 +212,12 @@ pub fn import(a: &ImportArgs) -> Result<()> {
             ),
         },
     };
-    let mut meta: ModelMeta = serde_json::from_str(&config_json)
-        .context("the configuration is not a valid lstm config.json")?;
-    if meta.format != modeldir::FORMAT || meta.format_version > modeldir::FORMAT_VERSION {
-        bail!(
-            "the configuration is format `{}` version {}; this lstm reads `{}` up to version {}",
-            meta.format,
-            meta.format_version,
-            modeldir::FORMAT,
-            modeldir::FORMAT_VERSION
-        );
-    }
+    // read as a model directory's is (the format and version first; a forecaster's
+    // `forecaster` made the one its description is of: a review, 2026-12-07, found an import
+    // of a window forecaster saying "global")
+    let mut meta: ModelMeta = modeldir::meta_from_json(config_json.as_bytes()).map_err(|why| {
+        anyhow::anyhow!("the configuration is not a valid lstm config.json: {why}")
+    })?;
     let mut model =
         SequenceModel::new(&meta.model, 0).context("invalid network in the configuration")?;
     let what = match &a.config {

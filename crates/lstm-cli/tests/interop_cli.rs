@@ -222,6 +222,13 @@ fn keras_weights_file_made_by_keras_imports() {
         "--out",
         s(&model),
     ]);
+    // the fixture's configuration gives no `forecaster` (as a window forecaster's of before
+    // 2026-12-05): the directory says the one it is (a review, 2026-12-07: "global")
+    let cfg = std::fs::read_to_string(fixture.join("config.json")).unwrap();
+    assert!(!cfg.contains("\"forecaster\""));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(model.join("config.json")).unwrap()).unwrap();
+    assert_eq!(v["settings"]["forecaster"], "window");
     let out = dir.join("again.weights.h5");
     ok(&["export", "keras", "--model", s(&model), "--out", s(&out)]);
     // the CSV's two columns, as the model's series expects; a forecast comes out

@@ -1298,47 +1298,7 @@ fn load_once(dir: &Path, moments: bool) -> Result<Loaded> {
         path: cfg_path.display().to_string(),
         reason,
     };
-    let raw: serde_json::Value =
-        serde_json::from_slice(&cfg_bytes).map_err(|e| fmt(format!("not valid JSON: {e}")))?;
-    if raw.get("format").and_then(|v| v.as_str()) != Some(FORMAT) {
-        return Err(fmt(format!(
-            "not an `{FORMAT}` config (no \"format\": \"{FORMAT}\")"
-        )));
-    }
-    let version = raw
-        .get("format_version")
-        .and_then(|v| v.as_u64())
-        .ok_or_else(|| fmt("no \"format_version\" number".into()))?;
-    if version > FORMAT_VERSION as u64 {
-        return Err(fmt(format!(
-            "written by a newer version of lstm (format {version}; this build reads up to {FORMAT_VERSION}): upgrade lstm"
-        )));
-    }
-    let mut meta: ModelMeta = serde_json::from_value(raw).map_err(|e| {
-        let e = e.to_string();
-        // a field this build does not know: most likely a newer build's that did not change
-        // the version (builds before 2026-12-07 meet several so)
-        if e.starts_with("unknown field") || e.starts_with("unknown variant") {
-            fmt(format!(
-                "{e}; the directory was written by a newer version of lstm (upgrade lstm) or the config was edited"
-            ))
-        } else {
-            fmt(e)
-        }
-    })?;
-    if meta.task == Task::Forecast {
-        // the forecaster is the one its description is of: a window forecaster saved before
-        // `forecaster` was a setting (2026-12-05), or imported with a configuration that does
-        // not give it, read the setting's default, the global one (an upgrade probe,
-        // 2026-12-07: such a model resumed as a global forecaster and failed on a shape, and
-        // Python's `fit` on it trained a global one)
-        use crate::tasks::settings::Forecaster;
-        meta.settings.forecaster = if meta.global.is_some() {
-            Forecaster::Global
-        } else {
-            Forecaster::Window
-        };
-    }
+    let mut meta = meta_from_json(&cfg_bytes).map_err(fmt)?;
     if let Some(v) = meta.vocab.as_mut() {
         v.rebuild_index();
     }
@@ -1504,6 +1464,58 @@ fn head_name(head: &crate::model::Head) -> &'static str {
 
 /// Checks that the vocabulary, labels and series description in `config.json` fit the
 /// network they describe.
+/// Reads the text of a `config.json`: its format and version first (a newer version is said to
+/// be one, before any field it may add is met), then its fields (one this build does not know
+/// is said to be a newer build's or an edit); a forecaster's `settings.forecaster` is made the
+/// one its description is of. Not checked against its network ([`load`] does that).
+///
+/// # Errors
+/// The reason, to be given with the file's name.
+pub fn meta_from_json(bytes: &[u8]) -> std::result::Result<ModelMeta, String> {
+    let raw: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| format!("not valid JSON: {e}"))?;
+    if raw.get("format").and_then(|v| v.as_str()) != Some(FORMAT) {
+        return Err(format!(
+            "not an `{FORMAT}` config (no \"format\": \"{FORMAT}\")"
+        ));
+    }
+    let version = raw
+        .get("format_version")
+        .and_then(|v| v.as_u64())
+        .ok_or_else(|| "no \"format_version\" number".to_string())?;
+    if version > FORMAT_VERSION as u64 {
+        return Err(format!(
+            "written by a newer version of lstm (format {version}; this build reads up to {FORMAT_VERSION}): upgrade lstm"
+        ));
+    }
+    let mut meta: ModelMeta = serde_json::from_value(raw).map_err(|e| {
+        let e = e.to_string();
+        // a field this build does not know: most likely a newer build's that did not change
+        // the version (builds before 2026-12-07 meet several so)
+        if e.starts_with("unknown field") || e.starts_with("unknown variant") {
+            format!(
+                "{e}; the directory was written by a newer version of lstm (upgrade lstm) or the config was edited"
+            )
+        } else {
+            e
+        }
+    })?;
+    if meta.task == Task::Forecast {
+        // the forecaster is the one its description is of: a window forecaster saved before
+        // `forecaster` was a setting (2026-12-05), or imported with a configuration that does
+        // not give it, read the setting's default, the global one (an upgrade probe,
+        // 2026-12-07: such a model resumed as a global forecaster and failed on a shape, and
+        // Python's `fit` on it trained a global one)
+        use crate::tasks::settings::Forecaster;
+        meta.settings.forecaster = if meta.global.is_some() {
+            Forecaster::Global
+        } else {
+            Forecaster::Window
+        };
+    }
+    Ok(meta)
+}
+
 fn check_consistent(meta: &ModelMeta) -> std::result::Result<(), String> {
     use crate::model::{Head, InputKind};
     let input_vocab = match meta.model.input {
