@@ -19,10 +19,16 @@ thread_local! {
 /// Runs `f` with the library limited to `n` threads on this thread (used inside parallel
 /// sections so nested products do not oversubscribe the cores).
 pub fn with_threads<R>(n: usize, f: impl FnOnce() -> R) -> R {
-    let old = LOCAL_THREADS.with(|c| c.replace(n));
-    let r = f();
-    LOCAL_THREADS.with(|c| c.set(old));
-    r
+    /// Puts the previous budget back when dropped: after `f` returns or panics (a panic
+    /// caught further up, by Python's bindings, would otherwise leave this thread on `n`).
+    struct Restore(usize);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            LOCAL_THREADS.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(LOCAL_THREADS.with(|c| c.replace(n)));
+    f()
 }
 
 /// Elements per block of the passes that are spread over the threads in fixed blocks (the
