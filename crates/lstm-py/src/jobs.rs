@@ -52,23 +52,78 @@ fn unusable(out: &Path, why: modeldir::Unusable) -> PyErr {
 /// Takes the lock of the model directory `dir` ([`modeldir::lock`]), or raises
 /// `lstm.LstmError` when another process holds it.
 fn lock(py: Python<'_>, dir: &Path) -> PyResult<modeldir::DirLock> {
-    lock_waiting(py, dir, Duration::ZERO)
+    py.detach(|| modeldir::lock(dir))
+        .map_err(lib_err)?
+        .ok_or_else(|| held_elsewhere(dir))
 }
 
-/// [`lock`], waiting up to `wait` for another holder to let go (a save, which takes a moment,
-/// waits for another save: a probe, 2026-12-07, found half the saves of two threads of one
-/// process refused), Ctrl-C raising `KeyboardInterrupt` meanwhile.
-fn lock_waiting(py: Python<'_>, dir: &Path, wait: Duration) -> PyResult<modeldir::DirLock> {
+fn held_elsewhere(dir: &Path) -> PyErr {
+    crate::errors::LstmError::new_err(format!(
+        "another lstm run (another process, or another thread of this one) is training or saving into {}; wait for it to end, or choose another directory",
+        dir.display()
+    ))
+}
+
+/// The directories the saves of this process are saving into or waiting for (by
+/// [`Model::save`]), as absolute paths, once per save.
+static SAVING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// A save's entry in [`SAVING`], removed when dropped.
+struct Saving(PathBuf);
+
+impl Drop for Saving {
+    fn drop(&mut self) {
+        let mut saving = SAVING.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = saving.iter().position(|d| *d == self.0) {
+            saving.swap_remove(i);
+        }
+    }
+}
+
+/// A directory's lock held for a save (released before its [`Saving`] entry goes).
+struct SaveLock {
+    _lock: modeldir::DirLock,
+    _saving: Saving,
+}
+
+/// [`lock`] for a save: another save of this process into `dir` (another thread's), which
+/// takes a moment, is waited for, up to 10 s (a probe, 2026-12-07, found half the saves of two
+/// threads refused); a run training there, or another process, is refused at once, as before
+/// (a review: a save that waited for a run to end replaced the model it had just trained).
+fn lock_for_save(py: Python<'_>, dir: &Path) -> PyResult<SaveLock> {
+    let key = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    SAVING
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(key.clone());
+    let saving = Saving(key);
+    let other_saves = || {
+        SAVING
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|d| **d == saving.0)
+            .count()
+            > 1
+    };
+    let try_lock = || py.detach(|| modeldir::lock(dir)).map_err(lib_err);
     let began = Instant::now();
     loop {
-        if let Some(l) = py.detach(|| modeldir::lock(dir)).map_err(lib_err)? {
-            return Ok(l);
+        if let Some(l) = try_lock()? {
+            return Ok(SaveLock {
+                _lock: l,
+                _saving: saving,
+            });
         }
-        if began.elapsed() >= wait {
-            return Err(crate::errors::LstmError::new_err(format!(
-                "another lstm run (another process, or another thread of this one) is training or saving into {}; wait for it to end, or choose another directory",
-                dir.display()
-            )));
+        if !other_saves() || began.elapsed() >= Duration::from_secs(10) {
+            // once more: a save that let go between the two looks
+            return match try_lock()? {
+                Some(l) => Ok(SaveLock {
+                    _lock: l,
+                    _saving: saving,
+                }),
+                None => Err(held_elsewhere(dir)),
+            };
         }
         py.detach(|| std::thread::sleep(Duration::from_millis(20)));
         py.check_signals()?;
@@ -675,8 +730,9 @@ impl Model {
 
     /// Saves the model into the directory `dir` (created if needed) as `lstm train` does, so
     /// that the binary and `lstm.load` read it. A model already there is replaced; a
-    /// directory of other files is refused; another save into it (from another thread or
-    /// process) is waited for, up to 10 s. `label_values` (`"integer"`, `"boolean"`): what
+    /// directory of other files is refused; another save into it from another thread is
+    /// waited for, up to 10 s (a run training into it, or another process, is refused at
+    /// once). `label_values` (`"integer"`, `"boolean"`): what
     /// a classifier's labels stand for, recorded in the directory where the model does not
     /// record it (one trained before it was recorded).
     #[pyo3(signature = (dir, label_values=None))]
@@ -691,8 +747,9 @@ impl Model {
         };
         usable()?;
         // not into a directory another process or thread is training or saving into; another
-        // save is waited for (a run's training, which holds it throughout, is not)
-        let _lock = lock_waiting(py, &dir, Duration::from_secs(10))?;
+        // save of this process is waited for (a run's training, which holds it throughout, is
+        // not)
+        let _lock = lock_for_save(py, &dir)?;
         usable()?;
         // with a small-data forecaster's further members (member1.safetensors, ...)
         // its loss curve drawn from its own history as `lstm train` draws it, and a curve of

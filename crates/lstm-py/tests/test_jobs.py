@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -506,8 +507,9 @@ def test_fit_out_is_new_or_empty_and_held_by_one_writer(tmp_path, text_model):
         lstm.TextModel(steps=1).fit(text, out=busy)
     assert (busy / "notes.txt").read_text() == "mine"
     # a directory another process trains into (it holds the flock `lstm train` takes) is
-    # refused by fit, and left as it was; save waits for it (up to 10 s: here it is let go
-    # after 0.3 s)
+    # refused by fit and by save at once (a save waits only for another thread's save: the
+    # review, 2026-12-07, saw a save that waited for a run's end replace its model), and left
+    # as it was
     held = tmp_path / "held"
     held.mkdir()
     fd = os.open(held, os.O_RDONLY)
@@ -517,12 +519,13 @@ def test_fit_out_is_new_or_empty_and_held_by_one_writer(tmp_path, text_model):
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         with pytest.raises(lstm.LstmError, match="another lstm run .another process"):
             lstm.TextModel(steps=1).fit(text, out=held)
+        began = time.monotonic()
+        with pytest.raises(lstm.LstmError, match="another lstm run .another process"):
+            m.save(held)
+        assert time.monotonic() - began < 2
         assert held.is_dir() and not any(held.iterdir())
-        threading.Timer(0.3, os.close, [fd]).start()
-        m.save(held)
-    except BaseException:
+    finally:
         os.close(fd)
-        raise
     # free again: both work
     m.save(held)
     assert lstm.load(held).generate("a", length=5, seed=1) == m.generate("a", length=5, seed=1)
@@ -1652,6 +1655,35 @@ def test_two_fits_of_one_forecaster_in_two_threads_keep_each_model_with_its_data
     a.join()
     fc = f.predict()
     assert list(fc)[:2] == ["month", "passengers"], fc
+    # and the object's model is that one (the review, 2026-12-07: B's model was saved)
+    assert f.model is f._fitted.model
+
+
+def test_two_fits_of_one_classifier_in_two_threads_keep_each_model_with_its_labels(classifier):
+    # fit A (integer labels) ends after fit B (text labels) has set its model: the object
+    # holds A's model with A's labels, not B's model with A's integers (the review,
+    # 2026-12-07: a model trained on text gave integers, and was saved so)
+    _, _, _, texts, labels = classifier
+    ints = [int(l) for l in labels[:200]]
+    returned, b_done = threading.Event(), threading.Event()
+
+    class C(lstm.Classifier):
+        def _fit_file(self, *a, **k):
+            h = super()._fit_file(*a, **k)
+            if threading.current_thread().name == "A":
+                returned.set()
+                b_done.wait(60)  # stands for a thread switch here
+            return h
+
+    c = C(steps=3, members=1, hidden=8, threads=1)
+    a = threading.Thread(name="A", target=lambda: c.fit(texts[:200], ints))
+    a.start()
+    assert returned.wait(60)
+    c.fit(texts[:200], [str(v) for v in ints])
+    b_done.set()
+    a.join()
+    assert c.model.label_values == "integer"
+    assert c.classes_.tolist() == [0, 1]
 
 
 def test_a_forecasters_pickle_keeps_its_file_and_its_frames(airline, tmp_path, monkeypatch):

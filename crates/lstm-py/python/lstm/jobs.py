@@ -641,8 +641,8 @@ class _Job:
         """Writes the model directory (``config.json``, ``model.safetensors``, ...) that the
         binary's commands and :func:`load` read, with ``loss.svg``, the curves of the model's
         training (none for an imported model). A model already in ``dir`` is replaced; a
-        directory of other files is refused. Another save into ``dir`` (another thread's, or
-        another process') is waited for, up to 10 s; a run training into it is not."""
+        directory of other files is refused. Another thread's save into ``dir`` is waited for,
+        up to 10 s; a run training into it, or another process' save, is refused at once."""
         self.model.save(str(_dir_path(dir, "save")))
 
     def _evaluate_file(self, path: PathLike, **options: Any) -> Dict[str, Any]:
@@ -1104,8 +1104,10 @@ class Forecaster(_Job):
     def _keep_data(
         self, model: Any, path: Path, keep: Any, data: Any, id_column: Any, time_column: Any
     ) -> None:
-        # one assignment: a predict() in another thread sees the previous fit or this one
-        self._fitted = _Fitted(
+        # one statement, with the model this fit made: a predict() in another thread sees the
+        # previous fit or this one, and the model is the one whose data is kept (a review,
+        # 2026-12-07: another thread's fit had set the model in between)
+        self._model, self._fitted = model, _Fitted(
             model,
             # a file given by a relative path stays the same file after os.chdir() (and in a
             # pickle)
@@ -1683,18 +1685,22 @@ class Classifier(_Job):
         kind = None
         if values:
             kind = "boolean" if isinstance(next(iter(values.values())), bool) else "integer"
+        # the model this fit makes, set again with its label values in one statement: a fit in
+        # another thread may have replaced the model meanwhile (a review, 2026-12-07: one
+        # fit's model with the other's integer labels)
+        produced: List[Any] = []
         try:
             with tempfile.TemporaryDirectory(prefix="lstm-data-") as d:
                 path = self._write(texts, labels, Path(d))
-                h = self._fit_file(path, settings, out, verbose, kind)
+                h = self._fit_file(path, settings, out, verbose, kind, produced)
         except BaseException:
             # (an interrupted fit keeps the model trained so far, and so its columns)
-            if self._model is model:
+            if produced:
+                self._model, self._label_values = produced[-1], values
+            elif self._model is model:
                 self._settings = before
-            else:
-                self._label_values = values
             raise
-        self._label_values = values
+        self._model, self._label_values = produced[-1], values
         return h
 
     def save(self, dir: PathLike) -> None:
