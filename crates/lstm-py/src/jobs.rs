@@ -64,11 +64,17 @@ fn held_elsewhere(dir: &Path) -> PyErr {
     ))
 }
 
-/// The directories the saves of this process are saving into or waiting for (by
-/// [`Model::save`]), as absolute paths, once per save.
+/// The directories a save of this process holds the lock of (by [`Model::save`]), by their
+/// canonical paths: another save of this process waits for them, and for nothing else.
 static SAVING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
-/// A save's entry in [`SAVING`], removed when dropped.
+/// A directory's lock held for a save, listed in [`SAVING`] meanwhile.
+struct SaveLock {
+    _lock: modeldir::DirLock,
+    _saving: Saving,
+}
+
+/// A held save's entry in [`SAVING`], removed when dropped.
 struct Saving(PathBuf);
 
 impl Drop for Saving {
@@ -80,53 +86,60 @@ impl Drop for Saving {
     }
 }
 
-/// A directory's lock held for a save (released before its [`Saving`] entry goes).
-struct SaveLock {
-    _lock: modeldir::DirLock,
-    _saving: Saving,
-}
-
-/// [`lock`] for a save: another save of this process into `dir` (another thread's), which
-/// takes a moment, is waited for, up to 10 s (a probe, 2026-12-07, found half the saves of two
-/// threads refused); a run training there, or another process, is refused at once, as before
-/// (a review: a save that waited for a run to end replaced the model it had just trained).
+/// [`lock`] for a save: a save of this process (another thread's) holding `dir`, which takes a
+/// moment, is waited for, up to 10 s (a probe, 2026-12-07, found half the saves of two threads
+/// refused); a run training there, or another process, is refused at once, as before (the
+/// reviews: a save that waited for a run to end replaced the model it had just trained, and
+/// two saves waiting for each other waited out a training run so). The directory is known by
+/// its canonical path (a symbolic link or `..` to it is the same directory).
 fn lock_for_save(py: Python<'_>, dir: &Path) -> PyResult<SaveLock> {
-    let key = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
-    SAVING
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(key.clone());
-    let saving = Saving(key);
-    let other_saves = || {
-        SAVING
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .filter(|d| **d == saving.0)
-            .count()
-            > 1
+    // the canonical path, of the parent while the directory is not yet made
+    let key = std::fs::canonicalize(dir)
+        .or_else(|_| match (dir.parent(), dir.file_name()) {
+            (Some(p), Some(name)) => {
+                let p = if p.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    p
+                };
+                std::fs::canonicalize(p).map(|p| p.join(name))
+            }
+            _ => std::path::absolute(dir),
+        })
+        .unwrap_or_else(|_| dir.to_path_buf());
+    // the lock tried, and the list read or written, under the list's mutex: a save found
+    // holding the directory is one, or has just let go
+    let attempt = || {
+        py.detach(|| {
+            let mut saving = SAVING.lock().unwrap_or_else(|e| e.into_inner());
+            Ok::<_, lstm::Error>(match modeldir::lock(dir)? {
+                Some(l) => {
+                    saving.push(key.clone());
+                    (Some(l), true)
+                }
+                None => (None, saving.contains(&key)),
+            })
+        })
+        .map_err(lib_err)
     };
-    let try_lock = || py.detach(|| modeldir::lock(dir)).map_err(lib_err);
     let began = Instant::now();
     loop {
-        if let Some(l) = try_lock()? {
-            return Ok(SaveLock {
-                _lock: l,
-                _saving: saving,
-            });
-        }
-        if !other_saves() || began.elapsed() >= Duration::from_secs(10) {
-            // once more: a save that let go between the two looks
-            return match try_lock()? {
-                Some(l) => Ok(SaveLock {
+        match attempt()? {
+            (Some(l), _) => {
+                return Ok(SaveLock {
                     _lock: l,
-                    _saving: saving,
-                }),
-                None => Err(held_elsewhere(dir)),
-            };
+                    _saving: Saving(key),
+                })
+            }
+            (None, false) => return Err(held_elsewhere(dir)),
+            (None, true) if began.elapsed() >= Duration::from_secs(10) => {
+                return Err(held_elsewhere(dir))
+            }
+            (None, true) => {
+                py.detach(|| std::thread::sleep(Duration::from_millis(20)));
+                py.check_signals()?;
+            }
         }
-        py.detach(|| std::thread::sleep(Duration::from_millis(20)));
-        py.check_signals()?;
     }
 }
 

@@ -523,6 +523,23 @@ def test_fit_out_is_new_or_empty_and_held_by_one_writer(tmp_path, text_model):
         with pytest.raises(lstm.LstmError, match="another lstm run .another process"):
             m.save(held)
         assert time.monotonic() - began < 2
+        # two saves at once too (the second review: each waited for the other, outwaited the
+        # holder, and both wrote)
+        refused = []
+
+        def save():
+            try:
+                m.save(held)
+            except lstm.LstmError:
+                refused.append(time.monotonic() - began)
+
+        began = time.monotonic()
+        two = [threading.Thread(target=save) for _ in range(2)]
+        for t in two:
+            t.start()
+        for t in two:
+            t.join()
+        assert len(refused) == 2 and max(refused) < 2, refused
         assert held.is_dir() and not any(held.iterdir())
     finally:
         os.close(fd)
@@ -1616,14 +1633,21 @@ def test_a_classifier_predicts_while_another_thread_refits_it(classifier, tmp_pa
 
     failed = []
 
-    def save():
+    def save(path):
         try:
             for _ in range(10):
-                c.save(tmp_path / "autosave")
+                c.save(path)
         except Exception as e:
             failed.append(e)
 
-    savers = [threading.Thread(target=save) for _ in range(2)]
+    # the same directory by its path and through a symbolic link (the second review: the
+    # link's saves were refused as before)
+    (tmp_path / "autosave").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "autosave")
+    savers = [
+        threading.Thread(target=save, args=(p,))
+        for p in (tmp_path / "autosave", tmp_path / "link")
+    ]
     for s in savers:
         s.start()
     for s in savers:
@@ -1660,9 +1684,10 @@ def test_two_fits_of_one_forecaster_in_two_threads_keep_each_model_with_its_data
 
 
 def test_two_fits_of_one_classifier_in_two_threads_keep_each_model_with_its_labels(classifier):
-    # fit A (integer labels) ends after fit B (text labels) has set its model: the object
-    # holds A's model with A's labels, not B's model with A's integers (the review,
-    # 2026-12-07: a model trained on text gave integers, and was saved so)
+    # a refit A (text labels) that has trained but not yet set its model, while a fit B
+    # (integer labels) runs and ends: meanwhile the object holds one fit's model with that
+    # fit's labels, and A, ending last, leaves its own pair (the reviews, 2026-12-07: a model
+    # trained on text gave integers, and was saved so; a new model beside the old labels)
     _, _, _, texts, labels = classifier
     ints = [int(l) for l in labels[:200]]
     returned, b_done = threading.Event(), threading.Event()
@@ -1676,14 +1701,18 @@ def test_two_fits_of_one_classifier_in_two_threads_keep_each_model_with_its_labe
             return h
 
     c = C(steps=3, members=1, hidden=8, threads=1)
-    a = threading.Thread(name="A", target=lambda: c.fit(texts[:200], ints))
+    c.fit(texts[:200], ints)
+    a = threading.Thread(name="A", target=lambda: c.fit(texts[:200], [str(v) for v in ints]))
     a.start()
     assert returned.wait(60)
-    c.fit(texts[:200], [str(v) for v in ints])
+    assert c.model.label_values == "integer" and c.classes_.tolist() == [0, 1]
+    assert all(type(v) is int for v in c.predict(texts[:3]))
+    c.fit(texts[:200], ints, steps=4)
+    assert c.model.label_values == "integer" and c.history_["step"][-1] == 4
     b_done.set()
     a.join()
-    assert c.model.label_values == "integer"
-    assert c.classes_.tolist() == [0, 1]
+    assert c.model.label_values is None and c.classes_.tolist() == ["0", "1"]
+    assert c.history_["step"][-1] == 3
 
 
 def test_a_forecasters_pickle_keeps_its_file_and_its_frames(airline, tmp_path, monkeypatch):

@@ -557,9 +557,10 @@ class _Job:
         label_values: Optional[str] = None,
         produced: Optional[List[Any]] = None,
     ) -> History:
-        """Trains a model on the file ``data`` into this object; ``produced`` (a list) is given
-        the model this call made, also when it was interrupted and kept one (another thread's
-        fit may meanwhile have replaced ``self.model``)."""
+        """Trains a model on the file ``data`` into this object. Given ``produced`` (a list),
+        it is given the model this call made instead (also when it was interrupted and kept
+        one), for the caller to set with what goes with it in one statement (another thread's
+        fit may run meanwhile: a review, 2026-12-07, saw a new model beside the old labels)."""
         s = dict(self._settings)
         # a budget given to fit() replaces the constructor's (or a loaded model's), not joins it
         # (the second review, 2026-12-07: a loaded model's 300 steps beside epochs=1 trained its
@@ -584,10 +585,11 @@ class _Job:
             # the model so far stays in this object, as Keras' fit() keeps the weights of an
             # interrupted run (the temporary directory goes; out= keeps its checkpoint too)
             try:
-                self._model = _lstm.Model.load(str(out_dir))
-                self._changed = {}
-                if produced is not None:
-                    produced.append(self._model)
+                kept = _lstm.Model.load(str(out_dir))
+                if produced is None:
+                    self._model, self._changed, self.history_ = kept, {}, None
+                else:
+                    produced.append(kept)
             except Exception:
                 if not own_dir:
                     # nothing saved yet: the interruption as the library words it
@@ -595,7 +597,6 @@ class _Job:
                 raise KeyboardInterrupt(
                     "training interrupted before a checkpoint was written; nothing was kept"
                 ) from None
-            self.history_ = None
             if not own_dir:
                 raise KeyboardInterrupt(f"{stop} and kept in this object") from None
             raise KeyboardInterrupt(
@@ -614,10 +615,6 @@ class _Job:
         if verbose:
             for note in notes:
                 print(note, flush=True)
-        self._model = r.model
-        self._changed = {}
-        if produced is not None:
-            produced.append(r.model)
         h = History(
             loss=[l for _, l in r.train_loss],
             step=[s for s, _ in r.train_loss],
@@ -634,7 +631,10 @@ class _Job:
                 f"accuracy {100 * r.ensemble_val[1]:.2f}% (val_loss above: the first model's)",
                 flush=True,
             )
-        self.history_ = h
+        if produced is None:
+            self._model, self._changed, self.history_ = r.model, {}, h
+        else:
+            produced.append(r.model)
         return h
 
     def save(self, dir: PathLike) -> None:
@@ -1089,7 +1089,7 @@ class Forecaster(_Job):
         except KeyboardInterrupt:
             if produced:
                 # the model so far was kept: predict() continues this fit's data
-                self._keep_data(produced[-1], path, keep, data, id_column, time_column)
+                self._keep_data(produced[-1], None, path, keep, data, id_column, time_column)
             else:
                 keep.cleanup()
             raise
@@ -1098,16 +1098,23 @@ class Forecaster(_Job):
             # this directory (a copy of the data) for as long as it shows the traceback
             keep.cleanup()
             raise
-        self._keep_data(produced[-1], path, keep, data, id_column, time_column)
+        self._keep_data(produced[-1], h, path, keep, data, id_column, time_column)
         return h
 
     def _keep_data(
-        self, model: Any, path: Path, keep: Any, data: Any, id_column: Any, time_column: Any
+        self,
+        model: Any,
+        history: Optional[History],
+        path: Path,
+        keep: Any,
+        data: Any,
+        id_column: Any,
+        time_column: Any,
     ) -> None:
-        # one statement, with the model this fit made: a predict() in another thread sees the
-        # previous fit or this one, and the model is the one whose data is kept (a review,
-        # 2026-12-07: another thread's fit had set the model in between)
-        self._model, self._fitted = model, _Fitted(
+        # one statement, the model this fit made with its data and history: a predict() in
+        # another thread sees the previous fit or this one, and the model is the one whose
+        # data is kept (a review, 2026-12-07: another thread's fit had set the model between)
+        fitted = _Fitted(
             model,
             # a file given by a relative path stays the same file after os.chdir() (and in a
             # pickle)
@@ -1117,6 +1124,7 @@ class Forecaster(_Job):
             _text_columns(data, [id_column, time_column]),
             _key_types(data, id_column, time_column),
         )
+        self._model, self._fitted, self._changed, self.history_ = model, fitted, {}, history
 
     def predict(
         self,
@@ -1696,11 +1704,13 @@ class Classifier(_Job):
         except BaseException:
             # (an interrupted fit keeps the model trained so far, and so its columns)
             if produced:
-                self._model, self._label_values = produced[-1], values
+                self._model, self._label_values, self._changed, self.history_ = (
+                    produced[-1], values, {}, None
+                )
             elif self._model is model:
                 self._settings = before
             raise
-        self._model, self._label_values = produced[-1], values
+        self._model, self._label_values, self._changed, self.history_ = produced[-1], values, {}, h
         return h
 
     def save(self, dir: PathLike) -> None:
