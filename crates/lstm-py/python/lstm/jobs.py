@@ -1690,9 +1690,7 @@ class Classifier(_Job):
                 self._settings[k] = settings.pop(k)
         values = _label_values(texts, labels, self.get_params()["label_column"])
         # recorded with the model, so that a directory saved from it gives them back so
-        kind = None
-        if values:
-            kind = "boolean" if isinstance(next(iter(values.values())), bool) else "integer"
+        kind = _values_kind(values)
         # the model this fit makes, set again with its label values in one statement: a fit in
         # another thread may have replaced the model meanwhile (a review, 2026-12-07: one
         # fit's model with the other's integer labels)
@@ -1716,11 +1714,11 @@ class Classifier(_Job):
     def save(self, dir: PathLike) -> None:
         """Writes the model directory, as :meth:`_Job.save` (integer or boolean labels are
         recorded in it, for an object unpickled from before they were)."""
-        kind = None
         model = self.model
         values = getattr(self, "_label_values", None)
+        kind = None
         if model.label_values is None and values and all(l in values for l in model.labels):
-            kind = "boolean" if isinstance(next(iter(values.values())), bool) else "integer"
+            kind = _values_kind(values)
         model.save(str(_dir_path(dir, "save")), kind)
 
     def _values(self, model: Optional["_lstm.Model"] = None) -> Optional[Dict[str, Any]]:
@@ -1858,6 +1856,14 @@ def _label_values(texts: Any, labels: Any, label_column: Any) -> Optional[Dict[s
     ):
         return {str(int(v)): int(v) for v in values}
     return None
+
+
+def _values_kind(values: Optional[Dict[str, Any]]) -> Optional[str]:
+    """What :func:`_label_values`' values are, as the library records it (``label_values``):
+    ``"boolean"``, ``"integer"``, or ``None`` for none."""
+    if not values:
+        return None
+    return "boolean" if isinstance(next(iter(values.values())), bool) else "integer"
 
 
 def _dir_path(dir: Any, what: str) -> Path:
