@@ -367,13 +367,19 @@ fn a_quiet_small_forecaster_prints_its_summary_only() {
     assert!(stdout.contains(" (the first of 3 models; "), "{stdout}");
 }
 
+/// The airline passengers up to 1958-12 (120 months), written as `air.csv` in `dir`.
+fn airline_to_1958(dir: &Path) -> PathBuf {
+    let full = std::fs::read_to_string(data("airline_passengers.csv")).unwrap();
+    let head: String = full.lines().take(121).map(|l| format!("{l}\n")).collect();
+    let csv = dir.join("air.csv");
+    std::fs::write(&csv, head).unwrap();
+    csv
+}
+
 #[test]
 fn forecast_train_forecast_eval() {
     let dir = tmp("forecast");
-    let full = std::fs::read_to_string(data("airline_passengers.csv")).unwrap();
-    let head: String = full.lines().take(121).map(|l| format!("{l}\n")).collect();
-    let train_csv = dir.join("air.csv");
-    std::fs::write(&train_csv, head).unwrap();
+    let train_csv = airline_to_1958(&dir);
     let out = dir.join("m");
     ok(&[
         "train",
@@ -526,6 +532,7 @@ fn forecast_train_forecast_eval() {
     // a column whose first cell is no time holds labels, in file order: `12/1949` then
     // `01/1950` is no longer "unsorted"
     let slashes = dir.join("slashes.csv");
+    let full = std::fs::read_to_string(data("airline_passengers.csv")).unwrap();
     let relabelled: String = full
         .lines()
         .enumerate()
@@ -1468,10 +1475,7 @@ fn streamed_eval_scores_every_character() {
 #[test]
 fn a_window_forecaster_saved_before_the_forecaster_setting_resumes() {
     let dir = tmp("forecast-old-window");
-    let full = std::fs::read_to_string(data("airline_passengers.csv")).unwrap();
-    let head: String = full.lines().take(121).map(|l| format!("{l}\n")).collect();
-    let csv = dir.join("air.csv");
-    std::fs::write(&csv, head).unwrap();
+    let csv = airline_to_1958(&dir);
     let m = dir.join("m");
     let (c, ms) = (csv.to_str().unwrap(), m.to_str().unwrap());
     ok(&[
