@@ -1772,15 +1772,21 @@ class Classifier(_Job):
             raise TypeError(f"text {i} is {type(t).__name__} {t!r}, not str")
         return items
 
-    def predict(self, texts: Sequence[str]) -> List[Any]:
+    def predict(self, texts: Sequence[str]) -> np.ndarray:
         """The likeliest label of each text (a list of strings, a pandas Series, or a
-        DataFrame with the ``text_column``)."""
+        DataFrame with the ``text_column``): an array of ``classes_``' type, as
+        scikit-learn's ``predict`` returns."""
         # the labels and their values from one model: a fit in another thread may replace it
         # meanwhile (a probe, 2026-12-07: a KeyError while a refit changed the labels)
         model = self.model
         labels, _, _ = model.classify(self._texts(texts))
+        classes = list(model.labels)
         values = self._values(model)
-        return [values[l] for l in labels] if values else labels
+        at = {l: i for i, l in enumerate(classes)}
+        # indexing the classes keeps their dtype, with no texts too (np.array([]) is float)
+        return np.array([values[l] for l in classes] if values else classes)[
+            np.array([at[l] for l in labels], dtype=np.intp)
+        ]
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Each text's probability of each label, ``(len(texts), len(classes_))`` float32."""
