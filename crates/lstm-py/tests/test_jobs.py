@@ -1790,6 +1790,24 @@ def test_scikit_learn_clones_and_cross_validates_the_classifier(classifier, tmp_
     assert lstm.load(tmp_path / "best").predict(texts[:3]).tolist() == g.predict(texts[:3]).tolist()
 
 
+def test_scikit_learn_reads_the_tags_of_every_job():
+    sklearn = pytest.importorskip("sklearn")
+    if tuple(int(v) for v in sklearn.__version__.split(".")[:2]) < (1, 6):
+        pytest.skip("scikit-learn before 1.6 has no tags to read")
+    from sklearn.base import clone, is_classifier, is_regressor
+    from sklearn.utils import get_tags
+
+    # they raised AttributeError for the text model and the forecaster (until 2026-12-08)
+    for job in (lstm.TextModel(hidden=8), lstm.Forecaster(hidden=8), lstm.Classifier(hidden=8)):
+        tags = get_tags(job)
+        classifier = isinstance(job, lstm.Classifier)
+        assert is_classifier(job) == classifier and not is_regressor(job)
+        assert tags.target_tags.required == classifier
+        assert get_tags(clone(job)) == tags
+    assert get_tags(lstm.TextModel()).input_tags.string
+    assert get_tags(lstm.Forecaster()).input_tags.two_d_array
+
+
 def test_a_child_forked_after_a_model_computed_uses_it(text_model, classifier, forked):
     m, _, _ = text_model
     c, _, _, texts, _ = classifier

@@ -515,6 +515,20 @@ class _Job:
         """Whether the estimator holds a model (scikit-learn's ``check_is_fitted``)."""
         return self._model is not None
 
+    def __sklearn_tags__(self) -> Any:
+        """What scikit-learn 1.6 and later read about an estimator (``is_classifier``,
+        ``is_regressor``, ``get_tags``): neither a classifier nor a regressor, fitted on its
+        data alone (no ``y``); the classifier has its own. Without it, those raised
+        ``AttributeError`` on a text model or a forecaster."""
+        from sklearn.utils import InputTags, Tags, TargetTags
+
+        text = self._task == "text"
+        return Tags(
+            estimator_type=None,
+            target_tags=TargetTags(required=False),
+            input_tags=InputTags(one_d_array=True, two_d_array=not text, string=text),
+        )
+
     def __sklearn_clone__(self) -> "_Job":
         """scikit-learn's ``clone()``: a new, untrained estimator with the settings given to
         the constructor and ``set_params`` (a loaded model's: those it was trained with),
