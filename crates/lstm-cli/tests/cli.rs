@@ -1535,7 +1535,7 @@ fn a_window_forecaster_saved_before_the_forecaster_setting_resumes() {
         &["forecast", "--model", ms, "--data", c, "--steps", "2"],
         &[
             "unknown field `texts_seen_v9`",
-            "newer version of lstm",
+            "the config was written by a newer version of lstm",
             "upgrade lstm",
         ],
     );

@@ -1494,7 +1494,7 @@ pub fn meta_from_json(bytes: &[u8]) -> std::result::Result<ModelMeta, String> {
         // the version (builds before 2026-12-07 meet several so)
         if e.starts_with("unknown field") || e.starts_with("unknown variant") {
             format!(
-                "{e}; the directory was written by a newer version of lstm (upgrade lstm) or the config was edited"
+                "{e}; the config was written by a newer version of lstm (upgrade lstm) or edited"
             )
         } else {
             e
