@@ -136,7 +136,8 @@ pub struct ImportArgs {
     #[arg(long)]
     pub weights: PathBuf,
     /// config.json describing the network and its task (default: the one stored in the
-    /// weights' metadata by `lstm export pytorch`; required for a Keras `.weights.h5`).
+    /// weights' metadata by `lstm export pytorch`; required for Keras files, a `.weights.h5` or
+    /// the safetensors `lstm export keras` writes).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Model directory to create.
@@ -257,7 +258,9 @@ pub enum TokensArg {
 /// job's defaults (shown by `lstm train <job> --help` in the README).
 #[derive(Args, Debug, Clone, Default)]
 pub struct CommonTrain {
-    /// Directory to write the model into.
+    /// Directory to write the model into (new or empty); required, except with --resume (which
+    /// continues in its DIR unless --out names another) and for bare `lstm train` (which writes
+    /// models/shakespeare).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// TOML file with any of the settings below (flags given here win).
@@ -279,8 +282,9 @@ pub struct CommonTrain {
     #[arg(long)]
     pub layers: Option<usize>,
     /// Units per layer [default: text 256, forecast 40, classify 64; a text model of --minutes 10
-    /// or more 512 (when --layers, --dropout and --lr-schedule are left at their defaults too),
-    /// the global forecaster 64 from 10,000 training windows].
+    /// or more 512 (when none of --layers, --hidden, --dropout and --lr-schedule is given), the
+    /// global forecaster 64 from 10,000 training windows (when neither --hidden nor
+    /// --lr-schedule is given)]. A value given is kept, even the default's.
     #[arg(long)]
     pub hidden: Option<usize>,
     /// LSTM projection size (0 = none) [default: 0].
@@ -305,7 +309,7 @@ pub struct CommonTrain {
     pub lr_schedule: Option<ScheduleArg>,
     /// Dropout between layers and before the output layer [default: text 0.1, forecast 0.1,
     /// classify 0.5; a text model of --minutes 10 or more 0.4, as --hidden says; the global
-    /// forecaster: none from 10,000 training windows, where 0.1 is read as the default].
+    /// forecaster none from 10,000 training windows, unless --dropout is given].
     #[arg(long, allow_negative_numbers = true)]
     pub dropout: Option<f32>,
     /// Variational dropout on the hidden-to-hidden path (Keras' recurrent_dropout) [default: 0].
@@ -326,6 +330,7 @@ pub struct CommonTrain {
     #[arg(long, allow_negative_numbers = true)]
     pub minutes: Option<f64>,
     /// Budget in optimizer steps (counted from the start of training, also after --resume).
+    /// Given with --minutes or --epochs, training ends at whichever is reached first.
     #[arg(long)]
     pub steps: Option<u64>,
     /// Budget in passes over the training data [default: forecast: global by its rule, window 300; classify 8].
@@ -337,7 +342,9 @@ pub struct CommonTrain {
     /// Validate every N steps [default: text 250, forecast 100, classify 100].
     #[arg(long, value_name = "STEPS")]
     pub eval_every: Option<u64>,
-    /// Fraction held out for validation when no --val file is given [default: text 0.1, forecast 0.15, classify 0.1].
+    /// Fraction held out for validation when no --val file is given [default: text 0.1, forecast
+    /// 0.15, classify 0.1]. Text, classify and --forecaster window: the global forecaster
+    /// validates on each series' last window.
     #[arg(long)]
     pub val_fraction: Option<f32>,
     /// Text and classify: the last fraction of --data that training never reads, neither to
@@ -361,7 +368,8 @@ pub struct CommonTrain {
 
 #[derive(Args, Debug, Clone, Default)]
 pub struct TextArgs {
-    /// Text file (UTF-8) to learn from [default job: the bundled tinyshakespeare.txt].
+    /// Text file (UTF-8) to learn from; required by `lstm train text` (bare `lstm train`, the
+    /// default job, reads the bundled tinyshakespeare.txt).
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Validation text (default: the last --val-fraction of --data).

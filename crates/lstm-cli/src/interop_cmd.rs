@@ -201,13 +201,12 @@ pub fn import(a: &ImportArgs) -> Result<()> {
             None if h5 => bail!(
                 "{} is a Keras .weights.h5, which holds only the weights, not the network's \
                  shape; pass --config with a config.json that describes the same network (layer \
-                 kind, sizes, vocabulary or series) (see the README, \"Using models trained \
-                 elsewhere\")",
+                 kind, sizes, vocabulary or series; see docs/interop.md)",
                 a.weights.display()
             ),
             None => bail!(
                 "{} carries no configuration; pass --config with a config.json that describes the \
-                 network (see the README, \"Using models trained elsewhere\")",
+                 network (see docs/interop.md)",
                 a.weights.display()
             ),
         },

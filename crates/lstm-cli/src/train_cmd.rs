@@ -61,23 +61,63 @@ fn overlay_toml(s: Settings, path: &Path) -> Result<Settings> {
         keys.push((k.clone(), v));
         base.insert(k, j);
     }
-    serde_json::from_value(serde_json::Value::Object(base.clone())).map_err(|e| {
-        // name the key: the first whose value alone does not read
-        let clean = serde_json::to_value(&s).unwrap_or_default();
-        let culprit = keys.iter().find(|(k, v)| {
-            let mut one = clean.clone();
-            one[k.as_str()] = serde_json::to_value(v).unwrap_or_default();
-            serde_json::from_value::<Settings>(one).is_err()
-        });
-        match culprit {
-            Some((k, v)) => anyhow::anyhow!("{}: `{k} = {v}`: {e}", path.display()),
-            None => anyhow::anyhow!("{}: {e}", path.display()),
-        }
-    })
+    let given: Vec<String> = keys.iter().map(|(k, _)| k.clone()).collect();
+    let mut read: Settings = serde_json::from_value(serde_json::Value::Object(base.clone()))
+        .map_err(|e| {
+            // name the key: the first whose value alone does not read
+            let clean = serde_json::to_value(&s).unwrap_or_default();
+            let culprit = keys.iter().find(|(k, v)| {
+                let mut one = clean.clone();
+                one[k.as_str()] = serde_json::to_value(v).unwrap_or_default();
+                serde_json::from_value::<Settings>(one).is_err()
+            });
+            match culprit {
+                Some((k, v)) => anyhow::anyhow!("{}: `{k} = {v}`: {e}", path.display()),
+                None => anyhow::anyhow!("{}: {e}", path.display()),
+            }
+        })?;
+    // the file's keys are given, as flags are (the settings read back from JSON have none)
+    read.given = s.given;
+    read.given.extend(given);
+    Ok(read)
 }
 
 /// Applies the flags shared by every job.
 fn apply_common(s: &mut Settings, c: &CommonTrain) {
+    // each flag given is recorded as given (`Settings::given`): a value equal to the default
+    // is then kept by the rules that size a model
+    let mut given = |name: &str| {
+        s.given.insert(name.to_string());
+    };
+    macro_rules! flag {
+        ($($f:ident),*) => { $( if c.$f.is_some() { given(stringify!($f)); } )* };
+    }
+    flag!(
+        layers,
+        hidden,
+        proj,
+        batch,
+        lr,
+        weight_decay,
+        dropout,
+        recurrent_dropout,
+        clip,
+        seed,
+        threads,
+        eval_every,
+        val_fraction,
+        tail,
+        cell,
+        variant,
+        precision,
+        on_nonfinite,
+        lr_schedule,
+        optimizer,
+        steps,
+        minutes,
+        epochs,
+        save_every
+    );
     macro_rules! set {
         ($($f:ident),*) => { $( if let Some(v) = c.$f { s.$f = v; } )* };
     }

@@ -868,6 +868,77 @@ fn toml_config_with_flags_winning() {
     assert_eq!(c["model"]["mode"], "gru");
 }
 
+/// A setting given, by a flag or in a `--config` file, is kept even at its default value: the
+/// rule that enlarges a text model for a long budget leaves it (a probe, 2026-12-08: `--minutes
+/// 10 --hidden 256` trained 2x512 with nothing said); and the global forecaster refuses
+/// `--val-fraction`, which it does not read (it was ignored).
+#[test]
+fn settings_given_at_their_default_are_kept() {
+    let dir = tmp("given");
+    let txt = small_text(&dir);
+    let settings = |extra: &[&str], name: &str| -> serde_json::Value {
+        let out = dir.join(name);
+        let mut args = vec![
+            "train",
+            "text",
+            "--data",
+            txt.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--minutes",
+            "10",
+            "--steps",
+            "1",
+            "--threads",
+            "1",
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        ok(&args);
+        let c: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap())
+                .unwrap();
+        c["settings"].clone()
+    };
+    // nothing given: the larger model of a long budget
+    let s = settings(&[], "left");
+    assert_eq!(
+        (s["hidden"].as_u64(), s["lr_schedule"].as_str()),
+        (Some(512), Some("cosine"))
+    );
+    let s = settings(&["--hidden", "256"], "flag");
+    assert_eq!(
+        (s["hidden"].as_u64(), s["lr_schedule"].as_str()),
+        (Some(256), Some("constant"))
+    );
+    let cfg = dir.join("run.toml");
+    std::fs::write(&cfg, "lr_schedule = \"constant\"\n").unwrap();
+    let s = settings(&["--config", cfg.to_str().unwrap()], "file");
+    assert_eq!(
+        (s["hidden"].as_u64(), s["lr_schedule"].as_str()),
+        (Some(256), Some("constant"))
+    );
+
+    let air = airline_to_1958(&dir);
+    let m = dir.join("f");
+    let args = [
+        "train",
+        "forecast",
+        "--data",
+        air.to_str().unwrap(),
+        "--column",
+        "passengers",
+        "--date-column",
+        "month",
+        "--val-fraction",
+        "0.3",
+        "--out",
+        m.to_str().unwrap(),
+    ];
+    fails(&args, &["--val-fraction belongs to --forecaster window"]);
+    assert!(!m.exists());
+}
+
 #[test]
 fn help_shows_defaults() {
     let h = ok(&["generate", "--help"]);

@@ -234,12 +234,15 @@ fn settings_from(task: Task, overrides: &str) -> PyResult<Settings> {
         }
         b.insert(k.clone(), v.clone());
     }
-    let s: Settings = serde_path_to_error::deserialize(base).map_err(|e| {
+    let mut s: Settings = serde_path_to_error::deserialize(base).map_err(|e| {
         let key = e.path().to_string();
         setting_err(&key, &e.into_inner().to_string())
     })?;
     s.validate()
         .map_err(|e| value_err(format!("invalid settings: {e}")))?;
+    // the keyword arguments given are kept as given, even at their default value (the rules
+    // that size a model by its budget or data leave them), as the binary's flags are
+    s.given = o.keys().cloned().collect();
     // a setting of another job, given a value other than this job's default, would change
     // nothing (a probe, 2026-12-07: `TextModel(window=5)` trained as if it were not given);
     // its default here is let through, so that `get_params()` builds the same job again (a

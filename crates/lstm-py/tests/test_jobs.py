@@ -103,6 +103,20 @@ def test_fit_on_a_loaded_model_trains_with_its_settings(text_model):
     assert p["steps"] is None and p["epochs"] == 0.05, p
 
 
+def test_a_setting_given_at_its_default_is_kept():
+    # a probe, 2026-12-08: a long budget enlarged a text model given hidden=256 to 2x512; and
+    # the global forecaster ignored val_fraction
+    text = (DATA / "tinyshakespeare.txt").read_text()[:20000]
+    given = lstm.TextModel(minutes=10, steps=1, hidden=256, threads=1)
+    given.fit(text)
+    assert (given.get_params()["hidden"], given.get_params()["lr_schedule"]) == (256, "constant")
+    left = lstm.TextModel(minutes=10, steps=1, threads=1)
+    left.fit(text)
+    assert (left.get_params()["hidden"], left.get_params()["lr_schedule"]) == (512, "cosine")
+    with pytest.raises(ValueError, match="val.fraction belongs to"):
+        lstm.Forecaster(val_fraction=0.3, steps=1, threads=1).fit(np.arange(60.0))
+
+
 def test_a_loaded_model_with_another_jobs_setting_refits_and_clones(binary, tmp_path):
     # a configuration file may set a setting of another job, which is saved; a review,
     # 2026-12-07: such a model could not be refitted, cloned or given set_params

@@ -23,10 +23,12 @@ pub struct ServeArgs {
     /// Allow a non-loopback --addr without --api-key.
     #[arg(long)]
     pub insecure: bool,
-    /// Streams a text model advances together, one token each per batched step.
+    /// Streams a text model advances together, one token each per batched step; forecast series
+    /// or classify texts per batch.
     #[arg(long, default_value_t = 64)]
     pub max_batch: usize,
-    /// Requests that may wait for a slot, per model; beyond them, 429 with Retry-After.
+    /// Requests that may wait for a slot, per model (at most 65,536); beyond them, 429 with
+    /// Retry-After.
     #[arg(long, default_value_t = 256)]
     pub queue: usize,
     /// Largest `max_tokens` a completion may ask for.

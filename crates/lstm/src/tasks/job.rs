@@ -395,8 +395,11 @@ pub fn resume_changes(task: Task, saved: &Settings, given: &Settings) -> Vec<Cha
         "scaling" => now == "auto",
         // a text model's default shape enlarged by a long budget, a global forecaster's
         // default size changed for large data (each setting on its own)
+        // (given, even at the default, it would have been kept: a change)
         "hidden" | "dropout" | "lr_schedule" => {
-            defaults.get(key) == Some(now) && (enlarged || (sized && large.get(key) == a.get(key)))
+            !given.given.contains(key)
+                && defaults.get(key) == Some(now)
+                && (enlarged || (sized && large.get(key) == a.get(key)))
         }
         _ => false,
     };
@@ -525,18 +528,21 @@ fn members_keep_budget(resumed: Option<&Loaded>, s: &Settings) -> Option<String>
 /// Time budgets from this many minutes on train the larger text model of [`text_size`].
 pub const TEXT_LARGE_MINUTES: f64 = 10.0;
 
-/// The text job's model for its budget: a run left at the default size, dropout and schedule
-/// with a budget of [`TEXT_LARGE_MINUTES`] or more trains 2 layers of 512 with dropout 0.4 on a
-/// cosine schedule; other runs keep the charlm-2x256 defaults (dropout 0.1, constant rate).
+/// The text job's model for its budget: a run that leaves the size, dropout and schedule to
+/// the job (none given, see [`Settings::given`], and each at its default) with a budget of
+/// [`TEXT_LARGE_MINUTES`] or more trains 2 layers of 512 with dropout 0.4 on a cosine schedule;
+/// other runs keep the charlm-2x256 defaults (dropout 0.1, constant rate).
 /// Chosen at 10 minutes on this machine, where the larger model (about 4,500 steps) generalised
 /// best to texts it never saw (docs/text-quality.md); shorter budgets were not measured, so they
 /// keep the model they had.
 pub fn text_size(s: &mut Settings) {
     let d = Settings::defaults(Task::Text);
-    let default_shape = s.layers == d.layers
-        && s.hidden == d.hidden
-        && s.dropout == d.dropout
-        && s.lr_schedule == d.lr_schedule;
+    // a value given equal to the default is kept (a probe, 2026-12-08: `--minutes 10 --hidden
+    // 256` trained 2x512, silently)
+    let default_shape = s.left("layers", &s.layers, &d.layers)
+        && s.left("hidden", &s.hidden, &d.hidden)
+        && s.left("dropout", &s.dropout, &d.dropout)
+        && s.left("lr_schedule", &s.lr_schedule, &d.lr_schedule);
     if default_shape && s.minutes.is_some_and(|m| m >= TEXT_LARGE_MINUTES) {
         s.hidden = 512;
         s.dropout = 0.4;
@@ -871,7 +877,8 @@ pub fn member_seed(seed: u64, k: usize) -> u64 {
 pub const LARGE_DATA_WINDOWS: usize = 10_000;
 
 /// The hidden size and schedule of a global forecaster whose `hidden` and `lr_schedule` are
-/// left at the forecast defaults (40, constant), and its dropout if left at the default (0.1):
+/// left to the job (not given, see [`Settings::given`], and at the forecast defaults: 40,
+/// constant), and its dropout if left so (0.1):
 /// 64 units with a cosine schedule and no dropout from [`LARGE_DATA_WINDOWS`] training windows
 /// on, else 40 units at a constant rate with dropout 0.1. Chosen on validation splits: the
 /// airline passengers' 1957-1958 (85 windows: 40 units, constant, MAPE 6.5-7.4% over three
@@ -904,6 +911,13 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) -> J
     if s.window != Settings::defaults(Task::Forecast).window || s.transform != Transform::None {
         return Err(invalid(
             "--window and --transform belong to --forecaster window; the global forecaster reads --context steps and scales each series itself",
+        ));
+    }
+    // given to a new run, it would be ignored (a probe, 2026-12-08: it was, silently); its
+    // default let through, as --window's, so that Python's `get_params()` builds the job again
+    if resumed.is_none() && s.val_fraction != Settings::defaults(Task::Forecast).val_fraction {
+        return Err(invalid(
+            "--val-fraction belongs to --forecaster window (and the text and classify jobs); the global forecaster reports its validation loss on each series' last window (keep a test set out with --holdout)",
         ));
     }
     let pspec = PanelSpec {
@@ -992,11 +1006,15 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) -> J
         s.steps = Some(global_default_steps(data.windows(), s.batch));
     }
     let defaults = Settings::defaults(Task::Forecast);
-    if s.hidden == defaults.hidden && s.lr_schedule == defaults.lr_schedule {
-        (s.hidden, s.lr_schedule, _) = global_size(data.windows());
+    // each setting left to the job on its own; one given is kept even at its default value
+    let (hidden, lr_schedule, dropout) = global_size(data.windows());
+    if s.left("hidden", &s.hidden, &defaults.hidden)
+        && s.left("lr_schedule", &s.lr_schedule, &defaults.lr_schedule)
+    {
+        (s.hidden, s.lr_schedule) = (hidden, lr_schedule);
     }
-    if s.dropout == defaults.dropout {
-        s.dropout = global_size(data.windows()).2;
+    if s.left("dropout", &s.dropout, &defaults.dropout) {
+        s.dropout = dropout;
     }
     // before the candidate scalings train their models: a batch or size past the memory is
     // refused, not allocated
@@ -2725,6 +2743,22 @@ mod tests {
             text_size(&mut s);
             assert_eq!((s.hidden, s.dropout, s.lr_schedule, s.layers), before);
         }
+        // a setting given, even at its default value, is the user's too (a probe, 2026-12-08:
+        // `--minutes 10 --hidden 256` trained 2x512)
+        for key in ["hidden", "dropout", "lr_schedule", "layers"] {
+            let mut s = Settings::defaults(Task::Text);
+            s.minutes = Some(20.0);
+            s.given.insert(key.to_string());
+            text_size(&mut s);
+            assert_eq!((s.hidden, s.dropout), (256, 0.1), "{key}");
+            assert_eq!(s.lr_schedule, LrSchedule::Constant, "{key}");
+        }
+        // another setting given leaves the rule to work
+        let mut s = Settings::defaults(Task::Text);
+        s.minutes = Some(20.0);
+        s.given.insert("lr".to_string());
+        text_size(&mut s);
+        assert_eq!(s.hidden, 512);
     }
 
     #[test]
@@ -2841,6 +2875,14 @@ mod tests {
         let mut given = given;
         given.hidden = 32;
         assert_eq!(resume_changes(Task::Forecast, &saved, &given).len(), 1);
+        // the default given as such (`--hidden 40`) would have been kept: a change
+        let mut given = Settings::defaults(Task::Forecast);
+        given.given.insert("hidden".to_string());
+        let c = resume_changes(Task::Forecast, &saved, &given);
+        assert_eq!(
+            c.iter().map(|c| c.key.as_str()).collect::<Vec<_>>(),
+            ["hidden"]
+        );
     }
 
     /// A global forecaster over three series learns an id embedding `(3, 2)` that a save and

@@ -248,6 +248,15 @@ pub struct Settings {
     /// mixed precision, see [`crate::kernels::Precision`]); the saved weights are `f32` either
     /// way.
     pub precision: crate::kernels::Precision,
+    /// The settings the user gave, by name (`lstm train` flags, `--config` keys, Python keyword
+    /// arguments): the rules that size a model by its budget or data ([`text_size`]'s larger
+    /// text model, the global forecaster's size for large data) keep these as given, even at
+    /// their default value. Empty for settings built in code, where a setting at its default
+    /// counts as not given. Not saved.
+    ///
+    /// [`text_size`]: crate::tasks::job::text_size
+    #[serde(skip)]
+    pub given: std::collections::BTreeSet<String>,
 }
 
 /// A setting's name as a configuration and Python know it, with the `lstm train` flag that sets
@@ -262,6 +271,12 @@ fn named(name: &str) -> String {
 }
 
 impl Settings {
+    /// Whether the setting `name` was left to the job: not given by the user (see
+    /// [`Settings::given`]) and at `default`'s value.
+    pub fn left<T: PartialEq>(&self, name: &str, value: &T, default: &T) -> bool {
+        !self.given.contains(name) && value == default
+    }
+
     /// Defaults for a job: the charlm-2x256 model for text, a small LSTM for series, a
     /// word-embedding LSTM for classification.
     pub fn defaults(task: Task) -> Settings {
@@ -320,6 +335,7 @@ impl Settings {
             members: 1,
             on_nonfinite: OnNonFinite::Stop,
             precision: crate::kernels::Precision::F32,
+            given: std::collections::BTreeSet::new(),
         };
         match task {
             Task::Text => Settings {
