@@ -679,6 +679,11 @@ fn run(mut job: Job, quiet: bool, new_out: bool) -> Result<()> {
             job.state.seconds,
             val.map_or("-".into(), |v| format!("{v:.4}"))
         );
+        // a run that diverged with finite losses is saved, and said to be diverged (a probe,
+        // 2026-12-08: `--lr 1e30` was "done" with nothing said)
+        if let Some(why) = job.divergence() {
+            eprintln!("warning: {why}");
+        }
         // a classifier of several models: the figure its directory predicts with, not the
         // first model's alone
         if let Some((loss, accuracy)) = job.members_validation()? {

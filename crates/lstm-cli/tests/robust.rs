@@ -2336,6 +2336,98 @@ fn nonfinite_loss_stops_at_the_step_keeping_the_last_checkpoint() {
     );
 }
 
+/// Divergence with finite losses is saved but said (a probe, 2026-12-08: `--lr 10` and `--lr
+/// 1e36` were "done" with nothing said); a non-finite loss names the cause the numbers point
+/// to: the data when no update has reached the weights, the weight decay when it overshoots.
+#[test]
+fn divergence_is_said_and_blamed_on_its_cause() {
+    let dir = tmp("diverging");
+    let txt = small_text(&dir);
+    // a text model worse than guessing uniformly
+    let m = dir.join("lr10");
+    let mut a = text_args(&txt, &m, "30");
+    a.extend(["--lr", "10", "--quiet"]);
+    let o = bin().args(&a).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("warning: the validation loss") && err.contains("guessing each of the"),
+        "{err}"
+    );
+    // a forecaster whose weights blew up: 120 months of a yearly sine
+    let csv = dir.join("sin.csv");
+    let rows: String = (0..120)
+        .map(|i| {
+            format!(
+                "{i},{}\n",
+                10.0 + (i as f64 * std::f64::consts::PI / 6.0).sin()
+            )
+        })
+        .collect();
+    std::fs::write(&csv, format!("t,y\n{rows}")).unwrap();
+    let f = dir.join("f");
+    let forecast = |lr: &str, out: &Path, data: &Path| {
+        bin()
+            .args([
+                "train",
+                "forecast",
+                "--data",
+                s(data),
+                "--column",
+                "y",
+                "--time-column",
+                "t",
+                "--season",
+                "12",
+                "--steps",
+                "40",
+                "--lr",
+                lr,
+                "--threads",
+                "1",
+                "--quiet",
+                "--out",
+                s(out),
+            ])
+            .output()
+            .unwrap()
+    };
+    let o = forecast("1e36", &f, &csv);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("warning: a weight has grown to"), "{err}");
+    // a healthy run says nothing of the kind
+    let o = forecast("0.001", &dir.join("ok"), &csv);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.success() && !err.contains("warning: a weight"),
+        "{err}"
+    );
+    // data that overflows: the data is blamed, not the (tiny) learning rate
+    let edge = dir.join("edge.csv");
+    let rows: String = (0..120)
+        .map(|i| format!("{i},{}\n", if i % 2 == 1 { "3.4e38" } else { "-3.4e38" }))
+        .collect();
+    std::fs::write(&edge, format!("t,y\n{rows}")).unwrap();
+    let o = forecast("1e-6", &dir.join("edge"), &edge);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains("step 1:")
+            && err.contains("no update had reached the weights yet")
+            && !err.contains("lower --lr"),
+        "{err}"
+    );
+    // a weight decay that overshoots is named
+    let w = dir.join("wd");
+    let mut a = text_args(&txt, &w, "200");
+    a.extend(["--optimizer", "adamw", "--weight-decay", "10000", "--quiet"]);
+    let o = bin().args(&a).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(err.contains("lower --weight-decay"), "{err}");
+}
+
 // ------------------------------------------------------------------ disk full
 
 /// Runs the binary with files limited to `max_bytes` (RLIMIT_FSIZE, SIGXFSZ ignored so a

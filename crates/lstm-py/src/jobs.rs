@@ -725,6 +725,11 @@ impl Model {
         if let Some(e) = callback_err {
             return Err(e);
         }
+        // a run that diverged with finite losses: a warning among the notes (the fit warns)
+        let mut notes = notes;
+        if let Some(why) = job.divergence() {
+            notes.push(format!("warning: {}", crate::errors::pythonic(why)));
+        }
         let ensemble_val = py
             .detach(|| crate::pool::run(|| job.members_validation()))
             .map_err(lib_err)?;

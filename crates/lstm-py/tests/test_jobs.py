@@ -117,6 +117,21 @@ def test_a_setting_given_at_its_default_is_kept():
         lstm.Forecaster(val_fraction=0.3, steps=1, threads=1).fit(np.arange(60.0))
 
 
+def test_a_fit_that_diverged_with_finite_losses_warns():
+    # a probe, 2026-12-08: lr=10 trained a text model worse than guessing, with nothing said
+    text = (DATA / "tinyshakespeare.txt").read_text()[:20000]
+    m = lstm.TextModel(hidden=16, layers=1, seq_len=16, batch=4, steps=30, lr=10, threads=1)
+    with pytest.warns(RuntimeWarning, match="above that of guessing each of the"):
+        h = m.fit(text)
+    assert any(n.startswith("warning: ") for n in h["notes"])
+    m.generate(length=5)  # the model is kept all the same
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lstm.TextModel(hidden=16, layers=1, seq_len=16, batch=4, steps=30, threads=1).fit(text)
+
+
 def test_a_loaded_model_with_another_jobs_setting_refits_and_clones(binary, tmp_path):
     # a configuration file may set a setting of another job, which is saved; a review,
     # 2026-12-07: such a model could not be refitted, cloned or given set_params

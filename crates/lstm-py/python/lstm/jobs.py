@@ -27,6 +27,7 @@ import re
 import shutil
 import sys
 import tempfile
+import warnings
 import weakref
 from pathlib import Path
 from typing import (
@@ -629,6 +630,10 @@ class _Job:
         if verbose:
             for note in notes:
                 print(note, flush=True)
+        for note in notes:
+            # a run that diverged with finite losses (the model is kept all the same)
+            if note.startswith("warning: "):
+                warnings.warn(note[len("warning: "):], RuntimeWarning, stacklevel=3)
         h = History(
             loss=[l for _, l in r.train_loss],
             step=[s for s, _ in r.train_loss],

@@ -263,6 +263,55 @@ impl Job {
         self.train_with(extra, stop, on, None)
     }
 
+    /// Signs that the training done diverged while its losses stayed finite (a NaN or infinite
+    /// loss stops training instead, [`crate::Error::Diverged`]), worded for the user: a text
+    /// model's last validation loss above 1.5 times that of guessing every token uniformly (ln
+    /// of the vocabulary's size, about where an untrained model starts), or a weight of any of
+    /// the job's models at [`DIVERGED_WEIGHT`] or beyond. `None` when neither shows. The model
+    /// is saved either way: this is for a warning beside it.
+    pub fn divergence(&self) -> Option<String> {
+        let s = &self.meta.settings;
+        let lr = if (1e-4..1e4).contains(&s.lr) {
+            s.lr.to_string()
+        } else {
+            format!("{:e}", s.lr)
+        };
+        let again = format!("lower --lr ({lr}) and train again");
+        if self.meta.task == Task::Text {
+            if let (Some(&(_, v)), Some(vocab)) = (self.state.val_loss.last(), &self.meta.vocab) {
+                let uniform = (vocab.len() as f32).ln();
+                // half as much again: an untrained model starts about at `uniform`, and one
+                // step may leave it a little above
+                if v > 1.5 * uniform {
+                    return Some(format!(
+                        "the validation loss ({v:.4}) is far above that of guessing each of the {} tokens uniformly (ln {} = {uniform:.4}): training diverged; {again}",
+                        vocab.len(),
+                        vocab.len()
+                    ));
+                }
+            }
+        }
+        let largest = std::iter::once(&self.model)
+            .chain(&self.members)
+            .flat_map(|m| {
+                m.store.tensors().iter().filter_map(|t| {
+                    let w = m.store.get(&t.name)?;
+                    let top = w.iter().fold(0.0f32, |a, x| a.max(x.abs()));
+                    Some((top, t.name.clone()))
+                })
+            })
+            .fold(
+                (0.0f32, String::new()),
+                |a, b| if b.0 > a.0 { b } else { a },
+            );
+        (largest.0 >= DIVERGED_WEIGHT).then(|| {
+            format!(
+                "a weight has grown to {:.2e} (in `{}`; trained weights are rarely above 100): training diverged, and the model may answer with numbers that are meaningless or not finite; {again}",
+                largest.0, largest.1
+            )
+        })
+    }
+
     /// The validation loss and accuracy of all the job's models predicting together (a
     /// classifier's averaged class probabilities, [`train::TrainTask::validate_members`]): the figure
     /// `lstm eval` gives the model directory on the validation rows, where the first model's
@@ -872,6 +921,12 @@ pub const SMALL_DATA_MODELS: usize = 3;
 pub fn member_seed(seed: u64, k: usize) -> u64 {
     seed.wrapping_add((k as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))
 }
+
+/// A weight this large after training marks a diverged run ([`Job::divergence`]): with Adam a
+/// weight moves at most about the learning rate per step, so 28,000 steps at 1e-3 move it by
+/// 28. Small text and forecast models trained at their default rates stayed below 1, at a
+/// rate of 1 below 30 and at 10 below 400 (2026-12-08); a rate of 1e30 reached 6e30.
+pub const DIVERGED_WEIGHT: f32 = 1e4;
 
 /// Training windows from which a global forecaster is sized as for a large data set.
 pub const LARGE_DATA_WINDOWS: usize = 10_000;

@@ -445,11 +445,31 @@ pub fn train_with(
                 } else {
                     format!("{:e}", s.lr)
                 };
-                let hint = format!(
-                    "the learning rate ({lr}) is likely too high or gradient clipping too loose (--clip {}{}); lower --lr or set --clip 1 and train again",
-                    s.clip,
-                    if s.clip == 0.0 { ", i.e. off" } else { "" }
-                );
+                // the cause the numbers point to (a probe, 2026-12-08: a first step on data
+                // near 3.4e38 blamed --lr 1e-6 and advised loosening --clip 0.01 to 1)
+                let clip = if s.clip == 0.0 || s.clip > 1.0 {
+                    "set --clip 1"
+                } else {
+                    "lower --clip"
+                };
+                let untouched = state.step == state.skipped.len() as u64;
+                let hint = if untouched {
+                    // no update has reached the weights yet: the data or the first weights
+                    "no update had reached the weights yet, so the data (values so large that the sums overflow 32 bits, or that scale to such) or the initial weights are the cause, not the learning rate; look for extreme values in the data and scale them down"
+                        .to_string()
+                } else if s.weight_decay > 0.0 && f64::from(s.lr) * f64::from(s.weight_decay) >= 1.0
+                {
+                    format!(
+                        "the weight decay ({}) times the learning rate ({lr}) is 1 or more, which overshoots at every step; lower --weight-decay and train again",
+                        s.weight_decay
+                    )
+                } else {
+                    format!(
+                        "the learning rate ({lr}) is likely too high or gradient clipping too loose (--clip {}{}); lower --lr or {clip} and train again",
+                        s.clip,
+                        if s.clip == 0.0 { ", i.e. off" } else { "" }
+                    )
+                };
                 if s.on_nonfinite == OnNonFinite::Stop {
                     return Err(Error::Diverged(format!(
                         "step {step}: {why}; {hint}, or pass --on-nonfinite skip to skip such batches"
@@ -458,7 +478,12 @@ pub fn train_with(
                 consecutive_skips += 1;
                 if consecutive_skips >= MAX_CONSECUTIVE_SKIPS {
                     return Err(Error::Diverged(format!(
-                        "step {step}: {why} for {consecutive_skips} batches in a row, so the weights themselves have diverged; {hint}"
+                        "step {step}: {why} for {consecutive_skips} batches in a row{}; {hint}",
+                        if untouched {
+                            ""
+                        } else {
+                            ", so the weights themselves have diverged"
+                        }
                     )));
                 }
                 state.step = step;
