@@ -479,10 +479,16 @@ fn forecast_global(a: &ForecastArgs, mut l: lstm::tasks::modeldir::Loaded) -> Re
         let target = &fc.spec.target;
         lstm::pages::plot::forecast_band(
             tmp,
-            &format!(
-                "{target} of `{}`: history, median forecast and {}-{} quantiles",
-                f.id, lo, hi
-            ),
+            // one level (or none) shades no band, and says so (a probe, 2026-12-08: "0.9-0.9
+            // quantiles" over no band)
+            &if lo < hi {
+                format!(
+                    "{target} of `{}`: history, median forecast and {lo}-{hi} quantiles",
+                    f.id
+                )
+            } else {
+                format!("{target} of `{}`: history and median forecast", f.id)
+            },
             target,
             history,
             &f.median,

@@ -754,6 +754,20 @@ fn bad_input_gets_a_clear_message() {
         ],
         &["not UTF-8", "offset 3"],
     );
+    // a rate that 32 bits read as 0 or infinity says why (it said "got 0" for 1e-50)
+    for lr in ["1e-50", "1e39"] {
+        fails(
+            &[
+                "train",
+                "text",
+                "--lr",
+                lr,
+                "--out",
+                dir.join("lr").to_str().unwrap(),
+            ],
+            &["lr (--lr) must be a positive number", "a 32-bit number"],
+        );
+    }
     fails(
         &[
             "train",
@@ -937,6 +951,55 @@ fn settings_given_at_their_default_are_kept() {
     ];
     fails(&args, &["--val-fraction belongs to --forecaster window"]);
     assert!(!m.exists());
+}
+
+/// The plot's title names the band it shades: none for one level (a probe, 2026-12-08: "0.9-0.9
+/// quantiles" over no band).
+#[test]
+fn a_forecast_plot_names_the_band_it_shades() {
+    let dir = tmp("plot-title");
+    let air = airline_to_1958(&dir);
+    let m = dir.join("m");
+    let (a, ms) = (air.to_str().unwrap(), m.to_str().unwrap());
+    ok(&[
+        "train",
+        "forecast",
+        "--data",
+        a,
+        "--column",
+        "passengers",
+        "--date-column",
+        "month",
+        "--steps",
+        "5",
+        "--threads",
+        "1",
+        "--quiet",
+        "--out",
+        ms,
+    ]);
+    for (levels, title) in [
+        ("0.9", "history and median forecast\n"),
+        ("0.1,0.9", "median forecast and 0.1-0.9 quantiles"),
+    ] {
+        let svg = dir.join(format!("p{levels}.svg"));
+        ok(&[
+            "forecast",
+            "--model",
+            ms,
+            "--data",
+            a,
+            "--quantiles",
+            levels,
+            "--plot",
+            svg.to_str().unwrap(),
+        ]);
+        let drawn = std::fs::read_to_string(&svg).unwrap();
+        assert!(
+            drawn.contains(title) && !drawn.contains("0.9-0.9"),
+            "{levels}"
+        );
+    }
 }
 
 #[test]

@@ -419,8 +419,15 @@ impl Settings {
         // activations depend on the task's sequence length: checked when the job builds its
         // model (`memory::check_model_memory`)
         if !(self.lr.is_finite() && self.lr > 0.0) {
+            // read as a 32-bit number: 1e-50 is 0 and 1e39 infinite (a probe, 2026-12-08:
+            // "got 0" for a rate the user gave as 1e-50)
+            let hint = if self.lr == 0.0 || self.lr.is_infinite() {
+                " (a 32-bit number: from about 1e-38 to 3.4e38)"
+            } else {
+                ""
+            };
             return bad(format!(
-                "{} must be a positive number, got {}",
+                "{} must be a positive number, got {}{hint}",
                 named("lr"),
                 self.lr
             ));
