@@ -410,8 +410,9 @@ pub struct ForecastTrainArgs {
     /// (the earlier point forecaster of one table) [default: global].
     #[arg(long, value_enum)]
     pub forecaster: Option<ForecasterArg>,
-    /// The season in steps [default: from the time column: hourly 24, daily 7, business daily 5, weekly 52,
-    /// monthly 12, quarterly 4; none for an index].
+    /// The season in steps [default: from the time column: hourly 24, daily 7, business daily 5,
+    /// weekly 52, monthly 12, quarterly 4; every n minutes the steps in a day (minute data:
+    /// 1440), every n months the steps in a year; none for an index].
     #[arg(long)]
     pub season: Option<usize>,
     /// Global: steps of history before each forecast [default: max(2·horizon, 3·season)].

@@ -535,7 +535,13 @@ fn the_issues_m4_commands_on_three_series() {
         "2",
     ]);
     assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--holdout 96"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    // and the message counts the trained steps right: 48 of the 96 (a probe, 2026-12-08: it
+    // said all 96 "were used to train this model")
+    assert!(
+        err.contains("--holdout 96") && err.contains("so 48 of those steps were trained on"),
+        "{err}"
+    );
     // a model that held out 96 steps is backtested on two origins: 2 windows of 3 series
     let (m96, _) = m4("m96", &["--holdout", "96"]);
     let (json, _) = ok(&[

@@ -55,6 +55,22 @@ fn m4_shape_two_series_of_different_lengths_and_starts() {
     );
 }
 
+/// Rows after a series' last value carry the known columns of a later forecast: they are
+/// counted apart, not as missing targets (a probe, 2026-12-08: 360 such rows were "360
+/// missing targets ... masked"); a missing value inside the history still counts.
+#[test]
+fn rows_after_the_last_value_are_not_missing_targets() {
+    let text =
+        "id,t,y,promo\nA,1,10,0\nA,2,,1\nA,3,12,0\nA,4,,1\nA,5,,0\nB,1,5,0\nB,2,6,0\nB,3,,1\n";
+    let p = ok(text, &spec(Some("id"), Some("t"), "y", &["promo"]));
+    let s = p.summary();
+    assert_eq!((s.rows, s.missing, s.after_last), (8, 1, 3));
+    assert_eq!(
+        s.to_string(),
+        "2 series, 8 time steps (3 of them after the series' last values: known columns for a forecast), 1 missing targets (0 in filled gaps)"
+    );
+}
+
 #[test]
 fn interleaved_rows_keep_first_appearance_and_sort_by_time() {
     let text = "series,t,value\nB,2,20\nA,3,3\nB,1,10\nA,1,1\nA,2,2\nB,3,30\n";

@@ -225,18 +225,30 @@ pub struct PanelSummary {
     pub series: usize,
     /// Time steps over all series, filled gaps included.
     pub rows: usize,
-    /// Missing targets: empty or NaN cells plus filled gaps.
+    /// Missing targets up to each series' last value: empty or NaN cells plus filled gaps.
     pub missing: usize,
     /// Of `missing`, the steps added to fill gaps.
     pub filled: usize,
+    /// Rows after each series' last value (the known columns of a later forecast): not
+    /// history, and not counted in `missing` (a probe, 2026-12-08: they were, as "missing
+    /// targets ... masked").
+    pub after_last: usize,
 }
 
 impl fmt::Display for PanelSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} series, {} time steps", self.series, self.rows)?;
+        if self.after_last > 0 {
+            write!(
+                f,
+                " ({} of them after the series' last values: known columns for a forecast)",
+                self.after_last
+            )?;
+        }
         write!(
             f,
-            "{} series, {} time steps, {} missing targets ({} in filled gaps)",
-            self.series, self.rows, self.missing, self.filled
+            ", {} missing targets ({} in filled gaps)",
+            self.missing, self.filled
         )
     }
 }
@@ -916,11 +928,23 @@ impl Series {
 impl Panel {
     /// Counts of series, time steps and missing targets.
     pub fn summary(&self) -> PanelSummary {
+        // each series' rows up to its last value
+        let history = |s: &Series| {
+            s.target
+                .iter()
+                .rposition(|v| !v.is_nan())
+                .map_or(0, |i| i + 1)
+        };
         PanelSummary {
             series: self.series.len(),
             rows: self.series.iter().map(Series::len).sum(),
-            missing: self.series.iter().map(Series::missing).sum(),
+            missing: self
+                .series
+                .iter()
+                .map(|s| s.target[..history(s)].iter().filter(|v| v.is_nan()).count())
+                .sum(),
             filled: self.series.iter().map(|s| s.filled).sum(),
+            after_last: self.series.iter().map(|s| s.len() - history(s)).sum(),
         }
     }
 }

@@ -3199,7 +3199,13 @@ impl fmt::Display for Backtest {
             self.series,
             self.windows,
             self.horizon,
-            self.season
+            // as training says it (a probe, 2026-12-08: "season none" there, "season 1" here);
+            // MASE's naive forecast is then the previous value
+            if self.season > 1 {
+                self.season.to_string()
+            } else {
+                "none (MASE scaled by the previous value's error)".to_string()
+            }
         )?;
         let g = |x: Option<f64>| x.map_or("-".to_string(), |v| metrics::table_number(v, 3));
         writeln!(
@@ -3524,10 +3530,12 @@ pub fn backtest_with(
     };
     if s.data.as_deref().map(Path::new).is_some_and(same) && s.holdout < need {
         return Err(invalid(format!(
-            "{}: the last {need} steps of each series ({windows} window(s) of {}) were used to train this model (it was trained with --holdout {}); train with --holdout {need} (or more) to score them, or score another file",
+            "{}: the {windows} window(s) of {} cover the last {need} steps of each series, but this model trained on all but the last {} (--holdout {}), so {} of those steps were trained on; train with --holdout {need} (or more) to score them, or score another file",
             data.display(),
             spec.horizon,
-            s.holdout
+            s.holdout,
+            s.holdout,
+            need - s.holdout
         )));
     }
     // any file holding a series' last trained row (a longer copy of the training file,
