@@ -199,6 +199,10 @@ fn check_settings(task: &str, overrides: &str) -> PyResult<String> {
     Ok(serde_json::to_string(&s).expect("settings serialise"))
 }
 
+/// The settings that rules choose when they are left to the job: `None` for them in Python
+/// means "not given".
+const SIZED: [&str; 4] = ["layers", "hidden", "dropout", "lr_schedule"];
+
 /// The defaults of `task` with the settings of the JSON object `overrides` laid over them,
 /// checked as `lstm train` checks them.
 fn settings_from(task: Task, overrides: &str) -> PyResult<Settings> {
@@ -208,6 +212,14 @@ fn settings_from(task: Task, overrides: &str) -> PyResult<Settings> {
     let (Some(b), Some(o)) = (base.as_object_mut(), over.as_object()) else {
         return Err(value_err("settings must be a mapping of names to values"));
     };
+    // a size given as None is left to the job (its rules choose it: the text model of a long
+    // budget, a global forecaster's for large data), as `get_params()` shows a size not given
+    let o: serde_json::Map<String, serde_json::Value> = o
+        .iter()
+        .filter(|(k, v)| !(v.is_null() && SIZED.contains(&k.as_str())))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let o = &o;
     // a budget given replaces the default one, as `lstm train --steps` does: `steps=20000`
     // alone must not stop at the text job's default 4 minutes
     const BUDGET: [&str; 3] = ["steps", "minutes", "epochs"];

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
 import warnings
@@ -115,6 +116,24 @@ def test_a_setting_given_at_its_default_is_kept():
     assert (left.get_params()["hidden"], left.get_params()["lr_schedule"]) == (512, "cosine")
     with pytest.raises(ValueError, match="val.fraction belongs to"):
         lstm.Forecaster(val_fraction=0.3, steps=1, threads=1).fit(np.arange(60.0))
+    # a size left to the job is None in get_params(), so that the settings given back leave it
+    # to the job again (the review, 2026-12-08: given back at 256, they kept the small model)
+    again = lstm.TextModel(**lstm.TextModel(minutes=10, steps=1, threads=1).get_params())
+    assert again.get_params()["hidden"] is None
+    again.fit(text)
+    assert again.get_params()["hidden"] == 512
+    reset = lstm.TextModel(minutes=10, steps=1, threads=1)
+    reset.set_params(**reset.get_params()).fit(text)
+    assert reset.get_params()["hidden"] == 512
+    # and a loaded (or cloned) model refits at the size it was trained at, also where the
+    # size was given at the default's value (the review: it refitted as 2x512)
+    with tempfile.TemporaryDirectory() as d:
+        given.save(d)
+        loaded = lstm.load(d)
+        for refit in (loaded, loaded.__sklearn_clone__()):
+            refit.fit(text, steps=1)
+            assert (refit.get_params()["hidden"], refit.get_params()["lr_schedule"]) == (
+                256, "constant")
 
 
 def test_a_fit_that_diverged_with_finite_losses_warns():

@@ -40,6 +40,7 @@ from typing import (
     Mapping,
     Optional,
     Sequence,
+    Tuple,
     Union,
     overload,
 )
@@ -452,6 +453,14 @@ def _reduce_model(model: "_lstm.Model") -> Any:
 copyreg.pickle(_lstm.Model, _reduce_model)
 
 
+# The settings a job's rules choose when they are left to it (None, or not given): a text
+# model's shape for a long budget, a global forecaster's size for large data.
+_SIZED: Dict[str, Tuple[str, ...]] = {
+    "text": ("layers", "hidden", "dropout", "lr_schedule"),
+    "forecast": ("hidden", "dropout", "lr_schedule"),
+}
+
+
 class _Job:
     """What the three jobs share: settings, ``fit`` on a file, ``save``, ``evaluate``."""
 
@@ -481,11 +490,21 @@ class _Job:
         # and that the job reads: a configuration file may set another job's (a review,
         # 2026-12-07: a classifier saved with `seq_len` 99 could not be refitted or cloned)
         read = set(_lstm.settings_read_by(cls._task))
+        # the size it trained at is given, also where it is the default's: a rule that sizes
+        # models by their budget or data would otherwise resize the refit (the review,
+        # 2026-12-08: a 2x256 given at the default refitted as 2x512)
+        sized = _SIZED.get(cls._task, ())
         job._settings = {
             k: v
             for k, v in saved.items()
-            if k not in ("data", "val") and k in read and k in defaults and defaults[k] != v
+            if k not in ("data", "val")
+            and k in read
+            and k in defaults
+            and (defaults[k] != v or k in sized)
         }
+        if saved.get("forecaster") == "global":
+            # which a global forecaster saved before 2026-12-08 may hold, and does not read
+            job._settings.pop("val_fraction", None)
         job._model = model
         job.history_ = None
         job._changed = {}
@@ -510,6 +529,12 @@ class _Job:
         # the values given as given: scikit-learn's clone() checks that the constructor kept
         # the very objects it passed (a probe, 2026-12-07: it refused every estimator)
         p = {k: v for k, v in settings(self._task, **self._settings).items() if k in read}
+        # a size left to the job is None ("chosen by the job"), so that the settings given
+        # back to the constructor leave it to the job again (the review, 2026-12-08: given
+        # back at the default's value, they kept the small text model of a long budget)
+        for k in _SIZED.get(self._task, ()):
+            if k in p:
+                p[k] = None
         return {**p, **self._settings}
 
     def __sklearn_is_fitted__(self) -> bool:
@@ -631,7 +656,8 @@ class _Job:
             for note in notes:
                 print(note, flush=True)
         for note in notes:
-            # a run that diverged with finite losses (the model is kept all the same)
+            # the job's warnings (about the data, or a run that diverged with finite losses:
+            # the model is kept all the same), as the binary prints them on stderr
             if note.startswith("warning: "):
                 warnings.warn(note[len("warning: "):], RuntimeWarning, stacklevel=3)
         h = History(

@@ -266,7 +266,8 @@ impl Job {
     /// Signs that the training done diverged while its losses stayed finite (a NaN or infinite
     /// loss stops training instead, [`crate::Error::Diverged`]), worded for the user: a text
     /// model's last validation loss above 1.5 times that of guessing every token uniformly (ln
-    /// of the vocabulary's size, about where an untrained model starts), or a weight of any of
+    /// of the vocabulary's size, about where an untrained model starts) with its last training
+    /// loss above that of guessing too, or a weight of any of
     /// the job's models at [`DIVERGED_WEIGHT`] or beyond. `None` when neither shows. The model
     /// is saved either way: this is for a warning beside it.
     pub fn divergence(&self) -> Option<String> {
@@ -278,11 +279,18 @@ impl Job {
         };
         let again = format!("lower --lr ({lr}) and train again");
         if self.meta.task == Task::Text {
-            if let (Some(&(_, v)), Some(vocab)) = (self.state.val_loss.last(), &self.meta.vocab) {
+            let last = |l: &[(u64, f32)]| l.last().map(|x| x.1);
+            if let (Some(v), Some(t), Some(vocab)) = (
+                last(&self.state.val_loss),
+                last(&self.state.train_loss),
+                &self.meta.vocab,
+            ) {
                 let uniform = (vocab.len() as f32).ln();
                 // half as much again: an untrained model starts about at `uniform`, and one
-                // step may leave it a little above
-                if v > 1.5 * uniform {
+                // step may leave it a little above; and the training loss too, which a model
+                // that overfits (or a --val text unlike the training text) has low (the
+                // review, 2026-12-08: a 6-token text overfit to 0.12 was called diverged)
+                if v > 1.5 * uniform && t > uniform {
                     return Some(format!(
                         "the validation loss ({v:.4}) is far above that of guessing each of the {} tokens uniformly (ln {} = {uniform:.4}): training diverged; {again}",
                         vocab.len(),
@@ -2873,6 +2881,39 @@ mod tests {
         let text = generate(&mut l, &o, &mut |p| pieces.push_str(p)).unwrap();
         assert_eq!(text, pieces);
         assert_eq!(text.chars().count(), 10);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A diverged text run is told from one that overfits (the review, 2026-12-08: a model
+    /// overfit to a training loss of 0.12 was called diverged), and weights that blew up are
+    /// said whatever the losses.
+    #[test]
+    fn divergence_is_told_from_overfitting() {
+        let dir = std::env::temp_dir().join(format!("lstm-job-div-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let data = dir.join("t.txt");
+        std::fs::write(&data, &BUNDLED_TEXT[..5_000]).unwrap();
+        let mut s = Settings::defaults(Task::Text);
+        s.data = Some(data.display().to_string());
+        (s.hidden, s.layers, s.seq_len, s.batch) = (8, 1, 16, 4);
+        (s.steps, s.minutes, s.threads) = (Some(1), None, 1);
+        let mut job = Job::new(Task::Text, s, dir.join("m")).unwrap();
+        let uniform = (job.meta.vocab.as_ref().unwrap().len() as f32).ln();
+        assert!(job.divergence().is_none());
+        // both losses far above guessing: diverged
+        (job.state.train_loss, job.state.val_loss) = (vec![(9, 700.0)], vec![(9, 731.0)]);
+        assert!(job.divergence().unwrap().contains("guessing each of the"));
+        // a validation loss as high, but a training loss below guessing: overfitting
+        job.state.train_loss = vec![(9, 0.12)];
+        assert!(job.divergence().is_none());
+        // just above guessing (an untrained model, or one step): not diverged
+        (job.state.train_loss, job.state.val_loss) =
+            (vec![(1, uniform * 1.1)], vec![(1, uniform * 1.2)]);
+        assert!(job.divergence().is_none());
+        // a weight blown up
+        job.model.store.values[0] = -2.0 * DIVERGED_WEIGHT;
+        assert!(job.divergence().unwrap().contains("a weight has grown to"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 

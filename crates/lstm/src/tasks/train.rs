@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::model::{Batch, Inputs, SequenceModel, Targets};
 use crate::tasks::modeldir::{self, ModelMeta, TrainingState};
 use crate::tasks::parallel::{self, Collective};
-use crate::tasks::settings::{OnNonFinite, MAX_CONSECUTIVE_SKIPS};
+use crate::tasks::settings::{OnNonFinite, OptimizerKind, MAX_CONSECUTIVE_SKIPS};
 
 /// A batch that owns its buffers.
 #[derive(Clone, Debug, Default)]
@@ -457,10 +457,14 @@ pub fn train_with(
                     // no update has reached the weights yet: the data or the first weights
                     "no update had reached the weights yet, so the data (values so large that the sums overflow 32 bits, or that scale to such) or the initial weights are the cause, not the learning rate; look for extreme values in the data and scale them down"
                         .to_string()
-                } else if s.weight_decay > 0.0 && f64::from(s.lr) * f64::from(s.weight_decay) >= 1.0
+                } else if s.optimizer != OptimizerKind::Adam
+                    && f64::from(s.lr) * f64::from(s.weight_decay) >= 2.0
                 {
+                    // AdamW and SGD multiply the weights by 1 - lr * wd at every step, which
+                    // grows them from 2 on (Adam adds the decay to the gradient, which its
+                    // step then normalises: the review, 2026-12-08)
                     format!(
-                        "the weight decay ({}) times the learning rate ({lr}) is 1 or more, which overshoots at every step; lower --weight-decay and train again",
+                        "the weight decay ({}) times the learning rate ({lr}) is 2 or more, so each step multiplies the weights by 1 - lr * weight decay, at most -1, and they grow; lower --weight-decay and train again",
                         s.weight_decay
                     )
                 } else {
