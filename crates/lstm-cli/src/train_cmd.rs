@@ -86,40 +86,11 @@ fn overlay_toml(s: Settings, path: &Path) -> Result<Settings> {
 fn apply_common(s: &mut Settings, c: &CommonTrain) {
     // each flag given is recorded as given (`Settings::given`): a value equal to the default
     // is then kept by the rules that size a model
-    let mut given = |name: &str| {
-        s.given.insert(name.to_string());
-    };
-    macro_rules! flag {
-        ($($f:ident),*) => { $( if c.$f.is_some() { given(stringify!($f)); } )* };
-    }
-    flag!(
-        layers,
-        hidden,
-        proj,
-        batch,
-        lr,
-        weight_decay,
-        dropout,
-        recurrent_dropout,
-        clip,
-        seed,
-        threads,
-        eval_every,
-        val_fraction,
-        tail,
-        cell,
-        variant,
-        precision,
-        on_nonfinite,
-        lr_schedule,
-        optimizer,
-        steps,
-        minutes,
-        epochs,
-        save_every
-    );
     macro_rules! set {
-        ($($f:ident),*) => { $( if let Some(v) = c.$f { s.$f = v; } )* };
+        ($($f:ident),*) => { $( if let Some(v) = c.$f {
+            s.$f = v;
+            s.given.insert(stringify!($f).to_string());
+        } )* };
     }
     set!(
         layers,
@@ -133,6 +104,27 @@ fn apply_common(s: &mut Settings, c: &CommonTrain) {
         clip,
         seed,
         threads
+    );
+    // and those set below, by conversion or together
+    macro_rules! given {
+        ($($f:ident),*) => { $( if c.$f.is_some() {
+            s.given.insert(stringify!($f).to_string());
+        } )* };
+    }
+    given!(
+        eval_every,
+        val_fraction,
+        tail,
+        cell,
+        variant,
+        precision,
+        on_nonfinite,
+        lr_schedule,
+        optimizer,
+        steps,
+        minutes,
+        epochs,
+        save_every
     );
     if let Some(v) = c.eval_every {
         s.eval_every = v;
