@@ -272,11 +272,7 @@ impl Job {
     /// is saved either way: this is for a warning beside it.
     pub fn divergence(&self) -> Option<String> {
         let s = &self.meta.settings;
-        let lr = if (1e-4..1e4).contains(&s.lr) {
-            s.lr.to_string()
-        } else {
-            format!("{:e}", s.lr)
-        };
+        let lr = crate::tasks::train::lr_shown(s.lr);
         let again = format!("lower --lr ({lr}) and train again");
         if self.meta.task == Task::Text {
             let last = |l: &[(u64, f32)]| l.last().map(|x| x.1);

@@ -440,11 +440,7 @@ pub fn train_with(
             }
             Err(Error::Diverged(why)) => {
                 let step = state.step + 1;
-                let lr = if (1e-4..1e4).contains(&s.lr) {
-                    s.lr.to_string()
-                } else {
-                    format!("{:e}", s.lr)
-                };
+                let lr = lr_shown(s.lr);
                 // the cause the numbers point to (a probe, 2026-12-08: a first step on data
                 // near 3.4e38 blamed --lr 1e-6 and advised loosening --clip 0.01 to 1)
                 let clip = if s.clip == 0.0 || s.clip > 1.0 {
@@ -621,4 +617,14 @@ pub fn train_steps(
         }
     }
     Ok(())
+}
+
+/// A learning rate as a message shows it: plainly from 1e-4 to 1e4, else in exponent form
+/// (`1e30`, not thirty-one digits).
+pub(crate) fn lr_shown(lr: f32) -> String {
+    if (1e-4..1e4).contains(&lr) {
+        lr.to_string()
+    } else {
+        format!("{lr:e}")
+    }
 }
