@@ -911,6 +911,15 @@ impl Series {
         }
     }
 
+    /// Rows up to the last value (a target that is not NaN): the series' history, without the
+    /// rows after it that carry a later forecast's known columns.
+    pub fn history_len(&self) -> usize {
+        self.target
+            .iter()
+            .rposition(|v| !v.is_nan())
+            .map_or(0, |i| i + 1)
+    }
+
     /// Missing targets (NaN), filled gaps included.
     pub fn missing(&self) -> usize {
         self.target.iter().filter(|v| v.is_nan()).count()
@@ -929,13 +938,7 @@ impl Series {
 impl Panel {
     /// Counts of series, time steps and missing targets.
     pub fn summary(&self) -> PanelSummary {
-        // each series' rows up to its last value
-        let history = |s: &Series| {
-            s.target
-                .iter()
-                .rposition(|v| !v.is_nan())
-                .map_or(0, |i| i + 1)
-        };
+        let history = Series::history_len;
         PanelSummary {
             series: self.series.len(),
             rows: self.series.iter().map(Series::len).sum(),

@@ -1344,12 +1344,7 @@ pub fn histories(panel: &Panel) -> Vec<usize> {
     panel
         .series
         .iter()
-        .map(|s| {
-            s.target
-                .iter()
-                .rposition(|v| !v.is_nan())
-                .map_or(0, |i| i + 1)
-        })
+        .map(crate::data::panel::Series::history_len)
         .collect()
 }
 
