@@ -2488,3 +2488,73 @@ fn a_forecast_past_the_year_9999_names_the_horizon() {
         ],
     );
 }
+
+/// A size given at the default's value on large data is kept, and a resume keeps it (the second
+/// review, 2026-12-08: the resume re-ran the size rule, which saw the size as not given, and
+/// saved settings of 64 units and a cosine schedule beside a network of 40).
+#[test]
+fn a_size_given_at_the_default_survives_a_resume_on_large_data() {
+    let dir = tmp("given-large");
+    // 20 series of 600 steps: 11,920 training windows at horizon 4, past the 10,000 from which
+    // the size rule enlarges what is left to it
+    let mut text = String::from("series,t,value\n");
+    for i in 0..20 {
+        for t in 1..=600 {
+            let v = 50.0 + i as f64 + 10.0 * (t as f64 * std::f64::consts::PI / 12.0).sin();
+            text.push_str(&format!("S{i},{t},{v:.3}\n"));
+        }
+    }
+    let csv = dir.join("big.csv");
+    std::fs::write(&csv, text).unwrap();
+    let settings = |m: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(m.join("config.json")).unwrap()).unwrap()
+    };
+    let common = [
+        "--id-column",
+        "series",
+        "--time-column",
+        "t",
+        "--column",
+        "value",
+        "--horizon",
+        "4",
+    ];
+    // left to the job: enlarged
+    let (left, _) = train(&dir, "left", &csv, &common);
+    assert_eq!(settings(&left)["settings"]["hidden"], 64);
+    // given at the default: kept, and the resume keeps it in the settings and the network
+    let mut a = common.to_vec();
+    a.extend(["--hidden", "40"]);
+    let (m, _) = train(&dir, "given", &csv, &a);
+    let c = settings(&m);
+    assert_eq!(
+        (
+            c["settings"]["hidden"].as_u64(),
+            c["model"]["hidden_size"].as_u64()
+        ),
+        (Some(40), Some(40))
+    );
+    assert_eq!(c["settings"]["lr_schedule"], "constant");
+    let resumed = dir.join("resumed");
+    ok(&[
+        "train",
+        "forecast",
+        "--resume",
+        s(&m),
+        "--steps",
+        "40",
+        "--threads",
+        "1",
+        "--out",
+        s(&resumed),
+    ]);
+    let c = settings(&resumed);
+    assert_eq!(
+        (
+            c["settings"]["hidden"].as_u64(),
+            c["model"]["hidden_size"].as_u64()
+        ),
+        (Some(40), Some(40))
+    );
+    assert_eq!(c["settings"]["lr_schedule"], "constant");
+}

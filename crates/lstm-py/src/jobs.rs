@@ -199,9 +199,16 @@ fn check_settings(task: &str, overrides: &str) -> PyResult<String> {
     Ok(serde_json::to_string(&s).expect("settings serialise"))
 }
 
-/// The settings that rules choose when they are left to the job: `None` for them in Python
-/// means "not given".
-const SIZED: [&str; 4] = ["layers", "hidden", "dropout", "lr_schedule"];
+/// The settings of `task` that its rules choose when they are left to it (`None` for them in
+/// Python means "not given"): a text model's shape for a long budget (`layers` only as a
+/// condition), a global forecaster's size for large data. As `_SIZED` in `jobs.py`.
+fn sized(task: Task) -> &'static [&'static str] {
+    match task {
+        Task::Text => &["layers", "hidden", "dropout", "lr_schedule"],
+        Task::Forecast => &["hidden", "dropout", "lr_schedule"],
+        Task::Classify => &[],
+    }
+}
 
 /// The defaults of `task` with the settings of the JSON object `overrides` laid over them,
 /// checked as `lstm train` checks them.
@@ -216,7 +223,7 @@ fn settings_from(task: Task, overrides: &str) -> PyResult<Settings> {
     // budget, a global forecaster's for large data), as `get_params()` shows a size not given
     let o: serde_json::Map<String, serde_json::Value> = o
         .iter()
-        .filter(|(k, v)| !(v.is_null() && SIZED.contains(&k.as_str())))
+        .filter(|(k, v)| !(v.is_null() && sized(task).contains(&k.as_str())))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let o = &o;

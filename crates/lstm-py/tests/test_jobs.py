@@ -125,6 +125,24 @@ def test_a_setting_given_at_its_default_is_kept():
     reset = lstm.TextModel(minutes=10, steps=1, threads=1)
     reset.set_params(**reset.get_params()).fit(text)
     assert reset.get_params()["hidden"] == 512
+    # None is for the sizes a job chooses by rule: the classifier has none (the second review)
+    with pytest.raises(TypeError, match="^hidden: "):
+        lstm.Classifier(hidden=None)
+    # a global forecaster saved with val_fraction (as builds before 2026-12-08 did) refits and
+    # gives back settings that build it again
+    y = np.sin(np.arange(80.0) / 3.0) + 5.0
+    with tempfile.TemporaryDirectory() as d:
+        f = lstm.Forecaster(steps=2, threads=1)
+        f.fit(y)
+        f.save(d)
+        config = json.loads((Path(d) / "config.json").read_text())
+        config["settings"]["val_fraction"] = 0.3
+        (Path(d) / "config.json").write_text(json.dumps(config))
+        (Path(d) / "checkpoint.json").unlink()  # as a directory written before the manifest
+        old = lstm.load(d)
+        assert old.get_params()["val_fraction"] == lstm.settings("forecast")["val_fraction"]
+        lstm.Forecaster(**old.get_params()).fit(y)
+        old.fit(y)
     # and a loaded (or cloned) model refits at the size it was trained at, also where the
     # size was given at the default's value (the review: it refitted as 2x512)
     with tempfile.TemporaryDirectory() as d:

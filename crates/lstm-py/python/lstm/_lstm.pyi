@@ -77,7 +77,8 @@ def default_settings(task: str) -> str:
     """The binary's default settings of a job, as JSON."""
 
 def check_settings(task: str, overrides: str) -> str:
-    """The defaults with the JSON object ``overrides`` laid over them, checked; as JSON."""
+    """The defaults with the JSON object ``overrides`` laid over them, checked; as JSON. A size
+    the job chooses by rule given as ``null`` takes its default here (left to the job)."""
 
 def settings_read_by(task: str) -> List[str]:
     """The names of the settings the job reads."""

@@ -277,7 +277,9 @@ def _settings_json(settings: Mapping[str, Any]) -> str:
 
 def settings(task: str, **overrides: Any) -> Dict[str, Any]:
     """The settings of a job (``"text"``, ``"forecast"`` or ``"classify"``): the binary's
-    defaults with ``overrides`` laid over them, checked as ``lstm train`` checks them.
+    defaults with ``overrides`` laid over them, checked as ``lstm train`` checks them. A size
+    given as ``None`` (see ``get_params``) shows its default here: the rule that may change it
+    runs on the data, in ``fit``.
 
     Raises ``ValueError`` naming an unknown or invalid setting.
     """
@@ -454,7 +456,8 @@ copyreg.pickle(_lstm.Model, _reduce_model)
 
 
 # The settings a job's rules choose when they are left to it (None, or not given): a text
-# model's shape for a long budget, a global forecaster's size for large data.
+# model's shape for a long budget (its layers only as a condition), a global forecaster's size
+# for large data. As `sized` in src/jobs.rs.
 _SIZED: Dict[str, Tuple[str, ...]] = {
     "text": ("layers", "hidden", "dropout", "lr_schedule"),
     "forecast": ("hidden", "dropout", "lr_schedule"),
@@ -513,13 +516,20 @@ class _Job:
 
     def get_params(self, deep: bool = True) -> Dict[str, Any]:
         """Every setting the job reads (the trained model's, once trained or loaded, with those
-        changed by ``set_params`` since). ``deep`` is scikit-learn's argument: a model holds no
-        other estimator, so it changes nothing."""
+        changed by ``set_params`` since). Before a fit, a size the job chooses by rule and was
+        not given is ``None`` (a text model's ``layers``, ``hidden``, ``dropout`` and
+        ``lr_schedule``; a forecaster's ``hidden``, ``dropout`` and ``lr_schedule``), which
+        given back leaves it to the job again. ``deep`` is scikit-learn's argument: a model
+        holds no other estimator, so it changes nothing."""
         # those the job reads: a configuration file may have set another job's, which the
         # constructor refuses (a review, 2026-12-07)
         read = set(_lstm.settings_read_by(self._task))
         if self._model is not None:
             p = {k: v for k, v in json.loads(self._model.settings_json).items() if k in read}
+            if p.get("forecaster") == "global" and "val_fraction" in p:
+                # not read by it, and refused given to it: what a build before 2026-12-08
+                # saved there is not given back (the second review, 2026-12-08)
+                p["val_fraction"] = settings(self._task)["val_fraction"]
             for k in ("data", "val"):
                 # a temporary copy of a fit's data is gone (an estimator cloned from this one
                 # would name it)

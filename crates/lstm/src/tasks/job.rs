@@ -147,7 +147,11 @@ impl Job {
         };
         let changed: Vec<String> = resume_changes(task, saved, &compared)
             .into_iter()
-            .filter(|c| defaults.get(&c.key).map(show).as_deref() != Some(c.given.as_str()))
+            // (a default given as such is a change: the second review, 2026-12-08)
+            .filter(|c| {
+                compared.given.contains(&c.key)
+                    || defaults.get(&c.key).map(show).as_deref() != Some(c.given.as_str())
+            })
             .map(|c| format!("{} {} (saved: {})", c.key, c.given, c.saved))
             .collect();
         if !changed.is_empty() {
@@ -1065,14 +1069,18 @@ fn global_job(mut s: Settings, resumed: Option<&Loaded>, stop: &AtomicBool) -> J
         s.steps = Some(global_default_steps(data.windows(), s.batch));
     }
     let defaults = Settings::defaults(Task::Forecast);
-    // each setting left to the job on its own; one given is kept even at its default value
+    // each setting left to the job on its own; one given is kept even at its default value. A
+    // resumed run keeps the sizes it was saved with (the second review, 2026-12-08: a size
+    // given at the default, which is not saved as given, was resized on resume, the settings
+    // then disagreeing with the network)
     let (hidden, lr_schedule, dropout) = global_size(data.windows());
-    if s.left("hidden", &s.hidden, &defaults.hidden)
+    if resumed.is_none()
+        && s.left("hidden", &s.hidden, &defaults.hidden)
         && s.left("lr_schedule", &s.lr_schedule, &defaults.lr_schedule)
     {
         (s.hidden, s.lr_schedule) = (hidden, lr_schedule);
     }
-    if s.left("dropout", &s.dropout, &defaults.dropout) {
+    if resumed.is_none() && s.left("dropout", &s.dropout, &defaults.dropout) {
         s.dropout = dropout;
     }
     // before the candidate scalings train their models: a batch or size past the memory is
@@ -2845,6 +2853,19 @@ mod tests {
         let stop = AtomicBool::new(false);
         let reason = job.train(&|_, _, _| Ok(()), &stop, &mut |_| {}).unwrap();
         assert_eq!(reason, StopReason::Budget);
+
+        // a library caller's default given as such is a change (the second review,
+        // 2026-12-08); not given, it is the saved value, which the run resolved
+        let mut given = s.clone();
+        given.hidden = Settings::defaults(Task::Text).hidden;
+        let l = modeldir::load(&out).unwrap();
+        assert!(Job::resume(l, given.clone(), out.clone()).is_ok());
+        given.given.insert("hidden".into());
+        let l = modeldir::load(&out).unwrap();
+        assert!(matches!(
+            Job::resume(l, given, out.clone()),
+            Err(JobError::Invalid(m)) if m.contains("hidden 256 (saved: 8)")
+        ));
 
         let loaded = modeldir::load(&out).unwrap();
         assert_eq!(loaded.state.step, 3);

@@ -453,14 +453,11 @@ pub fn train_with(
                     // no update has reached the weights yet: the data or the first weights
                     "no update had reached the weights yet, so the data (values so large that the sums overflow 32 bits, or that scale to such) or the initial weights are the cause, not the learning rate; look for extreme values in the data and scale them down"
                         .to_string()
-                } else if s.optimizer != OptimizerKind::Adam
-                    && f64::from(s.lr) * f64::from(s.weight_decay) >= 2.0
+                } else if let Some(limit) =
+                    decay_limit(&s).filter(|&l| f64::from(s.lr) * f64::from(s.weight_decay) >= l)
                 {
-                    // AdamW and SGD multiply the weights by 1 - lr * wd at every step, which
-                    // grows them from 2 on (Adam adds the decay to the gradient, which its
-                    // step then normalises: the review, 2026-12-08)
                     format!(
-                        "the weight decay ({}) times the learning rate ({lr}) is 2 or more, so each step multiplies the weights by 1 - lr * weight decay, at most -1, and they grow; lower --weight-decay and train again",
+                        "the weight decay ({}) times the learning rate ({lr}) is {limit} or more, where the decay alone makes the weights grow in sign-flipping steps; lower --weight-decay and train again",
                         s.weight_decay
                     )
                 } else {
@@ -617,6 +614,19 @@ pub fn train_steps(
         }
     }
     Ok(())
+}
+
+/// The product of learning rate and weight decay from which the decay alone makes the weights
+/// grow: AdamW multiplies them by `1 - lr·wd` at every step (unstable from 2), SGD adds the
+/// decay to the gradient before its momentum `μ` (heavy-ball: unstable from `2(1 + μ)`); Adam
+/// adds it to the gradient, which its step then normalises (`None`: no such limit). The
+/// reviews of 2026-12-08 found 1 and 2 given for all three.
+fn decay_limit(s: &crate::tasks::settings::Settings) -> Option<f64> {
+    match s.optimizer {
+        OptimizerKind::Adam => None,
+        OptimizerKind::Adamw => Some(2.0),
+        OptimizerKind::Sgd => Some(2.0 * (1.0 + f64::from(s.momentum))),
+    }
 }
 
 /// A learning rate as a message shows it: plainly from 1e-4 to 1e4, else in exponent form
